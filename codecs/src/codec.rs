@@ -1,0 +1,286 @@
+//! One interface over every codec: which codec (`Codec`), and an encoder and
+//! decoder for 20 ms frames that never allocate after construction.
+
+use crate::g722::{G722Decoder, G722Encoder};
+use crate::l16::ByteOrder;
+use crate::opus_codec::{OpusConfig, OpusDecoder, OpusEncoder};
+use crate::{g711, l16, AudioFrame, CodecError, SampleRate};
+
+/// A codec and its fixed parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    Pcmu,
+    Pcma,
+    G722,
+    Opus,
+    L16 { rate: SampleRate, order: ByteOrder },
+}
+
+impl Codec {
+    /// Rate of the PCM the codec carries.
+    pub fn sample_rate(self) -> SampleRate {
+        match self {
+            Self::Pcmu | Self::Pcma => SampleRate::Hz8000,
+            Self::G722 => SampleRate::Hz16000,
+            Self::Opus => SampleRate::Hz48000,
+            Self::L16 { rate, .. } => rate,
+        }
+    }
+
+    /// RTP timestamp clock (RFC 3551: G.722 keeps 8000 for historical reasons; Opus is 48000).
+    pub fn rtp_clock_rate(self) -> u32 {
+        match self {
+            Self::G722 => 8000,
+            other => other.sample_rate().hz(),
+        }
+    }
+
+    /// SDP encoding name.
+    pub fn encoding_name(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU",
+            Self::Pcma => "PCMA",
+            Self::G722 => "G722",
+            Self::Opus => "opus",
+            Self::L16 { .. } => "L16",
+        }
+    }
+
+    /// Static RTP payload type, where RFC 3551 assigns one.
+    pub fn static_payload_type(self) -> Option<u8> {
+        match self {
+            Self::Pcmu => Some(0),
+            Self::Pcma => Some(8),
+            Self::G722 => Some(9),
+            Self::L16 { rate: SampleRate::Hz48000, .. } | Self::Opus | Self::L16 { .. } => None,
+        }
+    }
+
+    /// Largest payload one 20 ms frame can encode to.
+    pub fn max_payload_len(self) -> usize {
+        match self {
+            Self::Pcmu | Self::Pcma => 160,
+            Self::G722 => 160,
+            Self::Opus => crate::opus_codec::MAX_OPUS_PACKET,
+            Self::L16 { rate, .. } => rate.frame_samples() * 2,
+        }
+    }
+
+    pub fn encoder(self) -> Result<AudioEncoder, CodecError> {
+        self.encoder_with(OpusConfig::default())
+    }
+
+    /// An encoder; `opus` configures Opus and is ignored by the other codecs.
+    pub fn encoder_with(self, opus: OpusConfig) -> Result<AudioEncoder, CodecError> {
+        let inner = match self {
+            Self::Pcmu => EncoderInner::Pcmu,
+            Self::Pcma => EncoderInner::Pcma,
+            Self::G722 => EncoderInner::G722(Box::default()),
+            Self::Opus => EncoderInner::Opus(Box::new(OpusEncoder::new(OpusConfig {
+                rate: SampleRate::Hz48000,
+                ..opus
+            })?)),
+            Self::L16 { order, .. } => EncoderInner::L16(order),
+        };
+        Ok(AudioEncoder { codec: self, inner })
+    }
+
+    pub fn decoder(self) -> Result<AudioDecoder, CodecError> {
+        let inner = match self {
+            Self::Pcmu => DecoderInner::Pcmu,
+            Self::Pcma => DecoderInner::Pcma,
+            Self::G722 => DecoderInner::G722(Box::default()),
+            Self::Opus => DecoderInner::Opus(Box::new(OpusDecoder::new(SampleRate::Hz48000)?)),
+            Self::L16 { order, .. } => DecoderInner::L16(order),
+        };
+        let rate = self.sample_rate();
+        Ok(AudioDecoder { codec: self, inner, last: AudioFrame::silent(rate, 0), losses_in_row: 0 })
+    }
+}
+
+#[derive(Debug)]
+enum EncoderInner {
+    Pcmu,
+    Pcma,
+    G722(Box<G722Encoder>),
+    Opus(Box<OpusEncoder>),
+    L16(ByteOrder),
+}
+
+/// Encodes 20 ms frames at the codec's rate into payloads.
+#[derive(Debug)]
+pub struct AudioEncoder {
+    codec: Codec,
+    inner: EncoderInner,
+}
+
+impl AudioEncoder {
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Encode `frame` (at the codec's rate) into `out`; returns the payload length.
+    pub fn encode(&mut self, frame: &AudioFrame, out: &mut [u8]) -> Result<usize, CodecError> {
+        let rate = self.codec.sample_rate();
+        if frame.rate() != rate {
+            return Err(CodecError::RateMismatch { expected: rate.hz(), got: frame.rate().hz() });
+        }
+        let pcm = frame.samples();
+        let needed = self.codec.max_payload_len().min(pcm.len());
+        match &mut self.inner {
+            EncoderInner::Pcmu | EncoderInner::Pcma if out.len() < needed => {
+                Err(CodecError::OutputTooSmall { needed, got: out.len() })
+            }
+            EncoderInner::Pcmu => {
+                g711::ulaw_encode_slice(pcm, out);
+                Ok(pcm.len())
+            }
+            EncoderInner::Pcma => {
+                g711::alaw_encode_slice(pcm, out);
+                Ok(pcm.len())
+            }
+            EncoderInner::G722(enc) => enc.encode(pcm, out),
+            EncoderInner::Opus(enc) => enc.encode(frame, out),
+            EncoderInner::L16(order) => l16::encode(pcm, *order, out),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum DecoderInner {
+    Pcmu,
+    Pcma,
+    G722(Box<G722Decoder>),
+    Opus(Box<OpusDecoder>),
+    L16(ByteOrder),
+}
+
+/// Decodes payloads into 20 ms frames, and conceals lost ones.
+#[derive(Debug)]
+pub struct AudioDecoder {
+    codec: Codec,
+    inner: DecoderInner,
+    /// Last good frame, for waveform-repeat concealment of the non-Opus codecs.
+    last: AudioFrame,
+    losses_in_row: u32,
+}
+
+impl AudioDecoder {
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Decode one 20 ms payload into `out`, which takes the codec's rate.
+    pub fn decode(&mut self, payload: &[u8], out: &mut AudioFrame) -> Result<(), CodecError> {
+        let rate = self.codec.sample_rate();
+        out.set_rate(rate);
+        let expected = rate.frame_samples();
+        let written = match &mut self.inner {
+            DecoderInner::Pcmu | DecoderInner::Pcma if payload.len() != expected => {
+                return Err(CodecError::FrameLength { expected, got: payload.len() });
+            }
+            DecoderInner::Pcmu => {
+                g711::ulaw_decode_slice(payload, out.samples_mut());
+                expected
+            }
+            DecoderInner::Pcma => {
+                g711::alaw_decode_slice(payload, out.samples_mut());
+                expected
+            }
+            DecoderInner::G722(_) if payload.len() * 2 != expected => {
+                return Err(CodecError::FrameLength { expected, got: payload.len() * 2 });
+            }
+            DecoderInner::G722(dec) => dec.decode(payload, out.samples_mut())?,
+            DecoderInner::L16(_) if payload.len() != expected * 2 => {
+                return Err(CodecError::FrameLength { expected, got: payload.len() / 2 });
+            }
+            DecoderInner::L16(order) => l16::decode(payload, *order, out.samples_mut())?,
+            DecoderInner::Opus(dec) => {
+                dec.decode(payload, out)?;
+                expected
+            }
+        };
+        debug_assert_eq!(written, expected);
+        self.losses_in_row = 0;
+        self.last.clone_from(out);
+        Ok(())
+    }
+
+    /// Fill `out` for a frame that never arrived: Opus PLC, or for the other
+    /// codecs the last frame repeated at half the level per loss, silent after four.
+    pub fn conceal(&mut self, out: &mut AudioFrame) -> Result<(), CodecError> {
+        self.losses_in_row += 1;
+        if let DecoderInner::Opus(dec) = &mut self.inner {
+            return dec.conceal(out);
+        }
+        out.clone_from(&self.last);
+        let shift = self.losses_in_row.min(15);
+        for s in out.samples_mut() {
+            *s = if self.losses_in_row > 4 { 0 } else { *s >> shift };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::sine;
+
+    const ALL: [Codec; 6] = [
+        Codec::Pcmu,
+        Codec::Pcma,
+        Codec::G722,
+        Codec::Opus,
+        Codec::L16 { rate: SampleRate::Hz16000, order: ByteOrder::BigEndian },
+        Codec::L16 { rate: SampleRate::Hz8000, order: ByteOrder::LittleEndian },
+    ];
+
+    #[test]
+    fn every_codec_round_trips_a_frame_at_its_rate() {
+        for codec in ALL {
+            let rate = codec.sample_rate();
+            let mut enc = codec.encoder().unwrap();
+            let mut dec = codec.decoder().unwrap();
+            let pcm = sine(700.0, rate.hz(), rate.frame_samples(), 8000.0);
+            let frame = AudioFrame::from_samples(rate, 0, &pcm).unwrap();
+            let mut payload = vec![0u8; codec.max_payload_len()];
+            let mut out = AudioFrame::silent(SampleRate::Hz8000, 0);
+            let n = enc.encode(&frame, &mut payload).unwrap();
+            dec.decode(&payload[..n], &mut out).unwrap();
+            assert_eq!(out.rate(), rate, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_payload_length_is_an_error() {
+        let mut out = AudioFrame::silent(SampleRate::Hz8000, 0);
+        assert!(Codec::Pcmu.decoder().unwrap().decode(&[0; 80], &mut out).is_err());
+        assert!(Codec::G722.decoder().unwrap().decode(&[0; 80], &mut out).is_err());
+        let l16 = Codec::L16 { rate: SampleRate::Hz8000, order: ByteOrder::BigEndian };
+        assert!(l16.decoder().unwrap().decode(&[0; 161], &mut out).is_err());
+    }
+
+    #[test]
+    fn concealment_fades_to_silence() {
+        let mut dec = Codec::Pcmu.decoder().unwrap();
+        let mut out = AudioFrame::silent(SampleRate::Hz8000, 0);
+        dec.decode(&[0x80; 160], &mut out).unwrap();
+        let mut levels = Vec::new();
+        for _ in 0..6 {
+            dec.conceal(&mut out).unwrap();
+            levels.push(out.samples()[0]);
+        }
+        assert!(levels.windows(2).all(|w| w[1] <= w[0]), "{levels:?}");
+        assert_eq!(*levels.last().unwrap(), 0);
+    }
+
+    #[test]
+    fn rtp_clock_rates_follow_rfc_3551() {
+        assert_eq!(Codec::G722.rtp_clock_rate(), 8000);
+        assert_eq!(Codec::G722.sample_rate(), SampleRate::Hz16000);
+        assert_eq!(Codec::Opus.rtp_clock_rate(), 48000);
+        assert_eq!(Codec::Pcma.static_payload_type(), Some(8));
+    }
+}
