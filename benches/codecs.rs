@@ -1,1 +1,121 @@
+//! Cost of every codec and resampler path per 20 ms frame.
+//!
+//! Run: `cargo bench -p bond-benches --bench codecs`
 
+use std::hint::black_box;
+
+use bond_codecs::dtmf::DtmfDetector;
+use bond_codecs::g722::{G722Decoder, G722Encoder};
+use bond_codecs::opus_codec::{OpusConfig, OpusDecoder, OpusEncoder, MAX_OPUS_PACKET};
+use bond_codecs::resample::{FrameResampler, ResamplerProfile};
+use bond_codecs::signals::{sine, white_noise};
+use bond_codecs::{g711, l16, AudioFrame, SampleRate};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn frame(rate: SampleRate) -> AudioFrame {
+    let mut pcm = sine(1000.0, rate.hz(), rate.frame_samples(), 8000.0);
+    for (s, n) in pcm.iter_mut().zip(white_noise(1, rate.frame_samples(), 500.0)) {
+        *s = s.saturating_add(n);
+    }
+    AudioFrame::from_samples(rate, 0, &pcm).expect("one frame")
+}
+
+fn g711_paths(c: &mut Criterion) {
+    let pcm = frame(SampleRate::Hz8000);
+    let mut codes = [0u8; 160];
+    let mut out = [0i16; 160];
+    c.bench_function("g711/ulaw_encode_20ms", |b| {
+        b.iter(|| g711::ulaw_encode_slice(black_box(pcm.samples()), &mut codes))
+    });
+    c.bench_function("g711/ulaw_decode_20ms", |b| {
+        b.iter(|| g711::ulaw_decode_slice(black_box(&codes), &mut out))
+    });
+    c.bench_function("g711/alaw_encode_20ms", |b| {
+        b.iter(|| g711::alaw_encode_slice(black_box(pcm.samples()), &mut codes))
+    });
+    c.bench_function("g711/alaw_decode_20ms", |b| {
+        b.iter(|| g711::alaw_decode_slice(black_box(&codes), &mut out))
+    });
+}
+
+fn l16_paths(c: &mut Criterion) {
+    let pcm = frame(SampleRate::Hz16000);
+    let mut bytes = [0u8; 640];
+    let mut out = [0i16; 320];
+    let order = l16::ByteOrder::BigEndian;
+    c.bench_function("l16/encode_16k_20ms", |b| {
+        b.iter(|| l16::encode(black_box(pcm.samples()), order, &mut bytes).expect("fits"))
+    });
+    c.bench_function("l16/decode_16k_20ms", |b| {
+        b.iter(|| l16::decode(black_box(&bytes), order, &mut out).expect("even"))
+    });
+}
+
+fn g722_paths(c: &mut Criterion) {
+    let pcm = frame(SampleRate::Hz16000);
+    let mut enc = G722Encoder::new();
+    let mut dec = G722Decoder::new();
+    let mut bytes = [0u8; 160];
+    let mut out = [0i16; 320];
+    c.bench_function("g722/encode_20ms", |b| {
+        b.iter(|| enc.encode(black_box(pcm.samples()), &mut bytes).expect("fits"))
+    });
+    c.bench_function("g722/decode_20ms", |b| {
+        b.iter(|| dec.decode(black_box(&bytes), &mut out).expect("fits"))
+    });
+}
+
+fn opus_paths(c: &mut Criterion) {
+    for rate in [SampleRate::Hz48000, SampleRate::Hz16000] {
+        let pcm = frame(rate);
+        let config = OpusConfig { rate, complexity: 5, ..OpusConfig::default() };
+        let mut enc = OpusEncoder::new(config).expect("opus encoder");
+        let mut dec = OpusDecoder::new(rate).expect("opus decoder");
+        let mut packet = [0u8; MAX_OPUS_PACKET];
+        let mut out = AudioFrame::silent(rate, 0);
+        let khz = rate.hz() / 1000;
+        c.bench_function(&format!("opus/encode_{khz}k_c5_20ms"), |b| {
+            b.iter(|| enc.encode(black_box(&pcm), &mut packet).expect("encodes"))
+        });
+        let n = enc.encode(&pcm, &mut packet).expect("encodes");
+        c.bench_function(&format!("opus/decode_{khz}k_20ms"), |b| {
+            b.iter(|| dec.decode(black_box(&packet[..n]), &mut out).expect("decodes"))
+        });
+        c.bench_function(&format!("opus/conceal_{khz}k_20ms"), |b| {
+            b.iter(|| dec.conceal(&mut out).expect("plc"))
+        });
+    }
+}
+
+fn resampler_paths(c: &mut Criterion) {
+    use SampleRate::*;
+    let pairs = [
+        (Hz8000, Hz16000),
+        (Hz8000, Hz48000),
+        (Hz16000, Hz48000),
+        (Hz24000, Hz48000),
+        (Hz16000, Hz8000),
+        (Hz48000, Hz8000),
+        (Hz48000, Hz16000),
+    ];
+    for profile in [ResamplerProfile::LowDelay, ResamplerProfile::HighQuality] {
+        for (from, to) in pairs {
+            let input = frame(from);
+            let mut r = FrameResampler::new(from, to, profile).expect("resampler");
+            let mut out = AudioFrame::silent(to, 0);
+            let name = format!("resample/{profile:?}/{}k_to_{}k_20ms", from.hz() / 1000, to.hz() / 1000);
+            c.bench_function(&name, |b| {
+                b.iter(|| r.process(black_box(&input), &mut out).expect("resamples"))
+            });
+        }
+    }
+}
+
+fn dtmf_path(c: &mut Criterion) {
+    let pcm = frame(SampleRate::Hz8000);
+    let mut det = DtmfDetector::new(8000);
+    c.bench_function("dtmf/detect_8k_20ms", |b| b.iter(|| det.push(black_box(pcm.samples()))));
+}
+
+criterion_group!(benches, g711_paths, l16_paths, g722_paths, opus_paths, resampler_paths, dtmf_path);
+criterion_main!(benches);

@@ -1,0 +1,17 @@
+use crate::ids::LegId;
+
+/// Errors of the media core. Input from the network never panics: it ends up here.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("no such leg {0}")]
+    UnknownLeg(LegId),
+    #[error("leg {0} has ended")]
+    LegEnded(LegId),
+    #[error(transparent)]
+    Rtp(#[from] crate::rtp::RtpError),
+    #[error(transparent)]
+    Codec(#[from] bond_codecs::CodecError),
+    #[error("invalid leg configuration: {0}")]
+    Config(&'static str),
+}

@@ -1,0 +1,45 @@
+//! What the engine tells the world: typed events, drained with `poll_output`.
+
+use bond_codecs::dtmf::DtmfDigit;
+
+use crate::ids::LegId;
+use crate::rtp::RtpStats;
+
+/// Why a leg ended. The control plane maps these to Telnyx `hangup_cause`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HangupCause {
+    /// Hung up on request.
+    NormalClearing,
+    /// No RTP arrived within the inactivity timeout.
+    MediaTimeout,
+    /// The engine is shutting down.
+    Shutdown,
+}
+
+impl HangupCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NormalClearing => "normal_clearing",
+            Self::MediaTimeout => "media_timeout",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// How a DTMF digit reached the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DtmfSource {
+    /// RFC 4733 telephone-event packets.
+    Rfc4733,
+    /// Detected in the audio.
+    InBand,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EngineEvent {
+    LegEnded { leg: LegId, cause: HangupCause, stats: RtpStats },
+    DtmfReceived { leg: LegId, digit: DtmfDigit, source: DtmfSource },
+}

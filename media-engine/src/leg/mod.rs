@@ -1,0 +1,363 @@
+//! A leg: one RTP media endpoint, as an I/O-free state machine.
+//!
+//! Every 20 ms tick (a timer, so the driver decides what "now" is) the leg
+//! 1. takes the frame due from its playout buffer, decodes or conceals it and
+//!    passes it to its taps (in-band DTMF) and, if asked, out as `Heard`;
+//! 2. fills the next outgoing frame from its source, encodes and packetizes it,
+//!    and outputs it as `Transmit`.
+//!
+//! Received datagrams go in with [`Leg::handle_rtp`]; the driver polls
+//! [`Leg::poll_output`] until empty and sleeps until [`Leg::poll_timeout`].
+
+mod source;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bond_codecs::dtmf::{DtmfDetector, DtmfEvent, TelephoneEvent};
+use bond_codecs::opus_codec::OpusConfig;
+use bond_codecs::signals::SplitMix64;
+use bond_codecs::{AudioDecoder, AudioEncoder, AudioFrame, Codec};
+use bytes::{Bytes, BytesMut};
+
+pub use source::MediaSource;
+use source::SourceState;
+
+use crate::event::{DtmfSource, EngineEvent, HangupCause};
+use crate::ids::{LegId, PayloadType, Ssrc};
+use crate::rtp::{
+    Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpPacket, RtpStats, MAX_RTP_PACKET,
+};
+use crate::timer::{TimerKind, TimerTable};
+use crate::EngineError;
+
+/// Packet time of every leg.
+pub const PTIME: Duration = Duration::from_millis(20);
+
+/// How a leg is set up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegConfig {
+    pub codec: Codec,
+    pub payload_type: PayloadType,
+    /// Payload type of RFC 4733 telephone-events, when negotiated.
+    pub telephone_event_pt: Option<PayloadType>,
+    pub ssrc: Ssrc,
+    pub initial_seq: u16,
+    pub initial_timestamp: u32,
+    /// Initial buffering before playout.
+    pub playout_delay: Duration,
+    /// End the leg when no RTP arrives for this long; `None` for legs with no peer.
+    pub media_timeout: Option<Duration>,
+    pub opus: OpusConfig,
+    pub detect_inband_dtmf: bool,
+    /// Output every decoded frame as [`LegOutput::Heard`] (for bridges, recorders, tests).
+    pub emit_heard: bool,
+}
+
+impl LegConfig {
+    /// Defaults for `codec`, with SSRC, sequence and timestamp drawn from `seed`.
+    pub fn new(codec: Codec, seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let payload_type = codec.static_payload_type().unwrap_or(111);
+        Self {
+            codec,
+            payload_type: PayloadType::new(payload_type)
+                .unwrap_or(PayloadType::new(0).expect("0 is a valid PT")),
+            telephone_event_pt: PayloadType::new(101),
+            ssrc: Ssrc(rng.next_u64() as u32),
+            initial_seq: rng.next_u64() as u16,
+            initial_timestamp: rng.next_u64() as u32,
+            playout_delay: Duration::from_millis(40),
+            media_timeout: Some(Duration::from_secs(30)),
+            opus: OpusConfig::default(),
+            detect_inband_dtmf: true,
+            emit_heard: false,
+        }
+    }
+}
+
+/// What a leg produces.
+#[derive(Debug)]
+pub enum LegOutput {
+    /// An RTP datagram to send to the peer.
+    Transmit(Bytes),
+    /// The frame the leg heard this tick (only with `emit_heard`).
+    Heard(Box<AudioFrame>),
+    Event(EngineEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LegTimer {
+    Tick,
+    MediaTimeout,
+}
+
+impl TimerKind for LegTimer {
+    const ALL: &'static [Self] = &[Self::Tick, Self::MediaTimeout];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One RTP media endpoint. See the module docs for the tick.
+#[derive(Debug)]
+pub struct Leg {
+    id: LegId,
+    config: LegConfig,
+    ended: Option<HangupCause>,
+    timers: TimerTable<LegTimer, 2>,
+    epoch: Instant,
+    encoder: AudioEncoder,
+    decoder: AudioDecoder,
+    packetizer: Packetizer,
+    playout: PlayoutBuffer,
+    receive: ReceiveStats,
+    late: u64,
+    malformed: u64,
+    concealed: u64,
+    source: SourceState,
+    heard: AudioFrame,
+    outgoing: AudioFrame,
+    payload: Vec<u8>,
+    tx: BytesMut,
+    dtmf: Option<DtmfDetector>,
+    last_event_timestamp: Option<u32>,
+    outputs: VecDeque<LegOutput>,
+}
+
+impl Leg {
+    pub fn new(id: LegId, config: LegConfig, source: MediaSource, now: Instant) -> Result<Self, EngineError> {
+        let codec = config.codec;
+        let rate = codec.sample_rate();
+        let mut timers = TimerTable::default();
+        timers.set(LegTimer::Tick, now);
+        if let Some(timeout) = config.media_timeout {
+            timers.set(LegTimer::MediaTimeout, now + timeout);
+        }
+        Ok(Self {
+            id,
+            encoder: codec.encoder_with(config.opus)?,
+            decoder: codec.decoder()?,
+            packetizer: Packetizer::new(config.ssrc, config.initial_seq, config.initial_timestamp),
+            playout: PlayoutBuffer::new(config.playout_delay, codec.max_payload_len()),
+            receive: ReceiveStats::new(codec.rtp_clock_rate()),
+            late: 0,
+            malformed: 0,
+            concealed: 0,
+            source: SourceState::new(&source, rate.hz()),
+            heard: AudioFrame::silent(rate, 0),
+            outgoing: AudioFrame::silent(rate, 0),
+            payload: vec![0; codec.max_payload_len()],
+            tx: BytesMut::with_capacity(MAX_RTP_PACKET * 8),
+            dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
+            last_event_timestamp: None,
+            outputs: VecDeque::with_capacity(4),
+            ended: None,
+            timers,
+            epoch: now,
+            config,
+        })
+    }
+
+    pub fn id(&self) -> LegId {
+        self.id
+    }
+
+    pub fn config(&self) -> &LegConfig {
+        &self.config
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// A received datagram. Bad packets are counted and refused, never a panic.
+    pub fn handle_rtp(&mut self, now: Instant, datagram: &[u8]) -> Result<(), EngineError> {
+        if self.is_ended() {
+            return Err(EngineError::LegEnded(self.id));
+        }
+        let packet = match RtpPacket::parse(datagram) {
+            Ok(p) => p,
+            Err(e) => {
+                self.malformed += 1;
+                return Err(e.into());
+            }
+        };
+        let header = &packet.header;
+        let is_event = self.config.telephone_event_pt.is_some_and(|pt| pt.get() == header.payload_type);
+        if !is_event && header.payload_type != self.config.payload_type.get() {
+            self.malformed += 1;
+            return Err(RtpError::Header(format!("unexpected payload type {}", header.payload_type)).into());
+        }
+        if packet.payload.len() > self.config.codec.max_payload_len() {
+            self.malformed += 1;
+            return Err(RtpError::TooLarge(packet.payload.len()).into());
+        }
+        if let Some(timeout) = self.config.media_timeout {
+            self.timers.set(LegTimer::MediaTimeout, now + timeout);
+        }
+        let media: &[u8] = if is_event {
+            self.handle_telephone_event(header.timestamp, packet.payload);
+            &[] // the event's slot in the sequence plays as silence
+        } else {
+            packet.payload
+        };
+        let ssrc = Ssrc(header.ssrc);
+        match self.playout.insert(now, ssrc, header.sequence_number, header.timestamp, media) {
+            crate::rtp::Inserted::Stored { ext_seq } => {
+                let arrival = self.rtp_clock(now);
+                self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
+            }
+            crate::rtp::Inserted::Late => self.late += 1,
+        }
+        Ok(())
+    }
+
+    /// Queue a frame for an [`MediaSource::External`] leg.
+    pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
+        self.source.push(frame)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_expired(now) {
+            match timer {
+                LegTimer::Tick => {
+                    let due = self.timers.get(LegTimer::Tick);
+                    debug_assert!(due.is_none());
+                    self.tick(now);
+                }
+                LegTimer::MediaTimeout => self.hangup(HangupCause::MediaTimeout),
+            }
+            if self.is_ended() {
+                return;
+            }
+        }
+    }
+
+    /// End the leg; its last output is `LegEnded` with the final statistics.
+    pub fn hangup(&mut self, cause: HangupCause) {
+        if self.is_ended() {
+            return;
+        }
+        self.ended = Some(cause);
+        self.timers.stop_all();
+        let stats = self.stats();
+        self.outputs.push_back(LegOutput::Event(EngineEvent::LegEnded { leg: self.id, cause, stats }));
+    }
+
+    pub fn poll_output(&mut self) -> Option<LegOutput> {
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_timeout()
+    }
+
+    pub fn stats(&self) -> RtpStats {
+        RtpStats {
+            packets_received: self.receive.packets(),
+            bytes_received: self.receive.bytes(),
+            packets_lost: self.receive.lost(),
+            jitter_ms: self.receive.jitter_ms(),
+            packets_late: self.late,
+            packets_malformed: self.malformed,
+            frames_concealed: self.concealed,
+            packets_sent: self.packetizer.sent_packets(),
+            bytes_sent: self.packetizer.sent_bytes(),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        let scheduled = self.next_tick_base(now);
+        self.timers.set(LegTimer::Tick, scheduled + PTIME);
+        self.receive_tick(now);
+        self.send_tick();
+    }
+
+    /// The instant this tick was due, so pacing does not drift with late wake-ups.
+    fn next_tick_base(&self, now: Instant) -> Instant {
+        let elapsed = now.saturating_duration_since(self.epoch);
+        let ticks = elapsed.as_nanos() / PTIME.as_nanos();
+        self.epoch + PTIME * ticks as u32
+    }
+
+    fn receive_tick(&mut self, now: Instant) {
+        let decoded = match self.playout.pop(now) {
+            Playout::Waiting => return,
+            Playout::Frame { payload: [], .. } => {
+                self.heard.fill_silence();
+                Ok(())
+            }
+            Playout::Frame { payload, .. } => self.decoder.decode(payload, &mut self.heard),
+            Playout::Missing => {
+                self.concealed += 1;
+                self.decoder.conceal(&mut self.heard)
+            }
+        };
+        if decoded.is_err() {
+            // A payload the codec refuses plays as concealment.
+            self.concealed += 1;
+            if self.decoder.conceal(&mut self.heard).is_err() {
+                self.heard.fill_silence();
+            }
+        }
+        self.heard.timestamp += self.heard.rate().frame_samples() as u64;
+        self.source.heard(&self.heard);
+        if let Some(detector) = &mut self.dtmf {
+            detector.push(self.heard.samples());
+            while let Some(event) = detector.poll_event() {
+                if let DtmfEvent::Started { digit, .. } = event {
+                    self.outputs.push_back(LegOutput::Event(EngineEvent::DtmfReceived {
+                        leg: self.id,
+                        digit,
+                        source: DtmfSource::InBand,
+                    }));
+                }
+            }
+        }
+        if self.config.emit_heard {
+            self.outputs.push_back(LegOutput::Heard(Box::new(self.heard.clone())));
+        }
+    }
+
+    fn send_tick(&mut self) {
+        self.source.fill(&mut self.outgoing);
+        self.outgoing.timestamp += self.outgoing.rate().frame_samples() as u64;
+        let duration = self.config.codec.rtp_clock_rate() / 50;
+        let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) else {
+            self.packetizer.skip(duration);
+            return;
+        };
+        self.tx.resize(MAX_RTP_PACKET, 0);
+        match self.packetizer.write(self.config.payload_type, &self.payload[..len], duration, &mut self.tx) {
+            Ok(n) => {
+                self.tx.truncate(n);
+                self.outputs.push_back(LegOutput::Transmit(self.tx.split().freeze()));
+            }
+            Err(_) => self.tx.clear(),
+        }
+    }
+
+    fn handle_telephone_event(&mut self, timestamp: u32, payload: &[u8]) {
+        let Ok(event) = TelephoneEvent::decode(payload) else {
+            self.malformed += 1;
+            return;
+        };
+        // One event spans many packets with the same timestamp; report it once.
+        if self.last_event_timestamp == Some(timestamp) {
+            return;
+        }
+        self.last_event_timestamp = Some(timestamp);
+        self.outputs.push_back(LegOutput::Event(EngineEvent::DtmfReceived {
+            leg: self.id,
+            digit: event.digit,
+            source: DtmfSource::Rfc4733,
+        }));
+    }
+
+    /// `now` in RTP clock units since the leg started (for jitter).
+    fn rtp_clock(&self, now: Instant) -> i64 {
+        let elapsed = now.saturating_duration_since(self.epoch);
+        (elapsed.as_micros() as i64 * i64::from(self.config.codec.rtp_clock_rate())) / 1_000_000
+    }
+}

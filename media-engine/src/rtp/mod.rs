@@ -1,0 +1,27 @@
+//! RTP (RFC 3550): packet view, packetizer, playout buffer and receive statistics.
+
+mod packet;
+mod packetizer;
+mod playout;
+mod stats;
+
+pub use packet::{write_packet, RtpPacket, MAX_RTP_PACKET};
+pub use packetizer::Packetizer;
+pub use playout::{Inserted, Playout, PlayoutBuffer};
+pub use stats::{ReceiveStats, RtpStats};
+
+/// Why an RTP packet was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RtpError {
+    #[error("RTP packet too short ({0} bytes)")]
+    TooShort(usize),
+    #[error("RTP version {0}, expected 2")]
+    BadVersion(u8),
+    #[error("malformed RTP header: {0}")]
+    Header(String),
+    #[error("RTP padding of {padding} bytes exceeds the {available}-byte payload")]
+    BadPadding { padding: usize, available: usize },
+    #[error("RTP payload of {0} bytes does not fit the buffer")]
+    TooLarge(usize),
+}

@@ -1,0 +1,97 @@
+//! Outgoing RTP: sequence numbers, timestamps and the marker bit for one stream.
+
+use rtp::header::Header;
+
+use super::{write_packet, RtpError};
+use crate::ids::{PayloadType, Ssrc};
+
+/// Stamps successive payloads of one RTP stream.
+#[derive(Debug, Clone)]
+pub struct Packetizer {
+    ssrc: Ssrc,
+    next_seq: u16,
+    next_timestamp: u32,
+    first: bool,
+    sent_packets: u64,
+    sent_bytes: u64,
+}
+
+impl Packetizer {
+    /// `initial_seq` and `initial_timestamp` should be random (RFC 3550 5.1); Bond
+    /// takes them from a seeded generator so runs are reproducible.
+    pub fn new(ssrc: Ssrc, initial_seq: u16, initial_timestamp: u32) -> Self {
+        Self {
+            ssrc,
+            next_seq: initial_seq,
+            next_timestamp: initial_timestamp,
+            first: true,
+            sent_packets: 0,
+            sent_bytes: 0,
+        }
+    }
+
+    /// Write the next packet into `out`; `duration` is the payload's length in RTP clock units.
+    pub fn write(
+        &mut self,
+        payload_type: PayloadType,
+        payload: &[u8],
+        duration: u32,
+        out: &mut [u8],
+    ) -> Result<usize, RtpError> {
+        let header = Header {
+            version: 2,
+            marker: self.first,
+            payload_type: payload_type.get(),
+            sequence_number: self.next_seq,
+            timestamp: self.next_timestamp,
+            ssrc: self.ssrc.0,
+            ..Header::default()
+        };
+        let n = write_packet(&header, payload, out)?;
+        self.first = false;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_timestamp = self.next_timestamp.wrapping_add(duration);
+        self.sent_packets += 1;
+        self.sent_bytes += payload.len() as u64;
+        Ok(n)
+    }
+
+    /// Account for time that passed without sending (silence suppression, hold),
+    /// so the receiver sees the gap in timestamps.
+    pub fn skip(&mut self, duration: u32) {
+        self.next_timestamp = self.next_timestamp.wrapping_add(duration);
+    }
+
+    pub fn ssrc(&self) -> Ssrc {
+        self.ssrc
+    }
+
+    pub fn sent_packets(&self) -> u64 {
+        self.sent_packets
+    }
+
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtp::RtpPacket;
+
+    #[test]
+    fn sequence_and_timestamp_advance_and_wrap() {
+        let mut p = Packetizer::new(Ssrc(5), 65534, u32::MAX - 159);
+        let pt = PayloadType::new(0).unwrap();
+        let mut buf = [0u8; 200];
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let n = p.write(pt, &[0; 160], 160, &mut buf).unwrap();
+            let pkt = RtpPacket::parse(&buf[..n]).unwrap();
+            seen.push((pkt.header.sequence_number, pkt.header.timestamp, pkt.header.marker));
+        }
+        assert_eq!(seen, vec![(65534, u32::MAX - 159, true), (65535, 0, false), (0, 160, false)]);
+        assert_eq!(p.sent_packets(), 3);
+    }
+}

@@ -1,0 +1,238 @@
+//! The receive side of a leg: puts packets back in order and hands out one
+//! payload per 20 ms tick, or says the frame is missing so it can be concealed.
+//!
+//! This is a fixed-delay buffer: playout starts `delay` after the first packet and
+//! then runs at the sender's nominal rate. It reorders within its window,
+//! drops late packets, unwraps 16-bit sequence numbers, restarts on an SSRC
+//! change, and sheds one frame when the backlog grows well past the target
+//! (a fast sender clock). Adaptive depth arrives with the SIP trunk legs.
+
+use std::time::{Duration, Instant};
+
+use crate::ids::Ssrc;
+
+/// Packets the buffer can hold ahead of playout (40 x 20 ms = 800 ms).
+const SLOTS: usize = 40;
+
+#[derive(Debug, Clone)]
+struct Slot {
+    ext_seq: Option<u64>,
+    timestamp: u32,
+    payload: Vec<u8>,
+}
+
+/// What playout yields at a tick.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Playout<'a> {
+    /// Not started yet (no packet, or still filling): play nothing, count nothing.
+    Waiting,
+    /// The frame's payload.
+    Frame { payload: &'a [u8], timestamp: u32 },
+    /// The frame is missing: conceal it.
+    Missing,
+}
+
+/// Outcome of inserting a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Stored {
+        ext_seq: u64,
+    },
+    /// Arrived after its playout time, or already held.
+    Late,
+}
+
+/// Reorders packets of one stream and plays them out at a fixed delay.
+#[derive(Debug)]
+pub struct PlayoutBuffer {
+    slots: Vec<Slot>,
+    delay: Duration,
+    ssrc: Option<Ssrc>,
+    highest: u64,
+    next_play: u64,
+    start_at: Option<Instant>,
+    playing: bool,
+    target_backlog: u64,
+}
+
+impl PlayoutBuffer {
+    /// `delay` is the initial buffering delay; `max_payload` sizes the slots once.
+    pub fn new(delay: Duration, max_payload: usize) -> Self {
+        let slots = (0..SLOTS)
+            .map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::with_capacity(max_payload) })
+            .collect();
+        Self {
+            slots,
+            delay,
+            ssrc: None,
+            highest: 0,
+            next_play: 0,
+            start_at: None,
+            playing: false,
+            target_backlog: (delay.as_millis() / 20) as u64 + 1,
+        }
+    }
+
+    /// Store a packet. A new SSRC restarts the stream.
+    pub fn insert(&mut self, now: Instant, ssrc: Ssrc, seq: u16, timestamp: u32, payload: &[u8]) -> Inserted {
+        if self.ssrc != Some(ssrc) {
+            self.restart(now, ssrc, seq);
+        }
+        let ext_seq = self.unwrap_seq(seq);
+        if ext_seq < self.next_play {
+            return Inserted::Late;
+        }
+        if ext_seq >= self.next_play + SLOTS as u64 {
+            // Far ahead (a jump in the sender's sequence): resynchronise on it.
+            self.clear_slots();
+            self.next_play = ext_seq;
+        }
+        let slot = &mut self.slots[(ext_seq % SLOTS as u64) as usize];
+        if slot.ext_seq == Some(ext_seq) {
+            return Inserted::Late;
+        }
+        slot.ext_seq = Some(ext_seq);
+        slot.timestamp = timestamp;
+        slot.payload.clear();
+        let room = slot.payload.capacity();
+        slot.payload.extend_from_slice(&payload[..payload.len().min(room)]);
+        self.highest = self.highest.max(ext_seq);
+        Inserted::Stored { ext_seq }
+    }
+
+    /// The payload due at this tick.
+    pub fn pop(&mut self, now: Instant) -> Playout<'_> {
+        if !self.playing {
+            match self.start_at {
+                Some(at) if now >= at => self.playing = true,
+                _ => return Playout::Waiting,
+            }
+        }
+        // A sender running fast builds a backlog: shed one frame to hold the delay.
+        if self.highest >= self.next_play + self.target_backlog + 3 {
+            self.take(self.next_play);
+            self.next_play += 1;
+        }
+        let seq = self.next_play;
+        self.next_play += 1;
+        let index = (seq % SLOTS as u64) as usize;
+        if self.slots[index].ext_seq != Some(seq) {
+            return Playout::Missing;
+        }
+        self.slots[index].ext_seq = None;
+        let slot = &self.slots[index];
+        Playout::Frame { payload: &slot.payload, timestamp: slot.timestamp }
+    }
+
+    fn take(&mut self, seq: u64) {
+        let slot = &mut self.slots[(seq % SLOTS as u64) as usize];
+        if slot.ext_seq == Some(seq) {
+            slot.ext_seq = None;
+        }
+    }
+
+    fn restart(&mut self, now: Instant, ssrc: Ssrc, seq: u16) {
+        self.clear_slots();
+        self.ssrc = Some(ssrc);
+        // Start the extended space high enough that reordered earlier packets stay positive.
+        self.highest = (1 << 32) + u64::from(seq);
+        self.next_play = self.highest;
+        if self.start_at.is_none() {
+            self.start_at = Some(now + self.delay);
+        }
+    }
+
+    fn clear_slots(&mut self) {
+        for slot in &mut self.slots {
+            slot.ext_seq = None;
+        }
+    }
+
+    /// Extend a 16-bit sequence number to 64 bits, nearest to the highest seen.
+    fn unwrap_seq(&self, seq: u16) -> u64 {
+        let delta = i64::from(seq.wrapping_sub(self.highest as u16) as i16);
+        (self.highest as i64 + delta) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS20: Duration = Duration::from_millis(20);
+
+    fn played(buf: &mut PlayoutBuffer, now: Instant) -> Option<Option<u8>> {
+        match buf.pop(now) {
+            Playout::Waiting => None,
+            Playout::Frame { payload, .. } => Some(Some(payload[0])),
+            Playout::Missing => Some(None),
+        }
+    }
+
+    #[test]
+    fn reorders_within_the_window_and_reports_gaps() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::from_millis(40), 160);
+        let ssrc = Ssrc(1);
+        for (i, seq) in [100u16, 102, 101, 104].into_iter().enumerate() {
+            buf.insert(t0 + MS20 * i as u32 / 4, ssrc, seq, u32::from(seq) * 160, &[seq as u8]);
+        }
+        assert_eq!(played(&mut buf, t0), None, "still filling");
+        let t = t0 + Duration::from_millis(40);
+        let got: Vec<_> = (0..5).map(|i| played(&mut buf, t + MS20 * i)).collect();
+        assert_eq!(got, vec![Some(Some(100)), Some(Some(101)), Some(Some(102)), Some(None), Some(Some(104))]);
+    }
+
+    #[test]
+    fn sequence_wrap_keeps_order() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::ZERO, 160);
+        for seq in [65534u16, 65535, 0, 1] {
+            buf.insert(t0, Ssrc(1), seq, 0, &[seq as u8]);
+        }
+        let got: Vec<_> = (0..4).map(|_| played(&mut buf, t0)).collect();
+        assert_eq!(got, vec![Some(Some(254)), Some(Some(255)), Some(Some(0)), Some(Some(1))]);
+    }
+
+    #[test]
+    fn late_and_duplicate_packets_are_refused() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::ZERO, 160);
+        buf.insert(t0, Ssrc(1), 10, 0, &[10]);
+        assert_eq!(buf.insert(t0, Ssrc(1), 10, 0, &[10]), Inserted::Late);
+        played(&mut buf, t0);
+        assert_eq!(buf.insert(t0, Ssrc(1), 10, 0, &[10]), Inserted::Late);
+        assert_eq!(buf.insert(t0, Ssrc(1), 9, 0, &[9]), Inserted::Late);
+    }
+
+    #[test]
+    fn ssrc_change_restarts_the_stream() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::ZERO, 160);
+        buf.insert(t0, Ssrc(1), 500, 0, &[1]);
+        played(&mut buf, t0);
+        buf.insert(t0, Ssrc(2), 7, 0, &[2]);
+        assert_eq!(played(&mut buf, t0), Some(Some(2)));
+    }
+
+    #[test]
+    fn a_backlog_from_a_fast_sender_is_shed() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::from_millis(40), 160);
+        for seq in 0..12u16 {
+            buf.insert(t0, Ssrc(1), seq, 0, &[seq as u8]);
+        }
+        let t = t0 + Duration::from_millis(40);
+        let first = played(&mut buf, t);
+        assert_eq!(first, Some(Some(1)), "frame 0 shed to hold the delay");
+    }
+
+    #[test]
+    fn oversized_payloads_are_truncated_not_reallocated() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::ZERO, 4);
+        buf.insert(t0, Ssrc(1), 1, 0, &[1; 100]);
+        let Playout::Frame { payload, .. } = buf.pop(t0) else { panic!() };
+        assert_eq!(payload.len(), 4);
+    }
+}

@@ -1,0 +1,214 @@
+//! The driver task: one engine, its sockets, and the loop in the module docs.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use super::handle::{Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics};
+use super::ports::PortAllocator;
+use super::{now, RuntimeConfig};
+use crate::engine::{Engine, EngineOutput};
+use crate::event::{EngineEvent, HangupCause};
+use crate::ids::LegId;
+use crate::rtp::MAX_RTP_PACKET;
+
+const COMMAND_QUEUE: usize = 256;
+const DATAGRAM_QUEUE: usize = 4096;
+const EVENT_QUEUE: usize = 1024;
+
+struct LegSocket {
+    socket: Arc<UdpSocket>,
+    port: u16,
+    remote: Option<SocketAddr>,
+    reader: JoinHandle<()>,
+}
+
+struct Driver {
+    config: RuntimeConfig,
+    engine: Engine,
+    sockets: HashMap<LegId, LegSocket>,
+    ports: PortAllocator,
+    datagrams_tx: mpsc::Sender<(LegId, SocketAddr, Bytes)>,
+    events: broadcast::Sender<EngineEvent>,
+    metrics: Arc<RuntimeMetrics>,
+}
+
+pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
+    let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let (datagrams_tx, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    let metrics = Arc::new(RuntimeMetrics::default());
+    let driver = Driver {
+        engine: Engine::new(config.seed),
+        ports: PortAllocator::new(config.rtp_ports),
+        config,
+        sockets: HashMap::new(),
+        datagrams_tx,
+        events: events.clone(),
+        metrics: metrics.clone(),
+    };
+    let task = tokio::spawn(driver.run(commands_rx, datagrams_rx));
+    (EngineHandle { commands, events, metrics }, task)
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut datagrams: mpsc::Receiver<(LegId, SocketAddr, Bytes)>,
+    ) {
+        loop {
+            let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        self.engine.hangup_all(HangupCause::Shutdown);
+                        self.flush();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.handle_command(command).await,
+                    None => return,
+                },
+                Some((leg, from, data)) = datagrams.recv() => {
+                    self.receive(leg, from, &data);
+                    // Take whatever else is already queued before sending anything.
+                    while let Ok((leg, from, data)) = datagrams.try_recv() {
+                        self.receive(leg, from, &data);
+                    }
+                }
+                () = sleep_until(deadline) => self.engine.handle_timeout(now()),
+            }
+            self.flush();
+        }
+    }
+
+    async fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::CreateLeg { spec, reply } => {
+                let _ = reply.send(self.create_leg(spec).await);
+            }
+            Command::Hangup { leg, reply } => {
+                let result = self
+                    .engine
+                    .hangup(leg, HangupCause::NormalClearing)
+                    .map_err(|e| RuntimeError::Engine(e.to_string()));
+                let _ = reply.send(result);
+            }
+            Command::Stats { leg, reply } => {
+                let _ = reply.send(self.engine.stats(leg));
+            }
+            Command::Shutdown { .. } => unreachable!("handled in the loop"),
+        }
+    }
+
+    async fn create_leg(&mut self, spec: LegSpec) -> Result<LegInfo, RuntimeError> {
+        let port = self.ports.allocate().ok_or(RuntimeError::NoPorts)?;
+        let socket = match UdpSocket::bind(SocketAddr::new(self.config.bind_ip, port)).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                self.ports.release(port);
+                return Err(RuntimeError::Socket(format!("port {port}: {e}")));
+            }
+        };
+        let local_addr = socket.local_addr().map_err(|e| RuntimeError::Socket(e.to_string()))?;
+        let mut config = self.engine.leg_config(spec.codec);
+        config.media_timeout = spec.media_timeout;
+        let id = match self.engine.add_leg(now(), config, spec.source) {
+            Ok(id) => id,
+            Err(e) => {
+                self.ports.release(port);
+                return Err(RuntimeError::Engine(e.to_string()));
+            }
+        };
+        let reader =
+            tokio::spawn(read_socket(id, socket.clone(), self.datagrams_tx.clone(), self.metrics.clone()));
+        self.sockets.insert(id, LegSocket { socket, port, remote: spec.remote, reader });
+        RuntimeMetrics::add(&self.metrics.legs_created, 1);
+        RuntimeMetrics::add(&self.metrics.legs_active, 1);
+        tracing::debug!(%id, %local_addr, "leg created");
+        Ok(LegInfo { id, local_addr })
+    }
+
+    fn receive(&mut self, leg: LegId, from: SocketAddr, data: &[u8]) {
+        let Some(socket) = self.sockets.get_mut(&leg) else { return };
+        // Symmetric RTP: with no configured peer, answer wherever media comes from.
+        socket.remote.get_or_insert(from);
+        RuntimeMetrics::add(&self.metrics.packets_received, 1);
+        if let Err(e) = self.engine.handle_receive(now(), leg, data) {
+            RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
+            tracing::trace!(%leg, %from, error = %e, "datagram refused");
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
+                EngineOutput::Heard { .. } => {}
+                EngineOutput::Event(event) => {
+                    if let EngineEvent::LegEnded { leg, .. } = &event {
+                        self.close(*leg);
+                    }
+                    // No subscriber is not an error.
+                    let _ = self.events.send(event);
+                }
+            }
+        }
+    }
+
+    fn transmit(&self, leg: LegId, data: &[u8]) {
+        let Some(LegSocket { socket, remote: Some(remote), .. }) = self.sockets.get(&leg) else { return };
+        match socket.try_send_to(data, *remote) {
+            Ok(_) => RuntimeMetrics::add(&self.metrics.packets_sent, 1),
+            Err(_) => RuntimeMetrics::add(&self.metrics.packets_dropped, 1),
+        }
+    }
+
+    fn close(&mut self, leg: LegId) {
+        if let Some(socket) = self.sockets.remove(&leg) {
+            socket.reader.abort();
+            self.ports.release(socket.port);
+            self.metrics.legs_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn read_socket(
+    leg: LegId,
+    socket: Arc<UdpSocket>,
+    to_driver: mpsc::Sender<(LegId, SocketAddr, Bytes)>,
+    metrics: Arc<RuntimeMetrics>,
+) {
+    let mut buf = BytesMut::with_capacity(MAX_RTP_PACKET * 16);
+    loop {
+        buf.resize(MAX_RTP_PACKET, 0);
+        let (len, from) = match socket.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP port unreachable and the like: keep listening.
+            Err(_) => continue,
+        };
+        buf.truncate(len);
+        let datagram = buf.split().freeze();
+        if buf.capacity() < MAX_RTP_PACKET {
+            buf.reserve(MAX_RTP_PACKET * 16);
+        }
+        match to_driver.try_send((leg, from, datagram)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The control plane's view of the runtime: commands in, events out.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bond_codecs::Codec;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::event::EngineEvent;
+use crate::ids::LegId;
+use crate::leg::MediaSource;
+use crate::rtp::RtpStats;
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct LegSpec {
+    pub codec: Codec,
+    pub source: MediaSource,
+    /// The peer's RTP address; `None` latches onto the first packet's source (symmetric RTP).
+    pub remote: Option<SocketAddr>,
+    pub media_timeout: Option<Duration>,
+}
+
+/// A created leg and where it listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegInfo {
+    pub id: LegId,
+    pub local_addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    #[error("the RTP port range is exhausted")]
+    NoPorts,
+    #[error("could not open an RTP socket: {0}")]
+    Socket(String),
+    #[error("engine: {0}")]
+    Engine(String),
+    #[error("the media engine has stopped")]
+    Stopped,
+}
+
+/// Counters the runtime keeps for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RuntimeMetrics {
+    pub legs_active: AtomicU64,
+    pub legs_created: AtomicU64,
+    pub packets_received: AtomicU64,
+    pub packets_sent: AtomicU64,
+    /// Datagrams dropped: reader channel full, or socket send would block.
+    pub packets_dropped: AtomicU64,
+    pub packets_rejected: AtomicU64,
+}
+
+impl RuntimeMetrics {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    CreateLeg { spec: LegSpec, reply: oneshot::Sender<Result<LegInfo, RuntimeError>> },
+    Hangup { leg: LegId, reply: oneshot::Sender<Result<(), RuntimeError>> },
+    Stats { leg: LegId, reply: oneshot::Sender<Option<RtpStats>> },
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Cloneable handle to the running engine.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<EngineEvent>,
+    pub(crate) metrics: Arc<RuntimeMetrics>,
+}
+
+impl EngineHandle {
+    pub async fn create_leg(&self, spec: LegSpec) -> Result<LegInfo, RuntimeError> {
+        self.request(|reply| Command::CreateLeg { spec, reply }).await?
+    }
+
+    pub async fn hangup(&self, leg: LegId) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::Hangup { leg, reply }).await?
+    }
+
+    /// Current statistics of a live leg.
+    pub async fn stats(&self, leg: LegId) -> Result<Option<RtpStats>, RuntimeError> {
+        self.request(|reply| Command::Stats { leg, reply }).await
+    }
+
+    /// Hang up every leg and stop the driver.
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::Shutdown { reply }).await
+    }
+
+    /// Every event from now on. A receiver that falls behind loses the oldest (and is told).
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn metrics(&self) -> &RuntimeMetrics {
+        &self.metrics
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RuntimeError> {
+        let (reply, response) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| RuntimeError::Stopped)?;
+        response.await.map_err(|_| RuntimeError::Stopped)
+    }
+}

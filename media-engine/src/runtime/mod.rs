@@ -1,0 +1,43 @@
+//! The tokio runtime layer: the only part of the engine that touches sockets,
+//! tasks or the clock.
+//!
+//! One driver task owns an [`Engine`](crate::Engine) and every leg's UDP socket.
+//! Each socket has a small reader task that forwards datagrams to the driver
+//! over a bounded channel (a full channel drops and counts). The driver loop:
+//!
+//! 1. wait for a command, a datagram, or the engine's next deadline;
+//! 2. hand it to the engine with `now` read from tokio's clock;
+//! 3. drain the engine's outputs: send datagrams with `try_send_to` (never
+//!    awaiting a slow socket), publish events on a broadcast channel.
+//!
+//! The control plane talks to it through a cloneable [`EngineHandle`].
+
+mod driver;
+mod handle;
+mod ports;
+
+pub use handle::{EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics};
+pub use ports::PortRange;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// How the runtime binds and seeds legs.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Address RTP sockets bind to.
+    pub bind_ip: IpAddr,
+    pub rtp_ports: PortRange,
+    pub seed: u64,
+}
+
+/// Start the driver task on the current tokio runtime.
+pub fn spawn(config: RuntimeConfig) -> (EngineHandle, tokio::task::JoinHandle<()>) {
+    driver::spawn(config)
+}
+
+/// The runtime's one clock read. `tokio::time::Instant` so paused-time tests drive it.
+#[allow(clippy::disallowed_methods)] // the runtime layer owns the clock
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}

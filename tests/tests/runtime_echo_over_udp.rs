@@ -1,0 +1,105 @@
+//! The tokio runtime with real UDP sockets on loopback: a test peer sends RTP to
+//! an echo leg and gets its tone back; hangup and shutdown end legs with events.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bond_codecs::g711;
+use bond_codecs::signals::Oscillator;
+use bond_codecs::Codec;
+use bond_media_engine::ids::{PayloadType, Ssrc};
+use bond_media_engine::leg::MediaSource;
+use bond_media_engine::rtp::{Packetizer, RtpPacket};
+use bond_media_engine::runtime::{self, LegSpec, PortRange, RuntimeConfig};
+use bond_media_engine::{EngineEvent, HangupCause};
+use bond_tests::tone_share;
+use tokio::net::UdpSocket;
+
+fn config(first_port: u16) -> RuntimeConfig {
+    RuntimeConfig {
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        rtp_ports: PortRange::new(first_port, first_port + 20).unwrap(),
+        seed: 11,
+    }
+}
+
+fn echo_spec() -> LegSpec {
+    LegSpec {
+        codec: Codec::Pcmu,
+        source: MediaSource::Echo,
+        remote: None,
+        media_timeout: Some(Duration::from_secs(5)),
+    }
+}
+
+#[tokio::test]
+async fn an_echo_leg_returns_rtp_from_a_real_socket() {
+    let (engine, _task) = runtime::spawn(config(41000));
+    let leg = engine.create_leg(echo_spec()).await.unwrap();
+    assert_eq!(leg.local_addr.port() % 2, 0, "RTP on an even port");
+
+    let peer = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await.unwrap();
+    let mut packetizer = Packetizer::new(Ssrc(42), 1000, 0);
+    let mut osc = Oscillator::new(1000.0, 8000, 8000.0);
+    let mut pcm = [0i16; 160];
+    let mut payload = [0u8; 160];
+    let mut packet = [0u8; 200];
+    let mut returned = Vec::new();
+    let mut recv_buf = [0u8; 1500];
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..50 {
+        pacing.tick().await;
+        osc.fill(&mut pcm);
+        g711::ulaw_encode_slice(&pcm, &mut payload);
+        let n = packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+        peer.send_to(&packet[..n], leg.local_addr).await.unwrap();
+        while let Ok(Ok((n, from))) =
+            tokio::time::timeout(Duration::from_millis(1), peer.recv_from(&mut recv_buf)).await
+        {
+            assert_eq!(from, leg.local_addr, "symmetric RTP: replies come from the leg's port");
+            let rtp = RtpPacket::parse(&recv_buf[..n]).unwrap();
+            let mut decoded = [0i16; 160];
+            g711::ulaw_decode_slice(rtp.payload, &mut decoded);
+            returned.extend_from_slice(&decoded);
+        }
+    }
+    // Allow for the playout delay: the last second carries the echoed tone.
+    let tail = &returned[returned.len().saturating_sub(160 * 20)..];
+    assert!(returned.len() >= 160 * 40, "got {} samples back", returned.len());
+    assert!(tone_share(tail, 1000.0, 8000) > 0.9, "echo is the tone");
+
+    let stats = engine.stats(leg.id).await.unwrap().unwrap();
+    assert_eq!(stats.packets_received, 50);
+    assert!(bond_media_engine::runtime::RuntimeMetrics::get(&engine.metrics().packets_received) >= 50);
+}
+
+#[tokio::test]
+async fn hangup_and_shutdown_end_legs_with_events() {
+    let (engine, task) = runtime::spawn(config(41100));
+    let mut events = engine.subscribe();
+    let a = engine.create_leg(echo_spec()).await.unwrap();
+    let b = engine.create_leg(echo_spec()).await.unwrap();
+    assert_ne!(a.local_addr, b.local_addr);
+
+    engine.hangup(a.id).await.unwrap();
+    let EngineEvent::LegEnded { leg, cause, .. } = events.recv().await.unwrap() else { panic!() };
+    assert_eq!((leg, cause), (a.id, HangupCause::NormalClearing));
+    assert!(engine.hangup(a.id).await.is_err(), "an ended leg is gone");
+
+    engine.shutdown().await.unwrap();
+    let EngineEvent::LegEnded { leg, cause, .. } = events.recv().await.unwrap() else { panic!() };
+    assert_eq!((leg, cause), (b.id, HangupCause::Shutdown));
+    task.await.unwrap();
+    assert!(engine.create_leg(echo_spec()).await.is_err(), "a stopped engine refuses commands");
+}
+
+#[tokio::test]
+async fn an_exhausted_port_range_is_a_clear_error() {
+    let mut cfg = config(41200);
+    cfg.rtp_ports = PortRange::new(41200, 41202).unwrap();
+    let (engine, _task) = runtime::spawn(cfg);
+    engine.create_leg(echo_spec()).await.unwrap();
+    engine.create_leg(echo_spec()).await.unwrap();
+    let err = engine.create_leg(echo_spec()).await.unwrap_err();
+    assert!(err.to_string().contains("exhausted"), "{err}");
+}
