@@ -1,1 +1,17 @@
+//! Bond's control plane: configuration, persistence, the HTTP API, and the
+//! `bond` binary that runs it all around the media engine.
+//!
+//! The control plane never touches media: it sends commands to the engine
+//! through an [`EngineHandle`](bond_media_engine::runtime::EngineHandle) and
+//! records what the engine's events say.
 
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use http::app;

@@ -1,0 +1,21 @@
+//! Wall-clock time for records and events (the control plane is runtime, not core).
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Now, as RFC 3339 UTC with microseconds (the shape Telnyx uses in `occurred_at`).
+pub fn rfc3339_now() -> String {
+    #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(now.microsecond() * 1000).unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn is_rfc3339_utc() {
+        let s = super::rfc3339_now();
+        assert!(s.ends_with('Z') && s.contains('T'), "{s}");
+    }
+}

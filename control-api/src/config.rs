@@ -1,0 +1,313 @@
+//! `bond.toml` plus `BOND_*` environment overrides.
+//!
+//! Loading order: built-in defaults, then the file (if given), then the
+//! environment. Every problem is reported as one line naming the key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem: which key, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config error: {key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { key: key.into(), problem: problem.into() }
+    }
+}
+
+/// Environment variables and the keys they override.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("BOND_DATA_DIR", "data_dir"),
+    ("BOND_DATABASE_URL", "database_url"),
+    ("BOND_RECORDINGS_DIR", "recordings_dir"),
+    ("BOND_HTTP_LISTEN", "http.listen"),
+    ("BOND_HTTP_MAX_BODY_BYTES", "http.max_body_bytes"),
+    ("BOND_SIP_UDP_LISTEN", "sip.udp_listen"),
+    ("BOND_SIP_TCP_LISTEN", "sip.tcp_listen"),
+    ("BOND_RTP_BIND_IP", "rtp.bind_ip"),
+    ("BOND_RTP_PUBLIC_IP", "rtp.public_ip"),
+    ("BOND_RTP_PORT_MIN", "rtp.port_min"),
+    ("BOND_RTP_PORT_MAX", "rtp.port_max"),
+    ("BOND_LOG_FORMAT", "log.format"),
+    ("BOND_LOG_LEVEL", "log.level"),
+    ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
+];
+
+/// Bond's whole configuration. See README "Configuration" for each key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; empty means `sqlite://<data_dir>/bond.db`.
+    pub database_url: String,
+    /// Empty means `<data_dir>/recordings`.
+    pub recordings_dir: PathBuf,
+    pub shutdown_grace_secs: u64,
+    pub http: HttpConfig,
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    pub udp_listen: SocketAddr,
+    pub tcp_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    pub bind_ip: IpAddr,
+    /// Address written into SDP when Bond sits behind 1:1 NAT.
+    pub public_ip: Option<IpAddr>,
+    pub port_min: u16,
+    pub port_max: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `bond=debug,sqlx=warn`, ...
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            recordings_dir: PathBuf::new(),
+            shutdown_grace_secs: 10,
+            http: HttpConfig::default(),
+            sip: SipConfig::default(),
+            rtp: RtpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 1024 * 1024 }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            udp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            tcp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+        }
+    }
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        Self { bind_ip: IpAddr::from([0, 0, 0, 0]), public_ip: None, port_min: 20_000, port_max: 30_000 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".to_owned() }
+    }
+}
+
+impl Config {
+    /// Defaults, then `path` (if any), then the environment `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::new(path.display().to_string(), one_line(&e)))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            if let Some((_, key)) = ENV_OVERRIDES.iter().find(|(var, _)| *var == name) {
+                set_key(&mut table, key, &value);
+            }
+        }
+        let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| from_serde(&e))?;
+        config.validate()?;
+        Ok(config.resolved())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.rtp.port_min == 0 || self.rtp.port_min > self.rtp.port_max {
+            return Err(ConfigError::new(
+                "rtp.port_min",
+                format!("must be between 1 and rtp.port_max ({})", self.rtp.port_max),
+            ));
+        }
+        if self.rtp.port_max - self.rtp.port_min < 2 {
+            return Err(ConfigError::new("rtp.port_max", "the RTP range must hold at least two ports"));
+        }
+        let url = &self.database_url;
+        if !url.is_empty()
+            && !url.starts_with("sqlite:")
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
+        {
+            return Err(ConfigError::new("database_url", "must start with sqlite: or postgres://"));
+        }
+        if self.http.max_body_bytes == 0 {
+            return Err(ConfigError::new("http.max_body_bytes", "must be greater than zero"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::new("log.level", format!("not a tracing filter: {e}")))?;
+        Ok(())
+    }
+
+    /// Fill the keys whose defaults derive from `data_dir`.
+    fn resolved(mut self) -> Self {
+        if self.database_url.is_empty() {
+            self.database_url = format!("sqlite://{}?mode=rwc", self.data_dir.join("bond.db").display());
+        }
+        if self.recordings_dir.as_os_str().is_empty() {
+            self.recordings_dir = self.data_dir.join("recordings");
+        }
+        self
+    }
+}
+
+/// Set `a.b.c` in `table`; the value is read as TOML (numbers, booleans) or else kept as a string.
+fn set_key(table: &mut toml::Table, key: &str, raw: &str) {
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().unwrap_or(key);
+    let mut current = table;
+    for part in parts {
+        let entry = current.entry(part).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else { unreachable!("just made a table") };
+        current = next;
+    }
+    // Strings that look like numbers are still strings where the key wants one (e.g. a password).
+    current.insert(last.to_owned(), value);
+}
+
+fn from_serde(e: &toml::de::Error) -> ConfigError {
+    let message = one_line(e);
+    let unknown = message.split("unknown field `").nth(1).and_then(|rest| rest.split('`').next());
+    // toml ends with "in `a.b`" when it knows where the problem sits.
+    match (message.rsplit_once(" in `"), unknown) {
+        (Some((problem, table)), Some(field)) => {
+            ConfigError::new(format!("{}.{field}", table.trim_end_matches('`')), problem)
+        }
+        (Some((problem, key)), None) => ConfigError::new(key.trim_end_matches('`'), problem),
+        (None, Some(field)) => ConfigError::new(field, &message),
+        (None, None) => ConfigError::new("config", &message),
+    }
+}
+
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bond.toml");
+        std::fs::write(&path, toml_text).unwrap();
+        Config::load(Some(&path), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults_need_nothing_and_derive_paths_from_data_dir() {
+        let config = Config::load(None, []).unwrap();
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.sip.udp_listen.port(), 5060);
+        assert_eq!(config.database_url, "sqlite://data/bond.db?mode=rwc");
+        assert_eq!(config.recordings_dir, PathBuf::from("data/recordings"));
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let config = load_str(
+            "data_dir = \"/tmp/x\"\n[rtp]\nport_min = 40000\nport_max = 40100\n",
+            &[("BOND_RTP_PORT_MAX", "40200"), ("BOND_LOG_FORMAT", "json"), ("UNRELATED", "1")],
+        )
+        .unwrap();
+        assert_eq!(config.rtp.port_min, 40000);
+        assert_eq!(config.rtp.port_max, 40200);
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.database_url, "sqlite:///tmp/x/bond.db?mode=rwc");
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_key() {
+        let err = load_str("[rtp]\nport_min = \"lots\"\n", &[]).unwrap_err();
+        assert_eq!(err.key, "rtp.port_min", "{err}");
+        let err = load_str("", &[("BOND_HTTP_LISTEN", "not-an-address")]).unwrap_err();
+        assert_eq!(err.key, "http.listen", "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = load_str("[http]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", &[]).unwrap_err();
+        assert_eq!(err.key, "http.lisen", "{err}");
+        let err = load_str("colour = 3\n", &[]).unwrap_err();
+        assert_eq!(err.key, "colour", "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let err = load_str("[rtp]\nport_min = 30000\nport_max = 20000\n", &[]).unwrap_err();
+        assert_eq!(err.key, "rtp.port_min");
+        let err = load_str("database_url = \"mysql://x\"\n", &[]).unwrap_err();
+        assert_eq!(err.key, "database_url");
+        let err = load_str("[log]\nlevel = \"[[[\"\n", &[]).unwrap_err();
+        assert_eq!(err.key, "log.level");
+        let err = load_str("[log]\nformat = \"xml\"\n", &[]).unwrap_err();
+        assert_eq!(err.key, "log.format", "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_or_invalid_file_is_one_line() {
+        let err = Config::load(Some(Path::new("/nonexistent/bond.toml")), []).unwrap_err();
+        assert_eq!(err.key, "--config");
+        let err = load_str("this is not toml", &[]).unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+}

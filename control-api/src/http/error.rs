@@ -1,0 +1,69 @@
+//! The API's error type: Telnyx's error shape, status codes that say what happened,
+//! causes logged but never shown to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+/// One error in Telnyx's `{"errors":[...]}` envelope.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub code: String,
+    pub title: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<ErrorSource>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorSource {
+    pub pointer: String,
+}
+
+/// An error answered to an API client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.to_owned(),
+                title: title.to_owned(),
+                detail: detail.into(),
+                source: None,
+            },
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "10005", "Resource not found", detail)
+    }
+
+    /// A failure inside Bond: logged with its cause, answered without it.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "10007",
+            "Unexpected error",
+            "An unexpected error occurred.",
+        )
+    }
+
+    pub fn with_pointer(mut self, pointer: &str) -> Self {
+        self.body.source = Some(ErrorSource { pointer: pointer.to_owned() });
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "errors": [self.body] }))).into_response()
+    }
+}

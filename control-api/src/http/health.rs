@@ -1,0 +1,36 @@
+//! Liveness, readiness and Prometheus metrics: the endpoints that need no API key.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use bond_media_engine::runtime::RuntimeMetrics;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /health`: the process is up.
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "instance_id": state.instance_id }))
+}
+
+/// `GET /ready`: the database answers. 503 otherwise, so a load balancer stops sending.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.db.is_ready().await {
+        (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" })))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "database": "unreachable" })))
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = state.engine.metrics();
+    metrics::gauge!("bond_legs_active").set(RuntimeMetrics::get(&m.legs_active) as f64);
+    metrics::counter!("bond_legs_created_total").absolute(RuntimeMetrics::get(&m.legs_created));
+    metrics::counter!("bond_rtp_packets_received_total").absolute(RuntimeMetrics::get(&m.packets_received));
+    metrics::counter!("bond_rtp_packets_sent_total").absolute(RuntimeMetrics::get(&m.packets_sent));
+    metrics::counter!("bond_rtp_packets_dropped_total").absolute(RuntimeMetrics::get(&m.packets_dropped));
+    metrics::counter!("bond_rtp_packets_rejected_total").absolute(RuntimeMetrics::get(&m.packets_rejected));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render())
+}

@@ -1,0 +1,126 @@
+//! `bond serve`: start everything, run until SIGINT/SIGTERM, stop in order.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::http::app;
+use crate::state::{prometheus, AppState};
+
+/// Why `bond serve` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Database(#[from] crate::db::DbError),
+    #[error("cannot create {path}: {source}")]
+    Directory { path: String, source: std::io::Error },
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// A started Bond: where it listens and how to stop it.
+#[derive(Debug)]
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub state: AppState,
+    server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    grace: Duration,
+}
+
+/// Start the database, engine and HTTP server.
+pub async fn start(config: &Config) -> Result<Running, ServeError> {
+    for dir in [&config.data_dir, &config.recordings_dir] {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| ServeError::Directory { path: dir.display().to_string(), source })?;
+    }
+    let db = Database::connect(&config.database_url).await?;
+    let instance_id = db.instance_id(&uuid::Uuid::new_v4().to_string(), &crate::clock::rfc3339_now()).await?;
+    let engine = start_engine(config);
+    let state = AppState {
+        db,
+        engine,
+        prometheus: prometheus(),
+        instance_id,
+        max_body_bytes: config.http.max_body_bytes,
+    };
+    let listener = TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: config.http.listen, source })?;
+    let http_addr = listener.local_addr().map_err(ServeError::Http)?;
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = app(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%http_addr, database = ?state.db.backend(), instance_id = %state.instance_id, "bond is up");
+    Ok(Running { http_addr, state, server, shutdown, grace: Duration::from_secs(config.shutdown_grace_secs) })
+}
+
+fn start_engine(config: &Config) -> EngineHandle {
+    let ports = PortRange::new(config.rtp.port_min, config.rtp.port_max)
+        .expect("validated in Config::load: port_min <= port_max");
+    let seed = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 of 16 bytes"));
+    let (engine, _task) =
+        runtime::spawn(RuntimeConfig { bind_ip: config.rtp.bind_ip, rtp_ports: ports, seed });
+    engine
+}
+
+impl Running {
+    /// Stop taking requests, let in-flight ones finish (up to the grace period),
+    /// end every leg, close the database.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        let _ = self.shutdown.send(());
+        let result = match tokio::time::timeout(self.grace, self.server).await {
+            Ok(Ok(result)) => result.map_err(ServeError::Http),
+            Ok(Err(join)) => Err(ServeError::Http(std::io::Error::other(join))),
+            Err(_) => {
+                tracing::warn!("grace period over; dropping open connections");
+                Ok(())
+            }
+        };
+        let _ = self.state.engine.shutdown().await;
+        self.state.db.close().await;
+        tracing::info!("bond stopped");
+        result
+    }
+}
+
+/// Run until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let running = start(&config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

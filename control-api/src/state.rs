@@ -1,0 +1,31 @@
+//! What every handler can reach.
+
+use std::sync::OnceLock;
+
+use bond_media_engine::runtime::EngineHandle;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::db::Database;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub engine: EngineHandle,
+    pub prometheus: PrometheusHandle,
+    pub instance_id: String,
+    pub max_body_bytes: usize,
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is already global; then this one just renders nothing new.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

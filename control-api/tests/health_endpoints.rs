@@ -1,0 +1,103 @@
+//! `/health`, `/ready`, `/metrics` and unknown paths, through the router with no server.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bond_control_api::app;
+use bond_control_api::db::Database;
+use bond_control_api::state::{prometheus, AppState};
+use bond_media_engine::runtime::{self, PortRange, RuntimeConfig};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+async fn state(dir: &std::path::Path) -> AppState {
+    let db =
+        Database::connect(&format!("sqlite://{}?mode=rwc", dir.join("bond.db").display())).await.unwrap();
+    let (engine, _) = runtime::spawn(RuntimeConfig {
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        rtp_ports: PortRange::new(42000, 42010).unwrap(),
+        seed: 1,
+    });
+    AppState {
+        db,
+        engine,
+        prometheus: prometheus(),
+        instance_id: "test-instance".into(),
+        max_body_bytes: 1024,
+    }
+}
+
+async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
+    let response = app(state.clone()).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn health_answers_with_version_and_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (status, body) = get(&state, "/health").await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["instance_id"], "test-instance");
+}
+
+#[tokio::test]
+async fn ready_follows_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    assert_eq!(get(&state, "/ready").await.0, StatusCode::OK);
+    state.db.close().await;
+    let (status, body) = get(&state, "/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("unreachable"), "{body}");
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_engine_and_http_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    get(&state, "/health").await;
+    let (status, body) = get(&state, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for series in ["bond_legs_active", "bond_rtp_packets_received_total", "bond_http_requests_total"] {
+        assert!(body.contains(series), "{series} missing from:\n{body}");
+    }
+    assert!(body.contains("route=\"/health\""), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_telnyx_shaped_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (status, body) = get(&state, "/v2/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["errors"][0]["code"], "10005");
+    assert!(json["errors"][0]["detail"].is_string());
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let request =
+        Request::post("/health").header("content-length", "4096").body(Body::from(vec![b'x'; 4096])).unwrap();
+    let response = app(state).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_a_telnyx_shaped_405() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let response = app(state).oneshot(Request::delete("/health").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["errors"][0]["title"], "Method not allowed");
+}

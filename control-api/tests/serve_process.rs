@@ -1,0 +1,127 @@
+//! The real `bond` binary: starts on embedded defaults, answers, stops cleanly on
+//! SIGTERM and SIGINT, keeps its instance id, and refuses bad configuration in one line.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(data_dir: &Path, port: u16, extra_env: &[(&str, &str)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_bond"))
+        .arg("serve")
+        .env_clear()
+        .env("BOND_DATA_DIR", data_dir)
+        .env("BOND_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BOND_RTP_BIND_IP", "127.0.0.1")
+        .env("BOND_RTP_PORT_MIN", "43000")
+        .env("BOND_RTP_PORT_MAX", "43100")
+        .envs(extra_env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_healthy(port: u16) -> serde_json::Value {
+    let url = format!("http://127.0.0.1:{port}/health");
+    for _ in 0..200 {
+        if let Ok(response) = reqwest::get(&url).await {
+            return response.json().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("bond did not answer /health on port {port}");
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args(["-s", name, &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(mut child: Child) -> (std::process::ExitStatus, String) {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            return (status, stderr);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("bond did not exit");
+}
+
+#[tokio::test]
+async fn serves_on_defaults_and_stops_cleanly_on_sigterm_and_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = start(dir.path(), port, &[]);
+    let health = wait_healthy(port).await;
+    assert_eq!(health["status"], "ok");
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(dir.path().join("bond.db").exists(), "SQLite file in the data directory");
+    assert!(dir.path().join("recordings").is_dir());
+    signal(&child, "TERM");
+    let (status, stderr) = wait_exit(child);
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(stderr.contains("bond stopped"), "{stderr}");
+
+    // Same data directory: same instance, and SIGINT works too.
+    let child = start(dir.path(), port, &[]);
+    let again = wait_healthy(port).await;
+    assert_eq!(again["instance_id"], health["instance_id"]);
+    signal(&child, "INT");
+    let (status, _) = wait_exit(child);
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = start(dir.path(), port, &[("BOND_LOG_FORMAT", "json")]);
+    wait_healthy(port).await;
+    signal(&child, "TERM");
+    let (status, stderr) = wait_exit(child);
+    assert!(status.success());
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+}
+
+#[test]
+fn bad_configuration_is_one_line_naming_the_key_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = start(dir.path(), free_port(), &[("BOND_RTP_PORT_MIN", "not-a-port")]);
+    let (status, stderr) = wait_exit(child);
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("rtp.port_min"), "{stderr}");
+
+    let config = dir.path().join("bond.toml");
+    std::fs::write(&config, "[rtp]\nport_min = 5000\nport_max = 4000\n").unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_bond")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.starts_with("bond: config error: rtp.port_min:"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_taken_http_port_is_a_clear_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let child = start(dir.path(), port, &[]);
+    let (status, stderr) = wait_exit(child);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("http.listen"), "{stderr}");
+}
