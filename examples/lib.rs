@@ -1,0 +1,1 @@
+//! Runnable examples of Bond; see each file's header for how to run it.
