@@ -1,24 +1,15 @@
 //! G.711 mu-law and A-law (ITU-T G.711, bit-exact with the G.191 reference).
 //!
 //! Negative samples are folded with ones' complement (`!x`), as G.191 does, so
-//! `-1` encodes like `0` with the sign bit clear. Decoding uses 256-entry tables
-//! built at compile time; encoding finds the segment with `leading_zeros`.
+//! `-1` encodes like `0` with the sign bit clear. Both directions are table
+//! lookups; the tables are built at compile time (encoding finds each segment
+//! with `leading_zeros`) and checked against G.191 for every input.
 
 /// mu-law code of one 16-bit linear sample.
 #[inline]
 pub fn ulaw_encode(x: i16) -> u8 {
-    let magnitude = i32::from(if x < 0 { !x } else { x }) >> 2; // 0..=8191
-    let biased = (magnitude + 33).min(0x1FFF);
-    // Segment 1..=8: one more than the bit length of `biased >> 6`.
-    let segment = 33 - ((biased >> 6) as u32).leading_zeros();
-    let high = 8 - segment as i32;
-    let low = 0x0F - ((biased >> segment) & 0x0F);
-    let code = ((high << 4) | low) as u8;
-    if x >= 0 {
-        code | 0x80
-    } else {
-        code
-    }
+    let (magnitude, sign) = fold(x);
+    ULAW_ENCODE[usize::from(magnitude >> 2) & 0x1FFF] | sign
 }
 
 /// Linear sample of one mu-law code.
@@ -30,16 +21,18 @@ pub fn ulaw_decode(code: u8) -> i16 {
 /// A-law code of one 16-bit linear sample.
 #[inline]
 pub fn alaw_encode(x: i16) -> u8 {
-    let magnitude = i32::from(if x < 0 { !x } else { x }) >> 4; // 0..=2047
-    let code = if magnitude < 16 {
-        magnitude
-    } else {
-        // Exponent 1..=7: the bit length of `magnitude` less four.
-        let exponent = 28 - (magnitude as u32).leading_zeros() as i32;
-        (exponent << 4) | ((magnitude >> (exponent - 1)) & 0x0F)
-    };
-    let signed = if x >= 0 { code | 0x80 } else { code };
-    (signed ^ 0x55) as u8
+    let (magnitude, sign) = fold(x);
+    ALAW_ENCODE[usize::from(magnitude >> 4) & 0x7FF] | sign
+}
+
+/// Ones'-complement magnitude (G.191 folds `x < 0` to `!x`) and the sign bit of the code,
+/// without branches so the loops below stay tight.
+#[inline]
+fn fold(x: i16) -> (u16, u8) {
+    let negative = x >> 15; // 0 or -1
+    let magnitude = (x ^ negative) as u16;
+    let sign = ((negative as u8) & 0x80) ^ 0x80;
+    (magnitude, sign)
 }
 
 /// Linear sample of one A-law code.
@@ -78,6 +71,51 @@ pub fn alaw_decode_slice(codes: &[u8], out: &mut [i16]) {
 
 static ULAW_DECODE: [i16; 256] = build_ulaw_decode();
 static ALAW_DECODE: [i16; 256] = build_alaw_decode();
+/// mu-law code (sign bit clear) for each 13-bit magnitude.
+static ULAW_ENCODE: [u8; 8192] = build_ulaw_encode();
+/// A-law code (sign bit clear, even bits already inverted) for each 11-bit magnitude.
+static ALAW_ENCODE: [u8; 2048] = build_alaw_encode();
+
+/// mu-law segment and mantissa of a 13-bit magnitude: the segment is found
+/// with `leading_zeros` rather than G.191's loop.
+const fn ulaw_magnitude_code(magnitude: i32) -> u8 {
+    let biased = if magnitude + 33 > 0x1FFF { 0x1FFF } else { magnitude + 33 };
+    // Segment 1..=8: one more than the bit length of `biased >> 6`.
+    let segment = 33 - ((biased >> 6) as u32).leading_zeros();
+    let high = 8 - segment as i32;
+    let low = 0x0F - ((biased >> segment) & 0x0F);
+    ((high << 4) | low) as u8
+}
+
+/// A-law exponent and mantissa of an 11-bit magnitude, before the even-bit inversion.
+const fn alaw_magnitude_code(magnitude: i32) -> u8 {
+    if magnitude < 16 {
+        return magnitude as u8;
+    }
+    // Exponent 1..=7: the bit length of `magnitude` less four.
+    let exponent = 28 - (magnitude as u32).leading_zeros() as i32;
+    ((exponent << 4) | ((magnitude >> (exponent - 1)) & 0x0F)) as u8
+}
+
+const fn build_ulaw_encode() -> [u8; 8192] {
+    let mut table = [0u8; 8192];
+    let mut m = 0;
+    while m < 8192 {
+        table[m] = ulaw_magnitude_code(m as i32);
+        m += 1;
+    }
+    table
+}
+
+const fn build_alaw_encode() -> [u8; 2048] {
+    let mut table = [0u8; 2048];
+    let mut m = 0;
+    while m < 2048 {
+        table[m] = alaw_magnitude_code(m as i32) ^ 0x55;
+        m += 1;
+    }
+    table
+}
 
 const fn build_ulaw_decode() -> [i16; 256] {
     let mut table = [0i16; 256];

@@ -105,7 +105,9 @@ impl FrameResampler {
             return Err(CodecError::FrameLength { expected, got: written });
         }
         for (dst, &src) in out.samples_mut().iter_mut().zip(&self.output[0]) {
-            *dst = (src * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+            // Round half away from zero; `as` saturates to the i16 range (and maps NaN to 0).
+            let scaled = src * 32768.0;
+            *dst = (scaled + 0.5f32.copysign(scaled)) as i16;
         }
         Ok(())
     }

@@ -24,8 +24,12 @@ impl Oscillator {
 
     pub fn next_sample(&mut self) -> i16 {
         let v = self.amplitude * self.phase.sin();
-        self.phase = (self.phase + self.step) % (2.0 * PI);
-        v.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
+        self.phase += self.step;
+        if self.phase >= 2.0 * PI {
+            self.phase -= 2.0 * PI;
+        }
+        // Round half away from zero; `as` saturates to the i16 range.
+        (v + 0.5f64.copysign(v)) as i16
     }
 
     pub fn fill(&mut self, out: &mut [i16]) {
