@@ -12,6 +12,10 @@ pub enum EngineError {
     Rtp(#[from] crate::rtp::RtpError),
     #[error(transparent)]
     Codec(#[from] bond_codecs::CodecError),
+    #[error("leg {0} is already bridged")]
+    AlreadyBridged(LegId),
+    #[error("leg {0} is not bridged")]
+    NotBridged(LegId),
     #[error("invalid leg configuration: {0}")]
     Config(&'static str),
 }

@@ -9,17 +9,22 @@
 //! Received datagrams go in with [`Leg::handle_rtp`]; the driver polls
 //! [`Leg::poll_output`] until empty and sleeps until [`Leg::poll_timeout`].
 
+mod dtmf_sender;
+mod local;
 mod source;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bond_codecs::dtmf::{DtmfDetector, DtmfEvent, TelephoneEvent};
+use bond_codecs::dtmf::{DtmfDetector, DtmfDigit, DtmfEvent, TelephoneEvent};
 use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::SplitMix64;
-use bond_codecs::{AudioDecoder, AudioEncoder, AudioFrame, Codec};
+use bond_codecs::{AudioDecoder, AudioEncoder, AudioFrame, Codec, SampleRate};
 use bytes::{Bytes, BytesMut};
 
+use dtmf_sender::DtmfSender;
+pub use dtmf_sender::DtmfTiming;
+pub use local::LocalLeg;
 pub use source::MediaSource;
 use source::SourceState;
 
@@ -121,6 +126,7 @@ pub struct Leg {
     payload: Vec<u8>,
     tx: BytesMut,
     dtmf: Option<DtmfDetector>,
+    dtmf_out: DtmfSender,
     last_event_timestamp: Option<u32>,
     outputs: VecDeque<LegOutput>,
 }
@@ -150,6 +156,7 @@ impl Leg {
             payload: vec![0; codec.max_payload_len()],
             tx: BytesMut::with_capacity(MAX_RTP_PACKET * 8),
             dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
+            dtmf_out: DtmfSender::default(),
             last_event_timestamp: None,
             outputs: VecDeque::with_capacity(4),
             ended: None,
@@ -216,6 +223,26 @@ impl Leg {
     /// Queue a frame for an [`MediaSource::External`] leg.
     pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
         self.source.push(frame)
+    }
+
+    /// PCM rate of the leg's codec.
+    pub fn rate(&self) -> SampleRate {
+        self.config.codec.sample_rate()
+    }
+
+    /// Change what the leg sends (a bridge switches it to `External`).
+    pub fn set_source(&mut self, source: &MediaSource) {
+        self.source = SourceState::new(source, self.rate().hz());
+    }
+
+    /// Output decoded frames as `Heard` (bridges and recorders turn this on).
+    pub fn set_emit_heard(&mut self, on: bool) {
+        self.config.emit_heard = on;
+    }
+
+    /// Play digits in-band to the peer, replacing the outgoing audio while they last.
+    pub fn send_dtmf(&mut self, digits: &[DtmfDigit], timing: DtmfTiming) {
+        self.dtmf_out.queue(digits, timing);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -322,6 +349,7 @@ impl Leg {
 
     fn send_tick(&mut self) {
         self.source.fill(&mut self.outgoing);
+        self.dtmf_out.fill(&mut self.outgoing);
         self.outgoing.timestamp += self.outgoing.rate().frame_samples() as u64;
         let duration = self.config.codec.rtp_clock_rate() / 50;
         let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) else {

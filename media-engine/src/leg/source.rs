@@ -1,6 +1,7 @@
 //! What a leg sends when nothing else feeds it: the behaviour of the built-in legs.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bond_codecs::level::sine_amplitude_for_dbm0;
 use bond_codecs::signals::Oscillator;
@@ -20,6 +21,11 @@ pub enum MediaSource {
     Echo,
     /// Frames pushed in by the driver (a bridge, a player); silence when none is queued.
     External,
+    /// Plays `samples` (at the leg's rate) once, then silence; or over and over with `repeat`.
+    Play {
+        samples: Arc<[i16]>,
+        repeat: bool,
+    },
 }
 
 /// Frames queued for an external source: a few ticks, then the oldest is dropped.
@@ -32,6 +38,7 @@ pub(crate) enum SourceState {
     Tone(Oscillator),
     Echo(Option<Box<AudioFrame>>),
     External { queue: VecDeque<AudioFrame>, dropped: u64 },
+    Play { samples: Arc<[i16]>, position: usize, repeat: bool },
 }
 
 impl SourceState {
@@ -44,6 +51,9 @@ impl SourceState {
             MediaSource::Echo => Self::Echo(None),
             MediaSource::External => {
                 Self::External { queue: VecDeque::with_capacity(EXTERNAL_QUEUE), dropped: 0 }
+            }
+            MediaSource::Play { samples, repeat } => {
+                Self::Play { samples: samples.clone(), position: 0, repeat: *repeat }
             }
         }
     }
@@ -84,6 +94,15 @@ impl SourceState {
                 }
                 _ => out.fill_silence(),
             },
+            Self::Play { samples, position, repeat } => {
+                for s in out.samples_mut() {
+                    if *position >= samples.len() && *repeat && !samples.is_empty() {
+                        *position = 0;
+                    }
+                    *s = samples.get(*position).copied().unwrap_or(0);
+                    *position += 1;
+                }
+            }
         }
     }
 }

@@ -93,12 +93,24 @@ impl Driver {
             Command::CreateLeg { spec, reply } => {
                 let _ = reply.send(self.create_leg(spec).await);
             }
+            Command::CreateLocalLeg { rate, source, reply } => {
+                let id = self.engine.add_local_leg(now(), rate, source);
+                RuntimeMetrics::add(&self.metrics.legs_created, 1);
+                RuntimeMetrics::add(&self.metrics.legs_active, 1);
+                let _ = reply.send(id);
+            }
             Command::Hangup { leg, reply } => {
-                let result = self
-                    .engine
-                    .hangup(leg, HangupCause::NormalClearing)
-                    .map_err(|e| RuntimeError::Engine(e.to_string()));
-                let _ = reply.send(result);
+                let _ =
+                    reply.send(self.engine.hangup(leg, HangupCause::NormalClearing).map_err(engine_error));
+            }
+            Command::Bridge { a, b, reply } => {
+                let _ = reply.send(self.engine.bridge(a, b).map_err(engine_error));
+            }
+            Command::Unbridge { leg, reply } => {
+                let _ = reply.send(self.engine.unbridge(leg).map_err(engine_error));
+            }
+            Command::SendDtmf { leg, digits, timing, reply } => {
+                let _ = reply.send(self.engine.send_dtmf(leg, &digits, timing).map_err(engine_error));
             }
             Command::Stats { leg, reply } => {
                 let _ = reply.send(self.engine.stats(leg));
@@ -174,9 +186,13 @@ impl Driver {
         if let Some(socket) = self.sockets.remove(&leg) {
             socket.reader.abort();
             self.ports.release(socket.port);
-            self.metrics.legs_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
+        self.metrics.legs_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+fn engine_error(e: crate::EngineError) -> RuntimeError {
+    RuntimeError::Engine(e.to_string())
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

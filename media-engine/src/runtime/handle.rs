@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bond_codecs::Codec;
+use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::{Codec, SampleRate};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::event::EngineEvent;
 use crate::ids::LegId;
-use crate::leg::MediaSource;
+use crate::leg::{DtmfTiming, MediaSource};
 use crate::rtp::RtpStats;
 
 /// What to create.
@@ -67,10 +68,41 @@ impl RuntimeMetrics {
 
 #[derive(Debug)]
 pub(crate) enum Command {
-    CreateLeg { spec: LegSpec, reply: oneshot::Sender<Result<LegInfo, RuntimeError>> },
-    Hangup { leg: LegId, reply: oneshot::Sender<Result<(), RuntimeError>> },
-    Stats { leg: LegId, reply: oneshot::Sender<Option<RtpStats>> },
-    Shutdown { reply: oneshot::Sender<()> },
+    CreateLeg {
+        spec: LegSpec,
+        reply: oneshot::Sender<Result<LegInfo, RuntimeError>>,
+    },
+    CreateLocalLeg {
+        rate: SampleRate,
+        source: MediaSource,
+        reply: oneshot::Sender<LegId>,
+    },
+    Hangup {
+        leg: LegId,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    Bridge {
+        a: LegId,
+        b: LegId,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    Unbridge {
+        leg: LegId,
+        reply: oneshot::Sender<Result<LegId, RuntimeError>>,
+    },
+    SendDtmf {
+        leg: LegId,
+        digits: Vec<DtmfDigit>,
+        timing: DtmfTiming,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    Stats {
+        leg: LegId,
+        reply: oneshot::Sender<Option<RtpStats>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Cloneable handle to the running engine.
@@ -84,6 +116,35 @@ pub struct EngineHandle {
 impl EngineHandle {
     pub async fn create_leg(&self, spec: LegSpec) -> Result<LegInfo, RuntimeError> {
         self.request(|reply| Command::CreateLeg { spec, reply }).await?
+    }
+
+    /// A leg whose party is built in (the `loop:` legs): no socket, audio at `rate`.
+    pub async fn create_local_leg(
+        &self,
+        rate: SampleRate,
+        source: MediaSource,
+    ) -> Result<LegId, RuntimeError> {
+        self.request(|reply| Command::CreateLocalLeg { rate, source, reply }).await
+    }
+
+    /// Join two legs so each hears the other.
+    pub async fn bridge(&self, a: LegId, b: LegId) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::Bridge { a, b, reply }).await?
+    }
+
+    /// Take a leg (and its peer) out of its bridge; returns the peer.
+    pub async fn unbridge(&self, leg: LegId) -> Result<LegId, RuntimeError> {
+        self.request(|reply| Command::Unbridge { leg, reply }).await?
+    }
+
+    /// Play DTMF digits to a leg's party.
+    pub async fn send_dtmf(
+        &self,
+        leg: LegId,
+        digits: Vec<DtmfDigit>,
+        timing: DtmfTiming,
+    ) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::SendDtmf { leg, digits, timing, reply }).await?
     }
 
     pub async fn hangup(&self, leg: LegId) -> Result<(), RuntimeError> {

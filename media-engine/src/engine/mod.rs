@@ -1,0 +1,269 @@
+//! The engine: many legs in one I/O-free state machine, and the bridges between them.
+//!
+//! The driver feeds it datagrams and the passage of time, and drains
+//! [`Engine::poll_output`] until it returns `None`; then it sleeps until
+//! [`Engine::poll_timeout`]. Deadlines live in a min-heap so a timeout costs
+//! O(log n) in the number of legs, not a scan.
+//!
+//! A bridge joins two legs: each tick, what one leg's party says (its `Heard`
+//! frame) is handed to the other leg to send to its party, resampled when the
+//! two rates differ. Legs never reference each other; the engine moves frames.
+
+mod bridge;
+mod member;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::Instant;
+
+use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::signals::SplitMix64;
+use bond_codecs::{AudioFrame, Codec, SampleRate};
+use bytes::Bytes;
+
+use bridge::Route;
+use member::Member;
+
+use crate::event::{EngineEvent, HangupCause};
+use crate::ids::LegId;
+use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource};
+use crate::rtp::RtpStats;
+use crate::EngineError;
+
+/// What the engine asks its driver to do.
+#[derive(Debug)]
+pub enum EngineOutput {
+    /// Send `data` to the leg's peer.
+    Transmit {
+        leg: LegId,
+        data: Bytes,
+    },
+    /// A frame a leg's party said, when the leg is not bridged and asked for them.
+    Heard {
+        leg: LegId,
+        frame: Box<AudioFrame>,
+    },
+    Event(EngineEvent),
+}
+
+/// Many legs, their timers, their bridges and their outputs.
+#[derive(Debug)]
+pub struct Engine {
+    legs: HashMap<LegId, Member>,
+    routes: HashMap<LegId, Route>,
+    next_leg: u64,
+    deadlines: BinaryHeap<Reverse<(Instant, LegId)>>,
+    outputs: VecDeque<EngineOutput>,
+    rng: SplitMix64,
+}
+
+impl Engine {
+    /// `seed` drives SSRCs, sequence numbers and timestamps, so runs can be replayed.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            legs: HashMap::new(),
+            routes: HashMap::new(),
+            next_leg: 1,
+            deadlines: BinaryHeap::new(),
+            outputs: VecDeque::new(),
+            rng: SplitMix64::new(seed),
+        }
+    }
+
+    /// A leg configuration for `codec` with fresh seeded identifiers.
+    pub fn leg_config(&mut self, codec: Codec) -> LegConfig {
+        LegConfig::new(codec, self.rng.next_u64())
+    }
+
+    /// Add an RTP leg.
+    pub fn add_leg(
+        &mut self,
+        now: Instant,
+        config: LegConfig,
+        source: MediaSource,
+    ) -> Result<LegId, EngineError> {
+        let id = self.next_id();
+        let leg = Leg::new(id, config, source, now)?;
+        self.insert(id, Member::Rtp(Box::new(leg)));
+        Ok(id)
+    }
+
+    /// Add a local leg (a built-in party such as `loop:echo`) at `rate`.
+    pub fn add_local_leg(&mut self, now: Instant, rate: SampleRate, source: MediaSource) -> LegId {
+        let id = self.next_id();
+        self.insert(id, Member::Local(Box::new(LocalLeg::new(id, rate, &source, now))));
+        id
+    }
+
+    /// A datagram arrived for `leg`.
+    pub fn handle_receive(&mut self, now: Instant, leg: LegId, datagram: &[u8]) -> Result<(), EngineError> {
+        let result = match self.leg_mut(leg)? {
+            Member::Rtp(l) => l.handle_rtp(now, datagram),
+            Member::Local(_) => Err(EngineError::Config("a local leg has no network side")),
+        };
+        self.after_leg_changed(leg);
+        result
+    }
+
+    /// Audio for a leg's party (an external source, outside any bridge).
+    pub fn push_frame(&mut self, leg: LegId, frame: &AudioFrame) -> Result<bool, EngineError> {
+        Ok(self.leg_mut(leg)?.handle_frame(frame))
+    }
+
+    /// Play DTMF digits to a leg's party.
+    pub fn send_dtmf(
+        &mut self,
+        leg: LegId,
+        digits: &[DtmfDigit],
+        timing: DtmfTiming,
+    ) -> Result<(), EngineError> {
+        self.leg_mut(leg)?.send_dtmf(digits, timing);
+        Ok(())
+    }
+
+    /// Join `a` and `b`: each hears the other from the next tick on.
+    pub fn bridge(&mut self, a: LegId, b: LegId) -> Result<(), EngineError> {
+        if a == b {
+            return Err(EngineError::Config("a leg cannot be bridged with itself"));
+        }
+        let rate_a = self.leg_mut(a)?.rate();
+        let rate_b = self.leg_mut(b)?.rate();
+        for leg in [a, b] {
+            if self.routes.contains_key(&leg) {
+                return Err(EngineError::AlreadyBridged(leg));
+            }
+        }
+        let a_to_b = Route::new(b, rate_a, rate_b)?;
+        let b_to_a = Route::new(a, rate_b, rate_a)?;
+        self.routes.insert(a, a_to_b);
+        self.routes.insert(b, b_to_a);
+        for leg in [a, b] {
+            self.leg_mut(leg)?.set_bridged(true);
+        }
+        Ok(())
+    }
+
+    /// Take `leg` and its peer out of their bridge; returns the peer.
+    pub fn unbridge(&mut self, leg: LegId) -> Result<LegId, EngineError> {
+        let route = self.routes.remove(&leg).ok_or(EngineError::NotBridged(leg))?;
+        self.routes.remove(&route.peer);
+        for id in [leg, route.peer] {
+            if let Some(member) = self.legs.get_mut(&id) {
+                member.set_bridged(false);
+            }
+        }
+        Ok(route.peer)
+    }
+
+    /// The leg `leg` is bridged with.
+    pub fn bridged_with(&self, leg: LegId) -> Option<LegId> {
+        self.routes.get(&leg).map(|r| r.peer)
+    }
+
+    pub fn hangup(&mut self, leg: LegId, cause: HangupCause) -> Result<(), EngineError> {
+        self.leg_mut(leg)?.hangup(cause);
+        self.after_leg_changed(leg);
+        Ok(())
+    }
+
+    /// End every leg (shutdown).
+    pub fn hangup_all(&mut self, cause: HangupCause) {
+        let ids: Vec<LegId> = self.legs.keys().copied().collect();
+        for id in ids {
+            let _ = self.hangup(id, cause);
+        }
+    }
+
+    /// Run every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(leg) = self.legs.get_mut(&id) else { continue };
+            if leg.poll_timeout().is_some_and(|due| due <= now) {
+                leg.handle_timeout(now);
+                self.after_leg_changed(id);
+            }
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<EngineOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline of any leg.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            match self.legs.get(&id).and_then(Member::poll_timeout) {
+                Some(due) if due == at => return Some(at),
+                _ => {
+                    self.deadlines.pop();
+                }
+            }
+        }
+        None
+    }
+
+    pub fn stats(&self, leg: LegId) -> Option<RtpStats> {
+        self.legs.get(&leg).map(Member::stats)
+    }
+
+    pub fn leg_count(&self) -> usize {
+        self.legs.len()
+    }
+
+    fn next_id(&mut self) -> LegId {
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        id
+    }
+
+    fn insert(&mut self, id: LegId, member: Member) {
+        self.legs.insert(id, member);
+        self.after_leg_changed(id);
+    }
+
+    fn leg_mut(&mut self, leg: LegId) -> Result<&mut Member, EngineError> {
+        self.legs.get_mut(&leg).ok_or(EngineError::UnknownLeg(leg))
+    }
+
+    /// Move the leg's outputs out (bridged audio straight to the peer), re-arm its
+    /// deadline, and drop it once ended.
+    fn after_leg_changed(&mut self, id: LegId) {
+        // An RTP leg only outputs `Heard` when asked to; a local leg always does, and
+        // outside a bridge nobody listens to it.
+        let keep_unbridged_audio = matches!(self.legs.get(&id), Some(Member::Rtp(_)));
+        while let Some(output) = self.legs.get_mut(&id).and_then(Member::poll_output) {
+            match output {
+                LegOutput::Transmit(data) => self.outputs.push_back(EngineOutput::Transmit { leg: id, data }),
+                LegOutput::Heard(frame) => match self.routes.get_mut(&id) {
+                    Some(route) => {
+                        let peer = route.peer;
+                        let converted = route.convert(&frame);
+                        if let Some(peer_leg) = self.legs.get_mut(&peer) {
+                            peer_leg.handle_frame(converted);
+                        }
+                    }
+                    None if keep_unbridged_audio => {
+                        self.outputs.push_back(EngineOutput::Heard { leg: id, frame })
+                    }
+                    None => {}
+                },
+                LegOutput::Event(event) => self.outputs.push_back(EngineOutput::Event(event)),
+            }
+        }
+        let Some(leg) = self.legs.get(&id) else { return };
+        if leg.is_ended() {
+            self.legs.remove(&id);
+            if self.routes.contains_key(&id) {
+                let _ = self.unbridge(id);
+            }
+            return;
+        }
+        if let Some(at) = leg.poll_timeout() {
+            self.deadlines.push(Reverse((at, id)));
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! A local leg: a party that lives inside the engine (the built-in `loop:` legs).
+//!
+//! It has no network side. Every 20 ms it produces what its party says
+//! (`Heard`, like an RTP leg's decoded audio) from its source: a tone, a file,
+//! silence, or an echo of what it was sent one tick earlier. Frames sent to
+//! it (from a bridge) are what its party hears.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::{AudioFrame, SampleRate};
+
+use super::dtmf_sender::{DtmfSender, DtmfTiming};
+use super::source::{MediaSource, SourceState};
+use super::{LegOutput, PTIME};
+use crate::event::{EngineEvent, HangupCause};
+use crate::ids::LegId;
+use crate::rtp::RtpStats;
+
+/// A leg whose party is built into the engine.
+#[derive(Debug)]
+pub struct LocalLeg {
+    id: LegId,
+    source: SourceState,
+    epoch: Instant,
+    next_tick: Option<Instant>,
+    said: AudioFrame,
+    heard: AudioFrame,
+    dtmf: DtmfSender,
+    frames: u64,
+    ended: Option<HangupCause>,
+    outputs: VecDeque<LegOutput>,
+}
+
+impl LocalLeg {
+    pub fn new(id: LegId, rate: SampleRate, source: &MediaSource, now: Instant) -> Self {
+        Self {
+            id,
+            source: SourceState::new(source, rate.hz()),
+            epoch: now,
+            next_tick: Some(now),
+            said: AudioFrame::silent(rate, 0),
+            heard: AudioFrame::silent(rate, 0),
+            dtmf: DtmfSender::default(),
+            frames: 0,
+            ended: None,
+            outputs: VecDeque::with_capacity(2),
+        }
+    }
+
+    pub fn id(&self) -> LegId {
+        self.id
+    }
+
+    pub fn rate(&self) -> SampleRate {
+        self.said.rate()
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// What the party hears (a frame from a bridge). Frames at another rate are ignored.
+    pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
+        if frame.rate() != self.rate() {
+            return false;
+        }
+        self.heard.clone_from(frame);
+        self.source.heard(&self.heard);
+        self.source.push(&self.heard);
+        true
+    }
+
+    /// Play digits to the party.
+    pub fn send_dtmf(&mut self, digits: &[DtmfDigit], timing: DtmfTiming) {
+        self.dtmf.queue(digits, timing);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(due) = self.next_tick.filter(|&due| due <= now) else { return };
+        let elapsed = now.saturating_duration_since(self.epoch).max(due - self.epoch);
+        let ticks = (elapsed.as_nanos() / PTIME.as_nanos()) as u32;
+        self.next_tick = Some(self.epoch + PTIME * (ticks + 1));
+        if !self.dtmf.is_idle() {
+            // Digits sent to the party reach it in place of the bridged audio.
+            self.heard.fill_silence();
+            self.dtmf.fill(&mut self.heard);
+            self.source.heard(&self.heard);
+        }
+        self.source.fill(&mut self.said);
+        self.frames += 1;
+        self.said.timestamp = self.frames * self.rate().frame_samples() as u64;
+        self.outputs.push_back(LegOutput::Heard(Box::new(self.said.clone())));
+    }
+
+    pub fn hangup(&mut self, cause: HangupCause) {
+        if self.is_ended() {
+            return;
+        }
+        self.ended = Some(cause);
+        self.next_tick = None;
+        let stats = self.stats();
+        self.outputs.push_back(LegOutput::Event(EngineEvent::LegEnded { leg: self.id, cause, stats }));
+    }
+
+    pub fn poll_output(&mut self) -> Option<LegOutput> {
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_tick
+    }
+
+    /// A local leg has no RTP; it reports the frames it produced as packets sent.
+    pub fn stats(&self) -> RtpStats {
+        RtpStats { packets_sent: self.frames, ..RtpStats::default() }
+    }
+}

@@ -1,0 +1,128 @@
+//! Bridges in simulated time: RTP legs joined to built-in local legs, across
+//! sample rates, with DTMF sent to a party and bridges taken apart.
+
+use std::time::Duration;
+
+use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::signals::sinad_db;
+use bond_codecs::{Codec, SampleRate};
+use bond_media_engine::leg::{DtmfTiming, MediaSource};
+use bond_media_engine::sim::{LinkProfile, SimNetwork};
+use bond_media_engine::{DtmfSource, EngineError, EngineEvent, HangupCause, LegId};
+use bond_tests::tone_share;
+
+/// A "phone" (RTP leg that records what it hears and plays `phone_source`)
+/// talking over a lossless link to Bond's RTP leg `bond`.
+fn phone_and_bond(net: &mut SimNetwork, codec: Codec, phone_source: MediaSource) -> (LegId, LegId) {
+    let now = net.now();
+    let mut phone_cfg = net.engine.leg_config(codec);
+    phone_cfg.emit_heard = true;
+    let phone = net.engine.add_leg(now, phone_cfg, phone_source).unwrap();
+    let bond_cfg = net.engine.leg_config(codec);
+    let bond = net.engine.add_leg(now, bond_cfg, MediaSource::Silence).unwrap();
+    net.connect(phone, bond, LinkProfile::clean(), LinkProfile::clean());
+    (phone, bond)
+}
+
+fn tone() -> MediaSource {
+    MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }
+}
+
+#[test]
+fn a_caller_bridged_to_a_local_echo_hears_itself() {
+    let mut net = SimNetwork::new(10);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Pcmu, tone());
+    let echo = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Echo);
+    net.engine.bridge(bond, echo).unwrap();
+    net.run_for(Duration::from_secs(5));
+    let heard = net.heard_samples(phone);
+    let sinad = sinad_db(&heard[8000..], 1000.0, 8000);
+    assert!(sinad > 20.0, "SINAD {sinad:.1} dB");
+}
+
+#[test]
+fn a_bridge_between_rates_resamples_both_ways() {
+    for (codec, local_rate) in [
+        (Codec::Pcmu, SampleRate::Hz16000),
+        (Codec::Opus, SampleRate::Hz8000),
+        (Codec::G722, SampleRate::Hz48000),
+    ] {
+        let mut net = SimNetwork::new(11);
+        let (phone, bond) = phone_and_bond(&mut net, codec, tone());
+        let echo = net.engine.add_local_leg(net.now(), local_rate, MediaSource::Echo);
+        net.engine.bridge(bond, echo).unwrap();
+        net.run_for(Duration::from_secs(5));
+        let rate = codec.sample_rate();
+        let heard = net.heard_samples(phone);
+        let sinad = sinad_db(&heard[rate.hz() as usize..], 1000.0, rate.hz());
+        assert!(sinad > 20.0, "{codec:?} with a {local_rate:?} echo: SINAD {sinad:.1} dB");
+    }
+}
+
+#[test]
+fn a_local_tone_bridged_to_a_caller_is_heard_at_its_frequency() {
+    let mut net = SimNetwork::new(12);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Pcma, MediaSource::Silence);
+    let tone = net.engine.add_local_leg(
+        net.now(),
+        SampleRate::Hz16000,
+        MediaSource::Tone { hz: 700.0, dbm0: -12.0 },
+    );
+    net.engine.bridge(tone, bond).unwrap();
+    net.run_for(Duration::from_secs(2));
+    let heard = net.heard_samples(phone);
+    assert!(tone_share(&heard[4000..], 700.0, 8000) > 0.9);
+}
+
+#[test]
+fn dtmf_sent_to_a_party_is_detected_at_the_far_end() {
+    let mut net = SimNetwork::new(13);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Pcmu, MediaSource::Silence);
+    let digits: Vec<DtmfDigit> = "123#".chars().map(|c| DtmfDigit::from_char(c).unwrap()).collect();
+    net.engine.send_dtmf(bond, &digits, DtmfTiming::default()).unwrap();
+    net.run_for(Duration::from_secs(3));
+    let got: String = net
+        .events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EngineEvent::DtmfReceived { leg, digit, source: DtmfSource::InBand } if *leg == phone => {
+                Some(digit.as_char())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, "123#");
+}
+
+#[test]
+fn unbridging_stops_the_audio_and_hangup_takes_a_leg_out_of_its_bridge() {
+    let mut net = SimNetwork::new(14);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Pcmu, MediaSource::Silence);
+    let tone =
+        net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Tone { hz: 500.0, dbm0: -10.0 });
+    net.engine.bridge(bond, tone).unwrap();
+    assert_eq!(net.engine.bridged_with(bond), Some(tone));
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.engine.unbridge(tone).unwrap(), bond);
+    net.run_for(Duration::from_secs(1));
+    let heard = net.heard_samples(phone);
+    let last_half_second = &heard[heard.len() - 4000..];
+    assert!(last_half_second.iter().all(|&s| s.abs() < 64), "silence after unbridge");
+
+    net.engine.bridge(bond, tone).unwrap();
+    net.engine.hangup(tone, HangupCause::NormalClearing).unwrap();
+    assert_eq!(net.engine.bridged_with(bond), None);
+    assert!(net.engine.bridge(bond, bond).is_err());
+}
+
+#[test]
+fn bridging_refuses_unknown_and_already_bridged_legs() {
+    let mut net = SimNetwork::new(15);
+    let a = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Silence);
+    let b = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Silence);
+    let c = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Silence);
+    assert!(matches!(net.engine.bridge(a, LegId(999)), Err(EngineError::UnknownLeg(_))));
+    net.engine.bridge(a, b).unwrap();
+    assert!(matches!(net.engine.bridge(c, b), Err(EngineError::AlreadyBridged(_))));
+    assert!(matches!(net.engine.unbridge(c), Err(EngineError::NotBridged(_))));
+}
