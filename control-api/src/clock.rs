@@ -11,6 +11,18 @@ pub fn rfc3339_now() -> String {
     now.format(&Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn unix_millis() -> i64 {
+    #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
+    let now = OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Seconds since the Unix epoch (webhook `telnyx-timestamp`).
+pub fn unix_seconds() -> i64 {
+    unix_millis() / 1000
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

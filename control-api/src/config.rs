@@ -38,6 +38,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
     ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
+    ("BOND_BOOTSTRAP_API_KEY", "bootstrap_api_key"),
+    ("BOND_RATE_LIMIT_PER_SECOND", "rate_limit.per_second"),
+    ("BOND_RATE_LIMIT_BURST", "rate_limit.burst"),
 ];
 
 /// Bond's whole configuration. See README "Configuration" for each key.
@@ -50,6 +53,9 @@ pub struct Config {
     /// Empty means `<data_dir>/recordings`.
     pub recordings_dir: PathBuf,
     pub shutdown_grace_secs: u64,
+    /// On an empty database, create the first organization with this admin key.
+    pub bootstrap_api_key: Option<String>,
+    pub rate_limit: RateLimitConfig,
     pub http: HttpConfig,
     pub sip: SipConfig,
     pub rtp: RtpConfig,
@@ -61,6 +67,20 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+}
+
+/// Requests per API key (or per address without a key) to `/v2`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { per_second: 50, burst: 100 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -102,6 +122,8 @@ impl Default for Config {
             database_url: String::new(),
             recordings_dir: PathBuf::new(),
             shutdown_grace_secs: 10,
+            bootstrap_api_key: None,
+            rate_limit: RateLimitConfig::default(),
             http: HttpConfig::default(),
             sip: SipConfig::default(),
             rtp: RtpConfig::default(),
@@ -180,6 +202,12 @@ impl Config {
             && !url.starts_with("postgresql://")
         {
             return Err(ConfigError::new("database_url", "must start with sqlite: or postgres://"));
+        }
+        if self.rate_limit.per_second == 0 || self.rate_limit.burst == 0 {
+            return Err(ConfigError::new("rate_limit.per_second", "rate limits must be greater than zero"));
+        }
+        if self.bootstrap_api_key.as_deref().is_some_and(|k| k.len() < 16) {
+            return Err(ConfigError::new("bootstrap_api_key", "must be at least 16 characters"));
         }
         if self.http.max_body_bytes == 0 {
             return Err(ConfigError::new("http.max_body_bytes", "must be greater than zero"));

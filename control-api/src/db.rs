@@ -19,6 +19,8 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Query(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -86,18 +88,24 @@ impl Database {
 
     /// This installation's id: made on first start, then kept.
     pub async fn instance_id(&self, fresh: &str, now: &str) -> Result<String, DbError> {
+        self.setting_or_insert("instance_id", fresh, now).await
+    }
+
+    /// The stored value of `key`, storing `fresh` first if there is none.
+    pub async fn setting_or_insert(&self, key: &str, fresh: &str, now: &str) -> Result<String, DbError> {
         sqlx::query(
-            "INSERT INTO settings (key, value, updated_at) VALUES ('instance_id', $1, $2) \
-             ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
         )
+        .bind(key)
         .bind(fresh)
         .bind(now)
         .execute(&self.pool)
         .await?;
-        let id = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = 'instance_id'")
+        let value = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
             .fetch_one(&self.pool)
             .await?;
-        Ok(id)
+        Ok(value)
     }
 
     pub async fn close(&self) {

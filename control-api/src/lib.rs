@@ -5,13 +5,18 @@
 //! through an [`EngineHandle`](bond_media_engine::runtime::EngineHandle) and
 //! records what the engine's events say.
 
+pub mod admin;
+pub mod auth;
+pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod serve;
 pub mod state;
+pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use config::Config;
 pub use http::app;

@@ -1,48 +1,80 @@
 //! `bond`: the Bond voice media engine.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bond_control_api::admin::{self, AdminCommand};
+use bond_control_api::auth::Role;
 use bond_control_api::{serve, telemetry, Config};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "bond", version, about = "Bond: a real-time voice media engine")]
 struct Cli {
+    /// A bond.toml; BOND_* environment variables override it.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run Bond: HTTP API, database and media engine.
-    Serve {
-        /// A bond.toml; BOND_* environment variables override it.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-    },
+    /// Run Bond: HTTP API, database, webhooks and media engine.
+    Serve,
     /// Load the configuration, print the effective settings, and exit.
-    CheckConfig {
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+    CheckConfig,
+    /// Organizations, API keys and the webhook public key.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// Create an organization; prints its id.
+    CreateOrg { name: String },
+    /// List organizations.
+    ListOrgs,
+    /// Create an API key; prints it once (only its hash is kept).
+    CreateKey {
+        #[arg(long = "org")]
+        organization_id: String,
+        #[arg(long, value_parser = ["admin", "supervisor", "agent"], default_value = "admin")]
+        role: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
     },
+    /// Print the webhook signing public key (base64 of the raw 32 bytes).
+    PublicKey,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (Command::Serve { config } | Command::CheckConfig { config }) = &cli.command;
-    let config = match Config::load(config.as_deref(), std::env::vars()) {
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bond: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Command::CheckConfig { .. } = cli.command {
-        eprintln!("bond: configuration ok\n{config:#?}");
-        return ExitCode::SUCCESS;
-    }
-    telemetry::init(&config.log);
+    let command = match cli.command {
+        Command::CheckConfig => {
+            eprintln!("bond: configuration ok\n{config:#?}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Serve => None,
+        Command::Admin(a) => Some(match a {
+            Admin::CreateOrg { name } => AdminCommand::CreateOrg { name },
+            Admin::ListOrgs => AdminCommand::ListOrgs,
+            Admin::CreateKey { organization_id, role, name } => AdminCommand::CreateKey {
+                organization_id,
+                role: Role::parse(&role).unwrap_or(Role::Admin),
+                name,
+            },
+            Admin::PublicKey => AdminCommand::PublicKey,
+        }),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -50,6 +82,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(command) = command {
+        return match runtime.block_on(admin::run(&config, command)) {
+            Ok(output) => {
+                let _ = std::io::stdout().write_all(output.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bond: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    telemetry::init(&config.log);
     match runtime.block_on(serve::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

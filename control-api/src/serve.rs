@@ -5,11 +5,16 @@ use std::time::Duration;
 
 use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use crate::calls::CallService;
 use crate::config::Config;
 use crate::db::Database;
 use crate::http::app;
+use crate::http::guard::RateLimiter;
 use crate::state::{prometheus, AppState};
+use crate::store::Store;
+use crate::webhooks::{worker, WebhookNotifier, WebhookSigner};
 
 /// Why `bond serve` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -31,31 +36,63 @@ pub struct Running {
     pub state: AppState,
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
     shutdown: tokio::sync::oneshot::Sender<()>,
+    webhooks: tokio::task::JoinHandle<()>,
+    stop_webhooks: watch::Sender<bool>,
     grace: Duration,
 }
 
-/// Start the database, engine and HTTP server.
-pub async fn start(config: &Config) -> Result<Running, ServeError> {
+/// Everything but the HTTP listener: database, signing key, engine, call service.
+pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     for dir in [&config.data_dir, &config.recordings_dir] {
         std::fs::create_dir_all(dir)
             .map_err(|source| ServeError::Directory { path: dir.display().to_string(), source })?;
     }
     let db = Database::connect(&config.database_url).await?;
     let instance_id = db.instance_id(&uuid::Uuid::new_v4().to_string(), &crate::clock::rfc3339_now()).await?;
+    let store = Store::new(db).await?;
+    if let Some(key) = &config.bootstrap_api_key {
+        if let Some(org) = store.bootstrap(key).await? {
+            tracing::info!(organization = %org.id, "bootstrap: created the first organization and its admin key");
+        }
+    }
+    let signer = WebhookSigner::load_or_create(store.db()).await?;
     let engine = start_engine(config);
-    let state = AppState {
-        db,
+    let notifier = WebhookNotifier::default();
+    let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), config.data_dir.clone());
+    let orphans = calls.end_orphaned_calls().await?;
+    if orphans > 0 {
+        tracing::warn!(calls = orphans, "ended calls left alive by the previous run");
+    }
+    tokio::spawn(calls.clone().run_engine_events());
+    Ok(AppState {
+        store,
         engine,
+        calls,
+        signer,
+        notifier,
+        rate_limiter: RateLimiter::new(config.rate_limit.per_second, config.rate_limit.burst),
         prometheus: prometheus(),
         instance_id,
         max_body_bytes: config.http.max_body_bytes,
-    };
+    })
+}
+
+/// Start the database, engine, webhook worker and HTTP server.
+pub async fn start(config: &Config) -> Result<Running, ServeError> {
+    let state = build_state(config).await?;
+    let (stop_webhooks, stopped_webhooks) = watch::channel(false);
+    let webhooks = tokio::spawn(worker::run(
+        state.store.clone(),
+        state.signer.clone(),
+        state.notifier.clone(),
+        stopped_webhooks,
+    ));
     let listener = TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| ServeError::Listen { addr: config.http.listen, source })?;
     let http_addr = listener.local_addr().map_err(ServeError::Http)?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = app(state.clone());
+    let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -63,8 +100,22 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
             })
             .await
     });
-    tracing::info!(%http_addr, database = ?state.db.backend(), instance_id = %state.instance_id, "bond is up");
-    Ok(Running { http_addr, state, server, shutdown, grace: Duration::from_secs(config.shutdown_grace_secs) })
+    tracing::info!(
+        %http_addr,
+        database = ?state.store.db().backend(),
+        instance_id = %state.instance_id,
+        webhook_public_key = %state.signer.public_key_base64(),
+        "bond is up"
+    );
+    Ok(Running {
+        http_addr,
+        state,
+        server,
+        shutdown,
+        webhooks,
+        stop_webhooks,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    })
 }
 
 fn start_engine(config: &Config) -> EngineHandle {
@@ -78,7 +129,8 @@ fn start_engine(config: &Config) -> EngineHandle {
 
 impl Running {
     /// Stop taking requests, let in-flight ones finish (up to the grace period),
-    /// end every leg, close the database.
+    /// end every call (each gets its `call.hangup` in the outbox), stop the engine
+    /// and the webhook worker, close the database. Undelivered webhooks go out on the next start.
     pub async fn stop(self) -> Result<(), ServeError> {
         let _ = self.shutdown.send(());
         let result = match tokio::time::timeout(self.grace, self.server).await {
@@ -89,8 +141,11 @@ impl Running {
                 Ok(())
             }
         };
+        self.state.calls.end_all().await;
         let _ = self.state.engine.shutdown().await;
-        self.state.db.close().await;
+        let _ = self.stop_webhooks.send(true);
+        let _ = self.webhooks.await;
+        self.state.store.db().close().await;
         tracing::info!("bond stopped");
         result
     }

@@ -5,12 +5,19 @@ use std::sync::OnceLock;
 use bond_media_engine::runtime::EngineHandle;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::db::Database;
+use crate::calls::CallService;
+use crate::http::guard::RateLimiter;
+use crate::store::Store;
+use crate::webhooks::{WebhookNotifier, WebhookSigner};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub db: Database,
+    pub store: Store,
     pub engine: EngineHandle,
+    pub calls: CallService,
+    pub signer: WebhookSigner,
+    pub notifier: WebhookNotifier,
+    pub rate_limiter: RateLimiter,
     pub prometheus: PrometheusHandle,
     pub instance_id: String,
     pub max_body_bytes: usize,

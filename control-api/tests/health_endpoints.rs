@@ -1,31 +1,17 @@
 //! `/health`, `/ready`, `/metrics` and unknown paths, through the router with no server.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bond_control_api::app;
-use bond_control_api::db::Database;
-use bond_control_api::state::{prometheus, AppState};
-use bond_media_engine::runtime::{self, PortRange, RuntimeConfig};
+use bond_control_api::state::AppState;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn state(dir: &std::path::Path) -> AppState {
-    let db =
-        Database::connect(&format!("sqlite://{}?mode=rwc", dir.join("bond.db").display())).await.unwrap();
-    let (engine, _) = runtime::spawn(RuntimeConfig {
-        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        rtp_ports: PortRange::new(42000, 42010).unwrap(),
-        seed: 1,
-    });
-    AppState {
-        db,
-        engine,
-        prometheus: prometheus(),
-        instance_id: "test-instance".into(),
-        max_body_bytes: 1024,
-    }
+    let url = format!("sqlite://{}?mode=rwc", dir.join("bond.db").display());
+    common::state(dir, &url, &[("BOND_HTTP_MAX_BODY_BYTES", "1024")]).await
 }
 
 async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
@@ -43,7 +29,7 @@ async fn health_answers_with_version_and_instance() {
     assert_eq!(status, StatusCode::OK);
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["status"], "ok");
-    assert_eq!(json["instance_id"], "test-instance");
+    assert!(json["instance_id"].as_str().is_some_and(|id| id.len() == 36));
 }
 
 #[tokio::test]
@@ -51,7 +37,7 @@ async fn ready_follows_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(dir.path()).await;
     assert_eq!(get(&state, "/ready").await.0, StatusCode::OK);
-    state.db.close().await;
+    state.store.db().close().await;
     let (status, body) = get(&state, "/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("unreachable"), "{body}");

@@ -56,6 +56,26 @@ impl ApiError {
         )
     }
 
+    /// 422 with a pointer to the offending field.
+    pub fn unprocessable(code: &str, detail: impl Into<String>, pointer: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Invalid parameter", detail).with_pointer(pointer)
+    }
+
+    /// Telnyx's answer to a command on a call that is no longer alive.
+    pub fn call_ended() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "90018",
+            "Call has already ended",
+            "This call is no longer active and can't receive commands.",
+        )
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn with_pointer(mut self, pointer: &str) -> Self {
         self.body.source = Some(ErrorSource { pointer: pointer.to_owned() });
         self

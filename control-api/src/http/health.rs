@@ -16,7 +16,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /ready`: the database answers. 503 otherwise, so a load balancer stops sending.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    if state.db.is_ready().await {
+    if state.store.db().is_ready().await {
         (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" })))
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "database": "unreachable" })))
@@ -32,5 +32,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::counter!("bond_rtp_packets_sent_total").absolute(RuntimeMetrics::get(&m.packets_sent));
     metrics::counter!("bond_rtp_packets_dropped_total").absolute(RuntimeMetrics::get(&m.packets_dropped));
     metrics::counter!("bond_rtp_packets_rejected_total").absolute(RuntimeMetrics::get(&m.packets_rejected));
+    metrics::gauge!("bond_calls_live").set(state.calls.live_calls() as f64);
+    if let Ok(pending) = state.store.undelivered_count().await {
+        metrics::gauge!("bond_webhooks_pending").set(pending as f64);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render())
 }

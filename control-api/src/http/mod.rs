@@ -1,7 +1,12 @@
 //! The HTTP surface. [`app`] builds the whole router from state, so tests call
 //! it with `tower::ServiceExt::oneshot` and no server.
 
+mod account;
+mod calls;
+mod connections;
 mod error;
+pub mod extract;
+pub mod guard;
 mod health;
 
 use std::time::Instant;
@@ -9,7 +14,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -21,7 +26,21 @@ use crate::state::AppState;
 /// Every route Bond serves.
 pub fn app(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
+    let api = Router::new()
+        .route("/v2/call_control_applications", get(connections::list).post(connections::create))
+        .route(
+            "/v2/call_control_applications/{id}",
+            get(connections::get).patch(connections::update).delete(connections::delete),
+        )
+        .route("/v2/calls", get(calls::list).post(calls::dial))
+        .route("/v2/calls/{id}", get(calls::get))
+        .route("/v2/calls/{id}/actions/{action}", post(calls::action))
+        .route("/v2/webhook_public_key", get(account::webhook_public_key))
+        .route("/v2/audit_log", get(account::audit_log))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::audit))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit));
     Router::new()
+        .merge(api)
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

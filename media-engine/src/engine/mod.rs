@@ -160,10 +160,13 @@ impl Engine {
         self.routes.get(&leg).map(|r| r.peer)
     }
 
-    pub fn hangup(&mut self, leg: LegId, cause: HangupCause) -> Result<(), EngineError> {
-        self.leg_mut(leg)?.hangup(cause);
+    /// End a leg; returns its final statistics (also carried by its `LegEnded` event).
+    pub fn hangup(&mut self, leg: LegId, cause: HangupCause) -> Result<RtpStats, EngineError> {
+        let member = self.leg_mut(leg)?;
+        let stats = member.stats();
+        member.hangup(cause);
         self.after_leg_changed(leg);
-        Ok(())
+        Ok(stats)
     }
 
     /// End every leg (shutdown).

@@ -3,6 +3,7 @@
 mod packet;
 mod packetizer;
 mod playout;
+mod quality;
 mod stats;
 
 pub use packet::{write_packet, RtpPacket, MAX_RTP_PACKET};

@@ -79,7 +79,7 @@ pub(crate) enum Command {
     },
     Hangup {
         leg: LegId,
-        reply: oneshot::Sender<Result<(), RuntimeError>>,
+        reply: oneshot::Sender<Result<RtpStats, RuntimeError>>,
     },
     Bridge {
         a: LegId,
@@ -147,7 +147,8 @@ impl EngineHandle {
         self.request(|reply| Command::SendDtmf { leg, digits, timing, reply }).await?
     }
 
-    pub async fn hangup(&self, leg: LegId) -> Result<(), RuntimeError> {
+    /// End a leg; returns its final statistics.
+    pub async fn hangup(&self, leg: LegId) -> Result<RtpStats, RuntimeError> {
         self.request(|reply| Command::Hangup { leg, reply }).await?
     }
 

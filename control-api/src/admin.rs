@@ -1,0 +1,57 @@
+//! `bond admin ...`: manage organizations and keys from the shell, against the
+//! database in the configuration.
+
+use crate::auth::Role;
+use crate::config::Config;
+use crate::db::{Database, DbError};
+use crate::store::Store;
+use crate::webhooks::WebhookSigner;
+
+/// One admin command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    CreateOrg { name: String },
+    ListOrgs,
+    CreateKey { organization_id: String, role: Role, name: String },
+    PublicKey,
+}
+
+/// Why an admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("no organization {0}")]
+    NoSuchOrganization(String),
+}
+
+/// Run a command; returns what to print (one fact per line, easy to script).
+pub async fn run(config: &Config, command: AdminCommand) -> Result<String, AdminError> {
+    let db = Database::connect(&config.database_url).await?;
+    let store = Store::new(db).await?;
+    let output = match command {
+        AdminCommand::CreateOrg { name } => {
+            let org = store.create_organization(&name).await?;
+            format!("organization_id={}\n", org.id)
+        }
+        AdminCommand::ListOrgs => store
+            .list_organizations()
+            .await?
+            .into_iter()
+            .map(|o| format!("{}\t{}\t{}\n", o.id, o.name, o.created_at))
+            .collect(),
+        AdminCommand::CreateKey { organization_id, role, name } => {
+            if !store.organization_exists(&organization_id).await? {
+                return Err(AdminError::NoSuchOrganization(organization_id));
+            }
+            let (record, key) = store.create_api_key(&organization_id, role, &name).await?;
+            format!("api_key_id={}\nrole={}\napi_key={key}\n", record.id, record.role)
+        }
+        AdminCommand::PublicKey => {
+            let signer = WebhookSigner::load_or_create(store.db()).await?;
+            format!("{}\n", signer.public_key_base64())
+        }
+    };
+    store.db().close().await;
+    Ok(output)
+}

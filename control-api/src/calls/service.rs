@@ -1,0 +1,418 @@
+//! Call control: dial, bridge, hang up, send DTMF, and turn engine events into
+//! call state and webhooks. Every state change and the event reporting it are
+//! written in one transaction.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::SampleRate;
+use bond_media_engine::leg::{DtmfTiming, MediaSource};
+use bond_media_engine::rtp::RtpStats;
+use bond_media_engine::runtime::EngineHandle;
+use bond_media_engine::{EngineEvent, HangupCause, LegId};
+use dashmap::DashSet;
+use serde_json::Value;
+use sqlx::{Any, Transaction};
+
+use super::endpoint::{Endpoint, LoopKind};
+use super::payload;
+use super::registry::{CallRegistry, Ending};
+use crate::clock::rfc3339_now;
+use crate::db::DbError;
+use crate::http::ApiError;
+use crate::store::{CallRecord, Connection, NewCall, NewEvent, Store};
+use crate::webhooks::WebhookNotifier;
+
+/// Rate of the built-in legs.
+const LOOP_RATE: SampleRate = SampleRate::Hz8000;
+/// Webhook timeout when the connection sets none.
+const DEFAULT_WEBHOOK_TIMEOUT_SECS: i64 = 10;
+
+/// A validated dial request.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    pub to: String,
+    pub endpoint: Endpoint,
+    pub from: String,
+    pub from_display_name: Option<String>,
+    pub client_state: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_failover_url: Option<String>,
+    pub time_limit_secs: Option<i64>,
+}
+
+/// Options of the `bridge` action.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BridgeOptions {
+    pub prevent_double_bridge: bool,
+    /// Keep this call (parked) when the other one hangs up.
+    pub park_after_unbridge: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallService {
+    store: Store,
+    engine: EngineHandle,
+    registry: CallRegistry,
+    notifier: WebhookNotifier,
+    data_dir: PathBuf,
+    parked_after_unbridge: Arc<DashSet<String>>,
+}
+
+impl CallService {
+    pub fn new(store: Store, engine: EngineHandle, notifier: WebhookNotifier, data_dir: PathBuf) -> Self {
+        Self {
+            store,
+            engine,
+            registry: CallRegistry::default(),
+            notifier,
+            data_dir,
+            parked_after_unbridge: Arc::default(),
+        }
+    }
+
+    pub fn live_calls(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Place a call. Built-in `loop:` legs answer at once.
+    pub async fn dial(
+        &self,
+        organization_id: &str,
+        connection: &Connection,
+        dial: Dial,
+    ) -> Result<CallRecord, ApiError> {
+        let source = match &dial.endpoint {
+            Endpoint::Loop(kind) => self.loop_source(kind)?,
+            Endpoint::E164(_) | Endpoint::Sip(_) => {
+                return Err(no_route(
+                    "Dialing numbers and SIP URIs needs a SIP trunk, which Bond does not have yet.",
+                ))
+            }
+            Endpoint::Agent(_) => return Err(no_route("Agent (WebRTC) legs are not available in Bond yet.")),
+        };
+        let (rate, source) = source;
+        let leg = self.engine.create_local_leg(rate, source).await.map_err(|e| ApiError::internal(&e))?;
+        let new = NewCall {
+            call_control_id: format!("v3:{}", uuid::Uuid::new_v4().simple()),
+            organization_id: organization_id.to_owned(),
+            connection_id: connection.id.clone(),
+            call_leg_id: uuid::Uuid::new_v4().to_string(),
+            call_session_id: uuid::Uuid::new_v4().to_string(),
+            direction: "outgoing",
+            from: dial.from,
+            to: dial.to,
+            from_display_name: dial.from_display_name,
+            client_state: dial.client_state,
+            webhook_url: Some(dial.webhook_url.unwrap_or_else(|| connection.webhook_event_url.clone())),
+            webhook_failover_url: dial
+                .webhook_failover_url
+                .or_else(|| connection.webhook_event_failover_url.clone()),
+            webhook_timeout_secs: connection.webhook_timeout_secs.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECS),
+            time_limit_secs: dial.time_limit_secs,
+            created_at: rfc3339_now(),
+        };
+        match self.record_dial(&new, rate).await {
+            Ok(call) => {
+                self.registry.insert(&call.call_control_id, leg);
+                self.notifier.notify();
+                if let Some(limit) = call.time_limit_secs {
+                    self.enforce_time_limit(call.call_control_id.clone(), limit);
+                }
+                Ok(call)
+            }
+            Err(e) => {
+                let _ = self.engine.hangup(leg).await;
+                Err(ApiError::internal(&e))
+            }
+        }
+    }
+
+    async fn record_dial(&self, new: &NewCall, rate: SampleRate) -> Result<CallRecord, DbError> {
+        let mut tx = self.store.begin().await?;
+        self.store.insert_call(&mut tx, new).await?;
+        let call = self.call_in(&mut tx, &new.call_control_id).await?;
+        self.enqueue(&mut tx, &call, "call.initiated", payload::initiated(&call)).await?;
+        let answered_at = rfc3339_now();
+        self.store.mark_answered(&mut tx, &call.call_control_id, &answered_at).await?;
+        let call = self.call_in(&mut tx, &new.call_control_id).await?;
+        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, "L16", rate.hz())).await?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    fn loop_source(&self, kind: &LoopKind) -> Result<(SampleRate, MediaSource), ApiError> {
+        Ok(match kind {
+            LoopKind::Echo => (LOOP_RATE, MediaSource::Echo),
+            LoopKind::Silence => (LOOP_RATE, MediaSource::Silence),
+            LoopKind::Tone { hz } => (LOOP_RATE, MediaSource::Tone { hz: *hz, dbm0: -10.0 }),
+            LoopKind::Play { file } => {
+                let (rate, samples) = read_wav(&self.data_dir.join(file))
+                    .map_err(|e| ApiError::unprocessable("10002", e, "/to"))?;
+                (rate, MediaSource::Play { samples: samples.into(), repeat: false })
+            }
+        })
+    }
+
+    /// Join two live calls.
+    pub async fn bridge(
+        &self,
+        a: &CallRecord,
+        b: &CallRecord,
+        options: BridgeOptions,
+    ) -> Result<(), ApiError> {
+        if a.call_control_id == b.call_control_id {
+            return Err(ApiError::unprocessable(
+                "10002",
+                "A call cannot be bridged with itself.",
+                "/call_control_id_to_bridge_with",
+            ));
+        }
+        let leg_a = self.live_leg(a)?;
+        let leg_b = self.live_leg(b)?;
+        for call in [a, b] {
+            if let Some(partner) = &call.bridged_with {
+                if options.prevent_double_bridge {
+                    return Err(ApiError::unprocessable(
+                        "90034",
+                        format!("Call {} is already bridged.", call.call_control_id),
+                        "/call_control_id",
+                    ));
+                }
+                self.unbridge(&call.call_control_id, partner).await?;
+            }
+        }
+        self.engine.bridge(leg_a, leg_b).await.map_err(|e| ApiError::internal(&e))?;
+        if options.park_after_unbridge {
+            self.parked_after_unbridge.insert(a.call_control_id.clone());
+        }
+        let result: Result<(), DbError> = async {
+            let mut tx = self.store.begin().await?;
+            self.store.set_bridged(&mut tx, &a.call_control_id, Some(&b.call_control_id)).await?;
+            self.store.set_bridged(&mut tx, &b.call_control_id, Some(&a.call_control_id)).await?;
+            for call in [a, b] {
+                let fresh = self.call_in(&mut tx, &call.call_control_id).await?;
+                self.enqueue(&mut tx, &fresh, "call.bridged", payload::bridged(&fresh)).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        result.map_err(|e| ApiError::internal(&e))?;
+        self.notifier.notify();
+        Ok(())
+    }
+
+    async fn unbridge(&self, call: &str, partner: &str) -> Result<(), ApiError> {
+        if let Some(leg) = self.registry.leg(call) {
+            let _ = self.engine.unbridge(leg).await;
+        }
+        let result: Result<(), DbError> = async {
+            let mut tx = self.store.begin().await?;
+            self.store.set_bridged(&mut tx, call, None).await?;
+            self.store.set_bridged(&mut tx, partner, None).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        result.map_err(|e| ApiError::internal(&e))
+    }
+
+    /// End a call at the application's request.
+    pub async fn hangup(&self, call: &CallRecord) -> Result<(), ApiError> {
+        self.live_leg(call)?;
+        self.end(&call.call_control_id, Ending { cause: "normal_clearing", source: "caller" }).await;
+        Ok(())
+    }
+
+    pub async fn send_dtmf(
+        &self,
+        call: &CallRecord,
+        digits: Vec<DtmfDigit>,
+        timing: DtmfTiming,
+    ) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        self.engine.send_dtmf(leg, digits, timing).await.map_err(|e| ApiError::internal(&e))
+    }
+
+    fn live_leg(&self, call: &CallRecord) -> Result<LegId, ApiError> {
+        match self.registry.leg(&call.call_control_id) {
+            Some(leg) if call.is_alive() => Ok(leg),
+            _ => Err(ApiError::call_ended()),
+        }
+    }
+
+    /// Hang up a call's leg and record the end; then the partner it was bridged with,
+    /// unless that one asked to stay parked.
+    async fn end(&self, call_control_id: &str, ending: Ending) {
+        let mut next = Some((call_control_id.to_owned(), ending));
+        while let Some((call, ending)) = next.take() {
+            let stats = match self.registry.leg(&call) {
+                Some(leg) => {
+                    self.registry.set_ending(leg, ending);
+                    let stats = self.engine.hangup(leg).await.unwrap_or_default();
+                    self.registry.remove(leg);
+                    stats
+                }
+                None => RtpStats::default(),
+            };
+            match self.finish(&call, ending, &stats).await {
+                Ok(partner) => {
+                    next = partner.map(|p| (p, Ending { cause: "normal_clearing", source: "unknown" }))
+                }
+                Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
+            }
+        }
+    }
+
+    /// Record that a call ended (once) with its `call.hangup`; returns a bridged
+    /// partner that should now be hung up too.
+    async fn finish(
+        &self,
+        call_control_id: &str,
+        ending: Ending,
+        stats: &RtpStats,
+    ) -> Result<Option<String>, DbError> {
+        let mut tx = self.store.begin().await?;
+        let ended_at = rfc3339_now();
+        let before = self.call_in(&mut tx, call_control_id).await?;
+        if !self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, &ended_at).await? {
+            return Ok(None);
+        }
+        let call = self.call_in(&mut tx, call_control_id).await?;
+        let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
+        self.enqueue(&mut tx, &call, "call.hangup", body).await?;
+        let mut cascade = None;
+        if let Some(partner) = &before.bridged_with {
+            self.store.set_bridged(&mut tx, partner, None).await?;
+            if self.parked_after_unbridge.remove(partner).is_none() {
+                cascade = Some(partner.clone());
+            }
+        }
+        self.parked_after_unbridge.remove(call_control_id);
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(cascade)
+    }
+
+    fn enforce_time_limit(&self, call: String, limit_secs: i64) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(limit_secs.max(1) as u64)).await;
+            if service.registry.leg(&call).is_some() {
+                service.end(&call, Ending { cause: "time_limit", source: "unknown" }).await;
+            }
+        });
+    }
+
+    /// Follow the engine: legs that end on their own, DTMF heard on a leg.
+    pub async fn run_engine_events(self) {
+        let mut events = self.engine.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::LegEnded { leg, cause, stats }) => {
+                    let Some((call, ending)) = self.registry.remove(leg) else { continue };
+                    let ending = ending.unwrap_or(match cause {
+                        HangupCause::NormalClearing => Ending { cause: "normal_clearing", source: "unknown" },
+                        _ => Ending { cause: "unspecified", source: "unknown" },
+                    });
+                    match self.finish(&call, ending, &stats).await {
+                        Ok(Some(partner)) => {
+                            self.end(&partner, Ending { cause: "normal_clearing", source: "unknown" }).await
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
+                    }
+                }
+                Ok(EngineEvent::DtmfReceived { leg, digit, .. }) => {
+                    let Some(call) = self.registry.call(leg) else { continue };
+                    if let Err(e) = self.dtmf_received(&call, digit.as_char()).await {
+                        tracing::error!(%call, error = %e, "could not record DTMF");
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::error!(missed = n, "engine events lagged; some call events were missed");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn dtmf_received(&self, call_control_id: &str, digit: char) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let call = self.call_in(&mut tx, call_control_id).await?;
+        self.enqueue(&mut tx, &call, "call.dtmf.received", payload::dtmf(&call, digit)).await?;
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(())
+    }
+
+    /// End every live call (Bond is stopping); each gets its `call.hangup`.
+    pub async fn end_all(&self) {
+        for call in self.registry.calls_snapshot() {
+            self.end(&call, Ending { cause: "unspecified", source: "unknown" }).await;
+        }
+    }
+
+    /// Calls the database thinks are alive have no leg after a restart: end them.
+    pub async fn end_orphaned_calls(&self) -> Result<usize, DbError> {
+        let ids = self.store.live_call_ids().await?;
+        for id in &ids {
+            self.finish(id, Ending { cause: "unspecified", source: "unknown" }, &RtpStats::default()).await?;
+        }
+        Ok(ids.len())
+    }
+
+    async fn call_in(&self, tx: &mut Transaction<'static, Any>, id: &str) -> Result<CallRecord, DbError> {
+        self.store.get_call_tx(tx, id).await?.ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
+    }
+
+    async fn enqueue(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        call: &CallRecord,
+        event_type: &str,
+        body: Value,
+    ) -> Result<(), DbError> {
+        let url = call.webhook_url.as_deref().unwrap_or_default();
+        if url.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .enqueue_event(
+                tx,
+                NewEvent {
+                    organization_id: &call.organization_id,
+                    call_control_id: Some(&call.call_control_id),
+                    event_type,
+                    payload: body,
+                    url,
+                    failover_url: call.webhook_failover_url.as_deref(),
+                    timeout_secs: call.webhook_timeout_secs,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn no_route(detail: &str) -> ApiError {
+    ApiError::unprocessable("10002", detail, "/to").with_status(StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// A mono 16-bit WAV at 8, 16, 24 or 48 kHz.
+fn read_wav(path: &std::path::Path) -> Result<(SampleRate, Vec<i16>), String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let reader = hound::WavReader::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let spec = reader.spec();
+    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
+        return Err(format!("{name} must be mono 16-bit PCM"));
+    }
+    let rate = SampleRate::from_hz(spec.sample_rate).map_err(|e| format!("{name}: {e}"))?;
+    let samples =
+        reader.into_samples::<i16>().collect::<Result<Vec<_>, _>>().map_err(|e| format!("{name}: {e}"))?;
+    Ok((rate, samples))
+}

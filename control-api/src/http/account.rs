@@ -1,0 +1,29 @@
+//! Organization-level endpoints: the webhook public key and the audit log.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::extract::page_meta;
+use super::ApiError;
+use crate::auth::{Principal, Role};
+use crate::state::AppState;
+use crate::store::Page;
+
+/// `GET /v2/webhook_public_key`: the key that verifies Bond's webhook signatures.
+pub async fn webhook_public_key(State(state): State<AppState>, principal: Principal) -> Json<Value> {
+    let _ = principal;
+    Json(json!({ "data": { "public_key": state.signer.public_key_base64() } }))
+}
+
+/// `GET /v2/audit_log`: every mutating API call of the organization, newest first (admins).
+pub async fn audit_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    page: Page,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Admin)?;
+    let (entries, total) =
+        state.store.list_audit(&principal.organization_id, page).await.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "data": entries, "meta": page_meta(page, total) })))
+}

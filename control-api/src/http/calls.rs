@@ -1,0 +1,440 @@
+//! `/v2/calls`: dial, read, list, and the call-control actions.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use bond_codecs::dtmf::DtmfDigit;
+use bond_media_engine::leg::DtmfTiming;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{page_meta, Body};
+use super::ApiError;
+use crate::auth::{Principal, Role};
+use crate::calls::{BridgeOptions, Dial, Endpoint};
+use crate::state::AppState;
+use crate::store::{CallRecord, Page};
+
+/// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not
+/// have yet (AMD, streaming, recording, ...) are refused rather than ignored.
+#[derive(Debug, Deserialize)]
+pub struct DialBody {
+    connection_id: Option<String>,
+    to: Option<Value>,
+    from: Option<String>,
+    from_display_name: Option<String>,
+    timeout_secs: Option<i64>,
+    time_limit_secs: Option<i64>,
+    client_state: Option<String>,
+    command_id: Option<String>,
+    webhook_url: Option<String>,
+    webhook_url_method: Option<String>,
+    webhook_failover_url: Option<String>,
+    custom_headers: Option<Vec<NameValue>>,
+    answering_machine_detection: Option<String>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NameValue {
+    #[allow(dead_code)] // accepted for Telnyx compatibility; sent on SIP legs once they exist
+    name: String,
+    #[allow(dead_code)]
+    value: String,
+}
+
+/// Features named by a dial field that Bond cannot honour yet.
+const NOT_YET: &[(&str, &str)] = &[
+    ("stream_url", "media streaming"),
+    ("record", "recording"),
+    ("transcription", "transcription"),
+    ("supervise_call_control_id", "supervisor roles"),
+    ("audio_url", "playback"),
+    ("media_name", "playback"),
+];
+
+fn required<'a>(value: &'a Option<String>, pointer: &str) -> Result<&'a str, ApiError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::unprocessable("10005", format!("{} is required", &pointer[1..]), pointer))
+}
+
+fn check_client_state(client_state: &Option<String>) -> Result<(), ApiError> {
+    if let Some(cs) = client_state {
+        base64::engine::general_purpose::STANDARD
+            .decode(cs)
+            .map_err(|_| ApiError::unprocessable("10002", "client_state must be base64", "/client_state"))?;
+    }
+    Ok(())
+}
+
+pub async fn dial(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Body(body): Body<DialBody>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Agent)?;
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| body.command_id.clone());
+    if let Some(key) = &idempotency_key {
+        if let Some((status, stored)) = state
+            .store
+            .idempotent_result(&principal.organization_id, key)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+        {
+            return Ok(replay(status, &stored));
+        }
+    }
+    let call = dial_checked(&state, &principal, body).await?;
+    let response = json!({ "data": {
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "is_alive": call.is_alive(),
+        "record_type": "call",
+        "client_state": call.client_state,
+        "start_time": call.created_at,
+    }});
+    if let Some(key) = &idempotency_key {
+        state
+            .store
+            .save_idempotent_result(&principal.organization_id, key, 200, &response.to_string())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    Ok(Json(response).into_response())
+}
+
+async fn dial_checked(
+    state: &AppState,
+    principal: &Principal,
+    body: DialBody,
+) -> Result<CallRecord, ApiError> {
+    for (field, feature) in NOT_YET {
+        if body.other.get(*field).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::unprocessable(
+                "10015",
+                format!("{feature} is not available in Bond yet"),
+                &format!("/{field}"),
+            ));
+        }
+    }
+    if body.answering_machine_detection.as_deref().is_some_and(|amd| amd != "disabled") {
+        return Err(ApiError::unprocessable(
+            "10015",
+            "answering machine detection is not available in Bond yet",
+            "/answering_machine_detection",
+        ));
+    }
+    let connection_id = required(&body.connection_id, "/connection_id")?;
+    let to = match &body.to {
+        Some(Value::String(to)) if !to.is_empty() => to.clone(),
+        Some(Value::Array(_)) => {
+            return Err(ApiError::unprocessable(
+                "10015",
+                "simultaneous ringing (a list of 'to') is not available yet",
+                "/to",
+            ))
+        }
+        _ => return Err(ApiError::unprocessable("10005", "to is required", "/to")),
+    };
+    let endpoint = Endpoint::parse(&to).map_err(|e| ApiError::unprocessable("10002", e.0, "/to"))?;
+    let from = required(&body.from, "/from")?.to_owned();
+    if matches!(Endpoint::parse(&from), Err(_) | Ok(Endpoint::Loop(_))) {
+        return Err(ApiError::unprocessable("10002", "from must be an E.164 number or a sip: URI", "/from"));
+    }
+    check_client_state(&body.client_state)?;
+    if let Some(t) = body.timeout_secs {
+        if !(5..=600).contains(&t) {
+            return Err(ApiError::unprocessable("10002", "timeout_secs must be 5-600", "/timeout_secs"));
+        }
+    }
+    if let Some(t) = body.time_limit_secs {
+        if !(1..=14_400).contains(&t) {
+            return Err(ApiError::unprocessable(
+                "10002",
+                "time_limit_secs must be 1-14400",
+                "/time_limit_secs",
+            ));
+        }
+    }
+    if body.webhook_url_method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case("POST")) {
+        return Err(ApiError::unprocessable(
+            "10002",
+            "Bond sends webhooks with POST only",
+            "/webhook_url_method",
+        ));
+    }
+    for url in [&body.webhook_url, &body.webhook_failover_url].into_iter().flatten() {
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(ApiError::unprocessable(
+                "10002",
+                format!("'{url}' is not an http(s) URL"),
+                "/webhook_url",
+            ));
+        }
+    }
+    let _ = &body.custom_headers;
+    let connection = state
+        .store
+        .get_connection(&principal.organization_id, connection_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "10005",
+                "No call control application with that connection_id.",
+                "/connection_id",
+            )
+        })?;
+    if !connection.active {
+        return Err(ApiError::unprocessable("10015", "The connection is not active.", "/connection_id"));
+    }
+    let dial = Dial {
+        to,
+        endpoint,
+        from,
+        from_display_name: body.from_display_name,
+        client_state: body.client_state,
+        webhook_url: body.webhook_url,
+        webhook_failover_url: body.webhook_failover_url,
+        time_limit_secs: body.time_limit_secs,
+    };
+    state.calls.dial(&principal.organization_id, &connection, dial).await
+}
+
+fn replay(status: u16, body: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status, Json(value)).into_response()
+}
+
+/// A call as `GET /v2/calls/{id}` shows it: Telnyx's status fields and Bond's own.
+fn call_json(call: &CallRecord) -> Value {
+    let duration = call_duration(call);
+    let mut v = serde_json::to_value(call).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut v {
+        o.insert("record_type".into(), json!("call"));
+        o.insert("is_alive".into(), json!(call.is_alive()));
+        o.insert("call_duration".into(), json!(duration));
+        o.insert("start_time".into(), json!(call.created_at));
+        o.insert("end_time".into(), json!(call.ended_at));
+    }
+    v
+}
+
+fn call_duration(call: &CallRecord) -> i64 {
+    use time::format_description::well_known::Rfc3339;
+    let parse = |s: &str| time::OffsetDateTime::parse(s, &Rfc3339).ok();
+    let start = parse(&call.created_at);
+    let end = call.ended_at.as_deref().and_then(parse).or_else(|| parse(&crate::clock::rfc3339_now()));
+    match (start, end) {
+        (Some(s), Some(e)) => (e - s).whole_seconds().max(0),
+        _ => 0,
+    }
+}
+
+async fn find_call(state: &AppState, principal: &Principal, id: &str) -> Result<CallRecord, ApiError> {
+    state
+        .store
+        .get_call(&principal.organization_id, id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("No call with that call_control_id."))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Agent)?;
+    let call = find_call(&state, &principal, &id).await?;
+    Ok(Json(json!({ "data": call_json(&call) })))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    page: Page,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let (calls, total) =
+        state.store.list_calls(&principal.organization_id, page).await.map_err(|e| ApiError::internal(&e))?;
+    let data: Vec<Value> = calls.iter().map(call_json).collect();
+    Ok(Json(json!({ "data": data, "meta": page_meta(page, total) })))
+}
+
+/// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
+const LATER_ACTIONS: &[&str] = &[
+    "streaming_start",
+    "streaming_stop",
+    "record_start",
+    "record_stop",
+    "record_pause",
+    "record_resume",
+    "playback_start",
+    "playback_stop",
+    "speak",
+    "transcription_start",
+    "transcription_stop",
+    "gather",
+    "gather_using_audio",
+    "gather_using_speak",
+    "gather_stop",
+    "fork_start",
+    "fork_stop",
+    "transfer",
+    "refer",
+    "enqueue",
+    "leave_queue",
+    "send_sip_info",
+    "switch_supervisor_role",
+    "suppression_start",
+    "suppression_stop",
+    "siprec_start",
+    "siprec_stop",
+];
+
+pub async fn action(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, action)): Path<(String, String)>,
+    Body(body): Body<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Agent)?;
+    let call = find_call(&state, &principal, &id).await?;
+    let command_id = body.get("command_id").and_then(Value::as_str).map(str::to_owned);
+    if let Some(command_id) = &command_id {
+        if let Some((status, stored)) = state
+            .store
+            .command_result(&call.call_control_id, command_id)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+        {
+            return Ok(replay(status, &stored));
+        }
+    }
+    run_action(&state, &principal, &call, &action, &body).await?;
+    let response = json!({ "data": { "result": "ok" } });
+    if let Some(command_id) = &command_id {
+        state
+            .store
+            .save_command_result(&call.call_control_id, command_id, &action, 200, &response.to_string())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    Ok(Json(response).into_response())
+}
+
+async fn run_action(
+    state: &AppState,
+    principal: &Principal,
+    call: &CallRecord,
+    action: &str,
+    body: &Value,
+) -> Result<(), ApiError> {
+    let known = matches!(action, "answer" | "reject" | "hangup" | "bridge" | "send_dtmf");
+    if !known && !LATER_ACTIONS.contains(&action) {
+        return Err(ApiError::not_found(format!("Unknown call-control action '{action}'.")));
+    }
+    if !call.is_alive() {
+        return Err(ApiError::call_ended());
+    }
+    if let Some(cs) = body.get("client_state") {
+        check_client_state(&cs.as_str().map(str::to_owned))?;
+    }
+    match action {
+        "hangup" => state.calls.hangup(call).await,
+        "answer" | "reject" => Err(ApiError::unprocessable(
+            "90015",
+            format!(
+                "Only an incoming call waiting to be answered can be sent {action}; this call is {}.",
+                call.state
+            ),
+            "/call_control_id",
+        )),
+        "bridge" => {
+            let other_id = body
+                .get("call_control_id_to_bridge_with")
+                .or_else(|| body.get("call_control_id"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "10005",
+                        "call_control_id_to_bridge_with is required",
+                        "/call_control_id_to_bridge_with",
+                    )
+                })?;
+            let other = find_call(state, principal, other_id).await.map_err(|_| {
+                ApiError::unprocessable(
+                    "10005",
+                    "No call with that call_control_id_to_bridge_with.",
+                    "/call_control_id_to_bridge_with",
+                )
+            })?;
+            if !other.is_alive() {
+                return Err(ApiError::call_ended());
+            }
+            let options = BridgeOptions {
+                prevent_double_bridge: body
+                    .get("prevent_double_bridge")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                park_after_unbridge: body
+                    .get("park_after_unbridge")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v == "self"),
+            };
+            state.calls.bridge(call, &other, options).await
+        }
+        "send_dtmf" => {
+            let (digits, timing) = dtmf_arguments(body)?;
+            state.calls.send_dtmf(call, digits, timing).await
+        }
+        other => Err(ApiError::unprocessable(
+            "10015",
+            format!("The {other} action is not available in Bond yet."),
+            "/action",
+        )),
+    }
+}
+
+/// `digits` (0-9, *, #, A-D) and `duration_millis` (100-500). Telnyx's `w`/`W`
+/// pauses are refused until the sender can pause.
+fn dtmf_arguments(body: &Value) -> Result<(Vec<DtmfDigit>, DtmfTiming), ApiError> {
+    let text = body
+        .get("digits")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| ApiError::unprocessable("10005", "digits is required", "/digits"))?;
+    let tone_ms = match body.get("duration_millis") {
+        None | Some(Value::Null) => 250,
+        Some(v) => v.as_u64().filter(|d| (100..=500).contains(d)).ok_or_else(|| {
+            ApiError::unprocessable("10002", "duration_millis must be 100-500", "/duration_millis")
+        })? as u32,
+    };
+    let mut digits = Vec::new();
+    for c in text.chars() {
+        if c == 'w' || c == 'W' {
+            return Err(ApiError::unprocessable(
+                "10015",
+                "pauses (w, W) in digits are not available yet",
+                "/digits",
+            ));
+        }
+        digits.push(DtmfDigit::from_char(c).map_err(|_| {
+            ApiError::unprocessable("10002", format!("'{c}' is not a DTMF digit"), "/digits")
+        })?);
+    }
+    Ok((digits, DtmfTiming { tone_ms, gap_ms: 100 }))
+}

@@ -1,0 +1,189 @@
+//! `/v2/call_control_applications`: the connections every call belongs to.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{page_meta, Body};
+use super::ApiError;
+use crate::auth::{Principal, Role};
+use crate::state::AppState;
+use crate::store::{ConnectionFields, Page};
+
+/// Create/update body. Unknown Telnyx fields are accepted and ignored; `inbound`,
+/// `outbound` and Bond's own `bond` object are kept as given.
+#[derive(Debug, Deserialize)]
+pub struct ConnectionBody {
+    application_name: Option<String>,
+    webhook_event_url: Option<String>,
+    webhook_event_failover_url: Option<String>,
+    webhook_timeout_secs: Option<i64>,
+    active: Option<bool>,
+    inbound: Option<Value>,
+    outbound: Option<Value>,
+    bond: Option<Value>,
+}
+
+fn validate_url(url: &str, pointer: &str) -> Result<(), ApiError> {
+    match url::Url::parse(url) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(()),
+        _ => Err(ApiError::unprocessable("10002", format!("'{url}' is not an http(s) URL"), pointer)),
+    }
+}
+
+/// Merge `body` over `base` (all of it for create) and validate the result.
+fn fields(body: ConnectionBody, base: Option<ConnectionFields>) -> Result<ConnectionFields, ApiError> {
+    let creating = base.is_none();
+    let mut f = base.unwrap_or(ConnectionFields { active: true, ..ConnectionFields::default() });
+    if let Some(name) = body.application_name {
+        f.application_name = name;
+    }
+    if let Some(url) = body.webhook_event_url {
+        f.webhook_event_url = url;
+    }
+    if body.webhook_event_failover_url.is_some() {
+        f.webhook_event_failover_url = body.webhook_event_failover_url.filter(|u| !u.is_empty());
+    }
+    if body.webhook_timeout_secs.is_some() {
+        f.webhook_timeout_secs = body.webhook_timeout_secs;
+    }
+    if let Some(active) = body.active {
+        f.active = active;
+    }
+    for (key, value) in [("inbound", body.inbound), ("outbound", body.outbound), ("bond", body.bond)] {
+        match value {
+            Some(Value::Object(o)) => {
+                f.settings.insert(key.to_owned(), Value::Object(o));
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => {
+                return Err(ApiError::unprocessable(
+                    "10002",
+                    format!("{key} must be an object"),
+                    &format!("/{key}"),
+                ))
+            }
+        }
+    }
+    if f.application_name.trim().is_empty() {
+        let detail =
+            if creating { "application_name is required" } else { "application_name cannot be empty" };
+        return Err(ApiError::unprocessable("10005", detail, "/application_name"));
+    }
+    if f.webhook_event_url.is_empty() {
+        return Err(ApiError::unprocessable("10005", "webhook_event_url is required", "/webhook_event_url"));
+    }
+    validate_url(&f.webhook_event_url, "/webhook_event_url")?;
+    if let Some(url) = &f.webhook_event_failover_url {
+        validate_url(url, "/webhook_event_failover_url")?;
+    }
+    if let Some(t) = f.webhook_timeout_secs {
+        if !(1..=30).contains(&t) {
+            return Err(ApiError::unprocessable(
+                "10002",
+                "webhook_timeout_secs must be 1-30",
+                "/webhook_timeout_secs",
+            ));
+        }
+    }
+    Ok(f)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<ConnectionBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require(Role::Admin)?;
+    let f = fields(body, None)?;
+    let connection = state
+        .store
+        .create_connection(&principal.organization_id, f)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((StatusCode::CREATED, Json(json!({ "data": connection }))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    page: Page,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let (items, total) = state
+        .store
+        .list_connections(&principal.organization_id, page)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "data": items, "meta": page_meta(page, total) })))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let connection = state
+        .store
+        .get_connection(&principal.organization_id, &id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("No call control application with that id."))?;
+    Ok(Json(json!({ "data": connection })))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<ConnectionBody>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Admin)?;
+    let existing = state
+        .store
+        .get_connection(&principal.organization_id, &id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("No call control application with that id."))?;
+    let base = ConnectionFields {
+        application_name: existing.application_name,
+        webhook_event_url: existing.webhook_event_url,
+        webhook_event_failover_url: existing.webhook_event_failover_url,
+        webhook_timeout_secs: existing.webhook_timeout_secs,
+        active: existing.active,
+        settings: existing.settings,
+    };
+    let f = fields(body, Some(base))?;
+    let updated = state
+        .store
+        .update_connection(&principal.organization_id, &id, f)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("No call control application with that id."))?;
+    Ok(Json(json!({ "data": updated })))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Admin)?;
+    match state
+        .store
+        .delete_connection(&principal.organization_id, &id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Ok(Some(deleted)) => Ok(Json(json!({ "data": deleted }))),
+        Ok(None) => Err(ApiError::not_found("No call control application with that id.")),
+        Err(calls) => Err(ApiError::unprocessable(
+            "10015",
+            format!("The connection has {calls} calls on record; deactivate it instead (active: false)."),
+            "/id",
+        )),
+    }
+}

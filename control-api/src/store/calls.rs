@@ -1,0 +1,237 @@
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Page, Store};
+use crate::db::DbError;
+
+/// A call as stored and as `GET /v2/calls/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    pub call_control_id: String,
+    #[serde(skip)]
+    pub organization_id: String,
+    pub connection_id: String,
+    pub call_leg_id: String,
+    pub call_session_id: String,
+    pub direction: String,
+    pub state: String,
+    pub from: String,
+    pub to: String,
+    #[serde(skip)]
+    pub from_display_name: Option<String>,
+    pub client_state: Option<String>,
+    #[serde(skip)]
+    pub webhook_url: Option<String>,
+    #[serde(skip)]
+    pub webhook_failover_url: Option<String>,
+    #[serde(skip)]
+    pub webhook_timeout_secs: i64,
+    pub bridged_with: Option<String>,
+    pub hangup_cause: Option<String>,
+    pub hangup_source: Option<String>,
+    #[serde(skip)]
+    pub time_limit_secs: Option<i64>,
+    pub created_at: String,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+impl CallRecord {
+    pub fn is_alive(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}
+
+/// What dialing stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCall {
+    pub call_control_id: String,
+    pub organization_id: String,
+    pub connection_id: String,
+    pub call_leg_id: String,
+    pub call_session_id: String,
+    pub direction: &'static str,
+    pub from: String,
+    pub to: String,
+    pub from_display_name: Option<String>,
+    pub client_state: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_failover_url: Option<String>,
+    pub webhook_timeout_secs: i64,
+    pub time_limit_secs: Option<i64>,
+    pub created_at: String,
+}
+
+const COLUMNS: &str = "call_control_id, organization_id, connection_id, call_leg_id, call_session_id, direction, \
+                       state, from_number, to_number, from_display_name, client_state, webhook_url, \
+                       webhook_failover_url, webhook_timeout_secs, bridged_with, hangup_cause, hangup_source, time_limit_secs, \
+                       created_at, answered_at, ended_at";
+
+fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
+    Ok(CallRecord {
+        call_control_id: r.try_get(0)?,
+        organization_id: r.try_get(1)?,
+        connection_id: r.try_get(2)?,
+        call_leg_id: r.try_get(3)?,
+        call_session_id: r.try_get(4)?,
+        direction: r.try_get(5)?,
+        state: r.try_get(6)?,
+        from: r.try_get(7)?,
+        to: r.try_get(8)?,
+        from_display_name: r.try_get(9)?,
+        client_state: r.try_get(10)?,
+        webhook_url: r.try_get(11)?,
+        webhook_failover_url: r.try_get(12)?,
+        webhook_timeout_secs: r.try_get(13)?,
+        bridged_with: r.try_get(14)?,
+        hangup_cause: r.try_get(15)?,
+        hangup_source: r.try_get(16)?,
+        time_limit_secs: r.try_get(17)?,
+        created_at: r.try_get(18)?,
+        answered_at: r.try_get(19)?,
+        ended_at: r.try_get(20)?,
+    })
+}
+
+impl Store {
+    pub async fn insert_call(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        call: &NewCall,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO calls (call_control_id, organization_id, connection_id, call_leg_id, call_session_id, \
+             direction, state, from_number, to_number, from_display_name, client_state, webhook_url, \
+             webhook_failover_url, webhook_timeout_secs, time_limit_secs, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&call.call_control_id)
+        .bind(&call.organization_id)
+        .bind(&call.connection_id)
+        .bind(&call.call_leg_id)
+        .bind(&call.call_session_id)
+        .bind(call.direction)
+        .bind(&call.from)
+        .bind(&call.to)
+        .bind(&call.from_display_name)
+        .bind(&call.client_state)
+        .bind(&call.webhook_url)
+        .bind(&call.webhook_failover_url)
+        .bind(call.webhook_timeout_secs)
+        .bind(call.time_limit_secs)
+        .bind(&call.created_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A call of `organization_id`; another organization's is `None`, like a missing one.
+    pub async fn get_call(&self, organization_id: &str, id: &str) -> Result<Option<CallRecord>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM calls WHERE call_control_id = $1 AND organization_id = $2"
+        ))
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// A call by id inside a transaction, whatever its organization.
+    pub async fn get_call_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+    ) -> Result<Option<CallRecord>, DbError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM calls WHERE call_control_id = $1"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Live calls first, then the most recent.
+    pub async fn list_calls(
+        &self,
+        organization_id: &str,
+        page: Page,
+    ) -> Result<(Vec<CallRecord>, i64), DbError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE organization_id = $1")
+            .bind(organization_id)
+            .fetch_one(self.db.pool())
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM calls WHERE organization_id = $1 \
+             ORDER BY CASE WHEN ended_at IS NULL THEN 0 ELSE 1 END, created_at DESC, call_control_id \
+             LIMIT $2 OFFSET $3"
+        ))
+        .bind(organization_id)
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    pub async fn mark_answered(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        at: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE calls SET state = 'answered', answered_at = $1 WHERE call_control_id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_bridged(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        with: Option<&str>,
+    ) -> Result<(), DbError> {
+        let state = if with.is_some() { "bridged" } else { "answered" };
+        sqlx::query(
+            "UPDATE calls SET bridged_with = $1, state = $2 WHERE call_control_id = $3 AND ended_at IS NULL",
+        )
+        .bind(with)
+        .bind(state)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Record the end of a call once; returns false if it had already ended.
+    pub async fn mark_ended(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        cause: &str,
+        source: &str,
+        at: &str,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE calls SET state = 'hangup', hangup_cause = $1, hangup_source = $2, ended_at = $3, \
+             bridged_with = NULL WHERE call_control_id = $4 AND ended_at IS NULL",
+        )
+        .bind(cause)
+        .bind(source)
+        .bind(at)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Calls still alive in the database (after a restart their legs are gone).
+    pub async fn live_call_ids(&self) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT call_control_id FROM calls WHERE ended_at IS NULL")
+            .fetch_all(self.db.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,140 @@
+//! The webhook outbox. An event row is written in the transaction that changes
+//! the state it reports; the delivery worker reads rows in `seq` order.
+
+use serde_json::{json, Value};
+use sqlx::{Any, Row, Transaction};
+
+use super::Store;
+use crate::clock::{rfc3339_now, unix_millis};
+use crate::db::DbError;
+
+/// An event to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent<'a> {
+    pub organization_id: &'a str,
+    pub call_control_id: Option<&'a str>,
+    pub event_type: &'a str,
+    pub payload: Value,
+    pub url: &'a str,
+    pub failover_url: Option<&'a str>,
+    pub timeout_secs: i64,
+}
+
+/// An event waiting for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    pub id: String,
+    pub seq: i64,
+    pub call_control_id: Option<String>,
+    /// The envelope's `data` object, exactly as it will be sent.
+    pub data: String,
+    pub url: String,
+    pub failover_url: Option<String>,
+    pub timeout_secs: i64,
+    pub attempts: i64,
+    /// Unix ms before which it is not retried.
+    pub next_attempt_at: i64,
+}
+
+impl Store {
+    /// Queue an event inside `tx`; returns its id (the envelope's `data.id`).
+    pub async fn enqueue_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        e: NewEvent<'_>,
+    ) -> Result<String, DbError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = rfc3339_now();
+        let data = json!({
+            "event_type": e.event_type,
+            "id": id,
+            "occurred_at": now,
+            "record_type": "event",
+            "payload": e.payload,
+        });
+        sqlx::query(
+            "INSERT INTO webhook_outbox (id, seq, organization_id, call_control_id, event_type, body, url, \
+             failover_url, timeout_secs, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)",
+        )
+        .bind(&id)
+        .bind(self.next_seq())
+        .bind(e.organization_id)
+        .bind(e.call_control_id)
+        .bind(e.event_type)
+        .bind(data.to_string())
+        .bind(e.url)
+        .bind(e.failover_url)
+        .bind(e.timeout_secs)
+        .bind(unix_millis())
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(id)
+    }
+
+    /// Undelivered events, oldest first (including those waiting for a retry).
+    pub async fn pending_events(&self, limit: i64) -> Result<Vec<PendingEvent>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, seq, call_control_id, body, url, failover_url, timeout_secs, attempts, next_attempt_at \
+             FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingEvent {
+                    id: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    call_control_id: r.try_get(2)?,
+                    data: r.try_get(3)?,
+                    url: r.try_get(4)?,
+                    failover_url: r.try_get(5)?,
+                    timeout_secs: r.try_get(6)?,
+                    attempts: r.try_get(7)?,
+                    next_attempt_at: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_delivered(&self, id: &str, attempts: i64, delivered_to: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE webhook_outbox SET delivered_at = $1, delivered_to = $2, attempts = $3 WHERE id = $4",
+        )
+        .bind(rfc3339_now())
+        .bind(delivered_to)
+        .bind(attempts)
+        .bind(id)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_attempt_failed(
+        &self,
+        id: &str,
+        attempts: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE webhook_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4",
+        )
+        .bind(attempts)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(id)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Rows not yet delivered (for metrics and tests).
+    pub async fn undelivered_count(&self) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL")
+            .fetch_one(self.db.pool())
+            .await?)
+    }
+}
