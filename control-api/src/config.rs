@@ -41,6 +41,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_BOOTSTRAP_API_KEY", "bootstrap_api_key"),
     ("BOND_RATE_LIMIT_PER_SECOND", "rate_limit.per_second"),
     ("BOND_RATE_LIMIT_BURST", "rate_limit.burst"),
+    ("BOND_WEBHOOKS_RETRY_INITIAL_MS", "webhooks.retry_initial_ms"),
+    ("BOND_WEBHOOKS_RETRY_MAX_MS", "webhooks.retry_max_ms"),
 ];
 
 /// Bond's whole configuration. See README "Configuration" for each key.
@@ -56,6 +58,7 @@ pub struct Config {
     /// On an empty database, create the first organization with this admin key.
     pub bootstrap_api_key: Option<String>,
     pub rate_limit: RateLimitConfig,
+    pub webhooks: WebhooksConfig,
     pub http: HttpConfig,
     pub sip: SipConfig,
     pub rtp: RtpConfig,
@@ -67,6 +70,20 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+}
+
+/// Webhook retry timing: the delay doubles from `retry_initial_ms` up to `retry_max_ms`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self { retry_initial_ms: 1_000, retry_max_ms: 60_000 }
+    }
 }
 
 /// Requests per API key (or per address without a key) to `/v2`.
@@ -124,6 +141,7 @@ impl Default for Config {
             shutdown_grace_secs: 10,
             bootstrap_api_key: None,
             rate_limit: RateLimitConfig::default(),
+            webhooks: WebhooksConfig::default(),
             http: HttpConfig::default(),
             sip: SipConfig::default(),
             rtp: RtpConfig::default(),
@@ -205,6 +223,13 @@ impl Config {
         }
         if self.rate_limit.per_second == 0 || self.rate_limit.burst == 0 {
             return Err(ConfigError::new("rate_limit.per_second", "rate limits must be greater than zero"));
+        }
+        if self.webhooks.retry_initial_ms == 0 || self.webhooks.retry_max_ms < self.webhooks.retry_initial_ms
+        {
+            return Err(ConfigError::new(
+                "webhooks.retry_max_ms",
+                "must be at least webhooks.retry_initial_ms (> 0)",
+            ));
         }
         if self.bootstrap_api_key.as_deref().is_some_and(|k| k.len() < 16) {
             return Err(ConfigError::new("bootstrap_api_key", "must be at least 16 characters"));

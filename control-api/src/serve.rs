@@ -81,10 +81,15 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
 pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let state = build_state(config).await?;
     let (stop_webhooks, stopped_webhooks) = watch::channel(false);
+    let backoff = worker::Backoff {
+        initial: Duration::from_millis(config.webhooks.retry_initial_ms),
+        max: Duration::from_millis(config.webhooks.retry_max_ms),
+    };
     let webhooks = tokio::spawn(worker::run(
         state.store.clone(),
         state.signer.clone(),
         state.notifier.clone(),
+        backoff,
         stopped_webhooks,
     ));
     let listener = TcpListener::bind(config.http.listen)

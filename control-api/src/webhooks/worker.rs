@@ -1,7 +1,7 @@
 //! Delivers the outbox. One worker, oldest event first; a call's events go out
 //! in order (a failed event holds back the later events of the same call). Each
 //! POST carries Telnyx's envelope with `meta.attempt` and `meta.delivered_to`
-//! and an Ed25519 signature. Failed attempts back off (1 s doubling to 60 s):
+//! and an Ed25519 signature. Failed attempts back off (by default 1 s doubling to 60 s):
 //! attempts 1-3 go to the primary URL, then the failover URL when there is one,
 //! alternating after that. Nothing is dropped: an event stays until delivered.
 
@@ -29,16 +29,46 @@ impl WebhookNotifier {
     }
 }
 
+/// How failed attempts back off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { initial: Duration::from_secs(1), max: Duration::from_secs(60) }
+    }
+}
+
+impl Backoff {
+    /// Delay after `attempts` failures: `initial`, doubling, capped at `max`.
+    pub fn after(&self, attempts: i64) -> Duration {
+        let exponent = attempts.saturating_sub(1).clamp(0, 20) as u32;
+        self.initial.saturating_mul(1u32 << exponent).min(self.max)
+    }
+}
+
+struct Worker {
+    store: Store,
+    signer: WebhookSigner,
+    client: reqwest::Client,
+    backoff: Backoff,
+}
+
 /// The delivery loop; returns when `shutdown` turns true.
 pub async fn run(
     store: Store,
     signer: WebhookSigner,
     notifier: WebhookNotifier,
+    backoff: Backoff,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let client = reqwest::Client::builder().user_agent("bond-webhooks").build().unwrap_or_default();
+    let worker = Worker { store, signer, client, backoff };
     loop {
-        let wait = match deliver_due(&store, &signer, &client).await {
+        let wait = match worker.deliver_due().await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook outbox unreadable; retrying");
@@ -56,39 +86,67 @@ pub async fn run(
     }
 }
 
-/// Try every due event once; returns how long until the next one is due.
-async fn deliver_due(
-    store: &Store,
-    signer: &WebhookSigner,
-    client: &reqwest::Client,
-) -> Result<Duration, crate::db::DbError> {
-    let pending = store.pending_events(BATCH).await?;
-    let mut held_calls: HashSet<String> = HashSet::new();
-    let mut next_due: Option<i64> = None;
-    for event in pending {
-        if event.call_control_id.as_ref().is_some_and(|c| held_calls.contains(c)) {
-            continue;
-        }
-        let retry_at = if event.next_attempt_at > unix_millis() {
-            Some(event.next_attempt_at)
-        } else {
-            attempt(store, signer, client, &event).await?
-        };
-        if let Some(at) = retry_at {
-            // Later events of this call wait behind this one.
-            if let Some(call) = &event.call_control_id {
-                held_calls.insert(call.clone());
+impl Worker {
+    /// Try every due event once; returns how long until the next one is due.
+    async fn deliver_due(&self) -> Result<Duration, crate::db::DbError> {
+        let pending = self.store.pending_events(BATCH).await?;
+        let mut held_calls: HashSet<String> = HashSet::new();
+        let mut next_due: Option<i64> = None;
+        for event in pending {
+            if event.call_control_id.as_ref().is_some_and(|c| held_calls.contains(c)) {
+                continue;
             }
-            next_due = Some(next_due.map_or(at, |d| d.min(at)));
+            let retry_at = if event.next_attempt_at > unix_millis() {
+                Some(event.next_attempt_at)
+            } else {
+                self.attempt(&event).await?
+            };
+            if let Some(at) = retry_at {
+                // Later events of this call wait behind this one.
+                if let Some(call) = &event.call_control_id {
+                    held_calls.insert(call.clone());
+                }
+                next_due = Some(next_due.map_or(at, |d| d.min(at)));
+            }
         }
+        Ok(next_due
+            .map_or(IDLE_POLL, |at| Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64)))
     }
-    Ok(next_due.map_or(IDLE_POLL, |at| Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64)))
 }
 
-/// Delay after `attempts` failures: 1 s, 2 s, 4 s ... capped at 60 s.
-pub fn backoff(attempts: i64) -> Duration {
-    let exponent = attempts.saturating_sub(1).clamp(0, 6) as u32;
-    Duration::from_secs((1u64 << exponent).min(60))
+impl Worker {
+    /// One delivery attempt; `None` when delivered, else when to try again (unix ms).
+    async fn attempt(&self, event: &PendingEvent) -> Result<Option<i64>, crate::db::DbError> {
+        let (store, signer, client) = (&self.store, &self.signer, &self.client);
+        let attempt = event.attempts + 1;
+        let url = target_url(event, attempt).to_owned();
+        let body = envelope(event, attempt, &url);
+        let timestamp = unix_seconds();
+        let signature = signer.sign(timestamp, body.as_bytes());
+        let result = client
+            .post(&url)
+            .timeout(Duration::from_secs(event.timeout_secs.clamp(1, 30) as u64))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .body(body)
+            .send()
+            .await;
+        let error = match result {
+            Ok(response) if response.status().is_success() => {
+                store.mark_delivered(&event.id, attempt, &url).await?;
+                metrics::counter!("bond_webhooks_delivered_total").increment(1);
+                return Ok(None);
+            }
+            Ok(response) => format!("HTTP {}", response.status().as_u16()),
+            Err(e) => e.to_string(),
+        };
+        metrics::counter!("bond_webhook_attempts_failed_total").increment(1);
+        tracing::debug!(event = %event.id, %url, attempt, %error, "webhook attempt failed");
+        let retry_at = unix_millis() + self.backoff.after(attempt).as_millis() as i64;
+        store.mark_attempt_failed(&event.id, attempt, retry_at, &error).await?;
+        Ok(Some(retry_at))
+    }
 }
 
 /// Which URL attempt number `attempt` (1-based) goes to.
@@ -103,43 +161,6 @@ pub fn target_url(event: &PendingEvent, attempt: i64) -> &str {
 pub fn envelope(event: &PendingEvent, attempt: i64, url: &str) -> String {
     let url_json = serde_json::to_string(url).unwrap_or_else(|_| "\"\"".to_owned());
     format!(r#"{{"data":{},"meta":{{"attempt":{attempt},"delivered_to":{url_json}}}}}"#, event.data)
-}
-
-/// One delivery attempt; `None` when delivered, else when to try again (unix ms).
-async fn attempt(
-    store: &Store,
-    signer: &WebhookSigner,
-    client: &reqwest::Client,
-    event: &PendingEvent,
-) -> Result<Option<i64>, crate::db::DbError> {
-    let attempt = event.attempts + 1;
-    let url = target_url(event, attempt).to_owned();
-    let body = envelope(event, attempt, &url);
-    let timestamp = unix_seconds();
-    let signature = signer.sign(timestamp, body.as_bytes());
-    let result = client
-        .post(&url)
-        .timeout(Duration::from_secs(event.timeout_secs.clamp(1, 30) as u64))
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .header(TIMESTAMP_HEADER, timestamp.to_string())
-        .body(body)
-        .send()
-        .await;
-    let error = match result {
-        Ok(response) if response.status().is_success() => {
-            store.mark_delivered(&event.id, attempt, &url).await?;
-            metrics::counter!("bond_webhooks_delivered_total").increment(1);
-            return Ok(None);
-        }
-        Ok(response) => format!("HTTP {}", response.status().as_u16()),
-        Err(e) => e.to_string(),
-    };
-    metrics::counter!("bond_webhook_attempts_failed_total").increment(1);
-    tracing::debug!(event = %event.id, %url, attempt, %error, "webhook attempt failed");
-    let retry_at = unix_millis() + backoff(attempt).as_millis() as i64;
-    store.mark_attempt_failed(&event.id, attempt, retry_at, &error).await?;
-    Ok(Some(retry_at))
 }
 
 #[cfg(test)]
@@ -182,7 +203,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_a_minute() {
-        let secs: Vec<u64> = (1..=9).map(|a| backoff(a).as_secs()).collect();
+        let secs: Vec<u64> = (1..=9).map(|a| Backoff::default().after(a).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 

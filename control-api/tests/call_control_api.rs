@@ -1,0 +1,445 @@
+//! The call-control API through the router: auth and roles, connections, calls
+//! on built-in legs, actions, idempotency, errors, rate limits and the audit log.
+//! Every test runs on SQLite, and on Postgres when BOND_TEST_DATABASE_URL is set.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bond_control_api::auth::Role;
+use bond_control_api::state::AppState;
+use common::{call, ADMIN_KEY};
+use serde_json::{json, Value};
+
+async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    for url in common::database_urls(dir.path()).await {
+        let sub = tempfile::tempdir_in(dir.path()).unwrap();
+        test(common::state(sub.path(), &url, &[]).await).await;
+    }
+}
+
+async fn connection(state: &AppState) -> String {
+    let body = json!({ "application_name": "app", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+    let (status, _, json) =
+        call(state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    json["data"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn dial(state: &AppState, connection_id: &str, to: &str) -> Value {
+    let body = json!({ "connection_id": connection_id, "to": to, "from": "+13125550100" });
+    let (status, _, json) = call(state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    json["data"].clone()
+}
+
+async fn action(state: &AppState, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
+    let (status, _, json) =
+        call(state, "POST", &format!("/v2/calls/{id}/actions/{action}"), Some(ADMIN_KEY), Some(body)).await;
+    (status, json)
+}
+
+async fn key_for(state: &AppState, org: Option<&str>, role: Role) -> String {
+    let org = match org {
+        Some(o) => o.to_owned(),
+        None => state.store.create_organization("other").await.unwrap().id,
+    };
+    state.store.create_api_key(&org, role, "test").await.unwrap().1
+}
+
+fn error_code(json: &Value) -> &str {
+    json["errors"][0]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn requests_without_or_with_a_wrong_key_get_401() {
+    each_backend(|state| async move {
+        let (status, _, json) = call(&state, "GET", "/v2/calls", None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(json["errors"][0]["detail"].is_string());
+        let (status, _, _) = call(&state, "GET", "/v2/calls", Some("KEYnotarealkey"), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = call(&state, "GET", "/health", None, None).await;
+        assert_eq!(status, StatusCode::OK, "health needs no key");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn roles_limit_what_a_key_may_do() {
+    each_backend(|state| async move {
+        let org = state
+            .store
+            .principal_for_key_hash(&bond_control_api::auth::hash_key(ADMIN_KEY))
+            .await
+            .unwrap()
+            .unwrap();
+        let agent = key_for(&state, Some(&org.organization_id), Role::Agent).await;
+        let body = json!({ "application_name": "x", "webhook_event_url": "http://127.0.0.1:9/" });
+        let (status, _, json) =
+            call(&state, "POST", "/v2/call_control_applications", Some(&agent), Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{json}");
+        let (status, _, _) = call(&state, "GET", "/v2/audit_log", Some(&agent), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // An agent may dial and read calls.
+        let conn = connection(&state).await;
+        let body = json!({ "connection_id": conn, "to": "loop:silence", "from": "+13125550100" });
+        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(&agent), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn another_organizations_resources_are_404_like_missing_ones() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let call_id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        let stranger = key_for(&state, None, Role::Admin).await;
+        for path in [format!("/v2/calls/{call_id}"), format!("/v2/call_control_applications/{conn}")] {
+            let (foreign, _, foreign_json) = call(&state, "GET", &path, Some(&stranger), None).await;
+            let (missing, _, missing_json) =
+                call(&state, "GET", &format!("{path}x"), Some(&stranger), None).await;
+            assert_eq!(foreign, StatusCode::NOT_FOUND);
+            assert_eq!(missing, StatusCode::NOT_FOUND);
+            assert_eq!(foreign_json, missing_json);
+        }
+        let (status, json) = {
+            let (s, _, j) = call(
+                &state,
+                "POST",
+                &format!("/v2/calls/{call_id}/actions/hangup"),
+                Some(&stranger),
+                Some(json!({})),
+            )
+            .await;
+            (s, j)
+        };
+        assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+        let (_, _, list) = call(&state, "GET", "/v2/calls", Some(&stranger), None).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_can_be_created_read_listed_updated_and_deleted() {
+    each_backend(|state| async move {
+        let body = json!({
+            "application_name": "Support line",
+            "webhook_event_url": "https://example.com/hooks",
+            "webhook_event_failover_url": "https://backup.example.com/hooks",
+            "webhook_timeout_secs": 5,
+            "inbound": { "channel_limit": 10 },
+            "bond": { "stream_token": "s3cret" },
+        });
+        let (status, _, created) =
+            call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let data = &created["data"];
+        let id = data["id"].as_str().unwrap();
+        assert!(id.chars().all(|c| c.is_ascii_digit()), "Telnyx-style numeric id: {id}");
+        assert_eq!(data["record_type"], "call_control_application");
+        assert_eq!(data["inbound"]["channel_limit"], 10);
+        assert_eq!(data["active"], true);
+
+        let (_, _, got) =
+            call(&state, "GET", &format!("/v2/call_control_applications/{id}"), Some(ADMIN_KEY), None).await;
+        assert_eq!(&got["data"], data);
+
+        let patch = json!({ "application_name": "Renamed", "active": false });
+        let (status, _, updated) = call(
+            &state,
+            "PATCH",
+            &format!("/v2/call_control_applications/{id}"),
+            Some(ADMIN_KEY),
+            Some(patch),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(updated["data"]["application_name"], "Renamed");
+        assert_eq!(
+            updated["data"]["webhook_event_url"], "https://example.com/hooks",
+            "unchanged fields stay"
+        );
+
+        connection(&state).await;
+        let (_, _, list) = call(
+            &state,
+            "GET",
+            "/v2/call_control_applications?page[size]=1&page[number]=2",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+        assert_eq!(list["meta"]["total_results"], 2);
+        assert_eq!(list["meta"]["total_pages"], 2);
+        assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+        let (status, _, _) =
+            call(&state, "DELETE", &format!("/v2/call_control_applications/{id}"), Some(ADMIN_KEY), None)
+                .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) =
+            call(&state, "GET", &format!("/v2/call_control_applications/{id}"), Some(ADMIN_KEY), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_connections_get_422_with_a_pointer() {
+    each_backend(|state| async move {
+        for (body, pointer) in [
+            (json!({ "webhook_event_url": "https://x.example" }), "/application_name"),
+            (json!({ "application_name": "a" }), "/webhook_event_url"),
+            (json!({ "application_name": "a", "webhook_event_url": "ftp://x" }), "/webhook_event_url"),
+            (json!({ "application_name": "a", "webhook_event_url": "https://x.example", "webhook_timeout_secs": 99 }), "/webhook_timeout_secs"),
+            (json!({ "application_name": 5, "webhook_event_url": "https://x.example" }), "/application_name"),
+        ] {
+            let (status, _, json) = call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+            assert_eq!(json["errors"][0]["source"]["pointer"], pointer, "{json}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tone_call_is_bridged_to_an_echo_call_and_hung_up() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let tone = dial(&state, &conn, "loop:tone?hz=440").await;
+        assert_eq!(tone["record_type"], "call");
+        assert_eq!(tone["is_alive"], true);
+        let tone_id = tone["call_control_id"].as_str().unwrap().to_owned();
+        let echo_id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+
+        let (_, _, status) =
+            call(&state, "GET", &format!("/v2/calls/{tone_id}"), Some(ADMIN_KEY), None).await;
+        assert_eq!(status["data"]["state"], "answered");
+        assert_eq!(status["data"]["to"], "loop:tone?hz=440");
+
+        let (code, json) =
+            action(&state, &tone_id, "bridge", json!({ "call_control_id_to_bridge_with": echo_id })).await;
+        assert_eq!(code, StatusCode::OK, "{json}");
+        assert_eq!(json["data"]["result"], "ok");
+        let (_, _, status) =
+            call(&state, "GET", &format!("/v2/calls/{echo_id}"), Some(ADMIN_KEY), None).await;
+        assert_eq!(status["data"]["state"], "bridged");
+        assert_eq!(status["data"]["bridged_with"], tone_id.as_str());
+
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (code, _) = action(&state, &tone_id, "hangup", json!({})).await;
+        assert_eq!(code, StatusCode::OK);
+        for (id, source) in [(&tone_id, "caller"), (&echo_id, "unknown")] {
+            let (_, _, status) = call(&state, "GET", &format!("/v2/calls/{id}"), Some(ADMIN_KEY), None).await;
+            let data = &status["data"];
+            assert_eq!(data["is_alive"], false, "{data}");
+            assert_eq!(data["hangup_cause"], "normal_clearing");
+            assert_eq!(data["hangup_source"], source);
+            assert!(data["end_time"].is_string());
+        }
+        let (code, json) = action(&state, &tone_id, "hangup", json!({})).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_code(&json), "90018");
+
+        // The outbox holds each call's events in order.
+        let events = state.store.pending_events(100).await.unwrap();
+        let of = |id: &str| -> Vec<String> {
+            events
+                .iter()
+                .filter(|e| e.call_control_id.as_deref() == Some(id))
+                .map(|e| {
+                    serde_json::from_str::<Value>(&e.data).unwrap()["event_type"].as_str().unwrap().to_owned()
+                })
+                .collect()
+        };
+        assert_eq!(of(&tone_id), ["call.initiated", "call.answered", "call.bridged", "call.hangup"]);
+        assert_eq!(of(&echo_id), ["call.initiated", "call.answered", "call.bridged", "call.hangup"]);
+        let hangup: Value = serde_json::from_str(
+            &events.iter().rev().find(|e| e.call_control_id.as_deref() == Some(&tone_id)).unwrap().data,
+        )
+        .unwrap();
+        let stats = &hangup["payload"]["call_quality_stats"];
+        assert!(stats["outbound"]["packet_count"].as_str().unwrap().parse::<u64>().unwrap() >= 5, "{stats}");
+        assert_eq!(state.calls.live_calls(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dial_validation_errors_are_422_with_pointers() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let cases = [
+            (json!({ "to": "loop:echo", "from": "+13125550100" }), "/connection_id"),
+            (json!({ "connection_id": conn, "from": "+13125550100" }), "/to"),
+            (json!({ "connection_id": conn, "to": "3125550100", "from": "+13125550100" }), "/to"),
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "nobody" }), "/from"),
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "client_state": "%%%" }), "/client_state"),
+            (json!({ "connection_id": "12345", "to": "loop:echo", "from": "+13125550100" }), "/connection_id"),
+            (json!({ "connection_id": conn, "to": "+13125550199", "from": "+13125550100" }), "/to"),
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "answering_machine_detection": "detect" }), "/answering_machine_detection"),
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "time_limit_secs": 0 }), "/time_limit_secs"),
+        ];
+        for (body, pointer) in cases {
+            let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body.clone())).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {json}");
+            assert_eq!(json["errors"][0]["source"]["pointer"], pointer, "{body} -> {json}");
+        }
+        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), None).await;
+        assert!(status.is_client_error(), "{json}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_actions_are_404_and_unavailable_ones_422() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        let (status, _) = action(&state, &id, "teleport", json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, json) = action(&state, &id, "record_start", json!({})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        let (status, json) = action(&state, &id, "answer", json!({})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an outgoing call cannot be answered: {json}");
+        let (status, json) = action(&state, &id, "send_dtmf", json!({ "digits": "12x" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        let (status, json) =
+            action(&state, &id, "send_dtmf", json!({ "digits": "1234#", "duration_millis": 100 })).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let (status, json) =
+            action(&state, &id, "bridge", json!({ "call_control_id_to_bridge_with": id })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn command_id_and_idempotency_key_replay_the_first_answer() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let body = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
+        let send = |key: &'static str| {
+            let state = state.clone();
+            let body = body.clone();
+            async move {
+                let request = axum::http::Request::post("/v2/calls")
+                    .header("authorization", format!("Bearer {ADMIN_KEY}"))
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", key)
+                    .body(axum::body::Body::from(body.to_string()))
+                    .unwrap();
+                use tower::ServiceExt;
+                let response = bond_control_api::app(state).oneshot(request).await.unwrap();
+                let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+                serde_json::from_slice::<Value>(&bytes).unwrap()
+            }
+        };
+        let first = send("dial-1").await;
+        let again = send("dial-1").await;
+        let other = send("dial-2").await;
+        assert_eq!(first, again);
+        assert_ne!(first["data"]["call_control_id"], other["data"]["call_control_id"]);
+        let (_, _, list) = call(&state, "GET", "/v2/calls", Some(ADMIN_KEY), None).await;
+        assert_eq!(list["meta"]["total_results"], 2);
+
+        let id = first["data"]["call_control_id"].as_str().unwrap().to_owned();
+        let (s1, j1) = action(&state, &id, "hangup", json!({ "command_id": "bye" })).await;
+        let (s2, j2) = action(&state, &id, "hangup", json!({ "command_id": "bye" })).await;
+        assert_eq!(s1, StatusCode::OK);
+        assert_eq!((s2, j2), (s1, j1), "the repeat replays the first answer, not a 90018");
+        let (s3, _) = action(&state, &id, "hangup", json!({ "command_id": "other" })).await;
+        assert_eq!(s3, StatusCode::UNPROCESSABLE_ENTITY);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn too_many_requests_get_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
+    let state = common::state(
+        dir.path(),
+        &url,
+        &[("BOND_RATE_LIMIT_PER_SECOND", "1"), ("BOND_RATE_LIMIT_BURST", "3")],
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let (status, headers, _) = call(&state, "GET", "/v2/calls", Some(ADMIN_KEY), None).await;
+        assert_eq!(headers["x-ratelimit-limit"], "3");
+        assert!(headers.contains_key("x-ratelimit-remaining") && headers.contains_key("x-ratelimit-reset"));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(headers.contains_key("retry-after"));
+        }
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // Without a key the address is limited on its own budget (and the answer is 401).
+    let (status, _, _) = call(&state, "GET", "/v2/calls", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
+    let state = common::state(dir.path(), &url, &[("BOND_HTTP_MAX_BODY_BYTES", "256")]).await;
+    let big = json!({ "application_name": "x".repeat(1000), "webhook_event_url": "https://x.example" });
+    let (status, _, json) =
+        call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+}
+
+#[tokio::test]
+async fn mutating_calls_are_in_the_audit_log() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        dial(&state, &conn, "loop:silence").await;
+        let bad = json!({ "connection_id": conn, "to": "nowhere", "from": "+13125550100" });
+        call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(bad)).await;
+        call(&state, "GET", "/v2/calls", Some(ADMIN_KEY), None).await;
+        let (status, _, log) = call(&state, "GET", "/v2/audit_log", Some(ADMIN_KEY), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let entries: Vec<(String, String, i64)> = log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["method"].as_str().unwrap().into(),
+                    e["path"].as_str().unwrap().into(),
+                    e["status"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(entries.len(), 3, "reads are not audited: {entries:?}");
+        assert!(entries.contains(&("POST".into(), "/v2/call_control_applications".into(), 201)));
+        assert!(entries.contains(&("POST".into(), "/v2/calls".into(), 200)));
+        assert!(entries.contains(&("POST".into(), "/v2/calls".into(), 422)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_webhook_public_key_is_32_bytes_of_base64() {
+    each_backend(|state| async move {
+        let (status, _, json) = call(&state, "GET", "/v2/webhook_public_key", Some(ADMIN_KEY), None).await;
+        assert_eq!(status, StatusCode::OK);
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(json["data"]["public_key"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+    })
+    .await;
+}
