@@ -1,26 +1,40 @@
-# Shared by scripts/run and scripts/test: install the system packages Bond needs.
-# Usage: source scripts/lib/deps.sh; ensure_packages CMD:PACKAGE ...
-# Each CMD is looked up on PATH; the missing ones' PACKAGEs are installed with apt-get.
+# Shared by scripts/run and scripts/test: install what Bond's build and tests need.
 
-ensure_packages() {
-    local missing=() pair cmd pkg
-    for pair in "$@"; do
-        cmd=${pair%%:*}
-        pkg=${pair#*:}
-        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    ((${#missing[@]} == 0)) && return 0
-    echo "==> installing system packages: ${missing[*]}" >&2
+# apt-get install PACKAGE..., as root or through sudo.
+apt_install() {
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to apt-get install ${missing[*]}" >&2; return 1; }
+        command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to apt-get install $*" >&2; return 1; }
         sudo=sudo
     fi
+    echo "==> installing system packages: $*" >&2
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# ensure_packages CMD:PACKAGE ...: install the PACKAGEs whose CMD is not on PATH.
+ensure_packages() {
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    done
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 
 # What building Bond needs: cmake for the bundled libopus, a C compiler, pkg-config.
 ensure_build_packages() {
     ensure_packages cmake:cmake cc:build-essential pkg-config:pkg-config
+}
+
+# A Python virtualenv at $1 with the requirements file $2 installed (re-used when up to date).
+ensure_python_venv() {
+    local venv=$1 requirements=$2
+    ensure_packages python3:python3
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+    fi
+    if ! cmp -s "$requirements" "$venv/.requirements"; then
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$venv/.requirements"
+    fi
 }

@@ -1,0 +1,134 @@
+"""Fixtures for interop tests: a real `bond serve` process and a webhook receiver.
+
+The Bond binary comes from BOND_BIN (scripts/test builds it); each test gets its
+own data directory, HTTP port and bootstrap API key.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+API_KEY = "KEYINTEROP00000000000000000000000001"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bond:
+    """A `bond serve` child process on its own data directory and port."""
+
+    def __init__(self, data_dir: str):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v2"
+
+    def start(self):
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "BOND_DATA_DIR": self.data_dir,
+            "BOND_HTTP_LISTEN": f"127.0.0.1:{self.port}",
+            "BOND_BOOTSTRAP_API_KEY": API_KEY,
+            "BOND_RTP_BIND_IP": "127.0.0.1",
+            "BOND_WEBHOOKS_RETRY_INITIAL_MS": "100",
+            "BOND_WEBHOOKS_RETRY_MAX_MS": "500",
+            "BOND_LOG_LEVEL": "warn",
+        }
+        bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")
+        self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"bond exited: {self.proc.stderr.read()}")
+                time.sleep(0.05)
+        raise RuntimeError("bond did not become healthy")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(timeout=30) == 0, self.proc.stderr.read()
+
+
+class Receiver:
+    """Collects webhook POSTs: (headers, raw body), in arrival order."""
+
+    def __init__(self, port: int = 0):
+        self.received = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode("utf-8")
+                with outer.lock:
+                    outer.received.append(({k: v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def wait_for(self, count: int, timeout: float = 20.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} webhooks, got {len(self.received)}")
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def bond():
+    with tempfile.TemporaryDirectory() as data_dir:
+        b = Bond(data_dir)
+        b.start()
+        yield b
+        b.stop()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def event_types(received, call_control_id):
+    out = []
+    for _, body in received:
+        data = json.loads(body)["data"]
+        if data["payload"].get("call_control_id") == call_control_id:
+            out.append(data["event_type"])
+    return out
