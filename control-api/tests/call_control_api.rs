@@ -443,3 +443,63 @@ async fn the_webhook_public_key_is_32_bytes_of_base64() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn voice_config_is_read_updated_and_validated() {
+    each_backend(|state| async move {
+        let (status, _, json) = call(&state, "GET", "/v2/voice_config", Some(ADMIN_KEY), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json["data"]["live_translate"], false);
+        assert_eq!(json["data"]["answering_machine_detection"], "disabled");
+
+        let patch = json!({ "live_translate": true, "translate_from": "en", "translate_to": "es-MX", "record": true });
+        let (status, _, json) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(patch)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let (_, _, json) = call(&state, "GET", "/v2/voice_config", Some(ADMIN_KEY), None).await;
+        assert_eq!(json["data"]["translate_to"], "es-MX");
+        assert_eq!(json["data"]["record"], true);
+
+        for (bad, pointer) in [
+            (json!({ "translate_from": "English" }), "/translate_from"),
+            (json!({ "answering_machine_detection": "maybe" }), "/answering_machine_detection"),
+            (json!({ "outbound_countries": ["US", "XX"] }), "/outbound_countries"),
+            (json!({ "live_translate": true, "translate_from": null }), "/live_translate"),
+        ] {
+            let (status, _, json) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(bad)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+            assert_eq!(json["errors"][0]["source"]["pointer"], pointer, "{json}");
+        }
+        let (status, _, _) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(json!({ "colour": 1 }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dials_to_countries_off_the_allow_list_are_refused() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let patch = json!({ "outbound_countries": ["US", "CA"] });
+        call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(patch)).await;
+        let dial_to = |to: &'static str| {
+            let state = state.clone();
+            let conn = conn.clone();
+            async move {
+                let body = json!({ "connection_id": conn, "to": to, "from": "+13125550100" });
+                call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await
+            }
+        };
+        let (status, _, json) = dial_to("+442071234567").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_code(&json), "10016", "{json}");
+        assert!(json["errors"][0]["detail"].as_str().unwrap().contains("GB"));
+        // An allowed country gets past the allow-list (and then needs a trunk Bond does not have yet).
+        let (status, _, json) = dial_to("+14165550100").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_ne!(error_code(&json), "10016", "{json}");
+        // Built-in legs are not countries.
+        let (status, _, _) = dial_to("loop:echo").await;
+        assert_eq!(status, StatusCode::OK);
+    })
+    .await;
+}

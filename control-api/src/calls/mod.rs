@@ -1,5 +1,6 @@
 //! Calls: destinations, the registry of live legs, webhook payloads and the call-control service.
 
+pub mod country;
 pub mod endpoint;
 pub mod payload;
 mod registry;

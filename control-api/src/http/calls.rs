@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::extract::{page_meta, Body};
 use super::ApiError;
 use crate::auth::{Principal, Role};
+use crate::calls::country::country_of;
 use crate::calls::{BridgeOptions, Dial, Endpoint};
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
@@ -148,6 +149,23 @@ async fn dial_checked(
         _ => return Err(ApiError::unprocessable("10005", "to is required", "/to")),
     };
     let endpoint = Endpoint::parse(&to).map_err(|e| ApiError::unprocessable("10002", e.0, "/to"))?;
+    if let Endpoint::E164(number) = &endpoint {
+        let config =
+            state.store.voice_config(&principal.organization_id).await.map_err(|e| ApiError::internal(&e))?;
+        if let Some(allowed) = &config.outbound_countries {
+            let country = country_of(number);
+            if !country.is_some_and(|c| allowed.iter().any(|a| a == c)) {
+                return Err(ApiError::unprocessable(
+                    "10016",
+                    format!(
+                        "Calls to {} are not allowed for this organization.",
+                        country.unwrap_or("that country")
+                    ),
+                    "/to",
+                ));
+            }
+        }
+    }
     let from = required(&body.from, "/from")?.to_owned();
     if matches!(Endpoint::parse(&from), Err(_) | Ok(Endpoint::Loop(_))) {
         return Err(ApiError::unprocessable("10002", "from must be an E.164 number or a sip: URI", "/from"));

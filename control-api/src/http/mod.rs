@@ -8,6 +8,7 @@ mod error;
 pub mod extract;
 pub mod guard;
 mod health;
+mod voice_config;
 
 use std::time::Instant;
 
@@ -37,6 +38,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v2/calls/{id}/actions/{action}", post(calls::action))
         .route("/v2/webhook_public_key", get(account::webhook_public_key))
         .route("/v2/audit_log", get(account::audit_log))
+        .route(
+            "/v2/voice_config",
+            get(voice_config::get).patch(voice_config::update).put(voice_config::update),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), guard::audit))
         .layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit));
     Router::new()

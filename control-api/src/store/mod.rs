@@ -7,12 +7,14 @@ mod commands;
 mod connections;
 mod organizations;
 mod outbox;
+mod voice_config;
 
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, NewCall};
 pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};
 pub use outbox::{NewEvent, PendingEvent};
+pub use voice_config::VoiceConfig;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
