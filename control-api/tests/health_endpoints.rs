@@ -87,3 +87,35 @@ async fn a_wrong_method_gets_a_telnyx_shaped_405() {
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["errors"][0]["title"], "Method not allowed");
 }
+
+#[tokio::test]
+async fn openapi_json_describes_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let (status, body) = get(&state, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let spec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let expected: &[(&str, &[&str])] = &[
+        ("/health", &["get"]),
+        ("/ready", &["get"]),
+        ("/metrics", &["get"]),
+        ("/v2/call_control_applications", &["get", "post"]),
+        ("/v2/call_control_applications/{id}", &["get", "patch", "delete"]),
+        ("/v2/calls", &["get", "post"]),
+        ("/v2/calls/{id}", &["get"]),
+        ("/v2/calls/{id}/actions/{action}", &["post"]),
+        ("/v2/webhook_public_key", &["get"]),
+        ("/v2/audit_log", &["get"]),
+        ("/v2/voice_config", &["get", "patch"]),
+    ];
+    let paths = spec["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+    for (path, methods) in expected {
+        for method in *methods {
+            assert!(paths[*path][*method]["responses"].is_object(), "{method} {path}");
+        }
+    }
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(spec["components"]["schemas"]["ErrorEnvelope"].is_object());
+}

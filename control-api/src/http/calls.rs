@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{page_meta, Body};
-use super::ApiError;
+use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
 use crate::calls::{BridgeOptions, Dial, Endpoint};
@@ -73,6 +73,12 @@ fn check_client_state(client_state: &Option<String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v2/calls", tag = "calls",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer")),
+    request_body(content = Object, description = "connection_id, to (E.164, sip:, agent:, loop:echo|tone|silence|play), from, from_display_name, timeout_secs, time_limit_secs, client_state, command_id, webhook_url, webhook_failover_url, custom_headers"),
+    responses((status = 200, description = "call_control_id, call_leg_id, call_session_id, is_alive, record_type", body = Object),
+    (status = 422, description = "Invalid destination, country not allowed, or feature not available", body = ErrorEnvelope),
+    (status = 429, description = "Over the rate limit", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn dial(
     State(state): State<AppState>,
     principal: Principal,
@@ -270,6 +276,9 @@ async fn find_call(state: &AppState, principal: &Principal, id: &str) -> Result<
         .ok_or_else(|| ApiError::not_found("No call with that call_control_id."))
 }
 
+#[utoipa::path(get, path = "/v2/calls/{id}", tag = "calls", params(("id" = String, Path, description = "call_control_id")),
+    responses((status = 200, description = "Call status", body = Object), (status = 404, description = "Missing or another organization's", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -280,6 +289,9 @@ pub async fn get(
     Ok(Json(json!({ "data": call_json(&call) })))
 }
 
+#[utoipa::path(get, path = "/v2/calls", tag = "calls",
+    params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
+    responses((status = 200, description = "Live calls first, then the most recent", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -323,6 +335,12 @@ const LATER_ACTIONS: &[&str] = &[
     "siprec_stop",
 ];
 
+#[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf")),
+    request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
+    responses((status = 200, description = "{\"data\":{\"result\":\"ok\"}}", body = Object),
+    (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
+    (status = 422, description = "Call has ended (90018) or invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn action(
     State(state): State<AppState>,
     principal: Principal,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{page_meta, Body};
-use super::ApiError;
+use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
 use crate::store::{ConnectionFields, Page};
@@ -91,6 +91,10 @@ fn fields(body: ConnectionBody, base: Option<ConnectionFields>) -> Result<Connec
     Ok(f)
 }
 
+#[utoipa::path(post, path = "/v2/call_control_applications", tag = "call_control_applications",
+    request_body(content = Object, description = "application_name, webhook_event_url, webhook_event_failover_url, webhook_timeout_secs, active, inbound, outbound, bond"),
+    responses((status = 201, description = "The new connection", body = Object), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -106,6 +110,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!({ "data": connection }))))
 }
 
+#[utoipa::path(get, path = "/v2/call_control_applications", tag = "call_control_applications",
+    params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of connections", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -120,6 +127,9 @@ pub async fn list(
     Ok(Json(json!({ "data": items, "meta": page_meta(page, total) })))
 }
 
+#[utoipa::path(get, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",
+    params(("id" = String, Path)), responses((status = 200, description = "The connection", body = Object),
+    (status = 404, description = "Missing or another organization's", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -135,6 +145,10 @@ pub async fn get(
     Ok(Json(json!({ "data": connection })))
 }
 
+#[utoipa::path(patch, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",
+    params(("id" = String, Path)), request_body = Object, responses((status = 200, description = "The updated connection", body = Object),
+    (status = 404, description = "Missing", body = ErrorEnvelope), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -166,6 +180,10 @@ pub async fn update(
     Ok(Json(json!({ "data": updated })))
 }
 
+#[utoipa::path(delete, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",
+    params(("id" = String, Path)), responses((status = 200, description = "The deleted connection", body = Object),
+    (status = 404, description = "Missing", body = ErrorEnvelope), (status = 422, description = "Has calls on record", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 
 /// One error in Telnyx's `{"errors":[...]}` envelope.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: String,
     pub title: String,
@@ -16,9 +16,15 @@ pub struct ErrorBody {
     pub source: Option<ErrorSource>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorSource {
     pub pointer: String,
+}
+
+/// The error envelope every failed request answers with.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub errors: Vec<ErrorBody>,
 }
 
 /// An error answered to an API client.

@@ -10,11 +10,13 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// `GET /health`: the process is up.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The process is up", body = Object)))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "instance_id": state.instance_id }))
 }
 
 /// `GET /ready`: the database answers. 503 otherwise, so a load balancer stops sending.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "The database answers", body = Object), (status = 503, description = "The database does not answer", body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     if state.store.db().is_ready().await {
         (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" })))
@@ -24,6 +26,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.engine.metrics();
     metrics::gauge!("bond_legs_active").set(RuntimeMetrics::get(&m.legs_active) as f64);

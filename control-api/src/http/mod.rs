@@ -15,40 +15,73 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, put};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use error::{ApiError, ErrorBody, ErrorSource};
+pub use error::{ApiError, ErrorBody, ErrorEnvelope, ErrorSource};
 
 use crate::state::AppState;
 
-/// Every route Bond serves.
+/// The OpenAPI document's fixed parts; paths are added from the routes themselves.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Bond", description = "Bond's control API. It follows Telnyx Call Control v2: same paths, fields, errors and webhooks."),
+    components(schemas(ErrorEnvelope, ErrorBody, ErrorSource)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("API key").build(),
+            ),
+        );
+    }
+}
+
+/// The authenticated `/v2` API, each route with its OpenAPI description.
+fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(connections::list, connections::create))
+        .routes(routes!(connections::get, connections::update, connections::delete))
+        .routes(routes!(calls::list, calls::dial))
+        .routes(routes!(calls::get))
+        .routes(routes!(calls::action))
+        .routes(routes!(account::webhook_public_key))
+        .routes(routes!(account::audit_log))
+        .routes(routes!(voice_config::get, voice_config::update))
+        .route("/v2/voice_config", put(voice_config::update))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::audit))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
+}
+
+/// Every described route: the API plus the unauthenticated operations endpoints.
+fn all_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    api_routes(state)
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+}
+
+/// Every route Bond serves, and `/openapi.json` generated from them.
 pub fn app(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
-    let api = Router::new()
-        .route("/v2/call_control_applications", get(connections::list).post(connections::create))
-        .route(
-            "/v2/call_control_applications/{id}",
-            get(connections::get).patch(connections::update).delete(connections::delete),
-        )
-        .route("/v2/calls", get(calls::list).post(calls::dial))
-        .route("/v2/calls/{id}", get(calls::get))
-        .route("/v2/calls/{id}/actions/{action}", post(calls::action))
-        .route("/v2/webhook_public_key", get(account::webhook_public_key))
-        .route("/v2/audit_log", get(account::audit_log))
-        .route(
-            "/v2/voice_config",
-            get(voice_config::get).patch(voice_config::update).put(voice_config::update),
-        )
-        .layer(middleware::from_fn_with_state(state.clone(), guard::audit))
-        .layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit));
-    Router::new()
-        .merge(api)
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
+    let (router, spec) = all_routes(&state).split_for_parts();
+    let spec = std::sync::Arc::new(spec);
+    router
+        .route("/openapi.json", get(move || async move { axum::Json(spec.as_ref().clone()) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(count_requests))

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::extract::Body;
-use super::ApiError;
+use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::is_known_country;
 use crate::state::AppState;
@@ -13,6 +13,8 @@ use crate::store::VoiceConfig;
 
 const AMD_MODES: &[&str] = &["disabled", "detect", "detect_beep", "detect_words", "greeting_end", "premium"];
 
+#[utoipa::path(get, path = "/v2/voice_config", tag = "voice_config",
+    responses((status = 200, description = "The organization's voice configuration", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
     let config =
@@ -21,6 +23,9 @@ pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<
 }
 
 /// Replace the fields given; the others keep their values.
+#[utoipa::path(patch, path = "/v2/voice_config", tag = "voice_config", request_body = Object,
+    responses((status = 200, description = "The updated configuration", body = Object), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
