@@ -125,3 +125,60 @@ async fn a_taken_http_port_is_a_clear_failure() {
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("http.listen"), "{stderr}");
 }
+
+#[tokio::test]
+async fn bond_admin_creates_organizations_and_keys_that_the_api_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_bond"))
+            .arg("admin")
+            .args(args)
+            .env_clear()
+            .env("BOND_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let field = |text: &str, name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap().to_owned()
+    };
+    let org = field(&admin(&["create-org", "Acme"]), "organization_id");
+    let key = field(&admin(&["create-key", "--org", &org, "--role", "supervisor"]), "api_key");
+    assert!(admin(&["list-orgs"]).contains("Acme"));
+    let public_key = admin(&["public-key"]).trim().to_owned();
+
+    let port = free_port();
+    let child = start(dir.path(), port, &[]);
+    wait_healthy(port).await;
+    let client = reqwest::Client::new();
+    let served: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/v2/webhook_public_key"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served["data"]["public_key"], public_key.as_str(), "one key, kept in the database");
+    let forbidden = client
+        .post(format!("http://127.0.0.1:{port}/v2/call_control_applications"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({ "application_name": "x", "webhook_event_url": "http://127.0.0.1:9/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403, "a supervisor key may not create connections");
+    signal(&child, "TERM");
+    assert!(wait_exit(child).0.success());
+
+    let unknown = Command::new(env!("CARGO_BIN_EXE_bond"))
+        .args(["admin", "create-key", "--org", "nope"])
+        .env_clear()
+        .env("BOND_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no organization"));
+}
