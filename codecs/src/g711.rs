@@ -8,8 +8,8 @@
 /// mu-law code of one 16-bit linear sample.
 #[inline]
 pub fn ulaw_encode(x: i16) -> u8 {
-    let (magnitude, sign) = fold(x);
-    ULAW_ENCODE[usize::from(magnitude >> 2) & 0x1FFF] | sign
+    // The code depends only on `x >> 2` (G.191 folds negatives with `!x`, and `!x >> 2 == !(x >> 2)`).
+    ULAW_ENCODE[((x >> 2) as u16 & 0x3FFF) as usize]
 }
 
 /// Linear sample of one mu-law code.
@@ -21,18 +21,8 @@ pub fn ulaw_decode(code: u8) -> i16 {
 /// A-law code of one 16-bit linear sample.
 #[inline]
 pub fn alaw_encode(x: i16) -> u8 {
-    let (magnitude, sign) = fold(x);
-    ALAW_ENCODE[usize::from(magnitude >> 4) & 0x7FF] | sign
-}
-
-/// Ones'-complement magnitude (G.191 folds `x < 0` to `!x`) and the sign bit of the code,
-/// without branches so the loops below stay tight.
-#[inline]
-fn fold(x: i16) -> (u16, u8) {
-    let negative = x >> 15; // 0 or -1
-    let magnitude = (x ^ negative) as u16;
-    let sign = ((negative as u8) & 0x80) ^ 0x80;
-    (magnitude, sign)
+    // The code depends only on `x >> 4`, as above.
+    ALAW_ENCODE[((x >> 4) as u16 & 0x0FFF) as usize]
 }
 
 /// Linear sample of one A-law code.
@@ -71,10 +61,10 @@ pub fn alaw_decode_slice(codes: &[u8], out: &mut [i16]) {
 
 static ULAW_DECODE: [i16; 256] = build_ulaw_decode();
 static ALAW_DECODE: [i16; 256] = build_alaw_decode();
-/// mu-law code (sign bit clear) for each 13-bit magnitude.
-static ULAW_ENCODE: [u8; 8192] = build_ulaw_encode();
-/// A-law code (sign bit clear, even bits already inverted) for each 11-bit magnitude.
-static ALAW_ENCODE: [u8; 2048] = build_alaw_encode();
+/// mu-law code for each value of `x >> 2` (14 bits, two's complement).
+static ULAW_ENCODE: [u8; 16384] = build_ulaw_encode();
+/// A-law code for each value of `x >> 4` (12 bits, two's complement).
+static ALAW_ENCODE: [u8; 4096] = build_alaw_encode();
 
 /// mu-law segment and mantissa of a 13-bit magnitude: the segment is found
 /// with `leading_zeros` rather than G.191's loop.
@@ -97,22 +87,29 @@ const fn alaw_magnitude_code(magnitude: i32) -> u8 {
     ((exponent << 4) | ((magnitude >> (exponent - 1)) & 0x0F)) as u8
 }
 
-const fn build_ulaw_encode() -> [u8; 8192] {
-    let mut table = [0u8; 8192];
-    let mut m = 0;
-    while m < 8192 {
-        table[m] = ulaw_magnitude_code(m as i32);
-        m += 1;
+const fn build_ulaw_encode() -> [u8; 16384] {
+    let mut table = [0u8; 16384];
+    let mut i = 0;
+    while i < 16384 {
+        // Sign-extend the 14-bit index back to `x >> 2`.
+        let shifted = ((i as i32) << 18) >> 18;
+        let magnitude = if shifted < 0 { !shifted } else { shifted };
+        let sign = if shifted < 0 { 0 } else { 0x80 };
+        table[i] = ulaw_magnitude_code(magnitude) | sign;
+        i += 1;
     }
     table
 }
 
-const fn build_alaw_encode() -> [u8; 2048] {
-    let mut table = [0u8; 2048];
-    let mut m = 0;
-    while m < 2048 {
-        table[m] = alaw_magnitude_code(m as i32) ^ 0x55;
-        m += 1;
+const fn build_alaw_encode() -> [u8; 4096] {
+    let mut table = [0u8; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        let shifted = ((i as i32) << 20) >> 20;
+        let magnitude = if shifted < 0 { !shifted } else { shifted };
+        let sign = if shifted < 0 { 0 } else { 0x80 };
+        table[i] = (alaw_magnitude_code(magnitude) | sign) ^ 0x55;
+        i += 1;
     }
     table
 }

@@ -25,6 +25,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody, ErrorEnvelope, ErrorSource};
 
+use crate::auth::Principal;
 use crate::state::AppState;
 
 /// The OpenAPI document's fixed parts; paths are added from the routes themselves.
@@ -81,7 +82,7 @@ pub fn app(state: AppState) -> Router {
     let (router, spec) = all_routes(&state).split_for_parts();
     let spec = std::sync::Arc::new(spec);
     router
-        .route("/openapi.json", get(move || async move { axum::Json(spec.as_ref().clone()) }))
+        .route("/openapi.json", get(move |_: Principal| async move { axum::Json(spec.as_ref().clone()) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(count_requests))
