@@ -52,6 +52,13 @@ impl Member {
         }
     }
 
+    pub fn set_recording(&mut self, on: bool) {
+        match self {
+            Self::Rtp(l) => l.set_recording(on),
+            Self::Local(l) => l.set_recording(on),
+        }
+    }
+
     /// Joining or leaving a bridge: an RTP leg then sends what the bridge gives it
     /// (or silence) and reports what it hears. A local leg always does both.
     pub fn set_bridged(&mut self, bridged: bool) {

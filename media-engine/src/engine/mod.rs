@@ -43,6 +43,12 @@ pub enum EngineOutput {
         leg: LegId,
         frame: Box<AudioFrame>,
     },
+    /// A recorded leg's tick: what its party said and what the party was sent.
+    Recorded {
+        leg: LegId,
+        inbound: Box<AudioFrame>,
+        outbound: Box<AudioFrame>,
+    },
     Event(EngineEvent),
 }
 
@@ -118,6 +124,12 @@ impl Engine {
         timing: DtmfTiming,
     ) -> Result<(), EngineError> {
         self.leg_mut(leg)?.send_dtmf(digits, timing);
+        Ok(())
+    }
+
+    /// Start or stop `Recorded` outputs for a leg.
+    pub fn set_recording(&mut self, leg: LegId, on: bool) -> Result<(), EngineError> {
+        self.leg_mut(leg)?.set_recording(on);
         Ok(())
     }
 
@@ -254,6 +266,9 @@ impl Engine {
                     }
                     None => {}
                 },
+                LegOutput::Recorded { inbound, outbound } => {
+                    self.outputs.push_back(EngineOutput::Recorded { leg: id, inbound, outbound });
+                }
                 LegOutput::Event(event) => self.outputs.push_back(EngineOutput::Event(event)),
             }
         }

@@ -28,6 +28,7 @@ pub struct LocalLeg {
     said: AudioFrame,
     heard: AudioFrame,
     dtmf: DtmfSender,
+    recording: bool,
     frames: u64,
     ended: Option<HangupCause>,
     outputs: VecDeque<LegOutput>,
@@ -43,6 +44,7 @@ impl LocalLeg {
             said: AudioFrame::silent(rate, 0),
             heard: AudioFrame::silent(rate, 0),
             dtmf: DtmfSender::default(),
+            recording: false,
             frames: 0,
             ended: None,
             outputs: VecDeque::with_capacity(2),
@@ -72,6 +74,11 @@ impl LocalLeg {
         true
     }
 
+    /// Output both directions of audio every tick as `Recorded`.
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+    }
+
     /// Play digits to the party.
     pub fn send_dtmf(&mut self, digits: &[DtmfDigit], timing: DtmfTiming) {
         self.dtmf.queue(digits, timing);
@@ -92,6 +99,10 @@ impl LocalLeg {
         self.frames += 1;
         self.said.timestamp = self.frames * self.rate().frame_samples() as u64;
         self.outputs.push_back(LegOutput::Heard(Box::new(self.said.clone())));
+        if self.recording {
+            let inbound = Box::new(self.said.clone());
+            self.outputs.push_back(LegOutput::Recorded { inbound, outbound: Box::new(self.heard.clone()) });
+        }
     }
 
     pub fn hangup(&mut self, cause: HangupCause) {

@@ -88,6 +88,11 @@ pub enum LegOutput {
     Transmit(Bytes),
     /// The frame the leg heard this tick (only with `emit_heard`).
     Heard(Box<AudioFrame>),
+    /// While recording: what the party said and what it was sent, this tick.
+    Recorded {
+        inbound: Box<AudioFrame>,
+        outbound: Box<AudioFrame>,
+    },
     Event(EngineEvent),
 }
 
@@ -127,6 +132,7 @@ pub struct Leg {
     tx: BytesMut,
     dtmf: Option<DtmfDetector>,
     dtmf_out: DtmfSender,
+    recording: bool,
     last_event_timestamp: Option<u32>,
     outputs: VecDeque<LegOutput>,
 }
@@ -157,6 +163,7 @@ impl Leg {
             tx: BytesMut::with_capacity(MAX_RTP_PACKET * 8),
             dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
             dtmf_out: DtmfSender::default(),
+            recording: false,
             last_event_timestamp: None,
             outputs: VecDeque::with_capacity(4),
             ended: None,
@@ -240,6 +247,11 @@ impl Leg {
         self.config.emit_heard = on;
     }
 
+    /// Output both directions of audio every tick as `Recorded`.
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+    }
+
     /// Play digits in-band to the peer, replacing the outgoing audio while they last.
     pub fn send_dtmf(&mut self, digits: &[DtmfDigit], timing: DtmfTiming) {
         self.dtmf_out.queue(digits, timing);
@@ -297,8 +309,16 @@ impl Leg {
     fn tick(&mut self, now: Instant) {
         let scheduled = self.next_tick_base(now);
         self.timers.set(LegTimer::Tick, scheduled + PTIME);
-        self.receive_tick(now);
+        let heard_something = self.receive_tick(now);
         self.send_tick();
+        if self.recording {
+            let mut inbound = Box::new(self.heard.clone());
+            if !heard_something {
+                inbound.fill_silence();
+            }
+            self.outputs
+                .push_back(LegOutput::Recorded { inbound, outbound: Box::new(self.outgoing.clone()) });
+        }
     }
 
     /// The instant this tick was due, so pacing does not drift with late wake-ups.
@@ -308,9 +328,10 @@ impl Leg {
         self.epoch + PTIME * ticks as u32
     }
 
-    fn receive_tick(&mut self, now: Instant) {
+    /// Play out this tick's frame; false while the playout buffer is still waiting.
+    fn receive_tick(&mut self, now: Instant) -> bool {
         let decoded = match self.playout.pop(now) {
-            Playout::Waiting => return,
+            Playout::Waiting => return false,
             Playout::Frame { payload: [], .. } => {
                 self.heard.fill_silence();
                 Ok(())
@@ -345,6 +366,7 @@ impl Leg {
         if self.config.emit_heard {
             self.outputs.push_back(LegOutput::Heard(Box::new(self.heard.clone())));
         }
+        true
     }
 
     fn send_tick(&mut self) {

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::handle::{Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics};
 use super::ports::PortAllocator;
+use super::recorder::{self, RecordSink};
 use super::{now, RuntimeConfig};
 use crate::engine::{Engine, EngineOutput};
 use crate::event::{EngineEvent, HangupCause};
@@ -32,6 +33,7 @@ struct Driver {
     config: RuntimeConfig,
     engine: Engine,
     sockets: HashMap<LegId, LegSocket>,
+    recordings: HashMap<LegId, RecordSink>,
     ports: PortAllocator,
     datagrams_tx: mpsc::Sender<(LegId, SocketAddr, Bytes)>,
     events: broadcast::Sender<EngineEvent>,
@@ -48,6 +50,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
         ports: PortAllocator::new(config.rtp_ports),
         config,
         sockets: HashMap::new(),
+        recordings: HashMap::new(),
         datagrams_tx,
         events: events.clone(),
         metrics: metrics.clone(),
@@ -112,6 +115,39 @@ impl Driver {
             Command::SendDtmf { leg, digits, timing, reply } => {
                 let _ = reply.send(self.engine.send_dtmf(leg, &digits, timing).map_err(engine_error));
             }
+            Command::StartRecording { leg, spec, reply } => {
+                let result = if self.recordings.contains_key(&leg) {
+                    Err(RuntimeError::Recording(format!("{leg} is already being recorded")))
+                } else {
+                    match self.engine.set_recording(leg, true).map_err(engine_error) {
+                        Ok(()) => match recorder::start(spec) {
+                            Ok(sink) => {
+                                self.recordings.insert(leg, sink);
+                                Ok(())
+                            }
+                            Err(e) => {
+                                let _ = self.engine.set_recording(leg, false);
+                                Err(RuntimeError::Recording(e))
+                            }
+                        },
+                        Err(e) => Err(e),
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Command::PauseRecording { leg, paused, reply } => {
+                let result = if self.recordings.contains_key(&leg) {
+                    self.engine.set_recording(leg, !paused).map_err(engine_error)
+                } else {
+                    Err(RuntimeError::Recording(format!("{leg} is not being recorded")))
+                };
+                let _ = reply.send(result);
+            }
+            Command::StopRecording { leg, reply } => {
+                let _ = self.engine.set_recording(leg, false);
+                // Dropping the sink closes the writer's queue; it finishes the file on its own.
+                let _ = reply.send(self.recordings.remove(&leg).map(|sink| sink.task));
+            }
             Command::Stats { leg, reply } => {
                 let _ = reply.send(self.engine.stats(leg));
             }
@@ -163,6 +199,13 @@ impl Driver {
             match output {
                 EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
                 EngineOutput::Heard { .. } => {}
+                EngineOutput::Recorded { leg, inbound, outbound } => {
+                    if let Some(sink) = self.recordings.get(&leg) {
+                        if !sink.offer((inbound, outbound)) {
+                            RuntimeMetrics::add(&self.metrics.recording_frames_dropped, 1);
+                        }
+                    }
+                }
                 EngineOutput::Event(event) => {
                     if let EngineEvent::LegEnded { leg, .. } = &event {
                         self.close(*leg);

@@ -13,6 +13,7 @@ use crate::event::EngineEvent;
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, MediaSource};
 use crate::rtp::RtpStats;
+use crate::runtime::recorder::{RecordingSpec, RecordingSummary};
 
 /// What to create.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub enum RuntimeError {
     Engine(String),
     #[error("the media engine has stopped")]
     Stopped,
+    #[error("recording: {0}")]
+    Recording(String),
 }
 
 /// Counters the runtime keeps for `/metrics`.
@@ -54,6 +57,8 @@ pub struct RuntimeMetrics {
     /// Datagrams dropped: reader channel full, or socket send would block.
     pub packets_dropped: AtomicU64,
     pub packets_rejected: AtomicU64,
+    /// Recorded frames the writers could not take in time.
+    pub recording_frames_dropped: AtomicU64,
 }
 
 impl RuntimeMetrics {
@@ -95,6 +100,20 @@ pub(crate) enum Command {
         digits: Vec<DtmfDigit>,
         timing: DtmfTiming,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    StartRecording {
+        leg: LegId,
+        spec: RecordingSpec,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    PauseRecording {
+        leg: LegId,
+        paused: bool,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    StopRecording {
+        leg: LegId,
+        reply: oneshot::Sender<Option<tokio::task::JoinHandle<Result<RecordingSummary, String>>>>,
     },
     Stats {
         leg: LegId,
@@ -150,6 +169,28 @@ impl EngineHandle {
     /// End a leg; returns its final statistics.
     pub async fn hangup(&self, leg: LegId) -> Result<RtpStats, RuntimeError> {
         self.request(|reply| Command::Hangup { leg, reply }).await?
+    }
+
+    /// Record a leg (both directions) into a WAV file written off the media path.
+    pub async fn start_recording(&self, leg: LegId, spec: RecordingSpec) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::StartRecording { leg, spec, reply }).await?
+    }
+
+    /// Pause (`true`) or resume a recording; paused time is not in the file.
+    pub async fn pause_recording(&self, leg: LegId, paused: bool) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::PauseRecording { leg, paused, reply }).await?
+    }
+
+    /// Stop a leg's recording and wait for its file to be final. `None` if it had none.
+    pub async fn stop_recording(&self, leg: LegId) -> Result<Option<RecordingSummary>, RuntimeError> {
+        let Some(task) = self.request(|reply| Command::StopRecording { leg, reply }).await? else {
+            return Ok(None);
+        };
+        match task.await {
+            Ok(Ok(summary)) => Ok(Some(summary)),
+            Ok(Err(e)) => Err(RuntimeError::Recording(e)),
+            Err(e) => Err(RuntimeError::Recording(e.to_string())),
+        }
     }
 
     /// Current statistics of a live leg.

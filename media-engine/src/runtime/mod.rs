@@ -15,9 +15,11 @@
 mod driver;
 mod handle;
 mod ports;
+mod recorder;
 
 pub use handle::{EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics};
 pub use ports::PortRange;
+pub use recorder::{repair_partials, RecordChannels, RecordingSpec, RecordingSummary};
 
 use std::net::IpAddr;
 use std::time::Instant;

@@ -39,6 +39,7 @@ pub struct SimNetwork {
     packets: HashMap<u64, Bytes>,
     next_packet: u64,
     heard: HashMap<LegId, Vec<AudioFrame>>,
+    recorded: HashMap<LegId, Vec<(AudioFrame, AudioFrame)>>,
     events: Vec<(Duration, EngineEvent)>,
 }
 
@@ -54,6 +55,7 @@ impl SimNetwork {
             packets: HashMap::new(),
             next_packet: 0,
             heard: HashMap::new(),
+            recorded: HashMap::new(),
             events: Vec::new(),
         }
     }
@@ -106,6 +108,11 @@ impl SimNetwork {
         self.heard(leg).iter().flat_map(|f| f.samples().iter().copied()).collect()
     }
 
+    /// (inbound, outbound) frames of a recorded leg, one pair per tick.
+    pub fn recorded(&self, leg: LegId) -> &[(AudioFrame, AudioFrame)] {
+        self.recorded.get(&leg).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// Events with the simulated time they were output at.
     pub fn events(&self) -> &[(Duration, EngineEvent)] {
         &self.events
@@ -129,6 +136,9 @@ impl SimNetwork {
             match output {
                 EngineOutput::Transmit { leg, data } => self.send(leg, data),
                 EngineOutput::Heard { leg, frame } => self.heard.entry(leg).or_default().push(*frame),
+                EngineOutput::Recorded { leg, inbound, outbound } => {
+                    self.recorded.entry(leg).or_default().push((*inbound, *outbound));
+                }
                 EngineOutput::Event(event) => self.events.push((self.elapsed(), event)),
             }
         }
