@@ -29,6 +29,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RECORDINGS_DIR", "recordings_dir"),
     ("BOND_HTTP_LISTEN", "http.listen"),
     ("BOND_HTTP_MAX_BODY_BYTES", "http.max_body_bytes"),
+    ("BOND_HTTP_PUBLIC_URL", "http.public_url"),
+    ("BOND_RECORDING_LINK_SECS", "recording_link_secs"),
     ("BOND_SIP_UDP_LISTEN", "sip.udp_listen"),
     ("BOND_SIP_TCP_LISTEN", "sip.tcp_listen"),
     ("BOND_RTP_BIND_IP", "rtp.bind_ip"),
@@ -54,6 +56,8 @@ pub struct Config {
     pub database_url: String,
     /// Empty means `<data_dir>/recordings`.
     pub recordings_dir: PathBuf,
+    /// How long a recording's signed download link works.
+    pub recording_link_secs: i64,
     pub shutdown_grace_secs: u64,
     /// On an empty database, create the first organization with this admin key.
     pub bootstrap_api_key: Option<String>,
@@ -70,6 +74,8 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// Base URL clients reach Bond at, for links Bond hands out; empty means `http://<listen>`.
+    pub public_url: String,
 }
 
 /// Webhook retry timing: the delay doubles from `retry_initial_ms` up to `retry_max_ms`.
@@ -138,6 +144,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
             recordings_dir: PathBuf::new(),
+            recording_link_secs: 3600,
             shutdown_grace_secs: 10,
             bootstrap_api_key: None,
             rate_limit: RateLimitConfig::default(),
@@ -152,7 +159,11 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 1024 * 1024 }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            public_url: String::new(),
+        }
     }
 }
 
@@ -220,6 +231,15 @@ impl Config {
             && !url.starts_with("postgresql://")
         {
             return Err(ConfigError::new("database_url", "must start with sqlite: or postgres://"));
+        }
+        if self.recording_link_secs <= 0 {
+            return Err(ConfigError::new("recording_link_secs", "must be greater than zero"));
+        }
+        if !self.http.public_url.is_empty()
+            && !self.http.public_url.starts_with("http://")
+            && !self.http.public_url.starts_with("https://")
+        {
+            return Err(ConfigError::new("http.public_url", "must start with http:// or https://"));
         }
         if self.rate_limit.per_second == 0 || self.rate_limit.burst == 0 {
             return Err(ConfigError::new("rate_limit.per_second", "rate limits must be greater than zero"));

@@ -7,7 +7,7 @@ use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::calls::CallService;
+use crate::calls::{CallFiles, CallService, RecordingLinks};
 use crate::config::Config;
 use crate::db::Database;
 use crate::http::app;
@@ -58,7 +58,20 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     let signer = WebhookSigner::load_or_create(store.db()).await?;
     let engine = start_engine(config);
     let notifier = WebhookNotifier::default();
-    let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), config.data_dir.clone());
+    let files = CallFiles {
+        data_dir: config.data_dir.clone(),
+        recordings_dir: config.recordings_dir.clone(),
+        links: RecordingLinks::new(
+            recording_link_secret(&store).await?,
+            &public_url(config),
+            config.recording_link_secs,
+        ),
+    };
+    let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files);
+    let repaired = calls.repair_recordings().await?;
+    if repaired > 0 {
+        tracing::warn!(recordings = repaired, "repaired recordings cut short by the previous run");
+    }
     let orphans = calls.end_orphaned_calls().await?;
     if orphans > 0 {
         tracing::warn!(calls = orphans, "ended calls left alive by the previous run");
@@ -121,6 +134,22 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         stop_webhooks,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
+}
+
+/// The key that signs recording links: made on first start, then kept.
+async fn recording_link_secret(store: &Store) -> Result<Vec<u8>, crate::db::DbError> {
+    let fresh: String = (0..4).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
+    let secret =
+        store.db().setting_or_insert("recording_link_secret", &fresh, &crate::clock::rfc3339_now()).await?;
+    Ok(secret.into_bytes())
+}
+
+fn public_url(config: &Config) -> String {
+    if config.http.public_url.is_empty() {
+        format!("http://{}", config.http.listen)
+    } else {
+        config.http.public_url.clone()
+    }
 }
 
 fn start_engine(config: &Config) -> EngineHandle {

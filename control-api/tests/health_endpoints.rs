@@ -112,6 +112,9 @@ async fn openapi_json_describes_every_route() {
         ("/v2/webhook_public_key", &["get"]),
         ("/v2/audit_log", &["get"]),
         ("/v2/voice_config", &["get", "patch"]),
+        ("/v2/recordings", &["get"]),
+        ("/v2/recordings/{id}", &["get"]),
+        ("/v2/recordings/{id}/download", &["get"]),
     ];
     let paths = spec["paths"].as_object().unwrap();
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());

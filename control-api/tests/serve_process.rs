@@ -182,3 +182,76 @@ async fn bond_admin_creates_organizations_and_keys_that_the_api_accepts() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no organization"));
 }
+
+#[tokio::test]
+async fn a_recording_cut_by_sigkill_is_repaired_and_announced_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let key = "KEYCRASHTEST00000000000000000000001";
+    let env = [("BOND_BOOTSTRAP_API_KEY", key)];
+    let mut child = start(dir.path(), port, &env);
+    wait_healthy(port).await;
+    let api = format!("http://127.0.0.1:{port}/v2");
+    let client = reqwest::Client::new();
+    let post = |path: String, body: serde_json::Value| {
+        let request = client.post(format!("{api}{path}")).bearer_auth(key).json(&body);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let conn = post(
+        "/call_control_applications".into(),
+        serde_json::json!({ "application_name": "crash", "webhook_event_url": "http://127.0.0.1:9/" }),
+    )
+    .await;
+    let conn = conn["data"]["id"].as_str().unwrap().to_owned();
+    let dial = serde_json::json!({ "connection_id": conn, "to": "loop:tone?hz=900", "from": "+13125550100",
+        "record": "record-from-answer", "record_channels": "dual" });
+    let call = post("/calls".into(), dial).await;
+    let call = call["data"]["call_control_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL: no chance to finish the file
+    child.wait().unwrap();
+    let partials: Vec<_> =
+        walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(".wav.partial")).collect();
+    assert_eq!(partials.len(), 1, "the recording was cut short");
+
+    let child = start(dir.path(), port, &env);
+    wait_healthy(port).await;
+    let list: serde_json::Value =
+        client.get(format!("{api}/recordings")).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+    let recording = &list["data"][0];
+    assert_eq!(recording["status"], "repaired");
+    assert_eq!(recording["call_control_id"], call.as_str());
+    let duration = recording["duration_millis"].as_i64().unwrap();
+    assert!(duration >= 1000, "the audio up to the kill is kept: {duration} ms of ~1500");
+    let url = recording["download_urls"]["wav"].as_str().unwrap();
+    let wav = client.get(url).send().await.unwrap().bytes().await.unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    assert_eq!(samples.len() as i64 / 2 * 1000 / 8000, duration, "a valid file of the reported length");
+    assert!(samples.iter().step_by(2).any(|&s| s.abs() > 1000), "the tone is in it");
+    let status: serde_json::Value = client
+        .get(format!("{api}/calls/{call}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["data"]["is_alive"], false, "the call the crash left alive was ended");
+    signal(&child, "TERM");
+    assert!(wait_exit(child).0.success());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -3,9 +3,13 @@
 pub mod country;
 pub mod endpoint;
 pub mod payload;
+mod recording;
+pub mod recording_links;
 mod registry;
 mod service;
 
 pub use endpoint::{Endpoint, LoopKind};
+pub use recording::RecordOptions;
+pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
-pub use service::{BridgeOptions, CallService, Dial};
+pub use service::{BridgeOptions, CallFiles, CallService, Dial};

@@ -18,6 +18,7 @@ use sqlx::{Any, Transaction};
 
 use super::endpoint::{Endpoint, LoopKind};
 use super::payload;
+use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
@@ -51,26 +52,43 @@ pub struct BridgeOptions {
     pub park_after_unbridge: bool,
 }
 
+/// Where call-related files live and how recordings are linked.
+#[derive(Debug, Clone)]
+pub struct CallFiles {
+    /// `loop:play` looks for its WAV files here.
+    pub data_dir: PathBuf,
+    pub recordings_dir: PathBuf,
+    pub links: RecordingLinks,
+}
+
 #[derive(Debug, Clone)]
 pub struct CallService {
-    store: Store,
-    engine: EngineHandle,
-    registry: CallRegistry,
-    notifier: WebhookNotifier,
-    data_dir: PathBuf,
+    pub(super) store: Store,
+    pub(super) engine: EngineHandle,
+    pub(super) registry: CallRegistry,
+    pub(super) notifier: WebhookNotifier,
+    pub(super) files: CallFiles,
     parked_after_unbridge: Arc<DashSet<String>>,
 }
 
 impl CallService {
-    pub fn new(store: Store, engine: EngineHandle, notifier: WebhookNotifier, data_dir: PathBuf) -> Self {
+    pub fn new(store: Store, engine: EngineHandle, notifier: WebhookNotifier, files: CallFiles) -> Self {
         Self {
             store,
             engine,
             registry: CallRegistry::default(),
             notifier,
-            data_dir,
+            files,
             parked_after_unbridge: Arc::default(),
         }
+    }
+
+    pub fn links(&self) -> &RecordingLinks {
+        &self.files.links
+    }
+
+    pub fn recordings_dir(&self) -> &std::path::Path {
+        &self.files.recordings_dir
     }
 
     pub fn live_calls(&self) -> usize {
@@ -149,7 +167,7 @@ impl CallService {
             LoopKind::Silence => (LOOP_RATE, MediaSource::Silence),
             LoopKind::Tone { hz } => (LOOP_RATE, MediaSource::Tone { hz: *hz, dbm0: -10.0 }),
             LoopKind::Play { file } => {
-                let (rate, samples) = read_wav(&self.data_dir.join(file))
+                let (rate, samples) = read_wav(&self.files.data_dir.join(file))
                     .map_err(|e| ApiError::unprocessable("10002", e, "/to"))?;
                 (rate, MediaSource::Play { samples: samples.into(), repeat: false })
             }
@@ -237,7 +255,7 @@ impl CallService {
         self.engine.send_dtmf(leg, digits, timing).await.map_err(|e| ApiError::internal(&e))
     }
 
-    fn live_leg(&self, call: &CallRecord) -> Result<LegId, ApiError> {
+    pub(super) fn live_leg(&self, call: &CallRecord) -> Result<LegId, ApiError> {
         match self.registry.leg(&call.call_control_id) {
             Some(leg) if call.is_alive() => Ok(leg),
             _ => Err(ApiError::call_ended()),
@@ -252,6 +270,7 @@ impl CallService {
             let stats = match self.registry.leg(&call) {
                 Some(leg) => {
                     self.registry.set_ending(leg, ending);
+                    self.finish_recording(&call, leg).await;
                     let stats = self.engine.hangup(leg).await.unwrap_or_default();
                     self.registry.remove(leg);
                     stats
@@ -314,6 +333,7 @@ impl CallService {
             match events.recv().await {
                 Ok(EngineEvent::LegEnded { leg, cause, stats }) => {
                     let Some((call, ending)) = self.registry.remove(leg) else { continue };
+                    self.finish_recording(&call, leg).await;
                     let ending = ending.unwrap_or(match cause {
                         HangupCause::NormalClearing => Ending { cause: "normal_clearing", source: "unknown" },
                         _ => Ending { cause: "unspecified", source: "unknown" },
@@ -366,11 +386,15 @@ impl CallService {
         Ok(ids.len())
     }
 
-    async fn call_in(&self, tx: &mut Transaction<'static, Any>, id: &str) -> Result<CallRecord, DbError> {
+    pub(super) async fn call_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+    ) -> Result<CallRecord, DbError> {
         self.store.get_call_tx(tx, id).await?.ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
     }
 
-    async fn enqueue(
+    pub(super) async fn enqueue(
         &self,
         tx: &mut Transaction<'static, Any>,
         call: &CallRecord,

@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::SampleRate;
 use bond_media_engine::leg::DtmfTiming;
+use bond_media_engine::runtime::RecordChannels;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -14,7 +16,7 @@ use super::extract::{page_meta, Body};
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
-use crate::calls::{BridgeOptions, Dial, Endpoint};
+use crate::calls::{BridgeOptions, Dial, Endpoint, RecordOptions};
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
 
@@ -35,6 +37,9 @@ pub struct DialBody {
     webhook_failover_url: Option<String>,
     custom_headers: Option<Vec<NameValue>>,
     answering_machine_detection: Option<String>,
+    record: Option<String>,
+    record_channels: Option<String>,
+    record_format: Option<String>,
     #[serde(flatten)]
     other: serde_json::Map<String, Value>,
 }
@@ -50,7 +55,6 @@ pub struct NameValue {
 /// Features named by a dial field that Bond cannot honour yet.
 const NOT_YET: &[(&str, &str)] = &[
     ("stream_url", "media streaming"),
-    ("record", "recording"),
     ("transcription", "transcription"),
     ("supervise_call_control_id", "supervisor roles"),
     ("audio_url", "playback"),
@@ -223,6 +227,12 @@ async fn dial_checked(
     if !connection.active {
         return Err(ApiError::unprocessable("10015", "The connection is not active.", "/connection_id"));
     }
+    let record = record_options(
+        &json!({ "record": body.record, "record_channels": body.record_channels, "record_format": body.record_format }),
+        "record",
+        "record_channels",
+        "record_format",
+    )?;
     let dial = Dial {
         to,
         endpoint,
@@ -233,7 +243,12 @@ async fn dial_checked(
         webhook_failover_url: body.webhook_failover_url,
         time_limit_secs: body.time_limit_secs,
     };
-    state.calls.dial(&principal.organization_id, &connection, dial).await
+    let call = state.calls.dial(&principal.organization_id, &connection, dial).await?;
+    if let Some(options) = record {
+        // Built-in legs answer at once, so "from answer" is now.
+        state.calls.start_recording(&call, options).await?;
+    }
+    Ok(call)
 }
 
 fn replay(status: u16, body: &str) -> Response {
@@ -379,7 +394,18 @@ async fn run_action(
     action: &str,
     body: &Value,
 ) -> Result<(), ApiError> {
-    let known = matches!(action, "answer" | "reject" | "hangup" | "bridge" | "send_dtmf");
+    let known = matches!(
+        action,
+        "answer"
+            | "reject"
+            | "hangup"
+            | "bridge"
+            | "send_dtmf"
+            | "record_start"
+            | "record_stop"
+            | "record_pause"
+            | "record_resume"
+    );
     if !known && !LATER_ACTIONS.contains(&action) {
         return Err(ApiError::not_found(format!("Unknown call-control action '{action}'.")));
     }
@@ -431,8 +457,20 @@ async fn run_action(
                     .and_then(Value::as_str)
                     .is_some_and(|v| v == "self"),
             };
-            state.calls.bridge(call, &other, options).await
+            let record = record_options(body, "record", "record_channels", "record_format")?;
+            state.calls.bridge(call, &other, options).await?;
+            if let Some(options) = record {
+                state.calls.start_recording(call, options).await?;
+            }
+            Ok(())
         }
+        "record_start" => {
+            let options = record_start_options(body)?;
+            state.calls.start_recording(call, options).await.map(|_| ())
+        }
+        "record_stop" => state.calls.stop_recording(call).await,
+        "record_pause" => state.calls.pause_recording(call, true).await,
+        "record_resume" => state.calls.pause_recording(call, false).await,
         "send_dtmf" => {
             let (digits, timing) = dtmf_arguments(body)?;
             state.calls.send_dtmf(call, digits, timing).await
@@ -441,6 +479,81 @@ async fn run_action(
             "10015",
             format!("The {other} action is not available in Bond yet."),
             "/action",
+        )),
+    }
+}
+
+/// `record_start`: `format` (wav), `channels` (single, dual), Bond's `sample_rate` (16000, or the leg's).
+fn record_start_options(body: &Value) -> Result<RecordOptions, ApiError> {
+    if let Some(track) = body.get("recording_track").and_then(Value::as_str) {
+        if track != "both" {
+            return Err(ApiError::unprocessable(
+                "10015",
+                "only recording_track 'both' is available yet",
+                "/recording_track",
+            ));
+        }
+    }
+    check_format(body.get("format"), "/format")?;
+    let channels = parse_channels(body.get("channels"), "/channels")?;
+    let rate = match body.get("sample_rate") {
+        None | Some(Value::Null) => None,
+        Some(v) if v.as_u64() == Some(16_000) => Some(SampleRate::Hz16000),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "10002",
+                "sample_rate must be 16000 (or left out for the leg's rate)",
+                "/sample_rate",
+            ))
+        }
+    };
+    Ok(RecordOptions { channels, rate })
+}
+
+/// `record: "record-from-answer"` with its channels and format, on dial and bridge.
+fn record_options(
+    body: &Value,
+    key: &str,
+    channels: &str,
+    format: &str,
+) -> Result<Option<RecordOptions>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) if v.as_str() == Some("record-from-answer") => {
+            check_format(body.get(format), &format!("/{format}"))?;
+            Ok(Some(RecordOptions {
+                channels: parse_channels(body.get(channels), &format!("/{channels}"))?,
+                rate: None,
+            }))
+        }
+        Some(_) => Err(ApiError::unprocessable(
+            "10002",
+            format!("{key} must be 'record-from-answer'"),
+            &format!("/{key}"),
+        )),
+    }
+}
+
+fn check_format(value: Option<&Value>, pointer: &str) -> Result<(), ApiError> {
+    match value.and_then(Value::as_str) {
+        None | Some("wav") => Ok(()),
+        Some("mp3") => {
+            Err(ApiError::unprocessable("10015", "mp3 recordings are not available yet; use wav", pointer))
+        }
+        Some(other) => {
+            Err(ApiError::unprocessable("10002", format!("'{other}' is not a recording format"), pointer))
+        }
+    }
+}
+
+fn parse_channels(value: Option<&Value>, pointer: &str) -> Result<RecordChannels, ApiError> {
+    match value.and_then(Value::as_str) {
+        None | Some("single") => Ok(RecordChannels::Single),
+        Some("dual") => Ok(RecordChannels::Dual),
+        Some(other) => Err(ApiError::unprocessable(
+            "10002",
+            format!("channels '{other}' must be single or dual"),
+            pointer,
         )),
     }
 }

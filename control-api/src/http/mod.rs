@@ -8,6 +8,7 @@ mod error;
 pub mod extract;
 pub mod guard;
 mod health;
+mod recordings;
 mod voice_config;
 
 use std::time::Instant;
@@ -63,6 +64,8 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(account::webhook_public_key))
         .routes(routes!(account::audit_log))
         .routes(routes!(voice_config::get, voice_config::update))
+        .routes(routes!(recordings::list))
+        .routes(routes!(recordings::get))
         .route("/v2/voice_config", put(voice_config::update))
         .layer(middleware::from_fn_with_state(state.clone(), guard::audit))
         .layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
@@ -74,6 +77,7 @@ fn all_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
+        .routes(routes!(recordings::download))
 }
 
 /// Every route Bond serves, and `/openapi.json` generated from them.

@@ -7,6 +7,7 @@ mod commands;
 mod connections;
 mod organizations;
 mod outbox;
+mod recordings;
 mod voice_config;
 
 pub use audit::AuditEntry;
@@ -14,6 +15,7 @@ pub use calls::{CallRecord, NewCall};
 pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};
 pub use outbox::{NewEvent, PendingEvent};
+pub use recordings::RecordingRecord;
 pub use voice_config::VoiceConfig;
 
 use std::sync::atomic::{AtomicI64, Ordering};

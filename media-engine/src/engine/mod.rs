@@ -221,6 +221,11 @@ impl Engine {
         None
     }
 
+    /// The PCM rate of a leg.
+    pub fn rate(&self, leg: LegId) -> Option<SampleRate> {
+        self.legs.get(&leg).map(Member::rate)
+    }
+
     pub fn stats(&self, leg: LegId) -> Option<RtpStats> {
         self.legs.get(&leg).map(Member::stats)
     }

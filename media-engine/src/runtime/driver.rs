@@ -148,6 +148,9 @@ impl Driver {
                 // Dropping the sink closes the writer's queue; it finishes the file on its own.
                 let _ = reply.send(self.recordings.remove(&leg).map(|sink| sink.task));
             }
+            Command::LegRate { leg, reply } => {
+                let _ = reply.send(self.engine.rate(leg));
+            }
             Command::Stats { leg, reply } => {
                 let _ = reply.send(self.engine.stats(leg));
             }

@@ -115,6 +115,10 @@ pub(crate) enum Command {
         leg: LegId,
         reply: oneshot::Sender<Option<tokio::task::JoinHandle<Result<RecordingSummary, String>>>>,
     },
+    LegRate {
+        leg: LegId,
+        reply: oneshot::Sender<Option<SampleRate>>,
+    },
     Stats {
         leg: LegId,
         reply: oneshot::Sender<Option<RtpStats>>,
@@ -191,6 +195,11 @@ impl EngineHandle {
             Ok(Err(e)) => Err(RuntimeError::Recording(e)),
             Err(e) => Err(RuntimeError::Recording(e.to_string())),
         }
+    }
+
+    /// The PCM rate of a live leg.
+    pub async fn leg_rate(&self, leg: LegId) -> Result<Option<SampleRate>, RuntimeError> {
+        self.request(|reply| Command::LegRate { leg, reply }).await
     }
 
     /// Current statistics of a live leg.

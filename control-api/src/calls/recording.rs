@@ -1,0 +1,204 @@
+//! Call recordings: start, pause, resume and stop on a call's leg; the
+//! `call.recording.saved` event; and at start-up, repairing and announcing
+//! recordings that a crash cut short.
+
+use bond_codecs::SampleRate;
+use bond_media_engine::runtime::{repair_partials, RecordChannels, RecordingSpec};
+use bond_media_engine::LegId;
+use serde_json::{json, Value};
+
+use super::payload;
+use super::service::CallService;
+use crate::clock::{rfc3339_now, unix_seconds};
+use crate::db::DbError;
+use crate::http::ApiError;
+use crate::store::{CallRecord, RecordingRecord};
+
+/// What `record_start` (or `record` on dial/bridge) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOptions {
+    pub channels: RecordChannels,
+    /// `None` records at the leg's own rate.
+    pub rate: Option<SampleRate>,
+}
+
+impl CallService {
+    /// Start recording a live call: its party on the left, what it hears on the right.
+    pub async fn start_recording(
+        &self,
+        call: &CallRecord,
+        options: RecordOptions,
+    ) -> Result<RecordingRecord, ApiError> {
+        let leg = self.live_leg(call)?;
+        if self
+            .store
+            .active_recording(&call.call_control_id)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .is_some()
+        {
+            return Err(ApiError::unprocessable(
+                "90017",
+                "The call is already being recorded.",
+                "/call_control_id",
+            ));
+        }
+        let rate = match options.rate {
+            Some(rate) => rate,
+            None => self.leg_rate(leg).await,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let file_name = format!("{}/{id}.wav", call.organization_id);
+        let record = RecordingRecord {
+            id,
+            organization_id: call.organization_id.clone(),
+            call_control_id: call.call_control_id.clone(),
+            call_leg_id: call.call_leg_id.clone(),
+            call_session_id: call.call_session_id.clone(),
+            connection_id: call.connection_id.clone(),
+            channels: match options.channels {
+                RecordChannels::Single => "single",
+                RecordChannels::Dual => "dual",
+            }
+            .to_owned(),
+            sample_rate: i64::from(rate.hz()),
+            status: "recording".to_owned(),
+            file_name,
+            duration_millis: None,
+            recording_started_at: rfc3339_now(),
+            recording_ended_at: None,
+        };
+        self.store.insert_recording(&record).await.map_err(|e| ApiError::internal(&e))?;
+        let spec = RecordingSpec {
+            path: self.files.recordings_dir.join(&record.file_name),
+            channels: options.channels,
+            rate,
+        };
+        if let Err(e) = self.engine.start_recording(leg, spec).await {
+            let _ = self.store.set_recording_status(&record.id, "failed").await;
+            return Err(ApiError::internal(&e));
+        }
+        Ok(record)
+    }
+
+    pub async fn pause_recording(&self, call: &CallRecord, paused: bool) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        let recording = self
+            .store
+            .active_recording(&call.call_control_id)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .ok_or_else(|| {
+                ApiError::unprocessable("90016", "The call is not being recorded.", "/call_control_id")
+            })?;
+        self.engine.pause_recording(leg, paused).await.map_err(|e| ApiError::internal(&e))?;
+        let status = if paused { "paused" } else { "recording" };
+        self.store.set_recording_status(&recording.id, status).await.map_err(|e| ApiError::internal(&e))
+    }
+
+    /// `record_stop`: finish the file and send `call.recording.saved`.
+    pub async fn stop_recording(&self, call: &CallRecord) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        if self
+            .store
+            .active_recording(&call.call_control_id)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .is_none()
+        {
+            return Err(ApiError::unprocessable(
+                "90016",
+                "The call is not being recorded.",
+                "/call_control_id",
+            ));
+        }
+        self.finish_recording(&call.call_control_id, leg).await;
+        Ok(())
+    }
+
+    /// Finish a call's recording, if it has one (also when the call ends).
+    pub(super) async fn finish_recording(&self, call_control_id: &str, leg: LegId) {
+        let recording = match self.store.active_recording(call_control_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => return tracing::error!(call = call_control_id, error = %e, "cannot read recordings"),
+        };
+        let (status, duration) = match self.engine.stop_recording(leg).await {
+            Ok(Some(summary)) => ("completed", summary.duration_ms as i64),
+            Ok(None) => ("failed", 0),
+            Err(e) => {
+                tracing::error!(recording = %recording.id, error = %e, "recording failed");
+                ("failed", 0)
+            }
+        };
+        if let Err(e) = self.saved(&recording, status, duration).await {
+            tracing::error!(recording = %recording.id, error = %e, "could not record the end of a recording");
+        }
+    }
+
+    /// Mark the recording finished and queue `call.recording.saved` in one transaction.
+    async fn saved(
+        &self,
+        recording: &RecordingRecord,
+        status: &str,
+        duration_millis: i64,
+    ) -> Result<(), DbError> {
+        let ended_at = rfc3339_now();
+        let mut tx = self.store.begin().await?;
+        self.store.finish_recording(&mut tx, &recording.id, status, duration_millis, &ended_at).await?;
+        if status != "failed" {
+            let call = self.call_in(&mut tx, &recording.call_control_id).await?;
+            let mut body = payload::base(&call);
+            body.insert("recording_id".into(), json!(recording.id));
+            body.insert("channels".into(), json!(recording.channels));
+            body.insert("format".into(), json!("wav"));
+            body.insert("duration_millis".into(), json!(duration_millis));
+            body.insert("recording_started_at".into(), json!(recording.recording_started_at));
+            body.insert("recording_ended_at".into(), json!(ended_at));
+            body.insert(
+                "recording_urls".into(),
+                json!({ "wav": self.files.links.url(&recording.id, unix_seconds()) }),
+            );
+            if status == "repaired" {
+                body.insert("repaired_after_crash".into(), json!(true));
+            }
+            self.enqueue(&mut tx, &call, "call.recording.saved", Value::Object(body)).await?;
+        }
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(())
+    }
+
+    /// Fix recordings a crash cut short and announce them with `call.recording.saved`.
+    pub async fn repair_recordings(&self) -> Result<usize, DbError> {
+        let dir = self.files.recordings_dir.clone();
+        let repaired = tokio::task::spawn_blocking(move || repair_partials(&dir)).await.unwrap_or_default();
+        let mut count = 0;
+        for result in repaired {
+            let summary = match result {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "a recording could not be repaired");
+                    continue;
+                }
+            };
+            let file_name = summary
+                .path
+                .strip_prefix(&self.files.recordings_dir)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some(recording) = self.store.recording_by_file(&file_name).await? else {
+                tracing::warn!(file = %summary.path.display(), "repaired a recording Bond has no record of");
+                continue;
+            };
+            tracing::warn!(recording = %recording.id, duration_ms = summary.duration_ms, "repaired a recording cut short");
+            self.saved(&recording, "repaired", summary.duration_ms as i64).await?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    async fn leg_rate(&self, leg: LegId) -> SampleRate {
+        self.engine.leg_rate(leg).await.ok().flatten().unwrap_or(SampleRate::Hz8000)
+    }
+}

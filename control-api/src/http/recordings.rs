@@ -1,0 +1,111 @@
+//! `/v2/recordings`: list and read recordings, and download them through signed links.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::page_meta;
+use super::{ApiError, ErrorEnvelope};
+use crate::auth::{Principal, Role};
+use crate::clock::unix_seconds;
+use crate::state::AppState;
+use crate::store::{Page, RecordingRecord};
+
+fn recording_json(state: &AppState, r: &RecordingRecord) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut v {
+        o.insert("record_type".into(), json!("recording"));
+        o.insert("format".into(), json!("wav"));
+        let finished = matches!(r.status.as_str(), "completed" | "repaired");
+        let url = finished.then(|| state.calls.links().url(&r.id, unix_seconds()));
+        o.insert("download_urls".into(), json!({ "wav": url }));
+    }
+    v
+}
+
+#[utoipa::path(get, path = "/v2/recordings", tag = "recordings",
+    params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
+    responses((status = 200, description = "The organization's recordings, newest first", body = Object),
+    (status = 401, description = "No or wrong API key", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    page: Page,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let (items, total) = state
+        .store
+        .list_recordings(&principal.organization_id, page)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let data: Vec<Value> = items.iter().map(|r| recording_json(&state, r)).collect();
+    Ok(Json(json!({ "data": data, "meta": page_meta(page, total) })))
+}
+
+#[utoipa::path(get, path = "/v2/recordings/{id}", tag = "recordings", params(("id" = String, Path)),
+    responses((status = 200, description = "The recording with a signed, expiring download URL", body = Object),
+    (status = 404, description = "Missing or another organization's", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let r = state
+        .store
+        .get_recording(&principal.organization_id, &id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("No recording with that id."))?;
+    Ok(Json(json!({ "data": recording_json(&state, &r) })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Signed {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+/// The WAV file, for whoever holds an unexpired link made by Bond. No API key.
+#[utoipa::path(get, path = "/v2/recordings/{id}/download", tag = "recordings",
+    params(("id" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
+    responses((status = 200, description = "audio/wav", body = String),
+    (status = 403, description = "Expired or tampered link", body = ErrorEnvelope),
+    (status = 404, description = "No such recording file", body = ErrorEnvelope)))]
+pub async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(signed): Query<Signed>,
+) -> Result<Response, ApiError> {
+    let forbidden = || {
+        ApiError::new(StatusCode::FORBIDDEN, "10010", "Forbidden", "The link has expired or is not valid.")
+    };
+    let (Some(expires), Some(signature)) = (signed.expires, signed.signature) else {
+        return Err(forbidden());
+    };
+    if !state.calls.links().verify(&id, expires, &signature, unix_seconds()) {
+        return Err(forbidden());
+    }
+    let recording = state
+        .store
+        .get_recording_any(&id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("No recording with that id."))?;
+    let path = state.calls.recordings_dir().join(&recording.file_name);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::not_found("The recording file is not available."))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.wav\"")),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
