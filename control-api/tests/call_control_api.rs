@@ -307,7 +307,7 @@ async fn unknown_actions_are_404_and_unavailable_ones_422() {
         let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
         let (status, _) = action(&state, &id, "teleport", json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, json) = action(&state, &id, "record_start", json!({})).await;
+        let (status, json) = action(&state, &id, "streaming_start", json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
         let (status, json) = action(&state, &id, "answer", json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an outgoing call cannot be answered: {json}");

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::extract::page_meta;
+use super::extract::page_json;
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
@@ -30,5 +30,5 @@ pub async fn audit_log(
     principal.require(Role::Admin)?;
     let (entries, total) =
         state.store.list_audit(&principal.organization_id, page).await.map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(json!({ "data": entries, "meta": page_meta(page, total) })))
+    Ok(page_json(entries, page, total))
 }

@@ -12,7 +12,7 @@ use bond_media_engine::runtime::RecordChannels;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{page_meta, Body};
+use super::extract::{page_json, Body};
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
@@ -316,7 +316,7 @@ pub async fn list(
     let (calls, total) =
         state.store.list_calls(&principal.organization_id, page).await.map_err(|e| ApiError::internal(&e))?;
     let data: Vec<Value> = calls.iter().map(call_json).collect();
-    Ok(Json(json!({ "data": data, "meta": page_meta(page, total) })))
+    Ok(page_json(data, page, total))
 }
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).

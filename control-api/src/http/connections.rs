@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{page_meta, Body};
+use super::extract::{page_json, Body};
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
@@ -124,7 +124,7 @@ pub async fn list(
         .list_connections(&principal.organization_id, page)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(json!({ "data": items, "meta": page_meta(page, total) })))
+    Ok(page_json(items, page, total))
 }
 
 #[utoipa::path(get, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",

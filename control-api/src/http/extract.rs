@@ -79,12 +79,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
     }
 }
 
-/// Telnyx's pagination `meta`.
-pub fn page_meta(page: Page, total: i64) -> serde_json::Value {
-    serde_json::json!({
-        "page_number": page.number,
-        "page_size": page.size,
-        "total_pages": (total + page.size - 1) / page.size,
-        "total_results": total,
-    })
+/// A list answer: `data` and Telnyx's pagination `meta`.
+pub fn page_json(data: impl serde::Serialize, page: Page, total: i64) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "data": data,
+        "meta": {
+            "page_number": page.number,
+            "page_size": page.size,
+            "total_pages": (total + page.size - 1) / page.size,
+            "total_results": total,
+        },
+    }))
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::page_meta;
+use super::extract::page_json;
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::clock::unix_seconds;
@@ -43,7 +43,7 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let data: Vec<Value> = items.iter().map(|r| recording_json(&state, r)).collect();
-    Ok(Json(json!({ "data": data, "meta": page_meta(page, total) })))
+    Ok(page_json(data, page, total))
 }
 
 #[utoipa::path(get, path = "/v2/recordings/{id}", tag = "recordings", params(("id" = String, Path)),

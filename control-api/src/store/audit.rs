@@ -1,4 +1,5 @@
 use serde::Serialize;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{Page, Store};
@@ -42,34 +43,21 @@ impl Store {
         organization_id: &str,
         page: Page,
     ) -> Result<(Vec<AuditEntry>, i64), DbError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE organization_id = $1")
-            .bind(organization_id)
-            .fetch_one(self.db.pool())
-            .await?;
-        let rows = sqlx::query(
-            "SELECT id, organization_id, api_key_id, method, path, status, created_at FROM audit_log \
-             WHERE organization_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
-        )
-        .bind(organization_id)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(self.db.pool())
-        .await?;
-        let entries = rows
-            .iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.try_get(0)?,
-                    record_type: "audit_event",
-                    organization_id: r.try_get(1)?,
-                    api_key_id: r.try_get(2)?,
-                    method: r.try_get(3)?,
-                    path: r.try_get(4)?,
-                    status: r.try_get(5)?,
-                    created_at: r.try_get(6)?,
-                })
-            })
-            .collect::<Result<_, DbError>>()?;
-        Ok((entries, total))
+        self.page_of("audit_log", COLUMNS, "created_at DESC, id", organization_id, page, from_row).await
     }
+}
+
+const COLUMNS: &str = "id, organization_id, api_key_id, method, path, status, created_at";
+
+fn from_row(r: &AnyRow) -> Result<AuditEntry, DbError> {
+    Ok(AuditEntry {
+        id: r.try_get(0)?,
+        record_type: "audit_event",
+        organization_id: r.try_get(1)?,
+        api_key_id: r.try_get(2)?,
+        method: r.try_get(3)?,
+        path: r.try_get(4)?,
+        status: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+    })
 }

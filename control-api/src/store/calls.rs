@@ -157,21 +157,8 @@ impl Store {
         organization_id: &str,
         page: Page,
     ) -> Result<(Vec<CallRecord>, i64), DbError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE organization_id = $1")
-            .bind(organization_id)
-            .fetch_one(self.db.pool())
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM calls WHERE organization_id = $1 \
-             ORDER BY CASE WHEN ended_at IS NULL THEN 0 ELSE 1 END, created_at DESC, call_control_id \
-             LIMIT $2 OFFSET $3"
-        ))
-        .bind(organization_id)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+        let order = "CASE WHEN ended_at IS NULL THEN 0 ELSE 1 END, created_at DESC, call_control_id";
+        self.page_of("calls", COLUMNS, order, organization_id, page, from_row).await
     }
 
     pub async fn mark_answered(

@@ -1,4 +1,5 @@
 //! Idempotency: `command_id` per call action, `Idempotency-Key` per organization on dial.
+//! Both keep the first answer (status and body) and replay it.
 
 use sqlx::Row;
 
@@ -13,14 +14,12 @@ impl Store {
         call: &str,
         command_id: &str,
     ) -> Result<Option<(u16, String)>, DbError> {
-        let row = sqlx::query(
+        self.stored_answer(
             "SELECT status, response FROM call_commands WHERE call_control_id = $1 AND command_id = $2",
+            call,
+            command_id,
         )
-        .bind(call)
-        .bind(command_id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| Ok((u16::try_from(r.try_get::<i64, _>(0)?).unwrap_or(200), r.try_get(1)?))).transpose()
+        .await
     }
 
     pub async fn save_command_result(
@@ -46,19 +45,18 @@ impl Store {
         Ok(())
     }
 
+    /// The stored (status, body) of an earlier dial with this `Idempotency-Key`.
     pub async fn idempotent_result(
         &self,
         organization_id: &str,
         key: &str,
     ) -> Result<Option<(u16, String)>, DbError> {
-        let row = sqlx::query(
+        self.stored_answer(
             "SELECT status, response FROM idempotency_keys WHERE organization_id = $1 AND idempotency_key = $2",
+            organization_id,
+            key,
         )
-        .bind(organization_id)
-        .bind(key)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| Ok((u16::try_from(r.try_get::<i64, _>(0)?).unwrap_or(200), r.try_get(1)?))).transpose()
+        .await
     }
 
     pub async fn save_idempotent_result(
@@ -80,5 +78,10 @@ impl Store {
         .execute(self.db.pool())
         .await?;
         Ok(())
+    }
+
+    async fn stored_answer(&self, sql: &str, a: &str, b: &str) -> Result<Option<(u16, String)>, DbError> {
+        let row = sqlx::query(sql).bind(a).bind(b).fetch_optional(self.db.pool()).await?;
+        row.map(|r| Ok((u16::try_from(r.try_get::<i64, _>(0)?).unwrap_or(200), r.try_get(1)?))).transpose()
     }
 }

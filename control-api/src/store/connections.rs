@@ -123,19 +123,7 @@ impl Store {
         organization_id: &str,
         page: Page,
     ) -> Result<(Vec<Connection>, i64), DbError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE organization_id = $1")
-            .bind(organization_id)
-            .fetch_one(self.db.pool())
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE organization_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        ))
-        .bind(organization_id)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+        self.page_of("connections", COLUMNS, "created_at, id", organization_id, page, from_row).await
     }
 
     pub async fn update_connection(

@@ -21,6 +21,7 @@ pub use voice_config::VoiceConfig;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use crate::db::{Database, DbError};
@@ -59,6 +60,32 @@ impl Store {
 
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, DbError> {
         Ok(self.db.pool().begin().await?)
+    }
+
+    /// One page of an organization's rows of `table` in `order_by` order, and the total count.
+    async fn page_of<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        order_by: &str,
+        organization_id: &str,
+        page: Page,
+        from_row: fn(&AnyRow) -> Result<T, DbError>,
+    ) -> Result<(Vec<T>, i64), DbError> {
+        let total: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE organization_id = $1"))
+                .bind(organization_id)
+                .fetch_one(self.db.pool())
+                .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM {table} WHERE organization_id = $1 ORDER BY {order_by} LIMIT $2 OFFSET $3"
+        ))
+        .bind(organization_id)
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
     fn next_seq(&self) -> i64 {

@@ -118,20 +118,8 @@ impl Store {
         organization_id: &str,
         page: Page,
     ) -> Result<(Vec<RecordingRecord>, i64), DbError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recordings WHERE organization_id = $1")
-            .bind(organization_id)
-            .fetch_one(self.db.pool())
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM recordings WHERE organization_id = $1 \
-             ORDER BY recording_started_at DESC, id LIMIT $2 OFFSET $3"
-        ))
-        .bind(organization_id)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+        self.page_of("recordings", COLUMNS, "recording_started_at DESC, id", organization_id, page, from_row)
+            .await
     }
 
     pub async fn set_recording_status(&self, id: &str, status: &str) -> Result<(), DbError> {
