@@ -52,7 +52,7 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
         .create_local_leg(SampleRate::Hz16000, MediaSource::Tone { hz: 1100.0, dbm0: -10.0 })
         .await
         .unwrap();
-    engine.bridge(customer, agent).await.unwrap();
+    engine.bridge(customer, agent, bond_media_engine::DtmfPassing::Both).await.unwrap();
     let path = dir.path().join("rec/call.wav");
     let spec =
         RecordingSpec { path: path.clone(), channels: RecordChannels::Dual, rate: SampleRate::Hz16000 };

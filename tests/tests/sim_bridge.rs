@@ -126,3 +126,79 @@ fn bridging_refuses_unknown_and_already_bridged_legs() {
     assert!(matches!(net.engine.bridge(c, b), Err(EngineError::AlreadyBridged(_))));
     assert!(matches!(net.engine.unbridge(c), Err(EngineError::NotBridged(_))));
 }
+
+/// Two phones, each on its own Bond leg, the Bond legs bridged with `dtmf`.
+fn two_phones(net: &mut SimNetwork, dtmf: bond_media_engine::DtmfPassing) -> (LegId, LegId, LegId, LegId) {
+    let (phone_a, bond_a) = phone_and_bond(net, Codec::Pcmu, MediaSource::Silence);
+    let (phone_b, bond_b) = phone_and_bond(net, Codec::Pcmu, MediaSource::Silence);
+    net.engine.bridge_with(bond_a, bond_b, dtmf).unwrap();
+    (phone_a, bond_a, phone_b, bond_b)
+}
+
+fn inband_digits_heard_by(net: &SimNetwork, leg: LegId) -> String {
+    net.events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EngineEvent::DtmfReceived { leg: l, digit, source: DtmfSource::InBand } if *l == leg => {
+                Some(digit.as_char())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Telephone-event packets for `digits`, as a phone would send them, into `leg`.
+fn send_rfc4733(net: &mut SimNetwork, leg: LegId, digits: &str) {
+    use bond_codecs::dtmf::TelephoneEvent;
+    use bond_media_engine::ids::{PayloadType, Ssrc};
+    use bond_media_engine::rtp::Packetizer;
+    let pt = PayloadType::new(101).unwrap();
+    let mut buf = [0u8; 64];
+    for (i, c) in digits.chars().enumerate() {
+        let digit = DtmfDigit::from_char(c).unwrap();
+        let mut p = Packetizer::new(Ssrc(77), 1000 + i as u16 * 10, 80_000 + i as u32 * 8000);
+        for end in [false, false, true] {
+            let n = p
+                .write(pt, &TelephoneEvent { digit, end, volume: 10, duration: 800 }.encode(), 0, &mut buf)
+                .unwrap();
+            net.engine.handle_receive(net.now(), leg, &buf[..n]).unwrap();
+        }
+        net.run_for(Duration::from_millis(400));
+    }
+}
+
+#[test]
+fn rfc4733_digits_cross_a_bridge_as_tones_unless_muted() {
+    let mut net = SimNetwork::new(16);
+    let (_, bond_a, phone_b, _) = two_phones(&mut net, bond_media_engine::DtmfPassing::Both);
+    net.run_for(Duration::from_millis(500));
+    send_rfc4733(&mut net, bond_a, "58*");
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(inband_digits_heard_by(&net, phone_b), "58*");
+
+    let mut muted = SimNetwork::new(16);
+    let (_, bond_a, phone_b, _) = two_phones(&mut muted, bond_media_engine::DtmfPassing::FromSecond);
+    muted.run_for(Duration::from_millis(500));
+    send_rfc4733(&mut muted, bond_a, "58*");
+    muted.run_for(Duration::from_secs(1));
+    assert_eq!(inband_digits_heard_by(&muted, phone_b), "", "mute_dtmf keeps them from the other side");
+    // The digits were still received (and reported) on the leg they arrived on.
+    assert!(muted.events().iter().any(|(_, e)| matches!(e, EngineEvent::DtmfReceived { leg, source: DtmfSource::Rfc4733, .. } if *leg == bond_a)));
+}
+
+#[test]
+fn inband_digits_pass_a_bridge_in_the_audio_unless_muted() {
+    for (dtmf, expected) in
+        [(bond_media_engine::DtmfPassing::Both, "3#"), (bond_media_engine::DtmfPassing::None, "")]
+    {
+        let mut net = SimNetwork::new(17);
+        let (phone_a, bond_a, phone_b, _) = two_phones(&mut net, dtmf);
+        net.run_for(Duration::from_millis(500));
+        // Phone A's party presses keys: tones in its outgoing audio.
+        let digits: Vec<DtmfDigit> = "3#".chars().map(|c| DtmfDigit::from_char(c).unwrap()).collect();
+        net.engine.send_dtmf(phone_a, &digits, DtmfTiming { tone_ms: 120, gap_ms: 120 }).unwrap();
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(inband_digits_heard_by(&net, bond_a), "3#", "Bond always hears them");
+        assert_eq!(inband_digits_heard_by(&net, phone_b), expected, "{dtmf:?}");
+    }
+}

@@ -134,6 +134,11 @@ impl DtmfDetector {
         self.events.pop_front()
     }
 
+    /// A digit has started and not yet ended.
+    pub fn is_active(&self) -> bool {
+        self.current.is_some()
+    }
+
     /// The digit in the current block, if it passes every Q.24 check.
     fn classify_block(&self) -> Option<DtmfDigit> {
         let block = &self.block[..];

@@ -11,7 +11,7 @@ use bond_codecs::SampleRate;
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::rtp::RtpStats;
 use bond_media_engine::runtime::EngineHandle;
-use bond_media_engine::{EngineEvent, HangupCause, LegId};
+use bond_media_engine::{DtmfPassing, EngineEvent, HangupCause, LegId};
 use dashmap::DashSet;
 use serde_json::Value;
 use sqlx::{Any, Transaction};
@@ -45,11 +45,13 @@ pub struct Dial {
 }
 
 /// Options of the `bridge` action.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct BridgeOptions {
     pub prevent_double_bridge: bool,
     /// Keep this call (parked) when the other one hangs up.
     pub park_after_unbridge: bool,
+    /// Telnyx `mute_dtmf`, as which way digits pass from (this call, the other).
+    pub dtmf: DtmfPassing,
 }
 
 /// Where call-related files live and how recordings are linked.
@@ -202,7 +204,7 @@ impl CallService {
                 self.unbridge(&call.call_control_id, partner).await?;
             }
         }
-        self.engine.bridge(leg_a, leg_b).await.map_err(|e| ApiError::internal(&e))?;
+        self.engine.bridge(leg_a, leg_b, options.dtmf).await.map_err(|e| ApiError::internal(&e))?;
         if options.park_after_unbridge {
             self.parked_after_unbridge.insert(a.call_control_id.clone());
         }

@@ -9,6 +9,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::DtmfTiming;
 use bond_media_engine::runtime::RecordChannels;
+use bond_media_engine::DtmfPassing;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -447,6 +448,20 @@ async fn run_action(
             if !other.is_alive() {
                 return Err(ApiError::call_ended());
             }
+            // mute_dtmf: "self" keeps the other call's digits from this one, "opposite" the reverse.
+            let dtmf = match body.get("mute_dtmf").and_then(Value::as_str) {
+                None | Some("none") => DtmfPassing::Both,
+                Some("self") => DtmfPassing::FromFirst,
+                Some("opposite") => DtmfPassing::FromSecond,
+                Some("both") => DtmfPassing::None,
+                Some(other) => {
+                    return Err(ApiError::unprocessable(
+                        "10002",
+                        format!("mute_dtmf '{other}' must be none, both, self or opposite"),
+                        "/mute_dtmf",
+                    ))
+                }
+            };
             let options = BridgeOptions {
                 prevent_double_bridge: body
                     .get("prevent_double_bridge")
@@ -456,6 +471,7 @@ async fn run_action(
                     .get("park_after_unbridge")
                     .and_then(Value::as_str)
                     .is_some_and(|v| v == "self"),
+                dtmf,
             };
             let record = record_options(body, "record", "record_channels", "record_format")?;
             state.calls.bridge(call, &other, options).await?;

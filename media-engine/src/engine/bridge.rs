@@ -1,5 +1,7 @@
 //! Where each bridged leg's audio goes: the peer, and a resampler when the rates differ.
 
+use std::collections::VecDeque;
+
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::{AudioFrame, SampleRate};
 
@@ -10,15 +12,42 @@ use crate::EngineError;
 #[derive(Debug)]
 pub(super) struct Route {
     pub peer: LegId,
+    /// Whether DTMF heard on this leg reaches the peer (Telnyx `mute_dtmf` turns it off).
+    pub carry_dtmf: bool,
     resampler: Option<FrameResampler>,
     scratch: AudioFrame,
+    /// With DTMF muted, audio waits here two ticks so a digit can be blanked from
+    /// its first sample: the detector needs up to two frames to be sure.
+    held: VecDeque<AudioFrame>,
 }
 
+/// Ticks of audio held back on a route that mutes DTMF.
+const MUTE_LOOKAHEAD: usize = 2;
+
 impl Route {
-    pub fn new(peer: LegId, from: SampleRate, to: SampleRate) -> Result<Self, EngineError> {
+    pub fn new(peer: LegId, from: SampleRate, to: SampleRate, carry_dtmf: bool) -> Result<Self, EngineError> {
         let resampler =
             (from != to).then(|| FrameResampler::new(from, to, ResamplerProfile::LowDelay)).transpose()?;
-        Ok(Self { peer, resampler, scratch: AudioFrame::silent(to, 0) })
+        let held = VecDeque::with_capacity(if carry_dtmf { 0 } else { MUTE_LOOKAHEAD + 1 });
+        Ok(Self { peer, carry_dtmf, resampler, scratch: AudioFrame::silent(to, 0), held })
+    }
+
+    /// The frame to give the peer this tick. With DTMF muted it is the one from two
+    /// ticks ago, silenced if a digit was sounding in or around it.
+    pub fn forward<'a>(&'a mut self, frame: &'a AudioFrame, digit_sounding: bool) -> Option<&'a AudioFrame> {
+        if self.carry_dtmf {
+            return Some(self.convert(frame));
+        }
+        let converted = self.convert(frame).clone();
+        self.held.push_back(converted);
+        if digit_sounding {
+            self.held.iter_mut().for_each(AudioFrame::fill_silence);
+        }
+        if self.held.len() <= MUTE_LOOKAHEAD {
+            return None;
+        }
+        self.scratch = self.held.pop_front()?;
+        Some(&self.scratch)
     }
 
     /// The frame in the peer's rate (resampled into scratch space, no allocation).

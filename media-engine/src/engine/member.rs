@@ -52,6 +52,14 @@ impl Member {
         }
     }
 
+    /// An in-band digit is sounding in the party's audio (local legs have no detector).
+    pub fn hears_dtmf(&self) -> bool {
+        match self {
+            Self::Rtp(l) => l.hears_dtmf(),
+            Self::Local(_) => false,
+        }
+    }
+
     pub fn set_recording(&mut self, on: bool) {
         match self {
             Self::Rtp(l) => l.set_recording(on),

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use bridge::Route;
 use member::Member;
 
-use crate::event::{EngineEvent, HangupCause};
+use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource};
 use crate::rtp::RtpStats;
@@ -50,6 +50,17 @@ pub enum EngineOutput {
         outbound: Box<AudioFrame>,
     },
     Event(EngineEvent),
+}
+
+/// Which way DTMF passes through a bridge of `(first, second)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfPassing {
+    Both,
+    /// Only the first leg's digits reach the second.
+    FromFirst,
+    /// Only the second leg's digits reach the first.
+    FromSecond,
+    None,
 }
 
 /// Many legs, their timers, their bridges and their outputs.
@@ -133,8 +144,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Join `a` and `b`: each hears the other from the next tick on.
+    /// Join `a` and `b`: each hears the other from the next tick on, DTMF included.
     pub fn bridge(&mut self, a: LegId, b: LegId) -> Result<(), EngineError> {
+        self.bridge_with(a, b, DtmfPassing::Both)
+    }
+
+    /// Join `a` and `b`, passing DTMF as `dtmf` says. A digit a leg receives as
+    /// RFC 4733 is played in-band to the peer. Where digits must not pass, the
+    /// audio is held back 40 ms so an in-band digit is silenced whole.
+    pub fn bridge_with(&mut self, a: LegId, b: LegId, dtmf: DtmfPassing) -> Result<(), EngineError> {
         if a == b {
             return Err(EngineError::Config("a leg cannot be bridged with itself"));
         }
@@ -145,8 +163,10 @@ impl Engine {
                 return Err(EngineError::AlreadyBridged(leg));
             }
         }
-        let a_to_b = Route::new(b, rate_a, rate_b)?;
-        let b_to_a = Route::new(a, rate_b, rate_a)?;
+        let a_to_b =
+            Route::new(b, rate_a, rate_b, matches!(dtmf, DtmfPassing::Both | DtmfPassing::FromFirst))?;
+        let b_to_a =
+            Route::new(a, rate_b, rate_a, matches!(dtmf, DtmfPassing::Both | DtmfPassing::FromSecond))?;
         self.routes.insert(a, a_to_b);
         self.routes.insert(b, b_to_a);
         for leg in [a, b] {
@@ -234,6 +254,15 @@ impl Engine {
         self.legs.len()
     }
 
+    /// A digit that arrived as RFC 4733 on a bridged leg is played in-band to the peer.
+    fn relay_dtmf(&mut self, from: LegId, digit: DtmfDigit) {
+        let Some(route) = self.routes.get(&from).filter(|r| r.carry_dtmf) else { return };
+        let peer = route.peer;
+        if let Some(peer_leg) = self.legs.get_mut(&peer) {
+            peer_leg.send_dtmf(&[digit], DtmfTiming { tone_ms: 100, gap_ms: 50 });
+        }
+    }
+
     fn next_id(&mut self) -> LegId {
         let id = LegId(self.next_leg);
         self.next_leg += 1;
@@ -261,9 +290,11 @@ impl Engine {
                 LegOutput::Heard(frame) => match self.routes.get_mut(&id) {
                     Some(route) => {
                         let peer = route.peer;
-                        let converted = route.convert(&frame);
-                        if let Some(peer_leg) = self.legs.get_mut(&peer) {
-                            peer_leg.handle_frame(converted);
+                        let digit_sounding = self.legs.get(&id).is_some_and(Member::hears_dtmf);
+                        if let (Some(frame), Some(peer_leg)) =
+                            (route.forward(&frame, digit_sounding), self.legs.get_mut(&peer))
+                        {
+                            peer_leg.handle_frame(frame);
                         }
                     }
                     None if keep_unbridged_audio => {
@@ -274,7 +305,12 @@ impl Engine {
                 LegOutput::Recorded { inbound, outbound } => {
                     self.outputs.push_back(EngineOutput::Recorded { leg: id, inbound, outbound });
                 }
-                LegOutput::Event(event) => self.outputs.push_back(EngineOutput::Event(event)),
+                LegOutput::Event(event) => {
+                    if let EngineEvent::DtmfReceived { digit, source: DtmfSource::Rfc4733, .. } = &event {
+                        self.relay_dtmf(id, *digit);
+                    }
+                    self.outputs.push_back(EngineOutput::Event(event));
+                }
             }
         }
         let Some(leg) = self.legs.get(&id) else { return };

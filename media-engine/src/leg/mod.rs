@@ -252,6 +252,11 @@ impl Leg {
         self.recording = on;
     }
 
+    /// An in-band DTMF digit is sounding in what the leg hears right now.
+    pub fn hears_dtmf(&self) -> bool {
+        self.dtmf.as_ref().is_some_and(DtmfDetector::is_active)
+    }
+
     /// Play digits in-band to the peer, replacing the outgoing audio while they last.
     pub fn send_dtmf(&mut self, digits: &[DtmfDigit], timing: DtmfTiming) {
         self.dtmf_out.queue(digits, timing);

@@ -106,8 +106,8 @@ impl Driver {
                 let _ =
                     reply.send(self.engine.hangup(leg, HangupCause::NormalClearing).map_err(engine_error));
             }
-            Command::Bridge { a, b, reply } => {
-                let _ = reply.send(self.engine.bridge(a, b).map_err(engine_error));
+            Command::Bridge { a, b, dtmf, reply } => {
+                let _ = reply.send(self.engine.bridge_with(a, b, dtmf).map_err(engine_error));
             }
             Command::Unbridge { leg, reply } => {
                 let _ = reply.send(self.engine.unbridge(leg).map_err(engine_error));

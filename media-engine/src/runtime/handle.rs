@@ -9,6 +9,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{Codec, SampleRate};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::engine::DtmfPassing;
 use crate::event::EngineEvent;
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, MediaSource};
@@ -89,6 +90,7 @@ pub(crate) enum Command {
     Bridge {
         a: LegId,
         b: LegId,
+        dtmf: DtmfPassing,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     },
     Unbridge {
@@ -150,9 +152,9 @@ impl EngineHandle {
         self.request(|reply| Command::CreateLocalLeg { rate, source, reply }).await
     }
 
-    /// Join two legs so each hears the other.
-    pub async fn bridge(&self, a: LegId, b: LegId) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::Bridge { a, b, reply }).await?
+    /// Join two legs so each hears the other; `dtmf` says which way digits pass.
+    pub async fn bridge(&self, a: LegId, b: LegId, dtmf: DtmfPassing) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::Bridge { a, b, dtmf, reply }).await?
     }
 
     /// Take a leg (and its peer) out of its bridge; returns the peer.
