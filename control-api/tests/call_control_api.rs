@@ -503,3 +503,33 @@ async fn dials_to_countries_off_the_allow_list_are_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn hold_and_mute_actions_are_accepted_and_validated() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        for (name, body) in [
+            ("mute", json!({ "direction": "inbound" })),
+            ("unmute", json!({})),
+            ("hold", json!({})),
+            ("unhold", json!({})),
+        ] {
+            let (status, json) = action(&state, &id, name, body).await;
+            assert_eq!(status, StatusCode::OK, "{name}: {json}");
+        }
+        let (status, json) = action(&state, &id, "mute", json!({ "direction": "sideways" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        let (status, json) = action(&state, &id, "hold", json!({ "audio_file": "missing.wav" })).await;
+        assert_eq!(
+            (status, json["errors"][0]["source"]["pointer"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("/audio_file"))
+        );
+        let (status, _) = action(&state, &id, "hold", json!({ "audio_file": "../secret.wav" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        action(&state, &id, "hangup", json!({})).await;
+        let (status, json) = action(&state, &id, "mute", json!({})).await;
+        assert_eq!(error_code(&json), "90018", "{status}");
+    })
+    .await;
+}

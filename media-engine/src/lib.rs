@@ -42,7 +42,7 @@ pub mod runtime;
 pub mod sim;
 pub mod timer;
 
-pub use engine::{DtmfPassing, Engine, EngineOutput};
+pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput};
 pub use error::EngineError;
 pub use event::{DtmfSource, EngineEvent, HangupCause};
 pub use ids::{CallId, LegId};

@@ -202,3 +202,36 @@ fn inband_digits_pass_a_bridge_in_the_audio_unless_muted() {
         assert_eq!(inband_digits_heard_by(&net, phone_b), expected, "{dtmf:?}");
     }
 }
+
+/// The phone's heard audio between `from` and `to` seconds of the run.
+fn heard_between(net: &SimNetwork, phone: LegId, from: f64, to: f64) -> Vec<i16> {
+    let heard = net.heard_samples(phone);
+    heard[(from * 8000.0) as usize..((to * 8000.0) as usize).min(heard.len())].to_vec()
+}
+
+#[test]
+fn mute_each_direction_and_hold_with_music() {
+    let mut net = SimNetwork::new(18);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Pcmu, tone());
+    let echo = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Echo);
+    net.engine.bridge(bond, echo).unwrap();
+    net.run_for(Duration::from_secs(1)); // 0-1 s: the caller hears its echo
+    net.engine.set_mute(bond, true, false).unwrap();
+    net.run_for(Duration::from_secs(1)); // 1-2 s: its voice does not reach the bridge
+    net.engine.set_mute(bond, false, true).unwrap();
+    net.run_for(Duration::from_secs(1)); // 2-3 s: it hears nothing from the bridge
+    net.engine.set_mute(bond, false, false).unwrap();
+    let music: std::sync::Arc<[i16]> = bond_codecs::signals::sine(300.0, 8000, 8000, 8000.0).into();
+    net.engine.hold(bond, &MediaSource::Play { samples: music, repeat: true }).unwrap();
+    assert!(net.engine.controls(bond).held);
+    net.run_for(Duration::from_secs(1)); // 3-4 s: hold music
+    net.engine.unhold(bond).unwrap();
+    net.run_for(Duration::from_secs(1)); // 4-5 s: back to the echo
+
+    let silent = |s: &[i16]| s.iter().all(|&x| x.abs() < 64);
+    assert!(tone_share(&heard_between(&net, phone, 0.5, 1.0), 1000.0, 8000) > 0.9);
+    assert!(silent(&heard_between(&net, phone, 1.2, 2.0)), "muted inbound: no echo to hear");
+    assert!(silent(&heard_between(&net, phone, 2.2, 3.0)), "muted outbound");
+    assert!(tone_share(&heard_between(&net, phone, 3.2, 4.0), 300.0, 8000) > 0.9, "hold music");
+    assert!(tone_share(&heard_between(&net, phone, 4.3, 5.0), 1000.0, 8000) > 0.9, "unheld");
+}

@@ -44,6 +44,15 @@ pub struct Dial {
     pub time_limit_secs: Option<i64>,
 }
 
+/// What a held call's party hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold<'a> {
+    Off,
+    Silence,
+    /// A WAV file from the data directory, at the call's rate, played in a loop.
+    Music(&'a str),
+}
+
 /// Options of the `bridge` action.
 #[derive(Debug, Clone, Copy)]
 pub struct BridgeOptions {
@@ -245,6 +254,43 @@ impl CallService {
         self.live_leg(call)?;
         self.end(&call.call_control_id, Ending { cause: "normal_clearing", source: "caller" }).await;
         Ok(())
+    }
+
+    /// Mute or unmute what the call's party says (`inbound`) and hears (`outbound`).
+    pub async fn set_mute(
+        &self,
+        call: &CallRecord,
+        inbound: Option<bool>,
+        outbound: Option<bool>,
+    ) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        self.engine.set_mute(leg, inbound, outbound).await.map_err(|e| ApiError::internal(&e))
+    }
+
+    /// Put a call on hold, or take it off.
+    pub async fn hold(&self, call: &CallRecord, hold: Hold<'_>) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        let source = match hold {
+            Hold::Off => None,
+            Hold::Silence => Some(MediaSource::Silence),
+            Hold::Music(file) => {
+                let (rate, samples) = read_wav(&self.files.data_dir.join(file))
+                    .map_err(|e| ApiError::unprocessable("10002", e, "/audio_file"))?;
+                let leg_rate = self.engine.leg_rate(leg).await.ok().flatten();
+                if leg_rate != Some(rate) {
+                    return Err(ApiError::unprocessable(
+                        "10002",
+                        format!(
+                            "the hold file must be at the call's rate ({} Hz)",
+                            leg_rate.map_or(0, SampleRate::hz)
+                        ),
+                        "/audio_file",
+                    ));
+                }
+                Some(MediaSource::Play { samples: samples.into(), repeat: true })
+            }
+        };
+        self.engine.hold(leg, source).await.map_err(|e| ApiError::internal(&e))
     }
 
     pub async fn send_dtmf(

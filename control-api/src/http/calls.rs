@@ -17,7 +17,7 @@ use super::extract::{page_json, Body};
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
-use crate::calls::{BridgeOptions, Dial, Endpoint, RecordOptions};
+use crate::calls::{BridgeOptions, Dial, Endpoint, Hold, RecordOptions};
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
 
@@ -320,6 +320,23 @@ pub async fn list(
     Ok(page_json(data, page, total))
 }
 
+/// The call-control actions Bond implements (Telnyx's, and Bond's own hold/unhold/mute/unmute).
+const ACTIONS: &[&str] = &[
+    "answer",
+    "reject",
+    "hangup",
+    "bridge",
+    "send_dtmf",
+    "record_start",
+    "record_stop",
+    "record_pause",
+    "record_resume",
+    "hold",
+    "unhold",
+    "mute",
+    "unmute",
+];
+
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER_ACTIONS: &[&str] = &[
     "streaming_start",
@@ -352,7 +369,7 @@ const LATER_ACTIONS: &[&str] = &[
 ];
 
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf")),
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
     responses((status = 200, description = "{\"data\":{\"result\":\"ok\"}}", body = Object),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
@@ -395,18 +412,7 @@ async fn run_action(
     action: &str,
     body: &Value,
 ) -> Result<(), ApiError> {
-    let known = matches!(
-        action,
-        "answer"
-            | "reject"
-            | "hangup"
-            | "bridge"
-            | "send_dtmf"
-            | "record_start"
-            | "record_stop"
-            | "record_pause"
-            | "record_resume"
-    );
+    let known = ACTIONS.contains(&action);
     if !known && !LATER_ACTIONS.contains(&action) {
         return Err(ApiError::not_found(format!("Unknown call-control action '{action}'.")));
     }
@@ -485,6 +491,32 @@ async fn run_action(
             state.calls.start_recording(call, options).await.map(|_| ())
         }
         "record_stop" => state.calls.stop_recording(call).await,
+        "hold" => {
+            let file = body.get("audio_file").and_then(Value::as_str);
+            if let Some(f) = file {
+                Endpoint::parse(&format!("loop:play?file={f}")).map_err(|_| {
+                    ApiError::unprocessable("10002", "audio_file must be a plain file name", "/audio_file")
+                })?;
+            }
+            state.calls.hold(call, file.map_or(Hold::Silence, Hold::Music)).await
+        }
+        "unhold" => state.calls.hold(call, Hold::Off).await,
+        "mute" | "unmute" => {
+            let on = action == "mute";
+            let (inbound, outbound) = match body.get("direction").and_then(Value::as_str) {
+                None | Some("both") => (Some(on), Some(on)),
+                Some("inbound") => (Some(on), None),
+                Some("outbound") => (None, Some(on)),
+                Some(other) => {
+                    return Err(ApiError::unprocessable(
+                        "10002",
+                        format!("direction '{other}' must be inbound, outbound or both"),
+                        "/direction",
+                    ))
+                }
+            };
+            state.calls.set_mute(call, inbound, outbound).await
+        }
         "record_pause" => state.calls.pause_recording(call, true).await,
         "record_resume" => state.calls.pause_recording(call, false).await,
         "send_dtmf" => {

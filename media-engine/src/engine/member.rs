@@ -76,6 +76,13 @@ impl Member {
         }
     }
 
+    /// What an RTP leg sends its party while on hold (a local leg has no party to play to).
+    pub fn set_hold_source(&mut self, source: &MediaSource) {
+        if let Self::Rtp(l) = self {
+            l.set_source(source);
+        }
+    }
+
     pub fn hangup(&mut self, cause: HangupCause) {
         match self {
             Self::Rtp(l) => l.hangup(cause),

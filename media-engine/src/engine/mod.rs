@@ -63,11 +63,33 @@ pub enum DtmfPassing {
     None,
 }
 
+/// Per-leg audio controls: mute each direction, hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudioControls {
+    /// What the party says does not reach the bridge.
+    pub mute_inbound: bool,
+    /// The party hears nothing from the bridge.
+    pub mute_outbound: bool,
+    /// On hold: neither direction passes the bridge; the party hears the hold source.
+    pub held: bool,
+}
+
+impl AudioControls {
+    fn passes_inbound(&self) -> bool {
+        !self.mute_inbound && !self.held
+    }
+
+    fn passes_outbound(&self) -> bool {
+        !self.mute_outbound && !self.held
+    }
+}
+
 /// Many legs, their timers, their bridges and their outputs.
 #[derive(Debug)]
 pub struct Engine {
     legs: HashMap<LegId, Member>,
     routes: HashMap<LegId, Route>,
+    controls: HashMap<LegId, AudioControls>,
     next_leg: u64,
     deadlines: BinaryHeap<Reverse<(Instant, LegId)>>,
     outputs: VecDeque<EngineOutput>,
@@ -80,6 +102,7 @@ impl Engine {
         Self {
             legs: HashMap::new(),
             routes: HashMap::new(),
+            controls: HashMap::new(),
             next_leg: 1,
             deadlines: BinaryHeap::new(),
             outputs: VecDeque::new(),
@@ -187,6 +210,39 @@ impl Engine {
         Ok(route.peer)
     }
 
+    /// Mute what a leg's party says (`inbound`) and/or what it hears (`outbound`).
+    pub fn set_mute(&mut self, leg: LegId, inbound: bool, outbound: bool) -> Result<(), EngineError> {
+        self.leg_mut(leg)?;
+        let controls = self.controls.entry(leg).or_default();
+        controls.mute_inbound = inbound;
+        controls.mute_outbound = outbound;
+        Ok(())
+    }
+
+    /// Put a leg on hold: its party hears `hold_source` (silence, or music from
+    /// `MediaSource::Play`), and nothing passes the bridge either way until `unhold`.
+    pub fn hold(&mut self, leg: LegId, hold_source: &MediaSource) -> Result<(), EngineError> {
+        self.leg_mut(leg)?.set_hold_source(hold_source);
+        self.controls.entry(leg).or_default().held = true;
+        Ok(())
+    }
+
+    pub fn unhold(&mut self, leg: LegId) -> Result<(), EngineError> {
+        let bridged = self.routes.contains_key(&leg);
+        self.leg_mut(leg)?.set_hold_source(if bridged {
+            &MediaSource::External
+        } else {
+            &MediaSource::Silence
+        });
+        self.controls.entry(leg).or_default().held = false;
+        Ok(())
+    }
+
+    /// A leg's mute and hold state.
+    pub fn controls(&self, leg: LegId) -> AudioControls {
+        self.controls.get(&leg).copied().unwrap_or_default()
+    }
+
     /// The leg `leg` is bridged with.
     pub fn bridged_with(&self, leg: LegId) -> Option<LegId> {
         self.routes.get(&leg).map(|r| r.peer)
@@ -291,6 +347,12 @@ impl Engine {
                     Some(route) => {
                         let peer = route.peer;
                         let digit_sounding = self.legs.get(&id).is_some_and(Member::hears_dtmf);
+                        let control = |leg| self.controls.get(&leg).copied().unwrap_or_default();
+                        let passes = control(id).passes_inbound() && control(peer).passes_outbound();
+                        let mut frame = frame;
+                        if !passes {
+                            frame.fill_silence();
+                        }
                         if let (Some(frame), Some(peer_leg)) =
                             (route.forward(&frame, digit_sounding), self.legs.get_mut(&peer))
                         {
@@ -316,6 +378,7 @@ impl Engine {
         let Some(leg) = self.legs.get(&id) else { return };
         if leg.is_ended() {
             self.legs.remove(&id);
+            self.controls.remove(&id);
             if self.routes.contains_key(&id) {
                 let _ = self.unbridge(id);
             }

@@ -148,6 +148,22 @@ impl Driver {
                 // Dropping the sink closes the writer's queue; it finishes the file on its own.
                 let _ = reply.send(self.recordings.remove(&leg).map(|sink| sink.task));
             }
+            Command::SetMute { leg, inbound, outbound, reply } => {
+                let now = self.engine.controls(leg);
+                let result = self.engine.set_mute(
+                    leg,
+                    inbound.unwrap_or(now.mute_inbound),
+                    outbound.unwrap_or(now.mute_outbound),
+                );
+                let _ = reply.send(result.map_err(engine_error));
+            }
+            Command::Hold { leg, source, reply } => {
+                let result = match source {
+                    Some(source) => self.engine.hold(leg, &source),
+                    None => self.engine.unhold(leg),
+                };
+                let _ = reply.send(result.map_err(engine_error));
+            }
             Command::LegRate { leg, reply } => {
                 let _ = reply.send(self.engine.rate(leg));
             }

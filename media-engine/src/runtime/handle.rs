@@ -117,6 +117,18 @@ pub(crate) enum Command {
         leg: LegId,
         reply: oneshot::Sender<Option<tokio::task::JoinHandle<Result<RecordingSummary, String>>>>,
     },
+    SetMute {
+        leg: LegId,
+        inbound: Option<bool>,
+        outbound: Option<bool>,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    Hold {
+        leg: LegId,
+        /// `None` takes the leg off hold.
+        source: Option<MediaSource>,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
     LegRate {
         leg: LegId,
         reply: oneshot::Sender<Option<SampleRate>>,
@@ -197,6 +209,21 @@ impl EngineHandle {
             Ok(Err(e)) => Err(RuntimeError::Recording(e)),
             Err(e) => Err(RuntimeError::Recording(e.to_string())),
         }
+    }
+
+    /// Mute (`Some(true)`) or unmute each direction of a leg; `None` leaves it as it is.
+    pub async fn set_mute(
+        &self,
+        leg: LegId,
+        inbound: Option<bool>,
+        outbound: Option<bool>,
+    ) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::SetMute { leg, inbound, outbound, reply }).await?
+    }
+
+    /// Put a leg on hold with `source` for its party (silence or music), or take it off with `None`.
+    pub async fn hold(&self, leg: LegId, source: Option<MediaSource>) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::Hold { leg, source, reply }).await?
     }
 
     /// The PCM rate of a live leg.
