@@ -133,13 +133,18 @@ async fn wait_for(
     event_type: &str,
     call: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let next = tokio::time::timeout_at(deadline, events.recv()).await;
-        let Ok(Some((kind, on))) = next else { return Err(format!("no {event_type} for {call}").into()) };
-        println!("  webhook {kind} for {on}");
-        if kind == event_type && on == call {
-            return Ok(());
+    let seen = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some((kind, on)) = events.recv().await {
+            println!("  webhook {kind} for {on}");
+            if kind == event_type && on == call {
+                return true;
+            }
         }
+        false
+    })
+    .await;
+    match seen {
+        Ok(true) => Ok(()),
+        _ => Err(format!("no {event_type} for {call}").into()),
     }
 }
