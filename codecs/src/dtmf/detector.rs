@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use super::goertzel::{block_energy, Goertzel};
+use super::goertzel::{block_energy, energies, Goertzel};
 use super::{DtmfDigit, COL_HZ, ROW_HZ};
 use crate::level::rms_for_dbm0;
 
@@ -81,6 +81,8 @@ pub struct DtmfDetector {
     config: DtmfDetectorConfig,
     rows: [ToneBins; 4],
     cols: [ToneBins; 4],
+    /// The eight centre filters (rows then columns), run together.
+    centres: [Goertzel; 8],
     block: Vec<f32>,
     block_len: usize,
     /// Minimum Goertzel energy of one tone over a block, from `min_level_dbm0`.
@@ -101,10 +103,14 @@ impl DtmfDetector {
     pub fn with_config(rate: u32, config: DtmfDetectorConfig) -> Self {
         let block_len = (rate as usize * 102).div_ceil(8000);
         let rms = rms_for_dbm0(config.min_level_dbm0) / 32768.0;
+        let rows = ROW_HZ.map(|hz| ToneBins::new(hz, rate));
+        let cols = COL_HZ.map(|hz| ToneBins::new(hz, rate));
+        let centres = std::array::from_fn(|i| if i < 4 { rows[i].center } else { cols[i - 4].center });
         Self {
             config,
-            rows: ROW_HZ.map(|hz| ToneBins::new(hz, rate)),
-            cols: COL_HZ.map(|hz| ToneBins::new(hz, rate)),
+            rows,
+            cols,
+            centres,
             block: Vec::with_capacity(block_len),
             block_len,
             min_tone_energy: (rms * rms * block_len as f64) as f32,
@@ -142,8 +148,9 @@ impl DtmfDetector {
     /// The digit in the current block, if it passes every Q.24 check.
     fn classify_block(&self) -> Option<DtmfDigit> {
         let block = &self.block[..];
-        let row_energy = self.rows.map(|b| b.center.energy(block));
-        let col_energy = self.cols.map(|b| b.center.energy(block));
+        let all = energies(&self.centres, block);
+        let row_energy = [all[0], all[1], all[2], all[3]];
+        let col_energy = [all[4], all[5], all[6], all[7]];
         let (best_row, row) = strongest(&row_energy);
         let (best_col, col) = strongest(&col_energy);
         let cfg = &self.config;

@@ -7,7 +7,7 @@ mod rfc4733;
 
 pub use detector::{DtmfDetector, DtmfDetectorConfig, DtmfEvent};
 pub use generator::DtmfGenerator;
-pub use goertzel::{block_energy, Goertzel};
+pub use goertzel::{block_energy, energies, Goertzel};
 pub use rfc4733::{TelephoneEvent, TELEPHONE_EVENT_LEN};
 
 use crate::CodecError;
