@@ -16,13 +16,19 @@ use crate::clock::{rfc3339_now, unix_millis};
 use crate::state::AppState;
 use crate::store::AuditEntry;
 
-/// A token bucket per client (API key, or IP address without one).
+/// A token bucket per client (API key, or IP address without one). Buckets that
+/// have refilled completely carry no information and are dropped now and then,
+/// so many distinct clients cannot grow the table without bound.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
     buckets: Arc<DashMap<String, (f64, i64)>>,
+    checks: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Sweep for full buckets once per this many checks.
+const SWEEP_EVERY: u64 = 10_000;
 
 /// What a request may do: go on, or wait this long.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +44,7 @@ impl RateLimiter {
             per_second: f64::from(per_second.max(1)),
             burst: f64::from(burst.max(1)),
             buckets: Arc::default(),
+            checks: Arc::default(),
         }
     }
 
@@ -45,8 +52,16 @@ impl RateLimiter {
         self.burst as u64
     }
 
+    /// Clients with a bucket (for tests and metrics).
+    pub fn tracked_clients(&self) -> usize {
+        self.buckets.len()
+    }
+
     /// Take one token for `client` at `now_ms`.
     pub fn check(&self, client: &str, now_ms: i64) -> Decision {
+        if self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep(now_ms);
+        }
         let mut entry = self.buckets.entry(client.to_owned()).or_insert((self.burst, now_ms));
         let (tokens, last) = *entry;
         let refilled = (tokens + (now_ms - last).max(0) as f64 / 1000.0 * self.per_second).min(self.burst);
@@ -58,6 +73,14 @@ impl RateLimiter {
             let wait = (1.0 - refilled) / self.per_second;
             Decision { allowed: false, remaining: 0, retry_after: Duration::from_secs_f64(wait) }
         }
+    }
+}
+
+impl RateLimiter {
+    /// Forget buckets that would be full by `now_ms`: the same as having none.
+    fn sweep(&self, now_ms: i64) {
+        let full_after_ms = (self.burst / self.per_second * 1000.0) as i64;
+        self.buckets.retain(|_, (tokens, last)| *tokens < self.burst && now_ms - *last < full_after_ms);
     }
 }
 
@@ -152,5 +175,17 @@ mod tests {
         assert_eq!(refused.retry_after, Duration::from_millis(100));
         assert!(limiter.check("b", t).allowed, "clients are separate");
         assert!(limiter.check("a", t + 100).allowed, "one token back after 100 ms");
+    }
+
+    #[test]
+    fn idle_clients_are_forgotten() {
+        let limiter = RateLimiter::new(10, 3);
+        for n in 0..SWEEP_EVERY - 1 {
+            limiter.check(&format!("ip:{n}"), 0);
+        }
+        assert_eq!(limiter.tracked_clients(), (SWEEP_EVERY - 1) as usize);
+        // Long after, the sweep drops every bucket that has refilled, and keeps the new one.
+        limiter.check("latest", 60_000);
+        assert!(limiter.tracked_clients() <= 1, "{}", limiter.tracked_clients());
     }
 }
