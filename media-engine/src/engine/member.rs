@@ -37,6 +37,14 @@ impl Member {
         }
     }
 
+    /// What the leg's party said on its latest tick.
+    pub fn heard_frame(&self) -> &AudioFrame {
+        match self {
+            Self::Rtp(l) => l.heard_frame(),
+            Self::Local(l) => l.heard_frame(),
+        }
+    }
+
     /// Audio for the leg's party.
     pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
         match self {

@@ -90,6 +90,8 @@ pub struct Engine {
     legs: HashMap<LegId, Member>,
     routes: HashMap<LegId, Route>,
     controls: HashMap<LegId, AudioControls>,
+    /// Where a heard frame is copied on its way across a bridge (no allocation per frame).
+    scratch: AudioFrame,
     next_leg: u64,
     deadlines: BinaryHeap<Reverse<(Instant, LegId)>>,
     outputs: VecDeque<EngineOutput>,
@@ -103,6 +105,7 @@ impl Engine {
             legs: HashMap::new(),
             routes: HashMap::new(),
             controls: HashMap::new(),
+            scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
             next_leg: 1,
             deadlines: BinaryHeap::new(),
             outputs: VecDeque::new(),
@@ -343,27 +346,30 @@ impl Engine {
         while let Some(output) = self.legs.get_mut(&id).and_then(Member::poll_output) {
             match output {
                 LegOutput::Transmit(data) => self.outputs.push_back(EngineOutput::Transmit { leg: id, data }),
-                LegOutput::Heard(frame) => match self.routes.get_mut(&id) {
-                    Some(route) => {
-                        let peer = route.peer;
-                        let digit_sounding = self.legs.get(&id).is_some_and(Member::hears_dtmf);
-                        let control = |leg| self.controls.get(&leg).copied().unwrap_or_default();
-                        let passes = control(id).passes_inbound() && control(peer).passes_outbound();
-                        let mut frame = frame;
-                        if !passes {
-                            frame.fill_silence();
+                LegOutput::Heard => {
+                    let Some(member) = self.legs.get(&id) else { continue };
+                    self.scratch.clone_from(member.heard_frame());
+                    let digit_sounding = member.hears_dtmf();
+                    match self.routes.get_mut(&id) {
+                        Some(route) => {
+                            let peer = route.peer;
+                            let control = |leg| self.controls.get(&leg).copied().unwrap_or_default();
+                            if !(control(id).passes_inbound() && control(peer).passes_outbound()) {
+                                self.scratch.fill_silence();
+                            }
+                            if let (Some(frame), Some(peer_leg)) =
+                                (route.forward(&self.scratch, digit_sounding), self.legs.get_mut(&peer))
+                            {
+                                peer_leg.handle_frame(frame);
+                            }
                         }
-                        if let (Some(frame), Some(peer_leg)) =
-                            (route.forward(&frame, digit_sounding), self.legs.get_mut(&peer))
-                        {
-                            peer_leg.handle_frame(frame);
-                        }
+                        None if keep_unbridged_audio => self.outputs.push_back(EngineOutput::Heard {
+                            leg: id,
+                            frame: Box::new(self.scratch.clone()),
+                        }),
+                        None => {}
                     }
-                    None if keep_unbridged_audio => {
-                        self.outputs.push_back(EngineOutput::Heard { leg: id, frame })
-                    }
-                    None => {}
-                },
+                }
                 LegOutput::Recorded { inbound, outbound } => {
                     self.outputs.push_back(EngineOutput::Recorded { leg: id, inbound, outbound });
                 }

@@ -63,6 +63,11 @@ impl LocalLeg {
         self.ended.is_some()
     }
 
+    /// What the party said on the latest tick.
+    pub fn heard_frame(&self) -> &AudioFrame {
+        &self.said
+    }
+
     /// What the party hears (a frame from a bridge). Frames at another rate are ignored.
     pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
         if frame.rate() != self.rate() {
@@ -98,7 +103,7 @@ impl LocalLeg {
         self.source.fill(&mut self.said);
         self.frames += 1;
         self.said.timestamp = self.frames * self.rate().frame_samples() as u64;
-        self.outputs.push_back(LegOutput::Heard(Box::new(self.said.clone())));
+        self.outputs.push_back(LegOutput::Heard);
         if self.recording {
             let inbound = Box::new(self.said.clone());
             self.outputs.push_back(LegOutput::Recorded { inbound, outbound: Box::new(self.heard.clone()) });

@@ -86,8 +86,9 @@ impl LegConfig {
 pub enum LegOutput {
     /// An RTP datagram to send to the peer.
     Transmit(Bytes),
-    /// The frame the leg heard this tick (only with `emit_heard`).
-    Heard(Box<AudioFrame>),
+    /// The leg heard a new frame this tick (only with `emit_heard`); read it with
+    /// [`Leg::heard_frame`] before the next tick. No frame is copied to say so.
+    Heard,
     /// While recording: what the party said and what it was sent, this tick.
     Recorded {
         inbound: Box<AudioFrame>,
@@ -232,6 +233,11 @@ impl Leg {
         self.source.push(frame)
     }
 
+    /// The frame the leg heard on its latest tick.
+    pub fn heard_frame(&self) -> &AudioFrame {
+        &self.heard
+    }
+
     /// PCM rate of the leg's codec.
     pub fn rate(&self) -> SampleRate {
         self.config.codec.sample_rate()
@@ -369,7 +375,7 @@ impl Leg {
             }
         }
         if self.config.emit_heard {
-            self.outputs.push_back(LegOutput::Heard(Box::new(self.heard.clone())));
+            self.outputs.push_back(LegOutput::Heard);
         }
         true
     }
