@@ -30,13 +30,7 @@ impl CallService {
         options: RecordOptions,
     ) -> Result<RecordingRecord, ApiError> {
         let leg = self.live_leg(call)?;
-        if self
-            .store
-            .active_recording(&call.call_control_id)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .is_some()
-        {
+        if self.active_recording(call).await?.is_some() {
             return Err(ApiError::unprocessable(
                 "90017",
                 "The call is already being recorded.",
@@ -83,14 +77,7 @@ impl CallService {
 
     pub async fn pause_recording(&self, call: &CallRecord, paused: bool) -> Result<(), ApiError> {
         let leg = self.live_leg(call)?;
-        let recording = self
-            .store
-            .active_recording(&call.call_control_id)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(|| {
-                ApiError::unprocessable("90016", "The call is not being recorded.", "/call_control_id")
-            })?;
+        let recording = self.active_recording(call).await?.ok_or_else(not_recording)?;
         self.engine.pause_recording(leg, paused).await.map_err(|e| ApiError::internal(&e))?;
         let status = if paused { "paused" } else { "recording" };
         self.store.set_recording_status(&recording.id, status).await.map_err(|e| ApiError::internal(&e))
@@ -99,19 +86,7 @@ impl CallService {
     /// `record_stop`: finish the file and send `call.recording.saved`.
     pub async fn stop_recording(&self, call: &CallRecord) -> Result<(), ApiError> {
         let leg = self.live_leg(call)?;
-        if self
-            .store
-            .active_recording(&call.call_control_id)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .is_none()
-        {
-            return Err(ApiError::unprocessable(
-                "90016",
-                "The call is not being recorded.",
-                "/call_control_id",
-            ));
-        }
+        self.active_recording(call).await?.ok_or_else(not_recording)?;
         self.finish_recording(&call.call_control_id, leg).await;
         Ok(())
     }
@@ -198,7 +173,16 @@ impl CallService {
         Ok(count)
     }
 
+    /// The call's unfinished recording, if any.
+    async fn active_recording(&self, call: &CallRecord) -> Result<Option<RecordingRecord>, ApiError> {
+        self.store.active_recording(&call.call_control_id).await.map_err(|e| ApiError::internal(&e))
+    }
+
     async fn leg_rate(&self, leg: LegId) -> SampleRate {
         self.engine.leg_rate(leg).await.ok().flatten().unwrap_or(SampleRate::Hz8000)
     }
+}
+
+fn not_recording() -> ApiError {
+    ApiError::unprocessable("90016", "The call is not being recorded.", "/call_control_id")
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{page_json, Body};
-use super::{ApiError, ErrorEnvelope};
+use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
 use crate::calls::{BridgeOptions, Dial, Endpoint, Hold, RecordOptions};
@@ -284,12 +284,7 @@ fn call_duration(call: &CallRecord) -> i64 {
 }
 
 async fn find_call(state: &AppState, principal: &Principal, id: &str) -> Result<CallRecord, ApiError> {
-    state
-        .store
-        .get_call(&principal.organization_id, id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| ApiError::not_found("No call with that call_control_id."))
+    found(state.store.get_call(&principal.organization_id, id).await, "No call with that call_control_id.")
 }
 
 #[utoipa::path(get, path = "/v2/calls/{id}", tag = "calls", params(("id" = String, Path, description = "call_control_id")),

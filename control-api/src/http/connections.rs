@@ -7,10 +7,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{page_json, Body};
-use super::{ApiError, ErrorEnvelope};
+use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
 use crate::store::{ConnectionFields, Page};
+
+const MISSING: &str = "No call control application with that id.";
 
 /// Create/update body. Unknown Telnyx fields are accepted and ignored; `inbound`,
 /// `outbound` and Bond's own `bond` object are kept as given.
@@ -136,12 +138,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
-    let connection = state
-        .store
-        .get_connection(&principal.organization_id, &id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| ApiError::not_found("No call control application with that id."))?;
+    let connection = found(state.store.get_connection(&principal.organization_id, &id).await, MISSING)?;
     Ok(Json(json!({ "data": connection })))
 }
 
@@ -156,12 +153,7 @@ pub async fn update(
     Body(body): Body<ConnectionBody>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
-    let existing = state
-        .store
-        .get_connection(&principal.organization_id, &id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| ApiError::not_found("No call control application with that id."))?;
+    let existing = found(state.store.get_connection(&principal.organization_id, &id).await, MISSING)?;
     let base = ConnectionFields {
         application_name: existing.application_name,
         webhook_event_url: existing.webhook_event_url,
@@ -171,12 +163,7 @@ pub async fn update(
         settings: existing.settings,
     };
     let f = fields(body, Some(base))?;
-    let updated = state
-        .store
-        .update_connection(&principal.organization_id, &id, f)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| ApiError::not_found("No call control application with that id."))?;
+    let updated = found(state.store.update_connection(&principal.organization_id, &id, f).await, MISSING)?;
     Ok(Json(json!({ "data": updated })))
 }
 
@@ -197,7 +184,7 @@ pub async fn delete(
         .map_err(|e| ApiError::internal(&e))?
     {
         Ok(Some(deleted)) => Ok(Json(json!({ "data": deleted }))),
-        Ok(None) => Err(ApiError::not_found("No call control application with that id.")),
+        Ok(None) => Err(ApiError::not_found(MISSING)),
         Err(calls) => Err(ApiError::unprocessable(
             "10015",
             format!("The connection has {calls} calls on record; deactivate it instead (active: false)."),

@@ -88,6 +88,11 @@ impl ApiError {
     }
 }
 
+/// A lookup's answer: the row, 404 with `missing` when there is none, 500 when the database failed.
+pub fn found<T>(lookup: Result<Option<T>, crate::db::DbError>, missing: &str) -> Result<T, ApiError> {
+    lookup.map_err(|e| ApiError::internal(&e))?.ok_or_else(|| ApiError::not_found(missing))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(serde_json::json!({ "errors": [self.body] }))).into_response()

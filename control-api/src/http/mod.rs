@@ -24,7 +24,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{ApiError, ErrorBody, ErrorEnvelope, ErrorSource};
+pub use error::{found, ApiError, ErrorBody, ErrorEnvelope, ErrorSource};
 
 use crate::auth::Principal;
 use crate::state::AppState;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::page_json;
-use super::{ApiError, ErrorEnvelope};
+use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::clock::unix_seconds;
 use crate::state::AppState;
@@ -55,12 +55,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
-    let r = state
-        .store
-        .get_recording(&principal.organization_id, &id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| ApiError::not_found("No recording with that id."))?;
+    let r = found(
+        state.store.get_recording(&principal.organization_id, &id).await,
+        "No recording with that id.",
+    )?;
     Ok(Json(json!({ "data": recording_json(&state, &r) })))
 }
 
@@ -90,12 +88,7 @@ pub async fn download(
     if !state.calls.links().verify(&id, expires, &signature, unix_seconds()) {
         return Err(forbidden());
     }
-    let recording = state
-        .store
-        .get_recording_any(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| ApiError::not_found("No recording with that id."))?;
+    let recording = found(state.store.get_recording_any(&id).await, "No recording with that id.")?;
     let path = state.calls.recordings_dir().join(&recording.file_name);
     let bytes = tokio::fs::read(&path)
         .await
