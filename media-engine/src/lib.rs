@@ -32,6 +32,7 @@
 //! [`EngineError`]s and are counted in the leg's statistics. The remaining
 //! `expect`s name the invariant they rely on.
 
+pub mod amd;
 pub mod engine;
 mod error;
 pub mod event;

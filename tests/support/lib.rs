@@ -11,3 +11,5 @@ pub fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {
     }
     f64::from(Goertzel::new(hz, rate).energy(&block) / total)
 }
+
+pub mod amd;

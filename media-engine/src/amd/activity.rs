@@ -1,0 +1,107 @@
+//! Speech activity per 20 ms frame, against a noise floor that follows the line.
+//!
+//! A frame is speech when it stands well above the floor *and* above an absolute
+//! threshold. The floor falls at once to a quieter frame and rises slowly (about
+//! 5 dB/s), so steady hiss or hum of any level becomes the floor within a second
+//! or two while a word (which lasts well under a second) cannot drag it up.
+
+/// How far above the floor speech must be (dB).
+const SPEECH_OVER_FLOOR_DB: f64 = 9.0;
+/// How fast the floor climbs toward louder frames (dB per 20 ms frame).
+const FLOOR_RISE_DB: f64 = 0.1;
+/// How fast it falls toward quieter frames (share of the distance per frame).
+const FLOOR_FALL: f64 = 0.5;
+/// The floor never drops below this (digital silence would make any click speech).
+const FLOOR_MIN_DB: f64 = 10.0;
+
+/// One frame's measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameLevel {
+    /// Mean power, in dB over one unit squared on the 16-bit scale.
+    pub power_db: f64,
+    /// Mean absolute sample value (Asterisk's `silenceThreshold` scale).
+    pub mean_abs: f64,
+}
+
+impl FrameLevel {
+    pub fn of(samples: &[i16]) -> Self {
+        if samples.is_empty() {
+            return Self { power_db: 0.0, mean_abs: 0.0 };
+        }
+        let (mut power, mut abs) = (0.0_f64, 0.0_f64);
+        for &s in samples {
+            let s = f64::from(s);
+            power += s * s;
+            abs += s.abs();
+        }
+        let n = samples.len() as f64;
+        Self { power_db: 10.0 * (power / n).max(1.0).log10(), mean_abs: abs / n }
+    }
+}
+
+/// Speech / not-speech per frame, with an adaptive noise floor.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    floor_db: Option<f64>,
+    /// Mean absolute amplitude under which a frame is never speech.
+    silence_threshold: f64,
+}
+
+impl Activity {
+    pub fn new(silence_threshold: u16) -> Self {
+        Self { floor_db: None, silence_threshold: f64::from(silence_threshold) }
+    }
+
+    /// The current noise floor (dB, same scale as [`FrameLevel::power_db`]).
+    pub fn floor_db(&self) -> f64 {
+        self.floor_db.unwrap_or(FLOOR_MIN_DB)
+    }
+
+    /// Classify a frame and update the floor. `tonal` frames (a beep) are not speech.
+    pub fn push(&mut self, level: FrameLevel, tonal: bool) -> bool {
+        let floor = *self.floor_db.get_or_insert(level.power_db.max(FLOOR_MIN_DB));
+        let speech = !tonal
+            && level.mean_abs >= self.silence_threshold
+            && level.power_db >= floor + SPEECH_OVER_FLOOR_DB;
+        let next = if level.power_db < floor {
+            floor + (level.power_db - floor) * FLOOR_FALL
+        } else {
+            floor + (level.power_db - floor).min(FLOOR_RISE_DB)
+        };
+        self.floor_db = Some(next.max(FLOOR_MIN_DB));
+        speech
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bond_codecs::level::rms_for_dbm0;
+    use bond_codecs::signals::white_noise;
+
+    use super::*;
+
+    fn run(activity: &mut Activity, samples: &[i16]) -> Vec<bool> {
+        samples.chunks(160).map(|f| activity.push(FrameLevel::of(f), false)).collect()
+    }
+
+    #[test]
+    fn steady_noise_of_any_level_becomes_the_floor() {
+        for dbm0 in [-60.0, -45.0, -30.0] {
+            let mut activity = Activity::new(64);
+            let frames = run(&mut activity, &white_noise(7, 8_000 * 5, rms_for_dbm0(dbm0)));
+            let late_speech = frames[50..].iter().filter(|&&s| s).count();
+            assert_eq!(late_speech, 0, "noise at {dbm0} dBm0 counted as speech");
+        }
+    }
+
+    #[test]
+    fn a_loud_burst_over_noise_is_speech_and_a_quiet_one_under_the_threshold_is_not() {
+        let mut activity = Activity::new(128);
+        let mut samples = white_noise(1, 8_000, rms_for_dbm0(-55.0));
+        samples.extend(white_noise(2, 1_600, rms_for_dbm0(-20.0)));
+        let frames = run(&mut activity, &samples);
+        assert!(frames[50..].iter().all(|&s| s), "{frames:?}");
+        let mut activity = Activity::new(2_000);
+        assert!(!run(&mut activity, &samples)[50..].iter().any(|&s| s));
+    }
+}

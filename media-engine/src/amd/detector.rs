@@ -1,0 +1,549 @@
+//! The decision: who answered, and when a machine's greeting ended.
+//!
+//! People answer with a short phrase and then wait; machines talk on. So:
+//! - words are runs of speech frames separated by `between_words_silence_millis`;
+//! - a short greeting followed by `after_greeting_silence_millis` of quiet is a person;
+//! - more than `greeting_duration_millis` of speech, more than
+//!   `maximum_number_of_words` words, or one word longer than
+//!   `maximum_word_length_millis`, before such a pause, is a machine;
+//! - a beep is a machine; a fax tone (CNG 1100 Hz, CED/ANSam 2100 Hz) is a fax;
+//! - nothing said for `initial_silence_millis` is silence; no verdict by
+//!   `total_analysis_time_millis` is not sure.
+//!
+//! While Bond itself is talking to the callee (a prompt, a bridged party), what
+//! comes back no louder than what was sent is taken for echo, not for the callee.
+
+use std::collections::VecDeque;
+
+use bond_codecs::dtmf::DtmfDetector;
+use bond_codecs::AudioFrame;
+
+use super::activity::{Activity, FrameLevel};
+use super::tone::{ToneSegment, ToneTracker};
+use super::{AmdConfig, AmdEvent, GreetingEnd, GreetingWatch, Verdict};
+
+const FRAME_MS: u32 = 20;
+/// Speech frames in a row that make a word (60 ms; clicks are shorter).
+const MIN_WORD_FRAMES: u32 = 3;
+/// A frame with this many tonal 5 ms blocks is a tone, not speech.
+const TONAL_BLOCKS: u32 = 2;
+/// Beeps: steady single tones this long, at these frequencies.
+const BEEP_MS: std::ops::RangeInclusive<u32> = 60..=1_600;
+const BEEP_HZ: std::ops::RangeInclusive<f64> = 280.0..=2_600.0;
+/// Fax calling tone (CNG): 1100 Hz for 0.5 s; answer tone (CED, ANSam): 2100 Hz.
+const CNG_HZ: std::ops::RangeInclusive<f64> = 1_060.0..=1_140.0;
+const CNG_MS: std::ops::RangeInclusive<u32> = 350..=800;
+const CED_HZ: std::ops::RangeInclusive<f64> = 2_060.0..=2_140.0;
+const CED_MIN_MS: u32 = 500;
+/// Frames of speech history kept to check what surrounds a tone (2.56 s).
+const HISTORY_FRAMES: u32 = 128;
+/// A beep stands apart from speech: none in the 80 ms before it, none right after it.
+/// The tone's edges are known to a block or two, so a margin is left around them.
+const BEEP_QUIET_BEFORE_MS: u32 = 80;
+const BEEP_EDGE_MARGIN_MS: u32 = 15;
+/// How far a beep stands above the audio just before it (dB).
+const BEEP_OVER_BACKGROUND_DB: f64 = 10.0;
+/// How far back sent audio can come back as echo (frames).
+const ECHO_FRAMES: usize = 16;
+/// Heard audio within this many dB of the loudest recently sent frame may be echo.
+const ECHO_MARGIN_DB: f64 = 2.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Deciding who answered.
+    Listening,
+    /// A machine: watching for the greeting's end.
+    Watching,
+    Done,
+}
+
+/// Words heard so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Words {
+    count: u32,
+    /// End of the latest speech frame of a word.
+    last_speech_ms: u32,
+    /// The word being spoken: its start, and the end of its latest speech frame.
+    current: Option<(u32, u32)>,
+    first_onset: Option<u32>,
+    speech_run: u32,
+    /// Quiet frames since the last word ended (or since the start).
+    quiet_run: u32,
+}
+
+impl Words {
+    /// Account for one frame ending at `end_ms`.
+    fn push(&mut self, speech: bool, tonal: bool, end_ms: u32, between_words_ms: u32) {
+        if tonal {
+            // A tone is neither speech nor silence: it holds both clocks.
+            return;
+        }
+        if speech {
+            self.speech_run += 1;
+            if self.current.is_none() && self.speech_run >= MIN_WORD_FRAMES {
+                let start = end_ms - self.speech_run * FRAME_MS;
+                self.current = Some((start, end_ms));
+                self.first_onset.get_or_insert(start);
+            }
+            if let Some((_, last)) = self.current.as_mut() {
+                *last = end_ms;
+                self.last_speech_ms = end_ms;
+                self.quiet_run = 0;
+            }
+        } else {
+            self.speech_run = 0;
+            self.quiet_run += 1;
+            if self.current.is_some() && self.quiet_run * FRAME_MS >= between_words_ms {
+                self.count += 1;
+                self.current = None;
+            }
+        }
+    }
+
+    fn current_ms(&self) -> u32 {
+        self.current.map_or(0, |(start, last)| last - start)
+    }
+
+    /// From the first word's start to the latest speech.
+    fn greeting_ms(&self) -> u32 {
+        self.first_onset.map_or(0, |onset| self.last_speech_ms - onset)
+    }
+
+    fn quiet_ms(&self) -> u32 {
+        self.quiet_run * FRAME_MS
+    }
+}
+
+/// Recent levels of what Bond sent the callee, to tell echo from the callee.
+#[derive(Debug, Clone)]
+struct EchoGuard {
+    sent_db: [f64; ECHO_FRAMES],
+    next: usize,
+}
+
+impl EchoGuard {
+    fn push(&mut self, sent: Option<FrameLevel>) {
+        self.sent_db[self.next] = sent.map_or(0.0, |l| l.power_db);
+        self.next = (self.next + 1) % ECHO_FRAMES;
+    }
+
+    /// `heard` could be Bond's own audio coming back.
+    fn masks(&self, heard: FrameLevel, floor_db: f64) -> bool {
+        let loudest = self.sent_db.iter().copied().fold(0.0, f64::max);
+        loudest > floor_db + 6.0 && heard.power_db < loudest + ECHO_MARGIN_DB
+    }
+}
+
+/// Answering-machine detector for one leg. See the module docs.
+#[derive(Debug)]
+pub struct AmdDetector {
+    config: AmdConfig,
+    tones: ToneTracker,
+    /// Keypresses can pass for a tone; a segment that overlaps one is no beep.
+    dtmf: DtmfDetector,
+    dtmf_heard_ms: Option<u32>,
+    activity: Activity,
+    echo: EchoGuard,
+    words: Words,
+    /// Which recent frames held speech, and their levels, by frame number.
+    speech_history: [bool; HISTORY_FRAMES as usize],
+    level_history: [f64; HISTORY_FRAMES as usize],
+    frames: u32,
+    /// Time during which the callee could not be heard over Bond; it does not
+    /// count toward the initial silence or the analysis time.
+    masked_ms: u32,
+    phase: Phase,
+    events: VecDeque<AmdEvent>,
+}
+
+impl AmdDetector {
+    pub fn new(config: AmdConfig, rate_hz: u32) -> Self {
+        Self {
+            config,
+            tones: ToneTracker::new(rate_hz),
+            dtmf: DtmfDetector::new(rate_hz),
+            dtmf_heard_ms: None,
+            activity: Activity::new(config.silence_threshold),
+            echo: EchoGuard { sent_db: [0.0; ECHO_FRAMES], next: 0 },
+            words: Words::default(),
+            speech_history: [false; HISTORY_FRAMES as usize],
+            level_history: [0.0; HISTORY_FRAMES as usize],
+            frames: 0,
+            masked_ms: 0,
+            phase: Phase::Listening,
+            events: VecDeque::with_capacity(2),
+        }
+    }
+
+    /// Detection has finished; nothing more will be reported.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done && self.events.is_empty()
+    }
+
+    pub fn poll_event(&mut self) -> Option<AmdEvent> {
+        self.events.pop_front()
+    }
+
+    /// One 20 ms tick: what the callee said, and what Bond sent the callee (if anything).
+    pub fn push(&mut self, heard: &AudioFrame, sent: Option<&AudioFrame>) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.frames += 1;
+        let now = self.frames * FRAME_MS;
+        self.tones.push(heard.samples());
+        self.dtmf.push(heard.samples());
+        while self.dtmf.poll_event().is_some() {}
+        if self.dtmf.is_active() {
+            self.dtmf_heard_ms = Some(now);
+        }
+        if self.phase == Phase::Listening && self.words.first_onset.is_none() {
+            if let Some((hz, ms)) = self.tones.sounding() {
+                if CED_HZ.contains(&hz) && ms >= CED_MIN_MS {
+                    self.decide(Verdict::Fax, now, "fax answer tone (2100 Hz)");
+                }
+            }
+        }
+        let level = FrameLevel::of(heard.samples());
+        self.echo.push(sent.map(|f| FrameLevel::of(f.samples())));
+        if self.echo.masks(level, self.activity.floor_db()) {
+            self.masked_ms += FRAME_MS;
+        } else {
+            let tonal = self.tones.tonal_blocks_in_frame() >= TONAL_BLOCKS;
+            let speech = self.activity.push(level, tonal);
+            self.speech_history[(self.frames % HISTORY_FRAMES) as usize] = speech;
+            self.level_history[(self.frames % HISTORY_FRAMES) as usize] = level.power_db;
+            self.words.push(speech, tonal, now, self.config.between_words_silence_millis);
+        }
+        while let Some(segment) = self.tones.poll_segment() {
+            self.on_tone(segment, now);
+        }
+        match self.phase {
+            Phase::Listening => self.listen(now),
+            Phase::Watching => self.watch(now),
+            Phase::Done => {}
+        }
+    }
+
+    fn listen(&mut self, now: u32) {
+        let c = self.config;
+        let w = self.words;
+        let heard_ms = now - self.masked_ms;
+        if w.first_onset.is_none() {
+            if heard_ms >= c.initial_silence_millis {
+                self.decide(Verdict::Silence, now, "nothing said");
+            }
+        } else if w.current_ms() > c.maximum_word_length_millis {
+            self.decide(Verdict::Machine, now, "one word too long");
+        } else if w.greeting_ms() > c.greeting_duration_millis {
+            self.decide(Verdict::Machine, now, "long greeting");
+        } else if w.count + u32::from(w.current.is_some()) > c.maximum_number_of_words {
+            self.decide(Verdict::Machine, now, "too many words");
+        } else if w.current.is_none()
+            && w.quiet_ms() >= c.after_greeting_silence_millis
+            && !self.tones.is_busy()
+        {
+            self.decide(Verdict::Human, now, "short greeting, then silence");
+        }
+        if self.phase == Phase::Listening && heard_ms >= c.total_analysis_time_millis {
+            self.decide(Verdict::NotSure, now, "no decision in the analysis time");
+        }
+    }
+
+    fn watch(&mut self, now: u32) {
+        let c = self.config;
+        if c.watch == GreetingWatch::EndOrBeep
+            && !self.tones.is_busy()
+            && self.words.current.is_none()
+            && self.words.quiet_ms() >= c.greeting_silence_duration_millis
+        {
+            self.end_greeting(GreetingEnd::Ended, now);
+        } else if now >= c.greeting_total_analysis_time_millis {
+            if c.watch == GreetingWatch::EndOrBeep {
+                self.end_greeting(GreetingEnd::NotSure, now);
+            } else {
+                self.phase = Phase::Done;
+            }
+        }
+    }
+
+    fn on_tone(&mut self, tone: ToneSegment, now: u32) {
+        // Fax machines do not talk: a fax tone counts only before any speech.
+        let before_speech = self.words.first_onset.is_none();
+        if self.phase == Phase::Listening
+            && before_speech
+            && CNG_HZ.contains(&tone.hz)
+            && CNG_MS.contains(&tone.duration_ms())
+        {
+            self.decide(Verdict::Fax, now, "fax calling tone (1100 Hz)");
+            return;
+        }
+        let keypress = self.dtmf_heard_ms.is_some_and(|at| at + 2 * FRAME_MS >= tone.start_ms);
+        let beep = tone.steady
+            && tone.isolated
+            && !keypress
+            && self.stands_apart(tone, now)
+            && BEEP_MS.contains(&tone.duration_ms())
+            && BEEP_HZ.contains(&tone.hz);
+        if !beep {
+            return;
+        }
+        if self.phase == Phase::Listening {
+            self.decide(Verdict::Machine, now, "beep");
+        }
+        if self.phase == Phase::Watching {
+            self.end_greeting(GreetingEnd::Beep { hz: tone.hz }, now);
+        }
+    }
+
+    /// A beep stands apart: no speech right before or after it, and it is well
+    /// above what came just before it (a hum or a held vowel is not).
+    fn stands_apart(&self, tone: ToneSegment, now: u32) -> bool {
+        let oldest = now.saturating_sub((HISTORY_FRAMES - 1) * FRAME_MS);
+        let start = tone.start_ms.saturating_sub(BEEP_EDGE_MARGIN_MS);
+        // Frame `n` covers ((n-1)*20, n*20] ms; take the frames wholly inside a range.
+        let frames =
+            |from: u32, to: u32| (from.max(oldest + FRAME_MS).div_ceil(FRAME_MS) + 1)..=(to / FRAME_MS);
+        let slot = |n: u32| (n % HISTORY_FRAMES) as usize;
+        let before = frames(start.saturating_sub(BEEP_QUIET_BEFORE_MS), start);
+        let after = frames(tone.end_ms + BEEP_EDGE_MARGIN_MS, now);
+        let spoke = before.clone().chain(after).any(|n| self.speech_history[slot(n)]);
+        let louder_before = before.map(|n| self.level_history[slot(n)]).fold(0.0, f64::max);
+        !spoke && tone.level_db >= louder_before + BEEP_OVER_BACKGROUND_DB
+    }
+
+    fn decide(&mut self, verdict: Verdict, now: u32, reason: &'static str) {
+        self.events.push_back(AmdEvent::Detection { verdict, at_millis: now, reason });
+        self.phase = if verdict == Verdict::Machine && self.config.watch != GreetingWatch::None {
+            Phase::Watching
+        } else {
+            Phase::Done
+        };
+    }
+
+    fn end_greeting(&mut self, end: GreetingEnd, now: u32) {
+        self.events.push_back(AmdEvent::GreetingEnded { end, at_millis: now });
+        self.phase = Phase::Done;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
+    use bond_codecs::signals::{mix_into, sine, white_noise};
+    use bond_codecs::SampleRate;
+
+    use super::*;
+
+    const RATE: u32 = 8_000;
+
+    /// Speech-like audio: noise shaped into syllables (4 per second) for `ms`.
+    fn talk(ms: u32, dbm0: f64, seed: u64) -> Vec<i16> {
+        let n = (RATE * ms / 1000) as usize;
+        let noise = white_noise(seed, n, rms_for_dbm0(dbm0) * 1.6);
+        noise
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let t = i as f64 / f64::from(RATE);
+                let envelope = 0.35 + 0.65 * (std::f64::consts::PI * 4.0 * t).sin().abs();
+                (f64::from(s) * envelope) as i16
+            })
+            .collect()
+    }
+
+    fn quiet(ms: u32) -> Vec<i16> {
+        vec![0; (RATE * ms / 1000) as usize]
+    }
+
+    fn beep(hz: f64, ms: u32) -> Vec<i16> {
+        sine(hz, RATE, (RATE * ms / 1000) as usize, sine_amplitude_for_dbm0(-15.0))
+    }
+
+    fn clip(parts: &[Vec<i16>]) -> Vec<i16> {
+        parts.concat()
+    }
+
+    fn with_noise(mut samples: Vec<i16>, dbm0: f64) -> Vec<i16> {
+        let noise = white_noise(99, samples.len(), rms_for_dbm0(dbm0));
+        mix_into(&mut samples, &noise);
+        samples
+    }
+
+    fn run_with(config: AmdConfig, samples: &[i16], sent: Option<&[i16]>) -> Vec<AmdEvent> {
+        let mut detector = AmdDetector::new(config, RATE);
+        let mut events = Vec::new();
+        let mut padded = samples.to_vec();
+        padded.resize(padded.len().max((RATE * 40) as usize), 0);
+        for (i, chunk) in padded.chunks(160).enumerate() {
+            let heard = AudioFrame::from_samples(SampleRate::Hz8000, 0, chunk).unwrap();
+            let sent = sent.and_then(|s| s.get(i * 160..(i + 1) * 160)).filter(|s| s.len() == 160);
+            let sent = sent.map(|s| AudioFrame::from_samples(SampleRate::Hz8000, 0, s).unwrap());
+            detector.push(&heard, sent.as_ref());
+            events.extend(std::iter::from_fn(|| detector.poll_event()));
+            if detector.is_done() {
+                break;
+            }
+        }
+        events
+    }
+
+    fn run(watch: GreetingWatch, samples: &[i16]) -> Vec<AmdEvent> {
+        run_with(AmdConfig { watch, ..AmdConfig::default() }, samples, None)
+    }
+
+    fn verdict(events: &[AmdEvent]) -> (Verdict, u32) {
+        match events.first() {
+            Some(AmdEvent::Detection { verdict, at_millis, .. }) => (*verdict, *at_millis),
+            other => panic!("no verdict: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_short_hello_then_silence_is_a_person_soon_after_the_pause_starts() {
+        let samples = clip(&[quiet(400), talk(500, -20.0, 1), quiet(5_000)]);
+        let (v, at) = verdict(&run(GreetingWatch::None, &samples));
+        assert_eq!(v, Verdict::Human);
+        assert!((1_600..=1_800).contains(&at), "decided at {at} ms");
+    }
+
+    #[test]
+    fn a_person_on_a_noisy_quiet_line_is_still_a_person() {
+        let samples = with_noise(clip(&[quiet(600), talk(700, -38.0, 2), quiet(5_000)]), -52.0);
+        assert_eq!(verdict(&run(GreetingWatch::None, &samples)).0, Verdict::Human);
+    }
+
+    #[test]
+    fn a_long_greeting_is_a_machine_once_it_outlasts_the_greeting_duration() {
+        let samples = clip(&[quiet(300), talk(6_000, -18.0, 3), quiet(3_000)]);
+        let (v, at) = verdict(&run(GreetingWatch::None, &samples));
+        assert_eq!(v, Verdict::Machine);
+        assert!((1_900..=2_000).contains(&at), "decided at {at} ms");
+    }
+
+    #[test]
+    fn many_short_words_without_a_long_pause_are_a_machine() {
+        let mut parts = vec![quiet(300)];
+        for i in 0..8 {
+            parts.push(talk(180, -20.0, 10 + i));
+            parts.push(quiet(250));
+        }
+        parts.push(quiet(3_000));
+        assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
+    }
+
+    #[test]
+    fn a_beep_after_the_greeting_ends_it_within_100_ms() {
+        let samples =
+            clip(&[quiet(300), talk(4_000, -18.0, 4), quiet(500), beep(1_000.0, 400), quiet(3_000)]);
+        let beep_end = 300 + 4_000 + 500 + 400;
+        let events = run(GreetingWatch::EndOrBeep, &samples);
+        assert_eq!(verdict(&events).0, Verdict::Machine);
+        match events.get(1) {
+            Some(AmdEvent::GreetingEnded { end: GreetingEnd::Beep { hz }, at_millis }) => {
+                assert!((hz - 1_000.0).abs() < 10.0);
+                assert!(*at_millis >= beep_end && *at_millis <= beep_end + 100, "at {at_millis}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_greeting_without_a_beep_ends_with_a_long_silence() {
+        let samples = clip(&[quiet(300), talk(4_000, -18.0, 5), quiet(6_000)]);
+        let events = run(GreetingWatch::EndOrBeep, &samples);
+        assert!(matches!(events[1], AmdEvent::GreetingEnded { end: GreetingEnd::Ended, .. }), "{events:?}");
+        let events = run(GreetingWatch::None, &samples);
+        assert_eq!(events.len(), 1, "detect mode reports the verdict only");
+    }
+
+    #[test]
+    fn silence_and_a_hissing_dead_line_are_silence_at_the_initial_silence_time() {
+        for samples in [quiet(10_000), with_noise(quiet(10_000), -45.0)] {
+            let (v, at) = verdict(&run(GreetingWatch::None, &samples));
+            assert_eq!((v, at), (Verdict::Silence, 3_500));
+        }
+    }
+
+    #[test]
+    fn fax_tones_are_fax() {
+        let mut cng = quiet(200);
+        for _ in 0..3 {
+            cng.extend(sine(1_100.0, RATE, 4_000, sine_amplitude_for_dbm0(-15.0)));
+            cng.extend(quiet(3_000));
+        }
+        assert_eq!(verdict(&run(GreetingWatch::None, &cng)).0, Verdict::Fax);
+        let ced = clip(&[quiet(300), sine(2_100.0, RATE, 24_000, sine_amplitude_for_dbm0(-12.0))]);
+        let (v, at) = verdict(&run(GreetingWatch::None, &ced));
+        assert_eq!(v, Verdict::Fax);
+        assert!(at <= 300 + 600, "{at}");
+    }
+
+    #[test]
+    fn ringback_before_the_answer_is_not_a_beep() {
+        let mut ringback = sine(440.0, RATE, 16_000, sine_amplitude_for_dbm0(-19.0));
+        mix_into(&mut ringback, &sine(480.0, RATE, 16_000, sine_amplitude_for_dbm0(-19.0)));
+        let samples = clip(&[ringback, quiet(500), talk(400, -20.0, 6), quiet(4_000)]);
+        let events = run(GreetingWatch::EndOrBeep, &samples);
+        assert_ne!(verdict(&events).1, 0);
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. })));
+    }
+
+    #[test]
+    fn keypresses_after_a_greeting_are_not_a_beep() {
+        use bond_codecs::dtmf::{DtmfDigit, DtmfGenerator};
+        let mut samples = clip(&[quiet(300), talk(3_000, -18.0, 11), quiet(400)]);
+        for c in "*71#0".chars() {
+            let digit = DtmfDigit::from_char(c).unwrap();
+            let mut generator = DtmfGenerator::new(digit, RATE, -8.0, 100);
+            let mut tone = vec![0; 8 * 100];
+            generator.fill(&mut tone);
+            samples.extend(tone);
+            samples.extend(quiet(300));
+        }
+        samples.extend(quiet(5_000));
+        let events = run(GreetingWatch::EndOrBeep, &samples);
+        assert!(matches!(events[1], AmdEvent::GreetingEnded { end: GreetingEnd::Ended, .. }), "{events:?}");
+    }
+
+    #[test]
+    fn bonds_own_prompt_echoed_back_is_not_taken_for_the_callee() {
+        // Bond talks for 5 s; the line echoes it back one frame later, as loud.
+        let prompt = clip(&[talk(5_000, -15.0, 7), quiet(10_000)]);
+        let mut echo = quiet(20);
+        echo.extend_from_slice(&prompt[..prompt.len() - 160]);
+        let events = run_with(AmdConfig::default(), &echo, Some(&prompt));
+        assert_eq!(verdict(&events).0, Verdict::Silence, "{events:?}");
+        // A person who says hello after the prompt is still a person.
+        let mut heard = echo.clone();
+        let at = (RATE * 5_400 / 1000) as usize;
+        let hello = talk(500, -20.0, 8);
+        heard[at..at + hello.len()].copy_from_slice(&hello);
+        assert_eq!(verdict(&run_with(AmdConfig::default(), &heard, Some(&prompt))).0, Verdict::Human);
+    }
+
+    #[test]
+    fn decisions_are_the_same_at_16_and_48_khz() {
+        let samples = clip(&[quiet(300), talk(6_000, -18.0, 9)]);
+        let up = |factor: usize| -> Vec<i16> {
+            samples.iter().flat_map(|&s| std::iter::repeat_n(s, factor)).collect()
+        };
+        for (rate, factor) in [(SampleRate::Hz16000, 2), (SampleRate::Hz48000, 6)] {
+            let mut detector = AmdDetector::new(AmdConfig::default(), rate.hz());
+            let mut first = None;
+            for chunk in up(factor).chunks(rate.frame_samples()) {
+                detector.push(&AudioFrame::from_samples(rate, 0, chunk).unwrap(), None);
+                if let Some(e) = detector.poll_event() {
+                    first = Some(e);
+                    break;
+                }
+            }
+            assert!(
+                matches!(first, Some(AmdEvent::Detection { verdict: Verdict::Machine, .. })),
+                "{first:?}"
+            );
+        }
+    }
+}

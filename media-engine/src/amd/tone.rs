@@ -1,0 +1,380 @@
+//! Steady single tones (voicemail beeps, fax CNG/CED) in 5 ms blocks.
+//!
+//! A pure sinusoid obeys `x[n] + x[n-2d] = 2 cos(ωd) x[n-d]` exactly. Each block
+//! fits that one coefficient by least squares; the fit's residual, relative to
+//! the block's energy, is ~0 for one tone and large for noise, speech, or two
+//! tones far apart. Its coefficient gives the frequency. (Two tones as close as
+//! a DTMF pair can pass for one in a noisy block; the detector rules those out
+//! with a DTMF detector.) This is the
+//! idea behind FreeSWITCH's DESA-2 beep detector, reduced to three running sums
+//! per block, so a 20 ms frame costs a few hundred multiply-adds.
+//!
+//! Consecutive tonal blocks at one frequency form a segment. A segment is
+//! *steady* when its level stays within a few dB (two close tones such as
+//! ringback 440+480 Hz beat at 40 Hz and are not) and *isolated* when no other
+//! tone sits right before or after it (SIT sequences are three tones in a row).
+//! Segments are reported once 40 ms of no tone have followed them.
+
+use std::collections::VecDeque;
+
+/// Block length: 5 ms.
+const BLOCK_MS: u32 = 5;
+/// A block is tonal when the one-tone fit leaves less than this share of its energy.
+const MAX_RESIDUAL: f64 = 0.2;
+/// Quieter blocks are never tonal (about -50 dBm0).
+const MIN_BLOCK_POWER: f64 = 1.5e4;
+/// Frequencies a beep or fax tone can have.
+const MIN_HZ: f64 = 290.0;
+const MAX_HZ: f64 = 2_700.0;
+/// A block belongs to a segment when its frequency is this close to the segment's.
+const MATCH_SHARE: f64 = 0.02;
+const MATCH_MIN_HZ: f64 = 12.0;
+/// Non-tonal blocks a segment may skip (G.711 noise, an ANSam phase reversal).
+const MAX_GAP_BLOCKS: u32 = 2;
+/// Blocks a segment needs before it counts (15 ms).
+const MIN_SEGMENT_BLOCKS: u32 = 3;
+/// Quiet after a segment before it is reported, and the distance within which
+/// two segments count as one sequence (40 ms).
+const CLEARANCE_BLOCKS: u64 = 8;
+/// A neighbouring tone this long (50 ms) makes a sequence; shorter ones are noise.
+const MIN_NEIGHBOUR_BLOCKS: u32 = 10;
+/// Level spread (dB) of a steady tone, first and last blocks excluded.
+const STEADY_SPREAD_DB: f64 = 6.0;
+
+/// A finished tone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToneSegment {
+    pub hz: f64,
+    /// Start and end, in ms since the tracker started.
+    pub start_ms: u32,
+    pub end_ms: u32,
+    /// Mean level of its blocks, in dB on the scale of [`super::activity::FrameLevel::power_db`].
+    pub level_db: f64,
+    /// Its level stayed within a few dB.
+    pub steady: bool,
+    /// No other tone directly before or after it.
+    pub isolated: bool,
+}
+
+impl ToneSegment {
+    pub fn duration_ms(&self) -> u32 {
+        self.end_ms - self.start_ms
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    start_block: u64,
+    last_tonal: u64,
+    tonal_blocks: u32,
+    hz_sum: f64,
+    db_sum: f64,
+    /// Level range over the interior blocks, in dB.
+    min_db: f64,
+    max_db: f64,
+    /// The previous tonal block's level, folded in once the next one shows it is interior.
+    pending_db: Option<f64>,
+    /// Another tone sits directly before this one.
+    adjacent: bool,
+}
+
+impl Open {
+    fn hz(&self) -> f64 {
+        self.hz_sum / f64::from(self.tonal_blocks)
+    }
+
+    fn matches(&self, hz: f64) -> bool {
+        let mean = self.hz();
+        (hz - mean).abs() <= (mean * MATCH_SHARE).max(MATCH_MIN_HZ)
+    }
+
+    fn add(&mut self, block: u64, hz: f64, db: f64) {
+        if let Some(prev) = self.pending_db.replace(db) {
+            if self.tonal_blocks >= 2 {
+                self.min_db = self.min_db.min(prev);
+                self.max_db = self.max_db.max(prev);
+            }
+        }
+        self.last_tonal = block;
+        self.tonal_blocks += 1;
+        self.hz_sum += hz;
+        self.db_sum += db;
+    }
+
+    fn close(&self, followed: bool) -> ToneSegment {
+        let spread = if self.max_db >= self.min_db { self.max_db - self.min_db } else { 0.0 };
+        ToneSegment {
+            hz: self.hz(),
+            start_ms: (self.start_block as u32) * BLOCK_MS,
+            end_ms: (self.last_tonal as u32 + 1) * BLOCK_MS,
+            level_db: self.db_sum / f64::from(self.tonal_blocks),
+            steady: spread <= STEADY_SPREAD_DB,
+            isolated: !self.adjacent && !followed,
+        }
+    }
+}
+
+/// Finds steady single tones in a stream of samples at any rate.
+#[derive(Debug, Clone)]
+pub struct ToneTracker {
+    /// Lag `d` in samples: one 8 kHz sample, so the fit is as well conditioned at 48 kHz.
+    lag: usize,
+    block_len: usize,
+    rate_hz: f64,
+    /// The last `2 * lag` samples of the previous call.
+    history: [i16; 12],
+    pos: usize,
+    /// Σx[n-d]², Σx[n-d](x[n]+x[n-2d]), Σ(x[n]+x[n-2d])².
+    sums: [f64; 3],
+    block: u64,
+    open: Option<Open>,
+    /// A closed segment waiting for its clearance.
+    closing: Option<(Open, u64)>,
+    done: VecDeque<ToneSegment>,
+    tonal_in_frame: u32,
+}
+
+impl ToneTracker {
+    pub fn new(rate_hz: u32) -> Self {
+        let lag = (rate_hz / 8_000).clamp(1, 6) as usize;
+        Self {
+            lag,
+            block_len: (rate_hz * BLOCK_MS / 1000) as usize,
+            rate_hz: f64::from(rate_hz),
+            history: [0; 12],
+            pos: 0,
+            sums: [0.0; 3],
+            block: 0,
+            open: None,
+            closing: None,
+            done: VecDeque::with_capacity(4),
+            tonal_in_frame: 0,
+        }
+    }
+
+    /// Feed samples (a 20 ms frame, usually).
+    pub fn push(&mut self, samples: &[i16]) {
+        self.tonal_in_frame = 0;
+        let d = self.lag;
+        let keep = 2 * d;
+        let at = |n: isize, history: &[i16; 12]| -> f64 {
+            if n >= 0 {
+                f64::from(samples[n as usize])
+            } else {
+                f64::from(history[(keep as isize + n) as usize])
+            }
+        };
+        let d = d as isize;
+        for n in 0..samples.len() as isize {
+            let centre = at(n - d, &self.history);
+            let sides = f64::from(samples[n as usize]) + at(n - 2 * d, &self.history);
+            self.sums[0] += centre * centre;
+            self.sums[1] += centre * sides;
+            self.sums[2] += sides * sides;
+            self.pos += 1;
+            if self.pos == self.block_len {
+                self.end_block();
+            }
+        }
+        if samples.len() >= keep {
+            self.history[..keep].copy_from_slice(&samples[samples.len() - keep..]);
+        } else {
+            self.history.copy_within(samples.len()..keep, 0);
+            self.history[keep - samples.len()..keep].copy_from_slice(samples);
+        }
+    }
+
+    /// How many 5 ms blocks of the last frame belonged to a tone.
+    pub fn tonal_blocks_in_frame(&self) -> u32 {
+        self.tonal_in_frame
+    }
+
+    /// The tone sounding now, if any: its frequency and how long it has lasted (ms).
+    pub fn sounding(&self) -> Option<(f64, u32)> {
+        let open = self.open.filter(|o| o.tonal_blocks >= MIN_SEGMENT_BLOCKS)?;
+        Some((open.hz(), ((open.last_tonal + 1 - open.start_block) as u32) * BLOCK_MS))
+    }
+
+    /// A tone is sounding or waiting to be reported: a verdict should wait for it.
+    pub fn is_busy(&self) -> bool {
+        self.sounding().is_some() || self.closing.is_some() || !self.done.is_empty()
+    }
+
+    /// A finished tone, once it has cleared.
+    pub fn poll_segment(&mut self) -> Option<ToneSegment> {
+        self.done.pop_front()
+    }
+
+    fn end_block(&mut self) {
+        let [s0, s1, s2] = std::mem::take(&mut self.sums);
+        self.pos = 0;
+        let block = self.block;
+        self.block += 1;
+        let power = s0 / self.block_len as f64;
+        let tone = (power >= MIN_BLOCK_POWER)
+            .then(|| {
+                let residual = (s2 - s1 * s1 / s0) / s0;
+                let cos = (s1 / (2.0 * s0)).clamp(-1.0, 1.0);
+                let hz = cos.acos() / self.lag as f64 * self.rate_hz / std::f64::consts::TAU;
+                (residual < MAX_RESIDUAL && (MIN_HZ..=MAX_HZ).contains(&hz)).then_some(hz)
+            })
+            .flatten();
+        let db = 10.0 * power.max(1.0).log10();
+        match (tone, self.open.as_mut()) {
+            (Some(hz), Some(open)) if open.matches(hz) => {
+                open.add(block, hz, db);
+                if open.tonal_blocks >= MIN_SEGMENT_BLOCKS {
+                    self.tonal_in_frame += 1;
+                }
+            }
+            (Some(hz), None)
+                if self
+                    .closing
+                    .is_some_and(|(seg, end)| block - end <= CLEARANCE_BLOCKS && seg.matches(hz)) =>
+            {
+                // The same tone again after a short dropout (noise): carry on with it.
+                if let Some((mut seg, _)) = self.closing.take() {
+                    seg.add(block, hz, db);
+                    self.open = Some(seg);
+                }
+            }
+            (Some(hz), _) => {
+                self.close_open();
+                let mut open = Open {
+                    start_block: block,
+                    last_tonal: block,
+                    tonal_blocks: 0,
+                    hz_sum: 0.0,
+                    db_sum: 0.0,
+                    min_db: f64::INFINITY,
+                    max_db: f64::NEG_INFINITY,
+                    pending_db: None,
+                    adjacent: false,
+                };
+                open.add(block, hz, db);
+                self.open = Some(open);
+            }
+            (None, Some(open)) if block - open.last_tonal > u64::from(MAX_GAP_BLOCKS) => {
+                self.close_open();
+            }
+            (None, _) => {}
+        }
+        if let Some((seg, end)) = self.closing {
+            // A tone starting within the clearance decides adjacency when it closes.
+            let next_started = self.open.is_some_and(|o| o.start_block - end <= CLEARANCE_BLOCKS);
+            if !next_started && block - end >= CLEARANCE_BLOCKS {
+                self.closing = None;
+                self.done.push_back(seg.close(false));
+            }
+        }
+    }
+
+    /// End the open segment. A segment waiting for its clearance learns whether
+    /// a real tone (not a blip of noise) followed it; the new one, whether one preceded it.
+    fn close_open(&mut self) {
+        let Some(mut open) = self.open.take() else { return };
+        if open.tonal_blocks < MIN_SEGMENT_BLOCKS {
+            return;
+        }
+        if let Some((prev, prev_end)) = self.closing.take() {
+            let touching = open.start_block - prev_end <= CLEARANCE_BLOCKS;
+            self.done.push_back(prev.close(touching && open.tonal_blocks >= MIN_NEIGHBOUR_BLOCKS));
+            open.adjacent |= touching && prev.tonal_blocks >= MIN_NEIGHBOUR_BLOCKS;
+        }
+        self.closing = Some((open, open.last_tonal + 1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bond_codecs::level::sine_amplitude_for_dbm0;
+    use bond_codecs::signals::{mix_into, sine, white_noise};
+
+    use super::*;
+
+    fn segments(rate: u32, samples: &[i16]) -> Vec<ToneSegment> {
+        let mut tracker = ToneTracker::new(rate);
+        let frame = (rate / 50) as usize;
+        let mut padded = samples.to_vec();
+        padded.extend(std::iter::repeat_n(0, rate as usize / 5));
+        let mut out = Vec::new();
+        for chunk in padded.chunks(frame) {
+            tracker.push(chunk);
+            while let Some(s) = tracker.poll_segment() {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn tone(hz: f64, rate: u32, ms: u32, dbm0: f64) -> Vec<i16> {
+        sine(hz, rate, (rate * ms / 1000) as usize, sine_amplitude_for_dbm0(dbm0))
+    }
+
+    fn silence(rate: u32, ms: u32) -> Vec<i16> {
+        vec![0; (rate * ms / 1000) as usize]
+    }
+
+    #[test]
+    fn a_beep_is_one_steady_isolated_segment_at_its_frequency_and_length() {
+        for rate in [8_000, 16_000, 48_000] {
+            for (hz, ms) in [(300.0, 70), (1_000.0, 250), (1_850.0, 500), (2_500.0, 1_500)] {
+                let mut s = silence(rate, 300);
+                s.extend(tone(hz, rate, ms, -20.0));
+                let segs = segments(rate, &s);
+                assert_eq!(segs.len(), 1, "{rate} Hz rate, {hz} Hz tone: {segs:?}");
+                let seg = segs[0];
+                assert!(seg.steady && seg.isolated, "{seg:?}");
+                assert!((seg.hz - hz).abs() < hz * 0.01, "{seg:?}");
+                assert!(seg.start_ms.abs_diff(300) <= 5, "{seg:?}");
+                assert!(seg.duration_ms().abs_diff(ms) <= 10, "{seg:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_beep_in_line_noise_is_still_found() {
+        let mut s = silence(8_000, 200);
+        s.extend(tone(1_000.0, 8_000, 200, -30.0));
+        s.extend(silence(8_000, 200));
+        let noise = white_noise(3, s.len(), bond_codecs::level::rms_for_dbm0(-50.0));
+        mix_into(&mut s, &noise);
+        let segs = segments(8_000, &s);
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert!(segs[0].duration_ms().abs_diff(200) <= 10, "{segs:?}");
+    }
+
+    #[test]
+    fn ringback_and_noise_are_not_steady_single_tones() {
+        let rate = 8_000;
+        let mut ringback = tone(440.0, rate, 2_000, -19.0);
+        mix_into(&mut ringback, &tone(480.0, rate, 2_000, -19.0));
+        let segs = segments(rate, &ringback);
+        assert!(segs.iter().all(|s| !s.steady || s.duration_ms() < 60), "{segs:?}");
+        assert!(segments(rate, &white_noise(1, 8_000, 3_000.0)).is_empty());
+    }
+
+    #[test]
+    fn three_tones_in_a_row_are_a_sequence_not_beeps() {
+        let rate = 8_000;
+        let mut sit = silence(rate, 100);
+        for hz in [913.8, 1_370.6, 1_776.7] {
+            sit.extend(tone(hz, rate, 274, -24.0));
+        }
+        let segs = segments(rate, &sit);
+        assert_eq!(segs.len(), 3, "{segs:?}");
+        assert!(segs.iter().all(|s| !s.isolated), "{segs:?}");
+    }
+
+    #[test]
+    fn sounding_reports_a_long_tone_while_it_lasts() {
+        let rate = 8_000;
+        let mut tracker = ToneTracker::new(rate);
+        let ced = tone(2_100.0, rate, 1_000, -12.0);
+        for chunk in ced.chunks(160) {
+            tracker.push(chunk);
+        }
+        let (hz, ms) = tracker.sounding().expect("a tone is sounding");
+        assert!((hz - 2_100.0).abs() < 10.0 && ms >= 980, "{hz} {ms}");
+    }
+}

@@ -1,0 +1,4 @@
+//! The answering-machine detector's evaluation corpus and its scoring.
+
+pub mod corpus;
+pub mod eval;
