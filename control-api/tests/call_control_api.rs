@@ -286,7 +286,9 @@ async fn dial_validation_errors_are_422_with_pointers() {
             (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "client_state": "%%%" }), "/client_state"),
             (json!({ "connection_id": "12345", "to": "loop:echo", "from": "+13125550100" }), "/connection_id"),
             (json!({ "connection_id": conn, "to": "+13125550199", "from": "+13125550100" }), "/to"),
-            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "answering_machine_detection": "detect" }), "/answering_machine_detection"),
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "answering_machine_detection": "psychic" }), "/answering_machine_detection"),
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "answering_machine_detection": "detect",
+                "answering_machine_detection_config": { "greeting_duration_millis": "long" } }), "/answering_machine_detection_config/greeting_duration_millis"),
             (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "time_limit_secs": 0 }), "/time_limit_secs"),
         ];
         for (body, pointer) in cases {
@@ -462,6 +464,8 @@ async fn voice_config_is_read_updated_and_validated() {
         for (bad, pointer) in [
             (json!({ "translate_from": "English" }), "/translate_from"),
             (json!({ "answering_machine_detection": "maybe" }), "/answering_machine_detection"),
+            (json!({ "answering_machine_detection": "detect", "answering_machine_detection_config": { "initial_silence_millis": 0 } }),
+                "/answering_machine_detection_config/initial_silence_millis"),
             (json!({ "outbound_countries": ["US", "XX"] }), "/outbound_countries"),
             (json!({ "live_translate": true, "translate_from": null }), "/live_translate"),
         ] {

@@ -2,6 +2,7 @@
 
 use bond_codecs::dtmf::DtmfDigit;
 
+use crate::amd::AmdEvent;
 use crate::ids::LegId;
 use crate::rtp::RtpStats;
 
@@ -40,6 +41,19 @@ pub enum DtmfSource {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EngineEvent {
-    LegEnded { leg: LegId, cause: HangupCause, stats: RtpStats },
-    DtmfReceived { leg: LegId, digit: DtmfDigit, source: DtmfSource },
+    LegEnded {
+        leg: LegId,
+        cause: HangupCause,
+        stats: RtpStats,
+    },
+    DtmfReceived {
+        leg: LegId,
+        digit: DtmfDigit,
+        source: DtmfSource,
+    },
+    /// The answering-machine detector running on the leg reports.
+    MachineDetection {
+        leg: LegId,
+        event: AmdEvent,
+    },
 }

@@ -1,5 +1,6 @@
 //! Calls: destinations, the registry of live legs, webhook payloads and the call-control service.
 
+pub mod amd;
 pub mod country;
 pub mod endpoint;
 pub mod payload;
@@ -8,6 +9,7 @@ pub mod recording_links;
 mod registry;
 mod service;
 
+pub use amd::{AmdMode, AmdRequest};
 pub use endpoint::{Endpoint, LoopKind};
 pub use recording::RecordOptions;
 pub use recording_links::RecordingLinks;

@@ -12,10 +12,11 @@ use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::rtp::RtpStats;
 use bond_media_engine::runtime::EngineHandle;
 use bond_media_engine::{DtmfPassing, EngineEvent, HangupCause, LegId};
-use dashmap::DashSet;
+use dashmap::{DashMap, DashSet};
 use serde_json::Value;
 use sqlx::{Any, Transaction};
 
+use super::amd::{self, AmdMode, AmdRequest};
 use super::endpoint::{Endpoint, LoopKind};
 use super::payload;
 use super::recording_links::RecordingLinks;
@@ -42,6 +43,8 @@ pub struct Dial {
     pub webhook_url: Option<String>,
     pub webhook_failover_url: Option<String>,
     pub time_limit_secs: Option<i64>,
+    /// Answering-machine detection from the answer on.
+    pub amd: Option<AmdRequest>,
 }
 
 /// What a held call's party hears.
@@ -80,6 +83,8 @@ pub struct CallService {
     pub(super) notifier: WebhookNotifier,
     pub(super) files: CallFiles,
     parked_after_unbridge: Arc<DashSet<String>>,
+    /// Calls running answering-machine detection, and in which mode.
+    amd_modes: Arc<DashMap<String, AmdMode>>,
 }
 
 impl CallService {
@@ -91,6 +96,7 @@ impl CallService {
             notifier,
             files,
             parked_after_unbridge: Arc::default(),
+            amd_modes: Arc::default(),
         }
     }
 
@@ -123,6 +129,7 @@ impl CallService {
             Endpoint::Agent(_) => return Err(no_route("Agent (WebRTC) legs are not available in Bond yet.")),
         };
         let (rate, source) = source;
+        let amd = dial.amd;
         let leg = self.engine.create_local_leg(rate, source).await.map_err(|e| ApiError::internal(&e))?;
         let new = NewCall {
             call_control_id: format!("v3:{}", uuid::Uuid::new_v4().simple()),
@@ -147,6 +154,14 @@ impl CallService {
             Ok(call) => {
                 self.registry.insert(&call.call_control_id, leg);
                 self.notifier.notify();
+                if let Some(amd) = amd {
+                    // Built-in legs answer at once: detection starts now.
+                    self.amd_modes.insert(call.call_control_id.clone(), amd.mode);
+                    if let Err(e) = self.engine.start_amd(leg, amd.config).await {
+                        self.amd_modes.remove(&call.call_control_id);
+                        return Err(ApiError::internal(&e));
+                    }
+                }
                 if let Some(limit) = call.time_limit_secs {
                     self.enforce_time_limit(call.call_control_id.clone(), limit);
                 }
@@ -359,6 +374,7 @@ impl CallService {
             }
         }
         self.parked_after_unbridge.remove(call_control_id);
+        self.amd_modes.remove(call_control_id);
         tx.commit().await?;
         self.notifier.notify();
         Ok(cascade)
@@ -400,6 +416,15 @@ impl CallService {
                         tracing::error!(%call, error = %e, "could not record DTMF");
                     }
                 }
+                Ok(EngineEvent::MachineDetection { leg, event }) => {
+                    let Some(call) = self.registry.call(leg) else { continue };
+                    let Some(mode) = self.amd_modes.get(&call).map(|m| *m) else { continue };
+                    if let Some((event_type, fields)) = amd::webhook(mode, event) {
+                        if let Err(e) = self.machine_detection(&call, event_type, fields).await {
+                            tracing::error!(%call, error = %e, "could not record a machine detection result");
+                        }
+                    }
+                }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::error!(missed = n, "engine events lagged; some call events were missed");
@@ -407,6 +432,22 @@ impl CallService {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+
+    async fn machine_detection(
+        &self,
+        call_control_id: &str,
+        event_type: &str,
+        fields: serde_json::Map<String, Value>,
+    ) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let call = self.call_in(&mut tx, call_control_id).await?;
+        let mut body = payload::base(&call);
+        body.extend(fields);
+        self.enqueue(&mut tx, &call, event_type, Value::Object(body)).await?;
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(())
     }
 
     async fn dtmf_received(&self, call_control_id: &str, digit: char) -> Result<(), DbError> {

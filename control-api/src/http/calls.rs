@@ -17,7 +17,7 @@ use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
-use crate::calls::{BridgeOptions, Dial, Endpoint, Hold, RecordOptions};
+use crate::calls::{amd, AmdRequest, BridgeOptions, Dial, Endpoint, Hold, RecordOptions};
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
 
@@ -38,6 +38,7 @@ pub struct DialBody {
     webhook_failover_url: Option<String>,
     custom_headers: Option<Vec<NameValue>>,
     answering_machine_detection: Option<String>,
+    answering_machine_detection_config: Option<Value>,
     record: Option<String>,
     record_channels: Option<String>,
     record_format: Option<String>,
@@ -80,7 +81,7 @@ fn check_client_state(client_state: &Option<String>) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/v2/calls", tag = "calls",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer")),
-    request_body(content = Object, description = "connection_id, to (E.164, sip:, agent:, loop:echo|tone|silence|play), from, from_display_name, timeout_secs, time_limit_secs, client_state, command_id, webhook_url, webhook_failover_url, custom_headers"),
+    request_body(content = Object, description = "connection_id, to (E.164, sip:, agent:, loop:echo|tone|silence|play), from, from_display_name, timeout_secs, time_limit_secs, client_state, command_id, webhook_url, webhook_failover_url, custom_headers, answering_machine_detection, answering_machine_detection_config, record"),
     responses((status = 200, description = "call_control_id, call_leg_id, call_session_id, is_alive, record_type", body = Object),
     (status = 422, description = "Invalid destination, country not allowed, or feature not available", body = ErrorEnvelope),
     (status = 429, description = "Over the rate limit", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -139,13 +140,6 @@ async fn dial_checked(
                 &format!("/{field}"),
             ));
         }
-    }
-    if body.answering_machine_detection.as_deref().is_some_and(|amd| amd != "disabled") {
-        return Err(ApiError::unprocessable(
-            "10015",
-            "answering machine detection is not available in Bond yet",
-            "/answering_machine_detection",
-        ));
     }
     let connection_id = required(&body.connection_id, "/connection_id")?;
     let to = match &body.to {
@@ -234,7 +228,9 @@ async fn dial_checked(
         "record_channels",
         "record_format",
     )?;
+    let amd = amd_request(state, principal, &endpoint, &body).await?;
     let dial = Dial {
+        amd,
         to,
         endpoint,
         from,
@@ -250,6 +246,27 @@ async fn dial_checked(
         state.calls.start_recording(&call, options).await?;
     }
     Ok(call)
+}
+
+/// AMD as the request asks, or else the organization's default, which never
+/// applies to agent legs (detection is for customers).
+async fn amd_request(
+    state: &AppState,
+    principal: &Principal,
+    endpoint: &Endpoint,
+    body: &DialBody,
+) -> Result<Option<AmdRequest>, ApiError> {
+    let invalid = |(detail, pointer): (String, String)| ApiError::unprocessable("10002", detail, &pointer);
+    if let Some(mode) = &body.answering_machine_detection {
+        return amd::request(mode, body.answering_machine_detection_config.as_ref()).map_err(invalid);
+    }
+    if matches!(endpoint, Endpoint::Agent(_)) {
+        return Ok(None);
+    }
+    let config =
+        state.store.voice_config(&principal.organization_id).await.map_err(|e| ApiError::internal(&e))?;
+    amd::request(&config.answering_machine_detection, config.answering_machine_detection_config.as_ref())
+        .map_err(invalid)
 }
 
 fn replay(status: u16, body: &str) -> Response {

@@ -7,11 +7,10 @@ use serde_json::{json, Value};
 use super::extract::Body;
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
+use crate::calls::amd;
 use crate::calls::country::is_known_country;
 use crate::state::AppState;
 use crate::store::VoiceConfig;
-
-const AMD_MODES: &[&str] = &["disabled", "detect", "detect_beep", "detect_words", "greeting_end", "premium"];
 
 #[utoipa::path(get, path = "/v2/voice_config", tag = "voice_config",
     responses((status = 200, description = "The organization's voice configuration", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -72,13 +71,8 @@ fn validate(c: &VoiceConfig) -> Result<(), ApiError> {
             "/live_translate",
         ));
     }
-    if !AMD_MODES.contains(&c.answering_machine_detection.as_str()) {
-        return Err(ApiError::unprocessable(
-            "10002",
-            format!("answering_machine_detection must be one of {}", AMD_MODES.join(", ")),
-            "/answering_machine_detection",
-        ));
-    }
+    amd::request(&c.answering_machine_detection, c.answering_machine_detection_config.as_ref())
+        .map_err(|(detail, pointer)| ApiError::unprocessable("10002", detail, &pointer))?;
     if let Some(countries) = &c.outbound_countries {
         if let Some(bad) = countries.iter().find(|code| !is_known_country(code)) {
             return Err(ApiError::unprocessable(

@@ -3,7 +3,8 @@
 //! A frame is speech when it stands well above the floor *and* above an absolute
 //! threshold. The floor falls at once to a quieter frame and rises slowly (about
 //! 5 dB/s), so steady hiss or hum of any level becomes the floor within a second
-//! or two while a word (which lasts well under a second) cannot drag it up.
+//! or two while a word (which lasts well under a second) cannot drag it up. A level
+//! that holds steady for half a second (hum, hiss; speech never does) becomes the floor at once.
 
 /// How far above the floor speech must be (dB).
 const SPEECH_OVER_FLOOR_DB: f64 = 9.0;
@@ -11,6 +12,12 @@ const SPEECH_OVER_FLOOR_DB: f64 = 9.0;
 const FLOOR_RISE_DB: f64 = 0.1;
 /// How fast it falls toward quieter frames (share of the distance per frame).
 const FLOOR_FALL: f64 = 0.5;
+/// The first frame sets the floor, but no higher than about -40 dBm0: louder than
+/// that is a callee already talking, not line noise.
+const FLOOR_START_MAX_DB: f64 = 44.0;
+/// Frames of steady level that make the floor jump to them, and how steady (dB).
+const STEADY_FRAMES: usize = 25;
+const STEADY_SPREAD_DB: f64 = 3.0;
 /// The floor never drops below this (digital silence would make any click speech).
 const FLOOR_MIN_DB: f64 = 10.0;
 
@@ -43,13 +50,23 @@ impl FrameLevel {
 #[derive(Debug, Clone)]
 pub struct Activity {
     floor_db: Option<f64>,
+    recent_db: [f64; STEADY_FRAMES],
+    frames: usize,
+    /// The floor jumped to a steady level on the latest frame.
+    steadied: bool,
     /// Mean absolute amplitude under which a frame is never speech.
     silence_threshold: f64,
 }
 
 impl Activity {
     pub fn new(silence_threshold: u16) -> Self {
-        Self { floor_db: None, silence_threshold: f64::from(silence_threshold) }
+        Self {
+            floor_db: None,
+            recent_db: [0.0; STEADY_FRAMES],
+            frames: 0,
+            steadied: false,
+            silence_threshold: f64::from(silence_threshold),
+        }
     }
 
     /// The current noise floor (dB, same scale as [`FrameLevel::power_db`]).
@@ -57,9 +74,28 @@ impl Activity {
         self.floor_db.unwrap_or(FLOOR_MIN_DB)
     }
 
+    /// The latest frame showed the last half second to be steady noise, not speech:
+    /// what was taken for speech in it was not.
+    pub fn steadied(&self) -> bool {
+        self.steadied
+    }
+
+    /// How long the steadiness check looks back (ms).
+    pub const STEADY_MS: u32 = STEADY_FRAMES as u32 * 20;
+
     /// Classify a frame and update the floor. `tonal` frames (a beep) are not speech.
     pub fn push(&mut self, level: FrameLevel, tonal: bool) -> bool {
-        let floor = *self.floor_db.get_or_insert(level.power_db.max(FLOOR_MIN_DB));
+        self.recent_db[self.frames % STEADY_FRAMES] = level.power_db;
+        self.frames += 1;
+        let mut floor = *self.floor_db.get_or_insert(level.power_db.clamp(FLOOR_MIN_DB, FLOOR_START_MAX_DB));
+        if self.frames >= STEADY_FRAMES {
+            let lo = self.recent_db.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = self.recent_db.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            self.steadied = hi - lo <= STEADY_SPREAD_DB && lo > floor;
+            if self.steadied {
+                floor = lo;
+            }
+        }
         let speech = !tonal
             && level.mean_abs >= self.silence_threshold
             && level.power_db >= floor + SPEECH_OVER_FLOOR_DB;
@@ -101,6 +137,10 @@ mod tests {
         samples.extend(white_noise(2, 1_600, rms_for_dbm0(-20.0)));
         let frames = run(&mut activity, &samples);
         assert!(frames[50..].iter().all(|&s| s), "{frames:?}");
+        // Held for half a second, the same burst is hiss: it becomes the floor.
+        samples.extend(white_noise(3, 8_000, rms_for_dbm0(-20.0)));
+        let frames = run(&mut Activity::new(128), &samples);
+        assert!(!frames[100..].iter().any(|&s| s), "{frames:?}");
         let mut activity = Activity::new(2_000);
         assert!(!run(&mut activity, &samples)[50..].iter().any(|&s| s));
     }

@@ -61,8 +61,9 @@ enum Phase {
 #[derive(Debug, Clone, Copy, Default)]
 struct Words {
     count: u32,
-    /// End of the latest speech frame of a word.
+    /// End of the latest speech frame of a word, and the latest word's start.
     last_speech_ms: u32,
+    latest_start: u32,
     /// The word being spoken: its start, and the end of its latest speech frame.
     current: Option<(u32, u32)>,
     first_onset: Option<u32>,
@@ -83,6 +84,7 @@ impl Words {
             if self.current.is_none() && self.speech_run >= MIN_WORD_FRAMES {
                 let start = end_ms - self.speech_run * FRAME_MS;
                 self.current = Some((start, end_ms));
+                self.latest_start = start;
                 self.first_onset.get_or_insert(start);
             }
             if let Some((_, last)) = self.current.as_mut() {
@@ -97,6 +99,21 @@ impl Words {
                 self.count += 1;
                 self.current = None;
             }
+        }
+    }
+
+    /// Words that began at or after `since_ms` were steady noise: forget them.
+    fn retract_since(&mut self, since_ms: u32) {
+        if self.current.is_some_and(|(start, _)| start >= since_ms) {
+            self.current = None;
+            self.speech_run = 0;
+        } else if self.current.is_none() && self.count > 0 && self.latest_start >= since_ms {
+            self.count -= 1;
+        } else {
+            return;
+        }
+        if self.count == 0 && self.current.is_none() {
+            self.first_onset = None;
         }
     }
 
@@ -213,6 +230,9 @@ impl AmdDetector {
             let speech = self.activity.push(level, tonal);
             self.speech_history[(self.frames % HISTORY_FRAMES) as usize] = speech;
             self.level_history[(self.frames % HISTORY_FRAMES) as usize] = level.power_db;
+            if self.activity.steadied() {
+                self.words.retract_since(now.saturating_sub(Activity::STEADY_MS));
+            }
             self.words.push(speech, tonal, now, self.config.between_words_silence_millis);
         }
         while let Some(segment) = self.tones.poll_segment() {

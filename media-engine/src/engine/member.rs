@@ -45,6 +45,21 @@ impl Member {
         }
     }
 
+    /// What the leg's party was sent on its latest tick.
+    pub fn sent_frame(&self) -> &AudioFrame {
+        match self {
+            Self::Rtp(l) => l.sent_frame(),
+            Self::Local(l) => l.sent_frame(),
+        }
+    }
+
+    /// Report every frame the party says (a local leg always does).
+    pub fn set_emit_heard(&mut self, on: bool) {
+        if let Self::Rtp(l) = self {
+            l.set_emit_heard(on);
+        }
+    }
+
     /// Audio for the leg's party.
     pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
         match self {

@@ -22,6 +22,8 @@ use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bytes::Bytes;
 
 use bridge::Route;
+
+use crate::amd::{AmdConfig, AmdDetector};
 use member::Member;
 
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
@@ -90,6 +92,8 @@ pub struct Engine {
     legs: HashMap<LegId, Member>,
     routes: HashMap<LegId, Route>,
     controls: HashMap<LegId, AudioControls>,
+    /// Answering-machine detectors, tapping what their leg's party says.
+    detectors: HashMap<LegId, AmdDetector>,
     /// Where a heard frame is copied on its way across a bridge (no allocation per frame).
     scratch: AudioFrame,
     next_leg: u64,
@@ -105,6 +109,7 @@ impl Engine {
             legs: HashMap::new(),
             routes: HashMap::new(),
             controls: HashMap::new(),
+            detectors: HashMap::new(),
             scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
             next_leg: 1,
             deadlines: BinaryHeap::new(),
@@ -170,6 +175,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Run answering-machine detection on what `leg`'s party says, from the
+    /// next tick on; its reports arrive as [`EngineEvent::MachineDetection`].
+    /// Starting it again restarts it.
+    pub fn start_amd(&mut self, leg: LegId, config: AmdConfig) -> Result<(), EngineError> {
+        let member = self.leg_mut(leg)?;
+        let rate = member.rate();
+        member.set_emit_heard(true);
+        self.detectors.insert(leg, AmdDetector::new(config, rate.hz()));
+        Ok(())
+    }
+
+    /// Stop answering-machine detection on `leg`; false if none was running.
+    pub fn stop_amd(&mut self, leg: LegId) -> bool {
+        let stopped = self.detectors.remove(&leg).is_some();
+        if stopped && !self.routes.contains_key(&leg) {
+            if let Some(member) = self.legs.get_mut(&leg) {
+                member.set_emit_heard(false);
+            }
+        }
+        stopped
+    }
+
     /// Join `a` and `b`: each hears the other from the next tick on, DTMF included.
     pub fn bridge(&mut self, a: LegId, b: LegId) -> Result<(), EngineError> {
         self.bridge_with(a, b, DtmfPassing::Both)
@@ -208,6 +235,7 @@ impl Engine {
         for id in [leg, route.peer] {
             if let Some(member) = self.legs.get_mut(&id) {
                 member.set_bridged(false);
+                member.set_emit_heard(self.detectors.contains_key(&id));
             }
         }
         Ok(route.peer)
@@ -341,12 +369,26 @@ impl Engine {
     /// deadline, and drop it once ended.
     fn after_leg_changed(&mut self, id: LegId) {
         // An RTP leg only outputs `Heard` when asked to; a local leg always does, and
-        // outside a bridge nobody listens to it.
-        let keep_unbridged_audio = matches!(self.legs.get(&id), Some(Member::Rtp(_)));
+        // outside a bridge nobody listens to it. A detector's leg outputs it for the detector.
+        let keep_unbridged_audio =
+            matches!(self.legs.get(&id), Some(Member::Rtp(_))) && !self.detectors.contains_key(&id);
         while let Some(output) = self.legs.get_mut(&id).and_then(Member::poll_output) {
             match output {
                 LegOutput::Transmit(data) => self.outputs.push_back(EngineOutput::Transmit { leg: id, data }),
                 LegOutput::Heard => {
+                    let Some(member) = self.legs.get(&id) else { continue };
+                    if let Some(detector) = self.detectors.get_mut(&id) {
+                        detector.push(member.heard_frame(), Some(member.sent_frame()));
+                        while let Some(event) = detector.poll_event() {
+                            self.outputs.push_back(EngineOutput::Event(EngineEvent::MachineDetection {
+                                leg: id,
+                                event,
+                            }));
+                        }
+                        if detector.is_done() {
+                            self.stop_amd(id);
+                        }
+                    }
                     let Some(member) = self.legs.get(&id) else { continue };
                     self.scratch.clone_from(member.heard_frame());
                     let digit_sounding = member.hears_dtmf();
@@ -385,6 +427,7 @@ impl Engine {
         if leg.is_ended() {
             self.legs.remove(&id);
             self.controls.remove(&id);
+            self.detectors.remove(&id);
             if self.routes.contains_key(&id) {
                 let _ = self.unbridge(id);
             }

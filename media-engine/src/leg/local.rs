@@ -68,6 +68,11 @@ impl LocalLeg {
         &self.said
     }
 
+    /// What the party heard on the latest tick.
+    pub fn sent_frame(&self) -> &AudioFrame {
+        &self.heard
+    }
+
     /// What the party hears (a frame from a bridge). Frames at another rate are ignored.
     pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
         if frame.rate() != self.rate() {

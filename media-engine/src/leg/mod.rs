@@ -234,6 +234,11 @@ impl Leg {
     }
 
     /// The frame the leg heard on its latest tick.
+    /// What the leg sent its party on the latest tick.
+    pub fn sent_frame(&self) -> &AudioFrame {
+        &self.outgoing
+    }
+
     pub fn heard_frame(&self) -> &AudioFrame {
         &self.heard
     }

@@ -164,6 +164,12 @@ impl Driver {
                 };
                 let _ = reply.send(result.map_err(engine_error));
             }
+            Command::StartAmd { leg, config, reply } => {
+                let _ = reply.send(self.engine.start_amd(leg, config).map_err(engine_error));
+            }
+            Command::StopAmd { leg, reply } => {
+                let _ = reply.send(self.engine.stop_amd(leg));
+            }
             Command::LegRate { leg, reply } => {
                 let _ = reply.send(self.engine.rate(leg));
             }

@@ -9,6 +9,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{Codec, SampleRate};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::amd::AmdConfig;
 use crate::engine::DtmfPassing;
 use crate::event::EngineEvent;
 use crate::ids::LegId;
@@ -129,6 +130,15 @@ pub(crate) enum Command {
         source: Option<MediaSource>,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     },
+    StartAmd {
+        leg: LegId,
+        config: AmdConfig,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    StopAmd {
+        leg: LegId,
+        reply: oneshot::Sender<bool>,
+    },
     LegRate {
         leg: LegId,
         reply: oneshot::Sender<Option<SampleRate>>,
@@ -224,6 +234,16 @@ impl EngineHandle {
     /// Put a leg on hold with `source` for its party (silence or music), or take it off with `None`.
     pub async fn hold(&self, leg: LegId, source: Option<MediaSource>) -> Result<(), RuntimeError> {
         self.request(|reply| Command::Hold { leg, source, reply }).await?
+    }
+
+    /// Start answering-machine detection on a leg (restarting it if running).
+    pub async fn start_amd(&self, leg: LegId, config: AmdConfig) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::StartAmd { leg, config, reply }).await?
+    }
+
+    /// Stop answering-machine detection; false if none was running.
+    pub async fn stop_amd(&self, leg: LegId) -> Result<bool, RuntimeError> {
+        self.request(|reply| Command::StopAmd { leg, reply }).await
     }
 
     /// The PCM rate of a live leg.

@@ -1,0 +1,152 @@
+//! Answering-machine detection over the API: `answering_machine_detection` on
+//! dial (and the organization's default) runs the detector on a `loop:play`
+//! leg, and its verdicts arrive as Telnyx's machine-detection webhooks.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
+use bond_codecs::signals::{sine, white_noise};
+use bond_control_api::state::AppState;
+use common::{call, ADMIN_KEY};
+use serde_json::{json, Value};
+
+/// Noise shaped into syllables: what the detector takes for speech.
+fn talk(ms: usize, seed: u64) -> Vec<i16> {
+    white_noise(seed, ms * 8, rms_for_dbm0(-18.0) * 1.6)
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            (f64::from(s) * (0.35 + 0.65 * (std::f64::consts::PI * 4.0 * i as f64 / 8_000.0).sin().abs()))
+                as i16
+        })
+        .collect()
+}
+
+fn write_wav(dir: &std::path::Path, name: &str, parts: &[Vec<i16>]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(dir.join(name), spec).unwrap();
+    for s in parts.concat() {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+async fn dial(state: &AppState, conn: &str, file: &str, amd: Option<Value>) -> String {
+    let mut body =
+        json!({ "connection_id": conn, "to": format!("loop:play?file={file}"), "from": "+13125550100" });
+    if let Some(amd) = amd {
+        body.as_object_mut().unwrap().extend(amd.as_object().unwrap().clone());
+    }
+    let (status, _, json) = call(state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    json["data"]["call_control_id"].as_str().unwrap().to_owned()
+}
+
+/// The machine-detection webhooks queued for `id`, waiting up to `within` for `count` of them.
+async fn amd_events(state: &AppState, id: &str, count: usize, within: Duration) -> Vec<Value> {
+    let mut events = Vec::new();
+    for _ in 0..within.as_millis() / 100 {
+        events = state
+            .store
+            .pending_events(1_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.call_control_id.as_deref() == Some(id))
+            .map(|e| serde_json::from_str::<Value>(&e.data).unwrap())
+            .filter(|e| e["event_type"].as_str().unwrap().starts_with("call.machine."))
+            .collect::<Vec<Value>>();
+        if events.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_person_and_a_machine_with_a_beep_are_told_apart_in_premium_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in common::database_urls(dir.path()).await {
+        let sub = tempfile::tempdir_in(dir.path()).unwrap();
+        let state = common::state(sub.path(), &url, &[]).await;
+        write_wav(sub.path(), "hello.wav", &[vec![0; 2_400], talk(500, 1), vec![0; 16_000]]);
+        let beep = sine(1_000.0, 8_000, 2_400, sine_amplitude_for_dbm0(-15.0));
+        write_wav(
+            sub.path(),
+            "greeting.wav",
+            &[vec![0; 2_400], talk(2_500, 2), vec![0; 3_200], beep, vec![0; 8_000]],
+        );
+        let conn = {
+            let body = json!({ "application_name": "amd", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+            let (_, _, json) =
+                call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+            json["data"]["id"].as_str().unwrap().to_owned()
+        };
+        let premium = json!({ "answering_machine_detection": "premium" });
+        let person = dial(&state, &conn, "hello.wav", Some(premium.clone())).await;
+        let machine = dial(&state, &conn, "greeting.wav", Some(premium)).await;
+
+        let person_events = amd_events(&state, &person, 1, Duration::from_secs(10)).await;
+        assert_eq!(person_events.len(), 1, "{person_events:?}");
+        let p = &person_events[0];
+        assert_eq!(p["event_type"], "call.machine.premium.detection.ended");
+        assert_eq!(p["payload"]["result"], "human_residence");
+        assert_eq!(p["payload"]["call_control_id"], person.as_str());
+        // Speech ends at 800 ms; 800 ms of quiet later it is a person.
+        let at = p["payload"]["decision_time_millis"].as_u64().unwrap();
+        assert!((1_550..=1_700).contains(&at), "decided at {at} ms");
+
+        let machine_events = amd_events(&state, &machine, 2, Duration::from_secs(15)).await;
+        let kinds: Vec<(&str, &str)> = machine_events
+            .iter()
+            .map(|e| (e["event_type"].as_str().unwrap(), e["payload"]["result"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("call.machine.premium.detection.ended", "machine"),
+                ("call.machine.premium.greeting.ended", "beep_detected")
+            ]
+        );
+        // The beep ends at 3,500 ms (300 quiet, 2,500 talk, 400 quiet, 300 beep).
+        let beep_at = machine_events[1]["payload"]["decision_time_millis"].as_u64().unwrap();
+        assert!((3_500..=3_600).contains(&beep_at), "beep reported at {beep_at} ms");
+        assert_eq!(machine_events[1]["payload"]["beep_frequency_hz"], 1_000.0);
+    }
+}
+
+#[tokio::test]
+async fn the_organizations_default_applies_when_a_dial_does_not_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = common::state(dir.path(), &common::database_urls(dir.path()).await[0], &[]).await;
+    write_wav(dir.path(), "hello.wav", &[talk(400, 3), vec![0; 16_000]]);
+    let patch = json!({ "answering_machine_detection": "detect",
+        "answering_machine_detection_config": { "after_greeting_silence_millis": 500 } });
+    let (status, _, json) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(patch)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let body = json!({ "application_name": "amd", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+    let (_, _, json) =
+        call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+    let conn = json["data"]["id"].as_str().unwrap().to_owned();
+
+    let defaulted = dial(&state, &conn, "hello.wav", None).await;
+    let disabled =
+        dial(&state, &conn, "hello.wav", Some(json!({ "answering_machine_detection": "disabled" }))).await;
+    let events = amd_events(&state, &defaulted, 1, Duration::from_secs(10)).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event_type"], "call.machine.detection.ended");
+    assert_eq!(events[0]["payload"]["result"], "human");
+    // The configured 500 ms pause, not the default 800 ms, decided it.
+    let at = events[0]["payload"]["decision_time_millis"].as_u64().unwrap();
+    assert!((880..=960).contains(&at), "decided at {at} ms");
+    assert!(amd_events(&state, &disabled, 1, Duration::from_millis(300)).await.is_empty());
+}
