@@ -1,51 +1,67 @@
-//! `amd-report CORPUS_DIR [--direct] [--out FILE]`: run the answering-machine
-//! detector over a corpus made by `amd-corpus` and write the accuracy report.
+//! `amd-report CORPUS_DIR [--direct] [--bond PATH] [--concurrency N] [--out FILE]`:
+//! run the answering-machine detector over a corpus made by `amd-corpus` and
+//! write the accuracy report (Markdown) to FILE, or to stderr.
 //!
-//! By default every clip goes through a real Bond: the `bond` binary is started
-//! on a scratch database, each clip is dialed as `loop:play` with premium AMD,
-//! and the verdicts come back as signed webhooks. `--direct` feeds the detector
-//! in-process instead (seconds, for tuning).
+//! By default every clip goes through a real Bond: the `bond` binary (`--bond`,
+//! else `bond` next to this program) is started on a scratch data directory,
+//! each clip is dialed as `loop:play` with premium AMD, and the verdicts come
+//! back as signed webhooks. Calls run in real time, N at a time (250 by
+//! default). `--direct` feeds the detector in-process instead (seconds; for tuning).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bond_media_engine::amd::AmdConfig;
-use bond_tests::amd::{corpus, eval};
+use bond_tests::amd::{corpus, eval, live};
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: amd-report CORPUS_DIR [--direct] [--out FILE]");
-        return ExitCode::from(2);
-    };
-    let direct = args.iter().any(|a| a == "--direct");
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map(PathBuf::from);
-    let result = (|| -> Result<String, String> {
-        let labels =
-            std::fs::read_to_string(dir.join("labels.csv")).map_err(|e| format!("labels.csv: {e}"))?;
-        let clips = corpus::parse_labels(&labels)?;
-        let outcomes = if direct {
-            clips
-                .iter()
-                .map(|c| Ok(eval::detect(c, &corpus::read_wav(&dir.join(&c.file))?, AmdConfig::default())))
-                .collect::<Result<Vec<_>, String>>()?
-        } else {
-            return Err("only --direct so far".into());
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
+    let dir = PathBuf::from(
+        args.first()
+            .ok_or("usage: amd-report CORPUS_DIR [--direct] [--bond PATH] [--concurrency N] [--out FILE]")?,
+    );
+    let labels = std::fs::read_to_string(dir.join("labels.csv")).map_err(|e| format!("labels.csv: {e}"))?;
+    let clips = corpus::parse_labels(&labels)?;
+    let (outcomes, how) = if args.iter().any(|a| a == "--direct") {
+        let outcomes = clips
+            .iter()
+            .map(|c| Ok(eval::detect(c, &corpus::read_wav(&dir.join(&c.file))?, AmdConfig::default())))
+            .collect::<Result<Vec<_>, String>>()?;
+        (outcomes, "The detector was fed the clips in-process (`amd-report --direct`).".to_owned())
+    } else {
+        let bond = match arg(args, "--bond") {
+            Some(path) => PathBuf::from(path),
+            None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("bond"),
         };
-        let scores = eval::score(&outcomes);
-        Ok(eval::render(&scores, "Detector run in-process over the corpus (`amd-report --direct`)."))
-    })();
-    match result {
-        Ok(report) => {
-            match out {
-                Some(path) => {
-                    if let Err(e) = std::fs::write(&path, &report) {
-                        eprintln!("amd-report: {}: {e}", path.display());
-                        return ExitCode::FAILURE;
-                    }
-                }
-                None => eprint!("{report}"),
+        let concurrency = arg(args, "--concurrency").and_then(|n| n.parse().ok()).unwrap_or(250);
+        let outcomes = live::run(&bond, &dir, &clips, concurrency).await?;
+        let how = format!(
+            "Every clip was dialed through a running Bond as `loop:play` with \
+             `answering_machine_detection: premium`, {concurrency} calls at a time in real time; \
+             verdicts and times are those of the signed `call.machine.premium.*` webhooks."
+        );
+        (outcomes, how)
+    };
+    let scores = eval::score(&outcomes);
+    Ok((eval::render(&scores, &how), arg(args, "--out").map(PathBuf::from)))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match report(&args).await {
+        Ok((report, Some(path))) => match std::fs::write(&path, report) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("amd-report: {}: {e}", path.display());
+                ExitCode::FAILURE
             }
+        },
+        Ok((report, None)) => {
+            eprint!("{report}");
             ExitCode::SUCCESS
         }
         Err(e) => {

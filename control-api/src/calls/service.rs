@@ -130,7 +130,12 @@ impl CallService {
         };
         let (rate, source) = source;
         let amd = dial.amd;
-        let leg = self.engine.create_local_leg(rate, source).await.map_err(|e| ApiError::internal(&e))?;
+        let leg = match amd {
+            // Built-in legs answer at once: detection runs from their first frame.
+            Some(amd) => self.engine.create_local_leg_with_amd(rate, source, amd.config).await,
+            None => self.engine.create_local_leg(rate, source).await,
+        }
+        .map_err(|e| ApiError::internal(&e))?;
         let new = NewCall {
             call_control_id: format!("v3:{}", uuid::Uuid::new_v4().simple()),
             organization_id: organization_id.to_owned(),
@@ -150,24 +155,22 @@ impl CallService {
             time_limit_secs: dial.time_limit_secs,
             created_at: rfc3339_now(),
         };
+        // Known before the call is stored, so no early engine event is lost.
+        self.registry.insert(&new.call_control_id, leg);
+        if let Some(amd) = amd {
+            self.amd_modes.insert(new.call_control_id.clone(), amd.mode);
+        }
         match self.record_dial(&new, rate).await {
             Ok(call) => {
-                self.registry.insert(&call.call_control_id, leg);
                 self.notifier.notify();
-                if let Some(amd) = amd {
-                    // Built-in legs answer at once: detection starts now.
-                    self.amd_modes.insert(call.call_control_id.clone(), amd.mode);
-                    if let Err(e) = self.engine.start_amd(leg, amd.config).await {
-                        self.amd_modes.remove(&call.call_control_id);
-                        return Err(ApiError::internal(&e));
-                    }
-                }
                 if let Some(limit) = call.time_limit_secs {
                     self.enforce_time_limit(call.call_control_id.clone(), limit);
                 }
                 Ok(call)
             }
             Err(e) => {
+                self.registry.remove(leg);
+                self.amd_modes.remove(&new.call_control_id);
                 let _ = self.engine.hangup(leg).await;
                 Err(ApiError::internal(&e))
             }

@@ -321,6 +321,10 @@ impl AmdDetector {
     fn stands_apart(&self, tone: ToneSegment, now: u32) -> bool {
         let oldest = now.saturating_sub((HISTORY_FRAMES - 1) * FRAME_MS);
         let start = tone.start_ms.saturating_sub(BEEP_EDGE_MARGIN_MS);
+        if start < BEEP_QUIET_BEFORE_MS + FRAME_MS {
+            // Nothing was heard before it to compare with (a hum from the answer on).
+            return false;
+        }
         // Frame `n` covers ((n-1)*20, n*20] ms; take the frames wholly inside a range.
         let frames =
             |from: u32, to: u32| (from.max(oldest + FRAME_MS).div_ceil(FRAME_MS) + 1)..=(to / FRAME_MS);

@@ -28,7 +28,7 @@ const MIN_HZ: f64 = 290.0;
 const MAX_HZ: f64 = 2_700.0;
 /// A block belongs to a segment when its frequency is this close to the segment's.
 const MATCH_SHARE: f64 = 0.02;
-const MATCH_MIN_HZ: f64 = 12.0;
+const MATCH_MIN_HZ: f64 = 20.0;
 /// Non-tonal blocks a segment may skip (G.711 noise, an ANSam phase reversal).
 const MAX_GAP_BLOCKS: u32 = 2;
 /// Blocks a segment needs before it counts (15 ms).
@@ -99,6 +99,16 @@ impl Open {
         self.tonal_blocks += 1;
         self.hz_sum += hz;
         self.db_sum += db;
+    }
+
+    /// Take in `later`, a piece of the same tone.
+    fn absorb(&mut self, later: &Open) {
+        self.last_tonal = later.last_tonal;
+        self.tonal_blocks += later.tonal_blocks;
+        self.hz_sum += later.hz_sum;
+        self.db_sum += later.db_sum;
+        self.min_db = self.min_db.min(later.min_db);
+        self.max_db = self.max_db.max(later.max_db);
     }
 
     fn close(&self, followed: bool) -> ToneSegment {
@@ -227,29 +237,27 @@ impl ToneTracker {
                     self.tonal_in_frame += 1;
                 }
             }
-            (Some(hz), None)
-                if self
-                    .closing
-                    .is_some_and(|(seg, end)| block - end <= CLEARANCE_BLOCKS && seg.matches(hz)) =>
-            {
-                // The same tone again after a short dropout (noise): carry on with it.
-                if let Some((mut seg, _)) = self.closing.take() {
-                    seg.add(block, hz, db);
-                    self.open = Some(seg);
-                }
-            }
             (Some(hz), _) => {
                 self.close_open();
-                let mut open = Open {
-                    start_block: block,
-                    last_tonal: block,
-                    tonal_blocks: 0,
-                    hz_sum: 0.0,
-                    db_sum: 0.0,
-                    min_db: f64::INFINITY,
-                    max_db: f64::NEG_INFINITY,
-                    pending_db: None,
-                    adjacent: false,
+                let resumed =
+                    self.closing.filter(|&(seg, end)| block - end <= CLEARANCE_BLOCKS && seg.matches(hz));
+                let mut open = match resumed {
+                    // The same tone again after a short dropout (noise): carry on with it.
+                    Some((seg, _)) => {
+                        self.closing = None;
+                        seg
+                    }
+                    None => Open {
+                        start_block: block,
+                        last_tonal: block,
+                        tonal_blocks: 0,
+                        hz_sum: 0.0,
+                        db_sum: 0.0,
+                        min_db: f64::INFINITY,
+                        max_db: f64::NEG_INFINITY,
+                        pending_db: None,
+                        adjacent: false,
+                    },
                 };
                 open.add(block, hz, db);
                 self.open = Some(open);
@@ -276,8 +284,14 @@ impl ToneTracker {
         if open.tonal_blocks < MIN_SEGMENT_BLOCKS {
             return;
         }
-        if let Some((prev, prev_end)) = self.closing.take() {
+        if let Some((mut prev, prev_end)) = self.closing.take() {
             let touching = open.start_block - prev_end <= CLEARANCE_BLOCKS;
+            if touching && prev.matches(open.hz()) {
+                // One tone cut in two by a stray block: put it back together.
+                prev.absorb(&open);
+                self.closing = Some((prev, prev.last_tonal + 1));
+                return;
+            }
             self.done.push_back(prev.close(touching && open.tonal_blocks >= MIN_NEIGHBOUR_BLOCKS));
             open.adjacent |= touching && prev.tonal_blocks >= MIN_NEIGHBOUR_BLOCKS;
         }

@@ -96,8 +96,12 @@ impl Driver {
             Command::CreateLeg { spec, reply } => {
                 let _ = reply.send(self.create_leg(spec).await);
             }
-            Command::CreateLocalLeg { rate, source, reply } => {
+            Command::CreateLocalLeg { rate, source, amd, reply } => {
                 let id = self.engine.add_local_leg(now(), rate, source);
+                if let Some(config) = amd {
+                    // Before its first tick: the detector hears the leg from its answer.
+                    let _ = self.engine.start_amd(id, config);
+                }
                 RuntimeMetrics::add(&self.metrics.legs_created, 1);
                 RuntimeMetrics::add(&self.metrics.legs_active, 1);
                 let _ = reply.send(id);

@@ -82,6 +82,7 @@ pub(crate) enum Command {
     CreateLocalLeg {
         rate: SampleRate,
         source: MediaSource,
+        amd: Option<AmdConfig>,
         reply: oneshot::Sender<LegId>,
     },
     Hangup {
@@ -171,7 +172,17 @@ impl EngineHandle {
         rate: SampleRate,
         source: MediaSource,
     ) -> Result<LegId, RuntimeError> {
-        self.request(|reply| Command::CreateLocalLeg { rate, source, reply }).await
+        self.request(|reply| Command::CreateLocalLeg { rate, source, amd: None, reply }).await
+    }
+
+    /// A local leg with answering-machine detection from its first frame (its answer).
+    pub async fn create_local_leg_with_amd(
+        &self,
+        rate: SampleRate,
+        source: MediaSource,
+        amd: AmdConfig,
+    ) -> Result<LegId, RuntimeError> {
+        self.request(|reply| Command::CreateLocalLeg { rate, source, amd: Some(amd), reply }).await
     }
 
     /// Join two legs so each hears the other; `dtmf` says which way digits pass.

@@ -228,6 +228,28 @@ pub fn render(scores: &Scores, how: &str) -> String {
             columns.iter().map(|c| row.and_then(|r| r.get(*c)).copied().unwrap_or(0).to_string()).collect();
         let _ = writeln!(out, "| {} | {} |", label.as_str(), cells.join(" | "));
     }
+    let _ = writeln!(out, "\n## The corpus\n");
+    let _ = writeln!(
+        out,
+        "Made by `amd-corpus` (tests/support/amd/corpus.rs) from one seed: 40% people (\"Hello?\", \
+         \"Yeah, hi\", a name, a second \"hello?\" after a pause of 1-2.5 s), 46% machines (voicemail \
+         greetings of 1 to 6 sentences, 75% with a beep; carrier announcements with a beep; IVR menus; \
+         \"Leave a message.\" then a beep), 6% fax (CNG, CED, ANSam), 8% silence, hiss and hum. Speech is \
+         espeak-ng (7 English voices x 11 variants, 130-210 words/min, pitch 20-80), band-passed to \
+         300-3400 Hz and resampled to 8 kHz by sox, at -34 to -10 dBm0; beeps are 300-2500 Hz (40% at \
+         1 kHz), 70-1500 ms, -26 to -10 dBm0, 0.15-1.2 s after the greeting; lines get pink noise \
+         (-62 to -42 dBm0) on about half the clips, mains hum on 15%, and G.711 mu-law or A-law on 80%."
+    );
+    let _ = writeln!(out, "\nReproduce (the same numbers, to the clip):\n");
+    let _ = writeln!(out, "```sh\ncargo build --release -p bond-control-api --bin bond -p bond-tests --bins");
+    let _ = writeln!(out, "target/release/amd-corpus target/amd-corpus 1000 2026");
+    let _ = writeln!(out, "target/release/amd-report target/amd-corpus --out docs/amd-report.md\n```");
+    let _ = writeln!(
+        out,
+        "\nThe detector's CPU cost per 20 ms frame is in BENCHMARKS.md (`cargo bench -p bond-benches --bench amd`). \
+         These are synthetic voices: the detector is built on general rules (see docs/amd.md), not on this \
+         generator, but real recordings will score lower than these numbers."
+    );
     if !scores.errors.is_empty() {
         let _ = writeln!(out, "\n## Misjudged clips\n");
         for e in &scores.errors {
