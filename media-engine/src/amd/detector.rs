@@ -515,6 +515,56 @@ mod tests {
             .any(|e| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. })));
     }
 
+    /// A hummed or sung note: a harmonic series at `f0` with a 5 Hz vibrato of ±2%.
+    fn hum(f0: f64, ms: u32) -> Vec<i16> {
+        let amp = sine_amplitude_for_dbm0(-18.0);
+        let mut phase = 0.0;
+        (0..(RATE * ms / 1000) as usize)
+            .map(|i| {
+                let t = i as f64 / f64::from(RATE);
+                phase += std::f64::consts::TAU * f0 * (1.0 + 0.02 * (std::f64::consts::TAU * 5.0 * t).sin())
+                    / f64::from(RATE);
+                ((1..=6).map(|k| (phase * k as f64).sin() / k as f64).sum::<f64>() * amp / 1.5) as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hummed_and_sung_notes_after_a_greeting_are_not_beeps() {
+        let hummed =
+            clip(&[quiet(600), hum(220.0, 700), quiet(600), hum(330.0, 900), quiet(600), hum(262.0, 500)]);
+        let samples = clip(&[quiet(300), talk(3_000, -18.0, 12), quiet(300), hummed, quiet(6_000)]);
+        let events = run(GreetingWatch::EndOrBeep, &samples);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. })),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_british_ringback_cadence_after_a_greeting_is_not_a_beep() {
+        // 400+450 Hz, 0.4 s on, 0.2 s off, 0.4 s on, 2 s off: bursts as long as beeps.
+        let burst = |ms| {
+            let mut b = beep(400.0, ms);
+            mix_into(&mut b, &beep(450.0, ms));
+            b
+        };
+        let mut ringback = Vec::new();
+        for _ in 0..2 {
+            ringback.extend(clip(&[burst(400), quiet(200), burst(400), quiet(2_000)]));
+        }
+        let samples = clip(&[quiet(300), talk(3_000, -18.0, 13), quiet(300), ringback, quiet(3_000)]);
+        let events = run(GreetingWatch::EndOrBeep, &samples);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. })),
+            "{events:?}"
+        );
+    }
+
     #[test]
     fn keypresses_after_a_greeting_are_not_a_beep() {
         use bond_codecs::dtmf::{DtmfDigit, DtmfGenerator};

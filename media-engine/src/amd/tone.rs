@@ -21,6 +21,10 @@ use std::collections::VecDeque;
 const BLOCK_MS: u32 = 5;
 /// A block is tonal when the one-tone fit leaves less than this share of its energy.
 const MAX_RESIDUAL: f64 = 0.2;
+/// Share of a block's energy that must sit at the fitted frequency.
+const MIN_SHARE: f64 = 0.85;
+/// Samples in a 5 ms block at 48 kHz.
+const MAX_BLOCK: usize = 240;
 /// Quieter blocks are never tonal (about -50 dBm0).
 const MIN_BLOCK_POWER: f64 = 1.5e4;
 /// Frequencies a beep or fax tone can have.
@@ -39,7 +43,7 @@ const CLEARANCE_BLOCKS: u64 = 8;
 /// A neighbouring tone this long (50 ms) makes a sequence; shorter ones are noise.
 const MIN_NEIGHBOUR_BLOCKS: u32 = 10;
 /// Level spread (dB) of a steady tone, first and last blocks excluded.
-const STEADY_SPREAD_DB: f64 = 6.0;
+const STEADY_SPREAD_DB: f64 = 3.0;
 
 /// A finished tone.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,6 +138,8 @@ pub struct ToneTracker {
     /// The last `2 * lag` samples of the previous call.
     history: [i16; 12],
     pos: usize,
+    /// The current block's samples, for the purity check.
+    block_samples: [f64; MAX_BLOCK],
     /// Σx[n-d]², Σx[n-d](x[n]+x[n-2d]), Σ(x[n]+x[n-2d])².
     sums: [f64; 3],
     block: u64,
@@ -153,6 +159,7 @@ impl ToneTracker {
             rate_hz: f64::from(rate_hz),
             history: [0; 12],
             pos: 0,
+            block_samples: [0.0; MAX_BLOCK],
             sums: [0.0; 3],
             block: 0,
             open: None,
@@ -181,6 +188,7 @@ impl ToneTracker {
             self.sums[0] += centre * centre;
             self.sums[1] += centre * sides;
             self.sums[2] += sides * sides;
+            self.block_samples[self.pos] = f64::from(samples[n as usize]);
             self.pos += 1;
             if self.pos == self.block_len {
                 self.end_block();
@@ -226,7 +234,8 @@ impl ToneTracker {
                 let residual = (s2 - s1 * s1 / s0) / s0;
                 let cos = (s1 / (2.0 * s0)).clamp(-1.0, 1.0);
                 let hz = cos.acos() / self.lag as f64 * self.rate_hz / std::f64::consts::TAU;
-                (residual < MAX_RESIDUAL && (MIN_HZ..=MAX_HZ).contains(&hz)).then_some(hz)
+                let single = residual < MAX_RESIDUAL && (MIN_HZ..=MAX_HZ).contains(&hz);
+                (single && self.share_at(hz, s0) >= MIN_SHARE).then_some(hz)
             })
             .flatten();
         let db = 10.0 * power.max(1.0).log10();
@@ -275,6 +284,20 @@ impl ToneTracker {
                 self.done.push_back(seg.close(false));
             }
         }
+    }
+
+    /// Share of the block's energy at `hz` (Goertzel over the block): near 1 for
+    /// one tone, far less for a hummed note whose harmonics the fit averages into one.
+    fn share_at(&self, hz: f64, energy: f64) -> f64 {
+        let coeff = 2.0 * (std::f64::consts::TAU * hz / self.rate_hz).cos();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &x in &self.block_samples[..self.block_len] {
+            let s0 = x + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+        2.0 * power / (self.block_len as f64 * energy.max(1.0))
     }
 
     /// End the open segment. A segment waiting for its clearance learns whether
