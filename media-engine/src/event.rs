@@ -36,6 +36,8 @@ pub enum DtmfSource {
     Rfc4733,
     /// Detected in the audio.
     InBand,
+    /// Signalled beside the audio: a carrier stream's `dtmf` frame (later SIP INFO).
+    Signal,
 }
 
 #[derive(Debug, Clone, PartialEq)]

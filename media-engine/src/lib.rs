@@ -43,7 +43,7 @@ pub mod runtime;
 pub mod sim;
 pub mod timer;
 
-pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput};
+pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput, StreamOutput};
 pub use error::EngineError;
 pub use event::{DtmfSource, EngineEvent, HangupCause};
 pub use ids::{CallId, LegId};

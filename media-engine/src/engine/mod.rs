@@ -11,6 +11,7 @@
 
 mod bridge;
 mod member;
+mod stream;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -22,6 +23,8 @@ use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bytes::Bytes;
 
 use bridge::Route;
+pub use stream::StreamOutput;
+use stream::{StreamState, RTP_HEADER};
 
 use crate::amd::{AmdConfig, AmdDetector};
 use member::Member;
@@ -45,6 +48,11 @@ pub enum EngineOutput {
         leg: LegId,
         frame: Box<AudioFrame>,
     },
+    /// What a carrier-stream leg sends its carrier.
+    Stream {
+        leg: LegId,
+        output: StreamOutput,
+    },
     /// A recorded leg's tick: what its party said and what the party was sent.
     Recorded {
         leg: LegId,
@@ -53,6 +61,9 @@ pub enum EngineOutput {
     },
     Event(EngineEvent),
 }
+
+/// Initial buffering of a stream leg's chunks.
+const STREAM_PLAYOUT_DELAY: std::time::Duration = std::time::Duration::from_millis(60);
 
 /// Which way DTMF passes through a bridge of `(first, second)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +103,8 @@ pub struct Engine {
     legs: HashMap<LegId, Member>,
     routes: HashMap<LegId, Route>,
     controls: HashMap<LegId, AudioControls>,
+    /// Carrier-stream legs: how their chunks become RTP, and their marks.
+    streams: HashMap<LegId, StreamState>,
     /// Answering-machine detectors, tapping what their leg's party says.
     detectors: HashMap<LegId, AmdDetector>,
     /// Where a heard frame is copied on its way across a bridge (no allocation per frame).
@@ -110,6 +123,7 @@ impl Engine {
             routes: HashMap::new(),
             controls: HashMap::new(),
             detectors: HashMap::new(),
+            streams: HashMap::new(),
             scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
             next_leg: 1,
             deadlines: BinaryHeap::new(),
@@ -141,6 +155,81 @@ impl Engine {
         let id = self.next_id();
         self.insert(id, Member::Local(Box::new(LocalLeg::new(id, rate, &source, now))));
         id
+    }
+
+    /// Add a carrier media-stream leg (Telnyx, Twilio) for `codec`: feed it with
+    /// [`Engine::handle_stream_media`]; it outputs [`EngineOutput::Stream`].
+    pub fn add_stream_leg(&mut self, now: Instant, codec: Codec) -> Result<LegId, EngineError> {
+        let mut config = self.leg_config(codec);
+        // Chunks come over TCP in small bursts; the leg ends when the socket does.
+        config.playout_delay = STREAM_PLAYOUT_DELAY;
+        config.media_timeout = None;
+        let state = StreamState::new(
+            self.rng.next_u64() as u32,
+            config.payload_type.get(),
+            codec.rtp_clock_rate() / 50,
+            codec.max_payload_len(),
+        );
+        let id = self.add_leg(now, config, MediaSource::Silence)?;
+        self.streams.insert(id, state);
+        Ok(id)
+    }
+
+    /// Chunk number `chunk` of a stream leg's audio (codec payload, 20 ms).
+    pub fn handle_stream_media(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        chunk: u64,
+        payload: &[u8],
+    ) -> Result<(), EngineError> {
+        let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        let packet = state.packet(chunk, payload);
+        let result = match self.legs.get_mut(&leg) {
+            Some(Member::Rtp(l)) => l.handle_rtp(now, packet),
+            _ => Err(EngineError::UnknownLeg(leg)),
+        };
+        self.after_leg_changed(leg);
+        result
+    }
+
+    /// The carrier asks to hear of `name` once the audio it sent so far has played.
+    pub fn handle_stream_mark(&mut self, leg: LegId, name: String) -> Result<(), EngineError> {
+        let played = self.played_frames(leg)?;
+        let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        state.mark(name, played);
+        self.after_leg_changed(leg);
+        Ok(())
+    }
+
+    /// The carrier drops the audio it sent that has not played yet: every mark is answered.
+    pub fn handle_stream_clear(&mut self, leg: LegId) -> Result<(), EngineError> {
+        let played = self.played_frames(leg)?;
+        if let Some(Member::Rtp(l)) = self.legs.get_mut(&leg) {
+            l.flush_playout();
+        }
+        let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        for name in state.clear(played) {
+            self.outputs.push_back(EngineOutput::Stream { leg, output: StreamOutput::Mark(name) });
+        }
+        Ok(())
+    }
+
+    /// A digit the carrier signalled beside the audio (a stream's `dtmf` frame).
+    pub fn handle_signalled_dtmf(&mut self, leg: LegId, digit: DtmfDigit) -> Result<(), EngineError> {
+        self.leg_mut(leg)?;
+        self.relay_dtmf(leg, digit);
+        let event = EngineEvent::DtmfReceived { leg, digit, source: DtmfSource::Signal };
+        self.outputs.push_back(EngineOutput::Event(event));
+        Ok(())
+    }
+
+    fn played_frames(&self, leg: LegId) -> Result<u64, EngineError> {
+        match self.legs.get(&leg) {
+            Some(Member::Rtp(l)) => Ok(l.played_frames()),
+            Some(Member::Local(_)) => Err(EngineError::Config("not a stream leg")),
+            None => Err(EngineError::UnknownLeg(leg)),
+        }
     }
 
     /// A datagram arrived for `leg`.
@@ -374,6 +463,12 @@ impl Engine {
             matches!(self.legs.get(&id), Some(Member::Rtp(_))) && !self.detectors.contains_key(&id);
         while let Some(output) = self.legs.get_mut(&id).and_then(Member::poll_output) {
             match output {
+                LegOutput::Transmit(data) if self.streams.contains_key(&id) => {
+                    // A stream carries the payload alone.
+                    let payload = data.slice(RTP_HEADER.min(data.len())..);
+                    self.outputs
+                        .push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Media(payload) });
+                }
                 LegOutput::Transmit(data) => self.outputs.push_back(EngineOutput::Transmit { leg: id, data }),
                 LegOutput::Heard => {
                     let Some(member) = self.legs.get(&id) else { continue };
@@ -416,7 +511,12 @@ impl Engine {
                     self.outputs.push_back(EngineOutput::Recorded { leg: id, inbound, outbound });
                 }
                 LegOutput::Event(event) => {
-                    if let EngineEvent::DtmfReceived { digit, source: DtmfSource::Rfc4733, .. } = &event {
+                    if let EngineEvent::DtmfReceived {
+                        digit,
+                        source: DtmfSource::Rfc4733 | DtmfSource::Signal,
+                        ..
+                    } = &event
+                    {
                         self.relay_dtmf(id, *digit);
                     }
                     self.outputs.push_back(EngineOutput::Event(event));
@@ -428,6 +528,7 @@ impl Engine {
             self.legs.remove(&id);
             self.controls.remove(&id);
             self.detectors.remove(&id);
+            self.streams.remove(&id);
             if self.routes.contains_key(&id) {
                 let _ = self.unbridge(id);
             }
@@ -435,6 +536,11 @@ impl Engine {
         }
         if let Some(at) = leg.poll_timeout() {
             self.deadlines.push(Reverse((at, id)));
+        }
+        if let (Some(state), Member::Rtp(l)) = (self.streams.get_mut(&id), leg) {
+            for name in state.due_marks(l.played_frames()) {
+                self.outputs.push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Mark(name) });
+            }
         }
     }
 }

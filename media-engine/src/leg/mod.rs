@@ -135,6 +135,8 @@ pub struct Leg {
     dtmf_out: DtmfSender,
     recording: bool,
     last_event_timestamp: Option<u32>,
+    /// Ticks that played a frame (received or concealed).
+    played: u64,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -166,6 +168,7 @@ impl Leg {
             dtmf_out: DtmfSender::default(),
             recording: false,
             last_event_timestamp: None,
+            played: 0,
             outputs: VecDeque::with_capacity(4),
             ended: None,
             timers,
@@ -226,6 +229,16 @@ impl Leg {
             crate::rtp::Inserted::Late => self.late += 1,
         }
         Ok(())
+    }
+
+    /// Frames played out so far (received or concealed).
+    pub fn played_frames(&self) -> u64 {
+        self.played
+    }
+
+    /// Drop the received audio not yet played.
+    pub fn flush_playout(&mut self) {
+        self.playout.flush();
     }
 
     /// Queue a frame for an [`MediaSource::External`] leg.
@@ -365,6 +378,7 @@ impl Leg {
                 self.heard.fill_silence();
             }
         }
+        self.played += 1;
         self.heard.timestamp += self.heard.rate().frame_samples() as u64;
         self.source.heard(&self.heard);
         if let Some(detector) = &mut self.dtmf {

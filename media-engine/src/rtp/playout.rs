@@ -142,6 +142,12 @@ impl PlayoutBuffer {
         }
     }
 
+    /// Drop everything waiting to be played; play on from the next packet to arrive.
+    pub fn flush(&mut self) {
+        self.clear_slots();
+        self.next_play = self.highest + 1;
+    }
+
     fn clear_slots(&mut self) {
         for slot in &mut self.slots {
             slot.ext_seq = None;

@@ -9,11 +9,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use super::handle::{Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics};
+use super::handle::{
+    Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, StreamInput, StreamLeg,
+};
 use super::ports::PortAllocator;
 use super::recorder::{self, RecordSink};
 use super::{now, RuntimeConfig};
-use crate::engine::{Engine, EngineOutput};
+use crate::engine::{Engine, EngineOutput, StreamOutput};
 use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::rtp::MAX_RTP_PACKET;
@@ -21,6 +23,9 @@ use crate::rtp::MAX_RTP_PACKET;
 const COMMAND_QUEUE: usize = 256;
 const DATAGRAM_QUEUE: usize = 4096;
 const EVENT_QUEUE: usize = 1024;
+const STREAM_INPUT_QUEUE: usize = 8192;
+/// What a stream leg may have waiting for its socket (1.28 s of audio).
+const STREAM_OUTPUT_QUEUE: usize = 64;
 
 struct LegSocket {
     socket: Arc<UdpSocket>,
@@ -34,6 +39,7 @@ struct Driver {
     engine: Engine,
     sockets: HashMap<LegId, LegSocket>,
     recordings: HashMap<LegId, RecordSink>,
+    streams: HashMap<LegId, mpsc::Sender<StreamOutput>>,
     ports: PortAllocator,
     datagrams_tx: mpsc::Sender<(LegId, SocketAddr, Bytes)>,
     events: broadcast::Sender<EngineEvent>,
@@ -44,6 +50,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
     let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let (datagrams_tx, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    let (streams, streams_rx) = mpsc::channel(STREAM_INPUT_QUEUE);
     let metrics = Arc::new(RuntimeMetrics::default());
     let driver = Driver {
         engine: Engine::new(config.seed),
@@ -51,12 +58,13 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
         config,
         sockets: HashMap::new(),
         recordings: HashMap::new(),
+        streams: HashMap::new(),
         datagrams_tx,
         events: events.clone(),
         metrics: metrics.clone(),
     };
-    let task = tokio::spawn(driver.run(commands_rx, datagrams_rx));
-    (EngineHandle { commands, events, metrics }, task)
+    let task = tokio::spawn(driver.run(commands_rx, datagrams_rx, streams_rx));
+    (EngineHandle { commands, events, streams, metrics }, task)
 }
 
 impl Driver {
@@ -64,6 +72,7 @@ impl Driver {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut datagrams: mpsc::Receiver<(LegId, SocketAddr, Bytes)>,
+        mut stream_inputs: mpsc::Receiver<(LegId, StreamInput)>,
     ) {
         loop {
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
@@ -83,6 +92,12 @@ impl Driver {
                     // Take whatever else is already queued before sending anything.
                     while let Ok((leg, from, data)) = datagrams.try_recv() {
                         self.receive(leg, from, &data);
+                    }
+                }
+                Some((leg, input)) = stream_inputs.recv() => {
+                    self.stream_input(leg, input);
+                    while let Ok((leg, input)) = stream_inputs.try_recv() {
+                        self.stream_input(leg, input);
                     }
                 }
                 () = sleep_until(deadline) => self.engine.handle_timeout(now()),
@@ -168,6 +183,16 @@ impl Driver {
                 };
                 let _ = reply.send(result.map_err(engine_error));
             }
+            Command::CreateStreamLeg { codec, reply } => {
+                let result = self.engine.add_stream_leg(now(), codec).map(|id| {
+                    let (tx, output) = mpsc::channel(STREAM_OUTPUT_QUEUE);
+                    self.streams.insert(id, tx);
+                    RuntimeMetrics::add(&self.metrics.legs_created, 1);
+                    RuntimeMetrics::add(&self.metrics.legs_active, 1);
+                    StreamLeg { id, output }
+                });
+                let _ = reply.send(result.map_err(engine_error));
+            }
             Command::StartAmd { leg, config, reply } => {
                 let _ = reply.send(self.engine.start_amd(leg, config).map_err(engine_error));
             }
@@ -223,11 +248,32 @@ impl Driver {
         }
     }
 
+    fn stream_input(&mut self, leg: LegId, input: StreamInput) {
+        let result = match input {
+            StreamInput::Media { chunk, payload } => {
+                self.engine.handle_stream_media(now(), leg, chunk, &payload)
+            }
+            StreamInput::Mark(name) => self.engine.handle_stream_mark(leg, name),
+            StreamInput::Clear => self.engine.handle_stream_clear(leg),
+            StreamInput::Dtmf(digit) => self.engine.handle_signalled_dtmf(leg, digit),
+        };
+        if let Err(e) = result {
+            RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
+            tracing::trace!(%leg, error = %e, "stream input refused");
+        }
+    }
+
     fn flush(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
                 EngineOutput::Heard { .. } => {}
+                EngineOutput::Stream { leg, output } => {
+                    let sent = self.streams.get(&leg).is_some_and(|tx| tx.try_send(output).is_ok());
+                    if !sent {
+                        RuntimeMetrics::add(&self.metrics.stream_frames_dropped, 1);
+                    }
+                }
                 EngineOutput::Recorded { leg, inbound, outbound } => {
                     if let Some(sink) = self.recordings.get(&leg) {
                         if !sink.offer((inbound, outbound)) {
@@ -255,6 +301,8 @@ impl Driver {
     }
 
     fn close(&mut self, leg: LegId) {
+        // Dropping the sender tells the stream's socket task the leg is over.
+        self.streams.remove(&leg);
         if let Some(socket) = self.sockets.remove(&leg) {
             socket.reader.abort();
             self.ports.release(socket.port);

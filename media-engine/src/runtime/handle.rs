@@ -7,15 +7,37 @@ use std::time::Duration;
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{Codec, SampleRate};
+use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::amd::AmdConfig;
-use crate::engine::DtmfPassing;
+use crate::engine::{DtmfPassing, StreamOutput};
 use crate::event::EngineEvent;
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, MediaSource};
 use crate::rtp::RtpStats;
 use crate::runtime::recorder::{RecordingSpec, RecordingSummary};
+
+/// What a carrier-stream leg receives from its carrier (parsed off the WebSocket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamInput {
+    /// Chunk number `chunk`: 20 ms of codec payload.
+    Media {
+        chunk: u64,
+        payload: Bytes,
+    },
+    Mark(String),
+    Clear,
+    Dtmf(DtmfDigit),
+}
+
+/// A created stream leg: its id, and what it sends its carrier (paced, 20 ms at a
+/// time). The receiver ends when the leg does.
+#[derive(Debug)]
+pub struct StreamLeg {
+    pub id: LegId,
+    pub output: mpsc::Receiver<StreamOutput>,
+}
 
 /// What to create.
 #[derive(Debug, Clone)]
@@ -59,6 +81,8 @@ pub struct RuntimeMetrics {
     /// Datagrams dropped: reader channel full, or socket send would block.
     pub packets_dropped: AtomicU64,
     pub packets_rejected: AtomicU64,
+    /// Stream frames dropped: the engine's queue or a carrier socket's was full.
+    pub stream_frames_dropped: AtomicU64,
     /// Recorded frames the writers could not take in time.
     pub recording_frames_dropped: AtomicU64,
 }
@@ -131,6 +155,10 @@ pub(crate) enum Command {
         source: Option<MediaSource>,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     },
+    CreateStreamLeg {
+        codec: Codec,
+        reply: oneshot::Sender<Result<StreamLeg, RuntimeError>>,
+    },
     StartAmd {
         leg: LegId,
         config: AmdConfig,
@@ -158,6 +186,7 @@ pub(crate) enum Command {
 pub struct EngineHandle {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) events: broadcast::Sender<EngineEvent>,
+    pub(crate) streams: mpsc::Sender<(LegId, StreamInput)>,
     pub(crate) metrics: Arc<RuntimeMetrics>,
 }
 
@@ -245,6 +274,21 @@ impl EngineHandle {
     /// Put a leg on hold with `source` for its party (silence or music), or take it off with `None`.
     pub async fn hold(&self, leg: LegId, source: Option<MediaSource>) -> Result<(), RuntimeError> {
         self.request(|reply| Command::Hold { leg, source, reply }).await?
+    }
+
+    /// A carrier media-stream leg for `codec`.
+    pub async fn create_stream_leg(&self, codec: Codec) -> Result<StreamLeg, RuntimeError> {
+        self.request(|reply| Command::CreateStreamLeg { codec, reply }).await?
+    }
+
+    /// Hand what a carrier sent to its stream leg, without waiting; false (and
+    /// counted) when the engine's queue is full.
+    pub fn stream_input(&self, leg: LegId, input: StreamInput) -> bool {
+        let sent = self.streams.try_send((leg, input)).is_ok();
+        if !sent {
+            RuntimeMetrics::add(&self.metrics.stream_frames_dropped, 1);
+        }
+        sent
     }
 
     /// Start answering-machine detection on a leg (restarting it if running).

@@ -17,7 +17,7 @@ mod handle;
 mod ports;
 mod recorder;
 
-pub use handle::{EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics};
+pub use handle::{EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, StreamInput, StreamLeg};
 pub use ports::PortRange;
 pub use recorder::{repair_partials, RecordChannels, RecordingSpec, RecordingSummary};
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use link::Link;
 pub use link::LinkProfile;
 
-use crate::engine::{Engine, EngineOutput};
+use crate::engine::{Engine, EngineOutput, StreamOutput};
 use crate::event::EngineEvent;
 use crate::ids::LegId;
 
@@ -41,6 +41,7 @@ pub struct SimNetwork {
     heard: HashMap<LegId, Vec<AudioFrame>>,
     recorded: HashMap<LegId, Vec<(AudioFrame, AudioFrame)>>,
     events: Vec<(Duration, EngineEvent)>,
+    streamed: Vec<(Duration, LegId, StreamOutput)>,
 }
 
 impl SimNetwork {
@@ -57,6 +58,7 @@ impl SimNetwork {
             heard: HashMap::new(),
             recorded: HashMap::new(),
             events: Vec::new(),
+            streamed: Vec::new(),
         }
     }
 
@@ -113,6 +115,11 @@ impl SimNetwork {
         self.recorded.get(&leg).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// What stream legs sent their carriers, with the simulated time.
+    pub fn streamed(&self) -> &[(Duration, LegId, StreamOutput)] {
+        &self.streamed
+    }
+
     /// Events with the simulated time they were output at.
     pub fn events(&self) -> &[(Duration, EngineEvent)] {
         &self.events
@@ -140,6 +147,7 @@ impl SimNetwork {
                     self.recorded.entry(leg).or_default().push((*inbound, *outbound));
                 }
                 EngineOutput::Event(event) => self.events.push((self.elapsed(), event)),
+                EngineOutput::Stream { leg, output } => self.streamed.push((self.elapsed(), leg, output)),
             }
         }
     }
