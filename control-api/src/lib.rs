@@ -15,6 +15,7 @@ pub mod http;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod streams;
 pub mod telemetry;
 pub mod webhooks;
 

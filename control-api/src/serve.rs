@@ -87,6 +87,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         prometheus: prometheus(),
         instance_id,
         max_body_bytes: config.http.max_body_bytes,
+        public_url: config.http.public_url.clone(),
     })
 }
 

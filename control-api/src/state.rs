@@ -21,6 +21,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     pub instance_id: String,
     pub max_body_bytes: usize,
+    /// Where Bond is reached from outside (`http.public_url`), for signed URLs.
+    pub public_url: String,
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

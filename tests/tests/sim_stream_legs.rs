@@ -39,6 +39,18 @@ fn media_of(net: &SimNetwork, leg: LegId) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A stream leg's G.711 payloads as PCM.
+fn decoded(net: &SimNetwork, leg: LegId, decode: fn(&[u8], &mut [i16])) -> Vec<i16> {
+    media_of(net, leg)
+        .iter()
+        .flat_map(|p| {
+            let mut out = vec![0; p.len()];
+            decode(p, &mut out);
+            out
+        })
+        .collect()
+}
+
 fn marks_of(net: &SimNetwork, leg: LegId) -> Vec<(Duration, String)> {
     net.streamed()
         .iter()
@@ -78,6 +90,38 @@ fn a_tone_streamed_into_one_leg_comes_out_of_the_bridged_one_paced_at_20_ms() {
     let middle = &pcm[16_000..16_000 * 2];
     assert!(sinad_db(middle, 1_000.0, 16_000) > 20.0, "SINAD {:.1}", sinad_db(middle, 1_000.0, 16_000));
     assert!(tone_share(middle, 1_000.0, 16_000) > 0.9);
+}
+
+/// `count` 20 ms chunks of a tone encoded with `codec`.
+fn encoded_tone(codec: Codec, hz: f64, count: usize) -> Vec<Vec<u8>> {
+    let rate = codec.sample_rate();
+    let mut encoder = codec.encoder().unwrap();
+    let pcm = sine(hz, rate.hz(), rate.frame_samples() * count, 6_000.0);
+    pcm.chunks(rate.frame_samples())
+        .map(|c| {
+            let frame = bond_codecs::AudioFrame::from_samples(rate, 0, c).unwrap();
+            let mut out = vec![0; codec.max_payload_len()];
+            let n = encoder.encode(&frame, &mut out).unwrap();
+            out.truncate(n);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn g722_and_opus_streams_bridge_to_a_pcmu_stream() {
+    for codec in [Codec::G722, Codec::Opus] {
+        let mut net = SimNetwork::new(4);
+        let a = net.engine.add_stream_leg(net.now(), codec).unwrap();
+        let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
+        net.engine.bridge(a, b).unwrap();
+        let chunks: Vec<(u64, Vec<u8>)> =
+            encoded_tone(codec, 700.0, 100).into_iter().enumerate().map(|(i, p)| (i as u64 + 1, p)).collect();
+        feed(&mut net, a, &chunks);
+        let pcm = decoded(&net, b, g711::ulaw_decode_slice);
+        let middle = &pcm[8_000..16_000];
+        assert!(tone_share(middle, 700.0, 8_000) > 0.9, "{codec:?}: {}", tone_share(middle, 700.0, 8_000));
+    }
 }
 
 #[test]
@@ -128,14 +172,7 @@ fn a_signalled_digit_is_an_event_and_reaches_the_bridged_leg_in_band() {
         .events()
         .iter()
         .any(|(_, e)| matches!(e, EngineEvent::DtmfReceived { leg, .. } if *leg == a)));
-    let pcm: Vec<i16> = media_of(&net, b)
-        .iter()
-        .flat_map(|p| {
-            let mut out = vec![0; p.len()];
-            g711::alaw_decode_slice(p, &mut out);
-            out
-        })
-        .collect();
+    let pcm = decoded(&net, b, g711::alaw_decode_slice);
     let mut detector = bond_codecs::dtmf::DtmfDetector::new(8_000);
     detector.push(&pcm);
     let heard: Vec<_> = std::iter::from_fn(|| detector.poll_event()).collect();

@@ -14,4 +14,4 @@ pub use endpoint::{Endpoint, LoopKind};
 pub use recording::RecordOptions;
 pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
-pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold};
+pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold, StreamCall};

@@ -10,7 +10,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::rtp::RtpStats;
-use bond_media_engine::runtime::EngineHandle;
+use bond_media_engine::runtime::{EngineHandle, StreamLeg};
 use bond_media_engine::{DtmfPassing, EngineEvent, HangupCause, LegId};
 use dashmap::{DashMap, DashSet};
 use serde_json::Value;
@@ -45,6 +45,17 @@ pub struct Dial {
     pub time_limit_secs: Option<i64>,
     /// Answering-machine detection from the answer on.
     pub amd: Option<AmdRequest>,
+}
+
+/// A carrier media stream becoming a call.
+#[derive(Debug, Clone)]
+pub struct StreamCall {
+    pub codec: bond_codecs::Codec,
+    pub from: String,
+    pub to: String,
+    pub client_state: Option<String>,
+    /// Added to `call.initiated`: the carrier's ids and custom parameters.
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// What a held call's party hears.
@@ -113,12 +124,7 @@ impl CallService {
     }
 
     /// Place a call. Built-in `loop:` legs answer at once.
-    pub async fn dial(
-        &self,
-        organization_id: &str,
-        connection: &Connection,
-        dial: Dial,
-    ) -> Result<CallRecord, ApiError> {
+    pub async fn dial(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
         let source = match &dial.endpoint {
             Endpoint::Loop(kind) => self.loop_source(kind)?,
             Endpoint::E164(_) | Endpoint::Sip(_) => {
@@ -136,31 +142,22 @@ impl CallService {
             None => self.engine.create_local_leg(rate, source).await,
         }
         .map_err(|e| ApiError::internal(&e))?;
-        let new = NewCall {
-            call_control_id: format!("v3:{}", uuid::Uuid::new_v4().simple()),
-            organization_id: organization_id.to_owned(),
-            connection_id: connection.id.clone(),
-            call_leg_id: uuid::Uuid::new_v4().to_string(),
-            call_session_id: uuid::Uuid::new_v4().to_string(),
-            direction: "outgoing",
-            from: dial.from,
-            to: dial.to,
-            from_display_name: dial.from_display_name,
-            client_state: dial.client_state,
-            webhook_url: Some(dial.webhook_url.unwrap_or_else(|| connection.webhook_event_url.clone())),
-            webhook_failover_url: dial
-                .webhook_failover_url
-                .or_else(|| connection.webhook_event_failover_url.clone()),
-            webhook_timeout_secs: connection.webhook_timeout_secs.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECS),
-            time_limit_secs: dial.time_limit_secs,
-            created_at: rfc3339_now(),
-        };
+        let mut new = new_call(connection, "outgoing", dial.from, dial.to);
+        new.from_display_name = dial.from_display_name;
+        new.client_state = dial.client_state;
+        if let Some(url) = dial.webhook_url {
+            new.webhook_url = Some(url);
+        }
+        if dial.webhook_failover_url.is_some() {
+            new.webhook_failover_url = dial.webhook_failover_url;
+        }
+        new.time_limit_secs = dial.time_limit_secs;
         // Known before the call is stored, so no early engine event is lost.
         self.registry.insert(&new.call_control_id, leg);
         if let Some(amd) = amd {
             self.amd_modes.insert(new.call_control_id.clone(), amd.mode);
         }
-        match self.record_dial(&new, rate).await {
+        match self.record_answered(&new, "L16", rate, serde_json::Map::new()).await {
             Ok(call) => {
                 self.notifier.notify();
                 if let Some(limit) = call.time_limit_secs {
@@ -177,17 +174,67 @@ impl CallService {
         }
     }
 
-    async fn record_dial(&self, new: &NewCall, rate: SampleRate) -> Result<CallRecord, DbError> {
+    /// Store a call whose leg is already up: `call.initiated` (with `extra` fields)
+    /// and `call.answered`, in one transaction.
+    async fn record_answered(
+        &self,
+        new: &NewCall,
+        codec: &str,
+        rate: SampleRate,
+        extra: serde_json::Map<String, Value>,
+    ) -> Result<CallRecord, DbError> {
         let mut tx = self.store.begin().await?;
         self.store.insert_call(&mut tx, new).await?;
         let call = self.call_in(&mut tx, &new.call_control_id).await?;
-        self.enqueue(&mut tx, &call, "call.initiated", payload::initiated(&call)).await?;
+        let mut initiated = payload::initiated(&call);
+        if let Value::Object(fields) = &mut initiated {
+            fields.extend(extra);
+        }
+        self.enqueue(&mut tx, &call, "call.initiated", initiated).await?;
         let answered_at = rfc3339_now();
         self.store.mark_answered(&mut tx, &call.call_control_id, &answered_at).await?;
         let call = self.call_in(&mut tx, &new.call_control_id).await?;
-        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, "L16", rate.hz())).await?;
+        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, rate.hz())).await?;
         tx.commit().await?;
         Ok(call)
+    }
+
+    /// A carrier opened a media stream: its leg becomes an incoming call, answered
+    /// (media is flowing) and parked until the application bridges it.
+    pub async fn stream_started(
+        &self,
+        connection: &Connection,
+        stream: StreamCall,
+    ) -> Result<(CallRecord, StreamLeg), ApiError> {
+        let leg = self.engine.create_stream_leg(stream.codec).await.map_err(|e| ApiError::internal(&e))?;
+        let mut new = new_call(connection, "incoming", stream.from, stream.to);
+        new.client_state = stream.client_state;
+        self.registry.insert(&new.call_control_id, leg.id);
+        let codec = stream.codec.encoding_name();
+        match self.record_answered(&new, codec, stream.codec.sample_rate(), stream.extra).await {
+            Ok(call) => {
+                self.notifier.notify();
+                Ok((call, leg))
+            }
+            Err(e) => {
+                self.registry.remove(leg.id);
+                let _ = self.engine.hangup(leg.id).await;
+                Err(ApiError::internal(&e))
+            }
+        }
+    }
+
+    /// The carrier stopped the stream (`stopped`) or its socket closed.
+    pub async fn stream_ended(&self, call_control_id: &str, stopped: bool) {
+        if self.registry.leg(call_control_id).is_none() {
+            return; // hung up from the API already
+        }
+        let ending = if stopped {
+            Ending { cause: "normal_clearing", source: "caller" }
+        } else {
+            Ending { cause: "unspecified", source: "caller" }
+        };
+        self.end(call_control_id, ending).await;
     }
 
     fn loop_source(&self, kind: &LoopKind) -> Result<(SampleRate, MediaSource), ApiError> {
@@ -512,6 +559,27 @@ impl CallService {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// A call on `connection` with fresh ids, its webhooks going where the connection says.
+fn new_call(connection: &Connection, direction: &'static str, from: String, to: String) -> NewCall {
+    NewCall {
+        call_control_id: format!("v3:{}", uuid::Uuid::new_v4().simple()),
+        organization_id: connection.organization_id.clone(),
+        connection_id: connection.id.clone(),
+        call_leg_id: uuid::Uuid::new_v4().to_string(),
+        call_session_id: uuid::Uuid::new_v4().to_string(),
+        direction,
+        from,
+        to,
+        from_display_name: None,
+        client_state: None,
+        webhook_url: Some(connection.webhook_event_url.clone()),
+        webhook_failover_url: connection.webhook_event_failover_url.clone(),
+        webhook_timeout_secs: connection.webhook_timeout_secs.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECS),
+        time_limit_secs: None,
+        created_at: rfc3339_now(),
     }
 }
 

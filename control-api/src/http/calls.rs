@@ -240,7 +240,7 @@ async fn dial_checked(
         webhook_failover_url: body.webhook_failover_url,
         time_limit_secs: body.time_limit_secs,
     };
-    let call = state.calls.dial(&principal.organization_id, &connection, dial).await?;
+    let call = state.calls.dial(&connection, dial).await?;
     if let Some(options) = record {
         // Built-in legs answer at once, so "from answer" is now.
         state.calls.start_recording(&call, options).await?;

@@ -8,6 +8,7 @@ mod error;
 pub mod extract;
 pub mod guard;
 mod health;
+mod media_streams;
 mod recordings;
 mod voice_config;
 
@@ -86,6 +87,8 @@ pub fn app(state: AppState) -> Router {
     let (router, spec) = all_routes(&state).split_for_parts();
     let spec = std::sync::Arc::new(spec);
     router
+        .route("/media/telnyx/{connection_id}", get(media_streams::telnyx))
+        .route("/media/twilio/{connection_id}", get(media_streams::twilio))
         .route("/openapi.json", get(move |_: Principal| async move { axum::Json(spec.as_ref().clone()) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

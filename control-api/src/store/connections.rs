@@ -103,6 +103,15 @@ impl Store {
         })
     }
 
+    /// A connection by id alone (a carrier's media stream names it in its URL).
+    pub async fn connection_by_id(&self, id: &str) -> Result<Option<Connection>, DbError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM connections WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// A connection of `organization_id`; another organization's is `None`, like a missing one.
     pub async fn get_connection(
         &self,

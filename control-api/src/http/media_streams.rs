@@ -1,0 +1,66 @@
+//! `GET /media/telnyx/{connection_id}` and `GET /media/twilio/{connection_id}`:
+//! WebSocket upgrades for carrier media streams (see `crate::streams`).
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+use crate::state::AppState;
+use crate::streams::auth::{same, twilio_signature, StreamSecrets};
+use crate::streams::frames::Carrier;
+use crate::streams::session::{self, Admission};
+
+pub async fn telnyx(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Path(connection_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let connection = connection(&state, &connection_id).await?;
+    let expected = StreamSecrets::of(&connection).telnyx_stream_token;
+    let shown = headers.get("x-telnyx-streaming-auth-token").and_then(|v| v.to_str().ok());
+    // Without the header, the token may still come in the `connected` frame.
+    let authorized = matches!((shown, &expected), (Some(shown), Some(expected)) if same(shown, expected));
+    let admission = Admission { carrier: Carrier::Telnyx, connection, authorized };
+    Ok(ws.on_upgrade(move |socket| session::run(socket, state, admission)).into_response())
+}
+
+pub async fn twilio(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Path(connection_id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let connection = connection(&state, &connection_id).await?;
+    let token = StreamSecrets::of(&connection).twilio_auth_token;
+    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    // The URL Twilio signed: Bond's public address, or the Host it was reached at.
+    let public = state
+        .public_url
+        .trim_end_matches('/')
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
+    let candidates = [format!("{public}{path}"), format!("wss://{host}{path}"), format!("ws://{host}{path}")];
+    let authorized = match (token, signature) {
+        (Some(token), Some(signature)) => candidates
+            .iter()
+            .filter(|url| url.contains("://"))
+            .any(|url| same(&twilio_signature(&token, url), signature)),
+        _ => false,
+    };
+    let admission = Admission { carrier: Carrier::Twilio, connection, authorized };
+    Ok(ws.on_upgrade(move |socket| session::run(socket, state, admission)).into_response())
+}
+
+async fn connection(state: &AppState, id: &str) -> Result<crate::store::Connection, ApiError> {
+    let connection = state.store.connection_by_id(id).await.map_err(|e| ApiError::internal(&e))?;
+    match connection {
+        Some(c) if c.active => Ok(c),
+        _ => Err(ApiError::not_found("No active call control application with that id.")),
+    }
+}

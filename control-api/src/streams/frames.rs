@@ -1,0 +1,294 @@
+//! The JSON frames of Telnyx Media Streaming and Twilio Media Streams
+//! (../shared/reference/carrier-protocols.md, sections 1 and 2), parsed into one
+//! shape. Counters may be strings or numbers; both carriers' spellings are
+//! accepted (`sequence_number`/`sequenceNumber`, `media_format`/`mediaFormat`, ...).
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use bond_codecs::l16::ByteOrder;
+use bond_codecs::{Codec, SampleRate};
+use serde_json::{json, Value};
+
+/// Which carrier's dialect a socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    Telnyx,
+    Twilio,
+}
+
+impl Carrier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Telnyx => "telnyx",
+            Self::Twilio => "twilio",
+        }
+    }
+}
+
+/// The `start` frame: who the stream belongs to and its audio format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    pub stream_id: String,
+    /// Telnyx `call_control_id`, Twilio `callSid`.
+    pub carrier_call_id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub encoding: String,
+    pub sample_rate: u32,
+    pub custom_parameters: Value,
+    pub client_state: Option<String>,
+}
+
+/// A frame from the carrier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    Connected { token: Option<String> },
+    Start(Start),
+    Media { chunk: Option<u64>, sequence: Option<u64>, track: Option<String>, payload: Vec<u8> },
+    Stop,
+    Dtmf(char),
+    Mark(String),
+    Clear,
+    Error { code: String, title: String, detail: String },
+}
+
+/// Why a frame was refused; Telnyx's error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// 100003: not JSON, or not a frame Bond knows.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// 100004: a media payload that is not base64.
+    #[error("invalid media: the payload is not base64")]
+    InvalidMedia,
+}
+
+impl FrameError {
+    pub fn code(&self) -> u32 {
+        match self {
+            Self::Malformed(_) => 100_003,
+            Self::InvalidMedia => 100_004,
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed_frame",
+            Self::InvalidMedia => "invalid_media",
+        }
+    }
+}
+
+/// A counter sent as a string or a number.
+fn counter(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The first of `names` present in `v`.
+fn field<'a>(v: &'a Value, names: &[&str]) -> &'a Value {
+    names.iter().map(|n| &v[*n]).find(|f| !f.is_null()).unwrap_or(&Value::Null)
+}
+
+pub fn parse(frame: &str) -> Result<Inbound, FrameError> {
+    let v: Value =
+        serde_json::from_str(frame).map_err(|e| FrameError::Malformed(format!("not JSON: {e}")))?;
+    let malformed = |what: &str| FrameError::Malformed(what.to_owned());
+    let event = v["event"].as_str().ok_or_else(|| malformed("no 'event'"))?;
+    Ok(match event {
+        "connected" => Inbound::Connected {
+            token: ["stream_auth_token", "auth_token", "token"].iter().find_map(|k| text(&v[*k])),
+        },
+        "start" => {
+            let start = &v["start"];
+            if !start.is_object() {
+                return Err(malformed("start without a 'start' object"));
+            }
+            let format = field(start, &["media_format", "mediaFormat"]);
+            Inbound::Start(Start {
+                stream_id: text(field(&v, &["stream_id", "streamSid"]))
+                    .or_else(|| text(field(start, &["stream_id", "streamSid"])))
+                    .ok_or_else(|| malformed("start without a stream id"))?,
+                carrier_call_id: text(field(start, &["call_control_id", "callSid"]))
+                    .ok_or_else(|| malformed("start without call_control_id or callSid"))?,
+                from: text(&start["from"]),
+                to: text(&start["to"]),
+                encoding: text(&format["encoding"]).unwrap_or_else(|| "PCMU".into()),
+                sample_rate: counter(field(format, &["sample_rate", "sampleRate"])).unwrap_or(8_000) as u32,
+                custom_parameters: field(start, &["custom_parameters", "customParameters"]).clone(),
+                client_state: text(&start["client_state"]),
+            })
+        }
+        "media" => {
+            let media = &v["media"];
+            let payload = media["payload"].as_str().ok_or_else(|| malformed("media without a payload"))?;
+            Inbound::Media {
+                chunk: counter(&media["chunk"]),
+                sequence: counter(field(&v, &["sequence_number", "sequenceNumber"])),
+                track: text(&media["track"]),
+                payload: BASE64.decode(payload).map_err(|_| FrameError::InvalidMedia)?,
+            }
+        }
+        "stop" => Inbound::Stop,
+        "dtmf" => {
+            let digit = text(&v["dtmf"]["digit"]).ok_or_else(|| malformed("dtmf without a digit"))?;
+            let mut chars = digit.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Inbound::Dtmf(c),
+                _ => return Err(malformed("dtmf digit must be one character")),
+            }
+        }
+        "mark" => Inbound::Mark(text(&v["mark"]["name"]).ok_or_else(|| malformed("mark without a name"))?),
+        "clear" => Inbound::Clear,
+        "error" => {
+            // Two published shapes: `payload` or `error`, with a numeric or string code.
+            let e = field(&v, &["error", "payload"]);
+            Inbound::Error {
+                code: text(&e["code"]).unwrap_or_default(),
+                title: text(&e["title"]).unwrap_or_default(),
+                detail: text(&e["detail"]).unwrap_or_default(),
+            }
+        }
+        other => return Err(FrameError::Malformed(format!("unknown event '{other}'"))),
+    })
+}
+
+/// The codec a `start` frame's format names. L16 uses `l16_order` (big-endian by default).
+pub fn codec_of(start: &Start, l16_order: ByteOrder) -> Result<Codec, String> {
+    let rate = || SampleRate::from_hz(start.sample_rate).map_err(|e| e.to_string());
+    match start.encoding.to_ascii_uppercase().as_str() {
+        "PCMU" | "AUDIO/X-MULAW" | "MULAW" => Ok(Codec::Pcmu),
+        "PCMA" | "AUDIO/X-ALAW" | "ALAW" => Ok(Codec::Pcma),
+        "G722" => Ok(Codec::G722),
+        "OPUS" => Ok(Codec::Opus),
+        "L16" | "AUDIO/L16" => match rate()? {
+            r @ (SampleRate::Hz8000 | SampleRate::Hz16000) => Ok(Codec::L16 { rate: r, order: l16_order }),
+            _ => Err("L16 streams must be 8000 or 16000 Hz".into()),
+        },
+        other => Err(format!("encoding '{other}' is not supported (PCMU, PCMA, G722, OPUS, L16)")),
+    }
+}
+
+/// A `media` frame for the carrier: Twilio's carry the `streamSid`, Telnyx's do not.
+pub fn media(carrier: Carrier, stream_id: &str, payload: &[u8]) -> String {
+    let media = json!({ "payload": BASE64.encode(payload) });
+    match carrier {
+        Carrier::Telnyx => json!({ "event": "media", "media": media }),
+        Carrier::Twilio => json!({ "event": "media", "streamSid": stream_id, "media": media }),
+    }
+    .to_string()
+}
+
+/// A mark answered.
+pub fn mark(carrier: Carrier, stream_id: &str, name: &str) -> String {
+    match carrier {
+        Carrier::Telnyx => json!({ "event": "mark", "stream_id": stream_id, "mark": { "name": name } }),
+        Carrier::Twilio => json!({ "event": "mark", "streamSid": stream_id, "mark": { "name": name } }),
+    }
+    .to_string()
+}
+
+/// A Telnyx `error` frame.
+pub fn error(code: u32, title: &str, detail: &str) -> String {
+    json!({ "event": "error", "payload": { "code": code, "title": title, "detail": detail } }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telnyx_frames_from_the_reference_parse() {
+        let start = parse(
+            r#"{ "event": "start", "sequence_number": "1", "stream_id": "32DE0DEA",
+            "start": { "user_id": "3E6F", "call_control_id": "v2:T02l", "call_session_id": "ff55",
+            "from": "+13122010094", "to": "+13122123456", "tags": ["TAG1"], "client_state": "aGF2",
+            "custom_parameters": { "customer_id": "customer_123" },
+            "media_format": { "encoding": "PCMA", "sample_rate": 8000, "channels": 1 } } }"#,
+        )
+        .unwrap();
+        let Inbound::Start(s) = start else { panic!("{start:?}") };
+        assert_eq!((s.stream_id.as_str(), s.carrier_call_id.as_str()), ("32DE0DEA", "v2:T02l"));
+        assert_eq!(codec_of(&s, ByteOrder::BigEndian), Ok(Codec::Pcma));
+        assert_eq!(s.custom_parameters["customer_id"], "customer_123");
+        let media = parse(
+            r#"{ "event": "media", "sequence_number": "4", "media": { "track": "inbound",
+            "chunk": "2", "timestamp": "5", "payload": "AAEC" }, "stream_id": "32DE0DEA" }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            media,
+            Inbound::Media {
+                chunk: Some(2),
+                sequence: Some(4),
+                track: Some("inbound".into()),
+                payload: vec![0, 1, 2]
+            }
+        );
+        assert_eq!(parse(r#"{ "event": "dtmf", "dtmf": { "digit": "1" } }"#), Ok(Inbound::Dtmf('1')));
+        assert_eq!(parse(r#"{ "event": "mark", "mark": { "name": "m" } }"#), Ok(Inbound::Mark("m".into())));
+        for e in [
+            r#"{ "event": "error", "payload": { "code": 100002, "title": "unknown_error", "detail": "x" } }"#,
+            r#"{ "event": "error", "error": { "title": "unknown_error", "code": "100002", "detail": "x" } }"#,
+        ] {
+            assert!(matches!(parse(e), Ok(Inbound::Error { code, .. }) if code == "100002"));
+        }
+    }
+
+    #[test]
+    fn twilio_spellings_parse() {
+        let start = parse(
+            r#"{ "event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
+            "start": { "accountSid": "AC1", "streamSid": "MZ1", "callSid": "CA1", "tracks": ["inbound"],
+            "mediaFormat": { "encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1 } } }"#,
+        )
+        .unwrap();
+        let Inbound::Start(s) = start else { panic!() };
+        assert_eq!((s.stream_id.as_str(), s.carrier_call_id.as_str()), ("MZ1", "CA1"));
+        assert_eq!(codec_of(&s, ByteOrder::BigEndian), Ok(Codec::Pcmu));
+        let media =
+            parse(r#"{ "event": "media", "sequenceNumber": 4, "media": { "chunk": 2, "payload": "" } }"#);
+        assert!(matches!(media, Ok(Inbound::Media { chunk: Some(2), sequence: Some(4), .. })));
+    }
+
+    #[test]
+    fn bad_frames_get_telnyx_error_codes() {
+        assert_eq!(parse("{nope").unwrap_err().code(), 100_003);
+        assert_eq!(parse(r#"{ "event": "teleport" }"#).unwrap_err().code(), 100_003);
+        assert_eq!(parse(r#"{ "event": "media", "media": {} }"#).unwrap_err().code(), 100_003);
+        assert_eq!(
+            parse(r#"{ "event": "media", "media": { "payload": "%%%" } }"#),
+            Err(FrameError::InvalidMedia)
+        );
+        let s = Start {
+            stream_id: "s".into(),
+            carrier_call_id: "c".into(),
+            from: None,
+            to: None,
+            encoding: "AMR-WB".into(),
+            sample_rate: 16_000,
+            custom_parameters: Value::Null,
+            client_state: None,
+        };
+        assert!(codec_of(&s, ByteOrder::BigEndian).is_err());
+    }
+
+    #[test]
+    fn outbound_frames_follow_each_carrier() {
+        let t: Value = serde_json::from_str(&media(Carrier::Telnyx, "s", &[1, 2])).unwrap();
+        assert_eq!(t, json!({ "event": "media", "media": { "payload": "AQI=" } }));
+        let w: Value = serde_json::from_str(&media(Carrier::Twilio, "MZ1", &[1, 2])).unwrap();
+        assert_eq!(w["streamSid"], "MZ1");
+    }
+}

@@ -1,0 +1,230 @@
+//! One carrier media-stream socket, from `connected` to `stop`.
+//!
+//! Before `start`: check the carrier's credentials (a failed check closes with
+//! 1008 policy violation; nothing is created). On `start`: the stream becomes
+//! an incoming call whose leg is a stream leg in the engine. Then frames go both
+//! ways: the carrier's media, marks, clears and digits to the engine (never
+//! waiting for it), and the leg's 20 ms payloads and answered marks back to the
+//! carrier. A bad frame is answered with a Telnyx `error` frame (Twilio streams
+//! are closed) and the stream goes on; `stop` or a closed socket hangs the call
+//! up; a call hung up from the API closes the socket with 1000.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::l16::ByteOrder;
+use bond_media_engine::runtime::{StreamInput, StreamLeg};
+use bond_media_engine::StreamOutput;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use super::auth::{same, StreamSecrets};
+use super::frames::{self, Carrier, FrameError, Inbound, Start};
+use crate::calls::StreamCall;
+use crate::state::AppState;
+use crate::store::Connection;
+
+/// Frames a carrier may send per second before Bond answers `rate_limit_reached`
+/// (media is 50 a second; marks and digits come on top).
+const MAX_FRAMES_PER_SECOND: u32 = 200;
+/// How long a carrier may take to send `start`.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+const POLICY_VIOLATION: u16 = 1008;
+const UNSUPPORTED_DATA: u16 = 1003;
+const INTERNAL_ERROR: u16 = 1011;
+const NORMAL: u16 = 1000;
+
+/// How the socket was admitted.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub carrier: Carrier,
+    pub connection: Connection,
+    /// Credentials checked at the upgrade (Twilio's signature, Telnyx's header).
+    pub authorized: bool,
+}
+
+pub async fn run(mut socket: WebSocket, state: AppState, admission: Admission) {
+    let Admission { carrier, connection, mut authorized } = admission;
+    let secrets = StreamSecrets::of(&connection);
+    // Up to `start`.
+    let start = loop {
+        let message = match tokio::time::timeout(START_TIMEOUT, socket.recv()).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(_) => return,
+            Err(_) => return close(&mut socket, POLICY_VIOLATION, "no start frame").await,
+        };
+        let text = match message {
+            Message::Text(t) => t,
+            Message::Close(_) => return,
+            Message::Binary(_) => return refuse_binary(&mut socket, carrier).await,
+            _ => continue,
+        };
+        match frames::parse(&text) {
+            Ok(Inbound::Connected { token }) => {
+                if let (Some(token), Some(expected)) = (token, &secrets.telnyx_stream_token) {
+                    authorized |= carrier == Carrier::Telnyx && same(&token, expected);
+                }
+            }
+            Ok(Inbound::Start(start)) => break start,
+            Ok(_) => {}
+            Err(e) => bad_frame(&mut socket, carrier, &e).await,
+        }
+    };
+    if !authorized {
+        tracing::warn!(carrier = carrier.as_str(), connection = %connection.id, "media stream refused: bad credentials");
+        return close(&mut socket, POLICY_VIOLATION, "authentication failed").await;
+    }
+    let order = if secrets.l16_little_endian { ByteOrder::LittleEndian } else { ByteOrder::BigEndian };
+    let codec = match frames::codec_of(&start, order) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = socket.send(Message::Text(frames::error(100_003, "malformed_frame", &e).into())).await;
+            return close(&mut socket, UNSUPPORTED_DATA, "unsupported media format").await;
+        }
+    };
+    let call = StreamCall {
+        codec,
+        from: start.from.clone().unwrap_or_else(|| start.carrier_call_id.clone()),
+        to: start.to.clone().unwrap_or_default(),
+        client_state: None,
+        extra: carrier_fields(carrier, &start),
+    };
+    let (record, leg) = match state.calls.stream_started(&connection, call).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = ?e, "could not create the call for a media stream");
+            return close(&mut socket, INTERNAL_ERROR, "could not create the call").await;
+        }
+    };
+    tracing::info!(carrier = carrier.as_str(), call = %record.call_control_id, stream = %start.stream_id, "media stream started");
+    let stopped = stream(&mut socket, &state, carrier, &start, leg).await;
+    state.calls.stream_ended(&record.call_control_id, stopped).await;
+}
+
+/// Frames both ways until the carrier stops (true), its socket closes (false),
+/// or the call ends from Bond's side.
+async fn stream(
+    socket: &mut WebSocket,
+    state: &AppState,
+    carrier: Carrier,
+    start: &Start,
+    leg: StreamLeg,
+) -> bool {
+    let StreamLeg { id, mut output } = leg;
+    let mut next_chunk = 0u64;
+    let mut frames_this_second = 0u32;
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = socket.recv() => {
+                let text = match message {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(_))) => {
+                        if carrier == Carrier::Twilio {
+                            refuse_binary(socket, carrier).await;
+                            return false;
+                        }
+                        bad_frame(socket, carrier, &FrameError::Malformed("binary frame".into())).await;
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                    Some(Ok(_)) => continue,
+                };
+                frames_this_second += 1;
+                if frames_this_second > MAX_FRAMES_PER_SECOND {
+                    if frames_this_second == MAX_FRAMES_PER_SECOND + 1 {
+                        let error = frames::error(100_005, "rate_limit_reached", "Too many frames");
+                        let _ = socket.send(Message::Text(error.into())).await;
+                    }
+                    continue;
+                }
+                let input = match frames::parse(&text) {
+                    Ok(Inbound::Media { track, .. }) if track.as_deref().is_some_and(|t| t.starts_with("outbound")) => continue,
+                    Ok(Inbound::Media { chunk, sequence, payload, .. }) => {
+                        // Order by chunk (Telnyx and Twilio number them), else by sequence number.
+                        let number = chunk.or(sequence).unwrap_or(next_chunk + 1);
+                        next_chunk = next_chunk.max(number);
+                        StreamInput::Media { chunk: number, payload: Bytes::from(payload) }
+                    }
+                    Ok(Inbound::Mark(name)) => StreamInput::Mark(name),
+                    Ok(Inbound::Clear) => StreamInput::Clear,
+                    Ok(Inbound::Dtmf(c)) => match DtmfDigit::from_char(c) {
+                        Ok(digit) => StreamInput::Dtmf(digit),
+                        Err(_) => {
+                            bad_frame(socket, carrier, &FrameError::Malformed(format!("'{c}' is not a DTMF digit"))).await;
+                            continue;
+                        }
+                    },
+                    Ok(Inbound::Stop) => return true,
+                    Ok(Inbound::Error { code, title, detail }) => {
+                        tracing::warn!(call_stream = %start.stream_id, %code, %title, %detail, "carrier reported an error");
+                        continue;
+                    }
+                    Ok(Inbound::Connected { .. } | Inbound::Start(_)) => continue,
+                    Err(e) => {
+                        bad_frame(socket, carrier, &e).await;
+                        if carrier == Carrier::Twilio {
+                            return false;
+                        }
+                        continue;
+                    }
+                };
+                state.engine.stream_input(id, input);
+            }
+            out = output.recv() => {
+                let frame = match out {
+                    Some(StreamOutput::Media(payload)) => frames::media(carrier, &start.stream_id, &payload),
+                    Some(StreamOutput::Mark(name)) => frames::mark(carrier, &start.stream_id, &name),
+                    None => {
+                        // The call ended on Bond's side.
+                        close(socket, NORMAL, "call ended").await;
+                        return true;
+                    }
+                };
+                if socket.send(Message::Text(frame.into())).await.is_err() {
+                    return false;
+                }
+            }
+            _ = second.tick() => frames_this_second = 0,
+        }
+    }
+}
+
+/// What `call.initiated` says of the carrier's stream.
+fn carrier_fields(carrier: Carrier, start: &Start) -> serde_json::Map<String, Value> {
+    let mut extra = serde_json::Map::new();
+    extra.insert("stream_carrier".into(), json!(carrier.as_str()));
+    extra.insert("stream_id".into(), json!(start.stream_id));
+    let id_field = if carrier == Carrier::Telnyx { "carrier_call_control_id" } else { "carrier_call_sid" };
+    extra.insert(id_field.into(), json!(start.carrier_call_id));
+    if !start.custom_parameters.is_null() {
+        extra.insert("custom_parameters".into(), start.custom_parameters.clone());
+    }
+    extra
+}
+
+async fn bad_frame(socket: &mut WebSocket, carrier: Carrier, error: &FrameError) {
+    tracing::debug!(carrier = carrier.as_str(), %error, "bad media-stream frame");
+    match carrier {
+        Carrier::Telnyx => {
+            let frame = frames::error(error.code(), error.title(), &error.to_string());
+            let _ = socket.send(Message::Text(frame.into())).await;
+        }
+        // Twilio's error for a bad message is 31951; the stream cannot go on.
+        Carrier::Twilio => close(socket, POLICY_VIOLATION, "31951 invalid message").await,
+    }
+}
+
+async fn refuse_binary(socket: &mut WebSocket, carrier: Carrier) {
+    match carrier {
+        Carrier::Twilio => close(socket, UNSUPPORTED_DATA, "31950 binary frames are not supported").await,
+        Carrier::Telnyx => close(socket, UNSUPPORTED_DATA, "binary frames are not supported").await,
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+}
