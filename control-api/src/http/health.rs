@@ -35,6 +35,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::counter!("bond_rtp_packets_sent_total").absolute(RuntimeMetrics::get(&m.packets_sent));
     metrics::counter!("bond_rtp_packets_dropped_total").absolute(RuntimeMetrics::get(&m.packets_dropped));
     metrics::counter!("bond_rtp_packets_rejected_total").absolute(RuntimeMetrics::get(&m.packets_rejected));
+    metrics::counter!("bond_stream_frames_dropped_total")
+        .absolute(RuntimeMetrics::get(&m.stream_frames_dropped));
+    metrics::counter!("bond_recording_frames_dropped_total")
+        .absolute(RuntimeMetrics::get(&m.recording_frames_dropped));
     metrics::gauge!("bond_calls_live").set(state.calls.live_calls() as f64);
     if let Ok(pending) = state.store.undelivered_count().await {
         metrics::gauge!("bond_webhooks_pending").set(pending as f64);

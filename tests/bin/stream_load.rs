@@ -1,0 +1,235 @@
+//! `stream-load PAIRS SECONDS [--bond PATH]`: load a real Bond with bridged
+//! Telnyx media-stream pairs and measure what comes out.
+//!
+//! Starts `bond serve` (`--bond`, else `bond` next to this program), opens
+//! 2 x PAIRS Telnyx streams (PCMU) over WebSocket, bridges them in pairs through
+//! the API, and sends 20 ms `media` frames on every socket for SECONDS, paced on
+//! a 20 ms grid. Each payload carries its socket and frame number in its first
+//! bytes (a PCMU-to-PCMU bridge returns mu-law codes unchanged), so the far side
+//! can tell which frame arrived and how late. Reports frames lost, latency
+//! percentiles (send on one socket to receipt on the other, which includes the
+//! 60 ms playout buffer and up to 20 ms of tick alignment), and Bond's CPU and
+//! memory from /proc.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bond_tests::bond_process::BondProcess;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const TOKEN: &str = "load-stream-token";
+/// Digits of a frame id in a payload: base 126, so no byte is 0x7F or 0xFF
+/// (the two mu-law codes for zero, which do not survive a round trip).
+const ID_DIGITS: usize = 5;
+
+fn encode_id(id: u64, payload: &mut [u8]) {
+    let mut v = id;
+    for b in payload.iter_mut().take(ID_DIGITS) {
+        *b = (v % 126) as u8;
+        v /= 126;
+    }
+}
+
+fn decode_id(payload: &[u8]) -> Option<u64> {
+    let digits = payload.get(..ID_DIGITS)?;
+    if digits.iter().any(|&b| b >= 126) {
+        return None;
+    }
+    Some(digits.iter().rev().fold(0u64, |acc, &b| acc * 126 + u64::from(b)))
+}
+
+/// CPU time (user + system) of a process, in clock ticks, and its resident set in KiB.
+fn proc_usage(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+    let ticks = fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (ticks, rss)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+struct Results {
+    latencies_us: Vec<u64>,
+    received: u64,
+}
+
+async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, String> {
+    let bond = BondProcess::start(&bond_bin, |_| Ok(())).await?;
+    let connection = bond.connection(json!({ "media_streams": { "telnyx_stream_token": TOKEN } })).await?;
+    let sockets = 2 * pairs;
+    let url = format!("ws://127.0.0.1:{}/media/telnyx/{connection}", bond.port);
+    let mut streams = Vec::with_capacity(sockets);
+    for i in 0..sockets {
+        let mut request = url.as_str().into_client_request().map_err(|e| e.to_string())?;
+        request.headers_mut().insert("x-telnyx-streaming-auth-token", TOKEN.parse().map_err(|_| "header")?);
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(request).await.map_err(|e| format!("socket {i}: {e}"))?;
+        let start = json!({ "event": "start", "sequence_number": "1", "stream_id": format!("load-{i}"),
+            "start": { "call_control_id": format!("v2:load-{i}"), "from": format!("+1312555{i:04}"), "to": "+13125550100",
+                "media_format": { "encoding": "PCMU", "sample_rate": 8000, "channels": 1 } } });
+        ws.send(Message::text(json!({ "event": "connected", "version": "1.0.0" }).to_string()))
+            .await
+            .map_err(|e| e.to_string())?;
+        ws.send(Message::text(start.to_string())).await.map_err(|e| e.to_string())?;
+        streams.push(ws);
+    }
+    // Each stream's call, from its call.initiated webhook.
+    let mut calls = vec![String::new(); sockets];
+    for _ in 0..600 {
+        for (_, payload) in bond.inbox.all().iter().filter(|(t, _)| t == "call.initiated") {
+            let carrier = payload["carrier_call_control_id"].as_str().unwrap_or_default();
+            if let Some(i) = carrier.strip_prefix("v2:load-").and_then(|n| n.parse::<usize>().ok()) {
+                if i < sockets {
+                    calls[i] = payload["call_control_id"].as_str().unwrap_or_default().to_owned();
+                }
+            }
+        }
+        if calls.iter().all(|c| !c.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if calls.iter().any(String::is_empty) {
+        return Err("not every stream became a call".into());
+    }
+    for p in 0..pairs {
+        let body = json!({ "call_control_id_to_bridge_with": calls[2 * p + 1] });
+        let answer: Value = bond.post(&format!("/v2/calls/{}/actions/bridge", calls[2 * p]), body).await?;
+        if answer.get("errors").is_some() {
+            return Err(format!("bridge failed: {answer}"));
+        }
+    }
+
+    let frames = seconds * 50;
+    #[allow(clippy::disallowed_methods)] // a load generator's own clock
+    let origin = Instant::now();
+    let sent_at: Arc<Vec<Vec<AtomicU64>>> =
+        Arc::new((0..sockets).map(|_| (0..=frames).map(|_| AtomicU64::new(0)).collect()).collect());
+    let (cpu_before, _) = proc_usage(bond.pid());
+    let mut tasks = Vec::new();
+    for (i, ws) in streams.into_iter().enumerate() {
+        let (mut sink, mut stream) = ws.split();
+        let peer = i ^ 1;
+        let sent_at = sent_at.clone();
+        let sender = tokio::spawn({
+            let sent_at = sent_at.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                let mut payload = [0x55u8; 160];
+                for seq in 1..=frames {
+                    tick.tick().await;
+                    encode_id(i as u64 * 1_000_000 + seq, &mut payload);
+                    let frame = json!({ "event": "media", "sequence_number": seq.to_string(),
+                        "media": { "track": "inbound", "chunk": seq.to_string(), "timestamp": (seq * 20).to_string(),
+                            "payload": base64::engine::general_purpose::STANDARD.encode(payload) } });
+                    sent_at[i][seq as usize].store(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    if sink.send(Message::text(frame.to_string())).await.is_err() {
+                        break;
+                    }
+                }
+                sink
+            }
+        });
+        let receiver = tokio::spawn(async move {
+            let mut results = Results { latencies_us: Vec::with_capacity(frames as usize), received: 0 };
+            let until = Duration::from_secs(seconds) + Duration::from_millis(500);
+            let _ = tokio::time::timeout(until, async {
+                while let Some(Ok(Message::Text(text))) = stream.next().await {
+                    let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                    let Some(b64) = v["media"]["payload"].as_str() else { continue };
+                    let Ok(payload) = base64::engine::general_purpose::STANDARD.decode(b64) else { continue };
+                    let Some(id) = decode_id(&payload) else { continue };
+                    let (from, seq) = ((id / 1_000_000) as usize, id % 1_000_000);
+                    if from != peer || seq > frames {
+                        continue;
+                    }
+                    let sent = sent_at[from][seq as usize].load(Ordering::Relaxed);
+                    results.received += 1;
+                    results.latencies_us.push((origin.elapsed().as_micros() as u64).saturating_sub(sent));
+                }
+            })
+            .await;
+            results
+        });
+        tasks.push((sender, receiver));
+    }
+    let mut latencies = Vec::new();
+    let mut received = 0;
+    let mut sinks = Vec::new();
+    for (sender, receiver) in tasks {
+        let results = receiver.await.map_err(|e| e.to_string())?;
+        received += results.received;
+        latencies.extend(results.latencies_us);
+        sinks.push(sender.await.map_err(|e| e.to_string())?);
+    }
+    let (cpu_after, rss_kib) = proc_usage(bond.pid());
+    drop(sinks);
+    latencies.sort_unstable();
+    let sent = frames * sockets as u64;
+    let metrics = bond.http.get(format!("{}/metrics", bond.api)).send().await.map_err(|e| e.to_string())?;
+    let metrics = metrics.text().await.map_err(|e| e.to_string())?;
+    let dropped = metrics
+        .lines()
+        .find(|l| l.starts_with("bond_stream_frames_dropped"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or("?")
+        .to_owned();
+    let cpu_share = (cpu_after - cpu_before) as f64 / 100.0 / seconds as f64;
+    Ok(format!(
+        "pairs={pairs} sockets={sockets} seconds={seconds}\n\
+         frames sent={sent} received with their id={received} lost={}\n\
+         latency send->receipt ms: p50={:.1} p99={:.1} max={:.1} (includes the 60 ms playout buffer and 0-20 ms tick alignment)\n\
+         bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped}",
+        sent.saturating_sub(received),
+        percentile(&latencies, 50.0) as f64 / 1000.0,
+        percentile(&latencies, 99.0) as f64 / 1000.0,
+        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        cpu_share * 100.0,
+        cpu_share * 100.0 / pairs as f64,
+        rss_kib / 1024,
+        rss_kib as f64 / pairs as f64,
+    ))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pairs = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
+    let seconds = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let bond = args
+        .iter()
+        .position(|a| a == "--bond")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok().map(|p| p.with_file_name("bond")))
+        .unwrap_or_else(|| PathBuf::from("bond"));
+    match run(pairs, seconds, bond).await {
+        Ok(report) => {
+            eprintln!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stream-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
