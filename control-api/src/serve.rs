@@ -66,6 +66,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
             &public_url(config),
             config.recording_link_secs,
         ),
+        public_url: public_url(config),
     };
     let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files);
     let repaired = calls.repair_recordings().await?;

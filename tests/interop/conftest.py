@@ -43,6 +43,7 @@ class Bond:
             "PATH": os.environ.get("PATH", ""),
             "BOND_DATA_DIR": self.data_dir,
             "BOND_HTTP_LISTEN": f"127.0.0.1:{self.port}",
+            "BOND_HTTP_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             "BOND_BOOTSTRAP_API_KEY": API_KEY,
             "BOND_RTP_BIND_IP": "127.0.0.1",
             "BOND_WEBHOOKS_RETRY_INITIAL_MS": "100",

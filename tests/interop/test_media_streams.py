@@ -96,11 +96,13 @@ class Codec:
 class Carrier:
     """One carrier media stream: Telnyx's or Twilio's dialect."""
 
-    def __init__(self, bond, connection_id, kind, codec, call_id, headers=None, token_in_connected=False):
+    def __init__(self, bond, connection_id, kind, codec, call_id, headers=None, token_in_connected=False,
+                 client_state=None):
         self.url = f"ws://127.0.0.1:{bond.port}/media/{kind}/{connection_id}"
         self.kind, self.codec, self.call_id = kind, codec, call_id
         self.headers = headers or {}
         self.token_in_connected = token_in_connected
+        self.client_state = client_state  # Telnyx echoes the dial's client_state in `start`
         self.stream_id = f"stream-{call_id}"
         self.sequence = 0
         self.chunk = 0
@@ -120,6 +122,10 @@ class Carrier:
         if self.token_in_connected:
             connected["stream_auth_token"] = TOKEN
         await self.ws.send(json.dumps(connected))
+        await self.ws.send(self.frame("start", start=self.start_fields()))
+        self.reader = asyncio.create_task(self._read())
+
+    def start_fields(self):
         if self.kind == "twilio":
             start = {"accountSid": "AC1", "streamSid": self.stream_id, "callSid": self.call_id, "tracks": ["inbound"],
                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
@@ -129,8 +135,9 @@ class Carrier:
                      "from": f"+1312555{self.call_id[-4:]}", "to": "+13125550100", "tags": [],
                      "custom_parameters": {"customer_id": "c1"},
                      "media_format": {"encoding": self.codec.encoding, "sample_rate": self.codec.rate, "channels": 1}}
-        await self.ws.send(self.frame("start", start=start))
-        self.reader = asyncio.create_task(self._read())
+            if self.client_state:
+                start["client_state"] = self.client_state
+        return start
 
     async def _read(self):
         try:

@@ -8,6 +8,7 @@ mod recording;
 pub mod recording_links;
 mod registry;
 mod service;
+pub mod telnyx;
 
 pub use amd::{AmdMode, AmdRequest};
 pub use endpoint::{Endpoint, LoopKind};

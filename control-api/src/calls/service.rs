@@ -21,6 +21,7 @@ use super::endpoint::{Endpoint, LoopKind};
 use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
+use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
 use crate::http::ApiError;
@@ -84,6 +85,8 @@ pub struct CallFiles {
     pub data_dir: PathBuf,
     pub recordings_dir: PathBuf,
     pub links: RecordingLinks,
+    /// Where carriers reach Bond (`http.public_url`): media streams and webhooks.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +99,9 @@ pub struct CallService {
     parked_after_unbridge: Arc<DashSet<String>>,
     /// Calls running answering-machine detection, and in which mode.
     amd_modes: Arc<DashMap<String, AmdMode>>,
+    /// Detection asked for on calls whose leg has not arrived yet (dialed through Telnyx).
+    pending_amd: Arc<DashMap<String, bond_media_engine::amd::AmdConfig>>,
+    telnyx: TelnyxCalls,
 }
 
 impl CallService {
@@ -108,6 +114,8 @@ impl CallService {
             files,
             parked_after_unbridge: Arc::default(),
             amd_modes: Arc::default(),
+            pending_amd: Arc::default(),
+            telnyx: TelnyxCalls::default(),
         }
     }
 
@@ -127,6 +135,9 @@ impl CallService {
     pub async fn dial(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
         let source = match &dial.endpoint {
             Endpoint::Loop(kind) => self.loop_source(kind)?,
+            Endpoint::E164(_) if TelnyxSettings::of(connection).is_some() => {
+                return self.dial_through_telnyx(connection, dial).await
+            }
             Endpoint::E164(_) | Endpoint::Sip(_) => {
                 return Err(no_route(
                     "Dialing numbers and SIP URIs needs a SIP trunk, which Bond does not have yet.",
@@ -142,16 +153,7 @@ impl CallService {
             None => self.engine.create_local_leg(rate, source).await,
         }
         .map_err(|e| ApiError::internal(&e))?;
-        let mut new = new_call(connection, "outgoing", dial.from, dial.to);
-        new.from_display_name = dial.from_display_name;
-        new.client_state = dial.client_state;
-        if let Some(url) = dial.webhook_url {
-            new.webhook_url = Some(url);
-        }
-        if dial.webhook_failover_url.is_some() {
-            new.webhook_failover_url = dial.webhook_failover_url;
-        }
-        new.time_limit_secs = dial.time_limit_secs;
+        let new = outgoing_call(connection, dial);
         // Known before the call is stored, so no early engine event is lost.
         self.registry.insert(&new.call_control_id, leg);
         if let Some(amd) = amd {
@@ -172,6 +174,86 @@ impl CallService {
                 Err(ApiError::internal(&e))
             }
         }
+    }
+
+    /// Dial a number through Telnyx: the call is `initiated` now; its leg is the
+    /// media stream Telnyx opens once the callee answers.
+    async fn dial_through_telnyx(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
+        let settings = TelnyxSettings::of(connection).ok_or_else(|| no_route("not a Telnyx connection"))?;
+        let amd = dial.amd;
+        let new = outgoing_call(connection, dial);
+        let result: Result<CallRecord, DbError> = async {
+            let mut tx = self.store.begin().await?;
+            self.store.insert_call(&mut tx, &new).await?;
+            let call = self.call_in(&mut tx, &new.call_control_id).await?;
+            self.enqueue(&mut tx, &call, "call.initiated", payload::initiated(&call)).await?;
+            tx.commit().await?;
+            Ok(call)
+        }
+        .await;
+        let call = result.map_err(|e| ApiError::internal(&e))?;
+        self.notifier.notify();
+        if let Some(amd) = amd {
+            self.amd_modes.insert(call.call_control_id.clone(), amd.mode);
+            self.pending_amd.insert(call.call_control_id.clone(), amd.config);
+        }
+        let dialed = self
+            .telnyx
+            .dial(
+                &settings,
+                &call.call_control_id,
+                &connection.id,
+                &self.files.public_url,
+                &call.to,
+                &call.from,
+            )
+            .await;
+        if let Err(detail) = dialed {
+            self.end(&call.call_control_id, Ending { cause: "unspecified", source: "unknown" }).await;
+            return Err(ApiError::unprocessable("10015", detail, "/to").with_status(StatusCode::BAD_GATEWAY));
+        }
+        Ok(call)
+    }
+
+    /// Telnyx says its call was answered.
+    pub async fn carrier_answered(&self, call_control_id: &str) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let call = self.call_in(&mut tx, call_control_id).await?;
+        if call.answered_at.is_some() || !call.is_alive() {
+            return Ok(());
+        }
+        self.store.mark_answered(&mut tx, call_control_id, &rfc3339_now()).await?;
+        let call = self.call_in(&mut tx, call_control_id).await?;
+        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, "PCMU", 8_000)).await?;
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(())
+    }
+
+    /// Telnyx says its call ended: end Bond's with the same cause.
+    pub async fn carrier_hangup(&self, call_control_id: &str, cause: &str, source: &str) {
+        self.telnyx.release(call_control_id, false);
+        let source = match source {
+            "caller" => "caller",
+            "callee" => "callee",
+            _ => "unknown",
+        };
+        self.end(call_control_id, Ending { cause: telnyx::hangup_cause(cause), source }).await;
+    }
+
+    /// A Telnyx call event Bond passes on as it is (machine detection, DTMF).
+    pub async fn carrier_event(
+        &self,
+        call_control_id: &str,
+        event_type: &str,
+        fields: serde_json::Map<String, Value>,
+    ) -> Result<(), DbError> {
+        self.machine_detection(call_control_id, event_type, fields).await
+    }
+
+    /// The Bond call a Telnyx call_control_id or client_state belongs to.
+    pub fn telnyx_call(&self, telnyx_call: &str, client_state: Option<&str>) -> Option<String> {
+        self.telnyx.bond_call(telnyx_call).or_else(|| client_state.and_then(telnyx::bond_call_of))
     }
 
     /// Store a call whose leg is already up: `call.initiated` (with `extra` fields)
@@ -207,6 +289,18 @@ impl CallService {
         stream: StreamCall,
     ) -> Result<(CallRecord, StreamLeg), ApiError> {
         let leg = self.engine.create_stream_leg(stream.codec).await.map_err(|e| ApiError::internal(&e))?;
+        // The stream of a call Bond dialed through Telnyx: it becomes that call's leg.
+        let dialed = stream.client_state.as_deref().and_then(telnyx::bond_call_of);
+        if let Some(bond_call) = dialed.filter(|c| self.telnyx.is_telnyx(c) && self.registry.leg(c).is_none())
+        {
+            self.registry.insert(&bond_call, leg.id);
+            if let Some((_, config)) = self.pending_amd.remove(&bond_call) {
+                let _ = self.engine.start_amd(leg.id, config).await;
+            }
+            let call = self.store.get_call(&connection.organization_id, &bond_call).await;
+            let call = call.map_err(|e| ApiError::internal(&e))?;
+            return call.map(|c| (c, leg)).ok_or_else(ApiError::call_ended);
+        }
         let mut new = new_call(connection, "incoming", stream.from, stream.to);
         new.client_state = stream.client_state;
         self.registry.insert(&new.call_control_id, leg.id);
@@ -316,7 +410,10 @@ impl CallService {
 
     /// End a call at the application's request.
     pub async fn hangup(&self, call: &CallRecord) -> Result<(), ApiError> {
-        self.live_leg(call)?;
+        // A call dialed through Telnyx has no leg until it is answered.
+        if !(call.is_alive() && self.telnyx.is_telnyx(&call.call_control_id)) {
+            self.live_leg(call)?;
+        }
         self.end(&call.call_control_id, Ending { cause: "normal_clearing", source: "caller" }).await;
         Ok(())
     }
@@ -425,6 +522,8 @@ impl CallService {
         }
         self.parked_after_unbridge.remove(call_control_id);
         self.amd_modes.remove(call_control_id);
+        self.pending_amd.remove(call_control_id);
+        self.telnyx.release(call_control_id, true);
         tx.commit().await?;
         self.notifier.notify();
         Ok(cascade)
@@ -560,6 +659,21 @@ impl CallService {
             .await?;
         Ok(())
     }
+}
+
+/// The call a dial places: the dial's fields over the connection's defaults.
+fn outgoing_call(connection: &Connection, dial: Dial) -> NewCall {
+    let mut new = new_call(connection, "outgoing", dial.from, dial.to);
+    new.from_display_name = dial.from_display_name;
+    new.client_state = dial.client_state;
+    if let Some(url) = dial.webhook_url {
+        new.webhook_url = Some(url);
+    }
+    if dial.webhook_failover_url.is_some() {
+        new.webhook_failover_url = dial.webhook_failover_url;
+    }
+    new.time_limit_secs = dial.time_limit_secs;
+    new
 }
 
 /// A call on `connection` with fresh ids, its webhooks going where the connection says.

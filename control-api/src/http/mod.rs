@@ -10,6 +10,7 @@ pub mod guard;
 mod health;
 mod media_streams;
 mod recordings;
+mod telnyx_webhooks;
 mod voice_config;
 
 use std::time::Instant;
@@ -89,6 +90,7 @@ pub fn app(state: AppState) -> Router {
     router
         .route("/media/telnyx/{connection_id}", get(media_streams::telnyx))
         .route("/media/twilio/{connection_id}", get(media_streams::twilio))
+        .route("/webhooks/telnyx/{connection_id}", axum::routing::post(telnyx_webhooks::receive))
         .route("/openapi.json", get(move |_: Principal| async move { axum::Json(spec.as_ref().clone()) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -88,7 +88,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, admission: Admission) {
         codec,
         from: start.from.clone().unwrap_or_else(|| start.carrier_call_id.clone()),
         to: start.to.clone().unwrap_or_default(),
-        client_state: None,
+        client_state: start.client_state.clone(),
         extra: carrier_fields(carrier, &start),
     };
     let (record, leg) = match state.calls.stream_started(&connection, call).await {

@@ -1,0 +1,71 @@
+//! `POST /webhooks/telnyx/{connection_id}`: Telnyx's call webhooks for calls
+//! Bond placed through Telnyx. Each is checked against the connection's Telnyx
+//! public key (Ed25519 over `timestamp|raw_body`, 300 s window); a bad one is a
+//! 401 and changes nothing. Answered and hangup drive the Bond call; machine
+//! detection results and DTMF are passed on to the application as they are.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::ApiError;
+use crate::calls::telnyx::TelnyxSettings;
+use crate::clock::unix_seconds;
+use crate::state::AppState;
+use crate::webhooks::signing::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(connection_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let connection =
+        state.store.connection_by_id(&connection_id).await.map_err(|e| ApiError::internal(&e))?;
+    let settings = connection.as_ref().and_then(TelnyxSettings::of);
+    let Some(public_key) = settings.and_then(|s| s.public_key) else {
+        return Err(ApiError::not_found("No Telnyx connection with that id."));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let timestamp = header(TIMESTAMP_HEADER).parse::<i64>().unwrap_or(0);
+    if !verify(&public_key, header(SIGNATURE_HEADER), timestamp, &body, unix_seconds()) {
+        tracing::warn!(connection = %connection_id, "Telnyx webhook refused: bad signature or stale timestamp");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "10009",
+            "Authentication failed",
+            "The webhook signature does not verify with the connection's Telnyx public key.",
+        ));
+    }
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::unprocessable("10002", "the body is not JSON", "/"))?;
+    let data = &event["data"];
+    let payload = &data["payload"];
+    let event_type = data["event_type"].as_str().unwrap_or_default();
+    let telnyx_call = payload["call_control_id"].as_str().unwrap_or_default();
+    let Some(call) = state.calls.telnyx_call(telnyx_call, payload["client_state"].as_str()) else {
+        return Ok(Json(json!({ "data": { "result": "ignored", "reason": "not a call Bond placed" } })));
+    };
+    let result = match event_type {
+        "call.answered" => state.calls.carrier_answered(&call).await,
+        "call.hangup" => {
+            let text = |k: &str| payload[k].as_str().unwrap_or_default().to_owned();
+            state.calls.carrier_hangup(&call, &text("hangup_cause"), &text("hangup_source")).await;
+            Ok(())
+        }
+        t if t.starts_with("call.machine.") || t == "call.dtmf.received" => {
+            let mut fields = serde_json::Map::new();
+            for key in ["result", "digit"] {
+                if let Some(v) = payload.get(key) {
+                    fields.insert(key.into(), v.clone());
+                }
+            }
+            state.calls.carrier_event(&call, t, fields).await
+        }
+        _ => Ok(()),
+    };
+    result.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "data": { "result": "ok" } })))
+}
