@@ -147,19 +147,25 @@ class Carrier:
             pass
 
     def media_frame(self, payload, chunk=None):
-        self.chunk += 1
-        media = {"track": "inbound", "chunk": str(chunk or self.chunk), "timestamp": str(20 * (chunk or self.chunk)),
+        if chunk is None:
+            chunk = self.chunk + 1
+        self.chunk = max(self.chunk, chunk)
+        media = {"track": "inbound", "chunk": str(chunk), "timestamp": str(20 * chunk),
                  "payload": base64.b64encode(payload).decode()}
         return self.frame("media", media=media)
 
-    async def send_tone(self, hz, seconds):
-        """A tone in 20 ms media frames, in real time."""
+    async def send_tone(self, hz, seconds, swap_pairs=False):
+        """A tone in 20 ms media frames, in real time; `swap_pairs` sends each
+        pair of frames in the wrong order (the protocol does not guarantee order)."""
         per_frame = self.codec.rate // 50
         loop = asyncio.get_running_loop()
         begin = loop.time()
-        for i in range(int(seconds * 50)):
-            samples = tone(hz, self.codec.rate, per_frame, start=i * per_frame)
-            await self.ws.send(self.media_frame(self.codec.encode(samples)))
+        count = int(seconds * 50)
+        first = self.chunk + 1
+        for i in range(count):
+            j = i ^ 1 if swap_pairs and (i ^ 1) < count else i
+            samples = tone(hz, self.codec.rate, per_frame, start=j * per_frame)
+            await self.ws.send(self.media_frame(self.codec.encode(samples), chunk=first + j))
             # Paced on a fixed 20 ms grid, as a carrier sends, without drift.
             await asyncio.sleep(max(0.0, begin + (i + 1) * 0.02 - loop.time()))
 
@@ -218,7 +224,8 @@ def test_two_telnyx_streams_bridged_carry_tones_both_ways(bond, receiver, codec_
         assert call_a["custom_parameters"] == {"customer_id": "c1"}
         api(bond, "POST", f"/calls/{call_a['call_control_id']}/actions/bridge",
             {"call_control_id_to_bridge_with": call_b["call_control_id"]})
-        await asyncio.gather(a.send_tone(1000, 2.0), b.send_tone(600, 2.0))
+        # A's frames arrive in swapped pairs: Bond puts them back in order.
+        await asyncio.gather(a.send_tone(1000, 2.0, swap_pairs=True), b.send_tone(600, 2.0))
         await asyncio.sleep(0.3)
         return a, b
 
