@@ -224,7 +224,8 @@ impl CallService {
         }
         self.store.mark_answered(&mut tx, call_control_id, &rfc3339_now()).await?;
         let call = self.call_in(&mut tx, call_control_id).await?;
-        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, "PCMU", 8_000)).await?;
+        let (codec, rate) = self.telnyx.codec(call_control_id);
+        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, &codec, rate)).await?;
         tx.commit().await?;
         self.notifier.notify();
         Ok(())

@@ -125,6 +125,17 @@ impl TelnyxCalls {
         self.by_telnyx.get(telnyx_call).map(|c| c.clone())
     }
 
+    /// The stream codec a Telnyx call was dialed with, and its sampling rate.
+    pub fn codec(&self, bond_call: &str) -> (String, u32) {
+        let codec = self.by_bond.get(bond_call).map_or_else(|| "PCMU".to_owned(), |c| c.1.codec.clone());
+        let rate = match codec.as_str() {
+            "G722" => 16_000,
+            "OPUS" => 48_000,
+            _ => 8_000,
+        };
+        (codec, rate)
+    }
+
     pub fn is_telnyx(&self, bond_call: &str) -> bool {
         self.by_bond.contains_key(bond_call)
     }
