@@ -285,6 +285,34 @@ mod tests {
     }
 
     #[test]
+    fn mangled_frames_are_errors_never_panics() {
+        let valid = [
+            r#"{"event":"start","stream_id":"s","start":{"call_control_id":"c","media_format":{"encoding":"L16","sample_rate":16000}}}"#,
+            r#"{"event":"media","sequence_number":"4","media":{"chunk":"2","payload":"AAEC"}}"#,
+            r#"{"event":"dtmf","dtmf":{"digit":"1"}}"#,
+            r#"{"event":"error","error":{"code":"100002"}}"#,
+        ];
+        let mut rng = bond_codecs::signals::SplitMix64::new(7);
+        for i in 0..20_000 {
+            let mut bytes = valid[i % valid.len()].as_bytes().to_vec();
+            for _ in 0..1 + rng.next_u64() % 4 {
+                let at = (rng.next_u64() as usize) % bytes.len();
+                match rng.next_u64() % 3 {
+                    0 => bytes[at] = rng.next_u64() as u8,
+                    1 => bytes.truncate(at),
+                    _ => bytes.insert(at, b"{}[]\",:0\\"[(rng.next_u64() % 8) as usize]),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            if let Ok(Inbound::Start(start)) = parse(&String::from_utf8_lossy(&bytes)) {
+                let _ = codec_of(&start, ByteOrder::BigEndian);
+            }
+        }
+    }
+
+    #[test]
     fn outbound_frames_follow_each_carrier() {
         let t: Value = serde_json::from_str(&media(Carrier::Telnyx, "s", &[1, 2])).unwrap();
         assert_eq!(t, json!({ "event": "media", "media": { "payload": "AQI=" } }));
