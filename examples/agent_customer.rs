@@ -1,6 +1,8 @@
 //! The agent-customer flow, driven only through Bond's HTTP API and webhooks:
-//! dial the agent (no AMD); when the agent answers, dial the customer; when the
-//! customer answers, bridge them; after a while hang up and wait for both ends.
+//! dial the agent (no AMD); when the agent answers, dial the customer with
+//! answering-machine detection; when a person (or nobody sure) answers, bridge
+//! them, and when a machine does, hang both up; after a while hang up and wait
+//! for both ends.
 //!
 //! Run against a running Bond (`BOND_BOOTSTRAP_API_KEY=... scripts/run`):
 //! `cargo run -p bond-examples --example agent_customer -- <api base, e.g. http://127.0.0.1:8080/v2> <API key> [agent] [customer] [seconds]`
@@ -17,8 +19,8 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-/// (event_type, call_control_id) from each webhook.
-type Events = mpsc::UnboundedReceiver<(String, String)>;
+/// (event_type, call_control_id, payload `result`) from each webhook.
+type Events = mpsc::UnboundedReceiver<(String, String, Option<String>)>;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,11 +53,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     wait_for(&mut events, "call.answered", &agent).await?;
     println!("agent answered");
 
-    // 2. Then the customer (AMD as the organization configures it; disabled here).
-    let customer = bond.dial(&connection, customer_to, "disabled").await?;
+    // 2. Then the customer, with answering-machine detection.
+    let customer = bond.dial(&connection, customer_to, "detect").await?;
     println!("dialing customer {customer_to}: {customer}");
     wait_for(&mut events, "call.answered", &customer).await?;
-    println!("customer answered");
+    println!("customer answered; listening for who it is");
+    let verdict = wait_for(&mut events, "call.machine.detection.ended", &customer).await?;
+    println!("answering-machine detection: {}", verdict.as_deref().unwrap_or("?"));
+    if verdict.as_deref() == Some("machine") {
+        // No agent time for machines: end both calls.
+        bond.post(&format!("/calls/{customer}/actions/hangup"), json!({})).await?;
+        bond.post(&format!("/calls/{agent}/actions/hangup"), json!({})).await?;
+        println!("a machine answered; both calls hung up");
+        return Ok(());
+    }
 
     // 3. Bridge on answer.
     bond.post(
@@ -116,7 +127,8 @@ async fn webhook_receiver() -> std::io::Result<(String, Events)> {
             async move {
                 let data = &body["data"];
                 let call = data["payload"]["call_control_id"].as_str().unwrap_or_default().to_owned();
-                let _ = tx.send((data["event_type"].as_str().unwrap_or_default().to_owned(), call));
+                let result = data["payload"]["result"].as_str().map(str::to_owned);
+                let _ = tx.send((data["event_type"].as_str().unwrap_or_default().to_owned(), call, result));
                 axum::http::StatusCode::OK
             }
         }),
@@ -127,24 +139,25 @@ async fn webhook_receiver() -> std::io::Result<(String, Events)> {
     Ok((url, rx))
 }
 
-/// Wait (up to 30 s) for `event_type` on `call`, printing what else goes by.
+/// Wait (up to 30 s) for `event_type` on `call`, printing what else goes by;
+/// returns the event's `result`, if it has one.
 async fn wait_for(
     events: &mut Events,
     event_type: &str,
     call: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<Option<String>, Box<dyn std::error::Error>> {
     let seen = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some((kind, on)) = events.recv().await {
+        while let Some((kind, on, result)) = events.recv().await {
             println!("  webhook {kind} for {on}");
             if kind == event_type && on == call {
-                return true;
+                return Some(result);
             }
         }
-        false
+        None
     })
     .await;
     match seen {
-        Ok(true) => Ok(()),
+        Ok(Some(result)) => Ok(result),
         _ => Err(format!("no {event_type} for {call}").into()),
     }
 }
