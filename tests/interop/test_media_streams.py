@@ -15,6 +15,10 @@ import math
 import urllib.request
 import warnings
 
+import array
+
+import G722
+import opuslib
 import pytest
 import websockets
 from websockets.asyncio.client import connect
@@ -70,12 +74,24 @@ def share_at(samples, hz, rate):
 
 
 class Codec:
-    """The carrier's side of an encoding: 20 ms payloads to and from linear PCM."""
+    """The carrier's side of an encoding: 20 ms payloads to and from linear PCM.
+    G.722 and Opus use PyPI's G722 (sippy) and opuslib (libopus), not Bond's codecs."""
 
     def __init__(self, encoding, rate=8000):
         self.encoding, self.rate = encoding, rate
+        if encoding == "G722":
+            self.rate = 16000
+            self.g722_enc, self.g722_dec = G722.G722(16000, 64000), G722.G722(16000, 64000)
+        if encoding == "OPUS":
+            self.rate = 48000
+            self.opus_enc = opuslib.Encoder(48000, 1, opuslib.APPLICATION_VOIP)
+            self.opus_dec = opuslib.Decoder(48000, 1)
 
     def encode(self, samples):
+        if self.encoding == "G722":
+            return self.g722_enc.encode(array.array("h", samples))
+        if self.encoding == "OPUS":
+            return self.opus_enc.encode(pcm16(samples), len(samples))
         raw = pcm16(samples)
         if self.encoding in ("PCMU", "audio/x-mulaw"):
             return audioop.lin2ulaw(raw, 2)
@@ -84,6 +100,11 @@ class Codec:
         return audioop.byteswap(raw, 2)  # L16 is big-endian
 
     def decode(self, payload):
+        if self.encoding == "G722":
+            return list(self.g722_dec.decode(payload))
+        if self.encoding == "OPUS":
+            raw = self.opus_dec.decode(payload, 960)
+            return [int.from_bytes(raw[i : i + 2], "little", signed=True) for i in range(0, len(raw), 2)]
         if self.encoding in ("PCMU", "audio/x-mulaw"):
             raw = audioop.ulaw2lin(payload, 2)
         elif self.encoding == "PCMA":
@@ -209,6 +230,7 @@ def receiver():
 @pytest.mark.parametrize("codec_a,codec_b", [
     (Codec("PCMU"), Codec("L16", 16000)),
     (Codec("PCMA"), Codec("L16", 8000)),
+    (Codec("G722"), Codec("OPUS")),
 ])
 def test_two_telnyx_streams_bridged_carry_tones_both_ways(bond, receiver, codec_a, codec_b):
     conn = connection(bond, receiver)
