@@ -8,6 +8,11 @@
 //! A bridge joins two legs: each tick, what one leg's party says (its `Heard`
 //! frame) is handed to the other leg to send to its party, resampled when the
 //! two rates differ. Legs never reference each other; the engine moves frames.
+//!
+//! Taps ride on the same `Heard` frames: an answering-machine detector on a leg
+//! is fed what its party says (and what it was sent) every tick. Carrier-stream
+//! legs are RTP legs whose packets the engine builds from numbered chunks and
+//! whose output loses its RTP header (see `stream.rs`).
 
 mod bridge;
 mod member;
@@ -23,12 +28,11 @@ use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bytes::Bytes;
 
 use bridge::Route;
+use member::Member;
 pub use stream::StreamOutput;
 use stream::{StreamState, RTP_HEADER};
 
 use crate::amd::{AmdConfig, AmdDetector};
-use member::Member;
-
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource};
