@@ -101,7 +101,10 @@ def events_of(receiver, call_id):
 
 def test_a_dial_goes_out_through_telnyx_and_its_stream_becomes_the_calls_leg(bond, receiver, telnyx):
     conn = telnyx_connection(bond, receiver, telnyx)
-    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "+13125550111", "from": "+13125550100"})["data"]
+    # With AMD: Bond runs it on the media Telnyx streams back.
+    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "+13125550111", "from": "+13125550100",
+                                        "answering_machine_detection": "detect",
+                                        "answering_machine_detection_config": {"initial_silence_millis": 600}})["data"]
     path, headers, dial = telnyx.requests[0]
     assert path == "/v2/calls" and headers.get("authorization") == "Bearer KEYfake"
     assert dial["to"] == "+13125550111" and dial["connection_id"] == "2811212257810187875"
@@ -118,7 +121,8 @@ def test_a_dial_goes_out_through_telnyx_and_its_stream_becomes_the_calls_leg(bon
         c = Carrier(bond, conn, "telnyx", Codec("PCMU"), TELNYX_CALL,
                     headers={"x-telnyx-streaming-auth-token": STREAM_TOKEN}, client_state=dial["client_state"])
         await c.open()
-        await asyncio.sleep(0.3)
+        # Before the bridge, the callee's line carries a steady tone: nobody talking.
+        await c.send_tone(1000, 1.0)
         api(bond, "POST", f"/calls/{call['call_control_id']}/actions/bridge",
             {"call_control_id_to_bridge_with": echo["call_control_id"]})
         await c.send_tone(1000, 1.5)
@@ -142,8 +146,12 @@ def test_a_dial_goes_out_through_telnyx_and_its_stream_becomes_the_calls_leg(bon
     # Hanging up Bond's call hangs up Telnyx's.
     time.sleep(0.5)
     assert any(p == f"/v2/calls/{TELNYX_CALL}/actions/hangup" for p, _, _ in telnyx.requests), telnyx.requests
-    kinds = [e["event_type"] for e in events_of(receiver, call["call_control_id"])]
+    mine = events_of(receiver, call["call_control_id"])
+    kinds = [e["event_type"] for e in mine]
     assert kinds[:2] == ["call.initiated", "call.answered"] and kinds[-1] == "call.hangup", kinds
+    # A steady tone is nobody talking: Bond's detector says not sure once the initial silence is over.
+    amd = [e["payload"] for e in mine if e["event_type"] == "call.machine.detection.ended"]
+    assert [a["result"] for a in amd] == ["not_sure"] and amd[0]["decision_time_millis"] >= 600, amd
 
 
 def test_telnyx_hangups_and_machine_results_reach_the_application(bond, receiver, telnyx):
