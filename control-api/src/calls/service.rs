@@ -294,13 +294,18 @@ impl CallService {
         let dialed = stream.client_state.as_deref().and_then(telnyx::bond_call_of);
         if let Some(bond_call) = dialed.filter(|c| self.telnyx.is_telnyx(c) && self.registry.leg(c).is_none())
         {
+            // Only a call of this connection: another's client_state attaches nothing.
+            let call = self.store.get_call(&connection.organization_id, &bond_call).await;
+            let call = call.map_err(|e| ApiError::internal(&e))?.filter(|c| c.connection_id == connection.id);
+            let Some(call) = call else {
+                let _ = self.engine.hangup(leg.id).await;
+                return Err(ApiError::call_ended());
+            };
             self.registry.insert(&bond_call, leg.id);
             if let Some((_, config)) = self.pending_amd.remove(&bond_call) {
                 let _ = self.engine.start_amd(leg.id, config).await;
             }
-            let call = self.store.get_call(&connection.organization_id, &bond_call).await;
-            let call = call.map_err(|e| ApiError::internal(&e))?;
-            return call.map(|c| (c, leg)).ok_or_else(ApiError::call_ended);
+            return Ok((call, leg));
         }
         let mut new = new_call(connection, "incoming", stream.from, stream.to);
         new.client_state = stream.client_state;
