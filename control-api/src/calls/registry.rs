@@ -1,4 +1,4 @@
-//! Which engine leg serves which call, and why a leg is being ended.
+//! Which engine leg serves which call.
 
 use std::sync::Arc;
 
@@ -17,7 +17,6 @@ pub struct Ending {
 pub struct CallRegistry {
     legs: Arc<DashMap<String, LegId>>,
     calls: Arc<DashMap<LegId, String>>,
-    endings: Arc<DashMap<LegId, Ending>>,
 }
 
 impl CallRegistry {
@@ -34,16 +33,13 @@ impl CallRegistry {
         self.calls.get(&leg).map(|c| c.clone())
     }
 
-    /// Say why the leg is about to end (the engine only knows it was asked to).
-    pub fn set_ending(&self, leg: LegId, ending: Ending) {
-        self.endings.entry(leg).or_insert(ending);
-    }
-
-    /// Forget a leg that ended; returns its call and the recorded ending, if any.
-    pub fn remove(&self, leg: LegId) -> Option<(String, Option<Ending>)> {
+    /// Forget a leg; returns its call. Whoever removes it ends the call: a
+    /// hangup claims the leg before asking the engine, so the engine's `LegEnded`
+    /// for it finds nothing to do.
+    pub fn remove(&self, leg: LegId) -> Option<String> {
         let (_, call) = self.calls.remove(&leg)?;
         self.legs.remove(&call);
-        Some((call, self.endings.remove(&leg).map(|(_, e)| e)))
+        Some(call)
     }
 
     /// The ids of every live call.

@@ -485,11 +485,11 @@ impl CallService {
         while let Some((call, ending)) = next.take() {
             let stats = match self.registry.leg(&call) {
                 Some(leg) => {
-                    self.registry.set_ending(leg, ending);
-                    self.finish_recording(&call, leg).await;
-                    let stats = self.engine.hangup(leg).await.unwrap_or_default();
+                    // Claim the leg first: the engine's LegEnded for it is then ours to
+                    // handle (with the cascade below), not the event task's.
                     self.registry.remove(leg);
-                    stats
+                    self.finish_recording(&call, leg).await;
+                    self.engine.hangup(leg).await.unwrap_or_default()
                 }
                 None => RtpStats::default(),
             };
@@ -551,12 +551,13 @@ impl CallService {
         loop {
             match events.recv().await {
                 Ok(EngineEvent::LegEnded { leg, cause, stats }) => {
-                    let Some((call, ending)) = self.registry.remove(leg) else { continue };
+                    // A leg Bond hung up was claimed by `end`; this one ended on its own.
+                    let Some(call) = self.registry.remove(leg) else { continue };
                     self.finish_recording(&call, leg).await;
-                    let ending = ending.unwrap_or(match cause {
+                    let ending = match cause {
                         HangupCause::NormalClearing => Ending { cause: "normal_clearing", source: "unknown" },
                         _ => Ending { cause: "unspecified", source: "unknown" },
-                    });
+                    };
                     match self.finish(&call, ending, &stats).await {
                         Ok(Some(partner)) => {
                             self.end(&partner, Ending { cause: "normal_clearing", source: "unknown" }).await
