@@ -508,11 +508,8 @@ mod tests {
         let mut ringback = sine(440.0, RATE, 16_000, sine_amplitude_for_dbm0(-19.0));
         mix_into(&mut ringback, &sine(480.0, RATE, 16_000, sine_amplitude_for_dbm0(-19.0)));
         let samples = clip(&[ringback, quiet(500), talk(400, -20.0, 6), quiet(4_000)]);
-        let events = run(GreetingWatch::EndOrBeep, &samples);
+        let events = assert_no_beep(&samples);
         assert_ne!(verdict(&events).1, 0);
-        assert!(!events
-            .iter()
-            .any(|e| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. })));
     }
 
     /// A hummed or sung note: a harmonic series at `f0` with a 5 Hz vibrato of ±2%.
@@ -529,18 +526,20 @@ mod tests {
             .collect()
     }
 
+    /// `samples` with the greeting watch on: the events, which must hold no beep.
+    fn assert_no_beep(samples: &[i16]) -> Vec<AmdEvent> {
+        let events = run(GreetingWatch::EndOrBeep, samples);
+        let beep = |e: &AmdEvent| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. });
+        assert!(!events.iter().any(beep), "{events:?}");
+        events
+    }
+
     #[test]
     fn hummed_and_sung_notes_after_a_greeting_are_not_beeps() {
         let hummed =
             clip(&[quiet(600), hum(220.0, 700), quiet(600), hum(330.0, 900), quiet(600), hum(262.0, 500)]);
         let samples = clip(&[quiet(300), talk(3_000, -18.0, 12), quiet(300), hummed, quiet(6_000)]);
-        let events = run(GreetingWatch::EndOrBeep, &samples);
-        assert!(
-            !events
-                .iter()
-                .any(|e| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. })),
-            "{events:?}"
-        );
+        assert_no_beep(&samples);
     }
 
     #[test]
@@ -556,13 +555,7 @@ mod tests {
             ringback.extend(clip(&[burst(400), quiet(200), burst(400), quiet(2_000)]));
         }
         let samples = clip(&[quiet(300), talk(3_000, -18.0, 13), quiet(300), ringback, quiet(3_000)]);
-        let events = run(GreetingWatch::EndOrBeep, &samples);
-        assert!(
-            !events
-                .iter()
-                .any(|e| matches!(e, AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. })),
-            "{events:?}"
-        );
+        assert_no_beep(&samples);
     }
 
     #[test]
