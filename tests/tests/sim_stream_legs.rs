@@ -178,3 +178,25 @@ fn a_signalled_digit_is_an_event_and_reaches_the_bridged_leg_in_band() {
     let heard: Vec<_> = std::iter::from_fn(|| detector.poll_event()).collect();
     assert!(!heard.is_empty(), "the digit was not played to the other leg");
 }
+
+#[test]
+fn a_recorded_stream_leg_records_what_its_carrier_sent_and_what_it_was_sent() {
+    let mut net = SimNetwork::new(5);
+    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
+    let tone = net.engine.add_local_leg(
+        net.now(),
+        SampleRate::Hz8000,
+        bond_media_engine::leg::MediaSource::Tone { hz: 600.0, dbm0: -10.0 },
+    );
+    net.engine.bridge(a, tone).unwrap();
+    net.engine.set_recording(a, true).unwrap();
+    let chunks: Vec<(u64, Vec<u8>)> =
+        pcmu_tone(1_000.0, 100).into_iter().enumerate().map(|(i, p)| (i as u64 + 1, p)).collect();
+    feed(&mut net, a, &chunks);
+    let recorded = net.recorded(a);
+    assert!(recorded.len() >= 95, "{} recorded ticks", recorded.len());
+    let inbound: Vec<i16> = recorded[20..90].iter().flat_map(|(i, _)| i.samples().to_vec()).collect();
+    let outbound: Vec<i16> = recorded[20..90].iter().flat_map(|(_, o)| o.samples().to_vec()).collect();
+    assert!(tone_share(&inbound, 1_000.0, 8_000) > 0.9, "the carrier's audio");
+    assert!(tone_share(&outbound, 600.0, 8_000) > 0.9, "what the bridge sent the carrier");
+}
