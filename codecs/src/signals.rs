@@ -75,6 +75,19 @@ pub fn white_noise(seed: u64, len: usize, rms: f64) -> Vec<i16> {
     (0..len).map(|_| (rms * rng.next_gaussian()).round().clamp(-32768.0, 32767.0) as i16).collect()
 }
 
+/// Speech-like test audio: white noise with RMS `rms` shaped into syllables, four
+/// a second (its level swings by 9 dB, as speech does, while a hiss would not).
+pub fn syllables(seed: u64, rate: u32, len: usize, rms: f64) -> Vec<i16> {
+    white_noise(seed, len, rms)
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let t = i as f64 / f64::from(rate);
+            (f64::from(s) * (0.35 + 0.65 * (PI * 4.0 * t).sin().abs())) as i16
+        })
+        .collect()
+}
+
 /// Add `b` to `a` sample by sample, saturating.
 pub fn mix_into(a: &mut [i16], b: &[i16]) {
     for (x, &y) in a.iter_mut().zip(b) {

@@ -8,21 +8,14 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
-use bond_codecs::signals::{sine, white_noise};
+use bond_codecs::signals::{sine, syllables};
 use bond_control_api::state::AppState;
 use common::{call, ADMIN_KEY};
 use serde_json::{json, Value};
 
 /// Noise shaped into syllables: what the detector takes for speech.
 fn talk(ms: usize, seed: u64) -> Vec<i16> {
-    white_noise(seed, ms * 8, rms_for_dbm0(-18.0) * 1.6)
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            (f64::from(s) * (0.35 + 0.65 * (std::f64::consts::PI * 4.0 * i as f64 / 8_000.0).sin().abs()))
-                as i16
-        })
-        .collect()
+    syllables(seed, 8_000, ms * 8, rms_for_dbm0(-18.0) * 1.6)
 }
 
 fn write_wav(dir: &std::path::Path, name: &str, parts: &[Vec<i16>]) {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
-use bond_codecs::signals::{sine, white_noise};
+use bond_codecs::signals::{sine, syllables};
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::amd::{AmdConfig, AmdEvent, GreetingEnd, GreetingWatch, Verdict};
 use bond_media_engine::leg::MediaSource;
@@ -16,15 +16,7 @@ const RATE: u32 = 8_000;
 
 /// Noise shaped into syllables: speech enough for a detector that listens for activity.
 fn talk(ms: u32, seed: u64) -> Vec<i16> {
-    let noise = white_noise(seed, (RATE * ms / 1000) as usize, rms_for_dbm0(-18.0) * 1.6);
-    noise
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            let t = i as f64 / f64::from(RATE);
-            (f64::from(s) * (0.35 + 0.65 * (std::f64::consts::PI * 4.0 * t).sin().abs())) as i16
-        })
-        .collect()
+    syllables(seed, RATE, (RATE * ms / 1000) as usize, rms_for_dbm0(-18.0) * 1.6)
 }
 
 fn quiet(ms: u32) -> Vec<i16> {

@@ -9,16 +9,9 @@ use bond_media_engine::sim::SimNetwork;
 use bond_media_engine::{EngineEvent, LegId, StreamOutput};
 use bond_tests::tone_share;
 
-/// `count` 20 ms chunks of a tone as mu-law payloads.
-fn pcmu_tone(hz: f64, count: usize) -> Vec<Vec<u8>> {
-    let pcm = sine(hz, 8_000, 160 * count, 6_000.0);
-    pcm.chunks(160)
-        .map(|c| {
-            let mut out = vec![0; 160];
-            g711::ulaw_encode_slice(c, &mut out);
-            out
-        })
-        .collect()
+/// Chunks numbered from 1, as carriers number them.
+fn numbered(chunks: Vec<Vec<u8>>) -> Vec<(u64, Vec<u8>)> {
+    (1..).zip(chunks).collect()
 }
 
 /// Feed chunks in real time (one per 20 ms), in the order given.
@@ -71,8 +64,7 @@ fn a_tone_streamed_into_one_leg_comes_out_of_the_bridged_one_paced_at_20_ms() {
         .unwrap();
     net.engine.bridge(a, b).unwrap();
     // Chunks arrive with neighbours swapped, and one never arrives.
-    let mut chunks: Vec<(u64, Vec<u8>)> =
-        pcmu_tone(1_000.0, 150).into_iter().enumerate().map(|(i, p)| (i as u64 + 1, p)).collect();
+    let mut chunks = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 150));
     for pair in chunks.chunks_mut(2) {
         pair.reverse();
     }
@@ -115,8 +107,7 @@ fn g722_and_opus_streams_bridge_to_a_pcmu_stream() {
         let a = net.engine.add_stream_leg(net.now(), codec).unwrap();
         let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
         net.engine.bridge(a, b).unwrap();
-        let chunks: Vec<(u64, Vec<u8>)> =
-            encoded_tone(codec, 700.0, 100).into_iter().enumerate().map(|(i, p)| (i as u64 + 1, p)).collect();
+        let chunks = numbered(encoded_tone(codec, 700.0, 100));
         feed(&mut net, a, &chunks);
         let pcm = decoded(&net, b, g711::ulaw_decode_slice);
         let middle = &pcm[8_000..16_000];
@@ -129,7 +120,7 @@ fn a_mark_is_answered_when_the_audio_before_it_has_played_and_clear_answers_the_
     let mut net = SimNetwork::new(2);
     let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
     // Ten chunks arrive at once, then a mark: it is due once they have played.
-    for (i, p) in pcmu_tone(500.0, 10).into_iter().enumerate() {
+    for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 10).into_iter().enumerate() {
         net.engine.handle_stream_media(net.now(), a, i as u64 + 1, &p).unwrap();
     }
     net.engine.handle_stream_mark(a, "after-ten".into()).unwrap();
@@ -147,7 +138,7 @@ fn a_mark_is_answered_when_the_audio_before_it_has_played_and_clear_answers_the_
     assert_eq!(marks_of(&net, a).last().unwrap().1, "idle");
 
     // Clear drops what is queued and answers pending marks now.
-    for (i, p) in pcmu_tone(500.0, 50).into_iter().enumerate() {
+    for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 50).into_iter().enumerate() {
         net.engine.handle_stream_media(net.now(), a, 100 + i as u64, &p).unwrap();
     }
     net.engine.handle_stream_mark(a, "pending".into()).unwrap();
@@ -190,8 +181,7 @@ fn a_recorded_stream_leg_records_what_its_carrier_sent_and_what_it_was_sent() {
     );
     net.engine.bridge(a, tone).unwrap();
     net.engine.set_recording(a, true).unwrap();
-    let chunks: Vec<(u64, Vec<u8>)> =
-        pcmu_tone(1_000.0, 100).into_iter().enumerate().map(|(i, p)| (i as u64 + 1, p)).collect();
+    let chunks = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 100));
     feed(&mut net, a, &chunks);
     let recorded = net.recorded(a);
     assert!(recorded.len() >= 95, "{} recorded ticks", recorded.len());

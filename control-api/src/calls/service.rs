@@ -242,16 +242,6 @@ impl CallService {
         self.end(call_control_id, Ending { cause: telnyx::hangup_cause(cause), source }).await;
     }
 
-    /// A Telnyx call event Bond passes on as it is (machine detection, DTMF).
-    pub async fn carrier_event(
-        &self,
-        call_control_id: &str,
-        event_type: &str,
-        fields: serde_json::Map<String, Value>,
-    ) -> Result<(), DbError> {
-        self.machine_detection(call_control_id, event_type, fields).await
-    }
-
     /// The Bond call a Telnyx call_control_id or client_state belongs to.
     pub fn telnyx_call(&self, telnyx_call: &str, client_state: Option<&str>) -> Option<String> {
         self.telnyx.bond_call(telnyx_call).or_else(|| client_state.and_then(telnyx::bond_call_of))
@@ -576,7 +566,7 @@ impl CallService {
                     let Some(call) = self.registry.call(leg) else { continue };
                     let Some(mode) = self.amd_modes.get(&call).map(|m| *m) else { continue };
                     if let Some((event_type, fields)) = amd::webhook(mode, event) {
-                        if let Err(e) = self.machine_detection(&call, event_type, fields).await {
+                        if let Err(e) = self.call_event(&call, event_type, fields).await {
                             tracing::error!(%call, error = %e, "could not record a machine detection result");
                         }
                     }
@@ -590,7 +580,9 @@ impl CallService {
         }
     }
 
-    async fn machine_detection(
+    /// Send the application `event_type` for a call: its base payload plus `fields`
+    /// (machine-detection results, and Telnyx events passed on as they are).
+    pub async fn call_event(
         &self,
         call_control_id: &str,
         event_type: &str,

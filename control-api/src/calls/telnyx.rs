@@ -15,6 +15,7 @@ use dashmap::DashMap;
 use serde_json::{json, Value};
 
 use crate::store::Connection;
+use crate::streams::auth::StreamSecrets;
 
 /// Telnyx errors and timeouts give up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,7 +48,7 @@ impl TelnyxSettings {
                 .to_owned(),
             connection_id: text(t, "connection_id")?,
             public_key: text(t, "public_key"),
-            stream_token: bond.get("media_streams").and_then(|m| text(m, "telnyx_stream_token"))?,
+            stream_token: StreamSecrets::of(connection).telnyx_stream_token?,
             codec: text(t, "stream_codec").unwrap_or_else(|| "PCMU".into()),
         })
     }

@@ -62,7 +62,7 @@ pub async fn receive(
                     fields.insert(key.into(), v.clone());
                 }
             }
-            state.calls.carrier_event(&call, t, fields).await
+            state.calls.call_event(&call, t, fields).await
         }
         _ => Ok(()),
     };

@@ -354,7 +354,7 @@ impl AmdDetector {
 #[cfg(test)]
 mod tests {
     use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
-    use bond_codecs::signals::{mix_into, sine, white_noise};
+    use bond_codecs::signals::{mix_into, sine, syllables, white_noise};
     use bond_codecs::SampleRate;
 
     use super::*;
@@ -363,17 +363,7 @@ mod tests {
 
     /// Speech-like audio: noise shaped into syllables (4 per second) for `ms`.
     fn talk(ms: u32, dbm0: f64, seed: u64) -> Vec<i16> {
-        let n = (RATE * ms / 1000) as usize;
-        let noise = white_noise(seed, n, rms_for_dbm0(dbm0) * 1.6);
-        noise
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| {
-                let t = i as f64 / f64::from(RATE);
-                let envelope = 0.35 + 0.65 * (std::f64::consts::PI * 4.0 * t).sin().abs();
-                (f64::from(s) * envelope) as i16
-            })
-            .collect()
+        syllables(seed, RATE, (RATE * ms / 1000) as usize, rms_for_dbm0(dbm0) * 1.6)
     }
 
     fn quiet(ms: u32) -> Vec<i16> {
