@@ -40,6 +40,7 @@ pub mod ids;
 pub mod leg;
 pub mod rtp;
 pub mod runtime;
+pub mod sdp;
 pub mod sim;
 pub mod timer;
 

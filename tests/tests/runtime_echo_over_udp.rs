@@ -26,6 +26,8 @@ fn config(first_port: u16) -> RuntimeConfig {
 fn echo_spec() -> LegSpec {
     LegSpec {
         codec: Codec::Pcmu,
+        payload_type: None,
+        telephone_event_pt: PayloadType::new(101),
         source: MediaSource::Echo,
         remote: None,
         media_timeout: Some(Duration::from_secs(5)),

@@ -35,7 +35,7 @@ use stream::{StreamState, RTP_HEADER};
 use crate::amd::{AmdConfig, AmdDetector};
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
-use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource};
+use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, RtpMedia};
 use crate::rtp::RtpStats;
 use crate::EngineError;
 
@@ -177,6 +177,17 @@ impl Engine {
         let id = self.add_leg(now, config, MediaSource::Silence)?;
         self.streams.insert(id, state);
         Ok(id)
+    }
+
+    /// Apply a new offer/answer outcome to an RTP leg (see [`Leg::set_media`]).
+    pub fn set_rtp_media(&mut self, now: Instant, leg: LegId, media: RtpMedia) -> Result<(), EngineError> {
+        let result = match self.legs.get_mut(&leg) {
+            Some(Member::Rtp(l)) => l.set_media(now, media),
+            Some(_) => Err(EngineError::Config("not an RTP leg")),
+            None => Err(EngineError::UnknownLeg(leg)),
+        };
+        self.after_leg_changed(leg);
+        result
     }
 
     /// Chunk number `chunk` of a stream leg's audio (codec payload, 20 ms).

@@ -59,6 +59,19 @@ pub struct LegConfig {
     pub emit_heard: bool,
 }
 
+/// What offer/answer settled for an RTP leg: applied at creation or mid-call
+/// (a re-INVITE: hold, resume, a codec at the same rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpMedia {
+    pub codec: Codec,
+    pub payload_type: PayloadType,
+    pub telephone_event_pt: Option<PayloadType>,
+    /// Send RTP to the peer (false while the peer holds or is inactive).
+    pub send: bool,
+    /// The peer sends RTP, so silence means trouble (the media timeout runs).
+    pub expect_media: bool,
+}
+
 impl LegConfig {
     /// Defaults for `codec`, with SSRC, sequence and timestamp drawn from `seed`.
     pub fn new(codec: Codec, seed: u64) -> Self {
@@ -137,6 +150,10 @@ pub struct Leg {
     last_event_timestamp: Option<u32>,
     /// Ticks that played a frame (received or concealed).
     played: u64,
+    /// Transmit RTP (a held peer gets none; timestamps still advance).
+    sending: bool,
+    /// The peer is meant to be sending, so the media timeout runs.
+    expect_media: bool,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -169,6 +186,8 @@ impl Leg {
             recording: false,
             last_event_timestamp: None,
             played: 0,
+            sending: true,
+            expect_media: true,
             outputs: VecDeque::with_capacity(4),
             ended: None,
             timers,
@@ -211,7 +230,7 @@ impl Leg {
             self.malformed += 1;
             return Err(RtpError::TooLarge(packet.payload.len()).into());
         }
-        if let Some(timeout) = self.config.media_timeout {
+        if let Some(timeout) = self.config.media_timeout.filter(|_| self.expect_media) {
             self.timers.set(LegTimer::MediaTimeout, now + timeout);
         }
         let media: &[u8] = if is_event {
@@ -227,6 +246,29 @@ impl Leg {
                 self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
             }
             crate::rtp::Inserted::Late => self.late += 1,
+        }
+        Ok(())
+    }
+
+    /// Apply a new offer/answer outcome. A codec change must keep the rate (the
+    /// engine checks): the bridge, taps and sources stay as they are.
+    pub fn set_media(&mut self, now: Instant, media: RtpMedia) -> Result<(), EngineError> {
+        if media.codec.sample_rate() != self.rate() {
+            return Err(EngineError::Config("a codec change must keep the leg's sample rate"));
+        }
+        if media.codec != self.config.codec {
+            self.encoder = media.codec.encoder_with(self.config.opus)?;
+            self.decoder = media.codec.decoder()?;
+            self.playout.flush();
+            self.config.codec = media.codec;
+        }
+        self.config.payload_type = media.payload_type;
+        self.config.telephone_event_pt = media.telephone_event_pt;
+        self.sending = media.send;
+        self.expect_media = media.expect_media;
+        match self.config.media_timeout {
+            Some(timeout) if media.expect_media => self.timers.set(LegTimer::MediaTimeout, now + timeout),
+            _ => self.timers.stop(LegTimer::MediaTimeout),
         }
         Ok(())
     }
@@ -404,6 +446,10 @@ impl Leg {
         self.dtmf_out.fill(&mut self.outgoing);
         self.outgoing.timestamp += self.outgoing.rate().frame_samples() as u64;
         let duration = self.config.codec.rtp_clock_rate() / 50;
+        if !self.sending {
+            self.packetizer.skip(duration);
+            return;
+        }
         let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) else {
             self.packetizer.skip(duration);
             return;

@@ -31,6 +31,8 @@ struct LegSocket {
     socket: Arc<UdpSocket>,
     port: u16,
     remote: Option<SocketAddr>,
+    /// Whether `remote` was taken from a received packet (symmetric RTP).
+    latched: bool,
     reader: JoinHandle<()>,
 }
 
@@ -183,6 +185,16 @@ impl Driver {
                 };
                 let _ = reply.send(result.map_err(engine_error));
             }
+            Command::UpdateRtp { leg, media, remote, reply } => {
+                let result = self.engine.set_rtp_media(now(), leg, media).map_err(engine_error);
+                if let (Ok(()), Some(remote), Some(socket)) = (&result, remote, self.sockets.get_mut(&leg)) {
+                    if socket.remote != Some(remote) {
+                        socket.remote = Some(remote);
+                        socket.latched = false;
+                    }
+                }
+                let _ = reply.send(result);
+            }
             Command::CreateStreamLeg { codec, reply } => {
                 let result = self.engine.add_stream_leg(now(), codec).map(|id| {
                     let (tx, output) = mpsc::channel(STREAM_OUTPUT_QUEUE);
@@ -221,6 +233,8 @@ impl Driver {
         let local_addr = socket.local_addr().map_err(|e| RuntimeError::Socket(e.to_string()))?;
         let mut config = self.engine.leg_config(spec.codec);
         config.media_timeout = spec.media_timeout;
+        config.payload_type = spec.payload_type.unwrap_or(config.payload_type);
+        config.telephone_event_pt = spec.telephone_event_pt;
         let id = match self.engine.add_leg(now(), config, spec.source) {
             Ok(id) => id,
             Err(e) => {
@@ -230,7 +244,7 @@ impl Driver {
         };
         let reader =
             tokio::spawn(read_socket(id, socket.clone(), self.datagrams_tx.clone(), self.metrics.clone()));
-        self.sockets.insert(id, LegSocket { socket, port, remote: spec.remote, reader });
+        self.sockets.insert(id, LegSocket { socket, port, remote: spec.remote, latched: false, reader });
         RuntimeMetrics::add(&self.metrics.legs_created, 1);
         RuntimeMetrics::add(&self.metrics.legs_active, 1);
         tracing::debug!(%id, %local_addr, "leg created");
@@ -238,13 +252,19 @@ impl Driver {
     }
 
     fn receive(&mut self, leg: LegId, from: SocketAddr, data: &[u8]) {
-        let Some(socket) = self.sockets.get_mut(&leg) else { return };
-        // Symmetric RTP: with no configured peer, answer wherever media comes from.
-        socket.remote.get_or_insert(from);
         RuntimeMetrics::add(&self.metrics.packets_received, 1);
         if let Err(e) = self.engine.handle_receive(now(), leg, data) {
             RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
             tracing::trace!(%leg, %from, error = %e, "datagram refused");
+            return;
+        }
+        // Symmetric RTP: answer where the first accepted packet came from, whatever
+        // the SDP said (a peer behind NAT does not know its public address).
+        if let Some(socket) = self.sockets.get_mut(&leg) {
+            if !socket.latched {
+                socket.remote = Some(from);
+                socket.latched = true;
+            }
         }
     }
 

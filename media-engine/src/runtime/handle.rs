@@ -14,7 +14,8 @@ use crate::amd::AmdConfig;
 use crate::engine::{DtmfPassing, StreamOutput};
 use crate::event::EngineEvent;
 use crate::ids::LegId;
-use crate::leg::{DtmfTiming, MediaSource};
+use crate::ids::PayloadType;
+use crate::leg::{DtmfTiming, MediaSource, RtpMedia};
 use crate::rtp::RtpStats;
 use crate::runtime::recorder::{RecordingSpec, RecordingSummary};
 
@@ -43,8 +44,13 @@ pub struct StreamLeg {
 #[derive(Debug, Clone)]
 pub struct LegSpec {
     pub codec: Codec,
+    /// The codec's payload type; `None` takes its static type (or 111 for Opus).
+    pub payload_type: Option<PayloadType>,
+    /// RFC 4733 telephone-events, when negotiated.
+    pub telephone_event_pt: Option<PayloadType>,
     pub source: MediaSource,
-    /// The peer's RTP address; `None` latches onto the first packet's source (symmetric RTP).
+    /// The peer's RTP address. Either way the leg latches onto the source of the
+    /// first packet it accepts (symmetric RTP, for peers behind NAT).
     pub remote: Option<SocketAddr>,
     pub media_timeout: Option<Duration>,
 }
@@ -155,6 +161,12 @@ pub(crate) enum Command {
         source: Option<MediaSource>,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     },
+    UpdateRtp {
+        leg: LegId,
+        media: RtpMedia,
+        remote: Option<SocketAddr>,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
     CreateStreamLeg {
         codec: Codec,
         reply: oneshot::Sender<Result<StreamLeg, RuntimeError>>,
@@ -193,6 +205,17 @@ pub struct EngineHandle {
 impl EngineHandle {
     pub async fn create_leg(&self, spec: LegSpec) -> Result<LegInfo, RuntimeError> {
         self.request(|reply| Command::CreateLeg { spec, reply }).await?
+    }
+
+    /// Apply a new offer/answer to an RTP leg: codec (same rate), payload types,
+    /// direction and, when given, a new peer address (latched again from its first packet).
+    pub async fn update_rtp(
+        &self,
+        leg: LegId,
+        media: RtpMedia,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::UpdateRtp { leg, media, remote, reply }).await?
     }
 
     /// A leg whose party is built in (the `loop:` legs): no socket, audio at `rate`.

@@ -1,0 +1,88 @@
+//! Rendering Bond's offer or answer.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use bond_codecs::Codec;
+
+use super::Direction;
+
+/// Bond's side of the audio stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMedia {
+    pub session_id: u64,
+    /// Bumped on every new offer or answer in the session (RFC 3264 §8).
+    pub version: u64,
+    pub address: IpAddr,
+    pub port: u16,
+    /// Payload types and codecs, in Bond's order of preference.
+    pub codecs: Vec<(u8, Codec)>,
+    /// Telephone-event payload type (at the first codec's RTP clock).
+    pub telephone_event_pt: Option<u8>,
+    pub direction: Direction,
+}
+
+/// The SDP text for `media`.
+pub fn write(media: &LocalMedia) -> String {
+    let ip = match media.address {
+        IpAddr::V4(_) => "IP4",
+        IpAddr::V6(_) => "IP6",
+    };
+    let mut sdp = String::with_capacity(320);
+    let _ = write!(
+        sdp,
+        "v=0\r\no=bond {} {} IN {ip} {addr}\r\ns=bond\r\nc=IN {ip} {addr}\r\nt=0 0\r\nm=audio {} RTP/AVP",
+        media.session_id,
+        media.version,
+        media.port,
+        addr = media.address,
+    );
+    for (pt, _) in &media.codecs {
+        let _ = write!(sdp, " {pt}");
+    }
+    if let Some(pt) = media.telephone_event_pt {
+        let _ = write!(sdp, " {pt}");
+    }
+    sdp.push_str("\r\n");
+    for (pt, codec) in &media.codecs {
+        let channels = if *codec == Codec::Opus { "/2" } else { "" };
+        let _ =
+            write!(sdp, "a=rtpmap:{pt} {}/{}{channels}\r\n", codec.encoding_name(), codec.rtp_clock_rate());
+        if *codec == Codec::Opus {
+            let _ = write!(sdp, "a=fmtp:{pt} useinbandfec=1\r\n");
+        }
+    }
+    if let Some(pt) = media.telephone_event_pt {
+        let clock = media.codecs.first().map_or(8000, |(_, c)| c.rtp_clock_rate());
+        let _ = write!(sdp, "a=rtpmap:{pt} telephone-event/{clock}\r\na=fmtp:{pt} 0-16\r\n");
+    }
+    let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", media.direction.attribute());
+    sdp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{answer, SessionDescription};
+    use super::*;
+
+    #[test]
+    fn what_bond_writes_it_reads_back_and_agrees_with() {
+        let local = LocalMedia {
+            session_id: 42,
+            version: 3,
+            address: "192.0.2.7".parse().unwrap(),
+            port: 30000,
+            codecs: vec![(0, Codec::Pcmu), (8, Codec::Pcma), (9, Codec::G722), (111, Codec::Opus)],
+            telephone_event_pt: Some(101),
+            direction: Direction::SendRecv,
+        };
+        let text = write(&local);
+        let parsed = SessionDescription::parse(text.as_bytes()).unwrap();
+        assert_eq!((parsed.origin_session_id, parsed.origin_version), (42, 3));
+        assert_eq!(parsed.media[0].formats, vec![0, 8, 9, 111, 101]);
+        assert_eq!(parsed.media[0].rtpmap(111).unwrap().channels, Some(2));
+        let plan = answer(&parsed, &[Codec::G722]).unwrap();
+        assert_eq!((plan.codec, plan.payload_type, plan.telephone_event_pt), (Codec::G722, 9, Some(101)));
+        assert_eq!(plan.remote, Some("192.0.2.7:30000".parse().unwrap()));
+    }
+}

@@ -1,0 +1,74 @@
+//! A re-INVITE's outcome applied to a live leg, in simulated time.
+
+use std::time::Duration;
+
+use bond_codecs::signals::sinad_db;
+use bond_codecs::Codec;
+use bond_media_engine::ids::PayloadType;
+use bond_media_engine::leg::{MediaSource, RtpMedia};
+use bond_media_engine::sim::{LinkProfile, SimNetwork};
+use bond_media_engine::{EngineEvent, LegId};
+
+fn media(codec: Codec, send: bool, expect_media: bool) -> RtpMedia {
+    RtpMedia {
+        codec,
+        payload_type: PayloadType::new(codec.static_payload_type().unwrap()).unwrap(),
+        telephone_event_pt: PayloadType::new(101),
+        send,
+        expect_media,
+    }
+}
+
+fn tone_and_echo(net: &mut SimNetwork) -> (LegId, LegId) {
+    let now = net.now();
+    let mut tone_cfg = net.engine.leg_config(Codec::Pcmu);
+    tone_cfg.emit_heard = true;
+    let tone = net.engine.add_leg(now, tone_cfg, MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }).unwrap();
+    let mut echo_cfg = net.engine.leg_config(Codec::Pcmu);
+    echo_cfg.media_timeout = Some(Duration::from_secs(2));
+    let echo = net.engine.add_leg(now, echo_cfg, MediaSource::Echo).unwrap();
+    net.connect(tone, echo, LinkProfile::clean(), LinkProfile::clean());
+    (tone, echo)
+}
+
+#[test]
+fn a_held_peer_gets_no_rtp_and_no_media_timeout_ends_the_leg() {
+    let mut net = SimNetwork::new(3);
+    let (tone, echo) = tone_and_echo(&mut net);
+    net.run_for(Duration::from_secs(1));
+    let now = net.now();
+    // Both sides go inactive: nothing is sent, silence is expected.
+    net.engine.set_rtp_media(now, tone, media(Codec::Pcmu, false, false)).unwrap();
+    net.engine.set_rtp_media(now, echo, media(Codec::Pcmu, false, false)).unwrap();
+    let sent = net.engine.stats(tone).unwrap().packets_sent;
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(net.engine.stats(tone).unwrap().packets_sent, sent, "nothing sent while inactive");
+    assert!(net.engine.stats(echo).is_some(), "the 2 s media timeout did not fire while held");
+    let ended: Vec<_> =
+        net.events().iter().filter(|(_, e)| matches!(e, EngineEvent::LegEnded { .. })).collect();
+    assert!(ended.is_empty(), "{ended:?}");
+}
+
+#[test]
+fn a_same_rate_codec_change_keeps_the_audio_flowing() {
+    let mut net = SimNetwork::new(4);
+    let (tone, echo) = tone_and_echo(&mut net);
+    net.run_for(Duration::from_secs(1));
+    let now = net.now();
+    for leg in [tone, echo] {
+        net.engine.set_rtp_media(now, leg, media(Codec::Pcma, true, true)).unwrap();
+    }
+    net.run_for(Duration::from_secs(3));
+    let heard = net.heard_samples(tone);
+    let after = &heard[heard.len() - 8000..];
+    let sinad = sinad_db(after, 1000.0, 8000);
+    assert!(sinad > 20.0, "SINAD after the switch to PCMA: {sinad:.1} dB");
+}
+
+#[test]
+fn a_codec_change_that_would_change_the_rate_is_refused() {
+    let mut net = SimNetwork::new(5);
+    let (tone, _) = tone_and_echo(&mut net);
+    let now = net.now();
+    assert!(net.engine.set_rtp_media(now, tone, media(Codec::G722, true, true)).is_err());
+}
