@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod serve;
+pub mod sip;
 pub mod state;
 pub mod store;
 pub mod streams;

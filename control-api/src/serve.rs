@@ -25,6 +25,8 @@ pub enum ServeError {
     Directory { path: String, source: std::io::Error },
     #[error("cannot listen on {addr} (http.listen): {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Sip(#[from] crate::sip::SipStartError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -38,6 +40,7 @@ pub struct Running {
     shutdown: tokio::sync::oneshot::Sender<()>,
     webhooks: tokio::task::JoinHandle<()>,
     stop_webhooks: watch::Sender<bool>,
+    pub sip: std::sync::Arc<crate::sip::SipStack>,
     grace: Duration,
 }
 
@@ -107,6 +110,12 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         backoff,
         stopped_webhooks,
     ));
+    let sip = crate::sip::start(
+        &config.sip,
+        config.rtp.public_ip.or(Some(config.rtp.bind_ip)),
+        state.calls.clone(),
+    )
+    .await?;
     let listener = TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| ServeError::Listen { addr: config.http.listen, source })?;
@@ -122,6 +131,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     });
     tracing::info!(
         %http_addr,
+        sip_udp = %sip.udp_addr,
+        sip_tcp = %sip.tcp_addr,
         database = ?state.store.db().backend(),
         instance_id = %state.instance_id,
         webhook_public_key = %state.signer.public_key_base64(),
@@ -134,6 +145,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         shutdown,
         webhooks,
         stop_webhooks,
+        sip,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
 }
@@ -178,6 +190,9 @@ impl Running {
             }
         };
         self.state.calls.end_all().await;
+        // Let the BYEs of the calls just ended go out before the transports close.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.sip.stop();
         let _ = self.state.engine.shutdown().await;
         let _ = self.stop_webhooks.send(true);
         let _ = self.webhooks.await;

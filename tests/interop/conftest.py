@@ -32,6 +32,7 @@ class Bond:
     def __init__(self, data_dir: str):
         self.data_dir = data_dir
         self.port = free_port()
+        self.sip_port = free_port()
         self.proc = None
 
     @property
@@ -46,6 +47,8 @@ class Bond:
             "BOND_HTTP_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             "BOND_BOOTSTRAP_API_KEY": API_KEY,
             "BOND_RTP_BIND_IP": "127.0.0.1",
+            "BOND_SIP_UDP_LISTEN": f"127.0.0.1:{self.sip_port}",
+            "BOND_SIP_TCP_LISTEN": f"127.0.0.1:{self.sip_port}",
             "BOND_WEBHOOKS_RETRY_INITIAL_MS": "100",
             "BOND_WEBHOOKS_RETRY_MAX_MS": "500",
             "BOND_LOG_LEVEL": "warn",

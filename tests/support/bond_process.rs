@@ -47,6 +47,8 @@ pub struct BondProcess {
     child: Child,
     pub api: String,
     pub port: u16,
+    /// Where Bond takes SIP, on UDP and TCP.
+    pub sip_port: u16,
     pub http: reqwest::Client,
     pub inbox: Arc<Inbox>,
     pub hooks_url: String,
@@ -98,11 +100,15 @@ impl BondProcess {
         tokio::spawn(async move { axum::serve(hooks, app).await });
         let port =
             TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let sip_port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
         let child = Command::new(bond_bin)
             .arg("serve")
             .env("BOND_DATA_DIR", data.path())
             .env("BOND_HTTP_LISTEN", format!("127.0.0.1:{port}"))
             .env("BOND_RTP_BIND_IP", "127.0.0.1")
+            .env("BOND_SIP_UDP_LISTEN", format!("127.0.0.1:{sip_port}"))
+            .env("BOND_SIP_TCP_LISTEN", format!("127.0.0.1:{sip_port}"))
             .env("BOND_BOOTSTRAP_API_KEY", KEY)
             .env("BOND_RATE_LIMIT_PER_SECOND", "100000")
             .env("BOND_RATE_LIMIT_BURST", "100000")
@@ -115,6 +121,7 @@ impl BondProcess {
             child,
             api: format!("http://127.0.0.1:{port}"),
             port,
+            sip_port,
             http: reqwest::Client::new(),
             inbox,
             hooks_url,

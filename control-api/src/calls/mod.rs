@@ -8,6 +8,7 @@ mod recording;
 pub mod recording_links;
 mod registry;
 mod service;
+mod sip_calls;
 pub mod telnyx;
 
 pub use amd::{AmdMode, AmdRequest};
@@ -16,3 +17,4 @@ pub use recording::RecordOptions;
 pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
 pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold, StreamCall};
+pub use sip_calls::IncomingSip;

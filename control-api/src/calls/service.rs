@@ -25,6 +25,7 @@ use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
 use crate::http::ApiError;
+use crate::sip::SipCalls;
 use crate::store::{CallRecord, Connection, NewCall, NewEvent, Store};
 use crate::webhooks::WebhookNotifier;
 
@@ -44,6 +45,8 @@ pub struct Dial {
     pub webhook_url: Option<String>,
     pub webhook_failover_url: Option<String>,
     pub time_limit_secs: Option<i64>,
+    /// How long an outgoing call may ring (Telnyx `timeout_secs`, default 30).
+    pub timeout_secs: Option<i64>,
     /// Answering-machine detection from the answer on.
     pub amd: Option<AmdRequest>,
 }
@@ -98,10 +101,11 @@ pub struct CallService {
     pub(super) files: CallFiles,
     parked_after_unbridge: Arc<DashSet<String>>,
     /// Calls running answering-machine detection, and in which mode.
-    amd_modes: Arc<DashMap<String, AmdMode>>,
-    /// Detection asked for on calls whose leg has not arrived yet (dialed through Telnyx).
-    pending_amd: Arc<DashMap<String, bond_media_engine::amd::AmdConfig>>,
+    pub(super) amd_modes: Arc<DashMap<String, AmdMode>>,
+    /// Detection asked for on calls not answered yet (dialed through Telnyx or SIP).
+    pub(super) pending_amd: Arc<DashMap<String, bond_media_engine::amd::AmdConfig>>,
     telnyx: TelnyxCalls,
+    pub(super) sip: SipCalls,
 }
 
 impl CallService {
@@ -116,6 +120,7 @@ impl CallService {
             amd_modes: Arc::default(),
             pending_amd: Arc::default(),
             telnyx: TelnyxCalls::default(),
+            sip: SipCalls::default(),
         }
     }
 
@@ -138,11 +143,7 @@ impl CallService {
             Endpoint::E164(_) if TelnyxSettings::of(connection).is_some() => {
                 return self.dial_through_telnyx(connection, dial).await
             }
-            Endpoint::E164(_) | Endpoint::Sip(_) => {
-                return Err(no_route(
-                    "Dialing numbers and SIP URIs needs a SIP trunk, which Bond does not have yet.",
-                ))
-            }
+            Endpoint::E164(_) | Endpoint::Sip(_) => return self.dial_sip(connection, dial).await,
             Endpoint::Agent(_) => return Err(no_route("Agent (WebRTC) legs are not available in Bond yet.")),
         };
         let (rate, source) = source;
@@ -470,7 +471,7 @@ impl CallService {
 
     /// Hang up a call's leg and record the end; then the partner it was bridged with,
     /// unless that one asked to stay parked.
-    async fn end(&self, call_control_id: &str, ending: Ending) {
+    pub(super) async fn end(&self, call_control_id: &str, ending: Ending) {
         let mut next = Some((call_control_id.to_owned(), ending));
         while let Some((call, ending)) = next.take() {
             let stats = match self.registry.leg(&call) {
@@ -520,12 +521,13 @@ impl CallService {
         self.amd_modes.remove(call_control_id);
         self.pending_amd.remove(call_control_id);
         self.telnyx.release(call_control_id, true);
+        self.release_sip(call_control_id);
         tx.commit().await?;
         self.notifier.notify();
         Ok(cascade)
     }
 
-    fn enforce_time_limit(&self, call: String, limit_secs: i64) {
+    pub(super) fn enforce_time_limit(&self, call: String, limit_secs: i64) {
         let service = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(limit_secs.max(1) as u64)).await;
@@ -661,7 +663,7 @@ impl CallService {
 }
 
 /// The call a dial places: the dial's fields over the connection's defaults.
-fn outgoing_call(connection: &Connection, dial: Dial) -> NewCall {
+pub(super) fn outgoing_call(connection: &Connection, dial: Dial) -> NewCall {
     let mut new = new_call(connection, "outgoing", dial.from, dial.to);
     new.from_display_name = dial.from_display_name;
     new.client_state = dial.client_state;
@@ -676,7 +678,12 @@ fn outgoing_call(connection: &Connection, dial: Dial) -> NewCall {
 }
 
 /// A call on `connection` with fresh ids, its webhooks going where the connection says.
-fn new_call(connection: &Connection, direction: &'static str, from: String, to: String) -> NewCall {
+pub(super) fn new_call(
+    connection: &Connection,
+    direction: &'static str,
+    from: String,
+    to: String,
+) -> NewCall {
     NewCall {
         call_control_id: format!("v3:{}", uuid::Uuid::new_v4().simple()),
         organization_id: connection.organization_id.clone(),

@@ -239,6 +239,7 @@ async fn dial_checked(
         webhook_url: body.webhook_url,
         webhook_failover_url: body.webhook_failover_url,
         time_limit_secs: body.time_limit_secs,
+        timeout_secs: body.timeout_secs,
     };
     let call = state.calls.dial(&connection, dial).await?;
     if let Some(options) = record {
@@ -436,14 +437,8 @@ async fn run_action(
     }
     match action {
         "hangup" => state.calls.hangup(call).await,
-        "answer" | "reject" => Err(ApiError::unprocessable(
-            "90015",
-            format!(
-                "Only an incoming call waiting to be answered can be sent {action}; this call is {}.",
-                call.state
-            ),
-            "/call_control_id",
-        )),
+        "answer" => state.calls.answer(call).await,
+        "reject" => state.calls.reject(call, body.get("cause").and_then(Value::as_str)).await,
         "bridge" => {
             let other_id = body
                 .get("call_control_id_to_bridge_with")

@@ -112,6 +112,17 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// Active connections, of every organization, whose settings mention SIP
+    /// (the trunks an INVITE may belong to).
+    pub async fn sip_connections(&self) -> Result<Vec<Connection>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE active = 1 AND settings LIKE '%\"sip\"%' ORDER BY created_at, id"
+        ))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// A connection of `organization_id`; another organization's is `None`, like a missing one.
     pub async fn get_connection(
         &self,

@@ -1,0 +1,194 @@
+//! Requests that arrive outside a known transaction: new INVITEs, in-dialog
+//! requests (handed to their dialog), OPTIONS keep-alives, and the rest.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bond_media_engine::sdp::{self, SessionDescription};
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode, ToTypedHeader};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transaction::TransactionReceiver;
+use rsipstack::transport::SipConnection;
+
+use super::media::{self, CallMedia};
+use super::registry::SipCall;
+use super::{SipStack, ALLOW};
+use crate::calls::{CallService, IncomingSip};
+
+/// Take every new server transaction; each is handled in its own task.
+pub async fn run(stack: Arc<SipStack>, calls: CallService, mut incoming: TransactionReceiver) {
+    while let Some(tx) = incoming.recv().await {
+        let stack = stack.clone();
+        let calls = calls.clone();
+        tokio::spawn(async move { handle(stack, calls, tx).await });
+    }
+}
+
+async fn handle(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
+    let in_dialog = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+    if in_dialog {
+        match stack.dialogs.match_dialog(&tx) {
+            Some(mut dialog) => {
+                if let Err(e) = dialog.handle(&mut tx).await {
+                    tracing::debug!(error = %e, "in-dialog request failed");
+                }
+            }
+            None if tx.original.method == Method::Ack => {}
+            None => reply(&mut tx, StatusCode::CallTransactionDoesNotExist).await,
+        }
+        return;
+    }
+    match tx.original.method {
+        Method::Invite => invite(stack, calls, tx).await,
+        Method::Options => {
+            let allow = vec![Header::Allow(ALLOW.into()), Header::Accept("application/sdp".into())];
+            let _ = tx.reply_with(StatusCode::OK, allow, None).await;
+        }
+        Method::Ack => {}
+        Method::Bye | Method::Info | Method::Update | Method::PRack | Method::Cancel => {
+            reply(&mut tx, StatusCode::CallTransactionDoesNotExist).await
+        }
+        _ => {
+            let _ =
+                tx.reply_with(StatusCode::MethodNotAllowed, vec![Header::Allow(ALLOW.into())], None).await;
+        }
+    }
+}
+
+/// A new call from a trunk.
+async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
+    let Some(source) = source_ip(&tx) else {
+        return reply(&mut tx, StatusCode::BadRequest).await;
+    };
+    let (connection, settings) = match calls.sip_connection_for(source).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            tracing::info!(%source, "INVITE from an address no connection allows");
+            return reply(&mut tx, StatusCode::Forbidden).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not look up SIP connections");
+            return reply(&mut tx, StatusCode::ServiceUnavailable).await;
+        }
+    };
+    if settings.max_concurrent_calls.is_some_and(|max| calls.sip().active_on(&connection.id) >= max) {
+        return reply(&mut tx, StatusCode::ServiceUnavailable).await;
+    }
+    let (Ok(from), Ok(to)) = (tx.original.from_header(), tx.original.to_header()) else {
+        return reply(&mut tx, StatusCode::BadRequest).await;
+    };
+    let (from_uri, display_name) = match from.typed() {
+        Ok(f) => (f.uri.clone(), f.display_name.clone()),
+        Err(_) => return reply(&mut tx, StatusCode::BadRequest).await,
+    };
+    let to_user = tx.original.uri.auth.as_ref().map(|a| a.user.clone());
+    let to_uri = to.uri().ok();
+    if tx.original.body.is_empty() {
+        // An INVITE without an offer wants Bond to offer in its 200; not supported.
+        return reply(&mut tx, StatusCode::NotAcceptableHere).await;
+    }
+    let offer = match SessionDescription::parse(&tx.original.body) {
+        Ok(offer) => offer,
+        Err(e) => {
+            tracing::info!(%source, error = %e, "INVITE with unreadable SDP");
+            return reply(&mut tx, StatusCode::BadRequest).await;
+        }
+    };
+    let plan = match sdp::answer(&offer, &settings.codecs) {
+        Ok(plan) => plan,
+        Err(e) => {
+            tracing::info!(%source, error = %e, "no common media");
+            return reply(&mut tx, StatusCode::NotAcceptableHere).await;
+        }
+    };
+    let leg =
+        media::open_leg(calls.engine(), plan.codec, plan.payload_type, plan.telephone_event_pt, plan.remote)
+            .await;
+    let (leg, port) = match leg {
+        Ok(leg) => leg,
+        Err(e) => {
+            tracing::warn!(error = %e, "no RTP leg for an incoming call");
+            return reply(&mut tx, StatusCode::ServiceUnavailable).await;
+        }
+    };
+    let contact = stack.contact("bond", is_tcp(&tx));
+    let dialog =
+        match stack.dialogs.get_or_create_server_invite(&tx, stack.states.clone(), None, Some(contact)) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::info!(error = %e, "INVITE refused by the dialog layer");
+                let _ = calls.engine().hangup(leg).await;
+                return reply(&mut tx, StatusCode::BadRequest).await;
+            }
+        };
+    let offered_codecs = offer
+        .media
+        .iter()
+        .find(|m| m.media == "audio")
+        .map(|m| {
+            m.formats.iter().filter_map(|pt| m.rtpmap(*pt)).map(|r| r.encoding).collect::<Vec<_>>().join(",")
+        })
+        .unwrap_or_default();
+    let sip_call = SipCall {
+        call_control_id: String::new(),
+        connection_id: connection.id.clone(),
+        dialog: dialog.clone(),
+        incoming: true,
+        answered: false,
+        media: CallMedia { leg, local: media::answer_media(&plan, stack.media_ip, port), plan: Some(plan) },
+        codecs: settings.codecs.clone(),
+    };
+    // 100 Trying goes out at once; the task then waits for CANCEL or the ACK.
+    let mut dialog_task = dialog.clone();
+    tokio::spawn(async move {
+        if let Err(e) = dialog_task.handle(&mut tx).await {
+            tracing::debug!(error = %e, "INVITE transaction ended with an error");
+        }
+    });
+    let incoming = IncomingSip {
+        from: user_or_uri(&from_uri),
+        from_display_name: display_name.filter(|d| !d.is_empty()),
+        to: to_user.or_else(|| to_uri.as_ref().map(user_or_uri)).unwrap_or_default(),
+        offered_codecs,
+        call: sip_call,
+    };
+    match calls.sip_incoming(&connection, incoming).await {
+        Ok(_) => {
+            let _ = dialog.ringing(None, None);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record an incoming SIP call");
+            let _ = dialog.reject(Some(StatusCode::ServerInternalError), None);
+            let _ = calls.engine().hangup(leg).await;
+        }
+    }
+}
+
+/// Where the request came from: the top Via's `received`, else its host.
+fn source_ip(tx: &Transaction) -> Option<IpAddr> {
+    let via = tx.original.via_header().ok()?;
+    let (_, host) = SipConnection::parse_target_from_via(via).ok()?;
+    match host.host {
+        rsipstack::sip::Host::IpAddr(ip) => Some(ip),
+        rsipstack::sip::Host::Domain(_) => None,
+    }
+}
+
+fn is_tcp(tx: &Transaction) -> bool {
+    tx.connection.as_ref().is_some_and(|c| c.is_reliable())
+}
+
+/// `+15551234567` from `sip:+15551234567@host`, else the whole URI.
+fn user_or_uri(uri: &rsipstack::sip::Uri) -> String {
+    match &uri.auth {
+        Some(auth) if !auth.user.is_empty() => auth.user.clone(),
+        _ => uri.to_string(),
+    }
+}
+
+async fn reply(tx: &mut Transaction, status: StatusCode) {
+    if let Err(e) = tx.reply(status).await {
+        tracing::debug!(error = %e, "could not send a SIP response");
+    }
+}

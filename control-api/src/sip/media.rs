@@ -1,0 +1,117 @@
+//! The audio side of a SIP call: its RTP leg and Bond's SDP for it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bond_codecs::Codec;
+use bond_media_engine::ids::PayloadType;
+use bond_media_engine::leg::{MediaSource, RtpMedia};
+use bond_media_engine::runtime::{EngineHandle, LegSpec, RuntimeError};
+use bond_media_engine::sdp::{self, Direction, LocalMedia, MediaPlan, NegotiationError, SessionDescription};
+use bond_media_engine::LegId;
+
+/// A SIP leg ends when no RTP arrives for this long while the peer should be sending.
+pub const RTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Payload types Bond offers for codecs without a static one.
+const OPUS_PT: u8 = 111;
+const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// A SIP call's leg and what Bond last told the peer about it.
+#[derive(Debug, Clone)]
+pub struct CallMedia {
+    pub leg: LegId,
+    pub local: LocalMedia,
+    /// What offer/answer settled; `None` while Bond's offer is unanswered.
+    pub plan: Option<MediaPlan>,
+}
+
+/// Open an RTP leg for `codec` that sends nothing until the call is answered.
+pub async fn open_leg(
+    engine: &EngineHandle,
+    codec: Codec,
+    payload_type: u8,
+    telephone_event_pt: Option<u8>,
+    remote: Option<SocketAddr>,
+) -> Result<(LegId, u16), RuntimeError> {
+    let info = engine
+        .create_leg(LegSpec {
+            codec,
+            payload_type: PayloadType::new(payload_type),
+            telephone_event_pt: telephone_event_pt.and_then(PayloadType::new),
+            source: MediaSource::Silence,
+            remote,
+            media_timeout: Some(RTP_TIMEOUT),
+        })
+        .await?;
+    let quiet = RtpMedia {
+        codec,
+        payload_type: PayloadType::new(payload_type)
+            .ok_or(RuntimeError::Engine("bad payload type".into()))?,
+        telephone_event_pt: telephone_event_pt.and_then(PayloadType::new),
+        send: false,
+        expect_media: false,
+    };
+    engine.update_rtp(info.id, quiet, None).await?;
+    Ok((info.id, info.local_addr.port()))
+}
+
+/// How the leg runs under `plan`; before the answer Bond sends nothing and
+/// expects nothing (early media from the peer is still played).
+pub fn rtp_media(plan: &MediaPlan, answered: bool) -> RtpMedia {
+    RtpMedia {
+        codec: plan.codec,
+        payload_type: PayloadType::new(plan.payload_type).unwrap_or(PayloadType::new(0).expect("0 is valid")),
+        telephone_event_pt: plan.telephone_event_pt.and_then(PayloadType::new),
+        send: answered && plan.send(),
+        expect_media: answered && plan.peer_direction.sends(),
+    }
+}
+
+/// Bond's answer to `plan`.
+pub fn answer_media(plan: &MediaPlan, address: IpAddr, port: u16) -> LocalMedia {
+    LocalMedia {
+        session_id: session_id(),
+        version: 1,
+        address,
+        port,
+        codecs: vec![(plan.payload_type, plan.codec)],
+        telephone_event_pt: plan.telephone_event_pt,
+        direction: plan.local_direction(),
+    }
+}
+
+/// Bond's offer of `codecs`.
+pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16) -> LocalMedia {
+    LocalMedia {
+        session_id: session_id(),
+        version: 1,
+        address,
+        port,
+        codecs: codecs.iter().map(|&c| (c.static_payload_type().unwrap_or(OPUS_PT), c)).collect(),
+        telephone_event_pt: Some(TELEPHONE_EVENT_PT),
+        direction: Direction::SendRecv,
+    }
+}
+
+/// Answer a re-INVITE's offer: keep the codec if still offered, else another at
+/// the same rate (a bridged leg keeps its rate); then a new version of Bond's SDP.
+pub fn reanswer(
+    media: &mut CallMedia,
+    offer: &SessionDescription,
+    codecs: &[Codec],
+) -> Result<MediaPlan, NegotiationError> {
+    let current = media.plan.map_or(codecs[0], |p| p.codec);
+    let same_rate: Vec<Codec> =
+        codecs.iter().copied().filter(|c| c.sample_rate() == current.sample_rate()).collect();
+    let plan = sdp::answer(offer, &[current]).or_else(|_| sdp::answer(offer, &same_rate))?;
+    media.local.version += 1;
+    media.local.codecs = vec![(plan.payload_type, plan.codec)];
+    media.local.telephone_event_pt = plan.telephone_event_pt;
+    media.local.direction = plan.local_direction();
+    media.plan = Some(plan);
+    Ok(plan)
+}
+
+fn session_id() -> u64 {
+    u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 of 16 bytes")) >> 1
+}

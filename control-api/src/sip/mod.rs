@@ -1,0 +1,152 @@
+//! SIP trunking: Bond as user agent towards a carrier's SIP trunk (UDP and TCP).
+//!
+//! Transactions, dialogs, retransmissions and digest authentication are
+//! rsipstack's (docs/sip.md says why that crate). This module decides what the
+//! messages mean for calls:
+//!
+//! - [`inbound`]: an INVITE from an allowed trunk becomes a parked incoming call
+//!   (`100 Trying`, `call.initiated`, `180 Ringing`); the application answers,
+//!   rejects or bridges it through the API.
+//! - [`outbound`]: `POST /v2/calls` to a number (through the connection's trunk)
+//!   or a `sip:` URI sends an INVITE with Bond's offer.
+//! - [`dialogs`]: what happens inside a dialog: BYE, CANCEL, re-INVITE (hold,
+//!   codec change), INFO (DTMF), OPTIONS.
+//!
+//! Every SIP call has one RTP leg in the media engine ([`media`]).
+
+mod causes;
+mod dialogs;
+mod inbound;
+pub mod media;
+mod outbound;
+mod registry;
+pub mod settings;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog::DialogStateSender;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::TransportLayer;
+use rsipstack::EndpointBuilder;
+use tokio_util::sync::CancellationToken;
+
+pub use causes::{cause_of_status, status_of_reject_cause};
+pub use outbound::{invite, Caller, Destination};
+pub use registry::{SipCall, SipCalls};
+pub use settings::{SipSettings, Trunk, TrunkTransport};
+
+use crate::calls::CallService;
+use crate::config::SipConfig;
+
+/// Methods Bond answers (sent in `Allow`).
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+
+/// The running SIP user agent.
+pub struct SipStack {
+    dialogs: Arc<DialogLayer>,
+    states: DialogStateSender,
+    /// Where Bond listens, as peers should reach it.
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    /// The address written into SDP.
+    pub media_ip: IpAddr,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for SipStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipStack").field("udp", &self.udp_addr).field("tcp", &self.tcp_addr).finish()
+    }
+}
+
+/// Why the SIP stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SipStartError {
+    #[error("cannot listen for SIP on {addr} ({key}): {reason}")]
+    Listen { addr: SocketAddr, key: &'static str, reason: String },
+}
+
+/// Listen on UDP and TCP, and serve calls through `calls` until [`SipStack::stop`].
+pub async fn start(
+    config: &SipConfig,
+    media_ip: Option<IpAddr>,
+    calls: CallService,
+) -> Result<Arc<SipStack>, SipStartError> {
+    let cancel = CancellationToken::new();
+    let transports = TransportLayer::new(cancel.child_token());
+    let udp = UdpConnection::create_connection(config.udp_listen, None, Some(cancel.child_token()))
+        .await
+        .map_err(|e| SipStartError::Listen {
+            addr: config.udp_listen,
+            key: "sip.udp_listen",
+            reason: e.to_string(),
+        })?;
+    let udp_addr = socket_addr(udp.get_addr()).unwrap_or(config.udp_listen);
+    transports.add_transport(udp.into());
+    // rsipstack binds the TCP listener later, in its own task: try the address now
+    // so a taken port is a startup error, not a silent one.
+    if config.tcp_listen.port() != 0 {
+        std::net::TcpListener::bind(config.tcp_listen).map_err(|e| SipStartError::Listen {
+            addr: config.tcp_listen,
+            key: "sip.tcp_listen",
+            reason: e.to_string(),
+        })?;
+    }
+    let tcp = TcpListenerConnection::new(config.tcp_listen, None).await.map_err(|e| {
+        SipStartError::Listen { addr: config.tcp_listen, key: "sip.tcp_listen", reason: e.to_string() }
+    })?;
+    let tcp_addr = socket_addr(tcp.get_addr()).unwrap_or(config.tcp_listen);
+    transports.add_transport(tcp.into());
+    let endpoint = EndpointBuilder::new()
+        .with_transport_layer(transports)
+        .with_cancel_token(cancel.clone())
+        .with_user_agent("Bond")
+        .build();
+    let incoming = endpoint.incoming_transactions().map_err(|e| SipStartError::Listen {
+        addr: config.udp_listen,
+        key: "sip.udp_listen",
+        reason: e.to_string(),
+    })?;
+    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let (states, state_events) = dialogs.new_dialog_state_channel();
+    let media_ip = media_ip.filter(|ip| !ip.is_unspecified()).unwrap_or_else(|| {
+        if udp_addr.ip().is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            udp_addr.ip()
+        }
+    });
+    let stack = Arc::new(SipStack { dialogs, states, udp_addr, tcp_addr, media_ip, cancel });
+    calls.sip().install(stack.clone());
+    tokio::spawn(async move { endpoint.serve().await });
+    tokio::spawn(inbound::run(stack.clone(), calls.clone(), incoming));
+    tokio::spawn(dialogs::run(stack.clone(), calls, state_events));
+    tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "SIP is up");
+    Ok(stack)
+}
+
+impl SipStack {
+    /// Stop listening; dialogs still open get no further messages.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Bond's Contact for a dialog towards `peer_transport`.
+    fn contact(&self, user: &str, tcp: bool) -> rsipstack::sip::Uri {
+        let addr = if tcp { self.tcp_addr } else { self.udp_addr };
+        let host =
+            if addr.ip().is_unspecified() { SocketAddr::new(self.media_ip, addr.port()) } else { addr };
+        let user = if user.is_empty() { "bond" } else { user };
+        let transport = if tcp { ";transport=tcp" } else { "" };
+        rsipstack::sip::Uri::try_from(format!("sip:{user}@{host}{transport}").as_str()).unwrap_or_else(|_| {
+            rsipstack::sip::Uri::try_from(format!("sip:bond@{host}").as_str()).unwrap_or_default()
+        })
+    }
+}
+
+fn socket_addr(addr: &rsipstack::transport::SipAddr) -> Option<SocketAddr> {
+    addr.addr.clone().try_into().ok()
+}

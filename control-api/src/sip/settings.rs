@@ -1,0 +1,174 @@
+//! A connection's `bond.sip` settings: who may call in, the trunk Bond calls out
+//! through, and the codecs it offers.
+
+use std::net::IpAddr;
+
+use bond_codecs::Codec;
+use serde_json::Value;
+
+use crate::store::Connection;
+
+/// Codecs Bond offers and accepts on SIP legs, in its order of preference.
+pub const DEFAULT_CODECS: &[Codec] = &[Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus];
+
+/// SIP transport towards a trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrunkTransport {
+    Udp,
+    Tcp,
+}
+
+/// Where Bond sends calls out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    pub host: String,
+    pub port: u16,
+    pub transport: TrunkTransport,
+    /// Digest credentials answering 401/407.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `bond.sip` of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipSettings {
+    /// Source addresses whose INVITEs land on this connection.
+    pub allowed_ips: Vec<IpAddr>,
+    /// Live SIP calls at once; further INVITEs get 503.
+    pub max_concurrent_calls: Option<usize>,
+    pub codecs: Vec<Codec>,
+    pub trunk: Option<Trunk>,
+}
+
+impl SipSettings {
+    /// `None` when the connection has no `bond.sip`.
+    pub fn of(connection: &Connection) -> Option<Self> {
+        Self::from_value(connection.settings.get("bond")?.get("sip")?).ok()
+    }
+
+    /// Read and check `bond.sip`; the error names the field.
+    pub fn from_value(sip: &Value) -> Result<Self, String> {
+        let object = sip.as_object().ok_or("bond.sip must be an object")?;
+        for key in object.keys() {
+            if !["allowed_ips", "max_concurrent_calls", "codecs", "trunk"].contains(&key.as_str()) {
+                return Err(format!("bond.sip.{key} is not a setting"));
+            }
+        }
+        let allowed_ips = match sip.get("allowed_ips") {
+            None => Vec::new(),
+            Some(list) => list
+                .as_array()
+                .ok_or("bond.sip.allowed_ips must be a list of IP addresses")?
+                .iter()
+                .map(|ip| {
+                    ip.as_str()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| format!("bond.sip.allowed_ips: {ip} is not an IP address"))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let max_concurrent_calls = match sip.get("max_concurrent_calls") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or("bond.sip.max_concurrent_calls must be a positive integer")?
+                    as usize,
+            ),
+        };
+        let codecs = match sip.get("codecs") {
+            None => DEFAULT_CODECS.to_vec(),
+            Some(list) => {
+                let names = list.as_array().ok_or("bond.sip.codecs must be a list")?;
+                let codecs: Vec<Codec> = names
+                    .iter()
+                    .map(|n| {
+                        n.as_str().and_then(codec_named).ok_or_else(|| {
+                            format!("bond.sip.codecs: {n} is not one of PCMU, PCMA, G722, OPUS")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                if codecs.is_empty() {
+                    return Err("bond.sip.codecs must name at least one codec".into());
+                }
+                codecs
+            }
+        };
+        let trunk = sip.get("trunk").map(trunk_of).transpose()?;
+        Ok(Self { allowed_ips, max_concurrent_calls, codecs, trunk })
+    }
+}
+
+fn trunk_of(trunk: &Value) -> Result<Trunk, String> {
+    let text = |k: &str| trunk.get(k).and_then(Value::as_str).map(str::to_owned);
+    let host = text("host").filter(|h| !h.is_empty()).ok_or("bond.sip.trunk.host is required")?;
+    let port = match trunk.get("port") {
+        None => 5060,
+        Some(p) => p
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .ok_or("bond.sip.trunk.port must be a port number")?,
+    };
+    let transport = match text("transport").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("udp") => TrunkTransport::Udp,
+        Some("tcp") => TrunkTransport::Tcp,
+        Some(other) => return Err(format!("bond.sip.trunk.transport '{other}' must be udp or tcp")),
+    };
+    Ok(Trunk { host, port, transport, username: text("username"), password: text("password") })
+}
+
+fn codec_named(name: &str) -> Option<Codec> {
+    match name.to_ascii_uppercase().as_str() {
+        "PCMU" => Some(Codec::Pcmu),
+        "PCMA" => Some(Codec::Pcma),
+        "G722" => Some(Codec::G722),
+        "OPUS" => Some(Codec::Opus),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_full_setting_reads_back() {
+        let s = SipSettings::from_value(&json!({
+            "allowed_ips": ["10.0.0.1", "::1"], "max_concurrent_calls": 20, "codecs": ["pcma", "OPUS"],
+            "trunk": {"host": "sip.example.net", "port": 5080, "transport": "TCP", "username": "u", "password": "p"}
+        }))
+        .unwrap();
+        assert_eq!(s.allowed_ips.len(), 2);
+        assert_eq!(s.max_concurrent_calls, Some(20));
+        assert_eq!(s.codecs, vec![Codec::Pcma, Codec::Opus]);
+        let trunk = s.trunk.unwrap();
+        assert_eq!((trunk.port, trunk.transport), (5080, TrunkTransport::Tcp));
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let s = SipSettings::from_value(&json!({"trunk": {"host": "10.1.1.1"}})).unwrap();
+        assert_eq!(s.codecs, DEFAULT_CODECS);
+        let trunk = s.trunk.unwrap();
+        assert_eq!((trunk.port, trunk.transport), (5060, TrunkTransport::Udp));
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        for (value, field) in [
+            (json!({"allowed_ips": ["nope"]}), "allowed_ips"),
+            (json!({"codecs": ["G729"]}), "codecs"),
+            (json!({"codecs": []}), "codecs"),
+            (json!({"max_concurrent_calls": 0}), "max_concurrent_calls"),
+            (json!({"trunk": {"port": 5060}}), "trunk.host"),
+            (json!({"trunk": {"host": "h", "transport": "tls"}}), "transport"),
+            (json!({"registrar": "x"}), "registrar"),
+        ] {
+            let error = SipSettings::from_value(&value).unwrap_err();
+            assert!(error.contains(field), "{value}: {error}");
+        }
+    }
+}
