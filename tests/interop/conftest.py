@@ -5,6 +5,7 @@ own data directory, HTTP port and bootstrap API key.
 """
 
 import json
+import math
 import os
 import signal
 import socket
@@ -136,3 +137,29 @@ def event_types(received, call_control_id):
         if data["payload"].get("call_control_id") == call_control_id:
             out.append(data["event_type"])
     return out
+
+
+def api(bond, method, path, body=None):
+    req = urllib.request.Request(
+        f"{bond.base_url}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"null")
+
+
+def tone(hz, rate, samples, amplitude=8000, start=0):
+    return [int(amplitude * math.sin(2 * math.pi * hz * (start + n) / rate)) for n in range(samples)]
+
+
+def share_at(samples, hz, rate):
+    """Share of the energy at `hz` (Goertzel); near 1 for a clean tone."""
+    coeff = 2 * math.cos(2 * math.pi * hz / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+    energy = sum(x * x for x in samples) or 1.0
+    return 2 * power / (len(samples) * energy)

@@ -27,21 +27,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # G.711 and byte swapping, in the standard library up to 3.12
 
-from conftest import API_KEY, Receiver
+from conftest import API_KEY, Receiver, api, share_at, tone
 
 TOKEN = "carrier-stream-token-0001"
 TWILIO_AUTH = "twilio-auth-token-0001"
-
-
-def api(bond, method, path, body=None):
-    req = urllib.request.Request(
-        f"{bond.base_url}{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read() or b"null")
 
 
 def connection(bond, receiver):
@@ -53,24 +42,9 @@ def connection(bond, receiver):
     return api(bond, "POST", "/call_control_applications", body)["data"]["id"]
 
 
-def tone(hz, rate, samples, amplitude=8000, start=0):
-    return [int(amplitude * math.sin(2 * math.pi * hz * (start + n) / rate)) for n in range(samples)]
-
-
 def pcm16(samples, big_endian=False):
     raw = b"".join(int(s).to_bytes(2, "little", signed=True) for s in samples)
     return audioop.byteswap(raw, 2) if big_endian else raw
-
-
-def share_at(samples, hz, rate):
-    """Share of the energy at `hz` (Goertzel); near 1 for a clean tone."""
-    coeff = 2 * math.cos(2 * math.pi * hz / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + coeff * s1 - s2, s1
-    power = s1 * s1 + s2 * s2 - coeff * s1 * s2
-    energy = sum(x * x for x in samples) or 1.0
-    return 2 * power / (len(samples) * energy)
 
 
 class Codec:

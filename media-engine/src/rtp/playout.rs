@@ -1,11 +1,18 @@
 //! The receive side of a leg: puts packets back in order and hands out one
 //! payload per 20 ms tick, or says the frame is missing so it can be concealed.
 //!
-//! This is a fixed-delay buffer: playout starts `delay` after the first packet and
-//! then runs at the sender's nominal rate. It reorders within its window,
-//! drops late packets, unwraps 16-bit sequence numbers, restarts on an SSRC
-//! change, and sheds one frame when the backlog grows well past the target
-//! (a fast sender clock). Adaptive depth arrives with the SIP trunk legs.
+//! Playout starts `delay` after the first packet and then runs at the leg's
+//! 20 ms tick. The depth adapts both ways:
+//! - an underrun (the frame due has not arrived and nothing newer has) stops
+//!   playout (concealed frames fill in) until the target depth is buffered
+//!   again, for at most [`MAX_STRETCH`] ticks: a network delay spike or a sender
+//!   whose clock runs slow is absorbed instead of every later packet arriving
+//!   "late";
+//! - a backlog well past the target (a burst after a spike, a fast sender
+//!   clock) is shed one frame at a time, bringing the delay back down.
+//!
+//! It also reorders within its window, drops late packets, unwraps 16-bit
+//! sequence numbers and restarts on an SSRC change.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +20,8 @@ use crate::ids::Ssrc;
 
 /// Packets the buffer can hold ahead of playout (40 x 20 ms = 800 ms).
 const SLOTS: usize = 40;
+/// Ticks an underrun may wait for the stream (8 x 20 ms: a 40 ms start reaches 200 ms).
+pub const MAX_STRETCH: u32 = 8;
 
 #[derive(Debug, Clone)]
 struct Slot {
@@ -53,6 +62,8 @@ pub struct PlayoutBuffer {
     start_at: Option<Instant>,
     playing: bool,
     target_backlog: u64,
+    /// After an underrun: ticks spent waiting for the target depth again.
+    rebuffering: Option<u32>,
 }
 
 impl PlayoutBuffer {
@@ -70,6 +81,7 @@ impl PlayoutBuffer {
             start_at: None,
             playing: false,
             target_backlog: (delay.as_millis() / 20) as u64 + 1,
+            rebuffering: None,
         }
     }
 
@@ -114,6 +126,17 @@ impl PlayoutBuffer {
             self.next_play += 1;
         }
         let seq = self.next_play;
+        if self.highest < seq && self.rebuffering.is_none() {
+            self.rebuffering = Some(0); // underrun: nothing at or after `seq` yet
+        }
+        if let Some(waited) = self.rebuffering {
+            let depth = (self.highest + 1).saturating_sub(seq);
+            if depth < self.target_backlog - 1 && waited < MAX_STRETCH {
+                self.rebuffering = Some(waited + 1);
+                return Playout::Missing;
+            }
+            self.rebuffering = None;
+        }
         self.next_play += 1;
         let index = (seq % SLOTS as u64) as usize;
         if self.slots[index].ext_seq != Some(seq) {
@@ -231,6 +254,55 @@ mod tests {
         let t = t0 + Duration::from_millis(40);
         let first = played(&mut buf, t);
         assert_eq!(first, Some(Some(1)), "frame 0 shed to hold the delay");
+    }
+
+    #[test]
+    fn a_slow_sender_is_absorbed_by_growing_the_delay_not_by_dropping_its_packets() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::from_millis(40), 160);
+        // The sender's clock is 2 % slow: packet n arrives at n x 20.4 ms.
+        let mut late = 0;
+        let mut played_frames = 0;
+        let mut next_packet = 0u32;
+        for tick in 0..1500u32 {
+            let now = t0 + MS20 * tick;
+            while t0 + Duration::from_micros(20_400) * next_packet <= now {
+                if buf.insert(now, Ssrc(1), next_packet as u16, next_packet * 160, &[1]) == Inserted::Late {
+                    late += 1;
+                }
+                next_packet += 1;
+            }
+            if matches!(buf.pop(now), Playout::Frame { .. }) {
+                played_frames += 1;
+            }
+        }
+        assert_eq!(late, 0, "no packet of a slow sender is dropped");
+        assert!(played_frames + 2 >= next_packet, "{played_frames} of {next_packet} played");
+    }
+
+    #[test]
+    fn a_delay_spike_grows_the_delay_and_the_burst_after_it_is_shed_back() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::from_millis(40), 160);
+        let mut late = 0;
+        for tick in 0..400u32 {
+            let now = t0 + MS20 * tick;
+            // Packets 100..107 are held 140 ms by the network and arrive together.
+            let arriving: Vec<u32> = match tick {
+                100..=106 => vec![],
+                107 => (100..=107).collect(),
+                t => vec![t],
+            };
+            for seq in arriving {
+                if buf.insert(now, Ssrc(1), seq as u16, seq * 160, &[1]) == Inserted::Late {
+                    late += 1;
+                }
+            }
+            buf.pop(now);
+        }
+        assert_eq!(late, 0, "packets late after the spike");
+        let depth = buf.highest + 1 - buf.next_play;
+        assert!(depth <= buf.target_backlog + 2, "the added delay was shed again: {depth} frames buffered");
     }
 
     #[test]

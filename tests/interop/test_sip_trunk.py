@@ -1,0 +1,269 @@
+"""SIP trunking against real user agents: sipp (Debian sip-tester) as the carrier's
+trunk, both ways, over UDP and TCP. The test plays the application: it answers,
+rejects and bridges through Bond's API as webhooks arrive.
+
+Audio is checked by tone frequency: the test is the caller's RTP endpoint (the
+sipp scenario puts the test's socket in its SDP).
+"""
+
+import json
+import os
+import re
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # G.711, in the standard library up to 3.12
+
+from conftest import api, free_port, share_at, tone
+
+SCENARIOS = os.path.join(os.path.dirname(__file__), "sipp")
+TRUNK_USER, TRUNK_PASSWORD = "bond-trunk", "s3cret"
+
+
+def trunk_connection(bond, receiver, **sip):
+    settings = {"allowed_ips": ["127.0.0.1"], **sip}
+    body = {"application_name": "trunk", "webhook_event_url": receiver.url, "bond": {"sip": settings}}
+    return api(bond, "POST", "/call_control_applications", body)["data"]["id"]
+
+
+def events(receiver):
+    return [json.loads(body)["data"] for _, body in list(receiver.received)]
+
+
+def wait_event(receiver, event_type, timeout=15.0, **match):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for e in events(receiver):
+            if e["event_type"] == event_type and all(e["payload"].get(k) == v for k, v in match.items()):
+                return e["payload"]
+        time.sleep(0.05)
+    raise AssertionError(f"no {event_type} {match}; got {[e['event_type'] for e in events(receiver)]}")
+
+
+class Sipp:
+    """One sipp run of a scenario file whose {placeholders} are filled in first."""
+
+    def __init__(self, scenario, fields=None, target=None, transport="u1", service="+15557654321"):
+        self.dir = tempfile.mkdtemp()
+        text = open(os.path.join(SCENARIOS, scenario)).read()
+        for key, value in (fields or {}).items():
+            text = text.replace("{" + key + "}", str(value))
+        path = os.path.join(self.dir, scenario)
+        with open(path, "w") as f:
+            f.write(text)
+        self.port = free_port()
+        self.log = os.path.join(self.dir, "sipp.log")
+        args = ["sipp", "-sf", path, "-p", str(self.port), "-i", "127.0.0.1", "-m", "1", "-t", transport,
+                "-s", service, "-timeout", "40s", "-timeout_error", "-mp", str(free_port()),
+                "-trace_logs", "-log_file", self.log, "-trace_err", "-error_file",
+                os.path.join(self.dir, "errors.log"), "-nostdin"]
+        if target:
+            args.append(target)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     cwd=self.dir)
+
+    def logged(self, pattern, timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(self.log):
+                m = re.search(pattern, open(self.log).read())
+                if m:
+                    return m
+            time.sleep(0.05)
+        raise AssertionError(f"sipp never logged {pattern}")
+
+    def wait(self, timeout=40):
+        code = self.proc.wait(timeout=timeout)
+        errors = os.path.join(self.dir, "errors.log")
+        detail = open(errors).read()[-2000:] if os.path.exists(errors) else self.proc.stderr.read()
+        return code, detail
+
+
+def rtp_packets(samples, ssrc=0x1234, pt=0, seq=1, ts=0):
+    """20 ms PCMU packets of `samples` (8 kHz)."""
+    out = []
+    for i in range(0, len(samples) - 159, 160):
+        payload = audioop.lin2ulaw(b"".join(struct.pack("<h", s) for s in samples[i:i + 160]), 2)
+        header = struct.pack("!BBHII", 0x80, pt, (seq + i // 160) & 0xFFFF, ts + i, ssrc)
+        out.append(header + payload)
+    return out
+
+
+def pcmu_samples(packets):
+    pcm = audioop.ulaw2lin(b"".join(p[12:] for p in packets), 2)
+    return list(struct.unpack(f"<{len(pcm) // 2}h", pcm))
+
+
+def exchange_rtp(sock, bond_port, packets):
+    """Send a packet every 20 ms (on a fixed schedule, like a real sender's clock);
+    return what came back (PCMU payload packets)."""
+    sock.settimeout(0.002)
+    received = []
+    start = time.time()
+    for i, packet in enumerate(packets):
+        sock.sendto(packet, ("127.0.0.1", bond_port))
+        end = start + 0.02 * (i + 1)
+        while time.time() < end:
+            try:
+                data, _ = sock.recvfrom(2048)
+                if len(data) > 12 and data[1] & 0x7F == 0:
+                    received.append(data)
+            except (socket.timeout, BlockingIOError):
+                pass
+    return received
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(bond, receiver, transport):
+    conn = trunk_connection(bond, receiver)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 60000},
+                  target=f"127.0.0.1:{bond.sip_port}", transport=transport)
+    incoming = wait_event(receiver, "call.initiated", direction="incoming")
+    assert incoming["state"] == "parked" and incoming["from"] == "+15550001111", incoming
+    assert incoming["to"] == "+15557654321" and "PCMU" in incoming["offered_codecs"]
+    call = incoming["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/answer", {})
+    echo = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550000000"})
+    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": echo["data"]["call_control_id"]})
+    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    back = exchange_rtp(media, bond_port, rtp_packets(tone(700, 8000, 8000 * 3)))
+    heard = pcmu_samples(back)[-8000:]
+    assert len(back) > 100, f"only {len(back)} packets came back"
+    assert share_at(heard, 700, 8000) > 0.8, share_at(heard, 700, 8000)
+    answered = wait_event(receiver, "call.answered", call_control_id=call)
+    assert answered["codec"] == "PCMU"
+    # The application hangs up: Bond sends the BYE, sipp answers it.
+    api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+    code, detail = caller.wait()
+    assert code == 0, detail
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert hangup["hangup_cause"] == "normal_clearing"
+    stats = hangup["call_quality_stats"]["inbound"]
+    assert int(stats["packet_count"]) > 100 and float(stats["mos"]) > 4.0, stats
+    wait_event(receiver, "call.hangup", call_control_id=echo["data"]["call_control_id"])
+
+
+def test_a_caller_hanging_up_ends_the_call_as_the_callers(bond, receiver):
+    trunk_connection(bond, receiver)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 1500},
+                  target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated")["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/answer", {})
+    code, detail = caller.wait()
+    assert code == 0, detail
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert (hangup["hangup_cause"], hangup["hangup_source"]) == ("normal_clearing", "caller")
+
+
+def test_cancel_before_the_answer_is_originator_cancel(bond, receiver):
+    trunk_connection(bond, receiver)
+    caller = Sipp("uac_cancel.xml", target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated")["call_control_id"]
+    code, detail = caller.wait()
+    assert code == 0, detail
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert (hangup["hangup_cause"], hangup["sip_hangup_cause"]) == ("originator_cancel", "487")
+
+
+@pytest.mark.parametrize("cause,status", [("USER_BUSY", 486), ("CALL_REJECTED", 603)])
+def test_a_rejected_call_gets_the_status_of_its_cause(bond, receiver, cause, status):
+    trunk_connection(bond, receiver)
+    caller = Sipp("uac_rejected.xml", {"status": status}, target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated")["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/reject", {"cause": cause})
+    code, detail = caller.wait()
+    assert code == 0, detail
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert hangup["hangup_cause"] == cause.lower()
+
+
+def test_a_caller_not_on_the_allow_list_is_forbidden(bond, receiver):
+    body = {"application_name": "other", "webhook_event_url": receiver.url,
+            "bond": {"sip": {"allowed_ips": ["192.0.2.10"]}}}
+    api(bond, "POST", "/call_control_applications", body)
+    caller = Sipp("uac_rejected.xml", {"status": 403}, target=f"127.0.0.1:{bond.sip_port}")
+    code, detail = caller.wait()
+    assert code == 0, detail
+    assert not events(receiver)
+
+
+def test_a_full_connection_answers_503(bond, receiver):
+    trunk_connection(bond, receiver, max_concurrent_calls=1)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    first = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 3000},
+                 target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated")["call_control_id"]
+    second = Sipp("uac_rejected.xml", {"status": 503}, target=f"127.0.0.1:{bond.sip_port}")
+    code, detail = second.wait()
+    assert code == 0, detail
+    api(bond, "POST", f"/calls/{call}/actions/answer", {})
+    assert first.wait()[0] == 0
+
+
+def test_bond_dials_out_through_a_trunk_that_challenges_it(bond, receiver):
+    trunk = Sipp("uas_auth.xml")
+    conn = trunk_connection(bond, receiver, trunk={
+        "host": "127.0.0.1", "port": trunk.port, "username": TRUNK_USER, "password": TRUNK_PASSWORD})
+    time.sleep(0.3)  # sipp binds its socket
+    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "+15551230000", "from": "+15550009999"})
+    call = call["data"]["call_control_id"]
+    answered = wait_event(receiver, "call.answered", call_control_id=call)
+    assert answered["codec"] == "PCMA", "the trunk's answer chose PCMA"
+    api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+    code, detail = trunk.wait()
+    assert code == 0, detail
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert hangup["hangup_cause"] == "normal_clearing"
+
+
+def test_a_sip_uri_is_dialed_directly_over_tcp(bond, receiver):
+    trunk = Sipp("uas_auth.xml", transport="t1")
+    conn = trunk_connection(bond, receiver, trunk={"host": "203.0.113.1", "username": TRUNK_USER,
+                                                   "password": TRUNK_PASSWORD})
+    time.sleep(0.3)
+    to = f"sip:alice@127.0.0.1:{trunk.port};transport=tcp"
+    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550009999"})
+    call = call["data"]["call_control_id"]
+    wait_event(receiver, "call.answered", call_control_id=call)
+    api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+    assert trunk.wait()[0] == 0
+
+
+@pytest.mark.parametrize("status,reason,cause", [
+    (486, "Busy Here", "user_busy"), (404, "Not Found", "not_found"), (603, "Decline", "call_rejected"),
+    (480, "Temporarily Unavailable", "no_answer")])
+def test_a_failed_outgoing_call_maps_to_its_telnyx_cause(bond, receiver, status, reason, cause):
+    trunk = Sipp("uas_status.xml", {"status": status, "reason": reason})
+    conn = trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": trunk.port})
+    time.sleep(0.3)
+    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "+15551230000", "from": "+15550009999"})
+    call = call["data"]["call_control_id"]
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert (hangup["hangup_cause"], hangup["hangup_source"]) == (cause, "callee")
+    assert trunk.wait()[0] == 0
+
+
+def test_an_unanswered_outgoing_call_is_cancelled_at_its_timeout(bond, receiver):
+    trunk = Sipp("uas_no_answer.xml")
+    conn = trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": trunk.port})
+    time.sleep(0.3)
+    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "+15551230000", "from": "+15550009999",
+                                        "timeout_secs": 5})
+    call = call["data"]["call_control_id"]
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call, timeout=20)
+    assert hangup["hangup_cause"] == "timeout"
+    code, detail = trunk.wait()
+    assert code == 0, detail
