@@ -1,0 +1,104 @@
+"""baresip (Debian) as a second real SIP user agent, calling Bond and called by it.
+Its audio source is a 440 Hz sine (ausine); what it hears is dumped to WAV by its
+sndfile module. Bond bridges it to `loop:tone?hz=1200` and records the call in
+dual channels, so each direction is checked by tone frequency on its own:
+what baresip heard must be 1200 Hz, what Bond heard from baresip 440 Hz.
+"""
+
+import glob
+import os
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.request
+import wave
+
+import pytest
+
+from conftest import api, free_port, share_at
+from test_sip_trunk import trunk_connection, wait_event
+
+CONFIG = """sip_listen\t127.0.0.1:{sip_port}
+audio_source\tausine,440
+audio_player\taubridge,player
+audio_alert\taubridge,alert
+ausrc_srate\t48000
+ausrc_channels\t2
+auplay_srate\t48000
+auplay_channels\t2
+module_path\t/usr/lib/baresip/modules
+module\tg711.so
+module\tausine.so
+module\taubridge.so
+module\tsndfile.so
+module_app\taccount.so
+module_app\tmenu.so
+snd_path\t{dump}
+rtp_ports\t{rtp_min}-{rtp_max}
+"""
+
+
+def start_baresip(workdir, commands=()):
+    sip_port = free_port()
+    rtp_min = 42000 + (sip_port % 50) * 20
+    cfg = os.path.join(workdir, "cfg")
+    dump = os.path.join(workdir, "dump")
+    os.makedirs(cfg)
+    os.makedirs(dump)
+    with open(os.path.join(cfg, "config"), "w") as f:
+        f.write(CONFIG.format(sip_port=sip_port, dump=dump, rtp_min=rtp_min, rtp_max=rtp_min + 19))
+    with open(os.path.join(cfg, "accounts"), "w") as f:
+        f.write("<sip:+15550004444@127.0.0.1>;regint=0;audio_codecs=PCMU;answermode=auto\n")
+    open(os.path.join(cfg, "contacts"), "w").close()
+    args = ["baresip", "-f", cfg, "-t", "20"]
+    for command in commands:
+        args += ["-e", command]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            cwd=workdir)
+    return proc, sip_port, dump
+
+
+def mono_samples(path):
+    with wave.open(path) as w:
+        frames = w.readframes(w.getnframes())
+        channels, rate = w.getnchannels(), w.getframerate()
+    samples = struct.unpack(f"<{len(frames) // 2}h", frames)
+    return [samples[i] for i in range(0, len(samples), channels)], rate, samples, channels
+
+
+@pytest.mark.parametrize("direction", ["baresip calls Bond", "Bond calls baresip"])
+def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
+    conn = trunk_connection(bond, receiver)
+    with tempfile.TemporaryDirectory() as workdir:
+        if direction == "baresip calls Bond":
+            proc, _, dump = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"])
+            call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+            api(bond, "POST", f"/calls/{call}/actions/answer", {})
+        else:
+            proc, sip_port, dump = start_baresip(workdir)
+            time.sleep(1.0)  # baresip binds its SIP socket
+            dialed = api(bond, "POST", "/calls", {"connection_id": conn, "to": f"sip:+15550004444@127.0.0.1:{sip_port}",
+                                                  "from": "+15550001234"})
+            call = dialed["data"]["call_control_id"]
+        wait_event(receiver, "call.answered", call_control_id=call)
+        tone = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=1200", "from": "+15550000000"})
+        api(bond, "POST", f"/calls/{call}/actions/bridge",
+            {"call_control_id_to_bridge_with": tone["data"]["call_control_id"]})
+        api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
+        time.sleep(4)
+        api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+        saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
+        proc.wait(timeout=30)
+        heard_by_baresip = glob.glob(os.path.join(dump, "*-dec.wav"))
+        assert heard_by_baresip, "baresip dumped no received audio"
+        samples, rate, _, _ = mono_samples(heard_by_baresip[0])
+        tail = samples[-rate:]
+        assert share_at(tail, 1200, rate) > 0.8, f"baresip heard {share_at(tail, 1200, rate):.2f} of 1200 Hz"
+        recording = os.path.join(workdir, "bond.wav")
+        with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r, open(recording, "wb") as f:
+            f.write(r.read())
+        _, rate, interleaved, channels = mono_samples(recording)
+        assert channels == 2
+        said = list(interleaved[0::2])[-rate:]  # left: what the party (baresip) said
+        assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
