@@ -63,6 +63,8 @@ async fn start_bond(dir: &std::path::Path, url: &str) -> Running {
         url,
         &[
             ("BOND_HTTP_LISTEN", "127.0.0.1:0"),
+            ("BOND_SIP_UDP_LISTEN", "127.0.0.1:0"),
+            ("BOND_SIP_TCP_LISTEN", "127.0.0.1:0"),
             ("BOND_WEBHOOKS_RETRY_INITIAL_MS", "50"),
             ("BOND_WEBHOOKS_RETRY_MAX_MS", "200"),
         ],
