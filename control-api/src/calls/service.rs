@@ -13,7 +13,7 @@ use bond_media_engine::rtp::RtpStats;
 use bond_media_engine::runtime::{EngineHandle, StreamLeg};
 use bond_media_engine::{DtmfPassing, EngineEvent, HangupCause, LegId};
 use dashmap::{DashMap, DashSet};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::{Any, Transaction};
 
 use super::amd::{self, AmdMode, AmdRequest};
@@ -183,21 +183,8 @@ impl CallService {
         let settings = TelnyxSettings::of(connection).ok_or_else(|| no_route("not a Telnyx connection"))?;
         let amd = dial.amd;
         let new = outgoing_call(connection, dial);
-        let result: Result<CallRecord, DbError> = async {
-            let mut tx = self.store.begin().await?;
-            self.store.insert_call(&mut tx, &new).await?;
-            let call = self.call_in(&mut tx, &new.call_control_id).await?;
-            self.enqueue(&mut tx, &call, "call.initiated", payload::initiated(&call)).await?;
-            tx.commit().await?;
-            Ok(call)
-        }
-        .await;
-        let call = result.map_err(|e| ApiError::internal(&e))?;
-        self.notifier.notify();
-        if let Some(amd) = amd {
-            self.amd_modes.insert(call.call_control_id.clone(), amd.mode);
-            self.pending_amd.insert(call.call_control_id.clone(), amd.config);
-        }
+        let call = self.record_initiated(&new, Map::new()).await.map_err(|e| ApiError::internal(&e))?;
+        self.defer_amd(&call.call_control_id, amd);
         let dialed = self
             .telnyx
             .dial(
@@ -218,18 +205,38 @@ impl CallService {
 
     /// Telnyx says its call was answered.
     pub async fn carrier_answered(&self, call_control_id: &str) -> Result<(), DbError> {
+        let (codec, rate) = self.telnyx.codec(call_control_id);
+        self.mark_call_answered(call_control_id, &codec, rate).await.map(|_| ())
+    }
+
+    /// A call placed earlier was answered: `call.answered` once, unless it ended
+    /// first. Returns the answered call (`None` when there was nothing to do).
+    pub(super) async fn mark_call_answered(
+        &self,
+        call_control_id: &str,
+        codec: &str,
+        sampling_rate: u32,
+    ) -> Result<Option<CallRecord>, DbError> {
         let mut tx = self.store.begin().await?;
         let call = self.call_in(&mut tx, call_control_id).await?;
         if call.answered_at.is_some() || !call.is_alive() {
-            return Ok(());
+            return Ok(None);
         }
         self.store.mark_answered(&mut tx, call_control_id, &rfc3339_now()).await?;
         let call = self.call_in(&mut tx, call_control_id).await?;
-        let (codec, rate) = self.telnyx.codec(call_control_id);
-        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, &codec, rate)).await?;
+        self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, sampling_rate)).await?;
         tx.commit().await?;
         self.notifier.notify();
-        Ok(())
+        Ok(Some(call))
+    }
+
+    /// Detection asked for on a dial answered later (through Telnyx or SIP): it
+    /// starts when the answer comes.
+    pub(super) fn defer_amd(&self, call_control_id: &str, amd: Option<AmdRequest>) {
+        if let Some(amd) = amd {
+            self.amd_modes.insert(call_control_id.to_owned(), amd.mode);
+            self.pending_amd.insert(call_control_id.to_owned(), amd.config);
+        }
     }
 
     /// Telnyx says its call ended: end Bond's with the same cause.
@@ -248,6 +255,36 @@ impl CallService {
         self.telnyx.bond_call(telnyx_call).or_else(|| client_state.and_then(telnyx::bond_call_of))
     }
 
+    /// Store a new call and its `call.initiated` (with `extra` fields), in a
+    /// transaction of its own.
+    pub(super) async fn record_initiated(
+        &self,
+        new: &NewCall,
+        extra: Map<String, Value>,
+    ) -> Result<CallRecord, DbError> {
+        let mut tx = self.store.begin().await?;
+        let call = self.insert_initiated(&mut tx, new, extra).await?;
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(call)
+    }
+
+    async fn insert_initiated(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        new: &NewCall,
+        extra: Map<String, Value>,
+    ) -> Result<CallRecord, DbError> {
+        self.store.insert_call(tx, new).await?;
+        let call = self.call_in(tx, &new.call_control_id).await?;
+        let mut initiated = payload::initiated(&call);
+        if let Value::Object(fields) = &mut initiated {
+            fields.extend(extra);
+        }
+        self.enqueue(tx, &call, "call.initiated", initiated).await?;
+        Ok(call)
+    }
+
     /// Store a call whose leg is already up: `call.initiated` (with `extra` fields)
     /// and `call.answered`, in one transaction.
     async fn record_answered(
@@ -258,13 +295,7 @@ impl CallService {
         extra: serde_json::Map<String, Value>,
     ) -> Result<CallRecord, DbError> {
         let mut tx = self.store.begin().await?;
-        self.store.insert_call(&mut tx, new).await?;
-        let call = self.call_in(&mut tx, &new.call_control_id).await?;
-        let mut initiated = payload::initiated(&call);
-        if let Value::Object(fields) = &mut initiated {
-            fields.extend(extra);
-        }
-        self.enqueue(&mut tx, &call, "call.initiated", initiated).await?;
+        let call = self.insert_initiated(&mut tx, new, extra).await?;
         let answered_at = rfc3339_now();
         self.store.mark_answered(&mut tx, &call.call_control_id, &answered_at).await?;
         let call = self.call_in(&mut tx, &new.call_control_id).await?;

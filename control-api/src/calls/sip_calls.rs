@@ -10,10 +10,8 @@ use bond_media_engine::sdp::{self, SessionDescription};
 use rsipstack::dialog::dialog::TerminatedReason;
 use rsipstack::sip::{Header, StatusCode};
 
-use super::payload;
 use super::registry::Ending;
 use super::service::{outgoing_call, CallService, Dial};
-use crate::clock::rfc3339_now;
 use crate::db::DbError;
 use crate::http::ApiError;
 use crate::sip::media::{self, CallMedia};
@@ -68,24 +66,10 @@ impl CallService {
         sip_call.call_control_id = new.call_control_id.clone();
         self.registry.insert(&new.call_control_id, leg);
         self.sip.insert(sip_call);
-        let result: Result<CallRecord, DbError> = async {
-            let mut tx = self.store.begin().await?;
-            self.store.insert_call(&mut tx, &new).await?;
-            let call = self.call_in(&mut tx, &new.call_control_id).await?;
-            let mut body = payload::initiated(&call);
-            if let serde_json::Value::Object(fields) = &mut body {
-                fields.insert("offered_codecs".into(), incoming.offered_codecs.into());
-            }
-            self.enqueue(&mut tx, &call, "call.initiated", body).await?;
-            tx.commit().await?;
-            Ok(call)
-        }
-        .await;
-        match result {
-            Ok(call) => {
-                self.notifier.notify();
-                Ok(call)
-            }
+        let mut extra = serde_json::Map::new();
+        extra.insert("offered_codecs".into(), incoming.offered_codecs.into());
+        match self.record_initiated(&new, extra).await {
+            Ok(call) => Ok(call),
             Err(e) => {
                 self.registry.remove(leg);
                 self.sip.remove(&new.call_control_id);
@@ -140,26 +124,15 @@ impl CallService {
             ApiError::unprocessable("10002", "SIP is not running in this Bond instance.", "/to")
         })?;
         let codecs = settings.map_or_else(|| sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
-        let first = codecs[0];
-        let (leg, port) =
-            media::open_leg(&self.engine, first, first.static_payload_type().unwrap_or(111), Some(101), None)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
+        let (leg, port) = media::open_leg(&self.engine, media::offer_rtp_media(&codecs), None)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
         let local = media::offer_media(&codecs, stack.media_ip, port);
         let ring_secs = dial.timeout_secs.unwrap_or(DEFAULT_RING_SECS);
         let amd = dial.amd;
         let new = outgoing_call(connection, dial);
         self.registry.insert(&new.call_control_id, leg);
-        let stored: Result<CallRecord, DbError> = async {
-            let mut tx = self.store.begin().await?;
-            self.store.insert_call(&mut tx, &new).await?;
-            let call = self.call_in(&mut tx, &new.call_control_id).await?;
-            self.enqueue(&mut tx, &call, "call.initiated", payload::initiated(&call)).await?;
-            tx.commit().await?;
-            Ok(call)
-        }
-        .await;
-        let call = match stored {
+        let call = match self.record_initiated(&new, serde_json::Map::new()).await {
             Ok(call) => call,
             Err(e) => {
                 self.registry.remove(leg);
@@ -167,11 +140,7 @@ impl CallService {
                 return Err(ApiError::internal(&e));
             }
         };
-        self.notifier.notify();
-        if let Some(amd) = amd {
-            self.amd_modes.insert(call.call_control_id.clone(), amd.mode);
-            self.pending_amd.insert(call.call_control_id.clone(), amd.config);
-        }
+        self.defer_amd(&call.call_control_id, amd);
         let caller = sip::Caller { from: &call.from, display_name: call.from_display_name.as_deref() };
         let (dialog, outcome) = match sip::invite(&stack, &destination, caller, sdp::write(&local)) {
             Ok(started) => started,
@@ -294,20 +263,12 @@ impl CallService {
         Ok(())
     }
 
+    /// `call.answered` at the codec's rate; the time limit runs from the answer.
     async fn record_answer(&self, call_control_id: &str, codec: bond_codecs::Codec) -> Result<(), DbError> {
-        let mut tx = self.store.begin().await?;
-        let call = self.call_in(&mut tx, call_control_id).await?;
-        if call.answered_at.is_some() || !call.is_alive() {
-            return Ok(());
-        }
-        self.store.mark_answered(&mut tx, call_control_id, &rfc3339_now()).await?;
-        let call = self.call_in(&mut tx, call_control_id).await?;
-        let body = payload::answered(&call, codec.encoding_name(), codec.sample_rate().hz());
-        self.enqueue(&mut tx, &call, "call.answered", body).await?;
-        tx.commit().await?;
-        self.notifier.notify();
-        if let Some(limit) = call.time_limit_secs {
-            self.enforce_time_limit(call.call_control_id.clone(), limit);
+        let answered =
+            self.mark_call_answered(call_control_id, codec.encoding_name(), codec.sample_rate().hz()).await?;
+        if let Some(limit) = answered.and_then(|call| call.time_limit_secs) {
+            self.enforce_time_limit(call_control_id.to_owned(), limit);
         }
         Ok(())
     }
