@@ -11,8 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use bond_codecs::Codec;
-use bond_media_engine::ids::PayloadType;
-use bond_media_engine::leg::MediaSource;
+use bond_media_engine::leg::{MediaSource, RtpMedia};
 use bond_media_engine::runtime::{self, LegSpec, PortRange, RuntimeConfig};
 use bond_media_engine::EngineEvent;
 
@@ -26,9 +25,7 @@ async fn main() {
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();
     let spec = LegSpec {
-        codec: Codec::Pcmu,
-        payload_type: None,
-        telephone_event_pt: PayloadType::new(101),
+        media: RtpMedia::new(Codec::Pcmu),
         source: MediaSource::Echo,
         remote: None,
         media_timeout: Some(Duration::from_secs(60)),

@@ -8,7 +8,7 @@ use bond_codecs::g711;
 use bond_codecs::signals::Oscillator;
 use bond_codecs::Codec;
 use bond_media_engine::ids::{PayloadType, Ssrc};
-use bond_media_engine::leg::MediaSource;
+use bond_media_engine::leg::{MediaSource, RtpMedia};
 use bond_media_engine::rtp::{Packetizer, RtpPacket};
 use bond_media_engine::runtime::{self, LegSpec, PortRange, RuntimeConfig};
 use bond_media_engine::{EngineEvent, HangupCause};
@@ -25,9 +25,7 @@ fn config(first_port: u16) -> RuntimeConfig {
 
 fn echo_spec() -> LegSpec {
     LegSpec {
-        codec: Codec::Pcmu,
-        payload_type: None,
-        telephone_event_pt: PayloadType::new(101),
+        media: RtpMedia::new(Codec::Pcmu),
         source: MediaSource::Echo,
         remote: None,
         media_timeout: Some(Duration::from_secs(5)),

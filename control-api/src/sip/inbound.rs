@@ -102,9 +102,7 @@ async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
             return reply(&mut tx, StatusCode::NotAcceptableHere).await;
         }
     };
-    let leg =
-        media::open_leg(calls.engine(), plan.codec, plan.payload_type, plan.telephone_event_pt, plan.remote)
-            .await;
+    let leg = media::open_leg(calls.engine(), media::rtp_media(&plan, false), plan.remote).await;
     let (leg, port) = match leg {
         Ok(leg) => leg,
         Err(e) => {

@@ -12,9 +12,6 @@ use bond_media_engine::LegId;
 
 /// A SIP leg ends when no RTP arrives for this long while the peer should be sending.
 pub const RTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Payload types Bond offers for codecs without a static one.
-const OPUS_PT: u8 = 111;
-const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// A SIP call's leg and what Bond last told the peer about it.
 #[derive(Debug, Clone)]
@@ -25,34 +22,21 @@ pub struct CallMedia {
     pub plan: Option<MediaPlan>,
 }
 
-/// Open an RTP leg for `codec` that sends nothing until the call is answered.
+/// Open an RTP leg for `media` (created quiet: see [`rtp_media`] and [`offer_rtp_media`]).
 pub async fn open_leg(
     engine: &EngineHandle,
-    codec: Codec,
-    payload_type: u8,
-    telephone_event_pt: Option<u8>,
+    media: RtpMedia,
     remote: Option<SocketAddr>,
 ) -> Result<(LegId, u16), RuntimeError> {
-    let info = engine
-        .create_leg(LegSpec {
-            codec,
-            payload_type: PayloadType::new(payload_type),
-            telephone_event_pt: telephone_event_pt.and_then(PayloadType::new),
-            source: MediaSource::Silence,
-            remote,
-            media_timeout: Some(RTP_TIMEOUT),
-        })
-        .await?;
-    let quiet = RtpMedia {
-        codec,
-        payload_type: PayloadType::new(payload_type)
-            .ok_or(RuntimeError::Engine("bad payload type".into()))?,
-        telephone_event_pt: telephone_event_pt.and_then(PayloadType::new),
-        send: false,
-        expect_media: false,
-    };
-    engine.update_rtp(info.id, quiet, None).await?;
+    let spec = LegSpec { media, source: MediaSource::Silence, remote, media_timeout: Some(RTP_TIMEOUT) };
+    let info = engine.create_leg(spec).await?;
     Ok((info.id, info.local_addr.port()))
+}
+
+/// Before Bond's offer is answered: the first codec offered, on the payload types
+/// the offer gives it; nothing sent, nothing expected.
+pub fn offer_rtp_media(codecs: &[Codec]) -> RtpMedia {
+    RtpMedia { send: false, expect_media: false, ..RtpMedia::new(codecs[0]) }
 }
 
 /// How the leg runs under `plan`; before the answer Bond sends nothing and
@@ -87,8 +71,8 @@ pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16) -> LocalMedia {
         version: 1,
         address,
         port,
-        codecs: codecs.iter().map(|&c| (c.static_payload_type().unwrap_or(OPUS_PT), c)).collect(),
-        telephone_event_pt: Some(TELEPHONE_EVENT_PT),
+        codecs: codecs.iter().map(|&c| (RtpMedia::new(c).payload_type.get(), c)).collect(),
+        telephone_event_pt: offer_rtp_media(codecs).telephone_event_pt.map(PayloadType::get),
         direction: Direction::SendRecv,
     }
 }

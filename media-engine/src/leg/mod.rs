@@ -72,15 +72,31 @@ pub struct RtpMedia {
     pub expect_media: bool,
 }
 
+impl RtpMedia {
+    /// `codec` on its static payload type (111 for Opus), telephone-events on 101,
+    /// media both ways.
+    pub fn new(codec: Codec) -> Self {
+        Self {
+            codec,
+            payload_type: default_payload_type(codec),
+            telephone_event_pt: PayloadType::new(101),
+            send: true,
+            expect_media: true,
+        }
+    }
+}
+
+fn default_payload_type(codec: Codec) -> PayloadType {
+    PayloadType::new(codec.static_payload_type().unwrap_or(111)).expect("static types and 111 are below 128")
+}
+
 impl LegConfig {
     /// Defaults for `codec`, with SSRC, sequence and timestamp drawn from `seed`.
     pub fn new(codec: Codec, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let payload_type = codec.static_payload_type().unwrap_or(111);
         Self {
             codec,
-            payload_type: PayloadType::new(payload_type)
-                .unwrap_or(PayloadType::new(0).expect("0 is a valid PT")),
+            payload_type: default_payload_type(codec),
             telephone_event_pt: PayloadType::new(101),
             ssrc: Ssrc(rng.next_u64() as u32),
             initial_seq: rng.next_u64() as u16,
@@ -250,8 +266,8 @@ impl Leg {
         Ok(())
     }
 
-    /// Apply a new offer/answer outcome. A codec change must keep the rate (the
-    /// engine checks): the bridge, taps and sources stay as they are.
+    /// Apply a new offer/answer outcome. A codec change must keep the rate (one
+    /// that does not is refused): the bridge, taps and sources stay as they are.
     pub fn set_media(&mut self, now: Instant, media: RtpMedia) -> Result<(), EngineError> {
         if media.codec.sample_rate() != self.rate() {
             return Err(EngineError::Config("a codec change must keep the leg's sample rate"));

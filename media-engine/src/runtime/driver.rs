@@ -231,10 +231,10 @@ impl Driver {
             }
         };
         let local_addr = socket.local_addr().map_err(|e| RuntimeError::Socket(e.to_string()))?;
-        let mut config = self.engine.leg_config(spec.codec);
+        let mut config = self.engine.leg_config(spec.media.codec);
         config.media_timeout = spec.media_timeout;
-        config.payload_type = spec.payload_type.unwrap_or(config.payload_type);
-        config.telephone_event_pt = spec.telephone_event_pt;
+        config.payload_type = spec.media.payload_type;
+        config.telephone_event_pt = spec.media.telephone_event_pt;
         let id = match self.engine.add_leg(now(), config, spec.source) {
             Ok(id) => id,
             Err(e) => {
@@ -242,6 +242,8 @@ impl Driver {
                 return Err(RuntimeError::Engine(e.to_string()));
             }
         };
+        // Same codec as the config: this only sets the direction, and cannot fail.
+        let _ = self.engine.set_rtp_media(now(), id, spec.media);
         let reader =
             tokio::spawn(read_socket(id, socket.clone(), self.datagrams_tx.clone(), self.metrics.clone()));
         self.sockets.insert(id, LegSocket { socket, port, remote: spec.remote, latched: false, reader });

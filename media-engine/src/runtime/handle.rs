@@ -14,7 +14,6 @@ use crate::amd::AmdConfig;
 use crate::engine::{DtmfPassing, StreamOutput};
 use crate::event::EngineEvent;
 use crate::ids::LegId;
-use crate::ids::PayloadType;
 use crate::leg::{DtmfTiming, MediaSource, RtpMedia};
 use crate::rtp::RtpStats;
 use crate::runtime::recorder::{RecordingSpec, RecordingSummary};
@@ -43,11 +42,9 @@ pub struct StreamLeg {
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct LegSpec {
-    pub codec: Codec,
-    /// The codec's payload type; `None` takes its static type (or 111 for Opus).
-    pub payload_type: Option<PayloadType>,
-    /// RFC 4733 telephone-events, when negotiated.
-    pub telephone_event_pt: Option<PayloadType>,
+    /// Codec, payload types and direction from the start (a SIP leg is created
+    /// quiet, before its call is answered).
+    pub media: RtpMedia,
     pub source: MediaSource,
     /// The peer's RTP address. Either way the leg latches onto the source of the
     /// first packet it accepts (symmetric RTP, for peers behind NAT).
