@@ -61,10 +61,23 @@ impl Database {
         if backend == Backend::Sqlite {
             create_sqlite_dir(url)?;
         }
-        let max = if backend == Backend::Sqlite { 1 } else { 10 };
+        let sqlite = backend == Backend::Sqlite;
+        // SQLite: one writer, so one connection; WAL with `synchronous = NORMAL`
+        // commits without an fsync each (a crash of Bond loses nothing; a power
+        // cut may lose the last transactions), which keeps a burst of dials fast.
         let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(if sqlite { 1 } else { 10 })
+            .acquire_timeout(Duration::from_secs(if sqlite { 15 } else { 5 }))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await
             .map_err(DbError::Connect)?;
