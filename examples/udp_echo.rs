@@ -21,6 +21,7 @@ async fn main() {
         bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         rtp_ports: PortRange::new(20_000, 20_100).expect("valid range"),
         seed: 7,
+        webrtc: None,
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

@@ -171,7 +171,7 @@ fn start_engine(config: &Config) -> EngineHandle {
         .expect("validated in Config::load: port_min <= port_max");
     let seed = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 of 16 bytes"));
     let (engine, _task) =
-        runtime::spawn(RuntimeConfig { bind_ip: config.rtp.bind_ip, rtp_ports: ports, seed });
+        runtime::spawn(RuntimeConfig { bind_ip: config.rtp.bind_ip, rtp_ports: ports, seed, webrtc: None });
     engine
 }
 

@@ -16,6 +16,10 @@ pub enum HangupCause {
     MediaTimeout,
     /// The engine is shutting down.
     Shutdown,
+    /// A WebRTC leg never connected (ICE or DTLS failed or timed out).
+    ConnectionFailed,
+    /// A WebRTC leg's connection was lost (ICE consent or DTLS ended).
+    ConnectionLost,
 }
 
 impl HangupCause {
@@ -24,6 +28,8 @@ impl HangupCause {
             Self::NormalClearing => "normal_clearing",
             Self::MediaTimeout => "media_timeout",
             Self::Shutdown => "shutdown",
+            Self::ConnectionFailed => "connection_failed",
+            Self::ConnectionLost => "connection_lost",
         }
     }
 }

@@ -43,6 +43,7 @@ pub mod runtime;
 pub mod sdp;
 pub mod sim;
 pub mod timer;
+pub mod webrtc;
 
 pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput, StreamOutput};
 pub use error::EngineError;

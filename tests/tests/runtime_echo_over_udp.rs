@@ -20,6 +20,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         rtp_ports: PortRange::new(first_port, first_port + 20).unwrap(),
         seed: 11,
+        webrtc: None,
     }
 }
 

@@ -20,6 +20,7 @@ mod stream;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bond_codecs::dtmf::DtmfDigit;
@@ -37,6 +38,7 @@ use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, RtpMedia};
 use crate::rtp::RtpStats;
+use crate::webrtc::{self, IceCreds, WebRtcAnswer, WebRtcLeg};
 use crate::EngineError;
 
 /// What the engine asks its driver to do.
@@ -51,6 +53,12 @@ pub enum EngineOutput {
     Heard {
         leg: LegId,
         frame: Box<AudioFrame>,
+    },
+    /// Send `data` to `to` from the shared WebRTC port.
+    Datagram {
+        leg: LegId,
+        to: SocketAddr,
+        data: Bytes,
     },
     /// What a carrier-stream leg sends its carrier.
     Stream {
@@ -109,6 +117,10 @@ pub struct Engine {
     controls: HashMap<LegId, AudioControls>,
     /// Carrier-stream legs: how their chunks become RTP, and their marks.
     streams: HashMap<LegId, StreamState>,
+    /// WebRTC legs by Bond's ICE username fragment, and by the peer addresses
+    /// their connectivity checks came from (every WebRTC leg shares one port).
+    webrtc_ufrags: HashMap<String, LegId>,
+    webrtc_peers: HashMap<SocketAddr, LegId>,
     /// Answering-machine detectors, tapping what their leg's party says.
     detectors: HashMap<LegId, AmdDetector>,
     /// Where a heard frame is copied on its way across a bridge (no allocation per frame).
@@ -128,6 +140,8 @@ impl Engine {
             controls: HashMap::new(),
             detectors: HashMap::new(),
             streams: HashMap::new(),
+            webrtc_ufrags: HashMap::new(),
+            webrtc_peers: HashMap::new(),
             scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
             next_leg: 1,
             deadlines: BinaryHeap::new(),
@@ -177,6 +191,52 @@ impl Engine {
         let id = self.add_leg(now, config, MediaSource::Silence)?;
         self.streams.insert(id, state);
         Ok(id)
+    }
+
+    /// Add a WebRTC leg answering a browser's SDP `offer`, reachable at `candidate`
+    /// (the shared WebRTC port's address). Feed it with [`Engine::handle_webrtc_datagram`];
+    /// it outputs [`EngineOutput::Datagram`]. Bad SDP is an error, not a leg.
+    pub fn add_webrtc_leg(
+        &mut self,
+        now: Instant,
+        offer: &str,
+        candidate: SocketAddr,
+        credentials: IceCreds,
+    ) -> Result<(LegId, WebRtcAnswer), EngineError> {
+        if self.webrtc_ufrags.contains_key(&credentials.ufrag) {
+            return Err(EngineError::WebRtc("ICE username fragment already in use".into()));
+        }
+        let id = self.next_id();
+        let config = self.leg_config(bond_codecs::Codec::Opus);
+        let (leg, answer) = WebRtcLeg::accept(id, offer, candidate, credentials, config, now)?;
+        self.webrtc_ufrags.insert(answer.ufrag.clone(), id);
+        self.insert(id, Member::WebRtc(Box::new(leg)));
+        Ok((id, answer))
+    }
+
+    /// A datagram on the shared WebRTC port. A STUN request names its leg by
+    /// Bond's ICE username fragment; everything else goes by the address that
+    /// leg's checks came from. Datagrams for no leg are refused.
+    pub fn handle_webrtc_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<LegId, EngineError> {
+        let by_ufrag = webrtc::stun::local_ufrag(datagram).and_then(|u| self.webrtc_ufrags.get(u)).copied();
+        let id = by_ufrag
+            .or_else(|| self.webrtc_peers.get(&source).copied())
+            .ok_or(EngineError::WebRtc(format!("no WebRTC leg for a datagram from {source}")))?;
+        let Some(Member::WebRtc(leg)) = self.legs.get_mut(&id) else {
+            return Err(EngineError::UnknownLeg(id));
+        };
+        let result = leg.handle_datagram(now, source, destination, datagram);
+        if by_ufrag.is_some() && result.is_ok() && leg.learn_peer(source) {
+            self.webrtc_peers.insert(source, id);
+        }
+        self.after_leg_changed(id);
+        result.map(|()| id)
     }
 
     /// Apply a new offer/answer outcome to an RTP leg (see [`Leg::set_media`]).
@@ -242,7 +302,7 @@ impl Engine {
     fn played_frames(&self, leg: LegId) -> Result<u64, EngineError> {
         match self.legs.get(&leg) {
             Some(Member::Rtp(l)) => Ok(l.played_frames()),
-            Some(Member::Local(_)) => Err(EngineError::Config("not a stream leg")),
+            Some(_) => Err(EngineError::Config("not a stream leg")),
             None => Err(EngineError::UnknownLeg(leg)),
         }
     }
@@ -252,6 +312,7 @@ impl Engine {
         let result = match self.leg_mut(leg)? {
             Member::Rtp(l) => l.handle_rtp(now, datagram),
             Member::Local(_) => Err(EngineError::Config("a local leg has no network side")),
+            Member::WebRtc(_) => Err(EngineError::Config("WebRTC datagrams go to handle_webrtc_datagram")),
         };
         self.after_leg_changed(leg);
         result
@@ -475,7 +536,7 @@ impl Engine {
         // An RTP leg only outputs `Heard` when asked to; a local leg always does, and
         // outside a bridge nobody listens to it. A detector's leg outputs it for the detector.
         let keep_unbridged_audio =
-            matches!(self.legs.get(&id), Some(Member::Rtp(_))) && !self.detectors.contains_key(&id);
+            self.legs.get(&id).and_then(Member::rtp).is_some() && !self.detectors.contains_key(&id);
         while let Some(output) = self.legs.get_mut(&id).and_then(Member::poll_output) {
             match output {
                 LegOutput::Transmit(data) if self.streams.contains_key(&id) => {
@@ -485,6 +546,9 @@ impl Engine {
                         .push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Media(payload) });
                 }
                 LegOutput::Transmit(data) => self.outputs.push_back(EngineOutput::Transmit { leg: id, data }),
+                LegOutput::Datagram { to, data } => {
+                    self.outputs.push_back(EngineOutput::Datagram { leg: id, to, data })
+                }
                 LegOutput::Heard => {
                     let Some(member) = self.legs.get(&id) else { continue };
                     if let Some(detector) = self.detectors.get_mut(&id) {
@@ -540,10 +604,16 @@ impl Engine {
         }
         let Some(leg) = self.legs.get(&id) else { return };
         if leg.is_ended() {
-            self.legs.remove(&id);
+            let removed = self.legs.remove(&id);
             self.controls.remove(&id);
             self.detectors.remove(&id);
             self.streams.remove(&id);
+            if let Some(Member::WebRtc(w)) = &removed {
+                self.webrtc_ufrags.remove(w.ufrag());
+                for peer in w.peers() {
+                    self.webrtc_peers.remove(peer);
+                }
+            }
             if self.routes.contains_key(&id) {
                 let _ = self.unbridge(id);
             }

@@ -115,6 +115,11 @@ impl LegConfig {
 pub enum LegOutput {
     /// An RTP datagram to send to the peer.
     Transmit(Bytes),
+    /// A datagram for an address of the leg's choosing (a WebRTC leg on the shared port).
+    Datagram {
+        to: std::net::SocketAddr,
+        data: Bytes,
+    },
     /// The leg heard a new frame this tick (only with `emit_heard`); read it with
     /// [`Leg::heard_frame`] before the next tick. No frame is copied to say so.
     Heard,

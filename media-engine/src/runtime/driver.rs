@@ -36,8 +36,27 @@ struct LegSocket {
     reader: JoinHandle<()>,
 }
 
+/// Datagrams from the shared WebRTC port travel the datagram channel under this
+/// id; the engine never gives a leg id 0.
+const WEBRTC_PORT: LegId = LegId(0);
+
+/// The shared WebRTC port.
+struct WebRtcSocket {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    candidate: SocketAddr,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for WebRtcSocket {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
 struct Driver {
     config: RuntimeConfig,
+    webrtc: Option<WebRtcSocket>,
     engine: Engine,
     sockets: HashMap<LegId, LegSocket>,
     recordings: HashMap<LegId, RecordSink>,
@@ -54,7 +73,15 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
     let (datagrams_tx, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (streams, streams_rx) = mpsc::channel(STREAM_INPUT_QUEUE);
     let metrics = Arc::new(RuntimeMetrics::default());
+    let webrtc = config.webrtc.as_ref().and_then(|port| match open_webrtc(port, &datagrams_tx, &metrics) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            tracing::error!(error = %e, "the WebRTC port cannot be used; WebRTC legs are refused");
+            None
+        }
+    });
     let driver = Driver {
+        webrtc,
         engine: Engine::new(config.seed),
         ports: PortAllocator::new(config.rtp_ports),
         config,
@@ -195,6 +222,20 @@ impl Driver {
                 }
                 let _ = reply.send(result);
             }
+            Command::CreateWebRtcLeg { offer, credentials, reply } => {
+                let result = match &self.webrtc {
+                    Some(port) => self
+                        .engine
+                        .add_webrtc_leg(now(), &offer, port.candidate, credentials)
+                        .map_err(engine_error),
+                    None => Err(RuntimeError::NoWebRtc),
+                };
+                if result.is_ok() {
+                    RuntimeMetrics::add(&self.metrics.legs_created, 1);
+                    RuntimeMetrics::add(&self.metrics.legs_active, 1);
+                }
+                let _ = reply.send(result);
+            }
             Command::CreateStreamLeg { codec, reply } => {
                 let result = self.engine.add_stream_leg(now(), codec).map(|id| {
                     let (tx, output) = mpsc::channel(STREAM_OUTPUT_QUEUE);
@@ -255,6 +296,14 @@ impl Driver {
 
     fn receive(&mut self, leg: LegId, from: SocketAddr, data: &[u8]) {
         RuntimeMetrics::add(&self.metrics.packets_received, 1);
+        if leg == WEBRTC_PORT {
+            let Some(port) = &self.webrtc else { return };
+            if let Err(e) = self.engine.handle_webrtc_datagram(now(), from, port.local, data) {
+                RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
+                tracing::trace!(%from, error = %e, "WebRTC datagram refused");
+            }
+            return;
+        }
         if let Err(e) = self.engine.handle_receive(now(), leg, data) {
             RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
             tracing::trace!(%leg, %from, error = %e, "datagram refused");
@@ -289,6 +338,13 @@ impl Driver {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
+                EngineOutput::Datagram { to, data, .. } => {
+                    let Some(port) = &self.webrtc else { continue };
+                    match port.socket.try_send_to(&data, to) {
+                        Ok(_) => RuntimeMetrics::add(&self.metrics.packets_sent, 1),
+                        Err(_) => RuntimeMetrics::add(&self.metrics.packets_dropped, 1),
+                    }
+                }
                 EngineOutput::Heard { .. } => {}
                 EngineOutput::Stream { leg, output } => {
                     let sent = self.streams.get(&leg).is_some_and(|tx| tx.try_send(output).is_ok());
@@ -331,6 +387,21 @@ impl Driver {
         }
         self.metrics.legs_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+fn open_webrtc(
+    port: &super::WebRtcPort,
+    datagrams: &mpsc::Sender<(LegId, SocketAddr, Bytes)>,
+    metrics: &Arc<RuntimeMetrics>,
+) -> std::io::Result<WebRtcSocket> {
+    let candidate = port.candidate()?;
+    let std_socket = port.socket.try_clone()?;
+    std_socket.set_nonblocking(true)?;
+    let socket = Arc::new(UdpSocket::from_std(std_socket)?);
+    let local = socket.local_addr()?;
+    let reader = tokio::spawn(read_socket(WEBRTC_PORT, socket.clone(), datagrams.clone(), metrics.clone()));
+    tracing::info!(%local, %candidate, "WebRTC port open");
+    Ok(WebRtcSocket { socket, local, candidate, reader })
 }
 
 fn engine_error(e: crate::EngineError) -> RuntimeError {

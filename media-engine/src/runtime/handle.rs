@@ -17,6 +17,7 @@ use crate::ids::LegId;
 use crate::leg::{DtmfTiming, MediaSource, RtpMedia};
 use crate::rtp::RtpStats;
 use crate::runtime::recorder::{RecordingSpec, RecordingSummary};
+use crate::webrtc::{IceCreds, WebRtcAnswer};
 
 /// What a carrier-stream leg receives from its carrier (parsed off the WebSocket).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,8 @@ pub enum RuntimeError {
     Stopped,
     #[error("recording: {0}")]
     Recording(String),
+    #[error("WebRTC is not configured (no shared WebRTC port)")]
+    NoWebRtc,
 }
 
 /// Counters the runtime keeps for `/metrics`.
@@ -163,6 +166,11 @@ pub(crate) enum Command {
         media: RtpMedia,
         remote: Option<SocketAddr>,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    CreateWebRtcLeg {
+        offer: String,
+        credentials: IceCreds,
+        reply: oneshot::Sender<Result<(LegId, WebRtcAnswer), RuntimeError>>,
     },
     CreateStreamLeg {
         codec: Codec,
@@ -297,6 +305,16 @@ impl EngineHandle {
     }
 
     /// A carrier media-stream leg for `codec`.
+    /// A WebRTC leg answering a browser's SDP offer on the shared WebRTC port.
+    /// `credentials` are Bond's ICE ufrag/password for it: random, unique per leg.
+    pub async fn create_webrtc_leg(
+        &self,
+        offer: String,
+        credentials: IceCreds,
+    ) -> Result<(LegId, WebRtcAnswer), RuntimeError> {
+        self.request(|reply| Command::CreateWebRtcLeg { offer, credentials, reply }).await?
+    }
+
     pub async fn create_stream_leg(&self, codec: Codec) -> Result<StreamLeg, RuntimeError> {
         self.request(|reply| Command::CreateStreamLeg { codec, reply }).await?
     }

@@ -17,11 +17,13 @@ mod handle;
 mod ports;
 mod recorder;
 
+pub use crate::webrtc::{IceCreds, WebRtcAnswer};
 pub use handle::{EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, StreamInput, StreamLeg};
 pub use ports::PortRange;
 pub use recorder::{repair_partials, RecordChannels, RecordingSpec, RecordingSummary};
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How the runtime binds and seeds legs.
@@ -31,6 +33,31 @@ pub struct RuntimeConfig {
     pub bind_ip: IpAddr,
     pub rtp_ports: PortRange,
     pub seed: u64,
+    /// The one UDP port every WebRTC leg shares; `None`: no WebRTC legs.
+    pub webrtc: Option<WebRtcPort>,
+}
+
+/// The shared WebRTC port, bound by the caller (so a taken port fails at start-up).
+#[derive(Debug, Clone)]
+pub struct WebRtcPort {
+    pub socket: Arc<UdpSocket>,
+    /// The address in Bond's ICE candidate: the socket's own, or this IP with the
+    /// socket's port (a server behind 1:1 NAT, or bound to 0.0.0.0).
+    pub public_ip: Option<IpAddr>,
+}
+
+impl WebRtcPort {
+    /// The candidate address browsers are told to reach.
+    pub fn candidate(&self) -> std::io::Result<SocketAddr> {
+        let local = self.socket.local_addr()?;
+        match self.public_ip {
+            Some(ip) => Ok(SocketAddr::new(ip, local.port())),
+            None if local.ip().is_unspecified() => Err(std::io::Error::other(
+                "the WebRTC port is bound to an unspecified address: set a public IP for candidates",
+            )),
+            None => Ok(local),
+        }
+    }
 }
 
 /// Start the driver task on the current tokio runtime.

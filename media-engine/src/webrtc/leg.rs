@@ -1,0 +1,357 @@
+//! A WebRTC leg: str0m's `Rtc` (ICE, DTLS-SRTP, RTCP) wrapped around an ordinary
+//! RTP [`Leg`] (playout, codecs, DTMF, taps).
+//!
+//! str0m runs in RTP mode: every decrypted RTP packet it emits is handed to the
+//! inner leg as a plain RTP datagram, and every datagram the inner leg transmits
+//! is parsed and written back through str0m, which encrypts it. Both are
+//! I/O-free, so this is too: datagrams and time go in, `Datagram` outputs (with
+//! their destination, since every WebRTC leg shares one UDP port) come out.
+//!
+//! str0m's contract is "mutate, then drain `poll_output` to a timeout"; every
+//! method that touches the `Rtc` ends in [`WebRtcLeg::drain`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bond_codecs::Codec;
+use bytes::Bytes;
+use str0m::change::SdpOffer;
+use str0m::format::{Codec as RtcCodec, FormatParams};
+use str0m::media::{Frequency, MediaKind, Mid};
+use str0m::net::Protocol;
+use str0m::rtp::{RtpPacket as RtcPacket, RtpWrite};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+
+use crate::event::HangupCause;
+use crate::ids::{LegId, PayloadType};
+use crate::leg::{Leg, LegConfig, LegOutput, MediaSource};
+use crate::rtp::RtpPacket;
+use crate::EngineError;
+
+/// How long ICE and DTLS may take before the leg gives up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Peer addresses one leg routes by (a browser checks from a few candidates).
+const MAX_PEER_ADDRESSES: usize = 8;
+
+/// Bond's payload types for telephone-events (the browser's numbers win in the answer).
+const EVENTS_48K: u8 = 110;
+const EVENTS_8K: u8 = 126;
+
+/// Codecs Bond answers with, best first: Bond's codec and str0m's name for it.
+const PREFERENCE: [(Codec, RtcCodec); 4] = [
+    (Codec::Opus, RtcCodec::Opus),
+    (Codec::G722, RtcCodec::G722),
+    (Codec::Pcmu, RtcCodec::PCMU),
+    (Codec::Pcma, RtcCodec::PCMA),
+];
+
+/// What an accepted offer settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebRtcAnswer {
+    pub sdp: String,
+    pub codec: Codec,
+    /// Bond's ICE username fragment: STUN requests naming it belong to this leg.
+    pub ufrag: String,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct WebRtcLeg {
+    rtc: Rtc,
+    leg: Leg,
+    mid: Mid,
+    ufrag: String,
+    peers: Vec<SocketAddr>,
+    /// Set once ICE and DTLS are up; until then nothing is sent.
+    connected: bool,
+    connect_deadline: Instant,
+    rtc_timeout: Option<Instant>,
+    /// The RTP sequence number extended past its wrap, as str0m wants it.
+    roc: u64,
+    last_seq: Option<u16>,
+    packet: Vec<u8>,
+    outputs: VecDeque<LegOutput>,
+}
+
+impl WebRtcLeg {
+    /// Answer a browser's `offer` with one host `candidate` (the shared WebRTC
+    /// port). `config` gives SSRC/seq/timestamp seeds and playout settings; its
+    /// codec and payload types are replaced by what was negotiated.
+    pub fn accept(
+        id: LegId,
+        offer: &str,
+        candidate: SocketAddr,
+        credentials: IceCreds,
+        mut config: LegConfig,
+        now: Instant,
+    ) -> Result<(Self, WebRtcAnswer), EngineError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| EngineError::WebRtc(format!("offer: {e}")))?;
+        let ufrag = credentials.ufrag.clone();
+        let mut builder = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_g722(true, false)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .set_local_ice_credentials(credentials);
+        let codecs = builder.codec_config();
+        let events = FormatParams::parse_line("0-16");
+        codecs.add_config(EVENTS_48K.into(), None, RtcCodec::Tele, Frequency::FORTY_EIGHT_KHZ, None, events);
+        codecs.add_config(EVENTS_8K.into(), None, RtcCodec::Tele, Frequency::EIGHT_KHZ, None, events);
+        let mut rtc = builder.build(now);
+        let host =
+            Candidate::host(candidate, "udp").map_err(|e| EngineError::WebRtc(format!("candidate: {e}")))?;
+        rtc.add_local_candidate(host);
+        let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
+        let answer =
+            rtc.sdp_api().accept_offer(offer).map_err(|e| EngineError::WebRtc(format!("offer: {e}")))?;
+        let mid = mids.into_iter().find(|&mid| rtc.media(mid).is_some_and(|m| m.kind() == MediaKind::Audio));
+        let mid = mid.ok_or(EngineError::WebRtc("the offer has no audio".into()))?;
+        let (codec, payload_type, events) = negotiated(&rtc, mid)
+            .ok_or(EngineError::WebRtc("no codec in common (Bond takes Opus, G.722, PCMU, PCMA)".into()))?;
+        config.codec = codec;
+        config.payload_type = payload_type;
+        config.telephone_event_pt = events;
+        config.initial_seq = 0;
+        let leg = Leg::new(id, config, MediaSource::Silence, now)?;
+        let webrtc = Self {
+            rtc,
+            leg,
+            mid,
+            ufrag: ufrag.clone(),
+            peers: Vec::new(),
+            connected: false,
+            connect_deadline: now + CONNECT_TIMEOUT,
+            rtc_timeout: Some(now),
+            roc: 0,
+            last_seq: None,
+            packet: Vec::with_capacity(1500),
+            outputs: VecDeque::new(),
+        };
+        Ok((webrtc, WebRtcAnswer { sdp: answer.to_sdp_string(), codec, ufrag }))
+    }
+
+    pub fn leg(&self) -> &Leg {
+        &self.leg
+    }
+
+    pub fn leg_mut(&mut self) -> &mut Leg {
+        &mut self.leg
+    }
+
+    pub fn ufrag(&self) -> &str {
+        &self.ufrag
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// A datagram from `source` on the shared port (STUN, DTLS, SRTP, SRTCP).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), EngineError> {
+        if self.leg.is_ended() {
+            return Err(EngineError::LegEnded(self.leg.id()));
+        }
+        let receive = str0m::net::Receive::new(Protocol::Udp, source, destination, datagram)
+            .map_err(|e| EngineError::WebRtc(format!("datagram: {e}")))?;
+        let result = self.rtc.handle_input(Input::Receive(now, receive));
+        self.drain(now);
+        // What the inner leg made of the packets (a DTMF event, say).
+        self.pump_leg(now);
+        result.map_err(|e| EngineError::WebRtc(e.to_string()))
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.connected && now >= self.connect_deadline {
+            self.end(HangupCause::ConnectionFailed);
+            return;
+        }
+        if self.rtc_timeout.is_some_and(|at| at <= now) {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!(leg = %self.leg.id(), error = %e, "webrtc timeout");
+            }
+            self.drain(now);
+        }
+        if self.leg.poll_timeout().is_some_and(|at| at <= now) {
+            self.leg.handle_timeout(now);
+            self.pump_leg(now);
+        }
+    }
+
+    pub fn hangup(&mut self, cause: HangupCause) {
+        self.end(cause);
+    }
+
+    pub fn poll_output(&mut self) -> Option<LegOutput> {
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.leg.is_ended() {
+            return None;
+        }
+        let leg = self.leg.poll_timeout();
+        let connect = (!self.connected).then_some(self.connect_deadline);
+        [leg, self.rtc_timeout, connect].into_iter().flatten().min()
+    }
+
+    /// Remember an address the peer's connectivity checks came from; false when
+    /// it was known already or the leg has learned as many as it keeps.
+    pub fn learn_peer(&mut self, source: SocketAddr) -> bool {
+        if self.peers.contains(&source) || self.peers.len() >= MAX_PEER_ADDRESSES {
+            return false;
+        }
+        self.peers.push(source);
+        true
+    }
+
+    /// Addresses learned with [`WebRtcLeg::learn_peer`].
+    pub fn peers(&self) -> &[SocketAddr] {
+        &self.peers
+    }
+
+    fn end(&mut self, cause: HangupCause) {
+        if self.leg.is_ended() {
+            return;
+        }
+        self.rtc.disconnect();
+        self.leg.hangup(cause);
+        self.pump_leg_outputs_only();
+    }
+
+    /// Move the inner leg's outputs out; its RTP goes through str0m.
+    fn pump_leg(&mut self, now: Instant) {
+        while let Some(output) = self.leg.poll_output() {
+            match output {
+                LegOutput::Transmit(data) => self.send_rtp(now, &data),
+                other => self.outputs.push_back(other),
+            }
+        }
+    }
+
+    fn pump_leg_outputs_only(&mut self) {
+        while let Some(output) = self.leg.poll_output() {
+            if !matches!(output, LegOutput::Transmit(_)) {
+                self.outputs.push_back(output);
+            }
+        }
+    }
+
+    fn send_rtp(&mut self, now: Instant, datagram: &[u8]) {
+        if !self.connected {
+            return;
+        }
+        let Ok(packet) = RtpPacket::parse(datagram) else { return };
+        let header = packet.header;
+        let seq = self.extend_seq(header.sequence_number);
+        let write =
+            RtpWrite::new(header.payload_type.into(), seq.into(), header.timestamp, now, packet.payload)
+                .marker(header.marker);
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(self.mid, None) else { return };
+        stream.write_rtp(write);
+        self.drain(now);
+    }
+
+    fn extend_seq(&mut self, seq: u16) -> u64 {
+        if self.last_seq.is_some_and(|last| seq < last && last - seq > u16::MAX / 2) {
+            self.roc += 1;
+        }
+        self.last_seq = Some(seq);
+        (self.roc << 16) | u64::from(seq)
+    }
+
+    /// Drain str0m to its next timeout (its contract after every mutation).
+    fn drain(&mut self, now: Instant) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(at)) => {
+                    self.rtc_timeout = Some(at);
+                    return;
+                }
+                Ok(Output::Transmit(t)) => self.outputs.push_back(LegOutput::Datagram {
+                    to: t.destination,
+                    data: Bytes::copy_from_slice(&t.contents),
+                }),
+                Ok(Output::Event(event)) => self.handle_event(now, event),
+                Err(e) => {
+                    tracing::debug!(leg = %self.leg.id(), error = %e, "webrtc failed");
+                    self.rtc_timeout = None;
+                    let cause = if self.connected {
+                        HangupCause::ConnectionLost
+                    } else {
+                        HangupCause::ConnectionFailed
+                    };
+                    self.leg.hangup(cause);
+                    self.pump_leg_outputs_only();
+                    return;
+                }
+            }
+            if !self.rtc.is_alive() {
+                self.rtc_timeout = None;
+                return;
+            }
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Connected => self.connected = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                let cause =
+                    if self.connected { HangupCause::ConnectionLost } else { HangupCause::ConnectionFailed };
+                self.leg.hangup(cause);
+                self.pump_leg_outputs_only();
+            }
+            Event::RtpPacket(packet) => {
+                let datagram = rtp_datagram(&mut self.packet, &packet);
+                // A refused packet is counted in the leg's statistics.
+                let _ = self.leg.handle_rtp(now, datagram);
+            }
+            Event::Closed => {
+                self.leg.hangup(HangupCause::NormalClearing);
+                self.pump_leg_outputs_only();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The codec (first in Bond's preference that the browser offered), its payload
+/// type, and telephone-events at its RTP clock rate.
+fn negotiated(rtc: &Rtc, mid: Mid) -> Option<(Codec, PayloadType, Option<PayloadType>)> {
+    let remote = rtc.media(mid)?.remote_pts();
+    let params = rtc.codec_config().params();
+    let offered =
+        |codec: RtcCodec| params.iter().find(|p| p.spec().codec == codec && remote.contains(&p.pt()));
+    let (codec, p) = PREFERENCE.iter().find_map(|&(ours, theirs)| offered(theirs).map(|p| (ours, p)))?;
+    let events = params.iter().find(|e| {
+        e.spec().codec == RtcCodec::Tele
+            && e.spec().clock_rate.get() == codec.rtp_clock_rate()
+            && remote.contains(&e.pt())
+    });
+    Some((codec, PayloadType::new(*p.pt())?, events.and_then(|e| PayloadType::new(*e.pt()))))
+}
+
+/// str0m's parsed packet as the RTP datagram the inner leg reads.
+fn rtp_datagram<'a>(buf: &'a mut Vec<u8>, packet: &RtcPacket) -> &'a [u8] {
+    let h = &packet.header;
+    buf.clear();
+    buf.push(0x80);
+    buf.push(((h.marker as u8) << 7) | (*h.payload_type & 0x7f));
+    buf.extend_from_slice(&h.sequence_number.to_be_bytes());
+    buf.extend_from_slice(&h.timestamp.to_be_bytes());
+    buf.extend_from_slice(&(*h.ssrc).to_be_bytes());
+    buf.extend_from_slice(&packet.payload);
+    buf
+}

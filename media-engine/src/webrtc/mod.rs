@@ -1,0 +1,10 @@
+//! Browser legs: WebRTC (ICE, DTLS-SRTP, RTCP) by str0m, which is I/O-free like
+//! the rest of the core. Every WebRTC leg shares one UDP port; the engine routes
+//! a datagram to its leg by the ICE username fragment of a STUN request
+//! ([`stun`]), then by the address those requests came from.
+
+mod leg;
+pub mod stun;
+
+pub use leg::{WebRtcAnswer, WebRtcLeg, CONNECT_TIMEOUT};
+pub use str0m::IceCreds;
