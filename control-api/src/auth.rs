@@ -48,6 +48,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The caller an agent token speaks for (role `agent`; audited as `agent:<name>`).
+    pub fn agent(claims: &crate::agent_token::AgentClaims) -> Self {
+        Self {
+            organization_id: claims.organization_id.clone(),
+            api_key_id: format!("agent:{}", claims.agent),
+            role: Role::Agent,
+        }
+    }
+
     /// 403 unless the caller's role is at least `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role >= role {
@@ -102,6 +111,13 @@ impl FromRequestParts<AppState> for Principal {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| unauthorized("Use 'Authorization: Bearer <API key>'."))?;
+        if key.starts_with(crate::agent_token::PREFIX) {
+            let claims = crate::agent_token::verify(&state.signer, key, crate::clock::unix_seconds())
+                .map_err(unauthorized)?;
+            let principal = Principal::agent(&claims);
+            parts.extensions.insert(principal.clone());
+            return Ok(principal);
+        }
         let principal = state
             .store
             .principal_for_key_hash(&hash_key(key))

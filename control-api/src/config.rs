@@ -37,6 +37,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RTP_PUBLIC_IP", "rtp.public_ip"),
     ("BOND_RTP_PORT_MIN", "rtp.port_min"),
     ("BOND_RTP_PORT_MAX", "rtp.port_max"),
+    ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
+    ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
     ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
@@ -66,6 +68,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub sip: SipConfig,
     pub rtp: RtpConfig,
+    pub webrtc: WebRtcConfig,
     pub log: LogConfig,
 }
 
@@ -123,6 +126,22 @@ pub struct RtpConfig {
     pub port_max: u16,
 }
 
+/// The one UDP port every browser (WebRTC) leg shares.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebRtcConfig {
+    pub listen: SocketAddr,
+    /// Address in Bond's ICE candidate; unset: `rtp.public_ip`, else the listen
+    /// address, else (listening on 0.0.0.0) the address of the default route.
+    pub public_ip: Option<IpAddr>,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([0, 0, 0, 0], 40_000)), public_ip: None }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -152,6 +171,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             sip: SipConfig::default(),
             rtp: RtpConfig::default(),
+            webrtc: WebRtcConfig::default(),
             log: LogConfig::default(),
         }
     }

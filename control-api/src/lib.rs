@@ -6,6 +6,7 @@
 //! records what the engine's events say.
 
 pub mod admin;
+pub mod agent_token;
 pub mod auth;
 pub mod calls;
 pub mod clock;

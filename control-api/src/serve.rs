@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig};
+use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig, WebRtcPort};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -59,7 +59,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         }
     }
     let signer = WebhookSigner::load_or_create(store.db()).await?;
-    let engine = start_engine(config);
+    let engine = start_engine(config)?;
     let notifier = WebhookNotifier::default();
     let files = CallFiles {
         data_dir: config.data_dir.clone(),
@@ -166,13 +166,38 @@ fn public_url(config: &Config) -> String {
     }
 }
 
-fn start_engine(config: &Config) -> EngineHandle {
+fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
     let ports = PortRange::new(config.rtp.port_min, config.rtp.port_max)
         .expect("validated in Config::load: port_min <= port_max");
     let seed = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 of 16 bytes"));
-    let (engine, _task) =
-        runtime::spawn(RuntimeConfig { bind_ip: config.rtp.bind_ip, rtp_ports: ports, seed, webrtc: None });
-    engine
+    let webrtc = webrtc_port(config)?;
+    let (engine, _task) = runtime::spawn(RuntimeConfig {
+        bind_ip: config.rtp.bind_ip,
+        rtp_ports: ports,
+        seed,
+        webrtc: Some(webrtc),
+    });
+    Ok(engine)
+}
+
+/// Bind the shared WebRTC port and settle the address browsers are told to reach.
+fn webrtc_port(config: &Config) -> Result<WebRtcPort, ServeError> {
+    let addr = config.webrtc.listen;
+    let socket = std::net::UdpSocket::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
+    let public_ip = config.webrtc.public_ip.or(config.rtp.public_ip).or_else(|| {
+        // Listening everywhere: announce the address of the default route.
+        addr.ip().is_unspecified().then(default_route_ip)
+    });
+    Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip })
+}
+
+/// The local address packets to the outside leave from (no packet is sent), or loopback.
+fn default_route_ip() -> std::net::IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+        s.connect("192.0.2.1:9")?;
+        s.local_addr()
+    });
+    probe.map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
 }
 
 impl Running {

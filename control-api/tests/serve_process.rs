@@ -20,6 +20,7 @@ fn start(data_dir: &Path, port: u16, extra_env: &[(&str, &str)]) -> Child {
         .env("BOND_RTP_PORT_MIN", "43000")
         .env("BOND_RTP_PORT_MAX", "43100")
         .env("BOND_SIP_UDP_LISTEN", "127.0.0.1:0")
+        .env("BOND_WEBRTC_LISTEN", "127.0.0.1:0")
         .env("BOND_SIP_TCP_LISTEN", "127.0.0.1:0")
         .envs(extra_env.iter().copied())
         .stdout(Stdio::null())

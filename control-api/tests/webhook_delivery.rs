@@ -64,6 +64,7 @@ async fn start_bond(dir: &std::path::Path, url: &str) -> Running {
         &[
             ("BOND_HTTP_LISTEN", "127.0.0.1:0"),
             ("BOND_SIP_UDP_LISTEN", "127.0.0.1:0"),
+            ("BOND_WEBRTC_LISTEN", "127.0.0.1:0"),
             ("BOND_SIP_TCP_LISTEN", "127.0.0.1:0"),
             ("BOND_WEBHOOKS_RETRY_INITIAL_MS", "50"),
             ("BOND_WEBHOOKS_RETRY_MAX_MS", "200"),

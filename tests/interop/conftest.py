@@ -50,6 +50,7 @@ class Bond:
             "BOND_RTP_BIND_IP": "127.0.0.1",
             "BOND_SIP_UDP_LISTEN": f"127.0.0.1:{self.sip_port}",
             "BOND_SIP_TCP_LISTEN": f"127.0.0.1:{self.sip_port}",
+            "BOND_WEBRTC_LISTEN": "127.0.0.1:0",
             "BOND_WEBHOOKS_RETRY_INITIAL_MS": "100",
             "BOND_WEBHOOKS_RETRY_MAX_MS": "500",
             "BOND_LOG_LEVEL": "warn",

@@ -108,6 +108,7 @@ impl BondProcess {
             .env("BOND_HTTP_LISTEN", format!("127.0.0.1:{port}"))
             .env("BOND_RTP_BIND_IP", "127.0.0.1")
             .env("BOND_SIP_UDP_LISTEN", format!("127.0.0.1:{sip_port}"))
+            .env("BOND_WEBRTC_LISTEN", "127.0.0.1:0")
             .env("BOND_SIP_TCP_LISTEN", format!("127.0.0.1:{sip_port}"))
             .env("BOND_BOOTSTRAP_API_KEY", KEY)
             .env("BOND_RATE_LIMIT_PER_SECOND", "100000")

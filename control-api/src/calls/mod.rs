@@ -1,5 +1,6 @@
 //! Calls: destinations, the registry of live legs, webhook payloads and the call-control service.
 
+mod agent_calls;
 pub mod amd;
 pub mod country;
 pub mod endpoint;
@@ -11,6 +12,7 @@ mod service;
 mod sip_calls;
 pub mod telnyx;
 
+pub use agent_calls::{AgentMessage, AgentSession};
 pub use amd::{AmdMode, AmdRequest};
 pub use endpoint::{Endpoint, LoopKind};
 pub use recording::RecordOptions;

@@ -16,6 +16,7 @@ use dashmap::{DashMap, DashSet};
 use serde_json::{Map, Value};
 use sqlx::{Any, Transaction};
 
+use super::agent_calls::AgentCalls;
 use super::amd::{self, AmdMode, AmdRequest};
 use super::endpoint::{Endpoint, LoopKind};
 use super::payload;
@@ -106,6 +107,7 @@ pub struct CallService {
     pub(super) pending_amd: Arc<DashMap<String, bond_media_engine::amd::AmdConfig>>,
     telnyx: TelnyxCalls,
     pub(super) sip: SipCalls,
+    pub(super) agents: AgentCalls,
 }
 
 impl CallService {
@@ -121,6 +123,7 @@ impl CallService {
             pending_amd: Arc::default(),
             telnyx: TelnyxCalls::default(),
             sip: SipCalls::default(),
+            agents: AgentCalls::default(),
         }
     }
 
@@ -144,7 +147,10 @@ impl CallService {
                 return self.dial_through_telnyx(connection, dial).await
             }
             Endpoint::E164(_) | Endpoint::Sip(_) => return self.dial_sip(connection, dial).await,
-            Endpoint::Agent(_) => return Err(no_route("Agent (WebRTC) legs are not available in Bond yet.")),
+            Endpoint::Agent(name) => {
+                let name = name.clone();
+                return self.dial_agent(connection, dial, &name).await;
+            }
         };
         let (rate, source) = source;
         let amd = dial.amd;
@@ -438,8 +444,9 @@ impl CallService {
 
     /// End a call at the application's request.
     pub async fn hangup(&self, call: &CallRecord) -> Result<(), ApiError> {
-        // A call dialed through Telnyx has no leg until it is answered.
-        if !(call.is_alive() && self.telnyx.is_telnyx(&call.call_control_id)) {
+        // A call dialed through Telnyx, or ringing an agent, has no leg until it is answered.
+        let id = &call.call_control_id;
+        if !(call.is_alive() && (self.telnyx.is_telnyx(id) || self.agents.is_ringing(id))) {
             self.live_leg(call)?;
         }
         self.end(&call.call_control_id, Ending { cause: "normal_clearing", source: "caller" }).await;
@@ -553,6 +560,7 @@ impl CallService {
         self.pending_amd.remove(call_control_id);
         self.telnyx.release(call_control_id, true);
         self.release_sip(call_control_id);
+        self.release_agent(call_control_id, ending.cause);
         tx.commit().await?;
         self.notifier.notify();
         Ok(cascade)
@@ -734,7 +742,7 @@ pub(super) fn new_call(
     }
 }
 
-fn no_route(detail: &str) -> ApiError {
+pub(super) fn no_route(detail: &str) -> ApiError {
     ApiError::unprocessable("10002", detail, "/to").with_status(StatusCode::UNPROCESSABLE_ENTITY)
 }
 

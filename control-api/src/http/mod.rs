@@ -2,6 +2,7 @@
 //! it with `tower::ServiceExt::oneshot` and no server.
 
 mod account;
+mod agents;
 mod calls;
 mod connections;
 mod error;
@@ -68,6 +69,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(voice_config::get, voice_config::update))
         .routes(routes!(recordings::list))
         .routes(routes!(recordings::get))
+        .routes(routes!(agents::issue_token))
         .route("/v2/voice_config", put(voice_config::update))
         .layer(middleware::from_fn_with_state(state.clone(), guard::audit))
         .layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
@@ -88,6 +90,9 @@ pub fn app(state: AppState) -> Router {
     let (router, spec) = all_routes(&state).split_for_parts();
     let spec = std::sync::Arc::new(spec);
     router
+        .route("/agent", get(agents::softphone))
+        .route("/agent/softphone.js", get(agents::softphone_js))
+        .route("/v2/agent/ws", get(agents::signaling))
         .route("/media/telnyx/{connection_id}", get(media_streams::telnyx))
         .route("/media/twilio/{connection_id}", get(media_streams::twilio))
         .route("/webhooks/telnyx/{connection_id}", axum::routing::post(telnyx_webhooks::receive))

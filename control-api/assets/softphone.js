@@ -1,0 +1,217 @@
+// Bond's softphone: registers on /v2/agent/ws with an agent token, rings on
+// `incoming_call`, answers with a WebRTC offer (Bond answers it), and drives
+// mute/hold/DTMF/hang-up over the same socket. Plain JS, no build step.
+// `window.softphone` exposes state and audio analysis for tests.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { ws: null, token: null, agent: null, call: null, pc: null, mic: null,
+  muted: false, held: false, started: 0, retry: null, registered: false, lastHangup: null,
+  audio: null, inAnalyser: null, outAnalyser: null };
+
+function showError(text) {
+  $("error").textContent = text;
+  $("error").hidden = !text;
+}
+
+function setStatus(text, kind) {
+  $("status").textContent = text;
+  $("status").className = "badge" + (kind ? " " + kind : "");
+}
+
+function connect() {
+  clearTimeout(state.retry);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/v2/agent/ws`);
+  state.ws = ws;
+  setStatus("connecting…");
+  ws.onopen = () => ws.send(JSON.stringify({ type: "register", token: state.token }));
+  ws.onmessage = (e) => onMessage(JSON.parse(e.data));
+  ws.onclose = (e) => {
+    const was = state.registered;
+    state.registered = false;
+    endCall(null);
+    setStatus("disconnected", "bad");
+    if (e.code === 1008 || e.code === 4001) {
+      showError(`Signed out: ${e.reason || "the token was refused"}. Sign in with a new token.`);
+      $("login").hidden = false; $("idle").hidden = true;
+    } else if (e.code === 4000) {
+      showError("This agent signed in somewhere else.");
+    } else {
+      showError(`The connection to Bond dropped${e.reason ? ": " + e.reason : ""}. Reconnecting…`);
+      if (was || state.token) state.retry = setTimeout(connect, 2000);
+    }
+  };
+}
+
+function send(message) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+}
+
+function onMessage(m) {
+  switch (m.type) {
+    case "registered":
+      state.registered = true; state.agent = m.agent;
+      setStatus("registered", "ok"); showError("");
+      $("login").hidden = true; $("idle").hidden = false;
+      $("agent-name").textContent = `Signed in as ${m.agent}`;
+      break;
+    case "incoming_call":
+      if (state.call) { send({ type: "reject", call_control_id: m.call_control_id }); break; }
+      state.call = { id: m.call_control_id, from: m.from, to: m.to, phase: "ringing" };
+      state.started = Date.now();
+      $("peer").textContent = `Call from ${m.from}`;
+      $("call").hidden = false; $("ringing").hidden = false; $("incall").hidden = true;
+      break;
+    case "answer":
+      if (state.pc && state.call && m.call_control_id === state.call.id) {
+        state.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch((e) => showError(`Bond's answer was refused: ${e.message}`));
+      }
+      break;
+    case "hangup":
+      if (state.call && m.call_control_id === state.call.id) endCall(m.cause);
+      break;
+    case "error":
+      showError(`${m.detail} (${m.code})`);
+      break;
+  }
+}
+
+async function accept() {
+  const call = state.call;
+  if (!call || call.phase !== "ringing") return;
+  call.phase = "connecting";
+  $("accept").disabled = true;
+  try {
+    state.mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (e) {
+    call.phase = "ringing"; $("accept").disabled = false;
+    showError(e.name === "NotAllowedError"
+      ? "Microphone access was refused. Allow the microphone for this page and accept again."
+      : `No microphone: ${e.message}`);
+    return;
+  }
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  state.pc = pc;
+  state.mic.getTracks().forEach((t) => pc.addTrack(t, state.mic));
+  pc.ontrack = (e) => {
+    $("remote").srcObject = e.streams[0] || new MediaStream([e.track]);
+    state.outAnalyser = analyser(new MediaStream([e.track]));
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") { call.phase = "connected"; setStatus("in call", "ok"); }
+    if (pc.connectionState === "failed") showError("The media connection to Bond failed (ICE/DTLS).");
+  };
+  state.inAnalyser = analyser(state.mic);
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  send({ type: "accept", call_control_id: call.id, sdp: pc.localDescription.sdp });
+  state.started = Date.now();
+  $("ringing").hidden = true; $("incall").hidden = false; $("peer").textContent = `In call with ${call.from}`;
+  showError("");
+}
+
+// Bond takes a complete offer (no trickle ICE): wait for gathering to finish.
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000);
+  });
+}
+
+function analyser(stream) {
+  state.audio = state.audio || new AudioContext();
+  const node = state.audio.createAnalyser();
+  node.fftSize = 4096;
+  state.audio.createMediaStreamSource(stream).connect(node);
+  return node;
+}
+
+function level(node) {
+  if (!node) return 0;
+  const data = new Float32Array(node.fftSize);
+  node.getFloatTimeDomainData(data);
+  let sum = 0;
+  for (const v of data) sum += v * v;
+  return Math.sqrt(sum / data.length);
+}
+
+function dominantHz(node) {
+  if (!node) return 0;
+  const bins = new Float32Array(node.frequencyBinCount);
+  node.getFloatFrequencyData(bins);
+  let best = 0;
+  for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+  return best * state.audio.sampleRate / node.fftSize;
+}
+
+function endCall(cause) {
+  if (state.call) state.lastHangup = { call_control_id: state.call.id, cause };
+  if (state.pc) state.pc.close();
+  if (state.mic) state.mic.getTracks().forEach((t) => t.stop());
+  Object.assign(state, { call: null, pc: null, mic: null, muted: false, held: false, inAnalyser: null, outAnalyser: null });
+  $("call").hidden = true; $("accept").disabled = false;
+  $("mute").classList.remove("on"); $("hold").classList.remove("on");
+  if (state.registered) setStatus("registered", "ok");
+  if (cause) showError(cause === "normal_clearing" ? "" : `Call ended: ${cause.replace(/_/g, " ")}`);
+}
+
+function toggle(kind) {
+  if (!state.call) return;
+  state[kind] = !state[kind];
+  $(kind === "muted" ? "mute" : "hold").classList.toggle("on", state[kind]);
+  if (kind === "muted") send({ type: "mute", call_control_id: state.call.id, muted: state.muted });
+  else send({ type: "hold", call_control_id: state.call.id, held: state.held });
+}
+
+function dtmf(digit) {
+  if (!state.call || !state.pc) return;
+  const sender = state.pc.getSenders().find((s) => s.dtmf);
+  // RFC 4733 from the browser when it can; otherwise Bond plays the digit.
+  if (sender && sender.dtmf.canInsertDTMF) sender.dtmf.insertDTMF(digit, 120, 70);
+  else send({ type: "dtmf", call_control_id: state.call.id, digits: digit });
+}
+
+function tick() {
+  $("meter-in").style.width = `${Math.min(100, level(state.inAnalyser) * 300)}%`;
+  $("meter-out").style.width = `${Math.min(100, level(state.outAnalyser) * 300)}%`;
+  if (state.call) {
+    const s = Math.floor((Date.now() - state.started) / 1000);
+    $("timer").textContent = `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+  }
+  requestAnimationFrame(tick);
+}
+
+for (const d of "123456789*0#") {
+  const b = document.createElement("button");
+  b.textContent = d; b.type = "button"; b.onclick = () => dtmf(d);
+  $("keypad").appendChild(b);
+}
+$("login").onsubmit = (e) => {
+  e.preventDefault();
+  state.token = $("token").value.trim();
+  if (!state.token) { showError("Paste the agent token your administrator gave you."); return; }
+  connect();
+};
+$("accept").onclick = accept;
+$("reject").onclick = () => state.call && send({ type: "reject", call_control_id: state.call.id });
+$("hangup").onclick = () => state.call && send({ type: "hangup", call_control_id: state.call.id });
+$("mute").onclick = () => toggle("muted");
+$("hold").onclick = () => toggle("held");
+requestAnimationFrame(tick);
+
+// A token in the fragment (#token=...) signs in at once; it never reaches a server log.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("token")) { $("token").value = fragment.get("token"); state.token = fragment.get("token"); connect(); }
+
+window.softphone = {
+  state,
+  accept,
+  dtmf,
+  toggle,
+  outputHz: () => dominantHz(state.outAnalyser),
+  outputLevel: () => level(state.outAnalyser),
+  inputLevel: () => level(state.inAnalyser),
+};

@@ -1,0 +1,253 @@
+//! Agents: `POST /v2/agent_tokens` issues an agent's token; `GET /v2/agent/ws` is
+//! the softphone's signaling WebSocket; `GET /agent` serves the softphone page.
+//!
+//! Signaling is JSON text frames, each with a `type` (docs/agents.md):
+//! - browser -> Bond: `register {token}` (first, within 10 s), `accept
+//!   {call_control_id, sdp}` (the browser's offer), `reject`, `hangup`, `mute
+//!   {muted}`, `hold {held}`, `dtmf {digits}` (played to the other party), `ping`;
+//! - Bond -> browser: `registered`, `incoming_call`, `answer {sdp}`, `hangup
+//!   {cause}`, `error {code, detail}`, `pong`.
+//!
+//! A bad frame gets an `error` and the session goes on. No registration, a bad
+//! token or binary frames close the socket with 1008 / 1003; a token expiring or
+//! the agent registering elsewhere closes it with 4001 / 4000.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use bond_codecs::dtmf::DtmfDigit;
+use bond_media_engine::leg::DtmfTiming;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::Body;
+use super::{ApiError, ErrorEnvelope};
+use crate::agent_token::{self, AgentClaims, DEFAULT_TTL_SECS, MAX_TTL_SECS};
+use crate::auth::{Principal, Role};
+use crate::calls::{AgentMessage, Endpoint, Hold};
+use crate::clock::unix_seconds;
+use crate::state::AppState;
+
+const SOFTPHONE_HTML: &str = include_str!("../../assets/agent.html");
+const SOFTPHONE_JS: &str = include_str!("../../assets/softphone.js");
+/// An SDP offer is a few kB; nothing the browser sends needs more.
+const MAX_MESSAGE: usize = 64 * 1024;
+const REGISTER_WITHIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    agent: String,
+    ttl_secs: Option<i64>,
+}
+
+/// `POST /v2/agent_tokens`: a short-lived token for an agent (supervisors, admins).
+#[utoipa::path(post, path = "/v2/agent_tokens", tag = "agents",
+    request_body(content = Object, description = "agent (name, as dialed with agent:<name>), ttl_secs (default 3600, at most 129600)"),
+    responses((status = 201, description = "{\"data\":{\"record_type\":\"agent_token\",\"token\",\"agent\",\"expires_at\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad agent name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn issue_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<TokenBody>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Supervisor)?;
+    if !matches!(Endpoint::parse(&format!("agent:{}", body.agent)), Ok(Endpoint::Agent(_))) {
+        return Err(ApiError::unprocessable(
+            "10002",
+            "agent must be a name as dialed with agent:<name> (letters, digits, . _ -)",
+            "/agent",
+        ));
+    }
+    let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
+    if !(1..=MAX_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::unprocessable(
+            "10002",
+            format!("ttl_secs must be between 1 and {MAX_TTL_SECS}"),
+            "/ttl_secs",
+        ));
+    }
+    let claims = AgentClaims {
+        organization_id: principal.organization_id,
+        agent: body.agent,
+        expires: unix_seconds() + ttl,
+    };
+    let token = agent_token::issue(&state.signer, &claims);
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.expires)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    let data = json!({ "record_type": "agent_token", "token": token, "agent": claims.agent, "expires_at": expires_at });
+    Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
+}
+
+/// `GET /agent`: the softphone page.
+pub async fn softphone() -> Html<&'static str> {
+    Html(SOFTPHONE_HTML)
+}
+
+pub async fn softphone_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SOFTPHONE_JS).into_response()
+}
+
+/// `GET /v2/agent/ws`: the signaling socket (authenticated by its first message).
+pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| session(state, socket))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Register { token: String },
+    Accept { call_control_id: String, sdp: String },
+    Reject { call_control_id: String },
+    Hangup { call_control_id: String },
+    Mute { call_control_id: String, muted: bool },
+    Hold { call_control_id: String, held: bool },
+    Dtmf { call_control_id: String, digits: String },
+    Ping,
+}
+
+async fn session(state: AppState, mut socket: WebSocket) {
+    let claims = match tokio::time::timeout(REGISTER_WITHIN, registration(&state, &mut socket)).await {
+        Ok(Ok(claims)) => claims,
+        Ok(Err(reason)) => return close(&mut socket, 1008, reason).await,
+        Err(_) => return close(&mut socket, 1008, "register with an agent token first".into()).await,
+    };
+    let (org, agent) = (claims.organization_id.clone(), claims.agent.clone());
+    let mut registration = state.calls.register_agent(&org, &agent);
+    let registered = AgentMessage::Registered { agent: agent.clone(), expires: claims.expires };
+    let _ = send(&mut socket, &registered).await;
+    let expiry = tokio::time::sleep(Duration::from_secs((claims.expires - unix_seconds()).max(0) as u64));
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let reply = handle(&state, &claims, &text).await;
+                    if let Some(reply) = reply {
+                        if send(&mut socket, &reply).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    close(&mut socket, 1003, "signaling is JSON text frames".into()).await;
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            message = registration.messages.recv() => match message {
+                Some(message) => {
+                    if send(&mut socket, &message).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    close(&mut socket, 4000, "the agent registered elsewhere".into()).await;
+                    break;
+                }
+            },
+            () = &mut expiry => {
+                close(&mut socket, 4001, "the agent token expired".into()).await;
+                break;
+            }
+        }
+    }
+    state.calls.unregister_agent(&org, &agent, registration.id).await;
+}
+
+/// The first frame must register with a valid token.
+async fn registration(state: &AppState, socket: &mut WebSocket) -> Result<AgentClaims, String> {
+    loop {
+        match socket.recv().await {
+            Some(Ok(Message::Text(text))) => {
+                return match serde_json::from_str::<ClientMessage>(&text) {
+                    Ok(ClientMessage::Register { token }) => {
+                        agent_token::verify(&state.signer, &token, unix_seconds()).map_err(str::to_owned)
+                    }
+                    _ => Err("the first message must be register {token}".into()),
+                };
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            _ => return Err("the first message must be register {token}".into()),
+        }
+    }
+}
+
+async fn handle(state: &AppState, claims: &AgentClaims, text: &str) -> Option<AgentMessage> {
+    let message = match serde_json::from_str::<ClientMessage>(text) {
+        Ok(m) => m,
+        Err(e) => return Some(error("malformed_message", e.to_string())),
+    };
+    let calls = &state.calls;
+    let (org, agent) = (claims.organization_id.as_str(), claims.agent.as_str());
+    let result = match message {
+        ClientMessage::Register { .. } => Err("already registered".into()),
+        ClientMessage::Ping => return Some(AgentMessage::Pong),
+        ClientMessage::Accept { call_control_id, sdp } => {
+            return Some(match calls.agent_accept(org, agent, &call_control_id, sdp).await {
+                Ok(sdp) => AgentMessage::Answer { call_control_id, sdp },
+                Err(detail) => error("accept_failed", detail),
+            });
+        }
+        ClientMessage::Reject { call_control_id } | ClientMessage::Hangup { call_control_id } => {
+            calls.agent_hangup(org, agent, &call_control_id).await
+        }
+        ClientMessage::Mute { call_control_id, muted } => {
+            match calls.agent_call_record(org, agent, &call_control_id).await {
+                Ok(call) => calls.set_mute(&call, Some(muted), None).await.map_err(api_detail),
+                Err(e) => Err(e),
+            }
+        }
+        ClientMessage::Hold { call_control_id, held } => {
+            match calls.agent_call_record(org, agent, &call_control_id).await {
+                Ok(call) => {
+                    calls.hold(&call, if held { Hold::Silence } else { Hold::Off }).await.map_err(api_detail)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        ClientMessage::Dtmf { call_control_id, digits } => {
+            dtmf(state, org, agent, &call_control_id, &digits).await
+        }
+    };
+    result.err().map(|detail| error("request_failed", detail))
+}
+
+/// Play digits to the party the agent is bridged with.
+async fn dtmf(state: &AppState, org: &str, agent: &str, call: &str, digits: &str) -> Result<(), String> {
+    let digits: Vec<DtmfDigit> =
+        digits.chars().map(DtmfDigit::from_char).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    if digits.is_empty() || digits.len() > 32 {
+        return Err("digits must hold 1 to 32 of 0-9 * # A-D".into());
+    }
+    let call = state.calls.agent_call_record(org, agent, call).await?;
+    let partner = call.bridged_with.ok_or("the call is not bridged")?;
+    let partner = match state.store.get_call(org, &partner).await {
+        Ok(Some(p)) => p,
+        _ => return Err("the other party has gone".into()),
+    };
+    let timing = DtmfTiming { tone_ms: 100, gap_ms: 60 };
+    state.calls.send_dtmf(&partner, digits, timing).await.map_err(api_detail)
+}
+
+fn api_detail(e: ApiError) -> String {
+    e.body.detail
+}
+
+fn error(code: &str, detail: impl Into<String>) -> AgentMessage {
+    AgentMessage::Error { code: code.to_owned(), detail: detail.into() }
+}
+
+async fn send(socket: &mut WebSocket, message: &AgentMessage) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(message).unwrap_or_else(|_| Value::Null.to_string());
+    socket.send(Message::Text(text.into())).await
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: String) {
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+}
