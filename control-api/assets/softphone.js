@@ -61,7 +61,7 @@ function onMessage(m) {
       state.call = { id: m.call_control_id, from: m.from, to: m.to, phase: "ringing" };
       state.started = Date.now();
       $("peer").textContent = `Call from ${m.from}`;
-      $("call").hidden = false; $("ringing").hidden = false; $("incall").hidden = true;
+      $("call").hidden = false; $("ringing").hidden = false; $("incall").hidden = true; $("idle").hidden = true;
       break;
     case "answer":
       if (state.pc && state.call && m.call_control_id === state.call.id) {
@@ -83,7 +83,12 @@ async function accept() {
   call.phase = "connecting";
   $("accept").disabled = true;
   try {
-    state.mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+    // `#processing=off` turns the browser's echo cancellation, noise suppression and
+    // gain control off (headsets; tone tests, which they would otherwise cancel).
+    const processing = new URLSearchParams(location.hash.slice(1)).get("processing") !== "off";
+    state.mic = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing },
+    });
   } catch (e) {
     call.phase = "ringing"; $("accept").disabled = false;
     showError(e.name === "NotAllowedError"
@@ -152,7 +157,7 @@ function endCall(cause) {
   if (state.pc) state.pc.close();
   if (state.mic) state.mic.getTracks().forEach((t) => t.stop());
   Object.assign(state, { call: null, pc: null, mic: null, muted: false, held: false, inAnalyser: null, outAnalyser: null });
-  $("call").hidden = true; $("accept").disabled = false;
+  $("call").hidden = true; $("accept").disabled = false; $("idle").hidden = !state.registered;
   $("mute").classList.remove("on"); $("hold").classList.remove("on");
   if (state.registered) setStatus("registered", "ok");
   if (cause) showError(cause === "normal_clearing" ? "" : `Call ended: ${cause.replace(/_/g, " ")}`);

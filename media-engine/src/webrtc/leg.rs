@@ -63,6 +63,10 @@ pub struct WebRtcLeg {
     leg: Leg,
     mid: Mid,
     ufrag: String,
+    /// Every telephone-event payload type negotiated: a browser may send DTMF at
+    /// another clock rate than its codec's (Chromium does), so all of them are
+    /// handed to the inner leg as its one.
+    event_pts: Vec<u8>,
     peers: Vec<SocketAddr>,
     /// Set once ICE and DTLS are up; until then nothing is sent.
     connected: bool,
@@ -111,7 +115,7 @@ impl WebRtcLeg {
             rtc.sdp_api().accept_offer(offer).map_err(|e| EngineError::WebRtc(format!("offer: {e}")))?;
         let mid = mids.into_iter().find(|&mid| rtc.media(mid).is_some_and(|m| m.kind() == MediaKind::Audio));
         let mid = mid.ok_or(EngineError::WebRtc("the offer has no audio".into()))?;
-        let (codec, payload_type, events) = negotiated(&rtc, mid)
+        let (codec, payload_type, events, event_pts) = negotiated(&rtc, mid)
             .ok_or(EngineError::WebRtc("no codec in common (Bond takes Opus, G.722, PCMU, PCMA)".into()))?;
         config.codec = codec;
         config.payload_type = payload_type;
@@ -123,6 +127,7 @@ impl WebRtcLeg {
             leg,
             mid,
             ufrag: ufrag.clone(),
+            event_pts,
             peers: Vec::new(),
             connected: false,
             connect_deadline: now + CONNECT_TIMEOUT,
@@ -314,7 +319,13 @@ impl WebRtcLeg {
                 self.pump_leg_outputs_only();
             }
             Event::RtpPacket(packet) => {
-                let datagram = rtp_datagram(&mut self.packet, &packet);
+                let events = self
+                    .leg
+                    .config()
+                    .telephone_event_pt
+                    .filter(|_| self.event_pts.contains(&packet.header.payload_type));
+                let pt = events.map_or(*packet.header.payload_type, PayloadType::get);
+                let datagram = rtp_datagram(&mut self.packet, &packet, pt);
                 // A refused packet is counted in the leg's statistics.
                 let _ = self.leg.handle_rtp(now, datagram);
             }
@@ -328,27 +339,31 @@ impl WebRtcLeg {
 }
 
 /// The codec (first in Bond's preference that the browser offered), its payload
-/// type, and telephone-events at its RTP clock rate.
-fn negotiated(rtc: &Rtc, mid: Mid) -> Option<(Codec, PayloadType, Option<PayloadType>)> {
+/// type, telephone-events (at its RTP clock rate when offered), and every
+/// telephone-event payload type negotiated.
+fn negotiated(rtc: &Rtc, mid: Mid) -> Option<(Codec, PayloadType, Option<PayloadType>, Vec<u8>)> {
     let remote = rtc.media(mid)?.remote_pts();
     let params = rtc.codec_config().params();
     let offered =
         |codec: RtcCodec| params.iter().find(|p| p.spec().codec == codec && remote.contains(&p.pt()));
     let (codec, p) = PREFERENCE.iter().find_map(|&(ours, theirs)| offered(theirs).map(|p| (ours, p)))?;
-    let events = params.iter().find(|e| {
-        e.spec().codec == RtcCodec::Tele
-            && e.spec().clock_rate.get() == codec.rtp_clock_rate()
-            && remote.contains(&e.pt())
-    });
-    Some((codec, PayloadType::new(*p.pt())?, events.and_then(|e| PayloadType::new(*e.pt()))))
+    let events: Vec<_> =
+        params.iter().filter(|e| e.spec().codec == RtcCodec::Tele && remote.contains(&e.pt())).collect();
+    let preferred = events
+        .iter()
+        .find(|e| e.spec().clock_rate.get() == codec.rtp_clock_rate())
+        .or(events.first())
+        .and_then(|e| PayloadType::new(*e.pt()));
+    let event_pts = events.iter().map(|e| *e.pt()).collect();
+    Some((codec, PayloadType::new(*p.pt())?, preferred, event_pts))
 }
 
-/// str0m's parsed packet as the RTP datagram the inner leg reads.
-fn rtp_datagram<'a>(buf: &'a mut Vec<u8>, packet: &RtcPacket) -> &'a [u8] {
+/// str0m's parsed packet as the RTP datagram the inner leg reads, with payload type `pt`.
+fn rtp_datagram<'a>(buf: &'a mut Vec<u8>, packet: &RtcPacket, pt: u8) -> &'a [u8] {
     let h = &packet.header;
     buf.clear();
     buf.push(0x80);
-    buf.push(((h.marker as u8) << 7) | (*h.payload_type & 0x7f));
+    buf.push(((h.marker as u8) << 7) | (pt & 0x7f));
     buf.extend_from_slice(&h.sequence_number.to_be_bytes());
     buf.extend_from_slice(&h.timestamp.to_be_bytes());
     buf.extend_from_slice(&(*h.ssrc).to_be_bytes());

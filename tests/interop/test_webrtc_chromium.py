@@ -1,0 +1,135 @@
+"""The softphone page in real headless Chromium (Debian's), driven by Playwright.
+
+Chromium's fake microphone plays a 440 Hz WAV. The page signs in with an agent
+token, Bond dials the agent, the page accepts; bridged to `loop:tone?hz=1200`
+the page's WebAudio analyser must find 1200 Hz, bridged to `loop:echo` its own
+440 Hz. The keypad sends RFC 4733 (Bond reports the digit), mute and hold
+silence the echo, and the hang-up button ends the call.
+
+SOFTPHONE_SCREENSHOTS=<dir> saves screenshots of the main states (docs/ has them).
+"""
+
+import math
+import os
+import struct
+import tempfile
+import time
+import wave
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from conftest import api
+from test_sip_trunk import wait_event
+from test_webrtc_aiortc import agent_token, connection
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def write_tone(path, hz, seconds=10, rate=48000):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * n / rate)))
+                               for n in range(rate * seconds)))
+
+
+def poll(page, expression, check, timeout=10.0):
+    """Evaluate `expression` in the page until `check(value)` holds; the last value."""
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = page.evaluate(expression)
+        if check(value):
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{expression} never passed its check; last value {value}")
+
+
+def shoot(page, name):
+    folder = os.environ.get("SOFTPHONE_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=os.path.join(folder, f"softphone-{name}.png"))
+
+
+def bridge_to(bond, conn, call, to):
+    other = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550000000"})
+    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": other["data"]["call_control_id"]})
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
+def test_the_softphone_in_chromium_answers_hears_is_heard_and_sends_dtmf(bond, receiver):
+    conn = connection(bond, receiver)
+    token = agent_token(bond, "dana.k")
+    with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
+        mic = os.path.join(workdir, "mic.wav")
+        write_tone(mic, 440)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required",
+            "--allow-loopback-in-peer-connection", "--no-sandbox"])
+        page = browser.new_page(viewport={"width": 420, "height": 560})
+        # The fake microphone's steady tone is what echo cancellation exists to remove.
+        page.goto(f"http://127.0.0.1:{bond.port}/agent#processing=off")
+        shoot(page, "signed-out")
+        page.fill("#token", token)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#status:has-text('registered')")
+        shoot(page, "registered")
+
+        dialed = api(bond, "POST", "/calls", {"connection_id": conn, "to": "agent:dana.k", "from": "+15550001111"})
+        call = dialed["data"]["call_control_id"]
+        page.wait_for_selector("#accept:visible")
+        shoot(page, "ringing")
+        page.click("#accept")
+        wait_event(receiver, "call.answered", call_control_id=call)
+        page.wait_for_selector("#status:has-text('in call')", timeout=15000)
+
+        bridge_to(bond, conn, call, "loop:tone?hz=1200")
+        poll(page, "softphone.outputHz()", lambda hz: abs(hz - 1200) < 30)
+        shoot(page, "in-call")
+
+        bridge_to(bond, conn, call, "loop:echo")
+        poll(page, "softphone.outputHz()", lambda hz: abs(hz - 440) < 30)
+        time.sleep(1.0)
+        loud = poll(page, "softphone.outputLevel()", lambda level: level > 0.05)
+
+        page.click("#keypad button:has-text('5')")
+        digit = wait_event(receiver, "call.dtmf.received", call_control_id=call)
+        assert digit["digit"] == "5"
+
+        for control in ["#mute", "#hold"]:
+            page.click(control)
+            poll(page, "softphone.outputLevel()", lambda level: level < loud / 10)
+            page.click(control)
+            poll(page, "softphone.outputLevel()", lambda level: level > loud / 2)
+
+        page.click("#hangup")
+        hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+        assert hangup["hangup_cause"] == "normal_clearing" and hangup["hangup_source"] == "callee"
+        page.wait_for_selector("#call", state="hidden")
+        browser.close()
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
+def test_the_softphone_says_so_when_the_microphone_is_refused_or_the_token_is_bad(bond, receiver):
+    conn = connection(bond, receiver)
+    with sync_playwright() as p:
+        # No fake-UI flag: Chromium denies the microphone.
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--deny-permission-prompts"])
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{bond.port}/agent")
+        page.fill("#token", "bat_not.valid")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#error:has-text('Signed out')")
+
+        page.fill("#token", agent_token(bond, "kim"))
+        page.click("button[type=submit]")
+        page.wait_for_selector("#status:has-text('registered')")
+        api(bond, "POST", "/calls", {"connection_id": conn, "to": "agent:kim", "from": "+15550001111"})
+        page.wait_for_selector("#accept:visible")
+        page.click("#accept")
+        page.wait_for_selector("#error:has-text('Microphone')")
+        shoot(page, "microphone-refused")
+        browser.close()
