@@ -115,6 +115,7 @@ async fn openapi_json_describes_every_route() {
         ("/v2/recordings", &["get"]),
         ("/v2/recordings/{id}", &["get"]),
         ("/v2/recordings/{id}/download", &["get"]),
+        ("/v2/agent_tokens", &["post"]),
     ];
     let paths = spec["paths"].as_object().unwrap();
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());

@@ -38,6 +38,7 @@ pub fn config(dir: &std::path::Path, database_url: &str, extra: &[(&str, &str)])
         ("BOND_DATA_DIR".into(), dir.display().to_string()),
         ("BOND_DATABASE_URL".into(), database_url.into()),
         ("BOND_RTP_BIND_IP".into(), "127.0.0.1".into()),
+        ("BOND_WEBRTC_LISTEN".into(), "127.0.0.1:0".into()),
         ("BOND_BOOTSTRAP_API_KEY".into(), ADMIN_KEY.into()),
         ("BOND_RATE_LIMIT_PER_SECOND".into(), "1000".into()),
         ("BOND_RATE_LIMIT_BURST".into(), "1000".into()),
