@@ -31,13 +31,13 @@ use bytes::Bytes;
 use bridge::Route;
 use member::Member;
 pub use stream::StreamOutput;
-use stream::{StreamState, RTP_HEADER};
+use stream::StreamState;
 
 use crate::amd::{AmdConfig, AmdDetector};
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, RtpMedia};
-use crate::rtp::RtpStats;
+use crate::rtp::{RtpStats, PLAIN_HEADER};
 use crate::webrtc::{self, IceCreds, WebRtcAnswer, WebRtcLeg};
 use crate::EngineError;
 
@@ -541,7 +541,7 @@ impl Engine {
             match output {
                 LegOutput::Transmit(data) if self.streams.contains_key(&id) => {
                     // A stream carries the payload alone.
-                    let payload = data.slice(RTP_HEADER.min(data.len())..);
+                    let payload = data.slice(PLAIN_HEADER.min(data.len())..);
                     self.outputs
                         .push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Media(payload) });
                 }

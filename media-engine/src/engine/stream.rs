@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::rtp::{plain_packet, PLAIN_HEADER};
+
 /// What a stream leg sends its carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamOutput {
@@ -21,9 +23,6 @@ pub enum StreamOutput {
     /// A mark whose audio has played.
     Mark(String),
 }
-
-/// Length of Bond's own RTP header (no CSRCs, no extension).
-pub(super) const RTP_HEADER: usize = 12;
 
 #[derive(Debug)]
 pub(super) struct StreamState {
@@ -45,7 +44,7 @@ impl StreamState {
             samples_per_chunk,
             received: 0,
             marks: VecDeque::new(),
-            packet: Vec::with_capacity(RTP_HEADER + max_payload),
+            packet: Vec::with_capacity(PLAIN_HEADER + max_payload),
         }
     }
 
@@ -53,13 +52,7 @@ impl StreamState {
     pub fn packet(&mut self, chunk: u64, payload: &[u8]) -> &[u8] {
         self.received += 1;
         let timestamp = (chunk as u32).wrapping_mul(self.samples_per_chunk);
-        self.packet.clear();
-        self.packet.extend_from_slice(&[0x80, self.payload_type & 0x7f]);
-        self.packet.extend_from_slice(&(chunk as u16).to_be_bytes());
-        self.packet.extend_from_slice(&timestamp.to_be_bytes());
-        self.packet.extend_from_slice(&self.ssrc.to_be_bytes());
-        self.packet.extend_from_slice(payload);
-        &self.packet
+        plain_packet(&mut self.packet, false, self.payload_type, chunk as u16, timestamp, self.ssrc, payload)
     }
 
     /// A mark: due once as many frames have played as chunks have arrived.

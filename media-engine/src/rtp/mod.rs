@@ -6,7 +6,7 @@ mod playout;
 mod quality;
 mod stats;
 
-pub use packet::{write_packet, RtpPacket, MAX_RTP_PACKET};
+pub use packet::{plain_packet, write_packet, RtpPacket, MAX_RTP_PACKET, PLAIN_HEADER};
 pub use packetizer::Packetizer;
 pub use playout::{Inserted, Playout, PlayoutBuffer};
 pub use stats::{ReceiveStats, RtpStats};

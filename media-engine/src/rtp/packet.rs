@@ -9,6 +9,30 @@ use super::RtpError;
 /// Largest RTP packet Bond sends or accepts (fits an Ethernet MTU).
 pub const MAX_RTP_PACKET: usize = 1500;
 
+/// Length of Bond's own minimal RTP header (no CSRCs, no extension).
+pub const PLAIN_HEADER: usize = 12;
+
+/// `buf` becomes a minimal RTP packet (version 2, no padding, CSRCs or extension):
+/// what Bond hands its own legs when packets arrive in another shape (stream
+/// chunks, str0m's parsed packets).
+pub fn plain_packet<'b>(
+    buf: &'b mut Vec<u8>,
+    marker: bool,
+    payload_type: u8,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+    payload: &[u8],
+) -> &'b [u8] {
+    buf.clear();
+    buf.extend_from_slice(&[0x80, (u8::from(marker) << 7) | (payload_type & 0x7f)]);
+    buf.extend_from_slice(&sequence.to_be_bytes());
+    buf.extend_from_slice(&timestamp.to_be_bytes());
+    buf.extend_from_slice(&ssrc.to_be_bytes());
+    buf.extend_from_slice(payload);
+    buf
+}
+
 /// A parsed RTP packet borrowing its payload from the datagram.
 #[derive(Debug, Clone)]
 pub struct RtpPacket<'a> {

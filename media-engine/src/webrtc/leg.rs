@@ -20,13 +20,13 @@ use str0m::change::SdpOffer;
 use str0m::format::{Codec as RtcCodec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid};
 use str0m::net::Protocol;
-use str0m::rtp::{RtpPacket as RtcPacket, RtpWrite};
+use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use crate::event::HangupCause;
 use crate::ids::{LegId, PayloadType};
 use crate::leg::{Leg, LegConfig, LegOutput, MediaSource};
-use crate::rtp::RtpPacket;
+use crate::rtp::{plain_packet, RtpPacket};
 use crate::EngineError;
 
 /// How long ICE and DTLS may take before the leg gives up.
@@ -152,10 +152,6 @@ impl WebRtcLeg {
         &self.ufrag
     }
 
-    pub fn is_connected(&self) -> bool {
-        self.connected
-    }
-
     /// A datagram from `source` on the shared port (STUN, DTLS, SRTP, SRTCP).
     pub fn handle_datagram(
         &mut self,
@@ -230,8 +226,22 @@ impl WebRtcLeg {
             return;
         }
         self.rtc.disconnect();
+        self.end_leg(cause);
+    }
+
+    /// The inner leg ends (str0m has already given up, or is told by `end`).
+    fn end_leg(&mut self, cause: HangupCause) {
         self.leg.hangup(cause);
         self.pump_leg_outputs_only();
+    }
+
+    /// Why the connection ended: it never came up, or it went down.
+    fn connection_cause(&self) -> HangupCause {
+        if self.connected {
+            HangupCause::ConnectionLost
+        } else {
+            HangupCause::ConnectionFailed
+        }
     }
 
     /// Move the inner leg's outputs out; its RTP goes through str0m.
@@ -292,13 +302,7 @@ impl WebRtcLeg {
                 Err(e) => {
                     tracing::debug!(leg = %self.leg.id(), error = %e, "webrtc failed");
                     self.rtc_timeout = None;
-                    let cause = if self.connected {
-                        HangupCause::ConnectionLost
-                    } else {
-                        HangupCause::ConnectionFailed
-                    };
-                    self.leg.hangup(cause);
-                    self.pump_leg_outputs_only();
+                    self.end_leg(self.connection_cause());
                     return;
                 }
             }
@@ -313,10 +317,7 @@ impl WebRtcLeg {
         match event {
             Event::Connected => self.connected = true,
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                let cause =
-                    if self.connected { HangupCause::ConnectionLost } else { HangupCause::ConnectionFailed };
-                self.leg.hangup(cause);
-                self.pump_leg_outputs_only();
+                self.end_leg(self.connection_cause());
             }
             Event::RtpPacket(packet) => {
                 let events = self
@@ -324,15 +325,21 @@ impl WebRtcLeg {
                     .config()
                     .telephone_event_pt
                     .filter(|_| self.event_pts.contains(&packet.header.payload_type));
-                let pt = events.map_or(*packet.header.payload_type, PayloadType::get);
-                let datagram = rtp_datagram(&mut self.packet, &packet, pt);
+                let h = &packet.header;
+                let pt = events.map_or(*h.payload_type, PayloadType::get);
+                let datagram = plain_packet(
+                    &mut self.packet,
+                    h.marker,
+                    pt,
+                    h.sequence_number,
+                    h.timestamp,
+                    *h.ssrc,
+                    &packet.payload,
+                );
                 // A refused packet is counted in the leg's statistics.
                 let _ = self.leg.handle_rtp(now, datagram);
             }
-            Event::Closed => {
-                self.leg.hangup(HangupCause::NormalClearing);
-                self.pump_leg_outputs_only();
-            }
+            Event::Closed => self.end_leg(HangupCause::NormalClearing),
             _ => {}
         }
     }
@@ -356,17 +363,4 @@ fn negotiated(rtc: &Rtc, mid: Mid) -> Option<(Codec, PayloadType, Option<Payload
         .and_then(|e| PayloadType::new(*e.pt()));
     let event_pts = events.iter().map(|e| *e.pt()).collect();
     Some((codec, PayloadType::new(*p.pt())?, preferred, event_pts))
-}
-
-/// str0m's parsed packet as the RTP datagram the inner leg reads, with payload type `pt`.
-fn rtp_datagram<'a>(buf: &'a mut Vec<u8>, packet: &RtcPacket, pt: u8) -> &'a [u8] {
-    let h = &packet.header;
-    buf.clear();
-    buf.push(0x80);
-    buf.push(((h.marker as u8) << 7) | (pt & 0x7f));
-    buf.extend_from_slice(&h.sequence_number.to_be_bytes());
-    buf.extend_from_slice(&h.timestamp.to_be_bytes());
-    buf.extend_from_slice(&(*h.ssrc).to_be_bytes());
-    buf.extend_from_slice(&packet.payload);
-    buf
 }
