@@ -146,8 +146,7 @@ impl Driver {
                     // Before its first tick: the detector hears the leg from its answer.
                     let _ = self.engine.start_amd(id, config);
                 }
-                RuntimeMetrics::add(&self.metrics.legs_created, 1);
-                RuntimeMetrics::add(&self.metrics.legs_active, 1);
+                self.metrics.leg_opened();
                 let _ = reply.send(id);
             }
             Command::Hangup { leg, reply } => {
@@ -231,8 +230,7 @@ impl Driver {
                     None => Err(RuntimeError::NoWebRtc),
                 };
                 if result.is_ok() {
-                    RuntimeMetrics::add(&self.metrics.legs_created, 1);
-                    RuntimeMetrics::add(&self.metrics.legs_active, 1);
+                    self.metrics.leg_opened();
                 }
                 let _ = reply.send(result);
             }
@@ -240,8 +238,7 @@ impl Driver {
                 let result = self.engine.add_stream_leg(now(), codec).map(|id| {
                     let (tx, output) = mpsc::channel(STREAM_OUTPUT_QUEUE);
                     self.streams.insert(id, tx);
-                    RuntimeMetrics::add(&self.metrics.legs_created, 1);
-                    RuntimeMetrics::add(&self.metrics.legs_active, 1);
+                    self.metrics.leg_opened();
                     StreamLeg { id, output }
                 });
                 let _ = reply.send(result.map_err(engine_error));
@@ -288,8 +285,7 @@ impl Driver {
         let reader =
             tokio::spawn(read_socket(id, socket.clone(), self.datagrams_tx.clone(), self.metrics.clone()));
         self.sockets.insert(id, LegSocket { socket, port, remote: spec.remote, latched: false, reader });
-        RuntimeMetrics::add(&self.metrics.legs_created, 1);
-        RuntimeMetrics::add(&self.metrics.legs_active, 1);
+        self.metrics.leg_opened();
         tracing::debug!(%id, %local_addr, "leg created");
         Ok(LegInfo { id, local_addr })
     }

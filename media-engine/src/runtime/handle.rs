@@ -101,6 +101,12 @@ impl RuntimeMetrics {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// A leg was created (and is active until it ends).
+    pub(crate) fn leg_opened(&self) {
+        Self::add(&self.legs_created, 1);
+        Self::add(&self.legs_active, 1);
+    }
 }
 
 #[derive(Debug)]
