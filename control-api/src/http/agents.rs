@@ -198,18 +198,18 @@ async fn handle(state: &AppState, claims: &AgentClaims, text: &str) -> Option<Ag
             calls.agent_hangup(org, agent, &call_control_id).await
         }
         ClientMessage::Mute { call_control_id, muted } => {
-            match calls.agent_call_record(org, agent, &call_control_id).await {
-                Ok(call) => calls.set_mute(&call, Some(muted), None).await.map_err(api_detail),
-                Err(e) => Err(e),
+            async {
+                let call = calls.agent_call_record(org, agent, &call_control_id).await?;
+                calls.set_mute(&call, Some(muted), None).await.map_err(api_detail)
             }
+            .await
         }
         ClientMessage::Hold { call_control_id, held } => {
-            match calls.agent_call_record(org, agent, &call_control_id).await {
-                Ok(call) => {
-                    calls.hold(&call, if held { Hold::Silence } else { Hold::Off }).await.map_err(api_detail)
-                }
-                Err(e) => Err(e),
+            async {
+                let call = calls.agent_call_record(org, agent, &call_control_id).await?;
+                calls.hold(&call, if held { Hold::Silence } else { Hold::Off }).await.map_err(api_detail)
             }
+            .await
         }
         ClientMessage::Dtmf { call_control_id, digits } => {
             dtmf(state, org, agent, &call_control_id, &digits).await
