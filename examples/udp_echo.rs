@@ -22,6 +22,7 @@ async fn main() {
         rtp_ports: PortRange::new(20_000, 20_100).expect("valid range"),
         seed: 7,
         webrtc: None,
+        opus: Default::default(),
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

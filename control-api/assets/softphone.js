@@ -1,11 +1,14 @@
 // Bond's softphone: registers on /v2/agent/ws with an agent token, rings on
 // `incoming_call`, answers with a WebRTC offer (Bond answers it), and drives
-// mute/hold/DTMF/hang-up over the same socket. Plain JS, no build step.
+// mute/hold/DTMF/hang-up over the same socket. It places calls too: `call` with
+// an offer makes the agent's own leg, then `POST /v2/calls` (the token is the
+// Bearer credential) dials the customer with `link_to` that leg and
+// `bridge_on_answer`. Plain JS, no build step.
 // `window.softphone` exposes state and audio analysis for tests.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { ws: null, token: null, agent: null, call: null, pc: null, mic: null,
+const state = { ws: null, token: null, agent: null, connectionId: null, call: null, pc: null, mic: null,
   muted: false, held: false, started: 0, retry: null, registered: false, lastHangup: null,
   audio: null, inAnalyser: null, outAnalyser: null };
 
@@ -51,9 +54,9 @@ function send(message) {
 function onMessage(m) {
   switch (m.type) {
     case "registered":
-      state.registered = true; state.agent = m.agent;
+      state.registered = true; state.agent = m.agent; state.connectionId = m.connection_id;
       setStatus("registered", "ok"); showError("");
-      $("login").hidden = true; $("idle").hidden = false;
+      $("login").hidden = true; $("idle").hidden = false; $("dial").hidden = !m.connection_id;
       $("agent-name").textContent = `Signed in as ${m.agent}`;
       break;
     case "incoming_call":
@@ -68,11 +71,27 @@ function onMessage(m) {
         state.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch((e) => showError(`Bond's answer was refused: ${e.message}`));
       }
       break;
+    case "outgoing":
+      if (state.pc && state.call && state.call.phase === "dialing" && !state.call.id) {
+        state.call.id = m.call_control_id;
+        state.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch((e) => showError(`Bond's answer was refused: ${e.message}`));
+        dialCustomer(state.call);
+      } else {
+        send({ type: "hangup", call_control_id: m.call_control_id }); // given up on meanwhile
+      }
+      break;
+    case "answered":
+      if (state.call && m.call_control_id === state.call.id) {
+        state.call.phase = "connected"; state.started = Date.now();
+        $("peer").textContent = `In call with ${state.call.from}`;
+      }
+      break;
     case "hangup":
       if (state.call && m.call_control_id === state.call.id) endCall(m.cause);
       break;
     case "error":
       showError(`${m.detail} (${m.code})`);
+      if (m.code === "call_failed" && state.call && !state.call.id) endCall(null);
       break;
   }
 }
@@ -82,6 +101,54 @@ async function accept() {
   if (!call || call.phase !== "ringing") return;
   call.phase = "connecting";
   $("accept").disabled = true;
+  const sdp = await startMedia(call);
+  if (!sdp) { call.phase = "ringing"; $("accept").disabled = false; return; }
+  send({ type: "accept", call_control_id: call.id, sdp });
+  showCall(`In call with ${call.from}`);
+}
+
+// Place a call: the agent's own leg first, then the customer through the API.
+async function placeCall() {
+  const to = $("dial-to").value.trim(), callerId = $("dial-from").value.trim();
+  if (state.call) return;
+  if (!to || !callerId) { showError("Enter the number to call and the caller ID to show."); return; }
+  localStorage.setItem("bond.callerId", callerId);
+  const call = { id: null, from: to, to, callerId, phase: "dialing" };
+  state.call = call;
+  state.started = Date.now();
+  showCall(`Calling ${to}…`);
+  const sdp = await startMedia(call);
+  if (!sdp) { endCall(null); return; }
+  send({ type: "call", sdp, to });
+}
+
+async function dialCustomer(call) {
+  const response = await fetch("/v2/calls", {
+    method: "POST",
+    headers: { authorization: `Bearer ${state.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ connection_id: state.connectionId, to: call.to, from: call.callerId,
+      link_to: call.id, bridge_on_answer: true }),
+  }).catch((e) => ({ ok: false, statusText: e.message, json: async () => ({}) }));
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = (body.errors && body.errors[0] && body.errors[0].detail) || response.statusText;
+    send({ type: "hangup", call_control_id: call.id });
+    if (state.call === call) endCall(null);
+    showError(`The call could not be placed: ${detail}`);
+    return;
+  }
+  call.customer = body.data.call_control_id;
+}
+
+function showCall(peer) {
+  $("peer").textContent = peer;
+  $("call").hidden = false; $("idle").hidden = true; $("ringing").hidden = true; $("incall").hidden = false;
+  showError("");
+}
+
+// Microphone and peer connection for `call`; returns the complete offer, or
+// null (with a message) when the microphone is refused.
+async function startMedia(call) {
   try {
     // `#processing=off` turns the browser's echo cancellation, noise suppression and
     // gain control off (headsets; tone tests, which they would otherwise cancel).
@@ -90,11 +157,10 @@ async function accept() {
       audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing },
     });
   } catch (e) {
-    call.phase = "ringing"; $("accept").disabled = false;
     showError(e.name === "NotAllowedError"
-      ? "Microphone access was refused. Allow the microphone for this page and accept again."
+      ? "Microphone access was refused. Allow the microphone for this page and try again."
       : `No microphone: ${e.message}`);
-    return;
+    return null;
   }
   const pc = new RTCPeerConnection({ iceServers: [] });
   state.pc = pc;
@@ -104,16 +170,17 @@ async function accept() {
     state.outAnalyser = analyser(new MediaStream([e.track]));
   };
   pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "connected") { call.phase = "connected"; setStatus("in call", "ok"); }
+    if (pc.connectionState === "connected") {
+      if (call.phase !== "dialing") call.phase = "connected";
+      setStatus("in call", "ok");
+    }
     if (pc.connectionState === "failed") showError("The media connection to Bond failed (ICE/DTLS).");
   };
   state.inAnalyser = analyser(state.mic);
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
-  send({ type: "accept", call_control_id: call.id, sdp: pc.localDescription.sdp });
   state.started = Date.now();
-  $("ringing").hidden = true; $("incall").hidden = false; $("peer").textContent = `In call with ${call.from}`;
-  showError("");
+  return pc.localDescription.sdp;
 }
 
 // Bond takes a complete offer (no trickle ICE): wait for gathering to finish.
@@ -200,9 +267,14 @@ $("login").onsubmit = (e) => {
   if (!state.token) { showError("Paste the agent token your administrator gave you."); return; }
   connect();
 };
+$("dial").onsubmit = (e) => { e.preventDefault(); placeCall(); };
+$("dial-from").value = localStorage.getItem("bond.callerId") || "";
 $("accept").onclick = accept;
 $("reject").onclick = () => state.call && send({ type: "reject", call_control_id: state.call.id });
-$("hangup").onclick = () => state.call && send({ type: "hangup", call_control_id: state.call.id });
+$("hangup").onclick = () => {
+  if (state.call && state.call.id) send({ type: "hangup", call_control_id: state.call.id });
+  else endCall(null);
+};
 $("mute").onclick = () => toggle("muted");
 $("hold").onclick = () => toggle("held");
 requestAnimationFrame(tick);
@@ -214,6 +286,7 @@ if (fragment.get("token")) { $("token").value = fragment.get("token"); state.tok
 window.softphone = {
   state,
   accept,
+  placeCall,
   dtmf,
   toggle,
   outputHz: () => dominantHz(state.outAnalyser),

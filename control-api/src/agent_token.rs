@@ -3,7 +3,8 @@
 //! and `Authorization: Bearer` for the API with role `agent`).
 //!
 //! A token is `bat_<payload>.<signature>`, both base64url: the payload is JSON
-//! `{"o": organization, "a": agent, "e": expiry (Unix s)}`, signed with Bond's
+//! `{"o": organization, "a": agent, "e": expiry (Unix s), "c": connection (optional:
+//! the connection the agent's own calls are placed on)}`, signed with Bond's
 //! Ed25519 key over `bond-agent-token|<payload>`. Nothing is stored: a token is
 //! valid until it expires.
 
@@ -29,6 +30,9 @@ pub struct AgentClaims {
     /// Expiry, Unix seconds.
     #[serde(rename = "e")]
     pub expires: i64,
+    /// Where the calls the agent places are made; without it the agent only takes calls.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
 }
 
 pub fn issue(signer: &WebhookSigner, claims: &AgentClaims) -> String {
@@ -65,7 +69,7 @@ mod tests {
     use super::*;
 
     fn claims(expires: i64) -> AgentClaims {
-        AgentClaims { organization_id: "org-1".into(), agent: "dana.k".into(), expires }
+        AgentClaims { organization_id: "org-1".into(), agent: "dana.k".into(), expires, connection_id: None }
     }
 
     #[test]

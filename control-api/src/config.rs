@@ -37,6 +37,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RTP_PUBLIC_IP", "rtp.public_ip"),
     ("BOND_RTP_PORT_MIN", "rtp.port_min"),
     ("BOND_RTP_PORT_MAX", "rtp.port_max"),
+    ("BOND_OPUS_COMPLEXITY", "rtp.opus_complexity"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_LOG_FORMAT", "log.format"),
@@ -124,6 +125,8 @@ pub struct RtpConfig {
     pub public_ip: Option<IpAddr>,
     pub port_min: u16,
     pub port_max: u16,
+    /// Opus encoder complexity, 0 (cheapest) to 10; BENCHMARKS.md has the cost of each.
+    pub opus_complexity: i32,
 }
 
 /// The one UDP port every browser (WebRTC) leg shares.
@@ -198,7 +201,13 @@ impl Default for SipConfig {
 
 impl Default for RtpConfig {
     fn default() -> Self {
-        Self { bind_ip: IpAddr::from([0, 0, 0, 0]), public_ip: None, port_min: 20_000, port_max: 30_000 }
+        Self {
+            bind_ip: IpAddr::from([0, 0, 0, 0]),
+            public_ip: None,
+            port_min: 20_000,
+            port_max: 30_000,
+            opus_complexity: 5,
+        }
     }
 }
 
@@ -243,6 +252,9 @@ impl Config {
         }
         if self.rtp.port_max - self.rtp.port_min < 2 {
             return Err(ConfigError::new("rtp.port_max", "the RTP range must hold at least two ports"));
+        }
+        if !(0..=10).contains(&self.rtp.opus_complexity) {
+            return Err(ConfigError::new("rtp.opus_complexity", "must be 0 (cheapest) to 10 (best)"));
         }
         let url = &self.database_url;
         if !url.is_empty()
@@ -388,6 +400,9 @@ mod tests {
     fn semantic_errors_name_the_key() {
         let err = load_str("[rtp]\nport_min = 30000\nport_max = 20000\n", &[]).unwrap_err();
         assert_eq!(err.key, "rtp.port_min");
+        let err = load_str("", &[("BOND_OPUS_COMPLEXITY", "11")]).unwrap_err();
+        assert_eq!(err.key, "rtp.opus_complexity");
+        assert_eq!(load_str("", &[("BOND_OPUS_COMPLEXITY", "2")]).unwrap().rtp.opus_complexity, 2);
         let err = load_str("database_url = \"mysql://x\"\n", &[]).unwrap_err();
         assert_eq!(err.key, "database_url");
         let err = load_str("[log]\nlevel = \"[[[\"\n", &[]).unwrap_err();

@@ -1,5 +1,6 @@
 //! `bond serve`: start everything, run until SIGINT/SIGTERM, stop in order.
 
+use bond_codecs::opus_codec::OpusConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -176,6 +177,7 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
         rtp_ports: ports,
         seed,
         webrtc: Some(webrtc),
+        opus: OpusConfig { complexity: config.rtp.opus_complexity, ..OpusConfig::default() },
     });
     Ok(engine)
 }

@@ -537,3 +537,102 @@ async fn hold_and_mute_actions_are_accepted_and_validated() {
     })
     .await;
 }
+
+async fn get_call(state: &AppState, id: &str) -> Value {
+    call(state, "GET", &format!("/v2/calls/{id}"), Some(ADMIN_KEY), None).await.2["data"].clone()
+}
+
+fn id_of(call: &Value) -> String {
+    call["call_control_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_dial_with_bridge_on_answer_joins_its_link_to_call_in_the_same_session() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let echo = id_of(&dial(&state, &conn, "loop:echo").await);
+        let body = json!({ "connection_id": conn, "to": "loop:tone?hz=440", "from": "+13125550100",
+            "link_to": echo, "bridge_on_answer": true });
+        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let tone = id_of(&json["data"]);
+        let (echo_call, tone_call) = (get_call(&state, &echo).await, get_call(&state, &tone).await);
+        assert_eq!(tone_call["state"], "bridged", "{tone_call}");
+        assert_eq!(tone_call["bridged_with"], echo.as_str());
+        assert_eq!(echo_call["bridged_with"], tone.as_str());
+        assert_eq!(tone_call["call_session_id"], echo_call["call_session_id"]);
+
+        // link_to alone shares the session and bridges nothing.
+        let body =
+            json!({ "connection_id": conn, "to": "loop:silence", "from": "+13125550100", "link_to": echo });
+        let (_, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+        let silence = get_call(&state, &id_of(&json["data"])).await;
+        assert_eq!(silence["state"], "answered");
+        assert_eq!(silence["call_session_id"], echo_call["call_session_id"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn link_to_must_name_a_live_call_and_bridge_on_answer_needs_it() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let dial_with = |extra: Value| {
+            let state = state.clone();
+            let mut body = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            async move { call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await }
+        };
+        let (status, _, json) = dial_with(json!({ "bridge_on_answer": true })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(json["errors"][0]["source"]["pointer"], "/link_to", "{json}");
+        let (status, _, json) =
+            dial_with(json!({ "link_to": "v3:nosuchcall", "bridge_on_answer": true })).await;
+        assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "90018"));
+        let ended = id_of(&dial(&state, &conn, "loop:echo").await);
+        action(&state, &ended, "hangup", json!({})).await;
+        let (status, _, json) = dial_with(json!({ "link_to": ended })).await;
+        assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "90018"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let org = state
+            .store
+            .principal_for_key_hash(&bond_control_api::auth::hash_key(ADMIN_KEY))
+            .await
+            .unwrap()
+            .unwrap()
+            .organization_id;
+        let mut bob = state.calls.register_agent(&org, "bob");
+        let customer = id_of(&dial(&state, &conn, "loop:tone?hz=700").await);
+        let body = json!({ "connection_id": conn, "to": "agent:bob", "from": "+13125550100",
+            "link_to": customer, "bridge_on_answer": true });
+        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let ringing = id_of(&json["data"]);
+        assert!(matches!(
+            bob.messages.recv().await,
+            Some(bond_control_api::calls::AgentMessage::IncomingCall { .. })
+        ));
+
+        action(&state, &customer, "hangup", json!({})).await;
+        let cancelled = get_call(&state, &ringing).await;
+        assert_eq!(cancelled["is_alive"], false, "{cancelled}");
+        assert_eq!(cancelled["hangup_cause"], "originator_cancel");
+        assert_eq!(cancelled["hangup_source"], "caller");
+        let told = bob.messages.recv().await.unwrap();
+        assert_eq!(
+            told,
+            bond_control_api::calls::AgentMessage::Hangup {
+                call_control_id: ringing,
+                cause: "originator_cancel".into()
+            }
+        );
+    })
+    .await;
+}

@@ -140,12 +140,12 @@ def event_types(received, call_control_id):
     return out
 
 
-def api(bond, method, path, body=None):
+def api(bond, method, path, body=None, key=API_KEY):
     req = urllib.request.Request(
         f"{bond.base_url}{path}",
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read() or b"null")

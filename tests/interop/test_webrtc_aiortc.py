@@ -110,14 +110,28 @@ class Agent:
         answer = await self.next("answer")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
 
+    async def place_call(self, to):
+        """What the softphone does: its own leg over signaling, then the dial through
+        the API with its token, linked to that leg and bridged on answer."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self.send(type="call", sdp=self.pc.localDescription.sdp, to=to)
+        outgoing = await self.next("outgoing")
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=outgoing["sdp"], type="answer"))
+        leg = outgoing["call_control_id"]
+        body = {"connection_id": self.registered["connection_id"], "to": to, "from": "+15550002222",
+                "link_to": leg, "bridge_on_answer": True}
+        dialed = await asyncio.to_thread(api, self.bond, "POST", "/calls", body, self.token)
+        return leg, dialed["data"]["call_control_id"]
+
     async def record(self, seconds):
         start = len(self.heard)
         await asyncio.sleep(seconds)
         return self.heard[start:]
 
 
-def agent_token(bond, name):
-    return api(bond, "POST", "/agent_tokens", {"agent": name, "ttl_secs": 600})["data"]["token"]
+def agent_token(bond, name, connection_id=None):
+    body = {"agent": name, "ttl_secs": 600, "connection_id": connection_id}
+    return api(bond, "POST", "/agent_tokens", body)["data"]["token"]
 
 
 def connection(bond, receiver):
@@ -228,3 +242,53 @@ def test_signaling_refuses_bad_tokens_and_bad_frames(bond, receiver):
     with pytest.raises(Exception) as refused:
         api(bond, "POST", "/calls", {"connection_id": conn, "to": "agent:nobody", "from": "+15550001111"})
     assert "422" in str(refused.value)
+
+
+def test_an_aiortc_agent_places_a_call_through_the_api_and_hears_the_callee(bond, receiver):
+    conn = connection(bond, receiver)
+
+    async def flow():
+        async with Agent(bond, agent_token(bond, "lee", conn)) as agent:
+            assert agent.registered["connection_id"] == conn
+            leg, customer = await agent.place_call("loop:tone?hz=1200")
+            assert (await agent.next("answered"))["call_control_id"] == leg
+            await asyncio.sleep(1.0)
+            heard = await agent.record(2.0)
+            assert share_at(heard, 1200, RATE) > 0.7, share_at(heard, 1200, RATE)
+            initiated = await asyncio.to_thread(wait_event, receiver, "call.initiated", call_control_id=leg)
+            assert (initiated["direction"], initiated["from"]) == ("incoming", "agent:lee")
+            bridged = await asyncio.to_thread(wait_event, receiver, "call.bridged", call_control_id=customer)
+            assert bridged["call_session_id"] == initiated["call_session_id"]
+
+            await agent.send(type="hangup", call_control_id=leg)
+            assert (await agent.next("hangup"))["cause"] == "normal_clearing"
+            hangup = await asyncio.to_thread(wait_event, receiver, "call.hangup", call_control_id=leg)
+            assert hangup["hangup_source"] == "caller"
+            await asyncio.to_thread(wait_event, receiver, "call.hangup", call_control_id=customer)
+
+    asyncio.run(flow())
+
+
+def test_a_call_an_agent_places_ends_its_leg_when_refused_and_needs_a_connection(bond, receiver):
+    conn = connection(bond, receiver)
+
+    async def flow():
+        async with Agent(bond, agent_token(bond, "ana", conn)) as caller, \
+                Agent(bond, agent_token(bond, "bo")) as callee:
+            leg, dialed = await caller.place_call("agent:bo")
+            ring = await callee.next("incoming_call")
+            assert ring["call_control_id"] == dialed and ring["from"] == "+15550002222"
+            await callee.send(type="reject", call_control_id=dialed)
+            ended = await caller.next("hangup")
+            assert (ended["call_control_id"], ended["cause"]) == (leg, "call_rejected")
+            hangup = await asyncio.to_thread(wait_event, receiver, "call.hangup", call_control_id=leg)
+            assert hangup["hangup_cause"] == "call_rejected"
+
+            # Without a connection in its token an agent only takes calls.
+            await callee.pc.setLocalDescription(await callee.pc.createOffer())
+            await callee.send(type="call", sdp=callee.pc.localDescription.sdp, to="loop:echo")
+            while (refused := await asyncio.wait_for(callee.messages.get(), 15))["type"] != "error":
+                pass
+            assert (refused["type"], refused["code"]) == ("error", "call_failed"), refused
+
+    asyncio.run(flow())

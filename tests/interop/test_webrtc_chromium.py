@@ -4,7 +4,8 @@ Chromium's fake microphone plays a 440 Hz WAV. The page signs in with an agent
 token, Bond dials the agent, the page accepts; bridged to `loop:tone?hz=1200`
 the page's WebAudio analyser must find 1200 Hz, bridged to `loop:echo` its own
 440 Hz. The keypad sends RFC 4733 (Bond reports the digit), mute and hold
-silence the echo, and the hang-up button ends the call.
+silence the echo, and the hang-up button ends the call. The page also places a
+call from its dial pad (to `loop:echo`, and hears itself).
 
 SOFTPHONE_SCREENSHOTS=<dir> saves screenshots of the main states (docs/ has them).
 """
@@ -53,6 +54,13 @@ def shoot(page, name):
         page.screenshot(path=os.path.join(folder, f"softphone-{name}.png"))
 
 
+def launch(p, mic):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required",
+        "--allow-loopback-in-peer-connection", "--no-sandbox"])
+
+
 def bridge_to(bond, conn, call, to):
     other = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550000000"})
     api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": other["data"]["call_control_id"]})
@@ -65,16 +73,13 @@ def test_the_softphone_in_chromium_answers_hears_is_heard_and_sends_dtmf(bond, r
     with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
         mic = os.path.join(workdir, "mic.wav")
         write_tone(mic, 440)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required",
-            "--allow-loopback-in-peer-connection", "--no-sandbox"])
+        browser = launch(p, mic)
         page = browser.new_page(viewport={"width": 420, "height": 560})
         # The fake microphone's steady tone is what echo cancellation exists to remove.
         page.goto(f"http://127.0.0.1:{bond.port}/agent#processing=off")
         shoot(page, "signed-out")
         page.fill("#token", token)
-        page.click("button[type=submit]")
+        page.click("#login button[type=submit]")
         page.wait_for_selector("#status:has-text('registered')")
         shoot(page, "registered")
 
@@ -121,15 +126,47 @@ def test_the_softphone_says_so_when_the_microphone_is_refused_or_the_token_is_ba
         page = browser.new_page()
         page.goto(f"http://127.0.0.1:{bond.port}/agent")
         page.fill("#token", "bat_not.valid")
-        page.click("button[type=submit]")
+        page.click("#login button[type=submit]")
         page.wait_for_selector("#error:has-text('Signed out')")
 
         page.fill("#token", agent_token(bond, "kim"))
-        page.click("button[type=submit]")
+        page.click("#login button[type=submit]")
         page.wait_for_selector("#status:has-text('registered')")
         api(bond, "POST", "/calls", {"connection_id": conn, "to": "agent:kim", "from": "+15550001111"})
         page.wait_for_selector("#accept:visible")
         page.click("#accept")
         page.wait_for_selector("#error:has-text('Microphone')")
         shoot(page, "microphone-refused")
+        browser.close()
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
+def test_the_softphone_places_a_call_from_its_dial_pad(bond, receiver):
+    conn = connection(bond, receiver)
+    token = agent_token(bond, "ravi", conn)
+    with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
+        mic = os.path.join(workdir, "mic.wav")
+        write_tone(mic, 440)
+        browser = launch(p, mic)
+        page = browser.new_page(viewport={"width": 420, "height": 640})
+        page.goto(f"http://127.0.0.1:{bond.port}/agent#processing=off&token={token}")
+        page.wait_for_selector("#dial:visible")
+        page.fill("#dial-to", "loop:echo")
+        page.fill("#dial-from", "+15550003333")
+        shoot(page, "dial-pad")
+        page.click("#dial button[type=submit]")
+        page.wait_for_selector("#peer:has-text('In call with loop:echo')", timeout=15000)
+        poll(page, "softphone.outputHz()", lambda hz: abs(hz - 440) < 30)
+        customer = page.evaluate("softphone.state.call.customer")
+        bridged = wait_event(receiver, "call.bridged", call_control_id=customer)
+        assert bridged["to"] == "loop:echo" and bridged["from"] == "+15550003333"
+
+        page.click("#hangup")
+        wait_event(receiver, "call.hangup", call_control_id=customer)
+        page.wait_for_selector("#call", state="hidden")
+        # A destination Bond refuses is reported, and the agent's leg is let go.
+        page.fill("#dial-to", "not a number")
+        page.click("#dial button[type=submit]")
+        page.wait_for_selector("#error:has-text('could not be placed')")
+        page.wait_for_selector("#call", state="hidden")
         browser.close()

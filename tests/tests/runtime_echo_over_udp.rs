@@ -21,6 +21,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         rtp_ports: PortRange::new(first_port, first_port + 20).unwrap(),
         seed: 11,
         webrtc: None,
+        opus: Default::default(),
     }
 }
 

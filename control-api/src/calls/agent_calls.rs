@@ -3,6 +3,11 @@
 //! accepts with its SDP offer, Bond answers it with a WebRTC leg and the call is
 //! answered (`call.answered`). Reject, hang-up, mute, hold and DTMF come over the
 //! same socket. The socket's own protocol is in `http/agents.rs` and docs/agents.md.
+//!
+//! An agent also places calls: `call` with the browser's offer makes the agent's
+//! own leg (an incoming call from `agent:<name>` on the token's connection,
+//! answered and parked), and the page then dials the customer through the API
+//! with `link_to` that call and `bridge_on_answer` (`linked.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::registry::Ending;
-use super::service::{no_route, outgoing_call, CallService, Dial};
+use super::service::{new_call, no_route, outgoing_call, CallService, Dial};
 use crate::http::ApiError;
 use crate::store::{CallRecord, Connection};
 
@@ -27,11 +32,37 @@ const SESSION_QUEUE: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentMessage {
-    Registered { agent: String, expires: i64 },
-    IncomingCall { call_control_id: String, from: String, to: String },
-    Answer { call_control_id: String, sdp: String },
-    Hangup { call_control_id: String, cause: String },
-    Error { code: String, detail: String },
+    Registered {
+        agent: String,
+        expires: i64,
+        connection_id: Option<String>,
+    },
+    IncomingCall {
+        call_control_id: String,
+        from: String,
+        to: String,
+    },
+    Answer {
+        call_control_id: String,
+        sdp: String,
+    },
+    /// The agent's own leg for a call it places (answer to `call`).
+    Outgoing {
+        call_control_id: String,
+        sdp: String,
+    },
+    /// The call the agent placed was answered and joined to its leg.
+    Answered {
+        call_control_id: String,
+    },
+    Hangup {
+        call_control_id: String,
+        cause: String,
+    },
+    Error {
+        code: String,
+        detail: String,
+    },
     Pong,
 }
 
@@ -42,12 +73,14 @@ struct Session {
     tx: mpsc::Sender<AgentMessage>,
 }
 
-/// A call on an agent: whose it is, and whether it has been accepted.
+/// A call on an agent: whose it is, whether it has been accepted, and whether
+/// the agent placed it.
 #[derive(Debug, Clone)]
 struct AgentCall {
     organization_id: String,
     agent: String,
     accepted: bool,
+    originated: bool,
 }
 
 /// Registered agents and the calls on them.
@@ -70,6 +103,10 @@ impl AgentCalls {
     /// Whether `call` is an agent call still ringing (it has no leg yet).
     pub fn is_ringing(&self, call: &str) -> bool {
         self.calls.get(call).is_some_and(|c| !c.accepted)
+    }
+
+    fn is_originated(&self, call: &str) -> bool {
+        self.calls.get(call).is_some_and(|c| c.originated)
     }
 
     fn send(&self, organization_id: &str, agent: &str, message: AgentMessage) {
@@ -126,7 +163,12 @@ impl CallService {
         let call =
             self.record_initiated(&new, serde_json::Map::new()).await.map_err(|e| ApiError::internal(&e))?;
         let id = call.call_control_id.clone();
-        let entry = AgentCall { organization_id: org.clone(), agent: agent.to_owned(), accepted: false };
+        let entry = AgentCall {
+            organization_id: org.clone(),
+            agent: agent.to_owned(),
+            accepted: false,
+            originated: false,
+        };
         self.agents.calls.insert(id.clone(), entry);
         let ring = AgentMessage::IncomingCall {
             call_control_id: id.clone(),
@@ -190,12 +232,76 @@ impl CallService {
         }
     }
 
+    /// The agent places a call: its browser's offer becomes the agent's own leg,
+    /// an incoming call from `agent:<name>` to `to` on `connection_id`, answered
+    /// and parked. Returns the call and Bond's answer.
+    pub async fn agent_originate(
+        &self,
+        organization_id: &str,
+        agent: &str,
+        connection_id: &str,
+        to: Option<String>,
+        offer: String,
+    ) -> Result<(String, String), String> {
+        let connection = match self.store.get_connection(organization_id, connection_id).await {
+            Ok(Some(c)) if c.active => c,
+            Ok(_) => return Err(format!("connection {connection_id} is missing or not active")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let (leg, answer) =
+            self.engine.create_webrtc_leg(offer, fresh_credentials()).await.map_err(|e| e.to_string())?;
+        let from = format!("agent:{agent}");
+        let new = new_call(&connection, "incoming", from.clone(), to.unwrap_or(from));
+        let id = new.call_control_id.clone();
+        let entry = AgentCall {
+            organization_id: organization_id.to_owned(),
+            agent: agent.to_owned(),
+            accepted: true,
+            originated: true,
+        };
+        self.agents.calls.insert(id.clone(), entry);
+        self.registry.insert(&id, leg);
+        let codec = answer.codec;
+        match self
+            .record_answered(&new, codec.encoding_name(), codec.sample_rate(), serde_json::Map::new())
+            .await
+        {
+            Ok(_) => {
+                self.notifier.notify();
+                Ok((id, answer.sdp))
+            }
+            Err(e) => {
+                self.agents.calls.remove(&id);
+                self.registry.remove(leg);
+                let _ = self.engine.hangup(leg).await;
+                Err(format!("could not record the call: {e}"))
+            }
+        }
+    }
+
     /// The agent rejects a ringing call, or hangs up an accepted one.
     pub async fn agent_hangup(&self, organization_id: &str, agent: &str, call: &str) -> Result<(), String> {
-        let accepted = self.agent_call(organization_id, agent, call)?.accepted;
-        let cause = if accepted { "normal_clearing" } else { "call_rejected" };
-        self.end(call, Ending { cause, source: "callee" }).await;
+        let AgentCall { accepted, originated, .. } = self.agent_call(organization_id, agent, call)?;
+        let ending = match (accepted, originated) {
+            (_, true) => Ending { cause: "normal_clearing", source: "caller" },
+            (true, false) => Ending { cause: "normal_clearing", source: "callee" },
+            (false, false) => Ending { cause: "call_rejected", source: "callee" },
+        };
+        self.end(call, ending).await;
         Ok(())
+    }
+
+    /// Whether `call` is an agent's own leg for a call it placed.
+    pub(super) fn is_agent_originated(&self, call: &str) -> bool {
+        self.agents.is_originated(call)
+    }
+
+    /// The call placed from an agent's leg was answered and bridged: tell its browser.
+    pub(super) fn agent_call_answered(&self, call: &str) {
+        if let Some(c) = self.agents.calls.get(call).filter(|c| c.originated).map(|c| c.clone()) {
+            let message = AgentMessage::Answered { call_control_id: call.to_owned() };
+            self.agents.send(&c.organization_id, &c.agent, message);
+        }
     }
 
     /// The record of a live call on this agent (for mute, hold and DTMF).

@@ -19,6 +19,7 @@ use sqlx::{Any, Transaction};
 use super::agent_calls::AgentCalls;
 use super::amd::{self, AmdMode, AmdRequest};
 use super::endpoint::{Endpoint, LoopKind};
+use super::linked::{Link, PendingBridges};
 use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
@@ -50,6 +51,8 @@ pub struct Dial {
     pub timeout_secs: Option<i64>,
     /// Answering-machine detection from the answer on.
     pub amd: Option<AmdRequest>,
+    /// Telnyx `link_to` (and `bridge_on_answer`).
+    pub link: Option<Link>,
 }
 
 /// A carrier media stream becoming a call.
@@ -108,6 +111,7 @@ pub struct CallService {
     telnyx: TelnyxCalls,
     pub(super) sip: SipCalls,
     pub(super) agents: AgentCalls,
+    pub(super) pending_bridges: PendingBridges,
 }
 
 impl CallService {
@@ -124,6 +128,7 @@ impl CallService {
             telnyx: TelnyxCalls::default(),
             sip: SipCalls::default(),
             agents: AgentCalls::default(),
+            pending_bridges: PendingBridges::default(),
         }
     }
 
@@ -139,8 +144,18 @@ impl CallService {
         self.registry.len()
     }
 
-    /// Place a call. Built-in `loop:` legs answer at once.
+    /// Place a call; with `bridge_on_answer`, it joins its linked call once answered.
     pub async fn dial(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
+        let link = dial.link.clone();
+        let call = self.dial_endpoint(connection, dial).await?;
+        if let Some(link) = link {
+            self.bridge_on_answer(&call.organization_id, &call.call_control_id, &link).await;
+        }
+        Ok(call)
+    }
+
+    /// Place a call to its endpoint. Built-in `loop:` legs answer at once.
+    async fn dial_endpoint(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
         let source = match &dial.endpoint {
             Endpoint::Loop(kind) => self.loop_source(kind)?,
             Endpoint::E164(_) if TelnyxSettings::of(connection).is_some() => {
@@ -233,6 +248,7 @@ impl CallService {
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, sampling_rate)).await?;
         tx.commit().await?;
         self.notifier.notify();
+        self.bridge_if_answered(call_control_id).await;
         Ok(Some(call))
     }
 
@@ -293,7 +309,7 @@ impl CallService {
 
     /// Store a call whose leg is already up: `call.initiated` (with `extra` fields)
     /// and `call.answered`, in one transaction.
-    async fn record_answered(
+    pub(super) async fn record_answered(
         &self,
         new: &NewCall,
         codec: &str,
@@ -333,6 +349,7 @@ impl CallService {
             if let Some((_, config)) = self.pending_amd.remove(&bond_call) {
                 let _ = self.engine.start_amd(leg.id, config).await;
             }
+            self.bridge_if_answered(&bond_call).await;
             return Ok((call, leg));
         }
         let mut new = new_call(connection, "incoming", stream.from, stream.to);
@@ -507,11 +524,14 @@ impl CallService {
         }
     }
 
-    /// Hang up a call's leg and record the end; then the partner it was bridged with,
-    /// unless that one asked to stay parked.
+    /// Hang up a call's leg and record the end; then the calls that end with it
+    /// (see `finish`).
     pub(super) async fn end(&self, call_control_id: &str, ending: Ending) {
-        let mut next = Some((call_control_id.to_owned(), ending));
-        while let Some((call, ending)) = next.take() {
+        self.end_all_of(vec![(call_control_id.to_owned(), ending)]).await;
+    }
+
+    async fn end_all_of(&self, mut endings: Vec<(String, Ending)>) {
+        while let Some((call, ending)) = endings.pop() {
             let stats = match self.registry.leg(&call) {
                 Some(leg) => {
                     // Claim the leg first: the engine's LegEnded for it is then ours to
@@ -523,36 +543,35 @@ impl CallService {
                 None => RtpStats::default(),
             };
             match self.finish(&call, ending, &stats).await {
-                Ok(partner) => {
-                    next = partner.map(|p| (p, Ending { cause: "normal_clearing", source: "unknown" }))
-                }
+                Ok(more) => endings.extend(more),
                 Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
             }
         }
     }
 
-    /// Record that a call ended (once) with its `call.hangup`; returns a bridged
-    /// partner that should now be hung up too.
+    /// Record that a call ended (once) with its `call.hangup`; returns the calls
+    /// that should now end too: the bridged partner (unless it asked to stay
+    /// parked) and the calls tied to it by `link_to` (`linked.rs`).
     async fn finish(
         &self,
         call_control_id: &str,
         ending: Ending,
         stats: &RtpStats,
-    ) -> Result<Option<String>, DbError> {
+    ) -> Result<Vec<(String, Ending)>, DbError> {
         let mut tx = self.store.begin().await?;
         let ended_at = rfc3339_now();
         let before = self.call_in(&mut tx, call_control_id).await?;
         if !self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, &ended_at).await? {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let call = self.call_in(&mut tx, call_control_id).await?;
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;
-        let mut cascade = None;
+        let mut cascade = self.linked_endings(call_control_id, ending);
         if let Some(partner) = &before.bridged_with {
             self.store.set_bridged(&mut tx, partner, None).await?;
             if self.parked_after_unbridge.remove(partner).is_none() {
-                cascade = Some(partner.clone());
+                cascade.push((partner.clone(), Ending { cause: "normal_clearing", source: "unknown" }));
             }
         }
         self.parked_after_unbridge.remove(call_control_id);
@@ -590,10 +609,7 @@ impl CallService {
                         _ => Ending { cause: "unspecified", source: "unknown" },
                     };
                     match self.finish(&call, ending, &stats).await {
-                        Ok(Some(partner)) => {
-                            self.end(&partner, Ending { cause: "normal_clearing", source: "unknown" }).await
-                        }
-                        Ok(None) => {}
+                        Ok(more) => self.end_all_of(more).await,
                         Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
                     }
                 }
@@ -704,6 +720,9 @@ impl CallService {
 /// The call a dial places: the dial's fields over the connection's defaults.
 pub(super) fn outgoing_call(connection: &Connection, dial: Dial) -> NewCall {
     let mut new = new_call(connection, "outgoing", dial.from, dial.to);
+    if let Some(link) = dial.link {
+        new.call_session_id = link.call_session_id;
+    }
     new.from_display_name = dial.from_display_name;
     new.client_state = dial.client_state;
     if let Some(url) = dial.webhook_url {

@@ -2,10 +2,12 @@
 //! the softphone's signaling WebSocket; `GET /agent` serves the softphone page.
 //!
 //! Signaling is JSON text frames, each with a `type` (docs/agents.md):
-//! - browser -> Bond: `register {token}` (first, within 10 s), `accept
+//! - browser -> Bond: `register {token}` (first, within 10 s), `call {sdp, to}`
+//!   (the agent's own leg for a call it places, see `calls/agent_calls.rs`), `accept
 //!   {call_control_id, sdp}` (the browser's offer), `reject`, `hangup`, `mute
 //!   {muted}`, `hold {held}`, `dtmf {digits}` (played to the other party), `ping`;
-//! - Bond -> browser: `registered`, `incoming_call`, `answer {sdp}`, `hangup
+//! - Bond -> browser: `registered`, `incoming_call`, `answer {sdp}`, `outgoing
+//!   {call_control_id, sdp}` (answer to `call`), `hangup
 //!   {cause}`, `error {code, detail}`, `pong`.
 //!
 //! A bad frame gets an `error` and the session goes on. No registration, a bad
@@ -43,11 +45,13 @@ const REGISTER_WITHIN: Duration = Duration::from_secs(10);
 pub struct TokenBody {
     agent: String,
     ttl_secs: Option<i64>,
+    /// The connection the agent places calls on (optional).
+    connection_id: Option<String>,
 }
 
 /// `POST /v2/agent_tokens`: a short-lived token for an agent (supervisors, admins).
 #[utoipa::path(post, path = "/v2/agent_tokens", tag = "agents",
-    request_body(content = Object, description = "agent (name, as dialed with agent:<name>), ttl_secs (default 3600, at most 129600)"),
+    request_body(content = Object, description = "agent (name, as dialed with agent:<name>), ttl_secs (default 3600, at most 129600), connection_id (where the agent's own calls are placed; without it the agent only takes calls)"),
     responses((status = 201, description = "{\"data\":{\"record_type\":\"agent_token\",\"token\",\"agent\",\"expires_at\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad agent name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn issue_token(
     State(state): State<AppState>,
@@ -70,16 +74,28 @@ pub async fn issue_token(
             "/ttl_secs",
         ));
     }
+    if let Some(id) = &body.connection_id {
+        let found = state.store.get_connection(&principal.organization_id, id).await;
+        if found.map_err(|e| ApiError::internal(&e))?.is_none() {
+            return Err(ApiError::unprocessable(
+                "10005",
+                "No call control application with that connection_id.",
+                "/connection_id",
+            ));
+        }
+    }
     let claims = AgentClaims {
         organization_id: principal.organization_id,
         agent: body.agent,
         expires: unix_seconds() + ttl,
+        connection_id: body.connection_id,
     };
     let token = agent_token::issue(&state.signer, &claims);
     let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.expires)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-    let data = json!({ "record_type": "agent_token", "token": token, "agent": claims.agent, "expires_at": expires_at });
+    let data = json!({ "record_type": "agent_token", "token": token, "agent": claims.agent,
+        "connection_id": claims.connection_id, "expires_at": expires_at });
     Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
 }
 
@@ -100,13 +116,36 @@ pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> R
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum ClientMessage {
-    Register { token: String },
-    Accept { call_control_id: String, sdp: String },
-    Reject { call_control_id: String },
-    Hangup { call_control_id: String },
-    Mute { call_control_id: String, muted: bool },
-    Hold { call_control_id: String, held: bool },
-    Dtmf { call_control_id: String, digits: String },
+    Register {
+        token: String,
+    },
+    /// Place a call: the browser's offer for the agent's own leg.
+    Call {
+        sdp: String,
+        to: Option<String>,
+    },
+    Accept {
+        call_control_id: String,
+        sdp: String,
+    },
+    Reject {
+        call_control_id: String,
+    },
+    Hangup {
+        call_control_id: String,
+    },
+    Mute {
+        call_control_id: String,
+        muted: bool,
+    },
+    Hold {
+        call_control_id: String,
+        held: bool,
+    },
+    Dtmf {
+        call_control_id: String,
+        digits: String,
+    },
     Ping,
 }
 
@@ -118,7 +157,11 @@ async fn session(state: AppState, mut socket: WebSocket) {
     };
     let (org, agent) = (claims.organization_id.clone(), claims.agent.clone());
     let mut registration = state.calls.register_agent(&org, &agent);
-    let registered = AgentMessage::Registered { agent: agent.clone(), expires: claims.expires };
+    let registered = AgentMessage::Registered {
+        agent: agent.clone(),
+        expires: claims.expires,
+        connection_id: claims.connection_id.clone(),
+    };
     let _ = send(&mut socket, &registered).await;
     let expiry = tokio::time::sleep(Duration::from_secs((claims.expires - unix_seconds()).max(0) as u64));
     tokio::pin!(expiry);
@@ -188,6 +231,18 @@ async fn handle(state: &AppState, claims: &AgentClaims, text: &str) -> Option<Ag
     let result = match message {
         ClientMessage::Register { .. } => Err("already registered".into()),
         ClientMessage::Ping => return Some(AgentMessage::Pong),
+        ClientMessage::Call { sdp, to } => {
+            let Some(connection) = &claims.connection_id else {
+                return Some(error(
+                    "call_failed",
+                    "this agent's token names no connection to place calls on",
+                ));
+            };
+            return Some(match calls.agent_originate(org, agent, connection, to, sdp).await {
+                Ok((call_control_id, sdp)) => AgentMessage::Outgoing { call_control_id, sdp },
+                Err(detail) => error("call_failed", detail),
+            });
+        }
         ClientMessage::Accept { call_control_id, sdp } => {
             return Some(match calls.agent_accept(org, agent, &call_control_id, sdp).await {
                 Ok(sdp) => AgentMessage::Answer { call_control_id, sdp },

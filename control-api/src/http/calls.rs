@@ -17,7 +17,7 @@ use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
-use crate::calls::{amd, AmdRequest, BridgeOptions, Dial, Endpoint, Hold, RecordOptions};
+use crate::calls::{amd, AmdRequest, BridgeOptions, Dial, Endpoint, Hold, Link, RecordOptions};
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
 
@@ -42,6 +42,8 @@ pub struct DialBody {
     record: Option<String>,
     record_channels: Option<String>,
     record_format: Option<String>,
+    link_to: Option<String>,
+    bridge_on_answer: Option<bool>,
     #[serde(flatten)]
     other: serde_json::Map<String, Value>,
 }
@@ -81,7 +83,7 @@ fn check_client_state(client_state: &Option<String>) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/v2/calls", tag = "calls",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer")),
-    request_body(content = Object, description = "connection_id, to (E.164, sip:, agent:, loop:echo|tone|silence|play), from, from_display_name, timeout_secs, time_limit_secs, client_state, command_id, webhook_url, webhook_failover_url, custom_headers, answering_machine_detection, answering_machine_detection_config, record"),
+    request_body(content = Object, description = "connection_id, to (E.164, sip:, agent:, loop:echo|tone|silence|play), from, from_display_name, timeout_secs, time_limit_secs, client_state, command_id, webhook_url, webhook_failover_url, custom_headers, answering_machine_detection, answering_machine_detection_config, record, link_to (shares that call's call_session_id), bridge_on_answer (bridged with link_to once answered; link_to ending first cancels the call)"),
     responses((status = 200, description = "call_control_id, call_leg_id, call_session_id, is_alive, record_type", body = Object),
     (status = 422, description = "Invalid destination, country not allowed, or feature not available", body = ErrorEnvelope),
     (status = 429, description = "Over the rate limit", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -229,8 +231,10 @@ async fn dial_checked(
         "record_format",
     )?;
     let amd = amd_request(state, principal, &endpoint, &body).await?;
+    let link = link(state, principal, &body).await?;
     let dial = Dial {
         amd,
+        link,
         to,
         endpoint,
         from,
@@ -247,6 +251,27 @@ async fn dial_checked(
         state.calls.start_recording(&call, options).await?;
     }
     Ok(call)
+}
+
+/// `link_to` a live call of the organization, and `bridge_on_answer` with it.
+async fn link(state: &AppState, principal: &Principal, body: &DialBody) -> Result<Option<Link>, ApiError> {
+    let bridge_on_answer = body.bridge_on_answer.unwrap_or(false);
+    let Some(id) = &body.link_to else {
+        if bridge_on_answer {
+            return Err(ApiError::unprocessable("10005", "bridge_on_answer needs link_to", "/link_to"));
+        }
+        return Ok(None);
+    };
+    let call =
+        state.store.get_call(&principal.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
+    match call {
+        Some(call) if call.is_alive() => Ok(Some(Link {
+            call: call.call_control_id,
+            call_session_id: call.call_session_id,
+            bridge_on_answer,
+        })),
+        _ => Err(ApiError::unprocessable("90018", "link_to names no live call.", "/link_to")),
+    }
 }
 
 /// AMD as the request asks, or else the organization's default, which never

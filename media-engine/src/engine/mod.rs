@@ -18,6 +18,7 @@ mod bridge;
 mod member;
 mod stream;
 
+use bond_codecs::opus_codec::OpusConfig;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -129,6 +130,8 @@ pub struct Engine {
     deadlines: BinaryHeap<Reverse<(Instant, LegId)>>,
     outputs: VecDeque<EngineOutput>,
     rng: SplitMix64,
+    /// How new legs encode Opus.
+    opus: OpusConfig,
 }
 
 impl Engine {
@@ -147,12 +150,18 @@ impl Engine {
             deadlines: BinaryHeap::new(),
             outputs: VecDeque::new(),
             rng: SplitMix64::new(seed),
+            opus: OpusConfig::default(),
         }
+    }
+
+    /// How legs added from now on encode Opus (complexity, bitrate, FEC, DTX).
+    pub fn set_opus_config(&mut self, opus: OpusConfig) {
+        self.opus = opus;
     }
 
     /// A leg configuration for `codec` with fresh seeded identifiers.
     pub fn leg_config(&mut self, codec: Codec) -> LegConfig {
-        LegConfig::new(codec, self.rng.next_u64())
+        LegConfig { opus: self.opus, ..LegConfig::new(codec, self.rng.next_u64()) }
     }
 
     /// Add an RTP leg.

@@ -80,9 +80,11 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
             None
         }
     });
+    let mut engine = Engine::new(config.seed);
+    engine.set_opus_config(config.opus);
     let driver = Driver {
         webrtc,
-        engine: Engine::new(config.seed),
+        engine,
         ports: PortAllocator::new(config.rtp_ports),
         config,
         sockets: HashMap::new(),

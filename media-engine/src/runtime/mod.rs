@@ -35,6 +35,8 @@ pub struct RuntimeConfig {
     pub seed: u64,
     /// The one UDP port every WebRTC leg shares; `None`: no WebRTC legs.
     pub webrtc: Option<WebRtcPort>,
+    /// How legs encode Opus.
+    pub opus: bond_codecs::opus_codec::OpusConfig,
 }
 
 /// The shared WebRTC port, bound by the caller (so a taken port fails at start-up).
