@@ -85,6 +85,16 @@ fn opus_paths(c: &mut Criterion) {
             b.iter(|| dec.conceal(&mut out).expect("plc"))
         });
     }
+    // What `media.opus_complexity` buys: encode cost at 48 kHz by complexity.
+    let pcm = frame(SampleRate::Hz48000);
+    let mut packet = [0u8; MAX_OPUS_PACKET];
+    for complexity in [0, 1, 2, 3, 8, 10] {
+        let config = OpusConfig { complexity, ..OpusConfig::default() };
+        let mut enc = OpusEncoder::new(config).expect("opus encoder");
+        c.bench_function(&format!("opus/encode_48k_c{complexity}_20ms"), |b| {
+            b.iter(|| enc.encode(black_box(&pcm), &mut packet).expect("encodes"))
+        });
+    }
 }
 
 fn resampler_paths(c: &mut Criterion) {

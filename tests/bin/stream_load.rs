@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bond_tests::bond_process::BondProcess;
+use bond_tests::load::{self, percentile, proc_usage, LoadArgs};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -43,28 +44,6 @@ fn decode_id(payload: &[u8]) -> Option<u64> {
         return None;
     }
     Some(digits.iter().rev().fold(0u64, |acc, &b| acc * 126 + u64::from(b)))
-}
-
-/// CPU time (user + system) of a process, in clock ticks, and its resident set in KiB.
-fn proc_usage(pid: u32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
-    let ticks = fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (ticks, rss)
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 struct Results {
@@ -212,24 +191,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let pairs = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
-    let seconds = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
-    let bond = args
-        .iter()
-        .position(|a| a == "--bond")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from)
-        .or_else(|| std::env::current_exe().ok().map(|p| p.with_file_name("bond")))
-        .unwrap_or_else(|| PathBuf::from("bond"));
-    match run(pairs, seconds, bond).await {
-        Ok(report) => {
-            eprintln!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("stream-load: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let args = LoadArgs::from_env();
+    let result = run(args.number(0, 50) as usize, args.number(1, 10), args.bond_bin()).await;
+    load::finish("stream-load", result)
 }

@@ -14,3 +14,4 @@ pub fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {
 
 pub mod amd;
 pub mod bond_process;
+pub mod load;
