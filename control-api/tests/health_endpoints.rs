@@ -54,6 +54,8 @@ async fn metrics_are_prometheus_text_with_engine_and_http_series() {
         assert!(body.contains(series), "{series} missing from:\n{body}");
     }
     assert!(body.contains("route=\"/health\""), "{body}");
+    assert!(body.contains("bond_engine_timer_lateness_seconds_bucket{le=\"0.001\"}"), "{body}");
+    assert!(body.contains("bond_engine_timer_lateness_seconds_bucket{le=\"+Inf\"}"), "{body}");
 }
 
 #[tokio::test]

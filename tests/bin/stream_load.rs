@@ -164,8 +164,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     drop(sinks);
     latencies.sort_unstable();
     let sent = frames * sockets as u64;
-    let metrics = bond.http.get(format!("{}/metrics", bond.api)).send().await.map_err(|e| e.to_string())?;
-    let metrics = metrics.text().await.map_err(|e| e.to_string())?;
+    let metrics = bond.metrics().await?;
     let dropped = metrics
         .lines()
         .find(|l| l.starts_with("bond_stream_frames_dropped"))

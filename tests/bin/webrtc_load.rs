@@ -27,7 +27,7 @@ use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::Oscillator;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_tests::bond_process::BondProcess;
-use bond_tests::load::{self, percentile, proc_usage, LoadArgs};
+use bond_tests::load::{self, percentile, proc_usage, timer_lateness_percentile, LoadArgs};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use str0m::change::SdpAnswer;
@@ -236,10 +236,16 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, Str
     }
     tokio::time::sleep(Duration::from_secs(1)).await; // DTLS and the first frames settle
     let (cpu_before, rss_loaded) = proc_usage(bond.pid());
+    let (own_before, _) = proc_usage(std::process::id());
+    let metrics_before = bond.metrics().await?;
     let from = clock();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let until = clock();
     let (cpu_after, _) = proc_usage(bond.pid());
+    let (own_after, _) = proc_usage(std::process::id());
+    let metrics_after = bond.metrics().await?;
+    let (timer_p50, timer_runs) = timer_lateness_percentile(&metrics_before, &metrics_after, 50.0);
+    let (timer_p99, _) = timer_lateness_percentile(&metrics_before, &metrics_after, 99.0);
     let _ = stop_tx.send(true);
     let mut late = Vec::new();
     let (mut received, mut failed) = (0u64, Vec::new());
@@ -258,22 +264,28 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, Str
     }
     late.sort_unstable();
     let expected = legs as u64 * seconds * 50;
-    let cpu_share = (cpu_after - cpu_before) as f64 / 100.0 / until.duration_since(from).as_secs_f64();
+    let share = |ticks: u64| ticks as f64 / 100.0 / until.duration_since(from).as_secs_f64();
+    let cpu_share = share(cpu_after - cpu_before);
     let complexity = std::env::var("BOND_OPUS_COMPLEXITY").unwrap_or_else(|_| "5 (default)".into());
     Ok(format!(
         "legs={legs} seconds={seconds} opus_complexity={complexity}\n\
          frames expected={expected} received={received} missing={}\n\
          lateness against each stream's RTP clock ms: p50={:.1} p99={:.1} max={:.1}\n\
-         bond cpu={:.1}% of one core ({:.2}% per leg) rss idle={} MiB loaded={} MiB ({:.0} KiB per leg)",
+         bond's timer lateness (bond_engine_timer_lateness_seconds, {timer_runs} runs) ms: p50 <= {} p99 <= {}\n\
+         bond cpu={:.1}% of one core ({:.2}% per leg) rss idle={} MiB loaded={} MiB ({:.0} KiB per leg)\n\
+         generator cpu={:.1}% of one core",
         expected.saturating_sub(received),
         percentile(&late, 50.0) as f64 / 1000.0,
         percentile(&late, 99.0) as f64 / 1000.0,
         late.last().copied().unwrap_or(0) as f64 / 1000.0,
+        timer_p50 * 1000.0,
+        timer_p99 * 1000.0,
         cpu_share * 100.0,
         cpu_share * 100.0 / legs as f64,
         rss_idle / 1024,
         rss_loaded / 1024,
         rss_loaded.saturating_sub(rss_idle) as f64 / legs as f64,
+        share(own_after - own_before) * 100.0,
     ))
 }
 

@@ -159,6 +159,12 @@ impl BondProcess {
         r.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())
     }
 
+    /// The /metrics page.
+    pub async fn metrics(&self) -> Result<String, String> {
+        let r = self.http.get(format!("{}/metrics", self.api)).send().await.map_err(|e| e.to_string())?;
+        r.text().await.map_err(|e| e.to_string())
+    }
+
     /// A connection whose webhooks come to this process's inbox; `bond` settings as given.
     pub async fn connection(&self, bond_settings: Value) -> Result<String, String> {
         let body = json!({ "application_name": "tools", "webhook_event_url": self.hooks_url, "bond": bond_settings });

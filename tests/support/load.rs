@@ -69,3 +69,32 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     }
     sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
+
+/// Bond's `bond_engine_timer_lateness_seconds_bucket` counters from a /metrics
+/// page: (upper bound in seconds, cumulative count), in order; +Inf is `f64::INFINITY`.
+pub fn timer_lateness_buckets(metrics: &str) -> Vec<(f64, u64)> {
+    let mut buckets: Vec<(f64, u64)> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("bond_engine_timer_lateness_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"}")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// The bucket bound (seconds) under which `p` percent of the timer runs between
+/// two /metrics readings fell, and how many runs there were.
+pub fn timer_lateness_percentile(before: &str, after: &str, p: f64) -> (f64, u64) {
+    let before = timer_lateness_buckets(before);
+    let after = timer_lateness_buckets(after);
+    let delta: Vec<(f64, u64)> =
+        after.iter().map(|&(le, n)| (le, n - before.iter().find(|b| b.0 == le).map_or(0, |b| b.1))).collect();
+    let total = delta.last().map_or(0, |d| d.1);
+    let wanted = (p / 100.0 * total as f64).ceil() as u64;
+    let bound = delta.iter().find(|d| d.1 >= wanted).map_or(f64::INFINITY, |d| d.0);
+    (bound, total)
+}

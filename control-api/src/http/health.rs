@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use bond_media_engine::runtime::RuntimeMetrics;
+use bond_media_engine::runtime::{RuntimeMetrics, TIMER_LATENESS_BUCKETS_US};
 use serde_json::json;
 
 use crate::state::AppState;
@@ -39,6 +39,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .absolute(RuntimeMetrics::get(&m.stream_frames_dropped));
     metrics::counter!("bond_recording_frames_dropped_total")
         .absolute(RuntimeMetrics::get(&m.recording_frames_dropped));
+    // Cumulative, as a Prometheus histogram's buckets are.
+    let mut seen = 0;
+    for (i, count) in m.timer_lateness.iter().enumerate() {
+        seen += RuntimeMetrics::get(count);
+        let le =
+            TIMER_LATENESS_BUCKETS_US.get(i).map_or("+Inf".to_owned(), |us| format!("{}", *us as f64 / 1e6));
+        metrics::counter!("bond_engine_timer_lateness_seconds_bucket", "le" => le).absolute(seen);
+    }
     metrics::gauge!("bond_calls_live").set(state.calls.live_calls() as f64);
     if let Ok(pending) = state.store.undelivered_count().await {
         metrics::gauge!("bond_webhooks_pending").set(pending as f64);

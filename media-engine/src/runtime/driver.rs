@@ -106,7 +106,8 @@ impl Driver {
         mut stream_inputs: mpsc::Receiver<(LegId, StreamInput)>,
     ) {
         loop {
-            let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+            let due = self.engine.poll_timeout();
+            let deadline = due.map(tokio::time::Instant::from_std);
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Shutdown { reply }) => {
@@ -131,7 +132,13 @@ impl Driver {
                         self.stream_input(leg, input);
                     }
                 }
-                () = sleep_until(deadline) => self.engine.handle_timeout(now()),
+                () = sleep_until(deadline) => {}
+            }
+            // Timers run whichever branch woke the loop: a busy socket must not hold ticks back.
+            let now = now();
+            if let Some(due) = due.filter(|&due| due <= now) {
+                self.metrics.timer_ran_late(now - due);
+                self.engine.handle_timeout(now);
             }
             self.flush();
         }

@@ -91,7 +91,14 @@ pub struct RuntimeMetrics {
     pub stream_frames_dropped: AtomicU64,
     /// Recorded frames the writers could not take in time.
     pub recording_frames_dropped: AtomicU64,
+    /// How late the driver ran the engine's timers (leg ticks, str0m's timers):
+    /// each run counts once, by its earliest due timer, in the bucket of
+    /// `TIMER_LATENESS_BUCKETS_US` it falls in (the last is "more").
+    pub timer_lateness: [AtomicU64; TIMER_LATENESS_BUCKETS_US.len() + 1],
 }
+
+/// Upper bounds (µs) of the timer-lateness buckets.
+pub const TIMER_LATENESS_BUCKETS_US: [u64; 9] = [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000];
 
 impl RuntimeMetrics {
     pub fn get(counter: &AtomicU64) -> u64 {
@@ -100,6 +107,13 @@ impl RuntimeMetrics {
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The engine's timers ran `late` after they were due.
+    pub(crate) fn timer_ran_late(&self, late: Duration) {
+        let us = late.as_micros() as u64;
+        let bucket = TIMER_LATENESS_BUCKETS_US.iter().position(|&bound| us <= bound);
+        Self::add(&self.timer_lateness[bucket.unwrap_or(TIMER_LATENESS_BUCKETS_US.len())], 1);
     }
 
     /// A leg was created (and is active until it ends).
@@ -373,5 +387,21 @@ impl EngineHandle {
         let (reply, response) = oneshot::channel();
         self.commands.send(make(reply)).await.map_err(|_| RuntimeError::Stopped)?;
         response.await.map_err(|_| RuntimeError::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_lateness_lands_in_the_first_bucket_that_holds_it() {
+        let metrics = RuntimeMetrics::default();
+        for us in [0, 100, 101, 4_999, 5_000, 60_000] {
+            metrics.timer_ran_late(Duration::from_micros(us));
+        }
+        let counts: Vec<u64> = metrics.timer_lateness.iter().map(RuntimeMetrics::get).collect();
+        // <=100: 0 and 100; <=250: 101; <=5000: 4999 and 5000; more: 60000.
+        assert_eq!(counts, [2, 1, 0, 0, 0, 2, 0, 0, 0, 1]);
     }
 }

@@ -18,7 +18,10 @@ mod ports;
 mod recorder;
 
 pub use crate::webrtc::{IceCreds, WebRtcAnswer};
-pub use handle::{EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, StreamInput, StreamLeg};
+pub use handle::{
+    EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, StreamInput, StreamLeg,
+    TIMER_LATENESS_BUCKETS_US,
+};
 pub use ports::PortRange;
 pub use recorder::{repair_partials, RecordChannels, RecordingSpec, RecordingSummary};
 
