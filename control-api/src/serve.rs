@@ -1,9 +1,9 @@
 //! `bond serve`: start everything, run until SIGINT/SIGTERM, stop in order.
 
-use bond_codecs::opus_codec::OpusConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bond_codecs::opus_codec::OpusConfig;
 use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig, WebRtcPort};
 use tokio::net::TcpListener;
 use tokio::sync::watch;

@@ -53,6 +53,12 @@ async fn key_for(state: &AppState, org: Option<&str>, role: Role) -> String {
     state.store.create_api_key(&org, role, "test").await.unwrap().1
 }
 
+/// The organization of the admin key.
+async fn admin_org(state: &AppState) -> String {
+    let key = bond_control_api::auth::hash_key(ADMIN_KEY);
+    state.store.principal_for_key_hash(&key).await.unwrap().unwrap().organization_id
+}
+
 fn error_code(json: &Value) -> &str {
     json["errors"][0]["code"].as_str().unwrap_or_default()
 }
@@ -74,13 +80,7 @@ async fn requests_without_or_with_a_wrong_key_get_401() {
 #[tokio::test]
 async fn roles_limit_what_a_key_may_do() {
     each_backend(|state| async move {
-        let org = state
-            .store
-            .principal_for_key_hash(&bond_control_api::auth::hash_key(ADMIN_KEY))
-            .await
-            .unwrap()
-            .unwrap();
-        let agent = key_for(&state, Some(&org.organization_id), Role::Agent).await;
+        let agent = key_for(&state, Some(&admin_org(&state).await), Role::Agent).await;
         let body = json!({ "application_name": "x", "webhook_event_url": "http://127.0.0.1:9/" });
         let (status, _, json) =
             call(&state, "POST", "/v2/call_control_applications", Some(&agent), Some(body)).await;
@@ -546,16 +546,21 @@ fn id_of(call: &Value) -> String {
     call["call_control_id"].as_str().unwrap().to_owned()
 }
 
+/// Dial `to` linked to `link`, bridged with it on answer; the new call's id.
+async fn dial_bridged_on_answer(state: &AppState, connection_id: &str, to: &str, link: &str) -> String {
+    let body = json!({ "connection_id": connection_id, "to": to, "from": "+13125550100",
+        "link_to": link, "bridge_on_answer": true });
+    let (status, _, json) = call(state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    id_of(&json["data"])
+}
+
 #[tokio::test]
 async fn a_dial_with_bridge_on_answer_joins_its_link_to_call_in_the_same_session() {
     each_backend(|state| async move {
         let conn = connection(&state).await;
         let echo = id_of(&dial(&state, &conn, "loop:echo").await);
-        let body = json!({ "connection_id": conn, "to": "loop:tone?hz=440", "from": "+13125550100",
-            "link_to": echo, "bridge_on_answer": true });
-        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
-        assert_eq!(status, StatusCode::OK, "{json}");
-        let tone = id_of(&json["data"]);
+        let tone = dial_bridged_on_answer(&state, &conn, "loop:tone?hz=440", &echo).await;
         let (echo_call, tone_call) = (get_call(&state, &echo).await, get_call(&state, &tone).await);
         assert_eq!(tone_call["state"], "bridged", "{tone_call}");
         assert_eq!(tone_call["bridged_with"], echo.as_str());
@@ -601,20 +606,9 @@ async fn link_to_must_name_a_live_call_and_bridge_on_answer_needs_it() {
 async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
     each_backend(|state| async move {
         let conn = connection(&state).await;
-        let org = state
-            .store
-            .principal_for_key_hash(&bond_control_api::auth::hash_key(ADMIN_KEY))
-            .await
-            .unwrap()
-            .unwrap()
-            .organization_id;
-        let mut bob = state.calls.register_agent(&org, "bob");
+        let mut bob = state.calls.register_agent(&admin_org(&state).await, "bob");
         let customer = id_of(&dial(&state, &conn, "loop:tone?hz=700").await);
-        let body = json!({ "connection_id": conn, "to": "agent:bob", "from": "+13125550100",
-            "link_to": customer, "bridge_on_answer": true });
-        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
-        assert_eq!(status, StatusCode::OK, "{json}");
-        let ringing = id_of(&json["data"]);
+        let ringing = dial_bridged_on_answer(&state, &conn, "agent:bob", &customer).await;
         assert!(matches!(
             bob.messages.recv().await,
             Some(bond_control_api::calls::AgentMessage::IncomingCall { .. })

@@ -10,6 +10,7 @@ call from its dial pad (to `loop:echo`, and hears itself).
 SOFTPHONE_SCREENSHOTS=<dir> saves screenshots of the main states (docs/ has them).
 """
 
+import contextlib
 import math
 import os
 import struct
@@ -54,11 +55,20 @@ def shoot(page, name):
         page.screenshot(path=os.path.join(folder, f"softphone-{name}.png"))
 
 
-def launch(p, mic):
-    return p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required",
-        "--allow-loopback-in-peer-connection", "--no-sandbox"])
+@contextlib.contextmanager
+def page_with_microphone(height):
+    """A page in Chromium whose fake microphone plays 440 Hz."""
+    with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
+        mic = os.path.join(workdir, "mic.wav")
+        write_tone(mic, 440)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required",
+            "--allow-loopback-in-peer-connection", "--no-sandbox"])
+        try:
+            yield browser.new_page(viewport={"width": 420, "height": height})
+        finally:
+            browser.close()
 
 
 def bridge_to(bond, conn, call, to):
@@ -70,11 +80,7 @@ def bridge_to(bond, conn, call, to):
 def test_the_softphone_in_chromium_answers_hears_is_heard_and_sends_dtmf(bond, receiver):
     conn = connection(bond, receiver)
     token = agent_token(bond, "dana.k")
-    with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
-        mic = os.path.join(workdir, "mic.wav")
-        write_tone(mic, 440)
-        browser = launch(p, mic)
-        page = browser.new_page(viewport={"width": 420, "height": 560})
+    with page_with_microphone(560) as page:
         # The fake microphone's steady tone is what echo cancellation exists to remove.
         page.goto(f"http://127.0.0.1:{bond.port}/agent#processing=off")
         shoot(page, "signed-out")
@@ -114,7 +120,6 @@ def test_the_softphone_in_chromium_answers_hears_is_heard_and_sends_dtmf(bond, r
         hangup = wait_event(receiver, "call.hangup", call_control_id=call)
         assert hangup["hangup_cause"] == "normal_clearing" and hangup["hangup_source"] == "callee"
         page.wait_for_selector("#call", state="hidden")
-        browser.close()
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
@@ -144,11 +149,7 @@ def test_the_softphone_says_so_when_the_microphone_is_refused_or_the_token_is_ba
 def test_the_softphone_places_a_call_from_its_dial_pad(bond, receiver):
     conn = connection(bond, receiver)
     token = agent_token(bond, "ravi", conn)
-    with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
-        mic = os.path.join(workdir, "mic.wav")
-        write_tone(mic, 440)
-        browser = launch(p, mic)
-        page = browser.new_page(viewport={"width": 420, "height": 640})
+    with page_with_microphone(640) as page:
         page.goto(f"http://127.0.0.1:{bond.port}/agent#processing=off&token={token}")
         page.wait_for_selector("#dial:visible")
         page.fill("#dial-to", "loop:echo")
@@ -169,4 +170,3 @@ def test_the_softphone_places_a_call_from_its_dial_pad(bond, receiver):
         page.click("#dial button[type=submit]")
         page.wait_for_selector("#error:has-text('could not be placed')")
         page.wait_for_selector("#call", state="hidden")
-        browser.close()

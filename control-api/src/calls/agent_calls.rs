@@ -260,20 +260,14 @@ impl CallService {
             originated: true,
         };
         self.agents.calls.insert(id.clone(), entry);
-        self.registry.insert(&id, leg);
         let codec = answer.codec;
         match self
-            .record_answered(&new, codec.encoding_name(), codec.sample_rate(), serde_json::Map::new())
+            .record_answered(&new, leg, codec.encoding_name(), codec.sample_rate(), serde_json::Map::new())
             .await
         {
-            Ok(_) => {
-                self.notifier.notify();
-                Ok((id, answer.sdp))
-            }
+            Ok(_) => Ok((id, answer.sdp)),
             Err(e) => {
                 self.agents.calls.remove(&id);
-                self.registry.remove(leg);
-                let _ = self.engine.hangup(leg).await;
                 Err(format!("could not record the call: {e}"))
             }
         }

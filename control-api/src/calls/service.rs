@@ -176,23 +176,18 @@ impl CallService {
         }
         .map_err(|e| ApiError::internal(&e))?;
         let new = outgoing_call(connection, dial);
-        // Known before the call is stored, so no early engine event is lost.
-        self.registry.insert(&new.call_control_id, leg);
         if let Some(amd) = amd {
             self.amd_modes.insert(new.call_control_id.clone(), amd.mode);
         }
-        match self.record_answered(&new, "L16", rate, serde_json::Map::new()).await {
+        match self.record_answered(&new, leg, "L16", rate, serde_json::Map::new()).await {
             Ok(call) => {
-                self.notifier.notify();
                 if let Some(limit) = call.time_limit_secs {
                     self.enforce_time_limit(call.call_control_id.clone(), limit);
                 }
                 Ok(call)
             }
             Err(e) => {
-                self.registry.remove(leg);
                 self.amd_modes.remove(&new.call_control_id);
-                let _ = self.engine.hangup(leg).await;
                 Err(ApiError::internal(&e))
             }
         }
@@ -308,8 +303,31 @@ impl CallService {
     }
 
     /// Store a call whose leg is already up: `call.initiated` (with `extra` fields)
-    /// and `call.answered`, in one transaction.
+    /// and `call.answered`, in one transaction. The leg is the call's before the
+    /// store, so no early engine event is lost; if the store fails, it is hung up.
     pub(super) async fn record_answered(
+        &self,
+        new: &NewCall,
+        leg: LegId,
+        codec: &str,
+        rate: SampleRate,
+        extra: serde_json::Map<String, Value>,
+    ) -> Result<CallRecord, DbError> {
+        self.registry.insert(&new.call_control_id, leg);
+        match self.insert_answered(new, codec, rate, extra).await {
+            Ok(call) => {
+                self.notifier.notify();
+                Ok(call)
+            }
+            Err(e) => {
+                self.registry.remove(leg);
+                let _ = self.engine.hangup(leg).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn insert_answered(
         &self,
         new: &NewCall,
         codec: &str,
@@ -354,18 +372,10 @@ impl CallService {
         }
         let mut new = new_call(connection, "incoming", stream.from, stream.to);
         new.client_state = stream.client_state;
-        self.registry.insert(&new.call_control_id, leg.id);
         let codec = stream.codec.encoding_name();
-        match self.record_answered(&new, codec, stream.codec.sample_rate(), stream.extra).await {
-            Ok(call) => {
-                self.notifier.notify();
-                Ok((call, leg))
-            }
-            Err(e) => {
-                self.registry.remove(leg.id);
-                let _ = self.engine.hangup(leg.id).await;
-                Err(ApiError::internal(&e))
-            }
+        match self.record_answered(&new, leg.id, codec, stream.codec.sample_rate(), stream.extra).await {
+            Ok(call) => Ok((call, leg)),
+            Err(e) => Err(ApiError::internal(&e)),
         }
     }
 

@@ -18,13 +18,13 @@ mod bridge;
 mod member;
 mod stream;
 
-use bond_codecs::opus_codec::OpusConfig;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::SplitMix64;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bytes::Bytes;

@@ -324,7 +324,6 @@ impl EngineHandle {
         self.request(|reply| Command::Hold { leg, source, reply }).await?
     }
 
-    /// A carrier media-stream leg for `codec`.
     /// A WebRTC leg answering a browser's SDP offer on the shared WebRTC port.
     /// `credentials` are Bond's ICE ufrag/password for it: random, unique per leg.
     pub async fn create_webrtc_leg(
@@ -335,6 +334,7 @@ impl EngineHandle {
         self.request(|reply| Command::CreateWebRtcLeg { offer, credentials, reply }).await?
     }
 
+    /// A carrier media-stream leg for `codec`.
     pub async fn create_stream_leg(&self, codec: Codec) -> Result<StreamLeg, RuntimeError> {
         self.request(|reply| Command::CreateStreamLeg { codec, reply }).await?
     }

@@ -174,7 +174,7 @@ impl WebRtcLeg {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if !self.connected && now >= self.connect_deadline {
-            self.end(HangupCause::ConnectionFailed);
+            self.hangup(HangupCause::ConnectionFailed);
             return;
         }
         if self.rtc_timeout.is_some_and(|at| at <= now) {
@@ -187,10 +187,6 @@ impl WebRtcLeg {
             self.leg.handle_timeout(now);
             self.pump_leg(now);
         }
-    }
-
-    pub fn hangup(&mut self, cause: HangupCause) {
-        self.end(cause);
     }
 
     pub fn poll_output(&mut self) -> Option<LegOutput> {
@@ -221,7 +217,7 @@ impl WebRtcLeg {
         &self.peers
     }
 
-    fn end(&mut self, cause: HangupCause) {
+    pub fn hangup(&mut self, cause: HangupCause) {
         if self.leg.is_ended() {
             return;
         }
@@ -229,7 +225,7 @@ impl WebRtcLeg {
         self.end_leg(cause);
     }
 
-    /// The inner leg ends (str0m has already given up, or is told by `end`).
+    /// The inner leg ends (str0m has already given up, or is told by `hangup`).
     fn end_leg(&mut self, cause: HangupCause) {
         self.leg.hangup(cause);
         self.pump_leg_outputs_only();
