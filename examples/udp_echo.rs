@@ -23,6 +23,7 @@ async fn main() {
         seed: 7,
         webrtc: None,
         opus: Default::default(),
+        shards: 0,
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

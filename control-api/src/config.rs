@@ -38,6 +38,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RTP_PORT_MIN", "rtp.port_min"),
     ("BOND_RTP_PORT_MAX", "rtp.port_max"),
     ("BOND_OPUS_COMPLEXITY", "rtp.opus_complexity"),
+    ("BOND_ENGINE_SHARDS", "rtp.engine_shards"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_LOG_FORMAT", "log.format"),
@@ -49,6 +50,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_WEBHOOKS_RETRY_INITIAL_MS", "webhooks.retry_initial_ms"),
     ("BOND_WEBHOOKS_RETRY_MAX_MS", "webhooks.retry_max_ms"),
 ];
+
+/// More engines than this is a typo, not a machine.
+const MAX_ENGINE_SHARDS: usize = 256;
 
 /// Bond's whole configuration. See README "Configuration" for each key.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -127,6 +131,8 @@ pub struct RtpConfig {
     pub port_max: u16,
     /// Opus encoder complexity, 0 (cheapest) to 10; BENCHMARKS.md has the cost of each.
     pub opus_complexity: i32,
+    /// Media engines (one task each) legs are spread over; 0: one per core.
+    pub engine_shards: usize,
 }
 
 /// The one UDP port every browser (WebRTC) leg shares.
@@ -207,6 +213,7 @@ impl Default for RtpConfig {
             port_min: 20_000,
             port_max: 30_000,
             opus_complexity: 5,
+            engine_shards: 0,
         }
     }
 }
@@ -255,6 +262,12 @@ impl Config {
         }
         if !(0..=10).contains(&self.rtp.opus_complexity) {
             return Err(ConfigError::new("rtp.opus_complexity", "must be 0 (cheapest) to 10 (best)"));
+        }
+        if self.rtp.engine_shards > MAX_ENGINE_SHARDS {
+            return Err(ConfigError::new(
+                "rtp.engine_shards",
+                format!("must be 0 (one per core) to {MAX_ENGINE_SHARDS}"),
+            ));
         }
         let url = &self.database_url;
         if !url.is_empty()
@@ -403,6 +416,8 @@ mod tests {
         let err = load_str("", &[("BOND_OPUS_COMPLEXITY", "11")]).unwrap_err();
         assert_eq!(err.key, "rtp.opus_complexity");
         assert_eq!(load_str("", &[("BOND_OPUS_COMPLEXITY", "2")]).unwrap().rtp.opus_complexity, 2);
+        assert_eq!(load_str("", &[("BOND_ENGINE_SHARDS", "3")]).unwrap().rtp.engine_shards, 3);
+        assert_eq!(load_str("", &[("BOND_ENGINE_SHARDS", "1000")]).unwrap_err().key, "rtp.engine_shards");
         let err = load_str("database_url = \"mysql://x\"\n", &[]).unwrap_err();
         assert_eq!(err.key, "database_url");
         let err = load_str("[log]\nlevel = \"[[[\"\n", &[]).unwrap_err();

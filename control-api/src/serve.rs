@@ -178,7 +178,9 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
         seed,
         webrtc: Some(webrtc),
         opus: OpusConfig { complexity: config.rtp.opus_complexity, ..OpusConfig::default() },
+        shards: config.rtp.engine_shards,
     });
+    tracing::info!(shards = engine.shards(), "media engine started");
     Ok(engine)
 }
 

@@ -45,6 +45,7 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
         seed: 5,
         webrtc: None,
         opus: Default::default(),
+        shards: 0,
     });
     let customer = engine
         .create_local_leg(SampleRate::Hz8000, MediaSource::Tone { hz: 700.0, dbm0: -10.0 })

@@ -22,6 +22,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         seed: 11,
         webrtc: None,
         opus: Default::default(),
+        shards: 2,
     }
 }
 
@@ -104,4 +105,89 @@ async fn an_exhausted_port_range_is_a_clear_error() {
     engine.create_leg(echo_spec()).await.unwrap();
     let err = engine.create_leg(echo_spec()).await.unwrap_err();
     assert!(err.to_string().contains("exhausted"), "{err}");
+}
+
+/// A peer socket playing `hz` into a leg, 20 ms at a time.
+struct TonePeer {
+    socket: UdpSocket,
+    to: SocketAddr,
+    packetizer: Packetizer,
+    osc: Oscillator,
+    heard: Vec<i16>,
+}
+
+impl TonePeer {
+    async fn new(to: SocketAddr, hz: f64, ssrc: u32) -> Self {
+        let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await.unwrap();
+        Self {
+            socket,
+            to,
+            packetizer: Packetizer::new(Ssrc(ssrc), 1, 0),
+            osc: Oscillator::new(hz, 8000, 8000.0),
+            heard: Vec::new(),
+        }
+    }
+
+    async fn send_frame(&mut self) {
+        let (mut pcm, mut payload, mut packet) = ([0i16; 160], [0u8; 160], [0u8; 200]);
+        self.osc.fill(&mut pcm);
+        g711::ulaw_encode_slice(&pcm, &mut payload);
+        let n = self.packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+        self.socket.send_to(&packet[..n], self.to).await.unwrap();
+    }
+
+    fn receive_waiting(&mut self) {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, _)) = self.socket.try_recv_from(&mut buf) {
+            let rtp = RtpPacket::parse(&buf[..n]).unwrap();
+            let mut decoded = [0i16; 160];
+            g711::ulaw_decode_slice(rtp.payload, &mut decoded);
+            self.heard.extend_from_slice(&decoded);
+        }
+    }
+}
+
+fn shard_of(leg: bond_media_engine::LegId) -> u64 {
+    (leg.0 - 1) % 2
+}
+
+#[tokio::test]
+async fn legs_on_two_shards_bridge_over_real_sockets() {
+    let (engine, _task) = runtime::spawn(config(41300));
+    assert_eq!(engine.shards(), 2);
+    let a = engine.create_leg(echo_spec()).await.unwrap();
+    let b = engine.create_leg(echo_spec()).await.unwrap();
+    assert_ne!(shard_of(a.id), shard_of(b.id), "a new leg goes to the emptier shard");
+    let near_a = engine.near(a.id).create_leg(echo_spec()).await.unwrap();
+    assert_eq!(shard_of(near_a.id), shard_of(a.id), "near() places a leg with its future peer");
+
+    engine.bridge(a.id, b.id, bond_media_engine::DtmfPassing::Both).await.unwrap();
+    let mut peer_a = TonePeer::new(a.local_addr, 1000.0, 1).await;
+    let mut peer_b = TonePeer::new(b.local_addr, 600.0, 2).await;
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..75 {
+        pacing.tick().await;
+        peer_a.send_frame().await;
+        peer_b.send_frame().await;
+        peer_a.receive_waiting();
+        peer_b.receive_waiting();
+    }
+    for (peer, hz) in [(&peer_a, 600.0), (&peer_b, 1000.0)] {
+        assert!(peer.heard.len() >= 160 * 40, "{} samples", peer.heard.len());
+        let tail = &peer.heard[peer.heard.len() - 160 * 20..];
+        assert!(tone_share(tail, hz, 8000) > 0.9, "hears the other shard's {hz} Hz");
+    }
+
+    // Hanging one up takes the other out of the bridge: it can be bridged again at once.
+    engine.hangup(a.id).await.unwrap();
+    let mut bridged_again = Err(runtime::RuntimeError::Stopped);
+    for _ in 0..50 {
+        bridged_again = engine.bridge(b.id, near_a.id, bond_media_engine::DtmfPassing::Both).await;
+        if bridged_again.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    bridged_again.unwrap();
+    assert_eq!(bond_media_engine::runtime::RuntimeMetrics::get(&engine.metrics().relays_dropped), 0);
 }

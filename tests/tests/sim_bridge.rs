@@ -81,16 +81,7 @@ fn dtmf_sent_to_a_party_is_detected_at_the_far_end() {
     let digits: Vec<DtmfDigit> = "123#".chars().map(|c| DtmfDigit::from_char(c).unwrap()).collect();
     net.engine.send_dtmf(bond, &digits, DtmfTiming::default()).unwrap();
     net.run_for(Duration::from_secs(3));
-    let got: String = net
-        .events()
-        .iter()
-        .filter_map(|(_, e)| match e {
-            EngineEvent::DtmfReceived { leg, digit, source: DtmfSource::InBand } if *leg == phone => {
-                Some(digit.as_char())
-            }
-            _ => None,
-        })
-        .collect();
+    let got = net.inband_digits(phone);
     assert_eq!(got, "123#");
 }
 
@@ -135,18 +126,6 @@ fn two_phones(net: &mut SimNetwork, dtmf: bond_media_engine::DtmfPassing) -> (Le
     (phone_a, bond_a, phone_b, bond_b)
 }
 
-fn inband_digits_heard_by(net: &SimNetwork, leg: LegId) -> String {
-    net.events()
-        .iter()
-        .filter_map(|(_, e)| match e {
-            EngineEvent::DtmfReceived { leg: l, digit, source: DtmfSource::InBand } if *l == leg => {
-                Some(digit.as_char())
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// Telephone-event packets for `digits`, as a phone would send them, into `leg`.
 fn send_rfc4733(net: &mut SimNetwork, leg: LegId, digits: &str) {
     use bond_codecs::dtmf::TelephoneEvent;
@@ -174,14 +153,14 @@ fn rfc4733_digits_cross_a_bridge_as_tones_unless_muted() {
     net.run_for(Duration::from_millis(500));
     send_rfc4733(&mut net, bond_a, "58*");
     net.run_for(Duration::from_secs(1));
-    assert_eq!(inband_digits_heard_by(&net, phone_b), "58*");
+    assert_eq!(net.inband_digits(phone_b), "58*");
 
     let mut muted = SimNetwork::new(16);
     let (_, bond_a, phone_b, _) = two_phones(&mut muted, bond_media_engine::DtmfPassing::FromSecond);
     muted.run_for(Duration::from_millis(500));
     send_rfc4733(&mut muted, bond_a, "58*");
     muted.run_for(Duration::from_secs(1));
-    assert_eq!(inband_digits_heard_by(&muted, phone_b), "", "mute_dtmf keeps them from the other side");
+    assert_eq!(muted.inband_digits(phone_b), "", "mute_dtmf keeps them from the other side");
     // The digits were still received (and reported) on the leg they arrived on.
     assert!(muted.events().iter().any(|(_, e)| matches!(e, EngineEvent::DtmfReceived { leg, source: DtmfSource::Rfc4733, .. } if *leg == bond_a)));
 }
@@ -198,8 +177,8 @@ fn inband_digits_pass_a_bridge_in_the_audio_unless_muted() {
         let digits: Vec<DtmfDigit> = "3#".chars().map(|c| DtmfDigit::from_char(c).unwrap()).collect();
         net.engine.send_dtmf(phone_a, &digits, DtmfTiming { tone_ms: 120, gap_ms: 120 }).unwrap();
         net.run_for(Duration::from_secs(2));
-        assert_eq!(inband_digits_heard_by(&net, bond_a), "3#", "Bond always hears them");
-        assert_eq!(inband_digits_heard_by(&net, phone_b), expected, "{dtmf:?}");
+        assert_eq!(net.inband_digits(bond_a), "3#", "Bond always hears them");
+        assert_eq!(net.inband_digits(phone_b), expected, "{dtmf:?}");
     }
 }
 

@@ -128,16 +128,7 @@ fn inband_dtmf_is_detected_on_the_receiving_leg() {
         net.engine.push_frame(sender, &frame).unwrap();
         net.run_for(Duration::from_millis(20));
     }
-    let got: String = net
-        .events()
-        .iter()
-        .filter_map(|(_, e)| match e {
-            EngineEvent::DtmfReceived { leg, digit, source: DtmfSource::InBand } if *leg == receiver => {
-                Some(digit.as_char())
-            }
-            _ => None,
-        })
-        .collect();
+    let got = net.inband_digits(receiver);
     assert_eq!(got, "42#");
 }
 

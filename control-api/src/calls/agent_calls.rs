@@ -201,7 +201,8 @@ impl CallService {
         if !claimed {
             return Err("the call was accepted already".into());
         }
-        let (leg, answer) = match self.engine.create_webrtc_leg(offer, fresh_credentials()).await {
+        let engine = self.engine_near_link(self.waiting_link(call).as_deref());
+        let (leg, answer) = match engine.create_webrtc_leg(offer, fresh_credentials()).await {
             Ok(created) => created,
             Err(e) => {
                 // The browser may try again with a better offer.

@@ -11,6 +11,7 @@ use dashmap::DashMap;
 
 use super::registry::Ending;
 use super::service::{BridgeOptions, CallService};
+use bond_media_engine::runtime::EngineHandle;
 use bond_media_engine::DtmfPassing;
 
 /// What a dial is linked to.
@@ -34,6 +35,20 @@ struct Waiting {
 pub struct PendingBridges(Arc<DashMap<String, Waiting>>);
 
 impl CallService {
+    /// The engine to create a dialed call's leg with: next to its linked call's
+    /// leg, so that a bridge between them stays within one engine shard.
+    pub(super) fn engine_near_link(&self, linked_call: Option<&str>) -> EngineHandle {
+        match linked_call.and_then(|call| self.registry.leg(call)) {
+            Some(leg) => self.engine.near(leg),
+            None => self.engine.clone(),
+        }
+    }
+
+    /// The call `dialed` waits to be bridged with on answer, if any.
+    pub(super) fn waiting_link(&self, dialed: &str) -> Option<String> {
+        self.pending_bridges.0.get(dialed).map(|w| w.link.clone())
+    }
+
     /// Bridge `dialed` with its linked call once it is answered.
     pub(super) async fn bridge_on_answer(&self, organization_id: &str, dialed: &str, link: &Link) {
         if link.bridge_on_answer {

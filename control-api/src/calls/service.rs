@@ -169,10 +169,11 @@ impl CallService {
         };
         let (rate, source) = source;
         let amd = dial.amd;
+        let engine = self.engine_near_link(dial.link.as_ref().map(|l| l.call.as_str()));
         let leg = match amd {
             // Built-in legs answer at once: detection runs from their first frame.
-            Some(amd) => self.engine.create_local_leg_with_amd(rate, source, amd.config).await,
-            None => self.engine.create_local_leg(rate, source).await,
+            Some(amd) => engine.create_local_leg_with_amd(rate, source, amd.config).await,
+            None => engine.create_local_leg(rate, source).await,
         }
         .map_err(|e| ApiError::internal(&e))?;
         let new = outgoing_call(connection, dial);

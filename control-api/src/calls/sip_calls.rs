@@ -124,7 +124,8 @@ impl CallService {
             ApiError::unprocessable("10002", "SIP is not running in this Bond instance.", "/to")
         })?;
         let codecs = settings.map_or_else(|| sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
-        let (leg, port) = media::open_leg(&self.engine, media::offer_rtp_media(&codecs), None)
+        let engine = self.engine_near_link(dial.link.as_ref().map(|l| l.call.as_str()));
+        let (leg, port) = media::open_leg(&engine, media::offer_rtp_media(&codecs), None)
             .await
             .map_err(|e| ApiError::internal(&e))?;
         let local = media::offer_media(&codecs, stack.media_ip, port);

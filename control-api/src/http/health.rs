@@ -29,6 +29,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.engine.metrics();
+    metrics::gauge!("bond_engine_shards").set(state.engine.shards() as f64);
     metrics::gauge!("bond_legs_active").set(RuntimeMetrics::get(&m.legs_active) as f64);
     metrics::counter!("bond_legs_created_total").absolute(RuntimeMetrics::get(&m.legs_created));
     metrics::counter!("bond_rtp_packets_received_total").absolute(RuntimeMetrics::get(&m.packets_received));
@@ -39,6 +40,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .absolute(RuntimeMetrics::get(&m.stream_frames_dropped));
     metrics::counter!("bond_recording_frames_dropped_total")
         .absolute(RuntimeMetrics::get(&m.recording_frames_dropped));
+    metrics::counter!("bond_engine_relays_dropped_total").absolute(RuntimeMetrics::get(&m.relays_dropped));
     // Cumulative, as a Prometheus histogram's buckets are.
     let mut seen = 0;
     for (i, count) in m.timer_lateness.iter().enumerate() {

@@ -12,6 +12,8 @@ use crate::EngineError;
 #[derive(Debug)]
 pub(super) struct Route {
     pub peer: LegId,
+    /// The peer lives in another engine: frames and digits leave as [`Relay`](super::Relay)s.
+    pub remote: bool,
     /// Whether DTMF heard on this leg reaches the peer (Telnyx `mute_dtmf` turns it off).
     pub carry_dtmf: bool,
     resampler: Option<FrameResampler>,
@@ -29,7 +31,12 @@ impl Route {
         let resampler =
             (from != to).then(|| FrameResampler::new(from, to, ResamplerProfile::LowDelay)).transpose()?;
         let held = VecDeque::with_capacity(if carry_dtmf { 0 } else { MUTE_LOOKAHEAD + 1 });
-        Ok(Self { peer, carry_dtmf, resampler, scratch: AudioFrame::silent(to, 0), held })
+        Ok(Self { peer, remote: false, carry_dtmf, resampler, scratch: AudioFrame::silent(to, 0), held })
+    }
+
+    /// A route to a peer in another engine.
+    pub fn into_remote(self) -> Self {
+        Self { remote: true, ..self }
     }
 
     /// The frame to give the peer this tick. With DTMF muted it is the one from two

@@ -9,6 +9,10 @@
 //! frame) is handed to the other leg to send to its party, resampled when the
 //! two rates differ. Legs never reference each other; the engine moves frames.
 //!
+//! A bridge may also join a leg of this engine with a leg of another (the
+//! runtime runs one engine per core): this engine then holds one direction and
+//! hands frames for the far leg out as [`Relay`]s (see `relay.rs`).
+//!
 //! Taps ride on the same `Heard` frames: an answering-machine detector on a leg
 //! is fed what its party says (and what it was sent) every tick. Carrier-stream
 //! legs are RTP legs whose packets the engine builds from numbered chunks and
@@ -16,6 +20,7 @@
 
 mod bridge;
 mod member;
+mod relay;
 mod stream;
 
 use std::cmp::Reverse;
@@ -31,6 +36,7 @@ use bytes::Bytes;
 
 use bridge::Route;
 use member::Member;
+pub use relay::Relay;
 pub use stream::StreamOutput;
 use stream::StreamState;
 
@@ -72,11 +78,16 @@ pub enum EngineOutput {
         inbound: Box<AudioFrame>,
         outbound: Box<AudioFrame>,
     },
+    /// For the engine that owns a remote bridge peer (see [`Engine::handle_relay`]).
+    Relay(Relay),
     Event(EngineEvent),
 }
 
 /// Initial buffering of a stream leg's chunks.
 const STREAM_PLAYOUT_DELAY: std::time::Duration = std::time::Duration::from_millis(60);
+
+/// How a digit received on one leg of a bridge is played to the other.
+const RELAYED_DIGIT: DtmfTiming = DtmfTiming { tone_ms: 100, gap_ms: 50 };
 
 /// Which way DTMF passes through a bridge of `(first, second)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +98,13 @@ pub enum DtmfPassing {
     /// Only the second leg's digits reach the first.
     FromSecond,
     None,
+}
+
+impl DtmfPassing {
+    /// Whether digits pass from the first leg to the second, and from the second to the first.
+    pub fn directions(self) -> (bool, bool) {
+        (matches!(self, Self::Both | Self::FromFirst), matches!(self, Self::Both | Self::FromSecond))
+    }
 }
 
 /// Per-leg audio controls: mute each direction, hold.
@@ -127,6 +145,8 @@ pub struct Engine {
     /// Where a heard frame is copied on its way across a bridge (no allocation per frame).
     scratch: AudioFrame,
     next_leg: u64,
+    /// Leg ids go up by this much, so engines that share a runtime never reuse each other's.
+    leg_step: u64,
     deadlines: BinaryHeap<Reverse<(Instant, LegId)>>,
     outputs: VecDeque<EngineOutput>,
     rng: SplitMix64,
@@ -137,6 +157,13 @@ pub struct Engine {
 impl Engine {
     /// `seed` drives SSRCs, sequence numbers and timestamps, so runs can be replayed.
     pub fn new(seed: u64) -> Self {
+        Self::with_leg_ids(seed, 1, 1)
+    }
+
+    /// An engine whose leg ids are `first`, `first + step`, ... (`first` >= 1: id 0
+    /// is never a leg). One engine of `n` sharing a runtime takes `first` = its
+    /// index + 1 and `step` = `n`.
+    pub fn with_leg_ids(seed: u64, first: u64, step: u64) -> Self {
         Self {
             legs: HashMap::new(),
             routes: HashMap::new(),
@@ -146,7 +173,8 @@ impl Engine {
             webrtc_ufrags: HashMap::new(),
             webrtc_peers: HashMap::new(),
             scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
-            next_leg: 1,
+            next_leg: first.max(1),
+            leg_step: step.max(1),
             deadlines: BinaryHeap::new(),
             outputs: VecDeque::new(),
             rng: SplitMix64::new(seed),
@@ -390,10 +418,9 @@ impl Engine {
                 return Err(EngineError::AlreadyBridged(leg));
             }
         }
-        let a_to_b =
-            Route::new(b, rate_a, rate_b, matches!(dtmf, DtmfPassing::Both | DtmfPassing::FromFirst))?;
-        let b_to_a =
-            Route::new(a, rate_b, rate_a, matches!(dtmf, DtmfPassing::Both | DtmfPassing::FromSecond))?;
+        let (carry_a_to_b, carry_b_to_a) = dtmf.directions();
+        let a_to_b = Route::new(b, rate_a, rate_b, carry_a_to_b)?;
+        let b_to_a = Route::new(a, rate_b, rate_a, carry_b_to_a)?;
         self.routes.insert(a, a_to_b);
         self.routes.insert(b, b_to_a);
         for leg in [a, b] {
@@ -402,17 +429,79 @@ impl Engine {
         Ok(())
     }
 
-    /// Take `leg` and its peer out of their bridge; returns the peer.
-    pub fn unbridge(&mut self, leg: LegId) -> Result<LegId, EngineError> {
-        let route = self.routes.remove(&leg).ok_or(EngineError::NotBridged(leg))?;
-        self.routes.remove(&route.peer);
-        for id in [leg, route.peer] {
-            if let Some(member) = self.legs.get_mut(&id) {
-                member.set_bridged(false);
-                member.set_emit_heard(self.detectors.contains_key(&id));
+    /// Join `leg` with `peer`, a leg of another engine whose PCM rate is `peer_rate`:
+    /// this engine holds the direction from `leg` to `peer` and outputs it as
+    /// [`Relay`]s; the peer's engine holds the other with the same call. `carry_dtmf`:
+    /// whether digits `leg` receives reach `peer`.
+    pub fn bridge_remote(
+        &mut self,
+        leg: LegId,
+        peer: LegId,
+        peer_rate: SampleRate,
+        carry_dtmf: bool,
+    ) -> Result<(), EngineError> {
+        if self.legs.contains_key(&peer) {
+            return Err(EngineError::Config("the peer is a leg of this engine: bridge them here"));
+        }
+        let rate = self.leg_mut(leg)?.rate();
+        if self.routes.contains_key(&leg) {
+            return Err(EngineError::AlreadyBridged(leg));
+        }
+        self.routes.insert(leg, Route::new(peer, rate, peer_rate, carry_dtmf)?.into_remote());
+        self.leg_mut(leg)?.set_bridged(true);
+        Ok(())
+    }
+
+    /// What another engine relays to one of this engine's legs. Refused when the
+    /// bridge it belongs to no longer stands (frames in flight as it came apart).
+    pub fn handle_relay(&mut self, relay: Relay) -> Result<(), EngineError> {
+        let (from, to) = match &relay {
+            Relay::Frame { from, to, .. } | Relay::Dtmf { from, to, .. } | Relay::Unbridge { from, to } => {
+                (*from, *to)
+            }
+        };
+        if !self.routes.get(&to).is_some_and(|r| r.remote && r.peer == from) {
+            return Err(EngineError::NotBridged(to));
+        }
+        match relay {
+            Relay::Frame { mut frame, .. } => {
+                // The sender applied its party's mute; this side applies what its own party may hear.
+                if !self.controls(to).passes_outbound() {
+                    frame.fill_silence();
+                }
+                self.leg_mut(to)?.handle_frame(&frame);
+            }
+            Relay::Dtmf { digit, .. } => self.leg_mut(to)?.send_dtmf(&[digit], RELAYED_DIGIT),
+            Relay::Unbridge { .. } => {
+                self.routes.remove(&to);
+                self.leave_bridge(to);
             }
         }
+        Ok(())
+    }
+
+    /// Take `leg` and its peer out of their bridge; returns the peer. A peer in
+    /// another engine is told with a [`Relay::Unbridge`].
+    pub fn unbridge(&mut self, leg: LegId) -> Result<LegId, EngineError> {
+        let route = self.routes.remove(&leg).ok_or(EngineError::NotBridged(leg))?;
+        self.leave_bridge(leg);
+        if route.remote {
+            self.outputs.push_back(EngineOutput::Relay(Relay::Unbridge { from: leg, to: route.peer }));
+        } else {
+            self.routes.remove(&route.peer);
+            self.leave_bridge(route.peer);
+        }
         Ok(route.peer)
+    }
+
+    /// A leg out of its bridge hears its own source again and reports what it
+    /// hears only for its detector.
+    fn leave_bridge(&mut self, id: LegId) {
+        let detected = self.detectors.contains_key(&id);
+        if let Some(member) = self.legs.get_mut(&id) {
+            member.set_bridged(false);
+            member.set_emit_heard(detected);
+        }
     }
 
     /// Mute what a leg's party says (`inbound`) and/or what it hears (`outbound`).
@@ -519,14 +608,16 @@ impl Engine {
     fn relay_dtmf(&mut self, from: LegId, digit: DtmfDigit) {
         let Some(route) = self.routes.get(&from).filter(|r| r.carry_dtmf) else { return };
         let peer = route.peer;
-        if let Some(peer_leg) = self.legs.get_mut(&peer) {
-            peer_leg.send_dtmf(&[digit], DtmfTiming { tone_ms: 100, gap_ms: 50 });
+        if route.remote {
+            self.outputs.push_back(EngineOutput::Relay(Relay::Dtmf { from, to: peer, digit }));
+        } else if let Some(peer_leg) = self.legs.get_mut(&peer) {
+            peer_leg.send_dtmf(&[digit], RELAYED_DIGIT);
         }
     }
 
     fn next_id(&mut self) -> LegId {
         let id = LegId(self.next_leg);
-        self.next_leg += 1;
+        self.next_leg += self.leg_step;
         id
     }
 
@@ -577,14 +668,22 @@ impl Engine {
                     let digit_sounding = member.hears_dtmf();
                     match self.routes.get_mut(&id) {
                         Some(route) => {
-                            let peer = route.peer;
+                            let (peer, remote) = (route.peer, route.remote);
                             let control = |leg| self.controls.get(&leg).copied().unwrap_or_default();
-                            if !(control(id).passes_inbound() && control(peer).passes_outbound()) {
+                            // A remote peer's engine applies the peer's own controls.
+                            let peer_hears = remote || control(peer).passes_outbound();
+                            if !(control(id).passes_inbound() && peer_hears) {
                                 self.scratch.fill_silence();
                             }
-                            if let (Some(frame), Some(peer_leg)) =
-                                (route.forward(&self.scratch, digit_sounding), self.legs.get_mut(&peer))
-                            {
+                            let Some(frame) = route.forward(&self.scratch, digit_sounding) else { continue };
+                            if remote {
+                                let frame = Box::new(frame.clone());
+                                self.outputs.push_back(EngineOutput::Relay(Relay::Frame {
+                                    from: id,
+                                    to: peer,
+                                    frame,
+                                }));
+                            } else if let Some(peer_leg) = self.legs.get_mut(&peer) {
                                 peer_leg.handle_frame(frame);
                             }
                         }

@@ -1,8 +1,10 @@
-//! The driver task: one engine, its sockets, and the loop in the module docs.
+//! The driver tasks: one per shard, each with its engine, its legs' sockets, and
+//! the loop in the module docs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::UdpSocket;
@@ -10,22 +12,29 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use super::handle::{
-    Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, StreamInput, StreamLeg,
+    Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, ShardHandle, StreamInput,
+    StreamLeg,
 };
 use super::ports::PortAllocator;
 use super::recorder::{self, RecordSink};
-use super::{now, RuntimeConfig};
-use crate::engine::{Engine, EngineOutput, StreamOutput};
+use super::webrtc_routes::WebRtcRoutes;
+use super::{now, shard_of, RuntimeConfig};
+use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
 use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::rtp::MAX_RTP_PACKET;
+use crate::webrtc::stun;
 
 const COMMAND_QUEUE: usize = 256;
 const DATAGRAM_QUEUE: usize = 4096;
 const EVENT_QUEUE: usize = 1024;
 const STREAM_INPUT_QUEUE: usize = 8192;
+/// Frames, digits and unbridges from other shards' engines.
+const RELAY_QUEUE: usize = 4096;
 /// What a stream leg may have waiting for its socket (1.28 s of audio).
 const STREAM_OUTPUT_QUEUE: usize = 64;
+
+type Datagram = (LegId, SocketAddr, Bytes);
 
 struct LegSocket {
     socket: Arc<UdpSocket>,
@@ -54,62 +63,119 @@ impl Drop for WebRtcSocket {
     }
 }
 
-struct Driver {
+/// What every shard's driver shares.
+struct Shared {
     config: RuntimeConfig,
+    ports: Mutex<PortAllocator>,
     webrtc: Option<WebRtcSocket>,
-    engine: Engine,
-    sockets: HashMap<LegId, LegSocket>,
-    recordings: HashMap<LegId, RecordSink>,
-    streams: HashMap<LegId, mpsc::Sender<StreamOutput>>,
-    ports: PortAllocator,
-    datagrams_tx: mpsc::Sender<(LegId, SocketAddr, Bytes)>,
+    webrtc_routes: Arc<WebRtcRoutes>,
+    /// Each shard's relay queue, by shard index.
+    relays: Vec<mpsc::Sender<Relay>>,
     events: broadcast::Sender<EngineEvent>,
     metrics: Arc<RuntimeMetrics>,
 }
 
+struct Driver {
+    shared: Arc<Shared>,
+    engine: Engine,
+    sockets: HashMap<LegId, LegSocket>,
+    recordings: HashMap<LegId, RecordSink>,
+    streams: HashMap<LegId, mpsc::Sender<StreamOutput>>,
+    datagrams_tx: mpsc::Sender<Datagram>,
+    /// Legs this shard's engine holds, for placing new ones.
+    legs: Arc<AtomicU64>,
+}
+
+/// The receiving ends of one shard's queues.
+struct Inputs {
+    commands: mpsc::Receiver<Command>,
+    datagrams: mpsc::Receiver<Datagram>,
+    streams: mpsc::Receiver<(LegId, StreamInput)>,
+    relays: mpsc::Receiver<Relay>,
+}
+
 pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
-    let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let count = config.shard_count();
     let (events, _) = broadcast::channel(EVENT_QUEUE);
-    let (datagrams_tx, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
-    let (streams, streams_rx) = mpsc::channel(STREAM_INPUT_QUEUE);
     let metrics = Arc::new(RuntimeMetrics::default());
-    let webrtc = config.webrtc.as_ref().and_then(|port| match open_webrtc(port, &datagrams_tx, &metrics) {
-        Ok(socket) => Some(socket),
-        Err(e) => {
-            tracing::error!(error = %e, "the WebRTC port cannot be used; WebRTC legs are refused");
-            None
+    let webrtc_routes = Arc::new(WebRtcRoutes::default());
+    let mut handles = Vec::with_capacity(count);
+    let mut inputs = Vec::with_capacity(count);
+    let mut datagram_queues = Vec::with_capacity(count);
+    let mut relays = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (datagrams, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
+        let (streams, streams_rx) = mpsc::channel(STREAM_INPUT_QUEUE);
+        let (relay, relays_rx) = mpsc::channel(RELAY_QUEUE);
+        handles.push(ShardHandle { commands, streams, legs: Arc::default() });
+        inputs.push(Inputs {
+            commands: commands_rx,
+            datagrams: datagrams_rx,
+            streams: streams_rx,
+            relays: relays_rx,
+        });
+        datagram_queues.push(datagrams);
+        relays.push(relay);
+    }
+    let webrtc = config.webrtc.as_ref().and_then(|port| {
+        match open_webrtc(port, &datagram_queues, &webrtc_routes, &metrics) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                tracing::error!(error = %e, "the WebRTC port cannot be used; WebRTC legs are refused");
+                None
+            }
         }
     });
-    let mut engine = Engine::new(config.seed);
-    engine.set_opus_config(config.opus);
-    let driver = Driver {
-        webrtc,
-        engine,
-        ports: PortAllocator::new(config.rtp_ports),
+    let seed = config.seed;
+    let shared = Arc::new(Shared {
+        ports: Mutex::new(PortAllocator::new(config.rtp_ports)),
         config,
-        sockets: HashMap::new(),
-        recordings: HashMap::new(),
-        streams: HashMap::new(),
-        datagrams_tx,
+        webrtc,
+        webrtc_routes,
+        relays,
         events: events.clone(),
         metrics: metrics.clone(),
-    };
-    let task = tokio::spawn(driver.run(commands_rx, datagrams_rx, streams_rx));
-    (EngineHandle { commands, events, streams, metrics }, task)
+    });
+    let tasks: Vec<JoinHandle<()>> = inputs
+        .into_iter()
+        .zip(datagram_queues)
+        .enumerate()
+        .map(|(index, (inputs, datagrams_tx))| {
+            // Shard k numbers its legs k+1, k+1+n, ...: a leg id names its shard.
+            let mut engine = Engine::with_leg_ids(
+                seed.wrapping_add(index as u64 * 0x9e37_79b9_7f4a_7c15),
+                index as u64 + 1,
+                count as u64,
+            );
+            engine.set_opus_config(shared.config.opus);
+            let driver = Driver {
+                shared: shared.clone(),
+                engine,
+                sockets: HashMap::new(),
+                recordings: HashMap::new(),
+                streams: HashMap::new(),
+                datagrams_tx,
+                legs: handles[index].legs.clone(),
+            };
+            tokio::spawn(driver.run(inputs))
+        })
+        .collect();
+    let task = tokio::spawn(async move {
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    (EngineHandle::new(handles, events, metrics), task)
 }
 
 impl Driver {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut datagrams: mpsc::Receiver<(LegId, SocketAddr, Bytes)>,
-        mut stream_inputs: mpsc::Receiver<(LegId, StreamInput)>,
-    ) {
+    async fn run(mut self, mut inputs: Inputs) {
         loop {
             let due = self.engine.poll_timeout();
             let deadline = due.map(tokio::time::Instant::from_std);
             tokio::select! {
-                command = commands.recv() => match command {
+                command = inputs.commands.recv() => match command {
                     Some(Command::Shutdown { reply }) => {
                         self.engine.hangup_all(HangupCause::Shutdown);
                         self.flush();
@@ -119,17 +185,23 @@ impl Driver {
                     Some(command) => self.handle_command(command).await,
                     None => return,
                 },
-                Some((leg, from, data)) = datagrams.recv() => {
+                Some((leg, from, data)) = inputs.datagrams.recv() => {
                     self.receive(leg, from, &data);
                     // Take whatever else is already queued before sending anything.
-                    while let Ok((leg, from, data)) = datagrams.try_recv() {
+                    while let Ok((leg, from, data)) = inputs.datagrams.try_recv() {
                         self.receive(leg, from, &data);
                     }
                 }
-                Some((leg, input)) = stream_inputs.recv() => {
+                Some((leg, input)) = inputs.streams.recv() => {
                     self.stream_input(leg, input);
-                    while let Ok((leg, input)) = stream_inputs.try_recv() {
+                    while let Ok((leg, input)) = inputs.streams.try_recv() {
                         self.stream_input(leg, input);
+                    }
+                }
+                Some(relay) = inputs.relays.recv() => {
+                    self.relay(relay);
+                    while let Ok(relay) = inputs.relays.try_recv() {
+                        self.relay(relay);
                     }
                 }
                 () = sleep_until(deadline) => {}
@@ -137,7 +209,7 @@ impl Driver {
             // Timers run whichever branch woke the loop: a busy socket must not hold ticks back.
             let now = now();
             if let Some(due) = due.filter(|&due| due <= now) {
-                self.metrics.timer_ran_late(now - due);
+                self.shared.metrics.timer_ran_late(now - due);
                 self.engine.handle_timeout(now);
             }
             self.flush();
@@ -155,7 +227,7 @@ impl Driver {
                     // Before its first tick: the detector hears the leg from its answer.
                     let _ = self.engine.start_amd(id, config);
                 }
-                self.metrics.leg_opened();
+                self.leg_opened();
                 let _ = reply.send(id);
             }
             Command::Hangup { leg, reply } => {
@@ -164,6 +236,10 @@ impl Driver {
             }
             Command::Bridge { a, b, dtmf, reply } => {
                 let _ = reply.send(self.engine.bridge_with(a, b, dtmf).map_err(engine_error));
+            }
+            Command::BridgeRemote { leg, peer, peer_rate, carry_dtmf, reply } => {
+                let result = self.engine.bridge_remote(leg, peer, peer_rate, carry_dtmf);
+                let _ = reply.send(result.map_err(engine_error));
             }
             Command::Unbridge { leg, reply } => {
                 let _ = reply.send(self.engine.unbridge(leg).map_err(engine_error));
@@ -231,15 +307,16 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::CreateWebRtcLeg { offer, credentials, reply } => {
-                let result = match &self.webrtc {
+                let result = match &self.shared.webrtc {
                     Some(port) => self
                         .engine
                         .add_webrtc_leg(now(), &offer, port.candidate, credentials)
                         .map_err(engine_error),
                     None => Err(RuntimeError::NoWebRtc),
                 };
-                if result.is_ok() {
-                    self.metrics.leg_opened();
+                if let Ok((id, answer)) = &result {
+                    self.shared.webrtc_routes.add_leg(&answer.ufrag, *id);
+                    self.leg_opened();
                 }
                 let _ = reply.send(result);
             }
@@ -247,7 +324,7 @@ impl Driver {
                 let result = self.engine.add_stream_leg(now(), codec).map(|id| {
                     let (tx, output) = mpsc::channel(STREAM_OUTPUT_QUEUE);
                     self.streams.insert(id, tx);
-                    self.metrics.leg_opened();
+                    self.leg_opened();
                     StreamLeg { id, output }
                 });
                 let _ = reply.send(result.map_err(engine_error));
@@ -269,11 +346,11 @@ impl Driver {
     }
 
     async fn create_leg(&mut self, spec: LegSpec) -> Result<LegInfo, RuntimeError> {
-        let port = self.ports.allocate().ok_or(RuntimeError::NoPorts)?;
-        let socket = match UdpSocket::bind(SocketAddr::new(self.config.bind_ip, port)).await {
+        let port = self.ports().allocate().ok_or(RuntimeError::NoPorts)?;
+        let socket = match UdpSocket::bind(SocketAddr::new(self.shared.config.bind_ip, port)).await {
             Ok(s) => Arc::new(s),
             Err(e) => {
-                self.ports.release(port);
+                self.ports().release(port);
                 return Err(RuntimeError::Socket(format!("port {port}: {e}")));
             }
         };
@@ -285,32 +362,38 @@ impl Driver {
         let id = match self.engine.add_leg(now(), config, spec.source) {
             Ok(id) => id,
             Err(e) => {
-                self.ports.release(port);
+                self.ports().release(port);
                 return Err(RuntimeError::Engine(e.to_string()));
             }
         };
         // Same codec as the config: this only sets the direction, and cannot fail.
         let _ = self.engine.set_rtp_media(now(), id, spec.media);
-        let reader =
-            tokio::spawn(read_socket(id, socket.clone(), self.datagrams_tx.clone(), self.metrics.clone()));
+        let to_driver = Dispatch::Leg(id, self.datagrams_tx.clone());
+        let reader = tokio::spawn(read_socket(socket.clone(), to_driver, self.shared.metrics.clone()));
         self.sockets.insert(id, LegSocket { socket, port, remote: spec.remote, latched: false, reader });
-        self.metrics.leg_opened();
+        self.leg_opened();
         tracing::debug!(%id, %local_addr, "leg created");
         Ok(LegInfo { id, local_addr })
     }
 
     fn receive(&mut self, leg: LegId, from: SocketAddr, data: &[u8]) {
-        RuntimeMetrics::add(&self.metrics.packets_received, 1);
+        let metrics = &self.shared.metrics;
+        RuntimeMetrics::add(&metrics.packets_received, 1);
         if leg == WEBRTC_PORT {
-            let Some(port) = &self.webrtc else { return };
-            if let Err(e) = self.engine.handle_webrtc_datagram(now(), from, port.local, data) {
-                RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
-                tracing::trace!(%from, error = %e, "WebRTC datagram refused");
+            let Some(port) = &self.shared.webrtc else { return };
+            match self.engine.handle_webrtc_datagram(now(), from, port.local, data) {
+                // An accepted check: the leg's media will come from there too.
+                Ok(id) if stun::is_stun(data) => self.shared.webrtc_routes.learn_peer(from, id),
+                Ok(_) => {}
+                Err(e) => {
+                    RuntimeMetrics::add(&metrics.packets_rejected, 1);
+                    tracing::trace!(%from, error = %e, "WebRTC datagram refused");
+                }
             }
             return;
         }
         if let Err(e) = self.engine.handle_receive(now(), leg, data) {
-            RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
+            RuntimeMetrics::add(&metrics.packets_rejected, 1);
             tracing::trace!(%leg, %from, error = %e, "datagram refused");
             return;
         }
@@ -334,33 +417,49 @@ impl Driver {
             StreamInput::Dtmf(digit) => self.engine.handle_signalled_dtmf(leg, digit),
         };
         if let Err(e) = result {
-            RuntimeMetrics::add(&self.metrics.packets_rejected, 1);
+            RuntimeMetrics::add(&self.shared.metrics.packets_rejected, 1);
             tracing::trace!(%leg, error = %e, "stream input refused");
+        }
+    }
+
+    /// What another shard's engine relayed. Refused relays belong to a bridge that
+    /// came apart while they were in flight: nothing to count.
+    fn relay(&mut self, relay: Relay) {
+        let to = relay.to();
+        if let Err(e) = self.engine.handle_relay(relay) {
+            tracing::trace!(%to, error = %e, "relay refused");
         }
     }
 
     fn flush(&mut self) {
         while let Some(output) = self.engine.poll_output() {
+            let metrics = &self.shared.metrics;
             match output {
                 EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
                 EngineOutput::Datagram { to, data, .. } => {
-                    let Some(port) = &self.webrtc else { continue };
+                    let Some(port) = &self.shared.webrtc else { continue };
                     match port.socket.try_send_to(&data, to) {
-                        Ok(_) => RuntimeMetrics::add(&self.metrics.packets_sent, 1),
-                        Err(_) => RuntimeMetrics::add(&self.metrics.packets_dropped, 1),
+                        Ok(_) => RuntimeMetrics::add(&metrics.packets_sent, 1),
+                        Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
+                    }
+                }
+                EngineOutput::Relay(relay) => {
+                    let shard = shard_of(relay.to(), self.shared.relays.len());
+                    if self.shared.relays[shard].try_send(relay).is_err() {
+                        RuntimeMetrics::add(&metrics.relays_dropped, 1);
                     }
                 }
                 EngineOutput::Heard { .. } => {}
                 EngineOutput::Stream { leg, output } => {
                     let sent = self.streams.get(&leg).is_some_and(|tx| tx.try_send(output).is_ok());
                     if !sent {
-                        RuntimeMetrics::add(&self.metrics.stream_frames_dropped, 1);
+                        RuntimeMetrics::add(&metrics.stream_frames_dropped, 1);
                     }
                 }
                 EngineOutput::Recorded { leg, inbound, outbound } => {
                     if let Some(sink) = self.recordings.get(&leg) {
                         if !sink.offer((inbound, outbound)) {
-                            RuntimeMetrics::add(&self.metrics.recording_frames_dropped, 1);
+                            RuntimeMetrics::add(&metrics.recording_frames_dropped, 1);
                         }
                     }
                 }
@@ -369,7 +468,7 @@ impl Driver {
                         self.close(*leg);
                     }
                     // No subscriber is not an error.
-                    let _ = self.events.send(event);
+                    let _ = self.shared.events.send(event);
                 }
             }
         }
@@ -377,10 +476,16 @@ impl Driver {
 
     fn transmit(&self, leg: LegId, data: &[u8]) {
         let Some(LegSocket { socket, remote: Some(remote), .. }) = self.sockets.get(&leg) else { return };
+        let metrics = &self.shared.metrics;
         match socket.try_send_to(data, *remote) {
-            Ok(_) => RuntimeMetrics::add(&self.metrics.packets_sent, 1),
-            Err(_) => RuntimeMetrics::add(&self.metrics.packets_dropped, 1),
+            Ok(_) => RuntimeMetrics::add(&metrics.packets_sent, 1),
+            Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
         }
+    }
+
+    fn leg_opened(&self) {
+        self.shared.metrics.leg_opened();
+        self.legs.fetch_add(1, Ordering::Relaxed);
     }
 
     fn close(&mut self, leg: LegId) {
@@ -388,15 +493,25 @@ impl Driver {
         self.streams.remove(&leg);
         if let Some(socket) = self.sockets.remove(&leg) {
             socket.reader.abort();
-            self.ports.release(socket.port);
+            self.ports().release(socket.port);
         }
-        self.metrics.legs_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if self.shared.webrtc.is_some() {
+            self.shared.webrtc_routes.remove_leg(leg);
+        }
+        self.shared.metrics.legs_active.fetch_sub(1, Ordering::Relaxed);
+        self.legs.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn ports(&self) -> std::sync::MutexGuard<'_, PortAllocator> {
+        // The allocator holds no invariant a panicking holder could break half-way.
+        self.shared.ports.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 fn open_webrtc(
     port: &super::WebRtcPort,
-    datagrams: &mpsc::Sender<(LegId, SocketAddr, Bytes)>,
+    shards: &[mpsc::Sender<Datagram>],
+    routes: &Arc<WebRtcRoutes>,
     metrics: &Arc<RuntimeMetrics>,
 ) -> std::io::Result<WebRtcSocket> {
     let candidate = port.candidate()?;
@@ -404,7 +519,8 @@ fn open_webrtc(
     std_socket.set_nonblocking(true)?;
     let socket = Arc::new(UdpSocket::from_std(std_socket)?);
     let local = socket.local_addr()?;
-    let reader = tokio::spawn(read_socket(WEBRTC_PORT, socket.clone(), datagrams.clone(), metrics.clone()));
+    let to_drivers = Dispatch::WebRtc { shards: shards.to_vec(), routes: routes.clone() };
+    let reader = tokio::spawn(read_socket(socket.clone(), to_drivers, metrics.clone()));
     tracing::info!(%local, %candidate, "WebRTC port open");
     Ok(WebRtcSocket { socket, local, candidate, reader })
 }
@@ -420,12 +536,30 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn read_socket(
-    leg: LegId,
-    socket: Arc<UdpSocket>,
-    to_driver: mpsc::Sender<(LegId, SocketAddr, Bytes)>,
-    metrics: Arc<RuntimeMetrics>,
-) {
+/// Where a socket's reader sends what arrives.
+enum Dispatch {
+    /// A leg's own socket: everything to its driver, as that leg's.
+    Leg(LegId, mpsc::Sender<Datagram>),
+    /// The shared WebRTC port: each datagram to the driver of the leg it is for.
+    WebRtc { shards: Vec<mpsc::Sender<Datagram>>, routes: Arc<WebRtcRoutes> },
+}
+
+impl Dispatch {
+    /// The driver queue for a datagram, and the leg id it travels under; `None`: for no leg.
+    fn target(&self, from: SocketAddr, datagram: &[u8]) -> Option<(&mpsc::Sender<Datagram>, LegId)> {
+        match self {
+            Self::Leg(leg, driver) => Some((driver, *leg)),
+            // One engine sorts out its own legs (and refuses strangers, counted).
+            Self::WebRtc { shards, .. } if shards.len() == 1 => Some((&shards[0], WEBRTC_PORT)),
+            Self::WebRtc { shards, routes } => {
+                let leg = routes.route(from, datagram)?;
+                Some((&shards[shard_of(leg, shards.len())], WEBRTC_PORT))
+            }
+        }
+    }
+}
+
+async fn read_socket(socket: Arc<UdpSocket>, to_drivers: Dispatch, metrics: Arc<RuntimeMetrics>) {
     let mut buf = BytesMut::with_capacity(MAX_RTP_PACKET * 16);
     loop {
         buf.resize(MAX_RTP_PACKET, 0);
@@ -435,11 +569,15 @@ async fn read_socket(
             Err(_) => continue,
         };
         buf.truncate(len);
+        let Some((driver, leg)) = to_drivers.target(from, &buf) else {
+            RuntimeMetrics::add(&metrics.packets_rejected, 1);
+            continue;
+        };
         let datagram = buf.split().freeze();
         if buf.capacity() < MAX_RTP_PACKET {
             buf.reserve(MAX_RTP_PACKET * 16);
         }
-        match to_driver.try_send((leg, from, datagram)) {
+        match driver.try_send((leg, from, datagram)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
             Err(mpsc::error::TrySendError::Closed(_)) => return,

@@ -91,6 +91,9 @@ pub struct RuntimeMetrics {
     pub stream_frames_dropped: AtomicU64,
     /// Recorded frames the writers could not take in time.
     pub recording_frames_dropped: AtomicU64,
+    /// Frames, digits or unbridges for a bridge peer on another shard that its
+    /// queue could not take.
+    pub relays_dropped: AtomicU64,
     /// How late the driver ran the engine's timers (leg ticks, str0m's timers):
     /// each run counts once, by its earliest due timer, in the bucket of
     /// `TIMER_LATENESS_BUCKETS_US` it falls in (the last is "more").
@@ -143,6 +146,14 @@ pub(crate) enum Command {
         a: LegId,
         b: LegId,
         dtmf: DtmfPassing,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    /// One direction of a bridge whose peer is on another shard.
+    BridgeRemote {
+        leg: LegId,
+        peer: LegId,
+        peer_rate: SampleRate,
+        carry_dtmf: bool,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     },
     Unbridge {
@@ -218,18 +229,48 @@ pub(crate) enum Command {
     },
 }
 
-/// Cloneable handle to the running engine.
+/// One shard's queues.
+#[derive(Debug)]
+pub(crate) struct ShardHandle {
+    pub commands: mpsc::Sender<Command>,
+    pub streams: mpsc::Sender<(LegId, StreamInput)>,
+    /// Legs its engine holds now (its driver counts them), for placing new legs.
+    pub legs: Arc<AtomicU64>,
+}
+
+/// Cloneable handle to the running engine: one or more shards, each an engine
+/// on its own task. A leg's commands go to the shard its id names; a new leg
+/// goes to the shard holding the fewest, or next to the leg given to [`near`](Self::near).
 #[derive(Debug, Clone)]
 pub struct EngineHandle {
-    pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) events: broadcast::Sender<EngineEvent>,
-    pub(crate) streams: mpsc::Sender<(LegId, StreamInput)>,
-    pub(crate) metrics: Arc<RuntimeMetrics>,
+    shards: Arc<[ShardHandle]>,
+    events: broadcast::Sender<EngineEvent>,
+    metrics: Arc<RuntimeMetrics>,
+    near: Option<LegId>,
 }
 
 impl EngineHandle {
+    pub(crate) fn new(
+        shards: Vec<ShardHandle>,
+        events: broadcast::Sender<EngineEvent>,
+        metrics: Arc<RuntimeMetrics>,
+    ) -> Self {
+        Self { shards: shards.into(), events, metrics, near: None }
+    }
+
+    /// A handle that creates legs on the shard of `leg` (one it will be bridged
+    /// with), so their bridge needs no relay between shards.
+    pub fn near(&self, leg: LegId) -> Self {
+        Self { near: Some(leg), ..self.clone() }
+    }
+
+    /// How many engines share the work.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
     pub async fn create_leg(&self, spec: LegSpec) -> Result<LegInfo, RuntimeError> {
-        self.request(|reply| Command::CreateLeg { spec, reply }).await?
+        self.create(|reply| Command::CreateLeg { spec, reply }).await?
     }
 
     /// Apply a new offer/answer to an RTP leg: codec (same rate), payload types,
@@ -240,7 +281,7 @@ impl EngineHandle {
         media: RtpMedia,
         remote: Option<SocketAddr>,
     ) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::UpdateRtp { leg, media, remote, reply }).await?
+        self.request(leg, |reply| Command::UpdateRtp { leg, media, remote, reply }).await?
     }
 
     /// A leg whose party is built in (the `loop:` legs): no socket, audio at `rate`.
@@ -249,7 +290,7 @@ impl EngineHandle {
         rate: SampleRate,
         source: MediaSource,
     ) -> Result<LegId, RuntimeError> {
-        self.request(|reply| Command::CreateLocalLeg { rate, source, amd: None, reply }).await
+        self.create(|reply| Command::CreateLocalLeg { rate, source, amd: None, reply }).await
     }
 
     /// A local leg with answering-machine detection from its first frame (its answer).
@@ -259,17 +300,47 @@ impl EngineHandle {
         source: MediaSource,
         amd: AmdConfig,
     ) -> Result<LegId, RuntimeError> {
-        self.request(|reply| Command::CreateLocalLeg { rate, source, amd: Some(amd), reply }).await
+        self.create(|reply| Command::CreateLocalLeg { rate, source, amd: Some(amd), reply }).await
     }
 
     /// Join two legs so each hears the other; `dtmf` says which way digits pass.
+    /// Legs on two shards each get one direction, relayed between the engines.
     pub async fn bridge(&self, a: LegId, b: LegId, dtmf: DtmfPassing) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::Bridge { a, b, dtmf, reply }).await?
+        if self.shard_index(a) == self.shard_index(b) {
+            return self.request(a, |reply| Command::Bridge { a, b, dtmf, reply }).await?;
+        }
+        let unknown = |leg| RuntimeError::Engine(crate::EngineError::UnknownLeg(leg).to_string());
+        let rate_a = self.leg_rate(a).await?.ok_or_else(|| unknown(a))?;
+        let rate_b = self.leg_rate(b).await?.ok_or_else(|| unknown(b))?;
+        let (a_to_b, b_to_a) = dtmf.directions();
+        self.request(a, |reply| Command::BridgeRemote {
+            leg: a,
+            peer: b,
+            peer_rate: rate_b,
+            carry_dtmf: a_to_b,
+            reply,
+        })
+        .await??;
+        let second = self
+            .request(b, |reply| Command::BridgeRemote {
+                leg: b,
+                peer: a,
+                peer_rate: rate_a,
+                carry_dtmf: b_to_a,
+                reply,
+            })
+            .await
+            .and_then(|r| r);
+        if second.is_err() {
+            // `b` could not join (already bridged, gone): take `a`'s half down again.
+            let _ = self.unbridge(a).await;
+        }
+        second
     }
 
     /// Take a leg (and its peer) out of its bridge; returns the peer.
     pub async fn unbridge(&self, leg: LegId) -> Result<LegId, RuntimeError> {
-        self.request(|reply| Command::Unbridge { leg, reply }).await?
+        self.request(leg, |reply| Command::Unbridge { leg, reply }).await?
     }
 
     /// Play DTMF digits to a leg's party.
@@ -279,27 +350,27 @@ impl EngineHandle {
         digits: Vec<DtmfDigit>,
         timing: DtmfTiming,
     ) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::SendDtmf { leg, digits, timing, reply }).await?
+        self.request(leg, |reply| Command::SendDtmf { leg, digits, timing, reply }).await?
     }
 
     /// End a leg; returns its final statistics.
     pub async fn hangup(&self, leg: LegId) -> Result<RtpStats, RuntimeError> {
-        self.request(|reply| Command::Hangup { leg, reply }).await?
+        self.request(leg, |reply| Command::Hangup { leg, reply }).await?
     }
 
     /// Record a leg (both directions) into a WAV file written off the media path.
     pub async fn start_recording(&self, leg: LegId, spec: RecordingSpec) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::StartRecording { leg, spec, reply }).await?
+        self.request(leg, |reply| Command::StartRecording { leg, spec, reply }).await?
     }
 
     /// Pause (`true`) or resume a recording; paused time is not in the file.
     pub async fn pause_recording(&self, leg: LegId, paused: bool) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::PauseRecording { leg, paused, reply }).await?
+        self.request(leg, |reply| Command::PauseRecording { leg, paused, reply }).await?
     }
 
     /// Stop a leg's recording and wait for its file to be final. `None` if it had none.
     pub async fn stop_recording(&self, leg: LegId) -> Result<Option<RecordingSummary>, RuntimeError> {
-        let Some(task) = self.request(|reply| Command::StopRecording { leg, reply }).await? else {
+        let Some(task) = self.request(leg, |reply| Command::StopRecording { leg, reply }).await? else {
             return Ok(None);
         };
         match task.await {
@@ -316,12 +387,12 @@ impl EngineHandle {
         inbound: Option<bool>,
         outbound: Option<bool>,
     ) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::SetMute { leg, inbound, outbound, reply }).await?
+        self.request(leg, |reply| Command::SetMute { leg, inbound, outbound, reply }).await?
     }
 
     /// Put a leg on hold with `source` for its party (silence or music), or take it off with `None`.
     pub async fn hold(&self, leg: LegId, source: Option<MediaSource>) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::Hold { leg, source, reply }).await?
+        self.request(leg, |reply| Command::Hold { leg, source, reply }).await?
     }
 
     /// A WebRTC leg answering a browser's SDP offer on the shared WebRTC port.
@@ -331,18 +402,18 @@ impl EngineHandle {
         offer: String,
         credentials: IceCreds,
     ) -> Result<(LegId, WebRtcAnswer), RuntimeError> {
-        self.request(|reply| Command::CreateWebRtcLeg { offer, credentials, reply }).await?
+        self.create(|reply| Command::CreateWebRtcLeg { offer, credentials, reply }).await?
     }
 
     /// A carrier media-stream leg for `codec`.
     pub async fn create_stream_leg(&self, codec: Codec) -> Result<StreamLeg, RuntimeError> {
-        self.request(|reply| Command::CreateStreamLeg { codec, reply }).await?
+        self.create(|reply| Command::CreateStreamLeg { codec, reply }).await?
     }
 
     /// Hand what a carrier sent to its stream leg, without waiting; false (and
     /// counted) when the engine's queue is full.
     pub fn stream_input(&self, leg: LegId, input: StreamInput) -> bool {
-        let sent = self.streams.try_send((leg, input)).is_ok();
+        let sent = self.shard(leg).streams.try_send((leg, input)).is_ok();
         if !sent {
             RuntimeMetrics::add(&self.metrics.stream_frames_dropped, 1);
         }
@@ -351,27 +422,30 @@ impl EngineHandle {
 
     /// Start answering-machine detection on a leg (restarting it if running).
     pub async fn start_amd(&self, leg: LegId, config: AmdConfig) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::StartAmd { leg, config, reply }).await?
+        self.request(leg, |reply| Command::StartAmd { leg, config, reply }).await?
     }
 
     /// Stop answering-machine detection; false if none was running.
     pub async fn stop_amd(&self, leg: LegId) -> Result<bool, RuntimeError> {
-        self.request(|reply| Command::StopAmd { leg, reply }).await
+        self.request(leg, |reply| Command::StopAmd { leg, reply }).await
     }
 
     /// The PCM rate of a live leg.
     pub async fn leg_rate(&self, leg: LegId) -> Result<Option<SampleRate>, RuntimeError> {
-        self.request(|reply| Command::LegRate { leg, reply }).await
+        self.request(leg, |reply| Command::LegRate { leg, reply }).await
     }
 
     /// Current statistics of a live leg.
     pub async fn stats(&self, leg: LegId) -> Result<Option<RtpStats>, RuntimeError> {
-        self.request(|reply| Command::Stats { leg, reply }).await
+        self.request(leg, |reply| Command::Stats { leg, reply }).await
     }
 
-    /// Hang up every leg and stop the driver.
+    /// Hang up every leg and stop the drivers.
     pub async fn shutdown(&self) -> Result<(), RuntimeError> {
-        self.request(|reply| Command::Shutdown { reply }).await
+        for shard in self.shards.iter() {
+            Self::send(shard, |reply| Command::Shutdown { reply }).await?;
+        }
+        Ok(())
     }
 
     /// Every event from now on. A receiver that falls behind loses the oldest (and is told).
@@ -383,10 +457,41 @@ impl EngineHandle {
         &self.metrics
     }
 
-    async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RuntimeError> {
+    /// A command about `leg`, to its shard.
+    async fn request<T>(
+        &self,
+        leg: LegId,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, RuntimeError> {
+        Self::send(self.shard(leg), make).await
+    }
+
+    /// A command creating a leg, to the shard the leg belongs on.
+    async fn create<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RuntimeError> {
+        let index = match self.near {
+            Some(leg) => self.shard_index(leg),
+            None => {
+                (0..self.shards.len()).min_by_key(|&i| RuntimeMetrics::get(&self.shards[i].legs)).unwrap_or(0)
+            }
+        };
+        Self::send(&self.shards[index], make).await
+    }
+
+    async fn send<T>(
+        shard: &ShardHandle,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, RuntimeError> {
         let (reply, response) = oneshot::channel();
-        self.commands.send(make(reply)).await.map_err(|_| RuntimeError::Stopped)?;
+        shard.commands.send(make(reply)).await.map_err(|_| RuntimeError::Stopped)?;
         response.await.map_err(|_| RuntimeError::Stopped)
+    }
+
+    fn shard_index(&self, leg: LegId) -> usize {
+        super::shard_of(leg, self.shards.len())
+    }
+
+    fn shard(&self, leg: LegId) -> &ShardHandle {
+        &self.shards[self.shard_index(leg)]
     }
 }
 

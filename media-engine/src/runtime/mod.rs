@@ -1,14 +1,24 @@
 //! The tokio runtime layer: the only part of the engine that touches sockets,
 //! tasks or the clock.
 //!
-//! One driver task owns an [`Engine`](crate::Engine) and every leg's UDP socket.
-//! Each socket has a small reader task that forwards datagrams to the driver
-//! over a bounded channel (a full channel drops and counts). The driver loop:
+//! The work is split into shards, one per core by default: each is a driver task
+//! that owns an [`Engine`](crate::Engine) and the UDP sockets of that engine's
+//! legs. A leg's id names its shard (shard `k` of `n` numbers legs `k+1`,
+//! `k+1+n`, ...), so the [`EngineHandle`] sends each command straight to the
+//! right driver; new legs go to the shard holding the fewest, or next to a leg
+//! they will be bridged with. A bridge between legs of two shards is held half
+//! by each engine, which relay frames to each other over bounded queues.
+//!
+//! Each socket has a small reader task that forwards datagrams to its driver
+//! over a bounded channel (a full channel drops and counts); the shared WebRTC
+//! port's reader picks the driver by ICE ufrag or peer address (see
+//! `webrtc_routes.rs`). Each driver loops:
 //!
 //! 1. wait for a command, a datagram, or the engine's next deadline;
 //! 2. hand it to the engine with `now` read from tokio's clock;
 //! 3. drain the engine's outputs: send datagrams with `try_send_to` (never
-//!    awaiting a slow socket), publish events on a broadcast channel.
+//!    awaiting a slow socket), relay bridge frames to other shards, publish
+//!    events on a broadcast channel (one for all shards).
 //!
 //! The control plane talks to it through a cloneable [`EngineHandle`].
 
@@ -16,6 +26,7 @@ mod driver;
 mod handle;
 mod ports;
 mod recorder;
+mod webrtc_routes;
 
 pub use crate::webrtc::{IceCreds, WebRtcAnswer};
 pub use handle::{
@@ -29,6 +40,8 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::ids::LegId;
+
 /// How the runtime binds and seeds legs.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -40,6 +53,23 @@ pub struct RuntimeConfig {
     pub webrtc: Option<WebRtcPort>,
     /// How legs encode Opus.
     pub opus: bond_codecs::opus_codec::OpusConfig,
+    /// Engines (driver tasks) to spread legs over; 0: one per available core.
+    pub shards: usize,
+}
+
+impl RuntimeConfig {
+    /// The number of shards to run.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        }
+    }
+}
+
+/// The shard that holds `leg`, of `shards`.
+pub(crate) fn shard_of(leg: LegId, shards: usize) -> usize {
+    (leg.0.saturating_sub(1) % shards.max(1) as u64) as usize
 }
 
 /// The shared WebRTC port, bound by the caller (so a taken port fails at start-up).

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use link::Link;
 pub use link::LinkProfile;
 
-use crate::engine::{Engine, EngineOutput, StreamOutput};
-use crate::event::EngineEvent;
+use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
+use crate::event::{DtmfSource, EngineEvent};
 use crate::ids::LegId;
 
 /// The one instant simulations start from. Read once; simulated time only moves by adding to it.
@@ -42,13 +42,20 @@ pub struct SimNetwork {
     recorded: HashMap<LegId, Vec<(AudioFrame, AudioFrame)>>,
     events: Vec<(Duration, EngineEvent)>,
     streamed: Vec<(Duration, LegId, StreamOutput)>,
+    relays: Vec<Relay>,
 }
 
 impl SimNetwork {
     pub fn new(seed: u64) -> Self {
+        Self::with_engine(Engine::new(seed))
+    }
+
+    /// A simulation around `engine` (one of two that bridge across engines:
+    /// give them disjoint leg ids with [`Engine::with_leg_ids`]).
+    pub fn with_engine(engine: Engine) -> Self {
         let start = epoch();
         Self {
-            engine: Engine::new(seed),
+            engine,
             now: start,
             start,
             routes: HashMap::new(),
@@ -59,7 +66,13 @@ impl SimNetwork {
             recorded: HashMap::new(),
             events: Vec::new(),
             streamed: Vec::new(),
+            relays: Vec::new(),
         }
+    }
+
+    /// What the engine relayed to other engines since the last call.
+    pub fn take_relays(&mut self) -> Vec<Relay> {
+        std::mem::take(&mut self.relays)
     }
 
     pub fn now(&self) -> Instant {
@@ -125,6 +138,19 @@ impl SimNetwork {
         &self.events
     }
 
+    /// The digits `leg` detected in the audio it heard, in order.
+    pub fn inband_digits(&self, leg: LegId) -> String {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                EngineEvent::DtmfReceived { leg: l, digit, source: DtmfSource::InBand } if *l == leg => {
+                    Some(digit.as_char())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn deliver_due(&mut self) {
         while let Some(&Reverse((at, id, to))) = self.in_flight.peek() {
             if at > self.now {
@@ -150,6 +176,7 @@ impl SimNetwork {
                 EngineOutput::Stream { leg, output } => self.streamed.push((self.elapsed(), leg, output)),
                 // The simulated network links RTP legs; WebRTC tests drive a peer themselves.
                 EngineOutput::Datagram { .. } => {}
+                EngineOutput::Relay(relay) => self.relays.push(relay),
             }
         }
     }

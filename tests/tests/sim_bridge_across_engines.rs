@@ -1,0 +1,142 @@
+//! A bridge between legs of two engines (the runtime's shards): each engine holds
+//! one direction and relays frames, digits and the bridge's end to the other.
+
+use std::time::Duration;
+
+use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::{Codec, SampleRate};
+use bond_media_engine::leg::{DtmfTiming, MediaSource};
+use bond_media_engine::sim::{LinkProfile, SimNetwork};
+use bond_media_engine::{Engine, EngineError, LegId, Relay};
+use bond_tests::tone_share;
+
+/// A phone playing `source` to its own Bond leg, in an engine numbering legs from `first` by two.
+fn shard(first: u64, codec: Codec, source: MediaSource) -> (SimNetwork, LegId, LegId) {
+    let mut net = SimNetwork::with_engine(Engine::with_leg_ids(first, first, 2));
+    let now = net.now();
+    let mut phone_cfg = net.engine.leg_config(codec);
+    phone_cfg.emit_heard = true;
+    let phone = net.engine.add_leg(now, phone_cfg, source).unwrap();
+    let bond_cfg = net.engine.leg_config(codec);
+    let bond = net.engine.add_leg(now, bond_cfg, MediaSource::Silence).unwrap();
+    net.connect(phone, bond, LinkProfile::clean(), LinkProfile::clean());
+    (net, phone, bond)
+}
+
+/// Run both engines side by side for `duration`, handing each the other's relays every 10 ms.
+/// Returns the relays each refused.
+fn run_both(a: &mut SimNetwork, b: &mut SimNetwork, duration: Duration) -> (usize, usize) {
+    let step = Duration::from_millis(10);
+    let mut refused = (0, 0);
+    for _ in 0..duration.as_millis() / step.as_millis() {
+        a.run_for(step);
+        b.run_for(step);
+        for relay in a.take_relays() {
+            refused.1 += usize::from(b.engine.handle_relay(relay).is_err());
+        }
+        for relay in b.take_relays() {
+            refused.0 += usize::from(a.engine.handle_relay(relay).is_err());
+        }
+    }
+    refused
+}
+
+fn tone(hz: f64) -> MediaSource {
+    MediaSource::Tone { hz, dbm0: -10.0 }
+}
+
+fn bridge_across(a: &mut SimNetwork, leg_a: LegId, b: &mut SimNetwork, leg_b: LegId) {
+    let rate_a = a.engine.rate(leg_a).unwrap();
+    let rate_b = b.engine.rate(leg_b).unwrap();
+    a.engine.bridge_remote(leg_a, leg_b, rate_b, true).unwrap();
+    b.engine.bridge_remote(leg_b, leg_a, rate_a, true).unwrap();
+}
+
+#[test]
+fn each_party_hears_the_other_across_engines_and_rates() {
+    let (mut a, phone_a, bond_a) = shard(1, Codec::Pcmu, tone(1000.0));
+    let (mut b, phone_b, bond_b) = shard(2, Codec::Opus, tone(600.0));
+    assert_ne!(bond_a, bond_b, "the engines number their legs apart");
+    bridge_across(&mut a, bond_a, &mut b, bond_b);
+    assert_eq!(a.engine.bridged_with(bond_a), Some(bond_b));
+    let refused = run_both(&mut a, &mut b, Duration::from_secs(3));
+    assert_eq!(refused, (0, 0));
+
+    let heard_a = a.heard_samples(phone_a);
+    assert!(tone_share(&heard_a[8000..], 600.0, 8000) > 0.9, "phone A hears B's 600 Hz at 8 kHz");
+    let heard_b = b.heard_samples(phone_b);
+    assert!(tone_share(&heard_b[48_000..], 1000.0, 48_000) > 0.9, "phone B hears A's 1 kHz at 48 kHz");
+}
+
+#[test]
+fn a_leg_ending_takes_its_remote_peer_out_of_the_bridge() {
+    let (mut a, _, bond_a) = shard(1, Codec::Pcmu, tone(1000.0));
+    let (mut b, _, bond_b) = shard(2, Codec::Pcmu, tone(600.0));
+    bridge_across(&mut a, bond_a, &mut b, bond_b);
+    run_both(&mut a, &mut b, Duration::from_millis(500));
+
+    a.engine.hangup(bond_a, bond_media_engine::HangupCause::NormalClearing).unwrap();
+    run_both(&mut a, &mut b, Duration::from_millis(100));
+    assert_eq!(b.engine.bridged_with(bond_b), None, "B heard of the end through a relay");
+    // A frame still in flight for the old bridge is refused, not played.
+    let stray = Relay::Frame {
+        from: bond_a,
+        to: bond_b,
+        frame: Box::new(bond_codecs::AudioFrame::silent(SampleRate::Hz8000, 0)),
+    };
+    assert!(matches!(b.engine.handle_relay(stray), Err(EngineError::NotBridged(_))));
+    // B's leg is free for a new bridge.
+    let echo = b.engine.add_local_leg(b.now(), SampleRate::Hz8000, MediaSource::Echo);
+    b.engine.bridge(bond_b, echo).unwrap();
+}
+
+#[test]
+fn unbridging_one_side_unbridges_the_other_and_silences_both() {
+    let (mut a, phone_a, bond_a) = shard(1, Codec::Pcmu, tone(1000.0));
+    let (mut b, _, bond_b) = shard(2, Codec::Pcmu, tone(600.0));
+    bridge_across(&mut a, bond_a, &mut b, bond_b);
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert_eq!(b.engine.unbridge(bond_b).unwrap(), bond_a);
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert_eq!(a.engine.bridged_with(bond_a), None);
+    let heard = a.heard_samples(phone_a);
+    assert!(heard.len() > 12_000, "{} samples", heard.len());
+    assert!(tone_share(&heard[4000..8000], 600.0, 8000) > 0.9, "bridged: B's tone");
+    assert!(heard[12_000..].iter().all(|s| s.abs() < 64), "unbridged: silence");
+}
+
+#[test]
+fn bridging_remotely_refuses_a_local_peer_and_a_bridged_leg() {
+    let (mut a, phone_a, bond_a) = shard(1, Codec::Pcmu, tone(1000.0));
+    assert!(matches!(
+        a.engine.bridge_remote(bond_a, phone_a, SampleRate::Hz8000, true),
+        Err(EngineError::Config(_))
+    ));
+    a.engine.bridge_remote(bond_a, LegId(1000), SampleRate::Hz8000, true).unwrap();
+    assert!(matches!(
+        a.engine.bridge_remote(bond_a, LegId(1002), SampleRate::Hz8000, true),
+        Err(EngineError::AlreadyBridged(_))
+    ));
+    assert!(matches!(
+        a.engine.bridge_remote(LegId(999), LegId(1002), SampleRate::Hz8000, true),
+        Err(EngineError::UnknownLeg(_))
+    ));
+}
+
+#[test]
+fn digits_received_on_one_engine_are_played_to_the_party_on_the_other() {
+    let (mut a, phone_a, bond_a) = shard(1, Codec::Pcmu, MediaSource::Silence);
+    let (mut b, phone_b, bond_b) = shard(2, Codec::Pcmu, MediaSource::Silence);
+    bridge_across(&mut a, bond_a, &mut b, bond_b);
+    run_both(&mut a, &mut b, Duration::from_millis(300));
+    // A's party presses keys (in-band); B's party must hear them, carried in the relayed audio.
+    let digits: Vec<DtmfDigit> = "4#".chars().map(|c| DtmfDigit::from_char(c).unwrap()).collect();
+    a.engine.send_dtmf(phone_a, &digits, DtmfTiming { tone_ms: 120, gap_ms: 120 }).unwrap();
+    // A digit Bond is told of beside the audio (as a carrier signals one) crosses as a relay.
+    a.engine.handle_signalled_dtmf(bond_a, DtmfDigit::from_char('7').unwrap()).unwrap();
+    run_both(&mut a, &mut b, Duration::from_secs(2));
+    let heard = b.inband_digits(phone_b);
+    let mut sorted: Vec<char> = heard.chars().collect();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ['#', '4', '7'], "heard {heard:?}");
+}
