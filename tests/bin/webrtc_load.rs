@@ -1,11 +1,16 @@
-//! `webrtc-load LEGS SECONDS [--bond PATH] [--complexity N]`: load a real Bond
-//! with agent WebRTC legs bridged to `loop:echo` and measure what comes back.
+//! `webrtc-load LEGS SECONDS [--bond PATH] [--complexity N] [--shards N] [--bridge link|action]`:
+//! load a real Bond with agent WebRTC legs bridged to `loop:echo` and measure
+//! what comes back.
 //!
 //! Starts `bond serve` (`--bond`, else `bond` next to this program; Opus
-//! complexity N through `BOND_OPUS_COMPLEXITY`, default Bond's own). For each leg
-//! it registers an agent on the signaling socket, dials `agent:load-N`, accepts
-//! with a str0m peer's offer (ICE, DTLS-SRTP for real) and bridges the agent's
-//! call to a `loop:echo` call. Every peer then sends a 20 ms Opus packet each
+//! complexity and engine shards through `BOND_OPUS_COMPLEXITY` and
+//! `BOND_ENGINE_SHARDS`, default Bond's own). For each leg it registers an agent
+//! on the signaling socket, dials `agent:load-N`, accepts with a str0m peer's
+//! offer (ICE, DTLS-SRTP for real) and dials `loop:echo` with `link_to` the
+//! agent's call and `bridge_on_answer` (Bond places the echo on the agent leg's
+//! shard, at its rate); with `--bridge action` it dials the echo unlinked and
+//! bridges the two with the bridge action (placed by load: the pair may sit on
+//! two shards, and the echo runs at 8 kHz). Every peer then sends a 20 ms Opus packet each
 //! 20 ms, replaying 50 packets encoded once at start, so the generator does no
 //! Opus work; Bond decodes each packet, passes the audio through the echo and
 //! encodes it again for the peer.
@@ -76,6 +81,7 @@ async fn leg(
     packets: Arc<Vec<Vec<u8>>>,
     setup: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
+    linked: bool,
 ) -> Result<Vec<Arrival>, String> {
     let permit = setup.acquire().await.map_err(|e| e.to_string())?;
     let agent = format!("load-{n}");
@@ -106,19 +112,32 @@ async fn leg(
         SdpAnswer::from_sdp_string(answer["sdp"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
     rtc.sdp_api().accept_answer(pending, answer).map_err(|e| e.to_string())?;
 
-    let echo = json!({ "connection_id": connection, "to": "loop:echo", "from": "+15550000000" });
+    let mut echo = json!({ "connection_id": connection, "to": "loop:echo", "from": "+15550000000" });
+    if linked {
+        echo["link_to"] = json!(call);
+        echo["bridge_on_answer"] = json!(true);
+    }
     let echo = bond.post("/v2/calls", echo).await?;
     let echo = echo["data"]["call_control_id"].as_str().ok_or(format!("echo: {echo}"))?.to_owned();
-    let path = format!("/v2/calls/{call}/actions/bridge");
-    let bridged = bond.post(&path, json!({ "call_control_id_to_bridge_with": echo })).await?;
-    if bridged.get("errors").is_some() {
-        return Err(format!("bridge: {bridged}"));
+    if !linked {
+        let path = format!("/v2/calls/{call}/actions/bridge");
+        let bridged = bond.post(&path, json!({ "call_control_id_to_bridge_with": echo })).await?;
+        if bridged.get("errors").is_some() {
+            return Err(format!("bridge: {bridged}"));
+        }
     }
     drop(permit);
     // The socket stays open (closing it would end the agent's call); Bond's frames are read and dropped.
     let (_sink, mut frames) = ws.split();
     tokio::spawn(async move { while frames.next().await.is_some() {} });
     media(rtc, mid, socket, local, &packets, stop).await
+}
+
+/// A metric's value in Prometheus text, as written ("?" when absent).
+fn metric_value(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 async fn next_of<S>(ws: &mut S, kind: &str) -> Result<Value, String>
@@ -213,7 +232,7 @@ fn lateness(arrivals: &[Arrival], from: Instant, until: Instant) -> Vec<u64> {
     offsets.iter().map(|o| (o - min) as u64).collect()
 }
 
-async fn run(legs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, String> {
+async fn run(legs: usize, seconds: u64, bond_bin: PathBuf, linked: bool) -> Result<String, String> {
     let bond = Arc::new(BondProcess::start(&bond_bin, |_| Ok(())).await?);
     let connection = bond.connection(json!({})).await?;
     let (_, rss_idle) = proc_usage(bond.pid());
@@ -222,7 +241,15 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, Str
     let (stop_tx, stop) = watch::channel(false);
     let tasks: Vec<_> = (0..legs)
         .map(|n| {
-            let task = leg(bond.clone(), connection.clone(), n, packets.clone(), setup.clone(), stop.clone());
+            let task = leg(
+                bond.clone(),
+                connection.clone(),
+                n,
+                packets.clone(),
+                setup.clone(),
+                stop.clone(),
+                linked,
+            );
             tokio::spawn(task)
         })
         .collect();
@@ -267,13 +294,16 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, Str
     let share = |ticks: u64| ticks as f64 / 100.0 / until.duration_since(from).as_secs_f64();
     let cpu_share = share(cpu_after - cpu_before);
     let complexity = std::env::var("BOND_OPUS_COMPLEXITY").unwrap_or_else(|_| "5 (default)".into());
+    let shards = metric_value(&metrics_after, "bond_engine_shards");
+    let relays_dropped = metric_value(&metrics_after, "bond_engine_relays_dropped_total");
+    let bridge = if linked { "link_to" } else { "bridge action" };
     Ok(format!(
-        "legs={legs} seconds={seconds} opus_complexity={complexity}\n\
+        "legs={legs} seconds={seconds} opus_complexity={complexity} engine_shards={shards} bridge={bridge}\n\
          frames expected={expected} received={received} missing={}\n\
          lateness against each stream's RTP clock ms: p50={:.1} p99={:.1} max={:.1}\n\
          bond's timer lateness (bond_engine_timer_lateness_seconds, {timer_runs} runs) ms: p50 <= {} p99 <= {}\n\
          bond cpu={:.1}% of one core ({:.2}% per leg) rss idle={} MiB loaded={} MiB ({:.0} KiB per leg)\n\
-         generator cpu={:.1}% of one core",
+         generator cpu={:.1}% of one core, relays dropped={relays_dropped}",
         expected.saturating_sub(received),
         percentile(&late, 50.0) as f64 / 1000.0,
         percentile(&late, 99.0) as f64 / 1000.0,
@@ -292,10 +322,13 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, Str
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = LoadArgs::from_env();
-    if let Some(complexity) = args.flag("--complexity") {
-        // Read by the Bond this starts.
-        std::env::set_var("BOND_OPUS_COMPLEXITY", complexity);
+    // Read by the Bond this starts.
+    for (flag, variable) in [("--complexity", "BOND_OPUS_COMPLEXITY"), ("--shards", "BOND_ENGINE_SHARDS")] {
+        if let Some(value) = args.flag(flag) {
+            std::env::set_var(variable, value);
+        }
     }
-    let result = run(args.number(0, 20) as usize, args.number(1, 10), args.bond_bin()).await;
+    let linked = args.flag("--bridge").is_none_or(|mode| mode != "action");
+    let result = run(args.number(0, 20) as usize, args.number(1, 10), args.bond_bin(), linked).await;
     load::finish("webrtc-load", result)
 }

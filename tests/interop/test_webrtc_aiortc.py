@@ -259,6 +259,9 @@ def test_an_aiortc_agent_places_a_call_through_the_api_and_hears_the_callee(bond
             assert (initiated["direction"], initiated["from"]) == ("incoming", "agent:lee")
             bridged = await asyncio.to_thread(wait_event, receiver, "call.bridged", call_control_id=customer)
             assert bridged["call_session_id"] == initiated["call_session_id"]
+            # The built-in callee speaks at the agent leg's 48 kHz: nothing is resampled between them.
+            answered = await asyncio.to_thread(wait_event, receiver, "call.answered", call_control_id=customer)
+            assert answered["sampling_rate"] == 48000, answered
 
             await agent.send(type="hangup", call_control_id=leg)
             assert (await agent.next("hangup"))["cause"] == "normal_clearing"

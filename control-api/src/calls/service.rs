@@ -167,8 +167,18 @@ impl CallService {
                 return self.dial_agent(connection, dial, &name).await;
             }
         };
-        let (rate, source) = source;
+        let (mut rate, source) = source;
         let amd = dial.amd;
+        let linked_leg = dial.link.as_ref().and_then(|l| self.registry.leg(&l.call));
+        let generated = matches!(
+            &dial.endpoint,
+            Endpoint::Loop(LoopKind::Echo | LoopKind::Silence | LoopKind::Tone { .. })
+        );
+        if let (Some(leg), true) = (linked_leg, generated) {
+            // A built-in party made up on the spot speaks at its linked call's rate:
+            // their bridge then resamples nothing.
+            rate = self.engine.leg_rate(leg).await.ok().flatten().unwrap_or(rate);
+        }
         let engine = self.engine_near_link(dial.link.as_ref().map(|l| l.call.as_str()));
         let leg = match amd {
             // Built-in legs answer at once: detection runs from their first frame.
