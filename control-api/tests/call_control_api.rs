@@ -309,8 +309,9 @@ async fn unknown_actions_are_404_and_unavailable_ones_422() {
         let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
         let (status, _) = action(&state, &id, "teleport", json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, json) = action(&state, &id, "streaming_start", json!({})).await;
+        let (status, json) = action(&state, &id, "transcription_start", json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        assert_eq!(json["errors"][0]["code"], "10015", "{json}");
         let (status, json) = action(&state, &id, "answer", json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an outgoing call cannot be answered: {json}");
         let (status, json) = action(&state, &id, "send_dtmf", json!({ "digits": "12x" })).await;
@@ -627,6 +628,35 @@ async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
                 cause: "originator_cancel".into()
             }
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn streaming_start_checks_its_fields_and_stop_needs_a_stream() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        for (body, pointer) in [
+            (json!({}), "/stream_url"),
+            (json!({ "stream_url": "https://example.com/" }), "/stream_url"),
+            (json!({ "stream_url": "ws://127.0.0.1:9/", "stream_track": "inbound" }), "/stream_track"),
+            (json!({ "stream_url": "ws://127.0.0.1:9/", "stream_codec": "AMR-WB" }), "/stream_codec"),
+            (
+                json!({ "stream_url": "ws://127.0.0.1:9/", "stream_bidirectional_mode": "rtp" }),
+                "/stream_bidirectional_mode",
+            ),
+            (
+                json!({ "stream_url": "ws://127.0.0.1:9/", "custom_parameters": { "a": 1 } }),
+                "/custom_parameters",
+            ),
+        ] {
+            let (status, json) = action(&state, &id, "streaming_start", body.clone()).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {json}");
+            assert_eq!(json["errors"][0]["source"]["pointer"], pointer, "{body}: {json}");
+        }
+        let (status, json) = action(&state, &id, "streaming_stop", json!({})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no stream to stop: {json}");
     })
     .await;
 }

@@ -1,5 +1,6 @@
 //! Recording taps: each direction of a leg's audio, paused and resumed in
-//! simulated time; and real WAV files from the runtime's writer task.
+//! simulated time; real WAV files from the runtime's writer task; and forks,
+//! the same tap handed to a consumer (a stream out) beside a recording.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::MediaSource;
 use bond_media_engine::runtime::{self, PortRange, RecordChannels, RecordingSpec, RuntimeConfig};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
+use bond_media_engine::DtmfPassing;
 use bond_tests::tone_share;
 
 #[test]
@@ -39,23 +41,8 @@ fn a_recorded_leg_gives_what_its_party_said_and_what_it_heard() {
 #[tokio::test]
 async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, _task) = runtime::spawn(RuntimeConfig {
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        rtp_ports: PortRange::new(41300, 41310).unwrap(),
-        seed: 5,
-        webrtc: None,
-        opus: Default::default(),
-        shards: 0,
-    });
-    let customer = engine
-        .create_local_leg(SampleRate::Hz8000, MediaSource::Tone { hz: 700.0, dbm0: -10.0 })
-        .await
-        .unwrap();
-    let agent = engine
-        .create_local_leg(SampleRate::Hz16000, MediaSource::Tone { hz: 1100.0, dbm0: -10.0 })
-        .await
-        .unwrap();
-    engine.bridge(customer, agent, bond_media_engine::DtmfPassing::Both).await.unwrap();
+    let (engine, _task) = runtime::spawn(config(41300));
+    let customer = bridged_tones(&engine).await;
     let path = dir.path().join("rec/call.wav");
     let spec =
         RecordingSpec { path: path.clone(), channels: RecordChannels::Dual, rate: SampleRate::Hz16000 };
@@ -80,4 +67,69 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
     assert!(tone_share(&right[1600..], 1100.0, 16000) > 0.9, "right: the agent");
     assert!(engine.stop_recording(customer).await.unwrap().is_none());
     assert!(!dir.path().join("rec/call.wav.partial").exists());
+}
+
+#[tokio::test]
+async fn a_fork_gets_both_directions_while_the_recording_beside_it_is_paused_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _task) = runtime::spawn(config(41320));
+    let customer = bridged_tones(&engine).await;
+    let spec = RecordingSpec {
+        path: dir.path().join("call.wav"),
+        channels: RecordChannels::Single,
+        rate: SampleRate::Hz8000,
+    };
+    engine.start_recording(customer, spec).await.unwrap();
+    engine.pause_recording(customer, true).await.unwrap();
+    let mut fork = engine.start_fork(customer).await.unwrap();
+    assert!(engine.start_fork(customer).await.is_err(), "one fork per leg");
+
+    let mut inbound = Vec::new();
+    let mut outbound = Vec::new();
+    for _ in 0..25 {
+        let tick = next_tick(&mut fork).await.expect("a tick every 20 ms");
+        assert_eq!((tick.inbound.rate(), tick.outbound.rate()), (SampleRate::Hz8000, SampleRate::Hz8000));
+        inbound.extend_from_slice(tick.inbound.samples());
+        outbound.extend_from_slice(tick.outbound.samples());
+    }
+    assert!(tone_share(&inbound[800..], 700.0, 8000) > 0.9, "inbound: what the customer said");
+    assert!(tone_share(&outbound[800..], 1100.0, 8000) > 0.9, "outbound: the agent, at the customer's rate");
+
+    let recorded = engine.stop_recording(customer).await.unwrap().unwrap();
+    assert!(recorded.duration_ms <= 200, "paused before the fork's 500 ms: {} ms", recorded.duration_ms);
+    assert!(next_tick(&mut fork).await.is_some(), "stopping the recording leaves the fork running");
+    assert_eq!(fork.dropped(), 0);
+
+    assert!(engine.stop_fork(customer).await.unwrap());
+    while next_tick(&mut fork).await.is_some() {}
+    assert!(!engine.stop_fork(customer).await.unwrap());
+
+    let mut fork = engine.start_fork(customer).await.unwrap();
+    engine.hangup(customer).await.unwrap();
+    while next_tick(&mut fork).await.is_some() {}
+}
+
+/// An 8 kHz customer saying 700 Hz bridged with a 16 kHz agent saying 1100 Hz; the customer's leg.
+async fn bridged_tones(engine: &runtime::EngineHandle) -> bond_media_engine::LegId {
+    let tone = |hz| MediaSource::Tone { hz, dbm0: -10.0 };
+    let customer = engine.create_local_leg(SampleRate::Hz8000, tone(700.0)).await.unwrap();
+    let agent = engine.create_local_leg(SampleRate::Hz16000, tone(1100.0)).await.unwrap();
+    engine.bridge(customer, agent, DtmfPassing::Both).await.unwrap();
+    customer
+}
+
+/// The fork's next tick; `None` once its stream has ended.
+async fn next_tick(fork: &mut runtime::Fork) -> Option<runtime::ForkTick> {
+    tokio::time::timeout(Duration::from_secs(5), fork.ticks.recv()).await.expect("the fork stalled")
+}
+
+fn config(port: u16) -> RuntimeConfig {
+    RuntimeConfig {
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        rtp_ports: PortRange::new(port, port + 10).unwrap(),
+        seed: 5,
+        webrtc: None,
+        opus: Default::default(),
+        shards: 0,
+    }
 }

@@ -11,6 +11,7 @@ pub mod recording_links;
 mod registry;
 mod service;
 mod sip_calls;
+mod streaming;
 pub mod telnyx;
 
 pub use agent_calls::{AgentMessage, AgentSession};
@@ -22,3 +23,4 @@ pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
 pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold, StreamCall};
 pub use sip_calls::IncomingSip;
+pub use streaming::stream_request;

@@ -29,6 +29,7 @@ use crate::db::DbError;
 use crate::http::ApiError;
 use crate::sip::SipCalls;
 use crate::store::{CallRecord, Connection, NewCall, NewEvent, Store};
+use crate::streams::fork::StreamRequest;
 use crate::webhooks::WebhookNotifier;
 
 /// Rate of the built-in legs.
@@ -112,6 +113,10 @@ pub struct CallService {
     pub(super) sip: SipCalls,
     pub(super) agents: AgentCalls,
     pub(super) pending_bridges: PendingBridges,
+    /// Calls streaming their audio out, by call: the stream's id.
+    pub(super) streaming: Arc<DashMap<String, String>>,
+    /// Streams asked for on dial, waiting for the answer.
+    pub(super) pending_streams: Arc<DashMap<String, StreamRequest>>,
 }
 
 impl CallService {
@@ -129,6 +134,8 @@ impl CallService {
             sip: SipCalls::default(),
             agents: AgentCalls::default(),
             pending_bridges: PendingBridges::default(),
+            streaming: Arc::default(),
+            pending_streams: Arc::default(),
         }
     }
 
@@ -255,6 +262,7 @@ impl CallService {
         tx.commit().await?;
         self.notifier.notify();
         self.bridge_if_answered(call_control_id).await;
+        self.start_pending_stream(&call).await;
         Ok(Some(call))
     }
 
@@ -598,6 +606,7 @@ impl CallService {
         self.parked_after_unbridge.remove(call_control_id);
         self.amd_modes.remove(call_control_id);
         self.pending_amd.remove(call_control_id);
+        self.pending_streams.remove(call_control_id);
         self.telnyx.release(call_control_id, true);
         self.release_sip(call_control_id);
         self.release_agent(call_control_id, ending.cause);

@@ -17,7 +17,9 @@ use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
-use crate::calls::{amd, AmdRequest, BridgeOptions, Dial, Endpoint, Hold, Link, RecordOptions};
+use crate::calls::{
+    amd, stream_request, AmdRequest, BridgeOptions, Dial, Endpoint, Hold, Link, RecordOptions,
+};
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
 
@@ -58,7 +60,6 @@ pub struct NameValue {
 
 /// Features named by a dial field that Bond cannot honour yet.
 const NOT_YET: &[(&str, &str)] = &[
-    ("stream_url", "media streaming"),
     ("transcription", "transcription"),
     ("supervise_call_control_id", "supervisor roles"),
     ("audio_url", "playback"),
@@ -230,6 +231,10 @@ async fn dial_checked(
         "record_channels",
         "record_format",
     )?;
+    let stream = match body.other.get("stream_url") {
+        Some(url) if !url.is_null() => Some(stream_request(&Value::Object(body.other.clone()))?),
+        _ => None,
+    };
     let amd = amd_request(state, principal, &endpoint, &body).await?;
     let link = link(state, principal, &body).await?;
     let dial = Dial {
@@ -249,6 +254,9 @@ async fn dial_checked(
     if let Some(options) = record {
         // Built-in legs answer at once, so "from answer" is now.
         state.calls.start_recording(&call, options).await?;
+    }
+    if let Some(request) = stream {
+        state.calls.stream_from_answer(&call, request).await?;
     }
     Ok(call)
 }
@@ -373,16 +381,12 @@ const ACTIONS: &[&str] = &[
     "unhold",
     "mute",
     "unmute",
+    "streaming_start",
+    "streaming_stop",
 ];
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER_ACTIONS: &[&str] = &[
-    "streaming_start",
-    "streaming_stop",
-    "record_start",
-    "record_stop",
-    "record_pause",
-    "record_resume",
     "playback_start",
     "playback_stop",
     "speak",
@@ -407,7 +411,7 @@ const LATER_ACTIONS: &[&str] = &[
 ];
 
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute")),
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
     responses((status = 200, description = "{\"data\":{\"result\":\"ok\"}}", body = Object),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
@@ -462,7 +466,17 @@ async fn run_action(
     }
     match action {
         "hangup" => state.calls.hangup(call).await,
-        "answer" => state.calls.answer(call).await,
+        "answer" => {
+            let stream = match body.get("stream_url") {
+                Some(url) if !url.is_null() => Some(stream_request(body)?),
+                _ => None,
+            };
+            state.calls.answer(call).await?;
+            match stream {
+                Some(request) => state.calls.start_streaming(call, request).await,
+                None => Ok(()),
+            }
+        }
         "reject" => state.calls.reject(call, body.get("cause").and_then(Value::as_str)).await,
         "bridge" => {
             let other_id = body
@@ -523,6 +537,14 @@ async fn run_action(
             state.calls.start_recording(call, options).await.map(|_| ())
         }
         "record_stop" => state.calls.stop_recording(call).await,
+        "streaming_start" => {
+            let request = stream_request(body)?;
+            state.calls.start_streaming(call, request).await
+        }
+        "streaming_stop" => {
+            let stream_id = body.get("stream_id").and_then(Value::as_str);
+            state.calls.stop_streaming(call, stream_id).await
+        }
         "hold" => {
             let file = body.get("audio_file").and_then(Value::as_str);
             if let Some(f) = file {

@@ -371,7 +371,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Start or stop `Recorded` outputs for a leg.
+    /// Start or stop `Recorded` outputs for a leg (the runtime feeds recordings and forks from them).
     pub fn set_recording(&mut self, leg: LegId, on: bool) -> Result<(), EngineError> {
         self.leg_mut(leg)?.set_recording(on);
         Ok(())

@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use super::fork::{self, ForkSink};
 use super::handle::{
     Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, ShardHandle, StreamInput,
     StreamLeg,
@@ -80,6 +81,7 @@ struct Driver {
     engine: Engine,
     sockets: HashMap<LegId, LegSocket>,
     recordings: HashMap<LegId, RecordSink>,
+    forks: HashMap<LegId, ForkSink>,
     streams: HashMap<LegId, mpsc::Sender<StreamOutput>>,
     datagrams_tx: mpsc::Sender<Datagram>,
     /// Legs this shard's engine holds, for placing new ones.
@@ -154,6 +156,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
                 engine,
                 sockets: HashMap::new(),
                 recordings: HashMap::new(),
+                forks: HashMap::new(),
                 streams: HashMap::new(),
                 datagrams_tx,
                 legs: handles[index].legs.clone(),
@@ -268,17 +271,39 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::PauseRecording { leg, paused, reply } => {
-                let result = if self.recordings.contains_key(&leg) {
-                    self.engine.set_recording(leg, !paused).map_err(engine_error)
-                } else {
-                    Err(RuntimeError::Recording(format!("{leg} is not being recorded")))
+                let result = match self.recordings.get_mut(&leg) {
+                    Some(sink) => {
+                        sink.paused = paused;
+                        self.retap(leg);
+                        Ok(())
+                    }
+                    None => Err(RuntimeError::Recording(format!("{leg} is not being recorded"))),
                 };
                 let _ = reply.send(result);
             }
             Command::StopRecording { leg, reply } => {
-                let _ = self.engine.set_recording(leg, false);
                 // Dropping the sink closes the writer's queue; it finishes the file on its own.
-                let _ = reply.send(self.recordings.remove(&leg).map(|sink| sink.task));
+                let task = self.recordings.remove(&leg).map(|sink| sink.task);
+                self.retap(leg);
+                let _ = reply.send(task);
+            }
+            Command::StartFork { leg, reply } => {
+                let result = if self.forks.contains_key(&leg) {
+                    Err(RuntimeError::Fork(format!("{leg} is already forked")))
+                } else {
+                    self.engine.set_recording(leg, true).map_err(engine_error).map(|()| {
+                        let (sink, fork) = fork::open();
+                        self.forks.insert(leg, sink);
+                        fork
+                    })
+                };
+                let _ = reply.send(result);
+            }
+            Command::StopFork { leg, reply } => {
+                // Dropping the sink ends the consumer's stream.
+                let stopped = self.forks.remove(&leg).is_some();
+                self.retap(leg);
+                let _ = reply.send(stopped);
             }
             Command::SetMute { leg, inbound, outbound, reply } => {
                 let now = self.engine.controls(leg);
@@ -457,7 +482,12 @@ impl Driver {
                     }
                 }
                 EngineOutput::Recorded { leg, inbound, outbound } => {
-                    if let Some(sink) = self.recordings.get(&leg) {
+                    if let Some(fork) = self.forks.get(&leg) {
+                        if !fork.offer(&inbound, &outbound) {
+                            RuntimeMetrics::add(&metrics.fork_frames_dropped, 1);
+                        }
+                    }
+                    if let Some(sink) = self.recordings.get(&leg).filter(|sink| !sink.paused) {
                         if !sink.offer((inbound, outbound)) {
                             RuntimeMetrics::add(&metrics.recording_frames_dropped, 1);
                         }
@@ -489,8 +519,9 @@ impl Driver {
     }
 
     fn close(&mut self, leg: LegId) {
-        // Dropping the sender tells the stream's socket task the leg is over.
+        // Dropping the senders tells the stream's socket task and a fork's consumer the leg is over.
         self.streams.remove(&leg);
+        self.forks.remove(&leg);
         if let Some(socket) = self.sockets.remove(&leg) {
             socket.reader.abort();
             self.ports().release(socket.port);
@@ -500,6 +531,13 @@ impl Driver {
         }
         self.shared.metrics.legs_active.fetch_sub(1, Ordering::Relaxed);
         self.legs.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Have the engine output a leg's audio while a running recording or a fork wants it.
+    fn retap(&mut self, leg: LegId) {
+        let wanted =
+            self.recordings.get(&leg).is_some_and(|sink| !sink.paused) || self.forks.contains_key(&leg);
+        let _ = self.engine.set_recording(leg, wanted);
     }
 
     fn ports(&self) -> std::sync::MutexGuard<'_, PortAllocator> {

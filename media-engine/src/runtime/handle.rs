@@ -16,6 +16,7 @@ use crate::event::EngineEvent;
 use crate::ids::LegId;
 use crate::leg::{DtmfTiming, MediaSource, RtpMedia};
 use crate::rtp::RtpStats;
+use crate::runtime::fork::Fork;
 use crate::runtime::recorder::{RecordingSpec, RecordingSummary};
 use crate::webrtc::{IceCreds, WebRtcAnswer};
 
@@ -73,6 +74,8 @@ pub enum RuntimeError {
     Stopped,
     #[error("recording: {0}")]
     Recording(String),
+    #[error("fork: {0}")]
+    Fork(String),
     #[error("WebRTC is not configured (no shared WebRTC port)")]
     NoWebRtc,
 }
@@ -91,6 +94,8 @@ pub struct RuntimeMetrics {
     pub stream_frames_dropped: AtomicU64,
     /// Recorded frames the writers could not take in time.
     pub recording_frames_dropped: AtomicU64,
+    /// Forked ticks their consumers could not take in time.
+    pub fork_frames_dropped: AtomicU64,
     /// Frames, digits or unbridges for a bridge peer on another shard that its
     /// queue could not take.
     pub relays_dropped: AtomicU64,
@@ -179,6 +184,14 @@ pub(crate) enum Command {
     StopRecording {
         leg: LegId,
         reply: oneshot::Sender<Option<tokio::task::JoinHandle<Result<RecordingSummary, String>>>>,
+    },
+    StartFork {
+        leg: LegId,
+        reply: oneshot::Sender<Result<Fork, RuntimeError>>,
+    },
+    StopFork {
+        leg: LegId,
+        reply: oneshot::Sender<bool>,
     },
     SetMute {
         leg: LegId,
@@ -378,6 +391,17 @@ impl EngineHandle {
             Ok(Err(e)) => Err(RuntimeError::Recording(e)),
             Err(e) => Err(RuntimeError::Recording(e.to_string())),
         }
+    }
+
+    /// Fork a leg's audio (both directions, each tick) to a consumer off the
+    /// media path; a leg has one fork at a time.
+    pub async fn start_fork(&self, leg: LegId) -> Result<Fork, RuntimeError> {
+        self.request(leg, |reply| Command::StartFork { leg, reply }).await?
+    }
+
+    /// Stop a leg's fork; its consumer's stream ends. False if it had none.
+    pub async fn stop_fork(&self, leg: LegId) -> Result<bool, RuntimeError> {
+        self.request(leg, |reply| Command::StopFork { leg, reply }).await
     }
 
     /// Mute (`Some(true)`) or unmute each direction of a leg; `None` leaves it as it is.

@@ -23,12 +23,14 @@
 //! The control plane talks to it through a cloneable [`EngineHandle`].
 
 mod driver;
+mod fork;
 mod handle;
 mod ports;
 mod recorder;
 mod webrtc_routes;
 
 pub use crate::webrtc::{IceCreds, WebRtcAnswer};
+pub use fork::{Fork, ForkTick};
 pub use handle::{
     EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, StreamInput, StreamLeg,
     TIMER_LATENESS_BUCKETS_US,

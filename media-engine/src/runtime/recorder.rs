@@ -57,6 +57,8 @@ pub(crate) struct RecordSink {
     tx: mpsc::Sender<RecordFrames>,
     dropped: Arc<AtomicU64>,
     pub task: JoinHandle<Result<RecordingSummary, String>>,
+    /// Paused: the tick's frames are not offered.
+    pub paused: bool,
 }
 
 impl RecordSink {
@@ -98,7 +100,7 @@ pub(crate) fn start(spec: RecordingSpec) -> Result<RecordSink, String> {
     let dropped = Arc::new(AtomicU64::new(0));
     let counter = dropped.clone();
     let task = tokio::task::spawn_blocking(move || write_all(spec, writer, rx, &counter));
-    Ok(RecordSink { tx, dropped, task })
+    Ok(RecordSink { tx, dropped, task, paused: false })
 }
 
 fn write_all(

@@ -1,0 +1,211 @@
+//! `streaming_start` / `streaming_stop`: a call's audio streamed out to the
+//! application's WebSocket in Telnyx's media-streaming format
+//! (`streams/fork.rs`), with `streaming.started`, `streaming.stopped` and
+//! `streaming.failed`. A call has one stream at a time; it ends with the call.
+
+use bond_media_engine::LegId;
+use serde_json::{json, Map, Value};
+
+use super::service::CallService;
+use crate::http::ApiError;
+use crate::store::CallRecord;
+use crate::streams::fork::{self, Ended, StreamRequest, StreamStart};
+
+impl CallService {
+    /// Start streaming a live call's audio; returns at once, and
+    /// `streaming.started` (with the stream's id) follows when the socket is open.
+    pub async fn start_streaming(&self, call: &CallRecord, request: StreamRequest) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        let stream_id = uuid::Uuid::new_v4().to_string();
+        match self.streaming.entry(call.call_control_id.clone()) {
+            dashmap::Entry::Occupied(_) => {
+                return Err(ApiError::unprocessable(
+                    "90019",
+                    "The call is already streaming; stop that stream first.",
+                    "/call_control_id",
+                ))
+            }
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(stream_id.clone());
+            }
+        }
+        let start = StreamStart {
+            stream_id: stream_id.clone(),
+            user_id: call.organization_id.clone(),
+            call_control_id: call.call_control_id.clone(),
+            call_session_id: call.call_session_id.clone(),
+            from: call.from.clone(),
+            to: call.to.clone(),
+            client_state: call.client_state.clone(),
+        };
+        tokio::spawn(self.clone().run_stream(leg, request, start));
+        Ok(())
+    }
+
+    /// `stream_url` on dial: stream from the answer (at once for a call answered already).
+    pub async fn stream_from_answer(
+        &self,
+        call: &CallRecord,
+        request: StreamRequest,
+    ) -> Result<(), ApiError> {
+        let id = &call.call_control_id;
+        self.pending_streams.insert(id.clone(), request);
+        // Read the call again: an answer that came before the insert did not see it.
+        let now = self.store.get_call(&call.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
+        if now.is_some_and(|c| c.answered_at.is_some()) {
+            self.start_pending_stream(call).await;
+        }
+        Ok(())
+    }
+
+    /// A dialed call was answered: start the stream its dial asked for.
+    pub(super) async fn start_pending_stream(&self, call: &CallRecord) {
+        let Some((_, request)) = self.pending_streams.remove(&call.call_control_id) else { return };
+        if let Err(e) = self.start_streaming(call, request).await {
+            tracing::warn!(call = %call.call_control_id, error = ?e, "the dial's stream could not start");
+        }
+    }
+
+    /// `streaming_stop`: end the call's stream (`stream_id`, if given, must be it).
+    pub async fn stop_streaming(&self, call: &CallRecord, stream_id: Option<&str>) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        let removed = self
+            .streaming
+            .remove_if(&call.call_control_id, |_, running| stream_id.is_none_or(|id| id == running));
+        if removed.is_none() {
+            return Err(ApiError::unprocessable(
+                "90020",
+                "The call has no such stream.",
+                if stream_id.is_some() { "/stream_id" } else { "/call_control_id" },
+            ));
+        }
+        // The stream's task sees its fork end, sends `stop` and reports `streaming.stopped`.
+        self.engine.stop_fork(leg).await.map_err(|e| ApiError::internal(&e))?;
+        Ok(())
+    }
+
+    async fn run_stream(self, leg: LegId, request: StreamRequest, start: StreamStart) {
+        let call = start.call_control_id.as_str();
+        let ended = match fork::connect(&request.url, request.auth_token.as_deref()).await {
+            Err(reason) => Ended::Failed(reason),
+            Ok(mut socket) => match self.engine.start_fork(leg).await {
+                Err(e) => {
+                    let _ = socket.close(None).await;
+                    Ended::Failed(format!("the call's audio could not be forked: {e}"))
+                }
+                Ok(audio) if !self.streams_to(call, &start.stream_id) => {
+                    // Stopped while it was connecting.
+                    let _ = self.engine.stop_fork(leg).await;
+                    let _ = socket.close(None).await;
+                    drop(audio);
+                    Ended::Stopped
+                }
+                Ok(audio) => {
+                    self.stream_event(call, "streaming.started", &request, &start.stream_id, None).await;
+                    let ended = fork::run(socket, audio, &request, &start).await;
+                    if ended != Ended::Stopped {
+                        let _ = self.engine.stop_fork(leg).await;
+                    }
+                    ended
+                }
+            },
+        };
+        self.streaming.remove_if(call, |_, running| *running == start.stream_id);
+        match ended {
+            Ended::Stopped | Ended::Closed => {
+                self.stream_event(call, "streaming.stopped", &request, &start.stream_id, None).await
+            }
+            Ended::Failed(reason) => {
+                tracing::warn!(%call, url = %request.url, %reason, "stream failed");
+                self.stream_event(call, "streaming.failed", &request, &start.stream_id, Some(&reason)).await
+            }
+        }
+    }
+
+    /// Whether the call's current stream is `stream_id`.
+    fn streams_to(&self, call: &str, stream_id: &str) -> bool {
+        self.streaming.get(call).is_some_and(|running| *running == stream_id)
+    }
+
+    async fn stream_event(
+        &self,
+        call: &str,
+        event_type: &str,
+        request: &StreamRequest,
+        stream_id: &str,
+        failure: Option<&str>,
+    ) {
+        let mut fields = Map::new();
+        fields.insert("stream_url".into(), json!(request.url));
+        fields.insert("stream_id".into(), json!(stream_id));
+        if let Some(reason) = failure {
+            fields.insert("failure_reason".into(), json!(reason));
+            fields.insert("stream_type".into(), json!("websocket"));
+            fields.insert(
+                "stream_params".into(),
+                json!({ "stream_url": request.url, "track": request.track.as_str() }),
+            );
+        }
+        if let Err(e) = self.call_event(call, event_type, fields).await {
+            tracing::error!(%call, error = %e, "could not record {event_type}");
+        }
+    }
+}
+
+/// A stream request from `streaming_start`'s body.
+pub fn stream_request(body: &Value) -> Result<StreamRequest, ApiError> {
+    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
+    let url = body.get("stream_url").and_then(Value::as_str).unwrap_or_default();
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "ws" | "wss") => {}
+        _ => return Err(invalid("stream_url must be a ws:// or wss:// URL", "/stream_url")),
+    }
+    let text = |key: &str| body.get(key).and_then(Value::as_str);
+    let track = match text("stream_track") {
+        None => fork::Track::Inbound,
+        Some(t) => fork::Track::parse(t).ok_or_else(|| {
+            invalid("stream_track must be inbound_track, outbound_track or both_tracks", "/stream_track")
+        })?,
+    };
+    let codec = fork::stream_codec(text("stream_codec").unwrap_or("default")).ok_or_else(|| {
+        invalid("stream_codec must be PCMU, PCMA, G722, OPUS, L16 or default", "/stream_codec")
+    })?;
+    if body.get("stream_bidirectional_mode").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::unprocessable(
+            "10015",
+            "Bidirectional streaming (audio back into the call) is not available in Bond yet.",
+            "/stream_bidirectional_mode",
+        ));
+    }
+    let auth_token = text("stream_auth_token").map(str::to_owned);
+    if auth_token.as_ref().is_some_and(|t| t.len() > 4000) {
+        return Err(invalid("stream_auth_token is at most 4000 characters", "/stream_auth_token"));
+    }
+    Ok(StreamRequest {
+        url: url.to_owned(),
+        track,
+        codec,
+        auth_token,
+        custom_parameters: custom_parameters(body)?,
+    })
+}
+
+/// Telnyx `custom_parameters` (`[{name, value}]`) as one object.
+fn custom_parameters(body: &Value) -> Result<Value, ApiError> {
+    let mut out = Map::new();
+    let Some(list) = body.get("custom_parameters").filter(|v| !v.is_null()) else {
+        return Ok(Value::Object(out));
+    };
+    let bad = || {
+        ApiError::unprocessable(
+            "10002",
+            "custom_parameters must be a list of {name, value}",
+            "/custom_parameters",
+        )
+    };
+    for item in list.as_array().ok_or_else(bad)? {
+        let name = item.get("name").and_then(Value::as_str).ok_or_else(bad)?;
+        out.insert(name.to_owned(), item.get("value").cloned().unwrap_or(Value::Null));
+    }
+    Ok(Value::Object(out))
+}

@@ -1,0 +1,220 @@
+"""`streaming_start` against a consumer written from Telnyx's published
+media-streaming protocol (shared/reference/carrier-protocols.md, section 1), as
+an application that consumes Telnyx streams would be: a WebSocket server that
+checks the auth header and every frame (`connected`, `start`, `media`, `stop`,
+string counters, per-track chunks) and decodes the payloads with the standard
+library's G.711 and raw L16, checking the audio by tone frequency.
+"""
+
+import asyncio
+import base64
+import json
+import threading
+import time
+import warnings
+
+import pytest
+import websockets
+from websockets.asyncio.server import serve
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # G.711 and byte swapping, in the standard library up to 3.12
+
+from conftest import api, free_port, share_at
+from test_sip_trunk import wait_event
+
+TOKEN = "stream-consumer-token-0001"
+
+
+class Consumer:
+    """A Telnyx stream consumer on its own thread and event loop; keeps each
+    connection's request headers and the frames it received, parsed."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.sessions = []  # (headers, [frames]) per connection
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._serve(),), daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}/stream"
+
+    async def _serve(self):
+        async def handler(ws):
+            frames = []
+            with self.lock:
+                self.sessions.append((dict(ws.request.headers), frames))
+            try:
+                async for message in ws:
+                    frames.append(json.loads(message))
+            except websockets.ConnectionClosed:
+                pass
+            frames.append({"event": "<closed>"})
+
+        self.stopping = asyncio.get_running_loop().create_future()
+        async with serve(handler, "127.0.0.1", self.port):
+            self.ready.set()
+            await self.stopping
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stopping.set_result, None)
+        self.thread.join(10)
+        self.loop.close()
+
+    def session(self, index=0, timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.sessions) > index:
+                    return self.sessions[index]
+            time.sleep(0.05)
+        raise AssertionError("Bond did not connect")
+
+    def wait_frames(self, frames, until, timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if until(list(frames)):
+                return list(frames)
+            time.sleep(0.05)
+        raise AssertionError(f"frames so far: {[f['event'] for f in frames][:10]}...")
+
+
+@pytest.fixture
+def consumer():
+    c = Consumer()
+    yield c
+    c.close()
+
+
+def app(bond, receiver):
+    body = {"application_name": "stream out", "webhook_event_url": receiver.url}
+    return api(bond, "POST", "/call_control_applications", body)["data"]["id"]
+
+
+def dial(bond, conn, to):
+    return api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550001111"})["data"]
+
+
+def action(bond, call, name, body):
+    return api(bond, "POST", f"/calls/{call}/actions/{name}", body)
+
+
+def media_of(frames, track):
+    return [f for f in frames if f["event"] == "media" and f["media"]["track"] == track]
+
+
+def test_a_call_streams_its_party_to_a_telnyx_consumer_until_streaming_stop(bond, receiver, consumer):
+    conn = app(bond, receiver)
+    call = dial(bond, conn, "loop:tone?hz=1000")
+    cid = call["call_control_id"]
+    action(
+        bond,
+        cid,
+        "streaming_start",
+        {
+            "stream_url": consumer.url,
+            "stream_auth_token": TOKEN,
+            "custom_parameters": [{"name": "customer_id", "value": "customer_123"}],
+        },
+    )
+    headers, frames = consumer.session()
+    assert headers.get("x-telnyx-streaming-auth-token") == TOKEN
+    started = wait_event(receiver, "streaming.started", call_control_id=cid)
+    assert started["stream_url"] == consumer.url
+
+    consumer.wait_frames(frames, lambda fs: len(media_of(fs, "inbound")) >= 50)
+    action(bond, cid, "streaming_stop", {"stream_id": started["stream_id"]})
+    frames = consumer.wait_frames(frames, lambda fs: fs[-1]["event"] == "<closed>")
+    stopped = wait_event(receiver, "streaming.stopped", call_control_id=cid)
+    assert stopped["stream_id"] == started["stream_id"]
+
+    assert [f["event"] for f in frames[:2]] == ["connected", "start"]
+    assert frames[0]["version"] == "1.0.0"
+    start = frames[1]
+    assert start["stream_id"] == started["stream_id"]
+    assert start["start"]["call_control_id"] == cid
+    assert start["start"]["call_session_id"] == call["call_session_id"]
+    assert start["start"]["media_format"] == {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}
+    assert start["start"]["custom_parameters"] == {"customer_id": "customer_123"}
+    assert [f["event"] for f in frames[-2:]] == ["stop", "<closed>"]
+    assert frames[-2]["stop"]["call_control_id"] == cid
+
+    sent = frames[:-1]
+    assert [f["sequence_number"] for f in sent[1:]] == [str(n) for n in range(1, len(sent))], "string counters, in order"
+    media = media_of(frames, "inbound")
+    assert media_of(frames, "outbound") == [], "inbound_track is the default"
+    assert [m["media"]["chunk"] for m in media] == [str(n) for n in range(1, len(media) + 1)]
+    assert all(m["stream_id"] == start["stream_id"] for m in media)
+    assert [int(m["media"]["timestamp"]) for m in media[:3]] == [0, 20, 40]
+    pcm = b"".join(audioop.ulaw2lin(base64.b64decode(m["media"]["payload"]), 2) for m in media)
+    assert len(pcm) == len(media) * 320, "20 ms of 8 kHz PCMU per frame"
+    samples = list(memoryview(pcm).cast("h"))
+    assert share_at(samples[1600:], 1000, 8000) > 0.9, "the consumer hears the call's 1000 Hz party"
+
+    assert api(bond, "GET", f"/calls/{cid}")["data"]["is_alive"], "stopping the stream leaves the call up"
+
+
+def test_both_tracks_of_a_bridged_call_stream_as_l16_and_end_with_the_call(bond, receiver, consumer):
+    conn = app(bond, receiver)
+    customer = dial(bond, conn, "loop:tone?hz=700")["call_control_id"]
+    agent = dial(bond, conn, "loop:tone?hz=1100")["call_control_id"]
+    action(bond, customer, "bridge", {"call_control_id_to_bridge_with": agent})
+    action(
+        bond,
+        customer,
+        "streaming_start",
+        {"stream_url": consumer.url, "stream_track": "both_tracks", "stream_codec": "L16"},
+    )
+    with pytest.raises(Exception) as second:
+        action(bond, customer, "streaming_start", {"stream_url": consumer.url})
+    assert "422" in str(second.value), "one stream per call"
+
+    _, frames = consumer.session()
+    consumer.wait_frames(frames, lambda fs: len(media_of(fs, "outbound")) >= 50)
+    api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
+    frames = consumer.wait_frames(frames, lambda fs: fs[-1]["event"] == "<closed>")
+    wait_event(receiver, "streaming.stopped", call_control_id=customer)
+    assert frames[-2]["event"] == "stop", "the call's end stops the stream"
+
+    assert frames[1]["start"]["media_format"] == {"encoding": "L16", "sample_rate": 16000, "channels": 1}
+    for track, hz in (("inbound", 700), ("outbound", 1100)):
+        media = media_of(frames, track)
+        assert [m["media"]["chunk"] for m in media] == [str(n) for n in range(1, len(media) + 1)]
+        raw = b"".join(base64.b64decode(m["media"]["payload"]) for m in media)
+        assert len(raw) == len(media) * 640, "20 ms of 16 kHz 16-bit audio per frame"
+        samples = list(memoryview(audioop.byteswap(raw, 2)).cast("h"))  # L16 is big-endian
+        assert share_at(samples[3200:], hz, 16000) > 0.9, f"{track}: {hz} Hz"
+
+
+def test_a_dial_with_stream_url_streams_from_the_answer_in_the_asked_codec(bond, receiver, consumer):
+    conn = app(bond, receiver)
+    body = {"connection_id": conn, "to": "loop:tone?hz=600", "from": "+15550001111"}
+    body.update(stream_url=consumer.url, stream_codec="PCMA", client_state="c3RyZWFt")
+    cid = api(bond, "POST", "/calls", body)["data"]["call_control_id"]
+    _, frames = consumer.session()
+    consumer.wait_frames(frames, lambda fs: len(media_of(fs, "inbound")) >= 50)
+    start = frames[1]["start"]
+    assert (start["call_control_id"], start["client_state"]) == (cid, "c3RyZWFt")
+    assert start["media_format"] == {"encoding": "PCMA", "sample_rate": 8000, "channels": 1}
+    pcm = b"".join(audioop.alaw2lin(base64.b64decode(m["media"]["payload"]), 2) for m in media_of(frames, "inbound"))
+    assert share_at(list(memoryview(pcm).cast("h"))[1600:], 600, 8000) > 0.9
+    wait_event(receiver, "streaming.started", call_control_id=cid)
+
+
+def test_a_consumer_that_cannot_be_reached_gives_streaming_failed_and_the_call_goes_on(bond, receiver):
+    conn = app(bond, receiver)
+    cid = dial(bond, conn, "loop:echo")["call_control_id"]
+    url = f"ws://127.0.0.1:{free_port()}/nobody"
+    action(bond, cid, "streaming_start", {"stream_url": url, "stream_track": "outbound_track"})
+    failed = wait_event(receiver, "streaming.failed", call_control_id=cid)
+    assert failed["stream_params"] == {"stream_url": url, "track": "outbound_track"}
+    assert failed["failure_reason"]
+    assert api(bond, "GET", f"/calls/{cid}")["data"]["is_alive"]
+    # The failed stream is gone: another may start.
+    action(bond, cid, "streaming_start", {"stream_url": url})
