@@ -3,10 +3,13 @@ Its audio source is a 440 Hz sine (ausine); what it hears is dumped to WAV by it
 sndfile module. Bond bridges it to `loop:tone?hz=1200` and records the call in
 dual channels, so each direction is checked by tone frequency on its own:
 what baresip heard must be 1200 Hz, what Bond heard from baresip 440 Hz.
+`send_dtmf` digits must reach baresip as RFC 4733 telephone-events (its console
+prints each event it decodes).
 """
 
 import glob
 import os
+import re
 import struct
 import subprocess
 import tempfile
@@ -39,7 +42,8 @@ rtp_ports\t{rtp_min}-{rtp_max}
 """
 
 
-def start_baresip(workdir, commands=()):
+def start_baresip(workdir, commands=(), log=None):
+    """baresip in `workdir`, running `commands`; its console goes to the file `log` if given."""
     sip_port = free_port()
     rtp_min = 42000 + (sip_port % 50) * 20
     cfg = os.path.join(workdir, "cfg")
@@ -54,8 +58,8 @@ def start_baresip(workdir, commands=()):
     args = ["baresip", "-f", cfg, "-t", "20"]
     for command in commands:
         args += ["-e", command]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            cwd=workdir)
+    out = open(log, "w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     return proc, sip_port, dump
 
 
@@ -102,3 +106,22 @@ def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
         assert channels == 2
         said = list(interleaved[0::2])[-rate:]  # left: what the party (baresip) said
         assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
+
+
+def test_send_dtmf_reaches_baresip_as_rfc4733_telephone_events(bond, receiver):
+    conn = trunk_connection(bond, receiver)
+    with tempfile.TemporaryDirectory() as workdir:
+        log = os.path.join(workdir, "console.log")
+        proc, _, _ = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"], log=log)
+        call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+        api(bond, "POST", f"/calls/{call}/actions/answer", {})
+        wait_event(receiver, "call.answered", call_control_id=call)
+        api(bond, "POST", f"/calls/{call}/actions/send_dtmf", {"digits": "159#", "duration_millis": 120})
+        deadline = time.time() + 15
+        while time.time() < deadline and "'#' (end=1)" not in open(log).read():
+            time.sleep(0.1)
+        api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+        proc.wait(timeout=30)
+        # baresip's console prints each telephone-event it decodes: "received event: '5' (end=0)".
+        events = re.findall(r"received event: '(.)' \(end=(\d)\)", open(log).read())
+        assert events == [(d, e) for d in "159#" for e in "01"], events

@@ -86,6 +86,39 @@ fn dtmf_sent_to_a_party_is_detected_at_the_far_end() {
 }
 
 #[test]
+fn digits_to_a_sip_leg_go_as_rfc4733_events_and_its_audio_resumes_after() {
+    let mut net = SimNetwork::new(19);
+    let now = net.now();
+    let mut phone_cfg = net.engine.leg_config(Codec::G722);
+    phone_cfg.emit_heard = true;
+    let phone = net.engine.add_leg(now, phone_cfg, MediaSource::Silence).unwrap();
+    let mut bond_cfg = net.engine.leg_config(Codec::G722);
+    bond_cfg.send_events = true;
+    let bond = net.engine.add_leg(now, bond_cfg, tone()).unwrap();
+    net.connect(phone, bond, LinkProfile::clean(), LinkProfile::clean());
+    net.run_for(Duration::from_millis(500));
+    let digits: Vec<DtmfDigit> = "123#".chars().map(|c| DtmfDigit::from_char(c).unwrap()).collect();
+    net.engine.send_dtmf(bond, &digits, DtmfTiming::default()).unwrap();
+    net.run_for(Duration::from_secs(3));
+
+    let events: String = net
+        .events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EngineEvent::DtmfReceived { leg, digit, source: DtmfSource::Rfc4733 } if *leg == phone => {
+                Some(digit.as_char())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events, "123#", "each digit once, as a telephone-event");
+    assert_eq!(net.inband_digits(phone), "", "no tones in the audio");
+    assert_eq!(net.engine.stats(phone).unwrap().packets_lost, 0, "one sequence for events and audio");
+    let heard = net.heard_samples(phone);
+    assert!(tone_share(&heard[heard.len() - 16_000..], 1000.0, 16_000) > 0.9, "the audio resumes");
+}
+
+#[test]
 fn unbridging_stops_the_audio_and_hangup_takes_a_leg_out_of_its_bridge() {
     let mut net = SimNetwork::new(14);
     let (phone, bond) = phone_and_bond(&mut net, Codec::Pcmu, MediaSource::Silence);

@@ -10,6 +10,7 @@
 //! [`Leg::poll_output`] until empty and sleeps until [`Leg::poll_timeout`].
 
 mod dtmf_sender;
+mod event_sender;
 mod local;
 mod source;
 
@@ -24,6 +25,7 @@ use bytes::{Bytes, BytesMut};
 
 use dtmf_sender::DtmfSender;
 pub use dtmf_sender::DtmfTiming;
+use event_sender::EventSender;
 pub use local::LocalLeg;
 pub use source::MediaSource;
 use source::SourceState;
@@ -46,6 +48,9 @@ pub struct LegConfig {
     pub payload_type: PayloadType,
     /// Payload type of RFC 4733 telephone-events, when negotiated.
     pub telephone_event_pt: Option<PayloadType>,
+    /// Send digits as telephone-events when a payload type is negotiated (SIP
+    /// legs); otherwise, and by default, they are played in-band.
+    pub send_events: bool,
     pub ssrc: Ssrc,
     pub initial_seq: u16,
     pub initial_timestamp: u32,
@@ -98,6 +103,7 @@ impl LegConfig {
             codec,
             payload_type: default_payload_type(codec),
             telephone_event_pt: PayloadType::new(101),
+            send_events: false,
             ssrc: Ssrc(rng.next_u64() as u32),
             initial_seq: rng.next_u64() as u16,
             initial_timestamp: rng.next_u64() as u32,
@@ -167,6 +173,7 @@ pub struct Leg {
     tx: BytesMut,
     dtmf: Option<DtmfDetector>,
     dtmf_out: DtmfSender,
+    events_out: EventSender,
     recording: bool,
     last_event_timestamp: Option<u32>,
     /// Ticks that played a frame (received or concealed).
@@ -204,6 +211,7 @@ impl Leg {
             tx: BytesMut::with_capacity(MAX_RTP_PACKET * 8),
             dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
             dtmf_out: DtmfSender::default(),
+            events_out: EventSender::default(),
             recording: false,
             last_event_timestamp: None,
             played: 0,
@@ -344,9 +352,19 @@ impl Leg {
         self.dtmf.as_ref().is_some_and(DtmfDetector::is_active)
     }
 
-    /// Play digits in-band to the peer, replacing the outgoing audio while they last.
+    /// Send digits to the peer: as RFC 4733 telephone-events when the leg sends
+    /// them (`send_events`) and they were negotiated, else in-band, replacing the
+    /// outgoing audio while they last.
     pub fn send_dtmf(&mut self, digits: &[DtmfDigit], timing: DtmfTiming) {
-        self.dtmf_out.queue(digits, timing);
+        if self.events_pt().is_some() {
+            self.events_out.queue(digits, timing);
+        } else {
+            self.dtmf_out.queue(digits, timing);
+        }
+    }
+
+    fn events_pt(&self) -> Option<PayloadType> {
+        self.config.telephone_event_pt.filter(|_| self.config.send_events)
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -466,17 +484,29 @@ impl Leg {
         self.source.fill(&mut self.outgoing);
         self.dtmf_out.fill(&mut self.outgoing);
         self.outgoing.timestamp += self.outgoing.rate().frame_samples() as u64;
-        let duration = self.config.codec.rtp_clock_rate() / 50;
+        let clock = self.config.codec.rtp_clock_rate();
+        let duration = clock / 50;
         if !self.sending {
             self.packetizer.skip(duration);
             return;
         }
-        let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) else {
-            self.packetizer.skip(duration);
-            return;
-        };
         self.tx.resize(MAX_RTP_PACKET, 0);
-        match self.packetizer.write(self.config.payload_type, &self.payload[..len], duration, &mut self.tx) {
+        let now = self.packetizer.next_timestamp();
+        let event = self.events_pt().and_then(|pt| Some((pt, self.events_out.next(now, duration, clock)?)));
+        let written = if let Some((pt, event)) = event {
+            let written =
+                self.packetizer.write_at(pt, &event.payload, event.timestamp, event.marker, &mut self.tx);
+            self.packetizer.skip(duration);
+            written
+        } else {
+            let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) else {
+                self.tx.clear();
+                self.packetizer.skip(duration);
+                return;
+            };
+            self.packetizer.write(self.config.payload_type, &self.payload[..len], duration, &mut self.tx)
+        };
+        match written {
             Ok(n) => {
                 self.tx.truncate(n);
                 self.outputs.push_back(LegOutput::Transmit(self.tx.split().freeze()));

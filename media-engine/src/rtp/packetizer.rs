@@ -56,6 +56,37 @@ impl Packetizer {
         Ok(n)
     }
 
+    /// Write a packet stamped `timestamp` (an RFC 4733 event's start) without
+    /// moving the stream's clock: call [`Packetizer::skip`] for the tick it took.
+    pub fn write_at(
+        &mut self,
+        payload_type: PayloadType,
+        payload: &[u8],
+        timestamp: u32,
+        marker: bool,
+        out: &mut [u8],
+    ) -> Result<usize, RtpError> {
+        let header = Header {
+            version: 2,
+            marker,
+            payload_type: payload_type.get(),
+            sequence_number: self.next_seq,
+            timestamp,
+            ssrc: self.ssrc.0,
+            ..Header::default()
+        };
+        let n = write_packet(&header, payload, out)?;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.sent_packets += 1;
+        self.sent_bytes += payload.len() as u64;
+        Ok(n)
+    }
+
+    /// The timestamp the next payload will carry.
+    pub fn next_timestamp(&self) -> u32 {
+        self.next_timestamp
+    }
+
     /// Account for time that passed without sending (silence suppression, hold),
     /// so the receiver sees the gap in timestamps.
     pub fn skip(&mut self, duration: u32) {

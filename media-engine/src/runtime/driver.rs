@@ -384,6 +384,8 @@ impl Driver {
         config.media_timeout = spec.media_timeout;
         config.payload_type = spec.media.payload_type;
         config.telephone_event_pt = spec.media.telephone_event_pt;
+        // A plain RTP leg is a SIP leg: digits go as RFC 4733 events when negotiated.
+        config.send_events = true;
         let id = match self.engine.add_leg(now(), config, spec.source) {
             Ok(id) => id,
             Err(e) => {
