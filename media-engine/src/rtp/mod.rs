@@ -1,5 +1,6 @@
 //! RTP (RFC 3550): packet view, packetizer, playout buffer and receive statistics.
 
+mod extension;
 mod packet;
 mod packetizer;
 mod playout;
@@ -21,6 +22,8 @@ pub enum RtpError {
     BadVersion(u8),
     #[error("malformed RTP header: {0}")]
     Header(String),
+    #[error("malformed RTP header extension: {0}")]
+    BadExtension(&'static str),
     #[error("RTP padding of {padding} bytes exceeds the {available}-byte payload")]
     BadPadding { padding: usize, available: usize },
     #[error("RTP payload of {0} bytes does not fit the buffer")]

@@ -50,6 +50,7 @@ impl<'a> RtpPacket<'a> {
         if version != 2 {
             return Err(RtpError::BadVersion(version));
         }
+        super::extension::check(datagram)?;
         let mut reader = datagram;
         let header = Header::unmarshal(&mut reader).map_err(|e| RtpError::Header(e.to_string()))?;
         let mut payload = reader;
@@ -127,6 +128,11 @@ mod tests {
         let mut ext = [0u8; 14];
         ext[0] = 0x90;
         assert!(RtpPacket::parse(&ext).is_err());
+        // Found by fuzz/rtp_packet: a one-byte extension element longer than its block
+        // made the `rtp` crate panic.
+        let overlong: [u8; 26] =
+            [0x90, 0, 8, 3, 0, 0, 1, 0, 1, 0, 0, 42, 0xBE, 0xDE, 0, 1, 0x7E, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(RtpPacket::parse(&overlong), Err(RtpError::BadExtension(_))));
         for len in 0..64 {
             for seed in 0..64u8 {
                 let bytes: Vec<u8> = (0..len).map(|i| seed.wrapping_mul(31).wrapping_add(i as u8)).collect();
