@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod agent_token;
+pub mod audio;
 pub mod auth;
 pub mod calls;
 pub mod clock;

@@ -8,66 +8,12 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use bond_control_api::state::AppState;
-use common::{call, ADMIN_KEY};
+use common::{action, call, dial, download, outbox, setup, tone_share, ADMIN_KEY};
 use serde_json::{json, Value};
-
-async fn setup(extra: &[(&str, &str)]) -> (tempfile::TempDir, AppState, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
-    let state = common::state(dir.path(), &url, extra).await;
-    let body = json!({ "application_name": "rec", "webhook_event_url": "http://127.0.0.1:9/hooks" });
-    let (_, _, json) =
-        call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
-    let conn = json["data"]["id"].as_str().unwrap().to_owned();
-    (dir, state, conn)
-}
-
-async fn dial(state: &AppState, conn: &str, to: &str) -> String {
-    let body = json!({ "connection_id": conn, "to": to, "from": "+13125550100" });
-    let (status, _, json) = call(state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
-    assert_eq!(status, StatusCode::OK, "{json}");
-    json["data"]["call_control_id"].as_str().unwrap().to_owned()
-}
-
-async fn action(state: &AppState, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
-    let (status, _, json) =
-        call(state, "POST", &format!("/v2/calls/{id}/actions/{action}"), Some(ADMIN_KEY), Some(body)).await;
-    (status, json)
-}
 
 /// The `call.recording.saved` payloads in the outbox.
 async fn saved_events(state: &AppState) -> Vec<Value> {
-    state
-        .store
-        .pending_events(1000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap())
-        .filter(|d| d["event_type"] == "call.recording.saved")
-        .map(|d| d["payload"].clone())
-        .collect()
-}
-
-async fn download(state: &AppState, url: &str) -> (StatusCode, Vec<u8>) {
-    use tower::ServiceExt;
-    let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1;
-    let request = axum::http::Request::get(format!("/{path}")).body(axum::body::Body::empty()).unwrap();
-    let response = bond_control_api::app(state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    (status, http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes().to_vec())
-}
-
-fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / f64::from(rate);
-    let (mut re, mut im, mut total) = (0.0, 0.0, 0.0);
-    for (n, &s) in samples.iter().enumerate() {
-        let x = f64::from(s);
-        re += x * (w * n as f64).cos();
-        im += x * (w * n as f64).sin();
-        total += x * x;
-    }
-    2.0 * (re * re + im * im) / samples.len() as f64 / total.max(1.0)
+    outbox(state).await.into_iter().filter(|(t, _)| t == "call.recording.saved").map(|(_, p)| p).collect()
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ use bond_codecs::dtmf::DtmfDigit;
 
 use crate::amd::AmdEvent;
 use crate::ids::LegId;
+use crate::leg::PlaybackEnd;
 use crate::rtp::RtpStats;
 
 /// Why a leg ended. The control plane maps these to Telnyx `hangup_cause`s.
@@ -58,6 +59,16 @@ pub enum EngineEvent {
         leg: LegId,
         digit: DtmfDigit,
         source: DtmfSource,
+    },
+    /// A clip given to [`Engine::play`](crate::Engine::play) began playing.
+    PlaybackStarted {
+        leg: LegId,
+        id: u64,
+    },
+    PlaybackEnded {
+        leg: LegId,
+        id: u64,
+        end: PlaybackEnd,
     },
     /// The answering-machine detector running on the leg reports.
     MachineDetection {

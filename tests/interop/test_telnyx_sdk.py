@@ -117,3 +117,57 @@ def test_events_queued_while_the_receiver_is_down_arrive_after_a_restart():
         finally:
             receiver.close()
             bond.stop()
+
+
+def test_sdk_plays_audio_and_speaks_and_unwraps_their_webhooks(bond, receiver):
+    """start_playback (base64 WAV), speak (espeak-ng) and stop_playback through the
+    SDK; the SDK's own webhook types accept call.playback.* and call.speak.*."""
+    import base64
+    import io
+    import math
+    import wave
+
+    client = sdk(bond)
+    connection_id = client.call_control_applications.create(
+        application_name="playback", webhook_event_url=receiver.url
+    ).data.id
+    call_id = client.calls.dial(connection_id=connection_id, to="loop:silence", from_="+13125550100").data.call_control_id
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"".join(int(8000 * math.sin(2 * math.pi * 800 * n / 16000)).to_bytes(2, "little", signed=True) for n in range(3200)))
+    content = base64.b64encode(buf.getvalue()).decode()
+
+    assert client.calls.actions.start_playback(call_id, playback_content=content, client_state="cGxheQ==").data.result == "ok"
+    assert client.calls.actions.speak(call_id, payload="Thank you for calling.", voice="female", language="en-US").data.result == "ok"
+    assert client.calls.actions.start_playback(call_id, playback_content=content, loop="infinity").data.result == "ok"
+    # 200 ms of tone, then the speech, then the endless clip: stop it.
+    deadline = time.time() + 20
+    while time.time() < deadline and event_types(receiver.received, call_id).count("call.playback.started") < 2:
+        time.sleep(0.05)
+    assert client.calls.actions.stop_playback(call_id, stop="all").data.result == "ok"
+    client.calls.actions.hangup(call_id)
+
+    expected = [
+        "call.initiated",
+        "call.answered",
+        "call.playback.started",
+        "call.playback.ended",
+        "call.speak.started",
+        "call.speak.ended",
+        "call.playback.started",
+        "call.playback.ended",
+        "call.hangup",
+    ]
+    received = receiver.wait_for(len(expected))
+    assert event_types(received, call_id) == expected
+    key = public_key(bond)
+    statuses = []
+    for headers, body in received:
+        event = client.webhooks.unwrap(body, headers=headers, key=key)
+        if event.data.event_type in ("call.playback.ended", "call.speak.ended"):
+            statuses.append(event.data.payload.status)
+    assert statuses == ["completed", "completed", "cancelled"]

@@ -117,6 +117,9 @@ pub struct CallService {
     pub(super) streaming: Arc<DashMap<String, String>>,
     /// Streams asked for on dial, waiting for the answer.
     pub(super) pending_streams: Arc<DashMap<String, StreamRequest>>,
+    /// Clips handed to the engine and not ended yet, by clip id.
+    pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
+    pub(super) playback_ids: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CallService {
@@ -136,6 +139,8 @@ impl CallService {
             pending_bridges: PendingBridges::default(),
             streaming: Arc::default(),
             pending_streams: Arc::default(),
+            playbacks: Arc::default(),
+            playback_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         }
     }
 
@@ -594,6 +599,7 @@ impl CallService {
             return Ok(Vec::new());
         }
         let call = self.call_in(&mut tx, call_control_id).await?;
+        self.end_playbacks(&mut tx, &call).await?;
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;
         let mut cascade = self.linked_endings(call_control_id, ending);
@@ -649,6 +655,8 @@ impl CallService {
                         tracing::error!(%call, error = %e, "could not record DTMF");
                     }
                 }
+                Ok(EngineEvent::PlaybackStarted { id, .. }) => self.playback_event(id, None).await,
+                Ok(EngineEvent::PlaybackEnded { id, end, .. }) => self.playback_event(id, Some(end)).await,
                 Ok(EngineEvent::MachineDetection { leg, event }) => {
                     let Some(call) = self.registry.call(leg) else { continue };
                     let Some(mode) = self.amd_modes.get(&call).map(|m| *m) else { continue };

@@ -8,7 +8,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{AudioFrame, SampleRate};
 
 use crate::event::HangupCause;
-use crate::leg::{DtmfTiming, Leg, LegOutput, LocalLeg, MediaSource};
+use crate::leg::{Clip, DtmfTiming, Leg, LegOutput, LocalLeg, MediaSource};
 use crate::rtp::RtpStats;
 use crate::webrtc::WebRtcLeg;
 
@@ -119,6 +119,20 @@ impl Member {
         match self.audio_mut() {
             AudioMut::Rtp(l) => l.send_dtmf(digits, timing),
             AudioMut::Local(l) => l.send_dtmf(digits, timing),
+        }
+    }
+
+    pub fn play(&mut self, clip: Clip, overlay: bool) {
+        match self.audio_mut() {
+            AudioMut::Rtp(l) => l.play(clip, overlay),
+            AudioMut::Local(l) => l.play(clip, overlay),
+        }
+    }
+
+    pub fn stop_playback(&mut self, overlay: bool, all: bool) {
+        match self.audio_mut() {
+            AudioMut::Rtp(l) => l.stop_playback(overlay, all),
+            AudioMut::Local(l) => l.stop_playback(overlay, all),
         }
     }
 

@@ -43,7 +43,7 @@ use stream::StreamState;
 use crate::amd::{AmdConfig, AmdDetector};
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
-use crate::leg::{DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, RtpMedia};
+use crate::leg::{Clip, DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, RtpMedia};
 use crate::rtp::{RtpStats, PLAIN_HEADER};
 use crate::webrtc::{self, IceCreds, WebRtcAnswer, WebRtcLeg};
 use crate::EngineError;
@@ -368,6 +368,26 @@ impl Engine {
         timing: DtmfTiming,
     ) -> Result<(), EngineError> {
         self.leg_mut(leg)?.send_dtmf(digits, timing);
+        Ok(())
+    }
+
+    /// Play a clip (at the leg's rate) to a leg's party: queued on the main track,
+    /// which replaces what the party would hear while it plays, or mixed on top as
+    /// an `overlay`. [`EngineEvent::PlaybackStarted`] and `PlaybackEnded` follow.
+    pub fn play(&mut self, leg: LegId, clip: Clip, overlay: bool) -> Result<(), EngineError> {
+        let member = self.leg_mut(leg)?;
+        if clip.rate != member.rate() {
+            return Err(EngineError::Config("a clip must be at its leg's rate"));
+        }
+        member.play(clip, overlay);
+        Ok(())
+    }
+
+    /// Stop the clip playing on a leg's main or overlay track and, with `all`, the
+    /// ones queued after it (each gets `PlaybackEnded` with `Stopped`).
+    pub fn stop_playback(&mut self, leg: LegId, overlay: bool, all: bool) -> Result<(), EngineError> {
+        self.leg_mut(leg)?.stop_playback(overlay, all);
+        self.after_leg_changed(leg);
         Ok(())
     }
 

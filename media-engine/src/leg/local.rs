@@ -12,6 +12,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{AudioFrame, SampleRate};
 
 use super::dtmf_sender::{DtmfSender, DtmfTiming};
+use super::player::{Clip, Player};
 use super::source::{MediaSource, SourceState};
 use super::{LegOutput, PTIME};
 use crate::event::{EngineEvent, HangupCause};
@@ -26,8 +27,12 @@ pub struct LocalLeg {
     epoch: Instant,
     next_tick: Option<Instant>,
     said: AudioFrame,
+    /// Frames from the bridge, and what the party hears of them this tick
+    /// (digits and clips replace them or play over them).
     heard: AudioFrame,
+    party: AudioFrame,
     dtmf: DtmfSender,
+    player: Player,
     recording: bool,
     frames: u64,
     ended: Option<HangupCause>,
@@ -43,7 +48,9 @@ impl LocalLeg {
             next_tick: Some(now),
             said: AudioFrame::silent(rate, 0),
             heard: AudioFrame::silent(rate, 0),
+            party: AudioFrame::silent(rate, 0),
             dtmf: DtmfSender::default(),
+            player: Player::default(),
             recording: false,
             frames: 0,
             ended: None,
@@ -70,7 +77,7 @@ impl LocalLeg {
 
     /// What the party heard on the latest tick.
     pub fn sent_frame(&self) -> &AudioFrame {
-        &self.heard
+        &self.party
     }
 
     /// What the party hears (a frame from a bridge). Frames at another rate are ignored.
@@ -94,16 +101,31 @@ impl LocalLeg {
         self.dtmf.queue(digits, timing);
     }
 
+    /// Play a clip to the party (see [`Leg::play`](super::Leg::play)).
+    pub fn play(&mut self, clip: Clip, overlay: bool) {
+        self.player.play(clip, overlay);
+    }
+
+    pub fn stop_playback(&mut self, overlay: bool, all: bool) {
+        self.player.stop(overlay, all);
+        self.player.drain_events(self.id, &mut self.outputs);
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(due) = self.next_tick.filter(|&due| due <= now) else { return };
         let elapsed = now.saturating_duration_since(self.epoch).max(due - self.epoch);
         let ticks = (elapsed.as_nanos() / PTIME.as_nanos()) as u32;
         self.next_tick = Some(self.epoch + PTIME * (ticks + 1));
-        if !self.dtmf.is_idle() {
-            // Digits sent to the party reach it in place of the bridged audio.
-            self.heard.fill_silence();
-            self.dtmf.fill(&mut self.heard);
-            self.source.heard(&self.heard);
+        self.party.clone_from(&self.heard);
+        if !self.dtmf.is_idle() || !self.player.is_idle() {
+            // Digits and clips reach the party in place of (or over) the bridged audio.
+            self.player.fill(&mut self.party);
+            self.player.drain_events(self.id, &mut self.outputs);
+            if !self.dtmf.is_idle() {
+                self.party.fill_silence();
+                self.dtmf.fill(&mut self.party);
+            }
+            self.source.heard(&self.party);
         }
         self.source.fill(&mut self.said);
         self.frames += 1;
@@ -111,7 +133,7 @@ impl LocalLeg {
         self.outputs.push_back(LegOutput::Heard);
         if self.recording {
             let inbound = Box::new(self.said.clone());
-            self.outputs.push_back(LegOutput::Recorded { inbound, outbound: Box::new(self.heard.clone()) });
+            self.outputs.push_back(LegOutput::Recorded { inbound, outbound: Box::new(self.party.clone()) });
         }
     }
 

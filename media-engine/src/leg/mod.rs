@@ -12,6 +12,7 @@
 mod dtmf_sender;
 mod event_sender;
 mod local;
+mod player;
 mod source;
 
 use std::collections::VecDeque;
@@ -27,6 +28,8 @@ use dtmf_sender::DtmfSender;
 pub use dtmf_sender::DtmfTiming;
 use event_sender::EventSender;
 pub use local::LocalLeg;
+use player::Player;
+pub use player::{Clip, PlaybackEnd};
 pub use source::MediaSource;
 use source::SourceState;
 
@@ -174,6 +177,7 @@ pub struct Leg {
     dtmf: Option<DtmfDetector>,
     dtmf_out: DtmfSender,
     events_out: EventSender,
+    player: Player,
     recording: bool,
     last_event_timestamp: Option<u32>,
     /// Ticks that played a frame (received or concealed).
@@ -212,6 +216,7 @@ impl Leg {
             dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
             dtmf_out: DtmfSender::default(),
             events_out: EventSender::default(),
+            player: Player::default(),
             recording: false,
             last_event_timestamp: None,
             played: 0,
@@ -363,6 +368,18 @@ impl Leg {
         }
     }
 
+    /// Play a clip to the peer: queued on the main track (in place of the leg's
+    /// audio) or mixed on top as an overlay.
+    pub fn play(&mut self, clip: Clip, overlay: bool) {
+        self.player.play(clip, overlay);
+    }
+
+    /// Stop the clip playing on a track and, with `all`, the ones queued after it.
+    pub fn stop_playback(&mut self, overlay: bool, all: bool) {
+        self.player.stop(overlay, all);
+        self.player.drain_events(self.id, &mut self.outputs);
+    }
+
     fn events_pt(&self) -> Option<PayloadType> {
         self.config.telephone_event_pt.filter(|_| self.config.send_events)
     }
@@ -482,6 +499,10 @@ impl Leg {
 
     fn send_tick(&mut self) {
         self.source.fill(&mut self.outgoing);
+        if !self.player.is_idle() {
+            self.player.fill(&mut self.outgoing);
+            self.player.drain_events(self.id, &mut self.outputs);
+        }
         self.dtmf_out.fill(&mut self.outgoing);
         self.outgoing.timestamp += self.outgoing.rate().frame_samples() as u64;
         let clock = self.config.codec.rtp_clock_rate();

@@ -314,6 +314,12 @@ impl Driver {
                 );
                 let _ = reply.send(result.map_err(engine_error));
             }
+            Command::Play { leg, clip, overlay, reply } => {
+                let _ = reply.send(self.engine.play(leg, clip, overlay).map_err(engine_error));
+            }
+            Command::StopPlayback { leg, overlay, all, reply } => {
+                let _ = reply.send(self.engine.stop_playback(leg, overlay, all).map_err(engine_error));
+            }
             Command::Hold { leg, source, reply } => {
                 let result = match source {
                     Some(source) => self.engine.hold(leg, &source),

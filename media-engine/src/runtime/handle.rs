@@ -14,7 +14,7 @@ use crate::amd::AmdConfig;
 use crate::engine::{DtmfPassing, StreamOutput};
 use crate::event::EngineEvent;
 use crate::ids::LegId;
-use crate::leg::{DtmfTiming, MediaSource, RtpMedia};
+use crate::leg::{Clip, DtmfTiming, MediaSource, RtpMedia};
 use crate::rtp::RtpStats;
 use crate::runtime::fork::Fork;
 use crate::runtime::recorder::{RecordingSpec, RecordingSummary};
@@ -197,6 +197,18 @@ pub(crate) enum Command {
         leg: LegId,
         inbound: Option<bool>,
         outbound: Option<bool>,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    Play {
+        leg: LegId,
+        clip: Clip,
+        overlay: bool,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    StopPlayback {
+        leg: LegId,
+        overlay: bool,
+        all: bool,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     },
     Hold {
@@ -412,6 +424,16 @@ impl EngineHandle {
         outbound: Option<bool>,
     ) -> Result<(), RuntimeError> {
         self.request(leg, |reply| Command::SetMute { leg, inbound, outbound, reply }).await?
+    }
+
+    /// Play a clip at the leg's rate to its party (see [`Engine::play`](crate::Engine::play)).
+    pub async fn play(&self, leg: LegId, clip: Clip, overlay: bool) -> Result<(), RuntimeError> {
+        self.request(leg, |reply| Command::Play { leg, clip, overlay, reply }).await?
+    }
+
+    /// Stop a leg's current clip on one track and, with `all`, its queue.
+    pub async fn stop_playback(&self, leg: LegId, overlay: bool, all: bool) -> Result<(), RuntimeError> {
+        self.request(leg, |reply| Command::StopPlayback { leg, overlay, all, reply }).await?
     }
 
     /// Put a leg on hold with `source` for its party (silence or music), or take it off with `None`.

@@ -1,0 +1,223 @@
+//! `playback_start`, `playback_stop` and `speak`: audio played to a call's
+//! party. The file (fetched from `audio_url` or given as `playback_content`) or
+//! espeak-ng's speech is decoded and resampled here, then the engine plays it
+//! (`leg/player.rs`): queued clips replace what the party hears, an overlay is
+//! mixed on top. `call.playback.*` / `call.speak.*` follow the engine's events;
+//! clips still queued or playing when the call ends get `status: call_hangup`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bond_media_engine::leg::{Clip, PlaybackEnd};
+use bond_media_engine::LegId;
+use serde_json::{json, Map, Value};
+use sqlx::{Any, Transaction};
+
+use super::payload;
+use super::service::CallService;
+use crate::audio::espeak::{self, Speech};
+use crate::audio::wav;
+use crate::db::DbError;
+use crate::http::ApiError;
+use crate::store::CallRecord;
+
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a playback's audio comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSource {
+    Url(String),
+    /// `playback_content`: the WAV itself, base64-decoded.
+    Content(Vec<u8>),
+    /// `speak`: espeak-ng's voice.
+    Speech(Speech),
+}
+
+/// The fields `playback_start` and `speak` share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaybackRequest {
+    pub source: AudioSource,
+    /// `loop`: how many times; `None` is `"infinity"`.
+    pub plays: Option<u32>,
+    pub overlay: bool,
+    /// `stop`: first stop the current clip (`Some(false)`) or every queued one (`Some(true)`).
+    pub stop_first: Option<bool>,
+    pub client_state: Option<String>,
+}
+
+/// A clip Bond has handed the engine, for its events.
+#[derive(Debug, Clone)]
+pub(super) struct Playing {
+    call_control_id: String,
+    speak: bool,
+    media_url: Option<String>,
+    overlay: bool,
+    client_state: Option<String>,
+}
+
+impl Playing {
+    fn event_type(&self, started: bool) -> &'static str {
+        match (self.speak, started) {
+            (false, true) => "call.playback.started",
+            (false, false) => "call.playback.ended",
+            (true, true) => "call.speak.started",
+            (true, false) => "call.speak.ended",
+        }
+    }
+
+    fn fields(&self, status: Option<&str>) -> Map<String, Value> {
+        let mut fields = Map::new();
+        if let Some(state) = &self.client_state {
+            fields.insert("client_state".into(), json!(state));
+        }
+        if !self.speak {
+            fields.insert("media_url".into(), json!(self.media_url));
+            fields.insert("overlay".into(), json!(self.overlay));
+        }
+        if let Some(status) = status {
+            fields.insert("status".into(), json!(status));
+        }
+        fields
+    }
+}
+
+fn status(end: PlaybackEnd) -> &'static str {
+    match end {
+        PlaybackEnd::Completed => "completed",
+        _ => "cancelled",
+    }
+}
+
+impl CallService {
+    /// `playback_start` and `speak`: fetch, decode or synthesize the audio (a bad
+    /// file is a 422 now, not an event later), then queue it on the call's leg.
+    pub async fn start_playback(&self, call: &CallRecord, request: PlaybackRequest) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        let speak = matches!(request.source, AudioSource::Speech(_));
+        let (bytes, media_url, pointer) = match request.source {
+            AudioSource::Url(url) => (fetch(&url).await?, Some(url), "/audio_url"),
+            AudioSource::Content(bytes) => (bytes, None, "/playback_content"),
+            AudioSource::Speech(speech) => (synthesize(&speech).await?, None, "/payload"),
+        };
+        let playing = Playing {
+            call_control_id: call.call_control_id.clone(),
+            speak,
+            media_url,
+            overlay: request.overlay,
+            client_state: request.client_state,
+        };
+        let samples = self.decode_for(leg, &bytes, pointer).await?;
+        if let Some(all) = request.stop_first {
+            self.engine.stop_playback(leg, request.overlay, all).await.map_err(|e| ApiError::internal(&e))?;
+        }
+        self.play(leg, samples, request.plays, playing).await
+    }
+
+    /// `playback_stop`: the current clip of one track, or (`all`) its queue too.
+    pub async fn stop_playback(&self, call: &CallRecord, overlay: bool, all: bool) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        self.engine.stop_playback(leg, overlay, all).await.map_err(|e| ApiError::internal(&e))
+    }
+
+    async fn decode_for(&self, leg: LegId, bytes: &[u8], pointer: &str) -> Result<Clip, ApiError> {
+        let rate = self
+            .engine
+            .leg_rate(leg)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .ok_or_else(ApiError::call_ended)?;
+        let samples = wav::decode(bytes, rate).map_err(|e| ApiError::unprocessable("10002", e, pointer))?;
+        Ok(Clip { id: 0, rate, samples: Arc::from(samples), plays: Some(1) })
+    }
+
+    async fn play(
+        &self,
+        leg: LegId,
+        clip: Clip,
+        plays: Option<u32>,
+        playing: Playing,
+    ) -> Result<(), ApiError> {
+        let id = self.playback_ids.fetch_add(1, Ordering::Relaxed);
+        let overlay = playing.overlay;
+        self.playbacks.insert(id, playing);
+        let clip = Clip { id, plays, ..clip };
+        self.engine.play(leg, clip, overlay).await.map_err(|e| {
+            self.playbacks.remove(&id);
+            ApiError::internal(&e)
+        })
+    }
+
+    /// The engine started or ended clip `id` (`end` is `None` at the start).
+    pub(super) async fn playback_event(&self, id: u64, end: Option<PlaybackEnd>) {
+        let playing = match end {
+            None => self.playbacks.get(&id).map(|p| p.clone()),
+            Some(_) => self.playbacks.remove(&id).map(|(_, p)| p),
+        };
+        let Some(playing) = playing else { return };
+        let event_type = playing.event_type(end.is_none());
+        let fields = playing.fields(end.map(status));
+        if let Err(e) = self.call_event(&playing.call_control_id, event_type, fields).await {
+            tracing::error!(call = %playing.call_control_id, error = %e, "could not record a playback event");
+        }
+    }
+
+    /// The call ended: its clips end with `status: call_hangup`, before `call.hangup`.
+    pub(super) async fn end_playbacks(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        call: &CallRecord,
+    ) -> Result<(), DbError> {
+        let mut ids: Vec<u64> = self
+            .playbacks
+            .iter()
+            .filter(|p| p.call_control_id == call.call_control_id)
+            .map(|p| *p.key())
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some((_, playing)) = self.playbacks.remove(&id) else { continue };
+            let mut body = payload::base(call);
+            body.extend(playing.fields(Some("call_hangup")));
+            self.enqueue(tx, call, playing.event_type(false), Value::Object(body)).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn synthesize(speech: &Speech) -> Result<Vec<u8>, ApiError> {
+    espeak::synthesize(speech).await.map_err(|e| match e {
+        espeak::SpeakError::UnknownLanguage(_) => {
+            ApiError::unprocessable("10002", e.to_string(), "/language")
+        }
+        espeak::SpeakError::NotInstalled => ApiError::unprocessable("10015", e.to_string(), "/payload"),
+        espeak::SpeakError::Failed(_) => ApiError::unprocessable("10002", e.to_string(), "/payload"),
+    })
+}
+
+/// GET `url` (http or https), at most [`wav::MAX_WAV_BYTES`], within 10 s.
+async fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
+    let refuse = |detail: String| ApiError::unprocessable("10002", detail, "/audio_url");
+    let parsed = url::Url::parse(url).map_err(|e| refuse(format!("audio_url is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(refuse("audio_url must be http or https".into()));
+    }
+    let client =
+        reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().map_err(|e| ApiError::internal(&e))?;
+    let mut response = client
+        .get(parsed)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| refuse(format!("audio_url could not be fetched: {e}")))?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| refuse(format!("audio_url could not be fetched: {e}")))?
+    {
+        if bytes.len() + chunk.len() > wav::MAX_WAV_BYTES {
+            return Err(refuse(format!("audio_url is larger than {} MiB", wav::MAX_WAV_BYTES / 1024 / 1024)));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
