@@ -1,5 +1,5 @@
 //! Audio the control plane hands the engine to play: WAV files and speech,
-//! decoded and resampled to a leg's rate here, off the media path.
+//! decoded (and for clips resampled to a leg's rate) here, off the media path.
 
 pub mod espeak;
 pub mod wav;

@@ -40,6 +40,21 @@ pub fn decode(bytes: &[u8], rate: SampleRate) -> Result<Vec<i16>, String> {
     resample_clip(&mono, spec.sample_rate, rate).map_err(|_| format!("a WAV at {} Hz", spec.sample_rate))
 }
 
+/// A mono 16-bit WAV file at 8, 16, 24 or 48 kHz, kept at its own rate (the
+/// `loop:play` and hold files in the data directory).
+pub fn read_file(path: &std::path::Path) -> Result<(SampleRate, Vec<i16>), String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let reader = hound::WavReader::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let spec = reader.spec();
+    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
+        return Err(format!("{name} must be mono 16-bit PCM"));
+    }
+    let rate = SampleRate::from_hz(spec.sample_rate).map_err(|e| format!("{name}: {e}"))?;
+    let samples =
+        reader.into_samples::<i16>().collect::<Result<Vec<_>, _>>().map_err(|e| format!("{name}: {e}"))?;
+    Ok((rate, samples))
+}
+
 #[cfg(test)]
 mod tests {
     use bond_codecs::signals::{sine, snr_db_aligned};

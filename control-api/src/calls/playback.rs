@@ -4,11 +4,13 @@
 //! (`leg/player.rs`): queued clips replace what the party hears, an overlay is
 //! mixed on top. `call.playback.*` / `call.speak.*` follow the engine's events;
 //! clips still queued or playing when the call ends get `status: call_hangup`.
+//! The actions' bodies are read here too (`playback_request`, `speak_request`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use bond_media_engine::leg::{Clip, PlaybackEnd};
 use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
@@ -16,7 +18,7 @@ use sqlx::{Any, Transaction};
 
 use super::payload;
 use super::service::CallService;
-use crate::audio::espeak::{self, Speech};
+use crate::audio::espeak::{self, Speech, MAX_TEXT_CHARS};
 use crate::audio::wav;
 use crate::db::DbError;
 use crate::http::ApiError;
@@ -107,11 +109,11 @@ impl CallService {
             overlay: request.overlay,
             client_state: request.client_state,
         };
-        let samples = self.decode_for(leg, &bytes, pointer).await?;
+        let clip = self.clip(leg, &bytes, pointer, request.plays).await?;
         if let Some(all) = request.stop_first {
             self.engine.stop_playback(leg, request.overlay, all).await.map_err(|e| ApiError::internal(&e))?;
         }
-        self.play(leg, samples, request.plays, playing).await
+        self.play(leg, clip, playing).await
     }
 
     /// `playback_stop`: the current clip of one track, or (`all`) its queue too.
@@ -120,7 +122,14 @@ impl CallService {
         self.engine.stop_playback(leg, overlay, all).await.map_err(|e| ApiError::internal(&e))
     }
 
-    async fn decode_for(&self, leg: LegId, bytes: &[u8], pointer: &str) -> Result<Clip, ApiError> {
+    /// The audio as a clip at the leg's rate, with a fresh id.
+    async fn clip(
+        &self,
+        leg: LegId,
+        bytes: &[u8],
+        pointer: &str,
+        plays: Option<u32>,
+    ) -> Result<Clip, ApiError> {
         let rate = self
             .engine
             .leg_rate(leg)
@@ -128,20 +137,13 @@ impl CallService {
             .map_err(|e| ApiError::internal(&e))?
             .ok_or_else(ApiError::call_ended)?;
         let samples = wav::decode(bytes, rate).map_err(|e| ApiError::unprocessable("10002", e, pointer))?;
-        Ok(Clip { id: 0, rate, samples: Arc::from(samples), plays: Some(1) })
+        let id = self.playback_ids.fetch_add(1, Ordering::Relaxed);
+        Ok(Clip { id, rate, samples: Arc::from(samples), plays })
     }
 
-    async fn play(
-        &self,
-        leg: LegId,
-        clip: Clip,
-        plays: Option<u32>,
-        playing: Playing,
-    ) -> Result<(), ApiError> {
-        let id = self.playback_ids.fetch_add(1, Ordering::Relaxed);
-        let overlay = playing.overlay;
+    async fn play(&self, leg: LegId, clip: Clip, playing: Playing) -> Result<(), ApiError> {
+        let (id, overlay) = (clip.id, playing.overlay);
         self.playbacks.insert(id, playing);
-        let clip = Clip { id, plays, ..clip };
         self.engine.play(leg, clip, overlay).await.map_err(|e| {
             self.playbacks.remove(&id);
             ApiError::internal(&e)
@@ -220,4 +222,104 @@ async fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+fn client_state(body: &Value) -> Option<String> {
+    body.get("client_state").and_then(Value::as_str).map(str::to_owned)
+}
+
+/// `playback_start`: `audio_url` or `playback_content` (base64 WAV), and the
+/// fields it shares with `speak`.
+pub fn playback_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
+    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
+    let unavailable = |detail: &str, pointer: &str| ApiError::unprocessable("10015", detail, pointer);
+    if body.get("media_name").is_some_and(|v| !v.is_null()) {
+        return Err(unavailable("media_name is not available in Bond; use audio_url", "/media_name"));
+    }
+    if body.get("audio_type").and_then(Value::as_str).is_some_and(|t| t != "wav") {
+        return Err(unavailable("only wav audio can be played; mp3 is not available yet", "/audio_type"));
+    }
+    let url = body.get("audio_url").and_then(Value::as_str);
+    let content = body.get("playback_content").and_then(Value::as_str);
+    let source = match (url, content) {
+        (Some(url), None) => AudioSource::Url(url.to_owned()),
+        (None, Some(content)) => AudioSource::Content(
+            base64::engine::general_purpose::STANDARD
+                .decode(content)
+                .map_err(|_| invalid("playback_content must be base64", "/playback_content"))?,
+        ),
+        (None, None) => return Err(invalid("audio_url or playback_content is required", "/audio_url")),
+        (Some(_), Some(_)) => {
+            return Err(invalid("give audio_url or playback_content, not both", "/playback_content"))
+        }
+    };
+    queued(body, source, body.get("overlay").and_then(Value::as_bool).unwrap_or(false))
+}
+
+/// `speak`: `payload` (text, or SSML with `payload_type: ssml`), `language`,
+/// `voice`, and the fields it shares with `playback_start`.
+pub fn speak_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
+    let text = body.get("payload").and_then(Value::as_str).unwrap_or_default();
+    if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::unprocessable(
+            "10002",
+            format!("payload must be 1 to {MAX_TEXT_CHARS} characters"),
+            "/payload",
+        ));
+    }
+    let ssml = match body.get("payload_type").and_then(Value::as_str) {
+        None | Some("text") => false,
+        Some("ssml") => true,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "10002",
+                "payload_type must be text or ssml",
+                "/payload_type",
+            ))
+        }
+    };
+    let speech = Speech {
+        text: text.to_owned(),
+        ssml,
+        language: body.get("language").and_then(Value::as_str).unwrap_or("en-US").to_owned(),
+        voice: body.get("voice").and_then(Value::as_str).unwrap_or("female").to_owned(),
+    };
+    queued(body, AudioSource::Speech(speech), false)
+}
+
+/// `loop` (1-100 or `"infinity"`), `stop` (`current`, `all`), `target_legs: self`, `client_state`.
+fn queued(body: &Value, source: AudioSource, overlay: bool) -> Result<PlaybackRequest, ApiError> {
+    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
+    if body.get("target_legs").and_then(Value::as_str).is_some_and(|t| t != "self") {
+        return Err(ApiError::unprocessable(
+            "10015",
+            "target_legs other than self is not available yet",
+            "/target_legs",
+        ));
+    }
+    let plays = match body.get("loop") {
+        None | Some(Value::Null) => Some(1),
+        Some(Value::String(s)) if s == "infinity" => None,
+        Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
+            Some(n @ 1..=100) => Some(n as u32),
+            _ => return Err(invalid("loop must be 1 to 100 or \"infinity\"", "/loop")),
+        },
+    };
+    Ok(PlaybackRequest {
+        source,
+        plays,
+        overlay,
+        stop_first: stop_all(body)?,
+        client_state: client_state(body),
+    })
+}
+
+/// `stop`: `all` (`Some(true)`), `current` (`Some(false)`), or not given.
+pub fn stop_all(body: &Value) -> Result<Option<bool>, ApiError> {
+    match body.get("stop").and_then(Value::as_str) {
+        None => Ok(None),
+        Some("current") => Ok(Some(false)),
+        Some("all") => Ok(Some(true)),
+        Some(_) => Err(ApiError::unprocessable("10002", "stop must be current or all", "/stop")),
+    }
 }

@@ -1,6 +1,6 @@
-//! Call control: dial, bridge, hang up, send DTMF, and turn engine events into
-//! call state and webhooks. Every state change and the event reporting it are
-//! written in one transaction.
+//! Call control: dial, bridge, hang up, hold, mute, send DTMF, and end calls.
+//! Every state change and the event reporting it are written in one
+//! transaction (`events.rs` follows the engine and queues the webhooks).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,24 +11,25 @@ use bond_codecs::SampleRate;
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::rtp::RtpStats;
 use bond_media_engine::runtime::{EngineHandle, StreamLeg};
-use bond_media_engine::{DtmfPassing, EngineEvent, HangupCause, LegId};
+use bond_media_engine::{DtmfPassing, LegId};
 use dashmap::{DashMap, DashSet};
 use serde_json::{Map, Value};
 use sqlx::{Any, Transaction};
 
 use super::agent_calls::AgentCalls;
-use super::amd::{self, AmdMode, AmdRequest};
+use super::amd::{AmdMode, AmdRequest};
 use super::endpoint::{Endpoint, LoopKind};
 use super::linked::{Link, PendingBridges};
 use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
+use crate::audio::wav;
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
 use crate::http::ApiError;
 use crate::sip::SipCalls;
-use crate::store::{CallRecord, Connection, NewCall, NewEvent, Store};
+use crate::store::{CallRecord, Connection, NewCall, Store};
 use crate::streams::fork::StreamRequest;
 use crate::webhooks::WebhookNotifier;
 
@@ -422,7 +423,7 @@ impl CallService {
             LoopKind::Silence => (LOOP_RATE, MediaSource::Silence),
             LoopKind::Tone { hz } => (LOOP_RATE, MediaSource::Tone { hz: *hz, dbm0: -10.0 }),
             LoopKind::Play { file } => {
-                let (rate, samples) = read_wav(&self.files.data_dir.join(file))
+                let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
                     .map_err(|e| ApiError::unprocessable("10002", e, "/to"))?;
                 (rate, MediaSource::Play { samples: samples.into(), repeat: false })
             }
@@ -522,7 +523,7 @@ impl CallService {
             Hold::Off => None,
             Hold::Silence => Some(MediaSource::Silence),
             Hold::Music(file) => {
-                let (rate, samples) = read_wav(&self.files.data_dir.join(file))
+                let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
                     .map_err(|e| ApiError::unprocessable("10002", e, "/audio_file"))?;
                 let leg_rate = self.engine.leg_rate(leg).await.ok().flatten();
                 if leg_rate != Some(rate) {
@@ -564,7 +565,7 @@ impl CallService {
         self.end_all_of(vec![(call_control_id.to_owned(), ending)]).await;
     }
 
-    async fn end_all_of(&self, mut endings: Vec<(String, Ending)>) {
+    pub(super) async fn end_all_of(&self, mut endings: Vec<(String, Ending)>) {
         while let Some((call, ending)) = endings.pop() {
             let stats = match self.registry.leg(&call) {
                 Some(leg) => {
@@ -586,7 +587,7 @@ impl CallService {
     /// Record that a call ended (once) with its `call.hangup`; returns the calls
     /// that should now end too: the bridged partner (unless it asked to stay
     /// parked) and the calls tied to it by `link_to` (`linked.rs`).
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         call_control_id: &str,
         ending: Ending,
@@ -631,77 +632,6 @@ impl CallService {
         });
     }
 
-    /// Follow the engine: legs that end on their own, DTMF heard on a leg.
-    pub async fn run_engine_events(self) {
-        let mut events = self.engine.subscribe();
-        loop {
-            match events.recv().await {
-                Ok(EngineEvent::LegEnded { leg, cause, stats }) => {
-                    // A leg Bond hung up was claimed by `end`; this one ended on its own.
-                    let Some(call) = self.registry.remove(leg) else { continue };
-                    self.finish_recording(&call, leg).await;
-                    let ending = match cause {
-                        HangupCause::NormalClearing => Ending { cause: "normal_clearing", source: "unknown" },
-                        _ => Ending { cause: "unspecified", source: "unknown" },
-                    };
-                    match self.finish(&call, ending, &stats).await {
-                        Ok(more) => self.end_all_of(more).await,
-                        Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
-                    }
-                }
-                Ok(EngineEvent::DtmfReceived { leg, digit, .. }) => {
-                    let Some(call) = self.registry.call(leg) else { continue };
-                    if let Err(e) = self.dtmf_received(&call, digit.as_char()).await {
-                        tracing::error!(%call, error = %e, "could not record DTMF");
-                    }
-                }
-                Ok(EngineEvent::PlaybackStarted { id, .. }) => self.playback_event(id, None).await,
-                Ok(EngineEvent::PlaybackEnded { id, end, .. }) => self.playback_event(id, Some(end)).await,
-                Ok(EngineEvent::MachineDetection { leg, event }) => {
-                    let Some(call) = self.registry.call(leg) else { continue };
-                    let Some(mode) = self.amd_modes.get(&call).map(|m| *m) else { continue };
-                    if let Some((event_type, fields)) = amd::webhook(mode, event) {
-                        if let Err(e) = self.call_event(&call, event_type, fields).await {
-                            tracing::error!(%call, error = %e, "could not record a machine detection result");
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::error!(missed = n, "engine events lagged; some call events were missed");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
-
-    /// Send the application `event_type` for a call: its base payload plus `fields`
-    /// (machine-detection results, and Telnyx events passed on as they are).
-    pub async fn call_event(
-        &self,
-        call_control_id: &str,
-        event_type: &str,
-        fields: serde_json::Map<String, Value>,
-    ) -> Result<(), DbError> {
-        let mut tx = self.store.begin().await?;
-        let call = self.call_in(&mut tx, call_control_id).await?;
-        let mut body = payload::base(&call);
-        body.extend(fields);
-        self.enqueue(&mut tx, &call, event_type, Value::Object(body)).await?;
-        tx.commit().await?;
-        self.notifier.notify();
-        Ok(())
-    }
-
-    async fn dtmf_received(&self, call_control_id: &str, digit: char) -> Result<(), DbError> {
-        let mut tx = self.store.begin().await?;
-        let call = self.call_in(&mut tx, call_control_id).await?;
-        self.enqueue(&mut tx, &call, "call.dtmf.received", payload::dtmf(&call, digit)).await?;
-        tx.commit().await?;
-        self.notifier.notify();
-        Ok(())
-    }
-
     /// End every live call (Bond is stopping); each gets its `call.hangup`.
     pub async fn end_all(&self) {
         for call in self.registry.calls_snapshot() {
@@ -716,42 +646,6 @@ impl CallService {
             self.finish(id, Ending { cause: "unspecified", source: "unknown" }, &RtpStats::default()).await?;
         }
         Ok(ids.len())
-    }
-
-    pub(super) async fn call_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        id: &str,
-    ) -> Result<CallRecord, DbError> {
-        self.store.get_call_tx(tx, id).await?.ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
-    }
-
-    pub(super) async fn enqueue(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        call: &CallRecord,
-        event_type: &str,
-        body: Value,
-    ) -> Result<(), DbError> {
-        let url = call.webhook_url.as_deref().unwrap_or_default();
-        if url.is_empty() {
-            return Ok(());
-        }
-        self.store
-            .enqueue_event(
-                tx,
-                NewEvent {
-                    organization_id: &call.organization_id,
-                    call_control_id: Some(&call.call_control_id),
-                    event_type,
-                    payload: body,
-                    url,
-                    failover_url: call.webhook_failover_url.as_deref(),
-                    timeout_secs: call.webhook_timeout_secs,
-                },
-            )
-            .await?;
-        Ok(())
     }
 }
 
@@ -801,18 +695,4 @@ pub(super) fn new_call(
 
 pub(super) fn no_route(detail: &str) -> ApiError {
     ApiError::unprocessable("10002", detail, "/to").with_status(StatusCode::UNPROCESSABLE_ENTITY)
-}
-
-/// A mono 16-bit WAV at 8, 16, 24 or 48 kHz.
-fn read_wav(path: &std::path::Path) -> Result<(SampleRate, Vec<i16>), String> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let reader = hound::WavReader::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
-    let spec = reader.spec();
-    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
-        return Err(format!("{name} must be mono 16-bit PCM"));
-    }
-    let rate = SampleRate::from_hz(spec.sample_rate).map_err(|e| format!("{name}: {e}"))?;
-    let samples =
-        reader.into_samples::<i16>().collect::<Result<Vec<_>, _>>().map_err(|e| format!("{name}: {e}"))?;
-    Ok((rate, samples))
 }

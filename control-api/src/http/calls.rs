@@ -15,12 +15,11 @@ use serde_json::{json, Value};
 
 use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
-use crate::audio::espeak::{Speech, MAX_TEXT_CHARS};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
 use crate::calls::{
-    amd, stream_request, AmdRequest, AudioSource, BridgeOptions, Dial, Endpoint, Hold, Link, PlaybackRequest,
-    RecordOptions,
+    amd, playback_request, speak_request, stop_all, stream_request, AmdRequest, BridgeOptions, Dial,
+    Endpoint, Hold, Link, RecordOptions,
 };
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
@@ -549,13 +548,7 @@ async fn run_action(
         }
         "playback_start" => state.calls.start_playback(call, playback_request(body)?).await,
         "playback_stop" => {
-            let all = match body.get("stop").and_then(Value::as_str) {
-                None | Some("all") => true,
-                Some("current") => false,
-                Some(_) => {
-                    return Err(ApiError::unprocessable("10002", "stop must be current or all", "/stop"))
-                }
-            };
+            let all = stop_all(body)?.unwrap_or(true);
             let overlay = body.get("overlay").and_then(Value::as_bool).unwrap_or(false);
             state.calls.stop_playback(call, overlay, all).await
         }
@@ -598,96 +591,6 @@ async fn run_action(
             "/action",
         )),
     }
-}
-
-fn client_state(body: &Value) -> Option<String> {
-    body.get("client_state").and_then(Value::as_str).map(str::to_owned)
-}
-
-/// `playback_start`: `audio_url` or `playback_content` (base64 WAV), and the
-/// fields it shares with `speak`.
-fn playback_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
-    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
-    let unavailable = |detail: &str, pointer: &str| ApiError::unprocessable("10015", detail, pointer);
-    if body.get("media_name").is_some_and(|v| !v.is_null()) {
-        return Err(unavailable("media_name is not available in Bond; use audio_url", "/media_name"));
-    }
-    if body.get("audio_type").and_then(Value::as_str).is_some_and(|t| t != "wav") {
-        return Err(unavailable("only wav audio can be played; mp3 is not available yet", "/audio_type"));
-    }
-    let url = body.get("audio_url").and_then(Value::as_str);
-    let content = body.get("playback_content").and_then(Value::as_str);
-    let source = match (url, content) {
-        (Some(url), None) => AudioSource::Url(url.to_owned()),
-        (None, Some(content)) => AudioSource::Content(
-            base64::engine::general_purpose::STANDARD
-                .decode(content)
-                .map_err(|_| invalid("playback_content must be base64", "/playback_content"))?,
-        ),
-        (None, None) => return Err(invalid("audio_url or playback_content is required", "/audio_url")),
-        (Some(_), Some(_)) => {
-            return Err(invalid("give audio_url or playback_content, not both", "/playback_content"))
-        }
-    };
-    queued(body, source, body.get("overlay").and_then(Value::as_bool).unwrap_or(false))
-}
-
-/// `speak`: `payload` (text, or SSML with `payload_type: ssml`), `language`,
-/// `voice`, and the fields it shares with `playback_start`.
-fn speak_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
-    let text = body.get("payload").and_then(Value::as_str).unwrap_or_default();
-    if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::unprocessable(
-            "10002",
-            format!("payload must be 1 to {MAX_TEXT_CHARS} characters"),
-            "/payload",
-        ));
-    }
-    let ssml = match body.get("payload_type").and_then(Value::as_str) {
-        None | Some("text") => false,
-        Some("ssml") => true,
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "10002",
-                "payload_type must be text or ssml",
-                "/payload_type",
-            ))
-        }
-    };
-    let speech = Speech {
-        text: text.to_owned(),
-        ssml,
-        language: body.get("language").and_then(Value::as_str).unwrap_or("en-US").to_owned(),
-        voice: body.get("voice").and_then(Value::as_str).unwrap_or("female").to_owned(),
-    };
-    queued(body, AudioSource::Speech(speech), false)
-}
-
-/// `loop` (1-100 or `"infinity"`), `stop` (`current`, `all`), `target_legs: self`, `client_state`.
-fn queued(body: &Value, source: AudioSource, overlay: bool) -> Result<PlaybackRequest, ApiError> {
-    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
-    if body.get("target_legs").and_then(Value::as_str).is_some_and(|t| t != "self") {
-        return Err(ApiError::unprocessable(
-            "10015",
-            "target_legs other than self is not available yet",
-            "/target_legs",
-        ));
-    }
-    let plays = match body.get("loop") {
-        None | Some(Value::Null) => Some(1),
-        Some(Value::String(s)) if s == "infinity" => None,
-        Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
-            Some(n @ 1..=100) => Some(n as u32),
-            _ => return Err(invalid("loop must be 1 to 100 or \"infinity\"", "/loop")),
-        },
-    };
-    let stop_first = match body.get("stop").and_then(Value::as_str) {
-        None => None,
-        Some("current") => Some(false),
-        Some("all") => Some(true),
-        Some(_) => return Err(invalid("stop must be current or all", "/stop")),
-    };
-    Ok(PlaybackRequest { source, plays, overlay, stop_first, client_state: client_state(body) })
 }
 
 /// `record_start`: `format` (wav), `channels` (single, dual), Bond's `sample_rate` (16000, or the leg's).

@@ -1,0 +1,124 @@
+//! What the engine tells the calls, and the webhooks calls send: the task that
+//! follows engine events (legs ending on their own, DTMF, machine detection,
+//! clips starting and ending) and the one way a call's event reaches the
+//! outbox, inside the transaction of the state change it reports.
+
+use bond_media_engine::{EngineEvent, HangupCause};
+use serde_json::Value;
+use sqlx::{Any, Transaction};
+
+use super::amd;
+use super::payload;
+use super::registry::Ending;
+use super::service::CallService;
+use crate::db::DbError;
+use crate::store::{CallRecord, NewEvent};
+
+impl CallService {
+    /// Follow the engine: legs that end on their own, DTMF heard on a leg.
+    pub async fn run_engine_events(self) {
+        let mut events = self.engine.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::LegEnded { leg, cause, stats }) => {
+                    // A leg Bond hung up was claimed by `end`; this one ended on its own.
+                    let Some(call) = self.registry.remove(leg) else { continue };
+                    self.finish_recording(&call, leg).await;
+                    let ending = match cause {
+                        HangupCause::NormalClearing => Ending { cause: "normal_clearing", source: "unknown" },
+                        _ => Ending { cause: "unspecified", source: "unknown" },
+                    };
+                    match self.finish(&call, ending, &stats).await {
+                        Ok(more) => self.end_all_of(more).await,
+                        Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
+                    }
+                }
+                Ok(EngineEvent::DtmfReceived { leg, digit, .. }) => {
+                    let Some(call) = self.registry.call(leg) else { continue };
+                    if let Err(e) = self.dtmf_received(&call, digit.as_char()).await {
+                        tracing::error!(%call, error = %e, "could not record DTMF");
+                    }
+                }
+                Ok(EngineEvent::PlaybackStarted { id, .. }) => self.playback_event(id, None).await,
+                Ok(EngineEvent::PlaybackEnded { id, end, .. }) => self.playback_event(id, Some(end)).await,
+                Ok(EngineEvent::MachineDetection { leg, event }) => {
+                    let Some(call) = self.registry.call(leg) else { continue };
+                    let Some(mode) = self.amd_modes.get(&call).map(|m| *m) else { continue };
+                    if let Some((event_type, fields)) = amd::webhook(mode, event) {
+                        if let Err(e) = self.call_event(&call, event_type, fields).await {
+                            tracing::error!(%call, error = %e, "could not record a machine detection result");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::error!(missed = n, "engine events lagged; some call events were missed");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Send the application `event_type` for a call: its base payload plus `fields`
+    /// (machine-detection results, and Telnyx events passed on as they are).
+    pub async fn call_event(
+        &self,
+        call_control_id: &str,
+        event_type: &str,
+        fields: serde_json::Map<String, Value>,
+    ) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let call = self.call_in(&mut tx, call_control_id).await?;
+        let mut body = payload::base(&call);
+        body.extend(fields);
+        self.enqueue(&mut tx, &call, event_type, Value::Object(body)).await?;
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(())
+    }
+
+    async fn dtmf_received(&self, call_control_id: &str, digit: char) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let call = self.call_in(&mut tx, call_control_id).await?;
+        self.enqueue(&mut tx, &call, "call.dtmf.received", payload::dtmf(&call, digit)).await?;
+        tx.commit().await?;
+        self.notifier.notify();
+        Ok(())
+    }
+
+    pub(super) async fn call_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+    ) -> Result<CallRecord, DbError> {
+        self.store.get_call_tx(tx, id).await?.ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
+    }
+
+    pub(super) async fn enqueue(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        call: &CallRecord,
+        event_type: &str,
+        body: Value,
+    ) -> Result<(), DbError> {
+        let url = call.webhook_url.as_deref().unwrap_or_default();
+        if url.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .enqueue_event(
+                tx,
+                NewEvent {
+                    organization_id: &call.organization_id,
+                    call_control_id: Some(&call.call_control_id),
+                    event_type,
+                    payload: body,
+                    url,
+                    failover_url: call.webhook_failover_url.as_deref(),
+                    timeout_secs: call.webhook_timeout_secs,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
