@@ -24,6 +24,7 @@ async fn main() {
         webrtc: None,
         opus: Default::default(),
         shards: 0,
+        passthrough: true,
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

@@ -39,6 +39,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RTP_PORT_MAX", "rtp.port_max"),
     ("BOND_OPUS_COMPLEXITY", "rtp.opus_complexity"),
     ("BOND_ENGINE_SHARDS", "rtp.engine_shards"),
+    ("BOND_RTP_PASSTHROUGH", "rtp.passthrough"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_LOG_FORMAT", "log.format"),
@@ -133,6 +134,9 @@ pub struct RtpConfig {
     pub opus_complexity: i32,
     /// Media engines (one task each) legs are spread over; 0: one per core.
     pub engine_shards: usize,
+    /// Bridged SIP legs with the same codec (and RFC 4733 on both) forward packets
+    /// without decoding while nothing needs their audio.
+    pub passthrough: bool,
 }
 
 /// The one UDP port every browser (WebRTC) leg shares.
@@ -214,6 +218,7 @@ impl Default for RtpConfig {
             port_max: 30_000,
             opus_complexity: 5,
             engine_shards: 0,
+            passthrough: true,
         }
     }
 }

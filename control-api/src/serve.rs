@@ -179,6 +179,7 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
         webrtc: Some(webrtc),
         opus: OpusConfig { complexity: config.rtp.opus_complexity, ..OpusConfig::default() },
         shards: config.rtp.engine_shards,
+        passthrough: config.rtp.passthrough,
     });
     tracing::info!(shards = engine.shards(), "media engine started");
     Ok(engine)

@@ -3,7 +3,9 @@ Its audio source is a 440 Hz sine (ausine); what it hears is dumped to WAV by it
 sndfile module. Bond bridges it to `loop:tone?hz=1200` and records the call in
 dual channels, so each direction is checked by tone frequency on its own:
 what baresip heard must be 1200 Hz, what Bond heard from baresip 440 Hz.
-`send_dtmf` digits must reach baresip as RFC 4733 telephone-events (its console
+Two baresips bridged through Bond (a SIP leg to a SIP leg, same codec, which
+Bond passes through undecoded until a recording starts) must each hear the
+other's tone. `send_dtmf` digits must reach baresip as RFC 4733 telephone-events (its console
 prints each event it decodes).
 """
 
@@ -23,7 +25,7 @@ from conftest import api, free_port, share_at
 from test_sip_trunk import trunk_connection, wait_event
 
 CONFIG = """sip_listen\t127.0.0.1:{sip_port}
-audio_source\tausine,440
+audio_source\tausine,{hz}
 audio_player\taubridge,player
 audio_alert\taubridge,alert
 ausrc_srate\t48000
@@ -42,8 +44,8 @@ rtp_ports\t{rtp_min}-{rtp_max}
 """
 
 
-def start_baresip(workdir, commands=(), log=None):
-    """baresip in `workdir`, running `commands`; its console goes to the file `log` if given."""
+def start_baresip(workdir, commands=(), log=None, hz=440):
+    """baresip in `workdir` saying a sine of `hz`, running `commands`; its console goes to the file `log` if given."""
     sip_port = free_port()
     rtp_min = 42000 + (sip_port % 50) * 20
     cfg = os.path.join(workdir, "cfg")
@@ -51,7 +53,7 @@ def start_baresip(workdir, commands=(), log=None):
     os.makedirs(cfg)
     os.makedirs(dump)
     with open(os.path.join(cfg, "config"), "w") as f:
-        f.write(CONFIG.format(sip_port=sip_port, dump=dump, rtp_min=rtp_min, rtp_max=rtp_min + 19))
+        f.write(CONFIG.format(sip_port=sip_port, dump=dump, rtp_min=rtp_min, rtp_max=rtp_min + 19, hz=hz))
     with open(os.path.join(cfg, "accounts"), "w") as f:
         f.write("<sip:+15550004444@127.0.0.1>;regint=0;audio_codecs=PCMU;answermode=auto\n")
     open(os.path.join(cfg, "contacts"), "w").close()
@@ -125,3 +127,39 @@ def test_send_dtmf_reaches_baresip_as_rfc4733_telephone_events(bond, receiver):
         # baresip's console prints each telephone-event it decodes: "received event: '5' (end=0)".
         events = re.findall(r"received event: '(.)' \(end=(\d)\)", open(log).read())
         assert events == [(d, e) for d in "159#" for e in "01"], events
+
+
+def test_two_baresips_bridged_hear_each_other_passed_through_and_then_recorded(bond, receiver):
+    conn = trunk_connection(bond, receiver)
+    with tempfile.TemporaryDirectory() as caller_dir, tempfile.TemporaryDirectory() as callee_dir:
+        callee, callee_port, callee_dump = start_baresip(callee_dir, hz=660)
+        time.sleep(1.0)  # baresip binds its SIP socket
+        caller, _, caller_dump = start_baresip(caller_dir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"])
+        call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+        api(bond, "POST", f"/calls/{call}/actions/answer", {})
+        dialed = api(bond, "POST", "/calls", {"connection_id": conn, "to": f"sip:+15550004444@127.0.0.1:{callee_port}",
+                                             "from": "+15550001234", "link_to": call, "bridge_on_answer": True})
+        other = dialed["data"]["call_control_id"]
+        wait_event(receiver, "call.bridged", call_control_id=call)
+        time.sleep(3)  # same codec, RFC 4733 on both: packets pass through undecoded
+        api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
+        time.sleep(3)  # recording: the bridge decodes again
+        api(bond, "POST", f"/calls/{call}/actions/hangup", {})  # its linked call ends with it
+        wait_event(receiver, "call.hangup", call_control_id=other)
+        saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
+        caller.wait(timeout=30)
+        callee.wait(timeout=30)
+        for dump, hz, who in [(caller_dump, 660, "the caller"), (callee_dump, 440, "the callee")]:
+            heard = glob.glob(os.path.join(dump, "*-dec.wav"))
+            assert heard, f"{who} dumped no received audio"
+            samples, rate, _, _ = mono_samples(heard[0])
+            assert len(samples) > 5 * rate, f"{who} heard {len(samples) / rate:.1f} s"
+            before, after = samples[-5 * rate:-4 * rate], samples[-rate:]
+            assert share_at(before, hz, rate) > 0.8, f"{who} before recording: {share_at(before, hz, rate):.2f} of {hz} Hz"
+            assert share_at(after, hz, rate) > 0.8, f"{who} while recorded: {share_at(after, hz, rate):.2f} of {hz} Hz"
+        recording = os.path.join(caller_dir, "bond.wav")
+        with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r, open(recording, "wb") as f:
+            f.write(r.read())
+        _, rate, interleaved, _ = mono_samples(recording)
+        said, heard = list(interleaved[0::2])[-rate:], list(interleaved[1::2])[-rate:]
+        assert share_at(said, 440, rate) > 0.8 and share_at(heard, 660, rate) > 0.8

@@ -131,5 +131,6 @@ fn config(port: u16) -> RuntimeConfig {
         webrtc: None,
         opus: Default::default(),
         shards: 0,
+        passthrough: true,
     }
 }

@@ -23,6 +23,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         webrtc: None,
         opus: Default::default(),
         shards: 2,
+        passthrough: true,
     }
 }
 

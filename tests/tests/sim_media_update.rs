@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bond_codecs::signals::sinad_db;
-use bond_codecs::Codec;
+use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::ids::PayloadType;
 use bond_media_engine::leg::{MediaSource, RtpMedia};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
@@ -66,7 +66,28 @@ fn a_same_rate_codec_change_keeps_the_audio_flowing() {
 }
 
 #[test]
-fn a_codec_change_that_would_change_the_rate_is_refused() {
+fn a_leg_whose_offer_was_answered_at_another_rate_switches_to_it() {
+    // Bond offered PCMU first; the callee answered G.722 before anything used the leg.
+    let mut net = SimNetwork::new(6);
+    let now = net.now();
+    let mut phone_cfg = net.engine.leg_config(Codec::G722);
+    phone_cfg.emit_heard = true;
+    let phone = net.engine.add_leg(now, phone_cfg, MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }).unwrap();
+    let bond_cfg = net.engine.leg_config(Codec::Pcmu);
+    let bond = net.engine.add_leg(now, bond_cfg, MediaSource::Silence).unwrap();
+    net.connect(phone, bond, LinkProfile::clean(), LinkProfile::clean());
+    net.engine.set_rtp_media(now, bond, media(Codec::G722, true, true)).unwrap();
+    assert_eq!(net.engine.rate(bond), Some(SampleRate::Hz16000));
+    let echo = net.engine.add_local_leg(now, SampleRate::Hz16000, MediaSource::Echo);
+    net.engine.bridge(bond, echo).unwrap();
+    net.run_for(Duration::from_secs(3));
+    let heard = net.heard_samples(phone);
+    let sinad = sinad_db(&heard[heard.len() - 16_000..], 1000.0, 16_000);
+    assert!(sinad > 20.0, "the phone hears its tone back through G.722: SINAD {sinad:.1} dB");
+}
+
+#[test]
+fn a_codec_change_that_would_change_the_rate_of_a_leg_in_use_is_refused() {
     let mut net = SimNetwork::new(5);
     let (tone, _) = tone_and_echo(&mut net);
     let now = net.now();

@@ -20,6 +20,7 @@
 
 mod bridge;
 mod member;
+mod passthrough;
 mod relay;
 mod stream;
 
@@ -148,6 +149,8 @@ pub struct Engine {
     /// Leg ids go up by this much, so engines that share a runtime never reuse each other's.
     leg_step: u64,
     deadlines: BinaryHeap<Reverse<(Instant, LegId)>>,
+    /// Each leg's deadline as last pushed, so an unchanged one is not pushed again.
+    armed: HashMap<LegId, Instant>,
     outputs: VecDeque<EngineOutput>,
     rng: SplitMix64,
     /// How new legs encode Opus.
@@ -176,6 +179,7 @@ impl Engine {
             next_leg: first.max(1),
             leg_step: step.max(1),
             deadlines: BinaryHeap::new(),
+            armed: HashMap::new(),
             outputs: VecDeque::new(),
             rng: SplitMix64::new(seed),
             opus: OpusConfig::default(),
@@ -346,6 +350,16 @@ impl Engine {
 
     /// A datagram arrived for `leg`.
     pub fn handle_receive(&mut self, now: Instant, leg: LegId, datagram: &[u8]) -> Result<(), EngineError> {
+        if let Member::Rtp(l) = self.leg_mut(leg)? {
+            if l.is_passthrough() {
+                let result = l.relay_rtp(now, datagram);
+                if let Ok(packet) = &result {
+                    self.forward_to_peer(now, leg, packet);
+                }
+                self.after_leg_changed(leg);
+                return result.map(|_| ());
+            }
+        }
         let result = match self.leg_mut(leg)? {
             Member::Rtp(l) => l.handle_rtp(now, datagram),
             Member::Local(_) => Err(EngineError::Config("a local leg has no network side")),
@@ -368,6 +382,7 @@ impl Engine {
         timing: DtmfTiming,
     ) -> Result<(), EngineError> {
         self.leg_mut(leg)?.send_dtmf(digits, timing);
+        self.refresh_passthrough(leg);
         Ok(())
     }
 
@@ -380,6 +395,7 @@ impl Engine {
             return Err(EngineError::Config("a clip must be at its leg's rate"));
         }
         member.play(clip, overlay);
+        self.refresh_passthrough(leg);
         Ok(())
     }
 
@@ -394,6 +410,7 @@ impl Engine {
     /// Start or stop `Recorded` outputs for a leg (the runtime feeds recordings and forks from them).
     pub fn set_recording(&mut self, leg: LegId, on: bool) -> Result<(), EngineError> {
         self.leg_mut(leg)?.set_recording(on);
+        self.refresh_passthrough(leg);
         Ok(())
     }
 
@@ -405,6 +422,7 @@ impl Engine {
         let rate = member.rate();
         member.set_emit_heard(true);
         self.detectors.insert(leg, AmdDetector::new(config, rate.hz()));
+        self.refresh_passthrough(leg);
         Ok(())
     }
 
@@ -416,6 +434,7 @@ impl Engine {
                 member.set_emit_heard(false);
             }
         }
+        self.refresh_passthrough(leg);
         stopped
     }
 
@@ -446,6 +465,7 @@ impl Engine {
         for leg in [a, b] {
             self.leg_mut(leg)?.set_bridged(true);
         }
+        self.refresh_passthrough(a);
         Ok(())
     }
 
@@ -517,6 +537,7 @@ impl Engine {
     /// A leg out of its bridge hears its own source again and reports what it
     /// hears only for its detector.
     fn leave_bridge(&mut self, id: LegId) {
+        self.set_passthrough(id, false);
         let detected = self.detectors.contains_key(&id);
         if let Some(member) = self.legs.get_mut(&id) {
             member.set_bridged(false);
@@ -530,6 +551,7 @@ impl Engine {
         let controls = self.controls.entry(leg).or_default();
         controls.mute_inbound = inbound;
         controls.mute_outbound = outbound;
+        self.refresh_passthrough(leg);
         Ok(())
     }
 
@@ -538,6 +560,7 @@ impl Engine {
     pub fn hold(&mut self, leg: LegId, hold_source: &MediaSource) -> Result<(), EngineError> {
         self.leg_mut(leg)?.set_hold_source(hold_source);
         self.controls.entry(leg).or_default().held = true;
+        self.refresh_passthrough(leg);
         Ok(())
     }
 
@@ -549,6 +572,7 @@ impl Engine {
             &MediaSource::Silence
         });
         self.controls.entry(leg).or_default().held = false;
+        self.refresh_passthrough(leg);
         Ok(())
     }
 
@@ -586,10 +610,15 @@ impl Engine {
                 break;
             }
             self.deadlines.pop();
+            if self.armed.get(&id) == Some(&at) {
+                self.armed.remove(&id);
+            }
             let Some(leg) = self.legs.get_mut(&id) else { continue };
             if leg.poll_timeout().is_some_and(|due| due <= now) {
                 leg.handle_timeout(now);
                 self.after_leg_changed(id);
+            } else {
+                self.arm(id); // its deadline moved: keep one on the heap
             }
         }
     }
@@ -605,6 +634,10 @@ impl Engine {
                 Some(due) if due == at => return Some(at),
                 _ => {
                     self.deadlines.pop();
+                    if self.armed.get(&id) == Some(&at) {
+                        self.armed.remove(&id);
+                        self.arm(id);
+                    }
                 }
             }
         }
@@ -626,6 +659,9 @@ impl Engine {
 
     /// A digit that arrived as RFC 4733 on a bridged leg is played in-band to the peer.
     fn relay_dtmf(&mut self, from: LegId, digit: DtmfDigit) {
+        if self.is_passthrough(from) {
+            return; // the event's own packets went across
+        }
         let Some(route) = self.routes.get(&from).filter(|r| r.carry_dtmf) else { return };
         let peer = route.peer;
         if route.remote {
@@ -736,6 +772,7 @@ impl Engine {
             self.controls.remove(&id);
             self.detectors.remove(&id);
             self.streams.remove(&id);
+            self.armed.remove(&id);
             if let Some(Member::WebRtc(w)) = &removed {
                 self.webrtc_ufrags.remove(w.ufrag());
                 for peer in w.peers() {
@@ -747,13 +784,22 @@ impl Engine {
             }
             return;
         }
-        if let Some(at) = leg.poll_timeout() {
-            self.deadlines.push(Reverse((at, id)));
-        }
         if let (Some(state), Member::Rtp(l)) = (self.streams.get_mut(&id), leg) {
             for name in state.due_marks(l.played_frames()) {
                 self.outputs.push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Mark(name) });
             }
+        }
+        if self.routes.contains_key(&id) {
+            self.refresh_passthrough(id);
+        }
+        self.arm(id);
+    }
+
+    /// Push the leg's next deadline unless it is the one already pushed.
+    fn arm(&mut self, id: LegId) {
+        let Some(at) = self.legs.get(&id).and_then(Member::poll_timeout) else { return };
+        if self.armed.insert(id, at) != Some(at) {
+            self.deadlines.push(Reverse((at, id)));
         }
     }
 }

@@ -47,6 +47,11 @@ impl EventSender {
         self.queue.extend(digits.iter().map(|&d| (d, timing)));
     }
 
+    /// Nothing queued or being sent, and no gap after a digit to keep.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.current.is_none() && self.gap_ticks == 0
+    }
+
     /// This tick's packet while a digit is being sent, else `None` (the tick
     /// carries audio). `now` is the RTP timestamp this tick's audio would have,
     /// `tick` its length and `clock` the rate, both in RTP clock units.

@@ -12,6 +12,7 @@
 mod dtmf_sender;
 mod event_sender;
 mod local;
+mod passthrough;
 mod player;
 mod source;
 
@@ -28,6 +29,8 @@ use dtmf_sender::DtmfSender;
 pub use dtmf_sender::DtmfTiming;
 use event_sender::EventSender;
 pub use local::LocalLeg;
+pub use passthrough::Forwarded;
+use passthrough::Rebase;
 use player::Player;
 pub use player::{Clip, PlaybackEnd};
 pub use source::MediaSource;
@@ -36,7 +39,8 @@ use source::SourceState;
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::{LegId, PayloadType, Ssrc};
 use crate::rtp::{
-    Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpPacket, RtpStats, MAX_RTP_PACKET,
+    Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpPacket, RtpStats, SequenceExtender,
+    MAX_RTP_PACKET,
 };
 use crate::timer::{TimerKind, TimerTable};
 use crate::EngineError;
@@ -65,6 +69,9 @@ pub struct LegConfig {
     pub detect_inband_dtmf: bool,
     /// Output every decoded frame as [`LegOutput::Heard`] (for bridges, recorders, tests).
     pub emit_heard: bool,
+    /// Bridged with a leg of the same codec, packets may pass through undecoded
+    /// (see `passthrough.rs`); needs RFC 4733 on the leg.
+    pub passthrough: bool,
 }
 
 /// What offer/answer settled for an RTP leg: applied at creation or mid-call
@@ -115,6 +122,7 @@ impl LegConfig {
             opus: OpusConfig::default(),
             detect_inband_dtmf: true,
             emit_heard: false,
+            passthrough: false,
         }
     }
 }
@@ -186,6 +194,14 @@ pub struct Leg {
     sending: bool,
     /// The peer is meant to be sending, so the media timeout runs.
     expect_media: bool,
+    /// When media last arrived (the media timeout is re-armed from it lazily).
+    last_media: Instant,
+    /// The latest time the leg was given.
+    last_now: Instant,
+    /// Packets go straight to the bridge peer (see `passthrough.rs`).
+    passthrough: bool,
+    rebase: Option<Rebase>,
+    sequence: SequenceExtender,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -222,6 +238,11 @@ impl Leg {
             played: 0,
             sending: true,
             expect_media: true,
+            last_media: now,
+            last_now: now,
+            passthrough: false,
+            rebase: None,
+            sequence: SequenceExtender::default(),
             outputs: VecDeque::with_capacity(4),
             ended: None,
             timers,
@@ -244,6 +265,28 @@ impl Leg {
 
     /// A received datagram. Bad packets are counted and refused, never a panic.
     pub fn handle_rtp(&mut self, now: Instant, datagram: &[u8]) -> Result<(), EngineError> {
+        let (packet, is_event) = self.accept(now, datagram)?;
+        let header = &packet.header;
+        let media: &[u8] = if is_event {
+            self.handle_telephone_event(header.timestamp, packet.payload);
+            &[] // the event's slot in the sequence plays as silence
+        } else {
+            packet.payload
+        };
+        let ssrc = Ssrc(header.ssrc);
+        match self.playout.insert(now, ssrc, header.sequence_number, header.timestamp, media) {
+            crate::rtp::Inserted::Stored { ext_seq } => {
+                let arrival = self.rtp_clock(now);
+                self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
+            }
+            crate::rtp::Inserted::Late => self.late += 1,
+        }
+        Ok(())
+    }
+
+    /// Parse and check a datagram (its payload type, its size); true for a telephone-event.
+    fn accept<'d>(&mut self, now: Instant, datagram: &'d [u8]) -> Result<(RtpPacket<'d>, bool), EngineError> {
+        self.last_now = now;
         if self.is_ended() {
             return Err(EngineError::LegEnded(self.id));
         }
@@ -264,31 +307,20 @@ impl Leg {
             self.malformed += 1;
             return Err(RtpError::TooLarge(packet.payload.len()).into());
         }
-        if let Some(timeout) = self.config.media_timeout.filter(|_| self.expect_media) {
-            self.timers.set(LegTimer::MediaTimeout, now + timeout);
-        }
-        let media: &[u8] = if is_event {
-            self.handle_telephone_event(header.timestamp, packet.payload);
-            &[] // the event's slot in the sequence plays as silence
-        } else {
-            packet.payload
-        };
-        let ssrc = Ssrc(header.ssrc);
-        match self.playout.insert(now, ssrc, header.sequence_number, header.timestamp, media) {
-            crate::rtp::Inserted::Stored { ext_seq } => {
-                let arrival = self.rtp_clock(now);
-                self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
-            }
-            crate::rtp::Inserted::Late => self.late += 1,
-        }
-        Ok(())
+        self.last_media = now;
+        Ok((packet, is_event))
     }
 
-    /// Apply a new offer/answer outcome. A codec change must keep the rate (one
-    /// that does not is refused): the bridge, taps and sources stay as they are.
+    /// Apply a new offer/answer outcome. A codec at another rate is taken only
+    /// while nothing uses the leg's audio (Bond's offer answered with a codec other
+    /// than its first: no bridge, tap, recording or clip yet; the leg then sends
+    /// silence); once the audio is in use a codec change must keep the rate.
     pub fn set_media(&mut self, now: Instant, media: RtpMedia) -> Result<(), EngineError> {
         if media.codec.sample_rate() != self.rate() {
-            return Err(EngineError::Config("a codec change must keep the leg's sample rate"));
+            if self.config.emit_heard || self.recording || !self.player.is_idle() {
+                return Err(EngineError::Config("a codec change must keep the sample rate of a leg in use"));
+            }
+            self.change_rate(media.codec)?;
         }
         if media.codec != self.config.codec {
             self.encoder = media.codec.encoder_with(self.config.opus)?;
@@ -301,9 +333,28 @@ impl Leg {
         self.sending = media.send;
         self.expect_media = media.expect_media;
         match self.config.media_timeout {
-            Some(timeout) if media.expect_media => self.timers.set(LegTimer::MediaTimeout, now + timeout),
+            Some(timeout) if media.expect_media => {
+                self.last_media = now;
+                self.timers.set(LegTimer::MediaTimeout, now + timeout);
+            }
             _ => self.timers.stop(LegTimer::MediaTimeout),
         }
+        Ok(())
+    }
+
+    /// Everything sized or clocked by the leg's rate, made again for `codec`'s.
+    fn change_rate(&mut self, codec: Codec) -> Result<(), EngineError> {
+        let rate = codec.sample_rate();
+        self.encoder = codec.encoder_with(self.config.opus)?;
+        self.decoder = codec.decoder()?;
+        self.playout = PlayoutBuffer::new(self.config.playout_delay, codec.max_payload_len());
+        self.receive = ReceiveStats::new(codec.rtp_clock_rate());
+        self.heard = AudioFrame::silent(rate, 0);
+        self.outgoing = AudioFrame::silent(rate, 0);
+        self.payload = vec![0; codec.max_payload_len()];
+        self.dtmf = self.config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz()));
+        self.source = SourceState::new(&MediaSource::Silence, rate.hz());
+        self.config.codec = codec;
         Ok(())
     }
 
@@ -385,6 +436,7 @@ impl Leg {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         while let Some(timer) = self.timers.pop_expired(now) {
             match timer {
                 LegTimer::Tick => {
@@ -392,7 +444,13 @@ impl Leg {
                     debug_assert!(due.is_none());
                     self.tick(now);
                 }
-                LegTimer::MediaTimeout => self.hangup(HangupCause::MediaTimeout),
+                LegTimer::MediaTimeout => match self.config.media_timeout {
+                    // Media came since the timer was set: wait from the latest packet.
+                    Some(timeout) if self.last_media + timeout > now => {
+                        self.timers.set(LegTimer::MediaTimeout, self.last_media + timeout)
+                    }
+                    _ => self.hangup(HangupCause::MediaTimeout),
+                },
             }
             if self.is_ended() {
                 return;

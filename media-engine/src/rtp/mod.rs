@@ -5,11 +5,13 @@ mod packet;
 mod packetizer;
 mod playout;
 mod quality;
+mod sequence;
 mod stats;
 
 pub use packet::{plain_packet, write_packet, RtpPacket, MAX_RTP_PACKET, PLAIN_HEADER};
 pub use packetizer::Packetizer;
 pub use playout::{Inserted, Playout, PlayoutBuffer};
+pub use sequence::SequenceExtender;
 pub use stats::{ReceiveStats, RtpStats};
 
 /// Why an RTP packet was refused.

@@ -38,21 +38,10 @@ impl Packetizer {
         duration: u32,
         out: &mut [u8],
     ) -> Result<usize, RtpError> {
-        let header = Header {
-            version: 2,
-            marker: self.first,
-            payload_type: payload_type.get(),
-            sequence_number: self.next_seq,
-            timestamp: self.next_timestamp,
-            ssrc: self.ssrc.0,
-            ..Header::default()
-        };
-        let n = write_packet(&header, payload, out)?;
+        let n = self.stamp(payload_type, payload, self.next_seq, self.next_timestamp, self.first, out)?;
         self.first = false;
         self.next_seq = self.next_seq.wrapping_add(1);
         self.next_timestamp = self.next_timestamp.wrapping_add(duration);
-        self.sent_packets += 1;
-        self.sent_bytes += payload.len() as u64;
         Ok(n)
     }
 
@@ -66,20 +55,66 @@ impl Packetizer {
         marker: bool,
         out: &mut [u8],
     ) -> Result<usize, RtpError> {
+        let n = self.stamp(payload_type, payload, self.next_seq, timestamp, marker, out)?;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        Ok(n)
+    }
+
+    /// Write a packet relayed from another stream, already rebased onto this one
+    /// (`seq`, `timestamp`). The stream's own counters move past it, so what this
+    /// packetizer writes afterwards follows on; `duration` is the payload's length
+    /// in RTP clock units (0 for an RFC 4733 event, whose timestamp is its start).
+    #[allow(clippy::too_many_arguments)] // one RTP header's worth of fields
+    pub fn write_relayed(
+        &mut self,
+        payload_type: PayloadType,
+        payload: &[u8],
+        seq: u16,
+        timestamp: u32,
+        duration: u32,
+        marker: bool,
+        out: &mut [u8],
+    ) -> Result<usize, RtpError> {
+        let n = self.stamp(payload_type, payload, seq, timestamp, marker, out)?;
+        self.first = false;
+        if seq.wrapping_sub(self.next_seq) as i16 >= 0 {
+            self.next_seq = seq.wrapping_add(1);
+        }
+        let end = timestamp.wrapping_add(duration);
+        if end.wrapping_sub(self.next_timestamp) as i32 > 0 {
+            self.next_timestamp = end;
+        }
+        Ok(n)
+    }
+
+    /// Write one packet of this stream's SSRC and count it.
+    fn stamp(
+        &mut self,
+        payload_type: PayloadType,
+        payload: &[u8],
+        seq: u16,
+        timestamp: u32,
+        marker: bool,
+        out: &mut [u8],
+    ) -> Result<usize, RtpError> {
         let header = Header {
             version: 2,
             marker,
             payload_type: payload_type.get(),
-            sequence_number: self.next_seq,
+            sequence_number: seq,
             timestamp,
             ssrc: self.ssrc.0,
             ..Header::default()
         };
         let n = write_packet(&header, payload, out)?;
-        self.next_seq = self.next_seq.wrapping_add(1);
         self.sent_packets += 1;
         self.sent_bytes += payload.len() as u64;
         Ok(n)
+    }
+
+    /// The sequence number the next packet will carry.
+    pub fn next_seq(&self) -> u16 {
+        self.next_seq
     }
 
     /// The timestamp the next payload will carry.

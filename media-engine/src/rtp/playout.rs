@@ -171,6 +171,15 @@ impl PlayoutBuffer {
         self.next_play = self.highest + 1;
     }
 
+    /// Forget the stream: the next packet starts playout afresh after the initial delay.
+    pub fn reset(&mut self) {
+        self.clear_slots();
+        self.ssrc = None;
+        self.start_at = None;
+        self.playing = false;
+        self.rebuffering = None;
+    }
+
     fn clear_slots(&mut self) {
         for slot in &mut self.slots {
             slot.ext_seq = None;

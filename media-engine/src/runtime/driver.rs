@@ -392,6 +392,7 @@ impl Driver {
         config.telephone_event_pt = spec.media.telephone_event_pt;
         // A plain RTP leg is a SIP leg: digits go as RFC 4733 events when negotiated.
         config.send_events = true;
+        config.passthrough = self.shared.config.passthrough;
         let id = match self.engine.add_leg(now(), config, spec.source) {
             Ok(id) => id,
             Err(e) => {

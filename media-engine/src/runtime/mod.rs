@@ -57,6 +57,8 @@ pub struct RuntimeConfig {
     pub opus: bond_codecs::opus_codec::OpusConfig,
     /// Engines (driver tasks) to spread legs over; 0: one per available core.
     pub shards: usize,
+    /// Bridged SIP legs with the same codec forward packets undecoded (see `leg/passthrough.rs`).
+    pub passthrough: bool,
 }
 
 impl RuntimeConfig {

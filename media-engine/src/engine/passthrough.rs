@@ -1,0 +1,64 @@
+//! When a bridge passes packets through undecoded (see `leg/passthrough.rs`).
+//!
+//! Both legs of a local bridge must be plain RTP legs (not WebRTC, not carrier
+//! streams) with the same codec, each allowing it, carrying DTMF across, with no
+//! detector, mute or hold. The engine checks after anything that could change
+//! the answer (a leg's outputs drained, a control applied) and switches both
+//! legs together, so a recording, a clip or a digit to play puts the bridge back
+//! on the decoding path from the next packet, and it returns once they are done.
+
+use std::time::Instant;
+
+use super::member::Member;
+use super::{AudioControls, Engine};
+use crate::ids::LegId;
+use crate::leg::Forwarded;
+
+impl Engine {
+    /// Whether `leg` is passing packets straight to its bridge peer.
+    pub fn is_passthrough(&self, leg: LegId) -> bool {
+        matches!(self.legs.get(&leg), Some(Member::Rtp(l)) if l.is_passthrough())
+    }
+
+    fn passes_through(&self, leg: LegId) -> bool {
+        let Some(Member::Rtp(l)) = self.legs.get(&leg) else { return false };
+        l.can_pass_through()
+            && !self.streams.contains_key(&leg)
+            && !self.detectors.contains_key(&leg)
+            && self.controls(leg) == AudioControls::default()
+            && self.routes.get(&leg).is_some_and(|r| r.carry_dtmf && !r.remote)
+    }
+
+    /// Switch `leg`'s bridge into or out of passthrough as its state now allows.
+    pub(super) fn refresh_passthrough(&mut self, leg: LegId) {
+        let Some(peer) = self.routes.get(&leg).filter(|r| !r.remote).map(|r| r.peer) else { return };
+        let codecs = |id| match self.legs.get(&id) {
+            Some(Member::Rtp(l)) => Some(l.config().codec),
+            _ => None,
+        };
+        let on = codecs(leg).is_some() && codecs(leg) == codecs(peer) && {
+            self.passes_through(leg) && self.passes_through(peer)
+        };
+        for id in [leg, peer] {
+            self.set_passthrough(id, on);
+        }
+    }
+
+    /// Turn passthrough on or off for one leg, re-arming its timer when it changes.
+    pub(super) fn set_passthrough(&mut self, leg: LegId, on: bool) {
+        let Some(Member::Rtp(l)) = self.legs.get_mut(&leg) else { return };
+        if l.is_passthrough() != on {
+            l.set_passthrough(on);
+            self.arm(leg);
+        }
+    }
+
+    /// A packet received on a passthrough leg goes out of its peer.
+    pub(super) fn forward_to_peer(&mut self, now: Instant, leg: LegId, packet: &Forwarded<'_>) {
+        let Some(peer) = self.routes.get(&leg).map(|r| r.peer) else { return };
+        if let Some(Member::Rtp(l)) = self.legs.get_mut(&peer) {
+            l.forward(now, packet);
+            self.after_leg_changed(peer);
+        }
+    }
+}

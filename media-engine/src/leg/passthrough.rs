@@ -1,0 +1,140 @@
+//! Passthrough: while two bridged legs share a codec and nothing needs their
+//! audio (no recording, detector, playback, mute, hold or digits to play), a
+//! packet one leg receives leaves the other as it arrives, payload unchanged:
+//! no playout buffer, no decoding or encoding, and neither leg ticks.
+//!
+//! The receiving leg still checks the packet, counts it and reports RFC 4733
+//! digits. The sending leg writes it onto its own stream: its SSRC, with the
+//! sequence number and timestamp moved by a fixed offset taken at the first
+//! packet (and again when the incoming SSRC changes), so loss, reordering and
+//! timing reach the far peer as they came; events go on its own telephone-event
+//! payload type. The engine decides when a bridge passes through; a leg leaving
+//! it ticks again from where its stream stood, its playout buffer starting afresh.
+
+use std::time::Instant;
+
+use super::{Leg, LegOutput, LegTimer};
+use crate::rtp::MAX_RTP_PACKET;
+use crate::EngineError;
+
+/// A received packet on its way to the bridge peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarded<'a> {
+    /// An RFC 4733 telephone-event, not audio.
+    pub event: bool,
+    pub marker: bool,
+    pub ssrc: u32,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub payload: &'a [u8],
+}
+
+/// How an incoming stream's numbering maps onto the sending leg's stream.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rebase {
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+}
+
+impl Leg {
+    /// Whether this leg allows passthrough right now: configured for it, RFC 4733
+    /// negotiated (digits then travel as events and need no in-band detection),
+    /// and nothing of its own to play or record.
+    pub fn can_pass_through(&self) -> bool {
+        self.config.passthrough
+            && self.events_pt().is_some()
+            && !self.recording
+            && self.player.is_idle()
+            && self.dtmf_out.is_idle()
+            && self.events_out.is_idle()
+    }
+
+    pub fn is_passthrough(&self) -> bool {
+        self.passthrough
+    }
+
+    /// Start or stop passing packets through (the engine does this for both legs of a bridge).
+    pub fn set_passthrough(&mut self, on: bool) {
+        if on == self.passthrough {
+            return;
+        }
+        self.passthrough = on;
+        self.playout.reset();
+        if on {
+            self.timers.stop(LegTimer::Tick);
+            self.rebase = None;
+        } else {
+            // Due at once: the tick realigns itself to the leg's 20 ms grid.
+            self.timers.set(LegTimer::Tick, self.last_now);
+        }
+    }
+
+    /// A received datagram, checked and counted, for the peer to [`forward`](Self::forward).
+    pub fn relay_rtp<'d>(&mut self, now: Instant, datagram: &'d [u8]) -> Result<Forwarded<'d>, EngineError> {
+        let (packet, event) = self.accept(now, datagram)?;
+        let header = &packet.header;
+        if event {
+            self.handle_telephone_event(header.timestamp, packet.payload);
+        }
+        let ext_seq = self.sequence.extend(header.ssrc, header.sequence_number);
+        let arrival = self.rtp_clock(now);
+        self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
+        Ok(Forwarded {
+            event,
+            marker: header.marker,
+            ssrc: header.ssrc,
+            seq: header.sequence_number,
+            timestamp: header.timestamp,
+            payload: packet.payload,
+        })
+    }
+
+    /// Send the bridge peer's packet to this leg's peer, on this leg's stream.
+    pub fn forward(&mut self, now: Instant, packet: &Forwarded<'_>) {
+        self.last_now = now;
+        if self.is_ended() || !self.sending {
+            return;
+        }
+        let payload_type = if packet.event {
+            match self.events_pt() {
+                Some(pt) => pt,
+                None => return,
+            }
+        } else {
+            self.config.payload_type
+        };
+        let mut marker = packet.marker;
+        let rebase = match self.rebase {
+            Some(r) if r.ssrc == packet.ssrc => r,
+            _ => {
+                marker = true;
+                let r = Rebase {
+                    ssrc: packet.ssrc,
+                    seq: self.packetizer.next_seq().wrapping_sub(packet.seq),
+                    timestamp: self.packetizer.next_timestamp().wrapping_sub(packet.timestamp),
+                };
+                self.rebase = Some(r);
+                r
+            }
+        };
+        let duration = if packet.event { 0 } else { self.config.codec.rtp_clock_rate() / 50 };
+        self.tx.resize(MAX_RTP_PACKET, 0);
+        let written = self.packetizer.write_relayed(
+            payload_type,
+            packet.payload,
+            packet.seq.wrapping_add(rebase.seq),
+            packet.timestamp.wrapping_add(rebase.timestamp),
+            duration,
+            marker,
+            &mut self.tx,
+        );
+        match written {
+            Ok(n) => {
+                self.tx.truncate(n);
+                self.outputs.push_back(LegOutput::Transmit(self.tx.split().freeze()));
+            }
+            Err(_) => self.tx.clear(),
+        }
+    }
+}
