@@ -32,7 +32,9 @@ use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::Oscillator;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_tests::bond_process::BondProcess;
-use bond_tests::load::{self, percentile, proc_usage, timer_lateness_percentile, LoadArgs};
+use bond_tests::load::{
+    self, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use str0m::change::SdpAnswer;
@@ -49,11 +51,6 @@ const SETUP_AT_ONCE: usize = 8;
 const FRAME: Duration = Duration::from_millis(20);
 
 /// The generator's clock (a load tool measures real time).
-fn clock() -> Instant {
-    #[allow(clippy::disallowed_methods)]
-    Instant::now()
-}
-
 /// 50 Opus packets of a 440 Hz tone, encoded once.
 fn packets() -> Vec<Vec<u8>> {
     let mut encoder = Codec::Opus.encoder_with(OpusConfig::default()).expect("opus encoder");
@@ -134,12 +131,6 @@ async fn leg(
 }
 
 /// A metric's value in Prometheus text, as written ("?" when absent).
-fn metric_value(text: &str, name: &str) -> String {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
 async fn next_of<S>(ws: &mut S, kind: &str) -> Result<Value, String>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,

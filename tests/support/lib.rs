@@ -15,3 +15,5 @@ pub fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {
 pub mod amd;
 pub mod bond_process;
 pub mod load;
+pub mod rtpengine;
+pub mod sip_lite;

@@ -20,6 +20,11 @@ impl LoadArgs {
         self.args.get(index).and_then(|a| a.parse().ok()).unwrap_or(default)
     }
 
+    /// Whether `--name` was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.args.iter().any(|a| a == name)
+    }
+
     /// The value after `--name`.
     pub fn flag(&self, name: &str) -> Option<String> {
         self.args.iter().position(|a| a == name).and_then(|i| self.args.get(i + 1)).cloned()
@@ -60,6 +65,25 @@ pub fn proc_usage(pid: u32) -> (u64, u64) {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
     (field(11) + field(12), rss)
+}
+
+/// A UDP port free on 127.0.0.1 right now.
+pub fn free_udp_port() -> Result<u16, String> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    socket.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// A load generator's own clock.
+pub fn clock() -> std::time::Instant {
+    #[allow(clippy::disallowed_methods)] // the generator measures Bond from outside
+    std::time::Instant::now()
+}
+
+/// The value of an unlabelled metric on a /metrics page, or "?".
+pub fn metric_value(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// The `p`th percentile of sorted values (nearest rank).

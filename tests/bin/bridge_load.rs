@@ -1,0 +1,574 @@
+//! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record]
+//! [--no-passthrough] [--complexity N] [--relay bond|rtpengine] [--check]`: bridged SIP calls through a real
+//! Bond (or rtpengine), measured from outside.
+//!
+//! With Bond (the default), for each pair it sends Bond an INVITE (PCMU with
+//! telephone-event) as the customer, answers it through the API, and dials the
+//! agent side as a `sip:` URI back to itself with `link_to` and
+//! `bridge_on_answer`, answering Bond's INVITE with PCMU (or Opus with
+//! `--b-codec opus`). `--record` adds `record: record-from-answer` to each dial;
+//! `--no-passthrough` starts Bond with `BOND_RTP_PASSTHROUGH=false`, `--complexity`
+//! with that `BOND_OPUS_COMPLEXITY`. With
+//! `--relay rtpengine` the same pairs are set up in a userspace rtpengine
+//! (`--table=-1`) over its ng protocol, and the same media flows through it.
+//!
+//! Every side then sends a 20 ms packet each 20 ms, built in a loop from
+//! pre-set payloads (no codec work in the generator). A PCMU payload carries its
+//! sender and send time in its first bytes (mu-law codes below 126 survive a
+//! decode and re-encode, and passthrough does not touch them), so the far side
+//! knows how long each packet took through the relay: the added latency, which
+//! also holds the generator's own scheduling on the same two cores. Opus
+//! packets carry no mark, so with `--b-codec opus` only packet counts and Bond's
+//! timer lateness are reported. The relay's CPU and memory come from /proc.
+//! Arrival times are the kernel's (SO_TIMESTAMPNS), and each tick's packets are
+//! spread over its 20 ms as a population of calls would send them. `--check`
+//! fails the run unless every packet crossed and no call ended early (the test
+//! suite's smoke run).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::Interest;
+
+use bond_codecs::opus_codec::OpusConfig;
+use bond_codecs::signals::sine;
+use bond_codecs::{AudioFrame, Codec, SampleRate};
+use bond_tests::bond_process::BondProcess;
+use bond_tests::load::{self, clock, percentile, proc_usage, timer_lateness_percentile, LoadArgs};
+use bond_tests::rtpengine::RtpEngine;
+use bond_tests::sip_lite::{self, Message};
+use serde_json::json;
+use tokio::net::UdpSocket;
+
+/// Generator sockets per side (each pair's side uses one, round robin).
+const SOCKETS: usize = 8;
+/// Each 20 ms is cut in this many slices, each sending for every tenth pair, so
+/// the packets of a tick are spread over it as a population of calls is.
+const SLICES: usize = 10;
+/// Pairs set up at once.
+const SETUP_BATCH: usize = 50;
+/// Base-126 digits of a packet's mark: sender (2), send time in µs (5).
+const MARK_DIGITS: usize = 7;
+const PCMU: &[(u8, &str)] = &[(0, "PCMU/8000"), (101, "telephone-event/8000")];
+
+#[derive(Debug, Clone)]
+struct Options {
+    pairs: usize,
+    seconds: u64,
+    opus_b: bool,
+    record: bool,
+    rtpengine: bool,
+    /// Fail unless every packet crossed and no call ended early.
+    check: bool,
+}
+
+/// Where each side of each pair sends: the relay's address for it.
+#[derive(Debug, Default)]
+struct Targets {
+    a: Vec<Option<SocketAddr>>,
+    b: Vec<Option<SocketAddr>>,
+    /// The Opus payload type Bond offered the B side.
+    opus_pt: Option<u8>,
+}
+
+fn mark(sender: u64, sent_us: u64, payload: &mut [u8]) {
+    let mut v = sender * 126u64.pow(5) + sent_us;
+    for b in payload.iter_mut().take(MARK_DIGITS) {
+        *b = (v % 126) as u8;
+        v /= 126;
+    }
+}
+
+fn read_mark(payload: &[u8]) -> Option<(u64, u64)> {
+    let digits = payload.get(..MARK_DIGITS)?;
+    if digits.iter().any(|&b| b >= 126) {
+        return None;
+    }
+    let v = digits.iter().rev().fold(0u64, |acc, &b| acc * 126 + u64::from(b));
+    Some((v / 126u64.pow(5), v % 126u64.pow(5)))
+}
+
+/// The RTP payload of a datagram (after CSRCs and any header extension).
+fn rtp_payload(datagram: &[u8]) -> Option<&[u8]> {
+    let first = *datagram.first()?;
+    let mut at = 12 + 4 * usize::from(first & 0x0f);
+    if first & 0x10 != 0 {
+        let words = u16::from_be_bytes([*datagram.get(at + 2)?, *datagram.get(at + 3)?]);
+        at += 4 + 4 * usize::from(words);
+    }
+    datagram.get(at..)
+}
+
+async fn bind_media() -> Result<Arc<UdpSocket>, String> {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).map_err(|e| e.to_string())?;
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).map_err(|e| e.to_string())?;
+    UdpSocket::from_std(socket.into()).map(Arc::new).map_err(|e| e.to_string())
+}
+
+/// Bond's side of the SIP: acknowledge 200s to the customers' INVITEs, answer
+/// Bond's INVITEs to the agent side, and say 200 to anything else (BYE).
+async fn sip_peer(sip: Arc<UdpSocket>, b_media: Vec<SocketAddr>, opus: bool, targets: Arc<Mutex<Targets>>) {
+    let local = sip.local_addr().expect("bound");
+    let mut buf = vec![0u8; 65_536];
+    while let Ok((n, from)) = sip.recv_from(&mut buf).await {
+        let Some(msg) = Message::parse(&buf[..n]) else { continue };
+        let reply = match (msg.status(), msg.method()) {
+            (Some(200), _) if msg.header("cseq").is_some_and(|c| c.ends_with("INVITE")) => {
+                let pair = msg.header("call-id").and_then(|c| c.strip_prefix("la-")?.parse::<usize>().ok());
+                if let (Some(i), Some(addr)) = (pair, sip_lite::media_addr(&msg.body)) {
+                    targets.lock().expect("lock").a[i] = Some(addr);
+                }
+                Some(sip_lite::ack(local, from, &msg))
+            }
+            (None, Some("INVITE")) => {
+                let pair = msg.request_user().and_then(|u| u.strip_prefix('b')?.parse::<usize>().ok());
+                let Some(i) = pair.filter(|&i| i < b_media.len()) else { continue };
+                let mut t = targets.lock().expect("lock");
+                t.b[i] = sip_lite::media_addr(&msg.body);
+                let sdp = if opus {
+                    let pt = sip_lite::payload_type(&msg.body, "opus/48000").unwrap_or(111);
+                    t.opus_pt = Some(pt);
+                    sip_lite::sdp(b_media[i], &[(pt, "opus/48000/2")])
+                } else {
+                    let te = sip_lite::payload_type(&msg.body, "telephone-event/8000").unwrap_or(101);
+                    sip_lite::sdp(b_media[i], &[(0, "PCMU/8000"), (te, "telephone-event/8000")])
+                };
+                Some(msg.response("200 OK", &format!("b{i}"), local, Some(&sdp)))
+            }
+            (None, Some("ACK")) | (Some(_), _) => None,
+            (None, _) => Some(msg.response("200 OK", "load", local, None)),
+        };
+        if let Some(reply) = reply {
+            let _ = sip.send_to(reply.as_bytes(), from).await;
+        }
+    }
+}
+
+/// Whether every side of every pair has its relay address.
+fn all_known(targets: &Mutex<Targets>) -> bool {
+    let t = targets.lock().expect("lock");
+    t.a.iter().chain(&t.b).all(Option::is_some)
+}
+
+fn number(pair: usize) -> String {
+    format!("+1555{pair:07}")
+}
+
+/// Set up every pair through Bond's SIP and API.
+async fn setup_bond(
+    bond: &BondProcess,
+    options: &Options,
+    a_media: &[SocketAddr],
+    targets: &Arc<Mutex<Targets>>,
+    sip: Arc<UdpSocket>,
+) -> Result<(), String> {
+    let connection = bond.connection(json!({ "sip": { "allowed_ips": ["127.0.0.1"] } })).await?;
+    let bond_sip = SocketAddr::from(([127, 0, 0, 1], bond.sip_port));
+    let local = sip.local_addr().map_err(|e| e.to_string())?;
+    let pairs: Vec<usize> = (0..options.pairs).collect();
+    for batch in pairs.chunks(SETUP_BATCH) {
+        for &i in batch {
+            let invite = sip_lite::invite(
+                local,
+                bond_sip,
+                &number(i),
+                &format!("la-{i}"),
+                &sip_lite::sdp(a_media[i], PCMU),
+            );
+            sip.send_to(invite.as_bytes(), bond_sip).await.map_err(|e| e.to_string())?;
+        }
+        let mut calls: HashMap<usize, String> = HashMap::new();
+        for _ in 0..400 {
+            for (kind, payload) in bond.inbox.all() {
+                let pair =
+                    payload["to"].as_str().and_then(|to| to.strip_prefix("+1555")?.parse::<usize>().ok());
+                if let (true, Some(i)) = (kind == "call.initiated", pair.filter(|i| batch.contains(i))) {
+                    calls.insert(i, payload["call_control_id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            if calls.len() == batch.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if calls.len() != batch.len() {
+            return Err(format!("only {} of {} INVITEs became calls", calls.len(), batch.len()));
+        }
+        let actions = calls.iter().map(|(i, call)| {
+            let mut dial = json!({ "connection_id": connection, "to": format!("sip:b{i}@{local}"),
+                "from": "+15550000000", "link_to": call, "bridge_on_answer": true });
+            if options.record {
+                dial["record"] = json!("record-from-answer");
+            }
+            async move {
+                bond.post(&format!("/v2/calls/{call}/actions/answer"), json!({})).await?;
+                let placed = bond.post("/v2/calls", dial).await?;
+                placed.get("errors").map_or(Ok(()), |e| Err(format!("dial: {e}")))
+            }
+        });
+        for result in futures_util::future::join_all(actions).await {
+            result?;
+        }
+    }
+    for _ in 0..1200 {
+        let bridged = bond.inbox.all().iter().filter(|(t, _)| t == "call.bridged").count();
+        if bridged >= 2 * options.pairs && all_known(targets) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (kind, payload) in bond.inbox.all() {
+        let cause = payload["hangup_cause"].as_str().map(|c| format!(" {c}")).unwrap_or_default();
+        *seen.entry(format!("{kind}{cause}")).or_default() += 1;
+    }
+    Err(format!("not every pair was bridged; events: {seen:?}"))
+}
+
+/// Set up every pair in rtpengine: A offers, B answers.
+async fn setup_rtpengine(
+    rtpengine: &mut RtpEngine,
+    a_media: &[SocketAddr],
+    b_media: &[SocketAddr],
+    targets: &Arc<Mutex<Targets>>,
+) -> Result<(), String> {
+    for i in 0..a_media.len() {
+        let call = format!("call-{i}");
+        let (from_tag, to_tag) = (format!("a{i}"), format!("b{i}"));
+        let offer = sip_lite::sdp(a_media[i], PCMU);
+        let to_b = rtpengine.negotiate("offer", &call, &[("from-tag", &from_tag)], &offer).await?;
+        let answer = sip_lite::sdp(b_media[i], PCMU);
+        let tags = [("from-tag", from_tag.as_str()), ("to-tag", to_tag.as_str())];
+        let to_a = rtpengine.negotiate("answer", &call, &tags, &answer).await?;
+        let mut t = targets.lock().expect("lock");
+        t.b[i] = sip_lite::media_addr(&to_b);
+        t.a[i] = sip_lite::media_addr(&to_a);
+    }
+    Ok(())
+}
+
+/// One 20 ms Opus packet of a tone, encoded once.
+fn opus_packet() -> Result<Vec<u8>, String> {
+    let mut encoder = Codec::Opus.encoder_with(OpusConfig::default()).map_err(|e| e.to_string())?;
+    let samples = sine(440.0, 48_000, 960, 8000.0);
+    let frame = AudioFrame::from_samples(SampleRate::Hz48000, 0, &samples).map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; 1500];
+    let n = encoder.encode(&frame, &mut out).map_err(|e| e.to_string())?;
+    out.truncate(n);
+    Ok(out)
+}
+
+#[derive(Debug, Default)]
+struct Received {
+    marked: u64,
+    unmarked: u64,
+    latencies_us: Vec<u64>,
+}
+
+/// One datagram and the kernel's time of its arrival (SO_TIMESTAMPNS, ns since
+/// the Unix epoch), so the generator's own scheduling is not in the latency.
+fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Option<u64>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
+    use std::os::fd::AsRawFd;
+    let mut space = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg =
+        recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_DONTWAIT)
+            .map_err(std::io::Error::from)?;
+    let stamp = msg.cmsgs().ok().into_iter().flatten().find_map(|c| match c {
+        ControlMessageOwned::ScmTimestampns(t) => {
+            Some(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        }
+        _ => None,
+    });
+    Ok((msg.bytes, stamp))
+}
+
+/// Microseconds since the generator's origin on the wall clock the kernel stamps with.
+fn wall_us(origin: SystemTime) -> u64 {
+    #[allow(clippy::disallowed_methods)] // the generator measures Bond from outside
+    let now = SystemTime::now();
+    now.duration_since(origin).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Count what arrives on one generator socket of `side` until told to stop.
+async fn receive(
+    socket: Arc<UdpSocket>,
+    side: u64,
+    origin: SystemTime,
+    window: Arc<Window>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Received {
+    let mut got = Received::default();
+    let mut buf = [0u8; 1500];
+    let origin_ns = origin.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let _ = nix::sys::socket::setsockopt(&*socket, nix::sys::socket::sockopt::ReceiveTimestampns, &true);
+    loop {
+        let (n, stamp) = tokio::select! {
+            ready = socket.readable() => match ready {
+                Ok(()) => match socket.try_io(Interest::READABLE, || recv_stamped(&socket, &mut buf)) {
+                    Ok(read) => read,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => break,
+                },
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let arrived_us = stamp.map_or_else(|| wall_us(origin), |ns| ns.saturating_sub(origin_ns) / 1000);
+        match rtp_payload(&buf[..n]).and_then(read_mark) {
+            // A mark from the other side of a pair (senders are 2 * pair + side).
+            Some((_, sent_us)) if sent_us < window.start_us.load(Ordering::Relaxed) => {}
+            Some((sender, sent_us)) if sender % 2 != side => {
+                got.marked += 1;
+                got.latencies_us.push(arrived_us.saturating_sub(sent_us));
+            }
+            _ if window.start_us.load(Ordering::Relaxed) == u64::MAX => {}
+            _ => got.unmarked += 1,
+        }
+    }
+    got
+}
+
+/// The measured stretch: marks sent from `start_us` (µs after the origin) until `stop`.
+#[derive(Debug)]
+struct Window {
+    start_us: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// Every side whose relay address is known sends a packet each 20 ms, the pairs
+/// spread over the 20 ms in [`SLICES`] (and no leg
+/// sits silent into its media timeout while the others are set up) until the
+/// window closes; returns the packets sent and the 20 ms ticks run inside it.
+async fn send_media(
+    sockets: Vec<Vec<Arc<UdpSocket>>>,
+    targets: Arc<Mutex<Targets>>,
+    opus_b: bool,
+    opus: Vec<u8>,
+    origin: SystemTime,
+    window: Arc<Window>,
+) -> (u64, u64) {
+    let (mut sent, mut ticks) = (0u64, 0u64);
+    let mut packet = [0u8; 1500];
+    let mut tick = tokio::time::interval(Duration::from_millis(20) / SLICES as u32);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut k: u32 = 0;
+    while !window.stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        k = k.wrapping_add(1);
+        let (n, slice) = (k / SLICES as u32, k as usize % SLICES);
+        let (a_to, b_to, opus_pt) = {
+            let t = targets.lock().expect("lock");
+            (t.a.clone(), t.b.clone(), t.opus_pt)
+        };
+        let measuring = wall_us(origin) >= window.start_us.load(Ordering::Relaxed);
+        ticks += u64::from(measuring && slice == 0);
+        for (i, pair) in a_to.iter().zip(&b_to).enumerate().skip(slice).step_by(SLICES) {
+            for (side, to) in [pair.0, pair.1].into_iter().enumerate() {
+                let Some(to) = *to else { continue };
+                let opus_side = side == 1 && opus_b;
+                let (pt, step, payload_len) = match opus_pt.filter(|_| opus_side) {
+                    Some(pt) => (pt, 960, opus.len()),
+                    None => (0, 160, 160),
+                };
+                let sender = (2 * i + side) as u64;
+                packet[..12].copy_from_slice(&[0x80, pt, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+                packet[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+                packet[4..8].copy_from_slice(&n.wrapping_mul(step).to_be_bytes());
+                packet[8..12].copy_from_slice(&(0x10_0000 + sender as u32).to_be_bytes());
+                let sent_at = wall_us(origin);
+                let body = &mut packet[12..12 + payload_len];
+                if opus_side {
+                    body.copy_from_slice(&opus);
+                } else {
+                    body.fill(0x55);
+                    mark(sender, sent_at, body);
+                }
+                let socket = &sockets[side][i % SOCKETS];
+                let datagram = &packet[..12 + payload_len];
+                if socket.try_send_to(datagram, to).is_err() {
+                    let _ = socket.send_to(datagram, to).await;
+                }
+                sent += u64::from(sent_at >= window.start_us.load(Ordering::Relaxed));
+            }
+        }
+    }
+    (sent, ticks)
+}
+
+async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, String> {
+    let sockets: Vec<Vec<Arc<UdpSocket>>> = {
+        let mut sides = Vec::new();
+        for _ in 0..2 {
+            let mut side = Vec::new();
+            for _ in 0..SOCKETS {
+                side.push(bind_media().await?);
+            }
+            sides.push(side);
+        }
+        sides
+    };
+    let addr = |side: usize, i: usize| sockets[side][i % SOCKETS].local_addr().expect("bound");
+    let a_media: Vec<SocketAddr> = (0..options.pairs).map(|i| addr(0, i)).collect();
+    let b_media: Vec<SocketAddr> = (0..options.pairs).map(|i| addr(1, i)).collect();
+    let targets = Arc::new(Mutex::new(Targets {
+        a: vec![None; options.pairs],
+        b: vec![None; options.pairs],
+        opus_pt: None,
+    }));
+
+    #[allow(clippy::disallowed_methods)] // the generator's wall-clock origin (kernel stamps are on it)
+    let origin = SystemTime::now();
+    let window = Arc::new(Window { start_us: AtomicU64::new(u64::MAX), stop: AtomicBool::new(false) });
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let receivers: Vec<_> = sockets
+        .iter()
+        .enumerate()
+        .flat_map(|(side, list)| list.iter().map(move |s| (side as u64, s.clone())))
+        .map(|(side, socket)| tokio::spawn(receive(socket, side, origin, window.clone(), stop.clone())))
+        .collect();
+    let sender = tokio::spawn(send_media(
+        sockets.clone(),
+        targets.clone(),
+        options.opus_b,
+        opus_packet()?,
+        origin,
+        window.clone(),
+    ));
+    let (mut bond, mut rtpengine) = (None, None);
+    let (pid, rss_idle) = if options.rtpengine {
+        let mut engine = RtpEngine::start(load::free_udp_port()?, (40_000, 49_999)).await?;
+        let idle = proc_usage(engine.pid()).1;
+        setup_rtpengine(&mut engine, &a_media, &b_media, &targets).await?;
+        let pid = engine.pid();
+        rtpengine = Some(engine);
+        (pid, idle)
+    } else {
+        let process = BondProcess::start(&bond_bin, |_| Ok(())).await?;
+        let idle = proc_usage(process.pid()).1;
+        let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
+        tokio::spawn(sip_peer(sip.clone(), b_media.clone(), options.opus_b, targets.clone()));
+        setup_bond(&process, &options, &a_media, &targets, sip).await?;
+        let pid = process.pid();
+        bond = Some(process);
+        (pid, idle)
+    };
+    if !all_known(&targets) {
+        return Err("a side has no address".into());
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    window.start_us.store(wall_us(origin), Ordering::Relaxed);
+    let (cpu_before, _) = proc_usage(pid);
+    let metrics_before = match &bond {
+        Some(b) => b.metrics().await?,
+        None => String::new(),
+    };
+    let measured_from = clock();
+    tokio::time::sleep(Duration::from_secs(options.seconds)).await;
+    window.stop.store(true, Ordering::Relaxed);
+    let elapsed = measured_from.elapsed();
+    let (cpu_after, rss_after) = proc_usage(pid);
+    let (sent, ticks) = sender.await.map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_millis(500)).await; // the last packets cross
+    let _ = stop_tx.send(true);
+    let metrics_after = match &bond {
+        Some(b) => b.metrics().await?,
+        None => String::new(),
+    };
+    let mut got = Received::default();
+    for r in receivers {
+        let r = r.await.map_err(|e| e.to_string())?;
+        got.marked += r.marked;
+        got.unmarked += r.unmarked;
+        got.latencies_us.extend(r.latencies_us);
+    }
+    got.latencies_us.sort_unstable();
+    let mut ended: HashMap<String, usize> = HashMap::new();
+    for (kind, payload) in bond.as_ref().map(|b| b.inbox.all()).unwrap_or_default() {
+        if kind == "call.hangup" {
+            *ended.entry(payload["hangup_cause"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+        }
+    }
+    drop((bond, rtpengine));
+
+    let cpu_share = (cpu_after - cpu_before) as f64 / 100.0 / elapsed.as_secs_f64();
+    let relay = if options.rtpengine { "rtpengine (userspace)" } else { "bond" };
+    let mode: String = match std::env::var("BOND_RTP_PASSTHROUGH").as_deref() {
+        _ if options.rtpengine => "relay".into(),
+        Ok("false") => "decode and re-encode (passthrough off)".into(),
+        _ if options.opus_b => match std::env::var("BOND_OPUS_COMPLEXITY") {
+            Ok(c) => format!("PCMU <-> Opus (opus_complexity {c})"),
+            Err(_) => "PCMU <-> Opus (opus_complexity 5, the default)".into(),
+        },
+        _ => "passthrough allowed".into(),
+    };
+    let timers = if metrics_after.is_empty() {
+        String::new()
+    } else {
+        let (p50, runs) = timer_lateness_percentile(&metrics_before, &metrics_after, 50.0);
+        let (p99, _) = timer_lateness_percentile(&metrics_before, &metrics_after, 99.0);
+        format!("\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}", p50 * 1000.0, p99 * 1000.0)
+    };
+    let missing = sent.saturating_sub(got.marked + got.unmarked);
+    let report = format!(
+        "relay={relay} pairs={} seconds={} mode={mode} record={}\n\
+         generator ticks in the window={ticks} of {} (fewer: the generator fell behind)\n\
+         calls that ended during the run: {ended:?}\n\
+         packets sent={sent} received marked={} unmarked={} missing={}\n\
+         added latency (send -> far side, marked packets) ms: p50={:.2} p99={:.2} max={:.2}{timers}\n\
+         {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call)",
+        options.pairs,
+        options.seconds,
+        options.record,
+        options.seconds * 50,
+        got.marked,
+        got.unmarked,
+        missing,
+        percentile(&got.latencies_us, 50.0) as f64 / 1000.0,
+        percentile(&got.latencies_us, 99.0) as f64 / 1000.0,
+        got.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+        cpu_share * 100.0,
+        cpu_share * 100.0 / options.pairs as f64,
+        rss_after / 1024,
+        rss_idle / 1024,
+        rss_after.saturating_sub(rss_idle) as f64 / options.pairs as f64,
+    );
+    if options.check && (!ended.is_empty() || missing > 0 || got.marked + got.unmarked == 0) {
+        return Err(format!("{report}\n--check: every packet must cross and every call last the run"));
+    }
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = LoadArgs::from_env();
+    if let Some(complexity) = args.flag("--complexity") {
+        std::env::set_var("BOND_OPUS_COMPLEXITY", complexity); // read by the Bond this starts
+    }
+    if args.has("--no-passthrough") {
+        std::env::set_var("BOND_RTP_PASSTHROUGH", "false"); // read by the Bond this starts
+    }
+    let options = Options {
+        pairs: args.number(0, 100) as usize,
+        seconds: args.number(1, 20),
+        opus_b: args.flag("--b-codec").is_some_and(|c| c == "opus"),
+        record: args.has("--record"),
+        rtpengine: args.flag("--relay").is_some_and(|r| r == "rtpengine"),
+        check: args.has("--check"),
+    };
+    if options.rtpengine && (options.opus_b || options.record) {
+        return load::finish("bridge-load", Err("rtpengine runs the plain PCMU relay only".into()));
+    }
+    let result = run(options, args.bond_bin()).await;
+    load::finish("bridge-load", result)
+}
