@@ -19,6 +19,7 @@
 //! whose output loses its RTP header (see `stream.rs`).
 
 mod bridge;
+mod deadlines;
 mod member;
 mod passthrough;
 mod relay;
@@ -603,45 +604,8 @@ impl Engine {
         }
     }
 
-    /// Run every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            if at > now {
-                break;
-            }
-            self.deadlines.pop();
-            if self.armed.get(&id) == Some(&at) {
-                self.armed.remove(&id);
-            }
-            let Some(leg) = self.legs.get_mut(&id) else { continue };
-            if leg.poll_timeout().is_some_and(|due| due <= now) {
-                leg.handle_timeout(now);
-                self.after_leg_changed(id);
-            } else {
-                self.arm(id); // its deadline moved: keep one on the heap
-            }
-        }
-    }
-
     pub fn poll_output(&mut self) -> Option<EngineOutput> {
         self.outputs.pop_front()
-    }
-
-    /// The earliest deadline of any leg.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            match self.legs.get(&id).and_then(Member::poll_timeout) {
-                Some(due) if due == at => return Some(at),
-                _ => {
-                    self.deadlines.pop();
-                    if self.armed.get(&id) == Some(&at) {
-                        self.armed.remove(&id);
-                        self.arm(id);
-                    }
-                }
-            }
-        }
-        None
     }
 
     /// The PCM rate of a leg.
@@ -793,13 +757,5 @@ impl Engine {
             self.refresh_passthrough(id);
         }
         self.arm(id);
-    }
-
-    /// Push the leg's next deadline unless it is the one already pushed.
-    fn arm(&mut self, id: LegId) {
-        let Some(at) = self.legs.get(&id).and_then(Member::poll_timeout) else { return };
-        if self.armed.insert(id, at) != Some(at) {
-            self.deadlines.push(Reverse((at, id)));
-        }
     }
 }

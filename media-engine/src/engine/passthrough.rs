@@ -32,13 +32,11 @@ impl Engine {
     /// Switch `leg`'s bridge into or out of passthrough as its state now allows.
     pub(super) fn refresh_passthrough(&mut self, leg: LegId) {
         let Some(peer) = self.routes.get(&leg).filter(|r| !r.remote).map(|r| r.peer) else { return };
-        let codecs = |id| match self.legs.get(&id) {
-            Some(Member::Rtp(l)) => Some(l.config().codec),
-            _ => None,
+        let same_codec = match (self.legs.get(&leg), self.legs.get(&peer)) {
+            (Some(Member::Rtp(a)), Some(Member::Rtp(b))) => a.config().codec == b.config().codec,
+            _ => false,
         };
-        let on = codecs(leg).is_some() && codecs(leg) == codecs(peer) && {
-            self.passes_through(leg) && self.passes_through(peer)
-        };
+        let on = same_codec && self.passes_through(leg) && self.passes_through(peer);
         for id in [leg, peer] {
             self.set_passthrough(id, on);
         }

@@ -1,0 +1,56 @@
+//! The engine's clock side: every leg's next deadline on one min-heap, pushed
+//! only when it changes, and the legs whose deadlines are due run.
+
+use std::cmp::Reverse;
+use std::time::Instant;
+
+use super::member::Member;
+use super::Engine;
+use crate::ids::LegId;
+
+impl Engine {
+    /// Run every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self.armed.get(&id) == Some(&at) {
+                self.armed.remove(&id);
+            }
+            let Some(leg) = self.legs.get_mut(&id) else { continue };
+            if leg.poll_timeout().is_some_and(|due| due <= now) {
+                leg.handle_timeout(now);
+                self.after_leg_changed(id);
+            } else {
+                self.arm(id); // its deadline moved: keep one on the heap
+            }
+        }
+    }
+
+    /// The earliest deadline of any leg.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            match self.legs.get(&id).and_then(Member::poll_timeout) {
+                Some(due) if due == at => return Some(at),
+                _ => {
+                    self.deadlines.pop();
+                    if self.armed.get(&id) == Some(&at) {
+                        self.armed.remove(&id);
+                        self.arm(id);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Push the leg's next deadline unless it is the one already pushed.
+    pub(super) fn arm(&mut self, id: LegId) {
+        let Some(at) = self.legs.get(&id).and_then(Member::poll_timeout) else { return };
+        if self.armed.insert(id, at) != Some(at) {
+            self.deadlines.push(Reverse((at, id)));
+        }
+    }
+}
