@@ -351,17 +351,10 @@ impl Engine {
 
     /// A datagram arrived for `leg`.
     pub fn handle_receive(&mut self, now: Instant, leg: LegId, datagram: &[u8]) -> Result<(), EngineError> {
-        if let Member::Rtp(l) = self.leg_mut(leg)? {
-            if l.is_passthrough() {
-                let result = l.relay_rtp(now, datagram);
-                if let Ok(packet) = &result {
-                    self.forward_to_peer(now, leg, packet);
-                }
-                self.after_leg_changed(leg);
-                return result.map(|_| ());
-            }
-        }
         let result = match self.leg_mut(leg)? {
+            Member::Rtp(l) if l.is_passthrough() => {
+                l.relay_rtp(now, datagram).map(|packet| self.forward_to_peer(now, leg, &packet))
+            }
             Member::Rtp(l) => l.handle_rtp(now, datagram),
             Member::Local(_) => Err(EngineError::Config("a local leg has no network side")),
             Member::WebRtc(_) => Err(EngineError::Config("WebRTC datagrams go to handle_webrtc_datagram")),
@@ -753,9 +746,7 @@ impl Engine {
                 self.outputs.push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Mark(name) });
             }
         }
-        if self.routes.contains_key(&id) {
-            self.refresh_passthrough(id);
-        }
+        self.refresh_passthrough(id);
         self.arm(id);
     }
 }

@@ -90,7 +90,7 @@ impl PlayoutBuffer {
         if self.ssrc != Some(ssrc) {
             self.restart(now, ssrc, seq);
         }
-        let ext_seq = self.unwrap_seq(seq);
+        let ext_seq = super::sequence::extend_seq(self.highest, seq);
         if ext_seq < self.next_play {
             return Inserted::Late;
         }
@@ -184,12 +184,6 @@ impl PlayoutBuffer {
         for slot in &mut self.slots {
             slot.ext_seq = None;
         }
-    }
-
-    /// Extend a 16-bit sequence number to 64 bits, nearest to the highest seen.
-    fn unwrap_seq(&self, seq: u16) -> u64 {
-        let delta = i64::from(seq.wrapping_sub(self.highest as u16) as i16);
-        (self.highest as i64 + delta) as u64
     }
 }
 

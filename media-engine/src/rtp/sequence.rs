@@ -1,6 +1,12 @@
 //! Extending 16-bit RTP sequence numbers to 64 bits (RFC 3550 A.1), for a
 //! receive path that does not go through the playout buffer.
 
+/// `seq` extended to 64 bits, nearest to `highest` (an extended number already seen).
+pub(crate) fn extend_seq(highest: u64, seq: u16) -> u64 {
+    let delta = i64::from(seq.wrapping_sub(highest as u16) as i16);
+    (highest as i64 + delta) as u64
+}
+
 /// The extended sequence numbers of one incoming stream; a new SSRC starts over.
 #[derive(Debug, Clone, Default)]
 pub struct SequenceExtender {
@@ -17,8 +23,7 @@ impl SequenceExtender {
             self.highest = (1 << 32) + u64::from(seq);
             return self.highest;
         }
-        let delta = i64::from(seq.wrapping_sub(self.highest as u16) as i16);
-        let extended = (self.highest as i64 + delta) as u64;
+        let extended = extend_seq(self.highest, seq);
         self.highest = self.highest.max(extended);
         extended
     }
