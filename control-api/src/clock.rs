@@ -18,6 +18,12 @@ pub fn unix_millis() -> i64 {
     (now.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// The monotonic clock, for deadlines and latencies measured in the control plane.
+pub fn monotonic() -> std::time::Instant {
+    #[allow(clippy::disallowed_methods)] // timing outside the media core
+    std::time::Instant::now()
+}
+
 /// Seconds since the Unix epoch (webhook `telnyx-timestamp`).
 pub fn unix_seconds() -> i64 {
     unix_millis() / 1000

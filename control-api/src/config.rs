@@ -41,6 +41,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_ENGINE_SHARDS", "rtp.engine_shards"),
     ("BOND_RTP_PASSTHROUGH", "rtp.passthrough"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
+    ("BOND_WHISPER_MODEL", "speech.whisper_model"),
+    ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
@@ -75,7 +77,24 @@ pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub webrtc: WebRtcConfig,
+    pub speech: SpeechConfig,
     pub log: LogConfig,
+}
+
+/// The embedded speech engines (transcription and translation).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechConfig {
+    /// whisper.cpp's ggml model; empty means `<data_dir>/models/ggml-tiny.en.bin` (made by scripts/whisper-model).
+    pub whisper_model: PathBuf,
+    /// Threads whisper.cpp computes with.
+    pub whisper_threads: usize,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        Self { whisper_model: PathBuf::new(), whisper_threads: 2 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -185,6 +204,7 @@ impl Default for Config {
             sip: SipConfig::default(),
             rtp: RtpConfig::default(),
             webrtc: WebRtcConfig::default(),
+            speech: SpeechConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -265,6 +285,9 @@ impl Config {
         if self.rtp.port_max - self.rtp.port_min < 2 {
             return Err(ConfigError::new("rtp.port_max", "the RTP range must hold at least two ports"));
         }
+        if !(1..=16).contains(&self.speech.whisper_threads) {
+            return Err(ConfigError::new("speech.whisper_threads", "must be 1 to 16"));
+        }
         if !(0..=10).contains(&self.rtp.opus_complexity) {
             return Err(ConfigError::new("rtp.opus_complexity", "must be 0 (cheapest) to 10 (best)"));
         }
@@ -319,6 +342,9 @@ impl Config {
         }
         if self.recordings_dir.as_os_str().is_empty() {
             self.recordings_dir = self.data_dir.join("recordings");
+        }
+        if self.speech.whisper_model.as_os_str().is_empty() {
+            self.speech.whisper_model = self.data_dir.join("models").join("ggml-tiny.en.bin");
         }
         self
     }

@@ -16,6 +16,7 @@ pub mod db;
 pub mod http;
 pub mod serve;
 pub mod sip;
+pub mod speech;
 pub mod state;
 pub mod store;
 pub mod streams;

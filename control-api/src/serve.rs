@@ -1,6 +1,7 @@
 //! `bond serve`: start everything, run until SIGINT/SIGTERM, stop in order.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bond_codecs::opus_codec::OpusConfig;
@@ -13,6 +14,9 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
+use crate::speech::mt::Apertium;
+use crate::speech::whisper::Whisper;
+use crate::speech::{SpeechEngines, SttChain};
 use crate::state::{prometheus, AppState};
 use crate::store::Store;
 use crate::webhooks::{worker, WebhookNotifier, WebhookSigner};
@@ -72,7 +76,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         ),
         public_url: public_url(config),
     };
-    let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files);
+    let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
+        .with_speech(speech_engines(&config.speech));
     let repaired = calls.repair_recordings().await?;
     if repaired > 0 {
         tracing::warn!(recordings = repaired, "repaired recordings cut short by the previous run");
@@ -94,6 +99,15 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         max_body_bytes: config.http.max_body_bytes,
         public_url: config.http.public_url.clone(),
     })
+}
+
+/// The embedded engines: whisper.cpp for speech-to-text, Apertium for translation.
+fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines, String> {
+    let whisper = Whisper::new(&config.whisper_model, config.whisper_threads).map_err(|e| {
+        tracing::warn!(error = %e, "speech-to-text is off: no whisper model");
+        format!("speech-to-text has {e}")
+    })?;
+    Ok(SpeechEngines { stt: Arc::new(SttChain::new(vec![Box::new(whisper)])), mt: Arc::new(Apertium) })
 }
 
 /// Start the database, engine, webhook worker and HTTP server.

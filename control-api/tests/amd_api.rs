@@ -45,24 +45,7 @@ async fn dial(state: &AppState, conn: &str, file: &str, amd: Option<Value>) -> S
 
 /// The machine-detection webhooks queued for `id`, waiting up to `within` for `count` of them.
 async fn amd_events(state: &AppState, id: &str, count: usize, within: Duration) -> Vec<Value> {
-    let mut events = Vec::new();
-    for _ in 0..within.as_millis() / 100 {
-        events = state
-            .store
-            .pending_events(1_000)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|e| e.call_control_id.as_deref() == Some(id))
-            .map(|e| serde_json::from_str::<Value>(&e.data).unwrap())
-            .filter(|e| e["event_type"].as_str().unwrap().starts_with("call.machine."))
-            .collect::<Vec<Value>>();
-        if events.len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    events
+    common::queued_events(state, id, "call.machine.", count, within).await
 }
 
 #[tokio::test]

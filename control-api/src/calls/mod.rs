@@ -13,6 +13,7 @@ pub mod recording_links;
 mod registry;
 mod service;
 mod sip_calls;
+mod speech;
 mod streaming;
 pub mod telnyx;
 
@@ -26,4 +27,5 @@ pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
 pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold, StreamCall};
 pub use sip_calls::IncomingSip;
+pub use speech::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest};
 pub use streaming::stream_request;

@@ -29,12 +29,15 @@ use crate::clock::rfc3339_now;
 use crate::db::DbError;
 use crate::http::ApiError;
 use crate::sip::SipCalls;
-use crate::store::{CallRecord, Connection, NewCall, Store};
+use crate::speech::SpeechEngines;
+use crate::store::{CallRecord, Connection, NewCall, NewSegment, Segment, Store};
 use crate::streams::fork::StreamRequest;
 use crate::webhooks::WebhookNotifier;
 
 /// Rate of the built-in legs.
 const LOOP_RATE: SampleRate = SampleRate::Hz8000;
+/// Segments a slow supervisor stream may fall behind by before it skips ahead.
+const SEGMENT_BACKLOG: usize = 256;
 /// Webhook timeout when the connection sets none.
 const DEFAULT_WEBHOOK_TIMEOUT_SECS: i64 = 10;
 
@@ -121,6 +124,12 @@ pub struct CallService {
     /// Clips handed to the engine and not ended yet, by clip id.
     pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
     pub(super) playback_ids: Arc<std::sync::atomic::AtomicU64>,
+    /// Speech-to-text and translation engines, or why there are none.
+    pub(super) speech: Result<SpeechEngines, String>,
+    /// Calls whose speech is listened to, by call: what to do with it.
+    pub(super) speech_calls: Arc<DashMap<String, tokio::sync::watch::Sender<super::speech::SpeechSettings>>>,
+    /// Every translated segment as it is stored, for the supervisor streams.
+    pub(super) segments: tokio::sync::broadcast::Sender<Segment>,
 }
 
 impl CallService {
@@ -142,6 +151,29 @@ impl CallService {
             pending_streams: Arc::default(),
             playbacks: Arc::default(),
             playback_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            speech: Err("no speech engines are configured".into()),
+            speech_calls: Arc::default(),
+            segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
+        }
+    }
+
+    /// Run with these speech engines (transcription and translation), or say why there are none.
+    pub fn with_speech(mut self, engines: Result<SpeechEngines, String>) -> Self {
+        self.speech = engines;
+        self
+    }
+
+    /// Translated segments as they are stored, from now on.
+    pub fn subscribe_segments(&self) -> tokio::sync::broadcast::Receiver<Segment> {
+        self.segments.subscribe()
+    }
+
+    /// Store a translated segment and hand it to the supervisor streams.
+    pub(super) async fn publish_segment(&self, segment: NewSegment) {
+        match self.store.insert_segment(segment).await {
+            // No supervisor listening is not an error.
+            Ok(stored) => drop(self.segments.send(stored)),
+            Err(e) => tracing::error!(error = %e, "could not store a translated segment"),
         }
     }
 

@@ -11,6 +11,9 @@ use crate::http::ApiError;
 use crate::store::CallRecord;
 use crate::streams::fork::{self, Ended, StreamRequest, StreamStart};
 
+/// The name of a call's streaming fork (beside transcription's).
+const STREAM_FORK: &str = "stream";
+
 impl CallService {
     /// Start streaming a live call's audio; returns at once, and
     /// `streaming.started` (with the stream's id) follows when the socket is open.
@@ -80,7 +83,7 @@ impl CallService {
             ));
         }
         // The stream's task sees its fork end, sends `stop` and reports `streaming.stopped`.
-        self.engine.stop_fork(leg).await.map_err(|e| ApiError::internal(&e))?;
+        self.engine.stop_fork(leg, STREAM_FORK).await.map_err(|e| ApiError::internal(&e))?;
         Ok(())
     }
 
@@ -88,14 +91,14 @@ impl CallService {
         let call = start.call_control_id.as_str();
         let ended = match fork::connect(&request.url, request.auth_token.as_deref()).await {
             Err(reason) => Ended::Failed(reason),
-            Ok(mut socket) => match self.engine.start_fork(leg).await {
+            Ok(mut socket) => match self.engine.start_fork(leg, STREAM_FORK).await {
                 Err(e) => {
                     let _ = socket.close(None).await;
                     Ended::Failed(format!("the call's audio could not be forked: {e}"))
                 }
                 Ok(audio) if !self.streams_to(call, &start.stream_id) => {
                     // Stopped while it was connecting.
-                    let _ = self.engine.stop_fork(leg).await;
+                    let _ = self.engine.stop_fork(leg, STREAM_FORK).await;
                     let _ = socket.close(None).await;
                     drop(audio);
                     Ended::Stopped
@@ -104,7 +107,7 @@ impl CallService {
                     self.stream_event(call, "streaming.started", &request, &start.stream_id, None).await;
                     let ended = fork::run(socket, audio, &request, &start).await;
                     if ended != Ended::Stopped {
-                        let _ = self.engine.stop_fork(leg).await;
+                        let _ = self.engine.stop_fork(leg, STREAM_FORK).await;
                     }
                     ended
                 }

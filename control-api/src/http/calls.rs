@@ -387,12 +387,14 @@ const ACTIONS: &[&str] = &[
     "playback_start",
     "playback_stop",
     "speak",
+    "transcription_start",
+    "transcription_stop",
+    "translation_start",
+    "translation_stop",
 ];
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER_ACTIONS: &[&str] = &[
-    "transcription_start",
-    "transcription_stop",
     "gather",
     "gather_using_audio",
     "gather_using_speak",
@@ -412,7 +414,7 @@ const LATER_ACTIONS: &[&str] = &[
 ];
 
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak")),
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
     responses((status = 200, description = "{\"data\":{\"result\":\"ok\"}}", body = Object),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
@@ -553,6 +555,23 @@ async fn run_action(
             state.calls.stop_playback(call, overlay, all).await
         }
         "speak" => state.calls.start_playback(call, speak_request(body)?).await,
+        "transcription_start" => {
+            let request = super::speech::transcription_request(body, &state.calls.speech_engine_names())?;
+            state.calls.start_transcription(call, request).await
+        }
+        "transcription_stop" => state.calls.stop_transcription(call).await,
+        "translation_start" => {
+            let defaults =
+                state.store.voice_config(&call.organization_id).await.map_err(|e| ApiError::internal(&e))?;
+            let request = super::speech::translation_request(
+                body,
+                defaults.translate_from.as_deref(),
+                defaults.translate_to.as_deref(),
+                defaults.voice_to_voice,
+            )?;
+            state.calls.start_translation(call, request).await
+        }
+        "translation_stop" => state.calls.stop_translation(call).await,
         "hold" => {
             let file = body.get("audio_file").and_then(Value::as_str);
             if let Some(f) = file {

@@ -11,6 +11,7 @@ pub mod guard;
 mod health;
 mod media_streams;
 mod recordings;
+mod speech;
 mod telnyx_webhooks;
 mod voice_config;
 
@@ -69,6 +70,9 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(voice_config::get, voice_config::update))
         .routes(routes!(recordings::list))
         .routes(routes!(recordings::get))
+        .routes(routes!(speech::list))
+        .routes(routes!(speech::call_stream))
+        .routes(routes!(speech::organization_stream))
         .routes(routes!(agents::issue_token))
         .route("/v2/voice_config", put(voice_config::update))
         .layer(middleware::from_fn_with_state(state.clone(), guard::audit))

@@ -8,6 +8,7 @@ mod connections;
 mod organizations;
 mod outbox;
 mod recordings;
+mod translations;
 mod voice_config;
 
 pub use audit::AuditEntry;
@@ -16,6 +17,7 @@ pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};
 pub use outbox::{NewEvent, PendingEvent};
 pub use recordings::RecordingRecord;
+pub use translations::{NewSegment, Segment};
 pub use voice_config::VoiceConfig;
 
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -143,3 +143,31 @@ pub async fn outbox(state: &AppState) -> Vec<(String, Value)> {
         .map(|d| (d["event_type"].as_str().unwrap_or_default().to_owned(), d["payload"].clone()))
         .collect()
 }
+
+/// The webhooks queued for call `id` whose type starts with `prefix`, waiting up to `within` for `count` of them.
+pub async fn queued_events(
+    state: &AppState,
+    id: &str,
+    prefix: &str,
+    count: usize,
+    within: std::time::Duration,
+) -> Vec<Value> {
+    let mut events = Vec::new();
+    for _ in 0..within.as_millis() / 100 {
+        events = state
+            .store
+            .pending_events(1_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.call_control_id.as_deref() == Some(id))
+            .map(|e| serde_json::from_str::<Value>(&e.data).unwrap())
+            .filter(|e| e["event_type"].as_str().unwrap().starts_with(prefix))
+            .collect::<Vec<Value>>();
+        if events.len() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    events
+}

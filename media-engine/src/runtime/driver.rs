@@ -81,7 +81,8 @@ struct Driver {
     engine: Engine,
     sockets: HashMap<LegId, LegSocket>,
     recordings: HashMap<LegId, RecordSink>,
-    forks: HashMap<LegId, ForkSink>,
+    /// Each leg's forks, by the consumer's name (one fork per name).
+    forks: HashMap<LegId, Vec<(&'static str, ForkSink)>>,
     streams: HashMap<LegId, mpsc::Sender<StreamOutput>>,
     datagrams_tx: mpsc::Sender<Datagram>,
     /// Legs this shard's engine holds, for placing new ones.
@@ -287,21 +288,28 @@ impl Driver {
                 self.retap(leg);
                 let _ = reply.send(task);
             }
-            Command::StartFork { leg, reply } => {
-                let result = if self.forks.contains_key(&leg) {
-                    Err(RuntimeError::Fork(format!("{leg} is already forked")))
+            Command::StartFork { leg, name, reply } => {
+                let forks = self.forks.get(&leg).map(Vec::as_slice).unwrap_or_default();
+                let result = if forks.iter().any(|(n, _)| *n == name) {
+                    Err(RuntimeError::Fork(format!("{leg} already has a {name} fork")))
                 } else {
                     self.engine.set_recording(leg, true).map_err(engine_error).map(|()| {
                         let (sink, fork) = fork::open();
-                        self.forks.insert(leg, sink);
+                        self.forks.entry(leg).or_default().push((name, sink));
                         fork
                     })
                 };
                 let _ = reply.send(result);
             }
-            Command::StopFork { leg, reply } => {
+            Command::StopFork { leg, name, reply } => {
                 // Dropping the sink ends the consumer's stream.
-                let stopped = self.forks.remove(&leg).is_some();
+                let forks = self.forks.entry(leg).or_default();
+                let before = forks.len();
+                forks.retain(|(n, _)| *n != name);
+                let stopped = forks.len() < before;
+                if forks.is_empty() {
+                    self.forks.remove(&leg);
+                }
                 self.retap(leg);
                 let _ = reply.send(stopped);
             }
@@ -491,7 +499,7 @@ impl Driver {
                     }
                 }
                 EngineOutput::Recorded { leg, inbound, outbound } => {
-                    if let Some(fork) = self.forks.get(&leg) {
+                    for (_, fork) in self.forks.get(&leg).map(Vec::as_slice).unwrap_or_default() {
                         if !fork.offer(&inbound, &outbound) {
                             RuntimeMetrics::add(&metrics.fork_frames_dropped, 1);
                         }

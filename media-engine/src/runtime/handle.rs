@@ -187,10 +187,12 @@ pub(crate) enum Command {
     },
     StartFork {
         leg: LegId,
+        name: &'static str,
         reply: oneshot::Sender<Result<Fork, RuntimeError>>,
     },
     StopFork {
         leg: LegId,
+        name: &'static str,
         reply: oneshot::Sender<bool>,
     },
     SetMute {
@@ -406,14 +408,15 @@ impl EngineHandle {
     }
 
     /// Fork a leg's audio (both directions, each tick) to a consumer off the
-    /// media path; a leg has one fork at a time.
-    pub async fn start_fork(&self, leg: LegId) -> Result<Fork, RuntimeError> {
-        self.request(leg, |reply| Command::StartFork { leg, reply }).await?
+    /// media path. `name` says whose fork it is (`"stream"`, `"transcription"`):
+    /// a leg has one fork per name, each with its own queue.
+    pub async fn start_fork(&self, leg: LegId, name: &'static str) -> Result<Fork, RuntimeError> {
+        self.request(leg, |reply| Command::StartFork { leg, name, reply }).await?
     }
 
-    /// Stop a leg's fork; its consumer's stream ends. False if it had none.
-    pub async fn stop_fork(&self, leg: LegId) -> Result<bool, RuntimeError> {
-        self.request(leg, |reply| Command::StopFork { leg, reply }).await
+    /// Stop a leg's fork of that name; its consumer's stream ends. False if it had none.
+    pub async fn stop_fork(&self, leg: LegId, name: &'static str) -> Result<bool, RuntimeError> {
+        self.request(leg, |reply| Command::StopFork { leg, name, reply }).await
     }
 
     /// Mute (`Some(true)`) or unmute each direction of a leg; `None` leaves it as it is.

@@ -1,0 +1,460 @@
+//! Speech on a call: `transcription_start`/`_stop` (Telnyx) and
+//! `translation_start`/`_stop` (Bond) share one fork of the call's leg. Each
+//! track's audio is cut into utterances ([`Segmenter`]); an utterance goes to
+//! the speech-to-text chain, its transcript becomes `call.transcription`; with
+//! translation on, the call's party's words are translated (`call.translation`,
+//! stored for supervisors) and, with `voice_to_voice`, spoken into the bridged
+//! call over what it hears. A new utterance from the speaker cuts a translation
+//! still being spoken to the other side (barge-in).
+//!
+//! Two tasks per call: one takes the fork's ticks and never waits on an engine
+//! (utterances go through a bounded queue; what does not fit is dropped and
+//! counted), the other delivers utterances in order.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bond_codecs::resample::resample_clip;
+use bond_codecs::SampleRate;
+use bond_media_engine::leg::Clip;
+use bond_media_engine::LegId;
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, watch};
+
+use super::service::CallService;
+use crate::audio::espeak::{self, Speech};
+use crate::audio::wav;
+use crate::clock::monotonic;
+use crate::http::ApiError;
+use crate::speech::segmenter::{SegmentEvent, Segmenter, Utterance};
+use crate::store::{CallRecord, NewSegment};
+
+/// The fork's name on the call's leg.
+const SPEECH_FORK: &str = "speech";
+/// Utterances that may wait for the engines.
+const UTTERANCE_QUEUE: usize = 16;
+/// Previous segments handed to the translator as context.
+const CONTEXT_SEGMENTS: usize = 3;
+
+/// Which side of the call to transcribe (Telnyx `transcription_tracks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracks {
+    Inbound,
+    Outbound,
+    Both,
+}
+
+/// The two sides of a leg's audio: what its party says and what it hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Inbound,
+    Outbound,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Side::Inbound => "inbound",
+            Side::Outbound => "outbound",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptionRequest {
+    /// An engine to try first (`transcription_engine`), else the configured order.
+    pub engine: Option<String>,
+    pub tracks: Tracks,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranslationRequest {
+    /// The call's party speaks `from`; the translation is in `to`.
+    pub from: String,
+    pub to: String,
+    /// Speak the translation into the bridged call.
+    pub voice_to_voice: bool,
+}
+
+/// What a call's speech task does; the actions change it while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpeechSettings {
+    pub transcription: Option<TranscriptionRequest>,
+    pub translation: Option<TranslationRequest>,
+}
+
+impl SpeechSettings {
+    /// Whether `side`'s audio is listened to at all.
+    fn wants(&self, side: Side) -> bool {
+        self.wants_transcript(side) || (side == Side::Inbound && self.translation.is_some())
+    }
+
+    /// Whether a transcript of `side` is reported as `call.transcription`.
+    fn wants_transcript(&self, side: Side) -> bool {
+        self.transcription.as_ref().is_some_and(|t| match t.tracks {
+            Tracks::Both => true,
+            Tracks::Inbound => side == Side::Inbound,
+            Tracks::Outbound => side == Side::Outbound,
+        })
+    }
+
+    fn is_idle(&self) -> bool {
+        self.transcription.is_none() && self.translation.is_none()
+    }
+
+    /// The language the side speaks: translation's `from` for the party, else transcription's.
+    fn language(&self, side: Side) -> String {
+        match (&self.translation, &self.transcription) {
+            (Some(t), _) if side == Side::Inbound => t.from.clone(),
+            (_, Some(t)) => t.language.clone(),
+            (Some(t), None) => t.from.clone(),
+            (None, None) => "en".into(),
+        }
+    }
+}
+
+/// One utterance on its way to the engines.
+struct Heard {
+    side: Side,
+    utterance: Utterance,
+    /// When the speech ended (before the quiet that closed the utterance), for latencies.
+    ended: Instant,
+    settings: SpeechSettings,
+}
+
+impl Heard {
+    /// An utterance at the engines' 16 kHz; `elapsed_ms` is how much audio its segmenter had then.
+    fn new(
+        side: Side,
+        utterance: Utterance,
+        elapsed_ms: u64,
+        rate: SampleRate,
+        settings: SpeechSettings,
+    ) -> Option<Self> {
+        // The fork delivers in real time: the speech ended as long ago as the quiet after it lasted.
+        let ended = monotonic() - Duration::from_millis(elapsed_ms.saturating_sub(utterance.end_ms));
+        let samples = resample_clip(&utterance.samples, rate.hz(), SampleRate::Hz16000)
+            .map_err(|e| tracing::warn!(error = %e, "utterance not resampled"))
+            .ok()?;
+        Some(Self { side, utterance: Utterance { samples, ..utterance }, ended, settings })
+    }
+}
+
+impl CallService {
+    /// The speech-to-text engines `transcription_engine` may name.
+    pub fn speech_engine_names(&self) -> Vec<&'static str> {
+        self.speech.as_ref().map(|s| s.stt.names()).unwrap_or_default()
+    }
+
+    pub async fn start_transcription(
+        &self,
+        call: &CallRecord,
+        request: TranscriptionRequest,
+    ) -> Result<(), ApiError> {
+        self.change_speech(call, |s| s.transcription = Some(request)).await
+    }
+
+    pub async fn stop_transcription(&self, call: &CallRecord) -> Result<(), ApiError> {
+        self.stop_speech(call, "transcription", |s| s.transcription.take().is_some()).await
+    }
+
+    pub async fn start_translation(
+        &self,
+        call: &CallRecord,
+        request: TranslationRequest,
+    ) -> Result<(), ApiError> {
+        self.change_speech(call, |s| s.translation = Some(request)).await
+    }
+
+    pub async fn stop_translation(&self, call: &CallRecord) -> Result<(), ApiError> {
+        self.stop_speech(call, "translation", |s| s.translation.take().is_some()).await
+    }
+
+    async fn change_speech(
+        &self,
+        call: &CallRecord,
+        change: impl FnOnce(&mut SpeechSettings),
+    ) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        if let Err(why) = &self.speech {
+            return Err(ApiError::unprocessable(
+                "10015",
+                format!("Speech is not available on this Bond: {why}."),
+                "/call_control_id",
+            ));
+        }
+        let id = &call.call_control_id;
+        if let Some(settings) = self.speech_calls.get(id) {
+            settings.send_modify(change);
+            return Ok(());
+        }
+        let mut settings = SpeechSettings::default();
+        change(&mut settings);
+        let (tx, rx) = watch::channel(settings);
+        self.speech_calls.insert(id.clone(), tx);
+        let fork = match self.engine.start_fork(leg, SPEECH_FORK).await {
+            Ok(fork) => fork,
+            Err(e) => {
+                self.speech_calls.remove(id);
+                return Err(ApiError::internal(&e));
+            }
+        };
+        tokio::spawn(self.clone().listen(call.clone(), fork, rx));
+        Ok(())
+    }
+
+    async fn stop_speech(
+        &self,
+        call: &CallRecord,
+        what: &str,
+        stop: impl FnOnce(&mut SpeechSettings) -> bool,
+    ) -> Result<(), ApiError> {
+        let leg = self.live_leg(call)?;
+        let id = &call.call_control_id;
+        let stopped = self.speech_calls.get(id).is_some_and(|s| s.send_if_modified(stop));
+        if !stopped {
+            return Err(ApiError::unprocessable(
+                "90020",
+                format!("The call has no {what} running."),
+                "/call_control_id",
+            ));
+        }
+        if self.speech_calls.remove_if(id, |_, s| s.borrow().is_idle()).is_some() {
+            // The listening task sees the fork end and delivers what it had.
+            self.engine.stop_fork(leg, SPEECH_FORK).await.map_err(|e| ApiError::internal(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Take the fork's ticks until it ends; cut utterances and queue them.
+    async fn listen(
+        self,
+        call: CallRecord,
+        mut fork: bond_media_engine::runtime::Fork,
+        settings: watch::Receiver<SpeechSettings>,
+    ) {
+        let (heard_tx, heard_rx) = mpsc::channel::<Heard>(UTTERANCE_QUEUE);
+        let voice = Voice::default();
+        let delivery = tokio::spawn(self.clone().deliver(call.clone(), heard_rx, voice.clone()));
+        let mut segmenters = [Segmenter::default(), Segmenter::default()];
+        let mut rate = SampleRate::Hz8000;
+        let mut dropped = 0u64;
+        let mut offer = |side, utterance, segmenter: &Segmenter, rate, settings: &SpeechSettings| {
+            let heard = Heard::new(side, utterance, segmenter.elapsed_ms(), rate, settings.clone());
+            if heard.is_some_and(|h| heard_tx.try_send(h).is_err()) {
+                dropped += 1;
+                metrics::counter!("bond_speech_utterances_dropped_total").increment(1);
+            }
+        };
+        while let Some(tick) = fork.ticks.recv().await {
+            let now = settings.borrow().clone();
+            rate = tick.inbound.rate();
+            for (side, frame) in [(Side::Inbound, &tick.inbound), (Side::Outbound, &tick.outbound)] {
+                if !now.wants(side) {
+                    continue;
+                }
+                let segmenter = &mut segmenters[side as usize];
+                match segmenter.push(frame.samples()) {
+                    Some(SegmentEvent::Started { .. }) if side == Side::Inbound => {
+                        self.barge_in(&voice).await
+                    }
+                    Some(SegmentEvent::Utterance(u)) => offer(side, u, segmenter, rate, &now),
+                    _ => {}
+                }
+            }
+        }
+        let last = settings.borrow().clone();
+        for side in [Side::Inbound, Side::Outbound] {
+            let segmenter = &mut segmenters[side as usize];
+            if let Some(SegmentEvent::Utterance(u)) = segmenter.flush() {
+                offer(side, u, segmenter, rate, &last);
+            }
+        }
+        // The delivery task ends once the queue's sender is gone.
+        drop(heard_tx);
+        if dropped > 0 {
+            tracing::warn!(call = %call.call_control_id, dropped, "utterances dropped: the speech engines fell behind");
+        }
+        let _ = delivery.await;
+        // Forget the call's settings unless a new run took its place already.
+        self.speech_calls.remove_if(&call.call_control_id, |_, s| s.subscribe().same_channel(&settings));
+    }
+
+    /// The party speaks again: a translation still being spoken to the other side is stale.
+    async fn barge_in(&self, voice: &Voice) {
+        let speaking = voice.lock().take_if(|(_, until)| monotonic() < *until);
+        if let Some((leg, _)) = speaking {
+            let _ = self.engine.stop_playback(leg, true, true).await;
+        }
+    }
+
+    /// Hand utterances to the engines in order and report what comes back.
+    async fn deliver(self, call: CallRecord, mut heard: mpsc::Receiver<Heard>, voice: Voice) {
+        let Ok(engines) = self.speech.clone() else { return };
+        let mut context: Vec<String> = Vec::new();
+        let mut failing = false;
+        while let Some(h) = heard.recv().await {
+            let language = h.settings.language(h.side);
+            let first = h.settings.transcription.as_ref().and_then(|t| t.engine.clone());
+            let audio = h.utterance.samples.clone();
+            let transcript = engines.stt.transcribe(audio, &language, first.as_deref(), monotonic()).await;
+            let stt_ms = millis(h.ended.elapsed());
+            metrics::histogram!("bond_speech_stage_seconds", "stage" => "stt").record(stt_ms as f64 / 1000.0);
+            let transcript = match transcript {
+                Ok(t) => {
+                    failing = false;
+                    t
+                }
+                Err(e) => {
+                    if !failing {
+                        let fields = fields([
+                            ("failure_reason", json!(e.to_string())),
+                            ("transcription_track", json!(h.side.as_str())),
+                        ]);
+                        self.speech_event(&call, "call.transcription.failed", fields).await;
+                    }
+                    failing = true;
+                    continue;
+                }
+            };
+            if transcript.text.is_empty() {
+                continue;
+            }
+            let timing = |latency: Value| json!({ "speech_start_ms": h.utterance.start_ms, "speech_end_ms": h.utterance.end_ms, "latency_ms": latency });
+            if h.settings.wants_transcript(h.side) {
+                let mut data = json!({
+                    "transcript": transcript.text,
+                    "confidence": transcript.confidence,
+                    "is_final": true,
+                    "transcription_track": h.side.as_str(),
+                    "engine": transcript.engine,
+                });
+                merge(&mut data, timing(json!(stt_ms)));
+                self.speech_event(&call, "call.transcription", fields([("transcription_data", data)])).await;
+            }
+            let Some(translation) = h.settings.translation.as_ref().filter(|_| h.side == Side::Inbound)
+            else {
+                continue;
+            };
+            let mt_started = monotonic();
+            let translated =
+                engines.mt.translate(&transcript.text, &translation.from, &translation.to, &context).await;
+            let mt_ms = millis(mt_started.elapsed());
+            metrics::histogram!("bond_speech_stage_seconds", "stage" => "mt").record(mt_ms as f64 / 1000.0);
+            let translated = match translated {
+                Ok(text) => text,
+                Err(e) => {
+                    let fields = fields([
+                        ("failure_reason", json!(e.to_string())),
+                        ("original", json!(transcript.text)),
+                    ]);
+                    self.speech_event(&call, "call.translation.failed", fields).await;
+                    continue;
+                }
+            };
+            context.push(transcript.text.clone());
+            if context.len() > CONTEXT_SEGMENTS {
+                context.remove(0);
+            }
+            let segment = NewSegment {
+                organization_id: call.organization_id.clone(),
+                call_control_id: call.call_control_id.clone(),
+                call_session_id: call.call_session_id.clone(),
+                track: h.side.as_str().into(),
+                language_from: translation.from.clone(),
+                language_to: translation.to.clone(),
+                original: transcript.text.clone(),
+                translation: translated.clone(),
+                speech_start_ms: h.utterance.start_ms as i64,
+                speech_end_ms: h.utterance.end_ms as i64,
+                latency_ms: (stt_ms + mt_ms) as i64,
+            };
+            self.publish_segment(segment).await;
+            let mut data = json!({
+                "original": transcript.text,
+                "translation": translated,
+                "translate_from": translation.from,
+                "translate_to": translation.to,
+                "transcription_track": h.side.as_str(),
+                "voice_to_voice": translation.voice_to_voice,
+            });
+            merge(
+                &mut data,
+                timing(json!({ "transcription": stt_ms, "translation": mt_ms, "total": stt_ms + mt_ms })),
+            );
+            self.speech_event(&call, "call.translation", fields([("translation_data", data)])).await;
+            if translation.voice_to_voice {
+                self.speak_to_partner(&call, &translated, &translation.to, &voice).await;
+            }
+        }
+    }
+
+    /// Speak `text` into the call bridged with `call`, mixed over what it hears.
+    async fn speak_to_partner(&self, call: &CallRecord, text: &str, language: &str, voice: &Voice) {
+        let fresh = self.store.get_call(&call.organization_id, &call.call_control_id).await.ok().flatten();
+        let Some(partner) = fresh.and_then(|c| c.bridged_with).and_then(|p| self.registry.leg(&p)) else {
+            return;
+        };
+        let started = monotonic();
+        let speech = Speech {
+            text: text.to_owned(),
+            ssml: false,
+            language: language.to_owned(),
+            voice: "female".into(),
+        };
+        let result = async {
+            let wav_bytes = espeak::synthesize(&speech).await.map_err(|e| e.to_string())?;
+            let rate = self
+                .engine
+                .leg_rate(partner)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the bridged call ended")?;
+            let samples = wav::decode(&wav_bytes, rate)?;
+            let length = Duration::from_millis(samples.len() as u64 * 1000 / u64::from(rate.hz()));
+            let id = self.playback_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let clip = Clip { id, rate, samples: Arc::from(samples), plays: Some(1) };
+            self.engine.play(partner, clip, true).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(length)
+        }
+        .await;
+        metrics::histogram!("bond_speech_stage_seconds", "stage" => "tts")
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(length) => *voice.lock() = Some((partner, monotonic() + length)),
+            Err(e) => tracing::warn!(call = %call.call_control_id, error = %e, "translation not spoken"),
+        }
+    }
+
+    async fn speech_event(&self, call: &CallRecord, event_type: &str, fields: Map<String, Value>) {
+        if let Err(e) = self.call_event(&call.call_control_id, event_type, fields).await {
+            tracing::error!(call = %call.call_control_id, error = %e, "could not record {event_type}");
+        }
+    }
+}
+
+/// The translation being spoken into the other call: its leg and when it ends.
+#[derive(Debug, Clone, Default)]
+struct Voice(Arc<std::sync::Mutex<Option<(LegId, Instant)>>>);
+
+impl Voice {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(LegId, Instant)>> {
+        // Holds a plain value: nothing a panicking holder could leave half-done.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Value::Object(into), Value::Object(from)) = (into, from) {
+        into.extend(from);
+    }
+}

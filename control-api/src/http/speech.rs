@@ -1,0 +1,223 @@
+//! Speech on calls over HTTP: the bodies of `transcription_start` (Telnyx) and
+//! `translation_start` (Bond), a call's stored translation segments, and the
+//! supervisor streams (Server-Sent Events) of one call or of the whole
+//! organization: what was said so far first, then every segment as it is stored.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use super::{found, ApiError, ErrorEnvelope};
+use crate::auth::{Principal, Role};
+use crate::calls::{Tracks, TranscriptionRequest, TranslationRequest};
+use crate::state::AppState;
+use crate::store::Segment;
+
+/// Telnyx's `transcription_engine` names; Bond runs its own engines for all of them.
+const TELNYX_ENGINES: &[&str] = &["A", "B", "Google", "Telnyx", "Deepgram", "Azure"];
+
+fn invalid(detail: &str, pointer: &str) -> ApiError {
+    ApiError::unprocessable("10002", detail, pointer)
+}
+
+fn language(body: &Value, key: &str) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(tag))
+            if (2..=35).contains(&tag.len())
+                && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            Ok(Some(tag.clone()))
+        }
+        Some(_) => {
+            Err(invalid(&format!("{key} must be a language code such as en or es-MX"), &format!("/{key}")))
+        }
+    }
+}
+
+/// `transcription_start`'s body.
+pub fn transcription_request(body: &Value, engines: &[&str]) -> Result<TranscriptionRequest, ApiError> {
+    let engine = match body.get("transcription_engine").and_then(Value::as_str) {
+        None => None,
+        Some(name) if engines.iter().any(|e| e.eq_ignore_ascii_case(name)) => Some(name.to_ascii_lowercase()),
+        Some(name) if TELNYX_ENGINES.contains(&name) => None,
+        Some(_) => {
+            let names = [engines, TELNYX_ENGINES].concat().join(", ");
+            return Err(invalid(
+                &format!("transcription_engine must be one of {names}"),
+                "/transcription_engine",
+            ));
+        }
+    };
+    let tracks = match body.get("transcription_tracks").and_then(Value::as_str) {
+        None | Some("inbound") => Tracks::Inbound,
+        Some("outbound") => Tracks::Outbound,
+        Some("both") => Tracks::Both,
+        Some(_) => {
+            return Err(invalid(
+                "transcription_tracks must be inbound, outbound or both",
+                "/transcription_tracks",
+            ))
+        }
+    };
+    let language = language(body, "language")?.unwrap_or_else(|| "en".into());
+    Ok(TranscriptionRequest { engine, tracks, language })
+}
+
+/// `translation_start`'s body; languages it leaves out come from the organization's voice config.
+pub fn translation_request(
+    body: &Value,
+    default_from: Option<&str>,
+    default_to: Option<&str>,
+    default_voice: bool,
+) -> Result<TranslationRequest, ApiError> {
+    let from = language(body, "translate_from")?.or(default_from.map(str::to_owned));
+    let to = language(body, "translate_to")?.or(default_to.map(str::to_owned));
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(invalid(
+            "translate_from and translate_to are needed (or set them in /v2/voice_config)",
+            "/translate_to",
+        ));
+    };
+    let voice_to_voice = match body.get("voice_to_voice") {
+        None | Some(Value::Null) => default_voice,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid("voice_to_voice must be true or false", "/voice_to_voice")),
+    };
+    Ok(TranslationRequest { from, to, voice_to_voice })
+}
+
+#[utoipa::path(get, path = "/v2/calls/{id}/translations", tag = "calls",
+    params(("id" = String, Path, description = "call_control_id")),
+    responses((status = 200, description = "The call's translated segments in order", body = Object),
+    (status = 404, description = "Missing or another organization's", body = ErrorEnvelope),
+    (status = 403, description = "Supervisors and admins only", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let call = found(
+        state.store.get_call(&principal.organization_id, &id).await,
+        "No call with that call_control_id.",
+    )?;
+    let segments = state.store.call_segments(&call.organization_id, &call.call_control_id).await;
+    let segments = segments.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "data": segments })))
+}
+
+#[utoipa::path(get, path = "/v2/calls/{id}/translations/stream", tag = "calls",
+    params(("id" = String, Path, description = "call_control_id")),
+    responses((status = 200, description = "Server-Sent Events: `translation` per segment, the call so far first", body = String),
+    (status = 404, description = "Missing or another organization's", body = ErrorEnvelope),
+    (status = 403, description = "Supervisors and admins only", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn call_stream(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let call = found(
+        state.store.get_call(&principal.organization_id, &id).await,
+        "No call with that call_control_id.",
+    )?;
+    // Subscribe first: a segment stored while the catch-up is read comes live and is skipped once.
+    let live = state.calls.subscribe_segments();
+    let so_far = state.store.call_segments(&call.organization_id, &call.call_control_id).await;
+    let so_far = so_far.map_err(|e| ApiError::internal(&e))?;
+    let wanted = move |s: &Segment| s.call_control_id == call.call_control_id;
+    Ok(sse(so_far, live, wanted))
+}
+
+#[utoipa::path(get, path = "/v2/translations/stream", tag = "calls",
+    responses((status = 200, description = "Server-Sent Events: every translated segment of the organization's calls", body = String),
+    (status = 403, description = "Supervisors and admins only", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn organization_stream(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    let live = state.calls.subscribe_segments();
+    let organization = principal.organization_id.clone();
+    Ok(sse(Vec::new(), live, move |s: &Segment| s.organization_id == organization))
+}
+
+fn sse(
+    so_far: Vec<Segment>,
+    live: broadcast::Receiver<Segment>,
+    wanted: impl Fn(&Segment) -> bool + Send + 'static,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let seen: HashSet<String> = so_far.iter().map(|s| s.id.clone()).collect();
+    let catch_up = stream::iter(so_far.into_iter().map(|s| Ok(event(&s))));
+    let live = stream::unfold((live, seen, wanted), |(mut live, mut seen, wanted)| async move {
+        loop {
+            match live.recv().await {
+                Ok(s) if wanted(&s) && !seen.remove(&s.id) => {
+                    return Some((Ok(event(&s)), (live, seen, wanted)))
+                }
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let skipped = Event::default().event("lagged").data(json!({ "skipped": n }).to_string());
+                    return Some((Ok(skipped), (live, seen, wanted)));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(catch_up, live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn event(segment: &Segment) -> Event {
+    let data = serde_json::to_string(segment).unwrap_or_default();
+    Event::default().event("translation").id(segment.id.clone()).data(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcription_bodies_default_to_the_inbound_track_in_english_and_accept_telnyx_engine_names() {
+        let r = transcription_request(&json!({}), &["whisper"]).unwrap();
+        assert_eq!((r.engine, r.tracks, r.language.as_str()), (None, Tracks::Inbound, "en"));
+        let r = transcription_request(
+            &json!({"transcription_engine": "B", "transcription_tracks": "both", "language": "es-MX"}),
+            &["whisper"],
+        )
+        .unwrap();
+        assert_eq!((r.engine, r.tracks, r.language.as_str()), (None, Tracks::Both, "es-MX"));
+        let r = transcription_request(&json!({"transcription_engine": "Whisper"}), &["whisper"]).unwrap();
+        assert_eq!(r.engine.as_deref(), Some("whisper"));
+        for bad in [
+            json!({"transcription_engine": "nope"}),
+            json!({"transcription_tracks": "left"}),
+            json!({"language": "e n"}),
+        ] {
+            assert_eq!(transcription_request(&bad, &["whisper"]).unwrap_err().status.as_u16(), 422, "{bad}");
+        }
+    }
+
+    #[test]
+    fn translation_bodies_fall_back_to_the_voice_config_and_need_both_languages() {
+        let r = translation_request(&json!({"translate_to": "es"}), Some("en"), None, true).unwrap();
+        assert_eq!((r.from.as_str(), r.to.as_str(), r.voice_to_voice), ("en", "es", true));
+        let r = translation_request(
+            &json!({"translate_from": "es", "voice_to_voice": false}),
+            None,
+            Some("en"),
+            true,
+        )
+        .unwrap();
+        assert_eq!((r.from.as_str(), r.to.as_str(), r.voice_to_voice), ("es", "en", false));
+        assert!(translation_request(&json!({"translate_from": "en"}), None, None, false).is_err());
+    }
+}

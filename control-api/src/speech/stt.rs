@@ -1,0 +1,222 @@
+//! Speech-to-text engines behind one trait, and the chain that falls back from
+//! one to the next: an engine that fails or takes too long is skipped for a
+//! while (a circuit breaker), and when every engine fails the caller gets the
+//! reasons, never a wait.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+
+/// Audio for the recognizers: 16 kHz mono.
+pub const STT_RATE_HZ: u32 = 16_000;
+/// How long an engine that failed is left out before it is tried again.
+const OPEN_FOR: Duration = Duration::from_secs(30);
+/// Longest wait for one utterance's transcript.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// What an engine heard in one utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    pub text: String,
+    /// 0..1: the mean probability of the words' tokens.
+    pub confidence: f32,
+    /// The engine that produced it.
+    pub engine: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SttError {
+    #[error("{0} is not available: {1}")]
+    Unavailable(&'static str, String),
+    #[error("{0} is busy: its queue is full")]
+    Busy(&'static str),
+    #[error("{0} failed: {1}")]
+    Failed(&'static str, String),
+    #[error("{0} took longer than {1} ms")]
+    Stalled(&'static str, u64),
+    #[error("every engine failed: {0}")]
+    AllFailed(String),
+}
+
+/// One recognizer of whole utterances. `transcribe` must not block the caller:
+/// slow work runs on the engine's own threads or sockets.
+pub trait SpeechToText: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// `language` is a BCP 47 tag (`en`, `es-MX`).
+    fn transcribe(&self, audio: Vec<i16>, language: &str)
+        -> BoxFuture<'static, Result<Transcript, SttError>>;
+}
+
+/// Engines in order of preference.
+pub struct SttChain {
+    engines: Vec<Breaker>,
+    deadline: Duration,
+}
+
+/// An engine and, while it rests after a failure, when it failed.
+struct Breaker {
+    engine: Box<dyn SpeechToText>,
+    failed_at: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for SttChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl SttChain {
+    pub fn new(engines: Vec<Box<dyn SpeechToText>>) -> Self {
+        let engines =
+            engines.into_iter().map(|engine| Breaker { engine, failed_at: Mutex::new(None) }).collect();
+        Self { engines, deadline: DEADLINE }
+    }
+
+    /// How long one engine may take before the next is asked (10 s unless changed).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.engines.iter().map(|b| b.engine.name()).collect()
+    }
+
+    /// Transcribe with the first engine (from `first`, if named) that is not
+    /// resting and answers in time; `now` is when the utterance is handed over.
+    pub async fn transcribe(
+        &self,
+        audio: Vec<i16>,
+        language: &str,
+        first: Option<&str>,
+        now: Instant,
+    ) -> Result<Transcript, SttError> {
+        let mut reasons = Vec::new();
+        for Breaker { engine, failed_at } in self.order(first) {
+            let resting = lock(failed_at).is_some_and(|since| now.duration_since(since) < OPEN_FOR);
+            if resting {
+                reasons.push(format!("{} is resting after a failure", engine.name()));
+                continue;
+            }
+            let result =
+                match tokio::time::timeout(self.deadline, engine.transcribe(audio.clone(), language)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(SttError::Stalled(engine.name(), self.deadline.as_millis() as u64)),
+                };
+            match result {
+                Ok(transcript) => {
+                    *lock(failed_at) = None;
+                    return Ok(transcript);
+                }
+                // A full queue is back-pressure, not a broken engine.
+                Err(e @ SttError::Busy(_)) => reasons.push(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(engine = engine.name(), error = %e, "speech-to-text engine failed; trying the next");
+                    *lock(failed_at) = Some(now);
+                    reasons.push(e.to_string());
+                }
+            }
+        }
+        Err(SttError::AllFailed(reasons.join("; ")))
+    }
+
+    fn order(&self, first: Option<&str>) -> Vec<&Breaker> {
+        let mut order: Vec<_> = self.engines.iter().collect();
+        if let Some(name) = first {
+            order.sort_by_key(|b| !b.engine.name().eq_ignore_ascii_case(name));
+        }
+        order
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A breaker's timestamp holds no invariant a panicking holder could break.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// An engine that answers as told and counts its calls.
+    struct Scripted {
+        name: &'static str,
+        answer: Result<&'static str, SttError>,
+        stall: bool,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl SpeechToText for Scripted {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn transcribe(&self, _: Vec<i16>, _: &str) -> BoxFuture<'static, Result<Transcript, SttError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let (answer, name, stall) = (self.answer.clone(), self.name, self.stall);
+            Box::pin(async move {
+                if stall {
+                    std::future::pending::<()>().await;
+                }
+                answer.map(|text| Transcript { text: text.into(), confidence: 0.9, engine: name })
+            })
+        }
+    }
+
+    fn engine(
+        name: &'static str,
+        answer: Result<&'static str, SttError>,
+    ) -> (Box<dyn SpeechToText>, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        (Box::new(Scripted { name, answer, stall: false, calls: calls.clone() }), calls)
+    }
+
+    #[tokio::test]
+    async fn a_failing_engine_hands_over_to_the_next_and_rests_before_it_is_tried_again() {
+        let (broken, broken_calls) = engine("first", Err(SttError::Failed("first", "crashed".into())));
+        let (good, _) = engine("second", Ok("hello"));
+        let chain = SttChain::new(vec![broken, good]);
+        let t0 = crate::clock::monotonic();
+        let heard = chain.transcribe(vec![0; 160], "en", None, t0).await.unwrap();
+        assert_eq!((heard.text.as_str(), heard.engine), ("hello", "second"));
+        chain.transcribe(vec![0; 160], "en", None, t0 + Duration::from_secs(5)).await.unwrap();
+        assert_eq!(broken_calls.load(Ordering::SeqCst), 1, "resting for 30 s");
+        chain.transcribe(vec![0; 160], "en", None, t0 + Duration::from_secs(31)).await.unwrap();
+        assert_eq!(broken_calls.load(Ordering::SeqCst), 2, "tried again after the rest");
+    }
+
+    #[tokio::test]
+    async fn when_every_engine_fails_the_reasons_come_back() {
+        let (a, _) = engine("a", Err(SttError::Unavailable("a", "no model".into())));
+        let (b, _) = engine("b", Err(SttError::Busy("b")));
+        let chain = SttChain::new(vec![a, b]);
+        let err = chain.transcribe(vec![], "en", None, crate::clock::monotonic()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "every engine failed: a is not available: no model; b is busy: its queue is full"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_engine_asked_for_goes_first() {
+        let (a, a_calls) = engine("a", Ok("from a"));
+        let (b, _) = engine("b", Ok("from b"));
+        let chain = SttChain::new(vec![a, b]);
+        let heard = chain.transcribe(vec![], "en", Some("B"), crate::clock::monotonic()).await.unwrap();
+        assert_eq!(heard.engine, "b");
+        assert_eq!(a_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn an_engine_that_stalls_is_given_up_on_and_the_next_answers() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let stalled = Box::new(Scripted { name: "slow", answer: Ok("late"), stall: true, calls });
+        let (good, _) = engine("fast", Ok("on time"));
+        let chain = SttChain::new(vec![stalled, good]).with_deadline(Duration::from_millis(50));
+        let heard = chain.transcribe(vec![], "en", None, crate::clock::monotonic()).await.unwrap();
+        assert_eq!(heard.engine, "fast");
+    }
+}

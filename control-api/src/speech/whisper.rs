@@ -1,0 +1,178 @@
+//! The embedded, offline recognizer: whisper.cpp through `whisper-rs`, one
+//! worker thread that owns the model's state and takes utterances from a short
+//! bounded queue (a full queue answers `Busy` at once). The model is a ggml
+//! file made at install time from a package on PyPI (`scripts/whisper-model`);
+//! nothing is downloaded at run time.
+
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::oneshot;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+
+use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
+
+const NAME: &str = "whisper";
+/// Utterances that may wait for the worker.
+const QUEUE: usize = 8;
+/// Whisper's encoder window is 30 s (1,500 positions); utterances up to this
+/// long run on half of it, which costs about a third and reads them as well.
+const SHORT_UTTERANCE_SECS: usize = 13;
+const HALF_WINDOW: i32 = 768;
+/// A segment whisper itself thinks is silence.
+const NO_SPEECH: f32 = 0.6;
+/// Tokens from here up are whisper's own markers, not words.
+const FIRST_SPECIAL_TOKEN: i32 = 50_256;
+
+#[derive(Debug)]
+struct Job {
+    audio: Vec<f32>,
+    language: String,
+    reply: oneshot::Sender<Result<Transcript, SttError>>,
+}
+
+#[derive(Debug)]
+pub struct Whisper {
+    jobs: SyncSender<Job>,
+}
+
+impl Whisper {
+    /// Check the model is there and start the worker; the model loads with the
+    /// first utterance, so a Bond that never transcribes spends no memory on it.
+    /// `threads` is whisper.cpp's own compute threads.
+    pub fn new(model: &Path, threads: usize) -> Result<Self, String> {
+        let path = model.to_str().ok_or("the model path is not UTF-8")?.to_owned();
+        if !model.is_file() {
+            return Err(format!("no model at {path} (make it with scripts/whisper-model)"));
+        }
+        let (jobs, queue) = sync_channel::<Job>(QUEUE);
+        let threads = i32::try_from(threads.max(1)).unwrap_or(1);
+        std::thread::Builder::new()
+            .name("bond-whisper".into())
+            .spawn(move || {
+                let mut loaded: Option<Result<WhisperState, String>> = None;
+                for job in queue {
+                    let state = loaded.get_or_insert_with(|| load(&path));
+                    let result = match state {
+                        Ok(state) => run(state, &job.audio, &job.language, threads),
+                        Err(e) => Err(SttError::Unavailable(NAME, e.clone())),
+                    };
+                    let _ = job.reply.send(result);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Self { jobs })
+    }
+}
+
+fn load(path: &str) -> Result<WhisperState, String> {
+    whisper_rs::install_logging_hooks();
+    let context = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+        .map_err(|e| format!("{path}: {e}"))?;
+    let state = context.create_state().map_err(|e| format!("{path}: {e}"))?;
+    tracing::info!(model = %path, "speech-to-text model loaded");
+    Ok(state)
+}
+
+impl SpeechToText for Whisper {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn transcribe(
+        &self,
+        audio: Vec<i16>,
+        language: &str,
+    ) -> BoxFuture<'static, Result<Transcript, SttError>> {
+        let (reply, answer) = oneshot::channel();
+        let audio = audio.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        let language = language.split('-').next().unwrap_or("en").to_ascii_lowercase();
+        let queued = match self.jobs.try_send(Job { audio, language, reply }) {
+            Ok(()) => Ok(answer),
+            Err(TrySendError::Full(_)) => Err(SttError::Busy(NAME)),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(SttError::Failed(NAME, "the worker has stopped".into()))
+            }
+        };
+        Box::pin(async move {
+            queued?.await.unwrap_or_else(|_| Err(SttError::Failed(NAME, "the worker dropped the job".into())))
+        })
+    }
+}
+
+fn run(
+    state: &mut WhisperState,
+    audio: &[f32],
+    language: &str,
+    threads: i32,
+) -> Result<Transcript, SttError> {
+    let failed = |e: whisper_rs::WhisperError| SttError::Failed(NAME, e.to_string());
+    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    params.set_n_threads(threads);
+    params.set_language(Some(language));
+    params.set_no_context(true);
+    params.set_single_segment(true);
+    params.set_suppress_nst(true);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_special(false);
+    params.set_print_timestamps(false);
+    if audio.len() <= SHORT_UTTERANCE_SECS * STT_RATE_HZ as usize {
+        params.set_audio_ctx(HALF_WINDOW);
+    }
+    state.full(params, audio).map_err(failed)?;
+    let mut text = String::new();
+    let mut probabilities = Vec::new();
+    for segment in state.as_iter() {
+        if segment.no_speech_probability() > NO_SPEECH {
+            continue;
+        }
+        text.push_str(&segment.to_str_lossy().map_err(failed)?);
+        for i in 0..segment.n_tokens() {
+            let Some(token) = segment.get_token(i) else { continue };
+            if token.token_id() < FIRST_SPECIAL_TOKEN {
+                probabilities.push(token.token_probability());
+            }
+        }
+    }
+    let confidence = if probabilities.is_empty() {
+        0.0
+    } else {
+        probabilities.iter().sum::<f32>() / probabilities.len() as f32
+    };
+    Ok(Transcript { text: clean(&text), confidence, engine: NAME })
+}
+
+/// The words alone: whisper marks what is not speech as `[BLANK_AUDIO]` or `(music)`.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0u32;
+    for c in text.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_for_what_is_not_speech_are_dropped() {
+        assert_eq!(clean(" Hello, thank you for calling."), "Hello, thank you for calling.");
+        assert_eq!(clean(" [BLANK_AUDIO]"), "");
+        assert_eq!(clean("(upbeat music) Hi  there [laughs] ok"), "Hi there ok");
+    }
+
+    #[test]
+    fn a_missing_model_is_a_clear_error() {
+        let err = Whisper::new(Path::new("/nonexistent/ggml.bin"), 1).err().unwrap();
+        assert!(err.contains("scripts/whisper-model"), "{err}");
+    }
+}

