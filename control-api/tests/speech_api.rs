@@ -242,3 +242,43 @@ async fn admin_org(state: &AppState) -> String {
     let key = bond_control_api::auth::hash_key(ADMIN_KEY);
     state.store.principal_for_key_hash(&key).await.unwrap().unwrap().organization_id
 }
+
+#[tokio::test]
+async fn the_organizations_live_translate_translates_a_new_bridge_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    write_speech(dir.path());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
+    let state = with_engines(common::state(dir.path(), &url, &[]).await);
+    let patch =
+        json!({ "live_translate": true, "transcribe": true, "translate_from": "en", "translate_to": "es" });
+    let (status, _, json) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(patch)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let conn = connection(&state).await;
+    let customer = dial(&state, &conn, "loop:play?file=speech.wav").await;
+    let agent = dial(&state, &conn, "loop:play?file=speech.wav").await;
+    let path = format!("/v2/calls/{customer}/actions/bridge");
+    assert_eq!(
+        post(&state, &path, json!({ "call_control_id_to_bridge_with": agent })).await.0,
+        StatusCode::OK
+    );
+
+    for (call, from, to) in [(&customer, "en", "es"), (&agent, "es", "en")] {
+        let translations = events(&state, call, "call.translation", 2).await;
+        assert_eq!(translations.len(), 2, "both utterances of each party");
+        for t in &translations {
+            let data = &t["payload"]["translation_data"];
+            assert_eq!(
+                (data["translate_from"].as_str(), data["translate_to"].as_str()),
+                (Some(from), Some(to))
+            );
+            assert!(data["translation"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("[{to}] {} SPEECH", from.to_uppercase())));
+        }
+        let transcripts = events(&state, call, "call.transcription", 2).await;
+        assert!(transcripts
+            .iter()
+            .all(|t| t["payload"]["transcription_data"]["transcription_track"] == "inbound"));
+    }
+}

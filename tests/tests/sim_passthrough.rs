@@ -155,8 +155,13 @@ fn only_a_bridge_whose_audio_nobody_needs_passes_through() {
             e.send_dtmf(b, &[DtmfDigit::from_char('1').unwrap()], DtmfTiming::default()).unwrap()
         }),
         ("a clip to play", Codec::Pcmu, DtmfPassing::Both, |e, a, _| {
-            let clip =
-                Clip { id: 1, rate: SampleRate::Hz8000, samples: Arc::from(vec![0i16; 800]), plays: None };
+            let clip = Clip {
+                id: 1,
+                rate: SampleRate::Hz8000,
+                samples: Arc::from(vec![0i16; 800]),
+                plays: None,
+                duck: false,
+            };
             e.play(a, clip, false).unwrap()
         }),
     ];
@@ -243,7 +248,8 @@ fn a_clip_played_to_one_side_interrupts_passthrough_until_it_ends() {
     let (_, _, phone_b, bond_b) = phones_through_a_bridge(&mut net, LinkProfile::clean());
     net.run_for(Duration::from_secs(1));
     let beep: Vec<i16> = bond_codecs::signals::sine(440.0, 8000, 8000, 8000.0);
-    let clip = Clip { id: 9, rate: SampleRate::Hz8000, samples: Arc::from(beep), plays: Some(1) };
+    let clip =
+        Clip { id: 9, rate: SampleRate::Hz8000, samples: Arc::from(beep), plays: Some(1), duck: false };
     net.engine.play(bond_b, clip, false).unwrap();
     assert!(!net.engine.is_passthrough(bond_b));
     net.run_for(Duration::from_secs(2));

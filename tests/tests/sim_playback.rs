@@ -30,7 +30,7 @@ fn bridged_phone(net: &mut SimNetwork) -> (LegId, LegId) {
 
 fn clip(id: u64, hz: f64, secs: f64, plays: Option<u32>) -> Clip {
     let samples = sine(hz, 8000, (8000.0 * secs) as usize, 8000.0);
-    Clip { id, rate: SampleRate::Hz8000, samples: Arc::from(samples), plays }
+    Clip { id, rate: SampleRate::Hz8000, samples: Arc::from(samples), plays, duck: false }
 }
 
 /// Playback events on `leg`, with the simulated time since the start they came out at.

@@ -138,7 +138,7 @@ impl CallService {
             .ok_or_else(ApiError::call_ended)?;
         let samples = wav::decode(bytes, rate).map_err(|e| ApiError::unprocessable("10002", e, pointer))?;
         let id = self.playback_ids.fetch_add(1, Ordering::Relaxed);
-        Ok(Clip { id, rate, samples: Arc::from(samples), plays })
+        Ok(Clip { id, rate, samples: Arc::from(samples), plays, duck: false })
     }
 
     async fn play(&self, leg: LegId, clip: Clip, playing: Playing) -> Result<(), ApiError> {

@@ -508,6 +508,7 @@ impl CallService {
         .await;
         result.map_err(|e| ApiError::internal(&e))?;
         self.notifier.notify();
+        self.speech_on_bridge(a, b).await;
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! Clips played to a leg's party (`playback_start`, `speak`): a main track whose
 //! clips replace what the party would hear, one after another, and an overlay
 //! track mixed on top of whatever goes out. Clips arrive already at the leg's
-//! rate; the player only counts samples, so it never allocates per frame.
+//! rate; the player only counts samples, so it never allocates per frame. A
+//! ducking overlay turns what is under it down, ramping over 20 ms each way.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ pub struct Clip {
     pub rate: SampleRate,
     pub samples: Arc<[i16]>,
     pub plays: Option<u32>,
+    /// On the overlay track: what the party would hear is turned down 12 dB
+    /// under the clip while it plays (a translation spoken over the original voice).
+    pub duck: bool,
 }
 
 /// How a clip's playback ended.
@@ -62,9 +66,18 @@ struct Track {
     playing: Option<Playing>,
 }
 
+/// How far a ducking overlay turns the audio under it down (to 0.25: -12 dB),
+/// and by how much per sample the level moves (160 samples from one to the other).
+const DUCKED_BY: f32 = 0.75;
+const DUCK_STEP: f32 = DUCKED_BY / 160.0;
+
 impl Track {
     fn is_idle(&self) -> bool {
         self.playing.is_none() && self.queue.is_empty()
+    }
+
+    fn ducks(&self) -> bool {
+        self.playing.as_ref().is_some_and(|p| p.clip.duck)
     }
 
     /// The next sample, starting and ending clips as it goes; `None` when idle.
@@ -112,6 +125,8 @@ pub(crate) struct Player {
     main: Track,
     overlay: Track,
     events: VecDeque<PlayerEvent>,
+    /// How far the audio under the overlay is turned down now (0: not at all).
+    ducked: f32,
 }
 
 impl Player {
@@ -133,10 +148,14 @@ impl Player {
                 *sample = self.main.next_sample(&mut self.events).unwrap_or(0);
             }
         }
-        if !self.overlay.is_idle() {
+        if !self.overlay.is_idle() || self.ducked > 0.0 {
             for sample in frame.samples_mut() {
                 let add = self.overlay.next_sample(&mut self.events).unwrap_or(0);
-                *sample = sample.saturating_add(add);
+                let target = if self.overlay.ducks() { DUCKED_BY } else { 0.0 };
+                self.ducked =
+                    (self.ducked + (target - self.ducked).clamp(-DUCK_STEP, DUCK_STEP)).clamp(0.0, DUCKED_BY);
+                let under = (f32::from(*sample) * (1.0 - self.ducked)) as i16;
+                *sample = under.saturating_add(add);
             }
         }
     }
@@ -169,7 +188,7 @@ mod tests {
     use super::*;
 
     fn clip(id: u64, value: i16, len: usize, plays: Option<u32>) -> Clip {
-        Clip { id, rate: SampleRate::Hz8000, samples: vec![value; len].into(), plays }
+        Clip { id, rate: SampleRate::Hz8000, samples: vec![value; len].into(), plays, duck: false }
     }
 
     fn frames(player: &mut Player, n: usize, input: i16) -> Vec<Vec<i16>> {
@@ -213,6 +232,21 @@ mod tests {
         let out = frames(&mut player, 3, 5_000);
         assert_eq!(out[0], vec![i16::MAX; 160]);
         assert_eq!(out[2], vec![5_000; 160]);
+    }
+
+    #[test]
+    fn a_ducking_overlay_turns_the_audio_under_it_down_12_db_and_back_up_after() {
+        let mut player = Player::default();
+        player.play(Clip { duck: true, ..clip(1, 1_000, 1_600, Some(1)) }, true);
+        let out = frames(&mut player, 14, 4_000);
+        assert!(
+            out[0][0] > 4_900 && out[0][159] < 2_100,
+            "ramps down over the first frame: {:?}",
+            &out[0][..3]
+        );
+        assert!(out[5].iter().all(|&s| (1_990..=2_000).contains(&s)), "4,000 at a quarter plus 1,000");
+        assert!(out[10][159] > 3_980, "back up within a frame of the clip's end");
+        assert_eq!(out[13], vec![4_000; 160]);
     }
 
     #[test]
