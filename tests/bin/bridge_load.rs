@@ -1,6 +1,6 @@
 //! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record]
-//! [--no-passthrough] [--complexity N] [--relay bond|rtpengine] [--check]`: bridged SIP calls through a real
-//! Bond (or rtpengine), measured from outside.
+//! [--no-passthrough] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check]`: bridged SIP
+//! calls through a real Bond (or rtpengine), measured from outside.
 //!
 //! With Bond (the default), for each pair it sends Bond an INVITE (PCMU with
 //! telephone-event) as the customer, answers it through the API, and dials the
@@ -8,7 +8,10 @@
 //! `bridge_on_answer`, answering Bond's INVITE with PCMU (or Opus with
 //! `--b-codec opus`). `--record` adds `record: record-from-answer` to each dial;
 //! `--no-passthrough` starts Bond with `BOND_RTP_PASSTHROUGH=false`, `--complexity`
-//! with that `BOND_OPUS_COMPLEXITY`. With
+//! with that `BOND_OPUS_COMPLEXITY`. `--translate N` adds N live-translated
+//! calls beside the pairs (`support/translated_calls.rs`, the embedded engines,
+//! the model from `BOND_WHISPER_MODEL` or target/models) and reports each hop's
+//! latency. With
 //! `--relay rtpengine` the same pairs are set up in a userspace rtpengine
 //! (`--table=-1`) over its ng protocol, and the same media flows through it.
 //!
@@ -41,6 +44,7 @@ use bond_tests::bond_process::BondProcess;
 use bond_tests::load::{self, clock, percentile, proc_usage, timer_lateness_percentile, LoadArgs};
 use bond_tests::rtpengine::RtpEngine;
 use bond_tests::sip_lite::{self, Message};
+use bond_tests::translated_calls;
 use serde_json::json;
 use tokio::net::UdpSocket;
 
@@ -62,6 +66,8 @@ struct Options {
     opus_b: bool,
     record: bool,
     rtpengine: bool,
+    /// Live-translated calls beside the pairs.
+    translate: usize,
     /// Fail unless every packet crossed and no call ended early.
     check: bool,
 }
@@ -453,11 +459,17 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         rtpengine = Some(engine);
         (pid, idle)
     } else {
-        let process = BondProcess::start(&bond_bin, |_| Ok(())).await?;
+        let seconds = options.seconds;
+        let process = BondProcess::start(&bond_bin, |dir| match options.translate {
+            0 => Ok(()),
+            _ => translated_calls::write_customer(dir, seconds),
+        })
+        .await?;
         let idle = proc_usage(process.pid()).1;
         let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
         tokio::spawn(sip_peer(sip.clone(), b_media.clone(), options.opus_b, targets.clone()));
         setup_bond(&process, &options, &a_media, &targets, sip).await?;
+        translated_calls::start(&process, options.translate).await?;
         let pid = process.pid();
         bond = Some(process);
         (pid, idle)
@@ -493,6 +505,10 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         got.latencies_us.extend(r.latencies_us);
     }
     got.latencies_us.sort_unstable();
+    let translated = match (&bond, options.translate) {
+        (Some(b), 1..) => format!("\n{}", translated_calls::report(b)),
+        _ => String::new(),
+    };
     let mut ended: HashMap<String, usize> = HashMap::new();
     for (kind, payload) in bond.as_ref().map(|b| b.inbox.all()).unwrap_or_default() {
         if kind == "call.hangup" {
@@ -525,7 +541,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
          generator ticks in the window={ticks} of {} (fewer: the generator fell behind)\n\
          calls that ended during the run: {ended:?}\n\
          packets sent={sent} received marked={} unmarked={} missing={}\n\
-         added latency (send -> far side, marked packets) ms: p50={:.2} p99={:.2} max={:.2}{timers}\n\
+         added latency (send -> far side, marked packets) ms: p50={:.2} p99={:.2} max={:.2}{timers}{translated}\n\
          {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call)",
         options.pairs,
         options.seconds,
@@ -564,9 +580,14 @@ async fn main() -> ExitCode {
         opus_b: args.flag("--b-codec").is_some_and(|c| c == "opus"),
         record: args.has("--record"),
         rtpengine: args.flag("--relay").is_some_and(|r| r == "rtpengine"),
+        translate: args.flag("--translate").and_then(|n| n.parse().ok()).unwrap_or(0),
         check: args.has("--check"),
     };
-    if options.rtpengine && (options.opus_b || options.record) {
+    if options.translate > 0 && std::env::var_os("BOND_WHISPER_MODEL").is_none() {
+        let model = std::path::absolute("target/models/ggml-tiny.en.bin").unwrap_or_default();
+        std::env::set_var("BOND_WHISPER_MODEL", model); // read by the Bond this starts
+    }
+    if options.rtpengine && (options.opus_b || options.record || options.translate > 0) {
         return load::finish("bridge-load", Err("rtpengine runs the plain PCMU relay only".into()));
     }
     let result = run(options, args.bond_bin()).await;

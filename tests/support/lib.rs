@@ -17,3 +17,4 @@ pub mod bond_process;
 pub mod load;
 pub mod rtpengine;
 pub mod sip_lite;
+pub mod translated_calls;
