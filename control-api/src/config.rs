@@ -43,6 +43,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
+    ("BOND_MT_OPENAI_BASE_URL", "speech.openai_base_url"),
+    ("BOND_MT_OPENAI_API_KEY", "speech.openai_api_key"),
+    ("BOND_MT_OPENAI_MODEL", "speech.openai_model"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
@@ -89,11 +92,22 @@ pub struct SpeechConfig {
     pub whisper_model: PathBuf,
     /// Threads whisper.cpp computes with.
     pub whisper_threads: usize,
+    /// An OpenAI-compatible chat-completions API to translate with first
+    /// (Apertium takes over when it fails); empty: Apertium only.
+    pub openai_base_url: String,
+    pub openai_api_key: String,
+    pub openai_model: String,
 }
 
 impl Default for SpeechConfig {
     fn default() -> Self {
-        Self { whisper_model: PathBuf::new(), whisper_threads: 2 }
+        Self {
+            whisper_model: PathBuf::new(),
+            whisper_threads: 2,
+            openai_base_url: String::new(),
+            openai_api_key: String::new(),
+            openai_model: "gpt-4o-mini".to_owned(),
+        }
     }
 }
 
@@ -284,6 +298,10 @@ impl Config {
         }
         if self.rtp.port_max - self.rtp.port_min < 2 {
             return Err(ConfigError::new("rtp.port_max", "the RTP range must hold at least two ports"));
+        }
+        let mt_url = &self.speech.openai_base_url;
+        if !mt_url.is_empty() && !mt_url.starts_with("http://") && !mt_url.starts_with("https://") {
+            return Err(ConfigError::new("speech.openai_base_url", "must start with http:// or https://"));
         }
         if !(1..=16).contains(&self.speech.whisper_threads) {
             return Err(ConfigError::new("speech.whisper_threads", "must be 1 to 16"));

@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
-use crate::speech::mt::Apertium;
+use crate::speech::mt::{Apertium, MtChain, Translator};
+use crate::speech::openai::ChatTranslator;
 use crate::speech::whisper::Whisper;
 use crate::speech::{SpeechEngines, SttChain};
 use crate::state::{prometheus, AppState};
@@ -101,13 +102,26 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     })
 }
 
-/// The embedded engines: whisper.cpp for speech-to-text, Apertium for translation.
+/// The embedded engines: whisper.cpp for speech-to-text, Apertium for translation
+/// (after an OpenAI-compatible endpoint, when one is configured).
 fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines, String> {
     let whisper = Whisper::new(&config.whisper_model, config.whisper_threads).map_err(|e| {
         tracing::warn!(error = %e, "speech-to-text is off: no whisper model");
         format!("speech-to-text has {e}")
     })?;
-    Ok(SpeechEngines { stt: Arc::new(SttChain::new(vec![Box::new(whisper)])), mt: Arc::new(Apertium) })
+    let mut translators: Vec<Box<dyn Translator>> = Vec::new();
+    if !config.openai_base_url.is_empty() {
+        translators.push(Box::new(ChatTranslator::new(
+            &config.openai_base_url,
+            &config.openai_api_key,
+            &config.openai_model,
+        )));
+    }
+    translators.push(Box::new(Apertium));
+    Ok(SpeechEngines {
+        stt: Arc::new(SttChain::new(vec![Box::new(whisper)])),
+        mt: Arc::new(MtChain::new(translators)),
+    })
 }
 
 /// Start the database, engine, webhook worker and HTTP server.

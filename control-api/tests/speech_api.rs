@@ -13,7 +13,7 @@ use bond_codecs::level::rms_for_dbm0;
 use bond_codecs::signals::syllables;
 use bond_control_api::auth::Role;
 use bond_control_api::speech::{
-    MtError, SpeechEngines, SpeechToText, SttChain, SttError, Transcript, Translator,
+    MtChain, MtError, SpeechEngines, SpeechToText, SttChain, SttError, Transcript, Translator,
 };
 use bond_control_api::state::AppState;
 use common::{call, ADMIN_KEY};
@@ -61,7 +61,7 @@ impl Translator for Shout {
 fn with_engines(mut state: AppState) -> AppState {
     let engines = SpeechEngines {
         stt: std::sync::Arc::new(SttChain::new(vec![Box::new(Durations)])),
-        mt: std::sync::Arc::new(Shout),
+        mt: std::sync::Arc::new(MtChain::new(vec![Box::new(Shout)])),
     };
     state.calls = state.calls.clone().with_speech(Ok(engines));
     state
@@ -281,4 +281,73 @@ async fn the_organizations_live_translate_translates_a_new_bridge_both_ways() {
             .iter()
             .all(|t| t["payload"]["transcription_data"]["transcription_track"] == "inbound"));
     }
+}
+
+/// A chat-completions server as OpenAI documents it: Bearer auth, `model` and
+/// `messages` in, `choices[0].message.content` out, `{"error": {...}}` with a 4xx.
+async fn chat_server(
+    status: StatusCode,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+) -> String {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+    async fn complete(
+        State((status, seen)): State<(StatusCode, Seen)>,
+        headers: HeaderMap,
+        axum::Json(body): axum::Json<Value>,
+    ) -> (StatusCode, axum::Json<Value>) {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        seen.lock().unwrap().push((auth, body.clone()));
+        if status != StatusCode::OK {
+            let error = json!({ "error": { "message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded" } });
+            return (status, axum::Json(error));
+        }
+        let text = body["messages"][1]["content"].as_str().unwrap_or_default();
+        let answer = json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": body["model"],
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": format!(" Hola: {text}\n") }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25 }
+        });
+        (StatusCode::OK, axum::Json(answer))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(complete))
+        .with_state((status, seen));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn an_openai_compatible_endpoint_translates_with_the_calls_earlier_words() {
+    use bond_control_api::speech::openai::ChatTranslator;
+    let seen = std::sync::Arc::default();
+    let url = chat_server(StatusCode::OK, std::sync::Arc::clone(&seen)).await;
+    let translator = ChatTranslator::new(&format!("{url}/"), "sk-test", "small-model");
+    let context = vec!["My name is Ana.".to_owned()];
+    let out = translator.translate("I need help", "en", "es", &context).await.unwrap();
+    assert_eq!(out, "Hola: I need help");
+    let seen = seen.lock().unwrap();
+    let (auth, body) = &seen[0];
+    assert_eq!(auth, "Bearer sk-test");
+    assert_eq!(body["model"], "small-model");
+    assert_eq!(body["messages"][0]["role"], "system");
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("from en to es") && system.contains("My name is Ana."), "{system}");
+    assert_eq!(body["messages"][1], json!({ "role": "user", "content": "I need help" }));
+}
+
+#[tokio::test]
+async fn a_failing_translator_hands_over_to_the_next_with_the_reason_logged() {
+    use bond_control_api::speech::openai::ChatTranslator;
+    let url = chat_server(StatusCode::TOO_MANY_REQUESTS, std::sync::Arc::default()).await;
+    let limited = ChatTranslator::new(&url, "sk-test", "m");
+    let err = limited.translate("hello", "en", "es", &[]).await.unwrap_err();
+    assert!(err.to_string().contains("429") && err.to_string().contains("Rate limit reached"), "{err}");
+    let chain = MtChain::new(vec![Box::new(limited), Box::new(Shout)]);
+    assert_eq!(chain.translate("hello", "en", "es", &[]).await.unwrap(), "[es] HELLO");
+    let nowhere = ChatTranslator::new("http://127.0.0.1:9/v1", "k", "m");
+    assert!(MtChain::new(vec![Box::new(nowhere)]).translate("hello", "en", "es", &[]).await.is_err());
 }

@@ -1,29 +1,31 @@
 //! Speech on calls: utterances cut from a call's audio fork ([`segmenter`]),
 //! speech-to-text engines behind one trait with fallback ([`stt`], embedded
-//! [`whisper`]) and machine translation ([`mt`], embedded Apertium). The call
+//! [`whisper`]) and machine translation ([`mt`], embedded Apertium, and any
+//! OpenAI-compatible endpoint, [`openai`]). The call
 //! side (which call, which events, speaking the translation into the other leg)
 //! is `calls/speech.rs`. Nothing here runs on the media path: the fork's queue
 //! drops what the consumer does not take.
 
 pub mod mt;
+pub mod openai;
 pub mod segmenter;
 pub mod stt;
 pub mod whisper;
 
 use std::sync::Arc;
 
-pub use mt::{MtError, Translator};
+pub use mt::{MtChain, MtError, Translator};
 pub use stt::{SpeechToText, SttChain, SttError, Transcript};
 
 /// The engines a Bond instance runs with.
 #[derive(Clone)]
 pub struct SpeechEngines {
     pub stt: Arc<SttChain>,
-    pub mt: Arc<dyn Translator>,
+    pub mt: Arc<MtChain>,
 }
 
 impl std::fmt::Debug for SpeechEngines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpeechEngines").field("stt", &self.stt).field("mt", &self.mt.name()).finish()
+        f.debug_struct("SpeechEngines").field("stt", &self.stt).field("mt", &self.mt).finish()
     }
 }

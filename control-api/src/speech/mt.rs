@@ -33,6 +33,44 @@ pub trait Translator: Send + Sync {
     ) -> BoxFuture<'static, Result<String, MtError>>;
 }
 
+/// Translators in order: the first that answers wins, and when all fail the
+/// last failure comes back (the call goes on; `call.translation.failed` says why).
+pub struct MtChain {
+    translators: Vec<Box<dyn Translator>>,
+}
+
+impl std::fmt::Debug for MtChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.translators.iter().map(|t| t.name())).finish()
+    }
+}
+
+impl MtChain {
+    pub fn new(translators: Vec<Box<dyn Translator>>) -> Self {
+        Self { translators }
+    }
+
+    pub async fn translate(
+        &self,
+        text: &str,
+        from: &str,
+        to: &str,
+        context: &[String],
+    ) -> Result<String, MtError> {
+        let mut last = MtError::Failed("translation", "no translator is configured".into());
+        for translator in &self.translators {
+            match translator.translate(text, from, to, context).await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    tracing::warn!(translator = translator.name(), error = %e, "translation failed; trying the next");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
 /// Apertium's rule-based pairs; context is not used.
 #[derive(Debug, Default)]
 pub struct Apertium;
