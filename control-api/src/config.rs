@@ -43,6 +43,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
+    ("BOND_DEEPGRAM_API_KEY", "speech.deepgram_api_key"),
+    ("BOND_DEEPGRAM_URL", "speech.deepgram_url"),
+    ("BOND_DEEPGRAM_MODEL", "speech.deepgram_model"),
     ("BOND_MT_OPENAI_BASE_URL", "speech.openai_base_url"),
     ("BOND_MT_OPENAI_API_KEY", "speech.openai_api_key"),
     ("BOND_MT_OPENAI_MODEL", "speech.openai_model"),
@@ -92,6 +95,10 @@ pub struct SpeechConfig {
     pub whisper_model: PathBuf,
     /// Threads whisper.cpp computes with.
     pub whisper_threads: usize,
+    /// Deepgram's live API, tried before whisper when a key is set.
+    pub deepgram_api_key: String,
+    pub deepgram_url: String,
+    pub deepgram_model: String,
     /// An OpenAI-compatible chat-completions API to translate with first
     /// (Apertium takes over when it fails); empty: Apertium only.
     pub openai_base_url: String,
@@ -104,6 +111,9 @@ impl Default for SpeechConfig {
         Self {
             whisper_model: PathBuf::new(),
             whisper_threads: 2,
+            deepgram_api_key: String::new(),
+            deepgram_url: "wss://api.deepgram.com/v1/listen".to_owned(),
+            deepgram_model: "nova-2".to_owned(),
             openai_base_url: String::new(),
             openai_api_key: String::new(),
             openai_model: "gpt-4o-mini".to_owned(),
@@ -298,6 +308,9 @@ impl Config {
         }
         if self.rtp.port_max - self.rtp.port_min < 2 {
             return Err(ConfigError::new("rtp.port_max", "the RTP range must hold at least two ports"));
+        }
+        if !self.speech.deepgram_url.starts_with("ws://") && !self.speech.deepgram_url.starts_with("wss://") {
+            return Err(ConfigError::new("speech.deepgram_url", "must start with ws:// or wss://"));
         }
         let mt_url = &self.speech.openai_base_url;
         if !mt_url.is_empty() && !mt_url.starts_with("http://") && !mt_url.starts_with("https://") {

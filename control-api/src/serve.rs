@@ -14,10 +14,11 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
+use crate::speech::deepgram::Deepgram;
 use crate::speech::mt::{Apertium, MtChain, Translator};
 use crate::speech::openai::ChatTranslator;
 use crate::speech::whisper::Whisper;
-use crate::speech::{SpeechEngines, SttChain};
+use crate::speech::{SpeechEngines, SpeechToText, SttChain};
 use crate::state::{prometheus, AppState};
 use crate::store::Store;
 use crate::webhooks::{worker, WebhookNotifier, WebhookSigner};
@@ -102,13 +103,25 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     })
 }
 
-/// The embedded engines: whisper.cpp for speech-to-text, Apertium for translation
-/// (after an OpenAI-compatible endpoint, when one is configured).
+/// The speech engines: whisper.cpp for speech-to-text (after Deepgram, when a key
+/// is set) and Apertium for translation (after an OpenAI-compatible endpoint, when set).
 fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines, String> {
-    let whisper = Whisper::new(&config.whisper_model, config.whisper_threads).map_err(|e| {
-        tracing::warn!(error = %e, "speech-to-text is off: no whisper model");
-        format!("speech-to-text has {e}")
-    })?;
+    let mut recognizers: Vec<Box<dyn SpeechToText>> = Vec::new();
+    if !config.deepgram_api_key.is_empty() {
+        recognizers.push(Box::new(Deepgram::new(
+            &config.deepgram_url,
+            &config.deepgram_api_key,
+            &config.deepgram_model,
+        )));
+    }
+    match Whisper::new(&config.whisper_model, config.whisper_threads) {
+        Ok(whisper) => recognizers.push(Box::new(whisper)),
+        Err(e) if recognizers.is_empty() => {
+            tracing::warn!(error = %e, "speech-to-text is off: no whisper model");
+            return Err(format!("speech-to-text has {e}"));
+        }
+        Err(e) => tracing::warn!(error = %e, "no whisper model: Deepgram has no fallback"),
+    }
     let mut translators: Vec<Box<dyn Translator>> = Vec::new();
     if !config.openai_base_url.is_empty() {
         translators.push(Box::new(ChatTranslator::new(
@@ -118,10 +131,7 @@ fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines,
         )));
     }
     translators.push(Box::new(Apertium));
-    Ok(SpeechEngines {
-        stt: Arc::new(SttChain::new(vec![Box::new(whisper)])),
-        mt: Arc::new(MtChain::new(translators)),
-    })
+    Ok(SpeechEngines { stt: Arc::new(SttChain::new(recognizers)), mt: Arc::new(MtChain::new(translators)) })
 }
 
 /// Start the database, engine, webhook worker and HTTP server.

@@ -351,3 +351,84 @@ async fn a_failing_translator_hands_over_to_the_next_with_the_reason_logged() {
     let nowhere = ChatTranslator::new("http://127.0.0.1:9/v1", "k", "m");
     assert!(MtChain::new(vec![Box::new(nowhere)]).translate("hello", "en", "es", &[]).await.is_err());
 }
+
+/// A live-transcription server as Deepgram documents `/v1/listen`: `Authorization:
+/// Token <key>`, the audio format in the query, binary audio, `CloseStream`, then
+/// `Results` (an interim one and finals) and `Metadata` before it closes.
+async fn deepgram_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, String, usize)>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/v1/listen", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut seen = (String::new(), String::new());
+                #[allow(clippy::result_large_err)] // tungstenite's callback signature
+                let callback = |request: &Request, response: Response| {
+                    let auth = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+                    seen = (
+                        auth.unwrap_or_default().to_owned(),
+                        request.uri().query().unwrap_or_default().to_owned(),
+                    );
+                    Ok(response)
+                };
+                let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();
+                let mut bytes = 0;
+                while let Some(Ok(message)) = ws.next().await {
+                    match message {
+                        Message::Binary(audio) => bytes += audio.len(),
+                        Message::Text(t) if t.contains("CloseStream") => break,
+                        _ => {}
+                    }
+                }
+                let ms = bytes / 32;
+                let result = |text: String, fin: bool| {
+                    json!({ "type": "Results", "channel_index": [0, 1], "duration": 1.0, "start": 0.0,
+                        "is_final": fin, "speech_final": fin,
+                        "channel": { "alternatives": [{ "transcript": text, "confidence": 0.9, "words": [] }] } })
+                    .to_string()
+                };
+                for (text, fin) in
+                    [("heard".to_owned(), false), ("heard".to_owned(), true), (format!("{ms} ms"), true)]
+                {
+                    ws.send(Message::text(result(text, fin))).await.unwrap();
+                }
+                ws.send(Message::text(
+                    json!({ "type": "Metadata", "request_id": "r1", "duration": 1.0 }).to_string(),
+                ))
+                .await
+                .unwrap();
+                let _ = ws.close(None).await;
+                let _ = tx.send((seen.0, seen.1, bytes));
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn deepgram_hears_an_utterance_sent_as_16_bit_pcm_and_a_dead_deepgram_hands_over() {
+    use bond_control_api::speech::deepgram::Deepgram;
+    let (url, mut seen) = deepgram_server().await;
+    let deepgram = Deepgram::new(&url, "dg-key", "nova-2");
+    let heard = deepgram.transcribe(vec![0; 16_000], "en-US").await.unwrap();
+    assert_eq!((heard.text.as_str(), heard.engine), ("heard 1000 ms", "deepgram"));
+    let (auth, query, bytes) = seen.recv().await.unwrap();
+    assert_eq!((auth.as_str(), bytes), ("Token dg-key", 32_000));
+    assert!(
+        query.contains("encoding=linear16")
+            && query.contains("sample_rate=16000")
+            && query.contains("language=en-US"),
+        "{query}"
+    );
+
+    let dead = Deepgram::new("ws://127.0.0.1:9/v1/listen", "k", "nova-2");
+    let chain = SttChain::new(vec![Box::new(dead), Box::new(Durations)]);
+    let heard =
+        chain.transcribe(vec![0; 8_000], "en", None, bond_control_api::clock::monotonic()).await.unwrap();
+    assert_eq!(heard.engine, "durations", "whisper's place: the next engine takes over");
+}

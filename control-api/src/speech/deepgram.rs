@@ -1,0 +1,172 @@
+//! Deepgram's live transcription (`wss://api.deepgram.com/v1/listen`, as its
+//! documentation describes it) used one utterance at a time: connect with
+//! `Authorization: Token <key>` and the audio's format in the query, send the
+//! utterance as binary 16-bit PCM in 100 ms frames, send `{"type":"CloseStream"}`,
+//! and read `Results` messages until the server closes; the final results'
+//! transcripts, in order, are the utterance's text.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
+
+const NAME: &str = "deepgram";
+/// Samples per binary frame sent (100 ms).
+const FRAME: usize = STT_RATE_HZ as usize / 10;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Deepgram {
+    /// `wss://api.deepgram.com/v1/listen`, or a compatible server.
+    url: String,
+    api_key: String,
+    model: String,
+}
+
+impl Deepgram {
+    pub fn new(url: &str, api_key: &str, model: &str) -> Self {
+        Self { url: url.to_owned(), api_key: api_key.to_owned(), model: model.to_owned() }
+    }
+
+    fn listen_url(&self, language: &str) -> Result<url::Url, String> {
+        let mut url = url::Url::parse(&self.url).map_err(|e| format!("{}: {e}", self.url))?;
+        url.query_pairs_mut()
+            .append_pair("encoding", "linear16")
+            .append_pair("sample_rate", &STT_RATE_HZ.to_string())
+            .append_pair("channels", "1")
+            .append_pair("model", &self.model)
+            .append_pair("language", language)
+            .append_pair("punctuate", "true")
+            .append_pair("interim_results", "false");
+        Ok(url)
+    }
+}
+
+impl SpeechToText for Deepgram {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn transcribe(
+        &self,
+        audio: Vec<i16>,
+        language: &str,
+    ) -> BoxFuture<'static, Result<Transcript, SttError>> {
+        let url = self.listen_url(language);
+        let key = format!("Token {}", self.api_key);
+        Box::pin(async move {
+            let failed = |e: String| SttError::Failed(NAME, e);
+            let mut request =
+                url.map_err(failed)?.as_str().into_client_request().map_err(|e| failed(e.to_string()))?;
+            let key = HeaderValue::from_str(&key)
+                .map_err(|_| failed("the API key is not a header value".into()))?;
+            request.headers_mut().insert("authorization", key);
+            let (mut socket, _) = match tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                tokio_tungstenite::connect_async(request),
+            )
+            .await
+            {
+                Ok(Ok(connected)) => connected,
+                Ok(Err(e)) => return Err(SttError::Unavailable(NAME, e.to_string())),
+                Err(_) => return Err(SttError::Unavailable(NAME, "no connection within 5 s".into())),
+            };
+            for chunk in audio.chunks(FRAME) {
+                let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+                socket.send(Message::binary(bytes)).await.map_err(|e| failed(e.to_string()))?;
+            }
+            socket
+                .send(Message::text(r#"{"type":"CloseStream"}"#))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let mut heard = Heard::default();
+            while let Some(message) = socket.next().await {
+                match message.map_err(|e| failed(e.to_string()))? {
+                    Message::Text(text) => heard.read(&text).map_err(failed)?,
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+            Ok(heard.transcript())
+        })
+    }
+}
+
+/// The final results of one stream.
+#[derive(Debug, Default)]
+struct Heard {
+    parts: Vec<String>,
+    confidences: Vec<f32>,
+}
+
+impl Heard {
+    /// One server message: `Results` (final ones count), `Metadata`, or an error.
+    fn read(&mut self, text: &str) -> Result<(), String> {
+        let message: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        match message["type"].as_str() {
+            Some("Results") if message["is_final"].as_bool() == Some(true) => {
+                let best = &message["channel"]["alternatives"][0];
+                let transcript = best["transcript"].as_str().unwrap_or_default().trim();
+                if !transcript.is_empty() {
+                    self.parts.push(transcript.to_owned());
+                    self.confidences.push(best["confidence"].as_f64().unwrap_or(0.0) as f32);
+                }
+                Ok(())
+            }
+            Some("Error") => Err(message["description"].as_str().unwrap_or("an error message").to_owned()),
+            _ => Ok(()),
+        }
+    }
+
+    fn transcript(self) -> Transcript {
+        let confidence = match self.confidences.len() {
+            0 => 0.0,
+            n => self.confidences.iter().sum::<f32>() / n as f32,
+        };
+        Transcript { text: self.parts.join(" "), confidence, engine: NAME }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_results_are_joined_and_interim_ones_and_metadata_ignored() {
+        let mut heard = Heard::default();
+        let result = |text: &str, fin: bool, confidence: f64| {
+            serde_json::json!({ "type": "Results", "is_final": fin, "speech_final": fin,
+                "channel": { "alternatives": [{ "transcript": text, "confidence": confidence }] } })
+            .to_string()
+        };
+        heard.read(&result("hello", false, 0.5)).unwrap();
+        heard.read(&result("hello there", true, 0.9)).unwrap();
+        heard.read(&result("", true, 0.0)).unwrap();
+        heard.read(&result("how are you", true, 0.7)).unwrap();
+        heard.read(r#"{"type":"Metadata","request_id":"x"}"#).unwrap();
+        let t = heard.transcript();
+        assert_eq!(t.text, "hello there how are you");
+        assert!((t.confidence - 0.8).abs() < 1e-6);
+        let mut heard = Heard::default();
+        assert!(heard
+            .read(r#"{"type":"Error","description":"bad audio"}"#)
+            .unwrap_err()
+            .contains("bad audio"));
+        assert!(heard.read("nope").is_err());
+    }
+
+    #[test]
+    fn the_audio_format_and_language_go_in_the_query() {
+        let url = Deepgram::new("wss://api.deepgram.com/v1/listen", "k", "nova-2").listen_url("es").unwrap();
+        let query = url.query().unwrap();
+        for part in ["encoding=linear16", "sample_rate=16000", "channels=1", "model=nova-2", "language=es"] {
+            assert!(query.contains(part), "{query}");
+        }
+    }
+}
