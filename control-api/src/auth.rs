@@ -111,21 +111,26 @@ impl FromRequestParts<AppState> for Principal {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| unauthorized("Use 'Authorization: Bearer <API key>'."))?;
+        let principal = Principal::for_key(state, key).await?;
+        parts.extensions.insert(principal.clone());
+        Ok(principal)
+    }
+}
+
+impl Principal {
+    /// Who an API key or an agent token is (for sockets that send it in their first message).
+    pub async fn for_key(state: &AppState, key: &str) -> Result<Self, ApiError> {
         if key.starts_with(crate::agent_token::PREFIX) {
             let claims = crate::agent_token::verify(&state.signer, key, crate::clock::unix_seconds())
                 .map_err(unauthorized)?;
-            let principal = Principal::agent(&claims);
-            parts.extensions.insert(principal.clone());
-            return Ok(principal);
+            return Ok(Principal::agent(&claims));
         }
-        let principal = state
+        state
             .store
             .principal_for_key_hash(&hash_key(key))
             .await
             .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(|| unauthorized("The API key is not valid."))?;
-        parts.extensions.insert(principal.clone());
-        Ok(principal)
+            .ok_or_else(|| unauthorized("The API key is not valid."))
     }
 }
 

@@ -134,6 +134,45 @@ async fn sse(state: &AppState, path: &str, key: &str, count: usize) -> (StatusCo
     (status, out)
 }
 
+/// Subscribe on `/v2/supervisor/ws` through a real server; the first `count`
+/// messages, and the close code if the server closed instead.
+async fn supervisor_socket(
+    state: &AppState,
+    token: &str,
+    call: Option<&str>,
+    count: usize,
+) -> (Vec<Value>, Option<u16>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app =
+        bond_control_api::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v2/supervisor/ws")).await.unwrap();
+    let subscribe = json!({ "type": "subscribe", "token": token, "call_control_id": call });
+    ws.send(Message::text(subscribe.to_string())).await.unwrap();
+    let mut messages: Vec<Value> = Vec::new();
+    let mut close = None;
+    while messages.len() < count + 1 {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => messages.push(serde_json::from_str(&t).unwrap()),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                close = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+        if messages.len() == count && messages[0]["type"] == "subscribed" {
+            break;
+        }
+    }
+    server.abort();
+    (messages, close)
+}
+
 #[tokio::test]
 async fn a_calls_party_is_transcribed_and_translated_utterance_by_utterance_and_supervisors_follow_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -214,6 +253,18 @@ async fn a_calls_party_is_transcribed_and_translated_utterance_by_utterance_and_
     let (status, _, _) =
         call(&state, "GET", &format!("/v2/calls/{customer}/translations"), Some(&outsider), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The same over the supervisors' WebSocket, which authenticates by its first message.
+    let (messages, close) = supervisor_socket(&state, &supervisor, Some(&customer), 3).await;
+    assert_eq!(messages[0]["type"], "subscribed");
+    let over_ws: Vec<&str> =
+        messages[1..].iter().map(|m| m["segment"]["original"].as_str().unwrap()).collect();
+    assert_eq!((over_ws, close), (texts.clone(), None));
+    let (messages, close) = supervisor_socket(&state, &agent_key, None, 1).await;
+    assert_eq!((messages[0]["type"].as_str(), close), (Some("error"), Some(1008)), "{messages:?}");
+    let (messages, close) = supervisor_socket(&state, &outsider, Some(&customer), 1).await;
+    assert!(messages[0]["detail"].as_str().unwrap().contains("No call"), "{messages:?}");
+    assert_eq!(close, Some(1008));
 
     assert_eq!(post(&state, &actions(&customer, "transcription_stop"), json!({})).await.0, StatusCode::OK);
     let (status, json) = post(&state, &actions(&customer, "transcription_stop"), json!({})).await;

@@ -12,6 +12,7 @@ mod health;
 mod media_streams;
 mod recordings;
 mod speech;
+mod supervisor;
 mod telnyx_webhooks;
 mod voice_config;
 
@@ -71,8 +72,8 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(recordings::list))
         .routes(routes!(recordings::get))
         .routes(routes!(speech::list))
-        .routes(routes!(speech::call_stream))
-        .routes(routes!(speech::organization_stream))
+        .routes(routes!(supervisor::call_stream))
+        .routes(routes!(supervisor::organization_stream))
         .routes(routes!(agents::issue_token))
         .route("/v2/voice_config", put(voice_config::update))
         .layer(middleware::from_fn_with_state(state.clone(), guard::audit))
@@ -97,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route("/agent", get(agents::softphone))
         .route("/agent/softphone.js", get(agents::softphone_js))
         .route("/v2/agent/ws", get(agents::signaling))
+        .route("/v2/supervisor/ws", get(supervisor::socket))
         .route("/media/telnyx/{connection_id}", get(media_streams::telnyx))
         .route("/media/twilio/{connection_id}", get(media_streams::twilio))
         .route("/webhooks/telnyx/{connection_id}", axum::routing::post(telnyx_webhooks::receive))

@@ -1,24 +1,15 @@
 //! Speech on calls over HTTP: the bodies of `transcription_start` (Telnyx) and
-//! `translation_start` (Bond), a call's stored translation segments, and the
-//! supervisor streams (Server-Sent Events) of one call or of the whole
-//! organization: what was said so far first, then every segment as it is stored.
-
-use std::collections::HashSet;
-use std::convert::Infallible;
-use std::time::Duration;
+//! `translation_start` (Bond), and a call's stored translation segments (the
+//! live streams are `supervisor.rs`).
 
 use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
-use futures_util::stream::{self, Stream};
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
 
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::{Tracks, TranscriptionRequest, TranslationRequest};
 use crate::state::AppState;
-use crate::store::Segment;
 
 /// Telnyx's `transcription_engine` names; Bond runs its own engines for all of them.
 const TELNYX_ENGINES: &[&str] = &["A", "B", "Google", "Telnyx", "Deepgram", "Azure"];
@@ -112,73 +103,6 @@ pub async fn list(
     let segments = state.store.call_segments(&call.organization_id, &call.call_control_id).await;
     let segments = segments.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(json!({ "data": segments })))
-}
-
-#[utoipa::path(get, path = "/v2/calls/{id}/translations/stream", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id")),
-    responses((status = 200, description = "Server-Sent Events: `translation` per segment, the call so far first", body = String),
-    (status = 404, description = "Missing or another organization's", body = ErrorEnvelope),
-    (status = 403, description = "Supervisors and admins only", body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn call_stream(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    principal.require(Role::Supervisor)?;
-    let call = found(
-        state.store.get_call(&principal.organization_id, &id).await,
-        "No call with that call_control_id.",
-    )?;
-    // Subscribe first: a segment stored while the catch-up is read comes live and is skipped once.
-    let live = state.calls.subscribe_segments();
-    let so_far = state.store.call_segments(&call.organization_id, &call.call_control_id).await;
-    let so_far = so_far.map_err(|e| ApiError::internal(&e))?;
-    let wanted = move |s: &Segment| s.call_control_id == call.call_control_id;
-    Ok(sse(so_far, live, wanted))
-}
-
-#[utoipa::path(get, path = "/v2/translations/stream", tag = "calls",
-    responses((status = 200, description = "Server-Sent Events: every translated segment of the organization's calls", body = String),
-    (status = 403, description = "Supervisors and admins only", body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn organization_stream(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    principal.require(Role::Supervisor)?;
-    let live = state.calls.subscribe_segments();
-    let organization = principal.organization_id.clone();
-    Ok(sse(Vec::new(), live, move |s: &Segment| s.organization_id == organization))
-}
-
-fn sse(
-    so_far: Vec<Segment>,
-    live: broadcast::Receiver<Segment>,
-    wanted: impl Fn(&Segment) -> bool + Send + 'static,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let seen: HashSet<String> = so_far.iter().map(|s| s.id.clone()).collect();
-    let catch_up = stream::iter(so_far.into_iter().map(|s| Ok(event(&s))));
-    let live = stream::unfold((live, seen, wanted), |(mut live, mut seen, wanted)| async move {
-        loop {
-            match live.recv().await {
-                Ok(s) if wanted(&s) && !seen.remove(&s.id) => {
-                    return Some((Ok(event(&s)), (live, seen, wanted)))
-                }
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let skipped = Event::default().event("lagged").data(json!({ "skipped": n }).to_string());
-                    return Some((Ok(skipped), (live, seen, wanted)));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
-    Sse::new(futures_util::StreamExt::chain(catch_up, live))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-fn event(segment: &Segment) -> Event {
-    let data = serde_json::to_string(segment).unwrap_or_default();
-    Event::default().event("translation").id(segment.id.clone()).data(data)
 }
 
 #[cfg(test)]
