@@ -1,7 +1,8 @@
 """Live translation end to end with the embedded engines and no network: a
 `loop:play` customer speaks English (espeak-ng), Bond transcribes it (whisper.cpp,
 tiny.en), translates it (Apertium) and speaks the Spanish (espeak-ng) into the
-bridged agent's call, while a supervisor follows both texts over Server-Sent Events.
+bridged agent's call, while a supervisor follows both texts over Server-Sent Events,
+and in headless Chromium on the `/supervisor` page.
 """
 
 import json
@@ -12,6 +13,8 @@ import threading
 import time
 import urllib.request
 import wave
+
+import pytest
 
 from conftest import API_KEY, api
 from test_sip_trunk import events, wait_event
@@ -71,7 +74,9 @@ def speech_share(samples, start, end):
     return len(loud) / max(len(frames), 1)
 
 
-def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_agent(bond, receiver):
+def translated_call(bond, receiver):
+    """A recorded `loop:silence` agent bridged to the English-speaking customer, translated
+    into Spanish with voice; returns (customer, agent, when it started, when the speech ends)."""
     conn = api(bond, "POST", "/call_control_applications", {"application_name": "speech", "webhook_event_url": receiver.url})["data"]["id"]
     with tempfile.TemporaryDirectory() as workdir:
         speech_end = write_customer(os.path.join(bond.data_dir, "customer.wav"), workdir)
@@ -82,17 +87,25 @@ def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_a
     api(bond, "POST", f"/calls/{customer}/actions/bridge", {"call_control_id_to_bridge_with": agent})
     api(bond, "POST", f"/calls/{customer}/actions/translation_start", {"translate_from": "en", "translate_to": "es", "voice_to_voice": True})
     api(bond, "POST", f"/calls/{customer}/actions/transcription_start", {"transcription_engine": "B", "language": "en"})
+    return customer, agent, started, speech_end
+
+
+def translations(receiver, count, timeout=40):
+    """The `call.translation` payloads, waiting up to `timeout` s for `count` of them."""
+    deadline = time.time() + timeout
+    while True:
+        done = [e["payload"] for e in events(receiver) if e["event_type"] == "call.translation"]
+        if len(done) >= count or time.time() > deadline:
+            return done
+        time.sleep(0.1)
+
+
+def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_agent(bond, receiver):
+    customer, agent, started, speech_end = translated_call(bond, receiver)
     streamed, stop = [], threading.Event()
     supervisor = threading.Thread(target=follow, args=(bond, customer, streamed, stop), daemon=True)
     supervisor.start()
-
-    def translations():
-        return [e["payload"] for e in events(receiver) if e["event_type"] == "call.translation"]
-
-    deadline = time.time() + 40
-    while time.time() < deadline and len(translations()) < len(SENTENCES):
-        time.sleep(0.1)
-    done = translations()
+    done = translations(receiver, len(SENTENCES))
     assert len(done) == len(SENTENCES), f"got {[e['event_type'] for e in events(receiver)]}"
     originals = [t["translation_data"]["original"].lower() for t in done]
     spanish = [t["translation_data"]["translation"].lower() for t in done]
@@ -128,3 +141,37 @@ def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_a
     heard = speech_share(samples, speech_end + 0.8, speech_end + 4.5)
     assert heard > 0.3, f"after the English ended, the agent hears the Spanish: {heard:.2f} of frames"
     api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
+def test_the_supervisor_page_shows_what_was_said_before_it_opened_and_what_comes_live(bond, receiver):
+    from playwright.sync_api import sync_playwright
+
+    customer, _, _, _ = translated_call(bond, receiver)
+    first = translations(receiver, 1)
+    assert first, "the first sentence is translated before the page opens"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 600})
+            page.goto(f"http://127.0.0.1:{bond.port}/supervisor")
+            page.fill("#key", "KEYnot-a-key-at-all-000000")
+            page.click("#login button[type=submit]")
+            page.wait_for_selector("#error:has-text('not valid')")
+            page.fill("#key", API_KEY)
+            page.click("#login button[type=submit]")
+            page.wait_for_selector("#status:has-text('watching')")
+            rows = f"section[data-call='{customer}'] tr.segment"
+            page.wait_for_function(f"document.querySelectorAll(\"{rows}\").length >= {len(SENTENCES)}", timeout=40000)
+            cells = page.eval_on_selector_all(rows, "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))")
+            folder = os.environ.get("SUPERVISOR_SCREENSHOTS")
+            if folder:
+                page.screenshot(path=os.path.join(folder, "supervisor.png"))
+        finally:
+            browser.close()
+    done = translations(receiver, len(SENTENCES))
+    expected = [[f"en{t['translation_data']['original']}", f"es{t['translation_data']['translation']}"] for t in done]
+    assert cells == expected, cells

@@ -99,6 +99,8 @@ pub fn app(state: AppState) -> Router {
         .route("/agent/softphone.js", get(agents::softphone_js))
         .route("/v2/agent/ws", get(agents::signaling))
         .route("/v2/supervisor/ws", get(supervisor::socket))
+        .route("/supervisor", get(supervisor::page))
+        .route("/supervisor/supervisor.js", get(supervisor::page_js))
         .route("/media/telnyx/{connection_id}", get(media_streams::telnyx))
         .route("/media/twilio/{connection_id}", get(media_streams::twilio))
         .route("/webhooks/telnyx/{connection_id}", axum::routing::post(telnyx_webhooks::receive))

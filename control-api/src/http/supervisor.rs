@@ -26,6 +26,19 @@ use crate::auth::{Principal, Role};
 use crate::state::AppState;
 use crate::store::Segment;
 
+const PAGE_HTML: &str = include_str!("../../assets/supervisor.html");
+const PAGE_JS: &str = include_str!("../../assets/supervisor.js");
+
+/// `GET /supervisor`: the supervisors' page (plain HTML/JS, like the softphone).
+pub async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(PAGE_HTML)
+}
+
+pub async fn page_js() -> Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PAGE_JS).into_response()
+}
+
 /// How long a socket may take to subscribe.
 const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(10);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
