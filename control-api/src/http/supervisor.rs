@@ -73,7 +73,8 @@ async fn updates(
     };
     let organization = principal.organization_id.clone();
     let wanted = move |s: &Segment| {
-        s.organization_id == organization && call.as_ref().is_none_or(|c| *c == s.call_control_id)
+        s.fields.organization_id == organization
+            && call.as_ref().is_none_or(|c| *c == s.fields.call_control_id)
     };
     Ok(follow(so_far, live, wanted))
 }

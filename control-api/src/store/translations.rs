@@ -7,8 +7,9 @@ use crate::clock::{rfc3339_now, unix_millis};
 use crate::db::DbError;
 
 /// A translated utterance before it is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewSegment {
+    #[serde(skip)]
     pub organization_id: String,
     pub call_control_id: String,
     pub call_session_id: String,
@@ -29,18 +30,8 @@ pub struct NewSegment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Segment {
     pub id: String,
-    #[serde(skip)]
-    pub organization_id: String,
-    pub call_control_id: String,
-    pub call_session_id: String,
-    pub track: String,
-    pub language_from: String,
-    pub language_to: String,
-    pub original: String,
-    pub translation: String,
-    pub speech_start_ms: i64,
-    pub speech_end_ms: i64,
-    pub latency_ms: i64,
+    #[serde(flatten)]
+    pub fields: NewSegment,
     pub created_at: String,
 }
 
@@ -49,8 +40,7 @@ const COLUMNS: &str =
                        original, translation, speech_start_ms, speech_end_ms, latency_ms, created_at";
 
 fn from_row(r: &AnyRow) -> Result<Segment, DbError> {
-    Ok(Segment {
-        id: r.try_get(0)?,
+    let fields = NewSegment {
         organization_id: r.try_get(1)?,
         call_control_id: r.try_get(2)?,
         call_session_id: r.try_get(3)?,
@@ -62,43 +52,30 @@ fn from_row(r: &AnyRow) -> Result<Segment, DbError> {
         speech_start_ms: r.try_get(9)?,
         speech_end_ms: r.try_get(10)?,
         latency_ms: r.try_get(11)?,
-        created_at: r.try_get(12)?,
-    })
+    };
+    Ok(Segment { id: r.try_get(0)?, fields, created_at: r.try_get(12)? })
 }
 
 impl Store {
     pub async fn insert_segment(&self, s: NewSegment) -> Result<Segment, DbError> {
-        let segment = Segment {
-            id: uuid::Uuid::new_v4().to_string(),
-            organization_id: s.organization_id,
-            call_control_id: s.call_control_id,
-            call_session_id: s.call_session_id,
-            track: s.track,
-            language_from: s.language_from,
-            language_to: s.language_to,
-            original: s.original,
-            translation: s.translation,
-            speech_start_ms: s.speech_start_ms,
-            speech_end_ms: s.speech_end_ms,
-            latency_ms: s.latency_ms,
-            created_at: rfc3339_now(),
-        };
+        let segment = Segment { id: uuid::Uuid::new_v4().to_string(), fields: s, created_at: rfc3339_now() };
+        let s = &segment.fields;
         sqlx::query(&format!(
             "INSERT INTO call_translations ({COLUMNS}, created_unix_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&segment.id)
-        .bind(&segment.organization_id)
-        .bind(&segment.call_control_id)
-        .bind(&segment.call_session_id)
-        .bind(&segment.track)
-        .bind(&segment.language_from)
-        .bind(&segment.language_to)
-        .bind(&segment.original)
-        .bind(&segment.translation)
-        .bind(segment.speech_start_ms)
-        .bind(segment.speech_end_ms)
-        .bind(segment.latency_ms)
+        .bind(&s.organization_id)
+        .bind(&s.call_control_id)
+        .bind(&s.call_session_id)
+        .bind(&s.track)
+        .bind(&s.language_from)
+        .bind(&s.language_to)
+        .bind(&s.original)
+        .bind(&s.translation)
+        .bind(s.speech_start_ms)
+        .bind(s.speech_end_ms)
+        .bind(s.latency_ms)
         .bind(&segment.created_at)
         .bind(unix_millis())
         .execute(self.db.pool())
