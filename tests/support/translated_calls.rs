@@ -86,31 +86,23 @@ pub async fn start(bond: &BondProcess, count: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Latencies (speech end -> transcript, -> translation) of every `call.translation` so far.
+/// Each hop's latency (ms, from the end of the speech) over every `call.translation` so far.
 pub fn report(bond: &BondProcess) -> String {
-    let mut transcription = Vec::new();
-    let mut total = Vec::new();
-    let mut translation = Vec::new();
+    let hops = ["endpointing", "recognizer", "transcription", "translation", "total", "overhead"];
+    let mut values: Vec<Vec<u64>> = vec![Vec::new(); hops.len()];
     for (kind, payload) in bond.inbox.all() {
-        if kind != "call.translation" {
-            continue;
+        if kind == "call.translation" {
+            let latency = &payload["translation_data"]["latency_ms"];
+            for (hop, list) in hops.iter().zip(&mut values) {
+                list.push(latency[*hop].as_u64().unwrap_or(0));
+            }
         }
-        let latency = &payload["translation_data"]["latency_ms"];
-        transcription.push(latency["transcription"].as_u64().unwrap_or(0));
-        translation.push(latency["translation"].as_u64().unwrap_or(0));
-        total.push(latency["total"].as_u64().unwrap_or(0));
     }
-    for list in [&mut transcription, &mut translation, &mut total] {
+    let mut out = format!("translated segments={} latency ms p50/p90/max:", values[0].len());
+    for (hop, list) in hops.iter().zip(&mut values) {
         list.sort_unstable();
+        let max = list.last().copied().unwrap_or(0);
+        out.push_str(&format!(" {hop} {}/{}/{max};", percentile(list, 50.0), percentile(list, 90.0)));
     }
-    let stat = |l: &[u64]| {
-        format!("p50={} p90={} max={}", percentile(l, 50.0), percentile(l, 90.0), l.last().unwrap_or(&0))
-    };
-    format!(
-        "translated segments={}; ms from speech end: transcript {}; translation step {}; translated text {}",
-        total.len(),
-        stat(&transcription),
-        stat(&translation),
-        stat(&total)
-    )
+    out
 }

@@ -120,6 +120,8 @@ struct Heard {
     utterance: Utterance,
     /// When the speech ended (before the quiet that closed the utterance), for latencies.
     ended: Instant,
+    /// When the utterance was handed over (the segmenter's quiet wait after `ended`).
+    handed: Instant,
     settings: SpeechSettings,
 }
 
@@ -133,11 +135,12 @@ impl Heard {
         settings: SpeechSettings,
     ) -> Option<Self> {
         // The fork delivers in real time: the speech ended as long ago as the quiet after it lasted.
-        let ended = monotonic() - Duration::from_millis(elapsed_ms.saturating_sub(utterance.end_ms));
+        let handed = monotonic();
+        let ended = handed - Duration::from_millis(elapsed_ms.saturating_sub(utterance.end_ms));
         let samples = resample_clip(&utterance.samples, rate.hz(), SampleRate::Hz16000)
             .map_err(|e| tracing::warn!(error = %e, "utterance not resampled"))
             .ok()?;
-        Some(Self { side, utterance: Utterance { samples, ..utterance }, ended, settings })
+        Some(Self { side, utterance: Utterance { samples, ..utterance }, ended, handed, settings })
     }
 }
 
@@ -328,11 +331,13 @@ impl CallService {
         let Ok(engines) = self.speech.clone() else { return };
         let mut context: Vec<String> = Vec::new();
         let mut failing = false;
-        while let Some(h) = heard.recv().await {
+        while let Some(mut h) = heard.recv().await {
             let language = h.settings.language(h.side);
             let first = h.settings.transcription.as_ref().and_then(|t| t.engine.clone());
-            let audio = h.utterance.samples.clone();
-            let transcript = engines.stt.transcribe(audio, &language, first.as_deref(), monotonic()).await;
+            let audio = std::mem::take(&mut h.utterance.samples);
+            let asked = monotonic();
+            let transcript = engines.stt.transcribe(audio, &language, first.as_deref(), asked).await;
+            let recognizer_ms = millis(asked.elapsed());
             let stt_ms = millis(h.ended.elapsed());
             metrics::histogram!("bond_speech_stage_seconds", "stage" => "stt").record(stt_ms as f64 / 1000.0);
             let transcript = match transcript {
@@ -402,9 +407,13 @@ impl CallService {
                 translation: translated.clone(),
                 speech_start_ms: h.utterance.start_ms as i64,
                 speech_end_ms: h.utterance.end_ms as i64,
-                latency_ms: (stt_ms + mt_ms) as i64,
+                latency_ms: millis(h.ended.elapsed()) as i64,
             };
             self.publish_segment(segment).await;
+            // Speech end to the segment stored and handed to the supervisor streams; what is
+            // neither the quiet wait, the recognizer nor the translator is Bond's own overhead.
+            let total_ms = millis(h.ended.elapsed());
+            let endpointing_ms = millis(h.handed.duration_since(h.ended));
             let mut data = json!({
                 "original": transcript.text,
                 "translation": translated,
@@ -415,7 +424,14 @@ impl CallService {
             });
             merge(
                 &mut data,
-                timing(json!({ "transcription": stt_ms, "translation": mt_ms, "total": stt_ms + mt_ms })),
+                timing(json!({
+                    "endpointing": endpointing_ms,
+                    "recognizer": recognizer_ms,
+                    "transcription": stt_ms,
+                    "translation": mt_ms,
+                    "total": total_ms,
+                    "overhead": total_ms.saturating_sub(endpointing_ms + recognizer_ms + mt_ms),
+                })),
             );
             self.speech_event(&call, "call.translation", fields([("translation_data", data)])).await;
             if translation.voice_to_voice {
