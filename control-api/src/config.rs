@@ -87,8 +87,8 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-/// The embedded speech engines (transcription and translation).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The speech engines (transcription and translation).
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpeechConfig {
     /// whisper.cpp's ggml model; empty means `<data_dir>/models/ggml-tiny.en.bin` (made by scripts/whisper-model).
@@ -104,6 +104,23 @@ pub struct SpeechConfig {
     pub openai_base_url: String,
     pub openai_api_key: String,
     pub openai_model: String,
+}
+
+/// Like the derived one, with the providers' keys left out (`bond check-config` prints it).
+impl std::fmt::Debug for SpeechConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |key: &str| if key.is_empty() { "(unset)" } else { "(set)" };
+        f.debug_struct("SpeechConfig")
+            .field("whisper_model", &self.whisper_model)
+            .field("whisper_threads", &self.whisper_threads)
+            .field("deepgram_api_key", &secret(&self.deepgram_api_key))
+            .field("deepgram_url", &self.deepgram_url)
+            .field("deepgram_model", &self.deepgram_model)
+            .field("openai_base_url", &self.openai_base_url)
+            .field("openai_api_key", &secret(&self.openai_api_key))
+            .field("openai_model", &self.openai_model)
+            .finish()
+    }
 }
 
 impl Default for SpeechConfig {
@@ -461,6 +478,17 @@ mod tests {
         assert_eq!(err.key, "rtp.port_min", "{err}");
         let err = load_str("", &[("BOND_HTTP_LISTEN", "not-an-address")]).unwrap_err();
         assert_eq!(err.key, "http.listen", "{err}");
+    }
+
+    #[test]
+    fn the_speech_providers_keys_are_not_printed() {
+        let config =
+            load_str("", &[("BOND_DEEPGRAM_API_KEY", "dg-secret"), ("BOND_MT_OPENAI_API_KEY", "sk-secret")])
+                .unwrap();
+        assert_eq!(config.speech.deepgram_api_key, "dg-secret");
+        let printed = format!("{config:#?}");
+        assert!(!printed.contains("dg-secret") && !printed.contains("sk-secret"), "{printed}");
+        assert!(printed.contains("(set)"));
     }
 
     #[test]
