@@ -643,8 +643,16 @@ async fn streaming_start_checks_its_fields_and_stop_needs_a_stream() {
             (json!({ "stream_url": "ws://127.0.0.1:9/", "stream_track": "inbound" }), "/stream_track"),
             (json!({ "stream_url": "ws://127.0.0.1:9/", "stream_codec": "AMR-WB" }), "/stream_codec"),
             (
-                json!({ "stream_url": "ws://127.0.0.1:9/", "stream_bidirectional_mode": "rtp" }),
+                json!({ "stream_url": "ws://127.0.0.1:9/", "stream_bidirectional_mode": "mp3" }),
                 "/stream_bidirectional_mode",
+            ),
+            (
+                json!({ "stream_url": "ws://127.0.0.1:9/", "stream_bidirectional_mode": "rtp", "stream_bidirectional_codec": "AMR-WB" }),
+                "/stream_bidirectional_codec",
+            ),
+            (
+                json!({ "stream_url": "ws://127.0.0.1:9/", "stream_bidirectional_mode": "rtp", "stream_bidirectional_target_legs": "left" }),
+                "/stream_bidirectional_target_legs",
             ),
             (
                 json!({ "stream_url": "ws://127.0.0.1:9/", "custom_parameters": { "a": 1 } }),

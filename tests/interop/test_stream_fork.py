@@ -8,10 +8,14 @@ library's G.711 and raw L16, checking the audio by tone frequency.
 
 import asyncio
 import base64
+import io
 import json
+import math
 import threading
 import time
+import urllib.request
 import warnings
+import wave
 
 import pytest
 import websockets
@@ -31,7 +35,9 @@ class Consumer:
     """A Telnyx stream consumer on its own thread and event loop; keeps each
     connection's request headers and the frames it received, parsed."""
 
-    def __init__(self):
+    def __init__(self, on_start=None):
+        """`on_start(ws)`, if given, runs when the `start` frame arrives (to send audio back)."""
+        self.on_start = on_start
         self.port = free_port()
         self.sessions = []  # (headers, [frames]) per connection
         self.lock = threading.Lock()
@@ -52,7 +58,11 @@ class Consumer:
                 self.sessions.append((dict(ws.request.headers), frames))
             try:
                 async for message in ws:
-                    frames.append(json.loads(message))
+                    frame = json.loads(message)
+                    frame["<received>"] = time.time()
+                    frames.append(frame)
+                    if frame["event"] == "start" and self.on_start:
+                        await self.on_start(ws)
             except websockets.ConnectionClosed:
                 pass
             frames.append({"event": "<closed>"})
@@ -218,3 +228,50 @@ def test_a_consumer_that_cannot_be_reached_gives_streaming_failed_and_the_call_g
     assert api(bond, "GET", f"/calls/{cid}")["data"]["is_alive"]
     # The failed stream is gone: another may start.
     action(bond, cid, "streaming_start", {"stream_url": url})
+
+
+def test_audio_sent_back_on_a_bidirectional_stream_is_played_to_the_call_and_its_mark_answered(bond, receiver):
+    """`stream_bidirectional_mode: rtp`: the consumer answers `start` with 1 s of a 1 kHz
+    tone (one PCMU media frame, no stream_id, as an app sends it), then a mark; the
+    call's party hears the tone (its recording) and the mark comes back once it played."""
+    tone = [int(8000 * math.sin(2 * math.pi * 1000 * n / 8000)) for n in range(8000)]
+    payload = base64.b64encode(audioop.lin2ulaw(b"".join(s.to_bytes(2, "little", signed=True) for s in tone), 2)).decode()
+    sent_at = []
+
+    async def answer(ws):
+        await ws.send(json.dumps({"event": "media", "media": {"payload": payload}}))
+        await ws.send(json.dumps({"event": "mark", "mark": {"name": "tone-played"}}))
+        await ws.send("not json")
+        sent_at.append(time.time())
+
+    back = Consumer(on_start=answer)
+    try:
+        conn = app(bond, receiver)
+        cid = dial(bond, conn, "loop:silence")["call_control_id"]
+        action(bond, cid, "record_start", {"channels": "dual", "format": "wav"})
+        action(bond, cid, "streaming_start", {"stream_url": back.url, "stream_bidirectional_mode": "rtp",
+                                              "stream_bidirectional_codec": "PCMU", "stream_bidirectional_target_legs": "self"})
+        _, frames = back.session()
+        frames = back.wait_frames(frames, lambda fs: any(f["event"] == "mark" for f in fs))
+        mark = next(f for f in frames if f["event"] == "mark")
+        assert mark["mark"] == {"name": "tone-played"} and mark["stream_id"]
+        waited = mark["<received>"] - sent_at[0]
+        assert 0.85 < waited < 2.0, f"the mark came {waited:.2f} s after 1 s of audio"
+        error = next(f for f in frames if f["event"] == "error")
+        assert error["payload"]["code"] == 100003, error
+        time.sleep(0.3)
+        action(bond, cid, "record_stop", {})
+        saved = wait_event(receiver, "call.recording.saved", call_control_id=cid)
+        with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r:
+            data = r.read()
+        with wave.open(io.BytesIO(data)) as w:
+            stereo = list(memoryview(w.readframes(w.getnframes())).cast("h"))
+        heard = stereo[1::2]  # right: what the call's party heard
+        loud = [i for i in range(0, len(heard) - 160, 160) if max(abs(x) for x in heard[i:i + 160]) > 2000]
+        assert 45 <= len(loud) <= 55, f"about 1 s of tone: {len(loud)} frames"
+        segment = heard[loud[0] + 400:loud[0] + 6000]
+        assert share_at(segment, 1000, 8000) > 0.9
+        assert max(abs(x) for x in stereo[0::2]) < 100, "left, what the party said: silence"
+        action(bond, cid, "hangup", {})
+    finally:
+        back.close()

@@ -3,12 +3,18 @@
 //! (`streams/fork.rs`), with `streaming.started`, `streaming.stopped` and
 //! `streaming.failed`. A call has one stream at a time; it ends with the call.
 
+use bond_codecs::l16::ByteOrder;
+use bond_codecs::resample::resample_clip;
+use bond_codecs::{Codec, SampleRate};
+use bond_media_engine::leg::Clip;
 use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::service::CallService;
 use crate::http::ApiError;
 use crate::store::CallRecord;
+use crate::streams::back::{BackChannel, Inject, TargetLegs};
 use crate::streams::fork::{self, Ended, StreamRequest, StreamStart};
 
 /// The name of a call's streaming fork (beside transcription's).
@@ -105,7 +111,11 @@ impl CallService {
                 }
                 Ok(audio) => {
                     self.stream_event(call, "streaming.started", &request, &start.stream_id, None).await;
-                    let ended = fork::run(socket, audio, &request, &start).await;
+                    let (inject, injected) = tokio::sync::mpsc::unbounded_channel();
+                    if let Some(back) = request.back {
+                        tokio::spawn(self.clone().play_back(start.clone(), leg, back.target, injected));
+                    }
+                    let ended = fork::run(socket, audio, &request, &start, inject).await;
                     if ended != Ended::Stopped {
                         let _ = self.engine.stop_fork(leg, STREAM_FORK).await;
                     }
@@ -123,6 +133,51 @@ impl CallService {
                 self.stream_event(call, "streaming.failed", &request, &start.stream_id, Some(&reason)).await
             }
         }
+    }
+
+    /// Play what the application sends back on its stream to the target legs, until the stream ends.
+    async fn play_back(
+        self,
+        start: StreamStart,
+        own: LegId,
+        target: TargetLegs,
+        mut injected: UnboundedReceiver<Inject>,
+    ) {
+        while let Some(inject) = injected.recv().await {
+            let partner = match target {
+                TargetLegs::Own => None,
+                TargetLegs::Opposite | TargetLegs::Both => {
+                    let call =
+                        self.store.get_call(&start.user_id, &start.call_control_id).await.ok().flatten();
+                    call.and_then(|c| c.bridged_with).and_then(|p| self.registry.leg(&p))
+                }
+            };
+            let legs = match target {
+                TargetLegs::Own => vec![own],
+                TargetLegs::Opposite => partner.into_iter().collect(),
+                TargetLegs::Both => std::iter::once(own).chain(partner).collect(),
+            };
+            for leg in legs {
+                let result = match &inject {
+                    Inject::Clear => {
+                        self.engine.stop_playback(leg, false, true).await.map_err(|e| e.to_string())
+                    }
+                    Inject::Play { samples, rate } => self.play_samples(leg, samples, *rate).await,
+                };
+                if let Err(e) = result {
+                    tracing::debug!(call = %start.call_control_id, error = %e, "stream audio not played");
+                }
+            }
+        }
+    }
+
+    /// Queue `samples` (at `rate`) on a leg's main track, after what is queued there.
+    async fn play_samples(&self, leg: LegId, samples: &[i16], rate: SampleRate) -> Result<(), String> {
+        let leg_rate = self.engine.leg_rate(leg).await.map_err(|e| e.to_string())?.ok_or("the leg ended")?;
+        let samples = resample_clip(samples, rate.hz(), leg_rate).map_err(|e| e.to_string())?;
+        let id = self.playback_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let clip = Clip { id, rate: leg_rate, samples: samples.into(), plays: Some(1), duck: false };
+        self.engine.play(leg, clip, false).await.map_err(|e| e.to_string())
     }
 
     /// Whether the call's current stream is `stream_id`.
@@ -173,13 +228,20 @@ pub fn stream_request(body: &Value) -> Result<StreamRequest, ApiError> {
     let codec = fork::stream_codec(text("stream_codec").unwrap_or("default")).ok_or_else(|| {
         invalid("stream_codec must be PCMU, PCMA, G722, OPUS, L16 or default", "/stream_codec")
     })?;
-    if body.get("stream_bidirectional_mode").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::unprocessable(
-            "10015",
-            "Bidirectional streaming (audio back into the call) is not available in Bond yet.",
-            "/stream_bidirectional_mode",
-        ));
-    }
+    let back = match text("stream_bidirectional_mode") {
+        None => None,
+        Some("rtp") => Some(back_channel(body)?),
+        Some("mp3") => {
+            return Err(ApiError::unprocessable(
+                "10015",
+                "stream_bidirectional_mode mp3 is not available in Bond yet; use rtp.",
+                "/stream_bidirectional_mode",
+            ))
+        }
+        Some(_) => {
+            return Err(invalid("stream_bidirectional_mode must be rtp or mp3", "/stream_bidirectional_mode"))
+        }
+    };
     let auth_token = text("stream_auth_token").map(str::to_owned);
     if auth_token.as_ref().is_some_and(|t| t.len() > 4000) {
         return Err(invalid("stream_auth_token is at most 4000 characters", "/stream_auth_token"));
@@ -190,7 +252,41 @@ pub fn stream_request(body: &Value) -> Result<StreamRequest, ApiError> {
         codec,
         auth_token,
         custom_parameters: custom_parameters(body)?,
+        back,
     })
+}
+
+/// `stream_bidirectional_codec`, `_sampling_rate` (L16) and `_target_legs`.
+fn back_channel(body: &Value) -> Result<BackChannel, ApiError> {
+    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
+    let text = |key: &str| body.get(key).and_then(Value::as_str);
+    let rate = match body.get("stream_bidirectional_sampling_rate").and_then(Value::as_u64) {
+        None | Some(8000) => SampleRate::Hz8000,
+        Some(16000) => SampleRate::Hz16000,
+        Some(_) => {
+            return Err(invalid(
+                "stream_bidirectional_sampling_rate must be 8000 or 16000 in Bond",
+                "/stream_bidirectional_sampling_rate",
+            ))
+        }
+    };
+    let codec = match text("stream_bidirectional_codec").unwrap_or("PCMU") {
+        "L16" => Codec::L16 { rate, order: ByteOrder::BigEndian },
+        other => fork::stream_codec(other).filter(|_| other != "default").ok_or_else(|| {
+            invalid(
+                "stream_bidirectional_codec must be PCMU, PCMA, G722, OPUS or L16",
+                "/stream_bidirectional_codec",
+            )
+        })?,
+    };
+    let target = TargetLegs::parse(text("stream_bidirectional_target_legs").unwrap_or("opposite"))
+        .ok_or_else(|| {
+            invalid(
+                "stream_bidirectional_target_legs must be both, self or opposite",
+                "/stream_bidirectional_target_legs",
+            )
+        })?;
+    Ok(BackChannel { codec, target })
 }
 
 /// Telnyx `custom_parameters` (`[{name, value}]`) as one object.

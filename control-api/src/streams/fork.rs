@@ -19,9 +19,13 @@ use bond_codecs::l16::ByteOrder;
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_media_engine::runtime::{Fork, ForkTick};
+
+use super::back::{Back, BackChannel, Inject, Reply};
+use crate::clock::monotonic;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -86,6 +90,8 @@ pub struct StreamRequest {
     pub auth_token: Option<String>,
     /// Telnyx `custom_parameters` as `{name: value}`.
     pub custom_parameters: Value,
+    /// `stream_bidirectional_mode: "rtp"`: audio the application sends back is played into the call.
+    pub back: Option<BackChannel>,
 }
 
 /// The call the stream belongs to, as the `start` frame tells it.
@@ -126,8 +132,19 @@ pub async fn connect(url: &str, auth_token: Option<&str>) -> Result<Socket, Stri
 }
 
 /// Send the stream until the fork ends (then `stop`), the consumer closes, or the socket fails.
-pub async fn run(mut socket: Socket, mut fork: Fork, request: &StreamRequest, start: &StreamStart) -> Ended {
+/// With a back channel, what the application sends back goes to `inject`.
+pub async fn run(
+    mut socket: Socket,
+    mut fork: Fork,
+    request: &StreamRequest,
+    start: &StreamStart,
+    inject: mpsc::UnboundedSender<Inject>,
+) -> Ended {
     let mut frames = Frames { stream_id: &start.stream_id, sequence: 0 };
+    let mut back = match request.back.map(|channel| Back::new(channel, inject)).transpose() {
+        Ok(back) => back,
+        Err(e) => return Ended::Failed(e),
+    };
     let mut encoders = match Encoders::new(request) {
         Ok(e) => e,
         Err(e) => return Ended::Failed(e),
@@ -157,13 +174,40 @@ pub async fn run(mut socket: Socket, mut fork: Fork, request: &StreamRequest, st
                     }
                 }
             }
-            message = socket.next() => match message {
-                // Bidirectional media is not played yet; pings are answered by the library.
-                Some(Ok(Message::Close(_))) | None => return Ended::Closed,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Ended::Failed(e.to_string()),
-            },
+            message = socket.next() => {
+                let replies = match message {
+                    Some(Ok(Message::Close(_))) | None => return Ended::Closed,
+                    Some(Ok(Message::Text(text))) => match &mut back {
+                        Some(back) => back.handle(&text, monotonic()),
+                        None => Vec::new(),
+                    },
+                    // Pings are answered by the library.
+                    Some(Ok(_)) => Vec::new(),
+                    Some(Err(e)) => return Ended::Failed(e.to_string()),
+                };
+                for reply in replies {
+                    if let Err(e) = send(&mut socket, frames.reply(&reply)).await {
+                        return Ended::Failed(e);
+                    }
+                }
+            }
+            _ = mark_due(back.as_ref().and_then(Back::next_due)) => {
+                let due = back.as_mut().map(|b| b.due(monotonic())).unwrap_or_default();
+                for reply in due {
+                    if let Err(e) = send(&mut socket, frames.reply(&reply)).await {
+                        return Ended::Failed(e);
+                    }
+                }
+            }
         }
+    }
+}
+
+/// Wait until `due` (forever without one).
+async fn mark_due(due: Option<std::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -221,6 +265,11 @@ impl Frames<'_> {
             },
             "stream_id": self.stream_id,
         })
+    }
+
+    fn reply(&mut self, reply: &Reply) -> Value {
+        let sequence = self.next_sequence();
+        reply.frame(self.stream_id, sequence)
     }
 
     fn stop(&mut self, start: &StreamStart) -> Value {
@@ -328,6 +377,7 @@ mod tests {
             codec: stream_codec("G722").unwrap(),
             auth_token: None,
             custom_parameters: json!({}),
+            back: None,
         };
         let mut encoders = Encoders::new(&request).unwrap();
         let frame = Box::new(AudioFrame::silent(SampleRate::Hz8000, 0));
@@ -358,6 +408,7 @@ mod tests {
             codec: Codec::Pcmu,
             auth_token: None,
             custom_parameters: json!({ "k": "v" }),
+            back: None,
         };
         let first = frames.start(&request, &start);
         assert_eq!(first["sequence_number"], "1");

@@ -4,6 +4,7 @@
 //! the client and speaks Telnyx's side of the protocol.
 
 pub mod auth;
+pub mod back;
 pub mod fork;
 pub mod frames;
 pub mod session;
