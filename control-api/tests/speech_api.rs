@@ -391,14 +391,17 @@ async fn an_openai_compatible_endpoint_translates_with_the_calls_earlier_words()
 }
 
 #[tokio::test]
-async fn a_failing_translator_hands_over_to_the_next_with_the_reason_logged() {
+async fn a_failing_translator_hands_over_to_the_next_and_rests() {
     use bond_control_api::speech::openai::ChatTranslator;
-    let url = chat_server(StatusCode::TOO_MANY_REQUESTS, std::sync::Arc::default()).await;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = std::sync::Arc::default();
+    let url = chat_server(StatusCode::TOO_MANY_REQUESTS, seen.clone()).await;
     let limited = ChatTranslator::new(&url, "sk-test", "m");
     let err = limited.translate("hello", "en", "es", &[]).await.unwrap_err();
     assert!(err.to_string().contains("429") && err.to_string().contains("Rate limit reached"), "{err}");
     let chain = MtChain::new(vec![Box::new(limited), Box::new(Shout)]);
     assert_eq!(chain.translate("hello", "en", "es", &[]).await.unwrap(), "[es] HELLO");
+    assert_eq!(chain.translate("again", "en", "es", &[]).await.unwrap(), "[es] AGAIN");
+    assert_eq!(seen.lock().unwrap().len(), 2, "one direct call, one through the chain: then it rests");
     let nowhere = ChatTranslator::new("http://127.0.0.1:9/v1", "k", "m");
     assert!(MtChain::new(vec![Box::new(nowhere)]).translate("hello", "en", "es", &[]).await.is_err());
 }

@@ -6,6 +6,7 @@
 //! is `calls/speech.rs`. Nothing here runs on the media path: the fork's queue
 //! drops what the consumer does not take.
 
+pub mod breaker;
 pub mod deepgram;
 pub mod mt;
 pub mod openai;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 
+use super::breaker::Breaker;
+use crate::clock::monotonic;
+
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest text translated in one go.
 pub const MAX_TEXT_CHARS: usize = 2_000;
@@ -33,21 +36,22 @@ pub trait Translator: Send + Sync {
     ) -> BoxFuture<'static, Result<String, MtError>>;
 }
 
-/// Translators in order: the first that answers wins, and when all fail the
+/// Translators in order: the first that answers wins; one that fails rests for
+/// a while (a [`Breaker`]; a pair it lacks is not a failure); when all fail the
 /// last failure comes back (the call goes on; `call.translation.failed` says why).
 pub struct MtChain {
-    translators: Vec<Box<dyn Translator>>,
+    translators: Vec<(Box<dyn Translator>, Breaker)>,
 }
 
 impl std::fmt::Debug for MtChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.translators.iter().map(|t| t.name())).finish()
+        f.debug_list().entries(self.translators.iter().map(|(t, _)| t.name())).finish()
     }
 }
 
 impl MtChain {
     pub fn new(translators: Vec<Box<dyn Translator>>) -> Self {
-        Self { translators }
+        Self { translators: translators.into_iter().map(|t| (t, Breaker::default())).collect() }
     }
 
     pub async fn translate(
@@ -57,12 +61,22 @@ impl MtChain {
         to: &str,
         context: &[String],
     ) -> Result<String, MtError> {
-        let mut last = MtError::Failed("translation", "no translator is configured".into());
-        for translator in &self.translators {
+        let mut last = MtError::Failed("translation", "no translator is available".into());
+        for (translator, breaker) in &self.translators {
+            if breaker.is_resting(monotonic()) {
+                continue;
+            }
             match translator.translate(text, from, to, context).await {
-                Ok(out) => return Ok(out),
+                Ok(out) => {
+                    breaker.succeeded();
+                    return Ok(out);
+                }
                 Err(e) => {
                     tracing::warn!(translator = translator.name(), error = %e, "translation failed; trying the next");
+                    // A pair the translator lacks is not an outage.
+                    if matches!(e, MtError::Failed(..)) {
+                        breaker.failed(monotonic());
+                    }
                     last = e;
                 }
             }

@@ -1,17 +1,16 @@
 //! Speech-to-text engines behind one trait, and the chain that falls back from
 //! one to the next: an engine that fails or takes too long is skipped for a
-//! while (a circuit breaker), and when every engine fails the caller gets the
+//! while (a [`Breaker`]), and when every engine fails the caller gets the
 //! reasons, never a wait.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
+use super::breaker::Breaker;
+
 /// Audio for the recognizers: 16 kHz mono.
 pub const STT_RATE_HZ: u32 = 16_000;
-/// How long an engine that failed is left out before it is tried again.
-const OPEN_FOR: Duration = Duration::from_secs(30);
 /// Longest wait for one utterance's transcript.
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -50,14 +49,8 @@ pub trait SpeechToText: Send + Sync {
 
 /// Engines in order of preference.
 pub struct SttChain {
-    engines: Vec<Breaker>,
+    engines: Vec<(Box<dyn SpeechToText>, Breaker)>,
     deadline: Duration,
-}
-
-/// An engine and, while it rests after a failure, when it failed.
-struct Breaker {
-    engine: Box<dyn SpeechToText>,
-    failed_at: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for SttChain {
@@ -68,9 +61,7 @@ impl std::fmt::Debug for SttChain {
 
 impl SttChain {
     pub fn new(engines: Vec<Box<dyn SpeechToText>>) -> Self {
-        let engines =
-            engines.into_iter().map(|engine| Breaker { engine, failed_at: Mutex::new(None) }).collect();
-        Self { engines, deadline: DEADLINE }
+        Self { engines: engines.into_iter().map(|e| (e, Breaker::default())).collect(), deadline: DEADLINE }
     }
 
     /// How long one engine may take before the next is asked (10 s unless changed).
@@ -80,7 +71,7 @@ impl SttChain {
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        self.engines.iter().map(|b| b.engine.name()).collect()
+        self.engines.iter().map(|(e, _)| e.name()).collect()
     }
 
     /// Transcribe with the first engine (from `first`, if named) that is not
@@ -93,9 +84,8 @@ impl SttChain {
         now: Instant,
     ) -> Result<Transcript, SttError> {
         let mut reasons = Vec::new();
-        for Breaker { engine, failed_at } in self.order(first) {
-            let resting = lock(failed_at).is_some_and(|since| now.duration_since(since) < OPEN_FOR);
-            if resting {
+        for (engine, breaker) in self.order(first) {
+            if breaker.is_resting(now) {
                 reasons.push(format!("{} is resting after a failure", engine.name()));
                 continue;
             }
@@ -106,14 +96,14 @@ impl SttChain {
                 };
             match result {
                 Ok(transcript) => {
-                    *lock(failed_at) = None;
+                    breaker.succeeded();
                     return Ok(transcript);
                 }
                 // A full queue is back-pressure, not a broken engine.
                 Err(e @ SttError::Busy(_)) => reasons.push(e.to_string()),
                 Err(e) => {
                     tracing::warn!(engine = engine.name(), error = %e, "speech-to-text engine failed; trying the next");
-                    *lock(failed_at) = Some(now);
+                    breaker.failed(now);
                     reasons.push(e.to_string());
                 }
             }
@@ -121,18 +111,13 @@ impl SttChain {
         Err(SttError::AllFailed(reasons.join("; ")))
     }
 
-    fn order(&self, first: Option<&str>) -> Vec<&Breaker> {
+    fn order(&self, first: Option<&str>) -> Vec<&(Box<dyn SpeechToText>, Breaker)> {
         let mut order: Vec<_> = self.engines.iter().collect();
         if let Some(name) = first {
-            order.sort_by_key(|b| !b.engine.name().eq_ignore_ascii_case(name));
+            order.sort_by_key(|(e, _)| !e.name().eq_ignore_ascii_case(name));
         }
         order
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A breaker's timestamp holds no invariant a panicking holder could break.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
