@@ -45,7 +45,7 @@ pub mod sim;
 pub mod timer;
 pub mod webrtc;
 
-pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput, Relay, StreamOutput};
+pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput, Relay, StreamOutput, SupervisorRole};
 pub use error::EngineError;
 pub use event::{DtmfSource, EngineEvent, HangupCause};
 pub use ids::{CallId, LegId};

@@ -201,7 +201,9 @@ impl CallService {
         if !claimed {
             return Err("the call was accepted already".into());
         }
-        let engine = self.engine_near_link(self.waiting_link(call).as_deref());
+        // Near the call it will be bridged with, or the call it is to supervise.
+        let near = self.waiting_link(call).or_else(|| self.supervising.get(call).map(|s| s.0.call.clone()));
+        let engine = self.engine_near_link(near.as_deref());
         let (leg, answer) = match engine.create_webrtc_leg(offer, fresh_credentials()).await {
             Ok(created) => created,
             Err(e) => {

@@ -15,6 +15,7 @@ mod service;
 mod sip_calls;
 mod speech;
 mod streaming;
+mod supervise;
 pub mod telnyx;
 
 pub use agent_calls::{AgentMessage, AgentSession};
@@ -29,3 +30,4 @@ pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold, StreamCall}
 pub use sip_calls::IncomingSip;
 pub use speech::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest};
 pub use streaming::stream_request;
+pub use supervise::{supervisor_role, Supervise};

@@ -58,6 +58,15 @@ pub struct Dial {
     pub amd: Option<AmdRequest>,
     /// Telnyx `link_to` (and `bridge_on_answer`).
     pub link: Option<Link>,
+    /// Telnyx `supervise_call_control_id` and `supervisor_role`.
+    pub supervise: Option<super::supervise::Supervise>,
+}
+
+impl Dial {
+    /// The call this one should share an engine with: its link, or the call it supervises.
+    pub fn near_call(&self) -> Option<&str> {
+        self.link.as_ref().map(|l| l.call.as_str()).or(self.supervise.as_ref().map(|s| s.call.as_str()))
+    }
 }
 
 /// A carrier media stream becoming a call.
@@ -128,6 +137,8 @@ pub struct CallService {
     pub(super) speech: Result<SpeechEngines, String>,
     /// Calls whose speech is listened to, by call: what to do with it.
     pub(super) speech_calls: Arc<DashMap<String, tokio::sync::watch::Sender<super::speech::SpeechSettings>>>,
+    /// Supervisors' calls: whom they supervise and how, and whether it has started (on answer).
+    pub(super) supervising: Arc<DashMap<String, (super::supervise::Supervise, bool)>>,
     /// Every translated segment as it is stored, for the supervisor streams.
     pub(super) segments: tokio::sync::broadcast::Sender<Segment>,
 }
@@ -153,6 +164,7 @@ impl CallService {
             playback_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             speech: Err("no speech engines are configured".into()),
             speech_calls: Arc::default(),
+            supervising: Arc::default(),
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
         }
     }
@@ -224,7 +236,7 @@ impl CallService {
             // their bridge then resamples nothing.
             rate = self.engine.leg_rate(leg).await.ok().flatten().unwrap_or(rate);
         }
-        let engine = self.engine_near_link(dial.link.as_ref().map(|l| l.call.as_str()));
+        let engine = self.engine_near_link(dial.near_call());
         let leg = match amd {
             // Built-in legs answer at once: detection runs from their first frame.
             Some(amd) => engine.create_local_leg_with_amd(rate, source, amd.config).await,
@@ -301,6 +313,7 @@ impl CallService {
         self.notifier.notify();
         self.bridge_if_answered(call_control_id).await;
         self.start_pending_stream(&call).await;
+        self.start_pending_supervision(&call).await;
         Ok(Some(call))
     }
 

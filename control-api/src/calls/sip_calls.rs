@@ -124,7 +124,7 @@ impl CallService {
             ApiError::unprocessable("10002", "SIP is not running in this Bond instance.", "/to")
         })?;
         let codecs = settings.map_or_else(|| sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
-        let engine = self.engine_near_link(dial.link.as_ref().map(|l| l.call.as_str()));
+        let engine = self.engine_near_link(dial.near_call());
         let (leg, port) = media::open_leg(&engine, media::offer_rtp_media(&codecs), None)
             .await
             .map_err(|e| ApiError::internal(&e))?;

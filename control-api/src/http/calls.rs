@@ -18,8 +18,8 @@ use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
 use crate::calls::{
-    amd, playback_request, speak_request, stop_all, stream_request, AmdRequest, BridgeOptions, Dial,
-    Endpoint, Hold, Link, RecordOptions,
+    amd, playback_request, speak_request, stop_all, stream_request, supervisor_role, AmdRequest,
+    BridgeOptions, Dial, Endpoint, Hold, Link, RecordOptions, Supervise,
 };
 use crate::state::AppState;
 use crate::store::{CallRecord, Page};
@@ -47,6 +47,8 @@ pub struct DialBody {
     record_format: Option<String>,
     link_to: Option<String>,
     bridge_on_answer: Option<bool>,
+    supervise_call_control_id: Option<String>,
+    supervisor_role: Option<String>,
     #[serde(flatten)]
     other: serde_json::Map<String, Value>,
 }
@@ -60,12 +62,8 @@ pub struct NameValue {
 }
 
 /// Features named by a dial field that Bond cannot honour yet.
-const NOT_YET: &[(&str, &str)] = &[
-    ("transcription", "transcription"),
-    ("supervise_call_control_id", "supervisor roles"),
-    ("audio_url", "playback"),
-    ("media_name", "playback"),
-];
+const NOT_YET: &[(&str, &str)] =
+    &[("transcription", "transcription"), ("audio_url", "playback"), ("media_name", "playback")];
 
 fn required<'a>(value: &'a Option<String>, pointer: &str) -> Result<&'a str, ApiError> {
     value
@@ -238,9 +236,11 @@ async fn dial_checked(
     };
     let amd = amd_request(state, principal, &endpoint, &body).await?;
     let link = link(state, principal, &body).await?;
+    let supervise = supervise(state, principal, &body).await?;
     let dial = Dial {
         amd,
         link,
+        supervise: supervise.clone(),
         to,
         endpoint,
         from,
@@ -258,6 +258,9 @@ async fn dial_checked(
     }
     if let Some(request) = stream {
         state.calls.stream_from_answer(&call, request).await?;
+    }
+    if let Some(supervise) = supervise {
+        state.calls.supervise_from_answer(&call, supervise).await?;
     }
     Ok(call)
 }
@@ -280,6 +283,34 @@ async fn link(state: &AppState, principal: &Principal, body: &DialBody) -> Resul
             bridge_on_answer,
         })),
         _ => Err(ApiError::unprocessable("90018", "link_to names no live call.", "/link_to")),
+    }
+}
+
+/// `supervise_call_control_id` (a live call of the organization) and `supervisor_role` (default `barge`).
+async fn supervise(
+    state: &AppState,
+    principal: &Principal,
+    body: &DialBody,
+) -> Result<Option<Supervise>, ApiError> {
+    let Some(id) = &body.supervise_call_control_id else {
+        return Ok(None);
+    };
+    let role = supervisor_role(body.supervisor_role.as_deref().unwrap_or("barge")).ok_or_else(|| {
+        ApiError::unprocessable(
+            "10002",
+            "supervisor_role must be barge, whisper or monitor",
+            "/supervisor_role",
+        )
+    })?;
+    let call =
+        state.store.get_call(&principal.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
+    match call {
+        Some(call) if call.is_alive() => Ok(Some(Supervise { call: call.call_control_id, role })),
+        _ => Err(ApiError::unprocessable(
+            "90018",
+            "supervise_call_control_id names no live call.",
+            "/supervise_call_control_id",
+        )),
     }
 }
 
@@ -391,6 +422,7 @@ const ACTIONS: &[&str] = &[
     "transcription_stop",
     "translation_start",
     "translation_stop",
+    "switch_supervisor_role",
 ];
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
@@ -406,7 +438,6 @@ const LATER_ACTIONS: &[&str] = &[
     "enqueue",
     "leave_queue",
     "send_sip_info",
-    "switch_supervisor_role",
     "suppression_start",
     "suppression_stop",
     "siprec_start",
@@ -414,7 +445,7 @@ const LATER_ACTIONS: &[&str] = &[
 ];
 
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop")),
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
     responses((status = 200, description = "{\"data\":{\"result\":\"ok\"}}", body = Object),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
@@ -572,6 +603,13 @@ async fn run_action(
             state.calls.start_translation(call, request).await
         }
         "translation_stop" => state.calls.stop_translation(call).await,
+        "switch_supervisor_role" => {
+            let role =
+                body.get("role").and_then(Value::as_str).and_then(supervisor_role).ok_or_else(|| {
+                    ApiError::unprocessable("10002", "role must be barge, whisper or monitor", "/role")
+                })?;
+            state.calls.switch_supervisor_role(call, role).await
+        }
         "hold" => {
             let file = body.get("audio_file").and_then(Value::as_str);
             if let Some(f) = file {

@@ -107,6 +107,23 @@ impl Member {
         }
     }
 
+    /// What was mixed into the latest frame the party heard (a supervisor's whisper).
+    pub fn mixed(&self) -> Option<&AudioFrame> {
+        match self {
+            Member::Rtp(l) => l.mixed(),
+            Member::Local(l) => l.mixed(),
+            Member::WebRtc(w) => w.leg().mixed(),
+        }
+    }
+
+    /// Audio mixed into what the party hears on its next tick (a supervisor's path).
+    pub fn mix_in(&mut self, frame: &AudioFrame) {
+        match self.audio_mut() {
+            AudioMut::Rtp(l) => l.mix_in(frame),
+            AudioMut::Local(l) => l.mix_in(frame),
+        }
+    }
+
     /// Audio for the leg's party.
     pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
         match self.audio_mut() {

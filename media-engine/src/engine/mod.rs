@@ -24,6 +24,7 @@ mod member;
 mod passthrough;
 mod relay;
 mod stream;
+mod supervise;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -41,6 +42,7 @@ use member::Member;
 pub use relay::Relay;
 pub use stream::StreamOutput;
 use stream::StreamState;
+pub use supervise::SupervisorRole;
 
 use crate::amd::{AmdConfig, AmdDetector};
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
@@ -146,6 +148,11 @@ pub struct Engine {
     detectors: HashMap<LegId, AmdDetector>,
     /// Where a heard frame is copied on its way across a bridge (no allocation per frame).
     scratch: AudioFrame,
+    /// Supervisors' paths: audio heard on a leg mixed into others' (`supervise.rs`).
+    taps: HashMap<LegId, Vec<supervise::Tap>>,
+    tap_scratch: AudioFrame,
+    /// A barging supervisor's audio waiting to go across a leg's bridge with its next frame.
+    bridge_mix: HashMap<LegId, AudioFrame>,
     next_leg: u64,
     /// Leg ids go up by this much, so engines that share a runtime never reuse each other's.
     leg_step: u64,
@@ -177,6 +184,9 @@ impl Engine {
             webrtc_ufrags: HashMap::new(),
             webrtc_peers: HashMap::new(),
             scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
+            taps: HashMap::new(),
+            tap_scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
+            bridge_mix: HashMap::new(),
             next_leg: first.max(1),
             leg_step: step.max(1),
             deadlines: BinaryHeap::new(),
@@ -676,6 +686,7 @@ impl Engine {
                             self.stop_amd(id);
                         }
                     }
+                    self.feed_taps(id);
                     let Some(member) = self.legs.get(&id) else { continue };
                     self.scratch.clone_from(member.heard_frame());
                     let digit_sounding = member.hears_dtmf();
@@ -687,6 +698,9 @@ impl Engine {
                             let peer_hears = remote || control(peer).passes_outbound();
                             if !(control(id).passes_inbound() && peer_hears) {
                                 self.scratch.fill_silence();
+                            }
+                            if let Some(barged) = self.bridge_mix.remove(&id) {
+                                supervise::add_frame(&mut self.scratch, &barged);
                             }
                             let Some(frame) = route.forward(&self.scratch, digit_sounding) else { continue };
                             if remote {
@@ -730,6 +744,7 @@ impl Engine {
             self.detectors.remove(&id);
             self.streams.remove(&id);
             self.armed.remove(&id);
+            self.drop_taps_of(id);
             if let Some(Member::WebRtc(w)) = &removed {
                 self.webrtc_ufrags.remove(w.ufrag());
                 for peer in w.peers() {

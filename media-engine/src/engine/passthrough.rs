@@ -25,6 +25,7 @@ impl Engine {
         l.can_pass_through()
             && !self.streams.contains_key(&leg)
             && !self.detectors.contains_key(&leg)
+            && !self.is_tapped(leg)
             && self.controls(leg) == AudioControls::default()
             && self.routes.get(&leg).is_some_and(|r| r.carry_dtmf && !r.remote)
     }

@@ -426,6 +426,16 @@ impl Leg {
     }
 
     /// Stop the clip playing on a track and, with `all`, the ones queued after it.
+    /// Audio mixed into what the party hears on the next tick.
+    pub fn mix_in(&mut self, frame: &AudioFrame) {
+        self.player.mix_in(frame);
+    }
+
+    /// What was mixed into the latest frame the party heard.
+    pub fn mixed(&self) -> Option<&AudioFrame> {
+        self.player.mixed()
+    }
+
     pub fn stop_playback(&mut self, overlay: bool, all: bool) {
         self.player.stop(overlay, all);
         self.player.drain_events(self.id, &mut self.outputs);

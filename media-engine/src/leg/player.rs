@@ -127,11 +127,29 @@ pub(crate) struct Player {
     events: VecDeque<PlayerEvent>,
     /// How far the audio under the overlay is turned down now (0: not at all).
     ducked: f32,
+    /// Audio to add to the next frame (`mix_in`), summed if more arrives first.
+    mix: Option<AudioFrame>,
+    /// What was mixed into the latest frame, so a supervisor listening to it can
+    /// take its own voice back out.
+    mixed: Option<AudioFrame>,
 }
 
 impl Player {
     pub fn play(&mut self, clip: Clip, overlay: bool) {
         self.track(overlay).queue.push_back(clip);
+    }
+
+    /// Add `frame` to the next frame filled (frames arriving before then are summed).
+    pub fn mix_in(&mut self, frame: &AudioFrame) {
+        match &mut self.mix {
+            Some(mix) if mix.rate() == frame.rate() => add(mix.samples_mut(), frame.samples()),
+            _ => self.mix = Some(frame.clone()),
+        }
+    }
+
+    /// What was mixed into the latest frame filled, if anything.
+    pub fn mixed(&self) -> Option<&AudioFrame> {
+        self.mixed.as_ref()
     }
 
     /// Stop the clip playing on a track and, with `all`, drop its queue too.
@@ -158,10 +176,14 @@ impl Player {
                 *sample = under.saturating_add(add);
             }
         }
+        self.mixed = self.mix.take().filter(|m| m.rate() == frame.rate());
+        if let Some(mix) = &self.mixed {
+            add(frame.samples_mut(), mix.samples());
+        }
     }
 
     pub fn is_idle(&self) -> bool {
-        self.main.is_idle() && self.overlay.is_idle()
+        self.main.is_idle() && self.overlay.is_idle() && self.mix.is_none()
     }
 
     #[cfg(test)]
@@ -180,6 +202,12 @@ impl Player {
         } else {
             &mut self.main
         }
+    }
+}
+
+fn add(into: &mut [i16], from: &[i16]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a = a.saturating_add(*b);
     }
 }
 
@@ -247,6 +275,18 @@ mod tests {
         assert!(out[5].iter().all(|&s| (1_990..=2_000).contains(&s)), "4,000 at a quarter plus 1,000");
         assert!(out[10][159] > 3_980, "back up within a frame of the clip's end");
         assert_eq!(out[13], vec![4_000; 160]);
+    }
+
+    #[test]
+    fn mixed_in_frames_add_up_over_the_next_frame_only() {
+        let mut player = Player::default();
+        let frame = |v| AudioFrame::from_samples(SampleRate::Hz8000, 0, &[v; 160]).unwrap();
+        player.mix_in(&frame(100));
+        player.mix_in(&frame(20));
+        assert!(!player.is_idle());
+        let out = frames(&mut player, 2, 1_000);
+        assert_eq!((out[0][0], out[1][0]), (1_120, 1_000));
+        assert!(player.is_idle());
     }
 
     #[test]

@@ -248,6 +248,9 @@ impl Driver {
             Command::Unbridge { leg, reply } => {
                 let _ = reply.send(self.engine.unbridge(leg).map_err(engine_error));
             }
+            Command::Supervise { supervisor, call, role, reply } => {
+                let _ = reply.send(self.engine.supervise(supervisor, call, role).map_err(engine_error));
+            }
             Command::SendDtmf { leg, digits, timing, reply } => {
                 let _ = reply.send(self.engine.send_dtmf(leg, &digits, timing).map_err(engine_error));
             }

@@ -165,6 +165,12 @@ pub(crate) enum Command {
         leg: LegId,
         reply: oneshot::Sender<Result<LegId, RuntimeError>>,
     },
+    Supervise {
+        supervisor: LegId,
+        call: LegId,
+        role: Option<crate::SupervisorRole>,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
     SendDtmf {
         leg: LegId,
         digits: Vec<DtmfDigit>,
@@ -368,6 +374,17 @@ impl EngineHandle {
     /// Take a leg (and its peer) out of its bridge; returns the peer.
     pub async fn unbridge(&self, leg: LegId) -> Result<LegId, RuntimeError> {
         self.request(leg, |reply| Command::Unbridge { leg, reply }).await?
+    }
+
+    /// Let `supervisor` supervise `call` and its bridge in `role` (`None` ends it);
+    /// both legs must be in one engine (dial the supervisor near the call).
+    pub async fn supervise(
+        &self,
+        supervisor: LegId,
+        call: LegId,
+        role: Option<crate::SupervisorRole>,
+    ) -> Result<(), RuntimeError> {
+        self.request(call, |reply| Command::Supervise { supervisor, call, role, reply }).await?
     }
 
     /// Play DTMF digits to a leg's party.

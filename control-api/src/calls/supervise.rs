@@ -1,0 +1,87 @@
+//! Supervisors (Telnyx `supervise_call_control_id` + `supervisor_role` on dial,
+//! and `switch_supervisor_role`): once the supervisor's call is answered, its
+//! leg hears the supervised call and the call bridged with it (`monitor`), and
+//! is heard by the supervised call's party (`whisper`) or by both (`barge`).
+//! The engine mixes the paths (`media-engine/src/engine/supervise.rs`); the
+//! supervisor is dialed in the supervised call's engine.
+
+use bond_media_engine::SupervisorRole;
+
+use super::service::CallService;
+use crate::http::ApiError;
+use crate::store::CallRecord;
+
+/// A dial's `supervise_call_control_id` and `supervisor_role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supervise {
+    pub call: String,
+    pub role: SupervisorRole,
+}
+
+/// Telnyx's `supervisor_role` / `role` values.
+pub fn supervisor_role(value: &str) -> Option<SupervisorRole> {
+    match value {
+        "barge" => Some(SupervisorRole::Barge),
+        "whisper" => Some(SupervisorRole::Whisper),
+        "monitor" => Some(SupervisorRole::Monitor),
+        _ => None,
+    }
+}
+
+impl CallService {
+    /// Supervise from the answer (at once for a call answered already).
+    pub async fn supervise_from_answer(
+        &self,
+        supervisor: &CallRecord,
+        supervise: Supervise,
+    ) -> Result<(), ApiError> {
+        self.supervising.insert(supervisor.call_control_id.clone(), (supervise, false));
+        let id = &supervisor.call_control_id;
+        let now =
+            self.store.get_call(&supervisor.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
+        if now.is_some_and(|c| c.answered_at.is_some()) {
+            self.start_pending_supervision(supervisor).await;
+        }
+        Ok(())
+    }
+
+    /// A supervisor's call was answered: its role starts.
+    pub(super) async fn start_pending_supervision(&self, supervisor: &CallRecord) {
+        let id = &supervisor.call_control_id;
+        let Some(supervise) = self.supervising.get(id).filter(|s| !s.1).map(|s| s.0.clone()) else { return };
+        match self.apply_role(id, &supervise).await {
+            Ok(()) => drop(self.supervising.insert(id.clone(), (supervise, true))),
+            Err(e) => tracing::warn!(call = %id, error = ?e, "the supervisor could not join"),
+        }
+    }
+
+    /// `switch_supervisor_role` on a supervisor's call.
+    pub async fn switch_supervisor_role(
+        &self,
+        supervisor: &CallRecord,
+        role: SupervisorRole,
+    ) -> Result<(), ApiError> {
+        let id = &supervisor.call_control_id;
+        let Some((supervise, started)) = self.supervising.get(id).map(|s| s.clone()) else {
+            return Err(ApiError::unprocessable(
+                "10015",
+                "This call supervises no call.",
+                "/call_control_id",
+            ));
+        };
+        let supervise = Supervise { role, ..supervise };
+        if started {
+            self.apply_role(id, &supervise).await?;
+        }
+        self.supervising.insert(id.clone(), (supervise, started));
+        Ok(())
+    }
+
+    async fn apply_role(&self, supervisor: &str, supervise: &Supervise) -> Result<(), ApiError> {
+        let (Some(own), Some(watched)) = (self.registry.leg(supervisor), self.registry.leg(&supervise.call))
+        else {
+            return Err(ApiError::call_ended());
+        };
+        self.engine.supervise(own, watched, Some(supervise.role)).await.map_err(|e| ApiError::internal(&e))
+    }
+}
