@@ -156,9 +156,7 @@ impl Engine {
 /// `from` added onto `into`, when their rates agree.
 pub(super) fn add_frame(into: &mut AudioFrame, from: &AudioFrame) {
     if into.rate() == from.rate() {
-        for (a, b) in into.samples_mut().iter_mut().zip(from.samples()) {
-            *a = a.saturating_add(*b);
-        }
+        crate::leg::player::add(into.samples_mut(), from.samples());
     }
 }
 

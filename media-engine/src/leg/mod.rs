@@ -13,7 +13,7 @@ mod dtmf_sender;
 mod event_sender;
 mod local;
 mod passthrough;
-mod player;
+pub(crate) mod player;
 mod source;
 
 use std::collections::VecDeque;

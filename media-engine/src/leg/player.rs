@@ -205,7 +205,8 @@ impl Player {
     }
 }
 
-fn add(into: &mut [i16], from: &[i16]) {
+/// `from` added onto `into`, sample by sample, saturating.
+pub(crate) fn add(into: &mut [i16], from: &[i16]) {
     for (a, b) in into.iter_mut().zip(from) {
         *a = a.saturating_add(*b);
     }
