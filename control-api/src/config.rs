@@ -43,6 +43,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
+    ("BOND_ASSEMBLYAI_API_KEY", "speech.assemblyai_api_key"),
+    ("BOND_ASSEMBLYAI_URL", "speech.assemblyai_url"),
     ("BOND_DEEPGRAM_API_KEY", "speech.deepgram_api_key"),
     ("BOND_DEEPGRAM_URL", "speech.deepgram_url"),
     ("BOND_DEEPGRAM_MODEL", "speech.deepgram_model"),
@@ -95,6 +97,9 @@ pub struct SpeechConfig {
     pub whisper_model: PathBuf,
     /// Threads whisper.cpp computes with.
     pub whisper_threads: usize,
+    /// AssemblyAI's streaming v3, tried before whisper (after Deepgram) when a key is set.
+    pub assemblyai_api_key: String,
+    pub assemblyai_url: String,
     /// Deepgram's live API, tried before whisper when a key is set.
     pub deepgram_api_key: String,
     pub deepgram_url: String,
@@ -113,6 +118,8 @@ impl std::fmt::Debug for SpeechConfig {
         f.debug_struct("SpeechConfig")
             .field("whisper_model", &self.whisper_model)
             .field("whisper_threads", &self.whisper_threads)
+            .field("assemblyai_api_key", &secret(&self.assemblyai_api_key))
+            .field("assemblyai_url", &self.assemblyai_url)
             .field("deepgram_api_key", &secret(&self.deepgram_api_key))
             .field("deepgram_url", &self.deepgram_url)
             .field("deepgram_model", &self.deepgram_model)
@@ -128,6 +135,8 @@ impl Default for SpeechConfig {
         Self {
             whisper_model: PathBuf::new(),
             whisper_threads: 2,
+            assemblyai_api_key: String::new(),
+            assemblyai_url: "wss://streaming.assemblyai.com/v3/ws".to_owned(),
             deepgram_api_key: String::new(),
             deepgram_url: "wss://api.deepgram.com/v1/listen".to_owned(),
             deepgram_model: "nova-2".to_owned(),
@@ -326,8 +335,13 @@ impl Config {
         if self.rtp.port_max - self.rtp.port_min < 2 {
             return Err(ConfigError::new("rtp.port_max", "the RTP range must hold at least two ports"));
         }
-        if !self.speech.deepgram_url.starts_with("ws://") && !self.speech.deepgram_url.starts_with("wss://") {
-            return Err(ConfigError::new("speech.deepgram_url", "must start with ws:// or wss://"));
+        for (key, url) in [
+            ("speech.deepgram_url", &self.speech.deepgram_url),
+            ("speech.assemblyai_url", &self.speech.assemblyai_url),
+        ] {
+            if !url.starts_with("ws://") && !url.starts_with("wss://") {
+                return Err(ConfigError::new(key, "must start with ws:// or wss://"));
+            }
         }
         let mt_url = &self.speech.openai_base_url;
         if !mt_url.is_empty() && !mt_url.starts_with("http://") && !mt_url.starts_with("https://") {

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
+use crate::speech::assemblyai::AssemblyAi;
 use crate::speech::deepgram::Deepgram;
 use crate::speech::mt::{Apertium, MtChain, Translator};
 use crate::speech::openai::ChatTranslator;
@@ -108,11 +109,11 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
 fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines, String> {
     let mut recognizers: Vec<Box<dyn SpeechToText>> = Vec::new();
     if !config.deepgram_api_key.is_empty() {
-        recognizers.push(Box::new(Deepgram::new(
-            &config.deepgram_url,
-            &config.deepgram_api_key,
-            &config.deepgram_model,
-        )));
+        let deepgram = Deepgram::new(&config.deepgram_url, &config.deepgram_api_key, &config.deepgram_model);
+        recognizers.push(Box::new(deepgram));
+    }
+    if !config.assemblyai_api_key.is_empty() {
+        recognizers.push(Box::new(AssemblyAi::new(&config.assemblyai_url, &config.assemblyai_api_key)));
     }
     match Whisper::new(&config.whisper_model, config.whisper_threads) {
         Ok(whisper) => recognizers.push(Box::new(whisper)),
@@ -120,7 +121,7 @@ fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines,
             tracing::warn!(error = %e, "speech-to-text is off: no whisper model");
             return Err(format!("speech-to-text has {e}"));
         }
-        Err(e) => tracing::warn!(error = %e, "no whisper model: Deepgram has no fallback"),
+        Err(e) => tracing::warn!(error = %e, "no whisper model: the providers have no embedded fallback"),
     }
     let mut translators: Vec<Box<dyn Translator>> = Vec::new();
     if !config.openai_base_url.is_empty() {

@@ -406,19 +406,27 @@ async fn a_failing_translator_hands_over_to_the_next_and_rests() {
     assert!(MtChain::new(vec![Box::new(nowhere)]).translate("hello", "en", "es", &[]).await.is_err());
 }
 
-/// A live-transcription server as Deepgram documents `/v1/listen`: `Authorization:
-/// Token <key>`, the audio format in the query, binary audio, `CloseStream`, then
-/// `Results` (an interim one and finals) and `Metadata` before it closes.
-async fn deepgram_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, String, usize)>) {
+/// What a provider's test server saw: the Authorization header, the query, and the audio bytes.
+type Seen = tokio::sync::mpsc::UnboundedReceiver<(String, String, usize)>;
+
+/// A streaming STT server at `path`: optionally greets with `hello`, counts the
+/// binary audio until a text frame containing `end`, then sends `replies(ms of
+/// audio)` and closes.
+async fn provider_server(
+    path: &str,
+    hello: Option<Value>,
+    end: &'static str,
+    replies: fn(usize) -> Vec<Value>,
+) -> (String, Seen) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     use tokio_tungstenite::tungstenite::Message;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/v1/listen", listener.local_addr().unwrap());
+    let url = format!("ws://{}{path}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let tx = tx.clone();
+            let (tx, hello) = (tx.clone(), hello.clone());
             tokio::spawn(async move {
                 let mut seen = (String::new(), String::new());
                 #[allow(clippy::result_large_err)] // tungstenite's callback signature
@@ -431,37 +439,82 @@ async fn deepgram_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<(Str
                     Ok(response)
                 };
                 let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();
+                if let Some(hello) = hello {
+                    ws.send(Message::text(hello.to_string())).await.unwrap();
+                }
                 let mut bytes = 0;
                 while let Some(Ok(message)) = ws.next().await {
                     match message {
                         Message::Binary(audio) => bytes += audio.len(),
-                        Message::Text(t) if t.contains("CloseStream") => break,
+                        Message::Text(t) if t.contains(end) => break,
                         _ => {}
                     }
                 }
-                let ms = bytes / 32;
-                let result = |text: String, fin: bool| {
-                    json!({ "type": "Results", "channel_index": [0, 1], "duration": 1.0, "start": 0.0,
-                        "is_final": fin, "speech_final": fin,
-                        "channel": { "alternatives": [{ "transcript": text, "confidence": 0.9, "words": [] }] } })
-                    .to_string()
-                };
-                for (text, fin) in
-                    [("heard".to_owned(), false), ("heard".to_owned(), true), (format!("{ms} ms"), true)]
-                {
-                    ws.send(Message::text(result(text, fin))).await.unwrap();
+                for reply in replies(bytes / 32) {
+                    ws.send(Message::text(reply.to_string())).await.unwrap();
                 }
-                ws.send(Message::text(
-                    json!({ "type": "Metadata", "request_id": "r1", "duration": 1.0 }).to_string(),
-                ))
-                .await
-                .unwrap();
                 let _ = ws.close(None).await;
                 let _ = tx.send((seen.0, seen.1, bytes));
             });
         }
     });
     (url, rx)
+}
+
+/// Deepgram's `/v1/listen` as documented: `Authorization: Token <key>`, the audio
+/// format in the query, binary audio, `CloseStream`, then `Results` (an interim
+/// one and finals) and `Metadata`.
+async fn deepgram_server() -> (String, Seen) {
+    provider_server("/v1/listen", None, "CloseStream", |ms| {
+        let result = |text: String, fin: bool| {
+            json!({ "type": "Results", "channel_index": [0, 1], "duration": 1.0, "start": 0.0,
+                "is_final": fin, "speech_final": fin,
+                "channel": { "alternatives": [{ "transcript": text, "confidence": 0.9, "words": [] }] } })
+        };
+        vec![
+            result("heard".into(), false),
+            result("heard".into(), true),
+            result(format!("{ms} ms"), true),
+            json!({ "type": "Metadata", "request_id": "r1", "duration": 1.0 }),
+        ]
+    })
+    .await
+}
+
+/// AssemblyAI's Universal-Streaming v3 as its message sequence documents it: the
+/// key in `Authorization`, `Begin`, binary PCM, `Terminate`, then `Turn`s (a
+/// partial, the ended turn, its formatted twin) and `Termination`.
+async fn assemblyai_server() -> (String, Seen) {
+    let begin = json!({ "type": "Begin", "id": "session-1", "expires_at": 1_900_000_000 });
+    provider_server("/v3/ws", Some(begin), "Terminate", |ms| {
+        let turn = |text: String, end: bool, formatted: bool| {
+            json!({ "type": "Turn", "turn_order": 0, "turn_is_formatted": formatted, "end_of_turn": end,
+                "transcript": text, "end_of_turn_confidence": 0.7,
+                "words": [{ "text": "heard", "confidence": 0.8, "start": 0, "end": 400, "word_is_final": true }] })
+        };
+        vec![
+            turn("heard".into(), false, false),
+            turn(format!("heard {ms} ms"), true, false),
+            turn(format!("Heard {ms} ms."), true, true),
+            json!({ "type": "Termination", "audio_duration_seconds": 1, "session_duration_seconds": 1 }),
+        ]
+    })
+    .await
+}
+
+#[tokio::test]
+async fn assemblyai_hears_an_utterance_and_keeps_the_formatted_turn() {
+    use bond_control_api::speech::assemblyai::AssemblyAi;
+    let (url, mut seen) = assemblyai_server().await;
+    let heard = AssemblyAi::new(&url, "aai-key").transcribe(vec![0; 8_000], "en").await.unwrap();
+    assert_eq!((heard.text.as_str(), heard.engine), ("Heard 500 ms.", "assemblyai"));
+    assert!((heard.confidence - 0.8).abs() < 1e-6);
+    let (auth, query, bytes) = seen.recv().await.unwrap();
+    assert_eq!((auth.as_str(), bytes), ("aai-key", 16_000));
+    assert!(
+        query.contains("encoding=pcm_s16le") && query.contains("speech_model=universal-streaming-english"),
+        "{query}"
+    );
 }
 
 #[tokio::test]

@@ -5,21 +5,13 @@
 //! and read `Results` messages until the server closes; the final results'
 //! transcripts, in order, are the utterance's text.
 
-use std::time::Duration;
-
 use futures_util::future::BoxFuture;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
 
 use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
+use super::ws_stream::stream_utterance;
 
 const NAME: &str = "deepgram";
-/// Samples per binary frame sent (100 ms).
-const FRAME: usize = STT_RATE_HZ as usize / 10;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Deepgram {
@@ -61,38 +53,12 @@ impl SpeechToText for Deepgram {
         let url = self.listen_url(language);
         let key = format!("Token {}", self.api_key);
         Box::pin(async move {
-            let failed = |e: String| SttError::Failed(NAME, e);
-            let mut request =
-                url.map_err(failed)?.as_str().into_client_request().map_err(|e| failed(e.to_string()))?;
-            let key = HeaderValue::from_str(&key)
-                .map_err(|_| failed("the API key is not a header value".into()))?;
-            request.headers_mut().insert("authorization", key);
-            let (mut socket, _) = match tokio::time::timeout(
-                CONNECT_TIMEOUT,
-                tokio_tungstenite::connect_async(request),
-            )
-            .await
-            {
-                Ok(Ok(connected)) => connected,
-                Ok(Err(e)) => return Err(SttError::Unavailable(NAME, e.to_string())),
-                Err(_) => return Err(SttError::Unavailable(NAME, "no connection within 5 s".into())),
-            };
-            for chunk in audio.chunks(FRAME) {
-                let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
-                socket.send(Message::binary(bytes)).await.map_err(|e| failed(e.to_string()))?;
-            }
-            socket
-                .send(Message::text(r#"{"type":"CloseStream"}"#))
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+            let url = url.map_err(|e| SttError::Failed(NAME, e))?;
             let mut heard = Heard::default();
-            while let Some(message) = socket.next().await {
-                match message.map_err(|e| failed(e.to_string()))? {
-                    Message::Text(text) => heard.read(&text).map_err(failed)?,
-                    Message::Close(_) => break,
-                    _ => {}
-                }
-            }
+            stream_utterance(NAME, url.as_str(), &key, &audio, r#"{"type":"CloseStream"}"#, |t| {
+                heard.read(t)
+            })
+            .await?;
             Ok(heard.transcript())
         })
     }

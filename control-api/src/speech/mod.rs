@@ -1,11 +1,12 @@
 //! Speech on calls: utterances cut from a call's audio fork ([`segmenter`]),
 //! speech-to-text engines behind one trait with fallback ([`stt`], embedded
-//! [`whisper`], Deepgram's live API [`deepgram`]) and machine translation ([`mt`], embedded Apertium, and any
+//! [`whisper`], Deepgram's live API [`deepgram`], AssemblyAI's v3 [`assemblyai`]) and machine translation ([`mt`], embedded Apertium, and any
 //! OpenAI-compatible endpoint, [`openai`]). The call
 //! side (which call, which events, speaking the translation into the other leg)
 //! is `calls/speech.rs`. Nothing here runs on the media path: the fork's queue
 //! drops what the consumer does not take.
 
+pub mod assemblyai;
 pub mod breaker;
 pub mod deepgram;
 pub mod mt;
@@ -13,6 +14,7 @@ pub mod openai;
 pub mod segmenter;
 pub mod stt;
 pub mod whisper;
+mod ws_stream;
 
 use std::sync::Arc;
 

@@ -1,0 +1,52 @@
+//! What the streaming STT connectors share: open a provider's WebSocket with
+//! its auth header, send one utterance as 16-bit little-endian PCM in 100 ms
+//! binary frames, send the provider's end-of-stream message, and hand every
+//! text message to the connector until the server closes.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::stt::{SttError, STT_RATE_HZ};
+
+/// Samples per binary frame sent (100 ms).
+const FRAME: usize = STT_RATE_HZ as usize / 10;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One utterance through a provider's socket; `read` takes each text message.
+pub async fn stream_utterance(
+    engine: &'static str,
+    url: &str,
+    authorization: &str,
+    audio: &[i16],
+    end_of_stream: &str,
+    mut read: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), SttError> {
+    let failed = |e: String| SttError::Failed(engine, e);
+    let mut request = url.into_client_request().map_err(|e| failed(e.to_string()))?;
+    let key = HeaderValue::from_str(authorization)
+        .map_err(|_| failed("the API key is not a header value".into()))?;
+    request.headers_mut().insert("authorization", key);
+    let (mut socket, _) =
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+            Ok(Ok(connected)) => connected,
+            Ok(Err(e)) => return Err(SttError::Unavailable(engine, e.to_string())),
+            Err(_) => return Err(SttError::Unavailable(engine, "no connection within 5 s".into())),
+        };
+    for chunk in audio.chunks(FRAME) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        socket.send(Message::binary(bytes)).await.map_err(|e| failed(e.to_string()))?;
+    }
+    socket.send(Message::text(end_of_stream)).await.map_err(|e| failed(e.to_string()))?;
+    while let Some(message) = socket.next().await {
+        match message.map_err(|e| failed(e.to_string()))? {
+            Message::Text(text) => read(&text).map_err(failed)?,
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
