@@ -222,14 +222,20 @@ impl CallService {
             ));
         }
         let id = &call.call_control_id;
-        if let Some(settings) = self.speech_calls.get(id) {
-            settings.send_modify(change);
-            return Ok(());
-        }
-        let mut settings = SpeechSettings::default();
-        change(&mut settings);
-        let (tx, rx) = watch::channel(settings);
-        self.speech_calls.insert(id.clone(), tx);
+        let rx = match self.speech_calls.entry(id.clone()) {
+            // Already listening: change what it does.
+            dashmap::Entry::Occupied(running) => {
+                running.get().send_modify(change);
+                return Ok(());
+            }
+            dashmap::Entry::Vacant(slot) => {
+                let mut settings = SpeechSettings::default();
+                change(&mut settings);
+                let (tx, rx) = watch::channel(settings);
+                slot.insert(tx);
+                rx
+            }
+        };
         let fork = match self.engine.start_fork(leg, SPEECH_FORK).await {
             Ok(fork) => fork,
             Err(e) => {
