@@ -49,6 +49,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_DEEPGRAM_URL", "speech.deepgram_url"),
     ("BOND_DEEPGRAM_MODEL", "speech.deepgram_model"),
     ("BOND_MT_OPENAI_BASE_URL", "speech.openai_base_url"),
+    ("BOND_ELEVENLABS_API_KEY", "speech.elevenlabs_api_key"),
+    ("BOND_ELEVENLABS_URL", "speech.elevenlabs_url"),
+    ("BOND_ELEVENLABS_VOICE_ID", "speech.elevenlabs_voice_id"),
     ("BOND_MT_OPENAI_API_KEY", "speech.openai_api_key"),
     ("BOND_MT_OPENAI_MODEL", "speech.openai_model"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
@@ -109,6 +112,11 @@ pub struct SpeechConfig {
     pub openai_base_url: String,
     pub openai_api_key: String,
     pub openai_model: String,
+    /// An ElevenLabs-compatible API to speak translations with first (espeak-ng takes over when it fails).
+    pub elevenlabs_api_key: String,
+    pub elevenlabs_url: String,
+    pub elevenlabs_voice_id: String,
+    pub elevenlabs_model: String,
 }
 
 /// Like the derived one, with the providers' keys left out (`bond check-config` prints it).
@@ -126,6 +134,10 @@ impl std::fmt::Debug for SpeechConfig {
             .field("openai_base_url", &self.openai_base_url)
             .field("openai_api_key", &secret(&self.openai_api_key))
             .field("openai_model", &self.openai_model)
+            .field("elevenlabs_api_key", &secret(&self.elevenlabs_api_key))
+            .field("elevenlabs_url", &self.elevenlabs_url)
+            .field("elevenlabs_voice_id", &self.elevenlabs_voice_id)
+            .field("elevenlabs_model", &self.elevenlabs_model)
             .finish()
     }
 }
@@ -143,6 +155,10 @@ impl Default for SpeechConfig {
             openai_base_url: String::new(),
             openai_api_key: String::new(),
             openai_model: "gpt-4o-mini".to_owned(),
+            elevenlabs_api_key: String::new(),
+            elevenlabs_url: "https://api.elevenlabs.io".to_owned(),
+            elevenlabs_voice_id: "21m00Tcm4TlvDq8ikWAM".to_owned(),
+            elevenlabs_model: "eleven_multilingual_v2".to_owned(),
         }
     }
 }
@@ -343,9 +359,13 @@ impl Config {
                 return Err(ConfigError::new(key, "must start with ws:// or wss://"));
             }
         }
-        let mt_url = &self.speech.openai_base_url;
-        if !mt_url.is_empty() && !mt_url.starts_with("http://") && !mt_url.starts_with("https://") {
-            return Err(ConfigError::new("speech.openai_base_url", "must start with http:// or https://"));
+        for (key, url) in [
+            ("speech.openai_base_url", &self.speech.openai_base_url),
+            ("speech.elevenlabs_url", &self.speech.elevenlabs_url),
+        ] {
+            if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::new(key, "must start with http:// or https://"));
+            }
         }
         if !(1..=16).contains(&self.speech.whisper_threads) {
             return Err(ConfigError::new("speech.whisper_threads", "must be 1 to 16"));

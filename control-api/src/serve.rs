@@ -16,10 +16,12 @@ use crate::http::app;
 use crate::http::guard::RateLimiter;
 use crate::speech::assemblyai::AssemblyAi;
 use crate::speech::deepgram::Deepgram;
+use crate::speech::elevenlabs::ElevenLabs;
 use crate::speech::mt::{Apertium, MtChain, Translator};
 use crate::speech::openai::ChatTranslator;
+use crate::speech::tts::Espeak;
 use crate::speech::whisper::Whisper;
-use crate::speech::{SpeechEngines, SpeechToText, SttChain};
+use crate::speech::{SpeechEngines, SpeechToText, SttChain, TextToSpeech, TtsChain};
 use crate::state::{prometheus, AppState};
 use crate::store::Store;
 use crate::webhooks::{worker, WebhookNotifier, WebhookSigner};
@@ -132,7 +134,21 @@ fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines,
         )));
     }
     translators.push(Box::new(Apertium));
-    Ok(SpeechEngines { stt: Arc::new(SttChain::new(recognizers)), mt: Arc::new(MtChain::new(translators)) })
+    let mut voices: Vec<Box<dyn TextToSpeech>> = Vec::new();
+    if !config.elevenlabs_api_key.is_empty() {
+        voices.push(Box::new(ElevenLabs::new(
+            &config.elevenlabs_url,
+            &config.elevenlabs_api_key,
+            &config.elevenlabs_voice_id,
+            &config.elevenlabs_model,
+        )));
+    }
+    voices.push(Box::new(Espeak));
+    Ok(SpeechEngines {
+        stt: Arc::new(SttChain::new(recognizers)),
+        mt: Arc::new(MtChain::new(translators)),
+        tts: Arc::new(TtsChain::new(voices)),
+    })
 }
 
 /// Start the database, engine, webhook worker and HTTP server.

@@ -13,7 +13,8 @@ use bond_codecs::level::rms_for_dbm0;
 use bond_codecs::signals::syllables;
 use bond_control_api::auth::Role;
 use bond_control_api::speech::{
-    MtChain, MtError, SpeechEngines, SpeechToText, SttChain, SttError, Transcript, Translator,
+    MtChain, MtError, SpeechEngines, SpeechToText, SttChain, SttError, TextToSpeech, Transcript, Translator,
+    TtsChain, TtsError,
 };
 use bond_control_api::state::AppState;
 use common::{call, ADMIN_KEY};
@@ -62,6 +63,7 @@ fn with_engines(mut state: AppState) -> AppState {
     let engines = SpeechEngines {
         stt: std::sync::Arc::new(SttChain::new(vec![Box::new(Durations)])),
         mt: std::sync::Arc::new(MtChain::new(vec![Box::new(Shout)])),
+        tts: std::sync::Arc::new(TtsChain::new(vec![Box::new(bond_control_api::speech::tts::Espeak)])),
     };
     state.calls = state.calls.clone().with_speech(Ok(engines));
     state
@@ -538,4 +540,81 @@ async fn deepgram_hears_an_utterance_sent_as_16_bit_pcm_and_a_dead_deepgram_hand
     let heard =
         chain.transcribe(vec![0; 8_000], "en", None, bond_control_api::clock::monotonic()).await.unwrap();
     assert_eq!(heard.engine, "durations", "whisper's place: the next engine takes over");
+}
+
+/// A text-to-speech server as ElevenLabs documents its streaming endpoint:
+/// `POST /v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000`, the key
+/// in `xi-api-key`, JSON `text`/`model_id`; raw 16 kHz PCM back, or a 401 with
+/// `{"detail": ...}` for a wrong key.
+async fn elevenlabs_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>) {
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::HeaderMap;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+    async fn speak(
+        State(seen): State<Seen>,
+        Path(voice): Path<String>,
+        RawQuery(query): RawQuery,
+        headers: HeaderMap,
+        axum::Json(body): axum::Json<Value>,
+    ) -> (StatusCode, Vec<u8>) {
+        let key = headers.get("xi-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        seen.lock().unwrap().push((voice, query.unwrap_or_default(), body.clone()));
+        if key != "el-key" {
+            let detail = json!({ "detail": { "status": "invalid_api_key", "message": "Invalid API key" } });
+            return (StatusCode::UNAUTHORIZED, detail.to_string().into_bytes());
+        }
+        // 100 ms of speech per word, as 16-bit little-endian samples.
+        let words = body["text"].as_str().unwrap_or_default().split_whitespace().count();
+        let samples = bond_codecs::signals::sine(440.0, 16_000, words * 1_600, 8_000.0);
+        (StatusCode::OK, samples.iter().flat_map(|s| s.to_le_bytes()).collect())
+    }
+    let seen: Seen = std::sync::Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/v1/text-to-speech/{voice}/stream", axum::routing::post(speak))
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// A voice that counts its calls and says nothing useful.
+struct Murmur(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl TextToSpeech for Murmur {
+    fn name(&self) -> &'static str {
+        "murmur"
+    }
+    fn speak(&self, _: &str, _: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async { Ok(vec![1; 160]) })
+    }
+}
+
+#[tokio::test]
+async fn an_elevenlabs_compatible_voice_speaks_and_a_rejected_key_hands_over_and_rests() {
+    use bond_control_api::speech::elevenlabs::ElevenLabs;
+    let (url, seen) = elevenlabs_server().await;
+    let voice = ElevenLabs::new(&url, "el-key", "voice-1", "eleven_multilingual_v2");
+    let spoken = voice.speak("hola que tal", "es-MX").await.unwrap();
+    assert_eq!(spoken.len(), 3 * 1_600, "three words of 16 kHz speech");
+    {
+        let seen = seen.lock().unwrap();
+        let (voice_id, query, body) = &seen[0];
+        assert_eq!((voice_id.as_str(), query.as_str()), ("voice-1", "output_format=pcm_16000"));
+        assert_eq!(
+            body,
+            &json!({ "text": "hola que tal", "model_id": "eleven_multilingual_v2", "language_code": "es" })
+        );
+    }
+
+    let wrong = ElevenLabs::new(&url, "wrong", "voice-1", "m");
+    let err = wrong.speak("hola", "es").await.unwrap_err();
+    assert!(err.to_string().contains("401") && err.to_string().contains("invalid_api_key"), "{err}");
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let chain = TtsChain::new(vec![Box::new(wrong), Box::new(Murmur(calls.clone()))]);
+    assert_eq!(chain.speak("hola", "es").await.unwrap().len(), 160);
+    assert_eq!(chain.speak("otra vez", "es").await.unwrap().len(), 160);
+    assert_eq!(seen.lock().unwrap().len(), 3, "the rejected voice rests after its failure");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

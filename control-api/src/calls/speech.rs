@@ -22,11 +22,10 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::service::CallService;
-use crate::audio::espeak::{self, Speech};
-use crate::audio::wav;
 use crate::clock::monotonic;
 use crate::http::ApiError;
 use crate::speech::segmenter::{SegmentEvent, Segmenter, Utterance};
+use crate::speech::tts::TTS_RATE;
 use crate::store::{CallRecord, NewSegment};
 
 /// The fork's name on the call's leg.
@@ -452,22 +451,17 @@ impl CallService {
         let Some(partner) = fresh.and_then(|c| c.bridged_with).and_then(|p| self.registry.leg(&p)) else {
             return;
         };
+        let Ok(engines) = &self.speech else { return };
         let started = monotonic();
-        let speech = Speech {
-            text: text.to_owned(),
-            ssml: false,
-            language: language.to_owned(),
-            voice: "female".into(),
-        };
         let result = async {
-            let wav_bytes = espeak::synthesize(&speech).await.map_err(|e| e.to_string())?;
+            let spoken = engines.tts.speak(text, language).await.map_err(|e| e.to_string())?;
             let rate = self
                 .engine
                 .leg_rate(partner)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("the bridged call ended")?;
-            let samples = wav::decode(&wav_bytes, rate)?;
+            let samples = resample_clip(&spoken, TTS_RATE.hz(), rate).map_err(|e| e.to_string())?;
             let length = Duration::from_millis(samples.len() as u64 * 1000 / u64::from(rate.hz()));
             let id = self.playback_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let clip = Clip { id, rate, samples: Arc::from(samples), plays: Some(1), duck: true };

@@ -1,7 +1,8 @@
 //! Speech on calls: utterances cut from a call's audio fork ([`segmenter`]),
 //! speech-to-text engines behind one trait with fallback ([`stt`], embedded
 //! [`whisper`], Deepgram's live API [`deepgram`], AssemblyAI's v3 [`assemblyai`]) and machine translation ([`mt`], embedded Apertium, and any
-//! OpenAI-compatible endpoint, [`openai`]). The call
+//! OpenAI-compatible endpoint, [`openai`]) and speech ([`tts`]: espeak-ng, and
+//! an ElevenLabs-compatible API, [`elevenlabs`]). The call
 //! side (which call, which events, speaking the translation into the other leg)
 //! is `calls/speech.rs`. Nothing here runs on the media path: the fork's queue
 //! drops what the consumer does not take.
@@ -9,10 +10,12 @@
 pub mod assemblyai;
 pub mod breaker;
 pub mod deepgram;
+pub mod elevenlabs;
 pub mod mt;
 pub mod openai;
 pub mod segmenter;
 pub mod stt;
+pub mod tts;
 pub mod whisper;
 mod ws_stream;
 
@@ -20,16 +23,22 @@ use std::sync::Arc;
 
 pub use mt::{MtChain, MtError, Translator};
 pub use stt::{SpeechToText, SttChain, SttError, Transcript};
+pub use tts::{TextToSpeech, TtsChain, TtsError};
 
 /// The engines a Bond instance runs with.
 #[derive(Clone)]
 pub struct SpeechEngines {
     pub stt: Arc<SttChain>,
     pub mt: Arc<MtChain>,
+    pub tts: Arc<TtsChain>,
 }
 
 impl std::fmt::Debug for SpeechEngines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpeechEngines").field("stt", &self.stt).field("mt", &self.mt).finish()
+        f.debug_struct("SpeechEngines")
+            .field("stt", &self.stt)
+            .field("mt", &self.mt)
+            .field("tts", &self.tts)
+            .finish()
     }
 }
