@@ -598,6 +598,13 @@ impl CallService {
         self.engine.send_dtmf(leg, digits, timing).await.map_err(|e| ApiError::internal(&e))
     }
 
+    /// Whether `call` has been answered, read again from the store: something
+    /// left pending for the answer just before this read would otherwise miss it.
+    pub(super) async fn answered_already(&self, call: &CallRecord) -> Result<bool, ApiError> {
+        let now = self.store.get_call(&call.organization_id, &call.call_control_id).await;
+        Ok(now.map_err(|e| ApiError::internal(&e))?.is_some_and(|c| c.answered_at.is_some()))
+    }
+
     pub(super) fn live_leg(&self, call: &CallRecord) -> Result<LegId, ApiError> {
         match self.registry.leg(&call.call_control_id) {
             Some(leg) if call.is_alive() => Ok(leg),

@@ -59,9 +59,7 @@ impl CallService {
     ) -> Result<(), ApiError> {
         let id = &call.call_control_id;
         self.pending_streams.insert(id.clone(), request);
-        // Read the call again: an answer that came before the insert did not see it.
-        let now = self.store.get_call(&call.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
-        if now.is_some_and(|c| c.answered_at.is_some()) {
+        if self.answered_already(call).await? {
             self.start_pending_stream(call).await;
         }
         Ok(())

@@ -36,10 +36,7 @@ impl CallService {
         supervise: Supervise,
     ) -> Result<(), ApiError> {
         self.supervising.insert(supervisor.call_control_id.clone(), (supervise, false));
-        let id = &supervisor.call_control_id;
-        let now =
-            self.store.get_call(&supervisor.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
-        if now.is_some_and(|c| c.answered_at.is_some()) {
+        if self.answered_already(supervisor).await? {
             self.start_pending_supervision(supervisor).await;
         }
         Ok(())

@@ -274,16 +274,22 @@ async fn link(state: &AppState, principal: &Principal, body: &DialBody) -> Resul
         }
         return Ok(None);
     };
+    let call = live_call(state, principal, id, "link_to").await?;
+    Ok(Some(Link { call: call.call_control_id, call_session_id: call.call_session_id, bridge_on_answer }))
+}
+
+/// The organization's live call `id`, named by the dial field `field` (422 `90018` otherwise).
+async fn live_call(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    field: &str,
+) -> Result<CallRecord, ApiError> {
     let call =
         state.store.get_call(&principal.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
-    match call {
-        Some(call) if call.is_alive() => Ok(Some(Link {
-            call: call.call_control_id,
-            call_session_id: call.call_session_id,
-            bridge_on_answer,
-        })),
-        _ => Err(ApiError::unprocessable("90018", "link_to names no live call.", "/link_to")),
-    }
+    call.filter(CallRecord::is_alive).ok_or_else(|| {
+        ApiError::unprocessable("90018", format!("{field} names no live call."), &format!("/{field}"))
+    })
 }
 
 /// `supervise_call_control_id` (a live call of the organization) and `supervisor_role` (default `barge`).
@@ -302,16 +308,8 @@ async fn supervise(
             "/supervisor_role",
         )
     })?;
-    let call =
-        state.store.get_call(&principal.organization_id, id).await.map_err(|e| ApiError::internal(&e))?;
-    match call {
-        Some(call) if call.is_alive() => Ok(Some(Supervise { call: call.call_control_id, role })),
-        _ => Err(ApiError::unprocessable(
-            "90018",
-            "supervise_call_control_id names no live call.",
-            "/supervise_call_control_id",
-        )),
-    }
+    let call = live_call(state, principal, id, "supervise_call_control_id").await?;
+    Ok(Some(Supervise { call: call.call_control_id, role }))
 }
 
 /// AMD as the request asks, or else the organization's default, which never
@@ -366,7 +364,12 @@ fn call_duration(call: &CallRecord) -> i64 {
     }
 }
 
-async fn find_call(state: &AppState, principal: &Principal, id: &str) -> Result<CallRecord, ApiError> {
+/// The organization's call `id` (404 when missing or another organization's).
+pub(super) async fn find_call(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<CallRecord, ApiError> {
     found(state.store.get_call(&principal.organization_id, id).await, "No call with that call_control_id.")
 }
 

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{found, ApiError, ErrorEnvelope};
+use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::{Tracks, TranscriptionRequest, TranslationRequest};
 use crate::state::AppState;
@@ -96,10 +96,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
-    let call = found(
-        state.store.get_call(&principal.organization_id, &id).await,
-        "No call with that call_control_id.",
-    )?;
+    let call = super::calls::find_call(&state, &principal, &id).await?;
     let segments = state.store.call_segments(&call.organization_id, &call.call_control_id).await;
     let segments = segments.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(json!({ "data": segments })))

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::{found, ApiError, ErrorEnvelope};
+use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
 use crate::store::Segment;
@@ -62,10 +62,7 @@ async fn updates(
     let live = state.calls.subscribe_segments();
     let (so_far, call) = match call {
         Some(id) => {
-            let call = found(
-                state.store.get_call(&principal.organization_id, id).await,
-                "No call with that call_control_id.",
-            )?;
+            let call = super::calls::find_call(state, principal, id).await?;
             let so_far = state.store.call_segments(&call.organization_id, &call.call_control_id).await;
             (so_far.map_err(|e| ApiError::internal(&e))?, Some(call.call_control_id))
         }
