@@ -8,8 +8,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 
-use super::breaker::Breaker;
-use crate::clock::monotonic;
+use super::breaker::Fallback;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest text translated in one go.
@@ -39,19 +38,17 @@ pub trait Translator: Send + Sync {
 /// Translators in order: the first that answers wins; one that fails rests for
 /// a while (a [`Breaker`]; a pair it lacks is not a failure); when all fail the
 /// last failure comes back (the call goes on; `call.translation.failed` says why).
-pub struct MtChain {
-    translators: Vec<(Box<dyn Translator>, Breaker)>,
-}
+pub struct MtChain(Fallback<dyn Translator>);
 
 impl std::fmt::Debug for MtChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.translators.iter().map(|(t, _)| t.name())).finish()
+        f.debug_list().entries(self.0.members().map(|t| t.name())).finish()
     }
 }
 
 impl MtChain {
     pub fn new(translators: Vec<Box<dyn Translator>>) -> Self {
-        Self { translators: translators.into_iter().map(|t| (t, Breaker::default())).collect() }
+        Self(Fallback::new(translators))
     }
 
     pub async fn translate(
@@ -61,27 +58,10 @@ impl MtChain {
         to: &str,
         context: &[String],
     ) -> Result<String, MtError> {
-        let mut last = MtError::Failed("translation", "no translator is available".into());
-        for (translator, breaker) in &self.translators {
-            if breaker.is_resting(monotonic()) {
-                continue;
-            }
-            match translator.translate(text, from, to, context).await {
-                Ok(out) => {
-                    breaker.succeeded();
-                    return Ok(out);
-                }
-                Err(e) => {
-                    tracing::warn!(translator = translator.name(), error = %e, "translation failed; trying the next");
-                    // A pair the translator lacks is not an outage.
-                    if matches!(e, MtError::Failed(..)) {
-                        breaker.failed(monotonic());
-                    }
-                    last = e;
-                }
-            }
-        }
-        Err(last)
+        let none = MtError::Failed("translation", "no translator is available".into());
+        // A pair the translator lacks is not an outage.
+        let outage = |e: &MtError| matches!(e, MtError::Failed(..));
+        self.0.first(|t| t.name(), |t| t.translate(text, from, to, context), outage, none).await
     }
 }
 

@@ -5,10 +5,9 @@
 
 use futures_util::future::BoxFuture;
 
-use super::breaker::Breaker;
+use super::breaker::Fallback;
 use crate::audio::espeak::{self, Speech};
 use crate::audio::wav;
-use crate::clock::monotonic;
 
 /// Speech as 16 kHz mono samples.
 pub const TTS_RATE: bond_codecs::SampleRate = bond_codecs::SampleRate::Hz16000;
@@ -47,39 +46,22 @@ impl TextToSpeech for Espeak {
     }
 }
 
-pub struct TtsChain {
-    voices: Vec<(Box<dyn TextToSpeech>, Breaker)>,
-}
+/// Voices in order, each behind its breaker.
+pub struct TtsChain(Fallback<dyn TextToSpeech>);
 
 impl std::fmt::Debug for TtsChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.voices.iter().map(|(v, _)| v.name())).finish()
+        f.debug_list().entries(self.0.members().map(|v| v.name())).finish()
     }
 }
 
 impl TtsChain {
     pub fn new(voices: Vec<Box<dyn TextToSpeech>>) -> Self {
-        Self { voices: voices.into_iter().map(|v| (v, Breaker::default())).collect() }
+        Self(Fallback::new(voices))
     }
 
     pub async fn speak(&self, text: &str, language: &str) -> Result<Vec<i16>, TtsError> {
-        let mut last = TtsError("speech", "no voice is available".into());
-        for (voice, breaker) in &self.voices {
-            if breaker.is_resting(monotonic()) {
-                continue;
-            }
-            match voice.speak(text, language).await {
-                Ok(samples) => {
-                    breaker.succeeded();
-                    return Ok(samples);
-                }
-                Err(e) => {
-                    tracing::warn!(voice = voice.name(), error = %e, "speech failed; trying the next voice");
-                    breaker.failed(monotonic());
-                    last = e;
-                }
-            }
-        }
-        Err(last)
+        let none = TtsError("speech", "no voice is available".into());
+        self.0.first(|v| v.name(), |v| v.speak(text, language), |_| true, none).await
     }
 }
