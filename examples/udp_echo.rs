@@ -25,6 +25,7 @@ async fn main() {
         opus: Default::default(),
         shards: 0,
         passthrough: true,
+        rtcp: true,
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

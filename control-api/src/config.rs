@@ -40,6 +40,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_OPUS_COMPLEXITY", "rtp.opus_complexity"),
     ("BOND_ENGINE_SHARDS", "rtp.engine_shards"),
     ("BOND_RTP_PASSTHROUGH", "rtp.passthrough"),
+    ("BOND_RTP_RTCP", "rtp.rtcp"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
@@ -222,6 +223,8 @@ pub struct RtpConfig {
     /// Bridged SIP legs with the same codec (and RFC 4733 on both) forward packets
     /// without decoding while nothing needs their audio.
     pub passthrough: bool,
+    /// SIP legs send and read RTCP reports on their RTP port + 1.
+    pub rtcp: bool,
 }
 
 /// The one UDP port every browser (WebRTC) leg shares.
@@ -305,6 +308,7 @@ impl Default for RtpConfig {
             opus_complexity: 5,
             engine_shards: 0,
             passthrough: true,
+            rtcp: true,
         }
     }
 }

@@ -235,6 +235,7 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
         opus: OpusConfig { complexity: config.rtp.opus_complexity, ..OpusConfig::default() },
         shards: config.rtp.engine_shards,
         passthrough: config.rtp.passthrough,
+        rtcp: config.rtp.rtcp,
     });
     tracing::info!(shards = engine.shards(), "media engine started");
     Ok(engine)

@@ -1,5 +1,6 @@
 //! Datagrams into a live engine leg, with time passing between them: the
-//! playout buffer, concealment, the decoder and the DTMF taps all see them.
+//! playout buffer, concealment, the decoder, the DTMF taps and (for datagrams
+//! typed as RTCP) the RTCP reader all see them.
 //! The input is a list of datagrams, each a length byte then its bytes; the
 //! first byte picks the leg's codec.
 #![no_main]
@@ -7,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use bond_codecs::Codec;
-use bond_media_engine::leg::MediaSource;
+use bond_media_engine::leg::{MediaSource, RtcpSetup};
 use bond_media_engine::Engine;
 use libfuzzer_sys::fuzz_target;
 
@@ -19,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
     // The starting point only: from here time moves by the input.
     #[allow(clippy::disallowed_methods)]
     let mut now = Instant::now();
-    let config = engine.leg_config(CODECS[usize::from(pick) % CODECS.len()]);
+    let mut config = engine.leg_config(CODECS[usize::from(pick) % CODECS.len()]);
+    config.rtcp = Some(RtcpSetup { cname: "fuzz".into(), unix_time_at_start: Duration::from_secs(1) });
     let Ok(leg) = engine.add_leg(now, config, MediaSource::Echo) else { return };
     while let Some((&len, tail)) = rest.split_first() {
         let len = usize::from(len).min(tail.len());

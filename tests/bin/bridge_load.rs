@@ -1,5 +1,5 @@
 //! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record]
-//! [--no-passthrough] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check]`: bridged SIP
+//! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check]`: bridged SIP
 //! calls through a real Bond (or rtpengine), measured from outside.
 //!
 //! With Bond (the default), for each pair it sends Bond an INVITE (PCMU with
@@ -7,7 +7,8 @@
 //! agent side as a `sip:` URI back to itself with `link_to` and
 //! `bridge_on_answer`, answering Bond's INVITE with PCMU (or Opus with
 //! `--b-codec opus`). `--record` adds `record: record-from-answer` to each dial;
-//! `--no-passthrough` starts Bond with `BOND_RTP_PASSTHROUGH=false`, `--complexity`
+//! `--no-passthrough` starts Bond with `BOND_RTP_PASSTHROUGH=false` (`--no-rtcp`:
+//! `BOND_RTP_RTCP=false`), `--complexity`
 //! with that `BOND_OPUS_COMPLEXITY`. `--translate N` adds N live-translated
 //! calls beside the pairs (`support/translated_calls.rs`, the embedded engines,
 //! the model from `BOND_WHISPER_MODEL` or target/models) and reports each hop's
@@ -573,6 +574,9 @@ async fn main() -> ExitCode {
     }
     if args.has("--no-passthrough") {
         std::env::set_var("BOND_RTP_PASSTHROUGH", "false"); // read by the Bond this starts
+    }
+    if args.has("--no-rtcp") {
+        std::env::set_var("BOND_RTP_RTCP", "false");
     }
     let options = Options {
         pairs: args.number(0, 100) as usize,

@@ -6,7 +6,8 @@ what baresip heard must be 1200 Hz, what Bond heard from baresip 440 Hz.
 Two baresips bridged through Bond (a SIP leg to a SIP leg, same codec, which
 Bond passes through undecoded until a recording starts) must each hear the
 other's tone. `send_dtmf` digits must reach baresip as RFC 4733 telephone-events (its console
-prints each event it decodes).
+prints each event it decodes). Bond and baresip exchange RTCP reports: baresip's
+echo Bond's sender reports, so Bond measures the round trip.
 """
 
 import glob
@@ -108,6 +109,23 @@ def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
         assert channels == 2
         said = list(interleaved[0::2])[-rate:]  # left: what the party (baresip) said
         assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
+
+
+def test_bond_and_baresip_exchange_rtcp_reports_and_measure_the_round_trip(bond, receiver):
+    trunk_connection(bond, receiver)
+    with tempfile.TemporaryDirectory() as workdir:
+        proc, _, _ = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"])
+        call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+        api(bond, "POST", f"/calls/{call}/actions/answer", {})
+        time.sleep(15)  # reports every 2.5-7.5 s each way; baresip's echo Bond's latest SR
+        api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+        hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+        proc.wait(timeout=30)
+    outbound = hangup["call_quality_stats"]["outbound"]
+    assert int(outbound["rtcp_report_count"]) >= 1, outbound
+    # baresip's report echoes Bond's sender report: the round trip over loopback is short.
+    assert 0 <= float(outbound["rtt_ms"]) < 50, outbound
+    assert outbound["skip_packet_count"] == "0" and float(outbound["mos"]) > 4.0, outbound
 
 
 def test_send_dtmf_reaches_baresip_as_rfc4733_telephone_events(bond, receiver):

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import urllib.request
 import warnings
 
 import pytest
@@ -51,7 +52,7 @@ def wait_event(receiver, event_type, timeout=15.0, **match):
 class Sipp:
     """One sipp run of a scenario file whose {placeholders} are filled in first."""
 
-    def __init__(self, scenario, fields=None, target=None, transport="u1", service="+15557654321"):
+    def __init__(self, scenario, fields=None, target=None, transport="u1", service="+15557654321", auth=None):
         self.dir = tempfile.mkdtemp()
         text = open(os.path.join(SCENARIOS, scenario)).read()
         for key, value in (fields or {}).items():
@@ -65,6 +66,8 @@ class Sipp:
                 "-s", service, "-timeout", "40s", "-timeout_error", "-mp", str(free_port()),
                 "-trace_logs", "-log_file", self.log, "-trace_err", "-error_file",
                 os.path.join(self.dir, "errors.log"), "-nostdin"]
+        if auth:
+            args += ["-au", auth[0], "-ap", auth[1]]
         if target:
             args.append(target)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -87,12 +90,12 @@ class Sipp:
         return code, detail
 
 
-def rtp_packets(samples, ssrc=0x1234, pt=0, seq=1, ts=0):
-    """20 ms PCMU packets of `samples` (8 kHz)."""
+def rtp_packets(samples, ssrc=0x1234, pt=0, seq=1, ts=0, per_packet=160):
+    """PCMU packets of `samples` (8 kHz), `per_packet` samples each (160: 20 ms)."""
     out = []
-    for i in range(0, len(samples) - 159, 160):
-        payload = audioop.lin2ulaw(b"".join(struct.pack("<h", s) for s in samples[i:i + 160]), 2)
-        header = struct.pack("!BBHII", 0x80, pt, (seq + i // 160) & 0xFFFF, ts + i, ssrc)
+    for i in range(0, len(samples) - per_packet + 1, per_packet):
+        payload = audioop.lin2ulaw(b"".join(struct.pack("<h", s) for s in samples[i:i + per_packet]), 2)
+        header = struct.pack("!BBHII", 0x80, pt, (seq + i // per_packet) & 0xFFFF, ts + i, ssrc)
         out.append(header + payload)
     return out
 
@@ -102,15 +105,15 @@ def pcmu_samples(packets):
     return list(struct.unpack(f"<{len(pcm) // 2}h", pcm))
 
 
-def exchange_rtp(sock, bond_port, packets):
-    """Send a packet every 20 ms (on a fixed schedule, like a real sender's clock);
+def exchange_rtp(sock, bond_port, packets, interval=0.02):
+    """Send a packet every `interval` s (on a fixed schedule, like a real sender's clock);
     return what came back (PCMU payload packets)."""
     sock.settimeout(0.002)
     received = []
     start = time.time()
     for i, packet in enumerate(packets):
         sock.sendto(packet, ("127.0.0.1", bond_port))
-        end = start + 0.02 * (i + 1)
+        end = start + interval * (i + 1)
         while time.time() < end:
             try:
                 data, _ = sock.recvfrom(2048)
@@ -121,8 +124,9 @@ def exchange_rtp(sock, bond_port, packets):
     return received
 
 
-@pytest.mark.parametrize("transport", ["u1", "t1"])
-def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(bond, receiver, transport):
+@pytest.mark.parametrize("transport,ptime", [("u1", 20), ("t1", 20), ("u1", 30)])
+def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(bond, receiver, transport, ptime):
+    """The caller's tone comes back from `loop:echo`; with 30 ms packets too (Bond cuts them into 20 ms frames)."""
     conn = trunk_connection(bond, receiver)
     media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     media.bind(("127.0.0.1", 0))
@@ -136,7 +140,8 @@ def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(
     echo = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550000000"})
     api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": echo["data"]["call_control_id"]})
     bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
-    back = exchange_rtp(media, bond_port, rtp_packets(tone(700, 8000, 8000 * 3)))
+    packets = rtp_packets(tone(700, 8000, 8000 * 3), per_packet=8 * ptime)
+    back = exchange_rtp(media, bond_port, packets, interval=ptime / 1000)
     heard = pcmu_samples(back)[-8000:]
     assert len(back) > 100, f"only {len(back)} packets came back"
     assert share_at(heard, 700, 8000) > 0.8, share_at(heard, 700, 8000)
@@ -149,8 +154,28 @@ def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(
     hangup = wait_event(receiver, "call.hangup", call_control_id=call)
     assert hangup["hangup_cause"] == "normal_clearing"
     stats = hangup["call_quality_stats"]["inbound"]
-    assert int(stats["packet_count"]) > 100 and float(stats["mos"]) > 4.0, stats
+    assert int(stats["packet_count"]) >= len(packets) - 5 and float(stats["mos"]) > 4.0, stats
+    with urllib.request.urlopen(f"http://127.0.0.1:{bond.port}/metrics", timeout=10) as r:
+        metrics = r.read().decode()
+    assert re.search(r"^bond_call_mos_count [1-9]", metrics, re.M), "the call's MOS is in /metrics"
+    assert re.search(r"^bond_call_packets_received_total [1-9]", metrics, re.M)
     wait_event(receiver, "call.hangup", call_control_id=echo["data"]["call_control_id"])
+
+
+def test_sipps_own_30_ms_pcma_recording_is_taken_whole(bond, receiver):
+    """sipp plays its stock g711a.pcap (PCMA in 30 ms packets, about 7 s) into a call bridged to
+    loop:echo: Bond takes every packet (cut into 20 ms frames) and scores the call clean."""
+    conn = trunk_connection(bond, receiver)
+    caller = Sipp("load_uac.xml", {"plays": 1}, target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/answer", {})
+    echo = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550000000"})
+    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": echo["data"]["call_control_id"]})
+    code, detail = caller.wait()
+    assert code == 0, detail
+    stats = wait_event(receiver, "call.hangup", call_control_id=call)["call_quality_stats"]["inbound"]
+    assert int(stats["packet_count"]) > 200, f"about 7 s of 30 ms packets: {stats}"
+    assert stats["skip_packet_count"] == "0" and float(stats["mos"]) > 4.0, stats
 
 
 def test_a_caller_hanging_up_ends_the_call_as_the_callers(bond, receiver):
@@ -197,6 +222,22 @@ def test_a_caller_not_on_the_allow_list_is_forbidden(bond, receiver):
     code, detail = caller.wait()
     assert code == 0, detail
     assert not events(receiver)
+
+
+@pytest.mark.parametrize("password,status", [("carrier-pw", 486), ("guess", 403)])
+def test_a_caller_from_any_address_answers_a_digest_challenge(bond, receiver, password, status):
+    trunk_connection(bond, receiver, allowed_ips=["192.0.2.10"],
+                     inbound_auth={"username": "carrier", "password": "carrier-pw"})
+    caller = Sipp("uac_auth.xml", {"status": status}, target=f"127.0.0.1:{bond.sip_port}",
+                  auth=("carrier", password))
+    if status == 486:
+        call = wait_event(receiver, "call.initiated")
+        assert call["from"] == "+15550004444", call
+        api(bond, "POST", f"/calls/{call['call_control_id']}/actions/reject", {"cause": "USER_BUSY"})
+    code, detail = caller.wait()
+    assert code == 0, detail
+    if status == 403:
+        assert not events(receiver), "a wrong password creates nothing"
 
 
 def test_a_full_connection_answers_503(bond, receiver):

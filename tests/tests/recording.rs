@@ -136,5 +136,6 @@ fn config(port: u16) -> RuntimeConfig {
         opus: Default::default(),
         shards: 0,
         passthrough: true,
+        rtcp: true,
     }
 }

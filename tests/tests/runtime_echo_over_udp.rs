@@ -24,6 +24,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         opus: Default::default(),
         shards: 2,
         passthrough: true,
+        rtcp: true,
     }
 }
 
@@ -191,4 +192,13 @@ async fn legs_on_two_shards_bridge_over_real_sockets() {
     }
     bridged_again.unwrap();
     assert_eq!(bond_media_engine::runtime::RuntimeMetrics::get(&engine.metrics().relays_dropped), 0);
+}
+
+#[tokio::test]
+async fn a_port_another_program_holds_is_skipped() {
+    let first = 41800;
+    let _held = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, first)).unwrap();
+    let (engine, _task) = runtime::spawn(config(first));
+    let leg = engine.create_leg(echo_spec()).await.unwrap();
+    assert_eq!(leg.local_addr.port(), first + 2, "the next even port of the range");
 }

@@ -27,7 +27,7 @@ pub use recording::RecordOptions;
 pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
 pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold, StreamCall};
-pub use sip_calls::IncomingSip;
+pub use sip_calls::{IncomingSip, SipCandidates};
 pub use speech::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest};
 pub use streaming::stream_request;
 pub use supervise::{supervisor_role, Supervise};

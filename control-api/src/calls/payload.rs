@@ -61,7 +61,27 @@ pub fn hangup(call: &CallRecord, cause: &str, source: &str, ended_at: &str, stat
 }
 
 /// Telnyx's `call_quality_stats`: counters as strings, an E-model MOS estimate.
+/// `outbound` is what the peer's RTCP reports said of Bond's stream (SIP legs),
+/// with the round trip they measured (`rtt_ms`); without reports, only the count sent.
 pub fn quality(s: &RtpStats) -> Value {
+    let mut outbound = json!({
+        "packet_count": s.packets_sent.to_string(),
+        "skip_packet_count": s.remote.packets_lost.unwrap_or(0).max(0).to_string(),
+        "rtcp_report_count": s.remote.reports.to_string(),
+    });
+    if let Some(lost) = s.remote.packets_lost {
+        let seen = RtpStats {
+            packets_received: s.packets_sent.saturating_sub(lost.max(0) as u64),
+            packets_lost: lost,
+            jitter_ms: s.remote.jitter_ms.unwrap_or(0.0),
+            ..RtpStats::default()
+        };
+        outbound["mos"] = json!(format!("{:.2}", seen.mos()));
+        outbound["jitter_max_variance"] = json!(format!("{:.2}", seen.jitter_ms));
+    }
+    if let Some(rtt) = s.remote.rtt_ms {
+        outbound["rtt_ms"] = json!(format!("{rtt:.1}"));
+    }
     json!({
         "inbound": {
             "mos": format!("{:.2}", s.mos()),
@@ -70,11 +90,24 @@ pub fn quality(s: &RtpStats) -> Value {
             "packet_count": s.packets_received.to_string(),
             "skip_packet_count": s.packets_lost.max(0).to_string(),
         },
-        "outbound": {
-            "packet_count": s.packets_sent.to_string(),
-            "skip_packet_count": "0",
-        }
+        "outbound": outbound,
     })
+}
+
+/// The ended leg's quality in `/metrics`, for legs that received RTP: MOS and
+/// jitter as histograms, packets received and lost as counters, and the RTCP
+/// round trip when the peer reported one.
+pub fn record_quality(s: &RtpStats) {
+    if s.packets_received == 0 {
+        return;
+    }
+    metrics::histogram!("bond_call_mos").record(s.mos());
+    metrics::histogram!("bond_call_jitter_seconds").record(s.jitter_ms / 1000.0);
+    metrics::counter!("bond_call_packets_received_total").increment(s.packets_received);
+    metrics::counter!("bond_call_packets_lost_total").increment(s.packets_lost.max(0) as u64);
+    if let Some(rtt) = s.remote.rtt_ms {
+        metrics::histogram!("bond_call_rtt_seconds").record(rtt / 1000.0);
+    }
 }
 
 /// The SIP status Telnyx would report for a cause.

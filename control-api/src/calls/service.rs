@@ -655,6 +655,7 @@ impl CallService {
         let call = self.call_in(&mut tx, call_control_id).await?;
         self.end_playbacks(&mut tx, &call).await?;
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
+        payload::record_quality(stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;
         let mut cascade = self.linked_endings(call_control_id, ending);
         if let Some(partner) = &before.bridged_with {

@@ -32,6 +32,15 @@ pub struct IncomingSip {
     pub call: SipCall,
 }
 
+/// Where an incoming INVITE may land (see `CallService::sip_connections_for`).
+#[derive(Debug)]
+pub enum SipCandidates {
+    /// The connection allowing the source address.
+    Allowed(Box<(Connection, SipSettings)>),
+    /// The connections whose credentials the caller may answer a challenge with.
+    Authenticate(Vec<(Connection, SipSettings)>),
+}
+
 impl CallService {
     pub fn sip(&self) -> &SipCalls {
         &self.sip
@@ -41,16 +50,19 @@ impl CallService {
         &self.engine
     }
 
-    /// The connection whose `bond.sip.allowed_ips` holds `source`.
-    pub async fn sip_connection_for(
-        &self,
-        source: IpAddr,
-    ) -> Result<Option<(Connection, SipSettings)>, DbError> {
+    /// The SIP connections an INVITE from `source` may land on: the one whose
+    /// `bond.sip.allowed_ips` holds `source` alone, else those with `inbound_auth`.
+    pub async fn sip_connections_for(&self, source: IpAddr) -> Result<SipCandidates, DbError> {
         let connections = self.store.sip_connections().await?;
-        Ok(connections.into_iter().find_map(|c| {
-            let settings = SipSettings::of(&c)?;
-            settings.allowed_ips.contains(&source).then_some((c, settings))
-        }))
+        let mut all: Vec<_> =
+            connections.into_iter().filter_map(|c| SipSettings::of(&c).map(|s| (c, s))).collect();
+        Ok(match all.iter().position(|(_, s)| s.allowed_ips.contains(&source)) {
+            Some(i) => SipCandidates::Allowed(Box::new(all.swap_remove(i))),
+            None => {
+                all.retain(|(_, s)| s.inbound_auth.is_some());
+                SipCandidates::Authenticate(all)
+            }
+        })
     }
 
     /// Record an incoming SIP call (parked, not answered) and send `call.initiated`.

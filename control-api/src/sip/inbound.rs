@@ -11,10 +11,13 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transport::SipConnection;
 
+use super::digest::Verdict;
 use super::media::{self, CallMedia};
 use super::registry::SipCall;
-use super::{SipStack, ALLOW};
-use crate::calls::{CallService, IncomingSip};
+use super::{SipSettings, SipStack, ALLOW};
+use crate::calls::{CallService, IncomingSip, SipCandidates};
+use crate::clock::unix_seconds;
+use crate::store::Connection;
 
 /// Take every new server transaction; each is handled in its own task.
 pub async fn run(stack: Arc<SipStack>, calls: CallService, mut incoming: TransactionReceiver) {
@@ -61,17 +64,7 @@ async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
     let Some(source) = source_ip(&tx) else {
         return reply(&mut tx, StatusCode::BadRequest).await;
     };
-    let (connection, settings) = match calls.sip_connection_for(source).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            tracing::info!(%source, "INVITE from an address no connection allows");
-            return reply(&mut tx, StatusCode::Forbidden).await;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not look up SIP connections");
-            return reply(&mut tx, StatusCode::ServiceUnavailable).await;
-        }
-    };
+    let Some((connection, settings)) = connection_for(&stack, &calls, &mut tx, source).await else { return };
     if settings.max_concurrent_calls.is_some_and(|max| calls.sip().active_on(&connection.id) >= max) {
         return reply(&mut tx, StatusCode::ServiceUnavailable).await;
     }
@@ -161,6 +154,48 @@ async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
             let _ = calls.engine().hangup(leg).await;
         }
     }
+}
+
+/// The connection an INVITE from `source` lands on: by its address, or by the
+/// credentials it answered Bond's challenge with. When there is none, the
+/// INVITE has been answered (403, 401 with a challenge, or 503).
+async fn connection_for(
+    stack: &SipStack,
+    calls: &CallService,
+    tx: &mut Transaction,
+    source: IpAddr,
+) -> Option<(Connection, SipSettings)> {
+    let candidates = match calls.sip_connections_for(source).await {
+        Ok(SipCandidates::Allowed(found)) => return Some(*found),
+        Ok(SipCandidates::Authenticate(candidates)) => candidates,
+        Err(e) => {
+            tracing::error!(error = %e, "could not look up SIP connections");
+            reply(tx, StatusCode::ServiceUnavailable).await;
+            return None;
+        }
+    };
+    if candidates.is_empty() {
+        tracing::info!(%source, "INVITE from an address no connection allows");
+        reply(tx, StatusCode::Forbidden).await;
+        return None;
+    }
+    let users: Vec<_> = candidates.iter().filter_map(|(_, s)| s.inbound_auth.as_ref()).collect();
+    let now = unix_seconds();
+    let stale = match stack.digest.check(&tx.original, &users, now) {
+        Verdict::Accepted(i) => return candidates.into_iter().nth(i),
+        Verdict::Refused => {
+            tracing::info!(%source, "INVITE with credentials no connection accepts");
+            reply(tx, StatusCode::Forbidden).await;
+            return None;
+        }
+        Verdict::Missing => false,
+        Verdict::Stale => true,
+    };
+    let challenge = vec![stack.digest.challenge(now, stale)];
+    if let Err(e) = tx.reply_with(StatusCode::Unauthorized, challenge, None).await {
+        tracing::debug!(error = %e, "could not send a SIP response");
+    }
+    None
 }
 
 /// Where the request came from: the top Via's `received`, else its host.

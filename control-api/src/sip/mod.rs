@@ -4,9 +4,10 @@
 //! rsipstack's (docs/sip.md says why that crate). This module decides what the
 //! messages mean for calls:
 //!
-//! - [`inbound`]: an INVITE from an allowed trunk becomes a parked incoming call
-//!   (`100 Trying`, `call.initiated`, `180 Ringing`); the application answers,
-//!   rejects or bridges it through the API.
+//! - [`inbound`]: an INVITE from an allowed trunk (by source address, or by
+//!   digest credentials: [`digest`]) becomes a parked incoming call (`100 Trying`,
+//!   `call.initiated`, `180 Ringing`); the application answers, rejects or
+//!   bridges it through the API.
 //! - [`outbound`]: `POST /v2/calls` to a number (through the connection's trunk)
 //!   or a `sip:` URI sends an INVITE with Bond's offer.
 //! - [`dialogs`]: what happens inside a dialog: BYE, CANCEL, re-INVITE (hold,
@@ -16,6 +17,7 @@
 
 mod causes;
 mod dialogs;
+pub mod digest;
 mod inbound;
 pub mod media;
 mod outbound;
@@ -53,6 +55,8 @@ pub struct SipStack {
     pub tcp_addr: SocketAddr,
     /// The address written into SDP.
     pub media_ip: IpAddr,
+    /// Challenges for connections with `bond.sip.inbound_auth`.
+    digest: digest::DigestAuth,
     cancel: CancellationToken,
 }
 
@@ -119,7 +123,8 @@ pub async fn start(
             udp_addr.ip()
         }
     });
-    let stack = Arc::new(SipStack { dialogs, states, udp_addr, tcp_addr, media_ip, cancel });
+    let digest = digest::DigestAuth::default();
+    let stack = Arc::new(SipStack { dialogs, states, udp_addr, tcp_addr, media_ip, digest, cancel });
     calls.sip().install(stack.clone());
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(inbound::run(stack.clone(), calls.clone(), incoming));

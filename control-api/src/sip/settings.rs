@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use bond_codecs::Codec;
 use serde_json::Value;
 
+use super::digest::Credentials;
 use crate::store::Connection;
 
 /// Codecs Bond offers and accepts on SIP legs, in its order of preference.
@@ -34,6 +35,8 @@ pub struct Trunk {
 pub struct SipSettings {
     /// Source addresses whose INVITEs land on this connection.
     pub allowed_ips: Vec<IpAddr>,
+    /// Digest credentials an INVITE from any address may answer a challenge with.
+    pub inbound_auth: Option<Credentials>,
     /// Live SIP calls at once; further INVITEs get 503.
     pub max_concurrent_calls: Option<usize>,
     pub codecs: Vec<Codec>,
@@ -50,7 +53,9 @@ impl SipSettings {
     pub fn from_value(sip: &Value) -> Result<Self, String> {
         let object = sip.as_object().ok_or("bond.sip must be an object")?;
         for key in object.keys() {
-            if !["allowed_ips", "max_concurrent_calls", "codecs", "trunk"].contains(&key.as_str()) {
+            if !["allowed_ips", "inbound_auth", "max_concurrent_calls", "codecs", "trunk"]
+                .contains(&key.as_str())
+            {
                 return Err(format!("bond.sip.{key} is not a setting"));
             }
         }
@@ -95,7 +100,16 @@ impl SipSettings {
             }
         };
         let trunk = sip.get("trunk").map(trunk_of).transpose()?;
-        Ok(Self { allowed_ips, max_concurrent_calls, codecs, trunk })
+        let inbound_auth = sip.get("inbound_auth").map(credentials_of).transpose()?;
+        Ok(Self { allowed_ips, inbound_auth, max_concurrent_calls, codecs, trunk })
+    }
+}
+
+fn credentials_of(auth: &Value) -> Result<Credentials, String> {
+    let text = |k: &str| auth.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned);
+    match (text("username"), text("password")) {
+        (Some(username), Some(password)) => Ok(Credentials { username, password }),
+        _ => Err("bond.sip.inbound_auth needs a username and a password".into()),
     }
 }
 
@@ -138,10 +152,12 @@ mod tests {
     fn a_full_setting_reads_back() {
         let s = SipSettings::from_value(&json!({
             "allowed_ips": ["10.0.0.1", "::1"], "max_concurrent_calls": 20, "codecs": ["pcma", "OPUS"],
-            "trunk": {"host": "sip.example.net", "port": 5080, "transport": "TCP", "username": "u", "password": "p"}
+            "trunk": {"host": "sip.example.net", "port": 5080, "transport": "TCP", "username": "u", "password": "p"},
+            "inbound_auth": {"username": "carrier", "password": "pw"}
         }))
         .unwrap();
         assert_eq!(s.allowed_ips.len(), 2);
+        assert_eq!(s.inbound_auth.map(|c| c.username), Some("carrier".into()));
         assert_eq!(s.max_concurrent_calls, Some(20));
         assert_eq!(s.codecs, vec![Codec::Pcma, Codec::Opus]);
         let trunk = s.trunk.unwrap();
@@ -166,6 +182,7 @@ mod tests {
             (json!({"trunk": {"port": 5060}}), "trunk.host"),
             (json!({"trunk": {"host": "h", "transport": "tls"}}), "transport"),
             (json!({"registrar": "x"}), "registrar"),
+            (json!({"inbound_auth": {"username": "u"}}), "inbound_auth"),
         ] {
             let error = SipSettings::from_value(&value).unwrap_err();
             assert!(error.contains(field), "{value}: {error}");

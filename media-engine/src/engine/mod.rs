@@ -60,6 +60,11 @@ pub enum EngineOutput {
         leg: LegId,
         data: Bytes,
     },
+    /// Send an RTCP packet to the leg's peer's RTCP address.
+    TransmitRtcp {
+        leg: LegId,
+        data: Bytes,
+    },
     /// A frame a leg's party said, when the leg is not bridged and asked for them.
     Heard {
         leg: LegId,
@@ -362,6 +367,7 @@ impl Engine {
     /// A datagram arrived for `leg`.
     pub fn handle_receive(&mut self, now: Instant, leg: LegId, datagram: &[u8]) -> Result<(), EngineError> {
         let result = match self.leg_mut(leg)? {
+            Member::Rtp(l) if crate::rtp::rtcp::is_rtcp(datagram) => l.handle_rtcp(now, datagram),
             Member::Rtp(l) if l.is_passthrough() => {
                 l.relay_rtp(now, datagram).map(|packet| self.forward_to_peer(now, leg, &packet))
             }
@@ -669,6 +675,9 @@ impl Engine {
                         .push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Media(payload) });
                 }
                 LegOutput::Transmit(data) => self.outputs.push_back(EngineOutput::Transmit { leg: id, data }),
+                LegOutput::TransmitRtcp(data) => {
+                    self.outputs.push_back(EngineOutput::TransmitRtcp { leg: id, data })
+                }
                 LegOutput::Datagram { to, data } => {
                     self.outputs.push_back(EngineOutput::Datagram { leg: id, to, data })
                 }

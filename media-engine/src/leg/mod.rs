@@ -38,6 +38,8 @@ use source::SourceState;
 
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::{LegId, PayloadType, Ssrc};
+use crate::rtp::reframe::{self, Reframer};
+use crate::rtp::rtcp::{self, Rtcp, Sending};
 use crate::rtp::{
     Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpPacket, RtpStats, SequenceExtender,
     MAX_RTP_PACKET,
@@ -47,6 +49,13 @@ use crate::EngineError;
 
 /// Packet time of every leg.
 pub const PTIME: Duration = Duration::from_millis(20);
+/// The longest G.711/G.722 packet taken from a peer (150 ms; `rtp/reframe.rs` cuts it up).
+const MAX_REFRAMED: usize = 1200;
+
+/// Whether a codec's packets of any length can be cut into 20 ms frames.
+fn reframes(codec: Codec) -> bool {
+    matches!(codec, Codec::Pcmu | Codec::Pcma | Codec::G722)
+}
 
 /// How a leg is set up.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +81,16 @@ pub struct LegConfig {
     /// Bridged with a leg of the same codec, packets may pass through undecoded
     /// (see `passthrough.rs`); needs RFC 4733 on the leg.
     pub passthrough: bool,
+    /// Send and read RTCP reports (SIP legs; WebRTC legs have str0m's).
+    pub rtcp: Option<RtcpSetup>,
+}
+
+/// What a leg needs for RTCP: its CNAME and the wall-clock time (since the Unix
+/// epoch) of the `now` it is created at, for the NTP timestamps of its reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtcpSetup {
+    pub cname: String,
+    pub unix_time_at_start: Duration,
 }
 
 /// What offer/answer settled for an RTP leg: applied at creation or mid-call
@@ -123,6 +142,7 @@ impl LegConfig {
             detect_inband_dtmf: true,
             emit_heard: false,
             passthrough: false,
+            rtcp: None,
         }
     }
 }
@@ -132,6 +152,8 @@ impl LegConfig {
 pub enum LegOutput {
     /// An RTP datagram to send to the peer.
     Transmit(Bytes),
+    /// An RTCP compound packet to send to the peer's RTCP address.
+    TransmitRtcp(Bytes),
     /// A datagram for an address of the leg's choosing (a WebRTC leg on the shared port).
     Datagram {
         to: std::net::SocketAddr,
@@ -152,10 +174,11 @@ pub enum LegOutput {
 enum LegTimer {
     Tick,
     MediaTimeout,
+    Rtcp,
 }
 
 impl TimerKind for LegTimer {
-    const ALL: &'static [Self] = &[Self::Tick, Self::MediaTimeout];
+    const ALL: &'static [Self] = &[Self::Tick, Self::MediaTimeout, Self::Rtcp];
     fn index(self) -> usize {
         self as usize
     }
@@ -167,7 +190,7 @@ pub struct Leg {
     id: LegId,
     config: LegConfig,
     ended: Option<HangupCause>,
-    timers: TimerTable<LegTimer, 2>,
+    timers: TimerTable<LegTimer, 3>,
     epoch: Instant,
     encoder: AudioEncoder,
     decoder: AudioDecoder,
@@ -202,6 +225,13 @@ pub struct Leg {
     passthrough: bool,
     rebase: Option<Rebase>,
     sequence: SequenceExtender,
+    rtcp: Option<Rtcp>,
+    /// The SSRC of the peer's stream, once a packet arrived.
+    remote_ssrc: Option<u32>,
+    /// Once the peer sent a G.711/G.722 packet of another length than 20 ms, its
+    /// packets are cut into 20 ms frames (`rtp/reframe.rs`); their own sequence
+    /// numbers then only count for the statistics.
+    reframer: Option<(Reframer, SequenceExtender)>,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -213,6 +243,13 @@ impl Leg {
         timers.set(LegTimer::Tick, now);
         if let Some(timeout) = config.media_timeout {
             timers.set(LegTimer::MediaTimeout, now + timeout);
+        }
+        let rtcp = config.rtcp.as_ref().map(|setup| {
+            let seed = u64::from(config.ssrc.0) ^ id.0;
+            Rtcp::new(&setup.cname, codec.rtp_clock_rate(), seed, now)
+        });
+        if let Some(rtcp) = &rtcp {
+            timers.set(LegTimer::Rtcp, rtcp.next_report());
         }
         Ok(Self {
             id,
@@ -243,6 +280,9 @@ impl Leg {
             passthrough: false,
             rebase: None,
             sequence: SequenceExtender::default(),
+            rtcp,
+            remote_ssrc: None,
+            reframer: None,
             outputs: VecDeque::with_capacity(4),
             ended: None,
             timers,
@@ -274,6 +314,30 @@ impl Leg {
             packet.payload
         };
         let ssrc = Ssrc(header.ssrc);
+        self.remote_ssrc = Some(header.ssrc);
+        if self.reframer.is_none()
+            && !is_event
+            && media.len() != reframe::FRAME
+            && reframes(self.config.codec)
+        {
+            self.reframer = Some(Default::default());
+        }
+        if let Some((reframer, sequence)) = &mut self.reframer {
+            let ext_seq = sequence.extend(header.ssrc, header.sequence_number);
+            // A telephone-event carries no audio to cut (its frames are concealed).
+            let frames =
+                if is_event { Vec::new() } else { reframer.push(header.ssrc, header.timestamp, media) };
+            for frame in frames {
+                if let crate::rtp::Inserted::Late =
+                    self.playout.insert(now, ssrc, frame.seq, frame.timestamp, &frame.payload)
+                {
+                    self.late += 1;
+                }
+            }
+            let arrival = self.rtp_clock(now);
+            self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
+            return Ok(());
+        }
         match self.playout.insert(now, ssrc, header.sequence_number, header.timestamp, media) {
             crate::rtp::Inserted::Stored { ext_seq } => {
                 let arrival = self.rtp_clock(now);
@@ -303,7 +367,9 @@ impl Leg {
             self.malformed += 1;
             return Err(RtpError::Header(format!("unexpected payload type {}", header.payload_type)).into());
         }
-        if packet.payload.len() > self.config.codec.max_payload_len() {
+        let max =
+            if reframes(self.config.codec) { MAX_REFRAMED } else { self.config.codec.max_payload_len() };
+        if packet.payload.len() > max {
             self.malformed += 1;
             return Err(RtpError::TooLarge(packet.payload.len()).into());
         }
@@ -461,6 +527,7 @@ impl Leg {
                     }
                     _ => self.hangup(HangupCause::MediaTimeout),
                 },
+                LegTimer::Rtcp => self.send_report(now),
             }
             if self.is_ended() {
                 return;
@@ -498,7 +565,49 @@ impl Leg {
             frames_concealed: self.concealed,
             packets_sent: self.packetizer.sent_packets(),
             bytes_sent: self.packetizer.sent_bytes(),
+            remote: self.rtcp.as_ref().map(Rtcp::remote).unwrap_or_default(),
         }
+    }
+
+    /// An RTCP packet from the peer (on the RTCP port, or multiplexed on the RTP one).
+    pub fn handle_rtcp(&mut self, now: Instant, datagram: &[u8]) -> Result<(), EngineError> {
+        if self.is_ended() {
+            return Err(EngineError::LegEnded(self.id));
+        }
+        let ntp = self.ntp_time(now);
+        let Some(rtcp) = &mut self.rtcp else {
+            return Err(RtpError::Rtcp("this leg does not take RTCP".into()).into());
+        };
+        let result = rtcp.receive(now, ntp, datagram, self.config.ssrc.0);
+        if result.is_err() {
+            self.malformed += 1;
+        }
+        Ok(result?)
+    }
+
+    /// The report due now: SR while sending, else RR; a block on the peer's stream once it sent.
+    fn send_report(&mut self, now: Instant) {
+        let ntp = self.ntp_time(now);
+        let sent = self.packetizer.sent_packets();
+        let sending = Sending {
+            ssrc: self.config.ssrc.0,
+            sent: (self.sending && sent > 0).then(|| (sent, self.packetizer.sent_bytes())),
+            rtp_time: self.packetizer.next_timestamp(),
+        };
+        let received =
+            self.remote_ssrc.filter(|_| self.receive.packets() > 0).map(|ssrc| (ssrc, &self.receive));
+        let Some(rtcp) = &mut self.rtcp else { return };
+        let report = rtcp.report(now, ntp, sending, received);
+        self.timers.set(LegTimer::Rtcp, rtcp.next_report());
+        if let Ok(data) = report {
+            self.outputs.push_back(LegOutput::TransmitRtcp(data));
+        }
+    }
+
+    /// The NTP time of `now` for RTCP (from the wall-clock time the leg was created at).
+    fn ntp_time(&self, now: Instant) -> u64 {
+        let at_start = self.config.rtcp.as_ref().map_or(Duration::ZERO, |r| r.unix_time_at_start);
+        rtcp::ntp_time(at_start + now.saturating_duration_since(self.epoch))
     }
 
     fn tick(&mut self, now: Instant) {

@@ -1,10 +1,12 @@
-//! RTP (RFC 3550): packet view, packetizer, playout buffer and receive statistics.
+//! RTP (RFC 3550): packet view, packetizer, playout buffer, receive statistics and RTCP reports.
 
 mod extension;
 mod packet;
 mod packetizer;
 mod playout;
 mod quality;
+pub mod reframe;
+pub mod rtcp;
 mod sequence;
 mod stats;
 
@@ -30,4 +32,6 @@ pub enum RtpError {
     BadPadding { padding: usize, available: usize },
     #[error("RTP payload of {0} bytes does not fit the buffer")]
     TooLarge(usize),
+    #[error("malformed RTCP: {0}")]
+    Rtcp(String),
 }

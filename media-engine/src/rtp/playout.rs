@@ -22,6 +22,9 @@ use crate::ids::Ssrc;
 const SLOTS: usize = 40;
 /// Ticks an underrun may wait for the stream (8 x 20 ms: a 40 ms start reaches 200 ms).
 pub const MAX_STRETCH: u32 = 8;
+/// Bytes each slot holds from the start: a G.711 frame, and most Opus voice
+/// packets; a slot grows (once) for a larger payload, up to the codec's maximum.
+const SLOT_START: usize = 160;
 
 #[derive(Debug, Clone)]
 struct Slot {
@@ -64,13 +67,15 @@ pub struct PlayoutBuffer {
     target_backlog: u64,
     /// After an underrun: ticks spent waiting for the target depth again.
     rebuffering: Option<u32>,
+    max_payload: usize,
 }
 
 impl PlayoutBuffer {
-    /// `delay` is the initial buffering delay; `max_payload` sizes the slots once.
+    /// `delay` is the initial buffering delay; a payload is kept up to `max_payload` bytes.
     pub fn new(delay: Duration, max_payload: usize) -> Self {
+        let start = max_payload.min(SLOT_START);
         let slots = (0..SLOTS)
-            .map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::with_capacity(max_payload) })
+            .map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::with_capacity(start) })
             .collect();
         Self {
             slots,
@@ -82,6 +87,7 @@ impl PlayoutBuffer {
             playing: false,
             target_backlog: (delay.as_millis() / 20) as u64 + 1,
             rebuffering: None,
+            max_payload,
         }
     }
 
@@ -106,8 +112,7 @@ impl PlayoutBuffer {
         slot.ext_seq = Some(ext_seq);
         slot.timestamp = timestamp;
         slot.payload.clear();
-        let room = slot.payload.capacity();
-        slot.payload.extend_from_slice(&payload[..payload.len().min(room)]);
+        slot.payload.extend_from_slice(&payload[..payload.len().min(self.max_payload)]);
         self.highest = self.highest.max(ext_seq);
         Inserted::Stored { ext_seq }
     }

@@ -17,6 +17,8 @@ pub struct RtpStats {
     pub frames_concealed: u64,
     pub packets_sent: u64,
     pub bytes_sent: u64,
+    /// What the peer's RTCP reports said about the leg's own stream (SIP legs).
+    pub remote: super::rtcp::RemoteView,
 }
 
 /// Running receive statistics for one RTP stream.
@@ -62,6 +64,21 @@ impl ReceiveStats {
 
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Packets expected from the first sequence number to the highest (RFC 3550 A.3).
+    pub fn expected(&self) -> u64 {
+        self.base_seq.map_or(0, |base| self.highest_seq - base + 1)
+    }
+
+    /// The highest extended sequence number received.
+    pub fn highest_seq(&self) -> u64 {
+        self.highest_seq
+    }
+
+    /// Interarrival jitter in RTP clock units, as RTCP reports it.
+    pub fn jitter_units(&self) -> u32 {
+        (self.jitter_q4 >> 4).clamp(0, i64::from(u32::MAX)) as u32
     }
 
     pub fn lost(&self) -> i64 {

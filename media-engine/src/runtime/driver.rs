@@ -19,10 +19,11 @@ use super::handle::{
 use super::ports::PortAllocator;
 use super::recorder::{self, RecordSink};
 use super::webrtc_routes::WebRtcRoutes;
-use super::{now, shard_of, RuntimeConfig};
+use super::{now, shard_of, unix_time, RuntimeConfig};
 use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
 use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
+use crate::leg::RtcpSetup;
 use crate::rtp::MAX_RTP_PACKET;
 use crate::webrtc::stun;
 
@@ -44,6 +45,24 @@ struct LegSocket {
     /// Whether `remote` was taken from a received packet (symmetric RTP).
     latched: bool,
     reader: JoinHandle<()>,
+    /// RTCP on the next port up, when it could be bound.
+    rtcp: Option<RtcpSocket>,
+}
+
+/// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
+/// engine tells RTCP from RTP by its packet type (RFC 5761).
+struct RtcpSocket {
+    socket: Arc<UdpSocket>,
+    /// Where the peer's RTCP came from; until then its RTP address's port + 1.
+    remote: Option<SocketAddr>,
+    reader: JoinHandle<()>,
+}
+
+impl LegSocket {
+    fn rtcp_remote(&self) -> Option<SocketAddr> {
+        let rtcp = self.rtcp.as_ref()?;
+        rtcp.remote.or_else(|| self.remote.map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1))))
+    }
 }
 
 /// Datagrams from the shared WebRTC port travel the datagram channel under this
@@ -74,6 +93,13 @@ struct Shared {
     relays: Vec<mpsc::Sender<Relay>>,
     events: broadcast::Sender<EngineEvent>,
     metrics: Arc<RuntimeMetrics>,
+}
+
+impl Shared {
+    fn ports(&self) -> std::sync::MutexGuard<'_, PortAllocator> {
+        // The allocator holds no invariant a panicking holder could break half-way.
+        self.ports.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 struct Driver {
@@ -344,6 +370,9 @@ impl Driver {
                     if socket.remote != Some(remote) {
                         socket.remote = Some(remote);
                         socket.latched = false;
+                        if let Some(rtcp) = &mut socket.rtcp {
+                            rtcp.remote = None;
+                        }
                     }
                 }
                 let _ = reply.send(result);
@@ -388,16 +417,16 @@ impl Driver {
     }
 
     async fn create_leg(&mut self, spec: LegSpec) -> Result<LegInfo, RuntimeError> {
-        let port = self.ports().allocate().ok_or(RuntimeError::NoPorts)?;
-        let socket = match UdpSocket::bind(SocketAddr::new(self.shared.config.bind_ip, port)).await {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                self.ports().release(port);
-                return Err(RuntimeError::Socket(format!("port {port}: {e}")));
-            }
-        };
+        let (port, socket) = bind_rtp_port(self.shared.clone()).await?;
         let local_addr = socket.local_addr().map_err(|e| RuntimeError::Socket(e.to_string()))?;
         let mut config = self.engine.leg_config(spec.media.codec);
+        let rtcp =
+            if self.shared.config.rtcp { rtcp_socket(self.shared.config.bind_ip, port).await } else { None };
+        if rtcp.is_some() {
+            // Wall-clock time for the reports' NTP timestamps: the engine never reads it.
+            config.rtcp =
+                Some(RtcpSetup { cname: format!("bond@{local_addr}"), unix_time_at_start: unix_time() });
+        }
         config.media_timeout = spec.media_timeout;
         config.payload_type = spec.media.payload_type;
         config.telephone_event_pt = spec.media.telephone_event_pt;
@@ -411,11 +440,18 @@ impl Driver {
                 return Err(RuntimeError::Engine(e.to_string()));
             }
         };
+        let rtcp = rtcp.map(|socket| {
+            let to_driver = Dispatch::Leg(id, self.datagrams_tx.clone());
+            let reader = tokio::spawn(read_socket(socket.clone(), to_driver, self.shared.metrics.clone(), 1));
+            RtcpSocket { socket, remote: None, reader }
+        });
         // Same codec as the config: this only sets the direction, and cannot fail.
         let _ = self.engine.set_rtp_media(now(), id, spec.media);
         let to_driver = Dispatch::Leg(id, self.datagrams_tx.clone());
-        let reader = tokio::spawn(read_socket(socket.clone(), to_driver, self.shared.metrics.clone()));
-        self.sockets.insert(id, LegSocket { socket, port, remote: spec.remote, latched: false, reader });
+        let reader =
+            tokio::spawn(read_socket(socket.clone(), to_driver, self.shared.metrics.clone(), RTP_SLAB));
+        self.sockets
+            .insert(id, LegSocket { socket, port, remote: spec.remote, latched: false, reader, rtcp });
         self.leg_opened();
         tracing::debug!(%id, %local_addr, "leg created");
         Ok(LegInfo { id, local_addr })
@@ -443,9 +479,14 @@ impl Driver {
             return;
         }
         // Symmetric RTP: answer where the first accepted packet came from, whatever
-        // the SDP said (a peer behind NAT does not know its public address).
+        // the SDP said (a peer behind NAT does not know its public address). RTCP
+        // latches the RTCP address the same way.
         if let Some(socket) = self.sockets.get_mut(&leg) {
-            if !socket.latched {
+            if crate::rtp::rtcp::is_rtcp(data) {
+                if let Some(rtcp) = socket.rtcp.as_mut().filter(|r| r.remote.is_none()) {
+                    rtcp.remote = Some(from);
+                }
+            } else if !socket.latched {
                 socket.remote = Some(from);
                 socket.latched = true;
             }
@@ -481,6 +522,7 @@ impl Driver {
             let metrics = &self.shared.metrics;
             match output {
                 EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
+                EngineOutput::TransmitRtcp { leg, data } => self.transmit_rtcp(leg, &data),
                 EngineOutput::Datagram { to, data, .. } => {
                     let Some(port) = &self.shared.webrtc else { continue };
                     match port.socket.try_send_to(&data, to) {
@@ -533,6 +575,14 @@ impl Driver {
         }
     }
 
+    fn transmit_rtcp(&self, leg: LegId, data: &[u8]) {
+        let Some(leg_socket) = self.sockets.get(&leg) else { return };
+        let (Some(rtcp), Some(remote)) = (&leg_socket.rtcp, leg_socket.rtcp_remote()) else { return };
+        if rtcp.socket.try_send_to(data, remote).is_err() {
+            RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1);
+        }
+    }
+
     fn leg_opened(&self) {
         self.shared.metrics.leg_opened();
         self.legs.fetch_add(1, Ordering::Relaxed);
@@ -544,6 +594,9 @@ impl Driver {
         self.forks.remove(&leg);
         if let Some(socket) = self.sockets.remove(&leg) {
             socket.reader.abort();
+            if let Some(rtcp) = socket.rtcp {
+                rtcp.reader.abort();
+            }
             self.ports().release(socket.port);
         }
         if self.shared.webrtc.is_some() {
@@ -561,8 +614,7 @@ impl Driver {
     }
 
     fn ports(&self) -> std::sync::MutexGuard<'_, PortAllocator> {
-        // The allocator holds no invariant a panicking holder could break half-way.
-        self.shared.ports.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.shared.ports()
     }
 }
 
@@ -578,7 +630,7 @@ fn open_webrtc(
     let socket = Arc::new(UdpSocket::from_std(std_socket)?);
     let local = socket.local_addr()?;
     let to_drivers = Dispatch::WebRtc { shards: shards.to_vec(), routes: routes.clone() };
-    let reader = tokio::spawn(read_socket(socket.clone(), to_drivers, metrics.clone()));
+    let reader = tokio::spawn(read_socket(socket.clone(), to_drivers, metrics.clone(), RTP_SLAB));
     tracing::info!(%local, %candidate, "WebRTC port open");
     Ok(WebRtcSocket { socket, local, candidate, reader })
 }
@@ -591,6 +643,38 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Tries at most this many ports of the range for one leg.
+const PORT_TRIES: usize = 16;
+
+/// A port of the range and its socket. A port another program holds is skipped
+/// (the allocator moves on round the range), up to [`PORT_TRIES`] of them.
+async fn bind_rtp_port(shared: Arc<Shared>) -> Result<(u16, Arc<UdpSocket>), RuntimeError> {
+    let mut refused = String::new();
+    for _ in 0..PORT_TRIES {
+        let port = shared.ports().allocate().ok_or(RuntimeError::NoPorts)?;
+        match UdpSocket::bind(SocketAddr::new(shared.config.bind_ip, port)).await {
+            Ok(socket) => return Ok((port, Arc::new(socket))),
+            Err(e) => {
+                shared.ports().release(port);
+                refused = format!("port {port}: {e}");
+            }
+        }
+    }
+    Err(RuntimeError::Socket(format!("{PORT_TRIES} ports refused, the last {refused}")))
+}
+
+/// The RTCP socket beside an RTP port; without it the leg goes without RTCP.
+async fn rtcp_socket(ip: std::net::IpAddr, rtp_port: u16) -> Option<Arc<UdpSocket>> {
+    let port = rtp_port.checked_add(1)?;
+    match UdpSocket::bind(SocketAddr::new(ip, port)).await {
+        Ok(socket) => Some(Arc::new(socket)),
+        Err(e) => {
+            tracing::debug!(port, error = %e, "no RTCP port: the leg goes without RTCP");
+            None
+        }
     }
 }
 
@@ -617,8 +701,17 @@ impl Dispatch {
     }
 }
 
-async fn read_socket(socket: Arc<UdpSocket>, to_drivers: Dispatch, metrics: Arc<RuntimeMetrics>) {
-    let mut buf = BytesMut::with_capacity(MAX_RTP_PACKET * 16);
+/// Datagrams a media socket's reader receives into one allocation.
+const RTP_SLAB: usize = 16;
+
+/// Read datagrams into slabs of `slab` packets (RTCP, a few a minute, takes 1).
+async fn read_socket(
+    socket: Arc<UdpSocket>,
+    to_drivers: Dispatch,
+    metrics: Arc<RuntimeMetrics>,
+    slab: usize,
+) {
+    let mut buf = BytesMut::with_capacity(MAX_RTP_PACKET * slab);
     loop {
         buf.resize(MAX_RTP_PACKET, 0);
         let (len, from) = match socket.recv_from(&mut buf).await {
@@ -633,7 +726,7 @@ async fn read_socket(socket: Arc<UdpSocket>, to_drivers: Dispatch, metrics: Arc<
         };
         let datagram = buf.split().freeze();
         if buf.capacity() < MAX_RTP_PACKET {
-            buf.reserve(MAX_RTP_PACKET * 16);
+            buf.reserve(MAX_RTP_PACKET * slab);
         }
         match driver.try_send((leg, from, datagram)) {
             Ok(()) => {}

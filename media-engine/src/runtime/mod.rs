@@ -59,6 +59,8 @@ pub struct RuntimeConfig {
     pub shards: usize,
     /// Bridged SIP legs with the same codec forward packets undecoded (see `leg/passthrough.rs`).
     pub passthrough: bool,
+    /// RTP legs send and read RTCP on their port + 1 (see `rtp/rtcp.rs`).
+    pub rtcp: bool,
 }
 
 impl RuntimeConfig {
@@ -108,4 +110,10 @@ pub fn spawn(config: RuntimeConfig) -> (EngineHandle, tokio::task::JoinHandle<()
 #[allow(clippy::disallowed_methods)] // the runtime layer owns the clock
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// Wall-clock time since the Unix epoch (for RTCP's NTP timestamps).
+#[allow(clippy::disallowed_methods)] // the runtime layer owns the clock
+pub(crate) fn unix_time() -> std::time::Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
 }

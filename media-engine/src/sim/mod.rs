@@ -167,7 +167,10 @@ impl SimNetwork {
     fn drain_outputs(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                EngineOutput::Transmit { leg, data } => self.send(leg, data),
+                // RTCP travels the same link (the engine tells it from RTP).
+                EngineOutput::Transmit { leg, data } | EngineOutput::TransmitRtcp { leg, data } => {
+                    self.send(leg, data)
+                }
                 EngineOutput::Heard { leg, frame } => self.heard.entry(leg).or_default().push(*frame),
                 EngineOutput::Recorded { leg, inbound, outbound } => {
                     self.recorded.entry(leg).or_default().push((*inbound, *outbound));

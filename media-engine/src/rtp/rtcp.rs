@@ -1,0 +1,301 @@
+//! RTCP sender and receiver reports (RFC 3550 section 6.4) for SIP legs: every
+//! few seconds a compound packet (SR while the leg sends, else RR, with one
+//! reception report on the peer's stream, then SDES CNAME); from the peer's
+//! reports the loss and jitter it sees on Bond's stream, and the round trip
+//! (from the LSR/DLSR it echoes). Packets are built and read with webrtc-rs's
+//! `rtcp` crate. Pure: times come in as `now`, wall-clock time as an NTP
+//! timestamp the caller derives from it.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtcp::packet::Packet;
+use rtcp::receiver_report::ReceiverReport;
+use rtcp::reception_report::ReceptionReport;
+use rtcp::sender_report::SenderReport;
+use rtcp::source_description::{SdesType, SourceDescription, SourceDescriptionChunk, SourceDescriptionItem};
+
+use super::{ReceiveStats, RtpError};
+
+/// Mean time between reports (RFC 3550's minimum; randomized 0.5x-1.5x).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whether a datagram on an RTP port is RTCP (RFC 5761 section 4: packet types 192-223).
+pub fn is_rtcp(datagram: &[u8]) -> bool {
+    datagram.len() >= 8 && datagram[0] >> 6 == 2 && (192..=223).contains(&datagram[1])
+}
+
+/// What the peer's reports say about Bond's stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RemoteView {
+    /// Reports received from the peer (SR or RR, whatever they were about).
+    pub reports: u64,
+    /// Packets of Bond's stream the peer lost, as of its last report.
+    pub packets_lost: Option<i64>,
+    /// The peer's interarrival jitter on Bond's stream, in ms.
+    pub jitter_ms: Option<f64>,
+    /// The last round-trip time measured from the peer's LSR/DLSR, in ms.
+    pub rtt_ms: Option<f64>,
+}
+
+/// What the leg knows when a report is due.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    pub ssrc: u32,
+    /// Packets and payload octets sent so far; `None` while the leg sends nothing.
+    pub sent: Option<(u64, u64)>,
+    /// The RTP timestamp that corresponds to `now`.
+    pub rtp_time: u32,
+}
+
+/// One leg's RTCP state.
+#[derive(Debug, Clone)]
+pub struct Rtcp {
+    cname: Bytes,
+    clock_rate: u32,
+    next_report: Instant,
+    /// Pseudo-random state for the report interval.
+    seed: u64,
+    /// The middle 32 bits of the peer's last SR's NTP time, and when it arrived.
+    last_sr: Option<(u32, Instant)>,
+    /// Expected and received packets at the previous report (RFC 3550 A.3).
+    prior: (u64, u64),
+    remote: RemoteView,
+}
+
+impl Rtcp {
+    pub fn new(cname: &str, clock_rate: u32, seed: u64, now: Instant) -> Self {
+        let mut rtcp = Self {
+            cname: Bytes::copy_from_slice(cname.as_bytes()),
+            clock_rate,
+            next_report: now,
+            seed,
+            last_sr: None,
+            prior: (0, 0),
+            remote: RemoteView::default(),
+        };
+        // The first report goes out after half an interval (RFC 3550 6.2: tmin / 2).
+        rtcp.next_report = now + REPORT_INTERVAL / 2;
+        rtcp
+    }
+
+    pub fn next_report(&self) -> Instant {
+        self.next_report
+    }
+
+    pub fn remote(&self) -> RemoteView {
+        self.remote
+    }
+
+    /// The compound report due at `now` (`ntp`: the NTP time of `now`), and the next one scheduled.
+    pub fn report(
+        &mut self,
+        now: Instant,
+        ntp: u64,
+        sending: Sending,
+        received: Option<(u32, &ReceiveStats)>,
+    ) -> Result<Bytes, RtpError> {
+        self.next_report = now + self.interval();
+        let reports: Vec<ReceptionReport> =
+            received.map(|(ssrc, stats)| self.reception_report(now, ssrc, stats)).into_iter().collect();
+        let first: Box<dyn Packet + Send + Sync> = match sending.sent {
+            Some((packets, octets)) => Box::new(SenderReport {
+                ssrc: sending.ssrc,
+                ntp_time: ntp,
+                rtp_time: sending.rtp_time,
+                packet_count: packets as u32,
+                octet_count: octets as u32,
+                reports,
+                profile_extensions: Bytes::new(),
+            }),
+            None => {
+                Box::new(ReceiverReport { ssrc: sending.ssrc, reports, profile_extensions: Bytes::new() })
+            }
+        };
+        let sdes = SourceDescription {
+            chunks: vec![SourceDescriptionChunk {
+                source: sending.ssrc,
+                items: vec![SourceDescriptionItem {
+                    sdes_type: SdesType::SdesCname,
+                    text: self.cname.clone(),
+                }],
+            }],
+        };
+        rtcp::packet::marshal(&[first, Box::new(sdes)]).map_err(|e| RtpError::Rtcp(e.to_string()))
+    }
+
+    /// Read a compound packet from the peer arriving at `now` (`ntp` its NTP time).
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        ntp: u64,
+        datagram: &[u8],
+        own_ssrc: u32,
+    ) -> Result<(), RtpError> {
+        let mut data = Bytes::copy_from_slice(datagram);
+        let packets = rtcp::packet::unmarshal(&mut data).map_err(|e| RtpError::Rtcp(e.to_string()))?;
+        for packet in &packets {
+            let any = packet.as_any();
+            let blocks = if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                self.last_sr = Some(((sr.ntp_time >> 16) as u32, now));
+                self.remote.reports += 1;
+                &sr.reports
+            } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                self.remote.reports += 1;
+                &rr.reports
+            } else {
+                continue;
+            };
+            for block in blocks.iter().filter(|b| b.ssrc == own_ssrc) {
+                self.read_block(ntp, block);
+            }
+        }
+        Ok(())
+    }
+
+    fn read_block(&mut self, ntp: u64, block: &ReceptionReport) {
+        // A 24-bit signed count.
+        let lost = ((block.total_lost << 8) as i32) >> 8;
+        self.remote.packets_lost = Some(i64::from(lost));
+        if self.clock_rate > 0 {
+            self.remote.jitter_ms = Some(f64::from(block.jitter) * 1000.0 / f64::from(self.clock_rate));
+        }
+        if block.last_sender_report != 0 {
+            // All three in 1/65536 s, modulo 2^32 (RFC 3550 6.4.1).
+            let arrived = (ntp >> 16) as u32;
+            let rtt = arrived.wrapping_sub(block.last_sender_report).wrapping_sub(block.delay);
+            if rtt < 65536 * 60 {
+                self.remote.rtt_ms = Some(f64::from(rtt) * 1000.0 / 65536.0);
+            }
+        }
+    }
+
+    fn reception_report(&mut self, now: Instant, ssrc: u32, stats: &ReceiveStats) -> ReceptionReport {
+        let expected = stats.expected();
+        let received = stats.packets();
+        let (prior_expected, prior_received) = std::mem::replace(&mut self.prior, (expected, received));
+        let expected_interval = expected.saturating_sub(prior_expected);
+        let lost_interval = expected_interval as i64 - received.saturating_sub(prior_received) as i64;
+        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
+            0
+        } else {
+            ((lost_interval << 8) / expected_interval as i64).min(255) as u8
+        };
+        let total_lost = (stats.lost().clamp(-0x80_0000, 0x7F_FFFF) as u32) & 0xFF_FFFF;
+        let (last_sender_report, delay) = match self.last_sr {
+            Some((lsr, arrived)) => {
+                let waited = now.saturating_duration_since(arrived);
+                (lsr, (waited.as_secs_f64() * 65536.0) as u32)
+            }
+            None => (0, 0),
+        };
+        ReceptionReport {
+            ssrc,
+            fraction_lost,
+            total_lost,
+            last_sequence_number: stats.highest_seq() as u32,
+            jitter: stats.jitter_units(),
+            last_sender_report,
+            delay,
+        }
+    }
+
+    /// 0.5 to 1.5 times the mean interval (RFC 3550 6.3.1), from a SplitMix64 step.
+    fn interval(&mut self) -> Duration {
+        self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let unit = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64;
+        REPORT_INTERVAL.mul_f64(0.5 + unit)
+    }
+}
+
+/// NTP time (RFC 5905: seconds since 1900 in the high 32 bits, fraction in the low) of
+/// `since_unix` after the Unix epoch.
+pub fn ntp_time(since_unix: Duration) -> u64 {
+    const UNIX_TO_NTP_SECS: u64 = 2_208_988_800;
+    let seconds = since_unix.as_secs() + UNIX_TO_NTP_SECS;
+    let fraction = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    (seconds << 32) | fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(seqs: impl IntoIterator<Item = u64>) -> ReceiveStats {
+        let mut s = ReceiveStats::new(8000);
+        for seq in seqs {
+            s.record(seq, (seq * 160) as u32, (seq * 160) as i64, 160);
+        }
+        s
+    }
+
+    #[test]
+    fn a_sending_leg_reports_an_sr_with_a_block_on_the_peer_and_its_cname() {
+        let t0 = crate::sim::epoch();
+        let mut rtcp = Rtcp::new("bond@example", 8000, 7, t0);
+        assert_eq!(rtcp.next_report(), t0 + Duration::from_millis(2500));
+        let received = stats((0..100).filter(|s| s % 10 != 3)); // 10 of 100 lost
+        let sending = Sending { ssrc: 0xB0D, sent: Some((250, 40_000)), rtp_time: 1234 };
+        let data =
+            rtcp.report(t0, ntp_time(Duration::from_secs(1_700_000_000)), sending, Some((0x5EE, &received)));
+        let packets = rtcp::packet::unmarshal(&mut data.unwrap()).unwrap();
+        let sr = packets[0].as_any().downcast_ref::<SenderReport>().unwrap();
+        assert_eq!((sr.ssrc, sr.packet_count, sr.octet_count, sr.rtp_time), (0xB0D, 250, 40_000, 1234));
+        let block = &sr.reports[0];
+        assert_eq!((block.ssrc, block.total_lost, block.last_sequence_number), (0x5EE, 10, 99));
+        assert_eq!(block.fraction_lost, 25, "10 of 100 expected, in 1/256");
+        let sdes = packets[1].as_any().downcast_ref::<SourceDescription>().unwrap();
+        assert_eq!(&sdes.chunks[0].items[0].text[..], b"bond@example");
+        let next = rtcp.next_report() - t0;
+        assert!(next >= REPORT_INTERVAL / 2 && next <= REPORT_INTERVAL * 3 / 2, "{next:?}");
+    }
+
+    #[test]
+    fn the_round_trip_comes_from_the_peers_echo_of_our_sr() {
+        // Two reporters 40 ms apart each way: A's SR reaches B, B reports 300 ms later, A hears it.
+        let t0 = crate::sim::epoch();
+        let unix = Duration::from_secs(1_700_000_000);
+        let (mut a, mut b) = (Rtcp::new("a", 8000, 1, t0), Rtcp::new("b", 8000, 2, t0));
+        let sent = Sending { ssrc: 0xA, sent: Some((50, 8000)), rtp_time: 0 };
+        let sr = a.report(t0, ntp_time(unix), sent, None).unwrap();
+        let at_b = t0 + Duration::from_millis(40);
+        b.receive(at_b, ntp_time(unix + Duration::from_millis(40)), &sr, 0xB).unwrap();
+        let b_sends = Sending { ssrc: 0xB, sent: None, rtp_time: 0 };
+        let later = at_b + Duration::from_millis(300);
+        let rr =
+            b.report(later, ntp_time(unix + Duration::from_millis(340)), b_sends, Some((0xA, &stats(0..50))));
+        a.receive(later, ntp_time(unix + Duration::from_millis(380)), &rr.unwrap(), 0xA).unwrap();
+        let seen = a.remote();
+        assert_eq!((seen.reports, seen.packets_lost), (1, Some(0)));
+        let rtt = seen.rtt_ms.unwrap();
+        assert!((rtt - 80.0).abs() < 0.1, "{rtt}");
+    }
+
+    #[test]
+    fn garbage_is_refused_without_a_panic_and_rtcp_is_told_from_rtp() {
+        let t0 = crate::sim::epoch();
+        let mut rtcp = Rtcp::new("a", 8000, 1, t0);
+        let mut seed = 0x1234_5678_u64;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (seed >> 56) as u8
+                })
+                .collect();
+            let _ = rtcp.receive(t0, 0, &data, 1);
+            let mut framed = data.clone();
+            if framed.len() >= 8 {
+                framed[0] = 0x81;
+                framed[1] = 201;
+                let _ = rtcp.receive(t0, 0, &framed, 1);
+            }
+        }
+        assert!(is_rtcp(&[0x81, 200, 0, 6, 0, 0, 0, 1]));
+        assert!(!is_rtcp(&[0x80, 0, 0, 1, 0, 0, 0, 1]), "PCMU");
+        assert!(!is_rtcp(&[0x80, 0x80 | 101, 0, 1, 0, 0, 0, 1]), "a marked telephone-event");
+    }
+}
