@@ -643,7 +643,7 @@ async fn streaming_start_checks_its_fields_and_stop_needs_a_stream() {
             (json!({ "stream_url": "ws://127.0.0.1:9/", "stream_track": "inbound" }), "/stream_track"),
             (json!({ "stream_url": "ws://127.0.0.1:9/", "stream_codec": "AMR-WB" }), "/stream_codec"),
             (
-                json!({ "stream_url": "ws://127.0.0.1:9/", "stream_bidirectional_mode": "mp3" }),
+                json!({ "stream_url": "ws://127.0.0.1:9/", "stream_bidirectional_mode": "flac" }),
                 "/stream_bidirectional_mode",
             ),
             (

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -151,6 +152,18 @@ def api(bond, method, path, body=None, key=API_KEY):
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read() or b"null")
+
+
+def wav_at(url):
+    """The WAV at `url`: (channels, rate, interleaved samples)."""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        data = r.read()
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        f.write(data)
+        f.flush()
+        with wave.open(f.name) as w:
+            frames = w.readframes(w.getnframes())
+            return w.getnchannels(), w.getframerate(), memoryview(frames).cast("h").tolist()
 
 
 def tone(hz, rate, samples, amplitude=8000, start=0):

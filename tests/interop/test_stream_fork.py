@@ -8,14 +8,11 @@ library's G.711 and raw L16, checking the audio by tone frequency.
 
 import asyncio
 import base64
-import io
 import json
 import math
 import threading
 import time
-import urllib.request
 import warnings
-import wave
 
 import pytest
 import websockets
@@ -25,7 +22,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # G.711 and byte swapping, in the standard library up to 3.12
 
-from conftest import api, free_port, share_at
+from conftest import api, free_port, share_at, wav_at
 from test_sip_trunk import wait_event
 
 TOKEN = "stream-consumer-token-0001"
@@ -262,16 +259,56 @@ def test_audio_sent_back_on_a_bidirectional_stream_is_played_to_the_call_and_its
         time.sleep(0.3)
         action(bond, cid, "record_stop", {})
         saved = wait_event(receiver, "call.recording.saved", call_control_id=cid)
-        with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r:
-            data = r.read()
-        with wave.open(io.BytesIO(data)) as w:
-            stereo = list(memoryview(w.readframes(w.getnframes())).cast("h"))
+        _, _, stereo = wav_at(saved["recording_urls"]["wav"])
         heard = stereo[1::2]  # right: what the call's party heard
         loud = [i for i in range(0, len(heard) - 160, 160) if max(abs(x) for x in heard[i:i + 160]) > 2000]
         assert 45 <= len(loud) <= 55, f"about 1 s of tone: {len(loud)} frames"
         segment = heard[loud[0] + 400:loud[0] + 6000]
         assert share_at(segment, 1000, 8000) > 0.9
         assert max(abs(x) for x in stereo[0::2]) < 100, "left, what the party said: silence"
+        action(bond, cid, "hangup", {})
+    finally:
+        back.close()
+
+
+def test_an_mp3_file_sent_back_in_telnyxs_default_mode_is_played_and_a_second_within_a_second_is_refused(bond, receiver):
+    """`stream_bidirectional_mode: mp3` (Telnyx's default): a whole MP3 file, made by LAME
+    (the `lameenc` package) from 1 s of 1 kHz at 16 kHz, is heard by the call's party; a
+    second file sent at once gets Telnyx's rate-limit error 100005."""
+    import lameenc
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(64)
+    encoder.set_in_sample_rate(16000)
+    encoder.set_channels(1)
+    encoder.set_quality(2)
+    tone = b"".join(int(8000 * math.sin(2 * math.pi * 1000 * n / 16000)).to_bytes(2, "little", signed=True)
+                    for n in range(16000))
+    mp3 = base64.b64encode(encoder.encode(tone) + encoder.flush()).decode()
+
+    async def answer(ws):
+        await ws.send(json.dumps({"event": "media", "media": {"payload": mp3}}))
+        await ws.send(json.dumps({"event": "media", "media": {"payload": mp3}}))
+        await ws.send(json.dumps({"event": "mark", "mark": {"name": "mp3-played"}}))
+
+    back = Consumer(on_start=answer)
+    try:
+        conn = app(bond, receiver)
+        cid = dial(bond, conn, "loop:silence")["call_control_id"]
+        action(bond, cid, "record_start", {"channels": "dual", "format": "wav"})
+        action(bond, cid, "streaming_start", {"stream_url": back.url, "stream_bidirectional_mode": "mp3",
+                                              "stream_bidirectional_target_legs": "self"})
+        _, frames = back.session()
+        frames = back.wait_frames(frames, lambda fs: any(f["event"] == "mark" for f in fs))
+        error = next(f for f in frames if f["event"] == "error")
+        assert error["payload"]["code"] == 100005, error
+        time.sleep(0.3)
+        action(bond, cid, "record_stop", {})
+        saved = wait_event(receiver, "call.recording.saved", call_control_id=cid)
+        heard = wav_at(saved["recording_urls"]["wav"])[2][1::2]
+        loud = [i for i in range(0, len(heard) - 160, 160) if max(abs(x) for x in heard[i:i + 160]) > 2000]
+        assert 40 <= len(loud) <= 60, f"about 1 s of the MP3's tone, once: {len(loud)} frames"
+        assert share_at(heard[loud[0] + 800:loud[0] + 6000], 1000, 8000) > 0.9
         action(bond, cid, "hangup", {})
     finally:
         back.close()

@@ -229,13 +229,7 @@ pub fn stream_request(body: &Value) -> Result<StreamRequest, ApiError> {
     let back = match text("stream_bidirectional_mode") {
         None => None,
         Some("rtp") => Some(back_channel(body)?),
-        Some("mp3") => {
-            return Err(ApiError::unprocessable(
-                "10015",
-                "stream_bidirectional_mode mp3 is not available in Bond yet; use rtp.",
-                "/stream_bidirectional_mode",
-            ))
-        }
+        Some("mp3") => Some(BackChannel { codec: None, ..back_channel(body)? }),
         Some(_) => {
             return Err(invalid("stream_bidirectional_mode must be rtp or mp3", "/stream_bidirectional_mode"))
         }
@@ -284,7 +278,7 @@ fn back_channel(body: &Value) -> Result<BackChannel, ApiError> {
                 "/stream_bidirectional_target_legs",
             )
         })?;
-    Ok(BackChannel { codec, target })
+    Ok(BackChannel { codec: Some(codec), target })
 }
 
 /// Telnyx `custom_parameters` (`[{name, value}]`) as one object.

@@ -1,8 +1,9 @@
 //! Audio back into the call on a stream Bond sends (`streaming_start` with
-//! `stream_bidirectional_mode: "rtp"`), as Telnyx takes it from an application
+//! `stream_bidirectional_mode`), as Telnyx takes it from an application
 //! (../shared/reference/carrier-protocols.md, section 1): `media` frames of
-//! base64 codec payload (20 ms to 30 s each) are decoded and queued to play to
-//! the target legs one after another; `mark` is answered once the audio sent
+//! base64 codec payload (`rtp`: 20 ms to 30 s each) or of a whole MP3 file
+//! (`mp3`, Telnyx's default: at most one a second, else error 100005) are
+//! decoded and queued to play to the target legs one after another; `mark` is answered once the audio sent
 //! before it has played; `clear` drops what has not played and answers every
 //! pending mark at once. A frame that is not JSON gets Telnyx's `error` 100003,
 //! a payload that is not base64 (or not the codec) 100004; the stream goes on.
@@ -16,6 +17,8 @@ use bond_codecs::codec::AudioDecoder;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+
+use super::mp3;
 
 /// Who hears the audio (Telnyx `stream_bidirectional_target_legs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +41,24 @@ impl TargetLegs {
     }
 }
 
-/// What `stream_bidirectional_*` asked for.
+/// What `stream_bidirectional_*` asked for: `codec` in `rtp` mode, `None` for `mp3`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BackChannel {
-    pub codec: Codec,
+    pub codec: Option<Codec>,
     pub target: TargetLegs,
+}
+
+/// How a back channel's media payloads are read.
+#[derive(Debug)]
+enum Payloads {
+    Rtp {
+        decoder: Box<AudioDecoder>,
+        frame: Box<AudioFrame>,
+    },
+    /// Whole MP3 files, and when the last one came (Telnyx takes one a second).
+    Mp3 {
+        last: Option<Instant>,
+    },
 }
 
 /// What the stream asks the call side to do.
@@ -55,8 +71,7 @@ pub enum Inject {
 /// The receiving side of one stream's back channel.
 #[derive(Debug)]
 pub struct Back {
-    decoder: AudioDecoder,
-    frame: AudioFrame,
+    payloads: Payloads,
     inject: mpsc::UnboundedSender<Inject>,
     /// When the audio queued so far will have played.
     queued_until: Option<Instant>,
@@ -73,13 +88,18 @@ pub enum Reply {
 
 impl Back {
     pub fn new(channel: BackChannel, inject: mpsc::UnboundedSender<Inject>) -> Result<Self, String> {
-        let decoder = channel.codec.decoder().map_err(|e| e.to_string())?;
-        let frame = AudioFrame::silent(channel.codec.sample_rate(), 0);
-        Ok(Self { decoder, frame, inject, queued_until: None, marks: VecDeque::new() })
+        let payloads = match channel.codec {
+            Some(codec) => Payloads::Rtp {
+                decoder: Box::new(codec.decoder().map_err(|e| e.to_string())?),
+                frame: Box::new(AudioFrame::silent(codec.sample_rate(), 0)),
+            },
+            None => Payloads::Mp3 { last: None },
+        };
+        Ok(Self { payloads, inject, queued_until: None, marks: VecDeque::new() })
     }
 
     /// One text frame from the application, at `now`.
-    pub fn handle(&mut self, text: &str, now: Instant) -> Vec<Reply> {
+    pub async fn handle(&mut self, text: &str, now: Instant) -> Vec<Reply> {
         let Ok(frame) = serde_json::from_str::<Value>(text) else {
             return vec![malformed("the frame is not JSON")];
         };
@@ -91,17 +111,16 @@ impl Back {
                 let Ok(bytes) = BASE64.decode(payload) else {
                     return vec![invalid_media("media.payload is not base64")];
                 };
-                match self.decode(&bytes) {
-                    Ok(samples) if samples.is_empty() => vec![],
-                    Ok(samples) => {
-                        let rate = self.decoder.codec().sample_rate();
+                match self.decode(bytes, now).await {
+                    Err(reply) => vec![reply],
+                    Ok((samples, _)) if samples.is_empty() => vec![],
+                    Ok((samples, rate)) => {
                         let length =
                             Duration::from_micros(samples.len() as u64 * 1_000_000 / u64::from(rate.hz()));
                         self.queued_until = Some(self.queued_until.map_or(now, |q| q.max(now)) + length);
                         let _ = self.inject.send(Inject::Play { samples, rate });
                         vec![]
                     }
-                    Err(e) => vec![invalid_media(&e)],
                 }
             }
             Some("mark") => match frame["mark"]["name"].as_str() {
@@ -137,29 +156,55 @@ impl Back {
         out
     }
 
-    /// The payload as samples: 20 ms frames for the fixed-rate codecs, one packet for Opus.
-    fn decode(&mut self, bytes: &[u8]) -> Result<Vec<i16>, String> {
-        let codec = self.decoder.codec();
-        let per_frame = match codec {
-            Codec::Opus => bytes.len().max(1),
-            Codec::L16 { rate, .. } => rate.frame_samples() * 2,
-            // G.711 and G.722 (64 kbit/s): 160 bytes per 20 ms.
-            _ => 160,
-        };
-        if codec != Codec::Opus && bytes.len() % per_frame != 0 {
-            return Err(format!(
-                "{} bytes are not whole 20 ms frames of {}",
-                bytes.len(),
-                codec.encoding_name()
-            ));
+    /// A media payload as samples and their rate, or the error to answer with.
+    async fn decode(&mut self, bytes: Vec<u8>, now: Instant) -> Result<(Vec<i16>, SampleRate), Reply> {
+        match &mut self.payloads {
+            Payloads::Rtp { decoder, frame } => {
+                let rate = decoder.codec().sample_rate();
+                Ok((decode_frames(decoder, frame, &bytes).map_err(|e| invalid_media(&e))?, rate))
+            }
+            Payloads::Mp3 { last } => {
+                if last.is_some_and(|at| now < at + Duration::from_secs(1)) {
+                    return Err(Reply::Error {
+                        code: 100_005,
+                        title: "rate_limit_reached",
+                        detail: "one MP3 file a second".into(),
+                    });
+                }
+                *last = Some(now);
+                // A file of up to a minute takes a while to decode: off the async
+                // workers, which the media engines share.
+                let decoded = tokio::task::spawn_blocking(move || mp3::decode(bytes))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the MP3 decoder failed: {e}")));
+                Ok((decoded.map_err(|e| invalid_media(&e))?, mp3::MP3_RATE))
+            }
         }
-        let mut samples = Vec::new();
-        for chunk in bytes.chunks(per_frame) {
-            self.decoder.decode(chunk, &mut self.frame).map_err(|e| e.to_string())?;
-            samples.extend_from_slice(self.frame.samples());
-        }
-        Ok(samples)
     }
+}
+
+/// A payload of `decoder`'s codec as samples: 20 ms frames for the fixed-rate codecs, one packet for Opus.
+fn decode_frames(
+    decoder: &mut AudioDecoder,
+    frame: &mut AudioFrame,
+    bytes: &[u8],
+) -> Result<Vec<i16>, String> {
+    let codec = decoder.codec();
+    let per_frame = match codec {
+        Codec::Opus => bytes.len().max(1),
+        Codec::L16 { rate, .. } => rate.frame_samples() * 2,
+        // G.711 and G.722 (64 kbit/s): 160 bytes per 20 ms.
+        _ => 160,
+    };
+    if codec != Codec::Opus && bytes.len() % per_frame != 0 {
+        return Err(format!("{} bytes are not whole 20 ms frames of {}", bytes.len(), codec.encoding_name()));
+    }
+    let mut samples = Vec::new();
+    for chunk in bytes.chunks(per_frame) {
+        decoder.decode(chunk, frame).map_err(|e| e.to_string())?;
+        samples.extend_from_slice(frame.samples());
+    }
+    Ok(samples)
 }
 
 fn malformed(detail: &str) -> Reply {
@@ -191,7 +236,7 @@ mod tests {
 
     fn back() -> (Back, mpsc::UnboundedReceiver<Inject>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let channel = BackChannel { codec: Codec::Pcmu, target: TargetLegs::Own };
+        let channel = BackChannel { codec: Some(Codec::Pcmu), target: TargetLegs::Own };
         (Back::new(channel, tx).unwrap(), rx)
     }
 
@@ -199,35 +244,35 @@ mod tests {
         json!({ "event": "media", "media": { "payload": BASE64.encode(vec![0xffu8; bytes]) } }).to_string()
     }
 
-    #[test]
-    fn media_plays_in_turn_and_a_mark_is_answered_when_the_audio_before_it_has_played() {
+    #[tokio::test]
+    async fn media_plays_in_turn_and_a_mark_is_answered_when_the_audio_before_it_has_played() {
         let (mut back, mut played) = back();
         let t0 = crate::clock::monotonic();
-        assert_eq!(back.handle(&media(8_000), t0), vec![], "1 s of PCMU");
-        assert_eq!(back.handle(&media(160), t0), vec![], "and 20 ms more");
+        assert_eq!(back.handle(&media(8_000), t0).await, vec![], "1 s of PCMU");
+        assert_eq!(back.handle(&media(160), t0).await, vec![], "and 20 ms more");
         let Ok(Inject::Play { samples, rate }) = played.try_recv() else { panic!("nothing to play") };
         assert_eq!((samples.len(), rate), (8_000, SampleRate::Hz8000));
-        assert_eq!(back.handle(r#"{"event":"mark","mark":{"name":"after"}}"#, t0), vec![]);
+        assert_eq!(back.handle(r#"{"event":"mark","mark":{"name":"after"}}"#, t0).await, vec![]);
         assert_eq!(back.next_due(), Some(t0 + Duration::from_millis(1_020)));
         assert_eq!(back.due(t0 + Duration::from_millis(1_000)), vec![]);
         assert_eq!(back.due(t0 + Duration::from_millis(1_020)), vec![Reply::Mark("after".into())]);
         let later = t0 + Duration::from_secs(5);
         assert_eq!(
-            back.handle(r#"{"event":"mark","mark":{"name":"now"}}"#, later),
+            back.handle(r#"{"event":"mark","mark":{"name":"now"}}"#, later).await,
             vec![Reply::Mark("now".into())],
             "nothing queued"
         );
     }
 
-    #[test]
-    fn clear_drops_the_queue_and_answers_every_pending_mark_at_once() {
+    #[tokio::test]
+    async fn clear_drops_the_queue_and_answers_every_pending_mark_at_once() {
         let (mut back, mut played) = back();
         let t0 = crate::clock::monotonic();
-        back.handle(&media(1_600), t0);
-        back.handle(r#"{"event":"mark","mark":{"name":"a"}}"#, t0);
-        back.handle(r#"{"event":"mark","mark":{"name":"b"}}"#, t0);
+        back.handle(&media(1_600), t0).await;
+        back.handle(r#"{"event":"mark","mark":{"name":"a"}}"#, t0).await;
+        back.handle(r#"{"event":"mark","mark":{"name":"b"}}"#, t0).await;
         assert_eq!(
-            back.handle(r#"{"event":"clear"}"#, t0),
+            back.handle(r#"{"event":"clear"}"#, t0).await,
             vec![Reply::Mark("a".into()), Reply::Mark("b".into())]
         );
         assert!(matches!(played.try_recv(), Ok(Inject::Play { .. })));
@@ -235,22 +280,39 @@ mod tests {
         assert_eq!(back.next_due(), None);
     }
 
-    #[test]
-    fn bad_frames_get_telnyx_error_codes_and_change_nothing() {
+    #[tokio::test]
+    async fn bad_frames_get_telnyx_error_codes_and_change_nothing() {
         let (mut back, mut played) = back();
         let now = crate::clock::monotonic();
         let code = |replies: Vec<Reply>| match replies.as_slice() {
             [Reply::Error { code, .. }] => *code,
             other => panic!("{other:?}"),
         };
-        assert_eq!(code(back.handle("{nope", now)), 100_003);
-        assert_eq!(code(back.handle(r#"{"event":"dance"}"#, now)), 100_003);
-        assert_eq!(code(back.handle(r#"{"event":"media","media":{"payload":"%%%"}}"#, now)), 100_004);
-        assert_eq!(code(back.handle(&media(100), now)), 100_004, "not whole 20 ms frames");
+        assert_eq!(code(back.handle("{nope", now).await), 100_003);
+        assert_eq!(code(back.handle(r#"{"event":"dance"}"#, now).await), 100_003);
+        assert_eq!(code(back.handle(r#"{"event":"media","media":{"payload":"%%%"}}"#, now).await), 100_004);
+        assert_eq!(code(back.handle(&media(100), now).await), 100_004, "not whole 20 ms frames");
         assert!(played.try_recv().is_err());
         let frame = Reply::Error { code: 100_004, title: "invalid_media", detail: "x".into() }
             .frame("s1", "7".into());
         assert_eq!(frame["payload"]["code"], 100_004);
         assert_eq!(frame["sequence_number"], "7");
+    }
+    #[tokio::test]
+    async fn in_mp3_mode_a_file_that_does_not_decode_is_100004_and_a_second_within_a_second_100005() {
+        let (tx, mut played) = mpsc::unbounded_channel();
+        let channel = BackChannel { codec: None, target: TargetLegs::Own };
+        let mut back = Back::new(channel, tx).unwrap();
+        let code = |replies: Vec<Reply>| match replies.as_slice() {
+            [Reply::Error { code, .. }] => *code,
+            other => panic!("{other:?}"),
+        };
+        let t0 = crate::clock::monotonic();
+        assert_eq!(code(back.handle(&media(400), t0).await), 100_004, "0xFF bytes are no MP3 file");
+        let soon = t0 + Duration::from_millis(500);
+        assert_eq!(code(back.handle(&media(400), soon).await), 100_005, "one file a second");
+        let later = t0 + Duration::from_millis(1_000);
+        assert_eq!(code(back.handle(&media(400), later).await), 100_004, "a second on: read again");
+        assert!(played.try_recv().is_err(), "nothing played");
     }
 }

@@ -178,7 +178,7 @@ pub async fn run(
                 let replies = match message {
                     Some(Ok(Message::Close(_))) | None => return Ended::Closed,
                     Some(Ok(Message::Text(text))) => match &mut back {
-                        Some(back) => back.handle(&text, monotonic()),
+                        Some(back) => back.handle(&text, monotonic()).await,
                         None => Vec::new(),
                     },
                     // Pings are answered by the library.

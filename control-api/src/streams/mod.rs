@@ -7,4 +7,5 @@ pub mod auth;
 pub mod back;
 pub mod fork;
 pub mod frames;
+pub mod mp3;
 pub mod session;
