@@ -10,7 +10,7 @@
 const $ = (id) => document.getElementById(id);
 const state = { ws: null, token: null, agent: null, connectionId: null, call: null, pc: null, mic: null,
   muted: false, held: false, started: 0, retry: null, registered: false, lastHangup: null,
-  audio: null, inAnalyser: null, outAnalyser: null };
+  inMeter: null, outMeter: null };
 
 function showError(text) {
   $("error").textContent = text;
@@ -150,16 +150,9 @@ function showCall(peer) {
 // null (with a message) when the microphone is refused.
 async function startMedia(call) {
   try {
-    // `#processing=off` turns the browser's echo cancellation, noise suppression and
-    // gain control off (headsets; tone tests, which they would otherwise cancel).
-    const processing = new URLSearchParams(location.hash.slice(1)).get("processing") !== "off";
-    state.mic = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing },
-    });
+    state.mic = await bondMedia.microphone();
   } catch (e) {
-    showError(e.name === "NotAllowedError"
-      ? "Microphone access was refused. Allow the microphone for this page and try again."
-      : `No microphone: ${e.message}`);
+    showError(e.message);
     return null;
   }
   const pc = new RTCPeerConnection({ iceServers: [] });
@@ -167,7 +160,7 @@ async function startMedia(call) {
   state.mic.getTracks().forEach((t) => pc.addTrack(t, state.mic));
   pc.ontrack = (e) => {
     $("remote").srcObject = e.streams[0] || new MediaStream([e.track]);
-    state.outAnalyser = analyser(new MediaStream([e.track]));
+    state.outMeter = bondMedia.meter(new MediaStream([e.track]));
   };
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "connected") {
@@ -176,54 +169,17 @@ async function startMedia(call) {
     }
     if (pc.connectionState === "failed") showError("The media connection to Bond failed (ICE/DTLS).");
   };
-  state.inAnalyser = analyser(state.mic);
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc);
+  state.inMeter = bondMedia.meter(state.mic);
+  const sdp = await bondMedia.completeOffer(pc);
   state.started = Date.now();
-  return pc.localDescription.sdp;
-}
-
-// Bond takes a complete offer (no trickle ICE): wait for gathering to finish.
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, 3000);
-  });
-}
-
-function analyser(stream) {
-  state.audio = state.audio || new AudioContext();
-  const node = state.audio.createAnalyser();
-  node.fftSize = 4096;
-  state.audio.createMediaStreamSource(stream).connect(node);
-  return node;
-}
-
-function level(node) {
-  if (!node) return 0;
-  const data = new Float32Array(node.fftSize);
-  node.getFloatTimeDomainData(data);
-  let sum = 0;
-  for (const v of data) sum += v * v;
-  return Math.sqrt(sum / data.length);
-}
-
-function dominantHz(node) {
-  if (!node) return 0;
-  const bins = new Float32Array(node.frequencyBinCount);
-  node.getFloatFrequencyData(bins);
-  let best = 0;
-  for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-  return best * state.audio.sampleRate / node.fftSize;
+  return sdp;
 }
 
 function endCall(cause) {
   if (state.call) state.lastHangup = { call_control_id: state.call.id, cause };
   if (state.pc) state.pc.close();
   if (state.mic) state.mic.getTracks().forEach((t) => t.stop());
-  Object.assign(state, { call: null, pc: null, mic: null, muted: false, held: false, inAnalyser: null, outAnalyser: null });
+  Object.assign(state, { call: null, pc: null, mic: null, muted: false, held: false, inMeter: null, outMeter: null });
   $("call").hidden = true; $("accept").disabled = false; $("idle").hidden = !state.registered;
   $("mute").classList.remove("on"); $("hold").classList.remove("on");
   if (state.registered) setStatus("registered", "ok");
@@ -246,9 +202,11 @@ function dtmf(digit) {
   else send({ type: "dtmf", call_control_id: state.call.id, digits: digit });
 }
 
+const level = (meter) => (meter ? meter.level() : 0);
+
 function tick() {
-  $("meter-in").style.width = `${Math.min(100, level(state.inAnalyser) * 300)}%`;
-  $("meter-out").style.width = `${Math.min(100, level(state.outAnalyser) * 300)}%`;
+  $("meter-in").style.width = `${Math.min(100, level(state.inMeter) * 300)}%`;
+  $("meter-out").style.width = `${Math.min(100, level(state.outMeter) * 300)}%`;
   if (state.call) {
     const s = Math.floor((Date.now() - state.started) / 1000);
     $("timer").textContent = `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
@@ -289,7 +247,7 @@ window.softphone = {
   placeCall,
   dtmf,
   toggle,
-  outputHz: () => dominantHz(state.outAnalyser),
-  outputLevel: () => level(state.outAnalyser),
-  inputLevel: () => level(state.inAnalyser),
+  outputHz: () => (state.outMeter ? state.outMeter.dominantHz() : 0),
+  outputLevel: () => level(state.outMeter),
+  inputLevel: () => level(state.inMeter),
 };

@@ -3,11 +3,19 @@
 // brings each segment as it is stored; a call seen for the first time is filled
 // in from GET /v2/calls/{id}/translations first, so nothing said before the page
 // opened is missing. The key stays in this page's memory only.
+//
+// Listen, Whisper and Barge join a call by voice: the page signs in as an agent
+// of its own (a token issued with the supervisor's key), has Bond dial it with
+// `supervise_call_control_id` and `supervisor_role`, and answers with WebRTC
+// (webrtc.js). Another button on the same call switches the role of that leg
+// (`switch_supervisor_role`); Leave hangs it up, and it ends with the call.
+// `window.supervisor` exposes the state and what is heard, for tests.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const calls = new Map(); // call_control_id -> { rows: tbody, ids: Set of segment ids }
 let key = null;
+let refresh = null;
 
 function showError(text) {
   $("error").textContent = text;
@@ -19,14 +27,17 @@ function setStatus(text, kind) {
   $("status").className = "badge " + (kind || "");
 }
 
-async function api(path) {
-  const response = await fetch("/v2" + path, { headers: { Authorization: "Bearer " + key } });
-  const body = await response.json().catch(() => ({}));
+async function api(path, body) {
+  const headers = { Authorization: "Bearer " + key };
+  const init = body === undefined ? { headers }
+    : { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const response = await fetch("/v2" + path, init);
+  const answered = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const detail = body.errors && body.errors[0] ? body.errors[0].detail : response.statusText;
+    const detail = answered.errors && answered.errors[0] ? answered.errors[0].detail : response.statusText;
     throw new Error(detail);
   }
-  return body;
+  return answered;
 }
 
 function cell(language, text) {
@@ -51,13 +62,31 @@ function panel(callId, title) {
   const id = document.createElement("small");
   id.textContent = callId.slice(0, 18) + "…";
   h2.append(name, id);
+  const ear = document.createElement("div");
+  ear.className = "ear";
+  for (const [role, label] of [["monitor", "Listen"], ["whisper", "Whisper"], ["barge", "Barge"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = role;
+    button.textContent = label;
+    button.onclick = () => supervise(callId, role).catch((e) => { showError(e.message); leave(); });
+    ear.append(button);
+  }
+  const leaveButton = document.createElement("button");
+  leaveButton.type = "button";
+  leaveButton.className = "leave";
+  leaveButton.textContent = "Leave";
+  leaveButton.hidden = true;
+  leaveButton.onclick = leave;
+  const note = document.createElement("small");
+  ear.append(leaveButton, note);
   const table = document.createElement("table");
   table.innerHTML = "<thead><tr><th>Said</th><th>Translation</th></tr></thead>";
   const rows = document.createElement("tbody");
   table.append(rows);
-  section.append(h2, table);
+  section.append(h2, ear, table);
   $("calls").append(section);
-  call = { rows, ids: new Set(), filled: false };
+  call = { rows, section, ids: new Set(), filled: false, ended: false };
   calls.set(callId, call);
   return call;
 }
@@ -85,10 +114,21 @@ async function fill(callId) {
   live.forEach((tr) => call.rows.append(tr));
 }
 
+// Every live call gets a panel; a panel whose call ended says so and loses its buttons.
 async function liveCalls() {
   const listed = await api("/calls?page[size]=100");
+  const alive = new Set();
   for (const c of listed.data) {
-    if (c.is_alive) panel(c.call_control_id, c.from + " → " + c.to);
+    if (c.is_alive) {
+      alive.add(c.call_control_id);
+      panel(c.call_control_id, c.from + " → " + c.to);
+    }
+  }
+  for (const [id, call] of calls) {
+    if (!alive.has(id) && !call.ended && listed.data.some((c) => c.call_control_id === id)) {
+      call.ended = true;
+      call.section.classList.add("ended");
+    }
   }
 }
 
@@ -120,6 +160,118 @@ function watch() {
   };
 }
 
+// Joining calls by voice (see the top of this file).
+const joined = { name: null, token: null, socket: null, registered: null, watched: null, call: null,
+  role: null, pc: null, mic: null, meter: null };
+
+function render() {
+  for (const section of document.querySelectorAll("section.call")) {
+    const here = section.dataset.call === joined.watched;
+    for (const role of ["monitor", "whisper", "barge"]) {
+      section.querySelector("button." + role).classList.toggle("on", here && joined.role === role);
+    }
+    section.querySelector("button.leave").hidden = !here;
+    section.querySelector(".ear small").textContent = here ? (joined.pc ? "joined" : "joining…") : "";
+  }
+}
+
+// The page's own agent: a token from the supervisor's key, registered on the signaling socket.
+function register() {
+  if (joined.registered) return joined.registered;
+  joined.registered = (async () => {
+    joined.name = "supervisor-" + Math.random().toString(36).slice(2, 10);
+    joined.token = (await api("/agent_tokens", { agent: joined.name })).data.token;
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + "/v2/agent/ws");
+    joined.socket = socket;
+    await new Promise((resolve, reject) => {
+      socket.onopen = () => socket.send(JSON.stringify({ type: "register", token: joined.token }));
+      socket.onclose = (e) => {
+        joined.registered = null;
+        leave();
+        reject(new Error("The signaling socket closed" + (e.reason ? ": " + e.reason : "")));
+      };
+      socket.onmessage = (message) => {
+        const m = JSON.parse(message.data);
+        if (m.type === "registered") resolve();
+        else onSignal(m);
+      };
+    });
+  })();
+  return joined.registered;
+}
+
+function signal(message) {
+  if (joined.socket && joined.socket.readyState === WebSocket.OPEN) joined.socket.send(JSON.stringify(message));
+}
+
+function onSignal(m) {
+  if (m.type === "incoming_call") {
+    // Only the call this page is dialing (its id may arrive before the dial's answer).
+    if (joined.watched && !joined.pc && (!joined.call || joined.call === m.call_control_id)) {
+      joined.call = m.call_control_id;
+      answer(m.call_control_id).catch((e) => { showError(e.message); leave(); });
+    } else {
+      signal({ type: "reject", call_control_id: m.call_control_id });
+    }
+  } else if (m.type === "answer" && joined.pc && m.call_control_id === joined.call) {
+    joined.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch((e) => showError(e.message));
+  } else if (m.type === "hangup" && m.call_control_id === joined.call) {
+    reset();
+  } else if (m.type === "error") {
+    showError(m.detail);
+  }
+}
+
+async function answer(callId) {
+  joined.mic = await bondMedia.microphone();
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  joined.pc = pc;
+  joined.mic.getTracks().forEach((t) => pc.addTrack(t, joined.mic));
+  pc.ontrack = (e) => {
+    const stream = e.streams[0] || new MediaStream([e.track]);
+    $("remote").srcObject = stream;
+    joined.meter = bondMedia.meter(stream);
+  };
+  signal({ type: "accept", call_control_id: callId, sdp: await bondMedia.completeOffer(pc) });
+  render();
+}
+
+// Join `callId` in `role`, or switch to `role` when joined already.
+async function supervise(callId, role) {
+  if (joined.watched === callId && joined.call) {
+    await api("/calls/" + encodeURIComponent(joined.call) + "/actions/switch_supervisor_role", { role });
+    joined.role = role;
+    render();
+    return;
+  }
+  leave();
+  await register();
+  const call = (await api("/calls/" + encodeURIComponent(callId))).data;
+  Object.assign(joined, { watched: callId, role, call: null });
+  render();
+  const dialed = await api("/calls", { connection_id: call.connection_id, to: "agent:" + joined.name,
+    from: call.from, supervise_call_control_id: callId, supervisor_role: role });
+  if (joined.watched === callId && !joined.call) joined.call = dialed.data.call_control_id;
+}
+
+function leave() {
+  if (joined.call) signal({ type: "hangup", call_control_id: joined.call });
+  reset();
+}
+
+function reset() {
+  if (joined.pc) joined.pc.close();
+  if (joined.mic) joined.mic.getTracks().forEach((t) => t.stop());
+  Object.assign(joined, { watched: null, call: null, role: null, pc: null, mic: null, meter: null });
+  render();
+}
+
+window.supervisor = {
+  joined,
+  heardShare: (hz) => (joined.meter ? joined.meter.share(hz) : 0),
+};
+
 $("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   key = $("key").value.trim();
@@ -127,6 +279,8 @@ $("login").addEventListener("submit", async (event) => {
     await liveCalls();
     for (const id of calls.keys()) await fill(id);
     watch();
+    clearInterval(refresh);
+    refresh = setInterval(() => liveCalls().catch((e) => showError(e.message)), 5000);
   } catch (e) {
     showError(e.message);
     setStatus("signed out", "bad");

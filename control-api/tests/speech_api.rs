@@ -86,6 +86,17 @@ fn write_speech(dir: &std::path::Path) {
     w.finalize().unwrap();
 }
 
+/// Stand-in engines, and a call playing `write_speech`'s talk: (its folder, the state, the connection, the call).
+async fn speaking_call() -> (tempfile::TempDir, AppState, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    write_speech(dir.path());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
+    let state = with_engines(common::state(dir.path(), &url, &[]).await);
+    let conn = connection(&state).await;
+    let customer = dial(&state, &conn, "loop:play?file=speech.wav").await;
+    (dir, state, conn, customer)
+}
+
 async fn post(state: &AppState, path: &str, body: Value) -> (StatusCode, Value) {
     let (status, _, json) = call(state, "POST", path, Some(ADMIN_KEY), Some(body)).await;
     (status, json)
@@ -177,12 +188,7 @@ async fn supervisor_socket(
 
 #[tokio::test]
 async fn a_calls_party_is_transcribed_and_translated_utterance_by_utterance_and_supervisors_follow_it() {
-    let dir = tempfile::tempdir().unwrap();
-    write_speech(dir.path());
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
-    let state = with_engines(common::state(dir.path(), &url, &[]).await);
-    let conn = connection(&state).await;
-    let customer = dial(&state, &conn, "loop:play?file=speech.wav").await;
+    let (_dir, state, conn, customer) = speaking_call().await;
     let agent = dial(&state, &conn, "loop:silence").await;
     let actions = |id: &str, action: &str| format!("/v2/calls/{id}/actions/{action}");
     assert_eq!(
@@ -275,6 +281,55 @@ async fn a_calls_party_is_transcribed_and_translated_utterance_by_utterance_and_
         (StatusCode::UNPROCESSABLE_ENTITY, Some("90020"))
     );
     assert_eq!(post(&state, &actions(&customer, "translation_stop"), json!({})).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn interim_results_report_each_second_of_an_utterance_before_its_final() {
+    let (_dir, state, _, customer) = speaking_call().await;
+    let body = json!({ "transcription_engine_config": { "interim_results": true } });
+    let (status, json) =
+        post(&state, &format!("/v2/calls/{customer}/actions/transcription_start"), body).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+
+    let mut transcripts = Vec::new();
+    for _ in 0..150 {
+        transcripts = events(&state, &customer, "call.transcription", 0).await;
+        if transcripts.iter().filter(|e| e["payload"]["transcription_data"]["is_final"] == true).count() == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // (is_final, ms of audio heard, start of the utterance) in the order reported.
+    let seen: Vec<(bool, u64, u64)> = transcripts
+        .iter()
+        .map(|e| &e["payload"]["transcription_data"])
+        .map(|d| {
+            let ms = d["transcript"].as_str().unwrap().split(' ').nth(3).unwrap().parse().unwrap();
+            (d["is_final"].as_bool().unwrap(), ms, d["speech_start_ms"].as_u64().unwrap())
+        })
+        .collect();
+    let finals: Vec<_> = seen.iter().filter(|s| s.0).collect();
+    assert_eq!(finals.len(), 2, "{seen:?}");
+    for (i, (is_final, ms, start)) in seen.iter().enumerate() {
+        if *is_final {
+            continue;
+        }
+        assert_eq!(ms % 1000, 0, "an interim result is a whole number of seconds so far: {seen:?}");
+        let (_, final_ms, _) =
+            seen[i..].iter().find(|s| s.0 && s.2 == *start).expect("its final comes after");
+        assert!(ms < final_ms, "{seen:?}");
+    }
+    let interim = |start: u64| seen.iter().filter(|s| !s.0 && s.2 == start).count();
+    assert!(interim(finals[0].2) >= 1 && interim(finals[1].2) >= 1, "each utterance is over 1 s: {seen:?}");
+    let data = &transcripts.iter().find(|e| e["payload"]["transcription_data"]["is_final"] == false).unwrap()
+        ["payload"]["transcription_data"];
+    assert_eq!(data["confidence"], 0.0, "Telnyx: an interim result has no confidence yet");
+
+    let body = json!({ "interim_results": "yes" });
+    let (status, json) =
+        post(&state, &format!("/v2/calls/{customer}/actions/transcription_start"), body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Supervisors over the API (Telnyx `supervise_call_control_id`, `supervisor_role`,
 //! `switch_supervisor_role`): a customer saying 700 Hz bridged with an agent
 //! saying 1,100 Hz, and a supervisor saying 1,500 Hz; recordings of what the
-//! supervisor and the customer heard show who hears whom in each role.
+//! supervisor and the customer heard show who hears whom in each role. The
+//! supervisor's call ends with the call it supervises.
 
 mod common;
 
@@ -36,7 +37,7 @@ fn shares(samples: &[i16]) -> [f64; 3] {
 }
 
 #[tokio::test]
-async fn a_supervisor_dialed_on_a_call_monitors_it_and_switches_to_barge() {
+async fn a_supervisor_dialed_on_a_call_monitors_it_switches_to_barge_and_ends_with_it() {
     let (_dir, state, conn) = setup(&[]).await;
     let customer = dial(&state, &conn, "loop:tone?hz=700").await;
     let agent = dial(&state, &conn, "loop:tone?hz=1100").await;
@@ -66,6 +67,10 @@ async fn a_supervisor_dialed_on_a_call_monitors_it_and_switches_to_barge() {
     let (status, _) = action(&state, &customer, "switch_supervisor_role", json!({ "role": "monitor" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the customer supervises nothing");
     assert_eq!(action(&state, &agent, "hangup", json!({})).await.0, StatusCode::OK);
+    let hangups = outbox(&state).await.into_iter().filter(|(t, _)| t == "call.hangup");
+    let ended: Vec<Value> = hangups.map(|(_, p)| p).filter(|p| p["call_control_id"] == supervisor).collect();
+    assert_eq!(ended.len(), 1, "the supervisor's call ends with the call it supervised");
+    assert_eq!(ended[0]["hangup_cause"], "normal_clearing");
     let body = json!({ "connection_id": conn, "to": "loop:silence", "from": "+13125550100", "supervise_call_control_id": agent });
     let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a call that ended cannot be supervised: {json}");

@@ -16,7 +16,7 @@ import wave
 
 import pytest
 
-from conftest import API_KEY, api
+from conftest import API_KEY, api, wav_at
 from test_sip_trunk import events, wait_event
 
 RATE = 8000
@@ -121,6 +121,20 @@ def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_a
     assert [t["transcript"].lower() for t in transcripts] == originals
     assert all(t["transcription_track"] == "inbound" and t["is_final"] and 0 < t["confidence"] <= 1 for t in transcripts)
 
+    # Each translation is spoken into the agent's call; the event says how long that took.
+    deadline = time.time() + 10
+    while True:
+        spoken = [e["payload"]["translation_data"] for e in events(receiver) if e["event_type"] == "call.translation.spoken"]
+        if len(spoken) == len(SENTENCES) or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert [s["translation"].lower() for s in spoken] == spanish
+    for s, t in zip(spoken, done):
+        latency = s["latency_ms"]
+        print(f"speech end -> translation playing: {latency['total']} ms ({latency}, {s['duration_ms']} ms long)")
+        assert latency["total"] >= t["translation_data"]["latency_ms"]["total"] + latency["tts"]
+        assert s["language"] == "es" and s["duration_ms"] > 500
+
     supervisor.join(timeout=10)
     stop.set()
     assert [s["original"].lower() for s in streamed] == originals, streamed
@@ -132,15 +146,8 @@ def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_a
     time.sleep(max(0.0, started + window[1] + 0.5 - time.time()))
     api(bond, "POST", f"/calls/{agent}/actions/record_stop", {})
     saved = wait_event(receiver, "call.recording.saved", call_control_id=agent)
-    with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r:
-        data = r.read()
-    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
-        f.write(data)
-        f.flush()
-        with wave.open(f.name) as w:
-            assert (w.getnchannels(), w.getframerate()) == (1, RATE)
-            frames = w.readframes(w.getnframes())
-    samples = memoryview(frames).cast("h").tolist()
+    channels, rate, samples = wav_at(saved["recording_urls"]["wav"])
+    assert (channels, rate) == (1, RATE)
     assert speech_share(samples, 0.0, 0.8) < 0.1, "quiet before the customer speaks"
     heard = speech_share(samples, *window)
     assert heard > 0.3, f"after the English ended, the agent hears the Spanish {window}: {heard:.2f} of frames"

@@ -658,6 +658,7 @@ impl CallService {
         payload::record_quality(stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;
         let mut cascade = self.linked_endings(call_control_id, ending);
+        cascade.extend(self.supervisor_endings(call_control_id));
         if let Some(partner) = &before.bridged_with {
             self.store.set_bridged(&mut tx, partner, None).await?;
             if self.parked_after_unbridge.remove(partner).is_none() {

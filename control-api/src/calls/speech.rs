@@ -9,7 +9,9 @@
 //!
 //! Two tasks per call: one takes the fork's ticks and never waits on an engine
 //! (utterances go through a bounded queue; what does not fit is dropped and
-//! counted), the other delivers utterances in order.
+//! counted), the other delivers utterances in order. With `interim_results`,
+//! every second of an utterance still being spoken is transcribed as well
+//! (`is_final: false`): only the newest such snapshot waits, and finals go first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,7 @@ use crate::clock::monotonic;
 use crate::http::ApiError;
 use crate::speech::segmenter::{SegmentEvent, Segmenter, Utterance};
 use crate::speech::tts::TTS_RATE;
+use crate::speech::SpeechEngines;
 use crate::store::{CallRecord, NewSegment};
 
 /// The fork's name on the call's leg.
@@ -65,6 +68,8 @@ pub struct TranscriptionRequest {
     pub engine: Option<String>,
     pub tracks: Tracks,
     pub language: String,
+    /// Also report what is being said so far (`is_final: false`), every second.
+    pub interim_results: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +101,11 @@ impl SpeechSettings {
             Tracks::Inbound => side == Side::Inbound,
             Tracks::Outbound => side == Side::Outbound,
         })
+    }
+
+    /// Whether interim transcripts of `side` are reported too.
+    fn wants_interim(&self, side: Side) -> bool {
+        self.wants_transcript(side) && self.transcription.as_ref().is_some_and(|t| t.interim_results)
     }
 
     fn is_idle(&self) -> bool {
@@ -184,7 +194,12 @@ impl CallService {
             for call in [customer, agent] {
                 let language = if call == agent { &config.translate_to } else { &config.translate_from };
                 let language = language.clone().unwrap_or_else(|| "en".into());
-                let request = TranscriptionRequest { engine: None, tracks: Tracks::Inbound, language };
+                let request = TranscriptionRequest {
+                    engine: None,
+                    tracks: Tracks::Inbound,
+                    language,
+                    interim_results: false,
+                };
                 started.push(self.start_transcription(call, request).await);
             }
         }
@@ -277,12 +292,16 @@ impl CallService {
         settings: watch::Receiver<SpeechSettings>,
     ) {
         let (heard_tx, heard_rx) = mpsc::channel::<Heard>(UTTERANCE_QUEUE);
+        let partial = Newest::default();
         let voice = Voice::default();
-        let delivery = tokio::spawn(self.clone().deliver(call.clone(), heard_rx, voice.clone()));
+        let delivery =
+            tokio::spawn(self.clone().deliver(call.clone(), heard_rx, partial.clone(), voice.clone()));
         let mut segmenters = [Segmenter::default(), Segmenter::default()];
         let mut rate = SampleRate::Hz8000;
         let mut dropped = 0u64;
         let mut offer = |side, utterance, segmenter: &Segmenter, rate, settings: &SpeechSettings| {
+            // A snapshot of the same speech still waiting is stale now.
+            partial.take_if(|p| p.side == side);
             let heard = Heard::new(side, utterance, segmenter.elapsed_ms(), rate, settings.clone());
             if heard.is_some_and(|h| heard_tx.try_send(h).is_err()) {
                 dropped += 1;
@@ -302,6 +321,14 @@ impl CallService {
                         self.barge_in(&voice).await
                     }
                     Some(SegmentEvent::Utterance(u)) => offer(side, u, segmenter, rate, &now),
+                    _ if now.wants_interim(side) => {
+                        let so_far = segmenter.partial_due();
+                        let elapsed = segmenter.elapsed_ms();
+                        if let Some(h) = so_far.and_then(|u| Heard::new(side, u, elapsed, rate, now.clone()))
+                        {
+                            partial.put(h);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -325,18 +352,37 @@ impl CallService {
 
     /// The party speaks again: a translation still being spoken to the other side is stale.
     async fn barge_in(&self, voice: &Voice) {
-        let speaking = voice.lock().take_if(|(_, until)| monotonic() < *until);
+        let speaking = voice.take_if(|(_, until)| monotonic() < *until);
         if let Some((leg, _)) = speaking {
             let _ = self.engine.stop_playback(leg, true, true).await;
         }
     }
 
     /// Hand utterances to the engines in order and report what comes back.
-    async fn deliver(self, call: CallRecord, mut heard: mpsc::Receiver<Heard>, voice: Voice) {
+    async fn deliver(
+        self,
+        call: CallRecord,
+        mut heard: mpsc::Receiver<Heard>,
+        partial: Newest<Heard>,
+        voice: Voice,
+    ) {
         let Ok(engines) = self.speech.clone() else { return };
         let mut context: Vec<String> = Vec::new();
         let mut failing = false;
-        while let Some(mut h) = heard.recv().await {
+        loop {
+            let mut h = tokio::select! {
+                biased;
+                next = heard.recv() => match next {
+                    Some(h) => h,
+                    None => break,
+                },
+                () = partial.ready() => {
+                    if let Some(p) = partial.take_if(|_| true) {
+                        self.interim(&call, &engines, p).await;
+                    }
+                    continue;
+                }
+            };
             let language = h.settings.language(h.side);
             let first = h.settings.transcription.as_ref().and_then(|t| t.engine.clone());
             let audio = std::mem::take(&mut h.utterance.samples);
@@ -440,28 +486,68 @@ impl CallService {
             );
             self.speech_event(&call, "call.translation", fields([("translation_data", data)])).await;
             if translation.voice_to_voice {
-                self.speak_to_partner(&call, &translated, &translation.to, &voice).await;
+                self.speak_to_partner(&call, &translated, &translation.to, &voice, h.ended).await;
             }
         }
     }
 
-    /// Speak `text` into the call bridged with `call`, mixed over what it hears.
-    async fn speak_to_partner(&self, call: &CallRecord, text: &str, language: &str, voice: &Voice) {
+    /// An interim transcript of what is being said so far (Telnyx: confidence 0
+    /// until the final); a failure reports nothing, the final will.
+    async fn interim(&self, call: &CallRecord, engines: &SpeechEngines, mut h: Heard) {
+        let first = h.settings.transcription.as_ref().and_then(|t| t.engine.clone());
+        let audio = std::mem::take(&mut h.utterance.samples);
+        let asked = monotonic();
+        let language = h.settings.language(h.side);
+        let Ok(transcript) = engines.stt.transcribe(audio, &language, first.as_deref(), asked).await else {
+            return;
+        };
+        let stt_ms = millis(asked.elapsed());
+        metrics::histogram!("bond_speech_stage_seconds", "stage" => "stt_interim")
+            .record(stt_ms as f64 / 1000.0);
+        if transcript.text.is_empty() {
+            return;
+        }
+        let data = json!({
+            "transcript": transcript.text,
+            "confidence": 0.0,
+            "is_final": false,
+            "transcription_track": h.side.as_str(),
+            "engine": transcript.engine,
+            "speech_start_ms": h.utterance.start_ms,
+            "speech_end_ms": h.utterance.end_ms,
+            "latency_ms": stt_ms,
+        });
+        self.speech_event(call, "call.transcription", fields([("transcription_data", data)])).await;
+    }
+
+    /// Speak `text` into the call bridged with `call`, mixed over what it hears;
+    /// `call.translation.spoken` says when it started playing (from `speech_ended`).
+    async fn speak_to_partner(
+        &self,
+        call: &CallRecord,
+        text: &str,
+        language: &str,
+        voice: &Voice,
+        speech_ended: Instant,
+    ) {
         let fresh = self.store.get_call(&call.organization_id, &call.call_control_id).await.ok().flatten();
         let Some(partner) = fresh.and_then(|c| c.bridged_with).and_then(|p| self.registry.leg(&p)) else {
             return;
         };
         let Ok(engines) = &self.speech else { return };
         let started = monotonic();
+        let spoken = engines.tts.speak(text, language).await.map_err(|e| e.to_string());
+        let tts_ms = millis(started.elapsed());
+        metrics::histogram!("bond_speech_stage_seconds", "stage" => "tts").record(tts_ms as f64 / 1000.0);
+        let injected = monotonic();
         let result = async {
-            let spoken = engines.tts.speak(text, language).await.map_err(|e| e.to_string())?;
             let rate = self
                 .engine
                 .leg_rate(partner)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("the bridged call ended")?;
-            let samples = resample_clip(&spoken, TTS_RATE.hz(), rate).map_err(|e| e.to_string())?;
+            let samples = resample_clip(&spoken?, TTS_RATE.hz(), rate).map_err(|e| e.to_string())?;
             let length = Duration::from_millis(samples.len() as u64 * 1000 / u64::from(rate.hz()));
             let id = self.playback_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let clip = Clip { id, rate, samples: Arc::from(samples), plays: Some(1), duck: true };
@@ -469,10 +555,25 @@ impl CallService {
             Ok::<_, String>(length)
         }
         .await;
-        metrics::histogram!("bond_speech_stage_seconds", "stage" => "tts")
-            .record(started.elapsed().as_secs_f64());
+        let injection_ms = millis(injected.elapsed());
         match result {
-            Ok(length) => *voice.lock() = Some((partner, monotonic() + length)),
+            Ok(length) => {
+                voice.put((partner, monotonic() + length));
+                metrics::histogram!("bond_speech_stage_seconds", "stage" => "injection")
+                    .record(injection_ms as f64 / 1000.0);
+                let data = json!({
+                    "translation": text,
+                    "language": language,
+                    "duration_ms": millis(length),
+                    "latency_ms": {
+                        "tts": tts_ms,
+                        "injection": injection_ms,
+                        "total": millis(speech_ended.elapsed()),
+                    },
+                });
+                self.speech_event(call, "call.translation.spoken", fields([("translation_data", data)]))
+                    .await;
+            }
             Err(e) => tracing::warn!(call = %call.call_control_id, error = %e, "translation not spoken"),
         }
     }
@@ -490,13 +591,46 @@ fn is_agent(call: &CallRecord) -> bool {
 }
 
 /// The translation being spoken into the other call: its leg and when it ends.
-#[derive(Debug, Clone, Default)]
-struct Voice(Arc<std::sync::Mutex<Option<(LegId, Instant)>>>);
+type Voice = Newest<(LegId, Instant)>;
 
-impl Voice {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(LegId, Instant)>> {
+/// The newest of something, replacing what waited before (an interim snapshot).
+#[derive(Debug)]
+struct Newest<T> {
+    value: Arc<std::sync::Mutex<Option<T>>>,
+    ready: Arc<tokio::sync::Notify>,
+}
+
+impl<T> Clone for Newest<T> {
+    fn clone(&self) -> Self {
+        Self { value: self.value.clone(), ready: self.ready.clone() }
+    }
+}
+
+impl<T> Default for Newest<T> {
+    fn default() -> Self {
+        Self { value: Arc::default(), ready: Arc::default() }
+    }
+}
+
+impl<T> Newest<T> {
+    fn put(&self, value: T) {
+        *self.lock() = Some(value);
+        self.ready.notify_one();
+    }
+
+    /// Take what waits, if `take` says so.
+    fn take_if(&self, take: impl FnOnce(&T) -> bool) -> Option<T> {
+        self.lock().take_if(|v| take(v))
+    }
+
+    /// Resolves once something was put (perhaps taken again since).
+    async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<T>> {
         // Holds a plain value: nothing a panicking holder could leave half-done.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.value.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -3,10 +3,12 @@
 //! leg hears the supervised call and the call bridged with it (`monitor`), and
 //! is heard by the supervised call's party (`whisper`) or by both (`barge`).
 //! The engine mixes the paths (`media-engine/src/engine/supervise.rs`); the
-//! supervisor is dialed in the supervised call's engine.
+//! supervisor is dialed in the supervised call's engine. A supervisor's call
+//! ends with the call it supervises (`normal_clearing`).
 
 use bond_media_engine::SupervisorRole;
 
+use super::registry::Ending;
 use super::service::CallService;
 use crate::http::ApiError;
 use crate::store::CallRecord;
@@ -72,6 +74,19 @@ impl CallService {
         }
         self.supervising.insert(id.clone(), (supervise, started));
         Ok(())
+    }
+
+    /// `ended` is over: forget what it supervised, and return the supervisors'
+    /// calls that end with it.
+    pub(super) fn supervisor_endings(&self, ended: &str) -> Vec<(String, Ending)> {
+        self.supervising.remove(ended);
+        let supervisors: Vec<String> =
+            self.supervising.iter().filter(|s| s.value().0.call == ended).map(|s| s.key().clone()).collect();
+        supervisors
+            .into_iter()
+            .filter(|s| self.supervising.remove(s).is_some())
+            .map(|s| (s, Ending { cause: "normal_clearing", source: "unknown" }))
+            .collect()
     }
 
     async fn apply_role(&self, supervisor: &str, supervise: &Supervise) -> Result<(), ApiError> {

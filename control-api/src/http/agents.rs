@@ -36,6 +36,7 @@ use crate::state::AppState;
 
 const SOFTPHONE_HTML: &str = include_str!("../../assets/agent.html");
 const SOFTPHONE_JS: &str = include_str!("../../assets/softphone.js");
+const WEBRTC_JS: &str = include_str!("../../assets/webrtc.js");
 /// An SDP offer is a few kB; nothing the browser sends needs more.
 const MAX_MESSAGE: usize = 64 * 1024;
 const REGISTER_WITHIN: Duration = Duration::from_secs(10);
@@ -105,7 +106,16 @@ pub async fn softphone() -> Html<&'static str> {
 }
 
 pub async fn softphone_js() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SOFTPHONE_JS).into_response()
+    javascript(SOFTPHONE_JS)
+}
+
+/// `GET /agent/webrtc.js`: the microphone, offer and meters the softphone and the supervisor page share.
+pub async fn webrtc_js() -> Response {
+    javascript(WEBRTC_JS)
+}
+
+pub fn javascript(source: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], source).into_response()
 }
 
 /// `GET /v2/agent/ws`: the signaling socket (authenticated by its first message).

@@ -97,6 +97,7 @@ pub fn app(state: AppState) -> Router {
     router
         .route("/agent", get(agents::softphone))
         .route("/agent/softphone.js", get(agents::softphone_js))
+        .route("/agent/webrtc.js", get(agents::webrtc_js))
         .route("/v2/agent/ws", get(agents::signaling))
         .route("/v2/supervisor/ws", get(supervisor::socket))
         .route("/supervisor", get(supervisor::page))

@@ -59,7 +59,15 @@ pub fn transcription_request(body: &Value, engines: &[&str]) -> Result<Transcrip
         }
     };
     let language = language(body, "language")?.unwrap_or_else(|| "en".into());
-    Ok(TranscriptionRequest { engine, tracks, language })
+    // Telnyx takes it at the top or in `transcription_engine_config`.
+    let config = body.get("transcription_engine_config");
+    let interim = body.get("interim_results").or_else(|| config.and_then(|c| c.get("interim_results")));
+    let interim_results = match interim {
+        None => false,
+        Some(Value::Bool(on)) => *on,
+        Some(_) => return Err(invalid("interim_results must be true or false", "/interim_results")),
+    };
+    Ok(TranscriptionRequest { engine, tracks, language, interim_results })
 }
 
 /// `translation_start`'s body; languages it leaves out come from the organization's voice config.

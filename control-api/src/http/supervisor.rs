@@ -35,8 +35,7 @@ pub async fn page() -> axum::response::Html<&'static str> {
 }
 
 pub async fn page_js() -> Response {
-    use axum::response::IntoResponse;
-    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PAGE_JS).into_response()
+    super::agents::javascript(PAGE_JS)
 }
 
 /// How long a socket may take to subscribe.

@@ -2,7 +2,8 @@
 //! recognizer: a frame is speech when it stands 12 dB over an adaptive noise
 //! floor (and above -50 dBFS); an utterance starts after 60 ms of speech, takes
 //! 200 ms of audio from before it along, and ends after 600 ms of quiet or at
-//! 15 s. Pure and clock-free: time is the count of 20 ms frames fed in.
+//! 15 s. While speech goes on, every second of it can be had so far (interim
+//! results). Pure and clock-free: time is the count of 20 ms frames fed in.
 
 use bond_codecs::level::rms_dbfs;
 
@@ -21,6 +22,8 @@ const MARGIN_DB: f64 = 12.0;
 /// Noise floor: follows quieter frames at once, louder ones slowly (per frame).
 const FLOOR_RISE_DB: f64 = 0.05;
 const FRAME_MS: u64 = 20;
+/// Frames between two interim snapshots of an utterance (1 s).
+const PARTIAL_EVERY_FRAMES: usize = 50;
 
 /// What feeding a frame produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +111,15 @@ impl Segmenter {
                 Some(SegmentEvent::Started { start_ms })
             }
         }
+    }
+
+    /// The utterance so far, when the frame just fed completed another second
+    /// of it and the speaker is still talking (for an interim result).
+    pub fn partial_due(&self) -> Option<Utterance> {
+        let current =
+            self.current.as_ref().filter(|c| c.quiet == 0 && c.frames % PARTIAL_EVERY_FRAMES == 0)?;
+        let end_ms = self.frames_fed * FRAME_MS;
+        Some(Utterance { samples: current.samples.clone(), start_ms: current.start_ms, end_ms })
     }
 
     /// Audio fed so far, in ms.
@@ -200,6 +212,20 @@ mod tests {
         assert_eq!(feed(&mut s, &frames), vec![]);
         let mut s = Segmenter::default();
         assert_eq!(feed(&mut s, &tone(10, -60.0)), vec![], "below -50 dBFS");
+    }
+
+    #[test]
+    fn a_long_utterance_can_be_had_so_far_every_second_while_speech_goes_on() {
+        let mut s = Segmenter::default();
+        let mut partials = Vec::new();
+        for frame in quiet(20).iter().chain(&tone(160, -20.0)).chain(&quiet(40)) {
+            s.push(frame);
+            partials.extend(s.partial_due());
+        }
+        // Speech from 400 ms; the utterance starts at the onset (460 ms) less 200 ms of pre-roll.
+        let ends: Vec<u64> = partials.iter().map(|p| p.end_ms).collect();
+        assert_eq!(ends, vec![1260, 2260, 3260], "one a second while speaking, none in the quiet after");
+        assert!(partials.iter().all(|p| p.start_ms == 260 && p.samples.len() as u64 == (p.end_ms - 260) * 8));
     }
 
     #[test]

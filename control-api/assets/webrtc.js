@@ -1,0 +1,79 @@
+// What the softphone and the supervisor page share: the microphone, the
+// complete offer Bond answers (it takes no trickle ICE) and WebAudio meters of
+// what is said and heard. Plain JS, no build step; `bondMedia` is the one global.
+"use strict";
+
+const bondMedia = (() => {
+  let audio = null;
+
+  // The microphone. `#processing=off` in the page's address turns the browser's
+  // echo cancellation, noise suppression and gain control off (headsets; tone
+  // tests, which they would otherwise cancel). Throws a readable Error.
+  async function microphone() {
+    const processing = new URLSearchParams(location.hash.slice(1)).get("processing") !== "off";
+    try {
+      return await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing },
+      });
+    } catch (e) {
+      throw new Error(e.name === "NotAllowedError"
+        ? "Microphone access was refused. Allow the microphone for this page and try again."
+        : `No microphone: ${e.message}`);
+    }
+  }
+
+  // Set and return `pc`'s offer once ICE gathering is complete (at most 3 s).
+  async function completeOffer(pc) {
+    await pc.setLocalDescription(await pc.createOffer());
+    if (pc.iceGatheringState !== "complete") {
+      await new Promise((resolve) => {
+        pc.addEventListener("icegatheringstatechange", () => {
+          if (pc.iceGatheringState === "complete") resolve();
+        });
+        setTimeout(resolve, 3000);
+      });
+    }
+    return pc.localDescription.sdp;
+  }
+
+  // A meter on `stream`: its level (RMS), its loudest frequency, and the share of
+  // its spectrum's energy within 30 Hz of a frequency.
+  function meter(stream) {
+    audio = audio || new AudioContext();
+    const node = audio.createAnalyser();
+    node.fftSize = 4096;
+    audio.createMediaStreamSource(stream).connect(node);
+    const spectrum = () => {
+      const bins = new Float32Array(node.frequencyBinCount);
+      node.getFloatFrequencyData(bins);
+      return bins.map((db) => Math.pow(10, db / 10));
+    };
+    const binHz = () => audio.sampleRate / node.fftSize;
+    return {
+      level() {
+        const data = new Float32Array(node.fftSize);
+        node.getFloatTimeDomainData(data);
+        let sum = 0;
+        for (const v of data) sum += v * v;
+        return Math.sqrt(sum / data.length);
+      },
+      dominantHz() {
+        const power = spectrum();
+        let best = 1;
+        for (let i = 1; i < power.length; i++) if (power[i] > power[best]) best = i;
+        return best * binHz();
+      },
+      share(hz) {
+        const power = spectrum();
+        let near = 0, all = 0;
+        power.forEach((p, i) => {
+          all += p;
+          if (Math.abs(i * binHz() - hz) <= 30) near += p;
+        });
+        return all > 0 ? near / all : 0;
+      },
+    };
+  }
+
+  return { microphone, completeOffer, meter };
+})();

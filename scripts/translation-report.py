@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Live translation over a set of spoken clips: accuracy and latency per hop.
+
+Usage (scripts/test's interop venv has what it needs):
+    BOND_BIN=target/release/bond target/interop-venv/bin/python scripts/translation-report.py > report.md
+
+For each language (English -> Spanish, Spanish -> English) espeak-ng speaks a
+set of contact-centre sentences into one WAV, 2.5 s of quiet between them. A
+`loop:play` customer plays it into a real `bond serve` (the embedded engines:
+whisper.cpp tiny.en, Apertium, espeak-ng), bridged with a `loop:silence`
+agent, translated with `voice_to_voice`. The webhooks give each segment's
+transcript, translation and `latency_ms`; the report gives the word error rate
+of the transcripts against the sentences and the percentiles of every hop.
+Nothing is asserted: this measures.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "interop"))
+from conftest import Bond, Receiver, api  # noqa: E402
+
+RATE = 8000
+GAP_S = 2.5
+CLIPS = {
+    ("en", "es", "en-us"): [
+        "Hello, thank you for calling.",
+        "I would like to pay my bill.",
+        "My account number is four five six seven.",
+        "The internet at my house stopped working yesterday.",
+        "Can you send a technician on Monday?",
+        "I was charged twice this month.",
+        "Please cancel my old phone line.",
+        "What time does the store open tomorrow?",
+        "I need to change my address.",
+        "Thank you very much for your help.",
+    ],
+    ("es", "en", "es"): [
+        "Hola, gracias por llamar.",
+        "Quiero pagar mi factura.",
+        "Mi número de cuenta es cuatro cinco seis siete.",
+        "El internet de mi casa dejó de funcionar ayer.",
+        "¿Puede enviar un técnico el lunes?",
+        "Me cobraron dos veces este mes.",
+        "Por favor cancele mi línea antigua.",
+        "¿A qué hora abre la tienda mañana?",
+        "Necesito cambiar mi dirección.",
+        "Muchas gracias por su ayuda.",
+    ],
+}
+
+
+def spoken(text, voice, workdir):
+    raw, out = os.path.join(workdir, "raw.wav"), os.path.join(workdir, "out.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
+    subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
+    with wave.open(out) as w:
+        return w.readframes(w.getnframes())
+
+
+def write_clips(path, sentences, voice, workdir):
+    """The sentences with quiet around them; returns each one's (start, end) in ms."""
+    quiet = b"\0\0" * int(RATE * GAP_S)
+    parts, spans, at = [b"\0\0" * RATE], [], 1000
+    for sentence in sentences:
+        audio = spoken(sentence, voice, workdir)
+        ms = len(audio) // 2 * 1000 // RATE
+        spans.append((at, at + ms))
+        parts += [audio, quiet]
+        at += ms + int(GAP_S * 1000)
+    parts.append(b"\0\0" * RATE * 6)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(b"".join(parts))
+    return spans
+
+
+def words(text):
+    return re.findall(r"[\w']+", text.lower())
+
+
+def edit_distance(a, b):
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[len(b)]
+
+
+def percentiles(values):
+    if not values:
+        return "-"
+    v = sorted(values)
+    pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]
+    return f"{pick(0.5)} / {pick(0.9)} / {v[-1]}"
+
+
+def run_language(bond, receiver, key, sentences, workdir):
+    source, target, voice = key
+    wav = os.path.join(bond.data_dir, f"clips-{source}.wav")
+    spans = write_clips(wav, sentences, voice, workdir)
+    conn = api(bond, "POST", "/call_control_applications", {"application_name": f"report-{source}", "webhook_event_url": receiver.url})["data"]["id"]
+    dial = lambda to: api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+13125550100"})["data"]["call_control_id"]
+    agent = dial("loop:silence")
+    customer = dial(f"loop:play?file=clips-{source}.wav")
+    api(bond, "POST", f"/calls/{customer}/actions/bridge", {"call_control_id_to_bridge_with": agent})
+    api(bond, "POST", f"/calls/{customer}/actions/translation_start", {"translate_from": source, "translate_to": target, "voice_to_voice": True})
+    of = lambda kind: [json.loads(b)["data"]["payload"]["translation_data"] for _, b in list(receiver.received)
+                       if json.loads(b)["data"]["event_type"] == kind and json.loads(b)["data"]["payload"]["call_control_id"] == customer]
+    # After the last sentence, wait until the engines have caught up (nothing new for 8 s).
+    time.sleep(spans[-1][1] / 1000 + 2)
+    seen, quiet_since = -1, time.time()
+    while time.time() - quiet_since < 8:
+        if len(of("call.translation.spoken")) != seen:
+            seen, quiet_since = len(of("call.translation.spoken")), time.time()
+        time.sleep(0.5)
+    api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
+    return spans, of("call.translation"), of("call.translation.spoken")
+
+
+def report(key, sentences, spans, segments, voices):
+    source, target, _ = key
+    # Each segment belongs to the sentence nearest its start.
+    heard = [[] for _ in sentences]
+    for s in segments:
+        nearest = min(range(len(spans)), key=lambda i: abs(spans[i][0] - s["speech_start_ms"]))
+        heard[nearest].append(s)
+    errors = sum(edit_distance(words(ref), words(" ".join(s["original"] for s in got))) for ref, got in zip(sentences, heard))
+    total_words = sum(len(words(ref)) for ref in sentences)
+    hop = lambda name: percentiles([s["latency_ms"][name] for s in segments])
+    voice_hop = lambda name: percentiles([v["latency_ms"][name] for v in voices])
+    print(f"## {source} -> {target}: {len(sentences)} sentences, {len(segments)} segments\n")
+    print(f"Word error rate of the transcripts: **{100 * errors / max(total_words, 1):.0f} %** ({errors} of {total_words} words)\n")
+    print("| Hop (ms from the end of the speech unless said) | p50 / p90 / max |")
+    print("|---|---|")
+    for label, value in [
+        ("endpointing (the segmenter's quiet wait)", hop("endpointing")),
+        ("recognizer (whisper.cpp, its own run)", hop("recognizer")),
+        ("translation (Apertium, its own run)", hop("translation")),
+        ("**speech end -> translated text on the supervisor streams**", hop("total")),
+        ("Bond's own overhead (total less the three above)", hop("overhead")),
+        ("speech synthesis (espeak-ng, whole clip, its own run)", voice_hop("tts")),
+        ("injection (resample, hand to the engine; its own run)", voice_hop("injection")),
+        ("**speech end -> translated voice playing in the other call**", voice_hop("total")),
+    ]:
+        print(f"| {label} | {value} |")
+    print("\n| Said | Transcribed | Translated |\n|---|---|---|")
+    for ref, got in zip(sentences, heard):
+        print(f"| {ref} | {' / '.join(s['original'] for s in got) or '(nothing)'} | {' / '.join(s['translation'] for s in got)} |")
+    print()
+
+
+def main():
+    receiver = Receiver()
+    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as workdir:
+        bond = Bond(data_dir)
+        bond.start()
+        try:
+            for key, sentences in CLIPS.items():
+                spans, segments, voices = run_language(bond, receiver, key, sentences, workdir)
+                report(key, sentences, spans, segments, voices)
+        finally:
+            bond.stop()
+            receiver.close()
+
+
+if __name__ == "__main__":
+    main()
