@@ -277,3 +277,72 @@ fn a_silent_peer_still_times_out_while_its_bridge_passes_through() {
     net.run_for(Duration::from_secs(2));
     assert!(timed_out(&net));
 }
+
+/// A SIP-style leg (RFC 4733, passthrough allowed) bridged with a `loop:echo` local leg.
+fn echoed(engine: &mut Engine, send_events: bool) -> (LegId, LegId) {
+    let mut config = engine.leg_config(Codec::Pcmu);
+    config.send_events = send_events;
+    config.passthrough = true;
+    let leg = engine.add_leg(epoch(), config, MediaSource::Silence).unwrap();
+    let echo = engine.add_local_leg(epoch(), SampleRate::Hz8000, MediaSource::Echo);
+    engine.bridge(leg, echo).unwrap();
+    (leg, echo)
+}
+
+#[test]
+fn an_echo_sends_each_packet_straight_back_until_it_records_and_again_after() {
+    let mut engine = Engine::new(5);
+    let (leg, echo) = echoed(&mut engine, true);
+    assert!(engine.is_passthrough(leg), "an idle echo reflects");
+    transmitted(&mut engine, leg);
+    let mut peer = Peer::new();
+    let mut back = Vec::new();
+    for n in 0..10u8 {
+        engine.handle_receive(epoch() + MS20 * u32::from(n), leg, &peer.packet(n)).unwrap();
+        let out = transmitted(&mut engine, leg);
+        assert_eq!(out.len(), 1, "packet {n} comes back the moment it arrives");
+        back.extend(out);
+    }
+    let (_, seq0, ts0, ssrc, marker, _) = back[0].clone();
+    assert!(marker && ssrc != 0xCAFE, "on the leg's own stream");
+    for (n, (_, seq, ts, s, _, payload)) in back.iter().enumerate() {
+        assert_eq!((*seq, *ts, *s), (seq0.wrapping_add(n as u16), ts0.wrapping_add(n as u32 * 160), ssrc));
+        let expected: Vec<u8> = (0..160).map(|k| (n as u8).wrapping_add(k as u8)).collect();
+        assert_eq!(payload, &expected, "payload unchanged");
+    }
+    assert!(engine.poll_timeout().unwrap() > epoch() + Duration::from_secs(20), "neither leg ticks");
+
+    // Recording the echo needs its audio: decoded and echoed a tick later, through the playout buffer.
+    engine.set_recording(echo, true).unwrap();
+    assert!(!engine.is_passthrough(leg));
+    let mut at = epoch() + MS20 * 10;
+    let mut decoded = 0;
+    for n in 10..40u8 {
+        engine.handle_receive(at, leg, &peer.packet(n)).unwrap();
+        assert!(transmitted(&mut engine, leg).is_empty(), "nothing goes back on arrival");
+        at += MS20;
+        while engine.poll_timeout().is_some_and(|t| t <= at) {
+            engine.handle_timeout(at);
+            decoded += transmitted(&mut engine, leg).len();
+        }
+    }
+    assert!((25..=31).contains(&decoded), "one packet a tick: {decoded}");
+    engine.set_recording(echo, false).unwrap();
+    assert!(engine.is_passthrough(leg), "back to reflecting once the recording stops");
+    let _ = transmitted(&mut engine, leg);
+    engine.handle_receive(at, leg, &peer.packet(40)).unwrap();
+    let again = transmitted(&mut engine, leg);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].3, ssrc, "one stream throughout");
+
+    engine.unbridge(leg).unwrap();
+    assert!(!engine.is_passthrough(leg));
+    assert!(engine.poll_timeout().is_some_and(|t| t <= at + MS20), "both tick again on their own");
+}
+
+#[test]
+fn an_echo_on_a_leg_without_rfc_4733_decodes() {
+    let mut engine = Engine::new(6);
+    let (leg, _) = echoed(&mut engine, false);
+    assert!(!engine.is_passthrough(leg), "in-band digits need the decoder's detector");
+}

@@ -6,6 +6,11 @@
 //! the answer (a leg's outputs drained, a control applied) and switches both
 //! legs together, so a recording, a clip or a digit to play puts the bridge back
 //! on the decoding path from the next packet, and it returns once they are done.
+//!
+//! A plain RTP leg bridged with a `loop:echo` local leg passes through too: the
+//! echo has nothing to add, so each packet goes straight back out of the leg it
+//! came in on (on that leg's own stream) and the echo stops ticking, until it
+//! records, plays or is tapped.
 
 use std::time::Instant;
 
@@ -21,8 +26,12 @@ impl Engine {
     }
 
     fn passes_through(&self, leg: LegId) -> bool {
-        let Some(Member::Rtp(l)) = self.legs.get(&leg) else { return false };
-        l.can_pass_through()
+        let allowed = match self.legs.get(&leg) {
+            Some(Member::Rtp(l)) => l.can_pass_through(),
+            Some(Member::Local(l)) => l.can_reflect(),
+            _ => false,
+        };
+        allowed
             && !self.streams.contains_key(&leg)
             && !self.detectors.contains_key(&leg)
             && !self.is_tapped(leg)
@@ -33,11 +42,14 @@ impl Engine {
     /// Switch `leg`'s bridge into or out of passthrough as its state now allows.
     pub(super) fn refresh_passthrough(&mut self, leg: LegId) {
         let Some(peer) = self.routes.get(&leg).filter(|r| !r.remote).map(|r| r.peer) else { return };
-        let same_codec = match (self.legs.get(&leg), self.legs.get(&peer)) {
+        let joinable = match (self.legs.get(&leg), self.legs.get(&peer)) {
             (Some(Member::Rtp(a)), Some(Member::Rtp(b))) => a.config().codec == b.config().codec,
+            // An echo sends the RTP leg's packets back in its own codec.
+            (Some(Member::Rtp(_)), Some(Member::Local(_)))
+            | (Some(Member::Local(_)), Some(Member::Rtp(_))) => true,
             _ => false,
         };
-        let on = same_codec && self.passes_through(leg) && self.passes_through(peer);
+        let on = joinable && self.passes_through(leg) && self.passes_through(peer);
         for id in [leg, peer] {
             self.set_passthrough(id, on);
         }
@@ -45,19 +57,24 @@ impl Engine {
 
     /// Turn passthrough on or off for one leg, re-arming its timer when it changes.
     pub(super) fn set_passthrough(&mut self, leg: LegId, on: bool) {
-        let Some(Member::Rtp(l)) = self.legs.get_mut(&leg) else { return };
-        if l.is_passthrough() != on {
-            l.set_passthrough(on);
-            self.arm(leg);
+        match self.legs.get_mut(&leg) {
+            Some(Member::Rtp(l)) if l.is_passthrough() != on => l.set_passthrough(on),
+            Some(Member::Local(l)) if l.is_reflecting() != on => l.set_reflecting(on),
+            _ => return,
         }
+        self.arm(leg);
     }
 
-    /// A packet received on a passthrough leg goes out of its peer.
+    /// A packet received on a passthrough leg goes out of its peer, or back out of
+    /// the leg itself when the peer is an echo (the caller drains that leg).
     pub(super) fn forward_to_peer(&mut self, now: Instant, leg: LegId, packet: &Forwarded<'_>) {
         let Some(peer) = self.routes.get(&leg).map(|r| r.peer) else { return };
-        if let Some(Member::Rtp(l)) = self.legs.get_mut(&peer) {
+        let out = if matches!(self.legs.get(&peer), Some(Member::Local(_))) { leg } else { peer };
+        if let Some(Member::Rtp(l)) = self.legs.get_mut(&out) {
             l.forward(now, packet);
-            self.after_leg_changed(peer);
+            if out != leg {
+                self.after_leg_changed(out);
+            }
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct LocalLeg {
     dtmf: DtmfSender,
     player: Player,
     recording: bool,
+    /// The engine sends the bridge peer's packets back itself: no ticks.
+    reflecting: bool,
     frames: u64,
     ended: Option<HangupCause>,
     outputs: VecDeque<LegOutput>,
@@ -52,6 +54,7 @@ impl LocalLeg {
             dtmf: DtmfSender::default(),
             player: Player::default(),
             recording: false,
+            reflecting: false,
             frames: 0,
             ended: None,
             outputs: VecDeque::with_capacity(2),
@@ -89,6 +92,28 @@ impl LocalLeg {
         self.source.heard(&self.heard);
         self.source.push(&self.heard);
         true
+    }
+
+    /// Whether the engine may send its bridge peer's packets straight back out
+    /// of the peer instead (see `engine/passthrough.rs`): an echo with nothing of
+    /// its own to play or record.
+    pub fn can_reflect(&self) -> bool {
+        self.source.is_echo() && !self.recording && self.player.is_idle() && self.dtmf.is_idle()
+    }
+
+    pub fn is_reflecting(&self) -> bool {
+        self.reflecting
+    }
+
+    /// Stop ticking while the engine reflects the peer's packets; resume (due at
+    /// once, realigned to the 20 ms grid, with nothing stale to echo) after.
+    pub fn set_reflecting(&mut self, on: bool) {
+        if on == self.reflecting || self.is_ended() {
+            return;
+        }
+        self.reflecting = on;
+        self.source.clear_echo();
+        self.next_tick = if on { None } else { Some(self.epoch + PTIME * self.frames as u32) };
     }
 
     /// Output both directions of audio every tick as `Recorded`.

@@ -42,6 +42,18 @@ pub(crate) enum SourceState {
 }
 
 impl SourceState {
+    /// An echo: what the party hears comes back as what it says.
+    pub fn is_echo(&self) -> bool {
+        matches!(self, Self::Echo(_))
+    }
+
+    /// Forget what an echo was about to say back.
+    pub fn clear_echo(&mut self) {
+        if let Self::Echo(slot) = self {
+            *slot = None;
+        }
+    }
+
     pub fn new(source: &MediaSource, rate: u32) -> Self {
         match source {
             MediaSource::Silence => Self::Silence,
