@@ -64,6 +64,13 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RATE_LIMIT_BURST", "rate_limit.burst"),
     ("BOND_WEBHOOKS_RETRY_INITIAL_MS", "webhooks.retry_initial_ms"),
     ("BOND_WEBHOOKS_RETRY_MAX_MS", "webhooks.retry_max_ms"),
+    ("BOND_STORAGE_S3_BUCKET", "storage.s3_bucket"),
+    ("BOND_STORAGE_S3_ENDPOINT", "storage.s3_endpoint"),
+    ("BOND_STORAGE_S3_REGION", "storage.s3_region"),
+    ("BOND_STORAGE_S3_ACCESS_KEY_ID", "storage.s3_access_key_id"),
+    ("BOND_STORAGE_S3_SECRET_ACCESS_KEY", "storage.s3_secret_access_key"),
+    ("BOND_STORAGE_S3_PREFIX", "storage.s3_prefix"),
+    ("BOND_STORAGE_KEEP_LOCAL", "storage.keep_local"),
 ];
 
 /// More engines than this is a typo, not a machine.
@@ -90,7 +97,56 @@ pub struct Config {
     pub rtp: RtpConfig,
     pub webrtc: WebRtcConfig,
     pub speech: SpeechConfig,
+    pub storage: StorageConfig,
     pub log: LogConfig,
+}
+
+/// Object storage for finished recordings: any S3-compatible bucket; off while
+/// `s3_bucket` is empty (recordings then stay under `recordings_dir`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub s3_bucket: String,
+    /// Empty: AWS itself; else the store's URL (`http://` allowed, path-style requests).
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    /// Empty: the usual `AWS_*` environment variables.
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// Put before each object's name (`<organization>/<recording id>.wav`).
+    pub s3_prefix: String,
+    /// Keep the local file after it is stored.
+    pub keep_local: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_prefix: String::new(),
+            keep_local: false,
+        }
+    }
+}
+
+/// Like the derived one, with the secret key left out (`bond check-config` prints it).
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = if self.s3_secret_access_key.is_empty() { "(unset)" } else { "(set)" };
+        f.debug_struct("StorageConfig")
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &secret)
+            .field("s3_prefix", &self.s3_prefix)
+            .field("keep_local", &self.keep_local)
+            .finish()
+    }
 }
 
 /// The speech engines (transcription and translation).
@@ -274,6 +330,7 @@ impl Default for Config {
             rtp: RtpConfig::default(),
             webrtc: WebRtcConfig::default(),
             speech: SpeechConfig::default(),
+            storage: StorageConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -9,6 +9,7 @@ use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig, W
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::calls::recording_storage::RecordingStorage;
 use crate::calls::{CallFiles, CallService, RecordingLinks};
 use crate::config::Config;
 use crate::db::Database;
@@ -39,6 +40,8 @@ pub enum ServeError {
     Sip(#[from] crate::sip::SipStartError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("recording storage: {0}")]
+    Storage(String),
 }
 
 /// A started Bond: where it listens and how to stop it.
@@ -80,10 +83,13 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
             config.recording_link_secs,
         ),
         public_url: public_url(config),
+        storage: None,
     };
+    let storage = RecordingStorage::from_config(&config.storage).map_err(ServeError::Storage)?;
     let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
         .with_speech(speech_engines(&config.speech));
     let repaired = calls.repair_recordings().await?;
+    let calls = calls.with_recording_storage(storage, Duration::from_secs(1));
     if repaired > 0 {
         tracing::warn!(recordings = repaired, "repaired recordings cut short by the previous run");
     }

@@ -31,8 +31,9 @@ def free_port() -> int:
 class Bond:
     """A `bond serve` child process on its own data directory and port."""
 
-    def __init__(self, data_dir: str):
+    def __init__(self, data_dir: str, extra_env=None):
         self.data_dir = data_dir
+        self.extra_env = extra_env or {}
         self.port = free_port()
         self.sip_port = free_port()
         self.proc = None
@@ -57,6 +58,7 @@ class Bond:
             "BOND_LOG_LEVEL": "warn",
             # The embedded speech-to-text model scripts/test makes (tests/interop/test_speech.py).
             "BOND_WHISPER_MODEL": os.environ.get("BOND_WHISPER_MODEL", os.path.abspath("target/models/ggml-tiny.en.bin")),
+            **self.extra_env,
         }
         bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")
         self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True)

@@ -10,6 +10,7 @@ pub mod payload;
 mod playback;
 mod recording;
 pub mod recording_links;
+pub mod recording_storage;
 mod registry;
 mod service;
 mod sip_calls;

@@ -141,6 +141,9 @@ impl CallService {
         }
         tx.commit().await?;
         self.notifier.notify();
+        if let Some(storage) = &self.files.storage {
+            storage.wake();
+        }
         Ok(())
     }
 

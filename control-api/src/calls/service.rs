@@ -108,6 +108,8 @@ pub struct CallFiles {
     pub links: RecordingLinks,
     /// Where carriers reach Bond (`http.public_url`): media streams and webhooks.
     pub public_url: String,
+    /// Object storage finished recordings are copied to (`storage.s3_*`).
+    pub storage: Option<super::recording_storage::RecordingStorage>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +197,25 @@ impl CallService {
 
     pub fn recordings_dir(&self) -> &std::path::Path {
         &self.files.recordings_dir
+    }
+
+    pub fn recording_storage(&self) -> Option<&super::recording_storage::RecordingStorage> {
+        self.files.storage.as_ref()
+    }
+
+    /// Copy finished recordings to object storage from now on (when configured),
+    /// waiting `retry` and more after a failure.
+    pub fn with_recording_storage(
+        mut self,
+        storage: Option<super::recording_storage::RecordingStorage>,
+        retry: std::time::Duration,
+    ) -> Self {
+        if let Some(storage) = &storage {
+            let dir = self.files.recordings_dir.clone();
+            tokio::spawn(storage.clone().run(self.store.clone(), dir, retry));
+        }
+        self.files.storage = storage;
+        self
     }
 
     pub fn live_calls(&self) -> usize {

@@ -89,16 +89,26 @@ pub async fn download(
         return Err(forbidden());
     }
     let recording = found(state.store.get_recording_any(&id).await, "No recording with that id.")?;
+    let missing = || ApiError::not_found("The recording file is not available.");
+    // The local file until it is stored (and deleted), then the stored object.
     let path = state.calls.recordings_dir().join(&recording.file_name);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::not_found("The recording file is not available."))?;
+    let body = match (tokio::fs::read(&path).await, state.calls.recording_storage()) {
+        (Ok(bytes), _) => Body::from(bytes),
+        (Err(_), Some(storage)) => match storage.read(&recording.file_name).await {
+            Ok(stream) => Body::from_stream(stream),
+            Err(e) => {
+                tracing::warn!(recording = %id, error = %e, "a stored recording could not be read");
+                return Err(missing());
+            }
+        },
+        (Err(_), None) => return Err(missing()),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "audio/wav".to_owned()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.wav\"")),
         ],
-        Body::from(bytes),
+        body,
     )
         .into_response())
 }

@@ -150,4 +150,26 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Finished recordings not yet copied to object storage, oldest first.
+    pub async fn recordings_to_store(&self, limit: i64) -> Result<Vec<RecordingRecord>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM recordings WHERE status IN ('completed', 'repaired') AND stored_at IS NULL \
+             ORDER BY recording_ended_at, id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The recording is in object storage since `at`.
+    pub async fn set_recording_stored(&self, id: &str, at: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE recordings SET stored_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
 }
