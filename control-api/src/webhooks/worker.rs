@@ -1,11 +1,13 @@
 //! Delivers the outbox. One worker, oldest event first; a call's events go out
-//! in order (a failed event holds back the later events of the same call). Each
+//! in order (a failed event holds back the later events of the same call), and
+//! up to [`CONCURRENCY`] calls' events at once. A full batch is followed by the
+//! next at once. Each
 //! POST carries Telnyx's envelope with `meta.attempt` and `meta.delivered_to`
 //! and an Ed25519 signature. Failed attempts back off (by default 1 s doubling to 60 s):
 //! attempts 1-3 go to the primary URL, then the failover URL when there is one,
 //! alternating after that. Nothing is dropped: an event stays until delivered.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ use crate::clock::{unix_millis, unix_seconds};
 use crate::store::{PendingEvent, Store};
 
 const BATCH: i64 = 200;
+/// Calls whose events are delivered side by side.
+const CONCURRENCY: usize = 16;
 const IDLE_POLL: Duration = Duration::from_secs(5);
 const PRIMARY_ATTEMPTS: i64 = 3;
 
@@ -89,28 +93,49 @@ pub async fn run(
 impl Worker {
     /// Try every due event once; returns how long until the next one is due.
     async fn deliver_due(&self) -> Result<Duration, crate::db::DbError> {
+        use futures_util::StreamExt;
         let pending = self.store.pending_events(BATCH).await?;
-        let mut held_calls: HashSet<String> = HashSet::new();
-        let mut next_due: Option<i64> = None;
+        let full = pending.len() as i64 == BATCH;
+        // Each call's events in order (account events together), calls side by side.
+        let mut calls: Vec<Vec<PendingEvent>> = Vec::new();
+        let mut index: HashMap<Option<String>, usize> = HashMap::new();
         for event in pending {
-            if event.call_control_id.as_ref().is_some_and(|c| held_calls.contains(c)) {
-                continue;
+            let i = *index.entry(event.call_control_id.clone()).or_insert_with(|| {
+                calls.push(Vec::new());
+                calls.len() - 1
+            });
+            calls[i].push(event);
+        }
+        let mut results =
+            futures_util::stream::iter(calls.into_iter().map(|events| self.deliver_in_order(events)))
+                .buffer_unordered(CONCURRENCY);
+        let mut next_due: Option<i64> = None;
+        while let Some(result) = results.next().await {
+            if let Some(at) = result? {
+                next_due = Some(next_due.map_or(at, |d| d.min(at)));
             }
+        }
+        Ok(match next_due {
+            Some(at) => Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64),
+            None if full => Duration::ZERO,
+            None => IDLE_POLL,
+        })
+    }
+
+    /// One call's events in order, up to the first that is not delivered now
+    /// (it holds the rest back); `Some` is when that one is due again.
+    async fn deliver_in_order(&self, events: Vec<PendingEvent>) -> Result<Option<i64>, crate::db::DbError> {
+        for event in events {
             let retry_at = if event.next_attempt_at > unix_millis() {
                 Some(event.next_attempt_at)
             } else {
                 self.attempt(&event).await?
             };
-            if let Some(at) = retry_at {
-                // Later events of this call wait behind this one.
-                if let Some(call) = &event.call_control_id {
-                    held_calls.insert(call.clone());
-                }
-                next_due = Some(next_due.map_or(at, |d| d.min(at)));
+            if retry_at.is_some() {
+                return Ok(retry_at);
             }
         }
-        Ok(next_due
-            .map_or(IDLE_POLL, |at| Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64)))
+        Ok(None)
     }
 }
 
