@@ -1,6 +1,7 @@
 //! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record]
 //! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check]`: bridged SIP
 //! calls through a real Bond (or rtpengine), measured from outside.
+//! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
 //!
 //! With Bond (the default), for each pair it sends Bond an INVITE (PCMU with
 //! telephone-event) as the customer, answers it through the API, and dials the
@@ -15,6 +16,12 @@
 //! latency. With
 //! `--relay rtpengine` the same pairs are set up in a userspace rtpengine
 //! (`--table=-1`) over its ng protocol, and the same media flows through it.
+//!
+//! With `--echo` each call is one SIP leg: an INVITE into Bond, sent at `R` a
+//! second (default 200), answered through the API the moment its
+//! `call.initiated` webhook arrives and bridged with a `loop:echo` dialed with
+//! `link_to` and `bridge_on_answer`. The set-up time is INVITE to 200 OK (the
+//! application's round trip included); the latency is the echo's round trip.
 //!
 //! Every side then sends a 20 ms packet each 20 ms, built in a loop from
 //! pre-set payloads (no codec work in the generator). A PCMU payload carries its
@@ -71,6 +78,9 @@ struct Options {
     translate: usize,
     /// Fail unless every packet crossed and no call ended early.
     check: bool,
+    /// Calls into `loop:echo` (side A only), INVITEs at `rate` a second.
+    echo: bool,
+    rate: f64,
 }
 
 /// Where each side of each pair sends: the relay's address for it.
@@ -80,6 +90,9 @@ struct Targets {
     b: Vec<Option<SocketAddr>>,
     /// The Opus payload type Bond offered the B side.
     opus_pt: Option<u8>,
+    /// When each A side's INVITE was sent and its 200 OK came back.
+    invited: Vec<Option<std::time::Instant>>,
+    answered: Vec<Option<std::time::Instant>>,
 }
 
 fn mark(sender: u64, sent_us: u64, payload: &mut [u8]) {
@@ -131,7 +144,9 @@ async fn sip_peer(sip: Arc<UdpSocket>, b_media: Vec<SocketAddr>, opus: bool, tar
             (Some(200), _) if msg.header("cseq").is_some_and(|c| c.ends_with("INVITE")) => {
                 let pair = msg.header("call-id").and_then(|c| c.strip_prefix("la-")?.parse::<usize>().ok());
                 if let (Some(i), Some(addr)) = (pair, sip_lite::media_addr(&msg.body)) {
-                    targets.lock().expect("lock").a[i] = Some(addr);
+                    let mut t = targets.lock().expect("lock");
+                    t.a[i] = Some(addr);
+                    t.answered[i].get_or_insert_with(clock);
                 }
                 Some(sip_lite::ack(local, from, &msg))
             }
@@ -159,10 +174,10 @@ async fn sip_peer(sip: Arc<UdpSocket>, b_media: Vec<SocketAddr>, opus: bool, tar
     }
 }
 
-/// Whether every side of every pair has its relay address.
-fn all_known(targets: &Mutex<Targets>) -> bool {
+/// Whether every side of every pair has its relay address (side A alone for echo calls).
+fn all_known(targets: &Mutex<Targets>, echo: bool) -> bool {
     let t = targets.lock().expect("lock");
-    t.a.iter().chain(&t.b).all(Option::is_some)
+    t.a.iter().chain(if echo { &[][..] } else { &t.b[..] }).all(Option::is_some)
 }
 
 fn number(pair: usize) -> String {
@@ -227,17 +242,110 @@ async fn setup_bond(
     }
     for _ in 0..1200 {
         let bridged = bond.inbox.all().iter().filter(|(t, _)| t == "call.bridged").count();
-        if bridged >= 2 * options.pairs && all_known(targets) {
+        if bridged >= 2 * options.pairs && all_known(targets, false) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Err(format!("not every pair was bridged; events: {:?}", event_counts(bond)))
+}
+
+/// How many of each event (hang-ups by cause) Bond has sent.
+fn event_counts(bond: &BondProcess) -> HashMap<String, usize> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (kind, payload) in bond.inbox.all() {
         let cause = payload["hangup_cause"].as_str().map(|c| format!(" {c}")).unwrap_or_default();
         *seen.entry(format!("{kind}{cause}")).or_default() += 1;
     }
-    Err(format!("not every pair was bridged; events: {seen:?}"))
+    seen
+}
+
+/// Set up every call into `loop:echo` (see the top of this file).
+async fn setup_echo(
+    bond: &BondProcess,
+    options: &Options,
+    a_media: &[SocketAddr],
+    targets: &Arc<Mutex<Targets>>,
+    sip: Arc<UdpSocket>,
+) -> Result<(), String> {
+    use futures_util::StreamExt;
+    let connection = bond.connection(json!({ "sip": { "allowed_ips": ["127.0.0.1"] } })).await?;
+    let bond_sip = SocketAddr::from(([127, 0, 0, 1], bond.sip_port));
+    let local = sip.local_addr().map_err(|e| e.to_string())?;
+    let mut initiated = bond.inbox.subscribe();
+    let mut pacing = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
+    let mut actions = futures_util::stream::FuturesUnordered::new();
+    let deadline = tokio::time::sleep(Duration::from_secs_f64(options.pairs as f64 / options.rate + 60.0));
+    tokio::pin!(deadline);
+    let (mut next, mut done) = (0, 0);
+    while done < options.pairs {
+        tokio::select! {
+            _ = pacing.tick(), if next < options.pairs => {
+                let sdp = sip_lite::sdp(a_media[next], PCMU);
+                let invite = sip_lite::invite(local, bond_sip, &number(next), &format!("la-{next}"), &sdp);
+                targets.lock().expect("lock").invited[next] = Some(clock());
+                sip.send_to(invite.as_bytes(), bond_sip).await.map_err(|e| e.to_string())?;
+                next += 1;
+            }
+            Some((kind, payload)) = initiated.recv() => {
+                if kind != "call.initiated" || payload["direction"] != "incoming" {
+                    continue;
+                }
+                let call = payload["call_control_id"].as_str().unwrap_or_default().to_owned();
+                let dial = json!({ "connection_id": connection, "to": "loop:echo", "from": "+15550000000",
+                    "link_to": call, "bridge_on_answer": true });
+                actions.push(async move {
+                    bond.post(&format!("/v2/calls/{call}/actions/answer"), json!({})).await?;
+                    let placed = bond.post("/v2/calls", dial).await?;
+                    placed.get("errors").map_or(Ok(()), |e| Err(format!("dial: {e}")))
+                });
+            }
+            Some(result) = actions.next() => {
+                result?;
+                done += 1;
+            }
+            () = &mut deadline => return Err(format!("{done} of {} calls answered in time", options.pairs)),
+        }
+    }
+    for _ in 0..600 {
+        let bridged = bond.inbox.all().iter().filter(|(t, _)| t == "call.bridged").count();
+        if bridged >= 2 * options.pairs && all_known(targets, true) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let unbridged: Vec<Vec<String>> = bond
+        .inbox
+        .call_ids()
+        .iter()
+        .map(|c| bond.inbox.of(c).into_iter().map(|(kind, _)| kind).collect::<Vec<_>>())
+        .filter(|kinds| !kinds.iter().any(|k| k == "call.bridged"))
+        .collect();
+    Err(format!(
+        "not every call was bridged with its echo; events: {:?}; calls never bridged: {unbridged:?}",
+        event_counts(bond)
+    ))
+}
+
+/// Set-up times (INVITE to 200 OK, ms): p50, p99, and the rate the calls were set up at.
+fn setup_report(targets: &Mutex<Targets>) -> String {
+    let t = targets.lock().expect("lock");
+    let pairs = t.invited.iter().zip(&t.answered).filter_map(|(i, a)| Some(((*i)?, (*a)?)));
+    let mut times: Vec<u64> =
+        pairs.clone().map(|(i, a)| a.saturating_duration_since(i).as_micros() as u64).collect();
+    times.sort_unstable();
+    let first = pairs.clone().map(|(i, _)| i).min();
+    let last = pairs.map(|(_, a)| a).max();
+    let span = first.zip(last).map_or(0.0, |(f, l)| l.saturating_duration_since(f).as_secs_f64());
+    format!(
+        "set-up (INVITE -> 200 OK, the application answering through the API) ms: p50={:.1} p99={:.1} max={:.1}; \
+         {} calls in {span:.2} s = {:.0} calls/s",
+        percentile(&times, 50.0) as f64 / 1000.0,
+        percentile(&times, 99.0) as f64 / 1000.0,
+        times.last().copied().unwrap_or(0) as f64 / 1000.0,
+        times.len(),
+        times.len() as f64 / span.max(f64::EPSILON),
+    )
 }
 
 /// Set up every pair in rtpengine: A offers, B answers.
@@ -312,6 +420,7 @@ async fn receive(
     side: u64,
     origin: SystemTime,
     window: Arc<Window>,
+    echo: bool,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Received {
     let mut got = Received::default();
@@ -332,9 +441,9 @@ async fn receive(
         };
         let arrived_us = stamp.map_or_else(|| wall_us(origin), |ns| ns.saturating_sub(origin_ns) / 1000);
         match rtp_payload(&buf[..n]).and_then(read_mark) {
-            // A mark from the other side of a pair (senders are 2 * pair + side).
+            // A mark from the other side of a pair (senders are 2 * pair + side), or its own echo.
             Some((_, sent_us)) if sent_us < window.start_us.load(Ordering::Relaxed) => {}
-            Some((sender, sent_us)) if sender % 2 != side => {
+            Some((sender, sent_us)) if echo || sender % 2 != side => {
                 got.marked += 1;
                 got.latencies_us.push(arrived_us.saturating_sub(sent_us));
             }
@@ -431,6 +540,8 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         a: vec![None; options.pairs],
         b: vec![None; options.pairs],
         opus_pt: None,
+        invited: vec![None; options.pairs],
+        answered: vec![None; options.pairs],
     }));
 
     #[allow(clippy::disallowed_methods)] // the generator's wall-clock origin (kernel stamps are on it)
@@ -441,7 +552,9 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         .iter()
         .enumerate()
         .flat_map(|(side, list)| list.iter().map(move |s| (side as u64, s.clone())))
-        .map(|(side, socket)| tokio::spawn(receive(socket, side, origin, window.clone(), stop.clone())))
+        .map(|(side, socket)| {
+            tokio::spawn(receive(socket, side, origin, window.clone(), options.echo, stop.clone()))
+        })
         .collect();
     let sender = tokio::spawn(send_media(
         sockets.clone(),
@@ -469,13 +582,17 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         let idle = proc_usage(process.pid()).1;
         let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
         tokio::spawn(sip_peer(sip.clone(), b_media.clone(), options.opus_b, targets.clone()));
-        setup_bond(&process, &options, &a_media, &targets, sip).await?;
+        if options.echo {
+            setup_echo(&process, &options, &a_media, &targets, sip).await?;
+        } else {
+            setup_bond(&process, &options, &a_media, &targets, sip).await?;
+        }
         translated_calls::start(&process, options.translate).await?;
         let pid = process.pid();
         bond = Some(process);
         (pid, idle)
     };
-    if !all_known(&targets) {
+    if !all_known(&targets, options.echo) {
         return Err("a side has no address".into());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -527,8 +644,12 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
             Ok(c) => format!("PCMU <-> Opus (opus_complexity {c})"),
             Err(_) => "PCMU <-> Opus (opus_complexity 5, the default)".into(),
         },
+        _ if options.echo => "calls into loop:echo, passthrough allowed".into(),
         _ => "passthrough allowed".into(),
     };
+    let setup = if options.echo { format!("\n{}", setup_report(&targets)) } else { String::new() };
+    let latency =
+        if options.echo { "echo round trip (send -> back)" } else { "added latency (send -> far side)" };
     let timers = if metrics_after.is_empty() {
         String::new()
     } else {
@@ -541,8 +662,8 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         "relay={relay} pairs={} seconds={} mode={mode} record={}\n\
          generator ticks in the window={ticks} of {} (fewer: the generator fell behind)\n\
          calls that ended during the run: {ended:?}\n\
-         packets sent={sent} received marked={} unmarked={} missing={}\n\
-         added latency (send -> far side, marked packets) ms: p50={:.2} p99={:.2} max={:.2}{timers}{translated}\n\
+         packets sent={sent} received marked={} unmarked={} missing={}{setup}\n\
+         {latency}, marked packets, ms: p50={:.2} p99={:.2} max={:.2}{timers}{translated}\n\
          {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call)",
         options.pairs,
         options.seconds,
@@ -586,10 +707,15 @@ async fn main() -> ExitCode {
         rtpengine: args.flag("--relay").is_some_and(|r| r == "rtpengine"),
         translate: args.flag("--translate").and_then(|n| n.parse().ok()).unwrap_or(0),
         check: args.has("--check"),
+        echo: args.has("--echo"),
+        rate: args.flag("--rate").and_then(|r| r.parse().ok()).filter(|r: &f64| *r > 0.0).unwrap_or(200.0),
     };
     if options.translate > 0 && std::env::var_os("BOND_WHISPER_MODEL").is_none() {
         let model = std::path::absolute("target/models/ggml-tiny.en.bin").unwrap_or_default();
         std::env::set_var("BOND_WHISPER_MODEL", model); // read by the Bond this starts
+    }
+    if options.echo && (options.rtpengine || options.opus_b || options.record) {
+        return load::finish("bridge-load", Err("--echo runs plain PCMU calls into Bond".into()));
     }
     if options.rtpengine && (options.opus_b || options.record || options.translate > 0) {
         return load::finish("bridge-load", Err("rtpengine runs the plain PCMU relay only".into()));

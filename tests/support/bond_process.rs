@@ -27,6 +27,8 @@ pub struct Inbox {
     key: Mutex<Option<VerifyingKey>>,
     /// Woken on every event.
     pub arrived: Notify,
+    /// Each event is also sent to these (see [`Inbox::subscribe`]).
+    subscribers: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<(String, Value)>>>,
 }
 
 impl Inbox {
@@ -38,6 +40,18 @@ impl Inbox {
     /// Every event of every call.
     pub fn all(&self) -> Vec<(String, Value)> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).values().flatten().cloned().collect()
+    }
+
+    /// The calls that have had events.
+    pub fn call_ids(&self) -> Vec<String> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// The events that arrive from now on, in arrival order.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
     }
 }
 
@@ -78,8 +92,10 @@ async fn receive(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Byte
         let data = &event["data"];
         let event_type = data["event_type"].as_str().unwrap_or_default().to_owned();
         let call = data["payload"]["call_control_id"].as_str().unwrap_or_default().to_owned();
+        let event = (event_type, data["payload"].clone());
+        inbox.subscribers.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| s.send(event.clone()).is_ok());
         let mut calls = inbox.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls.entry(call).or_default().push((event_type, data["payload"].clone()));
+        calls.entry(call).or_default().push(event);
         inbox.arrived.notify_waiters();
     }
     "ok"
