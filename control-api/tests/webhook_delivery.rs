@@ -283,3 +283,29 @@ async fn events_queued_while_the_receiver_is_down_arrive_after_a_restart() {
         bond.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_receiver_that_is_down_holds_back_only_its_own_calls_events() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in common::database_urls(dir.path()).await {
+        let sub = tempfile::tempdir_in(dir.path()).unwrap();
+        let bond = start_bond(sub.path(), &url).await;
+        let api = Api::new(&bond);
+        // More events than the worker reads at a time, all for a receiver that refuses them.
+        let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let stuck = api.connection(&format!("http://{down}/hooks"), None).await;
+        for _ in 0..110 {
+            api.dial(&stuck, "loop:silence").await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(bond.state.store.undelivered_count().await.unwrap() >= 220);
+
+        let (addr, got, _) = receiver("127.0.0.1:0".parse().unwrap(), StatusCode::OK).await;
+        let live = api.connection(&format!("http://{addr}/hooks"), None).await;
+        let call = api.dial(&live, "loop:tone").await;
+        wait_for(&got, 2).await;
+        assert_eq!(events_of(&by_call(&got), &call), ["call.initiated", "call.answered"]);
+        assert!(bond.state.store.undelivered_count().await.unwrap() >= 220, "the other receiver's wait");
+        bond.stop().await.unwrap();
+    }
+}

@@ -75,11 +75,44 @@ impl Store {
 
     /// Undelivered events, oldest first (including those waiting for a retry).
     pub async fn pending_events(&self, limit: i64) -> Result<Vec<PendingEvent>, DbError> {
-        let rows = sqlx::query(
-            "SELECT id, seq, call_control_id, body, url, failover_url, timeout_secs, attempts, next_attempt_at \
-             FROM webhook_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT $1",
+        // Every undelivered event (each is attempted at or after i64::MIN).
+        self.events_where("o.next_attempt_at >= $2", limit, i64::MIN).await
+    }
+
+    /// The undelivered events that may be sent at `now` (unix ms), oldest first:
+    /// due, and not behind an earlier event of their call that waits for a retry.
+    /// So a connection whose receiver is down holds back its own calls only.
+    pub async fn due_events(&self, limit: i64, now: i64) -> Result<Vec<PendingEvent>, DbError> {
+        let due = "o.next_attempt_at <= $2 AND (o.call_control_id IS NULL OR NOT EXISTS ( \
+                   SELECT 1 FROM webhook_outbox e WHERE e.call_control_id = o.call_control_id \
+                   AND e.seq < o.seq AND e.delivered_at IS NULL AND e.next_attempt_at > $2))";
+        self.events_where(due, limit, now).await
+    }
+
+    /// When the next retry falls due (unix ms), if one waits.
+    pub async fn next_retry_at(&self, now: i64) -> Result<Option<i64>, DbError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at > $1",
         )
+        .bind(now)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
+    async fn events_where(
+        &self,
+        condition: &str,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<PendingEvent>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT o.id, o.seq, o.call_control_id, o.body, o.url, o.failover_url, o.timeout_secs, o.attempts, \
+             o.next_attempt_at FROM webhook_outbox o WHERE o.delivered_at IS NULL AND ({condition}) \
+             ORDER BY o.seq LIMIT $1"
+        ))
         .bind(limit)
+        .bind(now)
         .fetch_all(self.db.pool())
         .await?;
         rows.iter()

@@ -1,7 +1,7 @@
 //! Delivers the outbox. One worker, oldest event first; a call's events go out
-//! in order (a failed event holds back the later events of the same call), and
-//! up to [`CONCURRENCY`] calls' events at once. A full batch is followed by the
-//! next at once. Each
+//! in order (a failed event holds back the later events of the same call, and
+//! only those: other calls' events are read past it), and up to [`CONCURRENCY`]
+//! calls' events at once. A full batch is followed by the next at once. Each
 //! POST carries Telnyx's envelope with `meta.attempt` and `meta.delivered_to`
 //! and an Ed25519 signature. Failed attempts back off (by default 1 s doubling to 60 s):
 //! attempts 1-3 go to the primary URL, then the failover URL when there is one,
@@ -94,7 +94,7 @@ impl Worker {
     /// Try every due event once; returns how long until the next one is due.
     async fn deliver_due(&self) -> Result<Duration, crate::db::DbError> {
         use futures_util::StreamExt;
-        let pending = self.store.pending_events(BATCH).await?;
+        let pending = self.store.due_events(BATCH, unix_millis()).await?;
         let full = pending.len() as i64 == BATCH;
         // Each call's events in order (account events together), calls side by side.
         let mut calls: Vec<Vec<PendingEvent>> = Vec::new();
@@ -115,9 +115,13 @@ impl Worker {
                 next_due = Some(next_due.map_or(at, |d| d.min(at)));
             }
         }
-        Ok(match next_due {
+        if full && next_due.is_none() {
+            return Ok(Duration::ZERO);
+        }
+        // Events that were not due yet were not read: the earliest of those too.
+        let waiting = self.store.next_retry_at(unix_millis()).await?;
+        Ok(match next_due.into_iter().chain(waiting).min() {
             Some(at) => Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64),
-            None if full => Duration::ZERO,
             None => IDLE_POLL,
         })
     }
