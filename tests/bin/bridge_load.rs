@@ -184,6 +184,29 @@ fn number(pair: usize) -> String {
     format!("+1555{pair:07}")
 }
 
+/// The A side's way in: a connection allowing the generator, and Bond's SIP address.
+struct Trunk {
+    connection: String,
+    bond_sip: SocketAddr,
+    sip: Arc<UdpSocket>,
+}
+
+impl Trunk {
+    async fn new(bond: &BondProcess, sip: Arc<UdpSocket>) -> Result<Self, String> {
+        let connection = bond.connection(json!({ "sip": { "allowed_ips": ["127.0.0.1"] } })).await?;
+        Ok(Self { connection, bond_sip: SocketAddr::from(([127, 0, 0, 1], bond.sip_port)), sip })
+    }
+
+    /// Pair `i`'s INVITE (PCMU + telephone-event, media to `a_media`), sent.
+    async fn invite(&self, i: usize, a_media: SocketAddr) -> Result<(), String> {
+        let local = self.sip.local_addr().map_err(|e| e.to_string())?;
+        let sdp = sip_lite::sdp(a_media, PCMU);
+        let invite = sip_lite::invite(local, self.bond_sip, &number(i), &format!("la-{i}"), &sdp);
+        self.sip.send_to(invite.as_bytes(), self.bond_sip).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
 /// Set up every pair through Bond's SIP and API.
 async fn setup_bond(
     bond: &BondProcess,
@@ -192,20 +215,12 @@ async fn setup_bond(
     targets: &Arc<Mutex<Targets>>,
     sip: Arc<UdpSocket>,
 ) -> Result<(), String> {
-    let connection = bond.connection(json!({ "sip": { "allowed_ips": ["127.0.0.1"] } })).await?;
-    let bond_sip = SocketAddr::from(([127, 0, 0, 1], bond.sip_port));
-    let local = sip.local_addr().map_err(|e| e.to_string())?;
+    let trunk = Trunk::new(bond, sip).await?;
+    let (connection, local) = (&trunk.connection, trunk.sip.local_addr().map_err(|e| e.to_string())?);
     let pairs: Vec<usize> = (0..options.pairs).collect();
     for batch in pairs.chunks(SETUP_BATCH) {
         for &i in batch {
-            let invite = sip_lite::invite(
-                local,
-                bond_sip,
-                &number(i),
-                &format!("la-{i}"),
-                &sip_lite::sdp(a_media[i], PCMU),
-            );
-            sip.send_to(invite.as_bytes(), bond_sip).await.map_err(|e| e.to_string())?;
+            trunk.invite(i, a_media[i]).await?;
         }
         let mut calls: HashMap<usize, String> = HashMap::new();
         for _ in 0..400 {
@@ -269,9 +284,8 @@ async fn setup_echo(
     sip: Arc<UdpSocket>,
 ) -> Result<(), String> {
     use futures_util::StreamExt;
-    let connection = bond.connection(json!({ "sip": { "allowed_ips": ["127.0.0.1"] } })).await?;
-    let bond_sip = SocketAddr::from(([127, 0, 0, 1], bond.sip_port));
-    let local = sip.local_addr().map_err(|e| e.to_string())?;
+    let trunk = Trunk::new(bond, sip).await?;
+    let connection = &trunk.connection;
     let mut initiated = bond.inbox.subscribe();
     let mut pacing = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
     let mut actions = futures_util::stream::FuturesUnordered::new();
@@ -281,10 +295,8 @@ async fn setup_echo(
     while done < options.pairs {
         tokio::select! {
             _ = pacing.tick(), if next < options.pairs => {
-                let sdp = sip_lite::sdp(a_media[next], PCMU);
-                let invite = sip_lite::invite(local, bond_sip, &number(next), &format!("la-{next}"), &sdp);
                 targets.lock().expect("lock").invited[next] = Some(clock());
-                sip.send_to(invite.as_bytes(), bond_sip).await.map_err(|e| e.to_string())?;
+                trunk.invite(next, a_media[next]).await?;
                 next += 1;
             }
             Some((kind, payload)) = initiated.recv() => {

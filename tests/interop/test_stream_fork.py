@@ -227,6 +227,27 @@ def test_a_consumer_that_cannot_be_reached_gives_streaming_failed_and_the_call_g
     action(bond, cid, "streaming_start", {"stream_url": url})
 
 
+def recorded_call_streaming_to(bond, receiver, back, **bidirectional):
+    """A silent call, recorded in dual channels, streaming to `back` with these
+    `stream_bidirectional_*` fields and the audio sent back played to itself: its id."""
+    cid = dial(bond, app(bond, receiver), "loop:silence")["call_control_id"]
+    action(bond, cid, "record_start", {"channels": "dual", "format": "wav"})
+    action(bond, cid, "streaming_start", {"stream_url": back.url, "stream_bidirectional_target_legs": "self",
+                                          **bidirectional})
+    return cid
+
+
+def recorded_sides(bond, receiver, cid):
+    """Stop the call's recording: (what its party heard, what it said, the loud 20 ms frames heard)."""
+    time.sleep(0.3)
+    action(bond, cid, "record_stop", {})
+    saved = wait_event(receiver, "call.recording.saved", call_control_id=cid)
+    _, _, stereo = wav_at(saved["recording_urls"]["wav"])
+    heard = stereo[1::2]  # right: what the call's party heard
+    loud = [i for i in range(0, len(heard) - 160, 160) if max(abs(x) for x in heard[i:i + 160]) > 2000]
+    return heard, stereo[0::2], loud
+
+
 def test_audio_sent_back_on_a_bidirectional_stream_is_played_to_the_call_and_its_mark_answered(bond, receiver):
     """`stream_bidirectional_mode: rtp`: the consumer answers `start` with 1 s of a 1 kHz
     tone (one PCMU media frame, no stream_id, as an app sends it), then a mark; the
@@ -243,11 +264,8 @@ def test_audio_sent_back_on_a_bidirectional_stream_is_played_to_the_call_and_its
 
     back = Consumer(on_start=answer)
     try:
-        conn = app(bond, receiver)
-        cid = dial(bond, conn, "loop:silence")["call_control_id"]
-        action(bond, cid, "record_start", {"channels": "dual", "format": "wav"})
-        action(bond, cid, "streaming_start", {"stream_url": back.url, "stream_bidirectional_mode": "rtp",
-                                              "stream_bidirectional_codec": "PCMU", "stream_bidirectional_target_legs": "self"})
+        cid = recorded_call_streaming_to(bond, receiver, back, stream_bidirectional_mode="rtp",
+                                         stream_bidirectional_codec="PCMU")
         _, frames = back.session()
         frames = back.wait_frames(frames, lambda fs: any(f["event"] == "mark" for f in fs))
         mark = next(f for f in frames if f["event"] == "mark")
@@ -256,16 +274,11 @@ def test_audio_sent_back_on_a_bidirectional_stream_is_played_to_the_call_and_its
         assert 0.85 < waited < 2.0, f"the mark came {waited:.2f} s after 1 s of audio"
         error = next(f for f in frames if f["event"] == "error")
         assert error["payload"]["code"] == 100003, error
-        time.sleep(0.3)
-        action(bond, cid, "record_stop", {})
-        saved = wait_event(receiver, "call.recording.saved", call_control_id=cid)
-        _, _, stereo = wav_at(saved["recording_urls"]["wav"])
-        heard = stereo[1::2]  # right: what the call's party heard
-        loud = [i for i in range(0, len(heard) - 160, 160) if max(abs(x) for x in heard[i:i + 160]) > 2000]
+        heard, said, loud = recorded_sides(bond, receiver, cid)
         assert 45 <= len(loud) <= 55, f"about 1 s of tone: {len(loud)} frames"
         segment = heard[loud[0] + 400:loud[0] + 6000]
         assert share_at(segment, 1000, 8000) > 0.9
-        assert max(abs(x) for x in stereo[0::2]) < 100, "left, what the party said: silence"
+        assert max(abs(x) for x in said) < 100, "left, what the party said: silence"
         action(bond, cid, "hangup", {})
     finally:
         back.close()
@@ -293,20 +306,12 @@ def test_an_mp3_file_sent_back_in_telnyxs_default_mode_is_played_and_a_second_wi
 
     back = Consumer(on_start=answer)
     try:
-        conn = app(bond, receiver)
-        cid = dial(bond, conn, "loop:silence")["call_control_id"]
-        action(bond, cid, "record_start", {"channels": "dual", "format": "wav"})
-        action(bond, cid, "streaming_start", {"stream_url": back.url, "stream_bidirectional_mode": "mp3",
-                                              "stream_bidirectional_target_legs": "self"})
+        cid = recorded_call_streaming_to(bond, receiver, back, stream_bidirectional_mode="mp3")
         _, frames = back.session()
         frames = back.wait_frames(frames, lambda fs: any(f["event"] == "mark" for f in fs))
         error = next(f for f in frames if f["event"] == "error")
         assert error["payload"]["code"] == 100005, error
-        time.sleep(0.3)
-        action(bond, cid, "record_stop", {})
-        saved = wait_event(receiver, "call.recording.saved", call_control_id=cid)
-        heard = wav_at(saved["recording_urls"]["wav"])[2][1::2]
-        loud = [i for i in range(0, len(heard) - 160, 160) if max(abs(x) for x in heard[i:i + 160]) > 2000]
+        heard, _, loud = recorded_sides(bond, receiver, cid)
         assert 40 <= len(loud) <= 60, f"about 1 s of the MP3's tone, once: {len(loud)} frames"
         assert share_at(heard[loud[0] + 800:loud[0] + 6000], 1000, 8000) > 0.9
         action(bond, cid, "hangup", {})
