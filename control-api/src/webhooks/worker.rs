@@ -115,7 +115,8 @@ impl Worker {
                 next_due = Some(next_due.map_or(at, |d| d.min(at)));
             }
         }
-        if full && next_due.is_none() {
+        if full {
+            // More may be due; those that failed just now are not, and are read past.
             return Ok(Duration::ZERO);
         }
         // Events that were not due yet were not read: the earliest of those too.
