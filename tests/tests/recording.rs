@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use bond_codecs::{Codec, SampleRate};
-use bond_media_engine::leg::MediaSource;
-use bond_media_engine::runtime::{self, PortRange, RecordChannels, RecordingSpec, RuntimeConfig};
+use bond_codecs::signals::Oscillator;
+use bond_codecs::{g711, Codec, SampleRate};
+use bond_media_engine::ids::{PayloadType, Ssrc};
+use bond_media_engine::leg::{MediaSource, RecordTap, RtpMedia};
+use bond_media_engine::rtp::Packetizer;
+use bond_media_engine::runtime::{self, LegSpec, PortRange, RecordChannels, RecordingSpec, RuntimeConfig};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::DtmfPassing;
 use bond_tests::tone_share;
@@ -23,11 +26,11 @@ fn a_recorded_leg_gives_what_its_party_said_and_what_it_heard() {
     let agent =
         net.engine.add_local_leg(now, SampleRate::Hz8000, MediaSource::Tone { hz: 500.0, dbm0: -10.0 });
     net.engine.bridge(bond, agent).unwrap();
-    net.engine.set_recording(bond, true).unwrap();
+    net.engine.set_recording(bond, RecordTap::Frames).unwrap();
     net.run_for(Duration::from_secs(2));
-    net.engine.set_recording(bond, false).unwrap();
+    net.engine.set_recording(bond, RecordTap::Off).unwrap();
     net.run_for(Duration::from_secs(1));
-    net.engine.set_recording(bond, true).unwrap();
+    net.engine.set_recording(bond, RecordTap::Frames).unwrap();
     net.run_for(Duration::from_secs(1));
 
     let frames = net.recorded(bond);
@@ -67,6 +70,63 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
     assert!(tone_share(&right[1600..], 1100.0, 16000) > 0.9, "right: the agent");
     assert!(engine.stop_recording(customer).await.unwrap().is_none());
     assert!(!dir.path().join("rec/call.wav.partial").exists());
+}
+
+#[tokio::test]
+async fn a_passthrough_bridge_is_recorded_from_its_packets_both_ways_and_a_pause_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    // One shard: the bridge is local to one engine, so it passes through.
+    let (engine, _task) = runtime::spawn(RuntimeConfig { shards: 1, ..config(41340) });
+    let mut phones = Vec::new();
+    for (n, hz) in [(0u32, 1000.0), (1, 500.0)] {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let spec = LegSpec {
+            media: RtpMedia::new(Codec::Pcmu),
+            source: MediaSource::Silence,
+            remote: Some(socket.local_addr().unwrap()),
+            media_timeout: Some(Duration::from_secs(5)),
+        };
+        let leg = engine.create_leg(spec).await.unwrap();
+        let stream = (Packetizer::new(Ssrc(n + 7), 100, n * 4000), Oscillator::new(hz, 8000, 8000.0));
+        phones.push((socket, leg, stream));
+    }
+    let (customer, agent) = (phones[0].1.id, phones[1].1.id);
+    engine.bridge(customer, agent, DtmfPassing::Both).await.unwrap();
+    let spec = RecordingSpec {
+        path: dir.path().join("call.wav"),
+        channels: RecordChannels::Dual,
+        rate: SampleRate::Hz8000,
+    };
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    let (mut pcm, mut payload, mut packet) = ([0i16; 160], [0u8; 160], [0u8; 200]);
+    for tick in 0..75 {
+        match tick {
+            10 => engine.start_recording(customer, spec.clone()).await.unwrap(),
+            30 => engine.pause_recording(customer, true).await.unwrap(),
+            45 => engine.pause_recording(customer, false).await.unwrap(),
+            _ => {}
+        }
+        pacing.tick().await;
+        for (socket, leg, (packetizer, tone)) in &mut phones {
+            tone.fill(&mut pcm);
+            g711::ulaw_encode_slice(&pcm, &mut payload);
+            let n = packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+            socket.send_to(&packet[..n], leg.local_addr).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let summary = engine.stop_recording(customer).await.unwrap().unwrap();
+    assert_eq!(summary.frames_dropped, 0);
+
+    let mut reader = hound::WavReader::open(&summary.path).unwrap();
+    assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, 8000));
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let seconds = left.len() as f64 / 8000.0;
+    assert!((0.85..=1.15).contains(&seconds), "{seconds} s: the 1.3 s recorded less the 0.3 s pause");
+    assert!(tone_share(&left[800..], 1000.0, 8000) > 0.9, "left: the customer");
+    assert!(tone_share(&right[800..], 500.0, 8000) > 0.9, "right: the agent, as sent to the customer");
 }
 
 #[tokio::test]

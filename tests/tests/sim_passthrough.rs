@@ -9,7 +9,7 @@ use bond_codecs::dtmf::{DtmfDigit, TelephoneEvent};
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::amd::AmdConfig;
 use bond_media_engine::ids::{PayloadType, Ssrc};
-use bond_media_engine::leg::{Clip, DtmfTiming, LegConfig, MediaSource};
+use bond_media_engine::leg::{Clip, DtmfTiming, LegConfig, MediaSource, PacketBatch, RecordTap};
 use bond_media_engine::rtp::{Packetizer, RtpPacket};
 use bond_media_engine::sim::{epoch, LinkProfile, SimNetwork};
 use bond_media_engine::{DtmfPassing, DtmfSource, Engine, EngineEvent, EngineOutput, HangupCause, LegId};
@@ -147,7 +147,9 @@ fn only_a_bridge_whose_audio_nobody_needs_passes_through() {
         ("same codec", Codec::Pcmu, DtmfPassing::Both, |_, _, _| {}),
         ("different codecs", Codec::Pcma, DtmfPassing::Both, |_, _, _| {}),
         ("mute_dtmf", Codec::Pcmu, DtmfPassing::FromFirst, |_, _, _| {}),
-        ("recording", Codec::Pcmu, DtmfPassing::Both, |e, a, _| e.set_recording(a, true).unwrap()),
+        ("recording", Codec::Pcmu, DtmfPassing::Both, |e, a, _| {
+            e.set_recording(a, RecordTap::Frames).unwrap()
+        }),
         ("muted", Codec::Pcmu, DtmfPassing::Both, |e, _, b| e.set_mute(b, false, true).unwrap()),
         ("held", Codec::Pcmu, DtmfPassing::Both, |e, a, _| e.hold(a, &MediaSource::Silence).unwrap()),
         ("detector", Codec::Pcmu, DtmfPassing::Both, |e, a, _| e.start_amd(a, AmdConfig::default()).unwrap()),
@@ -225,12 +227,12 @@ fn a_recording_takes_the_bridge_off_passthrough_and_the_far_stream_stays_in_sequ
     let (_, bond_a, phone_b, bond_b) = phones_through_a_bridge(&mut net, LinkProfile::clean());
     net.run_for(Duration::from_secs(2));
     assert!(net.engine.is_passthrough(bond_b));
-    net.engine.set_recording(bond_a, true).unwrap();
+    net.engine.set_recording(bond_a, RecordTap::Frames).unwrap();
     assert!(!net.engine.is_passthrough(bond_b));
     net.run_for(Duration::from_secs(2));
     let recorded = net.recorded(bond_a).len();
     assert!((99..=101).contains(&recorded), "{recorded} ticks recorded in 2 s");
-    net.engine.set_recording(bond_a, false).unwrap();
+    net.engine.set_recording(bond_a, RecordTap::Off).unwrap();
     assert!(net.engine.is_passthrough(bond_b));
     net.run_for(Duration::from_secs(2));
 
@@ -240,6 +242,72 @@ fn a_recording_takes_the_bridge_off_passthrough_and_the_far_stream_stays_in_sequ
     assert_eq!(stats.packets_late, 0);
     let heard = net.heard_samples(phone_b);
     assert!(tone_share(&heard[8000..], 1000.0, 8000) > 0.9, "the tone throughout");
+}
+
+/// A recording's packets, decoded and laid out as the writer does: (inbound, outbound)
+/// from the first packet's place on, silence where nothing arrived.
+fn lay_out(batches: &[PacketBatch]) -> (Vec<i16>, Vec<i16>) {
+    let packets: Vec<(bool, u64, Vec<u8>)> =
+        batches.iter().flat_map(|b| b.packets().map(|(o, at, p)| (o, at, p.to_vec()))).collect();
+    let start = packets.iter().map(|p| p.1).min().unwrap();
+    let end = packets.iter().map(|p| p.1 + p.2.len() as u64).max().unwrap();
+    let mut channels = [vec![0i16; (end - start) as usize], vec![0i16; (end - start) as usize]];
+    for (outbound, at, payload) in packets {
+        let from = (at - start) as usize;
+        let channel = &mut channels[usize::from(outbound)];
+        bond_codecs::g711::ulaw_decode_slice(&payload, &mut channel[from..from + payload.len()]);
+    }
+    let [inbound, outbound] = channels;
+    (inbound, outbound)
+}
+
+#[test]
+fn a_recording_that_takes_packets_keeps_the_bridge_on_passthrough_and_gets_both_directions() {
+    let mut net = SimNetwork::new(16);
+    let now = net.now();
+    let phones = [1000.0, 500.0].map(|hz| {
+        let config = net.engine.leg_config(Codec::Pcmu);
+        net.engine.add_leg(now, config, MediaSource::Tone { hz, dbm0: -10.0 }).unwrap()
+    });
+    let (bond_a, bond_b) = bridged(&mut net.engine, Codec::Pcmu, Codec::Pcmu, DtmfPassing::Both);
+    // Jitter and loss on the way in: packets are placed by timestamp, not arrival.
+    net.connect(phones[0], bond_a, LinkProfile::lossy(30, 15, 0.02, 3), LinkProfile::clean());
+    net.connect(phones[1], bond_b, LinkProfile::clean(), LinkProfile::clean());
+    net.run_for(Duration::from_secs(1));
+    net.engine.set_recording(bond_a, RecordTap::FramesOrPackets).unwrap();
+    net.run_for(Duration::from_secs(3));
+    assert!(net.engine.is_passthrough(bond_a) && net.engine.is_passthrough(bond_b));
+    assert!(net.recorded(bond_a).is_empty(), "no ticks while passing through");
+    net.engine.set_recording(bond_a, RecordTap::Off).unwrap();
+    net.run_for(Duration::from_secs(1));
+
+    let batches = net.recorded_packets(bond_a);
+    let (inbound, outbound) = lay_out(batches);
+    let seconds = inbound.len() as f64 / 8000.0;
+    assert!((2.9..=3.1).contains(&seconds), "{seconds} s recorded in 3 s");
+    let inbound_at: Vec<u64> =
+        batches.iter().flat_map(|b| b.packets().filter(|p| !p.0).map(|p| p.1)).collect();
+    let (first, last) = (inbound_at.iter().min().unwrap(), inbound_at.iter().max().unwrap());
+    let slots = ((last - first) / 160 + 1) as usize;
+    assert!(inbound_at.iter().all(|at| (at - first) % 160 == 0), "every packet on the 20 ms grid");
+    assert!((140..slots).contains(&inbound_at.len()), "{} of {slots} arrived", inbound_at.len());
+    assert!(tone_share(&inbound, 1000.0, 8000) > 0.9, "left: the caller, in place despite the jitter");
+    assert!(tone_share(&outbound, 500.0, 8000) > 0.9, "right: what the far side said");
+    // In place: 20 ms of silence for each packet lost, none for a late one.
+    let silent: usize = inbound.split(|&s| s != 0).filter(|run| run.len() >= 100).map(|run| run.len()).sum();
+    let silent = silent / 160;
+    assert_eq!(silent, slots - inbound_at.len(), "one silent frame for each packet lost");
+}
+
+#[test]
+fn a_recording_that_takes_packets_still_decodes_a_bridge_that_must_decode() {
+    let mut engine = Engine::new(17);
+    let (a, b) = bridged(&mut engine, Codec::G722, Codec::G722, DtmfPassing::Both);
+    engine.set_recording(a, RecordTap::FramesOrPackets).unwrap();
+    assert!(!engine.is_passthrough(a) && !engine.is_passthrough(b), "G.722 packets are recorded as frames");
+    let (c, d) = bridged(&mut engine, Codec::Pcma, Codec::Pcma, DtmfPassing::Both);
+    engine.set_recording(c, RecordTap::FramesOrPackets).unwrap();
+    assert!(engine.is_passthrough(c) && engine.is_passthrough(d));
 }
 
 #[test]
@@ -313,7 +381,7 @@ fn an_echo_sends_each_packet_straight_back_until_it_records_and_again_after() {
     assert!(engine.poll_timeout().unwrap() > epoch() + Duration::from_secs(20), "neither leg ticks");
 
     // Recording the echo needs its audio: decoded and echoed a tick later, through the playout buffer.
-    engine.set_recording(echo, true).unwrap();
+    engine.set_recording(echo, RecordTap::Frames).unwrap();
     assert!(!engine.is_passthrough(leg));
     let mut at = epoch() + MS20 * 10;
     let mut decoded = 0;
@@ -327,7 +395,7 @@ fn an_echo_sends_each_packet_straight_back_until_it_records_and_again_after() {
         }
     }
     assert!((25..=31).contains(&decoded), "one packet a tick: {decoded}");
-    engine.set_recording(echo, false).unwrap();
+    engine.set_recording(echo, RecordTap::Off).unwrap();
     assert!(engine.is_passthrough(leg), "back to reflecting once the recording stops");
     let _ = transmitted(&mut engine, leg);
     engine.handle_receive(at, leg, &peer.packet(40)).unwrap();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bond_codecs::signals::{sinad_db, sine};
 use bond_codecs::{g711, Codec, SampleRate};
+use bond_media_engine::leg::RecordTap;
 use bond_media_engine::sim::SimNetwork;
 use bond_media_engine::{EngineEvent, LegId, StreamOutput};
 use bond_tests::tone_share;
@@ -180,7 +181,7 @@ fn a_recorded_stream_leg_records_what_its_carrier_sent_and_what_it_was_sent() {
         bond_media_engine::leg::MediaSource::Tone { hz: 600.0, dbm0: -10.0 },
     );
     net.engine.bridge(a, tone).unwrap();
-    net.engine.set_recording(a, true).unwrap();
+    net.engine.set_recording(a, RecordTap::Frames).unwrap();
     let chunks = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 100));
     feed(&mut net, a, &chunks);
     let recorded = net.recorded(a);

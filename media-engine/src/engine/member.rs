@@ -8,7 +8,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{AudioFrame, SampleRate};
 
 use crate::event::HangupCause;
-use crate::leg::{Clip, DtmfTiming, Leg, LegOutput, LocalLeg, MediaSource};
+use crate::leg::{Clip, DtmfTiming, Leg, LegOutput, LocalLeg, MediaSource, RecordTap};
 use crate::rtp::RtpStats;
 use crate::webrtc::WebRtcLeg;
 
@@ -158,10 +158,10 @@ impl Member {
         self.rtp().is_some_and(Leg::hears_dtmf)
     }
 
-    pub fn set_recording(&mut self, on: bool) {
+    pub fn set_recording(&mut self, tap: RecordTap) {
         match self.audio_mut() {
-            AudioMut::Rtp(l) => l.set_recording(on),
-            AudioMut::Local(l) => l.set_recording(on),
+            AudioMut::Rtp(l) => l.set_recording(tap),
+            AudioMut::Local(l) => l.set_recording(tap != RecordTap::Off),
         }
     }
 

@@ -47,7 +47,9 @@ pub use supervise::SupervisorRole;
 use crate::amd::{AmdConfig, AmdDetector};
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
-use crate::leg::{Clip, DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, RtpMedia};
+use crate::leg::{
+    Clip, DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, PacketBatch, RecordTap, RtpMedia,
+};
 use crate::rtp::{RtpStats, PLAIN_HEADER};
 use crate::webrtc::{self, IceCreds, WebRtcAnswer, WebRtcLeg};
 use crate::EngineError;
@@ -81,11 +83,18 @@ pub enum EngineOutput {
         leg: LegId,
         output: StreamOutput,
     },
-    /// A recorded leg's tick: what its party said and what the party was sent.
+    /// A recorded leg's tick: what its party said and what the party was sent,
+    /// from `at` (8 kHz samples since the leg started).
     Recorded {
         leg: LegId,
+        at: u64,
         inbound: Box<AudioFrame>,
         outbound: Box<AudioFrame>,
+    },
+    /// A recorded leg's packets while its bridge passes through (with [`RecordTap::FramesOrPackets`]).
+    RecordedPackets {
+        leg: LegId,
+        batch: Box<PacketBatch>,
     },
     /// For the engine that owns a remote bridge peer (see [`Engine::handle_relay`]).
     Relay(Relay),
@@ -417,9 +426,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Start or stop `Recorded` outputs for a leg (the runtime feeds recordings and forks from them).
-    pub fn set_recording(&mut self, leg: LegId, on: bool) -> Result<(), EngineError> {
-        self.leg_mut(leg)?.set_recording(on);
+    /// Start or stop `Recorded` (and `RecordedPackets`) outputs for a leg (the
+    /// runtime feeds recordings and forks from them).
+    pub fn set_recording(&mut self, leg: LegId, tap: RecordTap) -> Result<(), EngineError> {
+        self.leg_mut(leg)?.set_recording(tap);
         self.refresh_passthrough(leg);
         Ok(())
     }
@@ -730,8 +740,11 @@ impl Engine {
                         None => {}
                     }
                 }
-                LegOutput::Recorded { inbound, outbound } => {
-                    self.outputs.push_back(EngineOutput::Recorded { leg: id, inbound, outbound });
+                LegOutput::Recorded { at, inbound, outbound } => {
+                    self.outputs.push_back(EngineOutput::Recorded { leg: id, at, inbound, outbound });
+                }
+                LegOutput::RecordedPackets(batch) => {
+                    self.outputs.push_back(EngineOutput::RecordedPackets { leg: id, batch });
                 }
                 LegOutput::Event(event) => {
                     if let EngineEvent::DtmfReceived {

@@ -167,8 +167,13 @@ impl LocalLeg {
         self.said.timestamp = self.frames * self.rate().frame_samples() as u64;
         self.outputs.push_back(LegOutput::Heard);
         if self.recording {
+            let at = u64::from(ticks) * super::samples_8k(PTIME);
             let inbound = Box::new(self.said.clone());
-            self.outputs.push_back(LegOutput::Recorded { inbound, outbound: Box::new(self.party.clone()) });
+            self.outputs.push_back(LegOutput::Recorded {
+                at,
+                inbound,
+                outbound: Box::new(self.party.clone()),
+            });
         }
     }
 

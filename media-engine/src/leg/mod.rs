@@ -12,6 +12,7 @@
 mod dtmf_sender;
 mod event_sender;
 mod local;
+mod packet_record;
 mod passthrough;
 pub(crate) mod player;
 mod source;
@@ -29,6 +30,8 @@ use dtmf_sender::DtmfSender;
 pub use dtmf_sender::DtmfTiming;
 use event_sender::EventSender;
 pub use local::LocalLeg;
+pub use packet_record::PacketBatch;
+use packet_record::PacketRecord;
 pub use passthrough::Forwarded;
 use passthrough::Rebase;
 use player::Player;
@@ -162,12 +165,35 @@ pub enum LegOutput {
     /// The leg heard a new frame this tick (only with `emit_heard`); read it with
     /// [`Leg::heard_frame`] before the next tick. No frame is copied to say so.
     Heard,
-    /// While recording: what the party said and what it was sent, this tick.
+    /// While recording: what the party said and what it was sent, this tick,
+    /// which began `at` (in 8 kHz samples since the leg started).
     Recorded {
+        at: u64,
         inbound: Box<AudioFrame>,
         outbound: Box<AudioFrame>,
     },
+    /// While recording a passthrough bridge: the packets that crossed the leg.
+    RecordedPackets(Box<PacketBatch>),
     Event(EngineEvent),
+}
+
+/// What a recorded leg outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordTap {
+    #[default]
+    Off,
+    /// Both directions, decoded, every tick ([`LegOutput::Recorded`]); forks
+    /// need this, and it keeps a bridge off passthrough.
+    Frames,
+    /// As `Frames`, but while the bridge passes G.711 through, the packets
+    /// themselves ([`LegOutput::RecordedPackets`]), so recording leaves the
+    /// bridge on passthrough.
+    FramesOrPackets,
+}
+
+/// 8 kHz samples in `elapsed` (the unit recordings place audio in).
+pub(crate) fn samples_8k(elapsed: Duration) -> u64 {
+    (elapsed.as_nanos() / 125_000) as u64
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +235,9 @@ pub struct Leg {
     dtmf_out: DtmfSender,
     events_out: EventSender,
     player: Player,
-    recording: bool,
+    recording: RecordTap,
+    /// While recording a passthrough bridge (see `packet_record.rs`).
+    packet_record: Option<PacketRecord>,
     last_event_timestamp: Option<u32>,
     /// Ticks that played a frame (received or concealed).
     played: u64,
@@ -270,7 +298,8 @@ impl Leg {
             dtmf_out: DtmfSender::default(),
             events_out: EventSender::default(),
             player: Player::default(),
-            recording: false,
+            recording: RecordTap::Off,
+            packet_record: None,
             last_event_timestamp: None,
             played: 0,
             sending: true,
@@ -383,7 +412,7 @@ impl Leg {
     /// silence); once the audio is in use a codec change must keep the rate.
     pub fn set_media(&mut self, now: Instant, media: RtpMedia) -> Result<(), EngineError> {
         if media.codec.sample_rate() != self.rate() {
-            if self.config.emit_heard || self.recording || !self.player.is_idle() {
+            if self.config.emit_heard || self.recording != RecordTap::Off || !self.player.is_idle() {
                 return Err(EngineError::Config("a codec change must keep the sample rate of a leg in use"));
             }
             self.change_rate(media.codec)?;
@@ -464,9 +493,13 @@ impl Leg {
         self.config.emit_heard = on;
     }
 
-    /// Output both directions of audio every tick as `Recorded`.
-    pub fn set_recording(&mut self, on: bool) {
-        self.recording = on;
+    /// Output both directions of audio every tick as `Recorded` (or, with
+    /// [`RecordTap::FramesOrPackets`] while passing through, as `RecordedPackets`).
+    pub fn set_recording(&mut self, tap: RecordTap) {
+        self.recording = tap;
+        if tap != RecordTap::FramesOrPackets {
+            self.hand_over_packet_record();
+        }
     }
 
     /// An in-band DTMF digit is sounding in what the leg hears right now.
@@ -542,6 +575,7 @@ impl Leg {
         }
         self.ended = Some(cause);
         self.timers.stop_all();
+        self.hand_over_packet_record();
         let stats = self.stats();
         self.outputs.push_back(LegOutput::Event(EngineEvent::LegEnded { leg: self.id, cause, stats }));
     }
@@ -615,13 +649,17 @@ impl Leg {
         self.timers.set(LegTimer::Tick, scheduled + PTIME);
         let heard_something = self.receive_tick(now);
         self.send_tick();
-        if self.recording {
+        if self.recording != RecordTap::Off {
+            let at = samples_8k(scheduled - self.epoch);
             let mut inbound = Box::new(self.heard.clone());
             if !heard_something {
                 inbound.fill_silence();
             }
-            self.outputs
-                .push_back(LegOutput::Recorded { inbound, outbound: Box::new(self.outgoing.clone()) });
+            self.outputs.push_back(LegOutput::Recorded {
+                at,
+                inbound,
+                outbound: Box::new(self.outgoing.clone()),
+            });
         }
     }
 

@@ -10,10 +10,16 @@
 //! timing reach the far peer as they came; events go on its own telephone-event
 //! payload type. The engine decides when a bridge passes through; a leg leaving
 //! it ticks again from where its stream stood, its playout buffer starting afresh.
+//!
+//! A G.711 bridge being recorded may still pass through (`packet_record.rs`):
+//! the leg then also copies each audio packet, in and out, for the recording.
 
 use std::time::Instant;
 
-use super::{Leg, LegOutput, LegTimer};
+use bond_codecs::Codec;
+
+use super::packet_record::PacketRecord;
+use super::{samples_8k, Leg, LegOutput, LegTimer, RecordTap};
 use crate::rtp::MAX_RTP_PACKET;
 use crate::EngineError;
 
@@ -40,11 +46,16 @@ pub(super) struct Rebase {
 impl Leg {
     /// Whether this leg allows passthrough right now: configured for it, RFC 4733
     /// negotiated (digits then travel as events and need no in-band detection),
-    /// and nothing of its own to play or record.
+    /// nothing of its own to play, and no recording that needs decoded frames.
     pub fn can_pass_through(&self) -> bool {
+        let recording_allows = match self.recording {
+            RecordTap::Off => true,
+            RecordTap::Frames => false,
+            RecordTap::FramesOrPackets => matches!(self.config.codec, Codec::Pcmu | Codec::Pcma),
+        };
         self.config.passthrough
             && self.events_pt().is_some()
-            && !self.recording
+            && recording_allows
             && self.player.is_idle()
             && self.dtmf_out.is_idle()
             && self.events_out.is_idle()
@@ -61,6 +72,9 @@ impl Leg {
         }
         self.passthrough = on;
         self.playout.reset();
+        if !on {
+            self.hand_over_packet_record();
+        }
         if on {
             self.timers.stop(LegTimer::Tick);
             self.rebase = None;
@@ -76,6 +90,8 @@ impl Leg {
         let header = &packet.header;
         if event {
             self.handle_telephone_event(header.timestamp, packet.payload);
+        } else {
+            self.record_packet(false, now, header.ssrc, header.timestamp, packet.payload);
         }
         let ext_seq = self.sequence.extend(header.ssrc, header.sequence_number);
         let arrival = self.rtp_clock(now);
@@ -119,12 +135,13 @@ impl Leg {
             }
         };
         let duration = if packet.event { 0 } else { self.config.codec.rtp_clock_rate() / 50 };
+        let timestamp = packet.timestamp.wrapping_add(rebase.timestamp);
         self.tx.resize(MAX_RTP_PACKET, 0);
         let written = self.packetizer.write_relayed(
             payload_type,
             packet.payload,
             packet.seq.wrapping_add(rebase.seq),
-            packet.timestamp.wrapping_add(rebase.timestamp),
+            timestamp,
             duration,
             marker,
             &mut self.tx,
@@ -133,8 +150,30 @@ impl Leg {
             Ok(n) => {
                 self.tx.truncate(n);
                 self.outputs.push_back(LegOutput::Transmit(self.tx.split().freeze()));
+                if !packet.event {
+                    self.record_packet(true, now, self.config.ssrc.0, timestamp, packet.payload);
+                }
             }
             Err(_) => self.tx.clear(),
+        }
+    }
+
+    /// Copy a packet that crossed the leg for its recording, while one wants packets.
+    fn record_packet(&mut self, outbound: bool, now: Instant, ssrc: u32, timestamp: u32, payload: &[u8]) {
+        if !self.passthrough || self.recording != RecordTap::FramesOrPackets {
+            return;
+        }
+        let arrival = samples_8k(now.saturating_duration_since(self.epoch));
+        let record = self.packet_record.get_or_insert_with(|| PacketRecord::new(self.config.codec));
+        if let Some(batch) = record.add(outbound, arrival, ssrc, timestamp, payload) {
+            self.outputs.push_back(LegOutput::RecordedPackets(Box::new(batch)));
+        }
+    }
+
+    /// Hand the recording what packets it has not had yet (leaving passthrough, stopping, ending).
+    pub(super) fn hand_over_packet_record(&mut self) {
+        if let Some(batch) = self.packet_record.take().and_then(|mut record| record.take()) {
+            self.outputs.push_back(LegOutput::RecordedPackets(Box::new(batch)));
         }
     }
 }

@@ -17,13 +17,13 @@ use super::handle::{
     StreamLeg,
 };
 use super::ports::PortAllocator;
-use super::recorder::{self, RecordSink};
+use super::recorder::{self, RecordInput, RecordSink};
 use super::webrtc_routes::WebRtcRoutes;
 use super::{now, shard_of, unix_time, RuntimeConfig};
 use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
 use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
-use crate::leg::RtcpSetup;
+use crate::leg::{RecordTap, RtcpSetup};
 use crate::rtp::MAX_RTP_PACKET;
 use crate::webrtc::stun;
 
@@ -283,28 +283,25 @@ impl Driver {
             Command::StartRecording { leg, spec, reply } => {
                 let result = if self.recordings.contains_key(&leg) {
                     Err(RuntimeError::Recording(format!("{leg} is already being recorded")))
+                } else if self.engine.rate(leg).is_none() {
+                    Err(engine_error(crate::EngineError::UnknownLeg(leg)))
                 } else {
-                    match self.engine.set_recording(leg, true).map_err(engine_error) {
-                        Ok(()) => match recorder::start(spec) {
-                            Ok(sink) => {
-                                self.recordings.insert(leg, sink);
-                                Ok(())
-                            }
-                            Err(e) => {
-                                let _ = self.engine.set_recording(leg, false);
-                                Err(RuntimeError::Recording(e))
-                            }
-                        },
-                        Err(e) => Err(e),
-                    }
+                    recorder::start(spec).map_err(RuntimeError::Recording).map(|sink| {
+                        self.recordings.insert(leg, sink);
+                        self.retap(leg);
+                    })
                 };
                 let _ = reply.send(result);
             }
             Command::PauseRecording { leg, paused, reply } => {
                 let result = match self.recordings.get_mut(&leg) {
                     Some(sink) => {
+                        let pausing = paused && !sink.paused;
                         sink.paused = paused;
                         self.retap(leg);
+                        if pausing {
+                            self.record(leg, RecordInput::Paused);
+                        }
                         Ok(())
                     }
                     None => Err(RuntimeError::Recording(format!("{leg} is not being recorded"))),
@@ -312,9 +309,16 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::StopRecording { leg, reply } => {
+                if let Some(sink) = self.recordings.get_mut(&leg) {
+                    sink.paused = true;
+                    self.retap(leg);
+                }
                 // Dropping the sink closes the writer's queue; it finishes the file on its own.
-                let task = self.recordings.remove(&leg).map(|sink| sink.task);
-                self.retap(leg);
+                let task = self.recordings.remove(&leg).map(|mut sink| {
+                    let dropped = sink.flush();
+                    RuntimeMetrics::add(&self.shared.metrics.recording_frames_dropped, dropped);
+                    sink.task
+                });
                 let _ = reply.send(task);
             }
             Command::StartFork { leg, name, reply } => {
@@ -322,7 +326,7 @@ impl Driver {
                 let result = if forks.iter().any(|(n, _)| *n == name) {
                     Err(RuntimeError::Fork(format!("{leg} already has a {name} fork")))
                 } else {
-                    self.engine.set_recording(leg, true).map_err(engine_error).map(|()| {
+                    self.engine.set_recording(leg, RecordTap::Frames).map_err(engine_error).map(|()| {
                         let (sink, fork) = fork::open();
                         self.forks.entry(leg).or_default().push((name, sink));
                         fork
@@ -543,18 +547,15 @@ impl Driver {
                         RuntimeMetrics::add(&metrics.stream_frames_dropped, 1);
                     }
                 }
-                EngineOutput::Recorded { leg, inbound, outbound } => {
+                EngineOutput::Recorded { leg, at, inbound, outbound } => {
                     for (_, fork) in self.forks.get(&leg).map(Vec::as_slice).unwrap_or_default() {
                         if !fork.offer(&inbound, &outbound) {
                             RuntimeMetrics::add(&metrics.fork_frames_dropped, 1);
                         }
                     }
-                    if let Some(sink) = self.recordings.get(&leg).filter(|sink| !sink.paused) {
-                        if !sink.offer((inbound, outbound)) {
-                            RuntimeMetrics::add(&metrics.recording_frames_dropped, 1);
-                        }
-                    }
+                    self.record(leg, RecordInput::Frames { at, inbound, outbound });
                 }
+                EngineOutput::RecordedPackets { leg, batch } => self.record(leg, RecordInput::Packets(batch)),
                 EngineOutput::Event(event) => {
                     if let EngineEvent::LegEnded { leg, .. } = &event {
                         self.close(*leg);
@@ -564,6 +565,18 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Hand a recording what its leg gave it. A paused recording takes no frames
+    /// (a fork beside it may keep them coming), but does take the packets a leg
+    /// hands over as its tap is taken off, and the pause itself, after them.
+    fn record(&mut self, leg: LegId, input: RecordInput) {
+        let Some(sink) = self.recordings.get_mut(&leg) else { return };
+        if sink.paused && matches!(input, RecordInput::Frames { .. }) {
+            return;
+        }
+        let dropped = sink.offer(input);
+        RuntimeMetrics::add(&self.shared.metrics.recording_frames_dropped, dropped);
     }
 
     fn transmit(&self, leg: LegId, data: &[u8]) {
@@ -606,11 +619,20 @@ impl Driver {
         self.legs.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Have the engine output a leg's audio while a running recording or a fork wants it.
+    /// Have the engine output a leg's audio while a running recording or a fork
+    /// wants it: as packets while passing through, if only a recording that takes them does.
     fn retap(&mut self, leg: LegId) {
-        let wanted =
-            self.recordings.get(&leg).is_some_and(|sink| !sink.paused) || self.forks.contains_key(&leg);
-        let _ = self.engine.set_recording(leg, wanted);
+        let recording = self.recordings.get(&leg).filter(|sink| !sink.paused);
+        let tap = match recording {
+            _ if self.forks.contains_key(&leg) => RecordTap::Frames,
+            Some(sink) if sink.takes_packets => RecordTap::FramesOrPackets,
+            Some(_) => RecordTap::Frames,
+            None => RecordTap::Off,
+        };
+        let _ = self.engine.set_recording(leg, tap);
+        // Packets a passthrough leg held for the recording come out as its tap
+        // changes: take them now, ahead of whatever the change is for.
+        self.flush();
     }
 
     fn ports(&self) -> std::sync::MutexGuard<'_, PortAllocator> {

@@ -26,6 +26,7 @@ mod driver;
 mod fork;
 mod handle;
 mod ports;
+mod record_timeline;
 mod recorder;
 mod webrtc_routes;
 

@@ -1,9 +1,12 @@
 //! Recordings: a writer task per recording, fed over a bounded channel so the
-//! media path never waits for the disk. Frames that find the channel full are
-//! dropped and counted. The file is written as `NAME.wav.partial` with its WAV
-//! header brought up to date every 200 ms, and renamed to `NAME.wav` when the
-//! recording stops; [`repair_partials`] fixes the header of files a crash cut
-//! short, so everything written before the crash is kept.
+//! media path never waits for the disk. The media side hands over a batch at a
+//! time (ten ticks' frames, or a leg's batch of passthrough packets); batches
+//! that find the channel full are dropped and their frames counted. The writer
+//! places the audio on the call's timeline (`record_timeline.rs`), writes the
+//! file as `NAME.wav.partial` with its WAV header brought up to date every
+//! 200 ms, and renames it to `NAME.wav` when the recording stops;
+//! [`repair_partials`] fixes the header of files a crash cut short, so
+//! everything written before the crash is kept.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -11,15 +14,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bond_codecs::g711::{alaw_decode_slice, ulaw_decode_slice};
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
-use bond_codecs::{AudioFrame, SampleRate};
+use bond_codecs::{AudioFrame, Codec, SampleRate};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Frames (20 ms each) that may wait for the writer: 2 s.
-const QUEUE: usize = 100;
-/// Header refresh interval in frames (200 ms).
-const FLUSH_EVERY: u64 = 10;
+use super::record_timeline::Timeline;
+use crate::leg::PacketBatch;
+
+/// Batches that may wait for the writer (about 6 s of audio).
+const QUEUE: usize = 32;
+/// Ticks' frames handed over together (200 ms).
+const FRAMES_PER_BATCH: usize = 10;
+/// How often the WAV header is brought up to date, in audio written.
+const FLUSH_EVERY_MS: u64 = 200;
 
 /// Mono mix of both directions, or dual channel (inbound left, outbound right).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,30 +54,72 @@ pub struct RecordingSummary {
     pub rate: u32,
     /// Audio in the file, in milliseconds.
     pub duration_ms: u64,
-    /// Frames the writer could not take in time.
+    /// Frames (20 ms ticks, or packets) the writer could not take in time.
     pub frames_dropped: u64,
 }
 
-pub(crate) type RecordFrames = (Box<AudioFrame>, Box<AudioFrame>);
+/// What a recorded leg hands its writer.
+#[derive(Debug)]
+pub(crate) enum RecordInput {
+    /// One tick: what the party said and was sent, from `at` (8 kHz samples since the leg started).
+    Frames { at: u64, inbound: Box<AudioFrame>, outbound: Box<AudioFrame> },
+    /// Packets that crossed a passthrough leg.
+    Packets(Box<PacketBatch>),
+    /// The recording paused: what comes after follows on in the file, the time between left out.
+    Paused,
+}
+
+impl RecordInput {
+    /// Frames (ticks or packets) it holds, for the dropped count.
+    fn frames(&self) -> u64 {
+        match self {
+            Self::Frames { .. } => 1,
+            Self::Packets(batch) => batch.len() as u64,
+            Self::Paused => 0,
+        }
+    }
+}
 
 /// The media side of a running recording.
 #[derive(Debug)]
 pub(crate) struct RecordSink {
-    tx: mpsc::Sender<RecordFrames>,
+    tx: mpsc::Sender<Vec<RecordInput>>,
+    pending: Vec<RecordInput>,
     dropped: Arc<AtomicU64>,
     pub task: JoinHandle<Result<RecordingSummary, String>>,
     /// Paused: the tick's frames are not offered.
     pub paused: bool,
+    /// The writer takes passthrough packets (G.711 at 8 kHz needs no resampling).
+    pub takes_packets: bool,
 }
 
 impl RecordSink {
-    /// Hand a tick's frames to the writer without waiting; false if they were dropped.
-    pub fn offer(&self, frames: RecordFrames) -> bool {
-        let sent = self.tx.try_send(frames).is_ok();
-        if !sent {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    /// Take a tick's frames, a batch of packets or a pause, handing them to the
+    /// writer without waiting once a batch is full; the frames dropped if it was full.
+    pub fn offer(&mut self, input: RecordInput) -> u64 {
+        let hand_over = !matches!(input, RecordInput::Frames { .. });
+        self.pending.push(input);
+        if hand_over || self.pending.len() >= FRAMES_PER_BATCH {
+            self.flush()
+        } else {
+            0
         }
-        sent
+    }
+
+    /// Hand over what is pending (when the recording stops); the frames dropped.
+    pub fn flush(&mut self) -> u64 {
+        if self.pending.is_empty() {
+            return 0;
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(FRAMES_PER_BATCH));
+        match self.tx.try_send(batch) {
+            Ok(()) => 0,
+            Err(e) => {
+                let frames = e.into_inner().iter().map(RecordInput::frames).sum();
+                self.dropped.fetch_add(frames, Ordering::Relaxed);
+                frames
+            }
+        }
     }
 }
 
@@ -99,61 +150,173 @@ pub(crate) fn start(spec: RecordingSpec) -> Result<RecordSink, String> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
     let counter = dropped.clone();
+    let takes_packets = spec.rate == SampleRate::Hz8000;
     let task = tokio::task::spawn_blocking(move || write_all(spec, writer, rx, &counter));
-    Ok(RecordSink { tx, dropped, task, paused: false })
+    Ok(RecordSink {
+        tx,
+        pending: Vec::with_capacity(FRAMES_PER_BATCH),
+        dropped,
+        task,
+        paused: false,
+        takes_packets,
+    })
+}
+
+type Wav = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
+
+/// The file and the timeline that feeds it.
+struct FileSink {
+    wav: Wav,
+    timeline: Timeline,
+    mono: bool,
+    /// Sample frames between header updates (200 ms).
+    flush_every: u64,
+    /// Sample frames written.
+    written: u64,
+    /// The first write error; nothing is written after it.
+    error: Option<String>,
+}
+
+impl FileSink {
+    fn place(&mut self, channel: usize, at: u64, samples: &[i16]) {
+        let Self { wav, timeline, mono, flush_every, written, error } = self;
+        timeline.place(channel, at, samples, &mut pair_writer(wav, *mono, *flush_every, written, error));
+    }
+
+    /// Write out what is held; the next audio follows it in the file, wherever its place.
+    fn restart(&mut self) {
+        let Self { wav, timeline, mono, flush_every, written, error } = self;
+        timeline.restart(&mut pair_writer(wav, *mono, *flush_every, written, error));
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+
+    /// Write out the rest, finalize the header and give the file its name.
+    fn finish(mut self, spec: RecordingSpec, dropped: &AtomicU64) -> Result<RecordingSummary, String> {
+        let Self { wav, timeline, mono, written, error, .. } = &mut self;
+        timeline.finish(&mut pair_writer(wav, *mono, u64::MAX, written, error));
+        self.check()?;
+        let channels = self.wav.spec().channels;
+        self.wav.finalize().map_err(|e| e.to_string())?;
+        std::fs::rename(partial_path(&spec.path), &spec.path).map_err(|e| e.to_string())?;
+        let rate = spec.rate.hz();
+        Ok(RecordingSummary {
+            path: spec.path,
+            channels,
+            rate,
+            duration_ms: self.written * 1000 / u64::from(rate),
+            // Audio that came after its place was written counts as dropped too.
+            frames_dropped: dropped.load(Ordering::Relaxed)
+                + self.timeline.late_samples().div_ceil(u64::from(rate / 50)),
+        })
+    }
+}
+
+/// Writes (inbound, outbound) sample frames, bringing the header up to date
+/// every `flush_every`; the first error is kept and nothing is written after it.
+fn pair_writer<'a>(
+    wav: &'a mut Wav,
+    mono: bool,
+    flush_every: u64,
+    written: &'a mut u64,
+    error: &'a mut Option<String>,
+) -> impl FnMut(i16, i16) + 'a {
+    move |i, o| {
+        if error.is_some() {
+            return;
+        }
+        let result = if mono {
+            wav.write_sample(i.saturating_add(o))
+        } else {
+            wav.write_sample(i).and_then(|()| wav.write_sample(o))
+        };
+        *written += 1;
+        let result = result.and_then(|()| if *written % flush_every == 0 { wav.flush() } else { Ok(()) });
+        if let Err(e) = result {
+            *error = Some(e.to_string());
+        }
+    }
+}
+
+/// Brings a tick's frames to the recording's rate.
+struct Converter {
+    rate: SampleRate,
+    resamplers: Option<(FrameResampler, FrameResampler)>,
+    scratch: (AudioFrame, AudioFrame),
+}
+
+impl Converter {
+    fn convert<'a>(
+        &'a mut self,
+        inbound: &'a AudioFrame,
+        outbound: &'a AudioFrame,
+    ) -> Result<(&'a AudioFrame, &'a AudioFrame), String> {
+        let rate = self.rate;
+        if inbound.rate() == rate && outbound.rate() == rate {
+            return Ok((inbound, outbound));
+        }
+        let resampler =
+            |from| FrameResampler::new(from, rate, ResamplerProfile::LowDelay).map_err(|e| e.to_string());
+        let (a, b) = match &mut self.resamplers {
+            Some(r) => r,
+            None => self.resamplers.insert((resampler(inbound.rate())?, resampler(outbound.rate())?)),
+        };
+        a.process(inbound, &mut self.scratch.0).map_err(|e| e.to_string())?;
+        b.process(outbound, &mut self.scratch.1).map_err(|e| e.to_string())?;
+        Ok((&self.scratch.0, &self.scratch.1))
+    }
 }
 
 fn write_all(
     spec: RecordingSpec,
-    mut writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
-    mut rx: mpsc::Receiver<RecordFrames>,
+    wav: Wav,
+    mut rx: mpsc::Receiver<Vec<RecordInput>>,
     dropped: &AtomicU64,
 ) -> Result<RecordingSummary, String> {
-    let mut converters: Option<(FrameResampler, FrameResampler)> = None;
-    let mut scratch = (AudioFrame::silent(spec.rate, 0), AudioFrame::silent(spec.rate, 0));
-    let mut frames = 0u64;
-    let error = |e: hound::Error| e.to_string();
-    while let Some((inbound, outbound)) = rx.blocking_recv() {
-        let (inbound, outbound) = if inbound.rate() == spec.rate && outbound.rate() == spec.rate {
-            (&*inbound, &*outbound)
-        } else {
-            let (a, b) = match &mut converters {
-                Some(c) => c,
-                None => converters.insert((
-                    FrameResampler::new(inbound.rate(), spec.rate, ResamplerProfile::LowDelay)
-                        .map_err(|e| e.to_string())?,
-                    FrameResampler::new(outbound.rate(), spec.rate, ResamplerProfile::LowDelay)
-                        .map_err(|e| e.to_string())?,
-                )),
-            };
-            a.process(&inbound, &mut scratch.0).map_err(|e| e.to_string())?;
-            b.process(&outbound, &mut scratch.1).map_err(|e| e.to_string())?;
-            (&scratch.0, &scratch.1)
-        };
-        for (&i, &o) in inbound.samples().iter().zip(outbound.samples()) {
-            match spec.channels {
-                RecordChannels::Single => writer.write_sample(i.saturating_add(o)).map_err(error)?,
-                RecordChannels::Dual => {
-                    writer.write_sample(i).map_err(error)?;
-                    writer.write_sample(o).map_err(error)?;
+    let rate = spec.rate;
+    let mut file = FileSink {
+        wav,
+        timeline: Timeline::new(rate.hz()),
+        mono: spec.channels == RecordChannels::Single,
+        flush_every: FLUSH_EVERY_MS * u64::from(rate.hz()) / 1000,
+        written: 0,
+        error: None,
+    };
+    let mut converter = Converter {
+        rate,
+        resamplers: None,
+        scratch: (AudioFrame::silent(rate, 0), AudioFrame::silent(rate, 0)),
+    };
+    let mut decoded = Vec::with_capacity(160);
+    while let Some(batch) = rx.blocking_recv() {
+        for input in batch {
+            match input {
+                RecordInput::Frames { at, inbound, outbound } => {
+                    let (inbound, outbound) = converter.convert(&inbound, &outbound)?;
+                    file.place(0, at, inbound.samples());
+                    file.place(1, at, outbound.samples());
                 }
+                // Only sinks at 8 kHz are offered packets (`RecordSink::takes_packets`).
+                RecordInput::Packets(_) if rate != SampleRate::Hz8000 => {}
+                RecordInput::Packets(batch) => {
+                    let decode = match batch.codec() {
+                        Codec::Pcma => alaw_decode_slice,
+                        _ => ulaw_decode_slice,
+                    };
+                    for (outbound, at, payload) in batch.packets() {
+                        decoded.resize(payload.len(), 0);
+                        decode(payload, &mut decoded);
+                        file.place(usize::from(outbound), at, &decoded);
+                    }
+                }
+                RecordInput::Paused => file.restart(),
             }
-        }
-        frames += 1;
-        if frames % FLUSH_EVERY == 0 {
-            writer.flush().map_err(error)?;
+            file.check()?;
         }
     }
-    let channels = writer.spec().channels;
-    writer.finalize().map_err(error)?;
-    std::fs::rename(partial_path(&spec.path), &spec.path).map_err(|e| e.to_string())?;
-    Ok(RecordingSummary {
-        path: spec.path,
-        channels,
-        rate: spec.rate.hz(),
-        duration_ms: frames * 20,
-        frames_dropped: dropped.load(Ordering::Relaxed),
-    })
+    file.finish(spec, dropped)
 }
 
 /// Fix every `*.wav.partial` under `dir` (a crash cut them short): set the WAV

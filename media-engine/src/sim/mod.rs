@@ -20,6 +20,7 @@ pub use link::LinkProfile;
 use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
 use crate::event::{DtmfSource, EngineEvent};
 use crate::ids::LegId;
+use crate::leg::PacketBatch;
 
 /// The one instant simulations start from. Read once; simulated time only moves by adding to it.
 pub fn epoch() -> Instant {
@@ -40,6 +41,7 @@ pub struct SimNetwork {
     next_packet: u64,
     heard: HashMap<LegId, Vec<AudioFrame>>,
     recorded: HashMap<LegId, Vec<(AudioFrame, AudioFrame)>>,
+    recorded_packets: HashMap<LegId, Vec<PacketBatch>>,
     events: Vec<(Duration, EngineEvent)>,
     streamed: Vec<(Duration, LegId, StreamOutput)>,
     relays: Vec<Relay>,
@@ -64,6 +66,7 @@ impl SimNetwork {
             next_packet: 0,
             heard: HashMap::new(),
             recorded: HashMap::new(),
+            recorded_packets: HashMap::new(),
             events: Vec::new(),
             streamed: Vec::new(),
             relays: Vec::new(),
@@ -128,6 +131,11 @@ impl SimNetwork {
         self.recorded.get(&leg).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The packet batches a recorded leg handed over while passing through.
+    pub fn recorded_packets(&self, leg: LegId) -> &[PacketBatch] {
+        self.recorded_packets.get(&leg).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// What stream legs sent their carriers, with the simulated time.
     pub fn streamed(&self) -> &[(Duration, LegId, StreamOutput)] {
         &self.streamed
@@ -172,8 +180,11 @@ impl SimNetwork {
                     self.send(leg, data)
                 }
                 EngineOutput::Heard { leg, frame } => self.heard.entry(leg).or_default().push(*frame),
-                EngineOutput::Recorded { leg, inbound, outbound } => {
+                EngineOutput::Recorded { leg, inbound, outbound, .. } => {
                     self.recorded.entry(leg).or_default().push((*inbound, *outbound));
+                }
+                EngineOutput::RecordedPackets { leg, batch } => {
+                    self.recorded_packets.entry(leg).or_default().push(*batch);
                 }
                 EngineOutput::Event(event) => self.events.push((self.elapsed(), event)),
                 EngineOutput::Stream { leg, output } => self.streamed.push((self.elapsed(), leg, output)),
