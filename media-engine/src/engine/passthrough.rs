@@ -4,7 +4,8 @@
 //! streams) with the same codec, each allowing it, carrying DTMF across, with no
 //! detector, mute or hold. The engine checks after anything that could change
 //! the answer (a leg's outputs drained, a control applied) and switches both
-//! legs together, so a recording, a clip or a digit to play puts the bridge back
+//! legs together, so a clip, a digit to play or a recording that needs decoded
+//! frames (a fork's, or one not of G.711 at 8 kHz) puts the bridge back
 //! on the decoding path from the next packet, and it returns once they are done.
 //!
 //! A plain RTP leg bridged with a `loop:echo` local leg passes through too: the
