@@ -125,8 +125,13 @@ async fn a_passthrough_bridge_is_recorded_from_its_packets_both_ways_and_a_pause
     let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
     let seconds = left.len() as f64 / 8000.0;
     assert!((0.85..=1.15).contains(&seconds), "{seconds} s: the 1.3 s recorded less the 0.3 s pause");
-    assert!(tone_share(&left[800..], 1000.0, 8000) > 0.9, "left: the customer");
-    assert!(tone_share(&right[800..], 500.0, 8000) > 0.9, "right: the agent, as sent to the customer");
+    // Measured in 50 ms blocks: where the pause was cut out, the tone's phase
+    // jumps, and over the whole file the two sides of the cut can cancel.
+    let carrying =
+        |channel: &[i16], hz| channel.chunks_exact(400).filter(|b| tone_share(b, hz, 8000) > 0.9).count();
+    let blocks = left.len() / 400;
+    assert!(carrying(&left, 1000.0) + 2 >= blocks, "left: the customer");
+    assert!(carrying(&right, 500.0) + 2 >= blocks, "right: the agent, as sent to the customer");
 }
 
 #[tokio::test]

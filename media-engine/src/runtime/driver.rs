@@ -17,6 +17,7 @@ use super::handle::{
     StreamLeg,
 };
 use super::ports::PortAllocator;
+use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
 use super::webrtc_routes::WebRtcRoutes;
 use super::{now, shard_of, unix_time, RuntimeConfig};
@@ -93,6 +94,8 @@ struct Shared {
     relays: Vec<mpsc::Sender<Relay>>,
     events: broadcast::Sender<EngineEvent>,
     metrics: Arc<RuntimeMetrics>,
+    /// The recordings' writer threads (one per shard), shared by every shard.
+    writers: Writers,
 }
 
 impl Shared {
@@ -165,6 +168,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
         relays,
         events: events.clone(),
         metrics: metrics.clone(),
+        writers: Writers::new(count),
     });
     let tasks: Vec<JoinHandle<()>> = inputs
         .into_iter()
@@ -209,6 +213,11 @@ impl Driver {
                     Some(Command::Shutdown { reply }) => {
                         self.engine.hangup_all(HangupCause::Shutdown);
                         self.flush();
+                        // Recordings still running are finished before the runtime goes.
+                        let finishing: Vec<_> = self.recordings.drain().map(|(_, sink)| sink.stop().1).collect();
+                        for finished in finishing {
+                            let _ = finished.await;
+                        }
                         let _ = reply.send(());
                         return;
                     }
@@ -286,7 +295,7 @@ impl Driver {
                 } else if self.engine.rate(leg).is_none() {
                     Err(engine_error(crate::EngineError::UnknownLeg(leg)))
                 } else {
-                    recorder::start(spec).map_err(RuntimeError::Recording).map(|sink| {
+                    recorder::start(spec, &self.shared.writers).map_err(RuntimeError::Recording).map(|sink| {
                         self.recordings.insert(leg, sink);
                         self.retap(leg);
                     })
@@ -313,13 +322,13 @@ impl Driver {
                     sink.paused = true;
                     self.retap(leg);
                 }
-                // Dropping the sink closes the writer's queue; it finishes the file on its own.
-                let task = self.recordings.remove(&leg).map(|mut sink| {
-                    let dropped = sink.flush();
+                // The writer finishes the file once the sink is dropped; the reply waits for it.
+                let finished = self.recordings.remove(&leg).map(|sink| {
+                    let (dropped, finished) = sink.stop();
                     RuntimeMetrics::add(&self.shared.metrics.recording_frames_dropped, dropped);
-                    sink.task
+                    finished
                 });
-                let _ = reply.send(task);
+                let _ = reply.send(finished);
             }
             Command::StartFork { leg, name, reply } => {
                 let forks = self.forks.get(&leg).map(Vec::as_slice).unwrap_or_default();

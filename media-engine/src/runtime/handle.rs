@@ -189,7 +189,7 @@ pub(crate) enum Command {
     },
     StopRecording {
         leg: LegId,
-        reply: oneshot::Sender<Option<tokio::task::JoinHandle<Result<RecordingSummary, String>>>>,
+        reply: oneshot::Sender<Option<super::recorder::Finished>>,
     },
     StartFork {
         leg: LegId,
@@ -414,13 +414,13 @@ impl EngineHandle {
 
     /// Stop a leg's recording and wait for its file to be final. `None` if it had none.
     pub async fn stop_recording(&self, leg: LegId) -> Result<Option<RecordingSummary>, RuntimeError> {
-        let Some(task) = self.request(leg, |reply| Command::StopRecording { leg, reply }).await? else {
+        let Some(finished) = self.request(leg, |reply| Command::StopRecording { leg, reply }).await? else {
             return Ok(None);
         };
-        match task.await {
+        match finished.await {
             Ok(Ok(summary)) => Ok(Some(summary)),
             Ok(Err(e)) => Err(RuntimeError::Recording(e)),
-            Err(e) => Err(RuntimeError::Recording(e.to_string())),
+            Err(_) => Err(RuntimeError::Recording("the recording's writer stopped".into())),
         }
     }
 

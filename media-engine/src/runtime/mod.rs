@@ -26,7 +26,9 @@ mod driver;
 mod fork;
 mod handle;
 mod ports;
+mod record_repair;
 mod record_timeline;
+mod record_writer;
 mod recorder;
 mod webrtc_routes;
 
@@ -37,7 +39,8 @@ pub use handle::{
     TIMER_LATENESS_BUCKETS_US,
 };
 pub use ports::PortRange;
-pub use recorder::{repair_partials, RecordChannels, RecordingSpec, RecordingSummary};
+pub use record_repair::repair_partials;
+pub use recorder::{RecordChannels, RecordingSpec, RecordingSummary};
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;

@@ -1,0 +1,303 @@
+//! The recordings' writers: a few threads shared by every recording of the
+//! runtime (one per shard), so that a thousand recordings cost two threads, not
+//! a thousand. A recording is given to one thread for its whole life, so its
+//! batches are written in the order they were sent.
+//!
+//! A thread sleeps on its queue; once woken it takes everything queued, writes
+//! it, and rests [`REST`] before looking again, so that the media side's
+//! batches from many calls are written in one wake-up rather than one each. A
+//! recording's file trails its audio by the timeline's window plus that rest.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bond_codecs::g711::{alaw_decode_slice, ulaw_decode_slice};
+use bond_codecs::resample::{FrameResampler, ResamplerProfile};
+use bond_codecs::{AudioFrame, Codec, SampleRate};
+use tokio::sync::oneshot;
+
+use super::record_timeline::Timeline;
+use super::recorder::{partial_path, RecordChannels, RecordInput, RecordingSpec, RecordingSummary};
+
+/// How long a writer thread rests after writing what was queued.
+const REST: Duration = Duration::from_millis(20);
+/// How often the WAV header is brought up to date (and the data handed to the OS), in audio written.
+const FLUSH_EVERY_MS: u64 = 200;
+
+pub(super) type Wav = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
+
+/// A recording's counters, shared by its media side and its writer.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    /// Batches sent and not yet written.
+    pub queued: AtomicUsize,
+    /// Frames (ticks, or packets) dropped because the writer was behind.
+    pub dropped: AtomicU64,
+}
+
+pub(super) enum Job {
+    Open { id: u64, spec: RecordingSpec, wav: Box<Wav>, counters: Arc<Counters>, done: Done },
+    Write { id: u64, batch: Vec<RecordInput> },
+    Close { id: u64 },
+}
+
+type Done = oneshot::Sender<Result<RecordingSummary, String>>;
+
+/// The writer threads, started as recordings need them.
+#[derive(Debug)]
+pub(crate) struct Writers {
+    /// Each thread's queue, and the next recording's id.
+    threads: Mutex<(Vec<Sender<Job>>, u64)>,
+    size: usize,
+}
+
+impl Writers {
+    pub fn new(size: usize) -> Self {
+        Self { threads: Mutex::new((Vec::new(), 0)), size: size.max(1) }
+    }
+
+    /// A new recording's id and the queue of the thread that writes it.
+    pub fn assign(&self) -> Result<(u64, Sender<Job>), String> {
+        // Nothing a panicking holder could leave half-done: a thread is pushed whole.
+        let mut guard = self.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (threads, next) = &mut *guard;
+        if threads.len() < self.size {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name(format!("bond-recorder-{}", threads.len()))
+                .spawn(move || run(&rx))
+                .map_err(|e| format!("cannot start a recording writer: {e}"))?;
+            threads.push(tx);
+        }
+        let id = *next;
+        *next += 1;
+        Ok((id, threads[(id % threads.len() as u64) as usize].clone()))
+    }
+}
+
+/// A writer thread: runs until every sender of its queue is gone.
+fn run(rx: &Receiver<Job>) {
+    let mut recordings: HashMap<u64, Recording> = HashMap::new();
+    while let Ok(job) = rx.recv() {
+        handle(&mut recordings, job);
+        while let Ok(job) = rx.try_recv() {
+            handle(&mut recordings, job);
+        }
+        std::thread::sleep(REST);
+    }
+}
+
+fn handle(recordings: &mut HashMap<u64, Recording>, job: Job) {
+    match job {
+        Job::Open { id, spec, wav, counters, done } => {
+            recordings.insert(id, Recording::new(spec, *wav, counters, done));
+        }
+        Job::Write { id, batch } => {
+            if let Some(recording) = recordings.get_mut(&id) {
+                recording.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                recording.write(batch);
+            }
+        }
+        Job::Close { id } => {
+            if let Some(recording) = recordings.remove(&id) {
+                recording.close();
+            }
+        }
+    }
+}
+
+/// One recording on its writer thread.
+struct Recording {
+    spec: RecordingSpec,
+    file: FileSink,
+    converter: Converter,
+    counters: Arc<Counters>,
+    done: Done,
+    /// A G.711 payload decoded.
+    decoded: Vec<i16>,
+    /// The first error; what comes after it is dropped.
+    error: Option<String>,
+}
+
+impl Recording {
+    fn new(spec: RecordingSpec, wav: Wav, counters: Arc<Counters>, done: Done) -> Self {
+        let rate = spec.rate;
+        let file = FileSink {
+            wav,
+            timeline: Timeline::new(rate.hz()),
+            mono: spec.channels == RecordChannels::Single,
+            out: Vec::new(),
+            flush_every: FLUSH_EVERY_MS * u64::from(rate.hz()) / 1000,
+            unflushed: 0,
+        };
+        let converter = Converter {
+            rate,
+            resamplers: None,
+            scratch: (AudioFrame::silent(rate, 0), AudioFrame::silent(rate, 0)),
+        };
+        Self { spec, file, converter, counters, done, decoded: Vec::with_capacity(160), error: None }
+    }
+
+    fn write(&mut self, batch: Vec<RecordInput>) {
+        if self.error.is_some() {
+            let frames = batch.iter().map(RecordInput::frames).sum();
+            self.counters.dropped.fetch_add(frames, Ordering::Relaxed);
+            return;
+        }
+        for input in batch {
+            if let Err(e) = self.place(input) {
+                self.error = Some(e);
+                return;
+            }
+        }
+        if let Err(e) = self.file.write_out() {
+            self.error = Some(e);
+        }
+    }
+
+    fn place(&mut self, input: RecordInput) -> Result<(), String> {
+        match input {
+            RecordInput::Frames { at, inbound, outbound } => {
+                let (inbound, outbound) = self.converter.convert(&inbound, &outbound)?;
+                self.file.place(0, at, inbound.samples());
+                self.file.place(1, at, outbound.samples());
+            }
+            // Only sinks at 8 kHz are offered packets (`RecordSink::takes_packets`).
+            RecordInput::Packets(_) if self.spec.rate != SampleRate::Hz8000 => {}
+            RecordInput::Packets(batch) => {
+                let decode = match batch.codec() {
+                    Codec::Pcma => alaw_decode_slice,
+                    _ => ulaw_decode_slice,
+                };
+                for (outbound, at, payload) in batch.packets() {
+                    self.decoded.resize(payload.len(), 0);
+                    decode(payload, &mut self.decoded);
+                    self.file.place(usize::from(outbound), at, &self.decoded);
+                }
+            }
+            RecordInput::Paused => self.file.restart(),
+        }
+        Ok(())
+    }
+
+    /// Write out the rest, finalize the header, give the file its name and say how it went.
+    fn close(self) {
+        let Self { spec, file, counters, done, error, .. } = self;
+        let result = match error {
+            Some(e) => Err(e),
+            None => file.finish(spec, &counters.dropped),
+        };
+        // Nobody waiting (the leg ended without a stop) is fine: the file is final either way.
+        let _ = done.send(result);
+    }
+}
+
+/// The file and the timeline that feeds it.
+struct FileSink {
+    wav: Wav,
+    timeline: Timeline,
+    mono: bool,
+    /// Samples laid out and not yet written (interleaved when dual).
+    out: Vec<i16>,
+    /// Sample frames between header updates (200 ms).
+    flush_every: u64,
+    /// Sample frames written since the header was last brought up to date.
+    unflushed: u64,
+}
+
+impl FileSink {
+    fn place(&mut self, channel: usize, at: u64, samples: &[i16]) {
+        let Self { timeline, mono, out, .. } = self;
+        timeline.place(channel, at, samples, &mut interleave(out, *mono));
+    }
+
+    /// Lay out what is held; the next audio follows it in the file, wherever its place.
+    fn restart(&mut self) {
+        let Self { timeline, mono, out, .. } = self;
+        timeline.restart(&mut interleave(out, *mono));
+    }
+
+    /// Write what has been laid out, in one go; every 200 ms of audio, bring
+    /// the header up to date and hand the data to the OS.
+    fn write_out(&mut self) -> Result<(), String> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let count = u32::try_from(self.out.len()).map_err(|e| e.to_string())?;
+        let mut block = self.wav.get_i16_writer(count);
+        for &sample in &self.out {
+            block.write_sample(sample);
+        }
+        block.flush().map_err(|e| e.to_string())?;
+        self.unflushed += self.out.len() as u64 / u64::from(self.wav.spec().channels);
+        self.out.clear();
+        if self.unflushed >= self.flush_every {
+            self.unflushed = 0;
+            self.wav.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, spec: RecordingSpec, dropped: &AtomicU64) -> Result<RecordingSummary, String> {
+        let Self { timeline, mono, out, .. } = &mut self;
+        timeline.finish(&mut interleave(out, *mono));
+        self.write_out()?;
+        let channels = self.wav.spec().channels;
+        let frames = u64::from(self.wav.duration());
+        let late = self.timeline.late_samples();
+        self.wav.finalize().map_err(|e| e.to_string())?;
+        std::fs::rename(partial_path(&spec.path), &spec.path).map_err(|e| e.to_string())?;
+        let rate = spec.rate.hz();
+        Ok(RecordingSummary {
+            path: spec.path,
+            channels,
+            rate,
+            duration_ms: frames * 1000 / u64::from(rate),
+            // Audio that came after its place was written counts as dropped too.
+            frames_dropped: dropped.load(Ordering::Relaxed) + late.div_ceil(u64::from(rate / 50)),
+        })
+    }
+}
+
+/// Lays (inbound, outbound) sample frames into `out`: both, or their mix.
+fn interleave(out: &mut Vec<i16>, mono: bool) -> impl FnMut(i16, i16) + '_ {
+    move |i, o| {
+        if mono {
+            out.push(i.saturating_add(o));
+        } else {
+            out.extend_from_slice(&[i, o]);
+        }
+    }
+}
+
+/// Brings a tick's frames to the recording's rate.
+struct Converter {
+    rate: SampleRate,
+    resamplers: Option<(FrameResampler, FrameResampler)>,
+    scratch: (AudioFrame, AudioFrame),
+}
+
+impl Converter {
+    fn convert<'a>(
+        &'a mut self,
+        inbound: &'a AudioFrame,
+        outbound: &'a AudioFrame,
+    ) -> Result<(&'a AudioFrame, &'a AudioFrame), String> {
+        let rate = self.rate;
+        if inbound.rate() == rate && outbound.rate() == rate {
+            return Ok((inbound, outbound));
+        }
+        let resampler =
+            |from| FrameResampler::new(from, rate, ResamplerProfile::LowDelay).map_err(|e| e.to_string());
+        let (a, b) = match &mut self.resamplers {
+            Some(r) => r,
+            None => self.resamplers.insert((resampler(inbound.rate())?, resampler(outbound.rate())?)),
+        };
+        a.process(inbound, &mut self.scratch.0).map_err(|e| e.to_string())?;
+        b.process(outbound, &mut self.scratch.1).map_err(|e| e.to_string())?;
+        Ok((&self.scratch.0, &self.scratch.1))
+    }
+}
