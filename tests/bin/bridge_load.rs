@@ -49,7 +49,9 @@ use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::sine;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_tests::bond_process::BondProcess;
-use bond_tests::load::{self, clock, percentile, proc_usage, timer_lateness_percentile, LoadArgs};
+use bond_tests::load::{
+    self, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
+};
 use bond_tests::rtpengine::RtpEngine;
 use bond_tests::sip_lite::{self, Message};
 use bond_tests::translated_calls;
@@ -669,13 +671,19 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         let (p99, _) = timer_lateness_percentile(&metrics_before, &metrics_after, 99.0);
         format!("\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}", p50 * 1000.0, p99 * 1000.0)
     };
+    let recorded = if options.record {
+        let dropped = metric_value(&metrics_after, "bond_recording_frames_dropped_total");
+        format!("\nrecording frames the writers could not take (since start)={dropped}")
+    } else {
+        String::new()
+    };
     let missing = sent.saturating_sub(got.marked + got.unmarked);
     let report = format!(
         "relay={relay} pairs={} seconds={} mode={mode} record={}\n\
          generator ticks in the window={ticks} of {} (fewer: the generator fell behind)\n\
          calls that ended during the run: {ended:?}\n\
          packets sent={sent} received marked={} unmarked={} missing={}{setup}\n\
-         {latency}, marked packets, ms: p50={:.2} p99={:.2} max={:.2}{timers}{translated}\n\
+         {latency}, marked packets, ms: p50={:.2} p99={:.2} max={:.2}{timers}{recorded}{translated}\n\
          {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call)",
         options.pairs,
         options.seconds,
