@@ -36,6 +36,7 @@ use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::SplitMix64;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 
 use bridge::Route;
 use member::Member;
@@ -149,30 +150,30 @@ impl AudioControls {
 /// Many legs, their timers, their bridges and their outputs.
 #[derive(Debug)]
 pub struct Engine {
-    legs: HashMap<LegId, Member>,
-    routes: HashMap<LegId, Route>,
-    controls: HashMap<LegId, AudioControls>,
+    legs: FxHashMap<LegId, Member>,
+    routes: FxHashMap<LegId, Route>,
+    controls: FxHashMap<LegId, AudioControls>,
     /// Carrier-stream legs: how their chunks become RTP, and their marks.
-    streams: HashMap<LegId, StreamState>,
+    streams: FxHashMap<LegId, StreamState>,
     /// WebRTC legs by Bond's ICE username fragment, and by the peer addresses
     /// their connectivity checks came from (every WebRTC leg shares one port).
     webrtc_ufrags: HashMap<String, LegId>,
     webrtc_peers: HashMap<SocketAddr, LegId>,
     /// Answering-machine detectors, tapping what their leg's party says.
-    detectors: HashMap<LegId, AmdDetector>,
+    detectors: FxHashMap<LegId, AmdDetector>,
     /// Where a heard frame is copied on its way across a bridge (no allocation per frame).
     scratch: AudioFrame,
     /// Supervisors' paths: audio heard on a leg mixed into others' (`supervise.rs`).
-    taps: HashMap<LegId, Vec<supervise::Tap>>,
+    taps: FxHashMap<LegId, Vec<supervise::Tap>>,
     tap_scratch: AudioFrame,
     /// A barging supervisor's audio waiting to go across a leg's bridge with its next frame.
-    bridge_mix: HashMap<LegId, AudioFrame>,
+    bridge_mix: FxHashMap<LegId, AudioFrame>,
     next_leg: u64,
     /// Leg ids go up by this much, so engines that share a runtime never reuse each other's.
     leg_step: u64,
     deadlines: BinaryHeap<Reverse<(Instant, LegId)>>,
     /// Each leg's deadline as last pushed, so an unchanged one is not pushed again.
-    armed: HashMap<LegId, Instant>,
+    armed: FxHashMap<LegId, Instant>,
     outputs: VecDeque<EngineOutput>,
     rng: SplitMix64,
     /// How new legs encode Opus.
@@ -190,21 +191,21 @@ impl Engine {
     /// index + 1 and `step` = `n`.
     pub fn with_leg_ids(seed: u64, first: u64, step: u64) -> Self {
         Self {
-            legs: HashMap::new(),
-            routes: HashMap::new(),
-            controls: HashMap::new(),
-            detectors: HashMap::new(),
-            streams: HashMap::new(),
+            legs: FxHashMap::default(),
+            routes: FxHashMap::default(),
+            controls: FxHashMap::default(),
+            detectors: FxHashMap::default(),
+            streams: FxHashMap::default(),
             webrtc_ufrags: HashMap::new(),
             webrtc_peers: HashMap::new(),
             scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
-            taps: HashMap::new(),
+            taps: FxHashMap::default(),
             tap_scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
-            bridge_mix: HashMap::new(),
+            bridge_mix: FxHashMap::default(),
             next_leg: first.max(1),
             leg_step: step.max(1),
             deadlines: BinaryHeap::new(),
-            armed: HashMap::new(),
+            armed: FxHashMap::default(),
             outputs: VecDeque::new(),
             rng: SplitMix64::new(seed),
             opus: OpusConfig::default(),

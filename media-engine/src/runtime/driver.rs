@@ -1,12 +1,12 @@
 //! The driver tasks: one per shard, each with its engine, its legs' sockets, and
 //! the loop in the module docs.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
+use rustc_hash::FxHashMap;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -108,11 +108,11 @@ impl Shared {
 struct Driver {
     shared: Arc<Shared>,
     engine: Engine,
-    sockets: HashMap<LegId, LegSocket>,
-    recordings: HashMap<LegId, RecordSink>,
+    sockets: FxHashMap<LegId, LegSocket>,
+    recordings: FxHashMap<LegId, RecordSink>,
     /// Each leg's forks, by the consumer's name (one fork per name).
-    forks: HashMap<LegId, Vec<(&'static str, ForkSink)>>,
-    streams: HashMap<LegId, mpsc::Sender<StreamOutput>>,
+    forks: FxHashMap<LegId, Vec<(&'static str, ForkSink)>>,
+    streams: FxHashMap<LegId, mpsc::Sender<StreamOutput>>,
     datagrams_tx: mpsc::Sender<Datagram>,
     /// Legs this shard's engine holds, for placing new ones.
     legs: Arc<AtomicU64>,
@@ -185,10 +185,10 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
             let driver = Driver {
                 shared: shared.clone(),
                 engine,
-                sockets: HashMap::new(),
-                recordings: HashMap::new(),
-                forks: HashMap::new(),
-                streams: HashMap::new(),
+                sockets: FxHashMap::default(),
+                recordings: FxHashMap::default(),
+                forks: FxHashMap::default(),
+                streams: FxHashMap::default(),
                 datagrams_tx,
                 legs: handles[index].legs.clone(),
             };
@@ -744,21 +744,21 @@ async fn read_socket(
 ) {
     let mut buf = BytesMut::with_capacity(MAX_RTP_PACKET * slab);
     loop {
-        buf.resize(MAX_RTP_PACKET, 0);
-        let (len, from) = match socket.recv_from(&mut buf).await {
-            Ok(x) => x,
+        // Received into the slab's spare room as it is (no zeroing first).
+        buf.clear();
+        if buf.capacity() < MAX_RTP_PACKET {
+            buf.reserve(MAX_RTP_PACKET * slab);
+        }
+        let from = match socket.recv_buf_from(&mut buf).await {
+            Ok((_, from)) => from,
             // ICMP port unreachable and the like: keep listening.
             Err(_) => continue,
         };
-        buf.truncate(len);
         let Some((driver, leg)) = to_drivers.target(from, &buf) else {
             RuntimeMetrics::add(&metrics.packets_rejected, 1);
             continue;
         };
         let datagram = buf.split().freeze();
-        if buf.capacity() < MAX_RTP_PACKET {
-            buf.reserve(MAX_RTP_PACKET * slab);
-        }
         match driver.try_send((leg, from, datagram)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
