@@ -45,7 +45,7 @@ use crate::rtp::reframe::{self, Reframer};
 use crate::rtp::rtcp::{self, Rtcp, Sending};
 use crate::rtp::{
     Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpPacket, RtpStats, SequenceExtender,
-    MAX_RTP_PACKET,
+    MAX_RTP_PACKET, PLAIN_HEADER,
 };
 use crate::timer::{TimerKind, TimerTable};
 use crate::EngineError;
@@ -54,6 +54,20 @@ use crate::EngineError;
 pub const PTIME: Duration = Duration::from_millis(20);
 /// The longest G.711/G.722 packet taken from a peer (150 ms; `rtp/reframe.rs` cuts it up).
 const MAX_REFRAMED: usize = 1200;
+/// Outgoing packets are cut from one allocation until its room runs out: two
+/// full-size packets, or about sixteen G.711 ones.
+const TX_SLAB: usize = 2 * MAX_RTP_PACKET;
+
+/// `tx` emptied and sized for a plain RTP packet with `payload` bytes (only
+/// those bytes are zeroed), in a new slab once the old one has too little room.
+fn packet_room(tx: &mut BytesMut, payload: usize) -> &mut [u8] {
+    tx.clear();
+    if tx.capacity() < MAX_RTP_PACKET {
+        tx.reserve(TX_SLAB);
+    }
+    tx.resize(PLAIN_HEADER + payload, 0);
+    tx
+}
 
 /// Whether a codec's packets of any length can be cut into 20 ms frames.
 fn reframes(codec: Codec) -> bool {
@@ -293,7 +307,7 @@ impl Leg {
             heard: AudioFrame::silent(rate, 0),
             outgoing: AudioFrame::silent(rate, 0),
             payload: vec![0; codec.max_payload_len()],
-            tx: BytesMut::with_capacity(MAX_RTP_PACKET * 8),
+            tx: BytesMut::with_capacity(TX_SLAB),
             dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
             dtmf_out: DtmfSender::default(),
             events_out: EventSender::default(),
@@ -726,21 +740,20 @@ impl Leg {
             self.packetizer.skip(duration);
             return;
         }
-        self.tx.resize(MAX_RTP_PACKET, 0);
         let now = self.packetizer.next_timestamp();
         let event = self.events_pt().and_then(|pt| Some((pt, self.events_out.next(now, duration, clock)?)));
         let written = if let Some((pt, event)) = event {
-            let written =
-                self.packetizer.write_at(pt, &event.payload, event.timestamp, event.marker, &mut self.tx);
+            let tx = packet_room(&mut self.tx, event.payload.len());
+            let written = self.packetizer.write_at(pt, &event.payload, event.timestamp, event.marker, tx);
             self.packetizer.skip(duration);
             written
         } else {
             let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) else {
-                self.tx.clear();
                 self.packetizer.skip(duration);
                 return;
             };
-            self.packetizer.write(self.config.payload_type, &self.payload[..len], duration, &mut self.tx)
+            let tx = packet_room(&mut self.tx, len);
+            self.packetizer.write(self.config.payload_type, &self.payload[..len], duration, tx)
         };
         match written {
             Ok(n) => {

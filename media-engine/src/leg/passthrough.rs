@@ -19,8 +19,7 @@ use std::time::Instant;
 use bond_codecs::Codec;
 
 use super::packet_record::PacketRecord;
-use super::{samples_8k, Leg, LegOutput, LegTimer, RecordTap};
-use crate::rtp::MAX_RTP_PACKET;
+use super::{packet_room, samples_8k, Leg, LegOutput, LegTimer, RecordTap};
 use crate::EngineError;
 
 /// A received packet on its way to the bridge peer.
@@ -136,7 +135,6 @@ impl Leg {
         };
         let duration = if packet.event { 0 } else { self.config.codec.rtp_clock_rate() / 50 };
         let timestamp = packet.timestamp.wrapping_add(rebase.timestamp);
-        self.tx.resize(MAX_RTP_PACKET, 0);
         let written = self.packetizer.write_relayed(
             payload_type,
             packet.payload,
@@ -144,7 +142,7 @@ impl Leg {
             timestamp,
             duration,
             marker,
-            &mut self.tx,
+            packet_room(&mut self.tx, packet.payload.len()),
         );
         match written {
             Ok(n) => {

@@ -128,10 +128,13 @@ pub(crate) struct Player {
     /// How far the audio under the overlay is turned down now (0: not at all).
     ducked: f32,
     /// Audio to add to the next frame (`mix_in`), summed if more arrives first.
-    mix: Option<AudioFrame>,
+    /// Boxed, like the two below: most legs never mix, and a frame is 1.9 KiB.
+    mix: Option<Box<AudioFrame>>,
     /// What was mixed into the latest frame, so a supervisor listening to it can
     /// take its own voice back out.
-    mixed: Option<AudioFrame>,
+    mixed: Option<Box<AudioFrame>>,
+    /// The frame `mixed` held before, reused for the next `mix` (no allocation per frame).
+    spare: Option<Box<AudioFrame>>,
 }
 
 impl Player {
@@ -143,13 +146,17 @@ impl Player {
     pub fn mix_in(&mut self, frame: &AudioFrame) {
         match &mut self.mix {
             Some(mix) if mix.rate() == frame.rate() => add(mix.samples_mut(), frame.samples()),
-            _ => self.mix = Some(frame.clone()),
+            _ => {
+                let mut room = self.spare.take().unwrap_or_else(|| Box::new(frame.clone()));
+                room.as_mut().clone_from(frame);
+                self.mix = Some(room);
+            }
         }
     }
 
     /// What was mixed into the latest frame filled, if anything.
     pub fn mixed(&self) -> Option<&AudioFrame> {
-        self.mixed.as_ref()
+        self.mixed.as_deref()
     }
 
     /// Stop the clip playing on a track and, with `all`, drop its queue too.
@@ -176,7 +183,10 @@ impl Player {
                 *sample = under.saturating_add(add);
             }
         }
-        self.mixed = self.mix.take().filter(|m| m.rate() == frame.rate());
+        let mix = self.mix.take().filter(|m| m.rate() == frame.rate());
+        if let Some(before) = std::mem::replace(&mut self.mixed, mix) {
+            self.spare = Some(before);
+        }
         if let Some(mix) = &self.mixed {
             add(frame.samples_mut(), mix.samples());
         }

@@ -61,9 +61,9 @@ impl SourceState {
                 Self::Tone(Oscillator::new(*hz, rate, sine_amplitude_for_dbm0(*dbm0)))
             }
             MediaSource::Echo => Self::Echo(None),
-            MediaSource::External => {
-                Self::External { queue: VecDeque::with_capacity(EXTERNAL_QUEUE), dropped: 0 }
-            }
+            // Room is made as frames come: a passthrough bridge never queues
+            // one, a decoded bridge rarely more than two.
+            MediaSource::External => Self::External { queue: VecDeque::new(), dropped: 0 },
             MediaSource::Play { samples, repeat } => {
                 Self::Play { samples: samples.clone(), position: 0, repeat: *repeat }
             }
@@ -86,6 +86,8 @@ impl SourceState {
         if queue.len() == EXTERNAL_QUEUE {
             queue.pop_front();
             *dropped += 1;
+        } else if queue.len() == queue.capacity() {
+            queue.reserve_exact(1);
         }
         queue.push_back(frame.clone());
         true

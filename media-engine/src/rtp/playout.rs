@@ -22,9 +22,6 @@ use crate::ids::Ssrc;
 const SLOTS: usize = 40;
 /// Ticks an underrun may wait for the stream (8 x 20 ms: a 40 ms start reaches 200 ms).
 pub const MAX_STRETCH: u32 = 8;
-/// Bytes each slot holds from the start: a G.711 frame, and most Opus voice
-/// packets; a slot grows (once) for a larger payload, up to the codec's maximum.
-const SLOT_START: usize = 160;
 
 #[derive(Debug, Clone)]
 struct Slot {
@@ -73,10 +70,9 @@ pub struct PlayoutBuffer {
 impl PlayoutBuffer {
     /// `delay` is the initial buffering delay; a payload is kept up to `max_payload` bytes.
     pub fn new(delay: Duration, max_payload: usize) -> Self {
-        let start = max_payload.min(SLOT_START);
-        let slots = (0..SLOTS)
-            .map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::with_capacity(start) })
-            .collect();
+        // A slot takes room with its first packet (a passthrough leg never uses
+        // its buffer) and grows once if a later payload is larger, up to `max_payload`.
+        let slots = (0..SLOTS).map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::new() }).collect();
         Self {
             slots,
             delay,

@@ -732,8 +732,9 @@ impl Dispatch {
     }
 }
 
-/// Datagrams a media socket's reader receives into one allocation.
-const RTP_SLAB: usize = 16;
+/// Full-size datagrams a media socket's reader receives into one allocation
+/// (about 35 G.711 packets; each allocation is freed once its packets are handled).
+const RTP_SLAB: usize = 4;
 
 /// Read datagrams into slabs of `slab` packets (RTCP, a few a minute, takes 1).
 async fn read_socket(
