@@ -23,6 +23,7 @@ use bond_tests::load::{self, percentile, proc_usage, LoadArgs};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "load-stream-token";
@@ -60,8 +61,11 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     for i in 0..sockets {
         let mut request = url.as_str().into_client_request().map_err(|e| e.to_string())?;
         request.headers_mut().insert("x-telnyx-streaming-auth-token", TOKEN.parse().map_err(|_| "header")?);
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async(request).await.map_err(|e| format!("socket {i}: {e}"))?;
+        // Small reads, as Bond's own stream sockets do (tungstenite zeroes its read room each read).
+        let config = WebSocketConfig::default().read_buffer_size(4096);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+            .await
+            .map_err(|e| format!("socket {i}: {e}"))?;
         let start = json!({ "event": "start", "sequence_number": "1", "stream_id": format!("load-{i}"),
             "start": { "call_control_id": format!("v2:load-{i}"), "from": format!("+1312555{i:04}"), "to": "+13125550100",
                 "media_format": { "encoding": "PCMU", "sample_rate": 8000, "channels": 1 } } });

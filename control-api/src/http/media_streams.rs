@@ -11,6 +11,7 @@ use crate::state::AppState;
 use crate::streams::auth::{same, twilio_signature, StreamSecrets};
 use crate::streams::frames::Carrier;
 use crate::streams::session::{self, Admission};
+use crate::streams::READ_BUFFER;
 
 pub async fn telnyx(
     ws: WebSocketUpgrade,
@@ -24,7 +25,10 @@ pub async fn telnyx(
     // Without the header, the token may still come in the `connected` frame.
     let authorized = matches!((shown, &expected), (Some(shown), Some(expected)) if same(shown, expected));
     let admission = Admission { carrier: Carrier::Telnyx, connection, authorized };
-    Ok(ws.on_upgrade(move |socket| session::run(socket, state, admission)).into_response())
+    Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| session::run(socket, state, admission))
+        .into_response())
 }
 
 pub async fn twilio(
@@ -54,7 +58,10 @@ pub async fn twilio(
         _ => false,
     };
     let admission = Admission { carrier: Carrier::Twilio, connection, authorized };
-    Ok(ws.on_upgrade(move |socket| session::run(socket, state, admission)).into_response())
+    Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| session::run(socket, state, admission))
+        .into_response())
 }
 
 async fn connection(state: &AppState, id: &str) -> Result<crate::store::Connection, ApiError> {

@@ -28,8 +28,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{connect_async_with_config, MaybeTlsStream, WebSocketStream};
 
 /// How long connecting (TCP, TLS, upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -124,7 +125,9 @@ pub async fn connect(url: &str, auth_token: Option<&str>) -> Result<Socket, Stri
         let value = HeaderValue::from_str(token).map_err(|_| "stream_auth_token is not a header value")?;
         request.headers_mut().insert(AUTH_HEADER, value);
     }
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+    let config = WebSocketConfig::default().read_buffer_size(super::READ_BUFFER);
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect_async_with_config(request, Some(config), false)).await
+    {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(e)) => Err(format!("could not connect to {url}: {e}")),
         Err(_) => Err(format!("could not connect to {url} within {} s", CONNECT_TIMEOUT.as_secs())),
