@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use bond_control_api::streams::READ_BUFFER;
 use bond_tests::bond_process::BondProcess;
 use bond_tests::load::{self, percentile, proc_usage, LoadArgs};
 use futures_util::{SinkExt, StreamExt};
@@ -62,7 +63,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         let mut request = url.as_str().into_client_request().map_err(|e| e.to_string())?;
         request.headers_mut().insert("x-telnyx-streaming-auth-token", TOKEN.parse().map_err(|_| "header")?);
         // Small reads, as Bond's own stream sockets do (tungstenite zeroes its read room each read).
-        let config = WebSocketConfig::default().read_buffer_size(4096);
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false)
             .await
             .map_err(|e| format!("socket {i}: {e}"))?;
