@@ -73,6 +73,27 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
 }
 
 #[tokio::test]
+async fn a_recording_whose_file_cannot_be_created_fails_and_the_leg_can_be_recorded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _task) = runtime::spawn(config(41360));
+    let customer = bridged_tones(&engine).await;
+    // Its directory cannot be made: a file stands where it would go.
+    std::fs::write(dir.path().join("taken"), b"x").unwrap();
+    let path = dir.path().join("taken/call.wav");
+    let spec = RecordingSpec { path, channels: RecordChannels::Dual, rate: SampleRate::Hz8000 };
+    let error = engine.start_recording(customer, spec).await.unwrap_err();
+    assert!(error.to_string().contains("taken"), "{error}");
+
+    let path = dir.path().join("call.wav");
+    let spec = RecordingSpec { path: path.clone(), channels: RecordChannels::Dual, rate: SampleRate::Hz8000 };
+    engine.start_recording(customer, spec).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let summary = engine.stop_recording(customer).await.unwrap().unwrap();
+    assert_eq!(summary.path, path);
+    assert!(hound::WavReader::open(&path).unwrap().duration() > 0);
+}
+
+#[tokio::test]
 async fn a_passthrough_bridge_is_recorded_from_its_packets_both_ways_and_a_pause_is_left_out() {
     let dir = tempfile::tempdir().unwrap();
     // One shard: the bridge is local to one engine, so it passes through.

@@ -290,17 +290,22 @@ impl Driver {
                 let _ = reply.send(self.engine.send_dtmf(leg, &digits, timing).map_err(engine_error));
             }
             Command::StartRecording { leg, spec, reply } => {
-                let result = if self.recordings.contains_key(&leg) {
-                    Err(RuntimeError::Recording(format!("{leg} is already being recorded")))
+                // One whose file could not be created makes way for the new one.
+                if self.recordings.get(&leg).is_some_and(RecordSink::failed) {
+                    self.recordings.remove(&leg);
+                }
+                if self.recordings.contains_key(&leg) {
+                    let _ =
+                        reply.send(Err(RuntimeError::Recording(format!("{leg} is already being recorded"))));
                 } else if self.engine.rate(leg).is_none() {
-                    Err(engine_error(crate::EngineError::UnknownLeg(leg)))
+                    let _ = reply.send(Err(engine_error(crate::EngineError::UnknownLeg(leg))));
                 } else {
-                    recorder::start(spec, &self.shared.writers).map_err(RuntimeError::Recording).map(|sink| {
+                    // The writer answers `reply` once it has created the file.
+                    if let Some(sink) = recorder::start(spec, &self.shared.writers, reply) {
                         self.recordings.insert(leg, sink);
                         self.retap(leg);
-                    })
-                };
-                let _ = reply.send(result);
+                    }
+                }
             }
             Command::PauseRecording { leg, paused, reply } => {
                 let result = match self.recordings.get_mut(&leg) {
@@ -581,6 +586,12 @@ impl Driver {
     /// hands over as its tap is taken off, and the pause itself, after them.
     fn record(&mut self, leg: LegId, input: RecordInput) {
         let Some(sink) = self.recordings.get_mut(&leg) else { return };
+        if sink.failed() {
+            // Its writer has told the API; the leg goes back to no recording.
+            self.recordings.remove(&leg);
+            self.retap(leg);
+            return;
+        }
         if sink.paused && matches!(input, RecordInput::Frames { .. }) {
             return;
         }

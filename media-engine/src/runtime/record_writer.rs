@@ -9,7 +9,7 @@
 //! recording's file trails its audio by the timeline's window plus that rest.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use super::record_timeline::Timeline;
 use super::recorder::{partial_path, RecordChannels, RecordInput, RecordingSpec, RecordingSummary};
+use super::RuntimeError;
 
 /// How long a writer thread rests after writing what was queued.
 const REST: Duration = Duration::from_millis(20);
@@ -36,15 +37,19 @@ pub(super) struct Counters {
     pub queued: AtomicUsize,
     /// Frames (ticks, or packets) dropped because the writer was behind.
     pub dropped: AtomicU64,
+    /// The file could not be created.
+    pub failed: AtomicBool,
 }
 
 pub(super) enum Job {
-    Open { id: u64, spec: RecordingSpec, wav: Box<Wav>, counters: Arc<Counters>, done: Done },
+    Open { id: u64, spec: RecordingSpec, counters: Arc<Counters>, done: Done, opened: Opened },
     Write { id: u64, batch: Vec<RecordInput> },
     Close { id: u64 },
 }
 
 type Done = oneshot::Sender<Result<RecordingSummary, String>>;
+/// Answered once the recording's file exists, or with why it could not be created.
+pub(crate) type Opened = oneshot::Sender<Result<(), RuntimeError>>;
 
 /// The writer threads, started as recordings need them.
 #[derive(Debug)]
@@ -92,9 +97,18 @@ fn run(rx: &Receiver<Job>) {
 
 fn handle(recordings: &mut HashMap<u64, Recording>, job: Job) {
     match job {
-        Job::Open { id, spec, wav, counters, done } => {
-            recordings.insert(id, Recording::new(spec, *wav, counters, done));
-        }
+        Job::Open { id, spec, counters, done, opened } => match create(&spec) {
+            Ok(wav) => {
+                recordings.insert(id, Recording::new(spec, wav, counters, done));
+                let _ = opened.send(Ok(()));
+            }
+            Err(e) => {
+                // Writes and the close for `id` find nothing and are let go.
+                counters.failed.store(true, Ordering::Relaxed);
+                let _ = done.send(Err(e.clone()));
+                let _ = opened.send(Err(RuntimeError::Recording(e)));
+            }
+        },
         Job::Write { id, batch } => {
             if let Some(recording) = recordings.get_mut(&id) {
                 recording.counters.queued.fetch_sub(1, Ordering::Relaxed);
@@ -107,6 +121,25 @@ fn handle(recordings: &mut HashMap<u64, Recording>, job: Job) {
             }
         }
     }
+}
+
+/// Create the recording's directory and its `.partial` file.
+fn create(spec: &RecordingSpec) -> Result<Wav, String> {
+    if let Some(dir) = spec.path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let channels = match spec.channels {
+        RecordChannels::Single => 1,
+        RecordChannels::Dual => 2,
+    };
+    let wav_spec = hound::WavSpec {
+        channels,
+        sample_rate: spec.rate.hz(),
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let partial = partial_path(&spec.path);
+    hound::WavWriter::create(&partial, wav_spec).map_err(|e| format!("{}: {e}", partial.display()))
 }
 
 /// One recording on its writer thread.

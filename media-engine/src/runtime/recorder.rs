@@ -3,7 +3,8 @@
 //! side hands over a batch at a time (ten ticks' frames, or a leg's batch of
 //! passthrough packets); a recording with [`QUEUE`] batches already waiting has
 //! the next dropped and its frames counted. The writer (`record_writer.rs`)
-//! places the audio on the call's timeline (`record_timeline.rs`), writes the
+//! creates the file (the `record_start` answer waits for it, the media path
+//! does not), places the audio on the call's timeline (`record_timeline.rs`), writes the
 //! file as `NAME.wav.partial` with its WAV header brought up to date every
 //! 200 ms, and renames it to `NAME.wav` when the recording stops;
 //! [`repair_partials`](super::record_repair::repair_partials) fixes the header
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use bond_codecs::{AudioFrame, SampleRate};
 use tokio::sync::oneshot;
 
-use super::record_writer::{Counters, Job, Writers};
+use super::record_writer::{Counters, Job, Opened, Writers};
+use super::RuntimeError;
 use crate::leg::PacketBatch;
 
 /// Batches of one recording that may wait for the writer (about 6 s of audio).
@@ -123,6 +125,11 @@ impl RecordSink {
         frames
     }
 
+    /// Its file could not be created: nothing offered to it is kept.
+    pub fn failed(&self) -> bool {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+
     /// Stop: hand over what is pending; the answer comes once the file is final.
     pub fn stop(mut self) -> (u64, Finished) {
         let dropped = self.flush();
@@ -144,31 +151,26 @@ pub(crate) fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Open the file and hand it to a writer thread.
-pub(crate) fn start(spec: RecordingSpec, writers: &Writers) -> Result<RecordSink, String> {
-    if let Some(dir) = spec.path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let channels = match spec.channels {
-        RecordChannels::Single => 1,
-        RecordChannels::Dual => 2,
+/// Hand a new recording to a writer thread, which creates its file (off the
+/// media path) and answers `opened` with whether it could. `None` (and the
+/// answer given here) when no writer could take it.
+pub(crate) fn start(spec: RecordingSpec, writers: &Writers, opened: Opened) -> Option<RecordSink> {
+    let (id, writer) = match writers.assign() {
+        Ok(assigned) => assigned,
+        Err(e) => {
+            let _ = opened.send(Err(RuntimeError::Recording(e)));
+            return None;
+        }
     };
-    let wav_spec = hound::WavSpec {
-        channels,
-        sample_rate: spec.rate.hz(),
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let partial = partial_path(&spec.path);
-    let wav =
-        hound::WavWriter::create(&partial, wav_spec).map_err(|e| format!("{}: {e}", partial.display()))?;
-    let (id, writer) = writers.assign()?;
     let counters = Arc::new(Counters::default());
     let (done, finished) = oneshot::channel();
     let takes_packets = spec.rate == SampleRate::Hz8000;
-    let open = Job::Open { id, spec, wav: Box::new(wav), counters: counters.clone(), done };
-    writer.send(open).map_err(|_| "the recording writer has stopped".to_string())?;
-    Ok(RecordSink {
+    let open = Job::Open { id, spec, counters: counters.clone(), done, opened };
+    if let Err(std::sync::mpsc::SendError(Job::Open { opened, .. })) = writer.send(open) {
+        let _ = opened.send(Err(RuntimeError::Recording("the recording writer has stopped".into())));
+        return None;
+    }
+    Some(RecordSink {
         id,
         writer,
         pending: Vec::with_capacity(FRAMES_PER_BATCH),
@@ -195,10 +197,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bond-rec-pool-{}", std::process::id()));
         let writers = Writers::new(2);
         let mut sinks = Vec::new();
+        let mut opening = Vec::new();
         for n in 0..600 {
             let path = dir.join(format!("{n}.wav"));
             let spec = RecordingSpec { path, channels: RecordChannels::Dual, rate: SampleRate::Hz8000 };
-            sinks.push(start(spec, &writers).unwrap());
+            let (opened, answer) = oneshot::channel();
+            sinks.push(start(spec, &writers, opened).unwrap());
+            opening.push(answer);
+        }
+        for answer in opening {
+            answer.await.unwrap().unwrap();
         }
         // One second each: 50 ticks, with the recording's number in its left channel.
         for t in 0..50u64 {
@@ -217,5 +225,27 @@ mod tests {
             assert!(samples.chunks(2).all(|pair| pair == [n as i16, -1]), "recording {n}");
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_created_is_answered_with_its_error_and_the_sink_reports_failed() {
+        // A directory that cannot exist: its parent is a file.
+        let file = std::env::temp_dir().join(format!("bond-rec-not-a-dir-{}", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let spec = RecordingSpec {
+            path: file.join("call.wav"),
+            channels: RecordChannels::Dual,
+            rate: SampleRate::Hz8000,
+        };
+        let (opened, answer) = oneshot::channel();
+        let mut sink = start(spec, &Writers::new(1), opened).unwrap();
+        let error = answer.await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("bond-rec-not-a-dir"), "{error}");
+        assert!(sink.failed());
+        // What it is offered afterwards goes nowhere and nothing hangs.
+        assert_eq!(sink.offer(RecordInput::Paused), 0);
+        let (_, finished) = sink.stop();
+        assert!(finished.await.unwrap().is_err());
+        std::fs::remove_file(file).unwrap();
     }
 }
