@@ -7,7 +7,8 @@ Two baresips bridged through Bond (a SIP leg to a SIP leg, same codec, which
 Bond passes through undecoded until a recording starts) must each hear the
 other's tone. `send_dtmf` digits must reach baresip as RFC 4733 telephone-events (its console
 prints each event it decodes). Bond and baresip exchange RTCP reports: baresip's
-echo Bond's sender reports, so Bond measures the round trip.
+echo Bond's sender reports, so Bond measures the round trip, with RTCP on its own port or
+multiplexed on the RTP port (`a=rtcp-mux`) when baresip offers that.
 """
 
 import glob
@@ -45,8 +46,9 @@ rtp_ports\t{rtp_min}-{rtp_max}
 """
 
 
-def start_baresip(workdir, commands=(), log=None, hz=440):
-    """baresip in `workdir` saying a sine of `hz`, running `commands`; its console goes to the file `log` if given."""
+def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False):
+    """baresip in `workdir` saying a sine of `hz`, running `commands`, with `config` lines added; its
+    console (with the SIP messages if `trace`) goes to the file `log` if given."""
     sip_port = free_port()
     rtp_min = 42000 + (sip_port % 50) * 20
     cfg = os.path.join(workdir, "cfg")
@@ -54,11 +56,11 @@ def start_baresip(workdir, commands=(), log=None, hz=440):
     os.makedirs(cfg)
     os.makedirs(dump)
     with open(os.path.join(cfg, "config"), "w") as f:
-        f.write(CONFIG.format(sip_port=sip_port, dump=dump, rtp_min=rtp_min, rtp_max=rtp_min + 19, hz=hz))
+        f.write(CONFIG.format(sip_port=sip_port, dump=dump, rtp_min=rtp_min, rtp_max=rtp_min + 19, hz=hz) + config)
     with open(os.path.join(cfg, "accounts"), "w") as f:
         f.write("<sip:+15550004444@127.0.0.1>;regint=0;audio_codecs=PCMU;answermode=auto\n")
     open(os.path.join(cfg, "contacts"), "w").close()
-    args = ["baresip", "-f", cfg, "-t", "20"]
+    args = ["baresip", "-f", cfg, "-t", "20"] + (["-s"] if trace else [])
     for command in commands:
         args += ["-e", command]
     out = open(log, "w") if log else subprocess.DEVNULL
@@ -111,16 +113,26 @@ def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
         assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
 
 
-def test_bond_and_baresip_exchange_rtcp_reports_and_measure_the_round_trip(bond, receiver):
+@pytest.mark.parametrize("rtcp_mux", ["no", "yes"])
+def test_bond_and_baresip_exchange_rtcp_reports_and_measure_the_round_trip(bond, receiver, rtcp_mux):
     trunk_connection(bond, receiver)
     with tempfile.TemporaryDirectory() as workdir:
-        proc, _, _ = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"])
+        log = os.path.join(workdir, "console.log")
+        proc, _, _ = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"], log=log,
+                                   config=f"rtcp_mux\t{rtcp_mux}\n", trace=True)
         call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
         api(bond, "POST", f"/calls/{call}/actions/answer", {})
         time.sleep(15)  # reports every 2.5-7.5 s each way; baresip's echo Bond's latest SR
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})
         hangup = wait_event(receiver, "call.hangup", call_control_id=call)
         proc.wait(timeout=30)
+        with open(log, errors="replace") as f:
+            trace = f.read()
+    # Bond's 200 OK agrees to multiplex exactly when baresip's INVITE offered it (RFC 5761).
+    ok = trace.index("SIP/2.0 200 OK")
+    offer, answer = trace[:ok], trace[ok:trace.index("ACK sip:", ok)]
+    assert ("a=rtcp-mux" in offer) == (rtcp_mux == "yes"), offer
+    assert ("a=rtcp-mux" in answer) == (rtcp_mux == "yes"), answer
     outbound = hangup["call_quality_stats"]["outbound"]
     assert int(outbound["rtcp_report_count"]) >= 1, outbound
     # baresip's report echoes Bond's sender report: the round trip over loopback is short.

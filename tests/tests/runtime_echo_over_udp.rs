@@ -79,6 +79,46 @@ async fn an_echo_leg_returns_rtp_from_a_real_socket() {
 }
 
 #[tokio::test]
+async fn a_leg_multiplexing_rtcp_sends_its_reports_from_and_to_the_rtp_ports() {
+    let (engine, _task) = runtime::spawn(config(41500));
+    let peer = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await.unwrap();
+    // Nothing may go to the port above the peer's RTP port.
+    let rtcp_port = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), peer.local_addr().unwrap().port() + 1);
+    let above = UdpSocket::bind(rtcp_port).await.ok();
+    let spec = LegSpec {
+        media: RtpMedia { rtcp_mux: true, ..RtpMedia::new(Codec::Pcmu) },
+        remote: Some(peer.local_addr().unwrap()),
+        ..echo_spec()
+    };
+    let leg = engine.create_leg(spec).await.unwrap();
+    let mut packetizer = Packetizer::new(Ssrc(42), 1000, 0);
+    let mut packet = [0u8; 200];
+    let mut recv_buf = [0u8; 1500];
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    let mut report = None;
+    // The first report is due within 1.5 x 2.5 s of the leg's start.
+    for _ in 0..250 {
+        pacing.tick().await;
+        let n = packetizer.write(PayloadType::new(0).unwrap(), &[0xff; 160], 160, &mut packet).unwrap();
+        peer.send_to(&packet[..n], leg.local_addr).await.unwrap();
+        while let Ok((n, from)) = peer.try_recv_from(&mut recv_buf) {
+            if bond_media_engine::rtp::rtcp::is_rtcp(&recv_buf[..n]) {
+                report = Some((recv_buf[1], from));
+            }
+        }
+        if report.is_some() {
+            break;
+        }
+    }
+    let (packet_type, from) = report.expect("an RTCP report on the RTP port");
+    assert_eq!(packet_type, 200, "a sender report");
+    assert_eq!(from, leg.local_addr, "sent from the leg's RTP port");
+    if let Some(above) = above {
+        assert!(above.try_recv_from(&mut recv_buf).is_err(), "nothing on the port above");
+    }
+}
+
+#[tokio::test]
 async fn hangup_and_shutdown_end_legs_with_events() {
     let (engine, task) = runtime::spawn(config(41100));
     let mut events = engine.subscribe();

@@ -16,6 +16,7 @@ fn media(codec: Codec, send: bool, expect_media: bool) -> RtpMedia {
         telephone_event_pt: PayloadType::new(101),
         send,
         expect_media,
+        rtcp_mux: false,
     }
 }
 

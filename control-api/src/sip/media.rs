@@ -48,6 +48,7 @@ pub fn rtp_media(plan: &MediaPlan, answered: bool) -> RtpMedia {
         telephone_event_pt: plan.telephone_event_pt.and_then(PayloadType::new),
         send: answered && plan.send(),
         expect_media: answered && plan.peer_direction.sends(),
+        rtcp_mux: plan.rtcp_mux,
     }
 }
 
@@ -61,6 +62,7 @@ pub fn answer_media(plan: &MediaPlan, address: IpAddr, port: u16) -> LocalMedia 
         codecs: vec![(plan.payload_type, plan.codec)],
         telephone_event_pt: plan.telephone_event_pt,
         direction: plan.local_direction(),
+        rtcp_mux: plan.rtcp_mux,
     }
 }
 
@@ -74,6 +76,8 @@ pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16) -> LocalMedia {
         codecs: codecs.iter().map(|&c| (RtpMedia::new(c).payload_type.get(), c)).collect(),
         telephone_event_pt: offer_rtp_media(codecs).telephone_event_pt.map(PayloadType::get),
         direction: Direction::SendRecv,
+        // Offered; RTCP stays on the port above until the answer agrees (RFC 5761 §5.1.1).
+        rtcp_mux: true,
     }
 }
 
@@ -92,6 +96,7 @@ pub fn reanswer(
     media.local.codecs = vec![(plan.payload_type, plan.codec)];
     media.local.telephone_event_pt = plan.telephone_event_pt;
     media.local.direction = plan.local_direction();
+    media.local.rtcp_mux = plan.rtcp_mux;
     media.plan = Some(plan);
     Ok(plan)
 }

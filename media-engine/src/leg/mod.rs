@@ -121,6 +121,10 @@ pub struct RtpMedia {
     pub send: bool,
     /// The peer sends RTP, so silence means trouble (the media timeout runs).
     pub expect_media: bool,
+    /// RTCP goes to the peer's RTP address from the RTP port (RFC 5761), not
+    /// from the port above it. The runtime reads this; the engine tells RTCP
+    /// from RTP by packet type whichever port it came in on.
+    pub rtcp_mux: bool,
 }
 
 impl RtpMedia {
@@ -133,6 +137,7 @@ impl RtpMedia {
             telephone_event_pt: PayloadType::new(101),
             send: true,
             expect_media: true,
+            rtcp_mux: false,
         }
     }
 }

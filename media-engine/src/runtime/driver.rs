@@ -48,6 +48,8 @@ struct LegSocket {
     reader: JoinHandle<()>,
     /// RTCP on the next port up, when it could be bound.
     rtcp: Option<RtcpSocket>,
+    /// RTCP is sent from the RTP socket to `remote` (RFC 5761).
+    rtcp_mux: bool,
 }
 
 /// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
@@ -384,6 +386,9 @@ impl Driver {
             }
             Command::UpdateRtp { leg, media, remote, reply } => {
                 let result = self.engine.set_rtp_media(now(), leg, media).map_err(engine_error);
+                if let (Ok(()), Some(socket)) = (&result, self.sockets.get_mut(&leg)) {
+                    socket.rtcp_mux = media.rtcp_mux;
+                }
                 if let (Ok(()), Some(remote), Some(socket)) = (&result, remote, self.sockets.get_mut(&leg)) {
                     if socket.remote != Some(remote) {
                         socket.remote = Some(remote);
@@ -468,8 +473,10 @@ impl Driver {
         let to_driver = Dispatch::Leg(id, self.datagrams_tx.clone());
         let reader =
             tokio::spawn(read_socket(socket.clone(), to_driver, self.shared.metrics.clone(), RTP_SLAB));
-        self.sockets
-            .insert(id, LegSocket { socket, port, remote: spec.remote, latched: false, reader, rtcp });
+        let rtcp_mux = spec.media.rtcp_mux;
+        let leg_socket =
+            LegSocket { socket, port, remote: spec.remote, latched: false, reader, rtcp, rtcp_mux };
+        self.sockets.insert(id, leg_socket);
         self.leg_opened();
         tracing::debug!(%id, %local_addr, "leg created");
         Ok(LegInfo { id, local_addr })
@@ -610,8 +617,17 @@ impl Driver {
 
     fn transmit_rtcp(&self, leg: LegId, data: &[u8]) {
         let Some(leg_socket) = self.sockets.get(&leg) else { return };
-        let (Some(rtcp), Some(remote)) = (&leg_socket.rtcp, leg_socket.rtcp_remote()) else { return };
-        if rtcp.socket.try_send_to(data, remote).is_err() {
+        let sending = if leg_socket.rtcp_mux {
+            leg_socket.remote.map(|remote| (&leg_socket.socket, remote))
+        } else {
+            leg_socket
+                .rtcp
+                .as_ref()
+                .zip(leg_socket.rtcp_remote())
+                .map(|(rtcp, remote)| (&rtcp.socket, remote))
+        };
+        let Some((socket, remote)) = sending else { return };
+        if socket.try_send_to(data, remote).is_err() {
             RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1);
         }
     }

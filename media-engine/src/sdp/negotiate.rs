@@ -19,6 +19,9 @@ pub struct MediaPlan {
     pub ptime: Option<u32>,
     /// What the peer said about its own side.
     pub peer_direction: Direction,
+    /// The peer multiplexes RTCP on its RTP port (`a=rtcp-mux`, RFC 5761): in
+    /// an offer, it asks Bond to; in an answer, it agrees to Bond's asking.
+    pub rtcp_mux: bool,
 }
 
 impl MediaPlan {
@@ -85,6 +88,7 @@ fn plan(sdp: &SessionDescription, codecs: &[Codec]) -> Result<MediaPlan, Negotia
         remote,
         ptime: audio.ptime,
         peer_direction,
+        rtcp_mux: audio.rtcp_mux,
     })
 }
 
@@ -129,6 +133,13 @@ mod tests {
         assert_eq!(plan.remote, Some("10.1.1.1:4000".parse().unwrap()));
         assert_eq!(plan.local_direction(), Direction::SendRecv);
         assert!(plan.send());
+        assert!(!plan.rtcp_mux);
+    }
+
+    #[test]
+    fn an_offer_to_multiplex_rtcp_is_carried_in_the_plan() {
+        let offer = sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+        assert!(answer(&offer, ALL).unwrap().rtcp_mux);
     }
 
     #[test]

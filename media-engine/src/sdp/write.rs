@@ -20,6 +20,8 @@ pub struct LocalMedia {
     /// Telephone-event payload type (at the first codec's RTP clock).
     pub telephone_event_pt: Option<u8>,
     pub direction: Direction,
+    /// RTCP on the RTP port (`a=rtcp-mux`): offered, or agreed in an answer.
+    pub rtcp_mux: bool,
 }
 
 /// The SDP text for `media`.
@@ -57,6 +59,9 @@ pub fn write(media: &LocalMedia) -> String {
         let _ = write!(sdp, "a=rtpmap:{pt} telephone-event/{clock}\r\na=fmtp:{pt} 0-16\r\n");
     }
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", media.direction.attribute());
+    if media.rtcp_mux {
+        sdp.push_str("a=rtcp-mux\r\n");
+    }
     sdp
 }
 
@@ -75,6 +80,7 @@ mod tests {
             codecs: vec![(0, Codec::Pcmu), (8, Codec::Pcma), (9, Codec::G722), (111, Codec::Opus)],
             telephone_event_pt: Some(101),
             direction: Direction::SendRecv,
+            rtcp_mux: true,
         };
         let text = write(&local);
         let parsed = SessionDescription::parse(text.as_bytes()).unwrap();
@@ -84,5 +90,8 @@ mod tests {
         let plan = answer(&parsed, &[Codec::G722]).unwrap();
         assert_eq!((plan.codec, plan.payload_type, plan.telephone_event_pt), (Codec::G722, 9, Some(101)));
         assert_eq!(plan.remote, Some("192.0.2.7:30000".parse().unwrap()));
+        assert!(plan.rtcp_mux);
+        let unmuxed = write(&LocalMedia { rtcp_mux: false, ..local });
+        assert!(!SessionDescription::parse(unmuxed.as_bytes()).unwrap().media[0].rtcp_mux);
     }
 }
