@@ -207,6 +207,26 @@ impl AudioDecoder {
         Ok(())
     }
 
+    /// Frames of the last payload still to come from [`Self::decode_rest`] (an
+    /// Opus packet longer than 20 ms; none for the other codecs).
+    pub fn rest_frames(&self) -> usize {
+        match &self.inner {
+            DecoderInner::Opus(dec) => dec.rest_frames(),
+            _ => 0,
+        }
+    }
+
+    /// The next 20 ms of the last payload decoded, when it held more than 20 ms.
+    pub fn decode_rest(&mut self, out: &mut AudioFrame) -> Result<(), CodecError> {
+        let DecoderInner::Opus(dec) = &mut self.inner else {
+            return Err(CodecError::Malformed("only Opus payloads hold more than one frame"));
+        };
+        dec.decode_rest(out)?;
+        self.losses_in_row = 0;
+        self.last.clone_from(out);
+        Ok(())
+    }
+
     /// Fill `out` for a frame that never arrived: Opus PLC, or for the other
     /// codecs the last frame repeated at half the level per loss, silent after four.
     pub fn conceal(&mut self, out: &mut AudioFrame) -> Result<(), CodecError> {

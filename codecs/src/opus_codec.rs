@@ -1,6 +1,8 @@
 //! Opus through libopus (the `opus` crate, bundled libopus built with cmake).
 //!
-//! Bond always codes 20 ms mono frames. Packet loss is concealed by decoding
+//! Bond always encodes 20 ms mono frames. It decodes packets of 20 ms, or of
+//! 40 to 120 ms (a peer's `ptime`): those are decoded whole and handed out 20 ms
+//! at a time ([`OpusDecoder::decode_rest`]). Packet loss is concealed by decoding
 //! with no packet (libopus PLC), or with the next packet's in-band FEC when it
 //! has arrived.
 
@@ -8,6 +10,16 @@ use crate::{AudioFrame, CodecError, SampleRate};
 
 /// Largest Opus packet Bond produces (RFC 6716 allows 1275 bytes per frame).
 pub const MAX_OPUS_PACKET: usize = 1275;
+/// The longest packet RFC 6716 allows, in 20 ms frames (120 ms).
+pub const MAX_PACKET_FRAMES: usize = 6;
+
+/// How many 20 ms frames an Opus packet holds (from its TOC byte and frame
+/// count); `None` for a malformed packet or one that is not whole 20 ms frames
+/// (2.5, 5 or 10 ms frames adding up to less than 20 ms, say).
+pub fn packet_frames(packet: &[u8]) -> Option<usize> {
+    let samples = opus::packet::get_nb_samples(packet, 48_000).ok()?;
+    (samples > 0 && samples % 960 == 0 && samples / 960 <= MAX_PACKET_FRAMES).then_some(samples / 960)
+}
 
 /// How the encoder is set up; every field maps to one libopus CTL.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,6 +90,9 @@ impl OpusEncoder {
 pub struct OpusDecoder {
     inner: opus::Decoder,
     rate: SampleRate,
+    /// A packet longer than 20 ms, decoded whole; `rest_at` is where its next frame starts.
+    long: Vec<i16>,
+    rest_at: usize,
 }
 
 impl std::fmt::Debug for OpusDecoder {
@@ -89,26 +104,66 @@ impl std::fmt::Debug for OpusDecoder {
 impl OpusDecoder {
     pub fn new(rate: SampleRate) -> Result<Self, CodecError> {
         let inner = opus::Decoder::new(rate.hz(), opus::Channels::Mono).map_err(opus_error)?;
-        Ok(Self { inner, rate })
+        Ok(Self { inner, rate, long: Vec::new(), rest_at: 0 })
     }
 
     pub fn rate(&self) -> SampleRate {
         self.rate
     }
 
-    /// Decode one 20 ms packet into `out` (whose rate is set to the decoder's).
+    /// Decode a packet into `out` (whose rate is set to the decoder's): a 20 ms
+    /// packet whole, a longer one's first 20 ms, the rest kept for [`Self::decode_rest`].
     pub fn decode(&mut self, packet: &[u8], out: &mut AudioFrame) -> Result<(), CodecError> {
-        self.decode_inner(packet, false, out)
+        self.drop_rest();
+        match packet_frames(packet) {
+            Some(frames) if frames > 1 => {
+                let frame = self.rate.frame_samples();
+                self.long.resize(frames * frame, 0);
+                let decoded = self.inner.decode(packet, &mut self.long, false).map_err(opus_error);
+                if decoded != Ok(self.long.len()) {
+                    let expected = self.long.len();
+                    self.drop_rest();
+                    return Err(decoded.err().unwrap_or(CodecError::FrameLength { expected, got: 0 }));
+                }
+                self.rest_at = 0;
+                self.decode_rest(out)
+            }
+            _ => self.decode_inner(packet, false, out),
+        }
+    }
+
+    /// Frames of the last packet still to come from [`Self::decode_rest`].
+    pub fn rest_frames(&self) -> usize {
+        (self.long.len() - self.rest_at) / self.rate.frame_samples()
+    }
+
+    /// The next 20 ms of the last packet decoded, if it was longer than 20 ms.
+    pub fn decode_rest(&mut self, out: &mut AudioFrame) -> Result<(), CodecError> {
+        let frame = self.rate.frame_samples();
+        let Some(samples) = self.long.get(self.rest_at..self.rest_at + frame) else {
+            return Err(CodecError::Malformed("no decoded Opus audio left for this frame"));
+        };
+        out.set_rate(self.rate);
+        out.samples_mut().copy_from_slice(samples);
+        self.rest_at += frame;
+        Ok(())
     }
 
     /// Conceal one lost 20 ms frame with libopus PLC.
     pub fn conceal(&mut self, out: &mut AudioFrame) -> Result<(), CodecError> {
+        self.drop_rest();
         self.decode_inner(&[], false, out)
     }
 
     /// Recover a lost frame from the in-band FEC carried by the packet that followed it.
     pub fn recover_from_next(&mut self, next_packet: &[u8], out: &mut AudioFrame) -> Result<(), CodecError> {
+        self.drop_rest();
         self.decode_inner(next_packet, true, out)
+    }
+
+    fn drop_rest(&mut self) {
+        self.long.clear();
+        self.rest_at = 0;
     }
 
     fn decode_inner(&mut self, packet: &[u8], fec: bool, out: &mut AudioFrame) -> Result<(), CodecError> {
@@ -179,6 +234,60 @@ mod tests {
         assert!(out.level_dbfs() > -40.0, "PLC should continue the tone");
         dec.recover_from_next(&packets[2], &mut out).unwrap();
         assert_eq!(out.samples().len(), 960);
+    }
+
+    /// `ms` of a 600 Hz tone per packet, encoded by libopus itself at that frame size.
+    fn long_packets(ms: usize, count: usize) -> Vec<Vec<u8>> {
+        let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+        let tone = sine(600.0, 48_000, 48 * ms * count, 8000.0);
+        let mut out = [0u8; 4000];
+        let mut encode = |chunk: &[i16]| {
+            let n = enc.encode(chunk, &mut out).unwrap();
+            out[..n].to_vec()
+        };
+        tone.chunks(48 * ms).map(&mut encode).collect()
+    }
+
+    #[test]
+    fn packets_of_40_and_60_ms_are_decoded_whole_and_handed_out_20_ms_at_a_time() {
+        for ms in [40, 60] {
+            let packets = long_packets(ms, 10);
+            assert_eq!(packet_frames(&packets[0]), Some(ms / 20));
+            let mut dec = OpusDecoder::new(SampleRate::Hz16000).unwrap();
+            let mut out = AudioFrame::silent(SampleRate::Hz16000, 0);
+            let mut heard = Vec::new();
+            for packet in &packets {
+                dec.decode(packet, &mut out).unwrap();
+                heard.extend_from_slice(out.samples());
+                while dec.rest_frames() > 0 {
+                    dec.decode_rest(&mut out).unwrap();
+                    heard.extend_from_slice(out.samples());
+                }
+                assert!(dec.decode_rest(&mut out).is_err(), "nothing past the packet's end");
+            }
+            assert_eq!(heard.len(), 16 * ms * 10);
+            let snr = sinad_db(&heard[1600..], 600.0, 16_000);
+            assert!(snr >= 20.0, "{ms} ms: SINAD {snr:.1} dB");
+        }
+    }
+
+    #[test]
+    fn a_loss_after_a_long_packet_conceals_and_drops_what_was_left_of_it() {
+        let packets = long_packets(60, 2);
+        let mut dec = OpusDecoder::new(SampleRate::Hz48000).unwrap();
+        let mut out = AudioFrame::silent(SampleRate::Hz48000, 0);
+        dec.decode(&packets[0], &mut out).unwrap();
+        assert_eq!(dec.rest_frames(), 2);
+        dec.conceal(&mut out).unwrap();
+        assert_eq!((dec.rest_frames(), out.samples().len()), (0, 960));
+    }
+
+    #[test]
+    fn packet_frames_counts_only_whole_20_ms_frames() {
+        assert_eq!(packet_frames(&long_packets(20, 1)[0]), Some(1));
+        assert_eq!(packet_frames(&long_packets(10, 1)[0]), None);
+        assert_eq!(packet_frames(&[]), None);
+        assert_eq!(packet_frames(&[0x03, 0x00]), None, "code 3 with no frames");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bond_codecs::dtmf::{DtmfDetector, DtmfDigit, DtmfEvent, TelephoneEvent};
-use bond_codecs::opus_codec::OpusConfig;
+use bond_codecs::opus_codec::{self, OpusConfig};
 use bond_codecs::signals::SplitMix64;
 use bond_codecs::{AudioDecoder, AudioEncoder, AudioFrame, Codec, SampleRate};
 use bytes::{Bytes, BytesMut};
@@ -277,8 +277,12 @@ pub struct Leg {
     remote_ssrc: Option<u32>,
     /// Once the peer sent a G.711/G.722 packet of another length than 20 ms, its
     /// packets are cut into 20 ms frames (`rtp/reframe.rs`); their own sequence
-    /// numbers then only count for the statistics.
+    /// numbers then only count for the statistics. Opus packets longer than 20 ms
+    /// take their first frame's place whole, and the places after it empty.
     reframer: Option<(Reframer, SequenceExtender)>,
+    /// The timestamp of the empty place where the rest of the last Opus packet
+    /// decoded plays next.
+    rest_timestamp: u32,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -331,6 +335,7 @@ impl Leg {
             rtcp,
             remote_ssrc: None,
             reframer: None,
+            rest_timestamp: 0,
             outputs: VecDeque::with_capacity(4),
             ended: None,
             timers,
@@ -363,18 +368,26 @@ impl Leg {
         };
         let ssrc = Ssrc(header.ssrc);
         self.remote_ssrc = Some(header.ssrc);
-        if self.reframer.is_none()
-            && !is_event
-            && media.len() != reframe::FRAME
-            && reframes(self.config.codec)
-        {
-            self.reframer = Some(Default::default());
+        let opus = self.config.codec == Codec::Opus;
+        let opus_frames = if opus && !is_event { opus_codec::packet_frames(media) } else { None };
+        if self.reframer.is_none() && !is_event {
+            if reframes(self.config.codec) && media.len() != reframe::FRAME {
+                self.reframer = Some(Default::default());
+            } else if opus_frames.is_some_and(|frames| frames > 1) {
+                self.reframer = Some((Reframer::opus(), Default::default()));
+            }
         }
         if let Some((reframer, sequence)) = &mut self.reframer {
             let ext_seq = sequence.extend(header.ssrc, header.sequence_number);
             // A telephone-event carries no audio to cut (its frames are concealed).
-            let frames =
-                if is_event { Vec::new() } else { reframer.push(header.ssrc, header.timestamp, media) };
+            let frames = match is_event {
+                true => Vec::new(),
+                // A packet that is not whole 20 ms frames takes one place, and is concealed.
+                false if opus => {
+                    reframer.push_packet(header.ssrc, header.timestamp, media, opus_frames.unwrap_or(1))
+                }
+                false => reframer.push(header.ssrc, header.timestamp, media),
+            };
             for frame in frames {
                 if let crate::rtp::Inserted::Late =
                     self.playout.insert(now, ssrc, frame.seq, frame.timestamp, &frame.payload)
@@ -691,14 +704,28 @@ impl Leg {
 
     /// Play out this tick's frame; false while the playout buffer is still waiting.
     fn receive_tick(&mut self, now: Instant) -> bool {
+        let step = self.config.codec.rtp_clock_rate() / 50;
         let decoded = match self.playout.pop(now) {
             Playout::Waiting => return false,
-            Playout::Frame { payload: [], .. } => {
+            // The next 20 ms of an Opus packet longer than that.
+            Playout::Frame { payload: [], timestamp }
+                if self.decoder.rest_frames() > 0 && timestamp == self.rest_timestamp =>
+            {
+                self.rest_timestamp = timestamp.wrapping_add(step);
+                self.decoder.decode_rest(&mut self.heard)
+            }
+            // The place of a telephone-event; for long Opus packets, one whose start was not played.
+            Playout::Frame { payload: [], .. }
+                if self.config.codec != Codec::Opus || self.reframer.is_none() =>
+            {
                 self.heard.fill_silence();
                 Ok(())
             }
-            Playout::Frame { payload, .. } => self.decoder.decode(payload, &mut self.heard),
-            Playout::Missing => {
+            Playout::Frame { payload, timestamp } if !payload.is_empty() => {
+                self.rest_timestamp = timestamp.wrapping_add(step);
+                self.decoder.decode(payload, &mut self.heard)
+            }
+            Playout::Frame { .. } | Playout::Missing => {
                 self.concealed += 1;
                 self.decoder.conceal(&mut self.heard)
             }

@@ -10,6 +10,11 @@
 //! once; a frame split across two packets (30 ms packets split every other
 //! frame) waits for the rest, which must be the next audio to arrive: if
 //! anything else comes first the partial frame is dropped and concealed.
+//!
+//! Opus packets of 40 to 120 ms cannot be cut as bytes: [`Reframer::push_packet`]
+//! puts the whole packet in its first frame's place on a grid of 960 and leaves
+//! the places of the frames after it empty. The leg decodes the packet at its
+//! first frame and plays the rest of it in those empty places.
 
 /// Bytes (and timestamp units) of one 20 ms frame.
 pub const FRAME: usize = 160;
@@ -23,21 +28,49 @@ pub struct Frame {
     pub payload: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Reframer {
     ssrc: Option<u32>,
     /// The timestamp the grid starts at.
     base: u32,
     /// A frame begun at the end of the last packet: its grid index and bytes so far.
     partial: Option<(u32, Vec<u8>)>,
+    /// Timestamp units per frame: [`FRAME`], or 960 for Opus.
+    unit: u32,
+}
+
+impl Default for Reframer {
+    fn default() -> Self {
+        Self { ssrc: None, base: 0, partial: None, unit: FRAME as u32 }
+    }
 }
 
 impl Reframer {
+    /// For Opus packets (48 kHz RTP clock), each of whole 20 ms frames.
+    pub fn opus() -> Self {
+        Self { unit: 960, ..Self::default() }
+    }
+
+    /// The places of an Opus packet of `frames` 20 ms frames starting at
+    /// `timestamp`: the packet in the first, the others empty.
+    pub fn push_packet(&mut self, ssrc: u32, timestamp: u32, packet: &[u8], frames: usize) -> Vec<Frame> {
+        self.follow(ssrc, timestamp);
+        let index = timestamp.wrapping_sub(self.base) / self.unit;
+        (0..frames as u32)
+            .map(|n| self.frame(index.wrapping_add(n), if n == 0 { packet.to_vec() } else { Vec::new() }))
+            .collect()
+    }
+
+    /// A new SSRC starts a new grid.
+    fn follow(&mut self, ssrc: u32, timestamp: u32) {
+        if self.ssrc != Some(ssrc) {
+            *self = Self { ssrc: Some(ssrc), base: timestamp, partial: None, unit: self.unit };
+        }
+    }
+
     /// The whole frames `payload` (starting at `timestamp`) completes, in order.
     pub fn push(&mut self, ssrc: u32, timestamp: u32, payload: &[u8]) -> Vec<Frame> {
-        if self.ssrc != Some(ssrc) {
-            *self = Self { ssrc: Some(ssrc), base: timestamp, partial: None };
-        }
+        self.follow(ssrc, timestamp);
         let offset = timestamp.wrapping_sub(self.base) as usize;
         let (mut index, skip) = ((offset / FRAME) as u32, offset % FRAME);
         let mut frames = Vec::new();
@@ -73,7 +106,7 @@ impl Reframer {
     }
 
     fn frame(&self, index: u32, payload: Vec<u8>) -> Frame {
-        let timestamp = self.base.wrapping_add(index.wrapping_mul(FRAME as u32));
+        let timestamp = self.base.wrapping_add(index.wrapping_mul(self.unit));
         Frame { seq: index as u16, timestamp, payload }
     }
 }
@@ -130,5 +163,24 @@ mod tests {
         assert_eq!(frames[2].timestamp, near_wrap.wrapping_add(320));
         let fresh = r.push(2, 5, &packet(5, 20));
         assert_eq!((fresh[0].seq, fresh[0].timestamp), (0, 5));
+    }
+
+    #[test]
+    fn an_opus_packet_takes_its_first_place_whole_and_leaves_the_next_ones_empty() {
+        let mut r = Reframer::opus();
+        let mut frames = r.push_packet(7, 1000, b"sixty", 3);
+        frames.extend(r.push_packet(7, 1000 + 2880, b"forty", 2));
+        let places: Vec<(u16, u32, &[u8])> =
+            frames.iter().map(|f| (f.seq, f.timestamp, &f.payload[..])).collect();
+        assert_eq!(
+            places,
+            vec![
+                (0, 1000, &b"sixty"[..]),
+                (1, 1960, &[][..]),
+                (2, 2920, &[][..]),
+                (3, 3880, &b"forty"[..]),
+                (4, 4840, &[][..])
+            ]
+        );
     }
 }
