@@ -19,6 +19,7 @@ use super::handle::{
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
+use super::socket_set::SocketSet;
 use super::webrtc_routes::WebRtcRoutes;
 use super::{now, shard_of, unix_time, RuntimeConfig};
 use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
@@ -45,7 +46,8 @@ struct LegSocket {
     remote: Option<SocketAddr>,
     /// Whether `remote` was taken from a received packet (symmetric RTP).
     latched: bool,
-    reader: JoinHandle<()>,
+    /// The socket's place in the driver's [`SocketSet`].
+    place: usize,
     /// RTCP on the next port up, when it could be bound.
     rtcp: Option<RtcpSocket>,
     /// RTCP is sent from the RTP socket to `remote` (RFC 5761).
@@ -111,6 +113,10 @@ struct Driver {
     shared: Arc<Shared>,
     engine: Engine,
     sockets: FxHashMap<LegId, LegSocket>,
+    /// The legs' RTP sockets, read by the driver itself.
+    rtp_sockets: SocketSet,
+    /// What a datagram from `rtp_sockets` is read into.
+    rtp_buf: Vec<u8>,
     recordings: FxHashMap<LegId, RecordSink>,
     /// Each leg's forks, by the consumer's name (one fork per name).
     forks: FxHashMap<LegId, Vec<(&'static str, ForkSink)>>,
@@ -188,6 +194,8 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
                 shared: shared.clone(),
                 engine,
                 sockets: FxHashMap::default(),
+                rtp_sockets: SocketSet::default(),
+                rtp_buf: vec![0; MAX_RTP_PACKET],
                 recordings: FxHashMap::default(),
                 forks: FxHashMap::default(),
                 streams: FxHashMap::default(),
@@ -226,6 +234,7 @@ impl Driver {
                     Some(command) => self.handle_command(command).await,
                     None => return,
                 },
+                () = self.rtp_sockets.readable() => self.read_rtp_sockets(),
                 Some((leg, from, data)) = inputs.datagrams.recv() => {
                     self.receive(leg, from, &data);
                     // Take whatever else is already queued before sending anything.
@@ -470,12 +479,10 @@ impl Driver {
         });
         // Same codec as the config: this only sets the direction, and cannot fail.
         let _ = self.engine.set_rtp_media(now(), id, spec.media);
-        let to_driver = Dispatch::Leg(id, self.datagrams_tx.clone());
-        let reader =
-            tokio::spawn(read_socket(socket.clone(), to_driver, self.shared.metrics.clone(), RTP_SLAB));
+        let place = self.rtp_sockets.insert(socket.clone(), id);
         let rtcp_mux = spec.media.rtcp_mux;
         let leg_socket =
-            LegSocket { socket, port, remote: spec.remote, latched: false, reader, rtcp, rtcp_mux };
+            LegSocket { socket, port, remote: spec.remote, latched: false, place, rtcp, rtcp_mux };
         self.sockets.insert(id, leg_socket);
         self.leg_opened();
         tracing::debug!(%id, %local_addr, "leg created");
@@ -516,6 +523,19 @@ impl Driver {
                 socket.latched = true;
             }
         }
+    }
+
+    /// Read every RTP socket that has woken until it would block.
+    fn read_rtp_sockets(&mut self) {
+        let ready = self.rtp_sockets.take_ready();
+        let mut buf = std::mem::take(&mut self.rtp_buf);
+        for &place in &ready {
+            while let Some((leg, from, len)) = self.rtp_sockets.recv(place, &mut buf) {
+                self.receive(leg, from, &buf[..len]);
+            }
+        }
+        self.rtp_buf = buf;
+        self.rtp_sockets.give_back(ready);
     }
 
     fn stream_input(&mut self, leg: LegId, input: StreamInput) {
@@ -642,7 +662,7 @@ impl Driver {
         self.streams.remove(&leg);
         self.forks.remove(&leg);
         if let Some(socket) = self.sockets.remove(&leg) {
-            socket.reader.abort();
+            self.rtp_sockets.remove(socket.place);
             if let Some(rtcp) = socket.rtcp {
                 rtcp.reader.abort();
             }
@@ -759,7 +779,7 @@ impl Dispatch {
     }
 }
 
-/// Full-size datagrams a media socket's reader receives into one allocation
+/// Full-size datagrams the WebRTC port's reader receives into one allocation
 /// (about 35 G.711 packets; each allocation is freed once its packets are handled).
 const RTP_SLAB: usize = 4;
 

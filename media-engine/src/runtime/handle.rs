@@ -87,7 +87,8 @@ pub struct RuntimeMetrics {
     pub legs_created: AtomicU64,
     pub packets_received: AtomicU64,
     pub packets_sent: AtomicU64,
-    /// Datagrams dropped: reader channel full, or socket send would block.
+    /// Datagrams dropped: an RTCP or WebRTC reader channel full, or a socket send would block
+    /// (an RTP socket the driver reads itself overflows in the kernel, uncounted here).
     pub packets_dropped: AtomicU64,
     pub packets_rejected: AtomicU64,
     /// Stream frames dropped: the engine's queue or a carrier socket's was full.

@@ -9,12 +9,14 @@
 //! they will be bridged with. A bridge between legs of two shards is held half
 //! by each engine, which relay frames to each other over bounded queues.
 //!
-//! Each socket has a small reader task that forwards datagrams to its driver
-//! over a bounded channel (a full channel drops and counts); the shared WebRTC
-//! port's reader picks the driver by ICE ufrag or peer address (see
-//! `webrtc_routes.rs`). Each driver loops:
+//! A driver reads its legs' RTP sockets itself: each socket's waker puts it on
+//! the driver's ready list, and the driver reads the sockets on it until they
+//! would block (`socket_set.rs`). RTCP sockets and the shared WebRTC port have a
+//! small reader task each that forwards datagrams over a bounded channel (a
+//! full channel drops and counts); the WebRTC port's reader picks the driver by
+//! ICE ufrag or peer address (see `webrtc_routes.rs`). Each driver loops:
 //!
-//! 1. wait for a command, a datagram, or the engine's next deadline;
+//! 1. wait for a command, a readable socket, a datagram, or the engine's next deadline;
 //! 2. hand it to the engine with `now` read from tokio's clock;
 //! 3. drain the engine's outputs: send datagrams with `try_send_to` (never
 //!    awaiting a slow socket), relay bridge frames to other shards, publish
@@ -30,6 +32,7 @@ mod record_repair;
 mod record_timeline;
 mod record_writer;
 mod recorder;
+mod socket_set;
 mod webrtc_routes;
 
 pub use crate::webrtc::{IceCreds, WebRtcAnswer};
