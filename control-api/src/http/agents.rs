@@ -120,7 +120,9 @@ pub fn javascript(source: &'static str) -> Response {
 
 /// `GET /v2/agent/ws`: the signaling socket (authenticated by its first message).
 pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| session(state, socket))
+    ws.max_message_size(MAX_MESSAGE)
+        .read_buffer_size(crate::streams::READ_BUFFER)
+        .on_upgrade(move |socket| session(state, socket))
 }
 
 #[derive(Debug, Deserialize)]

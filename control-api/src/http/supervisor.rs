@@ -145,7 +145,9 @@ enum Subscribe {
 
 /// `GET /v2/supervisor/ws`: the same streams over a WebSocket, authenticated by its first message.
 pub async fn socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(16 * 1024).on_upgrade(move |socket| supervise(state, socket))
+    ws.max_message_size(16 * 1024)
+        .read_buffer_size(crate::streams::READ_BUFFER)
+        .on_upgrade(move |socket| supervise(state, socket))
 }
 
 async fn supervise(state: AppState, mut socket: WebSocket) {

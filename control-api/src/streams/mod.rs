@@ -10,7 +10,8 @@ pub mod frames;
 pub mod mp3;
 pub mod session;
 
-/// What a media stream's WebSocket reads at a time. A stream frame is a few
+/// What each of Bond's WebSockets (media streams, stream forks, agent
+/// signalling, supervisors) reads at a time. A stream frame is a few
 /// hundred bytes; tungstenite zeroes the room it reads into on every read, and
 /// its default (128 KiB) made that zeroing a quarter of Bond's CPU with 500
 /// streams. Larger frames (audio an application sends back) still arrive whole,
