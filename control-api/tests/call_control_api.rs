@@ -194,6 +194,51 @@ async fn connections_can_be_created_read_listed_updated_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_supervisor_reads_connections_without_their_credentials_and_an_admin_with_them() {
+    each_backend(|state| async move {
+        let body = json!({
+            "application_name": "Carrier",
+            "webhook_event_url": "https://example.com/hooks",
+            "bond": {
+                "sip": { "trunk": { "host": "sip.example.net", "username": "u", "password": "trunk-pw" },
+                         "inbound_auth": { "username": "carrier", "password": "digest-pw" } },
+                "telnyx": { "api_key": "KEY-secret", "connection_id": "123" },
+                "media_streams": { "telnyx_stream_token": "tok-secret", "twilio_auth_token": "tw-secret" },
+            },
+        });
+        let (_, _, created) =
+            call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        let supervisor = key_for(&state, Some(&admin_org(&state).await), Role::Supervisor).await;
+        let path = format!("/v2/call_control_applications/{id}");
+
+        let (_, _, admin_view) = call(&state, "GET", &path, Some(ADMIN_KEY), None).await;
+        assert_eq!(admin_view["data"]["bond"]["telnyx"]["api_key"], "KEY-secret");
+        for view in [
+            call(&state, "GET", &path, Some(&supervisor), None).await.2["data"].clone(),
+            call(&state, "GET", "/v2/call_control_applications", Some(&supervisor), None).await.2["data"][0]
+                .clone(),
+        ] {
+            let bond = &view["bond"];
+            for secret in [
+                &bond["sip"]["trunk"]["password"],
+                &bond["sip"]["inbound_auth"]["password"],
+                &bond["telnyx"]["api_key"],
+                &bond["media_streams"]["telnyx_stream_token"],
+                &bond["media_streams"]["twilio_auth_token"],
+            ] {
+                assert_eq!(secret, "[redacted]", "{view}");
+            }
+            assert!(!view.to_string().contains("secret") && !view.to_string().contains("-pw"), "{view}");
+            // What is not a credential reads as written.
+            assert_eq!(bond["sip"]["trunk"]["username"], "u");
+            assert_eq!(bond["telnyx"]["connection_id"], "123");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn invalid_connections_get_422_with_a_pointer() {
     each_backend(|state| async move {
         for (body, pointer) in [

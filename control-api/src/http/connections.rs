@@ -10,7 +10,7 @@ use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
-use crate::store::{ConnectionFields, Page};
+use crate::store::{Connection, ConnectionFields, Page};
 
 const MISSING: &str = "No call control application with that id.";
 
@@ -126,6 +126,7 @@ pub async fn list(
         .list_connections(&principal.organization_id, page)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    let items: Vec<Connection> = items.into_iter().map(|c| shown_to(&principal, c)).collect();
     Ok(page_json(items, page, total))
 }
 
@@ -139,7 +140,17 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
     let connection = found(state.store.get_connection(&principal.organization_id, &id).await, MISSING)?;
-    Ok(Json(json!({ "data": connection })))
+    Ok(Json(json!({ "data": shown_to(&principal, connection) })))
+}
+
+/// Credentials are for admins (who write them and may read back what they
+/// wrote); a supervisor reads the rest.
+fn shown_to(principal: &Principal, connection: Connection) -> Connection {
+    if principal.role >= Role::Admin {
+        connection
+    } else {
+        connection.redacted()
+    }
 }
 
 #[utoipa::path(patch, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",

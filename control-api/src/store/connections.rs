@@ -27,6 +27,37 @@ pub struct Connection {
     pub updated_at: String,
 }
 
+/// Settings that are credentials (a carrier API key, trunk and digest
+/// passwords, media-stream tokens), wherever they sit in `inbound`,
+/// `outbound` or `bond`.
+const SECRET_KEYS: &[&str] = &["api_key", "password", "telnyx_stream_token", "twilio_auth_token"];
+
+/// What a credential reads as to those who may not see it.
+pub const REDACTED: &str = "[redacted]";
+
+impl Connection {
+    /// The connection with every credential in its settings replaced by [`REDACTED`].
+    pub fn redacted(mut self) -> Self {
+        fn redact(value: &mut Value) {
+            match value {
+                Value::Object(map) => {
+                    for (key, value) in map.iter_mut() {
+                        if SECRET_KEYS.contains(&key.as_str()) && !value.is_null() {
+                            *value = Value::String(REDACTED.to_owned());
+                        } else {
+                            redact(value);
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(redact),
+                _ => {}
+            }
+        }
+        self.settings.values_mut().for_each(redact);
+        self
+    }
+}
+
 /// The writable fields (already validated by the HTTP layer).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionFields {
