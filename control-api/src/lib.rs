@@ -13,6 +13,7 @@ pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod egress;
 pub mod http;
 pub mod serve;
 pub mod sip;

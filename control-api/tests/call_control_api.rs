@@ -245,6 +245,8 @@ async fn invalid_connections_get_422_with_a_pointer() {
             (json!({ "webhook_event_url": "https://x.example" }), "/application_name"),
             (json!({ "application_name": "a" }), "/webhook_event_url"),
             (json!({ "application_name": "a", "webhook_event_url": "ftp://x" }), "/webhook_event_url"),
+            (json!({ "application_name": "a", "webhook_event_url": "http://169.254.169.254/" }), "/webhook_event_url"),
+            (json!({ "application_name": "a", "webhook_event_url": "https://x.example", "webhook_event_failover_url": "http://[fe80::1]/" }), "/webhook_event_failover_url"),
             (json!({ "application_name": "a", "webhook_event_url": "https://x.example", "webhook_timeout_secs": 99 }), "/webhook_timeout_secs"),
             (json!({ "application_name": 5, "webhook_event_url": "https://x.example" }), "/application_name"),
         ] {

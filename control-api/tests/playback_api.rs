@@ -195,6 +195,8 @@ async fn bad_playback_and_speak_requests_are_422_with_pointers() {
         ("playback_start", json!({ "playback_content": base64(b"ID3 an mp3") }), "/playback_content"),
         ("playback_start", json!({ "audio_url": "http://127.0.0.1:9/a.wav" }), "/audio_url"),
         ("playback_start", json!({ "audio_url": "file:///etc/passwd" }), "/audio_url"),
+        // The cloud metadata service: never fetched (`egress.rs`).
+        ("playback_start", json!({ "audio_url": "http://169.254.169.254/latest/meta-data/" }), "/audio_url"),
         ("playback_start", json!({ "playback_content": wav, "loop": 0 }), "/loop"),
         ("playback_start", json!({ "playback_content": wav, "audio_type": "mp3" }), "/audio_type"),
         ("playback_start", json!({ "media_name": "greeting" }), "/media_name"),

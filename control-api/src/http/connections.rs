@@ -30,7 +30,9 @@ pub struct ConnectionBody {
 
 fn validate_url(url: &str, pointer: &str) -> Result<(), ApiError> {
     match url::Url::parse(url) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(()),
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
+            crate::egress::check_url(&u).map_err(|refused| ApiError::unprocessable("10002", refused, pointer))
+        }
         _ => Err(ApiError::unprocessable("10002", format!("'{url}' is not an http(s) URL"), pointer)),
     }
 }

@@ -69,7 +69,8 @@ pub async fn run(
     backoff: Backoff,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = reqwest::Client::builder().user_agent("bond-webhooks").build().unwrap_or_default();
+    let builder = crate::egress::client(reqwest::Client::builder().user_agent("bond-webhooks"), None);
+    let client = builder.build().unwrap_or_default();
     let worker = Worker { store, signer, client, backoff };
     loop {
         let wait = match worker.deliver_due().await {
@@ -153,23 +154,31 @@ impl Worker {
         let body = envelope(event, attempt, &url);
         let timestamp = unix_seconds();
         let signature = signer.sign(timestamp, body.as_bytes());
-        let result = client
-            .post(&url)
-            .timeout(Duration::from_secs(event.timeout_secs.clamp(1, 30) as u64))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .body(body)
-            .send()
-            .await;
-        let error = match result {
-            Ok(response) if response.status().is_success() => {
-                store.mark_delivered(&event.id, attempt, &url).await?;
-                metrics::counter!("bond_webhooks_delivered_total").increment(1);
-                return Ok(None);
+        // Refused before any request: an address written in the URL skips the guarded resolver.
+        let refused =
+            reqwest::Url::parse(&url).map_err(|e| e.to_string()).and_then(|u| crate::egress::check_url(&u));
+        let error = match refused {
+            Err(refused) => refused,
+            Ok(()) => {
+                let result = client
+                    .post(&url)
+                    .timeout(Duration::from_secs(event.timeout_secs.clamp(1, 30) as u64))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(SIGNATURE_HEADER, signature)
+                    .header(TIMESTAMP_HEADER, timestamp.to_string())
+                    .body(body)
+                    .send()
+                    .await;
+                match result {
+                    Ok(response) if response.status().is_success() => {
+                        store.mark_delivered(&event.id, attempt, &url).await?;
+                        metrics::counter!("bond_webhooks_delivered_total").increment(1);
+                        return Ok(None);
+                    }
+                    Ok(response) => format!("HTTP {}", response.status().as_u16()),
+                    Err(e) => e.to_string(),
+                }
             }
-            Ok(response) => format!("HTTP {}", response.status().as_u16()),
-            Err(e) => e.to_string(),
         };
         metrics::counter!("bond_webhook_attempts_failed_total").increment(1);
         tracing::debug!(event = %event.id, %url, attempt, %error, "webhook attempt failed");

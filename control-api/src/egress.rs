@@ -1,0 +1,137 @@
+//! Where Bond's outgoing HTTP requests to URLs an application gave it
+//! (`audio_url`, webhook URLs) may go.
+//!
+//! Such a URL is the tenant's to choose, so it must not reach what only the
+//! machine can: the cloud metadata service (169.254.169.254, `fd00:ec2::254`)
+//! and anything else link-local, or unspecified, multicast and broadcast
+//! addresses. A request's host is checked after DNS resolution (the client's
+//! resolver drops such addresses) and on every redirect (an address written
+//! in the URL skips DNS). Loopback and private networks stay reachable: an
+//! application beside Bond on the same host or network is the common case.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// Whether a request may go to `ip`.
+pub fn allowed(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_link_local() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast())
+        }
+        IpAddr::V6(v6) => {
+            let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
+            // AWS's IPv6 metadata address sits in a unique-local range the rest of which stays open.
+            let metadata = v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+            !(link_local || metadata || v6.is_unspecified() || v6.is_multicast())
+        }
+    }
+}
+
+/// Why a URL was refused, if it was: its host is an address Bond may not reach.
+pub fn check_url(url: &reqwest::Url) -> Result<(), String> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        _ => return Ok(()),
+    };
+    if allowed(ip) {
+        Ok(())
+    } else {
+        Err(format!("{ip} is not an address Bond fetches from (link-local, unspecified or multicast)"))
+    }
+}
+
+/// Resolves with the system resolver and keeps only the addresses [`allowed`].
+struct GuardedResolver;
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<SocketAddr> = found.into_iter().filter(|a| allowed(a.ip())).collect();
+            if kept.is_empty() {
+                let refused = format!("{host} resolves only to addresses Bond does not fetch from");
+                return Err(refused.into());
+            }
+            Ok(Box::new(kept.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// A client for URLs an application gave Bond: guarded DNS, and redirects
+/// (at most 5) checked the same way.
+pub fn client(builder: reqwest::ClientBuilder, timeout: Option<Duration>) -> reqwest::ClientBuilder {
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        match check_url(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(refused) => attempt.error(refused),
+        }
+    });
+    let builder = builder.dns_resolver(Arc::new(GuardedResolver)).redirect(redirects);
+    match timeout {
+        Some(timeout) => builder.timeout(timeout),
+        None => builder,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_and_link_local_addresses_are_refused_and_the_rest_allowed() {
+        for refused in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(!allowed(refused.parse().unwrap()), "{refused}");
+        }
+        for open in ["127.0.0.1", "10.1.2.3", "192.168.1.10", "8.8.8.8", "::1", "fd00::1", "2001:db8::1"] {
+            assert!(allowed(open.parse().unwrap()), "{open}");
+        }
+    }
+
+    #[test]
+    fn urls_naming_a_refused_address_are_refused_before_any_request() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        assert!(check_url(&url("http://169.254.169.254/latest/meta-data/")).is_err());
+        assert!(check_url(&url("http://[fe80::1]/a.wav")).is_err());
+        assert!(check_url(&url("http://127.0.0.1:8080/a.wav")).is_ok());
+        assert!(check_url(&url("https://example.com/a.wav")).is_ok(), "names are checked once resolved");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_the_metadata_address_is_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let moved = "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/\r\n\
+                         Content-Length: 0\r\n\r\n";
+            socket.write_all(moved.as_bytes()).await.unwrap();
+        });
+        let client = client(reqwest::Client::builder(), Some(Duration::from_secs(5))).build().unwrap();
+        let error = client.get(format!("http://127.0.0.1:{port}/a.wav")).send().await.unwrap_err();
+        assert!(error.is_redirect(), "{error}");
+    }
+}
