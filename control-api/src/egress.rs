@@ -1,5 +1,5 @@
-//! Where Bond's outgoing HTTP requests to URLs an application gave it
-//! (`audio_url`, webhook URLs) may go.
+//! Where Bond's outgoing requests to URLs an application gave it
+//! (`audio_url`, webhook URLs, `streaming_start`'s `stream_url`) may go.
 //!
 //! Such a URL is the tenant's to choose, so it must not reach what only the
 //! machine can: the cloud metadata service (169.254.169.254, `fd00:ec2::254`)

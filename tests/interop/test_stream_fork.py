@@ -227,6 +227,15 @@ def test_a_consumer_that_cannot_be_reached_gives_streaming_failed_and_the_call_g
     action(bond, cid, "streaming_start", {"stream_url": url})
 
 
+def test_a_stream_url_on_the_metadata_address_fails_at_once_without_a_connection(bond, receiver):
+    conn = app(bond, receiver)
+    cid = dial(bond, conn, "loop:echo")["call_control_id"]
+    action(bond, cid, "streaming_start", {"stream_url": "ws://169.254.169.254/latest/meta-data/"})
+    failed = wait_event(receiver, "streaming.failed", call_control_id=cid)
+    assert "not an address Bond connects to" in failed["failure_reason"], failed
+    assert api(bond, "GET", f"/calls/{cid}")["data"]["is_alive"]
+
+
 def recorded_call_streaming_to(bond, receiver, back, **bidirectional):
     """A silent call, recorded in dual channels, streaming to `back` with these
     `stream_bidirectional_*` fields and the audio sent back played to itself: its id."""

@@ -28,9 +28,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{connect_async_with_config, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{client_async_tls_with_config, MaybeTlsStream, WebSocketStream};
 
 /// How long connecting (TCP, TLS, upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -126,12 +127,29 @@ pub async fn connect(url: &str, auth_token: Option<&str>) -> Result<Socket, Stri
         request.headers_mut().insert(AUTH_HEADER, value);
     }
     let config = WebSocketConfig::default().read_buffer_size(super::READ_BUFFER);
-    match tokio::time::timeout(CONNECT_TIMEOUT, connect_async_with_config(request, Some(config), false)).await
-    {
+    let connecting = async {
+        let tcp = tcp_to(request.uri()).await?;
+        client_async_tls_with_config(request, tcp, Some(config), None).await.map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(e)) => Err(format!("could not connect to {url}: {e}")),
         Err(_) => Err(format!("could not connect to {url} within {} s", CONNECT_TIMEOUT.as_secs())),
     }
+}
+
+/// A TCP connection to the URI's host, on an address the egress guard allows (`egress.rs`).
+async fn tcp_to(uri: &Uri) -> Result<TcpStream, String> {
+    let host = uri.host().ok_or("stream_url has no host")?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
+    let found = tokio::net::lookup_host((host, port)).await.map_err(|e| e.to_string())?;
+    let allowed: Vec<_> = found.filter(|a| crate::egress::allowed(a.ip())).collect();
+    if allowed.is_empty() {
+        return Err(format!(
+            "{host} is not an address Bond connects to (link-local, unspecified or multicast)"
+        ));
+    }
+    TcpStream::connect(&allowed[..]).await.map_err(|e| e.to_string())
 }
 
 /// Send the stream until the fork ends (then `stop`), the consumer closes, or the socket fails.
