@@ -15,13 +15,14 @@ mod local;
 mod packet_record;
 mod passthrough;
 pub(crate) mod player;
+mod receive;
 mod source;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bond_codecs::dtmf::{DtmfDetector, DtmfDigit, DtmfEvent, TelephoneEvent};
-use bond_codecs::opus_codec::{self, OpusConfig};
+use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::SplitMix64;
 use bond_codecs::{AudioDecoder, AudioEncoder, AudioFrame, Codec, SampleRate};
 use bytes::{Bytes, BytesMut};
@@ -41,19 +42,17 @@ use source::SourceState;
 
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::{LegId, PayloadType, Ssrc};
-use crate::rtp::reframe::{self, Reframer};
+use crate::rtp::reframe::Reframer;
 use crate::rtp::rtcp::{self, Rtcp, Sending};
 use crate::rtp::{
-    Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpPacket, RtpStats, SequenceExtender,
-    MAX_RTP_PACKET, PLAIN_HEADER,
+    Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpStats, SequenceExtender, MAX_RTP_PACKET,
+    PLAIN_HEADER,
 };
 use crate::timer::{TimerKind, TimerTable};
 use crate::EngineError;
 
 /// Packet time of every leg.
 pub const PTIME: Duration = Duration::from_millis(20);
-/// The longest G.711/G.722 packet taken from a peer (150 ms; `rtp/reframe.rs` cuts it up).
-const MAX_REFRAMED: usize = 1200;
 /// Outgoing packets are cut from one allocation until its room runs out: two
 /// full-size packets, or about sixteen G.711 ones.
 const TX_SLAB: usize = 2 * MAX_RTP_PACKET;
@@ -67,11 +66,6 @@ fn packet_room(tx: &mut BytesMut, payload: usize) -> &mut [u8] {
     }
     tx.resize(PLAIN_HEADER + payload, 0);
     tx
-}
-
-/// Whether a codec's packets of any length can be cut into 20 ms frames.
-fn reframes(codec: Codec) -> bool {
-    matches!(codec, Codec::Pcmu | Codec::Pcma | Codec::G722)
 }
 
 /// How a leg is set up.
@@ -354,88 +348,6 @@ impl Leg {
 
     pub fn is_ended(&self) -> bool {
         self.ended.is_some()
-    }
-
-    /// A received datagram. Bad packets are counted and refused, never a panic.
-    pub fn handle_rtp(&mut self, now: Instant, datagram: &[u8]) -> Result<(), EngineError> {
-        let (packet, is_event) = self.accept(now, datagram)?;
-        let header = &packet.header;
-        let media: &[u8] = if is_event {
-            self.handle_telephone_event(header.timestamp, packet.payload);
-            &[] // the event's slot in the sequence plays as silence
-        } else {
-            packet.payload
-        };
-        let ssrc = Ssrc(header.ssrc);
-        self.remote_ssrc = Some(header.ssrc);
-        let opus = self.config.codec == Codec::Opus;
-        let opus_frames = if opus && !is_event { opus_codec::packet_frames(media) } else { None };
-        if self.reframer.is_none() && !is_event {
-            if reframes(self.config.codec) && media.len() != reframe::FRAME {
-                self.reframer = Some(Default::default());
-            } else if opus_frames.is_some_and(|frames| frames > 1) {
-                self.reframer = Some((Reframer::opus(), Default::default()));
-            }
-        }
-        if let Some((reframer, sequence)) = &mut self.reframer {
-            let ext_seq = sequence.extend(header.ssrc, header.sequence_number);
-            // A telephone-event carries no audio to cut (its frames are concealed).
-            let frames = match is_event {
-                true => Vec::new(),
-                // A packet that is not whole 20 ms frames takes one place, and is concealed.
-                false if opus => {
-                    reframer.push_packet(header.ssrc, header.timestamp, media, opus_frames.unwrap_or(1))
-                }
-                false => reframer.push(header.ssrc, header.timestamp, media),
-            };
-            for frame in frames {
-                if let crate::rtp::Inserted::Late =
-                    self.playout.insert(now, ssrc, frame.seq, frame.timestamp, &frame.payload)
-                {
-                    self.late += 1;
-                }
-            }
-            let arrival = self.rtp_clock(now);
-            self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
-            return Ok(());
-        }
-        match self.playout.insert(now, ssrc, header.sequence_number, header.timestamp, media) {
-            crate::rtp::Inserted::Stored { ext_seq } => {
-                let arrival = self.rtp_clock(now);
-                self.receive.record(ext_seq, header.timestamp, arrival, packet.payload.len());
-            }
-            crate::rtp::Inserted::Late => self.late += 1,
-        }
-        Ok(())
-    }
-
-    /// Parse and check a datagram (its payload type, its size); true for a telephone-event.
-    fn accept<'d>(&mut self, now: Instant, datagram: &'d [u8]) -> Result<(RtpPacket<'d>, bool), EngineError> {
-        self.last_now = now;
-        if self.is_ended() {
-            return Err(EngineError::LegEnded(self.id));
-        }
-        let packet = match RtpPacket::parse(datagram) {
-            Ok(p) => p,
-            Err(e) => {
-                self.malformed += 1;
-                return Err(e.into());
-            }
-        };
-        let header = &packet.header;
-        let is_event = self.config.telephone_event_pt.is_some_and(|pt| pt.get() == header.payload_type);
-        if !is_event && header.payload_type != self.config.payload_type.get() {
-            self.malformed += 1;
-            return Err(RtpError::Header(format!("unexpected payload type {}", header.payload_type)).into());
-        }
-        let max =
-            if reframes(self.config.codec) { MAX_REFRAMED } else { self.config.codec.max_payload_len() };
-        if packet.payload.len() > max {
-            self.malformed += 1;
-            return Err(RtpError::TooLarge(packet.payload.len()).into());
-        }
-        self.last_media = now;
-        Ok((packet, is_event))
     }
 
     /// Apply a new offer/answer outcome. A codec at another rate is taken only

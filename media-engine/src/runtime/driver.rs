@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
@@ -19,6 +19,7 @@ use super::handle::{
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
+use super::socket_reader::{read_socket, Dispatch, RTP_SLAB};
 use super::socket_set::SocketSet;
 use super::webrtc_routes::WebRtcRoutes;
 use super::{now, shard_of, unix_time, RuntimeConfig};
@@ -38,7 +39,7 @@ const RELAY_QUEUE: usize = 4096;
 /// What a stream leg may have waiting for its socket (1.28 s of audio).
 const STREAM_OUTPUT_QUEUE: usize = 64;
 
-type Datagram = (LegId, SocketAddr, Bytes);
+pub(super) type Datagram = (LegId, SocketAddr, Bytes);
 
 struct LegSocket {
     socket: Arc<UdpSocket>,
@@ -72,7 +73,7 @@ impl LegSocket {
 
 /// Datagrams from the shared WebRTC port travel the datagram channel under this
 /// id; the engine never gives a leg id 0.
-const WEBRTC_PORT: LegId = LegId(0);
+pub(super) const WEBRTC_PORT: LegId = LegId(0);
 
 /// The shared WebRTC port.
 struct WebRtcSocket {
@@ -752,65 +753,6 @@ async fn rtcp_socket(ip: std::net::IpAddr, rtp_port: u16) -> Option<Arc<UdpSocke
         Err(e) => {
             tracing::debug!(port, error = %e, "no RTCP port: the leg goes without RTCP");
             None
-        }
-    }
-}
-
-/// Where a socket's reader sends what arrives.
-enum Dispatch {
-    /// A leg's own socket: everything to its driver, as that leg's.
-    Leg(LegId, mpsc::Sender<Datagram>),
-    /// The shared WebRTC port: each datagram to the driver of the leg it is for.
-    WebRtc { shards: Vec<mpsc::Sender<Datagram>>, routes: Arc<WebRtcRoutes> },
-}
-
-impl Dispatch {
-    /// The driver queue for a datagram, and the leg id it travels under; `None`: for no leg.
-    fn target(&self, from: SocketAddr, datagram: &[u8]) -> Option<(&mpsc::Sender<Datagram>, LegId)> {
-        match self {
-            Self::Leg(leg, driver) => Some((driver, *leg)),
-            // One engine sorts out its own legs (and refuses strangers, counted).
-            Self::WebRtc { shards, .. } if shards.len() == 1 => Some((&shards[0], WEBRTC_PORT)),
-            Self::WebRtc { shards, routes } => {
-                let leg = routes.route(from, datagram)?;
-                Some((&shards[shard_of(leg, shards.len())], WEBRTC_PORT))
-            }
-        }
-    }
-}
-
-/// Full-size datagrams the WebRTC port's reader receives into one allocation
-/// (about 35 G.711 packets; each allocation is freed once its packets are handled).
-const RTP_SLAB: usize = 4;
-
-/// Read datagrams into slabs of `slab` packets (RTCP, a few a minute, takes 1).
-async fn read_socket(
-    socket: Arc<UdpSocket>,
-    to_drivers: Dispatch,
-    metrics: Arc<RuntimeMetrics>,
-    slab: usize,
-) {
-    let mut buf = BytesMut::with_capacity(MAX_RTP_PACKET * slab);
-    loop {
-        // Received into the slab's spare room as it is (no zeroing first).
-        buf.clear();
-        if buf.capacity() < MAX_RTP_PACKET {
-            buf.reserve(MAX_RTP_PACKET * slab);
-        }
-        let from = match socket.recv_buf_from(&mut buf).await {
-            Ok((_, from)) => from,
-            // ICMP port unreachable and the like: keep listening.
-            Err(_) => continue,
-        };
-        let Some((driver, leg)) = to_drivers.target(from, &buf) else {
-            RuntimeMetrics::add(&metrics.packets_rejected, 1);
-            continue;
-        };
-        let datagram = buf.split().freeze();
-        match driver.try_send((leg, from, datagram)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
-            Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
     }
 }

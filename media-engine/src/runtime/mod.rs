@@ -32,6 +32,7 @@ mod record_repair;
 mod record_timeline;
 mod record_writer;
 mod recorder;
+mod socket_reader;
 mod socket_set;
 mod webrtc_routes;
 
