@@ -398,9 +398,7 @@ impl Driver {
                 let result = self.engine.set_rtp_media(now(), leg, media).map_err(engine_error);
                 if let (Ok(()), Some(socket)) = (&result, self.sockets.get_mut(&leg)) {
                     socket.rtcp_mux = media.rtcp_mux;
-                }
-                if let (Ok(()), Some(remote), Some(socket)) = (&result, remote, self.sockets.get_mut(&leg)) {
-                    if socket.remote != Some(remote) {
+                    if let Some(remote) = remote.filter(|&r| socket.remote != Some(r)) {
                         socket.remote = Some(remote);
                         socket.latched = false;
                         if let Some(rtcp) = &mut socket.rtcp {
