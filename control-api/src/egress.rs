@@ -11,7 +11,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -48,19 +47,25 @@ pub fn check_url(url: &reqwest::Url) -> Result<(), String> {
     }
 }
 
-/// Resolves with the system resolver and keeps only the addresses [`allowed`].
+/// `host`'s addresses (with the system resolver) that [`allowed`] keeps, on
+/// `port`; an error when it has none left.
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let found = tokio::net::lookup_host((host, port)).await.map_err(|e| format!("{host}: {e}"))?;
+    let kept: Vec<SocketAddr> = found.filter(|a| allowed(a.ip())).collect();
+    if kept.is_empty() {
+        let refused = "it resolves only to link-local, unspecified or multicast addresses";
+        return Err(format!("{host} is not an address Bond connects to ({refused})"));
+    }
+    Ok(kept)
+}
+
+/// reqwest's resolver for [`client`]: [`resolve`].
 struct GuardedResolver;
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept: Vec<SocketAddr> = found.into_iter().filter(|a| allowed(a.ip())).collect();
-            if kept.is_empty() {
-                let refused = format!("{host} resolves only to addresses Bond does not fetch from");
-                return Err(refused.into());
-            }
+            let kept = resolve(name.as_str(), 0).await?;
             Ok(Box::new(kept.into_iter()) as Addrs)
         })
     }
@@ -68,7 +73,7 @@ impl Resolve for GuardedResolver {
 
 /// A client for URLs an application gave Bond: guarded DNS, and redirects
 /// (at most 5) checked the same way.
-pub fn client(builder: reqwest::ClientBuilder, timeout: Option<Duration>) -> reqwest::ClientBuilder {
+pub fn client(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() >= 5 {
             return attempt.error("more than 5 redirects");
@@ -78,15 +83,13 @@ pub fn client(builder: reqwest::ClientBuilder, timeout: Option<Duration>) -> req
             Err(refused) => attempt.error(refused),
         }
     });
-    let builder = builder.dns_resolver(Arc::new(GuardedResolver)).redirect(redirects);
-    match timeout {
-        Some(timeout) => builder.timeout(timeout),
-        None => builder,
-    }
+    builder.dns_resolver(Arc::new(GuardedResolver)).redirect(redirects)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -130,7 +133,7 @@ mod tests {
                          Content-Length: 0\r\n\r\n";
             socket.write_all(moved.as_bytes()).await.unwrap();
         });
-        let client = client(reqwest::Client::builder(), Some(Duration::from_secs(5))).build().unwrap();
+        let client = client(reqwest::Client::builder().timeout(Duration::from_secs(5))).build().unwrap();
         let error = client.get(format!("http://127.0.0.1:{port}/a.wav")).send().await.unwrap_err();
         assert!(error.is_redirect(), "{error}");
     }

@@ -205,7 +205,7 @@ async fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
         return Err(refuse("audio_url must be http or https".into()));
     }
     crate::egress::check_url(&parsed).map_err(|refused| refuse(format!("audio_url: {refused}")))?;
-    let client = crate::egress::client(reqwest::Client::builder(), Some(FETCH_TIMEOUT))
+    let client = crate::egress::client(reqwest::Client::builder().timeout(FETCH_TIMEOUT))
         .build()
         .map_err(|e| ApiError::internal(&e))?;
     let mut response = client

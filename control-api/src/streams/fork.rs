@@ -142,13 +142,7 @@ pub async fn connect(url: &str, auth_token: Option<&str>) -> Result<Socket, Stri
 async fn tcp_to(uri: &Uri) -> Result<TcpStream, String> {
     let host = uri.host().ok_or("stream_url has no host")?.trim_start_matches('[').trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
-    let found = tokio::net::lookup_host((host, port)).await.map_err(|e| e.to_string())?;
-    let allowed: Vec<_> = found.filter(|a| crate::egress::allowed(a.ip())).collect();
-    if allowed.is_empty() {
-        return Err(format!(
-            "{host} is not an address Bond connects to (link-local, unspecified or multicast)"
-        ));
-    }
+    let allowed = crate::egress::resolve(host, port).await?;
     TcpStream::connect(&allowed[..]).await.map_err(|e| e.to_string())
 }
 

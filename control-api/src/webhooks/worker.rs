@@ -69,8 +69,9 @@ pub async fn run(
     backoff: Backoff,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let builder = crate::egress::client(reqwest::Client::builder().user_agent("bond-webhooks"), None);
-    let client = builder.build().unwrap_or_default();
+    let client = crate::egress::client(reqwest::Client::builder().user_agent("bond-webhooks"))
+        .build()
+        .unwrap_or_default();
     let worker = Worker { store, signer, client, backoff };
     loop {
         let wait = match worker.deliver_due().await {
