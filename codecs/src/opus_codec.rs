@@ -119,11 +119,15 @@ impl OpusDecoder {
             Some(frames) if frames > 1 => {
                 let frame = self.rate.frame_samples();
                 self.long.resize(frames * frame, 0);
-                let decoded = self.inner.decode(packet, &mut self.long, false).map_err(opus_error);
-                if decoded != Ok(self.long.len()) {
-                    let expected = self.long.len();
+                let expected = self.long.len();
+                let failed = match self.inner.decode(packet, &mut self.long, false) {
+                    Ok(written) if written == expected => None,
+                    Ok(written) => Some(CodecError::FrameLength { expected, got: written }),
+                    Err(e) => Some(opus_error(e)),
+                };
+                if let Some(error) = failed {
                     self.drop_rest();
-                    return Err(decoded.err().unwrap_or(CodecError::FrameLength { expected, got: 0 }));
+                    return Err(error);
                 }
                 self.rest_at = 0;
                 self.decode_rest(out)
