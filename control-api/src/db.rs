@@ -65,8 +65,13 @@ impl Database {
         // SQLite: one writer, so one connection; WAL with `synchronous = NORMAL`
         // commits without an fsync each (a crash of Bond loses nothing; a power
         // cut may lose the last transactions), which keeps a burst of dials fast.
+        // A SQLite connection is a file handle that cannot drop the way a
+        // server's socket can, so it is not pinged before each use: with one
+        // connection, that ping was a second round trip to sqlx's worker
+        // thread for every statement.
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 1 } else { 10 })
+            .test_before_acquire(!sqlite)
             .acquire_timeout(Duration::from_secs(if sqlite { 15 } else { 5 }))
             .after_connect(move |conn, _| {
                 Box::pin(async move {

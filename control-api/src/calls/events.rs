@@ -94,6 +94,19 @@ impl CallService {
         self.store.get_call_tx(tx, id).await?.ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
     }
 
+    /// Mark `id` answered inside `tx`; returns it as it now is.
+    pub(super) async fn answered_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        at: &str,
+    ) -> Result<CallRecord, DbError> {
+        self.store
+            .mark_answered(tx, id, at)
+            .await?
+            .ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
+    }
+
     pub(super) async fn enqueue(
         &self,
         tx: &mut Transaction<'static, Any>,

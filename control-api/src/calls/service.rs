@@ -327,8 +327,7 @@ impl CallService {
         if call.answered_at.is_some() || !call.is_alive() {
             return Ok(None);
         }
-        self.store.mark_answered(&mut tx, call_control_id, &rfc3339_now()).await?;
-        let call = self.call_in(&mut tx, call_control_id).await?;
+        let call = self.answered_in(&mut tx, call_control_id, &rfc3339_now()).await?;
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, sampling_rate)).await?;
         tx.commit().await?;
         self.notifier.notify();
@@ -383,8 +382,7 @@ impl CallService {
         new: &NewCall,
         extra: Map<String, Value>,
     ) -> Result<CallRecord, DbError> {
-        self.store.insert_call(tx, new).await?;
-        let call = self.call_in(tx, &new.call_control_id).await?;
+        let call = self.store.insert_call(tx, new).await?;
         let mut initiated = payload::initiated(&call);
         if let Value::Object(fields) = &mut initiated {
             fields.extend(extra);
@@ -427,9 +425,7 @@ impl CallService {
     ) -> Result<CallRecord, DbError> {
         let mut tx = self.store.begin().await?;
         let call = self.insert_initiated(&mut tx, new, extra).await?;
-        let answered_at = rfc3339_now();
-        self.store.mark_answered(&mut tx, &call.call_control_id, &answered_at).await?;
-        let call = self.call_in(&mut tx, &new.call_control_id).await?;
+        let call = self.answered_in(&mut tx, &call.call_control_id, &rfc3339_now()).await?;
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, rate.hz())).await?;
         tx.commit().await?;
         Ok(call)
@@ -530,11 +526,13 @@ impl CallService {
         }
         let result: Result<(), DbError> = async {
             let mut tx = self.store.begin().await?;
-            self.store.set_bridged(&mut tx, &a.call_control_id, Some(&b.call_control_id)).await?;
-            self.store.set_bridged(&mut tx, &b.call_control_id, Some(&a.call_control_id)).await?;
-            for call in [a, b] {
-                let fresh = self.call_in(&mut tx, &call.call_control_id).await?;
-                self.enqueue(&mut tx, &fresh, "call.bridged", payload::bridged(&fresh)).await?;
+            // A call that ended meanwhile gets no `call.bridged`: its hangup is on its way.
+            for (call, with) in [(a, b), (b, a)] {
+                let bridged =
+                    self.store.set_bridged(&mut tx, &call.call_control_id, Some(&with.call_control_id));
+                if let Some(fresh) = bridged.await? {
+                    self.enqueue(&mut tx, &fresh, "call.bridged", payload::bridged(&fresh)).await?;
+                }
             }
             tx.commit().await?;
             Ok(())
@@ -670,10 +668,11 @@ impl CallService {
         let mut tx = self.store.begin().await?;
         let ended_at = rfc3339_now();
         let before = self.call_in(&mut tx, call_control_id).await?;
-        if !self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, &ended_at).await? {
+        let ended =
+            self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, &ended_at).await?;
+        let Some(call) = ended else {
             return Ok(Vec::new());
-        }
-        let call = self.call_in(&mut tx, call_control_id).await?;
+        };
         self.end_playbacks(&mut tx, &call).await?;
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
         payload::record_quality(stats);

@@ -95,17 +95,19 @@ fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
 }
 
 impl Store {
+    /// Store a new call; returns it as stored (one round trip: `RETURNING`).
     pub async fn insert_call(
         &self,
         tx: &mut Transaction<'static, Any>,
         call: &NewCall,
-    ) -> Result<(), DbError> {
-        sqlx::query(
+    ) -> Result<CallRecord, DbError> {
+        let row = sqlx::query(&format!(
             "INSERT INTO calls (call_control_id, organization_id, connection_id, call_leg_id, call_session_id, \
              direction, state, from_number, to_number, from_display_name, client_state, webhook_url, \
              webhook_failover_url, webhook_timeout_secs, time_limit_secs, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             RETURNING {COLUMNS}"
+        ))
         .bind(&call.call_control_id)
         .bind(&call.organization_id)
         .bind(&call.connection_id)
@@ -121,9 +123,9 @@ impl Store {
         .bind(call.webhook_timeout_secs)
         .bind(call.time_limit_secs)
         .bind(&call.created_at)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
-        Ok(())
+        from_row(&row)
     }
 
     /// A call of `organization_id`; another organization's is `None`, like a missing one.
@@ -161,39 +163,46 @@ impl Store {
         self.page_of("calls", COLUMNS, order, organization_id, page, from_row).await
     }
 
+    /// Mark a call answered; returns it as it now is (`None`: no such call).
     pub async fn mark_answered(
         &self,
         tx: &mut Transaction<'static, Any>,
         id: &str,
         at: &str,
-    ) -> Result<(), DbError> {
-        sqlx::query("UPDATE calls SET state = 'answered', answered_at = $1 WHERE call_control_id = $2")
-            .bind(at)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+    ) -> Result<Option<CallRecord>, DbError> {
+        let row = sqlx::query(&format!(
+            "UPDATE calls SET state = 'answered', answered_at = $1 WHERE call_control_id = $2 RETURNING {COLUMNS}"
+        ))
+        .bind(at)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.as_ref().map(from_row).transpose()
     }
 
+    /// Bridge a live call with `with` (or unbridge it: `None`); returns it as it
+    /// now is (`None`: it has ended or does not exist).
     pub async fn set_bridged(
         &self,
         tx: &mut Transaction<'static, Any>,
         id: &str,
         with: Option<&str>,
-    ) -> Result<(), DbError> {
+    ) -> Result<Option<CallRecord>, DbError> {
         let state = if with.is_some() { "bridged" } else { "answered" };
-        sqlx::query(
-            "UPDATE calls SET bridged_with = $1, state = $2 WHERE call_control_id = $3 AND ended_at IS NULL",
-        )
+        let row = sqlx::query(&format!(
+            "UPDATE calls SET bridged_with = $1, state = $2 WHERE call_control_id = $3 AND ended_at IS NULL \
+             RETURNING {COLUMNS}"
+        ))
         .bind(with)
         .bind(state)
         .bind(id)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
-        Ok(())
+        row.as_ref().map(from_row).transpose()
     }
 
-    /// Record the end of a call once; returns false if it had already ended.
+    /// Record the end of a call once; returns it as it now is, or `None` if it
+    /// had already ended.
     pub async fn mark_ended(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -201,18 +210,18 @@ impl Store {
         cause: &str,
         source: &str,
         at: &str,
-    ) -> Result<bool, DbError> {
-        let done = sqlx::query(
+    ) -> Result<Option<CallRecord>, DbError> {
+        let row = sqlx::query(&format!(
             "UPDATE calls SET state = 'hangup', hangup_cause = $1, hangup_source = $2, ended_at = $3, \
-             bridged_with = NULL WHERE call_control_id = $4 AND ended_at IS NULL",
-        )
+             bridged_with = NULL WHERE call_control_id = $4 AND ended_at IS NULL RETURNING {COLUMNS}"
+        ))
         .bind(cause)
         .bind(source)
         .bind(at)
         .bind(id)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Calls still alive in the database (after a restart their legs are gone).

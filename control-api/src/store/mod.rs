@@ -15,7 +15,7 @@ pub use audit::AuditEntry;
 pub use calls::{CallRecord, NewCall};
 pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};
-pub use outbox::{NewEvent, PendingEvent};
+pub use outbox::{Delivery, NewEvent, PendingEvent};
 pub use recordings::RecordingRecord;
 pub use translations::{NewSegment, Segment};
 pub use voice_config::VoiceConfig;

@@ -1,6 +1,8 @@
 //! The webhook outbox. An event row is written in the transaction that changes
 //! the state it reports; the delivery worker reads rows in `seq` order.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 use sqlx::{Any, Row, Transaction};
 
@@ -18,6 +20,14 @@ pub struct NewEvent<'a> {
     pub url: &'a str,
     pub failover_url: Option<&'a str>,
     pub timeout_secs: i64,
+}
+
+/// An event delivered: on which attempt, to which URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub attempts: i64,
+    pub delivered_to: String,
 }
 
 /// An event waiting for delivery.
@@ -132,16 +142,23 @@ impl Store {
             .collect()
     }
 
-    pub async fn mark_delivered(&self, id: &str, attempts: i64, delivered_to: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE webhook_outbox SET delivered_at = $1, delivered_to = $2, attempts = $3 WHERE id = $4",
-        )
-        .bind(rfc3339_now())
-        .bind(delivered_to)
-        .bind(attempts)
-        .bind(id)
-        .execute(self.db.pool())
-        .await?;
+    /// Record deliveries: one statement for all those of the same attempt
+    /// number and URL (in the steady state, the whole batch).
+    pub async fn mark_delivered(&self, deliveries: &[Delivery]) -> Result<(), DbError> {
+        let mut groups: BTreeMap<(i64, &str), Vec<&str>> = BTreeMap::new();
+        for d in deliveries {
+            groups.entry((d.attempts, &d.delivered_to)).or_default().push(&d.id);
+        }
+        let at = rfc3339_now();
+        for ((attempts, delivered_to), ids) in groups {
+            let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 4)).collect();
+            let sql = format!(
+                "UPDATE webhook_outbox SET delivered_at = $1, delivered_to = $2, attempts = $3 WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            let query = sqlx::query(&sql).bind(&at).bind(delivered_to).bind(attempts);
+            ids.iter().fold(query, |q, id| q.bind(*id)).execute(self.db.pool()).await?;
+        }
         Ok(())
     }
 
@@ -169,5 +186,65 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL")
             .fetch_one(self.db.pool())
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Database;
+
+    #[tokio::test]
+    async fn one_batch_of_deliveries_keeps_each_events_own_attempt_and_url() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in crate::db::tests::test_urls(dir.path()) {
+            let store = Store::new(Database::connect(&url).await.unwrap()).await.unwrap();
+            let mut tx = store.begin().await.unwrap();
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                let event = NewEvent {
+                    organization_id: "org",
+                    call_control_id: None,
+                    event_type: "call.initiated",
+                    payload: json!({}),
+                    url: "http://primary",
+                    failover_url: Some("http://failover"),
+                    timeout_secs: 5,
+                };
+                ids.push(store.enqueue_event(&mut tx, event).await.unwrap());
+            }
+            tx.commit().await.unwrap();
+            let delivery = |i: usize, attempts, to: &str| Delivery {
+                id: ids[i].clone(),
+                attempts,
+                delivered_to: to.to_owned(),
+            };
+            let batch = [
+                delivery(0, 1, "http://primary"),
+                delivery(1, 4, "http://failover"),
+                delivery(2, 1, "http://primary"),
+            ];
+            store.mark_delivered(&batch).await.unwrap();
+            store.mark_delivered(&[]).await.unwrap();
+
+            for d in &batch {
+                let row = sqlx::query(
+                    "SELECT attempts, delivered_to, delivered_at FROM webhook_outbox WHERE id = $1",
+                )
+                .bind(&d.id)
+                .fetch_one(store.db().pool())
+                .await
+                .unwrap();
+                let delivered_at: Option<String> = row.try_get(2).unwrap();
+                let stored: (i64, String, bool) =
+                    (row.try_get(0).unwrap(), row.try_get(1).unwrap(), delivered_at.is_some());
+                assert_eq!(stored, (d.attempts, d.delivered_to.clone(), true), "{url}");
+                sqlx::query("DELETE FROM webhook_outbox WHERE id = $1")
+                    .bind(&d.id)
+                    .execute(store.db().pool())
+                    .await
+                    .unwrap();
+            }
+        }
     }
 }

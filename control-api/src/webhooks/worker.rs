@@ -15,7 +15,8 @@ use tokio::sync::{watch, Notify};
 
 use super::signing::{WebhookSigner, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::clock::{unix_millis, unix_seconds};
-use crate::store::{PendingEvent, Store};
+use crate::db::DbError;
+use crate::store::{Delivery, PendingEvent, Store};
 
 const BATCH: i64 = 200;
 /// Calls whose events are delivered side by side.
@@ -94,7 +95,7 @@ pub async fn run(
 
 impl Worker {
     /// Try every due event once; returns how long until the next one is due.
-    async fn deliver_due(&self) -> Result<Duration, crate::db::DbError> {
+    async fn deliver_due(&self) -> Result<Duration, DbError> {
         use futures_util::StreamExt;
         let pending = self.store.due_events(BATCH, unix_millis()).await?;
         let full = pending.len() as i64 == BATCH;
@@ -112,10 +113,20 @@ impl Worker {
             futures_util::stream::iter(calls.into_iter().map(|events| self.deliver_in_order(events)))
                 .buffer_unordered(CONCURRENCY);
         let mut next_due: Option<i64> = None;
-        while let Some(result) = results.next().await {
-            if let Some(at) = result? {
-                next_due = Some(next_due.map_or(at, |d| d.min(at)));
+        let mut delivered: Vec<Delivery> = Vec::new();
+        let mut failed: Option<DbError> = None;
+        while let Some((done, result)) = results.next().await {
+            delivered.extend(done);
+            match result {
+                Ok(retry_at) => next_due = next_due.into_iter().chain(retry_at).min(),
+                Err(e) => failed = Some(e),
             }
+        }
+        // Marked together once the batch is done (at least once: a crash before
+        // this line sends the batch's events again, with the same ids).
+        self.store.mark_delivered(&delivered).await?;
+        if let Some(e) = failed {
+            return Err(e);
         }
         if full {
             // More may be due; those that failed just now are not, and are read past.
@@ -130,25 +141,29 @@ impl Worker {
     }
 
     /// One call's events in order, up to the first that is not delivered now
-    /// (it holds the rest back); `Some` is when that one is due again.
-    async fn deliver_in_order(&self, events: Vec<PendingEvent>) -> Result<Option<i64>, crate::db::DbError> {
+    /// (it holds the rest back): those delivered, and when that one is due again.
+    async fn deliver_in_order(
+        &self,
+        events: Vec<PendingEvent>,
+    ) -> (Vec<Delivery>, Result<Option<i64>, DbError>) {
+        let mut delivered = Vec::with_capacity(events.len());
         for event in events {
-            let retry_at = if event.next_attempt_at > unix_millis() {
-                Some(event.next_attempt_at)
-            } else {
-                self.attempt(&event).await?
-            };
-            if retry_at.is_some() {
-                return Ok(retry_at);
+            if event.next_attempt_at > unix_millis() {
+                return (delivered, Ok(Some(event.next_attempt_at)));
+            }
+            match self.attempt(&event).await {
+                Ok(Ok(delivery)) => delivered.push(delivery),
+                Ok(Err(retry_at)) => return (delivered, Ok(Some(retry_at))),
+                Err(e) => return (delivered, Err(e)),
             }
         }
-        Ok(None)
+        (delivered, Ok(None))
     }
 }
 
 impl Worker {
-    /// One delivery attempt; `None` when delivered, else when to try again (unix ms).
-    async fn attempt(&self, event: &PendingEvent) -> Result<Option<i64>, crate::db::DbError> {
+    /// One delivery attempt: delivered, or when to try again (unix ms).
+    async fn attempt(&self, event: &PendingEvent) -> Result<Result<Delivery, i64>, DbError> {
         let (store, signer, client) = (&self.store, &self.signer, &self.client);
         let attempt = event.attempts + 1;
         let url = target_url(event, attempt).to_owned();
@@ -172,9 +187,12 @@ impl Worker {
                     .await;
                 match result {
                     Ok(response) if response.status().is_success() => {
-                        store.mark_delivered(&event.id, attempt, &url).await?;
                         metrics::counter!("bond_webhooks_delivered_total").increment(1);
-                        return Ok(None);
+                        return Ok(Ok(Delivery {
+                            id: event.id.clone(),
+                            attempts: attempt,
+                            delivered_to: url,
+                        }));
                     }
                     Ok(response) => format!("HTTP {}", response.status().as_u16()),
                     Err(e) => e.to_string(),
@@ -185,7 +203,7 @@ impl Worker {
         tracing::debug!(event = %event.id, %url, attempt, %error, "webhook attempt failed");
         let retry_at = unix_millis() + self.backoff.after(attempt).as_millis() as i64;
         store.mark_attempt_failed(&event.id, attempt, retry_at, &error).await?;
-        Ok(Some(retry_at))
+        Ok(Err(retry_at))
     }
 }
 
