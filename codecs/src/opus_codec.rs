@@ -2,9 +2,10 @@
 //!
 //! Bond always encodes 20 ms mono frames. It decodes packets of 20 ms, or of
 //! 40 to 120 ms (a peer's `ptime`): those are decoded whole and handed out 20 ms
-//! at a time ([`OpusDecoder::decode_rest`]). Packet loss is concealed by decoding
-//! with no packet (libopus PLC), or with the next packet's in-band FEC when it
-//! has arrived.
+//! at a time ([`OpusDecoder::decode_rest`]). Shorter packets (2.5, 5 or 10 ms)
+//! are joined into one 20 ms packet first ([`join_packets`]). Packet loss is
+//! concealed by decoding with no packet (libopus PLC), or with the next
+//! packet's in-band FEC when it has arrived.
 
 use crate::{AudioFrame, CodecError, SampleRate};
 
@@ -17,8 +18,31 @@ pub const MAX_PACKET_FRAMES: usize = 6;
 /// count); `None` for a malformed packet or one that is not whole 20 ms frames
 /// (2.5, 5 or 10 ms frames adding up to less than 20 ms, say).
 pub fn packet_frames(packet: &[u8]) -> Option<usize> {
-    let samples = opus::packet::get_nb_samples(packet, 48_000).ok()?;
-    (samples > 0 && samples % 960 == 0 && samples / 960 <= MAX_PACKET_FRAMES).then_some(samples / 960)
+    let samples = packet_samples(packet)?;
+    (samples % 960 == 0 && samples / 960 <= MAX_PACKET_FRAMES).then_some(samples / 960)
+}
+
+/// How long an Opus packet is, in 48 kHz samples (its RTP timestamp units);
+/// `None` for a malformed or empty one.
+pub fn packet_samples(packet: &[u8]) -> Option<usize> {
+    opus::packet::get_nb_samples(packet, 48_000).ok().filter(|&samples| samples > 0)
+}
+
+/// Whether a packet is shorter than 20 ms and a whole number of them make 20 ms
+/// (2.5, 5 or 10 ms; [`join_packets`] makes one 20 ms packet of them).
+pub fn is_short_packet(samples: usize) -> bool {
+    samples < 960 && 960 % samples == 0
+}
+
+/// Consecutive Opus packets joined into one (RFC 6716 3.2 framing, through
+/// libopus's repacketizer): the frames of all of them, in order. `None` when
+/// they cannot be: different modes or bandwidths, or over 120 ms together.
+pub fn join_packets(packets: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut joiner = opus::Repacketizer::new().ok()?;
+    let mut out = vec![0u8; packets.iter().map(|p| p.len()).sum::<usize>() + 2 * packets.len() + 3];
+    let n = joiner.combine(packets, &mut out).ok()?;
+    out.truncate(n);
+    Some(out)
 }
 
 /// How the encoder is set up; every field maps to one libopus CTL.
@@ -284,6 +308,32 @@ mod tests {
         assert_eq!(dec.rest_frames(), 2);
         dec.conceal(&mut out).unwrap();
         assert_eq!((dec.rest_frames(), out.samples().len()), (0, 960));
+    }
+
+    #[test]
+    fn two_10_ms_packets_joined_decode_as_one_20_ms_frame_of_the_same_tone() {
+        let packets = long_packets(10, 20);
+        assert!(is_short_packet(packet_samples(&packets[0]).unwrap()));
+        let mut dec = OpusDecoder::new(SampleRate::Hz48000).unwrap();
+        let mut out = AudioFrame::silent(SampleRate::Hz48000, 0);
+        let mut heard = Vec::new();
+        for pair in packets.chunks(2) {
+            let joined = join_packets(&[&pair[0], &pair[1]]).unwrap();
+            assert_eq!(packet_frames(&joined), Some(1));
+            dec.decode(&joined, &mut out).unwrap();
+            heard.extend_from_slice(out.samples());
+        }
+        assert_eq!(heard.len(), 10 * 960);
+        let snr = sinad_db(&heard[960 * 3..], 600.0, 48_000);
+        assert!(snr >= 20.0, "SINAD {snr:.1} dB");
+    }
+
+    #[test]
+    fn packets_that_cannot_be_joined_are_refused() {
+        let short = long_packets(10, 1);
+        let long = long_packets(60, 2);
+        assert_eq!(join_packets(&[&long[0], &long[1], &short[0]]), None, "over 120 ms");
+        assert_eq!(join_packets(&[&short[0], &[0x03, 0x00]]), None, "a malformed one");
     }
 
     #[test]

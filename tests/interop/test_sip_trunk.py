@@ -55,7 +55,7 @@ class Sipp:
     def __init__(self, scenario, fields=None, target=None, transport="u1", service="+15557654321", auth=None):
         self.dir = tempfile.mkdtemp()
         text = open(os.path.join(SCENARIOS, scenario)).read()
-        for key, value in (fields or {}).items():
+        for key, value in {"ptime": 20, **(fields or {})}.items():
             text = text.replace("{" + key + "}", str(value))
         path = os.path.join(self.dir, scenario)
         with open(path, "w") as f:
@@ -160,6 +160,34 @@ def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(
     assert re.search(r"^bond_call_mos_count [1-9]", metrics, re.M), "the call's MOS is in /metrics"
     assert re.search(r"^bond_call_packets_received_total [1-9]", metrics, re.M)
     wait_event(receiver, "call.hangup", call_control_id=echo["data"]["call_control_id"])
+
+
+def test_a_caller_asking_for_40_ms_packets_gets_them_from_a_decoded_bridge(bond, receiver):
+    """sipp's offer says a=ptime:40: Bond's answer says 40 too, and the loop:tone it is bridged
+    with (decoded and encoded again, not passed through) reaches the caller in 40 ms packets."""
+    conn = trunk_connection(bond, receiver)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 60000, "ptime": 40},
+                  target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/answer", {})
+    tone_call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=800", "from": "+15550000000"})
+    api(bond, "POST", f"/calls/{call}/actions/bridge",
+        {"call_control_id_to_bridge_with": tone_call["data"]["call_control_id"]})
+    answer = caller.logged(r"BOND_RTP (\d+) .* PTIME (\d+)")
+    assert answer.group(2) == "40", answer.group(0)
+    packets = rtp_packets([0] * 8000 * 2, per_packet=320)
+    back = exchange_rtp(media, int(answer.group(1)), packets, interval=0.04)
+    audio = back[5:]
+    assert len(audio) > 30, f"only {len(back)} packets came"
+    assert {len(p) - 12 for p in audio} == {320}, sorted({len(p) - 12 for p in audio})
+    stamps = [struct.unpack("!I", p[4:8])[0] for p in audio]
+    assert all(b - a == 320 for a, b in zip(stamps, stamps[1:])), "one continuous stream"
+    assert share_at(pcmu_samples(audio), 800, 8000) > 0.8
+    api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+    code, detail = caller.wait()
+    assert code == 0, detail
 
 
 def test_sipps_own_30_ms_pcma_recording_is_taken_whole(bond, receiver):

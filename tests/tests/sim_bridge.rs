@@ -101,16 +101,7 @@ fn digits_to_a_sip_leg_go_as_rfc4733_events_and_its_audio_resumes_after() {
     net.engine.send_dtmf(bond, &digits, DtmfTiming::default()).unwrap();
     net.run_for(Duration::from_secs(3));
 
-    let events: String = net
-        .events()
-        .iter()
-        .filter_map(|(_, e)| match e {
-            EngineEvent::DtmfReceived { leg, digit, source: DtmfSource::Rfc4733 } if *leg == phone => {
-                Some(digit.as_char())
-            }
-            _ => None,
-        })
-        .collect();
+    let events = net.digits(phone, DtmfSource::Rfc4733);
     assert_eq!(events, "123#", "each digit once, as a telephone-event");
     assert_eq!(net.inband_digits(phone), "", "no tones in the audio");
     assert_eq!(net.engine.stats(phone).unwrap().packets_lost, 0, "one sequence for events and audio");

@@ -4,20 +4,12 @@ use std::time::Duration;
 
 use bond_codecs::signals::sinad_db;
 use bond_codecs::{Codec, SampleRate};
-use bond_media_engine::ids::PayloadType;
 use bond_media_engine::leg::{MediaSource, RtpMedia};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::{EngineEvent, LegId};
 
 fn media(codec: Codec, send: bool, expect_media: bool) -> RtpMedia {
-    RtpMedia {
-        codec,
-        payload_type: PayloadType::new(codec.static_payload_type().unwrap()).unwrap(),
-        telephone_event_pt: PayloadType::new(101),
-        send,
-        expect_media,
-        rtcp_mux: false,
-    }
+    RtpMedia { send, expect_media, ..RtpMedia::new(codec) }
 }
 
 fn tone_and_echo(net: &mut SimNetwork) -> (LegId, LegId) {

@@ -1,4 +1,4 @@
-//! Passthrough bridges: two SIP legs with the same codec forward packets as
+//! Passthrough bridges: two SIP legs with the same codec and packet time forward packets as
 //! they arrive, undecoded, and fall back to decoding while something needs the
 //! audio (recording, a clip, digits to play, mute, hold, a detector).
 
@@ -9,7 +9,7 @@ use bond_codecs::dtmf::{DtmfDigit, TelephoneEvent};
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::amd::AmdConfig;
 use bond_media_engine::ids::{PayloadType, Ssrc};
-use bond_media_engine::leg::{Clip, DtmfTiming, LegConfig, MediaSource, PacketBatch, RecordTap};
+use bond_media_engine::leg::{Clip, DtmfTiming, LegConfig, MediaSource, PacketBatch, RecordTap, RtpMedia};
 use bond_media_engine::rtp::{Packetizer, RtpPacket};
 use bond_media_engine::sim::{epoch, LinkProfile, SimNetwork};
 use bond_media_engine::{DtmfPassing, DtmfSource, Engine, EngineEvent, EngineOutput, HangupCause, LegId};
@@ -189,6 +189,17 @@ fn legs_without_rfc4733_or_without_the_setting_always_decode() {
     let no_events = engine.add_leg(now, plain, MediaSource::Silence).unwrap();
     engine.bridge(off, no_events).unwrap();
     assert!(!engine.is_passthrough(off) && !engine.is_passthrough(no_events));
+}
+
+#[test]
+fn a_bridge_passes_through_only_while_both_legs_send_the_same_packet_time() {
+    let mut engine = Engine::new(6);
+    let (a, b) = bridged(&mut engine, Codec::Pcmu, Codec::Pcmu, DtmfPassing::Both);
+    let at = |packet_ms| RtpMedia { packet_ms, ..RtpMedia::new(Codec::Pcmu) };
+    engine.set_rtp_media(epoch(), a, at(30)).unwrap();
+    assert!(!engine.is_passthrough(a) && !engine.is_passthrough(b), "30 ms one way, 20 the other");
+    engine.set_rtp_media(epoch(), b, at(30)).unwrap();
+    assert!(engine.is_passthrough(a) && engine.is_passthrough(b), "30 ms both ways");
 }
 
 /// Two phones talking through a passthrough bridge over simulated links.

@@ -1,17 +1,22 @@
 //! A peer whose packets are not 20 ms long (its SDP's `ptime`): 30 ms and 10 ms
-//! G.711 packets of a 1 kHz tone, and 40 and 60 ms Opus packets encoded by
-//! libopus, one every packet time in simulated time, are heard as a clean tone;
-//! the statistics count the peer's own packets.
+//! G.711 packets of a 1 kHz tone, and 5, 10, 40 and 60 ms Opus packets encoded
+//! by libopus, one every packet time in simulated time, are heard as a clean
+//! tone; the statistics count the peer's own packets. A leg sends the packet
+//! time its peer asked for (10, 30, 40, 60 ms), and a bridge passes through only
+//! when both legs send the same.
 
 use std::time::Duration;
 
+use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::g711::ulaw_encode_slice;
 use bond_codecs::signals::sinad_db;
 use bond_codecs::Codec;
 use bond_media_engine::ids::{PayloadType, Ssrc};
 use bond_media_engine::leg::MediaSource;
+use bond_media_engine::leg::{DtmfTiming, RtpMedia};
 use bond_media_engine::rtp::{Packetizer, RtpStats};
-use bond_media_engine::sim::SimNetwork;
+use bond_media_engine::sim::{LinkProfile, SimNetwork};
+use bond_media_engine::DtmfSource;
 
 /// Send `seconds` of 1 kHz at `ptime_ms` per packet into a PCMU leg; what it heard, and its stats.
 fn tone_at_ptime(ptime_ms: usize, seconds: usize) -> (Vec<i16>, RtpStats) {
@@ -78,27 +83,95 @@ fn opus_tone_at_ptime(ptime_ms: usize, seconds: usize, lost: Option<usize>) -> (
     (net.heard_samples(leg), net.engine.stats(leg).unwrap())
 }
 
+/// Opus packets of `ptime` ms, none lost: a clean tone, the peer's own packets counted.
+fn check_clean_opus_tone(ptime: usize) {
+    let (heard, stats) = opus_tone_at_ptime(ptime, 3, None);
+    assert!(heard.len() >= 48_000 * 5 / 2, "ptime {ptime}: {} samples", heard.len());
+    let steady = &heard[48_000 / 2..heard.len() - 4800];
+    let sinad = sinad_db(steady, 1000.0, 48_000);
+    assert!(sinad > 20.0, "ptime {ptime}: SINAD {sinad:.1} dB");
+    assert_eq!(stats.packets_received as usize, 3000 / ptime, "the peer's packets, not frames");
+    assert_eq!((stats.packets_lost, stats.packets_malformed), (0, 0));
+    assert!(stats.frames_concealed <= 2, "ptime {ptime}: {} frames concealed", stats.frames_concealed);
+}
+
 #[test]
 fn forty_and_sixty_ms_opus_packets_play_as_a_clean_tone() {
-    for ptime in [40, 60] {
-        let (heard, stats) = opus_tone_at_ptime(ptime, 3, None);
-        assert!(heard.len() >= 48_000 * 5 / 2, "ptime {ptime}: {} samples", heard.len());
-        let steady = &heard[48_000 / 2..heard.len() - 4800];
-        let sinad = sinad_db(steady, 1000.0, 48_000);
-        assert!(sinad > 20.0, "ptime {ptime}: SINAD {sinad:.1} dB");
-        assert_eq!(stats.packets_received as usize, 3000 / ptime, "the peer's packets, not frames");
-        assert_eq!((stats.packets_lost, stats.packets_malformed), (0, 0));
-        assert!(stats.frames_concealed <= 2, "ptime {ptime}: {} frames concealed", stats.frames_concealed);
-    }
+    check_clean_opus_tone(40);
+    check_clean_opus_tone(60);
+}
+
+#[test]
+fn five_and_ten_ms_opus_packets_are_joined_and_play_as_a_clean_tone() {
+    check_clean_opus_tone(5);
+    check_clean_opus_tone(10);
+}
+
+/// Opus packets of `ptime` ms with the one about 1.5 s in lost: between
+/// `concealed` frames concealed, and the tone back after it.
+fn check_opus_loss(ptime: usize, concealed: std::ops::RangeInclusive<u64>) {
+    let (heard, stats) = opus_tone_at_ptime(ptime, 3, Some(1500 / ptime + 1));
+    assert_eq!(stats.packets_lost, 1);
+    assert!(concealed.contains(&stats.frames_concealed), "{} frames concealed", stats.frames_concealed);
+    let after = &heard[48_000 * 2..heard.len() - 4800];
+    let sinad = sinad_db(after, 1000.0, 48_000);
+    assert!(sinad > 20.0, "ptime {ptime}: SINAD {sinad:.1} dB after the loss");
 }
 
 #[test]
 fn a_lost_sixty_ms_opus_packet_is_concealed_as_three_frames_and_the_tone_goes_on() {
-    let (heard, stats) = opus_tone_at_ptime(60, 3, Some(25));
-    assert_eq!(stats.packets_lost, 1);
-    assert!((3..=5).contains(&stats.frames_concealed), "{} frames concealed", stats.frames_concealed);
-    // After the loss (1.5 s in, played about 60 ms later) the tone is back.
-    let after = &heard[48_000 * 2..heard.len() - 4800];
-    let sinad = sinad_db(after, 1000.0, 48_000);
-    assert!(sinad > 20.0, "SINAD {sinad:.1} dB after the loss");
+    check_opus_loss(60, 3..=5);
+}
+
+#[test]
+fn a_lost_ten_ms_opus_packet_conceals_its_20_ms_and_the_tone_goes_on() {
+    check_opus_loss(10, 1..=3);
+}
+
+/// A 1 kHz PCMU leg sending at `packet_ms` into a leg that hears it, with
+/// `digits` sent as RFC 4733 events from the tone leg half-way: what the other
+/// leg heard, its stats, and the digits it got as events.
+fn sent_at_packet_time(packet_ms: u32, seconds: u64, digits: &str) -> (Vec<i16>, RtpStats, String) {
+    let mut net = SimNetwork::new(9);
+    let now = net.now();
+    let mut tone = net.engine.leg_config(Codec::Pcmu);
+    tone.send_events = true;
+    let tone = net.engine.add_leg(now, tone, MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }).unwrap();
+    net.engine.set_rtp_media(now, tone, RtpMedia { packet_ms, ..RtpMedia::new(Codec::Pcmu) }).unwrap();
+    let mut ear = net.engine.leg_config(Codec::Pcmu);
+    ear.emit_heard = true;
+    let ear = net.engine.add_leg(now, ear, MediaSource::Silence).unwrap();
+    net.connect(tone, ear, LinkProfile::clean(), LinkProfile::clean());
+    net.run_for(Duration::from_millis(seconds * 500));
+    let digits: Vec<DtmfDigit> = digits.chars().map(|c| DtmfDigit::from_char(c).unwrap()).collect();
+    net.engine.send_dtmf(tone, &digits, DtmfTiming::default()).unwrap();
+    net.run_for(Duration::from_millis(seconds * 500));
+    let events = net.digits(ear, DtmfSource::Rfc4733);
+    (net.heard_samples(ear), net.engine.stats(ear).unwrap(), events)
+}
+
+#[test]
+fn a_leg_sends_the_packet_time_its_peer_asked_for_as_one_continuous_stream() {
+    for ms in [10, 30, 40, 60] {
+        let (heard, stats, _) = sent_at_packet_time(ms, 3, "");
+        let packets = stats.packets_received;
+        assert!(packets.abs_diff(3000 / u64::from(ms)) <= 2, "{ms} ms: {packets} packets in 3 s");
+        assert_eq!((stats.packets_lost, stats.packets_malformed), (0, 0), "{ms} ms");
+        let steady = &heard[8000 / 2..heard.len() - 800];
+        let sinad = sinad_db(steady, 1000.0, 8000);
+        assert!(sinad > 30.0, "{ms} ms: SINAD {sinad:.1} dB");
+    }
+}
+
+#[test]
+fn digits_sent_between_packed_audio_arrive_once_and_the_stream_stays_whole() {
+    for ms in [30, 60] {
+        // The digits start 3 s in and take 1.2 s.
+        let (heard, stats, digits) = sent_at_packet_time(ms, 6, "19#");
+        assert_eq!(digits, "19#", "{ms} ms");
+        assert_eq!((stats.packets_lost, stats.packets_malformed), (0, 0), "{ms} ms");
+        let after = &heard[8000 * 9 / 2..heard.len() - 800];
+        let sinad = sinad_db(after, 1000.0, 8000);
+        assert!(sinad > 30.0, "{ms} ms: the tone resumes, SINAD {sinad:.1} dB");
+    }
 }

@@ -49,6 +49,7 @@ pub fn rtp_media(plan: &MediaPlan, answered: bool) -> RtpMedia {
         send: answered && plan.send(),
         expect_media: answered && plan.peer_direction.sends(),
         rtcp_mux: plan.rtcp_mux,
+        packet_ms: plan.packet_ms(),
     }
 }
 
@@ -63,6 +64,8 @@ pub fn answer_media(plan: &MediaPlan, address: IpAddr, port: u16) -> LocalMedia 
         telephone_event_pt: plan.telephone_event_pt,
         direction: plan.local_direction(),
         rtcp_mux: plan.rtcp_mux,
+        // The packet time Bond sends at, so both directions agree.
+        ptime: plan.packet_ms(),
     }
 }
 
@@ -78,6 +81,7 @@ pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16) -> LocalMedia {
         direction: Direction::SendRecv,
         // Offered; RTCP stays on the port above until the answer agrees (RFC 5761 §5.1.1).
         rtcp_mux: true,
+        ptime: 20,
     }
 }
 
@@ -97,10 +101,42 @@ pub fn reanswer(
     media.local.telephone_event_pt = plan.telephone_event_pt;
     media.local.direction = plan.local_direction();
     media.local.rtcp_mux = plan.rtcp_mux;
+    media.local.ptime = plan.packet_ms();
     media.plan = Some(plan);
     Ok(plan)
 }
 
 fn session_id() -> u64 {
     u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 of 16 bytes")) >> 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(formats: &str, rtpmap: &str, ptime: u32) -> SessionDescription {
+        let text = format!(
+            "v=0\r\no=peer 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP {formats}\r\n{rtpmap}a=ptime:{ptime}\r\na=sendrecv\r\n"
+        );
+        SessionDescription::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_answer_and_the_leg_take_the_peers_packet_time_and_a_reoffer_changes_it() {
+        let pcmu = offer("0", "", 30);
+        let plan = sdp::answer(&pcmu, &[Codec::Pcmu]).unwrap();
+        let local = answer_media(&plan, "192.0.2.9".parse().unwrap(), 5000);
+        assert!(sdp::write(&local).contains("a=ptime:30\r\n"));
+        assert_eq!(rtp_media(&plan, true).packet_ms, 30);
+
+        let mut media = CallMedia { leg: LegId(1), local, plan: Some(plan) };
+        let plan = reanswer(&mut media, &offer("0", "", 40), &[Codec::Pcmu]).unwrap();
+        assert_eq!((media.local.ptime, rtp_media(&plan, true).packet_ms), (40, 40));
+
+        // Opus always sends 20 ms; a packet time Bond does not make falls back to 20.
+        let opus = offer("111", "a=rtpmap:111 opus/48000/2\r\n", 40);
+        assert_eq!(sdp::answer(&opus, &[Codec::Opus]).unwrap().packet_ms(), 20);
+        assert_eq!(sdp::answer(&offer("0", "", 25), &[Codec::Pcmu]).unwrap().packet_ms(), 20);
+    }
 }

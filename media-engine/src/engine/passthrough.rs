@@ -1,7 +1,7 @@
 //! When a bridge passes packets through undecoded (see `leg/passthrough.rs`).
 //!
 //! Both legs of a local bridge must be plain RTP legs (not WebRTC, not carrier
-//! streams) with the same codec, each allowing it, carrying DTMF across, with no
+//! streams) with the same codec and packet time, each allowing it, carrying DTMF across, with no
 //! detector, mute or hold. The engine checks after anything that could change
 //! the answer (a leg's outputs drained, a control applied) and switches both
 //! legs together, so a clip, a digit to play or a recording that needs decoded
@@ -44,7 +44,10 @@ impl Engine {
     pub(super) fn refresh_passthrough(&mut self, leg: LegId) {
         let Some(peer) = self.routes.get(&leg).filter(|r| !r.remote).map(|r| r.peer) else { return };
         let joinable = match (self.legs.get(&leg), self.legs.get(&peer)) {
-            (Some(Member::Rtp(a)), Some(Member::Rtp(b))) => a.config().codec == b.config().codec,
+            // The same codec and packet time: each peer gets packets as it asked for them.
+            (Some(Member::Rtp(a)), Some(Member::Rtp(b))) => {
+                a.config().codec == b.config().codec && a.packet_ms() == b.packet_ms()
+            }
             // An echo sends the RTP leg's packets back in its own codec.
             (Some(Member::Rtp(_)), Some(Member::Local(_)))
             | (Some(Member::Local(_)), Some(Member::Rtp(_))) => true,

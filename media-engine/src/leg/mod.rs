@@ -13,6 +13,7 @@ mod dtmf_sender;
 mod event_sender;
 mod local;
 mod packet_record;
+mod packing;
 mod passthrough;
 pub(crate) mod player;
 mod receive;
@@ -33,6 +34,7 @@ use event_sender::EventSender;
 pub use local::LocalLeg;
 pub use packet_record::PacketBatch;
 use packet_record::PacketRecord;
+use packing::Packing;
 pub use passthrough::Forwarded;
 use passthrough::Rebase;
 use player::Player;
@@ -66,6 +68,26 @@ fn packet_room(tx: &mut BytesMut, payload: usize) -> &mut [u8] {
     }
     tx.resize(PLAIN_HEADER + payload, 0);
     tx
+}
+
+/// The packet just written into `tx` out as `Transmit`; false (and nothing out)
+/// when it could not be written.
+fn transmit_written(
+    tx: &mut BytesMut,
+    outputs: &mut VecDeque<LegOutput>,
+    written: Result<usize, RtpError>,
+) -> bool {
+    match written {
+        Ok(n) => {
+            tx.truncate(n);
+            outputs.push_back(LegOutput::Transmit(tx.split().freeze()));
+            true
+        }
+        Err(_) => {
+            tx.clear();
+            false
+        }
+    }
 }
 
 /// How a leg is set up.
@@ -119,6 +141,9 @@ pub struct RtpMedia {
     /// from the port above it. The runtime reads this; the engine tells RTCP
     /// from RTP by packet type whichever port it came in on.
     pub rtcp_mux: bool,
+    /// How long each audio packet sent is, in ms (the peer's `a=ptime`): 10,
+    /// 20, 30, 40 or 60 for G.711 and G.722 (`packing.rs`); Opus always sends 20.
+    pub packet_ms: u32,
 }
 
 impl RtpMedia {
@@ -132,6 +157,7 @@ impl RtpMedia {
             send: true,
             expect_media: true,
             rtcp_mux: false,
+            packet_ms: 20,
         }
     }
 }
@@ -234,6 +260,8 @@ pub struct Leg {
     encoder: AudioEncoder,
     decoder: AudioDecoder,
     packetizer: Packetizer,
+    /// Packets of another length than 20 ms, when the peer asked (`packing.rs`).
+    packing: Option<Packing>,
     playout: PlayoutBuffer,
     receive: ReceiveStats,
     late: u64,
@@ -301,6 +329,7 @@ impl Leg {
             encoder: codec.encoder_with(config.opus)?,
             decoder: codec.decoder()?,
             packetizer: Packetizer::new(config.ssrc, config.initial_seq, config.initial_timestamp),
+            packing: None,
             playout: PlayoutBuffer::new(config.playout_delay, codec.max_payload_len()),
             receive: ReceiveStats::new(codec.rtp_clock_rate()),
             late: 0,
@@ -355,6 +384,11 @@ impl Leg {
     /// than its first: no bridge, tap, recording or clip yet; the leg then sends
     /// silence); once the audio is in use a codec change must keep the rate.
     pub fn set_media(&mut self, now: Instant, media: RtpMedia) -> Result<(), EngineError> {
+        // Audio packed for the old packet time or codec goes first, as it was.
+        let repack = media.packet_ms != self.packet_ms() || media.codec != self.config.codec;
+        if repack {
+            self.send_packed_rest();
+        }
         if media.codec.sample_rate() != self.rate() {
             if self.config.emit_heard || self.recording != RecordTap::Off || !self.player.is_idle() {
                 return Err(EngineError::Config("a codec change must keep the sample rate of a leg in use"));
@@ -366,6 +400,9 @@ impl Leg {
             self.decoder = media.codec.decoder()?;
             self.playout.flush();
             self.config.codec = media.codec;
+        }
+        if repack {
+            self.packing = Packing::new(media.codec, media.packet_ms);
         }
         self.config.payload_type = media.payload_type;
         self.config.telephone_event_pt = media.telephone_event_pt;
@@ -570,7 +607,11 @@ impl Leg {
         let sending = Sending {
             ssrc: self.config.ssrc.0,
             sent: (self.sending && sent > 0).then(|| (sent, self.packetizer.sent_bytes())),
-            rtp_time: self.packetizer.next_timestamp(),
+            // Audio packed but not sent yet is already past.
+            rtp_time: self
+                .packetizer
+                .next_timestamp()
+                .wrapping_add(self.packing.as_ref().map_or(0, Packing::waiting)),
         };
         let received =
             self.remote_ssrc.filter(|_| self.receive.packets() > 0).map(|ssrc| (ssrc, &self.receive));
@@ -681,30 +722,26 @@ impl Leg {
         let clock = self.config.codec.rtp_clock_rate();
         let duration = clock / 50;
         if !self.sending {
-            self.packetizer.skip(duration);
+            // Audio packed but not sent is dropped with the tick's: its time passes unsent.
+            let waiting = self.packing.as_mut().map_or(0, Packing::discard);
+            self.packetizer.skip(duration + waiting);
             return;
+        }
+        if !self.events_out.is_idle() {
+            self.send_packed_rest();
         }
         let now = self.packetizer.next_timestamp();
         let event = self.events_pt().and_then(|pt| Some((pt, self.events_out.next(now, duration, clock)?)));
-        let written = if let Some((pt, event)) = event {
+        if let Some((pt, event)) = event {
             let tx = packet_room(&mut self.tx, event.payload.len());
             let written = self.packetizer.write_at(pt, &event.payload, event.timestamp, event.marker, tx);
+            transmit_written(&mut self.tx, &mut self.outputs, written);
             self.packetizer.skip(duration);
-            written
+        } else if let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) {
+            self.send_audio(len, duration);
         } else {
-            let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) else {
-                self.packetizer.skip(duration);
-                return;
-            };
-            let tx = packet_room(&mut self.tx, len);
-            self.packetizer.write(self.config.payload_type, &self.payload[..len], duration, tx)
-        };
-        match written {
-            Ok(n) => {
-                self.tx.truncate(n);
-                self.outputs.push_back(LegOutput::Transmit(self.tx.split().freeze()));
-            }
-            Err(_) => self.tx.clear(),
+            self.send_packed_rest();
+            self.packetizer.skip(duration);
         }
     }
 

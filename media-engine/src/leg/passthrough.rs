@@ -19,7 +19,7 @@ use std::time::Instant;
 use bond_codecs::Codec;
 
 use super::packet_record::PacketRecord;
-use super::{packet_room, samples_8k, Leg, LegOutput, LegTimer, RecordTap};
+use super::{packet_room, samples_8k, transmit_written, Leg, LegOutput, LegTimer, RecordTap};
 use crate::EngineError;
 
 /// A received packet on its way to the bridge peer.
@@ -75,6 +75,7 @@ impl Leg {
             self.hand_over_packet_record();
         }
         if on {
+            self.send_packed_rest();
             self.timers.stop(LegTimer::Tick);
             self.rebase = None;
         } else {
@@ -144,15 +145,8 @@ impl Leg {
             marker,
             packet_room(&mut self.tx, packet.payload.len()),
         );
-        match written {
-            Ok(n) => {
-                self.tx.truncate(n);
-                self.outputs.push_back(LegOutput::Transmit(self.tx.split().freeze()));
-                if !packet.event {
-                    self.record_packet(true, now, self.config.ssrc.0, timestamp, packet.payload);
-                }
-            }
-            Err(_) => self.tx.clear(),
+        if transmit_written(&mut self.tx, &mut self.outputs, written) && !packet.event {
+            self.record_packet(true, now, self.config.ssrc.0, timestamp, packet.payload);
         }
     }
 

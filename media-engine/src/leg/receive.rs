@@ -2,7 +2,8 @@
 //! telephone-event taken apart, and the audio put in the playout buffer, cut
 //! into 20 ms frames first when the peer's packets are of another length
 //! (`rtp/reframe.rs`; Opus packets of 40-120 ms take their first frame's place
-//! whole). The leg's tick plays it out (`mod.rs`).
+//! whole, those of 2.5-10 ms are joined into 20 ms ones). The leg's tick plays
+//! it out (`mod.rs`).
 
 use std::time::Instant;
 
@@ -37,11 +38,12 @@ impl Leg {
         let ssrc = Ssrc(header.ssrc);
         self.remote_ssrc = Some(header.ssrc);
         let opus = self.config.codec == Codec::Opus;
-        let opus_frames = if opus && !is_event { opus_codec::packet_frames(media) } else { None };
+        let opus_samples = if opus && !is_event { opus_codec::packet_samples(media) } else { None };
+        let short = opus_samples.filter(|&samples| opus_codec::is_short_packet(samples));
         if self.reframer.is_none() && !is_event {
             if reframes(self.config.codec) && media.len() != reframe::FRAME {
                 self.reframer = Some(Default::default());
-            } else if opus_frames.is_some_and(|frames| frames > 1) {
+            } else if short.is_some() || opus_samples.is_some_and(|samples| samples > 960) {
                 self.reframer = Some((Reframer::opus(), Default::default()));
             }
         }
@@ -50,10 +52,18 @@ impl Leg {
             // A telephone-event carries no audio to cut (its frames are concealed).
             let frames = match is_event {
                 true => Vec::new(),
-                // A packet that is not whole 20 ms frames takes one place, and is concealed.
-                false if opus => {
-                    reframer.push_packet(header.ssrc, header.timestamp, media, opus_frames.unwrap_or(1))
-                }
+                false if opus => match short {
+                    Some(samples) => {
+                        reframer.push_short_packet(header.ssrc, header.timestamp, media, samples as u32)
+                    }
+                    // Any other packet that is not whole 20 ms frames takes one place, and is concealed.
+                    None => reframer.push_packet(
+                        header.ssrc,
+                        header.timestamp,
+                        media,
+                        opus_codec::packet_frames(media).unwrap_or(1),
+                    ),
+                },
                 false => reframer.push(header.ssrc, header.timestamp, media),
             };
             for frame in frames {

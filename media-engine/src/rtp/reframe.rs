@@ -14,7 +14,12 @@
 //! Opus packets of 40 to 120 ms cannot be cut as bytes: [`Reframer::push_packet`]
 //! puts the whole packet in its first frame's place on a grid of 960 and leaves
 //! the places of the frames after it empty. The leg decodes the packet at its
-//! first frame and plays the rest of it in those empty places.
+//! first frame and plays the rest of it in those empty places. Opus packets of
+//! 2.5, 5 or 10 ms are gathered until they fill a place and joined into one
+//! 20 ms packet there ([`Reframer::push_short_packet`]); like a split G.711
+//! frame, the rest must be the next audio to arrive, or the place is concealed.
+
+use bond_codecs::opus_codec;
 
 /// Bytes (and timestamp units) of one 20 ms frame.
 pub const FRAME: usize = 160;
@@ -35,13 +40,16 @@ pub struct Reframer {
     base: u32,
     /// A frame begun at the end of the last packet: its grid index and bytes so far.
     partial: Option<(u32, Vec<u8>)>,
+    /// Short Opus packets gathered for one place: its grid index, the timestamp
+    /// units they cover, the packets.
+    gathered: Option<(u32, u32, Vec<Vec<u8>>)>,
     /// Timestamp units per frame: [`FRAME`], or 960 for Opus.
     unit: u32,
 }
 
 impl Default for Reframer {
     fn default() -> Self {
-        Self { ssrc: None, base: 0, partial: None, unit: FRAME as u32 }
+        Self { ssrc: None, base: 0, partial: None, gathered: None, unit: FRAME as u32 }
     }
 }
 
@@ -61,10 +69,42 @@ impl Reframer {
             .collect()
     }
 
+    /// An Opus packet of `samples` timestamp units, fewer than a place holds
+    /// (`opus_codec::is_short_packet`): the place it completes, its packets
+    /// joined into one, or nothing yet.
+    pub fn push_short_packet(
+        &mut self,
+        ssrc: u32,
+        timestamp: u32,
+        packet: &[u8],
+        samples: u32,
+    ) -> Vec<Frame> {
+        self.follow(ssrc, timestamp);
+        let offset = timestamp.wrapping_sub(self.base);
+        let (index, within) = (offset / self.unit, offset % self.unit);
+        let mut packets = match self.gathered.take() {
+            Some((i, covered, packets)) if i == index && covered == within => packets,
+            _ if within == 0 => Vec::with_capacity((self.unit / samples) as usize),
+            // A packet of the place was lost or came out of order: it is concealed.
+            _ => return Vec::new(),
+        };
+        packets.push(packet.to_vec());
+        let covered = within + samples;
+        if covered < self.unit {
+            self.gathered = Some((index, covered, packets));
+            return Vec::new();
+        }
+        let parts: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        match opus_codec::join_packets(&parts) {
+            Some(joined) if covered == self.unit => vec![self.frame(index, joined)],
+            _ => Vec::new(),
+        }
+    }
+
     /// A new SSRC starts a new grid.
     fn follow(&mut self, ssrc: u32, timestamp: u32) {
         if self.ssrc != Some(ssrc) {
-            *self = Self { ssrc: Some(ssrc), base: timestamp, partial: None, unit: self.unit };
+            *self = Self { ssrc: Some(ssrc), unit: self.unit, base: timestamp, ..Self::default() };
         }
     }
 
@@ -182,5 +222,26 @@ mod tests {
                 (4, 4840, &[][..])
             ]
         );
+    }
+
+    #[test]
+    fn ten_ms_opus_packets_are_joined_per_place_and_a_place_missing_its_start_is_dropped() {
+        // Code-0 packets of one 10 ms CELT frame (TOC config 30), a byte of frame data each.
+        let ten = |data: u8| vec![30 << 3, data];
+        let mut r = Reframer::opus();
+        let ts = u32::MAX - 479; // the grid crosses the timestamp wrap
+        let mut frames = r.push_short_packet(7, ts, &ten(1), 480);
+        assert!(frames.is_empty(), "half a place waits");
+        frames.extend(r.push_short_packet(7, ts.wrapping_add(480), &ten(2), 480));
+        // The next place's first half is lost: its second half alone is dropped.
+        frames.extend(r.push_short_packet(7, ts.wrapping_add(1440), &ten(4), 480));
+        frames.extend(r.push_short_packet(7, ts.wrapping_add(1920), &ten(5), 480));
+        frames.extend(r.push_short_packet(7, ts.wrapping_add(2400), &ten(6), 480));
+        let places: Vec<(u16, u32, usize)> = frames
+            .iter()
+            .map(|f| (f.seq, f.timestamp, opus_codec::packet_samples(&f.payload).unwrap_or(0)))
+            .collect();
+        assert_eq!(places, vec![(0, ts, 960), (2, ts.wrapping_add(1920), 960)]);
+        assert_eq!(frames[0].payload, [30 << 3 | 1, 1, 2], "code 1: two frames of equal size");
     }
 }

@@ -34,6 +34,16 @@ impl MediaPlan {
     pub fn send(&self) -> bool {
         self.peer_direction.receives() && self.remote.is_some()
     }
+
+    /// How long each packet Bond sends is, in ms: the peer's `a=ptime` for
+    /// G.711 and G.722 when it is 10, 20, 30, 40 or 60; otherwise, and always
+    /// for Opus, 20.
+    pub fn packet_ms(&self) -> u32 {
+        match self.ptime {
+            Some(ms @ (10 | 20 | 30 | 40 | 60)) if self.codec != Codec::Opus => ms,
+            _ => 20,
+        }
+    }
 }
 
 /// Why no media could be agreed (SIP answers 488).

@@ -22,6 +22,8 @@ pub struct LocalMedia {
     pub direction: Direction,
     /// RTCP on the RTP port (`a=rtcp-mux`): offered, or agreed in an answer.
     pub rtcp_mux: bool,
+    /// `a=ptime`: 20 in an offer; in an answer, the packet time Bond sends at.
+    pub ptime: u32,
 }
 
 /// The SDP text for `media`.
@@ -58,7 +60,7 @@ pub fn write(media: &LocalMedia) -> String {
         let clock = media.codecs.first().map_or(8000, |(_, c)| c.rtp_clock_rate());
         let _ = write!(sdp, "a=rtpmap:{pt} telephone-event/{clock}\r\na=fmtp:{pt} 0-16\r\n");
     }
-    let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", media.direction.attribute());
+    let _ = write!(sdp, "a=ptime:{}\r\na={}\r\n", media.ptime, media.direction.attribute());
     if media.rtcp_mux {
         sdp.push_str("a=rtcp-mux\r\n");
     }
@@ -81,6 +83,7 @@ mod tests {
             telephone_event_pt: Some(101),
             direction: Direction::SendRecv,
             rtcp_mux: true,
+            ptime: 20,
         };
         let text = write(&local);
         let parsed = SessionDescription::parse(text.as_bytes()).unwrap();
@@ -91,6 +94,7 @@ mod tests {
         assert_eq!((plan.codec, plan.payload_type, plan.telephone_event_pt), (Codec::G722, 9, Some(101)));
         assert_eq!(plan.remote, Some("192.0.2.7:30000".parse().unwrap()));
         assert!(plan.rtcp_mux);
+        assert_eq!((parsed.media[0].ptime, plan.packet_ms()), (Some(20), 20));
         let unmuxed = write(&LocalMedia { rtcp_mux: false, ..local });
         assert!(!SessionDescription::parse(unmuxed.as_bytes()).unwrap().media[0].rtcp_mux);
     }

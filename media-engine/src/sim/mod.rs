@@ -148,10 +148,15 @@ impl SimNetwork {
 
     /// The digits `leg` detected in the audio it heard, in order.
     pub fn inband_digits(&self, leg: LegId) -> String {
+        self.digits(leg, DtmfSource::InBand)
+    }
+
+    /// The digits `leg` received from `source`, in order.
+    pub fn digits(&self, leg: LegId, source: DtmfSource) -> String {
         self.events
             .iter()
             .filter_map(|(_, e)| match e {
-                EngineEvent::DtmfReceived { leg: l, digit, source: DtmfSource::InBand } if *l == leg => {
+                EngineEvent::DtmfReceived { leg: l, digit, source: s } if *l == leg && *s == source => {
                     Some(digit.as_char())
                 }
                 _ => None,
