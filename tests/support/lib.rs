@@ -12,6 +12,16 @@ pub fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {
     f64::from(Goertzel::new(hz, rate).energy(&block) / total)
 }
 
+/// How many 50 ms blocks of `samples` do not carry a clean tone at `hz`, and
+/// how many blocks there are. Measured per block because a phase jump (a pause
+/// cut out, a tick a loaded machine skipped) makes the two sides of it cancel
+/// in a measure over the whole signal.
+pub fn blocks_without_tone(samples: &[i16], hz: f64, rate: u32) -> (usize, usize) {
+    let blocks = samples.chunks_exact(rate as usize / 20);
+    let total = blocks.len();
+    (blocks.filter(|b| tone_share(b, hz, rate) <= 0.9).count(), total)
+}
+
 pub mod amd;
 pub mod bond_process;
 pub mod load;

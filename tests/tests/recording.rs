@@ -12,7 +12,7 @@ use bond_media_engine::rtp::Packetizer;
 use bond_media_engine::runtime::{self, LegSpec, PortRange, RecordChannels, RecordingSpec, RuntimeConfig};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::DtmfPassing;
-use bond_tests::tone_share;
+use bond_tests::{blocks_without_tone, tone_share};
 
 #[test]
 fn a_recorded_leg_gives_what_its_party_said_and_what_it_heard() {
@@ -66,8 +66,11 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
     // About the second it ran (a loaded machine can make the engine skip ticks, never add them).
     assert!((0.5..1.1).contains(&seconds), "{seconds} s");
     assert!((seconds * 1000.0 - summary.duration_ms as f64).abs() < 1.0);
-    assert!(tone_share(&left[1600..], 700.0, 16000) > 0.9, "left: the customer");
-    assert!(tone_share(&right[1600..], 1100.0, 16000) > 0.9, "right: the agent");
+    // A loaded machine may skip a tick or two; each breaks at most one block.
+    let (missing, blocks) = blocks_without_tone(&left[1600..], 700.0, 16000);
+    assert!(missing * 10 <= blocks, "left: the customer is missing from {missing} of {blocks} blocks");
+    let (missing, blocks) = blocks_without_tone(&right[1600..], 1100.0, 16000);
+    assert!(missing * 10 <= blocks, "right: the agent is missing from {missing} of {blocks} blocks");
     assert!(engine.stop_recording(customer).await.unwrap().is_none());
     assert!(!dir.path().join("rec/call.wav.partial").exists());
 }
@@ -146,13 +149,11 @@ async fn a_passthrough_bridge_is_recorded_from_its_packets_both_ways_and_a_pause
     let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
     let seconds = left.len() as f64 / 8000.0;
     assert!((0.85..=1.15).contains(&seconds), "{seconds} s: the 1.3 s recorded less the 0.3 s pause");
-    // Measured in 50 ms blocks: where the pause was cut out, the tone's phase
-    // jumps, and over the whole file the two sides of the cut can cancel.
-    let carrying =
-        |channel: &[i16], hz| channel.chunks_exact(400).filter(|b| tone_share(b, hz, 8000) > 0.9).count();
-    let blocks = left.len() / 400;
-    assert!(carrying(&left, 1000.0) + 2 >= blocks, "left: the customer");
-    assert!(carrying(&right, 500.0) + 2 >= blocks, "right: the agent, as sent to the customer");
+    // Where the pause was cut out the tone's phase jumps: two blocks may break.
+    let (missing, _) = blocks_without_tone(&left, 1000.0, 8000);
+    assert!(missing <= 2, "left: the customer is missing from {missing} blocks");
+    let (missing, _) = blocks_without_tone(&right, 500.0, 8000);
+    assert!(missing <= 2, "right: the agent, as sent to the customer, is missing from {missing} blocks");
 }
 
 #[tokio::test]
