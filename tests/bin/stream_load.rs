@@ -7,9 +7,10 @@
 //! a 20 ms grid. Each payload carries its socket and frame number in its first
 //! bytes (a PCMU-to-PCMU bridge returns mu-law codes unchanged), so the far side
 //! can tell which frame arrived and how late. Reports frames lost, latency
-//! percentiles (send on one socket to receipt on the other, which includes the
-//! 60 ms playout buffer and up to 20 ms of tick alignment), and Bond's CPU and
-//! memory from /proc.
+//! percentiles (send on one socket to receipt on the other; a bridge that
+//! decodes, `BOND_RTP_PASSTHROUGH=false`, adds its 60 ms playout buffer and up
+//! to 20 ms of tick alignment, a passthrough bridge neither), and Bond's CPU
+//! and memory from /proc.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -180,7 +181,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     Ok(format!(
         "pairs={pairs} sockets={sockets} seconds={seconds}\n\
          frames sent={sent} received with their id={received} lost={}\n\
-         latency send->receipt ms: p50={:.1} p99={:.1} max={:.1} (includes the 60 ms playout buffer and 0-20 ms tick alignment)\n\
+         latency send->receipt ms: p50={:.1} p99={:.1} max={:.1}\n\
          bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped}",
         sent.saturating_sub(received),
         percentile(&latencies, 50.0) as f64 / 1000.0,

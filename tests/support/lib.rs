@@ -1,6 +1,6 @@
 //! Helpers shared by Bond's integration tests.
 
-use bond_codecs::dtmf::Goertzel;
+use bond_codecs::dtmf::{DtmfDetector, DtmfEvent, Goertzel};
 
 /// Share of the energy of `samples` that sits at `hz` (0..=1): near 1 for a clean tone.
 pub fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {
@@ -20,6 +20,18 @@ pub fn blocks_without_tone(samples: &[i16], hz: f64, rate: u32) -> (usize, usize
     let blocks = samples.chunks_exact(rate as usize / 20);
     let total = blocks.len();
     (blocks.filter(|b| tone_share(b, hz, rate) <= 0.9).count(), total)
+}
+
+/// The DTMF digits heard in `pcm` (8 kHz), in order.
+pub fn heard_digits(pcm: &[i16]) -> String {
+    let mut detector = DtmfDetector::new(8_000);
+    detector.push(pcm);
+    std::iter::from_fn(|| detector.poll_event())
+        .filter_map(|e| match e {
+            DtmfEvent::Started { digit, .. } => Some(digit.as_char()),
+            _ => None,
+        })
+        .collect()
 }
 
 pub mod amd;

@@ -8,16 +8,33 @@ use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::{Engine, EngineError, LegId, Relay};
-use bond_tests::tone_share;
+use bond_tests::{heard_digits, tone_share};
 
 /// A phone playing `source` to its own Bond leg, in an engine numbering legs from `first` by two.
 fn shard(first: u64, codec: Codec, source: MediaSource) -> (SimNetwork, LegId, LegId) {
+    shard_with(first, codec, source, false)
+}
+
+/// The same, with a SIP-style Bond leg (RFC 4733 both ways) that may pass through.
+fn passing_shard(first: u64, codec: Codec, source: MediaSource) -> (SimNetwork, LegId, LegId) {
+    shard_with(first, codec, source, true)
+}
+
+fn shard_with(
+    first: u64,
+    codec: Codec,
+    source: MediaSource,
+    passthrough: bool,
+) -> (SimNetwork, LegId, LegId) {
     let mut net = SimNetwork::with_engine(Engine::with_leg_ids(first, first, 2));
     let now = net.now();
     let mut phone_cfg = net.engine.leg_config(codec);
     phone_cfg.emit_heard = true;
+    phone_cfg.send_events = passthrough;
     let phone = net.engine.add_leg(now, phone_cfg, source).unwrap();
-    let bond_cfg = net.engine.leg_config(codec);
+    let mut bond_cfg = net.engine.leg_config(codec);
+    bond_cfg.send_events = passthrough;
+    bond_cfg.passthrough = passthrough;
     let bond = net.engine.add_leg(now, bond_cfg, MediaSource::Silence).unwrap();
     net.connect(phone, bond, LinkProfile::clean(), LinkProfile::clean());
     (net, phone, bond)
@@ -32,10 +49,10 @@ fn run_both(a: &mut SimNetwork, b: &mut SimNetwork, duration: Duration) -> (usiz
         a.run_for(step);
         b.run_for(step);
         for relay in a.take_relays() {
-            refused.1 += usize::from(b.engine.handle_relay(relay).is_err());
+            refused.1 += usize::from(b.engine.handle_relay(b.now(), relay).is_err());
         }
         for relay in b.take_relays() {
-            refused.0 += usize::from(a.engine.handle_relay(relay).is_err());
+            refused.0 += usize::from(a.engine.handle_relay(a.now(), relay).is_err());
         }
     }
     refused
@@ -84,7 +101,7 @@ fn a_leg_ending_takes_its_remote_peer_out_of_the_bridge() {
         to: bond_b,
         frame: Box::new(bond_codecs::AudioFrame::silent(SampleRate::Hz8000, 0)),
     };
-    assert!(matches!(b.engine.handle_relay(stray), Err(EngineError::NotBridged(_))));
+    assert!(matches!(b.engine.handle_relay(b.now(), stray), Err(EngineError::NotBridged(_))));
     // B's leg is free for a new bridge.
     let echo = b.engine.add_local_leg(b.now(), SampleRate::Hz8000, MediaSource::Echo);
     b.engine.bridge(bond_b, echo).unwrap();
@@ -139,4 +156,85 @@ fn digits_received_on_one_engine_are_played_to_the_party_on_the_other() {
     let mut sorted: Vec<char> = heard.chars().collect();
     sorted.sort_unstable();
     assert_eq!(sorted, ['#', '4', '7'], "heard {heard:?}");
+}
+
+#[test]
+fn legs_of_two_engines_pass_packets_through_while_both_offer_the_same_codec() {
+    let (mut a, phone_a, bond_a) = passing_shard(1, Codec::Pcmu, tone(1000.0));
+    let (mut b, phone_b, bond_b) = passing_shard(2, Codec::Pcmu, tone(600.0));
+    bridge_across(&mut a, bond_a, &mut b, bond_b);
+    let refused = run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert_eq!(refused, (0, 0));
+    assert!(a.engine.is_passthrough(bond_a) && b.engine.is_passthrough(bond_b));
+
+    // A digit for B's party: B's leg may not pass through while it plays, so A's stops too.
+    b.engine.send_dtmf(bond_b, &[DtmfDigit::from_char('1').unwrap()], DtmfTiming::default()).unwrap();
+    run_both(&mut a, &mut b, Duration::from_millis(100));
+    assert!(!a.engine.is_passthrough(bond_a) && !b.engine.is_passthrough(bond_b), "while B plays a digit");
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert!(a.engine.is_passthrough(bond_a) && b.engine.is_passthrough(bond_b), "after it");
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+
+    let heard_a = a.heard_samples(phone_a);
+    let heard_b = b.heard_samples(phone_b);
+    // Each phone hears the other in both passthrough spells (before and after the digit).
+    for range in [2_000..6_000, 20_000..24_000] {
+        assert!(tone_share(&heard_a[range.clone()], 600.0, 8000) > 0.9, "A hears B at {range:?}");
+        assert!(tone_share(&heard_b[range.clone()], 1000.0, 8000) > 0.9, "B hears A at {range:?}");
+    }
+}
+
+#[test]
+fn legs_of_two_engines_with_different_codecs_decode() {
+    let (mut a, _, bond_a) = passing_shard(1, Codec::Pcmu, tone(1000.0));
+    let (mut b, phone_b, bond_b) = passing_shard(2, Codec::Pcma, tone(600.0));
+    bridge_across(&mut a, bond_a, &mut b, bond_b);
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert!(!a.engine.is_passthrough(bond_a) && !b.engine.is_passthrough(bond_b));
+    let heard_b = b.heard_samples(phone_b);
+    assert!(tone_share(&heard_b[2_000..6_000], 1000.0, 8000) > 0.9);
+}
+
+#[test]
+fn a_telephone_event_passed_through_to_a_stream_on_another_engine_is_played_to_it_in_band() {
+    let (mut a, phone_a, bond_a) = passing_shard(1, Codec::Pcmu, tone(1000.0));
+    let mut b = SimNetwork::with_engine(Engine::with_leg_ids(2, 2, 2));
+    let stream = b.engine.add_stream_leg(b.now(), Codec::Pcmu, true).unwrap();
+    bridge_across(&mut a, bond_a, &mut b, stream);
+    run_both(&mut a, &mut b, Duration::from_millis(500));
+    assert!(a.engine.is_passthrough(bond_a) && b.engine.is_passthrough(stream));
+
+    a.engine.send_dtmf(phone_a, &[DtmfDigit::from_char('9').unwrap()], DtmfTiming::default()).unwrap();
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert!(a.engine.is_passthrough(bond_a) && b.engine.is_passthrough(stream), "again after the digit");
+
+    let media = b.stream_media(stream);
+    assert!(media.iter().all(|p| p.len() == 160), "no telephone-event payload reaches the carrier");
+    let bytes = media.concat();
+    let mut pcm = vec![0; bytes.len()];
+    bond_codecs::g711::ulaw_decode_slice(&bytes, &mut pcm);
+    assert_eq!(heard_digits(&pcm), "9", "the digit, played in-band once");
+    assert!(tone_share(&pcm[1_000..3_000], 1000.0, 8000) > 0.9, "the phone's tone before it");
+}
+
+#[test]
+fn a_lost_passthrough_offer_is_told_again_and_both_sides_agree() {
+    let (mut a, _, bond_a) = passing_shard(1, Codec::Pcmu, tone(1000.0));
+    let (mut b, phone_b, bond_b) = passing_shard(2, Codec::Pcmu, tone(600.0));
+    bridge_across(&mut a, bond_a, &mut b, bond_b);
+    // A's first offer is lost (a full relay queue); B's arrives, so A passes
+    // through while B, not knowing, still decodes.
+    a.run_for(Duration::from_millis(40));
+    b.run_for(Duration::from_millis(40));
+    let lost = a.take_relays().into_iter().filter(|r| matches!(r, Relay::Passthrough { .. })).count();
+    assert_eq!(lost, 1);
+    for relay in b.take_relays() {
+        a.engine.handle_relay(a.now(), relay).unwrap();
+    }
+    assert!(a.engine.is_passthrough(bond_a) && !b.engine.is_passthrough(bond_b));
+
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert!(a.engine.is_passthrough(bond_a) && b.engine.is_passthrough(bond_b));
+    let heard_b = b.heard_samples(phone_b);
+    assert!(tone_share(&heard_b[heard_b.len() - 4_000..], 1000.0, 8000) > 0.9, "B hears A");
 }

@@ -1,14 +1,16 @@
 //! Carrier media-stream legs in simulated time: chunks in (out of order, some
-//! missing), 20 ms payloads out, bridged across codecs, marks and clear.
+//! missing), 20 ms payloads out, bridged across codecs, marks and clear; and
+//! passed through undecoded to a leg of the same codec.
 
 use std::time::Duration;
 
+use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::signals::{sinad_db, sine};
 use bond_codecs::{g711, Codec, SampleRate};
-use bond_media_engine::leg::RecordTap;
-use bond_media_engine::sim::SimNetwork;
+use bond_media_engine::leg::{DtmfTiming, MediaSource, RecordTap};
+use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::{EngineEvent, LegId, StreamOutput};
-use bond_tests::tone_share;
+use bond_tests::{heard_digits, tone_share};
 
 /// Chunks numbered from 1, as carriers number them.
 fn numbered(chunks: Vec<Vec<u8>>) -> Vec<(u64, Vec<u8>)> {
@@ -23,19 +25,9 @@ fn feed(net: &mut SimNetwork, leg: LegId, chunks: &[(u64, Vec<u8>)]) {
     }
 }
 
-fn media_of(net: &SimNetwork, leg: LegId) -> Vec<Vec<u8>> {
-    net.streamed()
-        .iter()
-        .filter_map(|(_, l, out)| match out {
-            StreamOutput::Media(p) if *l == leg => Some(p.to_vec()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A stream leg's G.711 payloads as PCM.
 fn decoded(net: &SimNetwork, leg: LegId, decode: fn(&[u8], &mut [i16])) -> Vec<i16> {
-    media_of(net, leg)
+    net.stream_media(leg)
         .iter()
         .flat_map(|p| {
             let mut out = vec![0; p.len()];
@@ -58,10 +50,10 @@ fn marks_of(net: &SimNetwork, leg: LegId) -> Vec<(Duration, String)> {
 #[test]
 fn a_tone_streamed_into_one_leg_comes_out_of_the_bridged_one_paced_at_20_ms() {
     let mut net = SimNetwork::new(1);
-    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
+    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, false).unwrap();
     let b = net
         .engine
-        .add_stream_leg(net.now(), Codec::L16 { rate: SampleRate::Hz16000, order: Default::default() })
+        .add_stream_leg(net.now(), Codec::L16 { rate: SampleRate::Hz16000, order: Default::default() }, false)
         .unwrap();
     net.engine.bridge(a, b).unwrap();
     // Chunks arrive with neighbours swapped, and one never arrives.
@@ -73,7 +65,7 @@ fn a_tone_streamed_into_one_leg_comes_out_of_the_bridged_one_paced_at_20_ms() {
     feed(&mut net, a, &chunks);
     net.run_for(Duration::from_millis(200));
 
-    let out = media_of(&net, b);
+    let out = net.stream_media(b);
     // One payload per 20 ms tick, the whole time (silence before audio arrives).
     let ticks = net.elapsed().as_millis() as usize / 20;
     assert!(out.len().abs_diff(ticks) <= 1, "{} payloads in {ticks} ticks", out.len());
@@ -105,8 +97,8 @@ fn encoded_tone(codec: Codec, hz: f64, count: usize) -> Vec<Vec<u8>> {
 fn g722_and_opus_streams_bridge_to_a_pcmu_stream() {
     for codec in [Codec::G722, Codec::Opus] {
         let mut net = SimNetwork::new(4);
-        let a = net.engine.add_stream_leg(net.now(), codec).unwrap();
-        let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
+        let a = net.engine.add_stream_leg(net.now(), codec, false).unwrap();
+        let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu, false).unwrap();
         net.engine.bridge(a, b).unwrap();
         let chunks = numbered(encoded_tone(codec, 700.0, 100));
         feed(&mut net, a, &chunks);
@@ -119,7 +111,7 @@ fn g722_and_opus_streams_bridge_to_a_pcmu_stream() {
 #[test]
 fn a_mark_is_answered_when_the_audio_before_it_has_played_and_clear_answers_the_rest() {
     let mut net = SimNetwork::new(2);
-    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
+    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, false).unwrap();
     // Ten chunks arrive at once, then a mark: it is due once they have played.
     for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 10).into_iter().enumerate() {
         net.engine.handle_stream_media(net.now(), a, i as u64 + 1, &p).unwrap();
@@ -153,33 +145,132 @@ fn a_mark_is_answered_when_the_audio_before_it_has_played_and_clear_answers_the_
 
 #[test]
 fn a_signalled_digit_is_an_event_and_reaches_the_bridged_leg_in_band() {
-    let mut net = SimNetwork::new(3);
-    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
-    let b = net.engine.add_stream_leg(net.now(), Codec::Pcma).unwrap();
+    // PCMU to PCMA decodes; PCMU to PCMU passes through, and leaves it while the digit sounds.
+    for (codec, decode, passes) in [
+        (Codec::Pcma, g711::alaw_decode_slice as fn(&[u8], &mut [i16]), false),
+        (Codec::Pcmu, g711::ulaw_decode_slice, true),
+    ] {
+        let mut net = SimNetwork::new(3);
+        let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
+        let b = net.engine.add_stream_leg(net.now(), codec, true).unwrap();
+        net.engine.bridge(a, b).unwrap();
+        net.run_for(Duration::from_millis(100));
+        assert_eq!(net.engine.is_passthrough(a), passes, "{codec:?}");
+        net.engine.handle_signalled_dtmf(a, DtmfDigit::from_char('7').unwrap()).unwrap();
+        net.run_for(Duration::from_millis(400));
+        assert!(net
+            .events()
+            .iter()
+            .any(|(_, e)| matches!(e, EngineEvent::DtmfReceived { leg, .. } if *leg == a)));
+        assert_eq!(
+            heard_digits(&decoded(&net, b, decode)),
+            "7",
+            "{codec:?}: the digit played to the other leg"
+        );
+        assert_eq!(net.engine.is_passthrough(a), passes, "{codec:?}: after the digit");
+    }
+}
+
+#[test]
+fn two_streams_of_one_codec_pass_each_chunk_on_as_it_arrives_in_chunk_order() {
+    let mut net = SimNetwork::new(6);
+    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
+    let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
+    net.engine.bridge(a, b).unwrap();
+    assert!(net.engine.is_passthrough(a) && net.engine.is_passthrough(b));
+    // Chunks arrive with neighbours swapped, and one never arrives.
+    let sent = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 150));
+    // (The first sets the order: one behind it would be dropped.)
+    let mut chunks = sent.clone();
+    for pair in chunks[1..].chunks_mut(2) {
+        pair.reverse();
+    }
+    chunks.retain(|(c, _)| *c != 60);
+    let mut arrived = std::collections::HashMap::new();
+    for (chunk, payload) in &chunks {
+        arrived.insert(*chunk, net.elapsed());
+        net.engine.handle_stream_media(net.now(), a, *chunk, payload).unwrap();
+        net.run_for(Duration::from_millis(20));
+    }
+
+    let expected: Vec<&(u64, Vec<u8>)> = sent.iter().filter(|(c, _)| *c != 60).collect();
+    let out: Vec<(Duration, Vec<u8>)> = net
+        .streamed()
+        .iter()
+        .filter_map(|(at, l, out)| match out {
+            StreamOutput::Media(p) if *l == b => Some((*at, p.to_vec())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(out.len(), expected.len(), "every chunk once, and nothing else (no ticks)");
+    for ((at, payload), (chunk, sent)) in out.iter().zip(expected) {
+        assert_eq!(payload, sent, "chunk {chunk}: in chunk order, unchanged");
+        // It leaves when it arrives, or when the one before it does: at most 40 ms
+        // later, where the window gives up on the missing chunk.
+        let waited = *at - arrived[chunk];
+        assert!(waited <= Duration::from_millis(40), "chunk {chunk} waited {waited:?}");
+    }
+    assert!(net.stream_media(a).is_empty(), "nothing came the other way");
+}
+
+#[test]
+fn a_mark_on_a_passthrough_stream_is_answered_once_its_audio_is_passed_on() {
+    let mut net = SimNetwork::new(7);
+    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
+    let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
     net.engine.bridge(a, b).unwrap();
     net.run_for(Duration::from_millis(100));
-    net.engine.handle_signalled_dtmf(a, bond_codecs::dtmf::DtmfDigit::from_char('7').unwrap()).unwrap();
-    net.run_for(Duration::from_millis(400));
-    assert!(net
-        .events()
-        .iter()
-        .any(|(_, e)| matches!(e, EngineEvent::DtmfReceived { leg, .. } if *leg == a)));
-    let pcm = decoded(&net, b, g711::alaw_decode_slice);
-    let mut detector = bond_codecs::dtmf::DtmfDetector::new(8_000);
-    detector.push(&pcm);
-    let heard: Vec<_> = std::iter::from_fn(|| detector.poll_event()).collect();
-    assert!(!heard.is_empty(), "the digit was not played to the other leg");
+    for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 10).into_iter().enumerate() {
+        net.engine.handle_stream_media(net.now(), a, i as u64 + 1, &p).unwrap();
+    }
+    let at = net.elapsed();
+    net.engine.handle_stream_mark(a, "after-ten".into()).unwrap();
+    net.run_for(Duration::from_millis(20));
+    assert_eq!(net.stream_media(b).len(), 10);
+    assert_eq!(marks_of(&net, a), [(at, "after-ten".to_owned())], "nothing of it waits to play");
+}
+
+#[test]
+fn a_sip_leg_and_a_stream_pass_through_and_a_telephone_event_reaches_the_stream_in_band() {
+    let mut net = SimNetwork::new(8);
+    let now = net.now();
+    let mut phone_cfg = net.engine.leg_config(Codec::Pcmu);
+    phone_cfg.send_events = true;
+    phone_cfg.emit_heard = true;
+    let phone = net.engine.add_leg(now, phone_cfg, MediaSource::Tone { hz: 1_000.0, dbm0: -10.0 }).unwrap();
+    let mut bond_cfg = net.engine.leg_config(Codec::Pcmu);
+    bond_cfg.send_events = true;
+    bond_cfg.passthrough = true;
+    let sip = net.engine.add_leg(now, bond_cfg, MediaSource::Silence).unwrap();
+    net.connect(phone, sip, LinkProfile::clean(), LinkProfile::clean());
+    let stream = net.engine.add_stream_leg(now, Codec::Pcmu, true).unwrap();
+    net.engine.bridge(sip, stream).unwrap();
+    assert!(net.engine.is_passthrough(sip) && net.engine.is_passthrough(stream));
+
+    // The carrier streams a 600 Hz tone; the phone sends 1 kHz and then a digit.
+    let chunks = numbered(encoded_tone(Codec::Pcmu, 600.0, 100));
+    feed(&mut net, stream, &chunks[..50]);
+    net.engine.send_dtmf(phone, &[DtmfDigit::from_char('5').unwrap()], DtmfTiming::default()).unwrap();
+    feed(&mut net, stream, &chunks[50..]);
+    assert!(net.engine.is_passthrough(sip) && net.engine.is_passthrough(stream), "again after the digit");
+
+    let media = net.stream_media(stream);
+    assert!(media.iter().all(|p| p.len() == 160), "no telephone-event payload reaches the carrier");
+    let pcm = decoded(&net, stream, g711::ulaw_decode_slice);
+    assert_eq!(heard_digits(&pcm), "5", "the digit, played in-band");
+    assert!(tone_share(&pcm[2_000..7_000], 1_000.0, 8_000) > 0.9, "the phone's tone before it");
+    let reported = net.events().iter().filter(|(_, e)| matches!(e, EngineEvent::DtmfReceived { .. })).count();
+    assert_eq!(reported, 1, "the digit is reported once");
+    let heard = net.heard_samples(phone);
+    assert!(tone_share(&heard[2_000..7_000], 600.0, 8_000) > 0.9, "the phone hears the carrier's tone");
 }
 
 #[test]
 fn a_recorded_stream_leg_records_what_its_carrier_sent_and_what_it_was_sent() {
     let mut net = SimNetwork::new(5);
-    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu).unwrap();
-    let tone = net.engine.add_local_leg(
-        net.now(),
-        SampleRate::Hz8000,
-        bond_media_engine::leg::MediaSource::Tone { hz: 600.0, dbm0: -10.0 },
-    );
+    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, false).unwrap();
+    let tone =
+        net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Tone { hz: 600.0, dbm0: -10.0 });
     net.engine.bridge(a, tone).unwrap();
     net.engine.set_recording(a, RecordTap::Frames).unwrap();
     let chunks = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 100));

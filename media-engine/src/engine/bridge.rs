@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::{AudioFrame, SampleRate};
 
+use super::relay::PassOffer;
 use crate::ids::LegId;
 use crate::EngineError;
 
@@ -21,6 +22,12 @@ pub(super) struct Route {
     /// With DTMF muted, audio waits here two ticks so a digit can be blanked from
     /// its first sample: the detector needs up to two frames to be sure.
     held: VecDeque<AudioFrame>,
+    /// A remote peer's latest passthrough offer, the last this side told it
+    /// (`None` before the first, or to tell it again), and whether to ask for
+    /// the peer's again: see `relay.rs`.
+    pub peer_offer: Option<PassOffer>,
+    pub told: Option<Option<PassOffer>>,
+    pub ask: bool,
 }
 
 /// Ticks of audio held back on a route that mutes DTMF.
@@ -31,7 +38,17 @@ impl Route {
         let resampler =
             (from != to).then(|| FrameResampler::new(from, to, ResamplerProfile::LowDelay)).transpose()?;
         let held = VecDeque::with_capacity(if carry_dtmf { 0 } else { MUTE_LOOKAHEAD + 1 });
-        Ok(Self { peer, remote: false, carry_dtmf, resampler, scratch: AudioFrame::silent(to, 0), held })
+        Ok(Self {
+            peer,
+            remote: false,
+            carry_dtmf,
+            resampler,
+            scratch: AudioFrame::silent(to, 0),
+            held,
+            peer_offer: None,
+            told: None,
+            ask: false,
+        })
     }
 
     /// A route to a peer in another engine.

@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 
 use bridge::Route;
 use member::Member;
-pub use relay::Relay;
+pub use relay::{PassOffer, Relay, RelayedPacket};
 pub use stream::StreamOutput;
 use stream::StreamState;
 pub use supervise::SupervisorRole;
@@ -51,7 +51,7 @@ use crate::ids::LegId;
 use crate::leg::{
     Clip, DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, PacketBatch, RecordTap, RtpMedia,
 };
-use crate::rtp::{RtpStats, PLAIN_HEADER};
+use crate::rtp::RtpStats;
 use crate::webrtc::{self, IceCreds, WebRtcAnswer, WebRtcLeg};
 use crate::EngineError;
 
@@ -243,9 +243,17 @@ impl Engine {
     }
 
     /// Add a carrier media-stream leg (Telnyx, Twilio) for `codec`: feed it with
-    /// [`Engine::handle_stream_media`]; it outputs [`EngineOutput::Stream`].
-    pub fn add_stream_leg(&mut self, now: Instant, codec: Codec) -> Result<LegId, EngineError> {
+    /// [`Engine::handle_stream_media`]; it outputs [`EngineOutput::Stream`]. With
+    /// `passthrough`, a bridge to a leg of the same codec may pass its chunks on
+    /// undecoded (see `passthrough.rs`).
+    pub fn add_stream_leg(
+        &mut self,
+        now: Instant,
+        codec: Codec,
+        passthrough: bool,
+    ) -> Result<LegId, EngineError> {
         let mut config = self.leg_config(codec);
+        config.passthrough = passthrough;
         // Chunks come over TCP in small bursts; the leg ends when the socket does.
         config.playout_delay = STREAM_PLAYOUT_DELAY;
         config.media_timeout = None;
@@ -326,12 +334,12 @@ impl Engine {
         payload: &[u8],
     ) -> Result<(), EngineError> {
         let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        // The packet's buffer is lent out while the leg (or its passthrough peer) takes it.
         let packet = state.packet(chunk, payload);
-        let result = match self.legs.get_mut(&leg) {
-            Some(Member::Rtp(l)) => l.handle_rtp(now, packet),
-            _ => Err(EngineError::UnknownLeg(leg)),
-        };
-        self.after_leg_changed(leg);
+        let result = self.handle_receive(now, leg, &packet);
+        if let Some(state) = self.streams.get_mut(&leg) {
+            state.reuse(packet);
+        }
         result
     }
 
@@ -360,7 +368,7 @@ impl Engine {
     /// A digit the carrier signalled beside the audio (a stream's `dtmf` frame).
     pub fn handle_signalled_dtmf(&mut self, leg: LegId, digit: DtmfDigit) -> Result<(), EngineError> {
         self.leg_mut(leg)?;
-        self.relay_dtmf(leg, digit);
+        self.relay_dtmf(leg, digit, DtmfSource::Signal);
         let event = EngineEvent::DtmfReceived { leg, digit, source: DtmfSource::Signal };
         self.outputs.push_back(EngineOutput::Event(event));
         Ok(())
@@ -515,22 +523,34 @@ impl Engine {
 
     /// What another engine relays to one of this engine's legs. Refused when the
     /// bridge it belongs to no longer stands (frames in flight as it came apart).
-    pub fn handle_relay(&mut self, relay: Relay) -> Result<(), EngineError> {
-        let (from, to) = match &relay {
-            Relay::Frame { from, to, .. } | Relay::Dtmf { from, to, .. } | Relay::Unbridge { from, to } => {
-                (*from, *to)
-            }
-        };
+    pub fn handle_relay(&mut self, now: Instant, relay: Relay) -> Result<(), EngineError> {
+        let (to, from) = relay.ends();
         if !self.routes.get(&to).is_some_and(|r| r.remote && r.peer == from) {
             return Err(EngineError::NotBridged(to));
         }
         match relay {
+            // One in flight as the leg switched to passthrough goes nowhere.
+            Relay::Frame { .. } if self.is_passthrough(to) => self.retell_offer(to),
             Relay::Frame { mut frame, .. } => {
                 // The sender applied its party's mute; this side applies what its own party may hear.
                 if !self.controls(to).passes_outbound() {
                     frame.fill_silence();
                 }
                 self.leg_mut(to)?.handle_frame(&frame);
+                return Ok(());
+            }
+            Relay::Packet { packet, .. } => {
+                if !self.send_forwarded(now, to, &packet.forwarded()) {
+                    self.retell_offer(to);
+                }
+            }
+            Relay::Passthrough { offer, ask, .. } => {
+                if let Some(route) = self.routes.get_mut(&to) {
+                    route.peer_offer = offer;
+                    if ask {
+                        route.told = None;
+                    }
+                }
             }
             Relay::Dtmf { digit, .. } => self.leg_mut(to)?.send_dtmf(&[digit], RELAYED_DIGIT),
             Relay::Unbridge { .. } => {
@@ -538,6 +558,7 @@ impl Engine {
                 self.leave_bridge(to);
             }
         }
+        self.after_leg_changed(to);
         Ok(())
     }
 
@@ -642,16 +663,20 @@ impl Engine {
     }
 
     /// A digit that arrived as RFC 4733 on a bridged leg is played in-band to the peer.
-    fn relay_dtmf(&mut self, from: LegId, digit: DtmfDigit) {
-        if self.is_passthrough(from) {
-            return; // the event's own packets went across
-        }
+    fn relay_dtmf(&mut self, from: LegId, digit: DtmfDigit, source: DtmfSource) {
         let Some(route) = self.routes.get(&from).filter(|r| r.carry_dtmf) else { return };
         let peer = route.peer;
+        // In passthrough an RFC 4733 digit's own packets went across, unless the
+        // peer is a carrier stream, which carries no events: it plays the digit.
+        if source == DtmfSource::Rfc4733 && self.is_passthrough(from) && self.peer_takes_events(from) {
+            return;
+        }
         if route.remote {
             self.outputs.push_back(EngineOutput::Relay(Relay::Dtmf { from, to: peer, digit }));
         } else if let Some(peer_leg) = self.legs.get_mut(&peer) {
             peer_leg.send_dtmf(&[digit], RELAYED_DIGIT);
+            // Digits to play take the bridge off passthrough.
+            self.refresh_passthrough(peer);
         }
     }
 
@@ -680,10 +705,12 @@ impl Engine {
         while let Some(output) = self.legs.get_mut(&id).and_then(Member::poll_output) {
             match output {
                 LegOutput::Transmit(data) if self.streams.contains_key(&id) => {
-                    // A stream carries the payload alone.
-                    let payload = data.slice(PLAIN_HEADER.min(data.len())..);
-                    self.outputs
-                        .push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Media(payload) });
+                    let passthrough = self.is_passthrough(id);
+                    if let Some(state) = self.streams.get_mut(&id) {
+                        state.send(&data, passthrough, |output| {
+                            self.outputs.push_back(EngineOutput::Stream { leg: id, output })
+                        });
+                    }
                 }
                 LegOutput::Transmit(data) => self.outputs.push_back(EngineOutput::Transmit { leg: id, data }),
                 LegOutput::TransmitRtcp(data) => {
@@ -750,11 +777,11 @@ impl Engine {
                 LegOutput::Event(event) => {
                     if let EngineEvent::DtmfReceived {
                         digit,
-                        source: DtmfSource::Rfc4733 | DtmfSource::Signal,
+                        source: source @ (DtmfSource::Rfc4733 | DtmfSource::Signal),
                         ..
                     } = &event
                     {
-                        self.relay_dtmf(id, *digit);
+                        self.relay_dtmf(id, *digit, *source);
                     }
                     self.outputs.push_back(EngineOutput::Event(event));
                 }

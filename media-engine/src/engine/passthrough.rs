@@ -1,12 +1,18 @@
 //! When a bridge passes packets through undecoded (see `leg/passthrough.rs`).
 //!
-//! Both legs of a local bridge must be plain RTP legs (not WebRTC, not carrier
-//! streams) with the same codec and packet time, each allowing it, carrying DTMF across, with no
+//! Both legs must be plain RTP legs or carrier streams (not WebRTC) with the
+//! same codec and packet time, each allowing it, carrying DTMF across, with no
 //! detector, mute or hold. The engine checks after anything that could change
 //! the answer (a leg's outputs drained, a control applied) and switches both
 //! legs together, so a clip, a digit to play or a recording that needs decoded
 //! frames (a fork's, or one not of G.711 at 8 kHz) puts the bridge back
 //! on the decoding path from the next packet, and it returns once they are done.
+//! When the legs live in two engines, each engine tells the other what its leg
+//! offers and packets cross as relays (`relay.rs`).
+//!
+//! A carrier stream takes no telephone-events: a digit passed towards one is
+//! played to it in-band, which takes the bridge off passthrough while it
+//! sounds. See `stream.rs` for the order a stream's packets leave in.
 //!
 //! A plain RTP leg bridged with a `loop:echo` local leg passes through too: the
 //! echo has nothing to add, so each packet goes straight back out of the leg it
@@ -16,7 +22,8 @@
 use std::time::Instant;
 
 use super::member::Member;
-use super::{AudioControls, Engine};
+use super::relay::{PassOffer, Relay, RelayedPacket};
+use super::{AudioControls, Engine, EngineOutput};
 use crate::ids::LegId;
 use crate::leg::Forwarded;
 
@@ -28,34 +35,84 @@ impl Engine {
 
     fn passes_through(&self, leg: LegId) -> bool {
         let allowed = match self.legs.get(&leg) {
-            Some(Member::Rtp(l)) => l.can_pass_through(),
+            Some(Member::Rtp(l)) => l.can_pass_through(self.streams.contains_key(&leg)),
             Some(Member::Local(l)) => l.can_reflect(),
             _ => false,
         };
         allowed
-            && !self.streams.contains_key(&leg)
             && !self.detectors.contains_key(&leg)
             && !self.is_tapped(leg)
             && self.controls(leg) == AudioControls::default()
-            && self.routes.get(&leg).is_some_and(|r| r.carry_dtmf && !r.remote)
+            && self.routes.get(&leg).is_some_and(|r| r.carry_dtmf)
+    }
+
+    /// What `leg` offers a peer to pass through with, if it may now.
+    fn pass_offer(&self, leg: LegId) -> Option<PassOffer> {
+        let Some(Member::Rtp(l)) = self.legs.get(&leg) else { return None };
+        self.passes_through(leg).then(|| PassOffer {
+            codec: l.config().codec,
+            packet_ms: l.packet_ms(),
+            takes_events: !self.streams.contains_key(&leg),
+        })
+    }
+
+    /// Whether `leg`'s bridge peer can be sent telephone-events while passing through.
+    pub(super) fn peer_takes_events(&self, leg: LegId) -> bool {
+        match self.routes.get(&leg) {
+            Some(route) if route.remote => route.peer_offer.is_some_and(|o| o.takes_events),
+            Some(route) => !self.streams.contains_key(&route.peer),
+            None => false,
+        }
     }
 
     /// Switch `leg`'s bridge into or out of passthrough as its state now allows.
     pub(super) fn refresh_passthrough(&mut self, leg: LegId) {
-        let Some(peer) = self.routes.get(&leg).filter(|r| !r.remote).map(|r| r.peer) else { return };
+        let Some(route) = self.routes.get(&leg) else { return };
+        let peer = route.peer;
+        if route.remote {
+            return self.refresh_remote_passthrough(leg, peer);
+        }
         let joinable = match (self.legs.get(&leg), self.legs.get(&peer)) {
-            // The same codec and packet time: each peer gets packets as it asked for them.
-            (Some(Member::Rtp(a)), Some(Member::Rtp(b))) => {
-                a.config().codec == b.config().codec && a.packet_ms() == b.packet_ms()
+            (Some(Member::Rtp(_)), Some(Member::Rtp(_))) => {
+                self.pass_offer(leg).zip(self.pass_offer(peer)).is_some_and(|(a, b)| a.matches(&b))
             }
             // An echo sends the RTP leg's packets back in its own codec.
             (Some(Member::Rtp(_)), Some(Member::Local(_)))
-            | (Some(Member::Local(_)), Some(Member::Rtp(_))) => true,
+            | (Some(Member::Local(_)), Some(Member::Rtp(_))) => {
+                self.passes_through(leg) && self.passes_through(peer)
+            }
             _ => false,
         };
-        let on = joinable && self.passes_through(leg) && self.passes_through(peer);
         for id in [leg, peer] {
-            self.set_passthrough(id, on);
+            self.set_passthrough(id, joinable);
+        }
+    }
+
+    /// A bridge across engines: tell the peer's engine when what `leg` offers
+    /// changes, and pass through while both offers match.
+    fn refresh_remote_passthrough(&mut self, leg: LegId, peer: LegId) {
+        let offer = self.pass_offer(leg);
+        let Some(route) = self.routes.get_mut(&leg) else { return };
+        if route.told != Some(offer) {
+            route.told = Some(offer);
+            let ask = std::mem::take(&mut route.ask);
+            self.outputs.push_back(EngineOutput::Relay(Relay::Passthrough {
+                from: leg,
+                to: peer,
+                offer,
+                ask,
+            }));
+        }
+        let on = offer.zip(route.peer_offer).is_some_and(|(a, b)| a.matches(&b));
+        self.set_passthrough(leg, on);
+    }
+
+    /// A relay for the other mode reached `leg`: its peer sees the bridge
+    /// otherwise. Tell it `leg`'s offer again and ask for its own.
+    pub(super) fn retell_offer(&mut self, leg: LegId) {
+        if let Some(route) = self.routes.get_mut(&leg) {
+            route.told = None;
+            route.ask = true;
         }
     }
 
@@ -66,19 +123,39 @@ impl Engine {
             Some(Member::Local(l)) if l.is_reflecting() != on => l.set_reflecting(on),
             _ => return,
         }
+        if let Some(state) = self.streams.get_mut(&leg) {
+            state.end_passthrough(|output| self.outputs.push_back(EngineOutput::Stream { leg, output }));
+        }
         self.arm(leg);
     }
 
-    /// A packet received on a passthrough leg goes out of its peer, or back out of
-    /// the leg itself when the peer is an echo (the caller drains that leg).
+    /// A packet received on a passthrough leg goes out of its peer (through the
+    /// peer's engine if it has its own), or back out of the leg itself when the
+    /// peer is an echo (the caller drains that leg).
     pub(super) fn forward_to_peer(&mut self, now: Instant, leg: LegId, packet: &Forwarded<'_>) {
-        let Some(peer) = self.routes.get(&leg).map(|r| r.peer) else { return };
+        let Some(route) = self.routes.get(&leg) else { return };
+        let (peer, remote) = (route.peer, route.remote);
+        if remote {
+            let packet = Box::new(RelayedPacket::new(packet));
+            self.outputs.push_back(EngineOutput::Relay(Relay::Packet { from: leg, to: peer, packet }));
+            return;
+        }
         let out = if matches!(self.legs.get(&peer), Some(Member::Local(_))) { leg } else { peer };
-        if let Some(Member::Rtp(l)) = self.legs.get_mut(&out) {
-            l.forward(now, packet);
-            if out != leg {
-                self.after_leg_changed(out);
+        self.send_forwarded(now, out, packet);
+        if out != leg {
+            self.after_leg_changed(out);
+        }
+    }
+
+    /// `leg` sends a packet its bridge peer passed through, if it is passing
+    /// through itself; false if not (one relayed from another engine as it switched).
+    pub(super) fn send_forwarded(&mut self, now: Instant, leg: LegId, packet: &Forwarded<'_>) -> bool {
+        match self.legs.get_mut(&leg) {
+            Some(Member::Rtp(l)) if l.is_passthrough() => {
+                l.forward(now, packet);
+                true
             }
+            _ => false,
         }
     }
 }

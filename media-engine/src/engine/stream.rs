@@ -5,6 +5,13 @@
 //! reordering, concealment, DTMF detection, recording and AMD come from the
 //! same code as for SIP legs; what it sends is the RTP payload without its header.
 //!
+//! Passthrough (`passthrough.rs`): a stream leg bridged to a leg of the same
+//! codec and packet time hands each chunk on as it arrives, undecoded. Its
+//! carrier gets the packets passed to it in chunk order: one that arrives ahead
+//! of a gap waits for the missing one until [`REORDER_WINDOW`] more are
+//! waiting, then the gap is given up; a packet behind what was sent is dropped.
+//! Their pacing is the sender's. A chunk passed on counts as played.
+//!
 //! Marks: a `mark` from the carrier is answered once the audio it sent before
 //! the mark has been played; `clear` drops the audio not yet played and answers
 //! every pending mark at once.
@@ -24,6 +31,9 @@ pub enum StreamOutput {
     Mark(String),
 }
 
+/// How many packets passed through may wait behind a missing one.
+pub(super) const REORDER_WINDOW: usize = 2;
+
 #[derive(Debug)]
 pub(super) struct StreamState {
     ssrc: u32,
@@ -34,6 +44,10 @@ pub(super) struct StreamState {
     /// Marks waiting for the audio before them: (frames to have played, name).
     marks: VecDeque<(u64, String)>,
     packet: Vec<u8>,
+    /// Passthrough: the sequence number the carrier gets next, and the packets
+    /// waiting for it (payloads by sequence number).
+    next_seq: Option<u16>,
+    waiting: Vec<(u16, Bytes)>,
 }
 
 impl StreamState {
@@ -45,14 +59,64 @@ impl StreamState {
             received: 0,
             marks: VecDeque::new(),
             packet: Vec::with_capacity(PLAIN_HEADER + max_payload),
+            next_seq: None,
+            waiting: Vec::with_capacity(REORDER_WINDOW + 1),
         }
     }
 
-    /// Chunk `chunk` as an RTP packet.
-    pub fn packet(&mut self, chunk: u64, payload: &[u8]) -> &[u8] {
+    /// Chunk `chunk` as an RTP packet, in the leg's buffer: hand it back with [`reuse`](Self::reuse).
+    pub fn packet(&mut self, chunk: u64, payload: &[u8]) -> Vec<u8> {
         self.received += 1;
         let timestamp = (chunk as u32).wrapping_mul(self.samples_per_chunk);
-        plain_packet(&mut self.packet, false, self.payload_type, chunk as u16, timestamp, self.ssrc, payload)
+        let mut packet = std::mem::take(&mut self.packet);
+        plain_packet(&mut packet, false, self.payload_type, chunk as u16, timestamp, self.ssrc, payload);
+        packet
+    }
+
+    pub fn reuse(&mut self, packet: Vec<u8>) {
+        self.packet = packet;
+    }
+
+    /// An RTP packet the leg sent, to its carrier as the payload alone: at once
+    /// when the leg made it, in sequence order when it was passed through.
+    pub fn send(&mut self, packet: &Bytes, passthrough: bool, mut out: impl FnMut(StreamOutput)) {
+        let payload = packet.slice(PLAIN_HEADER.min(packet.len())..);
+        if !passthrough || packet.len() < PLAIN_HEADER {
+            return out(StreamOutput::Media(payload));
+        }
+        let seq = u16::from_be_bytes([packet[2], packet[3]]);
+        let next = *self.next_seq.get_or_insert(seq);
+        let ahead = seq.wrapping_sub(next);
+        if ahead >= 0x8000 || self.waiting.iter().any(|(s, _)| *s == seq) {
+            return; // behind what was sent, or a duplicate
+        }
+        let at = self.waiting.partition_point(|(s, _)| s.wrapping_sub(next) < ahead);
+        self.waiting.insert(at, (seq, payload));
+        self.release(self.waiting.len() > REORDER_WINDOW, out);
+    }
+
+    /// Passthrough ends (or starts): whatever waits goes now, in order.
+    pub fn end_passthrough(&mut self, mut out: impl FnMut(StreamOutput)) {
+        for (_, payload) in self.waiting.drain(..) {
+            out(StreamOutput::Media(payload));
+        }
+        self.next_seq = None;
+    }
+
+    /// Send the waiting packets that are next in sequence; with `skip_gap`, the
+    /// first waiting one is next whatever is missing before it.
+    fn release(&mut self, mut skip_gap: bool, mut out: impl FnMut(StreamOutput)) {
+        let mut sent = 0;
+        for (seq, payload) in &self.waiting {
+            if Some(*seq) != self.next_seq && !skip_gap {
+                break;
+            }
+            skip_gap = false;
+            out(StreamOutput::Media(payload.clone()));
+            self.next_seq = Some(seq.wrapping_add(1));
+            sent += 1;
+        }
+        self.waiting.drain(..sent);
     }
 
     /// A mark: due once as many frames have played as chunks have arrived.
@@ -73,5 +137,38 @@ impl StreamState {
     pub fn clear(&mut self, played: u64) -> impl Iterator<Item = String> + '_ {
         self.received = played;
         self.marks.drain(..).map(|(_, name)| name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `send` lets out for RTP packets with these sequence numbers (payload = seq).
+    fn passed(seqs: &[u16]) -> Vec<u16> {
+        let mut state = StreamState::new(1, 0, 160, 160);
+        let mut out = Vec::new();
+        for &seq in seqs {
+            let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            packet.extend_from_slice(&seq.to_be_bytes());
+            state.send(&Bytes::from(packet), true, |o| match o {
+                StreamOutput::Media(p) => out.push(u16::from_be_bytes([p[0], p[1]])),
+                StreamOutput::Mark(_) => unreachable!(),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn passed_packets_leave_in_order_across_the_wrap_and_a_gap_is_given_up_after_the_window() {
+        assert_eq!(passed(&[65534, 0, 65535, 1]), [65534, 65535, 0, 1]);
+        // 3 never comes: 4 and 5 wait, 6 is one too many.
+        assert_eq!(passed(&[1, 2, 4, 5, 6, 3, 7]), [1, 2, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn a_passed_packet_behind_what_was_sent_or_a_duplicate_is_dropped() {
+        assert_eq!(passed(&[5, 4, 6, 6, 8, 8, 7]), [5, 6, 7, 8]);
     }
 }

@@ -43,17 +43,18 @@ pub(super) struct Rebase {
 }
 
 impl Leg {
-    /// Whether this leg allows passthrough right now: configured for it, RFC 4733
-    /// negotiated (digits then travel as events and need no in-band detection),
+    /// Whether this leg allows passthrough right now: configured for it, its
+    /// digits arriving as RFC 4733 events or, with `digits_signalled`, beside the
+    /// audio (a carrier stream's `dtmf` frames), so no in-band detection is needed;
     /// nothing of its own to play, and no recording that needs decoded frames.
-    pub fn can_pass_through(&self) -> bool {
+    pub fn can_pass_through(&self, digits_signalled: bool) -> bool {
         let recording_allows = match self.recording {
             RecordTap::Off => true,
             RecordTap::Frames => false,
             RecordTap::FramesOrPackets => matches!(self.config.codec, Codec::Pcmu | Codec::Pcma),
         };
         self.config.passthrough
-            && self.events_pt().is_some()
+            && (digits_signalled || self.events_pt().is_some())
             && recording_allows
             && self.player.is_idle()
             && self.dtmf_out.is_idle()
@@ -91,6 +92,8 @@ impl Leg {
         if event {
             self.handle_telephone_event(header.timestamp, packet.payload);
         } else {
+            // Passed on is played, as far as a carrier stream's marks go.
+            self.played += 1;
             self.record_packet(false, now, header.ssrc, header.timestamp, packet.payload);
         }
         let ext_seq = self.sequence.extend(header.ssrc, header.sequence_number);

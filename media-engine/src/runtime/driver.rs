@@ -423,12 +423,13 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::CreateStreamLeg { codec, reply } => {
-                let result = self.engine.add_stream_leg(now(), codec).map(|id| {
-                    let (tx, output) = mpsc::channel(STREAM_OUTPUT_QUEUE);
-                    self.streams.insert(id, tx);
-                    self.leg_opened();
-                    StreamLeg { id, output }
-                });
+                let result =
+                    self.engine.add_stream_leg(now(), codec, self.shared.config.passthrough).map(|id| {
+                        let (tx, output) = mpsc::channel(STREAM_OUTPUT_QUEUE);
+                        self.streams.insert(id, tx);
+                        self.leg_opened();
+                        StreamLeg { id, output }
+                    });
                 let _ = reply.send(result.map_err(engine_error));
             }
             Command::StartAmd { leg, config, reply } => {
@@ -556,7 +557,7 @@ impl Driver {
     /// came apart while they were in flight: nothing to count.
     fn relay(&mut self, relay: Relay) {
         let to = relay.to();
-        if let Err(e) = self.engine.handle_relay(relay) {
+        if let Err(e) = self.engine.handle_relay(now(), relay) {
             tracing::trace!(%to, error = %e, "relay refused");
         }
     }

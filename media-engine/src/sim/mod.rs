@@ -141,6 +141,17 @@ impl SimNetwork {
         &self.streamed
     }
 
+    /// The payloads stream leg `leg` sent its carrier, in order.
+    pub fn stream_media(&self, leg: LegId) -> Vec<Vec<u8>> {
+        self.streamed
+            .iter()
+            .filter_map(|(_, l, out)| match out {
+                StreamOutput::Media(p) if *l == leg => Some(p.to_vec()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Events with the simulated time they were output at.
     pub fn events(&self) -> &[(Duration, EngineEvent)] {
         &self.events
