@@ -2,21 +2,22 @@
 //! G.711 packets of a 1 kHz tone, and 5, 10, 40 and 60 ms Opus packets encoded
 //! by libopus, one every packet time in simulated time, are heard as a clean
 //! tone; the statistics count the peer's own packets. A leg sends the packet
-//! time its peer asked for (10, 30, 40, 60 ms), and a bridge passes through only
-//! when both legs send the same.
+//! time its peer asked for (10, 30, 40, 60 ms), audio waiting for its packet
+//! leaves before a digit, and a bridge passes through only when both legs send
+//! the same.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::g711::ulaw_encode_slice;
 use bond_codecs::signals::sinad_db;
-use bond_codecs::Codec;
+use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_media_engine::ids::{PayloadType, Ssrc};
 use bond_media_engine::leg::MediaSource;
 use bond_media_engine::leg::{DtmfTiming, RtpMedia};
-use bond_media_engine::rtp::{Packetizer, RtpStats};
-use bond_media_engine::sim::{LinkProfile, SimNetwork};
-use bond_media_engine::DtmfSource;
+use bond_media_engine::rtp::{Packetizer, RtpPacket, RtpStats};
+use bond_media_engine::sim::{epoch, LinkProfile, SimNetwork};
+use bond_media_engine::{DtmfSource, Engine, EngineOutput};
 
 /// Send `seconds` of 1 kHz at `ptime_ms` per packet into a PCMU leg; what it heard, and its stats.
 fn tone_at_ptime(ptime_ms: usize, seconds: usize) -> (Vec<i16>, RtpStats) {
@@ -174,4 +175,50 @@ fn digits_sent_between_packed_audio_arrive_once_and_the_stream_stays_whole() {
         let sinad = sinad_db(after, 1000.0, 8000);
         assert!(sinad > 30.0, "{ms} ms: the tone resumes, SINAD {sinad:.1} dB");
     }
+}
+
+/// What a leg sent: (timestamp, is an event, payload), in order.
+type Sent = Vec<(u32, bool, Vec<u8>)>;
+
+/// Run the engine's timers due at `now`, move `now` on a tick and collect
+/// what was sent; whether anything was.
+fn tick(engine: &mut Engine, now: &mut Instant, sent: &mut Sent) -> bool {
+    engine.handle_timeout(*now);
+    *now += Duration::from_millis(20);
+    let before = sent.len();
+    while let Some(output) = engine.poll_output() {
+        if let EngineOutput::Transmit { data, .. } = output {
+            let packet = RtpPacket::parse(&data).unwrap();
+            let event = packet.header.payload_type != 0;
+            sent.push((packet.header.timestamp, event, packet.payload.to_vec()));
+        }
+    }
+    sent.len() > before
+}
+
+#[test]
+fn audio_waiting_for_its_packet_leaves_before_a_digit_not_after_it() {
+    let mut engine = Engine::new(4);
+    let mut now = epoch();
+    let mut config = engine.leg_config(Codec::Pcmu);
+    config.send_events = true;
+    let leg = engine.add_leg(now, config, MediaSource::External).unwrap();
+    engine.set_rtp_media(now, leg, RtpMedia { packet_ms: 40, ..RtpMedia::new(Codec::Pcmu) }).unwrap();
+    let loud = AudioFrame::from_samples(SampleRate::Hz8000, 0, &[8_000; 160]).unwrap();
+    let mut sent = Vec::new();
+    // Silence until a tick sends a 40 ms packet; the next one's 20 ms (loud) then waits.
+    while !tick(&mut engine, &mut now, &mut sent) {}
+    engine.push_frame(leg, &loud).unwrap();
+    assert!(!tick(&mut engine, &mut now, &mut sent), "the loud 20 ms waits for the rest of its packet");
+    engine.send_dtmf(leg, &[DtmfDigit::from_char('3').unwrap()], DtmfTiming::default()).unwrap();
+    for _ in 0..30 {
+        tick(&mut engine, &mut now, &mut sent);
+    }
+
+    let first_event = sent.iter().position(|(_, event, _)| *event).expect("the digit went as events");
+    let loud_at = sent.iter().position(|(_, event, p)| !event && p.iter().any(|&b| b != 0xFF)).unwrap();
+    assert!(loud_at < first_event, "the loud audio went before the digit, not after it");
+    let (loud_ts, _, loud_payload) = &sent[loud_at];
+    assert_eq!(loud_payload.len(), 160, "as a shorter packet of what was waiting");
+    assert_eq!(loud_ts + 160, sent[first_event].0, "and the digit starts where it ends");
 }

@@ -77,6 +77,8 @@ pub struct MediaDescription {
     pub rtpmaps: Vec<RtpMap>,
     pub fmtps: Vec<(u8, String)>,
     pub ptime: Option<u32>,
+    /// `a=maxptime`: the longest packet the peer takes, in ms.
+    pub maxptime: Option<u32>,
     pub direction: Option<Direction>,
     /// A media-level `c=` address, overriding the session's.
     pub connection: Option<IpAddr>,

@@ -17,6 +17,7 @@ pub struct MediaPlan {
     /// `0.0.0.0` hold address).
     pub remote: Option<SocketAddr>,
     pub ptime: Option<u32>,
+    pub maxptime: Option<u32>,
     /// What the peer said about its own side.
     pub peer_direction: Direction,
     /// The peer multiplexes RTCP on its RTP port (`a=rtcp-mux`, RFC 5761): in
@@ -36,13 +37,17 @@ impl MediaPlan {
     }
 
     /// How long each packet Bond sends is, in ms: the peer's `a=ptime` for
-    /// G.711 and G.722 when it is 10, 20, 30, 40 or 60; otherwise, and always
-    /// for Opus, 20.
+    /// G.711 and G.722 when it is 10, 20, 30, 40 or 60, else 20; shortened to
+    /// the longest of those within the peer's `a=maxptime` (10 at the least).
+    /// Opus always sends 20.
     pub fn packet_ms(&self) -> u32 {
-        match self.ptime {
-            Some(ms @ (10 | 20 | 30 | 40 | 60)) if self.codec != Codec::Opus => ms,
-            _ => 20,
+        const PACKET_TIMES: [u32; 5] = [60, 40, 30, 20, 10];
+        if self.codec == Codec::Opus {
+            return 20;
         }
+        let asked = self.ptime.filter(|ms| PACKET_TIMES.contains(ms)).unwrap_or(20);
+        let limit = asked.min(self.maxptime.unwrap_or(asked));
+        PACKET_TIMES.into_iter().find(|&ms| ms <= limit).unwrap_or(10)
     }
 }
 
@@ -97,6 +102,7 @@ fn plan(sdp: &SessionDescription, codecs: &[Codec]) -> Result<MediaPlan, Negotia
         telephone_event_pt: telephone_event(audio, codec.rtp_clock_rate()),
         remote,
         ptime: audio.ptime,
+        maxptime: audio.maxptime,
         peer_direction,
         rtcp_mux: audio.rtcp_mux,
     })
@@ -144,6 +150,26 @@ mod tests {
         assert_eq!(plan.local_direction(), Direction::SendRecv);
         assert!(plan.send());
         assert!(!plan.rtcp_mux);
+    }
+
+    #[test]
+    fn bond_sends_the_peers_ptime_within_its_maxptime() {
+        let packet_ms = |attributes: &str, codec: &str| {
+            let offer = sdp(&format!("m=audio 4000 RTP/AVP {codec}\r\n{attributes}"));
+            answer(&offer, ALL).unwrap().packet_ms()
+        };
+        let pcmu = |attributes: &str| packet_ms(attributes, "0");
+        assert_eq!(pcmu(""), 20);
+        assert_eq!(pcmu("a=ptime:40\r\n"), 40);
+        assert_eq!(pcmu("a=ptime:40\r\na=maxptime:40\r\n"), 40);
+        assert_eq!(pcmu("a=ptime:60\r\na=maxptime:50\r\n"), 40, "the longest that fits");
+        assert_eq!(pcmu("a=maxptime:10\r\n"), 10, "no ptime: 20 is too long");
+        assert_eq!(pcmu("a=maxptime:15\r\n"), 10);
+        assert_eq!(pcmu("a=maxptime:5\r\n"), 10, "never under 10");
+        assert_eq!(pcmu("a=ptime:25\r\na=maxptime:120\r\n"), 20);
+        let opus = "a=rtpmap:96 opus/48000/2\r\na=ptime:40\r\na=maxptime:10\r\n";
+        assert_eq!(packet_ms(opus, "96"), 20, "Opus sends 20 ms");
+        assert!(SessionDescription::parse(b"v=0\r\nm=audio 1 RTP/AVP 0\r\na=maxptime:x\r\n").is_err());
     }
 
     #[test]

@@ -124,6 +124,7 @@ fn parse_media(value: &str) -> Result<MediaDescription, String> {
         rtpmaps: Vec::new(),
         fmtps: Vec::new(),
         ptime: None,
+        maxptime: None,
         direction: None,
         connection: None,
         rtcp_mux: false,
@@ -168,14 +169,17 @@ fn parse_attribute(
             let pt = parse_pt(pt)?;
             media.fmtps.push((pt, params.trim().to_owned()));
         }
-        "ptime" => {
-            let ptime: u32 = rest.trim().parse().map_err(|_| format!("'{rest}' is not a ptime"))?;
-            media.ptime = Some(ptime);
-        }
+        "ptime" => media.ptime = Some(parse_ms(name, rest)?),
+        "maxptime" => media.maxptime = Some(parse_ms(name, rest)?),
         "rtcp-mux" => media.rtcp_mux = true,
         _ => {}
     }
     Ok(())
+}
+
+/// A packet time in ms (`a=ptime`, `a=maxptime`).
+fn parse_ms(name: &str, value: &str) -> Result<u32, String> {
+    value.trim().parse().map_err(|_| format!("'{value}' is not a {name}"))
 }
 
 /// `0 PCMU/8000`, `111 opus/48000/2`
