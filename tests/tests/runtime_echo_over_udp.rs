@@ -171,21 +171,30 @@ impl TonePeer {
     }
 
     async fn send_frame(&mut self) {
-        let (mut pcm, mut payload, mut packet) = ([0i16; 160], [0u8; 160], [0u8; 200]);
+        let (mut pcm, mut payload) = ([0i16; 160], [0u8; 160]);
         self.osc.fill(&mut pcm);
         g711::ulaw_encode_slice(&pcm, &mut payload);
-        let n = self.packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+        self.send_payload(&payload).await;
+    }
+
+    async fn send_payload(&mut self, payload: &[u8]) {
+        let mut packet = [0u8; 200];
+        let n = self.packetizer.write(PayloadType::new(0).unwrap(), payload, 160, &mut packet).unwrap();
         self.socket.send_to(&packet[..n], self.to).await.unwrap();
     }
 
-    fn receive_waiting(&mut self) {
+    /// Take what arrived; whether a payload of `marker` bytes was among it.
+    fn receive_waiting(&mut self, marker: u8) -> bool {
         let mut buf = [0u8; 1500];
+        let mut marked = false;
         while let Ok((n, _)) = self.socket.try_recv_from(&mut buf) {
             let rtp = RtpPacket::parse(&buf[..n]).unwrap();
+            marked |= rtp.payload.iter().all(|&b| b == marker);
             let mut decoded = [0i16; 160];
             g711::ulaw_decode_slice(rtp.payload, &mut decoded);
             self.heard.extend_from_slice(&decoded);
         }
+        marked
     }
 }
 
@@ -211,14 +220,24 @@ async fn legs_on_two_shards_bridge_over_real_sockets() {
         pacing.tick().await;
         peer_a.send_frame().await;
         peer_b.send_frame().await;
-        peer_a.receive_waiting();
-        peer_b.receive_waiting();
+        peer_a.receive_waiting(0x7F);
+        peer_b.receive_waiting(0x7F);
     }
     for (peer, hz) in [(&peer_a, 600.0), (&peer_b, 1000.0)] {
         assert!(peer.heard.len() >= 160 * 40, "{} samples", peer.heard.len());
         let tail = &peer.heard[peer.heard.len() - 160 * 20..];
         assert!(tone_share(tail, hz, 8000) > 0.9, "hears the other shard's {hz} Hz");
     }
+    // The bridge passes packets through across the shards: mu-law 0x7F (minus
+    // zero) reaches the far peer as it was sent; decoded and encoded again it
+    // would come out as 0xFF.
+    let mut passed_through = false;
+    for _ in 0..25 {
+        pacing.tick().await;
+        peer_a.send_payload(&[0x7F; 160]).await;
+        passed_through |= peer_b.receive_waiting(0x7F);
+    }
+    assert!(passed_through, "no packet crossed the shards undecoded");
 
     // Hanging one up takes the other out of the bridge: it can be bridged again at once.
     engine.hangup(a.id).await.unwrap();
