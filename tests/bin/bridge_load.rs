@@ -1,4 +1,4 @@
-//! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record]
+//! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record] [--unlinked]
 //! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check]`: bridged SIP
 //! calls through a real Bond (or rtpengine), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
@@ -7,7 +7,9 @@
 //! telephone-event) as the customer, answers it through the API, and dials the
 //! agent side as a `sip:` URI back to itself with `link_to` and
 //! `bridge_on_answer`, answering Bond's INVITE with PCMU (or Opus with
-//! `--b-codec opus`). `--record` adds `record: record-from-answer` to each dial;
+//! `--b-codec opus`). With `--unlinked` the agent side is dialed without
+//! `link_to` (so Bond places it by load, and a pair may span two engine
+//! shards) and bridged with the bridge action once answered. `--record` adds `record: record-from-answer` to each dial;
 //! `--no-passthrough` starts Bond with `BOND_RTP_PASSTHROUGH=false` (`--no-rtcp`:
 //! `BOND_RTP_RTCP=false`), `--complexity`
 //! with that `BOND_OPUS_COMPLEXITY`. `--translate N` adds N live-translated
@@ -80,6 +82,8 @@ struct Options {
     translate: usize,
     /// Fail unless every packet crossed and no call ended early.
     check: bool,
+    /// Dial the agent side without `link_to` and bridge it with the bridge action.
+    unlinked: bool,
     /// Calls into `loop:echo` (side A only), INVITEs at `rate` a second.
     echo: bool,
     rate: f64,
@@ -243,18 +247,27 @@ async fn setup_bond(
         }
         let actions = calls.iter().map(|(i, call)| {
             let mut dial = json!({ "connection_id": connection, "to": format!("sip:b{i}@{local}"),
-                "from": "+15550000000", "link_to": call, "bridge_on_answer": true });
+                "from": "+15550000000" });
+            if !options.unlinked {
+                dial["link_to"] = json!(call);
+                dial["bridge_on_answer"] = json!(true);
+            }
             if options.record {
                 dial["record"] = json!("record-from-answer");
             }
             async move {
                 bond.post(&format!("/v2/calls/{call}/actions/answer"), json!({})).await?;
                 let placed = bond.post("/v2/calls", dial).await?;
-                placed.get("errors").map_or(Ok(()), |e| Err(format!("dial: {e}")))
+                if let Some(e) = placed.get("errors") {
+                    return Err(format!("dial: {e}"));
+                }
+                Ok((call.clone(), placed["data"]["call_control_id"].as_str().unwrap_or_default().to_owned()))
             }
         });
-        for result in futures_util::future::join_all(actions).await {
-            result?;
+        let dialed =
+            futures_util::future::join_all(actions).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+        if options.unlinked {
+            bridge_when_answered(bond, &dialed).await?;
         }
     }
     for _ in 0..1200 {
@@ -265,6 +278,33 @@ async fn setup_bond(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!("not every pair was bridged; events: {:?}", event_counts(bond)))
+}
+
+/// Bridge each (customer, agent) pair with the bridge action once the agent's call is answered.
+async fn bridge_when_answered(bond: &BondProcess, pairs: &[(String, String)]) -> Result<(), String> {
+    for _ in 0..400 {
+        let answered: std::collections::HashSet<String> = bond
+            .inbox
+            .all()
+            .iter()
+            .filter(|(kind, _)| kind == "call.answered")
+            .filter_map(|(_, payload)| payload["call_control_id"].as_str().map(str::to_owned))
+            .collect();
+        if pairs.iter().all(|(_, agent)| answered.contains(agent)) {
+            let bridges = pairs.iter().map(|(customer, agent)| async move {
+                let path = format!("/v2/calls/{customer}/actions/bridge");
+                bond.post(&path, json!({ "call_control_id": agent })).await
+            });
+            for placed in futures_util::future::join_all(bridges).await {
+                if let Some(e) = placed?.get("errors") {
+                    return Err(format!("bridge: {e}"));
+                }
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("not every agent call was answered".into())
 }
 
 /// How many of each event (hang-ups by cause) Bond has sent.
@@ -727,6 +767,7 @@ async fn main() -> ExitCode {
         rtpengine: args.flag("--relay").is_some_and(|r| r == "rtpengine"),
         translate: args.flag("--translate").and_then(|n| n.parse().ok()).unwrap_or(0),
         check: args.has("--check"),
+        unlinked: args.has("--unlinked"),
         echo: args.has("--echo"),
         rate: args.flag("--rate").and_then(|r| r.parse().ok()).filter(|r: &f64| *r > 0.0).unwrap_or(200.0),
     };
