@@ -709,7 +709,12 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
     } else {
         let (p50, runs) = timer_lateness_percentile(&metrics_before, &metrics_after, 50.0);
         let (p99, _) = timer_lateness_percentile(&metrics_before, &metrics_after, 99.0);
-        format!("\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}", p50 * 1000.0, p99 * 1000.0)
+        let relays_dropped = metric_value(&metrics_after, "bond_engine_relays_dropped_total");
+        format!(
+            "\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}; relays dropped between shards (since start)={relays_dropped}",
+            p50 * 1000.0,
+            p99 * 1000.0
+        )
     };
     let recorded = if options.record {
         let dropped = metric_value(&metrics_after, "bond_recording_frames_dropped_total");

@@ -34,8 +34,10 @@ const COMMAND_QUEUE: usize = 256;
 const DATAGRAM_QUEUE: usize = 4096;
 const EVENT_QUEUE: usize = 1024;
 const STREAM_INPUT_QUEUE: usize = 8192;
-/// Frames, digits and unbridges from other shards' engines.
-const RELAY_QUEUE: usize = 4096;
+/// Frames, packets, digits and unbridges from other shards' engines: about
+/// 160 ms of 1,000 bridges passing through across shards (each packet a relay),
+/// so a driver held up for longer than a tick does not lose packets.
+const RELAY_QUEUE: usize = 16_384;
 /// What a stream leg may have waiting for its socket (1.28 s of audio).
 const STREAM_OUTPUT_QUEUE: usize = 64;
 
