@@ -17,10 +17,17 @@
 //! every pending mark at once.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
+use bond_codecs::Codec;
 use bytes::Bytes;
 
+use super::member::Member;
+use super::{Engine, EngineOutput};
+use crate::ids::LegId;
+use crate::leg::MediaSource;
 use crate::rtp::{plain_packet, PLAIN_HEADER};
+use crate::EngineError;
 
 /// What a stream leg sends its carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +71,7 @@ impl StreamState {
         }
     }
 
-    /// Chunk `chunk` as an RTP packet, in the leg's buffer: hand it back with [`reuse`](Self::reuse).
+    /// Chunk `chunk` as an RTP packet, in the stream's buffer: hand it back with [`reuse`](Self::reuse).
     pub fn packet(&mut self, chunk: u64, payload: &[u8]) -> Vec<u8> {
         self.received += 1;
         let timestamp = (chunk as u32).wrapping_mul(self.samples_per_chunk);
@@ -137,6 +144,85 @@ impl StreamState {
     pub fn clear(&mut self, played: u64) -> impl Iterator<Item = String> + '_ {
         self.received = played;
         self.marks.drain(..).map(|(_, name)| name)
+    }
+}
+
+/// Initial buffering of a stream leg's chunks.
+const STREAM_PLAYOUT_DELAY: Duration = Duration::from_millis(60);
+
+impl Engine {
+    /// Add a carrier media-stream leg (Telnyx, Twilio) for `codec`: feed it with
+    /// [`Engine::handle_stream_media`]; it outputs [`EngineOutput::Stream`]. With
+    /// `passthrough`, a bridge to a leg of the same codec may pass its chunks on
+    /// undecoded (see `passthrough.rs`).
+    pub fn add_stream_leg(
+        &mut self,
+        now: Instant,
+        codec: Codec,
+        passthrough: bool,
+    ) -> Result<LegId, EngineError> {
+        let mut config = self.leg_config(codec);
+        config.passthrough = passthrough;
+        // Chunks come over TCP in small bursts; the leg ends when the socket does.
+        config.playout_delay = STREAM_PLAYOUT_DELAY;
+        config.media_timeout = None;
+        let state = StreamState::new(
+            self.rng.next_u64() as u32,
+            config.payload_type.get(),
+            codec.rtp_clock_rate() / 50,
+            codec.max_payload_len(),
+        );
+        let id = self.add_leg(now, config, MediaSource::Silence)?;
+        self.streams.insert(id, state);
+        Ok(id)
+    }
+
+    /// Chunk number `chunk` of a stream leg's audio (codec payload, 20 ms).
+    pub fn handle_stream_media(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        chunk: u64,
+        payload: &[u8],
+    ) -> Result<(), EngineError> {
+        let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        // The packet's buffer is lent out while the leg (or its passthrough peer) takes it.
+        let packet = state.packet(chunk, payload);
+        let result = self.handle_receive(now, leg, &packet);
+        if let Some(state) = self.streams.get_mut(&leg) {
+            state.reuse(packet);
+        }
+        result
+    }
+
+    /// The carrier asks to hear of `name` once the audio it sent so far has played.
+    pub fn handle_stream_mark(&mut self, leg: LegId, name: String) -> Result<(), EngineError> {
+        let played = self.played_frames(leg)?;
+        let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        state.mark(name, played);
+        self.after_leg_changed(leg);
+        Ok(())
+    }
+
+    /// The carrier drops the audio it sent that has not played yet: every mark is answered.
+    pub fn handle_stream_clear(&mut self, leg: LegId) -> Result<(), EngineError> {
+        let played = self.played_frames(leg)?;
+        if let Some(Member::Rtp(l)) = self.legs.get_mut(&leg) {
+            l.flush_playout();
+        }
+        let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        for name in state.clear(played) {
+            self.outputs.push_back(EngineOutput::Stream { leg, output: StreamOutput::Mark(name) });
+        }
+        Ok(())
+    }
+
+    fn played_frames(&self, leg: LegId) -> Result<u64, EngineError> {
+        match self.legs.get(&leg) {
+            Some(Member::Rtp(l)) => Ok(l.played_frames()),
+            Some(_) => Err(EngineError::Config("not a stream leg")),
+            None => Err(EngineError::UnknownLeg(leg)),
+        }
     }
 }
 
