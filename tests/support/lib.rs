@@ -1,6 +1,8 @@
 //! Helpers shared by Bond's integration tests.
 
 use bond_codecs::dtmf::{DtmfDetector, DtmfEvent, Goertzel};
+use bond_media_engine::sim::SimNetwork;
+use bond_media_engine::LegId;
 
 /// Share of the energy of `samples` that sits at `hz` (0..=1): near 1 for a clean tone.
 pub fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {
@@ -20,6 +22,18 @@ pub fn blocks_without_tone(samples: &[i16], hz: f64, rate: u32) -> (usize, usize
     let blocks = samples.chunks_exact(rate as usize / 20);
     let total = blocks.len();
     (blocks.filter(|b| tone_share(b, hz, rate) <= 0.9).count(), total)
+}
+
+/// A simulated stream leg's G.711 payloads as PCM (`decode`: the mu-law or A-law slice decoder).
+pub fn stream_pcm(net: &SimNetwork, leg: LegId, decode: fn(&[u8], &mut [i16])) -> Vec<i16> {
+    net.stream_media(leg)
+        .iter()
+        .flat_map(|p| {
+            let mut out = vec![0; p.len()];
+            decode(p, &mut out);
+            out
+        })
+        .collect()
 }
 
 /// The DTMF digits heard in `pcm` (8 kHz), in order.

@@ -8,7 +8,7 @@ use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::{Engine, EngineError, LegId, Relay};
-use bond_tests::{heard_digits, tone_share};
+use bond_tests::{heard_digits, stream_pcm, tone_share};
 
 /// A phone playing `source` to its own Bond leg, in an engine numbering legs from `first` by two.
 fn shard(first: u64, codec: Codec, source: MediaSource) -> (SimNetwork, LegId, LegId) {
@@ -210,9 +210,7 @@ fn a_telephone_event_passed_through_to_a_stream_on_another_engine_is_played_to_i
 
     let media = b.stream_media(stream);
     assert!(media.iter().all(|p| p.len() == 160), "no telephone-event payload reaches the carrier");
-    let bytes = media.concat();
-    let mut pcm = vec![0; bytes.len()];
-    bond_codecs::g711::ulaw_decode_slice(&bytes, &mut pcm);
+    let pcm = stream_pcm(&b, stream, bond_codecs::g711::ulaw_decode_slice);
     assert_eq!(heard_digits(&pcm), "9", "the digit, played in-band once");
     assert!(tone_share(&pcm[1_000..3_000], 1000.0, 8000) > 0.9, "the phone's tone before it");
 }

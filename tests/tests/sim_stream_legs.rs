@@ -10,7 +10,7 @@ use bond_codecs::{g711, Codec, SampleRate};
 use bond_media_engine::leg::{DtmfTiming, MediaSource, RecordTap};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::{EngineEvent, LegId, StreamOutput};
-use bond_tests::{heard_digits, tone_share};
+use bond_tests::{heard_digits, stream_pcm, tone_share};
 
 /// Chunks numbered from 1, as carriers number them.
 fn numbered(chunks: Vec<Vec<u8>>) -> Vec<(u64, Vec<u8>)> {
@@ -25,16 +25,17 @@ fn feed(net: &mut SimNetwork, leg: LegId, chunks: &[(u64, Vec<u8>)]) {
     }
 }
 
-/// A stream leg's G.711 payloads as PCM.
-fn decoded(net: &SimNetwork, leg: LegId, decode: fn(&[u8], &mut [i16])) -> Vec<i16> {
-    net.stream_media(leg)
-        .iter()
-        .flat_map(|p| {
-            let mut out = vec![0; p.len()];
-            decode(p, &mut out);
-            out
-        })
-        .collect()
+/// Two stream legs, of `codec_a` and `codec_b`, bridged.
+fn bridged_streams(
+    net: &mut SimNetwork,
+    codec_a: Codec,
+    codec_b: Codec,
+    passthrough: bool,
+) -> (LegId, LegId) {
+    let a = net.engine.add_stream_leg(net.now(), codec_a, passthrough).unwrap();
+    let b = net.engine.add_stream_leg(net.now(), codec_b, passthrough).unwrap();
+    net.engine.bridge(a, b).unwrap();
+    (a, b)
 }
 
 fn marks_of(net: &SimNetwork, leg: LegId) -> Vec<(Duration, String)> {
@@ -50,12 +51,8 @@ fn marks_of(net: &SimNetwork, leg: LegId) -> Vec<(Duration, String)> {
 #[test]
 fn a_tone_streamed_into_one_leg_comes_out_of_the_bridged_one_paced_at_20_ms() {
     let mut net = SimNetwork::new(1);
-    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, false).unwrap();
-    let b = net
-        .engine
-        .add_stream_leg(net.now(), Codec::L16 { rate: SampleRate::Hz16000, order: Default::default() }, false)
-        .unwrap();
-    net.engine.bridge(a, b).unwrap();
+    let l16 = Codec::L16 { rate: SampleRate::Hz16000, order: Default::default() };
+    let (a, b) = bridged_streams(&mut net, Codec::Pcmu, l16, false);
     // Chunks arrive with neighbours swapped, and one never arrives.
     let mut chunks = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 150));
     for pair in chunks.chunks_mut(2) {
@@ -97,12 +94,10 @@ fn encoded_tone(codec: Codec, hz: f64, count: usize) -> Vec<Vec<u8>> {
 fn g722_and_opus_streams_bridge_to_a_pcmu_stream() {
     for codec in [Codec::G722, Codec::Opus] {
         let mut net = SimNetwork::new(4);
-        let a = net.engine.add_stream_leg(net.now(), codec, false).unwrap();
-        let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu, false).unwrap();
-        net.engine.bridge(a, b).unwrap();
+        let (a, b) = bridged_streams(&mut net, codec, Codec::Pcmu, false);
         let chunks = numbered(encoded_tone(codec, 700.0, 100));
         feed(&mut net, a, &chunks);
-        let pcm = decoded(&net, b, g711::ulaw_decode_slice);
+        let pcm = stream_pcm(&net, b, g711::ulaw_decode_slice);
         let middle = &pcm[8_000..16_000];
         assert!(tone_share(middle, 700.0, 8_000) > 0.9, "{codec:?}: {}", tone_share(middle, 700.0, 8_000));
     }
@@ -151,9 +146,7 @@ fn a_signalled_digit_is_an_event_and_reaches_the_bridged_leg_in_band() {
         (Codec::Pcmu, g711::ulaw_decode_slice, true),
     ] {
         let mut net = SimNetwork::new(3);
-        let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
-        let b = net.engine.add_stream_leg(net.now(), codec, true).unwrap();
-        net.engine.bridge(a, b).unwrap();
+        let (a, b) = bridged_streams(&mut net, Codec::Pcmu, codec, true);
         net.run_for(Duration::from_millis(100));
         assert_eq!(net.engine.is_passthrough(a), passes, "{codec:?}");
         net.engine.handle_signalled_dtmf(a, DtmfDigit::from_char('7').unwrap()).unwrap();
@@ -163,7 +156,7 @@ fn a_signalled_digit_is_an_event_and_reaches_the_bridged_leg_in_band() {
             .iter()
             .any(|(_, e)| matches!(e, EngineEvent::DtmfReceived { leg, .. } if *leg == a)));
         assert_eq!(
-            heard_digits(&decoded(&net, b, decode)),
+            heard_digits(&stream_pcm(&net, b, decode)),
             "7",
             "{codec:?}: the digit played to the other leg"
         );
@@ -174,9 +167,7 @@ fn a_signalled_digit_is_an_event_and_reaches_the_bridged_leg_in_band() {
 #[test]
 fn two_streams_of_one_codec_pass_each_chunk_on_as_it_arrives_in_chunk_order() {
     let mut net = SimNetwork::new(6);
-    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
-    let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
-    net.engine.bridge(a, b).unwrap();
+    let (a, b) = bridged_streams(&mut net, Codec::Pcmu, Codec::Pcmu, true);
     assert!(net.engine.is_passthrough(a) && net.engine.is_passthrough(b));
     // Chunks arrive with neighbours swapped, and one never arrives.
     let sent = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 150));
@@ -194,14 +185,7 @@ fn two_streams_of_one_codec_pass_each_chunk_on_as_it_arrives_in_chunk_order() {
     }
 
     let expected: Vec<&(u64, Vec<u8>)> = sent.iter().filter(|(c, _)| *c != 60).collect();
-    let out: Vec<(Duration, Vec<u8>)> = net
-        .streamed()
-        .iter()
-        .filter_map(|(at, l, out)| match out {
-            StreamOutput::Media(p) if *l == b => Some((*at, p.to_vec())),
-            _ => None,
-        })
-        .collect();
+    let out = net.stream_media_at(b);
     assert_eq!(out.len(), expected.len(), "every chunk once, and nothing else (no ticks)");
     for ((at, payload), (chunk, sent)) in out.iter().zip(expected) {
         assert_eq!(payload, sent, "chunk {chunk}: in chunk order, unchanged");
@@ -216,9 +200,7 @@ fn two_streams_of_one_codec_pass_each_chunk_on_as_it_arrives_in_chunk_order() {
 #[test]
 fn a_mark_on_a_passthrough_stream_is_answered_once_its_audio_is_passed_on() {
     let mut net = SimNetwork::new(7);
-    let a = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
-    let b = net.engine.add_stream_leg(net.now(), Codec::Pcmu, true).unwrap();
-    net.engine.bridge(a, b).unwrap();
+    let (a, b) = bridged_streams(&mut net, Codec::Pcmu, Codec::Pcmu, true);
     net.run_for(Duration::from_millis(100));
     for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 10).into_iter().enumerate() {
         net.engine.handle_stream_media(net.now(), a, i as u64 + 1, &p).unwrap();
@@ -256,7 +238,7 @@ fn a_sip_leg_and_a_stream_pass_through_and_a_telephone_event_reaches_the_stream_
 
     let media = net.stream_media(stream);
     assert!(media.iter().all(|p| p.len() == 160), "no telephone-event payload reaches the carrier");
-    let pcm = decoded(&net, stream, g711::ulaw_decode_slice);
+    let pcm = stream_pcm(&net, stream, g711::ulaw_decode_slice);
     assert_eq!(heard_digits(&pcm), "5", "the digit, played in-band");
     assert!(tone_share(&pcm[2_000..7_000], 1_000.0, 8_000) > 0.9, "the phone's tone before it");
     let reported = net.events().iter().filter(|(_, e)| matches!(e, EngineEvent::DtmfReceived { .. })).count();

@@ -39,7 +39,7 @@ pub enum StreamOutput {
 }
 
 /// How many packets passed through may wait behind a missing one.
-pub(super) const REORDER_WINDOW: usize = 2;
+const REORDER_WINDOW: usize = 2;
 
 #[derive(Debug)]
 pub(super) struct StreamState {

@@ -143,10 +143,15 @@ impl SimNetwork {
 
     /// The payloads stream leg `leg` sent its carrier, in order.
     pub fn stream_media(&self, leg: LegId) -> Vec<Vec<u8>> {
+        self.stream_media_at(leg).into_iter().map(|(_, payload)| payload).collect()
+    }
+
+    /// The same, each with the simulated time it was output at.
+    pub fn stream_media_at(&self, leg: LegId) -> Vec<(Duration, Vec<u8>)> {
         self.streamed
             .iter()
-            .filter_map(|(_, l, out)| match out {
-                StreamOutput::Media(p) if *l == leg => Some(p.to_vec()),
+            .filter_map(|(at, l, out)| match out {
+                StreamOutput::Media(p) if *l == leg => Some((*at, p.to_vec())),
                 _ => None,
             })
             .collect()
