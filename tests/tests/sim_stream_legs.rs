@@ -202,14 +202,73 @@ fn a_mark_on_a_passthrough_stream_is_answered_once_its_audio_is_passed_on() {
     let mut net = SimNetwork::new(7);
     let (a, b) = bridged_streams(&mut net, Codec::Pcmu, Codec::Pcmu, true);
     net.run_for(Duration::from_millis(100));
-    for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 10).into_iter().enumerate() {
+    // Four chunks at once, and the mark after them: it waits for the last to leave.
+    let start = net.elapsed();
+    for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 4).into_iter().enumerate() {
         net.engine.handle_stream_media(net.now(), a, i as u64 + 1, &p).unwrap();
     }
-    let at = net.elapsed();
-    net.engine.handle_stream_mark(a, "after-ten".into()).unwrap();
+    net.engine.handle_stream_mark(a, "after-four".into()).unwrap();
+    net.run_for(Duration::from_millis(100));
+    let left: Vec<Duration> = net.stream_media_at(b).iter().map(|(at, _)| *at - start).collect();
+    let ms = |ms| Duration::from_millis(ms);
+    assert_eq!(left, [ms(0), ms(10), ms(20), ms(30)], "paced: the burst runs ahead by 40 ms at most");
+    assert_eq!(marks_of(&net, a), [(start + ms(30), "after-four".to_owned())]);
+}
+
+#[test]
+fn a_stalled_carrier_burst_is_paced_out_in_order_and_never_faster_than_real_time_beyond_40_ms() {
+    let mut net = SimNetwork::new(9);
+    let (a, b) = bridged_streams(&mut net, Codec::Pcmu, Codec::Pcmu, true);
+    let chunks = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 100));
+    // Chunks 31-34 are held up by the carrier's socket and come with chunk 35.
+    feed(&mut net, a, &chunks[..30]);
+    net.run_for(Duration::from_millis(80));
+    for (chunk, payload) in &chunks[30..35] {
+        net.engine.handle_stream_media(net.now(), a, *chunk, payload).unwrap();
+    }
     net.run_for(Duration::from_millis(20));
-    assert_eq!(net.stream_media(b).len(), 10);
-    assert_eq!(marks_of(&net, a), [(at, "after-ten".to_owned())], "nothing of it waits to play");
+    feed(&mut net, a, &chunks[35..]);
+    net.run_for(Duration::from_millis(200));
+
+    let out = net.stream_media_at(b);
+    let payloads: Vec<&Vec<u8>> = out.iter().map(|(_, p)| p).collect();
+    assert_eq!(payloads, chunks.iter().map(|(_, p)| p).collect::<Vec<_>>(), "all, in order");
+    for (i, (first, _)) in out.iter().enumerate() {
+        if let Some((next, _)) = out.get(i + 1) {
+            assert!(
+                *next - *first >= Duration::from_millis(10),
+                "chunks {} and {} within 10 ms",
+                i + 1,
+                i + 2
+            );
+        }
+        for (j, (later, _)) in out.iter().enumerate().skip(i + 1) {
+            let real_time = Duration::from_millis(20 * (j - i) as u64);
+            assert!(real_time <= *later - *first + Duration::from_millis(40), "chunks {}..{}", i + 1, j + 1);
+        }
+    }
+    // Each chunk left when it arrived until the stall; what is left of the stall
+    // (80 ms less the 40 ms caught up) stays as delay.
+    let (last, _) = out.last().unwrap();
+    assert_eq!(*last - out[0].0, Duration::from_millis(20 * 99 + 40));
+}
+
+#[test]
+fn chunks_waiting_to_be_paced_when_passthrough_ends_are_played_decoded() {
+    let mut net = SimNetwork::new(10);
+    let (a, b) = bridged_streams(&mut net, Codec::Pcmu, Codec::Pcmu, true);
+    net.run_for(Duration::from_millis(100));
+    for (i, p) in encoded_tone(Codec::Pcmu, 500.0, 4).into_iter().enumerate() {
+        net.engine.handle_stream_media(net.now(), a, i as u64 + 1, &p).unwrap();
+    }
+    // A recording of decoded frames takes the bridge off passthrough: three chunks wait.
+    net.engine.set_recording(a, RecordTap::Frames).unwrap();
+    assert!(!net.engine.is_passthrough(a));
+    net.run_for(Duration::from_millis(300));
+    let pcm = stream_pcm(&net, b, g711::ulaw_decode_slice);
+    let toned = pcm.chunks(160).filter(|frame| tone_share(frame, 500.0, 8_000) > 0.9).count();
+    // (Concealment may stretch the last one.)
+    assert!(toned >= 4, "{toned}: the passed chunk and the three that waited");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The engine's clock side: every leg's next deadline on one min-heap, pushed
-//! only when it changes, and the legs whose deadlines are due run.
+//! The engine's clock side: every leg's next deadline (its timers', or its
+//! stream pacer's) on one min-heap, pushed only when it changes, and the legs
+//! whose deadlines are due run.
 
 use std::cmp::Reverse;
 use std::time::Instant;
@@ -19,11 +20,16 @@ impl Engine {
             if self.armed.get(&id) == Some(&at) {
                 self.armed.remove(&id);
             }
+            let mut ran = false;
+            if self.paced_deadline(id).is_some_and(|due| due <= now) {
+                self.release_paced(now, id);
+                ran = true;
+            }
             let Some(leg) = self.legs.get_mut(&id) else { continue };
             if leg.poll_timeout().is_some_and(|due| due <= now) {
                 leg.handle_timeout(now);
                 self.after_leg_changed(id);
-            } else {
+            } else if !ran {
                 self.arm(id); // its deadline moved: keep one on the heap
             }
         }
@@ -32,7 +38,7 @@ impl Engine {
     /// The earliest deadline of any leg.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            match self.legs.get(&id).and_then(Member::poll_timeout) {
+            match self.deadline(id) {
                 Some(due) if due == at => return Some(at),
                 _ => {
                     self.deadlines.pop();
@@ -46,9 +52,18 @@ impl Engine {
         None
     }
 
+    /// The leg's next deadline: its own timers', or its stream pacer's.
+    fn deadline(&self, id: LegId) -> Option<Instant> {
+        let leg = self.legs.get(&id).and_then(Member::poll_timeout);
+        match self.paced_deadline(id) {
+            Some(paced) => Some(leg.map_or(paced, |at| at.min(paced))),
+            None => leg,
+        }
+    }
+
     /// Push the leg's next deadline unless it is the one already pushed.
     pub(super) fn arm(&mut self, id: LegId) {
-        let Some(at) = self.legs.get(&id).and_then(Member::poll_timeout) else { return };
+        let Some(at) = self.deadline(id) else { return };
         if self.armed.insert(id, at) != Some(at) {
             self.deadlines.push(Reverse((at, id)));
         }

@@ -21,6 +21,7 @@
 mod bridge;
 mod deadlines;
 mod member;
+mod pacer;
 mod passthrough;
 mod relay;
 mod stream;
@@ -628,9 +629,10 @@ impl Engine {
         while let Some(output) = self.legs.get_mut(&id).and_then(Member::poll_output) {
             match output {
                 LegOutput::Transmit(data) if self.streams.contains_key(&id) => {
-                    let passthrough = self.is_passthrough(id);
+                    // What a SIP peer passed on may be out of order; a stream's pacer ordered it.
+                    let reorder = self.is_passthrough(id) && !self.peer_is_stream(id);
                     if let Some(state) = self.streams.get_mut(&id) {
-                        state.send(&data, passthrough, |output| {
+                        state.send(&data, reorder, |output| {
                             self.outputs.push_back(EngineOutput::Stream { leg: id, output })
                         });
                     }

@@ -65,6 +65,15 @@ impl Engine {
         }
     }
 
+    /// Whether `leg`'s bridge peer is a carrier stream (whose pacer puts its chunks in order).
+    pub(super) fn peer_is_stream(&self, leg: LegId) -> bool {
+        match self.routes.get(&leg) {
+            Some(route) if route.remote => route.peer_offer.is_some_and(|o| !o.takes_events),
+            Some(route) => self.streams.contains_key(&route.peer),
+            None => false,
+        }
+    }
+
     /// Switch `leg`'s bridge into or out of passthrough as its state now allows.
     pub(super) fn refresh_passthrough(&mut self, leg: LegId) {
         let Some(route) = self.routes.get(&leg) else { return };

@@ -6,11 +6,14 @@
 //! same code as for SIP legs; what it sends is the RTP payload without its header.
 //!
 //! Passthrough (`passthrough.rs`): a stream leg bridged to a leg of the same
-//! codec and packet time hands each chunk on as it arrives, undecoded. Its
-//! carrier gets the packets passed to it in chunk order: one that arrives ahead
-//! of a gap waits for the missing one until [`REORDER_WINDOW`] more are
-//! waiting, then the gap is given up; a packet behind what was sent is dropped.
-//! Their pacing is the sender's. A chunk passed on counts as played.
+//! codec and packet time hands its chunks on undecoded, in chunk order and at
+//! real-time pace (`pacer.rs`), in place of its playout buffer and tick; a
+//! chunk passed on counts as played. Packets passed to it from a SIP leg
+//! reach its carrier in sequence order (UDP may reorder them): one that
+//! arrives ahead of a gap waits for the missing one until [`REORDER_WINDOW`]
+//! more are waiting, then the gap is given up; one behind what was sent is
+//! dropped. Their pace is the phone's; another stream's chunks come paced and
+//! in order from that stream's pacer.
 //!
 //! Marks: a `mark` from the carrier is answered once the audio it sent before
 //! the mark has been played; `clear` drops the audio not yet played and answers
@@ -23,6 +26,7 @@ use bond_codecs::Codec;
 use bytes::Bytes;
 
 use super::member::Member;
+use super::pacer::Pacer;
 use super::{Engine, EngineOutput};
 use crate::ids::LegId;
 use crate::leg::MediaSource;
@@ -48,6 +52,8 @@ pub(super) struct StreamState {
     samples_per_chunk: u32,
     /// Media chunks received so far.
     received: u64,
+    /// Chunks received while passing through, on their way to the leg.
+    pacer: Pacer,
     /// Marks waiting for the audio before them: (frames to have played, name).
     marks: VecDeque<(u64, String)>,
     packet: Vec<u8>,
@@ -64,6 +70,7 @@ impl StreamState {
             payload_type,
             samples_per_chunk,
             received: 0,
+            pacer: Pacer::default(),
             marks: VecDeque::new(),
             packet: Vec::with_capacity(PLAIN_HEADER + max_payload),
             next_seq: None,
@@ -73,7 +80,6 @@ impl StreamState {
 
     /// Chunk `chunk` as an RTP packet, in the stream's buffer: hand it back with [`reuse`](Self::reuse).
     pub fn packet(&mut self, chunk: u64, payload: &[u8]) -> Vec<u8> {
-        self.received += 1;
         let timestamp = (chunk as u32).wrapping_mul(self.samples_per_chunk);
         let mut packet = std::mem::take(&mut self.packet);
         plain_packet(&mut packet, false, self.payload_type, chunk as u16, timestamp, self.ssrc, payload);
@@ -85,10 +91,10 @@ impl StreamState {
     }
 
     /// An RTP packet the leg sent, to its carrier as the payload alone: at once
-    /// when the leg made it, in sequence order when it was passed through.
-    pub fn send(&mut self, packet: &Bytes, passthrough: bool, mut out: impl FnMut(StreamOutput)) {
+    /// when the leg made it, in sequence order with `reorder` (passed through from a SIP leg).
+    pub fn send(&mut self, packet: &Bytes, reorder: bool, mut out: impl FnMut(StreamOutput)) {
         let payload = packet.slice(PLAIN_HEADER.min(packet.len())..);
-        if !passthrough || packet.len() < PLAIN_HEADER {
+        if !reorder || packet.len() < PLAIN_HEADER {
             return out(StreamOutput::Media(payload));
         }
         let seq = u16::from_be_bytes([packet[2], packet[3]]);
@@ -185,6 +191,51 @@ impl Engine {
         chunk: u64,
         payload: &[u8],
     ) -> Result<(), EngineError> {
+        let passthrough = self.is_passthrough(leg);
+        let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        state.received += 1;
+        if !passthrough {
+            return self.receive_chunk(now, leg, chunk, payload);
+        }
+        state.pacer.push(now, chunk, payload);
+        self.release_paced(now, leg);
+        Ok(())
+    }
+
+    /// Hand the leg the chunks its pacer lets out at `now`, or, once the leg
+    /// has left passthrough, every chunk waiting (its playout buffer takes them).
+    pub(super) fn release_paced(&mut self, now: Instant, leg: LegId) {
+        let passthrough = self.is_passthrough(leg);
+        loop {
+            let Some(state) = self.streams.get_mut(&leg) else { return };
+            let next = if passthrough { state.pacer.pop_due(now) } else { state.pacer.pop_any() };
+            let Some((chunk, payload)) = next else { break };
+            // Nothing is lost here: a leg that ended already said so.
+            let _ = self.receive_chunk(now, leg, chunk, &payload);
+            if let Some(state) = self.streams.get_mut(&leg) {
+                state.pacer.recycle(payload);
+            }
+        }
+        self.arm(leg);
+    }
+
+    /// When the stream's pacer next lets a chunk out (at once once passthrough ended).
+    pub(super) fn paced_deadline(&self, leg: LegId) -> Option<Instant> {
+        let state = self.streams.get(&leg)?;
+        if self.is_passthrough(leg) {
+            state.pacer.next_due()
+        } else {
+            state.pacer.first_arrival()
+        }
+    }
+
+    fn receive_chunk(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        chunk: u64,
+        payload: &[u8],
+    ) -> Result<(), EngineError> {
         let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
         // The packet's buffer is lent out while the leg (or its passthrough peer) takes it.
         let packet = state.packet(chunk, payload);
@@ -211,6 +262,7 @@ impl Engine {
             l.flush_playout();
         }
         let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
+        state.pacer.clear();
         for name in state.clear(played) {
             self.outputs.push_back(EngineOutput::Stream { leg, output: StreamOutput::Mark(name) });
         }
