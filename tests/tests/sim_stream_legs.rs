@@ -216,7 +216,7 @@ fn a_mark_on_a_passthrough_stream_is_answered_once_its_audio_is_passed_on() {
 }
 
 #[test]
-fn a_stalled_carrier_burst_is_paced_out_in_order_and_never_faster_than_real_time_beyond_40_ms() {
+fn a_stalled_carrier_burst_is_spread_out_in_order_and_catches_up() {
     let mut net = SimNetwork::new(9);
     let (a, b) = bridged_streams(&mut net, Codec::Pcmu, Codec::Pcmu, true);
     let chunks = numbered(encoded_tone(Codec::Pcmu, 1_000.0, 100));
@@ -233,24 +233,17 @@ fn a_stalled_carrier_burst_is_paced_out_in_order_and_never_faster_than_real_time
     let out = net.stream_media_at(b);
     let payloads: Vec<&Vec<u8>> = out.iter().map(|(_, p)| p).collect();
     assert_eq!(payloads, chunks.iter().map(|(_, p)| p).collect::<Vec<_>>(), "all, in order");
-    for (i, (first, _)) in out.iter().enumerate() {
+    let first = out[0].0;
+    for (i, (at, _)) in out.iter().enumerate() {
         if let Some((next, _)) = out.get(i + 1) {
-            assert!(
-                *next - *first >= Duration::from_millis(10),
-                "chunks {} and {} within 10 ms",
-                i + 1,
-                i + 2
-            );
+            assert!(*next - *at >= Duration::from_millis(10), "chunks {} and {} within 10 ms", i + 1, i + 2);
         }
-        for (j, (later, _)) in out.iter().enumerate().skip(i + 1) {
-            let real_time = Duration::from_millis(20 * (j - i) as u64);
-            assert!(real_time <= *later - *first + Duration::from_millis(40), "chunks {}..{}", i + 1, j + 1);
-        }
+        let on_time = first + Duration::from_millis(20 * i as u64);
+        assert!(*at + Duration::from_millis(40) >= on_time, "chunk {} more than 40 ms early", i + 1);
     }
-    // Each chunk left when it arrived until the stall; what is left of the stall
-    // (80 ms less the 40 ms caught up) stays as delay.
+    // The 80 ms of the stall are caught up at twice real time: the last chunk leaves as it arrives.
     let (last, _) = out.last().unwrap();
-    assert_eq!(*last - out[0].0, Duration::from_millis(20 * 99 + 40));
+    assert_eq!(*last - first, Duration::from_millis(20 * 99));
 }
 
 #[test]

@@ -1,38 +1,41 @@
 //! Real-time pacing of a carrier stream's chunks while its bridge passes them
 //! through (`passthrough.rs`). Decoding, the leg's playout buffer and its 20 ms
 //! tick pace what the stream's carrier sent; passing through skips both, so
-//! this queue stands in for them, without their fixed delay:
+//! this queue stands in for them, without their fixed delay.
 //!
-//! - chunks leave in chunk order: one behind what left, or a duplicate, is
-//!   dropped; one ahead of a gap waits until [`REORDER_WINDOW`] more wait or it
-//!   has waited [`GAP_WAIT`], then the gap is given up;
-//! - at real-time pace, never in a burst: the chunks let out may run at most
-//!   [`AHEAD`] ahead of one per 20 ms (so a chunk arriving early by the
-//!   sender's jitter leaves at once), and never two within [`MIN_GAP`];
-//! - a backlog is shed: when more than [`MAX_WAITING`] chunks wait (a burst
-//!   after the carrier's socket stalled, or a sender running ahead), the oldest
-//!   is dropped, as the playout buffer sheds frames.
-//!
-//! A chunk that arrives on time leaves at once. Strict pace has a price: after
-//! a stall the chunks can catch up by [`AHEAD`] only, so what is left of the
-//! stall stays as delay, at most the 80 ms of a full backlog (a decoded stream
-//! leg holds 60 ms in its playout buffer throughout).
+//! Chunks are placed on the carrier's own timeline: the first chunk is due when
+//! it arrives and each later one 20 ms per chunk number after it.
+//! - A chunk on time leaves as it arrives.
+//! - Ahead of the timeline (a sender that sends a second of speech at once), it
+//!   waits until at most [`AHEAD`] before its time: real-time pace, with the
+//!   sender's jitter taken at once.
+//! - Behind it (the carrier's socket stalled, or Bond fell behind), it leaves at
+//!   once, but never two chunks within [`MIN_GAP`], so a burst is spread out
+//!   and the delay is caught up at twice real time. One more than [`REPLAN`]
+//!   behind starts the timeline afresh (a sender that stopped and resumed).
+//! - In chunk order: one behind what left, or a duplicate, is dropped; one
+//!   ahead of a gap waits until [`REORDER_WINDOW`] more wait or it has waited
+//!   [`GAP_WAIT`], then the gap is given up.
+//! - More than [`MAX_WAITING`] chunks waiting shed the oldest (a sender far
+//!   ahead, or a clock running fast), as the playout buffer sheds frames.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The length of a chunk.
 const FRAME: Duration = Duration::from_millis(20);
-/// How far ahead of real time the chunks let out may run.
+/// How far before its time on the timeline a chunk may leave.
 const AHEAD: Duration = Duration::from_millis(40);
 /// The least time between two chunks let out.
 const MIN_GAP: Duration = Duration::from_millis(10);
+/// How late a chunk may be before the timeline starts again at it.
+const REPLAN: Duration = Duration::from_secs(1);
 /// How many chunks may wait behind a missing one before it is given up.
 const REORDER_WINDOW: usize = 2;
 /// How long a chunk waits for a missing one before it.
 const GAP_WAIT: Duration = Duration::from_millis(40);
-/// Chunks waiting beyond this many shed the oldest.
-const MAX_WAITING: usize = 4;
+/// Chunks waiting beyond this many (2 s) shed the oldest.
+const MAX_WAITING: usize = 100;
 
 #[derive(Debug)]
 struct Waiting {
@@ -47,8 +50,8 @@ pub(super) struct Pacer {
     waiting: VecDeque<Waiting>,
     /// The chunk after the last one let out.
     next: Option<u64>,
-    /// When the next chunk is due at one per 20 ms: it may leave [`AHEAD`] of this.
-    due: Option<Instant>,
+    /// The timeline: chunk `.1` was due at `.0`.
+    timeline: Option<(Instant, u64)>,
     last_out: Option<Instant>,
     /// Payload buffers to reuse.
     spare: Vec<Vec<u8>>,
@@ -65,6 +68,16 @@ impl Pacer {
         if self.waiting.get(at).is_some_and(|w| w.chunk == chunk) {
             return false;
         }
+        // A chunk far off its time starts the timeline again: late, or its
+        // number jumped ahead with nothing waiting (else the oldest are shed).
+        let on_timeline = self.due(chunk).is_some_and(|due| {
+            now.saturating_duration_since(due) <= REPLAN
+                && due.saturating_duration_since(now) <= FRAME * MAX_WAITING as u32
+        });
+        let late = self.due(chunk).is_some_and(|due| now.saturating_duration_since(due) > REPLAN);
+        if !on_timeline && (late || self.waiting.is_empty()) {
+            self.timeline = Some((now, chunk));
+        }
         let mut buffer = self.spare.pop().unwrap_or_default();
         buffer.clear();
         buffer.extend_from_slice(payload);
@@ -78,6 +91,13 @@ impl Pacer {
         true
     }
 
+    /// When `chunk` is due on the timeline.
+    fn due(&self, chunk: u64) -> Option<Instant> {
+        let (at, first) = self.timeline?;
+        let chunks = u32::try_from(chunk.checked_sub(first)?).ok()?;
+        at.checked_add(FRAME.checked_mul(chunks)?)
+    }
+
     /// The next chunk if it may leave at `now`: hand its payload back with [`recycle`](Self::recycle).
     pub fn pop_due(&mut self, now: Instant) -> Option<(u64, Vec<u8>)> {
         if self.next_due().is_none_or(|due| due > now) {
@@ -85,8 +105,6 @@ impl Pacer {
         }
         let out = self.waiting.pop_front()?;
         self.next = Some(out.chunk + 1);
-        // One chunk's time on from now, or from the last one's if that is later.
-        self.due = Some(self.due.map_or(now, |due| due.max(now)) + FRAME);
         self.last_out = Some(now);
         Some((out.chunk, out.payload))
     }
@@ -95,10 +113,10 @@ impl Pacer {
     pub fn next_due(&self) -> Option<Instant> {
         let first = self.waiting.front()?;
         let in_order = self.next.is_none_or(|next| first.chunk == next);
-        let mut at = match self.due {
-            Some(due) => due.checked_sub(AHEAD).unwrap_or(due),
-            None => first.arrived,
-        };
+        let mut at = first.arrived;
+        if let Some(due) = self.due(first.chunk) {
+            at = at.max(due.checked_sub(AHEAD).unwrap_or(due));
+        }
         if let Some(last) = self.last_out {
             at = at.max(last + MIN_GAP);
         }
@@ -116,7 +134,7 @@ impl Pacer {
     /// takes them); the pace starts afresh.
     pub fn pop_any(&mut self) -> Option<(u64, Vec<u8>)> {
         self.next = None;
-        self.due = None;
+        self.timeline = None;
         self.last_out = None;
         self.waiting.pop_front().map(|w| (w.chunk, w.payload))
     }
@@ -173,36 +191,61 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_leaves_at_real_time_pace_and_never_two_chunks_within_10_ms() {
+    fn a_stalled_burst_leaves_spread_out_and_catches_up_at_twice_real_time() {
         // A stall: chunks 1-5 arrive at once, then on time again.
         let mut arrivals: Vec<(u64, u64)> = vec![(0, 0)];
         arrivals.extend((1..=5).map(|c| (100, c)));
         arrivals.extend((6..=12).map(|c| (20 * c, c)));
         let out = paced(&arrivals);
-        let chunks: Vec<u64> = out.iter().map(|(c, _)| *c).collect();
-        assert_eq!(chunks, (0..=12).collect::<Vec<_>>(), "nothing lost, in order");
-        for pair in out.windows(2) {
-            assert!(pair[1].1 - pair[0].1 >= 10, "{pair:?}: two chunks within 10 ms");
-        }
-        // However long the run, no more than AHEAD (2 chunks) beyond one per 20 ms.
-        for (i, a) in out.iter().enumerate() {
-            for b in &out[i + 1..] {
-                let chunks = b.0 - a.0;
-                assert!(chunks * 20 <= b.1 - a.1 + 40, "{a:?} .. {b:?}: faster than real time");
-            }
-        }
-        let (_, first_after_stall) = out[1];
-        assert_eq!(first_after_stall, 100, "the stalled chunk leaves when it arrives");
+        let times: Vec<u64> = out.iter().map(|(_, ms)| *ms).collect();
+        assert_eq!(out.iter().map(|(c, _)| *c).collect::<Vec<_>>(), (0..=12).collect::<Vec<_>>());
+        assert_eq!(times, [0, 100, 110, 120, 130, 140, 150, 160, 170, 180, 200, 220, 240]);
     }
 
     #[test]
-    fn a_backlog_beyond_four_chunks_sheds_the_oldest() {
-        // Ten chunks at once after the first: the oldest of the backlog go.
+    fn chunks_sent_ahead_of_time_leave_at_real_time_pace_at_most_40_ms_early() {
+        // A second of speech sent at once.
         let mut arrivals: Vec<(u64, u64)> = vec![(0, 0)];
-        arrivals.extend((1..=10).map(|c| (5, c)));
+        arrivals.extend((1..=50).map(|c| (5, c)));
+        let out = paced(&arrivals);
+        assert_eq!(out.len(), 51, "nothing lost");
+        for (i, &(chunk, ms)) in out.iter().enumerate() {
+            assert_eq!(chunk, i as u64);
+            assert!(ms + 40 >= 20 * chunk, "chunk {chunk} left at {ms} ms");
+        }
+        for pair in out.windows(2) {
+            assert!(pair[1].1 - pair[0].1 >= 10, "{pair:?}: two chunks within 10 ms");
+        }
+        assert_eq!(out[50].1, 960);
+    }
+
+    #[test]
+    fn a_sender_resuming_after_a_pause_is_paced_from_its_first_chunk() {
+        let mut arrivals: Vec<(u64, u64)> = (0..5).map(|c| (20 * c, c)).collect();
+        arrivals.extend((5..=30).map(|c| (3_000, c)));
+        let out = paced(&arrivals);
+        assert_eq!(out.len(), 31);
+        for &(chunk, ms) in &out[5..] {
+            assert!(ms + 40 >= 3_000 + 20 * (chunk - 5), "chunk {chunk} left at {ms} ms");
+        }
+    }
+
+    #[test]
+    fn more_than_two_seconds_waiting_sheds_the_oldest() {
+        let mut arrivals: Vec<(u64, u64)> = vec![(0, 0)];
+        arrivals.extend((1..=150).map(|c| (5, c)));
         let out = paced(&arrivals);
         let chunks: Vec<u64> = out.iter().map(|(c, _)| *c).collect();
-        assert_eq!(chunks, [0, 7, 8, 9, 10]);
+        let kept: Vec<u64> = std::iter::once(0).chain(51..=150).collect();
+        assert_eq!(chunks, kept);
+        assert_eq!(out[1].1, 51 * 20 - 40, "still on the timeline");
+    }
+
+    #[test]
+    fn a_jump_in_the_numbering_starts_the_timeline_again() {
+        // (The chunks skipped are a gap: given up after 40 ms.)
+        let out = paced(&[(0, 0), (20, 1), (40, 5_000), (60, 5_001), (80, 5_002), (100, 5_003)]);
+        assert_eq!(out, [(0, 0), (1, 20), (5_000, 80), (5_001, 90), (5_002, 100), (5_003, 110)]);
     }
 
     #[test]
