@@ -33,6 +33,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RECORDING_LINK_SECS", "recording_link_secs"),
     ("BOND_SIP_UDP_LISTEN", "sip.udp_listen"),
     ("BOND_SIP_TCP_LISTEN", "sip.tcp_listen"),
+    ("BOND_SIP_RTP_TIMEOUT_SECS", "sip.rtp_timeout_secs"),
     ("BOND_RTP_BIND_IP", "rtp.bind_ip"),
     ("BOND_RTP_PUBLIC_IP", "rtp.public_ip"),
     ("BOND_RTP_PORT_MIN", "rtp.port_min"),
@@ -262,6 +263,9 @@ impl Default for RateLimitConfig {
 pub struct SipConfig {
     pub udp_listen: SocketAddr,
     pub tcp_listen: SocketAddr,
+    /// A SIP call ends (`timeout`) when no RTP arrives for this long while the
+    /// peer should be sending; 0: never.
+    pub rtp_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -351,6 +355,7 @@ impl Default for SipConfig {
         Self {
             udp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             tcp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            rtp_timeout_secs: 30,
         }
     }
 }
@@ -550,6 +555,7 @@ mod tests {
         let config = Config::load(None, []).unwrap();
         assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.sip.udp_listen.port(), 5060);
+        assert_eq!(config.sip.rtp_timeout_secs, 30);
         assert_eq!(config.database_url, "sqlite://data/bond.db?mode=rwc");
         assert_eq!(config.recordings_dir, PathBuf::from("data/recordings"));
     }

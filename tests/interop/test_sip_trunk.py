@@ -23,7 +23,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # G.711, in the standard library up to 3.12
 
-from conftest import api, free_port, share_at, tone
+from conftest import Bond, api, free_port, share_at, tone
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "sipp")
 TRUNK_USER, TRUNK_PASSWORD = "bond-trunk", "s3cret"
@@ -218,6 +218,35 @@ def test_a_caller_hanging_up_ends_the_call_as_the_callers(bond, receiver):
     assert code == 0, detail
     hangup = wait_event(receiver, "call.hangup", call_control_id=call)
     assert (hangup["hangup_cause"], hangup["hangup_source"]) == ("normal_clearing", "caller")
+
+
+@pytest.fixture
+def bond_with_2s_rtp_timeout():
+    with tempfile.TemporaryDirectory() as data_dir:
+        b = Bond(data_dir, {"BOND_SIP_RTP_TIMEOUT_SECS": "2"})
+        b.start()
+        yield b
+        b.stop()
+
+
+def test_a_call_whose_rtp_stops_is_hung_up_by_bond_as_a_timeout(bond_with_2s_rtp_timeout, receiver):
+    bond = bond_with_2s_rtp_timeout
+    trunk_connection(bond, receiver)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    # The caller would hang up itself after 30 s: the BYE must come from Bond first.
+    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 30000},
+                  target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated")["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/answer", {})
+    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    exchange_rtp(media, bond_port, rtp_packets(tone(700, 8000, 8000)))  # 1 s of audio, then none
+    code, detail = caller.wait()
+    assert code == 0, detail
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert (hangup["hangup_cause"], hangup["hangup_source"]) == ("timeout", "unknown"), hangup
+    assert hangup["sip_hangup_cause"] == "200", "the call was answered"
+    assert int(hangup["call_quality_stats"]["inbound"]["packet_count"]) >= 45
 
 
 def test_cancel_before_the_answer_is_originator_cancel(bond, receiver):

@@ -24,8 +24,10 @@ impl CallService {
                     // A leg Bond hung up was claimed by `end`; this one ended on its own.
                     let Some(call) = self.registry.remove(leg) else { continue };
                     self.finish_recording(&call, leg).await;
+                    tracing::info!(%call, cause = cause.as_str(), "the call's media ended it");
                     let ending = match cause {
                         HangupCause::NormalClearing => Ending { cause: "normal_clearing", source: "unknown" },
+                        HangupCause::MediaTimeout => Ending { cause: "timeout", source: "unknown" },
                         _ => Ending { cause: "unspecified", source: "unknown" },
                     };
                     match self.finish(&call, ending, &stats).await {

@@ -53,7 +53,7 @@ pub fn hangup(call: &CallRecord, cause: &str, source: &str, ended_at: &str, stat
     let mut p = base(call);
     p.insert("hangup_cause".into(), json!(cause));
     p.insert("hangup_source".into(), json!(source));
-    p.insert("sip_hangup_cause".into(), json!(sip_cause(cause)));
+    p.insert("sip_hangup_cause".into(), json!(sip_cause(cause, call.answered_at.is_some())));
     p.insert("start_time".into(), json!(call.created_at));
     p.insert("end_time".into(), json!(ended_at));
     p.insert("call_quality_stats".into(), quality(stats));
@@ -111,7 +111,11 @@ pub fn record_quality(s: &RtpStats) {
 }
 
 /// The SIP status Telnyx would report for a cause.
-fn sip_cause(cause: &str) -> &'static str {
+/// The final SIP status of the call's INVITE: 200 once answered.
+fn sip_cause(cause: &str, answered: bool) -> &'static str {
+    if answered {
+        return "200";
+    }
     match cause {
         "user_busy" => "486",
         "call_rejected" => "603",

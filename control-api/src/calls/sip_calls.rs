@@ -137,7 +137,7 @@ impl CallService {
         })?;
         let codecs = settings.map_or_else(|| sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
         let engine = self.engine_near_link(dial.near_call());
-        let (leg, port) = media::open_leg(&engine, media::offer_rtp_media(&codecs), None)
+        let (leg, port) = media::open_leg(&engine, media::offer_rtp_media(&codecs), None, stack.rtp_timeout)
             .await
             .map_err(|e| ApiError::internal(&e))?;
         let local = media::offer_media(&codecs, stack.media_ip, port);

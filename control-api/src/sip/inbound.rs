@@ -95,7 +95,8 @@ async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
             return reply(&mut tx, StatusCode::NotAcceptableHere).await;
         }
     };
-    let leg = media::open_leg(calls.engine(), media::rtp_media(&plan, false), plan.remote).await;
+    let leg =
+        media::open_leg(calls.engine(), media::rtp_media(&plan, false), plan.remote, stack.rtp_timeout).await;
     let (leg, port) = match leg {
         Ok(leg) => leg,
         Err(e) => {

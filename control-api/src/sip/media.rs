@@ -10,9 +10,6 @@ use bond_media_engine::runtime::{EngineHandle, LegSpec, RuntimeError};
 use bond_media_engine::sdp::{self, Direction, LocalMedia, MediaPlan, NegotiationError, SessionDescription};
 use bond_media_engine::LegId;
 
-/// A SIP leg ends when no RTP arrives for this long while the peer should be sending.
-pub const RTP_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A SIP call's leg and what Bond last told the peer about it.
 #[derive(Debug, Clone)]
 pub struct CallMedia {
@@ -22,13 +19,15 @@ pub struct CallMedia {
     pub plan: Option<MediaPlan>,
 }
 
-/// Open an RTP leg for `media` (created quiet: see [`rtp_media`] and [`offer_rtp_media`]).
+/// Open an RTP leg for `media` (created quiet: see [`rtp_media`] and [`offer_rtp_media`]),
+/// ending when no RTP arrives for `rtp_timeout` while the peer should be sending.
 pub async fn open_leg(
     engine: &EngineHandle,
     media: RtpMedia,
     remote: Option<SocketAddr>,
+    rtp_timeout: Option<Duration>,
 ) -> Result<(LegId, u16), RuntimeError> {
-    let spec = LegSpec { media, source: MediaSource::Silence, remote, media_timeout: Some(RTP_TIMEOUT) };
+    let spec = LegSpec { media, source: MediaSource::Silence, remote, media_timeout: rtp_timeout };
     let info = engine.create_leg(spec).await?;
     Ok((info.id, info.local_addr.port()))
 }

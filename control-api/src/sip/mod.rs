@@ -26,6 +26,7 @@ pub mod settings;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -55,6 +56,8 @@ pub struct SipStack {
     pub tcp_addr: SocketAddr,
     /// The address written into SDP.
     pub media_ip: IpAddr,
+    /// How long a call's RTP may stop while the peer should be sending (`sip.rtp_timeout_secs`).
+    pub rtp_timeout: Option<Duration>,
     /// Challenges for connections with `bond.sip.inbound_auth`.
     digest: digest::DigestAuth,
     cancel: CancellationToken,
@@ -124,7 +127,9 @@ pub async fn start(
         }
     });
     let digest = digest::DigestAuth::default();
-    let stack = Arc::new(SipStack { dialogs, states, udp_addr, tcp_addr, media_ip, digest, cancel });
+    let rtp_timeout = (config.rtp_timeout_secs > 0).then(|| Duration::from_secs(config.rtp_timeout_secs));
+    let stack =
+        Arc::new(SipStack { dialogs, states, udp_addr, tcp_addr, media_ip, rtp_timeout, digest, cancel });
     calls.sip().install(stack.clone());
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(inbound::run(stack.clone(), calls.clone(), incoming));
