@@ -7,6 +7,7 @@ own call_quality_stats, CPU and memory of the Bond process.
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -96,7 +97,8 @@ def rss_mib(pid):
 
 
 with tempfile.TemporaryDirectory() as data:
-    bond = Bond(data)
+    # The application's three requests a call would pass the default API rate limit.
+    bond = Bond(data, {"BOND_RATE_LIMIT_PER_SECOND": "100000", "BOND_RATE_LIMIT_BURST": "100000"})
     os.environ.setdefault("BOND_BIN", "target/release/bond")
     bond.start()
     conn_id = {}
@@ -120,6 +122,8 @@ with tempfile.TemporaryDirectory() as data:
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.time() - t0
     cpu = cpu_seconds(pid) - cpu0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sipp_cpu = children.ru_utime + children.ru_stime
     peak_rss = rss_mib(pid)
     deadline = time.time() + 30
     while state["hangups"] < state["answered"] and time.time() < deadline:
@@ -129,13 +133,15 @@ with tempfile.TemporaryDirectory() as data:
     stats = open(os.path.join(workdir, "stat.csv")).read().splitlines()
     header, last = stats[0].split(";"), stats[-1].split(";")
     row = dict(zip(header, last))
-    bond.stop()
     print(f"calls: {calls} at {rate}/s, {plays * 8} s of audio each (sipp exit {sipp.returncode})")
     print(f"sipp: successful {row.get('SuccessfulCall(C)')}, failed {row.get('FailedCall(C)')}, "
           f"peak concurrent {row.get('CurrentCall(P)', '?')}")
     print(f"bond answered {state['answered']}, hung up {state['hangups']}, app errors {state['errors']}")
     print(f"RTP in {state['received']} packets, lost {state['lost']} "
           f"({100.0 * state['lost'] / max(1, state['received'] + state['lost']):.3f} %), out {state['sent']}")
-    print(f"bond metrics: {dropped}")
+    print(f"bond metrics: {dropped} (sipp sent {calls * plays * 400} packets)")
     print(f"bond CPU {cpu:.1f} s over {wall:.1f} s wall = {100 * cpu / wall:.1f} % of one core; "
           f"RSS at the end {peak_rss:.0f} MiB")
+    print(f"sipp CPU {sipp_cpu:.1f} s = {100 * sipp_cpu / wall:.1f} % of one core")
+    print(f"sipp: {sipp.stderr.strip()[-500:]}" if sipp.returncode else "", end="")
+    bond.stop()
