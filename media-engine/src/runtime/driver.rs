@@ -585,8 +585,9 @@ impl Driver {
                 }
                 EngineOutput::Heard { .. } => {}
                 EngineOutput::Stream { leg, output } => {
-                    let sent = self.streams.get(&leg).is_some_and(|tx| tx.try_send(output).is_ok());
-                    if !sent {
+                    // A socket too slow to take it drops a frame; one already closed needs none.
+                    let full = self.streams.get(&leg).map(|tx| tx.try_send(output));
+                    if let Some(Err(mpsc::error::TrySendError::Full(_))) = full {
                         RuntimeMetrics::add(&metrics.stream_frames_dropped, 1);
                     }
                 }
