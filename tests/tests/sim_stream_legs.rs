@@ -316,3 +316,23 @@ fn a_recorded_stream_leg_records_what_its_carrier_sent_and_what_it_was_sent() {
     assert!(tone_share(&inbound, 1_000.0, 8_000) > 0.9, "the carrier's audio");
     assert!(tone_share(&outbound, 600.0, 8_000) > 0.9, "what the bridge sent the carrier");
 }
+
+#[test]
+fn chunks_of_40_ms_are_cut_into_20_ms_frames_and_never_passed_through() {
+    for passthrough in [false, true] {
+        let mut net = SimNetwork::new(11);
+        let (a, b) = bridged_streams(&mut net, Codec::Pcmu, Codec::Pcmu, passthrough);
+        let tone = encoded_tone(Codec::Pcmu, 700.0, 100);
+        let chunks: Vec<(u64, Vec<u8>)> = (1..).zip(tone.chunks(2).map(|p| p.concat())).collect();
+        for (chunk, payload) in &chunks {
+            net.engine.handle_stream_media(net.now(), a, *chunk, payload).unwrap();
+            assert!(!net.engine.is_passthrough(a), "passthrough {passthrough}: chunk {chunk}");
+            net.run_for(Duration::from_millis(40));
+        }
+        net.run_for(Duration::from_millis(200));
+        assert!(net.stream_media(b).iter().all(|p| p.len() == 160), "20 ms frames to the carrier");
+        let pcm = stream_pcm(&net, b, g711::ulaw_decode_slice);
+        let share = tone_share(&pcm[4_000..12_000], 700.0, 8_000);
+        assert!(share > 0.9, "passthrough {passthrough}: tone share {share:.2}");
+    }
+}

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use super::member::Member;
 use super::relay::{PassOffer, Relay, RelayedPacket};
+use super::stream::StreamState;
 use super::{AudioControls, Engine, EngineOutput};
 use crate::ids::LegId;
 use crate::leg::Forwarded;
@@ -40,6 +41,7 @@ impl Engine {
             _ => false,
         };
         allowed
+            && self.streams.get(&leg).is_none_or(StreamState::is_20_ms)
             && !self.detectors.contains_key(&leg)
             && !self.is_tapped(leg)
             && self.controls(leg) == AudioControls::default()

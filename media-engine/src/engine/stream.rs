@@ -1,7 +1,8 @@
 //! Carrier media-stream legs (Telnyx, Twilio): audio arrives as numbered chunks
 //! of codec payload and leaves as 20 ms payloads, over a WebSocket the runtime's
 //! caller owns. Inside, a stream leg is an RTP leg: each chunk is wrapped in an
-//! RTP header (sequence = chunk number, timestamp = chunk x frame length), so
+//! RTP header (sequence = chunk number, timestamp = chunk number x the chunk's
+//! length, so chunks of other lengths than 20 ms are cut into 20 ms frames), so
 //! reordering, concealment, DTMF detection, recording and AMD come from the
 //! same code as for SIP legs; what it sends is the RTP payload without its header.
 //!
@@ -22,7 +23,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bond_codecs::Codec;
+use bond_codecs::{opus_codec, Codec};
 use bytes::Bytes;
 
 use super::member::Member;
@@ -49,7 +50,10 @@ const REORDER_WINDOW: usize = 2;
 pub(super) struct StreamState {
     ssrc: u32,
     payload_type: u8,
-    samples_per_chunk: u32,
+    codec: Codec,
+    /// RTP timestamp units of a 20 ms chunk, and of the latest chunk.
+    units_20_ms: u32,
+    chunk_units: u32,
     /// Media chunks received so far.
     received: u64,
     /// Chunks received while passing through, on their way to the leg.
@@ -64,15 +68,18 @@ pub(super) struct StreamState {
 }
 
 impl StreamState {
-    pub fn new(ssrc: u32, payload_type: u8, samples_per_chunk: u32, max_payload: usize) -> Self {
+    pub fn new(ssrc: u32, payload_type: u8, codec: Codec) -> Self {
+        let units_20_ms = codec.rtp_clock_rate() / 50;
         Self {
             ssrc,
             payload_type,
-            samples_per_chunk,
+            codec,
+            units_20_ms,
+            chunk_units: units_20_ms,
             received: 0,
             pacer: Pacer::default(),
             marks: VecDeque::new(),
-            packet: Vec::with_capacity(PLAIN_HEADER + max_payload),
+            packet: Vec::with_capacity(PLAIN_HEADER + codec.max_payload_len()),
             next_seq: None,
             waiting: Vec::with_capacity(REORDER_WINDOW + 1),
         }
@@ -80,10 +87,30 @@ impl StreamState {
 
     /// Chunk `chunk` as an RTP packet, in the stream's buffer: hand it back with [`reuse`](Self::reuse).
     pub fn packet(&mut self, chunk: u64, payload: &[u8]) -> Vec<u8> {
-        let timestamp = (chunk as u32).wrapping_mul(self.samples_per_chunk);
+        let timestamp = (chunk as u32).wrapping_mul(self.chunk_units);
         let mut packet = std::mem::take(&mut self.packet);
         plain_packet(&mut packet, false, self.payload_type, chunk as u16, timestamp, self.ssrc, payload);
         packet
+    }
+
+    /// Take the length of a chunk that arrived (carriers keep it the same);
+    /// true if whether chunks are 20 ms long changed.
+    fn note_length(&mut self, payload: &[u8]) -> bool {
+        let units = match self.codec {
+            Codec::Pcmu | Codec::Pcma | Codec::G722 => Some(payload.len()),
+            Codec::L16 { .. } => Some(payload.len() / 2),
+            Codec::Opus => opus_codec::packet_samples(payload),
+            _ => None,
+        };
+        let Some(units) = units.and_then(|u| u32::try_from(u).ok()).filter(|&u| u > 0) else { return false };
+        let was_20_ms = self.is_20_ms();
+        self.chunk_units = units;
+        was_20_ms != self.is_20_ms()
+    }
+
+    /// Whether the carrier's chunks are 20 ms long, as passthrough needs.
+    pub fn is_20_ms(&self) -> bool {
+        self.chunk_units == self.units_20_ms
     }
 
     pub fn reuse(&mut self, packet: Vec<u8>) {
@@ -172,12 +199,7 @@ impl Engine {
         // Chunks come over TCP in small bursts; the leg ends when the socket does.
         config.playout_delay = STREAM_PLAYOUT_DELAY;
         config.media_timeout = None;
-        let state = StreamState::new(
-            self.rng.next_u64() as u32,
-            config.payload_type.get(),
-            codec.rtp_clock_rate() / 50,
-            codec.max_payload_len(),
-        );
+        let state = StreamState::new(self.rng.next_u64() as u32, config.payload_type.get(), codec);
         let id = self.add_leg(now, config, MediaSource::Silence)?;
         self.streams.insert(id, state);
         Ok(id)
@@ -191,9 +213,13 @@ impl Engine {
         chunk: u64,
         payload: &[u8],
     ) -> Result<(), EngineError> {
-        let passthrough = self.is_passthrough(leg);
         let state = self.streams.get_mut(&leg).ok_or(EngineError::Config("not a stream leg"))?;
         state.received += 1;
+        if state.note_length(payload) {
+            self.refresh_passthrough(leg);
+        }
+        let passthrough = self.is_passthrough(leg);
+        let Some(state) = self.streams.get_mut(&leg) else { return Ok(()) };
         if !passthrough {
             return self.receive_chunk(now, leg, chunk, payload);
         }
@@ -284,7 +310,7 @@ mod tests {
 
     /// What `send` lets out for RTP packets with these sequence numbers (payload = seq).
     fn passed(seqs: &[u16]) -> Vec<u16> {
-        let mut state = StreamState::new(1, 0, 160, 160);
+        let mut state = StreamState::new(1, 0, Codec::Pcmu);
         let mut out = Vec::new();
         for &seq in seqs {
             let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
