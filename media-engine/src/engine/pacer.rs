@@ -16,8 +16,12 @@
 //! - In chunk order: one behind what left, or a duplicate, is dropped; one
 //!   ahead of a gap waits until [`REORDER_WINDOW`] more wait or it has waited
 //!   [`GAP_WAIT`], then the gap is given up.
+//! - Each chunk that leaves before its time moves the timeline [`SLIDE`]
+//!   earlier (1 % of a chunk), so a carrier whose clock runs fast is followed
+//!   instead of being held back further and further; a second sent at once
+//!   plays out 1 % fast.
 //! - More than [`MAX_WAITING`] chunks waiting shed the oldest (a sender far
-//!   ahead, or a clock running fast), as the playout buffer sheds frames.
+//!   ahead), as the playout buffer sheds frames.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,6 +32,8 @@ const FRAME: Duration = Duration::from_millis(20);
 const AHEAD: Duration = Duration::from_millis(40);
 /// The least time between two chunks let out.
 const MIN_GAP: Duration = Duration::from_millis(10);
+/// How far a chunk leaving before its time moves the timeline earlier.
+const SLIDE: Duration = Duration::from_micros(200);
 /// How late a chunk may be before the timeline starts again at it.
 const REPLAN: Duration = Duration::from_secs(1);
 /// How many chunks may wait behind a missing one before it is given up.
@@ -104,6 +110,11 @@ impl Pacer {
             return None;
         }
         let out = self.waiting.pop_front()?;
+        if self.due(out.chunk).is_some_and(|due| now < due) {
+            if let Some((at, chunk)) = self.timeline {
+                self.timeline = Some((at.checked_sub(SLIDE).unwrap_or(at), chunk));
+            }
+        }
         self.next = Some(out.chunk + 1);
         self.last_out = Some(now);
         Some((out.chunk, out.payload))
@@ -211,12 +222,27 @@ mod tests {
         assert_eq!(out.len(), 51, "nothing lost");
         for (i, &(chunk, ms)) in out.iter().enumerate() {
             assert_eq!(chunk, i as u64);
-            assert!(ms + 40 >= 20 * chunk, "chunk {chunk} left at {ms} ms");
+            // At most 40 ms early, and 1 % fast (and 1 ms for whole milliseconds).
+            assert!((ms + 41) * 100 >= 20 * chunk * 99, "chunk {chunk} left at {ms} ms");
         }
         for pair in out.windows(2) {
             assert!(pair[1].1 - pair[0].1 >= 10, "{pair:?}: two chunks within 10 ms");
         }
-        assert_eq!(out[50].1, 960);
+        assert_eq!(out[50].1, 950, "a second's speech in 950 ms (960 at real time less 1 %)");
+    }
+
+    #[test]
+    fn a_carrier_whose_clock_runs_half_a_percent_fast_is_followed() {
+        // A chunk every 19.9 ms: after 2,000 chunks it is 200 ms ahead of real time.
+        let arrivals: Vec<(u64, u64)> = (0..2_000).map(|c| (c * 199 / 10, c)).collect();
+        let out = paced(&arrivals);
+        assert_eq!(out.len(), 2_000);
+        let (chunk, left) = out[1_999];
+        assert!(
+            left - arrivals[chunk as usize].0 <= 2,
+            "the last chunk waited {} ms",
+            left - arrivals[1_999].0
+        );
     }
 
     #[test]
@@ -226,7 +252,7 @@ mod tests {
         let out = paced(&arrivals);
         assert_eq!(out.len(), 31);
         for &(chunk, ms) in &out[5..] {
-            assert!(ms + 40 >= 3_000 + 20 * (chunk - 5), "chunk {chunk} left at {ms} ms");
+            assert!((ms + 41 - 3_000) * 100 >= 20 * (chunk - 5) * 99, "chunk {chunk} left at {ms} ms");
         }
     }
 
