@@ -20,16 +20,14 @@ impl Engine {
             if self.armed.get(&id) == Some(&at) {
                 self.armed.remove(&id);
             }
-            let mut ran = false;
             if self.paced_deadline(id).is_some_and(|due| due <= now) {
                 self.release_paced(now, id);
-                ran = true;
             }
             let Some(leg) = self.legs.get_mut(&id) else { continue };
             if leg.poll_timeout().is_some_and(|due| due <= now) {
                 leg.handle_timeout(now);
                 self.after_leg_changed(id);
-            } else if !ran {
+            } else {
                 self.arm(id); // its deadline moved: keep one on the heap
             }
         }

@@ -156,8 +156,7 @@ impl Pacer {
 
     /// Drop what waits (`clear`).
     pub fn clear(&mut self) {
-        let spare = &mut self.spare;
-        spare.extend(self.waiting.drain(..).map(|w| w.payload));
+        self.spare.extend(self.waiting.drain(..).map(|w| w.payload));
     }
 }
 

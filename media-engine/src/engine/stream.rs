@@ -218,12 +218,12 @@ impl Engine {
         if state.note_length(payload) {
             self.refresh_passthrough(leg);
         }
-        let passthrough = self.is_passthrough(leg);
-        let Some(state) = self.streams.get_mut(&leg) else { return Ok(()) };
-        if !passthrough {
+        if !self.is_passthrough(leg) {
             return self.receive_chunk(now, leg, chunk, payload);
         }
-        state.pacer.push(now, chunk, payload);
+        if let Some(state) = self.streams.get_mut(&leg) {
+            state.pacer.push(now, chunk, payload);
+        }
         self.release_paced(now, leg);
         Ok(())
     }
