@@ -51,8 +51,7 @@ pub(super) struct StreamState {
     ssrc: u32,
     payload_type: u8,
     codec: Codec,
-    /// RTP timestamp units of a 20 ms chunk, and of the latest chunk.
-    units_20_ms: u32,
+    /// RTP timestamp units of the latest chunk.
     chunk_units: u32,
     /// Media chunks received so far.
     received: u64,
@@ -69,13 +68,11 @@ pub(super) struct StreamState {
 
 impl StreamState {
     pub fn new(ssrc: u32, payload_type: u8, codec: Codec) -> Self {
-        let units_20_ms = codec.rtp_clock_rate() / 50;
         Self {
             ssrc,
             payload_type,
             codec,
-            units_20_ms,
-            chunk_units: units_20_ms,
+            chunk_units: codec.rtp_clock_rate() / 50,
             received: 0,
             pacer: Pacer::default(),
             marks: VecDeque::new(),
@@ -110,7 +107,7 @@ impl StreamState {
 
     /// Whether the carrier's chunks are 20 ms long, as passthrough needs.
     pub fn is_20_ms(&self) -> bool {
-        self.chunk_units == self.units_20_ms
+        self.chunk_units == self.codec.rtp_clock_rate() / 50
     }
 
     pub fn reuse(&mut self, packet: Vec<u8>) {
