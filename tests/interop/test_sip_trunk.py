@@ -90,6 +90,15 @@ class Sipp:
         return code, detail
 
 
+def rtp_caller(bond, bye_timeout_ms, transport="u1", **fields):
+    """A sipp caller (uac_rtp.xml) whose media is a socket of the test's: (caller, socket)."""
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": bye_timeout_ms, **fields},
+                  target=f"127.0.0.1:{bond.sip_port}", transport=transport)
+    return caller, media
+
+
 def rtp_packets(samples, ssrc=0x1234, pt=0, seq=1, ts=0, per_packet=160):
     """PCMU packets of `samples` (8 kHz), `per_packet` samples each (160: 20 ms)."""
     out = []
@@ -128,10 +137,7 @@ def exchange_rtp(sock, bond_port, packets, interval=0.02):
 def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(bond, receiver, transport, ptime):
     """The caller's tone comes back from `loop:echo`; with 30 ms packets too (Bond cuts them into 20 ms frames)."""
     conn = trunk_connection(bond, receiver)
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
-    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 60000},
-                  target=f"127.0.0.1:{bond.sip_port}", transport=transport)
+    caller, media = rtp_caller(bond, 60000, transport=transport)
     incoming = wait_event(receiver, "call.initiated", direction="incoming")
     assert incoming["state"] == "parked" and incoming["from"] == "+15550001111", incoming
     assert incoming["to"] == "+15557654321" and "PCMU" in incoming["offered_codecs"]
@@ -166,10 +172,7 @@ def test_a_caller_asking_for_40_ms_packets_gets_them_from_a_decoded_bridge(bond,
     """sipp's offer says a=ptime:40: Bond's answer says 40 too, and the loop:tone it is bridged
     with (decoded and encoded again, not passed through) reaches the caller in 40 ms packets."""
     conn = trunk_connection(bond, receiver)
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
-    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 60000, "ptime": 40},
-                  target=f"127.0.0.1:{bond.sip_port}")
+    caller, media = rtp_caller(bond, 60000, ptime=40)
     call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
     api(bond, "POST", f"/calls/{call}/actions/answer", {})
     tone_call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=800", "from": "+15550000000"})
@@ -208,10 +211,7 @@ def test_sipps_own_30_ms_pcma_recording_is_taken_whole(bond, receiver):
 
 def test_a_caller_hanging_up_ends_the_call_as_the_callers(bond, receiver):
     trunk_connection(bond, receiver)
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
-    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 1500},
-                  target=f"127.0.0.1:{bond.sip_port}")
+    caller, media = rtp_caller(bond, 1500)
     call = wait_event(receiver, "call.initiated")["call_control_id"]
     api(bond, "POST", f"/calls/{call}/actions/answer", {})
     code, detail = caller.wait()
@@ -232,11 +232,8 @@ def bond_with_2s_rtp_timeout():
 def test_a_call_whose_rtp_stops_is_hung_up_by_bond_as_a_timeout(bond_with_2s_rtp_timeout, receiver):
     bond = bond_with_2s_rtp_timeout
     trunk_connection(bond, receiver)
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
     # The caller would hang up itself after 30 s: the BYE must come from Bond first.
-    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 30000},
-                  target=f"127.0.0.1:{bond.sip_port}")
+    caller, media = rtp_caller(bond, 30000)
     call = wait_event(receiver, "call.initiated")["call_control_id"]
     api(bond, "POST", f"/calls/{call}/actions/answer", {})
     bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
@@ -299,10 +296,7 @@ def test_a_caller_from_any_address_answers_a_digest_challenge(bond, receiver, pa
 
 def test_a_full_connection_answers_503(bond, receiver):
     trunk_connection(bond, receiver, max_concurrent_calls=1)
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
-    first = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 3000},
-                 target=f"127.0.0.1:{bond.sip_port}")
+    first, media = rtp_caller(bond, 3000)
     call = wait_event(receiver, "call.initiated")["call_control_id"]
     second = Sipp("uac_rejected.xml", {"status": 503}, target=f"127.0.0.1:{bond.sip_port}")
     code, detail = second.wait()
