@@ -36,6 +36,14 @@ impl Codec {
         }
     }
 
+    /// The codec an SDP encoding name names, in any case: PCMU, PCMA, G722 or
+    /// opus (L16 needs its rate and byte order besides).
+    pub fn from_encoding_name(name: &str) -> Option<Self> {
+        [Self::Pcmu, Self::Pcma, Self::G722, Self::Opus]
+            .into_iter()
+            .find(|codec| codec.encoding_name().eq_ignore_ascii_case(name))
+    }
+
     /// SDP encoding name.
     pub fn encoding_name(self) -> &'static str {
         match self {
@@ -247,6 +255,17 @@ impl AudioDecoder {
 mod tests {
     use super::*;
     use crate::signals::sine;
+
+    #[test]
+    fn encoding_names_name_their_codec_in_any_case() {
+        for codec in [Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus] {
+            assert_eq!(Codec::from_encoding_name(codec.encoding_name()), Some(codec));
+        }
+        assert_eq!(Codec::from_encoding_name("OPUS"), Some(Codec::Opus));
+        assert_eq!(Codec::from_encoding_name("pcmu"), Some(Codec::Pcmu));
+        assert_eq!(Codec::from_encoding_name("L16"), None);
+        assert_eq!(Codec::from_encoding_name("G729"), None);
+    }
 
     const ALL: [Codec; 6] = [
         Codec::Pcmu,

@@ -6,6 +6,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use bond_codecs::Codec;
+use bond_media_engine::webrtc::DEFAULT_CODECS;
 use serde::Deserialize;
 
 /// A configuration problem: which key, and what is wrong with it.
@@ -57,6 +59,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_MT_OPENAI_API_KEY", "speech.openai_api_key"),
     ("BOND_MT_OPENAI_MODEL", "speech.openai_model"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
+    ("BOND_WEBRTC_CODECS", "webrtc.codecs"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
     ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
@@ -287,7 +290,7 @@ pub struct RtpConfig {
     pub rtcp: bool,
 }
 
-/// The one UDP port every browser (WebRTC) leg shares.
+/// Browser (WebRTC) legs: the one UDP port they share, and their codecs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebRtcConfig {
@@ -295,11 +298,39 @@ pub struct WebRtcConfig {
     /// Address in Bond's ICE candidate; unset: `rtp.public_ip`, else the listen
     /// address, else (listening on 0.0.0.0) the address of the default route.
     pub public_ip: Option<IpAddr>,
+    /// Codecs browsers are answered with, best first: `opus`, `G722`, `PCMU`,
+    /// `PCMA` (a list, or one string separated by commas, as the environment gives it).
+    #[serde(deserialize_with = "names")]
+    pub codecs: Vec<String>,
+}
+
+/// A list of names, or the same in one string separated by commas.
+fn names<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Names::deserialize(deserializer)? {
+        Names::List(list) => list,
+        Names::Text(text) => {
+            text.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+        }
+    })
+}
+
+impl WebRtcConfig {
+    /// `codecs` as the engine's codecs (names checked by [`Config::load`]).
+    pub fn engine_codecs(&self) -> Vec<Codec> {
+        self.codecs.iter().filter_map(|name| Codec::from_encoding_name(name)).collect()
+    }
 }
 
 impl Default for WebRtcConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([0, 0, 0, 0], 40_000)), public_ip: None }
+        let codecs = DEFAULT_CODECS.iter().map(|c| c.encoding_name().to_owned()).collect();
+        Self { listen: SocketAddr::from(([0, 0, 0, 0], 40_000)), public_ip: None, codecs }
     }
 }
 
@@ -438,6 +469,15 @@ impl Config {
         }
         if !(0..=10).contains(&self.rtp.opus_complexity) {
             return Err(ConfigError::new("rtp.opus_complexity", "must be 0 (cheapest) to 10 (best)"));
+        }
+        if self.webrtc.codecs.is_empty() {
+            return Err(ConfigError::new("webrtc.codecs", "must name at least one codec"));
+        }
+        if let Some(name) = self.webrtc.codecs.iter().find(|n| Codec::from_encoding_name(n).is_none()) {
+            return Err(ConfigError::new(
+                "webrtc.codecs",
+                format!("'{name}' is not one of opus, G722, PCMU, PCMA"),
+            ));
         }
         if self.rtp.engine_shards > MAX_ENGINE_SHARDS {
             return Err(ConfigError::new(
@@ -615,6 +655,18 @@ mod tests {
         assert_eq!(err.key, "log.level");
         let err = load_str("[log]\nformat = \"xml\"\n", &[]).unwrap_err();
         assert_eq!(err.key, "log.format", "{err}");
+    }
+
+    #[test]
+    fn webrtc_codecs_come_as_a_list_or_a_comma_separated_string_in_preference_order() {
+        let engine = |c: Config| c.webrtc.engine_codecs();
+        assert_eq!(engine(Config::load(None, []).unwrap()), DEFAULT_CODECS);
+        let listed = load_str("[webrtc]\ncodecs = [\"PCMU\", \"opus\"]\n", &[]).unwrap();
+        assert_eq!(engine(listed), [Codec::Pcmu, Codec::Opus]);
+        let from_env = load_str("", &[("BOND_WEBRTC_CODECS", "pcma, G722")]).unwrap();
+        assert_eq!(engine(from_env), [Codec::Pcma, Codec::G722]);
+        assert_eq!(load_str("", &[("BOND_WEBRTC_CODECS", "PCMU,G729")]).unwrap_err().key, "webrtc.codecs");
+        assert_eq!(load_str("[webrtc]\ncodecs = []\n", &[]).unwrap_err().key, "webrtc.codecs");
     }
 
     #[test]

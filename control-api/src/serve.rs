@@ -255,7 +255,8 @@ fn webrtc_port(config: &Config) -> Result<WebRtcPort, ServeError> {
         // Listening everywhere: announce the address of the default route.
         addr.ip().is_unspecified().then(default_route_ip)
     });
-    Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip })
+    let codecs = config.webrtc.engine_codecs();
+    Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip, codecs })
 }
 
 /// The local address packets to the outside leave from (no packet is sent), or loopback.

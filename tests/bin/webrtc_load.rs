@@ -13,7 +13,8 @@
 //! two shards, and the echo runs at 8 kHz). Every peer then sends a 20 ms Opus packet each
 //! 20 ms, replaying 50 packets encoded once at start, so the generator does no
 //! Opus work; Bond decodes each packet, passes the audio through the echo and
-//! encodes it again for the peer.
+//! encodes it again for the peer (`BOND_RTP_PASSTHROUGH` is set to false unless
+//! given: an idle echo would otherwise reflect the packets undecoded).
 //!
 //! After every leg is up, it measures for SECONDS: frames received against the
 //! 50 per second expected, and the lateness of each arrival against the stream's
@@ -313,7 +314,11 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf, linked: bool) -> Resu
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = LoadArgs::from_env();
-    // Read by the Bond this starts.
+    // Read by the Bond this starts. What is measured is Opus decoded and encoded
+    // again: with passthrough an idle echo reflects the packets undecoded.
+    if std::env::var_os("BOND_RTP_PASSTHROUGH").is_none() {
+        std::env::set_var("BOND_RTP_PASSTHROUGH", "false");
+    }
     for (flag, variable) in [("--complexity", "BOND_OPUS_COMPLEXITY"), ("--shards", "BOND_ENGINE_SHARDS")] {
         if let Some(value) = args.flag(flag) {
             std::env::set_var(variable, value);

@@ -4,6 +4,7 @@ The Bond binary comes from BOND_BIN (scripts/test builds it); each test gets its
 own data directory, HTTP port and bootstrap API key.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -120,13 +121,20 @@ class Receiver:
         self.server.server_close()
 
 
-@pytest.fixture
-def bond():
+@contextlib.contextmanager
+def bond_with(env=None):
+    """A running Bond with `env` on top of the test defaults, stopped afterwards."""
     with tempfile.TemporaryDirectory() as data_dir:
-        b = Bond(data_dir)
+        b = Bond(data_dir, env)
         b.start()
         yield b
         b.stop()
+
+
+@pytest.fixture
+def bond():
+    with bond_with() as b:
+        yield b
 
 
 @pytest.fixture

@@ -7,17 +7,21 @@ signalling, a socket for its RTP) on one side:
   Bond reports within 40 ms;
 - bridged to a browser agent in headless Chromium, the agent-customer flow: the caller
   is answered, the agent dialed with `link_to` and `bridge_on_answer` and accepts on the
-  softphone page; each hears the other's tone.
+  softphone page; each hears the other's tone. With Opus (Bond's default for browsers)
+  the bridge transcodes; with `webrtc.codecs` putting PCMU first, Chromium sends PCMU
+  and the bridge passes packets through undecoded (`/metrics` counts them).
 """
 
 import asyncio
 import os
+import re
 import socket
 import threading
+import urllib.request
 
 import pytest
 
-from conftest import api, share_at, tone, wav_at
+from conftest import api, bond_with, share_at, tone, wav_at
 from test_media_streams import TOKEN, TWILIO_AUTH, Carrier, Codec, call_of
 from test_sip_trunk import Sipp, exchange_rtp, pcmu_samples, rtp_packets, trunk_connection, wait_event
 from test_webrtc_aiortc import agent_token
@@ -83,8 +87,36 @@ def test_a_sip_caller_bridged_to_a_telnyx_stream_hears_it_and_is_heard(bond, rec
     assert code == 0, detail
 
 
+def passed_through(bond):
+    """`bond_rtp_packets_passed_through_total` from Bond's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{bond.port}/metrics", timeout=10) as r:
+        metrics = r.read().decode()
+    found = re.search(r"^bond_rtp_packets_passed_through_total (\d+)", metrics, re.M)
+    return int(found.group(1)) if found else 0
+
+
+@pytest.fixture
+def bond_pcmu_for_browsers():
+    with bond_with({"BOND_WEBRTC_CODECS": "PCMU,opus"}) as b:
+        yield b
+
+
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
 def test_a_sip_caller_and_a_browser_agent_dialed_for_it_hear_each_other(bond, receiver):
+    caller_and_agent_talk(bond, receiver)
+    assert passed_through(bond) == 0, "Opus to the browser, PCMU to the caller: transcoded"
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
+def test_a_pcmu_browser_agent_and_a_pcmu_caller_pass_packets_through(bond_pcmu_for_browsers, receiver):
+    bond = bond_pcmu_for_browsers
+    caller_and_agent_talk(bond, receiver)
+    # 5 s of the caller's packets, and the browser's for as long: most of them crossed undecoded.
+    assert passed_through(bond) > 300, passed_through(bond)
+
+
+def caller_and_agent_talk(bond, receiver):
+    """A sipp caller and a Chromium agent dialed for it, bridged: each hears the other."""
     conn = trunk_connection(bond, receiver)
     token = agent_token(bond, "ana.r")
     with page_with_microphone(560) as page:  # the page's microphone says 440 Hz

@@ -9,14 +9,13 @@ store is down the recording waits on disk; once it is back, it is stored.
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 import boto3
 import pytest
 
-from conftest import Bond, Receiver, api, free_port, share_at, wav_at
+from conftest import Receiver, api, bond_with, free_port, share_at, wav_at
 from test_sip_trunk import wait_event
 
 BUCKET = "bond-recordings"
@@ -79,11 +78,8 @@ def stored_bond(s3):
         "BOND_STORAGE_S3_SECRET_ACCESS_KEY": "test",
         "BOND_STORAGE_S3_PREFIX": "calls/",
     }
-    with tempfile.TemporaryDirectory() as data_dir:
-        b = Bond(data_dir, env)
-        b.start()
+    with bond_with(env) as b:
         yield b
-        b.stop()
 
 
 def record_a_tone(bond, receiver, hz):

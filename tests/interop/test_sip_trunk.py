@@ -23,7 +23,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # G.711, in the standard library up to 3.12
 
-from conftest import Bond, api, free_port, share_at, tone
+from conftest import api, bond_with, free_port, share_at, tone
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "sipp")
 TRUNK_USER, TRUNK_PASSWORD = "bond-trunk", "s3cret"
@@ -222,11 +222,8 @@ def test_a_caller_hanging_up_ends_the_call_as_the_callers(bond, receiver):
 
 @pytest.fixture
 def bond_with_2s_rtp_timeout():
-    with tempfile.TemporaryDirectory() as data_dir:
-        b = Bond(data_dir, {"BOND_SIP_RTP_TIMEOUT_SECS": "2"})
-        b.start()
+    with bond_with({"BOND_SIP_RTP_TIMEOUT_SECS": "2"}) as b:
         yield b
-        b.stop()
 
 
 def test_a_call_whose_rtp_stops_is_hung_up_by_bond_as_a_timeout(bond_with_2s_rtp_timeout, receiver):

@@ -1,7 +1,7 @@
 //! WebRTC legs in simulated time: a str0m peer playing the browser (offering
-//! Opus and telephone-events, in str0m's frame mode) talks to the engine's
-//! WebRTC leg over an in-memory network. ICE, DTLS-SRTP and RTCP all run for
-//! real; only the wire and the clock are simulated.
+//! Opus, or PCMU, and telephone-events, in str0m's frame mode) talks to the
+//! engine's WebRTC leg over an in-memory network. ICE, DTLS-SRTP and RTCP all
+//! run for real; only the wire and the clock are simulated.
 //!
 //! The real-browser tests are tests/interop/test_webrtc_*.py (Chromium, aiortc).
 
@@ -12,7 +12,8 @@ use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::Oscillator;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_media_engine::leg::MediaSource;
-use bond_media_engine::webrtc::{IceCreds, CONNECT_TIMEOUT};
+use bond_media_engine::rtp::{plain_packet, RtpPacket};
+use bond_media_engine::webrtc::{IceCreds, WebRtcOptions, CONNECT_TIMEOUT};
 use bond_media_engine::{DtmfSource, Engine, EngineError, EngineEvent, EngineOutput, HangupCause, LegId};
 use bond_tests::tone_share;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -32,28 +33,46 @@ fn credentials(n: u32) -> IceCreds {
     IceCreds { ufrag: format!("bond{n:04}"), pass: format!("{n:024}") }
 }
 
-/// The browser's side: a str0m peer that offers, sends a tone and decodes what it hears.
+/// The browser's side: a str0m peer that offers `codec` (Opus or PCMU), sends
+/// a tone and decodes what it hears.
 struct Browser {
     rtc: Rtc,
     mid: Mid,
+    codec: Codec,
+    /// str0m's name for the codec, and its RTP clock.
+    format: (RtcCodec, Frequency),
     connected: bool,
     deadline: Instant,
     heard: Vec<i16>,
+    /// The payload of every frame received, as it came.
+    payloads: Vec<Vec<u8>>,
     decoder: bond_codecs::AudioDecoder,
     encoder: bond_codecs::AudioEncoder,
     voice: Option<Oscillator>,
-    sent_samples: u64,
+    /// RTP time of the next frame sent.
+    sent: u64,
     events: Vec<Event>,
 }
 
 impl Browser {
     fn offer(now: Instant, voice_hz: Option<f64>) -> (Self, String, SdpPendingOffer) {
-        let mut builder = Rtc::builder().clear_codecs().enable_opus(true, false);
+        Self::offer_codec(now, voice_hz, Codec::Opus)
+    }
+
+    fn offer_codec(now: Instant, voice_hz: Option<f64>, codec: Codec) -> (Self, String, SdpPendingOffer) {
+        let builder = Rtc::builder().clear_codecs();
+        let (mut builder, events_pt, format) = match codec {
+            Codec::Opus => {
+                (builder.enable_opus(true, false), 110, (RtcCodec::Opus, Frequency::FORTY_EIGHT_KHZ))
+            }
+            Codec::Pcmu => (builder.enable_pcmu(true, false), 101, (RtcCodec::PCMU, Frequency::EIGHT_KHZ)),
+            other => panic!("the browser offers Opus or PCMU, not {other:?}"),
+        };
         builder.codec_config().add_config(
-            110.into(),
+            events_pt.into(),
             None,
             RtcCodec::Tele,
-            Frequency::FORTY_EIGHT_KHZ,
+            format.1,
             None,
             FormatParams::parse_line("0-16"),
         );
@@ -62,16 +81,20 @@ impl Browser {
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, pending) = change.apply().unwrap();
+        let rate = codec.sample_rate().hz();
         let browser = Self {
             rtc,
             mid,
+            codec,
+            format,
             connected: false,
             deadline: now,
             heard: Vec::new(),
-            decoder: Codec::Opus.decoder().unwrap(),
-            encoder: Codec::Opus.encoder_with(OpusConfig::default()).unwrap(),
-            voice: voice_hz.map(|hz| Oscillator::new(hz, 48_000, 8000.0)),
-            sent_samples: 0,
+            payloads: Vec::new(),
+            decoder: codec.decoder().unwrap(),
+            encoder: codec.encoder_with(OpusConfig::default()).unwrap(),
+            voice: voice_hz.map(|hz| Oscillator::new(hz, rate, 8000.0)),
+            sent: 0,
             events: Vec::new(),
         };
         (browser, offer.to_sdp_string(), pending)
@@ -89,9 +112,10 @@ impl Browser {
                 Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
                 Output::Event(Event::Connected) => self.connected = true,
                 Output::Event(Event::MediaData(data)) => {
-                    let mut frame = AudioFrame::silent(SampleRate::Hz48000, 0);
+                    let mut frame = AudioFrame::silent(self.codec.sample_rate(), 0);
                     self.decoder.decode(&data.data, &mut frame).unwrap();
                     self.heard.extend_from_slice(frame.samples());
+                    self.payloads.push(data.data.to_vec());
                 }
                 Output::Event(other) => self.events.push(other),
             }
@@ -100,21 +124,29 @@ impl Browser {
 
     /// 20 ms of the browser's voice (silence when it has none).
     fn speak(&mut self, now: Instant, event: Option<TelephoneEvent>) {
-        let mut frame = AudioFrame::silent(SampleRate::Hz48000, self.sent_samples);
+        let mut frame = AudioFrame::silent(self.codec.sample_rate(), self.sent);
         if let Some(voice) = &mut self.voice {
             voice.fill(frame.samples_mut());
         }
         let mut payload = vec![0; 1500];
         let len = self.encoder.encode(&frame, &mut payload).unwrap();
         payload.truncate(len);
-        let time = MediaTime::new(self.sent_samples, Frequency::FORTY_EIGHT_KHZ);
-        self.sent_samples += 960;
+        self.send(now, payload, event);
+    }
+
+    /// A 20 ms frame of `payload`, as it is.
+    fn send(&mut self, now: Instant, payload: Vec<u8>, event: Option<TelephoneEvent>) {
+        let (codec, clock) = self.format;
+        let time = MediaTime::new(self.sent, clock);
+        self.sent += u64::from(self.codec.rtp_clock_rate() / 50);
         let mut writer = self.rtc.writer(self.mid).unwrap();
-        let pt = writer.payload_params().find(|p| p.spec().codec == RtcCodec::Opus).unwrap().pt();
+        let pt = writer.payload_params().find(|p| p.spec().codec == codec).unwrap().pt();
         if let Some(event) = event {
             writer = writer.telephone_event(event);
         }
         writer.write(pt, now, time, payload).unwrap();
+        // str0m's pacer lets it out when its time next runs.
+        self.rtc.handle_input(Input::Timeout(now)).unwrap();
     }
 }
 
@@ -126,23 +158,34 @@ struct Call {
     now: Instant,
     next_voice: Instant,
     events: Vec<EngineEvent>,
+    /// What the engine sent out of its other (plain RTP) legs.
+    transmitted: Vec<(LegId, Vec<u8>)>,
+    /// Datagrams the engine sent the browser.
+    to_browser: usize,
     /// Deliver nothing either way (a browser that vanished).
     cut: bool,
 }
 
 impl Call {
     fn new(voice_hz: Option<f64>) -> Self {
+        Self::with(voice_hz, Codec::Opus, false)
+    }
+
+    /// A browser offering `codec`, its leg allowed to pass through or not.
+    fn with(voice_hz: Option<f64>, codec: Codec, passthrough: bool) -> Self {
         let now = bond_media_engine::sim::epoch();
         let mut engine = Engine::new(3);
-        let (mut browser, offer, pending) = Browser::offer(now, voice_hz);
+        engine.set_webrtc_options(WebRtcOptions { passthrough, ..WebRtcOptions::default() });
+        let (mut browser, offer, pending) = Browser::offer_codec(now, voice_hz, codec);
         let (leg, answer) = engine.add_webrtc_leg(now, &offer, addr(BOND), credentials(1)).unwrap();
-        assert_eq!(answer.codec, Codec::Opus);
+        assert_eq!(answer.codec, codec);
         browser
             .rtc
             .sdp_api()
             .accept_answer(pending, SdpAnswer::from_sdp_string(&answer.sdp).unwrap())
             .unwrap();
-        Self { engine, browser, leg, now, next_voice: now, events: Vec::new(), cut: false }
+        let (events, transmitted) = (Vec::new(), Vec::new());
+        Self { engine, browser, leg, now, next_voice: now, events, transmitted, to_browser: 0, cut: false }
     }
 
     fn run_for(&mut self, duration: Duration) {
@@ -175,6 +218,7 @@ impl Call {
                 match output {
                     EngineOutput::Datagram { to, data, .. } => to_browser.push((to, data)),
                     EngineOutput::Event(e) => self.events.push(e),
+                    EngineOutput::Transmit { leg, data } => self.transmitted.push((leg, data.to_vec())),
                     _ => {}
                 }
             }
@@ -184,6 +228,7 @@ impl Call {
             for (source, destination, data) in to_bond {
                 let _ = self.engine.handle_webrtc_datagram(self.now, source, destination, &data);
             }
+            self.to_browser += to_browser.len();
             for (to, data) in to_browser {
                 assert_eq!(to, addr(BROWSER));
                 let receive = Receive::new(Protocol::Udp, addr(BOND), to, &data).unwrap();
@@ -317,4 +362,172 @@ fn datagrams_for_no_leg_and_garbage_are_refused_without_panicking() {
     // The call goes on.
     call.run_for(Duration::from_secs(1));
     assert_eq!(call.ended(), None);
+}
+
+/// Bytes that G.711 decoding and encoding again would not give back (0x7f and
+/// 0xff both decode to 0, which encodes as 0xff): only a packet passed through
+/// arrives with them.
+fn marked_payload(n: u8) -> Vec<u8> {
+    (0..160u8).map(|i| if i % 2 == 0 { 0x7f } else { n.wrapping_add(i) }).collect()
+}
+
+/// A PCMU browser (passthrough allowed) bridged to a SIP-style PCMU leg
+/// (RFC 4733, passthrough allowed), a second in: the call, the SIP leg, and
+/// that leg's telephone-event payload type.
+fn pcmu_browser_bridged_to_sip() -> (Call, LegId, u8) {
+    let mut call = Call::with(None, Codec::Pcmu, true);
+    let mut config = call.engine.leg_config(Codec::Pcmu);
+    config.send_events = true;
+    config.passthrough = true;
+    let events_pt = config.telephone_event_pt.unwrap().get();
+    let sip = call.engine.add_leg(call.now, config, MediaSource::Silence).unwrap();
+    call.engine.bridge(call.leg, sip).unwrap();
+    call.run_for(Duration::from_secs(1));
+    (call, sip, events_pt)
+}
+
+#[test]
+fn a_pcmu_browser_bridged_to_a_pcmu_sip_leg_passes_packets_through_both_ways_unchanged() {
+    let (mut call, sip, _) = pcmu_browser_bridged_to_sip();
+    assert!(call.browser.connected, "ICE + DTLS never completed");
+    assert!(call.engine.is_passthrough(call.leg) && call.engine.is_passthrough(sip));
+
+    // The SIP peer's packets leave for the browser the moment they arrive
+    // (no tick runs here), and reach it as they were.
+    call.browser.payloads.clear();
+    let mut buf = Vec::new();
+    for n in 0..50u8 {
+        let packet = plain_packet(
+            &mut buf,
+            false,
+            0,
+            1000 + u16::from(n),
+            160 * u32::from(n),
+            0xbeef,
+            &marked_payload(n),
+        );
+        let before = call.to_browser;
+        call.engine.handle_receive(call.now, sip, packet).unwrap();
+        call.exchange();
+        assert_eq!(call.to_browser, before + 1, "packet {n} sent on at once");
+    }
+    call.run_for(Duration::from_millis(200));
+    let expected: Vec<_> = (0..50).map(marked_payload).collect();
+    assert!(call.browser.payloads.windows(50).any(|w| w == expected), "the packets arrived as sent");
+
+    // The browser's reach the SIP peer the same way, on its own payload type.
+    call.transmitted.clear();
+    for n in 0..50u8 {
+        call.browser.send(call.now, marked_payload(n), None);
+        call.exchange();
+        let sent: Vec<_> = call.transmitted.iter().filter(|(leg, _)| *leg == sip).collect();
+        let packet = RtpPacket::parse(&sent.last().expect("a packet out of the SIP leg").1).unwrap();
+        assert_eq!(packet.header.payload_type, 0);
+        assert_eq!(packet.payload, marked_payload(n), "packet {n}");
+    }
+    assert_eq!(call.engine.stats(call.leg).unwrap().packets_malformed, 0);
+    // Counted for `/metrics`: these 100, and the browser's silence beside them.
+    assert!(call.engine.take_passed_through() >= 100);
+}
+
+#[test]
+fn a_browser_digit_crosses_a_passthrough_bridge_as_a_telephone_event() {
+    let (mut call, sip, events_pt) = pcmu_browser_bridged_to_sip();
+    assert!(call.engine.is_passthrough(call.leg));
+    call.transmitted.clear();
+    let seven = TelephoneEvent { event: 7, end: true, volume: 10, duration: Duration::from_millis(100) };
+    call.browser.send(call.now, marked_payload(0), Some(seven));
+    call.run_for(Duration::from_millis(200));
+    let digits: Vec<_> = call
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::DtmfReceived { leg, digit, .. } if *leg == call.leg => Some(digit.as_char()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, ['7']);
+    let event = call.transmitted.iter().find_map(|(leg, data)| {
+        let packet = RtpPacket::parse(data).unwrap();
+        (*leg == sip && packet.header.payload_type == events_pt).then(|| packet.payload.to_vec())
+    });
+    assert_eq!(event.expect("a telephone-event out of the SIP leg")[0], 7);
+    // Still passing through: the digit went across as its own packets.
+    assert!(call.engine.is_passthrough(call.leg));
+}
+
+#[test]
+fn a_browser_bridged_to_an_echo_with_passthrough_gets_its_own_packets_back() {
+    let mut call = Call::with(Some(440.0), Codec::Opus, true);
+    let echo = call.engine.add_local_leg(call.now, SampleRate::Hz48000, MediaSource::Echo);
+    call.engine.bridge(call.leg, echo).unwrap();
+    call.run_for(Duration::from_secs(1));
+    assert!(call.engine.is_passthrough(call.leg));
+    // Opus packets no encoder would make: reflected, they come back as they are.
+    call.browser.voice = None;
+    call.browser.payloads.clear();
+    let sent: Vec<Vec<u8>> = (0..20u8).map(|n| vec![0x78, n, 0x55, 0xaa, n]).collect();
+    for packet in &sent {
+        call.browser.send(call.now, packet.clone(), None);
+        call.exchange();
+    }
+    call.browser.voice = Some(Oscillator::new(440.0, 48_000, 8000.0));
+    call.run_for(Duration::from_secs(2));
+    assert!(call.browser.payloads.windows(sent.len()).any(|w| w == sent), "the packets came back as sent");
+    let heard = &call.browser.heard;
+    let share = tone_share(&heard[heard.len() / 2..], 440.0, 48_000);
+    assert!(share > 0.8, "440 Hz share {share:.2}");
+}
+
+#[test]
+fn a_sip_digit_towards_a_passthrough_browser_is_played_to_it_in_band_then_passthrough_resumes() {
+    let (mut call, sip, events_pt) = pcmu_browser_bridged_to_sip();
+    assert!(call.engine.is_passthrough(call.leg));
+    call.browser.heard.clear();
+
+    // Digit 3 as RFC 4733: 160 ms of updates, then the end three times.
+    let mut buf = Vec::new();
+    for n in 0..11u16 {
+        let end = n >= 8;
+        let duration = 160 * (n.min(8) + 1);
+        let payload = [3, if end { 0x80 | 10 } else { 10 }, (duration >> 8) as u8, duration as u8];
+        let packet = plain_packet(&mut buf, n == 0, events_pt, 2000 + n, 48_000, 0xbeef, &payload);
+        call.engine.handle_receive(call.now, sip, packet).unwrap();
+        call.run_for(Duration::from_millis(20));
+    }
+    call.run_for(Duration::from_millis(500));
+    let mut detector = bond_codecs::dtmf::DtmfDetector::new(8000);
+    detector.push(&call.browser.heard);
+    let mut digits = Vec::new();
+    while let Some(event) = detector.poll_event() {
+        if let bond_codecs::dtmf::DtmfEvent::Started { digit, .. } = event {
+            digits.push(digit.as_char());
+        }
+    }
+    assert_eq!(digits, ['3'], "the browser hears the digit in its audio");
+    assert!(call.engine.is_passthrough(call.leg), "passing through again once it has sounded");
+}
+
+#[test]
+fn the_configured_codec_order_picks_the_browsers_codec_and_leads_the_answer() {
+    let now = bond_media_engine::sim::epoch();
+    for (codecs, chosen, first_pt) in [
+        (vec![Codec::Pcmu, Codec::Opus], Codec::Pcmu, "0"),
+        (vec![Codec::Opus, Codec::Pcmu], Codec::Opus, "111"),
+    ] {
+        let mut engine = Engine::new(4);
+        engine.set_webrtc_options(WebRtcOptions { codecs, passthrough: true });
+        // A browser offering Opus first, then PCMU, as Chromium does.
+        let mut rtc =
+            Rtc::builder().clear_codecs().enable_opus(true, false).enable_pcmu(true, false).build(now);
+        rtc.add_local_candidate(Candidate::host(addr(BROWSER), "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, _) = change.apply().unwrap();
+        let (_, answer) =
+            engine.add_webrtc_leg(now, &offer.to_sdp_string(), addr(BOND), credentials(5)).unwrap();
+        assert_eq!(answer.codec, chosen);
+        let m_line = answer.sdp.lines().find(|l| l.starts_with("m=audio")).unwrap();
+        assert_eq!(m_line.split(' ').nth(3), Some(first_pt), "{m_line}");
+    }
 }

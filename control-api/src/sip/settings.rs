@@ -88,7 +88,7 @@ impl SipSettings {
                 let codecs: Vec<Codec> = names
                     .iter()
                     .map(|n| {
-                        n.as_str().and_then(codec_named).ok_or_else(|| {
+                        n.as_str().and_then(Codec::from_encoding_name).ok_or_else(|| {
                             format!("bond.sip.codecs: {n} is not one of PCMU, PCMA, G722, OPUS")
                         })
                     })
@@ -130,16 +130,6 @@ fn trunk_of(trunk: &Value) -> Result<Trunk, String> {
         Some(other) => return Err(format!("bond.sip.trunk.transport '{other}' must be udp or tcp")),
     };
     Ok(Trunk { host, port, transport, username: text("username"), password: text("password") })
-}
-
-fn codec_named(name: &str) -> Option<Codec> {
-    match name.to_ascii_uppercase().as_str() {
-        "PCMU" => Some(Codec::Pcmu),
-        "PCMA" => Some(Codec::Pcma),
-        "G722" => Some(Codec::G722),
-        "OPUS" => Some(Codec::Opus),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ impl Engine {
             let Some(leg) = self.legs.get_mut(&id) else { continue };
             if leg.poll_timeout().is_some_and(|due| due <= now) {
                 leg.handle_timeout(now);
+                self.forward_received(now, id);
                 self.after_leg_changed(id);
             } else {
                 self.arm(id); // its deadline moved: keep one on the heap

@@ -53,7 +53,7 @@ use crate::leg::{
     Clip, DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, PacketBatch, RecordTap, RtpMedia,
 };
 use crate::rtp::RtpStats;
-use crate::webrtc::{self, IceCreds, WebRtcAnswer, WebRtcLeg};
+use crate::webrtc::{self, IceCreds, WebRtcAnswer, WebRtcLeg, WebRtcOptions};
 use crate::EngineError;
 
 /// What the engine asks its driver to do.
@@ -173,9 +173,13 @@ pub struct Engine {
     /// Each leg's deadline as last pushed, so an unchanged one is not pushed again.
     armed: FxHashMap<LegId, Instant>,
     outputs: VecDeque<EngineOutput>,
+    /// Packets sent on undecoded since [`Engine::take_passed_through`] last ran.
+    passed_through: u64,
     rng: SplitMix64,
     /// How new legs encode Opus.
     opus: OpusConfig,
+    /// How new WebRTC legs are set up.
+    webrtc: WebRtcOptions,
 }
 
 impl Engine {
@@ -205,14 +209,21 @@ impl Engine {
             deadlines: BinaryHeap::new(),
             armed: FxHashMap::default(),
             outputs: VecDeque::new(),
+            passed_through: 0,
             rng: SplitMix64::new(seed),
             opus: OpusConfig::default(),
+            webrtc: WebRtcOptions::default(),
         }
     }
 
     /// How legs added from now on encode Opus (complexity, bitrate, FEC, DTX).
     pub fn set_opus_config(&mut self, opus: OpusConfig) {
         self.opus = opus;
+    }
+
+    /// How WebRTC legs added from now on choose their codec, and whether they may pass through.
+    pub fn set_webrtc_options(&mut self, options: WebRtcOptions) {
+        self.webrtc = options;
     }
 
     /// A leg configuration for `codec` with fresh seeded identifiers.
@@ -243,6 +254,7 @@ impl Engine {
     /// Add a WebRTC leg answering a browser's SDP `offer`, reachable at `candidate`
     /// (the shared WebRTC port's address). Feed it with [`Engine::handle_webrtc_datagram`];
     /// it outputs [`EngineOutput::Datagram`]. Bad SDP is an error, not a leg.
+    /// Its codec and passthrough follow [`Engine::set_webrtc_options`].
     pub fn add_webrtc_leg(
         &mut self,
         now: Instant,
@@ -254,8 +266,9 @@ impl Engine {
             return Err(EngineError::WebRtc("ICE username fragment already in use".into()));
         }
         let id = self.next_id();
-        let config = self.leg_config(bond_codecs::Codec::Opus);
-        let (leg, answer) = WebRtcLeg::accept(id, offer, candidate, credentials, config, now)?;
+        let config = LegConfig { passthrough: self.webrtc.passthrough, ..self.leg_config(Codec::Opus) };
+        let codecs = &self.webrtc.codecs;
+        let (leg, answer) = WebRtcLeg::accept(id, offer, candidate, credentials, config, codecs, now)?;
         self.webrtc_ufrags.insert(answer.ufrag.clone(), id);
         self.insert(id, Member::WebRtc(Box::new(leg)));
         Ok((id, answer))
@@ -282,6 +295,7 @@ impl Engine {
         if by_ufrag.is_some() && result.is_ok() && leg.learn_peer(source) {
             self.webrtc_peers.insert(source, id);
         }
+        self.forward_received(now, id);
         self.after_leg_changed(id);
         result.map(|()| id)
     }

@@ -1,8 +1,10 @@
 //! When a bridge passes packets through undecoded (see `leg/passthrough.rs`).
 //!
-//! Both legs must be plain RTP legs or carrier streams (not WebRTC) with the
-//! same codec and packet time, each allowing it, carrying DTMF across, with no
-//! detector, mute or hold. The engine checks after anything that could change
+//! Both legs must be RTP legs (SIP, WebRTC) or carrier streams with the same
+//! codec and packet time, each allowing it, carrying DTMF across, with no
+//! detector, mute or hold. A WebRTC leg's packets come out of str0m, so the
+//! engine forwards them once the call that fed str0m returns
+//! ([`Engine::forward_received`]). The engine checks after anything that could change
 //! the answer (a leg's outputs drained, a control applied) and switches both
 //! legs together, so a clip, a digit to play or a recording that needs decoded
 //! frames (a fork's, or one not of G.711 at 8 kHz) puts the bridge back
@@ -10,11 +12,11 @@
 //! When the legs live in two engines, each engine tells the other what its leg
 //! offers and packets cross as relays (`relay.rs`).
 //!
-//! A carrier stream takes no telephone-events: a digit passed towards one is
-//! played to it in-band, which takes the bridge off passthrough while it
-//! sounds. See `stream.rs` for the order a stream's packets leave in.
+//! A carrier stream takes no telephone-events, and a browser plays none: a
+//! digit passed towards either is played to it in-band, which takes the bridge
+//! off passthrough while it sounds. See `stream.rs` for the order a stream's packets leave in.
 //!
-//! A plain RTP leg bridged with a `loop:echo` local leg passes through too: the
+//! An RTP or WebRTC leg bridged with a `loop:echo` local leg passes through too: the
 //! echo has nothing to add, so each packet goes straight back out of the leg it
 //! came in on (on that leg's own stream) and the echo stops ticking, until it
 //! records, plays or is tapped.
@@ -26,19 +28,24 @@ use super::relay::{PassOffer, Relay, RelayedPacket};
 use super::stream::StreamState;
 use super::{AudioControls, Engine, EngineOutput};
 use crate::ids::LegId;
-use crate::leg::Forwarded;
+use crate::leg::{Forwarded, Leg};
 
 impl Engine {
     /// Whether `leg` is passing packets straight to its bridge peer.
     pub fn is_passthrough(&self, leg: LegId) -> bool {
-        matches!(self.legs.get(&leg), Some(Member::Rtp(l)) if l.is_passthrough())
+        self.legs.get(&leg).and_then(Member::rtp).is_some_and(Leg::is_passthrough)
     }
 
     fn passes_through(&self, leg: LegId) -> bool {
+        // A stream signals its digits beside the audio; a browser sends them as
+        // telephone-events when it negotiated them (a SIP leg must, to pass through).
         let allowed = match self.legs.get(&leg) {
             Some(Member::Rtp(l)) => l.can_pass_through(self.streams.contains_key(&leg)),
+            Some(Member::WebRtc(w)) => {
+                w.leg().can_pass_through(w.leg().config().telephone_event_pt.is_some())
+            }
             Some(Member::Local(l)) => l.can_reflect(),
-            _ => false,
+            None => false,
         };
         allowed
             && self.streams.get(&leg).is_none_or(StreamState::is_20_ms)
@@ -50,19 +57,26 @@ impl Engine {
 
     /// What `leg` offers a peer to pass through with, if it may now.
     fn pass_offer(&self, leg: LegId) -> Option<PassOffer> {
-        let Some(Member::Rtp(l)) = self.legs.get(&leg) else { return None };
+        let l = self.legs.get(&leg)?.rtp()?;
         self.passes_through(leg).then(|| PassOffer {
             codec: l.config().codec,
             packet_ms: l.packet_ms(),
-            takes_events: !self.streams.contains_key(&leg),
+            takes_events: self.takes_events(leg),
+            paced: self.streams.contains_key(&leg),
         })
+    }
+
+    /// Whether `leg` is sent the telephone-events its bridge peer passes on: a
+    /// SIP leg is; a carrier stream and a browser are played the digit instead.
+    fn takes_events(&self, leg: LegId) -> bool {
+        matches!(self.legs.get(&leg), Some(Member::Rtp(_))) && !self.streams.contains_key(&leg)
     }
 
     /// Whether `leg`'s bridge peer can be sent telephone-events while passing through.
     pub(super) fn peer_takes_events(&self, leg: LegId) -> bool {
         match self.routes.get(&leg) {
             Some(route) if route.remote => route.peer_offer.is_some_and(|o| o.takes_events),
-            Some(route) => !self.streams.contains_key(&route.peer),
+            Some(route) => self.takes_events(route.peer),
             None => false,
         }
     }
@@ -70,7 +84,7 @@ impl Engine {
     /// Whether `leg`'s bridge peer is a carrier stream (whose pacer puts its chunks in order).
     pub(super) fn peer_is_stream(&self, leg: LegId) -> bool {
         match self.routes.get(&leg) {
-            Some(route) if route.remote => route.peer_offer.is_some_and(|o| !o.takes_events),
+            Some(route) if route.remote => route.peer_offer.is_some_and(|o| o.paced),
             Some(route) => self.streams.contains_key(&route.peer),
             None => false,
         }
@@ -84,15 +98,12 @@ impl Engine {
             return self.refresh_remote_passthrough(leg, peer);
         }
         let joinable = match (self.legs.get(&leg), self.legs.get(&peer)) {
-            (Some(Member::Rtp(_)), Some(Member::Rtp(_))) => {
-                self.pass_offer(leg).zip(self.pass_offer(peer)).is_some_and(|(a, b)| a.matches(&b))
-            }
-            // An echo sends the RTP leg's packets back in its own codec.
-            (Some(Member::Rtp(_)), Some(Member::Local(_)))
-            | (Some(Member::Local(_)), Some(Member::Rtp(_))) => {
+            (None, _) | (_, None) | (Some(Member::Local(_)), Some(Member::Local(_))) => false,
+            // An echo sends the other leg's packets back in that leg's own codec.
+            (Some(Member::Local(_)), _) | (_, Some(Member::Local(_))) => {
                 self.passes_through(leg) && self.passes_through(peer)
             }
-            _ => false,
+            _ => self.pass_offer(leg).zip(self.pass_offer(peer)).is_some_and(|(a, b)| a.matches(&b)),
         };
         for id in [leg, peer] {
             self.set_passthrough(id, joinable);
@@ -130,9 +141,12 @@ impl Engine {
     /// Turn passthrough on or off for one leg, re-arming its timer when it changes.
     pub(super) fn set_passthrough(&mut self, leg: LegId, on: bool) {
         match self.legs.get_mut(&leg) {
-            Some(Member::Rtp(l)) if l.is_passthrough() != on => l.set_passthrough(on),
             Some(Member::Local(l)) if l.is_reflecting() != on => l.set_reflecting(on),
-            _ => return,
+            Some(member) => match member.rtp_mut() {
+                Some(l) if l.is_passthrough() != on => l.set_passthrough(on),
+                _ => return,
+            },
+            None => return,
         }
         if let Some(state) = self.streams.get_mut(&leg) {
             state.end_passthrough(|output| self.outputs.push_back(EngineOutput::Stream { leg, output }));
@@ -162,11 +176,30 @@ impl Engine {
     /// through itself; false if not (one relayed from another engine as it switched).
     pub(super) fn send_forwarded(&mut self, now: Instant, leg: LegId, packet: &Forwarded<'_>) -> bool {
         match self.legs.get_mut(&leg) {
-            Some(Member::Rtp(l)) if l.is_passthrough() => {
-                l.forward(now, packet);
-                true
-            }
-            _ => false,
+            Some(Member::Rtp(l)) if l.is_passthrough() => l.forward(now, packet),
+            Some(Member::WebRtc(w)) if w.leg().is_passthrough() => w.forward(now, packet),
+            _ => return false,
+        }
+        self.passed_through += 1;
+        true
+    }
+
+    /// How many packets legs have sent on undecoded (passed through or
+    /// reflected) since the last call.
+    pub fn take_passed_through(&mut self) -> u64 {
+        std::mem::take(&mut self.passed_through)
+    }
+
+    /// Forward what a WebRTC leg received while passing through (str0m hands
+    /// its packets over inside the leg's own call, where the peer is out of reach).
+    pub(super) fn forward_received(&mut self, now: Instant, leg: LegId) {
+        let Some(Member::WebRtc(w)) = self.legs.get_mut(&leg) else { return };
+        let Some(queue) = w.take_forwarded() else { return };
+        for packet in queue.iter() {
+            self.forward_to_peer(now, leg, &packet);
+        }
+        if let Some(Member::WebRtc(w)) = self.legs.get_mut(&leg) {
+            w.restore_forwarded(queue);
         }
     }
 }

@@ -58,12 +58,14 @@ impl Relay {
 }
 
 /// What a leg passing through needs of its peer: the same codec and packet
-/// time; and whether telephone-events can go to it (a carrier stream takes none).
+/// time; whether telephone-events can go to it (a carrier stream and a browser
+/// take none); and whether what it passes on comes out of a stream's pacer, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassOffer {
     pub codec: Codec,
     pub packet_ms: u32,
     pub takes_events: bool,
+    pub paced: bool,
 }
 
 impl PassOffer {

@@ -34,6 +34,53 @@ pub struct Forwarded<'a> {
     pub payload: &'a [u8],
 }
 
+impl Forwarded<'_> {
+    fn with_payload<'p>(&self, payload: &'p [u8]) -> Forwarded<'p> {
+        let Self { event, marker, ssrc, seq, timestamp, .. } = *self;
+        Forwarded { event, marker, ssrc, seq, timestamp, payload }
+    }
+}
+
+/// Received packets kept until the engine forwards them, when they arrive
+/// inside a call that cannot forward them itself (a WebRTC leg's packets come
+/// out of str0m). Its buffers are reused: nothing is allocated per packet once
+/// they have grown.
+#[derive(Debug, Default)]
+pub struct ForwardQueue {
+    /// Each packet, its payload as a length in `payloads`.
+    packets: Vec<Forwarded<'static>>,
+    lengths: Vec<usize>,
+    payloads: Vec<u8>,
+}
+
+impl ForwardQueue {
+    pub fn push(&mut self, packet: &Forwarded<'_>) {
+        self.packets.push(packet.with_payload(&[]));
+        self.lengths.push(packet.payload.len());
+        self.payloads.extend_from_slice(packet.payload);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// The packets in the order they were pushed.
+    pub fn iter(&self) -> impl Iterator<Item = Forwarded<'_>> {
+        let mut start = 0;
+        self.packets.iter().zip(&self.lengths).map(move |(packet, &len)| {
+            let payload = &self.payloads[start..start + len];
+            start += len;
+            packet.with_payload(payload)
+        })
+    }
+
+    pub fn clear(&mut self) {
+        self.packets.clear();
+        self.lengths.clear();
+        self.payloads.clear();
+    }
+}
+
 /// How an incoming stream's numbering maps onto the sending leg's stream.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Rebase {

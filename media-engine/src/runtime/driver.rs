@@ -28,7 +28,7 @@ use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{RecordTap, RtcpSetup};
 use crate::rtp::MAX_RTP_PACKET;
-use crate::webrtc::stun;
+use crate::webrtc::{stun, WebRtcOptions, DEFAULT_CODECS};
 
 const COMMAND_QUEUE: usize = 256;
 const DATAGRAM_QUEUE: usize = 4096;
@@ -193,6 +193,10 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
                 count as u64,
             );
             engine.set_opus_config(shared.config.opus);
+            engine.set_webrtc_options(WebRtcOptions {
+                codecs: shared.config.webrtc.as_ref().map_or(DEFAULT_CODECS.to_vec(), |p| p.codecs.clone()),
+                passthrough: shared.config.passthrough,
+            });
             let driver = Driver {
                 shared: shared.clone(),
                 engine,
@@ -608,6 +612,10 @@ impl Driver {
                     let _ = self.shared.events.send(event);
                 }
             }
+        }
+        let passed = self.engine.take_passed_through();
+        if passed > 0 {
+            RuntimeMetrics::add(&self.shared.metrics.packets_passed_through, passed);
         }
     }
 

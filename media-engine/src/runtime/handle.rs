@@ -91,6 +91,8 @@ pub struct RuntimeMetrics {
     /// (an RTP socket the driver reads itself overflows in the kernel, uncounted here).
     pub packets_dropped: AtomicU64,
     pub packets_rejected: AtomicU64,
+    /// Packets bridged legs sent on undecoded (passthrough, or reflected by `loop:echo`).
+    pub packets_passed_through: AtomicU64,
     /// Stream frames dropped: the engine's queue or a carrier socket's was full.
     pub stream_frames_dropped: AtomicU64,
     /// Recorded frames the writers could not take in time.

@@ -65,7 +65,7 @@ pub struct RuntimeConfig {
     pub opus: bond_codecs::opus_codec::OpusConfig,
     /// Engines (driver tasks) to spread legs over; 0: one per available core.
     pub shards: usize,
-    /// Bridged SIP legs with the same codec forward packets undecoded (see `leg/passthrough.rs`).
+    /// Bridged SIP and WebRTC legs with the same codec forward packets undecoded (see `leg/passthrough.rs`).
     pub passthrough: bool,
     /// RTP legs send and read RTCP on their port + 1 (see `rtp/rtcp.rs`).
     pub rtcp: bool,
@@ -93,6 +93,8 @@ pub struct WebRtcPort {
     /// The address in Bond's ICE candidate: the socket's own, or this IP with the
     /// socket's port (a server behind 1:1 NAT, or bound to 0.0.0.0).
     pub public_ip: Option<IpAddr>,
+    /// What browsers are answered with, best first (see [`crate::webrtc::WebRtcOptions`]).
+    pub codecs: Vec<bond_codecs::Codec>,
 }
 
 impl WebRtcPort {

@@ -9,6 +9,11 @@
 //!
 //! str0m's contract is "mutate, then drain `poll_output` to a timeout"; every
 //! method that touches the `Rtc` ends in [`WebRtcLeg::drain`].
+//!
+//! Bridged with passthrough (`leg/passthrough.rs`), a packet str0m decrypts is
+//! checked by the inner leg and kept for the engine to forward
+//! ([`WebRtcLeg::take_forwarded`]); a packet forwarded to this leg is written
+//! onto the leg's stream and encrypted at once ([`WebRtcLeg::forward`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -25,7 +30,7 @@ use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use crate::event::HangupCause;
 use crate::ids::{LegId, PayloadType};
-use crate::leg::{Leg, LegConfig, LegOutput, MediaSource};
+use crate::leg::{ForwardQueue, Forwarded, Leg, LegConfig, LegOutput, MediaSource};
 use crate::rtp::{plain_packet, RtpPacket};
 use crate::EngineError;
 
@@ -39,13 +44,37 @@ const MAX_PEER_ADDRESSES: usize = 8;
 const EVENTS_48K: u8 = 110;
 const EVENTS_8K: u8 = 126;
 
-/// Codecs Bond answers with, best first: Bond's codec and str0m's name for it.
-const PREFERENCE: [(Codec, RtcCodec); 4] = [
-    (Codec::Opus, RtcCodec::Opus),
-    (Codec::G722, RtcCodec::G722),
-    (Codec::Pcmu, RtcCodec::PCMU),
-    (Codec::Pcma, RtcCodec::PCMA),
-];
+/// The codecs Bond answers browsers with unless told otherwise, best first.
+pub const DEFAULT_CODECS: [Codec; 4] = [Codec::Opus, Codec::G722, Codec::Pcmu, Codec::Pcma];
+
+/// How WebRTC legs are set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebRtcOptions {
+    /// Codecs to answer with, best first (Opus, G.722, PCMU, PCMA; others are
+    /// ignored). The answer lists only these, in this order, so the browser
+    /// sends the first of them it offered. G.711 first lets an agent bridged to
+    /// a G.711 caller pass packets through instead of transcoding Opus.
+    pub codecs: Vec<Codec>,
+    /// Bridged legs may pass packets through undecoded (see `leg/passthrough.rs`).
+    pub passthrough: bool,
+}
+
+impl Default for WebRtcOptions {
+    fn default() -> Self {
+        Self { codecs: DEFAULT_CODECS.to_vec(), passthrough: false }
+    }
+}
+
+/// str0m's name for a codec Bond takes from browsers.
+fn rtc_codec(codec: Codec) -> Option<RtcCodec> {
+    match codec {
+        Codec::Opus => Some(RtcCodec::Opus),
+        Codec::G722 => Some(RtcCodec::G722),
+        Codec::Pcmu => Some(RtcCodec::PCMU),
+        Codec::Pcma => Some(RtcCodec::PCMA),
+        _ => None,
+    }
+}
 
 /// What an accepted offer settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,36 +105,44 @@ pub struct WebRtcLeg {
     roc: u64,
     last_seq: Option<u16>,
     packet: Vec<u8>,
+    /// Packets received while passing through, for the engine to forward.
+    forwarded: ForwardQueue,
     outputs: VecDeque<LegOutput>,
 }
 
 impl WebRtcLeg {
     /// Answer a browser's `offer` with one host `candidate` (the shared WebRTC
-    /// port). `config` gives SSRC/seq/timestamp seeds and playout settings; its
-    /// codec and payload types are replaced by what was negotiated.
+    /// port), choosing the first of `codecs` it offered. `config` gives
+    /// SSRC/seq/timestamp seeds and playout settings; its codec and payload
+    /// types are replaced by what was negotiated.
     pub fn accept(
         id: LegId,
         offer: &str,
         candidate: SocketAddr,
         credentials: IceCreds,
         mut config: LegConfig,
+        codecs: &[Codec],
         now: Instant,
     ) -> Result<(Self, WebRtcAnswer), EngineError> {
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| EngineError::WebRtc(format!("offer: {e}")))?;
         let ufrag = credentials.ufrag.clone();
-        let mut builder = Rtc::builder()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_g722(true, false)
-            .enable_pcmu(true, false)
-            .enable_pcma(true, false)
-            .set_local_ice_credentials(credentials);
-        let codecs = builder.codec_config();
+        let mut builder =
+            Rtc::builder().set_rtp_mode(true).clear_codecs().set_local_ice_credentials(credentials);
+        // In preference order: str0m's answer lists them as they were added.
+        let formats = builder.codec_config();
+        for &codec in codecs {
+            match codec {
+                Codec::Opus => formats.enable_opus(true, false),
+                Codec::G722 => formats.enable_g722(true, false),
+                Codec::Pcmu => formats.enable_pcmu(true, false),
+                Codec::Pcma => formats.enable_pcma(true, false),
+                _ => {}
+            }
+        }
         let events = FormatParams::parse_line("0-16");
-        codecs.add_config(EVENTS_48K.into(), None, RtcCodec::Tele, Frequency::FORTY_EIGHT_KHZ, None, events);
-        codecs.add_config(EVENTS_8K.into(), None, RtcCodec::Tele, Frequency::EIGHT_KHZ, None, events);
+        formats.add_config(EVENTS_48K.into(), None, RtcCodec::Tele, Frequency::FORTY_EIGHT_KHZ, None, events);
+        formats.add_config(EVENTS_8K.into(), None, RtcCodec::Tele, Frequency::EIGHT_KHZ, None, events);
         let mut rtc = builder.build(now);
         let host =
             Candidate::host(candidate, "udp").map_err(|e| EngineError::WebRtc(format!("candidate: {e}")))?;
@@ -115,8 +152,10 @@ impl WebRtcLeg {
             rtc.sdp_api().accept_offer(offer).map_err(|e| EngineError::WebRtc(format!("offer: {e}")))?;
         let mid = mids.into_iter().find(|&mid| rtc.media(mid).is_some_and(|m| m.kind() == MediaKind::Audio));
         let mid = mid.ok_or(EngineError::WebRtc("the offer has no audio".into()))?;
-        let (codec, payload_type, events, event_pts) = negotiated(&rtc, mid)
-            .ok_or(EngineError::WebRtc("no codec in common (Bond takes Opus, G.722, PCMU, PCMA)".into()))?;
+        let (codec, payload_type, events, event_pts) = negotiated(&rtc, mid, codecs).ok_or_else(|| {
+            let names: Vec<_> = codecs.iter().map(|c| c.encoding_name()).collect();
+            EngineError::WebRtc(format!("no codec in common (Bond takes {})", names.join(", ")))
+        })?;
         config.codec = codec;
         config.payload_type = payload_type;
         config.telephone_event_pt = events;
@@ -135,6 +174,7 @@ impl WebRtcLeg {
             roc: 0,
             last_seq: None,
             packet: Vec::with_capacity(1500),
+            forwarded: ForwardQueue::default(),
             outputs: VecDeque::new(),
         };
         Ok((webrtc, WebRtcAnswer { sdp: answer.to_sdp_string(), codec, ufrag }))
@@ -178,10 +218,7 @@ impl WebRtcLeg {
             return;
         }
         if self.rtc_timeout.is_some_and(|at| at <= now) {
-            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
-                tracing::debug!(leg = %self.leg.id(), error = %e, "webrtc timeout");
-            }
-            self.drain(now);
+            self.run_rtc(now);
         }
         if self.leg.poll_timeout().is_some_and(|at| at <= now) {
             self.leg.handle_timeout(now);
@@ -191,6 +228,24 @@ impl WebRtcLeg {
 
     pub fn poll_output(&mut self) -> Option<LegOutput> {
         self.outputs.pop_front()
+    }
+
+    /// Send a packet the bridge peer passed through (see the module docs).
+    pub fn forward(&mut self, now: Instant, packet: &Forwarded<'_>) {
+        self.leg.forward(now, packet);
+        self.pump_leg(now);
+    }
+
+    /// The packets received while passing through since the last call, if any;
+    /// hand the queue back with [`restore_forwarded`](Self::restore_forwarded)
+    /// so its buffers are reused.
+    pub fn take_forwarded(&mut self) -> Option<ForwardQueue> {
+        (!self.forwarded.is_empty()).then(|| std::mem::take(&mut self.forwarded))
+    }
+
+    pub fn restore_forwarded(&mut self, mut queue: ForwardQueue) {
+        queue.clear();
+        self.forwarded = queue;
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -271,6 +326,15 @@ impl WebRtcLeg {
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx_by_mid(self.mid, None) else { return };
         stream.write_rtp(write);
+        // str0m's pacer lets a written packet out when its time next runs: now.
+        self.run_rtc(now);
+    }
+
+    /// Run str0m's timers at `now`, then drain it.
+    fn run_rtc(&mut self, now: Instant) {
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            tracing::debug!(leg = %self.leg.id(), error = %e, "webrtc timeout");
+        }
         self.drain(now);
     }
 
@@ -333,7 +397,13 @@ impl WebRtcLeg {
                     &packet.payload,
                 );
                 // A refused packet is counted in the leg's statistics.
-                let _ = self.leg.handle_rtp(now, datagram);
+                if self.leg.is_passthrough() {
+                    if let Ok(packet) = self.leg.relay_rtp(now, datagram) {
+                        self.forwarded.push(&packet);
+                    }
+                } else {
+                    let _ = self.leg.handle_rtp(now, datagram);
+                }
             }
             Event::Closed => self.end_leg(HangupCause::NormalClearing),
             _ => {}
@@ -341,15 +411,19 @@ impl WebRtcLeg {
     }
 }
 
-/// The codec (first in Bond's preference that the browser offered), its payload
+/// The codec (the first of `codecs` that the browser offered), its payload
 /// type, telephone-events (at its RTP clock rate when offered), and every
 /// telephone-event payload type negotiated.
-fn negotiated(rtc: &Rtc, mid: Mid) -> Option<(Codec, PayloadType, Option<PayloadType>, Vec<u8>)> {
+fn negotiated(
+    rtc: &Rtc,
+    mid: Mid,
+    codecs: &[Codec],
+) -> Option<(Codec, PayloadType, Option<PayloadType>, Vec<u8>)> {
     let remote = rtc.media(mid)?.remote_pts();
     let params = rtc.codec_config().params();
     let offered =
         |codec: RtcCodec| params.iter().find(|p| p.spec().codec == codec && remote.contains(&p.pt()));
-    let (codec, p) = PREFERENCE.iter().find_map(|&(ours, theirs)| offered(theirs).map(|p| (ours, p)))?;
+    let (codec, p) = codecs.iter().find_map(|&ours| offered(rtc_codec(ours)?).map(|p| (ours, p)))?;
     let events: Vec<_> =
         params.iter().filter(|e| e.spec().codec == RtcCodec::Tele && remote.contains(&e.pt())).collect();
     let preferred = events

@@ -6,5 +6,5 @@
 mod leg;
 pub mod stun;
 
-pub use leg::{WebRtcAnswer, WebRtcLeg, CONNECT_TIMEOUT};
+pub use leg::{WebRtcAnswer, WebRtcLeg, WebRtcOptions, CONNECT_TIMEOUT, DEFAULT_CODECS};
 pub use str0m::IceCreds;
