@@ -531,7 +531,9 @@ impl Driver {
         }
     }
 
-    /// Read every RTP socket that has woken until it would block.
+    /// Read every RTP socket that has woken until it would block. What a
+    /// socket's packets produce leaves before the next socket is read, so the
+    /// first packet of a large batch does not wait for the last.
     fn read_rtp_sockets(&mut self) {
         let ready = self.rtp_sockets.take_ready();
         let mut buf = std::mem::take(&mut self.rtp_buf);
@@ -539,6 +541,7 @@ impl Driver {
             while let Some((leg, from, len)) = self.rtp_sockets.recv(place, &mut buf) {
                 self.receive(leg, from, &buf[..len]);
             }
+            self.flush();
         }
         self.rtp_buf = buf;
         self.rtp_sockets.give_back(ready);
