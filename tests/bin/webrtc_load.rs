@@ -1,4 +1,4 @@
-//! `webrtc-load LEGS SECONDS [--bond PATH] [--complexity N] [--shards N] [--bridge link|action]`:
+//! `webrtc-load LEGS SECONDS [--bond PATH] [--complexity N] [--shards N] [--bridge link|action] [--codec opus|pcmu]`:
 //! load a real Bond with agent WebRTC legs bridged to `loop:echo` and measure
 //! what comes back.
 //!
@@ -10,9 +10,10 @@
 //! agent's call and `bridge_on_answer` (Bond places the echo on the agent leg's
 //! shard, at its rate); with `--bridge action` it dials the echo unlinked and
 //! bridges the two with the bridge action (placed by load: the pair may sit on
-//! two shards, and the echo runs at 8 kHz). Every peer then sends a 20 ms Opus packet each
+//! two shards, and the echo runs at 8 kHz). Every peer offers `--codec` (Opus
+//! by default) and telephone-events, as Chromium does, then sends a 20 ms packet each
 //! 20 ms, replaying 50 packets encoded once at start, so the generator does no
-//! Opus work; Bond decodes each packet, passes the audio through the echo and
+//! codec work; Bond decodes each packet, passes the audio through the echo and
 //! encodes it again for the peer (`BOND_RTP_PASSTHROUGH` is set to false unless
 //! given: an idle echo would otherwise reflect the packets undecoded).
 //!
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::Oscillator;
-use bond_codecs::{AudioFrame, Codec, SampleRate};
+use bond_codecs::{AudioFrame, Codec};
 use bond_tests::bond_process::BondProcess;
 use bond_tests::load::{
     self, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
@@ -39,7 +40,7 @@ use bond_tests::load::{
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use str0m::change::SdpAnswer;
-use str0m::format::Codec as RtcCodec;
+use str0m::format::{Codec as RtcCodec, FormatParams};
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -52,13 +53,34 @@ const SETUP_AT_ONCE: usize = 8;
 const FRAME: Duration = Duration::from_millis(20);
 
 /// The generator's clock (a load tool measures real time).
-/// 50 Opus packets of a 440 Hz tone, encoded once.
-fn packets() -> Vec<Vec<u8>> {
-    let mut encoder = Codec::Opus.encoder_with(OpusConfig::default()).expect("opus encoder");
-    let mut voice = Oscillator::new(440.0, 48_000, 8000.0);
+/// What the peers offer and send: Bond's codec, str0m's name for it, its RTP clock.
+#[derive(Clone, Copy)]
+struct PeerCodec {
+    codec: Codec,
+    format: RtcCodec,
+    clock: Frequency,
+}
+
+impl PeerCodec {
+    fn named(name: &str) -> Result<Self, String> {
+        match name {
+            "opus" => {
+                Ok(Self { codec: Codec::Opus, format: RtcCodec::Opus, clock: Frequency::FORTY_EIGHT_KHZ })
+            }
+            "pcmu" => Ok(Self { codec: Codec::Pcmu, format: RtcCodec::PCMU, clock: Frequency::EIGHT_KHZ }),
+            other => Err(format!("--codec {other}: opus or pcmu")),
+        }
+    }
+}
+
+/// 50 packets of a 440 Hz tone, encoded once.
+fn packets(codec: Codec) -> Vec<Vec<u8>> {
+    let mut encoder = codec.encoder_with(OpusConfig::default()).expect("encoder");
+    let rate = codec.sample_rate();
+    let mut voice = Oscillator::new(440.0, rate.hz(), 8000.0);
     (0..50u64)
         .map(|n| {
-            let mut frame = AudioFrame::silent(SampleRate::Hz48000, n * 960);
+            let mut frame = AudioFrame::silent(rate, n * rate.frame_samples() as u64);
             voice.fill(frame.samples_mut());
             let mut packet = vec![0; 1500];
             let len = encoder.encode(&frame, &mut packet).expect("encodes");
@@ -68,7 +90,7 @@ fn packets() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// One arrival: when, and the RTP time it carries (48 kHz units).
+/// One arrival: when, and the RTP time it carries (µs).
 type Arrival = (Instant, u64);
 
 /// One agent: signaling, its call bridged to an echo, and a str0m peer.
@@ -76,7 +98,7 @@ async fn leg(
     bond: Arc<BondProcess>,
     connection: String,
     n: usize,
-    packets: Arc<Vec<Vec<u8>>>,
+    (codec, packets): (PeerCodec, Arc<Vec<Vec<u8>>>),
     setup: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     linked: bool,
@@ -98,7 +120,14 @@ async fn leg(
 
     let socket = UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
-    let mut rtc = Rtc::builder().clear_codecs().enable_opus(true, false).build(clock());
+    let mut builder = Rtc::builder().clear_codecs();
+    builder = match codec.codec {
+        Codec::Opus => builder.enable_opus(true, false),
+        _ => builder.enable_pcmu(true, false),
+    };
+    let events = FormatParams::parse_line("0-16");
+    builder.codec_config().add_config(101.into(), None, RtcCodec::Tele, codec.clock, None, events);
+    let mut rtc = builder.build(clock());
     rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
     let mut change = rtc.sdp_api();
     let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
@@ -128,7 +157,7 @@ async fn leg(
     // The socket stays open (closing it would end the agent's call); Bond's frames are read and dropped.
     let (_sink, mut frames) = ws.split();
     tokio::spawn(async move { while frames.next().await.is_some() {} });
-    media(rtc, mid, socket, local, &packets, stop).await
+    media(rtc, (mid, codec), socket, local, &packets, stop).await
 }
 
 /// A metric's value in Prometheus text, as written ("?" when absent).
@@ -155,7 +184,7 @@ where
 /// Drive the peer until `stop`: send a frame every 20 ms once connected, note every arrival.
 async fn media(
     mut rtc: Rtc,
-    mid: Mid,
+    (mid, codec): (Mid, PeerCodec),
     socket: UdpSocket,
     local: SocketAddr,
     packets: &[Vec<u8>],
@@ -178,7 +207,7 @@ async fn media(
                     next_send = clock();
                 }
                 Output::Event(Event::MediaData(data)) => {
-                    arrivals.push((data.network_time, data.time.numer()))
+                    arrivals.push((data.network_time, data.time.as_micros()))
                 }
                 Output::Event(_) => {}
             }
@@ -198,10 +227,10 @@ async fn media(
                     let writer = rtc.writer(mid).ok_or("no writer")?;
                     let pt = writer
                         .payload_params()
-                        .find(|p| p.spec().codec == RtcCodec::Opus)
-                        .ok_or("no Opus")?
+                        .find(|p| p.spec().codec == codec.format)
+                        .ok_or("codec not negotiated")?
                         .pt();
-                    let time = MediaTime::new(sent * 960, Frequency::FORTY_EIGHT_KHZ);
+                    let time = MediaTime::new(sent * u64::from(codec.clock.get() / 50), codec.clock);
                     let packet = packets[(sent % packets.len() as u64) as usize].clone();
                     writer.write(pt, now, time, packet).map_err(|e| e.to_string())?;
                     sent += 1;
@@ -218,17 +247,23 @@ fn lateness(arrivals: &[Arrival], from: Instant, until: Instant) -> Vec<u64> {
     let window: Vec<&Arrival> = arrivals.iter().filter(|(at, _)| *at >= from && *at < until).collect();
     let offsets: Vec<i128> = window
         .iter()
-        .map(|(at, rtp)| at.duration_since(from).as_micros() as i128 - i128::from(*rtp) * 1000 / 48)
+        .map(|(at, rtp_us)| at.duration_since(from).as_micros() as i128 - i128::from(*rtp_us))
         .collect();
     let Some(&min) = offsets.iter().min() else { return Vec::new() };
     offsets.iter().map(|o| (o - min) as u64).collect()
 }
 
-async fn run(legs: usize, seconds: u64, bond_bin: PathBuf, linked: bool) -> Result<String, String> {
+async fn run(
+    legs: usize,
+    seconds: u64,
+    bond_bin: PathBuf,
+    linked: bool,
+    codec: PeerCodec,
+) -> Result<String, String> {
     let bond = Arc::new(BondProcess::start(&bond_bin, |_| Ok(())).await?);
     let connection = bond.connection(json!({})).await?;
     let (_, rss_idle) = proc_usage(bond.pid());
-    let packets = Arc::new(packets());
+    let packets = Arc::new(packets(codec.codec));
     let setup = Arc::new(Semaphore::new(SETUP_AT_ONCE));
     let (stop_tx, stop) = watch::channel(false);
     let tasks: Vec<_> = (0..legs)
@@ -237,7 +272,7 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf, linked: bool) -> Resu
                 bond.clone(),
                 connection.clone(),
                 n,
-                packets.clone(),
+                (codec, packets.clone()),
                 setup.clone(),
                 stop.clone(),
                 linked,
@@ -288,14 +323,19 @@ async fn run(legs: usize, seconds: u64, bond_bin: PathBuf, linked: bool) -> Resu
     let complexity = std::env::var("BOND_OPUS_COMPLEXITY").unwrap_or_else(|_| "5 (default)".into());
     let shards = metric_value(&metrics_after, "bond_engine_shards");
     let relays_dropped = metric_value(&metrics_after, "bond_engine_relays_dropped_total");
+    let passed =
+        |m: &str| metric_value(m, "bond_rtp_packets_passed_through_total").parse::<u64>().unwrap_or(0);
+    let passed_through = passed(&metrics_after).saturating_sub(passed(&metrics_before));
+    let codec_name = codec.codec.encoding_name();
+    let passthrough = std::env::var("BOND_RTP_PASSTHROUGH").unwrap_or_default();
     let bridge = if linked { "link_to" } else { "bridge action" };
     Ok(format!(
-        "legs={legs} seconds={seconds} opus_complexity={complexity} engine_shards={shards} bridge={bridge}\n\
+        "legs={legs} seconds={seconds} codec={codec_name} opus_complexity={complexity} engine_shards={shards} bridge={bridge} passthrough={passthrough}\n\
          frames expected={expected} received={received} missing={}\n\
          lateness against each stream's RTP clock ms: p50={:.1} p99={:.1} max={:.1}\n\
          bond's timer lateness (bond_engine_timer_lateness_seconds, {timer_runs} runs) ms: p50 <= {} p99 <= {}\n\
          bond cpu={:.1}% of one core ({:.2}% per leg) rss idle={} MiB loaded={} MiB ({:.0} KiB per leg)\n\
-         generator cpu={:.1}% of one core, relays dropped={relays_dropped}",
+         generator cpu={:.1}% of one core, relays dropped={relays_dropped}, packets passed through={passed_through}",
         expected.saturating_sub(received),
         percentile(&late, 50.0) as f64 / 1000.0,
         percentile(&late, 99.0) as f64 / 1000.0,
@@ -325,6 +365,10 @@ async fn main() -> ExitCode {
         }
     }
     let linked = args.flag("--bridge").is_none_or(|mode| mode != "action");
-    let result = run(args.number(0, 20) as usize, args.number(1, 10), args.bond_bin(), linked).await;
+    let codec = match PeerCodec::named(args.flag("--codec").as_deref().unwrap_or("opus")) {
+        Ok(codec) => codec,
+        Err(e) => return load::finish("webrtc-load", Err(e)),
+    };
+    let result = run(args.number(0, 20) as usize, args.number(1, 10), args.bond_bin(), linked, codec).await;
     load::finish("webrtc-load", result)
 }
