@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use bond_codecs::signals::Oscillator;
-use bond_codecs::{g711, Codec, SampleRate};
+use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_media_engine::ids::{PayloadType, Ssrc};
 use bond_media_engine::leg::{MediaSource, RecordTap, RtpMedia};
 use bond_media_engine::rtp::Packetizer;
-use bond_media_engine::runtime::{self, LegSpec, PortRange, RecordChannels, RecordingSpec, RuntimeConfig};
+use bond_media_engine::runtime::{
+    self, LegSpec, PortRange, RecordChannels, RecordingSpec, RuntimeConfig, RuntimeMetrics,
+};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::DtmfPassing;
 use bond_tests::{blocks_without_tone, tone_share};
@@ -98,31 +100,42 @@ async fn a_recording_whose_file_cannot_be_created_fails_and_the_leg_can_be_recor
 
 #[tokio::test]
 async fn a_passthrough_bridge_is_recorded_from_its_packets_both_ways_and_a_pause_is_left_out() {
+    record_passthrough_bridge(Codec::Pcmu, 41340).await;
+}
+
+#[tokio::test]
+async fn a_g722_passthrough_bridge_is_recorded_from_its_packets_at_16_khz() {
+    record_passthrough_bridge(Codec::G722, 41360).await;
+}
+
+/// Two SIP legs of `codec` bridged and passing through, the customer's leg
+/// recorded at the codec's rate for 1.3 s with a 0.3 s pause in it: the file
+/// holds each side's tone in its channel, and the bridge never left passthrough.
+async fn record_passthrough_bridge(codec: Codec, port: u16) {
     let dir = tempfile::tempdir().unwrap();
     // One shard: the bridge is local to one engine, so it passes through.
-    let (engine, _task) = runtime::spawn(RuntimeConfig { shards: 1, ..config(41340) });
+    let (engine, _task) = runtime::spawn(RuntimeConfig { shards: 1, ..config(port) });
+    let rate = codec.sample_rate();
     let mut phones = Vec::new();
     for (n, hz) in [(0u32, 1000.0), (1, 500.0)] {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let spec = LegSpec {
-            media: RtpMedia::new(Codec::Pcmu),
+            media: RtpMedia::new(codec),
             source: MediaSource::Silence,
             remote: Some(socket.local_addr().unwrap()),
             media_timeout: Some(Duration::from_secs(5)),
         };
         let leg = engine.create_leg(spec).await.unwrap();
-        let stream = (Packetizer::new(Ssrc(n + 7), 100, n * 4000), Oscillator::new(hz, 8000, 8000.0));
-        phones.push((socket, leg, stream));
+        let stream = (Packetizer::new(Ssrc(n + 7), 100, n * 4000), Oscillator::new(hz, rate.hz(), 8000.0));
+        phones.push((socket, leg, stream, codec.encoder().unwrap()));
     }
     let (customer, agent) = (phones[0].1.id, phones[1].1.id);
     engine.bridge(customer, agent, DtmfPassing::Both).await.unwrap();
-    let spec = RecordingSpec {
-        path: dir.path().join("call.wav"),
-        channels: RecordChannels::Dual,
-        rate: SampleRate::Hz8000,
-    };
+    let spec = RecordingSpec { path: dir.path().join("call.wav"), channels: RecordChannels::Dual, rate };
     let mut pacing = tokio::time::interval(Duration::from_millis(20));
-    let (mut pcm, mut payload, mut packet) = ([0i16; 160], [0u8; 160], [0u8; 200]);
+    let (mut frame, mut payload, mut packet) = (AudioFrame::silent(rate, 0), [0u8; 160], [0u8; 200]);
+    let pt = PayloadType::new(codec.static_payload_type().unwrap()).unwrap();
+    let decoded_ticks = engine.metrics().timer_lateness.iter().map(RuntimeMetrics::get).sum::<u64>();
     for tick in 0..75 {
         match tick {
             10 => engine.start_recording(customer, spec.clone()).await.unwrap(),
@@ -131,28 +144,33 @@ async fn a_passthrough_bridge_is_recorded_from_its_packets_both_ways_and_a_pause
             _ => {}
         }
         pacing.tick().await;
-        for (socket, leg, (packetizer, tone)) in &mut phones {
-            tone.fill(&mut pcm);
-            g711::ulaw_encode_slice(&pcm, &mut payload);
-            let n = packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+        for (socket, leg, (packetizer, tone), encoder) in &mut phones {
+            tone.fill(frame.samples_mut());
+            let len = encoder.encode(&frame, &mut payload).unwrap();
+            let n = packetizer.write(pt, &payload[..len], 160, &mut packet).unwrap();
             socket.send_to(&packet[..n], leg.local_addr).await.unwrap();
         }
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let summary = engine.stop_recording(customer).await.unwrap().unwrap();
     assert_eq!(summary.frames_dropped, 0);
+    // Passing through, the legs never ticked: the engine's timers ran for RTCP alone.
+    let metrics = engine.metrics();
+    let ticks = metrics.timer_lateness.iter().map(RuntimeMetrics::get).sum::<u64>() - decoded_ticks;
+    assert!(ticks < 20, "{ticks} timer runs: the bridge decoded");
+    assert!(RuntimeMetrics::get(&metrics.packets_passed_through) >= 140, "both ways, undecoded");
 
     let mut reader = hound::WavReader::open(&summary.path).unwrap();
-    assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, 8000));
+    assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, rate.hz()));
     let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
     let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
     let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
-    let seconds = left.len() as f64 / 8000.0;
+    let seconds = left.len() as f64 / f64::from(rate.hz());
     assert!((0.85..=1.15).contains(&seconds), "{seconds} s: the 1.3 s recorded less the 0.3 s pause");
     // Where the pause was cut out the tone's phase jumps: two blocks may break.
-    let (missing, _) = blocks_without_tone(&left, 1000.0, 8000);
+    let (missing, _) = blocks_without_tone(&left, 1000.0, rate.hz());
     assert!(missing <= 2, "left: the customer is missing from {missing} blocks");
-    let (missing, _) = blocks_without_tone(&right, 500.0, 8000);
+    let (missing, _) = blocks_without_tone(&right, 500.0, rate.hz());
     assert!(missing <= 2, "right: the agent, as sent to the customer, is missing from {missing} blocks");
 }
 

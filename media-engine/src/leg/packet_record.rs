@@ -1,4 +1,5 @@
-//! Recording a leg whose bridge passes through: the G.711 packets themselves.
+//! Recording a leg whose bridge passes through: the G.711 or G.722 packets
+//! themselves (both count their RTP time in 8 kHz units).
 //!
 //! A passthrough leg has no playout buffer and decodes nothing, so its recording
 //! is taken from the packets as they cross it: what its peer sent (inbound) and
@@ -31,7 +32,7 @@ impl PacketBatch {
         Self { codec, entries: Vec::with_capacity(BATCH), payloads: Vec::with_capacity(BATCH * 160) }
     }
 
-    /// The G.711 codec the payloads are in.
+    /// The codec the payloads are in (G.711 or G.722).
     pub fn codec(&self) -> Codec {
         self.codec
     }

@@ -695,7 +695,7 @@ impl Driver {
         let recording = self.recordings.get(&leg).filter(|sink| !sink.paused);
         let tap = match recording {
             _ if self.forks.contains_key(&leg) => RecordTap::Frames,
-            Some(sink) if sink.takes_packets => RecordTap::FramesOrPackets,
+            Some(sink) if self.engine.rate(leg) == Some(sink.rate) => RecordTap::FramesOrPackets,
             Some(_) => RecordTap::Frames,
             None => RecordTap::Off,
         };

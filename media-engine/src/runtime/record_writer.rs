@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bond_codecs::g711::{alaw_decode_slice, ulaw_decode_slice};
+use bond_codecs::g722::G722Decoder;
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use tokio::sync::oneshot;
@@ -149,8 +150,10 @@ struct Recording {
     converter: Converter,
     counters: Arc<Counters>,
     done: Done,
-    /// A G.711 payload decoded.
+    /// A passthrough packet's payload decoded.
     decoded: Vec<i16>,
+    /// G.722 keeps state from packet to packet: one decoder each way (inbound, outbound).
+    g722: [G722Decoder; 2],
     /// The first error; what comes after it is dropped.
     error: Option<String>,
 }
@@ -171,7 +174,8 @@ impl Recording {
             resamplers: None,
             scratch: (AudioFrame::silent(rate, 0), AudioFrame::silent(rate, 0)),
         };
-        Self { spec, file, converter, counters, done, decoded: Vec::with_capacity(160), error: None }
+        let decoded = Vec::with_capacity(320);
+        Self { spec, file, converter, counters, done, decoded, g722: Default::default(), error: None }
     }
 
     fn write(&mut self, batch: Vec<RecordInput>) {
@@ -198,17 +202,28 @@ impl Recording {
                 self.file.place(0, at, inbound.samples());
                 self.file.place(1, at, outbound.samples());
             }
-            // Only sinks at 8 kHz are offered packets (`RecordSink::takes_packets`).
-            RecordInput::Packets(_) if self.spec.rate != SampleRate::Hz8000 => {}
+            // Only recordings at their leg's rate are offered packets (`driver.rs`, `retap`).
+            RecordInput::Packets(batch) if batch.codec().sample_rate() != self.spec.rate => {}
             RecordInput::Packets(batch) => {
-                let decode = match batch.codec() {
-                    Codec::Pcma => alaw_decode_slice,
-                    _ => ulaw_decode_slice,
-                };
+                let codec = batch.codec();
                 for (outbound, at, payload) in batch.packets() {
-                    self.decoded.resize(payload.len(), 0);
-                    decode(payload, &mut self.decoded);
-                    self.file.place(usize::from(outbound), at, &self.decoded);
+                    let decoded = &mut self.decoded;
+                    match codec {
+                        Codec::G722 => {
+                            decoded.resize(payload.len() * 2, 0);
+                            // Cannot fail: `decoded` holds two samples a byte.
+                            let _ = self.g722[usize::from(outbound)].decode(payload, decoded);
+                        }
+                        Codec::Pcma => {
+                            decoded.resize(payload.len(), 0);
+                            alaw_decode_slice(payload, decoded);
+                        }
+                        _ => {
+                            decoded.resize(payload.len(), 0);
+                            ulaw_decode_slice(payload, decoded);
+                        }
+                    }
+                    self.file.place(usize::from(outbound), at, decoded);
                 }
             }
             RecordInput::Paused => self.file.restart(),

@@ -90,8 +90,9 @@ pub(crate) struct RecordSink {
     finished: Option<Finished>,
     /// Paused: the tick's frames are not offered.
     pub paused: bool,
-    /// The writer takes passthrough packets (G.711 at 8 kHz needs no resampling).
-    pub takes_packets: bool,
+    /// The file's rate: a leg of this rate may hand over its passthrough
+    /// packets (G.711 at 8 kHz, G.722 at 16 kHz), which need no resampling.
+    pub rate: SampleRate,
 }
 
 impl RecordSink {
@@ -164,7 +165,7 @@ pub(crate) fn start(spec: RecordingSpec, writers: &Writers, opened: Opened) -> O
     };
     let counters = Arc::new(Counters::default());
     let (done, finished) = oneshot::channel();
-    let takes_packets = spec.rate == SampleRate::Hz8000;
+    let rate = spec.rate;
     let open = Job::Open { id, spec, counters: counters.clone(), done, opened };
     if let Err(std::sync::mpsc::SendError(Job::Open { opened, .. })) = writer.send(open) {
         let _ = opened.send(Err(RuntimeError::Recording("the recording writer has stopped".into())));
@@ -177,7 +178,7 @@ pub(crate) fn start(spec: RecordingSpec, writers: &Writers, opened: Opened) -> O
         counters,
         finished: Some(finished),
         paused: false,
-        takes_packets,
+        rate,
     })
 }
 
