@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bond_codecs::signals::Oscillator;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
-use bond_media_engine::ids::{PayloadType, Ssrc};
+use bond_media_engine::ids::Ssrc;
 use bond_media_engine::leg::{MediaSource, RecordTap, RtpMedia};
 use bond_media_engine::rtp::Packetizer;
 use bond_media_engine::runtime::{
@@ -108,6 +108,11 @@ async fn a_g722_passthrough_bridge_is_recorded_from_its_packets_at_16_khz() {
     record_passthrough_bridge(Codec::G722, 41360).await;
 }
 
+#[tokio::test]
+async fn an_opus_passthrough_bridge_is_recorded_from_its_packets_at_48_khz() {
+    record_passthrough_bridge(Codec::Opus, 41380).await;
+}
+
 /// Two SIP legs of `codec` bridged and passing through, the customer's leg
 /// recorded at the codec's rate for 1.3 s with a 0.3 s pause in it: the file
 /// holds each side's tone in its channel, and the bridge never left passthrough.
@@ -133,8 +138,9 @@ async fn record_passthrough_bridge(codec: Codec, port: u16) {
     engine.bridge(customer, agent, DtmfPassing::Both).await.unwrap();
     let spec = RecordingSpec { path: dir.path().join("call.wav"), channels: RecordChannels::Dual, rate };
     let mut pacing = tokio::time::interval(Duration::from_millis(20));
-    let (mut frame, mut payload, mut packet) = (AudioFrame::silent(rate, 0), [0u8; 160], [0u8; 200]);
-    let pt = PayloadType::new(codec.static_payload_type().unwrap()).unwrap();
+    let (mut frame, mut payload, mut packet) = (AudioFrame::silent(rate, 0), [0u8; 1500], [0u8; 1600]);
+    let pt = RtpMedia::new(codec).payload_type;
+    let step = codec.rtp_clock_rate() / 50;
     let decoded_ticks = engine.metrics().timer_lateness.iter().map(RuntimeMetrics::get).sum::<u64>();
     for tick in 0..75 {
         match tick {
@@ -147,7 +153,7 @@ async fn record_passthrough_bridge(codec: Codec, port: u16) {
         for (socket, leg, (packetizer, tone), encoder) in &mut phones {
             tone.fill(frame.samples_mut());
             let len = encoder.encode(&frame, &mut payload).unwrap();
-            let n = packetizer.write(pt, &payload[..len], 160, &mut packet).unwrap();
+            let n = packetizer.write(pt, &payload[..len], step, &mut packet).unwrap();
             socket.send_to(&packet[..n], leg.local_addr).await.unwrap();
         }
     }

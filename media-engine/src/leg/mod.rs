@@ -224,7 +224,7 @@ pub enum RecordTap {
     /// Both directions, decoded, every tick ([`LegOutput::Recorded`]); forks
     /// need this, and it keeps a bridge off passthrough.
     Frames,
-    /// As `Frames`, but while the bridge passes G.711 or G.722 through, the
+    /// As `Frames`, but while the bridge passes G.711, G.722 or Opus through, the
     /// packets themselves ([`LegOutput::RecordedPackets`]), so recording leaves
     /// the bridge on passthrough. Only for a recording at the leg's own rate.
     FramesOrPackets,

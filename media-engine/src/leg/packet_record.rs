@@ -1,5 +1,5 @@
-//! Recording a leg whose bridge passes through: the G.711 or G.722 packets
-//! themselves (both count their RTP time in 8 kHz units).
+//! Recording a leg whose bridge passes through: the G.711, G.722 or Opus
+//! packets themselves (Opus's 48 kHz RTP time is counted in 8 kHz units here).
 //!
 //! A passthrough leg has no playout buffer and decodes nothing, so its recording
 //! is taken from the packets as they cross it: what its peer sent (inbound) and
@@ -32,7 +32,7 @@ impl PacketBatch {
         Self { codec, entries: Vec::with_capacity(BATCH), payloads: Vec::with_capacity(BATCH * 160) }
     }
 
-    /// The codec the payloads are in (G.711 or G.722).
+    /// The codec the payloads are in (G.711, G.722 or Opus).
     pub fn codec(&self) -> Codec {
         self.codec
     }
@@ -69,13 +69,16 @@ struct Anchor {
 #[derive(Debug)]
 pub(super) struct PacketRecord {
     batch: PacketBatch,
+    /// RTP timestamp units in one 8 kHz sample.
+    units: i64,
     /// Inbound, outbound.
     anchors: [Option<Anchor>; 2],
 }
 
 impl PacketRecord {
     pub fn new(codec: Codec) -> Self {
-        Self { batch: PacketBatch::new(codec), anchors: [None; 2] }
+        let units = i64::from(codec.rtp_clock_rate() / 8000).max(1);
+        Self { batch: PacketBatch::new(codec), units, anchors: [None; 2] }
     }
 
     /// Record a packet that arrived (or left) `arrival` 8 kHz samples after the
@@ -90,7 +93,7 @@ impl PacketRecord {
     ) -> Option<PacketBatch> {
         let anchor = &mut self.anchors[usize::from(outbound)];
         let placed = anchor.filter(|a| a.ssrc == ssrc).and_then(|a| {
-            let at = a.at as i64 + i64::from(timestamp.wrapping_sub(a.timestamp) as i32);
+            let at = a.at as i64 + i64::from(timestamp.wrapping_sub(a.timestamp) as i32) / self.units;
             (at >= 0 && (at - arrival as i64).abs() <= REANCHOR).then_some(at as u64)
         });
         let at = placed.unwrap_or_else(|| {
@@ -152,6 +155,15 @@ mod tests {
         let batch = record.take().unwrap();
         assert_eq!(placed(&batch), [(false, 0), (false, 160), (false, 320), (false, 480), (false, 640)]);
         assert_eq!(batch.codec(), Codec::Pcma);
+    }
+
+    #[test]
+    fn opus_timestamps_are_counted_in_8_khz_samples() {
+        let mut record = PacketRecord::new(Codec::Opus);
+        record.add(false, 400, 3, 96_000, &[0; 40]);
+        record.add(false, 570, 3, 96_960, &[0; 40]);
+        record.add(false, 700, 3, 95_040, &[0; 40]);
+        assert_eq!(placed(&record.take().unwrap()), [(false, 400), (false, 560), (false, 240)]);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! payload type. The engine decides when a bridge passes through; a leg leaving
 //! it ticks again from where its stream stood, its playout buffer starting afresh.
 //!
-//! A G.711 or G.722 bridge being recorded may still pass through (`packet_record.rs`):
+//! A G.711, G.722 or Opus bridge being recorded may still pass through (`packet_record.rs`):
 //! the leg then also copies each audio packet, in and out, for the recording.
 
 use std::time::Instant;
@@ -98,9 +98,8 @@ impl Leg {
         let recording_allows = match self.recording {
             RecordTap::Off => true,
             RecordTap::Frames => false,
-            RecordTap::FramesOrPackets => {
-                matches!(self.config.codec, Codec::Pcmu | Codec::Pcma | Codec::G722)
-            }
+            // The writer decodes every codec but L16 (a stream's raw audio).
+            RecordTap::FramesOrPackets => !matches!(self.config.codec, Codec::L16 { .. }),
         };
         self.config.passthrough
             && (digits_signalled || self.events_pt().is_some())

@@ -27,6 +27,7 @@
 mod driver;
 mod fork;
 mod handle;
+mod packet_decode;
 mod ports;
 mod record_repair;
 mod record_timeline;

@@ -14,12 +14,11 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bond_codecs::g711::{alaw_decode_slice, ulaw_decode_slice};
-use bond_codecs::g722::G722Decoder;
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
-use bond_codecs::{AudioFrame, Codec, SampleRate};
+use bond_codecs::{AudioFrame, SampleRate};
 use tokio::sync::oneshot;
 
+use super::packet_decode::PacketDecoders;
 use super::record_timeline::Timeline;
 use super::recorder::{partial_path, RecordChannels, RecordInput, RecordingSpec, RecordingSummary};
 use super::RuntimeError;
@@ -150,10 +149,8 @@ struct Recording {
     converter: Converter,
     counters: Arc<Counters>,
     done: Done,
-    /// A passthrough packet's payload decoded.
-    decoded: Vec<i16>,
-    /// G.722 keeps state from packet to packet: one decoder each way (inbound, outbound).
-    g722: [G722Decoder; 2],
+    /// For a passthrough bridge's packets.
+    decoders: PacketDecoders,
     /// The first error; what comes after it is dropped.
     error: Option<String>,
 }
@@ -174,8 +171,7 @@ impl Recording {
             resamplers: None,
             scratch: (AudioFrame::silent(rate, 0), AudioFrame::silent(rate, 0)),
         };
-        let decoded = Vec::with_capacity(320);
-        Self { spec, file, converter, counters, done, decoded, g722: Default::default(), error: None }
+        Self { spec, file, converter, counters, done, decoders: PacketDecoders::default(), error: None }
     }
 
     fn write(&mut self, batch: Vec<RecordInput>) {
@@ -205,25 +201,11 @@ impl Recording {
             // Only recordings at their leg's rate are offered packets (`driver.rs`, `retap`).
             RecordInput::Packets(batch) if batch.codec().sample_rate() != self.spec.rate => {}
             RecordInput::Packets(batch) => {
-                let codec = batch.codec();
+                let (decoders, file) = (&mut self.decoders, &mut self.file);
                 for (outbound, at, payload) in batch.packets() {
-                    let decoded = &mut self.decoded;
-                    match codec {
-                        Codec::G722 => {
-                            decoded.resize(payload.len() * 2, 0);
-                            // Cannot fail: `decoded` holds two samples a byte.
-                            let _ = self.g722[usize::from(outbound)].decode(payload, decoded);
-                        }
-                        Codec::Pcma => {
-                            decoded.resize(payload.len(), 0);
-                            alaw_decode_slice(payload, decoded);
-                        }
-                        _ => {
-                            decoded.resize(payload.len(), 0);
-                            ulaw_decode_slice(payload, decoded);
-                        }
-                    }
-                    self.file.place(usize::from(outbound), at, decoded);
+                    decoders.decode(batch.codec(), outbound, payload, |offset, samples| {
+                        file.place(usize::from(outbound), at + offset, samples)
+                    });
                 }
             }
             RecordInput::Paused => self.file.restart(),
