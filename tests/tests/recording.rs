@@ -173,11 +173,16 @@ async fn record_passthrough_bridge(codec: Codec, port: u16) {
     let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
     let seconds = left.len() as f64 / f64::from(rate.hz());
     assert!((0.85..=1.15).contains(&seconds), "{seconds} s: the 1.3 s recorded less the 0.3 s pause");
-    // Where the pause was cut out the tone's phase jumps: two blocks may break.
+    // Where the pause was cut out the tone's phase jumps: two blocks may break,
+    // three where the decoder carries state (G.722, Opus) across the cut.
+    let allowed = if matches!(codec, Codec::Pcmu | Codec::Pcma) { 2 } else { 3 };
     let (missing, _) = blocks_without_tone(&left, 1000.0, rate.hz());
-    assert!(missing <= 2, "left: the customer is missing from {missing} blocks");
+    assert!(missing <= allowed, "left: the customer is missing from {missing} blocks");
     let (missing, _) = blocks_without_tone(&right, 500.0, rate.hz());
-    assert!(missing <= 2, "right: the agent, as sent to the customer, is missing from {missing} blocks");
+    assert!(
+        missing <= allowed,
+        "right: the agent, as sent to the customer, is missing from {missing} blocks"
+    );
 }
 
 #[tokio::test]

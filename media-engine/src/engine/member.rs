@@ -159,9 +159,10 @@ impl Member {
     }
 
     pub fn set_recording(&mut self, tap: RecordTap) {
-        match self.audio_mut() {
-            AudioMut::Rtp(l) => l.set_recording(tap),
-            AudioMut::Local(l) => l.set_recording(tap != RecordTap::Off),
+        match self {
+            Self::Rtp(l) => l.set_recording(tap),
+            Self::WebRtc(w) => w.set_recording(tap),
+            Self::Local(l) => l.set_recording(tap != RecordTap::Off),
         }
     }
 

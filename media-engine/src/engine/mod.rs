@@ -374,10 +374,12 @@ impl Engine {
     }
 
     /// Start or stop `Recorded` (and `RecordedPackets`) outputs for a leg (the
-    /// runtime feeds recordings and forks from them).
+    /// runtime feeds recordings and forks from them). Packets a passthrough leg
+    /// kept for the recording are output at once, ahead of whatever the runtime
+    /// does next (a pause marker must not overtake them).
     pub fn set_recording(&mut self, leg: LegId, tap: RecordTap) -> Result<(), EngineError> {
         self.leg_mut(leg)?.set_recording(tap);
-        self.refresh_passthrough(leg);
+        self.after_leg_changed(leg);
         Ok(())
     }
 

@@ -30,7 +30,7 @@ use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use crate::event::HangupCause;
 use crate::ids::{LegId, PayloadType};
-use crate::leg::{ForwardQueue, Forwarded, Leg, LegConfig, LegOutput, MediaSource};
+use crate::leg::{ForwardQueue, Forwarded, Leg, LegConfig, LegOutput, MediaSource, RecordTap};
 use crate::rtp::{plain_packet, RtpPacket};
 use crate::EngineError;
 
@@ -107,6 +107,9 @@ pub struct WebRtcLeg {
     packet: Vec<u8>,
     /// Packets received while passing through, for the engine to forward.
     forwarded: ForwardQueue,
+    /// The time of the latest call that brought one: what the inner leg's
+    /// outputs go out at when a control (not the clock) made them.
+    last_now: Instant,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -175,6 +178,7 @@ impl WebRtcLeg {
             last_seq: None,
             packet: Vec::with_capacity(1500),
             forwarded: ForwardQueue::default(),
+            last_now: now,
             outputs: VecDeque::new(),
         };
         Ok((webrtc, WebRtcAnswer { sdp: answer.to_sdp_string(), codec, ufrag }))
@@ -203,6 +207,7 @@ impl WebRtcLeg {
         if self.leg.is_ended() {
             return Err(EngineError::LegEnded(self.leg.id()));
         }
+        self.last_now = now;
         let receive = str0m::net::Receive::new(Protocol::Udp, source, destination, datagram)
             .map_err(|e| EngineError::WebRtc(format!("datagram: {e}")))?;
         let result = self.rtc.handle_input(Input::Receive(now, receive));
@@ -213,6 +218,7 @@ impl WebRtcLeg {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         if !self.connected && now >= self.connect_deadline {
             self.hangup(HangupCause::ConnectionFailed);
             return;
@@ -232,8 +238,16 @@ impl WebRtcLeg {
 
     /// Send a packet the bridge peer passed through (see the module docs).
     pub fn forward(&mut self, now: Instant, packet: &Forwarded<'_>) {
+        self.last_now = now;
         self.leg.forward(now, packet);
         self.pump_leg(now);
+    }
+
+    /// Change the inner leg's recording tap; what it hands over as the tap
+    /// changes (packets kept for a recording) comes out at once.
+    pub fn set_recording(&mut self, tap: RecordTap) {
+        self.leg.set_recording(tap);
+        self.pump_leg(self.last_now);
     }
 
     /// The packets received while passing through since the last call, if any;
