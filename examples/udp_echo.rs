@@ -26,6 +26,7 @@ async fn main() {
         shards: 0,
         passthrough: true,
         rtcp: true,
+        driver_threads: true,
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

@@ -44,6 +44,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_ENGINE_SHARDS", "rtp.engine_shards"),
     ("BOND_RTP_PASSTHROUGH", "rtp.passthrough"),
     ("BOND_RTP_RTCP", "rtp.rtcp"),
+    ("BOND_RTP_DRIVER_THREADS", "rtp.driver_threads"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
@@ -288,6 +289,8 @@ pub struct RtpConfig {
     pub passthrough: bool,
     /// SIP legs send and read RTCP reports on their RTP port + 1.
     pub rtcp: bool,
+    /// Each engine shard's driver on a thread of its own (see BENCHMARKS.md).
+    pub driver_threads: bool,
 }
 
 /// Browser (WebRTC) legs: the one UDP port they share, and their codecs.
@@ -402,6 +405,7 @@ impl Default for RtpConfig {
             engine_shards: 0,
             passthrough: true,
             rtcp: true,
+            driver_threads: true,
         }
     }
 }

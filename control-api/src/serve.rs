@@ -242,6 +242,7 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
         shards: config.rtp.engine_shards,
         passthrough: config.rtp.passthrough,
         rtcp: config.rtp.rtcp,
+        driver_threads: config.rtp.driver_threads,
     });
     tracing::info!(shards = engine.shards(), "media engine started");
     Ok(engine)

@@ -253,5 +253,6 @@ fn config(port: u16) -> RuntimeConfig {
         shards: 0,
         passthrough: true,
         rtcp: true,
+        driver_threads: true,
     }
 }

@@ -25,6 +25,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         shards: 2,
         passthrough: true,
         rtcp: true,
+        driver_threads: true,
     }
 }
 

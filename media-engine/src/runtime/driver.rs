@@ -209,7 +209,11 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
                 datagrams_tx,
                 legs: handles[index].legs.clone(),
             };
-            tokio::spawn(driver.run(inputs))
+            if shared.config.driver_threads {
+                on_own_thread(index, driver.run(inputs))
+            } else {
+                tokio::spawn(driver.run(inputs))
+            }
         })
         .collect();
     let task = tokio::spawn(async move {
@@ -725,6 +729,31 @@ fn open_webrtc(
     let reader = tokio::spawn(read_socket(socket.clone(), to_drivers, metrics.clone(), RTP_SLAB));
     tracing::info!(%local, %candidate, "WebRTC port open");
     Ok(WebRtcSocket { socket, local, candidate, reader })
+}
+
+/// Run a driver on a thread of its own with its own single-threaded tokio
+/// runtime (its sockets, timers and RTCP readers register there), so two
+/// drivers never wait for each other on one worker and HTTP and SIP tasks never
+/// sit between a driver and its packets; the OS spreads the threads over the
+/// cores. The task returned ends when the driver does.
+fn on_own_thread(
+    index: usize,
+    driver: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let started = std::thread::Builder::new().name(format!("bond-media-{index}")).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(driver),
+            Err(e) => tracing::error!(error = %e, shard = index, "the media driver's runtime cannot start"),
+        }
+        drop(done);
+    });
+    if let Err(e) = started {
+        tracing::error!(error = %e, shard = index, "the media driver's thread cannot start");
+    }
+    tokio::spawn(async move {
+        let _ = finished.await;
+    })
 }
 
 fn engine_error(e: crate::EngineError) -> RuntimeError {

@@ -70,6 +70,9 @@ pub struct RuntimeConfig {
     pub passthrough: bool,
     /// RTP legs send and read RTCP on their port + 1 (see `rtp/rtcp.rs`).
     pub rtcp: bool,
+    /// Each shard's driver on a thread of its own, with its own single-threaded
+    /// runtime; false: the drivers are tasks on the caller's runtime.
+    pub driver_threads: bool,
 }
 
 impl RuntimeConfig {
