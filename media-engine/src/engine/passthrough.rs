@@ -7,7 +7,7 @@
 //! ([`Engine::forward_received`]). The engine checks after anything that could change
 //! the answer (a leg's outputs drained, a control applied) and switches both
 //! legs together, so a clip, a digit to play or a recording that needs decoded
-//! frames (a fork's, or one not of G.711 at 8 kHz) puts the bridge back
+//! frames (a fork's, or one at another rate than the leg's) puts the bridge back
 //! on the decoding path from the next packet, and it returns once they are done.
 //! When the legs live in two engines, each engine tells the other what its leg
 //! offers and packets cross as relays (`relay.rs`).
