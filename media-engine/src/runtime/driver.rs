@@ -1,4 +1,4 @@
-//! The driver tasks: one per shard, each with its engine, its legs' sockets, and
+//! The drivers: one per shard, each with its engine, its legs' sockets, and
 //! the loop in the module docs.
 
 use std::net::SocketAddr;

@@ -1,8 +1,9 @@
 //! The tokio runtime layer: the only part of the engine that touches sockets,
 //! tasks or the clock.
 //!
-//! The work is split into shards, one per core by default: each is a driver task
-//! that owns an [`Engine`](crate::Engine) and the UDP sockets of that engine's
+//! The work is split into shards, one per core by default: each is a driver (on
+//! a thread of its own with a single-threaded runtime, or with
+//! `driver_threads` off a task on the caller's runtime) that owns an [`Engine`](crate::Engine) and the UDP sockets of that engine's
 //! legs. A leg's id names its shard (shard `k` of `n` numbers legs `k+1`,
 //! `k+1+n`, ...), so the [`EngineHandle`] sends each command straight to the
 //! right driver; new legs go to the shard holding the fewest, or next to a leg
@@ -64,7 +65,7 @@ pub struct RuntimeConfig {
     pub webrtc: Option<WebRtcPort>,
     /// How legs encode Opus.
     pub opus: bond_codecs::opus_codec::OpusConfig,
-    /// Engines (driver tasks) to spread legs over; 0: one per available core.
+    /// Engines (drivers) to spread legs over; 0: one per available core.
     pub shards: usize,
     /// Bridged SIP and WebRTC legs with the same codec forward packets undecoded (see `leg/passthrough.rs`).
     pub passthrough: bool,
@@ -115,12 +116,13 @@ impl WebRtcPort {
     }
 }
 
-/// Start the driver task on the current tokio runtime.
+/// Start the drivers (see [`RuntimeConfig::driver_threads`]); the task returned
+/// ends when they all have.
 pub fn spawn(config: RuntimeConfig) -> (EngineHandle, tokio::task::JoinHandle<()>) {
     driver::spawn(config)
 }
 
-/// The runtime's one clock read. `tokio::time::Instant` so paused-time tests drive it.
+/// The runtime's one clock read, tokio's (a driver on its own thread reads its own runtime's).
 #[allow(clippy::disallowed_methods)] // the runtime layer owns the clock
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
