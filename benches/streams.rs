@@ -29,10 +29,11 @@ fn media_frames(c: &mut Criterion) {
         })
     });
     let mut out = [0u8; 160];
+    let writer = frames::MediaWriter::new(Carrier::Telnyx, "32DE0DEA");
     c.bench_function("streams/telnyx_media_out_pcmu_encode_base64_json", |b| {
         b.iter(|| {
             g711::ulaw_encode_slice(black_box(&pcm), &mut out);
-            frames::media(Carrier::Telnyx, "32DE0DEA", &out)
+            writer.frame(&out)
         })
     });
 }

@@ -9,6 +9,8 @@ use bond_codecs::l16::ByteOrder;
 use bond_codecs::{Codec, SampleRate};
 use serde_json::{json, Value};
 
+mod media_fast;
+
 /// Which carrier's dialect a socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carrier {
@@ -102,6 +104,9 @@ fn field<'a>(v: &'a Value, names: &[&str]) -> &'a Value {
 }
 
 pub fn parse(frame: &str) -> Result<Inbound, FrameError> {
+    if let Some(media) = media_fast::parse(frame) {
+        return media;
+    }
     let v: Value =
         serde_json::from_str(frame).map_err(|e| FrameError::Malformed(format!("not JSON: {e}")))?;
     let malformed = |what: &str| FrameError::Malformed(what.to_owned());
@@ -180,14 +185,34 @@ pub fn codec_of(start: &Start, l16_order: ByteOrder) -> Result<Codec, String> {
     }
 }
 
-/// A `media` frame for the carrier: Twilio's carry the `streamSid`, Telnyx's do not.
-pub fn media(carrier: Carrier, stream_id: &str, payload: &[u8]) -> String {
-    let media = json!({ "payload": BASE64.encode(payload) });
-    match carrier {
-        Carrier::Telnyx => json!({ "event": "media", "media": media }),
-        Carrier::Twilio => json!({ "event": "media", "streamSid": stream_id, "media": media }),
+/// Writes one stream's `media` frames: Twilio's carry the `streamSid`, Telnyx's
+/// do not. The part before the payload is written once per stream.
+#[derive(Debug, Clone)]
+pub struct MediaWriter {
+    head: String,
+}
+
+const MEDIA_TAIL: &str = r#""}}"#;
+
+impl MediaWriter {
+    pub fn new(carrier: Carrier, stream_id: &str) -> Self {
+        let head = match carrier {
+            Carrier::Telnyx => r#"{"event":"media","media":{"payload":""#.to_owned(),
+            Carrier::Twilio => {
+                format!(r#"{{"event":"media","streamSid":{},"media":{{"payload":""#, json!(stream_id))
+            }
+        };
+        Self { head }
     }
-    .to_string()
+
+    pub fn frame(&self, payload: &[u8]) -> String {
+        let mut frame =
+            String::with_capacity(self.head.len() + payload.len().div_ceil(3) * 4 + MEDIA_TAIL.len());
+        frame.push_str(&self.head);
+        BASE64.encode_string(payload, &mut frame);
+        frame.push_str(MEDIA_TAIL);
+        frame
+    }
 }
 
 /// A mark answered.
@@ -314,9 +339,57 @@ mod tests {
 
     #[test]
     fn outbound_frames_follow_each_carrier() {
-        let t: Value = serde_json::from_str(&media(Carrier::Telnyx, "s", &[1, 2])).unwrap();
+        let t: Value = serde_json::from_str(&MediaWriter::new(Carrier::Telnyx, "s").frame(&[1, 2])).unwrap();
         assert_eq!(t, json!({ "event": "media", "media": { "payload": "AQI=" } }));
-        let w: Value = serde_json::from_str(&media(Carrier::Twilio, "MZ1", &[1, 2])).unwrap();
-        assert_eq!(w["streamSid"], "MZ1");
+        let twilio = MediaWriter::new(Carrier::Twilio, "MZ\"1");
+        let w: Value = serde_json::from_str(&twilio.frame(&[1, 2, 3, 4])).unwrap();
+        assert_eq!(w, json!({ "event": "media", "streamSid": "MZ\"1", "media": { "payload": "AQIDBA==" } }));
+        let empty: Value = serde_json::from_str(&twilio.frame(&[])).unwrap();
+        assert_eq!(empty["media"]["payload"], "");
+    }
+
+    #[test]
+    fn media_frames_read_the_same_on_the_fast_path_and_the_full_one() {
+        let frames = [
+            r#"{"event":"media","sequence_number":"4","media":{"track":"inbound","chunk":"2","timestamp":"5","payload":"AAEC"},"stream_id":"s"}"#,
+            r#"{"event":"media","sequenceNumber":4,"media":{"chunk":2,"payload":"AAEC"},"streamSid":"MZ1"}"#,
+            r#"{"event":"me\u0064ia","media":{"track":"out\u0062ound","chunk":-3,"payload":"AA\u003d\u003d"}}"#,
+            r#"{"event":"media","sequence_number":"x","media":{"chunk":2.5,"payload":""}}"#,
+            r#"{"media":{"payload":"AAEC"},"event":"media","sequence_number":null}"#,
+        ];
+        for frame in frames {
+            let fast = media_fast::parse(frame).expect(frame);
+            let v: Value = serde_json::from_str(frame).unwrap();
+            let media = &v["media"];
+            let full = Inbound::Media {
+                chunk: counter(&media["chunk"]),
+                sequence: counter(field(&v, &["sequence_number", "sequenceNumber"])),
+                track: text(&media["track"]),
+                payload: BASE64.decode(media["payload"].as_str().unwrap()).unwrap(),
+            };
+            assert_eq!(fast, Ok(full), "{frame}");
+        }
+    }
+
+    #[test]
+    fn what_the_fast_path_cannot_read_goes_the_full_way() {
+        for frame in [
+            r#"{"event":"start","start":{}}"#,
+            r#"{"event":"media","media":{"payload":"AAEC","track":7}}"#,
+            r#"{"event":"media","media":{}}"#,
+            r#"{"event":"media","sequence_number":"1","sequenceNumber":"2","media":{"payload":""}}"#,
+            r#"{"event":"media","media":{"chunk":{"n":1},"payload":""}}"#,
+            "{nope",
+        ] {
+            assert_eq!(media_fast::parse(frame), None, "{frame}");
+        }
+        assert!(matches!(
+            parse(r#"{"event":"media","media":{"payload":"AAEC","track":7}}"#),
+            Ok(Inbound::Media { track: Some(t), .. }) if t == "7"
+        ));
+        assert_eq!(
+            media_fast::parse(r#"{"event":"media","media":{"payload":"%%%"}}"#),
+            Some(Err(FrameError::InvalidMedia))
+        );
     }
 }
