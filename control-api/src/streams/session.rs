@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::l16::ByteOrder;
-use bond_media_engine::runtime::{StreamInput, StreamLeg};
+use bond_media_engine::runtime::{EngineHandle, StreamInput, StreamLeg};
 use bond_media_engine::StreamOutput;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -99,7 +99,14 @@ pub async fn run(mut socket: WebSocket, state: AppState, admission: Admission) {
         }
     };
     tracing::info!(carrier = carrier.as_str(), call = %record.call_control_id, stream = %start.stream_id, "media stream started");
-    let stopped = stream(&mut socket, &state, carrier, &start, leg).await;
+    // The socket's frames are read and written beside the leg, on its driver's
+    // thread; the call's bookkeeping stays here.
+    let engine = state.engine.clone();
+    let streaming = state
+        .engine
+        .spawn_beside(leg.id, async move { stream(&mut socket, &engine, carrier, &start, leg).await });
+    // A driver that stopped (Bond shutting down) took the task with it.
+    let stopped = streaming.await.unwrap_or(false);
     state.calls.stream_ended(&record.call_control_id, stopped).await;
 }
 
@@ -107,12 +114,13 @@ pub async fn run(mut socket: WebSocket, state: AppState, admission: Admission) {
 /// or the call ends from Bond's side.
 async fn stream(
     socket: &mut WebSocket,
-    state: &AppState,
+    engine: &EngineHandle,
     carrier: Carrier,
     start: &Start,
     leg: StreamLeg,
 ) -> bool {
     let StreamLeg { id, mut output } = leg;
+    let media = frames::MediaWriter::new(carrier, &start.stream_id);
     let mut next_chunk = 0u64;
     let mut frames_this_second = 0u32;
     let mut second = tokio::time::interval(Duration::from_secs(1));
@@ -172,11 +180,11 @@ async fn stream(
                         continue;
                     }
                 };
-                state.engine.stream_input(id, input);
+                engine.stream_input(id, input);
             }
             out = output.recv() => {
                 let frame = match out {
-                    Some(StreamOutput::Media(payload)) => frames::media(carrier, &start.stream_id, &payload),
+                    Some(StreamOutput::Media(payload)) => media.frame(&payload),
                     Some(StreamOutput::Mark(name)) => frames::mark(carrier, &start.stream_id, &name),
                     None => {
                         // The call ended on Bond's side.

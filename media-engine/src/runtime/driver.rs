@@ -146,12 +146,16 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
     let mut inputs = Vec::with_capacity(count);
     let mut datagram_queues = Vec::with_capacity(count);
     let mut relays = Vec::with_capacity(count);
-    for _ in 0..count {
+    let mut runtimes = Vec::with_capacity(count);
+    for index in 0..count {
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (datagrams, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
         let (streams, streams_rx) = mpsc::channel(STREAM_INPUT_QUEUE);
         let (relay, relays_rx) = mpsc::channel(RELAY_QUEUE);
-        handles.push(ShardHandle { commands, streams, legs: Arc::default() });
+        let runtime = config.driver_threads.then(|| own_runtime(index)).flatten();
+        let beside = runtime.as_ref().map(|r| r.handle().clone());
+        runtimes.push(runtime);
+        handles.push(ShardHandle { commands, streams, legs: Arc::default(), runtime: beside });
         inputs.push(Inputs {
             commands: commands_rx,
             datagrams: datagrams_rx,
@@ -184,8 +188,9 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
     let tasks: Vec<JoinHandle<()>> = inputs
         .into_iter()
         .zip(datagram_queues)
+        .zip(runtimes)
         .enumerate()
-        .map(|(index, (inputs, datagrams_tx))| {
+        .map(|(index, ((inputs, datagrams_tx), runtime))| {
             // Shard k numbers its legs k+1, k+1+n, ...: a leg id names its shard.
             let mut engine = Engine::with_leg_ids(
                 seed.wrapping_add(index as u64 * 0x9e37_79b9_7f4a_7c15),
@@ -209,10 +214,9 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
                 datagrams_tx,
                 legs: handles[index].legs.clone(),
             };
-            if shared.config.driver_threads {
-                on_own_thread(index, driver.run(inputs))
-            } else {
-                tokio::spawn(driver.run(inputs))
+            match runtime {
+                Some(runtime) => on_own_thread(index, runtime, driver.run(inputs)),
+                None => tokio::spawn(driver.run(inputs)),
             }
         })
         .collect();
@@ -731,21 +735,32 @@ fn open_webrtc(
     Ok(WebRtcSocket { socket, local, candidate, reader })
 }
 
+/// A driver's own single-threaded tokio runtime; without one (logged) the
+/// driver runs as a task on the caller's runtime.
+fn own_runtime(index: usize) -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .inspect_err(
+            |e| tracing::error!(error = %e, shard = index, "the media driver's runtime cannot start"),
+        )
+        .ok()
+}
+
 /// Run a driver on a thread of its own with its own single-threaded tokio
-/// runtime (its sockets, timers and RTCP readers register there), so two
-/// drivers never wait for each other on one worker and HTTP and SIP tasks never
-/// sit between a driver and its packets; the OS spreads the threads over the
-/// cores. The task returned ends when the driver does.
+/// runtime (its sockets, timers and RTCP readers register there, and tasks
+/// spawned beside its legs run there), so two drivers never wait for each other
+/// on one worker and HTTP and SIP tasks never sit between a driver and its
+/// packets; the OS spreads the threads over the cores. The task returned ends
+/// when the driver does.
 fn on_own_thread(
     index: usize,
+    runtime: tokio::runtime::Runtime,
     driver: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     let (done, finished) = tokio::sync::oneshot::channel::<()>();
     let started = std::thread::Builder::new().name(format!("bond-media-{index}")).spawn(move || {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime.block_on(driver),
-            Err(e) => tracing::error!(error = %e, shard = index, "the media driver's runtime cannot start"),
-        }
+        runtime.block_on(driver);
         drop(done);
     });
     if let Err(e) = started {

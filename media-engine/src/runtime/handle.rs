@@ -272,6 +272,8 @@ pub(crate) struct ShardHandle {
     pub streams: mpsc::Sender<(LegId, StreamInput)>,
     /// Legs its engine holds now (its driver counts them), for placing new legs.
     pub legs: Arc<AtomicU64>,
+    /// The runtime of its driver's own thread, when it has one.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Cloneable handle to the running engine: one or more shards, each an engine
@@ -477,6 +479,20 @@ impl EngineHandle {
     /// A carrier media-stream leg for `codec`.
     pub async fn create_stream_leg(&self, codec: Codec) -> Result<StreamLeg, RuntimeError> {
         self.create(|reply| Command::CreateStreamLeg { codec, reply }).await?
+    }
+
+    /// Run `task` where `leg`'s driver runs: on its own thread when it has one,
+    /// so what the task hands the leg, and the leg hands it, never crosses
+    /// threads (a carrier stream's socket task); else on the caller's runtime.
+    pub fn spawn_beside<F>(&self, leg: LegId, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.shard(leg).runtime {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        }
     }
 
     /// Hand what a carrier sent to its stream leg, without waiting; false (and
