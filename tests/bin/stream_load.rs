@@ -4,13 +4,14 @@
 //! Starts `bond serve` (`--bond`, else `bond` next to this program), opens
 //! 2 x PAIRS Telnyx streams (PCMU) over WebSocket, bridges them in pairs through
 //! the API, and sends 20 ms `media` frames on every socket for SECONDS, paced on
-//! a 20 ms grid. Each payload carries its socket and frame number in its first
+//! a 20 ms grid, each socket at its own place in the 20 ms (as independent calls
+//! are; until 2026-11-24 all sockets sent at once). Each payload carries its socket and frame number in its first
 //! bytes (a PCMU-to-PCMU bridge returns mu-law codes unchanged), so the far side
 //! can tell which frame arrived and how late. Reports frames lost, latency
 //! percentiles (send on one socket to receipt on the other; a bridge that
 //! decodes, `BOND_RTP_PASSTHROUGH=false`, adds its 60 ms playout buffer and up
-//! to 20 ms of tick alignment, a passthrough bridge neither), and Bond's CPU
-//! and memory from /proc.
+//! to 20 ms of tick alignment, a passthrough bridge neither), Bond's CPU and
+//! memory from /proc, and the generator's own CPU.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bond_control_api::streams::READ_BUFFER;
 use bond_tests::bond_process::BondProcess;
@@ -47,6 +49,28 @@ fn decode_id(payload: &[u8]) -> Option<u64> {
         return None;
     }
     Some(digits.iter().rev().fold(0u64, |acc, &b| acc * 126 + u64::from(b)))
+}
+
+const FRAME: Duration = Duration::from_millis(20);
+
+/// A Telnyx `media` frame as the reference shows it, written without a JSON
+/// tree: the generator's cost per frame is the machine's, not Bond's.
+fn media_frame(seq: u64, payload: &[u8]) -> String {
+    let payload = BASE64.encode(payload);
+    format!(
+        r#"{{"event":"media","sequence_number":"{seq}","media":{{"track":"inbound","chunk":"{seq}","timestamp":"{}","payload":"{payload}"}}}}"#,
+        seq * 20
+    )
+}
+
+/// The base64 payload of a `media` frame from Bond, found without parsing the
+/// whole frame (a payload holds no quote).
+fn media_payload(frame: &str) -> Option<&str> {
+    if !frame.contains(r#""event":"media""#) {
+        return None;
+    }
+    let (_, rest) = frame.split_once(r#""payload":""#)?;
+    rest.split_once('"').map(|(payload, _)| payload)
 }
 
 struct Results {
@@ -109,7 +133,9 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let origin = Instant::now();
     let sent_at: Arc<Vec<Vec<AtomicU64>>> =
         Arc::new((0..sockets).map(|_| (0..=frames).map(|_| AtomicU64::new(0)).collect()).collect());
+    let start = tokio::time::Instant::from_std(origin) + FRAME;
     let (cpu_before, _) = proc_usage(bond.pid());
+    let (own_cpu_before, _) = proc_usage(std::process::id());
     let mut tasks = Vec::new();
     for (i, ws) in streams.into_iter().enumerate() {
         let (mut sink, mut stream) = ws.split();
@@ -118,16 +144,16 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         let sender = tokio::spawn({
             let sent_at = sent_at.clone();
             async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                // Independent calls are not in step: socket i sends at its own place in the 20 ms.
+                let phase = FRAME * i as u32 / sockets as u32;
+                let mut tick = tokio::time::interval_at(start + phase, FRAME);
                 let mut payload = [0x55u8; 160];
                 for seq in 1..=frames {
                     tick.tick().await;
                     encode_id(i as u64 * 1_000_000 + seq, &mut payload);
-                    let frame = json!({ "event": "media", "sequence_number": seq.to_string(),
-                        "media": { "track": "inbound", "chunk": seq.to_string(), "timestamp": (seq * 20).to_string(),
-                            "payload": base64::engine::general_purpose::STANDARD.encode(payload) } });
+                    let frame = media_frame(seq, &payload);
                     sent_at[i][seq as usize].store(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
-                    if sink.send(Message::text(frame.to_string())).await.is_err() {
+                    if sink.send(Message::text(frame)).await.is_err() {
                         break;
                     }
                 }
@@ -139,9 +165,8 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
             let until = Duration::from_secs(seconds) + Duration::from_millis(500);
             let _ = tokio::time::timeout(until, async {
                 while let Some(Ok(Message::Text(text))) = stream.next().await {
-                    let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                    let Some(b64) = v["media"]["payload"].as_str() else { continue };
-                    let Ok(payload) = base64::engine::general_purpose::STANDARD.decode(b64) else { continue };
+                    let Some(b64) = media_payload(&text) else { continue };
+                    let Ok(payload) = BASE64.decode(b64) else { continue };
                     let Some(id) = decode_id(&payload) else { continue };
                     let (from, seq) = ((id / 1_000_000) as usize, id % 1_000_000);
                     if from != peer || seq > frames {
@@ -167,6 +192,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         sinks.push(sender.await.map_err(|e| e.to_string())?);
     }
     let (cpu_after, rss_kib) = proc_usage(bond.pid());
+    let (own_cpu_after, _) = proc_usage(std::process::id());
     drop(sinks);
     latencies.sort_unstable();
     let sent = frames * sockets as u64;
@@ -178,11 +204,13 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         .unwrap_or("?")
         .to_owned();
     let cpu_share = (cpu_after - cpu_before) as f64 / 100.0 / seconds as f64;
+    let own_cpu_share = (own_cpu_after - own_cpu_before) as f64 / 100.0 / seconds as f64;
     Ok(format!(
         "pairs={pairs} sockets={sockets} seconds={seconds}\n\
          frames sent={sent} received with their id={received} lost={}\n\
          latency send->receipt ms: p50={:.1} p99={:.1} max={:.1}\n\
-         bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped}",
+         bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped}\n\
+         generator cpu={:.1}% of one core",
         sent.saturating_sub(received),
         percentile(&latencies, 50.0) as f64 / 1000.0,
         percentile(&latencies, 99.0) as f64 / 1000.0,
@@ -191,10 +219,11 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         cpu_share * 100.0 / pairs as f64,
         rss_kib / 1024,
         rss_kib as f64 / pairs as f64,
+        own_cpu_share * 100.0,
     ))
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = LoadArgs::from_env();
     let result = run(args.number(0, 50) as usize, args.number(1, 10), args.bond_bin()).await;
