@@ -2,7 +2,8 @@
 //! G.711 packets of a 1 kHz tone, and 5, 10, 40 and 60 ms Opus packets encoded
 //! by libopus, one every packet time in simulated time, are heard as a clean
 //! tone; the statistics count the peer's own packets. A leg sends the packet
-//! time its peer asked for (10, 30, 40, 60 ms), audio waiting for its packet
+//! time its peer asked for (G.711 10, 30, 40, 60 ms; Opus 40 and 60 ms, frames
+//! joined), audio waiting for its packet
 //! leaves before a digit, and a bridge passes through only when both legs send
 //! the same.
 
@@ -129,17 +130,22 @@ fn a_lost_ten_ms_opus_packet_conceals_its_20_ms_and_the_tone_goes_on() {
     check_opus_loss(10, 1..=3);
 }
 
-/// A 1 kHz PCMU leg sending at `packet_ms` into a leg that hears it, with
+/// A 1 kHz `codec` leg sending at `packet_ms` into a leg that hears it, with
 /// `digits` sent as RFC 4733 events from the tone leg half-way: what the other
 /// leg heard, its stats, and the digits it got as events.
-fn sent_at_packet_time(packet_ms: u32, seconds: u64, digits: &str) -> (Vec<i16>, RtpStats, String) {
+fn sent_at_packet_time(
+    codec: Codec,
+    packet_ms: u32,
+    seconds: u64,
+    digits: &str,
+) -> (Vec<i16>, RtpStats, String) {
     let mut net = SimNetwork::new(9);
     let now = net.now();
-    let mut tone = net.engine.leg_config(Codec::Pcmu);
+    let mut tone = net.engine.leg_config(codec);
     tone.send_events = true;
     let tone = net.engine.add_leg(now, tone, MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }).unwrap();
-    net.engine.set_rtp_media(now, tone, RtpMedia { packet_ms, ..RtpMedia::new(Codec::Pcmu) }).unwrap();
-    let mut ear = net.engine.leg_config(Codec::Pcmu);
+    net.engine.set_rtp_media(now, tone, RtpMedia { packet_ms, ..RtpMedia::new(codec) }).unwrap();
+    let mut ear = net.engine.leg_config(codec);
     ear.emit_heard = true;
     let ear = net.engine.add_leg(now, ear, MediaSource::Silence).unwrap();
     net.connect(tone, ear, LinkProfile::clean(), LinkProfile::clean());
@@ -154,7 +160,7 @@ fn sent_at_packet_time(packet_ms: u32, seconds: u64, digits: &str) -> (Vec<i16>,
 #[test]
 fn a_leg_sends_the_packet_time_its_peer_asked_for_as_one_continuous_stream() {
     for ms in [10, 30, 40, 60] {
-        let (heard, stats, _) = sent_at_packet_time(ms, 3, "");
+        let (heard, stats, _) = sent_at_packet_time(Codec::Pcmu, ms, 3, "");
         let packets = stats.packets_received;
         assert!(packets.abs_diff(3000 / u64::from(ms)) <= 2, "{ms} ms: {packets} packets in 3 s");
         assert_eq!((stats.packets_lost, stats.packets_malformed), (0, 0), "{ms} ms");
@@ -168,12 +174,49 @@ fn a_leg_sends_the_packet_time_its_peer_asked_for_as_one_continuous_stream() {
 fn digits_sent_between_packed_audio_arrive_once_and_the_stream_stays_whole() {
     for ms in [30, 60] {
         // The digits start 3 s in and take 1.2 s.
-        let (heard, stats, digits) = sent_at_packet_time(ms, 6, "19#");
+        let (heard, stats, digits) = sent_at_packet_time(Codec::Pcmu, ms, 6, "19#");
         assert_eq!(digits, "19#", "{ms} ms");
         assert_eq!((stats.packets_lost, stats.packets_malformed), (0, 0), "{ms} ms");
         let after = &heard[8000 * 9 / 2..heard.len() - 800];
         let sinad = sinad_db(after, 1000.0, 8000);
         assert!(sinad > 30.0, "{ms} ms: the tone resumes, SINAD {sinad:.1} dB");
+    }
+}
+
+#[test]
+fn an_opus_leg_sends_forty_and_sixty_ms_packets_as_a_clean_tone_and_digits_between_them() {
+    for ms in [40, 60] {
+        let (_, stats, _) = sent_at_packet_time(Codec::Opus, ms, 3, "");
+        let packets = stats.packets_received;
+        assert!(packets.abs_diff(3000 / u64::from(ms)) <= 2, "{ms} ms: {packets} packets in 3 s");
+        let (heard, stats, digits) = sent_at_packet_time(Codec::Opus, ms, 6, "4*");
+        assert_eq!(digits, "4*", "{ms} ms");
+        assert_eq!((stats.packets_lost, stats.packets_malformed), (0, 0), "{ms} ms");
+        let after = &heard[48_000 * 4..heard.len() - 4800];
+        let sinad = sinad_db(after, 1000.0, 48_000);
+        assert!(sinad > 20.0, "{ms} ms: the tone after the digits, SINAD {sinad:.1} dB");
+    }
+}
+
+#[test]
+fn forty_ms_opus_packets_are_what_libopus_reads_as_forty_ms() {
+    let mut engine = Engine::new(4);
+    let mut now = epoch();
+    let config = engine.leg_config(Codec::Opus);
+    let leg = engine.add_leg(now, config, MediaSource::Tone { hz: 440.0, dbm0: -10.0 }).unwrap();
+    engine.set_rtp_media(now, leg, RtpMedia { packet_ms: 40, ..RtpMedia::new(Codec::Opus) }).unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..50 {
+        tick(&mut engine, &mut now, &mut sent);
+    }
+    assert!((24..=26).contains(&sent.len()), "{} packets in a second", sent.len());
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = [0i16; 5760];
+    for pair in sent.windows(2) {
+        assert_eq!(pair[1].0.wrapping_sub(pair[0].0), 1920, "timestamps 40 ms apart");
+    }
+    for (_, _, payload) in &sent {
+        assert_eq!(decoder.decode(payload, &mut pcm, false).unwrap(), 1920);
     }
 }
 

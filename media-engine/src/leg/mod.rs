@@ -12,6 +12,7 @@
 mod dtmf_sender;
 mod event_sender;
 mod local;
+mod opus_join;
 mod packet_record;
 mod packing;
 mod passthrough;
@@ -142,7 +143,7 @@ pub struct RtpMedia {
     /// from RTP by packet type whichever port it came in on.
     pub rtcp_mux: bool,
     /// How long each audio packet sent is, in ms (the peer's `a=ptime`): 10,
-    /// 20, 30, 40 or 60 for G.711 and G.722 (`packing.rs`); Opus always sends 20.
+    /// 20, 30, 40 or 60 for G.711 and G.722; 20, 40 or 60 for Opus (`packing.rs`).
     pub packet_ms: u32,
 }
 

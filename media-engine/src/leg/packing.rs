@@ -1,10 +1,13 @@
-//! Audio packets of the peer's packet time (the `a=ptime` of its SDP) for G.711
-//! and G.722, whose payload bytes are RTP timestamp units (8 a millisecond).
-//! The leg still encodes 20 ms a tick; each tick's bytes are appended here and
-//! a packet leaves as soon as a whole packet time of them is waiting: 10 ms
-//! makes two packets a tick, 40 ms one every other tick, 30 ms two every three
-//! ticks (on the 2nd and 3rd: 20 then 40 ms apart, which the peer's jitter
-//! buffer takes as 10 ms of jitter).
+//! Audio packets of the peer's packet time (the `a=ptime` of its SDP). The leg
+//! still encodes 20 ms a tick.
+//!
+//! For G.711 and G.722, whose payload bytes are RTP timestamp units (8 a
+//! millisecond), each tick's bytes are appended here and a packet leaves as
+//! soon as a whole packet time of them is waiting: 10 ms makes two packets a
+//! tick, 40 ms one every other tick, 30 ms two every three ticks (on the 2nd and
+//! 3rd: 20 then 40 ms apart, which the peer's jitter buffer takes as 10 ms of
+//! jitter). For Opus, 40 and 60 ms packets join two or three of the encoder's
+//! 20 ms frames (`opus_join.rs`).
 //!
 //! Anything that must not wait behind the audio (a telephone-event, a tick
 //! that could not be encoded, the switch to passthrough) first sends what is
@@ -15,6 +18,7 @@ use std::collections::VecDeque;
 use bond_codecs::Codec;
 use bytes::BytesMut;
 
+use super::opus_join::OpusJoin;
 use super::{packet_room, transmit_written, Leg, LegOutput};
 use crate::ids::PayloadType;
 use crate::rtp::Packetizer;
@@ -23,7 +27,15 @@ use crate::rtp::Packetizer;
 const BYTES_PER_MS: usize = 8;
 
 #[derive(Debug)]
-pub(super) struct Packing {
+pub(super) enum Packing {
+    /// G.711 and G.722: packets cut from the encoded bytes.
+    Bytes(BytePacking),
+    /// Opus: the encoder's frames joined.
+    Opus(OpusJoin),
+}
+
+#[derive(Debug)]
+pub(super) struct BytePacking {
     /// Bytes in a packet.
     packet: usize,
     /// Encoded audio not sent yet, always less than a packet after a tick.
@@ -32,50 +44,72 @@ pub(super) struct Packing {
 
 impl Packing {
     /// Packets of `ms` for `codec`; `None` when they are the tick's own 20 ms
-    /// (or `codec` is Opus, or `ms` is not 10, 30, 40 or 60).
+    /// (or `ms` is not 10, 30, 40 or 60 for G.711 and G.722, 40 or 60 for Opus).
     pub fn new(codec: Codec, ms: u32) -> Option<Self> {
-        let sample_based = matches!(codec, Codec::Pcmu | Codec::Pcma | Codec::G722);
-        let packet = ms as usize * BYTES_PER_MS;
-        (sample_based && matches!(ms, 10 | 30 | 40 | 60))
-            .then(|| Self { packet, pending: Vec::with_capacity(packet + 20 * BYTES_PER_MS) })
+        match (codec, ms) {
+            (Codec::Pcmu | Codec::Pcma | Codec::G722, 10 | 30 | 40 | 60) => {
+                let packet = ms as usize * BYTES_PER_MS;
+                let pending = Vec::with_capacity(packet + 20 * BYTES_PER_MS);
+                Some(Self::Bytes(BytePacking { packet, pending }))
+            }
+            (Codec::Opus, 40 | 60) => Some(Self::Opus(OpusJoin::new(ms as usize / 20))),
+            _ => None,
+        }
     }
 
     pub fn packet_ms(&self) -> u32 {
-        (self.packet / BYTES_PER_MS) as u32
-    }
-
-    /// Append a tick's encoded audio.
-    pub fn push(&mut self, encoded: &[u8]) {
-        self.pending.extend_from_slice(encoded);
-    }
-
-    /// The next whole packet waiting, if any: hand it to `send`, then it is gone.
-    pub fn take_packet(&mut self, send: impl FnOnce(&[u8])) -> bool {
-        if self.pending.len() < self.packet {
-            return false;
+        match self {
+            Self::Bytes(b) => (b.packet / BYTES_PER_MS) as u32,
+            Self::Opus(o) => o.packet_ms(),
         }
-        send(&self.pending[..self.packet]);
-        self.pending.drain(..self.packet);
-        true
+    }
+
+    /// Append a tick's encoded audio and hand every whole packet waiting to
+    /// `send`, with its length in timestamp units.
+    pub fn push(&mut self, encoded: &[u8], mut send: impl FnMut(&[u8], u32)) {
+        match self {
+            Self::Bytes(b) => {
+                b.pending.extend_from_slice(encoded);
+                let mut sent = 0;
+                while b.pending.len() - sent >= b.packet {
+                    send(&b.pending[sent..sent + b.packet], b.packet as u32);
+                    sent += b.packet;
+                }
+                b.pending.drain(..sent);
+            }
+            Self::Opus(o) => o.push(encoded, send),
+        }
     }
 
     /// What is waiting, in timestamp units.
     pub fn waiting(&self) -> u32 {
-        self.pending.len() as u32
+        match self {
+            Self::Bytes(b) => b.pending.len() as u32,
+            Self::Opus(o) => o.waiting(),
+        }
     }
 
     /// Drop what is waiting; returns its length in timestamp units.
     pub fn discard(&mut self) -> u32 {
-        let units = self.waiting();
-        self.pending.clear();
-        units
+        match self {
+            Self::Bytes(b) => {
+                let units = b.pending.len() as u32;
+                b.pending.clear();
+                units
+            }
+            Self::Opus(o) => o.discard(),
+        }
     }
 
     /// Whatever is waiting, as one (shorter) packet.
-    pub fn take_rest(&mut self, send: impl FnOnce(&[u8])) {
-        if !self.pending.is_empty() {
-            send(&self.pending);
-            self.pending.clear();
+    pub fn take_rest(&mut self, mut send: impl FnMut(&[u8], u32)) {
+        match self {
+            Self::Bytes(b) if !b.pending.is_empty() => {
+                send(&b.pending, b.pending.len() as u32);
+                b.pending.clear();
+            }
+            Self::Bytes(_) => {}
+            Self::Opus(o) => o.take_rest(send),
         }
     }
 }
@@ -105,10 +139,7 @@ impl Leg {
         let mut sender =
             Sender { packetizer: &mut self.packetizer, tx: &mut self.tx, outputs: &mut self.outputs };
         match self.packing.as_mut() {
-            Some(packing) => {
-                packing.push(payload);
-                while packing.take_packet(|p| sender.send(pt, p, p.len() as u32)) {}
-            }
+            Some(packing) => packing.push(payload, |p, units| sender.send(pt, p, units)),
             None => sender.send(pt, payload, duration),
         }
     }
@@ -119,7 +150,7 @@ impl Leg {
         let mut sender =
             Sender { packetizer: &mut self.packetizer, tx: &mut self.tx, outputs: &mut self.outputs };
         if let Some(packing) = self.packing.as_mut() {
-            packing.take_rest(|p| sender.send(pt, p, p.len() as u32));
+            packing.take_rest(|p, units| sender.send(pt, p, units));
         }
     }
 
@@ -137,9 +168,11 @@ mod tests {
         let mut packing = Packing::new(Codec::Pcmu, ms).unwrap();
         (0..ticks)
             .map(|_| {
-                packing.push(&[0; 160]);
                 let mut sent = Vec::new();
-                while packing.take_packet(|p| sent.push(p.len())) {}
+                packing.push(&[0; 160], |p, units| {
+                    assert_eq!(units as usize, p.len());
+                    sent.push(p.len());
+                });
                 sent
             })
             .collect()
@@ -154,15 +187,28 @@ mod tests {
     }
 
     #[test]
-    fn twenty_ms_and_opus_need_no_packing_and_the_rest_goes_as_one_packet() {
+    fn twenty_ms_needs_no_packing_and_the_rest_goes_as_one_packet() {
         assert!(Packing::new(Codec::Pcmu, 20).is_none());
-        assert!(Packing::new(Codec::Opus, 40).is_none());
+        assert!(Packing::new(Codec::Opus, 20).is_none());
+        assert!(Packing::new(Codec::Opus, 30).is_none(), "not a whole number of 20 ms frames");
         assert!(Packing::new(Codec::G722, 25).is_none());
         let mut packing = Packing::new(Codec::G722, 30).unwrap();
-        packing.push(&[1; 160]);
+        packing.push(&[1; 160], |_, _| panic!("not a whole packet yet"));
         let mut rest = Vec::new();
-        packing.take_rest(|p| rest.extend_from_slice(p));
+        packing.take_rest(|p, _| rest.extend_from_slice(p));
         assert_eq!(rest.len(), 160);
-        packing.take_rest(|_| panic!("nothing is left"));
+        packing.take_rest(|_, _| panic!("nothing is left"));
+    }
+
+    #[test]
+    fn opus_at_sixty_ms_joins_three_frames_and_counts_them_waiting() {
+        let mut packing = Packing::new(Codec::Opus, 60).unwrap();
+        let mut sent = Vec::new();
+        for frame in 1..=4u8 {
+            packing.push(&[0x78, frame], |p, units| sent.push((p.to_vec(), units)));
+        }
+        assert_eq!(sent, [(vec![0x7b, 0x83, 1, 1, 1, 2, 3], 2880)]);
+        assert_eq!((packing.packet_ms(), packing.waiting()), (60, 960));
+        assert_eq!(packing.discard(), 960);
     }
 }

@@ -36,18 +36,20 @@ impl MediaPlan {
         self.peer_direction.receives() && self.remote.is_some()
     }
 
-    /// How long each packet Bond sends is, in ms: the peer's `a=ptime` for
-    /// G.711 and G.722 when it is 10, 20, 30, 40 or 60, else 20; shortened to
-    /// the longest of those within the peer's `a=maxptime` (10 at the least).
-    /// Opus always sends 20.
+    /// How long each packet Bond sends is, in ms: the peer's `a=ptime` when
+    /// Bond sends it for the codec (G.711 and G.722: 10, 20, 30, 40 or 60;
+    /// Opus, whose frames Bond encodes 20 ms at a time: 20, 40 or 60), else 20;
+    /// shortened to the longest of those within the peer's `a=maxptime` (the
+    /// shortest at the least).
     pub fn packet_ms(&self) -> u32 {
-        const PACKET_TIMES: [u32; 5] = [60, 40, 30, 20, 10];
-        if self.codec == Codec::Opus {
-            return 20;
-        }
-        let asked = self.ptime.filter(|ms| PACKET_TIMES.contains(ms)).unwrap_or(20);
+        let packet_times: &[u32] = match self.codec {
+            Codec::Opus => &[60, 40, 20],
+            _ => &[60, 40, 30, 20, 10],
+        };
+        let asked = self.ptime.filter(|ms| packet_times.contains(ms)).unwrap_or(20);
         let limit = asked.min(self.maxptime.unwrap_or(asked));
-        PACKET_TIMES.into_iter().find(|&ms| ms <= limit).unwrap_or(10)
+        let shortest = packet_times[packet_times.len() - 1];
+        packet_times.iter().copied().find(|&ms| ms <= limit).unwrap_or(shortest)
     }
 }
 
@@ -167,8 +169,12 @@ mod tests {
         assert_eq!(pcmu("a=maxptime:15\r\n"), 10);
         assert_eq!(pcmu("a=maxptime:5\r\n"), 10, "never under 10");
         assert_eq!(pcmu("a=ptime:25\r\na=maxptime:120\r\n"), 20);
-        let opus = "a=rtpmap:96 opus/48000/2\r\na=ptime:40\r\na=maxptime:10\r\n";
-        assert_eq!(packet_ms(opus, "96"), 20, "Opus sends 20 ms");
+        let opus = |attributes: &str| packet_ms(&format!("a=rtpmap:96 opus/48000/2\r\n{attributes}"), "96");
+        assert_eq!(opus("a=ptime:40\r\n"), 40);
+        assert_eq!(opus("a=ptime:60\r\na=maxptime:50\r\n"), 40);
+        assert_eq!(opus("a=ptime:40\r\na=maxptime:10\r\n"), 20, "Opus never under 20");
+        assert_eq!(opus("a=ptime:30\r\n"), 20, "not a whole number of frames");
+        assert_eq!(opus("a=ptime:10\r\n"), 20);
         assert!(SessionDescription::parse(b"v=0\r\nm=audio 1 RTP/AVP 0\r\na=maxptime:x\r\n").is_err());
     }
 
