@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use super::driver_thread::{on_own_thread, own_runtime};
 use super::fork::{self, ForkSink};
 use super::handle::{
     Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, ShardHandle, StreamInput,
@@ -733,42 +734,6 @@ fn open_webrtc(
     let reader = tokio::spawn(read_socket(socket.clone(), to_drivers, metrics.clone(), RTP_SLAB));
     tracing::info!(%local, %candidate, "WebRTC port open");
     Ok(WebRtcSocket { socket, local, candidate, reader })
-}
-
-/// A driver's own single-threaded tokio runtime; without one (logged) the
-/// driver runs as a task on the caller's runtime.
-fn own_runtime(index: usize) -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .inspect_err(
-            |e| tracing::error!(error = %e, shard = index, "the media driver's runtime cannot start"),
-        )
-        .ok()
-}
-
-/// Run a driver on a thread of its own with its own single-threaded tokio
-/// runtime (its sockets, timers and RTCP readers register there, and tasks
-/// spawned beside its legs run there), so two drivers never wait for each other
-/// on one worker and HTTP and SIP tasks never sit between a driver and its
-/// packets; the OS spreads the threads over the cores. The task returned ends
-/// when the driver does.
-fn on_own_thread(
-    index: usize,
-    runtime: tokio::runtime::Runtime,
-    driver: impl std::future::Future<Output = ()> + Send + 'static,
-) -> JoinHandle<()> {
-    let (done, finished) = tokio::sync::oneshot::channel::<()>();
-    let started = std::thread::Builder::new().name(format!("bond-media-{index}")).spawn(move || {
-        runtime.block_on(driver);
-        drop(done);
-    });
-    if let Err(e) = started {
-        tracing::error!(error = %e, shard = index, "the media driver's thread cannot start");
-    }
-    tokio::spawn(async move {
-        let _ = finished.await;
-    })
 }
 
 fn engine_error(e: crate::EngineError) -> RuntimeError {

@@ -26,6 +26,7 @@
 //! The control plane talks to it through a cloneable [`EngineHandle`].
 
 mod driver;
+mod driver_thread;
 mod fork;
 mod handle;
 mod packet_decode;
