@@ -480,9 +480,11 @@ impl Engine {
                 return Ok(());
             }
             Relay::Packet { packet, .. } => {
-                if !self.send_forwarded(now, to, &packet.forwarded()) {
-                    self.retell_offer(to);
+                if self.send_forwarded(now, to, &packet.forwarded()) {
+                    self.after_forwarded(to);
+                    return Ok(());
                 }
+                self.retell_offer(to);
             }
             Relay::Passthrough { offer, ask, .. } => {
                 if let Some(route) = self.routes.get_mut(&to) {
@@ -635,9 +637,27 @@ impl Engine {
         self.legs.get_mut(&leg).ok_or(EngineError::UnknownLeg(leg))
     }
 
-    /// Move the leg's outputs out (bridged audio straight to the peer), re-arm its
+    /// Move the leg's outputs out (bridged audio straight to the peer), switch
+    /// its bridge into or out of passthrough as it now allows, re-arm its
     /// deadline, and drop it once ended.
     fn after_leg_changed(&mut self, id: LegId) {
+        if self.drain_leg(id) {
+            self.refresh_passthrough(id);
+            self.arm(id);
+        }
+    }
+
+    /// As [`after_leg_changed`](Self::after_leg_changed) for a leg that sent a
+    /// packet its bridge peer passed through, which changes nothing passthrough
+    /// depends on (the hot path: one refresh a packet, for the receiving leg).
+    pub(super) fn after_forwarded(&mut self, id: LegId) {
+        if self.drain_leg(id) {
+            self.arm(id);
+        }
+    }
+
+    /// Move the leg's outputs out; false once it ended (and is gone).
+    fn drain_leg(&mut self, id: LegId) -> bool {
         // An RTP leg only outputs `Heard` when asked to; a local leg always does, and
         // outside a bridge nobody listens to it. A detector's leg outputs it for the detector.
         let keep_unbridged_audio =
@@ -728,7 +748,7 @@ impl Engine {
                 }
             }
         }
-        let Some(leg) = self.legs.get(&id) else { return };
+        let Some(leg) = self.legs.get(&id) else { return false };
         if leg.is_ended() {
             let removed = self.legs.remove(&id);
             self.controls.remove(&id);
@@ -745,14 +765,13 @@ impl Engine {
             if self.routes.contains_key(&id) {
                 let _ = self.unbridge(id);
             }
-            return;
+            return false;
         }
         if let (Some(state), Member::Rtp(l)) = (self.streams.get_mut(&id), leg) {
             for name in state.due_marks(l.played_frames()) {
                 self.outputs.push_back(EngineOutput::Stream { leg: id, output: StreamOutput::Mark(name) });
             }
         }
-        self.refresh_passthrough(id);
-        self.arm(id);
+        true
     }
 }

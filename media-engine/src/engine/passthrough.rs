@@ -168,7 +168,7 @@ impl Engine {
         let out = if matches!(self.legs.get(&peer), Some(Member::Local(_))) { leg } else { peer };
         self.send_forwarded(now, out, packet);
         if out != leg {
-            self.after_leg_changed(out);
+            self.after_forwarded(out);
         }
     }
 
