@@ -104,9 +104,11 @@ fn field<'a>(v: &'a Value, names: &[&str]) -> &'a Value {
 }
 
 pub fn parse(frame: &str) -> Result<Inbound, FrameError> {
-    if let Some(media) = media_fast::parse(frame) {
-        return media;
-    }
+    media_fast::parse(frame).unwrap_or_else(|| parse_tree(frame))
+}
+
+/// The full way: any frame, read as a JSON tree.
+fn parse_tree(frame: &str) -> Result<Inbound, FrameError> {
     let v: Value =
         serde_json::from_str(frame).map_err(|e| FrameError::Malformed(format!("not JSON: {e}")))?;
     let malformed = |what: &str| FrameError::Malformed(what.to_owned());
@@ -359,15 +361,8 @@ mod tests {
         ];
         for frame in frames {
             let fast = media_fast::parse(frame).expect(frame);
-            let v: Value = serde_json::from_str(frame).unwrap();
-            let media = &v["media"];
-            let full = Inbound::Media {
-                chunk: counter(&media["chunk"]),
-                sequence: counter(field(&v, &["sequence_number", "sequenceNumber"])),
-                track: text(&media["track"]),
-                payload: BASE64.decode(media["payload"].as_str().unwrap()).unwrap(),
-            };
-            assert_eq!(fast, Ok(full), "{frame}");
+            assert!(matches!(fast, Ok(Inbound::Media { .. })), "{frame}");
+            assert_eq!(fast, parse_tree(frame), "{frame}");
         }
     }
 
@@ -387,9 +382,8 @@ mod tests {
             parse(r#"{"event":"media","media":{"payload":"AAEC","track":7}}"#),
             Ok(Inbound::Media { track: Some(t), .. }) if t == "7"
         ));
-        assert_eq!(
-            media_fast::parse(r#"{"event":"media","media":{"payload":"%%%"}}"#),
-            Some(Err(FrameError::InvalidMedia))
-        );
+        let bad = r#"{"event":"media","media":{"payload":"%%%"}}"#;
+        assert_eq!(media_fast::parse(bad), Some(Err(FrameError::InvalidMedia)));
+        assert_eq!(parse_tree(bad), Err(FrameError::InvalidMedia));
     }
 }
