@@ -236,3 +236,36 @@ fn a_lost_passthrough_offer_is_told_again_and_both_sides_agree() {
     let heard_b = b.heard_samples(phone_b);
     assert!(tone_share(&heard_b[heard_b.len() - 4_000..], 1000.0, 8000) > 0.9, "B hears A");
 }
+
+#[test]
+fn a_half_that_joins_after_its_peers_offer_was_refused_still_passes_the_first_chunks_through() {
+    let mut a = SimNetwork::with_engine(Engine::with_leg_ids(1, 1, 2));
+    let mut b = SimNetwork::with_engine(Engine::with_leg_ids(2, 2, 2));
+    let stream_a = a.engine.add_stream_leg(a.now(), Codec::Pcmu, true).unwrap();
+    let stream_b = b.engine.add_stream_leg(b.now(), Codec::Pcmu, true).unwrap();
+    // The runtime joins the halves one after the other, so A's offer can reach
+    // B's engine before B's half of the bridge exists: it is refused.
+    a.engine.bridge_remote(stream_a, stream_b, SampleRate::Hz8000, true).unwrap();
+    a.run_for(Duration::from_millis(10));
+    let early = a.take_relays();
+    assert!(early.iter().any(|r| matches!(r, Relay::Passthrough { .. })));
+    for relay in early {
+        assert!(b.engine.handle_relay(b.now(), relay).is_err(), "B's half is not there yet");
+    }
+    b.engine.bridge_remote(stream_b, stream_a, SampleRate::Hz8000, true).unwrap();
+    run_both(&mut a, &mut b, Duration::from_millis(100));
+    assert!(a.engine.is_passthrough(stream_a) && b.engine.is_passthrough(stream_b), "before any media");
+
+    // Every chunk either carrier sends from the first reaches the other.
+    for chunk in 1..=5u8 {
+        a.engine.handle_stream_media(a.now(), stream_a, chunk.into(), &[chunk; 160]).unwrap();
+        b.engine.handle_stream_media(b.now(), stream_b, chunk.into(), &[100 + chunk; 160]).unwrap();
+        run_both(&mut a, &mut b, Duration::from_millis(20));
+    }
+    run_both(&mut a, &mut b, Duration::from_millis(40));
+    let firsts = |media: Vec<Vec<u8>>, of: std::ops::RangeInclusive<u8>| {
+        media.iter().map(|p| p[0]).filter(|b| of.contains(b)).collect::<Vec<u8>>()
+    };
+    assert_eq!(firsts(b.stream_media(stream_b), 1..=5), [1, 2, 3, 4, 5]);
+    assert_eq!(firsts(a.stream_media(stream_a), 101..=105), [101, 102, 103, 104, 105]);
+}

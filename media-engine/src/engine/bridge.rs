@@ -51,9 +51,11 @@ impl Route {
         })
     }
 
-    /// A route to a peer in another engine.
+    /// A route to a peer in another engine. Its first offer asks for the
+    /// peer's: the runtime joins the two halves one after the other, so the
+    /// peer's first offer may have arrived before this half existed, and been refused.
     pub fn into_remote(self) -> Self {
-        Self { remote: true, ..self }
+        Self { remote: true, ask: true, ..self }
     }
 
     /// The frame to give the peer this tick. With DTMF muted it is the one from two

@@ -15,7 +15,9 @@
 //! other, so for the one relay's flight a packet or frame may meet a leg that
 //! has not switched yet: it is dropped. Such a relay also makes its engine
 //! tell its offer again and ask for the other's, so the two agree again even
-//! if an offer was lost (a full relay queue drops relays).
+//! if an offer was lost (a full relay queue drops relays). A half's first offer
+//! asks for the other's too: the runtime joins the halves one after the other,
+//! and an offer reaching a leg before its half exists is refused.
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{AudioFrame, Codec};
