@@ -183,14 +183,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .map_err(|source| ServeError::Listen { addr: config.http.listen, source })?;
     let http_addr = listener.local_addr().map_err(ServeError::Http)?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let router = app(state.clone());
+    let server = tokio::spawn(crate::http::listener::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
     tracing::info!(
         %http_addr,
         sip_udp = %sip.udp_addr,

@@ -203,6 +203,32 @@ fn shard_of(leg: bond_media_engine::LegId) -> u64 {
     (leg.0 - 1) % 2
 }
 
+/// The name of the thread a task ran on.
+async fn thread_of(task: tokio::task::JoinHandle<Option<String>>) -> String {
+    task.await.unwrap().unwrap_or_default()
+}
+
+fn this_thread() -> Option<String> {
+    std::thread::current().name().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn settled_handles_take_turns_over_equal_shards_and_run_tasks_beside_their_legs() {
+    let (engine, _task) = runtime::spawn(config(41440));
+    // Settled in a burst, before either has a leg.
+    let homes = [engine.settled(), engine.settled()];
+    let mut shards = Vec::new();
+    for home in &homes {
+        let before = thread_of(home.spawn_home(async { this_thread() })).await;
+        let leg = home.create_leg(echo_spec()).await.unwrap();
+        let beside = thread_of(engine.spawn_beside(leg.id, async { this_thread() })).await;
+        assert!(before.starts_with("bond-media-"), "ran on {before}");
+        assert_eq!(before, beside, "a settled handle's task runs where its leg does");
+        shards.push(shard_of(leg.id));
+    }
+    assert_ne!(shards[0], shards[1], "two sockets settled at once go to two shards");
+}
+
 #[tokio::test]
 async fn legs_on_two_shards_bridge_over_real_sockets() {
     let (engine, _task) = runtime::spawn(config(41300));

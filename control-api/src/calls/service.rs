@@ -431,14 +431,16 @@ impl CallService {
         Ok(call)
     }
 
-    /// A carrier opened a media stream: its leg becomes an incoming call, answered
+    /// A carrier opened a media stream: its leg (made by `placed`, on the shard
+    /// whose thread serves the socket) becomes an incoming call, answered
     /// (media is flowing) and parked until the application bridges it.
     pub async fn stream_started(
         &self,
         connection: &Connection,
         stream: StreamCall,
+        placed: &EngineHandle,
     ) -> Result<(CallRecord, StreamLeg), ApiError> {
-        let leg = self.engine.create_stream_leg(stream.codec).await.map_err(|e| ApiError::internal(&e))?;
+        let leg = placed.create_stream_leg(stream.codec).await.map_err(|e| ApiError::internal(&e))?;
         // The stream of a call Bond dialed through Telnyx: it becomes that call's leg.
         let dialed = stream.client_state.as_deref().and_then(telnyx::bond_call_of);
         if let Some(bond_call) = dialed.filter(|c| self.telnyx.is_telnyx(c) && self.registry.leg(c).is_none())

@@ -1,20 +1,19 @@
 //! `GET /media/telnyx/{connection_id}` and `GET /media/twilio/{connection_id}`:
 //! WebSocket upgrades for carrier media streams (see `crate::streams`).
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
+use super::ws_handshake::WebSocketRequest;
 use super::ApiError;
 use crate::state::AppState;
 use crate::streams::auth::{same, twilio_signature, StreamSecrets};
 use crate::streams::frames::Carrier;
 use crate::streams::session::{self, Admission};
-use crate::streams::READ_BUFFER;
 
 pub async fn telnyx(
-    ws: WebSocketUpgrade,
+    ws: WebSocketRequest,
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
     headers: HeaderMap,
@@ -25,14 +24,11 @@ pub async fn telnyx(
     // Without the header, the token may still come in the `connected` frame.
     let authorized = matches!((shown, &expected), (Some(shown), Some(expected)) if same(shown, expected));
     let admission = Admission { carrier: Carrier::Telnyx, connection, authorized };
-    Ok(ws
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| session::run(socket, state, admission))
-        .into_response())
+    Ok(ws.accept(move |upgraded| session::serve(upgraded, state, admission)))
 }
 
 pub async fn twilio(
-    ws: WebSocketUpgrade,
+    ws: WebSocketRequest,
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
     OriginalUri(uri): OriginalUri,
@@ -58,10 +54,7 @@ pub async fn twilio(
         _ => false,
     };
     let admission = Admission { carrier: Carrier::Twilio, connection, authorized };
-    Ok(ws
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| session::run(socket, state, admission))
-        .into_response())
+    Ok(ws.accept(move |upgraded| session::serve(upgraded, state, admission)))
 }
 
 async fn connection(state: &AppState, id: &str) -> Result<crate::store::Connection, ApiError> {

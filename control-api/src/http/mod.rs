@@ -9,12 +9,14 @@ mod error;
 pub mod extract;
 pub mod guard;
 mod health;
+pub mod listener;
 mod media_streams;
 mod recordings;
 mod speech;
 mod supervisor;
 mod telnyx_webhooks;
 mod voice_config;
+mod ws_handshake;
 
 use std::time::Instant;
 

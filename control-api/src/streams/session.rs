@@ -1,5 +1,11 @@
 //! One carrier media-stream socket, from `connected` to `stop`.
 //!
+//! The socket is served on the media-driver thread its leg will run on, from
+//! its first frame: its TCP socket is taken out of the HTTP server once
+//! upgraded and registered there, so a frame is read, handed to its leg, and
+//! the other leg's audio written back without crossing threads. The call's
+//! bookkeeping (database, webhooks) runs on the main runtime.
+//!
 //! Before `start`: check the carrier's credentials (a failed check closes with
 //! 1008 policy violation; nothing is created). On `start`: the stream becomes
 //! an incoming call whose leg is a stream leg in the engine. Then frames go both
@@ -11,17 +17,26 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::l16::ByteOrder;
 use bond_media_engine::runtime::{EngineHandle, StreamInput, StreamLeg};
 use bond_media_engine::StreamOutput;
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{same, StreamSecrets};
 use super::frames::{self, Carrier, FrameError, Inbound, Start};
 use crate::calls::StreamCall;
+use crate::http::listener::{take_tcp, UpgradedSocket};
 use crate::state::AppState;
 use crate::store::Connection;
 
@@ -30,6 +45,9 @@ use crate::store::Connection;
 const MAX_FRAMES_PER_SECOND: u32 = 200;
 /// How long a carrier may take to send `start`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest frame a carrier may send (a `start` with its custom parameters
+/// is a few KiB; a media frame is a few hundred bytes).
+const MAX_FRAME: usize = 1 << 20;
 
 const POLICY_VIOLATION: u16 = 1008;
 const UNSUPPORTED_DATA: u16 = 1003;
@@ -45,20 +63,91 @@ pub struct Admission {
     pub authorized: bool,
 }
 
-pub async fn run(mut socket: WebSocket, state: AppState, admission: Admission) {
+/// Serve an upgraded media-stream connection on the driver thread that will
+/// hold its leg; when it ends, hang up its call if it had one.
+pub async fn serve(upgraded: Upgraded, state: AppState, admission: Admission) {
+    let socket = match take_tcp(upgraded) {
+        Ok(socket) => socket,
+        Err(e) => return tracing::warn!(error = %e, "could not take over a media stream's socket"),
+    };
+    let engine = state.engine.settled();
+    let (started, call) = oneshot::channel();
+    let served = {
+        let (engine, state) = (engine.clone(), state.clone());
+        let main = tokio::runtime::Handle::current();
+        let config = WebSocketConfig::default()
+            .read_buffer_size(super::READ_BUFFER)
+            .max_message_size(Some(MAX_FRAME))
+            .max_frame_size(Some(MAX_FRAME));
+        engine.clone().spawn_home(async move {
+            let beside = Beside { engine, state, main, started };
+            match socket {
+                UpgradedSocket::Tcp { socket, read } => match tokio::net::TcpStream::from_std(socket) {
+                    Ok(tcp) => {
+                        let socket = WebSocketStream::from_partially_read(
+                            tcp,
+                            read.into(),
+                            Role::Server,
+                            Some(config),
+                        )
+                        .await;
+                        run(socket, admission, beside).await
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not register a media stream's socket");
+                        false
+                    }
+                },
+                UpgradedSocket::Other(upgraded) => {
+                    let socket =
+                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                            .await;
+                    run(socket, admission, beside).await
+                }
+            }
+        })
+    };
+    // A driver that stopped (Bond shutting down) took the task with it.
+    let stopped = served.await.unwrap_or(false);
+    if let Ok(call_control_id) = call.await {
+        state.calls.stream_ended(&call_control_id, stopped).await;
+    }
+}
+
+/// What a socket served on a driver thread needs: the engine settled on that
+/// driver's shard, the main runtime for the call's bookkeeping, and where to
+/// say which call the stream became.
+struct Beside {
+    engine: EngineHandle,
+    state: AppState,
+    main: tokio::runtime::Handle,
+    started: oneshot::Sender<String>,
+}
+
+/// From the first frame to the last; true if the carrier stopped the stream.
+async fn run<S>(mut socket: WebSocketStream<S>, admission: Admission, beside: Beside) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let Admission { carrier, connection, mut authorized } = admission;
     let secrets = StreamSecrets::of(&connection);
     // Up to `start`.
     let start = loop {
-        let message = match tokio::time::timeout(START_TIMEOUT, socket.recv()).await {
+        let message = match tokio::time::timeout(START_TIMEOUT, socket.next()).await {
             Ok(Some(Ok(m))) => m,
-            Ok(_) => return,
-            Err(_) => return close(&mut socket, POLICY_VIOLATION, "no start frame").await,
+            Ok(_) => return false,
+            Err(_) => {
+                close(&mut socket, POLICY_VIOLATION, "no start frame").await;
+                return false;
+            }
         };
         let text = match message {
             Message::Text(t) => t,
-            Message::Close(_) => return,
-            Message::Binary(_) => return refuse_binary(&mut socket, carrier).await,
+            Message::Close(_) => return false,
+            Message::Binary(_) => {
+                refuse_binary(&mut socket, carrier).await;
+                return false;
+            }
             _ => continue,
         };
         match frames::parse(&text) {
@@ -74,14 +163,16 @@ pub async fn run(mut socket: WebSocket, state: AppState, admission: Admission) {
     };
     if !authorized {
         tracing::warn!(carrier = carrier.as_str(), connection = %connection.id, "media stream refused: bad credentials");
-        return close(&mut socket, POLICY_VIOLATION, "authentication failed").await;
+        close(&mut socket, POLICY_VIOLATION, "authentication failed").await;
+        return false;
     }
     let order = if secrets.l16_little_endian { ByteOrder::LittleEndian } else { ByteOrder::BigEndian };
     let codec = match frames::codec_of(&start, order) {
         Ok(c) => c,
         Err(e) => {
-            let _ = socket.send(Message::Text(frames::error(100_003, "malformed_frame", &e).into())).await;
-            return close(&mut socket, UNSUPPORTED_DATA, "unsupported media format").await;
+            let _ = socket.send(Message::text(frames::error(100_003, "malformed_frame", &e))).await;
+            close(&mut socket, UNSUPPORTED_DATA, "unsupported media format").await;
+            return false;
         }
     };
     let call = StreamCall {
@@ -91,29 +182,28 @@ pub async fn run(mut socket: WebSocket, state: AppState, admission: Admission) {
         client_state: start.client_state.clone(),
         extra: carrier_fields(carrier, &start),
     };
-    let (record, leg) = match state.calls.stream_started(&connection, call).await {
-        Ok(x) => x,
-        Err(e) => {
+    let Beside { engine, state, main, started } = beside;
+    let placed = engine.clone();
+    let created =
+        main.spawn(async move { state.calls.stream_started(&connection, call, &placed).await }).await;
+    let (record, leg) = match created {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
             tracing::error!(error = ?e, "could not create the call for a media stream");
-            return close(&mut socket, INTERNAL_ERROR, "could not create the call").await;
+            close(&mut socket, INTERNAL_ERROR, "could not create the call").await;
+            return false;
         }
+        Err(_) => return false, // Bond is shutting down
     };
     tracing::info!(carrier = carrier.as_str(), call = %record.call_control_id, stream = %start.stream_id, "media stream started");
-    // The socket's frames are read and written beside the leg, on its driver's
-    // thread; the call's bookkeeping stays here.
-    let engine = state.engine.clone();
-    let streaming = state
-        .engine
-        .spawn_beside(leg.id, async move { stream(&mut socket, &engine, carrier, &start, leg).await });
-    // A driver that stopped (Bond shutting down) took the task with it.
-    let stopped = streaming.await.unwrap_or(false);
-    state.calls.stream_ended(&record.call_control_id, stopped).await;
+    let _ = started.send(record.call_control_id);
+    stream(&mut socket, &engine, carrier, &start, leg).await
 }
 
 /// Frames both ways until the carrier stops (true), its socket closes (false),
 /// or the call ends from Bond's side.
-async fn stream(
-    socket: &mut WebSocket,
+async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WebSocketStream<S>,
     engine: &EngineHandle,
     carrier: Carrier,
     start: &Start,
@@ -127,7 +217,7 @@ async fn stream(
     second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            message = socket.recv() => {
+            message = socket.next() => {
                 let text = match message {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
@@ -145,7 +235,7 @@ async fn stream(
                 if frames_this_second > MAX_FRAMES_PER_SECOND {
                     if frames_this_second == MAX_FRAMES_PER_SECOND + 1 {
                         let error = frames::error(100_005, "rate_limit_reached", "Too many frames");
-                        let _ = socket.send(Message::Text(error.into())).await;
+                        let _ = socket.send(Message::text(error)).await;
                     }
                     continue;
                 }
@@ -192,7 +282,7 @@ async fn stream(
                         return true;
                     }
                 };
-                if socket.send(Message::Text(frame.into())).await.is_err() {
+                if socket.send(Message::text(frame)).await.is_err() {
                     return false;
                 }
             }
@@ -214,25 +304,30 @@ fn carrier_fields(carrier: Carrier, start: &Start) -> serde_json::Map<String, Va
     extra
 }
 
-async fn bad_frame(socket: &mut WebSocket, carrier: Carrier, error: &FrameError) {
+async fn bad_frame<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WebSocketStream<S>,
+    carrier: Carrier,
+    error: &FrameError,
+) {
     tracing::debug!(carrier = carrier.as_str(), %error, "bad media-stream frame");
     match carrier {
         Carrier::Telnyx => {
             let frame = frames::error(error.code(), error.title(), &error.to_string());
-            let _ = socket.send(Message::Text(frame.into())).await;
+            let _ = socket.send(Message::text(frame)).await;
         }
         // Twilio's error for a bad message is 31951; the stream cannot go on.
         Carrier::Twilio => close(socket, POLICY_VIOLATION, "31951 invalid message").await,
     }
 }
 
-async fn refuse_binary(socket: &mut WebSocket, carrier: Carrier) {
+async fn refuse_binary<S: AsyncRead + AsyncWrite + Unpin>(socket: &mut WebSocketStream<S>, carrier: Carrier) {
     match carrier {
         Carrier::Twilio => close(socket, UNSUPPORTED_DATA, "31950 binary frames are not supported").await,
         Carrier::Telnyx => close(socket, UNSUPPORTED_DATA, "binary frames are not supported").await,
     }
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(socket: &mut WebSocketStream<S>, code: u16, reason: &str) {
+    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }

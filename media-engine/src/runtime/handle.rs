@@ -1,7 +1,7 @@
 //! The control plane's view of the runtime: commands in, events out.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -278,13 +278,16 @@ pub(crate) struct ShardHandle {
 
 /// Cloneable handle to the running engine: one or more shards, each an engine
 /// on its own task. A leg's commands go to the shard its id names; a new leg
-/// goes to the shard holding the fewest, or next to the leg given to [`near`](Self::near).
+/// goes to the shard holding the fewest, or to the shard this handle was
+/// settled on ([`near`](Self::near), [`settled`](Self::settled)).
 #[derive(Debug, Clone)]
 pub struct EngineHandle {
     shards: Arc<[ShardHandle]>,
     events: broadcast::Sender<EngineEvent>,
     metrics: Arc<RuntimeMetrics>,
-    near: Option<LegId>,
+    home: Option<usize>,
+    /// Turns for shards holding equally few legs.
+    turn: Arc<AtomicUsize>,
 }
 
 impl EngineHandle {
@@ -293,13 +296,21 @@ impl EngineHandle {
         events: broadcast::Sender<EngineEvent>,
         metrics: Arc<RuntimeMetrics>,
     ) -> Self {
-        Self { shards: shards.into(), events, metrics, near: None }
+        Self { shards: shards.into(), events, metrics, home: None, turn: Arc::default() }
     }
 
     /// A handle that creates legs on the shard of `leg` (one it will be bridged
     /// with), so their bridge needs no relay between shards.
     pub fn near(&self, leg: LegId) -> Self {
-        Self { near: Some(leg), ..self.clone() }
+        Self { home: Some(self.shard_index(leg)), ..self.clone() }
+    }
+
+    /// A handle that creates legs on the shard holding the fewest now, and
+    /// whose [`spawn_home`](Self::spawn_home) runs tasks beside them: a carrier
+    /// stream's socket is served on its leg's thread from its first frame,
+    /// before the leg exists.
+    pub fn settled(&self) -> Self {
+        Self { home: Some(self.fewest()), ..self.clone() }
     }
 
     /// How many engines share the work.
@@ -489,7 +500,24 @@ impl EngineHandle {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match &self.shard(leg).runtime {
+        self.spawn_on(self.shard_index(leg), task)
+    }
+
+    /// Run `task` where the legs this handle creates will run (see [`spawn_beside`](Self::spawn_beside)).
+    pub fn spawn_home<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_on(self.home.unwrap_or_else(|| self.fewest()), task)
+    }
+
+    fn spawn_on<F>(&self, shard: usize, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.shards[shard].runtime {
             Some(runtime) => runtime.spawn(task),
             None => tokio::spawn(task),
         }
@@ -553,13 +581,19 @@ impl EngineHandle {
 
     /// A command creating a leg, to the shard the leg belongs on.
     async fn create<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RuntimeError> {
-        let index = match self.near {
-            Some(leg) => self.shard_index(leg),
-            None => {
-                (0..self.shards.len()).min_by_key(|&i| RuntimeMetrics::get(&self.shards[i].legs)).unwrap_or(0)
-            }
-        };
+        let index = self.home.unwrap_or_else(|| self.fewest());
         Self::send(&self.shards[index], make).await
+    }
+
+    /// The shard holding the fewest legs now; shards holding equally few take
+    /// turns (sockets settled in a burst, before their legs exist, are spread).
+    fn fewest(&self) -> usize {
+        let shards = self.shards.len();
+        let first = self.turn.fetch_add(1, Ordering::Relaxed);
+        (0..shards)
+            .map(|k| first.wrapping_add(k) % shards)
+            .min_by_key(|&i| RuntimeMetrics::get(&self.shards[i].legs))
+            .unwrap_or(0)
     }
 
     async fn send<T>(

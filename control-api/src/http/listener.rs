@@ -1,0 +1,222 @@
+//! Bond's HTTP server: the accept loop, HTTP/1.1 with upgrades on each
+//! connection, and graceful shutdown.
+//!
+//! Bond runs its own loop rather than `axum::serve` for one reason: so that
+//! the TCP socket under an upgraded connection can be taken back out of hyper
+//! ([`take_tcp`]) and registered on another runtime. A carrier stream's socket
+//! moves to its leg's media-driver thread that way. `axum::serve` wraps every
+//! connection in a private type of hyper-util's, which cannot be unwrapped.
+//! HTTP/2 is not served: nothing that talks to Bond needs it over plain TCP.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::Router;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// Serve `router` on `listener` until `shutdown` resolves; then stop accepting,
+/// let each connection finish the request it is on, and return once all have
+/// closed. Upgraded connections are no longer the server's and do not hold it up.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stopping, stop) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((tcp, peer)) => connection(tcp, peer, router.clone(), stop.clone()),
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin; a
+                // connection reset before it was accepted is nothing.
+                tracing::warn!(error = %e, "could not accept an HTTP connection");
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    drop(stop);
+    let _ = stopping.send(());
+    stopping.closed().await;
+    Ok(())
+}
+
+/// Serve one connection on a task of its own, stopping it gracefully when `stop` changes.
+fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, mut stop: watch::Receiver<()>) {
+    let _ = tcp.set_nodelay(true);
+    let service = router.map_request(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request.map(Body::new)
+    });
+    let served = http1::Builder::new()
+        .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+        .with_upgrades();
+    tokio::spawn(async move {
+        let mut served = std::pin::pin!(served);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                result = served.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::trace!(%peer, error = %e, "HTTP connection ended with an error");
+                    }
+                    break;
+                }
+                // Changed, or the server is gone.
+                _ = stop.changed(), if !stopping => {
+                    stopping = true;
+                    served.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    });
+}
+
+/// An upgraded connection's socket.
+#[derive(Debug)]
+pub enum UpgradedSocket {
+    /// The TCP socket of a connection [`serve`] accepted, out of its runtime's
+    /// reactor (register it again with `tokio::net::TcpStream::from_std`), and
+    /// what hyper had read past the request.
+    Tcp { socket: std::net::TcpStream, read: Bytes },
+    /// A connection of another kind (another server's), as it is.
+    Other(Upgraded),
+}
+
+/// The socket under `upgraded`.
+pub fn take_tcp(upgraded: Upgraded) -> std::io::Result<UpgradedSocket> {
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            Ok(UpgradedSocket::Tcp { socket: parts.io.into_inner().into_std()?, read: parts.read_buf })
+        }
+        Err(other) => Ok(UpgradedSocket::Other(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::*;
+    use crate::http::ws_handshake::WebSocketRequest;
+
+    /// The example handshake of RFC 6455 section 1.3, and bytes sent right behind it.
+    const OPENING: &[u8] = b"GET /ws HTTP/1.1\r\nHost: bond\r\nConnection: keep-alive, Upgrade\r\n\
+        Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nEARLY";
+
+    /// A server whose `/ws` hands each upgraded socket to the receiver; and its shutdown.
+    async fn server(
+    ) -> (SocketAddr, mpsc::Receiver<UpgradedSocket>, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (sockets, upgraded) = mpsc::channel(1);
+        let router = Router::new().route(
+            "/ws",
+            get(move |ws: WebSocketRequest| async move {
+                ws.accept(move |connection| async move {
+                    let _ = sockets.send(take_tcp(connection).unwrap()).await;
+                })
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            serve(listener, router, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        (addr, upgraded, stop, served)
+    }
+
+    async fn response_head(client: &mut TcpStream) -> String {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            client.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        String::from_utf8(head).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_upgraded_connection_hands_over_its_tcp_socket_with_what_was_read_past_the_request() {
+        let (addr, mut upgraded, _stop, _served) = server().await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(OPENING).await.unwrap();
+        let head = response_head(&mut client).await;
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        assert!(head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{head}");
+
+        let Some(UpgradedSocket::Tcp { socket: mut server_side, read }) = upgraded.recv().await else {
+            panic!("the connection did not come back as its TCP socket");
+        };
+        // Registered nowhere now: used here as a blocking socket.
+        server_side.set_nonblocking(false).unwrap();
+        let mut early = read.to_vec();
+        while early.len() < 5 {
+            let mut byte = [0u8];
+            server_side.read_exact(&mut byte).unwrap();
+            early.push(byte[0]);
+        }
+        assert_eq!(early, b"EARLY");
+        server_side.write_all(b"back").unwrap();
+        let mut back = [0u8; 4];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"back");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_is_not_a_websocket_handshake_gets_a_json_400() {
+        let (addr, _upgraded, _stop, _served) = server().await;
+        let response = reqwest::get(format!("http://{addr}/ws")).await.unwrap();
+        assert_eq!(response.status(), 400);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "10001", "{body}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_idle_connections_and_does_not_wait_for_upgraded_ones() {
+        let (addr, mut upgraded, stop, served) = server().await;
+        let mut websocket = TcpStream::connect(addr).await.unwrap();
+        websocket.write_all(OPENING).await.unwrap();
+        response_head(&mut websocket).await;
+        let _kept = upgraded.recv().await.unwrap();
+        // A kept-alive connection between requests.
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET /nothing HTTP/1.1\r\nHost: bond\r\n\r\n").await.unwrap();
+        assert!(response_head(&mut idle).await.starts_with("HTTP/1.1 404 "));
+
+        stop.send(()).unwrap();
+        served.await.unwrap();
+        let mut rest = Vec::new();
+        idle.read_to_end(&mut rest).await.unwrap();
+        assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+    }
+}
