@@ -76,6 +76,8 @@ fn media_payload(frame: &str) -> Option<&str> {
 struct Results {
     latencies_us: Vec<u64>,
     received: u64,
+    /// Frame numbers (from the peer) that never arrived.
+    missing: Vec<u64>,
 }
 
 async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, String> {
@@ -161,7 +163,12 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
             }
         });
         let receiver = tokio::spawn(async move {
-            let mut results = Results { latencies_us: Vec::with_capacity(frames as usize), received: 0 };
+            let mut results = Results {
+                latencies_us: Vec::with_capacity(frames as usize),
+                received: 0,
+                missing: Vec::new(),
+            };
+            let mut arrived = vec![false; frames as usize + 1];
             let until = Duration::from_secs(seconds) + Duration::from_millis(500);
             let _ = tokio::time::timeout(until, async {
                 while let Some(Ok(Message::Text(text))) = stream.next().await {
@@ -173,11 +180,13 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
                         continue;
                     }
                     let sent = sent_at[from][seq as usize].load(Ordering::Relaxed);
+                    arrived[seq as usize] = true;
                     results.received += 1;
                     results.latencies_us.push((origin.elapsed().as_micros() as u64).saturating_sub(sent));
                 }
             })
             .await;
+            results.missing = (1..=frames).filter(|&seq| !arrived[seq as usize]).collect();
             results
         });
         tasks.push((sender, receiver));
@@ -185,9 +194,11 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let mut latencies = Vec::new();
     let mut received = 0;
     let mut sinks = Vec::new();
-    for (sender, receiver) in tasks {
+    let mut missing = Vec::new();
+    for (i, (sender, receiver)) in tasks.into_iter().enumerate() {
         let results = receiver.await.map_err(|e| e.to_string())?;
         received += results.received;
+        missing.extend(results.missing.iter().map(|seq| format!("{}:{seq}", i ^ 1)));
         latencies.extend(results.latencies_us);
         sinks.push(sender.await.map_err(|e| e.to_string())?);
     }
@@ -197,21 +208,22 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     latencies.sort_unstable();
     let sent = frames * sockets as u64;
     let metrics = bond.metrics().await?;
-    let dropped = metrics
-        .lines()
-        .find(|l| l.starts_with("bond_stream_frames_dropped"))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap_or("?")
-        .to_owned();
+    let counter = |name: &str| {
+        let line = metrics.lines().find(|l| l.starts_with(name));
+        line.and_then(|l| l.split_whitespace().last()).unwrap_or("?").to_owned()
+    };
+    let (dropped, relays_dropped) =
+        (counter("bond_stream_frames_dropped"), counter("bond_engine_relays_dropped"));
     let cpu_share = (cpu_after - cpu_before) as f64 / 100.0 / seconds as f64;
     let own_cpu_share = (own_cpu_after - own_cpu_before) as f64 / 100.0 / seconds as f64;
     Ok(format!(
         "pairs={pairs} sockets={sockets} seconds={seconds}\n\
-         frames sent={sent} received with their id={received} lost={}\n\
+         frames sent={sent} received with their id={received} lost={}{}\n\
          latency send->receipt ms: p50={:.1} p99={:.1} max={:.1}\n\
-         bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped}\n\
+         bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped} relays_dropped={relays_dropped}\n\
          generator cpu={:.1}% of one core",
         sent.saturating_sub(received),
+        if missing.is_empty() { String::new() } else { format!(" (socket:frame {})", missing.join(" ")) },
         percentile(&latencies, 50.0) as f64 / 1000.0,
         percentile(&latencies, 99.0) as f64 / 1000.0,
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
