@@ -130,11 +130,27 @@ impl AudioEncoder {
 
     /// Encode `frame` (at the codec's rate) into `out`; returns the payload length.
     pub fn encode(&mut self, frame: &AudioFrame, out: &mut [u8]) -> Result<usize, CodecError> {
+        self.encode_part(frame, 0, 1, out)
+    }
+
+    /// Encode part `part` of `frame` cut into `parts` equal parts (Opus at 10 ms:
+    /// two of a 20 ms frame, one after the other); returns the payload length.
+    pub fn encode_part(
+        &mut self,
+        frame: &AudioFrame,
+        part: usize,
+        parts: usize,
+        out: &mut [u8],
+    ) -> Result<usize, CodecError> {
         let rate = self.codec.sample_rate();
         if frame.rate() != rate {
             return Err(CodecError::RateMismatch { expected: rate.hz(), got: frame.rate().hz() });
         }
-        let pcm = frame.samples();
+        let samples = frame.samples();
+        let len = samples.len() / parts.max(1);
+        let pcm = samples
+            .get(part * len..(part + 1) * len)
+            .ok_or(CodecError::FrameLength { expected: len * parts, got: samples.len() })?;
         let needed = self.codec.max_payload_len().min(pcm.len());
         match &mut self.inner {
             EncoderInner::Pcmu | EncoderInner::Pcma if out.len() < needed => {
@@ -149,7 +165,7 @@ impl AudioEncoder {
                 Ok(pcm.len())
             }
             EncoderInner::G722(enc) => enc.encode(pcm, out),
-            EncoderInner::Opus(enc) => enc.encode(frame, out),
+            EncoderInner::Opus(enc) => enc.encode_pcm(pcm, out),
             EncoderInner::L16(order) => l16::encode(pcm, *order, out),
         }
     }
@@ -255,6 +271,22 @@ impl AudioDecoder {
 mod tests {
     use super::*;
     use crate::signals::sine;
+
+    #[test]
+    fn a_20_ms_frame_encodes_as_two_10_ms_parts() {
+        let tone = sine(440.0, 48_000, 960, 8000.0);
+        let frame = AudioFrame::from_samples(SampleRate::Hz48000, 0, &tone).unwrap();
+        let mut opus = Codec::Opus.encoder().unwrap();
+        let mut out = [0u8; 1275];
+        for part in 0..2 {
+            let len = opus.encode_part(&frame, part, 2, &mut out).unwrap();
+            assert_eq!(crate::opus_codec::packet_samples(&out[..len]), Some(480), "part {part}");
+        }
+        let mut pcmu = Codec::Pcmu.encoder().unwrap();
+        let frame = AudioFrame::from_samples(SampleRate::Hz8000, 0, &tone[..160]).unwrap();
+        assert_eq!(pcmu.encode_part(&frame, 1, 2, &mut out).unwrap(), 80);
+        assert!(pcmu.encode_part(&frame, 2, 2, &mut out).is_err(), "no third half");
+    }
 
     #[test]
     fn encoding_names_name_their_codec_in_any_case() {

@@ -34,6 +34,30 @@ pub fn is_short_packet(samples: usize) -> bool {
     samples < 960 && 960 % samples == 0
 }
 
+/// The frames of a packet of short frames (2.5, 5 or 10 ms) that do not add
+/// up to whole 20 ms frames (30 ms of 10 ms frames, say), each as a packet of
+/// its own (through libopus's repacketizer), and each frame's length in
+/// samples; `None` for any other packet.
+pub fn split_short_frames(packet: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
+    let samples = packet_samples(packet)?;
+    let frames = opus::packet::get_nb_frames(packet).ok()?;
+    let each = samples / frames.max(1);
+    if frames < 2 || samples % 960 == 0 || !is_short_packet(each) {
+        return None;
+    }
+    let mut splitter = opus::Repacketizer::new().ok()?;
+    let mut state = splitter.begin();
+    state.cat(packet).ok()?;
+    let mut parts = Vec::with_capacity(frames);
+    for frame in 0..frames {
+        let mut part = vec![0u8; packet.len() + 2];
+        let len = state.out_range(frame, frame + 1, &mut part).ok()?;
+        part.truncate(len);
+        parts.push(part);
+    }
+    Some((parts, each))
+}
+
 /// Consecutive Opus packets joined into one (RFC 6716 3.2 framing, through
 /// libopus's repacketizer): the frames of all of them, in order. `None` when
 /// they cannot be: different modes or bandwidths, or over 120 ms together.
@@ -106,7 +130,13 @@ impl OpusEncoder {
         if frame.rate() != self.config.rate {
             return Err(CodecError::RateMismatch { expected: self.config.rate.hz(), got: frame.rate().hz() });
         }
-        self.inner.encode(frame.samples(), out).map_err(opus_error)
+        self.encode_pcm(frame.samples(), out)
+    }
+
+    /// Encode samples at the configured rate as one frame of their length
+    /// (2.5, 5, 10, 20, 40 or 60 ms); returns the packet length.
+    pub fn encode_pcm(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        self.inner.encode(pcm, out).map_err(opus_error)
     }
 }
 
@@ -326,6 +356,19 @@ mod tests {
         assert_eq!(heard.len(), 10 * 960);
         let snr = sinad_db(&heard[960 * 3..], 600.0, 48_000);
         assert!(snr >= 20.0, "SINAD {snr:.1} dB");
+    }
+
+    #[test]
+    fn thirty_ms_of_10_ms_frames_split_back_into_its_frames_and_nothing_else_does() {
+        let packets = long_packets(10, 3);
+        let thirty = join_packets(&[&packets[0], &packets[1], &packets[2]]).unwrap();
+        assert_eq!(packet_samples(&thirty), Some(1440));
+        let (parts, each) = split_short_frames(&thirty).unwrap();
+        assert_eq!((parts, each), (packets.clone(), 480));
+        let forty = join_packets(&[&packets[0], &packets[1], &packets[2], &packets[0]]).unwrap();
+        assert_eq!(split_short_frames(&forty), None, "whole 20 ms frames decode as they are");
+        assert_eq!(split_short_frames(&packets[0]), None, "one frame");
+        assert_eq!(split_short_frames(&long_packets(60, 1)[0]), None);
     }
 
     #[test]

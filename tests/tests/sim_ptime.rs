@@ -2,8 +2,8 @@
 //! G.711 packets of a 1 kHz tone, and 5, 10, 40 and 60 ms Opus packets encoded
 //! by libopus, one every packet time in simulated time, are heard as a clean
 //! tone; the statistics count the peer's own packets. A leg sends the packet
-//! time its peer asked for (G.711 10, 30, 40, 60 ms; Opus 40 and 60 ms, frames
-//! joined), audio waiting for its packet
+//! time its peer asked for (G.711 and Opus 10, 30, 40, 60 ms; Opus as 10 or
+//! 20 ms frames joined), audio waiting for its packet
 //! leaves before a digit, and a bridge passes through only when both legs send
 //! the same.
 
@@ -184,8 +184,8 @@ fn digits_sent_between_packed_audio_arrive_once_and_the_stream_stays_whole() {
 }
 
 #[test]
-fn an_opus_leg_sends_forty_and_sixty_ms_packets_as_a_clean_tone_and_digits_between_them() {
-    for ms in [40, 60] {
+fn an_opus_leg_sends_the_packet_time_asked_as_a_clean_tone_and_digits_between_them() {
+    for ms in [10, 30, 40, 60] {
         let (_, stats, _) = sent_at_packet_time(Codec::Opus, ms, 3, "");
         let packets = stats.packets_received;
         assert!(packets.abs_diff(3000 / u64::from(ms)) <= 2, "{ms} ms: {packets} packets in 3 s");
@@ -199,24 +199,28 @@ fn an_opus_leg_sends_forty_and_sixty_ms_packets_as_a_clean_tone_and_digits_betwe
 }
 
 #[test]
-fn forty_ms_opus_packets_are_what_libopus_reads_as_forty_ms() {
-    let mut engine = Engine::new(4);
-    let mut now = epoch();
-    let config = engine.leg_config(Codec::Opus);
-    let leg = engine.add_leg(now, config, MediaSource::Tone { hz: 440.0, dbm0: -10.0 }).unwrap();
-    engine.set_rtp_media(now, leg, RtpMedia { packet_ms: 40, ..RtpMedia::new(Codec::Opus) }).unwrap();
-    let mut sent = Vec::new();
-    for _ in 0..50 {
-        tick(&mut engine, &mut now, &mut sent);
-    }
-    assert!((24..=26).contains(&sent.len()), "{} packets in a second", sent.len());
-    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
-    let mut pcm = [0i16; 5760];
-    for pair in sent.windows(2) {
-        assert_eq!(pair[1].0.wrapping_sub(pair[0].0), 1920, "timestamps 40 ms apart");
-    }
-    for (_, _, payload) in &sent {
-        assert_eq!(decoder.decode(payload, &mut pcm, false).unwrap(), 1920);
+fn opus_packets_are_what_libopus_reads_as_their_packet_time() {
+    for ms in [10u32, 30, 40, 60] {
+        let mut engine = Engine::new(4);
+        let mut now = epoch();
+        let config = engine.leg_config(Codec::Opus);
+        let leg = engine.add_leg(now, config, MediaSource::Tone { hz: 440.0, dbm0: -10.0 }).unwrap();
+        engine.set_rtp_media(now, leg, RtpMedia { packet_ms: ms, ..RtpMedia::new(Codec::Opus) }).unwrap();
+        let mut sent = Vec::new();
+        for _ in 0..50 {
+            tick(&mut engine, &mut now, &mut sent);
+        }
+        let expected = 1000 / ms as usize;
+        assert!(sent.len().abs_diff(expected) <= 1, "{ms} ms: {} packets in a second", sent.len());
+        let units = ms * 48;
+        let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+        let mut pcm = [0i16; 5760];
+        for pair in sent.windows(2) {
+            assert_eq!(pair[1].0.wrapping_sub(pair[0].0), units, "{ms} ms: timestamps a packet apart");
+        }
+        for (_, _, payload) in &sent {
+            assert_eq!(decoder.decode(payload, &mut pcm, false).unwrap(), units as usize, "{ms} ms");
+        }
     }
 }
 

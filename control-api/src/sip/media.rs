@@ -133,10 +133,12 @@ mod tests {
         let plan = reanswer(&mut media, &offer("0", "", 40), &[Codec::Pcmu]).unwrap();
         assert_eq!((media.local.ptime, rtp_media(&plan, true).packet_ms), (40, 40));
 
-        // Opus joins 20 ms frames (40 and 60 ms); a packet time Bond does not make falls back to 20.
+        // Opus joins 20 ms frames (40 and 60 ms) or 10 ms ones (30); a packet
+        // time Bond does not make falls back to 20.
         let opus = |ms| sdp::answer(&offer("111", "a=rtpmap:111 opus/48000/2\r\n", ms), &[Codec::Opus]);
         assert_eq!(opus(40).unwrap().packet_ms(), 40);
-        assert_eq!(opus(30).unwrap().packet_ms(), 20);
+        assert_eq!(opus(30).unwrap().packet_ms(), 30);
+        assert_eq!(opus(25).unwrap().packet_ms(), 20);
         assert_eq!(sdp::answer(&offer("0", "", 25), &[Codec::Pcmu]).unwrap().packet_ms(), 20);
     }
 }

@@ -143,7 +143,7 @@ pub struct RtpMedia {
     /// from RTP by packet type whichever port it came in on.
     pub rtcp_mux: bool,
     /// How long each audio packet sent is, in ms (the peer's `a=ptime`): 10,
-    /// 20, 30, 40 or 60 for G.711 and G.722; 20, 40 or 60 for Opus (`packing.rs`).
+    /// 20, 30, 40 or 60 (`packing.rs`).
     pub packet_ms: u32,
 }
 
@@ -738,11 +738,8 @@ impl Leg {
             let written = self.packetizer.write_at(pt, &event.payload, event.timestamp, event.marker, tx);
             transmit_written(&mut self.tx, &mut self.outputs, written);
             self.packetizer.skip(duration);
-        } else if let Ok(len) = self.encoder.encode(&self.outgoing, &mut self.payload) {
-            self.send_audio(len, duration);
         } else {
-            self.send_packed_rest();
-            self.packetizer.skip(duration);
+            self.encode_and_send(duration);
         }
     }
 

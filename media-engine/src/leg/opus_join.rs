@@ -1,9 +1,11 @@
-//! 20 ms Opus packets joined into one packet of two or three frames (40 or
-//! 60 ms) for a peer whose `a=ptime` asks for it: RFC 6716 section 3.2.5, a
-//! code 3 packet (TOC byte, frame count byte with the VBR flag, the lengths of
-//! all frames but the last, then the frames). Only frames of one TOC
-//! configuration (mode, bandwidth, frame size, stereo) share a packet: when the
-//! encoder changes it, the frames waiting leave first as a shorter packet.
+//! Opus frames joined into one packet for a peer whose `a=ptime` asks for it:
+//! two or three of the encoder's 20 ms frames (40 or 60 ms), or three 10 ms
+//! frames (30 ms; the leg encodes each tick as two 10 ms frames then). RFC 6716
+//! section 3.2.5, a code 3 packet (TOC byte, frame count byte with the VBR
+//! flag, the lengths of all frames but the last, then the frames). Only
+//! frames of one TOC configuration (mode, bandwidth, frame size, stereo) share
+//! a packet: when the encoder changes it, the frames waiting leave first as a
+//! shorter packet. A packet of one frame (10 ms) leaves as the encoder wrote it.
 
 /// Timestamp units (48 kHz) in one 20 ms frame.
 pub(super) const FRAME_UNITS: u32 = 960;
@@ -14,6 +16,8 @@ const MAX_FRAME: usize = 1275;
 pub(super) struct OpusJoin {
     /// Frames in a whole packet.
     frames: usize,
+    /// Timestamp units in one frame (960 for 20 ms, 480 for 10 ms).
+    frame_units: u32,
     /// The waiting frames' TOC byte (its code bits cleared).
     toc: u8,
     /// Each waiting frame's length.
@@ -25,16 +29,18 @@ pub(super) struct OpusJoin {
 }
 
 /// What can join others: a packet of one frame (code 0), as the encoder
-/// writes 20 ms. Its TOC byte and its frame.
+/// writes 10 or 20 ms. Its TOC byte and its frame.
 fn single_frame(packet: &[u8]) -> Option<(u8, &[u8])> {
     let (&toc, frame) = packet.split_first()?;
     (toc & 0b11 == 0 && frame.len() <= MAX_FRAME).then_some((toc, frame))
 }
 
 impl OpusJoin {
-    pub fn new(frames: usize) -> Self {
+    /// Packets of `frames` frames of `frame_units` each.
+    pub fn new(frames: usize, frame_units: u32) -> Self {
         Self {
             frames,
+            frame_units,
             toc: 0,
             lens: Vec::with_capacity(frames),
             data: Vec::with_capacity(frames * 160),
@@ -43,21 +49,26 @@ impl OpusJoin {
     }
 
     pub fn packet_ms(&self) -> u32 {
-        self.frames as u32 * 20
+        self.frames as u32 * self.frame_units / 48
+    }
+
+    /// How many frames the encoder makes of a 20 ms tick.
+    pub fn frames_a_tick(&self) -> usize {
+        (FRAME_UNITS / self.frame_units) as usize
     }
 
     /// What is waiting, in timestamp units.
     pub fn waiting(&self) -> u32 {
-        self.lens.len() as u32 * FRAME_UNITS
+        self.lens.len() as u32 * self.frame_units
     }
 
-    /// Add the encoder's 20 ms packet; every packet that is ready goes to
+    /// Add the encoder's packet of one frame; every packet that is ready goes to
     /// `send` with its length in timestamp units. A packet that cannot join
     /// (not one frame) leaves on its own, after what was waiting.
     pub fn push(&mut self, encoded: &[u8], mut send: impl FnMut(&[u8], u32)) {
         let Some((toc, frame)) = single_frame(encoded) else {
             self.take_rest(&mut send);
-            send(encoded, FRAME_UNITS);
+            send(encoded, self.frame_units);
             return;
         };
         if !self.lens.is_empty() && toc != self.toc {
@@ -87,7 +98,7 @@ impl OpusJoin {
             }
         }
         self.packet.extend_from_slice(&self.data);
-        send(&self.packet, count as u32 * FRAME_UNITS);
+        send(&self.packet, count as u32 * self.frame_units);
         self.discard();
     }
 
@@ -116,7 +127,11 @@ mod tests {
     use super::*;
 
     fn joined(frames: usize, packets: &[&[u8]]) -> Vec<(Vec<u8>, u32)> {
-        let mut join = OpusJoin::new(frames);
+        joined_of(frames, FRAME_UNITS, packets)
+    }
+
+    fn joined_of(frames: usize, frame_units: u32, packets: &[&[u8]]) -> Vec<(Vec<u8>, u32)> {
+        let mut join = OpusJoin::new(frames, frame_units);
         let mut sent = Vec::new();
         for packet in packets {
             join.push(packet, |p, units| sent.push((p.to_vec(), units)));
@@ -131,6 +146,17 @@ mod tests {
         assert_eq!(sent, [(vec![0x7b, 0x82, 3, 1, 2, 3, 4, 5], 1920), (vec![0x78, 6], 960)]);
         let sent = joined(3, &[&[0x78, 1], &[0x78, 2], &[0x78, 3]]);
         assert_eq!(sent, [(vec![0x7b, 0x83, 1, 1, 1, 2, 3], 2880)]);
+    }
+
+    #[test]
+    fn ten_ms_frames_leave_one_a_packet_or_three_joined() {
+        // TOC 0x70: CELT fullband 10 ms, one frame.
+        let sent = joined_of(1, 480, &[&[0x70, 1, 2], &[0x70, 3]]);
+        assert_eq!(sent, [(vec![0x70, 1, 2], 480), (vec![0x70, 3], 480)]);
+        let sent = joined_of(3, 480, &[&[0x70, 1], &[0x70, 2, 2], &[0x70, 3], &[0x70, 4]]);
+        assert_eq!(sent, [(vec![0x73, 0x83, 1, 2, 1, 2, 2, 3], 1440), (vec![0x70, 4], 480)]);
+        assert_eq!((OpusJoin::new(3, 480).packet_ms(), OpusJoin::new(3, 480).frames_a_tick()), (30, 2));
+        assert_eq!((OpusJoin::new(1, 480).packet_ms(), OpusJoin::new(2, 960).frames_a_tick()), (10, 1));
     }
 
     #[test]

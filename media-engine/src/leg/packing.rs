@@ -7,7 +7,8 @@
 //! tick, 40 ms one every other tick, 30 ms two every three ticks (on the 2nd and
 //! 3rd: 20 then 40 ms apart, which the peer's jitter buffer takes as 10 ms of
 //! jitter). For Opus, 40 and 60 ms packets join two or three of the encoder's
-//! 20 ms frames (`opus_join.rs`).
+//! 20 ms frames, and for 10 and 30 ms the leg encodes each tick as two 10 ms
+//! frames, sent one a packet or three joined (`opus_join.rs`).
 //!
 //! Anything that must not wait behind the audio (a telephone-event, a tick
 //! that could not be encoded, the switch to passthrough) first sends what is
@@ -18,7 +19,7 @@ use std::collections::VecDeque;
 use bond_codecs::Codec;
 use bytes::BytesMut;
 
-use super::opus_join::OpusJoin;
+use super::opus_join::{OpusJoin, FRAME_UNITS};
 use super::{packet_room, transmit_written, Leg, LegOutput};
 use crate::ids::PayloadType;
 use crate::rtp::Packetizer;
@@ -44,7 +45,7 @@ pub(super) struct BytePacking {
 
 impl Packing {
     /// Packets of `ms` for `codec`; `None` when they are the tick's own 20 ms
-    /// (or `ms` is not 10, 30, 40 or 60 for G.711 and G.722, 40 or 60 for Opus).
+    /// (or `ms` is not 10, 30, 40 or 60).
     pub fn new(codec: Codec, ms: u32) -> Option<Self> {
         match (codec, ms) {
             (Codec::Pcmu | Codec::Pcma | Codec::G722, 10 | 30 | 40 | 60) => {
@@ -52,7 +53,8 @@ impl Packing {
                 let pending = Vec::with_capacity(packet + 20 * BYTES_PER_MS);
                 Some(Self::Bytes(BytePacking { packet, pending }))
             }
-            (Codec::Opus, 40 | 60) => Some(Self::Opus(OpusJoin::new(ms as usize / 20))),
+            (Codec::Opus, 40 | 60) => Some(Self::Opus(OpusJoin::new(ms as usize / 20, FRAME_UNITS))),
+            (Codec::Opus, 10 | 30) => Some(Self::Opus(OpusJoin::new(ms as usize / 10, FRAME_UNITS / 2))),
             _ => None,
         }
     }
@@ -78,6 +80,14 @@ impl Packing {
                 b.pending.drain(..sent);
             }
             Self::Opus(o) => o.push(encoded, send),
+        }
+    }
+
+    /// How many frames the encoder makes of each 20 ms tick.
+    fn frames_a_tick(&self) -> usize {
+        match self {
+            Self::Bytes(_) => 1,
+            Self::Opus(o) => o.frames_a_tick(),
         }
     }
 
@@ -131,9 +141,26 @@ impl Sender<'_> {
 }
 
 impl Leg {
-    /// This tick's `len` encoded bytes (in `payload`): packed when the peer
-    /// asked for another packet time than 20 ms, else one packet.
-    pub(super) fn send_audio(&mut self, len: usize, duration: u32) {
+    /// Encode this tick's audio (`outgoing`) and send it: as the encoder's
+    /// 10 ms frames when the packets are made of them, else as 20 ms. A frame
+    /// that cannot be encoded sends what is waiting and leaves its time unsent.
+    pub(super) fn encode_and_send(&mut self, duration: u32) {
+        let parts = self.packing.as_ref().map_or(1, Packing::frames_a_tick);
+        let part_duration = duration / parts as u32;
+        for part in 0..parts {
+            match self.encoder.encode_part(&self.outgoing, part, parts, &mut self.payload) {
+                Ok(len) => self.send_audio(len, part_duration),
+                Err(_) => {
+                    self.send_packed_rest();
+                    self.packetizer.skip(part_duration);
+                }
+            }
+        }
+    }
+
+    /// `len` encoded bytes (in `payload`): packed when the peer asked for
+    /// another packet time than 20 ms, else one packet.
+    fn send_audio(&mut self, len: usize, duration: u32) {
         let pt = self.config.payload_type;
         let payload = &self.payload[..len];
         let mut sender =
@@ -190,7 +217,7 @@ mod tests {
     fn twenty_ms_needs_no_packing_and_the_rest_goes_as_one_packet() {
         assert!(Packing::new(Codec::Pcmu, 20).is_none());
         assert!(Packing::new(Codec::Opus, 20).is_none());
-        assert!(Packing::new(Codec::Opus, 30).is_none(), "not a whole number of 20 ms frames");
+        assert!(Packing::new(Codec::Opus, 25).is_none(), "not a whole number of 10 ms frames");
         assert!(Packing::new(Codec::G722, 25).is_none());
         let mut packing = Packing::new(Codec::G722, 30).unwrap();
         packing.push(&[1; 160], |_, _| panic!("not a whole packet yet"));

@@ -56,13 +56,30 @@ impl Leg {
                     Some(samples) => {
                         reframer.push_short_packet(header.ssrc, header.timestamp, media, samples as u32)
                     }
-                    // Any other packet that is not whole 20 ms frames takes one place, and is concealed.
-                    None => reframer.push_packet(
-                        header.ssrc,
-                        header.timestamp,
-                        media,
-                        opus_codec::packet_frames(media).unwrap_or(1),
-                    ),
+                    None => match opus_codec::split_short_frames(media) {
+                        // Short frames that are not whole 20 ms (30 ms of 10 ms frames):
+                        // each is gathered as a short packet of its own.
+                        Some((parts, each)) => {
+                            let mut frames = Vec::new();
+                            for (k, part) in parts.iter().enumerate() {
+                                let timestamp = header.timestamp.wrapping_add((k * each) as u32);
+                                frames.extend(reframer.push_short_packet(
+                                    header.ssrc,
+                                    timestamp,
+                                    part,
+                                    each as u32,
+                                ));
+                            }
+                            frames
+                        }
+                        // Any other packet that is not whole 20 ms frames takes one place, and is concealed.
+                        None => reframer.push_packet(
+                            header.ssrc,
+                            header.timestamp,
+                            media,
+                            opus_codec::packet_frames(media).unwrap_or(1),
+                        ),
+                    },
                 },
                 false => reframer.push(header.ssrc, header.timestamp, media),
             };

@@ -18,6 +18,9 @@
 //! 2.5, 5 or 10 ms are gathered until they fill a place and joined into one
 //! 20 ms packet there ([`Reframer::push_short_packet`]); like a split G.711
 //! frame, the rest must be the next audio to arrive, or the place is concealed.
+//! A packet of short frames that is not whole 20 ms (30 ms of 10 ms frames) is
+//! split into its frames first (`opus_codec::split_short_frames`), each then
+//! gathered as a short packet.
 
 use bond_codecs::opus_codec;
 

@@ -37,15 +37,10 @@ impl MediaPlan {
     }
 
     /// How long each packet Bond sends is, in ms: the peer's `a=ptime` when
-    /// Bond sends it for the codec (G.711 and G.722: 10, 20, 30, 40 or 60;
-    /// Opus, whose frames Bond encodes 20 ms at a time: 20, 40 or 60), else 20;
-    /// shortened to the longest of those within the peer's `a=maxptime` (the
-    /// shortest at the least).
+    /// it is 10, 20, 30, 40 or 60, else 20; shortened to the longest of those
+    /// within the peer's `a=maxptime` (10 at the least).
     pub fn packet_ms(&self) -> u32 {
-        let packet_times: &[u32] = match self.codec {
-            Codec::Opus => &[60, 40, 20],
-            _ => &[60, 40, 30, 20, 10],
-        };
+        let packet_times: &[u32] = &[60, 40, 30, 20, 10];
         let asked = self.ptime.filter(|ms| packet_times.contains(ms)).unwrap_or(20);
         let limit = asked.min(self.maxptime.unwrap_or(asked));
         let shortest = packet_times[packet_times.len() - 1];
@@ -172,9 +167,10 @@ mod tests {
         let opus = |attributes: &str| packet_ms(&format!("a=rtpmap:96 opus/48000/2\r\n{attributes}"), "96");
         assert_eq!(opus("a=ptime:40\r\n"), 40);
         assert_eq!(opus("a=ptime:60\r\na=maxptime:50\r\n"), 40);
-        assert_eq!(opus("a=ptime:40\r\na=maxptime:10\r\n"), 20, "Opus never under 20");
-        assert_eq!(opus("a=ptime:30\r\n"), 20, "not a whole number of frames");
-        assert_eq!(opus("a=ptime:10\r\n"), 20);
+        assert_eq!(opus("a=ptime:40\r\na=maxptime:10\r\n"), 10);
+        assert_eq!(opus("a=ptime:30\r\n"), 30);
+        assert_eq!(opus("a=ptime:10\r\n"), 10);
+        assert_eq!(opus("a=ptime:5\r\n"), 20, "not a packet time Bond sends");
         assert!(SessionDescription::parse(b"v=0\r\nm=audio 1 RTP/AVP 0\r\na=maxptime:x\r\n").is_err());
     }
 
