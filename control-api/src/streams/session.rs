@@ -27,6 +27,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -72,45 +73,36 @@ pub async fn serve(upgraded: Upgraded, state: AppState, admission: Admission) {
     };
     let engine = state.engine.settled();
     let (started, call) = oneshot::channel();
-    let served = {
-        let (engine, state) = (engine.clone(), state.clone());
-        let main = tokio::runtime::Handle::current();
-        let config = WebSocketConfig::default()
-            .read_buffer_size(super::READ_BUFFER)
-            .max_message_size(Some(MAX_FRAME))
-            .max_frame_size(Some(MAX_FRAME));
-        engine.clone().spawn_home(async move {
-            let beside = Beside { engine, state, main, started };
-            match socket {
-                UpgradedSocket::Tcp { socket, read } => match tokio::net::TcpStream::from_std(socket) {
-                    Ok(tcp) => {
-                        let socket = WebSocketStream::from_partially_read(
-                            tcp,
-                            read.into(),
-                            Role::Server,
-                            Some(config),
-                        )
-                        .await;
-                        run(socket, admission, beside).await
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not register a media stream's socket");
-                        false
-                    }
-                },
-                UpgradedSocket::Other(upgraded) => {
-                    let socket =
-                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                            .await;
-                    run(socket, admission, beside).await
-                }
-            }
-        })
-    };
+    let beside = Beside { engine: engine.clone(), state: state.clone(), main: Handle::current(), started };
     // A driver that stopped (Bond shutting down) took the task with it.
-    let stopped = served.await.unwrap_or(false);
+    let stopped = engine.spawn_home(open(socket, admission, beside)).await.unwrap_or(false);
     if let Ok(call_control_id) = call.await {
         state.calls.stream_ended(&call_control_id, stopped).await;
+    }
+}
+
+/// The WebSocket over `socket`, registered on the runtime this runs on, then [`run`].
+async fn open(socket: UpgradedSocket, admission: Admission, beside: Beside) -> bool {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(super::READ_BUFFER)
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME));
+    match socket {
+        UpgradedSocket::Tcp { socket, read } => match tokio::net::TcpStream::from_std(socket) {
+            Ok(tcp) => {
+                let socket =
+                    WebSocketStream::from_partially_read(tcp, read.into(), Role::Server, Some(config));
+                run(socket.await, admission, beside).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not register a media stream's socket");
+                false
+            }
+        },
+        UpgradedSocket::Other(upgraded) => {
+            let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config));
+            run(socket.await, admission, beside).await
+        }
     }
 }
 
@@ -120,7 +112,7 @@ pub async fn serve(upgraded: Upgraded, state: AppState, admission: Admission) {
 struct Beside {
     engine: EngineHandle,
     state: AppState,
-    main: tokio::runtime::Handle,
+    main: Handle,
     started: oneshot::Sender<String>,
 }
 
