@@ -20,11 +20,16 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+/// How long a client has to send a request's headers, counted from the end of
+/// the last response on a kept-alive connection: a connection that sends
+/// nothing, or a byte at a time, is closed then instead of held forever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serve `router` on `listener` until `shutdown` resolves; then stop accepting,
 /// let each connection finish the request it is on, and return once all have
@@ -34,6 +39,15 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_with(listener, router, shutdown, HEADER_TIMEOUT).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    header_timeout: Duration,
+) -> std::io::Result<()> {
     let (stopping, stop) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -42,7 +56,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         match accepted {
-            Ok((tcp, peer)) => connection(tcp, peer, router.clone(), stop.clone()),
+            Ok((tcp, peer)) => connection(tcp, peer, router.clone(), header_timeout, stop.clone()),
             Err(e) => {
                 // Out of file descriptors, say: wait rather than spin; a
                 // connection reset before it was accepted is nothing.
@@ -64,13 +78,21 @@ pub async fn serve(
 }
 
 /// Serve one connection on a task of its own, stopping it gracefully when `stop` changes.
-fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, mut stop: watch::Receiver<()>) {
+fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<()>,
+) {
     let _ = tcp.set_nodelay(true);
     let service = router.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         request.map(Body::new)
     });
     let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
         .with_upgrades();
     tokio::spawn(async move {
@@ -133,6 +155,12 @@ mod tests {
     /// A server whose `/ws` hands each upgraded socket to the receiver; and its shutdown.
     async fn server(
     ) -> (SocketAddr, mpsc::Receiver<UpgradedSocket>, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        server_with(HEADER_TIMEOUT).await
+    }
+
+    async fn server_with(
+        header_timeout: Duration,
+    ) -> (SocketAddr, mpsc::Receiver<UpgradedSocket>, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
         let (sockets, upgraded) = mpsc::channel(1);
         let router = Router::new().route(
             "/ws",
@@ -146,11 +174,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(async move {
-            serve(listener, router, async {
+            let stopping = async {
                 let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+            };
+            serve_with(listener, router, stopping, header_timeout).await.unwrap();
         });
         (addr, upgraded, stop, served)
     }
@@ -190,6 +217,21 @@ mod tests {
         let mut back = [0u8; 4];
         client.read_exact(&mut back).await.unwrap();
         assert_eq!(&back, b"back");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_sends_no_whole_request_in_time_is_closed_and_others_are_served() {
+        let (addr, _upgraded, _stop, _served) = server_with(Duration::from_millis(300)).await;
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /nothing HTTP/1.1\r\nHost: bo").await.unwrap();
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the slow client is still connected");
+        let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the silent client is still connected");
+        let response = reqwest::get(format!("http://{addr}/nothing")).await.unwrap();
+        assert_eq!(response.status(), 404);
     }
 
     #[tokio::test]
