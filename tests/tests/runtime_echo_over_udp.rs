@@ -221,7 +221,7 @@ async fn settled_handles_take_turns_over_equal_shards_and_run_tasks_beside_their
     for home in &homes {
         let before = thread_of(home.spawn_home(async { this_thread() })).await;
         let leg = home.create_leg(echo_spec()).await.unwrap();
-        let beside = thread_of(engine.spawn_beside(leg.id, async { this_thread() })).await;
+        let beside = thread_of(engine.near(leg.id).spawn_home(async { this_thread() })).await;
         assert!(before.starts_with("bond-media-"), "ran on {before}");
         assert_eq!(before, beside, "a settled handle's task runs where its leg does");
         shards.push(shard_of(leg.id));

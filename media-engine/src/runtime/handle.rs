@@ -492,31 +492,16 @@ impl EngineHandle {
         self.create(|reply| Command::CreateStreamLeg { codec, reply }).await?
     }
 
-    /// Run `task` where `leg`'s driver runs: on its own thread when it has one,
-    /// so what the task hands the leg, and the leg hands it, never crosses
-    /// threads (a carrier stream's socket task); else on the caller's runtime.
-    pub fn spawn_beside<F>(&self, leg: LegId, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.spawn_on(self.shard_index(leg), task)
-    }
-
-    /// Run `task` where the legs this handle creates will run (see [`spawn_beside`](Self::spawn_beside)).
+    /// Run `task` where the legs this handle creates run ([`settled`](Self::settled),
+    /// [`near`](Self::near)): on their driver's own thread when it has one, so
+    /// what the task hands a leg, and the leg hands it, never crosses threads
+    /// (a carrier stream's socket task); else on the caller's runtime.
     pub fn spawn_home<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_on(self.home.unwrap_or_else(|| self.fewest()), task)
-    }
-
-    fn spawn_on<F>(&self, shard: usize, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
+        let shard = self.home.unwrap_or_else(|| self.fewest());
         match &self.shards[shard].runtime {
             Some(runtime) => runtime.spawn(task),
             None => tokio::spawn(task),
