@@ -53,7 +53,7 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
         RecordingSpec { path: path.clone(), channels: RecordChannels::Dual, rate: SampleRate::Hz16000 };
     engine.start_recording(customer, spec.clone()).await.unwrap();
     assert!(engine.start_recording(customer, spec).await.is_err(), "one recording per leg");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let summary = engine.stop_recording(customer).await.unwrap().unwrap();
     assert_eq!(summary.path, path);
     assert_eq!(summary.frames_dropped, 0);
@@ -65,10 +65,10 @@ async fn the_runtime_writes_dual_channel_wav_at_the_asked_rate() {
     let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
     let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
     let seconds = left.len() as f64 / 16000.0;
-    // About the second it ran (a loaded machine can make the engine skip ticks, never add them).
-    assert!((0.5..1.1).contains(&seconds), "{seconds} s");
+    // About the two seconds it ran (a loaded machine can make the engine skip ticks, never add them).
+    assert!((1.0..2.1).contains(&seconds), "{seconds} s");
     assert!((seconds * 1000.0 - summary.duration_ms as f64).abs() < 1.0);
-    // A loaded machine may skip a tick or two; each breaks at most one block.
+    // A loaded machine may skip a few ticks; each breaks at most one block of the 38.
     let (missing, blocks) = blocks_without_tone(&left[1600..], 700.0, 16000);
     assert!(missing * 10 <= blocks, "left: the customer is missing from {missing} of {blocks} blocks");
     let (missing, blocks) = blocks_without_tone(&right[1600..], 1100.0, 16000);
