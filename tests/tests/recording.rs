@@ -100,23 +100,33 @@ async fn a_recording_whose_file_cannot_be_created_fails_and_the_leg_can_be_recor
 
 #[tokio::test]
 async fn a_passthrough_bridge_is_recorded_from_its_packets_both_ways_and_a_pause_is_left_out() {
-    record_passthrough_bridge(Codec::Pcmu, 41340).await;
+    record_passthrough_bridge(Codec::Pcmu, SampleRate::Hz8000, 41340).await;
 }
 
 #[tokio::test]
 async fn a_g722_passthrough_bridge_is_recorded_from_its_packets_at_16_khz() {
-    record_passthrough_bridge(Codec::G722, 41360).await;
+    record_passthrough_bridge(Codec::G722, SampleRate::Hz16000, 41360).await;
 }
 
 #[tokio::test]
 async fn an_opus_passthrough_bridge_is_recorded_from_its_packets_at_48_khz() {
-    record_passthrough_bridge(Codec::Opus, 41380).await;
+    record_passthrough_bridge(Codec::Opus, SampleRate::Hz48000, 41380).await;
+}
+
+#[tokio::test]
+async fn a_pcmu_passthrough_bridge_recorded_at_16_khz_stays_on_passthrough() {
+    record_passthrough_bridge(Codec::Pcmu, SampleRate::Hz16000, 41400).await;
+}
+
+#[tokio::test]
+async fn an_opus_passthrough_bridge_recorded_at_16_khz_stays_on_passthrough() {
+    record_passthrough_bridge(Codec::Opus, SampleRate::Hz16000, 41420).await;
 }
 
 /// Two SIP legs of `codec` bridged and passing through, the customer's leg
-/// recorded at the codec's rate for 1.3 s with a 0.3 s pause in it: the file
-/// holds each side's tone in its channel, and the bridge never left passthrough.
-async fn record_passthrough_bridge(codec: Codec, port: u16) {
+/// recorded at `file_rate` for 1.3 s with a 0.3 s pause in it: the file holds
+/// each side's tone in its channel, and the bridge never left passthrough.
+async fn record_passthrough_bridge(codec: Codec, file_rate: SampleRate, port: u16) {
     let dir = tempfile::tempdir().unwrap();
     // One shard: the bridge is local to one engine, so it passes through.
     let (engine, _task) = runtime::spawn(RuntimeConfig { shards: 1, ..config(port) });
@@ -136,7 +146,8 @@ async fn record_passthrough_bridge(codec: Codec, port: u16) {
     }
     let (customer, agent) = (phones[0].1.id, phones[1].1.id);
     engine.bridge(customer, agent, DtmfPassing::Both).await.unwrap();
-    let spec = RecordingSpec { path: dir.path().join("call.wav"), channels: RecordChannels::Dual, rate };
+    let spec =
+        RecordingSpec { path: dir.path().join("call.wav"), channels: RecordChannels::Dual, rate: file_rate };
     let mut pacing = tokio::time::interval(Duration::from_millis(20));
     let (mut frame, mut payload, mut packet) = (AudioFrame::silent(rate, 0), [0u8; 1500], [0u8; 1600]);
     let pt = RtpMedia::new(codec).payload_type;
@@ -167,6 +178,7 @@ async fn record_passthrough_bridge(codec: Codec, port: u16) {
     assert!(RuntimeMetrics::get(&metrics.packets_passed_through) >= 140, "both ways, undecoded");
 
     let mut reader = hound::WavReader::open(&summary.path).unwrap();
+    let rate = file_rate;
     assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, rate.hz()));
     let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
     let left: Vec<i16> = samples.iter().step_by(2).copied().collect();

@@ -227,7 +227,8 @@ pub enum RecordTap {
     Frames,
     /// As `Frames`, but while the bridge passes G.711, G.722 or Opus through, the
     /// packets themselves ([`LegOutput::RecordedPackets`]), so recording leaves
-    /// the bridge on passthrough. Only for a recording at the leg's own rate.
+    /// the bridge on passthrough (the writer decodes them, and resamples them
+    /// for a file at another rate).
     FramesOrPackets,
 }
 

@@ -704,8 +704,7 @@ impl Driver {
         let recording = self.recordings.get(&leg).filter(|sink| !sink.paused);
         let tap = match recording {
             _ if self.forks.contains_key(&leg) => RecordTap::Frames,
-            Some(sink) if self.engine.rate(leg) == Some(sink.rate) => RecordTap::FramesOrPackets,
-            Some(_) => RecordTap::Frames,
+            Some(_) => RecordTap::FramesOrPackets,
             None => RecordTap::Off,
         };
         let _ = self.engine.set_recording(leg, tap);

@@ -32,6 +32,7 @@ mod handle;
 mod packet_decode;
 mod ports;
 mod record_repair;
+mod record_rerate;
 mod record_timeline;
 mod record_writer;
 mod recorder;

@@ -19,6 +19,7 @@ use bond_codecs::{AudioFrame, SampleRate};
 use tokio::sync::oneshot;
 
 use super::packet_decode::PacketDecoders;
+use super::record_rerate::Rerate;
 use super::record_timeline::Timeline;
 use super::recorder::{partial_path, RecordChannels, RecordInput, RecordingSpec, RecordingSummary};
 use super::RuntimeError;
@@ -160,14 +161,14 @@ impl Recording {
         let rate = spec.rate;
         let file = FileSink {
             wav,
-            timeline: Timeline::new(rate.hz()),
+            rate,
+            layout: None,
             mono: spec.channels == RecordChannels::Single,
             out: Vec::new(),
             flush_every: FLUSH_EVERY_MS * u64::from(rate.hz()) / 1000,
             unflushed: 0,
         };
         let converter = Converter {
-            rate,
             resamplers: None,
             scratch: (AudioFrame::silent(rate, 0), AudioFrame::silent(rate, 0)),
         };
@@ -194,17 +195,22 @@ impl Recording {
     fn place(&mut self, input: RecordInput) -> Result<(), String> {
         match input {
             RecordInput::Frames { at, inbound, outbound } => {
-                let (inbound, outbound) = self.converter.convert(&inbound, &outbound)?;
-                self.file.place(0, at, inbound.samples());
-                self.file.place(1, at, outbound.samples());
+                let rate = self.file.laid_at().unwrap_or(inbound.rate());
+                let (inbound, outbound) = self.converter.convert(rate, &inbound, &outbound)?;
+                let mut layout = self.file.layout(rate)?;
+                layout.place(0, at, inbound.samples());
+                layout.place(1, at, outbound.samples());
             }
-            // Only recordings at their leg's rate are offered packets (`driver.rs`, `retap`).
-            RecordInput::Packets(batch) if batch.codec().sample_rate() != self.spec.rate => {}
             RecordInput::Packets(batch) => {
-                let (decoders, file) = (&mut self.decoders, &mut self.file);
+                let rate = batch.codec().sample_rate();
+                // The leg's rate cannot change under a recording; packets of another are left out.
+                if self.file.laid_at().is_some_and(|laid| laid != rate) {
+                    return Ok(());
+                }
+                let (decoders, mut layout) = (&mut self.decoders, self.file.layout(rate)?);
                 for (outbound, at, payload) in batch.packets() {
                     decoders.decode(batch.codec(), outbound, payload, |offset, samples| {
-                        file.place(usize::from(outbound), at + offset, samples)
+                        layout.place(usize::from(outbound), at + offset, samples)
                     });
                 }
             }
@@ -228,7 +234,10 @@ impl Recording {
 /// The file and the timeline that feeds it.
 struct FileSink {
     wav: Wav,
-    timeline: Timeline,
+    /// The file's rate.
+    rate: SampleRate,
+    /// Made with the first audio, at its rate (the leg's).
+    layout: Option<Layout>,
     mono: bool,
     /// Samples laid out and not yet written (interleaved when dual).
     out: Vec<i16>,
@@ -238,16 +247,50 @@ struct FileSink {
     unflushed: u64,
 }
 
-impl FileSink {
+/// The call laid out at its leg's rate, and what brings it to the file's.
+struct Layout {
+    rate: SampleRate,
+    timeline: Timeline,
+    rerate: Option<Rerate>,
+}
+
+/// Lays out audio at the leg's rate, writing what falls out of the timeline to the file.
+struct Placer<'a> {
+    layout: &'a mut Layout,
+    out: &'a mut Vec<i16>,
+    mono: bool,
+}
+
+impl Placer<'_> {
     fn place(&mut self, channel: usize, at: u64, samples: &[i16]) {
-        let Self { timeline, mono, out, .. } = self;
-        timeline.place(channel, at, samples, &mut interleave(out, *mono));
+        let Layout { timeline, rerate, .. } = &mut *self.layout;
+        timeline.place(channel, at, samples, &mut to_file(rerate, self.out, self.mono));
+    }
+}
+
+impl FileSink {
+    /// The rate the call is laid out at, once audio came.
+    fn laid_at(&self) -> Option<SampleRate> {
+        self.layout.as_ref().map(|layout| layout.rate)
+    }
+
+    /// Where audio at `rate` is placed; the first audio sets the rate.
+    fn layout(&mut self, rate: SampleRate) -> Result<Placer<'_>, String> {
+        let layout = match &mut self.layout {
+            Some(layout) => layout,
+            none => {
+                let rerate = if rate == self.rate { None } else { Some(Rerate::new(rate, self.rate)?) };
+                none.insert(Layout { rate, timeline: Timeline::new(rate.hz()), rerate })
+            }
+        };
+        Ok(Placer { layout, out: &mut self.out, mono: self.mono })
     }
 
     /// Lay out what is held; the next audio follows it in the file, wherever its place.
     fn restart(&mut self) {
-        let Self { timeline, mono, out, .. } = self;
-        timeline.restart(&mut interleave(out, *mono));
+        if let Some(Layout { timeline, rerate, .. }) = &mut self.layout {
+            timeline.restart(&mut to_file(rerate, &mut self.out, self.mono));
+        }
     }
 
     /// Write what has been laid out, in one go; every 200 ms of audio, bring
@@ -272,12 +315,18 @@ impl FileSink {
     }
 
     fn finish(mut self, spec: RecordingSpec, dropped: &AtomicU64) -> Result<RecordingSummary, String> {
-        let Self { timeline, mono, out, .. } = &mut self;
-        timeline.finish(&mut interleave(out, *mono));
+        // Audio that came after its place was written counts as dropped too, a frame each 20 ms.
+        let mut late_frames = 0;
+        if let Some(Layout { rate, timeline, rerate }) = &mut self.layout {
+            timeline.finish(&mut to_file(rerate, &mut self.out, self.mono));
+            if let Some(rerate) = rerate {
+                rerate.finish(&mut interleave(&mut self.out, self.mono));
+            }
+            late_frames = timeline.late_samples().div_ceil(rate.frame_samples() as u64);
+        }
         self.write_out()?;
         let channels = self.wav.spec().channels;
         let frames = u64::from(self.wav.duration());
-        let late = self.timeline.late_samples();
         self.wav.finalize().map_err(|e| e.to_string())?;
         std::fs::rename(partial_path(&spec.path), &spec.path).map_err(|e| e.to_string())?;
         let rate = spec.rate.hz();
@@ -286,9 +335,21 @@ impl FileSink {
             channels,
             rate,
             duration_ms: frames * 1000 / u64::from(rate),
-            // Audio that came after its place was written counts as dropped too.
-            frames_dropped: dropped.load(Ordering::Relaxed) + late.div_ceil(u64::from(rate / 50)),
+            frames_dropped: dropped.load(Ordering::Relaxed) + late_frames,
         })
+    }
+}
+
+/// Takes the timeline's (inbound, outbound) pairs to the file's rate and into `out`.
+fn to_file<'a>(
+    rerate: &'a mut Option<Rerate>,
+    out: &'a mut Vec<i16>,
+    mono: bool,
+) -> impl FnMut(i16, i16) + 'a {
+    let mut lay = interleave(out, mono);
+    move |i, o| match rerate {
+        Some(rerate) => rerate.push(i, o, &mut lay),
+        None => lay(i, o),
     }
 }
 
@@ -303,9 +364,9 @@ fn interleave(out: &mut Vec<i16>, mono: bool) -> impl FnMut(i16, i16) + '_ {
     }
 }
 
-/// Brings a tick's frames to the recording's rate.
+/// Brings a tick's frames to the rate the call is laid out at (the leg's, so
+/// normally nothing to do).
 struct Converter {
-    rate: SampleRate,
     resamplers: Option<(FrameResampler, FrameResampler)>,
     scratch: (AudioFrame, AudioFrame),
 }
@@ -313,10 +374,10 @@ struct Converter {
 impl Converter {
     fn convert<'a>(
         &'a mut self,
+        rate: SampleRate,
         inbound: &'a AudioFrame,
         outbound: &'a AudioFrame,
     ) -> Result<(&'a AudioFrame, &'a AudioFrame), String> {
-        let rate = self.rate;
         if inbound.rate() == rate && outbound.rate() == rate {
             return Ok((inbound, outbound));
         }

@@ -90,9 +90,6 @@ pub(crate) struct RecordSink {
     finished: Option<Finished>,
     /// Paused: the tick's frames are not offered.
     pub paused: bool,
-    /// The file's rate: a leg of this rate may hand over its passthrough
-    /// packets (G.711 at 8 kHz, G.722 at 16 kHz), which need no resampling.
-    pub rate: SampleRate,
 }
 
 impl RecordSink {
@@ -165,7 +162,6 @@ pub(crate) fn start(spec: RecordingSpec, writers: &Writers, opened: Opened) -> O
     };
     let counters = Arc::new(Counters::default());
     let (done, finished) = oneshot::channel();
-    let rate = spec.rate;
     let open = Job::Open { id, spec, counters: counters.clone(), done, opened };
     if let Err(std::sync::mpsc::SendError(Job::Open { opened, .. })) = writer.send(open) {
         let _ = opened.send(Err(RuntimeError::Recording("the recording writer has stopped".into())));
@@ -178,7 +174,6 @@ pub(crate) fn start(spec: RecordingSpec, writers: &Writers, opened: Opened) -> O
         counters,
         finished: Some(finished),
         paused: false,
-        rate,
     })
 }
 
