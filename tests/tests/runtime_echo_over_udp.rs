@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bond_codecs::g711;
 use bond_codecs::signals::Oscillator;
-use bond_codecs::Codec;
+use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::ids::{PayloadType, Ssrc};
 use bond_media_engine::leg::{MediaSource, RtpMedia};
 use bond_media_engine::rtp::{Packetizer, RtpPacket};
@@ -287,4 +287,32 @@ async fn a_port_another_program_holds_is_skipped() {
     let (engine, _task) = runtime::spawn(config(first));
     let leg = engine.create_leg(echo_spec()).await.unwrap();
     assert_eq!(leg.local_addr.port(), first + 2, "the next even port of the range");
+}
+
+#[tokio::test]
+async fn a_leg_bridged_to_an_echo_on_the_other_shard_gets_its_packets_back_undecoded() {
+    let (engine, _task) = runtime::spawn(config(41700));
+    let leg = engine.create_leg(LegSpec { source: MediaSource::Silence, ..echo_spec() }).await.unwrap();
+    let echo = engine.create_local_leg(SampleRate::Hz8000, MediaSource::Echo).await.unwrap();
+    assert_ne!(shard_of(leg.id), shard_of(echo), "a new leg goes to the emptier shard");
+    engine.bridge(leg.id, echo, bond_media_engine::DtmfPassing::Both).await.unwrap();
+
+    let mut peer = TonePeer::new(leg.local_addr, 1000.0, 3).await;
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..50 {
+        pacing.tick().await;
+        peer.send_frame().await;
+        peer.receive_waiting(0x7F);
+    }
+    let tail = &peer.heard[peer.heard.len().saturating_sub(160 * 20)..];
+    assert!(tone_share(tail, 1000.0, 8000) > 0.9, "the peer hears itself");
+    // Mu-law 0x7F (minus zero) comes back as it was sent only if nothing decoded it.
+    let mut reflected = false;
+    for _ in 0..25 {
+        pacing.tick().await;
+        peer.send_payload(&[0x7F; 160]).await;
+        reflected |= peer.receive_waiting(0x7F);
+    }
+    assert!(reflected, "no packet came back undecoded");
+    assert_eq!(runtime::RuntimeMetrics::get(&engine.metrics().relays_dropped), 0);
 }

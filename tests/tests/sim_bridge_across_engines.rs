@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{Codec, SampleRate};
-use bond_media_engine::leg::{DtmfTiming, MediaSource};
+use bond_media_engine::leg::{DtmfTiming, MediaSource, RecordTap};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::{Engine, EngineError, LegId, Relay};
 use bond_tests::{heard_digits, stream_pcm, tone_share};
@@ -268,4 +268,33 @@ fn a_half_that_joins_after_its_peers_offer_was_refused_still_passes_the_first_ch
     };
     assert_eq!(firsts(b.stream_media(stream_b), 1..=5), [1, 2, 3, 4, 5]);
     assert_eq!(firsts(a.stream_media(stream_a), 101..=105), [101, 102, 103, 104, 105]);
+}
+
+#[test]
+fn an_echo_on_another_engine_has_its_peers_engine_reflect_the_packets_until_it_records() {
+    let (mut a, phone_a, bond_a) = passing_shard(1, Codec::Pcmu, tone(1000.0));
+    let mut b = SimNetwork::with_engine(Engine::with_leg_ids(2, 2, 2));
+    let echo = b.engine.add_local_leg(b.now(), SampleRate::Hz8000, MediaSource::Echo);
+    bridge_across(&mut a, bond_a, &mut b, echo);
+    assert_eq!(run_both(&mut a, &mut b, Duration::from_millis(500)), (0, 0));
+    assert!(a.engine.is_passthrough(bond_a), "the echo offered the leg's own codec back");
+    a.engine.take_passed_through();
+    a.run_for(Duration::from_millis(200));
+    assert!(a.take_relays().is_empty(), "nothing crosses to the echo's engine");
+    assert!(a.engine.take_passed_through() >= 9, "each packet is reflected by the leg's engine");
+
+    // Recording the echo needs its audio: the bridge decodes across the engines ...
+    b.engine.set_recording(echo, RecordTap::Frames).unwrap();
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert!(!a.engine.is_passthrough(bond_a));
+    // ... and reflects again once it stops.
+    b.engine.set_recording(echo, RecordTap::Off).unwrap();
+    run_both(&mut a, &mut b, Duration::from_secs(1));
+    assert!(a.engine.is_passthrough(bond_a));
+
+    let heard = a.heard_samples(phone_a);
+    // Reflected (from 0.3 s), echoed through the other engine (1.2-1.6 s), reflected again (2.1 s on).
+    for range in [2_400..5_600, 9_600..12_800, 16_800..20_000] {
+        assert!(tone_share(&heard[range.clone()], 1000.0, 8000) > 0.9, "the phone hears itself at {range:?}");
+    }
 }

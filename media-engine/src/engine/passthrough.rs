@@ -19,7 +19,8 @@
 //! An RTP or WebRTC leg bridged with a `loop:echo` local leg passes through too: the
 //! echo has nothing to add, so each packet goes straight back out of the leg it
 //! came in on (on that leg's own stream) and the echo stops ticking, until it
-//! records, plays or is tapped.
+//! records, plays or is tapped. An echo in another engine offers its peer's
+//! codec back (`relay.rs`), and the peer's engine reflects in the same way.
 
 use std::time::Instant;
 
@@ -55,14 +56,24 @@ impl Engine {
             && self.routes.get(&leg).is_some_and(|r| r.carry_dtmf)
     }
 
-    /// What `leg` offers a peer to pass through with, if it may now.
+    /// What `leg` offers a peer in another engine to pass through with, if it
+    /// may now. An echo offers back what its peer offered, once it has.
     fn pass_offer(&self, leg: LegId) -> Option<PassOffer> {
-        let l = self.legs.get(&leg)?.rtp()?;
-        self.passes_through(leg).then(|| PassOffer {
+        if !self.passes_through(leg) {
+            return None;
+        }
+        let Some(l) = self.legs.get(&leg)?.rtp() else {
+            // Of local legs only an echo passes through: it sends back what its peer
+            // sends, events and all, and (as in one engine) takes no events itself.
+            let peer = self.routes.get(&leg)?.peer_offer.filter(|offer| !offer.echo)?;
+            return Some(PassOffer { takes_events: false, paced: false, echo: true, ..peer });
+        };
+        Some(PassOffer {
             codec: l.config().codec,
             packet_ms: l.packet_ms(),
             takes_events: self.takes_events(leg),
             paced: self.streams.contains_key(&leg),
+            echo: false,
         })
     }
 
@@ -156,16 +167,21 @@ impl Engine {
 
     /// A packet received on a passthrough leg goes out of its peer (through the
     /// peer's engine if it has its own), or back out of the leg itself when the
-    /// peer is an echo (the caller drains that leg).
+    /// peer is an echo, in this engine or another (the caller drains that leg).
     pub(super) fn forward_to_peer(&mut self, now: Instant, leg: LegId, packet: &Forwarded<'_>) {
         let Some(route) = self.routes.get(&leg) else { return };
         let (peer, remote) = (route.peer, route.remote);
-        if remote {
+        let echo = if remote {
+            route.peer_offer.is_some_and(|offer| offer.echo)
+        } else {
+            matches!(self.legs.get(&peer), Some(Member::Local(_)))
+        };
+        if remote && !echo {
             let packet = Box::new(RelayedPacket::new(packet));
             self.outputs.push_back(EngineOutput::Relay(Relay::Packet { from: leg, to: peer, packet }));
             return;
         }
-        let out = if matches!(self.legs.get(&peer), Some(Member::Local(_))) { leg } else { peer };
+        let out = if echo { leg } else { peer };
         self.send_forwarded(now, out, packet);
         if out != leg {
             self.after_forwarded(out);

@@ -17,7 +17,9 @@
 //! tell its offer again and ask for the other's, so the two agree again even
 //! if an offer was lost (a full relay queue drops relays). A half's first offer
 //! asks for the other's too: the runtime joins the halves one after the other,
-//! and an offer reaching a leg before its half exists is refused.
+//! and an offer reaching a leg before its half exists is refused. An echo in
+//! another engine than its peer answers the peer's offer with the same codec
+//! and packet time, marked as an echo, and the peer's engine reflects.
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{AudioFrame, Codec};
@@ -61,13 +63,17 @@ impl Relay {
 
 /// What a leg passing through needs of its peer: the same codec and packet
 /// time; whether telephone-events can go to it (a carrier stream and a browser
-/// take none); and whether what it passes on comes out of a stream's pacer, in order.
+/// take none); and whether what it passes on comes out of a stream's pacer, in
+/// order. An idle `loop:echo` offers its peer's own codec and packet time back
+/// with `echo`: the peer's engine then sends each packet back out of the leg it
+/// came in on, and nothing crosses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassOffer {
     pub codec: Codec,
     pub packet_ms: u32,
     pub takes_events: bool,
     pub paced: bool,
+    pub echo: bool,
 }
 
 impl PassOffer {
