@@ -3,9 +3,11 @@ Its audio source is a 440 Hz sine (ausine); what it hears is dumped to WAV by it
 sndfile module. Bond bridges it to `loop:tone?hz=1200` and records the call in
 dual channels, so each direction is checked by tone frequency on its own:
 what baresip heard must be 1200 Hz, what Bond heard from baresip 440 Hz.
+Opus at the packet times baresip asks for (10 and 40 ms; libopus has no 30 ms frame for it
+to send) must flow both ways, each side sending packets of that length.
 Two baresips bridged through Bond (a SIP leg to a SIP leg, same codec, which
-Bond passes through undecoded until a recording starts) must each hear the
-other's tone. `send_dtmf` digits must reach baresip as RFC 4733 telephone-events (its console
+Bond passes through undecoded, and records from the packets it passes) must each hear the
+other's tone, before and while recorded. `send_dtmf` digits must reach baresip as RFC 4733 telephone-events (its console
 prints each event it decodes). Bond and baresip exchange RTCP reports: baresip's
 echo Bond's sender reports, so Bond measures the round trip, with RTCP on its own port or
 multiplexed on the RTP port (`a=rtcp-mux`) when baresip offers that.
@@ -46,9 +48,10 @@ rtp_ports\t{rtp_min}-{rtp_max}
 """
 
 
-def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False):
-    """baresip in `workdir` saying a sine of `hz`, running `commands`, with `config` lines added; its
-    console (with the SIP messages if `trace`) goes to the file `log` if given."""
+def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False, account=";audio_codecs=PCMU"):
+    """baresip in `workdir` saying a sine of `hz`, running `commands`, with `config` lines and the
+    `account` parameters added; its console (with the SIP messages if `trace`) goes to the file `log`
+    if given."""
     sip_port = free_port()
     rtp_min = 42000 + (sip_port % 50) * 20
     cfg = os.path.join(workdir, "cfg")
@@ -58,7 +61,7 @@ def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False
     with open(os.path.join(cfg, "config"), "w") as f:
         f.write(CONFIG.format(sip_port=sip_port, dump=dump, rtp_min=rtp_min, rtp_max=rtp_min + 19, hz=hz) + config)
     with open(os.path.join(cfg, "accounts"), "w") as f:
-        f.write("<sip:+15550004444@127.0.0.1>;regint=0;audio_codecs=PCMU;answermode=auto\n")
+        f.write(f"<sip:+15550004444@127.0.0.1>;regint=0{account};answermode=auto\n")
     open(os.path.join(cfg, "contacts"), "w").close()
     args = ["baresip", "-f", cfg, "-t", "20"] + (["-s"] if trace else [])
     for command in commands:
@@ -173,7 +176,7 @@ def test_two_baresips_bridged_hear_each_other_passed_through_and_then_recorded(b
         wait_event(receiver, "call.bridged", call_control_id=call)
         time.sleep(3)  # same codec, RFC 4733 on both: packets pass through undecoded
         api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
-        time.sleep(3)  # recording: the bridge decodes again
+        time.sleep(3)  # recorded from the packets passing through
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})  # its linked call ends with it
         wait_event(receiver, "call.hangup", call_control_id=other)
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
@@ -193,3 +196,51 @@ def test_two_baresips_bridged_hear_each_other_passed_through_and_then_recorded(b
         _, rate, interleaved, _ = mono_samples(recording)
         said, heard = list(interleaved[0::2])[-rate:], list(interleaved[1::2])[-rate:]
         assert share_at(said, 440, rate) > 0.8 and share_at(heard, 660, rate) > 0.8
+
+
+@pytest.mark.parametrize("ptime", [10, 40])
+def test_opus_flows_both_ways_at_the_packet_time_baresip_asks_for(bond, receiver, ptime):
+    conn = trunk_connection(bond, receiver)
+    with tempfile.TemporaryDirectory() as workdir:
+        log = os.path.join(workdir, "console.log")
+        proc, _, dump = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"], log=log,
+                                      config="module\topus.so\n", trace=True,
+                                      account=f";audio_codecs=opus/48000/2;ptime={ptime}")
+        call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+        api(bond, "POST", f"/calls/{call}/actions/answer", {})
+        wait_event(receiver, "call.answered", call_control_id=call)
+        answered = time.time()
+        tone = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=1200", "from": "+15550000000"})
+        api(bond, "POST", f"/calls/{call}/actions/bridge",
+            {"call_control_id_to_bridge_with": tone["data"]["call_control_id"]})
+        api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
+        time.sleep(4)
+        api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+        seconds = time.time() - answered
+        hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+        saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
+        proc.wait(timeout=30)
+        with open(log, errors="replace") as f:
+            trace = f.read()
+        ok = trace.index("SIP/2.0 200 OK")
+        offer, answer = trace[:ok], trace[ok:trace.index("ACK sip:", ok)]
+        assert f"a=ptime:{ptime}" in offer and re.search(r"a=rtpmap:\d+ opus/48000/2", answer), answer
+        assert f"a=ptime:{ptime}" in answer, answer
+        # Packets each way over the call: one every `ptime` ms (Bond's count from its answer, baresip's
+        # from its first packet, so a little less).
+        stats = hangup["call_quality_stats"]
+        expected = seconds * 1000 / ptime
+        for way in ["outbound", "inbound"]:
+            count = int(stats[way]["packet_count"])
+            assert 0.75 * expected < count < 1.1 * expected, f"{way}: {count} packets in {seconds:.1f} s"
+        heard_by_baresip = glob.glob(os.path.join(dump, "*-dec.wav"))
+        assert heard_by_baresip, "baresip dumped no received audio"
+        samples, rate, _, _ = mono_samples(heard_by_baresip[0])
+        tail = samples[-rate:]
+        assert share_at(tail, 1200, rate) > 0.8, f"baresip heard {share_at(tail, 1200, rate):.2f} of 1200 Hz"
+        recording = os.path.join(workdir, "bond.wav")
+        with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r, open(recording, "wb") as f:
+            f.write(r.read())
+        _, rate, interleaved, _ = mono_samples(recording)
+        said = list(interleaved[0::2])[-rate:]
+        assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
