@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use bond_codecs::dtmf::DtmfDetector;
 use bond_codecs::g722::{G722Decoder, G722Encoder};
-use bond_codecs::opus_codec::{OpusConfig, OpusDecoder, OpusEncoder, MAX_OPUS_PACKET};
+use bond_codecs::opus_codec::{self, OpusConfig, OpusDecoder, OpusEncoder, MAX_OPUS_PACKET};
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::signals::{sine, white_noise};
 use bond_codecs::{g711, l16, AudioFrame, SampleRate};
@@ -88,6 +88,7 @@ fn opus_paths(c: &mut Criterion) {
     // What `media.opus_complexity` buys: encode cost at 48 kHz by complexity.
     let pcm = frame(SampleRate::Hz48000);
     let mut packet = [0u8; MAX_OPUS_PACKET];
+    opus_short_packets(c, &pcm);
     for complexity in [0, 1, 2, 3, 8, 10] {
         let config = OpusConfig { complexity, ..OpusConfig::default() };
         let mut enc = OpusEncoder::new(config).expect("opus encoder");
@@ -95,6 +96,36 @@ fn opus_paths(c: &mut Criterion) {
             b.iter(|| enc.encode(black_box(&pcm), &mut packet).expect("encodes"))
         });
     }
+}
+
+/// A peer asking for 10 or 30 ms Opus: each 20 ms tick is encoded as two 10
+/// ms frames (at 30 ms, three are joined into one packet), and its 30 ms
+/// packets are split into their 10 ms frames before they are gathered.
+fn opus_short_packets(c: &mut Criterion, pcm: &AudioFrame) {
+    let mut enc =
+        OpusEncoder::new(OpusConfig { complexity: 5, ..OpusConfig::default() }).expect("opus encoder");
+    let mut packet = [0u8; MAX_OPUS_PACKET];
+    let (first, second) = pcm.samples().split_at(pcm.samples().len() / 2);
+    c.bench_function("opus/encode_48k_c5_2x10ms", |b| {
+        b.iter(|| {
+            enc.encode_pcm(black_box(first), &mut packet).expect("encodes");
+            enc.encode_pcm(black_box(second), &mut packet).expect("encodes")
+        })
+    });
+    let frames: Vec<Vec<u8>> = (0..3)
+        .map(|_| {
+            let n = enc.encode_pcm(first, &mut packet).expect("encodes");
+            packet[..n].to_vec()
+        })
+        .collect();
+    let parts: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let joined = opus_codec::join_packets(&parts).expect("joins");
+    c.bench_function("opus/split_30ms_into_10ms", |b| {
+        b.iter(|| opus_codec::split_short_frames(black_box(&joined)).expect("splits"))
+    });
+    c.bench_function("opus/join_3x10ms", |b| {
+        b.iter(|| opus_codec::join_packets(black_box(&parts)).expect("joins"))
+    });
 }
 
 fn resampler_paths(c: &mut Criterion) {
