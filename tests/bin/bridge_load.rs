@@ -56,6 +56,7 @@ use bond_tests::load::{
 };
 use bond_tests::rtpengine::RtpEngine;
 use bond_tests::sip_lite::{self, Message};
+use bond_tests::stamped::{self, recv_stamped, wall_us};
 use bond_tests::translated_calls;
 use serde_json::json;
 use tokio::net::UdpSocket;
@@ -442,32 +443,6 @@ struct Received {
     latencies_us: Vec<u64>,
 }
 
-/// One datagram and the kernel's time of its arrival (SO_TIMESTAMPNS, ns since
-/// the Unix epoch), so the generator's own scheduling is not in the latency.
-fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Option<u64>)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
-    use std::os::fd::AsRawFd;
-    let mut space = nix::cmsg_space!(nix::sys::time::TimeSpec);
-    let mut iov = [std::io::IoSliceMut::new(buf)];
-    let msg =
-        recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_DONTWAIT)
-            .map_err(std::io::Error::from)?;
-    let stamp = msg.cmsgs().ok().into_iter().flatten().find_map(|c| match c {
-        ControlMessageOwned::ScmTimestampns(t) => {
-            Some(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-        }
-        _ => None,
-    });
-    Ok((msg.bytes, stamp))
-}
-
-/// Microseconds since the generator's origin on the wall clock the kernel stamps with.
-fn wall_us(origin: SystemTime) -> u64 {
-    #[allow(clippy::disallowed_methods)] // the generator measures Bond from outside
-    let now = SystemTime::now();
-    now.duration_since(origin).map_or(0, |d| d.as_micros() as u64)
-}
-
 /// Count what arrives on one generator socket of `side` until told to stop.
 async fn receive(
     socket: Arc<UdpSocket>,
@@ -480,7 +455,7 @@ async fn receive(
     let mut got = Received::default();
     let mut buf = [0u8; 1500];
     let origin_ns = origin.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let _ = nix::sys::socket::setsockopt(&*socket, nix::sys::socket::sockopt::ReceiveTimestampns, &true);
+    let _ = stamped::enable(&*socket);
     loop {
         let (n, stamp) = tokio::select! {
             ready = socket.readable() => match ready {

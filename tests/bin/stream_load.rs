@@ -8,7 +8,10 @@
 //! are; until 2026-11-24 all sockets sent at once). Each payload carries its socket and frame number in its first
 //! bytes (a PCMU-to-PCMU bridge returns mu-law codes unchanged), so the far side
 //! can tell which frame arrived and how late. Reports frames lost, latency
-//! percentiles (send on one socket to receipt on the other; a bridge that
+//! percentiles (from the send on one socket to the kernel's arrival time of
+//! the segment that completed the frame on the other, SO_TIMESTAMPNS, so the
+//! generator's own wake-ups are not counted, as in `bridge-load`; until
+//! 2026-11-24 evening the time the generator read it); a bridge that
 //! decodes, `BOND_RTP_PASSTHROUGH=false`, adds its 60 ms playout buffer and up
 //! to 20 ms of tick alignment, a passthrough bridge neither), Bond's CPU and
 //! memory from /proc, and the generator's own CPU.
@@ -17,15 +20,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bond_control_api::streams::READ_BUFFER;
 use bond_tests::bond_process::BondProcess;
 use bond_tests::load::{self, percentile, proc_usage, LoadArgs};
+use bond_tests::stamped::{wall_us, StampedTcp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -75,7 +80,11 @@ fn media_payload(frame: &str) -> Option<&str> {
 
 struct Results {
     latencies_us: Vec<u64>,
+    /// To when the generator read the frame (its own wake-up included).
+    read_latencies_us: Vec<u64>,
     received: u64,
+    /// Frames timed by the kernel's arrival stamp (the others by the generator's clock).
+    stamped: u64,
     /// Frame numbers (from the peer) that never arrived.
     missing: Vec<u64>,
 }
@@ -86,12 +95,19 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let sockets = 2 * pairs;
     let url = format!("ws://127.0.0.1:{}/media/telnyx/{connection}", bond.port);
     let mut streams = Vec::with_capacity(sockets);
+    let mut arrivals = Vec::with_capacity(sockets);
     for i in 0..sockets {
         let mut request = url.as_str().into_client_request().map_err(|e| e.to_string())?;
         request.headers_mut().insert("x-telnyx-streaming-auth-token", TOKEN.parse().map_err(|_| "header")?);
         // Small reads, as Bond's own stream sockets do (tungstenite zeroes its read room each read).
         let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+        let tcp =
+            TcpStream::connect(("127.0.0.1", bond.port)).await.map_err(|e| format!("socket {i}: {e}"))?;
+        // A real-time sender: no Nagle delay on the generator's side to count as Bond's.
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let tcp = StampedTcp::new(tcp).map_err(|e| e.to_string())?;
+        arrivals.push(tcp.arrived());
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config))
             .await
             .map_err(|e| format!("socket {i}: {e}"))?;
         let start = json!({ "event": "start", "sequence_number": "1", "stream_id": format!("load-{i}"),
@@ -132,14 +148,15 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
 
     let frames = seconds * 50;
     #[allow(clippy::disallowed_methods)] // a load generator's own clock
-    let origin = Instant::now();
+    let (origin, wall) = (Instant::now(), SystemTime::now());
+    let wall_ns = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let sent_at: Arc<Vec<Vec<AtomicU64>>> =
         Arc::new((0..sockets).map(|_| (0..=frames).map(|_| AtomicU64::new(0)).collect()).collect());
     let start = tokio::time::Instant::from_std(origin) + FRAME;
     let (cpu_before, _) = proc_usage(bond.pid());
     let (own_cpu_before, _) = proc_usage(std::process::id());
     let mut tasks = Vec::new();
-    for (i, ws) in streams.into_iter().enumerate() {
+    for (i, (ws, arrived)) in streams.into_iter().zip(arrivals).enumerate() {
         let (mut sink, mut stream) = ws.split();
         let peer = i ^ 1;
         let sent_at = sent_at.clone();
@@ -154,7 +171,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
                     tick.tick().await;
                     encode_id(i as u64 * 1_000_000 + seq, &mut payload);
                     let frame = media_frame(seq, &payload);
-                    sent_at[i][seq as usize].store(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    sent_at[i][seq as usize].store(wall_us(wall), Ordering::Relaxed);
                     if sink.send(Message::text(frame)).await.is_err() {
                         break;
                     }
@@ -165,10 +182,12 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         let receiver = tokio::spawn(async move {
             let mut results = Results {
                 latencies_us: Vec::with_capacity(frames as usize),
+                read_latencies_us: Vec::with_capacity(frames as usize),
                 received: 0,
+                stamped: 0,
                 missing: Vec::new(),
             };
-            let mut arrived = vec![false; frames as usize + 1];
+            let mut seen = vec![false; frames as usize + 1];
             let until = Duration::from_secs(seconds) + Duration::from_millis(500);
             let _ = tokio::time::timeout(until, async {
                 while let Some(Ok(Message::Text(text))) = stream.next().await {
@@ -180,32 +199,45 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
                         continue;
                     }
                     let sent = sent_at[from][seq as usize].load(Ordering::Relaxed);
-                    arrived[seq as usize] = true;
+                    // When the kernel took in the segment that completed the frame.
+                    let stamp = arrived.load(Ordering::Relaxed);
+                    let read = wall_us(wall);
+                    let at = if stamp > wall_ns {
+                        results.stamped += 1;
+                        (stamp - wall_ns) / 1000
+                    } else {
+                        read
+                    };
+                    results.read_latencies_us.push(read.saturating_sub(sent));
+                    seen[seq as usize] = true;
                     results.received += 1;
-                    results.latencies_us.push((origin.elapsed().as_micros() as u64).saturating_sub(sent));
+                    results.latencies_us.push(at.saturating_sub(sent));
                 }
             })
             .await;
-            results.missing = (1..=frames).filter(|&seq| !arrived[seq as usize]).collect();
+            results.missing = (1..=frames).filter(|&seq| !seen[seq as usize]).collect();
             results
         });
         tasks.push((sender, receiver));
     }
-    let mut latencies = Vec::new();
-    let mut received = 0;
+    let (mut latencies, mut read_latencies) = (Vec::new(), Vec::new());
+    let (mut received, mut stamped) = (0, 0);
     let mut sinks = Vec::new();
     let mut missing = Vec::new();
     for (i, (sender, receiver)) in tasks.into_iter().enumerate() {
         let results = receiver.await.map_err(|e| e.to_string())?;
         received += results.received;
+        stamped += results.stamped;
         missing.extend(results.missing.iter().map(|seq| format!("{}:{seq}", i ^ 1)));
         latencies.extend(results.latencies_us);
+        read_latencies.extend(results.read_latencies_us);
         sinks.push(sender.await.map_err(|e| e.to_string())?);
     }
     let (cpu_after, rss_kib) = proc_usage(bond.pid());
     let (own_cpu_after, _) = proc_usage(std::process::id());
     drop(sinks);
     latencies.sort_unstable();
+    read_latencies.sort_unstable();
     let sent = frames * sockets as u64;
     let metrics = bond.metrics().await?;
     let counter = |name: &str| {
@@ -219,7 +251,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     Ok(format!(
         "pairs={pairs} sockets={sockets} seconds={seconds}\n\
          frames sent={sent} received with their id={received} lost={}{}\n\
-         latency send->receipt ms: p50={:.1} p99={:.1} max={:.1}\n\
+         latency send->arrival ms: p50={:.1} p99={:.1} max={:.1} (kernel arrival times for {stamped}); to the generator's read: p50={:.1} p99={:.1}\n\
          bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped} relays_dropped={relays_dropped}\n\
          generator cpu={:.1}% of one core",
         sent.saturating_sub(received),
@@ -227,6 +259,8 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         percentile(&latencies, 50.0) as f64 / 1000.0,
         percentile(&latencies, 99.0) as f64 / 1000.0,
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        percentile(&read_latencies, 50.0) as f64 / 1000.0,
+        percentile(&read_latencies, 99.0) as f64 / 1000.0,
         cpu_share * 100.0,
         cpu_share * 100.0 / pairs as f64,
         rss_kib / 1024,

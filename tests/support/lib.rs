@@ -53,4 +53,5 @@ pub mod bond_process;
 pub mod load;
 pub mod rtpengine;
 pub mod sip_lite;
+pub mod stamped;
 pub mod translated_calls;
