@@ -111,11 +111,22 @@ mod tests {
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let mut stamped = StampedTcp::new(listener.accept().await.unwrap().0).unwrap();
         let arrived = stamped.arrived();
+        let mut buf = [0u8; 16];
+        // The kernel turns stamping on a moment after the first socket asks for it
+        // (a deferred switch): wait for a stamped read before the one measured.
+        for _ in 0..400 {
+            client.write_all(b"probe").await.unwrap();
+            assert_eq!(stamped.read(&mut buf).await.unwrap(), 5);
+            if arrived.load(Ordering::Relaxed) != 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_ne!(arrived.load(Ordering::Relaxed), 0, "the kernel stamps nothing");
         let origin = SystemTime::UNIX_EPOCH;
         let before_us = wall_us(origin);
         client.write_all(b"frame").await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let mut buf = [0u8; 16];
         let n = stamped.read(&mut buf).await.unwrap();
         let read_us = wall_us(origin);
         assert_eq!(&buf[..n], b"frame");
