@@ -79,6 +79,32 @@ def mono_samples(path):
     return [samples[i] for i in range(0, len(samples), channels)], rate, samples, channels
 
 
+def bridge_to_a_tone_and_record(bond, conn, call):
+    """Bridge `call` with `loop:tone?hz=1200`, record it in dual channels for 4 s, and hang it up."""
+    tone = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=1200", "from": "+15550000000"})
+    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": tone["data"]["call_control_id"]})
+    api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
+    time.sleep(4)
+    api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+
+
+def assert_tones_both_ways(dump, workdir, saved):
+    """baresip heard Bond's 1200 Hz (its dump of what it decoded), and Bond heard baresip's 440 Hz
+    (the left channel of the call's recording, `saved`)."""
+    heard_by_baresip = glob.glob(os.path.join(dump, "*-dec.wav"))
+    assert heard_by_baresip, "baresip dumped no received audio"
+    samples, rate, _, _ = mono_samples(heard_by_baresip[0])
+    tail = samples[-rate:]
+    assert share_at(tail, 1200, rate) > 0.8, f"baresip heard {share_at(tail, 1200, rate):.2f} of 1200 Hz"
+    recording = os.path.join(workdir, "bond.wav")
+    with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r, open(recording, "wb") as f:
+        f.write(r.read())
+    _, rate, interleaved, channels = mono_samples(recording)
+    assert channels == 2
+    said = list(interleaved[0::2])[-rate:]  # left: what the party (baresip) said
+    assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
+
+
 @pytest.mark.parametrize("direction", ["baresip calls Bond", "Bond calls baresip"])
 def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
     conn = trunk_connection(bond, receiver)
@@ -94,26 +120,10 @@ def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
                                                   "from": "+15550001234"})
             call = dialed["data"]["call_control_id"]
         wait_event(receiver, "call.answered", call_control_id=call)
-        tone = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=1200", "from": "+15550000000"})
-        api(bond, "POST", f"/calls/{call}/actions/bridge",
-            {"call_control_id_to_bridge_with": tone["data"]["call_control_id"]})
-        api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
-        time.sleep(4)
-        api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+        bridge_to_a_tone_and_record(bond, conn, call)
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
         proc.wait(timeout=30)
-        heard_by_baresip = glob.glob(os.path.join(dump, "*-dec.wav"))
-        assert heard_by_baresip, "baresip dumped no received audio"
-        samples, rate, _, _ = mono_samples(heard_by_baresip[0])
-        tail = samples[-rate:]
-        assert share_at(tail, 1200, rate) > 0.8, f"baresip heard {share_at(tail, 1200, rate):.2f} of 1200 Hz"
-        recording = os.path.join(workdir, "bond.wav")
-        with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r, open(recording, "wb") as f:
-            f.write(r.read())
-        _, rate, interleaved, channels = mono_samples(recording)
-        assert channels == 2
-        said = list(interleaved[0::2])[-rate:]  # left: what the party (baresip) said
-        assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
+        assert_tones_both_ways(dump, workdir, saved)
 
 
 @pytest.mark.parametrize("rtcp_mux", ["no", "yes"])
@@ -210,12 +220,7 @@ def test_opus_flows_both_ways_at_the_packet_time_baresip_asks_for(bond, receiver
         api(bond, "POST", f"/calls/{call}/actions/answer", {})
         wait_event(receiver, "call.answered", call_control_id=call)
         answered = time.time()
-        tone = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=1200", "from": "+15550000000"})
-        api(bond, "POST", f"/calls/{call}/actions/bridge",
-            {"call_control_id_to_bridge_with": tone["data"]["call_control_id"]})
-        api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
-        time.sleep(4)
-        api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+        bridge_to_a_tone_and_record(bond, conn, call)
         seconds = time.time() - answered
         hangup = wait_event(receiver, "call.hangup", call_control_id=call)
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
@@ -233,14 +238,4 @@ def test_opus_flows_both_ways_at_the_packet_time_baresip_asks_for(bond, receiver
         for way in ["outbound", "inbound"]:
             count = int(stats[way]["packet_count"])
             assert 0.75 * expected < count < 1.1 * expected, f"{way}: {count} packets in {seconds:.1f} s"
-        heard_by_baresip = glob.glob(os.path.join(dump, "*-dec.wav"))
-        assert heard_by_baresip, "baresip dumped no received audio"
-        samples, rate, _, _ = mono_samples(heard_by_baresip[0])
-        tail = samples[-rate:]
-        assert share_at(tail, 1200, rate) > 0.8, f"baresip heard {share_at(tail, 1200, rate):.2f} of 1200 Hz"
-        recording = os.path.join(workdir, "bond.wav")
-        with urllib.request.urlopen(saved["recording_urls"]["wav"], timeout=10) as r, open(recording, "wb") as f:
-            f.write(r.read())
-        _, rate, interleaved, _ = mono_samples(recording)
-        said = list(interleaved[0::2])[-rate:]
-        assert share_at(said, 440, rate) > 0.8, f"Bond heard {share_at(said, 440, rate):.2f} of 440 Hz"
+        assert_tones_both_ways(dump, workdir, saved)
