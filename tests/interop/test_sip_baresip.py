@@ -79,6 +79,15 @@ def mono_samples(path):
     return [samples[i] for i in range(0, len(samples), channels)], rate, samples, channels
 
 
+def offer_and_answer(log):
+    """From the console `log` of a baresip that called Bond with `trace`: what it sent up to Bond's
+    200 OK (its INVITE and SDP offer), and the 200 OK up to its ACK (Bond's answer)."""
+    with open(log, errors="replace") as f:
+        trace = f.read()
+    ok = trace.index("SIP/2.0 200 OK")
+    return trace[:ok], trace[ok:trace.index("ACK sip:", ok)]
+
+
 def bridge_to_a_tone_and_record(bond, conn, call):
     """Bridge `call` with `loop:tone?hz=1200`, record it in dual channels for 4 s, and hang it up."""
     tone = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=1200", "from": "+15550000000"})
@@ -139,11 +148,8 @@ def test_bond_and_baresip_exchange_rtcp_reports_and_measure_the_round_trip(bond,
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})
         hangup = wait_event(receiver, "call.hangup", call_control_id=call)
         proc.wait(timeout=30)
-        with open(log, errors="replace") as f:
-            trace = f.read()
+        offer, answer = offer_and_answer(log)
     # Bond's 200 OK agrees to multiplex exactly when baresip's INVITE offered it (RFC 5761).
-    ok = trace.index("SIP/2.0 200 OK")
-    offer, answer = trace[:ok], trace[ok:trace.index("ACK sip:", ok)]
     assert ("a=rtcp-mux" in offer) == (rtcp_mux == "yes"), offer
     assert ("a=rtcp-mux" in answer) == (rtcp_mux == "yes"), answer
     outbound = hangup["call_quality_stats"]["outbound"]
@@ -225,10 +231,7 @@ def test_opus_flows_both_ways_at_the_packet_time_baresip_asks_for(bond, receiver
         hangup = wait_event(receiver, "call.hangup", call_control_id=call)
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
         proc.wait(timeout=30)
-        with open(log, errors="replace") as f:
-            trace = f.read()
-        ok = trace.index("SIP/2.0 200 OK")
-        offer, answer = trace[:ok], trace[ok:trace.index("ACK sip:", ok)]
+        offer, answer = offer_and_answer(log)
         assert f"a=ptime:{ptime}" in offer and re.search(r"a=rtpmap:\d+ opus/48000/2", answer), answer
         assert f"a=ptime:{ptime}" in answer, answer
         # Packets each way over the call: one every `ptime` ms (Bond's count from its answer, baresip's
