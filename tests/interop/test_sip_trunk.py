@@ -135,7 +135,9 @@ def exchange_rtp(sock, bond_port, packets, interval=0.02):
 
 @pytest.mark.parametrize("transport,ptime", [("u1", 20), ("t1", 20), ("u1", 30)])
 def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(bond, receiver, transport, ptime):
-    """The caller's tone comes back from `loop:echo`; with 30 ms packets too (Bond cuts them into 20 ms frames)."""
+    """The caller's tone comes back from `loop:echo`; also when the caller sends 30 ms packets
+    though its offer said a=ptime:20 (an idle echo reflects the packets as they came; while it
+    decodes, Bond cuts them into 20 ms frames and sends 20 ms packets)."""
     conn = trunk_connection(bond, receiver)
     caller, media = rtp_caller(bond, 60000, transport=transport)
     incoming = wait_event(receiver, "call.initiated", direction="incoming")
@@ -145,11 +147,13 @@ def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(
     api(bond, "POST", f"/calls/{call}/actions/answer", {})
     echo = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550000000"})
     api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": echo["data"]["call_control_id"]})
-    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    answer = caller.logged(r"BOND_RTP (\d+) .* PTIME (\d+)")
+    assert answer.group(2) == "20", answer.group(0)
     packets = rtp_packets(tone(700, 8000, 8000 * 3), per_packet=8 * ptime)
-    back = exchange_rtp(media, bond_port, packets, interval=ptime / 1000)
+    back = exchange_rtp(media, int(answer.group(1)), packets, interval=ptime / 1000)
     heard = pcmu_samples(back)[-8000:]
-    assert len(back) > 100, f"only {len(back)} packets came back"
+    seconds_back = sum(len(p) - 12 for p in back) / 8000
+    assert seconds_back > 2, f"only {seconds_back} s of the 3 s came back in {len(back)} packets"
     assert share_at(heard, 700, 8000) > 0.8, share_at(heard, 700, 8000)
     answered = wait_event(receiver, "call.answered", call_control_id=call)
     assert answered["codec"] == "PCMU"
