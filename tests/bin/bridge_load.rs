@@ -1,4 +1,4 @@
-//! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record] [--unlinked]
+//! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record [--record-rate 16000]] [--unlinked]
 //! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check]`: bridged SIP
 //! calls through a real Bond (or rtpengine), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
@@ -9,7 +9,9 @@
 //! `bridge_on_answer`, answering Bond's INVITE with PCMU (or Opus with
 //! `--b-codec opus`). With `--unlinked` the agent side is dialed without
 //! `link_to` (so Bond places it by load, and a pair may span two engine
-//! shards) and bridged with the bridge action once answered. `--record` adds `record: record-from-answer` to each dial;
+//! shards) and bridged with the bridge action once answered. `--record` adds `record: record-from-answer` to each dial
+//! (with `--record-rate 16000`, each agent call is recorded with `record_start` at
+//! 16 kHz once every pair is bridged, so the writers resample);
 //! `--no-passthrough` starts Bond with `BOND_RTP_PASSTHROUGH=false` (`--no-rtcp`:
 //! `BOND_RTP_RTCP=false`), `--complexity`
 //! with that `BOND_OPUS_COMPLEXITY`. `--translate N` adds N live-translated
@@ -78,6 +80,8 @@ struct Options {
     seconds: u64,
     opus_b: bool,
     record: bool,
+    /// Record at this rate (`record_start`'s `sample_rate`) rather than the leg's.
+    record_rate: Option<u32>,
     rtpengine: bool,
     /// Live-translated calls beside the pairs.
     translate: usize,
@@ -225,6 +229,7 @@ async fn setup_bond(
     let trunk = Trunk::new(bond, sip).await?;
     let (connection, local) = (&trunk.connection, trunk.sip.local_addr().map_err(|e| e.to_string())?);
     let pairs: Vec<usize> = (0..options.pairs).collect();
+    let mut agents = Vec::with_capacity(options.pairs);
     for batch in pairs.chunks(SETUP_BATCH) {
         for &i in batch {
             trunk.invite(i, a_media[i]).await?;
@@ -253,7 +258,7 @@ async fn setup_bond(
                 dial["link_to"] = json!(call);
                 dial["bridge_on_answer"] = json!(true);
             }
-            if options.record {
+            if options.record && options.record_rate.is_none() {
                 dial["record"] = json!("record-from-answer");
             }
             async move {
@@ -270,15 +275,35 @@ async fn setup_bond(
         if options.unlinked {
             bridge_when_answered(bond, &dialed).await?;
         }
+        agents.extend(dialed.into_iter().map(|(_, agent)| agent));
     }
     for _ in 0..1200 {
         let bridged = bond.inbox.all().iter().filter(|(t, _)| t == "call.bridged").count();
         if bridged >= 2 * options.pairs && all_known(targets, false) {
-            return Ok(());
+            return match options.record_rate {
+                Some(rate) => record_at(bond, &agents, rate).await,
+                None => Ok(()),
+            };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!("not every pair was bridged; events: {:?}", event_counts(bond)))
+}
+
+/// Start a dual-channel recording of each call at `rate`.
+async fn record_at(bond: &BondProcess, calls: &[String], rate: u32) -> Result<(), String> {
+    for batch in calls.chunks(SETUP_BATCH) {
+        let starts = batch.iter().map(|call| async move {
+            let body = json!({ "format": "wav", "channels": "dual", "sample_rate": rate });
+            bond.post(&format!("/v2/calls/{call}/actions/record_start"), body).await
+        });
+        for started in futures_util::future::join_all(starts).await {
+            if let Some(e) = started?.get("errors") {
+                return Err(format!("record_start: {e}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bridge each (customer, agent) pair with the bridge action once the agent's call is answered.
@@ -699,7 +724,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
     };
     let missing = sent.saturating_sub(got.marked + got.unmarked);
     let report = format!(
-        "relay={relay} pairs={} seconds={} mode={mode} record={}\n\
+        "relay={relay} pairs={} seconds={} mode={mode} record={}{}\n\
          generator ticks in the window={ticks} of {} (fewer: the generator fell behind)\n\
          calls that ended during the run: {ended:?}\n\
          packets sent={sent} received marked={} unmarked={} missing={}{setup}\n\
@@ -708,6 +733,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         options.pairs,
         options.seconds,
         options.record,
+        options.record_rate.map(|r| format!(" at {r} Hz")).unwrap_or_default(),
         options.seconds * 50,
         got.marked,
         got.unmarked,
@@ -743,7 +769,8 @@ async fn main() -> ExitCode {
         pairs: args.number(0, 100) as usize,
         seconds: args.number(1, 20),
         opus_b: args.flag("--b-codec").is_some_and(|c| c == "opus"),
-        record: args.has("--record"),
+        record: args.has("--record") || args.has("--record-rate"),
+        record_rate: args.flag("--record-rate").and_then(|r| r.parse().ok()),
         rtpengine: args.flag("--relay").is_some_and(|r| r == "rtpengine"),
         translate: args.flag("--translate").and_then(|n| n.parse().ok()).unwrap_or(0),
         check: args.has("--check"),
@@ -754,6 +781,9 @@ async fn main() -> ExitCode {
     if options.translate > 0 && std::env::var_os("BOND_WHISPER_MODEL").is_none() {
         let model = std::path::absolute("target/models/ggml-tiny.en.bin").unwrap_or_default();
         std::env::set_var("BOND_WHISPER_MODEL", model); // read by the Bond this starts
+    }
+    if args.has("--record-rate") && options.record_rate.is_none() {
+        return load::finish("bridge-load", Err("--record-rate takes a rate in Hz (16000)".into()));
     }
     if options.echo && (options.rtpengine || options.opus_b || options.record) {
         return load::finish("bridge-load", Err("--echo runs plain PCMU calls into Bond".into()));
