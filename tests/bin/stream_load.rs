@@ -14,7 +14,9 @@
 //! 2026-11-24 evening the time the generator read it); a bridge that
 //! decodes, `BOND_RTP_PASSTHROUGH=false`, adds its 60 ms playout buffer and up
 //! to 20 ms of tick alignment, a passthrough bridge neither), Bond's CPU and
-//! memory from /proc, and the generator's own CPU.
+//! memory from /proc, and the generator's own CPU. The frames over 5 ms are
+//! counted by 100 ms window of their send time, with the three worst windows,
+//! so a few stalls can be told from a tail spread over the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +59,15 @@ fn decode_id(payload: &[u8]) -> Option<u64> {
 }
 
 const FRAME: Duration = Duration::from_millis(20);
+/// From the measurement's origin to the first frame: every socket's tasks are
+/// spawned by then, so no socket starts late (until 2026-11-25 it was 20 ms, and
+/// the first 100 ms of a 500-pair run held a thousand or more late frames).
+const LEAD: Duration = Duration::from_millis(200);
+/// The tail is reported by 100 ms windows of send time, to tell a few stalls
+/// from a spread-out tail.
+const WINDOW_US: u64 = 100_000;
+/// A frame later than this counts against its window.
+const LATE_US: u64 = 5_000;
 
 /// A Telnyx `media` frame as the reference shows it, written without a JSON
 /// tree: the generator's cost per frame is the machine's, not Bond's.
@@ -80,6 +91,8 @@ fn media_payload(frame: &str) -> Option<&str> {
 
 struct Results {
     latencies_us: Vec<u64>,
+    /// When each frame of `latencies_us` was sent (µs from the origin).
+    sent_us: Vec<u64>,
     /// To when the generator read the frame (its own wake-up included).
     read_latencies_us: Vec<u64>,
     received: u64,
@@ -152,7 +165,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let wall_ns = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let sent_at: Arc<Vec<Vec<AtomicU64>>> =
         Arc::new((0..sockets).map(|_| (0..=frames).map(|_| AtomicU64::new(0)).collect()).collect());
-    let start = tokio::time::Instant::from_std(origin) + FRAME;
+    let start = tokio::time::Instant::from_std(origin) + LEAD;
     let (cpu_before, _) = proc_usage(bond.pid());
     let (own_cpu_before, _) = proc_usage(std::process::id());
     let mut tasks = Vec::new();
@@ -182,6 +195,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         let receiver = tokio::spawn(async move {
             let mut results = Results {
                 latencies_us: Vec::with_capacity(frames as usize),
+                sent_us: Vec::with_capacity(frames as usize),
                 read_latencies_us: Vec::with_capacity(frames as usize),
                 received: 0,
                 stamped: 0,
@@ -212,6 +226,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
                     seen[seq as usize] = true;
                     results.received += 1;
                     results.latencies_us.push(at.saturating_sub(sent));
+                    results.sent_us.push(sent);
                 }
             })
             .await;
@@ -224,11 +239,13 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let (mut received, mut stamped) = (0, 0);
     let mut sinks = Vec::new();
     let mut missing = Vec::new();
+    let mut windows = LateWindows::default();
     for (i, (sender, receiver)) in tasks.into_iter().enumerate() {
         let results = receiver.await.map_err(|e| e.to_string())?;
         received += results.received;
         stamped += results.stamped;
         missing.extend(results.missing.iter().map(|seq| format!("{}:{seq}", i ^ 1)));
+        windows.add(&results.sent_us, &results.latencies_us);
         latencies.extend(results.latencies_us);
         read_latencies.extend(results.read_latencies_us);
         sinks.push(sender.await.map_err(|e| e.to_string())?);
@@ -252,6 +269,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         "pairs={pairs} sockets={sockets} seconds={seconds}\n\
          frames sent={sent} received with their id={received} lost={}{}\n\
          latency send->arrival ms: p50={:.1} p99={:.1} max={:.1} (kernel arrival times for {stamped}); to the generator's read: p50={:.1} p99={:.1}\n\
+         {windows}\n\
          bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped} relays_dropped={relays_dropped}\n\
          generator cpu={:.1}% of one core",
         sent.saturating_sub(received),
@@ -267,6 +285,41 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         rss_kib as f64 / pairs as f64,
         own_cpu_share * 100.0,
     ))
+}
+
+/// Frames later than [`LATE_US`], by 100 ms window of their send time from the first frame.
+#[derive(Default)]
+struct LateWindows {
+    /// (late frames, the latest) per window.
+    windows: Vec<(u64, u64)>,
+}
+
+impl LateWindows {
+    fn add(&mut self, sent_us: &[u64], latencies_us: &[u64]) {
+        for (&sent, &latency) in sent_us.iter().zip(latencies_us).filter(|(_, &l)| l > LATE_US) {
+            let w = (sent.saturating_sub(LEAD.as_micros() as u64) / WINDOW_US) as usize;
+            if self.windows.len() <= w {
+                self.windows.resize(w + 1, (0, 0));
+            }
+            self.windows[w].0 += 1;
+            self.windows[w].1 = self.windows[w].1.max(latency);
+        }
+    }
+}
+
+impl std::fmt::Display for LateWindows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let late: Vec<(usize, &(u64, u64))> =
+            self.windows.iter().enumerate().filter(|(_, w)| w.0 > 0).collect();
+        let total: u64 = late.iter().map(|(_, w)| w.0).sum();
+        write!(f, "frames over {} ms: {total}, in {} of the 100 ms windows", LATE_US / 1000, late.len())?;
+        let mut worst = late;
+        worst.sort_by_key(|(_, w)| std::cmp::Reverse(w.0));
+        for (i, (late, max)) in worst.into_iter().take(3) {
+            write!(f, "; {:.1} s: {late} (max {:.1} ms)", i as f64 / 10.0, *max as f64 / 1000.0)?;
+        }
+        Ok(())
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
