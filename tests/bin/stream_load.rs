@@ -60,7 +60,7 @@ fn decode_id(payload: &[u8]) -> Option<u64> {
 
 const FRAME: Duration = Duration::from_millis(20);
 /// From the measurement's origin to the first frame: every socket's tasks are
-/// spawned by then, so no socket starts late (until 2026-11-25 it was 20 ms, and
+/// spawned by then, so no socket starts late (until 2026-11-24 night it was 20 ms, and
 /// the first 100 ms of a 500-pair run held a thousand or more late frames).
 const LEAD: Duration = Duration::from_millis(200);
 /// The tail is reported by 100 ms windows of send time, to tell a few stalls
