@@ -197,6 +197,72 @@ def test_a_caller_asking_for_40_ms_packets_gets_them_from_a_decoded_bridge(bond,
     assert code == 0, detail
 
 
+def listen_rtp(sock, seconds):
+    """The RTP packets that arrive on `sock` within `seconds`."""
+    sock.settimeout(0.05)
+    received, end = [], time.time() + seconds
+    while time.time() < end:
+        try:
+            data, _ = sock.recvfrom(2048)
+            if len(data) > 12:
+                received.append(data)
+        except (socket.timeout, BlockingIOError):
+            pass
+    return received
+
+
+def test_a_caller_holds_resumes_and_changes_codec_with_re_invites(bond, receiver):
+    """sipp re-INVITEs an answered call bridged to a tone, 2 s apart: sendonly is answered
+    recvonly and Bond's RTP stops; sendrecv brings it back; an offer of PCMA alone moves the
+    call to PCMA, the tone still heard; an offer of G.722 alone (another sample rate) is
+    refused with 488 and the call goes on in PCMA until the caller hangs up."""
+    conn = trunk_connection(bond, receiver)
+    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    media.bind(("127.0.0.1", 0))
+    caller = Sipp("uac_reinvite.xml", {"rtp_port": media.getsockname()[1], "phase_ms": 2000},
+                  target=f"127.0.0.1:{bond.sip_port}")
+    call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/answer", {})
+    tone_call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=800", "from": "+15550000000"})
+    api(bond, "POST", f"/calls/{call}/actions/bridge",
+        {"call_control_id_to_bridge_with": tone_call["data"]["call_control_id"]})
+
+    def phase(log):
+        """sipp's line for the answer it got, and Bond's packets over the second after it settled."""
+        line = caller.logged(log).group(0)
+        listen_rtp(media, 0.3)
+        return line, listen_rtp(media, 1.0)
+
+    def tone_share(packets, decode):
+        pcm = decode(b"".join(p[12:] for p in packets), 2)
+        return share_at(struct.unpack(f"<{len(pcm) // 2}h", pcm), 800, 8000)
+
+    line, packets = phase(r"ANSWERED \S+ \S+")
+    assert line == "ANSWERED sendrecv 0", line
+    assert len(packets) >= 40 and {p[1] & 0x7F for p in packets} == {0}, len(packets)
+    assert tone_share(packets, audioop.ulaw2lin) > 0.8
+
+    line, packets = phase(r"HELD \S+ \S+")
+    assert line == "HELD recvonly 0", line
+    assert packets == [], f"{len(packets)} packets sent to a caller that holds"
+
+    line, packets = phase(r"RESUMED \S+ \S+")
+    assert line == "RESUMED sendrecv 0", line
+    assert len(packets) >= 40 and {p[1] & 0x7F for p in packets} == {0}, len(packets)
+
+    line, packets = phase(r"MOVED \S+ \S+")
+    assert line == "MOVED sendrecv 8", line
+    assert len(packets) >= 40 and {p[1] & 0x7F for p in packets} == {8}, {p[1] & 0x7F for p in packets}
+    assert tone_share(packets, audioop.alaw2lin) > 0.8
+
+    _, packets = phase(r"REFUSED 488")
+    assert len(packets) >= 40 and {p[1] & 0x7F for p in packets} == {8}, "the call goes on as it was"
+    code, detail = caller.wait()
+    assert code == 0, detail
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert (hangup["hangup_cause"], hangup["hangup_source"]) == ("normal_clearing", "caller")
+
+
 def test_sipps_own_30_ms_pcma_recording_is_taken_whole(bond, receiver):
     """sipp plays its stock g711a.pcap (PCMA in 30 ms packets, about 7 s) into a call bridged to
     loop:echo: Bond takes every packet (cut into 20 ms frames) and scores the call clean."""
