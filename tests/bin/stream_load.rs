@@ -28,7 +28,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bond_control_api::streams::READ_BUFFER;
 use bond_tests::bond_process::BondProcess;
-use bond_tests::load::{self, percentile, proc_usage, LoadArgs};
+use bond_tests::load::{self, percentile, proc_usage, LateWindows, LoadArgs};
 use bond_tests::stamped::{wall_us, StampedTcp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -63,10 +63,7 @@ const FRAME: Duration = Duration::from_millis(20);
 /// spawned by then, so no socket starts late (until 2026-11-24 night it was 20 ms, and
 /// the first 100 ms of a 500-pair run held a thousand or more late frames).
 const LEAD: Duration = Duration::from_millis(200);
-/// The tail is reported by 100 ms windows of send time, to tell a few stalls
-/// from a spread-out tail.
-const WINDOW_US: u64 = 100_000;
-/// A frame later than this counts against its window.
+/// A frame later than this counts against its 100 ms window (issue 5's p99 target).
 const LATE_US: u64 = 5_000;
 
 /// A Telnyx `media` frame as the reference shows it, written without a JSON
@@ -91,8 +88,7 @@ fn media_payload(frame: &str) -> Option<&str> {
 
 struct Results {
     latencies_us: Vec<u64>,
-    /// When each frame of `latencies_us` was sent (µs from the origin).
-    sent_us: Vec<u64>,
+    late: LateWindows,
     /// To when the generator read the frame (its own wake-up included).
     read_latencies_us: Vec<u64>,
     received: u64,
@@ -166,6 +162,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let sent_at: Arc<Vec<Vec<AtomicU64>>> =
         Arc::new((0..sockets).map(|_| (0..=frames).map(|_| AtomicU64::new(0)).collect()).collect());
     let start = tokio::time::Instant::from_std(origin) + LEAD;
+    let lead_us = LEAD.as_micros() as u64;
     let (cpu_before, _) = proc_usage(bond.pid());
     let (own_cpu_before, _) = proc_usage(std::process::id());
     let mut tasks = Vec::new();
@@ -195,7 +192,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         let receiver = tokio::spawn(async move {
             let mut results = Results {
                 latencies_us: Vec::with_capacity(frames as usize),
-                sent_us: Vec::with_capacity(frames as usize),
+                late: LateWindows::new(LATE_US),
                 read_latencies_us: Vec::with_capacity(frames as usize),
                 received: 0,
                 stamped: 0,
@@ -226,7 +223,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
                     seen[seq as usize] = true;
                     results.received += 1;
                     results.latencies_us.push(at.saturating_sub(sent));
-                    results.sent_us.push(sent);
+                    results.late.add(sent.saturating_sub(lead_us), at.saturating_sub(sent));
                 }
             })
             .await;
@@ -239,13 +236,13 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let (mut received, mut stamped) = (0, 0);
     let mut sinks = Vec::new();
     let mut missing = Vec::new();
-    let mut windows = LateWindows::default();
+    let mut late = LateWindows::new(LATE_US);
     for (i, (sender, receiver)) in tasks.into_iter().enumerate() {
         let results = receiver.await.map_err(|e| e.to_string())?;
         received += results.received;
         stamped += results.stamped;
         missing.extend(results.missing.iter().map(|seq| format!("{}:{seq}", i ^ 1)));
-        windows.add(&results.sent_us, &results.latencies_us);
+        late.merge(&results.late);
         latencies.extend(results.latencies_us);
         read_latencies.extend(results.read_latencies_us);
         sinks.push(sender.await.map_err(|e| e.to_string())?);
@@ -269,7 +266,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         "pairs={pairs} sockets={sockets} seconds={seconds}\n\
          frames sent={sent} received with their id={received} lost={}{}\n\
          latency send->arrival ms: p50={:.1} p99={:.1} max={:.1} (kernel arrival times for {stamped}); to the generator's read: p50={:.1} p99={:.1}\n\
-         {windows}\n\
+         frames {late}\n\
          bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped} relays_dropped={relays_dropped}\n\
          generator cpu={:.1}% of one core",
         sent.saturating_sub(received),
@@ -285,41 +282,6 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
         rss_kib as f64 / pairs as f64,
         own_cpu_share * 100.0,
     ))
-}
-
-/// Frames later than [`LATE_US`], by 100 ms window of their send time from the first frame.
-#[derive(Default)]
-struct LateWindows {
-    /// (late frames, the latest) per window.
-    windows: Vec<(u64, u64)>,
-}
-
-impl LateWindows {
-    fn add(&mut self, sent_us: &[u64], latencies_us: &[u64]) {
-        for (&sent, &latency) in sent_us.iter().zip(latencies_us).filter(|(_, &l)| l > LATE_US) {
-            let w = (sent.saturating_sub(LEAD.as_micros() as u64) / WINDOW_US) as usize;
-            if self.windows.len() <= w {
-                self.windows.resize(w + 1, (0, 0));
-            }
-            self.windows[w].0 += 1;
-            self.windows[w].1 = self.windows[w].1.max(latency);
-        }
-    }
-}
-
-impl std::fmt::Display for LateWindows {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let late: Vec<(usize, &(u64, u64))> =
-            self.windows.iter().enumerate().filter(|(_, w)| w.0 > 0).collect();
-        let total: u64 = late.iter().map(|(_, w)| w.0).sum();
-        write!(f, "frames over {} ms: {total}, in {} of the 100 ms windows", LATE_US / 1000, late.len())?;
-        let mut worst = late;
-        worst.sort_by_key(|(_, w)| std::cmp::Reverse(w.0));
-        for (i, (late, max)) in worst.into_iter().take(3) {
-            write!(f, "; {:.1} s: {late} (max {:.1} ms)", i as f64 / 10.0, *max as f64 / 1000.0)?;
-        }
-        Ok(())
-    }
 }
 
 #[tokio::main(flavor = "current_thread")]

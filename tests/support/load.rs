@@ -1,5 +1,5 @@
-//! What the load tools (tests/bin/*-load) share: arguments, percentiles, and a
-//! process's CPU and memory from /proc.
+//! What the load tools (tests/bin/*-load) share: arguments, percentiles, late
+//! arrivals by window, and a process's CPU and memory from /proc.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +94,63 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+/// Arrivals later than a threshold, counted by 100 ms window of their send
+/// time, so a few stalls (most of the late ones in a window or two) can be told
+/// from a tail spread over the run.
+#[derive(Debug, Clone, Default)]
+pub struct LateWindows {
+    late_us: u64,
+    /// (late arrivals, the latest) per window.
+    windows: Vec<(u64, u64)>,
+}
+
+impl LateWindows {
+    const WINDOW_US: u64 = 100_000;
+
+    pub fn new(late_us: u64) -> Self {
+        Self { late_us, windows: Vec::new() }
+    }
+
+    /// One arrival, sent `sent_us` after the run's first send and `latency_us` on its way.
+    pub fn add(&mut self, sent_us: u64, latency_us: u64) {
+        if latency_us <= self.late_us {
+            return;
+        }
+        let w = (sent_us / Self::WINDOW_US) as usize;
+        if self.windows.len() <= w {
+            self.windows.resize(w + 1, (0, 0));
+        }
+        self.windows[w].0 += 1;
+        self.windows[w].1 = self.windows[w].1.max(latency_us);
+    }
+
+    /// Take in another receiver's count (same threshold).
+    pub fn merge(&mut self, other: &Self) {
+        if self.windows.len() < other.windows.len() {
+            self.windows.resize(other.windows.len(), (0, 0));
+        }
+        for (mine, theirs) in self.windows.iter_mut().zip(&other.windows) {
+            mine.0 += theirs.0;
+            mine.1 = mine.1.max(theirs.1);
+        }
+    }
+}
+
+impl std::fmt::Display for LateWindows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut late: Vec<(usize, (u64, u64))> =
+            self.windows.iter().copied().enumerate().filter(|(_, w)| w.0 > 0).collect();
+        let total: u64 = late.iter().map(|(_, w)| w.0).sum();
+        let threshold = self.late_us as f64 / 1000.0;
+        write!(f, "over {threshold} ms: {total}, in {} of the 100 ms windows", late.len())?;
+        late.sort_by_key(|(_, w)| std::cmp::Reverse(w.0));
+        for (i, (count, max)) in late.into_iter().take(3) {
+            write!(f, "; {:.1} s: {count} (max {:.1} ms)", i as f64 / 10.0, max as f64 / 1000.0)?;
+        }
+        Ok(())
+    }
+}
+
 /// Bond's `bond_engine_timer_lateness_seconds_bucket` counters from a /metrics
 /// page: (upper bound in seconds, cumulative count), in order; +Inf is `f64::INFINITY`.
 pub fn timer_lateness_buckets(metrics: &str) -> Vec<(f64, u64)> {
@@ -121,4 +178,25 @@ pub fn timer_lateness_percentile(before: &str, after: &str, p: f64) -> (f64, u64
     let wanted = (p / 100.0 * total as f64).ceil() as u64;
     let bound = delta.iter().find(|d| d.1 >= wanted).map_or(f64::INFINITY, |d| d.0);
     (bound, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LateWindows;
+
+    #[test]
+    fn late_windows_count_only_late_arrivals_by_send_time_and_name_the_worst() {
+        let mut a = LateWindows::new(5_000);
+        a.add(50_000, 4_000); // on time
+        a.add(250_000, 6_000);
+        a.add(260_000, 9_000);
+        let mut b = LateWindows::new(5_000);
+        b.add(1_230_000, 7_000);
+        b.add(270_000, 8_000);
+        a.merge(&b);
+        assert_eq!(
+            a.to_string(),
+            "over 5 ms: 4, in 2 of the 100 ms windows; 0.2 s: 3 (max 9.0 ms); 1.2 s: 1 (max 7.0 ms)"
+        );
+    }
 }
