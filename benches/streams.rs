@@ -1,6 +1,7 @@
 //! Cost of one carrier media-stream frame: parsing a Telnyx `media` frame (JSON
 //! and base64) and decoding its PCMU payload; and the way back, encoding 20 ms
-//! to PCMU and wrapping it as a `media` frame.
+//! to PCMU and wrapping it as a `media` frame; and a `media` frame of a stream
+//! Bond sends out (`streaming_start`).
 //!
 //! Run: `cargo bench -p bond-benches --bench streams`
 
@@ -34,6 +35,13 @@ fn media_frames(c: &mut Criterion) {
         b.iter(|| {
             g711::ulaw_encode_slice(black_box(&pcm), &mut out);
             writer.frame(&out)
+        })
+    });
+    let outbound = frames::OutboundMediaWriter::new("32DE0DEA-53CB-4B21-89A4-9E1819C043BC");
+    c.bench_function("streams/streaming_start_media_out_pcmu_encode_base64_json", |b| {
+        b.iter(|| {
+            g711::ulaw_encode_slice(black_box(&pcm), &mut out);
+            outbound.frame(1234, "inbound", 617, 12_340, &out)
         })
     });
 }

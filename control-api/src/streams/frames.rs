@@ -217,6 +217,33 @@ impl MediaWriter {
     }
 }
 
+/// Writes the `media` frames of a stream Bond sends (`streaming_start`), in
+/// Telnyx's shape: sequence number, track, chunk, timestamp and payload, and
+/// the stream id (escaped once, at the start).
+#[derive(Debug, Clone)]
+pub struct OutboundMediaWriter {
+    tail: String,
+}
+
+impl OutboundMediaWriter {
+    pub fn new(stream_id: &str) -> Self {
+        Self { tail: format!(r#""}},"stream_id":{}}}"#, json!(stream_id)) }
+    }
+
+    /// `track` is Bond's own name (`inbound`, `outbound`): nothing in it to escape.
+    pub fn frame(&self, sequence: u64, track: &str, chunk: u64, timestamp_ms: u64, payload: &[u8]) -> String {
+        use std::fmt::Write as _;
+        let mut frame = String::with_capacity(120 + payload.len().div_ceil(3) * 4 + self.tail.len());
+        let _ = write!(
+            frame,
+            r#"{{"event":"media","sequence_number":"{sequence}","media":{{"track":"{track}","chunk":"{chunk}","timestamp":"{timestamp_ms}","payload":""#
+        );
+        BASE64.encode_string(payload, &mut frame);
+        frame.push_str(&self.tail);
+        frame
+    }
+}
+
 /// A mark answered.
 pub fn mark(carrier: Carrier, stream_id: &str, name: &str) -> String {
     match carrier {
