@@ -90,13 +90,18 @@ class Sipp:
         return code, detail
 
 
-def rtp_caller(bond, bye_timeout_ms, transport="u1", **fields):
-    """A sipp caller (uac_rtp.xml) whose media is a socket of the test's: (caller, socket)."""
+def sipp_caller(bond, scenario, transport="u1", **fields):
+    """A sipp caller running `scenario`, whose media ({rtp_port}) is a socket of the test's: (caller, socket)."""
     media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     media.bind(("127.0.0.1", 0))
-    caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": bye_timeout_ms, **fields},
+    caller = Sipp(scenario, {"rtp_port": media.getsockname()[1], **fields},
                   target=f"127.0.0.1:{bond.sip_port}", transport=transport)
     return caller, media
+
+
+def rtp_caller(bond, bye_timeout_ms, transport="u1", **fields):
+    """A sipp caller (uac_rtp.xml) whose media is a socket of the test's: (caller, socket)."""
+    return sipp_caller(bond, "uac_rtp.xml", transport, bye_timeout_ms=bye_timeout_ms, **fields)
 
 
 def rtp_packets(samples, ssrc=0x1234, pt=0, seq=1, ts=0, per_packet=160):
@@ -217,10 +222,7 @@ def test_a_caller_holds_resumes_and_changes_codec_with_re_invites(bond, receiver
     call to PCMA, the tone still heard; an offer of G.722 alone (another sample rate) is
     refused with 488 and the call goes on in PCMA until the caller hangs up."""
     conn = trunk_connection(bond, receiver)
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
-    caller = Sipp("uac_reinvite.xml", {"rtp_port": media.getsockname()[1], "phase_ms": 2000},
-                  target=f"127.0.0.1:{bond.sip_port}")
+    caller, media = sipp_caller(bond, "uac_reinvite.xml", phase_ms=2000)
     call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
     api(bond, "POST", f"/calls/{call}/actions/answer", {})
     tone_call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=800", "from": "+15550000000"})
