@@ -222,8 +222,9 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
                     results.read_latencies_us.push(read.saturating_sub(sent));
                     seen[seq as usize] = true;
                     results.received += 1;
-                    results.latencies_us.push(at.saturating_sub(sent));
-                    results.late.add(sent.saturating_sub(lead_us), at.saturating_sub(sent));
+                    let latency = at.saturating_sub(sent);
+                    results.latencies_us.push(latency);
+                    results.late.add(sent.saturating_sub(lead_us), latency);
                 }
             })
             .await;

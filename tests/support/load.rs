@@ -97,7 +97,7 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
 /// Arrivals later than a threshold, counted by 100 ms window of their send
 /// time, so a few stalls (most of the late ones in a window or two) can be told
 /// from a tail spread over the run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LateWindows {
     late_us: u64,
     /// (late arrivals, the latest) per window.
