@@ -245,15 +245,15 @@ impl<'a> Frames<'a> {
         Self { stream_id, sequence: 0, media: OutboundMediaWriter::new(stream_id) }
     }
 
-    fn next_sequence(&mut self) -> String {
+    fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
-        self.sequence.to_string()
+        self.sequence
     }
 
     fn start(&mut self, request: &StreamRequest, start: &StreamStart) -> Value {
         json!({
             "event": "start",
-            "sequence_number": self.next_sequence(),
+            "sequence_number": self.next_sequence().to_string(),
             "stream_id": self.stream_id,
             "start": {
                 "user_id": start.user_id,
@@ -274,19 +274,19 @@ impl<'a> Frames<'a> {
 
     /// Written without a JSON tree: one of these goes out every 20 ms per track.
     fn media(&mut self, track: &str, chunk: u64, timestamp: u64, payload: &[u8]) -> String {
-        self.sequence += 1;
-        self.media.frame(self.sequence, track, chunk, timestamp, payload)
+        let sequence = self.next_sequence();
+        self.media.frame(sequence, track, chunk, timestamp, payload)
     }
 
     fn reply(&mut self, reply: &Reply) -> Value {
-        let sequence = self.next_sequence();
+        let sequence = self.next_sequence().to_string();
         reply.frame(self.stream_id, sequence)
     }
 
     fn stop(&mut self, start: &StreamStart) -> Value {
         json!({
             "event": "stop",
-            "sequence_number": self.next_sequence(),
+            "sequence_number": self.next_sequence().to_string(),
             "stop": { "user_id": start.user_id, "call_control_id": start.call_control_id },
             "stream_id": self.stream_id,
         })
