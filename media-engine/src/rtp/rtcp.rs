@@ -20,6 +20,10 @@ use super::{ReceiveStats, RtpError};
 /// Mean time between reports (RFC 3550's minimum; randomized 0.5x-1.5x).
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The coarsest clock tick a peer may count its DLSR in (Windows' timer: 15.6 ms),
+/// in 1/65536 s.
+const DELAY_TICK_UNITS: i32 = 65536 * 16 / 1000;
+
 /// Whether a datagram on an RTP port is RTCP (RFC 5761 section 4: packet types 192-223).
 pub fn is_rtcp(datagram: &[u8]) -> bool {
     datagram.len() >= 8 && datagram[0] >> 6 == 2 && (192..=223).contains(&datagram[1])
@@ -163,9 +167,12 @@ impl Rtcp {
         if block.last_sender_report != 0 {
             // All three in 1/65536 s, modulo 2^32 (RFC 3550 6.4.1).
             let arrived = (ntp >> 16) as u32;
-            let rtt = arrived.wrapping_sub(block.last_sender_report).wrapping_sub(block.delay);
-            if rtt < 65536 * 60 {
-                self.remote.rtt_ms = Some(f64::from(rtt) * 1000.0 / 65536.0);
+            let rtt = arrived.wrapping_sub(block.last_sender_report).wrapping_sub(block.delay) as i32;
+            // A peer that counts its delay in clock ticks (libre: whole ms) can overstate
+            // it by a tick, so a short round trip can come out a little negative: that is
+            // a round trip of about nothing. Further off, or over a minute, the report is wrong.
+            if (-DELAY_TICK_UNITS..65536 * 60).contains(&rtt) {
+                self.remote.rtt_ms = Some(f64::from(rtt.max(0)) * 1000.0 / 65536.0);
             }
         }
     }
@@ -272,6 +279,31 @@ mod tests {
         assert_eq!((seen.reports, seen.packets_lost), (1, Some(0)));
         let rtt = seen.rtt_ms.unwrap();
         assert!((rtt - 80.0).abs() < 0.1, "{rtt}");
+    }
+
+    /// A receiver report on SSRC 0xA echoing `lsr`, with the peer's delay `dlsr` (1/65536 s).
+    fn echo_of(lsr: u32, dlsr: u32) -> Bytes {
+        let block = ReceptionReport { ssrc: 0xA, last_sender_report: lsr, delay: dlsr, ..Default::default() };
+        let rr = ReceiverReport { ssrc: 0xB, reports: vec![block], profile_extensions: Bytes::new() };
+        rtcp::packet::marshal(&[Box::new(rr)]).unwrap()
+    }
+
+    #[test]
+    fn a_peer_overstating_its_delay_by_a_clock_tick_gives_a_round_trip_of_zero_not_none() {
+        // libre counts the delay in whole ms: over loopback it can exceed the real interval.
+        let t0 = crate::sim::epoch();
+        let arrived = ntp_time(Duration::from_secs(1_700_000_000));
+        let lsr = ((arrived >> 16) as u32).wrapping_sub(65536 / 2); // SR sent 500 ms ago
+        let mut rtcp = Rtcp::new("a", 8000, 1, t0);
+        rtcp.receive(t0, arrived, &echo_of(lsr, 65536 / 2 + 60), 0xA).unwrap(); // ~0.9 ms over
+        assert_eq!(rtcp.remote().rtt_ms, Some(0.0));
+        rtcp.receive(t0, arrived, &echo_of(lsr, 65536 / 2 - 655), 0xA).unwrap(); // 10 ms short
+        let rtt = rtcp.remote().rtt_ms.unwrap();
+        assert!((rtt - 10.0).abs() < 0.1, "{rtt}");
+        // A whole second over is a wrong report: the last good round trip stands.
+        rtcp.receive(t0, arrived, &echo_of(lsr, 65536 + 65536 / 2), 0xA).unwrap();
+        assert_eq!(rtcp.remote().rtt_ms, Some(rtt));
+        assert_eq!(rtcp.remote().reports, 3);
     }
 
     #[test]
