@@ -9,7 +9,7 @@
 //! - [`g722`]: G.722 at 64 kbit/s.
 //! - [`opus_codec`]: Opus via libopus, with FEC, DTX and PLC.
 //! - [`codec`]: one encoder/decoder interface over all of them.
-//! - [`resample`]: 8/16/24/48 kHz conversion with rubato, 20 ms in, 20 ms out.
+//! - [`resample`]: 8/16/24/48 kHz conversion (polyphase FIR), 20 ms in, 20 ms out; clips at any rate (rubato).
 //! - [`dtmf`]: Q.24 detector, generator, RFC 4733 payloads.
 //! - [`tone`]: single-frequency tone detector.
 //! - [`level`], [`signals`]: levels in dBFS/dBm0, test tones, seeded noise, SNR.
