@@ -128,6 +128,15 @@ impl AudioEncoder {
         self.codec
     }
 
+    /// The audio to encode comes from a source at `rate` (a bridged peer): a
+    /// codec that can (Opus) codes no more of the spectrum than that holds.
+    pub fn limit_band(&mut self, rate: SampleRate) -> Result<(), CodecError> {
+        match &mut self.inner {
+            EncoderInner::Opus(enc) => enc.limit_band(rate),
+            _ => Ok(()),
+        }
+    }
+
     /// Encode `frame` (at the codec's rate) into `out`; returns the payload length.
     pub fn encode(&mut self, frame: &AudioFrame, out: &mut [u8]) -> Result<usize, CodecError> {
         self.encode_part(frame, 0, 1, out)

@@ -101,6 +101,8 @@ impl Default for OpusConfig {
 pub struct OpusEncoder {
     inner: opus::Encoder,
     config: OpusConfig,
+    /// The highest rate whose band the encoder codes (its own rate unless limited).
+    band: SampleRate,
 }
 
 impl std::fmt::Debug for OpusEncoder {
@@ -118,7 +120,27 @@ impl OpusEncoder {
         inner.set_inband_fec(config.inband_fec).map_err(opus_error)?;
         inner.set_packet_loss_perc(config.expected_loss_percent).map_err(opus_error)?;
         inner.set_dtx(config.dtx).map_err(opus_error)?;
-        Ok(Self { inner, config })
+        Ok(Self { inner, config, band: config.rate })
+    }
+
+    /// Code no more of the spectrum than audio at `rate` holds: a G.711 call
+    /// resampled to 48 kHz has nothing above 4 kHz, and narrowband SILK costs
+    /// about half what full-band coding does. At the encoder's own rate, or
+    /// above, the whole band. libopus moves between bands smoothly.
+    pub fn limit_band(&mut self, rate: SampleRate) -> Result<(), CodecError> {
+        let rate = if rate.hz() < self.config.rate.hz() { rate } else { self.config.rate };
+        if rate == self.band {
+            return Ok(());
+        }
+        let bandwidth = match rate {
+            SampleRate::Hz8000 => opus::Bandwidth::Narrowband,
+            SampleRate::Hz16000 => opus::Bandwidth::Wideband,
+            SampleRate::Hz24000 => opus::Bandwidth::Superwideband,
+            SampleRate::Hz48000 => opus::Bandwidth::Fullband,
+        };
+        self.inner.set_max_bandwidth(bandwidth).map_err(opus_error)?;
+        self.band = rate;
+        Ok(())
     }
 
     pub fn config(&self) -> &OpusConfig {
@@ -401,6 +423,33 @@ mod tests {
         let mut p = [0u8; MAX_OPUS_PACKET];
         let frame = AudioFrame::silent(SampleRate::Hz8000, 0);
         assert!(matches!(enc.encode(&frame, &mut p), Err(CodecError::RateMismatch { .. })));
+    }
+
+    #[test]
+    fn a_band_limited_to_8_khz_audio_is_coded_narrowband_and_widens_again() {
+        let mut enc = OpusEncoder::new(OpusConfig::default()).unwrap();
+        let mut tone = crate::signals::Oscillator::new(1000.0, 48_000, 8000.0);
+        let mut frame = AudioFrame::silent(SampleRate::Hz48000, 0);
+        let mut p = [0u8; MAX_OPUS_PACKET];
+        let mut band_after = |enc: &mut OpusEncoder, frames: usize| {
+            let mut band = None;
+            for _ in 0..frames {
+                tone.fill(frame.samples_mut());
+                let n = enc.encode(&frame, &mut p).unwrap();
+                band = opus::packet::get_bandwidth(&p[..n]).ok();
+            }
+            band
+        };
+        assert_eq!(band_after(&mut enc, 25), Some(opus::Bandwidth::Fullband));
+        enc.limit_band(SampleRate::Hz8000).unwrap();
+        // Out of full band at once; then SILK fades down one band per 5.12 s
+        // (TRANSITION_TIME_MS): wide, medium, narrow.
+        assert_eq!(band_after(&mut enc, 25), Some(opus::Bandwidth::Wideband));
+        assert_eq!(band_after(&mut enc, 520), Some(opus::Bandwidth::Narrowband));
+        enc.limit_band(SampleRate::Hz16000).unwrap();
+        assert_eq!(band_after(&mut enc, 520), Some(opus::Bandwidth::Wideband));
+        enc.limit_band(SampleRate::Hz48000).unwrap();
+        assert_eq!(band_after(&mut enc, 25), Some(opus::Bandwidth::Fullband));
     }
 
     #[test]

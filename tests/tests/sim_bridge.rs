@@ -59,6 +59,41 @@ fn a_bridge_between_rates_resamples_both_ways() {
     }
 }
 
+/// libopus narrows an encoder's band one step per 5.12 s, so an Opus leg bridged to
+/// G.711 reaches narrowband SILK (about 40 % cheaper than full band) after ~10 s.
+#[test]
+fn an_opus_leg_bridged_to_8_khz_audio_codes_narrowband_and_full_band_again_at_48_khz() {
+    let mut net = SimNetwork::new(19);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
+    let band = |net: &SimNetwork| {
+        let packet = net.last_rtp(bond).expect("bond sends");
+        opus::packet::get_bandwidth(&packet[12..]).expect("an Opus packet")
+    };
+    let full = net.engine.add_local_leg(net.now(), SampleRate::Hz48000, tone());
+    net.engine.bridge(bond, full).unwrap();
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(band(&net), opus::Bandwidth::Fullband);
+    net.engine.unbridge(bond).unwrap();
+    let narrow = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, tone());
+    net.engine.bridge(bond, narrow).unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(band(&net), opus::Bandwidth::Wideband, "out of full band at once");
+    // libopus then fades down a band per 5.12 s: medium, then narrow.
+    net.run_for(Duration::from_secs(11));
+    assert_eq!(band(&net), opus::Bandwidth::Narrowband);
+    let heard = net.heard_samples(phone);
+    let sinad = sinad_db(&heard[heard.len() - 48_000..], 1000.0, 48_000);
+    assert!(sinad > 20.0, "the tone still heard: SINAD {sinad:.1} dB");
+    net.engine.unbridge(bond).unwrap();
+    let wide = net.engine.add_local_leg(net.now(), SampleRate::Hz48000, tone());
+    net.engine.bridge(bond, wide).unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(band(&net), opus::Bandwidth::Mediumband, "wider at once");
+    // And up a band per 5.12 s too: audio wider than the old peer's is cut for a few seconds.
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(band(&net), opus::Bandwidth::Fullband);
+}
+
 #[test]
 fn a_local_tone_bridged_to_a_caller_is_heard_at_its_frequency() {
     let mut net = SimNetwork::new(12);

@@ -166,12 +166,14 @@ impl Member {
         }
     }
 
-    /// Joining or leaving a bridge: an RTP leg then sends what the bridge gives it
-    /// (or silence) and reports what it hears. A local leg always does both.
-    pub fn set_bridged(&mut self, bridged: bool) {
+    /// Joining a bridge with a peer whose audio is at `peer` (`None`: leaving it):
+    /// an RTP leg then sends what the bridge gives it (or silence) and reports
+    /// what it hears. A local leg always does both.
+    pub fn set_bridged(&mut self, peer: Option<SampleRate>) {
         if let Some(l) = self.rtp_mut() {
-            l.set_source(if bridged { &MediaSource::External } else { &MediaSource::Silence });
-            l.set_emit_heard(bridged);
+            l.set_source(if peer.is_some() { &MediaSource::External } else { &MediaSource::Silence });
+            l.set_peer_band(peer);
+            l.set_emit_heard(peer.is_some());
         }
     }
 

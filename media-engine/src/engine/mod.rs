@@ -431,8 +431,8 @@ impl Engine {
         let b_to_a = Route::new(a, rate_b, rate_a, carry_b_to_a)?;
         self.routes.insert(a, a_to_b);
         self.routes.insert(b, b_to_a);
-        for leg in [a, b] {
-            self.leg_mut(leg)?.set_bridged(true);
+        for (leg, peer_rate) in [(a, rate_b), (b, rate_a)] {
+            self.leg_mut(leg)?.set_bridged(Some(peer_rate));
         }
         self.refresh_passthrough(a);
         Ok(())
@@ -457,7 +457,7 @@ impl Engine {
             return Err(EngineError::AlreadyBridged(leg));
         }
         self.routes.insert(leg, Route::new(peer, rate, peer_rate, carry_dtmf)?.into_remote());
-        self.leg_mut(leg)?.set_bridged(true);
+        self.leg_mut(leg)?.set_bridged(Some(peer_rate));
         Ok(())
     }
 
@@ -524,7 +524,7 @@ impl Engine {
         self.set_passthrough(id, false);
         let detected = self.detectors.contains_key(&id);
         if let Some(member) = self.legs.get_mut(&id) {
-            member.set_bridged(false);
+            member.set_bridged(None);
             member.set_emit_heard(detected);
         }
     }

@@ -307,6 +307,9 @@ pub struct Leg {
     /// The timestamp of the empty place where the rest of the last Opus packet
     /// decoded plays next.
     rest_timestamp: u32,
+    /// The rate of the bridged peer's audio: while the leg sends only that, its
+    /// encoder codes only that band (an Opus leg bridged to G.711: narrowband).
+    peer_band: Option<SampleRate>,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -361,6 +364,7 @@ impl Leg {
             remote_ssrc: None,
             reframer: None,
             rest_timestamp: 0,
+            peer_band: None,
             outputs: VecDeque::with_capacity(4),
             ended: None,
             timers,
@@ -469,6 +473,11 @@ impl Leg {
     /// Change what the leg sends (a bridge switches it to `External`).
     pub fn set_source(&mut self, source: &MediaSource) {
         self.source = SourceState::new(source, self.rate().hz());
+    }
+
+    /// The rate of what a bridge gives the leg to send (`None`: not bridged).
+    pub fn set_peer_band(&mut self, rate: Option<SampleRate>) {
+        self.peer_band = rate;
     }
 
     /// Output decoded frames as `Heard` (bridges and recorders turn this on).
@@ -714,6 +723,13 @@ impl Leg {
     }
 
     fn send_tick(&mut self) {
+        // Only the bridged peer's audio this tick (no clip, overlay or whisper over
+        // it): nothing above the peer's band to code. A failed CTL leaves the band wide.
+        let band = match (&self.source, self.player.is_idle()) {
+            (SourceState::External { .. }, true) => self.peer_band.unwrap_or(self.rate()),
+            _ => self.rate(),
+        };
+        let _ = self.encoder.limit_band(band);
         self.source.fill(&mut self.outgoing);
         if !self.player.is_idle() {
             self.player.fill(&mut self.outgoing);

@@ -45,6 +45,8 @@ pub struct SimNetwork {
     events: Vec<(Duration, EngineEvent)>,
     streamed: Vec<(Duration, LegId, StreamOutput)>,
     relays: Vec<Relay>,
+    /// The latest RTP datagram each leg transmitted.
+    last_rtp: HashMap<LegId, Bytes>,
 }
 
 impl SimNetwork {
@@ -70,6 +72,7 @@ impl SimNetwork {
             events: Vec::new(),
             streamed: Vec::new(),
             relays: Vec::new(),
+            last_rtp: HashMap::new(),
         }
     }
 
@@ -114,6 +117,11 @@ impl SimNetwork {
         }
         self.now = until;
         self.drain_outputs();
+    }
+
+    /// The latest RTP packet `leg` sent.
+    pub fn last_rtp(&self, leg: LegId) -> Option<&[u8]> {
+        self.last_rtp.get(&leg).map(|b| &b[..])
     }
 
     /// Frames a leg heard (legs created with `emit_heard`).
@@ -196,10 +204,12 @@ impl SimNetwork {
     fn drain_outputs(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                // RTCP travels the same link (the engine tells it from RTP).
-                EngineOutput::Transmit { leg, data } | EngineOutput::TransmitRtcp { leg, data } => {
+                EngineOutput::Transmit { leg, data } => {
+                    self.last_rtp.insert(leg, data.clone());
                     self.send(leg, data)
                 }
+                // RTCP travels the same link (the engine tells it from RTP).
+                EngineOutput::TransmitRtcp { leg, data } => self.send(leg, data),
                 EngineOutput::Heard { leg, frame } => self.heard.entry(leg).or_default().push(*frame),
                 EngineOutput::Recorded { leg, inbound, outbound, .. } => {
                     self.recorded.entry(leg).or_default().push((*inbound, *outbound));
