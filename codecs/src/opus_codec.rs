@@ -125,8 +125,8 @@ impl OpusEncoder {
 
     /// Code no more of the spectrum than audio at `rate` holds: a G.711 call
     /// resampled to 48 kHz has nothing above 4 kHz, and narrowband SILK costs
-    /// about half what full-band coding does. At the encoder's own rate, or
-    /// above, the whole band. libopus moves between bands smoothly.
+    /// about 40 % less than full-band coding. At the encoder's own rate, or
+    /// above, the whole band. A running encoder moves one band per 5.12 s.
     pub fn limit_band(&mut self, rate: SampleRate) -> Result<(), CodecError> {
         let rate = if rate.hz() < self.config.rate.hz() { rate } else { self.config.rate };
         if rate == self.band {
