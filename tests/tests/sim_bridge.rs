@@ -69,14 +69,16 @@ fn an_opus_leg_bridged_to_8_khz_audio_codes_narrowband_and_full_band_again_at_48
         let packet = net.last_rtp(bond).expect("bond sends");
         opus::packet::get_bandwidth(&packet[12..]).expect("an Opus packet")
     };
-    let full = net.engine.add_local_leg(net.now(), SampleRate::Hz48000, tone());
-    net.engine.bridge(bond, full).unwrap();
-    net.run_for(Duration::from_secs(2));
+    // Bridge `bond` to a local tone at `rate`, and run for `secs`.
+    let bridge_to = |net: &mut SimNetwork, rate: SampleRate, secs: u64| {
+        let local = net.engine.add_local_leg(net.now(), rate, tone());
+        net.engine.bridge(bond, local).unwrap();
+        net.run_for(Duration::from_secs(secs));
+    };
+    bridge_to(&mut net, SampleRate::Hz48000, 2);
     assert_eq!(band(&net), opus::Bandwidth::Fullband);
     net.engine.unbridge(bond).unwrap();
-    let narrow = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, tone());
-    net.engine.bridge(bond, narrow).unwrap();
-    net.run_for(Duration::from_secs(1));
+    bridge_to(&mut net, SampleRate::Hz8000, 1);
     assert_eq!(band(&net), opus::Bandwidth::Wideband, "out of full band at once");
     // libopus then fades down a band per 5.12 s: medium, then narrow.
     net.run_for(Duration::from_secs(11));
@@ -85,9 +87,7 @@ fn an_opus_leg_bridged_to_8_khz_audio_codes_narrowband_and_full_band_again_at_48
     let sinad = sinad_db(&heard[heard.len() - 48_000..], 1000.0, 48_000);
     assert!(sinad > 20.0, "the tone still heard: SINAD {sinad:.1} dB");
     net.engine.unbridge(bond).unwrap();
-    let wide = net.engine.add_local_leg(net.now(), SampleRate::Hz48000, tone());
-    net.engine.bridge(bond, wide).unwrap();
-    net.run_for(Duration::from_secs(1));
+    bridge_to(&mut net, SampleRate::Hz48000, 1);
     assert_eq!(band(&net), opus::Bandwidth::Mediumband, "wider at once");
     // And up a band per 5.12 s too: audio wider than the old peer's is cut for a few seconds.
     net.run_for(Duration::from_secs(10));
