@@ -31,10 +31,7 @@ pub fn resample_clip(samples: &[i16], from_hz: u32, to: SampleRate) -> Result<Ve
         let (_, written) = inner
             .process_into_buffer(&input, &mut output, None)
             .map_err(|e| CodecError::Resampler(e.to_string()))?;
-        out.extend(output[0][..written].iter().map(|&v| {
-            let scaled = v * 32768.0;
-            (scaled + 0.5f32.copysign(scaled)) as i16
-        }));
+        out.extend(output[0][..written].iter().map(|&v| super::round_to_i16(v * 32768.0)));
     }
     out.drain(..delay);
     out.truncate(wanted);

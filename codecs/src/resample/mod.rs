@@ -28,6 +28,12 @@ use polyphase::Filter;
 
 use crate::{AudioFrame, CodecError, SampleRate};
 
+/// A sample in i16 units rounded half away from zero; `as` saturates to the
+/// i16 range (and maps NaN to 0).
+fn round_to_i16(v: f32) -> i16 {
+    (v + 0.5f32.copysign(v)) as i16
+}
+
 /// Trade-off between delay and filter quality. The filter reaches a set number of
 /// samples of the lower rate either side of its centre, so its delay is shorter,
 /// and its transition band wider, the higher the lower of the two rates.

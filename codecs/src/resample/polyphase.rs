@@ -88,8 +88,7 @@ impl Filter {
             let (newest, phase) = (n * self.down / self.up, n * self.down % self.up);
             let coeffs = &self.coeffs[phase * self.taps..][..self.taps];
             let y = dot(coeffs, &input[newest..newest + self.taps]);
-            // Round half away from zero; `as` saturates to the i16 range.
-            *dst = (y + 0.5f32.copysign(y)) as i16;
+            *dst = super::round_to_i16(y);
         }
     }
 }
