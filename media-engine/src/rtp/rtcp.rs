@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use bond_codecs::signals::SplitMix64;
 use bytes::Bytes;
 use rtcp::packet::Packet;
 use rtcp::receiver_report::ReceiverReport;
@@ -58,8 +59,8 @@ pub struct Rtcp {
     cname: Bytes,
     clock_rate: u32,
     next_report: Instant,
-    /// Pseudo-random state for the report interval.
-    seed: u64,
+    /// Draws the report intervals.
+    rng: SplitMix64,
     /// The middle 32 bits of the peer's last SR's NTP time, and when it arrived.
     last_sr: Option<(u32, Instant)>,
     /// Expected and received packets at the previous report (RFC 3550 A.3).
@@ -73,7 +74,7 @@ impl Rtcp {
             cname: Bytes::copy_from_slice(cname.as_bytes()),
             clock_rate,
             next_report: now,
-            seed,
+            rng: SplitMix64::new(seed),
             last_sr: None,
             prior: (0, 0),
             remote: RemoteView::default(),
@@ -207,14 +208,9 @@ impl Rtcp {
         }
     }
 
-    /// 0.5 to 1.5 times the mean interval (RFC 3550 6.3.1), from a SplitMix64 step.
+    /// 0.5 to 1.5 times the mean interval (RFC 3550 6.3.1).
     fn interval(&mut self) -> Duration {
-        self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        let unit = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64;
-        REPORT_INTERVAL.mul_f64(0.5 + unit)
+        REPORT_INTERVAL.mul_f64(0.5 + self.rng.next_f64())
     }
 }
 

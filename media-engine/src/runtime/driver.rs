@@ -175,7 +175,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
             }
         }
     });
-    let seed = config.seed;
+    let seeds = super::shard_seeds(config.seed);
     let shared = Arc::new(Shared {
         ports: Mutex::new(PortAllocator::new(config.rtp_ports)),
         config,
@@ -190,14 +190,11 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
         .into_iter()
         .zip(datagram_queues)
         .zip(runtimes)
+        .zip(seeds)
         .enumerate()
-        .map(|(index, ((inputs, datagrams_tx), runtime))| {
+        .map(|(index, (((inputs, datagrams_tx), runtime), seed))| {
             // Shard k numbers its legs k+1, k+1+n, ...: a leg id names its shard.
-            let mut engine = Engine::with_leg_ids(
-                seed.wrapping_add(index as u64 * 0x9e37_79b9_7f4a_7c15),
-                index as u64 + 1,
-                count as u64,
-            );
+            let mut engine = Engine::with_leg_ids(seed, index as u64 + 1, count as u64);
             engine.set_opus_config(shared.config.opus);
             engine.set_webrtc_options(WebRtcOptions {
                 codecs: shared.config.webrtc.as_ref().map_or(DEFAULT_CODECS.to_vec(), |p| p.codecs.clone()),

@@ -54,6 +54,8 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bond_codecs::signals::SplitMix64;
+
 use crate::ids::LegId;
 
 /// How the runtime binds and seeds legs.
@@ -91,6 +93,15 @@ impl RuntimeConfig {
 /// The shard that holds `leg`, of `shards`.
 pub(crate) fn shard_of(leg: LegId, shards: usize) -> usize {
     (leg.0.saturating_sub(1) % shards.max(1) as u64) as usize
+}
+
+/// Each shard's engine seed, drawn from Bond's one seed. (Not `seed + k * γ`:
+/// γ is SplitMix64's own step, so shard k's draws would be shard 0's from its
+/// k-th on, and legs on two shards would share SSRCs, sequence numbers and
+/// timestamps.)
+pub(crate) fn shard_seeds(seed: u64) -> impl Iterator<Item = u64> {
+    let mut seeds = SplitMix64::new(seed);
+    std::iter::repeat_with(move || seeds.next_u64())
 }
 
 /// The shared WebRTC port, bound by the caller (so a taken port fails at start-up).
@@ -134,4 +145,30 @@ pub(crate) fn now() -> Instant {
 #[allow(clippy::disallowed_methods)] // the runtime layer owns the clock
 pub(crate) fn unix_time() -> std::time::Duration {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use bond_codecs::Codec;
+
+    use super::shard_seeds;
+    use crate::engine::Engine;
+
+    #[test]
+    fn legs_on_different_shards_draw_different_ssrcs() {
+        let shards = 4;
+        let mut engines: Vec<Engine> = shard_seeds(7)
+            .take(shards)
+            .enumerate()
+            .map(|(k, seed)| Engine::with_leg_ids(seed, k as u64 + 1, shards as u64))
+            .collect();
+        let mut ssrcs = HashSet::new();
+        for engine in &mut engines {
+            for _ in 0..1_000 {
+                assert!(ssrcs.insert(engine.leg_config(Codec::Pcmu).ssrc), "an SSRC drawn twice");
+            }
+        }
+    }
 }
