@@ -46,11 +46,12 @@ impl<K: TimerKind, const N: usize> TimerTable<K, N> {
         self.deadlines.iter().flatten().min().copied()
     }
 
-    /// Disarm and return the first timer due at `now`, if any.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<K> {
-        let timer = K::ALL.iter().copied().find(|t| self.get(*t).is_some_and(|at| at <= now))?;
+    /// Disarm and return the first timer due at `now`, if any, with when it was due.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(K, Instant)> {
+        let (timer, due) =
+            K::ALL.iter().find_map(|&t| self.get(t).filter(|&at| at <= now).map(|at| (t, at)))?;
         self.stop(timer);
-        Some(timer)
+        Some((timer, due))
     }
 }
 
@@ -81,7 +82,10 @@ mod tests {
         table.set(T::A, t0 + Duration::from_millis(10));
         assert_eq!(table.next_timeout(), Some(t0 + Duration::from_millis(5)));
         assert_eq!(table.pop_expired(t0), None);
-        assert_eq!(table.pop_expired(t0 + Duration::from_millis(7)), Some(T::B));
+        assert_eq!(
+            table.pop_expired(t0 + Duration::from_millis(7)),
+            Some((T::B, t0 + Duration::from_millis(5)))
+        );
         assert_eq!(table.pop_expired(t0 + Duration::from_millis(7)), None);
         assert_eq!(table.next_timeout(), Some(t0 + Duration::from_millis(10)));
     }

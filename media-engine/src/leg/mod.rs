@@ -19,11 +19,12 @@ mod passthrough;
 pub(crate) mod player;
 mod receive;
 mod source;
+mod tick;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bond_codecs::dtmf::{DtmfDetector, DtmfDigit, DtmfEvent, TelephoneEvent};
+use bond_codecs::dtmf::{DtmfDetector, DtmfDigit, TelephoneEvent};
 use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::SplitMix64;
 use bond_codecs::{AudioDecoder, AudioEncoder, AudioFrame, Codec, SampleRate};
@@ -292,6 +293,9 @@ pub struct Leg {
     last_media: Instant,
     /// The latest time the leg was given.
     last_now: Instant,
+    /// The tick armed is a restart (decoding again after passthrough): it
+    /// starts on the grid at whatever time it runs, with nothing to catch up.
+    tick_restarts: bool,
     /// Packets go straight to the bridge peer (see `passthrough.rs`).
     passthrough: bool,
     rebase: Option<Rebase>,
@@ -357,6 +361,7 @@ impl Leg {
             expect_media: true,
             last_media: now,
             last_now: now,
+            tick_restarts: false,
             passthrough: false,
             rebase: None,
             sequence: SequenceExtender::default(),
@@ -538,12 +543,13 @@ impl Leg {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
-        while let Some(timer) = self.timers.pop_expired(now) {
+        while let Some((timer, due)) = self.timers.pop_expired(now) {
             match timer {
                 LegTimer::Tick => {
-                    let due = self.timers.get(LegTimer::Tick);
-                    debug_assert!(due.is_none());
-                    self.tick(now);
+                    self.tick(now, due);
+                    // One tick a call: a late one's catch-up ticks wait until the
+                    // engine has taken this one's audio (and the leg is due again).
+                    return;
                 }
                 LegTimer::MediaTimeout => match self.config.media_timeout {
                     // Media came since the timer was set: wait from the latest packet.
@@ -638,126 +644,6 @@ impl Leg {
     fn ntp_time(&self, now: Instant) -> u64 {
         let at_start = self.config.rtcp.as_ref().map_or(Duration::ZERO, |r| r.unix_time_at_start);
         rtcp::ntp_time(at_start + now.saturating_duration_since(self.epoch))
-    }
-
-    fn tick(&mut self, now: Instant) {
-        let scheduled = self.next_tick_base(now);
-        self.timers.set(LegTimer::Tick, scheduled + PTIME);
-        let heard_something = self.receive_tick(now);
-        self.send_tick();
-        if self.recording != RecordTap::Off {
-            let at = samples_8k(scheduled - self.epoch);
-            let mut inbound = Box::new(self.heard.clone());
-            if !heard_something {
-                inbound.fill_silence();
-            }
-            self.outputs.push_back(LegOutput::Recorded {
-                at,
-                inbound,
-                outbound: Box::new(self.outgoing.clone()),
-            });
-        }
-    }
-
-    /// The instant this tick was due, so pacing does not drift with late wake-ups.
-    fn next_tick_base(&self, now: Instant) -> Instant {
-        let elapsed = now.saturating_duration_since(self.epoch);
-        let ticks = elapsed.as_nanos() / PTIME.as_nanos();
-        self.epoch + PTIME * ticks as u32
-    }
-
-    /// Play out this tick's frame; false while the playout buffer is still waiting.
-    fn receive_tick(&mut self, now: Instant) -> bool {
-        let step = self.config.codec.rtp_clock_rate() / 50;
-        let decoded = match self.playout.pop(now) {
-            Playout::Waiting => return false,
-            // The next 20 ms of an Opus packet longer than that.
-            Playout::Frame { payload: [], timestamp }
-                if self.decoder.rest_frames() > 0 && timestamp == self.rest_timestamp =>
-            {
-                self.rest_timestamp = timestamp.wrapping_add(step);
-                self.decoder.decode_rest(&mut self.heard)
-            }
-            // The place of a telephone-event; for long Opus packets, one whose start was not played.
-            Playout::Frame { payload: [], .. }
-                if self.config.codec != Codec::Opus || self.reframer.is_none() =>
-            {
-                self.heard.fill_silence();
-                Ok(())
-            }
-            Playout::Frame { payload, timestamp } if !payload.is_empty() => {
-                self.rest_timestamp = timestamp.wrapping_add(step);
-                self.decoder.decode(payload, &mut self.heard)
-            }
-            Playout::Frame { .. } | Playout::Missing => {
-                self.concealed += 1;
-                self.decoder.conceal(&mut self.heard)
-            }
-        };
-        if decoded.is_err() {
-            // A payload the codec refuses plays as concealment.
-            self.concealed += 1;
-            if self.decoder.conceal(&mut self.heard).is_err() {
-                self.heard.fill_silence();
-            }
-        }
-        self.played += 1;
-        self.heard.timestamp += self.heard.rate().frame_samples() as u64;
-        self.source.heard(&self.heard);
-        if let Some(detector) = &mut self.dtmf {
-            detector.push(self.heard.samples());
-            while let Some(event) = detector.poll_event() {
-                if let DtmfEvent::Started { digit, .. } = event {
-                    self.outputs.push_back(LegOutput::Event(EngineEvent::DtmfReceived {
-                        leg: self.id,
-                        digit,
-                        source: DtmfSource::InBand,
-                    }));
-                }
-            }
-        }
-        if self.config.emit_heard {
-            self.outputs.push_back(LegOutput::Heard);
-        }
-        true
-    }
-
-    fn send_tick(&mut self) {
-        // Only the bridged peer's audio this tick (no clip, overlay or whisper over
-        // it): nothing above the peer's band to code. A failed CTL leaves the band wide.
-        let band = match (&self.source, self.player.is_idle()) {
-            (SourceState::External { .. }, true) => self.peer_band.unwrap_or(self.rate()),
-            _ => self.rate(),
-        };
-        let _ = self.encoder.limit_band(band);
-        self.source.fill(&mut self.outgoing);
-        if !self.player.is_idle() {
-            self.player.fill(&mut self.outgoing);
-            self.player.drain_events(self.id, &mut self.outputs);
-        }
-        self.dtmf_out.fill(&mut self.outgoing);
-        self.outgoing.timestamp += self.outgoing.rate().frame_samples() as u64;
-        let clock = self.config.codec.rtp_clock_rate();
-        let duration = clock / 50;
-        if !self.sending {
-            // Audio packed but not sent is dropped with the tick's: its time passes unsent.
-            let waiting = self.packing.as_mut().map_or(0, Packing::discard);
-            self.packetizer.skip(duration + waiting);
-            return;
-        }
-        if !self.events_out.is_idle() {
-            self.send_packed_rest();
-        }
-        let now = self.packetizer.next_timestamp();
-        let event = self.events_pt().and_then(|pt| Some((pt, self.events_out.next(now, duration, clock)?)));
-        if let Some((pt, event)) = event {
-            let tx = packet_room(&mut self.tx, event.payload.len());
-            let written = self.packetizer.write_at(pt, &event.payload, event.timestamp, event.marker, tx);
-            transmit_written(&mut self.tx, &mut self.outputs, written);
-            self.packetizer.skip(duration);
-        } else {
-            self.encode_and_send(duration);
-        }
     }
 
     fn handle_telephone_event(&mut self, timestamp: u32, payload: &[u8]) {

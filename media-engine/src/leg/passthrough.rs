@@ -130,6 +130,7 @@ impl Leg {
         } else {
             // Due at once: the tick realigns itself to the leg's 20 ms grid.
             self.timers.set(LegTimer::Tick, self.last_now);
+            self.tick_restarts = true;
         }
     }
 

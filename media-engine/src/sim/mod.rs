@@ -47,6 +47,8 @@ pub struct SimNetwork {
     relays: Vec<Relay>,
     /// The latest RTP datagram each leg transmitted.
     last_rtp: HashMap<LegId, Bytes>,
+    /// When each leg sent each RTP packet, with the packet's timestamp.
+    sent_timestamps: HashMap<LegId, Vec<(Duration, u32)>>,
 }
 
 impl SimNetwork {
@@ -73,6 +75,7 @@ impl SimNetwork {
             streamed: Vec::new(),
             relays: Vec::new(),
             last_rtp: HashMap::new(),
+            sent_timestamps: HashMap::new(),
         }
     }
 
@@ -117,6 +120,21 @@ impl SimNetwork {
         }
         self.now = until;
         self.drain_outputs();
+    }
+
+    /// The driver stalls for `duration`: nothing is delivered and no timer
+    /// runs until it ends, when what came meanwhile is delivered and the
+    /// timers run late.
+    pub fn stall(&mut self, duration: Duration) {
+        self.now += duration;
+        self.deliver_due();
+        self.engine.handle_timeout(self.now);
+        self.drain_outputs();
+    }
+
+    /// When `leg` sent each RTP packet (time since the start), with its timestamp.
+    pub fn sent_timestamps(&self, leg: LegId) -> &[(Duration, u32)] {
+        self.sent_timestamps.get(&leg).map_or(&[], Vec::as_slice)
     }
 
     /// The latest RTP packet `leg` sent.
@@ -205,6 +223,11 @@ impl SimNetwork {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 EngineOutput::Transmit { leg, data } => {
+                    if let Some(ts) = data.get(4..8) {
+                        let ts = u32::from_be_bytes([ts[0], ts[1], ts[2], ts[3]]);
+                        let at = self.elapsed();
+                        self.sent_timestamps.entry(leg).or_default().push((at, ts));
+                    }
                     self.last_rtp.insert(leg, data.clone());
                     self.send(leg, data)
                 }
