@@ -12,26 +12,34 @@ use crate::ids::LegId;
 impl Engine {
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            if at > now {
-                break;
-            }
-            self.deadlines.pop();
-            if self.armed.get(&id) == Some(&at) {
-                self.armed.remove(&id);
-            }
-            if self.paced_deadline(id).is_some_and(|due| due <= now) {
-                self.release_paced(now, id);
-            }
-            let Some(leg) = self.legs.get_mut(&id) else { continue };
-            if leg.poll_timeout().is_some_and(|due| due <= now) {
-                leg.handle_timeout(now);
-                self.forward_received(now, id);
-                self.after_leg_changed(id);
-            } else {
-                self.arm(id); // its deadline moved: keep one on the heap
-            }
+        while self.handle_next_timeout(now) {}
+    }
+
+    /// Run the earliest leg's timers if they are due at `now`; false if none
+    /// is. A driver that sends each leg's output before running the next (as
+    /// [`handle_timeout`](Self::handle_timeout) would not) keeps a frame from
+    /// waiting for the codec work of every other leg due at the same time.
+    pub fn handle_next_timeout(&mut self, now: Instant) -> bool {
+        let Some(&Reverse((at, id))) = self.deadlines.peek() else { return false };
+        if at > now {
+            return false;
         }
+        self.deadlines.pop();
+        if self.armed.get(&id) == Some(&at) {
+            self.armed.remove(&id);
+        }
+        if self.paced_deadline(id).is_some_and(|due| due <= now) {
+            self.release_paced(now, id);
+        }
+        let Some(leg) = self.legs.get_mut(&id) else { return true };
+        if leg.poll_timeout().is_some_and(|due| due <= now) {
+            leg.handle_timeout(now);
+            self.forward_received(now, id);
+            self.after_leg_changed(id);
+        } else {
+            self.arm(id); // its deadline moved: keep one on the heap
+        }
+        true
     }
 
     /// The earliest deadline of any leg.

@@ -273,7 +273,11 @@ impl Driver {
             let now = now();
             if let Some(due) = due.filter(|&due| due <= now) {
                 self.shared.metrics.timer_ran_late(now - due);
-                self.engine.handle_timeout(now);
+                // Each leg's frame goes out before the next leg's codec work.
+                self.flush();
+                while self.engine.handle_next_timeout(now) {
+                    self.flush();
+                }
             }
             self.flush();
         }
