@@ -62,7 +62,8 @@ use serde_json::json;
 use tokio::net::UdpSocket;
 
 mod media;
-use media::{bind_media, opus_packet, receive, send_media, Received, Window, SOCKETS};
+mod pacing;
+use media::{bind_media, opus_packet, receive, send_media, Received, Side, Window, SOCKETS};
 
 /// Pairs set up at once.
 const SETUP_BATCH: usize = 50;
@@ -434,8 +435,10 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         .iter()
         .enumerate()
         .flat_map(|(side, list)| list.iter().map(move |s| (side as u64, s.clone())))
-        .map(|(side, socket)| {
-            tokio::spawn(receive(socket, side, origin, window.clone(), options.echo, stop.clone()))
+        .map(|(index, socket)| {
+            let clock_hz = if index == 1 && options.opus_b { 48_000 } else { 8_000 };
+            let side = Side { index, clock_hz, echo: options.echo };
+            tokio::spawn(receive(socket, side, origin, window.clone(), stop.clone()))
         })
         .collect();
     let sender = tokio::spawn(send_media(
@@ -506,6 +509,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         got.unmarked += r.unmarked;
         got.latencies_us.extend(r.latencies_us);
         got.late.merge(&r.late);
+        got.pacing.merge(r.pacing);
     }
     got.latencies_us.sort_unstable();
     let translated = match (&bond, options.translate) {
@@ -554,13 +558,27 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         String::new()
     };
     let missing = sent.saturating_sub(got.marked + got.unmarked);
+    let (late_us, streams) = got.pacing.lateness_us();
+    let paced = if late_us.is_empty() {
+        String::new()
+    } else {
+        let over_5ms = late_us.len() - late_us.partition_point(|&us| us <= 5_000);
+        format!(
+            "\nframes Bond made ({} of {streams} streams), lateness against each stream's best, ms: \
+             p50={:.2} p99={:.2} max={:.2}; over 5 ms: {over_5ms}",
+            late_us.len(),
+            percentile(&late_us, 50.0) as f64 / 1000.0,
+            percentile(&late_us, 99.0) as f64 / 1000.0,
+            late_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+        )
+    };
     let report = format!(
         "relay={relay} pairs={} seconds={} mode={mode} record={}{}\n\
          generator ticks in the window={ticks} of {} (fewer: the generator fell behind)\n\
          calls that ended during the run: {ended:?}\n\
          packets sent={sent} received marked={} unmarked={} missing={}{setup}\n\
          {latency}, marked packets, ms: p50={:.2} p99={:.2} max={:.2}\n\
-         marked packets {}{timers}{recorded}{translated}\n\
+         marked packets {}{paced}{timers}{recorded}{translated}\n\
          {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call)",
         options.pairs,
         options.seconds,

@@ -13,6 +13,7 @@ use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_tests::load::LateWindows;
 use bond_tests::stamped::{self, recv_stamped, wall_us};
 
+use super::pacing::Pacing;
 use super::Targets;
 
 /// Generator sockets per side (each pair's side uses one, round robin).
@@ -81,6 +82,8 @@ pub(super) struct Received {
     pub(super) unmarked: u64,
     pub(super) latencies_us: Vec<u64>,
     pub(super) late: LateWindows,
+    /// When the unmarked frames (those Bond made itself) arrived, by stream.
+    pub(super) pacing: Pacing,
 }
 
 /// A packet later than this counts against its 100 ms window (issues 4 and 7's p99 target).
@@ -90,36 +93,54 @@ const DRAIN_EVERY: Duration = Duration::from_millis(1);
 
 impl Received {
     /// Count a datagram that arrived on a socket of `side` at `arrived_us`
-    /// (µs after the origin), whose window opened at `start_us`.
-    fn count(&mut self, datagram: &[u8], arrived_us: u64, side: u64, echo: bool, start_us: u64) {
+    /// (µs after the origin), whose window opened at `start_us`; the side's
+    /// RTP clock is `clock_hz`.
+    fn count(&mut self, datagram: &[u8], arrived_us: u64, side: Side, start_us: u64) {
         match rtp_payload(datagram).and_then(read_mark) {
             // A mark from the other side of a pair (senders are 2 * pair + side), or its own echo.
             Some((_, sent_us)) if sent_us < start_us => {}
-            Some((sender, sent_us)) if echo || sender % 2 != side => {
+            Some((sender, sent_us)) if side.echo || sender % 2 != side.index => {
                 self.marked += 1;
                 let latency_us = arrived_us.saturating_sub(sent_us);
                 self.latencies_us.push(latency_us);
                 self.late.add(sent_us.saturating_sub(start_us), latency_us);
             }
             _ if start_us == u64::MAX => {}
-            _ => self.unmarked += 1,
+            _ => {
+                self.unmarked += 1;
+                self.pacing.add(datagram, arrived_us, side.clock_hz);
+            }
         }
     }
 }
 
 impl Default for Received {
     fn default() -> Self {
-        Self { marked: 0, unmarked: 0, latencies_us: Vec::new(), late: LateWindows::new(LATE_US) }
+        Self {
+            marked: 0,
+            unmarked: 0,
+            latencies_us: Vec::new(),
+            late: LateWindows::new(LATE_US),
+            pacing: Pacing::default(),
+        }
     }
+}
+
+/// What a generator socket receives: its side of the pairs (0 or 1), that
+/// side's RTP clock, and whether Bond echoes the side's own packets back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Side {
+    pub(super) index: u64,
+    pub(super) clock_hz: u32,
+    pub(super) echo: bool,
 }
 
 /// Count what arrives on one generator socket of `side` until told to stop.
 pub(super) async fn receive(
     socket: Arc<UdpSocket>,
-    side: u64,
+    side: Side,
     origin: SystemTime,
     window: Arc<Window>,
-    echo: bool,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Received {
     let mut got = Received::default();
@@ -142,7 +163,7 @@ pub(super) async fn receive(
                 Err(_) => return got,
             };
             let arrived_us = stamp.map_or_else(|| wall_us(origin), |ns| ns.saturating_sub(origin_ns) / 1000);
-            got.count(&buf[..n], arrived_us, side, echo, window.start_us.load(Ordering::Relaxed));
+            got.count(&buf[..n], arrived_us, side, window.start_us.load(Ordering::Relaxed));
         }
         if stopping {
             return got;
