@@ -13,8 +13,10 @@ use super::{
     SourceState, PTIME,
 };
 
-/// How far behind a leg's ticks may run and still be caught up one by one.
-const MAX_CATCH_UP: Duration = Duration::from_millis(100);
+/// How far behind a leg's ticks may run and still be caught up one by one: a
+/// burst of at most three extra frames, and a driver that cannot keep up sheds
+/// ticks rather than running ever later.
+const MAX_CATCH_UP: Duration = Duration::from_millis(60);
 
 impl Leg {
     /// The tick that was due at `due`, run at `now`. Ticks run late (a busy
