@@ -8,6 +8,11 @@
 
 use std::collections::HashMap;
 
+use bond_tests::load::LateWindows;
+
+/// A frame later than this counts against its 100 ms window (issue 7's p99 target).
+const LATE_US: u64 = 5_000;
+
 #[derive(Debug, Default)]
 pub(super) struct Pacing {
     streams: HashMap<u32, Stream>,
@@ -18,8 +23,8 @@ struct Stream {
     last_ts: u32,
     /// The timestamp unwrapped, in the stream's clock.
     ts: i64,
-    /// Arrival minus the timestamp's time, µs, frame by frame.
-    offsets_us: Vec<i64>,
+    /// Arrival (µs after the origin), and arrival minus the timestamp's time, frame by frame.
+    offsets_us: Vec<(u64, i64)>,
 }
 
 impl Pacing {
@@ -31,25 +36,29 @@ impl Pacing {
         stream.ts += i64::from(ts.wrapping_sub(stream.last_ts) as i32);
         stream.last_ts = ts;
         let due_us = stream.ts * 1_000_000 / i64::from(clock_hz);
-        stream.offsets_us.push(arrived_us as i64 - due_us);
+        stream.offsets_us.push((arrived_us, arrived_us as i64 - due_us));
     }
 
     pub(super) fn merge(&mut self, other: Pacing) {
         self.streams.extend(other.streams);
     }
 
-    /// Every frame's lateness (µs), sorted; and how many streams they came in.
-    pub(super) fn lateness_us(&self) -> (Vec<u64>, usize) {
-        let mut late: Vec<u64> = self
-            .streams
-            .values()
-            .flat_map(|s| {
-                let best = s.offsets_us.iter().copied().min().unwrap_or(0);
-                s.offsets_us.iter().map(move |&o| (o - best) as u64)
-            })
-            .collect();
+    /// Every frame's lateness (µs), sorted; how many streams they came in;
+    /// and the frames over 5 ms by 100 ms window of when they were due (µs
+    /// after `start_us`).
+    pub(super) fn lateness_us(&self, start_us: u64) -> (Vec<u64>, usize, LateWindows) {
+        let mut windows = LateWindows::new(LATE_US);
+        let mut late = Vec::new();
+        for s in self.streams.values() {
+            let best = s.offsets_us.iter().map(|&(_, o)| o).min().unwrap_or(0);
+            for &(arrived_us, offset) in &s.offsets_us {
+                let late_us = (offset - best) as u64;
+                windows.add(arrived_us.saturating_sub(late_us).saturating_sub(start_us), late_us);
+                late.push(late_us);
+            }
+        }
         late.sort_unstable();
-        (late, self.streams.len())
+        (late, self.streams.len(), windows)
     }
 }
 
@@ -80,8 +89,9 @@ mod tests {
         for n in 0..3u32 {
             pacing.add(&packet(960 * n, 9), 2_000_000 + 20_000 * u64::from(n) + 5_000, 48_000);
         }
-        let (late, streams) = pacing.lateness_us();
+        let (late, streams, windows) = pacing.lateness_us(0);
         assert_eq!(streams, 2);
         assert_eq!(late, vec![0, 0, 0, 0, 0, 200, 2_000]);
+        assert_eq!(windows.to_string(), "over 5 ms: 0, in 0 of the 100 ms windows");
     }
 }
