@@ -28,7 +28,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bond_control_api::streams::READ_BUFFER;
 use bond_tests::bond_process::BondProcess;
-use bond_tests::load::{self, percentile, proc_usage, LateWindows, LoadArgs};
+use bond_tests::load::{self, percentile, proc_usage, LateWindows, LoadArgs, Sleeper};
 use bond_tests::stamped::{wall_us, StampedTcp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -165,6 +165,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     let lead_us = LEAD.as_micros() as u64;
     let (cpu_before, _) = proc_usage(bond.pid());
     let (own_cpu_before, _) = proc_usage(std::process::id());
+    let sleeper = Sleeper::start();
     let mut tasks = Vec::new();
     for (i, (ws, arrived)) in streams.into_iter().zip(arrivals).enumerate() {
         let (mut sink, mut stream) = ws.split();
@@ -250,6 +251,7 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
     }
     let (cpu_after, rss_kib) = proc_usage(bond.pid());
     let (own_cpu_after, _) = proc_usage(std::process::id());
+    let overslept = sleeper.stop();
     drop(sinks);
     latencies.sort_unstable();
     read_latencies.sort_unstable();
@@ -269,7 +271,8 @@ async fn run(pairs: usize, seconds: u64, bond_bin: PathBuf) -> Result<String, St
          latency send->arrival ms: p50={:.1} p99={:.1} max={:.1} (kernel arrival times for {stamped}); to the generator's read: p50={:.1} p99={:.1}\n\
          frames {late}\n\
          bond cpu={:.1}% of one core ({:.3}% per pair) rss={} MiB ({:.0} KiB per pair) stream_frames_dropped={dropped} relays_dropped={relays_dropped}\n\
-         generator cpu={:.1}% of one core",
+         generator cpu={:.1}% of one core\n\
+         {overslept}",
         sent.saturating_sub(received),
         if missing.is_empty() { String::new() } else { format!(" (socket:frame {})", missing.join(" ")) },
         percentile(&latencies, 50.0) as f64 / 1000.0,

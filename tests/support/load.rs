@@ -1,8 +1,12 @@
 //! What the load tools (tests/bin/*-load) share: arguments, percentiles, late
-//! arrivals by window, and a process's CPU and memory from /proc.
+//! arrivals by window, a process's CPU and memory from /proc, and a sleeper
+//! that tells the machine's own stalls.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A load tool's command line: `COUNT SECONDS [--flag value ...]`.
 #[derive(Debug, Clone)]
@@ -77,6 +81,48 @@ pub fn free_udp_port() -> Result<u16, String> {
 pub fn clock() -> std::time::Instant {
     #[allow(clippy::disallowed_methods)] // the generator measures Bond from outside
     std::time::Instant::now()
+}
+
+/// A thread beside the load that sleeps 1 ms at a time and records how much
+/// longer each sleep took: what the machine (scheduler, other tenants) does to
+/// any thread, so a tail in Bond's numbers can be set against it.
+#[derive(Debug)]
+pub struct Sleeper {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u64>>,
+}
+
+impl Sleeper {
+    pub fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut over_us = Vec::new();
+            let nap = Duration::from_millis(1);
+            while !stopping.load(Ordering::Relaxed) {
+                let at = clock();
+                std::thread::sleep(nap);
+                over_us.push(at.elapsed().saturating_sub(nap).as_micros() as u64);
+            }
+            over_us
+        });
+        Self { stop, thread }
+    }
+
+    /// Stop, and say how the sleeps overran: p50 / p99 / max and how many by over 5 ms.
+    pub fn stop(self) -> String {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut over_us = self.thread.join().unwrap_or_default();
+        over_us.sort_unstable();
+        let over_5ms = over_us.len() - over_us.partition_point(|&us| us <= 5_000);
+        format!(
+            "a 1 ms sleeper beside the load overslept ({} sleeps), ms: p50={:.2} p99={:.2} max={:.2}; over 5 ms: {over_5ms}",
+            over_us.len(),
+            percentile(&over_us, 50.0) as f64 / 1000.0,
+            percentile(&over_us, 99.0) as f64 / 1000.0,
+            over_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+        )
+    }
 }
 
 /// The value of an unlabelled metric on a /metrics page, or "?".

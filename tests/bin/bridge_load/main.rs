@@ -52,7 +52,7 @@ use std::time::{Duration, SystemTime};
 
 use bond_tests::bond_process::BondProcess;
 use bond_tests::load::{
-    self, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
+    self, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs, Sleeper,
 };
 use bond_tests::rtpengine::RtpEngine;
 use bond_tests::sip_lite::{self, Message};
@@ -491,8 +491,10 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         None => String::new(),
     };
     let measured_from = clock();
+    let sleeper = Sleeper::start();
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     window.stop.store(true, Ordering::Relaxed);
+    let overslept = sleeper.stop();
     let elapsed = measured_from.elapsed();
     let (cpu_after, rss_after) = proc_usage(pid);
     let (sent, ticks) = sender.await.map_err(|e| e.to_string())?;
@@ -580,6 +582,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
          packets sent={sent} received marked={} unmarked={} missing={}{setup}\n\
          {latency}, marked packets, ms: p50={:.2} p99={:.2} max={:.2}\n\
          marked packets {}{paced}{timers}{recorded}{translated}\n\
+         {overslept}\n\
          {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call)",
         options.pairs,
         options.seconds,
