@@ -33,8 +33,10 @@
 //! decode and re-encode, and passthrough does not touch them), so the far side
 //! knows how long each packet took through the relay: the added latency, which
 //! also holds the generator's own scheduling on the same two cores. Opus
-//! packets carry no mark, so with `--b-codec opus` only packet counts and Bond's
-//! timer lateness are reported. The relay's CPU and memory come from /proc.
+//! packets carry no mark, so with `--b-codec opus` each frame Bond makes is
+//! timed against its own RTP timestamp instead (`pacing.rs`), beside Bond's
+//! timer lateness. A thread sleeping 1 ms at a time beside the load reports
+//! how the machine itself stalls. The relay's CPU and memory come from /proc.
 //! Arrival times are the kernel's (SO_TIMESTAMPNS), and each tick's packets are
 //! spread over its 20 ms, in 1 ms slices, as a population of calls would send
 //! them. The generator's sockets are plain ones drained every millisecond (a
