@@ -93,8 +93,7 @@ const DRAIN_EVERY: Duration = Duration::from_millis(1);
 
 impl Received {
     /// Count a datagram that arrived on a socket of `side` at `arrived_us`
-    /// (µs after the origin), whose window opened at `start_us`; the side's
-    /// RTP clock is `clock_hz`.
+    /// (µs after the origin), whose window opened at `start_us`.
     fn count(&mut self, datagram: &[u8], arrived_us: u64, side: Side, start_us: u64) {
         match rtp_payload(datagram).and_then(read_mark) {
             // A mark from the other side of a pair (senders are 2 * pair + side), or its own echo.
