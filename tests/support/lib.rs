@@ -1,8 +1,28 @@
 //! Helpers shared by Bond's integration tests.
 
 use bond_codecs::dtmf::{DtmfDetector, DtmfEvent, Goertzel};
-use bond_media_engine::sim::SimNetwork;
+use bond_codecs::Codec;
+use bond_media_engine::leg::MediaSource;
+use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::LegId;
+
+/// A 1 kHz tone leg (hearing what comes back) wired to an echo leg, both on
+/// `codec`, over the links `there` and `back`.
+pub fn tone_and_echo(
+    net: &mut SimNetwork,
+    codec: Codec,
+    there: LinkProfile,
+    back: LinkProfile,
+) -> (LegId, LegId) {
+    let now = net.now();
+    let mut tone_cfg = net.engine.leg_config(codec);
+    tone_cfg.emit_heard = true;
+    let tone = net.engine.add_leg(now, tone_cfg, MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }).unwrap();
+    let echo_cfg = net.engine.leg_config(codec);
+    let echo = net.engine.add_leg(now, echo_cfg, MediaSource::Echo).unwrap();
+    net.connect(tone, echo, there, back);
+    (tone, echo)
+}
 
 /// Share of the energy of `samples` that sits at `hz` (0..=1): near 1 for a clean tone.
 pub fn tone_share(samples: &[i16], hz: f64, rate: u32) -> f64 {

@@ -4,19 +4,14 @@
 use std::time::Duration;
 
 use bond_codecs::Codec;
-use bond_media_engine::leg::MediaSource;
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::LegId;
+use bond_tests::tone_and_echo;
 
 /// A PCMU tone leg wired to an echo leg, run 1 s, stalled, then run 1 s more.
 fn stalled_tone_leg(stall: Duration) -> (SimNetwork, LegId) {
     let mut net = SimNetwork::new(11);
-    let now = net.now();
-    let tone_cfg = net.engine.leg_config(Codec::Pcmu);
-    let tone = net.engine.add_leg(now, tone_cfg, MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }).unwrap();
-    let echo_cfg = net.engine.leg_config(Codec::Pcmu);
-    let echo = net.engine.add_leg(now, echo_cfg, MediaSource::Echo).unwrap();
-    net.connect(tone, echo, LinkProfile::clean(), LinkProfile::clean());
+    let (tone, _) = tone_and_echo(&mut net, Codec::Pcmu, LinkProfile::clean(), LinkProfile::clean());
     net.run_for(Duration::from_secs(1));
     net.stall(stall);
     net.run_for(Duration::from_secs(1));

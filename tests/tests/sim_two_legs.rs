@@ -8,25 +8,8 @@ use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_media_engine::leg::MediaSource;
 use bond_media_engine::rtp::Packetizer;
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
-use bond_media_engine::{DtmfSource, EngineEvent, HangupCause, LegId};
-use bond_tests::tone_share;
-
-/// A tone leg (hearing what comes back) wired to an echo leg.
-fn tone_and_echo(
-    net: &mut SimNetwork,
-    codec: Codec,
-    there: LinkProfile,
-    back: LinkProfile,
-) -> (LegId, LegId) {
-    let now = net.now();
-    let mut tone_cfg = net.engine.leg_config(codec);
-    tone_cfg.emit_heard = true;
-    let tone = net.engine.add_leg(now, tone_cfg, MediaSource::Tone { hz: 1000.0, dbm0: -10.0 }).unwrap();
-    let echo_cfg = net.engine.leg_config(codec);
-    let echo = net.engine.add_leg(now, echo_cfg, MediaSource::Echo).unwrap();
-    net.connect(tone, echo, there, back);
-    (tone, echo)
-}
+use bond_media_engine::{DtmfSource, EngineEvent, HangupCause};
+use bond_tests::{tone_and_echo, tone_share};
 
 #[test]
 fn a_tone_comes_back_from_an_echo_leg_over_a_clean_link() {
