@@ -271,15 +271,14 @@ impl Driver {
             }
             // Timers run whichever branch woke the loop: a busy socket must not hold ticks back.
             let now = now();
+            self.flush();
             if let Some(due) = due.filter(|&due| due <= now) {
                 self.shared.metrics.timer_ran_late(now - due);
                 // Each leg's frame goes out before the next leg's codec work.
-                self.flush();
                 while self.engine.handle_next_timeout(now) {
                     self.flush();
                 }
             }
-            self.flush();
         }
     }
 
