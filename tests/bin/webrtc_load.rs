@@ -35,7 +35,7 @@ use bond_codecs::signals::Oscillator;
 use bond_codecs::{AudioFrame, Codec};
 use bond_tests::bond_process::BondProcess;
 use bond_tests::load::{
-    self, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
+    self, above_best, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -244,13 +244,12 @@ async fn media(
 
 /// Lateness (µs) of a stream's arrivals inside the window, against its own RTP clock.
 fn lateness(arrivals: &[Arrival], from: Instant, until: Instant) -> Vec<u64> {
-    let window: Vec<&Arrival> = arrivals.iter().filter(|(at, _)| *at >= from && *at < until).collect();
-    let offsets: Vec<i128> = window
+    let offsets: Vec<i64> = arrivals
         .iter()
-        .map(|(at, rtp_us)| at.duration_since(from).as_micros() as i128 - i128::from(*rtp_us))
+        .filter(|(at, _)| *at >= from && *at < until)
+        .map(|(at, rtp_us)| at.duration_since(from).as_micros() as i64 - *rtp_us as i64)
         .collect();
-    let Some(&min) = offsets.iter().min() else { return Vec::new() };
-    offsets.iter().map(|o| (o - min) as u64).collect()
+    above_best(&offsets).collect()
 }
 
 async fn run(

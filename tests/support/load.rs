@@ -83,6 +83,14 @@ pub fn clock() -> std::time::Instant {
     std::time::Instant::now()
 }
 
+/// How late each frame of a stream ran against the stream's own clock: each
+/// offset (arrival minus the frame's RTP time, µs) less the smallest of them,
+/// the stream's best frame counting as on time.
+pub fn above_best(offsets_us: &[i64]) -> impl Iterator<Item = u64> + '_ {
+    let best = offsets_us.iter().copied().min().unwrap_or(0);
+    offsets_us.iter().map(move |&o| (o - best) as u64)
+}
+
 /// A thread beside the load that sleeps 1 ms at a time and records how much
 /// longer each sleep took: what the machine (scheduler, other tenants) does to
 /// any thread, so a tail in Bond's numbers can be set against it.

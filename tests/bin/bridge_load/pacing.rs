@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use bond_tests::load::LateWindows;
+use bond_tests::load::{above_best, LateWindows};
 
 /// A frame later than this counts against its 100 ms window (issue 7's p99 target).
 const LATE_US: u64 = 5_000;
@@ -23,20 +23,27 @@ struct Stream {
     last_ts: u32,
     /// The timestamp unwrapped, in the stream's clock.
     ts: i64,
-    /// Arrival (µs after the origin), and arrival minus the timestamp's time, frame by frame.
-    offsets_us: Vec<(u64, i64)>,
+    /// Arrival (µs after the origin), frame by frame.
+    arrivals_us: Vec<u64>,
+    /// Arrival minus the timestamp's time, frame by frame.
+    offsets_us: Vec<i64>,
 }
 
 impl Pacing {
     /// An RTP packet of a stream with a `clock_hz` clock arrived at `arrived_us`.
     pub(super) fn add(&mut self, datagram: &[u8], arrived_us: u64, clock_hz: u32) {
         let (Some(ts), Some(ssrc)) = (be32(datagram, 4), be32(datagram, 8)) else { return };
-        let stream =
-            self.streams.entry(ssrc).or_insert(Stream { last_ts: ts, ts: 0, offsets_us: Vec::new() });
+        let stream = self.streams.entry(ssrc).or_insert(Stream {
+            last_ts: ts,
+            ts: 0,
+            arrivals_us: Vec::new(),
+            offsets_us: Vec::new(),
+        });
         stream.ts += i64::from(ts.wrapping_sub(stream.last_ts) as i32);
         stream.last_ts = ts;
         let due_us = stream.ts * 1_000_000 / i64::from(clock_hz);
-        stream.offsets_us.push((arrived_us, arrived_us as i64 - due_us));
+        stream.arrivals_us.push(arrived_us);
+        stream.offsets_us.push(arrived_us as i64 - due_us);
     }
 
     pub(super) fn merge(&mut self, other: Pacing) {
@@ -50,9 +57,7 @@ impl Pacing {
         let mut windows = LateWindows::new(LATE_US);
         let mut late = Vec::new();
         for s in self.streams.values() {
-            let best = s.offsets_us.iter().map(|&(_, o)| o).min().unwrap_or(0);
-            for &(arrived_us, offset) in &s.offsets_us {
-                let late_us = (offset - best) as u64;
+            for (&arrived_us, late_us) in s.arrivals_us.iter().zip(above_best(&s.offsets_us)) {
                 windows.add(arrived_us.saturating_sub(late_us).saturating_sub(start_us), late_us);
                 late.push(late_us);
             }
