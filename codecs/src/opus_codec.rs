@@ -410,6 +410,13 @@ mod tests {
     }
 
     #[test]
+    fn the_linked_libopus_is_1_5_with_its_simd_quantizers() {
+        // codecs/libopus swaps libopus 1.3.1 for 1.5; losing the patch would go unnoticed otherwise.
+        let version = opus::version();
+        assert!(version.starts_with("libopus 1.5"), "linked {version}");
+    }
+
+    #[test]
     fn garbage_packet_is_an_error_not_a_panic() {
         let mut dec = OpusDecoder::new(SampleRate::Hz48000).unwrap();
         let mut out = AudioFrame::silent(SampleRate::Hz48000, 0);
