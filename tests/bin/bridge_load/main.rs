@@ -439,7 +439,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         .flat_map(|(side, list)| list.iter().map(move |s| (side as u64, s.clone())))
         .map(|(index, socket)| {
             let clock_hz = if index == 1 && options.opus_b { 48_000 } else { 8_000 };
-            let side = Side { index, clock_hz, echo: options.echo };
+            let side = Side { index, clock_hz, echo: options.echo, marks: !options.opus_b };
             tokio::spawn(receive(socket, side, origin, window.clone(), stop.clone()))
         })
         .collect();

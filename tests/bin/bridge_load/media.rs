@@ -42,9 +42,15 @@ fn read_mark(payload: &[u8]) -> Option<(u64, u64)> {
     Some((v / 126u64.pow(5), v % 126u64.pow(5)))
 }
 
-/// The RTP payload of a datagram (after CSRCs and any header extension).
+/// The RTP payload of a datagram (after CSRCs and any header extension);
+/// `None` for RTCP (RFC 5761's payload-type split), which Bond sends to a
+/// peer's RTP port + 1: that can be another generator socket.
 fn rtp_payload(datagram: &[u8]) -> Option<&[u8]> {
     let first = *datagram.first()?;
+    let payload_type = datagram.get(1)? & 0x7f;
+    if first >> 6 != 2 || (64..96).contains(&payload_type) {
+        return None;
+    }
     let mut at = 12 + 4 * usize::from(first & 0x0f);
     if first & 0x10 != 0 {
         let words = u16::from_be_bytes([*datagram.get(at + 2)?, *datagram.get(at + 3)?]);
@@ -95,7 +101,8 @@ impl Received {
     /// Count a datagram that arrived on a socket of `side` at `arrived_us`
     /// (µs after the origin), whose window opened at `start_us`.
     fn count(&mut self, datagram: &[u8], arrived_us: u64, side: Side, start_us: u64) {
-        match rtp_payload(datagram).and_then(read_mark) {
+        let Some(payload) = rtp_payload(datagram) else { return };
+        match if side.marks { read_mark(payload) } else { None } {
             // A mark from the other side of a pair (senders are 2 * pair + side), or its own echo.
             Some((_, sent_us)) if sent_us < start_us => {}
             Some((sender, sent_us)) if side.echo || sender % 2 != side.index => {
@@ -132,6 +139,9 @@ pub(super) struct Side {
     pub(super) index: u64,
     pub(super) clock_hz: u32,
     pub(super) echo: bool,
+    /// Whether payloads reach this side unchanged, marks and all (a transcoded
+    /// Opus payload only looks like a mark by chance).
+    pub(super) marks: bool,
 }
 
 /// Count what arrives on one generator socket of `side` until told to stop.
@@ -237,4 +247,23 @@ pub(super) async fn send_media(
         }
     }
     (sent, ticks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Received, Side};
+
+    #[test]
+    fn an_rtcp_report_on_a_media_socket_is_neither_a_mark_nor_a_frame() {
+        let side = Side { index: 1, clock_hz: 48_000, echo: false, marks: false };
+        let mut got = Received::default();
+        // A sender report: V=2, PT 200; its "timestamp" would be an SSRC and its "SSRC" an NTP second.
+        let report = [0x80, 200, 0, 6, 0x12, 0x34, 0x56, 0x78, 0xe9, 0, 0, 0, 0, 0, 0, 0];
+        got.count(&report, 1_000, side, 0);
+        // An RTP frame of Opus (PT 111) whose payload's first bytes read as a mark.
+        let frame = [0x80, 111, 0, 1, 0, 0, 3, 192, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        got.count(&frame, 2_000, side, 0);
+        assert_eq!((got.marked, got.unmarked), (0, 1));
+        assert_eq!(got.pacing.lateness_us(0).1, 1, "one stream, the RTP one");
+    }
 }
