@@ -97,12 +97,17 @@ impl Default for OpusConfig {
     }
 }
 
+/// A peak no louder than this (about -60 dBFS) is taken for silence.
+const INAUDIBLE_PEAK: u16 = 32;
+
 /// Opus encoder for 20 ms mono frames.
 pub struct OpusEncoder {
     inner: opus::Encoder,
     config: OpusConfig,
     /// The highest rate whose band the encoder codes (its own rate unless limited).
     band: SampleRate,
+    /// Whether anything louder than silence has been coded yet.
+    coded_sound: bool,
 }
 
 impl std::fmt::Debug for OpusEncoder {
@@ -113,6 +118,10 @@ impl std::fmt::Debug for OpusEncoder {
 
 impl OpusEncoder {
     pub fn new(config: OpusConfig) -> Result<Self, CodecError> {
+        Ok(Self { inner: Self::libopus(&config)?, config, band: config.rate, coded_sound: false })
+    }
+
+    fn libopus(config: &OpusConfig) -> Result<opus::Encoder, CodecError> {
         let mut inner = opus::Encoder::new(config.rate.hz(), opus::Channels::Mono, opus::Application::Voip)
             .map_err(opus_error)?;
         inner.set_bitrate(opus::Bitrate::Bits(config.bitrate)).map_err(opus_error)?;
@@ -120,17 +129,22 @@ impl OpusEncoder {
         inner.set_inband_fec(config.inband_fec).map_err(opus_error)?;
         inner.set_packet_loss_perc(config.expected_loss_percent).map_err(opus_error)?;
         inner.set_dtx(config.dtx).map_err(opus_error)?;
-        Ok(Self { inner, config, band: config.rate })
+        Ok(inner)
     }
 
     /// Code no more of the spectrum than audio at `rate` holds: a G.711 call
     /// resampled to 48 kHz has nothing above 4 kHz, and narrowband SILK costs
     /// about 40 % less than full-band coding. At the encoder's own rate, or
-    /// above, the whole band. A running encoder moves one band per 5.12 s.
+    /// above, the whole band. A running encoder moves one band per 5.12 s, so
+    /// one that has coded nothing but silence (a leg bridged as it answers)
+    /// starts again, narrow from its next packet: there is nothing to cut.
     pub fn limit_band(&mut self, rate: SampleRate) -> Result<(), CodecError> {
         let rate = if rate.hz() < self.config.rate.hz() { rate } else { self.config.rate };
         if rate == self.band {
             return Ok(());
+        }
+        if rate.hz() < self.band.hz() && !self.coded_sound {
+            self.inner = Self::libopus(&self.config)?;
         }
         let bandwidth = match rate {
             SampleRate::Hz8000 => opus::Bandwidth::Narrowband,
@@ -158,6 +172,7 @@ impl OpusEncoder {
     /// Encode samples at the configured rate as one frame of their length
     /// (2.5, 5, 10, 20, 40 or 60 ms); returns the packet length.
     pub fn encode_pcm(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        self.coded_sound = self.coded_sound || pcm.iter().any(|s| s.unsigned_abs() > INAUDIBLE_PEAK);
         self.inner.encode(pcm, out).map_err(opus_error)
     }
 }
@@ -457,6 +472,35 @@ mod tests {
         assert_eq!(band_after(&mut enc, 520), Some(opus::Bandwidth::Wideband));
         enc.limit_band(SampleRate::Hz48000).unwrap();
         assert_eq!(band_after(&mut enc, 25), Some(opus::Bandwidth::Fullband));
+    }
+
+    #[test]
+    fn an_encoder_that_coded_only_silence_narrows_at_once() {
+        let mut enc = OpusEncoder::new(OpusConfig::default()).unwrap();
+        let mut p = [0u8; MAX_OPUS_PACKET];
+        let mut frame = AudioFrame::silent(SampleRate::Hz48000, 0);
+        // Half a second of near-silence (a peak of -61 dBFS), as a leg sends before its bridge.
+        frame.samples_mut().iter_mut().step_by(7).for_each(|s| *s = 29);
+        for _ in 0..25 {
+            enc.encode(&frame, &mut p).unwrap();
+        }
+        enc.limit_band(SampleRate::Hz8000).unwrap();
+        let mut tone = crate::signals::Oscillator::new(1000.0, 48_000, 8000.0);
+        let mut decoder = OpusDecoder::new(SampleRate::Hz48000).unwrap();
+        let mut heard = AudioFrame::silent(SampleRate::Hz48000, 0);
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            tone.fill(frame.samples_mut());
+            let n = enc.encode(&frame, &mut p).unwrap();
+            assert_eq!(opus::packet::get_bandwidth(&p[..n]).ok(), Some(opus::Bandwidth::Narrowband));
+            decoder.decode(&p[..n], &mut heard).unwrap();
+            got.extend_from_slice(heard.samples());
+        }
+        // Clean from the second packet on, past the codec's delay: no block lost to the new start.
+        for block in got[960..].chunks(480) {
+            let sinad = crate::signals::sinad_db(block, 1000.0, 48_000);
+            assert!(sinad > 25.0, "a 10 ms block at {sinad:.1} dB");
+        }
     }
 
     #[test]

@@ -94,6 +94,24 @@ fn an_opus_leg_bridged_to_8_khz_audio_codes_narrowband_and_full_band_again_at_48
     assert_eq!(band(&net), opus::Bandwidth::Fullband);
 }
 
+/// A leg bridged as it answers has coded only silence: its encoder starts again
+/// narrow at once rather than fading down over ~10 s.
+#[test]
+fn an_opus_leg_that_sent_only_silence_codes_narrowband_from_its_bridge_on() {
+    let mut net = SimNetwork::new(23);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
+    net.run_for(Duration::from_millis(500));
+    let local = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, tone());
+    net.engine.bridge(bond, local).unwrap();
+    net.run_for(Duration::from_millis(100));
+    let packet = net.last_rtp(bond).expect("bond sends");
+    assert_eq!(opus::packet::get_bandwidth(&packet[12..]).ok(), Some(opus::Bandwidth::Narrowband));
+    net.run_for(Duration::from_secs(1));
+    let heard = net.heard_samples(phone);
+    let sinad = sinad_db(&heard[heard.len() - 48_000..], 1000.0, 48_000);
+    assert!(sinad > 20.0, "the tone heard: SINAD {sinad:.1} dB");
+}
+
 #[test]
 fn a_local_tone_bridged_to_a_caller_is_heard_at_its_frequency() {
     let mut net = SimNetwork::new(12);
