@@ -425,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn the_linked_libopus_is_1_5_with_its_simd_quantizers() {
+    fn the_linked_libopus_is_1_5() {
         // codecs/libopus swaps libopus 1.3.1 for 1.5; losing the patch would go unnoticed otherwise.
         let version = opus::version();
         assert!(version.starts_with("libopus 1.5"), "linked {version}");
