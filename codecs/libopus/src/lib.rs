@@ -1,9 +1,10 @@
 //! libopus 1.5 under the name the `opus` crate links against.
 //!
 //! The `opus` crate (0.3) binds libopus through `audiopus_sys` 0.2, which bundles libopus 1.3.1.
-//! That release ships the SSE4.1 delayed-decision noise-shaping quantizer switched off, and it is
-//! the SILK encoder's hottest function at Bond's default complexity. `libopus_sys` bundles
-//! libopus 1.5, which picks SSE4.1 or AVX2 versions of it at run time. This crate stands in for
+//! `libopus_sys` bundles libopus 1.5, which picks SSE4.1 or AVX2 versions of more of its hot loops
+//! at run time (about a tenth off an encode here; BENCHMARKS.md). Its AVX2 delayed-decision noise
+//! shaper, the SILK encoder's hottest function, still hands back to C below complexity 6, which
+//! includes Bond's default of 5. This crate stands in for
 //! `audiopus_sys` (the root `Cargo.toml` patches it in): the same C functions and types, with the
 //! `#define` constants typed `c_int` as the `opus` crate passes them (`libopus_sys` types the
 //! non-negative ones `u32`).
