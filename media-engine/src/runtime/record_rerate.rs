@@ -19,6 +19,8 @@ pub(super) struct Rerate {
     output: [AudioFrame; 2],
     /// Samples in `input`, each channel.
     held: usize,
+    /// The output frames as pairs, for `out`.
+    pairs: Vec<[i16; 2]>,
     /// Output samples still to drop: the resamplers' delay.
     skip: usize,
     /// Sample pairs taken, at `from`.
@@ -40,6 +42,7 @@ impl Rerate {
             resamplers,
             input: frame(from),
             output: frame(to),
+            pairs: Vec::new(),
             held: 0,
             skip,
             taken: 0,
@@ -47,19 +50,28 @@ impl Rerate {
         })
     }
 
-    /// Take one sample pair at the leg's rate; give out what a whole frame makes.
-    pub fn push(&mut self, inbound: i16, outbound: i16, out: &mut impl FnMut(i16, i16)) {
-        self.input[0].samples_mut()[self.held] = inbound;
-        self.input[1].samples_mut()[self.held] = outbound;
-        self.held += 1;
-        self.taken += 1;
-        if self.held == self.from.frame_samples() {
-            self.convert(u64::MAX, out);
+    /// Take a run of sample pairs at the leg's rate; give out what each whole frame makes.
+    pub fn push(&mut self, mut pairs: &[[i16; 2]], out: &mut impl FnMut(&[[i16; 2]])) {
+        let frame = self.from.frame_samples();
+        while !pairs.is_empty() {
+            let n = (frame - self.held).min(pairs.len());
+            let held = self.held..self.held + n;
+            for (channel, input) in self.input.iter_mut().enumerate() {
+                for (sample, pair) in input.samples_mut()[held.clone()].iter_mut().zip(pairs) {
+                    *sample = pair[channel];
+                }
+            }
+            pairs = &pairs[n..];
+            self.held = held.end;
+            self.taken += n as u64;
+            if self.held == frame {
+                self.convert(u64::MAX, out);
+            }
         }
     }
 
     /// Give out the rest: as many pairs as what was taken makes at the file's rate.
-    pub fn finish(&mut self, out: &mut impl FnMut(i16, i16)) {
+    pub fn finish(&mut self, out: &mut impl FnMut(&[[i16; 2]])) {
         let wanted = self.taken * u64::from(self.to.hz()) / u64::from(self.from.hz());
         while self.given < wanted {
             for input in &mut self.input {
@@ -70,7 +82,7 @@ impl Rerate {
     }
 
     /// Resample the frame held (padded when finishing), giving out at most `limit` pairs in all.
-    fn convert(&mut self, limit: u64, out: &mut impl FnMut(i16, i16)) {
+    fn convert(&mut self, limit: u64, out: &mut impl FnMut(&[[i16; 2]])) {
         self.held = 0;
         for ((resampler, input), output) in self.resamplers.iter_mut().zip(&self.input).zip(&mut self.output)
         {
@@ -80,16 +92,15 @@ impl Rerate {
             }
         }
         let [inbound, outbound] = &self.output;
-        let pairs = inbound.samples().iter().zip(outbound.samples());
-        let dropped = self.skip.min(inbound.samples().len());
-        self.skip -= dropped;
-        for (&i, &o) in pairs.skip(dropped) {
-            if self.given >= limit {
-                break;
-            }
-            out(i, o);
-            self.given += 1;
-        }
+        let len = inbound.samples().len().min(outbound.samples().len());
+        let from = self.skip.min(len);
+        self.skip -= from;
+        let until = from + usize::try_from(limit - self.given).unwrap_or(usize::MAX).min(len - from);
+        let run = inbound.samples()[from..until].iter().zip(&outbound.samples()[from..until]);
+        self.pairs.clear();
+        self.pairs.extend(run.map(|(&i, &o)| [i, o]));
+        out(&self.pairs);
+        self.given += self.pairs.len() as u64;
     }
 }
 
@@ -101,9 +112,11 @@ mod tests {
     fn rerate(from: SampleRate, to: SampleRate, pairs: &[(i16, i16)]) -> Vec<(i16, i16)> {
         let mut rerate = Rerate::new(from, to).unwrap();
         let mut file = Vec::new();
-        let mut out = |i, o| file.push((i, o));
-        for &(i, o) in pairs {
-            rerate.push(i, o, &mut out);
+        let mut out = |run: &[[i16; 2]]| file.extend(run.iter().map(|&[i, o]| (i, o)));
+        // Runs of uneven lengths, as the timeline gives them.
+        let pairs: Vec<[i16; 2]> = pairs.iter().map(|&(i, o)| [i, o]).collect();
+        for run in pairs.chunks(97) {
+            rerate.push(run, &mut out);
         }
         rerate.finish(&mut out);
         file

@@ -26,8 +26,13 @@ use super::RuntimeError;
 
 /// How long a writer thread rests after writing what was queued.
 const REST: Duration = Duration::from_millis(20);
-/// How often the WAV header is brought up to date (and the data handed to the OS), in audio written.
-const FLUSH_EVERY_MS: u64 = 200;
+/// The file's write buffer: room for the header's small writes; audio, written
+/// a batch at a time, goes past it to the OS in one write.
+const HEADER_BYTES: usize = 64;
+/// How often the WAV header is brought up to date, in audio written. Crash
+/// safety does not need it (the repair sets the sizes from the file's length);
+/// a reader of the growing `.partial` file does.
+const HEADER_EVERY_MS: u64 = 1000;
 
 pub(super) type Wav = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
 
@@ -140,7 +145,10 @@ fn create(spec: &RecordingSpec) -> Result<Wav, String> {
         sample_format: hound::SampleFormat::Int,
     };
     let partial = partial_path(&spec.path);
-    hound::WavWriter::create(&partial, wav_spec).map_err(|e| format!("{}: {e}", partial.display()))
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", partial.display());
+    let file = std::fs::File::create(&partial).map_err(|e| fail(&e))?;
+    let file = std::io::BufWriter::with_capacity(HEADER_BYTES, file);
+    hound::WavWriter::new(file, wav_spec).map_err(|e| fail(&e))
 }
 
 /// One recording on its writer thread.
@@ -165,8 +173,8 @@ impl Recording {
             layout: None,
             mono: spec.channels == RecordChannels::Single,
             out: Vec::new(),
-            flush_every: FLUSH_EVERY_MS * u64::from(rate.hz()) / 1000,
-            unflushed: 0,
+            header_every: HEADER_EVERY_MS * u64::from(rate.hz()) / 1000,
+            since_header: 0,
         };
         let converter = Converter {
             resamplers: None,
@@ -241,10 +249,10 @@ struct FileSink {
     mono: bool,
     /// Samples laid out and not yet written (interleaved when dual).
     out: Vec<i16>,
-    /// Sample frames between header updates (200 ms).
-    flush_every: u64,
+    /// Sample frames between header updates.
+    header_every: u64,
     /// Sample frames written since the header was last brought up to date.
-    unflushed: u64,
+    since_header: u64,
 }
 
 /// The call laid out at its leg's rate, and what brings it to the file's.
@@ -293,8 +301,8 @@ impl FileSink {
         }
     }
 
-    /// Write what has been laid out, in one go; every 200 ms of audio, bring
-    /// the header up to date and hand the data to the OS.
+    /// Write what has been laid out to the OS, in one go; every second of
+    /// audio, bring the header up to date.
     fn write_out(&mut self) -> Result<(), String> {
         if self.out.is_empty() {
             return Ok(());
@@ -305,10 +313,10 @@ impl FileSink {
             block.write_sample(sample);
         }
         block.flush().map_err(|e| e.to_string())?;
-        self.unflushed += self.out.len() as u64 / u64::from(self.wav.spec().channels);
+        self.since_header += self.out.len() as u64 / u64::from(self.wav.spec().channels);
         self.out.clear();
-        if self.unflushed >= self.flush_every {
-            self.unflushed = 0;
+        if self.since_header >= self.header_every {
+            self.since_header = 0;
             self.wav.flush().map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -320,7 +328,8 @@ impl FileSink {
         if let Some(Layout { rate, timeline, rerate }) = &mut self.layout {
             timeline.finish(&mut to_file(rerate, &mut self.out, self.mono));
             if let Some(rerate) = rerate {
-                rerate.finish(&mut interleave(&mut self.out, self.mono));
+                let (out, mono) = (&mut self.out, self.mono);
+                rerate.finish(&mut |run| lay(out, mono, run));
             }
             late_frames = timeline.late_samples().div_ceil(rate.frame_samples() as u64);
         }
@@ -340,27 +349,24 @@ impl FileSink {
     }
 }
 
-/// Takes the timeline's (inbound, outbound) pairs to the file's rate and into `out`.
+/// Takes the timeline's runs of (inbound, outbound) pairs to the file's rate and into `out`.
 fn to_file<'a>(
     rerate: &'a mut Option<Rerate>,
     out: &'a mut Vec<i16>,
     mono: bool,
-) -> impl FnMut(i16, i16) + 'a {
-    let mut lay = interleave(out, mono);
-    move |i, o| match rerate {
-        Some(rerate) => rerate.push(i, o, &mut lay),
-        None => lay(i, o),
+) -> impl FnMut(&[[i16; 2]]) + 'a {
+    move |pairs| match rerate {
+        Some(rerate) => rerate.push(pairs, &mut |run| lay(out, mono, run)),
+        None => lay(out, mono, pairs),
     }
 }
 
-/// Lays (inbound, outbound) sample frames into `out`: both, or their mix.
-fn interleave(out: &mut Vec<i16>, mono: bool) -> impl FnMut(i16, i16) + '_ {
-    move |i, o| {
-        if mono {
-            out.push(i.saturating_add(o));
-        } else {
-            out.extend_from_slice(&[i, o]);
-        }
+/// Lays (inbound, outbound) pairs into `out`: both, interleaved, or their mix.
+fn lay(out: &mut Vec<i16>, mono: bool, pairs: &[[i16; 2]]) {
+    if mono {
+        out.extend(pairs.iter().map(|&[i, o]| i.saturating_add(o)));
+    } else {
+        out.extend_from_slice(pairs.as_flattened());
     }
 }
 
