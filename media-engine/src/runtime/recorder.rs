@@ -1,12 +1,12 @@
 //! Recordings, from the media side: a recorded leg's audio goes to its
 //! writer over a queue so the media path never waits for the disk. The media
-//! side hands over a batch at a time (ten ticks' frames, or a leg's batch of
+//! side hands over a batch at a time (twenty ticks' frames, or a leg's batch of
 //! passthrough packets); a recording with [`QUEUE`] batches already waiting has
 //! the next dropped and its frames counted. The writer (`record_writer.rs`)
 //! creates the file (the `record_start` answer waits for it, the media path
 //! does not), places the audio on the call's timeline (`record_timeline.rs`), writes the
-//! file as `NAME.wav.partial` with its WAV header brought up to date every
-//! 200 ms, and renames it to `NAME.wav` when the recording stops;
+//! file as `NAME.wav.partial` (each batch handed to the OS as it is written,
+//! the WAV header brought up to date every second), and renames it to `NAME.wav` when the recording stops;
 //! [`repair_partials`](super::record_repair::repair_partials) fixes the header
 //! of files a crash cut short, so everything written before the crash is kept.
 
@@ -23,9 +23,9 @@ use super::RuntimeError;
 use crate::leg::PacketBatch;
 
 /// Batches of one recording that may wait for the writer (about 6 s of audio).
-const QUEUE: usize = 32;
-/// Ticks' frames handed over together (200 ms).
-const FRAMES_PER_BATCH: usize = 10;
+const QUEUE: usize = 16;
+/// Ticks' frames handed over together (400 ms, as a passthrough leg's packets).
+const FRAMES_PER_BATCH: usize = 20;
 
 /// Mono mix of both directions, or dual channel (inbound left, outbound right).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
