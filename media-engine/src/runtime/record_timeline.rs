@@ -58,9 +58,10 @@ impl Timeline {
         }
         // The ring's two runs, from `from`: the samples go into the first, then the second.
         let (front, back) = self.pairs.as_mut_slices();
-        let (front, back) = match front.len().checked_sub(from) {
-            Some(_) => (&mut front[from..], back),
-            None => (&mut [][..], &mut back[from - front.len()..]),
+        let (front, back) = if from <= front.len() {
+            (&mut front[from..], back)
+        } else {
+            (&mut [][..], &mut back[from - front.len()..])
         };
         let (first, second) = samples.split_at(samples.len().min(front.len()));
         for (run, samples) in [(front, first), (back, second)] {
