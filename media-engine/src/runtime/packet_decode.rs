@@ -1,13 +1,22 @@
 //! A recording writer's decoders for the packets of a passthrough bridge
-//! (`leg/packet_record.rs`): G.711 needs none, G.722 and Opus keep state from
-//! packet to packet, so each direction of a recording has its own.
+//! (`leg/packet_record.rs`): G.711 needs none (its codes are decoded as they
+//! are placed, see [`Samples`]), G.722 and Opus keep state from packet to
+//! packet, so each direction of a recording has its own.
 
-use bond_codecs::g711::{alaw_decode_slice, ulaw_decode_slice};
 use bond_codecs::g722::G722Decoder;
 use bond_codecs::{AudioDecoder, AudioFrame, Codec, SampleRate};
 
 /// 8 kHz samples in 20 ms: how far each further frame of a long Opus packet is placed.
 const FRAME_8K: u64 = 160;
+
+/// A packet's audio at its codec's rate: linear samples, or G.711 codes,
+/// decoded one by one where they are placed rather than into a buffer first.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Samples<'a> {
+    Linear(&'a [i16]),
+    Ulaw(&'a [u8]),
+    Alaw(&'a [u8]),
+}
 
 #[derive(Debug, Default)]
 pub(super) struct PacketDecoders {
@@ -28,22 +37,18 @@ impl PacketDecoders {
         codec: Codec,
         outbound: bool,
         payload: &[u8],
-        mut place: impl FnMut(u64, &[i16]),
+        mut place: impl FnMut(u64, Samples<'_>),
     ) {
         let way = usize::from(outbound);
         let samples = &mut self.samples;
         match codec {
-            Codec::Pcmu | Codec::Pcma => {
-                samples.resize(payload.len(), 0);
-                let decode = if codec == Codec::Pcma { alaw_decode_slice } else { ulaw_decode_slice };
-                decode(payload, samples);
-                place(0, samples);
-            }
+            Codec::Pcmu => place(0, Samples::Ulaw(payload)),
+            Codec::Pcma => place(0, Samples::Alaw(payload)),
             Codec::G722 => {
                 samples.resize(payload.len() * 2, 0);
                 // Cannot fail: `samples` holds two a byte.
                 let _ = self.g722[way].decode(payload, samples);
-                place(0, samples);
+                place(0, Samples::Linear(samples));
             }
             Codec::Opus => {
                 let decoder = match &mut self.opus[way] {
@@ -57,11 +62,11 @@ impl PacketDecoders {
                 if decoder.decode(payload, frame).is_err() {
                     return;
                 }
-                place(0, frame.samples());
+                place(0, Samples::Linear(frame.samples()));
                 let mut offset = 0;
                 while decoder.rest_frames() > 0 && decoder.decode_rest(frame).is_ok() {
                     offset += FRAME_8K;
-                    place(offset, frame.samples());
+                    place(offset, Samples::Linear(frame.samples()));
                 }
             }
             _ => {}
@@ -76,7 +81,13 @@ mod tests {
 
     fn placed(decoders: &mut PacketDecoders, codec: Codec, payload: &[u8]) -> Vec<(u64, usize)> {
         let mut out = Vec::new();
-        decoders.decode(codec, false, payload, |offset, samples| out.push((offset, samples.len())));
+        decoders.decode(codec, false, payload, |offset, samples| {
+            let len = match samples {
+                Samples::Linear(samples) => samples.len(),
+                Samples::Ulaw(codes) | Samples::Alaw(codes) => codes.len(),
+            };
+            out.push((offset, len));
+        });
         out
     }
 

@@ -35,14 +35,23 @@ impl Timeline {
 
     /// Put `samples` (at the recording's rate) into channel 0 (inbound) or 1
     /// (outbound) from `at`, in 8 kHz samples on the leg's timeline; what falls
-    /// out of the window goes to `out`.
-    pub fn place(&mut self, channel: usize, at: u64, samples: &[i16], out: &mut impl FnMut(&[[i16; 2]])) {
+    /// out of the window goes to `out`. The samples are taken one by one as they
+    /// are placed, so G.711 codes are decoded straight into the ring.
+    pub fn place(
+        &mut self,
+        channel: usize,
+        at: u64,
+        mut samples: impl ExactSizeIterator<Item = i16>,
+        out: &mut impl FnMut(&[[i16; 2]]),
+    ) {
         let pos = at * self.rate / 8000;
         let start = *self.written.get_or_insert(pos);
         let skip = usize::try_from(start.saturating_sub(pos)).unwrap_or(usize::MAX).min(samples.len());
         self.late += skip as u64;
-        let samples = &samples[skip..];
-        if samples.is_empty() {
+        if skip > 0 {
+            samples.nth(skip - 1);
+        }
+        if samples.len() == 0 {
             return;
         }
         let pos = pos.max(start);
@@ -56,16 +65,15 @@ impl Timeline {
         if self.pairs.len() < to {
             self.pairs.resize(to, [0; 2]);
         }
-        // The ring's two runs, from `from`: the samples go into the first, then the second.
+        // The ring's two runs, from `from`: the samples fill the first, then the second.
         let (front, back) = self.pairs.as_mut_slices();
         let (front, back) = if from <= front.len() {
             (&mut front[from..], back)
         } else {
             (&mut [][..], &mut back[from - front.len()..])
         };
-        let (first, second) = samples.split_at(samples.len().min(front.len()));
-        for (run, samples) in [(front, first), (back, second)] {
-            for (pair, &sample) in run.iter_mut().zip(samples) {
+        for run in [front, back] {
+            for (pair, sample) in run.iter_mut().zip(&mut samples) {
                 pair[channel] = sample;
             }
         }
@@ -121,7 +129,7 @@ mod tests {
         let mut file = Vec::new();
         let mut out = |pairs: &[[i16; 2]]| file.extend(pairs.iter().map(|&[i, o]| (i, o)));
         for (channel, at, samples) in placements {
-            timeline.place(*channel, *at, samples, &mut out);
+            timeline.place(*channel, *at, samples.iter().copied(), &mut out);
         }
         timeline.finish(&mut out);
         (file, timeline.late_samples())
@@ -166,9 +174,9 @@ mod tests {
         let mut timeline = Timeline::new(8000);
         let mut file = Vec::new();
         let mut out = |pairs: &[[i16; 2]]| file.extend(pairs.iter().map(|pair| pair[0]));
-        timeline.place(0, 1000, &[1; 160], &mut out);
+        timeline.place(0, 1000, [1; 160].into_iter(), &mut out);
         timeline.restart(&mut out);
-        timeline.place(0, 9000, &[2; 160], &mut out);
+        timeline.place(0, 9000, [2; 160].into_iter(), &mut out);
         timeline.finish(&mut out);
         assert_eq!(file.len(), 320);
         assert_eq!((file[159], file[160]), (1, 2));
@@ -198,9 +206,9 @@ mod tests {
         let mut timeline = Timeline::new(8000);
         let mut written = 0u64;
         let mut out = |pairs: &[[i16; 2]]| written += pairs.len() as u64;
-        timeline.place(0, 0, &[1; 160], &mut out);
+        timeline.place(0, 0, [1; 160].into_iter(), &mut out);
         // Ten minutes later.
-        timeline.place(0, 4_800_000, &[1; 160], &mut out);
+        timeline.place(0, 4_800_000, [1; 160].into_iter(), &mut out);
         assert!(timeline.pairs.len() <= 2400);
         timeline.finish(&mut out);
         assert_eq!(written, 4_800_160);

@@ -14,11 +14,12 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bond_codecs::g711::{alaw_decode, ulaw_decode};
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::{AudioFrame, SampleRate};
 use tokio::sync::oneshot;
 
-use super::packet_decode::PacketDecoders;
+use super::packet_decode::{PacketDecoders, Samples};
 use super::record_rerate::Rerate;
 use super::record_timeline::Timeline;
 use super::recorder::{partial_path, RecordChannels, RecordInput, RecordingSpec, RecordingSummary};
@@ -92,16 +93,18 @@ impl Writers {
 /// A writer thread: runs until every sender of its queue is gone.
 fn run(rx: &Receiver<Job>) {
     let mut recordings: HashMap<u64, Recording> = HashMap::new();
+    // One staging buffer for every recording of the thread, so it stays in cache.
+    let mut out = Vec::new();
     while let Ok(job) = rx.recv() {
-        handle(&mut recordings, job);
+        handle(&mut recordings, job, &mut out);
         while let Ok(job) = rx.try_recv() {
-            handle(&mut recordings, job);
+            handle(&mut recordings, job, &mut out);
         }
         std::thread::sleep(REST);
     }
 }
 
-fn handle(recordings: &mut HashMap<u64, Recording>, job: Job) {
+fn handle(recordings: &mut HashMap<u64, Recording>, job: Job, out: &mut Vec<i16>) {
     match job {
         Job::Open { id, spec, counters, done, opened } => match create(&spec) {
             Ok(wav) => {
@@ -118,12 +121,12 @@ fn handle(recordings: &mut HashMap<u64, Recording>, job: Job) {
         Job::Write { id, batch } => {
             if let Some(recording) = recordings.get_mut(&id) {
                 recording.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                recording.write(batch);
+                recording.write(batch, out);
             }
         }
         Job::Close { id } => {
             if let Some(recording) = recordings.remove(&id) {
-                recording.close();
+                recording.close(out);
             }
         }
     }
@@ -172,7 +175,6 @@ impl Recording {
             rate,
             layout: None,
             mono: spec.channels == RecordChannels::Single,
-            out: Vec::new(),
             header_every: HEADER_EVERY_MS * u64::from(rate.hz()) / 1000,
             since_header: 0,
         };
@@ -183,31 +185,33 @@ impl Recording {
         Self { spec, file, converter, counters, done, decoders: PacketDecoders::default(), error: None }
     }
 
-    fn write(&mut self, batch: Vec<RecordInput>) {
+    /// Place a batch and write what falls out of the timeline, staged in `out`.
+    fn write(&mut self, batch: Vec<RecordInput>, out: &mut Vec<i16>) {
+        out.clear();
         if self.error.is_some() {
             let frames = batch.iter().map(RecordInput::frames).sum();
             self.counters.dropped.fetch_add(frames, Ordering::Relaxed);
             return;
         }
         for input in batch {
-            if let Err(e) = self.place(input) {
+            if let Err(e) = self.place(input, out) {
                 self.error = Some(e);
                 return;
             }
         }
-        if let Err(e) = self.file.write_out() {
+        if let Err(e) = self.file.write_out(out) {
             self.error = Some(e);
         }
     }
 
-    fn place(&mut self, input: RecordInput) -> Result<(), String> {
+    fn place(&mut self, input: RecordInput, out: &mut Vec<i16>) -> Result<(), String> {
         match input {
             RecordInput::Frames { at, inbound, outbound } => {
                 let rate = self.file.laid_at().unwrap_or(inbound.rate());
                 let (inbound, outbound) = self.converter.convert(rate, &inbound, &outbound)?;
-                let mut layout = self.file.layout(rate)?;
-                layout.place(0, at, inbound.samples());
-                layout.place(1, at, outbound.samples());
+                let mut layout = self.file.layout(rate, out)?;
+                layout.place(0, at, Samples::Linear(inbound.samples()));
+                layout.place(1, at, Samples::Linear(outbound.samples()));
             }
             RecordInput::Packets(batch) => {
                 let rate = batch.codec().sample_rate();
@@ -215,24 +219,25 @@ impl Recording {
                 if self.file.laid_at().is_some_and(|laid| laid != rate) {
                     return Ok(());
                 }
-                let (decoders, mut layout) = (&mut self.decoders, self.file.layout(rate)?);
+                let (decoders, mut layout) = (&mut self.decoders, self.file.layout(rate, out)?);
                 for (outbound, at, payload) in batch.packets() {
                     decoders.decode(batch.codec(), outbound, payload, |offset, samples| {
                         layout.place(usize::from(outbound), at + offset, samples)
                     });
                 }
             }
-            RecordInput::Paused => self.file.restart(),
+            RecordInput::Paused => self.file.restart(out),
         }
         Ok(())
     }
 
     /// Write out the rest, finalize the header, give the file its name and say how it went.
-    fn close(self) {
+    fn close(self, out: &mut Vec<i16>) {
         let Self { spec, file, counters, done, error, .. } = self;
+        out.clear();
         let result = match error {
             Some(e) => Err(e),
-            None => file.finish(spec, &counters.dropped),
+            None => file.finish(spec, &counters.dropped, out),
         };
         // Nobody waiting (the leg ended without a stop) is fine: the file is final either way.
         let _ = done.send(result);
@@ -247,8 +252,6 @@ struct FileSink {
     /// Made with the first audio, at its rate (the leg's).
     layout: Option<Layout>,
     mono: bool,
-    /// Samples laid out and not yet written (interleaved when dual).
-    out: Vec<i16>,
     /// Sample frames between header updates.
     header_every: u64,
     /// Sample frames written since the header was last brought up to date.
@@ -270,9 +273,14 @@ struct Placer<'a> {
 }
 
 impl Placer<'_> {
-    fn place(&mut self, channel: usize, at: u64, samples: &[i16]) {
+    fn place(&mut self, channel: usize, at: u64, samples: Samples<'_>) {
         let Layout { timeline, rerate, .. } = &mut *self.layout;
-        timeline.place(channel, at, samples, &mut to_file(rerate, self.out, self.mono));
+        let out = &mut to_file(rerate, self.out, self.mono);
+        match samples {
+            Samples::Linear(samples) => timeline.place(channel, at, samples.iter().copied(), out),
+            Samples::Ulaw(codes) => timeline.place(channel, at, codes.iter().map(|&c| ulaw_decode(c)), out),
+            Samples::Alaw(codes) => timeline.place(channel, at, codes.iter().map(|&c| alaw_decode(c)), out),
+        }
     }
 }
 
@@ -283,7 +291,7 @@ impl FileSink {
     }
 
     /// Where audio at `rate` is placed; the first audio sets the rate.
-    fn layout(&mut self, rate: SampleRate) -> Result<Placer<'_>, String> {
+    fn layout<'a>(&'a mut self, rate: SampleRate, out: &'a mut Vec<i16>) -> Result<Placer<'a>, String> {
         let layout = match &mut self.layout {
             Some(layout) => layout,
             none => {
@@ -291,30 +299,30 @@ impl FileSink {
                 none.insert(Layout { rate, timeline: Timeline::new(rate.hz()), rerate })
             }
         };
-        Ok(Placer { layout, out: &mut self.out, mono: self.mono })
+        Ok(Placer { layout, out, mono: self.mono })
     }
 
     /// Lay out what is held; the next audio follows it in the file, wherever its place.
-    fn restart(&mut self) {
+    fn restart(&mut self, out: &mut Vec<i16>) {
         if let Some(Layout { timeline, rerate, .. }) = &mut self.layout {
-            timeline.restart(&mut to_file(rerate, &mut self.out, self.mono));
+            timeline.restart(&mut to_file(rerate, out, self.mono));
         }
     }
 
     /// Write what has been laid out to the OS, in one go; every second of
     /// audio, bring the header up to date.
-    fn write_out(&mut self) -> Result<(), String> {
-        if self.out.is_empty() {
+    fn write_out(&mut self, out: &mut Vec<i16>) -> Result<(), String> {
+        if out.is_empty() {
             return Ok(());
         }
-        let count = u32::try_from(self.out.len()).map_err(|e| e.to_string())?;
+        let count = u32::try_from(out.len()).map_err(|e| e.to_string())?;
         let mut block = self.wav.get_i16_writer(count);
-        for &sample in &self.out {
+        for &sample in out.iter() {
             block.write_sample(sample);
         }
         block.flush().map_err(|e| e.to_string())?;
-        self.since_header += self.out.len() as u64 / u64::from(self.wav.spec().channels);
-        self.out.clear();
+        self.since_header += out.len() as u64 / u64::from(self.wav.spec().channels);
+        out.clear();
         if self.since_header >= self.header_every {
             self.since_header = 0;
             self.wav.flush().map_err(|e| e.to_string())?;
@@ -322,18 +330,23 @@ impl FileSink {
         Ok(())
     }
 
-    fn finish(mut self, spec: RecordingSpec, dropped: &AtomicU64) -> Result<RecordingSummary, String> {
+    fn finish(
+        mut self,
+        spec: RecordingSpec,
+        dropped: &AtomicU64,
+        out: &mut Vec<i16>,
+    ) -> Result<RecordingSummary, String> {
         // Audio that came after its place was written counts as dropped too, a frame each 20 ms.
         let mut late_frames = 0;
         if let Some(Layout { rate, timeline, rerate }) = &mut self.layout {
-            timeline.finish(&mut to_file(rerate, &mut self.out, self.mono));
+            timeline.finish(&mut to_file(rerate, out, self.mono));
             if let Some(rerate) = rerate {
-                let (out, mono) = (&mut self.out, self.mono);
+                let mono = self.mono;
                 rerate.finish(&mut |run| lay(out, mono, run));
             }
             late_frames = timeline.late_samples().div_ceil(rate.frame_samples() as u64);
         }
-        self.write_out()?;
+        self.write_out(out)?;
         let channels = self.wav.spec().channels;
         let frames = u64::from(self.wav.duration());
         self.wav.finalize().map_err(|e| e.to_string())?;
