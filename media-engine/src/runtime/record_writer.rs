@@ -32,8 +32,10 @@ const REST: Duration = Duration::from_millis(20);
 const HEADER_BYTES: usize = 64;
 /// How often the WAV header is brought up to date, in audio written. Crash
 /// safety does not need it (the repair sets the sizes from the file's length);
-/// a reader of the growing `.partial` file does.
-const HEADER_EVERY_MS: u64 = 1000;
+/// a reader of the growing `.partial` file does. Each update costs six system
+/// calls (hound seeks to the two sizes and back), against the two or three
+/// writes of a second of audio.
+const HEADER_EVERY_MS: u64 = 5000;
 
 pub(super) type Wav = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
 
@@ -309,8 +311,8 @@ impl FileSink {
         }
     }
 
-    /// Write what has been laid out to the OS, in one go; every second of
-    /// audio, bring the header up to date.
+    /// Write what has been laid out to the OS, in one go; every
+    /// [`HEADER_EVERY_MS`] of audio, bring the header up to date.
     fn write_out(&mut self, out: &mut Vec<i16>) -> Result<(), String> {
         if out.is_empty() {
             return Ok(());

@@ -6,7 +6,7 @@
 //! creates the file (the `record_start` answer waits for it, the media path
 //! does not), places the audio on the call's timeline (`record_timeline.rs`), writes the
 //! file as `NAME.wav.partial` (each batch handed to the OS as it is written,
-//! the WAV header brought up to date every second), and renames it to `NAME.wav` when the recording stops;
+//! the WAV header brought up to date every 5 s), and renames it to `NAME.wav` when the recording stops;
 //! [`repair_partials`](super::record_repair::repair_partials) fixes the header
 //! of files a crash cut short, so everything written before the crash is kept.
 
