@@ -24,8 +24,9 @@ pub async fn receive(
 ) -> Result<Json<Value>, ApiError> {
     let connection =
         state.store.connection_by_id(&connection_id).await.map_err(|e| ApiError::internal(&e))?;
-    let settings = connection.as_ref().and_then(TelnyxSettings::of);
-    let Some(public_key) = settings.and_then(|s| s.public_key) else {
+    let Some((connection, public_key)) =
+        connection.and_then(|c| TelnyxSettings::of(&c).and_then(|s| s.public_key).map(|key| (c, key)))
+    else {
         return Err(ApiError::not_found("No Telnyx connection with that id."));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -46,8 +47,16 @@ pub async fn receive(
     let event_type = data["event_type"].as_str().unwrap_or_default();
     let telnyx_call = payload["call_control_id"].as_str().unwrap_or_default();
     let Some(call) = state.calls.telnyx_call(telnyx_call, payload["client_state"].as_str()) else {
-        return Ok(Json(json!({ "data": { "result": "ignored", "reason": "not a call Bond placed" } })));
+        return Ok(ignored("not a call Bond placed"));
     };
+    // A webhook acts only on calls of the connection it arrived on: another
+    // organization's correctly signed webhook may name this call's id.
+    let owner =
+        state.store.get_call(&connection.organization_id, &call).await.map_err(|e| ApiError::internal(&e))?;
+    if owner.is_none_or(|c| c.connection_id != connection.id) {
+        tracing::warn!(connection = %connection.id, %call, "Telnyx webhook names a call of another connection: ignored");
+        return Ok(ignored("not a call of this connection"));
+    }
     let result = match event_type {
         "call.answered" => state.calls.carrier_answered(&call).await,
         "call.hangup" => {
@@ -68,4 +77,8 @@ pub async fn receive(
     };
     result.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(json!({ "data": { "result": "ok" } })))
+}
+
+fn ignored(reason: &str) -> Json<Value> {
+    Json(json!({ "data": { "result": "ignored", "reason": reason } }))
 }

@@ -9,11 +9,11 @@ use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode, ToTypedHeader};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
-use rsipstack::transport::SipConnection;
 
 use super::digest::Verdict;
 use super::media::{self, CallMedia};
 use super::registry::SipCall;
+use super::source::source_ip;
 use super::{SipSettings, SipStack, ALLOW};
 use crate::calls::{CallService, IncomingSip, SipCandidates};
 use crate::clock::unix_seconds;
@@ -61,7 +61,7 @@ async fn handle(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
 
 /// A new call from a trunk.
 async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
-    let Some(source) = source_ip(&tx) else {
+    let Some(source) = source_ip(&tx.original) else {
         return reply(&mut tx, StatusCode::BadRequest).await;
     };
     let Some((connection, settings)) = connection_for(&stack, &calls, &mut tx, source).await else { return };
@@ -197,16 +197,6 @@ async fn connection_for(
         tracing::debug!(error = %e, "could not send a SIP response");
     }
     None
-}
-
-/// Where the request came from: the top Via's `received`, else its host.
-fn source_ip(tx: &Transaction) -> Option<IpAddr> {
-    let via = tx.original.via_header().ok()?;
-    let (_, host) = SipConnection::parse_target_from_via(via).ok()?;
-    match host.host {
-        rsipstack::sip::Host::IpAddr(ip) => Some(ip),
-        rsipstack::sip::Host::Domain(_) => None,
-    }
 }
 
 fn is_tcp(tx: &Transaction) -> bool {

@@ -23,6 +23,7 @@ pub mod media;
 mod outbound;
 mod registry;
 pub mod settings;
+mod source;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -109,6 +110,7 @@ pub async fn start(
     transports.add_transport(tcp.into());
     let endpoint = EndpointBuilder::new()
         .with_transport_layer(transports)
+        .with_inspector(Box::new(source::StampSource))
         .with_cancel_token(cancel.clone())
         .with_user_agent("Bond")
         .build();
@@ -121,7 +123,7 @@ pub async fn start(
     let (states, state_events) = dialogs.new_dialog_state_channel();
     let media_ip = media_ip.filter(|ip| !ip.is_unspecified()).unwrap_or_else(|| {
         if udp_addr.ip().is_unspecified() {
-            IpAddr::from([127, 0, 0, 1])
+            default_route_ip()
         } else {
             udp_addr.ip()
         }
@@ -155,6 +157,17 @@ impl SipStack {
             rsipstack::sip::Uri::try_from(format!("sip:bond@{host}").as_str()).unwrap_or_default()
         })
     }
+}
+
+/// The local address packets to the outside leave from (no packet is sent), or
+/// loopback on a host with no route out: what SDP and Contact carry when Bond
+/// listens on every address and no public IP is set.
+fn default_route_ip() -> IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+        s.connect("192.0.2.1:9")?;
+        s.local_addr()
+    });
+    probe.map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
 fn socket_addr(addr: &rsipstack::transport::SipAddr) -> Option<SocketAddr> {

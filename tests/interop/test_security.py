@@ -1,0 +1,137 @@
+"""What an attacker, another tenant or a misbehaving peer can do to a running
+Bond, tried from outside: raw SIP over UDP and TCP, correctly signed webhooks
+from the wrong organization, and the like. Each test is the regression test of
+one finding (docs/security.md lists them).
+"""
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import nacl.signing
+
+from conftest import api
+from test_sip_trunk import trunk_connection, wait_event
+from test_telnyx_dial import telnyx, telnyx_connection  # noqa: F401 (telnyx is a fixture)
+
+GOOD_SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+def sip_request(method, port, via_host, transport="UDP", via_params="", extra="", body=GOOD_SDP, user="100"):
+    branch = "z9hG4bK" + uuid.uuid4().hex[:10]
+    return (
+        f"{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {via_host};branch={branch}{via_params}\r\n"
+        f"From: <sip:+15550001111@{via_host.split(':')[0]}>;tag={uuid.uuid4().hex[:8]}\r\n"
+        f"To: <sip:{user}@127.0.0.1>\r\n"
+        f"Call-ID: {uuid.uuid4().hex}\r\n"
+        f"CSeq: 1 {method}\r\n"
+        f"Contact: <sip:caller@{via_host}>\r\n"
+        "Max-Forwards: 70\r\n"
+        "Content-Type: application/sdp\r\n"
+        f"{extra}"
+        f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+    ).encode()
+
+
+def statuses(read, wait=2.0):
+    """Status codes of the responses `read()` returns until a final one or silence."""
+    codes = []
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        try:
+            data = read()
+        except (socket.timeout, ConnectionError):
+            break
+        if not data:
+            break
+        for head in data.split(b"SIP/2.0 ")[1:]:
+            codes.append(int(head[:3]))
+        if codes and codes[-1] >= 200:
+            break
+    return codes
+
+
+def udp_from(ip, data, port, wait=2.0):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ip, 0))
+        s.settimeout(wait)
+        s.sendto(data(s.getsockname()[1]), ("127.0.0.1", port))
+        return statuses(lambda: s.recvfrom(65535)[0], wait)
+
+
+def tcp_from(ip, data, port, wait=2.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=wait, source_address=(ip, 0)) as s:
+        s.sendall(data(s.getsockname()[1]))
+        return statuses(lambda: s.recv(65535), wait)
+
+
+def admin(bond, *args):
+    """`bond admin ...` on the running Bond's database; its `name=value` lines."""
+    out = subprocess.run([os.environ.get("BOND_BIN", "target/debug/bond"), "admin", *args],
+                         env={"PATH": os.environ.get("PATH", ""), "BOND_DATA_DIR": bond.data_dir},
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def second_organization(bond, name="Other Org"):
+    """Another tenant of the same Bond: its admin key."""
+    org = admin(bond, "create-org", name)["organization_id"]
+    return admin(bond, "create-key", "--org", org, "--role", "admin")["api_key"]
+
+
+def test_a_forged_via_received_does_not_match_allowed_ips_over_udp_or_tcp(bond, receiver):
+    """allowed_ips is matched against the transport's source address only: an
+    INVITE from 127.0.0.1 claiming `received=127.0.0.2` (or a Via host of
+    127.0.0.2) is refused on a connection that allows only 127.0.0.2."""
+    trunk_connection(bond, receiver, allowed_ips=["127.0.0.2"])
+    port = bond.sip_port
+    forged = [
+        ("UDP", udp_from, lambda p: sip_request("INVITE", port, f"127.0.0.1:{p}", via_params=";received=127.0.0.2;rport")),
+        ("UDP", udp_from, lambda p: sip_request("INVITE", port, f"127.0.0.2:{p}")),
+        ("TCP", tcp_from, lambda p: sip_request("INVITE", port, f"127.0.0.1:{p}", "TCP", ";received=127.0.0.2")),
+        ("TCP", tcp_from, lambda p: sip_request("INVITE", port, f"127.0.0.2:{p}", "TCP")),
+    ]
+    for transport, send, data in forged:
+        codes = send("127.0.0.1", data, port)
+        assert codes[-1:] == [403], (transport, codes)
+    time.sleep(0.5)
+    assert not receiver.received, "a forged INVITE made a call"
+    # The carrier's real address still gets in, over both transports.
+    for send, transport in [(udp_from, "UDP"), (tcp_from, "TCP")]:
+        codes = send("127.0.0.2", lambda p: sip_request("INVITE", port, f"127.0.0.2:{p}", transport), port, wait=1.0)
+        assert 100 in codes or 180 in codes, (transport, codes)
+    wait_event(receiver, "call.initiated")
+
+
+def test_a_signed_webhook_on_another_organizations_connection_cannot_touch_your_call(bond, receiver, telnyx):
+    """Organization B posts a correctly signed Telnyx webhook to its own connection
+    naming organization A's call in `client_state`: A's call stays up and A's
+    application hears nothing of it."""
+    conn_a = telnyx_connection(bond, receiver, telnyx)
+    call = api(bond, "POST", "/calls", {"connection_id": conn_a, "to": "+13125550111", "from": "+13125550100"})["data"]
+    dial = telnyx.requests[0][2]
+    key_b = second_organization(bond)
+    signer_b = nacl.signing.SigningKey.generate()
+    telnyx_b = {"api_key": "KEYfake", "api_base_url": telnyx.base_url, "connection_id": "1",
+                "public_key": base64.b64encode(bytes(signer_b.verify_key)).decode()}
+    body = {"application_name": "b", "webhook_event_url": receiver.url,
+            "bond": {"telnyx": telnyx_b, "media_streams": {"telnyx_stream_token": "b-token"}}}
+    conn_b = api(bond, "POST", "/call_control_applications", body, key=key_b)["data"]["id"]
+    url_b = dial["webhook_url"].replace(conn_a, conn_b)
+    for event, payload in [
+        ("call.machine.detection.ended", {"result": "machine"}),
+        ("call.dtmf.received", {"digit": "9"}),
+        ("call.hangup", {"hangup_cause": "user_busy"}),
+    ]:
+        payload = {"call_control_id": "v3:attacker-call", "client_state": dial["client_state"], **payload}
+        assert telnyx.webhook(url_b, event, payload, key=signer_b) == 200
+    time.sleep(0.5)
+    status = api(bond, "GET", f"/calls/{call['call_control_id']}")["data"]
+    assert status["is_alive"] is True, status
+    kinds = [json.loads(b)["data"]["event_type"] for _, b in list(receiver.received)]
+    assert kinds == ["call.initiated"], kinds
