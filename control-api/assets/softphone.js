@@ -183,7 +183,16 @@ function endCall(cause) {
   $("call").hidden = true; $("accept").disabled = false; $("idle").hidden = !state.registered;
   $("mute").classList.remove("on"); $("hold").classList.remove("on");
   if (state.registered) setStatus("registered", "ok");
-  if (cause) showError(cause === "normal_clearing" ? "" : `Call ended: ${cause.replace(/_/g, " ")}`);
+  if (cause) showError(cause === "normal_clearing" ? "" : `Call ended: ${causeText(cause)}`);
+}
+
+// What the agent reads for a hangup cause.
+function causeText(cause) {
+  const media = {
+    connection_failed: "the audio connection to Bond could not be set up (ICE/DTLS failed: a firewall or Bond's webrtc.public_ip)",
+    connection_lost: "the audio connection to Bond was lost",
+  };
+  return media[cause] || cause.replace(/_/g, " ");
 }
 
 function toggle(kind) {

@@ -218,6 +218,8 @@ function onSignal(m) {
     joined.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch((e) => showError(e.message));
   } else if (m.type === "hangup" && m.call_control_id === joined.call) {
     reset();
+    if (m.cause === "connection_failed") showError("Listening ended: the audio connection to Bond could not be set up (ICE/DTLS failed).");
+    else if (m.cause === "connection_lost") showError("Listening ended: the audio connection to Bond was lost.");
   } else if (m.type === "error") {
     showError(m.detail);
   }

@@ -244,25 +244,14 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
     Ok(engine)
 }
 
-/// Bind the shared WebRTC port and settle the address browsers are told to reach.
+/// Bind the shared WebRTC port; which addresses it announces is the runtime's
+/// (`webrtc.public_ip`, else `rtp.public_ip`, else the host's own).
 fn webrtc_port(config: &Config) -> Result<WebRtcPort, ServeError> {
     let addr = config.webrtc.listen;
     let socket = std::net::UdpSocket::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
-    let public_ip = config.webrtc.public_ip.or(config.rtp.public_ip).or_else(|| {
-        // Listening everywhere: announce the address of the default route.
-        addr.ip().is_unspecified().then(default_route_ip)
-    });
+    let public_ip = config.webrtc.public_ip.or(config.rtp.public_ip);
     let codecs = config.webrtc.engine_codecs();
     Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip, codecs })
-}
-
-/// The local address packets to the outside leave from (no packet is sent), or loopback.
-fn default_route_ip() -> std::net::IpAddr {
-    let probe = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
-        s.connect("192.0.2.1:9")?;
-        s.local_addr()
-    });
-    probe.map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
 }
 
 impl Running {

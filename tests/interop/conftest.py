@@ -1,7 +1,11 @@
 """Fixtures for interop tests: a real `bond serve` process and a webhook receiver.
 
-The Bond binary comes from BOND_BIN (scripts/test builds it); each test gets its
-own data directory, HTTP port and bootstrap API key.
+The Bond binary comes from BOND_BIN (scripts/test builds it). Each test gets its
+own data directory and a bootstrap API key, and Bond runs on its shipped
+defaults: HTTP on 127.0.0.1:8080, SIP on 0.0.0.0:5060 (UDP and TCP), RTP on
+0.0.0.0, and the WebRTC port on 0.0.0.0:40000, so what users run is what is
+tested. The tests therefore run one Bond at a time (a test that needs another
+address says so in its `extra_env`).
 """
 
 import contextlib
@@ -35,8 +39,8 @@ class Bond:
     def __init__(self, data_dir: str, extra_env=None):
         self.data_dir = data_dir
         self.extra_env = extra_env or {}
-        self.port = free_port()
-        self.sip_port = free_port()
+        self.port = int(self.extra_env.get("BOND_HTTP_LISTEN", "127.0.0.1:8080").rsplit(":", 1)[1])
+        self.sip_port = int(self.extra_env.get("BOND_SIP_UDP_LISTEN", "0.0.0.0:5060").rsplit(":", 1)[1])
         self.proc = None
 
     @property
@@ -47,13 +51,7 @@ class Bond:
         env = {
             "PATH": os.environ.get("PATH", ""),
             "BOND_DATA_DIR": self.data_dir,
-            "BOND_HTTP_LISTEN": f"127.0.0.1:{self.port}",
-            "BOND_HTTP_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             "BOND_BOOTSTRAP_API_KEY": API_KEY,
-            "BOND_RTP_BIND_IP": "127.0.0.1",
-            "BOND_SIP_UDP_LISTEN": f"127.0.0.1:{self.sip_port}",
-            "BOND_SIP_TCP_LISTEN": f"127.0.0.1:{self.sip_port}",
-            "BOND_WEBRTC_LISTEN": "127.0.0.1:0",
             "BOND_WEBHOOKS_RETRY_INITIAL_MS": "100",
             "BOND_WEBHOOKS_RETRY_MAX_MS": "500",
             "BOND_LOG_LEVEL": "warn",
@@ -62,6 +60,8 @@ class Bond:
             **self.extra_env,
         }
         bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
+            raise RuntimeError(f"something already answers on port {self.port}: a Bond left running?")
         self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -78,6 +78,12 @@ class Bond:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             assert self.proc.wait(timeout=30) == 0, self.proc.stderr.read()
+
+    def kill(self):
+        """Stop it whatever state it is in (a test that failed half-way)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
 
 class Receiver:
@@ -127,13 +133,77 @@ def bond_with(env=None):
     with tempfile.TemporaryDirectory() as data_dir:
         b = Bond(data_dir, env)
         b.start()
-        yield b
-        b.stop()
+        try:
+            yield b
+            b.stop()
+        finally:
+            b.kill()
 
 
 @pytest.fixture
 def bond():
     with bond_with() as b:
+        yield b
+
+
+# TEST-NET-2: a public address no interface of this host has.
+PUBLIC_IP = "198.51.100.7"
+WEBRTC_PORT = 40000
+
+
+def default_route_ip() -> str:
+    """The local address packets to the outside leave from (nothing is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))
+        return s.getsockname()[0]
+
+
+def iptables(*rule):
+    subprocess.run(["iptables", *rule], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def firewall(*rule):
+    """An iptables rule (`-t table CHAIN match...`, without -A/-D) in force for the block."""
+    table, chain, match = rule[:2], rule[2], rule[3:]
+    iptables(*table, "-A", chain, *match)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", *table, "-D", chain, *match], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def one_to_one_nat():
+    """A 1:1 NAT in front of this host's WebRTC port, as a cloud provider's: UDP
+    for PUBLIC_IP:40000 reaches the host's own address (DNAT), and what the port
+    sends leaves as from PUBLIC_IP:40000 (SNAT; replies are rewritten back by
+    the kernel's connection tracking). Bond is told only the public address
+    (webrtc.public_ip) and stays on its default listen address."""
+    local = default_route_ip()
+    port = str(WEBRTC_PORT)
+    with firewall("-t", "nat", "OUTPUT", "-d", PUBLIC_IP, "-p", "udp", "--dport", port,
+                  "-j", "DNAT", "--to-destination", f"{local}:{port}"), \
+            firewall("-t", "nat", "POSTROUTING", "-p", "udp", "--sport", port,
+                     "-j", "SNAT", "--to-source", f"{PUBLIC_IP}:{port}"):
+        yield
+
+
+def needs_iptables():
+    if os.geteuid() != 0 or subprocess.run(["which", "iptables"], capture_output=True).returncode != 0:
+        pytest.skip("needs root and iptables (scripts/test installs it) to stand in for a NAT")
+
+
+@pytest.fixture(params=["default_address", "public_ip_behind_nat"])
+def webrtc_bond(request):
+    """Bond on its default WebRTC listen address (0.0.0.0:40000), as it is, and
+    behind a 1:1 NAT with webrtc.public_ip set: agent tests run both ways."""
+    if request.param == "default_address":
+        with bond_with() as b:
+            yield b
+        return
+    needs_iptables()
+    with one_to_one_nat(), bond_with({"BOND_WEBRTC_PUBLIC_IP": PUBLIC_IP}) as b:
         yield b
 
 

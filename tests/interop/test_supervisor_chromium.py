@@ -34,7 +34,8 @@ def heard(bond, receiver, call, seconds=1.2):
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
-def test_the_supervisor_page_listens_whispers_and_barges_by_voice(bond, receiver):
+def test_the_supervisor_page_listens_whispers_and_barges_by_voice(webrtc_bond, receiver):
+    bond = webrtc_bond
     conn = connection(bond, receiver)
     dial = lambda to: api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550000000"})
     customer = dial("loop:tone?hz=700")["data"]["call_control_id"]

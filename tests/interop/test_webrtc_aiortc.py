@@ -20,7 +20,7 @@ import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from conftest import api, share_at
+from conftest import PUBLIC_IP, api, default_route_ip, share_at
 from test_sip_trunk import wait_event
 
 RATE = 48000
@@ -108,6 +108,7 @@ class Agent:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         await self.send(type="accept", call_control_id=call, sdp=self.pc.localDescription.sdp)
         answer = await self.next("answer")
+        self.answer_sdp = answer["sdp"]
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
 
     async def place_call(self, to):
@@ -161,7 +162,8 @@ def rms(samples):
     return math.sqrt(sum(s * s for s in samples) / max(1, len(samples)))
 
 
-def test_an_aiortc_agent_is_dialed_accepts_and_hears_and_is_heard(bond, receiver):
+def test_an_aiortc_agent_is_dialed_accepts_and_hears_and_is_heard(webrtc_bond, receiver):
+    bond = webrtc_bond
     conn = connection(bond, receiver)
 
     # One coroutine drives the whole call so aiortc's tasks share its loop.
@@ -171,6 +173,11 @@ def test_an_aiortc_agent_is_dialed_accepts_and_hears_and_is_heard(bond, receiver
             call = await ring(bond, agent, conn, "dana.k")
             await agent.accept(call)
             await asyncio.to_thread(wait_event, receiver, "call.answered", call_control_id=call)
+            announced = {line.split()[4] for line in agent.answer_sdp.splitlines() if line.startswith("a=candidate")}
+            if "BOND_WEBRTC_PUBLIC_IP" in bond.extra_env:
+                assert announced == {PUBLIC_IP}, announced
+            else:
+                assert default_route_ip() in announced and "0.0.0.0" not in announced, announced
 
             heard = await hear_bridged(bond, agent, conn, call, "loop:tone?hz=1200")
             assert len(heard) > RATE, f"heard {len(heard)} samples"

@@ -21,7 +21,7 @@ import wave
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import api
+from conftest import WEBRTC_PORT, api, firewall, needs_iptables
 from test_sip_trunk import wait_event
 from test_webrtc_aiortc import agent_token, connection
 
@@ -77,7 +77,8 @@ def bridge_to(bond, conn, call, to):
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
-def test_the_softphone_in_chromium_answers_hears_is_heard_and_sends_dtmf(bond, receiver):
+def test_the_softphone_in_chromium_answers_hears_is_heard_and_sends_dtmf(webrtc_bond, receiver):
+    bond = webrtc_bond
     conn = connection(bond, receiver)
     token = agent_token(bond, "dana.k")
     with page_with_microphone(560) as page:
@@ -170,3 +171,23 @@ def test_the_softphone_places_a_call_from_its_dial_pad(bond, receiver):
         page.click("#dial button[type=submit]")
         page.wait_for_selector("#error:has-text('could not be placed')")
         page.wait_for_selector("#call", state="hidden")
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
+def test_a_media_connection_that_cannot_be_set_up_is_named_on_the_page_and_in_the_webhook(bond, receiver):
+    """A firewall drops everything Bond's WebRTC port sends: ICE never completes,
+    and the call ends as `connection_failed`, not `unspecified`."""
+    needs_iptables()
+    conn = connection(bond, receiver)
+    token = agent_token(bond, "noor")
+    with page_with_microphone(560) as page, firewall("-t", "filter", "OUTPUT", "-p", "udp",
+                                                    "--sport", str(WEBRTC_PORT), "-j", "DROP"):
+        page.goto(f"http://127.0.0.1:{bond.port}/agent#token={token}")
+        page.wait_for_selector("#status:has-text('registered')")
+        call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "agent:noor", "from": "+15550001111"})
+        call = call["data"]["call_control_id"]
+        page.wait_for_selector("#accept:visible")
+        page.click("#accept")
+        hangup = wait_event(receiver, "call.hangup", call_control_id=call, timeout=30)
+        assert hangup["hangup_cause"] == "connection_failed", hangup
+        page.wait_for_selector("#error:has-text('could not be set up')", timeout=10000)

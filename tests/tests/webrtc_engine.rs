@@ -24,6 +24,8 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 
 const BOND: &str = "10.0.0.1:40000";
 const BROWSER: &str = "10.0.0.2:50000";
+/// Bond's public address when it sits behind 1:1 NAT at [`BOND`].
+const PUBLIC: &str = "203.0.113.9:40000";
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -164,6 +166,12 @@ struct Call {
     to_browser: usize,
     /// Deliver nothing either way (a browser that vanished).
     cut: bool,
+    /// Where the browser sends (what Bond announced), and where its datagrams
+    /// arrive at Bond: the same, or the public and private sides of a 1:1 NAT.
+    reached_at: SocketAddr,
+    arrives_at: SocketAddr,
+    /// Each datagram Bond sent, the local address it asked to send from.
+    sent_from: Vec<Option<std::net::IpAddr>>,
 }
 
 impl Call {
@@ -173,11 +181,23 @@ impl Call {
 
     /// A browser offering `codec`, its leg allowed to pass through or not.
     fn with(voice_hz: Option<f64>, codec: Codec, passthrough: bool) -> Self {
+        Self::reaching(voice_hz, codec, passthrough, &[addr(BOND)], addr(BOND))
+    }
+
+    /// Bond announcing `announced` (the browser sends to the first), its
+    /// datagrams arriving at `arrives_at`.
+    fn reaching(
+        voice_hz: Option<f64>,
+        codec: Codec,
+        passthrough: bool,
+        announced: &[SocketAddr],
+        arrives_at: SocketAddr,
+    ) -> Self {
         let now = bond_media_engine::sim::epoch();
         let mut engine = Engine::new(3);
         engine.set_webrtc_options(WebRtcOptions { passthrough, ..WebRtcOptions::default() });
         let (mut browser, offer, pending) = Browser::offer_codec(now, voice_hz, codec);
-        let (leg, answer) = engine.add_webrtc_leg(now, &offer, addr(BOND), credentials(1)).unwrap();
+        let (leg, answer) = engine.add_webrtc_leg(now, &offer, announced, credentials(1)).unwrap();
         assert_eq!(answer.codec, codec);
         browser
             .rtc
@@ -185,7 +205,20 @@ impl Call {
             .accept_answer(pending, SdpAnswer::from_sdp_string(&answer.sdp).unwrap())
             .unwrap();
         let (events, transmitted) = (Vec::new(), Vec::new());
-        Self { engine, browser, leg, now, next_voice: now, events, transmitted, to_browser: 0, cut: false }
+        Self {
+            engine,
+            browser,
+            leg,
+            now,
+            next_voice: now,
+            events,
+            transmitted,
+            to_browser: 0,
+            cut: false,
+            reached_at: announced[0],
+            arrives_at,
+            sent_from: Vec::new(),
+        }
     }
 
     fn run_for(&mut self, duration: Duration) {
@@ -216,7 +249,10 @@ impl Call {
             let mut to_browser = Vec::new();
             while let Some(output) = self.engine.poll_output() {
                 match output {
-                    EngineOutput::Datagram { to, data, .. } => to_browser.push((to, data)),
+                    EngineOutput::Datagram { from, to, data, .. } => {
+                        self.sent_from.push(from);
+                        to_browser.push((to, data));
+                    }
                     EngineOutput::Event(e) => self.events.push(e),
                     EngineOutput::Transmit { leg, data } => self.transmitted.push((leg, data.to_vec())),
                     _ => {}
@@ -226,12 +262,17 @@ impl Call {
                 return;
             }
             for (source, destination, data) in to_bond {
-                let _ = self.engine.handle_webrtc_datagram(self.now, source, destination, &data);
+                // The browser only ever sends where Bond told it to.
+                if destination != self.reached_at {
+                    continue;
+                }
+                let _ = self.engine.handle_webrtc_datagram(self.now, source, self.arrives_at, &data);
             }
             self.to_browser += to_browser.len();
             for (to, data) in to_browser {
                 assert_eq!(to, addr(BROWSER));
-                let receive = Receive::new(Protocol::Udp, addr(BOND), to, &data).unwrap();
+                // Back through the NAT, if any: from where the browser sent.
+                let receive = Receive::new(Protocol::Udp, self.reached_at, to, &data).unwrap();
                 self.browser.rtc.handle_input(Input::Receive(self.now, receive)).unwrap();
             }
         }
@@ -325,7 +366,40 @@ fn a_hangup_ends_the_leg_and_frees_its_ice_credentials() {
     assert_eq!(call.ended(), Some(HangupCause::NormalClearing));
     // The same ufrag may be used again once its leg is gone.
     let (_, offer, _) = Browser::offer(call.now, None);
-    assert!(call.engine.add_webrtc_leg(call.now, &offer, addr(BOND), credentials(1)).is_ok());
+    assert!(call.engine.add_webrtc_leg(call.now, &offer, &[addr(BOND)], credentials(1)).is_ok());
+}
+
+#[test]
+fn a_browser_reaching_bond_through_1_to_1_nat_connects_and_is_answered_from_the_private_address() {
+    let mut call = Call::reaching(Some(440.0), Codec::Opus, false, &[addr(PUBLIC)], addr(BOND));
+    let echo = call.engine.add_local_leg(call.now, SampleRate::Hz48000, MediaSource::Echo);
+    call.engine.bridge(call.leg, echo).unwrap();
+    call.run_for(Duration::from_secs(3));
+    assert!(call.browser.connected, "ICE + DTLS never completed through the NAT");
+    let heard = &call.browser.heard;
+    assert!(tone_share(&heard[heard.len() / 2..], 440.0, 48_000) > 0.8);
+    let private = Some(addr(BOND).ip());
+    let last = call.sent_from.len() - 10;
+    assert!(call.sent_from[last..].iter().all(|from| *from == private), "{:?}", &call.sent_from[last..]);
+}
+
+#[test]
+fn with_several_addresses_announced_a_browser_is_answered_from_the_one_it_reached() {
+    let other: SocketAddr = "192.0.2.5:40000".parse().unwrap();
+    let mut call = Call::reaching(None, Codec::Opus, false, &[other, addr(BOND)], other);
+    call.run_for(Duration::from_secs(2));
+    assert!(call.browser.connected);
+    assert!(call.sent_from.iter().rev().take(10).all(|from| *from == Some(other.ip())));
+    assert_eq!(call.ended(), None);
+}
+
+#[test]
+fn a_check_to_an_address_bond_did_not_announce_is_not_answered() {
+    let other: SocketAddr = "192.0.2.5:40000".parse().unwrap();
+    let unknown: SocketAddr = "198.51.100.1:40000".parse().unwrap();
+    let mut call = Call::reaching(None, Codec::Opus, false, &[other, addr(BOND)], unknown);
+    call.run_for(Duration::from_secs(2));
+    assert!(!call.browser.connected, "str0m answered a check for an address it does not have");
 }
 
 #[test]
@@ -333,7 +407,7 @@ fn bad_offers_are_refused_with_an_error() {
     let now = bond_media_engine::sim::epoch();
     let mut engine = Engine::new(1);
     for offer in ["", "v=0\r\n", "not sdp at all", &"a".repeat(100_000)] {
-        let err = engine.add_webrtc_leg(now, offer, addr(BOND), credentials(2)).unwrap_err();
+        let err = engine.add_webrtc_leg(now, offer, &[addr(BOND)], credentials(2)).unwrap_err();
         assert!(matches!(err, EngineError::WebRtc(_)), "{err}");
     }
     // An offer with video only has no audio for Bond.
@@ -342,8 +416,11 @@ fn bad_offers_are_refused_with_an_error() {
     let mut change = rtc.sdp_api();
     change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
     let (offer, _) = change.apply().unwrap();
-    let err = engine.add_webrtc_leg(now, &offer.to_sdp_string(), addr(BOND), credentials(3)).unwrap_err();
+    let err = engine.add_webrtc_leg(now, &offer.to_sdp_string(), &[addr(BOND)], credentials(3)).unwrap_err();
     assert!(err.to_string().contains("audio") || err.to_string().contains("codec"), "{err}");
+    let (_, offer, _) = Browser::offer(now, None);
+    let err = engine.add_webrtc_leg(now, &offer, &[], credentials(4)).unwrap_err();
+    assert!(err.to_string().contains("no address"), "{err}");
     assert_eq!(engine.leg_count(), 0);
 }
 
@@ -525,7 +602,7 @@ fn the_configured_codec_order_picks_the_browsers_codec_and_leads_the_answer() {
         change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, _) = change.apply().unwrap();
         let (_, answer) =
-            engine.add_webrtc_leg(now, &offer.to_sdp_string(), addr(BOND), credentials(5)).unwrap();
+            engine.add_webrtc_leg(now, &offer.to_sdp_string(), &[addr(BOND)], credentials(5)).unwrap();
         assert_eq!(answer.codec, chosen);
         let m_line = answer.sdp.lines().find(|l| l.starts_with("m=audio")).unwrap();
         assert_eq!(m_line.split(' ').nth(3), Some(first_pt), "{m_line}");

@@ -14,6 +14,21 @@ use super::service::CallService;
 use crate::db::DbError;
 use crate::store::{CallRecord, NewEvent};
 
+/// How a call whose leg ended on its own ends: Telnyx's causes where they
+/// fit, and Bond's own `connection_failed` / `connection_lost` for a browser
+/// leg whose ICE or DTLS never came up or whose consent lapsed (Telnyx has no
+/// cause for those; `unspecified` told an agent nothing).
+fn media_ending(cause: HangupCause) -> Ending {
+    let cause = match cause {
+        HangupCause::NormalClearing => "normal_clearing",
+        HangupCause::MediaTimeout => "timeout",
+        HangupCause::ConnectionFailed => "connection_failed",
+        HangupCause::ConnectionLost => "connection_lost",
+        _ => "unspecified",
+    };
+    Ending { cause, source: "unknown" }
+}
+
 impl CallService {
     /// Follow the engine: legs that end on their own, DTMF heard on a leg.
     pub async fn run_engine_events(self) {
@@ -24,12 +39,16 @@ impl CallService {
                     // A leg Bond hung up was claimed by `end`; this one ended on its own.
                     let Some(call) = self.registry.remove(leg) else { continue };
                     self.finish_recording(&call, leg).await;
-                    tracing::info!(%call, cause = cause.as_str(), "the call's media ended it");
-                    let ending = match cause {
-                        HangupCause::NormalClearing => Ending { cause: "normal_clearing", source: "unknown" },
-                        HangupCause::MediaTimeout => Ending { cause: "timeout", source: "unknown" },
-                        _ => Ending { cause: "unspecified", source: "unknown" },
-                    };
+                    let ending = media_ending(cause);
+                    match cause {
+                        HangupCause::ConnectionFailed => {
+                            tracing::info!(%call, "browser media never connected (ICE/DTLS failed): call ended")
+                        }
+                        HangupCause::ConnectionLost => {
+                            tracing::info!(%call, "browser media lost (ICE consent lapsed): call ended")
+                        }
+                        _ => tracing::info!(%call, cause = ending.cause, "the call's media ended it"),
+                    }
                     match self.finish(&call, ending, &stats).await {
                         Ok(more) => self.end_all_of(more).await,
                         Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),

@@ -74,9 +74,11 @@ pub enum EngineOutput {
         leg: LegId,
         frame: Box<AudioFrame>,
     },
-    /// Send `data` to `to` from the shared WebRTC port.
+    /// Send `data` to `to` from the shared WebRTC port, from local address
+    /// `from` when the leg knows it (see `webrtc/leg.rs`).
     Datagram {
         leg: LegId,
+        from: Option<std::net::IpAddr>,
         to: SocketAddr,
         data: Bytes,
     },
@@ -251,15 +253,15 @@ impl Engine {
         id
     }
 
-    /// Add a WebRTC leg answering a browser's SDP `offer`, reachable at `candidate`
-    /// (the shared WebRTC port's address). Feed it with [`Engine::handle_webrtc_datagram`];
+    /// Add a WebRTC leg answering a browser's SDP `offer`, reachable at `candidates`
+    /// (the shared WebRTC port's addresses, see `webrtc/leg.rs`). Feed it with [`Engine::handle_webrtc_datagram`];
     /// it outputs [`EngineOutput::Datagram`]. Bad SDP is an error, not a leg.
     /// Its codec and passthrough follow [`Engine::set_webrtc_options`].
     pub fn add_webrtc_leg(
         &mut self,
         now: Instant,
         offer: &str,
-        candidate: SocketAddr,
+        candidates: &[SocketAddr],
         credentials: IceCreds,
     ) -> Result<(LegId, WebRtcAnswer), EngineError> {
         if self.webrtc_ufrags.contains_key(&credentials.ufrag) {
@@ -268,7 +270,7 @@ impl Engine {
         let id = self.next_id();
         let config = LegConfig { passthrough: self.webrtc.passthrough, ..self.leg_config(Codec::Opus) };
         let codecs = &self.webrtc.codecs;
-        let (leg, answer) = WebRtcLeg::accept(id, offer, candidate, credentials, config, codecs, now)?;
+        let (leg, answer) = WebRtcLeg::accept(id, offer, candidates, credentials, config, codecs, now)?;
         self.webrtc_ufrags.insert(answer.ufrag.clone(), id);
         self.insert(id, Member::WebRtc(Box::new(leg)));
         Ok((id, answer))
@@ -677,8 +679,8 @@ impl Engine {
                 LegOutput::TransmitRtcp(data) => {
                     self.outputs.push_back(EngineOutput::TransmitRtcp { leg: id, data })
                 }
-                LegOutput::Datagram { to, data } => {
-                    self.outputs.push_back(EngineOutput::Datagram { leg: id, to, data })
+                LegOutput::Datagram { from, to, data } => {
+                    self.outputs.push_back(EngineOutput::Datagram { leg: id, from, to, data })
                 }
                 LegOutput::Heard => {
                     let Some(member) = self.legs.get(&id) else { continue };

@@ -198,8 +198,10 @@ pub enum LegOutput {
     Transmit(Bytes),
     /// An RTCP compound packet to send to the peer's RTCP address.
     TransmitRtcp(Bytes),
-    /// A datagram for an address of the leg's choosing (a WebRTC leg on the shared port).
+    /// A datagram for an address of the leg's choosing (a WebRTC leg on the
+    /// shared port), sent from local address `from` when the leg knows it.
     Datagram {
+        from: Option<std::net::IpAddr>,
         to: std::net::SocketAddr,
         data: Bytes,
     },

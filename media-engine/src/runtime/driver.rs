@@ -20,9 +20,10 @@ use super::handle::{
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
-use super::socket_reader::{read_socket, Dispatch, RTP_SLAB};
+use super::socket_reader::read_socket;
 use super::socket_set::SocketSet;
 use super::webrtc_routes::WebRtcRoutes;
+use super::webrtc_socket::WebRtcSocket;
 use super::{now, shard_of, unix_time, RuntimeConfig};
 use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
 use crate::event::{EngineEvent, HangupCause};
@@ -42,7 +43,9 @@ const RELAY_QUEUE: usize = 16_384;
 /// What a stream leg may have waiting for its socket (1.28 s of audio).
 const STREAM_OUTPUT_QUEUE: usize = 64;
 
-pub(super) type Datagram = (LegId, SocketAddr, Bytes);
+/// A datagram for a driver: the leg it is for, where it came from, the local
+/// address it arrived at when known (the WebRTC port's), and its bytes.
+pub(super) type Datagram = (LegId, SocketAddr, Option<SocketAddr>, Bytes);
 
 struct LegSocket {
     socket: Arc<UdpSocket>,
@@ -77,20 +80,6 @@ impl LegSocket {
 /// Datagrams from the shared WebRTC port travel the datagram channel under this
 /// id; the engine never gives a leg id 0.
 pub(super) const WEBRTC_PORT: LegId = LegId(0);
-
-/// The shared WebRTC port.
-struct WebRtcSocket {
-    socket: Arc<UdpSocket>,
-    local: SocketAddr,
-    candidate: SocketAddr,
-    reader: JoinHandle<()>,
-}
-
-impl Drop for WebRtcSocket {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
 
 /// What every shard's driver shares.
 struct Shared {
@@ -167,7 +156,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
         relays.push(relay);
     }
     let webrtc = config.webrtc.as_ref().and_then(|port| {
-        match open_webrtc(port, &datagram_queues, &webrtc_routes, &metrics) {
+        match WebRtcSocket::open(port, &datagram_queues, &webrtc_routes, &metrics) {
             Ok(socket) => Some(socket),
             Err(e) => {
                 tracing::error!(error = %e, "the WebRTC port cannot be used; WebRTC legs are refused");
@@ -248,11 +237,11 @@ impl Driver {
                     None => return,
                 },
                 () = self.rtp_sockets.readable() => self.read_rtp_sockets(),
-                Some((leg, from, data)) = inputs.datagrams.recv() => {
-                    self.receive(leg, from, &data);
+                Some((leg, from, to, data)) = inputs.datagrams.recv() => {
+                    self.receive(leg, from, to, &data);
                     // Take whatever else is already queued before sending anything.
-                    while let Ok((leg, from, data)) = inputs.datagrams.try_recv() {
-                        self.receive(leg, from, &data);
+                    while let Ok((leg, from, to, data)) = inputs.datagrams.try_recv() {
+                        self.receive(leg, from, to, &data);
                     }
                 }
                 Some((leg, input)) = inputs.streams.recv() => {
@@ -427,7 +416,7 @@ impl Driver {
                 let result = match &self.shared.webrtc {
                     Some(port) => self
                         .engine
-                        .add_webrtc_leg(now(), &offer, port.candidate, credentials)
+                        .add_webrtc_leg(now(), &offer, &port.candidates(), credentials)
                         .map_err(engine_error),
                     None => Err(RuntimeError::NoWebRtc),
                 };
@@ -488,8 +477,8 @@ impl Driver {
             }
         };
         let rtcp = rtcp.map(|socket| {
-            let to_driver = Dispatch::Leg(id, self.datagrams_tx.clone());
-            let reader = tokio::spawn(read_socket(socket.clone(), to_driver, self.shared.metrics.clone(), 1));
+            let driver = self.datagrams_tx.clone();
+            let reader = tokio::spawn(read_socket(socket.clone(), id, driver, self.shared.metrics.clone()));
             RtcpSocket { socket, remote: None, reader }
         });
         // Same codec as the config: this only sets the direction, and cannot fail.
@@ -504,12 +493,12 @@ impl Driver {
         Ok(LegInfo { id, local_addr })
     }
 
-    fn receive(&mut self, leg: LegId, from: SocketAddr, data: &[u8]) {
+    fn receive(&mut self, leg: LegId, from: SocketAddr, to: Option<SocketAddr>, data: &[u8]) {
         let metrics = &self.shared.metrics;
         RuntimeMetrics::add(&metrics.packets_received, 1);
         if leg == WEBRTC_PORT {
             let Some(port) = &self.shared.webrtc else { return };
-            match self.engine.handle_webrtc_datagram(now(), from, port.local, data) {
+            match self.engine.handle_webrtc_datagram(now(), from, to.unwrap_or(port.local), data) {
                 // An accepted check: the leg's media will come from there too.
                 Ok(id) if stun::is_stun(data) => self.shared.webrtc_routes.learn_peer(from, id),
                 Ok(_) => {}
@@ -548,7 +537,7 @@ impl Driver {
         let mut buf = std::mem::take(&mut self.rtp_buf);
         for &place in &ready {
             while let Some((leg, from, len)) = self.rtp_sockets.recv(place, &mut buf) {
-                self.receive(leg, from, &buf[..len]);
+                self.receive(leg, from, None, &buf[..len]);
             }
             self.flush();
         }
@@ -586,9 +575,9 @@ impl Driver {
             match output {
                 EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
                 EngineOutput::TransmitRtcp { leg, data } => self.transmit_rtcp(leg, &data),
-                EngineOutput::Datagram { to, data, .. } => {
+                EngineOutput::Datagram { from, to, data, .. } => {
                     let Some(port) = &self.shared.webrtc else { continue };
-                    match port.socket.try_send_to(&data, to) {
+                    match port.send(from, to, &data) {
                         Ok(_) => RuntimeMetrics::add(&metrics.packets_sent, 1),
                         Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
                     }
@@ -716,23 +705,6 @@ impl Driver {
     fn ports(&self) -> std::sync::MutexGuard<'_, PortAllocator> {
         self.shared.ports()
     }
-}
-
-fn open_webrtc(
-    port: &super::WebRtcPort,
-    shards: &[mpsc::Sender<Datagram>],
-    routes: &Arc<WebRtcRoutes>,
-    metrics: &Arc<RuntimeMetrics>,
-) -> std::io::Result<WebRtcSocket> {
-    let candidate = port.candidate()?;
-    let std_socket = port.socket.try_clone()?;
-    std_socket.set_nonblocking(true)?;
-    let socket = Arc::new(UdpSocket::from_std(std_socket)?);
-    let local = socket.local_addr()?;
-    let to_drivers = Dispatch::WebRtc { shards: shards.to_vec(), routes: routes.clone() };
-    let reader = tokio::spawn(read_socket(socket.clone(), to_drivers, metrics.clone(), RTP_SLAB));
-    tracing::info!(%local, %candidate, "WebRTC port open");
-    Ok(WebRtcSocket { socket, local, candidate, reader })
 }
 
 fn engine_error(e: crate::EngineError) -> RuntimeError {

@@ -39,6 +39,7 @@ mod recorder;
 mod socket_reader;
 mod socket_set;
 mod webrtc_routes;
+mod webrtc_socket;
 
 pub use crate::webrtc::{IceCreds, WebRtcAnswer};
 pub use fork::{Fork, ForkTick};
@@ -50,7 +51,7 @@ pub use ports::PortRange;
 pub use record_repair::repair_partials;
 pub use recorder::{RecordChannels, RecordingSpec, RecordingSummary};
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -108,25 +109,12 @@ pub(crate) fn shard_seeds(seed: u64) -> impl Iterator<Item = u64> {
 #[derive(Debug, Clone)]
 pub struct WebRtcPort {
     pub socket: Arc<UdpSocket>,
-    /// The address in Bond's ICE candidate: the socket's own, or this IP with the
-    /// socket's port (a server behind 1:1 NAT, or bound to 0.0.0.0).
+    /// The one address browsers are told to reach (with the socket's port): a
+    /// server behind 1:1 NAT. Unset: the socket's own address, or every
+    /// address of the host when it is bound to a wildcard (`webrtc_socket.rs`).
     pub public_ip: Option<IpAddr>,
     /// What browsers are answered with, best first (see [`crate::webrtc::WebRtcOptions`]).
     pub codecs: Vec<bond_codecs::Codec>,
-}
-
-impl WebRtcPort {
-    /// The candidate address browsers are told to reach.
-    pub fn candidate(&self) -> std::io::Result<SocketAddr> {
-        let local = self.socket.local_addr()?;
-        match self.public_ip {
-            Some(ip) => Ok(SocketAddr::new(ip, local.port())),
-            None if local.ip().is_unspecified() => Err(std::io::Error::other(
-                "the WebRTC port is bound to an unspecified address: set a public IP for candidates",
-            )),
-            None => Ok(local),
-        }
-    }
 }
 
 /// Start the drivers (see [`RuntimeConfig::driver_threads`]); the task returned

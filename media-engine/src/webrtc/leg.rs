@@ -7,6 +7,16 @@
 //! I/O-free, so this is too: datagrams and time go in, `Datagram` outputs (with
 //! their destination, since every WebRTC leg shares one UDP port) come out.
 //!
+//! Addresses: the leg announces one host candidate per address browsers are
+//! told to reach (the shared port on each local address, or the public address
+//! of a server behind 1:1 NAT). str0m answers only checks addressed to one of
+//! its candidates, so a datagram that arrived at an address the leg did not
+//! announce (the private side of the NAT) is handed to str0m as addressed to
+//! the one announced address, when there is one; what the leg sends in reply
+//! leaves from the local address those datagrams arrived at
+//! ([`LegOutput::Datagram`]'s `from`), so the browser sees its answers come
+//! back from where it sent its checks.
+//!
 //! str0m's contract is "mutate, then drain `poll_output` to a timeout"; every
 //! method that touches the `Rtc` ends in [`WebRtcLeg::drain`].
 //!
@@ -96,6 +106,11 @@ pub struct WebRtcLeg {
     /// another clock rate than its codec's (Chromium does), so all of them are
     /// handed to the inner leg as its one.
     event_pts: Vec<u8>,
+    /// The addresses announced to the browser (see the module docs).
+    candidates: Vec<SocketAddr>,
+    /// The local address datagrams for the one announced address arrive at:
+    /// the address itself, or the private side of a 1:1 NAT.
+    arrival: Option<std::net::IpAddr>,
     peers: Vec<SocketAddr>,
     /// Set once ICE and DTLS are up; until then nothing is sent.
     connected: bool,
@@ -114,14 +129,15 @@ pub struct WebRtcLeg {
 }
 
 impl WebRtcLeg {
-    /// Answer a browser's `offer` with one host `candidate` (the shared WebRTC
-    /// port), choosing the first of `codecs` it offered. `config` gives
+    /// Answer a browser's `offer` with a host candidate for each of
+    /// `candidates` (the shared WebRTC port as browsers reach it), choosing the
+    /// first of `codecs` it offered. `config` gives
     /// SSRC/seq/timestamp seeds and playout settings; its codec and payload
     /// types are replaced by what was negotiated.
     pub fn accept(
         id: LegId,
         offer: &str,
-        candidate: SocketAddr,
+        candidates: &[SocketAddr],
         credentials: IceCreds,
         mut config: LegConfig,
         codecs: &[Codec],
@@ -147,9 +163,14 @@ impl WebRtcLeg {
         formats.add_config(EVENTS_48K.into(), None, RtcCodec::Tele, Frequency::FORTY_EIGHT_KHZ, None, events);
         formats.add_config(EVENTS_8K.into(), None, RtcCodec::Tele, Frequency::EIGHT_KHZ, None, events);
         let mut rtc = builder.build(now);
-        let host =
-            Candidate::host(candidate, "udp").map_err(|e| EngineError::WebRtc(format!("candidate: {e}")))?;
-        rtc.add_local_candidate(host);
+        if candidates.is_empty() {
+            return Err(EngineError::WebRtc("no address to announce".into()));
+        }
+        for &candidate in candidates {
+            let host = Candidate::host(candidate, "udp")
+                .map_err(|e| EngineError::WebRtc(format!("candidate {candidate}: {e}")))?;
+            rtc.add_local_candidate(host);
+        }
         let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
         let answer =
             rtc.sdp_api().accept_offer(offer).map_err(|e| EngineError::WebRtc(format!("offer: {e}")))?;
@@ -170,6 +191,8 @@ impl WebRtcLeg {
             mid,
             ufrag: ufrag.clone(),
             event_pts,
+            candidates: candidates.to_vec(),
+            arrival: None,
             peers: Vec::new(),
             connected: false,
             connect_deadline: now + CONNECT_TIMEOUT,
@@ -196,7 +219,8 @@ impl WebRtcLeg {
         &self.ufrag
     }
 
-    /// A datagram from `source` on the shared port (STUN, DTLS, SRTP, SRTCP).
+    /// A datagram from `source` on the shared port (STUN, DTLS, SRTP, SRTCP),
+    /// that arrived at local address `destination`.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -208,6 +232,7 @@ impl WebRtcLeg {
             return Err(EngineError::LegEnded(self.leg.id()));
         }
         self.last_now = now;
+        let destination = self.announced(destination);
         let receive = str0m::net::Receive::new(Protocol::Udp, source, destination, datagram)
             .map_err(|e| EngineError::WebRtc(format!("datagram: {e}")))?;
         let result = self.rtc.handle_input(Input::Receive(now, receive));
@@ -215,6 +240,32 @@ impl WebRtcLeg {
         // What the inner leg made of the packets (a DTMF event, say).
         self.pump_leg(now);
         result.map_err(|e| EngineError::WebRtc(e.to_string()))
+    }
+
+    /// The announced address a datagram that arrived at `destination` was sent
+    /// to: with one announced, that one (remembering where its datagrams
+    /// arrive); with several, `destination` itself, each being a local address
+    /// (str0m refuses one that is not).
+    fn announced(&mut self, destination: SocketAddr) -> SocketAddr {
+        match self.candidates[..] {
+            [only] => {
+                if !destination.ip().is_unspecified() {
+                    self.arrival = Some(destination.ip());
+                }
+                only
+            }
+            _ => destination,
+        }
+    }
+
+    /// The local address to send from when str0m sends from `source`: with one
+    /// announced address, where its datagrams arrive (`None` until one has: the
+    /// system picks); with several, each is a local address of its own.
+    fn sent_from(&self, source: SocketAddr) -> Option<std::net::IpAddr> {
+        match self.candidates.len() {
+            1 => self.arrival,
+            _ => Some(source.ip()),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -369,6 +420,7 @@ impl WebRtcLeg {
                     return;
                 }
                 Ok(Output::Transmit(t)) => self.outputs.push_back(LegOutput::Datagram {
+                    from: self.sent_from(t.source),
                     to: t.destination,
                     data: Bytes::copy_from_slice(&t.contents),
                 }),
