@@ -552,6 +552,46 @@ async fn dials_to_countries_off_the_allow_list_are_refused() {
         // Built-in legs are not countries.
         let (status, _, _) = dial_to("loop:echo").await;
         assert_eq!(status, StatusCode::OK);
+        // A number inside a sip: URI is held to the list; a bare one cannot be placed, so it is refused.
+        for to in ["sip:+442071234567@sip.example.net", "sip:011442071234567@sip.example.net"] {
+            let (status, _, json) = dial_to(to).await;
+            assert_eq!(
+                (status, error_code(&json)),
+                (StatusCode::UNPROCESSABLE_ENTITY, "10016"),
+                "{to}: {json}"
+            );
+        }
+        let (_, _, json) = dial_to("sip:alice@sip.example.net").await;
+        assert_ne!(error_code(&json), "10016", "a name is not a number: {json}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_roles_the_voice_config_names_may_dial_raw_sip_uris() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let supervisor = key_for(&state, Some(&admin_org(&state).await), Role::Supervisor).await;
+        let body =
+            json!({ "connection_id": conn, "to": "sip:alice@sip.example.net", "from": "+13125550100" });
+        let (status, _, json) =
+            call(&state, "POST", "/v2/calls", Some(&supervisor), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "admins only by default: {json}");
+        assert!(json["errors"][0]["detail"].as_str().unwrap().contains("sip_uri_dialing"), "{json}");
+        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body.clone())).await;
+        assert_ne!(status, StatusCode::FORBIDDEN, "{json}");
+        let patch = json!({ "sip_uri_dialing": "supervisor" });
+        let (status, _, json) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(patch)).await;
+        assert_eq!(
+            (status, &json["data"]["sip_uri_dialing"]),
+            (StatusCode::OK, &json!("supervisor")),
+            "{json}"
+        );
+        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(&supervisor), Some(body)).await;
+        assert_ne!(status, StatusCode::FORBIDDEN, "{json}");
+        let patch = json!({ "sip_uri_dialing": "root" });
+        let (status, _, _) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(patch)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     })
     .await;
 }

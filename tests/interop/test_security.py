@@ -135,3 +135,36 @@ def test_a_signed_webhook_on_another_organizations_connection_cannot_touch_your_
     assert status["is_alive"] is True, status
     kinds = [json.loads(b)["data"]["event_type"] for _, b in list(receiver.received)]
     assert kinds == ["call.initiated"], kinds
+
+
+def test_trunk_credentials_are_never_answered_to_another_hosts_challenge(bond, receiver):
+    """A sip: URI on any host: the host challenges with its own realm, and Bond
+    must not answer with a digest of the trunk's password (crackable offline)."""
+    trunk = {"host": "203.0.113.1", "username": "acme", "password": "trunk-password"}
+    conn = trunk_connection(bond, receiver, trunk=trunk)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as evil:
+        evil.bind(("127.0.0.1", 0))
+        evil.settimeout(5)
+        to = f"sip:+13125550111@127.0.0.1:{evil.getsockname()[1]}"
+        call = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+13125550100"})
+        call = call["data"]["call_control_id"]
+        invite, bond_addr = evil.recvfrom(65535)
+        headers = invite.decode().split("\r\n\r\n")[0].split("\r\n")
+        copy = [h for h in headers if h.split(":")[0].lower() in ("via", "from", "call-id", "cseq")]
+        to_header = next(h for h in headers if h.lower().startswith("to:"))
+        challenge = "\r\n".join(["SIP/2.0 401 Unauthorized", *copy, f"{to_header};tag=evil",
+                                   'WWW-Authenticate: Digest realm="evil.example", nonce="abc123", algorithm=MD5',
+                                   "Content-Length: 0", "", ""])
+        evil.sendto(challenge.encode(), bond_addr)
+        answered_with = []
+        deadline = time.time() + 4
+        while time.time() < deadline:
+            try:
+                data, _ = evil.recvfrom(65535)
+            except socket.timeout:
+                break
+            if data.startswith(b"INVITE") and b"authorization:" in data.lower():
+                answered_with.append(data)
+    assert not answered_with, "Bond answered another host's challenge with the trunk's credentials"
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert hangup["hangup_source"] == "callee", hangup

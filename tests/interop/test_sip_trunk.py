@@ -391,9 +391,11 @@ def test_bond_dials_out_through_a_trunk_that_challenges_it(bond, receiver):
 
 
 def test_a_sip_uri_is_dialed_directly_over_tcp(bond, receiver):
+    """A sip: URI naming the trunk's own host (here over TCP) is answered with
+    the trunk's credentials; test_security.py checks another host gets none."""
     trunk = Sipp("uas_auth.xml", transport="t1")
-    conn = trunk_connection(bond, receiver, trunk={"host": "203.0.113.1", "username": TRUNK_USER,
-                                                   "password": TRUNK_PASSWORD})
+    conn = trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": trunk.port, "transport": "tcp",
+                                                   "username": TRUNK_USER, "password": TRUNK_PASSWORD})
     time.sleep(0.3)
     to = f"sip:alice@127.0.0.1:{trunk.port};transport=tcp"
     call = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550009999"})

@@ -64,6 +64,39 @@ impl Endpoint {
     }
 }
 
+/// What the user part of a `sip:` URI says about a telephone number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneUser<'a> {
+    /// Not a number (`alice`), or no user part: nothing to check.
+    None,
+    /// `+` and digits, as written.
+    E164(&'a str),
+    /// Digits without `+` (`011...`, `44207...`), or `user=phone` without `+`:
+    /// a carrier may dial it anywhere, and its country cannot be told.
+    Bare,
+}
+
+/// The telephone number a `sip:` URI's user part names, if it names one.
+pub fn phone_number_in(uri: &str) -> PhoneUser<'_> {
+    let rest = uri.split_once(':').map_or("", |(_, r)| r);
+    let Some((user, _host)) = rest.rsplit_once('@') else { return PhoneUser::None };
+    // `user;isub=...` and `user?headers` keep the number before them.
+    let user = user.split([';', '?']).next().unwrap_or(user);
+    let user_is_phone = uri.to_ascii_lowercase().contains(";user=phone");
+    if is_e164(user) {
+        return PhoneUser::E164(user);
+    }
+    let digits = user.trim_start_matches('+');
+    let looks_like_a_number = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || "-.()*#".contains(c))
+        && digits.chars().filter(char::is_ascii_digit).count() >= 3;
+    if looks_like_a_number || user_is_phone {
+        PhoneUser::Bare
+    } else {
+        PhoneUser::None
+    }
+}
+
 /// `^\+[1-9]\d{1,14}$`
 pub fn is_e164(s: &str) -> bool {
     let Some(digits) = s.strip_prefix('+') else { return false };
@@ -154,5 +187,17 @@ mod tests {
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn numbers_inside_sip_uris_are_found_and_bare_digits_are_called_so() {
+        assert_eq!(phone_number_in("sip:+442071234567@evil.example"), PhoneUser::E164("+442071234567"));
+        assert_eq!(phone_number_in("sip:+442071234567;isub=1@h"), PhoneUser::E164("+442071234567"));
+        assert_eq!(phone_number_in("sips:011442071234567@h:5061"), PhoneUser::Bare);
+        assert_eq!(phone_number_in("sip:442071234567@h;user=phone"), PhoneUser::Bare);
+        assert_eq!(phone_number_in("sip:020-7123-4567@h"), PhoneUser::Bare);
+        assert_eq!(phone_number_in("sip:alice@example.com"), PhoneUser::None);
+        assert_eq!(phone_number_in("sip:example.com"), PhoneUser::None);
+        assert_eq!(phone_number_in("sip:12@h"), PhoneUser::None, "an extension is not a number");
     }
 }

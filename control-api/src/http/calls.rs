@@ -17,12 +17,13 @@ use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
+use crate::calls::endpoint::{self, PhoneUser};
 use crate::calls::{
     amd, playback_request, speak_request, stop_all, stream_request, supervisor_role, AmdRequest,
     BridgeOptions, Dial, Endpoint, Hold, Link, RecordOptions, Supervise,
 };
 use crate::state::AppState;
-use crate::store::{CallRecord, Page};
+use crate::store::{CallRecord, Page, VoiceConfig};
 
 /// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not
 /// have yet (AMD, streaming, recording, ...) are refused rather than ignored.
@@ -129,6 +130,49 @@ pub async fn dial(
     Ok(Json(response).into_response())
 }
 
+/// What the organization's voice config allows a dial to reach: who may dial
+/// raw `sip:` URIs, and which countries a number (alone or inside a `sip:`
+/// URI) may be in.
+fn check_outbound(endpoint: &Endpoint, config: &VoiceConfig, role: Role) -> Result<(), ApiError> {
+    if matches!(endpoint, Endpoint::Sip(_)) && role < config.sip_uri_dialing {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "10010",
+            "Forbidden",
+            format!(
+                "Dialing sip: URIs needs the {} role (voice_config.sip_uri_dialing).",
+                config.sip_uri_dialing.as_str()
+            ),
+        ));
+    }
+    let Some(allowed) = &config.outbound_countries else { return Ok(()) };
+    let number = match endpoint {
+        Endpoint::E164(number) => number.as_str(),
+        Endpoint::Sip(uri) => match endpoint::phone_number_in(uri) {
+            PhoneUser::None => return Ok(()),
+            PhoneUser::E164(number) => number,
+            PhoneUser::Bare => {
+                return Err(ApiError::unprocessable(
+                    "10016",
+                    "This organization limits outbound countries: a number in a sip: URI must be \
+                     in E.164 form (+ and country code) to be checked.",
+                    "/to",
+                ))
+            }
+        },
+        _ => return Ok(()),
+    };
+    let country = country_of(number);
+    if country.is_some_and(|c| allowed.iter().any(|a| a == c)) {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(
+        "10016",
+        format!("Calls to {} are not allowed for this organization.", country.unwrap_or("that country")),
+        "/to",
+    ))
+}
+
 async fn dial_checked(
     state: &AppState,
     principal: &Principal,
@@ -156,22 +200,10 @@ async fn dial_checked(
         _ => return Err(ApiError::unprocessable("10005", "to is required", "/to")),
     };
     let endpoint = Endpoint::parse(&to).map_err(|e| ApiError::unprocessable("10002", e.0, "/to"))?;
-    if let Endpoint::E164(number) = &endpoint {
+    if matches!(endpoint, Endpoint::E164(_) | Endpoint::Sip(_)) {
         let config =
             state.store.voice_config(&principal.organization_id).await.map_err(|e| ApiError::internal(&e))?;
-        if let Some(allowed) = &config.outbound_countries {
-            let country = country_of(number);
-            if !country.is_some_and(|c| allowed.iter().any(|a| a == c)) {
-                return Err(ApiError::unprocessable(
-                    "10016",
-                    format!(
-                        "Calls to {} are not allowed for this organization.",
-                        country.unwrap_or("that country")
-                    ),
-                    "/to",
-                ));
-            }
-        }
+        check_outbound(&endpoint, &config, principal.role)?;
     }
     let from = required(&body.from, "/from")?.to_owned();
     if matches!(Endpoint::parse(&from), Err(_) | Ok(Endpoint::Loop(_))) {

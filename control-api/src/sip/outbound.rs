@@ -38,12 +38,17 @@ impl Destination {
                     password: trunk.password.clone(),
                 })
             }
-            Endpoint::Sip(uri) => Ok(Self {
-                request_uri: uri.clone(),
-                next_hop: None,
-                username: trunk.and_then(|t| t.username.clone()),
-                password: trunk.and_then(|t| t.password.clone()),
-            }),
+            // The trunk's credentials answer only the trunk: any other host could
+            // challenge with its own realm and crack the digest offline.
+            Endpoint::Sip(uri) => {
+                let trunk = trunk.filter(|t| is_trunk_host(uri, &t.host, t.port));
+                Ok(Self {
+                    request_uri: uri.clone(),
+                    next_hop: None,
+                    username: trunk.and_then(|t| t.username.clone()),
+                    password: trunk.and_then(|t| t.password.clone()),
+                })
+            }
             _ => Err("not a SIP destination".into()),
         }
     }
@@ -54,6 +59,15 @@ impl Destination {
             None => self.request_uri.contains("transport=tcp"),
         }
     }
+}
+
+/// Whether `uri`'s host and port are the trunk's (`host` compared without
+/// case; no port in the URI means 5060).
+fn is_trunk_host(uri: &str, host: &str, port: u16) -> bool {
+    let Ok(parsed) = Uri::try_from(uri) else { return false };
+    let uri_host = parsed.host_with_port.host.to_string();
+    let uri_port = parsed.host_with_port.port.as_ref().map_or(5060, |p| p.value().to_owned());
+    uri_host.trim_matches(['[', ']']).eq_ignore_ascii_case(host.trim_matches(['[', ']'])) && uri_port == port
 }
 
 /// The INVITE's parties.
@@ -104,4 +118,34 @@ pub fn invite(
         ..Default::default()
     };
     stack.dialogs.do_invite_async(option, stack.states.clone()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> SipSettings {
+        let trunk = serde_json::json!({ "trunk": {
+            "host": "trunk.example.net", "username": "acme", "password": "s3cret" } });
+        SipSettings::from_value(&trunk).unwrap()
+    }
+
+    #[test]
+    fn trunk_credentials_go_only_to_the_trunks_own_host() {
+        let settings = settings();
+        let to = |uri: &str| Destination::of(&Endpoint::Sip(uri.into()), Some(&settings)).unwrap();
+        for other in
+            ["sip:+442071234567@evil.example", "sip:1@trunk.example.net:5070", "sip:x@trunk.example.net.evil"]
+        {
+            let d = to(other);
+            assert_eq!((d.username, d.password), (None, None), "{other}");
+        }
+        for own in
+            ["sip:+15551234567@trunk.example.net", "sip:+15551234567@TRUNK.example.net:5060;transport=udp"]
+        {
+            assert_eq!(to(own).password.as_deref(), Some("s3cret"), "{own}");
+        }
+        let number = Destination::of(&Endpoint::E164("+15551234567".into()), Some(&settings)).unwrap();
+        assert_eq!(number.password.as_deref(), Some("s3cret"));
+    }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Store;
+use crate::auth::Role;
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
 
@@ -21,7 +22,11 @@ pub struct VoiceConfig {
     pub answering_machine_detection: String,
     pub answering_machine_detection_config: Option<Value>,
     /// ISO 3166-1 alpha-2 countries outbound calls may reach; `None` allows all.
+    /// A number inside a `sip:` URI is held to it too.
     pub outbound_countries: Option<Vec<String>>,
+    /// The least role whose keys may dial raw `sip:` URIs (they reach any host
+    /// on the internet, past the trunk): `admin` unless changed.
+    pub sip_uri_dialing: Role,
 }
 
 impl Default for VoiceConfig {
@@ -36,6 +41,7 @@ impl Default for VoiceConfig {
             answering_machine_detection: "disabled".to_owned(),
             answering_machine_detection_config: None,
             outbound_countries: None,
+            sip_uri_dialing: Role::Admin,
         }
     }
 }
