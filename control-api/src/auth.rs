@@ -45,6 +45,9 @@ pub struct Principal {
     pub organization_id: String,
     pub api_key_id: String,
     pub role: Role,
+    /// For an agent token: the connection its calls are placed on (`None`:
+    /// the agent only takes calls). `None` for API keys.
+    pub token_connection: Option<Option<String>>,
 }
 
 impl Principal {
@@ -54,7 +57,32 @@ impl Principal {
             organization_id: claims.organization_id.clone(),
             api_key_id: format!("agent:{}", claims.agent),
             role: Role::Agent,
+            token_connection: Some(claims.connection_id.clone()),
         }
+    }
+
+    /// Whether this caller may see and act on `call`: supervisors and admins
+    /// on every call of their organization; an agent (token or key) only on
+    /// the calls it placed and, with a token, the calls it is a party to
+    /// (`agent:<name>` as `to` or `from`).
+    pub fn may_act_on(&self, call: &crate::store::CallRecord) -> bool {
+        self.role >= Role::Supervisor
+            || call.placed_by.as_deref() == Some(self.api_key_id.as_str())
+            || (self.token_connection.is_some()
+                && (call.to == self.api_key_id || call.from == self.api_key_id))
+    }
+
+    /// 403 unless [`Principal::may_act_on`] `call`.
+    pub fn require_call(&self, call: &crate::store::CallRecord) -> Result<(), ApiError> {
+        if self.may_act_on(call) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "10010",
+            "Forbidden",
+            "An agent acts on its own calls only.",
+        ))
     }
 
     /// 403 unless the caller's role is at least `role`.
@@ -149,7 +177,12 @@ mod tests {
 
     #[test]
     fn roles_are_ordered() {
-        let p = Principal { organization_id: "o".into(), api_key_id: "k".into(), role: Role::Supervisor };
+        let p = Principal {
+            organization_id: "o".into(),
+            api_key_id: "k".into(),
+            role: Role::Supervisor,
+            token_connection: None,
+        };
         assert!(p.require(Role::Agent).is_ok());
         assert!(p.require(Role::Supervisor).is_ok());
         assert_eq!(p.require(Role::Admin).unwrap_err().status, StatusCode::FORBIDDEN);

@@ -60,6 +60,8 @@ pub struct Dial {
     pub link: Option<Link>,
     /// Telnyx `supervise_call_control_id` and `supervisor_role`.
     pub supervise: Option<super::supervise::Supervise>,
+    /// Who placed it (see `NewCall::placed_by`).
+    pub placed_by: Option<String>,
 }
 
 impl Dial {
@@ -741,6 +743,7 @@ pub(super) fn outgoing_call(connection: &Connection, dial: Dial) -> NewCall {
         new.webhook_failover_url = dial.webhook_failover_url;
     }
     new.time_limit_secs = dial.time_limit_secs;
+    new.placed_by = dial.placed_by;
     new
 }
 
@@ -767,6 +770,7 @@ pub(super) fn new_call(
         webhook_timeout_secs: connection.webhook_timeout_secs.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECS),
         time_limit_secs: None,
         created_at: rfc3339_now(),
+        placed_by: None,
     }
 }
 

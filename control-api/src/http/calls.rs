@@ -130,20 +130,42 @@ pub async fn dial(
     Ok(Json(response).into_response())
 }
 
+/// What an agent may not do when dialing: place calls on another connection
+/// than its token's (or on any, with a token that has none), supervise
+/// calls, stream them elsewhere, or send their webhooks elsewhere.
+fn confine_agent_dial(principal: &Principal, connection_id: &str, body: &DialBody) -> Result<(), ApiError> {
+    if principal.role >= Role::Supervisor {
+        return Ok(());
+    }
+    if let Some(token_connection) = &principal.token_connection {
+        if token_connection.as_deref() != Some(connection_id) {
+            return Err(forbidden("This agent token places calls only on the connection it was issued for."));
+        }
+    }
+    let reserved = [
+        ("supervise_call_control_id", body.supervise_call_control_id.is_some()),
+        ("stream_url", body.other.get("stream_url").is_some_and(|v| !v.is_null())),
+        ("webhook_url", body.webhook_url.is_some() || body.webhook_failover_url.is_some()),
+    ];
+    match reserved.iter().find(|(_, given)| *given) {
+        Some((field, _)) => Err(forbidden(&format!("{field} needs the supervisor role."))),
+        None => Ok(()),
+    }
+}
+
+fn forbidden(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "10010", "Forbidden", detail)
+}
+
 /// What the organization's voice config allows a dial to reach: who may dial
 /// raw `sip:` URIs, and which countries a number (alone or inside a `sip:`
 /// URI) may be in.
 fn check_outbound(endpoint: &Endpoint, config: &VoiceConfig, role: Role) -> Result<(), ApiError> {
     if matches!(endpoint, Endpoint::Sip(_)) && role < config.sip_uri_dialing {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "10010",
-            "Forbidden",
-            format!(
-                "Dialing sip: URIs needs the {} role (voice_config.sip_uri_dialing).",
-                config.sip_uri_dialing.as_str()
-            ),
-        ));
+        return Err(forbidden(&format!(
+            "Dialing sip: URIs needs the {} role (voice_config.sip_uri_dialing).",
+            config.sip_uri_dialing.as_str()
+        )));
     }
     let Some(allowed) = &config.outbound_countries else { return Ok(()) };
     let number = match endpoint {
@@ -188,6 +210,7 @@ async fn dial_checked(
         }
     }
     let connection_id = required(&body.connection_id, "/connection_id")?;
+    confine_agent_dial(principal, connection_id, &body)?;
     let to = match &body.to {
         Some(Value::String(to)) if !to.is_empty() => to.clone(),
         Some(Value::Array(_)) => {
@@ -282,6 +305,7 @@ async fn dial_checked(
         webhook_failover_url: body.webhook_failover_url,
         time_limit_secs: body.time_limit_secs,
         timeout_secs: body.timeout_secs,
+        placed_by: Some(principal.api_key_id.clone()),
     };
     let call = state.calls.dial(&connection, dial).await?;
     if let Some(options) = record {
@@ -307,6 +331,7 @@ async fn link(state: &AppState, principal: &Principal, body: &DialBody) -> Resul
         return Ok(None);
     };
     let call = live_call(state, principal, id, "link_to").await?;
+    principal.require_call(&call)?;
     Ok(Some(Link { call: call.call_control_id, call_session_id: call.call_session_id, bridge_on_answer }))
 }
 
@@ -415,6 +440,7 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Agent)?;
     let call = find_call(&state, &principal, &id).await?;
+    principal.require_call(&call)?;
     Ok(Json(json!({ "data": call_json(&call) })))
 }
 
@@ -460,6 +486,10 @@ const ACTIONS: &[&str] = &[
     "switch_supervisor_role",
 ];
 
+/// Actions that send a call's audio elsewhere or change who hears whom: not an
+/// agent's, even on its own calls.
+const SUPERVISOR_ACTIONS: &[&str] = &["streaming_start", "streaming_stop", "switch_supervisor_role"];
+
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER_ACTIONS: &[&str] = &[
     "gather",
@@ -493,6 +523,10 @@ pub async fn action(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Agent)?;
     let call = find_call(&state, &principal, &id).await?;
+    principal.require_call(&call)?;
+    if SUPERVISOR_ACTIONS.contains(&action.as_str()) {
+        principal.require(Role::Supervisor)?;
+    }
     let command_id = body.get("command_id").and_then(Value::as_str).map(str::to_owned);
     if let Some(command_id) = &command_id {
         if let Some((status, stored)) = state
@@ -566,6 +600,7 @@ async fn run_action(
                     "/call_control_id_to_bridge_with",
                 )
             })?;
+            principal.require_call(&other)?;
             if !other.is_alive() {
                 return Err(ApiError::call_ended());
             }

@@ -35,6 +35,8 @@ pub struct CallRecord {
     pub created_at: String,
     pub answered_at: Option<String>,
     pub ended_at: Option<String>,
+    #[serde(skip)]
+    pub placed_by: Option<String>,
 }
 
 impl CallRecord {
@@ -61,12 +63,14 @@ pub struct NewCall {
     pub webhook_timeout_secs: i64,
     pub time_limit_secs: Option<i64>,
     pub created_at: String,
+    /// The principal that placed it (`Principal::api_key_id`); `None` for calls that came in.
+    pub placed_by: Option<String>,
 }
 
 const COLUMNS: &str = "call_control_id, organization_id, connection_id, call_leg_id, call_session_id, direction, \
                        state, from_number, to_number, from_display_name, client_state, webhook_url, \
                        webhook_failover_url, webhook_timeout_secs, bridged_with, hangup_cause, hangup_source, time_limit_secs, \
-                       created_at, answered_at, ended_at";
+                       created_at, answered_at, ended_at, placed_by";
 
 fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
     Ok(CallRecord {
@@ -91,6 +95,7 @@ fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
         created_at: r.try_get(18)?,
         answered_at: r.try_get(19)?,
         ended_at: r.try_get(20)?,
+        placed_by: r.try_get(21)?,
     })
 }
 
@@ -104,8 +109,8 @@ impl Store {
         let row = sqlx::query(&format!(
             "INSERT INTO calls (call_control_id, organization_id, connection_id, call_leg_id, call_session_id, \
              direction, state, from_number, to_number, from_display_name, client_state, webhook_url, \
-             webhook_failover_url, webhook_timeout_secs, time_limit_secs, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             webhook_failover_url, webhook_timeout_secs, time_limit_secs, created_at, placed_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              RETURNING {COLUMNS}"
         ))
         .bind(&call.call_control_id)
@@ -123,6 +128,7 @@ impl Store {
         .bind(call.webhook_timeout_secs)
         .bind(call.time_limit_secs)
         .bind(&call.created_at)
+        .bind(&call.placed_by)
         .fetch_one(&mut **tx)
         .await?;
         from_row(&row)

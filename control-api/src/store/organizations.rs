@@ -120,6 +120,7 @@ impl Store {
             organization_id: row.try_get(0).unwrap_or_default(),
             api_key_id: row.try_get(1).unwrap_or_default(),
             role,
+            token_connection: None,
         }))
     }
 

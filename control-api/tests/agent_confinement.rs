@@ -1,0 +1,95 @@
+//! What an agent (an agent token, or an API key with role `agent`) may do
+//! through the API: its own calls only, on its own connection, and nothing
+//! that sends a call's audio or events elsewhere or supervises a call.
+
+mod common;
+
+use axum::http::StatusCode;
+use bond_control_api::state::AppState;
+use common::{call, ADMIN_KEY};
+use serde_json::{json, Value};
+
+async fn token(state: &AppState, agent: &str, connection: Option<&str>) -> String {
+    let body = json!({ "agent": agent, "connection_id": connection });
+    let (status, _, json) = call(state, "POST", "/v2/agent_tokens", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    json["data"]["token"].as_str().unwrap().to_owned()
+}
+
+async fn dial_as(state: &AppState, key: &str, body: Value) -> (StatusCode, Value) {
+    let (status, _, json) = call(state, "POST", "/v2/calls", Some(key), Some(body)).await;
+    (status, json)
+}
+
+async fn act_as(state: &AppState, key: &str, id: &str, action: &str, body: Value) -> StatusCode {
+    call(state, "POST", &format!("/v2/calls/{id}/actions/{action}"), Some(key), Some(body)).await.0
+}
+
+fn id_of(json: &Value) -> String {
+    json["data"]["call_control_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_agent_acts_on_its_own_calls_only() {
+    let (_dir, state, conn) = common::setup(&[]).await;
+    let ana = token(&state, "ana", Some(&conn)).await;
+    let bo = token(&state, "bo", Some(&conn)).await;
+    let dial = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
+    let (status, json) = dial_as(&state, &ana, dial.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let anas = id_of(&json);
+    let bos = id_of(&dial_as(&state, &bo, dial).await.1);
+    let admins = common::dial(&state, &conn, "loop:silence").await;
+
+    for other in [&bos, &admins] {
+        let (status, _, _) = call(&state, "GET", &format!("/v2/calls/{other}"), Some(&ana), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(act_as(&state, &ana, other, "hangup", json!({})).await, StatusCode::FORBIDDEN);
+    }
+    let bridge = json!({ "call_control_id_to_bridge_with": bos });
+    assert_eq!(
+        act_as(&state, &ana, &anas, "bridge", bridge).await,
+        StatusCode::FORBIDDEN,
+        "bridged into Bo's call"
+    );
+    let stream = json!({ "stream_url": "wss://collector.example/x" });
+    assert_eq!(act_as(&state, &ana, &anas, "streaming_start", stream).await, StatusCode::FORBIDDEN);
+    let (status, _, _) = call(&state, "GET", &format!("/v2/calls/{anas}"), Some(&ana), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(act_as(&state, &ana, &anas, "hangup", json!({})).await, StatusCode::OK);
+    // Supervisors and admins still act on every call.
+    assert_eq!(act_as(&state, ADMIN_KEY, &bos, "hangup", json!({})).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_agent_dials_only_on_its_connection_and_without_streams_supervision_or_webhook_urls() {
+    let (_dir, state, conn) = common::setup(&[]).await;
+    let body = json!({ "application_name": "other", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+    let (_, _, json) =
+        call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+    let other_conn = json["data"]["id"].as_str().unwrap().to_owned();
+    let ana = token(&state, "ana", Some(&conn)).await;
+    let watched = common::dial(&state, &conn, "loop:silence").await;
+    let base = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    for (what, body) in [
+        ("another connection", with("connection_id", json!(other_conn))),
+        ("supervision", with("supervise_call_control_id", json!(watched))),
+        ("a media stream", with("stream_url", json!("wss://collector.example/x"))),
+        ("a webhook URL", with("webhook_url", json!("https://collector.example/hooks"))),
+    ] {
+        let (status, json) = dial_as(&state, &ana, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {json}");
+    }
+    let (status, json) = dial_as(&state, &ana, with("link_to", json!(watched))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "linked to a call that is not Ana's: {json}");
+    let takes_calls_only = token(&state, "kim", None).await;
+    let (status, json) = dial_as(&state, &takes_calls_only, base.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a token without a connection: {json}");
+    let (status, json) = dial_as(&state, &ana, base).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+}
