@@ -755,3 +755,40 @@ async fn streaming_start_checks_its_fields_and_stop_needs_a_stream() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_sip_address_belongs_to_one_organization() {
+    each_backend(|state| async move {
+        let other = key_for(&state, None, Role::Admin).await;
+        let trunk = |ips: &[&str]| {
+            json!({ "application_name": "trunk", "webhook_event_url": "http://127.0.0.1:9/hooks",
+                    "bond": { "sip": { "allowed_ips": ips } } })
+        };
+        let create = |key: String, body: Value| {
+            let state = state.clone();
+            async move { call(&state, "POST", "/v2/call_control_applications", Some(&key), Some(body)).await }
+        };
+        let (status, _, first) = create(ADMIN_KEY.into(), trunk(&["192.0.2.10", "192.0.2.11"])).await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        let (status, _, json) = create(other.clone(), trunk(&["192.0.2.11"])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        assert_eq!(json["errors"][0]["source"]["pointer"], "/bond/sip/allowed_ips", "{json}");
+        let (status, _, theirs) = create(other.clone(), trunk(&["192.0.2.12"])).await;
+        assert_eq!(status, StatusCode::CREATED, "{theirs}");
+        // Nor may the first organization take the other's address by an update.
+        let path = format!("/v2/call_control_applications/{}", first["data"]["id"].as_str().unwrap());
+        let patch = json!({ "bond": { "sip": { "allowed_ips": ["192.0.2.12"] } } });
+        let (status, _, json) = call(&state, "PATCH", &path, Some(ADMIN_KEY), Some(patch)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        // The same organization may use an address on two connections of its own.
+        let (status, _, json) = create(ADMIN_KEY.into(), trunk(&["192.0.2.10"])).await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        // bond.sip is checked as it is written.
+        let bad = json!({ "application_name": "t", "webhook_event_url": "http://127.0.0.1:9/hooks",
+                          "bond": { "sip": { "allowed_ips": ["not-an-ip"] } } });
+        let (status, _, json) = create(ADMIN_KEY.into(), bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        assert!(json["errors"][0]["detail"].as_str().unwrap().contains("not-an-ip"), "{json}");
+    })
+    .await;
+}

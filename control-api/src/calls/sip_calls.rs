@@ -56,8 +56,17 @@ impl CallService {
         let connections = self.store.sip_connections().await?;
         let mut all: Vec<_> =
             connections.into_iter().filter_map(|c| SipSettings::of(&c).map(|s| (c, s))).collect();
-        Ok(match all.iter().position(|(_, s)| s.allowed_ips.contains(&source)) {
-            Some(i) => SipCandidates::Allowed(Box::new(all.swap_remove(i))),
+        let claimed: Vec<usize> =
+            (0..all.len()).filter(|&i| all[i].1.allowed_ips.contains(&source)).collect();
+        // Oldest first; an address two organizations claim (kept from before
+        // that was refused) lands on neither.
+        let orgs = |i: &usize| all[*i].0.organization_id.as_str();
+        if claimed.iter().any(|i| orgs(i) != orgs(&claimed[0])) {
+            tracing::warn!(%source, "INVITE from an address two organizations claim: refused");
+            return Ok(SipCandidates::Authenticate(Vec::new()));
+        }
+        Ok(match claimed.first() {
+            Some(&i) => SipCandidates::Allowed(Box::new(all.swap_remove(i))),
             None => {
                 all.retain(|(_, s)| s.inbound_auth.is_some());
                 SipCandidates::Authenticate(all)

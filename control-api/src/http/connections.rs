@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
+use crate::sip::SipSettings;
 use crate::state::AppState;
 use crate::store::{Connection, ConnectionFields, Page};
 
@@ -92,7 +93,39 @@ fn fields(body: ConnectionBody, base: Option<ConnectionFields>) -> Result<Connec
             ));
         }
     }
+    if let Some(sip) = f.settings.get("bond").and_then(|b| b.get("sip")) {
+        SipSettings::from_value(sip).map_err(|e| ApiError::unprocessable("10002", e, "/bond/sip"))?;
+    }
     Ok(f)
+}
+
+/// An address in `bond.sip.allowed_ips` is one organization's: INVITEs from it
+/// land on that organization's connection, so another may not claim it too.
+async fn check_sip_addresses(
+    state: &AppState,
+    organization_id: &str,
+    f: &ConnectionFields,
+) -> Result<(), ApiError> {
+    let Some(mine) =
+        f.settings.get("bond").and_then(|b| b.get("sip")).and_then(|s| SipSettings::from_value(s).ok())
+    else {
+        return Ok(());
+    };
+    if mine.allowed_ips.is_empty() {
+        return Ok(());
+    }
+    let others = state.store.sip_connections().await.map_err(|e| ApiError::internal(&e))?;
+    for other in others.iter().filter(|c| c.organization_id != organization_id) {
+        let Some(theirs) = SipSettings::of(other) else { continue };
+        if let Some(ip) = mine.allowed_ips.iter().find(|ip| theirs.allowed_ips.contains(ip)) {
+            return Err(ApiError::unprocessable(
+                "10015",
+                format!("{ip} is already another organization's SIP trunk address; an address belongs to one organization."),
+                "/bond/sip/allowed_ips",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/v2/call_control_applications", tag = "call_control_applications",
@@ -106,6 +139,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require(Role::Admin)?;
     let f = fields(body, None)?;
+    check_sip_addresses(&state, &principal.organization_id, &f).await?;
     let connection = state
         .store
         .create_connection(&principal.organization_id, f)
@@ -176,6 +210,7 @@ pub async fn update(
         settings: existing.settings,
     };
     let f = fields(body, Some(base))?;
+    check_sip_addresses(&state, &principal.organization_id, &f).await?;
     let updated = found(state.store.update_connection(&principal.organization_id, &id, f).await, MISSING)?;
     Ok(Json(json!({ "data": updated })))
 }
