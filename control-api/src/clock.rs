@@ -11,6 +11,13 @@ pub fn rfc3339_now() -> String {
     now.format(&Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
+/// `secs` seconds ago, as [`rfc3339_now`] writes it (for comparing stored times).
+pub fn rfc3339_secs_ago(secs: i64) -> String {
+    #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
+    let then = OffsetDateTime::now_utc() - time::Duration::seconds(secs);
+    then.format(&Rfc3339).unwrap_or_else(|_| then.unix_timestamp().to_string())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_millis() -> i64 {
     #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core

@@ -413,6 +413,56 @@ async fn command_id_and_idempotency_key_replay_the_first_answer() {
     .await;
 }
 
+/// POST /v2/calls with an `Idempotency-Key`; (status, body).
+async fn dial_with_key(state: &AppState, api_key: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::post("/v2/calls")
+        .header("authorization", format!("Bearer {api_key}"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let response = bond_control_api::app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn one_idempotency_key_makes_one_call_for_one_body_and_one_api_key() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let body = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
+        // Ten at once: one call; the rest replay it or are told it is under way.
+        let sends = (0..10).map(|_| dial_with_key(&state, ADMIN_KEY, "burst", &body));
+        let answers = futures_util::future::join_all(sends).await;
+        let (_, _, list) = call(&state, "GET", "/v2/calls", Some(ADMIN_KEY), None).await;
+        assert_eq!(list["meta"]["total_results"], 1, "{answers:?}");
+        for (status, json) in &answers {
+            assert!([StatusCode::OK, StatusCode::CONFLICT].contains(status), "{status} {json}");
+        }
+        let first = answers.iter().find(|(s, _)| *s == StatusCode::OK).unwrap().1.clone();
+        assert_eq!(dial_with_key(&state, ADMIN_KEY, "burst", &body).await, (StatusCode::OK, first.clone()));
+        // The same key with another body is a mistake, not a replay.
+        let other = json!({ "connection_id": conn, "to": "loop:silence", "from": "+13125550100" });
+        let (status, json) = dial_with_key(&state, ADMIN_KEY, "burst", &other).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        // Another API key's use of the same key is its own request.
+        let agent = key_for(&state, Some(&admin_org(&state).await), Role::Agent).await;
+        let (status, json) = dial_with_key(&state, &agent, "burst", &body).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_ne!(json["data"]["call_control_id"], first["data"]["call_control_id"]);
+        // A refused request gives its key back.
+        let bad = json!({ "connection_id": conn, "to": "nowhere", "from": "+13125550100" });
+        assert_eq!(
+            dial_with_key(&state, ADMIN_KEY, "retry-me", &bad).await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(dial_with_key(&state, ADMIN_KEY, "retry-me", &body).await.0, StatusCode::OK);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn too_many_requests_get_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();

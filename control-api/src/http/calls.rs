@@ -13,7 +13,7 @@ use bond_media_engine::DtmfPassing;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{page_json, Body};
+use super::extract::{page_json, typed, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::calls::country::country_of;
@@ -23,7 +23,7 @@ use crate::calls::{
     BridgeOptions, Dial, Endpoint, Hold, Link, RecordOptions, Supervise,
 };
 use crate::state::AppState;
-use crate::store::{CallRecord, Page, VoiceConfig};
+use crate::store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
 
 /// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not
 /// have yet (AMD, streaming, recording, ...) are refused rather than ignored.
@@ -92,26 +92,72 @@ pub async fn dial(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    Body(body): Body<DialBody>,
+    Body(raw): Body<Value>,
 ) -> Result<Response, ApiError> {
+    let body: DialBody = typed(raw.clone())?;
     principal.require(Role::Agent)?;
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| body.command_id.clone());
-    if let Some(key) = &idempotency_key {
-        if let Some((status, stored)) = state
-            .store
-            .idempotent_result(&principal.organization_id, key)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-        {
-            return Ok(replay(status, &stored));
+    let Some(key) = idempotency_key else {
+        let call = dial_checked(&state, &principal, body).await?;
+        return Ok(Json(dial_answer(&call)).into_response());
+    };
+    let scope = IdempotencyScope {
+        organization_id: &principal.organization_id,
+        api_key_id: &principal.api_key_id,
+        key: &key,
+    };
+    let request_hash = crate::auth::hash_key(&raw.to_string());
+    match state
+        .store
+        .claim_idempotency_key(&scope, &request_hash)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Claim::Mine => {}
+        Claim::Replay(status, stored) => return Ok(replay(status, &stored)),
+        Claim::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "10011",
+                "Conflict",
+                "A request with this Idempotency-Key is still being answered; retry it shortly.",
+            ))
+        }
+        Claim::Mismatch => {
+            return Err(ApiError::unprocessable(
+                "10002",
+                "This Idempotency-Key was used with another request body; use a new key for a new request.",
+                "/",
+            ))
         }
     }
-    let call = dial_checked(&state, &principal, body).await?;
-    let response = json!({ "data": {
+    match dial_checked(&state, &principal, body).await {
+        Ok(call) => {
+            let response = dial_answer(&call);
+            state
+                .store
+                .finish_idempotent(&scope, 200, &response.to_string())
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            Ok(Json(response).into_response())
+        }
+        Err(e) => {
+            // Nothing was placed: the key may be used again.
+            if let Err(db) = state.store.release_idempotency_key(&scope).await {
+                tracing::warn!(error = %db, "could not give an Idempotency-Key back");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What a dial answers with.
+fn dial_answer(call: &CallRecord) -> Value {
+    json!({ "data": {
         "call_control_id": call.call_control_id,
         "call_leg_id": call.call_leg_id,
         "call_session_id": call.call_session_id,
@@ -119,15 +165,7 @@ pub async fn dial(
         "record_type": "call",
         "client_state": call.client_state,
         "start_time": call.created_at,
-    }});
-    if let Some(key) = &idempotency_key {
-        state
-            .store
-            .save_idempotent_result(&principal.organization_id, key, 200, &response.to_string())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-    }
-    Ok(Json(response).into_response())
+    }})
 }
 
 /// What an agent may not do when dialing: place calls on another connection

@@ -13,6 +13,7 @@ mod voice_config;
 
 pub use audit::AuditEntry;
 pub use calls::{CallRecord, NewCall};
+pub use commands::{Claim, IdempotencyScope};
 pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};
 pub use outbox::{Delivery, NewEvent, PendingEvent};
