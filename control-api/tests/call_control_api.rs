@@ -490,6 +490,19 @@ async fn too_many_requests_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn making_up_a_new_key_for_each_request_does_not_escape_the_rate_limit() {
+    let (_dir, state, _) = common::setup(&[]).await;
+    let mut statuses = Vec::new();
+    for n in 0..40 {
+        let bogus = format!("KEYmadeup{n:04}");
+        statuses.push(call(&state, "GET", "/v2/calls", Some(&bogus), None).await.0.as_u16());
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(unauthorized, bond_control_api::http::guard::AUTH_FAILURES_BURST as usize, "{statuses:?}");
+    assert!(statuses[unauthorized..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+#[tokio::test]
 async fn oversized_bodies_get_413() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());

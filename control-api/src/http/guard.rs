@@ -19,13 +19,23 @@ use crate::store::AuditEntry;
 /// A token bucket per client (API key, or IP address without one). Buckets that
 /// have refilled completely carry no information and are dropped now and then,
 /// so many distinct clients cannot grow the table without bound.
+///
+/// Failed authentication is limited apart, per source address
+/// ([`AUTH_FAILURES_BURST`] at once, then [`AUTH_FAILURES_PER_SECOND`]): a
+/// client that makes up a new key for each request gets a new bucket each
+/// time, but not a new address.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
     buckets: Arc<DashMap<String, (f64, i64)>>,
     checks: Arc<std::sync::atomic::AtomicU64>,
+    failures: Option<Box<RateLimiter>>,
 }
+
+/// Failed authentications an address may make at once, and how fast that budget refills.
+pub const AUTH_FAILURES_BURST: u32 = 20;
+pub const AUTH_FAILURES_PER_SECOND: u32 = 1;
 
 /// Sweep for full buckets once per this many checks.
 const SWEEP_EVERY: u64 = 10_000;
@@ -40,11 +50,17 @@ pub struct Decision {
 
 impl RateLimiter {
     pub fn new(per_second: u32, burst: u32) -> Self {
+        let failures = Self::bare(AUTH_FAILURES_PER_SECOND, AUTH_FAILURES_BURST);
+        Self { failures: Some(Box::new(failures)), ..Self::bare(per_second, burst) }
+    }
+
+    fn bare(per_second: u32, burst: u32) -> Self {
         Self {
             per_second: f64::from(per_second.max(1)),
             burst: f64::from(burst.max(1)),
             buckets: Arc::default(),
             checks: Arc::default(),
+            failures: None,
         }
     }
 
@@ -55,6 +71,27 @@ impl RateLimiter {
     /// Clients with a bucket (for tests and metrics).
     pub fn tracked_clients(&self) -> usize {
         self.buckets.len()
+    }
+
+    /// How long `ip` must wait before failing to authenticate again; zero when it may.
+    pub fn failures_wait(&self, ip: IpAddr, now_ms: i64) -> Duration {
+        let Some(failures) = &self.failures else { return Duration::ZERO };
+        let Some(entry) = failures.buckets.get(&ip.to_string()) else { return Duration::ZERO };
+        let (tokens, last) = *entry;
+        let refilled =
+            (tokens + (now_ms - last).max(0) as f64 / 1000.0 * failures.per_second).min(failures.burst);
+        if refilled >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - refilled) / failures.per_second)
+        }
+    }
+
+    /// Count a failed authentication from `ip`.
+    pub fn failed(&self, ip: IpAddr, now_ms: i64) {
+        if let Some(failures) = &self.failures {
+            failures.check(&ip.to_string(), now_ms);
+        }
     }
 
     /// Take one token for `client` at `now_ms`.
@@ -84,20 +121,32 @@ impl RateLimiter {
     }
 }
 
-/// 429 with `Retry-After` when a key (or an address) is over its rate; rate headers on every answer.
+/// 429 with `Retry-After` when a key (or an address) is over its rate, or the
+/// address has failed to authenticate too often; rate headers on every answer.
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let client = client_id(&request);
-    let decision = state.rate_limiter.check(&client, unix_millis());
+    let ip = peer_ip(&request);
+    let now = unix_millis();
+    let limiter = &state.rate_limiter;
+    let decision = match limiter.failures_wait(ip, now) {
+        wait if wait > Duration::ZERO => Decision { allowed: false, remaining: 0, retry_after: wait },
+        _ => limiter.check(&client, now),
+    };
     let reset_secs = decision.retry_after.as_secs_f64().ceil() as u64;
     let mut response = if decision.allowed {
-        next.run(request).await
+        let response = next.run(request).await;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            limiter.failed(ip, now);
+        }
+        response
     } else {
         metrics::counter!("bond_http_rate_limited_total").increment(1);
         let mut r = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "10011",
             "Too many requests",
-            "This API key or address is over its request rate; retry after the time in Retry-After.",
+            "This API key or address is over its request rate, or the address has failed to \
+             authenticate too often; retry after the time in Retry-After.",
         )
         .into_response();
         r.headers_mut().insert("retry-after", HeaderValue::from(reset_secs.max(1)));
@@ -120,11 +169,11 @@ fn client_id(request: &Request) -> String {
     {
         return format!("key:{}", hash_key(key.trim()));
     }
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    format!("ip:{ip}")
+    format!("ip:{}", peer_ip(request))
+}
+
+fn peer_ip(request: &Request) -> IpAddr {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
 /// Record every mutating request made with a valid key.
@@ -175,6 +224,19 @@ mod tests {
         assert_eq!(refused.retry_after, Duration::from_millis(100));
         assert!(limiter.check("b", t).allowed, "clients are separate");
         assert!(limiter.check("a", t + 100).allowed, "one token back after 100 ms");
+    }
+
+    #[test]
+    fn an_address_that_keeps_failing_to_authenticate_is_held_back_whatever_key_it_makes_up() {
+        let limiter = RateLimiter::new(1000, 1000);
+        let (ip, t) = (IpAddr::from([192, 0, 2, 9]), 1_000_000);
+        for _ in 0..AUTH_FAILURES_BURST {
+            assert_eq!(limiter.failures_wait(ip, t), Duration::ZERO);
+            limiter.failed(ip, t);
+        }
+        assert_eq!(limiter.failures_wait(ip, t), Duration::from_secs(1));
+        assert_eq!(limiter.failures_wait(IpAddr::from([192, 0, 2, 10]), t), Duration::ZERO, "per address");
+        assert_eq!(limiter.failures_wait(ip, t + 1000), Duration::ZERO, "one more try a second later");
     }
 
     #[test]
