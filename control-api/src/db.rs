@@ -21,6 +21,8 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("a database task failed: {0}")]
+    Task(String),
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -73,6 +75,21 @@ impl Database {
             .max_connections(if sqlite { 1 } else { 10 })
             .test_before_acquire(!sqlite)
             .acquire_timeout(Duration::from_secs(if sqlite { 15 } else { 5 }))
+            // A connection left inside a transaction (one whose owner was lost)
+            // is closed, never lent out again: every later statement on it
+            // would sit uncommitted in that transaction. Checked when lent, by
+            // which time the rollback a dropped transaction queues has run.
+            .before_acquire(|conn, _| {
+                Box::pin(async move {
+                    if sqlx::Connection::is_in_transaction(conn) {
+                        tracing::error!(
+                            "a database connection was left inside a transaction: closed, rolled back"
+                        );
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {

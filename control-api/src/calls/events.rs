@@ -93,7 +93,7 @@ impl CallService {
         let mut body = payload::base(&call);
         body.extend(fields);
         self.enqueue(&mut tx, &call, event_type, Value::Object(body)).await?;
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         self.notifier.notify();
         Ok(())
     }
@@ -102,7 +102,7 @@ impl CallService {
         let mut tx = self.store.begin().await?;
         let call = self.call_in(&mut tx, call_control_id).await?;
         self.enqueue(&mut tx, &call, "call.dtmf.received", payload::dtmf(&call, digit)).await?;
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         self.notifier.notify();
         Ok(())
     }

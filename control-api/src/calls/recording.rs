@@ -139,7 +139,7 @@ impl CallService {
             }
             self.enqueue(&mut tx, &call, "call.recording.saved", Value::Object(body)).await?;
         }
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         self.notifier.notify();
         if let Some(storage) = &self.files.storage {
             storage.wake();

@@ -331,7 +331,7 @@ impl CallService {
         }
         let call = self.answered_in(&mut tx, call_control_id, &rfc3339_now()).await?;
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, sampling_rate)).await?;
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         self.notifier.notify();
         self.bridge_if_answered(call_control_id).await;
         self.start_pending_stream(&call).await;
@@ -373,7 +373,7 @@ impl CallService {
     ) -> Result<CallRecord, DbError> {
         let mut tx = self.store.begin().await?;
         let call = self.insert_initiated(&mut tx, new, extra).await?;
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         self.notifier.notify();
         Ok(call)
     }
@@ -429,7 +429,7 @@ impl CallService {
         let call = self.insert_initiated(&mut tx, new, extra).await?;
         let call = self.answered_in(&mut tx, &call.call_control_id, &rfc3339_now()).await?;
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, rate.hz())).await?;
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         Ok(call)
     }
 
@@ -538,7 +538,7 @@ impl CallService {
                     self.enqueue(&mut tx, &fresh, "call.bridged", payload::bridged(&fresh)).await?;
                 }
             }
-            tx.commit().await?;
+            self.store.commit(tx).await?;
             Ok(())
         }
         .await;
@@ -556,7 +556,7 @@ impl CallService {
             let mut tx = self.store.begin().await?;
             self.store.set_bridged(&mut tx, call, None).await?;
             self.store.set_bridged(&mut tx, partner, None).await?;
-            tx.commit().await?;
+            self.store.commit(tx).await?;
             Ok(())
         }
         .await;
@@ -696,7 +696,7 @@ impl CallService {
         self.telnyx.release(call_control_id, true);
         self.release_sip(call_control_id);
         self.release_agent(call_control_id, ending.cause);
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         self.notifier.notify();
         Ok(cascade)
     }

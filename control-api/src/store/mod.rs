@@ -61,8 +61,22 @@ impl Store {
         &self.db
     }
 
+    /// A new transaction. `BEGIN` runs in a task of its own, so a caller that
+    /// is dropped half-way (an HTTP client that disconnects) cannot leave a
+    /// connection inside a transaction nothing will end: sqlx's `BEGIN` is not
+    /// cancel-safe on Postgres (transact-rs/sqlx#4393), and every later
+    /// statement on that connection would sit uncommitted in it.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, DbError> {
-        Ok(self.db.pool().begin().await?)
+        let pool = self.db.pool().clone();
+        let begun = tokio::spawn(async move { pool.begin().await }).await;
+        Ok(begun.map_err(|e| DbError::Task(format!("BEGIN: {e}")))??)
+    }
+
+    /// Commit `tx` in a task of its own: once started, a commit finishes even
+    /// if its caller is dropped, and the caller answers only after it has.
+    pub async fn commit(&self, tx: Transaction<'static, Any>) -> Result<(), DbError> {
+        let committed = tokio::spawn(tx.commit()).await;
+        Ok(committed.map_err(|e| DbError::Task(format!("COMMIT: {e}")))??)
     }
 
     /// One page of an organization's rows of `table` in `order_by` order, and the total count.
@@ -98,4 +112,61 @@ impl Store {
 
 fn bool_to_db(b: bool) -> i64 {
     i64::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::tests::test_urls;
+
+    /// A setting written outside any transaction, read back on a fresh pool:
+    /// visible there only if it was really committed.
+    async fn durable(url: &str, key: &str) -> bool {
+        let other = Database::connect(url).await.unwrap();
+        let found: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(other.pool())
+            .await
+            .unwrap();
+        other.close().await;
+        found.is_some()
+    }
+
+    #[tokio::test]
+    async fn a_begin_or_commit_whose_caller_is_dropped_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in test_urls(dir.path()) {
+            let store = Store::new(Database::connect(&url).await.unwrap()).await.unwrap();
+            let key = format!("probe-{}", uuid::Uuid::new_v4().simple());
+            // Callers dropped at every point of BEGIN and COMMIT (a client that went away).
+            for polls in 0..200u32 {
+                let begin = store.begin();
+                let _ = tokio::time::timeout(std::time::Duration::from_micros(u64::from(polls)), begin).await;
+                if let Ok(Ok(tx)) =
+                    tokio::time::timeout(std::time::Duration::from_millis(50), store.begin()).await
+                {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_micros(u64::from(polls)),
+                        store.commit(tx),
+                    )
+                    .await;
+                }
+            }
+            // Plain writes on whichever connections the pool lends (Postgres has ten).
+            let writes =
+                (0..30).map(|n| {
+                    let (store, key) = (store.clone(), format!("{key}-{n}"));
+                    async move {
+                        store.db().setting_or_insert(&key, "v", "2026-11-25T00:00:00Z").await.map(|_| key)
+                    }
+                });
+            for key in futures_util::future::join_all(writes).await {
+                let key = key.unwrap();
+                assert!(
+                    durable(&url, &key).await,
+                    "{url}: a write after dropped transactions was not committed"
+                );
+            }
+        }
+    }
 }
