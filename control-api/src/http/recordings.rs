@@ -62,6 +62,9 @@ pub async fn get(
     Ok(Json(json!({ "data": recording_json(&state, &r) })))
 }
 
+/// What a download reads from disk at a time.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
 #[derive(Debug, Deserialize)]
 pub struct Signed {
     expires: Option<i64>,
@@ -92,8 +95,13 @@ pub async fn download(
     let missing = || ApiError::not_found("The recording file is not available.");
     // The local file until it is stored (and deleted), then the stored object.
     let path = state.calls.recordings_dir().join(&recording.file_name);
-    let body = match (tokio::fs::read(&path).await, state.calls.recording_storage()) {
-        (Ok(bytes), _) => Body::from(bytes),
+    // Streamed from disk or the store a chunk at a time, never read whole into memory.
+    let mut length = None;
+    let body = match (tokio::fs::File::open(&path).await, state.calls.recording_storage()) {
+        (Ok(file), _) => {
+            length = file.metadata().await.ok().map(|m| m.len());
+            Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK))
+        }
         (Err(_), Some(storage)) => match storage.read(&recording.file_name).await {
             Ok(stream) => Body::from_stream(stream),
             Err(e) => {
@@ -103,12 +111,16 @@ pub async fn download(
         },
         (Err(_), None) => return Err(missing()),
     };
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, "audio/wav".to_owned()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.wav\"")),
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    if let Some(length) = length {
+        response.headers_mut().insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+    }
+    Ok(response)
 }
