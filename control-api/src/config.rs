@@ -36,6 +36,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_SIP_UDP_LISTEN", "sip.udp_listen"),
     ("BOND_SIP_TCP_LISTEN", "sip.tcp_listen"),
     ("BOND_SIP_RTP_TIMEOUT_SECS", "sip.rtp_timeout_secs"),
+    ("BOND_SIP_RING_TIMEOUT_SECS", "sip.ring_timeout_secs"),
+    ("BOND_SIP_TCP_IDLE_TIMEOUT_SECS", "sip.tcp_idle_timeout_secs"),
+    ("BOND_SIP_TCP_MAX_CONNECTIONS", "sip.tcp_max_connections"),
+    ("BOND_SIP_TCP_MAX_CONNECTIONS_PER_ADDRESS", "sip.tcp_max_connections_per_address"),
     ("BOND_RTP_BIND_IP", "rtp.bind_ip"),
     ("BOND_RTP_PUBLIC_IP", "rtp.public_ip"),
     ("BOND_RTP_PORT_MIN", "rtp.port_min"),
@@ -270,6 +274,16 @@ pub struct SipConfig {
     /// A SIP call ends (`timeout`) when no RTP arrives for this long while the
     /// peer should be sending; 0: never.
     pub rtp_timeout_secs: u64,
+    /// An incoming call the application neither answers nor rejects in this
+    /// long gets 480 and ends as `timeout`, freeing its ports.
+    pub ring_timeout_secs: u64,
+    /// A SIP-TCP connection that sends nothing (not even a keep-alive CRLF)
+    /// for this long is closed.
+    pub tcp_idle_timeout_secs: u64,
+    /// SIP-TCP connections open at once; unset: a quarter of the descriptor limit.
+    pub tcp_max_connections: Option<usize>,
+    /// SIP-TCP connections open at once from one address.
+    pub tcp_max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -390,6 +404,10 @@ impl Default for SipConfig {
             udp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             tcp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             rtp_timeout_secs: 30,
+            ring_timeout_secs: 120,
+            tcp_idle_timeout_secs: 120,
+            tcp_max_connections: None,
+            tcp_max_connections_per_address: 32,
         }
     }
 }
@@ -447,6 +465,18 @@ impl Config {
             return Err(ConfigError::new(
                 "rtp.port_min",
                 format!("must be between 1 and rtp.port_max ({})", self.rtp.port_max),
+            ));
+        }
+        if self.sip.tcp_idle_timeout_secs == 0 {
+            return Err(ConfigError::new("sip.tcp_idle_timeout_secs", "must be at least 1"));
+        }
+        if self.sip.tcp_max_connections_per_address == 0 || self.sip.tcp_max_connections == Some(0) {
+            return Err(ConfigError::new("sip.tcp_max_connections", "SIP-TCP needs room for one connection"));
+        }
+        if self.sip.ring_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "sip.ring_timeout_secs",
+                "must be at least 1 (an unanswered call must end)",
             ));
         }
         if self.rtp.port_max - self.rtp.port_min < 2 {

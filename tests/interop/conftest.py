@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -36,9 +37,10 @@ def free_port() -> int:
 class Bond:
     """A `bond serve` child process on its own data directory and port."""
 
-    def __init__(self, data_dir: str, extra_env=None):
+    def __init__(self, data_dir: str, extra_env=None, nofile=None):
         self.data_dir = data_dir
         self.extra_env = extra_env or {}
+        self.nofile = nofile  # a descriptor limit (ulimit -n) to run under
         self.port = int(self.extra_env.get("BOND_HTTP_LISTEN", "127.0.0.1:8080").rsplit(":", 1)[1])
         self.sip_port = int(self.extra_env.get("BOND_SIP_UDP_LISTEN", "0.0.0.0:5060").rsplit(":", 1)[1])
         self.proc = None
@@ -62,7 +64,8 @@ class Bond:
         bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")
         with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
             raise RuntimeError(f"something already answers on port {self.port}: a Bond left running?")
-        self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))) if self.nofile else None
+        self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -128,10 +131,10 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def bond_with(env=None):
+def bond_with(env=None, nofile=None):
     """A running Bond with `env` on top of the test defaults, stopped afterwards."""
     with tempfile.TemporaryDirectory() as data_dir:
-        b = Bond(data_dir, env)
+        b = Bond(data_dir, env, nofile)
         b.start()
         try:
             yield b

@@ -10,11 +10,12 @@ import os
 import socket
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import nacl.signing
 
-from conftest import api
+from conftest import api, bond_with
 from test_sip_trunk import trunk_connection, wait_event
 from test_telnyx_dial import telnyx, telnyx_connection  # noqa: F401 (telnyx is a fixture)
 
@@ -168,3 +169,130 @@ def test_trunk_credentials_are_never_answered_to_another_hosts_challenge(bond, r
     assert not answered_with, "Bond answered another host's challenge with the trunk's credentials"
     hangup = wait_event(receiver, "call.hangup", call_control_id=call)
     assert hangup["hangup_source"] == "callee", hangup
+
+
+def test_an_incoming_call_nobody_answers_gets_480_and_ends_at_the_ring_timeout(receiver):
+    """A caller that goes silent after its INVITE no longer holds a call (and
+    its RTP ports) forever: at sip.ring_timeout_secs it gets 480."""
+    with bond_with({"BOND_SIP_RING_TIMEOUT_SECS": "2"}) as bond:
+        trunk_connection(bond, receiver)
+        started = time.time()
+        codes = udp_from("127.0.0.1", lambda p: sip_request("INVITE", bond.sip_port, f"127.0.0.1:{p}"),
+                         bond.sip_port, wait=6)
+        assert codes[-1] == 480 and 180 in codes, codes
+        assert 1.5 < time.time() - started < 5
+        call = wait_event(receiver, "call.initiated")["call_control_id"]
+        hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+        assert hangup["hangup_cause"] == "timeout", hangup
+        status = api(bond, "GET", f"/calls/{call}")["data"]
+        assert status["is_alive"] is False
+
+
+def test_idle_sip_tcp_connections_cannot_starve_bond_of_descriptors(receiver):
+    """Under `ulimit -n 256`, 300 SIP-TCP connections that each send one line and
+    wait: Bond keeps answering /health and placing calls, does not flood its log,
+    closes what it did not take at once and the rest when they stay idle."""
+    env = {"BOND_SIP_TCP_IDLE_TIMEOUT_SECS": "3", "BOND_LOG_LEVEL": "info"}
+    with bond_with(env, nofile=256) as bond:
+        conn = trunk_connection(bond, receiver)
+        sockets = []
+        for n in range(300):
+            s = socket.socket()
+            s.settimeout(2)
+            try:
+                s.connect(("127.0.0.1", bond.sip_port))
+                s.sendall(b"OPTIONS sip:bond@127.0.0.1 SIP/2.0\r\n")
+            except OSError:
+                s.close()
+                continue
+            sockets.append(s)
+        started = time.time()
+        urllib.request.urlopen(f"http://127.0.0.1:{bond.port}/health", timeout=2).read()
+        call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550001111"})
+        assert call["data"]["is_alive"] is True
+        assert time.time() - started < 2, "Bond was slow to answer with the connections open"
+        # What Bond refused it closed at once; the rest it closes once they stay idle.
+        time.sleep(5)
+        still_open = 0
+        for s in sockets:
+            s.settimeout(0.2)
+            try:
+                still_open += s.recv(1) != b""
+            except socket.timeout:
+                still_open += 1
+            except OSError:
+                pass
+            s.close()
+        assert still_open == 0, f"{still_open} connections still open after the idle timeout"
+        # A real SIP call over TCP still goes through.
+        codes = tcp_from("127.0.0.1", lambda p: sip_request("INVITE", bond.sip_port, f"127.0.0.1:{p}", "TCP"),
+                         bond.sip_port, wait=1.0)
+        assert 100 in codes or 180 in codes, codes
+        bond.stop()
+        log = bond.proc.stderr.read()
+        assert len(log) < 200_000, f"the log grew to {len(log)} bytes"
+
+
+def rss_peak_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def test_parallel_recording_downloads_are_streamed_not_read_into_memory(bond, receiver):
+    """Twenty slow downloads of a 22 MB recording at once: Bond streams the file,
+    so its peak memory grows by far less than 20 x 22 MB."""
+    conn = trunk_connection(bond, receiver)
+    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:tone?hz=440", "from": "+15550001111",
+                                        "record": "record-from-answer"})["data"]["call_control_id"]
+    time.sleep(0.5)
+    api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+    saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
+    url = saved["recording_urls"]["wav"]
+    recordings = os.path.join(bond.data_dir, "recordings")
+    (path,) = [os.path.join(d, f) for d, _, files in os.walk(recordings) for f in files if f.endswith(".wav")]
+    with open(path, "r+b") as f:  # the same recording, grown to 22 MB
+        f.seek(22 * 1024 * 1024)
+        f.write(b"\0")
+    before = rss_peak_kib(bond.proc.pid)
+
+    def slow_download(results):
+        with urllib.request.urlopen(url, timeout=30) as r:
+            first = r.read(64 * 1024)
+            time.sleep(1.5)  # every download is open at once
+            results.append(len(first) + len(r.read()))
+
+    import threading
+    results = []
+    threads = [threading.Thread(target=slow_download, args=(results,)) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [22 * 1024 * 1024 + 1] * 20, results
+    grown_mib = (rss_peak_kib(bond.proc.pid) - before) / 1024
+    assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB for 20 downloads"
+
+
+def test_a_request_body_sent_a_byte_at_a_time_is_cut_off(bond):
+    """Headers in time, then the body trickles a byte a second: Bond answers 408
+    after 10 s instead of holding the connection for as long as the client likes."""
+    import threading
+
+    with socket.create_connection(("127.0.0.1", bond.port), timeout=20) as s:
+        s.sendall(b"POST /v2/calls HTTP/1.1\r\nHost: bond\r\nAuthorization: Bearer x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        started = time.time()
+        answered = threading.Event()
+
+        def trickle():
+            while not answered.wait(1.0):
+                try:
+                    s.sendall(b" ")
+                except OSError:
+                    return
+
+        threading.Thread(target=trickle, daemon=True).start()
+        answer = s.recv(4096)
+        answered.set()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert 9 < time.time() - started < 15

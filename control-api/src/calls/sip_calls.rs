@@ -136,6 +136,20 @@ impl CallService {
         Ok(())
     }
 
+    /// An incoming call still waiting for `answer` or `reject` when its ring
+    /// timeout passes: 480 to the caller, and the call ends as `timeout`.
+    pub async fn expire_unanswered(&self, call_control_id: &str) {
+        let waiting = self.sip.get(call_control_id).is_some_and(|c| c.incoming && !c.answered);
+        if !waiting {
+            return;
+        }
+        if let Some(sip_call) = self.sip.remove(call_control_id) {
+            let _ = sip_call.dialog.reject(Some(StatusCode::TemporarilyUnavailable), None);
+        }
+        tracing::info!(call = call_control_id, "incoming call not answered in time: 480, ended");
+        self.end(call_control_id, Ending { cause: "timeout", source: "unknown" }).await;
+    }
+
     /// Dial a number through the connection's trunk, or a `sip:` URI.
     pub(super) async fn dial_sip(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
         let settings = SipSettings::of(connection);

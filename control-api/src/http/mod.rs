@@ -5,6 +5,7 @@ mod account;
 mod agents;
 mod calls;
 mod connections;
+mod deadline;
 mod error;
 pub mod extract;
 pub mod guard;
@@ -111,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(count_requests))
+        .layer(middleware::from_fn(deadline::body_deadline))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -146,8 +146,13 @@ async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
         call: sip_call,
     };
     match calls.sip_incoming(&connection, incoming).await {
-        Ok(_) => {
+        Ok(call) => {
             let _ = dialog.ringing(None, None);
+            let ring = stack.ring_timeout;
+            tokio::spawn(async move {
+                tokio::time::sleep(ring).await;
+                calls.expire_unanswered(&call.call_control_id).await;
+            });
         }
         Err(e) => {
             tracing::error!(error = %e, "could not record an incoming SIP call");

@@ -24,6 +24,7 @@ mod outbound;
 mod registry;
 pub mod settings;
 mod source;
+mod tcp_accept;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -31,7 +32,6 @@ use std::time::Duration;
 
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
@@ -59,6 +59,8 @@ pub struct SipStack {
     pub media_ip: IpAddr,
     /// How long a call's RTP may stop while the peer should be sending (`sip.rtp_timeout_secs`).
     pub rtp_timeout: Option<Duration>,
+    /// How long an incoming call may wait for the application (`sip.ring_timeout_secs`).
+    pub ring_timeout: Duration,
     /// Challenges for connections with `bond.sip.inbound_auth`.
     digest: digest::DigestAuth,
     cancel: CancellationToken,
@@ -94,20 +96,17 @@ pub async fn start(
         })?;
     let udp_addr = socket_addr(udp.get_addr()).unwrap_or(config.udp_listen);
     transports.add_transport(udp.into());
-    // rsipstack binds the TCP listener later, in its own task: try the address now
-    // so a taken port is a startup error, not a silent one.
-    if config.tcp_listen.port() != 0 {
-        std::net::TcpListener::bind(config.tcp_listen).map_err(|e| SipStartError::Listen {
-            addr: config.tcp_listen,
-            key: "sip.tcp_listen",
-            reason: e.to_string(),
-        })?;
-    }
-    let tcp = TcpListenerConnection::new(config.tcp_listen, None).await.map_err(|e| {
-        SipStartError::Listen { addr: config.tcp_listen, key: "sip.tcp_listen", reason: e.to_string() }
-    })?;
-    let tcp_addr = socket_addr(tcp.get_addr()).unwrap_or(config.tcp_listen);
-    transports.add_transport(tcp.into());
+    // Bond accepts SIP-TCP itself (tcp_accept.rs) and hands rsipstack the connections.
+    let listen_error = |e: std::io::Error| SipStartError::Listen {
+        addr: config.tcp_listen,
+        key: "sip.tcp_listen",
+        reason: e.to_string(),
+    };
+    let tcp = std::net::TcpListener::bind(config.tcp_listen).map_err(listen_error)?;
+    tcp.set_nonblocking(true).map_err(listen_error)?;
+    let tcp = tokio::net::TcpListener::from_std(tcp).map_err(listen_error)?;
+    let tcp_addr = tcp.local_addr().map_err(listen_error)?;
+    transports.set_stream_idle_timeout(Duration::from_secs(config.tcp_idle_timeout_secs));
     let endpoint = EndpointBuilder::new()
         .with_transport_layer(transports)
         .with_inspector(Box::new(source::StampSource))
@@ -130,9 +129,26 @@ pub async fn start(
     });
     let digest = digest::DigestAuth::default();
     let rtp_timeout = (config.rtp_timeout_secs > 0).then(|| Duration::from_secs(config.rtp_timeout_secs));
-    let stack =
-        Arc::new(SipStack { dialogs, states, udp_addr, tcp_addr, media_ip, rtp_timeout, digest, cancel });
+    let ring_timeout = Duration::from_secs(config.ring_timeout_secs.max(1));
+    let stack = Arc::new(SipStack {
+        dialogs,
+        states,
+        udp_addr,
+        tcp_addr,
+        media_ip,
+        rtp_timeout,
+        ring_timeout,
+        digest,
+        cancel,
+    });
     calls.sip().install(stack.clone());
+    let local =
+        rsipstack::transport::SipAddr { r#type: Some(rsipstack::sip::Transport::Tcp), addr: tcp_addr.into() };
+    let limits = tcp_accept::TcpLimits {
+        per_address: config.tcp_max_connections_per_address,
+        total: config.tcp_max_connections.unwrap_or_else(default_tcp_connections),
+    };
+    tokio::spawn(tcp_accept::run(tcp, local, endpoint.inner.clone(), limits, stack.cancel.child_token()));
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(inbound::run(stack.clone(), calls.clone(), incoming));
     tokio::spawn(dialogs::run(stack.clone(), calls, state_events));
@@ -157,6 +173,17 @@ impl SipStack {
             rsipstack::sip::Uri::try_from(format!("sip:bond@{host}").as_str()).unwrap_or_default()
         })
     }
+}
+
+/// SIP-TCP connections kept open in all when `sip.tcp_max_connections` is
+/// unset: a quarter of the process's descriptor limit (the rest is for RTP,
+/// HTTP and the database), 16 to 4,096.
+fn default_tcp_connections() -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse::<usize>().ok()
+    });
+    limit.map_or(1024, |n| (n / 4).clamp(16, 4096))
 }
 
 /// The local address packets to the outside leave from (no packet is sent), or
