@@ -309,3 +309,39 @@ async fn a_receiver_that_is_down_holds_back_only_its_own_calls_events() {
         bond.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_does_not_delay_another_receivers_events() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in common::database_urls(dir.path()).await {
+        let sub = tempfile::tempdir_in(dir.path()).unwrap();
+        let bond = start_bond(sub.path(), &url).await;
+        let api = Api::new(&bond);
+        // A receiver that accepts connections and never answers (Bond waits 30 s for it).
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let holder = held.clone();
+        let hold = tokio::spawn(async move {
+            while let Ok((socket, _)) = silent.accept().await {
+                holder.lock().unwrap().push(socket);
+            }
+        });
+        let slow = api.connection(&format!("http://{silent_addr}/hooks"), None).await;
+        for _ in 0..40 {
+            api.dial(&slow, "loop:silence").await;
+        }
+        let (addr, got, _) = receiver("127.0.0.1:0".parse().unwrap(), StatusCode::OK).await;
+        let live = api.connection(&format!("http://{addr}/hooks"), None).await;
+        let call = api.dial(&live, "loop:tone").await;
+        tokio::time::timeout(Duration::from_secs(10), wait_for(&got, 2))
+            .await
+            .expect("the live receiver's events waited for the silent one");
+        assert_eq!(events_of(&by_call(&got), &call), ["call.initiated", "call.answered"]);
+        // The silent receiver's own calls are still undelivered: it has not answered once.
+        assert!(bond.state.store.undelivered_count().await.unwrap() >= 80);
+        assert!(!held.lock().unwrap().is_empty(), "Bond did try the silent receiver");
+        hold.abort();
+        bond.stop().await.unwrap();
+    }
+}

@@ -46,6 +46,29 @@ pub struct PendingEvent {
     pub next_attempt_at: i64,
 }
 
+/// Undelivered events meeting `condition` (which may use `$2`, `now`), oldest first, `$1` of them.
+fn events_sql(condition: &str) -> String {
+    format!(
+        "SELECT o.id, o.seq, o.call_control_id, o.body, o.url, o.failover_url, o.timeout_secs, o.attempts, \
+         o.next_attempt_at FROM webhook_outbox o WHERE o.delivered_at IS NULL AND ({condition}) \
+         ORDER BY o.seq LIMIT $1"
+    )
+}
+
+fn pending_from_row(r: &sqlx::any::AnyRow) -> Result<PendingEvent, DbError> {
+    Ok(PendingEvent {
+        id: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        call_control_id: r.try_get(2)?,
+        data: r.try_get(3)?,
+        url: r.try_get(4)?,
+        failover_url: r.try_get(5)?,
+        timeout_secs: r.try_get(6)?,
+        attempts: r.try_get(7)?,
+        next_attempt_at: r.try_get(8)?,
+    })
+}
+
 impl Store {
     /// Queue an event inside `tx`; returns its id (the envelope's `data.id`).
     pub async fn enqueue_event(
@@ -90,13 +113,38 @@ impl Store {
     }
 
     /// The undelivered events that may be sent at `now` (unix ms), oldest first:
-    /// due, and not behind an earlier event of their call that waits for a retry.
-    /// So a connection whose receiver is down holds back its own calls only.
-    pub async fn due_events(&self, limit: i64, now: i64) -> Result<Vec<PendingEvent>, DbError> {
-        let due = "o.next_attempt_at <= $2 AND (o.call_control_id IS NULL OR NOT EXISTS ( \
-                   SELECT 1 FROM webhook_outbox e WHERE e.call_control_id = o.call_control_id \
-                   AND e.seq < o.seq AND e.delivered_at IS NULL AND e.next_attempt_at > $2))";
-        self.events_where(due, limit, now).await
+    /// due, and not behind an earlier event of their call that waits for a retry
+    /// (so a connection whose receiver is down holds back its own calls only);
+    /// leaving out the calls in `calls` and the events whose primary URL is one
+    /// of `urls` (those the worker is busy with).
+    pub async fn due_events(
+        &self,
+        limit: i64,
+        now: i64,
+        calls: &[&str],
+        urls: &[&str],
+    ) -> Result<Vec<PendingEvent>, DbError> {
+        // Parameters $1 and $2 are the limit and `now`; the lists follow.
+        let list =
+            |from: usize, n: usize| (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let mut due = "o.next_attempt_at <= $2 AND (o.call_control_id IS NULL OR NOT EXISTS ( \
+                       SELECT 1 FROM webhook_outbox e WHERE e.call_control_id = o.call_control_id \
+                       AND e.seq < o.seq AND e.delivered_at IS NULL AND e.next_attempt_at > $2))"
+            .to_owned();
+        if !calls.is_empty() {
+            due.push_str(&format!(
+                " AND (o.call_control_id IS NULL OR o.call_control_id NOT IN ({}))",
+                list(3, calls.len())
+            ));
+        }
+        if !urls.is_empty() {
+            due.push_str(&format!(" AND o.url NOT IN ({})", list(3 + calls.len(), urls.len())));
+        }
+        let sql = events_sql(&due);
+        let query = sqlx::query(&sql).bind(limit).bind(now);
+        let query = calls.iter().chain(urls).fold(query, |q, v| q.bind(*v));
+        let rows = query.fetch_all(self.db.pool()).await?;
+        rows.iter().map(pending_from_row).collect()
     }
 
     /// When the next retry falls due (unix ms), if one waits.
@@ -116,30 +164,9 @@ impl Store {
         limit: i64,
         now: i64,
     ) -> Result<Vec<PendingEvent>, DbError> {
-        let rows = sqlx::query(&format!(
-            "SELECT o.id, o.seq, o.call_control_id, o.body, o.url, o.failover_url, o.timeout_secs, o.attempts, \
-             o.next_attempt_at FROM webhook_outbox o WHERE o.delivered_at IS NULL AND ({condition}) \
-             ORDER BY o.seq LIMIT $1"
-        ))
-        .bind(limit)
-        .bind(now)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PendingEvent {
-                    id: r.try_get(0)?,
-                    seq: r.try_get(1)?,
-                    call_control_id: r.try_get(2)?,
-                    data: r.try_get(3)?,
-                    url: r.try_get(4)?,
-                    failover_url: r.try_get(5)?,
-                    timeout_secs: r.try_get(6)?,
-                    attempts: r.try_get(7)?,
-                    next_attempt_at: r.try_get(8)?,
-                })
-            })
-            .collect()
+        let rows =
+            sqlx::query(&events_sql(condition)).bind(limit).bind(now).fetch_all(self.db.pool()).await?;
+        rows.iter().map(pending_from_row).collect()
     }
 
     /// Record deliveries: one statement for all those of the same attempt

@@ -1,28 +1,45 @@
-//! Delivers the outbox. One worker, oldest event first; a call's events go out
-//! in order (a failed event holds back the later events of the same call, and
-//! only those: other calls' events are read past it), and up to [`CONCURRENCY`]
-//! calls' events at once. A full batch is followed by the next at once. Each
-//! POST carries Telnyx's envelope with `meta.attempt` and `meta.delivered_to`
-//! and an Ed25519 signature. Failed attempts back off (by default 1 s doubling to 60 s):
-//! attempts 1-3 go to the primary URL, then the failover URL when there is one,
-//! alternating after that. Nothing is dropped: an event stays until delivered.
+//! Delivers the outbox. Each call's events go out in order (a failed event
+//! holds back the later events of the same call, and only those), and calls
+//! are delivered side by side in lanes that do not wait for each other: a
+//! receiver that takes 30 s to answer holds up its own calls' events, never
+//! another organization's.
+//!
+//! The dispatcher reads due events (skipping calls already in a lane and
+//! receivers already at their share), starts a lane per call, and goes on
+//! reading as soon as anything new is queued or a lane ends. At most
+//! [`LANES`] lanes run at once, and at most [`LANES_PER_URL`] for one
+//! receiver URL. Deliveries are recorded in batches by one writer; a lane ends
+//! only once its deliveries are recorded, so no event is read again as undelivered.
+//!
+//! Each POST carries Telnyx's envelope with `meta.attempt` and
+//! `meta.delivered_to` and an Ed25519 signature. Failed attempts back off (by
+//! default 1 s doubling to 60 s): attempts 1-3 go to the primary URL, then the
+//! failover URL when there is one, alternating after that. Nothing is dropped:
+//! an event stays until delivered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::JoinSet;
 
 use super::signing::{WebhookSigner, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::clock::{unix_millis, unix_seconds};
 use crate::db::DbError;
 use crate::store::{Delivery, PendingEvent, Store};
 
-const BATCH: i64 = 200;
+/// Due events read at a time.
+const BATCH: i64 = 500;
 /// Calls whose events are delivered side by side.
-const CONCURRENCY: usize = 16;
+const LANES: usize = 64;
+/// Of those, for one receiver URL.
+const LANES_PER_URL: usize = 16;
 const IDLE_POLL: Duration = Duration::from_secs(5);
 const PRIMARY_ATTEMPTS: i64 = 3;
+/// How long the writer gathers deliveries before recording them.
+const RECORD_EVERY: Duration = Duration::from_millis(20);
 
 /// Wakes the worker when new events are queued.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +77,63 @@ struct Worker {
     signer: WebhookSigner,
     client: reqwest::Client,
     backoff: Backoff,
+    /// Deliveries to record, each batch acknowledged.
+    record: mpsc::Sender<(Vec<Delivery>, oneshot::Sender<()>)>,
+}
+
+/// A lane: one call's events (an account event is a lane of its own).
+type LaneKey = String;
+
+/// The lanes running: each task's call and receiver URL.
+#[derive(Default)]
+struct Lanes {
+    tasks: JoinSet<Result<Option<i64>, DbError>>,
+    by_task: HashMap<tokio::task::Id, (LaneKey, String)>,
+    calls: HashSet<LaneKey>,
+    per_url: HashMap<String, usize>,
+}
+
+impl Lanes {
+    fn start(
+        &mut self,
+        key: LaneKey,
+        url: String,
+        lane: impl Future<Output = Result<Option<i64>, DbError>> + Send + 'static,
+    ) {
+        *self.per_url.entry(url.clone()).or_default() += 1;
+        self.calls.insert(key.clone());
+        let task = self.tasks.spawn(lane);
+        self.by_task.insert(task.id(), (key, url));
+    }
+
+    /// Forget a lane that ended; when its call's next event is due (a lane
+    /// that failed or panicked is read again at once).
+    fn ended(
+        &mut self,
+        id: tokio::task::Id,
+        result: Result<Result<Option<i64>, DbError>, tokio::task::JoinError>,
+    ) -> Option<i64> {
+        if let Some((key, url)) = self.by_task.remove(&id) {
+            self.calls.remove(&key);
+            if let Some(n) = self.per_url.get_mut(&url) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_url.remove(&url);
+                }
+            }
+        }
+        match result {
+            Ok(Ok(retry_at)) => retry_at,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "a webhook lane failed; retrying");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a webhook lane panicked; its events are read again");
+                None
+            }
+        }
+    }
 }
 
 /// The delivery loop; returns when `shutdown` turns true.
@@ -73,91 +147,154 @@ pub async fn run(
     let client = crate::egress::client(reqwest::Client::builder().user_agent("bond-webhooks"))
         .build()
         .unwrap_or_default();
-    let worker = Worker { store, signer, client, backoff };
+    let (record, to_record) = mpsc::channel(LANES);
+    let writer = tokio::spawn(record_deliveries(store.clone(), to_record));
+    let worker = Arc::new(Worker { store, signer, client, backoff, record });
+    let mut lanes = Lanes::default();
+    let mut next_due: Option<i64> = None;
     loop {
-        let wait = match worker.deliver_due().await {
+        let wait = match worker.dispatch(&mut lanes).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook outbox unreadable; retrying");
-                IDLE_POLL
+                Some(IDLE_POLL)
             }
         };
+        let until_due =
+            next_due.map(|at| Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64));
+        let wait = [wait, until_due].into_iter().flatten().min().unwrap_or(IDLE_POLL);
+        next_due = None;
         tokio::select! {
             () = notifier.0.notified() => {}
+            Some(end) = lanes.tasks.join_next_with_id(), if !lanes.tasks.is_empty() => {
+                let mut ends = vec![end];
+                while let Some(more) = lanes.tasks.try_join_next_with_id() {
+                    ends.push(more);
+                }
+                for end in ends {
+                    let (id, result) = match end {
+                        Ok((id, result)) => (id, Ok(result)),
+                        Err(e) => (e.id(), Err(e)),
+                    };
+                    let retry_at = lanes.ended(id, result);
+                    next_due = next_due.into_iter().chain(retry_at).min();
+                }
+            }
             () = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
         if *shutdown.borrow() {
-            return;
+            break;
         }
     }
+    // Lanes still waiting on a receiver are stopped; what they delivered and
+    // did not record goes out again on the next start (with the same ids).
+    lanes.tasks.abort_all();
+    while lanes.tasks.join_next().await.is_some() {}
+    drop(worker);
+    let _ = writer.await;
 }
 
 impl Worker {
-    /// Try every due event once; returns how long until the next one is due.
-    async fn deliver_due(&self) -> Result<Duration, DbError> {
-        use futures_util::StreamExt;
-        let pending = self.store.due_events(BATCH, unix_millis()).await?;
+    /// Start a lane for each call with due events that has none and whose
+    /// receiver has room; returns how long until an event not read now is due
+    /// (`None`: only what the lanes report).
+    async fn dispatch(self: &Arc<Self>, lanes: &mut Lanes) -> Result<Option<Duration>, DbError> {
+        if lanes.calls.len() >= LANES {
+            return Ok(None);
+        }
+        let busy_calls: Vec<&str> = lanes.calls.iter().map(String::as_str).collect();
+        let full_urls: Vec<&str> =
+            lanes.per_url.iter().filter(|(_, n)| **n >= LANES_PER_URL).map(|(u, _)| u.as_str()).collect();
+        let pending = self.store.due_events(BATCH, unix_millis(), &busy_calls, &full_urls).await?;
         let full = pending.len() as i64 == BATCH;
-        // Each call's events in order (account events together), calls side by side.
-        let mut calls: Vec<Vec<PendingEvent>> = Vec::new();
-        let mut index: HashMap<Option<String>, usize> = HashMap::new();
+        // Each call's events in order, oldest call first.
+        let mut order: Vec<LaneKey> = Vec::new();
+        let mut by_lane: HashMap<LaneKey, Vec<PendingEvent>> = HashMap::new();
         for event in pending {
-            let i = *index.entry(event.call_control_id.clone()).or_insert_with(|| {
-                calls.push(Vec::new());
-                calls.len() - 1
-            });
-            calls[i].push(event);
-        }
-        let mut results =
-            futures_util::stream::iter(calls.into_iter().map(|events| self.deliver_in_order(events)))
-                .buffer_unordered(CONCURRENCY);
-        let mut next_due: Option<i64> = None;
-        let mut delivered: Vec<Delivery> = Vec::new();
-        let mut failed: Option<DbError> = None;
-        while let Some((done, result)) = results.next().await {
-            delivered.extend(done);
-            match result {
-                Ok(retry_at) => next_due = next_due.into_iter().chain(retry_at).min(),
-                Err(e) => failed = Some(e),
+            let key = event.call_control_id.clone().unwrap_or_else(|| format!("event:{}", event.id));
+            let events = by_lane.entry(key.clone()).or_default();
+            if events.is_empty() {
+                order.push(key);
             }
+            events.push(event);
         }
-        // Marked together once the batch is done (at least once: a crash before
-        // this line sends the batch's events again, with the same ids).
-        self.store.mark_delivered(&delivered).await?;
-        if let Some(e) = failed {
-            return Err(e);
+        for key in order {
+            let Some(events) = by_lane.remove(&key) else { continue };
+            let url = events[0].url.clone();
+            let on_url = lanes.per_url.get(&url).copied().unwrap_or(0);
+            if lanes.calls.len() >= LANES || on_url >= LANES_PER_URL || lanes.calls.contains(&key) {
+                continue;
+            }
+            let worker = self.clone();
+            lanes.start(key, url, async move { worker.deliver_in_order(events).await });
         }
         if full {
-            // More may be due; those that failed just now are not, and are read past.
-            return Ok(Duration::ZERO);
+            // More may be due than one read holds: read again soon.
+            return Ok(Some(Duration::from_millis(10)));
         }
-        // Events that were not due yet were not read: the earliest of those too.
+        // Events that were not due yet were not read: the earliest of those.
         let waiting = self.store.next_retry_at(unix_millis()).await?;
-        Ok(match next_due.into_iter().chain(waiting).min() {
-            Some(at) => Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64),
-            None => IDLE_POLL,
-        })
+        Ok(waiting.map(|at| Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64)))
     }
 
     /// One call's events in order, up to the first that is not delivered now
-    /// (it holds the rest back): those delivered, and when that one is due again.
-    async fn deliver_in_order(
-        &self,
-        events: Vec<PendingEvent>,
-    ) -> (Vec<Delivery>, Result<Option<i64>, DbError>) {
+    /// (it holds the rest back); returns when that one is due again. Returns
+    /// once the deliveries are recorded.
+    async fn deliver_in_order(&self, events: Vec<PendingEvent>) -> Result<Option<i64>, DbError> {
         let mut delivered = Vec::with_capacity(events.len());
+        let mut outcome = Ok(None);
         for event in events {
             if event.next_attempt_at > unix_millis() {
-                return (delivered, Ok(Some(event.next_attempt_at)));
+                outcome = Ok(Some(event.next_attempt_at));
+                break;
             }
             match self.attempt(&event).await {
                 Ok(Ok(delivery)) => delivered.push(delivery),
-                Ok(Err(retry_at)) => return (delivered, Ok(Some(retry_at))),
-                Err(e) => return (delivered, Err(e)),
+                Ok(Err(retry_at)) => {
+                    outcome = Ok(Some(retry_at));
+                    break;
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
             }
         }
-        (delivered, Ok(None))
+        if !delivered.is_empty() {
+            let (done, recorded) = oneshot::channel();
+            if self.record.send((delivered, done)).await.is_ok() {
+                let _ = recorded.await;
+            }
+        }
+        outcome
+    }
+}
+
+/// Record deliveries as lanes hand them over, gathered for [`RECORD_EVERY`]
+/// (at least once: a crash before a batch is recorded sends its events again,
+/// with the same ids).
+async fn record_deliveries(store: Store, mut incoming: mpsc::Receiver<(Vec<Delivery>, oneshot::Sender<()>)>) {
+    while let Some(first) = incoming.recv().await {
+        let mut batch = vec![first];
+        let gather = tokio::time::sleep(RECORD_EVERY);
+        tokio::pin!(gather);
+        loop {
+            tokio::select! {
+                more = incoming.recv() => match more {
+                    Some(more) => batch.push(more),
+                    None => break,
+                },
+                () = &mut gather => break,
+            }
+        }
+        let deliveries: Vec<Delivery> = batch.iter().flat_map(|(d, _)| d.iter().cloned()).collect();
+        if let Err(e) = store.mark_delivered(&deliveries).await {
+            tracing::warn!(error = %e, "could not record webhook deliveries; they will be sent again");
+        }
+        for (_, done) in batch {
+            let _ = done.send(());
+        }
     }
 }
 
