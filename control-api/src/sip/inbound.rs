@@ -187,17 +187,22 @@ async fn connection_for(
     }
     let users: Vec<_> = candidates.iter().filter_map(|(_, s)| s.inbound_auth.as_ref()).collect();
     let now = unix_seconds();
-    let stale = match stack.digest.check(&tx.original, &users, now) {
+    let stale = match stack.digest.check(&tx.original, &users, now, source) {
         Verdict::Accepted(i) => return candidates.into_iter().nth(i),
         Verdict::Refused => {
             tracing::info!(%source, "INVITE with credentials no connection accepts");
             reply(tx, StatusCode::Forbidden).await;
             return None;
         }
+        Verdict::Throttled => {
+            tracing::debug!(%source, "INVITE from an address that keeps failing digest: refused");
+            reply(tx, StatusCode::Forbidden).await;
+            return None;
+        }
         Verdict::Missing => false,
         Verdict::Stale => true,
     };
-    let challenge = vec![stack.digest.challenge(now, stale)];
+    let challenge = vec![stack.digest.challenge(&tx.original, now, stale)];
     if let Err(e) = tx.reply_with(StatusCode::Unauthorized, challenge, None).await {
         tracing::debug!(error = %e, "could not send a SIP response");
     }
