@@ -296,3 +296,29 @@ def test_a_request_body_sent_a_byte_at_a_time_is_cut_off(bond):
         answered.set()
     assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
     assert 9 < time.time() - started < 15
+
+
+def test_a_media_stream_that_never_starts_is_closed_after_10_s_even_if_it_pings(bond, receiver):
+    """An unauthenticated media-stream WebSocket that only pings does not stay
+    open past the 10 s it has to send `start`."""
+    import asyncio
+
+    import websockets
+
+    conn = api(bond, "POST", "/call_control_applications",
+               {"application_name": "streams", "webhook_event_url": receiver.url,
+                "bond": {"media_streams": {"telnyx_stream_token": "secret-token"}}})["data"]["id"]
+
+    async def pinger():
+        async with websockets.connect(f"ws://127.0.0.1:{bond.port}/media/telnyx/{conn}") as ws:
+            started = time.time()
+            try:
+                while time.time() - started < 30:
+                    await asyncio.wait_for(ws.ping(), 2)
+                    await asyncio.sleep(1)
+            except websockets.ConnectionClosed as closed:
+                return time.time() - started, closed.rcvd.code if closed.rcvd else None
+            return time.time() - started, None
+
+    held, code = asyncio.run(pinger())
+    assert code == 1008 and held < 15, (held, code)

@@ -116,6 +116,40 @@ struct Beside {
     started: oneshot::Sender<String>,
 }
 
+/// The frames up to `start`, and whether a `connected` frame carried the
+/// connection's Telnyx stream token; `None` when the stream ended or was refused first.
+async fn until_start<S>(
+    socket: &mut WebSocketStream<S>,
+    carrier: Carrier,
+    secrets: &StreamSecrets,
+) -> Option<(Start, bool)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut token_ok = false;
+    loop {
+        let text = match socket.next().await? {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(Message::Binary(_)) => {
+                refuse_binary(socket, carrier).await;
+                return None;
+            }
+            Ok(_) => continue,
+        };
+        match frames::parse(&text) {
+            Ok(Inbound::Connected { token }) => {
+                if let (Some(token), Some(expected)) = (token, &secrets.telnyx_stream_token) {
+                    token_ok |= carrier == Carrier::Telnyx && same(&token, expected);
+                }
+            }
+            Ok(Inbound::Start(start)) => return Some((start, token_ok)),
+            Ok(_) => {}
+            Err(e) => bad_frame(socket, carrier, &e).await,
+        }
+    }
+}
+
 /// From the first frame to the last; true if the carrier stopped the stream.
 async fn run<S>(mut socket: WebSocketStream<S>, admission: Admission, beside: Beside) -> bool
 where
@@ -123,34 +157,16 @@ where
 {
     let Admission { carrier, connection, mut authorized } = admission;
     let secrets = StreamSecrets::of(&connection);
-    // Up to `start`.
-    let start = loop {
-        let message = match tokio::time::timeout(START_TIMEOUT, socket.next()).await {
-            Ok(Some(Ok(m))) => m,
-            Ok(_) => return false,
-            Err(_) => {
-                close(&mut socket, POLICY_VIOLATION, "no start frame").await;
-                return false;
-            }
-        };
-        let text = match message {
-            Message::Text(t) => t,
-            Message::Close(_) => return false,
-            Message::Binary(_) => {
-                refuse_binary(&mut socket, carrier).await;
-                return false;
-            }
-            _ => continue,
-        };
-        match frames::parse(&text) {
-            Ok(Inbound::Connected { token }) => {
-                if let (Some(token), Some(expected)) = (token, &secrets.telnyx_stream_token) {
-                    authorized |= carrier == Carrier::Telnyx && same(&token, expected);
-                }
-            }
-            Ok(Inbound::Start(start)) => break start,
-            Ok(_) => {}
-            Err(e) => bad_frame(&mut socket, carrier, &e).await,
+    // Up to `start`, which must come within START_TIMEOUT of opening, pings or not.
+    let start = match tokio::time::timeout(START_TIMEOUT, until_start(&mut socket, carrier, &secrets)).await {
+        Ok(Some((start, token_ok))) => {
+            authorized |= token_ok;
+            start
+        }
+        Ok(None) => return false,
+        Err(_) => {
+            close(&mut socket, POLICY_VIOLATION, "no start frame").await;
+            return false;
         }
     };
     if !authorized {
