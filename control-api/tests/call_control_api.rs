@@ -337,6 +337,9 @@ async fn dial_validation_errors_are_422_with_pointers() {
             (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "answering_machine_detection": "detect",
                 "answering_machine_detection_config": { "greeting_duration_millis": "long" } }), "/answering_machine_detection_config/greeting_duration_millis"),
             (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "time_limit_secs": 0 }), "/time_limit_secs"),
+            // Webhooks never go to link-local or metadata addresses, from a dial either.
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "webhook_url": "http://169.254.169.254/hooks" }), "/webhook_url"),
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "webhook_failover_url": "http://[fe80::1]/x" }), "/webhook_failover_url"),
         ];
         for (body, pointer) in cases {
             let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body.clone())).await;

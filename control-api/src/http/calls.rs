@@ -292,13 +292,11 @@ async fn dial_checked(
             "/webhook_url_method",
         ));
     }
-    for url in [&body.webhook_url, &body.webhook_failover_url].into_iter().flatten() {
-        if !url.starts_with("http://") && !url.starts_with("https://") {
-            return Err(ApiError::unprocessable(
-                "10002",
-                format!("'{url}' is not an http(s) URL"),
-                "/webhook_url",
-            ));
+    for (url, pointer) in
+        [(&body.webhook_url, "/webhook_url"), (&body.webhook_failover_url, "/webhook_failover_url")]
+    {
+        if let Some(url) = url {
+            super::connections::validate_url(url, pointer)?;
         }
     }
     let _ = &body.custom_headers;

@@ -29,7 +29,8 @@ pub struct ConnectionBody {
     bond: Option<Value>,
 }
 
-fn validate_url(url: &str, pointer: &str) -> Result<(), ApiError> {
+/// An http(s) URL Bond may send to (see `egress.rs`), or 422 at `pointer`.
+pub(super) fn validate_url(url: &str, pointer: &str) -> Result<(), ApiError> {
     match url::Url::parse(url) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
             crate::egress::check_url(&u).map_err(|refused| ApiError::unprocessable("10002", refused, pointer))
