@@ -27,6 +27,7 @@ async fn main() {
         passthrough: true,
         rtcp: true,
         driver_threads: true,
+        strict_source: true,
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

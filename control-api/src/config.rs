@@ -49,6 +49,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RTP_PASSTHROUGH", "rtp.passthrough"),
     ("BOND_RTP_RTCP", "rtp.rtcp"),
     ("BOND_RTP_DRIVER_THREADS", "rtp.driver_threads"),
+    ("BOND_RTP_STRICT_SOURCE", "rtp.strict_source"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
@@ -305,6 +306,8 @@ pub struct RtpConfig {
     pub rtcp: bool,
     /// Each engine shard's driver on a thread of its own (see BENCHMARKS.md).
     pub driver_threads: bool,
+    /// After a SIP leg latches onto its peer, drop RTP and RTCP from anyone else.
+    pub strict_source: bool,
 }
 
 /// Browser (WebRTC) legs: the one UDP port they share, and their codecs.
@@ -424,6 +427,7 @@ impl Default for RtpConfig {
             passthrough: true,
             rtcp: true,
             driver_threads: true,
+            strict_source: true,
         }
     }
 }

@@ -239,6 +239,7 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
         passthrough: config.rtp.passthrough,
         rtcp: config.rtp.rtcp,
         driver_threads: config.rtp.driver_threads,
+        strict_source: config.rtp.strict_source,
     });
     tracing::info!(shards = engine.shards(), "media engine started");
     Ok(engine)

@@ -266,5 +266,6 @@ fn config(port: u16) -> RuntimeConfig {
         passthrough: true,
         rtcp: true,
         driver_threads: true,
+        strict_source: true,
     }
 }

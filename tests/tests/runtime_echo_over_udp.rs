@@ -26,6 +26,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         passthrough: true,
         rtcp: true,
         driver_threads: true,
+        strict_source: true,
     }
 }
 
@@ -315,4 +316,36 @@ async fn a_leg_bridged_to_an_echo_on_the_other_shard_gets_its_packets_back_undec
     }
     assert!(reflected, "no packet came back undecoded");
     assert_eq!(runtime::RuntimeMetrics::get(&engine.metrics().relays_dropped), 0);
+}
+
+/// `count` PCMU packets of silence from `socket` to `to`, 20 ms apart.
+async fn send_packets(socket: &UdpSocket, to: SocketAddr, ssrc: u32, count: usize) {
+    let mut packetizer = Packetizer::new(Ssrc(ssrc), 1000, 0);
+    let mut packet = [0u8; 200];
+    for _ in 0..count {
+        let n = packetizer.write(PayloadType::new(0).unwrap(), &[0xff; 160], 160, &mut packet).unwrap();
+        socket.send_to(&packet[..n], to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn once_latched_a_leg_drops_rtp_from_any_other_address() {
+    for strict in [true, false] {
+        let (engine, _task) = runtime::spawn(RuntimeConfig { strict_source: strict, ..config(41800) });
+        let leg = engine.create_leg(echo_spec()).await.unwrap();
+        let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        let (peer, intruder) =
+            (UdpSocket::bind(loopback).await.unwrap(), UdpSocket::bind(loopback).await.unwrap());
+        send_packets(&peer, leg.local_addr, 1, 10).await;
+        send_packets(&intruder, leg.local_addr, 2, 10).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stats = engine.stats(leg.id).await.unwrap().unwrap();
+        let expected = if strict { 10 } else { 20 };
+        assert_eq!(stats.packets_received, expected, "strict source {strict}: {stats:?}");
+        let mut buf = [0u8; 1500];
+        let to_intruder = tokio::time::timeout(Duration::from_millis(50), intruder.recv_from(&mut buf)).await;
+        assert!(to_intruder.is_err(), "the leg answers only its latched peer");
+        engine.shutdown().await.unwrap();
+    }
 }

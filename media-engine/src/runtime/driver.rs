@@ -71,6 +71,18 @@ struct RtcpSocket {
 }
 
 impl LegSocket {
+    /// Whether strict source drops a datagram from `from`: RTP once the leg has
+    /// latched onto another address; RTCP once its sender is known (the RTCP
+    /// port's latch, or with rtcp-mux the RTP one).
+    fn refuses(&self, from: SocketAddr, data: &[u8]) -> bool {
+        let rtp_peer = self.remote.filter(|_| self.latched);
+        let expected = match &self.rtcp {
+            Some(rtcp) if !self.rtcp_mux && crate::rtp::rtcp::is_rtcp(data) => rtcp.remote,
+            _ => rtp_peer,
+        };
+        expected.is_some_and(|peer| peer != from)
+    }
+
     fn rtcp_remote(&self) -> Option<SocketAddr> {
         let rtcp = self.rtcp.as_ref()?;
         rtcp.remote.or_else(|| self.remote.map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1))))
@@ -507,6 +519,11 @@ impl Driver {
                     tracing::trace!(%from, error = %e, "WebRTC datagram refused");
                 }
             }
+            return;
+        }
+        if self.shared.config.strict_source && self.sockets.get(&leg).is_some_and(|s| s.refuses(from, data)) {
+            RuntimeMetrics::add(&metrics.packets_rejected, 1);
+            tracing::trace!(%leg, %from, "datagram from another address than the latched peer");
             return;
         }
         if let Err(e) = self.engine.handle_receive(now(), leg, data) {

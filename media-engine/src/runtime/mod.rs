@@ -79,6 +79,10 @@ pub struct RuntimeConfig {
     /// Each shard's driver on a thread of its own, with its own single-threaded
     /// runtime; false: the drivers are tasks on the caller's runtime.
     pub driver_threads: bool,
+    /// Once a leg has latched onto its peer's address (symmetric RTP), RTP and
+    /// RTCP from any other address are dropped (counted as rejected), as
+    /// rtpengine's strict-source does: nobody else can inject audio into a call.
+    pub strict_source: bool,
 }
 
 impl RuntimeConfig {
