@@ -13,6 +13,8 @@ pub enum AdminCommand {
     CreateOrg { name: String },
     ListOrgs,
     CreateKey { organization_id: String, role: Role, name: String },
+    ListKeys { organization_id: String },
+    RevokeKey { api_key_id: String },
     PublicKey,
 }
 
@@ -23,6 +25,8 @@ pub enum AdminError {
     Database(#[from] DbError),
     #[error("no organization {0}")]
     NoSuchOrganization(String),
+    #[error("no API key {0} that is not revoked already")]
+    NoSuchKey(String),
 }
 
 /// Run a command; returns what to print (one fact per line, easy to script).
@@ -46,6 +50,24 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<String, Admin
             }
             let (record, key) = store.create_api_key(&organization_id, role, &name).await?;
             format!("api_key_id={}\nrole={}\napi_key={key}\n", record.id, record.role)
+        }
+        AdminCommand::ListKeys { organization_id } => store
+            .list_api_keys(&organization_id)
+            .await?
+            .into_iter()
+            .map(|k| {
+                let revoked = k.revoked_at.unwrap_or_else(|| "-".into());
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\trevoked={revoked}\n",
+                    k.id, k.role, k.prefix, k.name, k.created_at
+                )
+            })
+            .collect(),
+        AdminCommand::RevokeKey { api_key_id } => {
+            if !store.revoke_api_key(None, &api_key_id).await? {
+                return Err(AdminError::NoSuchKey(api_key_id));
+            }
+            format!("revoked={api_key_id}\n")
         }
         AdminCommand::PublicKey => {
             let signer = WebhookSigner::load_or_create(store.db()).await?;

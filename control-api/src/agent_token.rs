@@ -4,9 +4,10 @@
 //!
 //! A token is `bat_<payload>.<signature>`, both base64url: the payload is JSON
 //! `{"o": organization, "a": agent, "e": expiry (Unix s), "c": connection (optional:
-//! the connection the agent's own calls are placed on)}`, signed with Bond's
-//! Ed25519 key over `bond-agent-token|<payload>`. Nothing is stored: a token is
-//! valid until it expires.
+//! the connection the agent's own calls are placed on), "j": the token's id}`,
+//! signed with Bond's Ed25519 key over `bond-agent-token|<payload>`. Nothing is
+//! stored when a token is made: it is valid until it expires, unless its id is
+//! revoked (`DELETE /v2/agent_tokens/{id}`, checked by `auth::verify_agent_token`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
@@ -33,6 +34,9 @@ pub struct AgentClaims {
     /// Where the calls the agent places are made; without it the agent only takes calls.
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
+    /// What revokes it (empty on tokens made before ids were given).
+    #[serde(rename = "j", default)]
+    pub id: String,
 }
 
 pub fn issue(signer: &WebhookSigner, claims: &AgentClaims) -> String {
@@ -69,7 +73,13 @@ mod tests {
     use super::*;
 
     fn claims(expires: i64) -> AgentClaims {
-        AgentClaims { organization_id: "org-1".into(), agent: "dana.k".into(), expires, connection_id: None }
+        AgentClaims {
+            organization_id: "org-1".into(),
+            agent: "dana.k".into(),
+            expires,
+            connection_id: None,
+            id: "t1".into(),
+        }
     }
 
     #[test]

@@ -149,9 +149,7 @@ impl Principal {
     /// Who an API key or an agent token is (for sockets that send it in their first message).
     pub async fn for_key(state: &AppState, key: &str) -> Result<Self, ApiError> {
         if key.starts_with(crate::agent_token::PREFIX) {
-            let claims = crate::agent_token::verify(&state.signer, key, crate::clock::unix_seconds())
-                .map_err(unauthorized)?;
-            return Ok(Principal::agent(&claims));
+            return Ok(Principal::agent(&verify_agent_token(state, key).await?));
         }
         state
             .store
@@ -160,6 +158,26 @@ impl Principal {
             .map_err(|e| ApiError::internal(&e))?
             .ok_or_else(|| unauthorized("The API key is not valid."))
     }
+}
+
+/// The claims of an agent token Bond signed, not expired and not revoked.
+pub async fn verify_agent_token(
+    state: &AppState,
+    token: &str,
+) -> Result<crate::agent_token::AgentClaims, ApiError> {
+    let claims = crate::agent_token::verify(&state.signer, token, crate::clock::unix_seconds())
+        .map_err(unauthorized)?;
+    if !claims.id.is_empty() {
+        let revoked = state
+            .store
+            .agent_token_revoked(&claims.organization_id, &claims.id)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        if revoked {
+            return Err(unauthorized("the agent token has been revoked"));
+        }
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]

@@ -45,6 +45,13 @@ enum Admin {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// List an organization's API keys (id, role, prefix, name, created, revoked).
+    ListKeys {
+        #[arg(long = "org")]
+        organization_id: String,
+    },
+    /// Revoke an API key by its id (`create-key` and `list-keys` print it); it stops working at once.
+    RevokeKey { api_key_id: String },
     /// Print the webhook signing public key (base64 of the raw 32 bytes).
     PublicKey,
 }
@@ -72,6 +79,8 @@ fn main() -> ExitCode {
                 role: Role::parse(&role).unwrap_or(Role::Admin),
                 name,
             },
+            Admin::ListKeys { organization_id } => AdminCommand::ListKeys { organization_id },
+            Admin::RevokeKey { api_key_id } => AdminCommand::RevokeKey { api_key_id },
             Admin::PublicKey => AdminCommand::PublicKey,
         }),
     };

@@ -10,10 +10,14 @@ use common::{call, ADMIN_KEY};
 use serde_json::{json, Value};
 
 async fn token(state: &AppState, agent: &str, connection: Option<&str>) -> String {
+    issue(state, agent, connection).await["token"].as_str().unwrap().to_owned()
+}
+
+async fn issue(state: &AppState, agent: &str, connection: Option<&str>) -> Value {
     let body = json!({ "agent": agent, "connection_id": connection });
     let (status, _, json) = call(state, "POST", "/v2/agent_tokens", Some(ADMIN_KEY), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{json}");
-    json["data"]["token"].as_str().unwrap().to_owned()
+    json["data"].clone()
 }
 
 async fn dial_as(state: &AppState, key: &str, body: Value) -> (StatusCode, Value) {
@@ -92,4 +96,42 @@ async fn an_agent_dials_only_on_its_connection_and_without_streams_supervision_o
     assert_eq!(status, StatusCode::FORBIDDEN, "a token without a connection: {json}");
     let (status, json) = dial_as(&state, &ana, base).await;
     assert_eq!(status, StatusCode::OK, "{json}");
+}
+
+#[tokio::test]
+async fn revoked_agent_tokens_and_api_keys_stop_working_at_once() {
+    let (_dir, state, conn) = common::setup(&[]).await;
+    let issued = issue(&state, "ana", Some(&conn)).await;
+    let (ana, id) = (issued["token"].as_str().unwrap(), issued["id"].as_str().unwrap());
+    let dial = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
+    assert_eq!(dial_as(&state, ana, dial.clone()).await.0, StatusCode::OK);
+    let (status, _, _) = call(&state, "DELETE", &format!("/v2/agent_tokens/{id}"), Some(ana), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an agent does not revoke tokens");
+    let (status, _, json) =
+        call(&state, "DELETE", &format!("/v2/agent_tokens/{id}"), Some(ADMIN_KEY), None).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(dial_as(&state, ana, dial.clone()).await.0, StatusCode::UNAUTHORIZED);
+
+    let (status, _, json) = call(&state, "GET", "/v2/api_keys", Some(ADMIN_KEY), None).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let org = state
+        .store
+        .principal_for_key_hash(&bond_control_api::auth::hash_key(ADMIN_KEY))
+        .await
+        .unwrap()
+        .unwrap();
+    let (record, key) = state
+        .store
+        .create_api_key(&org.organization_id, bond_control_api::auth::Role::Supervisor, "ops")
+        .await
+        .unwrap();
+    assert_eq!(call(&state, "GET", "/v2/calls", Some(&key), None).await.0, StatusCode::OK);
+    let path = format!("/v2/api_keys/{}", record.id);
+    assert_eq!(call(&state, "DELETE", &path, Some(ADMIN_KEY), None).await.0, StatusCode::OK);
+    assert_eq!(call(&state, "GET", "/v2/calls", Some(&key), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&state, "DELETE", &path, Some(ADMIN_KEY), None).await.0, StatusCode::NOT_FOUND);
+    let (_, _, json) = call(&state, "GET", "/v2/api_keys", Some(ADMIN_KEY), None).await;
+    let listed =
+        json["data"].as_array().unwrap().iter().find(|k| k["id"] == record.id.as_str()).unwrap().clone();
+    assert!(listed["revoked_at"].is_string() && listed.get("key_hash").is_none(), "{listed}");
 }

@@ -121,6 +121,9 @@ async fn openapi_json_describes_every_route() {
         ("/v2/recordings/{id}", &["get"]),
         ("/v2/recordings/{id}/download", &["get"]),
         ("/v2/agent_tokens", &["post"]),
+        ("/v2/agent_tokens/{id}", &["delete"]),
+        ("/v2/api_keys", &["get"]),
+        ("/v2/api_keys/{id}", &["delete"]),
     ];
     let paths = spec["paths"].as_object().unwrap();
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());

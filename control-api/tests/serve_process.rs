@@ -176,6 +176,19 @@ async fn bond_admin_creates_organizations_and_keys_that_the_api_accepts() {
     signal(&child, "TERM");
     assert!(wait_exit(child).0.success());
 
+    // A key listed, revoked, and refused from then on.
+    let key_id =
+        admin(&["list-keys", "--org", &org]).lines().next().unwrap().split('\t').next().unwrap().to_owned();
+    assert!(admin(&["revoke-key", &key_id]).contains("revoked="));
+    assert!(admin(&["list-keys", "--org", &org]).contains("revoked=20"), "the revocation time is listed");
+    let child = start(dir.path(), port, &[]);
+    wait_healthy(port).await;
+    let refused =
+        client.get(format!("http://127.0.0.1:{port}/v2/calls")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "a revoked key");
+    signal(&child, "TERM");
+    assert!(wait_exit(child).0.success());
+
     let unknown = Command::new(env!("CARGO_BIN_EXE_bond"))
         .args(["admin", "create-key", "--org", "nope"])
         .env_clear()

@@ -1,6 +1,6 @@
-//! Organization-level endpoints: the webhook public key and the audit log.
+//! Organization-level endpoints: the webhook public key, the audit log, and API keys.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -31,4 +31,34 @@ pub async fn audit_log(
     let (entries, total) =
         state.store.list_audit(&principal.organization_id, page).await.map_err(|e| ApiError::internal(&e))?;
     Ok(page_json(entries, page, total))
+}
+
+/// `GET /v2/api_keys`: the organization's API keys (never the keys themselves; admins).
+#[utoipa::path(get, path = "/v2/api_keys", tag = "api_keys",
+    responses((status = 200, description = "id, role, prefix, name, created_at, revoked_at of each key", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn api_keys(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Admin)?;
+    let keys =
+        state.store.list_api_keys(&principal.organization_id).await.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "data": keys })))
+}
+
+/// `DELETE /v2/api_keys/{id}`: the key stops working at once (admins).
+#[utoipa::path(delete, path = "/v2/api_keys/{id}", tag = "api_keys", params(("id" = String, Path)),
+    responses((status = 200, description = "{\"data\":{\"record_type\":\"api_key\",\"id\",\"revoked\":true}}", body = Object), (status = 404, description = "No such key, or revoked already", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Admin)?;
+    let revoked = state
+        .store
+        .revoke_api_key(Some(&principal.organization_id), &id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !revoked {
+        return Err(ApiError::not_found("No API key with that id that is not revoked already."));
+    }
+    Ok(Json(json!({ "data": { "record_type": "api_key", "id": id, "revoked": true } })))
 }

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -90,14 +90,35 @@ pub async fn issue_token(
         agent: body.agent,
         expires: unix_seconds() + ttl,
         connection_id: body.connection_id,
+        id: uuid::Uuid::new_v4().to_string(),
     };
     let token = agent_token::issue(&state.signer, &claims);
     let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.expires)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-    let data = json!({ "record_type": "agent_token", "token": token, "agent": claims.agent,
+    let data = json!({ "record_type": "agent_token", "id": claims.id, "token": token, "agent": claims.agent,
         "connection_id": claims.connection_id, "expires_at": expires_at });
     Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
+}
+
+/// `DELETE /v2/agent_tokens/{id}`: the token stops working at once (its
+/// signaling socket is closed the next time it sends).
+#[utoipa::path(delete, path = "/v2/agent_tokens/{id}", tag = "agents", params(("id" = String, Path, description = "The id POST /v2/agent_tokens answered with")),
+    responses((status = 200, description = "{\"data\":{\"record_type\":\"agent_token\",\"id\",\"revoked\":true}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Role::Supervisor)?;
+    // Kept until the longest a token can live has passed.
+    let expires_at = unix_seconds() + MAX_TTL_SECS;
+    state
+        .store
+        .revoke_agent_token(&principal.organization_id, &id, expires_at)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "data": { "record_type": "agent_token", "id": id, "revoked": true } })))
 }
 
 /// `GET /agent`: the softphone page.
@@ -222,7 +243,7 @@ async fn registration(state: &AppState, socket: &mut WebSocket) -> Result<AgentC
             Some(Ok(Message::Text(text))) => {
                 return match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Register { token }) => {
-                        agent_token::verify(&state.signer, &token, unix_seconds()).map_err(str::to_owned)
+                        crate::auth::verify_agent_token(state, &token).await.map_err(|e| e.body.detail)
                     }
                     _ => Err("the first message must be register {token}".into()),
                 };

@@ -8,6 +8,7 @@ mod connections;
 mod organizations;
 mod outbox;
 mod recordings;
+mod revocations;
 mod translations;
 mod voice_config;
 
@@ -18,6 +19,7 @@ pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};
 pub use outbox::{Delivery, NewEvent, PendingEvent};
 pub use recordings::RecordingRecord;
+pub use revocations::ApiKeyListing;
 pub use translations::{NewSegment, Segment};
 pub use voice_config::VoiceConfig;
 
