@@ -15,7 +15,7 @@ pub enum AdminCommand {
     CreateKey { organization_id: String, role: Role, name: String },
     ListKeys { organization_id: String },
     RevokeKey { api_key_id: String },
-    PublicKey,
+    PublicKey { organization_id: String },
 }
 
 /// Why an admin command failed.
@@ -69,8 +69,13 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<String, Admin
             }
             format!("revoked={api_key_id}\n")
         }
-        AdminCommand::PublicKey => {
-            let signer = WebhookSigner::load_or_create(store.db()).await?;
+        AdminCommand::PublicKey { organization_id } => {
+            if !store.organization_exists(&organization_id).await? {
+                return Err(AdminError::NoSuchOrganization(organization_id));
+            }
+            let instance = WebhookSigner::load_or_create(store.db()).await?;
+            let signer =
+                crate::webhooks::OrgSigners::new(store.clone(), instance).for_org(&organization_id).await?;
             format!("{}\n", signer.public_key_base64())
         }
     };

@@ -52,8 +52,11 @@ enum Admin {
     },
     /// Revoke an API key by its id (`create-key` and `list-keys` print it); it stops working at once.
     RevokeKey { api_key_id: String },
-    /// Print the webhook signing public key (base64 of the raw 32 bytes).
-    PublicKey,
+    /// Print an organization's webhook signing public key (base64 of the raw 32 bytes).
+    PublicKey {
+        #[arg(long = "org")]
+        organization_id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,7 +84,7 @@ fn main() -> ExitCode {
             },
             Admin::ListKeys { organization_id } => AdminCommand::ListKeys { organization_id },
             Admin::RevokeKey { api_key_id } => AdminCommand::RevokeKey { api_key_id },
-            Admin::PublicKey => AdminCommand::PublicKey,
+            Admin::PublicKey { organization_id } => AdminCommand::PublicKey { organization_id },
         }),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

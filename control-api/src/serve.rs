@@ -25,7 +25,7 @@ use crate::speech::whisper::Whisper;
 use crate::speech::{SpeechEngines, SpeechToText, SttChain, TextToSpeech, TtsChain};
 use crate::state::{prometheus, AppState};
 use crate::store::Store;
-use crate::webhooks::{worker, WebhookNotifier, WebhookSigner};
+use crate::webhooks::{worker, OrgSigners, WebhookNotifier, WebhookSigner};
 
 /// Why `bond serve` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     }
     tokio::spawn(calls.clone().run_engine_events());
     Ok(AppState {
+        signers: OrgSigners::new(store.clone(), signer.clone()),
         store,
         engine,
         calls,
@@ -167,7 +168,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     };
     let webhooks = tokio::spawn(worker::run(
         state.store.clone(),
-        state.signer.clone(),
+        state.signers.clone(),
         state.notifier.clone(),
         backoff,
         stopped_webhooks,
@@ -193,7 +194,6 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         sip_tcp = %sip.tcp_addr,
         database = ?state.store.db().backend(),
         instance_id = %state.instance_id,
-        webhook_public_key = %state.signer.public_key_base64(),
         "bond is up"
     );
     Ok(Running {

@@ -8,14 +8,17 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use crate::calls::CallService;
 use crate::http::guard::RateLimiter;
 use crate::store::Store;
-use crate::webhooks::{WebhookNotifier, WebhookSigner};
+use crate::webhooks::{OrgSigners, WebhookNotifier, WebhookSigner};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
     pub engine: EngineHandle,
     pub calls: CallService,
+    /// The instance key: agent tokens, and webhooks of organizations older than per-organization keys.
     pub signer: WebhookSigner,
+    /// Each organization's webhook signing key.
+    pub signers: OrgSigners,
     pub notifier: WebhookNotifier,
     pub rate_limiter: RateLimiter,
     pub prometheus: PrometheusHandle,

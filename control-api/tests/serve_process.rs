@@ -149,7 +149,7 @@ async fn bond_admin_creates_organizations_and_keys_that_the_api_accepts() {
     let org = field(&admin(&["create-org", "Acme"]), "organization_id");
     let key = field(&admin(&["create-key", "--org", &org, "--role", "supervisor"]), "api_key");
     assert!(admin(&["list-orgs"]).contains("Acme"));
-    let public_key = admin(&["public-key"]).trim().to_owned();
+    let public_key = admin(&["public-key", "--org", &org]).trim().to_owned();
 
     let port = free_port();
     let child = start(dir.path(), port, &[]);
@@ -164,7 +164,17 @@ async fn bond_admin_creates_organizations_and_keys_that_the_api_accepts() {
         .json()
         .await
         .unwrap();
-    assert_eq!(served["data"]["public_key"], public_key.as_str(), "one key, kept in the database");
+    assert_eq!(
+        served["data"]["public_key"],
+        public_key.as_str(),
+        "the organization's key, kept in the database"
+    );
+    let other = field(&admin(&["create-org", "Other"]), "organization_id");
+    assert_ne!(
+        admin(&["public-key", "--org", &other]).trim(),
+        public_key,
+        "each organization signs with its own key"
+    );
     let forbidden = client
         .post(format!("http://127.0.0.1:{port}/v2/call_control_applications"))
         .bearer_auth(&key)

@@ -10,12 +10,16 @@ use crate::auth::{Principal, Role};
 use crate::state::AppState;
 use crate::store::Page;
 
-/// `GET /v2/webhook_public_key`: the key that verifies Bond's webhook signatures.
+/// `GET /v2/webhook_public_key`: the key that verifies the organization's webhook signatures.
 #[utoipa::path(get, path = "/v2/webhook_public_key", tag = "webhooks",
     responses((status = 200, description = "{\"data\":{\"public_key\":\"<base64 of 32 bytes>\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn webhook_public_key(State(state): State<AppState>, principal: Principal) -> Json<Value> {
-    let _ = principal;
-    Json(json!({ "data": { "public_key": state.signer.public_key_base64() } }))
+pub async fn webhook_public_key(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let signer =
+        state.signers.for_org(&principal.organization_id).await.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "data": { "public_key": signer.public_key_base64() } })))
 }
 
 /// `GET /v2/audit_log`: every mutating API call of the organization, newest first (admins).

@@ -1,3 +1,4 @@
+use base64::Engine as _;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -31,12 +32,24 @@ impl Store {
             name: name.to_owned(),
             created_at: rfc3339_now(),
         };
+        // The organization and its own webhook signing key (webhooks/org_keys.rs), together.
+        let secret: [u8; 32] = rand::random();
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&org.id)
             .bind(&org.name)
             .bind(&org.created_at)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "INSERT INTO organization_signing_keys (organization_id, secret, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&org.id)
+        .bind(base64::engine::general_purpose::STANDARD.encode(secret))
+        .bind(&org.created_at)
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx).await?;
         Ok(org)
     }
 

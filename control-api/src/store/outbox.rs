@@ -34,6 +34,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingEvent {
     pub id: String,
+    pub organization_id: String,
     pub seq: i64,
     pub call_control_id: Option<String>,
     /// The envelope's `data` object, exactly as it will be sent.
@@ -50,7 +51,7 @@ pub struct PendingEvent {
 fn events_sql(condition: &str) -> String {
     format!(
         "SELECT o.id, o.seq, o.call_control_id, o.body, o.url, o.failover_url, o.timeout_secs, o.attempts, \
-         o.next_attempt_at FROM webhook_outbox o WHERE o.delivered_at IS NULL AND ({condition}) \
+         o.next_attempt_at, o.organization_id FROM webhook_outbox o WHERE o.delivered_at IS NULL AND ({condition}) \
          ORDER BY o.seq LIMIT $1"
     )
 }
@@ -66,6 +67,7 @@ fn pending_from_row(r: &sqlx::any::AnyRow) -> Result<PendingEvent, DbError> {
         timeout_secs: r.try_get(6)?,
         attempts: r.try_get(7)?,
         next_attempt_at: r.try_get(8)?,
+        organization_id: r.try_get(9)?,
     })
 }
 

@@ -12,7 +12,8 @@
 //! only once its deliveries are recorded, so no event is read again as undelivered.
 //!
 //! Each POST carries Telnyx's envelope with `meta.attempt` and
-//! `meta.delivered_to` and an Ed25519 signature. Failed attempts back off (by
+//! `meta.delivered_to` and an Ed25519 signature with the organization's key
+//! (`org_keys.rs`). Failed attempts back off (by
 //! default 1 s doubling to 60 s): attempts 1-3 go to the primary URL, then the
 //! failover URL when there is one, alternating after that. Nothing is dropped:
 //! an event stays until delivered.
@@ -25,7 +26,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinSet;
 
-use super::signing::{WebhookSigner, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use super::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use super::OrgSigners;
 use crate::clock::{unix_millis, unix_seconds};
 use crate::db::DbError;
 use crate::store::{Delivery, PendingEvent, Store};
@@ -74,7 +76,7 @@ impl Backoff {
 
 struct Worker {
     store: Store,
-    signer: WebhookSigner,
+    signers: OrgSigners,
     client: reqwest::Client,
     backoff: Backoff,
     /// Deliveries to record, each batch acknowledged.
@@ -139,7 +141,7 @@ impl Lanes {
 /// The delivery loop; returns when `shutdown` turns true.
 pub async fn run(
     store: Store,
-    signer: WebhookSigner,
+    signers: OrgSigners,
     notifier: WebhookNotifier,
     backoff: Backoff,
     mut shutdown: watch::Receiver<bool>,
@@ -149,7 +151,7 @@ pub async fn run(
         .unwrap_or_default();
     let (record, to_record) = mpsc::channel(LANES);
     let writer = tokio::spawn(record_deliveries(store.clone(), to_record));
-    let worker = Arc::new(Worker { store, signer, client, backoff, record });
+    let worker = Arc::new(Worker { store, signers, client, backoff, record });
     let mut lanes = Lanes::default();
     let mut next_due: Option<i64> = None;
     loop {
@@ -301,7 +303,8 @@ async fn record_deliveries(store: Store, mut incoming: mpsc::Receiver<(Vec<Deliv
 impl Worker {
     /// One delivery attempt: delivered, or when to try again (unix ms).
     async fn attempt(&self, event: &PendingEvent) -> Result<Result<Delivery, i64>, DbError> {
-        let (store, signer, client) = (&self.store, &self.signer, &self.client);
+        let (store, client) = (&self.store, &self.client);
+        let signer = self.signers.for_org(&event.organization_id).await?;
         let attempt = event.attempts + 1;
         let url = target_url(event, attempt).to_owned();
         let body = envelope(event, attempt, &url);
@@ -365,6 +368,7 @@ mod tests {
     fn event(failover: Option<&str>) -> PendingEvent {
         PendingEvent {
             id: "e".into(),
+            organization_id: "o".into(),
             seq: 1,
             call_control_id: None,
             data: r#"{"event_type":"call.answered"}"#.into(),
