@@ -1,6 +1,6 @@
 """Carrier media streams into a real `bond serve`, from a test carrier written
-from the carriers' published protocols (shared/reference/carrier-protocols.md,
-sections 1 and 2), not from Bond's code: Telnyx Media Streaming and Twilio Media
+from the carriers' published protocols (Telnyx Media Streaming and Twilio
+Media Streams documentation), not from Bond's code: Telnyx Media Streaming and Twilio Media
 Streams frames, string counters, streamSid, X-Twilio-Signature, error codes.
 
 Audio is checked by tone frequency (a Goertzel filter), both ways.

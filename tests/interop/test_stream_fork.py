@@ -1,5 +1,5 @@
 """`streaming_start` against a consumer written from Telnyx's published
-media-streaming protocol (shared/reference/carrier-protocols.md, section 1), as
+media-streaming protocol (developers.telnyx.com, media streaming), as
 an application that consumes Telnyx streams would be: a WebSocket server that
 checks the auth header and every frame (`connected`, `start`, `media`, `stop`,
 string counters, per-track chunks) and decodes the payloads with the standard
@@ -326,3 +326,77 @@ def test_an_mp3_file_sent_back_in_telnyxs_default_mode_is_played_and_a_second_wi
         action(bond, cid, "hangup", {})
     finally:
         back.close()
+
+
+def test_a_telnyx_app_that_sets_no_target_legs_and_sends_odd_sized_chunks_is_heard_by_the_caller(bond, receiver):
+    """Written as voice-AI frameworks use Telnyx: `stream_bidirectional_mode: rtp`
+    and no `stream_bidirectional_target_legs` on a call that is not bridged, and
+    audio resampled into chunks of 1,100 PCMU bytes (137.5 ms), not whole 20 ms
+    frames. On Telnyx the caller hears it; so on Bond, seamlessly."""
+    tone = [int(8000 * math.sin(2 * math.pi * 1000 * n / 8000)) for n in range(8000)]
+    ulaw = audioop.lin2ulaw(b"".join(s.to_bytes(2, "little", signed=True) for s in tone), 2)
+
+    async def answer(ws):
+        for i in range(0, len(ulaw), 1100):
+            await ws.send(json.dumps({"event": "media", "media": {"payload": base64.b64encode(ulaw[i:i + 1100]).decode()}}))
+        await ws.send(json.dumps({"event": "mark", "mark": {"name": "said"}}))
+
+    back = Consumer(on_start=answer)
+    try:
+        cid = dial(bond, app(bond, receiver), "loop:silence")["call_control_id"]
+        action(bond, cid, "record_start", {"channels": "dual", "format": "wav"})
+        action(bond, cid, "streaming_start", {"stream_url": back.url, "stream_bidirectional_mode": "rtp",
+                                              "stream_bidirectional_codec": "PCMU"})
+        _, frames = back.session()
+        frames = back.wait_frames(frames, lambda fs: any(f["event"] == "mark" for f in fs))
+        assert not [f for f in frames if f["event"] == "error"], frames
+        heard, _, loud = recorded_sides(bond, receiver, cid)
+        assert 47 <= len(loud) <= 53, f"1 s of tone, nothing dropped: {len(loud)} frames"
+        assert loud == list(range(loud[0], loud[0] + 160 * len(loud), 160)), "no gap between the chunks"
+        assert share_at(heard[loud[0] + 400:loud[-1]], 1000, 8000) > 0.9
+        action(bond, cid, "hangup", {})
+    finally:
+        back.close()
+
+
+def test_digits_the_caller_presses_reach_the_stream_as_dtmf_frames(bond, receiver, consumer):
+    """A caller on a Telnyx media stream presses 7 (Telnyx's `dtmf` frame) and then
+    plays 4 in band (the DTMF tones in its audio): the application streaming that
+    call gets a `dtmf` frame for each, as from Telnyx, and call.dtmf.received."""
+    from test_media_streams import TOKEN as CARRIER_TOKEN
+    from test_media_streams import Carrier, Codec, call_of
+    from test_media_streams import connection as carrier_connection
+
+    conn = carrier_connection(bond, receiver)
+
+    async def scenario():
+        c = Carrier(bond, conn, "telnyx", Codec("PCMU"), "v2:call-dtmf1",
+                    headers={"x-telnyx-streaming-auth-token": CARRIER_TOKEN})
+        await c.open()
+        call = call_of(bond, "carrier_call_control_id", c.call_id, receiver)["call_control_id"]
+        await asyncio.to_thread(action, bond, call, "streaming_start", {"stream_url": consumer.url})
+        await asyncio.to_thread(consumer.session)
+        await c.send_tone(0, 0.5)
+        await c.ws.send(c.frame("dtmf", dtmf={"digit": "7"}))
+        await c.send_tone(0, 0.3)
+        # 4: 770 Hz + 1209 Hz for 100 ms, then silence.
+        per_frame = 160
+        for i in range(5):
+            samples = [int(4000 * (math.sin(2 * math.pi * 770 * n / 8000) + math.sin(2 * math.pi * 1209 * n / 8000)))
+                       for n in range(i * per_frame, (i + 1) * per_frame)]
+            await c.ws.send(c.media_frame(c.codec.encode(samples)))
+            await asyncio.sleep(0.02)
+        await c.send_tone(0, 0.5)
+        return call
+
+    call = asyncio.run(scenario())
+    _, frames = consumer.session()
+    frames = consumer.wait_frames(frames, lambda fs: len([f for f in fs if f["event"] == "dtmf"]) >= 2)
+    dtmf = [f for f in frames if f["event"] == "dtmf"]
+    assert [f["dtmf"]["digit"] for f in dtmf] == ["7", "4"], dtmf
+    for f in dtmf:
+        assert f["stream_id"] and isinstance(f["sequence_number"], str) and f["occurred_at"].endswith("Z"), f
+    digits = [json.loads(b)["data"]["payload"]["digit"] for _, b in list(receiver.received)
+              if json.loads(b)["data"]["event_type"] == "call.dtmf.received"]
+    assert digits == ["7", "4"], digits
+    action(bond, call, "hangup", {})

@@ -1,5 +1,6 @@
 """Dialing through Telnyx: a fake Telnyx written from Telnyx's published Call
-Control and Media Streaming protocols (shared/reference/carrier-protocols.md),
+Control and Media Streaming protocols (developers.telnyx.com: Call Control v2,
+media streaming, webhook signing),
 not from Bond's code. It answers `POST /v2/calls` and hangup actions, signs its
 webhooks with its own Ed25519 key (`timestamp|raw_body`), and opens the media
 stream Bond asked for, with the exact frames of the reference.

@@ -7,15 +7,15 @@ use bond_codecs::l16::ByteOrder;
 use bond_codecs::resample::resample_clip;
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::Clip;
-use bond_media_engine::LegId;
+use bond_media_engine::{EngineEvent, LegId};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::service::CallService;
 use crate::http::ApiError;
 use crate::store::CallRecord;
-use crate::streams::back::{BackChannel, Inject, TargetLegs};
-use crate::streams::fork::{self, Ended, StreamRequest, StreamStart};
+use crate::streams::back::{BackChannel, Inject, Reply, TargetLegs};
+use crate::streams::fork::{self, Ended, Notice, StreamRequest, StreamStart};
 
 /// The name of a call's streaming fork (beside transcription's).
 const STREAM_FORK: &str = "stream";
@@ -110,10 +110,18 @@ impl CallService {
                 Ok(audio) => {
                     self.stream_event(call, "streaming.started", &request, &start.stream_id, None).await;
                     let (inject, injected) = tokio::sync::mpsc::unbounded_channel();
+                    let (notify, notices) = tokio::sync::mpsc::unbounded_channel();
+                    tokio::spawn(self.clone().pass_digits(leg, notify.clone()));
                     if let Some(back) = request.back {
-                        tokio::spawn(self.clone().play_back(start.clone(), leg, back.target, injected));
+                        tokio::spawn(self.clone().play_back(
+                            start.clone(),
+                            leg,
+                            back.target,
+                            injected,
+                            notify,
+                        ));
                     }
-                    let ended = fork::run(socket, audio, &request, &start, inject).await;
+                    let ended = fork::run(socket, audio, &request, &start, inject, notices).await;
                     if ended != Ended::Stopped {
                         let _ = self.engine.stop_fork(leg, STREAM_FORK).await;
                     }
@@ -133,13 +141,16 @@ impl CallService {
         }
     }
 
-    /// Play what the application sends back on its stream to the target legs, until the stream ends.
+    /// Play what the application sends back on its stream to the target legs
+    /// (`TargetLegs::legs`), until the stream ends. Audio that cannot be played
+    /// is never dropped quietly: the application gets an `error` frame, and the log a line.
     async fn play_back(
         self,
         start: StreamStart,
         own: LegId,
         target: TargetLegs,
         mut injected: UnboundedReceiver<Inject>,
+        notify: UnboundedSender<Notice>,
     ) {
         while let Some(inject) = injected.recv().await {
             let partner = match target {
@@ -150,12 +161,7 @@ impl CallService {
                     call.and_then(|c| c.bridged_with).and_then(|p| self.registry.leg(&p))
                 }
             };
-            let legs = match target {
-                TargetLegs::Own => vec![own],
-                TargetLegs::Opposite => partner.into_iter().collect(),
-                TargetLegs::Both => std::iter::once(own).chain(partner).collect(),
-            };
-            for leg in legs {
+            for leg in target.legs(own, partner) {
                 let result = match &inject {
                     Inject::Clear => {
                         self.engine.stop_playback(leg, false, true).await.map_err(|e| e.to_string())
@@ -163,8 +169,31 @@ impl CallService {
                     Inject::Play { samples, rate } => self.play_samples(leg, samples, *rate).await,
                 };
                 if let Err(e) = result {
-                    tracing::debug!(call = %start.call_control_id, error = %e, "stream audio not played");
+                    tracing::info!(call = %start.call_control_id, error = %e, "audio sent back on the stream not played");
+                    let detail = format!("the audio could not be played: {e}");
+                    let _ = notify.send(Notice::Error(Reply::Error {
+                        code: 100_002,
+                        title: "unknown_error",
+                        detail,
+                    }));
                 }
+            }
+        }
+    }
+
+    /// Tell the stream each digit the call's party presses, until the stream ends.
+    async fn pass_digits(self, leg: LegId, notify: UnboundedSender<Notice>) {
+        let mut events = self.engine.subscribe();
+        loop {
+            tokio::select! {
+                () = notify.closed() => return,
+                event = events.recv() => match event {
+                    Ok(EngineEvent::DtmfReceived { leg: from, digit, .. }) if from == leg => {
+                        let _ = notify.send(Notice::Dtmf(digit.as_char()));
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
             }
         }
     }

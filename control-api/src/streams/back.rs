@@ -1,7 +1,9 @@
 //! Audio back into the call on a stream Bond sends (`streaming_start` with
 //! `stream_bidirectional_mode`), as Telnyx takes it from an application
-//! (../shared/reference/carrier-protocols.md, section 1): `media` frames of
-//! base64 codec payload (`rtp`: 20 ms to 30 s each) or of a whole MP3 file
+//! (Telnyx's media-streaming documentation): `media` frames of base64 codec
+//! payload (`rtp`: any whole number of samples, up to 30 s each, played back
+//! to back without a gap; G.722 bytes short of a 20 ms frame wait for the
+//! next payload) or of a whole MP3 file
 //! (`mp3`, Telnyx's default: at most one a second, else error 100005) are
 //! decoded and queued to play to the target legs one after another; `mark` is answered once the audio sent
 //! before it has played; `clear` drops what has not played and answers every
@@ -20,14 +22,30 @@ use tokio::sync::mpsc;
 
 use super::mp3;
 
-/// Who hears the audio (Telnyx `stream_bidirectional_target_legs`).
+/// Who hears the audio (Telnyx `stream_bidirectional_target_legs`). As on
+/// Telnyx, an application streaming a call that is not bridged is heard by
+/// the call's party whatever it asks for (`opposite`, the default, included);
+/// on a bridged call `opposite` is the other call's party, `self` the
+/// streamed call's, `both` both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetLegs {
     /// The streamed call's own party.
     Own,
-    /// The party of the call bridged with it.
+    /// The party of the call bridged with it (the call's own when there is none).
     Opposite,
     Both,
+}
+
+impl TargetLegs {
+    /// The legs that hear the audio: `own` is the streamed call's leg,
+    /// `partner` the leg of the call bridged with it, if any.
+    pub fn legs<L: Copy>(self, own: L, partner: Option<L>) -> Vec<L> {
+        match (self, partner) {
+            (Self::Opposite, Some(partner)) => vec![partner],
+            (Self::Both, Some(partner)) => vec![own, partner],
+            _ => vec![own],
+        }
+    }
 }
 
 impl TargetLegs {
@@ -54,11 +72,11 @@ enum Payloads {
     Rtp {
         decoder: Box<AudioDecoder>,
         frame: Box<AudioFrame>,
+        /// Bytes short of a sample (L16) or of a frame (G.722), for the next payload.
+        carry: Vec<u8>,
     },
     /// Whole MP3 files, and when the last one came (Telnyx takes one a second).
-    Mp3 {
-        last: Option<Instant>,
-    },
+    Mp3 { last: Option<Instant> },
 }
 
 /// What the stream asks the call side to do.
@@ -92,6 +110,7 @@ impl Back {
             Some(codec) => Payloads::Rtp {
                 decoder: Box::new(codec.decoder().map_err(|e| e.to_string())?),
                 frame: Box::new(AudioFrame::silent(codec.sample_rate(), 0)),
+                carry: Vec::new(),
             },
             None => Payloads::Mp3 { last: None },
         };
@@ -159,9 +178,9 @@ impl Back {
     /// A media payload as samples and their rate, or the error to answer with.
     async fn decode(&mut self, bytes: Vec<u8>, now: Instant) -> Result<(Vec<i16>, SampleRate), Reply> {
         match &mut self.payloads {
-            Payloads::Rtp { decoder, frame } => {
+            Payloads::Rtp { decoder, frame, carry } => {
                 let rate = decoder.codec().sample_rate();
-                Ok((decode_frames(decoder, frame, &bytes).map_err(|e| invalid_media(&e))?, rate))
+                Ok((decode_payload(decoder, frame, carry, &bytes).map_err(|e| invalid_media(&e))?, rate))
             }
             Payloads::Mp3 { last } => {
                 if last.is_some_and(|at| now < at + Duration::from_secs(1)) {
@@ -183,28 +202,68 @@ impl Back {
     }
 }
 
-/// A payload of `decoder`'s codec as samples: 20 ms frames for the fixed-rate codecs, one packet for Opus.
-fn decode_frames(
+/// The most audio one `media` frame may carry (Telnyx: 30 s).
+const LONGEST_PAYLOAD: Duration = Duration::from_secs(30);
+
+/// A payload of `decoder`'s codec as samples: any whole number of G.711 or
+/// L16 samples, G.722 in whole 20 ms frames (the rest waits in `carry`), one
+/// Opus packet.
+fn decode_payload(
     decoder: &mut AudioDecoder,
     frame: &mut AudioFrame,
+    carry: &mut Vec<u8>,
     bytes: &[u8],
 ) -> Result<Vec<i16>, String> {
     let codec = decoder.codec();
-    let per_frame = match codec {
-        Codec::Opus => bytes.len().max(1),
-        Codec::L16 { rate, .. } => rate.frame_samples() * 2,
-        // G.711 and G.722 (64 kbit/s): 160 bytes per 20 ms.
-        _ => 160,
+    let rate = u128::from(codec.sample_rate().hz());
+    let samples_in = match codec {
+        Codec::L16 { .. } => (carry.len() + bytes.len()) / 2,
+        Codec::G722 => (carry.len() + bytes.len()) * 2,
+        _ => bytes.len(),
     };
-    if codec != Codec::Opus && bytes.len() % per_frame != 0 {
-        return Err(format!("{} bytes are not whole 20 ms frames of {}", bytes.len(), codec.encoding_name()));
+    if samples_in as u128 * 1000 > LONGEST_PAYLOAD.as_millis() * rate {
+        return Err(format!("a media payload carries at most {} s", LONGEST_PAYLOAD.as_secs()));
     }
-    let mut samples = Vec::new();
-    for chunk in bytes.chunks(per_frame) {
-        decoder.decode(chunk, frame).map_err(|e| e.to_string())?;
-        samples.extend_from_slice(frame.samples());
+    match codec {
+        Codec::Pcmu | Codec::Pcma => {
+            let mut samples = vec![0; bytes.len()];
+            if codec == Codec::Pcmu {
+                bond_codecs::g711::ulaw_decode_slice(bytes, &mut samples);
+            } else {
+                bond_codecs::g711::alaw_decode_slice(bytes, &mut samples);
+            }
+            Ok(samples)
+        }
+        Codec::L16 { order, .. } => {
+            carry.extend_from_slice(bytes);
+            let whole = carry.len() / 2 * 2;
+            let samples = carry[..whole]
+                .chunks_exact(2)
+                .map(|pair| match order {
+                    bond_codecs::l16::ByteOrder::BigEndian => i16::from_be_bytes([pair[0], pair[1]]),
+                    bond_codecs::l16::ByteOrder::LittleEndian => i16::from_le_bytes([pair[0], pair[1]]),
+                })
+                .collect();
+            carry.drain(..whole);
+            Ok(samples)
+        }
+        Codec::Opus => {
+            decoder.decode(bytes, frame).map_err(|e| e.to_string())?;
+            Ok(frame.samples().to_vec())
+        }
+        // G.722 at 64 kbit/s: 160 bytes a 20 ms frame.
+        _ => {
+            carry.extend_from_slice(bytes);
+            let whole = carry.len() / 160 * 160;
+            let mut samples = Vec::with_capacity(whole * 2);
+            for chunk in carry[..whole].chunks(160) {
+                decoder.decode(chunk, frame).map_err(|e| e.to_string())?;
+                samples.extend_from_slice(frame.samples());
+            }
+            carry.drain(..whole);
+            Ok(samples)
+        }
     }
-    Ok(samples)
 }
 
 fn malformed(detail: &str) -> Reply {
@@ -291,13 +350,59 @@ mod tests {
         assert_eq!(code(back.handle("{nope", now).await), 100_003);
         assert_eq!(code(back.handle(r#"{"event":"dance"}"#, now).await), 100_003);
         assert_eq!(code(back.handle(r#"{"event":"media","media":{"payload":"%%%"}}"#, now).await), 100_004);
-        assert_eq!(code(back.handle(&media(100), now).await), 100_004, "not whole 20 ms frames");
         assert!(played.try_recv().is_err());
         let frame = Reply::Error { code: 100_004, title: "invalid_media", detail: "x".into() }
             .frame("s1", "7".into());
         assert_eq!(frame["payload"]["code"], 100_004);
         assert_eq!(frame["sequence_number"], "7");
     }
+    #[tokio::test]
+    async fn payloads_of_any_whole_number_of_samples_are_played_back_to_back() {
+        let (mut back, mut played) = back();
+        let now = crate::clock::monotonic();
+        // 1,100 bytes of PCMU (137.5 ms), as a resampling client sends them, then 7 bytes.
+        for bytes in [1_100, 7] {
+            assert_eq!(back.handle(&media(bytes), now).await, vec![]);
+            let Ok(Inject::Play { samples, .. }) = played.try_recv() else { panic!("nothing to play") };
+            assert_eq!(samples.len(), bytes);
+        }
+        assert_eq!(back.handle(r#"{"event":"mark","mark":{"name":"m"}}"#, now).await, vec![]);
+        assert_eq!(back.next_due(), Some(now + Duration::from_micros(1_107 * 125)), "queued back to back");
+        let code = |replies: Vec<Reply>| match replies.as_slice() {
+            [Reply::Error { code, .. }] => *code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(back.handle(&media(8_000 * 31), now).await), 100_004, "over 30 s");
+    }
+
+    #[test]
+    fn g722_bytes_short_of_a_frame_wait_for_the_next_payload_and_l16_for_the_next_byte() {
+        let mut carry = Vec::new();
+        let mut decoder = Codec::G722.decoder().unwrap();
+        let mut frame = AudioFrame::silent(SampleRate::Hz16000, 0);
+        assert_eq!(decode_payload(&mut decoder, &mut frame, &mut carry, &[0u8; 250]).unwrap().len(), 320);
+        assert_eq!(carry.len(), 90);
+        assert_eq!(decode_payload(&mut decoder, &mut frame, &mut carry, &[0u8; 70]).unwrap().len(), 320);
+        assert!(carry.is_empty());
+        let l16 = Codec::L16 { rate: SampleRate::Hz16000, order: bond_codecs::l16::ByteOrder::BigEndian };
+        let mut decoder = l16.decoder().unwrap();
+        assert_eq!(
+            decode_payload(&mut decoder, &mut frame, &mut carry, &[0x01, 0x02, 0x03]).unwrap(),
+            vec![0x0102]
+        );
+        assert_eq!(decode_payload(&mut decoder, &mut frame, &mut carry, &[0x04]).unwrap(), vec![0x0304]);
+    }
+
+    #[test]
+    fn an_unbridged_call_hears_its_stream_whatever_the_target_legs() {
+        for target in [TargetLegs::Own, TargetLegs::Opposite, TargetLegs::Both] {
+            assert_eq!(target.legs(1, None), vec![1], "{target:?}");
+        }
+        assert_eq!(TargetLegs::Opposite.legs(1, Some(2)), vec![2]);
+        assert_eq!(TargetLegs::Own.legs(1, Some(2)), vec![1]);
+        assert_eq!(TargetLegs::Both.legs(1, Some(2)), vec![1, 2]);
+    }
+
     #[tokio::test]
     async fn in_mp3_mode_a_file_that_does_not_decode_is_100004_and_a_second_within_a_second_100005() {
         let (tx, mut played) = mpsc::unbounded_channel();

@@ -1,9 +1,11 @@
 //! Bond as the sending side of a Telnyx media stream (`streaming_start`): it
 //! connects to the application's `stream_url` as a WebSocket client and sends
-//! what Telnyx sends (../shared/reference/carrier-protocols.md, section 1):
-//! `connected`, `start`, a `media` frame every 20 ms for each track asked for,
-//! and `stop`. Counters are JSON strings; `chunk` counts each track's frames
-//! from 1 and `timestamp` is milliseconds since the stream started.
+//! what Telnyx sends (Telnyx's media-streaming documentation): `connected`,
+//! `start`, a `media` frame every 20 ms for each track asked for, a `dtmf`
+//! frame for each digit the call's party presses (RFC 4733, SIP INFO or
+//! in-band), and `stop`. Counters are JSON strings; `chunk` counts each
+//! track's frames from 1 and `timestamp` is milliseconds since the stream
+//! started. Bond closes the socket with 1000 (normal) when it stops the stream.
 //!
 //! The audio comes from a fork of the call's leg ([`Fork`]): the media path
 //! only offers each tick to a bounded queue, so a slow consumer costs dropped
@@ -145,14 +147,24 @@ async fn tcp_to(uri: &Uri) -> Result<TcpStream, String> {
     TcpStream::connect(&allowed[..]).await.map_err(|e| e.to_string())
 }
 
+/// What else goes to the application on its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A digit the call's party pressed.
+    Dtmf(char),
+    /// Audio the application sent back could not be played.
+    Error(Reply),
+}
+
 /// Send the stream until the fork ends (then `stop`), the consumer closes, or the socket fails.
-/// With a back channel, what the application sends back goes to `inject`.
+/// With a back channel, what the application sends back goes to `inject`; `notices` go out as they come.
 pub async fn run(
     mut socket: Socket,
     mut fork: Fork,
     request: &StreamRequest,
     start: &StreamStart,
     inject: mpsc::UnboundedSender<Inject>,
+    mut notices: mpsc::UnboundedReceiver<Notice>,
 ) -> Ended {
     let mut frames = Frames::new(&start.stream_id);
     let mut back = match request.back.map(|channel| Back::new(channel, inject)).transpose() {
@@ -203,6 +215,15 @@ pub async fn run(
                     if let Err(e) = send(&mut socket, frames.reply(&reply).to_string()).await {
                         return Ended::Failed(e);
                     }
+                }
+            }
+            Some(notice) = notices.recv() => {
+                let frame = match notice {
+                    Notice::Dtmf(digit) => frames.dtmf(digit),
+                    Notice::Error(reply) => frames.reply(&reply),
+                };
+                if let Err(e) = send(&mut socket, frame.to_string()).await {
+                    return Ended::Failed(e);
                 }
             }
             _ = mark_due(back.as_ref().and_then(Back::next_due)) => {
@@ -281,6 +302,16 @@ impl<'a> Frames<'a> {
     fn reply(&mut self, reply: &Reply) -> Value {
         let sequence = self.next_sequence().to_string();
         reply.frame(self.stream_id, sequence)
+    }
+
+    fn dtmf(&mut self, digit: char) -> Value {
+        json!({
+            "event": "dtmf",
+            "stream_id": self.stream_id,
+            "occurred_at": crate::clock::rfc3339_now(),
+            "sequence_number": self.next_sequence().to_string(),
+            "dtmf": { "digit": digit.to_string() },
+        })
     }
 
     fn stop(&mut self, start: &StreamStart) -> Value {

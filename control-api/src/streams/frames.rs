@@ -1,5 +1,6 @@
 //! The JSON frames of Telnyx Media Streaming and Twilio Media Streams
-//! (../shared/reference/carrier-protocols.md, sections 1 and 2), parsed into one
+//! (Telnyx's media-streaming documentation and Twilio's Media Streams WebSocket
+//! messages, both published), parsed into one
 //! shape. Counters may be strings or numbers; both carriers' spellings are
 //! accepted (`sequence_number`/`sequenceNumber`, `media_format`/`mediaFormat`, ...).
 
