@@ -353,6 +353,20 @@ async fn dial_validation_errors_are_422_with_pointers() {
 }
 
 #[tokio::test]
+async fn an_action_sent_with_no_body_at_all_is_taken_as_an_empty_object() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        // What Telnyx's SDK and `curl -X POST` send: no body, no content type.
+        let (status, _, json) =
+            call(&state, "POST", &format!("/v2/calls/{id}/actions/hangup"), Some(ADMIN_KEY), None).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["data"]["result"], "ok");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn unknown_actions_are_404_and_unavailable_ones_422() {
     each_backend(|state| async move {
         let conn = connection(&state).await;

@@ -17,7 +17,17 @@ pub struct Body<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
+    /// An empty body is `{}` whatever its content type: Telnyx's SDK and curl
+    /// users send actions such as `hangup` with no body at all.
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "10013", "Request too large", e.to_string())
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return typed(serde_json::Value::Object(serde_json::Map::new())).map(Self);
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(rejection) => Err(json_error(&rejection)),
