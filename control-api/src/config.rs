@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bond_codecs::Codec;
 use bond_media_engine::webrtc::DEFAULT_CODECS;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A configuration problem: which key, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,7 +87,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
 const MAX_ENGINE_SHARDS: usize = 256;
 
 /// Bond's whole configuration. See README "Configuration" for each key.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -99,6 +99,7 @@ pub struct Config {
     pub recording_link_secs: i64,
     pub shutdown_grace_secs: u64,
     /// On an empty database, create the first organization with this admin key.
+    #[serde(skip_serializing)]
     pub bootstrap_api_key: Option<String>,
     pub rate_limit: RateLimitConfig,
     pub webhooks: WebhooksConfig,
@@ -113,7 +114,7 @@ pub struct Config {
 
 /// Object storage for finished recordings: any S3-compatible bucket; off while
 /// `s3_bucket` is empty (recordings then stay under `recordings_dir`).
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub s3_bucket: String,
@@ -122,6 +123,7 @@ pub struct StorageConfig {
     pub s3_region: String,
     /// Empty: the usual `AWS_*` environment variables.
     pub s3_access_key_id: String,
+    #[serde(skip_serializing)]
     pub s3_secret_access_key: String,
     /// Put before each object's name (`<organization>/<recording id>.wav`).
     pub s3_prefix: String,
@@ -160,7 +162,7 @@ impl std::fmt::Debug for StorageConfig {
 }
 
 /// The speech engines (transcription and translation).
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpeechConfig {
     /// whisper.cpp's ggml model; empty means `<data_dir>/models/ggml-tiny.en.bin` (made by scripts/whisper-model).
@@ -168,18 +170,22 @@ pub struct SpeechConfig {
     /// Threads whisper.cpp computes with.
     pub whisper_threads: usize,
     /// AssemblyAI's streaming v3, tried before whisper (after Deepgram) when a key is set.
+    #[serde(skip_serializing)]
     pub assemblyai_api_key: String,
     pub assemblyai_url: String,
     /// Deepgram's live API, tried before whisper when a key is set.
+    #[serde(skip_serializing)]
     pub deepgram_api_key: String,
     pub deepgram_url: String,
     pub deepgram_model: String,
     /// An OpenAI-compatible chat-completions API to translate with first
     /// (Apertium takes over when it fails); empty: Apertium only.
     pub openai_base_url: String,
+    #[serde(skip_serializing)]
     pub openai_api_key: String,
     pub openai_model: String,
     /// An ElevenLabs-compatible API to speak translations with first (espeak-ng takes over when it fails).
+    #[serde(skip_serializing)]
     pub elevenlabs_api_key: String,
     pub elevenlabs_url: String,
     pub elevenlabs_voice_id: String,
@@ -230,7 +236,7 @@ impl Default for SpeechConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
@@ -240,7 +246,7 @@ pub struct HttpConfig {
 }
 
 /// Webhook retry timing: the delay doubles from `retry_initial_ms` up to `retry_max_ms`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
     pub retry_initial_ms: u64,
@@ -254,7 +260,7 @@ impl Default for WebhooksConfig {
 }
 
 /// Requests per API key (or per address without a key) to `/v2`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     pub per_second: u32,
@@ -267,7 +273,7 @@ impl Default for RateLimitConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
     pub udp_listen: SocketAddr,
@@ -287,7 +293,7 @@ pub struct SipConfig {
     pub tcp_max_connections_per_address: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RtpConfig {
     pub bind_ip: IpAddr,
@@ -311,7 +317,7 @@ pub struct RtpConfig {
 }
 
 /// Browser (WebRTC) legs: the one UDP port they share, and their codecs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebRtcConfig {
     pub listen: SocketAddr,
@@ -354,14 +360,14 @@ impl Default for WebRtcConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
@@ -439,6 +445,27 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// The effective settings as TOML that `--config` takes back. Secrets (the
+    /// bootstrap key, S3 and speech-provider keys) are left out; a comment
+    /// says which are set, so they can come from the environment again.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        let secrets = [
+            ("bootstrap_api_key", self.bootstrap_api_key.is_some()),
+            ("storage.s3_secret_access_key", !self.storage.s3_secret_access_key.is_empty()),
+            ("speech.assemblyai_api_key", !self.speech.assemblyai_api_key.is_empty()),
+            ("speech.deepgram_api_key", !self.speech.deepgram_api_key.is_empty()),
+            ("speech.openai_api_key", !self.speech.openai_api_key.is_empty()),
+            ("speech.elevenlabs_api_key", !self.speech.elevenlabs_api_key.is_empty()),
+        ];
+        let set: Vec<&str> = secrets.iter().filter(|(_, set)| *set).map(|(key, _)| *key).collect();
+        let mut text = String::from("# Bond's effective configuration (bond check-config).\n");
+        if !set.is_empty() {
+            text.push_str(&format!("# Set but not printed (secrets): {}.\n", set.join(", ")));
+        }
+        text.push_str(&toml::to_string(self)?);
+        Ok(text)
+    }
+
     /// Defaults, then `path` (if any), then the environment `env`.
     pub fn load(
         path: Option<&Path>,
@@ -626,6 +653,30 @@ mod tests {
         let path = dir.path().join("bond.toml");
         std::fs::write(&path, toml_text).unwrap();
         Config::load(Some(&path), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn check_config_prints_toml_that_loads_back_to_the_same_settings() {
+        let env = [
+            ("BOND_SIP_UDP_LISTEN", "127.0.0.1:5070"),
+            ("BOND_WEBRTC_CODECS", "PCMU,opus"),
+            ("BOND_BOOTSTRAP_API_KEY", "KEYsecret-bootstrap-0001"),
+            ("BOND_DEEPGRAM_API_KEY", "dg-secret"),
+        ];
+        let config = Config::load(None, env.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
+        let text = config.to_toml().unwrap();
+        assert!(!text.contains("KEYsecret") && !text.contains("dg-secret"), "{text}");
+        assert!(text.contains("bootstrap_api_key, speech.deepgram_api_key"), "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bond.toml");
+        std::fs::write(&path, &text).unwrap();
+        let again = Config::load(Some(&path), []).unwrap();
+        let without_secrets = Config {
+            bootstrap_api_key: None,
+            speech: SpeechConfig { deepgram_api_key: String::new(), ..config.speech.clone() },
+            ..config
+        };
+        assert_eq!(again, without_secrets);
     }
 
     #[test]

@@ -23,7 +23,7 @@ struct Cli {
 enum Command {
     /// Run Bond: HTTP API, database, webhooks and media engine.
     Serve,
-    /// Load the configuration, print the effective settings, and exit.
+    /// Load the configuration, print the effective settings as TOML `--config` takes (secrets left out), and exit.
     CheckConfig,
     /// Organizations, API keys and the webhook public key.
     #[command(subcommand)]
@@ -70,8 +70,20 @@ fn main() -> ExitCode {
     };
     let command = match cli.command {
         Command::CheckConfig => {
-            eprintln!("bond: configuration ok\n{config:#?}");
-            return ExitCode::SUCCESS;
+            return match config.to_toml() {
+                Ok(text) => {
+                    eprintln!("bond: configuration ok");
+                    #[allow(clippy::print_stdout)] // the command's output: TOML for --config
+                    {
+                        print!("{text}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bond: the configuration does not print as TOML: {e}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Command::Serve => None,
         Command::Admin(a) => Some(match a {
