@@ -100,6 +100,45 @@ async fn json_logs_are_one_object_per_line() {
     }
 }
 
+#[tokio::test]
+async fn the_info_log_tells_each_calls_story_in_one_line_per_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let key = "KEYlog-story-0000000000000000000001";
+    let child = start(dir.path(), port, &[("BOND_BOOTSTRAP_API_KEY", key)]);
+    wait_healthy(port).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        let request = client.post(format!("http://127.0.0.1:{port}/v2{path}")).bearer_auth(key).json(&body);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let app = post(
+        "/call_control_applications",
+        serde_json::json!({
+        "application_name": "log", "webhook_event_url": "http://127.0.0.1:9/hooks" }),
+    )
+    .await;
+    let conn = app["data"]["id"].as_str().unwrap().to_owned();
+    let dial = |to: &'static str| {
+        post("/calls", serde_json::json!({ "connection_id": conn, "to": to, "from": "+13125550100" }))
+    };
+    let a = dial("loop:tone").await["data"]["call_control_id"].as_str().unwrap().to_owned();
+    let b = dial("loop:echo").await["data"]["call_control_id"].as_str().unwrap().to_owned();
+    post(&format!("/calls/{a}/actions/bridge"), serde_json::json!({ "call_control_id_to_bridge_with": b }))
+        .await;
+    post(&format!("/calls/{a}/actions/hangup"), serde_json::json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, "TERM");
+    let (status, stderr) = wait_exit(child);
+    assert!(status.success());
+    let story: Vec<&str> = stderr.lines().filter(|l| l.contains(&format!("call={a}"))).collect();
+    for step in ["call created", "call answered", "call bridged", "call ended"] {
+        assert_eq!(story.iter().filter(|l| l.contains(step)).count(), 1, "{step}:\n{}", story.join("\n"));
+    }
+    let ended = story.iter().find(|l| l.contains("call ended")).unwrap();
+    assert!(ended.contains("cause=normal_clearing") && ended.contains("INFO"), "{ended}");
+}
+
 #[test]
 fn bad_configuration_is_one_line_naming_the_key_and_a_nonzero_exit() {
     let dir = tempfile::tempdir().unwrap();

@@ -124,11 +124,13 @@ impl CallService {
         let (tx, messages) = mpsc::channel(SESSION_QUEUE);
         let id = self.agents.next_session.fetch_add(1, Ordering::Relaxed);
         self.agents.sessions.insert((organization_id.to_owned(), agent.to_owned()), Session { id, tx });
+        tracing::info!(%agent, organization = %organization_id, "agent registered");
         AgentSession { id, messages }
     }
 
     /// The browser's socket closed: its calls end (ringing ones as unanswered).
     pub async fn unregister_agent(&self, organization_id: &str, agent: &str, session: u64) {
+        tracing::info!(%agent, organization = %organization_id, "agent signed out");
         let key = (organization_id.to_owned(), agent.to_owned());
         // Only this session's registration: a newer one stays.
         if self.agents.sessions.remove_if(&key, |_, s| s.id == session).is_none() {

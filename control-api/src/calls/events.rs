@@ -14,6 +14,30 @@ use super::service::CallService;
 use crate::db::DbError;
 use crate::store::{CallRecord, NewEvent};
 
+/// One INFO line per step of a call, as its webhook is queued: the call's
+/// story in the log with its id (`call.initiated` from/to, `call.answered`,
+/// `call.bridged` with whom, `call.hangup` with cause and source, ...).
+fn log_step(call: &CallRecord, event_type: &str, body: &Value) {
+    let id = &call.call_control_id;
+    let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("-");
+    match event_type {
+        "call.initiated" => {
+            tracing::info!(call = %id, direction = %call.direction, from = %call.from, to = %call.to, "call created")
+        }
+        "call.answered" => tracing::info!(call = %id, "call answered"),
+        "call.bridged" => {
+            tracing::info!(call = %id, with = %call.bridged_with.as_deref().unwrap_or("-"), "call bridged")
+        }
+        "call.hangup" => tracing::info!(
+            call = %id,
+            cause = %text("hangup_cause"),
+            source = %text("hangup_source"),
+            "call ended"
+        ),
+        other => tracing::info!(call = %id, event = %other, "call event"),
+    }
+}
+
 /// How a call whose leg ended on its own ends: Telnyx's causes where they
 /// fit, and Bond's own `connection_failed` / `connection_lost` for a browser
 /// leg whose ICE or DTLS never came up or whose consent lapsed (Telnyx has no
@@ -135,6 +159,7 @@ impl CallService {
         event_type: &str,
         body: Value,
     ) -> Result<(), DbError> {
+        log_step(call, event_type, &body);
         let url = call.webhook_url.as_deref().unwrap_or_default();
         if url.is_empty() {
             return Ok(());

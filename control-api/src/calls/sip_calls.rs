@@ -267,6 +267,7 @@ impl CallService {
     pub async fn sip_early_media(&self, sip_call_id: &str, body: &[u8]) {
         let Some(id) = self.sip.by_sip_call_id(sip_call_id) else { return };
         let Some(sip_call) = self.sip.get(&id).filter(|c| !c.incoming && !c.answered) else { return };
+        tracing::info!(call = %id, early_media = !body.is_empty(), "call ringing");
         if body.is_empty() {
             return;
         }

@@ -148,6 +148,7 @@ async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
     match calls.sip_incoming(&connection, incoming).await {
         Ok(call) => {
             let _ = dialog.ringing(None, None);
+            tracing::info!(call = %call.call_control_id, %source, "incoming SIP call ringing (180)");
             let ring = stack.ring_timeout;
             tokio::spawn(async move {
                 tokio::time::sleep(ring).await;
@@ -214,7 +215,7 @@ fn is_tcp(tx: &Transaction) -> bool {
 }
 
 /// `+15551234567` from `sip:+15551234567@host`, else the whole URI.
-fn user_or_uri(uri: &rsipstack::sip::Uri) -> String {
+pub(super) fn user_or_uri(uri: &rsipstack::sip::Uri) -> String {
     match &uri.auth {
         Some(auth) if !auth.user.is_empty() => auth.user.clone(),
         _ => uri.to_string(),
