@@ -2,10 +2,12 @@
 // transcript and translation side by side. The socket (/v2/supervisor/ws)
 // brings each segment as it is stored; a call seen for the first time is filled
 // in from GET /v2/calls/{id}/translations first, so nothing said before the page
-// opened is missing. The key stays in this page's memory only.
+// opened is missing. The page signs in with a short-lived supervisor token
+// (bond admin supervisor-token, or POST /v2/supervisor_tokens), never an API
+// key, and keeps it in its memory only.
 //
 // Listen, Whisper and Barge join a call by voice: the page signs in as an agent
-// of its own (a token issued with the supervisor's key), has Bond dial it with
+// of its own (a token issued with the supervisor token), has Bond dial it with
 // `supervise_call_control_id` and `supervisor_role`, and answers with WebRTC
 // (webrtc.js). Another button on the same call switches the role of that leg
 // (`switch_supervisor_role`); Leave hangs it up, and it ends with the call.
@@ -277,6 +279,10 @@ window.supervisor = {
 $("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   key = $("key").value.trim();
+  if (!key.startsWith("bat_")) {
+    showError("Sign in with a supervisor token (bond admin supervisor-token, or POST /v2/supervisor_tokens), not an API key.");
+    return;
+  }
   try {
     await liveCalls();
     for (const id of calls.keys()) await fill(id);

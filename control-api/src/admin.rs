@@ -1,6 +1,7 @@
 //! `bond admin ...`: manage organizations and keys from the shell, against the
 //! database in the configuration.
 
+use crate::agent_token::{AgentClaims, TokenRole, MAX_TTL_SECS};
 use crate::auth::Role;
 use crate::config::Config;
 use crate::db::{Database, DbError};
@@ -10,12 +11,32 @@ use crate::webhooks::WebhookSigner;
 /// One admin command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCommand {
-    CreateOrg { name: String },
+    CreateOrg {
+        name: String,
+    },
     ListOrgs,
-    CreateKey { organization_id: String, role: Role, name: String },
-    ListKeys { organization_id: String },
-    RevokeKey { api_key_id: String },
-    PublicKey { organization_id: String },
+    CreateKey {
+        organization_id: String,
+        role: Role,
+        name: String,
+    },
+    ListKeys {
+        organization_id: String,
+    },
+    RevokeKey {
+        api_key_id: String,
+    },
+    PublicKey {
+        organization_id: String,
+    },
+    /// A token for the softphone (role agent) or the supervisors' page (role supervisor).
+    Token {
+        organization_id: String,
+        name: String,
+        role: TokenRole,
+        connection_id: Option<String>,
+        ttl_secs: i64,
+    },
 }
 
 /// Why an admin command failed.
@@ -68,6 +89,26 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<String, Admin
                 return Err(AdminError::NoSuchKey(api_key_id));
             }
             format!("revoked={api_key_id}\n")
+        }
+        AdminCommand::Token { organization_id, name, role, connection_id, ttl_secs } => {
+            if !store.organization_exists(&organization_id).await? {
+                return Err(AdminError::NoSuchOrganization(organization_id));
+            }
+            let claims = AgentClaims {
+                organization_id,
+                agent: name,
+                expires: crate::clock::unix_seconds() + ttl_secs.clamp(1, MAX_TTL_SECS),
+                connection_id,
+                id: uuid::Uuid::new_v4().to_string(),
+                role,
+            };
+            let signer = WebhookSigner::load_or_create(store.db()).await?;
+            let expires = crate::agent_token::expires_at(&claims).unwrap_or_default();
+            format!(
+                "token_id={}\nexpires_at={expires}\ntoken={}\n",
+                claims.id,
+                crate::agent_token::issue(&signer, &claims)
+            )
         }
         AdminCommand::PublicKey { organization_id } => {
             if !store.organization_exists(&organization_id).await? {

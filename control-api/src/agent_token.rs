@@ -37,6 +37,32 @@ pub struct AgentClaims {
     /// What revokes it (empty on tokens made before ids were given).
     #[serde(rename = "j", default)]
     pub id: String,
+    /// An agent's (the default) or a supervisor's: the supervisors' page signs
+    /// in with a short-lived supervisor token, never with an API key.
+    #[serde(rename = "r", default, skip_serializing_if = "TokenRole::is_agent")]
+    pub role: TokenRole,
+}
+
+/// Whom a token is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRole {
+    #[default]
+    Agent,
+    Supervisor,
+}
+
+impl TokenRole {
+    pub fn is_agent(&self) -> bool {
+        *self == Self::Agent
+    }
+}
+
+/// When a token expires, as RFC 3339.
+pub fn expires_at(claims: &AgentClaims) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(claims.expires)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
 }
 
 pub fn issue(signer: &WebhookSigner, claims: &AgentClaims) -> String {
@@ -79,6 +105,7 @@ mod tests {
             expires,
             connection_id: None,
             id: "t1".into(),
+            role: TokenRole::Agent,
         }
     }
 

@@ -51,13 +51,23 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The caller an agent token speaks for (role `agent`; audited as `agent:<name>`).
+    /// The caller a token speaks for: an agent token, role `agent` (audited as
+    /// `agent:<name>`); a supervisor token, role `supervisor` (`supervisor:<name>`).
     pub fn agent(claims: &crate::agent_token::AgentClaims) -> Self {
-        Self {
-            organization_id: claims.organization_id.clone(),
-            api_key_id: format!("agent:{}", claims.agent),
-            role: Role::Agent,
-            token_connection: Some(claims.connection_id.clone()),
+        let organization_id = claims.organization_id.clone();
+        match claims.role {
+            crate::agent_token::TokenRole::Agent => Self {
+                organization_id,
+                api_key_id: format!("agent:{}", claims.agent),
+                role: Role::Agent,
+                token_connection: Some(claims.connection_id.clone()),
+            },
+            crate::agent_token::TokenRole::Supervisor => Self {
+                organization_id,
+                api_key_id: format!("supervisor:{}", claims.agent),
+                role: Role::Supervisor,
+                token_connection: None,
+            },
         }
     }
 

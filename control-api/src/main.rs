@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bond_control_api::admin::{self, AdminCommand};
+use bond_control_api::agent_token::TokenRole;
 use bond_control_api::auth::Role;
 use bond_control_api::{serve, telemetry, Config};
 use clap::{Parser, Subcommand};
@@ -52,6 +53,27 @@ enum Admin {
     },
     /// Revoke an API key by its id (`create-key` and `list-keys` print it); it stops working at once.
     RevokeKey { api_key_id: String },
+    /// Make an agent token for the softphone at /agent (`agent:<name>` is how calls reach it).
+    AgentToken {
+        #[arg(long = "org")]
+        organization_id: String,
+        #[arg(long)]
+        agent: String,
+        /// The connection the agent's own calls are placed on (without it the agent only takes calls).
+        #[arg(long = "connection")]
+        connection_id: Option<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: i64,
+    },
+    /// Make a supervisor token for the supervisors' page at /supervisor.
+    SupervisorToken {
+        #[arg(long = "org")]
+        organization_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: i64,
+    },
     /// Print an organization's webhook signing public key (base64 of the raw 32 bytes).
     PublicKey {
         #[arg(long = "org")]
@@ -97,6 +119,20 @@ fn main() -> ExitCode {
             Admin::ListKeys { organization_id } => AdminCommand::ListKeys { organization_id },
             Admin::RevokeKey { api_key_id } => AdminCommand::RevokeKey { api_key_id },
             Admin::PublicKey { organization_id } => AdminCommand::PublicKey { organization_id },
+            Admin::AgentToken { organization_id, agent, connection_id, ttl_secs } => AdminCommand::Token {
+                organization_id,
+                name: agent,
+                role: TokenRole::Agent,
+                connection_id,
+                ttl_secs,
+            },
+            Admin::SupervisorToken { organization_id, name, ttl_secs } => AdminCommand::Token {
+                organization_id,
+                name,
+                role: TokenRole::Supervisor,
+                connection_id: None,
+                ttl_secs,
+            },
         }),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

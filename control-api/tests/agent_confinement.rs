@@ -135,3 +135,38 @@ async fn revoked_agent_tokens_and_api_keys_stop_working_at_once() {
         json["data"].as_array().unwrap().iter().find(|k| k["id"] == record.id.as_str()).unwrap().clone();
     assert!(listed["revoked_at"].is_string() && listed.get("key_hash").is_none(), "{listed}");
 }
+
+#[tokio::test]
+async fn a_supervisor_token_acts_as_a_supervisor_and_no_more() {
+    let (_dir, state, conn) = common::setup(&[]).await;
+    let body = json!({ "name": "sam", "ttl_secs": 600 });
+    let (status, _, json) = call(&state, "POST", "/v2/supervisor_tokens", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let sam = json["data"]["token"].as_str().unwrap().to_owned();
+    let bos = id_of(
+        &dial_as(
+            &state,
+            &token(&state, "bo", Some(&conn)).await,
+            json!({
+        "connection_id": conn, "to": "loop:echo", "from": "+13125550100" }),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(call(&state, "GET", "/v2/calls", Some(&sam), None).await.0, StatusCode::OK);
+    assert_eq!(call(&state, "GET", &format!("/v2/calls/{bos}"), Some(&sam), None).await.0, StatusCode::OK);
+    // It mints agent tokens (the page's own voice leg), but is no admin.
+    let (status, _, _) =
+        call(&state, "POST", "/v2/agent_tokens", Some(&sam), Some(json!({ "agent": "sam-ear" }))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let app = json!({ "application_name": "x", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+    let (status, _, _) = call(&state, "POST", "/v2/call_control_applications", Some(&sam), Some(app)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // An agent may not mint supervisor tokens.
+    let agent = token(&state, "ana", Some(&conn)).await;
+    let body = json!({ "name": "ana" });
+    assert_eq!(
+        call(&state, "POST", "/v2/supervisor_tokens", Some(&agent), Some(body)).await.0,
+        StatusCode::FORBIDDEN
+    );
+}

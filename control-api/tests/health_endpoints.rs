@@ -122,6 +122,7 @@ async fn openapi_json_describes_every_route() {
         ("/v2/recordings/{id}/download", &["get"]),
         ("/v2/agent_tokens", &["post"]),
         ("/v2/agent_tokens/{id}", &["delete"]),
+        ("/v2/supervisor_tokens", &["post"]),
         ("/v2/api_keys", &["get"]),
         ("/v2/api_keys/{id}", &["delete"]),
     ];

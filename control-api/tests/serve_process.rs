@@ -225,6 +225,22 @@ async fn bond_admin_creates_organizations_and_keys_that_the_api_accepts() {
     signal(&child, "TERM");
     assert!(wait_exit(child).0.success());
 
+    // Tokens for the softphone and the supervisors' page, from the shell.
+    let agent = admin(&["agent-token", "--org", &org, "--agent", "dana"]);
+    assert!(field(&agent, "token").starts_with("bat_"), "{agent}");
+    let supervisor = field(&admin(&["supervisor-token", "--org", &org, "--name", "sam"]), "token");
+    let child = start(dir.path(), port, &[]);
+    wait_healthy(port).await;
+    let listed = client
+        .get(format!("http://127.0.0.1:{port}/v2/calls"))
+        .bearer_auth(&supervisor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200, "a supervisor token lists the calls");
+    signal(&child, "TERM");
+    assert!(wait_exit(child).0.success());
+
     // A key listed, revoked, and refused from then on.
     let key_id =
         admin(&["list-keys", "--org", &org]).lines().next().unwrap().split('\t').next().unwrap().to_owned();

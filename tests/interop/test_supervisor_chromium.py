@@ -45,7 +45,12 @@ def test_the_supervisor_page_listens_whispers_and_barges_by_voice(webrtc_bond, r
     with page_with_microphone(700) as page:
         page.set_viewport_size({"width": 1100, "height": 700})
         page.goto(f"http://127.0.0.1:{bond.port}/supervisor#processing=off")
+        # An API key is refused; a short-lived supervisor token signs in.
         page.fill("#key", API_KEY)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#error:has-text('supervisor token')")
+        token = api(bond, "POST", "/supervisor_tokens", {"name": "sam", "ttl_secs": 900})["data"]["token"]
+        page.fill("#key", token)
         page.click("#login button[type=submit]")
         page.wait_for_selector("#status:has-text('watching')")
         panel = f"section[data-call='{agent}']"

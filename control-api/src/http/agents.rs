@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use super::extract::Body;
 use super::{ApiError, ErrorEnvelope};
-use crate::agent_token::{self, AgentClaims, DEFAULT_TTL_SECS, MAX_TTL_SECS};
+use crate::agent_token::{self, AgentClaims, TokenRole, DEFAULT_TTL_SECS, MAX_TTL_SECS};
 use crate::auth::{Principal, Role};
 use crate::calls::{AgentMessage, Endpoint, Hold};
 use crate::clock::unix_seconds;
@@ -91,13 +91,55 @@ pub async fn issue_token(
         expires: unix_seconds() + ttl,
         connection_id: body.connection_id,
         id: uuid::Uuid::new_v4().to_string(),
+        role: TokenRole::Agent,
     };
     let token = agent_token::issue(&state.signer, &claims);
-    let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.expires)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
     let data = json!({ "record_type": "agent_token", "id": claims.id, "token": token, "agent": claims.agent,
-        "connection_id": claims.connection_id, "expires_at": expires_at });
+        "connection_id": claims.connection_id, "expires_at": agent_token::expires_at(&claims) });
+    Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorTokenBody {
+    /// Who it is for (shown in the audit log as `supervisor:<name>`).
+    name: String,
+    ttl_secs: Option<i64>,
+}
+
+/// `POST /v2/supervisor_tokens`: a short-lived token the supervisors' page
+/// signs in with (supervisors, admins), so no API key is pasted into a browser.
+#[utoipa::path(post, path = "/v2/supervisor_tokens", tag = "agents",
+    request_body(content = Object, description = "name, ttl_secs (default 3600, at most 129600)"),
+    responses((status = 201, description = "{\"data\":{\"record_type\":\"supervisor_token\",\"id\",\"token\",\"name\",\"expires_at\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn issue_supervisor_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<SupervisorTokenBody>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Supervisor)?;
+    if !matches!(Endpoint::parse(&format!("agent:{}", body.name)), Ok(Endpoint::Agent(_))) {
+        return Err(ApiError::unprocessable("10002", "name must be letters, digits, . _ -", "/name"));
+    }
+    let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
+    if !(1..=MAX_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::unprocessable(
+            "10002",
+            format!("ttl_secs must be between 1 and {MAX_TTL_SECS}"),
+            "/ttl_secs",
+        ));
+    }
+    let claims = AgentClaims {
+        organization_id: principal.organization_id,
+        agent: body.name,
+        expires: unix_seconds() + ttl,
+        connection_id: None,
+        id: uuid::Uuid::new_v4().to_string(),
+        role: TokenRole::Supervisor,
+    };
+    let token = agent_token::issue(&state.signer, &claims);
+    let data = json!({ "record_type": "supervisor_token", "id": claims.id, "token": token, "name": claims.agent,
+        "expires_at": agent_token::expires_at(&claims) });
     Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
 }
 
@@ -243,7 +285,11 @@ async fn registration(state: &AppState, socket: &mut WebSocket) -> Result<AgentC
             Some(Ok(Message::Text(text))) => {
                 return match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Register { token }) => {
-                        crate::auth::verify_agent_token(state, &token).await.map_err(|e| e.body.detail)
+                        match crate::auth::verify_agent_token(state, &token).await {
+                            Ok(claims) if claims.role == TokenRole::Agent => Ok(claims),
+                            Ok(_) => Err("register with an agent token, not a supervisor's".into()),
+                            Err(e) => Err(e.body.detail),
+                        }
                     }
                     _ => Err("the first message must be register {token}".into()),
                 };
@@ -252,6 +298,12 @@ async fn registration(state: &AppState, socket: &mut WebSocket) -> Result<AgentC
             _ => return Err("the first message must be register {token}".into()),
         }
     }
+}
+
+/// One signaling frame from a registered agent, answered as the socket would
+/// (the JSON of the reply, if any): for the `agent_frame` fuzz target.
+pub async fn signaling_frame(state: &AppState, claims: &AgentClaims, text: &str) -> Option<String> {
+    handle(state, claims, text).await.and_then(|reply| serde_json::to_string(&reply).ok())
 }
 
 async fn handle(state: &AppState, claims: &AgentClaims, text: &str) -> Option<AgentMessage> {

@@ -3,6 +3,7 @@
 
 mod account;
 mod agents;
+pub use agents::signaling_frame;
 mod calls;
 mod connections;
 mod deadline;
@@ -79,6 +80,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(supervisor::organization_stream))
         .routes(routes!(agents::issue_token))
         .routes(routes!(agents::revoke_token))
+        .routes(routes!(agents::issue_supervisor_token))
         .routes(routes!(account::api_keys))
         .routes(routes!(account::revoke_api_key))
         .route("/v2/voice_config", put(voice_config::update))

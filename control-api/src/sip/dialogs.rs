@@ -86,7 +86,7 @@ async fn info(calls: &CallService, sip_call_id: &str, request: &Request, handle:
 }
 
 /// `Signal=5\r\nDuration=160` -> 5.
-fn relay_digit(body: &[u8]) -> Option<DtmfDigit> {
+pub(super) fn relay_digit(body: &[u8]) -> Option<DtmfDigit> {
     let text = std::str::from_utf8(body).ok()?;
     text.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;

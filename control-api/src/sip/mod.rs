@@ -18,6 +18,7 @@
 mod causes;
 mod dialogs;
 pub mod digest;
+mod examine;
 mod inbound;
 pub mod media;
 mod outbound;
@@ -38,6 +39,7 @@ use rsipstack::EndpointBuilder;
 use tokio_util::sync::CancellationToken;
 
 pub use causes::{cause_of_status, status_of_reject_cause};
+pub use examine::examine;
 pub use outbound::{invite, Caller, Destination};
 pub use registry::{SipCall, SipCalls};
 pub use settings::{SipSettings, Trunk, TrunkTransport};
