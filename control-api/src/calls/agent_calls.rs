@@ -29,7 +29,7 @@ const DEFAULT_RING_SECS: i64 = 30;
 const SESSION_QUEUE: usize = 64;
 
 /// What Bond tells an agent's browser.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentMessage {
     Registered {

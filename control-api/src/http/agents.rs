@@ -41,7 +41,7 @@ const WEBRTC_JS: &str = include_str!("../../assets/webrtc.js");
 const MAX_MESSAGE: usize = 64 * 1024;
 const REGISTER_WITHIN: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     agent: String,
@@ -52,7 +52,7 @@ pub struct TokenBody {
 
 /// `POST /v2/agent_tokens`: a short-lived token for an agent (supervisors, admins).
 #[utoipa::path(post, path = "/v2/agent_tokens", tag = "agents",
-    request_body(content = Object, description = "agent (name, as dialed with agent:<name>), ttl_secs (default 3600, at most 129600), connection_id (where the agent's own calls are placed; without it the agent only takes calls)"),
+    request_body(content = TokenBody, description = "agent: the name, as dialed with agent:<name>; ttl_secs: default 3600, at most 129600; connection_id: where the agent's own calls are placed (without it the agent only takes calls)"),
     responses((status = 201, description = "{\"data\":{\"record_type\":\"agent_token\",\"token\",\"agent\",\"expires_at\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad agent name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn issue_token(
     State(state): State<AppState>,
@@ -99,7 +99,7 @@ pub async fn issue_token(
     Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisorTokenBody {
     /// Who it is for (shown in the audit log as `supervisor:<name>`).
@@ -110,7 +110,7 @@ pub struct SupervisorTokenBody {
 /// `POST /v2/supervisor_tokens`: a short-lived token the supervisors' page
 /// signs in with (supervisors, admins), so no API key is pasted into a browser.
 #[utoipa::path(post, path = "/v2/supervisor_tokens", tag = "agents",
-    request_body(content = Object, description = "name, ttl_secs (default 3600, at most 129600)"),
+    request_body(content = SupervisorTokenBody, description = "ttl_secs: default 3600, at most 129600"),
     responses((status = 201, description = "{\"data\":{\"record_type\":\"supervisor_token\",\"id\",\"token\",\"name\",\"expires_at\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn issue_supervisor_token(
     State(state): State<AppState>,
@@ -182,15 +182,19 @@ pub fn javascript(source: &'static str) -> Response {
 }
 
 /// `GET /v2/agent/ws`: the signaling socket (authenticated by its first message).
+#[utoipa::path(get, path = "/v2/agent/ws", tag = "agents",
+    description = "The softphone's signaling WebSocket. Text frames of JSON: the browser sends ClientMessage frames (the first must be register {token} with an agent token, within 10 s), Bond answers with AgentMessage frames. A bad token or a first frame that is not register closes with 1008, a binary frame with 1003, the token expiring with 4001, a newer registration of the same agent with 4000.",
+    responses((status = 101, description = "Switched to WebSocket: ClientMessage frames in, AgentMessage frames out")))]
 pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE)
         .read_buffer_size(crate::streams::READ_BUFFER)
         .on_upgrade(move |socket| session(state, socket))
 }
 
-#[derive(Debug, Deserialize)]
+/// What an agent's browser sends on the signaling socket.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
+pub enum ClientMessage {
     Register {
         token: String,
     },

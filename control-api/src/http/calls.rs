@@ -27,9 +27,11 @@ use crate::store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
 
 /// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not
 /// have yet (AMD, streaming, recording, ...) are refused rather than ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DialBody {
     connection_id: Option<String>,
+    /// E.164, `sip:`, `agent:<name>` or `loop:echo|tone|silence|play`.
+    #[schema(value_type = Option<String>)]
     to: Option<Value>,
     from: Option<String>,
     from_display_name: Option<String>,
@@ -42,6 +44,7 @@ pub struct DialBody {
     webhook_failover_url: Option<String>,
     custom_headers: Option<Vec<NameValue>>,
     answering_machine_detection: Option<String>,
+    #[schema(value_type = Option<Object>)]
     answering_machine_detection_config: Option<Value>,
     record: Option<String>,
     record_channels: Option<String>,
@@ -50,11 +53,13 @@ pub struct DialBody {
     bridge_on_answer: Option<bool>,
     supervise_call_control_id: Option<String>,
     supervisor_role: Option<String>,
+    /// `stream_url` and the other `stream_*` fields, and fields Bond refuses as not available yet.
     #[serde(flatten)]
+    #[schema(ignore)]
     other: serde_json::Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NameValue {
     #[allow(dead_code)] // accepted for Telnyx compatibility; sent on SIP legs once they exist
     name: String,
@@ -84,7 +89,7 @@ fn check_client_state(client_state: &Option<String>) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/v2/calls", tag = "calls",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer")),
-    request_body(content = Object, description = "connection_id, to (E.164, sip:, agent:, loop:echo|tone|silence|play), from, from_display_name, timeout_secs, time_limit_secs, client_state, command_id, webhook_url, webhook_failover_url, custom_headers, answering_machine_detection, answering_machine_detection_config, record, link_to (shares that call's call_session_id), bridge_on_answer (bridged with link_to once answered; link_to ending first cancels the call)"),
+    request_body(content = DialBody, description = "to: E.164, sip:, agent: or loop:echo|tone|silence|play; link_to shares that call's call_session_id; bridge_on_answer bridges with link_to once answered (link_to ending first cancels the call); stream_url and the stream_* fields stream from the answer"),
     responses((status = 200, description = "call_control_id, call_leg_id, call_session_id, is_alive, record_type", body = Object),
     (status = 422, description = "Invalid destination, country not allowed, or feature not available", body = ErrorEnvelope),
     (status = 429, description = "Over the rate limit", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]

@@ -17,15 +17,20 @@ const MISSING: &str = "No call control application with that id.";
 
 /// Create/update body. Unknown Telnyx fields are accepted and ignored; `inbound`,
 /// `outbound` and Bond's own `bond` object are kept as given.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionBody {
     application_name: Option<String>,
     webhook_event_url: Option<String>,
     webhook_event_failover_url: Option<String>,
     webhook_timeout_secs: Option<i64>,
     active: Option<bool>,
+    #[schema(value_type = Option<Object>)]
     inbound: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     outbound: Option<Value>,
+    /// Bond's own settings: `sip` (allowed_ips, inbound_auth, trunk, codecs,
+    /// max_concurrent_calls), `telnyx`, `media_streams` (docs/api.md).
+    #[schema(value_type = Option<Object>)]
     bond: Option<Value>,
 }
 
@@ -130,7 +135,7 @@ async fn check_sip_addresses(
 }
 
 #[utoipa::path(post, path = "/v2/call_control_applications", tag = "call_control_applications",
-    request_body(content = Object, description = "application_name, webhook_event_url, webhook_event_failover_url, webhook_timeout_secs, active, inbound, outbound, bond"),
+    request_body(content = ConnectionBody),
     responses((status = 201, description = "The new connection", body = Object), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -191,7 +196,7 @@ fn shown_to(principal: &Principal, connection: Connection) -> Connection {
 }
 
 #[utoipa::path(patch, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",
-    params(("id" = String, Path)), request_body = Object, responses((status = 200, description = "The updated connection", body = Object),
+    params(("id" = String, Path)), request_body = ConnectionBody, responses((status = 200, description = "The updated connection", body = Object),
     (status = 404, description = "Missing", body = ErrorEnvelope), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn update(

@@ -12,6 +12,9 @@ use crate::streams::auth::{same, twilio_signature, StreamSecrets};
 use crate::streams::frames::Carrier;
 use crate::streams::session::{self, Admission};
 
+#[utoipa::path(get, path = "/media/telnyx/{connection_id}", tag = "media_streams", params(("connection_id" = String, Path)),
+    description = "A carrier's Telnyx Media Streaming WebSocket (Bond is the server): connected, start, media, dtmf, mark, clear, stop frames as Telnyx sends them; the connection's stream token as the x-telnyx-streaming-auth-token header or in connected. No start within 10 s or a bad token closes with 1008. docs/media-streams.md has every frame.",
+    responses((status = 101, description = "Switched to WebSocket"), (status = 404, description = "No such connection", body = super::ErrorEnvelope)))]
 pub async fn telnyx(
     ws: WebSocketRequest,
     State(state): State<AppState>,
@@ -27,6 +30,9 @@ pub async fn telnyx(
     Ok(ws.accept(move |upgraded| session::serve(upgraded, state, admission)))
 }
 
+#[utoipa::path(get, path = "/media/twilio/{connection_id}", tag = "media_streams", params(("connection_id" = String, Path)),
+    description = "A carrier's Twilio Media Streams WebSocket (Bond is the server), checked by X-Twilio-Signature with the connection's Twilio auth token. docs/media-streams.md has every frame.",
+    responses((status = 101, description = "Switched to WebSocket"), (status = 403, description = "Bad signature", body = super::ErrorEnvelope), (status = 404, description = "No such connection", body = super::ErrorEnvelope)))]
 pub async fn twilio(
     ws: WebSocketRequest,
     State(state): State<AppState>,

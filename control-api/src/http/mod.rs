@@ -35,14 +35,13 @@ use utoipa_axum::routes;
 
 pub use error::{found, ApiError, ErrorBody, ErrorEnvelope, ErrorSource};
 
-use crate::auth::Principal;
 use crate::state::AppState;
 
 /// The OpenAPI document's fixed parts; paths are added from the routes themselves.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Bond", description = "Bond's control API. It follows Telnyx Call Control v2: same paths, fields, errors and webhooks."),
-    components(schemas(ErrorEnvelope, ErrorBody, ErrorSource)),
+    components(schemas(ErrorEnvelope, ErrorBody, ErrorSource, agents::ClientMessage, crate::calls::AgentMessage)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -95,6 +94,11 @@ fn all_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
         .routes(routes!(recordings::download))
+        .routes(routes!(agents::signaling))
+        .routes(routes!(supervisor::socket))
+        .routes(routes!(media_streams::telnyx))
+        .routes(routes!(media_streams::twilio))
+        .routes(routes!(telnyx_webhooks::receive))
 }
 
 /// Every route Bond serves, and `/openapi.json` generated from them.
@@ -106,14 +110,10 @@ pub fn app(state: AppState) -> Router {
         .route("/agent", get(agents::softphone))
         .route("/agent/softphone.js", get(agents::softphone_js))
         .route("/agent/webrtc.js", get(agents::webrtc_js))
-        .route("/v2/agent/ws", get(agents::signaling))
-        .route("/v2/supervisor/ws", get(supervisor::socket))
         .route("/supervisor", get(supervisor::page))
         .route("/supervisor/supervisor.js", get(supervisor::page_js))
-        .route("/media/telnyx/{connection_id}", get(media_streams::telnyx))
-        .route("/media/twilio/{connection_id}", get(media_streams::twilio))
-        .route("/webhooks/telnyx/{connection_id}", axum::routing::post(telnyx_webhooks::receive))
-        .route("/openapi.json", get(move |_: Principal| async move { axum::Json(spec.as_ref().clone()) }))
+        // Public: the spec describes the API and holds no secrets.
+        .route("/openapi.json", get(move || async move { axum::Json(spec.as_ref().clone()) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(count_requests))

@@ -144,6 +144,9 @@ enum Subscribe {
 }
 
 /// `GET /v2/supervisor/ws`: the same streams over a WebSocket, authenticated by its first message.
+#[utoipa::path(get, path = "/v2/supervisor/ws", tag = "translations",
+    description = "The organization's translated segments as they are stored, over a WebSocket. The first frame must be {\"type\":\"subscribe\",\"token\":<supervisor token or key>} within 10 s; then Bond sends one JSON frame per segment (the shape of GET /v2/calls/{id}/translations items, with call_control_id). A failed subscribe gets {\"type\":\"error\",...} and close 1008.",
+    responses((status = 101, description = "Switched to WebSocket")))]
 pub async fn socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(16 * 1024)
         .read_buffer_size(crate::streams::READ_BUFFER)

@@ -16,6 +16,10 @@ use crate::clock::unix_seconds;
 use crate::state::AppState;
 use crate::webhooks::signing::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
+#[utoipa::path(post, path = "/webhooks/telnyx/{connection_id}", tag = "webhooks", params(("connection_id" = String, Path)),
+    description = "Telnyx's call webhooks for calls Bond placed through a Telnyx connection, Ed25519-signed (telnyx-signature-ed25519 over timestamp|body, telnyx-timestamp within 300 s) with the connection's Telnyx public key. They act only on that connection's calls.",
+    request_body(content = Object, description = "Telnyx's webhook envelope {data: {event_type, id, occurred_at, payload}, meta}"),
+    responses((status = 200, description = "{\"data\":{\"result\":\"ok\" or \"ignored\"}}", body = Object), (status = 401, description = "Bad signature or stale timestamp", body = super::ErrorEnvelope), (status = 404, description = "No Telnyx connection with that id", body = super::ErrorEnvelope)))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
