@@ -21,6 +21,7 @@ pub mod speech;
 pub mod state;
 pub mod store;
 pub mod streams;
+pub mod tail;
 pub mod telemetry;
 pub mod webhooks;
 

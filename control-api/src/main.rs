@@ -29,6 +29,21 @@ enum Command {
     /// Organizations, API keys and the webhook public key.
     #[command(subcommand)]
     Admin(Admin),
+    /// Tools for webhooks.
+    #[command(subcommand)]
+    Webhooks(Webhooks),
+}
+
+#[derive(Debug, Subcommand)]
+enum Webhooks {
+    /// Receive webhooks and print one line for each (a receiver for trying Bond out).
+    Tail {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+        /// The organization's webhook public key (bond admin public-key --org ID): check each signature.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +123,17 @@ fn main() -> ExitCode {
             };
         }
         Command::Serve => None,
+        Command::Webhooks(Webhooks::Tail { listen, public_key }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let served = runtime.map(|rt| rt.block_on(bond_control_api::tail::run(listen, public_key)));
+            return match served.and_then(|r| r) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bond: cannot receive webhooks on {listen}: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Admin(a) => Some(match a {
             Admin::CreateOrg { name } => AdminCommand::CreateOrg { name },
             Admin::ListOrgs => AdminCommand::ListOrgs,
