@@ -322,3 +322,25 @@ def test_a_media_stream_that_never_starts_is_closed_after_10_s_even_if_it_pings(
 
     held, code = asyncio.run(pinger())
     assert code == 1008 and held < 15, (held, code)
+
+
+def test_sip_over_tcp_restarts_at_once_while_old_connections_sit_in_time_wait(receiver):
+    """Bond closes its SIP-TCP connections when it stops, which leaves them in
+    TIME-WAIT on its side; started again at once it must still bind port 5060."""
+    with bond_with() as bond:
+        trunk_connection(bond, receiver)
+        peers = []
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", bond.sip_port), timeout=5)
+            s.sendall(sip_request("OPTIONS", bond.sip_port, f"127.0.0.1:{s.getsockname()[1]}", "TCP", body=""))
+            assert b"SIP/2.0 200" in s.recv(65535)
+            peers.append(s)
+        bond.stop()
+        waiting = subprocess.run(["ss", "-tan", "state", "time-wait", f"( sport = :{bond.sip_port} )"],
+                                 capture_output=True, text=True).stdout
+        bond.start()
+        codes = tcp_from("127.0.0.1", lambda p: sip_request("OPTIONS", bond.sip_port, f"127.0.0.1:{p}", "TCP", body=""),
+                         bond.sip_port)
+        assert codes == [200], (codes, waiting)
+        for s in peers:
+            s.close()
