@@ -2,9 +2,12 @@
 //! few seconds a compound packet (SR while the leg sends, else RR, with one
 //! reception report on the peer's stream, then SDES CNAME); from the peer's
 //! reports the loss and jitter it sees on Bond's stream, and the round trip
-//! (from the LSR/DLSR it echoes). Packets are built and read with webrtc-rs's
-//! `rtcp` crate. Pure: times come in as `now`, wall-clock time as an NTP
-//! timestamp the caller derives from it.
+//! (from the LSR/DLSR it echoes). Reports are built with webrtc-rs's `rtcp`
+//! crate; what the peer sends is read by Bond itself (`read_reports`), each
+//! packet's length checked against the datagram: the crate's reader panics on
+//! a transport-layer NACK shorter than its header claims (found by the `rtcp`
+//! fuzz target), and Bond needs only SR and RR. Pure: times come in as `now`,
+//! wall-clock time as an NTP timestamp the caller derives from it.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,74 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 /// The coarsest clock tick a peer may count its DLSR in (Windows' timer: 15.6 ms),
 /// in 1/65536 s.
 const DELAY_TICK_UNITS: i32 = 65536 * 16 / 1000;
+
+/// A sender or receiver report read from the peer.
+#[derive(Debug, Clone, PartialEq)]
+struct Report {
+    /// A sender report's NTP timestamp.
+    sender_ntp: Option<u64>,
+    blocks: Vec<ReceptionReport>,
+}
+
+const SR: u8 = 200;
+const RR: u8 = 201;
+/// A reception report block (RFC 3550 6.4.1): SSRC, fraction and cumulative
+/// lost, highest sequence number, jitter, LSR, DLSR.
+const BLOCK_LEN: usize = 24;
+
+/// The SR and RR packets of a compound RTCP datagram; other packets are
+/// skipped by their length. Every length is checked against the datagram, so
+/// nothing a peer sends can read past it.
+fn read_reports(datagram: &[u8]) -> Result<Vec<Report>, RtpError> {
+    let bad = |why: &str| RtpError::Rtcp(why.to_owned());
+    let mut reports = Vec::new();
+    let mut rest = datagram;
+    while !rest.is_empty() {
+        let [first, packet_type, l1, l0, ..] = *rest else {
+            return Err(bad("a packet shorter than its header"));
+        };
+        if first >> 6 != 2 {
+            return Err(bad("not RTCP version 2"));
+        }
+        let len = (usize::from(u16::from_be_bytes([l1, l0])) + 1) * 4;
+        let packet = rest.get(..len).ok_or_else(|| bad("a packet longer than the datagram"))?;
+        rest = &rest[len..];
+        let count = usize::from(first & 0x1f);
+        let (sender_ntp, blocks_at) = match packet_type {
+            SR if packet.len() >= 28 => (Some(be_u64(&packet[8..16])), 28),
+            RR if packet.len() >= 8 => (None, 8),
+            SR | RR => return Err(bad("a report shorter than its fixed part")),
+            _ => continue,
+        };
+        let blocks = packet
+            .get(blocks_at..blocks_at + count * BLOCK_LEN)
+            .ok_or_else(|| bad("more report blocks than the packet holds"))?;
+        let blocks = blocks.chunks_exact(BLOCK_LEN).map(reception_block).collect();
+        reports.push(Report { sender_ntp, blocks });
+    }
+    Ok(reports)
+}
+
+fn be_u32(bytes: &[u8]) -> u32 {
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    (u64::from(be_u32(&bytes[..4])) << 32) | u64::from(be_u32(&bytes[4..8]))
+}
+
+/// One 24-byte reception report block.
+fn reception_block(b: &[u8]) -> ReceptionReport {
+    ReceptionReport {
+        ssrc: be_u32(&b[0..4]),
+        fraction_lost: b[4],
+        total_lost: u32::from_be_bytes([0, b[5], b[6], b[7]]),
+        last_sequence_number: be_u32(&b[8..12]),
+        jitter: be_u32(&b[12..16]),
+        last_sender_report: be_u32(&b[16..20]),
+        delay: be_u32(&b[20..24]),
+    }
+}
 
 /// Whether a datagram on an RTP port is RTCP (RFC 5761 section 4: packet types 192-223).
 pub fn is_rtcp(datagram: &[u8]) -> bool {
@@ -137,21 +208,12 @@ impl Rtcp {
         datagram: &[u8],
         own_ssrc: u32,
     ) -> Result<(), RtpError> {
-        let mut data = Bytes::copy_from_slice(datagram);
-        let packets = rtcp::packet::unmarshal(&mut data).map_err(|e| RtpError::Rtcp(e.to_string()))?;
-        for packet in &packets {
-            let any = packet.as_any();
-            let blocks = if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                self.last_sr = Some(((sr.ntp_time >> 16) as u32, now));
-                self.remote.reports += 1;
-                &sr.reports
-            } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                self.remote.reports += 1;
-                &rr.reports
-            } else {
-                continue;
-            };
-            for block in blocks.iter().filter(|b| b.ssrc == own_ssrc) {
+        for report in read_reports(datagram)? {
+            if let Some(sender_ntp) = report.sender_ntp {
+                self.last_sr = Some(((sender_ntp >> 16) as u32, now));
+            }
+            self.remote.reports += 1;
+            for block in report.blocks.iter().filter(|b| b.ssrc == own_ssrc) {
                 self.read_block(ntp, block);
             }
         }
@@ -325,5 +387,49 @@ mod tests {
         assert!(is_rtcp(&[0x81, 200, 0, 6, 0, 0, 0, 1]));
         assert!(!is_rtcp(&[0x80, 0, 0, 1, 0, 0, 0, 1]), "PCMU");
         assert!(!is_rtcp(&[0x80, 0x80 | 101, 0, 1, 0, 0, 0, 1]), "a marked telephone-event");
+    }
+
+    #[test]
+    fn a_nack_shorter_than_its_header_claims_is_refused_not_a_panic() {
+        // What the fuzz target found: RTPFB/NACK (205, FMT 1) with one word of body.
+        let crash =
+            [0x81, 0xcd, 0x00, 0x01, 0x00, 0x00, 0x05, 0x01, 0x00, 0x00, 0x05, 0xee, 0x32, 0x01, 0x00, 0x00];
+        let t0 = crate::sim::epoch();
+        let mut rtcp = Rtcp::new("bond@test", 8000, 1, t0);
+        assert!(rtcp.receive(t0, 1 << 40, &crash, 0x5EE).is_err());
+        for cut in 0..crash.len() {
+            let _ = rtcp.receive(t0, 1 << 40, &crash[..cut], 0x5EE);
+        }
+    }
+
+    #[test]
+    fn reports_are_read_past_other_packets_and_counted_blocks_must_fit() {
+        let t0 = crate::sim::epoch();
+        let mut peer = Rtcp::new("peer@test", 8000, 2, t0);
+        let mut stats = ReceiveStats::new(8000);
+        for seq in 0..10u64 {
+            stats.record(seq, seq as u32 * 160, seq as i64 * 160, 160);
+        }
+        let report = peer.report(
+            t0,
+            1 << 40,
+            Sending { ssrc: 0x1234, sent: Some((5, 800)), rtp_time: 0 },
+            Some((0x5EE, &stats)),
+        );
+        let mut compound = report.unwrap().to_vec();
+        // An APP packet (204) in between is skipped.
+        compound.extend_from_slice(&[0x80, 204, 0x00, 0x02, 0, 0, 0, 1, b'n', b'a', b'm', b'e']);
+        let reports = read_reports(&compound).unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].sender_ntp, Some(1 << 40));
+        assert_eq!(reports[0].blocks.len(), 1);
+        assert_eq!(reports[0].blocks[0].ssrc, 0x5EE);
+        // A receiver report claiming two blocks with room for one.
+        let mut lying = compound[..8].to_vec();
+        lying[0] = 0x82;
+        lying[1] = RR;
+        lying[3] = 7;
+        lying.extend_from_slice(&[0; 24]);
+        assert!(read_reports(&lying).is_err());
     }
 }
