@@ -1,0 +1,75 @@
+//! A call-control action's JSON body through Bond's real router and state
+//! (SQLite in a scratch directory, the media engine running): the first byte
+//! picks the action, the rest is the body.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::Request;
+use bond_control_api::state::AppState;
+use libfuzzer_sys::fuzz_target;
+use tower::ServiceExt;
+
+const KEY: &str = "KEYFUZZ0000000000000000000000000001";
+const ACTIONS: &[&str] = &[
+    "answer", "reject", "hangup", "bridge", "send_dtmf", "record_start", "record_stop", "record_pause",
+    "record_resume", "hold", "unhold", "mute", "unmute", "streaming_start", "streaming_stop",
+    "playback_start", "playback_stop", "speak", "transcription_start", "transcription_stop",
+    "translation_start", "translation_stop", "switch_supervisor_role",
+];
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    state: AppState,
+    connection: String,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let env = [
+            ("BOND_DATA_DIR", dir.path().display().to_string()),
+            ("BOND_BOOTSTRAP_API_KEY", KEY.to_owned()),
+            ("BOND_WEBRTC_LISTEN", "0.0.0.0:0".to_owned()),
+            ("BOND_RATE_LIMIT_PER_SECOND", "1000000".to_owned()),
+            ("BOND_RATE_LIMIT_BURST", "1000000".to_owned()),
+        ];
+        let config = bond_control_api::Config::load(None, env.map(|(k, v)| (k.to_owned(), v))).expect("a config");
+        let state = runtime.block_on(bond_control_api::serve::build_state(&config)).expect("a state");
+        let body = r#"{"application_name":"fuzz","webhook_event_url":"http://127.0.0.1:9/hooks"}"#;
+        let created = runtime.block_on(send(&state, "POST", "/v2/call_control_applications", body));
+        let connection = created["data"]["id"].as_str().expect("a connection").to_owned();
+        Fixture { runtime, state, connection, _dir: dir }
+    })
+}
+
+async fn send(state: &AppState, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("a request");
+    let response = bond_control_api::app(state.clone()).oneshot(request).await.expect("an answer");
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("a body").to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, body)) = data.split_first() else { return };
+    let Ok(body) = std::str::from_utf8(body) else { return };
+    let f = fixture();
+    let action = ACTIONS[usize::from(pick) % ACTIONS.len()];
+    f.runtime.block_on(async {
+        let dial = format!(r#"{{"connection_id":"{}","to":"loop:silence","from":"+13125550100"}}"#, f.connection);
+        let call = send(&f.state, "POST", "/v2/calls", &dial).await;
+        let Some(id) = call["data"]["call_control_id"].as_str() else { return };
+        send(&f.state, "POST", &format!("/v2/calls/{id}/actions/{action}"), body).await;
+        send(&f.state, "POST", &format!("/v2/calls/{id}/actions/hangup"), "{}").await;
+    });
+});
