@@ -21,7 +21,6 @@ use crate::speech::elevenlabs::ElevenLabs;
 use crate::speech::mt::{Apertium, MtChain, Translator};
 use crate::speech::openai::ChatTranslator;
 use crate::speech::tts::Espeak;
-use crate::speech::whisper::Whisper;
 use crate::speech::{SpeechEngines, SpeechToText, SttChain, TextToSpeech, TtsChain};
 use crate::state::{prometheus, AppState};
 use crate::store::Store;
@@ -113,6 +112,19 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     })
 }
 
+/// whisper.cpp, when Bond is built with it (the `whisper` feature, on by default;
+/// the fuzz targets build without it, to skip compiling whisper.cpp).
+#[cfg(feature = "whisper")]
+fn embedded_recognizer(config: &crate::config::SpeechConfig) -> Result<Box<dyn SpeechToText>, String> {
+    crate::speech::whisper::Whisper::new(&config.whisper_model, config.whisper_threads)
+        .map(|w| Box::new(w) as Box<dyn SpeechToText>)
+}
+
+#[cfg(not(feature = "whisper"))]
+fn embedded_recognizer(_: &crate::config::SpeechConfig) -> Result<Box<dyn SpeechToText>, String> {
+    Err("no embedded recognizer: Bond was built without the whisper feature".into())
+}
+
 /// The speech engines: whisper.cpp for speech-to-text (after Deepgram, when a key
 /// is set) and Apertium for translation (after an OpenAI-compatible endpoint, when set).
 fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines, String> {
@@ -124,8 +136,8 @@ fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines,
     if !config.assemblyai_api_key.is_empty() {
         recognizers.push(Box::new(AssemblyAi::new(&config.assemblyai_url, &config.assemblyai_api_key)));
     }
-    match Whisper::new(&config.whisper_model, config.whisper_threads) {
-        Ok(whisper) => recognizers.push(Box::new(whisper)),
+    match embedded_recognizer(config) {
+        Ok(whisper) => recognizers.push(whisper),
         Err(e) if recognizers.is_empty() => {
             tracing::warn!(error = %e, "speech-to-text is off: no whisper model");
             return Err(format!("speech-to-text has {e}"));

@@ -169,10 +169,15 @@ def test_the_supervisor_page_shows_what_was_said_before_it_opened_and_what_comes
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 600})
             page.goto(f"http://127.0.0.1:{bond.port}/supervisor")
-            page.fill("#key", "KEYnot-a-key-at-all-000000")
-            page.click("#login button[type=submit]")
-            page.wait_for_selector("#error:has-text('not valid')")
+            # An API key is refused, and so is a token Bond did not sign; a supervisor token signs in.
             page.fill("#key", API_KEY)
+            page.click("#login button[type=submit]")
+            page.wait_for_selector("#error:has-text('supervisor token')")
+            page.fill("#key", "bat_bm90LWEtdG9rZW4.c2lnbmF0dXJl")
+            page.click("#login button[type=submit]")
+            page.wait_for_selector("#error:has-text('agent token')")
+            token = api(bond, "POST", "/supervisor_tokens", {"name": "sam"})["data"]["token"]
+            page.fill("#key", token)
             page.click("#login button[type=submit]")
             page.wait_for_selector("#status:has-text('watching')")
             rows = f"section[data-call='{customer}'] tr.segment"

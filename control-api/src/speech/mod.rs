@@ -16,6 +16,7 @@ pub mod openai;
 pub mod segmenter;
 pub mod stt;
 pub mod tts;
+#[cfg(feature = "whisper")]
 pub mod whisper;
 mod ws_stream;
 
