@@ -12,7 +12,7 @@ use crate::http::ApiError;
 use crate::state::AppState;
 
 /// What a key may do. Ordered: an admin may do everything a supervisor may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Agent,

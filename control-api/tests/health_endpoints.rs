@@ -142,6 +142,18 @@ async fn openapi_json_describes_every_route() {
         assert!(properties.as_object().is_some_and(|p| p.len() >= 2), "{body}: {properties}");
     }
     assert!(spec["components"]["schemas"]["DialBody"]["properties"]["to"].is_object());
+    // Answers too: the call a dial placed, a call's status, a page of connections.
+    let answer = |path: &str, method: &str, status: &str| {
+        spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"].to_string()
+    };
+    assert!(
+        answer("/v2/calls", "post", "200").contains("DialAnswer"),
+        "{}",
+        answer("/v2/calls", "post", "200")
+    );
+    assert!(answer("/v2/calls/{id}", "get", "200").contains("CallRecord"));
+    assert!(answer("/v2/call_control_applications", "get", "200").contains("Connection"));
+    assert!(spec["components"]["schemas"]["CallRecord"]["properties"]["hangup_cause"].is_object());
     // The signaling socket's frames, both ways.
     for frame in ["ClientMessage", "AgentMessage"] {
         let schema = &spec["components"]["schemas"][frame];

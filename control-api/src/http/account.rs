@@ -12,7 +12,7 @@ use crate::store::Page;
 
 /// `GET /v2/webhook_public_key`: the key that verifies the organization's webhook signatures.
 #[utoipa::path(get, path = "/v2/webhook_public_key", tag = "webhooks",
-    responses((status = 200, description = "{\"data\":{\"public_key\":\"<base64 of 32 bytes>\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "The organization's key", body = super::schemas::Data<super::schemas::PublicKey>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn webhook_public_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -25,7 +25,7 @@ pub async fn webhook_public_key(
 /// `GET /v2/audit_log`: every mutating API call of the organization, newest first (admins).
 #[utoipa::path(get, path = "/v2/audit_log", tag = "audit",
     params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
-    responses((status = 200, description = "Mutating API calls, newest first", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "Mutating API calls, newest first", body = super::schemas::Paged<crate::store::AuditEntry>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn audit_log(
     State(state): State<AppState>,
     principal: Principal,
@@ -39,7 +39,7 @@ pub async fn audit_log(
 
 /// `GET /v2/api_keys`: the organization's API keys (never the keys themselves; admins).
 #[utoipa::path(get, path = "/v2/api_keys", tag = "api_keys",
-    responses((status = 200, description = "id, role, prefix, name, created_at, revoked_at of each key", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "Each key (never the key itself)", body = super::schemas::Data<Vec<crate::store::ApiKeyListing>>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn api_keys(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
     let keys =
@@ -49,7 +49,7 @@ pub async fn api_keys(State(state): State<AppState>, principal: Principal) -> Re
 
 /// `DELETE /v2/api_keys/{id}`: the key stops working at once (admins).
 #[utoipa::path(delete, path = "/v2/api_keys/{id}", tag = "api_keys", params(("id" = String, Path)),
-    responses((status = 200, description = "{\"data\":{\"record_type\":\"api_key\",\"id\",\"revoked\":true}}", body = Object), (status = 404, description = "No such key, or revoked already", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "Revoked", body = super::schemas::Data<super::schemas::Revoked>), (status = 404, description = "No such key, or revoked already", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     principal: Principal,

@@ -53,7 +53,7 @@ pub struct TokenBody {
 /// `POST /v2/agent_tokens`: a short-lived token for an agent (supervisors, admins).
 #[utoipa::path(post, path = "/v2/agent_tokens", tag = "agents",
     request_body(content = TokenBody, description = "agent: the name, as dialed with agent:<name>; ttl_secs: default 3600, at most 129600; connection_id: where the agent's own calls are placed (without it the agent only takes calls)"),
-    responses((status = 201, description = "{\"data\":{\"record_type\":\"agent_token\",\"token\",\"agent\",\"expires_at\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad agent name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 201, description = "The token, shown once", body = super::schemas::Data<super::schemas::IssuedToken>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad agent name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn issue_token(
     State(state): State<AppState>,
     principal: Principal,
@@ -111,7 +111,7 @@ pub struct SupervisorTokenBody {
 /// signs in with (supervisors, admins), so no API key is pasted into a browser.
 #[utoipa::path(post, path = "/v2/supervisor_tokens", tag = "agents",
     request_body(content = SupervisorTokenBody, description = "ttl_secs: default 3600, at most 129600"),
-    responses((status = 201, description = "{\"data\":{\"record_type\":\"supervisor_token\",\"id\",\"token\",\"name\",\"expires_at\"}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 201, description = "The token, shown once", body = super::schemas::Data<super::schemas::IssuedToken>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope), (status = 422, description = "Bad name or ttl", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn issue_supervisor_token(
     State(state): State<AppState>,
     principal: Principal,
@@ -146,7 +146,7 @@ pub async fn issue_supervisor_token(
 /// `DELETE /v2/agent_tokens/{id}`: the token stops working at once (its
 /// signaling socket is closed the next time it sends).
 #[utoipa::path(delete, path = "/v2/agent_tokens/{id}", tag = "agents", params(("id" = String, Path, description = "The id POST /v2/agent_tokens answered with")),
-    responses((status = 200, description = "{\"data\":{\"record_type\":\"agent_token\",\"id\",\"revoked\":true}}", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "Revoked", body = super::schemas::Data<super::schemas::Revoked>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     principal: Principal,

@@ -90,7 +90,7 @@ fn check_client_state(client_state: &Option<String>) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/v2/calls", tag = "calls",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer")),
     request_body(content = DialBody, description = "to: E.164, sip:, agent: or loop:echo|tone|silence|play; link_to shares that call's call_session_id; bridge_on_answer bridges with link_to once answered (link_to ending first cancels the call); stream_url and the stream_* fields stream from the answer"),
-    responses((status = 200, description = "call_control_id, call_leg_id, call_session_id, is_alive, record_type", body = Object),
+    responses((status = 200, description = "The call placed (or the first answer, replayed)", body = super::schemas::Data<super::schemas::DialAnswer>),
     (status = 422, description = "Invalid destination, country not allowed, or feature not available", body = ErrorEnvelope),
     (status = 429, description = "Over the rate limit", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn dial(
@@ -472,7 +472,7 @@ pub(super) async fn find_call(
 }
 
 #[utoipa::path(get, path = "/v2/calls/{id}", tag = "calls", params(("id" = String, Path, description = "call_control_id")),
-    responses((status = 200, description = "Call status", body = Object), (status = 404, description = "Missing or another organization's", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+    responses((status = 200, description = "Call status", body = super::schemas::Data<CallRecord>), (status = 404, description = "Missing or another organization's", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -487,7 +487,7 @@ pub async fn get(
 
 #[utoipa::path(get, path = "/v2/calls", tag = "calls",
     params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
-    responses((status = 200, description = "Live calls first, then the most recent", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "Live calls first, then the most recent", body = super::schemas::Paged<CallRecord>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -553,7 +553,7 @@ const LATER_ACTIONS: &[&str] = &[
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
     params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
-    responses((status = 200, description = "{\"data\":{\"result\":\"ok\"}}", body = Object),
+    responses((status = 200, description = "Done", body = super::schemas::Data<super::schemas::ActionResult>),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
     (status = 422, description = "Call has ended (90018) or invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn action(

@@ -136,7 +136,7 @@ async fn check_sip_addresses(
 
 #[utoipa::path(post, path = "/v2/call_control_applications", tag = "call_control_applications",
     request_body(content = ConnectionBody),
-    responses((status = 201, description = "The new connection", body = Object), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+    responses((status = 201, description = "The new connection", body = super::schemas::Data<Connection>), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -156,7 +156,7 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/v2/call_control_applications", tag = "call_control_applications",
     params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
-    responses((status = 200, description = "A page of connections", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "A page of connections", body = super::schemas::Paged<Connection>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -173,7 +173,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",
-    params(("id" = String, Path)), responses((status = 200, description = "The connection", body = Object),
+    params(("id" = String, Path)), responses((status = 200, description = "The connection", body = super::schemas::Data<Connection>),
     (status = 404, description = "Missing or another organization's", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -196,7 +196,7 @@ fn shown_to(principal: &Principal, connection: Connection) -> Connection {
 }
 
 #[utoipa::path(patch, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",
-    params(("id" = String, Path)), request_body = ConnectionBody, responses((status = 200, description = "The updated connection", body = Object),
+    params(("id" = String, Path)), request_body = ConnectionBody, responses((status = 200, description = "The updated connection", body = super::schemas::Data<Connection>),
     (status = 404, description = "Missing", body = ErrorEnvelope), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn update(
@@ -222,7 +222,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/v2/call_control_applications/{id}", tag = "call_control_applications",
-    params(("id" = String, Path)), responses((status = 200, description = "The deleted connection", body = Object),
+    params(("id" = String, Path)), responses((status = 200, description = "The deleted connection", body = super::schemas::Data<Connection>),
     (status = 404, description = "Missing", body = ErrorEnvelope), (status = 422, description = "Has calls on record", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn delete(

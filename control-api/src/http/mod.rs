@@ -14,6 +14,7 @@ mod health;
 pub mod listener;
 mod media_streams;
 mod recordings;
+pub mod schemas;
 mod speech;
 mod supervisor;
 mod telnyx_webhooks;

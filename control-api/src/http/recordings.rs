@@ -29,7 +29,7 @@ fn recording_json(state: &AppState, r: &RecordingRecord) -> Value {
 
 #[utoipa::path(get, path = "/v2/recordings", tag = "recordings",
     params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
-    responses((status = 200, description = "The organization's recordings, newest first", body = Object),
+    responses((status = 200, description = "The organization's recordings, newest first (each with download_urls.wav)", body = super::schemas::Paged<RecordingRecord>),
     (status = 401, description = "No or wrong API key", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -47,7 +47,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v2/recordings/{id}", tag = "recordings", params(("id" = String, Path)),
-    responses((status = 200, description = "The recording with a signed, expiring download URL", body = Object),
+    responses((status = 200, description = "The recording with a signed, expiring download URL (download_urls.wav)", body = super::schemas::Data<RecordingRecord>),
     (status = 404, description = "Missing or another organization's", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,

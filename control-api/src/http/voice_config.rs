@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::VoiceConfig;
 
 #[utoipa::path(get, path = "/v2/voice_config", tag = "voice_config",
-    responses((status = 200, description = "The organization's voice configuration", body = Object), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "The organization's voice configuration", body = super::schemas::Data<VoiceConfig>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
     let config =
@@ -22,8 +22,8 @@ pub async fn get(State(state): State<AppState>, principal: Principal) -> Result<
 }
 
 /// Replace the fields given; the others keep their values.
-#[utoipa::path(patch, path = "/v2/voice_config", tag = "voice_config", request_body = Object,
-    responses((status = 200, description = "The updated configuration", body = Object), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
+#[utoipa::path(patch, path = "/v2/voice_config", tag = "voice_config", request_body = VoiceConfig,
+    responses((status = 200, description = "The updated configuration", body = super::schemas::Data<VoiceConfig>), (status = 422, description = "Invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,

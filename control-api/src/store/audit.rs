@@ -6,9 +6,10 @@ use super::{Page, Store};
 use crate::db::DbError;
 
 /// One mutating API call: who, what, when, and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
+    #[schema(value_type = String)]
     pub record_type: &'static str,
     pub api_key_id: String,
     pub method: String,

@@ -6,7 +6,7 @@ use super::{Page, Store};
 use crate::db::DbError;
 
 /// A call as stored and as `GET /v2/calls/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallRecord {
     pub call_control_id: String,
     #[serde(skip)]

@@ -8,9 +8,10 @@ use crate::clock::rfc3339_now;
 use crate::db::DbError;
 
 /// A call control application (a Telnyx "connection").
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Connection {
     pub id: String,
+    #[schema(value_type = String)]
     pub record_type: &'static str,
     #[serde(skip)]
     pub organization_id: String,
@@ -18,10 +19,12 @@ pub struct Connection {
     pub webhook_event_url: String,
     pub webhook_event_failover_url: Option<String>,
     pub webhook_timeout_secs: Option<i64>,
+    #[schema(value_type = String)]
     pub webhook_api_version: &'static str,
     pub active: bool,
     /// Telnyx's `inbound` / `outbound` objects and Bond's own `bond` settings, as given.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub settings: serde_json::Map<String, Value>,
     pub created_at: String,
     pub updated_at: String,

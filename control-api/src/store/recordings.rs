@@ -6,7 +6,7 @@ use super::{Page, Store};
 use crate::db::DbError;
 
 /// A recording as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RecordingRecord {
     pub id: String,
     #[serde(skip)]

@@ -9,9 +9,10 @@ use crate::clock::rfc3339_now;
 use crate::db::DbError;
 
 /// An API key as listed: never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyListing {
     pub id: String,
+    #[schema(value_type = String)]
     pub record_type: &'static str,
     pub role: String,
     /// The key's first characters, to tell keys apart.

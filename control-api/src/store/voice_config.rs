@@ -9,7 +9,7 @@ use crate::clock::rfc3339_now;
 use crate::db::DbError;
 
 /// What an organization's calls do by default (the platforms' `voice_configs`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoiceConfig {
     pub record: bool,
@@ -20,6 +20,7 @@ pub struct VoiceConfig {
     pub voice_to_voice: bool,
     /// Telnyx `answering_machine_detection` default for customer legs.
     pub answering_machine_detection: String,
+    #[schema(value_type = Option<Object>)]
     pub answering_machine_detection_config: Option<Value>,
     /// ISO 3166-1 alpha-2 countries outbound calls may reach; `None` allows all.
     /// A number inside a `sip:` URI is held to it too.
