@@ -60,21 +60,14 @@ pub async fn issue_token(
     Body(body): Body<TokenBody>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Supervisor)?;
-    if !matches!(Endpoint::parse(&format!("agent:{}", body.agent)), Ok(Endpoint::Agent(_))) {
+    if !is_agent_name(&body.agent) {
         return Err(ApiError::unprocessable(
             "10002",
             "agent must be a name as dialed with agent:<name> (letters, digits, . _ -)",
             "/agent",
         ));
     }
-    let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
-    if !(1..=MAX_TTL_SECS).contains(&ttl) {
-        return Err(ApiError::unprocessable(
-            "10002",
-            format!("ttl_secs must be between 1 and {MAX_TTL_SECS}"),
-            "/ttl_secs",
-        ));
-    }
+    let ttl = checked_ttl(body.ttl_secs)?;
     if let Some(id) = &body.connection_id {
         let found = state.store.get_connection(&principal.organization_id, id).await;
         if found.map_err(|e| ApiError::internal(&e))?.is_none() {
@@ -118,17 +111,10 @@ pub async fn issue_supervisor_token(
     Body(body): Body<SupervisorTokenBody>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Supervisor)?;
-    if !matches!(Endpoint::parse(&format!("agent:{}", body.name)), Ok(Endpoint::Agent(_))) {
+    if !is_agent_name(&body.name) {
         return Err(ApiError::unprocessable("10002", "name must be letters, digits, . _ -", "/name"));
     }
-    let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
-    if !(1..=MAX_TTL_SECS).contains(&ttl) {
-        return Err(ApiError::unprocessable(
-            "10002",
-            format!("ttl_secs must be between 1 and {MAX_TTL_SECS}"),
-            "/ttl_secs",
-        ));
-    }
+    let ttl = checked_ttl(body.ttl_secs)?;
     let claims = AgentClaims {
         organization_id: principal.organization_id,
         agent: body.name,
@@ -141,6 +127,24 @@ pub async fn issue_supervisor_token(
     let data = json!({ "record_type": "supervisor_token", "id": claims.id, "token": token, "name": claims.agent,
         "expires_at": agent_token::expires_at(&claims) });
     Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
+}
+
+/// A name as dialed with `agent:<name>`; supervisor names follow the same rule.
+fn is_agent_name(name: &str) -> bool {
+    matches!(Endpoint::parse(&format!("agent:{name}")), Ok(Endpoint::Agent(_)))
+}
+
+/// A token's lifetime: the default when absent, else within 1..=MAX_TTL_SECS.
+fn checked_ttl(ttl_secs: Option<i64>) -> Result<i64, ApiError> {
+    let ttl = ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
+    if !(1..=MAX_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::unprocessable(
+            "10002",
+            format!("ttl_secs must be between 1 and {MAX_TTL_SECS}"),
+            "/ttl_secs",
+        ));
+    }
+    Ok(ttl)
 }
 
 /// `DELETE /v2/agent_tokens/{id}`: the token stops working at once (its
