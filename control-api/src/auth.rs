@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::http::ApiError;
+use crate::revocation::Credential;
 use crate::state::AppState;
 
 /// What a key may do. Ordered: an admin may do everything a supervisor may.
@@ -156,17 +157,41 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 impl Principal {
-    /// Who an API key or an agent token is (for sockets that send it in their first message).
+    /// Who an API key or an agent token is.
     pub async fn for_key(state: &AppState, key: &str) -> Result<Self, ApiError> {
+        Ok(Self::signed_in(state, key).await?.0)
+    }
+
+    /// Who an API key or a token is, and the credential a socket that signed
+    /// in with it watches for revocation.
+    pub async fn signed_in(state: &AppState, key: &str) -> Result<(Self, Credential), ApiError> {
         if key.starts_with(crate::agent_token::PREFIX) {
-            return Ok(Principal::agent(&verify_agent_token(state, key).await?));
+            let claims = verify_agent_token(state, key).await?;
+            return Ok((Principal::agent(&claims), Credential::of_token(&claims)));
         }
-        state
+        let hash = hash_key(key);
+        let principal = state
             .store
-            .principal_for_key_hash(&hash_key(key))
+            .principal_for_key_hash(&hash)
             .await
             .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(|| unauthorized("The API key is not valid."))
+            .ok_or_else(|| unauthorized("The API key is not valid."))?;
+        let credential = Credential::ApiKey {
+            organization_id: principal.organization_id.clone(),
+            id: principal.api_key_id.clone(),
+            hash,
+        };
+        Ok((principal, credential))
+    }
+}
+
+impl Credential {
+    pub fn of_token(claims: &crate::agent_token::AgentClaims) -> Self {
+        Credential::Token {
+            organization_id: claims.organization_id.clone(),
+            id: claims.id.clone(),
+            expires: claims.expires,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod egress;
 pub mod http;
+pub mod revocation;
 pub mod serve;
 pub mod sip;
 pub mod speech;

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
+use crate::revocation::Revocations;
 use crate::speech::assemblyai::AssemblyAi;
 use crate::speech::deepgram::Deepgram;
 use crate::speech::elevenlabs::ElevenLabs;
@@ -105,6 +106,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         signer,
         notifier,
         rate_limiter: RateLimiter::new(config.rate_limit.per_second, config.rate_limit.burst),
+        revocations: Revocations::default(),
         prometheus: prometheus(),
         instance_id,
         max_body_bytes: config.http.max_body_bytes,

@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::calls::CallService;
 use crate::http::guard::RateLimiter;
+use crate::revocation::Revocations;
 use crate::store::Store;
 use crate::webhooks::{OrgSigners, WebhookNotifier, WebhookSigner};
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub signers: OrgSigners,
     pub notifier: WebhookNotifier,
     pub rate_limiter: RateLimiter,
+    /// Revocations announced to open sockets.
+    pub revocations: Revocations,
     pub prometheus: PrometheusHandle,
     pub instance_id: String,
     pub max_body_bytes: usize,

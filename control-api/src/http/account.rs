@@ -47,7 +47,8 @@ pub async fn api_keys(State(state): State<AppState>, principal: Principal) -> Re
     Ok(Json(json!({ "data": keys })))
 }
 
-/// `DELETE /v2/api_keys/{id}`: the key stops working at once (admins).
+/// `DELETE /v2/api_keys/{id}`: the key stops working at once, and sockets
+/// signed in with it are closed (admins).
 #[utoipa::path(delete, path = "/v2/api_keys/{id}", tag = "api_keys", params(("id" = String, Path)),
     responses((status = 200, description = "Revoked", body = super::schemas::Data<super::schemas::Revoked>), (status = 404, description = "No such key, or revoked already", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn revoke_api_key(
@@ -64,5 +65,6 @@ pub async fn revoke_api_key(
     if !revoked {
         return Err(ApiError::not_found("No API key with that id that is not revoked already."));
     }
+    state.revocations.announce(&principal.organization_id, &id);
     Ok(Json(json!({ "data": { "record_type": "api_key", "id": id, "revoked": true } })))
 }

@@ -11,8 +11,9 @@
 //!   {cause}`, `error {code, detail}`, `pong`.
 //!
 //! A bad frame gets an `error` and the session goes on. No registration, a bad
-//! token or binary frames close the socket with 1008 / 1003; a token expiring or
-//! the agent registering elsewhere closes it with 4001 / 4000.
+//! token or binary frames close the socket with 1008 / 1003; the token
+//! expiring, the agent registering elsewhere or the token being revoked
+//! closes it with 4001 / 4000 / 4003.
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use crate::agent_token::{self, AgentClaims, TokenRole, DEFAULT_TTL_SECS, MAX_TTL
 use crate::auth::{Principal, Role};
 use crate::calls::{AgentMessage, Endpoint, Hold};
 use crate::clock::unix_seconds;
+use crate::revocation::{Credential, Lapse};
 use crate::state::AppState;
 
 const SOFTPHONE_HTML: &str = include_str!("../../assets/agent.html");
@@ -147,8 +149,8 @@ fn checked_ttl(ttl_secs: Option<i64>) -> Result<i64, ApiError> {
     Ok(ttl)
 }
 
-/// `DELETE /v2/agent_tokens/{id}`: the token stops working at once (its
-/// signaling socket is closed the next time it sends).
+/// `DELETE /v2/agent_tokens/{id}`: the token stops working at once; a
+/// signaling or supervisor socket signed in with it is closed with 4003.
 #[utoipa::path(delete, path = "/v2/agent_tokens/{id}", tag = "agents", params(("id" = String, Path, description = "The id POST /v2/agent_tokens answered with")),
     responses((status = 200, description = "Revoked", body = super::schemas::Data<super::schemas::Revoked>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn revoke_token(
@@ -164,6 +166,7 @@ pub async fn revoke_token(
         .revoke_agent_token(&principal.organization_id, &id, expires_at)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    state.revocations.announce(&principal.organization_id, &id);
     Ok(Json(json!({ "data": { "record_type": "agent_token", "id": id, "revoked": true } })))
 }
 
@@ -187,7 +190,7 @@ pub fn javascript(source: &'static str) -> Response {
 
 /// `GET /v2/agent/ws`: the signaling socket (authenticated by its first message).
 #[utoipa::path(get, path = "/v2/agent/ws", tag = "agents",
-    description = "The softphone's signaling WebSocket. Text frames of JSON: the browser sends ClientMessage frames (the first must be register {token} with an agent token, within 10 s), Bond answers with AgentMessage frames. A bad token or a first frame that is not register closes with 1008, a binary frame with 1003, the token expiring with 4001, a newer registration of the same agent with 4000.",
+    description = "The softphone's signaling WebSocket. Text frames of JSON: the browser sends ClientMessage frames (the first must be register {token} with an agent token, within 10 s), Bond answers with AgentMessage frames. A bad token or a first frame that is not register closes with 1008, a binary frame with 1003, the token expiring with 4001, a newer registration of the same agent with 4000, the token revoked with 4003.",
     responses((status = 101, description = "Switched to WebSocket: ClientMessage frames in, AgentMessage frames out")))]
 pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE)
@@ -246,8 +249,9 @@ async fn session(state: AppState, mut socket: WebSocket) {
         connection_id: claims.connection_id.clone(),
     };
     let _ = send(&mut socket, &registered).await;
-    let expiry = tokio::time::sleep(Duration::from_secs((claims.expires - unix_seconds()).max(0) as u64));
-    tokio::pin!(expiry);
+    let credential = Credential::of_token(&claims);
+    let lapsed = credential.lapsed(&state.store, &state.revocations);
+    tokio::pin!(lapsed);
     loop {
         tokio::select! {
             frame = socket.recv() => match frame {
@@ -277,13 +281,22 @@ async fn session(state: AppState, mut socket: WebSocket) {
                     break;
                 }
             },
-            () = &mut expiry => {
-                close(&mut socket, 4001, "the agent token expired".into()).await;
+            lapse = &mut lapsed => {
+                let (code, reason) = closing(lapse);
+                close(&mut socket, code, reason.into()).await;
                 break;
             }
         }
     }
     state.calls.unregister_agent(&org, &agent, registration.id).await;
+}
+
+/// The close code and reason for a socket whose credential lapsed.
+pub(super) fn closing(lapse: Lapse) -> (u16, &'static str) {
+    match lapse {
+        Lapse::Expired => (4001, "the token expired"),
+        Lapse::Revoked => (4003, "the credential was revoked"),
+    }
 }
 
 /// The first frame must register with a valid token.

@@ -6,7 +6,8 @@
 //! The WebSocket (`/v2/supervisor/ws`) is for browsers, which cannot set headers
 //! on it: the first message authenticates, `{"type":"subscribe","token":KEY}`
 //! plus `call_control_id` for one call; then `{"type":"translation","segment":{...}}`
-//! per segment. A failed subscribe gets `{"type":"error",...}` and close code 1008.
+//! per segment. A failed subscribe gets `{"type":"error",...}` and close code 1008;
+//! the token expiring closes the socket with 4001, the token or key revoked with 4003.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -145,7 +146,7 @@ enum Subscribe {
 
 /// `GET /v2/supervisor/ws`: the same streams over a WebSocket, authenticated by its first message.
 #[utoipa::path(get, path = "/v2/supervisor/ws", tag = "translations",
-    description = "The organization's translated segments as they are stored, over a WebSocket. The first frame must be {\"type\":\"subscribe\",\"token\":<supervisor token or key>} within 10 s; then Bond sends one JSON frame per segment (the shape of GET /v2/calls/{id}/translations items, with call_control_id). A failed subscribe gets {\"type\":\"error\",...} and close 1008.",
+    description = "The organization's translated segments as they are stored, over a WebSocket. The first frame must be {\"type\":\"subscribe\",\"token\":<supervisor token or key>} within 10 s; then Bond sends one JSON frame per segment (the shape of GET /v2/calls/{id}/translations items, with call_control_id). A failed subscribe gets {\"type\":\"error\",...} and close 1008; the token expiring closes it with 4001, the token or key revoked with 4003.",
     responses((status = 101, description = "Switched to WebSocket")))]
 pub async fn socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(16 * 1024)
@@ -158,9 +159,10 @@ async fn supervise(state: AppState, mut socket: WebSocket) {
     let subscribed = match first {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<Subscribe>(&text) {
             Ok(Subscribe::Subscribe { token, call_control_id }) => {
-                match Principal::for_key(&state, &token).await {
-                    Ok(principal) => updates(&state, &principal, call_control_id.as_deref())
+                match Principal::signed_in(&state, &token).await {
+                    Ok((principal, credential)) => updates(&state, &principal, call_control_id.as_deref())
                         .await
+                        .map(|updates| (updates, credential))
                         .map_err(|e| e.body.detail),
                     Err(e) => Err(e.body.detail),
                 }
@@ -169,8 +171,8 @@ async fn supervise(state: AppState, mut socket: WebSocket) {
         },
         _ => Err(format!("no subscribe message within {} s", SUBSCRIBE_WITHIN.as_secs())),
     };
-    let updates = match subscribed {
-        Ok(updates) => updates,
+    let (updates, credential) = match subscribed {
+        Ok(subscribed) => subscribed,
         Err(detail) => {
             let _ =
                 socket.send(Message::text(json!({ "type": "error", "detail": detail }).to_string())).await;
@@ -183,8 +185,15 @@ async fn supervise(state: AppState, mut socket: WebSocket) {
     let _ = socket.send(Message::text(json!({ "type": "subscribed" }).to_string())).await;
     let mut updates = std::pin::pin!(updates);
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    let lapsed = credential.lapsed(&state.store, &state.revocations);
+    tokio::pin!(lapsed);
     loop {
         let message = tokio::select! {
+            lapse = &mut lapsed => {
+                let (code, reason) = super::agents::closing(lapse);
+                let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                break;
+            }
             update = updates.next() => match update {
                 Some(Update::Segment(s)) => json!({ "type": "translation", "segment": s }),
                 Some(Update::Lagged(n)) => json!({ "type": "lagged", "skipped": n }),
