@@ -18,9 +18,9 @@ use dashmap::DashMap;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::error::CallError;
 use super::registry::Ending;
 use super::service::{new_call, no_route, outgoing_call, CallService, Dial};
-use crate::http::ApiError;
 use crate::store::{CallRecord, Connection};
 
 /// How long an agent's browser may ring (Telnyx `timeout_secs` overrides).
@@ -155,15 +155,14 @@ impl CallService {
         connection: &Connection,
         dial: Dial,
         agent: &str,
-    ) -> Result<CallRecord, ApiError> {
+    ) -> Result<CallRecord, CallError> {
         let org = &connection.organization_id;
         if !self.agents.sessions.contains_key(&(org.clone(), agent.to_owned())) {
             return Err(no_route(&format!("Agent '{agent}' is not registered.")));
         }
         let ring_secs = dial.timeout_secs.unwrap_or(DEFAULT_RING_SECS).max(1) as u64;
         let new = outgoing_call(connection, dial);
-        let call =
-            self.record_initiated(&new, serde_json::Map::new()).await.map_err(|e| ApiError::internal(&e))?;
+        let call = self.record_initiated(&new, serde_json::Map::new()).await?;
         let id = call.call_control_id.clone();
         let entry = AgentCall {
             organization_id: org.clone(),

@@ -85,7 +85,7 @@ impl CallService {
         };
         match self.bridge(&a, &b, options).await {
             Ok(()) => self.agent_call_answered(&link),
-            Err(e) => tracing::info!(dialed, link, error = %e.body.detail, "bridge on answer failed"),
+            Err(e) => tracing::info!(dialed, link, error = %e, "bridge on answer failed"),
         }
     }
 

@@ -16,12 +16,12 @@ use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
 use sqlx::{Any, Transaction};
 
+use super::error::CallError;
 use super::payload;
 use super::service::CallService;
 use crate::audio::espeak::{self, Speech, MAX_TEXT_CHARS};
 use crate::audio::wav;
 use crate::db::DbError;
-use crate::http::ApiError;
 use crate::store::CallRecord;
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,7 +94,7 @@ fn status(end: PlaybackEnd) -> &'static str {
 impl CallService {
     /// `playback_start` and `speak`: fetch, decode or synthesize the audio (a bad
     /// file is a 422 now, not an event later), then queue it on the call's leg.
-    pub async fn start_playback(&self, call: &CallRecord, request: PlaybackRequest) -> Result<(), ApiError> {
+    pub async fn start_playback(&self, call: &CallRecord, request: PlaybackRequest) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let speak = matches!(request.source, AudioSource::Speech(_));
         let (bytes, media_url, pointer) = match request.source {
@@ -111,15 +111,15 @@ impl CallService {
         };
         let clip = self.clip(leg, &bytes, pointer, request.plays).await?;
         if let Some(all) = request.stop_first {
-            self.engine.stop_playback(leg, request.overlay, all).await.map_err(|e| ApiError::internal(&e))?;
+            self.engine.stop_playback(leg, request.overlay, all).await?;
         }
         self.play(leg, clip, playing).await
     }
 
     /// `playback_stop`: the current clip of one track, or (`all`) its queue too.
-    pub async fn stop_playback(&self, call: &CallRecord, overlay: bool, all: bool) -> Result<(), ApiError> {
+    pub async fn stop_playback(&self, call: &CallRecord, overlay: bool, all: bool) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
-        self.engine.stop_playback(leg, overlay, all).await.map_err(|e| ApiError::internal(&e))
+        self.engine.stop_playback(leg, overlay, all).await.map_err(CallError::from)
     }
 
     /// The audio as a clip at the leg's rate, with a fresh id.
@@ -127,26 +127,21 @@ impl CallService {
         &self,
         leg: LegId,
         bytes: &[u8],
-        pointer: &str,
+        pointer: &'static str,
         plays: Option<u32>,
-    ) -> Result<Clip, ApiError> {
-        let rate = self
-            .engine
-            .leg_rate(leg)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(ApiError::call_ended)?;
-        let samples = wav::decode(bytes, rate).map_err(|e| ApiError::unprocessable("10002", e, pointer))?;
+    ) -> Result<Clip, CallError> {
+        let rate = self.engine.leg_rate(leg).await?.ok_or_else(|| CallError::Ended)?;
+        let samples = wav::decode(bytes, rate).map_err(|e| CallError::invalid("10002", e, pointer))?;
         let id = self.playback_ids.fetch_add(1, Ordering::Relaxed);
         Ok(Clip { id, rate, samples: Arc::from(samples), plays, duck: false })
     }
 
-    async fn play(&self, leg: LegId, clip: Clip, playing: Playing) -> Result<(), ApiError> {
+    async fn play(&self, leg: LegId, clip: Clip, playing: Playing) -> Result<(), CallError> {
         let (id, overlay) = (clip.id, playing.overlay);
         self.playbacks.insert(id, playing);
         self.engine.play(leg, clip, overlay).await.map_err(|e| {
             self.playbacks.remove(&id);
-            ApiError::internal(&e)
+            CallError::from(e)
         })
     }
 
@@ -187,19 +182,17 @@ impl CallService {
     }
 }
 
-async fn synthesize(speech: &Speech) -> Result<Vec<u8>, ApiError> {
+async fn synthesize(speech: &Speech) -> Result<Vec<u8>, CallError> {
     espeak::synthesize(speech).await.map_err(|e| match e {
-        espeak::SpeakError::UnknownLanguage(_) => {
-            ApiError::unprocessable("10002", e.to_string(), "/language")
-        }
-        espeak::SpeakError::NotInstalled => ApiError::unprocessable("10015", e.to_string(), "/payload"),
-        espeak::SpeakError::Failed(_) => ApiError::unprocessable("10002", e.to_string(), "/payload"),
+        espeak::SpeakError::UnknownLanguage(_) => CallError::invalid("10002", e.to_string(), "/language"),
+        espeak::SpeakError::NotInstalled => CallError::invalid("10015", e.to_string(), "/payload"),
+        espeak::SpeakError::Failed(_) => CallError::invalid("10002", e.to_string(), "/payload"),
     })
 }
 
 /// GET `url` (http or https), at most [`wav::MAX_WAV_BYTES`], within 10 s.
-async fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
-    let refuse = |detail: String| ApiError::unprocessable("10002", detail, "/audio_url");
+async fn fetch(url: &str) -> Result<Vec<u8>, CallError> {
+    let refuse = |detail: String| CallError::invalid("10002", detail, "/audio_url");
     let parsed = url::Url::parse(url).map_err(|e| refuse(format!("audio_url is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(refuse("audio_url must be http or https".into()));
@@ -207,7 +200,7 @@ async fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
     crate::egress::check_url(&parsed).map_err(|refused| refuse(format!("audio_url: {refused}")))?;
     let client = crate::egress::client(reqwest::Client::builder().timeout(FETCH_TIMEOUT))
         .build()
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(|e| CallError::Internal(e.to_string()))?;
     let mut response = client
         .get(parsed)
         .send()
@@ -232,9 +225,9 @@ fn client_state(body: &Value) -> Option<String> {
 
 /// `playback_start`: `audio_url` or `playback_content` (base64 WAV), and the
 /// fields it shares with `speak`.
-pub fn playback_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
-    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
-    let unavailable = |detail: &str, pointer: &str| ApiError::unprocessable("10015", detail, pointer);
+pub fn playback_request(body: &Value) -> Result<PlaybackRequest, CallError> {
+    let invalid = |detail: &str, pointer: &'static str| CallError::invalid("10002", detail, pointer);
+    let unavailable = |detail: &str, pointer: &'static str| CallError::invalid("10015", detail, pointer);
     if body.get("media_name").is_some_and(|v| !v.is_null()) {
         return Err(unavailable("media_name is not available in Bond; use audio_url", "/media_name"));
     }
@@ -260,10 +253,10 @@ pub fn playback_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
 
 /// `speak`: `payload` (text, or SSML with `payload_type: ssml`), `language`,
 /// `voice`, and the fields it shares with `playback_start`.
-pub fn speak_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
+pub fn speak_request(body: &Value) -> Result<PlaybackRequest, CallError> {
     let text = body.get("payload").and_then(Value::as_str).unwrap_or_default();
     if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::unprocessable(
+        return Err(CallError::invalid(
             "10002",
             format!("payload must be 1 to {MAX_TEXT_CHARS} characters"),
             "/payload",
@@ -273,11 +266,7 @@ pub fn speak_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
         None | Some("text") => false,
         Some("ssml") => true,
         Some(_) => {
-            return Err(ApiError::unprocessable(
-                "10002",
-                "payload_type must be text or ssml",
-                "/payload_type",
-            ))
+            return Err(CallError::invalid("10002", "payload_type must be text or ssml", "/payload_type"))
         }
     };
     let speech = Speech {
@@ -290,10 +279,10 @@ pub fn speak_request(body: &Value) -> Result<PlaybackRequest, ApiError> {
 }
 
 /// `loop` (1-100 or `"infinity"`), `stop` (`current`, `all`), `target_legs: self`, `client_state`.
-fn queued(body: &Value, source: AudioSource, overlay: bool) -> Result<PlaybackRequest, ApiError> {
-    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
+fn queued(body: &Value, source: AudioSource, overlay: bool) -> Result<PlaybackRequest, CallError> {
+    let invalid = |detail: &str, pointer: &'static str| CallError::invalid("10002", detail, pointer);
     if body.get("target_legs").and_then(Value::as_str).is_some_and(|t| t != "self") {
-        return Err(ApiError::unprocessable(
+        return Err(CallError::invalid(
             "10015",
             "target_legs other than self is not available yet",
             "/target_legs",
@@ -317,11 +306,11 @@ fn queued(body: &Value, source: AudioSource, overlay: bool) -> Result<PlaybackRe
 }
 
 /// `stop`: `all` (`Some(true)`), `current` (`Some(false)`), or not given.
-pub fn stop_all(body: &Value) -> Result<Option<bool>, ApiError> {
+pub fn stop_all(body: &Value) -> Result<Option<bool>, CallError> {
     match body.get("stop").and_then(Value::as_str) {
         None => Ok(None),
         Some("current") => Ok(Some(false)),
         Some("all") => Ok(Some(true)),
-        Some(_) => Err(ApiError::unprocessable("10002", "stop must be current or all", "/stop")),
+        Some(_) => Err(CallError::invalid("10002", "stop must be current or all", "/stop")),
     }
 }

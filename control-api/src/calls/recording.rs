@@ -7,11 +7,11 @@ use bond_media_engine::runtime::{repair_partials, RecordChannels, RecordingSpec}
 use bond_media_engine::LegId;
 use serde_json::{json, Value};
 
+use super::error::CallError;
 use super::payload;
 use super::service::CallService;
 use crate::clock::{rfc3339_now, unix_seconds};
 use crate::db::DbError;
-use crate::http::ApiError;
 use crate::store::{CallRecord, RecordingRecord};
 
 /// What `record_start` (or `record` on dial/bridge) asks for.
@@ -28,10 +28,10 @@ impl CallService {
         &self,
         call: &CallRecord,
         options: RecordOptions,
-    ) -> Result<RecordingRecord, ApiError> {
+    ) -> Result<RecordingRecord, CallError> {
         let leg = self.live_leg(call)?;
         if self.active_recording(call).await?.is_some() {
-            return Err(ApiError::unprocessable(
+            return Err(CallError::invalid(
                 "90017",
                 "The call is already being recorded.",
                 "/call_control_id",
@@ -62,7 +62,7 @@ impl CallService {
             recording_started_at: rfc3339_now(),
             recording_ended_at: None,
         };
-        self.store.insert_recording(&record).await.map_err(|e| ApiError::internal(&e))?;
+        self.store.insert_recording(&record).await?;
         let spec = RecordingSpec {
             path: self.files.recordings_dir.join(&record.file_name),
             channels: options.channels,
@@ -70,21 +70,21 @@ impl CallService {
         };
         if let Err(e) = self.engine.start_recording(leg, spec).await {
             let _ = self.store.set_recording_status(&record.id, "failed").await;
-            return Err(ApiError::internal(&e));
+            return Err(CallError::from(e));
         }
         Ok(record)
     }
 
-    pub async fn pause_recording(&self, call: &CallRecord, paused: bool) -> Result<(), ApiError> {
+    pub async fn pause_recording(&self, call: &CallRecord, paused: bool) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let recording = self.active_recording(call).await?.ok_or_else(not_recording)?;
-        self.engine.pause_recording(leg, paused).await.map_err(|e| ApiError::internal(&e))?;
+        self.engine.pause_recording(leg, paused).await?;
         let status = if paused { "paused" } else { "recording" };
-        self.store.set_recording_status(&recording.id, status).await.map_err(|e| ApiError::internal(&e))
+        self.store.set_recording_status(&recording.id, status).await.map_err(CallError::from)
     }
 
     /// `record_stop`: finish the file and send `call.recording.saved`.
-    pub async fn stop_recording(&self, call: &CallRecord) -> Result<(), ApiError> {
+    pub async fn stop_recording(&self, call: &CallRecord) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         self.active_recording(call).await?.ok_or_else(not_recording)?;
         self.finish_recording(&call.call_control_id, leg).await;
@@ -177,8 +177,8 @@ impl CallService {
     }
 
     /// The call's unfinished recording, if any.
-    async fn active_recording(&self, call: &CallRecord) -> Result<Option<RecordingRecord>, ApiError> {
-        self.store.active_recording(&call.call_control_id).await.map_err(|e| ApiError::internal(&e))
+    async fn active_recording(&self, call: &CallRecord) -> Result<Option<RecordingRecord>, CallError> {
+        self.store.active_recording(&call.call_control_id).await.map_err(CallError::from)
     }
 
     async fn leg_rate(&self, leg: LegId) -> SampleRate {
@@ -186,6 +186,6 @@ impl CallService {
     }
 }
 
-fn not_recording() -> ApiError {
-    ApiError::unprocessable("90016", "The call is not being recorded.", "/call_control_id")
+fn not_recording() -> CallError {
+    CallError::invalid("90016", "The call is not being recorded.", "/call_control_id")
 }

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
@@ -19,6 +18,7 @@ use sqlx::{Any, Transaction};
 use super::agent_calls::AgentCalls;
 use super::amd::{AmdMode, AmdRequest};
 use super::endpoint::{Endpoint, LoopKind};
+use super::error::CallError;
 use super::linked::{Link, PendingBridges};
 use super::payload;
 use super::recording_links::RecordingLinks;
@@ -27,7 +27,6 @@ use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
 use crate::audio::wav;
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
-use crate::http::ApiError;
 use crate::sip::SipCalls;
 use crate::speech::SpeechEngines;
 use crate::store::{CallRecord, Connection, NewCall, NewSegment, Segment, Store};
@@ -225,7 +224,7 @@ impl CallService {
     }
 
     /// Place a call; with `bridge_on_answer`, it joins its linked call once answered.
-    pub async fn dial(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
+    pub async fn dial(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, CallError> {
         let link = dial.link.clone();
         let call = self.dial_endpoint(connection, dial).await?;
         if let Some(link) = link {
@@ -235,7 +234,7 @@ impl CallService {
     }
 
     /// Place a call to its endpoint. Built-in `loop:` legs answer at once.
-    async fn dial_endpoint(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
+    async fn dial_endpoint(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, CallError> {
         let source = match &dial.endpoint {
             Endpoint::Loop(kind) => self.loop_source(kind)?,
             Endpoint::E164(_) if TelnyxSettings::of(connection).is_some() => {
@@ -264,8 +263,7 @@ impl CallService {
             // Built-in legs answer at once: detection runs from their first frame.
             Some(amd) => engine.create_local_leg_with_amd(rate, source, amd.config).await,
             None => engine.create_local_leg(rate, source).await,
-        }
-        .map_err(|e| ApiError::internal(&e))?;
+        }?;
         let new = outgoing_call(connection, dial);
         if let Some(amd) = amd {
             self.amd_modes.insert(new.call_control_id.clone(), amd.mode);
@@ -279,18 +277,22 @@ impl CallService {
             }
             Err(e) => {
                 self.amd_modes.remove(&new.call_control_id);
-                Err(ApiError::internal(&e))
+                Err(CallError::from(e))
             }
         }
     }
 
     /// Dial a number through Telnyx: the call is `initiated` now; its leg is the
     /// media stream Telnyx opens once the callee answers.
-    async fn dial_through_telnyx(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
+    async fn dial_through_telnyx(
+        &self,
+        connection: &Connection,
+        dial: Dial,
+    ) -> Result<CallRecord, CallError> {
         let settings = TelnyxSettings::of(connection).ok_or_else(|| no_route("not a Telnyx connection"))?;
         let amd = dial.amd;
         let new = outgoing_call(connection, dial);
-        let call = self.record_initiated(&new, Map::new()).await.map_err(|e| ApiError::internal(&e))?;
+        let call = self.record_initiated(&new, Map::new()).await?;
         self.defer_amd(&call.call_control_id, amd);
         let dialed = self
             .telnyx
@@ -305,7 +307,7 @@ impl CallService {
             .await;
         if let Err(detail) = dialed {
             self.end(&call.call_control_id, Ending { cause: "unspecified", source: "unknown" }).await;
-            return Err(ApiError::unprocessable("10015", detail, "/to").with_status(StatusCode::BAD_GATEWAY));
+            return Err(CallError::Carrier { detail, pointer: "/to" });
         }
         Ok(call)
     }
@@ -441,18 +443,18 @@ impl CallService {
         connection: &Connection,
         stream: StreamCall,
         placed: &EngineHandle,
-    ) -> Result<(CallRecord, StreamLeg), ApiError> {
-        let leg = placed.create_stream_leg(stream.codec).await.map_err(|e| ApiError::internal(&e))?;
+    ) -> Result<(CallRecord, StreamLeg), CallError> {
+        let leg = placed.create_stream_leg(stream.codec).await?;
         // The stream of a call Bond dialed through Telnyx: it becomes that call's leg.
         let dialed = stream.client_state.as_deref().and_then(telnyx::bond_call_of);
         if let Some(bond_call) = dialed.filter(|c| self.telnyx.is_telnyx(c) && self.registry.leg(c).is_none())
         {
             // Only a call of this connection: another's client_state attaches nothing.
             let call = self.store.get_call(&connection.organization_id, &bond_call).await;
-            let call = call.map_err(|e| ApiError::internal(&e))?.filter(|c| c.connection_id == connection.id);
+            let call = call?.filter(|c| c.connection_id == connection.id);
             let Some(call) = call else {
                 let _ = self.engine.hangup(leg.id).await;
-                return Err(ApiError::call_ended());
+                return Err(CallError::Ended);
             };
             self.registry.insert(&bond_call, leg.id);
             if let Some((_, config)) = self.pending_amd.remove(&bond_call) {
@@ -466,7 +468,7 @@ impl CallService {
         let codec = stream.codec.encoding_name();
         match self.record_answered(&new, leg.id, codec, stream.codec.sample_rate(), stream.extra).await {
             Ok(call) => Ok((call, leg)),
-            Err(e) => Err(ApiError::internal(&e)),
+            Err(e) => Err(CallError::from(e)),
         }
     }
 
@@ -483,14 +485,14 @@ impl CallService {
         self.end(call_control_id, ending).await;
     }
 
-    fn loop_source(&self, kind: &LoopKind) -> Result<(SampleRate, MediaSource), ApiError> {
+    fn loop_source(&self, kind: &LoopKind) -> Result<(SampleRate, MediaSource), CallError> {
         Ok(match kind {
             LoopKind::Echo => (LOOP_RATE, MediaSource::Echo),
             LoopKind::Silence => (LOOP_RATE, MediaSource::Silence),
             LoopKind::Tone { hz } => (LOOP_RATE, MediaSource::Tone { hz: *hz, dbm0: -10.0 }),
             LoopKind::Play { file } => {
                 let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
-                    .map_err(|e| ApiError::unprocessable("10002", e, "/to"))?;
+                    .map_err(|e| CallError::invalid("10002", e, "/to"))?;
                 (rate, MediaSource::Play { samples: samples.into(), repeat: false })
             }
         })
@@ -502,9 +504,9 @@ impl CallService {
         a: &CallRecord,
         b: &CallRecord,
         options: BridgeOptions,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         if a.call_control_id == b.call_control_id {
-            return Err(ApiError::unprocessable(
+            return Err(CallError::invalid(
                 "10002",
                 "A call cannot be bridged with itself.",
                 "/call_control_id_to_bridge_with",
@@ -515,7 +517,7 @@ impl CallService {
         for call in [a, b] {
             if let Some(partner) = &call.bridged_with {
                 if options.prevent_double_bridge {
-                    return Err(ApiError::unprocessable(
+                    return Err(CallError::invalid(
                         "90034",
                         format!("Call {} is already bridged.", call.call_control_id),
                         "/call_control_id",
@@ -524,7 +526,7 @@ impl CallService {
                 self.unbridge(&call.call_control_id, partner).await?;
             }
         }
-        self.engine.bridge(leg_a, leg_b, options.dtmf).await.map_err(|e| ApiError::internal(&e))?;
+        self.engine.bridge(leg_a, leg_b, options.dtmf).await?;
         if options.park_after_unbridge {
             self.parked_after_unbridge.insert(a.call_control_id.clone());
         }
@@ -542,13 +544,13 @@ impl CallService {
             Ok(())
         }
         .await;
-        result.map_err(|e| ApiError::internal(&e))?;
+        result?;
         self.notifier.notify();
         self.speech_on_bridge(a, b).await;
         Ok(())
     }
 
-    async fn unbridge(&self, call: &str, partner: &str) -> Result<(), ApiError> {
+    async fn unbridge(&self, call: &str, partner: &str) -> Result<(), CallError> {
         if let Some(leg) = self.registry.leg(call) {
             let _ = self.engine.unbridge(leg).await;
         }
@@ -560,11 +562,11 @@ impl CallService {
             Ok(())
         }
         .await;
-        result.map_err(|e| ApiError::internal(&e))
+        result.map_err(CallError::from)
     }
 
     /// End a call at the application's request.
-    pub async fn hangup(&self, call: &CallRecord) -> Result<(), ApiError> {
+    pub async fn hangup(&self, call: &CallRecord) -> Result<(), CallError> {
         // A call dialed through Telnyx, or ringing an agent, has no leg until it is answered.
         let id = &call.call_control_id;
         if !(call.is_alive() && (self.telnyx.is_telnyx(id) || self.agents.is_ringing(id))) {
@@ -580,23 +582,23 @@ impl CallService {
         call: &CallRecord,
         inbound: Option<bool>,
         outbound: Option<bool>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
-        self.engine.set_mute(leg, inbound, outbound).await.map_err(|e| ApiError::internal(&e))
+        self.engine.set_mute(leg, inbound, outbound).await.map_err(CallError::from)
     }
 
     /// Put a call on hold, or take it off.
-    pub async fn hold(&self, call: &CallRecord, hold: Hold<'_>) -> Result<(), ApiError> {
+    pub async fn hold(&self, call: &CallRecord, hold: Hold<'_>) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let source = match hold {
             Hold::Off => None,
             Hold::Silence => Some(MediaSource::Silence),
             Hold::Music(file) => {
                 let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
-                    .map_err(|e| ApiError::unprocessable("10002", e, "/audio_file"))?;
+                    .map_err(|e| CallError::invalid("10002", e, "/audio_file"))?;
                 let leg_rate = self.engine.leg_rate(leg).await.ok().flatten();
                 if leg_rate != Some(rate) {
-                    return Err(ApiError::unprocessable(
+                    return Err(CallError::invalid(
                         "10002",
                         format!(
                             "the hold file must be at the call's rate ({} Hz)",
@@ -608,7 +610,7 @@ impl CallService {
                 Some(MediaSource::Play { samples: samples.into(), repeat: true })
             }
         };
-        self.engine.hold(leg, source).await.map_err(|e| ApiError::internal(&e))
+        self.engine.hold(leg, source).await.map_err(CallError::from)
     }
 
     pub async fn send_dtmf(
@@ -616,22 +618,22 @@ impl CallService {
         call: &CallRecord,
         digits: Vec<DtmfDigit>,
         timing: DtmfTiming,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
-        self.engine.send_dtmf(leg, digits, timing).await.map_err(|e| ApiError::internal(&e))
+        self.engine.send_dtmf(leg, digits, timing).await.map_err(CallError::from)
     }
 
     /// Whether `call` has been answered, read again from the store: something
     /// left pending for the answer just before this read would otherwise miss it.
-    pub(super) async fn answered_already(&self, call: &CallRecord) -> Result<bool, ApiError> {
+    pub(super) async fn answered_already(&self, call: &CallRecord) -> Result<bool, CallError> {
         let now = self.store.get_call(&call.organization_id, &call.call_control_id).await;
-        Ok(now.map_err(|e| ApiError::internal(&e))?.is_some_and(|c| c.answered_at.is_some()))
+        Ok(now?.is_some_and(|c| c.answered_at.is_some()))
     }
 
-    pub(super) fn live_leg(&self, call: &CallRecord) -> Result<LegId, ApiError> {
+    pub(super) fn live_leg(&self, call: &CallRecord) -> Result<LegId, CallError> {
         match self.registry.leg(&call.call_control_id) {
             Some(leg) if call.is_alive() => Ok(leg),
-            _ => Err(ApiError::call_ended()),
+            _ => Err(CallError::Ended),
         }
     }
 
@@ -774,6 +776,6 @@ pub(super) fn new_call(
     }
 }
 
-pub(super) fn no_route(detail: &str) -> ApiError {
-    ApiError::unprocessable("10002", detail, "/to").with_status(StatusCode::UNPROCESSABLE_ENTITY)
+pub(super) fn no_route(detail: &str) -> CallError {
+    CallError::invalid("10002", detail, "/to")
 }

@@ -10,10 +10,10 @@ use bond_media_engine::sdp::{self, SessionDescription};
 use rsipstack::dialog::dialog::TerminatedReason;
 use rsipstack::sip::{Header, StatusCode};
 
+use super::error::CallError;
 use super::registry::Ending;
 use super::service::{outgoing_call, CallService, Dial};
 use crate::db::DbError;
-use crate::http::ApiError;
 use crate::sip::media::{self, CallMedia};
 use crate::sip::{self as sip, Destination, SipCall, SipCalls, SipSettings};
 use crate::store::{CallRecord, Connection};
@@ -100,7 +100,7 @@ impl CallService {
     }
 
     /// `answer`: 200 OK with Bond's SDP; media flows both ways.
-    pub async fn answer(&self, call: &CallRecord) -> Result<(), ApiError> {
+    pub async fn answer(&self, call: &CallRecord) -> Result<(), CallError> {
         let sip_call = self.sip.get(&call.call_control_id).filter(|c| c.incoming && !c.answered);
         let Some(sip_call) = sip_call else {
             return Err(not_waiting(call, "answer"));
@@ -110,23 +110,20 @@ impl CallService {
         sip_call
             .dialog
             .accept(Some(vec![Header::ContentType("application/sdp".into())]), Some(answer.into_bytes()))
-            .map_err(|_| ApiError::call_ended())?;
+            .map_err(|_| CallError::Ended)?;
         self.sip.update(&call.call_control_id, |c| c.answered = true);
-        self.engine
-            .update_rtp(sip_call.media.leg, media::rtp_media(&plan, true), plan.remote)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        self.record_answer(&call.call_control_id, plan.codec).await.map_err(|e| ApiError::internal(&e))
+        self.engine.update_rtp(sip_call.media.leg, media::rtp_media(&plan, true), plan.remote).await?;
+        self.record_answer(&call.call_control_id, plan.codec).await.map_err(CallError::from)
     }
 
     /// `reject`: a final error response (`cause` USER_BUSY is 486, else 603).
-    pub async fn reject(&self, call: &CallRecord, cause: Option<&str>) -> Result<(), ApiError> {
+    pub async fn reject(&self, call: &CallRecord, cause: Option<&str>) -> Result<(), CallError> {
         let waiting = self.sip.get(&call.call_control_id).is_some_and(|c| c.incoming && !c.answered);
         if !waiting {
             return Err(not_waiting(call, "reject"));
         }
         let status = cause.map_or(Some(603), sip::status_of_reject_cause).ok_or_else(|| {
-            ApiError::unprocessable("10032", "cause must be CALL_REJECTED or USER_BUSY", "/cause")
+            CallError::invalid("10032", "cause must be CALL_REJECTED or USER_BUSY", "/cause")
         })?;
         if let Some(sip_call) = self.sip.remove(&call.call_control_id) {
             let _ = sip_call.dialog.reject(Some(StatusCode::from(status)), None);
@@ -151,18 +148,22 @@ impl CallService {
     }
 
     /// Dial a number through the connection's trunk, or a `sip:` URI.
-    pub(super) async fn dial_sip(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, ApiError> {
+    pub(super) async fn dial_sip(
+        &self,
+        connection: &Connection,
+        dial: Dial,
+    ) -> Result<CallRecord, CallError> {
         let settings = SipSettings::of(connection);
         let destination = Destination::of(&dial.endpoint, settings.as_ref())
-            .map_err(|detail| ApiError::unprocessable("10002", detail, "/to"))?;
-        let stack = self.sip.stack().cloned().ok_or_else(|| {
-            ApiError::unprocessable("10002", "SIP is not running in this Bond instance.", "/to")
-        })?;
+            .map_err(|detail| CallError::invalid("10002", detail, "/to"))?;
+        let stack =
+            self.sip.stack().cloned().ok_or_else(|| {
+                CallError::invalid("10002", "SIP is not running in this Bond instance.", "/to")
+            })?;
         let codecs = settings.map_or_else(|| sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
         let engine = self.engine_near_link(dial.near_call());
-        let (leg, port) = media::open_leg(&engine, media::offer_rtp_media(&codecs), None, stack.rtp_timeout)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+        let (leg, port) =
+            media::open_leg(&engine, media::offer_rtp_media(&codecs), None, stack.rtp_timeout).await?;
         let local = media::offer_media(&codecs, stack.media_ip, port);
         let ring_secs = dial.timeout_secs.unwrap_or(DEFAULT_RING_SECS);
         let amd = dial.amd;
@@ -173,7 +174,7 @@ impl CallService {
             Err(e) => {
                 self.registry.remove(leg);
                 let _ = self.engine.hangup(leg).await;
-                return Err(ApiError::internal(&e));
+                return Err(CallError::from(e));
             }
         };
         self.defer_amd(&call.call_control_id, amd);
@@ -182,7 +183,7 @@ impl CallService {
             Ok(started) => started,
             Err(detail) => {
                 self.end(&call.call_control_id, Ending { cause: "unspecified", source: "unknown" }).await;
-                return Err(ApiError::unprocessable("10002", detail, "/to"));
+                return Err(CallError::invalid("10002", detail, "/to"));
             }
         };
         self.sip.insert(SipCall {
@@ -375,8 +376,8 @@ impl CallService {
     }
 }
 
-fn not_waiting(call: &CallRecord, action: &str) -> ApiError {
-    ApiError::unprocessable(
+fn not_waiting(call: &CallRecord, action: &str) -> CallError {
+    CallError::invalid(
         "90015",
         format!(
             "Only an incoming call waiting to be answered can be sent {action}; this call is {}.",

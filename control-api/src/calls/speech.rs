@@ -23,9 +23,9 @@ use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
+use super::error::CallError;
 use super::service::CallService;
 use crate::clock::monotonic;
-use crate::http::ApiError;
 use crate::speech::segmenter::{SegmentEvent, Segmenter, Utterance};
 use crate::speech::tts::TTS_RATE;
 use crate::speech::SpeechEngines;
@@ -163,11 +163,11 @@ impl CallService {
         &self,
         call: &CallRecord,
         request: TranscriptionRequest,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         self.change_speech(call, |s| s.transcription = Some(request)).await
     }
 
-    pub async fn stop_transcription(&self, call: &CallRecord) -> Result<(), ApiError> {
+    pub async fn stop_transcription(&self, call: &CallRecord) -> Result<(), CallError> {
         self.stop_speech(call, "transcription", |s| s.transcription.take().is_some()).await
     }
 
@@ -175,11 +175,11 @@ impl CallService {
         &self,
         call: &CallRecord,
         request: TranslationRequest,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         self.change_speech(call, |s| s.translation = Some(request)).await
     }
 
-    pub async fn stop_translation(&self, call: &CallRecord) -> Result<(), ApiError> {
+    pub async fn stop_translation(&self, call: &CallRecord) -> Result<(), CallError> {
         self.stop_speech(call, "translation", |s| s.translation.take().is_some()).await
     }
 
@@ -226,10 +226,10 @@ impl CallService {
         &self,
         call: &CallRecord,
         change: impl FnOnce(&mut SpeechSettings),
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         if let Err(why) = &self.speech {
-            return Err(ApiError::unprocessable(
+            return Err(CallError::invalid(
                 "10015",
                 format!("Speech is not available on this Bond: {why}."),
                 "/call_control_id",
@@ -254,7 +254,7 @@ impl CallService {
             Ok(fork) => fork,
             Err(e) => {
                 self.speech_calls.remove(id);
-                return Err(ApiError::internal(&e));
+                return Err(CallError::from(e));
             }
         };
         tokio::spawn(self.clone().listen(call.clone(), fork, rx));
@@ -266,12 +266,12 @@ impl CallService {
         call: &CallRecord,
         what: &str,
         stop: impl FnOnce(&mut SpeechSettings) -> bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let id = &call.call_control_id;
         let stopped = self.speech_calls.get(id).is_some_and(|s| s.send_if_modified(stop));
         if !stopped {
-            return Err(ApiError::unprocessable(
+            return Err(CallError::invalid(
                 "90020",
                 format!("The call has no {what} running."),
                 "/call_control_id",
@@ -279,7 +279,7 @@ impl CallService {
         }
         if self.speech_calls.remove_if(id, |_, s| s.borrow().is_idle()).is_some() {
             // The listening task sees the fork end and delivers what it had.
-            self.engine.stop_fork(leg, SPEECH_FORK).await.map_err(|e| ApiError::internal(&e))?;
+            self.engine.stop_fork(leg, SPEECH_FORK).await?;
         }
         Ok(())
     }

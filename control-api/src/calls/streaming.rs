@@ -11,8 +11,8 @@ use bond_media_engine::{EngineEvent, LegId};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+use super::error::CallError;
 use super::service::CallService;
-use crate::http::ApiError;
 use crate::store::CallRecord;
 use crate::streams::back::{BackChannel, Inject, Reply, TargetLegs};
 use crate::streams::fork::{self, Ended, Notice, StreamRequest, StreamStart};
@@ -23,12 +23,12 @@ const STREAM_FORK: &str = "stream";
 impl CallService {
     /// Start streaming a live call's audio; returns at once, and
     /// `streaming.started` (with the stream's id) follows when the socket is open.
-    pub async fn start_streaming(&self, call: &CallRecord, request: StreamRequest) -> Result<(), ApiError> {
+    pub async fn start_streaming(&self, call: &CallRecord, request: StreamRequest) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let stream_id = uuid::Uuid::new_v4().to_string();
         match self.streaming.entry(call.call_control_id.clone()) {
             dashmap::Entry::Occupied(_) => {
-                return Err(ApiError::unprocessable(
+                return Err(CallError::invalid(
                     "90019",
                     "The call is already streaming; stop that stream first.",
                     "/call_control_id",
@@ -56,7 +56,7 @@ impl CallService {
         &self,
         call: &CallRecord,
         request: StreamRequest,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let id = &call.call_control_id;
         self.pending_streams.insert(id.clone(), request);
         if self.answered_already(call).await? {
@@ -74,20 +74,20 @@ impl CallService {
     }
 
     /// `streaming_stop`: end the call's stream (`stream_id`, if given, must be it).
-    pub async fn stop_streaming(&self, call: &CallRecord, stream_id: Option<&str>) -> Result<(), ApiError> {
+    pub async fn stop_streaming(&self, call: &CallRecord, stream_id: Option<&str>) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let removed = self
             .streaming
             .remove_if(&call.call_control_id, |_, running| stream_id.is_none_or(|id| id == running));
         if removed.is_none() {
-            return Err(ApiError::unprocessable(
+            return Err(CallError::invalid(
                 "90020",
                 "The call has no such stream.",
                 if stream_id.is_some() { "/stream_id" } else { "/call_control_id" },
             ));
         }
         // The stream's task sees its fork end, sends `stop` and reports `streaming.stopped`.
-        self.engine.stop_fork(leg, STREAM_FORK).await.map_err(|e| ApiError::internal(&e))?;
+        self.engine.stop_fork(leg, STREAM_FORK).await?;
         Ok(())
     }
 
@@ -238,8 +238,8 @@ impl CallService {
 }
 
 /// A stream request from `streaming_start`'s body.
-pub fn stream_request(body: &Value) -> Result<StreamRequest, ApiError> {
-    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
+pub fn stream_request(body: &Value) -> Result<StreamRequest, CallError> {
+    let invalid = |detail: &str, pointer: &'static str| CallError::invalid("10002", detail, pointer);
     let url = body.get("stream_url").and_then(Value::as_str).unwrap_or_default();
     match url::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "ws" | "wss") => {}
@@ -278,8 +278,8 @@ pub fn stream_request(body: &Value) -> Result<StreamRequest, ApiError> {
 }
 
 /// `stream_bidirectional_codec`, `_sampling_rate` (L16) and `_target_legs`.
-fn back_channel(body: &Value) -> Result<BackChannel, ApiError> {
-    let invalid = |detail: &str, pointer: &str| ApiError::unprocessable("10002", detail, pointer);
+fn back_channel(body: &Value) -> Result<BackChannel, CallError> {
+    let invalid = |detail: &str, pointer: &'static str| CallError::invalid("10002", detail, pointer);
     let text = |key: &str| body.get(key).and_then(Value::as_str);
     let rate = match body.get("stream_bidirectional_sampling_rate").and_then(Value::as_u64) {
         None | Some(8000) => SampleRate::Hz8000,
@@ -311,17 +311,13 @@ fn back_channel(body: &Value) -> Result<BackChannel, ApiError> {
 }
 
 /// Telnyx `custom_parameters` (`[{name, value}]`) as one object.
-fn custom_parameters(body: &Value) -> Result<Value, ApiError> {
+fn custom_parameters(body: &Value) -> Result<Value, CallError> {
     let mut out = Map::new();
     let Some(list) = body.get("custom_parameters").filter(|v| !v.is_null()) else {
         return Ok(Value::Object(out));
     };
     let bad = || {
-        ApiError::unprocessable(
-            "10002",
-            "custom_parameters must be a list of {name, value}",
-            "/custom_parameters",
-        )
+        CallError::invalid("10002", "custom_parameters must be a list of {name, value}", "/custom_parameters")
     };
     for item in list.as_array().ok_or_else(bad)? {
         let name = item.get("name").and_then(Value::as_str).ok_or_else(bad)?;

@@ -8,9 +8,9 @@
 
 use bond_media_engine::SupervisorRole;
 
+use super::error::CallError;
 use super::registry::Ending;
 use super::service::CallService;
-use crate::http::ApiError;
 use crate::store::CallRecord;
 
 /// A dial's `supervise_call_control_id` and `supervisor_role`.
@@ -36,7 +36,7 @@ impl CallService {
         &self,
         supervisor: &CallRecord,
         supervise: Supervise,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         self.supervising.insert(supervisor.call_control_id.clone(), (supervise, false));
         if self.answered_already(supervisor).await? {
             self.start_pending_supervision(supervisor).await;
@@ -59,14 +59,10 @@ impl CallService {
         &self,
         supervisor: &CallRecord,
         role: SupervisorRole,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let id = &supervisor.call_control_id;
         let Some((supervise, started)) = self.supervising.get(id).map(|s| s.clone()) else {
-            return Err(ApiError::unprocessable(
-                "10015",
-                "This call supervises no call.",
-                "/call_control_id",
-            ));
+            return Err(CallError::invalid("10015", "This call supervises no call.", "/call_control_id"));
         };
         let supervise = Supervise { role, ..supervise };
         if started {
@@ -89,11 +85,11 @@ impl CallService {
             .collect()
     }
 
-    async fn apply_role(&self, supervisor: &str, supervise: &Supervise) -> Result<(), ApiError> {
+    async fn apply_role(&self, supervisor: &str, supervise: &Supervise) -> Result<(), CallError> {
         let (Some(own), Some(watched)) = (self.registry.leg(supervisor), self.registry.leg(&supervise.call))
         else {
-            return Err(ApiError::call_ended());
+            return Err(CallError::Ended);
         };
-        self.engine.supervise(own, watched, Some(supervise.role)).await.map_err(|e| ApiError::internal(&e))
+        self.engine.supervise(own, watched, Some(supervise.role)).await.map_err(CallError::from)
     }
 }

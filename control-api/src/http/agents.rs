@@ -396,7 +396,8 @@ async fn dtmf(state: &AppState, org: &str, agent: &str, call: &str, digits: &str
     state.calls.send_dtmf(&partner, digits, timing).await.map_err(api_detail)
 }
 
-fn api_detail(e: ApiError) -> String {
+fn api_detail(e: impl Into<ApiError>) -> String {
+    let e: ApiError = e.into();
     e.body.detail
 }
 

@@ -609,7 +609,7 @@ async fn run_action(
         check_client_state(&cs.as_str().map(str::to_owned))?;
     }
     match action {
-        "hangup" => state.calls.hangup(call).await,
+        "hangup" => Ok(state.calls.hangup(call).await?),
         "answer" => {
             let stream = match body.get("stream_url") {
                 Some(url) if !url.is_null() => Some(stream_request(body)?),
@@ -617,11 +617,11 @@ async fn run_action(
             };
             state.calls.answer(call).await?;
             match stream {
-                Some(request) => state.calls.start_streaming(call, request).await,
+                Some(request) => Ok(state.calls.start_streaming(call, request).await?),
                 None => Ok(()),
             }
         }
-        "reject" => state.calls.reject(call, body.get("cause").and_then(Value::as_str)).await,
+        "reject" => Ok(state.calls.reject(call, body.get("cause").and_then(Value::as_str)).await?),
         "bridge" => {
             let other_id = body
                 .get("call_control_id_to_bridge_with")
@@ -679,29 +679,29 @@ async fn run_action(
         }
         "record_start" => {
             let options = record_start_options(body)?;
-            state.calls.start_recording(call, options).await.map(|_| ())
+            Ok(state.calls.start_recording(call, options).await.map(|_| ())?)
         }
-        "record_stop" => state.calls.stop_recording(call).await,
+        "record_stop" => Ok(state.calls.stop_recording(call).await?),
         "streaming_start" => {
             let request = stream_request(body)?;
-            state.calls.start_streaming(call, request).await
+            Ok(state.calls.start_streaming(call, request).await?)
         }
         "streaming_stop" => {
             let stream_id = body.get("stream_id").and_then(Value::as_str);
-            state.calls.stop_streaming(call, stream_id).await
+            Ok(state.calls.stop_streaming(call, stream_id).await?)
         }
-        "playback_start" => state.calls.start_playback(call, playback_request(body)?).await,
+        "playback_start" => Ok(state.calls.start_playback(call, playback_request(body)?).await?),
         "playback_stop" => {
             let all = stop_all(body)?.unwrap_or(true);
             let overlay = body.get("overlay").and_then(Value::as_bool).unwrap_or(false);
-            state.calls.stop_playback(call, overlay, all).await
+            Ok(state.calls.stop_playback(call, overlay, all).await?)
         }
-        "speak" => state.calls.start_playback(call, speak_request(body)?).await,
+        "speak" => Ok(state.calls.start_playback(call, speak_request(body)?).await?),
         "transcription_start" => {
             let request = super::speech::transcription_request(body, &state.calls.speech_engine_names())?;
-            state.calls.start_transcription(call, request).await
+            Ok(state.calls.start_transcription(call, request).await?)
         }
-        "transcription_stop" => state.calls.stop_transcription(call).await,
+        "transcription_stop" => Ok(state.calls.stop_transcription(call).await?),
         "translation_start" => {
             let defaults =
                 state.store.voice_config(&call.organization_id).await.map_err(|e| ApiError::internal(&e))?;
@@ -711,15 +711,15 @@ async fn run_action(
                 defaults.translate_to.as_deref(),
                 defaults.voice_to_voice,
             )?;
-            state.calls.start_translation(call, request).await
+            Ok(state.calls.start_translation(call, request).await?)
         }
-        "translation_stop" => state.calls.stop_translation(call).await,
+        "translation_stop" => Ok(state.calls.stop_translation(call).await?),
         "switch_supervisor_role" => {
             let role =
                 body.get("role").and_then(Value::as_str).and_then(supervisor_role).ok_or_else(|| {
                     ApiError::unprocessable("10002", "role must be barge, whisper or monitor", "/role")
                 })?;
-            state.calls.switch_supervisor_role(call, role).await
+            Ok(state.calls.switch_supervisor_role(call, role).await?)
         }
         "hold" => {
             let file = body.get("audio_file").and_then(Value::as_str);
@@ -728,9 +728,9 @@ async fn run_action(
                     ApiError::unprocessable("10002", "audio_file must be a plain file name", "/audio_file")
                 })?;
             }
-            state.calls.hold(call, file.map_or(Hold::Silence, Hold::Music)).await
+            Ok(state.calls.hold(call, file.map_or(Hold::Silence, Hold::Music)).await?)
         }
-        "unhold" => state.calls.hold(call, Hold::Off).await,
+        "unhold" => Ok(state.calls.hold(call, Hold::Off).await?),
         "mute" | "unmute" => {
             let on = action == "mute";
             let (inbound, outbound) = match body.get("direction").and_then(Value::as_str) {
@@ -745,13 +745,13 @@ async fn run_action(
                     ))
                 }
             };
-            state.calls.set_mute(call, inbound, outbound).await
+            Ok(state.calls.set_mute(call, inbound, outbound).await?)
         }
-        "record_pause" => state.calls.pause_recording(call, true).await,
-        "record_resume" => state.calls.pause_recording(call, false).await,
+        "record_pause" => Ok(state.calls.pause_recording(call, true).await?),
+        "record_resume" => Ok(state.calls.pause_recording(call, false).await?),
         "send_dtmf" => {
             let (digits, timing) = dtmf_arguments(body)?;
-            state.calls.send_dtmf(call, digits, timing).await
+            Ok(state.calls.send_dtmf(call, digits, timing).await?)
         }
         other => Err(ApiError::unprocessable(
             "10015",

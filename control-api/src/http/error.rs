@@ -98,3 +98,20 @@ impl IntoResponse for ApiError {
         (self.status, Json(serde_json::json!({ "errors": [self.body] }))).into_response()
     }
 }
+
+/// How a call-control error is answered: a wrong field 422 with its pointer,
+/// an ended call Telnyx's 90018, a carrier's refusal 502, Bond's own failures
+/// 500 (logged with their cause, answered without it).
+impl From<crate::calls::CallError> for ApiError {
+    fn from(error: crate::calls::CallError) -> Self {
+        use crate::calls::CallError;
+        match error {
+            CallError::Invalid { code, detail, pointer } => Self::unprocessable(code, detail, pointer),
+            CallError::Ended => Self::call_ended(),
+            CallError::Carrier { detail, pointer } => {
+                Self::unprocessable("10015", detail, pointer).with_status(StatusCode::BAD_GATEWAY)
+            }
+            CallError::Store(_) | CallError::Engine(_) | CallError::Internal(_) => Self::internal(&error),
+        }
+    }
+}

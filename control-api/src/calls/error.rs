@@ -1,0 +1,38 @@
+//! Why a call-control request was refused or failed. The core says what went
+//! wrong; the HTTP layer (`http::error`) decides the status and Telnyx's
+//! error body, so nothing here knows about HTTP.
+
+use crate::db::DbError;
+use bond_media_engine::runtime::RuntimeError;
+
+/// A refused or failed call-control request.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// A field of the request is wrong: Telnyx's error code, what is wrong,
+    /// and a JSON pointer to the field.
+    #[error("{detail}")]
+    Invalid { code: &'static str, detail: String, pointer: &'static str },
+    /// The call is no longer alive (Telnyx 90018).
+    #[error("the call has already ended")]
+    Ended,
+    /// The carrier the call goes through refused it or could not be reached.
+    #[error("the carrier refused the call: {detail}")]
+    Carrier { detail: String, pointer: &'static str },
+    /// The store failed.
+    #[error("the store failed: {0}")]
+    Store(#[from] DbError),
+    /// The media engine failed.
+    #[error("the media engine failed: {0}")]
+    Engine(#[from] RuntimeError),
+    /// Another failure inside Bond.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CallError {
+    /// A wrong field: `code` is Telnyx's (10002 invalid value, 10015 not
+    /// available, ...), `pointer` the field (`/to`).
+    pub fn invalid(code: &'static str, detail: impl Into<String>, pointer: &'static str) -> Self {
+        Self::Invalid { code, detail: detail.into(), pointer }
+    }
+}
