@@ -391,6 +391,32 @@ async fn unknown_actions_are_404_and_unavailable_ones_422() {
 }
 
 #[tokio::test]
+async fn client_state_update_sets_the_client_state_of_later_webhooks() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        let (status, json) = action(&state, &id, "client_state_update", json!({})).await;
+        assert_eq!(
+            (status, &json["errors"][0]["source"]["pointer"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!("/client_state"))
+        );
+        let (status, json) =
+            action(&state, &id, "client_state_update", json!({ "client_state": "bm90IGI2NA==" })).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        action(&state, &id, "hangup", json!({})).await;
+
+        let hangups = common::queued_events(&state, &id, "call.hangup", 1, Duration::from_secs(5)).await;
+        assert_eq!(hangups[0]["payload"]["client_state"], "bm90IGI2NA==", "{hangups:?}");
+        let (_, _, json) = call(&state, "GET", &format!("/v2/calls/{id}"), Some(ADMIN_KEY), None).await;
+        assert_eq!(json["data"]["client_state"], "bm90IGI2NA==", "{json}");
+        let (status, json) =
+            action(&state, &id, "client_state_update", json!({ "client_state": "YQ==" })).await;
+        assert_eq!((status, &json["errors"][0]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("90018")));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn command_id_and_idempotency_key_replay_the_first_answer() {
     each_backend(|state| async move {
         let conn = connection(&state).await;

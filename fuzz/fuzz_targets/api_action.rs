@@ -16,7 +16,7 @@ const ACTIONS: &[&str] = &[
     "answer", "reject", "hangup", "bridge", "send_dtmf", "record_start", "record_stop", "record_pause",
     "record_resume", "hold", "unhold", "mute", "unmute", "streaming_start", "streaming_stop",
     "playback_start", "playback_stop", "speak", "transcription_start", "transcription_stop",
-    "translation_start", "translation_stop", "switch_supervisor_role",
+    "translation_start", "translation_stop", "switch_supervisor_role", "client_state_update",
 ];
 
 struct Fixture {

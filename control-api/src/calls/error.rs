@@ -11,13 +11,16 @@ pub enum CallError {
     /// A field of the request is wrong: Telnyx's error code, what is wrong,
     /// and a JSON pointer to the field.
     #[error("{detail}")]
-    Invalid { code: &'static str, detail: String, pointer: &'static str },
+    Invalid { code: &'static str, detail: String, pointer: String },
     /// The call is no longer alive (Telnyx 90018).
     #[error("the call has already ended")]
     Ended,
     /// The carrier the call goes through refused it or could not be reached.
     #[error("the carrier refused the call: {detail}")]
-    Carrier { detail: String, pointer: &'static str },
+    Carrier { detail: String, pointer: String },
+    /// No such call-control action (Telnyx's known but unbuilt ones are `Invalid`, 10015).
+    #[error("unknown call-control action '{0}'")]
+    UnknownAction(String),
     /// The store failed.
     #[error("the store failed: {0}")]
     Store(#[from] DbError),
@@ -32,7 +35,7 @@ pub enum CallError {
 impl CallError {
     /// A wrong field: `code` is Telnyx's (10002 invalid value, 10015 not
     /// available, ...), `pointer` the field (`/to`).
-    pub fn invalid(code: &'static str, detail: impl Into<String>, pointer: &'static str) -> Self {
-        Self::Invalid { code, detail: detail.into(), pointer }
+    pub fn invalid(code: &'static str, detail: impl Into<String>, pointer: impl Into<String>) -> Self {
+        Self::Invalid { code, detail: detail.into(), pointer: pointer.into() }
     }
 }

@@ -1,5 +1,6 @@
 //! Calls: destinations, the registry of live legs, webhook payloads and the call-control service.
 
+pub mod action;
 mod agent_calls;
 pub mod amd;
 pub mod country;
@@ -20,6 +21,7 @@ mod streaming;
 mod supervise;
 pub mod telnyx;
 
+pub use action::Action;
 pub use agent_calls::{AgentMessage, AgentSession};
 pub use amd::{AmdMode, AmdRequest};
 pub use endpoint::{Endpoint, LoopKind};

@@ -91,7 +91,7 @@ pub enum Hold<'a> {
 }
 
 /// Options of the `bridge` action.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BridgeOptions {
     pub prevent_double_bridge: bool,
     /// Keep this call (parked) when the other one hangs up.
@@ -307,7 +307,7 @@ impl CallService {
             .await;
         if let Err(detail) = dialed {
             self.end(&call.call_control_id, Ending { cause: "unspecified", source: "unknown" }).await;
-            return Err(CallError::Carrier { detail, pointer: "/to" });
+            return Err(CallError::Carrier { detail, pointer: "/to".into() });
         }
         Ok(call)
     }

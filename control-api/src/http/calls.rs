@@ -4,23 +4,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine as _;
-use bond_codecs::dtmf::DtmfDigit;
-use bond_codecs::SampleRate;
-use bond_media_engine::leg::DtmfTiming;
-use bond_media_engine::runtime::RecordChannels;
-use bond_media_engine::DtmfPassing;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{page_json, typed, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
+use crate::calls::action::fields;
 use crate::calls::country::country_of;
 use crate::calls::endpoint::{self, PhoneUser};
 use crate::calls::{
-    amd, playback_request, speak_request, stop_all, stream_request, supervisor_role, AmdRequest,
-    BridgeOptions, Dial, Endpoint, Hold, Link, RecordOptions, Supervise,
+    amd, stream_request, supervisor_role, Action, AmdRequest, Dial, Endpoint, Link, Supervise,
 };
 use crate::state::AppState;
 use crate::store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
@@ -76,15 +70,6 @@ fn required<'a>(value: &'a Option<String>, pointer: &str) -> Result<&'a str, Api
         .as_deref()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::unprocessable("10005", format!("{} is required", &pointer[1..]), pointer))
-}
-
-fn check_client_state(client_state: &Option<String>) -> Result<(), ApiError> {
-    if let Some(cs) = client_state {
-        base64::engine::general_purpose::STANDARD
-            .decode(cs)
-            .map_err(|_| ApiError::unprocessable("10002", "client_state must be base64", "/client_state"))?;
-    }
-    Ok(())
 }
 
 #[utoipa::path(post, path = "/v2/calls", tag = "calls",
@@ -275,7 +260,9 @@ async fn dial_checked(
     if matches!(Endpoint::parse(&from), Err(_) | Ok(Endpoint::Loop(_))) {
         return Err(ApiError::unprocessable("10002", "from must be an E.164 number or a sip: URI", "/from"));
     }
-    check_client_state(&body.client_state)?;
+    if let Some(client_state) = &body.client_state {
+        fields::check_client_state(&json!(client_state))?;
+    }
     if let Some(t) = body.timeout_secs {
         if !(5..=600).contains(&t) {
             return Err(ApiError::unprocessable("10002", "timeout_secs must be 5-600", "/timeout_secs"));
@@ -320,7 +307,7 @@ async fn dial_checked(
     if !connection.active {
         return Err(ApiError::unprocessable("10015", "The connection is not active.", "/connection_id"));
     }
-    let record = record_options(
+    let record = fields::record_options(
         &json!({ "record": body.record, "record_channels": body.record_channels, "record_format": body.record_format }),
         "record",
         "record_channels",
@@ -500,58 +487,8 @@ pub async fn list(
     Ok(page_json(data, page, total))
 }
 
-/// The call-control actions Bond implements (Telnyx's, and Bond's own hold/unhold/mute/unmute).
-const ACTIONS: &[&str] = &[
-    "answer",
-    "reject",
-    "hangup",
-    "bridge",
-    "send_dtmf",
-    "record_start",
-    "record_stop",
-    "record_pause",
-    "record_resume",
-    "hold",
-    "unhold",
-    "mute",
-    "unmute",
-    "streaming_start",
-    "streaming_stop",
-    "playback_start",
-    "playback_stop",
-    "speak",
-    "transcription_start",
-    "transcription_stop",
-    "translation_start",
-    "translation_stop",
-    "switch_supervisor_role",
-];
-
-/// Actions that send a call's audio elsewhere or change who hears whom: not an
-/// agent's, even on its own calls.
-const SUPERVISOR_ACTIONS: &[&str] = &["streaming_start", "streaming_stop", "switch_supervisor_role"];
-
-/// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
-const LATER_ACTIONS: &[&str] = &[
-    "gather",
-    "gather_using_audio",
-    "gather_using_speak",
-    "gather_stop",
-    "fork_start",
-    "fork_stop",
-    "transfer",
-    "refer",
-    "enqueue",
-    "leave_queue",
-    "send_sip_info",
-    "suppression_start",
-    "suppression_stop",
-    "siprec_start",
-    "siprec_stop",
-];
-
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role")),
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role, client_state_update")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
     responses((status = 200, description = "Done", body = super::schemas::Data<super::schemas::ActionResult>),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
@@ -559,14 +496,26 @@ const LATER_ACTIONS: &[&str] = &[
 pub async fn action(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, action)): Path<(String, String)>,
+    Path((id, name)): Path<(String, String)>,
     Body(body): Body<Value>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Agent)?;
     let call = find_call(&state, &principal, &id).await?;
     principal.require_call(&call)?;
-    if SUPERVISOR_ACTIONS.contains(&action.as_str()) {
+    let action = Action::parse(&name, &body)?;
+    if action.needs_supervisor() {
         principal.require(Role::Supervisor)?;
+    }
+    if let Action::Bridge { with, .. } = &action {
+        // The other call too must be one this caller may act on.
+        let other = find_call(&state, &principal, with).await.map_err(|_| {
+            ApiError::unprocessable(
+                "10005",
+                "No call with that call_control_id_to_bridge_with.",
+                "/call_control_id_to_bridge_with",
+            )
+        })?;
+        principal.require_call(&other)?;
     }
     let command_id = body.get("command_id").and_then(Value::as_str).map(str::to_owned);
     if let Some(command_id) = &command_id {
@@ -579,289 +528,14 @@ pub async fn action(
             return Ok(replay(status, &stored));
         }
     }
-    run_action(&state, &principal, &call, &action, &body).await?;
+    state.calls.act(&call, action).await?;
     let response = json!({ "data": { "result": "ok" } });
     if let Some(command_id) = &command_id {
         state
             .store
-            .save_command_result(&call.call_control_id, command_id, &action, 200, &response.to_string())
+            .save_command_result(&call.call_control_id, command_id, &name, 200, &response.to_string())
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
     Ok(Json(response).into_response())
-}
-
-async fn run_action(
-    state: &AppState,
-    principal: &Principal,
-    call: &CallRecord,
-    action: &str,
-    body: &Value,
-) -> Result<(), ApiError> {
-    let known = ACTIONS.contains(&action);
-    if !known && !LATER_ACTIONS.contains(&action) {
-        return Err(ApiError::not_found(format!("Unknown call-control action '{action}'.")));
-    }
-    if !call.is_alive() {
-        return Err(ApiError::call_ended());
-    }
-    if let Some(cs) = body.get("client_state") {
-        check_client_state(&cs.as_str().map(str::to_owned))?;
-    }
-    match action {
-        "hangup" => Ok(state.calls.hangup(call).await?),
-        "answer" => {
-            let stream = match body.get("stream_url") {
-                Some(url) if !url.is_null() => Some(stream_request(body)?),
-                _ => None,
-            };
-            state.calls.answer(call).await?;
-            match stream {
-                Some(request) => Ok(state.calls.start_streaming(call, request).await?),
-                None => Ok(()),
-            }
-        }
-        "reject" => Ok(state.calls.reject(call, body.get("cause").and_then(Value::as_str)).await?),
-        "bridge" => {
-            let other_id = body
-                .get("call_control_id_to_bridge_with")
-                .or_else(|| body.get("call_control_id"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "10005",
-                        "call_control_id_to_bridge_with is required",
-                        "/call_control_id_to_bridge_with",
-                    )
-                })?;
-            let other = find_call(state, principal, other_id).await.map_err(|_| {
-                ApiError::unprocessable(
-                    "10005",
-                    "No call with that call_control_id_to_bridge_with.",
-                    "/call_control_id_to_bridge_with",
-                )
-            })?;
-            principal.require_call(&other)?;
-            if !other.is_alive() {
-                return Err(ApiError::call_ended());
-            }
-            // mute_dtmf: "self" keeps the other call's digits from this one, "opposite" the reverse.
-            let dtmf = match body.get("mute_dtmf").and_then(Value::as_str) {
-                None | Some("none") => DtmfPassing::Both,
-                Some("self") => DtmfPassing::FromFirst,
-                Some("opposite") => DtmfPassing::FromSecond,
-                Some("both") => DtmfPassing::None,
-                Some(other) => {
-                    return Err(ApiError::unprocessable(
-                        "10002",
-                        format!("mute_dtmf '{other}' must be none, both, self or opposite"),
-                        "/mute_dtmf",
-                    ))
-                }
-            };
-            let options = BridgeOptions {
-                prevent_double_bridge: body
-                    .get("prevent_double_bridge")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                park_after_unbridge: body
-                    .get("park_after_unbridge")
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| v == "self"),
-                dtmf,
-            };
-            let record = record_options(body, "record", "record_channels", "record_format")?;
-            state.calls.bridge(call, &other, options).await?;
-            if let Some(options) = record {
-                state.calls.start_recording(call, options).await?;
-            }
-            Ok(())
-        }
-        "record_start" => {
-            let options = record_start_options(body)?;
-            Ok(state.calls.start_recording(call, options).await.map(|_| ())?)
-        }
-        "record_stop" => Ok(state.calls.stop_recording(call).await?),
-        "streaming_start" => {
-            let request = stream_request(body)?;
-            Ok(state.calls.start_streaming(call, request).await?)
-        }
-        "streaming_stop" => {
-            let stream_id = body.get("stream_id").and_then(Value::as_str);
-            Ok(state.calls.stop_streaming(call, stream_id).await?)
-        }
-        "playback_start" => Ok(state.calls.start_playback(call, playback_request(body)?).await?),
-        "playback_stop" => {
-            let all = stop_all(body)?.unwrap_or(true);
-            let overlay = body.get("overlay").and_then(Value::as_bool).unwrap_or(false);
-            Ok(state.calls.stop_playback(call, overlay, all).await?)
-        }
-        "speak" => Ok(state.calls.start_playback(call, speak_request(body)?).await?),
-        "transcription_start" => {
-            let request = super::speech::transcription_request(body, &state.calls.speech_engine_names())?;
-            Ok(state.calls.start_transcription(call, request).await?)
-        }
-        "transcription_stop" => Ok(state.calls.stop_transcription(call).await?),
-        "translation_start" => {
-            let defaults =
-                state.store.voice_config(&call.organization_id).await.map_err(|e| ApiError::internal(&e))?;
-            let request = super::speech::translation_request(
-                body,
-                defaults.translate_from.as_deref(),
-                defaults.translate_to.as_deref(),
-                defaults.voice_to_voice,
-            )?;
-            Ok(state.calls.start_translation(call, request).await?)
-        }
-        "translation_stop" => Ok(state.calls.stop_translation(call).await?),
-        "switch_supervisor_role" => {
-            let role =
-                body.get("role").and_then(Value::as_str).and_then(supervisor_role).ok_or_else(|| {
-                    ApiError::unprocessable("10002", "role must be barge, whisper or monitor", "/role")
-                })?;
-            Ok(state.calls.switch_supervisor_role(call, role).await?)
-        }
-        "hold" => {
-            let file = body.get("audio_file").and_then(Value::as_str);
-            if let Some(f) = file {
-                Endpoint::parse(&format!("loop:play?file={f}")).map_err(|_| {
-                    ApiError::unprocessable("10002", "audio_file must be a plain file name", "/audio_file")
-                })?;
-            }
-            Ok(state.calls.hold(call, file.map_or(Hold::Silence, Hold::Music)).await?)
-        }
-        "unhold" => Ok(state.calls.hold(call, Hold::Off).await?),
-        "mute" | "unmute" => {
-            let on = action == "mute";
-            let (inbound, outbound) = match body.get("direction").and_then(Value::as_str) {
-                None | Some("both") => (Some(on), Some(on)),
-                Some("inbound") => (Some(on), None),
-                Some("outbound") => (None, Some(on)),
-                Some(other) => {
-                    return Err(ApiError::unprocessable(
-                        "10002",
-                        format!("direction '{other}' must be inbound, outbound or both"),
-                        "/direction",
-                    ))
-                }
-            };
-            Ok(state.calls.set_mute(call, inbound, outbound).await?)
-        }
-        "record_pause" => Ok(state.calls.pause_recording(call, true).await?),
-        "record_resume" => Ok(state.calls.pause_recording(call, false).await?),
-        "send_dtmf" => {
-            let (digits, timing) = dtmf_arguments(body)?;
-            Ok(state.calls.send_dtmf(call, digits, timing).await?)
-        }
-        other => Err(ApiError::unprocessable(
-            "10015",
-            format!("The {other} action is not available in Bond yet."),
-            "/action",
-        )),
-    }
-}
-
-/// `record_start`: `format` (wav), `channels` (single, dual), Bond's `sample_rate` (16000, or the leg's).
-fn record_start_options(body: &Value) -> Result<RecordOptions, ApiError> {
-    if let Some(track) = body.get("recording_track").and_then(Value::as_str) {
-        if track != "both" {
-            return Err(ApiError::unprocessable(
-                "10015",
-                "only recording_track 'both' is available yet",
-                "/recording_track",
-            ));
-        }
-    }
-    check_format(body.get("format"), "/format")?;
-    let channels = parse_channels(body.get("channels"), "/channels")?;
-    let rate = match body.get("sample_rate") {
-        None | Some(Value::Null) => None,
-        Some(v) if v.as_u64() == Some(16_000) => Some(SampleRate::Hz16000),
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "10002",
-                "sample_rate must be 16000 (or left out for the leg's rate)",
-                "/sample_rate",
-            ))
-        }
-    };
-    Ok(RecordOptions { channels, rate })
-}
-
-/// `record: "record-from-answer"` with its channels and format, on dial and bridge.
-fn record_options(
-    body: &Value,
-    key: &str,
-    channels: &str,
-    format: &str,
-) -> Result<Option<RecordOptions>, ApiError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) if v.as_str() == Some("record-from-answer") => {
-            check_format(body.get(format), &format!("/{format}"))?;
-            Ok(Some(RecordOptions {
-                channels: parse_channels(body.get(channels), &format!("/{channels}"))?,
-                rate: None,
-            }))
-        }
-        Some(_) => Err(ApiError::unprocessable(
-            "10002",
-            format!("{key} must be 'record-from-answer'"),
-            &format!("/{key}"),
-        )),
-    }
-}
-
-fn check_format(value: Option<&Value>, pointer: &str) -> Result<(), ApiError> {
-    match value.and_then(Value::as_str) {
-        None | Some("wav") => Ok(()),
-        Some("mp3") => {
-            Err(ApiError::unprocessable("10015", "mp3 recordings are not available yet; use wav", pointer))
-        }
-        Some(other) => {
-            Err(ApiError::unprocessable("10002", format!("'{other}' is not a recording format"), pointer))
-        }
-    }
-}
-
-fn parse_channels(value: Option<&Value>, pointer: &str) -> Result<RecordChannels, ApiError> {
-    match value.and_then(Value::as_str) {
-        None | Some("single") => Ok(RecordChannels::Single),
-        Some("dual") => Ok(RecordChannels::Dual),
-        Some(other) => Err(ApiError::unprocessable(
-            "10002",
-            format!("channels '{other}' must be single or dual"),
-            pointer,
-        )),
-    }
-}
-
-/// `digits` (0-9, *, #, A-D) and `duration_millis` (100-500). Telnyx's `w`/`W`
-/// pauses are refused until the sender can pause.
-fn dtmf_arguments(body: &Value) -> Result<(Vec<DtmfDigit>, DtmfTiming), ApiError> {
-    let text = body
-        .get("digits")
-        .and_then(Value::as_str)
-        .filter(|d| !d.is_empty())
-        .ok_or_else(|| ApiError::unprocessable("10005", "digits is required", "/digits"))?;
-    let tone_ms = match body.get("duration_millis") {
-        None | Some(Value::Null) => 250,
-        Some(v) => v.as_u64().filter(|d| (100..=500).contains(d)).ok_or_else(|| {
-            ApiError::unprocessable("10002", "duration_millis must be 100-500", "/duration_millis")
-        })? as u32,
-    };
-    let mut digits = Vec::new();
-    for c in text.chars() {
-        if c == 'w' || c == 'W' {
-            return Err(ApiError::unprocessable(
-                "10015",
-                "pauses (w, W) in digits are not available yet",
-                "/digits",
-            ));
-        }
-        digits.push(DtmfDigit::from_char(c).map_err(|_| {
-            ApiError::unprocessable("10002", format!("'{c}' is not a DTMF digit"), "/digits")
-        })?);
-    }
-    Ok((digits, DtmfTiming { tone_ms, gap_ms: 100 }))
 }

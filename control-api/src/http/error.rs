@@ -106,10 +106,13 @@ impl From<crate::calls::CallError> for ApiError {
     fn from(error: crate::calls::CallError) -> Self {
         use crate::calls::CallError;
         match error {
-            CallError::Invalid { code, detail, pointer } => Self::unprocessable(code, detail, pointer),
+            CallError::Invalid { code, detail, pointer } => Self::unprocessable(code, detail, &pointer),
+            CallError::UnknownAction(name) => {
+                Self::not_found(format!("Unknown call-control action '{name}'."))
+            }
             CallError::Ended => Self::call_ended(),
             CallError::Carrier { detail, pointer } => {
-                Self::unprocessable("10015", detail, pointer).with_status(StatusCode::BAD_GATEWAY)
+                Self::unprocessable("10015", detail, &pointer).with_status(StatusCode::BAD_GATEWAY)
             }
             CallError::Store(_) | CallError::Engine(_) | CallError::Internal(_) => Self::internal(&error),
         }

@@ -38,11 +38,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 /// A body already read as JSON, as `T`; a bad field is a 422 pointing at it
 /// (what [`Body`] answers, for handlers that also need the raw JSON).
 pub fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let pointer = if path == "." { "/".to_owned() } else { format!("/{}", path.replace('.', "/")) };
-        ApiError::unprocessable("10002", format!("{path}: {}", e.inner()), &pointer)
-    })
+    Ok(crate::calls::action::fields::parse(&value)?)
 }
 
 fn json_error(rejection: &JsonRejection) -> ApiError {

@@ -207,6 +207,26 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// Set the `client_state` later webhooks of a live call carry; `None` when
+    /// the call is missing, another organization's, or ended.
+    pub async fn set_client_state(
+        &self,
+        organization_id: &str,
+        id: &str,
+        client_state: &str,
+    ) -> Result<Option<CallRecord>, DbError> {
+        let row = sqlx::query(&format!(
+            "UPDATE calls SET client_state = $1 WHERE call_control_id = $2 AND organization_id = $3 \
+             AND ended_at IS NULL RETURNING {COLUMNS}"
+        ))
+        .bind(client_state)
+        .bind(id)
+        .bind(organization_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// Record the end of a call once; returns it as it now is, or `None` if it
     /// had already ended.
     pub async fn mark_ended(

@@ -1,0 +1,75 @@
+//! Carrying out a parsed [`Action`] on a live call: one arm per action, each
+//! a core method of [`CallService`].
+
+use super::Action;
+use crate::calls::error::CallError;
+use crate::calls::service::CallService;
+use crate::store::CallRecord;
+
+impl CallService {
+    /// Carry out `action` on `call` (the caller has checked who may).
+    pub async fn act(&self, call: &CallRecord, action: Action) -> Result<(), CallError> {
+        if !call.is_alive() {
+            return Err(CallError::Ended);
+        }
+        match action {
+            Action::Answer { stream } => {
+                self.answer(call).await?;
+                match stream {
+                    Some(request) => self.start_streaming(call, request).await,
+                    None => Ok(()),
+                }
+            }
+            Action::Reject { cause } => self.reject(call, cause.as_deref()).await,
+            Action::Hangup => self.hangup(call).await,
+            Action::Bridge { with, options, record } => {
+                let pointer = "/call_control_id_to_bridge_with";
+                let other = self.store.get_call(&call.organization_id, &with).await?.ok_or_else(|| {
+                    CallError::invalid("10005", "No call with that call_control_id_to_bridge_with.", pointer)
+                })?;
+                if !other.is_alive() {
+                    return Err(CallError::Ended);
+                }
+                self.bridge(call, &other, options).await?;
+                if let Some(options) = record {
+                    self.start_recording(call, options).await?;
+                }
+                Ok(())
+            }
+            Action::SendDtmf { digits, timing } => self.send_dtmf(call, digits, timing).await,
+            Action::RecordStart(options) => self.start_recording(call, options).await.map(|_| ()),
+            Action::RecordStop => self.stop_recording(call).await,
+            Action::RecordPause(paused) => self.pause_recording(call, paused).await,
+            Action::Hold(with) => self.hold(call, with.as_hold()).await,
+            Action::Mute { inbound, outbound } => self.set_mute(call, inbound, outbound).await,
+            Action::StreamingStart(request) => self.start_streaming(call, request).await,
+            Action::StreamingStop { stream_id } => self.stop_streaming(call, stream_id.as_deref()).await,
+            Action::PlaybackStart(request) | Action::Speak(request) => {
+                self.start_playback(call, request).await
+            }
+            Action::PlaybackStop { overlay, all } => self.stop_playback(call, overlay, all).await,
+            Action::TranscriptionStart(mut request) => {
+                let engines = self.speech_engine_names();
+                request.engine = super::fields::transcription_engine(request.engine.as_deref(), &engines)?;
+                self.start_transcription(call, request).await
+            }
+            Action::TranscriptionStop => self.stop_transcription(call).await,
+            Action::TranslationStart(asked) => {
+                let defaults = self.store.voice_config(&call.organization_id).await?;
+                let request = asked.with_defaults(
+                    defaults.translate_from.as_deref(),
+                    defaults.translate_to.as_deref(),
+                    defaults.voice_to_voice,
+                )?;
+                self.start_translation(call, request).await
+            }
+            Action::TranslationStop => self.stop_translation(call).await,
+            Action::SwitchSupervisorRole(role) => self.switch_supervisor_role(call, role).await,
+            Action::ClientStateUpdate { client_state } => {
+                let updated =
+                    self.store.set_client_state(&call.organization_id, &call.call_control_id, &client_state);
+                updated.await?.map(|_| ()).ok_or(CallError::Ended)
+            }
+        }
+    }
+}

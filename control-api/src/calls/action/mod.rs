@@ -1,0 +1,255 @@
+//! Telnyx call-control actions as one type. `POST /v2/calls/{id}/actions/{name}`
+//! is parsed once, at the edge, into an [`Action`] ([`Action::parse`]: the
+//! name picks the variant, the JSON body fills it, a wrong field is a
+//! [`CallError::Invalid`] pointing at it); [`CallService::act`](super::CallService::act)
+//! (`act.rs`) carries it out. A new action is one variant here, its body in
+//! `fields.rs`, and one arm in `act.rs` calling a core method.
+
+mod act;
+pub mod fields;
+
+use bond_codecs::dtmf::DtmfDigit;
+use bond_media_engine::leg::DtmfTiming;
+use bond_media_engine::SupervisorRole;
+use serde_json::Value;
+
+use super::error::CallError;
+use super::playback::{playback_request, speak_request, stop_all, PlaybackRequest};
+use super::recording::RecordOptions;
+use super::service::{BridgeOptions, Hold};
+use super::speech::TranscriptionRequest;
+use super::streaming::stream_request;
+use crate::streams::fork::StreamRequest;
+
+/// One call-control action with its validated fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Answer an incoming call; with `stream_url`, stream it from then on.
+    Answer {
+        stream: Option<StreamRequest>,
+    },
+    /// Refuse an incoming call (`cause`: CALL_REJECTED, USER_BUSY).
+    Reject {
+        cause: Option<String>,
+    },
+    Hangup,
+    /// Join this call with another (`call_control_id_to_bridge_with`).
+    Bridge {
+        with: String,
+        options: BridgeOptions,
+        record: Option<RecordOptions>,
+    },
+    SendDtmf {
+        digits: Vec<DtmfDigit>,
+        timing: DtmfTiming,
+    },
+    RecordStart(RecordOptions),
+    RecordStop,
+    /// `record_pause` (true) and `record_resume` (false).
+    RecordPause(bool),
+    /// `hold` (silence, or `audio_file` looped) and `unhold`.
+    Hold(HoldWith),
+    /// `mute` and `unmute`: what the party says (`inbound`) and hears (`outbound`); `None` leaves it.
+    Mute {
+        inbound: Option<bool>,
+        outbound: Option<bool>,
+    },
+    StreamingStart(StreamRequest),
+    StreamingStop {
+        stream_id: Option<String>,
+    },
+    PlaybackStart(PlaybackRequest),
+    PlaybackStop {
+        overlay: bool,
+        all: bool,
+    },
+    Speak(PlaybackRequest),
+    TranscriptionStart(TranscriptionRequest),
+    TranscriptionStop,
+    /// Languages left out come from the organization's voice config.
+    TranslationStart(fields::Translation),
+    TranslationStop,
+    SwitchSupervisorRole(SupervisorRole),
+    /// Set the `client_state` every later webhook of the call carries.
+    ClientStateUpdate {
+        client_state: String,
+    },
+}
+
+/// What a held call's party hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldWith {
+    Off,
+    Silence,
+    /// A WAV file from the data directory, looped.
+    Music(String),
+}
+
+impl HoldWith {
+    pub fn as_hold(&self) -> Hold<'_> {
+        match self {
+            Self::Off => Hold::Off,
+            Self::Silence => Hold::Silence,
+            Self::Music(file) => Hold::Music(file),
+        }
+    }
+}
+
+/// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
+const LATER: &[&str] = &[
+    "gather",
+    "gather_using_audio",
+    "gather_using_speak",
+    "gather_stop",
+    "fork_start",
+    "fork_stop",
+    "transfer",
+    "refer",
+    "enqueue",
+    "leave_queue",
+    "send_sip_info",
+    "suppression_start",
+    "suppression_stop",
+    "siprec_start",
+    "siprec_stop",
+];
+
+impl Action {
+    /// The action `name` with its `body`. An unknown name is
+    /// [`CallError::UnknownAction`]; a Telnyx action Bond does not have yet is
+    /// 10015; a wrong field is [`CallError::Invalid`] with its pointer.
+    pub fn parse(name: &str, body: &Value) -> Result<Self, CallError> {
+        if let Some(client_state) = body.get("client_state") {
+            fields::check_client_state(client_state)?;
+        }
+        Ok(match name {
+            "answer" => Self::Answer {
+                stream: match body.get("stream_url") {
+                    Some(url) if !url.is_null() => Some(stream_request(body)?),
+                    _ => None,
+                },
+            },
+            "reject" => Self::Reject { cause: fields::parse::<fields::Reject>(body)?.cause },
+            "hangup" => Self::Hangup,
+            "bridge" => fields::bridge(body)?,
+            "send_dtmf" => {
+                let (digits, timing) = fields::dtmf(body)?;
+                Self::SendDtmf { digits, timing }
+            }
+            "record_start" => Self::RecordStart(fields::record_start(body)?),
+            "record_stop" => Self::RecordStop,
+            "record_pause" => Self::RecordPause(true),
+            "record_resume" => Self::RecordPause(false),
+            "hold" => Self::Hold(fields::hold(body)?),
+            "unhold" => Self::Hold(HoldWith::Off),
+            "mute" | "unmute" => fields::mute(body, name == "mute")?,
+            "streaming_start" => Self::StreamingStart(stream_request(body)?),
+            "streaming_stop" => {
+                Self::StreamingStop { stream_id: fields::parse::<fields::StreamingStop>(body)?.stream_id }
+            }
+            "playback_start" => Self::PlaybackStart(playback_request(body)?),
+            "playback_stop" => Self::PlaybackStop {
+                overlay: fields::parse::<fields::PlaybackStop>(body)?.overlay.unwrap_or(false),
+                all: stop_all(body)?.unwrap_or(true),
+            },
+            "speak" => Self::Speak(speak_request(body)?),
+            "transcription_start" => Self::TranscriptionStart(fields::transcription(body)?),
+            "transcription_stop" => Self::TranscriptionStop,
+            "translation_start" => Self::TranslationStart(fields::translation(body)?),
+            "translation_stop" => Self::TranslationStop,
+            "switch_supervisor_role" => Self::SwitchSupervisorRole(fields::supervisor_role(body)?),
+            "client_state_update" => fields::client_state_update(body)?,
+            later if LATER.contains(&later) => {
+                return Err(CallError::invalid(
+                    "10015",
+                    format!("The {later} action is not available in Bond yet."),
+                    "/action",
+                ))
+            }
+            unknown => return Err(CallError::UnknownAction(unknown.to_owned())),
+        })
+    }
+
+    /// Actions that send a call's audio elsewhere or change who hears whom:
+    /// not an agent's, even on its own calls.
+    pub fn needs_supervisor(&self) -> bool {
+        matches!(self, Self::StreamingStart(_) | Self::StreamingStop { .. } | Self::SwitchSupervisorRole(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn invalid_pointer(name: &str, body: Value) -> String {
+        match Action::parse(name, &body) {
+            Err(CallError::Invalid { pointer, .. }) => pointer,
+            other => panic!("{name} {body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_pick_the_variant_and_bodies_fill_it() {
+        assert_eq!(Action::parse("hangup", &json!({})).unwrap(), Action::Hangup);
+        assert_eq!(Action::parse("record_resume", &json!({})).unwrap(), Action::RecordPause(false));
+        assert_eq!(
+            Action::parse("unmute", &json!({ "direction": "inbound" })).unwrap(),
+            Action::Mute { inbound: Some(false), outbound: None }
+        );
+        assert_eq!(
+            Action::parse("hold", &json!({ "audio_file": "moh.wav" })).unwrap(),
+            Action::Hold(HoldWith::Music("moh.wav".into()))
+        );
+        assert_eq!(
+            Action::parse("client_state_update", &json!({ "client_state": "aGk=" })).unwrap(),
+            Action::ClientStateUpdate { client_state: "aGk=".into() }
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_later_telnyx_actions_are_told_apart() {
+        assert!(
+            matches!(Action::parse("dance", &json!({})), Err(CallError::UnknownAction(n)) if n == "dance")
+        );
+        assert!(matches!(
+            Action::parse("transfer", &json!({})),
+            Err(CallError::Invalid { code: "10015", .. })
+        ));
+    }
+
+    #[test]
+    fn a_wrong_field_points_at_itself() {
+        assert_eq!(
+            invalid_pointer("bridge", json!({ "call_control_id_to_bridge_with": 7 })),
+            "/call_control_id_to_bridge_with"
+        );
+        assert_eq!(
+            invalid_pointer("bridge", json!({ "call_control_id": "v3:a", "prevent_double_bridge": "yes" })),
+            "/prevent_double_bridge"
+        );
+        assert_eq!(invalid_pointer("mute", json!({ "direction": "sideways" })), "/direction");
+        assert_eq!(invalid_pointer("send_dtmf", json!({ "digits": "12x" })), "/digits");
+        assert_eq!(
+            invalid_pointer("send_dtmf", json!({ "digits": "1", "duration_millis": 50 })),
+            "/duration_millis"
+        );
+        assert_eq!(invalid_pointer("hold", json!({ "audio_file": "../etc/passwd" })), "/audio_file");
+        assert_eq!(invalid_pointer("switch_supervisor_role", json!({ "role": "boss" })), "/role");
+        assert_eq!(invalid_pointer("client_state_update", json!({})), "/client_state");
+        assert_eq!(
+            invalid_pointer("client_state_update", json!({ "client_state": "not base64!" })),
+            "/client_state"
+        );
+        assert_eq!(invalid_pointer("hangup", json!({ "client_state": "%%%" })), "/client_state");
+    }
+
+    #[test]
+    fn only_streaming_and_role_switches_need_a_supervisor() {
+        let stream =
+            Action::parse("streaming_start", &json!({ "stream_url": "wss://example.com/s" })).unwrap();
+        assert!(stream.needs_supervisor());
+        assert!(!Action::Hangup.needs_supervisor());
+    }
+}
