@@ -11,7 +11,7 @@ use bond_codecs::level::rms_for_dbm0;
 use bond_codecs::resample::resample_clip;
 use bond_codecs::signals::syllables;
 use bond_codecs::SampleRate;
-use bond_control_api::speech::segmenter::Segmenter;
+use bond_speech::segmenter::Segmenter;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn speech_per_frame(c: &mut Criterion) {

@@ -7,7 +7,6 @@
 
 pub mod admin;
 pub mod agent_token;
-pub mod audio;
 pub mod auth;
 pub mod calls;
 pub mod clock;
@@ -18,7 +17,6 @@ pub mod http;
 pub mod revocation;
 pub mod serve;
 pub mod sip;
-pub mod speech;
 pub mod state;
 pub mod store;
 pub mod streams;

@@ -16,16 +16,16 @@ use crate::db::Database;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
 use crate::revocation::Revocations;
-use crate::speech::assemblyai::AssemblyAi;
-use crate::speech::deepgram::Deepgram;
-use crate::speech::elevenlabs::ElevenLabs;
-use crate::speech::mt::{Apertium, MtChain, Translator};
-use crate::speech::openai::ChatTranslator;
-use crate::speech::tts::Espeak;
-use crate::speech::{SpeechEngines, SpeechToText, SttChain, TextToSpeech, TtsChain};
 use crate::state::{prometheus, AppState};
 use crate::store::Store;
 use crate::webhooks::{worker, OrgSigners, WebhookNotifier, WebhookSigner};
+use bond_speech::assemblyai::AssemblyAi;
+use bond_speech::deepgram::Deepgram;
+use bond_speech::elevenlabs::ElevenLabs;
+use bond_speech::mt::{Apertium, MtChain, Translator};
+use bond_speech::openai::ChatTranslator;
+use bond_speech::tts::Espeak;
+use bond_speech::{SpeechEngines, SpeechToText, SttChain, TextToSpeech, TtsChain};
 
 /// Why `bond serve` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
 /// the fuzz targets build without it, to skip compiling whisper.cpp).
 #[cfg(feature = "whisper")]
 fn embedded_recognizer(config: &crate::config::SpeechConfig) -> Result<Box<dyn SpeechToText>, String> {
-    crate::speech::whisper::Whisper::new(&config.whisper_model, config.whisper_threads)
+    bond_speech::whisper::Whisper::new(&config.whisper_model, config.whisper_threads)
         .map(|w| Box::new(w) as Box<dyn SpeechToText>)
 }
 

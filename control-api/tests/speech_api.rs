@@ -12,11 +12,11 @@ use axum::http::{Request, StatusCode};
 use bond_codecs::level::rms_for_dbm0;
 use bond_codecs::signals::syllables;
 use bond_control_api::auth::Role;
-use bond_control_api::speech::{
+use bond_control_api::state::AppState;
+use bond_speech::{
     MtChain, MtError, SpeechEngines, SpeechToText, SttChain, SttError, TextToSpeech, Transcript, Translator,
     TtsChain, TtsError,
 };
-use bond_control_api::state::AppState;
 use common::{call, ADMIN_KEY};
 use futures_util::future::BoxFuture;
 use http_body_util::BodyExt;
@@ -63,7 +63,7 @@ fn with_engines(mut state: AppState) -> AppState {
     let engines = SpeechEngines {
         stt: std::sync::Arc::new(SttChain::new(vec![Box::new(Durations)])),
         mt: std::sync::Arc::new(MtChain::new(vec![Box::new(Shout)])),
-        tts: std::sync::Arc::new(TtsChain::new(vec![Box::new(bond_control_api::speech::tts::Espeak)])),
+        tts: std::sync::Arc::new(TtsChain::new(vec![Box::new(bond_speech::tts::Espeak)])),
     };
     state.calls = state.calls.clone().with_speech(Ok(engines));
     state
@@ -430,7 +430,7 @@ async fn chat_server(
 
 #[tokio::test]
 async fn an_openai_compatible_endpoint_translates_with_the_calls_earlier_words() {
-    use bond_control_api::speech::openai::ChatTranslator;
+    use bond_speech::openai::ChatTranslator;
     let seen = std::sync::Arc::default();
     let url = chat_server(StatusCode::OK, std::sync::Arc::clone(&seen)).await;
     let translator = ChatTranslator::new(&format!("{url}/"), "sk-test", "small-model");
@@ -449,7 +449,7 @@ async fn an_openai_compatible_endpoint_translates_with_the_calls_earlier_words()
 
 #[tokio::test]
 async fn a_failing_translator_hands_over_to_the_next_and_rests() {
-    use bond_control_api::speech::openai::ChatTranslator;
+    use bond_speech::openai::ChatTranslator;
     let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = std::sync::Arc::default();
     let url = chat_server(StatusCode::TOO_MANY_REQUESTS, seen.clone()).await;
     let limited = ChatTranslator::new(&url, "sk-test", "m");
@@ -561,7 +561,7 @@ async fn assemblyai_server() -> (String, Seen) {
 
 #[tokio::test]
 async fn assemblyai_hears_an_utterance_and_keeps_the_formatted_turn() {
-    use bond_control_api::speech::assemblyai::AssemblyAi;
+    use bond_speech::assemblyai::AssemblyAi;
     let (url, mut seen) = assemblyai_server().await;
     let heard = AssemblyAi::new(&url, "aai-key").transcribe(vec![0; 8_000], "en").await.unwrap();
     assert_eq!((heard.text.as_str(), heard.engine), ("Heard 500 ms.", "assemblyai"));
@@ -576,7 +576,7 @@ async fn assemblyai_hears_an_utterance_and_keeps_the_formatted_turn() {
 
 #[tokio::test]
 async fn deepgram_hears_an_utterance_sent_as_16_bit_pcm_and_a_dead_deepgram_hands_over() {
-    use bond_control_api::speech::deepgram::Deepgram;
+    use bond_speech::deepgram::Deepgram;
     let (url, mut seen) = deepgram_server().await;
     let deepgram = Deepgram::new(&url, "dg-key", "nova-2");
     let heard = deepgram.transcribe(vec![0; 16_000], "en-US").await.unwrap();
@@ -648,7 +648,7 @@ impl TextToSpeech for Murmur {
 
 #[tokio::test]
 async fn an_elevenlabs_compatible_voice_speaks_and_a_rejected_key_hands_over_and_rests() {
-    use bond_control_api::speech::elevenlabs::ElevenLabs;
+    use bond_speech::elevenlabs::ElevenLabs;
     let (url, seen) = elevenlabs_server().await;
     let voice = ElevenLabs::new(&url, "el-key", "voice-1", "eleven_multilingual_v2");
     let spoken = voice.speak("hola que tal", "es-MX").await.unwrap();

@@ -19,10 +19,10 @@ use sqlx::{Any, Transaction};
 use super::error::CallError;
 use super::payload;
 use super::service::CallService;
-use crate::audio::espeak::{self, Speech, MAX_TEXT_CHARS};
-use crate::audio::wav;
 use crate::db::DbError;
 use crate::store::CallRecord;
+use bond_speech::audio::espeak::{self, Speech, MAX_TEXT_CHARS};
+use bond_speech::audio::wav;
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -24,14 +24,14 @@ use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
-use crate::audio::wav;
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
 use crate::sip::SipCalls;
-use crate::speech::SpeechEngines;
 use crate::store::{CallRecord, Connection, NewCall, NewSegment, Segment, Store};
 use crate::streams::fork::StreamRequest;
 use crate::webhooks::WebhookNotifier;
+use bond_speech::audio::wav;
+use bond_speech::SpeechEngines;
 
 /// Rate of the built-in legs.
 const LOOP_RATE: SampleRate = SampleRate::Hz8000;

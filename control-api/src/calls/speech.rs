@@ -26,10 +26,10 @@ use tokio::sync::{mpsc, watch};
 use super::error::CallError;
 use super::service::CallService;
 use crate::clock::monotonic;
-use crate::speech::segmenter::{SegmentEvent, Segmenter, Utterance};
-use crate::speech::tts::TTS_RATE;
-use crate::speech::SpeechEngines;
 use crate::store::{CallRecord, NewSegment};
+use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance};
+use bond_speech::tts::TTS_RATE;
+use bond_speech::SpeechEngines;
 
 /// The fork's name on the call's leg.
 const SPEECH_FORK: &str = "speech";

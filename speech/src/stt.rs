@@ -164,7 +164,7 @@ mod tests {
         let (broken, broken_calls) = engine("first", Err(SttError::Failed("first", "crashed".into())));
         let (good, _) = engine("second", Ok("hello"));
         let chain = SttChain::new(vec![broken, good]);
-        let t0 = crate::clock::monotonic();
+        let t0 = crate::breaker::monotonic();
         let heard = chain.transcribe(vec![0; 160], "en", None, t0).await.unwrap();
         assert_eq!((heard.text.as_str(), heard.engine), ("hello", "second"));
         chain.transcribe(vec![0; 160], "en", None, t0 + Duration::from_secs(5)).await.unwrap();
@@ -178,7 +178,7 @@ mod tests {
         let (a, _) = engine("a", Err(SttError::Unavailable("a", "no model".into())));
         let (b, _) = engine("b", Err(SttError::Busy("b")));
         let chain = SttChain::new(vec![a, b]);
-        let err = chain.transcribe(vec![], "en", None, crate::clock::monotonic()).await.unwrap_err();
+        let err = chain.transcribe(vec![], "en", None, crate::breaker::monotonic()).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "every engine failed: a is not available: no model; b is busy: its queue is full"
@@ -190,7 +190,7 @@ mod tests {
         let (a, a_calls) = engine("a", Ok("from a"));
         let (b, _) = engine("b", Ok("from b"));
         let chain = SttChain::new(vec![a, b]);
-        let heard = chain.transcribe(vec![], "en", Some("B"), crate::clock::monotonic()).await.unwrap();
+        let heard = chain.transcribe(vec![], "en", Some("B"), crate::breaker::monotonic()).await.unwrap();
         assert_eq!(heard.engine, "b");
         assert_eq!(a_calls.load(Ordering::SeqCst), 0);
     }
@@ -201,7 +201,7 @@ mod tests {
         let stalled = Box::new(Scripted { name: "slow", answer: Ok("late"), stall: true, calls });
         let (good, _) = engine("fast", Ok("on time"));
         let chain = SttChain::new(vec![stalled, good]).with_deadline(Duration::from_millis(50));
-        let heard = chain.transcribe(vec![], "en", None, crate::clock::monotonic()).await.unwrap();
+        let heard = chain.transcribe(vec![], "en", None, crate::breaker::monotonic()).await.unwrap();
         assert_eq!(heard.engine, "fast");
     }
 }

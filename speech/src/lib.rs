@@ -1,13 +1,19 @@
+//! Bond's speech pipeline. It owns utterance segmenting, the speech-to-text,
+//! translation and text-to-speech engines, and the audio helpers they share
+//! ([`audio`]: WAV files, espeak-ng); it must never import the control plane
+//! (calls, the store, HTTP) or run on the media path.
+//!
 //! Speech on calls: utterances cut from a call's audio fork ([`segmenter`]),
 //! speech-to-text engines behind one trait with fallback ([`stt`], embedded
 //! [`whisper`], Deepgram's live API [`deepgram`], AssemblyAI's v3 [`assemblyai`]) and machine translation ([`mt`], embedded Apertium, and any
 //! OpenAI-compatible endpoint, [`openai`]) and speech ([`tts`]: espeak-ng, and
 //! an ElevenLabs-compatible API, [`elevenlabs`]). The call
 //! side (which call, which events, speaking the translation into the other leg)
-//! is `calls/speech.rs`. Nothing here runs on the media path: the fork's queue
+//! is `control-api/src/calls/speech.rs`. Nothing here runs on the media path: the fork's queue
 //! drops what the consumer does not take.
 
 pub mod assemblyai;
+pub mod audio;
 pub mod breaker;
 pub mod deepgram;
 pub mod elevenlabs;
