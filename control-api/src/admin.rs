@@ -4,9 +4,9 @@
 use crate::agent_token::{AgentClaims, TokenRole, MAX_TTL_SECS};
 use crate::auth::Role;
 use crate::config::Config;
-use crate::db::{Database, DbError};
-use crate::store::Store;
-use crate::webhooks::WebhookSigner;
+use bond_store::db::{Database, DbError};
+use bond_store::webhooks::WebhookSigner;
+use bond_store::Store;
 
 /// One admin command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<String, Admin
             let claims = AgentClaims {
                 organization_id,
                 agent: name,
-                expires: crate::clock::unix_seconds() + ttl_secs.clamp(1, MAX_TTL_SECS),
+                expires: bond_store::clock::unix_seconds() + ttl_secs.clamp(1, MAX_TTL_SECS),
                 connection_id,
                 id: uuid::Uuid::new_v4().to_string(),
                 role,
@@ -115,8 +115,9 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<String, Admin
                 return Err(AdminError::NoSuchOrganization(organization_id));
             }
             let instance = WebhookSigner::load_or_create(store.db()).await?;
-            let signer =
-                crate::webhooks::OrgSigners::new(store.clone(), instance).for_org(&organization_id).await?;
+            let signer = bond_store::webhooks::OrgSigners::new(store.clone(), instance)
+                .for_org(&organization_id)
+                .await?;
             format!("{}\n", signer.public_key_base64())
         }
     };

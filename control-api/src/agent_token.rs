@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::webhooks::WebhookSigner;
+use bond_store::webhooks::WebhookSigner;
 
 pub const PREFIX: &str = "bat_";
 const CONTEXT: &[u8] = b"bond-agent-token|";

@@ -4,41 +4,12 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+pub use bond_store::keys::{generate_key, hash_key, key_prefix, KeyOwner, Role};
 
 use crate::http::ApiError;
 use crate::revocation::Credential;
 use crate::state::AppState;
-
-/// What a key may do. Ordered: an admin may do everything a supervisor may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Agent,
-    Supervisor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Agent => "agent",
-            Self::Supervisor => "supervisor",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "agent" => Some(Self::Agent),
-            "supervisor" => Some(Self::Supervisor),
-            "admin" => Some(Self::Admin),
-            _ => None,
-        }
-    }
-}
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +20,17 @@ pub struct Principal {
     /// For an agent token: the connection its calls are placed on (`None`:
     /// the agent only takes calls). `None` for API keys.
     pub token_connection: Option<Option<String>>,
+}
+
+impl From<KeyOwner> for Principal {
+    fn from(owner: KeyOwner) -> Self {
+        Self {
+            organization_id: owner.organization_id,
+            api_key_id: owner.api_key_id,
+            role: owner.role,
+            token_connection: None,
+        }
+    }
 }
 
 impl Principal {
@@ -76,7 +58,7 @@ impl Principal {
     /// on every call of their organization; an agent (token or key) only on
     /// the calls it placed and, with a token, the calls it is a party to
     /// (`agent:<name>` as `to` or `from`).
-    pub fn may_act_on(&self, call: &crate::store::CallRecord) -> bool {
+    pub fn may_act_on(&self, call: &bond_store::CallRecord) -> bool {
         self.role >= Role::Supervisor
             || call.placed_by.as_deref() == Some(self.api_key_id.as_str())
             || (self.token_connection.is_some()
@@ -84,7 +66,7 @@ impl Principal {
     }
 
     /// 403 unless [`Principal::may_act_on`] `call`.
-    pub fn require_call(&self, call: &crate::store::CallRecord) -> Result<(), ApiError> {
+    pub fn require_call(&self, call: &bond_store::CallRecord) -> Result<(), ApiError> {
         if self.may_act_on(call) {
             return Ok(());
         }
@@ -109,24 +91,6 @@ impl Principal {
             ))
         }
     }
-}
-
-/// SHA-256 of a key, hex.
-pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A new random key: `KEY` + 32 random bytes as hex (the shape Telnyx keys have).
-pub fn generate_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
-    format!("KEY{hex}")
-}
-
-/// The part of a key that is safe to show.
-pub fn key_prefix(key: &str) -> String {
-    key.chars().take(10).collect()
 }
 
 pub fn unauthorized(detail: &str) -> ApiError {
@@ -170,12 +134,13 @@ impl Principal {
             return Ok((Principal::agent(&claims), Credential::of_token(&claims)));
         }
         let hash = hash_key(key);
-        let principal = state
+        let principal: Principal = state
             .store
-            .principal_for_key_hash(&hash)
+            .key_owner(&hash)
             .await
             .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(|| unauthorized("The API key is not valid."))?;
+            .ok_or_else(|| unauthorized("The API key is not valid."))?
+            .into();
         let credential = Credential::ApiKey {
             organization_id: principal.organization_id.clone(),
             id: principal.api_key_id.clone(),
@@ -200,7 +165,7 @@ pub async fn verify_agent_token(
     state: &AppState,
     token: &str,
 ) -> Result<crate::agent_token::AgentClaims, ApiError> {
-    let claims = crate::agent_token::verify(&state.signer, token, crate::clock::unix_seconds())
+    let claims = crate::agent_token::verify(&state.signer, token, bond_store::clock::unix_seconds())
         .map_err(unauthorized)?;
     if !claims.id.is_empty() {
         let revoked = state

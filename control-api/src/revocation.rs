@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::clock::unix_seconds;
-use crate::store::Store;
+use bond_store::clock::unix_seconds;
+use bond_store::Store;
 
 /// How often an open socket looks its credential up again.
 pub const RECHECK: Duration = Duration::from_secs(30);
@@ -127,7 +127,7 @@ impl Credential {
     async fn revoked_in(&self, store: &Store) -> bool {
         let found = match self {
             Self::Token { organization_id, id, .. } => store.agent_token_revoked(organization_id, id).await,
-            Self::ApiKey { hash, .. } => store.principal_for_key_hash(hash).await.map(|p| p.is_none()),
+            Self::ApiKey { hash, .. } => store.key_owner(hash).await.map(|p| p.is_none()),
         };
         found.unwrap_or(false)
     }

@@ -12,13 +12,10 @@ use tokio::sync::watch;
 use crate::calls::recording_storage::RecordingStorage;
 use crate::calls::{CallFiles, CallService, RecordingLinks};
 use crate::config::Config;
-use crate::db::Database;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
 use crate::revocation::Revocations;
 use crate::state::{prometheus, AppState};
-use crate::store::Store;
-use crate::webhooks::{worker, OrgSigners, WebhookNotifier, WebhookSigner};
 use bond_speech::assemblyai::AssemblyAi;
 use bond_speech::deepgram::Deepgram;
 use bond_speech::elevenlabs::ElevenLabs;
@@ -26,12 +23,15 @@ use bond_speech::mt::{Apertium, MtChain, Translator};
 use bond_speech::openai::ChatTranslator;
 use bond_speech::tts::Espeak;
 use bond_speech::{SpeechEngines, SpeechToText, SttChain, TextToSpeech, TtsChain};
+use bond_store::db::Database;
+use bond_store::webhooks::{worker, OrgSigners, WebhookNotifier, WebhookSigner};
+use bond_store::Store;
 
 /// Why `bond serve` could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
-    Database(#[from] crate::db::DbError),
+    Database(#[from] bond_store::db::DbError),
     #[error("cannot create {path}: {source}")]
     Directory { path: String, source: std::io::Error },
     #[error("cannot listen on {addr} (http.listen): {source}")]
@@ -64,7 +64,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
             .map_err(|source| ServeError::Directory { path: dir.display().to_string(), source })?;
     }
     let db = Database::connect(&config.database_url).await?;
-    let instance_id = db.instance_id(&uuid::Uuid::new_v4().to_string(), &crate::clock::rfc3339_now()).await?;
+    let instance_id =
+        db.instance_id(&uuid::Uuid::new_v4().to_string(), &bond_store::clock::rfc3339_now()).await?;
     let store = Store::new(db).await?;
     if let Some(key) = &config.bootstrap_api_key {
         if let Some(org) = store.bootstrap(key).await? {
@@ -223,10 +224,12 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
 }
 
 /// The key that signs recording links: made on first start, then kept.
-async fn recording_link_secret(store: &Store) -> Result<Vec<u8>, crate::db::DbError> {
+async fn recording_link_secret(store: &Store) -> Result<Vec<u8>, bond_store::db::DbError> {
     let fresh: String = (0..4).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
-    let secret =
-        store.db().setting_or_insert("recording_link_secret", &fresh, &crate::clock::rfc3339_now()).await?;
+    let secret = store
+        .db()
+        .setting_or_insert("recording_link_secret", &fresh, &bond_store::clock::rfc3339_now())
+        .await?;
     Ok(secret.into_bytes())
 }
 

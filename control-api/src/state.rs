@@ -8,8 +8,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use crate::calls::CallService;
 use crate::http::guard::RateLimiter;
 use crate::revocation::Revocations;
-use crate::store::Store;
-use crate::webhooks::{OrgSigners, WebhookNotifier, WebhookSigner};
+use bond_store::webhooks::{OrgSigners, WebhookNotifier, WebhookSigner};
+use bond_store::Store;
 
 #[derive(Debug, Clone)]
 pub struct AppState {

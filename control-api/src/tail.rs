@@ -12,8 +12,8 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
 
-use crate::clock::unix_seconds;
-use crate::webhooks::signing::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use bond_store::clock::unix_seconds;
+use bond_store::webhooks::signing::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Serve on `listen` until the process is stopped.
 pub async fn run(listen: SocketAddr, public_key: Option<String>) -> std::io::Result<()> {
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn a_webhook_is_one_line_with_its_type_and_call_and_a_checked_signature() {
-        let signer = crate::webhooks::WebhookSigner::from_secret([3; 32]);
+        let signer = bond_store::webhooks::WebhookSigner::from_secret([3; 32]);
         let body = br#"{"data":{"event_type":"call.answered","occurred_at":"2026-11-25T00:00:00Z","payload":{"call_control_id":"v3:abc","from":"+1"}}}"#;
         let now = unix_seconds();
         let mut headers = HeaderMap::new();
@@ -73,7 +73,7 @@ mod tests {
         headers.insert(SIGNATURE_HEADER, signer.sign(now, body).parse().unwrap());
         let line = describe(body, Some(&signer.public_key_base64()), &headers);
         assert_eq!(line, r#"2026-11-25T00:00:00Z call.answered v3:abc {"from":"+1"} [signature ok]"#);
-        let other = crate::webhooks::WebhookSigner::from_secret([4; 32]).public_key_base64();
+        let other = bond_store::webhooks::WebhookSigner::from_secret([4; 32]).public_key_base64();
         assert!(describe(body, Some(&other), &headers).ends_with("[BAD SIGNATURE]"));
         assert_eq!(describe(b"nope", None, &headers), "(not JSON: 4 bytes)");
     }

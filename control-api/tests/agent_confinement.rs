@@ -114,12 +114,7 @@ async fn revoked_agent_tokens_and_api_keys_stop_working_at_once() {
 
     let (status, _, json) = call(&state, "GET", "/v2/api_keys", Some(ADMIN_KEY), None).await;
     assert_eq!(status, StatusCode::OK, "{json}");
-    let org = state
-        .store
-        .principal_for_key_hash(&bond_control_api::auth::hash_key(ADMIN_KEY))
-        .await
-        .unwrap()
-        .unwrap();
+    let org = state.store.key_owner(&bond_control_api::auth::hash_key(ADMIN_KEY)).await.unwrap().unwrap();
     let (record, key) = state
         .store
         .create_api_key(&org.organization_id, bond_control_api::auth::Role::Supervisor, "ops")

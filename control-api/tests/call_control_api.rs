@@ -56,7 +56,7 @@ async fn key_for(state: &AppState, org: Option<&str>, role: Role) -> String {
 /// The organization of the admin key.
 async fn admin_org(state: &AppState) -> String {
     let key = bond_control_api::auth::hash_key(ADMIN_KEY);
-    state.store.principal_for_key_hash(&key).await.unwrap().unwrap().organization_id
+    state.store.key_owner(&key).await.unwrap().unwrap().organization_id
 }
 
 fn error_code(json: &Value) -> &str {

@@ -65,7 +65,7 @@ async fn issue(state: &AppState, path: &str, body: Value) -> (String, String) {
 }
 
 async fn organization(state: &AppState) -> String {
-    let admin = state.store.principal_for_key_hash(&hash_key(ADMIN_KEY)).await.unwrap().unwrap();
+    let admin = state.store.key_owner(&hash_key(ADMIN_KEY)).await.unwrap().unwrap();
     admin.organization_id
 }
 
@@ -144,7 +144,7 @@ async fn a_revocation_made_by_another_process_is_found_on_the_next_look() {
 #[tokio::test]
 async fn a_token_that_expires_lapses_as_expired() {
     let (_dir, state, _conn) = common::setup(&[]).await;
-    let soon = bond_control_api::clock::unix_seconds() + 1;
+    let soon = bond_store::clock::unix_seconds() + 1;
     let token =
         Credential::Token { organization_id: organization(&state).await, id: "tok-2".into(), expires: soon };
     let lapse = tokio::time::timeout(Duration::from_secs(10), token.lapsed(&state.store, &state.revocations));

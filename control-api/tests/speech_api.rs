@@ -348,7 +348,7 @@ async fn without_engines_transcription_is_refused_with_the_reason() {
 
 async fn admin_org(state: &AppState) -> String {
     let key = bond_control_api::auth::hash_key(ADMIN_KEY);
-    state.store.principal_for_key_hash(&key).await.unwrap().unwrap().organization_id
+    state.store.key_owner(&key).await.unwrap().unwrap().organization_id
 }
 
 #[tokio::test]
@@ -592,8 +592,7 @@ async fn deepgram_hears_an_utterance_sent_as_16_bit_pcm_and_a_dead_deepgram_hand
 
     let dead = Deepgram::new("ws://127.0.0.1:9/v1/listen", "k", "nova-2");
     let chain = SttChain::new(vec![Box::new(dead), Box::new(Durations)]);
-    let heard =
-        chain.transcribe(vec![0; 8_000], "en", None, bond_control_api::clock::monotonic()).await.unwrap();
+    let heard = chain.transcribe(vec![0; 8_000], "en", None, bond_store::clock::monotonic()).await.unwrap();
     assert_eq!(heard.engine, "durations", "whisper's place: the next engine takes over");
 }
 

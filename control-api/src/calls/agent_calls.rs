@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::error::CallError;
 use super::registry::Ending;
 use super::service::{new_call, no_route, outgoing_call, CallService, Dial};
-use crate::store::{CallRecord, Connection};
+use bond_store::{CallRecord, Connection};
 
 /// How long an agent's browser may ring (Telnyx `timeout_secs` overrides).
 const DEFAULT_RING_SECS: i64 = 30;

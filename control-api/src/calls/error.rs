@@ -2,8 +2,8 @@
 //! wrong; the HTTP layer (`http::error`) decides the status and Telnyx's
 //! error body, so nothing here knows about HTTP.
 
-use crate::db::DbError;
 use bond_media_engine::runtime::RuntimeError;
+use bond_store::db::DbError;
 
 /// A refused or failed call-control request.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@ use super::amd;
 use super::payload;
 use super::registry::Ending;
 use super::service::CallService;
-use crate::db::DbError;
-use crate::store::{CallRecord, NewEvent};
+use bond_store::db::DbError;
+use bond_store::{CallRecord, NewEvent};
 
 /// One INFO line per step of a call, as its webhook is queued: the call's
 /// story in the log with its id (`call.initiated` from/to, `call.answered`,

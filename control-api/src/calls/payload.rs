@@ -3,7 +3,7 @@
 use bond_media_engine::rtp::RtpStats;
 use serde_json::{json, Map, Value};
 
-use crate::store::CallRecord;
+use bond_store::CallRecord;
 
 /// The fields every call event carries.
 pub fn base(call: &CallRecord) -> Map<String, Value> {

@@ -19,10 +19,10 @@ use sqlx::{Any, Transaction};
 use super::error::CallError;
 use super::payload;
 use super::service::CallService;
-use crate::db::DbError;
-use crate::store::CallRecord;
 use bond_speech::audio::espeak::{self, Speech, MAX_TEXT_CHARS};
 use bond_speech::audio::wav;
+use bond_store::db::DbError;
+use bond_store::CallRecord;
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -197,8 +197,8 @@ async fn fetch(url: &str) -> Result<Vec<u8>, CallError> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(refuse("audio_url must be http or https".into()));
     }
-    crate::egress::check_url(&parsed).map_err(|refused| refuse(format!("audio_url: {refused}")))?;
-    let client = crate::egress::client(reqwest::Client::builder().timeout(FETCH_TIMEOUT))
+    bond_store::egress::check_url(&parsed).map_err(|refused| refuse(format!("audio_url: {refused}")))?;
+    let client = bond_store::egress::client(reqwest::Client::builder().timeout(FETCH_TIMEOUT))
         .build()
         .map_err(|e| CallError::Internal(e.to_string()))?;
     let mut response = client

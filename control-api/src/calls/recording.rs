@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use super::error::CallError;
 use super::payload;
 use super::service::CallService;
-use crate::clock::{rfc3339_now, unix_seconds};
-use crate::db::DbError;
-use crate::store::{CallRecord, RecordingRecord};
+use bond_store::clock::{rfc3339_now, unix_seconds};
+use bond_store::db::DbError;
+use bond_store::{CallRecord, RecordingRecord};
 
 /// What `record_start` (or `record` on dial/bridge) asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,9 +18,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use crate::clock::rfc3339_now;
 use crate::config::StorageConfig;
-use crate::store::{RecordingRecord, Store};
+use bond_store::clock::rfc3339_now;
+use bond_store::{RecordingRecord, Store};
 
 /// Longest wait between two rounds while the store fails.
 const MAX_RETRY: Duration = Duration::from_secs(60);

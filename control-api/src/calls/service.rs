@@ -24,14 +24,14 @@ use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
-use crate::clock::rfc3339_now;
-use crate::db::DbError;
 use crate::sip::SipCalls;
-use crate::store::{CallRecord, Connection, NewCall, NewSegment, Segment, Store};
 use crate::streams::fork::StreamRequest;
-use crate::webhooks::WebhookNotifier;
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
+use bond_store::clock::rfc3339_now;
+use bond_store::db::DbError;
+use bond_store::webhooks::WebhookNotifier;
+use bond_store::{CallRecord, Connection, NewCall, NewSegment, Segment, Store};
 
 /// Rate of the built-in legs.
 const LOOP_RATE: SampleRate = SampleRate::Hz8000;

@@ -13,10 +13,10 @@ use rsipstack::sip::{Header, StatusCode};
 use super::error::CallError;
 use super::registry::Ending;
 use super::service::{outgoing_call, CallService, Dial};
-use crate::db::DbError;
 use crate::sip::media::{self, CallMedia};
 use crate::sip::{self as sip, Destination, SipCall, SipCalls, SipSettings};
-use crate::store::{CallRecord, Connection};
+use bond_store::db::DbError;
+use bond_store::{CallRecord, Connection};
 
 /// How long an outgoing SIP call rings when the dial does not say.
 const DEFAULT_RING_SECS: i64 = 30;

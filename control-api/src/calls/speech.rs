@@ -25,11 +25,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::error::CallError;
 use super::service::CallService;
-use crate::clock::monotonic;
-use crate::store::{CallRecord, NewSegment};
 use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance};
 use bond_speech::tts::TTS_RATE;
 use bond_speech::SpeechEngines;
+use bond_store::clock::monotonic;
+use bond_store::{CallRecord, NewSegment};
 
 /// The fork's name on the call's leg.
 const SPEECH_FORK: &str = "speech";

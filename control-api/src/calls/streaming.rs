@@ -13,9 +13,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::error::CallError;
 use super::service::CallService;
-use crate::store::CallRecord;
 use crate::streams::back::{BackChannel, Inject, Reply, TargetLegs};
 use crate::streams::fork::{self, Ended, Notice, StreamRequest, StreamStart};
+use bond_store::CallRecord;
 
 /// The name of a call's streaming fork (beside transcription's).
 const STREAM_FORK: &str = "stream";

@@ -11,7 +11,7 @@ use bond_media_engine::SupervisorRole;
 use super::error::CallError;
 use super::registry::Ending;
 use super::service::CallService;
-use crate::store::CallRecord;
+use bond_store::CallRecord;
 
 /// A dial's `supervise_call_control_id` and `supervisor_role`.
 #[derive(Debug, Clone, PartialEq, Eq)]

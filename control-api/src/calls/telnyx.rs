@@ -14,8 +14,8 @@ use base64::Engine as _;
 use dashmap::DashMap;
 use serde_json::{json, Value};
 
-use crate::store::Connection;
 use crate::streams::auth::StreamSecrets;
+use bond_store::Connection;
 
 /// Telnyx errors and timeouts give up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,7 +8,7 @@ use super::extract::page_json;
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
-use crate::store::Page;
+use bond_store::Page;
 
 /// `GET /v2/webhook_public_key`: the key that verifies the organization's webhook signatures.
 #[utoipa::path(get, path = "/v2/webhook_public_key", tag = "webhooks",
@@ -25,7 +25,7 @@ pub async fn webhook_public_key(
 /// `GET /v2/audit_log`: every mutating API call of the organization, newest first (admins).
 #[utoipa::path(get, path = "/v2/audit_log", tag = "audit",
     params(("page[number]" = Option<i64>, Query), ("page[size]" = Option<i64>, Query)),
-    responses((status = 200, description = "Mutating API calls, newest first", body = super::schemas::Paged<crate::store::AuditEntry>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "Mutating API calls, newest first", body = super::schemas::Paged<bond_store::AuditEntry>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn audit_log(
     State(state): State<AppState>,
     principal: Principal,
@@ -39,7 +39,7 @@ pub async fn audit_log(
 
 /// `GET /v2/api_keys`: the organization's API keys (never the keys themselves; admins).
 #[utoipa::path(get, path = "/v2/api_keys", tag = "api_keys",
-    responses((status = 200, description = "Each key (never the key itself)", body = super::schemas::Data<Vec<crate::store::ApiKeyListing>>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
+    responses((status = 200, description = "Each key (never the key itself)", body = super::schemas::Data<Vec<bond_store::ApiKeyListing>>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn api_keys(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
     let keys =

@@ -32,9 +32,9 @@ use super::{ApiError, ErrorEnvelope};
 use crate::agent_token::{self, AgentClaims, TokenRole, DEFAULT_TTL_SECS, MAX_TTL_SECS};
 use crate::auth::{Principal, Role};
 use crate::calls::{AgentMessage, Endpoint, Hold};
-use crate::clock::unix_seconds;
 use crate::revocation::{Credential, Lapse};
 use crate::state::AppState;
+use bond_store::clock::unix_seconds;
 
 const SOFTPHONE_HTML: &str = include_str!("../../assets/agent.html");
 const SOFTPHONE_JS: &str = include_str!("../../assets/softphone.js");

@@ -17,7 +17,7 @@ use crate::calls::{
     amd, stream_request, supervisor_role, Action, AmdRequest, Dial, Endpoint, Link, Supervise,
 };
 use crate::state::AppState;
-use crate::store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
+use bond_store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
 
 /// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not
 /// have yet (AMD, streaming, recording, ...) are refused rather than ignored.
@@ -442,7 +442,7 @@ fn call_duration(call: &CallRecord) -> i64 {
     use time::format_description::well_known::Rfc3339;
     let parse = |s: &str| time::OffsetDateTime::parse(s, &Rfc3339).ok();
     let start = parse(&call.created_at);
-    let end = call.ended_at.as_deref().and_then(parse).or_else(|| parse(&crate::clock::rfc3339_now()));
+    let end = call.ended_at.as_deref().and_then(parse).or_else(|| parse(&bond_store::clock::rfc3339_now()));
     match (start, end) {
         (Some(s), Some(e)) => (e - s).whole_seconds().max(0),
         _ => 0,

@@ -11,7 +11,7 @@ use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::sip::SipSettings;
 use crate::state::AppState;
-use crate::store::{Connection, ConnectionFields, Page};
+use bond_store::{Connection, ConnectionFields, Page};
 
 const MISSING: &str = "No call control application with that id.";
 
@@ -38,7 +38,8 @@ pub struct ConnectionBody {
 pub(super) fn validate_url(url: &str, pointer: &str) -> Result<(), ApiError> {
     match url::Url::parse(url) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
-            crate::egress::check_url(&u).map_err(|refused| ApiError::unprocessable("10002", refused, pointer))
+            bond_store::egress::check_url(&u)
+                .map_err(|refused| ApiError::unprocessable("10002", refused, pointer))
         }
         _ => Err(ApiError::unprocessable("10002", format!("'{url}' is not an http(s) URL"), pointer)),
     }

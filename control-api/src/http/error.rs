@@ -89,7 +89,7 @@ impl ApiError {
 }
 
 /// A lookup's answer: the row, 404 with `missing` when there is none, 500 when the database failed.
-pub fn found<T>(lookup: Result<Option<T>, crate::db::DbError>, missing: &str) -> Result<T, ApiError> {
+pub fn found<T>(lookup: Result<Option<T>, bond_store::db::DbError>, missing: &str) -> Result<T, ApiError> {
     lookup.map_err(|e| ApiError::internal(&e))?.ok_or_else(|| ApiError::not_found(missing))
 }
 

@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::ApiError;
-use crate::store::Page;
+use crate::state::AppState;
+use bond_store::Page;
 
 /// `Json<T>` whose rejection is a Telnyx error (400 for bad JSON, 422 for a bad field, 413 too large).
 #[derive(Debug, Clone, Copy, Default)]
@@ -72,10 +73,10 @@ struct PageQuery {
     size: Option<i64>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Page {
+impl FromRequestParts<AppState> for Page {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let axum::extract::Query(q) = axum::extract::Query::<PageQuery>::from_request_parts(parts, state)
             .await
             .map_err(|e: QueryRejection| ApiError::unprocessable("10002", e.body_text(), "/page"))?;

@@ -12,9 +12,9 @@ use dashmap::DashMap;
 
 use super::ApiError;
 use crate::auth::{hash_key, Principal};
-use crate::clock::{rfc3339_now, unix_millis};
 use crate::state::AppState;
-use crate::store::AuditEntry;
+use bond_store::clock::{rfc3339_now, unix_millis};
+use bond_store::AuditEntry;
 
 /// A token bucket per client (API key, or IP address without one). Buckets that
 /// have refilled completely carry no information and are dropped now and then,

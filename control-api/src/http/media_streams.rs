@@ -63,7 +63,7 @@ pub async fn twilio(
     Ok(ws.accept(move |upgraded| session::serve(upgraded, state, admission)))
 }
 
-async fn connection(state: &AppState, id: &str) -> Result<crate::store::Connection, ApiError> {
+async fn connection(state: &AppState, id: &str) -> Result<bond_store::Connection, ApiError> {
     let connection = state.store.connection_by_id(id).await.map_err(|e| ApiError::internal(&e))?;
     match connection {
         Some(c) if c.active => Ok(c),

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use super::extract::page_json;
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
-use crate::clock::unix_seconds;
 use crate::state::AppState;
-use crate::store::{Page, RecordingRecord};
+use bond_store::clock::unix_seconds;
+use bond_store::{Page, RecordingRecord};
 
 fn recording_json(state: &AppState, r: &RecordingRecord) -> Value {
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);

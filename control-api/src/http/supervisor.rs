@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
-use crate::store::Segment;
+use bond_store::Segment;
 
 const PAGE_HTML: &str = include_str!("../../assets/supervisor.html");
 const PAGE_JS: &str = include_str!("../../assets/supervisor.js");

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 
 use super::ApiError;
 use crate::calls::telnyx::TelnyxSettings;
-use crate::clock::unix_seconds;
 use crate::state::AppState;
-use crate::webhooks::signing::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use bond_store::clock::unix_seconds;
+use bond_store::webhooks::signing::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 #[utoipa::path(post, path = "/webhooks/telnyx/{connection_id}", tag = "webhooks", params(("connection_id" = String, Path)),
     description = "Telnyx's call webhooks for calls Bond placed through a Telnyx connection, Ed25519-signed (telnyx-signature-ed25519 over timestamp|body, telnyx-timestamp within 300 s) with the connection's Telnyx public key. They act only on that connection's calls.",

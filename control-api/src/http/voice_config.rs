@@ -10,7 +10,7 @@ use crate::auth::{Principal, Role};
 use crate::calls::amd;
 use crate::calls::country::is_known_country;
 use crate::state::AppState;
-use crate::store::VoiceConfig;
+use bond_store::VoiceConfig;
 
 #[utoipa::path(get, path = "/v2/voice_config", tag = "voice_config",
     responses((status = 200, description = "The organization's voice configuration", body = super::schemas::Data<VoiceConfig>), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]

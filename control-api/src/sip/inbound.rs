@@ -16,8 +16,8 @@ use super::registry::SipCall;
 use super::source::source_ip;
 use super::{SipSettings, SipStack, ALLOW};
 use crate::calls::{CallService, IncomingSip, SipCandidates};
-use crate::clock::unix_seconds;
-use crate::store::Connection;
+use bond_store::clock::unix_seconds;
+use bond_store::Connection;
 
 /// Take every new server transaction; each is handled in its own task.
 pub async fn run(stack: Arc<SipStack>, calls: CallService, mut incoming: TransactionReceiver) {

@@ -7,7 +7,7 @@ use bond_codecs::Codec;
 use serde_json::Value;
 
 use super::digest::Credentials;
-use crate::store::Connection;
+use bond_store::Connection;
 
 /// Codecs Bond offers and accepts on SIP legs, in its order of preference.
 pub const DEFAULT_CODECS: &[Codec] = &[Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus];

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::store::Connection;
+use bond_store::Connection;
 
 /// The connection's media-stream secrets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -306,7 +306,7 @@ mod tests {
     #[tokio::test]
     async fn media_plays_in_turn_and_a_mark_is_answered_when_the_audio_before_it_has_played() {
         let (mut back, mut played) = back();
-        let t0 = crate::clock::monotonic();
+        let t0 = bond_store::clock::monotonic();
         assert_eq!(back.handle(&media(8_000), t0).await, vec![], "1 s of PCMU");
         assert_eq!(back.handle(&media(160), t0).await, vec![], "and 20 ms more");
         let Ok(Inject::Play { samples, rate }) = played.try_recv() else { panic!("nothing to play") };
@@ -326,7 +326,7 @@ mod tests {
     #[tokio::test]
     async fn clear_drops_the_queue_and_answers_every_pending_mark_at_once() {
         let (mut back, mut played) = back();
-        let t0 = crate::clock::monotonic();
+        let t0 = bond_store::clock::monotonic();
         back.handle(&media(1_600), t0).await;
         back.handle(r#"{"event":"mark","mark":{"name":"a"}}"#, t0).await;
         back.handle(r#"{"event":"mark","mark":{"name":"b"}}"#, t0).await;
@@ -342,7 +342,7 @@ mod tests {
     #[tokio::test]
     async fn bad_frames_get_telnyx_error_codes_and_change_nothing() {
         let (mut back, mut played) = back();
-        let now = crate::clock::monotonic();
+        let now = bond_store::clock::monotonic();
         let code = |replies: Vec<Reply>| match replies.as_slice() {
             [Reply::Error { code, .. }] => *code,
             other => panic!("{other:?}"),
@@ -359,7 +359,7 @@ mod tests {
     #[tokio::test]
     async fn payloads_of_any_whole_number_of_samples_are_played_back_to_back() {
         let (mut back, mut played) = back();
-        let now = crate::clock::monotonic();
+        let now = bond_store::clock::monotonic();
         // 1,100 bytes of PCMU (137.5 ms), as a resampling client sends them, then 7 bytes.
         for bytes in [1_100, 7] {
             assert_eq!(back.handle(&media(bytes), now).await, vec![]);
@@ -412,7 +412,7 @@ mod tests {
             [Reply::Error { code, .. }] => *code,
             other => panic!("{other:?}"),
         };
-        let t0 = crate::clock::monotonic();
+        let t0 = bond_store::clock::monotonic();
         assert_eq!(code(back.handle(&media(400), t0).await), 100_004, "0xFF bytes are no MP3 file");
         let soon = t0 + Duration::from_millis(500);
         assert_eq!(code(back.handle(&media(400), soon).await), 100_005, "one file a second");

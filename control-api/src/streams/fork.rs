@@ -22,7 +22,7 @@ use bond_media_engine::runtime::{Fork, ForkTick};
 
 use super::back::{Back, BackChannel, Inject, Reply};
 use super::frames::OutboundMediaWriter;
-use crate::clock::monotonic;
+use bond_store::clock::monotonic;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -143,7 +143,7 @@ pub async fn connect(url: &str, auth_token: Option<&str>) -> Result<Socket, Stri
 async fn tcp_to(uri: &Uri) -> Result<TcpStream, String> {
     let host = uri.host().ok_or("stream_url has no host")?.trim_start_matches('[').trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
-    let allowed = crate::egress::resolve(host, port).await?;
+    let allowed = bond_store::egress::resolve(host, port).await?;
     TcpStream::connect(&allowed[..]).await.map_err(|e| e.to_string())
 }
 
@@ -308,7 +308,7 @@ impl<'a> Frames<'a> {
         json!({
             "event": "dtmf",
             "stream_id": self.stream_id,
-            "occurred_at": crate::clock::rfc3339_now(),
+            "occurred_at": bond_store::clock::rfc3339_now(),
             "sequence_number": self.next_sequence().to_string(),
             "dtmf": { "digit": digit.to_string() },
         })

@@ -39,7 +39,7 @@ use super::frames::{self, Carrier, FrameError, Inbound, Start};
 use crate::calls::StreamCall;
 use crate::http::listener::{take_tcp, UpgradedSocket};
 use crate::state::AppState;
-use crate::store::Connection;
+use bond_store::Connection;
 
 /// Frames a carrier may send per second before Bond answers `rate_limit_reached`
 /// (media is 50 a second; marks and digits come on top).

@@ -4,7 +4,7 @@
 use super::Action;
 use crate::calls::error::CallError;
 use crate::calls::service::CallService;
-use crate::store::CallRecord;
+use bond_store::CallRecord;
 
 impl CallService {
     /// Carry out `action` on `call` (the caller has checked who may).

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Store;
-use crate::auth::Role;
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
+use crate::keys::Role;
 
 /// What an organization's calls do by default (the platforms' `voice_configs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

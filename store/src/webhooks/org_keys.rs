@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use super::WebhookSigner;
 use crate::db::DbError;
-use crate::store::Store;
+use crate::Store;
 
 /// Finds (and caches) each organization's signer.
 #[derive(Debug, Clone)]

@@ -30,7 +30,7 @@ use super::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use super::OrgSigners;
 use crate::clock::{unix_millis, unix_seconds};
 use crate::db::DbError;
-use crate::store::{Delivery, PendingEvent, Store};
+use crate::{Delivery, PendingEvent, Store};
 
 /// Due events read at a time.
 const BATCH: i64 = 500;

@@ -3,9 +3,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Store;
-use crate::auth::{generate_key, hash_key, key_prefix, Principal, Role};
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
+use crate::keys::{generate_key, hash_key, key_prefix, KeyOwner, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Organization {
@@ -120,7 +120,8 @@ impl Store {
         Ok(record)
     }
 
-    pub async fn principal_for_key_hash(&self, key_hash: &str) -> Result<Option<Principal>, DbError> {
+    /// Whom a live (not revoked) key belongs to, by its hash.
+    pub async fn key_owner(&self, key_hash: &str) -> Result<Option<KeyOwner>, DbError> {
         let row = sqlx::query(
             "SELECT organization_id, id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         )
@@ -129,11 +130,10 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let role: String = row.try_get(2)?;
-        Ok(Role::parse(&role).map(|role| Principal {
+        Ok(Role::parse(&role).map(|role| KeyOwner {
             organization_id: row.try_get(0).unwrap_or_default(),
             api_key_id: row.try_get(1).unwrap_or_default(),
             role,
-            token_connection: None,
         }))
     }
 
