@@ -3,6 +3,8 @@
 //! Loading order: built-in defaults, then the file (if given), then the
 //! environment. Every problem is reported as one line naming the key.
 
+pub use bond_calls::recording_storage::StorageConfig;
+pub use bond_calls::sip::SipConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -110,55 +112,6 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub storage: StorageConfig,
     pub log: LogConfig,
-}
-
-/// Object storage for finished recordings: any S3-compatible bucket; off while
-/// `s3_bucket` is empty (recordings then stay under `recordings_dir`).
-#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    pub s3_bucket: String,
-    /// Empty: AWS itself; else the store's URL (`http://` allowed, path-style requests).
-    pub s3_endpoint: String,
-    pub s3_region: String,
-    /// Empty: the usual `AWS_*` environment variables.
-    pub s3_access_key_id: String,
-    #[serde(skip_serializing)]
-    pub s3_secret_access_key: String,
-    /// Put before each object's name (`<organization>/<recording id>.wav`).
-    pub s3_prefix: String,
-    /// Keep the local file after it is stored.
-    pub keep_local: bool,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            s3_bucket: String::new(),
-            s3_endpoint: String::new(),
-            s3_region: "us-east-1".to_owned(),
-            s3_access_key_id: String::new(),
-            s3_secret_access_key: String::new(),
-            s3_prefix: String::new(),
-            keep_local: false,
-        }
-    }
-}
-
-/// Like the derived one, with the secret key left out (`bond check-config` prints it).
-impl std::fmt::Debug for StorageConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = if self.s3_secret_access_key.is_empty() { "(unset)" } else { "(set)" };
-        f.debug_struct("StorageConfig")
-            .field("s3_bucket", &self.s3_bucket)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("s3_region", &self.s3_region)
-            .field("s3_access_key_id", &self.s3_access_key_id)
-            .field("s3_secret_access_key", &secret)
-            .field("s3_prefix", &self.s3_prefix)
-            .field("keep_local", &self.keep_local)
-            .finish()
-    }
 }
 
 /// The speech engines (transcription and translation).
@@ -275,26 +228,6 @@ impl Default for RateLimitConfig {
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SipConfig {
-    pub udp_listen: SocketAddr,
-    pub tcp_listen: SocketAddr,
-    /// A SIP call ends (`timeout`) when no RTP arrives for this long while the
-    /// peer should be sending; 0: never.
-    pub rtp_timeout_secs: u64,
-    /// An incoming call the application neither answers nor rejects in this
-    /// long gets 480 and ends as `timeout`, freeing its ports.
-    pub ring_timeout_secs: u64,
-    /// A SIP-TCP connection that sends nothing (not even a keep-alive CRLF)
-    /// for this long is closed.
-    pub tcp_idle_timeout_secs: u64,
-    /// SIP-TCP connections open at once; unset: a quarter of the descriptor limit.
-    pub tcp_max_connections: Option<usize>,
-    /// SIP-TCP connections open at once from one address.
-    pub tcp_max_connections_per_address: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct RtpConfig {
     pub bind_ip: IpAddr,
     /// Address written into SDP when Bond sits behind 1:1 NAT.
@@ -403,20 +336,6 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
             public_url: String::new(),
-        }
-    }
-}
-
-impl Default for SipConfig {
-    fn default() -> Self {
-        Self {
-            udp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
-            tcp_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
-            rtp_timeout_secs: 30,
-            ring_timeout_secs: 120,
-            tcp_idle_timeout_secs: 120,
-            tcp_max_connections: None,
-            tcp_max_connections_per_address: 32,
         }
     }
 }

@@ -8,14 +8,11 @@
 pub mod admin;
 pub mod agent_token;
 pub mod auth;
-pub mod calls;
 pub mod config;
 pub mod http;
 pub mod revocation;
 pub mod serve;
-pub mod sip;
 pub mod state;
-pub mod streams;
 pub mod tail;
 pub mod telemetry;
 

@@ -9,13 +9,13 @@ use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig, W
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::calls::recording_storage::RecordingStorage;
-use crate::calls::{CallFiles, CallService, RecordingLinks};
 use crate::config::Config;
 use crate::http::app;
 use crate::http::guard::RateLimiter;
 use crate::revocation::Revocations;
 use crate::state::{prometheus, AppState};
+use bond_calls::recording_storage::RecordingStorage;
+use bond_calls::{CallFiles, CallService, RecordingLinks};
 use bond_speech::assemblyai::AssemblyAi;
 use bond_speech::deepgram::Deepgram;
 use bond_speech::elevenlabs::ElevenLabs;
@@ -37,7 +37,7 @@ pub enum ServeError {
     #[error("cannot listen on {addr} (http.listen): {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Sip(#[from] crate::sip::SipStartError),
+    Sip(#[from] bond_calls::sip::SipStartError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error("recording storage: {0}")]
@@ -53,7 +53,7 @@ pub struct Running {
     shutdown: tokio::sync::oneshot::Sender<()>,
     webhooks: tokio::task::JoinHandle<()>,
     stop_webhooks: watch::Sender<bool>,
-    pub sip: std::sync::Arc<crate::sip::SipStack>,
+    pub sip: std::sync::Arc<bond_calls::sip::SipStack>,
     grace: Duration,
 }
 
@@ -188,7 +188,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         backoff,
         stopped_webhooks,
     ));
-    let sip = crate::sip::start(
+    let sip = bond_calls::sip::start(
         &config.sip,
         config.rtp.public_ip.or(Some(config.rtp.bind_ip)),
         state.calls.clone(),

@@ -5,9 +5,9 @@ use std::sync::OnceLock;
 use bond_media_engine::runtime::EngineHandle;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::calls::CallService;
 use crate::http::guard::RateLimiter;
 use crate::revocation::Revocations;
+use bond_calls::CallService;
 use bond_store::webhooks::{OrgSigners, WebhookNotifier, WebhookSigner};
 use bond_store::Store;
 

@@ -803,10 +803,7 @@ async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
         let mut bob = state.calls.register_agent(&admin_org(&state).await, "bob");
         let customer = id_of(&dial(&state, &conn, "loop:tone?hz=700").await);
         let ringing = dial_bridged_on_answer(&state, &conn, "agent:bob", &customer).await;
-        assert!(matches!(
-            bob.messages.recv().await,
-            Some(bond_control_api::calls::AgentMessage::IncomingCall { .. })
-        ));
+        assert!(matches!(bob.messages.recv().await, Some(bond_calls::AgentMessage::IncomingCall { .. })));
 
         action(&state, &customer, "hangup", json!({})).await;
         let cancelled = get_call(&state, &ringing).await;
@@ -816,10 +813,7 @@ async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
         let told = bob.messages.recv().await.unwrap();
         assert_eq!(
             told,
-            bond_control_api::calls::AgentMessage::Hangup {
-                call_control_id: ringing,
-                cause: "originator_cancel".into()
-            }
+            bond_calls::AgentMessage::Hangup { call_control_id: ringing, cause: "originator_cancel".into() }
         );
     })
     .await;

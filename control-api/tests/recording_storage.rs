@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bond_control_api::calls::recording_storage::RecordingStorage;
+use bond_calls::recording_storage::RecordingStorage;
 use bond_control_api::state::AppState;
 use common::{action, dial, download, outbox, setup, tone_share};
 use futures_util::TryStreamExt;

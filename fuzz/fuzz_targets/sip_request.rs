@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|datagram: &[u8]| {
-    bond_control_api::sip::examine(datagram, "192.0.2.1:5060".parse().expect("an address"));
+    bond_calls::sip::examine(datagram, "192.0.2.1:5060".parse().expect("an address"));
 });

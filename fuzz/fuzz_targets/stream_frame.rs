@@ -1,7 +1,7 @@
 //! A text frame from a carrier's media-stream WebSocket (Telnyx or Twilio JSON).
 #![no_main]
 
-use bond_control_api::streams::frames;
+use bond_calls::streams::frames;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

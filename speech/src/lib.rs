@@ -9,7 +9,7 @@
 //! OpenAI-compatible endpoint, [`openai`]) and speech ([`tts`]: espeak-ng, and
 //! an ElevenLabs-compatible API, [`elevenlabs`]). The call
 //! side (which call, which events, speaking the translation into the other leg)
-//! is `control-api/src/calls/speech.rs`. Nothing here runs on the media path: the fork's queue
+//! is `calls/src/speech.rs`. Nothing here runs on the media path: the fork's queue
 //! drops what the consumer does not take.
 
 pub mod assemblyai;

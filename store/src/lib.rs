@@ -33,6 +33,9 @@ pub use revocations::ApiKeyListing;
 pub use translations::{NewSegment, Segment};
 pub use voice_config::VoiceConfig;
 
+/// A database transaction: what several changes that must land together are written in.
+pub type Tx = Transaction<'static, Any>;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 

@@ -31,9 +31,9 @@ use super::extract::Body;
 use super::{ApiError, ErrorEnvelope};
 use crate::agent_token::{self, AgentClaims, TokenRole, DEFAULT_TTL_SECS, MAX_TTL_SECS};
 use crate::auth::{Principal, Role};
-use crate::calls::{AgentMessage, Endpoint, Hold};
 use crate::revocation::{Credential, Lapse};
 use crate::state::AppState;
+use bond_calls::{AgentMessage, Endpoint, Hold};
 use bond_store::clock::unix_seconds;
 
 const SOFTPHONE_HTML: &str = include_str!("../../assets/agent.html");
@@ -194,7 +194,7 @@ pub fn javascript(source: &'static str) -> Response {
     responses((status = 101, description = "Switched to WebSocket: ClientMessage frames in, AgentMessage frames out")))]
 pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE)
-        .read_buffer_size(crate::streams::READ_BUFFER)
+        .read_buffer_size(bond_calls::streams::READ_BUFFER)
         .on_upgrade(move |socket| session(state, socket))
 }
 

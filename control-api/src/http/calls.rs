@@ -10,13 +10,11 @@ use serde_json::{json, Value};
 use super::extract::{page_json, typed, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
-use crate::calls::action::fields;
-use crate::calls::country::country_of;
-use crate::calls::endpoint::{self, PhoneUser};
-use crate::calls::{
-    amd, stream_request, supervisor_role, Action, AmdRequest, Dial, Endpoint, Link, Supervise,
-};
 use crate::state::AppState;
+use bond_calls::action::fields;
+use bond_calls::country::country_of;
+use bond_calls::endpoint::{self, PhoneUser};
+use bond_calls::{amd, stream_request, supervisor_role, Action, AmdRequest, Dial, Endpoint, Link, Supervise};
 use bond_store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
 
 /// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
-use crate::sip::SipSettings;
 use crate::state::AppState;
+use bond_calls::sip::SipSettings;
 use bond_store::{Connection, ConnectionFields, Page};
 
 const MISSING: &str = "No call control application with that id.";

@@ -102,9 +102,9 @@ impl IntoResponse for ApiError {
 /// How a call-control error is answered: a wrong field 422 with its pointer,
 /// an ended call Telnyx's 90018, a carrier's refusal 502, Bond's own failures
 /// 500 (logged with their cause, answered without it).
-impl From<crate::calls::CallError> for ApiError {
-    fn from(error: crate::calls::CallError) -> Self {
-        use crate::calls::CallError;
+impl From<bond_calls::CallError> for ApiError {
+    fn from(error: bond_calls::CallError) -> Self {
+        use bond_calls::CallError;
         match error {
             CallError::Invalid { code, detail, pointer } => Self::unprocessable(code, detail, &pointer),
             CallError::UnknownAction(name) => {

@@ -39,7 +39,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 /// A body already read as JSON, as `T`; a bad field is a 422 pointing at it
 /// (what [`Body`] answers, for handlers that also need the raw JSON).
 pub fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    Ok(crate::calls::action::fields::parse(&value)?)
+    Ok(bond_calls::action::fields::parse(&value)?)
 }
 
 fn json_error(rejection: &JsonRejection) -> ApiError {

@@ -8,6 +8,7 @@
 //! connection in a private type of hyper-util's, which cannot be unwrapped.
 //! HTTP/2 is not served: nothing that talks to Bond needs it over plain TCP.
 
+pub use bond_calls::streams::UpgradedSocket;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,7 +17,6 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::upgrade::Upgraded;
@@ -114,17 +114,6 @@ fn connection(
             }
         }
     });
-}
-
-/// An upgraded connection's socket.
-#[derive(Debug)]
-pub enum UpgradedSocket {
-    /// The TCP socket of a connection [`serve`] accepted, out of its runtime's
-    /// reactor (register it again with `tokio::net::TcpStream::from_std`), and
-    /// what hyper had read past the request.
-    Tcp { socket: std::net::TcpStream, read: Bytes },
-    /// A connection of another kind (another server's), as it is.
-    Other(Upgraded),
 }
 
 /// The socket under `upgraded`.

@@ -8,9 +8,9 @@ use axum::response::Response;
 use super::ws_handshake::WebSocketRequest;
 use super::ApiError;
 use crate::state::AppState;
-use crate::streams::auth::{same, twilio_signature, StreamSecrets};
-use crate::streams::frames::Carrier;
-use crate::streams::session::{self, Admission};
+use bond_calls::streams::auth::{same, twilio_signature, StreamSecrets};
+use bond_calls::streams::frames::Carrier;
+use bond_calls::streams::session::{self, Admission};
 
 #[utoipa::path(get, path = "/media/telnyx/{connection_id}", tag = "media_streams", params(("connection_id" = String, Path)),
     description = "A carrier's Telnyx Media Streaming WebSocket (Bond is the server): connected, start, media, dtmf, mark, clear, stop frames as Telnyx sends them; the connection's stream token as the x-telnyx-streaming-auth-token header or in connected. No start within 10 s or a bad token closes with 1008. docs/media-streams.md has every frame.",
@@ -27,7 +27,7 @@ pub async fn telnyx(
     // Without the header, the token may still come in the `connected` frame.
     let authorized = matches!((shown, &expected), (Some(shown), Some(expected)) if same(shown, expected));
     let admission = Admission { carrier: Carrier::Telnyx, connection, authorized };
-    Ok(ws.accept(move |upgraded| session::serve(upgraded, state, admission)))
+    Ok(ws.accept(move |upgraded| serve_stream(upgraded, state, admission)))
 }
 
 #[utoipa::path(get, path = "/media/twilio/{connection_id}", tag = "media_streams", params(("connection_id" = String, Path)),
@@ -60,7 +60,15 @@ pub async fn twilio(
         _ => false,
     };
     let admission = Admission { carrier: Carrier::Twilio, connection, authorized };
-    Ok(ws.accept(move |upgraded| session::serve(upgraded, state, admission)))
+    Ok(ws.accept(move |upgraded| serve_stream(upgraded, state, admission)))
+}
+
+/// Take the upgraded socket out of the HTTP server and hand it to the stream leg.
+async fn serve_stream(upgraded: hyper::upgrade::Upgraded, state: AppState, admission: Admission) {
+    match super::listener::take_tcp(upgraded) {
+        Ok(socket) => session::serve(socket, state.calls, admission).await,
+        Err(e) => tracing::warn!(error = %e, "could not take over a media stream's socket"),
+    }
 }
 
 async fn connection(state: &AppState, id: &str) -> Result<bond_store::Connection, ApiError> {

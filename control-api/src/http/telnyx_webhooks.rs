@@ -11,8 +11,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::ApiError;
-use crate::calls::telnyx::TelnyxSettings;
 use crate::state::AppState;
+use bond_calls::telnyx::TelnyxSettings;
 use bond_store::clock::unix_seconds;
 use bond_store::webhooks::signing::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 

@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 use super::extract::Body;
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
-use crate::calls::amd;
-use crate::calls::country::is_known_country;
 use crate::state::AppState;
+use bond_calls::amd;
+use bond_calls::country::is_known_country;
 use bond_store::VoiceConfig;
 
 #[utoipa::path(get, path = "/v2/voice_config", tag = "voice_config",

@@ -14,7 +14,6 @@ use base64::Engine as _;
 use bond_media_engine::leg::{Clip, PlaybackEnd};
 use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
-use sqlx::{Any, Transaction};
 
 use super::error::CallError;
 use super::payload;
@@ -162,7 +161,7 @@ impl CallService {
     /// The call ended: its clips end with `status: call_hangup`, before `call.hangup`.
     pub(super) async fn end_playbacks(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut bond_store::Tx,
         call: &CallRecord,
     ) -> Result<(), DbError> {
         let mut ids: Vec<u64> = self

@@ -16,6 +16,7 @@
 //! Every SIP call has one RTP leg in the media engine ([`media`]).
 
 mod causes;
+mod config;
 mod dialogs;
 pub mod digest;
 mod examine;
@@ -44,8 +45,8 @@ pub use outbound::{invite, Caller, Destination};
 pub use registry::{SipCall, SipCalls};
 pub use settings::{SipSettings, Trunk, TrunkTransport};
 
-use crate::calls::CallService;
-use crate::config::SipConfig;
+use crate::CallService;
+pub use config::SipConfig;
 
 /// Methods Bond answers (sent in `Allow`).
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";

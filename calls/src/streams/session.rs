@@ -23,7 +23,6 @@ use bond_media_engine::runtime::{EngineHandle, StreamInput, StreamLeg};
 use bond_media_engine::StreamOutput;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -36,9 +35,9 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{same, StreamSecrets};
 use super::frames::{self, Carrier, FrameError, Inbound, Start};
-use crate::calls::StreamCall;
-use crate::http::listener::{take_tcp, UpgradedSocket};
-use crate::state::AppState;
+use super::UpgradedSocket;
+use crate::CallService;
+use crate::StreamCall;
 use bond_store::Connection;
 
 /// Frames a carrier may send per second before Bond answers `rate_limit_reached`
@@ -64,20 +63,17 @@ pub struct Admission {
     pub authorized: bool,
 }
 
-/// Serve an upgraded media-stream connection on the driver thread that will
-/// hold its leg; when it ends, hang up its call if it had one.
-pub async fn serve(upgraded: Upgraded, state: AppState, admission: Admission) {
-    let socket = match take_tcp(upgraded) {
-        Ok(socket) => socket,
-        Err(e) => return tracing::warn!(error = %e, "could not take over a media stream's socket"),
-    };
-    let engine = state.engine.settled();
+/// Serve an upgraded media-stream connection (its socket taken out of the
+/// HTTP server) on the driver thread that will hold its leg; when it ends,
+/// hang up its call if it had one.
+pub async fn serve(socket: UpgradedSocket, calls: CallService, admission: Admission) {
+    let engine = calls.engine().settled();
     let (started, call) = oneshot::channel();
-    let beside = Beside { engine: engine.clone(), state: state.clone(), main: Handle::current(), started };
+    let beside = Beside { engine: engine.clone(), calls: calls.clone(), main: Handle::current(), started };
     // A driver that stopped (Bond shutting down) took the task with it.
     let stopped = engine.spawn_home(open(socket, admission, beside)).await.unwrap_or(false);
     if let Ok(call_control_id) = call.await {
-        state.calls.stream_ended(&call_control_id, stopped).await;
+        calls.stream_ended(&call_control_id, stopped).await;
     }
 }
 
@@ -111,7 +107,7 @@ async fn open(socket: UpgradedSocket, admission: Admission, beside: Beside) -> b
 /// say which call the stream became.
 struct Beside {
     engine: EngineHandle,
-    state: AppState,
+    calls: CallService,
     main: Handle,
     started: oneshot::Sender<String>,
 }
@@ -190,10 +186,9 @@ where
         client_state: start.client_state.clone(),
         extra: carrier_fields(carrier, &start),
     };
-    let Beside { engine, state, main, started } = beside;
+    let Beside { engine, calls, main, started } = beside;
     let placed = engine.clone();
-    let created =
-        main.spawn(async move { state.calls.stream_started(&connection, call, &placed).await }).await;
+    let created = main.spawn(async move { calls.stream_started(&connection, call, &placed).await }).await;
     let (record, leg) = match created {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {

@@ -10,7 +10,7 @@ use rsipstack::transport::SipAddr;
 
 use super::settings::{SipSettings, TrunkTransport};
 use super::SipStack;
-use crate::calls::Endpoint;
+use crate::Endpoint;
 
 /// Where an outgoing call's INVITE is sent.
 #[derive(Debug, Clone)]

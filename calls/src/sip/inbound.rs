@@ -15,7 +15,7 @@ use super::media::{self, CallMedia};
 use super::registry::SipCall;
 use super::source::source_ip;
 use super::{SipSettings, SipStack, ALLOW};
-use crate::calls::{CallService, IncomingSip, SipCandidates};
+use crate::{CallService, IncomingSip, SipCandidates};
 use bond_store::clock::unix_seconds;
 use bond_store::Connection;
 

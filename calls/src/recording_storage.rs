@@ -8,6 +8,7 @@
 //! lost: the order is copy, mark stored, then delete. Downloads read the local
 //! file while it is there, else the stored object, through the same signed link.
 
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,6 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use crate::config::StorageConfig;
 use bond_store::clock::rfc3339_now;
 use bond_store::{RecordingRecord, Store};
 
@@ -161,5 +161,54 @@ impl RecordingStorage {
         }
         tracing::debug!(recording = %recording.id, %key, "recording stored");
         Ok(())
+    }
+}
+
+/// Object storage for finished recordings: any S3-compatible bucket; off while
+/// `s3_bucket` is empty (recordings then stay under `recordings_dir`).
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub s3_bucket: String,
+    /// Empty: AWS itself; else the store's URL (`http://` allowed, path-style requests).
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    /// Empty: the usual `AWS_*` environment variables.
+    pub s3_access_key_id: String,
+    #[serde(skip_serializing)]
+    pub s3_secret_access_key: String,
+    /// Put before each object's name (`<organization>/<recording id>.wav`).
+    pub s3_prefix: String,
+    /// Keep the local file after it is stored.
+    pub keep_local: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_prefix: String::new(),
+            keep_local: false,
+        }
+    }
+}
+
+/// Like the derived one, with the secret key left out (`bond check-config` prints it).
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = if self.s3_secret_access_key.is_empty() { "(unset)" } else { "(set)" };
+        f.debug_struct("StorageConfig")
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &secret)
+            .field("s3_prefix", &self.s3_prefix)
+            .field("keep_local", &self.keep_local)
+            .finish()
     }
 }

@@ -13,11 +13,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Action, HoldWith};
-use crate::calls::error::CallError;
-use crate::calls::recording::RecordOptions;
-use crate::calls::service::BridgeOptions;
-use crate::calls::speech::{Tracks, TranscriptionRequest, TranslationRequest};
-use crate::calls::Endpoint;
+use crate::error::CallError;
+use crate::recording::RecordOptions;
+use crate::service::BridgeOptions;
+use crate::speech::{Tracks, TranscriptionRequest, TranslationRequest};
+use crate::Endpoint;
 
 /// `body` as `T`; a field of the wrong type is 10002 pointing at it.
 pub fn parse<T: DeserializeOwned>(body: &Value) -> Result<T, CallError> {
@@ -235,7 +235,7 @@ pub fn supervisor_role(body: &Value) -> Result<SupervisorRole, CallError> {
     parse::<SwitchRole>(body)?
         .role
         .as_deref()
-        .and_then(crate::calls::supervisor_role)
+        .and_then(crate::supervisor_role)
         .ok_or_else(|| invalid("role must be barge, whisper or monitor", "/role"))
 }
 

@@ -5,7 +5,6 @@
 
 use bond_media_engine::{EngineEvent, HangupCause};
 use serde_json::Value;
-use sqlx::{Any, Transaction};
 
 use super::amd;
 use super::payload;
@@ -131,18 +130,14 @@ impl CallService {
         Ok(())
     }
 
-    pub(super) async fn call_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        id: &str,
-    ) -> Result<CallRecord, DbError> {
+    pub(super) async fn call_in(&self, tx: &mut bond_store::Tx, id: &str) -> Result<CallRecord, DbError> {
         self.store.get_call_tx(tx, id).await?.ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
     }
 
     /// Mark `id` answered inside `tx`; returns it as it now is.
     pub(super) async fn answered_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut bond_store::Tx,
         id: &str,
         at: &str,
     ) -> Result<CallRecord, DbError> {
@@ -154,7 +149,7 @@ impl CallService {
 
     pub(super) async fn enqueue(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut bond_store::Tx,
         call: &CallRecord,
         event_type: &str,
         body: Value,

@@ -15,9 +15,11 @@ pub mod recording_links;
 pub mod recording_storage;
 mod registry;
 mod service;
+pub mod sip;
 mod sip_calls;
 mod speech;
 mod streaming;
+pub mod streams;
 mod supervise;
 pub mod telnyx;
 

@@ -9,7 +9,7 @@ use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHan
 use rsipstack::sip::{Header, Request, StatusCode};
 
 use super::SipStack;
-use crate::calls::CallService;
+use crate::CallService;
 
 pub async fn run(stack: Arc<SipStack>, calls: CallService, mut states: DialogStateReceiver) {
     while let Some(state) = states.recv().await {

@@ -2,8 +2,8 @@
 //! a core method of [`CallService`].
 
 use super::Action;
-use crate::calls::error::CallError;
-use crate::calls::service::CallService;
+use crate::error::CallError;
+use crate::service::CallService;
 use bond_store::CallRecord;
 
 impl CallService {

@@ -13,7 +13,6 @@ use bond_media_engine::runtime::{EngineHandle, StreamLeg};
 use bond_media_engine::{DtmfPassing, LegId};
 use dashmap::{DashMap, DashSet};
 use serde_json::{Map, Value};
-use sqlx::{Any, Transaction};
 
 use super::agent_calls::AgentCalls;
 use super::amd::{AmdMode, AmdRequest};
@@ -382,7 +381,7 @@ impl CallService {
 
     async fn insert_initiated(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut bond_store::Tx,
         new: &NewCall,
         extra: Map<String, Value>,
     ) -> Result<CallRecord, DbError> {

@@ -17,3 +17,14 @@ pub mod session;
 /// streams. Larger frames (audio an application sends back) still arrive whole,
 /// over several reads.
 pub const READ_BUFFER: usize = 4096;
+
+/// An upgraded connection's socket.
+#[derive(Debug)]
+pub enum UpgradedSocket {
+    /// The TCP socket of a connection the HTTP listener accepted, out of its runtime's
+    /// reactor (register it again with `tokio::net::TcpStream::from_std`), and
+    /// what hyper had read past the request.
+    Tcp { socket: std::net::TcpStream, read: bytes::Bytes },
+    /// A connection of another kind (another server's), as it is.
+    Other(hyper::upgrade::Upgraded),
+}
