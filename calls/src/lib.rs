@@ -1,4 +1,13 @@
-//! Calls: destinations, the registry of live legs, webhook payloads and the call-control service.
+//! Bond's call control. It owns the per-call service ([`CallService`]: dial,
+//! answer, bridge, hang up, record, stream, play, supervise, and the webhook
+//! each change is written with), the typed [`Action`]s the API's call-control
+//! commands become and the [`CallError`]s they answer, destinations, the
+//! registry of live legs, and the leg adapters beside the core: SIP ([`sip`])
+//! and carrier media streams ([`streams`]). It commands the media engine
+//! through its handle and keeps what it records in `bond-store`.
+//!
+//! It must never import axum or the HTTP layer: errors are [`CallError`]s,
+//! which `control-api` maps to statuses and Telnyx's error bodies.
 
 pub mod action;
 mod agent_calls;

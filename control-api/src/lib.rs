@@ -1,9 +1,13 @@
-//! Bond's control plane: configuration, persistence, the HTTP API, and the
-//! `bond` binary that runs it all around the media engine.
+//! Bond's HTTP skin and the `bond` binary. It owns the routes, who a request
+//! is (API keys, agent and supervisor tokens, roles, revocation), the OpenAPI
+//! document, turning `CallError`s and store errors into HTTP answers, the
+//! agent and supervisor pages, the configuration, and `bond serve` / `bond
+//! admin`, which wire the engine, the store, the speech engines and call
+//! control together.
 //!
-//! The control plane never touches media: it sends commands to the engine
-//! through an [`EngineHandle`](bond_media_engine::runtime::EngineHandle) and
-//! records what the engine's events say.
+//! It is the only crate that knows axum. It holds no call, SIP, stream,
+//! speech or database logic: those are `bond-calls`, `bond-speech` and
+//! `bond-store`.
 
 pub mod admin;
 pub mod agent_token;
