@@ -119,10 +119,7 @@ impl Action {
     /// [`CallError::UnknownAction`]; a Telnyx action Bond does not have yet is
     /// 10015; a wrong field is [`CallError::Invalid`] with its pointer.
     pub fn parse(name: &str, body: &Value) -> Result<Self, CallError> {
-        if let Some(client_state) = body.get("client_state") {
-            fields::check_client_state(client_state)?;
-        }
-        Ok(match name {
+        let action = match name {
             "answer" => Self::Answer {
                 stream: match body.get("stream_url") {
                     Some(url) if !url.is_null() => Some(stream_request(body)?),
@@ -167,7 +164,11 @@ impl Action {
                 ))
             }
             unknown => return Err(CallError::UnknownAction(unknown.to_owned())),
-        })
+        };
+        if let Some(client_state) = body.get("client_state") {
+            fields::check_client_state(client_state)?;
+        }
+        Ok(action)
     }
 
     /// Actions that send a call's audio elsewhere or change who hears whom:
@@ -210,9 +211,9 @@ mod tests {
 
     #[test]
     fn unknown_names_and_later_telnyx_actions_are_told_apart() {
-        assert!(
-            matches!(Action::parse("dance", &json!({})), Err(CallError::UnknownAction(n)) if n == "dance")
-        );
+        // An unknown name is 404 whatever its body holds.
+        let body = json!({ "client_state": "%%%" });
+        assert!(matches!(Action::parse("dance", &body), Err(CallError::UnknownAction(n)) if n == "dance"));
         assert!(matches!(
             Action::parse("transfer", &json!({})),
             Err(CallError::Invalid { code: "10015", .. })
