@@ -63,6 +63,16 @@ pub enum Lapse {
     Revoked,
 }
 
+impl Lapse {
+    /// The WebSocket close code and reason a socket ends with: 4001 expired, 4003 revoked.
+    pub fn close_frame(self) -> (u16, &'static str) {
+        match self {
+            Self::Expired => (4001, "the token expired"),
+            Self::Revoked => (4003, "the credential was revoked"),
+        }
+    }
+}
+
 impl Credential {
     fn id(&self) -> (&str, &str) {
         match self {

@@ -31,7 +31,7 @@ use super::extract::Body;
 use super::{ApiError, ErrorEnvelope};
 use crate::agent_token::{self, AgentClaims, TokenRole, DEFAULT_TTL_SECS, MAX_TTL_SECS};
 use crate::auth::{Principal, Role};
-use crate::revocation::{Credential, Lapse};
+use crate::revocation::Credential;
 use crate::state::AppState;
 use bond_calls::{AgentMessage, Endpoint, Hold};
 use bond_store::clock::unix_seconds;
@@ -282,21 +282,13 @@ async fn session(state: AppState, mut socket: WebSocket) {
                 }
             },
             lapse = &mut lapsed => {
-                let (code, reason) = closing(lapse);
+                let (code, reason) = lapse.close_frame();
                 close(&mut socket, code, reason.into()).await;
                 break;
             }
         }
     }
     state.calls.unregister_agent(&org, &agent, registration.id).await;
-}
-
-/// The close code and reason for a socket whose credential lapsed.
-pub(super) fn closing(lapse: Lapse) -> (u16, &'static str) {
-    match lapse {
-        Lapse::Expired => (4001, "the token expired"),
-        Lapse::Revoked => (4003, "the credential was revoked"),
-    }
 }
 
 /// The first frame must register with a valid token.

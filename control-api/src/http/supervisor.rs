@@ -190,7 +190,7 @@ async fn supervise(state: AppState, mut socket: WebSocket) {
     loop {
         let message = tokio::select! {
             lapse = &mut lapsed => {
-                let (code, reason) = super::agents::closing(lapse);
+                let (code, reason) = lapse.close_frame();
                 let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
                 break;
             }
