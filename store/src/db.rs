@@ -73,23 +73,11 @@ impl Database {
         // thread for every statement.
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 1 } else { 10 })
-            .test_before_acquire(!sqlite)
+            // Postgres connections are checked when lent by the query below,
+            // which is also the ping; SQLite's are not (see above).
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(if sqlite { 15 } else { 5 }))
-            // A connection left inside a transaction (one whose owner was lost)
-            // is closed, never lent out again: every later statement on it
-            // would sit uncommitted in that transaction. Checked when lent, by
-            // which time the rollback a dropped transaction queues has run.
-            .before_acquire(|conn, _| {
-                Box::pin(async move {
-                    if sqlx::Connection::is_in_transaction(conn) {
-                        tracing::error!(
-                            "a database connection was left inside a transaction: closed, rolled back"
-                        );
-                        return Ok(false);
-                    }
-                    Ok(true)
-                })
-            })
+            .before_acquire(move |conn, _| Box::pin(outside_any_transaction(conn, sqlite)))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -148,6 +136,26 @@ impl Database {
     }
 }
 
+/// Whether a pooled connection may be lent: not inside a transaction. One left
+/// inside one (its owner was dropped, or its `BEGIN` was cancelled, which sqlx
+/// does not undo on Postgres: transact-rs/sqlx#4393) is closed, which rolls it
+/// back; lent again, every later write on it would sit uncommitted, seen by
+/// this process and lost by a crash. sqlx's own count of open transactions
+/// misses a cancelled `BEGIN`, so on Postgres the server is asked: the
+/// statement and transaction timestamps are equal only in the first statement
+/// of a transaction (an error, as inside a failed transaction, also closes it).
+async fn outside_any_transaction(conn: &mut sqlx::AnyConnection, sqlite: bool) -> Result<bool, sqlx::Error> {
+    let outside = !sqlx::Connection::is_in_transaction(conn)
+        && (sqlite
+            || sqlx::query_scalar::<_, bool>("SELECT statement_timestamp() = transaction_timestamp()")
+                .fetch_one(&mut *conn)
+                .await?);
+    if !outside {
+        tracing::error!("a database connection was left inside a transaction: closed, rolled back");
+    }
+    Ok(outside)
+}
+
 fn create_sqlite_dir(url: &str) -> Result<(), DbError> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
@@ -197,6 +205,58 @@ pub(crate) mod tests {
             let first = db.instance_id("first-candidate", "2026-01-01T00:00:00Z").await.unwrap();
             let second = db.instance_id("second-candidate", "2026-01-02T00:00:00Z").await.unwrap();
             assert_eq!(first, second);
+        }
+    }
+
+    /// What a caller dropped between `BEGIN` and its answer leaves behind (the
+    /// kill -9 loss of issue 39): a pooled connection inside a transaction no
+    /// `Transaction` owns. Lent again, every later write would sit uncommitted
+    /// in it, seen by this process and lost by a crash; it must be closed instead.
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_never_lent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in test_urls(dir.path()) {
+            let db = Database::connect(&url).await.unwrap();
+            let mut conn = db.pool().acquire().await.unwrap();
+            std::mem::forget(sqlx::Connection::begin(&mut *conn).await.unwrap());
+            drop(conn);
+
+            let key = format!("orphan-transaction-{}", uuid::Uuid::new_v4());
+            db.setting_or_insert(&key, "committed", "2026-01-01T00:00:00Z").await.unwrap();
+
+            let elsewhere = Database::connect(&url).await.unwrap();
+            let seen: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(&key)
+                .fetch_optional(elsewhere.pool())
+                .await
+                .unwrap();
+            assert_eq!(seen.as_deref(), Some("committed"), "{url}: a write sat in an orphaned transaction");
+        }
+    }
+
+    /// sqlx's `BEGIN` cancelled at any moment (a dropped HTTP handler): on
+    /// Postgres the server can be left inside a transaction sqlx does not count
+    /// (transact-rs/sqlx#4393). Every later write must still be committed.
+    /// Timing decides where each cancellation lands; before the server was
+    /// asked, Postgres lost a write within the first few hundred rounds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_begin_cancelled_at_any_moment_leaves_no_write_uncommitted() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in test_urls(dir.path()) {
+            let db = Database::connect(&url).await.unwrap();
+            let elsewhere = Database::connect(&url).await.unwrap();
+            for round in 0..400u64 {
+                let cancel_after = Duration::from_micros(round % 200);
+                let _ = tokio::time::timeout(cancel_after, db.pool().begin()).await;
+                let key = format!("cancelled-begin-{}", uuid::Uuid::new_v4());
+                db.setting_or_insert(&key, "committed", "2026-01-01T00:00:00Z").await.unwrap();
+                let seen: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(&key)
+                    .fetch_optional(elsewhere.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(seen.as_deref(), Some("committed"), "{url}: round {round}");
+            }
         }
     }
 
