@@ -208,6 +208,23 @@ pub(crate) mod tests {
         }
     }
 
+    /// Writes a fresh setting through `db` and answers whether `elsewhere`, a
+    /// second pool on the same database, sees it: only a committed write shows.
+    /// (An uncommitted insert is also invisible to `db`'s other connections,
+    /// which makes its own read-back fail.)
+    async fn write_is_committed(db: &Database, elsewhere: &Database) -> bool {
+        let key = format!("committed-{}", uuid::Uuid::new_v4());
+        if db.setting_or_insert(&key, "yes", "2026-01-01T00:00:00Z").await.is_err() {
+            return false;
+        }
+        let seen: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(&key)
+            .fetch_optional(elsewhere.pool())
+            .await
+            .unwrap();
+        seen.as_deref() == Some("yes")
+    }
+
     /// What a caller dropped between `BEGIN` and its answer leaves behind (the
     /// kill -9 loss of issue 39): a pooled connection inside a transaction no
     /// `Transaction` owns. Lent again, every later write would sit uncommitted
@@ -221,16 +238,11 @@ pub(crate) mod tests {
             std::mem::forget(sqlx::Connection::begin(&mut *conn).await.unwrap());
             drop(conn);
 
-            let key = format!("orphan-transaction-{}", uuid::Uuid::new_v4());
-            db.setting_or_insert(&key, "committed", "2026-01-01T00:00:00Z").await.unwrap();
-
             let elsewhere = Database::connect(&url).await.unwrap();
-            let seen: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(&key)
-                .fetch_optional(elsewhere.pool())
-                .await
-                .unwrap();
-            assert_eq!(seen.as_deref(), Some("committed"), "{url}: a write sat in an orphaned transaction");
+            assert!(
+                write_is_committed(&db, &elsewhere).await,
+                "{url}: a write sat in an orphaned transaction"
+            );
         }
     }
 
@@ -248,14 +260,7 @@ pub(crate) mod tests {
             for round in 0..400u64 {
                 let cancel_after = Duration::from_micros(round % 200);
                 let _ = tokio::time::timeout(cancel_after, db.pool().begin()).await;
-                let key = format!("cancelled-begin-{}", uuid::Uuid::new_v4());
-                db.setting_or_insert(&key, "committed", "2026-01-01T00:00:00Z").await.unwrap();
-                let seen: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                    .bind(&key)
-                    .fetch_optional(elsewhere.pool())
-                    .await
-                    .unwrap();
-                assert_eq!(seen.as_deref(), Some("committed"), "{url}: round {round}");
+                assert!(write_is_committed(&db, &elsewhere).await, "{url}: round {round}");
             }
         }
     }
