@@ -203,7 +203,9 @@ impl CallService {
             return Err("the call was accepted already".into());
         }
         // Near the call it will be bridged with, or the call it is to supervise.
-        let near = self.waiting_link(call).or_else(|| self.supervising.get(call).map(|s| s.0.call.clone()));
+        let near = self.waiting_link(call).or_else(|| {
+            self.live.read(call, |c| c.supervising.as_ref().map(|s| s.supervise.call.clone())).flatten()
+        });
         let engine = self.engine_near_link(near.as_deref());
         let (leg, answer) = match engine.create_webrtc_leg(offer, fresh_credentials()).await {
             Ok(created) => created,

@@ -87,7 +87,7 @@ impl CallService {
                 Ok(EngineEvent::PlaybackEnded { id, end, .. }) => self.playback_event(id, Some(end)).await,
                 Ok(EngineEvent::MachineDetection { leg, event }) => {
                     let Some(call) = self.registry.call(leg) else { continue };
-                    let Some(mode) = self.amd_modes.get(&call).map(|m| *m) else { continue };
+                    let Some(mode) = self.live.read(&call, |c| c.amd_mode).flatten() else { continue };
                     if let Some((event_type, fields)) = amd::webhook(mode, event) {
                         if let Err(e) = self.call_event(&call, event_type, fields).await {
                             tracing::error!(%call, error = %e, "could not record a machine detection result");

@@ -17,6 +17,7 @@ pub mod endpoint;
 pub mod error;
 mod events;
 mod linked;
+mod live;
 pub mod payload;
 mod playback;
 mod recording;

@@ -11,20 +11,20 @@ use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::rtp::RtpStats;
 use bond_media_engine::runtime::{EngineHandle, StreamLeg};
 use bond_media_engine::{DtmfPassing, LegId};
-use dashmap::{DashMap, DashSet};
+use dashmap::DashMap;
 use serde_json::{Map, Value};
 
 use super::agent_calls::AgentCalls;
-use super::amd::{AmdMode, AmdRequest};
+use super::amd::AmdRequest;
 use super::endpoint::{Endpoint, LoopKind};
 use super::error::CallError;
 use super::linked::{Link, PendingBridges};
+use super::live::LiveCalls;
 use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
 use crate::sip::SipCalls;
-use crate::streams::fork::StreamRequest;
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
 use bond_store::clock::rfc3339_now;
@@ -119,28 +119,17 @@ pub struct CallService {
     pub(super) registry: CallRegistry,
     pub(super) notifier: WebhookNotifier,
     pub(super) files: CallFiles,
-    parked_after_unbridge: Arc<DashSet<String>>,
-    /// Calls running answering-machine detection, and in which mode.
-    pub(super) amd_modes: Arc<DashMap<String, AmdMode>>,
-    /// Detection asked for on calls not answered yet (dialed through Telnyx or SIP).
-    pub(super) pending_amd: Arc<DashMap<String, bond_media_engine::amd::AmdConfig>>,
+    /// What is kept in memory for each live call (`live.rs`).
+    pub(super) live: LiveCalls,
     telnyx: TelnyxCalls,
     pub(super) sip: SipCalls,
     pub(super) agents: AgentCalls,
     pub(super) pending_bridges: PendingBridges,
-    /// Calls streaming their audio out, by call: the stream's id.
-    pub(super) streaming: Arc<DashMap<String, String>>,
-    /// Streams asked for on dial, waiting for the answer.
-    pub(super) pending_streams: Arc<DashMap<String, StreamRequest>>,
     /// Clips handed to the engine and not ended yet, by clip id.
     pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
     pub(super) playback_ids: Arc<std::sync::atomic::AtomicU64>,
     /// Speech-to-text and translation engines, or why there are none.
     pub(super) speech: Result<SpeechEngines, String>,
-    /// Calls whose speech is listened to, by call: what to do with it.
-    pub(super) speech_calls: Arc<DashMap<String, tokio::sync::watch::Sender<super::speech::SpeechSettings>>>,
-    /// Supervisors' calls: whom they supervise and how, and whether it has started (on answer).
-    pub(super) supervising: Arc<DashMap<String, (super::supervise::Supervise, bool)>>,
     /// Every translated segment as it is stored, for the supervisor streams.
     pub(super) segments: tokio::sync::broadcast::Sender<Segment>,
 }
@@ -153,20 +142,14 @@ impl CallService {
             registry: CallRegistry::default(),
             notifier,
             files,
-            parked_after_unbridge: Arc::default(),
-            amd_modes: Arc::default(),
-            pending_amd: Arc::default(),
+            live: LiveCalls::default(),
             telnyx: TelnyxCalls::default(),
             sip: SipCalls::default(),
             agents: AgentCalls::default(),
             pending_bridges: PendingBridges::default(),
-            streaming: Arc::default(),
-            pending_streams: Arc::default(),
             playbacks: Arc::default(),
             playback_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             speech: Err("no speech engines are configured".into()),
-            speech_calls: Arc::default(),
-            supervising: Arc::default(),
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
         }
     }
@@ -265,7 +248,7 @@ impl CallService {
         }?;
         let new = outgoing_call(connection, dial);
         if let Some(amd) = amd {
-            self.amd_modes.insert(new.call_control_id.clone(), amd.mode);
+            self.live.update(&new.call_control_id, |c| c.amd_mode = Some(amd.mode));
         }
         match self.record_answered(&new, leg, "L16", rate, serde_json::Map::new()).await {
             Ok(call) => {
@@ -275,7 +258,7 @@ impl CallService {
                 Ok(call)
             }
             Err(e) => {
-                self.amd_modes.remove(&new.call_control_id);
+                self.live.update(&new.call_control_id, |c| c.amd_mode = None);
                 Err(CallError::from(e))
             }
         }
@@ -344,8 +327,10 @@ impl CallService {
     /// starts when the answer comes.
     pub(super) fn defer_amd(&self, call_control_id: &str, amd: Option<AmdRequest>) {
         if let Some(amd) = amd {
-            self.amd_modes.insert(call_control_id.to_owned(), amd.mode);
-            self.pending_amd.insert(call_control_id.to_owned(), amd.config);
+            self.live.update(call_control_id, |c| {
+                c.amd_mode = Some(amd.mode);
+                c.pending_amd = Some(amd.config);
+            });
         }
     }
 
@@ -456,7 +441,7 @@ impl CallService {
                 return Err(CallError::Ended);
             };
             self.registry.insert(&bond_call, leg.id);
-            if let Some((_, config)) = self.pending_amd.remove(&bond_call) {
+            if let Some(config) = self.live.update(&bond_call, |c| c.pending_amd.take()) {
                 let _ = self.engine.start_amd(leg.id, config).await;
             }
             self.bridge_if_answered(&bond_call).await;
@@ -527,7 +512,7 @@ impl CallService {
         }
         self.engine.bridge(leg_a, leg_b, options.dtmf).await?;
         if options.park_after_unbridge {
-            self.parked_after_unbridge.insert(a.call_control_id.clone());
+            self.live.update(&a.call_control_id, |c| c.parked_after_unbridge = true);
         }
         let result: Result<(), DbError> = async {
             let mut tx = self.store.begin().await?;
@@ -686,14 +671,17 @@ impl CallService {
         cascade.extend(self.supervisor_endings(call_control_id));
         if let Some(partner) = &before.bridged_with {
             self.store.set_bridged(&mut tx, partner, None).await?;
-            if self.parked_after_unbridge.remove(partner).is_none() {
+            if !self.live.update(partner, |c| std::mem::take(&mut c.parked_after_unbridge)) {
                 cascade.push((partner.clone(), Ending { cause: "normal_clearing", source: "unknown" }));
             }
         }
-        self.parked_after_unbridge.remove(call_control_id);
-        self.amd_modes.remove(call_control_id);
-        self.pending_amd.remove(call_control_id);
-        self.pending_streams.remove(call_control_id);
+        // Its stream and speech tasks forget theirs as they wind down.
+        self.live.update(call_control_id, |c| {
+            c.parked_after_unbridge = false;
+            c.amd_mode = None;
+            c.pending_amd = None;
+            c.pending_stream = None;
+        });
         self.telnyx.release(call_control_id, true);
         self.release_sip(call_control_id);
         self.release_agent(call_control_id, ending.cause);

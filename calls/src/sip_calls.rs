@@ -258,7 +258,7 @@ impl CallService {
         };
         self.apply_plan(call_control_id, &sip_call, plan, true).await?;
         self.sip.update(call_control_id, |c| c.answered = true);
-        if let Some((_, config)) = self.pending_amd.remove(call_control_id) {
+        if let Some(config) = self.live.update(call_control_id, |c| c.pending_amd.take()) {
             let _ = self.engine.start_amd(sip_call.media.leg, config).await;
         }
         self.record_answer(call_control_id, plan.codec).await.map_err(|e| e.to_string())

@@ -236,24 +236,25 @@ impl CallService {
             ));
         }
         let id = &call.call_control_id;
-        let rx = match self.speech_calls.entry(id.clone()) {
+        let started = self.live.update(id, |c| match &c.speech {
             // Already listening: change what it does.
-            dashmap::Entry::Occupied(running) => {
-                running.get().send_modify(change);
-                return Ok(());
+            Some(running) => {
+                running.send_modify(change);
+                None
             }
-            dashmap::Entry::Vacant(slot) => {
+            None => {
                 let mut settings = SpeechSettings::default();
                 change(&mut settings);
                 let (tx, rx) = watch::channel(settings);
-                slot.insert(tx);
-                rx
+                c.speech = Some(tx);
+                Some(rx)
             }
-        };
+        });
+        let Some(rx) = started else { return Ok(()) };
         let fork = match self.engine.start_fork(leg, SPEECH_FORK).await {
             Ok(fork) => fork,
             Err(e) => {
-                self.speech_calls.remove(id);
+                self.live.update(id, |c| c.speech = None);
                 return Err(CallError::from(e));
             }
         };
@@ -269,7 +270,8 @@ impl CallService {
     ) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let id = &call.call_control_id;
-        let stopped = self.speech_calls.get(id).is_some_and(|s| s.send_if_modified(stop));
+        let stopped = self.live.read(id, |c| c.speech.as_ref().is_some_and(|s| s.send_if_modified(stop)));
+        let stopped = stopped.unwrap_or(false);
         if !stopped {
             return Err(CallError::invalid(
                 "90020",
@@ -277,7 +279,7 @@ impl CallService {
                 "/call_control_id",
             ));
         }
-        if self.speech_calls.remove_if(id, |_, s| s.borrow().is_idle()).is_some() {
+        if self.live.update(id, |c| c.speech.take_if(|s| s.borrow().is_idle())).is_some() {
             // The listening task sees the fork end and delivers what it had.
             self.engine.stop_fork(leg, SPEECH_FORK).await?;
         }
@@ -347,7 +349,8 @@ impl CallService {
         }
         let _ = delivery.await;
         // Forget the call's settings unless a new run took its place already.
-        self.speech_calls.remove_if(&call.call_control_id, |_, s| s.subscribe().same_channel(&settings));
+        self.live
+            .update(&call.call_control_id, |c| c.speech.take_if(|s| s.subscribe().same_channel(&settings)));
     }
 
     /// The party speaks again: a translation still being spoken to the other side is stale.

@@ -26,17 +26,15 @@ impl CallService {
     pub async fn start_streaming(&self, call: &CallRecord, request: StreamRequest) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let stream_id = uuid::Uuid::new_v4().to_string();
-        match self.streaming.entry(call.call_control_id.clone()) {
-            dashmap::Entry::Occupied(_) => {
-                return Err(CallError::invalid(
-                    "90019",
-                    "The call is already streaming; stop that stream first.",
-                    "/call_control_id",
-                ))
-            }
-            dashmap::Entry::Vacant(slot) => {
-                slot.insert(stream_id.clone());
-            }
+        let claimed = self.live.update(&call.call_control_id, |c| {
+            c.stream.is_none().then(|| c.stream = Some(stream_id.clone())).is_some()
+        });
+        if !claimed {
+            return Err(CallError::invalid(
+                "90019",
+                "The call is already streaming; stop that stream first.",
+                "/call_control_id",
+            ));
         }
         let start = StreamStart {
             stream_id: stream_id.clone(),
@@ -58,7 +56,7 @@ impl CallService {
         request: StreamRequest,
     ) -> Result<(), CallError> {
         let id = &call.call_control_id;
-        self.pending_streams.insert(id.clone(), request);
+        self.live.update(id, |c| c.pending_stream = Some(request));
         if self.answered_already(call).await? {
             self.start_pending_stream(call).await;
         }
@@ -67,7 +65,9 @@ impl CallService {
 
     /// A dialed call was answered: start the stream its dial asked for.
     pub(super) async fn start_pending_stream(&self, call: &CallRecord) {
-        let Some((_, request)) = self.pending_streams.remove(&call.call_control_id) else { return };
+        let Some(request) = self.live.update(&call.call_control_id, |c| c.pending_stream.take()) else {
+            return;
+        };
         if let Err(e) = self.start_streaming(call, request).await {
             tracing::warn!(call = %call.call_control_id, error = ?e, "the dial's stream could not start");
         }
@@ -76,10 +76,10 @@ impl CallService {
     /// `streaming_stop`: end the call's stream (`stream_id`, if given, must be it).
     pub async fn stop_streaming(&self, call: &CallRecord, stream_id: Option<&str>) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
-        let removed = self
-            .streaming
-            .remove_if(&call.call_control_id, |_, running| stream_id.is_none_or(|id| id == running));
-        if removed.is_none() {
+        let removed = self.live.update(&call.call_control_id, |c| {
+            c.stream.take_if(|running| stream_id.is_none_or(|id| id == running)).is_some()
+        });
+        if !removed {
             return Err(CallError::invalid(
                 "90020",
                 "The call has no such stream.",
@@ -129,7 +129,7 @@ impl CallService {
                 }
             },
         };
-        self.streaming.remove_if(call, |_, running| *running == start.stream_id);
+        self.live.update(call, |c| c.stream.take_if(|running| *running == start.stream_id));
         match ended {
             Ended::Stopped | Ended::Closed => {
                 self.stream_event(call, "streaming.stopped", &request, &start.stream_id, None).await
@@ -209,7 +209,7 @@ impl CallService {
 
     /// Whether the call's current stream is `stream_id`.
     fn streams_to(&self, call: &str, stream_id: &str) -> bool {
-        self.streaming.get(call).is_some_and(|running| *running == stream_id)
+        self.live.read(call, |c| c.stream.as_deref() == Some(stream_id)).unwrap_or(false)
     }
 
     async fn stream_event(

@@ -9,6 +9,7 @@
 use bond_media_engine::SupervisorRole;
 
 use super::error::CallError;
+use super::live::Supervising;
 use super::registry::Ending;
 use super::service::CallService;
 use bond_store::CallRecord;
@@ -37,7 +38,8 @@ impl CallService {
         supervisor: &CallRecord,
         supervise: Supervise,
     ) -> Result<(), CallError> {
-        self.supervising.insert(supervisor.call_control_id.clone(), (supervise, false));
+        let supervising = Supervising { supervise, started: false };
+        self.live.update(&supervisor.call_control_id, |c| c.supervising = Some(supervising));
         if self.answered_already(supervisor).await? {
             self.start_pending_supervision(supervisor).await;
         }
@@ -47,9 +49,13 @@ impl CallService {
     /// A supervisor's call was answered: its role starts.
     pub(super) async fn start_pending_supervision(&self, supervisor: &CallRecord) {
         let id = &supervisor.call_control_id;
-        let Some(supervise) = self.supervising.get(id).filter(|s| !s.1).map(|s| s.0.clone()) else { return };
+        let waiting = self.live.read(id, |c| c.supervising.clone().filter(|s| !s.started));
+        let Some(Supervising { supervise, .. }) = waiting.flatten() else { return };
         match self.apply_role(id, &supervise).await {
-            Ok(()) => drop(self.supervising.insert(id.clone(), (supervise, true))),
+            Ok(()) => {
+                let started = Supervising { supervise, started: true };
+                self.live.update(id, |c| c.supervising = Some(started));
+            }
             Err(e) => tracing::warn!(call = %id, error = ?e, "the supervisor could not join"),
         }
     }
@@ -61,26 +67,28 @@ impl CallService {
         role: SupervisorRole,
     ) -> Result<(), CallError> {
         let id = &supervisor.call_control_id;
-        let Some((supervise, started)) = self.supervising.get(id).map(|s| s.clone()) else {
+        let Some(Supervising { supervise, started }) =
+            self.live.read(id, |c| c.supervising.clone()).flatten()
+        else {
             return Err(CallError::invalid("10015", "This call supervises no call.", "/call_control_id"));
         };
         let supervise = Supervise { role, ..supervise };
         if started {
             self.apply_role(id, &supervise).await?;
         }
-        self.supervising.insert(id.clone(), (supervise, started));
+        self.live.update(id, |c| c.supervising = Some(Supervising { supervise, started }));
         Ok(())
     }
 
     /// `ended` is over: forget what it supervised, and return the supervisors'
     /// calls that end with it.
     pub(super) fn supervisor_endings(&self, ended: &str) -> Vec<(String, Ending)> {
-        self.supervising.remove(ended);
-        let supervisors: Vec<String> =
-            self.supervising.iter().filter(|s| s.value().0.call == ended).map(|s| s.key().clone()).collect();
+        self.live.update(ended, |c| c.supervising = None);
+        let supervisors =
+            self.live.find(|c| c.supervising.as_ref().is_some_and(|s| s.supervise.call == ended));
         supervisors
             .into_iter()
-            .filter(|s| self.supervising.remove(s).is_some())
+            .filter(|s| self.live.update(s, |c| c.supervising.take()).is_some())
             .map(|s| (s, Ending { cause: "normal_clearing", source: "unknown" }))
             .collect()
     }

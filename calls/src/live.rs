@@ -1,0 +1,127 @@
+//! What Bond keeps in memory about a live call beside its row in the store: one
+//! `LiveCall` per call id, in one map. An entry is made when something is first
+//! kept for a call and is dropped as soon as nothing is, so a call that ends
+//! leaves nothing behind once its stream and speech tasks have wound down.
+//!
+//! Legs (`registry.rs`) and the leg adapters' own dialogs (`sip_calls.rs`,
+//! `telnyx.rs`, `agent_calls.rs`) keep theirs beside it.
+
+use std::sync::Arc;
+
+use bond_media_engine::amd::AmdConfig;
+use dashmap::DashMap;
+use tokio::sync::watch;
+
+use super::amd::AmdMode;
+use super::speech::SpeechSettings;
+use super::supervise::Supervise;
+use crate::streams::fork::StreamRequest;
+
+/// One live call's state in memory.
+#[derive(Debug, Default)]
+pub(crate) struct LiveCall {
+    /// Unbridged with `park_after_unbridge`: stays up when its partner hangs up.
+    pub parked_after_unbridge: bool,
+    /// Answering-machine detection runs (or will, from the answer) in this mode.
+    pub amd_mode: Option<AmdMode>,
+    /// Detection asked for on a dial not answered yet: started by the answer.
+    pub pending_amd: Option<AmdConfig>,
+    /// The id of the stream carrying the call's audio out.
+    pub stream: Option<String>,
+    /// A stream asked for on dial, started by the answer.
+    pub pending_stream: Option<StreamRequest>,
+    /// Transcription and translation running on the call: what they do.
+    pub speech: Option<watch::Sender<SpeechSettings>>,
+    /// The call supervises another, and whether its role has started (on answer).
+    pub supervising: Option<Supervising>,
+}
+
+/// What a supervisor's call supervises.
+#[derive(Debug, Clone)]
+pub(crate) struct Supervising {
+    pub supervise: Supervise,
+    pub started: bool,
+}
+
+impl LiveCall {
+    fn holds_nothing(&self) -> bool {
+        let Self {
+            parked_after_unbridge,
+            amd_mode,
+            pending_amd,
+            stream,
+            pending_stream,
+            speech,
+            supervising,
+        } = self;
+        !parked_after_unbridge
+            && amd_mode.is_none()
+            && pending_amd.is_none()
+            && stream.is_none()
+            && pending_stream.is_none()
+            && speech.is_none()
+            && supervising.is_none()
+    }
+}
+
+/// Every live call's `LiveCall`, by call id. Cloning shares the map.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LiveCalls(Arc<DashMap<String, LiveCall>>);
+
+impl LiveCalls {
+    /// Change what is kept for `call` (an empty entry if there was none); the
+    /// entry goes when it holds nothing any more.
+    pub fn update<R>(&self, call: &str, change: impl FnOnce(&mut LiveCall) -> R) -> R {
+        let answer = change(&mut self.0.entry(call.to_owned()).or_default());
+        self.0.remove_if(call, |_, kept| kept.holds_nothing());
+        answer
+    }
+
+    /// Read what is kept for `call`, if anything is.
+    pub fn read<R>(&self, call: &str, read: impl FnOnce(&LiveCall) -> R) -> Option<R> {
+        self.0.get(call).map(|kept| read(&kept))
+    }
+
+    /// The calls whose kept state matches `wanted`.
+    pub fn find(&self, wanted: impl Fn(&LiveCall) -> bool) -> Vec<String> {
+        self.0.iter().filter(|kept| wanted(kept.value())).map(|kept| kept.key().clone()).collect()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_lives_exactly_as_long_as_it_holds_something() {
+        let live = LiveCalls::default();
+        live.update("a", |c| c.stream = Some("s1".into()));
+        live.update("a", |c| c.parked_after_unbridge = true);
+        assert_eq!(live.read("a", |c| c.stream.clone()), Some(Some("s1".into())));
+        live.update("a", |c| c.stream = None);
+        assert_eq!(live.len(), 1, "still parked");
+        live.update("a", |c| c.parked_after_unbridge = false);
+        assert_eq!(live.len(), 0);
+        assert!(live.read("a", |_| ()).is_none());
+    }
+
+    #[test]
+    fn looking_at_an_unknown_call_keeps_nothing_for_it() {
+        let live = LiveCalls::default();
+        assert_eq!(live.update("gone", |c| c.stream.take()), None);
+        assert_eq!(live.len(), 0);
+    }
+
+    #[test]
+    fn find_answers_the_calls_that_match() {
+        let live = LiveCalls::default();
+        live.update("a", |c| c.parked_after_unbridge = true);
+        live.update("b", |c| c.stream = Some("s".into()));
+        assert_eq!(live.find(|c| c.parked_after_unbridge), vec!["a".to_owned()]);
+    }
+}
