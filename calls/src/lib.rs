@@ -33,7 +33,7 @@ pub mod streams;
 mod supervise;
 pub mod telnyx;
 
-pub use action::Action;
+pub use action::{Action, Command};
 pub use agent_calls::{AgentMessage, AgentSession};
 pub use amd::{AmdMode, AmdRequest};
 pub use endpoint::{Endpoint, LoopKind};

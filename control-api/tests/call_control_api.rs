@@ -416,6 +416,34 @@ async fn client_state_update_sets_the_client_state_of_later_webhooks() {
     .await;
 }
 
+/// Telnyx: `client_state` on any action is added "to every subsequent
+/// webhook", the ones the action itself causes included.
+#[tokio::test]
+async fn client_state_on_any_action_is_carried_by_the_webhooks_it_causes_and_later_ones() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let a = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        let b = dial(&state, &conn, "loop:silence").await["call_control_id"].as_str().unwrap().to_owned();
+        let bridge = json!({ "call_control_id_to_bridge_with": b, "client_state": "YnJpZGdl" });
+        let (status, json) = action(&state, &a, "bridge", bridge).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let bridged = common::queued_events(&state, &a, "call.bridged", 1, Duration::from_secs(5)).await;
+        assert_eq!(bridged[0]["payload"]["client_state"], "YnJpZGdl", "{bridged:?}");
+
+        // A body that fails to parse changes nothing.
+        let (status, _) = action(&state, &a, "hangup", json!({ "client_state": "not base64!" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, _) = action(&state, &a, "hangup", json!({ "client_state": "aGFuZ3Vw" })).await;
+        assert_eq!(status, StatusCode::OK);
+        let hangup = common::queued_events(&state, &a, "call.hangup", 1, Duration::from_secs(5)).await;
+        assert_eq!(hangup[0]["payload"]["client_state"], "aGFuZ3Vw", "{hangup:?}");
+        // The other call keeps its own.
+        let hangup = common::queued_events(&state, &b, "call.hangup", 1, Duration::from_secs(5)).await;
+        assert_eq!(hangup[0]["payload"]["client_state"], Value::Null, "{hangup:?}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn command_id_and_idempotency_key_replay_the_first_answer() {
     each_backend(|state| async move {

@@ -1,9 +1,9 @@
-//! A call-control action's name and JSON body as `Action::parse` reads them
+//! A call-control action's name and JSON body as `Command::parse` reads them
 //! (no router, no call: thousands of bodies a second where `api_action` runs
 //! a few dozen). The first byte picks the action, the rest is the body.
 #![no_main]
 
-use bond_calls::Action;
+use bond_calls::Command;
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: &[&str] = &[
@@ -17,5 +17,5 @@ const NAMES: &[&str] = &[
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else { return };
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(body) else { return };
-    let _ = Action::parse(NAMES[usize::from(pick) % NAMES.len()], &body);
+    let _ = Command::parse(NAMES[usize::from(pick) % NAMES.len()], &body);
 });

@@ -1,18 +1,28 @@
 //! Carrying out a parsed [`Action`] on a live call: one arm per action, each
 //! a core method of [`CallService`].
 
-use super::Action;
+use super::{Action, Command};
 use crate::error::CallError;
 use crate::service::CallService;
 use bond_store::CallRecord;
 
 impl CallService {
-    /// Carry out `action` on `call` (the caller has checked who may).
-    pub async fn act(&self, call: &CallRecord, action: Action) -> Result<(), CallError> {
+    /// Carry out `command` on `call` (the caller has checked who may).
+    pub async fn act(&self, call: &CallRecord, command: Command) -> Result<(), CallError> {
         if !call.is_alive() {
             return Err(CallError::Ended);
         }
-        match action {
+        let updated;
+        let call = match &command.client_state {
+            Some(client_state) => {
+                let set =
+                    self.store.set_client_state(&call.organization_id, &call.call_control_id, client_state);
+                updated = set.await?.ok_or(CallError::Ended)?;
+                &updated
+            }
+            None => call,
+        };
+        match command.action {
             Action::Answer { stream } => {
                 self.answer(call).await?;
                 match stream {
@@ -65,11 +75,8 @@ impl CallService {
             }
             Action::TranslationStop => self.stop_translation(call).await,
             Action::SwitchSupervisorRole(role) => self.switch_supervisor_role(call, role).await,
-            Action::ClientStateUpdate { client_state } => {
-                let updated =
-                    self.store.set_client_state(&call.organization_id, &call.call_control_id, &client_state);
-                updated.await?.map(|_| ()).ok_or(CallError::Ended)
-            }
+            // Its `client_state` was stored above.
+            Action::ClientStateUpdate => Ok(()),
         }
     }
 }

@@ -242,9 +242,7 @@ pub fn supervisor_role(body: &Value) -> Result<SupervisorRole, CallError> {
 /// `client_state_update`: `client_state` is required (its base64 was checked with every action's).
 pub fn client_state_update(body: &Value) -> Result<Action, CallError> {
     match body.get("client_state").and_then(Value::as_str) {
-        Some(client_state) if !client_state.is_empty() => {
-            Ok(Action::ClientStateUpdate { client_state: client_state.to_owned() })
-        }
+        Some(client_state) if !client_state.is_empty() => Ok(Action::ClientStateUpdate),
         _ => Err(CallError::invalid("10005", "client_state is required", "/client_state")),
     }
 }

@@ -1,7 +1,8 @@
 //! Telnyx call-control actions as one type. `POST /v2/calls/{id}/actions/{name}`
-//! is parsed once, at the edge, into an [`Action`] ([`Action::parse`]: the
-//! name picks the variant, the JSON body fills it, a wrong field is a
-//! [`CallError::Invalid`] pointing at it); [`CallService::act`](super::CallService::act)
+//! is parsed once, at the edge, into a [`Command`]: an [`Action`]
+//! ([`Action::parse`]: the name picks the variant, the JSON body fills it, a
+//! wrong field is a [`CallError::Invalid`] pointing at it) with the fields every
+//! action's body may carry. [`CallService::act`](super::CallService::act)
 //! (`act.rs`) carries it out. A new action is one variant here, its body in
 //! `fields.rs`, and one arm in `act.rs` calling a core method.
 
@@ -20,6 +21,30 @@ use super::service::{BridgeOptions, Hold};
 use super::speech::TranscriptionRequest;
 use super::streaming::stream_request;
 use crate::streams::fork::StreamRequest;
+
+/// One call-control request: the action, and what any action's body may add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub action: Action,
+    /// Telnyx `client_state`: stored on the call before the action runs, so the
+    /// webhooks the action causes, and every later one, carry it.
+    pub client_state: Option<String>,
+    /// Telnyx `command_id`: a repeat with the same id is answered as the first
+    /// was, not carried out again.
+    pub command_id: Option<String>,
+}
+
+impl Command {
+    /// The action `name` with its `body` (see [`Action::parse`]).
+    pub fn parse(name: &str, body: &Value) -> Result<Self, CallError> {
+        let text = |key| body.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        Ok(Self {
+            action: Action::parse(name, body)?,
+            client_state: text("client_state"),
+            command_id: text("command_id"),
+        })
+    }
+}
 
 /// One call-control action with its validated fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,10 +95,9 @@ pub enum Action {
     TranslationStart(fields::Translation),
     TranslationStop,
     SwitchSupervisorRole(SupervisorRole),
-    /// Set the `client_state` every later webhook of the call carries.
-    ClientStateUpdate {
-        client_state: String,
-    },
+    /// Only set the `client_state` (the command's, required here) every later
+    /// webhook of the call carries.
+    ClientStateUpdate,
 }
 
 /// What a held call's party hears.
@@ -205,7 +229,7 @@ mod tests {
         );
         assert_eq!(
             Action::parse("client_state_update", &json!({ "client_state": "aGk=" })).unwrap(),
-            Action::ClientStateUpdate { client_state: "aGk=".into() }
+            Action::ClientStateUpdate
         );
     }
 

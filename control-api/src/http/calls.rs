@@ -14,7 +14,9 @@ use crate::state::AppState;
 use bond_calls::action::fields;
 use bond_calls::country::country_of;
 use bond_calls::endpoint::{self, PhoneUser};
-use bond_calls::{amd, stream_request, supervisor_role, Action, AmdRequest, Dial, Endpoint, Link, Supervise};
+use bond_calls::{
+    amd, stream_request, supervisor_role, Action, AmdRequest, Command, Dial, Endpoint, Link, Supervise,
+};
 use bond_store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
 
 /// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not
@@ -500,11 +502,12 @@ pub async fn action(
     principal.require(Role::Agent)?;
     let call = find_call(&state, &principal, &id).await?;
     principal.require_call(&call)?;
-    let action = Action::parse(&name, &body)?;
+    let command = Command::parse(&name, &body)?;
+    let action = &command.action;
     if action.needs_supervisor() {
         principal.require(Role::Supervisor)?;
     }
-    if let Action::Bridge { with, .. } = &action {
+    if let Action::Bridge { with, .. } = action {
         // The other call too must be one this caller may act on.
         let other = find_call(&state, &principal, with).await.map_err(|_| {
             ApiError::unprocessable(
@@ -515,7 +518,7 @@ pub async fn action(
         })?;
         principal.require_call(&other)?;
     }
-    let command_id = body.get("command_id").and_then(Value::as_str).map(str::to_owned);
+    let command_id = command.command_id.clone();
     if let Some(command_id) = &command_id {
         if let Some((status, stored)) = state
             .store
@@ -526,7 +529,7 @@ pub async fn action(
             return Ok(replay(status, &stored));
         }
     }
-    state.calls.act(&call, action).await?;
+    state.calls.act(&call, command).await?;
     let response = json!({ "data": { "result": "ok" } });
     if let Some(command_id) = &command_id {
         state
