@@ -270,9 +270,8 @@ impl CallService {
     ) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let id = &call.call_control_id;
-        let stopped = self.live.read(id, |c| c.speech.as_ref().is_some_and(|s| s.send_if_modified(stop)));
-        let stopped = stopped.unwrap_or(false);
-        if !stopped {
+        let running = self.live.read(id, |c| c.speech.as_ref().is_some_and(|s| s.send_if_modified(stop)));
+        if running != Some(true) {
             return Err(CallError::invalid(
                 "90020",
                 format!("The call has no {what} running."),

@@ -27,7 +27,11 @@ impl CallService {
         let leg = self.live_leg(call)?;
         let stream_id = uuid::Uuid::new_v4().to_string();
         let claimed = self.live.update(&call.call_control_id, |c| {
-            c.stream.is_none().then(|| c.stream = Some(stream_id.clone())).is_some()
+            let free = c.stream.is_none();
+            if free {
+                c.stream = Some(stream_id.clone());
+            }
+            free
         });
         if !claimed {
             return Err(CallError::invalid(
