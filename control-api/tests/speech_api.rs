@@ -17,7 +17,7 @@ use bond_speech::{
     MtChain, MtError, SpeechEngines, SpeechToText, SttChain, SttError, TextToSpeech, Transcript, Translator,
     TtsChain, TtsError,
 };
-use common::{call, ADMIN_KEY};
+use common::{admin_org, call, connection, ADMIN_KEY};
 use futures_util::future::BoxFuture;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -107,13 +107,6 @@ async fn dial(state: &AppState, conn: &str, to: &str) -> String {
         post(state, "/v2/calls", json!({ "connection_id": conn, "to": to, "from": "+13125550100" })).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     json["data"]["call_control_id"].as_str().unwrap().to_owned()
-}
-
-async fn connection(state: &AppState) -> String {
-    let body = json!({ "application_name": "speech", "webhook_event_url": "http://127.0.0.1:9/hooks" });
-    let (status, json) = post(state, "/v2/call_control_applications", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{json}");
-    json["data"]["id"].as_str().unwrap().to_owned()
 }
 
 /// The webhooks of `id` whose type starts with `prefix`, waiting for `count` of them.
@@ -344,11 +337,6 @@ async fn without_engines_transcription_is_refused_with_the_reason() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let detail = json["errors"][0]["detail"].as_str().unwrap();
     assert!(detail.contains("no model at") && detail.contains("scripts/whisper-model"), "{detail}");
-}
-
-async fn admin_org(state: &AppState) -> String {
-    let key = bond_control_api::auth::hash_key(ADMIN_KEY);
-    state.store.key_owner(&key).await.unwrap().unwrap().organization_id
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use bond_control_api::auth::Role;
 use bond_control_api::state::AppState;
 use bond_control_api::{app, serve, Config};
 use http_body_util::BodyExt;
@@ -170,4 +171,47 @@ pub async fn queued_events(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     events
+}
+
+/// Run `test` on a fresh state on each database (SQLite, and Postgres when set).
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    for url in database_urls(dir.path()).await {
+        let sub = tempfile::tempdir_in(dir.path()).unwrap();
+        test(state(sub.path(), &url, &[]).await).await;
+    }
+}
+
+/// A new call-control application of the admin's organization; its id.
+pub async fn connection(state: &AppState) -> String {
+    let body =
+        serde_json::json!({ "application_name": "app", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+    let (status, _, json) =
+        call(state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    json["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A new API key with `role`, in `org` or in a new organization.
+pub async fn key_for(state: &AppState, org: Option<&str>, role: Role) -> String {
+    let org = match org {
+        Some(o) => o.to_owned(),
+        None => state.store.create_organization("other").await.unwrap().id,
+    };
+    state.store.create_api_key(&org, role, "test").await.unwrap().1
+}
+
+/// The organization of the admin key.
+pub async fn admin_org(state: &AppState) -> String {
+    let key = bond_control_api::auth::hash_key(ADMIN_KEY);
+    state.store.key_owner(&key).await.unwrap().unwrap().organization_id
+}
+
+/// The Telnyx error code of an error answer.
+pub fn error_code(json: &Value) -> &str {
+    json["errors"][0]["code"].as_str().unwrap_or_default()
 }
