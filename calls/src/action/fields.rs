@@ -32,12 +32,23 @@ fn invalid(detail: impl Into<String>, pointer: &str) -> CallError {
     CallError::invalid("10002", detail, pointer)
 }
 
-/// `client_state`, on any action: base64 text.
-pub fn check_client_state(value: &Value) -> Result<(), CallError> {
-    let decoded = value.as_str().map(|s| base64::engine::general_purpose::STANDARD.decode(s));
-    match decoded {
-        Some(Ok(_)) => Ok(()),
-        _ => Err(invalid("client_state must be base64", "/client_state")),
+/// `client_state`, on a dial or any action: base64 text.
+pub fn check_client_state(text: &str) -> Result<(), CallError> {
+    match base64::engine::general_purpose::STANDARD.decode(text) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(invalid("client_state must be base64", "/client_state")),
+    }
+}
+
+/// An action body's `client_state`, checked; `None` when absent or empty.
+pub fn client_state(body: &Value) -> Result<Option<String>, CallError> {
+    match body.get("client_state") {
+        None => Ok(None),
+        Some(Value::String(text)) => {
+            check_client_state(text)?;
+            Ok(Some(text.clone()).filter(|t| !t.is_empty()))
+        }
+        Some(_) => Err(invalid("client_state must be base64", "/client_state")),
     }
 }
 
@@ -239,7 +250,7 @@ pub fn supervisor_role(body: &Value) -> Result<SupervisorRole, CallError> {
         .ok_or_else(|| invalid("role must be barge, whisper or monitor", "/role"))
 }
 
-/// `client_state_update`: `client_state` is required (its base64 was checked with every action's).
+/// `client_state_update`: `client_state` is required (its base64 is checked with every action's).
 pub fn client_state_update(body: &Value) -> Result<Action, CallError> {
     match body.get("client_state").and_then(Value::as_str) {
         Some(client_state) if !client_state.is_empty() => Ok(Action::ClientStateUpdate),

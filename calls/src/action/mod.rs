@@ -35,13 +35,15 @@ pub struct Command {
 }
 
 impl Command {
-    /// The action `name` with its `body` (see [`Action::parse`]).
+    /// The action `name` with its `body` (see [`Action::parse`]); a
+    /// `client_state` that is not base64 is [`CallError::Invalid`].
     pub fn parse(name: &str, body: &Value) -> Result<Self, CallError> {
-        let text = |key| body.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let action = Action::parse(name, body)?;
+        let command_id = body.get("command_id").and_then(Value::as_str).filter(|s| !s.is_empty());
         Ok(Self {
-            action: Action::parse(name, body)?,
-            client_state: text("client_state"),
-            command_id: text("command_id"),
+            action,
+            client_state: fields::client_state(body)?,
+            command_id: command_id.map(str::to_owned),
         })
     }
 }
@@ -189,9 +191,6 @@ impl Action {
             }
             unknown => return Err(CallError::UnknownAction(unknown.to_owned())),
         };
-        if let Some(client_state) = body.get("client_state") {
-            fields::check_client_state(client_state)?;
-        }
         Ok(action)
     }
 
@@ -209,7 +208,7 @@ mod tests {
     use super::*;
 
     fn invalid_pointer(name: &str, body: Value) -> String {
-        match Action::parse(name, &body) {
+        match Command::parse(name, &body) {
             Err(CallError::Invalid { pointer, .. }) => pointer,
             other => panic!("{name} {body}: {other:?}"),
         }

@@ -261,7 +261,7 @@ async fn dial_checked(
         return Err(ApiError::unprocessable("10002", "from must be an E.164 number or a sip: URI", "/from"));
     }
     if let Some(client_state) = &body.client_state {
-        fields::check_client_state(&json!(client_state))?;
+        fields::check_client_state(client_state)?;
     }
     if let Some(t) = body.timeout_secs {
         if !(5..=600).contains(&t) {
