@@ -23,8 +23,8 @@ use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::error::CallError;
-use super::service::CallService;
+use crate::error::CallError;
+use crate::service::CallService;
 use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance};
 use bond_speech::tts::TTS_RATE;
 use bond_speech::SpeechEngines;
@@ -38,90 +38,10 @@ const UTTERANCE_QUEUE: usize = 16;
 /// Previous segments handed to the translator as context.
 const CONTEXT_SEGMENTS: usize = 3;
 
-/// Which side of the call to transcribe (Telnyx `transcription_tracks`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tracks {
-    Inbound,
-    Outbound,
-    Both,
-}
+mod settings;
 
-/// The two sides of a leg's audio: what its party says and what it hears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Inbound,
-    Outbound,
-}
-
-impl Side {
-    fn as_str(self) -> &'static str {
-        match self {
-            Side::Inbound => "inbound",
-            Side::Outbound => "outbound",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TranscriptionRequest {
-    /// An engine to try first (`transcription_engine`), else the configured order.
-    pub engine: Option<String>,
-    pub tracks: Tracks,
-    pub language: String,
-    /// Also report what is being said so far (`is_final: false`), every second.
-    pub interim_results: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TranslationRequest {
-    /// The call's party speaks `from`; the translation is in `to`.
-    pub from: String,
-    pub to: String,
-    /// Speak the translation into the bridged call.
-    pub voice_to_voice: bool,
-}
-
-/// What a call's speech task does; the actions change it while it runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SpeechSettings {
-    pub transcription: Option<TranscriptionRequest>,
-    pub translation: Option<TranslationRequest>,
-}
-
-impl SpeechSettings {
-    /// Whether `side`'s audio is listened to at all.
-    fn wants(&self, side: Side) -> bool {
-        self.wants_transcript(side) || (side == Side::Inbound && self.translation.is_some())
-    }
-
-    /// Whether a transcript of `side` is reported as `call.transcription`.
-    fn wants_transcript(&self, side: Side) -> bool {
-        self.transcription.as_ref().is_some_and(|t| match t.tracks {
-            Tracks::Both => true,
-            Tracks::Inbound => side == Side::Inbound,
-            Tracks::Outbound => side == Side::Outbound,
-        })
-    }
-
-    /// Whether interim transcripts of `side` are reported too.
-    fn wants_interim(&self, side: Side) -> bool {
-        self.wants_transcript(side) && self.transcription.as_ref().is_some_and(|t| t.interim_results)
-    }
-
-    fn is_idle(&self) -> bool {
-        self.transcription.is_none() && self.translation.is_none()
-    }
-
-    /// The language the side speaks: translation's `from` for the party, else transcription's.
-    fn language(&self, side: Side) -> String {
-        match (&self.translation, &self.transcription) {
-            (Some(t), _) if side == Side::Inbound => t.from.clone(),
-            (_, Some(t)) => t.language.clone(),
-            (Some(t), None) => t.from.clone(),
-            (None, None) => "en".into(),
-        }
-    }
-}
+use settings::Side;
+pub use settings::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest};
 
 /// One utterance on its way to the engines.
 struct Heard {
