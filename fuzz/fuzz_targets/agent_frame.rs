@@ -25,8 +25,8 @@ fn fixture() -> &'static Fixture {
             ("BOND_BOOTSTRAP_API_KEY", "KEYFUZZ0000000000000000000000000001".to_owned()),
             ("BOND_WEBRTC_LISTEN", "0.0.0.0:0".to_owned()),
         ];
-        let config = bond_control_api::Config::load(None, env.map(|(k, v)| (k.to_owned(), v))).expect("a config");
-        let state = runtime.block_on(bond_control_api::serve::build_state(&config)).expect("a state");
+        let config = bond::Config::load(None, env.map(|(k, v)| (k.to_owned(), v))).expect("a config");
+        let state = runtime.block_on(bond::serve::build_state(&config)).expect("a state");
         let claims = AgentClaims {
             organization_id: "org".into(),
             agent: "fuzz".into(),

@@ -38,8 +38,8 @@ fn fixture() -> &'static Fixture {
             ("BOND_RATE_LIMIT_PER_SECOND", "1000000".to_owned()),
             ("BOND_RATE_LIMIT_BURST", "1000000".to_owned()),
         ];
-        let config = bond_control_api::Config::load(None, env.map(|(k, v)| (k.to_owned(), v))).expect("a config");
-        let state = runtime.block_on(bond_control_api::serve::build_state(&config)).expect("a state");
+        let config = bond::Config::load(None, env.map(|(k, v)| (k.to_owned(), v))).expect("a config");
+        let state = runtime.block_on(bond::serve::build_state(&config)).expect("a state");
         let body = r#"{"application_name":"fuzz","webhook_event_url":"http://127.0.0.1:9/hooks"}"#;
         let created = runtime.block_on(send(&state, "POST", "/v2/call_control_applications", body));
         let connection = created["data"]["id"].as_str().expect("a connection").to_owned();

@@ -5,9 +5,10 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use bond::{serve, Config};
+use bond_control_api::app;
 use bond_control_api::auth::Role;
 use bond_control_api::state::AppState;
-use bond_control_api::{app, serve, Config};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;

@@ -241,7 +241,7 @@ pub fn render(scores: &Scores, how: &str) -> String {
          (-62 to -42 dBm0) on about half the clips, mains hum on 15%, and G.711 mu-law or A-law on 80%."
     );
     let _ = writeln!(out, "\nReproduce (the same numbers, to the clip):\n");
-    let _ = writeln!(out, "```sh\ncargo build --release -p bond-control-api --bin bond -p bond-tests --bins");
+    let _ = writeln!(out, "```sh\ncargo build --release -p bond --bin bond -p bond-tests --bins");
     let _ = writeln!(out, "target/release/amd-corpus target/amd-corpus 1000 2026");
     let _ = writeln!(out, "target/release/amd-report target/amd-corpus --out docs/amd-report.md\n```");
     let _ = writeln!(

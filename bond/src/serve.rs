@@ -10,12 +10,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::http::app;
-use crate::http::guard::RateLimiter;
-use crate::revocation::Revocations;
-use crate::state::{prometheus, AppState};
 use bond_calls::recording_storage::RecordingStorage;
 use bond_calls::{CallFiles, CallService, RecordingLinks};
+use bond_control_api::http::app;
+use bond_control_api::http::guard::RateLimiter;
+use bond_control_api::revocation::Revocations;
+use bond_control_api::state::{prometheus, AppState};
 use bond_speech::assemblyai::AssemblyAi;
 use bond_speech::deepgram::Deepgram;
 use bond_speech::elevenlabs::ElevenLabs;
@@ -200,7 +200,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let http_addr = listener.local_addr().map_err(ServeError::Http)?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
-    let server = tokio::spawn(crate::http::listener::serve(listener, router, async {
+    let server = tokio::spawn(bond_control_api::http::listener::serve(listener, router, async {
         let _ = stopped.await;
     }));
     tracing::info!(

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bond_control_api::admin::{self, AdminCommand};
+use bond::admin::{self, AdminCommand};
+use bond::{serve, telemetry, Config};
 use bond_control_api::agent_token::TokenRole;
 use bond_control_api::auth::Role;
-use bond_control_api::{serve, telemetry, Config};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]

@@ -1,9 +1,9 @@
 //! `bond admin ...`: manage organizations and keys from the shell, against the
 //! database in the configuration.
 
-use crate::agent_token::{AgentClaims, TokenRole, MAX_TTL_SECS};
-use crate::auth::Role;
 use crate::config::Config;
+use bond_control_api::agent_token::{AgentClaims, TokenRole, MAX_TTL_SECS};
+use bond_control_api::auth::Role;
 use bond_store::db::{Database, DbError};
 use bond_store::webhooks::WebhookSigner;
 use bond_store::Store;
@@ -103,11 +103,11 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<String, Admin
                 role,
             };
             let signer = WebhookSigner::load_or_create(store.db()).await?;
-            let expires = crate::agent_token::expires_at(&claims).unwrap_or_default();
+            let expires = bond_control_api::agent_token::expires_at(&claims).unwrap_or_default();
             format!(
                 "token_id={}\nexpires_at={expires}\ntoken={}\n",
                 claims.id,
-                crate::agent_token::issue(&signer, &claims)
+                bond_control_api::agent_token::issue(&signer, &claims)
             )
         }
         AdminCommand::PublicKey { organization_id } => {
