@@ -16,6 +16,7 @@ multiplexed on the RTP port (`a=rtcp-mux`) when baresip offers that.
 import glob
 import os
 import re
+import signal
 import struct
 import subprocess
 import tempfile
@@ -69,6 +70,13 @@ def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False
     out = open(log, "w") if log else subprocess.DEVNULL
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     return proc, sip_port, dump
+
+
+def stop_baresip(proc):
+    """Have baresip quit now (SIGTERM: it ends its calls and closes its dumps), not at its `-t` timer,
+    which is only there to end it if a test fails half-way."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
 
 
 def mono_samples(path):
@@ -131,7 +139,7 @@ def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
         wait_event(receiver, "call.answered", call_control_id=call)
         bridge_to_a_tone_and_record(bond, conn, call)
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
-        proc.wait(timeout=30)
+        stop_baresip(proc)
         assert_tones_both_ways(dump, workdir, saved)
 
 
@@ -147,7 +155,7 @@ def test_bond_and_baresip_exchange_rtcp_reports_and_measure_the_round_trip(bond,
         time.sleep(15)  # reports every 2.5-7.5 s each way; baresip's echo Bond's latest SR
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})
         hangup = wait_event(receiver, "call.hangup", call_control_id=call)
-        proc.wait(timeout=30)
+        stop_baresip(proc)
         offer, answer = offer_and_answer(log)
     # Bond's 200 OK agrees to multiplex exactly when baresip's INVITE offered it (RFC 5761).
     assert ("a=rtcp-mux" in offer) == (rtcp_mux == "yes"), offer
@@ -172,7 +180,7 @@ def test_send_dtmf_reaches_baresip_as_rfc4733_telephone_events(bond, receiver):
         while time.time() < deadline and "'#' (end=1)" not in open(log).read():
             time.sleep(0.1)
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})
-        proc.wait(timeout=30)
+        stop_baresip(proc)
         # baresip's console prints each telephone-event it decodes: "received event: '5' (end=0)".
         events = re.findall(r"received event: '(.)' \(end=(\d)\)", open(log).read())
         assert events == [(d, e) for d in "159#" for e in "01"], events
@@ -196,8 +204,8 @@ def test_two_baresips_bridged_hear_each_other_passed_through_and_then_recorded(b
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})  # its linked call ends with it
         wait_event(receiver, "call.hangup", call_control_id=other)
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
-        caller.wait(timeout=30)
-        callee.wait(timeout=30)
+        stop_baresip(caller)
+        stop_baresip(callee)
         for dump, hz, who in [(caller_dump, 660, "the caller"), (callee_dump, 440, "the callee")]:
             heard = glob.glob(os.path.join(dump, "*-dec.wav"))
             assert heard, f"{who} dumped no received audio"
@@ -230,7 +238,7 @@ def test_opus_flows_both_ways_at_the_packet_time_baresip_asks_for(bond, receiver
         seconds = time.time() - answered
         hangup = wait_event(receiver, "call.hangup", call_control_id=call)
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
-        proc.wait(timeout=30)
+        stop_baresip(proc)
         offer, answer = offer_and_answer(log)
         assert f"a=ptime:{ptime}" in offer and re.search(r"a=rtpmap:\d+ opus/48000/2", answer), answer
         assert f"a=ptime:{ptime}" in answer, answer
