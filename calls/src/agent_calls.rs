@@ -9,6 +9,7 @@
 //! answered and parked), and the page then dials the customer through the API
 //! with `link_to` that call and `bridge_on_answer` (`linked.rs`).
 
+use bond_store::CallId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,25 +39,25 @@ pub enum AgentMessage {
         connection_id: Option<String>,
     },
     IncomingCall {
-        call_control_id: String,
+        call_control_id: CallId,
         from: String,
         to: String,
     },
     Answer {
-        call_control_id: String,
+        call_control_id: CallId,
         sdp: String,
     },
     /// The agent's own leg for a call it places (answer to `call`).
     Outgoing {
-        call_control_id: String,
+        call_control_id: CallId,
         sdp: String,
     },
     /// The call the agent placed was answered and joined to its leg.
     Answered {
-        call_control_id: String,
+        call_control_id: CallId,
     },
     Hangup {
-        call_control_id: String,
+        call_control_id: CallId,
         cause: String,
     },
     Error {
@@ -87,7 +88,7 @@ struct AgentCall {
 #[derive(Debug, Clone, Default)]
 pub struct AgentCalls {
     sessions: Arc<DashMap<(String, String), Session>>,
-    calls: Arc<DashMap<String, AgentCall>>,
+    calls: Arc<DashMap<CallId, AgentCall>>,
     next_session: Arc<AtomicU64>,
 }
 
@@ -101,11 +102,11 @@ pub struct AgentSession {
 
 impl AgentCalls {
     /// Whether `call` is an agent call still ringing (it has no leg yet).
-    pub fn is_ringing(&self, call: &str) -> bool {
+    pub fn is_ringing(&self, call: &CallId) -> bool {
         self.calls.get(call).is_some_and(|c| !c.accepted)
     }
 
-    fn is_originated(&self, call: &str) -> bool {
+    fn is_originated(&self, call: &CallId) -> bool {
         self.calls.get(call).is_some_and(|c| c.originated)
     }
 
@@ -136,7 +137,7 @@ impl CallService {
         if self.agents.sessions.remove_if(&key, |_, s| s.id == session).is_none() {
             return;
         }
-        let calls: Vec<(String, bool)> = self
+        let calls: Vec<(CallId, bool)> = self
             .agents
             .calls
             .iter()
@@ -193,7 +194,7 @@ impl CallService {
         &self,
         organization_id: &str,
         agent: &str,
-        call: &str,
+        call: &CallId,
         offer: String,
     ) -> Result<String, String> {
         self.agent_call(organization_id, agent, call)?;
@@ -206,7 +207,7 @@ impl CallService {
         let near = self.waiting_link(call).or_else(|| {
             self.live.read(call, |c| c.supervising.as_ref().map(|s| s.supervise.call.clone())).flatten()
         });
-        let engine = self.engine_near_link(near.as_deref());
+        let engine = self.engine_near_link(near.as_ref());
         let (leg, answer) = match engine.create_webrtc_leg(offer, fresh_credentials()).await {
             Ok(created) => created,
             Err(e) => {
@@ -248,7 +249,7 @@ impl CallService {
         connection_id: &str,
         to: Option<String>,
         offer: String,
-    ) -> Result<(String, String), String> {
+    ) -> Result<(CallId, String), String> {
         let connection = match self.store.get_connection(organization_id, connection_id).await {
             Ok(Some(c)) if c.active => c,
             Ok(_) => return Err(format!("connection {connection_id} is missing or not active")),
@@ -280,7 +281,12 @@ impl CallService {
     }
 
     /// The agent rejects a ringing call, or hangs up an accepted one.
-    pub async fn agent_hangup(&self, organization_id: &str, agent: &str, call: &str) -> Result<(), String> {
+    pub async fn agent_hangup(
+        &self,
+        organization_id: &str,
+        agent: &str,
+        call: &CallId,
+    ) -> Result<(), String> {
         let AgentCall { accepted, originated, .. } = self.agent_call(organization_id, agent, call)?;
         let ending = match (accepted, originated) {
             (_, true) => Ending { cause: "normal_clearing", source: "caller" },
@@ -292,12 +298,12 @@ impl CallService {
     }
 
     /// Whether `call` is an agent's own leg for a call it placed.
-    pub(super) fn is_agent_originated(&self, call: &str) -> bool {
+    pub(super) fn is_agent_originated(&self, call: &CallId) -> bool {
         self.agents.is_originated(call)
     }
 
     /// The call placed from an agent's leg was answered and bridged: tell its browser.
-    pub(super) fn agent_call_answered(&self, call: &str) {
+    pub(super) fn agent_call_answered(&self, call: &CallId) {
         if let Some(c) = self.agents.calls.get(call).filter(|c| c.originated).map(|c| c.clone()) {
             let message = AgentMessage::Answered { call_control_id: call.to_owned() };
             self.agents.send(&c.organization_id, &c.agent, message);
@@ -309,7 +315,7 @@ impl CallService {
         &self,
         organization_id: &str,
         agent: &str,
-        call: &str,
+        call: &CallId,
     ) -> Result<CallRecord, String> {
         self.agent_call(organization_id, agent, call)?;
         match self.store.get_call(organization_id, call).await {
@@ -319,7 +325,7 @@ impl CallService {
         }
     }
 
-    fn agent_call(&self, organization_id: &str, agent: &str, call: &str) -> Result<AgentCall, String> {
+    fn agent_call(&self, organization_id: &str, agent: &str, call: &CallId) -> Result<AgentCall, String> {
         match self.agents.calls.get(call) {
             Some(c) if c.organization_id == organization_id && c.agent == agent => Ok(c.clone()),
             _ => Err(format!("no call {call} on this agent")),
@@ -327,7 +333,7 @@ impl CallService {
     }
 
     /// A call ended: its agent's browser hears of it.
-    pub(super) fn release_agent(&self, call_control_id: &str, cause: &str) {
+    pub(super) fn release_agent(&self, call_control_id: &CallId, cause: &str) {
         if let Some((id, c)) = self.agents.calls.remove(call_control_id) {
             let message = AgentMessage::Hangup { call_control_id: id, cause: cause.to_owned() };
             self.agents.send(&c.organization_id, &c.agent, message);

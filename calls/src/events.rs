@@ -4,6 +4,7 @@
 //! outbox, inside the transaction of the state change it reports.
 
 use bond_media_engine::{EngineEvent, HangupCause};
+use bond_store::CallId;
 use serde_json::Value;
 
 use super::amd;
@@ -107,7 +108,7 @@ impl CallService {
     /// (machine-detection results, and Telnyx events passed on as they are).
     pub async fn call_event(
         &self,
-        call_control_id: &str,
+        call_control_id: &CallId,
         event_type: &str,
         fields: serde_json::Map<String, Value>,
     ) -> Result<(), DbError> {
@@ -121,7 +122,7 @@ impl CallService {
         Ok(())
     }
 
-    async fn dtmf_received(&self, call_control_id: &str, digit: char) -> Result<(), DbError> {
+    async fn dtmf_received(&self, call_control_id: &CallId, digit: char) -> Result<(), DbError> {
         let mut tx = self.store.begin().await?;
         let call = self.call_in(&mut tx, call_control_id).await?;
         self.enqueue(&mut tx, &call, "call.dtmf.received", payload::dtmf(&call, digit)).await?;
@@ -130,7 +131,7 @@ impl CallService {
         Ok(())
     }
 
-    pub(super) async fn call_in(&self, tx: &mut bond_store::Tx, id: &str) -> Result<CallRecord, DbError> {
+    pub(super) async fn call_in(&self, tx: &mut bond_store::Tx, id: &CallId) -> Result<CallRecord, DbError> {
         self.store.get_call_tx(tx, id).await?.ok_or_else(|| DbError::Corrupt(format!("call {id} vanished")))
     }
 
@@ -138,7 +139,7 @@ impl CallService {
     pub(super) async fn answered_in(
         &self,
         tx: &mut bond_store::Tx,
-        id: &str,
+        id: &CallId,
         at: &str,
     ) -> Result<CallRecord, DbError> {
         self.store

@@ -5,6 +5,7 @@
 //! ends the agent leg that was placed only to make it (the softphone's outgoing
 //! calls, see `agent_calls.rs`).
 
+use bond_store::CallId;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -18,7 +19,7 @@ use bond_media_engine::DtmfPassing;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     /// The linked call's `call_control_id`.
-    pub call: String,
+    pub call: CallId,
     pub call_session_id: String,
     pub bridge_on_answer: bool,
 }
@@ -26,18 +27,18 @@ pub struct Link {
 /// A dial waiting to be bridged on answer: the linked call, and their organization.
 #[derive(Debug, Clone)]
 struct Waiting {
-    link: String,
+    link: CallId,
     organization_id: String,
 }
 
 /// Dials waiting to be bridged on answer, by dialed call.
 #[derive(Debug, Clone, Default)]
-pub struct PendingBridges(Arc<DashMap<String, Waiting>>);
+pub struct PendingBridges(Arc<DashMap<CallId, Waiting>>);
 
 impl CallService {
     /// The engine to create a dialed call's leg with: next to its linked call's
     /// leg, so that a bridge between them stays within one engine shard.
-    pub(super) fn engine_near_link(&self, linked_call: Option<&str>) -> EngineHandle {
+    pub(super) fn engine_near_link(&self, linked_call: Option<&CallId>) -> EngineHandle {
         match linked_call.and_then(|call| self.registry.leg(call)) {
             Some(leg) => self.engine.near(leg),
             None => self.engine.clone(),
@@ -45,12 +46,12 @@ impl CallService {
     }
 
     /// The call `dialed` waits to be bridged with on answer, if any.
-    pub(super) fn waiting_link(&self, dialed: &str) -> Option<String> {
+    pub(super) fn waiting_link(&self, dialed: &CallId) -> Option<CallId> {
         self.pending_bridges.0.get(dialed).map(|w| w.link.clone())
     }
 
     /// Bridge `dialed` with its linked call once it is answered.
-    pub(super) async fn bridge_on_answer(&self, organization_id: &str, dialed: &str, link: &Link) {
+    pub(super) async fn bridge_on_answer(&self, organization_id: &str, dialed: &CallId, link: &Link) {
         if link.bridge_on_answer {
             let waiting = Waiting { link: link.call.clone(), organization_id: organization_id.to_owned() };
             self.pending_bridges.0.insert(dialed.to_owned(), waiting);
@@ -60,7 +61,7 @@ impl CallService {
 
     /// A dial waiting for its answer: bridge it now if it is answered and both
     /// calls have their legs (a call dialed through Telnyx gets its leg after the answer).
-    pub(super) async fn bridge_if_answered(&self, dialed: &str) {
+    pub(super) async fn bridge_if_answered(&self, dialed: &CallId) {
         let Some(Waiting { link, organization_id: org }) =
             self.pending_bridges.0.get(dialed).map(|w| w.clone())
         else {
@@ -85,12 +86,12 @@ impl CallService {
         };
         match self.bridge(&a, &b, options).await {
             Ok(()) => self.agent_call_answered(&link),
-            Err(e) => tracing::info!(dialed, link, error = %e, "bridge on answer failed"),
+            Err(e) => tracing::info!(%dialed, %link, error = %e, "bridge on answer failed"),
         }
     }
 
     /// `call` ended: the dials tied to it that must end too, and how.
-    pub(super) fn linked_endings(&self, call: &str, ending: Ending) -> Vec<(String, Ending)> {
+    pub(super) fn linked_endings(&self, call: &CallId, ending: Ending) -> Vec<(CallId, Ending)> {
         let mut endings = Vec::new();
         // It was a dial still waiting: an agent leg placed only for it goes with it.
         if let Some((_, Waiting { link, .. })) = self.pending_bridges.0.remove(call) {
@@ -99,8 +100,8 @@ impl CallService {
             }
         }
         // It was the call dials were linked to: they are cancelled.
-        let waiting: Vec<String> =
-            self.pending_bridges.0.iter().filter(|e| e.link == call).map(|e| e.key().clone()).collect();
+        let waiting: Vec<CallId> =
+            self.pending_bridges.0.iter().filter(|e| e.link == *call).map(|e| e.key().clone()).collect();
         for dialed in waiting {
             self.pending_bridges.0.remove(&dialed);
             endings.push((dialed, Ending { cause: "originator_cancel", source: "caller" }));

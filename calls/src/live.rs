@@ -6,6 +6,7 @@
 //! Legs (`registry.rs`) and the leg adapters' own dialogs (`sip_calls.rs`,
 //! `telnyx.rs`, `agent_calls.rs`) keep theirs beside it.
 
+use bond_store::CallId;
 use std::sync::Arc;
 
 use bond_media_engine::amd::AmdConfig;
@@ -66,24 +67,24 @@ impl LiveCall {
 
 /// Every live call's `LiveCall`, by call id. Cloning shares the map.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LiveCalls(Arc<DashMap<String, LiveCall>>);
+pub(crate) struct LiveCalls(Arc<DashMap<CallId, LiveCall>>);
 
 impl LiveCalls {
     /// Change what is kept for `call` (an empty entry if there was none); the
     /// entry goes when it holds nothing any more.
-    pub fn update<R>(&self, call: &str, change: impl FnOnce(&mut LiveCall) -> R) -> R {
+    pub fn update<R>(&self, call: &CallId, change: impl FnOnce(&mut LiveCall) -> R) -> R {
         let answer = change(&mut self.0.entry(call.to_owned()).or_default());
         self.0.remove_if(call, |_, kept| kept.holds_nothing());
         answer
     }
 
     /// Read what is kept for `call`, if anything is.
-    pub fn read<R>(&self, call: &str, read: impl FnOnce(&LiveCall) -> R) -> Option<R> {
+    pub fn read<R>(&self, call: &CallId, read: impl FnOnce(&LiveCall) -> R) -> Option<R> {
         self.0.get(call).map(|kept| read(&kept))
     }
 
     /// The calls whose kept state matches `wanted`.
-    pub fn find(&self, wanted: impl Fn(&LiveCall) -> bool) -> Vec<String> {
+    pub fn find(&self, wanted: impl Fn(&LiveCall) -> bool) -> Vec<CallId> {
         self.0.iter().filter(|kept| wanted(kept.value())).map(|kept| kept.key().clone()).collect()
     }
 
@@ -99,29 +100,29 @@ mod tests {
 
     #[test]
     fn an_entry_lives_exactly_as_long_as_it_holds_something() {
-        let live = LiveCalls::default();
-        live.update("a", |c| c.stream = Some("s1".into()));
-        live.update("a", |c| c.parked_after_unbridge = true);
-        assert_eq!(live.read("a", |c| c.stream.clone()), Some(Some("s1".into())));
-        live.update("a", |c| c.stream = None);
+        let (live, a) = (LiveCalls::default(), CallId::from("a"));
+        live.update(&a, |c| c.stream = Some("s1".into()));
+        live.update(&a, |c| c.parked_after_unbridge = true);
+        assert_eq!(live.read(&a, |c| c.stream.clone()), Some(Some("s1".into())));
+        live.update(&a, |c| c.stream = None);
         assert_eq!(live.len(), 1, "still parked");
-        live.update("a", |c| c.parked_after_unbridge = false);
+        live.update(&a, |c| c.parked_after_unbridge = false);
         assert_eq!(live.len(), 0);
-        assert!(live.read("a", |_| ()).is_none());
+        assert!(live.read(&a, |_| ()).is_none());
     }
 
     #[test]
     fn looking_at_an_unknown_call_keeps_nothing_for_it() {
         let live = LiveCalls::default();
-        assert_eq!(live.update("gone", |c| c.stream.take()), None);
+        assert_eq!(live.update(&CallId::from("gone"), |c| c.stream.take()), None);
         assert_eq!(live.len(), 0);
     }
 
     #[test]
     fn find_answers_the_calls_that_match() {
-        let live = LiveCalls::default();
-        live.update("a", |c| c.parked_after_unbridge = true);
-        live.update("b", |c| c.stream = Some("s".into()));
-        assert_eq!(live.find(|c| c.parked_after_unbridge), vec!["a".to_owned()]);
+        let (live, a) = (LiveCalls::default(), CallId::from("a"));
+        live.update(&a, |c| c.parked_after_unbridge = true);
+        live.update(&CallId::from("b"), |c| c.stream = Some("s".into()));
+        assert_eq!(live.find(|c| c.parked_after_unbridge), vec![a]);
     }
 }

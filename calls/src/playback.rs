@@ -6,6 +6,7 @@
 //! clips still queued or playing when the call ends get `status: call_hangup`.
 //! The actions' bodies are read here too (`playback_request`, `speak_request`).
 
+use bond_store::CallId;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +51,7 @@ pub struct PlaybackRequest {
 /// A clip Bond has handed the engine, for its events.
 #[derive(Debug, Clone)]
 pub(super) struct Playing {
-    call_control_id: String,
+    call_control_id: CallId,
     speak: bool,
     media_url: Option<String>,
     overlay: bool,

@@ -5,6 +5,7 @@
 use bond_codecs::SampleRate;
 use bond_media_engine::runtime::{repair_partials, RecordChannels, RecordingSpec};
 use bond_media_engine::LegId;
+use bond_store::CallId;
 use serde_json::{json, Value};
 
 use super::error::CallError;
@@ -92,11 +93,11 @@ impl CallService {
     }
 
     /// Finish a call's recording, if it has one (also when the call ends).
-    pub(super) async fn finish_recording(&self, call_control_id: &str, leg: LegId) {
+    pub(super) async fn finish_recording(&self, call_control_id: &CallId, leg: LegId) {
         let recording = match self.store.active_recording(call_control_id).await {
             Ok(Some(r)) => r,
             Ok(None) => return,
-            Err(e) => return tracing::error!(call = call_control_id, error = %e, "cannot read recordings"),
+            Err(e) => return tracing::error!(call = %call_control_id, error = %e, "cannot read recordings"),
         };
         let (status, duration) = match self.engine.stop_recording(leg).await {
             Ok(Some(summary)) => ("completed", summary.duration_ms as i64),

@@ -2,6 +2,7 @@
 //! Every state change and the event reporting it are written in one
 //! transaction (`events.rs` follows the engine and queues the webhooks).
 
+use bond_store::CallId;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -64,8 +65,8 @@ pub struct Dial {
 
 impl Dial {
     /// The call this one should share an engine with: its link, or the call it supervises.
-    pub fn near_call(&self) -> Option<&str> {
-        self.link.as_ref().map(|l| l.call.as_str()).or(self.supervise.as_ref().map(|s| s.call.as_str()))
+    pub fn near_call(&self) -> Option<&CallId> {
+        self.link.as_ref().map(|l| &l.call).or(self.supervise.as_ref().map(|s| &s.call))
     }
 }
 
@@ -295,7 +296,7 @@ impl CallService {
     }
 
     /// Telnyx says its call was answered.
-    pub async fn carrier_answered(&self, call_control_id: &str) -> Result<(), DbError> {
+    pub async fn carrier_answered(&self, call_control_id: &CallId) -> Result<(), DbError> {
         let (codec, rate) = self.telnyx.codec(call_control_id);
         self.mark_call_answered(call_control_id, &codec, rate).await.map(|_| ())
     }
@@ -304,7 +305,7 @@ impl CallService {
     /// first. Returns the answered call (`None` when there was nothing to do).
     pub(super) async fn mark_call_answered(
         &self,
-        call_control_id: &str,
+        call_control_id: &CallId,
         codec: &str,
         sampling_rate: u32,
     ) -> Result<Option<CallRecord>, DbError> {
@@ -325,7 +326,7 @@ impl CallService {
 
     /// Detection asked for on a dial answered later (through Telnyx or SIP): it
     /// starts when the answer comes.
-    pub(super) fn defer_amd(&self, call_control_id: &str, amd: Option<AmdRequest>) {
+    pub(super) fn defer_amd(&self, call_control_id: &CallId, amd: Option<AmdRequest>) {
         if let Some(amd) = amd {
             self.live.update(call_control_id, |c| {
                 c.amd_mode = Some(amd.mode);
@@ -335,7 +336,7 @@ impl CallService {
     }
 
     /// Telnyx says its call ended: end Bond's with the same cause.
-    pub async fn carrier_hangup(&self, call_control_id: &str, cause: &str, source: &str) {
+    pub async fn carrier_hangup(&self, call_control_id: &CallId, cause: &str, source: &str) {
         self.telnyx.release(call_control_id, false);
         let source = match source {
             "caller" => "caller",
@@ -346,7 +347,7 @@ impl CallService {
     }
 
     /// The Bond call a Telnyx call_control_id or client_state belongs to.
-    pub fn telnyx_call(&self, telnyx_call: &str, client_state: Option<&str>) -> Option<String> {
+    pub fn telnyx_call(&self, telnyx_call: &str, client_state: Option<&str>) -> Option<CallId> {
         self.telnyx.bond_call(telnyx_call).or_else(|| client_state.and_then(telnyx::bond_call_of))
     }
 
@@ -457,7 +458,7 @@ impl CallService {
     }
 
     /// The carrier stopped the stream (`stopped`) or its socket closed.
-    pub async fn stream_ended(&self, call_control_id: &str, stopped: bool) {
+    pub async fn stream_ended(&self, call_control_id: &CallId, stopped: bool) {
         if self.registry.leg(call_control_id).is_none() {
             return; // hung up from the API already
         }
@@ -534,7 +535,7 @@ impl CallService {
         Ok(())
     }
 
-    async fn unbridge(&self, call: &str, partner: &str) -> Result<(), CallError> {
+    async fn unbridge(&self, call: &CallId, partner: &CallId) -> Result<(), CallError> {
         if let Some(leg) = self.registry.leg(call) {
             let _ = self.engine.unbridge(leg).await;
         }
@@ -623,11 +624,11 @@ impl CallService {
 
     /// Hang up a call's leg and record the end; then the calls that end with it
     /// (see `finish`).
-    pub(super) async fn end(&self, call_control_id: &str, ending: Ending) {
+    pub(super) async fn end(&self, call_control_id: &CallId, ending: Ending) {
         self.end_all_of(vec![(call_control_id.to_owned(), ending)]).await;
     }
 
-    pub(super) async fn end_all_of(&self, mut endings: Vec<(String, Ending)>) {
+    pub(super) async fn end_all_of(&self, mut endings: Vec<(CallId, Ending)>) {
         while let Some((call, ending)) = endings.pop() {
             let stats = match self.registry.leg(&call) {
                 Some(leg) => {
@@ -651,10 +652,10 @@ impl CallService {
     /// parked) and the calls tied to it by `link_to` (`linked.rs`).
     pub(super) async fn finish(
         &self,
-        call_control_id: &str,
+        call_control_id: &CallId,
         ending: Ending,
         stats: &RtpStats,
-    ) -> Result<Vec<(String, Ending)>, DbError> {
+    ) -> Result<Vec<(CallId, Ending)>, DbError> {
         let mut tx = self.store.begin().await?;
         let ended_at = rfc3339_now();
         let before = self.call_in(&mut tx, call_control_id).await?;
@@ -690,7 +691,7 @@ impl CallService {
         Ok(cascade)
     }
 
-    pub(super) fn enforce_time_limit(&self, call: String, limit_secs: i64) {
+    pub(super) fn enforce_time_limit(&self, call: CallId, limit_secs: i64) {
         let service = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(limit_secs.max(1) as u64)).await;
@@ -744,7 +745,7 @@ pub(super) fn new_call(
     to: String,
 ) -> NewCall {
     NewCall {
-        call_control_id: format!("v3:{}", uuid::Uuid::new_v4().simple()),
+        call_control_id: CallId::generate(),
         organization_id: connection.organization_id.clone(),
         connection_id: connection.id.clone(),
         call_leg_id: uuid::Uuid::new_v4().to_string(),

@@ -1,6 +1,7 @@
 //! Call control for SIP legs: incoming calls parked until answered, outgoing
 //! calls through a trunk, and what the far end does inside the dialog.
 
+use bond_store::CallId;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -135,7 +136,7 @@ impl CallService {
 
     /// An incoming call still waiting for `answer` or `reject` when its ring
     /// timeout passes: 480 to the caller, and the call ends as `timeout`.
-    pub async fn expire_unanswered(&self, call_control_id: &str) {
+    pub async fn expire_unanswered(&self, call_control_id: &CallId) {
         let waiting = self.sip.get(call_control_id).is_some_and(|c| c.incoming && !c.answered);
         if !waiting {
             return;
@@ -143,7 +144,7 @@ impl CallService {
         if let Some(sip_call) = self.sip.remove(call_control_id) {
             let _ = sip_call.dialog.reject(Some(StatusCode::TemporarilyUnavailable), None);
         }
-        tracing::info!(call = call_control_id, "incoming call not answered in time: 480, ended");
+        tracing::info!(call = %call_control_id, "incoming call not answered in time: 480, ended");
         self.end(call_control_id, Ending { cause: "timeout", source: "unknown" }).await;
     }
 
@@ -204,7 +205,7 @@ impl CallService {
     /// Follow an outgoing INVITE to its final response (or ring timeout).
     async fn await_sip_answer(
         self,
-        call_control_id: String,
+        call_control_id: CallId,
         mut outcome: tokio::task::JoinHandle<rsipstack::dialog::invitation::InviteAsyncResult>,
         ring_secs: i64,
     ) {
@@ -246,7 +247,7 @@ impl CallService {
     }
 
     /// The callee answered: apply its SDP, record the answer, start pending detection.
-    async fn sip_answered(&self, call_control_id: &str, body: &[u8]) -> Result<(), String> {
+    async fn sip_answered(&self, call_control_id: &CallId, body: &[u8]) -> Result<(), String> {
         let sip_call = self.sip.get(call_control_id).ok_or("the call has ended")?;
         let plan = match SessionDescription::parse(body) {
             Ok(answer) => sdp::accept_answer(&answer, &sip_call.codecs).map_err(|e| e.to_string())?,
@@ -288,7 +289,7 @@ impl CallService {
     /// Point the call's leg at what offer/answer settled.
     async fn apply_plan(
         &self,
-        call_control_id: &str,
+        call_control_id: &CallId,
         sip_call: &SipCall,
         plan: sdp::MediaPlan,
         answered: bool,
@@ -302,7 +303,11 @@ impl CallService {
     }
 
     /// `call.answered` at the codec's rate; the time limit runs from the answer.
-    async fn record_answer(&self, call_control_id: &str, codec: bond_codecs::Codec) -> Result<(), DbError> {
+    async fn record_answer(
+        &self,
+        call_control_id: &CallId,
+        codec: bond_codecs::Codec,
+    ) -> Result<(), DbError> {
         let answered =
             self.mark_call_answered(call_control_id, codec.encoding_name(), codec.sample_rate().hz()).await?;
         if let Some(limit) = answered.and_then(|call| call.time_limit_secs) {
@@ -329,7 +334,7 @@ impl CallService {
     }
 
     /// Hang up the SIP side of a call Bond is ending: BYE, CANCEL or a 480.
-    pub(super) fn release_sip(&self, call_control_id: &str) {
+    pub(super) fn release_sip(&self, call_control_id: &CallId) {
         let Some(sip_call) = self.sip.remove(call_control_id) else { return };
         tokio::spawn(async move {
             let result = if sip_call.incoming && !sip_call.answered {

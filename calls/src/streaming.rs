@@ -8,6 +8,7 @@ use bond_codecs::resample::resample_clip;
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::Clip;
 use bond_media_engine::{EngineEvent, LegId};
+use bond_store::CallId;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
@@ -96,7 +97,7 @@ impl CallService {
     }
 
     async fn run_stream(self, leg: LegId, request: StreamRequest, start: StreamStart) {
-        let call = start.call_control_id.as_str();
+        let call = &start.call_control_id;
         let ended = match fork::connect(&request.url, request.auth_token.as_deref()).await {
             Err(reason) => Ended::Failed(reason),
             Ok(mut socket) => match self.engine.start_fork(leg, STREAM_FORK).await {
@@ -212,13 +213,13 @@ impl CallService {
     }
 
     /// Whether the call's current stream is `stream_id`.
-    fn streams_to(&self, call: &str, stream_id: &str) -> bool {
+    fn streams_to(&self, call: &CallId, stream_id: &str) -> bool {
         self.live.read(call, |c| c.stream.as_deref() == Some(stream_id)).unwrap_or(false)
     }
 
     async fn stream_event(
         &self,
-        call: &str,
+        call: &CallId,
         event_type: &str,
         request: &StreamRequest,
         stream_id: &str,

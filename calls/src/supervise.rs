@@ -12,12 +12,12 @@ use super::error::CallError;
 use super::live::Supervising;
 use super::registry::Ending;
 use super::service::CallService;
-use bond_store::CallRecord;
+use bond_store::{CallId, CallRecord};
 
 /// A dial's `supervise_call_control_id` and `supervisor_role`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Supervise {
-    pub call: String,
+    pub call: CallId,
     pub role: SupervisorRole,
 }
 
@@ -82,10 +82,10 @@ impl CallService {
 
     /// `ended` is over: forget what it supervised, and return the supervisors'
     /// calls that end with it.
-    pub(super) fn supervisor_endings(&self, ended: &str) -> Vec<(String, Ending)> {
+    pub(super) fn supervisor_endings(&self, ended: &CallId) -> Vec<(CallId, Ending)> {
         self.live.update(ended, |c| c.supervising = None);
         let supervisors =
-            self.live.find(|c| c.supervising.as_ref().is_some_and(|s| s.supervise.call == ended));
+            self.live.find(|c| c.supervising.as_ref().is_some_and(|s| s.supervise.call == *ended));
         supervisors
             .into_iter()
             .filter(|s| self.live.update(s, |c| c.supervising.take()).is_some())
@@ -93,7 +93,7 @@ impl CallService {
             .collect()
     }
 
-    async fn apply_role(&self, supervisor: &str, supervise: &Supervise) -> Result<(), CallError> {
+    async fn apply_role(&self, supervisor: &CallId, supervise: &Supervise) -> Result<(), CallError> {
         let (Some(own), Some(watched)) = (self.registry.leg(supervisor), self.registry.leg(&supervise.call))
         else {
             return Err(CallError::Ended);

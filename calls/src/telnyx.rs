@@ -6,6 +6,7 @@
 //! The Bond call and the Telnyx call are tied by `client_state` (the Bond
 //! call_control_id, base64) and kept in memory while they live.
 
+use bond_store::CallId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,20 +58,20 @@ impl TelnyxSettings {
 /// Bond calls placed through Telnyx: Telnyx's call_control_id by Bond's, and back.
 #[derive(Debug, Clone, Default)]
 pub struct TelnyxCalls {
-    by_bond: Arc<DashMap<String, (String, TelnyxSettings)>>,
-    by_telnyx: Arc<DashMap<String, String>>,
+    by_bond: Arc<DashMap<CallId, (String, TelnyxSettings)>>,
+    by_telnyx: Arc<DashMap<String, CallId>>,
     http: reqwest::Client,
 }
 
 /// The `client_state` that ties a Telnyx call to Bond's.
-pub fn client_state(bond_call: &str) -> String {
+pub fn client_state(bond_call: &CallId) -> String {
     BASE64.encode(format!("bond:{bond_call}"))
 }
 
 /// The Bond call a `client_state` names, if it is one of Bond's.
-pub fn bond_call_of(client_state: &str) -> Option<String> {
+pub fn bond_call_of(client_state: &str) -> Option<CallId> {
     let decoded = BASE64.decode(client_state).ok()?;
-    String::from_utf8(decoded).ok()?.strip_prefix("bond:").map(str::to_owned)
+    String::from_utf8(decoded).ok()?.strip_prefix("bond:").map(CallId::from)
 }
 
 impl TelnyxCalls {
@@ -78,7 +79,7 @@ impl TelnyxCalls {
     pub async fn dial(
         &self,
         settings: &TelnyxSettings,
-        bond_call: &str,
+        bond_call: &CallId,
         bond_connection: &str,
         public_url: &str,
         to: &str,
@@ -122,12 +123,12 @@ impl TelnyxCalls {
     }
 
     /// Bond's call for a Telnyx call_control_id.
-    pub fn bond_call(&self, telnyx_call: &str) -> Option<String> {
+    pub fn bond_call(&self, telnyx_call: &str) -> Option<CallId> {
         self.by_telnyx.get(telnyx_call).map(|c| c.clone())
     }
 
     /// The stream codec a Telnyx call was dialed with, and its sampling rate.
-    pub fn codec(&self, bond_call: &str) -> (String, u32) {
+    pub fn codec(&self, bond_call: &CallId) -> (String, u32) {
         let codec = self.by_bond.get(bond_call).map_or_else(|| "PCMU".to_owned(), |c| c.1.codec.clone());
         let rate = match codec.as_str() {
             "G722" => 16_000,
@@ -137,12 +138,12 @@ impl TelnyxCalls {
         (codec, rate)
     }
 
-    pub fn is_telnyx(&self, bond_call: &str) -> bool {
+    pub fn is_telnyx(&self, bond_call: &CallId) -> bool {
         self.by_bond.contains_key(bond_call)
     }
 
     /// Forget a call; if Telnyx may still have it up, hang it up there (in the background).
-    pub fn release(&self, bond_call: &str, hang_up: bool) {
+    pub fn release(&self, bond_call: &CallId, hang_up: bool) {
         let Some((_, (telnyx_call, settings))) = self.by_bond.remove(bond_call) else { return };
         self.by_telnyx.remove(&telnyx_call);
         if !hang_up {
@@ -187,7 +188,7 @@ mod tests {
 
     #[test]
     fn client_state_round_trips_and_foreign_states_are_not_bonds() {
-        assert_eq!(bond_call_of(&client_state("v3:abc")), Some("v3:abc".into()));
+        assert_eq!(bond_call_of(&client_state(&CallId::from("v3:abc"))), Some("v3:abc".into()));
         assert_eq!(bond_call_of(&BASE64.encode("somebody else's")), None);
         assert_eq!(bond_call_of("%%%"), None);
     }

@@ -511,7 +511,10 @@ async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
         let told = bob.messages.recv().await.unwrap();
         assert_eq!(
             told,
-            bond_calls::AgentMessage::Hangup { call_control_id: ringing, cause: "originator_cancel".into() }
+            bond_calls::AgentMessage::Hangup {
+                call_control_id: ringing.into(),
+                cause: "originator_cancel".into()
+            }
         );
     })
     .await;

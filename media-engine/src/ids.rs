@@ -1,4 +1,5 @@
-//! Typed identifiers, so a leg id is never passed where a call id belongs.
+//! Typed identifiers. The engine knows legs, not calls: the control plane's
+//! `CallId` (bond-store) is mapped to its legs by `bond-calls`' registry.
 
 use std::fmt;
 
@@ -16,11 +17,6 @@ macro_rules! typed_id {
     };
 }
 
-typed_id!(
-    /// A call: one or more legs under one control-plane identity.
-    CallId,
-    "call"
-);
 typed_id!(
     /// One media endpoint inside the engine.
     LegId,
@@ -52,7 +48,6 @@ mod tests {
     #[test]
     fn ids_display_with_their_kind() {
         assert_eq!(LegId(7).to_string(), "leg-7");
-        assert_eq!(CallId(1).to_string(), "call-1");
     }
 
     #[test]

@@ -48,4 +48,4 @@ pub mod webrtc;
 pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput, Relay, StreamOutput, SupervisorRole};
 pub use error::EngineError;
 pub use event::{DtmfSource, EngineEvent, HangupCause};
-pub use ids::{CallId, LegId};
+pub use ids::LegId;

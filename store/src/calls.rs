@@ -4,11 +4,12 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Page, Store};
 use crate::db::DbError;
+use crate::CallId;
 
 /// A call as stored and as `GET /v2/calls/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallRecord {
-    pub call_control_id: String,
+    pub call_control_id: CallId,
     #[serde(skip)]
     pub organization_id: String,
     pub connection_id: String,
@@ -27,7 +28,7 @@ pub struct CallRecord {
     pub webhook_failover_url: Option<String>,
     #[serde(skip)]
     pub webhook_timeout_secs: i64,
-    pub bridged_with: Option<String>,
+    pub bridged_with: Option<CallId>,
     pub hangup_cause: Option<String>,
     pub hangup_source: Option<String>,
     #[serde(skip)]
@@ -48,7 +49,7 @@ impl CallRecord {
 /// What dialing stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCall {
-    pub call_control_id: String,
+    pub call_control_id: CallId,
     pub organization_id: String,
     pub connection_id: String,
     pub call_leg_id: String,
@@ -74,7 +75,7 @@ const COLUMNS: &str = "call_control_id, organization_id, connection_id, call_leg
 
 fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
     Ok(CallRecord {
-        call_control_id: r.try_get(0)?,
+        call_control_id: CallId::from(r.try_get::<String, _>(0)?),
         organization_id: r.try_get(1)?,
         connection_id: r.try_get(2)?,
         call_leg_id: r.try_get(3)?,
@@ -88,7 +89,7 @@ fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
         webhook_url: r.try_get(11)?,
         webhook_failover_url: r.try_get(12)?,
         webhook_timeout_secs: r.try_get(13)?,
-        bridged_with: r.try_get(14)?,
+        bridged_with: r.try_get::<Option<String>, _>(14)?.map(CallId::from),
         hangup_cause: r.try_get(15)?,
         hangup_source: r.try_get(16)?,
         time_limit_secs: r.try_get(17)?,
@@ -113,7 +114,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              RETURNING {COLUMNS}"
         ))
-        .bind(&call.call_control_id)
+        .bind(call.call_control_id.as_str())
         .bind(&call.organization_id)
         .bind(&call.connection_id)
         .bind(&call.call_leg_id)
@@ -135,11 +136,11 @@ impl Store {
     }
 
     /// A call of `organization_id`; another organization's is `None`, like a missing one.
-    pub async fn get_call(&self, organization_id: &str, id: &str) -> Result<Option<CallRecord>, DbError> {
+    pub async fn get_call(&self, organization_id: &str, id: &CallId) -> Result<Option<CallRecord>, DbError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM calls WHERE call_control_id = $1 AND organization_id = $2"
         ))
-        .bind(id)
+        .bind(id.as_str())
         .bind(organization_id)
         .fetch_optional(self.db.pool())
         .await?;
@@ -150,10 +151,10 @@ impl Store {
     pub async fn get_call_tx(
         &self,
         tx: &mut Transaction<'static, Any>,
-        id: &str,
+        id: &CallId,
     ) -> Result<Option<CallRecord>, DbError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM calls WHERE call_control_id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&mut **tx)
             .await?;
         row.as_ref().map(from_row).transpose()
@@ -173,14 +174,14 @@ impl Store {
     pub async fn mark_answered(
         &self,
         tx: &mut Transaction<'static, Any>,
-        id: &str,
+        id: &CallId,
         at: &str,
     ) -> Result<Option<CallRecord>, DbError> {
         let row = sqlx::query(&format!(
             "UPDATE calls SET state = 'answered', answered_at = $1 WHERE call_control_id = $2 RETURNING {COLUMNS}"
         ))
         .bind(at)
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref().map(from_row).transpose()
@@ -191,17 +192,17 @@ impl Store {
     pub async fn set_bridged(
         &self,
         tx: &mut Transaction<'static, Any>,
-        id: &str,
-        with: Option<&str>,
+        id: &CallId,
+        with: Option<&CallId>,
     ) -> Result<Option<CallRecord>, DbError> {
         let state = if with.is_some() { "bridged" } else { "answered" };
         let row = sqlx::query(&format!(
             "UPDATE calls SET bridged_with = $1, state = $2 WHERE call_control_id = $3 AND ended_at IS NULL \
              RETURNING {COLUMNS}"
         ))
-        .bind(with)
+        .bind(with.map(CallId::as_str))
         .bind(state)
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref().map(from_row).transpose()
@@ -212,7 +213,7 @@ impl Store {
     pub async fn set_client_state(
         &self,
         organization_id: &str,
-        id: &str,
+        id: &CallId,
         client_state: &str,
     ) -> Result<Option<CallRecord>, DbError> {
         let row = sqlx::query(&format!(
@@ -220,7 +221,7 @@ impl Store {
              AND ended_at IS NULL RETURNING {COLUMNS}"
         ))
         .bind(client_state)
-        .bind(id)
+        .bind(id.as_str())
         .bind(organization_id)
         .fetch_optional(self.db.pool())
         .await?;
@@ -232,7 +233,7 @@ impl Store {
     pub async fn mark_ended(
         &self,
         tx: &mut Transaction<'static, Any>,
-        id: &str,
+        id: &CallId,
         cause: &str,
         source: &str,
         at: &str,
@@ -244,16 +245,17 @@ impl Store {
         .bind(cause)
         .bind(source)
         .bind(at)
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref().map(from_row).transpose()
     }
 
     /// Calls still alive in the database (after a restart their legs are gone).
-    pub async fn live_call_ids(&self) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar("SELECT call_control_id FROM calls WHERE ended_at IS NULL")
+    pub async fn live_call_ids(&self) -> Result<Vec<CallId>, DbError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT call_control_id FROM calls WHERE ended_at IS NULL")
             .fetch_all(self.db.pool())
-            .await?)
+            .await?;
+        Ok(ids.into_iter().map(CallId::from).collect())
     }
 }

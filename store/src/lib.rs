@@ -5,6 +5,7 @@
 //! are stamped with ([`clock`]). No SQL lives outside it. It must never import
 //! the call-control core, the leg adapters, HTTP or the media engine.
 
+mod call_id;
 pub mod clock;
 pub mod db;
 pub mod egress;
@@ -23,6 +24,7 @@ mod translations;
 mod voice_config;
 
 pub use audit::AuditEntry;
+pub use call_id::CallId;
 pub use calls::{CallRecord, NewCall};
 pub use commands::{Claim, IdempotencyScope};
 pub use connections::{Connection, ConnectionFields};

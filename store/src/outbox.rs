@@ -1,6 +1,7 @@
 //! The webhook outbox. An event row is written in the transaction that changes
 //! the state it reports; the delivery worker reads rows in `seq` order.
 
+use crate::CallId;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use crate::db::DbError;
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent<'a> {
     pub organization_id: &'a str,
-    pub call_control_id: Option<&'a str>,
+    pub call_control_id: Option<&'a CallId>,
     pub event_type: &'a str,
     pub payload: Value,
     pub url: &'a str,
@@ -36,7 +37,7 @@ pub struct PendingEvent {
     pub id: String,
     pub organization_id: String,
     pub seq: i64,
-    pub call_control_id: Option<String>,
+    pub call_control_id: Option<CallId>,
     /// The envelope's `data` object, exactly as it will be sent.
     pub data: String,
     pub url: String,
@@ -60,7 +61,7 @@ fn pending_from_row(r: &sqlx::any::AnyRow) -> Result<PendingEvent, DbError> {
     Ok(PendingEvent {
         id: r.try_get(0)?,
         seq: r.try_get(1)?,
-        call_control_id: r.try_get(2)?,
+        call_control_id: r.try_get::<Option<String>, _>(2)?.map(CallId::from),
         data: r.try_get(3)?,
         url: r.try_get(4)?,
         failover_url: r.try_get(5)?,
@@ -95,7 +96,7 @@ impl Store {
         .bind(&id)
         .bind(self.next_seq())
         .bind(e.organization_id)
-        .bind(e.call_control_id)
+        .bind(e.call_control_id.map(CallId::as_str))
         .bind(e.event_type)
         .bind(data.to_string())
         .bind(e.url)

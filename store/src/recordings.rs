@@ -1,3 +1,4 @@
+use crate::CallId;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -11,7 +12,7 @@ pub struct RecordingRecord {
     pub id: String,
     #[serde(skip)]
     pub organization_id: String,
-    pub call_control_id: String,
+    pub call_control_id: CallId,
     pub call_leg_id: String,
     pub call_session_id: String,
     pub connection_id: String,
@@ -34,7 +35,7 @@ fn from_row(r: &AnyRow) -> Result<RecordingRecord, DbError> {
     Ok(RecordingRecord {
         id: r.try_get(0)?,
         organization_id: r.try_get(1)?,
-        call_control_id: r.try_get(2)?,
+        call_control_id: CallId::from(r.try_get::<String, _>(2)?),
         call_leg_id: r.try_get(3)?,
         call_session_id: r.try_get(4)?,
         connection_id: r.try_get(5)?,
@@ -55,7 +56,7 @@ impl Store {
         ))
         .bind(&r.id)
         .bind(&r.organization_id)
-        .bind(&r.call_control_id)
+        .bind(r.call_control_id.as_str())
         .bind(&r.call_leg_id)
         .bind(&r.call_session_id)
         .bind(&r.connection_id)
@@ -103,11 +104,14 @@ impl Store {
     }
 
     /// The recording of a call that has not finished yet.
-    pub async fn active_recording(&self, call_control_id: &str) -> Result<Option<RecordingRecord>, DbError> {
+    pub async fn active_recording(
+        &self,
+        call_control_id: &CallId,
+    ) -> Result<Option<RecordingRecord>, DbError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM recordings WHERE call_control_id = $1 AND status IN ('recording', 'paused')"
         ))
-        .bind(call_control_id)
+        .bind(call_control_id.as_str())
         .fetch_optional(self.db.pool())
         .await?;
         row.as_ref().map(from_row).transpose()

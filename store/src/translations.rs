@@ -1,3 +1,4 @@
+use crate::CallId;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -11,7 +12,7 @@ use crate::db::DbError;
 pub struct NewSegment {
     #[serde(skip)]
     pub organization_id: String,
-    pub call_control_id: String,
+    pub call_control_id: CallId,
     pub call_session_id: String,
     /// `inbound`: the call's own party spoke it.
     pub track: String,
@@ -42,7 +43,7 @@ const COLUMNS: &str =
 fn from_row(r: &AnyRow) -> Result<Segment, DbError> {
     let fields = NewSegment {
         organization_id: r.try_get(1)?,
-        call_control_id: r.try_get(2)?,
+        call_control_id: CallId::from(r.try_get::<String, _>(2)?),
         call_session_id: r.try_get(3)?,
         track: r.try_get(4)?,
         language_from: r.try_get(5)?,
@@ -66,7 +67,7 @@ impl Store {
         ))
         .bind(&segment.id)
         .bind(&s.organization_id)
-        .bind(&s.call_control_id)
+        .bind(s.call_control_id.as_str())
         .bind(&s.call_session_id)
         .bind(&s.track)
         .bind(&s.language_from)
@@ -87,14 +88,14 @@ impl Store {
     pub async fn call_segments(
         &self,
         organization_id: &str,
-        call_control_id: &str,
+        call_control_id: &CallId,
     ) -> Result<Vec<Segment>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM call_translations WHERE organization_id = $1 AND call_control_id = $2 \
              ORDER BY created_unix_ms, speech_start_ms"
         ))
         .bind(organization_id)
-        .bind(call_control_id)
+        .bind(call_control_id.as_str())
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(from_row).collect()

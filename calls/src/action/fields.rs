@@ -8,6 +8,7 @@ use bond_codecs::SampleRate;
 use bond_media_engine::leg::DtmfTiming;
 use bond_media_engine::runtime::RecordChannels;
 use bond_media_engine::{DtmfPassing, SupervisorRole};
+use bond_store::CallId;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -69,9 +70,9 @@ pub struct PlaybackStop {
 
 #[derive(Debug, Deserialize)]
 struct Bridge {
-    call_control_id_to_bridge_with: Option<String>,
+    call_control_id_to_bridge_with: Option<CallId>,
     /// Telnyx's older name for the same field.
-    call_control_id: Option<String>,
+    call_control_id: Option<CallId>,
     #[serde(default)]
     prevent_double_bridge: bool,
     /// `self`: this call stays (parked) when the other hangs up.

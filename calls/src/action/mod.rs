@@ -12,6 +12,7 @@ pub mod fields;
 use bond_codecs::dtmf::DtmfDigit;
 use bond_media_engine::leg::DtmfTiming;
 use bond_media_engine::SupervisorRole;
+use bond_store::CallId;
 use serde_json::Value;
 
 use super::error::CallError;
@@ -62,7 +63,7 @@ pub enum Action {
     Hangup,
     /// Join this call with another (`call_control_id_to_bridge_with`).
     Bridge {
-        with: String,
+        with: CallId,
         options: BridgeOptions,
         record: Option<RecordOptions>,
     },

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bond_media_engine::sdp::{self, SessionDescription};
+use bond_store::CallId;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode, ToTypedHeader};
 use rsipstack::transaction::transaction::Transaction;
@@ -123,7 +124,7 @@ async fn invite(stack: Arc<SipStack>, calls: CallService, mut tx: Transaction) {
         })
         .unwrap_or_default();
     let sip_call = SipCall {
-        call_control_id: String::new(),
+        call_control_id: CallId::from(String::new()),
         connection_id: connection.id.clone(),
         dialog: dialog.clone(),
         incoming: true,

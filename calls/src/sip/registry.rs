@@ -1,5 +1,6 @@
 //! Live SIP calls: their dialog and media, by Bond call and by SIP Call-ID.
 
+use bond_store::CallId;
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
@@ -11,7 +12,7 @@ use super::SipStack;
 /// One SIP call.
 #[derive(Clone)]
 pub struct SipCall {
-    pub call_control_id: String,
+    pub call_control_id: CallId,
     pub connection_id: String,
     pub dialog: InviteDialog,
     pub incoming: bool,
@@ -36,8 +37,8 @@ impl std::fmt::Debug for SipCall {
 #[derive(Debug, Clone, Default)]
 pub struct SipCalls {
     stack: Arc<OnceLock<Arc<SipStack>>>,
-    calls: Arc<DashMap<String, SipCall>>,
-    by_sip_call_id: Arc<DashMap<String, String>>,
+    calls: Arc<DashMap<CallId, SipCall>>,
+    by_sip_call_id: Arc<DashMap<String, CallId>>,
     per_connection: Arc<DashMap<String, usize>>,
 }
 
@@ -56,22 +57,22 @@ impl SipCalls {
         self.calls.insert(call.call_control_id.clone(), call);
     }
 
-    pub fn get(&self, call_control_id: &str) -> Option<SipCall> {
+    pub fn get(&self, call_control_id: &CallId) -> Option<SipCall> {
         self.calls.get(call_control_id).map(|c| c.clone())
     }
 
     /// Change a live call in place.
-    pub fn update<T>(&self, call_control_id: &str, change: impl FnOnce(&mut SipCall) -> T) -> Option<T> {
+    pub fn update<T>(&self, call_control_id: &CallId, change: impl FnOnce(&mut SipCall) -> T) -> Option<T> {
         self.calls.get_mut(call_control_id).map(|mut c| change(&mut c))
     }
 
     /// The Bond call of a SIP Call-ID.
-    pub fn by_sip_call_id(&self, sip_call_id: &str) -> Option<String> {
+    pub fn by_sip_call_id(&self, sip_call_id: &str) -> Option<CallId> {
         self.by_sip_call_id.get(sip_call_id).map(|c| c.clone())
     }
 
     /// Forget a call; whoever removes it ends its dialog (or knows it ended).
-    pub fn remove(&self, call_control_id: &str) -> Option<SipCall> {
+    pub fn remove(&self, call_control_id: &CallId) -> Option<SipCall> {
         let (_, call) = self.calls.remove(call_control_id)?;
         self.by_sip_call_id.remove(&call.dialog.id().call_id);
         if let Some(mut n) = self.per_connection.get_mut(&call.connection_id) {

@@ -12,6 +12,7 @@
 //! ticks (counted), never a late frame on the call. Encoding, base64 and the
 //! socket all run here, in the stream's own task.
 
+use bond_store::CallId;
 use std::time::Duration;
 
 use bond_codecs::codec::AudioEncoder;
@@ -102,7 +103,7 @@ pub struct StreamRequest {
 pub struct StreamStart {
     pub stream_id: String,
     pub user_id: String,
-    pub call_control_id: String,
+    pub call_control_id: CallId,
     pub call_session_id: String,
     pub from: String,
     pub to: String,

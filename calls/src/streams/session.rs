@@ -109,7 +109,7 @@ struct Beside {
     engine: EngineHandle,
     calls: CallService,
     main: Handle,
-    started: oneshot::Sender<String>,
+    started: oneshot::Sender<bond_store::CallId>,
 }
 
 /// The frames up to `start`, and whether a `connected` frame carried the

@@ -15,6 +15,7 @@
 //! expiring, the agent registering elsewhere or the token being revoked
 //! closes it with 4001 / 4000 / 4003.
 
+use bond_store::CallId;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -211,25 +212,25 @@ pub enum ClientMessage {
         to: Option<String>,
     },
     Accept {
-        call_control_id: String,
+        call_control_id: CallId,
         sdp: String,
     },
     Reject {
-        call_control_id: String,
+        call_control_id: CallId,
     },
     Hangup {
-        call_control_id: String,
+        call_control_id: CallId,
     },
     Mute {
-        call_control_id: String,
+        call_control_id: CallId,
         muted: bool,
     },
     Hold {
-        call_control_id: String,
+        call_control_id: CallId,
         held: bool,
     },
     Dtmf {
-        call_control_id: String,
+        call_control_id: CallId,
         digits: String,
     },
     Ping,
@@ -372,7 +373,7 @@ async fn handle(state: &AppState, claims: &AgentClaims, text: &str) -> Option<Ag
 }
 
 /// Play digits to the party the agent is bridged with.
-async fn dtmf(state: &AppState, org: &str, agent: &str, call: &str, digits: &str) -> Result<(), String> {
+async fn dtmf(state: &AppState, org: &str, agent: &str, call: &CallId, digits: &str) -> Result<(), String> {
     let digits: Vec<DtmfDigit> =
         digits.chars().map(DtmfDigit::from_char).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     if digits.is_empty() || digits.len() > 32 {

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bond_store::CallId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -43,9 +44,9 @@ pub struct DialBody {
     record: Option<String>,
     record_channels: Option<String>,
     record_format: Option<String>,
-    link_to: Option<String>,
+    link_to: Option<CallId>,
     bridge_on_answer: Option<bool>,
-    supervise_call_control_id: Option<String>,
+    supervise_call_control_id: Option<CallId>,
     supervisor_role: Option<String>,
     /// `stream_url` and the other `stream_*` fields, and fields Bond refuses as not available yet.
     #[serde(flatten)]
@@ -367,7 +368,7 @@ async fn link(state: &AppState, principal: &Principal, body: &DialBody) -> Resul
 async fn live_call(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &CallId,
     field: &str,
 ) -> Result<CallRecord, ApiError> {
     let call =
@@ -453,7 +454,7 @@ fn call_duration(call: &CallRecord) -> i64 {
 pub(super) async fn find_call(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &CallId,
 ) -> Result<CallRecord, ApiError> {
     found(state.store.get_call(&principal.organization_id, id).await, "No call with that call_control_id.")
 }
@@ -464,7 +465,7 @@ pub(super) async fn find_call(
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<CallId>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Agent)?;
     let call = find_call(&state, &principal, &id).await?;
@@ -496,7 +497,7 @@ pub async fn list(
 pub async fn action(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, name)): Path<(String, String)>,
+    Path((id, name)): Path<(CallId, String)>,
     Body(body): Body<Value>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Agent)?;

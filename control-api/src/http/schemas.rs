@@ -36,7 +36,7 @@ pub struct ActionResult {
 /// What `POST /v2/calls` answers.
 #[derive(Debug, ToSchema)]
 pub struct DialAnswer {
-    pub call_control_id: String,
+    pub call_control_id: bond_store::CallId,
     pub call_leg_id: String,
     pub call_session_id: String,
     pub is_alive: bool,

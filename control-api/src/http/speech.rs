@@ -18,7 +18,7 @@ use crate::state::AppState;
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<bond_store::CallId>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
     let call = super::calls::find_call(&state, &principal, &id).await?;

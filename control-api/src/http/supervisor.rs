@@ -55,7 +55,7 @@ enum Update {
 async fn updates(
     state: &AppState,
     principal: &Principal,
-    call: Option<&str>,
+    call: Option<&bond_store::CallId>,
 ) -> Result<impl Stream<Item = Update> + Send + 'static, ApiError> {
     principal.require(Role::Supervisor)?;
     // Subscribe first: a segment stored while the catch-up is read comes live and is skipped once.
@@ -123,7 +123,7 @@ fn sse(
 pub async fn call_stream(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<bond_store::CallId>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     Ok(sse(updates(&state, &principal, Some(&id)).await?))
 }
@@ -141,7 +141,7 @@ pub async fn organization_stream(
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Subscribe {
-    Subscribe { token: String, call_control_id: Option<String> },
+    Subscribe { token: String, call_control_id: Option<bond_store::CallId> },
 }
 
 /// `GET /v2/supervisor/ws`: the same streams over a WebSocket, authenticated by its first message.
@@ -160,7 +160,7 @@ async fn supervise(state: AppState, mut socket: WebSocket) {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<Subscribe>(&text) {
             Ok(Subscribe::Subscribe { token, call_control_id }) => {
                 match Principal::signed_in(&state, &token).await {
-                    Ok((principal, credential)) => updates(&state, &principal, call_control_id.as_deref())
+                    Ok((principal, credential)) => updates(&state, &principal, call_control_id.as_ref())
                         .await
                         .map(|updates| (updates, credential))
                         .map_err(|e| e.body.detail),

@@ -214,7 +214,11 @@ impl Worker {
         let mut order: Vec<LaneKey> = Vec::new();
         let mut by_lane: HashMap<LaneKey, Vec<PendingEvent>> = HashMap::new();
         for event in pending {
-            let key = event.call_control_id.clone().unwrap_or_else(|| format!("event:{}", event.id));
+            let key = event
+                .call_control_id
+                .clone()
+                .map(String::from)
+                .unwrap_or_else(|| format!("event:{}", event.id));
             let events = by_lane.entry(key.clone()).or_default();
             if events.is_empty() {
                 order.push(key);
