@@ -144,12 +144,18 @@ impl Database {
 /// misses a cancelled `BEGIN`, so on Postgres the server is asked: the
 /// statement and transaction timestamps are equal only in the first statement
 /// of a transaction (an error, as inside a failed transaction, also closes it).
+/// It goes as a simple query (a bare `&str`, one protocol message): sent with
+/// the extended protocol (`sqlx::query`), Parse, Bind and Execute each restart
+/// the statement clock, the two never matched, and every connection was
+/// closed and opened again on every acquire.
+const FIRST_STATEMENT_OF_ITS_TRANSACTION: &str = "SELECT statement_timestamp() = transaction_timestamp()";
+
 async fn outside_any_transaction(conn: &mut sqlx::AnyConnection, sqlite: bool) -> Result<bool, sqlx::Error> {
     let outside = !sqlx::Connection::is_in_transaction(conn)
-        && (sqlite
-            || sqlx::query_scalar::<_, bool>("SELECT statement_timestamp() = transaction_timestamp()")
-                .fetch_one(&mut *conn)
-                .await?);
+        && (sqlite || {
+            let row = sqlx::Executor::fetch_one(&mut *conn, FIRST_STATEMENT_OF_ITS_TRANSACTION).await?;
+            sqlx::Row::try_get::<bool, _>(&row, 0)?
+        });
     if !outside {
         tracing::error!("a database connection was left inside a transaction: closed, rolled back");
     }
@@ -244,6 +250,37 @@ pub(crate) mod tests {
                 "{url}: a write sat in an orphaned transaction"
             );
         }
+    }
+
+    /// The check that closes a connection left inside a transaction keeps
+    /// every other one: a connection used and returned is lent again, not
+    /// closed and opened anew on each acquire.
+    #[tokio::test]
+    async fn a_connection_outside_any_transaction_is_lent_again_not_reopened() {
+        let Ok(url) = std::env::var("BOND_TEST_DATABASE_URL") else { return };
+        let db = Database::connect(&url).await.unwrap();
+        let backend = || async {
+            let mut conn = db.pool().acquire().await.unwrap();
+            sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&mut *conn).await.unwrap()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            seen.insert(backend().await);
+        }
+        let open = db.pool().size() as usize;
+        assert!(
+            seen.len() <= open,
+            "{} connections for 20 acquires, {open} open: closed and reopened",
+            seen.len()
+        );
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert!(outside_any_transaction(&mut conn, false).await.unwrap());
+        sqlx::Executor::execute(&mut *conn, "BEGIN").await.unwrap();
+        assert!(
+            !outside_any_transaction(&mut conn, false).await.unwrap(),
+            "inside a BEGIN sqlx does not count"
+        );
+        sqlx::Executor::execute(&mut *conn, "ROLLBACK").await.unwrap();
     }
 
     /// sqlx's `BEGIN` cancelled at any moment (a dropped HTTP handler): on
