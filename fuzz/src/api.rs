@@ -10,33 +10,11 @@ use bond_control_api::agent_token::AgentClaims;
 use bond_control_api::state::AppState;
 use tower::ServiceExt;
 
+use crate::signalling::ACTION_NAMES;
+
 const KEY: &str = "KEYFUZZ0000000000000000000000000001";
-const ACTIONS: &[&str] = &[
-    "answer",
-    "reject",
-    "hangup",
-    "bridge",
-    "send_dtmf",
-    "record_start",
-    "record_stop",
-    "record_pause",
-    "record_resume",
-    "hold",
-    "unhold",
-    "mute",
-    "unmute",
-    "streaming_start",
-    "streaming_stop",
-    "playback_start",
-    "playback_stop",
-    "speak",
-    "transcription_start",
-    "transcription_stop",
-    "translation_start",
-    "translation_stop",
-    "switch_supervisor_role",
-    "client_state_update",
-];
+/// The actions `api_action` applies: all but the last two names.
+const ACTIONS: &[&str] = ACTION_NAMES.split_at(ACTION_NAMES.len() - 2).0;
 
 struct Fixture {
     runtime: tokio::runtime::Runtime,

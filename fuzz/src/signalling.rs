@@ -4,7 +4,10 @@
 use bond_calls::streams::frames;
 use bond_calls::Command;
 
-const ACTION_NAMES: &[&str] = &[
+/// Every call-control action Bond takes, then one Telnyx has that Bond does not
+/// (`transfer`) and one nobody has: `action_body` picks from all of them,
+/// `api_action` from the ones Bond takes.
+pub(crate) const ACTION_NAMES: &[&str] = &[
     "answer",
     "reject",
     "hangup",
