@@ -8,8 +8,8 @@
 use std::hint::black_box;
 
 use base64::Engine as _;
-use bond_calls::streams::frames::{self, Carrier, Inbound};
 use bond_codecs::{g711, signals};
+use bond_streams::frames::{self, Carrier, Inbound};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn media_frames(c: &mut Criterion) {

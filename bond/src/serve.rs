@@ -37,7 +37,7 @@ pub enum ServeError {
     #[error("cannot listen on {addr} (http.listen): {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Sip(#[from] bond_calls::sip::SipStartError),
+    Sip(#[from] bond_sip::SipStartError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error("recording storage: {0}")]
@@ -53,7 +53,7 @@ pub struct Running {
     shutdown: tokio::sync::oneshot::Sender<()>,
     webhooks: tokio::task::JoinHandle<()>,
     stop_webhooks: watch::Sender<bool>,
-    pub sip: std::sync::Arc<bond_calls::sip::SipStack>,
+    pub sip: std::sync::Arc<bond_sip::SipStack>,
     grace: Duration,
 }
 
@@ -188,9 +188,11 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         backoff,
         stopped_webhooks,
     ));
-    let sip = bond_calls::sip::start(
+    let sip = bond_sip::start(
         &config.sip,
         config.rtp.public_ip.or(Some(config.rtp.bind_ip)),
+        state.calls.engine().clone(),
+        state.calls.sip().clone(),
         state.calls.clone(),
     )
     .await?;

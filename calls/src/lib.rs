@@ -25,11 +25,10 @@ pub mod recording_links;
 pub mod recording_storage;
 mod registry;
 mod service;
-pub mod sip;
 mod sip_calls;
 mod speech;
+mod stream_calls;
 mod streaming;
-pub mod streams;
 mod supervise;
 pub mod telnyx;
 
@@ -43,8 +42,7 @@ pub use playback::{playback_request, speak_request, stop_all, AudioSource, Playb
 pub use recording::RecordOptions;
 pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
-pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold, StreamCall};
-pub use sip_calls::{IncomingSip, SipCandidates};
+pub use service::{BridgeOptions, CallFiles, CallService, Dial, Hold};
 pub use speech::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest};
 pub use streaming::stream_request;
 pub use supervise::{supervisor_role, Supervise};

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::amd::AmdMode;
 use super::speech::SpeechSettings;
 use super::supervise::Supervise;
-use crate::streams::fork::StreamRequest;
+use bond_streams::fork::StreamRequest;
 
 /// One live call's state in memory.
 #[derive(Debug, Default)]

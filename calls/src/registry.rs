@@ -1,17 +1,11 @@
 //! Which engine leg serves which call.
 
 use bond_store::CallId;
+pub use bond_store::Ending;
 use std::sync::Arc;
 
 use bond_media_engine::LegId;
 use dashmap::DashMap;
-
-/// How a call ended, in Telnyx's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ending {
-    pub cause: &'static str,
-    pub source: &'static str,
-}
 
 /// Live calls and their legs. Shared by the HTTP handlers and the engine-event task.
 #[derive(Debug, Clone, Default)]

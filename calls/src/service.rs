@@ -10,7 +10,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::rtp::RtpStats;
-use bond_media_engine::runtime::{EngineHandle, StreamLeg};
+use bond_media_engine::runtime::EngineHandle;
 use bond_media_engine::{DtmfPassing, LegId};
 use dashmap::DashMap;
 use serde_json::{Map, Value};
@@ -25,7 +25,7 @@ use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
-use crate::sip::SipCalls;
+use bond_sip::SipCalls;
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
 use bond_store::clock::rfc3339_now;
@@ -70,17 +70,6 @@ impl Dial {
     }
 }
 
-/// A carrier media stream becoming a call.
-#[derive(Debug, Clone)]
-pub struct StreamCall {
-    pub codec: bond_codecs::Codec,
-    pub from: String,
-    pub to: String,
-    pub client_state: Option<String>,
-    /// Added to `call.initiated`: the carrier's ids and custom parameters.
-    pub extra: serde_json::Map<String, Value>,
-}
-
 /// What a held call's party hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hold<'a> {
@@ -122,7 +111,7 @@ pub struct CallService {
     pub(super) files: CallFiles,
     /// What is kept in memory for each live call (`live.rs`).
     pub(super) live: LiveCalls,
-    telnyx: TelnyxCalls,
+    pub(super) telnyx: TelnyxCalls,
     pub(super) sip: SipCalls,
     pub(super) agents: AgentCalls,
     pub(super) pending_bridges: PendingBridges,
@@ -418,56 +407,6 @@ impl CallService {
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, rate.hz())).await?;
         self.store.commit(tx).await?;
         Ok(call)
-    }
-
-    /// A carrier opened a media stream: its leg (made by `placed`, on the shard
-    /// whose thread serves the socket) becomes an incoming call, answered
-    /// (media is flowing) and parked until the application bridges it.
-    pub async fn stream_started(
-        &self,
-        connection: &Connection,
-        stream: StreamCall,
-        placed: &EngineHandle,
-    ) -> Result<(CallRecord, StreamLeg), CallError> {
-        let leg = placed.create_stream_leg(stream.codec).await?;
-        // The stream of a call Bond dialed through Telnyx: it becomes that call's leg.
-        let dialed = stream.client_state.as_deref().and_then(telnyx::bond_call_of);
-        if let Some(bond_call) = dialed.filter(|c| self.telnyx.is_telnyx(c) && self.registry.leg(c).is_none())
-        {
-            // Only a call of this connection: another's client_state attaches nothing.
-            let call = self.store.get_call(&connection.organization_id, &bond_call).await;
-            let call = call?.filter(|c| c.connection_id == connection.id);
-            let Some(call) = call else {
-                let _ = self.engine.hangup(leg.id).await;
-                return Err(CallError::Ended);
-            };
-            self.registry.insert(&bond_call, leg.id);
-            if let Some(config) = self.live.update(&bond_call, |c| c.pending_amd.take()) {
-                let _ = self.engine.start_amd(leg.id, config).await;
-            }
-            self.bridge_if_answered(&bond_call).await;
-            return Ok((call, leg));
-        }
-        let mut new = new_call(connection, "incoming", stream.from, stream.to);
-        new.client_state = stream.client_state;
-        let codec = stream.codec.encoding_name();
-        match self.record_answered(&new, leg.id, codec, stream.codec.sample_rate(), stream.extra).await {
-            Ok(call) => Ok((call, leg)),
-            Err(e) => Err(CallError::from(e)),
-        }
-    }
-
-    /// The carrier stopped the stream (`stopped`) or its socket closed.
-    pub async fn stream_ended(&self, call_control_id: &CallId, stopped: bool) {
-        if self.registry.leg(call_control_id).is_none() {
-            return; // hung up from the API already
-        }
-        let ending = if stopped {
-            Ending { cause: "normal_clearing", source: "caller" }
-        } else {
-            Ending { cause: "unspecified", source: "caller" }
-        };
-        self.end(call_control_id, ending).await;
     }
 
     fn loop_source(&self, kind: &LoopKind) -> Result<(SampleRate, MediaSource), CallError> {

@@ -1,6 +1,6 @@
 //! `streaming_start` / `streaming_stop`: a call's audio streamed out to the
 //! application's WebSocket in Telnyx's media-streaming format
-//! (`streams/fork.rs`), with `streaming.started`, `streaming.stopped` and
+//! (`bond_streams::fork`), with `streaming.started`, `streaming.stopped` and
 //! `streaming.failed`. A call has one stream at a time; it ends with the call.
 
 use bond_codecs::l16::ByteOrder;
@@ -14,9 +14,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::error::CallError;
 use super::service::CallService;
-use crate::streams::back::{BackChannel, Inject, Reply, TargetLegs};
-use crate::streams::fork::{self, Ended, Notice, StreamRequest, StreamStart};
 use bond_store::CallRecord;
+use bond_streams::back::{BackChannel, Inject, Reply, TargetLegs};
+use bond_streams::fork::{self, Ended, Notice, StreamRequest, StreamStart};
 
 /// The name of a call's streaming fork (beside transcription's).
 const STREAM_FORK: &str = "stream";

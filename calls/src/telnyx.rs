@@ -15,8 +15,8 @@ use base64::Engine as _;
 use dashmap::DashMap;
 use serde_json::{json, Value};
 
-use crate::streams::auth::StreamSecrets;
 use bond_store::Connection;
+use bond_streams::auth::StreamSecrets;
 
 /// Telnyx errors and timeouts give up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,8 +1,8 @@
 //! What the control plane reads without the router: SIP requests, carrier
 //! media-stream frames, and call-control action bodies.
 
-use bond_calls::streams::frames;
 use bond_calls::Command;
+use bond_streams::frames;
 
 /// Every call-control action Bond takes, then one Telnyx has that Bond does not
 /// (`transfer`) and one nobody has: `action_body` picks from all of them,
@@ -40,7 +40,7 @@ pub(crate) const ACTION_NAMES: &[&str] = &[
 /// the source stamp, From/To, digest answers, INFO digits, the SDP offer.
 pub fn sip_request(datagram: &[u8]) {
     let from = std::net::SocketAddr::from(([192, 0, 2, 1], 5060));
-    bond_calls::sip::examine(datagram, from);
+    bond_sip::examine(datagram, from);
 }
 
 /// A text frame from a carrier's media-stream WebSocket (Telnyx or Twilio JSON).

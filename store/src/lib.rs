@@ -25,7 +25,7 @@ mod voice_config;
 
 pub use audit::AuditEntry;
 pub use call_id::CallId;
-pub use calls::{CallRecord, NewCall};
+pub use calls::{CallRecord, Ending, NewCall};
 pub use commands::{Claim, IdempotencyScope};
 pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};

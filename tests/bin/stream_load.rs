@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use bond_calls::streams::READ_BUFFER;
+use bond_streams::READ_BUFFER;
 use bond_tests::bond_process::BondProcess;
 use bond_tests::load::{self, percentile, proc_usage, LateWindows, LoadArgs, Sleeper};
 use bond_tests::stamped::{wall_us, StampedTcp};

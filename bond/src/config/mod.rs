@@ -4,7 +4,7 @@
 //! environment. Every problem is reported as one line naming the key.
 
 pub use bond_calls::recording_storage::StorageConfig;
-pub use bond_calls::sip::SipConfig;
+pub use bond_sip::SipConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 

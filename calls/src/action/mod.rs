@@ -21,7 +21,7 @@ use super::recording::RecordOptions;
 use super::service::{BridgeOptions, Hold};
 use super::speech::TranscriptionRequest;
 use super::streaming::stream_request;
-use crate::streams::fork::StreamRequest;
+use bond_streams::fork::StreamRequest;
 
 /// One call-control request: the action, and what any action's body may add.
 #[derive(Debug, Clone, PartialEq)]

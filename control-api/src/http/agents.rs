@@ -195,7 +195,7 @@ pub fn javascript(source: &'static str) -> Response {
     responses((status = 101, description = "Switched to WebSocket: ClientMessage frames in, AgentMessage frames out")))]
 pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE)
-        .read_buffer_size(bond_calls::streams::READ_BUFFER)
+        .read_buffer_size(bond_streams::READ_BUFFER)
         .on_upgrade(move |socket| session(state, socket))
 }
 

@@ -10,7 +10,7 @@ use super::extract::{page_json, Body};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
-use bond_calls::sip::SipSettings;
+use bond_sip::SipSettings;
 use bond_store::{Connection, ConnectionFields, Page};
 
 const MISSING: &str = "No call control application with that id.";

@@ -8,7 +8,7 @@
 //! connection in a private type of hyper-util's, which cannot be unwrapped.
 //! HTTP/2 is not served: nothing that talks to Bond needs it over plain TCP.
 
-pub use bond_calls::streams::UpgradedSocket;
+pub use bond_streams::UpgradedSocket;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -8,9 +8,9 @@ use axum::response::Response;
 use super::ws_handshake::WebSocketRequest;
 use super::ApiError;
 use crate::state::AppState;
-use bond_calls::streams::auth::{same, twilio_signature, StreamSecrets};
-use bond_calls::streams::frames::Carrier;
-use bond_calls::streams::session::{self, Admission};
+use bond_streams::auth::{same, twilio_signature, StreamSecrets};
+use bond_streams::frames::Carrier;
+use bond_streams::session::{self, Admission};
 
 #[utoipa::path(get, path = "/media/telnyx/{connection_id}", tag = "media_streams", params(("connection_id" = String, Path)),
     description = "A carrier's Telnyx Media Streaming WebSocket (Bond is the server): connected, start, media, dtmf, mark, clear, stop frames as Telnyx sends them; the connection's stream token as the x-telnyx-streaming-auth-token header or in connected. No start within 10 s or a bad token closes with 1008. docs/media-streams.md has every frame.",

@@ -150,7 +150,7 @@ enum Subscribe {
     responses((status = 101, description = "Switched to WebSocket")))]
 pub async fn socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(16 * 1024)
-        .read_buffer_size(bond_calls::streams::READ_BUFFER)
+        .read_buffer_size(bond_streams::READ_BUFFER)
         .on_upgrade(move |socket| supervise(state, socket))
 }
 

@@ -34,10 +34,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{same, StreamSecrets};
+use super::control::{StreamCall, StreamControl};
 use super::frames::{self, Carrier, FrameError, Inbound, Start};
 use super::UpgradedSocket;
-use crate::CallService;
-use crate::StreamCall;
 use bond_store::Connection;
 
 /// Frames a carrier may send per second before Bond answers `rate_limit_reached`
@@ -66,19 +65,19 @@ pub struct Admission {
 /// Serve an upgraded media-stream connection (its socket taken out of the
 /// HTTP server) on the driver thread that will hold its leg; when it ends,
 /// hang up its call if it had one.
-pub async fn serve(socket: UpgradedSocket, calls: CallService, admission: Admission) {
+pub async fn serve<C: StreamControl>(socket: UpgradedSocket, calls: C, admission: Admission) {
     let engine = calls.engine().settled();
     let (started, call) = oneshot::channel();
     let beside = Beside { engine: engine.clone(), calls: calls.clone(), main: Handle::current(), started };
     // A driver that stopped (Bond shutting down) took the task with it.
     let stopped = engine.spawn_home(open(socket, admission, beside)).await.unwrap_or(false);
     if let Ok(call_control_id) = call.await {
-        calls.stream_ended(&call_control_id, stopped).await;
+        calls.ended(&call_control_id, stopped).await;
     }
 }
 
 /// The WebSocket over `socket`, registered on the runtime this runs on, then [`run`].
-async fn open(socket: UpgradedSocket, admission: Admission, beside: Beside) -> bool {
+async fn open<C: StreamControl>(socket: UpgradedSocket, admission: Admission, beside: Beside<C>) -> bool {
     let config = WebSocketConfig::default()
         .read_buffer_size(super::READ_BUFFER)
         .max_message_size(Some(MAX_FRAME))
@@ -105,9 +104,9 @@ async fn open(socket: UpgradedSocket, admission: Admission, beside: Beside) -> b
 /// What a socket served on a driver thread needs: the engine settled on that
 /// driver's shard, the main runtime for the call's bookkeeping, and where to
 /// say which call the stream became.
-struct Beside {
+struct Beside<C> {
     engine: EngineHandle,
-    calls: CallService,
+    calls: C,
     main: Handle,
     started: oneshot::Sender<bond_store::CallId>,
 }
@@ -147,9 +146,10 @@ where
 }
 
 /// From the first frame to the last; true if the carrier stopped the stream.
-async fn run<S>(mut socket: WebSocketStream<S>, admission: Admission, beside: Beside) -> bool
+async fn run<S, C>(mut socket: WebSocketStream<S>, admission: Admission, beside: Beside<C>) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
+    C: StreamControl,
 {
     let Admission { carrier, connection, mut authorized } = admission;
     let secrets = StreamSecrets::of(&connection);
@@ -188,8 +188,8 @@ where
     };
     let Beside { engine, calls, main, started } = beside;
     let placed = engine.clone();
-    let created = main.spawn(async move { calls.stream_started(&connection, call, &placed).await }).await;
-    let (record, leg) = match created {
+    let created = main.spawn(async move { calls.started(&connection, call, &placed).await }).await;
+    let (call_control_id, leg) = match created {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             tracing::error!(error = ?e, "could not create the call for a media stream");
@@ -198,8 +198,8 @@ where
         }
         Err(_) => return false, // Bond is shutting down
     };
-    tracing::info!(carrier = carrier.as_str(), call = %record.call_control_id, stream = %start.stream_id, "media stream started");
-    let _ = started.send(record.call_control_id);
+    tracing::info!(carrier = carrier.as_str(), call = %call_control_id, stream = %start.stream_id, "media stream started");
+    let _ = started.send(call_control_id);
     stream(&mut socket, &engine, carrier, &start, leg).await
 }
 

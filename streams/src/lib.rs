@@ -1,14 +1,23 @@
 //! Media streams over WebSocket. Carriers' streams in (Telnyx Media Streaming
-//! and Twilio Media Streams): Bond is the WebSocket server and each stream
-//! becomes a call. A call's audio out (`streaming_start`, `fork.rs`): Bond is
-//! the client and speaks Telnyx's side of the protocol.
+//! and Twilio Media Streams, [`session`]): Bond is the WebSocket server and
+//! each stream becomes a call's leg, reported to call control through
+//! [`StreamControl`]. A call's audio out (`streaming_start`, [`fork`] and
+//! [`back`]): Bond is the client and speaks Telnyx's side of the protocol.
+//!
+//! It owns the frames of both protocols ([`frames`]), the carriers'
+//! credentials ([`auth`]) and the sockets. It must never import the call
+//! service, HTTP routing or the webhook outbox: the HTTP skin upgrades a
+//! socket and hands it to [`session::serve`].
 
 pub mod auth;
 pub mod back;
+mod control;
 pub mod fork;
 pub mod frames;
 pub mod mp3;
 pub mod session;
+
+pub use control::{StreamCall, StreamControl};
 
 /// What each of Bond's WebSockets (media streams, stream forks, agent
 /// signalling, supervisors) reads at a time. A stream frame is a few

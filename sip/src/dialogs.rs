@@ -5,28 +5,41 @@
 use std::sync::Arc;
 
 use bond_codecs::dtmf::DtmfDigit;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHandle};
+use bond_media_engine::runtime::{EngineHandle, StreamInput};
+use bond_media_engine::sdp::{self, SessionDescription};
+use bond_store::Ending;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle};
 use rsipstack::sip::{Header, Request, StatusCode};
 
+use super::control::CallControl;
+use super::media;
+use super::registry::SipCalls;
 use super::SipStack;
-use crate::CallService;
 
-pub async fn run(stack: Arc<SipStack>, calls: CallService, mut states: DialogStateReceiver) {
+pub async fn run<C: CallControl>(
+    stack: Arc<SipStack>,
+    calls: SipCalls,
+    control: C,
+    mut states: DialogStateReceiver,
+) {
     while let Some(state) = states.recv().await {
-        let calls = calls.clone();
+        let (calls, engine) = (calls.clone(), stack.engine.clone());
         match state {
             DialogState::Terminated(id, reason) => {
                 stack.dialogs.remove_dialog(&id);
-                tokio::spawn(async move { calls.sip_terminated(&id.call_id, &reason).await });
+                let control = control.clone();
+                tokio::spawn(async move { terminated(&calls, control, &id.call_id, &reason).await });
             }
             DialogState::Early(id, response) => {
-                tokio::spawn(async move { calls.sip_early_media(&id.call_id, &response.body).await });
+                tokio::spawn(async move { calls.early_media(&engine, &id.call_id, &response.body).await });
             }
             DialogState::Updated(id, request, handle) => {
-                tokio::spawn(async move { session_update(&calls, &id.call_id, &request, handle).await });
+                tokio::spawn(
+                    async move { session_update(&calls, &engine, &id.call_id, &request, handle).await },
+                );
             }
             DialogState::Info(id, request, handle) => {
-                tokio::spawn(async move { info(&calls, &id.call_id, &request, handle).await });
+                tokio::spawn(async move { info(&calls, &engine, &id.call_id, &request, handle).await });
             }
             DialogState::Options(_, _, handle) => {
                 tokio::spawn(async move { handle.reply(StatusCode::OK).await });
@@ -42,14 +55,37 @@ pub async fn run(stack: Arc<SipStack>, calls: CallService, mut states: DialogSta
     }
 }
 
+/// The far end ended the dialog (BYE, CANCEL, no ACK).
+async fn terminated<C: CallControl>(
+    calls: &SipCalls,
+    control: C,
+    sip_call_id: &str,
+    reason: &TerminatedReason,
+) {
+    let Some(id) = calls.by_sip_call_id(sip_call_id) else { return };
+    // An unanswered outgoing call ends with its INVITE's final response.
+    if calls.get(&id).is_some_and(|c| !c.incoming && !c.answered) {
+        return;
+    }
+    let Some(sip_call) = calls.remove(&id) else { return };
+    let far_end = if sip_call.incoming { "caller" } else { "callee" };
+    let ending = match reason {
+        TerminatedReason::UacCancel => Ending { cause: "originator_cancel", source: "caller" },
+        TerminatedReason::Timeout => Ending { cause: "unspecified", source: "unknown" },
+        _ => Ending { cause: "normal_clearing", source: far_end },
+    };
+    control.ended(&id, ending).await;
+}
+
 /// A re-INVITE or UPDATE: answer its offer (or repeat Bond's SDP when it has none).
 async fn session_update(
-    calls: &CallService,
+    calls: &SipCalls,
+    engine: &EngineHandle,
     sip_call_id: &str,
     request: &Request,
     handle: TransactionHandle,
 ) {
-    let (status, body) = match calls.sip_session_update(sip_call_id, &request.body).await {
+    let (status, body) = match reanswer(calls, engine, sip_call_id, &request.body).await {
         Ok(sdp) => (StatusCode::OK, Some(sdp.into_bytes())),
         Err(status) => (status, None),
     };
@@ -57,8 +93,39 @@ async fn session_update(
     let _ = handle.respond(status, headers, body).await;
 }
 
+/// Bond's new SDP for a re-INVITE's or UPDATE's offer, or the status refusing it.
+async fn reanswer(
+    calls: &SipCalls,
+    engine: &EngineHandle,
+    sip_call_id: &str,
+    body: &[u8],
+) -> Result<String, StatusCode> {
+    let id = calls.by_sip_call_id(sip_call_id).ok_or(StatusCode::CallTransactionDoesNotExist)?;
+    let sip_call = calls.get(&id).ok_or(StatusCode::CallTransactionDoesNotExist)?;
+    if body.is_empty() {
+        return Ok(sdp::write(&sip_call.media.local));
+    }
+    let offer = SessionDescription::parse(body).map_err(|_| StatusCode::BadRequest)?;
+    let mut media = sip_call.media.clone();
+    let plan =
+        media::reanswer(&mut media, &offer, &sip_call.codecs).map_err(|_| StatusCode::NotAcceptableHere)?;
+    engine
+        .update_rtp(media.leg, media::rtp_media(&plan, sip_call.answered || !sip_call.incoming), plan.remote)
+        .await
+        .map_err(|_| StatusCode::NotAcceptableHere)?;
+    let answer = sdp::write(&media.local);
+    calls.update(&id, |c| c.media = media);
+    Ok(answer)
+}
+
 /// SIP INFO with `application/dtmf-relay` (`Signal=5`) or `application/dtmf` (`5`).
-async fn info(calls: &CallService, sip_call_id: &str, request: &Request, handle: TransactionHandle) {
+async fn info(
+    calls: &SipCalls,
+    engine: &EngineHandle,
+    sip_call_id: &str,
+    request: &Request,
+    handle: TransactionHandle,
+) {
     let content_type = request.headers.iter().find_map(|h| match h {
         Header::ContentType(c) => Some(c.to_string().to_ascii_lowercase()),
         _ => None,
@@ -76,7 +143,10 @@ async fn info(calls: &CallService, sip_call_id: &str, request: &Request, handle:
     };
     match digit {
         Some(digit) => {
-            calls.sip_dtmf(sip_call_id, digit).await;
+            let leg = calls.by_sip_call_id(sip_call_id).and_then(|id| calls.get(&id)).map(|c| c.media.leg);
+            if let Some(leg) = leg {
+                engine.stream_input(leg, StreamInput::Dtmf(digit));
+            }
             let _ = handle.reply(StatusCode::OK).await;
         }
         None => {

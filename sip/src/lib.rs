@@ -1,22 +1,31 @@
-//! SIP trunking: Bond as user agent towards a carrier's SIP trunk (UDP and TCP).
+//! Bond's SIP leg adapter: Bond as user agent towards a carrier's SIP trunk
+//! (UDP and TCP).
 //!
 //! Transactions, dialogs, retransmissions and digest authentication are
-//! rsipstack's (docs/sip.md says why that crate). This module decides what the
+//! rsipstack's (docs/sip.md says why that crate). This crate decides what the
 //! messages mean for calls:
 //!
-//! - [`inbound`]: an INVITE from an allowed trunk (by source address, or by
+//! - `inbound`: an INVITE from an allowed trunk (by source address, or by
 //!   digest credentials: [`digest`]) becomes a parked incoming call (`100 Trying`,
-//!   `call.initiated`, `180 Ringing`); the application answers, rejects or
-//!   bridges it through the API.
-//! - [`outbound`]: `POST /v2/calls` to a number (through the connection's trunk)
-//!   or a `sip:` URI sends an INVITE with Bond's offer.
-//! - [`dialogs`]: what happens inside a dialog: BYE, CANCEL, re-INVITE (hold,
+//!   then [`CallControl::incoming`], then `180 Ringing`); the application
+//!   answers, rejects or bridges it through call control ([`SipCalls::answer`],
+//!   [`SipCalls::reject`]).
+//! - `outbound`: call control dials a number (through the connection's trunk)
+//!   or a `sip:` URI ([`SipCalls::dial`]); the answer or the failure goes back
+//!   to [`CallControl`].
+//! - `dialogs`: what happens inside a dialog: BYE, CANCEL, re-INVITE (hold,
 //!   codec change), INFO (DTMF), OPTIONS.
 //!
 //! Every SIP call has one RTP leg in the media engine ([`media`]).
+//!
+//! It owns rsipstack and the live dialogs ([`SipCalls`]). It talks to call
+//! control only through [`CallControl`], and must never import the call
+//! service, HTTP or the webhook outbox.
 
+mod actions;
 mod causes;
 mod config;
+mod control;
 mod dialogs;
 pub mod digest;
 mod examine;
@@ -39,14 +48,17 @@ use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
 use tokio_util::sync::CancellationToken;
 
-pub use causes::{cause_of_status, status_of_reject_cause};
+pub use actions::AnswerError;
+pub use causes::status_of_reject_cause;
+pub use config::SipConfig;
+pub use control::{CallControl, IncomingCall};
 pub use examine::examine;
-pub use outbound::{invite, Caller, Destination};
+pub use outbound::{Destination, Outgoing};
 pub use registry::{SipCall, SipCalls};
 pub use settings::{SipSettings, Trunk, TrunkTransport};
 
-use crate::CallService;
-pub use config::SipConfig;
+use bond_media_engine::runtime::EngineHandle;
+use inbound::Inbound;
 
 /// Methods Bond answers (sent in `Allow`).
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
@@ -66,6 +78,8 @@ pub struct SipStack {
     pub ring_timeout: Duration,
     /// Challenges for connections with `bond.sip.inbound_auth`.
     digest: digest::DigestAuth,
+    /// Where SIP calls' RTP legs are opened and changed.
+    engine: EngineHandle,
     cancel: CancellationToken,
 }
 
@@ -82,11 +96,15 @@ pub enum SipStartError {
     Listen { addr: SocketAddr, key: &'static str, reason: String },
 }
 
-/// Listen on UDP and TCP, and serve calls through `calls` until [`SipStack::stop`].
-pub async fn start(
+/// Listen on UDP and TCP until [`SipStack::stop`]: SIP calls are kept in
+/// `calls` (which call control acts on), their legs opened on `engine`, and
+/// what they do is reported to `control`.
+pub async fn start<C: CallControl>(
     config: &SipConfig,
     media_ip: Option<IpAddr>,
-    calls: CallService,
+    engine: EngineHandle,
+    calls: SipCalls,
+    control: C,
 ) -> Result<Arc<SipStack>, SipStartError> {
     let cancel = CancellationToken::new();
     let transports = TransportLayer::new(cancel.child_token());
@@ -142,9 +160,10 @@ pub async fn start(
         rtp_timeout,
         ring_timeout,
         digest,
+        engine,
         cancel,
     });
-    calls.sip().install(stack.clone());
+    calls.install(stack.clone());
     let local =
         rsipstack::transport::SipAddr { r#type: Some(rsipstack::sip::Transport::Tcp), addr: tcp_addr.into() };
     let limits = tcp_accept::TcpLimits {
@@ -153,8 +172,9 @@ pub async fn start(
     };
     tokio::spawn(tcp_accept::run(tcp, local, endpoint.inner.clone(), limits, stack.cancel.child_token()));
     tokio::spawn(async move { endpoint.serve().await });
-    tokio::spawn(inbound::run(stack.clone(), calls.clone(), incoming));
-    tokio::spawn(dialogs::run(stack.clone(), calls, state_events));
+    let inbound = Inbound { stack: stack.clone(), calls: calls.clone(), control: control.clone() };
+    tokio::spawn(inbound::run(inbound, incoming));
+    tokio::spawn(dialogs::run(stack.clone(), calls, control, state_events));
     tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "SIP is up");
     Ok(stack)
 }

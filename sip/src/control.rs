@@ -1,0 +1,46 @@
+//! What the SIP adapter asks of call control, and all it asks. `bond-calls`
+//! implements [`CallControl`] for its call service; SIP never sees that
+//! service, its store or its webhooks, and call control never sees a SIP
+//! message: it acts on SIP calls through [`SipCalls`](crate::SipCalls).
+
+use std::future::Future;
+
+use bond_codecs::Codec;
+use bond_media_engine::LegId;
+use bond_store::db::DbError;
+use bond_store::{CallId, Connection, Ending};
+
+/// A new INVITE, checked, with its leg open and its dialog registered,
+/// becoming a parked call.
+#[derive(Debug, Clone)]
+pub struct IncomingCall {
+    pub call_control_id: CallId,
+    pub leg: LegId,
+    pub from: String,
+    pub from_display_name: Option<String>,
+    pub to: String,
+    /// Encoding names in the offer, for `call.initiated`'s `offered_codecs`.
+    pub offered_codecs: String,
+}
+
+/// Call control as the SIP adapter sees it.
+pub trait CallControl: Clone + Send + Sync + 'static {
+    /// The active connections whose settings mention SIP: where an INVITE may land.
+    fn sip_connections(&self) -> impl Future<Output = Result<Vec<Connection>, DbError>> + Send;
+
+    /// Record a parked incoming call and send `call.initiated`. On an error
+    /// the call was not recorded; the adapter refuses the INVITE.
+    fn incoming(
+        &self,
+        connection: &Connection,
+        call: IncomingCall,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// An outgoing call was answered, its media now at `codec`: record
+    /// `call.answered` and start what waited for the answer.
+    fn answered(&self, call: &CallId, codec: Codec) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// The SIP side of a call has ended (the far end hung up or cancelled, the
+    /// INVITE failed, nobody answered): end the call.
+    fn ended(&self, call: &CallId, ending: Ending) -> impl Future<Output = ()> + Send;
+}
