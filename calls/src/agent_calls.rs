@@ -19,9 +19,10 @@ use dashmap::DashMap;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::dial::{new_call, no_route, outgoing_call, Dial};
 use super::error::CallError;
 use super::registry::Ending;
-use super::service::{new_call, no_route, outgoing_call, CallService, Dial};
+use super::service::CallService;
 use bond_store::{CallRecord, Connection};
 
 /// How long an agent's browser may ring (Telnyx `timeout_secs` overrides).

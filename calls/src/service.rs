@@ -1,4 +1,5 @@
-//! Call control: dial, bridge, hang up, hold, mute, send DTMF, and end calls.
+//! Call control: bridge, hang up, hold, mute, send DTMF, and end calls
+//! (dialing is `dial.rs`).
 //! Every state change and the event reporting it are written in one
 //! transaction (`events.rs` follows the engine and queues the webhooks).
 
@@ -17,58 +18,23 @@ use serde_json::{Map, Value};
 
 use super::agent_calls::AgentCalls;
 use super::amd::AmdRequest;
-use super::endpoint::{Endpoint, LoopKind};
 use super::error::CallError;
-use super::linked::{Link, PendingBridges};
+use super::linked::PendingBridges;
 use super::live::LiveCalls;
 use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
-use super::telnyx::{self, TelnyxCalls, TelnyxSettings};
+use super::telnyx::{self, TelnyxCalls};
 use bond_sip::SipCalls;
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
 use bond_store::clock::rfc3339_now;
 use bond_store::db::DbError;
 use bond_store::webhooks::WebhookNotifier;
-use bond_store::{CallRecord, Connection, NewCall, NewSegment, Segment, Store};
+use bond_store::{CallRecord, NewCall, NewSegment, Segment, Store};
 
-/// Rate of the built-in legs.
-const LOOP_RATE: SampleRate = SampleRate::Hz8000;
 /// Segments a slow supervisor stream may fall behind by before it skips ahead.
 const SEGMENT_BACKLOG: usize = 256;
-/// Webhook timeout when the connection sets none.
-const DEFAULT_WEBHOOK_TIMEOUT_SECS: i64 = 10;
-
-/// A validated dial request.
-#[derive(Debug, Clone)]
-pub struct Dial {
-    pub to: String,
-    pub endpoint: Endpoint,
-    pub from: String,
-    pub from_display_name: Option<String>,
-    pub client_state: Option<String>,
-    pub webhook_url: Option<String>,
-    pub webhook_failover_url: Option<String>,
-    pub time_limit_secs: Option<i64>,
-    /// How long an outgoing call may ring (Telnyx `timeout_secs`, default 30).
-    pub timeout_secs: Option<i64>,
-    /// Answering-machine detection from the answer on.
-    pub amd: Option<AmdRequest>,
-    /// Telnyx `link_to` (and `bridge_on_answer`).
-    pub link: Option<Link>,
-    /// Telnyx `supervise_call_control_id` and `supervisor_role`.
-    pub supervise: Option<super::supervise::Supervise>,
-    /// Who placed it (see `NewCall::placed_by`).
-    pub placed_by: Option<String>,
-}
-
-impl Dial {
-    /// The call this one should share an engine with: its link, or the call it supervises.
-    pub fn near_call(&self) -> Option<&CallId> {
-        self.link.as_ref().map(|l| &l.call).or(self.supervise.as_ref().map(|s| &s.call))
-    }
-}
 
 /// What a held call's party hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,95 +161,6 @@ impl CallService {
         self.registry.len()
     }
 
-    /// Place a call; with `bridge_on_answer`, it joins its linked call once answered.
-    pub async fn dial(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, CallError> {
-        let link = dial.link.clone();
-        let call = self.dial_endpoint(connection, dial).await?;
-        if let Some(link) = link {
-            self.bridge_on_answer(&call.organization_id, &call.call_control_id, &link).await;
-        }
-        Ok(call)
-    }
-
-    /// Place a call to its endpoint. Built-in `loop:` legs answer at once.
-    async fn dial_endpoint(&self, connection: &Connection, dial: Dial) -> Result<CallRecord, CallError> {
-        let source = match &dial.endpoint {
-            Endpoint::Loop(kind) => self.loop_source(kind)?,
-            Endpoint::E164(_) if TelnyxSettings::of(connection).is_some() => {
-                return self.dial_through_telnyx(connection, dial).await
-            }
-            Endpoint::E164(_) | Endpoint::Sip(_) => return self.dial_sip(connection, dial).await,
-            Endpoint::Agent(name) => {
-                let name = name.clone();
-                return self.dial_agent(connection, dial, &name).await;
-            }
-        };
-        let (mut rate, source) = source;
-        let amd = dial.amd;
-        let linked_leg = dial.link.as_ref().and_then(|l| self.registry.leg(&l.call));
-        let generated = matches!(
-            &dial.endpoint,
-            Endpoint::Loop(LoopKind::Echo | LoopKind::Silence | LoopKind::Tone { .. })
-        );
-        if let (Some(leg), true) = (linked_leg, generated) {
-            // A built-in party made up on the spot speaks at its linked call's rate:
-            // their bridge then resamples nothing.
-            rate = self.engine.leg_rate(leg).await.ok().flatten().unwrap_or(rate);
-        }
-        let engine = self.engine_near_link(dial.near_call());
-        let leg = match amd {
-            // Built-in legs answer at once: detection runs from their first frame.
-            Some(amd) => engine.create_local_leg_with_amd(rate, source, amd.config).await,
-            None => engine.create_local_leg(rate, source).await,
-        }?;
-        let new = outgoing_call(connection, dial);
-        if let Some(amd) = amd {
-            self.live.update(&new.call_control_id, |c| c.amd_mode = Some(amd.mode));
-        }
-        match self.record_answered(&new, leg, "L16", rate, serde_json::Map::new()).await {
-            Ok(call) => {
-                if let Some(limit) = call.time_limit_secs {
-                    self.enforce_time_limit(call.call_control_id.clone(), limit);
-                }
-                Ok(call)
-            }
-            Err(e) => {
-                self.live.update(&new.call_control_id, |c| c.amd_mode = None);
-                Err(CallError::from(e))
-            }
-        }
-    }
-
-    /// Dial a number through Telnyx: the call is `initiated` now; its leg is the
-    /// media stream Telnyx opens once the callee answers.
-    async fn dial_through_telnyx(
-        &self,
-        connection: &Connection,
-        dial: Dial,
-    ) -> Result<CallRecord, CallError> {
-        let settings = TelnyxSettings::of(connection).ok_or_else(|| no_route("not a Telnyx connection"))?;
-        let amd = dial.amd;
-        let new = outgoing_call(connection, dial);
-        let call = self.record_initiated(&new, Map::new()).await?;
-        self.defer_amd(&call.call_control_id, amd);
-        let dialed = self
-            .telnyx
-            .dial(
-                &settings,
-                &call.call_control_id,
-                &connection.id,
-                &self.files.public_url,
-                &call.to,
-                &call.from,
-            )
-            .await;
-        if let Err(detail) = dialed {
-            self.end(&call.call_control_id, Ending { cause: "unspecified", source: "unknown" }).await;
-            return Err(CallError::Carrier { detail, pointer: "/to".into() });
-        }
-        Ok(call)
-    }
-
     /// Telnyx says its call was answered.
     pub async fn carrier_answered(&self, call_control_id: &CallId) -> Result<(), DbError> {
         let (codec, rate) = self.telnyx.codec(call_control_id);
@@ -407,19 +284,6 @@ impl CallService {
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, rate.hz())).await?;
         self.store.commit(tx).await?;
         Ok(call)
-    }
-
-    fn loop_source(&self, kind: &LoopKind) -> Result<(SampleRate, MediaSource), CallError> {
-        Ok(match kind {
-            LoopKind::Echo => (LOOP_RATE, MediaSource::Echo),
-            LoopKind::Silence => (LOOP_RATE, MediaSource::Silence),
-            LoopKind::Tone { hz } => (LOOP_RATE, MediaSource::Tone { hz: *hz, dbm0: -10.0 }),
-            LoopKind::Play { file } => {
-                let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
-                    .map_err(|e| CallError::invalid("10002", e, "/to"))?;
-                (rate, MediaSource::Play { samples: samples.into(), repeat: false })
-            }
-        })
     }
 
     /// Join two live calls.
@@ -655,54 +519,4 @@ impl CallService {
         }
         Ok(ids.len())
     }
-}
-
-/// The call a dial places: the dial's fields over the connection's defaults.
-pub(super) fn outgoing_call(connection: &Connection, dial: Dial) -> NewCall {
-    let mut new = new_call(connection, "outgoing", dial.from, dial.to);
-    if let Some(link) = dial.link {
-        new.call_session_id = link.call_session_id;
-    }
-    new.from_display_name = dial.from_display_name;
-    new.client_state = dial.client_state;
-    if let Some(url) = dial.webhook_url {
-        new.webhook_url = Some(url);
-    }
-    if dial.webhook_failover_url.is_some() {
-        new.webhook_failover_url = dial.webhook_failover_url;
-    }
-    new.time_limit_secs = dial.time_limit_secs;
-    new.placed_by = dial.placed_by;
-    new
-}
-
-/// A call on `connection` with fresh ids, its webhooks going where the connection says.
-pub(super) fn new_call(
-    connection: &Connection,
-    direction: &'static str,
-    from: String,
-    to: String,
-) -> NewCall {
-    NewCall {
-        call_control_id: CallId::generate(),
-        organization_id: connection.organization_id.clone(),
-        connection_id: connection.id.clone(),
-        call_leg_id: uuid::Uuid::new_v4().to_string(),
-        call_session_id: uuid::Uuid::new_v4().to_string(),
-        direction,
-        from,
-        to,
-        from_display_name: None,
-        client_state: None,
-        webhook_url: Some(connection.webhook_event_url.clone()),
-        webhook_failover_url: connection.webhook_event_failover_url.clone(),
-        webhook_timeout_secs: connection.webhook_timeout_secs.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECS),
-        time_limit_secs: None,
-        created_at: rfc3339_now(),
-        placed_by: None,
-    }
-}
-
-pub(super) fn no_route(detail: &str) -> CallError {
-    CallError::invalid("10002", detail, "/to")
 }

@@ -9,9 +9,10 @@ use bond_sip::{AnswerError, CallControl, Destination, IncomingCall, Outgoing, Si
 use bond_store::db::DbError;
 use bond_store::{CallId, CallRecord, Connection, Ending};
 
+use super::dial::{new_call, outgoing_call, Dial};
 use super::endpoint::Endpoint;
 use super::error::CallError;
-use super::service::{new_call, outgoing_call, CallService, Dial};
+use super::service::CallService;
 use bond_sip::media::{self, CallMedia};
 
 /// How long an outgoing SIP call rings when the dial does not say.

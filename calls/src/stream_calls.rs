@@ -5,8 +5,9 @@ use bond_media_engine::runtime::{EngineHandle, StreamLeg};
 use bond_store::{CallId, Connection, Ending};
 use bond_streams::{StreamCall, StreamControl};
 
+use super::dial::new_call;
 use super::error::CallError;
-use super::service::{new_call, CallService};
+use super::service::CallService;
 use super::telnyx;
 
 impl StreamControl for CallService {
