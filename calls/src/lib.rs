@@ -1,13 +1,18 @@
 //! Bond's call control. It owns the per-call service ([`CallService`]: dial,
 //! answer, bridge, hang up, record, stream, play, supervise, and the webhook
 //! each change is written with), the typed [`Action`]s the API's call-control
-//! commands become and the [`CallError`]s they answer, destinations, the
-//! registry of live legs, and the leg adapters beside the core: SIP ([`sip`])
-//! and carrier media streams ([`streams`]). It commands the media engine
-//! through its handle and keeps what it records in `bond-store`.
+//! commands become and the [`CallError`]s they answer, destinations, and the
+//! registry of live legs. It commands the media engine through its handle and
+//! keeps what it records in `bond-store`.
 //!
-//! It must never import axum or the HTTP layer: errors are [`CallError`]s,
-//! which `control-api` maps to statuses and Telnyx's error bodies.
+//! The leg adapters sit below it and report through traits they define:
+//! `CallService` implements `bond_sip::CallControl` (`sip_calls.rs`) and
+//! `bond_streams::StreamControl` (`stream_calls.rs`), and acts on SIP calls
+//! through `bond_sip::SipCalls`.
+//!
+//! It must never import axum, the HTTP layer or rsipstack: errors are
+//! [`CallError`]s, which `control-api` maps to statuses and Telnyx's error
+//! bodies, and SIP messages are `bond-sip`'s.
 
 pub mod action;
 mod agent_calls;
