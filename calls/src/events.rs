@@ -83,6 +83,7 @@ impl CallService {
                     if let Err(e) = self.dtmf_received(&call, digit.as_char()).await {
                         tracing::error!(%call, error = %e, "could not record DTMF");
                     }
+                    self.gather_digit(&call, digit.as_char()).await;
                 }
                 Ok(EngineEvent::PlaybackStarted { id, .. }) => self.playback_event(id, None).await,
                 Ok(EngineEvent::PlaybackEnded { id, end, .. }) => self.playback_event(id, Some(end)).await,

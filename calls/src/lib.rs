@@ -22,6 +22,7 @@ mod dial;
 pub mod endpoint;
 pub mod error;
 mod events;
+pub mod gather;
 mod linked;
 mod live;
 pub mod payload;

@@ -35,6 +35,8 @@ pub(crate) struct LiveCall {
     pub speech: Option<watch::Sender<SpeechSettings>>,
     /// The call supervises another, and whether its role has started (on answer).
     pub supervising: Option<Supervising>,
+    /// The digits being gathered (`gather`).
+    pub gather: Option<super::gather::Running>,
 }
 
 /// What a supervisor's call supervises.
@@ -54,6 +56,7 @@ impl LiveCall {
             pending_stream,
             speech,
             supervising,
+            gather,
         } = self;
         !parked_after_unbridge
             && amd_mode.is_none()
@@ -62,6 +65,7 @@ impl LiveCall {
             && pending_stream.is_none()
             && speech.is_none()
             && supervising.is_none()
+            && gather.is_none()
     }
 }
 

@@ -7,7 +7,6 @@
 //! The actions' bodies are read here too (`playback_request`, `speak_request`).
 
 use bond_store::CallId;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,7 +131,7 @@ impl CallService {
     ) -> Result<Clip, CallError> {
         let rate = self.engine.leg_rate(leg).await?.ok_or_else(|| CallError::Ended)?;
         let samples = wav::decode(bytes, rate).map_err(|e| CallError::invalid("10002", e, pointer))?;
-        let id = self.playback_ids.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         Ok(Clip { id, rate, samples: Arc::from(samples), plays, duck: false })
     }
 

@@ -83,7 +83,8 @@ pub struct CallService {
     pub(super) pending_bridges: PendingBridges,
     /// Clips handed to the engine and not ended yet, by clip id.
     pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
-    pub(super) playback_ids: Arc<std::sync::atomic::AtomicU64>,
+    /// Ids handed out for clips, forks and gathers, unique in the process.
+    ids: Arc<std::sync::atomic::AtomicU64>,
     /// Speech-to-text and translation engines, or why there are none.
     pub(super) speech: Result<SpeechEngines, String>,
     /// Every translated segment as it is stored, for the supervisor streams.
@@ -104,7 +105,7 @@ impl CallService {
             agents: AgentCalls::default(),
             pending_bridges: PendingBridges::default(),
             playbacks: Arc::default(),
-            playback_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             speech: Err("no speech engines are configured".into()),
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
         }
@@ -114,6 +115,11 @@ impl CallService {
     pub fn with_speech(mut self, engines: Result<SpeechEngines, String>) -> Self {
         self.speech = engines;
         self
+    }
+
+    /// A fresh id for a clip, a fork or a gather.
+    pub(super) fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Translated segments as they are stored, from now on.
@@ -468,6 +474,7 @@ impl CallService {
             return Ok(Vec::new());
         };
         self.end_playbacks(&mut tx, &call).await?;
+        self.end_gather(&mut tx, &call).await?;
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
         payload::record_quality(stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;

@@ -207,7 +207,7 @@ impl CallService {
     async fn play_samples(&self, leg: LegId, samples: &[i16], rate: SampleRate) -> Result<(), String> {
         let leg_rate = self.engine.leg_rate(leg).await.map_err(|e| e.to_string())?.ok_or("the leg ended")?;
         let samples = resample_clip(samples, rate.hz(), leg_rate).map_err(|e| e.to_string())?;
-        let id = self.playback_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self.next_id();
         let clip = Clip { id, rate: leg_rate, samples: samples.into(), plays: Some(1), duck: false };
         self.engine.play(leg, clip, false).await.map_err(|e| e.to_string())
     }

@@ -32,6 +32,8 @@ pub(crate) const ACTION_NAMES: &[&str] = &[
     "translation_stop",
     "switch_supervisor_role",
     "client_state_update",
+    "gather",
+    "gather_stop",
     "transfer",
     "no_such_action",
 ];

@@ -77,6 +77,8 @@ impl CallService {
             Action::SwitchSupervisorRole(role) => self.switch_supervisor_role(call, role).await,
             // Its `client_state` was stored above.
             Action::ClientStateUpdate => Ok(()),
+            Action::Gather(spec) => self.start_gather(call, spec).await,
+            Action::GatherStop => self.stop_gather(call).await,
         }
     }
 }

@@ -16,6 +16,7 @@ use bond_store::CallId;
 use serde_json::Value;
 
 use super::error::CallError;
+use super::gather::GatherSpec;
 use super::playback::{playback_request, speak_request, stop_all, PlaybackRequest};
 use super::recording::RecordOptions;
 use super::service::{BridgeOptions, Hold};
@@ -101,6 +102,9 @@ pub enum Action {
     /// Only set the `client_state` (the command's, required here) every later
     /// webhook of the call carries.
     ClientStateUpdate,
+    /// Collect the digits the party presses (`call.gather.ended`).
+    Gather(GatherSpec),
+    GatherStop,
 }
 
 /// What a held call's party hears.
@@ -124,10 +128,8 @@ impl HoldWith {
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER: &[&str] = &[
-    "gather",
     "gather_using_audio",
     "gather_using_speak",
-    "gather_stop",
     "fork_start",
     "fork_stop",
     "transfer",
@@ -183,6 +185,8 @@ impl Action {
             "translation_stop" => Self::TranslationStop,
             "switch_supervisor_role" => Self::SwitchSupervisorRole(fields::supervisor_role(body)?),
             "client_state_update" => fields::client_state_update(body)?,
+            "gather" => fields::gather(body)?,
+            "gather_stop" => Self::GatherStop,
             later if LATER.contains(&later) => {
                 return Err(CallError::invalid(
                     "10015",
@@ -234,6 +238,22 @@ mod tests {
     }
 
     #[test]
+    fn a_gather_takes_telnyxs_defaults_and_the_fields_given() {
+        let Action::Gather(spec) = Action::parse("gather", &json!({})).unwrap() else { panic!() };
+        assert_eq!(spec, GatherSpec::default());
+        let body = json!({ "minimum_digits": 3, "maximum_digits": 3, "terminating_digit": "*",
+            "valid_digits": "123*", "inter_digit_timeout_millis": 2500, "gather_id": "pin" });
+        let Action::Gather(spec) = Action::parse("gather", &body).unwrap() else { panic!() };
+        assert_eq!((spec.minimum_digits, spec.maximum_digits, spec.terminating_digit), (3, 3, Some('*')));
+        assert_eq!(spec.valid_digits, "123*");
+        assert_eq!(spec.inter_digit_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(spec.gather_id.as_deref(), Some("pin"));
+        let none = Action::parse("gather", &json!({ "terminating_digit": "" })).unwrap();
+        assert!(matches!(none, Action::Gather(GatherSpec { terminating_digit: None, .. })));
+        assert_eq!(Action::parse("gather_stop", &json!({})).unwrap(), Action::GatherStop);
+    }
+
+    #[test]
     fn unknown_names_and_later_telnyx_actions_are_told_apart() {
         // An unknown name is 404 whatever its body holds.
         let body = json!({ "client_state": "%%%" });
@@ -268,6 +288,15 @@ mod tests {
             "/client_state"
         );
         assert_eq!(invalid_pointer("hangup", json!({ "client_state": "%%%" })), "/client_state");
+        assert_eq!(invalid_pointer("gather", json!({ "maximum_digits": 129 })), "/maximum_digits");
+        assert_eq!(
+            invalid_pointer("gather", json!({ "minimum_digits": 5, "maximum_digits": 4 })),
+            "/minimum_digits"
+        );
+        assert_eq!(invalid_pointer("gather", json!({ "timeout_millis": 0 })), "/timeout_millis");
+        assert_eq!(invalid_pointer("gather", json!({ "terminating_digit": "##" })), "/terminating_digit");
+        assert_eq!(invalid_pointer("gather", json!({ "valid_digits": "12x" })), "/valid_digits");
+        assert_eq!(invalid_pointer("gather", json!({ "minimum_digits": "two" })), "/minimum_digits");
     }
 
     #[test]

@@ -471,7 +471,7 @@ impl CallService {
                 .ok_or("the bridged call ended")?;
             let samples = resample_clip(&spoken?, TTS_RATE.hz(), rate).map_err(|e| e.to_string())?;
             let length = Duration::from_millis(samples.len() as u64 * 1000 / u64::from(rate.hz()));
-            let id = self.playback_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = self.next_id();
             let clip = Clip { id, rate, samples: Arc::from(samples), plays: Some(1), duck: true };
             self.engine.play(partner, clip, true).await.map_err(|e| e.to_string())?;
             Ok::<_, String>(length)

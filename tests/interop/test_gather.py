@@ -1,0 +1,146 @@
+"""`gather` and `gather_stop` driven by the official Telnyx Python SDK against a
+real `bond serve`, with digits pressed by real callers: baresip sending RFC 4733
+telephone-events (its `sndcode` command, over its ctrl_tcp module), and in-band
+DTMF tones in a sipp call whose media is the test's socket. Each gather ends in
+`call.gather.ended` with the digits and Telnyx's `status`.
+
+(sipp 3.6.1's `play_dtmf` is not used: it sends telephone-events on payload
+types 96 and 97 whatever the SDP says, and marks the end with the reserved bit.)
+"""
+
+import json
+import math
+import socket
+import struct
+import tempfile
+import time
+import warnings
+
+from telnyx import Telnyx
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # G.711, in the standard library up to 3.12
+
+from conftest import API_KEY, free_port
+from test_sip_baresip import start_baresip, stop_baresip
+from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
+
+ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "*": 941, "0": 941, "#": 941}
+COLUMNS = {"1": 1209, "4": 1209, "7": 1209, "*": 1209, "2": 1336, "5": 1336, "8": 1336, "0": 1336,
+           "3": 1477, "6": 1477, "9": 1477, "#": 1477}
+
+
+def sdk(bond):
+    return Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+
+
+def incoming_answered(bond, receiver, client):
+    call = wait_event(receiver, "call.initiated")["call_control_id"]
+    assert client.calls.actions.answer(call).data.result == "ok"
+    return call
+
+
+def dtmf_pcmu(keys, tone_ms=120, gap_ms=200):
+    """PCMU packets (20 ms, 8 kHz) of each key's two tones (ITU-T Q.23, about -10 dBm0 each), with silence between."""
+    samples = [0] * (8 * 200)
+    for key in keys:
+        low, high = ROWS[key], COLUMNS[key]
+        samples += [int(4000 * (math.sin(2 * math.pi * low * n / 8000) + math.sin(2 * math.pi * high * n / 8000)))
+                    for n in range(8 * tone_ms)]
+        samples += [0] * (8 * gap_ms)
+    packets = []
+    for i in range(0, len(samples) - 159, 160):
+        payload = audioop.lin2ulaw(b"".join(struct.pack("<h", s) for s in samples[i:i + 160]), 2)
+        packets.append(struct.pack("!BBHII", 0x80, 0, i // 160 + 1, i, 0x5EED) + payload)
+    return packets
+
+
+def send_paced(sock, port, packets):
+    start = time.time()
+    for i, packet in enumerate(packets):
+        sock.sendto(packet, ("127.0.0.1", port))
+        time.sleep(max(0.0, start + 0.02 * (i + 1) - time.time()))
+
+
+def baresip_ctrl(port, command, params, timeout=10.0):
+    """One command to baresip's ctrl_tcp module (a JSON netstring); its answer's `ok`."""
+    body = json.dumps({"command": command, "params": params, "token": "gather"}).encode()
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(f"{len(body)}:".encode() + body + b",")
+                answer = s.recv(65536).decode()
+                return json.loads(answer[answer.index(":") + 1:answer.rindex(",")]).get("ok")
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_gather_collects_rfc4733_digits_a_baresip_caller_presses(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    with tempfile.TemporaryDirectory() as workdir:
+        ctrl_port = free_port()
+        config = f"module_app\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n"
+        proc, _, _ = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"], config=config)
+        try:
+            call = incoming_answered(bond, receiver, client)
+            result = client.calls.actions.gather(call, minimum_digits=2, maximum_digits=5, terminating_digit="#",
+                                                 inter_digit_timeout_millis=3000, gather_id="menu-1")
+            assert result.data.result == "ok"
+            time.sleep(0.5)  # the answer reaches baresip
+            assert baresip_ctrl(ctrl_port, "sndcode", "12#")
+            ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
+        finally:
+            stop_baresip(proc)
+    assert (ended["digits"], ended["status"]) == ("12", "valid"), ended
+    mine = [e for e in events(receiver) if e["payload"]["call_control_id"] == call]
+    pressed = [e["payload"]["digit"] for e in mine if e["event_type"] == "call.dtmf.received"]
+    assert pressed[:3] == ["1", "2", "#"], pressed
+    kinds = [e["event_type"] for e in mine]
+    assert kinds.index("call.gather.ended") > kinds.index("call.dtmf.received"), kinds
+
+
+def test_gather_hears_in_band_tones_and_a_pause_after_them_ends_it(bond, receiver):
+    trunk_connection(bond, receiver)
+    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
+    client = sdk(bond)
+    call = incoming_answered(bond, receiver, client)
+    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    client.calls.actions.gather(call, maximum_digits=4, inter_digit_timeout_millis=1000)
+    send_paced(media, bond_port, dtmf_pcmu("47"))
+    ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
+    assert (ended["digits"], ended["status"]) == ("47", "valid"), ended
+    client.calls.actions.hangup(call)
+    caller.wait()
+
+
+def test_a_gather_times_out_is_stopped_and_ends_with_the_call(bond, receiver):
+    trunk_connection(bond, receiver)
+    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
+    client = sdk(bond)
+    call = incoming_answered(bond, receiver, client)
+
+    client.calls.actions.gather(call, initial_timeout_millis=400)
+    ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
+    assert (ended["digits"], ended["status"]) == ("", "timeout"), ended
+
+    client.calls.actions.gather(call)
+    client.calls.actions.stop_gather(call)
+    stopped = [e["payload"] for e in events(receiver) if e["event_type"] == "call.gather.ended"]
+    deadline = time.time() + 5
+    while len(stopped) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+        stopped = [e["payload"] for e in events(receiver) if e["event_type"] == "call.gather.ended"]
+    assert [s["status"] for s in stopped] == ["timeout", "cancelled"], stopped
+
+    client.calls.actions.gather(call)
+    client.calls.actions.hangup(call)
+    wait_event(receiver, "call.hangup", call_control_id=call)
+    mine = [e for e in events(receiver) if e["payload"]["call_control_id"] == call]
+    last_two = [(e["event_type"], e["payload"].get("status")) for e in mine][-2:]
+    assert last_two == [("call.gather.ended", "call_hangup"), ("call.hangup", None)], last_two
+    caller.wait()
