@@ -96,10 +96,9 @@ impl CallService {
     pub async fn start_playback(&self, call: &CallRecord, request: PlaybackRequest) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         let speak = matches!(request.source, AudioSource::Speech(_));
-        let (bytes, media_url, pointer) = match request.source {
-            AudioSource::Url(url) => (fetch(&url).await?, Some(url), "/audio_url"),
-            AudioSource::Content(bytes) => (bytes, None, "/playback_content"),
-            AudioSource::Speech(speech) => (synthesize(&speech).await?, None, "/payload"),
+        let media_url = match &request.source {
+            AudioSource::Url(url) => Some(url.clone()),
+            _ => None,
         };
         let playing = Playing {
             call_control_id: call.call_control_id.clone(),
@@ -108,7 +107,7 @@ impl CallService {
             overlay: request.overlay,
             client_state: request.client_state,
         };
-        let clip = self.clip(leg, &bytes, pointer, request.plays).await?;
+        let clip = self.load_clip(leg, request.source, request.plays).await?;
         if let Some(all) = request.stop_first {
             self.engine.stop_playback(leg, request.overlay, all).await?;
         }
@@ -119,6 +118,22 @@ impl CallService {
     pub async fn stop_playback(&self, call: &CallRecord, overlay: bool, all: bool) -> Result<(), CallError> {
         let leg = self.live_leg(call)?;
         self.engine.stop_playback(leg, overlay, all).await.map_err(CallError::from)
+    }
+
+    /// The audio of `source` (fetched, given or spoken) as a clip at the leg's
+    /// rate, with a fresh id; what cannot be had or decoded is a 422 on its field.
+    pub(super) async fn load_clip(
+        &self,
+        leg: LegId,
+        source: AudioSource,
+        plays: Option<u32>,
+    ) -> Result<Clip, CallError> {
+        let (bytes, pointer) = match source {
+            AudioSource::Url(url) => (fetch(&url).await?, "/audio_url"),
+            AudioSource::Content(bytes) => (bytes, "/playback_content"),
+            AudioSource::Speech(speech) => (synthesize(&speech).await?, "/payload"),
+        };
+        self.clip(leg, &bytes, pointer, plays).await
     }
 
     /// The audio as a clip at the leg's rate, with a fresh id.
@@ -150,7 +165,12 @@ impl CallService {
             None => self.playbacks.get(&id).map(|p| p.clone()),
             Some(_) => self.playbacks.remove(&id).map(|(_, p)| p),
         };
-        let Some(playing) = playing else { return };
+        let Some(playing) = playing else {
+            if end.is_some() {
+                self.gather_prompt_ended(id).await; // not the application's clip: a gather's prompt?
+            }
+            return;
+        };
         let event_type = playing.event_type(end.is_none());
         let fields = playing.fields(end.map(status));
         if let Err(e) = self.call_event(&playing.call_control_id, event_type, fields).await {

@@ -33,6 +33,8 @@ pub(crate) const ACTION_NAMES: &[&str] = &[
     "switch_supervisor_role",
     "client_state_update",
     "gather",
+    "gather_using_audio",
+    "gather_using_speak",
     "gather_stop",
     "transfer",
     "no_such_action",

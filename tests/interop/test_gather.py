@@ -1,15 +1,18 @@
-"""`gather` and `gather_stop` driven by the official Telnyx Python SDK against a
-real `bond serve`, with digits pressed by real callers: baresip sending RFC 4733
-telephone-events (its `sndcode` command, over its ctrl_tcp module), and in-band
-DTMF tones in a sipp call whose media is the test's socket. Each gather ends in
-`call.gather.ended` with the digits and Telnyx's `status`.
+"""`gather`, `gather_using_speak` and `gather_stop` driven by the official Telnyx
+Python SDK against a real `bond serve`, with digits pressed by real callers:
+baresip sending RFC 4733 telephone-events (its `sndcode` command, over its
+ctrl_tcp module), and in-band DTMF tones in a sipp call whose media is the test's
+socket. Each gather ends in `call.gather.ended` with the digits and Telnyx's
+`status`; a digit during a spoken prompt cuts it short.
 
 (sipp 3.6.1's `play_dtmf` is not used: it sends telephone-events on payload
 types 96 and 97 whatever the SDP says, and marks the end with the reserved bit.)
 """
 
+import glob
 import json
 import math
+import os
 import socket
 import struct
 import tempfile
@@ -23,12 +26,16 @@ with warnings.catch_warnings():
     import audioop  # G.711, in the standard library up to 3.12
 
 from conftest import API_KEY, free_port
-from test_sip_baresip import start_baresip, stop_baresip
+from test_sip_baresip import mono_samples, start_baresip, stop_baresip
 from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "*": 941, "0": 941, "#": 941}
 COLUMNS = {"1": 1209, "4": 1209, "7": 1209, "*": 1209, "2": 1336, "5": 1336, "8": 1336, "0": 1336,
            "3": 1477, "6": 1477, "9": 1477, "#": 1477}
+
+
+def rms(samples):
+    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
 
 
 def sdk(bond):
@@ -143,4 +150,47 @@ def test_a_gather_times_out_is_stopped_and_ends_with_the_call(bond, receiver):
     mine = [e for e in events(receiver) if e["payload"]["call_control_id"] == call]
     last_two = [(e["event_type"], e["payload"].get("status")) for e in mine][-2:]
     assert last_two == [("call.gather.ended", "call_hangup"), ("call.hangup", None)], last_two
+    caller.wait()
+
+
+def test_a_spoken_prompt_is_cut_short_by_a_digit_and_the_digits_gathered(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    with tempfile.TemporaryDirectory() as workdir:
+        ctrl_port = free_port()
+        config = f"module_app\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n"
+        proc, _, dump = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"],
+                                      config=config)
+        try:
+            call = incoming_answered(bond, receiver, client)
+            prompt = "Please enter your four digit account number, followed by the pound key. " * 3
+            result = client.calls.actions.gather_using_speak(
+                call, payload=prompt, voice="female", language="en-US", minimum_digits=2, maximum_digits=4,
+                terminating_digit="#", timeout_millis=5000, maximum_tries=2)
+            assert result.data.result == "ok"
+            time.sleep(1.0)  # well inside the prompt, which lasts some 15 s
+            assert baresip_ctrl(ctrl_port, "sndcode", "12#")
+            ended = wait_event(receiver, "call.gather.ended", timeout=10.0, call_control_id=call)
+            time.sleep(2.5)  # what baresip hears after the digits: the prompt must have stopped
+        finally:
+            stop_baresip(proc)
+        heard, rate, _, _ = mono_samples(glob.glob(os.path.join(dump, "*-dec.wav"))[0])
+    assert (ended["digits"], ended["status"]) == ("12", "valid"), ended
+    loudest = max(rms(heard[i:i + rate // 10]) for i in range(0, 2 * rate, rate // 10))
+    assert loudest > 500, f"baresip never heard the prompt (loudest 100 ms: {loudest:.0f})"
+    assert rms(heard[-3 * rate // 2:]) < 100, f"the prompt went on after the digits ({rms(heard[-3 * rate // 2:]):.0f})"
+    kinds = [e["event_type"] for e in events(receiver) if e["payload"]["call_control_id"] == call]
+    assert not any(k.startswith("call.speak") for k in kinds), f"a prompt sends no speak events: {kinds}"
+
+
+def test_a_prompt_nobody_answers_is_tried_again_then_times_out(bond, receiver):
+    trunk_connection(bond, receiver)
+    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
+    client = sdk(bond)
+    call = incoming_answered(bond, receiver, client)
+    client.calls.actions.gather_using_speak(call, payload="Press one.", voice="female", language="en-US",
+                                            timeout_millis=300, maximum_tries=2)
+    ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
+    assert (ended["digits"], ended["status"]) == ("", "timeout"), ended
+    client.calls.actions.hangup(call)
     caller.wait()

@@ -78,6 +78,7 @@ impl CallService {
             // Its `client_state` was stored above.
             Action::ClientStateUpdate => Ok(()),
             Action::Gather(spec) => self.start_gather(call, spec).await,
+            Action::GatherUsing(using) => self.start_prompted_gather(call, *using).await,
             Action::GatherStop => self.stop_gather(call).await,
         }
     }

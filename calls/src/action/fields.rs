@@ -2,8 +2,6 @@
 //! checks for the rest. Fields Bond does not use are ignored, as Telnyx's are;
 //! a field of the wrong type or value is a [`CallError::Invalid`] pointing at it.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::SampleRate;
@@ -17,7 +15,6 @@ use serde_json::Value;
 
 use super::{Action, HoldWith};
 use crate::error::CallError;
-use crate::gather::GatherSpec;
 use crate::recording::RecordOptions;
 use crate::service::BridgeOptions;
 use crate::speech::{Tracks, TranscriptionRequest, TranslationRequest};
@@ -260,68 +257,6 @@ pub fn client_state_update(body: &Value) -> Result<Action, CallError> {
         Some(client_state) if !client_state.is_empty() => Ok(Action::ClientStateUpdate),
         _ => Err(CallError::invalid("10005", "client_state is required", "/client_state")),
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct Gather {
-    minimum_digits: Option<u32>,
-    maximum_digits: Option<u32>,
-    timeout_millis: Option<u64>,
-    initial_timeout_millis: Option<u64>,
-    inter_digit_timeout_millis: Option<u64>,
-    terminating_digit: Option<String>,
-    valid_digits: Option<String>,
-    gather_id: Option<String>,
-}
-
-/// The longest any gather timer may be (an hour).
-const GATHER_MAX_MILLIS: u64 = 3_600_000;
-
-/// `gather`: Telnyx's fields over its defaults; digits are 0-9, `*`, `#`, A-D.
-pub fn gather(body: &Value) -> Result<Action, CallError> {
-    let asked = parse::<Gather>(body)?;
-    let mut spec = GatherSpec { gather_id: asked.gather_id, ..GatherSpec::default() };
-    let digits = |value: u32, key: &str| match value {
-        1..=128 => Ok(value as usize),
-        _ => Err(invalid(format!("{key} must be 1 to 128"), &format!("/{key}"))),
-    };
-    if let Some(n) = asked.minimum_digits {
-        spec.minimum_digits = digits(n, "minimum_digits")?;
-    }
-    if let Some(n) = asked.maximum_digits {
-        spec.maximum_digits = digits(n, "maximum_digits")?;
-    }
-    if spec.minimum_digits > spec.maximum_digits {
-        return Err(invalid("minimum_digits must not exceed maximum_digits", "/minimum_digits"));
-    }
-    let millis = |value: Option<u64>, key: &str, default: Duration| match value {
-        None => Ok(default),
-        Some(ms @ 1..=GATHER_MAX_MILLIS) => Ok(Duration::from_millis(ms)),
-        Some(_) => Err(invalid(format!("{key} must be 1 to {GATHER_MAX_MILLIS}"), &format!("/{key}"))),
-    };
-    spec.timeout = millis(asked.timeout_millis, "timeout_millis", spec.timeout)?;
-    spec.initial_timeout =
-        millis(asked.initial_timeout_millis, "initial_timeout_millis", spec.initial_timeout)?;
-    spec.inter_digit_timeout =
-        millis(asked.inter_digit_timeout_millis, "inter_digit_timeout_millis", spec.inter_digit_timeout)?;
-    let keys = |text: &str| text.chars().all(|c| DtmfDigit::from_char(c).is_ok());
-    if let Some(digit) = asked.terminating_digit {
-        let mut chars = digit.chars();
-        spec.terminating_digit = match (chars.next(), chars.next()) {
-            (None, _) => None,
-            (Some(c), None) if keys(&digit) => Some(c),
-            _ => {
-                return Err(invalid("terminating_digit must be one of 0-9, *, #, A-D", "/terminating_digit"))
-            }
-        };
-    }
-    if let Some(valid) = asked.valid_digits {
-        if valid.is_empty() || !keys(&valid) {
-            return Err(invalid("valid_digits must be digits from 0-9, *, #, A-D", "/valid_digits"));
-        }
-        spec.valid_digits = valid;
-    }
-    Ok(Action::Gather(spec))
 }
 
 /// Telnyx's `transcription_engine` names; Bond runs its own engines for all of them.

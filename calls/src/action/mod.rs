@@ -8,6 +8,7 @@
 
 mod act;
 pub mod fields;
+mod gather_fields;
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_media_engine::leg::DtmfTiming;
@@ -16,7 +17,7 @@ use bond_store::CallId;
 use serde_json::Value;
 
 use super::error::CallError;
-use super::gather::GatherSpec;
+use super::gather::{GatherSpec, GatherUsing};
 use super::playback::{playback_request, speak_request, stop_all, PlaybackRequest};
 use super::recording::RecordOptions;
 use super::service::{BridgeOptions, Hold};
@@ -104,6 +105,8 @@ pub enum Action {
     ClientStateUpdate,
     /// Collect the digits the party presses (`call.gather.ended`).
     Gather(GatherSpec),
+    /// `gather_using_audio` and `gather_using_speak`: a prompt first, tried again.
+    GatherUsing(Box<GatherUsing>),
     GatherStop,
 }
 
@@ -128,8 +131,6 @@ impl HoldWith {
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER: &[&str] = &[
-    "gather_using_audio",
-    "gather_using_speak",
     "fork_start",
     "fork_stop",
     "transfer",
@@ -185,7 +186,9 @@ impl Action {
             "translation_stop" => Self::TranslationStop,
             "switch_supervisor_role" => Self::SwitchSupervisorRole(fields::supervisor_role(body)?),
             "client_state_update" => fields::client_state_update(body)?,
-            "gather" => fields::gather(body)?,
+            "gather" => gather_fields::gather(body)?,
+            "gather_using_audio" => gather_fields::gather_using(body, false)?,
+            "gather_using_speak" => gather_fields::gather_using(body, true)?,
             "gather_stop" => Self::GatherStop,
             later if LATER.contains(&later) => {
                 return Err(CallError::invalid(
@@ -254,6 +257,25 @@ mod tests {
     }
 
     #[test]
+    fn a_prompted_gather_waits_timeout_millis_after_each_prompt_for_maximum_tries() {
+        let body = json!({ "payload": "Press one", "invalid_payload": "No", "maximum_tries": 2,
+            "timeout_millis": 4000, "maximum_digits": 1 });
+        let Action::GatherUsing(using) = Action::parse("gather_using_speak", &body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(using.spec.maximum_tries, 2);
+        assert_eq!(using.spec.gather.initial_timeout, std::time::Duration::from_millis(4000));
+        assert_eq!(using.spec.gather.maximum_digits, 1);
+        assert!(using.spec.has_invalid_prompt && using.invalid.is_some());
+        let body = json!({ "audio_url": "https://example.com/menu.wav" });
+        let Action::GatherUsing(using) = Action::parse("gather_using_audio", &body).unwrap() else {
+            panic!()
+        };
+        assert_eq!((using.spec.maximum_tries, using.spec.has_invalid_prompt), (3, false));
+        assert_eq!(using.prompt, crate::AudioSource::Url("https://example.com/menu.wav".into()));
+    }
+
+    #[test]
     fn unknown_names_and_later_telnyx_actions_are_told_apart() {
         // An unknown name is 404 whatever its body holds.
         let body = json!({ "client_state": "%%%" });
@@ -297,6 +319,17 @@ mod tests {
         assert_eq!(invalid_pointer("gather", json!({ "terminating_digit": "##" })), "/terminating_digit");
         assert_eq!(invalid_pointer("gather", json!({ "valid_digits": "12x" })), "/valid_digits");
         assert_eq!(invalid_pointer("gather", json!({ "minimum_digits": "two" })), "/minimum_digits");
+        assert_eq!(invalid_pointer("gather_using_audio", json!({})), "/audio_url");
+        assert_eq!(invalid_pointer("gather_using_audio", json!({ "media_name": "menu" })), "/media_name");
+        assert_eq!(invalid_pointer("gather_using_speak", json!({ "payload": "" })), "/payload");
+        assert_eq!(
+            invalid_pointer("gather_using_speak", json!({ "payload": "Hi", "invalid_payload": " " })),
+            "/invalid_payload"
+        );
+        assert_eq!(
+            invalid_pointer("gather_using_speak", json!({ "payload": "Hi", "maximum_tries": 0 })),
+            "/maximum_tries"
+        );
     }
 
     #[test]

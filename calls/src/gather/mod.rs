@@ -1,49 +1,160 @@
-//! `gather` and `gather_stop` (Telnyx Call Control): collect the digits a
-//! call's party presses. The rules are the I/O-free [`Gather`] machine
-//! (`machine.rs`); this side keeps one per call in its `LiveCall`, feeds it
-//! the engine's digits (`events.rs`) and the time, wakes it at its deadline,
-//! and writes `call.gather.ended` when it ends: by itself, stopped, replaced
-//! by a new gather (`cancelled`), or with the call (`call_hangup`, in the
-//! transaction that writes `call.hangup`, just before it).
+//! `gather`, `gather_using_audio`, `gather_using_speak` and `gather_stop`
+//! (Telnyx Call Control): collect the digits a call's party presses, after a
+//! prompt for the last two. The rules are I/O-free machines ([`Gather`],
+//! `machine.rs`; a prompt and its tries around it, `prompted.rs`). This side
+//! keeps one per call in its `LiveCall`, feeds it the engine's digits
+//! (`events.rs`), its prompts' ends (`playback.rs`) and the time, carries out
+//! what it asks (play a prompt, stop one), wakes it at its deadline, and writes
+//! `call.gather.ended` when it ends: by itself, stopped, replaced by a new
+//! gather (`cancelled`), or with the call (`call_hangup`, in the transaction
+//! that writes `call.hangup`, just before it). Prompts send no playback or
+//! speak events of their own.
 
 mod machine;
+mod prompted;
 
+use std::time::Instant;
+
+use bond_media_engine::leg::Clip;
+use bond_media_engine::LegId;
 use bond_store::clock::monotonic;
 use bond_store::db::DbError;
 use bond_store::{CallId, CallRecord};
 use serde_json::{Map, Value};
 
 use super::error::CallError;
+use super::live::LiveCall;
 use super::payload;
+use super::playback::AudioSource;
 use super::service::CallService;
 pub use machine::{Gather, GatherSpec, GatherStatus, Gathered};
+pub use prompted::PromptedSpec;
+use prompted::{Prompt, Prompted, Step};
 
-/// A call's running gather, and which it is (a timer woken for an earlier
-/// one finds another id and leaves).
+/// `gather_using_audio` or `gather_using_speak`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatherUsing {
+    pub spec: PromptedSpec,
+    pub prompt: AudioSource,
+    /// Played after invalid input (`invalid_audio_url`, `invalid_payload`).
+    pub invalid: Option<AudioSource>,
+}
+
+/// A call's running gather. `timer` names the timer task that may wake it (a
+/// task woken for an earlier phase or gather finds another and leaves).
 #[derive(Debug)]
 pub(crate) struct Running {
-    id: u64,
-    gather: Gather,
+    timer: u64,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Plain(Gather),
+    Prompted(Box<PromptedRun>),
+}
+
+#[derive(Debug)]
+struct PromptedRun {
+    machine: Prompted,
+    leg: LegId,
+    main: Clip,
+    invalid: Option<Clip>,
+    /// The prompt clip playing, whose end the machine waits for.
+    playing: Option<u64>,
+}
+
+impl Kind {
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Self::Plain(gather) => Some(gather.deadline()),
+            Self::Prompted(run) => run.machine.deadline(),
+        }
+    }
+
+    fn digit(&mut self, now: Instant, digit: char) -> Vec<Step> {
+        match self {
+            Self::Plain(gather) => gather.digit(now, digit).map(Step::Ended).into_iter().collect(),
+            Self::Prompted(run) => run.machine.digit(now, digit),
+        }
+    }
+
+    fn poll(&mut self, now: Instant) -> Vec<Step> {
+        match self {
+            Self::Plain(gather) => gather.poll(now).map(Step::Ended).into_iter().collect(),
+            Self::Prompted(run) => run.machine.poll(now).into_iter().collect(),
+        }
+    }
+
+    fn stop(self, status: GatherStatus) -> (Gathered, Option<LegId>) {
+        match self {
+            Self::Plain(gather) => (gather.stop(status), None),
+            Self::Prompted(run) => {
+                let playing = run.playing.map(|_| run.leg);
+                (run.machine.stop(status), playing)
+            }
+        }
+    }
+}
+
+/// What a step asks of the engine and the store, done outside the call's entry.
+enum Effect {
+    Play(LegId, Clip),
+    StopPrompt(LegId),
+    Ended(Gathered),
+    /// Start timer task `timer` (the gather now has a deadline).
+    Wake(u64),
+}
+
+/// Which running gather an input is for.
+#[derive(Clone, Copy)]
+enum For {
+    Any,
+    Timer(u64),
+    PromptClip(u64),
+}
+
+impl For {
+    fn matches(self, running: &Running) -> bool {
+        match (self, &running.kind) {
+            (Self::Any, _) => true,
+            (Self::Timer(timer), _) => running.timer == timer,
+            (Self::PromptClip(clip), Kind::Prompted(run)) => run.playing == Some(clip),
+            (Self::PromptClip(_), Kind::Plain(_)) => false,
+        }
+    }
 }
 
 impl CallService {
-    /// `gather`: collect digits from now on (a gather already running ends `cancelled`).
+    /// `gather`: collect digits from now on.
     pub async fn start_gather(&self, call: &CallRecord, spec: GatherSpec) -> Result<(), CallError> {
-        self.live_leg(call)?;
-        if !self.answered_already(call).await? {
-            return Err(CallError::invalid(
-                "90015",
-                "Digits can be gathered only on an answered call; answer it first.",
-                "/call_control_id",
-            ));
-        }
-        let id = self.next_id();
-        let running = Running { id, gather: Gather::new(spec, monotonic()) };
-        let earlier = self.live.update(&call.call_control_id, |c| c.gather.replace(running));
-        if let Some(earlier) = earlier {
-            self.gather_ended(&call.call_control_id, earlier.gather.stop(GatherStatus::Cancelled)).await?;
-        }
-        self.wake_gather(call.call_control_id.clone(), id);
+        self.gatherable(call).await?;
+        let timer = self.next_id();
+        let running = Running { timer, kind: Kind::Plain(Gather::new(spec, monotonic())) };
+        self.replace_gather(&call.call_control_id, running).await?;
+        self.wake_gather(call.call_control_id.clone(), timer);
+        Ok(())
+    }
+
+    /// `gather_using_audio` and `gather_using_speak`: the prompt (fetched or
+    /// spoken now: a bad one is a 422, not an event later), then the gather.
+    pub async fn start_prompted_gather(
+        &self,
+        call: &CallRecord,
+        using: GatherUsing,
+    ) -> Result<(), CallError> {
+        let leg = self.gatherable(call).await?;
+        let main = self.load_clip(leg, using.prompt, Some(1)).await?;
+        let invalid = match using.invalid {
+            Some(source) => Some(self.load_clip(leg, source, Some(1)).await?),
+            None => None,
+        };
+        let (machine, first) = Prompted::start(using.spec);
+        let run = PromptedRun { machine, leg, main, invalid, playing: None };
+        let mut running = Running { timer: 0, kind: Kind::Prompted(Box::new(run)) };
+        let effects = self.effects(&mut running, vec![first], false);
+        self.replace_gather(&call.call_control_id, running).await?;
+        self.carry_out(&call.call_control_id, effects).await;
         Ok(())
     }
 
@@ -52,54 +163,141 @@ impl CallService {
         self.live_leg(call)?;
         match self.live.update(&call.call_control_id, |c| c.gather.take()) {
             Some(running) => {
-                let ended = running.gather.stop(GatherStatus::Cancelled);
-                Ok(self.gather_ended(&call.call_control_id, ended).await?)
+                Ok(self.stopped(&call.call_control_id, running, GatherStatus::Cancelled).await?)
             }
             None => Ok(()),
         }
     }
 
+    /// The call's leg, if it is alive and answered (Telnyx: answer before gathering).
+    async fn gatherable(&self, call: &CallRecord) -> Result<LegId, CallError> {
+        let leg = self.live_leg(call)?;
+        if !self.answered_already(call).await? {
+            return Err(CallError::invalid(
+                "90015",
+                "Digits can be gathered only on an answered call; answer it first.",
+                "/call_control_id",
+            ));
+        }
+        Ok(leg)
+    }
+
+    /// Make `running` the call's gather; one running before it ends `cancelled`.
+    async fn replace_gather(&self, call: &CallId, running: Running) -> Result<(), DbError> {
+        match self.live.update(call, |c| c.gather.replace(running)) {
+            Some(earlier) => self.stopped(call, earlier, GatherStatus::Cancelled).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A gather taken off its call: stop its prompt and report its end.
+    async fn stopped(&self, call: &CallId, running: Running, status: GatherStatus) -> Result<(), DbError> {
+        let (ended, prompting) = running.kind.stop(status);
+        if let Some(leg) = prompting {
+            let _ = self.engine.stop_playback(leg, false, false).await;
+        }
+        self.gather_ended(call, ended).await
+    }
+
     /// A digit the call's party pressed, for its gather if one runs.
     pub(super) async fn gather_digit(&self, call: &CallId, digit: char) {
-        let now = monotonic();
-        let ended = self.live.update(call, |c| {
-            let ended = c.gather.as_mut()?.gather.digit(now, digit);
-            if ended.is_some() {
+        self.advance(call, For::Any, |kind| kind.digit(monotonic(), digit)).await;
+    }
+
+    /// The engine ended clip `clip`: a gather's prompt, if one waits for it.
+    pub(super) async fn gather_prompt_ended(&self, clip: u64) {
+        let waiting = |c: &LiveCall| c.gather.as_ref().is_some_and(|r| For::PromptClip(clip).matches(r));
+        for call in self.live.find(waiting) {
+            self.advance(&call, For::PromptClip(clip), |kind| match kind {
+                Kind::Prompted(run) => {
+                    run.playing = None;
+                    run.machine.prompt_ended(monotonic()).into_iter().collect()
+                }
+                Kind::Plain(_) => Vec::new(),
+            })
+            .await;
+        }
+    }
+
+    /// Feed the call's gather (`which`) one input and carry out what it asks.
+    async fn advance(&self, call: &CallId, which: For, input: impl FnOnce(&mut Kind) -> Vec<Step>) {
+        let effects = self.live.update(call, |c| {
+            let running = c.gather.as_mut().filter(|r| which.matches(r))?;
+            let timed_before = running.kind.deadline().is_some();
+            let steps = input(&mut running.kind);
+            let effects = self.effects(running, steps, timed_before);
+            if effects.iter().any(|e| matches!(e, Effect::Ended(_))) {
                 c.gather = None;
             }
-            ended
+            Some(effects)
         });
-        if let Some(ended) = ended {
-            if let Err(e) = self.gather_ended(call, ended).await {
-                tracing::error!(%call, error = %e, "could not record the end of a gather");
+        self.carry_out(call, effects.unwrap_or_default()).await;
+    }
+
+    /// The machine's `steps` as effects, prompts' clips made and noted as
+    /// playing; a timer when the gather has a deadline it had not before.
+    fn effects(&self, running: &mut Running, steps: Vec<Step>, timed_before: bool) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for step in steps {
+            match (step, &mut running.kind) {
+                (Step::Ended(ended), _) => effects.push(Effect::Ended(ended)),
+                (Step::Play(prompt), Kind::Prompted(run)) => {
+                    let template = match prompt {
+                        Prompt::Invalid => run.invalid.as_ref().unwrap_or(&run.main),
+                        Prompt::Main => &run.main,
+                    };
+                    let clip = Clip { id: self.next_id(), ..template.clone() };
+                    run.playing = Some(clip.id);
+                    effects.push(Effect::Play(run.leg, clip));
+                }
+                (Step::StopPrompt, Kind::Prompted(run)) => {
+                    run.playing = None;
+                    effects.push(Effect::StopPrompt(run.leg));
+                }
+                (Step::Play(_) | Step::StopPrompt, Kind::Plain(_)) => {}
+            }
+        }
+        let ended = effects.iter().any(|e| matches!(e, Effect::Ended(_)));
+        if !timed_before && !ended && running.kind.deadline().is_some() {
+            // The gathering phase has begun (a prompt ended or was cut short): time it.
+            running.timer = self.next_id();
+            effects.push(Effect::Wake(running.timer));
+        }
+        effects
+    }
+
+    async fn carry_out(&self, call: &CallId, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Play(leg, clip) => {
+                    if let Err(e) = self.engine.play(leg, clip, false).await {
+                        tracing::info!(%call, error = %e, "a gather's prompt could not be played");
+                    }
+                }
+                Effect::StopPrompt(leg) => {
+                    let _ = self.engine.stop_playback(leg, false, false).await;
+                }
+                Effect::Ended(ended) => {
+                    if let Err(e) = self.gather_ended(call, ended).await {
+                        tracing::error!(%call, error = %e, "could not record the end of a gather");
+                    }
+                }
+                Effect::Wake(timer) => self.wake_gather(call.clone(), timer),
             }
         }
     }
 
-    /// Sleep to gather `id`'s deadline and ask it again, until it ends or is gone.
-    fn wake_gather(&self, call: CallId, id: u64) {
+    /// Sleep to the gather's deadline and poll it, while timer `timer` is its own.
+    fn wake_gather(&self, call: CallId, timer: u64) {
         let service = self.clone();
         tokio::spawn(async move {
             loop {
-                let ours = |c: &super::live::LiveCall| {
-                    c.gather.as_ref().filter(|r| r.id == id).map(|r| r.gather.deadline())
+                let ours = |c: &LiveCall| {
+                    c.gather.as_ref().filter(|r| For::Timer(timer).matches(r)).and_then(|r| r.kind.deadline())
                 };
                 let Some(deadline) = service.live.read(&call, ours).flatten() else { return };
                 tokio::time::sleep_until(deadline.into()).await;
-                let ended = service.live.update(&call, |c| {
-                    let running = c.gather.as_mut().filter(|r| r.id == id)?;
-                    let ended = running.gather.poll(monotonic());
-                    if ended.is_some() {
-                        c.gather = None;
-                    }
-                    ended
-                });
-                if let Some(ended) = ended {
-                    if let Err(e) = service.gather_ended(&call, ended).await {
-                        tracing::error!(%call, error = %e, "could not record the end of a gather");
-                    }
-                    return;
-                }
+                service.advance(&call, For::Timer(timer), |kind| kind.poll(monotonic())).await;
             }
         });
     }
@@ -114,7 +312,7 @@ impl CallService {
             return Ok(());
         };
         let mut body = payload::base(call);
-        body.extend(ended_fields(&running.gather.stop(GatherStatus::CallHangup)));
+        body.extend(ended_fields(&running.kind.stop(GatherStatus::CallHangup).0));
         self.enqueue(tx, call, "call.gather.ended", Value::Object(body)).await
     }
 }
