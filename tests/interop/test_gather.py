@@ -9,13 +9,13 @@ socket. Each gather ends in `call.gather.ended` with the digits and Telnyx's
 types 96 and 97 whatever the SDP says, and marks the end with the reserved bit.)
 """
 
+import contextlib
 import glob
 import json
 import math
 import os
 import socket
 import struct
-import tempfile
 import time
 import warnings
 
@@ -86,23 +86,31 @@ def baresip_ctrl(port, command, params, timeout=10.0):
             time.sleep(0.1)
 
 
-def test_gather_collects_rfc4733_digits_a_baresip_caller_presses(bond, receiver):
+@contextlib.contextmanager
+def baresip_calling(bond, workdir):
+    """A baresip in `workdir` calling Bond: its ctrl_tcp port (to press keys) and the
+    folder it dumps what it hears to (`*-dec.wav`, complete once the block has ended)."""
+    ctrl_port = free_port()
+    config = f"module_app\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n"
+    proc, _, dump = start_baresip(str(workdir), [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"],
+                                  config=config)
+    try:
+        yield ctrl_port, dump
+    finally:
+        stop_baresip(proc)
+
+
+def test_gather_collects_rfc4733_digits_a_baresip_caller_presses(bond, receiver, tmp_path):
     trunk_connection(bond, receiver)
     client = sdk(bond)
-    with tempfile.TemporaryDirectory() as workdir:
-        ctrl_port = free_port()
-        config = f"module_app\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n"
-        proc, _, _ = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"], config=config)
-        try:
-            call = incoming_answered(bond, receiver, client)
-            result = client.calls.actions.gather(call, minimum_digits=2, maximum_digits=5, terminating_digit="#",
-                                                 inter_digit_timeout_millis=3000, gather_id="menu-1")
-            assert result.data.result == "ok"
-            time.sleep(0.5)  # the answer reaches baresip
-            assert baresip_ctrl(ctrl_port, "sndcode", "12#")
-            ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
-        finally:
-            stop_baresip(proc)
+    with baresip_calling(bond, tmp_path) as (ctrl_port, _):
+        call = incoming_answered(bond, receiver, client)
+        result = client.calls.actions.gather(call, minimum_digits=2, maximum_digits=5, terminating_digit="#",
+                                             inter_digit_timeout_millis=3000, gather_id="menu-1")
+        assert result.data.result == "ok"
+        time.sleep(0.5)  # the answer reaches baresip
+        assert baresip_ctrl(ctrl_port, "sndcode", "12#")
+        ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
     assert (ended["digits"], ended["status"]) == ("12", "valid"), ended
     mine = [e for e in events(receiver) if e["payload"]["call_control_id"] == call]
     pressed = [e["payload"]["digit"] for e in mine if e["event_type"] == "call.dtmf.received"]
@@ -153,28 +161,21 @@ def test_a_gather_times_out_is_stopped_and_ends_with_the_call(bond, receiver):
     caller.wait()
 
 
-def test_a_spoken_prompt_is_cut_short_by_a_digit_and_the_digits_gathered(bond, receiver):
+def test_a_spoken_prompt_is_cut_short_by_a_digit_and_the_digits_gathered(bond, receiver, tmp_path):
     trunk_connection(bond, receiver)
     client = sdk(bond)
-    with tempfile.TemporaryDirectory() as workdir:
-        ctrl_port = free_port()
-        config = f"module_app\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n"
-        proc, _, dump = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"],
-                                      config=config)
-        try:
-            call = incoming_answered(bond, receiver, client)
-            prompt = "Please enter your four digit account number, followed by the pound key. " * 3
-            result = client.calls.actions.gather_using_speak(
-                call, payload=prompt, voice="female", language="en-US", minimum_digits=2, maximum_digits=4,
-                terminating_digit="#", timeout_millis=5000, maximum_tries=2)
-            assert result.data.result == "ok"
-            time.sleep(1.0)  # well inside the prompt, which lasts some 15 s
-            assert baresip_ctrl(ctrl_port, "sndcode", "12#")
-            ended = wait_event(receiver, "call.gather.ended", timeout=10.0, call_control_id=call)
-            time.sleep(2.5)  # what baresip hears after the digits: the prompt must have stopped
-        finally:
-            stop_baresip(proc)
-        heard, rate, _, _ = mono_samples(glob.glob(os.path.join(dump, "*-dec.wav"))[0])
+    with baresip_calling(bond, tmp_path) as (ctrl_port, dump):
+        call = incoming_answered(bond, receiver, client)
+        prompt = "Please enter your four digit account number, followed by the pound key. " * 3
+        result = client.calls.actions.gather_using_speak(
+            call, payload=prompt, voice="female", language="en-US", minimum_digits=2, maximum_digits=4,
+            terminating_digit="#", timeout_millis=5000, maximum_tries=2)
+        assert result.data.result == "ok"
+        time.sleep(1.0)  # well inside the prompt, which lasts some 15 s
+        assert baresip_ctrl(ctrl_port, "sndcode", "12#")
+        ended = wait_event(receiver, "call.gather.ended", timeout=10.0, call_control_id=call)
+        time.sleep(2.5)  # what baresip hears after the digits: the prompt must have stopped
+    heard, rate, _, _ = mono_samples(glob.glob(os.path.join(dump, "*-dec.wav"))[0])
     assert (ended["digits"], ended["status"]) == ("12", "valid"), ended
     loudest = max(rms(heard[i:i + rate // 10]) for i in range(0, 2 * rate, rate // 10))
     assert loudest > 500, f"baresip never heard the prompt (loudest 100 ms: {loudest:.0f})"
