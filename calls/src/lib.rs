@@ -38,6 +38,7 @@ mod stream_calls;
 mod streaming;
 mod supervise;
 pub mod telnyx;
+pub mod transfer;
 
 pub use action::{Action, Command};
 pub use agent_calls::{AgentMessage, AgentSession};

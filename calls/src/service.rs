@@ -424,6 +424,17 @@ impl CallService {
         Ok(now?.is_some_and(|c| c.answered_at.is_some()))
     }
 
+    /// The call's leg, if it is alive and answered: what `doing` (a gather, a
+    /// transfer) needs; else 422 90015.
+    pub(super) async fn answered_leg(&self, call: &CallRecord, doing: &str) -> Result<LegId, CallError> {
+        let leg = self.live_leg(call)?;
+        if !self.answered_already(call).await? {
+            let detail = format!("Only an answered call can take {doing}; answer it first.");
+            return Err(CallError::invalid("90015", detail, "/call_control_id"));
+        }
+        Ok(leg)
+    }
+
     pub(super) fn live_leg(&self, call: &CallRecord) -> Result<LegId, CallError> {
         match self.registry.leg(&call.call_control_id) {
             Some(leg) if call.is_alive() => Ok(leg),

@@ -329,7 +329,7 @@ async fn unknown_actions_are_404_and_unavailable_ones_422() {
         let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
         let (status, _) = action(&state, &id, "teleport", json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, json) = action(&state, &id, "transfer", json!({})).await;
+        let (status, json) = action(&state, &id, "refer", json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
         assert_eq!(json["errors"][0]["code"], "10015", "{json}");
         let (status, json) = action(&state, &id, "answer", json!({})).await;

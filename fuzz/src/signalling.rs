@@ -37,6 +37,7 @@ pub(crate) const ACTION_NAMES: &[&str] = &[
     "gather_using_speak",
     "gather_stop",
     "transfer",
+    "refer",
     "no_such_action",
 ];
 

@@ -80,6 +80,7 @@ impl CallService {
             Action::Gather(spec) => self.start_gather(call, spec).await,
             Action::GatherUsing(using) => self.start_prompted_gather(call, *using).await,
             Action::GatherStop => self.stop_gather(call).await,
+            Action::Transfer(transfer) => self.transfer(call, *transfer).await,
         }
     }
 }

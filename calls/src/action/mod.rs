@@ -23,6 +23,7 @@ use super::recording::RecordOptions;
 use super::service::{BridgeOptions, Hold};
 use super::speech::TranscriptionRequest;
 use super::streaming::stream_request;
+use super::transfer::{transfer_request, Transfer};
 use bond_streams::fork::StreamRequest;
 
 /// One call-control request: the action, and what any action's body may add.
@@ -108,6 +109,8 @@ pub enum Action {
     /// `gather_using_audio` and `gather_using_speak`: a prompt first, tried again.
     GatherUsing(Box<GatherUsing>),
     GatherStop,
+    /// Dial a new party and bridge it with this call when it answers.
+    Transfer(Box<Transfer>),
 }
 
 /// What a held call's party hears.
@@ -133,7 +136,6 @@ impl HoldWith {
 const LATER: &[&str] = &[
     "fork_start",
     "fork_stop",
-    "transfer",
     "refer",
     "enqueue",
     "leave_queue",
@@ -190,6 +192,7 @@ impl Action {
             "gather_using_audio" => gather_fields::gather_using(body, false)?,
             "gather_using_speak" => gather_fields::gather_using(body, true)?,
             "gather_stop" => Self::GatherStop,
+            "transfer" => Self::Transfer(Box::new(transfer_request(body)?)),
             later if LATER.contains(&later) => {
                 return Err(CallError::invalid(
                     "10015",
@@ -280,10 +283,7 @@ mod tests {
         // An unknown name is 404 whatever its body holds.
         let body = json!({ "client_state": "%%%" });
         assert!(matches!(Action::parse("dance", &body), Err(CallError::UnknownAction(n)) if n == "dance"));
-        assert!(matches!(
-            Action::parse("transfer", &json!({})),
-            Err(CallError::Invalid { code: "10015", .. })
-        ));
+        assert!(matches!(Action::parse("refer", &json!({})), Err(CallError::Invalid { code: "10015", .. })));
     }
 
     #[test]

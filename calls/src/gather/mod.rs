@@ -128,7 +128,7 @@ impl For {
 impl CallService {
     /// `gather`: collect digits from now on.
     pub async fn start_gather(&self, call: &CallRecord, spec: GatherSpec) -> Result<(), CallError> {
-        self.gatherable(call).await?;
+        self.answered_leg(call, "a gather").await?;
         let timer = self.next_id();
         let running = Running { timer, kind: Kind::Plain(Gather::new(spec, monotonic())) };
         self.replace_gather(&call.call_control_id, running).await?;
@@ -143,7 +143,7 @@ impl CallService {
         call: &CallRecord,
         using: GatherUsing,
     ) -> Result<(), CallError> {
-        let leg = self.gatherable(call).await?;
+        let leg = self.answered_leg(call, "a gather").await?;
         let main = self.load_clip(leg, using.prompt, Some(1)).await?;
         let invalid = match using.invalid {
             Some(source) => Some(self.load_clip(leg, source, Some(1)).await?),
@@ -167,19 +167,6 @@ impl CallService {
             }
             None => Ok(()),
         }
-    }
-
-    /// The call's leg, if it is alive and answered (Telnyx: answer before gathering).
-    async fn gatherable(&self, call: &CallRecord) -> Result<LegId, CallError> {
-        let leg = self.live_leg(call)?;
-        if !self.answered_already(call).await? {
-            return Err(CallError::invalid(
-                "90015",
-                "Digits can be gathered only on an answered call; answer it first.",
-                "/call_control_id",
-            ));
-        }
-        Ok(leg)
     }
 
     /// Make `running` the call's gather; one running before it ends `cancelled`.

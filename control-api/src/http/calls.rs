@@ -489,7 +489,7 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role, client_state_update, gather, gather_using_audio, gather_using_speak, gather_stop")),
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role, client_state_update, gather, gather_using_audio, gather_using_speak, gather_stop, transfer")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
     responses((status = 200, description = "Done", body = super::schemas::Data<super::schemas::ActionResult>),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
@@ -518,6 +518,17 @@ pub async fn action(
             )
         })?;
         principal.require_call(&other)?;
+    }
+    if let Action::Transfer(transfer) = action {
+        // The new party is dialed as a dial would be: the same outbound policy.
+        if matches!(transfer.endpoint, Endpoint::E164(_) | Endpoint::Sip(_)) {
+            let config = state
+                .store
+                .voice_config(&principal.organization_id)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            check_outbound(&transfer.endpoint, &config, principal.role)?;
+        }
     }
     let command_id = command.command_id.clone();
     if let Some(command_id) = &command_id {
