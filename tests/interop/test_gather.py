@@ -86,16 +86,35 @@ def baresip_ctrl(port, command, params, timeout=10.0):
             time.sleep(0.1)
 
 
+def free_udp_and_tcp_port():
+    """A port free both ways now (conftest's free_port checks TCP only)."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+
+
 @contextlib.contextmanager
 def baresip_calling(bond, workdir):
     """A baresip in `workdir` calling Bond: its ctrl_tcp port (to press keys) and the
     folder it dumps what it hears to (`*-dec.wav`, complete once the block has ended)."""
+    # baresip takes its SIP port over UDP and TCP, and two ports picked one after the other can meet.
+    sip_port = free_udp_and_tcp_port()
     ctrl_port = free_port()
+    while ctrl_port in (sip_port, sip_port + 1):
+        ctrl_port = free_port()
     config = f"module_app\tctrl_tcp.so\nctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n"
+    log = workdir / "baresip.log"
     proc, _, dump = start_baresip(str(workdir), [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"],
-                                  config=config)
+                                  config=config, sip_port=sip_port, log=str(log))
     try:
         yield ctrl_port, dump
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\nbaresip said:\n{log.read_text()[-3000:]}") from failed
     finally:
         stop_baresip(proc)
 

@@ -49,11 +49,12 @@ rtp_ports\t{rtp_min}-{rtp_max}
 """
 
 
-def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False, account=";audio_codecs=PCMU"):
+def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False, account=";audio_codecs=PCMU",
+                  sip_port=None):
     """baresip in `workdir` saying a sine of `hz`, running `commands`, with `config` lines and the
-    `account` parameters added; its console (with the SIP messages if `trace`) goes to the file `log`
-    if given."""
-    sip_port = free_port()
+    `account` parameters added, on `sip_port` (else a free one); its console (with the SIP messages if
+    `trace`) goes to the file `log` if given."""
+    sip_port = sip_port or free_port()
     rtp_min = 42000 + (sip_port % 50) * 20
     cfg = os.path.join(workdir, "cfg")
     dump = os.path.join(workdir, "dump")
