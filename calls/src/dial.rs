@@ -202,6 +202,27 @@ pub(super) fn new_call(
     }
 }
 
+/// A dial's (or transfer's) caller id: an E.164 number or a `sip:` URI.
+pub fn check_from(from: &str) -> Result<(), CallError> {
+    match Endpoint::parse(from) {
+        Err(_) | Ok(Endpoint::Loop(_)) => {
+            Err(CallError::invalid("10002", "from must be an E.164 number or a sip: URI", "/from"))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// A dial's (or transfer's) `timeout_secs` (5-600) and `time_limit_secs` (1-14400).
+pub fn check_limits(timeout_secs: Option<i64>, time_limit_secs: Option<i64>) -> Result<(), CallError> {
+    if timeout_secs.is_some_and(|t| !(5..=600).contains(&t)) {
+        return Err(CallError::invalid("10002", "timeout_secs must be 5-600", "/timeout_secs"));
+    }
+    if time_limit_secs.is_some_and(|t| !(1..=14_400).contains(&t)) {
+        return Err(CallError::invalid("10002", "time_limit_secs must be 1-14400", "/time_limit_secs"));
+    }
+    Ok(())
+}
+
 pub(super) fn no_route(detail: &str) -> CallError {
     CallError::invalid("10002", detail, "/to")
 }

@@ -43,7 +43,7 @@ pub mod transfer;
 pub use action::{Action, Command};
 pub use agent_calls::{AgentMessage, AgentSession};
 pub use amd::{AmdMode, AmdRequest};
-pub use dial::Dial;
+pub use dial::{check_from, check_limits, Dial};
 pub use endpoint::{Endpoint, LoopKind};
 pub use error::CallError;
 pub use linked::Link;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::action::fields::{check_client_state, parse};
-use super::dial::Dial;
+use super::dial::{check_from, check_limits, Dial};
 use super::endpoint::Endpoint;
 use super::error::CallError;
 use super::linked::Link;
@@ -60,16 +60,9 @@ pub fn transfer_request(body: &Value) -> Result<Transfer, CallError> {
     let to = asked.to.filter(|t| !t.is_empty()).ok_or_else(|| invalid("to is required", "/to"))?;
     let endpoint = Endpoint::parse(&to).map_err(|e| invalid(&e.0, "/to"))?;
     if let Some(from) = &asked.from {
-        if matches!(Endpoint::parse(from), Err(_) | Ok(Endpoint::Loop(_))) {
-            return Err(invalid("from must be an E.164 number or a sip: URI", "/from"));
-        }
+        check_from(from)?;
     }
-    if asked.timeout_secs.is_some_and(|t| !(5..=600).contains(&t)) {
-        return Err(invalid("timeout_secs must be 5-600", "/timeout_secs"));
-    }
-    if asked.time_limit_secs.is_some_and(|t| !(1..=14_400).contains(&t)) {
-        return Err(invalid("time_limit_secs must be 1-14400", "/time_limit_secs"));
-    }
+    check_limits(asked.timeout_secs, asked.time_limit_secs)?;
     if let Some(state) = &asked.target_leg_client_state {
         check_client_state(state)
             .map_err(|_| invalid("target_leg_client_state must be base64", "/target_leg_client_state"))?;

@@ -258,26 +258,11 @@ async fn dial_checked(
         check_outbound(&endpoint, &config, principal.role)?;
     }
     let from = required(&body.from, "/from")?.to_owned();
-    if matches!(Endpoint::parse(&from), Err(_) | Ok(Endpoint::Loop(_))) {
-        return Err(ApiError::unprocessable("10002", "from must be an E.164 number or a sip: URI", "/from"));
-    }
+    bond_calls::check_from(&from)?;
     if let Some(client_state) = &body.client_state {
         fields::check_client_state(client_state)?;
     }
-    if let Some(t) = body.timeout_secs {
-        if !(5..=600).contains(&t) {
-            return Err(ApiError::unprocessable("10002", "timeout_secs must be 5-600", "/timeout_secs"));
-        }
-    }
-    if let Some(t) = body.time_limit_secs {
-        if !(1..=14_400).contains(&t) {
-            return Err(ApiError::unprocessable(
-                "10002",
-                "time_limit_secs must be 1-14400",
-                "/time_limit_secs",
-            ));
-        }
-    }
+    bond_calls::check_limits(body.timeout_secs, body.time_limit_secs)?;
     if body.webhook_url_method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case("POST")) {
         return Err(ApiError::unprocessable(
             "10002",
