@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     import audioop  # G.711, in the standard library up to 3.12
 
 from conftest import API_KEY, free_port
-from test_sip_baresip import mono_samples, start_baresip, stop_baresip
+from test_sip_baresip import console_shown_on_failure, free_udp_and_tcp_port, mono_samples, start_baresip, stop_baresip
 from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "*": 941, "0": 941, "#": 941}
@@ -86,23 +86,10 @@ def baresip_ctrl(port, command, params, timeout=10.0):
             time.sleep(0.1)
 
 
-def free_udp_and_tcp_port():
-    """A port free both ways now (conftest's free_port checks TCP only)."""
-    while True:
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-
-
 @contextlib.contextmanager
 def baresip_calling(bond, workdir):
     """A baresip in `workdir` calling Bond: its ctrl_tcp port (to press keys) and the
     folder it dumps what it hears to (`*-dec.wav`, complete once the block has ended)."""
-    # baresip takes its SIP port over UDP and TCP, and two ports picked one after the other can meet.
     sip_port = free_udp_and_tcp_port()
     ctrl_port = free_port()
     while ctrl_port in (sip_port, sip_port + 1):
@@ -112,9 +99,8 @@ def baresip_calling(bond, workdir):
     proc, _, dump = start_baresip(str(workdir), [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"],
                                   config=config, sip_port=sip_port, log=str(log))
     try:
-        yield ctrl_port, dump
-    except AssertionError as failed:
-        raise AssertionError(f"{failed}\nbaresip said:\n{log.read_text()[-3000:]}") from failed
+        with console_shown_on_failure(log):
+            yield ctrl_port, dump
     finally:
         stop_baresip(proc)
 

@@ -13,8 +13,10 @@ echo Bond's sender reports, so Bond measures the round trip, with RTCP on its ow
 multiplexed on the RTP port (`a=rtcp-mux`) when baresip offers that.
 """
 
+import contextlib
 import glob
 import os
+import socket
 import re
 import signal
 import struct
@@ -49,12 +51,36 @@ rtp_ports\t{rtp_min}-{rtp_max}
 """
 
 
+def free_udp_and_tcp_port():
+    """A port free both ways now: baresip takes its SIP port over UDP and TCP, and conftest's
+    free_port checks TCP only."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+
+
+@contextlib.contextmanager
+def console_shown_on_failure(log):
+    """Add the end of baresip's console `log` to an assertion failing in the block."""
+    try:
+        yield
+    except AssertionError as failed:
+        with open(log, errors="replace") as f:
+            said = f.read()[-3000:]
+        raise AssertionError(f"{failed}\nbaresip said:\n{said}") from failed
+
+
 def start_baresip(workdir, commands=(), log=None, hz=440, config="", trace=False, account=";audio_codecs=PCMU",
                   sip_port=None):
     """baresip in `workdir` saying a sine of `hz`, running `commands`, with `config` lines and the
     `account` parameters added, on `sip_port` (else a free one); its console (with the SIP messages if
     `trace`) goes to the file `log` if given."""
-    sip_port = sip_port or free_port()
+    sip_port = sip_port or free_udp_and_tcp_port()
     rtp_min = 42000 + (sip_port % 50) * 20
     cfg = os.path.join(workdir, "cfg")
     dump = os.path.join(workdir, "dump")
@@ -151,11 +177,12 @@ def test_bond_and_baresip_exchange_rtcp_reports_and_measure_the_round_trip(bond,
         log = os.path.join(workdir, "console.log")
         proc, _, _ = start_baresip(workdir, [f"/dial sip:+15557654321@127.0.0.1:{bond.sip_port}"], log=log,
                                    config=f"rtcp_mux\t{rtcp_mux}\n", trace=True)
-        call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
-        api(bond, "POST", f"/calls/{call}/actions/answer", {})
-        time.sleep(15)  # reports every 2.5-7.5 s each way; baresip's echo Bond's latest SR
-        api(bond, "POST", f"/calls/{call}/actions/hangup", {})
-        hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+        with console_shown_on_failure(log):
+            call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+            api(bond, "POST", f"/calls/{call}/actions/answer", {})
+            time.sleep(15)  # reports every 2.5-7.5 s each way; baresip's echo Bond's latest SR
+            api(bond, "POST", f"/calls/{call}/actions/hangup", {})
+            hangup = wait_event(receiver, "call.hangup", call_control_id=call)
         stop_baresip(proc)
         offer, answer = offer_and_answer(log)
     # Bond's 200 OK agrees to multiplex exactly when baresip's INVITE offered it (RFC 5761).
