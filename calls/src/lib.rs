@@ -6,9 +6,10 @@
 //! keeps what it records in `bond-store`.
 //!
 //! The leg adapters sit below it and report through traits they define:
-//! `CallService` implements `bond_sip::CallControl` (`sip_calls.rs`) and
-//! `bond_streams::StreamControl` (`stream_calls.rs`), and acts on SIP calls
-//! through `bond_sip::SipCalls`.
+//! `CallService` implements `bond_sip::CallControl` (`sip_calls.rs`),
+//! `bond_streams::StreamControl` (`stream_calls.rs`) and
+//! `bond_agents::AgentControl` (`agent_calls.rs`), acts on SIP calls through
+//! `bond_sip::SipCalls` and rings agents through `bond_agents::Agents`.
 //!
 //! It must never import axum, the HTTP layer or rsipstack: errors are
 //! [`CallError`]s, which `control-api` maps to statuses and Telnyx's error
@@ -41,7 +42,6 @@ pub mod telnyx;
 pub mod transfer;
 
 pub use action::{Action, Command};
-pub use agent_calls::{AgentMessage, AgentSession};
 pub use amd::{AmdMode, AmdRequest};
 pub use dial::{check_from, check_limits, Dial};
 pub use endpoint::{Endpoint, LoopKind};

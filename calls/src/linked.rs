@@ -85,7 +85,7 @@ impl CallService {
             dtmf: DtmfPassing::Both,
         };
         match self.bridge(&a, &b, options).await {
-            Ok(()) => self.agent_call_answered(&link),
+            Ok(()) => self.agents.placed_call_answered(&link),
             Err(e) => tracing::info!(%dialed, %link, error = %e, "bridge on answer failed"),
         }
     }
@@ -95,7 +95,7 @@ impl CallService {
         let mut endings = Vec::new();
         // It was a dial still waiting: an agent leg placed only for it goes with it.
         if let Some((_, Waiting { link, .. })) = self.pending_bridges.0.remove(call) {
-            if self.is_agent_originated(&link) {
+            if self.agents.is_placed(&link) {
                 endings.push((link, Ending { cause: ending.cause, source: "callee" }));
             }
         }

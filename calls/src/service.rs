@@ -16,7 +16,6 @@ use bond_media_engine::{DtmfPassing, LegId};
 use dashmap::DashMap;
 use serde_json::{Map, Value};
 
-use super::agent_calls::AgentCalls;
 use super::amd::AmdRequest;
 use super::error::CallError;
 use super::linked::PendingBridges;
@@ -25,6 +24,7 @@ use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls};
+use bond_agents::Agents;
 use bond_sip::SipCalls;
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
@@ -79,7 +79,7 @@ pub struct CallService {
     pub(super) live: LiveCalls,
     pub(super) telnyx: TelnyxCalls,
     pub(super) sip: SipCalls,
-    pub(super) agents: AgentCalls,
+    pub(super) agents: Agents,
     pub(super) pending_bridges: PendingBridges,
     /// Clips handed to the engine and not ended yet, by clip id.
     pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
@@ -102,7 +102,7 @@ impl CallService {
             live: LiveCalls::default(),
             telnyx: TelnyxCalls::default(),
             sip: SipCalls::default(),
-            agents: AgentCalls::default(),
+            agents: Agents::default(),
             pending_bridges: PendingBridges::default(),
             playbacks: Arc::default(),
             ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
@@ -506,7 +506,7 @@ impl CallService {
         });
         self.telnyx.release(call_control_id, true);
         self.release_sip(call_control_id);
-        self.release_agent(call_control_id, ending.cause);
+        self.agents.released(call_control_id, ending.cause);
         self.store.commit(tx).await?;
         self.notifier.notify();
         Ok(cascade)

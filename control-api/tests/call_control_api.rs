@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use bond_agents::{AgentControl, AgentMessage, SignedIn};
 use bond_control_api::auth::Role;
 use bond_control_api::state::AppState;
 use common::{action, admin_org, call, connection, each_backend, error_code, key_for, ADMIN_KEY};
@@ -498,10 +499,12 @@ async fn link_to_must_name_a_live_call_and_bridge_on_answer_needs_it() {
 async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
     each_backend(|state| async move {
         let conn = connection(&state).await;
-        let mut bob = state.calls.register_agent(&admin_org(&state).await, "bob");
+        let bob =
+            SignedIn { organization_id: admin_org(&state).await, agent: "bob".into(), connection_id: None };
+        let mut bob = state.calls.agents().register(&bob);
         let customer = id_of(&dial(&state, &conn, "loop:tone?hz=700").await);
         let ringing = dial_bridged_on_answer(&state, &conn, "agent:bob", &customer).await;
-        assert!(matches!(bob.messages.recv().await, Some(bond_calls::AgentMessage::IncomingCall { .. })));
+        assert!(matches!(bob.messages.recv().await, Some(AgentMessage::IncomingCall { .. })));
 
         action(&state, &customer, "hangup", json!({})).await;
         let cancelled = get_call(&state, &ringing).await;
@@ -511,10 +514,7 @@ async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
         let told = bob.messages.recv().await.unwrap();
         assert_eq!(
             told,
-            bond_calls::AgentMessage::Hangup {
-                call_control_id: ringing.into(),
-                cause: "originator_cancel".into()
-            }
+            AgentMessage::Hangup { call_control_id: ringing.into(), cause: "originator_cancel".into() }
         );
     })
     .await;

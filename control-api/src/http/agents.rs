@@ -1,21 +1,12 @@
 //! Agents: `POST /v2/agent_tokens` issues an agent's token; `GET /v2/agent/ws` is
 //! the softphone's signaling WebSocket; `GET /agent` serves the softphone page.
 //!
-//! Signaling is JSON text frames, each with a `type` (docs/agents.md):
-//! - browser -> Bond: `register {token}` (first, within 10 s), `call {sdp, to}`
-//!   (the agent's own leg for a call it places, see `calls/agent_calls.rs`), `accept
-//!   {call_control_id, sdp}` (the browser's offer), `reject`, `hangup`, `mute
-//!   {muted}`, `hold {held}`, `dtmf {digits}` (played to the other party), `ping`;
-//! - Bond -> browser: `registered`, `incoming_call`, `answer {sdp}`, `outgoing
-//!   {call_control_id, sdp}` (answer to `call`), `hangup
-//!   {cause}`, `error {code, detail}`, `pong`.
-//!
-//! A bad frame gets an `error` and the session goes on. No registration, a bad
-//! token or binary frames close the socket with 1008 / 1003; the token
-//! expiring, the agent registering elsewhere or the token being revoked
-//! closes it with 4001 / 4000 / 4003.
+//! The socket is this layer's: the upgrade, the first frame's token check, and
+//! the close codes. No registration, a bad token or binary frames close it with
+//! 1008 / 1003; the token expiring, the agent registering elsewhere or the token
+//! being revoked closes it with 4001 / 4000 / 4003. What each text frame means
+//! (docs/agents.md) is `bond-agents`'s.
 
-use bond_store::CallId;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -23,8 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use bond_codecs::dtmf::DtmfDigit;
-use bond_media_engine::leg::DtmfTiming;
+use bond_agents::{AgentControl, AgentMessage, ClientMessage, SignedIn};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -34,7 +24,7 @@ use crate::agent_token::{self, AgentClaims, TokenRole, DEFAULT_TTL_SECS, MAX_TTL
 use crate::auth::{Principal, Role};
 use crate::revocation::Credential;
 use crate::state::AppState;
-use bond_calls::{AgentMessage, Endpoint, Hold};
+use bond_calls::Endpoint;
 use bond_store::clock::unix_seconds;
 
 const SOFTPHONE_HTML: &str = include_str!("../../assets/agent.html");
@@ -199,55 +189,18 @@ pub async fn signaling(State(state): State<AppState>, ws: WebSocketUpgrade) -> R
         .on_upgrade(move |socket| session(state, socket))
 }
 
-/// What an agent's browser sends on the signaling socket.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientMessage {
-    Register {
-        token: String,
-    },
-    /// Place a call: the browser's offer for the agent's own leg.
-    Call {
-        sdp: String,
-        to: Option<String>,
-    },
-    Accept {
-        call_control_id: CallId,
-        sdp: String,
-    },
-    Reject {
-        call_control_id: CallId,
-    },
-    Hangup {
-        call_control_id: CallId,
-    },
-    Mute {
-        call_control_id: CallId,
-        muted: bool,
-    },
-    Hold {
-        call_control_id: CallId,
-        held: bool,
-    },
-    Dtmf {
-        call_control_id: CallId,
-        digits: String,
-    },
-    Ping,
-}
-
 async fn session(state: AppState, mut socket: WebSocket) {
     let claims = match tokio::time::timeout(REGISTER_WITHIN, registration(&state, &mut socket)).await {
         Ok(Ok(claims)) => claims,
         Ok(Err(reason)) => return close(&mut socket, 1008, reason).await,
         Err(_) => return close(&mut socket, 1008, "register with an agent token first".into()).await,
     };
-    let (org, agent) = (claims.organization_id.clone(), claims.agent.clone());
-    let mut registration = state.calls.register_agent(&org, &agent);
+    let who = signed_in(&claims);
+    let mut registration = state.calls.agents().register(&who);
     let registered = AgentMessage::Registered {
-        agent: agent.clone(),
+        agent: who.agent.clone(),
         expires: claims.expires,
-        connection_id: claims.connection_id.clone(),
+        connection_id: who.connection_id.clone(),
     };
     let _ = send(&mut socket, &registered).await;
     let credential = Credential::of_token(&claims);
@@ -257,7 +210,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
         tokio::select! {
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    let reply = handle(&state, &claims, &text).await;
+                    let reply = bond_agents::handle(&state.calls, &who, &text).await;
                     if let Some(reply) = reply {
                         if send(&mut socket, &reply).await.is_err() {
                             break;
@@ -289,7 +242,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
             }
         }
     }
-    state.calls.unregister_agent(&org, &agent, registration.id).await;
+    bond_agents::signed_out(&state.calls, &who, registration.id).await;
 }
 
 /// The first frame must register with a valid token.
@@ -317,90 +270,20 @@ async fn registration(state: &AppState, socket: &mut WebSocket) -> Result<AgentC
 /// One signaling frame from a registered agent, answered as the socket would
 /// (the JSON of the reply, if any): for the `agent_frame` fuzz target.
 pub async fn signaling_frame(state: &AppState, claims: &AgentClaims, text: &str) -> Option<String> {
-    handle(state, claims, text).await.and_then(|reply| serde_json::to_string(&reply).ok())
+    bond_agents::handle(&state.calls, &signed_in(claims), text).await.map(|reply| reply.to_json())
 }
 
-async fn handle(state: &AppState, claims: &AgentClaims, text: &str) -> Option<AgentMessage> {
-    let message = match serde_json::from_str::<ClientMessage>(text) {
-        Ok(m) => m,
-        Err(e) => return Some(error("malformed_message", e.to_string())),
-    };
-    let calls = &state.calls;
-    let (org, agent) = (claims.organization_id.as_str(), claims.agent.as_str());
-    let result = match message {
-        ClientMessage::Register { .. } => Err("already registered".into()),
-        ClientMessage::Ping => return Some(AgentMessage::Pong),
-        ClientMessage::Call { sdp, to } => {
-            let Some(connection) = &claims.connection_id else {
-                return Some(error(
-                    "call_failed",
-                    "this agent's token names no connection to place calls on",
-                ));
-            };
-            return Some(match calls.agent_originate(org, agent, connection, to, sdp).await {
-                Ok((call_control_id, sdp)) => AgentMessage::Outgoing { call_control_id, sdp },
-                Err(detail) => error("call_failed", detail),
-            });
-        }
-        ClientMessage::Accept { call_control_id, sdp } => {
-            return Some(match calls.agent_accept(org, agent, &call_control_id, sdp).await {
-                Ok(sdp) => AgentMessage::Answer { call_control_id, sdp },
-                Err(detail) => error("accept_failed", detail),
-            });
-        }
-        ClientMessage::Reject { call_control_id } | ClientMessage::Hangup { call_control_id } => {
-            calls.agent_hangup(org, agent, &call_control_id).await
-        }
-        ClientMessage::Mute { call_control_id, muted } => {
-            async {
-                let call = calls.agent_call_record(org, agent, &call_control_id).await?;
-                calls.set_mute(&call, Some(muted), None).await.map_err(api_detail)
-            }
-            .await
-        }
-        ClientMessage::Hold { call_control_id, held } => {
-            async {
-                let call = calls.agent_call_record(org, agent, &call_control_id).await?;
-                calls.hold(&call, if held { Hold::Silence } else { Hold::Off }).await.map_err(api_detail)
-            }
-            .await
-        }
-        ClientMessage::Dtmf { call_control_id, digits } => {
-            dtmf(state, org, agent, &call_control_id, &digits).await
-        }
-    };
-    result.err().map(|detail| error("request_failed", detail))
-}
-
-/// Play digits to the party the agent is bridged with.
-async fn dtmf(state: &AppState, org: &str, agent: &str, call: &CallId, digits: &str) -> Result<(), String> {
-    let digits: Vec<DtmfDigit> =
-        digits.chars().map(DtmfDigit::from_char).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    if digits.is_empty() || digits.len() > 32 {
-        return Err("digits must hold 1 to 32 of 0-9 * # A-D".into());
+/// The agent a verified token names.
+fn signed_in(claims: &AgentClaims) -> SignedIn {
+    SignedIn {
+        organization_id: claims.organization_id.clone(),
+        agent: claims.agent.clone(),
+        connection_id: claims.connection_id.clone(),
     }
-    let call = state.calls.agent_call_record(org, agent, call).await?;
-    let partner = call.bridged_with.ok_or("the call is not bridged")?;
-    let partner = match state.store.get_call(org, &partner).await {
-        Ok(Some(p)) => p,
-        _ => return Err("the other party has gone".into()),
-    };
-    let timing = DtmfTiming { tone_ms: 100, gap_ms: 60 };
-    state.calls.send_dtmf(&partner, digits, timing).await.map_err(api_detail)
-}
-
-fn api_detail(e: impl Into<ApiError>) -> String {
-    let e: ApiError = e.into();
-    e.body.detail
-}
-
-fn error(code: &str, detail: impl Into<String>) -> AgentMessage {
-    AgentMessage::Error { code: code.to_owned(), detail: detail.into() }
 }
 
 async fn send(socket: &mut WebSocket, message: &AgentMessage) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(message).unwrap_or_else(|_| Value::Null.to_string());
-    socket.send(Message::Text(text.into())).await
+    socket.send(Message::Text(message.to_json().into())).await
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: String) {

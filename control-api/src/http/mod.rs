@@ -42,7 +42,7 @@ use crate::state::AppState;
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Bond", description = "Bond's control API. It follows Telnyx Call Control v2: same paths, fields, errors and webhooks."),
-    components(schemas(ErrorEnvelope, ErrorBody, ErrorSource, agents::ClientMessage, bond_calls::AgentMessage)),
+    components(schemas(ErrorEnvelope, ErrorBody, ErrorSource, bond_agents::ClientMessage, bond_agents::AgentMessage)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -1,0 +1,92 @@
+//! The signalling protocol: JSON text frames, each with a `type`
+//! (docs/agents.md has the walk-through).
+
+use bond_store::CallId;
+use serde::{Deserialize, Serialize};
+
+/// What an agent's browser sends on the signalling socket.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    Register {
+        token: String,
+    },
+    /// Place a call: the browser's offer for the agent's own leg.
+    Call {
+        sdp: String,
+        to: Option<String>,
+    },
+    Accept {
+        call_control_id: CallId,
+        sdp: String,
+    },
+    Reject {
+        call_control_id: CallId,
+    },
+    Hangup {
+        call_control_id: CallId,
+    },
+    Mute {
+        call_control_id: CallId,
+        muted: bool,
+    },
+    Hold {
+        call_control_id: CallId,
+        held: bool,
+    },
+    Dtmf {
+        call_control_id: CallId,
+        digits: String,
+    },
+    Ping,
+}
+
+/// What Bond tells an agent's browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMessage {
+    Registered {
+        agent: String,
+        expires: i64,
+        connection_id: Option<String>,
+    },
+    IncomingCall {
+        call_control_id: CallId,
+        from: String,
+        to: String,
+    },
+    Answer {
+        call_control_id: CallId,
+        sdp: String,
+    },
+    /// The agent's own leg for a call it places (answer to `call`).
+    Outgoing {
+        call_control_id: CallId,
+        sdp: String,
+    },
+    /// The call the agent placed was answered and joined to its leg.
+    Answered {
+        call_control_id: CallId,
+    },
+    Hangup {
+        call_control_id: CallId,
+        cause: String,
+    },
+    Error {
+        code: String,
+        detail: String,
+    },
+    Pong,
+}
+
+impl AgentMessage {
+    /// An `error` frame: `code` says which request failed, `detail` why.
+    pub fn error(code: &str, detail: impl Into<String>) -> Self {
+        Self::Error { code: code.to_owned(), detail: detail.into() }
+    }
+
+    /// The frame's JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| serde_json::Value::Null.to_string())
+    }
+}

@@ -1,0 +1,187 @@
+//! Who is signed in, and the calls on them: the adapter's own state, keyed by
+//! organization and agent name (sessions) and by call (calls).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bond_store::{CallId, Ending};
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use crate::protocol::AgentMessage;
+
+/// What a signalling socket may have waiting before Bond stops waiting for it.
+const SESSION_QUEUE: usize = 64;
+
+/// A signed-in agent, as its token names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub organization_id: String,
+    pub agent: String,
+    /// The connection the agent places its calls on, if its token names one.
+    pub connection_id: Option<String>,
+}
+
+/// A registered browser: where to send it messages.
+#[derive(Debug, Clone)]
+struct Session {
+    id: u64,
+    tx: mpsc::Sender<AgentMessage>,
+}
+
+/// A call on an agent: whose it is, whether it has been accepted, and whether
+/// the agent placed it.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentCall {
+    organization_id: String,
+    agent: String,
+    pub(crate) accepted: bool,
+    pub(crate) placed: bool,
+}
+
+/// Registered agents and the calls on them.
+#[derive(Debug, Clone, Default)]
+pub struct Agents {
+    sessions: Arc<DashMap<(String, String), Session>>,
+    calls: Arc<DashMap<CallId, AgentCall>>,
+    next_session: Arc<AtomicU64>,
+}
+
+/// A registration: the messages for this browser arrive on `messages` until it
+/// is replaced (the same agent registered elsewhere: the channel closes).
+#[derive(Debug)]
+pub struct AgentSession {
+    pub id: u64,
+    pub messages: mpsc::Receiver<AgentMessage>,
+}
+
+impl Agents {
+    /// Register an agent's browser; a newer registration of the same agent replaces it.
+    pub fn register(&self, who: &SignedIn) -> AgentSession {
+        let (tx, messages) = mpsc::channel(SESSION_QUEUE);
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        self.sessions.insert(key(&who.organization_id, &who.agent), Session { id, tx });
+        tracing::info!(agent = %who.agent, organization = %who.organization_id, "agent registered");
+        AgentSession { id, messages }
+    }
+
+    /// Whether `agent` of `organization_id` has a browser registered.
+    pub fn is_registered(&self, organization_id: &str, agent: &str) -> bool {
+        self.sessions.contains_key(&key(organization_id, agent))
+    }
+
+    /// The session `session` closed. Unless a newer one replaced it, the
+    /// agent's calls are returned with how each ends (ringing ones as unanswered).
+    pub(crate) fn unregister(&self, who: &SignedIn, session: u64) -> Vec<(CallId, Ending)> {
+        tracing::info!(agent = %who.agent, organization = %who.organization_id, "agent signed out");
+        let session_key = key(&who.organization_id, &who.agent);
+        if self.sessions.remove_if(&session_key, |_, s| s.id == session).is_none() {
+            return Vec::new();
+        }
+        self.calls
+            .iter()
+            .filter(|c| c.organization_id == who.organization_id && c.agent == who.agent)
+            .map(|c| {
+                let cause = if c.accepted { "normal_clearing" } else { "no_answer" };
+                (c.key().clone(), Ending { cause, source: "callee" })
+            })
+            .collect()
+    }
+
+    /// Ring `agent` with `call` (dialed as `agent:<name>`).
+    pub fn ring(&self, organization_id: &str, agent: &str, call: &CallId, from: &str, to: &str) {
+        let entry = AgentCall {
+            organization_id: organization_id.to_owned(),
+            agent: agent.to_owned(),
+            accepted: false,
+            placed: false,
+        };
+        self.calls.insert(call.clone(), entry);
+        let ring = AgentMessage::IncomingCall {
+            call_control_id: call.clone(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        self.send(organization_id, agent, ring);
+    }
+
+    /// Whether `call` is an agent call still ringing (it has no leg yet).
+    pub fn is_ringing(&self, call: &CallId) -> bool {
+        self.calls.get(call).is_some_and(|c| !c.accepted)
+    }
+
+    /// Whether `call` is an agent's own leg for a call it placed.
+    pub fn is_placed(&self, call: &CallId) -> bool {
+        self.calls.get(call).is_some_and(|c| c.placed)
+    }
+
+    /// The call placed from an agent's leg `call` was answered and joined to it: tell its browser.
+    pub fn placed_call_answered(&self, call: &CallId) {
+        if let Some(c) = self.calls.get(call).filter(|c| c.placed).map(|c| c.clone()) {
+            let message = AgentMessage::Answered { call_control_id: call.clone() };
+            self.send(&c.organization_id, &c.agent, message);
+        }
+    }
+
+    /// `call` ended: its agent's browser hears of it.
+    pub fn released(&self, call: &CallId, cause: &str) {
+        if let Some((id, c)) = self.calls.remove(call) {
+            let message = AgentMessage::Hangup { call_control_id: id, cause: cause.to_owned() };
+            self.send(&c.organization_id, &c.agent, message);
+        }
+    }
+
+    /// The agent's own leg `call`, for a call it places.
+    pub(crate) fn placing(&self, who: &SignedIn, call: &CallId) {
+        let entry = AgentCall {
+            organization_id: who.organization_id.clone(),
+            agent: who.agent.clone(),
+            accepted: true,
+            placed: true,
+        };
+        self.calls.insert(call.clone(), entry);
+    }
+
+    pub(crate) fn forget(&self, call: &CallId) {
+        self.calls.remove(call);
+    }
+
+    /// The agent accepts ringing `call`: refused if it is not on this agent or
+    /// was accepted already.
+    pub(crate) fn claim(&self, who: &SignedIn, call: &CallId) -> Result<(), String> {
+        self.on_agent(who, call)?;
+        let claimed = self.calls.get_mut(call).is_some_and(|mut c| !std::mem::replace(&mut c.accepted, true));
+        if claimed {
+            Ok(())
+        } else {
+            Err("the call was accepted already".into())
+        }
+    }
+
+    /// The accepted call's leg could not be made: it rings again, and the
+    /// browser may accept with a better offer.
+    pub(crate) fn unclaim(&self, call: &CallId) {
+        if let Some(mut c) = self.calls.get_mut(call) {
+            c.accepted = false;
+        }
+    }
+
+    /// The call `call` on this agent, or why not.
+    pub(crate) fn on_agent(&self, who: &SignedIn, call: &CallId) -> Result<AgentCall, String> {
+        match self.calls.get(call) {
+            Some(c) if c.organization_id == who.organization_id && c.agent == who.agent => Ok(c.clone()),
+            _ => Err(format!("no call {call} on this agent")),
+        }
+    }
+
+    fn send(&self, organization_id: &str, agent: &str, message: AgentMessage) {
+        if let Some(session) = self.sessions.get(&key(organization_id, agent)) {
+            // A browser that stops reading loses messages, never the media path.
+            let _ = session.tx.try_send(message);
+        }
+    }
+}
+
+fn key(organization_id: &str, agent: &str) -> (String, String) {
+    (organization_id.to_owned(), agent.to_owned())
+}
