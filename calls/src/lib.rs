@@ -28,6 +28,7 @@ mod linked;
 mod live;
 pub mod payload;
 mod playback;
+pub mod queue;
 mod recording;
 pub mod recording_links;
 pub mod recording_storage;

@@ -24,6 +24,7 @@ use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls};
+use crate::queue::LeftBecause;
 use bond_agents::Agents;
 use bond_sip::SipCalls;
 use bond_speech::audio::wav;
@@ -80,6 +81,7 @@ pub struct CallService {
     pub(super) telnyx: TelnyxCalls,
     pub(super) sip: SipCalls,
     pub(super) agents: Agents,
+    pub(super) queues: crate::queue::QueueBook,
     pub(super) pending_bridges: PendingBridges,
     /// Clips handed to the engine and not ended yet, by clip id.
     pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
@@ -103,6 +105,7 @@ impl CallService {
             telnyx: TelnyxCalls::default(),
             sip: SipCalls::default(),
             agents: Agents::default(),
+            queues: Default::default(),
             pending_bridges: PendingBridges::default(),
             playbacks: Arc::default(),
             ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
@@ -309,6 +312,10 @@ impl CallService {
         let leg_a = self.live_leg(a)?;
         let leg_b = self.live_leg(b)?;
         for call in [a, b] {
+            // An application picking a queued caller for an agent: it leaves its queue.
+            self.left_queue(&call.call_control_id, LeftBecause::Bridged).await?;
+        }
+        for call in [a, b] {
             if let Some(partner) = &call.bridged_with {
                 if options.prevent_double_bridge {
                     return Err(CallError::invalid(
@@ -486,6 +493,7 @@ impl CallService {
         };
         self.end_playbacks(&mut tx, &call).await?;
         self.end_gather(&mut tx, &call).await?;
+        self.end_queue(&mut tx, &call).await?;
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
         payload::record_quality(stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;

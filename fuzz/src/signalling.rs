@@ -5,7 +5,7 @@ use bond_calls::Command;
 use bond_streams::frames;
 
 /// Every call-control action Bond takes, then one Telnyx has that Bond does not
-/// (`transfer`) and one nobody has: `action_body` picks from all of them,
+/// (`refer`) and one nobody has: `action_body` picks from all of them,
 /// `api_action` from the ones Bond takes.
 pub(crate) const ACTION_NAMES: &[&str] = &[
     "answer",
@@ -37,6 +37,8 @@ pub(crate) const ACTION_NAMES: &[&str] = &[
     "gather_using_speak",
     "gather_stop",
     "transfer",
+    "enqueue",
+    "leave_queue",
     "refer",
     "no_such_action",
 ];

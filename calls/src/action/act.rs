@@ -81,6 +81,8 @@ impl CallService {
             Action::GatherUsing(using) => self.start_prompted_gather(call, *using).await,
             Action::GatherStop => self.stop_gather(call).await,
             Action::Transfer(transfer) => self.transfer(call, *transfer).await,
+            Action::Enqueue { name, ask } => self.enqueue_call(call, &name, ask).await,
+            Action::LeaveQueue => self.leave_queue(call).await,
         }
     }
 }

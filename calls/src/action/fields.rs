@@ -2,6 +2,8 @@
 //! checks for the rest. Fields Bond does not use are ignored, as Telnyx's are;
 //! a field of the wrong type or value is a [`CallError::Invalid`] pointing at it.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::SampleRate;
@@ -15,6 +17,7 @@ use serde_json::Value;
 
 use super::{Action, HoldWith};
 use crate::error::CallError;
+use crate::queue::{Enqueue, NO_KEEP_AFTER_HANGUP};
 use crate::recording::RecordOptions;
 use crate::service::BridgeOptions;
 use crate::speech::{Tracks, TranscriptionRequest, TranslationRequest};
@@ -399,4 +402,38 @@ mod tests {
             .with_defaults(None, None, false)
             .is_err());
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct EnqueueFields {
+    queue_name: Option<String>,
+    max_size: Option<i64>,
+    max_wait_time_secs: Option<i64>,
+    keep_after_hangup: Option<bool>,
+}
+
+/// `enqueue`: the queue's name (1 to 255 characters, as Telnyx's), its size
+/// if this makes it, and how long the call may wait.
+pub fn enqueue(body: &Value) -> Result<Action, CallError> {
+    let fields = parse::<EnqueueFields>(body)?;
+    let Some(name) = fields.queue_name.as_deref().map(str::trim) else {
+        return Err(CallError::invalid("10005", "queue_name is required", "/queue_name"));
+    };
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(invalid("queue_name must be 1 to 255 characters", "/queue_name"));
+    }
+    if fields.keep_after_hangup == Some(true) {
+        return Err(CallError::invalid("10015", NO_KEEP_AFTER_HANGUP, "/keep_after_hangup"));
+    }
+    let max_size = match fields.max_size {
+        None => None,
+        Some(n @ 1..=10_000) => Some(n as u32),
+        Some(_) => return Err(invalid("max_size must be 1 to 10000", "/max_size")),
+    };
+    let max_wait = match fields.max_wait_time_secs {
+        None => None,
+        Some(secs @ 1..=86_400) => Some(Duration::from_secs(secs as u64)),
+        Some(_) => return Err(invalid("max_wait_time_secs must be 1 to 86400", "/max_wait_time_secs")),
+    };
+    Ok(Action::Enqueue { name: name.to_owned(), ask: Enqueue { max_size, max_wait } })
 }

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::error::CallError;
 use super::gather::{GatherSpec, GatherUsing};
 use super::playback::{playback_request, speak_request, stop_all, PlaybackRequest};
+use super::queue::Enqueue;
 use super::recording::RecordOptions;
 use super::service::{BridgeOptions, Hold};
 use super::speech::TranscriptionRequest;
@@ -111,6 +112,12 @@ pub enum Action {
     GatherStop,
     /// Dial a new party and bridge it with this call when it answers.
     Transfer(Box<Transfer>),
+    /// Wait in queue `name` (made if new) until picked, removed or timed out.
+    Enqueue {
+        name: String,
+        ask: Enqueue,
+    },
+    LeaveQueue,
 }
 
 /// What a held call's party hears.
@@ -137,8 +144,6 @@ const LATER: &[&str] = &[
     "fork_start",
     "fork_stop",
     "refer",
-    "enqueue",
-    "leave_queue",
     "send_sip_info",
     "suppression_start",
     "suppression_stop",
@@ -193,6 +198,8 @@ impl Action {
             "gather_using_speak" => gather_fields::gather_using(body, true)?,
             "gather_stop" => Self::GatherStop,
             "transfer" => Self::Transfer(Box::new(transfer_request(body)?)),
+            "enqueue" => fields::enqueue(body)?,
+            "leave_queue" => Self::LeaveQueue,
             later if LATER.contains(&later) => {
                 return Err(CallError::invalid(
                     "10015",
@@ -241,6 +248,21 @@ mod tests {
             Action::parse("client_state_update", &json!({ "client_state": "aGk=" })).unwrap(),
             Action::ClientStateUpdate
         );
+    }
+
+    #[test]
+    fn enqueue_names_its_queue_and_limits_and_refuses_keeping_a_hung_up_call() {
+        let body = json!({ "queue_name": " support ", "max_size": 5, "max_wait_time_secs": 90 });
+        let ask = Enqueue { max_size: Some(5), max_wait: Some(std::time::Duration::from_secs(90)) };
+        assert_eq!(Action::parse("enqueue", &body).unwrap(), Action::Enqueue { name: "support".into(), ask });
+        assert_eq!(invalid_pointer("enqueue", json!({})), "/queue_name");
+        assert_eq!(invalid_pointer("enqueue", json!({ "queue_name": "" })), "/queue_name");
+        assert_eq!(invalid_pointer("enqueue", json!({ "queue_name": "q", "max_size": 0 })), "/max_size");
+        let forever = json!({ "queue_name": "q", "max_wait_time_secs": -1 });
+        assert_eq!(invalid_pointer("enqueue", forever), "/max_wait_time_secs");
+        let kept = json!({ "queue_name": "q", "keep_after_hangup": true });
+        assert_eq!(invalid_pointer("enqueue", kept), "/keep_after_hangup");
+        assert_eq!(Action::parse("leave_queue", &json!({})).unwrap(), Action::LeaveQueue);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod guard;
 mod health;
 pub mod listener;
 mod media_streams;
+mod queues;
 mod recordings;
 pub mod schemas;
 mod speech;
@@ -74,6 +75,10 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(account::audit_log))
         .routes(routes!(voice_config::get, voice_config::update))
         .routes(routes!(recordings::list))
+        .routes(routes!(queues::list, queues::create))
+        .routes(routes!(queues::get, queues::update, queues::delete))
+        .routes(routes!(queues::calls))
+        .routes(routes!(queues::call, queues::update_call, queues::remove_call))
         .routes(routes!(recordings::get))
         .routes(routes!(speech::list))
         .routes(routes!(supervisor::call_stream))

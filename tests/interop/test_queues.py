@@ -1,0 +1,157 @@
+"""`enqueue`, `leave_queue` and `/v2/queues` driven by the official Telnyx Python
+SDK against a real `bond serve`, with sipp callers whose media is the test's
+socket. A queued caller hears Bond's hold music, then its place in line spoken
+over it; the application picks it for an "agent" (a built-in tone) with
+`bridge`, and the caller hears the agent. Callers leave with Telnyx's
+`call.dequeued` reasons: bridged, leave, timeout and hangup.
+"""
+
+import math
+import time
+
+import pytest
+from telnyx import Telnyx
+
+from conftest import API_KEY, share_at
+from test_sip_trunk import events, exchange_rtp, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
+
+# The notes of Bond's hold tune (`calls/src/queue/music.rs`).
+TUNE_HZ = [440.0, 554.37, 659.25, 329.63, 415.30, 493.88]
+
+
+def sdk(bond):
+    return Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+
+
+def answered_caller(bond, receiver, client):
+    """A new sipp caller, answered: (caller, its media socket, the call, Bond's RTP port)."""
+    known = {e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.initiated"}
+    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
+    deadline = time.time() + 15
+    while not (new := [e["payload"]["call_control_id"] for e in events(receiver)
+                       if e["event_type"] == "call.initiated" and e["payload"]["call_control_id"] not in known]):
+        assert time.time() < deadline, "no new incoming call"
+        time.sleep(0.05)
+    call = new[0]
+    assert client.calls.actions.answer(call).data.result == "ok"
+    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    return caller, media, call, bond_port
+
+
+def listen(media, bond_port, seconds):
+    """What Bond sends the caller over `seconds` (the caller saying nothing), 8 kHz samples."""
+    return pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * int(8000 * seconds))))
+
+
+def rms(samples):
+    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
+
+
+def tune_share(samples):
+    """How much of what sounds, 100 ms at a time, is one of the tune's notes (near 1 for the tune)."""
+    chunks = [samples[i:i + 800] for i in range(0, len(samples) - 799, 800)]
+    sounding = [c for c in chunks if rms(c) > 100]
+    return sum(max(share_at(c, hz, 8000) for hz in TUNE_HZ) for c in sounding) / max(1, len(sounding))
+
+
+def dequeued(receiver, call):
+    return wait_event(receiver, "call.dequeued", call_control_id=call)
+
+
+def test_a_queued_caller_hears_music_and_its_place_then_the_agent_that_picks_it(bond, receiver):
+    conn = trunk_connection(bond, receiver)
+    client = sdk(bond)
+    first, first_media, call, port = answered_caller(bond, receiver, client)
+    assert client.calls.actions.enqueue(call, queue_name="support").data.result == "ok"
+    joined = wait_event(receiver, "call.enqueued", call_control_id=call)
+    assert (joined["queue"], joined["current_position"]) == ("support", 1), joined
+
+    second, _, other, _ = answered_caller(bond, receiver, client)
+    client.calls.actions.enqueue(other, queue_name="support", max_size=5)
+    assert wait_event(receiver, "call.enqueued", call_control_id=other)["current_position"] == 2
+    queue = client.queues.retrieve("support").data
+    assert (queue.name, queue.current_size, queue.max_size) == ("support", 2, 100), queue
+    waiting = client.queues.calls.list("support").data
+    assert [(c.call_control_id, c.queue_position) for c in waiting] == [(call, 1), (other, 2)], waiting
+
+    # Music first; from 2 s in, "you are next in line" over it, the music ducked.
+    heard = listen(first_media, port, 5.0)
+    music = heard[2000:8000 * 2]
+    assert rms(music) > 300 and tune_share(music) > 0.6, (rms(music), tune_share(music))
+    spoken = heard[8000 * 2 + 4000:8000 * 4]
+    assert rms(spoken) > 300 and tune_share(spoken) < 0.5, (rms(spoken), tune_share(spoken))
+
+    agent = client.calls.dial(connection_id=conn, to="loop:tone?hz=1200", from_="+15550000000").data
+    client.calls.actions.bridge(call, call_control_id_to_bridge_with=agent.call_control_id)
+    left = dequeued(receiver, call)
+    assert (left["queue"], left["reason"], left["queue_position"]) == ("support", "bridged", 1), left
+    wait_event(receiver, "call.bridged", call_control_id=call)
+    kinds = [e["event_type"] for e in events(receiver) if e["payload"]["call_control_id"] == call]
+    assert kinds.index("call.dequeued") < kinds.index("call.bridged"), kinds
+    heard = listen(first_media, port, 1.5)[-8000:]
+    assert share_at(heard, 1200, 8000) > 0.8, share_at(heard, 1200, 8000)
+    assert client.queues.calls.retrieve(other, queue_name="support").data.queue_position == 1
+
+    client.calls.actions.leave_queue(other)
+    assert dequeued(receiver, other)["reason"] == "leave"
+    assert client.queues.retrieve("support").data.current_size == 0
+    for c in (call, other):
+        client.calls.actions.hangup(c)
+    assert first.wait()[0] == 0 and second.wait()[0] == 0
+
+
+def test_a_caller_waiting_too_long_leaves_with_timeout_and_stays_up(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    caller, media, call, port = answered_caller(bond, receiver, client)
+    client.calls.actions.enqueue(call, queue_name="sales", max_wait_time_secs=1)
+    left = dequeued(receiver, call)
+    assert (left["reason"], left["wait_time_secs"]) == ("timeout", 1), left
+    assert client.calls.retrieve_status(call).data.is_alive
+    assert rms(listen(media, port, 1.0)[-4000:]) < 50, "the music stopped"
+    client.calls.actions.hangup(call)
+    assert caller.wait()[0] == 0
+
+
+def test_a_caller_hanging_up_leaves_its_queue_before_the_hangup_event(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    caller, _, call, _ = answered_caller(bond, receiver, client)
+    client.calls.actions.enqueue(call, queue_name="sales")
+    wait_event(receiver, "call.enqueued", call_control_id=call)
+    client.calls.actions.hangup(call)
+    wait_event(receiver, "call.hangup", call_control_id=call)
+    mine = [(e["event_type"], e["payload"].get("reason")) for e in events(receiver)
+            if e["payload"]["call_control_id"] == call]
+    assert mine[-2:] == [("call.dequeued", "hangup"), ("call.hangup", None)], mine
+    assert client.queues.retrieve("sales").data.current_size == 0
+    caller.wait()
+
+
+def test_queues_are_made_sized_listed_and_deleted_and_a_full_one_refuses(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    made = client.queues.create(queue_name="vip", max_size=1).data
+    assert (made.name, made.max_size, made.current_size, made.record_type) == ("vip", 1, 0, "queue"), made
+    caller, _, call, _ = answered_caller(bond, receiver, client)
+    client.calls.actions.enqueue(call, queue_name="vip")
+    _, _, other, _ = answered_caller(bond, receiver, client)
+    with pytest.raises(Exception) as refused:
+        client.calls.actions.enqueue(other, queue_name="vip")
+    assert refused.value.status_code == 422 and "full" in str(refused.value), refused.value
+    assert client.queues.update("vip", max_size=2).data.max_size == 2
+    client.calls.actions.enqueue(other, queue_name="vip")
+    assert [q.name for q in client.queues.list().data] == ["vip"]
+    with pytest.raises(Exception) as busy:
+        client.queues.delete("vip")
+    assert busy.value.status_code == 422, busy.value
+    client.queues.calls.remove(call, queue_name="vip")
+    assert dequeued(receiver, call)["reason"] == "leave"
+    client.calls.actions.hangup(other)
+    wait_event(receiver, "call.hangup", call_control_id=other)
+    client.queues.delete("vip")
+    with pytest.raises(Exception) as gone:
+        client.queues.retrieve("vip")
+    assert gone.value.status_code == 404, gone.value
+    client.calls.actions.hangup(call)
+    caller.wait()
