@@ -52,6 +52,9 @@ pub trait AgentControl: Clone + Send + Sync + 'static {
         codec: Codec,
     ) -> impl Future<Output = Result<(), String>> + Send;
 
+    /// The agent became available to queues (or stopped being): they may offer it a call now.
+    fn availability_changed(&self, organization_id: &str) -> impl Future<Output = ()> + Send;
+
     /// The agent's side of `call` ended.
     fn ended(&self, call: &CallId, ending: Ending) -> impl Future<Output = ()> + Send;
 

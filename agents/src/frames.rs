@@ -4,6 +4,7 @@
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_media_engine::runtime::IceCreds;
+use bond_store::clock::monotonic;
 use bond_store::{CallId, Ending};
 
 use crate::control::AgentControl;
@@ -23,6 +24,12 @@ pub async fn handle<C: AgentControl>(control: &C, who: &SignedIn, text: &str) ->
     let result = match message {
         ClientMessage::Register { .. } => Err("already registered".into()),
         ClientMessage::Ping => return Some(AgentMessage::Pong),
+        ClientMessage::Availability { available } => {
+            // The registry tells the browser (the answer), then queues may offer it a call.
+            control.agents().set_available(org, &who.agent, available, monotonic());
+            control.availability_changed(org).await;
+            return None;
+        }
         ClientMessage::Call { sdp, to } => {
             return Some(match place(control, who, to, sdp).await {
                 Ok((call_control_id, sdp)) => AgentMessage::Outgoing { call_control_id, sdp },

@@ -38,6 +38,10 @@ pub enum ClientMessage {
         call_control_id: CallId,
         digits: String,
     },
+    /// Ready (`true`) or not (`false`) to be offered calls waiting in queues.
+    Availability {
+        available: bool,
+    },
     Ping,
 }
 
@@ -75,6 +79,11 @@ pub enum AgentMessage {
     Error {
         code: String,
         detail: String,
+    },
+    /// Whether queues may offer the agent calls: the answer to `availability`,
+    /// or Bond's own change (an offer the agent let ring out makes it unavailable).
+    Availability {
+        available: bool,
     },
     Pong,
 }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bond_store::{CallId, Ending};
 use dashmap::DashMap;
@@ -22,11 +23,23 @@ pub struct SignedIn {
     pub connection_id: Option<String>,
 }
 
-/// A registered browser: where to send it messages.
+/// A registered browser: where to send it messages, and whether queues may
+/// offer it calls.
 #[derive(Debug, Clone)]
 struct Session {
     id: u64,
     tx: mpsc::Sender<AgentMessage>,
+    available: bool,
+    /// Since when the agent has been free: made available, or its last call ended.
+    free_since: Instant,
+}
+
+/// An agent queues may offer a call to now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idle {
+    pub agent: String,
+    /// Since when it has been free (the longest-idle agent is offered first).
+    pub since: Instant,
 }
 
 /// A call on an agent: whose it is, whether it has been accepted, and whether
@@ -57,10 +70,12 @@ pub struct AgentSession {
 
 impl Agents {
     /// Register an agent's browser; a newer registration of the same agent replaces it.
-    pub fn register(&self, who: &SignedIn) -> AgentSession {
+    /// It starts unavailable to queues until it says otherwise.
+    pub fn register(&self, who: &SignedIn, now: Instant) -> AgentSession {
         let (tx, messages) = mpsc::channel(SESSION_QUEUE);
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
-        self.sessions.insert(key(&who.organization_id, &who.agent), Session { id, tx });
+        let session = Session { id, tx, available: false, free_since: now };
+        self.sessions.insert(key(&who.organization_id, &who.agent), session);
         tracing::info!(agent = %who.agent, organization = %who.organization_id, "agent registered");
         AgentSession { id, messages }
     }
@@ -123,12 +138,40 @@ impl Agents {
         }
     }
 
-    /// `call` ended: its agent's browser hears of it.
-    pub fn released(&self, call: &CallId, cause: &str) {
+    /// `call` ended at `now`: its agent's browser hears of it, and the agent is free from now.
+    pub fn released(&self, call: &CallId, cause: &str, now: Instant) {
         if let Some((id, c)) = self.calls.remove(call) {
             let message = AgentMessage::Hangup { call_control_id: id, cause: cause.to_owned() };
             self.send(&c.organization_id, &c.agent, message);
+            if let Some(mut session) = self.sessions.get_mut(&key(&c.organization_id, &c.agent)) {
+                session.free_since = now;
+            }
         }
+    }
+
+    /// Make `agent` available to queues or not (its own choice, or Bond's after a
+    /// missed offer); the browser is told. Whether it is registered.
+    pub fn set_available(&self, organization_id: &str, agent: &str, available: bool, now: Instant) -> bool {
+        let Some(mut session) = self.sessions.get_mut(&key(organization_id, agent)) else { return false };
+        if available && !session.available {
+            session.free_since = session.free_since.max(now);
+        }
+        session.available = available;
+        drop(session);
+        self.send(organization_id, agent, AgentMessage::Availability { available });
+        true
+    }
+
+    /// The organization's agents queues may offer a call to: registered,
+    /// available, and with no call ringing or up on them.
+    pub fn idle(&self, organization_id: &str) -> Vec<Idle> {
+        let busy =
+            |agent: &str| self.calls.iter().any(|c| c.organization_id == organization_id && c.agent == agent);
+        self.sessions
+            .iter()
+            .filter(|s| s.key().0 == organization_id && s.available && !busy(&s.key().1))
+            .map(|s| Idle { agent: s.key().1.clone(), since: s.free_since })
+            .collect()
     }
 
     /// The agent's own leg `call`, for a call it places.

@@ -13,6 +13,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::Codec;
 use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig, WebRtcPort};
 use bond_media_engine::LegId;
+use bond_store::clock::monotonic;
 use bond_store::{CallId, Connection, Ending};
 use serde_json::json;
 use str0m::media::{Direction, MediaKind};
@@ -28,6 +29,7 @@ enum Report {
     Mute(CallId, bool),
     Hold(CallId, bool),
     Digits(CallId, Vec<DtmfDigit>),
+    AvailabilityChanged(String),
 }
 
 /// Call control replaced by a recorder, with one active connection (`conn-1`).
@@ -78,6 +80,10 @@ impl AgentControl for Recorder {
         let connection = connection.id.clone();
         self.report(Report::Placed { call: call.clone(), connection, from, to, codec });
         Ok(())
+    }
+
+    async fn availability_changed(&self, organization_id: &str) {
+        self.report(Report::AvailabilityChanged(organization_id.into()));
     }
 
     async fn ended(&self, call: &CallId, ending: Ending) {
@@ -190,7 +196,7 @@ fn ring(bond: &Bond, who: &SignedIn, session: &mut AgentSession) -> CallId {
 async fn an_agent_accepting_a_ringing_call_gets_an_answer_and_call_control_the_leg() {
     let mut bond = Bond::start(46000).await;
     let alice = agent("alice", None);
-    let mut session = bond.control.agents.register(&alice);
+    let mut session = bond.control.agents.register(&alice, monotonic());
     let call = ring(&bond, &alice, &mut session);
     assert!(bond.control.agents.is_ringing(&call));
 
@@ -210,7 +216,7 @@ async fn an_agent_accepting_a_ringing_call_gets_an_answer_and_call_control_the_l
         "{again:?}"
     );
     let bob = agent("bob", None);
-    let _bob_session = bond.control.agents.register(&bob);
+    let _bob_session = bond.control.agents.register(&bob, monotonic());
     let stolen =
         bond.frame(&bob, json!({"type": "accept", "call_control_id": call, "sdp": browser_offer()})).await;
     let detail = format!("no call {call} on this agent");
@@ -222,7 +228,7 @@ async fn an_agent_accepting_a_ringing_call_gets_an_answer_and_call_control_the_l
 async fn a_bad_offer_leaves_the_call_ringing_for_a_better_one() {
     let mut bond = Bond::start(46100).await;
     let alice = agent("alice", None);
-    let mut session = bond.control.agents.register(&alice);
+    let mut session = bond.control.agents.register(&alice, monotonic());
     let call = ring(&bond, &alice, &mut session);
     let refused =
         bond.frame(&alice, json!({"type": "accept", "call_control_id": call, "sdp": "v=0\r\n"})).await;
@@ -238,7 +244,7 @@ async fn a_bad_offer_leaves_the_call_ringing_for_a_better_one() {
 async fn rejecting_and_hanging_up_end_calls_with_telnyx_causes_and_sources() {
     let mut bond = Bond::start(46200).await;
     let alice = agent("alice", Some("conn-1"));
-    let mut session = bond.control.agents.register(&alice);
+    let mut session = bond.control.agents.register(&alice, monotonic());
 
     let rejected = ring(&bond, &alice, &mut session);
     assert_eq!(bond.frame(&alice, json!({"type": "reject", "call_control_id": rejected})).await, None);
@@ -265,7 +271,7 @@ async fn rejecting_and_hanging_up_end_calls_with_telnyx_causes_and_sources() {
 async fn placing_a_call_makes_the_agents_own_leg_on_its_tokens_connection() {
     let mut bond = Bond::start(46300).await;
     let alice = agent("alice", Some("conn-1"));
-    let mut session = bond.control.agents.register(&alice);
+    let mut session = bond.control.agents.register(&alice, monotonic());
     let reply =
         bond.frame(&alice, json!({"type": "call", "sdp": browser_offer(), "to": "+15557654321"})).await;
     let Some(AgentMessage::Outgoing { call_control_id: call, sdp }) = reply else { panic!("{reply:?}") };
@@ -284,7 +290,7 @@ async fn placing_a_call_makes_the_agents_own_leg_on_its_tokens_connection() {
     bond.control.agents.placed_call_answered(&call);
     let answered = AgentMessage::Answered { call_control_id: call.clone() };
     assert_eq!(session.messages.try_recv().unwrap(), answered);
-    bond.control.agents.released(&call, "normal_clearing");
+    bond.control.agents.released(&call, "normal_clearing", monotonic());
     let hangup = AgentMessage::Hangup { call_control_id: call.clone(), cause: "normal_clearing".into() };
     assert_eq!(session.messages.try_recv().unwrap(), hangup);
     assert!(!bond.control.agents.is_placed(&call));
@@ -307,7 +313,7 @@ async fn placing_a_call_needs_a_connection_on_the_token_and_an_active_one() {
 async fn mute_hold_and_digits_reach_call_control_only_for_the_agents_own_calls() {
     let mut bond = Bond::start(46500).await;
     let alice = agent("alice", None);
-    let mut session = bond.control.agents.register(&alice);
+    let mut session = bond.control.agents.register(&alice, monotonic());
     let call = ring(&bond, &alice, &mut session);
     bond.frame(&alice, json!({"type": "accept", "call_control_id": call, "sdp": browser_offer()})).await;
     bond.reported();
@@ -350,7 +356,7 @@ async fn mute_hold_and_digits_reach_call_control_only_for_the_agents_own_calls()
 async fn malformed_frames_get_an_error_and_the_session_goes_on() {
     let mut bond = Bond::start(46600).await;
     let alice = agent("alice", None);
-    let _session = bond.control.agents.register(&alice);
+    let _session = bond.control.agents.register(&alice, monotonic());
     for text in ["", "{", "[]", r#"{"type":"dance"}"#, r#"{"type":"mute","call_control_id":"x"}"#, "\u{0}"] {
         let reply = bond_agents::handle(&bond.control, &alice, text).await;
         assert!(
@@ -368,8 +374,8 @@ async fn malformed_frames_get_an_error_and_the_session_goes_on() {
 async fn signing_out_ends_the_agents_calls_unless_a_newer_session_took_over() {
     let mut bond = Bond::start(46700).await;
     let alice = agent("alice", None);
-    let first = bond.control.agents.register(&alice);
-    let mut second = bond.control.agents.register(&alice);
+    let first = bond.control.agents.register(&alice, monotonic());
+    let mut second = bond.control.agents.register(&alice, monotonic());
     let call = ring(&bond, &alice, &mut second);
 
     // The first session was replaced: its closing ends nothing.
@@ -381,4 +387,35 @@ async fn signing_out_ends_the_agents_calls_unless_a_newer_session_took_over() {
     let ending = Ending { cause: "no_answer", source: "callee" };
     assert_eq!(bond.reported(), Some(Report::Ended(call, ending)));
     assert!(!bond.control.agents.is_registered("org-1", "alice"));
+}
+
+#[tokio::test]
+async fn an_available_agent_is_idle_for_queues_until_a_call_rings_and_free_again_when_it_ends() {
+    let mut bond = Bond::start(46800).await;
+    let alice = agent("alice", None);
+    let t0 = monotonic();
+    let mut session = bond.control.agents.register(&alice, t0);
+    assert!(bond.control.agents.idle("org-1").is_empty(), "a new session starts unavailable");
+
+    assert_eq!(bond.frame(&alice, json!({"type": "availability", "available": true})).await, None);
+    assert_eq!(session.messages.try_recv().unwrap(), AgentMessage::Availability { available: true });
+    assert_eq!(bond.reported(), Some(Report::AvailabilityChanged("org-1".into())));
+    assert_eq!(
+        bond.control.agents.idle("org-1").iter().map(|i| i.agent.as_str()).collect::<Vec<_>>(),
+        ["alice"]
+    );
+    assert!(bond.control.agents.idle("org-2").is_empty(), "agents are their organization's");
+
+    let call = ring(&bond, &alice, &mut session);
+    assert!(bond.control.agents.idle("org-1").is_empty(), "ringing");
+    let ended = t0 + std::time::Duration::from_secs(60);
+    bond.control.agents.released(&call, "normal_clearing", ended);
+    session.messages.try_recv().unwrap();
+    let idle = bond.control.agents.idle("org-1");
+    assert_eq!((idle.len(), idle[0].since), (1, ended), "free since its call ended");
+
+    // Bond takes it out after a missed offer; the browser hears of it.
+    assert!(bond.control.agents.set_available("org-1", "alice", false, ended));
+    assert_eq!(session.messages.try_recv().unwrap(), AgentMessage::Availability { available: false });
+    assert!(bond.control.agents.idle("org-1").is_empty());
 }

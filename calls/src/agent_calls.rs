@@ -87,6 +87,10 @@ impl AgentControl for CallService {
         }
     }
 
+    async fn availability_changed(&self, organization_id: &str) {
+        self.route(organization_id).await;
+    }
+
     async fn ended(&self, call: &CallId, ending: Ending) {
         self.end(call, ending).await;
     }

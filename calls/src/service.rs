@@ -29,7 +29,7 @@ use bond_agents::Agents;
 use bond_sip::SipCalls;
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
-use bond_store::clock::rfc3339_now;
+use bond_store::clock::{monotonic, rfc3339_now};
 use bond_store::db::DbError;
 use bond_store::webhooks::WebhookNotifier;
 use bond_store::{CallRecord, NewCall, NewSegment, Segment, Store};
@@ -494,6 +494,7 @@ impl CallService {
         self.end_playbacks(&mut tx, &call).await?;
         self.end_gather(&mut tx, &call).await?;
         self.end_queue(&mut tx, &call).await?;
+        self.offer_ended(&call, ending);
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
         payload::record_quality(stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;
@@ -514,7 +515,7 @@ impl CallService {
         });
         self.telnyx.release(call_control_id, true);
         self.release_sip(call_control_id);
-        self.agents.released(call_control_id, ending.cause);
+        self.agents.released(call_control_id, ending.cause, monotonic());
         self.store.commit(tx).await?;
         self.notifier.notify();
         Ok(cascade)

@@ -58,6 +58,11 @@ function onMessage(m) {
       setStatus("registered", "ok"); showError("");
       $("login").hidden = true; $("idle").hidden = false; $("dial").hidden = !m.connection_id;
       $("agent-name").textContent = `Signed in as ${m.agent}`;
+      // A new session starts not ready: say again what the agent chose before.
+      if ($("available").checked) send({ type: "availability", available: true });
+      break;
+    case "availability":
+      $("available").checked = m.available;
       break;
     case "incoming_call":
       if (state.call) { send({ type: "reject", call_control_id: m.call_control_id }); break; }
@@ -236,6 +241,7 @@ $("login").onsubmit = (e) => {
 };
 $("dial").onsubmit = (e) => { e.preventDefault(); placeCall(); };
 $("dial-from").value = localStorage.getItem("bond.callerId") || "";
+$("available").onchange = () => send({ type: "availability", available: $("available").checked });
 $("accept").onclick = accept;
 $("reject").onclick = () => state.call && send({ type: "reject", call_control_id: state.call.id });
 $("hangup").onclick = () => {

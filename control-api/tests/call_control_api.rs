@@ -501,7 +501,7 @@ async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
         let conn = connection(&state).await;
         let bob =
             SignedIn { organization_id: admin_org(&state).await, agent: "bob".into(), connection_id: None };
-        let mut bob = state.calls.agents().register(&bob);
+        let mut bob = state.calls.agents().register(&bob, bond_store::clock::monotonic());
         let customer = id_of(&dial(&state, &conn, "loop:tone?hz=700").await);
         let ringing = dial_bridged_on_answer(&state, &conn, "agent:bob", &customer).await;
         assert!(matches!(bob.messages.recv().await, Some(AgentMessage::IncomingCall { .. })));

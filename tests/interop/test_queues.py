@@ -3,17 +3,22 @@ SDK against a real `bond serve`, with sipp callers whose media is the test's
 socket. A queued caller hears Bond's hold music, then its place in line spoken
 over it; the application picks it for an "agent" (a built-in tone) with
 `bridge`, and the caller hears the agent. Callers leave with Telnyx's
-`call.dequeued` reasons: bridged, leave, timeout and hangup.
+`call.dequeued` reasons: bridged, leave, timeout and hangup. A queue that
+routes by itself (Bond's `bond_routing`) rings the longest-idle available
+agent (aiortc on the signalling socket), moves on when it rings out, and the
+caller hears the agent who answers.
 """
 
+import asyncio
 import math
 import time
 
 import pytest
 from telnyx import Telnyx
 
-from conftest import API_KEY, share_at
+from conftest import API_KEY, api, share_at
 from test_sip_trunk import events, exchange_rtp, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
+from test_webrtc_aiortc import Agent, agent_token
 
 # The notes of Bond's hold tune (`calls/src/queue/music.rs`).
 TUNE_HZ = [440.0, 554.37, 659.25, 329.63, 415.30, 493.88]
@@ -155,3 +160,36 @@ def test_queues_are_made_sized_listed_and_deleted_and_a_full_one_refuses(bond, r
     assert gone.value.status_code == 404, gone.value
     client.calls.actions.hangup(call)
     caller.wait()
+
+
+def test_a_routing_queue_rings_the_longest_idle_agent_and_the_next_when_it_rings_out(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    made = api(bond, "POST", "/queues", {"queue_name": "help", "bond_routing": "longest_idle", "bond_ring_secs": 5})
+    assert (made["data"]["bond_routing"], made["data"]["bond_ring_secs"]) == ("longest_idle", 5), made
+
+    async def flow():
+        async with Agent(bond, agent_token(bond, "ann")) as ann, Agent(bond, agent_token(bond, "bob")) as bob:
+            for agent in (ann, bob):  # ann is ready first: idle longest
+                await agent.send(type="availability", available=True)
+                assert (await agent.next("availability"))["available"] is True
+                await asyncio.sleep(0.2)
+            caller, media, call, port = await asyncio.to_thread(answered_caller, bond, receiver, client)
+            await asyncio.to_thread(client.calls.actions.enqueue, call, queue_name="help")
+            offered = await ann.next("incoming_call")
+            assert offered["from"] == wait_event(receiver, "call.initiated", call_control_id=call)["from"]
+            # ann lets it ring out: Bond makes her unavailable, and bob gets the caller.
+            assert (await ann.next("availability", timeout=15))["available"] is False
+            assert (await ann.next("hangup"))["cause"] == "timeout"
+            offered = await bob.next("incoming_call")
+            await bob.accept(offered["call_control_id"])
+            left = await asyncio.to_thread(dequeued, receiver, call)
+            assert (left["reason"], left["queue"]) == ("bridged", "help"), left
+            heard = (await asyncio.to_thread(listen, media, port, 2.5))[-8000:]
+            assert share_at(heard, 440, 8000) > 0.7, f"the caller hears bob's 440 Hz: {share_at(heard, 440, 8000):.2f}"
+            await asyncio.to_thread(client.calls.actions.hangup, call)
+            assert (await bob.next("hangup"))["cause"] == "normal_clearing"
+            return caller
+
+    caller = asyncio.run(flow())
+    assert caller.wait()[0] == 0

@@ -5,7 +5,9 @@ token, Bond dials the agent, the page accepts; bridged to `loop:tone?hz=1200`
 the page's WebAudio analyser must find 1200 Hz, bridged to `loop:echo` its own
 440 Hz. The keypad sends RFC 4733 (Bond reports the digit), mute and hold
 silence the echo, and the hang-up button ends the call. The page also places a
-call from its dial pad (to `loop:echo`, and hears itself).
+call from its dial pad (to `loop:echo`, and hears itself). A sipp caller queued
+in a queue that routes by itself hears the hold tune, then the page, made ready
+for queue calls, rings, accepts, and the caller hears its microphone.
 
 SOFTPHONE_SCREENSHOTS=<dir> saves screenshots of the main states (docs/ has them).
 """
@@ -21,8 +23,9 @@ import wave
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import WEBRTC_PORT, api, firewall, needs_iptables
-from test_sip_trunk import wait_event
+from conftest import WEBRTC_PORT, api, firewall, needs_iptables, share_at
+from test_queues import answered_caller, dequeued, listen, sdk, tune_share
+from test_sip_trunk import trunk_connection, wait_event
 from test_webrtc_aiortc import agent_token, connection
 
 CHROMIUM = "/usr/bin/chromium"
@@ -191,3 +194,31 @@ def test_a_media_connection_that_cannot_be_set_up_is_named_on_the_page_and_in_th
         hangup = wait_event(receiver, "call.hangup", call_control_id=call, timeout=30)
         assert hangup["hangup_cause"] == "connection_failed", hangup
         page.wait_for_selector("#error:has-text('could not be set up')", timeout=10000)
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
+def test_a_queued_caller_hears_music_then_the_softphone_agent_the_queue_rings(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    api(bond, "POST", "/queues", {"queue_name": "help", "bond_routing": "longest_idle"})
+    with page_with_microphone(560) as page:
+        page.goto(f"http://127.0.0.1:{bond.port}/agent#processing=off")
+        page.fill("#token", agent_token(bond, "dana.k"))
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#status:has-text('registered')")
+
+        caller, media, call, port = answered_caller(bond, receiver, client)
+        client.calls.actions.enqueue(call, queue_name="help")
+        music = listen(media, port, 1.5)[2000:]
+        assert tune_share(music) > 0.6, f"the caller hears the hold tune first: {tune_share(music):.2f}"
+
+        page.check("#available")  # ready: the queue rings this agent
+        page.wait_for_selector("#accept:visible", timeout=10000)
+        page.click("#accept")
+        assert dequeued(receiver, call)["reason"] == "bridged"
+        page.wait_for_selector("#status:has-text('in call')", timeout=15000)
+        heard = listen(media, port, 2.5)[-8000:]
+        assert share_at(heard, 440, 8000) > 0.7, f"the caller hears the agent's 440 Hz: {share_at(heard, 440, 8000):.2f}"
+        page.click("#hangup")
+        wait_event(receiver, "call.hangup", call_control_id=call)
+        assert caller.wait()[0] == 0

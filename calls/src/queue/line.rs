@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use bond_store::CallId;
 
+use super::routing::Routing;
+
 /// Telnyx's default `max_size` for a queue.
 pub const DEFAULT_MAX_SIZE: u32 = 100;
 /// How many recent waits the estimate of the wait is taken from.
@@ -63,6 +65,8 @@ pub struct Waiting {
     pub deadline: Option<Instant>,
     /// Names this stay in the queue: a timer for an earlier stay finds another.
     pub ticket: u64,
+    /// The agent it is being offered to (ringing), when the queue routes by itself.
+    pub offered_to: Option<String>,
 }
 
 /// One queue.
@@ -73,9 +77,13 @@ pub struct Queue {
     pub max_size: u32,
     pub created_at: String,
     pub updated_at: String,
-    waiting: VecDeque<Waiting>,
+    /// How it offers its callers to agents (`routing.rs`).
+    pub routing: Routing,
+    pub(super) waiting: VecDeque<Waiting>,
     /// How long recent calls waited before an agent took them (bridged).
     recent_waits: VecDeque<Duration>,
+    /// The agent offered the last call, for round-robin.
+    pub(super) last_agent: Option<String>,
 }
 
 impl Queue {
@@ -86,8 +94,10 @@ impl Queue {
             max_size,
             created_at: at.to_owned(),
             updated_at: at.to_owned(),
+            routing: Routing::default(),
             waiting: VecDeque::new(),
             recent_waits: VecDeque::new(),
+            last_agent: None,
         }
     }
 
@@ -175,8 +185,8 @@ pub struct Left {
 /// Every organization's queues, and which queue each waiting call is in.
 #[derive(Debug, Default)]
 pub struct Queues {
-    queues: HashMap<(String, String), Queue>,
-    call_in: HashMap<CallId, (String, String)>,
+    pub(super) queues: HashMap<(String, String), Queue>,
+    pub(super) call_in: HashMap<CallId, (String, String)>,
     next_ticket: u64,
 }
 
@@ -187,6 +197,7 @@ impl Queues {
         org: &str,
         name: &str,
         max_size: u32,
+        routing: Routing,
         id: String,
         at: &str,
     ) -> Result<&Queue, QueueError> {
@@ -194,7 +205,9 @@ impl Queues {
         if self.queues.contains_key(&key) {
             return Err(QueueError::Exists(name.to_owned()));
         }
-        Ok(self.queues.entry(key).or_insert_with(|| Queue::new(id, name, max_size, at)))
+        let queue = self.queues.entry(key).or_insert_with(|| Queue::new(id, name, max_size, at));
+        queue.routing = routing;
+        Ok(queue)
     }
 
     pub fn get(&self, org: &str, name: &str) -> Result<&Queue, QueueError> {
@@ -209,16 +222,19 @@ impl Queues {
         queues
     }
 
-    pub fn set_max_size(
+    /// Change the queue's size limit and how it routes, where given.
+    pub fn update(
         &mut self,
         org: &str,
         name: &str,
-        max_size: u32,
+        max_size: Option<u32>,
+        routing: Option<Routing>,
         at: &str,
     ) -> Result<&Queue, QueueError> {
         let queue =
             self.queues.get_mut(&key(org, name)).ok_or_else(|| QueueError::NoSuchQueue(name.to_owned()))?;
-        queue.max_size = max_size;
+        queue.max_size = max_size.unwrap_or(queue.max_size);
+        queue.routing = routing.unwrap_or(queue.routing);
         queue.updated_at = at.to_owned();
         Ok(queue)
     }
@@ -258,7 +274,9 @@ impl Queues {
         let ticket = self.next_ticket;
         let deadline = ask.max_wait.map(|wait| now + wait);
         let enqueued_at = at.shown.to_owned();
-        queue.waiting.push_back(Waiting { call: call.clone(), since: now, enqueued_at, deadline, ticket });
+        let waiting =
+            Waiting { call: call.clone(), since: now, enqueued_at, deadline, ticket, offered_to: None };
+        queue.waiting.push_back(waiting);
         let joined = Joined { position: queue.len(), average_wait: queue.average_wait(now), ticket };
         self.call_in.insert(call.clone(), key);
         Ok(joined)
@@ -281,7 +299,7 @@ impl Queues {
     }
 }
 
-fn key(org: &str, name: &str) -> (String, String) {
+pub(super) fn key(org: &str, name: &str) -> (String, String) {
     (org.to_owned(), name.to_owned())
 }
 
@@ -396,8 +414,11 @@ mod tests {
     #[test]
     fn only_an_empty_queue_is_deleted_and_names_are_unique() {
         let (mut queues, t0) = (Queues::default(), monotonic());
-        queues.create("org", "q", 5, "q-1".into(), AT).unwrap();
-        assert!(matches!(queues.create("org", "q", 5, "q-2".into(), AT), Err(QueueError::Exists(_))));
+        queues.create("org", "q", 5, Routing::default(), "q-1".into(), AT).unwrap();
+        assert!(matches!(
+            queues.create("org", "q", 5, Routing::default(), "q-2".into(), AT),
+            Err(QueueError::Exists(_))
+        ));
         queues.enqueue("org", "q", &call("a"), Enqueue::default(), at(t0), ids()).unwrap();
         assert_eq!(queues.delete("org", "q"), Err(QueueError::NotEmpty("q".into())));
         queues.dequeue(&call("a"), t0, LeftBecause::Leave);

@@ -12,9 +12,14 @@
 //!   it for an agent: `bridge` takes it out first), `leave_queue` or
 //!   removal through the API (`leave`), its hangup (`hangup`, in the
 //!   transaction that writes `call.hangup`, just before it). The music stops.
+//!
+//! A queue may also hand its callers to agents by itself (`routing.rs` decides,
+//! `route.rs` rings the agent's browser and bridges on its answer).
 
 mod line;
 mod music;
+mod route;
+mod routing;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -33,6 +38,7 @@ use super::service::CallService;
 pub use line::{
     At, Enqueue, Joined, Left, LeftBecause, Queue, QueueError, Queues, Waiting, DEFAULT_MAX_SIZE,
 };
+pub use routing::{Offer, Routing, Strategy};
 
 /// Why `keep_after_hangup: true` is refused.
 pub const NO_KEEP_AFTER_HANGUP: &str =
@@ -43,16 +49,20 @@ pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
 /// The first announcement, once the caller has heard the music start.
 const FIRST_ANNOUNCEMENT: Duration = Duration::from_secs(2);
 
-/// The queues of every organization, shared by the service's clones.
+/// The queues of every organization, shared by the service's clones, and
+/// the calls ringing agents on their behalf (`route.rs`).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct QueueBook(Arc<Mutex<Queues>>);
+pub(crate) struct QueueBook {
+    book: Arc<Mutex<Queues>>,
+    offers: route::Offers,
+}
 
 impl QueueBook {
     /// The book, to read or change at once (never held across an await).
     pub fn lock(&self) -> MutexGuard<'_, Queues> {
         // A panic elsewhere while holding it leaves the book as consistent as
         // each of its single-step changes.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -90,6 +100,7 @@ impl CallService {
         fields.insert("queue_avg_wait_time_secs".into(), joined.average_wait.as_secs().into());
         self.call_event(id, "call.enqueued", fields).await?;
         self.wait_in_line(id.clone(), joined.ticket);
+        self.route(&call.organization_id).await;
         Ok(())
     }
 

@@ -196,7 +196,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
         Err(_) => return close(&mut socket, 1008, "register with an agent token first".into()).await,
     };
     let who = signed_in(&claims);
-    let mut registration = state.calls.agents().register(&who);
+    let mut registration = state.calls.agents().register(&who, bond_store::clock::monotonic());
     let registered = AgentMessage::Registered {
         agent: who.agent.clone(),
         expires: claims.expires,

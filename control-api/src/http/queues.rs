@@ -8,7 +8,11 @@ use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::Json;
-use bond_calls::queue::{new_queue_id, Queue, QueueError, Waiting, DEFAULT_MAX_SIZE, NO_KEEP_AFTER_HANGUP};
+use std::time::Duration;
+
+use bond_calls::queue::{
+    new_queue_id, Queue, QueueError, Routing, Strategy, Waiting, DEFAULT_MAX_SIZE, NO_KEEP_AFTER_HANGUP,
+};
 use bond_store::clock::{monotonic, rfc3339_now};
 use bond_store::{CallId, Page};
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,11 @@ pub struct QueueView {
     average_wait_time_secs: u64,
     created_at: String,
     updated_at: String,
+    /// Bond's own: who picks the agent for each caller (`application`, `longest_idle`, `round_robin`).
+    bond_routing: &'static str,
+    /// Bond's own: how long an offered agent rings, and rests after a call.
+    bond_ring_secs: u64,
+    bond_wrap_up_secs: u64,
 }
 
 impl QueueView {
@@ -45,6 +54,9 @@ impl QueueView {
             average_wait_time_secs: queue.average_wait(now).as_secs(),
             created_at: queue.created_at.clone(),
             updated_at: queue.updated_at.clone(),
+            bond_routing: queue.routing.strategy.as_str(),
+            bond_ring_secs: queue.routing.ring.as_secs(),
+            bond_wrap_up_secs: queue.routing.wrap_up.as_secs(),
         }
     }
 }
@@ -95,11 +107,60 @@ pub struct CreateQueue {
     queue_name: String,
     /// The most calls that may wait (default 100).
     max_size: Option<i64>,
+    #[serde(flatten)]
+    routing: RoutingFields,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateQueue {
-    max_size: i64,
+    max_size: Option<i64>,
+    #[serde(flatten)]
+    routing: RoutingFields,
+}
+
+/// Bond's own fields: how the queue hands its callers to agents.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RoutingFields {
+    /// `application` (default: the application bridges a queued call with an
+    /// agent's), `longest_idle` or `round_robin` (Bond rings an available agent).
+    bond_routing: Option<String>,
+    /// 5-120, default 20: how long an offered agent rings.
+    bond_ring_secs: Option<i64>,
+    /// 0-600, default 0: how long an agent rests after a call before the next offer.
+    bond_wrap_up_secs: Option<i64>,
+}
+
+impl RoutingFields {
+    fn is_empty(&self) -> bool {
+        self.bond_routing.is_none() && self.bond_ring_secs.is_none() && self.bond_wrap_up_secs.is_none()
+    }
+
+    /// The routing these fields make of `base`.
+    fn applied_to(&self, base: Routing) -> Result<Routing, ApiError> {
+        let strategy = match &self.bond_routing {
+            None => base.strategy,
+            Some(name) => Strategy::parse(name).ok_or_else(|| {
+                let detail = "bond_routing must be application, longest_idle or round_robin";
+                ApiError::unprocessable("10002", detail, "/bond_routing")
+            })?,
+        };
+        let secs = |value: Option<i64>, range: std::ops::RangeInclusive<i64>, base: Duration, field: &str| {
+            match value {
+                None => Ok(base),
+                Some(v) if range.contains(&v) => Ok(Duration::from_secs(v as u64)),
+                Some(_) => Err(ApiError::unprocessable(
+                    "10002",
+                    format!("{field} must be {} to {}", range.start(), range.end()),
+                    &format!("/{field}"),
+                )),
+            }
+        };
+        Ok(Routing {
+            strategy,
+            ring: secs(self.bond_ring_secs, 5..=120, base.ring, "bond_ring_secs")?,
+            wrap_up: secs(self.bond_wrap_up_secs, 0..=600, base.wrap_up, "bond_wrap_up_secs")?,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -120,9 +181,10 @@ pub async fn create(
     principal.require(Role::Admin)?;
     let name = checked_name(&body.queue_name)?;
     let max_size = checked_size(body.max_size.unwrap_or(DEFAULT_MAX_SIZE.into()))?;
+    let routing = body.routing.applied_to(Routing::default())?;
     let mut queues = state.calls.queues();
     let queue = queues
-        .create(&principal.organization_id, name, max_size, new_queue_id(), &rfc3339_now())
+        .create(&principal.organization_id, name, max_size, routing, new_queue_id(), &rfc3339_now())
         .map_err(|e| refused(e, "/queue_name"))?;
     Ok(Json(json!({ "data": QueueView::of(queue, monotonic()) })))
 }
@@ -165,7 +227,7 @@ pub async fn get(
 
 #[utoipa::path(post, path = "/v2/queues/{queue_name}", tag = "queues", params(("queue_name" = String, Path)),
     request_body = UpdateQueue,
-    responses((status = 200, description = "The queue with its new size limit", body = super::schemas::Data<QueueView>),
+    responses((status = 200, description = "The queue with its new size limit or routing", body = super::schemas::Data<QueueView>),
     (status = 404, description = "No such queue", body = ErrorEnvelope), (status = 422, description = "Invalid field", body = ErrorEnvelope),
     (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -176,10 +238,18 @@ pub async fn update(
     Body(body): Body<UpdateQueue>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
-    let max_size = checked_size(body.max_size)?;
+    let max_size = body.max_size.map(checked_size).transpose()?;
     let mut queues = state.calls.queues();
+    let routing = match body.routing.is_empty() {
+        true => None,
+        false => {
+            let current =
+                queues.get(&principal.organization_id, &name).map_err(|e| refused(e, "/queue_name"))?;
+            Some(body.routing.applied_to(current.routing)?)
+        }
+    };
     let queue = queues
-        .set_max_size(&principal.organization_id, &name, max_size, &rfc3339_now())
+        .update(&principal.organization_id, &name, max_size, routing, &rfc3339_now())
         .map_err(|e| refused(e, "/queue_name"))?;
     Ok(Json(json!({ "data": QueueView::of(queue, monotonic()) })))
 }
