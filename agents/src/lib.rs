@@ -26,4 +26,4 @@ mod registry;
 pub use control::AgentControl;
 pub use frames::{handle, signed_out};
 pub use protocol::{AgentMessage, ClientMessage};
-pub use registry::{AgentSession, Agents, Idle, SignedIn};
+pub use registry::{AgentSession, AgentState, AgentStatus, Agents, Idle, SignedIn};

@@ -34,6 +34,37 @@ struct Session {
     free_since: Instant,
 }
 
+/// Where a signed-in agent stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    /// Ready, and on no call: queues may offer it one.
+    Available,
+    /// A call rings or is up on it.
+    Busy,
+    /// Not ready (its own choice, or after a missed offer).
+    Unavailable,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A signed-in agent and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStatus {
+    pub organization_id: String,
+    pub agent: String,
+    pub state: AgentState,
+    /// Since when it has been free (ready, or its last call ended).
+    pub free_since: Instant,
+}
+
 /// An agent queues may offer a call to now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idle {
@@ -165,13 +196,38 @@ impl Agents {
     /// The organization's agents queues may offer a call to: registered,
     /// available, and with no call ringing or up on them.
     pub fn idle(&self, organization_id: &str) -> Vec<Idle> {
-        let busy =
-            |agent: &str| self.calls.iter().any(|c| c.organization_id == organization_id && c.agent == agent);
-        self.sessions
-            .iter()
-            .filter(|s| s.key().0 == organization_id && s.available && !busy(&s.key().1))
-            .map(|s| Idle { agent: s.key().1.clone(), since: s.free_since })
+        self.statuses(Some(organization_id))
+            .into_iter()
+            .filter(|s| s.state == AgentState::Available)
+            .map(|s| Idle { agent: s.agent, since: s.free_since })
             .collect()
+    }
+
+    /// Every signed-in agent (of `organization_id`, or of all), by name.
+    pub fn statuses(&self, organization_id: Option<&str>) -> Vec<AgentStatus> {
+        let busy =
+            |org: &str, agent: &str| self.calls.iter().any(|c| c.organization_id == org && c.agent == agent);
+        let mut statuses: Vec<AgentStatus> = self
+            .sessions
+            .iter()
+            .filter(|s| organization_id.is_none_or(|org| s.key().0 == org))
+            .map(|s| {
+                let (org, agent) = s.key();
+                let state = match (busy(org, agent), s.available) {
+                    (true, _) => AgentState::Busy,
+                    (false, true) => AgentState::Available,
+                    (false, false) => AgentState::Unavailable,
+                };
+                AgentStatus {
+                    organization_id: org.clone(),
+                    agent: agent.clone(),
+                    state,
+                    free_since: s.free_since,
+                }
+            })
+            .collect();
+        statuses.sort_by(|a, b| (&a.organization_id, &a.agent).cmp(&(&b.organization_id, &b.agent)));
+        statuses
     }
 
     /// The agent's own leg `call`, for a call it places.

@@ -116,6 +116,8 @@ async fn openapi_json_describes_every_route() {
         ("/v2/recordings", &["get"]),
         ("/v2/recordings/{id}", &["get"]),
         ("/v2/recordings/{id}/download", &["get"]),
+        ("/v2/agents", &["get"]),
+        ("/v2/agents/{name}", &["patch"]),
         ("/v2/queues", &["get", "post"]),
         ("/v2/queues/{queue_name}", &["get", "post", "delete"]),
         ("/v2/queues/{queue_name}/calls", &["get"]),

@@ -11,7 +11,9 @@ caller hears the agent who answers.
 
 import asyncio
 import math
+import re
 import time
+import urllib.request
 
 import pytest
 from telnyx import Telnyx
@@ -57,6 +59,15 @@ def tune_share(samples):
     chunks = [samples[i:i + 800] for i in range(0, len(samples) - 799, 800)]
     sounding = [c for c in chunks if rms(c) > 100]
     return sum(max(share_at(c, hz, 8000) for hz in TUNE_HZ) for c in sounding) / max(1, len(sounding))
+
+
+def agent_states(bond):
+    return {a["name"]: a["state"] for a in api(bond, "GET", "/agents")["data"]}
+
+
+def metrics(bond):
+    with urllib.request.urlopen(f"http://127.0.0.1:{bond.port}/metrics", timeout=10) as r:
+        return r.read().decode()
 
 
 def dequeued(receiver, call):
@@ -170,13 +181,20 @@ def test_a_routing_queue_rings_the_longest_idle_agent_and_the_next_when_it_rings
 
     async def flow():
         async with Agent(bond, agent_token(bond, "ann")) as ann, Agent(bond, agent_token(bond, "bob")) as bob:
-            for agent in (ann, bob):  # ann is ready first: idle longest
-                await agent.send(type="availability", available=True)
-                assert (await agent.next("availability"))["available"] is True
-                await asyncio.sleep(0.2)
+            states = await asyncio.to_thread(agent_states, bond)
+            assert states == {"ann": "unavailable", "bob": "unavailable"}, states
+            # ann makes herself ready first (idle longest); a supervisor makes bob ready.
+            await ann.send(type="availability", available=True)
+            assert (await ann.next("availability"))["available"] is True
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(api, bond, "PATCH", "/agents/bob", {"available": True})
+            assert (await bob.next("availability"))["available"] is True
             caller, media, call, port = await asyncio.to_thread(answered_caller, bond, receiver, client)
             await asyncio.to_thread(client.calls.actions.enqueue, call, queue_name="help")
             offered = await ann.next("incoming_call")
+            scraped = await asyncio.to_thread(metrics, bond)
+            assert re.search(r'bond_queue_calls_waiting\{[^}]*queue="help"[^}]*\} 1\n', scraped), scraped[-2000:]
+            assert re.search(r'bond_agents\{[^}]*state="busy"[^}]*\} 1\n', scraped), "ann rings: busy"
             assert offered["from"] == wait_event(receiver, "call.initiated", call_control_id=call)["from"]
             # ann lets it ring out: Bond makes her unavailable, and bob gets the caller.
             assert (await ann.next("availability", timeout=15))["available"] is False
@@ -187,6 +205,8 @@ def test_a_routing_queue_rings_the_longest_idle_agent_and_the_next_when_it_rings
             assert (left["reason"], left["queue"]) == ("bridged", "help"), left
             heard = (await asyncio.to_thread(listen, media, port, 2.5))[-8000:]
             assert share_at(heard, 440, 8000) > 0.7, f"the caller hears bob's 440 Hz: {share_at(heard, 440, 8000):.2f}"
+            states = await asyncio.to_thread(agent_states, bond)
+            assert states == {"ann": "unavailable", "bob": "busy"}, states
             await asyncio.to_thread(client.calls.actions.hangup, call)
             assert (await bob.next("hangup"))["cause"] == "normal_clearing"
             return caller

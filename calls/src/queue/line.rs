@@ -119,6 +119,11 @@ impl Queue {
         self.waiting.iter().enumerate().find(|(_, w)| &w.call == call).map(|(i, w)| (i + 1, w))
     }
 
+    /// How long its first caller has waited.
+    pub fn longest_wait(&self, now: Instant) -> Duration {
+        self.waiting.front().map(|w| now.saturating_duration_since(w.since)).unwrap_or_default()
+    }
+
     /// How long the calls waiting now have waited, on average (Telnyx's
     /// `average_wait_time_secs`); 0 with none waiting.
     pub fn average_wait(&self, now: Instant) -> Duration {
@@ -212,6 +217,11 @@ impl Queues {
 
     pub fn get(&self, org: &str, name: &str) -> Result<&Queue, QueueError> {
         self.queues.get(&key(org, name)).ok_or_else(|| QueueError::NoSuchQueue(name.to_owned()))
+    }
+
+    /// Every organization's queues, with their organization.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &Queue)> {
+        self.queues.iter().map(|((org, _), queue)| (org.as_str(), queue))
     }
 
     /// The organization's queues, by name.

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use bond_agents::{AgentControl, AgentState};
 use bond_media_engine::runtime::{RuntimeMetrics, TIMER_LATENESS_BUCKETS_US};
 use serde_json::json;
 
@@ -53,8 +54,32 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::counter!("bond_engine_timer_lateness_seconds_bucket", "le" => le).absolute(seen);
     }
     metrics::gauge!("bond_calls_live").set(state.calls.live_calls() as f64);
+    queue_gauges(&state);
     if let Ok(pending) = state.store.undelivered_count().await {
         metrics::gauge!("bond_webhooks_pending").set(pending as f64);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render())
+}
+
+/// Callers waiting and the longest wait per queue, and signed-in agents by state.
+fn queue_gauges(state: &AppState) {
+    let now = bond_store::clock::monotonic();
+    for (org, queue) in state.calls.queues().all() {
+        let labels = [("organization_id", org.to_owned()), ("queue", queue.name.clone())];
+        metrics::gauge!("bond_queue_calls_waiting", &labels).set(queue.len() as f64);
+        metrics::gauge!("bond_queue_longest_wait_seconds", &labels)
+            .set(queue.longest_wait(now).as_secs_f64());
+    }
+    let states = [AgentState::Available, AgentState::Busy, AgentState::Unavailable];
+    let mut counts: std::collections::BTreeMap<String, [u32; 3]> = Default::default();
+    for status in state.calls.agents().statuses(None) {
+        let slot = states.iter().position(|s| *s == status.state).unwrap_or(0);
+        counts.entry(status.organization_id).or_default()[slot] += 1;
+    }
+    for (org, counted) in counts {
+        for (agent_state, n) in states.iter().zip(counted) {
+            let labels = [("organization_id", org.clone()), ("state", agent_state.as_str().to_owned())];
+            metrics::gauge!("bond_agents", &labels).set(f64::from(n));
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! it with `tower::ServiceExt::oneshot` and no server.
 
 mod account;
+mod agent_states;
 mod agents;
 pub use agents::signaling_frame;
 mod calls;
@@ -76,6 +77,8 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(voice_config::get, voice_config::update))
         .routes(routes!(recordings::list))
         .routes(routes!(queues::list, queues::create))
+        .routes(routes!(agent_states::list))
+        .routes(routes!(agent_states::set_availability))
         .routes(routes!(queues::get, queues::update, queues::delete))
         .routes(routes!(queues::calls))
         .routes(routes!(queues::call, queues::update_call, queues::remove_call))
