@@ -57,6 +57,16 @@ async fn receiver(
     (addr, got, task)
 }
 
+/// A port that refuses connections and that nothing else can take while the
+/// socket lives (bound, never listening). A port picked by binding a listener
+/// and dropping it may be handed to another test running beside this one.
+fn refusing_port() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
 async fn start_bond(dir: &std::path::Path, url: &str) -> Running {
     let config = common::config(
         dir,
@@ -241,7 +251,7 @@ async fn events_queued_while_the_receiver_is_down_arrive_after_a_restart() {
     for url in common::database_urls(dir.path()).await {
         let sub = tempfile::tempdir_in(dir.path()).unwrap();
         // A port with nothing listening: every attempt is refused.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let (held, port) = refusing_port();
         let bond = start_bond(sub.path(), &url).await;
         let api = Api::new(&bond);
         let conn = api.connection(&format!("http://{port}/hooks"), None).await;
@@ -257,6 +267,7 @@ async fn events_queued_while_the_receiver_is_down_arrive_after_a_restart() {
         bond.stop().await.unwrap();
 
         let bond = start_bond(sub.path(), &url).await;
+        drop(held);
         let (_, got, _) = receiver(port, StatusCode::OK).await;
         wait_for(&got, 8).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -292,7 +303,7 @@ async fn a_receiver_that_is_down_holds_back_only_its_own_calls_events() {
         let bond = start_bond(sub.path(), &url).await;
         let api = Api::new(&bond);
         // More events than the worker reads at a time, all for a receiver that refuses them.
-        let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let (_held, down) = refusing_port();
         let stuck = api.connection(&format!("http://{down}/hooks"), None).await;
         for _ in 0..110 {
             api.dial(&stuck, "loop:silence").await;
