@@ -11,6 +11,10 @@
 //!   agent's own leg, an incoming call from `agent:<name>` answered and
 //!   parked ([`AgentControl::placed`]); the page then dials the customer
 //!   through the API with `link_to` that call.
+//! - the agent says whether it is ready for callers waiting in queues
+//!   (`availability`); the registry knows who is available, busy or not, and
+//!   free since when ([`Agents::idle`], [`Agents::statuses`]), and call
+//!   control's queues ring the free ones ([`AgentControl::availability_changed`]).
 //!
 //! It owns the registered sessions and the calls on agents ([`Agents`]). It
 //! talks to call control only through [`AgentControl`], and must never import

@@ -3,7 +3,9 @@ Python SDK against a real `bond serve`, with digits pressed by real callers:
 baresip sending RFC 4733 telephone-events (its `sndcode` command, over its
 ctrl_tcp module), and in-band DTMF tones in a sipp call whose media is the test's
 socket. Each gather ends in `call.gather.ended` with the digits and Telnyx's
-`status`; a digit during a spoken prompt cuts it short.
+`status`; a digit during a spoken prompt cuts it short. Bond's speech gather
+(`bond_input: "dtmf speech"`) ends with what a caller said (espeak-ng's voice,
+transcribed by the embedded whisper.cpp) in `bond_speech`.
 
 (sipp 3.6.1's `play_dtmf` is not used: it sends telephone-events on payload
 types 96 and 97 whatever the SDP says, and marks the end with the reserved bit.)
@@ -27,7 +29,8 @@ with warnings.catch_warnings():
 
 from conftest import API_KEY, free_port
 from test_sip_baresip import console_shown_on_failure, free_udp_and_tcp_port, mono_samples, start_baresip, stop_baresip
-from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
+from test_sip_trunk import events, rtp_caller, rtp_packets, trunk_connection, wait_event
+from test_speech import espeak, silence
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "*": 941, "0": 941, "#": 941}
 COLUMNS = {"1": 1209, "4": 1209, "7": 1209, "*": 1209, "2": 1336, "5": 1336, "8": 1336, "0": 1336,
@@ -198,5 +201,26 @@ def test_a_prompt_nobody_answers_is_tried_again_then_times_out(bond, receiver):
                                             timeout_millis=300, maximum_tries=2)
     ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
     assert (ended["digits"], ended["status"]) == ("", "timeout"), ended
+    client.calls.actions.hangup(call)
+    caller.wait()
+
+
+def test_a_speech_gather_ends_with_what_the_caller_said(bond, receiver, tmp_path):
+    trunk_connection(bond, receiver)
+    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
+    client = sdk(bond)
+    call = incoming_answered(bond, receiver, client)
+    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    said = espeak("I would like to pay my bill.", str(tmp_path)) + silence(1.5)
+    samples = struct.unpack(f"<{len(said) // 2}h", said)
+    # Bond's own field: the gather listens for speech as well as digits.
+    client.calls.actions.gather(call, extra_body={"bond_input": "dtmf speech", "bond_speech_language": "en"})
+    send_paced(media, bond_port, rtp_packets(list(samples)))
+    ended = wait_event(receiver, "call.gather.ended", timeout=30.0, call_control_id=call)
+    assert (ended["digits"], ended["status"]) == ("", "valid"), ended
+    heard = ended["bond_speech"]["transcript"].lower()
+    assert "pay" in heard and "bill" in heard, ended["bond_speech"]
+    kinds = [e["event_type"] for e in events(receiver) if e["payload"]["call_control_id"] == call]
+    assert "call.transcription" not in kinds, "a speech gather sends no transcription events"
     client.calls.actions.hangup(call)
     caller.wait()

@@ -32,6 +32,10 @@ struct Fields {
     audio_url: Option<String>,
     invalid_audio_url: Option<String>,
     invalid_payload: Option<String>,
+    /// Bond's speech gather: `"dtmf"` (the default) or `"dtmf speech"`.
+    bond_input: Option<String>,
+    /// The language a speech gather listens for (BCP 47, default `en`).
+    bond_speech_language: Option<String>,
 }
 
 fn invalid(detail: impl Into<String>, pointer: &str) -> CallError {
@@ -93,7 +97,20 @@ pub fn gather(body: &Value) -> Result<Action, CallError> {
     spec.timeout = millis(asked.timeout_millis, "timeout_millis", spec.timeout)?;
     spec.initial_timeout =
         millis(asked.initial_timeout_millis, "initial_timeout_millis", spec.initial_timeout)?;
+    if listens_for_speech(&asked)? {
+        spec.speech = Some(asked.bond_speech_language.clone().unwrap_or_else(|| "en".into()));
+    }
     Ok(Action::Gather(spec))
+}
+
+/// Whether `bond_input` asks for speech as well as digits.
+fn listens_for_speech(asked: &Fields) -> Result<bool, CallError> {
+    let words: Vec<&str> = asked.bond_input.as_deref().unwrap_or("dtmf").split_whitespace().collect();
+    match words.as_slice() {
+        ["dtmf"] => Ok(false),
+        ["dtmf", "speech"] | ["speech", "dtmf"] => Ok(true),
+        _ => Err(invalid("bond_input must be \"dtmf\" or \"dtmf speech\"", "/bond_input")),
+    }
 }
 
 /// `gather_using_audio` (`speak` false: `audio_url`, `invalid_audio_url`) and
@@ -102,6 +119,10 @@ pub fn gather(body: &Value) -> Result<Action, CallError> {
 /// wait after each prompt).
 pub fn gather_using(body: &Value, speak: bool) -> Result<Action, CallError> {
     let asked = parse::<Fields>(body)?;
+    if listens_for_speech(&asked)? {
+        let detail = "bond_input speech is available on gather only, not yet after a prompt";
+        return Err(CallError::invalid("10015", detail, "/bond_input"));
+    }
     let mut spec = PromptedSpec::new(digits(&asked)?);
     // Each try is as long as the caller keeps pressing; only the waits end it.
     spec.gather.timeout = Duration::from_millis(MAX_MILLIS);

@@ -266,6 +266,20 @@ mod tests {
     }
 
     #[test]
+    fn bonds_speech_gather_is_asked_with_bond_input_on_gather_only() {
+        let body = json!({ "bond_input": "dtmf speech", "bond_speech_language": "en-GB" });
+        let Action::Gather(spec) = Action::parse("gather", &body).unwrap() else { panic!() };
+        assert_eq!(spec.speech.as_deref(), Some("en-GB"));
+        let Action::Gather(spec) = Action::parse("gather", &json!({ "bond_input": "dtmf" })).unwrap() else {
+            panic!()
+        };
+        assert_eq!(spec.speech, None);
+        assert_eq!(invalid_pointer("gather", json!({ "bond_input": "speech" })), "/bond_input");
+        let prompted = json!({ "payload": "Say yes", "bond_input": "speech dtmf" });
+        assert_eq!(invalid_pointer("gather_using_speak", prompted), "/bond_input");
+    }
+
+    #[test]
     fn a_gather_takes_telnyxs_defaults_and_the_fields_given() {
         let Action::Gather(spec) = Action::parse("gather", &json!({})).unwrap() else { panic!() };
         assert_eq!(spec, GatherSpec::default());

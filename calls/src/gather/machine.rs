@@ -11,7 +11,10 @@
 //!   `inter_digit_timeout_millis` after each, `timeout_millis` in all): `valid`
 //!   with at least `minimum_digits`, else `timeout`;
 //! - when stopped (`gather_stop`, a new gather, the call's end) with the
-//!   status it is stopped with.
+//!   status it is stopped with;
+//! - listening for speech too (Bond's `bond_input: "dtmf speech"`): with the
+//!   first thing the party says, transcribed: `valid`. Once the party starts
+//!   speaking only `timeout_millis` runs (the transcript comes after the words).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,8 @@ pub struct GatherSpec {
     pub valid_digits: String,
     /// Telnyx `gather_id`; not echoed in `call.gather.ended`, which has no such field.
     pub gather_id: Option<String>,
+    /// Bond's speech gather: also listen, in this language (BCP 47).
+    pub speech: Option<String>,
 }
 
 impl Default for GatherSpec {
@@ -44,6 +49,7 @@ impl Default for GatherSpec {
             terminating_digit: Some('#'),
             valid_digits: "0123456789#*".into(),
             gather_id: None,
+            speech: None,
         }
     }
 }
@@ -71,10 +77,19 @@ impl GatherStatus {
 }
 
 /// A finished gather: what `call.gather.ended` reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Gathered {
     pub digits: String,
     pub status: GatherStatus,
+    /// What the party said, in a speech gather that ended on it.
+    pub speech: Option<Spoken>,
+}
+
+/// A transcribed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spoken {
+    pub transcript: String,
+    pub confidence: f32,
 }
 
 /// A gather running on a call.
@@ -84,11 +99,13 @@ pub struct Gather {
     digits: String,
     started: Instant,
     last_digit: Option<Instant>,
+    /// The party has started speaking (a speech gather).
+    hearing: bool,
 }
 
 impl Gather {
     pub fn new(spec: GatherSpec, now: Instant) -> Self {
-        Self { spec, digits: String::new(), started: now, last_digit: None }
+        Self { spec, digits: String::new(), started: now, last_digit: None, hearing: false }
     }
 
     /// A digit heard at `now`; `Some` when it ends the gather.
@@ -108,9 +125,32 @@ impl Gather {
         (self.digits.len() >= self.spec.maximum_digits).then(|| self.end(GatherStatus::Valid))
     }
 
+    /// The party started speaking at `now`: a speech gather now waits for
+    /// the words, up to its overall timeout. `Some` if a timer ran out first.
+    pub fn speech_started(&mut self, now: Instant) -> Option<Gathered> {
+        self.spec.speech.as_ref()?;
+        let timed_out = self.poll(now);
+        self.hearing = timed_out.is_none();
+        timed_out
+    }
+
+    /// What the party said, transcribed: ends a speech gather `valid`.
+    pub fn speech(&mut self, now: Instant, spoken: Spoken) -> Option<Gathered> {
+        self.spec.speech.as_ref()?;
+        if let Some(ended) = self.poll(now) {
+            return Some(ended);
+        }
+        let mut ended = self.end(GatherStatus::Valid);
+        ended.speech = Some(spoken);
+        Some(ended)
+    }
+
     /// When the gather wants [`Gather::poll`] called next: its nearest timer.
     pub fn deadline(&self) -> Instant {
         let overall = self.started + self.spec.timeout;
+        if self.hearing {
+            return overall;
+        }
         let waiting = match self.last_digit {
             Some(at) => at + self.spec.inter_digit_timeout,
             None => self.started + self.spec.initial_timeout,
@@ -133,7 +173,7 @@ impl Gather {
     }
 
     fn end(&mut self, status: GatherStatus) -> Gathered {
-        Gathered { digits: std::mem::take(&mut self.digits), status }
+        Gathered { digits: std::mem::take(&mut self.digits), status, speech: None }
     }
 }
 
@@ -159,7 +199,36 @@ mod tests {
     }
 
     fn ended(digits: &str, status: GatherStatus) -> Gathered {
-        Gathered { digits: digits.into(), status }
+        Gathered { digits: digits.into(), status, speech: None }
+    }
+
+    fn yes() -> Spoken {
+        Spoken { transcript: "Yes, please.".into(), confidence: 0.9 }
+    }
+
+    #[test]
+    fn a_speech_gather_ends_valid_with_what_was_said_and_waits_for_words_once_speech_began() {
+        let t0 = monotonic();
+        let listening = GatherSpec { speech: Some("en".into()), ..spec() };
+        let mut gather = Gather::new(listening.clone(), t0);
+        assert_eq!(gather.speech_started(t0 + ms(4000)), None);
+        // Past the initial timeout, the words are still awaited (up to `timeout_millis`).
+        assert_eq!(gather.poll(t0 + ms(6000)), None);
+        assert_eq!(gather.deadline(), t0 + listening.timeout);
+        let got = gather.speech(t0 + ms(7000), yes()).unwrap();
+        assert_eq!(got, Gathered { digits: String::new(), status: GatherStatus::Valid, speech: Some(yes()) });
+
+        let mut silent = Gather::new(listening, t0);
+        assert_eq!(silent.poll(t0 + ms(5000)), Some(ended("", GatherStatus::Timeout)), "nobody spoke");
+    }
+
+    #[test]
+    fn a_digit_gather_does_not_listen() {
+        let t0 = monotonic();
+        let mut gather = Gather::new(spec(), t0);
+        assert_eq!(gather.speech_started(t0 + ms(100)), None);
+        assert_eq!(gather.speech(t0 + ms(200), yes()), None);
+        assert_eq!(gather.deadline(), t0 + spec().initial_timeout);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::live::LiveCall;
 use super::payload;
 use super::playback::AudioSource;
 use super::service::CallService;
-pub use machine::{Gather, GatherSpec, GatherStatus, Gathered};
+pub use machine::{Gather, GatherSpec, GatherStatus, Gathered, Spoken};
 pub use prompted::PromptedSpec;
 use prompted::{Prompt, Prompted, Step};
 
@@ -77,6 +77,16 @@ impl Kind {
             Self::Plain(gather) => gather.digit(now, digit).map(Step::Ended).into_iter().collect(),
             Self::Prompted(run) => run.machine.digit(now, digit),
         }
+    }
+
+    /// The party started speaking, or said `spoken` (speech gathers; a prompted gather listens for digits only).
+    fn speech(&mut self, now: Instant, spoken: Option<Spoken>) -> Vec<Step> {
+        let Self::Plain(gather) = self else { return Vec::new() };
+        let ended = match spoken {
+            None => gather.speech_started(now),
+            Some(spoken) => gather.speech(now, spoken),
+        };
+        ended.map(Step::Ended).into_iter().collect()
     }
 
     fn poll(&mut self, now: Instant) -> Vec<Step> {
@@ -129,6 +139,9 @@ impl CallService {
     /// `gather`: collect digits from now on.
     pub async fn start_gather(&self, call: &CallRecord, spec: GatherSpec) -> Result<(), CallError> {
         self.answered_leg(call, "a gather").await?;
+        if let Some(language) = &spec.speech {
+            self.listen_for_gather(call, language.clone()).await?;
+        }
         let timer = self.next_id();
         let running = Running { timer, kind: Kind::Plain(Gather::new(spec, monotonic())) };
         self.replace_gather(&call.call_control_id, running).await?;
@@ -189,6 +202,11 @@ impl CallService {
     /// A digit the call's party pressed, for its gather if one runs.
     pub(super) async fn gather_digit(&self, call: &CallId, digit: char) {
         self.advance(call, For::Any, |kind| kind.digit(monotonic(), digit)).await;
+    }
+
+    /// The party started speaking (`spoken` is `None`), or said `spoken`: for its speech gather, if one runs.
+    pub(super) async fn gather_speech(&self, call: &CallId, spoken: Option<Spoken>) {
+        self.advance(call, For::Any, |kind| kind.speech(monotonic(), spoken)).await;
     }
 
     /// The engine ended clip `clip`: a gather's prompt, if one waits for it.
@@ -290,6 +308,7 @@ impl CallService {
     }
 
     async fn gather_ended(&self, call: &CallId, ended: Gathered) -> Result<(), DbError> {
+        self.stop_listening_for_gather(call).await;
         self.call_event(call, "call.gather.ended", ended_fields(&ended)).await
     }
 
@@ -308,5 +327,9 @@ fn ended_fields(ended: &Gathered) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert("digits".into(), ended.digits.clone().into());
     fields.insert("status".into(), ended.status.as_str().into());
+    if let Some(spoken) = &ended.speech {
+        let speech = serde_json::json!({ "transcript": spoken.transcript, "confidence": spoken.confidence });
+        fields.insert("bond_speech".into(), speech);
+    }
     fields
 }

@@ -24,7 +24,7 @@ pub enum Prompt {
 }
 
 /// What the caller must do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Play(Prompt),
     /// Stop the prompt playing now (a digit came while it played).
@@ -53,7 +53,7 @@ impl PromptedSpec {
 #[derive(Debug, Clone)]
 enum Phase {
     Prompting(Prompt),
-    Gathering(Gather),
+    Gathering(Box<Gather>),
 }
 
 /// A prompted gather running on a call.
@@ -79,7 +79,7 @@ impl Prompted {
                 Some(Step::Play(Prompt::Main))
             }
             Phase::Prompting(Prompt::Main) => {
-                self.phase = Phase::Gathering(Gather::new(self.spec.gather.clone(), now));
+                self.phase = Phase::Gathering(Box::new(Gather::new(self.spec.gather.clone(), now)));
                 None
             }
             Phase::Gathering(_) => None,
@@ -91,7 +91,7 @@ impl Prompted {
         let mut steps = Vec::new();
         if let Phase::Prompting(_) = self.phase {
             steps.push(Step::StopPrompt);
-            self.phase = Phase::Gathering(Gather::new(self.spec.gather.clone(), now));
+            self.phase = Phase::Gathering(Box::new(Gather::new(self.spec.gather.clone(), now)));
         }
         let Phase::Gathering(gather) = &mut self.phase else { unreachable!("set just above") };
         if let Some(outcome) = gather.digit(now, digit) {
@@ -119,7 +119,7 @@ impl Prompted {
     pub fn stop(self, status: GatherStatus) -> Gathered {
         match self.phase {
             Phase::Gathering(gather) => gather.stop(status),
-            Phase::Prompting(_) => Gathered { digits: String::new(), status },
+            Phase::Prompting(_) => Gathered { digits: String::new(), status, speech: None },
         }
     }
 
@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn ended(digits: &str, status: GatherStatus) -> Step {
-        Step::Ended(Gathered { digits: digits.into(), status })
+        Step::Ended(Gathered { digits: digits.into(), status, speech: None })
     }
 
     #[test]
@@ -228,7 +228,7 @@ mod tests {
         let (gather, _) = Prompted::start(spec(3, false));
         assert_eq!(
             gather.stop(GatherStatus::Cancelled),
-            Gathered { digits: String::new(), status: GatherStatus::Cancelled }
+            Gathered { digits: String::new(), status: GatherStatus::Cancelled, speech: None }
         );
     }
 }

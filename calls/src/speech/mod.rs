@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::CallError;
+use crate::gather::Spoken;
 use crate::service::CallService;
 use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance};
 use bond_speech::tts::TTS_RATE;
@@ -89,6 +90,30 @@ impl CallService {
 
     pub async fn stop_transcription(&self, call: &CallRecord) -> Result<(), CallError> {
         self.stop_speech(call, "transcription", |s| s.transcription.take().is_some()).await
+    }
+
+    /// A speech gather starts listening to the party (`gather/`).
+    pub(crate) async fn listen_for_gather(
+        &self,
+        call: &CallRecord,
+        language: String,
+    ) -> Result<(), CallError> {
+        self.change_speech(call, |s| s.gather = Some(language)).await
+    }
+
+    /// The gather ended: stop listening for it (the fork goes when nothing else listens).
+    pub(crate) async fn stop_listening_for_gather(&self, call: &bond_store::CallId) {
+        let listened = |c: &crate::live::LiveCall| {
+            c.speech.as_ref().is_some_and(|s| s.send_if_modified(|s| s.gather.take().is_some()))
+        };
+        if self.live.read(call, listened) != Some(true) {
+            return;
+        }
+        if self.live.update(call, |c| c.speech.take_if(|s| s.borrow().is_idle())).is_some() {
+            if let Some(leg) = self.registry.leg(call) {
+                let _ = self.engine.stop_fork(leg, SPEECH_FORK).await;
+            }
+        }
     }
 
     pub async fn start_translation(
@@ -239,7 +264,10 @@ impl CallService {
                 let segmenter = &mut segmenters[side as usize];
                 match segmenter.push(frame.samples()) {
                     Some(SegmentEvent::Started { .. }) if side == Side::Inbound => {
-                        self.barge_in(&voice).await
+                        self.barge_in(&voice).await;
+                        if now.gather.is_some() {
+                            self.gather_speech(&call.call_control_id, None).await;
+                        }
                     }
                     Some(SegmentEvent::Utterance(u)) => offer(side, u, segmenter, rate, &now),
                     _ if now.wants_interim(side) => {
@@ -332,6 +360,11 @@ impl CallService {
             };
             if transcript.text.is_empty() {
                 continue;
+            }
+            if h.side == Side::Inbound && h.settings.gather.is_some() {
+                let spoken =
+                    Spoken { transcript: transcript.text.clone(), confidence: transcript.confidence };
+                self.gather_speech(&call.call_control_id, Some(spoken)).await;
             }
             let timing = |latency: Value| json!({ "speech_start_ms": h.utterance.start_ms, "speech_end_ms": h.utterance.end_ms, "latency_ms": latency });
             if h.settings.wants_transcript(h.side) {
