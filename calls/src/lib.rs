@@ -1,6 +1,6 @@
 //! Bond's call control. It owns the per-call service ([`CallService`]: dial,
-//! answer, bridge, hang up, record, stream, play, supervise, and the webhook
-//! each change is written with), the typed [`Action`]s the API's call-control
+//! answer, bridge, hang up, record, stream, play, supervise, gather, transfer,
+//! queue, and the webhook each change is written with), the typed [`Action`]s the API's call-control
 //! commands become and the [`CallError`]s they answer, destinations, and the
 //! registry of live legs. It commands the media engine through its handle and
 //! keeps what it records in `bond-store`.

@@ -291,3 +291,28 @@ fn mute_each_direction_and_hold_with_music() {
     assert!(tone_share(&heard_between(&net, phone, 3.2, 4.0), 300.0, 8000) > 0.9, "hold music");
     assert!(tone_share(&heard_between(&net, phone, 4.3, 5.0), 1000.0, 8000) > 0.9, "unheld");
 }
+
+#[test]
+fn a_held_party_keeps_its_music_when_its_bridge_comes_apart_or_a_new_one_forms() {
+    // A warm transfer: the caller on hold while the agent's bridge moves elsewhere.
+    let mut net = SimNetwork::new(19);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Pcmu, tone());
+    let agent = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Echo);
+    let third = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Echo);
+    net.engine.bridge(bond, agent).unwrap();
+    let music: std::sync::Arc<[i16]> = bond_codecs::signals::sine(300.0, 8000, 8000, 8000.0).into();
+    net.engine.hold(bond, &MediaSource::Play { samples: music, repeat: true }).unwrap();
+    net.run_for(Duration::from_secs(1)); // 0-1 s: held while bridged
+    net.engine.unbridge(agent).unwrap();
+    net.run_for(Duration::from_secs(1)); // 1-2 s: held, its bridge gone
+    net.engine.bridge(bond, third).unwrap();
+    net.run_for(Duration::from_secs(1)); // 2-3 s: held, bridged anew
+    net.engine.unhold(bond).unwrap();
+    net.run_for(Duration::from_secs(1)); // 3-4 s: the new party (an echo of the caller)
+
+    for (from, to) in [(0.2, 1.0), (1.2, 2.0), (2.2, 3.0)] {
+        let share = tone_share(&heard_between(&net, phone, from, to), 300.0, 8000);
+        assert!(share > 0.9, "hold music {from}-{to} s: {share:.2}");
+    }
+    assert!(tone_share(&heard_between(&net, phone, 3.3, 4.0), 1000.0, 8000) > 0.9, "unheld");
+}

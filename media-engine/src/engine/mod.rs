@@ -153,6 +153,8 @@ pub struct Engine {
     legs: FxHashMap<LegId, Member>,
     routes: FxHashMap<LegId, Route>,
     controls: FxHashMap<LegId, AudioControls>,
+    /// What each held leg's party hears, kept across its bridges coming and going.
+    hold_sources: FxHashMap<LegId, MediaSource>,
     /// Carrier-stream legs: how their chunks become RTP, and their marks.
     streams: FxHashMap<LegId, StreamState>,
     /// WebRTC legs by Bond's ICE username fragment, and by the peer addresses
@@ -198,6 +200,7 @@ impl Engine {
             legs: FxHashMap::default(),
             routes: FxHashMap::default(),
             controls: FxHashMap::default(),
+            hold_sources: FxHashMap::default(),
             detectors: FxHashMap::default(),
             streams: FxHashMap::default(),
             webrtc_ufrags: HashMap::new(),
@@ -434,7 +437,7 @@ impl Engine {
         self.routes.insert(a, a_to_b);
         self.routes.insert(b, b_to_a);
         for (leg, peer_rate) in [(a, rate_b), (b, rate_a)] {
-            self.leg_mut(leg)?.set_bridged(Some(peer_rate));
+            self.set_bridged(leg, Some(peer_rate))?;
         }
         self.refresh_passthrough(a);
         Ok(())
@@ -459,7 +462,7 @@ impl Engine {
             return Err(EngineError::AlreadyBridged(leg));
         }
         self.routes.insert(leg, Route::new(peer, rate, peer_rate, carry_dtmf)?.into_remote());
-        self.leg_mut(leg)?.set_bridged(Some(peer_rate));
+        self.set_bridged(leg, Some(peer_rate))?;
         Ok(())
     }
 
@@ -525,10 +528,22 @@ impl Engine {
     fn leave_bridge(&mut self, id: LegId) {
         self.set_passthrough(id, false);
         let detected = self.detectors.contains_key(&id);
-        if let Some(member) = self.legs.get_mut(&id) {
-            member.set_bridged(None);
-            member.set_emit_heard(detected);
+        if self.set_bridged(id, None).is_ok() {
+            if let Some(member) = self.legs.get_mut(&id) {
+                member.set_emit_heard(detected);
+            }
         }
+    }
+
+    /// A leg joins a bridge (hearing its peer, at `peer`'s rate) or leaves one
+    /// (hearing its own source); a held leg goes on hearing its hold source.
+    fn set_bridged(&mut self, leg: LegId, peer: Option<SampleRate>) -> Result<(), EngineError> {
+        let member = self.legs.get_mut(&leg).ok_or(EngineError::UnknownLeg(leg))?;
+        member.set_bridged(peer);
+        if let Some(source) = self.hold_sources.get(&leg) {
+            member.set_hold_source(source);
+        }
+        Ok(())
     }
 
     /// Mute what a leg's party says (`inbound`) and/or what it hears (`outbound`).
@@ -545,6 +560,7 @@ impl Engine {
     /// `MediaSource::Play`), and nothing passes the bridge either way until `unhold`.
     pub fn hold(&mut self, leg: LegId, hold_source: &MediaSource) -> Result<(), EngineError> {
         self.leg_mut(leg)?.set_hold_source(hold_source);
+        self.hold_sources.insert(leg, hold_source.clone());
         self.controls.entry(leg).or_default().held = true;
         self.refresh_passthrough(leg);
         Ok(())
@@ -558,6 +574,7 @@ impl Engine {
             &MediaSource::Silence
         });
         self.controls.entry(leg).or_default().held = false;
+        self.hold_sources.remove(&leg);
         self.refresh_passthrough(leg);
         Ok(())
     }
@@ -754,6 +771,7 @@ impl Engine {
         if leg.is_ended() {
             let removed = self.legs.remove(&id);
             self.controls.remove(&id);
+            self.hold_sources.remove(&id);
             self.detectors.remove(&id);
             self.streams.remove(&id);
             self.armed.remove(&id);
