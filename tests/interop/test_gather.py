@@ -5,7 +5,8 @@ ctrl_tcp module), and in-band DTMF tones in a sipp call whose media is the test'
 socket. Each gather ends in `call.gather.ended` with the digits and Telnyx's
 `status`; a digit during a spoken prompt cuts it short. Bond's speech gather
 (`bond_input: "dtmf speech"`) ends with what a caller said (espeak-ng's voice,
-transcribed by the embedded whisper.cpp) in `bond_speech`.
+transcribed by the embedded whisper.cpp) in `bond_speech`; speaking over a
+prompt stops it, as a digit does.
 
 (sipp 3.6.1's `play_dtmf` is not used: it sends telephone-events on payload
 types 96 and 97 whatever the SDP says, and marks the end with the reserved bit.)
@@ -29,7 +30,7 @@ with warnings.catch_warnings():
 
 from conftest import API_KEY, free_port
 from test_sip_baresip import console_shown_on_failure, free_udp_and_tcp_port, mono_samples, start_baresip, stop_baresip
-from test_sip_trunk import events, rtp_caller, rtp_packets, trunk_connection, wait_event
+from test_sip_trunk import events, exchange_rtp, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
 from test_speech import espeak, silence
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "*": 941, "0": 941, "#": 941}
@@ -49,6 +50,15 @@ def incoming_answered(bond, receiver, client):
     call = wait_event(receiver, "call.initiated")["call_control_id"]
     assert client.calls.actions.answer(call).data.result == "ok"
     return call
+
+
+def rtp_caller_answered(bond, receiver):
+    """A sipp caller whose media is the test's socket, answered: (caller, socket, SDK, call, Bond's RTP port)."""
+    trunk_connection(bond, receiver)
+    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
+    client = sdk(bond)
+    call = incoming_answered(bond, receiver, client)
+    return caller, media, client, call, int(caller.logged(r"BOND_RTP (\d+)").group(1))
 
 
 def dtmf_pcmu(keys, tone_ms=120, gap_ms=200):
@@ -128,11 +138,7 @@ def test_gather_collects_rfc4733_digits_a_baresip_caller_presses(bond, receiver,
 
 
 def test_gather_hears_in_band_tones_and_a_pause_after_them_ends_it(bond, receiver):
-    trunk_connection(bond, receiver)
-    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
-    client = sdk(bond)
-    call = incoming_answered(bond, receiver, client)
-    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    caller, media, client, call, bond_port = rtp_caller_answered(bond, receiver)
     client.calls.actions.gather(call, maximum_digits=4, inter_digit_timeout_millis=1000)
     send_paced(media, bond_port, dtmf_pcmu("47"))
     ended = wait_event(receiver, "call.gather.ended", call_control_id=call)
@@ -206,11 +212,7 @@ def test_a_prompt_nobody_answers_is_tried_again_then_times_out(bond, receiver):
 
 
 def test_a_speech_gather_ends_with_what_the_caller_said(bond, receiver, tmp_path):
-    trunk_connection(bond, receiver)
-    caller, media = rtp_caller(bond, bye_timeout_ms=60000)
-    client = sdk(bond)
-    call = incoming_answered(bond, receiver, client)
-    bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
+    caller, media, client, call, bond_port = rtp_caller_answered(bond, receiver)
     said = espeak("I would like to pay my bill.", str(tmp_path)) + silence(1.5)
     samples = struct.unpack(f"<{len(said) // 2}h", said)
     # Bond's own field: the gather listens for speech as well as digits.
@@ -222,5 +224,22 @@ def test_a_speech_gather_ends_with_what_the_caller_said(bond, receiver, tmp_path
     assert "pay" in heard and "bill" in heard, ended["bond_speech"]
     kinds = [e["event_type"] for e in events(receiver) if e["payload"]["call_control_id"] == call]
     assert "call.transcription" not in kinds, "a speech gather sends no transcription events"
+    client.calls.actions.hangup(call)
+    caller.wait()
+
+
+def test_speaking_over_a_prompt_stops_it_and_the_words_end_the_gather(bond, receiver, tmp_path):
+    caller, media, client, call, bond_port = rtp_caller_answered(bond, receiver)
+    prompt = "Please tell me, in a few words, why you are calling today. " * 3
+    client.calls.actions.gather_using_speak(call, payload=prompt, voice="female", language="en-US",
+                                            extra_body={"bond_input": "dtmf speech"})
+    said = silence(1.0) + espeak("I would like to pay my bill.", str(tmp_path)) + silence(3.0)
+    samples = struct.unpack(f"<{len(said) // 2}h", said)
+    heard = pcmu_samples(exchange_rtp(media, bond_port, rtp_packets(list(samples))))
+    ended = wait_event(receiver, "call.gather.ended", timeout=30.0, call_control_id=call)
+    assert (ended["digits"], ended["status"]) == ("", "valid"), ended
+    assert "bill" in ended["bond_speech"]["transcript"].lower(), ended["bond_speech"]
+    assert rms(heard[:8000]) > 500, f"the prompt played first ({rms(heard[:8000]):.0f})"
+    assert rms(heard[-8000:]) < 100, f"the prompt stopped when the caller spoke ({rms(heard[-8000:]):.0f})"
     client.calls.actions.hangup(call)
     caller.wait()

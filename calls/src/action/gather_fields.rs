@@ -97,18 +97,18 @@ pub fn gather(body: &Value) -> Result<Action, CallError> {
     spec.timeout = millis(asked.timeout_millis, "timeout_millis", spec.timeout)?;
     spec.initial_timeout =
         millis(asked.initial_timeout_millis, "initial_timeout_millis", spec.initial_timeout)?;
-    if listens_for_speech(&asked)? {
-        spec.speech = Some(asked.bond_speech_language.clone().unwrap_or_else(|| "en".into()));
-    }
+    spec.speech = speech_language(&asked)?;
     Ok(Action::Gather(spec))
 }
 
-/// Whether `bond_input` asks for speech as well as digits.
-fn listens_for_speech(asked: &Fields) -> Result<bool, CallError> {
+/// The language to listen in when `bond_input` asks for speech as well as digits.
+fn speech_language(asked: &Fields) -> Result<Option<String>, CallError> {
     let words: Vec<&str> = asked.bond_input.as_deref().unwrap_or("dtmf").split_whitespace().collect();
     match words.as_slice() {
-        ["dtmf"] => Ok(false),
-        ["dtmf", "speech"] | ["speech", "dtmf"] => Ok(true),
+        ["dtmf"] => Ok(None),
+        ["dtmf", "speech"] | ["speech", "dtmf"] => {
+            Ok(Some(asked.bond_speech_language.clone().unwrap_or_else(|| "en".into())))
+        }
         _ => Err(invalid("bond_input must be \"dtmf\" or \"dtmf speech\"", "/bond_input")),
     }
 }
@@ -119,11 +119,8 @@ fn listens_for_speech(asked: &Fields) -> Result<bool, CallError> {
 /// wait after each prompt).
 pub fn gather_using(body: &Value, speak: bool) -> Result<Action, CallError> {
     let asked = parse::<Fields>(body)?;
-    if listens_for_speech(&asked)? {
-        let detail = "bond_input speech is available on gather only, not yet after a prompt";
-        return Err(CallError::invalid("10015", detail, "/bond_input"));
-    }
     let mut spec = PromptedSpec::new(digits(&asked)?);
+    spec.gather.speech = speech_language(&asked)?;
     // Each try is as long as the caller keeps pressing; only the waits end it.
     spec.gather.timeout = Duration::from_millis(MAX_MILLIS);
     spec.gather.initial_timeout =

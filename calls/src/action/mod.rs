@@ -266,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn bonds_speech_gather_is_asked_with_bond_input_on_gather_only() {
+    fn bonds_speech_gather_is_asked_with_bond_input() {
         let body = json!({ "bond_input": "dtmf speech", "bond_speech_language": "en-GB" });
         let Action::Gather(spec) = Action::parse("gather", &body).unwrap() else { panic!() };
         assert_eq!(spec.speech.as_deref(), Some("en-GB"));
@@ -276,7 +276,10 @@ mod tests {
         assert_eq!(spec.speech, None);
         assert_eq!(invalid_pointer("gather", json!({ "bond_input": "speech" })), "/bond_input");
         let prompted = json!({ "payload": "Say yes", "bond_input": "speech dtmf" });
-        assert_eq!(invalid_pointer("gather_using_speak", prompted), "/bond_input");
+        let Action::GatherUsing(using) = Action::parse("gather_using_speak", &prompted).unwrap() else {
+            panic!()
+        };
+        assert_eq!(using.spec.gather.speech.as_deref(), Some("en"));
     }
 
     #[test]

@@ -79,14 +79,18 @@ impl Kind {
         }
     }
 
-    /// The party started speaking, or said `spoken` (speech gathers; a prompted gather listens for digits only).
+    /// The party started speaking, or said `spoken` (speech gathers).
     fn speech(&mut self, now: Instant, spoken: Option<Spoken>) -> Vec<Step> {
-        let Self::Plain(gather) = self else { return Vec::new() };
-        let ended = match spoken {
-            None => gather.speech_started(now),
-            Some(spoken) => gather.speech(now, spoken),
-        };
-        ended.map(Step::Ended).into_iter().collect()
+        match self {
+            Self::Plain(gather) => {
+                let ended = match spoken {
+                    None => gather.speech_started(now),
+                    Some(spoken) => gather.speech(now, spoken),
+                };
+                ended.map(Step::Ended).into_iter().collect()
+            }
+            Self::Prompted(run) => run.machine.speech(now, spoken),
+        }
     }
 
     fn poll(&mut self, now: Instant) -> Vec<Step> {
@@ -158,6 +162,9 @@ impl CallService {
     ) -> Result<(), CallError> {
         let leg = self.answered_leg(call, "a gather").await?;
         let main = self.load_clip(leg, using.prompt, Some(1)).await?;
+        if let Some(language) = &using.spec.gather.speech {
+            self.listen_for_gather(call, language.clone()).await?;
+        }
         let invalid = match using.invalid {
             Some(source) => Some(self.load_clip(leg, source, Some(1)).await?),
             None => None,

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::machine::{Gather, GatherSpec, GatherStatus, Gathered};
+use super::machine::{Gather, GatherSpec, GatherStatus, Gathered, Spoken};
 
 /// Which prompt to play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,15 +89,40 @@ impl Prompted {
     /// A digit pressed at `now`; the steps it leads to, in order.
     pub fn digit(&mut self, now: Instant, digit: char) -> Vec<Step> {
         let mut steps = Vec::new();
+        if let Some(outcome) = self.gather_now(now, &mut steps).digit(now, digit) {
+            steps.push(self.after(outcome));
+        }
+        steps
+    }
+
+    /// The party started speaking (`spoken` is `None`) or said `spoken`, in a
+    /// speech gather: like a digit, it stops the prompt.
+    pub fn speech(&mut self, now: Instant, spoken: Option<Spoken>) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if self.spec.gather.speech.is_none() {
+            return steps;
+        }
+        let gather = self.gather_now(now, &mut steps);
+        let outcome = match spoken {
+            None => gather.speech_started(now),
+            Some(spoken) => gather.speech(now, spoken),
+        };
+        if let Some(outcome) = outcome {
+            steps.push(self.after(outcome));
+        }
+        steps
+    }
+
+    /// The gather, begun at `now` if a prompt still plays (which is then stopped).
+    fn gather_now(&mut self, now: Instant, steps: &mut Vec<Step>) -> &mut Gather {
         if let Phase::Prompting(_) = self.phase {
             steps.push(Step::StopPrompt);
             self.phase = Phase::Gathering(Box::new(Gather::new(self.spec.gather.clone(), now)));
         }
-        let Phase::Gathering(gather) = &mut self.phase else { unreachable!("set just above") };
-        if let Some(outcome) = gather.digit(now, digit) {
-            steps.push(self.after(outcome));
+        match &mut self.phase {
+            Phase::Gathering(gather) => gather,
+            Phase::Prompting(_) => unreachable!("set just above"),
         }
-        steps
     }
 
     /// When [`Prompted::poll`] should be called next; `None` while a prompt plays.
@@ -164,6 +189,22 @@ mod tests {
 
     fn ended(digits: &str, status: GatherStatus) -> Step {
         Step::Ended(Gathered { digits: digits.into(), status, speech: None })
+    }
+
+    #[test]
+    fn speaking_over_the_prompt_stops_it_and_what_is_said_ends_the_gather() {
+        let t0 = monotonic();
+        let mut listening = spec(1, false);
+        listening.gather.speech = Some("en".into());
+        let (mut gather, _) = Prompted::start(listening);
+        assert_eq!(gather.speech(t0 + ms(1000), None), vec![Step::StopPrompt]);
+        assert_eq!(gather.poll(t0 + ms(4000)), None, "the words are awaited past the first-digit wait");
+        let yes = Spoken { transcript: "Yes.".into(), confidence: 0.8 };
+        let said = Gathered { digits: String::new(), status: GatherStatus::Valid, speech: Some(yes.clone()) };
+        assert_eq!(gather.speech(t0 + ms(4500), Some(yes.clone())), vec![Step::Ended(said)]);
+
+        let (mut deaf, _) = Prompted::start(spec(1, false));
+        assert_eq!(deaf.speech(t0, Some(yes)), vec![], "a digit-only gather does not listen");
     }
 
     #[test]
