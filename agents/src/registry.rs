@@ -63,6 +63,8 @@ pub struct AgentStatus {
     pub state: AgentState,
     /// Since when it has been free (ready, or its last call ended).
     pub free_since: Instant,
+    /// What it is skilled in (queues may ask for some).
+    pub skills: Vec<String>,
 }
 
 /// An agent queues may offer a call to now.
@@ -71,6 +73,7 @@ pub struct Idle {
     pub agent: String,
     /// Since when it has been free (the longest-idle agent is offered first).
     pub since: Instant,
+    pub skills: Vec<String>,
 }
 
 /// A call on an agent: whose it is, whether it has been accepted, and whether
@@ -89,6 +92,8 @@ pub struct Agents {
     sessions: Arc<DashMap<(String, String), Session>>,
     calls: Arc<DashMap<CallId, AgentCall>>,
     next_session: Arc<AtomicU64>,
+    /// Each agent's skills, kept across its sessions (while Bond runs).
+    skills: Arc<DashMap<(String, String), Vec<String>>>,
 }
 
 /// A registration: the messages for this browser arrive on `messages` until it
@@ -193,13 +198,20 @@ impl Agents {
         true
     }
 
+    /// Give `agent` these skills (sorted, each once), for queues that ask for some.
+    pub fn set_skills(&self, organization_id: &str, agent: &str, mut skills: Vec<String>) {
+        skills.sort();
+        skills.dedup();
+        self.skills.insert(key(organization_id, agent), skills);
+    }
+
     /// The organization's agents queues may offer a call to: registered,
     /// available, and with no call ringing or up on them.
     pub fn idle(&self, organization_id: &str) -> Vec<Idle> {
         self.statuses(Some(organization_id))
             .into_iter()
             .filter(|s| s.state == AgentState::Available)
-            .map(|s| Idle { agent: s.agent, since: s.free_since })
+            .map(|s| Idle { agent: s.agent, since: s.free_since, skills: s.skills })
             .collect()
     }
 
@@ -223,6 +235,7 @@ impl Agents {
                     agent: agent.clone(),
                     state,
                     free_since: s.free_since,
+                    skills: self.skills.get(s.key()).map(|k| k.clone()).unwrap_or_default(),
                 }
             })
             .collect();

@@ -5,7 +5,7 @@ over it; the application picks it for an "agent" (a built-in tone) with
 `bridge`, and the caller hears the agent. Callers leave with Telnyx's
 `call.dequeued` reasons: bridged, leave, timeout and hangup. A queue that
 routes by itself (Bond's `bond_routing`) rings the longest-idle available
-agent (aiortc on the signalling socket), moves on when it rings out, and the
+agent with the skills it asks for (aiortc on the signalling socket), moves on when it rings out, and the
 caller hears the agent who answers.
 """
 
@@ -176,18 +176,23 @@ def test_queues_are_made_sized_listed_and_deleted_and_a_full_one_refuses(bond, r
 def test_a_routing_queue_rings_the_longest_idle_agent_and_the_next_when_it_rings_out(bond, receiver):
     trunk_connection(bond, receiver)
     client = sdk(bond)
-    made = api(bond, "POST", "/queues", {"queue_name": "help", "bond_routing": "longest_idle", "bond_ring_secs": 5})
+    made = api(bond, "POST", "/queues", {"queue_name": "help", "bond_routing": "longest_idle", "bond_ring_secs": 5,
+                                         "bond_skills": ["billing"]})
     assert (made["data"]["bond_routing"], made["data"]["bond_ring_secs"]) == ("longest_idle", 5), made
+    assert made["data"]["bond_skills"] == ["billing"], made
 
     async def flow():
         async with Agent(bond, agent_token(bond, "ann")) as ann, Agent(bond, agent_token(bond, "bob")) as bob:
             states = await asyncio.to_thread(agent_states, bond)
             assert states == {"ann": "unavailable", "bob": "unavailable"}, states
-            # ann makes herself ready first (idle longest); a supervisor makes bob ready.
+            # The queue asks for billing: a supervisor gives both agents the skill.
+            skilled = await asyncio.to_thread(api, bond, "PATCH", "/agents/ann", {"skills": ["billing", "spanish"]})
+            assert skilled["data"]["skills"] == ["billing", "spanish"], skilled
+            # ann makes herself ready first (idle longest); the supervisor makes bob ready.
             await ann.send(type="availability", available=True)
             assert (await ann.next("availability"))["available"] is True
             await asyncio.sleep(0.2)
-            await asyncio.to_thread(api, bond, "PATCH", "/agents/bob", {"available": True})
+            await asyncio.to_thread(api, bond, "PATCH", "/agents/bob", {"available": True, "skills": ["billing"]})
             assert (await bob.next("availability"))["available"] is True
             caller, media, call, port = await asyncio.to_thread(answered_caller, bond, receiver, client)
             await asyncio.to_thread(client.calls.actions.enqueue, call, queue_name="help")

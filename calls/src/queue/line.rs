@@ -244,7 +244,9 @@ impl Queues {
         let queue =
             self.queues.get_mut(&key(org, name)).ok_or_else(|| QueueError::NoSuchQueue(name.to_owned()))?;
         queue.max_size = max_size.unwrap_or(queue.max_size);
-        queue.routing = routing.unwrap_or(queue.routing);
+        if let Some(routing) = routing {
+            queue.routing = routing;
+        }
         queue.updated_at = at.to_owned();
         Ok(queue)
     }

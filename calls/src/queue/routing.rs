@@ -2,7 +2,8 @@
 //! the choice to the application, which is still the default).
 //!
 //! A queue that routes by itself offers its longest-waiting caller not yet
-//! offered to an agent that is available, free and past its wrap-up time: the
+//! offered to an agent that is available, free, past its wrap-up time and
+//! skilled in everything the queue asks for: the
 //! one idle longest (`longest_idle`) or the next by name after the last one
 //! offered (`round_robin`). Queues of one organization share its agents; the
 //! queue whose first caller has waited longest picks first. An offer lasts
@@ -47,18 +48,25 @@ impl Strategy {
 }
 
 /// A queue's routing settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routing {
     pub strategy: Strategy,
     /// How long an offered agent's browser rings before the offer ends.
     pub ring: Duration,
     /// How long an agent rests after a call before it is offered another.
     pub wrap_up: Duration,
+    /// Only agents with every one of these skills are offered its callers.
+    pub skills: Vec<String>,
 }
 
 impl Default for Routing {
     fn default() -> Self {
-        Self { strategy: Strategy::Application, ring: Duration::from_secs(20), wrap_up: Duration::ZERO }
+        Self {
+            strategy: Strategy::Application,
+            ring: Duration::from_secs(20),
+            wrap_up: Duration::ZERO,
+            skills: Vec::new(),
+        }
     }
 }
 
@@ -92,8 +100,10 @@ impl Queues {
                 .min();
             let Some((_, name)) = next else { break };
             let Some(queue) = self.queues.get_mut(&key(org, &name)) else { break };
+            let routing = &queue.routing;
+            let skilled = |i: &Idle| routing.skills.iter().all(|skill| i.skills.contains(skill));
             let ready: Vec<&Idle> =
-                free.iter().copied().filter(|i| i.since + queue.routing.wrap_up <= now).collect();
+                free.iter().copied().filter(|i| i.since + routing.wrap_up <= now && skilled(i)).collect();
             let agent = match queue.routing.strategy {
                 Strategy::LongestIdle => {
                     ready.iter().copied().min_by(|a, b| (a.since, &a.agent).cmp(&(b.since, &b.agent)))
@@ -178,7 +188,23 @@ mod tests {
     }
 
     fn idle(agent: &str, since: Instant) -> Idle {
-        Idle { agent: agent.into(), since }
+        Idle { agent: agent.into(), since, skills: Vec::new() }
+    }
+
+    #[test]
+    fn a_queue_asking_for_skills_is_served_only_by_agents_who_have_them() {
+        let mut queues = Queues::default();
+        let routing =
+            Routing { strategy: Strategy::LongestIdle, skills: vec!["spanish".into()], ..Routing::default() };
+        queues.create("org", "es", 10, routing, "q-1".into(), AT).unwrap();
+        let t0 = monotonic();
+        enqueue(&mut queues, "es", "caller", t0);
+        let speaks = Idle {
+            skills: vec!["billing".into(), "spanish".into()],
+            ..idle("bea", t0 + Duration::from_secs(5))
+        };
+        let offers = queues.offers("org", &[idle("ann", t0), speaks], t0 + Duration::from_secs(10));
+        assert_eq!(pairs(&offers), [("caller", "bea")], "ann, idle longer, does not speak Spanish");
     }
 
     fn pairs(offers: &[Offer]) -> Vec<(&str, &str)> {

@@ -1,7 +1,7 @@
 //! `/v2/agents` (Bond's own; Telnyx has no agents): the signed-in browser
 //! agents and where each stands for queues that route by themselves, and a
 //! supervisor making one ready or not (as the agent's own `availability`
-//! frame does; its page is told).
+//! frame does; its page is told) or setting its skills.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -25,6 +25,8 @@ pub struct AgentView {
     state: &'static str,
     /// Seconds since it was last free: made ready, or its last call ended.
     idle_secs: u64,
+    /// What it is skilled in (queues may ask for some).
+    skills: Vec<String>,
 }
 
 impl AgentView {
@@ -34,14 +36,17 @@ impl AgentView {
             idle_secs: monotonic().saturating_duration_since(status.free_since).as_secs(),
             name: status.agent,
             state: status.state.as_str(),
+            skills: status.skills,
         }
     }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct AvailabilityBody {
+pub struct AgentBody {
     /// Whether queues may offer the agent callers.
-    available: bool,
+    available: Option<bool>,
+    /// Its skills (replacing those it had): at most 32, each 1 to 64 characters.
+    skills: Option<Vec<String>>,
 }
 
 #[utoipa::path(get, path = "/v2/agents", tag = "agents",
@@ -56,8 +61,9 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
 }
 
 #[utoipa::path(patch, path = "/v2/agents/{name}", tag = "agents", params(("name" = String, Path)),
-    request_body = AvailabilityBody,
-    responses((status = 200, description = "The agent, ready or not", body = super::schemas::Data<AgentView>),
+    request_body = AgentBody,
+    responses((status = 200, description = "The agent, ready or not, with its skills", body = super::schemas::Data<AgentView>),
+    (status = 422, description = "Invalid skills", body = ErrorEnvelope),
     (status = 404, description = "No such agent signed in", body = ErrorEnvelope),
     (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -65,12 +71,19 @@ pub async fn set_availability(
     State(state): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
-    Body(body): Body<AvailabilityBody>,
+    Body(body): Body<AgentBody>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
     let org = &principal.organization_id;
-    if !state.calls.agents().set_available(org, &name, body.available, monotonic()) {
+    let agents = state.calls.agents();
+    if !agents.is_registered(org, &name) {
         return Err(ApiError::not_found("No agent of that name is signed in."));
+    }
+    if let Some(skills) = &body.skills {
+        agents.set_skills(org, &name, super::queues::checked_skills(skills, "/skills")?);
+    }
+    if let Some(available) = body.available {
+        agents.set_available(org, &name, available, monotonic());
     }
     state.calls.availability_changed(org).await;
     let status = state.calls.agents().statuses(Some(org)).into_iter().find(|s| s.agent == name);

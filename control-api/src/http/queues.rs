@@ -41,6 +41,8 @@ pub struct QueueView {
     /// Bond's own: how long an offered agent rings, and rests after a call.
     bond_ring_secs: u64,
     bond_wrap_up_secs: u64,
+    /// Bond's own: the skills an agent needs to be offered its callers.
+    bond_skills: Vec<String>,
 }
 
 impl QueueView {
@@ -57,6 +59,7 @@ impl QueueView {
             bond_routing: queue.routing.strategy.as_str(),
             bond_ring_secs: queue.routing.ring.as_secs(),
             bond_wrap_up_secs: queue.routing.wrap_up.as_secs(),
+            bond_skills: queue.routing.skills.clone(),
         }
     }
 }
@@ -128,11 +131,16 @@ pub struct RoutingFields {
     bond_ring_secs: Option<i64>,
     /// 0-600, default 0: how long an agent rests after a call before the next offer.
     bond_wrap_up_secs: Option<i64>,
+    /// Skills an agent must have (all of them) to be offered this queue's callers.
+    bond_skills: Option<Vec<String>>,
 }
 
 impl RoutingFields {
     fn is_empty(&self) -> bool {
-        self.bond_routing.is_none() && self.bond_ring_secs.is_none() && self.bond_wrap_up_secs.is_none()
+        self.bond_routing.is_none()
+            && self.bond_ring_secs.is_none()
+            && self.bond_wrap_up_secs.is_none()
+            && self.bond_skills.is_none()
     }
 
     /// The routing these fields make of `base`.
@@ -159,6 +167,10 @@ impl RoutingFields {
             strategy,
             ring: secs(self.bond_ring_secs, 5..=120, base.ring, "bond_ring_secs")?,
             wrap_up: secs(self.bond_wrap_up_secs, 0..=600, base.wrap_up, "bond_wrap_up_secs")?,
+            skills: match &self.bond_skills {
+                None => base.skills,
+                Some(skills) => checked_skills(skills, "/bond_skills")?,
+            },
         })
     }
 }
@@ -245,7 +257,7 @@ pub async fn update(
         false => {
             let current =
                 queues.get(&principal.organization_id, &name).map_err(|e| refused(e, "/queue_name"))?;
-            Some(body.routing.applied_to(current.routing)?)
+            Some(body.routing.applied_to(current.routing.clone())?)
         }
     };
     let queue = queues
@@ -395,6 +407,18 @@ async fn call_view(
         queue_position: w.position,
         wait_time_secs: w.waited_secs,
     }))
+}
+
+/// Skills as queues and agents name them: at most 32, each 1 to 64 characters.
+pub fn checked_skills(skills: &[String], pointer: &str) -> Result<Vec<String>, ApiError> {
+    let fine = skills.len() <= 32 && skills.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 64);
+    if !fine {
+        return Err(ApiError::unprocessable("10002", "skills: at most 32, each 1 to 64 characters", pointer));
+    }
+    let mut skills: Vec<String> = skills.iter().map(|s| s.trim().to_owned()).collect();
+    skills.sort();
+    skills.dedup();
+    Ok(skills)
 }
 
 fn not_in_line() -> ApiError {
