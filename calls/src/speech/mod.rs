@@ -39,6 +39,7 @@ const UTTERANCE_QUEUE: usize = 16;
 /// Previous segments handed to the translator as context.
 const CONTEXT_SEGMENTS: usize = 3;
 
+mod on_bridge;
 mod settings;
 
 use settings::Side;
@@ -126,45 +127,6 @@ impl CallService {
 
     pub async fn stop_translation(&self, call: &CallRecord) -> Result<(), CallError> {
         self.stop_speech(call, "translation", |s| s.translation.take().is_some()).await
-    }
-
-    /// The organization's voice config on a new bridge: `transcribe` transcribes
-    /// both parties; `live_translate` translates both ways, the customer speaking
-    /// `translate_from` and the agent (an `agent:` call, else `b`) `translate_to`.
-    pub(super) async fn speech_on_bridge(&self, a: &CallRecord, b: &CallRecord) {
-        let Ok(config) = self.store.voice_config(&a.organization_id).await else { return };
-        let (customer, agent) = if is_agent(a) && !is_agent(b) { (b, a) } else { (a, b) };
-        let mut started = Vec::new();
-        if config.transcribe {
-            for call in [customer, agent] {
-                let language = if call == agent { &config.translate_to } else { &config.translate_from };
-                let language = language.clone().unwrap_or_else(|| "en".into());
-                let request = TranscriptionRequest {
-                    engine: None,
-                    tracks: Tracks::Inbound,
-                    language,
-                    interim_results: false,
-                };
-                started.push(self.start_transcription(call, request).await);
-            }
-        }
-        if let (true, Some(from), Some(to)) =
-            (config.live_translate, config.translate_from, config.translate_to)
-        {
-            for (call, from, to) in [(customer, &from, &to), (agent, &to, &from)] {
-                let request = TranslationRequest {
-                    from: from.clone(),
-                    to: to.clone(),
-                    voice_to_voice: config.voice_to_voice,
-                };
-                started.push(self.start_translation(call, request).await);
-            }
-        }
-        for result in started {
-            if let Err(e) = result {
-                tracing::warn!(call = %a.call_control_id, error = ?e, "the voice config's speech did not start on the bridge");
-            }
-        }
     }
 
     async fn change_speech(
@@ -538,11 +500,6 @@ impl CallService {
             tracing::error!(call = %call.call_control_id, error = %e, "could not record {event_type}");
         }
     }
-}
-
-/// A browser agent's call: dialed as `agent:<name>`, or placed from the softphone.
-fn is_agent(call: &CallRecord) -> bool {
-    call.to.starts_with("agent:") || call.from.starts_with("agent:")
 }
 
 /// The translation being spoken into the other call: its leg and when it ends.
