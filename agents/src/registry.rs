@@ -198,10 +198,8 @@ impl Agents {
         true
     }
 
-    /// Give `agent` these skills (sorted, each once), for queues that ask for some.
-    pub fn set_skills(&self, organization_id: &str, agent: &str, mut skills: Vec<String>) {
-        skills.sort();
-        skills.dedup();
+    /// Give `agent` these skills (checked by the caller), for queues that ask for some.
+    pub fn set_skills(&self, organization_id: &str, agent: &str, skills: Vec<String>) {
         self.skills.insert(key(organization_id, agent), skills);
     }
 

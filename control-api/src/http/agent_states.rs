@@ -67,7 +67,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     (status = 404, description = "No such agent signed in", body = ErrorEnvelope),
     (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn set_availability(
+pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,

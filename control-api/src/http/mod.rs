@@ -78,7 +78,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(recordings::list))
         .routes(routes!(queues::list, queues::create))
         .routes(routes!(agent_states::list))
-        .routes(routes!(agent_states::set_availability))
+        .routes(routes!(agent_states::update))
         .routes(routes!(queues::get, queues::update, queues::delete))
         .routes(routes!(queues::calls))
         .routes(routes!(queues::call, queues::update_call, queues::remove_call))

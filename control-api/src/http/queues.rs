@@ -409,7 +409,8 @@ async fn call_view(
     }))
 }
 
-/// Skills as queues and agents name them: at most 32, each 1 to 64 characters.
+/// Skills as queues and agents name them: at most 32, each 1 to 64
+/// characters; trimmed, sorted, each once.
 pub fn checked_skills(skills: &[String], pointer: &str) -> Result<Vec<String>, ApiError> {
     let fine = skills.len() <= 32 && skills.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 64);
     if !fine {
