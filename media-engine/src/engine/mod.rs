@@ -19,6 +19,7 @@
 //! whose output loses its RTP header (see `stream.rs`).
 
 mod bridge;
+mod controls;
 mod deadlines;
 mod member;
 mod pacer;
@@ -40,6 +41,7 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
 use bridge::Route;
+pub use controls::AudioControls;
 use member::Member;
 pub use relay::{PassOffer, Relay, RelayedPacket};
 pub use stream::StreamOutput;
@@ -123,27 +125,6 @@ impl DtmfPassing {
     /// Whether digits pass from the first leg to the second, and from the second to the first.
     pub fn directions(self) -> (bool, bool) {
         (matches!(self, Self::Both | Self::FromFirst), matches!(self, Self::Both | Self::FromSecond))
-    }
-}
-
-/// Per-leg audio controls: mute each direction, hold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AudioControls {
-    /// What the party says does not reach the bridge.
-    pub mute_inbound: bool,
-    /// The party hears nothing from the bridge.
-    pub mute_outbound: bool,
-    /// On hold: neither direction passes the bridge; the party hears the hold source.
-    pub held: bool,
-}
-
-impl AudioControls {
-    fn passes_inbound(&self) -> bool {
-        !self.mute_inbound && !self.held
-    }
-
-    fn passes_outbound(&self) -> bool {
-        !self.mute_outbound && !self.held
     }
 }
 
@@ -533,55 +514,6 @@ impl Engine {
                 member.set_emit_heard(detected);
             }
         }
-    }
-
-    /// A leg joins a bridge (hearing its peer, at `peer`'s rate) or leaves one
-    /// (hearing its own source); a held leg goes on hearing its hold source.
-    fn set_bridged(&mut self, leg: LegId, peer: Option<SampleRate>) -> Result<(), EngineError> {
-        let member = self.legs.get_mut(&leg).ok_or(EngineError::UnknownLeg(leg))?;
-        member.set_bridged(peer);
-        if let Some(source) = self.hold_sources.get(&leg) {
-            member.set_hold_source(source);
-        }
-        Ok(())
-    }
-
-    /// Mute what a leg's party says (`inbound`) and/or what it hears (`outbound`).
-    pub fn set_mute(&mut self, leg: LegId, inbound: bool, outbound: bool) -> Result<(), EngineError> {
-        self.leg_mut(leg)?;
-        let controls = self.controls.entry(leg).or_default();
-        controls.mute_inbound = inbound;
-        controls.mute_outbound = outbound;
-        self.refresh_passthrough(leg);
-        Ok(())
-    }
-
-    /// Put a leg on hold: its party hears `hold_source` (silence, or music from
-    /// `MediaSource::Play`), and nothing passes the bridge either way until `unhold`.
-    pub fn hold(&mut self, leg: LegId, hold_source: &MediaSource) -> Result<(), EngineError> {
-        self.leg_mut(leg)?.set_hold_source(hold_source);
-        self.hold_sources.insert(leg, hold_source.clone());
-        self.controls.entry(leg).or_default().held = true;
-        self.refresh_passthrough(leg);
-        Ok(())
-    }
-
-    pub fn unhold(&mut self, leg: LegId) -> Result<(), EngineError> {
-        let bridged = self.routes.contains_key(&leg);
-        self.leg_mut(leg)?.set_hold_source(if bridged {
-            &MediaSource::External
-        } else {
-            &MediaSource::Silence
-        });
-        self.controls.entry(leg).or_default().held = false;
-        self.hold_sources.remove(&leg);
-        self.refresh_passthrough(leg);
-        Ok(())
-    }
-
-    /// A leg's mute and hold state.
-    pub fn controls(&self, leg: LegId) -> AudioControls {
-        self.controls.get(&leg).copied().unwrap_or_default()
     }
 
     /// The leg `leg` is bridged with.
