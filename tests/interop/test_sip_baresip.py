@@ -52,16 +52,19 @@ rtp_ports\t{rtp_min}-{rtp_max}
 
 
 def free_udp_and_tcp_port():
-    """A port free both ways now: baresip takes its SIP port over UDP and TCP, and conftest's
-    free_port checks TCP only."""
+    """A port free both ways now, with the next free over TCP: baresip takes its SIP port over
+    UDP and TCP and the next for SIP/TLS, and conftest's free_port checks TCP only."""
     while True:
         port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
+        # UDP and TCP on the port, and TCP on the next (baresip's SIP/TLS listener).
+        wanted = [(socket.SOCK_DGRAM, port), (socket.SOCK_STREAM, port + 1)]
+        try:
+            with contextlib.ExitStack() as held:
+                for kind, number in wanted:
+                    held.enter_context(socket.socket(socket.AF_INET, kind)).bind(("127.0.0.1", number))
+            return port
+        except OSError:
+            continue
 
 
 @contextlib.contextmanager
