@@ -15,6 +15,9 @@
 //!   (`availability`); the registry knows who is available, busy or not, and
 //!   free since when ([`Agents::idle`], [`Agents::statuses`]), and call
 //!   control's queues ring the free ones ([`AgentControl::availability_changed`]).
+//! - a browser behind a firewall that blocks UDP reaches Bond through a TURN
+//!   relay: `registered` carries the ICE servers with credentials made for
+//!   the agent ([`turn`]).
 //!
 //! It owns the registered sessions and the calls on agents ([`Agents`]). It
 //! talks to call control only through [`AgentControl`], and must never import
@@ -26,6 +29,7 @@ mod control;
 mod frames;
 pub mod protocol;
 mod registry;
+pub mod turn;
 
 pub use control::AgentControl;
 pub use frames::{handle, signed_out};

@@ -53,6 +53,9 @@ pub enum AgentMessage {
         agent: String,
         expires: i64,
         connection_id: Option<String>,
+        /// TURN servers to gather relayed candidates from (`turn.urls`), with
+        /// the agent's credentials; empty when none is configured.
+        ice_servers: Vec<crate::turn::IceServer>,
     },
     IncomingCall {
         call_control_id: CallId,

@@ -9,7 +9,9 @@
 
 pub mod admin;
 pub mod config;
+pub mod dev_cert;
 pub mod serve;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;

@@ -32,6 +32,15 @@ enum Command {
     /// Tools for webhooks.
     #[command(subcommand)]
     Webhooks(Webhooks),
+    /// Make a certificate authority and a server certificate it signs, for trying HTTPS (not for production).
+    DevCert {
+        /// Where to write ca.pem, ca-key.pem, cert.pem and key.pem.
+        #[arg(long, default_value = "dev-cert")]
+        out: PathBuf,
+        /// A name or IP address the certificate is for, besides localhost and 127.0.0.1; repeatable.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +132,19 @@ fn main() -> ExitCode {
             };
         }
         Command::Serve => None,
+        Command::DevCert { out, hosts } => {
+            return match bond::dev_cert::make(&out, &hosts) {
+                Ok(made) => {
+                    let (ca, cert, key) = (made.ca.display(), made.cert.display(), made.key.display());
+                    eprintln!("bond: wrote {ca} (trust it), {cert} (http.tls_cert) and {key} (http.tls_key)");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bond: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Webhooks(Webhooks::Tail { listen, public_key }) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             let served = runtime.map(|rt| rt.block_on(bond_control_api::tail::run(listen, public_key)));

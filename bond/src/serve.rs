@@ -10,10 +10,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use bond_agents::turn::TurnServers;
 use bond_calls::recording_storage::RecordingStorage;
 use bond_calls::{CallFiles, CallService, RecordingLinks};
 use bond_control_api::http::app;
 use bond_control_api::http::guard::RateLimiter;
+use bond_control_api::http::listener::TlsAcceptor;
 use bond_control_api::revocation::Revocations;
 use bond_control_api::state::{prometheus, AppState};
 use bond_speech::assemblyai::AssemblyAi;
@@ -42,6 +44,10 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error("recording storage: {0}")]
     Storage(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("http.trusted_ca: {0}")]
+    Trust(#[from] bond_store::trust::TrustError),
 }
 
 /// A started Bond: where it listens and how to stop it.
@@ -62,6 +68,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     for dir in [&config.data_dir, &config.recordings_dir] {
         std::fs::create_dir_all(dir)
             .map_err(|source| ServeError::Directory { path: dir.display().to_string(), source })?;
+    }
+    if !config.http.trusted_ca.as_os_str().is_empty() {
+        bond_store::trust::trust(bond_store::trust::read_certificates(&config.http.trusted_ca)?)?;
     }
     let db = Database::connect(&config.database_url).await?;
     let instance_id =
@@ -112,6 +121,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         instance_id,
         max_body_bytes: config.http.max_body_bytes,
         public_url: config.http.public_url.clone(),
+        turn: TurnServers::new(config.turn.urls.clone(), config.turn.secret.clone(), config.turn.ttl_secs),
     })
 }
 
@@ -202,7 +212,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let http_addr = listener.local_addr().map_err(ServeError::Http)?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
-    let server = tokio::spawn(bond_control_api::http::listener::serve(listener, router, async {
+    let tls = tls_acceptor(config)?;
+    let server = tokio::spawn(bond_control_api::http::listener::serve(listener, router, tls, async {
         let _ = stopped.await;
     }));
     tracing::info!(
@@ -237,10 +248,19 @@ async fn recording_link_secret(store: &Store) -> Result<Vec<u8>, bond_store::db:
 
 fn public_url(config: &Config) -> String {
     if config.http.public_url.is_empty() {
-        format!("http://{}", config.http.listen)
+        let scheme = if config.http.tls() { "https" } else { "http" };
+        format!("{scheme}://{}", config.http.listen)
     } else {
         config.http.public_url.clone()
     }
+}
+
+/// The listener's TLS, when `http.tls_cert` is set.
+fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, ServeError> {
+    if !config.http.tls() {
+        return Ok(None);
+    }
+    Ok(Some(crate::tls::acceptor(&config.http.tls_cert, &config.http.tls_key)?))
 }
 
 fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {

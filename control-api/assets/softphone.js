@@ -55,6 +55,7 @@ function onMessage(m) {
   switch (m.type) {
     case "registered":
       state.registered = true; state.agent = m.agent; state.connectionId = m.connection_id;
+      state.iceServers = m.ice_servers || [];
       setStatus("registered", "ok"); showError("");
       $("login").hidden = true; $("idle").hidden = false; $("dial").hidden = !m.connection_id;
       $("agent-name").textContent = `Signed in as ${m.agent}`;
@@ -160,7 +161,7 @@ async function startMedia(call) {
     showError(e.message);
     return null;
   }
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const pc = bondMedia.peer(state.iceServers || []);
   state.pc = pc;
   state.mic.getTracks().forEach((t) => pc.addTrack(t, state.mic));
   pc.ontrack = (e) => {

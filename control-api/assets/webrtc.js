@@ -22,6 +22,14 @@ const bondMedia = (() => {
     }
   }
 
+  // A peer connection gathering candidates from `iceServers` (the TURN relays
+  // Bond hands out). `#ice=relay` in the page's address uses relayed
+  // candidates only, as a firewall that blocks all UDP to Bond would.
+  function peer(iceServers) {
+    const relay = new URLSearchParams(location.hash.slice(1)).get("ice") === "relay";
+    return new RTCPeerConnection({ iceServers, iceTransportPolicy: relay ? "relay" : "all" });
+  }
+
   // Set and return `pc`'s offer once ICE gathering is complete (at most 3 s).
   async function completeOffer(pc) {
     await pc.setLocalDescription(await pc.createOffer());
@@ -75,5 +83,5 @@ const bondMedia = (() => {
     };
   }
 
-  return { microphone, completeOffer, meter };
+  return { microphone, peer, completeOffer, meter };
 })();

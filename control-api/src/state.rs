@@ -29,6 +29,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Where Bond is reached from outside (`http.public_url`), for signed URLs.
     pub public_url: String,
+    /// The TURN servers agents are handed (`turn.*`), if any.
+    pub turn: Option<bond_agents::turn::TurnServers>,
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

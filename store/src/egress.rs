@@ -71,9 +71,15 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// A client for URLs an application gave Bond: guarded DNS, and redirects
-/// (at most 5) checked the same way.
-pub fn client(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+/// A client for URLs an application gave Bond: guarded DNS, redirects (at
+/// most 5) checked the same way, and the extra roots of [`crate::trust`].
+pub fn client(mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    for root in crate::trust::extra_roots() {
+        match reqwest::Certificate::from_der(root) {
+            Ok(root) => builder = builder.add_root_certificate(root),
+            Err(e) => tracing::warn!(error = %e, "a trusted certificate authority was left out"),
+        }
+    }
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() >= 5 {
             return attempt.error("more than 5 redirects");

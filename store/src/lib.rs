@@ -1,15 +1,17 @@
 //! What Bond keeps. This crate owns the database ([`db`]: sqlx on SQLite or
 //! Postgres, the migrations), one file per resource on [`Store`], the webhook
 //! outbox and its delivery ([`webhooks`]), the egress guard outgoing requests
-//! pass ([`egress`]), API keys and roles ([`keys`]) and the wall clock records
-//! are stamped with ([`clock`]). No SQL lives outside it. It must never import
-//! the call-control core, the leg adapters, HTTP or the media engine.
+//! pass ([`egress`]) and whom their TLS trusts ([`trust`]), API keys and roles
+//! ([`keys`]) and the wall clock records are stamped with ([`clock`]). No SQL
+//! lives outside it. It must never import the call-control core, the leg
+//! adapters, HTTP or the media engine.
 
 mod call_id;
 pub mod clock;
 pub mod db;
 pub mod egress;
 pub mod keys;
+pub mod trust;
 pub mod webhooks;
 
 mod audit;

@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{client_async_tls_with_config, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{client_async_tls_with_config, Connector, MaybeTlsStream, WebSocketStream};
 
 /// How long connecting (TCP, TLS, upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,7 +131,9 @@ pub async fn connect(url: &str, auth_token: Option<&str>) -> Result<Socket, Stri
     let config = WebSocketConfig::default().read_buffer_size(super::READ_BUFFER);
     let connecting = async {
         let tcp = tcp_to(request.uri()).await?;
-        client_async_tls_with_config(request, tcp, Some(config), None).await.map_err(|e| e.to_string())
+        // `wss://` verified against the public roots and `http.trusted_ca`.
+        let tls = Connector::Rustls(bond_store::trust::client_config());
+        client_async_tls_with_config(request, tcp, Some(config), Some(tls)).await.map_err(|e| e.to_string())
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok((socket, _))) => Ok(socket),

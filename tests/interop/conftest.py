@@ -15,6 +15,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -37,17 +38,20 @@ def free_port() -> int:
 class Bond:
     """A `bond serve` child process on its own data directory and port."""
 
-    def __init__(self, data_dir: str, extra_env=None, nofile=None):
+    def __init__(self, data_dir: str, extra_env=None, nofile=None, ca=None):
         self.data_dir = data_dir
         self.extra_env = extra_env or {}
         self.nofile = nofile  # a descriptor limit (ulimit -n) to run under
+        # Served over HTTPS (http.tls_cert): clients trust `ca`, the CA that signed it.
+        self.scheme = "https" if "BOND_HTTP_TLS_CERT" in self.extra_env else "http"
+        self.ssl_context = ssl.create_default_context(cafile=ca) if self.scheme == "https" else None
         self.port = int(self.extra_env.get("BOND_HTTP_LISTEN", "127.0.0.1:8080").rsplit(":", 1)[1])
         self.sip_port = int(self.extra_env.get("BOND_SIP_UDP_LISTEN", "0.0.0.0:5060").rsplit(":", 1)[1])
         self.proc = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v2"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v2"
 
     def start(self):
         env = {
@@ -62,14 +66,15 @@ class Bond:
             **self.extra_env,
         }
         bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
+        health = f"{self.scheme}://127.0.0.1:{self.port}/health"
+        with contextlib.suppress(OSError), urllib.request.urlopen(health, timeout=1, context=self.ssl_context):
             raise RuntimeError(f"something already answers on port {self.port}: a Bond left running?")
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))) if self.nofile else None
         self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1)
+                urllib.request.urlopen(health, timeout=1, context=self.ssl_context)
                 return
             except OSError:
                 if self.proc.poll() is not None:
@@ -90,9 +95,10 @@ class Bond:
 
 
 class Receiver:
-    """Collects webhook POSTs: (headers, raw body), in arrival order."""
+    """Collects webhook POSTs: (headers, raw body), in arrival order; over
+    HTTPS with `tls` (a certificate file and its key file)."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, tls=None):
         self.received = []
         self.lock = threading.Lock()
         outer = self
@@ -109,12 +115,18 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"{self.scheme}://127.0.0.1:{self.port}/hooks"
 
     def wait_for(self, count: int, timeout: float = 20.0):
         deadline = time.time() + timeout
@@ -131,10 +143,10 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def bond_with(env=None, nofile=None):
+def bond_with(env=None, nofile=None, ca=None):
     """A running Bond with `env` on top of the test defaults, stopped afterwards."""
     with tempfile.TemporaryDirectory() as data_dir:
-        b = Bond(data_dir, env, nofile)
+        b = Bond(data_dir, env, nofile, ca)
         b.start()
         try:
             yield b
@@ -233,7 +245,7 @@ def api(bond, method, path, body=None, key=API_KEY):
         data=json.dumps(body).encode() if body is not None else None,
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(req, timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=10, context=bond.ssl_context) as r:
         return json.loads(r.read() or b"null")
 
 

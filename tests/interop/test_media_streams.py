@@ -93,7 +93,9 @@ class Carrier:
 
     def __init__(self, bond, connection_id, kind, codec, call_id, headers=None, token_in_connected=False,
                  client_state=None):
-        self.url = f"ws://127.0.0.1:{bond.port}/media/{kind}/{connection_id}"
+        scheme = "wss" if bond.scheme == "https" else "ws"
+        self.url = f"{scheme}://127.0.0.1:{bond.port}/media/{kind}/{connection_id}"
+        self.tls = {"ssl": bond.ssl_context} if bond.ssl_context else {}
         self.kind, self.codec, self.call_id = kind, codec, call_id
         self.headers = headers or {}
         self.token_in_connected = token_in_connected
@@ -110,7 +112,7 @@ class Carrier:
         return json.dumps({"event": event, "sequence_number": str(self.sequence), "stream_id": self.stream_id, **fields})
 
     async def open(self):
-        self.ws = await connect(self.url, additional_headers=self.headers, max_size=None)
+        self.ws = await connect(self.url, additional_headers=self.headers, max_size=None, **self.tls)
         connected = {"event": "connected", "version": "1.0.0"}
         if self.kind == "twilio":
             connected["protocol"] = "Call"
@@ -190,6 +192,17 @@ def call_of(bond, carrier_field, carrier_id, receiver, timeout=10):
     raise AssertionError(f"no call.initiated for {carrier_id}")
 
 
+async def open_bridged(bond, receiver, a, b):
+    """Open both carriers' streams and bridge the two calls they became; the calls."""
+    await a.open()
+    await b.open()
+    field = {"twilio": "carrier_call_sid", "telnyx": "carrier_call_control_id"}
+    call_a, call_b = (call_of(bond, field[c.kind], c.call_id, receiver) for c in (a, b))
+    api(bond, "POST", f"/calls/{call_a['call_control_id']}/actions/bridge",
+        {"call_control_id_to_bridge_with": call_b["call_control_id"]})
+    return call_a, call_b
+
+
 def twilio_signature(url):
     return base64.b64encode(hmac.new(TWILIO_AUTH.encode(), url.encode(), hashlib.sha1).digest()).decode()
 
@@ -212,14 +225,9 @@ def test_two_telnyx_streams_bridged_carry_tones_both_ways(bond, receiver, codec_
     async def scenario():
         a = Carrier(bond, conn, "telnyx", codec_a, "v2:call-a001", headers={"x-telnyx-streaming-auth-token": TOKEN})
         b = Carrier(bond, conn, "telnyx", codec_b, "v2:call-b002", token_in_connected=True)
-        await a.open()
-        await b.open()
-        call_a = call_of(bond, "carrier_call_control_id", a.call_id, receiver)
-        call_b = call_of(bond, "carrier_call_control_id", b.call_id, receiver)
+        call_a, _ = await open_bridged(bond, receiver, a, b)
         assert call_a["direction"] == "incoming" and call_a["stream_id"] == a.stream_id
         assert call_a["custom_parameters"] == {"customer_id": "c1"}
-        api(bond, "POST", f"/calls/{call_a['call_control_id']}/actions/bridge",
-            {"call_control_id_to_bridge_with": call_b["call_control_id"]})
         # A's frames arrive in swapped pairs: Bond puts them back in order.
         await asyncio.gather(a.send_tone(1000, 2.0, swap_pairs=True), b.send_tone(600, 2.0))
         await asyncio.sleep(0.3)
@@ -247,12 +255,7 @@ def test_a_twilio_stream_bridged_to_a_telnyx_stream(bond, receiver):
         tw = Carrier(bond, conn, "twilio", Codec("audio/x-mulaw"), "CA0000000000000000000000000000t001",
                      headers={"X-Twilio-Signature": twilio_signature(url)})
         tx = Carrier(bond, conn, "telnyx", Codec("PCMU"), "v2:call-x003", headers={"x-telnyx-streaming-auth-token": TOKEN})
-        await tw.open()
-        await tx.open()
-        call_tw = call_of(bond, "carrier_call_sid", tw.call_id, receiver)
-        call_tx = call_of(bond, "carrier_call_control_id", tx.call_id, receiver)
-        api(bond, "POST", f"/calls/{call_tw['call_control_id']}/actions/bridge",
-            {"call_control_id_to_bridge_with": call_tx["call_control_id"]})
+        await open_bridged(bond, receiver, tw, tx)
         await tw.send_tone(800, 1.5)
         await asyncio.sleep(0.3)
         return tw, tx

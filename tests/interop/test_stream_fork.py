@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import math
+import ssl
 import threading
 import time
 import warnings
@@ -32,9 +33,14 @@ class Consumer:
     """A Telnyx stream consumer on its own thread and event loop; keeps each
     connection's request headers and the frames it received, parsed."""
 
-    def __init__(self, on_start=None):
-        """`on_start(ws)`, if given, runs when the `start` frame arrives (to send audio back)."""
+    def __init__(self, on_start=None, tls=None):
+        """`on_start(ws)`, if given, runs when the `start` frame arrives (to send audio back);
+        with `tls` (a certificate file and its key file) the consumer serves `wss://`."""
         self.on_start = on_start
+        self.ssl = None
+        if tls:
+            self.ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ssl.load_cert_chain(*tls)
         self.port = free_port()
         self.sessions = []  # (headers, [frames]) per connection
         self.lock = threading.Lock()
@@ -46,7 +52,7 @@ class Consumer:
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port}/stream"
+        return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self.port}/stream"
 
     async def _serve(self):
         async def handler(ws):
@@ -65,7 +71,7 @@ class Consumer:
             frames.append({"event": "<closed>"})
 
         self.stopping = asyncio.get_running_loop().create_future()
-        async with serve(handler, "127.0.0.1", self.port):
+        async with serve(handler, "127.0.0.1", self.port, ssl=self.ssl):
             self.ready.set()
             await self.stopping
 

@@ -27,7 +27,7 @@ def public_key(bond: Bond) -> str:
     import urllib.request
 
     req = urllib.request.Request(f"{bond.base_url}/webhook_public_key", headers={"Authorization": f"Bearer {API_KEY}"})
-    return json.load(urllib.request.urlopen(req))["data"]["public_key"]
+    return json.load(urllib.request.urlopen(req, context=bond.ssl_context))["data"]["public_key"]
 
 
 def tone_echo_bridge_hangup(client: Telnyx, connection_id: str):

@@ -59,7 +59,7 @@ def shoot(page, name):
 
 
 @contextlib.contextmanager
-def page_with_microphone(height):
+def page_with_microphone(height, extra_args=()):
     """A page in Chromium whose fake microphone plays 440 Hz."""
     with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
         mic = os.path.join(workdir, "mic.wav")
@@ -67,7 +67,7 @@ def page_with_microphone(height):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required",
-            "--allow-loopback-in-peer-connection", "--no-sandbox"])
+            "--allow-loopback-in-peer-connection", "--no-sandbox", *extra_args])
         try:
             yield browser.new_page(viewport={"width": 420, "height": height})
         finally:

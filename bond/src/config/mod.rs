@@ -34,6 +34,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_HTTP_LISTEN", "http.listen"),
     ("BOND_HTTP_MAX_BODY_BYTES", "http.max_body_bytes"),
     ("BOND_HTTP_PUBLIC_URL", "http.public_url"),
+    ("BOND_HTTP_TLS_CERT", "http.tls_cert"),
+    ("BOND_HTTP_TLS_KEY", "http.tls_key"),
+    ("BOND_HTTP_TRUSTED_CA", "http.trusted_ca"),
     ("BOND_RECORDING_LINK_SECS", "recording_link_secs"),
     ("BOND_SIP_UDP_LISTEN", "sip.udp_listen"),
     ("BOND_SIP_TCP_LISTEN", "sip.tcp_listen"),
@@ -68,6 +71,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_MT_OPENAI_MODEL", "speech.openai_model"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_WEBRTC_CODECS", "webrtc.codecs"),
+    ("BOND_TURN_URLS", "turn.urls"),
+    ("BOND_TURN_SECRET", "turn.secret"),
+    ("BOND_TURN_TTL_SECS", "turn.ttl_secs"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
     ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
@@ -109,6 +115,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub webrtc: WebRtcConfig,
+    pub turn: TurnConfig,
     pub speech: SpeechConfig,
     pub storage: StorageConfig,
     pub log: LogConfig,
@@ -194,8 +201,23 @@ impl Default for SpeechConfig {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
-    /// Base URL clients reach Bond at, for links Bond hands out; empty means `http://<listen>`.
+    /// Base URL clients reach Bond at, for links Bond hands out; empty means
+    /// `http://<listen>`, or `https://<listen>` with TLS.
     pub public_url: String,
+    /// Serve HTTPS and WSS with this certificate chain (PEM); empty: plain HTTP.
+    pub tls_cert: PathBuf,
+    /// The private key of `tls_cert` (PEM).
+    pub tls_key: PathBuf,
+    /// Certificate authorities (PEM) Bond trusts for its own `https://` and
+    /// `wss://` requests, besides the public roots; empty: the public roots only.
+    pub trusted_ca: PathBuf,
+}
+
+impl HttpConfig {
+    /// Whether Bond serves HTTPS.
+    pub fn tls(&self) -> bool {
+        !self.tls_cert.as_os_str().is_empty()
+    }
 }
 
 /// Webhook retry timing: the delay doubles from `retry_initial_ms` up to `retry_max_ms`.
@@ -263,6 +285,29 @@ pub struct WebRtcConfig {
     pub codecs: Vec<String>,
 }
 
+/// The TURN servers agents' browsers relay through when UDP to Bond is
+/// blocked; the credentials Bond hands them follow the TURN REST API scheme
+/// (coturn: `use-auth-secret`, `static-auth-secret`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnConfig {
+    /// `turn:host:port?transport=udp`, `turn:host:port?transport=tcp`,
+    /// `turns:host:port` (a list, or one string separated by commas); empty: no TURN.
+    #[serde(deserialize_with = "names")]
+    pub urls: Vec<String>,
+    /// The secret shared with the TURN server.
+    #[serde(skip_serializing)]
+    pub secret: String,
+    /// How long a credential is good for, from the agent's sign-in.
+    pub ttl_secs: i64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self { urls: Vec::new(), secret: String::new(), ttl_secs: 86_400 }
+    }
+}
+
 /// A list of names, or the same in one string separated by commas.
 fn names<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -323,6 +368,7 @@ impl Default for Config {
             sip: SipConfig::default(),
             rtp: RtpConfig::default(),
             webrtc: WebRtcConfig::default(),
+            turn: TurnConfig::default(),
             speech: SpeechConfig::default(),
             storage: StorageConfig::default(),
             log: LogConfig::default(),
@@ -336,6 +382,9 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
             public_url: String::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            trusted_ca: PathBuf::new(),
         }
     }
 }
@@ -375,6 +424,7 @@ impl Config {
             ("speech.deepgram_api_key", !self.speech.deepgram_api_key.is_empty()),
             ("speech.openai_api_key", !self.speech.openai_api_key.is_empty()),
             ("speech.elevenlabs_api_key", !self.speech.elevenlabs_api_key.is_empty()),
+            ("turn.secret", !self.turn.secret.is_empty()),
         ];
         let set: Vec<&str> = secrets.iter().filter(|(_, set)| *set).map(|(key, _)| *key).collect();
         let mut text = String::from("# Bond's effective configuration (bond check-config).\n");
@@ -498,6 +548,19 @@ impl Config {
         }
         if self.bootstrap_api_key.as_deref().is_some_and(|k| k.len() < 16) {
             return Err(ConfigError::new("bootstrap_api_key", "must be at least 16 characters"));
+        }
+        if self.http.tls_cert.as_os_str().is_empty() != self.http.tls_key.as_os_str().is_empty() {
+            return Err(ConfigError::new("http.tls_key", "http.tls_cert and http.tls_key are set together"));
+        }
+        if !self.turn.urls.is_empty() && self.turn.secret.is_empty() {
+            return Err(ConfigError::new("turn.secret", "must be set with turn.urls"));
+        }
+        if let Some(url) = self.turn.urls.iter().find(|u| !u.starts_with("turn:") && !u.starts_with("turns:"))
+        {
+            return Err(ConfigError::new("turn.urls", format!("{url} must start with turn: or turns:")));
+        }
+        if self.turn.ttl_secs <= 0 {
+            return Err(ConfigError::new("turn.ttl_secs", "must be greater than zero"));
         }
         if self.http.max_body_bytes == 0 {
             return Err(ConfigError::new("http.max_body_bytes", "must be greater than zero"));

@@ -119,3 +119,12 @@ fn an_unreadable_or_invalid_file_is_one_line() {
     let err = load_str("this is not toml", &[]).unwrap_err();
     assert!(!err.to_string().contains('\n'), "{err}");
 }
+
+#[test]
+fn a_tls_certificate_without_its_key_is_refused_and_both_turn_https_on() {
+    let alone = Config::load(None, [("BOND_HTTP_TLS_CERT".to_owned(), "cert.pem".to_owned())]);
+    assert_eq!(alone.unwrap_err().key, "http.tls_key");
+    let config = load_str("[http]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n", &[]).unwrap();
+    assert!(config.http.tls());
+    assert!(!Config::load(None, []).unwrap().http.tls());
+}

@@ -197,10 +197,12 @@ async fn session(state: AppState, mut socket: WebSocket) {
     };
     let who = signed_in(&claims);
     let mut registration = state.calls.agents().register(&who, bond_store::clock::monotonic());
+    let ice_servers = state.turn.as_ref().map(|turn| turn.ice_servers(&who.agent, unix_seconds()));
     let registered = AgentMessage::Registered {
         agent: who.agent.clone(),
         expires: claims.expires,
         connection_id: who.connection_id.clone(),
+        ice_servers: ice_servers.unwrap_or_default(),
     };
     let _ = send(&mut socket, &registered).await;
     let credential = Credential::of_token(&claims);

@@ -1,5 +1,5 @@
-//! Bond's HTTP server: the accept loop, HTTP/1.1 with upgrades on each
-//! connection, and graceful shutdown.
+//! Bond's HTTP server: the accept loop, TLS when it is configured, HTTP/1.1
+//! with upgrades on each connection, and graceful shutdown.
 //!
 //! Bond runs its own loop rather than `axum::serve` for one reason: so that
 //! the TCP socket under an upgraded connection can be taken back out of hyper
@@ -7,6 +7,9 @@
 //! moves to its leg's media-driver thread that way. `axum::serve` wraps every
 //! connection in a private type of hyper-util's, which cannot be unwrapped.
 //! HTTP/2 is not served: nothing that talks to Bond needs it over plain TCP.
+//! Over TLS the upgraded connection stays a TLS stream on this runtime
+//! ([`UpgradedSocket::Other`]): its bytes are encrypted, so the socket alone
+//! would be of no use to the media driver.
 
 pub use bond_streams::UpgradedSocket;
 use std::future::Future;
@@ -24,6 +27,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+pub use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How long a client has to send a request's headers, counted from the end of
@@ -31,20 +35,23 @@ use tower::ServiceExt;
 /// nothing, or a byte at a time, is closed then instead of held forever.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serve `router` on `listener` until `shutdown` resolves; then stop accepting,
-/// let each connection finish the request it is on, and return once all have
-/// closed. Upgraded connections are no longer the server's and do not hold it up.
+/// Serve `router` on `listener` (over TLS with `tls`) until `shutdown`
+/// resolves; then stop accepting, let each connection finish the request it is
+/// on, and return once all have closed. Upgraded connections are no longer the
+/// server's and do not hold it up.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_with(listener, router, shutdown, HEADER_TIMEOUT).await
+    serve_with(listener, router, tls, shutdown, HEADER_TIMEOUT).await
 }
 
 async fn serve_with(
     listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     header_timeout: Duration,
 ) -> std::io::Result<()> {
@@ -56,7 +63,11 @@ async fn serve_with(
             () = &mut shutdown => break,
         };
         match accepted {
-            Ok((tcp, peer)) => connection(tcp, peer, router.clone(), header_timeout, stop.clone()),
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                let (router, tls, stop) = (router.clone(), tls.clone(), stop.clone());
+                tokio::spawn(connection(tcp, peer, router, tls, header_timeout, stop));
+            }
             Err(e) => {
                 // Out of file descriptors, say: wait rather than spin; a
                 // connection reset before it was accepted is nothing.
@@ -77,15 +88,66 @@ async fn serve_with(
     Ok(())
 }
 
-/// Serve one connection on a task of its own, stopping it gracefully when `stop` changes.
-fn connection(
+/// Serve one connection, after its TLS handshake when there is TLS; stop it
+/// gracefully when `stop` changes. A handshake gets as long as a request's
+/// headers do, and is dropped when the server stops.
+async fn connection(
     tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<()>,
+) {
+    let Some(acceptor) = tls else {
+        return http(TokioIo::new(tcp), peer, router, header_timeout, stop).await;
+    };
+    let handshake = tokio::time::timeout(header_timeout, async {
+        if !starts_tls(&tcp).await {
+            refuse_plain_http(tcp).await;
+            return Err(std::io::Error::other("plain HTTP on the HTTPS port"));
+        }
+        acceptor.accept(tcp).await
+    });
+    tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => http(TokioIo::new(stream), peer, router, header_timeout, stop).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "no TLS session"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        },
+        _ = stop.changed() => {}
+    }
+}
+
+/// Whether the client's first byte opens a TLS handshake (a handshake record, 22).
+async fn starts_tls(tcp: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tcp.peek(&mut first).await, Ok(1) if first[0] == 22)
+}
+
+/// Answer a plain HTTP request on the HTTPS port with a 400 saying so, as
+/// Telnyx's JSON error, and close.
+async fn refuse_plain_http(mut tcp: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = r#"{"errors":[{"code":"10001","title":"Bad Request","detail":"This port serves HTTPS: use https:// (or wss://)."}]}"#;
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(response.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// HTTP/1.1 with upgrades on `io` until the client is done or `stop` changes.
+async fn http<I>(
+    io: I,
     peer: SocketAddr,
     router: Router,
     header_timeout: Duration,
     mut stop: watch::Receiver<()>,
-) {
-    let _ = tcp.set_nodelay(true);
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let service = router.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         request.map(Body::new)
@@ -93,27 +155,25 @@ fn connection(
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+        .serve_connection(io, TowerToHyperService::new(service))
         .with_upgrades();
-    tokio::spawn(async move {
-        let mut served = std::pin::pin!(served);
-        let mut stopping = false;
-        loop {
-            tokio::select! {
-                result = served.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::trace!(%peer, error = %e, "HTTP connection ended with an error");
-                    }
-                    break;
+    let mut served = std::pin::pin!(served);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = served.as_mut() => {
+                if let Err(e) = result {
+                    tracing::trace!(%peer, error = %e, "HTTP connection ended with an error");
                 }
-                // Changed, or the server is gone.
-                _ = stop.changed(), if !stopping => {
-                    stopping = true;
-                    served.as_mut().graceful_shutdown();
-                }
+                break;
+            }
+            // Changed, or the server is gone.
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                served.as_mut().graceful_shutdown();
             }
         }
-    });
+    }
 }
 
 /// The socket under `upgraded`.
@@ -166,7 +226,7 @@ mod tests {
             let stopping = async {
                 let _ = stopped.await;
             };
-            serve_with(listener, router, stopping, header_timeout).await.unwrap();
+            serve_with(listener, router, None, stopping, header_timeout).await.unwrap();
         });
         (addr, upgraded, stop, served)
     }
