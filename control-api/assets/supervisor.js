@@ -195,8 +195,10 @@ function register() {
       };
       socket.onmessage = (message) => {
         const m = JSON.parse(message.data);
-        if (m.type === "registered") resolve();
-        else onSignal(m);
+        if (m.type === "registered") {
+          joined.iceServers = m.ice_servers || [];
+          resolve();
+        } else onSignal(m);
       };
     });
   })();
@@ -229,7 +231,7 @@ function onSignal(m) {
 
 async function answer(callId) {
   joined.mic = await bondMedia.microphone();
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const pc = bondMedia.peer(joined.iceServers || []);
   joined.pc = pc;
   joined.mic.getTracks().forEach((t) => pc.addTrack(t, joined.mic));
   pc.ontrack = (e) => {
