@@ -46,7 +46,7 @@ pub enum ServeError {
     Storage(String),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("http.trusted_ca: {0}")]
+    #[error("trusted_ca: {0}")]
     Trust(#[from] bond_store::trust::TrustError),
 }
 
@@ -69,8 +69,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| ServeError::Directory { path: dir.display().to_string(), source })?;
     }
-    if !config.http.trusted_ca.as_os_str().is_empty() {
-        bond_store::trust::trust(bond_store::trust::read_certificates(&config.http.trusted_ca)?)?;
+    if !config.trusted_ca.as_os_str().is_empty() {
+        bond_store::trust::trust(bond_store::trust::read_certificates(&config.trusted_ca)?)?;
     }
     let db = Database::connect(&config.database_url).await?;
     let instance_id =
@@ -185,6 +185,9 @@ fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines,
 
 /// Start the database, engine, webhook worker and HTTP server.
 pub async fn start(config: &Config) -> Result<Running, ServeError> {
+    // Two rustls providers are linked in (ring, and aws-lc-rs through str0m);
+    // TLS set up without naming one (rsipstack's) takes this process default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let state = build_state(config).await?;
     let (stop_webhooks, stopped_webhooks) = watch::channel(false);
     let backoff = worker::Backoff {
@@ -202,6 +205,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         &config.sip,
         config.rtp.public_ip.or(Some(config.rtp.bind_ip)),
         state.calls.engine().clone(),
+        sip_tls(config)?,
         state.calls.sip().clone(),
         state.calls.clone(),
     )
@@ -260,7 +264,30 @@ fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, ServeError> {
     if !config.http.tls() {
         return Ok(None);
     }
-    Ok(Some(crate::tls::acceptor(&config.http.tls_cert, &config.http.tls_key)?))
+    Ok(Some(crate::tls::acceptor(crate::tls::Listener::Http, &config.http.tls_cert, &config.http.tls_key)?))
+}
+
+/// SIP over TLS: served with `sip.tls_cert`; trunks checked against the
+/// system's roots and `trusted_ca`.
+fn sip_tls(config: &Config) -> Result<bond_sip::SipTls, ServeError> {
+    let acceptor = match config.sip.tls() {
+        true => {
+            Some(crate::tls::acceptor(crate::tls::Listener::Sip, &config.sip.tls_cert, &config.sip.tls_key)?)
+        }
+        false => None,
+    };
+    let mut trusted_pem = std::fs::read(crate::tls::SYSTEM_ROOTS).unwrap_or_default();
+    if !config.trusted_ca.as_os_str().is_empty() {
+        let extra = std::fs::read(&config.trusted_ca).map_err(|e| {
+            ServeError::Trust(bond_store::trust::TrustError::Read {
+                path: config.trusted_ca.display().to_string(),
+                problem: e.to_string(),
+            })
+        })?;
+        trusted_pem.push(b'\n');
+        trusted_pem.extend(extra);
+    }
+    Ok(bond_sip::SipTls { acceptor, trusted_pem })
 }
 
 fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {

@@ -11,22 +11,45 @@ use bond_store::trust::{read_certificates, TrustError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 
+/// Where the system keeps the public roots as one PEM file (Debian's
+/// ca-certificates), for what verifies against a PEM bundle (SIP trunks).
+pub const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Which listener a certificate is for: its configuration keys, and its ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Http,
+    Sip,
+}
+
+impl Listener {
+    fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Http => ("http.tls_cert", "http.tls_key"),
+            Self::Sip => ("sip.tls_cert", "sip.tls_key"),
+        }
+    }
+}
+
 /// Why the listener's certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("http.tls_cert: {0}")]
-    Certificate(#[from] TrustError),
-    #[error("http.tls_key: {path}: {problem}")]
-    Key { path: String, problem: String },
-    #[error("http.tls_cert and http.tls_key do not go together: {0}")]
-    Mismatch(rustls::Error),
+    #[error("{key}: {source}")]
+    Certificate { key: &'static str, source: TrustError },
+    #[error("{key}: {path}: {problem}")]
+    Key { key: &'static str, path: String, problem: String },
+    #[error("{cert} and {key} do not go together: {source}")]
+    Mismatch { cert: &'static str, key: &'static str, source: rustls::Error },
 }
 
-/// An acceptor serving the certificate chain in `cert` (PEM, the server's
-/// certificate first) with the private key in `key` (PEM: PKCS#8, PKCS#1 or SEC1).
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let chain = read_certificates(cert)?;
-    let key_error = |problem: String| TlsError::Key { path: key.display().to_string(), problem };
+/// An acceptor for `listener` serving the certificate chain in `cert` (PEM,
+/// the server's certificate first) with the private key in `key` (PEM:
+/// PKCS#8, PKCS#1 or SEC1).
+pub fn acceptor(listener: Listener, cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let (cert_key, key_key) = listener.keys();
+    let chain = read_certificates(cert).map_err(|source| TlsError::Certificate { key: cert_key, source })?;
+    let key_error =
+        |problem: String| TlsError::Key { key: key_key, path: key.display().to_string(), problem };
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| key_error(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -34,8 +57,10 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .expect("ring supports the default protocol versions")
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(TlsError::Mismatch)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        .map_err(|source| TlsError::Mismatch { cert: cert_key, key: key_key, source })?;
+    if listener == Listener::Http {
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -78,10 +103,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let made = crate::dev_cert::make(dir.path(), &["10.1.2.3".into(), "bond.test".into()]).unwrap();
         for host in ["localhost", "127.0.0.1", "10.1.2.3", "bond.test"] {
-            let acceptor = acceptor(&made.cert, &made.key).unwrap();
+            let acceptor = acceptor(Listener::Http, &made.cert, &made.key).unwrap();
             handshake(acceptor, &made.ca, host).await.unwrap_or_else(|e| panic!("{host}: {e}"));
         }
-        let refused = handshake(acceptor(&made.cert, &made.key).unwrap(), &made.ca, "example.com").await;
+        let refused =
+            handshake(acceptor(Listener::Http, &made.cert, &made.key).unwrap(), &made.ca, "example.com")
+                .await;
         let refused = refused.unwrap_err();
         assert!(refused.contains("not valid for name \"example.com\""), "{refused}");
     }
@@ -91,7 +118,9 @@ mod tests {
         let (mine, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mine = crate::dev_cert::make(mine.path(), &[]).unwrap();
         let theirs = crate::dev_cert::make(theirs.path(), &[]).unwrap();
-        let refused = handshake(acceptor(&theirs.cert, &theirs.key).unwrap(), &mine.ca, "localhost").await;
+        let refused =
+            handshake(acceptor(Listener::Http, &theirs.cert, &theirs.key).unwrap(), &mine.ca, "localhost")
+                .await;
         let refused = refused.unwrap_err();
         assert!(refused.contains("UnknownIssuer"), "{refused}");
     }
@@ -101,13 +130,14 @@ mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let a = crate::dev_cert::make(a.path(), &[]).unwrap();
         let b = crate::dev_cert::make(b.path(), &[]).unwrap();
-        let mismatch = acceptor(&a.cert, &b.key).map(|_| ()).unwrap_err().to_string();
-        assert!(mismatch.starts_with("http.tls_cert and http.tls_key do not go together"), "{mismatch}");
-        let missing = acceptor(&a.cert, &a.key.with_file_name("nope.pem")).map(|_| ()).unwrap_err();
+        let mismatch = acceptor(Listener::Sip, &a.cert, &b.key).map(|_| ()).unwrap_err().to_string();
+        assert!(mismatch.starts_with("sip.tls_cert and sip.tls_key do not go together"), "{mismatch}");
+        let missing =
+            acceptor(Listener::Http, &a.cert, &a.key.with_file_name("nope.pem")).map(|_| ()).unwrap_err();
         assert!(
             missing.to_string().starts_with("http.tls_key: ") && missing.to_string().contains("nope.pem")
         );
-        let not_a_cert = acceptor(&a.key, &a.key).map(|_| ()).unwrap_err().to_string();
+        let not_a_cert = acceptor(Listener::Http, &a.key, &a.key).map(|_| ()).unwrap_err().to_string();
         assert!(not_a_cert.starts_with("http.tls_cert: "), "{not_a_cert}");
     }
 

@@ -34,6 +34,27 @@ pub enum LoopKind {
 pub struct EndpointError(pub String);
 
 impl Endpoint {
+    /// Telnyx's `sip_transport_protocol` (`UDP`, `TCP`, `TLS`) on a SIP URI
+    /// that names no transport of its own; other destinations are left as
+    /// they are (a trunk's own `transport` decides for numbers).
+    pub fn with_sip_transport(self, protocol: &str) -> Result<Self, EndpointError> {
+        let parameter = match protocol.to_ascii_uppercase().as_str() {
+            "UDP" => "",
+            "TCP" => ";transport=tcp",
+            "TLS" => ";transport=tls",
+            _ => return Err(EndpointError(format!("'{protocol}' is not UDP, TCP or TLS"))),
+        };
+        match self {
+            Self::Sip(uri) if !uri.to_ascii_lowercase().contains(";transport=") => {
+                // URI headers (`?...`) come after the parameters.
+                let (base, headers) = uri.split_once('?').map_or((uri.as_str(), None), |(b, h)| (b, Some(h)));
+                let headers = headers.map(|h| format!("?{h}")).unwrap_or_default();
+                Ok(Self::Sip(format!("{base}{parameter}{headers}")))
+            }
+            other => Ok(other),
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, EndpointError> {
         if let Some(rest) = s.strip_prefix("loop:") {
             return parse_loop(rest).map(Self::Loop);
@@ -199,5 +220,17 @@ mod tests {
         assert_eq!(phone_number_in("sip:alice@example.com"), PhoneUser::None);
         assert_eq!(phone_number_in("sip:example.com"), PhoneUser::None);
         assert_eq!(phone_number_in("sip:12@h"), PhoneUser::None, "an extension is not a number");
+    }
+
+    #[test]
+    fn sip_transport_protocol_names_the_transport_of_a_uri_that_has_none() {
+        let sip = |uri: &str| Endpoint::Sip(uri.into());
+        assert_eq!(sip("sip:a@h:5061").with_sip_transport("TLS"), Ok(sip("sip:a@h:5061;transport=tls")));
+        assert_eq!(sip("sip:a@h?X-Y=1").with_sip_transport("tcp"), Ok(sip("sip:a@h;transport=tcp?X-Y=1")));
+        assert_eq!(sip("sip:a@h;transport=udp").with_sip_transport("TLS"), Ok(sip("sip:a@h;transport=udp")));
+        assert_eq!(sip("sip:a@h").with_sip_transport("UDP"), Ok(sip("sip:a@h")));
+        let number = Endpoint::E164("+15550001111".into());
+        assert_eq!(number.clone().with_sip_transport("TLS"), Ok(number));
+        assert!(sip("sip:a@h").with_sip_transport("SCTP").is_err());
     }
 }

@@ -103,6 +103,7 @@ impl CallService {
             self.sip.stack().cloned().ok_or_else(|| {
                 CallError::invalid("10002", "SIP is not running in this Bond instance.", "/to")
             })?;
+        stack.reach(&destination).await.map_err(|detail| CallError::invalid("10002", detail, "/to"))?;
         let codecs = settings.map_or_else(|| bond_sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
         let engine = self.engine_near_link(dial.near_call());
         let (leg, port) =

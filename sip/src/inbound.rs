@@ -117,7 +117,7 @@ impl<C: CallControl> Inbound<C> {
                 return reply(&mut tx, StatusCode::ServiceUnavailable).await;
             }
         };
-        let contact = stack.contact("bond", is_tcp(&tx));
+        let contact = stack.contact("bond", transport_of(&tx));
         let dialog =
             match stack.dialogs.get_or_create_server_invite(&tx, stack.states.clone(), None, Some(contact)) {
                 Ok(d) => d,
@@ -276,8 +276,14 @@ fn candidates(connections: Vec<Connection>, source: IpAddr) -> Candidates {
     }
 }
 
-fn is_tcp(tx: &Transaction) -> bool {
-    tx.connection.as_ref().is_some_and(|c| c.is_reliable())
+/// The transport `tx` came in over.
+fn transport_of(tx: &Transaction) -> rsipstack::sip::Transport {
+    use rsipstack::sip::Transport;
+    match tx.connection.as_ref() {
+        Some(c) if c.get_addr().r#type == Some(Transport::Tls) => Transport::Tls,
+        Some(c) if c.is_reliable() => Transport::Tcp,
+        _ => Transport::Udp,
+    }
 }
 
 /// `+15551234567` from `sip:+15551234567@host`, else the whole URI.

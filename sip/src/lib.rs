@@ -43,8 +43,9 @@ use std::time::Duration;
 
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::Transport;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::TransportLayer;
+use rsipstack::transport::{SipAddr, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +71,8 @@ pub struct SipStack {
     /// Where Bond listens, as peers should reach it.
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    /// Where SIP over TLS listens, when it does (`sip.tls_cert`).
+    pub tls_addr: Option<SocketAddr>,
     /// The address written into SDP.
     pub media_ip: IpAddr,
     /// How long a call's RTP may stop while the peer should be sending (`sip.rtp_timeout_secs`).
@@ -96,18 +99,42 @@ pub enum SipStartError {
     Listen { addr: SocketAddr, key: &'static str, reason: String },
 }
 
-/// Listen on UDP and TCP until [`SipStack::stop`]: SIP calls are kept in
-/// `calls` (which call control acts on), their legs opened on `engine`, and
-/// what they do is reported to `control`.
+/// SIP over TLS: the listener's TLS session set-up (with `sip.tls_cert`),
+/// and the certificate authorities (PEM) trunks' certificates must chain to.
+#[derive(Clone, Default)]
+pub struct SipTls {
+    pub acceptor: Option<tokio_rustls::TlsAcceptor>,
+    pub trusted_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for SipTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let trusted = self.trusted_pem.len();
+        f.debug_struct("SipTls")
+            .field("serves", &self.acceptor.is_some())
+            .field("trusted_bytes", &trusted)
+            .finish()
+    }
+}
+
+/// Listen on UDP and TCP (and TLS with `tls.acceptor`) until
+/// [`SipStack::stop`]: SIP calls are kept in `calls` (which call control acts
+/// on), their legs opened on `engine`, and what they do is reported to `control`.
 pub async fn start<C: CallControl>(
     config: &SipConfig,
     media_ip: Option<IpAddr>,
     engine: EngineHandle,
+    tls: SipTls,
     calls: SipCalls,
     control: C,
 ) -> Result<Arc<SipStack>, SipStartError> {
     let cancel = CancellationToken::new();
     let transports = TransportLayer::new(cancel.child_token());
+    // Trunks over TLS are verified against these roots only.
+    transports.set_tls_config(rsipstack::transport::tls::TlsConfig {
+        ca_certs: Some(tls.trusted_pem.clone()),
+        ..Default::default()
+    });
     let udp = UdpConnection::create_connection(config.udp_listen, None, Some(cancel.child_token()))
         .await
         .map_err(|e| SipStartError::Listen {
@@ -123,10 +150,20 @@ pub async fn start<C: CallControl>(
         key: "sip.tcp_listen",
         reason: e.to_string(),
     };
-    let tcp = std::net::TcpListener::bind(config.tcp_listen).map_err(listen_error)?;
-    tcp.set_nonblocking(true).map_err(listen_error)?;
-    let tcp = tokio::net::TcpListener::from_std(tcp).map_err(listen_error)?;
+    let tcp = listen_tcp(config.tcp_listen).map_err(listen_error)?;
     let tcp_addr = tcp.local_addr().map_err(listen_error)?;
+    let tls_listener = match &tls.acceptor {
+        Some(acceptor) => {
+            let listener = listen_tcp(config.tls_listen).map_err(|e| SipStartError::Listen {
+                addr: config.tls_listen,
+                key: "sip.tls_listen",
+                reason: e.to_string(),
+            })?;
+            Some((listener, acceptor.clone()))
+        }
+        None => None,
+    };
+    let tls_addr = tls_listener.as_ref().and_then(|(listener, _)| listener.local_addr().ok());
     transports.set_stream_idle_timeout(Duration::from_secs(config.tcp_idle_timeout_secs));
     let endpoint = EndpointBuilder::new()
         .with_transport_layer(transports)
@@ -156,6 +193,7 @@ pub async fn start<C: CallControl>(
         states,
         udp_addr,
         tcp_addr,
+        tls_addr,
         media_ip,
         rtp_timeout,
         ring_timeout,
@@ -164,19 +202,32 @@ pub async fn start<C: CallControl>(
         cancel,
     });
     calls.install(stack.clone());
-    let local =
-        rsipstack::transport::SipAddr { r#type: Some(rsipstack::sip::Transport::Tcp), addr: tcp_addr.into() };
+    let local = SipAddr { r#type: Some(Transport::Tcp), addr: tcp_addr.into() };
     let limits = tcp_accept::TcpLimits {
         per_address: config.tcp_max_connections_per_address,
         total: config.tcp_max_connections.unwrap_or_else(default_tcp_connections),
     };
-    tokio::spawn(tcp_accept::run(tcp, local, endpoint.inner.clone(), limits, stack.cancel.child_token()));
+    let accept = |listener, local, tls| {
+        let cancel = stack.cancel.child_token();
+        tokio::spawn(tcp_accept::run(listener, local, endpoint.inner.clone(), limits, tls, cancel));
+    };
+    accept(tcp, local, None);
+    if let (Some((listener, acceptor)), Some(addr)) = (tls_listener, tls_addr) {
+        accept(listener, SipAddr { r#type: Some(Transport::Tls), addr: addr.into() }, Some(acceptor));
+    }
     tokio::spawn(async move { endpoint.serve().await });
     let inbound = Inbound { stack: stack.clone(), calls: calls.clone(), control: control.clone() };
     tokio::spawn(inbound::run(inbound, incoming));
     tokio::spawn(dialogs::run(stack.clone(), calls, control, state_events));
-    tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "SIP is up");
+    tracing::info!(udp = %udp_addr, tcp = %tcp_addr, tls = ?tls_addr, "SIP is up");
     Ok(stack)
+}
+
+/// A TCP listener on `addr`, for tokio.
+fn listen_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
 }
 
 impl SipStack {
@@ -185,13 +236,16 @@ impl SipStack {
         self.cancel.cancel();
     }
 
-    /// Bond's Contact for a dialog towards `peer_transport`.
-    fn contact(&self, user: &str, tcp: bool) -> rsipstack::sip::Uri {
-        let addr = if tcp { self.tcp_addr } else { self.udp_addr };
+    /// Bond's Contact for a dialog over `transport`.
+    fn contact(&self, user: &str, transport: Transport) -> rsipstack::sip::Uri {
+        let (addr, transport) = match transport {
+            Transport::Tls => (self.tls_addr.unwrap_or(self.tcp_addr), ";transport=tls"),
+            Transport::Tcp => (self.tcp_addr, ";transport=tcp"),
+            _ => (self.udp_addr, ""),
+        };
         let host =
             if addr.ip().is_unspecified() { SocketAddr::new(self.media_ip, addr.port()) } else { addr };
         let user = if user.is_empty() { "bond" } else { user };
-        let transport = if tcp { ";transport=tcp" } else { "" };
         rsipstack::sip::Uri::try_from(format!("sip:{user}@{host}{transport}").as_str()).unwrap_or_else(|_| {
             rsipstack::sip::Uri::try_from(format!("sip:bond@{host}").as_str()).unwrap_or_default()
         })

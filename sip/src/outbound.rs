@@ -7,7 +7,7 @@ use std::time::Duration;
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{HostWithPort, Transport, Uri};
+use rsipstack::sip::{HostWithPort, Uri};
 use rsipstack::transport::SipAddr;
 
 use bond_codecs::Codec;
@@ -39,7 +39,7 @@ impl Destination {
         let trunk = settings
             .and_then(|s| s.trunk.as_ref())
             .ok_or("this connection has no SIP trunk (bond.sip.trunk) to dial numbers through")?;
-        let transport = if trunk.transport == TrunkTransport::Tcp { ";transport=tcp" } else { "" };
+        let transport = trunk.transport.uri_parameter();
         Ok(Self {
             request_uri: format!("sip:{number}@{}:{}{transport}", trunk.host, trunk.port),
             next_hop: Some((trunk.host.clone(), trunk.port, trunk.transport)),
@@ -61,10 +61,48 @@ impl Destination {
         }
     }
 
-    fn is_tcp(&self) -> bool {
+    /// The transport the INVITE goes over.
+    pub fn transport(&self) -> TrunkTransport {
         match &self.next_hop {
-            Some((_, _, transport)) => *transport == TrunkTransport::Tcp,
-            None => self.request_uri.contains("transport=tcp"),
+            Some((_, _, transport)) => *transport,
+            None if self.request_uri.starts_with("sips:") || self.request_uri.contains("transport=tls") => {
+                TrunkTransport::Tls
+            }
+            None if self.request_uri.contains("transport=tcp") => TrunkTransport::Tcp,
+            None => TrunkTransport::Udp,
+        }
+    }
+}
+
+/// How long connecting to a trunk over TLS (TCP and the handshake) may take.
+const TLS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl SipStack {
+    /// Open the TLS connection an INVITE to `destination` will go over, if it
+    /// goes over TLS: a trunk whose certificate does not verify, or that cannot
+    /// be reached, is refused here with the reason, before any call is made.
+    pub async fn reach(&self, destination: &Destination) -> Result<(), String> {
+        if destination.transport() != TrunkTransport::Tls {
+            return Ok(());
+        }
+        let (host, port) = match &destination.next_hop {
+            Some((host, port, _)) => (host.clone(), *port),
+            None => {
+                let uri = Uri::try_from(destination.request_uri.as_str()).map_err(|e| e.to_string())?;
+                let port = uri.host_with_port.port.as_ref().map_or(5061, |p| p.value().to_owned());
+                (uri.host_with_port.host.to_string(), port)
+            }
+        };
+        let target = SipAddr {
+            r#type: Some(TrunkTransport::Tls.sip()),
+            addr: HostWithPort::try_from(format!("{host}:{port}").as_str())
+                .map_err(|e| format!("{host}:{port}: {e}"))?,
+        };
+        let lookup = self.dialogs.endpoint.transport_layer.lookup(&target, None);
+        match tokio::time::timeout(TLS_CONNECT_TIMEOUT, lookup).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot reach {host}:{port} over TLS: {e}")),
+            Err(_) => Err(format!("cannot reach {host}:{port} over TLS within 5 s")),
         }
     }
 }
@@ -95,16 +133,15 @@ fn invite(
 ) -> Result<(InviteDialog, tokio::task::JoinHandle<InviteAsyncResult>), String> {
     let callee = Uri::try_from(destination.request_uri.as_str())
         .map_err(|e| format!("'{}' is not a SIP URI: {e}", destination.request_uri))?;
-    let tcp = destination.is_tcp();
     let user: String =
         caller.from.chars().filter(|c| c.is_ascii_alphanumeric() || "+-_.".contains(*c)).collect();
-    let contact = stack.contact(&user, tcp);
+    let contact = stack.contact(&user, destination.transport().sip());
     let caller_uri = Uri::try_from(
         format!("sip:{}@{}", if user.is_empty() { "bond" } else { &user }, contact.host_with_port).as_str(),
     )
     .map_err(|e| format!("bad caller: {e}"))?;
     let next_hop = destination.next_hop.as_ref().map(|(host, port, transport)| SipAddr {
-        r#type: Some(if *transport == TrunkTransport::Tcp { Transport::Tcp } else { Transport::Udp }),
+        r#type: Some(transport.sip()),
         addr: HostWithPort::try_from(format!("{host}:{port}").as_str()).unwrap_or_default(),
     });
     let credential = destination.password.as_ref().map(|password| Credential {

@@ -17,6 +17,28 @@ pub const DEFAULT_CODECS: &[Codec] = &[Codec::Pcmu, Codec::Pcma, Codec::G722, Co
 pub enum TrunkTransport {
     Udp,
     Tcp,
+    /// Verified against the system's roots and `trusted_ca`.
+    Tls,
+}
+
+impl TrunkTransport {
+    /// rsipstack's name for it.
+    pub fn sip(self) -> rsipstack::sip::Transport {
+        match self {
+            Self::Udp => rsipstack::sip::Transport::Udp,
+            Self::Tcp => rsipstack::sip::Transport::Tcp,
+            Self::Tls => rsipstack::sip::Transport::Tls,
+        }
+    }
+
+    /// What a SIP URI says for it (`;transport=tcp`); nothing for UDP.
+    pub fn uri_parameter(self) -> &'static str {
+        match self {
+            Self::Udp => "",
+            Self::Tcp => ";transport=tcp",
+            Self::Tls => ";transport=tls",
+        }
+    }
 }
 
 /// Where Bond sends calls out.
@@ -116,18 +138,21 @@ fn credentials_of(auth: &Value) -> Result<Credentials, String> {
 fn trunk_of(trunk: &Value) -> Result<Trunk, String> {
     let text = |k: &str| trunk.get(k).and_then(Value::as_str).map(str::to_owned);
     let host = text("host").filter(|h| !h.is_empty()).ok_or("bond.sip.trunk.host is required")?;
+    let transport = match text("transport").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("udp") => TrunkTransport::Udp,
+        Some("tcp") => TrunkTransport::Tcp,
+        Some("tls") => TrunkTransport::Tls,
+        Some(other) => return Err(format!("bond.sip.trunk.transport '{other}' must be udp, tcp or tls")),
+    };
     let port = match trunk.get("port") {
+        // SIP over TLS has a port of its own (RFC 3261 section 19.1.2).
+        None if transport == TrunkTransport::Tls => 5061,
         None => 5060,
         Some(p) => p
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
             .filter(|p| *p > 0)
             .ok_or("bond.sip.trunk.port must be a port number")?,
-    };
-    let transport = match text("transport").as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("udp") => TrunkTransport::Udp,
-        Some("tcp") => TrunkTransport::Tcp,
-        Some(other) => return Err(format!("bond.sip.trunk.transport '{other}' must be udp or tcp")),
     };
     Ok(Trunk { host, port, transport, username: text("username"), password: text("password") })
 }
@@ -137,6 +162,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_tls_trunk_is_on_5061_unless_it_says_otherwise() {
+        let tls = |trunk| SipSettings::from_value(&json!({ "trunk": trunk })).unwrap().trunk.unwrap();
+        let trunk = tls(json!({"host": "sip.example.net", "transport": "tls"}));
+        assert_eq!((trunk.port, trunk.transport), (5061, TrunkTransport::Tls));
+        assert_eq!(trunk.transport.uri_parameter(), ";transport=tls");
+        assert_eq!(tls(json!({"host": "h", "port": 5071, "transport": "TLS"})).port, 5071);
+    }
 
     #[test]
     fn a_full_setting_reads_back() {
@@ -170,7 +204,7 @@ mod tests {
             (json!({"codecs": []}), "codecs"),
             (json!({"max_concurrent_calls": 0}), "max_concurrent_calls"),
             (json!({"trunk": {"port": 5060}}), "trunk.host"),
-            (json!({"trunk": {"host": "h", "transport": "tls"}}), "transport"),
+            (json!({"trunk": {"host": "h", "transport": "sctp"}}), "transport"),
             (json!({"registrar": "x"}), "registrar"),
             (json!({"inbound_auth": {"username": "u"}}), "inbound_auth"),
         ] {

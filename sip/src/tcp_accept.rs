@@ -1,4 +1,4 @@
-//! Bond's own accept loop for SIP over TCP, in front of rsipstack.
+//! Bond's own accept loop for SIP over TCP and over TLS, in front of rsipstack.
 //!
 //! rsipstack's listener retries a failed `accept` at once and logs each
 //! failure: with descriptors exhausted that is millions of log lines a second
@@ -11,18 +11,27 @@
 //! - a failing `accept` (out of descriptors, say) backs off from 10 ms to 1 s
 //!   and is logged once a minute with how many failed;
 //! - rsipstack closes a connection that sends nothing for `idle` (a keep-alive
-//!   CRLF counts), so idle and half-sent connections end.
+//!   CRLF counts), so idle and half-sent connections end;
+//! - over TLS, the handshake runs on the connection's own task and must end
+//!   within [`HANDSHAKE_TIMEOUT`]; a connection that fails it is closed and
+//!   counted (`bond_sip_tls_handshakes_failed_total`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::tcp::TcpConnection;
+use rsipstack::transport::tls::TlsConnection;
 use rsipstack::transport::{SipAddr, SipConnection};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+
+/// How long a client has to finish its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many SIP-TCP connections Bond keeps open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +71,13 @@ impl Open {
 }
 
 /// Accept until `cancel`, handing connections to `endpoint`'s transport layer
-/// as connections of the listener at `local`.
+/// as connections of the listener at `local`, after a TLS handshake with `tls`.
 pub async fn run(
     listener: TcpListener,
     local: SipAddr,
     endpoint: EndpointInnerRef,
     limits: TcpLimits,
+    tls: Option<TlsAcceptor>,
     cancel: CancellationToken,
 ) {
     let open = Arc::new(Mutex::new(Open::default()));
@@ -96,21 +106,58 @@ pub async fn run(
             continue;
         }
         let token = cancel.child_token();
-        let connection = match TcpConnection::from_stream(stream, local.clone(), Some(token.clone())) {
-            Ok(connection) => connection,
-            Err(e) => {
-                lock(&open).release(peer.ip());
-                tracing::debug!(%peer, error = %e, "SIP-TCP connection dropped at once");
-                continue;
-            }
-        };
-        endpoint.transport_layer.add_connection(SipConnection::Tcp(connection));
         // rsipstack cancels a connection's token when it retires it.
-        let open = open.clone();
+        let released = open.clone();
+        let watched = token.clone();
         tokio::spawn(async move {
-            token.cancelled().await;
-            lock(&open).release(peer.ip());
+            watched.cancelled().await;
+            lock(&released).release(peer.ip());
         });
+        match &tls {
+            None => match TcpConnection::from_stream(stream, local.clone(), Some(token.clone())) {
+                Ok(connection) => endpoint.transport_layer.add_connection(SipConnection::Tcp(connection)),
+                Err(e) => {
+                    token.cancel();
+                    tracing::debug!(%peer, error = %e, "SIP-TCP connection dropped at once");
+                }
+            },
+            Some(acceptor) => {
+                let (acceptor, local, endpoint) = (acceptor.clone(), local.clone(), endpoint.clone());
+                tokio::spawn(handshake(acceptor, stream, local, endpoint, token));
+            }
+        }
+    }
+}
+
+/// The TLS handshake of a connection accepted on the TLS listener; then it is
+/// rsipstack's. A failed or slow handshake closes it (cancelling `token`).
+async fn handshake(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    local: SipAddr,
+    endpoint: EndpointInnerRef,
+    token: CancellationToken,
+) {
+    let peer = stream.peer_addr().ok();
+    let accepted = tokio::select! {
+        () = token.cancelled() => return,
+        accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => accepted,
+    };
+    let failed = |reason: String| {
+        metrics::counter!("bond_sip_tls_handshakes_failed_total").increment(1);
+        tracing::debug!(?peer, %reason, "SIP-TLS connection closed before it began");
+        token.cancel();
+    };
+    let stream = match accepted {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return failed(e.to_string()),
+        Err(_) => return failed("no TLS handshake in time".into()),
+    };
+    let Some(peer) = peer else { return failed("no peer address".into()) };
+    let remote = SipAddr { r#type: Some(Transport::Tls), addr: peer.into() };
+    match TlsConnection::from_server_stream(stream, local, remote, Some(token.clone())).await {
+        Ok(connection) => endpoint.transport_layer.add_connection(SipConnection::Tls(connection)),
+        Err(e) => failed(e.to_string()),
     }
 }
 

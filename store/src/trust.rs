@@ -1,6 +1,6 @@
 //! Whom Bond's own TLS connections trust: the public web roots
 //! (`webpki-roots`), plus the certificate authorities named by
-//! `http.trusted_ca`, for webhooks, `audio_url` fetches and `streaming_start`'s
+//! `trusted_ca`, for webhooks, `audio_url` fetches and `streaming_start`'s
 //! `wss://` streams alike. The extra roots are set once, when Bond starts,
 //! before the first request; a certificate that chains to neither fails the
 //! connection with the verifier's reason.

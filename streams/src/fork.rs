@@ -131,7 +131,7 @@ pub async fn connect(url: &str, auth_token: Option<&str>) -> Result<Socket, Stri
     let config = WebSocketConfig::default().read_buffer_size(super::READ_BUFFER);
     let connecting = async {
         let tcp = tcp_to(request.uri()).await?;
-        // `wss://` verified against the public roots and `http.trusted_ca`.
+        // `wss://` verified against the public roots and `trusted_ca`.
         let tls = Connector::Rustls(bond_store::trust::client_config());
         client_async_tls_with_config(request, tcp, Some(config), Some(tls)).await.map_err(|e| e.to_string())
     };

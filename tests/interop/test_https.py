@@ -1,7 +1,7 @@
 """Bond over HTTPS and WSS (`http.tls_cert`, `http.tls_key`) with a
 certificate `bond dev-cert` made, and Bond's own `https://` and `wss://`
 requests verified against the certificate authority it is told to trust
-(`http.trusted_ca`).
+(`trusted_ca`).
 
 The official Telnyx SDK drives Bond over HTTPS, trusting only the dev CA;
 webhooks go to an HTTPS receiver and `streaming_start` to a `wss://` consumer
@@ -50,7 +50,7 @@ def dev_cert(*hosts):
 
 def tls_env(certs, **extra):
     return {"BOND_HTTP_TLS_CERT": certs["cert"], "BOND_HTTP_TLS_KEY": certs["key"],
-            "BOND_HTTP_TRUSTED_CA": certs["ca"], **extra}
+            "BOND_TRUSTED_CA": certs["ca"], **extra}
 
 
 @pytest.fixture

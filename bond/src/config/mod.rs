@@ -36,10 +36,13 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_HTTP_PUBLIC_URL", "http.public_url"),
     ("BOND_HTTP_TLS_CERT", "http.tls_cert"),
     ("BOND_HTTP_TLS_KEY", "http.tls_key"),
-    ("BOND_HTTP_TRUSTED_CA", "http.trusted_ca"),
+    ("BOND_TRUSTED_CA", "trusted_ca"),
     ("BOND_RECORDING_LINK_SECS", "recording_link_secs"),
     ("BOND_SIP_UDP_LISTEN", "sip.udp_listen"),
     ("BOND_SIP_TCP_LISTEN", "sip.tcp_listen"),
+    ("BOND_SIP_TLS_LISTEN", "sip.tls_listen"),
+    ("BOND_SIP_TLS_CERT", "sip.tls_cert"),
+    ("BOND_SIP_TLS_KEY", "sip.tls_key"),
     ("BOND_SIP_RTP_TIMEOUT_SECS", "sip.rtp_timeout_secs"),
     ("BOND_SIP_RING_TIMEOUT_SECS", "sip.ring_timeout_secs"),
     ("BOND_SIP_TCP_IDLE_TIMEOUT_SECS", "sip.tcp_idle_timeout_secs"),
@@ -109,6 +112,10 @@ pub struct Config {
     /// On an empty database, create the first organization with this admin key.
     #[serde(skip_serializing)]
     pub bootstrap_api_key: Option<String>,
+    /// Certificate authorities (PEM) Bond trusts for its own TLS connections
+    /// (`https://` and `wss://` requests, SIP trunks over TLS), besides the
+    /// public roots; empty: the public roots only.
+    pub trusted_ca: PathBuf,
     pub rate_limit: RateLimitConfig,
     pub webhooks: WebhooksConfig,
     pub http: HttpConfig,
@@ -208,9 +215,6 @@ pub struct HttpConfig {
     pub tls_cert: PathBuf,
     /// The private key of `tls_cert` (PEM).
     pub tls_key: PathBuf,
-    /// Certificate authorities (PEM) Bond trusts for its own `https://` and
-    /// `wss://` requests, besides the public roots; empty: the public roots only.
-    pub trusted_ca: PathBuf,
 }
 
 impl HttpConfig {
@@ -362,6 +366,7 @@ impl Default for Config {
             recording_link_secs: 3600,
             shutdown_grace_secs: 10,
             bootstrap_api_key: None,
+            trusted_ca: PathBuf::new(),
             rate_limit: RateLimitConfig::default(),
             webhooks: WebhooksConfig::default(),
             http: HttpConfig::default(),
@@ -384,7 +389,6 @@ impl Default for HttpConfig {
             public_url: String::new(),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
-            trusted_ca: PathBuf::new(),
         }
     }
 }
@@ -551,6 +555,9 @@ impl Config {
         }
         if self.http.tls_cert.as_os_str().is_empty() != self.http.tls_key.as_os_str().is_empty() {
             return Err(ConfigError::new("http.tls_key", "http.tls_cert and http.tls_key are set together"));
+        }
+        if self.sip.tls_cert.as_os_str().is_empty() != self.sip.tls_key.as_os_str().is_empty() {
+            return Err(ConfigError::new("sip.tls_key", "sip.tls_cert and sip.tls_key are set together"));
         }
         if !self.turn.urls.is_empty() && self.turn.secret.is_empty() {
             return Err(ConfigError::new("turn.secret", "must be set with turn.urls"));

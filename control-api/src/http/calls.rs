@@ -252,6 +252,19 @@ async fn dial_checked(
         _ => return Err(ApiError::unprocessable("10005", "to is required", "/to")),
     };
     let endpoint = Endpoint::parse(&to).map_err(|e| ApiError::unprocessable("10002", e.0, "/to"))?;
+    let endpoint = match body.other.get("sip_transport_protocol") {
+        None | Some(Value::Null) => Ok(endpoint),
+        Some(Value::String(protocol)) => endpoint.with_sip_transport(protocol),
+        Some(_) => Err(bond_calls::endpoint::EndpointError("not a string".into())),
+    }
+    .map_err(|e| ApiError::unprocessable("10002", e.0, "/sip_transport_protocol"))?;
+    // Asked for SRTP, a call must not go out unencrypted.
+    if let Some(asked) = body.other.get("media_encryption").and_then(Value::as_str) {
+        if !asked.eq_ignore_ascii_case("disabled") {
+            let detail = format!("media_encryption {asked} (SRTP) is not available in Bond yet");
+            return Err(ApiError::unprocessable("10015", detail, "/media_encryption"));
+        }
+    }
     if matches!(endpoint, Endpoint::E164(_) | Endpoint::Sip(_)) {
         let config =
             state.store.voice_config(&principal.organization_id).await.map_err(|e| ApiError::internal(&e))?;
