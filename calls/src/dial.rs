@@ -43,6 +43,8 @@ pub struct Dial {
     pub supervise: Option<super::supervise::Supervise>,
     /// Who placed it (see `NewCall::placed_by`).
     pub placed_by: Option<String>,
+    /// Telnyx `media_encryption: "SRTP"`: the call's media must be SRTP.
+    pub srtp: bool,
 }
 
 impl Dial {

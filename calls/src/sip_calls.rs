@@ -14,6 +14,7 @@ use super::endpoint::Endpoint;
 use super::error::CallError;
 use super::service::CallService;
 use bond_sip::media::{self, CallMedia};
+use bond_sip::settings::SrtpMode;
 
 /// How long an outgoing SIP call rings when the dial does not say.
 const DEFAULT_RING_SECS: i64 = 30;
@@ -104,11 +105,13 @@ impl CallService {
                 CallError::invalid("10002", "SIP is not running in this Bond instance.", "/to")
             })?;
         stack.reach(&destination).await.map_err(|detail| CallError::invalid("10002", detail, "/to"))?;
+        let connection_srtp = settings.as_ref().map_or(SrtpMode::Off, |s| s.srtp);
+        let srtp = if dial.srtp { SrtpMode::Required } else { connection_srtp };
         let codecs = settings.map_or_else(|| bond_sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
         let engine = self.engine_near_link(dial.near_call());
         let (leg, port) =
             media::open_leg(&engine, media::offer_rtp_media(&codecs), None, stack.rtp_timeout).await?;
-        let local = media::offer_media(&codecs, stack.media_ip, port);
+        let local = media::offer_media(&codecs, stack.media_ip, port, srtp);
         let ring = Duration::from_secs(dial.timeout_secs.unwrap_or(DEFAULT_RING_SECS).max(1) as u64);
         let amd = dial.amd;
         let new = outgoing_call(connection, dial);

@@ -104,6 +104,7 @@ impl CallService {
             }),
             supervise: None,
             placed_by: call.placed_by.clone(),
+            srtp: false,
         };
         self.dial(&connection, dial).await.map(|_| ())
     }

@@ -14,7 +14,7 @@ mod media;
 mod signalling;
 
 pub use api::{agent_frame, api_action};
-pub use media::{rfc4733, rtcp, rtp_leg, rtp_packet, sdp, stun};
+pub use media::{rfc4733, rtcp, rtp_leg, rtp_packet, sdp, srtp, stun};
 pub use signalling::{action_body, sip_request, stream_frame};
 
 /// A fuzz target: the input bytes in, nothing out; it must not panic.
@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("stun", stun),
     ("rtp_leg", rtp_leg),
     ("rtcp", rtcp),
+    ("srtp", srtp),
     ("stream_frame", stream_frame),
     ("sip_request", sip_request),
     ("action_body", action_body),

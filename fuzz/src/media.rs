@@ -21,6 +21,31 @@ pub fn sdp(body: &[u8]) {
     }
 }
 
+/// A datagram on an SRTP leg's port (SDES keys fixed here): the first byte
+/// picks what happens to the rest. Even: it is checked and decrypted as it
+/// came (a bad tag, a replay or garbage must be refused, never panic). Odd:
+/// Bond protects it and its peer must get back exactly what was protected.
+pub fn srtp(data: &[u8]) {
+    use bond_media_engine::rtp::srtp::{SrtpKey, SrtpSession, SrtpSuite, KEY_MATERIAL};
+    let Some((&mode, packet)) = data.split_first() else { return };
+    let suite = if mode & 2 == 0 { SrtpSuite::AesCm128HmacSha1_80 } else { SrtpSuite::AesCm128HmacSha1_32 };
+    let (bond, peer) =
+        (SrtpKey { suite, material: [1; KEY_MATERIAL] }, SrtpKey { suite, material: [2; KEY_MATERIAL] });
+    let (Ok(mut bond), Ok(mut peer)) = (SrtpSession::new(&bond, &peer), SrtpSession::new(&peer, &bond))
+    else {
+        return;
+    };
+    if mode & 1 == 0 {
+        let _ = bond.unprotect(packet);
+    } else if let Ok(protected) = bond.protect(packet) {
+        assert_eq!(
+            peer.unprotect(&protected).as_deref().ok(),
+            Some(packet),
+            "a round trip changed the packet"
+        );
+    }
+}
+
 /// A datagram on an RTP port: the RTP header parser, then its payload as a telephone-event.
 pub fn rtp_packet(datagram: &[u8]) {
     if let Ok(packet) = RtpPacket::parse(datagram) {

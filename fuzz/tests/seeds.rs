@@ -97,6 +97,7 @@ fn every_target_has_a_test_here() {
         "stun",
         "rtp_leg",
         "rtcp",
+        "srtp",
         "stream_frame",
         "sip_request",
         "action_body",
@@ -135,6 +136,11 @@ fn rtp_leg_survives_its_seeds_and_their_mutants() {
 #[test]
 fn rtcp_survives_its_seeds_and_their_mutants() {
     survives("rtcp", bond_fuzz::rtcp, MANY);
+}
+
+#[test]
+fn srtp_survives_its_seeds_and_their_mutants() {
+    survives("srtp", bond_fuzz::srtp, MANY);
 }
 
 #[test]

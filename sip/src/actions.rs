@@ -37,7 +37,8 @@ impl SipCalls {
             .accept(Some(vec![Header::ContentType("application/sdp".into())]), Some(answer.into_bytes()))
             .map_err(|_| AnswerError::Ended)?;
         self.update(call, |c| c.answered = true);
-        engine.update_rtp(sip_call.media.leg, media::rtp_media(&plan, true), plan.remote).await?;
+        let rtp = media::rtp_media(&plan, true, &sip_call.media.local.crypto);
+        engine.update_rtp(sip_call.media.leg, rtp, plan.remote).await?;
         Ok(plan.codec)
     }
 

@@ -109,10 +109,8 @@ async fn reanswer(
     let mut media = sip_call.media.clone();
     let plan =
         media::reanswer(&mut media, &offer, &sip_call.codecs).map_err(|_| StatusCode::NotAcceptableHere)?;
-    engine
-        .update_rtp(media.leg, media::rtp_media(&plan, sip_call.answered || !sip_call.incoming), plan.remote)
-        .await
-        .map_err(|_| StatusCode::NotAcceptableHere)?;
+    let rtp = media::rtp_media(&plan, sip_call.answered || !sip_call.incoming, &media.local.crypto);
+    engine.update_rtp(media.leg, rtp, plan.remote).await.map_err(|_| StatusCode::NotAcceptableHere)?;
     let answer = sdp::write(&media.local);
     calls.update(&id, |c| c.media = media);
     Ok(answer)

@@ -107,9 +107,15 @@ impl<C: CallControl> Inbound<C> {
                 return reply(&mut tx, StatusCode::NotAcceptableHere).await;
             }
         };
-        let leg =
-            media::open_leg(&stack.engine, media::rtp_media(&plan, false), plan.remote, stack.rtp_timeout)
-                .await;
+        let crypto = match media::answer_crypto(&plan, settings.srtp) {
+            Ok(crypto) => crypto,
+            Err(reason) => {
+                tracing::info!(%source, %reason, "SRTP not agreed");
+                return reply(&mut tx, StatusCode::NotAcceptableHere).await;
+            }
+        };
+        let leg = media::rtp_media(&plan, false, &crypto);
+        let leg = media::open_leg(&stack.engine, leg, plan.remote, stack.rtp_timeout).await;
         let (leg, port) = match leg {
             Ok(leg) => leg,
             Err(e) => {
@@ -149,7 +155,7 @@ impl<C: CallControl> Inbound<C> {
             answered: false,
             media: CallMedia {
                 leg,
-                local: media::answer_media(&plan, stack.media_ip, port),
+                local: media::answer_media(&plan, stack.media_ip, port, crypto),
                 plan: Some(plan),
             },
             codecs: settings.codecs.clone(),

@@ -1,14 +1,21 @@
-//! The audio side of a SIP call: its RTP leg and Bond's SDP for it.
+//! The audio side of a SIP call: its RTP leg and Bond's SDP for it, with the
+//! SDES keys (RFC 4568) when the call is SRTP: Bond draws a fresh key for each
+//! offer or answer from the operating system's generator and pairs it with the
+//! peer's for the leg.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bond_codecs::Codec;
 use bond_media_engine::ids::PayloadType;
-use bond_media_engine::leg::{MediaSource, RtpMedia};
+use bond_media_engine::leg::{MediaSource, RtpMedia, SrtpKeys};
+use bond_media_engine::rtp::srtp::{Crypto, SrtpKey, SrtpSuite, KEY_MATERIAL};
 use bond_media_engine::runtime::{EngineHandle, LegSpec, RuntimeError};
 use bond_media_engine::sdp::{self, Direction, LocalMedia, MediaPlan, NegotiationError, SessionDescription};
 use bond_media_engine::LegId;
+use rand::RngCore;
+
+use super::settings::SrtpMode;
 
 /// A SIP call's leg and what Bond last told the peer about it.
 #[derive(Debug, Clone)]
@@ -38,10 +45,12 @@ pub fn offer_rtp_media(codecs: &[Codec]) -> RtpMedia {
     RtpMedia { send: false, expect_media: false, ..RtpMedia::new(codecs[0]) }
 }
 
-/// How the leg runs under `plan`; before the answer Bond sends nothing and
-/// expects nothing (early media from the peer is still played).
-pub fn rtp_media(plan: &MediaPlan, answered: bool) -> RtpMedia {
+/// How the leg runs under `plan`, Bond having offered or answered `local`
+/// keys; before the answer Bond sends nothing and expects nothing (early media
+/// from the peer is still played).
+pub fn rtp_media(plan: &MediaPlan, answered: bool, local: &[Crypto]) -> RtpMedia {
     RtpMedia {
+        srtp: srtp_keys(plan, local),
         codec: plan.codec,
         payload_type: PayloadType::new(plan.payload_type).unwrap_or(PayloadType::new(0).expect("0 is valid")),
         telephone_event_pt: plan.telephone_event_pt.and_then(PayloadType::new),
@@ -52,8 +61,45 @@ pub fn rtp_media(plan: &MediaPlan, answered: bool) -> RtpMedia {
     }
 }
 
-/// Bond's answer to `plan`.
-pub fn answer_media(plan: &MediaPlan, address: IpAddr, port: u16) -> LocalMedia {
+/// The leg's SRTP: the peer's key in `plan` with Bond's key of the same tag
+/// and suite in `local`; `None` for plain RTP.
+pub fn srtp_keys(plan: &MediaPlan, local: &[Crypto]) -> Option<SrtpKeys> {
+    let remote = plan.crypto?;
+    let mine = local.iter().find(|c| c.tag == remote.tag && c.key.suite == remote.key.suite)?;
+    Some(SrtpKeys { local: mine.key, remote: remote.key })
+}
+
+/// Bond's keys for its answer to `plan` under `mode`: one, in the peer's first
+/// usable suite and tag, when the offer carries keys and SRTP is on; none for
+/// plain RTP; why not, when the offer cannot be answered (488).
+pub fn answer_crypto(plan: &MediaPlan, mode: SrtpMode) -> Result<Vec<Crypto>, &'static str> {
+    match (plan.crypto, mode) {
+        (_, SrtpMode::Off) if plan.secure => Err("the offer is RTP/SAVP and SRTP is off on this connection"),
+        (None, SrtpMode::Required) => Err("the offer has no SRTP key and this connection requires SRTP"),
+        (Some(theirs), SrtpMode::Offered | SrtpMode::Required) => {
+            Ok(vec![Crypto { tag: theirs.tag, key: fresh_key(theirs.key.suite) }])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Bond's keys for an offer under `mode`: one per suite, best first.
+fn offer_crypto(mode: SrtpMode) -> Vec<Crypto> {
+    match mode {
+        SrtpMode::Off => Vec::new(),
+        _ => (1..).zip(SrtpSuite::ALL).map(|(tag, suite)| Crypto { tag, key: fresh_key(suite) }).collect(),
+    }
+}
+
+/// A new master key and salt from the operating system's generator.
+fn fresh_key(suite: SrtpSuite) -> SrtpKey {
+    let mut material = [0u8; KEY_MATERIAL];
+    rand::rngs::OsRng.fill_bytes(&mut material);
+    SrtpKey { suite, material }
+}
+
+/// Bond's answer to `plan`, with `crypto` (from [`answer_crypto`]).
+pub fn answer_media(plan: &MediaPlan, address: IpAddr, port: u16, crypto: Vec<Crypto>) -> LocalMedia {
     LocalMedia {
         session_id: session_id(),
         version: 1,
@@ -65,11 +111,13 @@ pub fn answer_media(plan: &MediaPlan, address: IpAddr, port: u16) -> LocalMedia 
         rtcp_mux: plan.rtcp_mux,
         // The packet time Bond sends at, so both directions agree.
         ptime: plan.packet_ms(),
+        secure: plan.secure && !crypto.is_empty(),
+        crypto,
     }
 }
 
-/// Bond's offer of `codecs`.
-pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16) -> LocalMedia {
+/// Bond's offer of `codecs`, with SRTP keys as `mode` says.
+pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16, mode: SrtpMode) -> LocalMedia {
     LocalMedia {
         session_id: session_id(),
         version: 1,
@@ -81,6 +129,8 @@ pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16) -> LocalMedia {
         // Offered; RTCP stays on the port above until the answer agrees (RFC 5761 §5.1.1).
         rtcp_mux: true,
         ptime: 20,
+        crypto: offer_crypto(mode),
+        secure: mode == SrtpMode::Required,
     }
 }
 
@@ -101,6 +151,16 @@ pub fn reanswer(
     media.local.direction = plan.local_direction();
     media.local.rtcp_mux = plan.rtcp_mux;
     media.local.ptime = plan.packet_ms();
+    // SRTP stays as it was: Bond's key kept while the suite is, a new one
+    // for another suite, none when the new offer has none.
+    media.local.crypto = match plan.crypto {
+        None => Vec::new(),
+        Some(theirs) => {
+            let kept = media.local.crypto.iter().find(|c| c.key.suite == theirs.key.suite).map(|c| c.key);
+            vec![Crypto { tag: theirs.tag, key: kept.unwrap_or_else(|| fresh_key(theirs.key.suite)) }]
+        }
+    };
+    media.local.secure = plan.secure && !media.local.crypto.is_empty();
     media.plan = Some(plan);
     Ok(plan)
 }
@@ -125,13 +185,13 @@ mod tests {
     fn the_answer_and_the_leg_take_the_peers_packet_time_and_a_reoffer_changes_it() {
         let pcmu = offer("0", "", 30);
         let plan = sdp::answer(&pcmu, &[Codec::Pcmu]).unwrap();
-        let local = answer_media(&plan, "192.0.2.9".parse().unwrap(), 5000);
+        let local = answer_media(&plan, "192.0.2.9".parse().unwrap(), 5000, Vec::new());
         assert!(sdp::write(&local).contains("a=ptime:30\r\n"));
-        assert_eq!(rtp_media(&plan, true).packet_ms, 30);
+        assert_eq!(rtp_media(&plan, true, &[]).packet_ms, 30);
 
         let mut media = CallMedia { leg: LegId(1), local, plan: Some(plan) };
         let plan = reanswer(&mut media, &offer("0", "", 40), &[Codec::Pcmu]).unwrap();
-        assert_eq!((media.local.ptime, rtp_media(&plan, true).packet_ms), (40, 40));
+        assert_eq!((media.local.ptime, rtp_media(&plan, true, &[]).packet_ms), (40, 40));
 
         // Opus joins 20 ms frames (40 and 60 ms) or 10 ms ones (30); a packet
         // time Bond does not make falls back to 20.

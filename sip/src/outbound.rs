@@ -301,10 +301,13 @@ impl SipCalls {
         plan: MediaPlan,
         answered: bool,
     ) -> Result<(), String> {
-        engine
-            .update_rtp(sip_call.media.leg, media::rtp_media(&plan, answered), plan.remote)
-            .await
-            .map_err(|e| e.to_string())?;
+        let local = &sip_call.media.local;
+        let rtp = media::rtp_media(&plan, answered, &local.crypto);
+        // Keys offered and none agreed: plain RTP where SRTP was asked for is refused.
+        if rtp.srtp.is_none() && (local.secure || plan.crypto.is_some()) {
+            return Err("the answer agrees no SRTP key Bond offered".into());
+        }
+        engine.update_rtp(sip_call.media.leg, rtp, plan.remote).await.map_err(|e| e.to_string())?;
         self.update(id, |c| c.media.plan = Some(plan));
         Ok(())
     }

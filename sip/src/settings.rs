@@ -63,6 +63,23 @@ pub struct SipSettings {
     pub max_concurrent_calls: Option<usize>,
     pub codecs: Vec<Codec>,
     pub trunk: Option<Trunk>,
+    /// SRTP (SDES) on this connection's calls.
+    pub srtp: SrtpMode,
+}
+
+/// Whether a connection's calls use SRTP, keyed by SDES (`a=crypto`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SrtpMode {
+    /// Plain RTP; an `RTP/SAVP` offer is refused (488).
+    #[default]
+    Off,
+    /// SRTP when the peer wants it: an `RTP/SAVP` offer, or keys in an
+    /// `RTP/AVP` one, get SRTP; Bond's own offers carry keys in `RTP/AVP`, so a
+    /// peer without SRTP still answers plainly.
+    Offered,
+    /// SRTP or no call: Bond offers `RTP/SAVP`, refuses offers without a
+    /// key (488) and hangs up on answers without one.
+    Required,
 }
 
 impl SipSettings {
@@ -75,7 +92,7 @@ impl SipSettings {
     pub fn from_value(sip: &Value) -> Result<Self, String> {
         let object = sip.as_object().ok_or("bond.sip must be an object")?;
         for key in object.keys() {
-            if !["allowed_ips", "inbound_auth", "max_concurrent_calls", "codecs", "trunk"]
+            if !["allowed_ips", "inbound_auth", "max_concurrent_calls", "codecs", "trunk", "srtp"]
                 .contains(&key.as_str())
             {
                 return Err(format!("bond.sip.{key} is not a setting"));
@@ -123,7 +140,14 @@ impl SipSettings {
         };
         let trunk = sip.get("trunk").map(trunk_of).transpose()?;
         let inbound_auth = sip.get("inbound_auth").map(credentials_of).transpose()?;
-        Ok(Self { allowed_ips, inbound_auth, max_concurrent_calls, codecs, trunk })
+        let srtp = match sip.get("srtp").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            None if sip.get("srtp").is_none() => SrtpMode::Off,
+            Some("off") => SrtpMode::Off,
+            Some("offered") => SrtpMode::Offered,
+            Some("required") => SrtpMode::Required,
+            _ => return Err("bond.sip.srtp must be off, offered or required".into()),
+        };
+        Ok(Self { allowed_ips, inbound_auth, max_concurrent_calls, codecs, trunk, srtp })
     }
 }
 
@@ -206,6 +230,7 @@ mod tests {
             (json!({"trunk": {"port": 5060}}), "trunk.host"),
             (json!({"trunk": {"host": "h", "transport": "sctp"}}), "transport"),
             (json!({"registrar": "x"}), "registrar"),
+            (json!({"srtp": "yes"}), "srtp"),
             (json!({"inbound_auth": {"username": "u"}}), "inbound_auth"),
         ] {
             let error = SipSettings::from_value(&value).unwrap_err();

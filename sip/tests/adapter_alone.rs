@@ -274,7 +274,7 @@ async fn a_dialed_call_that_is_answered_is_reported_with_its_codec() {
         from_display_name: None,
         media: CallMedia {
             leg,
-            local: media::offer_media(&codecs, IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            local: media::offer_media(&codecs, IpAddr::V4(Ipv4Addr::LOCALHOST), port, Default::default()),
             plan: None,
         },
         codecs,

@@ -135,6 +135,14 @@ def bridge_to_a_tone_and_record(bond, conn, call):
     api(bond, "POST", f"/calls/{call}/actions/hangup", {})
 
 
+def answered_and_recorded(bond, receiver, conn, call):
+    """Once `call` is answered, bridge it to a tone and record it (`bridge_to_a_tone_and_record`);
+    the `call.recording.saved` event."""
+    wait_event(receiver, "call.answered", call_control_id=call)
+    bridge_to_a_tone_and_record(bond, conn, call)
+    return wait_event(receiver, "call.recording.saved", call_control_id=call)
+
+
 def assert_tones_both_ways(dump, workdir, saved):
     """baresip heard Bond's 1200 Hz (its dump of what it decoded), and Bond heard baresip's 440 Hz
     (the left channel of the call's recording, `saved`)."""
@@ -166,9 +174,7 @@ def test_audio_flows_both_ways_with_baresip(bond, receiver, direction):
             dialed = api(bond, "POST", "/calls", {"connection_id": conn, "to": f"sip:+15550004444@127.0.0.1:{sip_port}",
                                                   "from": "+15550001234"})
             call = dialed["data"]["call_control_id"]
-        wait_event(receiver, "call.answered", call_control_id=call)
-        bridge_to_a_tone_and_record(bond, conn, call)
-        saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
+        saved = answered_and_recorded(bond, receiver, conn, call)
         stop_baresip(proc)
         assert_tones_both_ways(dump, workdir, saved)
 

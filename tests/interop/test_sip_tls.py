@@ -4,7 +4,9 @@ and Bond calls baresip through a trunk with `"transport": "tls"`, verifying
 baresip's certificate against `trusted_ca`. Audio is checked both ways by tone
 (test_sip_baresip.py's checks), and baresip's SIP trace must show the
 messages went over TLS. A trunk whose certificate chains to a CA Bond does not
-trust is refused at the dial, with the verifier's reason, and no call is made.
+trust is refused at the dial, with the verifier's reason, and no call is made;
+encryption Bond cannot give (`media_encryption: "DTLS"`, SRTP to a built-in
+leg) is refused rather than sent in the clear.
 
 Debian's sipp is built without TLS (`sipp -v`: SCTP-PCAP-RTPSTREAM), so it
 cannot be the TLS peer here.
@@ -20,7 +22,7 @@ import pytest
 
 from conftest import api, bond_with
 from test_https import dev_cert
-from test_sip_baresip import (assert_tones_both_ways, bridge_to_a_tone_and_record, console_shown_on_failure,
+from test_sip_baresip import (assert_tones_both_ways, answered_and_recorded, console_shown_on_failure,
                               start_baresip, stop_baresip)
 from test_sip_trunk import trunk_connection, wait_event
 
@@ -77,9 +79,7 @@ def test_calls_over_tls_carry_audio_both_ways(tls_bond, receiver, certs, directi
             dialed = api(bond, "POST", "/calls", {"connection_id": conn, "from": "+15550001234", **dial})
             call = dialed["data"]["call_control_id"]
         with console_shown_on_failure(log):
-            wait_event(receiver, "call.answered", call_control_id=call)
-            bridge_to_a_tone_and_record(bond, conn, call)
-            saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
+            saved = answered_and_recorded(bond, receiver, conn, call)
         stop_baresip(proc)
         with open(log, errors="replace") as f:
             trace = f.read()
@@ -87,10 +87,10 @@ def test_calls_over_tls_carry_audio_both_ways(tls_bond, receiver, certs, directi
         assert_tones_both_ways(dump, workdir, saved)
 
 
-def test_srtp_asked_for_is_refused_rather_than_sent_in_the_clear(tls_bond, receiver):
+@pytest.mark.parametrize("to,encryption", [("sip:+15550004444@127.0.0.1:5999", "DTLS"), ("loop:echo", "SRTP")])
+def test_encryption_bond_cannot_give_is_refused_rather_than_sent_in_the_clear(tls_bond, receiver, to, encryption):
     conn = trunk_connection(tls_bond, receiver)
-    body = {"connection_id": conn, "to": "sip:+15550004444@127.0.0.1:5999", "from": "+15550001234",
-            "media_encryption": "SRTP"}
+    body = {"connection_id": conn, "to": to, "from": "+15550001234", "media_encryption": encryption}
     with pytest.raises(urllib.error.HTTPError) as refused:
         api(tls_bond, "POST", "/calls", body)
     error = json.loads(refused.value.read())["errors"][0]

@@ -258,13 +258,7 @@ async fn dial_checked(
         Some(_) => Err(bond_calls::endpoint::EndpointError("not a string".into())),
     }
     .map_err(|e| ApiError::unprocessable("10002", e.0, "/sip_transport_protocol"))?;
-    // Asked for SRTP, a call must not go out unencrypted.
-    if let Some(asked) = body.other.get("media_encryption").and_then(Value::as_str) {
-        if !asked.eq_ignore_ascii_case("disabled") {
-            let detail = format!("media_encryption {asked} (SRTP) is not available in Bond yet");
-            return Err(ApiError::unprocessable("10015", detail, "/media_encryption"));
-        }
-    }
+    let srtp = media_encryption(&body, &endpoint)?;
     if matches!(endpoint, Endpoint::E164(_) | Endpoint::Sip(_)) {
         let config =
             state.store.voice_config(&principal.organization_id).await.map_err(|e| ApiError::internal(&e))?;
@@ -333,6 +327,7 @@ async fn dial_checked(
         time_limit_secs: body.time_limit_secs,
         timeout_secs: body.timeout_secs,
         placed_by: Some(principal.api_key_id.clone()),
+        srtp,
     };
     let call = state.calls.dial(&connection, dial).await?;
     if let Some(options) = record {
@@ -346,6 +341,30 @@ async fn dial_checked(
         state.calls.supervise_from_answer(&call, supervise).await?;
     }
     Ok(call)
+}
+
+/// Telnyx `media_encryption`: whether the call must be SRTP. Asked for
+/// encryption Bond cannot give, a call is refused, never sent in the clear.
+fn media_encryption(body: &DialBody, endpoint: &Endpoint) -> Result<bool, ApiError> {
+    let pointer = "/media_encryption";
+    let asked = match body.other.get("media_encryption") {
+        None | Some(Value::Null) => return Ok(false),
+        Some(Value::String(asked)) => asked.to_ascii_uppercase(),
+        Some(_) => {
+            return Err(ApiError::unprocessable("10002", "media_encryption must be a string", pointer))
+        }
+    };
+    match asked.as_str() {
+        "DISABLED" => Ok(false),
+        "SRTP" if matches!(endpoint, Endpoint::E164(_) | Endpoint::Sip(_)) => Ok(true),
+        "SRTP" => Err(ApiError::unprocessable("10015", "media_encryption SRTP is for SIP calls", pointer)),
+        "DTLS" => {
+            Err(ApiError::unprocessable("10015", "media_encryption DTLS is not available in Bond", pointer))
+        }
+        _ => {
+            Err(ApiError::unprocessable("10002", "media_encryption must be disabled, SRTP or DTLS", pointer))
+        }
+    }
 }
 
 /// `link_to` a live call of the organization, and `bridge_on_answer` with it.

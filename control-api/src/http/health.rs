@@ -37,6 +37,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::counter!("bond_rtp_packets_sent_total").absolute(RuntimeMetrics::get(&m.packets_sent));
     metrics::counter!("bond_rtp_packets_dropped_total").absolute(RuntimeMetrics::get(&m.packets_dropped));
     metrics::counter!("bond_rtp_packets_rejected_total").absolute(RuntimeMetrics::get(&m.packets_rejected));
+    metrics::counter!("bond_srtp_packets_rejected_total").absolute(RuntimeMetrics::get(&m.srtp_rejected));
     metrics::counter!("bond_rtp_packets_passed_through_total")
         .absolute(RuntimeMetrics::get(&m.packets_passed_through));
     metrics::counter!("bond_stream_frames_dropped_total")

@@ -146,6 +146,17 @@ pub struct RtpMedia {
     /// How long each audio packet sent is, in ms (the peer's `a=ptime`): 10,
     /// 20, 30, 40 or 60 (`packing.rs`).
     pub packet_ms: u32,
+    /// SRTP keys (SDES): the runtime protects what the leg sends and checks
+    /// what it receives at the socket, so the engine, passthrough included,
+    /// only ever sees plain RTP.
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// A leg's SRTP keys: Bond's, for what it sends, and the peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrtpKeys {
+    pub local: crate::rtp::srtp::SrtpKey,
+    pub remote: crate::rtp::srtp::SrtpKey,
 }
 
 impl RtpMedia {
@@ -160,6 +171,7 @@ impl RtpMedia {
             expect_media: true,
             rtcp_mux: false,
             packet_ms: 20,
+            srtp: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod quality;
 pub mod reframe;
 pub mod rtcp;
 mod sequence;
+pub mod srtp;
 mod stats;
 
 pub use packet::{plain_packet, write_packet, RtpPacket, MAX_RTP_PACKET, PLAIN_HEADER};

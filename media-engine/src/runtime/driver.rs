@@ -28,7 +28,8 @@ use super::{now, shard_of, unix_time, RuntimeConfig};
 use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
 use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
-use crate::leg::{RecordTap, RtcpSetup};
+use crate::leg::{RecordTap, RtcpSetup, SrtpKeys};
+use crate::rtp::srtp::SrtpSession;
 use crate::rtp::MAX_RTP_PACKET;
 use crate::webrtc::{stun, WebRtcOptions, DEFAULT_CODECS};
 
@@ -59,6 +60,8 @@ struct LegSocket {
     rtcp: Option<RtcpSocket>,
     /// RTCP is sent from the RTP socket to `remote` (RFC 5761).
     rtcp_mux: bool,
+    /// SRTP/SRTCP on both sockets, when the SDP agreed keys.
+    srtp: Option<SrtpSession>,
 }
 
 /// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
@@ -71,6 +74,24 @@ struct RtcpSocket {
 }
 
 impl LegSocket {
+    /// Take SRTP on or off, or new keys, as `keys` says; the session (its
+    /// rollover counters and replay windows) is kept while the keys are.
+    fn set_srtp(&mut self, leg: LegId, keys: Option<SrtpKeys>) {
+        match keys {
+            None => self.srtp = None,
+            Some(keys) if self.srtp.as_ref().is_some_and(|s| s.has_keys(&keys.local, &keys.remote)) => {}
+            Some(keys) => match SrtpSession::new(&keys.local, &keys.remote) {
+                Ok(session) => self.srtp = Some(session),
+                Err(e) => {
+                    // Nothing is sent in the clear instead: the leg goes quiet.
+                    tracing::warn!(%leg, error = %e, "SRTP keys refused");
+                    self.srtp = None;
+                    self.remote = None;
+                }
+            },
+        }
+    }
+
     /// Whether strict source drops a datagram from `from`: RTP once the leg has
     /// latched onto another address; RTCP once its sender is known (the RTCP
     /// port's latch, or with rtcp-mux the RTP one).
@@ -414,6 +435,7 @@ impl Driver {
                 let result = self.engine.set_rtp_media(now(), leg, media).map_err(engine_error);
                 if let (Ok(()), Some(socket)) = (&result, self.sockets.get_mut(&leg)) {
                     socket.rtcp_mux = media.rtcp_mux;
+                    socket.set_srtp(leg, media.srtp);
                     if let Some(remote) = remote.filter(|&r| socket.remote != Some(r)) {
                         socket.remote = Some(remote);
                         socket.latched = false;
@@ -497,8 +519,17 @@ impl Driver {
         let _ = self.engine.set_rtp_media(now(), id, spec.media);
         let place = self.rtp_sockets.insert(socket.clone(), id);
         let rtcp_mux = spec.media.rtcp_mux;
-        let leg_socket =
-            LegSocket { socket, port, remote: spec.remote, latched: false, place, rtcp, rtcp_mux };
+        let mut leg_socket = LegSocket {
+            socket,
+            port,
+            remote: spec.remote,
+            latched: false,
+            place,
+            rtcp,
+            rtcp_mux,
+            srtp: None,
+        };
+        leg_socket.set_srtp(id, spec.media.srtp);
         self.sockets.insert(id, leg_socket);
         self.leg_opened();
         tracing::debug!(%id, %local_addr, "leg created");
@@ -526,6 +557,23 @@ impl Driver {
             tracing::trace!(%leg, %from, "datagram from another address than the latched peer");
             return;
         }
+        let decrypted;
+        let data = match self.sockets.get_mut(&leg).and_then(|s| s.srtp.as_mut()) {
+            None => data,
+            Some(srtp) => match srtp.unprotect(data) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    &decrypted[..]
+                }
+                // A bad tag, a replay or plain RTP: never decoded, never latched onto.
+                Err(e) => {
+                    RuntimeMetrics::add(&metrics.packets_rejected, 1);
+                    RuntimeMetrics::add(&metrics.srtp_rejected, 1);
+                    tracing::trace!(%leg, %from, error = %e, "SRTP packet refused");
+                    return;
+                }
+            },
+        };
         if let Err(e) = self.engine.handle_receive(now(), leg, data) {
             RuntimeMetrics::add(&metrics.packets_rejected, 1);
             tracing::trace!(%leg, %from, error = %e, "datagram refused");
@@ -655,17 +703,41 @@ impl Driver {
         RuntimeMetrics::add(&self.shared.metrics.recording_frames_dropped, dropped);
     }
 
-    fn transmit(&self, leg: LegId, data: &[u8]) {
-        let Some(LegSocket { socket, remote: Some(remote), .. }) = self.sockets.get(&leg) else { return };
+    fn transmit(&mut self, leg: LegId, data: &[u8]) {
+        let Some(LegSocket { socket, remote: Some(remote), srtp, .. }) = self.sockets.get_mut(&leg) else {
+            return;
+        };
         let metrics = &self.shared.metrics;
+        let protected;
+        let data = match srtp {
+            None => data,
+            Some(srtp) => match srtp.protect(data) {
+                Ok(packet) => {
+                    protected = packet;
+                    &protected[..]
+                }
+                Err(_) => return RuntimeMetrics::add(&metrics.packets_dropped, 1),
+            },
+        };
         match socket.try_send_to(data, *remote) {
             Ok(_) => RuntimeMetrics::add(&metrics.packets_sent, 1),
             Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
         }
     }
 
-    fn transmit_rtcp(&self, leg: LegId, data: &[u8]) {
-        let Some(leg_socket) = self.sockets.get(&leg) else { return };
+    fn transmit_rtcp(&mut self, leg: LegId, data: &[u8]) {
+        let Some(leg_socket) = self.sockets.get_mut(&leg) else { return };
+        let protected;
+        let data = match leg_socket.srtp.as_mut() {
+            None => data,
+            Some(srtp) => match srtp.protect(data) {
+                Ok(packet) => {
+                    protected = packet;
+                    &protected[..]
+                }
+                Err(_) => return RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1),
+            },
+        };
         let sending = if leg_socket.rtcp_mux {
             leg_socket.remote.map(|remote| (&leg_socket.socket, remote))
         } else {

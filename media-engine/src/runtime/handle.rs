@@ -91,6 +91,9 @@ pub struct RuntimeMetrics {
     /// (an RTP socket the driver reads itself overflows in the kernel, uncounted here).
     pub packets_dropped: AtomicU64,
     pub packets_rejected: AtomicU64,
+    /// SRTP/SRTCP packets refused: a bad authentication tag, a replay, or plain
+    /// RTP on an SRTP leg (counted in `packets_rejected` too).
+    pub srtp_rejected: AtomicU64,
     /// Packets bridged legs sent on undecoded (passthrough, or reflected by `loop:echo`).
     pub packets_passed_through: AtomicU64,
     /// Stream frames dropped: the engine's queue or a carrier socket's was full.

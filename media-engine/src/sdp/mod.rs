@@ -3,7 +3,8 @@
 //! [`SessionDescription::parse`] reads an offer or answer into typed fields and
 //! refuses what it cannot use with an [`SdpError`] (never a panic: this text comes
 //! from the network). [`negotiate`] picks the codec and telephone-event payload type
-//! Bond and the peer share, and [`write`] renders Bond's own offer or answer.
+//! Bond and the peer share (and the SDES key, RFC 4568, when the audio is SRTP),
+//! and [`write`] renders Bond's own offer or answer.
 
 mod negotiate;
 mod parse;
@@ -11,6 +12,7 @@ mod write;
 
 use std::net::IpAddr;
 
+pub use crate::rtp::srtp::Crypto;
 pub use negotiate::{accept_answer, answer, MediaPlan, NegotiationError};
 pub use write::{write, LocalMedia};
 
@@ -83,9 +85,16 @@ pub struct MediaDescription {
     /// A media-level `c=` address, overriding the session's.
     pub connection: Option<IpAddr>,
     pub rtcp_mux: bool,
+    /// SDES keys (`a=crypto`, RFC 4568) in suites Bond speaks, in the order given.
+    pub crypto: Vec<Crypto>,
 }
 
 impl MediaDescription {
+    /// Whether the `m=` line asks for SRTP (`RTP/SAVP`, `RTP/SAVPF`).
+    pub fn secure(&self) -> bool {
+        self.protocol.to_ascii_uppercase().starts_with("RTP/SAVP")
+    }
+
     /// The rtpmap of `pt`, or the static RFC 3551 assignment for 0, 8 and 9.
     pub fn rtpmap(&self, pt: u8) -> Option<RtpMap> {
         if let Some(map) = self.rtpmaps.iter().find(|m| m.payload_type == pt) {

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bond_codecs::Codec;
 
-use super::{Direction, MediaDescription, SessionDescription};
+use super::{Crypto, Direction, MediaDescription, SessionDescription};
 
 /// What both sides agreed on for the audio stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,12 @@ pub struct MediaPlan {
     /// The peer multiplexes RTCP on its RTP port (`a=rtcp-mux`, RFC 5761): in
     /// an offer, it asks Bond to; in an answer, it agrees to Bond's asking.
     pub rtcp_mux: bool,
+    /// The peer's `m=` line is `RTP/SAVP`: the audio must be SRTP.
+    pub secure: bool,
+    /// The peer's first SDES key in a suite Bond speaks: in an offer, the key
+    /// it will send with (Bond answers in its suite and tag); in an answer, the
+    /// one it chose for Bond's offer of that tag.
+    pub crypto: Option<Crypto>,
 }
 
 impl MediaPlan {
@@ -58,6 +64,8 @@ pub enum NegotiationError {
     NoCommonCodec,
     #[error("the offer gives no connection address for its audio")]
     NoAddress,
+    #[error("the audio is RTP/SAVP but no a=crypto key is in a suite Bond speaks (AES_CM_128_HMAC_SHA1_80 or _32)")]
+    NoCommonCrypto,
 }
 
 /// Answer an offer: the first codec in the offerer's order that Bond also lists in
@@ -83,6 +91,10 @@ fn plan(sdp: &SessionDescription, codecs: &[Codec]) -> Result<MediaPlan, Negotia
         .find_map(|&pt| codec_of(audio, pt, codecs).map(|codec| (pt, codec)))
         .ok_or(NegotiationError::NoCommonCodec)?;
     let address = audio.connection.or(sdp.connection).ok_or(NegotiationError::NoAddress)?;
+    let crypto = audio.crypto.first().copied();
+    if audio.secure() && crypto.is_none() {
+        return Err(NegotiationError::NoCommonCrypto);
+    }
     let remote = (audio.port != 0 && !address.is_unspecified()).then(|| SocketAddr::new(address, audio.port));
     // Old-style hold (RFC 2543): c=0.0.0.0 means the peer wants nothing sent.
     let held = matches!(address, IpAddr::V4(v4) if v4.is_unspecified());
@@ -102,6 +114,8 @@ fn plan(sdp: &SessionDescription, codecs: &[Codec]) -> Result<MediaPlan, Negotia
         maxptime: audio.maxptime,
         peer_direction,
         rtcp_mux: audio.rtcp_mux,
+        secure: audio.secure(),
+        crypto,
     })
 }
 

@@ -128,6 +128,7 @@ fn parse_media(value: &str) -> Result<MediaDescription, String> {
         direction: None,
         connection: None,
         rtcp_mux: false,
+        crypto: Vec::new(),
     })
 }
 
@@ -172,6 +173,12 @@ fn parse_attribute(
         "ptime" => media.ptime = Some(parse_ms(name, rest)?),
         "maxptime" => media.maxptime = Some(parse_ms(name, rest)?),
         "rtcp-mux" => media.rtcp_mux = true,
+        "crypto" => {
+            if media.crypto.len() >= MAX_FORMATS {
+                return Err("too many crypto attributes".to_owned());
+            }
+            media.crypto.extend(super::Crypto::parse(rest)?);
+        }
         _ => {}
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use bond_codecs::Codec;
 
-use super::Direction;
+use super::{Crypto, Direction};
 
 /// Bond's side of the audio stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,11 @@ pub struct LocalMedia {
     pub rtcp_mux: bool,
     /// `a=ptime`: 20 in an offer; in an answer, the packet time Bond sends at.
     pub ptime: u32,
+    /// SDES keys Bond offers (several suites) or answers with (one): the
+    /// stream is SRTP. In `RTP/SAVP` when `secure`, else in `RTP/AVP` (an
+    /// offer that a peer without SRTP can still answer plainly).
+    pub crypto: Vec<Crypto>,
+    pub secure: bool,
 }
 
 /// The SDP text for `media`.
@@ -35,10 +40,11 @@ pub fn write(media: &LocalMedia) -> String {
     let mut sdp = String::with_capacity(320);
     let _ = write!(
         sdp,
-        "v=0\r\no=bond {} {} IN {ip} {addr}\r\ns=bond\r\nc=IN {ip} {addr}\r\nt=0 0\r\nm=audio {} RTP/AVP",
+        "v=0\r\no=bond {} {} IN {ip} {addr}\r\ns=bond\r\nc=IN {ip} {addr}\r\nt=0 0\r\nm=audio {} {}",
         media.session_id,
         media.version,
         media.port,
+        if media.secure { "RTP/SAVP" } else { "RTP/AVP" },
         addr = media.address,
     );
     for (pt, _) in &media.codecs {
@@ -64,6 +70,9 @@ pub fn write(media: &LocalMedia) -> String {
     if media.rtcp_mux {
         sdp.push_str("a=rtcp-mux\r\n");
     }
+    for crypto in &media.crypto {
+        let _ = write!(sdp, "a=crypto:{}\r\n", crypto.value());
+    }
     sdp
 }
 
@@ -84,6 +93,8 @@ mod tests {
             direction: Direction::SendRecv,
             rtcp_mux: true,
             ptime: 20,
+            crypto: Vec::new(),
+            secure: false,
         };
         let text = write(&local);
         let parsed = SessionDescription::parse(text.as_bytes()).unwrap();
@@ -97,5 +108,43 @@ mod tests {
         assert_eq!((parsed.media[0].ptime, plan.packet_ms()), (Some(20), 20));
         let unmuxed = write(&LocalMedia { rtcp_mux: false, ..local });
         assert!(!SessionDescription::parse(unmuxed.as_bytes()).unwrap().media[0].rtcp_mux);
+    }
+
+    #[test]
+    fn an_srtp_offer_carries_its_keys_and_the_answer_to_it_names_one() {
+        use crate::rtp::srtp::{SrtpKey, SrtpSuite, KEY_MATERIAL};
+        let crypto =
+            |tag, suite, fill| Crypto { tag, key: SrtpKey { suite, material: [fill; KEY_MATERIAL] } };
+        let offered =
+            vec![crypto(1, SrtpSuite::AesCm128HmacSha1_80, 1), crypto(2, SrtpSuite::AesCm128HmacSha1_32, 2)];
+        let local = LocalMedia {
+            session_id: 1,
+            version: 1,
+            address: "192.0.2.7".parse().unwrap(),
+            port: 30000,
+            codecs: vec![(0, Codec::Pcmu)],
+            telephone_event_pt: Some(101),
+            direction: Direction::SendRecv,
+            rtcp_mux: false,
+            ptime: 20,
+            crypto: offered.clone(),
+            secure: true,
+        };
+        let text = write(&local);
+        assert!(text.contains("m=audio 30000 RTP/SAVP 0 101\r\n"), "{text}");
+        let parsed = SessionDescription::parse(text.as_bytes()).unwrap();
+        assert_eq!(parsed.media[0].crypto, offered);
+        let plan = answer(&parsed, &[Codec::Pcmu]).unwrap();
+        assert!(plan.secure);
+        assert_eq!(plan.crypto, Some(offered[0]));
+        // SAVP whose keys are all in suites Bond does not speak cannot be answered.
+        let foreign = text.replace("AES_CM_128_HMAC_SHA1", "F8_128_HMAC_SHA1");
+        let parsed = SessionDescription::parse(foreign.as_bytes()).unwrap();
+        assert_eq!(answer(&parsed, &[Codec::Pcmu]), Err(super::super::NegotiationError::NoCommonCrypto));
+        // Keys offered in RTP/AVP: SRTP if the answerer takes it, plain RTP if not.
+        let best_effort = write(&LocalMedia { secure: false, ..local });
+        let plan =
+            answer(&SessionDescription::parse(best_effort.as_bytes()).unwrap(), &[Codec::Pcmu]).unwrap();
+        assert!(!plan.secure && plan.crypto.is_some());
     }
 }

@@ -1,0 +1,98 @@
+//! SRTP at the runtime's sockets (SDES keys in `RtpMedia::srtp`): a peer with
+//! the mirrored keys sends a protected tone to an echo leg and gets it back
+//! protected; a packet with a bad tag and a plain RTP packet from the same peer
+//! are refused, counted, and never reach the leg.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bond_codecs::g711;
+use bond_codecs::signals::Oscillator;
+use bond_codecs::Codec;
+use bond_media_engine::ids::{PayloadType, Ssrc};
+use bond_media_engine::leg::{MediaSource, RtpMedia, SrtpKeys};
+use bond_media_engine::rtp::srtp::{SrtpKey, SrtpSession, SrtpSuite, KEY_MATERIAL};
+use bond_media_engine::rtp::{Packetizer, RtpPacket};
+use bond_media_engine::runtime::{self, LegSpec, PortRange, RuntimeConfig, RuntimeMetrics};
+use bond_tests::tone_share;
+use tokio::net::UdpSocket;
+
+fn config(first_port: u16) -> RuntimeConfig {
+    RuntimeConfig {
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        rtp_ports: PortRange::new(first_port, first_port + 20).unwrap(),
+        seed: 12,
+        webrtc: None,
+        opus: Default::default(),
+        shards: 1,
+        passthrough: true,
+        rtcp: true,
+        driver_threads: true,
+        strict_source: true,
+    }
+}
+
+#[tokio::test]
+async fn an_srtp_leg_echoes_a_protected_tone_and_refuses_bad_tags_and_plain_rtp() {
+    let (engine, _task) = runtime::spawn(config(41800));
+    let bond_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_80, material: [3; KEY_MATERIAL] };
+    let peer_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_80, material: [9; KEY_MATERIAL] };
+    let media =
+        RtpMedia { srtp: Some(SrtpKeys { local: bond_key, remote: peer_key }), ..RtpMedia::new(Codec::Pcmu) };
+    let spec = LegSpec { media, source: MediaSource::Echo, remote: None, media_timeout: None };
+    let leg = engine.create_leg(spec).await.unwrap();
+    let mut peer_srtp = SrtpSession::new(&peer_key, &bond_key).unwrap();
+
+    let peer = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await.unwrap();
+    let mut packetizer = Packetizer::new(Ssrc(42), 1000, 0);
+    let mut osc = Oscillator::new(1000.0, 8000, 8000.0);
+    let (mut pcm, mut payload, mut packet) = ([0i16; 160], [0u8; 160], [0u8; 200]);
+    let (mut returned, mut recv_buf) = (Vec::new(), [0u8; 1500]);
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    let mut last_protected = Vec::new();
+    for _ in 0..50 {
+        pacing.tick().await;
+        osc.fill(&mut pcm);
+        g711::ulaw_encode_slice(&pcm, &mut payload);
+        let n = packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+        last_protected = peer_srtp.protect(&packet[..n]).unwrap().to_vec();
+        peer.send_to(&last_protected, leg.local_addr).await.unwrap();
+        while let Ok((n, _)) = peer.try_recv_from(&mut recv_buf) {
+            if bond_media_engine::rtp::rtcp::is_rtcp(&recv_buf[..n]) {
+                continue;
+            }
+            assert!(RtpPacket::parse(&recv_buf[..n]).is_ok());
+            let plain = peer_srtp.unprotect(&recv_buf[..n]).expect("Bond's packets verify with its key");
+            let rtp = RtpPacket::parse(&plain).unwrap();
+            let mut decoded = [0i16; 160];
+            g711::ulaw_decode_slice(rtp.payload, &mut decoded);
+            returned.extend_from_slice(&decoded);
+        }
+    }
+    assert!(returned.len() >= 160 * 25, "got {} samples back", returned.len());
+    assert!(tone_share(&returned[returned.len() - 1600..], 1000.0, 8000) > 0.9, "the echo is the tone");
+
+    let received = || async { engine.stats(leg.id).await.unwrap().unwrap().packets_received };
+    for _ in 0..100 {
+        if received().await == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(received().await, 50, "every protected packet reached the leg");
+    let mut tampered = last_protected.clone();
+    *tampered.last_mut().unwrap() ^= 0xff;
+    peer.send_to(&tampered, leg.local_addr).await.unwrap();
+    let n = packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+    peer.send_to(&packet[..n], leg.local_addr).await.unwrap();
+    peer.send_to(&last_protected, leg.local_addr).await.unwrap(); // a replay
+    let metrics = engine.metrics();
+    for _ in 0..100 {
+        if RuntimeMetrics::get(&metrics.srtp_rejected) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(RuntimeMetrics::get(&metrics.srtp_rejected), 3);
+    assert_eq!(received().await, 50, "none of them reached the leg");
+}
