@@ -17,6 +17,7 @@ use super::handle::{
     Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, ShardHandle, StreamInput,
     StreamLeg,
 };
+use super::leg_socket::{LegSocket, Packet, RtcpSocket, Sent};
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
@@ -28,8 +29,7 @@ use super::{now, shard_of, unix_time, RuntimeConfig};
 use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
 use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
-use crate::leg::{RecordTap, RtcpSetup, SrtpKeys};
-use crate::rtp::srtp::SrtpSession;
+use crate::leg::{RecordTap, RtcpSetup};
 use crate::rtp::MAX_RTP_PACKET;
 use crate::webrtc::{stun, WebRtcOptions, DEFAULT_CODECS};
 
@@ -47,68 +47,6 @@ const STREAM_OUTPUT_QUEUE: usize = 64;
 /// A datagram for a driver: the leg it is for, where it came from, the local
 /// address it arrived at when known (the WebRTC port's), and its bytes.
 pub(super) type Datagram = (LegId, SocketAddr, Option<SocketAddr>, Bytes);
-
-struct LegSocket {
-    socket: Arc<UdpSocket>,
-    port: u16,
-    remote: Option<SocketAddr>,
-    /// Whether `remote` was taken from a received packet (symmetric RTP).
-    latched: bool,
-    /// The socket's place in the driver's [`SocketSet`].
-    place: usize,
-    /// RTCP on the next port up, when it could be bound.
-    rtcp: Option<RtcpSocket>,
-    /// RTCP is sent from the RTP socket to `remote` (RFC 5761).
-    rtcp_mux: bool,
-    /// SRTP/SRTCP on both sockets, when the SDP agreed keys.
-    srtp: Option<SrtpSession>,
-}
-
-/// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
-/// engine tells RTCP from RTP by its packet type (RFC 5761).
-struct RtcpSocket {
-    socket: Arc<UdpSocket>,
-    /// Where the peer's RTCP came from; until then its RTP address's port + 1.
-    remote: Option<SocketAddr>,
-    reader: JoinHandle<()>,
-}
-
-impl LegSocket {
-    /// Take SRTP on or off, or new keys, as `keys` says; the session (its
-    /// rollover counters and replay windows) is kept while the keys are.
-    fn set_srtp(&mut self, leg: LegId, keys: Option<SrtpKeys>) {
-        match keys {
-            None => self.srtp = None,
-            Some(keys) if self.srtp.as_ref().is_some_and(|s| s.has_keys(&keys.local, &keys.remote)) => {}
-            Some(keys) => match SrtpSession::new(&keys.local, &keys.remote) {
-                Ok(session) => self.srtp = Some(session),
-                Err(e) => {
-                    // Nothing is sent in the clear instead: the leg goes quiet.
-                    tracing::warn!(%leg, error = %e, "SRTP keys refused");
-                    self.srtp = None;
-                    self.remote = None;
-                }
-            },
-        }
-    }
-
-    /// Whether strict source drops a datagram from `from`: RTP once the leg has
-    /// latched onto another address; RTCP once its sender is known (the RTCP
-    /// port's latch, or with rtcp-mux the RTP one).
-    fn refuses(&self, from: SocketAddr, data: &[u8]) -> bool {
-        let rtp_peer = self.remote.filter(|_| self.latched);
-        let expected = match &self.rtcp {
-            Some(rtcp) if !self.rtcp_mux && crate::rtp::rtcp::is_rtcp(data) => rtcp.remote,
-            _ => rtp_peer,
-        };
-        expected.is_some_and(|peer| peer != from)
-    }
-
-    fn rtcp_remote(&self) -> Option<SocketAddr> {
-        let rtcp = self.rtcp.as_ref()?;
-        rtcp.remote.or_else(|| self.remote.map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1))))
-    }
-}
 
 /// Datagrams from the shared WebRTC port travel the datagram channel under this
 /// id; the engine never gives a leg id 0.
@@ -557,22 +495,16 @@ impl Driver {
             tracing::trace!(%leg, %from, "datagram from another address than the latched peer");
             return;
         }
-        let decrypted;
-        let data = match self.sockets.get_mut(&leg).and_then(|s| s.srtp.as_mut()) {
-            None => data,
-            Some(srtp) => match srtp.unprotect(data) {
-                Ok(plain) => {
-                    decrypted = plain;
-                    &decrypted[..]
-                }
-                // A bad tag, a replay or plain RTP: never decoded, never latched onto.
-                Err(e) => {
-                    RuntimeMetrics::add(&metrics.packets_rejected, 1);
-                    RuntimeMetrics::add(&metrics.srtp_rejected, 1);
-                    tracing::trace!(%leg, %from, error = %e, "SRTP packet refused");
-                    return;
-                }
-            },
+        let opened = self.sockets.get_mut(&leg).map_or(Ok(Packet::AsItCame(data)), |s| s.open(data));
+        let data = match &opened {
+            Ok(data) => &data[..],
+            // A bad tag, a replay or plain RTP: never decoded, never latched onto.
+            Err(e) => {
+                RuntimeMetrics::add(&metrics.packets_rejected, 1);
+                RuntimeMetrics::add(&metrics.srtp_rejected, 1);
+                tracing::trace!(%leg, %from, error = %e, "SRTP packet refused");
+                return;
+            }
         };
         if let Err(e) = self.engine.handle_receive(now(), leg, data) {
             RuntimeMetrics::add(&metrics.packets_rejected, 1);
@@ -704,51 +636,17 @@ impl Driver {
     }
 
     fn transmit(&mut self, leg: LegId, data: &[u8]) {
-        let Some(LegSocket { socket, remote: Some(remote), srtp, .. }) = self.sockets.get_mut(&leg) else {
-            return;
-        };
-        let metrics = &self.shared.metrics;
-        let protected;
-        let data = match srtp {
-            None => data,
-            Some(srtp) => match srtp.protect(data) {
-                Ok(packet) => {
-                    protected = packet;
-                    &protected[..]
-                }
-                Err(_) => return RuntimeMetrics::add(&metrics.packets_dropped, 1),
-            },
-        };
-        match socket.try_send_to(data, *remote) {
-            Ok(_) => RuntimeMetrics::add(&metrics.packets_sent, 1),
-            Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
+        let Some(socket) = self.sockets.get_mut(&leg) else { return };
+        match socket.send_rtp(data) {
+            Sent::Yes => RuntimeMetrics::add(&self.shared.metrics.packets_sent, 1),
+            Sent::Dropped => RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1),
+            Sent::Nowhere => {}
         }
     }
 
     fn transmit_rtcp(&mut self, leg: LegId, data: &[u8]) {
-        let Some(leg_socket) = self.sockets.get_mut(&leg) else { return };
-        let protected;
-        let data = match leg_socket.srtp.as_mut() {
-            None => data,
-            Some(srtp) => match srtp.protect(data) {
-                Ok(packet) => {
-                    protected = packet;
-                    &protected[..]
-                }
-                Err(_) => return RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1),
-            },
-        };
-        let sending = if leg_socket.rtcp_mux {
-            leg_socket.remote.map(|remote| (&leg_socket.socket, remote))
-        } else {
-            leg_socket
-                .rtcp
-                .as_ref()
-                .zip(leg_socket.rtcp_remote())
-                .map(|(rtcp, remote)| (&rtcp.socket, remote))
-        };
-        let Some((socket, remote)) = sending else { return };
-        if socket.try_send_to(data, remote).is_err() {
+        let Some(socket) = self.sockets.get_mut(&leg) else { return };
+        if socket.send_rtcp(data) == Sent::Dropped {
             RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1);
         }
     }

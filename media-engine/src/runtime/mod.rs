@@ -29,6 +29,7 @@ mod driver;
 mod driver_thread;
 mod fork;
 mod handle;
+mod leg_socket;
 mod packet_decode;
 mod ports;
 mod record_repair;

@@ -1,0 +1,147 @@
+//! A SIP leg's sockets in its driver: RTP (and RTCP on the port above, or
+//! multiplexed), the peer's addresses (symmetric RTP, strict source), and SRTP:
+//! what the leg sends is protected here and what it receives checked and
+//! decrypted here, so the engine only ever sees plain RTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+
+use crate::ids::LegId;
+use crate::leg::SrtpKeys;
+use crate::rtp::srtp::{SrtpError, SrtpSession};
+
+pub(super) struct LegSocket {
+    pub(super) socket: Arc<UdpSocket>,
+    pub(super) port: u16,
+    pub(super) remote: Option<SocketAddr>,
+    /// Whether `remote` was taken from a received packet (symmetric RTP).
+    pub(super) latched: bool,
+    /// The socket's place in the driver's [`SocketSet`].
+    pub(super) place: usize,
+    /// RTCP on the next port up, when it could be bound.
+    pub(super) rtcp: Option<RtcpSocket>,
+    /// RTCP is sent from the RTP socket to `remote` (RFC 5761).
+    pub(super) rtcp_mux: bool,
+    /// SRTP/SRTCP on both sockets, when the SDP agreed keys.
+    pub(super) srtp: Option<SrtpSession>,
+}
+
+/// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
+/// engine tells RTCP from RTP by its packet type (RFC 5761).
+pub(super) struct RtcpSocket {
+    pub(super) socket: Arc<UdpSocket>,
+    /// Where the peer's RTCP came from; until then its RTP address's port + 1.
+    pub(super) remote: Option<SocketAddr>,
+    pub(super) reader: JoinHandle<()>,
+}
+
+impl LegSocket {
+    /// Take SRTP on or off, or new keys, as `keys` says; the session (its
+    /// rollover counters and replay windows) is kept while the keys are.
+    pub(super) fn set_srtp(&mut self, leg: LegId, keys: Option<SrtpKeys>) {
+        match keys {
+            None => self.srtp = None,
+            Some(keys) if self.srtp.as_ref().is_some_and(|s| s.has_keys(&keys.local, &keys.remote)) => {}
+            Some(keys) => match SrtpSession::new(&keys.local, &keys.remote) {
+                Ok(session) => self.srtp = Some(session),
+                Err(e) => {
+                    // Nothing is sent in the clear instead: the leg goes quiet.
+                    tracing::warn!(%leg, error = %e, "SRTP keys refused");
+                    self.srtp = None;
+                    self.remote = None;
+                }
+            },
+        }
+    }
+
+    /// Whether strict source drops a datagram from `from`: RTP once the leg has
+    /// latched onto another address; RTCP once its sender is known (the RTCP
+    /// port's latch, or with rtcp-mux the RTP one).
+    pub(super) fn refuses(&self, from: SocketAddr, data: &[u8]) -> bool {
+        let rtp_peer = self.remote.filter(|_| self.latched);
+        let expected = match &self.rtcp {
+            Some(rtcp) if !self.rtcp_mux && crate::rtp::rtcp::is_rtcp(data) => rtcp.remote,
+            _ => rtp_peer,
+        };
+        expected.is_some_and(|peer| peer != from)
+    }
+
+    fn rtcp_remote(&self) -> Option<SocketAddr> {
+        let rtcp = self.rtcp.as_ref()?;
+        rtcp.remote.or_else(|| self.remote.map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1))))
+    }
+
+    /// A datagram from the peer as the engine takes it: checked and
+    /// decrypted when the leg is SRTP, else as it came.
+    pub(super) fn open<'a>(&mut self, data: &'a [u8]) -> Result<Packet<'a>, SrtpError> {
+        match self.srtp.as_mut() {
+            None => Ok(Packet::AsItCame(data)),
+            Some(srtp) => srtp.unprotect(data).map(Packet::Changed),
+        }
+    }
+
+    /// An RTP packet out to the peer, protected when the leg is SRTP.
+    pub(super) fn send_rtp(&mut self, data: &[u8]) -> Sent {
+        let Some(remote) = self.remote else { return Sent::Nowhere };
+        let Ok(data) = protect(self.srtp.as_mut(), data) else { return Sent::Dropped };
+        match self.socket.try_send_to(&data, remote) {
+            Ok(_) => Sent::Yes,
+            Err(_) => Sent::Dropped,
+        }
+    }
+
+    /// An RTCP packet out to the peer: from the RTP port with rtcp-mux, else
+    /// from the port above to the peer's RTCP address; SRTCP when the leg is SRTP.
+    pub(super) fn send_rtcp(&mut self, data: &[u8]) -> Sent {
+        let sending = if self.rtcp_mux {
+            self.remote.map(|remote| (&self.socket, remote))
+        } else {
+            self.rtcp.as_ref().zip(self.rtcp_remote()).map(|(rtcp, remote)| (&rtcp.socket, remote))
+        };
+        let Some((socket, remote)) = sending else { return Sent::Nowhere };
+        let socket = socket.clone();
+        let Ok(data) = protect(self.srtp.as_mut(), data) else { return Sent::Dropped };
+        match socket.try_send_to(&data, remote) {
+            Ok(_) => Sent::Yes,
+            Err(_) => Sent::Dropped,
+        }
+    }
+}
+
+/// What became of a packet to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sent {
+    Yes,
+    /// The socket would block, or SRTP could not protect it.
+    Dropped,
+    /// No peer address yet.
+    Nowhere,
+}
+
+/// A packet as it came, or as SRTP made it (protected, or checked and decrypted).
+pub(super) enum Packet<'a> {
+    AsItCame(&'a [u8]),
+    Changed(Bytes),
+}
+
+impl std::ops::Deref for Packet<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::AsItCame(data) => data,
+            Self::Changed(data) => data,
+        }
+    }
+}
+
+fn protect<'a>(srtp: Option<&mut SrtpSession>, data: &'a [u8]) -> Result<Packet<'a>, SrtpError> {
+    match srtp {
+        None => Ok(Packet::AsItCame(data)),
+        Some(srtp) => srtp.protect(data).map(Packet::Changed),
+    }
+}
