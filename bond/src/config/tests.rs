@@ -1,6 +1,7 @@
 //! Loading `bond.toml` and `BOND_*`: defaults, overrides, and the one-line errors.
 
 use super::*;
+use bond_media_engine::webrtc::DEFAULT_CODECS;
 
 fn load_str(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
