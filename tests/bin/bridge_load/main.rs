@@ -1,5 +1,5 @@
 //! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record [--record-rate 16000]] [--unlinked]
-//! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check]`: bridged SIP
+//! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check] [--srtp]`: bridged SIP
 //! calls through a real Bond (or rtpengine), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
 //!
@@ -17,7 +17,7 @@
 //! with that `BOND_OPUS_COMPLEXITY`. `--translate N` adds N live-translated
 //! calls beside the pairs (`support/translated_calls.rs`, the embedded engines,
 //! the model from `BOND_WHISPER_MODEL` or target/models) and reports each hop's
-//! latency. With
+//! latency. `--srtp` makes both legs of each pair SRTP (`srtp.rs`). With
 //! `--relay rtpengine` the same pairs are set up in a userspace rtpengine
 //! (`--table=-1`) over its ng protocol, and the same media flows through it.
 //!
@@ -65,6 +65,7 @@ use tokio::net::UdpSocket;
 
 mod media;
 mod pacing;
+mod srtp;
 use media::{bind_media, opus_packet, receive, send_media, Received, Side, Window, SOCKETS};
 
 /// Pairs set up at once.
@@ -89,6 +90,8 @@ struct Options {
     /// Calls into `loop:echo` (side A only), INVITEs at `rate` a second.
     echo: bool,
     rate: f64,
+    /// Both legs SRTP (SDES).
+    srtp: bool,
 }
 
 /// Where each side of each pair sends: the relay's address for it.
@@ -105,7 +108,12 @@ struct Targets {
 
 /// Bond's side of the SIP: acknowledge 200s to the customers' INVITEs, answer
 /// Bond's INVITEs to the agent side, and say 200 to anything else (BYE).
-async fn sip_peer(sip: Arc<UdpSocket>, b_media: Vec<SocketAddr>, opus: bool, targets: Arc<Mutex<Targets>>) {
+async fn sip_peer(
+    sip: Arc<UdpSocket>,
+    b_media: Vec<SocketAddr>,
+    (opus, srtp): (bool, bool),
+    targets: Arc<Mutex<Targets>>,
+) {
     let local = sip.local_addr().expect("bound");
     let mut buf = vec![0u8; 65_536];
     while let Ok((n, from)) = sip.recv_from(&mut buf).await {
@@ -133,6 +141,7 @@ async fn sip_peer(sip: Arc<UdpSocket>, b_media: Vec<SocketAddr>, opus: bool, tar
                     let te = sip_lite::payload_type(&msg.body, "telephone-event/8000").unwrap_or(101);
                     sip_lite::sdp(b_media[i], &[(0, "PCMU/8000"), (te, "telephone-event/8000")])
                 };
+                let sdp = if srtp { srtp::secure(&sdp, 1) } else { sdp };
                 Some(msg.response("200 OK", &format!("b{i}"), local, Some(&sdp)))
             }
             (None, Some("ACK")) | (Some(_), _) => None,
@@ -159,18 +168,22 @@ struct Trunk {
     connection: String,
     bond_sip: SocketAddr,
     sip: Arc<UdpSocket>,
+    srtp: bool,
 }
 
 impl Trunk {
-    async fn new(bond: &BondProcess, sip: Arc<UdpSocket>) -> Result<Self, String> {
-        let connection = bond.connection(json!({ "sip": { "allowed_ips": ["127.0.0.1"] } })).await?;
-        Ok(Self { connection, bond_sip: SocketAddr::from(([127, 0, 0, 1], bond.sip_port)), sip })
+    async fn new(bond: &BondProcess, sip: Arc<UdpSocket>, srtp: bool) -> Result<Self, String> {
+        let mode = if srtp { "offered" } else { "off" };
+        let connection =
+            bond.connection(json!({ "sip": { "allowed_ips": ["127.0.0.1"], "srtp": mode } })).await?;
+        Ok(Self { connection, bond_sip: SocketAddr::from(([127, 0, 0, 1], bond.sip_port)), sip, srtp })
     }
 
     /// Pair `i`'s INVITE (PCMU + telephone-event, media to `a_media`), sent.
     async fn invite(&self, i: usize, a_media: SocketAddr) -> Result<(), String> {
         let local = self.sip.local_addr().map_err(|e| e.to_string())?;
         let sdp = sip_lite::sdp(a_media, PCMU);
+        let sdp = if self.srtp { srtp::secure(&sdp, 0) } else { sdp };
         let invite = sip_lite::invite(local, self.bond_sip, &number(i), &format!("la-{i}"), &sdp);
         self.sip.send_to(invite.as_bytes(), self.bond_sip).await.map_err(|e| e.to_string())?;
         Ok(())
@@ -222,6 +235,9 @@ async fn setup_bond(setup: &Setup<'_>) -> Result<(), String> {
             }
             if options.record && options.record_rate.is_none() {
                 dial["record"] = json!("record-from-answer");
+            }
+            if options.srtp {
+                dial["media_encryption"] = json!("SRTP");
             }
             async move {
                 bond.post(&format!("/v2/calls/{call}/actions/answer"), json!({})).await?;
@@ -439,13 +455,15 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         .flat_map(|(side, list)| list.iter().map(move |s| (side as u64, s.clone())))
         .map(|(index, socket)| {
             let clock_hz = if index == 1 && options.opus_b { 48_000 } else { 8_000 };
-            let side = Side { index, clock_hz, echo: options.echo, marks: !options.opus_b };
+            // Opus is transcoded and SRTP encrypted: neither carries the marks readably.
+            let side = Side { index, clock_hz, echo: options.echo, marks: !options.opus_b && !options.srtp };
             tokio::spawn(receive(socket, side, origin, window.clone(), stop.clone()))
         })
         .collect();
     let sender = tokio::spawn(send_media(
         sockets.clone(),
         targets.clone(),
+        options.srtp.then(|| [srtp::sender(0), srtp::sender(1)]),
         options.opus_b,
         opus_packet()?,
         origin,
@@ -468,8 +486,8 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         .await?;
         let idle = proc_usage(process.pid()).1;
         let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
-        tokio::spawn(sip_peer(sip.clone(), b_media.clone(), options.opus_b, targets.clone()));
-        let trunk = Trunk::new(&process, sip).await?;
+        tokio::spawn(sip_peer(sip.clone(), b_media.clone(), (options.opus_b, options.srtp), targets.clone()));
+        let trunk = Trunk::new(&process, sip, options.srtp).await?;
         let setup = Setup { bond: &process, options: &options, a_media: &a_media, targets: &targets, trunk };
         if options.echo {
             setup_echo(&setup).await?;
@@ -549,8 +567,9 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         let (p50, runs) = timer_lateness_percentile(&metrics_before, &metrics_after, 50.0);
         let (p99, _) = timer_lateness_percentile(&metrics_before, &metrics_after, 99.0);
         let relays_dropped = metric_value(&metrics_after, "bond_engine_relays_dropped_total");
+        let refused = metric_value(&metrics_after, "bond_srtp_packets_rejected_total");
         format!(
-            "\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}; relays dropped between shards (since start)={relays_dropped}",
+            "\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}; relays dropped between shards (since start)={relays_dropped}; SRTP packets refused={refused}",
             p50 * 1000.0,
             p99 * 1000.0
         )
@@ -634,6 +653,7 @@ async fn main() -> ExitCode {
         unlinked: args.has("--unlinked"),
         echo: args.has("--echo"),
         rate: args.flag("--rate").and_then(|r| r.parse().ok()).filter(|r: &f64| *r > 0.0).unwrap_or(200.0),
+        srtp: args.has("--srtp"),
     };
     if options.translate > 0 && std::env::var_os("BOND_WHISPER_MODEL").is_none() {
         let model = std::path::absolute("target/models/ggml-tiny.en.bin").unwrap_or_default();
@@ -644,6 +664,9 @@ async fn main() -> ExitCode {
     }
     if options.echo && (options.rtpengine || options.opus_b || options.record) {
         return load::finish("bridge-load", Err("--echo runs plain PCMU calls into Bond".into()));
+    }
+    if options.srtp && (options.rtpengine || options.echo || options.opus_b) {
+        return load::finish("bridge-load", Err("--srtp runs PCMU pairs through Bond".into()));
     }
     if options.rtpengine && (options.opus_b || options.record || options.translate > 0) {
         return load::finish("bridge-load", Err("rtpengine runs the plain PCMU relay only".into()));

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bond_codecs::opus_codec::OpusConfig;
 use bond_codecs::signals::sine;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
+use bond_media_engine::rtp::srtp::SrtpSession;
 use bond_tests::load::LateWindows;
 use bond_tests::stamped::{self, recv_stamped, wall_us};
 
@@ -194,6 +195,7 @@ pub(super) struct Window {
 pub(super) async fn send_media(
     sockets: Vec<Vec<Arc<UdpSocket>>>,
     targets: Arc<Mutex<Targets>>,
+    mut srtp: Option<[SrtpSession; 2]>,
     opus_b: bool,
     opus: Vec<u8>,
     origin: SystemTime,
@@ -236,7 +238,12 @@ pub(super) async fn send_media(
                     mark(sender, sent_at, body);
                 }
                 let socket = &sockets[side][i % SOCKETS];
-                let datagram = &packet[..12 + payload_len];
+                let protected = srtp.as_mut().map(|sides| sides[side].protect(&packet[..12 + payload_len]));
+                let datagram = match &protected {
+                    Some(Ok(protected)) => &protected[..],
+                    Some(Err(_)) => continue,
+                    None => &packet[..12 + payload_len],
+                };
                 // A full send buffer (4 MiB) waits a moment, once.
                 if socket.send_to(datagram, to).is_err() {
                     tokio::task::yield_now().await;
