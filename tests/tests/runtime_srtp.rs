@@ -1,7 +1,9 @@
 //! SRTP at the runtime's sockets (SDES keys in `RtpMedia::srtp`): a peer with
 //! the mirrored keys sends a protected tone to an echo leg and gets it back
-//! protected; a packet with a bad tag and a plain RTP packet from the same peer
-//! are refused, counted, and never reach the leg.
+//! protected; a packet with a bad tag, a replay and a plain RTP packet from the
+//! same peer are refused, counted, and never reach the leg. An SRTP leg bridged
+//! to a plain one passes packets through undecoded, decrypted one way and
+//! re-protected the other.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use bond_codecs::signals::Oscillator;
 use bond_codecs::Codec;
 use bond_media_engine::ids::{PayloadType, Ssrc};
 use bond_media_engine::leg::{MediaSource, RtpMedia, SrtpKeys};
+use bond_media_engine::rtp::rtcp::is_rtcp;
 use bond_media_engine::rtp::srtp::{SrtpKey, SrtpSession, SrtpSuite, KEY_MATERIAL};
 use bond_media_engine::rtp::{Packetizer, RtpPacket};
 use bond_media_engine::runtime::{self, LegSpec, PortRange, RuntimeConfig, RuntimeMetrics};
@@ -58,7 +61,7 @@ async fn an_srtp_leg_echoes_a_protected_tone_and_refuses_bad_tags_and_plain_rtp(
         last_protected = peer_srtp.protect(&packet[..n]).unwrap().to_vec();
         peer.send_to(&last_protected, leg.local_addr).await.unwrap();
         while let Ok((n, _)) = peer.try_recv_from(&mut recv_buf) {
-            if bond_media_engine::rtp::rtcp::is_rtcp(&recv_buf[..n]) {
+            if is_rtcp(&recv_buf[..n]) {
                 continue;
             }
             assert!(RtpPacket::parse(&recv_buf[..n]).is_ok());
@@ -95,4 +98,58 @@ async fn an_srtp_leg_echoes_a_protected_tone_and_refuses_bad_tags_and_plain_rtp(
     }
     assert_eq!(RuntimeMetrics::get(&metrics.srtp_rejected), 3);
     assert_eq!(received().await, 50, "none of them reached the leg");
+}
+
+#[tokio::test]
+async fn an_srtp_leg_and_a_plain_one_bridged_pass_packets_through_re_protected_not_decoded() {
+    // One shard: the bridge is local to one engine, so it passes through.
+    let (engine, _task) = runtime::spawn(RuntimeConfig { shards: 1, ..config(41850) });
+    let bond_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_32, material: [5; KEY_MATERIAL] };
+    let peer_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_32, material: [6; KEY_MATERIAL] };
+    let srtp = Some(SrtpKeys { local: bond_key, remote: peer_key });
+    let mut peers = Vec::new();
+    for keys in [srtp, None] {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let media = RtpMedia { srtp: keys, ..RtpMedia::new(Codec::Pcmu) };
+        let remote = Some(socket.local_addr().unwrap());
+        let spec = LegSpec { media, source: MediaSource::Silence, remote, media_timeout: None };
+        peers.push((socket, engine.create_leg(spec).await.unwrap()));
+    }
+    let (secure, plain) = (peers[0].1.id, peers[1].1.id);
+    engine.bridge(secure, plain, bond_media_engine::DtmfPassing::Both).await.unwrap();
+    let mut peer_srtp = SrtpSession::new(&peer_key, &bond_key).unwrap();
+    let mut packetizers = [Packetizer::new(Ssrc(1), 0, 0), Packetizer::new(Ssrc(2), 0, 0)];
+    let (mut packet, mut buf) = ([0u8; 200], [0u8; 1500]);
+    let (mut to_plain, mut to_secure) = (Vec::new(), Vec::new());
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    for tick in 0..50u8 {
+        pacing.tick().await;
+        // Payload bytes that say who sent them and when: passthrough leaves them as they are.
+        for (side, (socket, leg)) in peers.iter().enumerate() {
+            let payload = [tick.wrapping_mul(2) + side as u8; 160];
+            let n =
+                packetizers[side].write(PayloadType::new(0).unwrap(), &payload, 160, &mut packet).unwrap();
+            let datagram = match side {
+                0 => peer_srtp.protect(&packet[..n]).unwrap().to_vec(),
+                _ => packet[..n].to_vec(),
+            };
+            socket.send_to(&datagram, leg.local_addr).await.unwrap();
+        }
+        while let Ok((n, _)) = peers[1].0.try_recv_from(&mut buf) {
+            if let Some(rtp) = RtpPacket::parse(&buf[..n]).ok().filter(|_| !is_rtcp(&buf[..n])) {
+                to_plain.push(rtp.payload[0]);
+            }
+        }
+        while let Ok((n, _)) = peers[0].0.try_recv_from(&mut buf) {
+            if is_rtcp(&buf[..n]) {
+                continue;
+            }
+            let plain = peer_srtp.unprotect(&buf[..n]).expect("re-protected with Bond's key");
+            to_secure.push(RtpPacket::parse(&plain).unwrap().payload[0]);
+        }
+    }
+    // What the SRTP side sent reached the plain side decrypted, bytes unchanged, and back the other way.
+    assert!(to_plain.len() >= 40 && to_plain.iter().all(|b| b % 2 == 0), "{to_plain:?}");
+    assert!(to_secure.len() >= 40 && to_secure.iter().all(|b| b % 2 == 1), "{to_secure:?}");
+    assert!(RuntimeMetrics::get(&engine.metrics().packets_passed_through) >= 80, "undecoded, both ways");
 }
