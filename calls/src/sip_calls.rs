@@ -110,7 +110,7 @@ impl CallService {
         let codecs = settings.map_or_else(|| bond_sip::settings::DEFAULT_CODECS.to_vec(), |s| s.codecs);
         let engine = self.engine_near_link(dial.near_call());
         let (leg, port) =
-            media::open_leg(&engine, media::offer_rtp_media(&codecs), None, stack.rtp_timeout).await?;
+            media::open_leg(&engine, media::offer_rtp_media(&codecs, srtp), None, stack.rtp_timeout).await?;
         let local = media::offer_media(&codecs, stack.media_ip, port, srtp);
         let ring = Duration::from_secs(dial.timeout_secs.unwrap_or(DEFAULT_RING_SECS).max(1) as u64);
         let amd = dial.amd;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bond_codecs::Codec;
 use bond_media_engine::ids::PayloadType;
-use bond_media_engine::leg::{MediaSource, RtpMedia, SrtpKeys};
+use bond_media_engine::leg::{MediaSource, RtpMedia, Srtp, SrtpKeys};
 use bond_media_engine::rtp::srtp::{Crypto, SrtpKey, SrtpSuite, KEY_MATERIAL};
 use bond_media_engine::runtime::{EngineHandle, LegSpec, RuntimeError};
 use bond_media_engine::sdp::{self, Direction, LocalMedia, MediaPlan, NegotiationError, SessionDescription};
@@ -40,9 +40,11 @@ pub async fn open_leg(
 }
 
 /// Before Bond's offer is answered: the first codec offered, on the payload types
-/// the offer gives it; nothing sent, nothing expected.
-pub fn offer_rtp_media(codecs: &[Codec]) -> RtpMedia {
-    RtpMedia { send: false, expect_media: false, ..RtpMedia::new(codecs[0]) }
+/// the offer gives it; nothing sent, nothing expected; with SRTP required,
+/// nothing taken in either until the answer gives the peer's key.
+pub fn offer_rtp_media(codecs: &[Codec], mode: SrtpMode) -> RtpMedia {
+    let srtp = if mode == SrtpMode::Required { Srtp::Awaiting } else { Srtp::Off };
+    RtpMedia { send: false, expect_media: false, srtp, ..RtpMedia::new(codecs[0]) }
 }
 
 /// How the leg runs under `plan`, Bond having offered or answered `local`
@@ -50,7 +52,7 @@ pub fn offer_rtp_media(codecs: &[Codec]) -> RtpMedia {
 /// from the peer is still played).
 pub fn rtp_media(plan: &MediaPlan, answered: bool, local: &[Crypto]) -> RtpMedia {
     RtpMedia {
-        srtp: srtp_keys(plan, local),
+        srtp: srtp_keys(plan, local).map_or(Srtp::Off, Srtp::On),
         codec: plan.codec,
         payload_type: PayloadType::new(plan.payload_type).unwrap_or(PayloadType::new(0).expect("0 is valid")),
         telephone_event_pt: plan.telephone_event_pt.and_then(PayloadType::new),
@@ -124,7 +126,7 @@ pub fn offer_media(codecs: &[Codec], address: IpAddr, port: u16, mode: SrtpMode)
         address,
         port,
         codecs: codecs.iter().map(|&c| (RtpMedia::new(c).payload_type.get(), c)).collect(),
-        telephone_event_pt: offer_rtp_media(codecs).telephone_event_pt.map(PayloadType::get),
+        telephone_event_pt: offer_rtp_media(codecs, mode).telephone_event_pt.map(PayloadType::get),
         direction: Direction::SendRecv,
         // Offered; RTCP stays on the port above until the answer agrees (RFC 5761 §5.1.1).
         rtcp_mux: true,

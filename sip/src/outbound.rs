@@ -11,6 +11,7 @@ use rsipstack::sip::{HostWithPort, Uri};
 use rsipstack::transport::SipAddr;
 
 use bond_codecs::Codec;
+use bond_media_engine::leg::Srtp;
 use bond_media_engine::runtime::EngineHandle;
 use bond_media_engine::sdp::{self, MediaPlan, SessionDescription};
 use bond_store::{CallId, Ending};
@@ -304,7 +305,7 @@ impl SipCalls {
         let local = &sip_call.media.local;
         let rtp = media::rtp_media(&plan, answered, &local.crypto);
         // Keys offered and none agreed: plain RTP where SRTP was asked for is refused.
-        if rtp.srtp.is_none() && (local.secure || plan.crypto.is_some()) {
+        if rtp.srtp == Srtp::Off && (local.secure || plan.crypto.is_some()) {
             return Err("the answer agrees no SRTP key Bond offered".into());
         }
         engine.update_rtp(sip_call.media.leg, rtp, plan.remote).await.map_err(|e| e.to_string())?;

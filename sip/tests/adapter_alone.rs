@@ -264,7 +264,9 @@ async fn a_dialed_call_that_is_answered_is_reported_with_its_codec() {
     let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let codecs = vec![Codec::Pcmu];
     let (leg, port) =
-        media::open_leg(&bond.engine, media::offer_rtp_media(&codecs), None, None).await.unwrap();
+        media::open_leg(&bond.engine, media::offer_rtp_media(&codecs, Default::default()), None, None)
+            .await
+            .unwrap();
     let id = CallId::generate();
     let outgoing = Outgoing {
         call_control_id: id.clone(),

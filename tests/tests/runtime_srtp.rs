@@ -12,7 +12,7 @@ use bond_codecs::g711;
 use bond_codecs::signals::Oscillator;
 use bond_codecs::Codec;
 use bond_media_engine::ids::{PayloadType, Ssrc};
-use bond_media_engine::leg::{MediaSource, RtpMedia, SrtpKeys};
+use bond_media_engine::leg::{MediaSource, RtpMedia, Srtp, SrtpKeys};
 use bond_media_engine::rtp::rtcp::is_rtcp;
 use bond_media_engine::rtp::srtp::{SrtpKey, SrtpSession, SrtpSuite, KEY_MATERIAL};
 use bond_media_engine::rtp::{Packetizer, RtpPacket};
@@ -40,8 +40,10 @@ async fn an_srtp_leg_echoes_a_protected_tone_and_refuses_bad_tags_and_plain_rtp(
     let (engine, _task) = runtime::spawn(config(41800));
     let bond_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_80, material: [3; KEY_MATERIAL] };
     let peer_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_80, material: [9; KEY_MATERIAL] };
-    let media =
-        RtpMedia { srtp: Some(SrtpKeys { local: bond_key, remote: peer_key }), ..RtpMedia::new(Codec::Pcmu) };
+    let media = RtpMedia {
+        srtp: Srtp::On(SrtpKeys { local: bond_key, remote: peer_key }),
+        ..RtpMedia::new(Codec::Pcmu)
+    };
     let spec = LegSpec { media, source: MediaSource::Echo, remote: None, media_timeout: None };
     let leg = engine.create_leg(spec).await.unwrap();
     let mut peer_srtp = SrtpSession::new(&peer_key, &bond_key).unwrap();
@@ -106,9 +108,9 @@ async fn an_srtp_leg_and_a_plain_one_bridged_pass_packets_through_re_protected_n
     let (engine, _task) = runtime::spawn(RuntimeConfig { shards: 1, ..config(41850) });
     let bond_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_32, material: [5; KEY_MATERIAL] };
     let peer_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_32, material: [6; KEY_MATERIAL] };
-    let srtp = Some(SrtpKeys { local: bond_key, remote: peer_key });
+    let srtp = Srtp::On(SrtpKeys { local: bond_key, remote: peer_key });
     let mut peers = Vec::new();
-    for keys in [srtp, None] {
+    for keys in [srtp, Srtp::Off] {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let media = RtpMedia { srtp: keys, ..RtpMedia::new(Codec::Pcmu) };
         let remote = Some(socket.local_addr().unwrap());
@@ -152,4 +154,52 @@ async fn an_srtp_leg_and_a_plain_one_bridged_pass_packets_through_re_protected_n
     assert!(to_plain.len() >= 40 && to_plain.iter().all(|b| b % 2 == 0), "{to_plain:?}");
     assert!(to_secure.len() >= 40 && to_secure.iter().all(|b| b % 2 == 1), "{to_secure:?}");
     assert!(RuntimeMetrics::get(&engine.metrics().packets_passed_through) >= 80, "undecoded, both ways");
+}
+
+#[tokio::test]
+async fn a_leg_awaiting_its_peers_key_takes_nothing_in_until_the_answer_gives_it() {
+    let (engine, _task) = runtime::spawn(config(41900));
+    let bond_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_80, material: [7; KEY_MATERIAL] };
+    let peer_key = SrtpKey { suite: SrtpSuite::AesCm128HmacSha1_80, material: [8; KEY_MATERIAL] };
+    let media =
+        RtpMedia { srtp: Srtp::Awaiting, send: false, expect_media: false, ..RtpMedia::new(Codec::Pcmu) };
+    let spec = LegSpec { media, source: MediaSource::Echo, remote: None, media_timeout: None };
+    let leg = engine.create_leg(spec).await.unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut peer_srtp = SrtpSession::new(&peer_key, &bond_key).unwrap();
+    let mut packetizer = Packetizer::new(Ssrc(3), 0, 0);
+    let mut packet = [0u8; 200];
+    let mut send = |protect: bool| {
+        let n = packetizer.write(PayloadType::new(0).unwrap(), &[0x55; 160], 160, &mut packet).unwrap();
+        if protect {
+            peer_srtp.protect(&packet[..n]).unwrap().to_vec()
+        } else {
+            packet[..n].to_vec()
+        }
+    };
+    // Early media before the answer: SRTP Bond has no key for yet, and plain RTP.
+    for protect in [true, false] {
+        peer.send_to(&send(protect), leg.local_addr).await.unwrap();
+    }
+    let metrics = engine.metrics();
+    let received = || async { engine.stats(leg.id).await.unwrap().unwrap().packets_received };
+    for _ in 0..100 {
+        if RuntimeMetrics::get(&metrics.srtp_rejected) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(RuntimeMetrics::get(&metrics.srtp_rejected), 2);
+    assert_eq!(received().await, 0, "nothing decoded before the keys");
+
+    let keys = Srtp::On(SrtpKeys { local: bond_key, remote: peer_key });
+    engine.update_rtp(leg.id, RtpMedia { srtp: keys, ..RtpMedia::new(Codec::Pcmu) }, None).await.unwrap();
+    peer.send_to(&send(true), leg.local_addr).await.unwrap();
+    for _ in 0..100 {
+        if received().await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(received().await, 1, "the answer's key opens the leg");
 }

@@ -146,10 +146,22 @@ pub struct RtpMedia {
     /// How long each audio packet sent is, in ms (the peer's `a=ptime`): 10,
     /// 20, 30, 40 or 60 (`packing.rs`).
     pub packet_ms: u32,
-    /// SRTP keys (SDES): the runtime protects what the leg sends and checks
-    /// what it receives at the socket, so the engine, passthrough included,
-    /// only ever sees plain RTP.
-    pub srtp: Option<SrtpKeys>,
+    /// SRTP (SDES): the runtime protects what the leg sends and checks what
+    /// it receives at the socket, so the engine, passthrough included, only
+    /// ever sees plain RTP.
+    pub srtp: Srtp,
+}
+
+/// What SRTP does on a leg.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Srtp {
+    /// Plain RTP.
+    #[default]
+    Off,
+    /// SRTP offered and required, no answer yet: whatever arrives is refused
+    /// (the peer's key is not known), never decoded.
+    Awaiting,
+    On(SrtpKeys),
 }
 
 /// A leg's SRTP keys: Bond's, for what it sends, and the peer's.
@@ -171,7 +183,7 @@ impl RtpMedia {
             expect_media: true,
             rtcp_mux: false,
             packet_ms: 20,
-            srtp: None,
+            srtp: Srtp::Off,
         }
     }
 }

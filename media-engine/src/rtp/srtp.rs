@@ -122,6 +122,13 @@ impl Crypto {
 #[error("SRTP: {0}")]
 pub struct SrtpError(String);
 
+impl SrtpError {
+    /// A packet on a leg whose keys are not agreed yet.
+    pub(crate) fn no_keys_yet() -> Self {
+        Self("no keys agreed yet".into())
+    }
+}
+
 /// A leg's SRTP: what it sends protected with its own key, what it receives
 /// checked and decrypted with the peer's. RTCP goes as SRTCP (RFC 3711
 /// section 3.4) with the same keys.

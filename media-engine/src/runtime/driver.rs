@@ -466,6 +466,7 @@ impl Driver {
             rtcp,
             rtcp_mux,
             srtp: None,
+            awaiting_keys: false,
         };
         leg_socket.set_srtp(id, spec.media.srtp);
         self.sockets.insert(id, leg_socket);

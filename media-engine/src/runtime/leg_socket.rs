@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 use crate::ids::LegId;
-use crate::leg::SrtpKeys;
+use crate::leg::Srtp;
 use crate::rtp::srtp::{SrtpError, SrtpSession};
 
 pub(super) struct LegSocket {
@@ -28,6 +28,8 @@ pub(super) struct LegSocket {
     pub(super) rtcp_mux: bool,
     /// SRTP/SRTCP on both sockets, when the SDP agreed keys.
     pub(super) srtp: Option<SrtpSession>,
+    /// SRTP required and no keys agreed yet: refuse whatever arrives.
+    pub(super) awaiting_keys: bool,
 }
 
 /// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
@@ -42,7 +44,12 @@ pub(super) struct RtcpSocket {
 impl LegSocket {
     /// Take SRTP on or off, or new keys, as `keys` says; the session (its
     /// rollover counters and replay windows) is kept while the keys are.
-    pub(super) fn set_srtp(&mut self, leg: LegId, keys: Option<SrtpKeys>) {
+    pub(super) fn set_srtp(&mut self, leg: LegId, srtp: Srtp) {
+        self.awaiting_keys = srtp == Srtp::Awaiting;
+        let keys = match srtp {
+            Srtp::On(keys) => Some(keys),
+            Srtp::Off | Srtp::Awaiting => None,
+        };
         match keys {
             None => self.srtp = None,
             Some(keys) if self.srtp.as_ref().is_some_and(|s| s.has_keys(&keys.local, &keys.remote)) => {}
@@ -79,6 +86,7 @@ impl LegSocket {
     /// decrypted when the leg is SRTP, else as it came.
     pub(super) fn open<'a>(&mut self, data: &'a [u8]) -> Result<Packet<'a>, SrtpError> {
         match self.srtp.as_mut() {
+            None if self.awaiting_keys => Err(SrtpError::no_keys_yet()),
             None => Ok(Packet::AsItCame(data)),
             Some(srtp) => srtp.unprotect(data).map(Packet::Changed),
         }
