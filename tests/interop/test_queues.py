@@ -157,6 +157,8 @@ def test_queues_are_made_sized_listed_and_deleted_and_a_full_one_refuses(bond, r
     assert refused.value.status_code == 422 and "full" in str(refused.value), refused.value
     assert client.queues.update("vip", max_size=2).data.max_size == 2
     client.calls.actions.enqueue(other, queue_name="vip")
+    waiting = r'bond_queue_calls_waiting\{[^}]*queue="vip"[^}]*\} (\d+)\n'
+    assert re.findall(waiting, metrics(bond)) == ["2"]
     assert [q.name for q in client.queues.list().data] == ["vip"]
     with pytest.raises(Exception) as busy:
         client.queues.delete("vip")
@@ -169,6 +171,8 @@ def test_queues_are_made_sized_listed_and_deleted_and_a_full_one_refuses(bond, r
     with pytest.raises(Exception) as gone:
         client.queues.retrieve("vip")
     assert gone.value.status_code == 404, gone.value
+    # A deleted queue reads 0, not the callers it last had.
+    assert re.findall(waiting, metrics(bond)) == ["0"]
     client.calls.actions.hangup(call)
     caller.wait()
 

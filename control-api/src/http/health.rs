@@ -63,13 +63,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Callers waiting and the longest wait per queue, and signed-in agents by state.
+/// A queue deleted, or an organization whose agents all signed out, reads 0
+/// from then on rather than its last value.
 fn queue_gauges(state: &AppState) {
     let now = bond_store::clock::monotonic();
+    let mut queues = Vec::new();
     for (org, queue) in state.calls.queues().all() {
-        let labels = [("organization_id", org.to_owned()), ("queue", queue.name.clone())];
-        metrics::gauge!("bond_queue_calls_waiting", &labels).set(queue.len() as f64);
-        metrics::gauge!("bond_queue_longest_wait_seconds", &labels)
-            .set(queue.longest_wait(now).as_secs_f64());
+        let labels = (org.to_owned(), queue.name.clone());
+        set_queue(&labels, queue.len() as f64, queue.longest_wait(now).as_secs_f64());
+        queues.push(labels);
     }
     let states = [AgentState::Available, AgentState::Busy, AgentState::Unavailable];
     let mut counts: std::collections::BTreeMap<String, [u32; 3]> = Default::default();
@@ -77,10 +79,38 @@ fn queue_gauges(state: &AppState) {
         let slot = states.iter().position(|s| *s == status.state).unwrap_or(0);
         counts.entry(status.organization_id).or_default()[slot] += 1;
     }
+    let mut shown = SHOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for gone in shown.queues.iter().filter(|labels| !queues.contains(labels)) {
+        set_queue(gone, 0.0, 0.0);
+    }
+    for gone in shown.agent_orgs.iter().filter(|org| !counts.contains_key(*org)) {
+        counts_for(gone, &states, [0; 3]);
+    }
+    shown.agent_orgs = counts.keys().cloned().collect();
+    shown.queues = queues;
     for (org, counted) in counts {
-        for (agent_state, n) in states.iter().zip(counted) {
-            let labels = [("organization_id", org.clone()), ("state", agent_state.as_str().to_owned())];
-            metrics::gauge!("bond_agents", &labels).set(f64::from(n));
-        }
+        counts_for(&org, &states, counted);
+    }
+}
+
+/// The queue and agent label sets the last render showed.
+struct Shown {
+    queues: Vec<(String, String)>,
+    agent_orgs: Vec<String>,
+}
+
+static SHOWN: std::sync::Mutex<Shown> =
+    std::sync::Mutex::new(Shown { queues: Vec::new(), agent_orgs: Vec::new() });
+
+fn set_queue((org, queue): &(String, String), waiting: f64, longest_wait: f64) {
+    let labels = [("organization_id", org.clone()), ("queue", queue.clone())];
+    metrics::gauge!("bond_queue_calls_waiting", &labels).set(waiting);
+    metrics::gauge!("bond_queue_longest_wait_seconds", &labels).set(longest_wait);
+}
+
+fn counts_for(org: &str, states: &[AgentState; 3], counted: [u32; 3]) {
+    for (agent_state, n) in states.iter().zip(counted) {
+        let labels = [("organization_id", org.to_owned()), ("state", agent_state.as_str().to_owned())];
+        metrics::gauge!("bond_agents", &labels).set(f64::from(n));
     }
 }
