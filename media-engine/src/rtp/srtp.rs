@@ -70,6 +70,25 @@ impl std::fmt::Debug for SrtpKey {
     }
 }
 
+/// What SRTP does on a leg.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Srtp {
+    /// Plain RTP.
+    #[default]
+    Off,
+    /// SRTP offered and required, no answer yet: whatever arrives is refused
+    /// (the peer's key is not known), never decoded.
+    Awaiting,
+    On(SrtpKeys),
+}
+
+/// A leg's SRTP keys: Bond's, for what it sends, and the peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrtpKeys {
+    pub local: SrtpKey,
+    pub remote: SrtpKey,
+}
+
 /// One `a=crypto` attribute: `<tag> <suite> inline:<key||salt base64>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Crypto {
@@ -123,7 +142,7 @@ impl Crypto {
 pub struct SrtpError(String);
 
 impl SrtpError {
-    /// A packet on a leg whose keys are not agreed yet.
+    /// A packet on a leg with SRTP and no usable keys (none agreed yet).
     pub(crate) fn no_keys_yet() -> Self {
         Self("no keys agreed yet".into())
     }
