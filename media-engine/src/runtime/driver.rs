@@ -17,7 +17,7 @@ use super::handle::{
     Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, ShardHandle, StreamInput,
     StreamLeg,
 };
-use super::leg_socket::{LegSocket, Packet, RtcpSocket, Sent};
+use super::leg_socket::{LegSocket, Packet, RtcpSocket, Sent, SocketSrtp};
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
@@ -465,8 +465,7 @@ impl Driver {
             place,
             rtcp,
             rtcp_mux,
-            srtp: None,
-            awaiting_keys: false,
+            srtp: SocketSrtp::Off,
         };
         leg_socket.set_srtp(id, spec.media.srtp);
         self.sockets.insert(id, leg_socket);

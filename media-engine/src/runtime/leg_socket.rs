@@ -26,10 +26,18 @@ pub(super) struct LegSocket {
     pub(super) rtcp: Option<RtcpSocket>,
     /// RTCP is sent from the RTP socket to `remote` (RFC 5761).
     pub(super) rtcp_mux: bool,
-    /// SRTP/SRTCP on both sockets, when the SDP agreed keys.
-    pub(super) srtp: Option<SrtpSession>,
-    /// SRTP required and no keys agreed yet: refuse whatever arrives.
-    pub(super) awaiting_keys: bool,
+    /// SRTP/SRTCP on both sockets.
+    pub(super) srtp: SocketSrtp,
+}
+
+/// What SRTP does to a leg socket's packets.
+pub(super) enum SocketSrtp {
+    /// Plain RTP both ways.
+    Off,
+    /// SRTP with no usable keys (none agreed yet, or keys refused): nothing
+    /// is taken in, nothing goes out in the clear.
+    Closed,
+    On(Box<SrtpSession>),
 }
 
 /// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
@@ -45,24 +53,20 @@ impl LegSocket {
     /// Take SRTP on or off, or new keys, as `keys` says; the session (its
     /// rollover counters and replay windows) is kept while the keys are.
     pub(super) fn set_srtp(&mut self, leg: LegId, srtp: Srtp) {
-        self.awaiting_keys = srtp == Srtp::Awaiting;
-        let keys = match srtp {
-            Srtp::On(keys) => Some(keys),
-            Srtp::Off | Srtp::Awaiting => None,
-        };
-        match keys {
-            None => self.srtp = None,
-            Some(keys) if self.srtp.as_ref().is_some_and(|s| s.has_keys(&keys.local, &keys.remote)) => {}
-            Some(keys) => match SrtpSession::new(&keys.local, &keys.remote) {
-                Ok(session) => self.srtp = Some(session),
+        self.srtp = match (srtp, &self.srtp) {
+            (Srtp::Off, _) => SocketSrtp::Off,
+            (Srtp::Awaiting, _) => SocketSrtp::Closed,
+            (Srtp::On(keys), SocketSrtp::On(session)) if session.has_keys(&keys.local, &keys.remote) => {
+                return
+            }
+            (Srtp::On(keys), _) => match SrtpSession::new(&keys.local, &keys.remote) {
+                Ok(session) => SocketSrtp::On(Box::new(session)),
                 Err(e) => {
-                    // Nothing is sent in the clear instead: the leg goes quiet.
                     tracing::warn!(%leg, error = %e, "SRTP keys refused");
-                    self.srtp = None;
-                    self.remote = None;
+                    SocketSrtp::Closed
                 }
             },
-        }
+        };
     }
 
     /// Whether strict source drops a datagram from `from`: RTP once the leg has
@@ -85,17 +89,17 @@ impl LegSocket {
     /// A datagram from the peer as the engine takes it: checked and
     /// decrypted when the leg is SRTP, else as it came.
     pub(super) fn open<'a>(&mut self, data: &'a [u8]) -> Result<Packet<'a>, SrtpError> {
-        match self.srtp.as_mut() {
-            None if self.awaiting_keys => Err(SrtpError::no_keys_yet()),
-            None => Ok(Packet::AsItCame(data)),
-            Some(srtp) => srtp.unprotect(data).map(Packet::Changed),
+        match &mut self.srtp {
+            SocketSrtp::Off => Ok(Packet::AsItCame(data)),
+            SocketSrtp::Closed => Err(SrtpError::no_keys_yet()),
+            SocketSrtp::On(srtp) => srtp.unprotect(data).map(Packet::Changed),
         }
     }
 
     /// An RTP packet out to the peer, protected when the leg is SRTP.
     pub(super) fn send_rtp(&mut self, data: &[u8]) -> Sent {
         let Some(remote) = self.remote else { return Sent::Nowhere };
-        let Ok(data) = protect(self.srtp.as_mut(), data) else { return Sent::Dropped };
+        let Ok(data) = protect(&mut self.srtp, data) else { return Sent::Dropped };
         match self.socket.try_send_to(&data, remote) {
             Ok(_) => Sent::Yes,
             Err(_) => Sent::Dropped,
@@ -112,7 +116,7 @@ impl LegSocket {
         };
         let Some((socket, remote)) = sending else { return Sent::Nowhere };
         let socket = socket.clone();
-        let Ok(data) = protect(self.srtp.as_mut(), data) else { return Sent::Dropped };
+        let Ok(data) = protect(&mut self.srtp, data) else { return Sent::Dropped };
         match socket.try_send_to(&data, remote) {
             Ok(_) => Sent::Yes,
             Err(_) => Sent::Dropped,
@@ -147,9 +151,10 @@ impl std::ops::Deref for Packet<'_> {
     }
 }
 
-fn protect<'a>(srtp: Option<&mut SrtpSession>, data: &'a [u8]) -> Result<Packet<'a>, SrtpError> {
+fn protect<'a>(srtp: &mut SocketSrtp, data: &'a [u8]) -> Result<Packet<'a>, SrtpError> {
     match srtp {
-        None => Ok(Packet::AsItCame(data)),
-        Some(srtp) => srtp.protect(data).map(Packet::Changed),
+        SocketSrtp::Off => Ok(Packet::AsItCame(data)),
+        SocketSrtp::Closed => Err(SrtpError::no_keys_yet()),
+        SocketSrtp::On(srtp) => srtp.protect(data).map(Packet::Changed),
     }
 }
