@@ -70,7 +70,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
             .map_err(|source| ServeError::Directory { path: dir.display().to_string(), source })?;
     }
     if !config.trusted_ca.as_os_str().is_empty() {
-        bond_store::trust::trust(bond_store::trust::read_certificates(&config.trusted_ca)?)?;
+        bond_store::trust::trust_file(&config.trusted_ca)?;
     }
     let db = Database::connect(&config.database_url).await?;
     let instance_id =
@@ -276,17 +276,10 @@ fn sip_tls(config: &Config) -> Result<bond_sip::SipTls, ServeError> {
         }
         false => None,
     };
+    // `trusted_ca` was read (and trusted) by `build_state`.
     let mut trusted_pem = std::fs::read(crate::tls::SYSTEM_ROOTS).unwrap_or_default();
-    if !config.trusted_ca.as_os_str().is_empty() {
-        let extra = std::fs::read(&config.trusted_ca).map_err(|e| {
-            ServeError::Trust(bond_store::trust::TrustError::Read {
-                path: config.trusted_ca.display().to_string(),
-                problem: e.to_string(),
-            })
-        })?;
-        trusted_pem.push(b'\n');
-        trusted_pem.extend(extra);
-    }
+    trusted_pem.push(b'\n');
+    trusted_pem.extend_from_slice(bond_store::trust::extra_roots_pem());
     Ok(bond_sip::SipTls { acceptor, trusted_pem })
 }
 

@@ -1,7 +1,8 @@
 //! Whom Bond's own TLS connections trust: the public web roots
 //! (`webpki-roots`), plus the certificate authorities named by
-//! `trusted_ca`, for webhooks, `audio_url` fetches and `streaming_start`'s
-//! `wss://` streams alike. The extra roots are set once, when Bond starts,
+//! `trusted_ca`, for webhooks, `audio_url` fetches, `streaming_start`'s
+//! `wss://` streams and SIP trunks over TLS alike. The extra roots are set
+//! once, when Bond starts,
 //! before the first request; a certificate that chains to neither fails the
 //! connection with the verifier's reason.
 
@@ -11,7 +12,14 @@ use std::sync::{Arc, OnceLock};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-static EXTRA: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+/// The extra roots, parsed and as the PEM text they came in (which rsipstack takes).
+#[derive(Debug, PartialEq)]
+struct Extra {
+    roots: Vec<CertificateDer<'static>>,
+    pem: Vec<u8>,
+}
+
+static EXTRA: OnceLock<Extra> = OnceLock::new();
 
 /// Why certificates could not be read or trusted.
 #[derive(Debug, thiserror::Error)]
@@ -24,29 +32,44 @@ pub enum TrustError {
 
 /// The certificates of the PEM file at `path` (at least one).
 pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
-    let read = |problem: String| TrustError::Read { path: path.display().to_string(), problem };
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|e| read(e.to_string()))?
+    let pem = std::fs::read(path).map_err(|e| read_error(path, e.to_string()))?;
+    certificates_in(&pem, path)
+}
+
+fn certificates_in(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| read(e.to_string()))?;
+        .map_err(|e| read_error(path, e.to_string()))?;
     if certificates.is_empty() {
-        return Err(read("holds no PEM certificate".into()));
+        return Err(read_error(path, "holds no PEM certificate".into()));
     }
     Ok(certificates)
 }
 
-/// Trust `roots` too, from now on; once per process.
-pub fn trust(roots: Vec<CertificateDer<'static>>) -> Result<(), TrustError> {
+fn read_error(path: &Path, problem: String) -> TrustError {
+    TrustError::Read { path: path.display().to_string(), problem }
+}
+
+/// Trust the certificate authorities of the PEM file at `path` too, from now
+/// on; once per process.
+pub fn trust_file(path: &Path) -> Result<(), TrustError> {
+    let pem = std::fs::read(path).map_err(|e| read_error(path, e.to_string()))?;
+    let extra = Extra { roots: certificates_in(&pem, path)?, pem };
     match EXTRA.get() {
-        Some(set) if *set == roots => Ok(()),
+        Some(set) if *set == extra => Ok(()),
         Some(_) => Err(TrustError::AlreadySet),
-        None => EXTRA.set(roots).map_err(|_| TrustError::AlreadySet),
+        None => EXTRA.set(extra).map_err(|_| TrustError::AlreadySet),
     }
 }
 
-/// The extra roots [`trust`] was given (none until then).
+/// The extra roots [`trust_file`] was given (none until then).
 pub fn extra_roots() -> &'static [CertificateDer<'static>] {
-    EXTRA.get().map_or(&[], Vec::as_slice)
+    EXTRA.get().map_or(&[], |extra| extra.roots.as_slice())
+}
+
+/// The same, as the PEM text they were read from.
+pub fn extra_roots_pem() -> &'static [u8] {
+    EXTRA.get().map_or(&[], |extra| extra.pem.as_slice())
 }
 
 /// A TLS client configuration with the public roots and the extra ones, for
