@@ -35,6 +35,22 @@ fn config(first_port: u16) -> RuntimeConfig {
     }
 }
 
+/// What `read` gives once it reaches `wanted`, or after a second of trying.
+async fn read_until<F, Fut>(mut read: F, wanted: u64) -> u64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    for _ in 0..100 {
+        let now = read().await;
+        if now >= wanted {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    read().await
+}
+
 #[tokio::test]
 async fn an_srtp_leg_echoes_a_protected_tone_and_refuses_bad_tags_and_plain_rtp() {
     let (engine, _task) = runtime::spawn(config(41800));
@@ -78,13 +94,7 @@ async fn an_srtp_leg_echoes_a_protected_tone_and_refuses_bad_tags_and_plain_rtp(
     assert!(tone_share(&returned[returned.len() - 1600..], 1000.0, 8000) > 0.9, "the echo is the tone");
 
     let received = || async { engine.stats(leg.id).await.unwrap().unwrap().packets_received };
-    for _ in 0..100 {
-        if received().await == 50 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(received().await, 50, "every protected packet reached the leg");
+    assert_eq!(read_until(&received, 50).await, 50, "every protected packet reached the leg");
     let mut tampered = last_protected.clone();
     *tampered.last_mut().unwrap() ^= 0xff;
     peer.send_to(&tampered, leg.local_addr).await.unwrap();
@@ -92,13 +102,7 @@ async fn an_srtp_leg_echoes_a_protected_tone_and_refuses_bad_tags_and_plain_rtp(
     peer.send_to(&packet[..n], leg.local_addr).await.unwrap();
     peer.send_to(&last_protected, leg.local_addr).await.unwrap(); // a replay
     let metrics = engine.metrics();
-    for _ in 0..100 {
-        if RuntimeMetrics::get(&metrics.srtp_rejected) >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(RuntimeMetrics::get(&metrics.srtp_rejected), 3);
+    assert_eq!(read_until(|| async { RuntimeMetrics::get(&metrics.srtp_rejected) }, 3).await, 3);
     assert_eq!(received().await, 50, "none of them reached the leg");
 }
 
@@ -183,23 +187,11 @@ async fn a_leg_awaiting_its_peers_key_takes_nothing_in_until_the_answer_gives_it
     }
     let metrics = engine.metrics();
     let received = || async { engine.stats(leg.id).await.unwrap().unwrap().packets_received };
-    for _ in 0..100 {
-        if RuntimeMetrics::get(&metrics.srtp_rejected) >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(RuntimeMetrics::get(&metrics.srtp_rejected), 2);
+    assert_eq!(read_until(|| async { RuntimeMetrics::get(&metrics.srtp_rejected) }, 2).await, 2);
     assert_eq!(received().await, 0, "nothing decoded before the keys");
 
     let keys = Srtp::On(SrtpKeys { local: bond_key, remote: peer_key });
     engine.update_rtp(leg.id, RtpMedia { srtp: keys, ..RtpMedia::new(Codec::Pcmu) }, None).await.unwrap();
     peer.send_to(&send(true), leg.local_addr).await.unwrap();
-    for _ in 0..100 {
-        if received().await == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(received().await, 1, "the answer's key opens the leg");
+    assert_eq!(read_until(&received, 1).await, 1, "the answer's key opens the leg");
 }
