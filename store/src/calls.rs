@@ -46,13 +46,6 @@ impl CallRecord {
     }
 }
 
-/// How a call ended, in Telnyx's words: its `hangup_cause` and `hangup_source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ending {
-    pub cause: &'static str,
-    pub source: &'static str,
-}
-
 /// What dialing stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCall {

@@ -3,10 +3,10 @@
 //! outbox and its delivery ([`webhooks`]), the egress guard outgoing requests
 //! pass ([`egress`]) and whom their TLS trusts ([`trust`]), API keys and roles
 //! ([`keys`]) and the wall clock records are stamped with ([`clock`]). No SQL
-//! lives outside it. It must never import the call-control core, the leg
-//! adapters, HTTP or the media engine.
+//! lives outside it. Its call ids and endings are `bond-call-core`'s; it must
+//! never import call control (`bond-calls`), the leg adapters, HTTP or the
+//! media engine.
 
-mod call_id;
 pub mod clock;
 pub mod db;
 pub mod egress;
@@ -26,8 +26,8 @@ mod translations;
 mod voice_config;
 
 pub use audit::AuditEntry;
-pub use call_id::CallId;
-pub use calls::{CallRecord, Ending, NewCall};
+pub use bond_call_core::{CallId, Ending};
+pub use calls::{CallRecord, NewCall};
 pub use commands::{Claim, IdempotencyScope};
 pub use connections::{Connection, ConnectionFields};
 pub use organizations::{ApiKeyRecord, Organization};
