@@ -108,6 +108,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         tracing::warn!(calls = orphans, "ended calls left alive by the previous run");
     }
     tokio::spawn(calls.clone().run_engine_events());
+    tokio::spawn(calls.clone().run_time_limits());
     Ok(AppState {
         signers: OrgSigners::new(store.clone(), signer.clone()),
         store,

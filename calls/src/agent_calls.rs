@@ -41,11 +41,11 @@ impl AgentControl for CallService {
     }
 
     async fn accepted(&self, call: &CallId, leg: LegId, codec: Codec) -> Result<(), String> {
-        self.registry.insert(call, leg);
+        self.leg_up(call, leg).await;
         match self.mark_call_answered(call, codec.encoding_name(), codec.sample_rate().hz()).await {
             Ok(Some(record)) => {
                 if let Some(limit) = record.time_limit_secs {
-                    self.enforce_time_limit(call.to_owned(), limit);
+                    self.limit_time(call, limit);
                 }
                 Ok(())
             }

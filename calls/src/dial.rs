@@ -60,7 +60,7 @@ impl CallService {
         let link = dial.link.clone();
         let call = self.dial_endpoint(connection, dial).await?;
         if let Some(link) = link {
-            self.bridge_on_answer(&call.organization_id, &call.call_control_id, &link).await;
+            self.bridge_on_answer(&call.call_control_id, &link).await;
         }
         Ok(call)
     }
@@ -103,7 +103,7 @@ impl CallService {
         match self.record_answered(&new, leg, "L16", rate, serde_json::Map::new()).await {
             Ok(call) => {
                 if let Some(limit) = call.time_limit_secs {
-                    self.enforce_time_limit(call.call_control_id.clone(), limit);
+                    self.limit_time(&call.call_control_id, limit);
                 }
                 Ok(call)
             }

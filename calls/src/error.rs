@@ -39,3 +39,21 @@ impl CallError {
         Self::Invalid { code, detail: detail.into(), pointer: pointer.into() }
     }
 }
+
+/// The call book's refusals, in Telnyx's words.
+impl From<bond_call_core::Refusal> for CallError {
+    fn from(refusal: bond_call_core::Refusal) -> Self {
+        use bond_call_core::Refusal;
+        match refusal {
+            Refusal::SameCall => Self::invalid(
+                "10002",
+                "A call cannot be bridged with itself.",
+                "/call_control_id_to_bridge_with",
+            ),
+            Refusal::Ended(_) => Self::Ended,
+            Refusal::AlreadyBridged(call) => {
+                Self::invalid("90034", format!("Call {call} is already bridged."), "/call_control_id")
+            }
+        }
+    }
+}

@@ -73,10 +73,7 @@ impl CallService {
                         }
                         _ => tracing::info!(%call, cause = ending.cause, "the call's media ended it"),
                     }
-                    match self.finish(&call, ending, &stats).await {
-                        Ok(more) => self.end_all_of(more).await,
-                        Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
-                    }
+                    self.media_ended(&call, ending, stats).await;
                 }
                 Ok(EngineEvent::DtmfReceived { leg, digit, .. }) => {
                     let Some(call) = self.registry.call(leg) else { continue };

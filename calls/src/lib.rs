@@ -3,7 +3,10 @@
 //! queue, and the webhook each change is written with), the typed [`Action`]s the API's call-control
 //! commands become and the [`CallError`]s they answer, destinations, and the
 //! registry of live legs. It commands the media engine through its handle and
-//! keeps what it records in `bond-store`.
+//! keeps what it records in `bond-store`. What a call's life means for the
+//! others (ends that cascade, bridges on answer, time limits) is decided by
+//! `bond-call-core`'s I/O-free `CallBook`; `lifecycle.rs` feeds it and carries
+//! out what it says.
 //!
 //! The leg adapters sit below it and report through traits they define:
 //! `CallService` implements `bond_sip::CallControl` (`sip_calls.rs`),
@@ -24,6 +27,7 @@ pub mod endpoint;
 pub mod error;
 mod events;
 pub mod gather;
+mod lifecycle;
 mod linked;
 mod live;
 pub mod payload;

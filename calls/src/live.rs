@@ -21,8 +21,6 @@ use bond_streams::fork::StreamRequest;
 /// One live call's state in memory.
 #[derive(Debug, Default)]
 pub(crate) struct LiveCall {
-    /// Unbridged with `park_after_unbridge`: stays up when its partner hangs up.
-    pub parked_after_unbridge: bool,
     /// Answering-machine detection runs (or will, from the answer) in this mode.
     pub amd_mode: Option<AmdMode>,
     /// Detection asked for on a dial not answered yet: started by the answer.
@@ -48,18 +46,8 @@ pub(crate) struct Supervising {
 
 impl LiveCall {
     fn holds_nothing(&self) -> bool {
-        let Self {
-            parked_after_unbridge,
-            amd_mode,
-            pending_amd,
-            stream,
-            pending_stream,
-            speech,
-            supervising,
-            gather,
-        } = self;
-        !parked_after_unbridge
-            && amd_mode.is_none()
+        let Self { amd_mode, pending_amd, stream, pending_stream, speech, supervising, gather } = self;
+        amd_mode.is_none()
             && pending_amd.is_none()
             && stream.is_none()
             && pending_stream.is_none()
@@ -106,11 +94,11 @@ mod tests {
     fn an_entry_lives_exactly_as_long_as_it_holds_something() {
         let (live, a) = (LiveCalls::default(), CallId::from("a"));
         live.update(&a, |c| c.stream = Some("s1".into()));
-        live.update(&a, |c| c.parked_after_unbridge = true);
+        live.update(&a, |c| c.amd_mode = Some(AmdMode::Detect));
         assert_eq!(live.read(&a, |c| c.stream.clone()), Some(Some("s1".into())));
         live.update(&a, |c| c.stream = None);
-        assert_eq!(live.len(), 1, "still parked");
-        live.update(&a, |c| c.parked_after_unbridge = false);
+        assert_eq!(live.len(), 1, "still detecting");
+        live.update(&a, |c| c.amd_mode = None);
         assert_eq!(live.len(), 0);
         assert!(live.read(&a, |_| ()).is_none());
     }
@@ -125,8 +113,8 @@ mod tests {
     #[test]
     fn find_answers_the_calls_that_match() {
         let (live, a) = (LiveCalls::default(), CallId::from("a"));
-        live.update(&a, |c| c.parked_after_unbridge = true);
+        live.update(&a, |c| c.amd_mode = Some(AmdMode::Detect));
         live.update(&CallId::from("b"), |c| c.stream = Some("s".into()));
-        assert_eq!(live.find(|c| c.parked_after_unbridge), vec![a]);
+        assert_eq!(live.find(|c| c.amd_mode.is_some()), vec![a]);
     }
 }

@@ -5,20 +5,20 @@
 
 use bond_store::CallId;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use bond_call_core::CallBook;
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::{DtmfTiming, MediaSource};
-use bond_media_engine::rtp::RtpStats;
 use bond_media_engine::runtime::EngineHandle;
 use bond_media_engine::{DtmfPassing, LegId};
 use dashmap::DashMap;
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
 
 use super::amd::AmdRequest;
 use super::error::CallError;
-use super::linked::PendingBridges;
 use super::live::LiveCalls;
 use super::payload;
 use super::recording_links::RecordingLinks;
@@ -29,7 +29,7 @@ use bond_agents::Agents;
 use bond_sip::SipCalls;
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
-use bond_store::clock::{monotonic, rfc3339_now};
+use bond_store::clock::rfc3339_now;
 use bond_store::db::DbError;
 use bond_store::webhooks::WebhookNotifier;
 use bond_store::{CallRecord, NewCall, NewSegment, Segment, Store};
@@ -82,7 +82,11 @@ pub struct CallService {
     pub(super) sip: SipCalls,
     pub(super) agents: Agents,
     pub(super) queues: crate::queue::QueueBook,
-    pub(super) pending_bridges: PendingBridges,
+    /// The live calls' lifecycle (`lifecycle.rs`): answered, bridged, linked,
+    /// supervising, time-limited. Never held across an await.
+    pub(super) book: Arc<Mutex<CallBook>>,
+    /// Woken when a time limit is set, so the time-limit task sleeps to the earliest.
+    pub(super) book_woken: Arc<Notify>,
     /// Clips handed to the engine and not ended yet, by clip id.
     pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
     /// Ids handed out for clips, forks and gathers, unique in the process.
@@ -106,7 +110,8 @@ impl CallService {
             sip: SipCalls::default(),
             agents: Agents::default(),
             queues: Default::default(),
-            pending_bridges: PendingBridges::default(),
+            book: Arc::default(),
+            book_woken: Arc::default(),
             playbacks: Arc::default(),
             ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             speech: Err("no speech engines are configured".into()),
@@ -193,7 +198,7 @@ impl CallService {
         self.enqueue(&mut tx, &call, "call.answered", payload::answered(&call, codec, sampling_rate)).await?;
         self.store.commit(tx).await?;
         self.notifier.notify();
-        self.bridge_if_answered(call_control_id).await;
+        self.in_book(|book| book.answered(call_control_id)).await;
         self.start_pending_stream(&call).await;
         self.start_pending_supervision(&call).await;
         Ok(Some(call))
@@ -233,11 +238,19 @@ impl CallService {
         new: &NewCall,
         extra: Map<String, Value>,
     ) -> Result<CallRecord, DbError> {
-        let mut tx = self.store.begin().await?;
-        let call = self.insert_initiated(&mut tx, new, extra).await?;
-        self.store.commit(tx).await?;
-        self.notifier.notify();
-        Ok(call)
+        self.enter_book(&new.call_control_id, false);
+        let result: Result<CallRecord, DbError> = async {
+            let mut tx = self.store.begin().await?;
+            let call = self.insert_initiated(&mut tx, new, extra).await?;
+            self.store.commit(tx).await?;
+            Ok(call)
+        }
+        .await;
+        match &result {
+            Ok(_) => self.notifier.notify(),
+            Err(_) => self.book().forget(&new.call_control_id),
+        }
+        result
     }
 
     async fn insert_initiated(
@@ -267,12 +280,14 @@ impl CallService {
         extra: serde_json::Map<String, Value>,
     ) -> Result<CallRecord, DbError> {
         self.registry.insert(&new.call_control_id, leg);
+        self.enter_book(&new.call_control_id, true);
         match self.insert_answered(new, codec, rate, extra).await {
             Ok(call) => {
                 self.notifier.notify();
                 Ok(call)
             }
             Err(e) => {
+                self.book().forget(&new.call_control_id);
                 self.registry.remove(leg);
                 let _ = self.engine.hangup(leg).await;
                 Err(e)
@@ -302,42 +317,24 @@ impl CallService {
         b: &CallRecord,
         options: BridgeOptions,
     ) -> Result<(), CallError> {
-        if a.call_control_id == b.call_control_id {
-            return Err(CallError::invalid(
-                "10002",
-                "A call cannot be bridged with itself.",
-                "/call_control_id_to_bridge_with",
-            ));
-        }
+        let (a_id, b_id) = (&a.call_control_id, &b.call_control_id);
+        let unbridge = self.book().plan_bridge(a_id, b_id, options.prevent_double_bridge)?;
         let leg_a = self.live_leg(a)?;
         let leg_b = self.live_leg(b)?;
-        for call in [a, b] {
+        for call in [a_id, b_id] {
             // An application picking a queued caller for an agent: it leaves its queue.
-            self.left_queue(&call.call_control_id, LeftBecause::Bridged).await?;
+            self.left_queue(call, LeftBecause::Bridged).await?;
         }
-        for call in [a, b] {
-            if let Some(partner) = &call.bridged_with {
-                if options.prevent_double_bridge {
-                    return Err(CallError::invalid(
-                        "90034",
-                        format!("Call {} is already bridged.", call.call_control_id),
-                        "/call_control_id",
-                    ));
-                }
-                self.unbridge(&call.call_control_id, partner).await?;
-            }
+        for call in &unbridge {
+            self.unbridge(call).await?;
         }
         self.engine.bridge(leg_a, leg_b, options.dtmf).await?;
-        if options.park_after_unbridge {
-            self.live.update(&a.call_control_id, |c| c.parked_after_unbridge = true);
-        }
+        self.book().bridged(a_id, b_id, options.park_after_unbridge);
         let result: Result<(), DbError> = async {
             let mut tx = self.store.begin().await?;
             // A call that ended meanwhile gets no `call.bridged`: its hangup is on its way.
-            for (call, with) in [(a, b), (b, a)] {
-                let bridged =
-                    self.store.set_bridged(&mut tx, &call.call_control_id, Some(&with.call_control_id));
-                if let Some(fresh) = bridged.await? {
+            for (call, with) in [(a_id, b_id), (b_id, a_id)] {
+                if let Some(fresh) = self.store.set_bridged(&mut tx, call, Some(with)).await? {
                     self.enqueue(&mut tx, &fresh, "call.bridged", payload::bridged(&fresh)).await?;
                 }
             }
@@ -351,14 +348,16 @@ impl CallService {
         Ok(())
     }
 
-    async fn unbridge(&self, call: &CallId, partner: &CallId) -> Result<(), CallError> {
+    /// Take `call` out of its bridge, leaving both calls up.
+    async fn unbridge(&self, call: &CallId) -> Result<(), CallError> {
+        let Some(partner) = self.book().unbridged(call) else { return Ok(()) };
         if let Some(leg) = self.registry.leg(call) {
             let _ = self.engine.unbridge(leg).await;
         }
         let result: Result<(), DbError> = async {
             let mut tx = self.store.begin().await?;
             self.store.set_bridged(&mut tx, call, None).await?;
-            self.store.set_bridged(&mut tx, partner, None).await?;
+            self.store.set_bridged(&mut tx, &partner, None).await?;
             self.store.commit(tx).await?;
             Ok(())
         }
@@ -373,7 +372,7 @@ impl CallService {
         if !(call.is_alive() && (self.telnyx.is_telnyx(id) || self.agents.is_ringing(id))) {
             self.live_leg(call)?;
         }
-        self.end(&call.call_control_id, Ending { cause: "normal_clearing", source: "caller" }).await;
+        self.end(&call.call_control_id, Ending::HUNG_UP).await;
         Ok(())
     }
 
@@ -447,103 +446,5 @@ impl CallService {
             Some(leg) if call.is_alive() => Ok(leg),
             _ => Err(CallError::Ended),
         }
-    }
-
-    /// Hang up a call's leg and record the end; then the calls that end with it
-    /// (see `finish`).
-    pub(super) async fn end(&self, call_control_id: &CallId, ending: Ending) {
-        self.end_all_of(vec![(call_control_id.to_owned(), ending)]).await;
-    }
-
-    pub(super) async fn end_all_of(&self, mut endings: Vec<(CallId, Ending)>) {
-        while let Some((call, ending)) = endings.pop() {
-            let stats = match self.registry.leg(&call) {
-                Some(leg) => {
-                    // Claim the leg first: the engine's LegEnded for it is then ours to
-                    // handle (with the cascade below), not the event task's.
-                    self.registry.remove(leg);
-                    self.finish_recording(&call, leg).await;
-                    self.engine.hangup(leg).await.unwrap_or_default()
-                }
-                None => RtpStats::default(),
-            };
-            match self.finish(&call, ending, &stats).await {
-                Ok(more) => endings.extend(more),
-                Err(e) => tracing::error!(%call, error = %e, "could not record the end of a call"),
-            }
-        }
-    }
-
-    /// Record that a call ended (once) with its `call.hangup`; returns the calls
-    /// that should now end too: the bridged partner (unless it asked to stay
-    /// parked) and the calls tied to it by `link_to` (`linked.rs`).
-    pub(super) async fn finish(
-        &self,
-        call_control_id: &CallId,
-        ending: Ending,
-        stats: &RtpStats,
-    ) -> Result<Vec<(CallId, Ending)>, DbError> {
-        let mut tx = self.store.begin().await?;
-        let ended_at = rfc3339_now();
-        let before = self.call_in(&mut tx, call_control_id).await?;
-        let ended =
-            self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, &ended_at).await?;
-        let Some(call) = ended else {
-            return Ok(Vec::new());
-        };
-        self.end_playbacks(&mut tx, &call).await?;
-        self.end_gather(&mut tx, &call).await?;
-        self.end_queue(&mut tx, &call).await?;
-        self.offer_ended(&call, ending);
-        let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
-        payload::record_quality(stats);
-        self.enqueue(&mut tx, &call, "call.hangup", body).await?;
-        let mut cascade = self.linked_endings(call_control_id, ending);
-        cascade.extend(self.supervisor_endings(call_control_id));
-        if let Some(partner) = &before.bridged_with {
-            self.store.set_bridged(&mut tx, partner, None).await?;
-            if !self.live.update(partner, |c| std::mem::take(&mut c.parked_after_unbridge)) {
-                cascade.push((partner.clone(), Ending { cause: "normal_clearing", source: "unknown" }));
-            }
-        }
-        // Its stream and speech tasks forget theirs as they wind down.
-        self.live.update(call_control_id, |c| {
-            c.parked_after_unbridge = false;
-            c.amd_mode = None;
-            c.pending_amd = None;
-            c.pending_stream = None;
-        });
-        self.telnyx.release(call_control_id, true);
-        self.release_sip(call_control_id);
-        self.agents.released(call_control_id, ending.cause, monotonic());
-        self.store.commit(tx).await?;
-        self.notifier.notify();
-        Ok(cascade)
-    }
-
-    pub(super) fn enforce_time_limit(&self, call: CallId, limit_secs: i64) {
-        let service = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_secs(limit_secs.max(1) as u64)).await;
-            if service.registry.leg(&call).is_some() {
-                service.end(&call, Ending { cause: "time_limit", source: "unknown" }).await;
-            }
-        });
-    }
-
-    /// End every live call (Bond is stopping); each gets its `call.hangup`.
-    pub async fn end_all(&self) {
-        for call in self.registry.calls_snapshot() {
-            self.end(&call, Ending { cause: "unspecified", source: "unknown" }).await;
-        }
-    }
-
-    /// Calls the database thinks are alive have no leg after a restart: end them.
-    pub async fn end_orphaned_calls(&self) -> Result<usize, DbError> {
-        let ids = self.store.live_call_ids().await?;
-        for id in &ids {
-            self.finish(id, Ending { cause: "unspecified", source: "unknown" }, &RtpStats::default()).await?;
-        }
-        Ok(ids.len())
     }
 }

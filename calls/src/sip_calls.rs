@@ -147,7 +147,7 @@ impl CallService {
         let answered =
             self.mark_call_answered(call_control_id, codec.encoding_name(), codec.sample_rate().hz()).await?;
         if let Some(limit) = answered.and_then(|call| call.time_limit_secs) {
-            self.enforce_time_limit(call_control_id.to_owned(), limit);
+            self.limit_time(call_control_id, limit);
         }
         Ok(())
     }

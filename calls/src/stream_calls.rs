@@ -37,11 +37,10 @@ impl StreamControl for CallService {
                 let _ = self.engine.hangup(leg.id).await;
                 return Err(CallError::Ended);
             }
-            self.registry.insert(&bond_call, leg.id);
             if let Some(config) = self.live.update(&bond_call, |c| c.pending_amd.take()) {
                 let _ = self.engine.start_amd(leg.id, config).await;
             }
-            self.bridge_if_answered(&bond_call).await;
+            self.leg_up(&bond_call, leg.id).await;
             return Ok((bond_call, leg));
         }
         let mut new = new_call(connection, "incoming", stream.from, stream.to);

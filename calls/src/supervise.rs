@@ -4,13 +4,12 @@
 //! is heard by the supervised call's party (`whisper`) or by both (`barge`).
 //! The engine mixes the paths (`media-engine/src/engine/supervise.rs`); the
 //! supervisor is dialed in the supervised call's engine. A supervisor's call
-//! ends with the call it supervises (`normal_clearing`).
+//! ends with the call it supervises (`normal_clearing`): the call book says so.
 
 use bond_media_engine::SupervisorRole;
 
 use super::error::CallError;
 use super::live::Supervising;
-use super::registry::Ending;
 use super::service::CallService;
 use bond_store::{CallId, CallRecord};
 
@@ -38,6 +37,7 @@ impl CallService {
         supervisor: &CallRecord,
         supervise: Supervise,
     ) -> Result<(), CallError> {
+        self.book().supervise(&supervisor.call_control_id, &supervise.call);
         let supervising = Supervising { supervise, started: false };
         self.live.update(&supervisor.call_control_id, |c| c.supervising = Some(supervising));
         if self.answered_already(supervisor).await? {
@@ -78,19 +78,6 @@ impl CallService {
         }
         self.live.update(id, |c| c.supervising = Some(Supervising { supervise, started }));
         Ok(())
-    }
-
-    /// `ended` is over: forget what it supervised, and return the supervisors'
-    /// calls that end with it.
-    pub(super) fn supervisor_endings(&self, ended: &CallId) -> Vec<(CallId, Ending)> {
-        self.live.update(ended, |c| c.supervising = None);
-        let supervisors =
-            self.live.find(|c| c.supervising.as_ref().is_some_and(|s| s.supervise.call == *ended));
-        supervisors
-            .into_iter()
-            .filter(|s| self.live.update(s, |c| c.supervising.take()).is_some())
-            .map(|s| (s, Ending { cause: "normal_clearing", source: "unknown" }))
-            .collect()
     }
 
     async fn apply_role(&self, supervisor: &CallId, supervise: &Supervise) -> Result<(), CallError> {

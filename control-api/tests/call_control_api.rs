@@ -521,6 +521,34 @@ async fn a_ringing_dial_is_cancelled_when_its_link_to_call_hangs_up() {
 }
 
 #[tokio::test]
+async fn a_call_past_its_time_limit_ends_with_time_limit_and_takes_its_partner_along() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let body =
+            json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "time_limit_secs": 1 });
+        let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let limited = id_of(&json["data"]);
+        let partner = dial_bridged_on_answer(&state, &conn, "loop:silence", &limited).await;
+        assert_eq!(get_call(&state, &partner).await["state"], "bridged");
+
+        let hangup = common::queued_events(&state, &limited, "call.hangup", 1, Duration::from_secs(10)).await;
+        assert_eq!(hangup.len(), 1, "the time limit never ended the call");
+        let ended = get_call(&state, &limited).await;
+        assert_eq!(
+            (&ended["hangup_cause"], &ended["hangup_source"]),
+            (&json!("time_limit"), &json!("unknown"))
+        );
+        let partner = get_call(&state, &partner).await;
+        assert_eq!(
+            (&partner["is_alive"], &partner["hangup_cause"]),
+            (&json!(false), &json!("normal_clearing"))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn streaming_start_checks_its_fields_and_stop_needs_a_stream() {
     each_backend(|state| async move {
         let conn = connection(&state).await;
