@@ -142,13 +142,16 @@ fn embedded_recognizer(_: &crate::config::SpeechConfig) -> Result<Box<dyn Speech
 /// The speech engines: whisper.cpp for speech-to-text (after Deepgram, when a key
 /// is set) and Apertium for translation (after an OpenAI-compatible endpoint, when set).
 fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines, String> {
+    // The providers trust what Bond's other outgoing connections do (`trusted_ca`).
+    let tls = bond_store::trust::client_config();
     let mut recognizers: Vec<Box<dyn SpeechToText>> = Vec::new();
     if !config.deepgram_api_key.is_empty() {
         let deepgram = Deepgram::new(&config.deepgram_url, &config.deepgram_api_key, &config.deepgram_model);
-        recognizers.push(Box::new(deepgram));
+        recognizers.push(Box::new(deepgram.trusting(tls.clone())));
     }
     if !config.assemblyai_api_key.is_empty() {
-        recognizers.push(Box::new(AssemblyAi::new(&config.assemblyai_url, &config.assemblyai_api_key)));
+        let assemblyai = AssemblyAi::new(&config.assemblyai_url, &config.assemblyai_api_key);
+        recognizers.push(Box::new(assemblyai.trusting(tls.clone())));
     }
     match embedded_recognizer(config) {
         Ok(whisper) => recognizers.push(whisper),
@@ -160,21 +163,19 @@ fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines,
     }
     let mut translators: Vec<Box<dyn Translator>> = Vec::new();
     if !config.openai_base_url.is_empty() {
-        translators.push(Box::new(ChatTranslator::new(
-            &config.openai_base_url,
-            &config.openai_api_key,
-            &config.openai_model,
-        )));
+        let chat = ChatTranslator::new(&config.openai_base_url, &config.openai_api_key, &config.openai_model);
+        translators.push(Box::new(chat.trusting(tls.clone())));
     }
     translators.push(Box::new(Apertium));
     let mut voices: Vec<Box<dyn TextToSpeech>> = Vec::new();
     if !config.elevenlabs_api_key.is_empty() {
-        voices.push(Box::new(ElevenLabs::new(
+        let voice = ElevenLabs::new(
             &config.elevenlabs_url,
             &config.elevenlabs_api_key,
             &config.elevenlabs_voice_id,
             &config.elevenlabs_model,
-        )));
+        );
+        voices.push(Box::new(voice.trusting(tls)));
     }
     voices.push(Box::new(Espeak));
     Ok(SpeechEngines {

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
+use super::tls::TlsConfig;
 use super::ws_stream::stream_utterance;
 
 const NAME: &str = "assemblyai";
@@ -19,11 +20,17 @@ pub struct AssemblyAi {
     /// `wss://streaming.assemblyai.com/v3/ws`, or a compatible server.
     url: String,
     api_key: String,
+    tls: Option<TlsConfig>,
 }
 
 impl AssemblyAi {
     pub fn new(url: &str, api_key: &str) -> Self {
-        Self { url: url.to_owned(), api_key: api_key.to_owned() }
+        Self { url: url.to_owned(), api_key: api_key.to_owned(), tls: None }
+    }
+
+    /// Verify the server's certificate against `tls` (see [`crate::tls`]).
+    pub fn trusting(self, tls: TlsConfig) -> Self {
+        Self { tls: Some(tls), ..self }
     }
 
     fn stream_url(&self, language: &str) -> Result<url::Url, String> {
@@ -51,11 +58,14 @@ impl SpeechToText for AssemblyAi {
     ) -> BoxFuture<'static, Result<Transcript, SttError>> {
         let url = self.stream_url(language);
         let key = self.api_key.clone();
+        let tls = self.tls.clone();
         Box::pin(async move {
             let url = url.map_err(|e| SttError::Failed(NAME, e))?;
             let mut turns = Turns::default();
-            stream_utterance(NAME, url.as_str(), &key, &audio, r#"{"type":"Terminate"}"#, |t| turns.read(t))
-                .await?;
+            stream_utterance(NAME, url.as_str(), tls, &key, &audio, r#"{"type":"Terminate"}"#, |t| {
+                turns.read(t)
+            })
+            .await?;
             Ok(turns.transcript())
         })
     }

@@ -9,6 +9,7 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
+use super::tls::TlsConfig;
 use super::ws_stream::stream_utterance;
 
 const NAME: &str = "deepgram";
@@ -19,11 +20,17 @@ pub struct Deepgram {
     url: String,
     api_key: String,
     model: String,
+    tls: Option<TlsConfig>,
 }
 
 impl Deepgram {
     pub fn new(url: &str, api_key: &str, model: &str) -> Self {
-        Self { url: url.to_owned(), api_key: api_key.to_owned(), model: model.to_owned() }
+        Self { url: url.to_owned(), api_key: api_key.to_owned(), model: model.to_owned(), tls: None }
+    }
+
+    /// Verify the server's certificate against `tls` (see [`crate::tls`]).
+    pub fn trusting(self, tls: TlsConfig) -> Self {
+        Self { tls: Some(tls), ..self }
     }
 
     fn listen_url(&self, language: &str) -> Result<url::Url, String> {
@@ -52,10 +59,11 @@ impl SpeechToText for Deepgram {
     ) -> BoxFuture<'static, Result<Transcript, SttError>> {
         let url = self.listen_url(language);
         let key = format!("Token {}", self.api_key);
+        let tls = self.tls.clone();
         Box::pin(async move {
             let url = url.map_err(|e| SttError::Failed(NAME, e))?;
             let mut heard = Heard::default();
-            stream_utterance(NAME, url.as_str(), &key, &audio, r#"{"type":"CloseStream"}"#, |t| {
+            stream_utterance(NAME, url.as_str(), tls, &key, &audio, r#"{"type":"CloseStream"}"#, |t| {
                 heard.read(t)
             })
             .await?;

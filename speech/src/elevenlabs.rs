@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
+use super::tls::{http_client, TlsConfig};
 use super::tts::{TextToSpeech, TtsError};
 
 const NAME: &str = "elevenlabs";
@@ -27,12 +28,17 @@ pub struct ElevenLabs {
 impl ElevenLabs {
     pub fn new(base_url: &str, api_key: &str, voice_id: &str, model_id: &str) -> Self {
         Self {
-            http: reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default(),
+            http: http_client(TIMEOUT, None),
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
             voice_id: voice_id.to_owned(),
             model_id: model_id.to_owned(),
         }
+    }
+
+    /// Verify the server's certificate against `tls` (see [`crate::tls`]).
+    pub fn trusting(self, tls: TlsConfig) -> Self {
+        Self { http: http_client(TIMEOUT, Some(&tls)), ..self }
     }
 }
 

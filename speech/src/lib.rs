@@ -21,6 +21,7 @@ pub mod mt;
 pub mod openai;
 pub mod segmenter;
 pub mod stt;
+pub mod tls;
 pub mod tts;
 #[cfg(feature = "whisper")]
 pub mod whisper;

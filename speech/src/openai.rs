@@ -9,6 +9,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 
 use super::mt::{MtError, Translator, MAX_TEXT_CHARS};
+use super::tls::{http_client, TlsConfig};
 
 const NAME: &str = "openai";
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,13 +25,18 @@ pub struct ChatTranslator {
 
 impl ChatTranslator {
     pub fn new(base_url: &str, api_key: &str, model: &str) -> Self {
-        let http = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
+        let http = http_client(TIMEOUT, None);
         Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
             model: model.to_owned(),
         }
+    }
+
+    /// Verify the server's certificate against `tls` (see [`crate::tls`]).
+    pub fn trusting(self, tls: TlsConfig) -> Self {
+        Self { http: http_client(TIMEOUT, Some(&tls)), ..self }
     }
 
     fn request(&self, text: &str, from: &str, to: &str, context: &[String]) -> Value {

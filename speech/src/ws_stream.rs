@@ -11,15 +11,18 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::stt::{SttError, STT_RATE_HZ};
+use super::tls::TlsConfig;
 
 /// Samples per binary frame sent (100 ms).
 const FRAME: usize = STT_RATE_HZ as usize / 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One utterance through a provider's socket; `read` takes each text message.
+/// One utterance through a provider's socket (`wss://` verified against
+/// `tls`, the public roots without it); `read` takes each text message.
 pub async fn stream_utterance(
     engine: &'static str,
     url: &str,
+    tls: Option<TlsConfig>,
     authorization: &str,
     audio: &[i16],
     end_of_stream: &str,
@@ -30,12 +33,13 @@ pub async fn stream_utterance(
     let key = HeaderValue::from_str(authorization)
         .map_err(|_| failed("the API key is not a header value".into()))?;
     request.headers_mut().insert("authorization", key);
-    let (mut socket, _) =
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
-            Ok(Ok(connected)) => connected,
-            Ok(Err(e)) => return Err(SttError::Unavailable(engine, e.to_string())),
-            Err(_) => return Err(SttError::Unavailable(engine, "no connection within 5 s".into())),
-        };
+    let connector = tls.map(tokio_tungstenite::Connector::Rustls);
+    let connect = tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
+    let (mut socket, _) = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(e)) => return Err(SttError::Unavailable(engine, e.to_string())),
+        Err(_) => return Err(SttError::Unavailable(engine, "no connection within 5 s".into())),
+    };
     for chunk in audio.chunks(FRAME) {
         let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
         socket.send(Message::binary(bytes)).await.map_err(|e| failed(e.to_string()))?;

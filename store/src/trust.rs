@@ -1,7 +1,7 @@
 //! Whom Bond's own TLS connections trust: the public web roots
 //! (`webpki-roots`), plus the certificate authorities named by
 //! `trusted_ca`, for webhooks, `audio_url` fetches, `streaming_start`'s
-//! `wss://` streams and SIP trunks over TLS alike. The extra roots are set
+//! `wss://` streams, the speech providers and SIP trunks over TLS alike. The extra roots are set
 //! once, when Bond starts,
 //! before the first request; a certificate that chains to neither fails the
 //! connection with the verifier's reason.

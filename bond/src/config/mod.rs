@@ -114,7 +114,7 @@ pub struct Config {
     #[serde(skip_serializing)]
     pub bootstrap_api_key: Option<String>,
     /// Certificate authorities (PEM) Bond trusts for its own TLS connections
-    /// (`https://` and `wss://` requests, SIP trunks over TLS), besides the
+    /// (`https://` and `wss://` requests, speech providers, SIP trunks over TLS), besides the
     /// public roots; empty: the public roots only.
     pub trusted_ca: PathBuf,
     pub rate_limit: RateLimitConfig,
