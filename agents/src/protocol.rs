@@ -57,6 +57,11 @@ pub enum AgentMessage {
         /// the agent's credentials; empty when none is configured.
         ice_servers: Vec<crate::turn::IceServer>,
     },
+    /// Fresh TURN credentials, sent every half of their life: the peers the
+    /// browser makes from now on use these.
+    IceServers {
+        ice_servers: Vec<crate::turn::IceServer>,
+    },
     IncomingCall {
         call_control_id: CallId,
         from: String,

@@ -6,7 +6,9 @@
 //! username is `<expiry, unix seconds>:<agent>` and the password is
 //! base64(HMAC-SHA1(shared secret, username)). The TURN server checks both
 //! with the secret alone, so no per-agent account is kept anywhere, and a
-//! leaked credential stops working at its expiry.
+//! leaked credential stops working at its expiry. A browser signed in for
+//! longer than that is sent fresh credentials every half of it, so the calls
+//! it takes later still reach the relay.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -36,6 +38,12 @@ impl TurnServers {
         (!urls.is_empty()).then_some(Self { urls, secret, ttl_secs })
     }
 
+    /// How often a signed-in browser gets fresh credentials: half their life
+    /// (at least a second), so it never holds only expired ones.
+    pub fn refresh_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs((self.ttl_secs / 2).max(1).unsigned_abs())
+    }
+
     /// The ICE servers for `agent`, with a credential made at `now` (unix seconds).
     pub fn ice_servers(&self, agent: &str, now: i64) -> Vec<IceServer> {
         let username = format!("{}:{agent}", now + self.ttl_secs);
@@ -58,6 +66,13 @@ mod tests {
         assert_eq!(servers[0].username, "1700000600:dana.k");
         // echo -n 1700000600:dana.k | openssl dgst -sha1 -hmac north -binary | base64
         assert_eq!(servers[0].credential, "XTagOrn+YNrXQsGYGPUJ62FHG78=");
+    }
+
+    #[test]
+    fn credentials_are_refreshed_at_half_their_life_and_at_most_each_second() {
+        let turn = |ttl| TurnServers::new(vec!["turn:t".into()], "s".into(), ttl).unwrap();
+        assert_eq!(turn(86_400).refresh_every().as_secs(), 43_200);
+        assert_eq!(turn(1).refresh_every().as_secs(), 1);
     }
 
     #[test]

@@ -62,6 +62,9 @@ function onMessage(m) {
       // A new session starts not ready: say again what the agent chose before.
       if ($("available").checked) send({ type: "availability", available: true });
       break;
+    case "ice_servers":
+      state.iceServers = m.ice_servers || [];
+      break;
     case "availability":
       $("available").checked = m.available;
       break;

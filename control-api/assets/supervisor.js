@@ -198,7 +198,8 @@ function register() {
         if (m.type === "registered") {
           joined.iceServers = m.ice_servers || [];
           resolve();
-        } else onSignal(m);
+        } else if (m.type === "ice_servers") joined.iceServers = m.ice_servers || [];
+        else onSignal(m);
       };
     });
   })();

@@ -10,42 +10,11 @@ use std::time::Duration;
 use bond_control_api::auth::{hash_key, Role};
 use bond_control_api::revocation::{Credential, Lapse};
 use bond_control_api::state::AppState;
+use common::socket::{serve, signed_in, Socket};
 use common::{call, ADMIN_KEY};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Bond's router on a loopback port; the server stops when the handle drops.
-async fn serve(state: &AppState) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app =
-        bond_control_api::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, server)
-}
-
-/// Open `path`, send `first`, and read until a frame of type `until` arrives.
-async fn signed_in(addr: std::net::SocketAddr, path: &str, first: Value, until: &str) -> Socket {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}")).await.unwrap();
-    ws.send(Message::text(first.to_string())).await.unwrap();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                let frame: Value = serde_json::from_str(&t).unwrap();
-                if frame["type"] == until {
-                    return ws;
-                }
-            }
-            Ok(Some(Ok(_))) => {}
-            other => panic!("no {until} frame: {other:?}"),
-        }
-    }
-}
 
 /// The close code the server ends the socket with (None: it did not, within 10 s).
 async fn closed_with(ws: &mut Socket) -> Option<u16> {

@@ -208,8 +208,18 @@ async fn session(state: AppState, mut socket: WebSocket) {
     let credential = Credential::of_token(&claims);
     let lapsed = credential.lapsed(&state.store, &state.revocations);
     tokio::pin!(lapsed);
+    let mut refresh = state.turn.as_ref().map(|turn| {
+        let mut every = tokio::time::interval(turn.refresh_every());
+        every.reset(); // the first tick after one period, not at once
+        every
+    });
     loop {
         tokio::select! {
+            turn = fresh_turn(&state, &who.agent, refresh.as_mut()) => {
+                if send(&mut socket, &AgentMessage::IceServers { ice_servers: turn }).await.is_err() {
+                    break;
+                }
+            }
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     let reply = bond_agents::handle(&state.calls, &who, &text).await;
@@ -245,6 +255,19 @@ async fn session(state: AppState, mut socket: WebSocket) {
         }
     }
     bond_agents::signed_out(&state.calls, &who, registration.id).await;
+}
+
+/// Fresh TURN credentials for `agent` when `refresh` ticks; never without TURN.
+async fn fresh_turn(
+    state: &AppState,
+    agent: &str,
+    refresh: Option<&mut tokio::time::Interval>,
+) -> Vec<bond_agents::turn::IceServer> {
+    let (Some(turn), Some(refresh)) = (state.turn.as_ref(), refresh) else {
+        return std::future::pending().await;
+    };
+    refresh.tick().await;
+    turn.ice_servers(agent, unix_seconds())
 }
 
 /// The first frame must register with a valid token.

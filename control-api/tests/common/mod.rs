@@ -13,6 +13,8 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub mod socket;
+
 pub const ADMIN_KEY: &str = "KEYTESTADMIN0000000000000000000001";
 
 /// Database URLs to run each test on. Postgres tests get a fresh schema each.
