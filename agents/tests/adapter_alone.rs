@@ -132,8 +132,12 @@ impl Bond {
     /// A media engine with a WebRTC port on loopback, and a recorder for call control.
     async fn start(first_rtp_port: u16) -> Self {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let webrtc =
-            WebRtcPort { socket: Arc::new(socket), public_ip: None, codecs: vec![Codec::Opus, Codec::Pcmu] };
+        let webrtc = WebRtcPort {
+            socket: Arc::new(socket),
+            public_ip: None,
+            tcp: None,
+            codecs: vec![Codec::Opus, Codec::Pcmu],
+        };
         let (engine, _) = runtime::spawn(RuntimeConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             rtp_ports: PortRange::new(first_rtp_port, first_rtp_port + 98).unwrap(),

@@ -311,9 +311,19 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
 fn webrtc_port(config: &Config) -> Result<WebRtcPort, ServeError> {
     let addr = config.webrtc.listen;
     let socket = std::net::UdpSocket::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
+    // TCP on the port the UDP socket got (listening on port 0 picks one).
+    let tcp = match config.webrtc.tcp {
+        true => {
+            let addr = socket.local_addr().map_err(|source| ServeError::Listen { addr, source })?;
+            let listener =
+                std::net::TcpListener::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
+            Some(std::sync::Arc::new(listener))
+        }
+        false => None,
+    };
     let public_ip = config.webrtc.public_ip.or(config.rtp.public_ip);
     let codecs = config.webrtc.engine_codecs();
-    Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip, codecs })
+    Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip, tcp, codecs })
 }
 
 impl Running {

@@ -74,6 +74,40 @@ def page_with_microphone(height, extra_args=()):
             browser.close()
 
 
+# A field of the local candidate of the page's selected ICE candidate pair.
+SELECTED_LOCAL_CANDIDATE = """async (field) => {
+  const stats = await softphone.state.pc.getStats();
+  for (const s of stats.values()) {
+    if (s.type === "transport" && s.selectedCandidatePairId) {
+      const pair = stats.get(s.selectedCandidatePairId);
+      return stats.get(pair.localCandidateId)[field];
+    }
+  }
+  return null;
+}"""
+
+
+def selected_local_candidate(page, field):
+    """`candidateType`, `protocol`, ... of the softphone's selected local candidate."""
+    return page.evaluate(SELECTED_LOCAL_CANDIDATE, field)
+
+
+def echo_call(page, bond, receiver, conn, name):
+    """Sign the softphone in as `name`, ring it, accept, and bridge it to
+    loop:echo until it hears its own 440 Hz; the call."""
+    page.fill("#token", agent_token(bond, name))
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#status:has-text('registered')")
+    call = api(bond, "POST", "/calls", {"connection_id": conn, "to": f"agent:{name}",
+                                        "from": "+15550001111"})["data"]["call_control_id"]
+    page.wait_for_selector("#accept:visible")
+    page.click("#accept")
+    wait_event(receiver, "call.answered", call_control_id=call)
+    bridge_to(bond, conn, call, "loop:echo")
+    poll(page, "softphone.outputHz()", lambda hz: abs(hz - 440) < 30)
+    return call
+
+
 def bridge_to(bond, conn, call, to):
     other = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550000000"})
     api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": other["data"]["call_control_id"]})

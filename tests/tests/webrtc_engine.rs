@@ -13,7 +13,7 @@ use bond_codecs::signals::Oscillator;
 use bond_codecs::{AudioFrame, Codec, SampleRate};
 use bond_media_engine::leg::MediaSource;
 use bond_media_engine::rtp::{plain_packet, RtpPacket};
-use bond_media_engine::webrtc::{IceCreds, WebRtcOptions, CONNECT_TIMEOUT};
+use bond_media_engine::webrtc::{HostCandidates, IceCreds, Transport, WebRtcOptions, CONNECT_TIMEOUT};
 use bond_media_engine::{DtmfSource, Engine, EngineError, EngineEvent, EngineOutput, HangupCause, LegId};
 use bond_tests::tone_share;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -197,7 +197,9 @@ impl Call {
         let mut engine = Engine::new(3);
         engine.set_webrtc_options(WebRtcOptions { passthrough, ..WebRtcOptions::default() });
         let (mut browser, offer, pending) = Browser::offer_codec(now, voice_hz, codec);
-        let (leg, answer) = engine.add_webrtc_leg(now, &offer, announced, credentials(1)).unwrap();
+        let (leg, answer) = engine
+            .add_webrtc_leg(now, &offer, &HostCandidates::udp(announced.to_vec()), credentials(1))
+            .unwrap();
         assert_eq!(answer.codec, codec);
         browser
             .rtc
@@ -266,7 +268,13 @@ impl Call {
                 if destination != self.reached_at {
                     continue;
                 }
-                let _ = self.engine.handle_webrtc_datagram(self.now, source, self.arrives_at, &data);
+                let _ = self.engine.handle_webrtc_datagram(
+                    self.now,
+                    Transport::Udp,
+                    source,
+                    self.arrives_at,
+                    &data,
+                );
             }
             self.to_browser += to_browser.len();
             for (to, data) in to_browser {
@@ -366,7 +374,10 @@ fn a_hangup_ends_the_leg_and_frees_its_ice_credentials() {
     assert_eq!(call.ended(), Some(HangupCause::NormalClearing));
     // The same ufrag may be used again once its leg is gone.
     let (_, offer, _) = Browser::offer(call.now, None);
-    assert!(call.engine.add_webrtc_leg(call.now, &offer, &[addr(BOND)], credentials(1)).is_ok());
+    assert!(call
+        .engine
+        .add_webrtc_leg(call.now, &offer, &HostCandidates::udp(vec![addr(BOND)]), credentials(1))
+        .is_ok());
 }
 
 #[test]
@@ -407,7 +418,9 @@ fn bad_offers_are_refused_with_an_error() {
     let now = bond_media_engine::sim::epoch();
     let mut engine = Engine::new(1);
     for offer in ["", "v=0\r\n", "not sdp at all", &"a".repeat(100_000)] {
-        let err = engine.add_webrtc_leg(now, offer, &[addr(BOND)], credentials(2)).unwrap_err();
+        let err = engine
+            .add_webrtc_leg(now, offer, &HostCandidates::udp(vec![addr(BOND)]), credentials(2))
+            .unwrap_err();
         assert!(matches!(err, EngineError::WebRtc(_)), "{err}");
     }
     // An offer with video only has no audio for Bond.
@@ -416,10 +429,13 @@ fn bad_offers_are_refused_with_an_error() {
     let mut change = rtc.sdp_api();
     change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
     let (offer, _) = change.apply().unwrap();
-    let err = engine.add_webrtc_leg(now, &offer.to_sdp_string(), &[addr(BOND)], credentials(3)).unwrap_err();
+    let err = engine
+        .add_webrtc_leg(now, &offer.to_sdp_string(), &HostCandidates::udp(vec![addr(BOND)]), credentials(3))
+        .unwrap_err();
     assert!(err.to_string().contains("audio") || err.to_string().contains("codec"), "{err}");
     let (_, offer, _) = Browser::offer(now, None);
-    let err = engine.add_webrtc_leg(now, &offer, &[], credentials(4)).unwrap_err();
+    let err =
+        engine.add_webrtc_leg(now, &offer, &HostCandidates::udp(Vec::new()), credentials(4)).unwrap_err();
     assert!(err.to_string().contains("no address"), "{err}");
     assert_eq!(engine.leg_count(), 0);
 }
@@ -432,9 +448,13 @@ fn datagrams_for_no_leg_and_garbage_are_refused_without_panicking() {
     for _ in 0..5_000 {
         let len = (rng.next_u64() % 300) as usize;
         let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-        let _ = call.engine.handle_webrtc_datagram(call.now, addr(BROWSER), addr(BOND), &data);
+        let _ =
+            call.engine.handle_webrtc_datagram(call.now, Transport::Udp, addr(BROWSER), addr(BOND), &data);
         let stranger = addr("10.9.9.9:1234");
-        assert!(call.engine.handle_webrtc_datagram(call.now, stranger, addr(BOND), &data).is_err());
+        assert!(call
+            .engine
+            .handle_webrtc_datagram(call.now, Transport::Udp, stranger, addr(BOND), &data)
+            .is_err());
     }
     // The call goes on.
     call.run_for(Duration::from_secs(1));
@@ -601,8 +621,14 @@ fn the_configured_codec_order_picks_the_browsers_codec_and_leads_the_answer() {
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, _) = change.apply().unwrap();
-        let (_, answer) =
-            engine.add_webrtc_leg(now, &offer.to_sdp_string(), &[addr(BOND)], credentials(5)).unwrap();
+        let (_, answer) = engine
+            .add_webrtc_leg(
+                now,
+                &offer.to_sdp_string(),
+                &HostCandidates::udp(vec![addr(BOND)]),
+                credentials(5),
+            )
+            .unwrap();
         assert_eq!(answer.codec, chosen);
         let m_line = answer.sdp.lines().find(|l| l.starts_with("m=audio")).unwrap();
         assert_eq!(m_line.split(' ').nth(3), Some(first_pt), "{m_line}");

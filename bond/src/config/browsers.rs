@@ -7,7 +7,8 @@ use bond_codecs::Codec;
 use bond_media_engine::webrtc::DEFAULT_CODECS;
 use serde::{Deserialize, Serialize};
 
-/// Browser (WebRTC) legs: the one UDP port they share, and their codecs.
+/// Browser (WebRTC) legs: the one UDP port they share (and a TCP listener on
+/// it), and their codecs.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebRtcConfig {
@@ -19,6 +20,9 @@ pub struct WebRtcConfig {
     /// `PCMA` (a list, or one string separated by commas, as the environment gives it).
     #[serde(deserialize_with = "names")]
     pub codecs: Vec<String>,
+    /// Take browsers over TCP on the same address and port too (ICE-TCP, for
+    /// firewalls that let no UDP through).
+    pub tcp: bool,
 }
 
 /// The TURN servers agents' browsers relay through when UDP to Bond is
@@ -70,6 +74,6 @@ impl WebRtcConfig {
 impl Default for WebRtcConfig {
     fn default() -> Self {
         let codecs = DEFAULT_CODECS.iter().map(|c| c.encoding_name().to_owned()).collect();
-        Self { listen: SocketAddr::from(([0, 0, 0, 0], 40_000)), public_ip: None, codecs }
+        Self { listen: SocketAddr::from(([0, 0, 0, 0], 40_000)), public_ip: None, codecs, tcp: true }
     }
 }

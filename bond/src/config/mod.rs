@@ -75,6 +75,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_MT_OPENAI_MODEL", "speech.openai_model"),
     ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
     ("BOND_WEBRTC_CODECS", "webrtc.codecs"),
+    ("BOND_WEBRTC_TCP", "webrtc.tcp"),
     ("BOND_TURN_URLS", "turn.urls"),
     ("BOND_TURN_SECRET", "turn.secret"),
     ("BOND_TURN_TTL_SECS", "turn.ttl_secs"),

@@ -80,6 +80,7 @@ pub enum EngineOutput {
     /// `from` when the leg knows it (see `webrtc/leg.rs`).
     Datagram {
         leg: LegId,
+        transport: crate::webrtc::Transport,
         from: Option<std::net::IpAddr>,
         to: SocketAddr,
         data: Bytes,
@@ -245,7 +246,7 @@ impl Engine {
         &mut self,
         now: Instant,
         offer: &str,
-        candidates: &[SocketAddr],
+        candidates: &crate::webrtc::HostCandidates,
         credentials: IceCreds,
     ) -> Result<(LegId, WebRtcAnswer), EngineError> {
         if self.webrtc_ufrags.contains_key(&credentials.ufrag) {
@@ -266,6 +267,7 @@ impl Engine {
     pub fn handle_webrtc_datagram(
         &mut self,
         now: Instant,
+        transport: crate::webrtc::Transport,
         source: SocketAddr,
         destination: SocketAddr,
         datagram: &[u8],
@@ -277,7 +279,7 @@ impl Engine {
         let Some(Member::WebRtc(leg)) = self.legs.get_mut(&id) else {
             return Err(EngineError::UnknownLeg(id));
         };
-        let result = leg.handle_datagram(now, source, destination, datagram);
+        let result = leg.handle_datagram(now, transport, source, destination, datagram);
         if by_ufrag.is_some() && result.is_ok() && leg.learn_peer(source) {
             self.webrtc_peers.insert(source, id);
         }
@@ -628,8 +630,8 @@ impl Engine {
                 LegOutput::TransmitRtcp(data) => {
                     self.outputs.push_back(EngineOutput::TransmitRtcp { leg: id, data })
                 }
-                LegOutput::Datagram { from, to, data } => {
-                    self.outputs.push_back(EngineOutput::Datagram { leg: id, from, to, data })
+                LegOutput::Datagram { transport, from, to, data } => {
+                    self.outputs.push_back(EngineOutput::Datagram { leg: id, transport, from, to, data })
                 }
                 LegOutput::Heard => {
                     let Some(member) = self.legs.get(&id) else { continue };

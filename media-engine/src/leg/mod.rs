@@ -103,6 +103,7 @@ pub enum LegOutput {
     /// A datagram for an address of the leg's choosing (a WebRTC leg on the
     /// shared port), sent from local address `from` when the leg knows it.
     Datagram {
+        transport: crate::webrtc::Transport,
         from: Option<std::net::IpAddr>,
         to: std::net::SocketAddr,
         data: Bytes,

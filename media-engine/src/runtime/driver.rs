@@ -31,7 +31,7 @@ use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{RecordTap, RtcpSetup};
 use crate::rtp::MAX_RTP_PACKET;
-use crate::webrtc::{stun, WebRtcOptions, DEFAULT_CODECS};
+use crate::webrtc::{stun, Transport, WebRtcOptions, DEFAULT_CODECS};
 
 const COMMAND_QUEUE: usize = 256;
 const DATAGRAM_QUEUE: usize = 4096;
@@ -44,9 +44,10 @@ const RELAY_QUEUE: usize = 16_384;
 /// What a stream leg may have waiting for its socket (1.28 s of audio).
 const STREAM_OUTPUT_QUEUE: usize = 64;
 
-/// A datagram for a driver: the leg it is for, where it came from, the local
-/// address it arrived at when known (the WebRTC port's), and its bytes.
-pub(super) type Datagram = (LegId, SocketAddr, Option<SocketAddr>, Bytes);
+/// A datagram for a driver: the leg it is for, the transport it came over
+/// (TCP only on the WebRTC port), where it came from, the local address it
+/// arrived at when known (the WebRTC port's), and its bytes.
+pub(super) type Datagram = (LegId, Transport, SocketAddr, Option<SocketAddr>, Bytes);
 
 /// Datagrams from the shared WebRTC port travel the datagram channel under this
 /// id; the engine never gives a leg id 0.
@@ -208,11 +209,11 @@ impl Driver {
                     None => return,
                 },
                 () = self.rtp_sockets.readable() => self.read_rtp_sockets(),
-                Some((leg, from, to, data)) = inputs.datagrams.recv() => {
-                    self.receive(leg, from, to, &data);
+                Some((leg, transport, from, to, data)) = inputs.datagrams.recv() => {
+                    self.receive(leg, transport, from, to, &data);
                     // Take whatever else is already queued before sending anything.
-                    while let Ok((leg, from, to, data)) = inputs.datagrams.try_recv() {
-                        self.receive(leg, from, to, &data);
+                    while let Ok((leg, transport, from, to, data)) = inputs.datagrams.try_recv() {
+                        self.receive(leg, transport, from, to, &data);
                     }
                 }
                 Some((leg, input)) = inputs.streams.recv() => {
@@ -474,12 +475,19 @@ impl Driver {
         Ok(LegInfo { id, local_addr })
     }
 
-    fn receive(&mut self, leg: LegId, from: SocketAddr, to: Option<SocketAddr>, data: &[u8]) {
+    fn receive(
+        &mut self,
+        leg: LegId,
+        transport: Transport,
+        from: SocketAddr,
+        to: Option<SocketAddr>,
+        data: &[u8],
+    ) {
         let metrics = &self.shared.metrics;
         RuntimeMetrics::add(&metrics.packets_received, 1);
         if leg == WEBRTC_PORT {
             let Some(port) = &self.shared.webrtc else { return };
-            match self.engine.handle_webrtc_datagram(now(), from, to.unwrap_or(port.local), data) {
+            match self.engine.handle_webrtc_datagram(now(), transport, from, to.unwrap_or(port.local), data) {
                 // An accepted check: the leg's media will come from there too.
                 Ok(id) if stun::is_stun(data) => self.shared.webrtc_routes.learn_peer(from, id),
                 Ok(_) => {}
@@ -534,7 +542,7 @@ impl Driver {
         let mut buf = std::mem::take(&mut self.rtp_buf);
         for &place in &ready {
             while let Some((leg, from, len)) = self.rtp_sockets.recv(place, &mut buf) {
-                self.receive(leg, from, None, &buf[..len]);
+                self.receive(leg, Transport::Udp, from, None, &buf[..len]);
             }
             self.flush();
         }
@@ -572,9 +580,9 @@ impl Driver {
             match output {
                 EngineOutput::Transmit { leg, data } => self.transmit(leg, &data),
                 EngineOutput::TransmitRtcp { leg, data } => self.transmit_rtcp(leg, &data),
-                EngineOutput::Datagram { from, to, data, .. } => {
+                EngineOutput::Datagram { transport, from, to, data, .. } => {
                     let Some(port) = &self.shared.webrtc else { continue };
-                    match port.send(from, to, &data) {
+                    match port.send(transport, from, to, &data) {
                         Ok(_) => RuntimeMetrics::add(&metrics.packets_sent, 1),
                         Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
                     }

@@ -41,6 +41,7 @@ mod socket_reader;
 mod socket_set;
 mod webrtc_routes;
 mod webrtc_socket;
+mod webrtc_tcp;
 
 pub use crate::webrtc::{IceCreds, WebRtcAnswer};
 pub use fork::{Fork, ForkTick};
@@ -118,6 +119,9 @@ pub struct WebRtcPort {
     /// server behind 1:1 NAT. Unset: the socket's own address, or every
     /// address of the host when it is bound to a wildcard (`webrtc_socket.rs`).
     pub public_ip: Option<IpAddr>,
+    /// A TCP listener on the socket's address and port: browsers that cannot
+    /// send UDP reach Bond over TCP (ICE-TCP, `webrtc_tcp.rs`). `None`: UDP only.
+    pub tcp: Option<Arc<std::net::TcpListener>>,
     /// What browsers are answered with, best first (see [`crate::webrtc::WebRtcOptions`]).
     pub codecs: Vec<bond_codecs::Codec>,
 }

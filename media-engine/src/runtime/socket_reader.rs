@@ -9,6 +9,8 @@ use bytes::BytesMut;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::webrtc::Transport;
+
 use super::driver::Datagram;
 use super::handle::RuntimeMetrics;
 use crate::ids::LegId;
@@ -35,7 +37,7 @@ pub(super) async fn read_socket(
             Err(_) => continue,
         };
         let datagram = buf.split().freeze();
-        match driver.try_send((leg, from, None, datagram)) {
+        match driver.try_send((leg, Transport::Udp, from, None, datagram)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
             Err(mpsc::error::TrySendError::Closed(_)) => return,

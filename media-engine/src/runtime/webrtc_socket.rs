@@ -1,5 +1,6 @@
-//! The shared WebRTC port: one UDP socket for every browser, which addresses it
-//! announces, and which local address each datagram arrived at.
+//! The shared WebRTC port: one UDP socket for every browser (and a TCP listener
+//! on the same port for browsers that cannot send UDP, `webrtc_tcp.rs`), which
+//! addresses it announces, and which local address each datagram arrived at.
 //!
 //! Bound to a concrete address, the port announces that address. Bound to a
 //! wildcard (`0.0.0.0`, the default, or `::`), it announces every address of
@@ -28,7 +29,9 @@ use super::driver::{Datagram, WEBRTC_PORT};
 use super::handle::RuntimeMetrics;
 use super::shard_of;
 use super::webrtc_routes::WebRtcRoutes;
+use super::webrtc_tcp::{self, TcpPeers};
 use crate::rtp::MAX_RTP_PACKET;
+use crate::webrtc::{HostCandidates, Transport};
 
 /// The open port, and its reader task (stopped when this is dropped).
 pub(super) struct WebRtcSocket {
@@ -38,11 +41,16 @@ pub(super) struct WebRtcSocket {
     pub local: SocketAddr,
     public_ip: Option<IpAddr>,
     reader: JoinHandle<()>,
+    /// ICE-TCP (`webrtc_tcp.rs`): the connected browsers, and the listener's task.
+    tcp: Option<(Arc<TcpPeers>, JoinHandle<()>)>,
 }
 
 impl Drop for WebRtcSocket {
     fn drop(&mut self) {
         self.reader.abort();
+        if let Some((_, listener)) = &self.tcp {
+            listener.abort();
+        }
     }
 }
 
@@ -61,10 +69,20 @@ impl WebRtcSocket {
         let state = Arc::new(UdpSocketState::new((&*socket).into())?);
         let local = socket.local_addr()?;
         let reader = Reader { shards: shards.to_vec(), routes: routes.clone(), metrics: metrics.clone() };
+        let tcp = match &port.tcp {
+            Some(listener) => {
+                let listener = listener.try_clone()?;
+                listener.set_nonblocking(true)?;
+                let peers = Arc::new(TcpPeers::default());
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                Some((peers.clone(), webrtc_tcp::spawn(listener, reader.clone(), peers)))
+            }
+            None => None,
+        };
         let reader = tokio::spawn(reader.run(socket.clone(), state.clone(), local.port()));
-        let opened = Self { socket, state, local, public_ip: port.public_ip, reader };
+        let opened = Self { socket, state, local, public_ip: port.public_ip, reader, tcp };
         let announced = opened.candidates();
-        if announced.is_empty() {
+        if announced.addrs.is_empty() {
             return Err(io::Error::other(format!(
                 "the WebRTC port {local} has no address to announce: set webrtc.public_ip"
             )));
@@ -73,8 +91,13 @@ impl WebRtcSocket {
         Ok(opened)
     }
 
-    /// The addresses a new leg announces (see the module docs).
-    pub fn candidates(&self) -> Vec<SocketAddr> {
+    /// The addresses a new leg announces (see the module docs), over TCP too
+    /// when the port takes TCP.
+    pub fn candidates(&self) -> HostCandidates {
+        HostCandidates { addrs: self.addresses(), tcp: self.tcp.is_some() }
+    }
+
+    fn addresses(&self) -> Vec<SocketAddr> {
         let port = self.local.port();
         if let Some(ip) = self.public_ip {
             return vec![SocketAddr::new(ip, port)];
@@ -85,9 +108,25 @@ impl WebRtcSocket {
         interface_ips(self.local.is_ipv6()).into_iter().map(|ip| SocketAddr::new(ip, port)).collect()
     }
 
+    /// Send `data` to `to` over `transport`: down `to`'s TCP connection, or
+    /// as a datagram (see [`WebRtcSocket::send_datagram`]).
+    pub fn send(
+        &self,
+        transport: Transport,
+        from: Option<IpAddr>,
+        to: SocketAddr,
+        data: &[u8],
+    ) -> io::Result<()> {
+        match (transport, &self.tcp) {
+            (Transport::Tcp, Some((peers, _))) => peers.send(to, data),
+            (Transport::Tcp, None) => Err(io::ErrorKind::NotConnected.into()),
+            (Transport::Udp, _) => self.send_datagram(from, to, data),
+        }
+    }
+
     /// Send `data` to `to`, from local address `from` when the leg gave one
     /// and the socket is bound to a wildcard (else from the socket's address).
-    pub fn send(&self, from: Option<IpAddr>, to: SocketAddr, data: &[u8]) -> io::Result<()> {
+    fn send_datagram(&self, from: Option<IpAddr>, to: SocketAddr, data: &[u8]) -> io::Result<()> {
         let src_ip = from.filter(|_| self.local.ip().is_unspecified());
         let transmit = Transmit { destination: to, ecn: None, contents: data, segment_size: None, src_ip };
         self.socket.try_io(Interest::WRITABLE, || self.state.try_send((&*self.socket).into(), &transmit))
@@ -115,8 +154,10 @@ fn interface_ips(v6: bool) -> Vec<IpAddr> {
     ips
 }
 
-/// Reads the port and hands each datagram to its leg's driver.
-struct Reader {
+/// Reads the port and hands each datagram to its leg's driver (the TCP
+/// connections hand theirs through a clone).
+#[derive(Clone)]
+pub(super) struct Reader {
     shards: Vec<mpsc::Sender<Datagram>>,
     routes: Arc<WebRtcRoutes>,
     metrics: Arc<RuntimeMetrics>,
@@ -154,15 +195,21 @@ impl Reader {
                 }
                 slab.extend_from_slice(datagram);
                 let data = slab.split().freeze();
-                if !self.dispatch(meta.addr, to, data) {
+                if !self.dispatch(Transport::Udp, meta.addr, to, data) {
                     return;
                 }
             }
         }
     }
 
-    /// Hand a datagram to its driver; false once the drivers are gone.
-    fn dispatch(&self, from: SocketAddr, to: Option<SocketAddr>, data: bytes::Bytes) -> bool {
+    /// Hand a packet to its driver; false once the drivers are gone.
+    pub(super) fn dispatch(
+        &self,
+        transport: Transport,
+        from: SocketAddr,
+        to: Option<SocketAddr>,
+        data: bytes::Bytes,
+    ) -> bool {
         // One engine sorts out its own legs (and refuses strangers, counted).
         let shard = match self.shards.len() {
             1 => 0,
@@ -174,7 +221,7 @@ impl Reader {
                 }
             },
         };
-        match self.shards[shard].try_send((WEBRTC_PORT, from, to, data)) {
+        match self.shards[shard].try_send((WEBRTC_PORT, transport, from, to, data)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 RuntimeMetrics::add(&self.metrics.packets_dropped, 1);

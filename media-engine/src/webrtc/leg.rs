@@ -34,15 +34,16 @@ use bytes::Bytes;
 use str0m::change::SdpOffer;
 use str0m::format::{Codec as RtcCodec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid};
-use str0m::net::Protocol;
 use str0m::rtp::RtpWrite;
-use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+use str0m::{Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use crate::event::HangupCause;
 use crate::ids::{LegId, PayloadType};
 use crate::leg::{ForwardQueue, Forwarded, Leg, LegConfig, LegOutput, MediaSource, RecordTap};
 use crate::rtp::{plain_packet, RtpPacket};
 use crate::EngineError;
+
+use super::reach::{HostCandidates, Transport};
 
 /// How long ICE and DTLS may take before the leg gives up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -137,7 +138,7 @@ impl WebRtcLeg {
     pub fn accept(
         id: LegId,
         offer: &str,
-        candidates: &[SocketAddr],
+        candidates: &HostCandidates,
         credentials: IceCreds,
         mut config: LegConfig,
         codecs: &[Codec],
@@ -163,12 +164,10 @@ impl WebRtcLeg {
         formats.add_config(EVENTS_48K.into(), None, RtcCodec::Tele, Frequency::FORTY_EIGHT_KHZ, None, events);
         formats.add_config(EVENTS_8K.into(), None, RtcCodec::Tele, Frequency::EIGHT_KHZ, None, events);
         let mut rtc = builder.build(now);
-        if candidates.is_empty() {
+        if candidates.addrs.is_empty() {
             return Err(EngineError::WebRtc("no address to announce".into()));
         }
-        for &candidate in candidates {
-            let host = Candidate::host(candidate, "udp")
-                .map_err(|e| EngineError::WebRtc(format!("candidate {candidate}: {e}")))?;
+        for host in candidates.candidates().map_err(|e| EngineError::WebRtc(format!("candidate {e}")))? {
             rtc.add_local_candidate(host);
         }
         let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
@@ -191,7 +190,7 @@ impl WebRtcLeg {
             mid,
             ufrag: ufrag.clone(),
             event_pts,
-            candidates: candidates.to_vec(),
+            candidates: candidates.addrs.clone(),
             arrival: None,
             peers: Vec::new(),
             connected: false,
@@ -219,11 +218,12 @@ impl WebRtcLeg {
         &self.ufrag
     }
 
-    /// A datagram from `source` on the shared port (STUN, DTLS, SRTP, SRTCP),
-    /// that arrived at local address `destination`.
+    /// A packet from `source` on the shared port (STUN, DTLS, SRTP, SRTCP),
+    /// over `transport`, that arrived at local address `destination`.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: Transport,
         source: SocketAddr,
         destination: SocketAddr,
         datagram: &[u8],
@@ -233,7 +233,7 @@ impl WebRtcLeg {
         }
         self.last_now = now;
         let destination = self.announced(destination);
-        let receive = str0m::net::Receive::new(Protocol::Udp, source, destination, datagram)
+        let receive = str0m::net::Receive::new(transport.protocol(), source, destination, datagram)
             .map_err(|e| EngineError::WebRtc(format!("datagram: {e}")))?;
         let result = self.rtc.handle_input(Input::Receive(now, receive));
         self.drain(now);
@@ -420,6 +420,7 @@ impl WebRtcLeg {
                     return;
                 }
                 Ok(Output::Transmit(t)) => self.outputs.push_back(LegOutput::Datagram {
+                    transport: Transport::of(t.proto),
                     from: self.sent_from(t.source),
                     to: t.destination,
                     data: Bytes::copy_from_slice(&t.contents),
