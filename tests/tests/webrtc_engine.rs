@@ -22,6 +22,14 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, TelephoneEve
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
+/// This file's browser talks to Bond over UDP.
+const UDP: Transport = Transport::Udp;
+
+/// Bond announcing its one address, over UDP.
+fn at_bond() -> HostCandidates {
+    HostCandidates::udp(vec![addr(BOND)])
+}
+
 const BOND: &str = "10.0.0.1:40000";
 const BROWSER: &str = "10.0.0.2:50000";
 /// Bond's public address when it sits behind 1:1 NAT at [`BOND`].
@@ -268,13 +276,7 @@ impl Call {
                 if destination != self.reached_at {
                     continue;
                 }
-                let _ = self.engine.handle_webrtc_datagram(
-                    self.now,
-                    Transport::Udp,
-                    source,
-                    self.arrives_at,
-                    &data,
-                );
+                let _ = self.engine.handle_webrtc_datagram(self.now, UDP, source, self.arrives_at, &data);
             }
             self.to_browser += to_browser.len();
             for (to, data) in to_browser {
@@ -374,10 +376,7 @@ fn a_hangup_ends_the_leg_and_frees_its_ice_credentials() {
     assert_eq!(call.ended(), Some(HangupCause::NormalClearing));
     // The same ufrag may be used again once its leg is gone.
     let (_, offer, _) = Browser::offer(call.now, None);
-    assert!(call
-        .engine
-        .add_webrtc_leg(call.now, &offer, &HostCandidates::udp(vec![addr(BOND)]), credentials(1))
-        .is_ok());
+    assert!(call.engine.add_webrtc_leg(call.now, &offer, &at_bond(), credentials(1)).is_ok());
 }
 
 #[test]
@@ -418,9 +417,7 @@ fn bad_offers_are_refused_with_an_error() {
     let now = bond_media_engine::sim::epoch();
     let mut engine = Engine::new(1);
     for offer in ["", "v=0\r\n", "not sdp at all", &"a".repeat(100_000)] {
-        let err = engine
-            .add_webrtc_leg(now, offer, &HostCandidates::udp(vec![addr(BOND)]), credentials(2))
-            .unwrap_err();
+        let err = engine.add_webrtc_leg(now, offer, &at_bond(), credentials(2)).unwrap_err();
         assert!(matches!(err, EngineError::WebRtc(_)), "{err}");
     }
     // An offer with video only has no audio for Bond.
@@ -429,9 +426,7 @@ fn bad_offers_are_refused_with_an_error() {
     let mut change = rtc.sdp_api();
     change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
     let (offer, _) = change.apply().unwrap();
-    let err = engine
-        .add_webrtc_leg(now, &offer.to_sdp_string(), &HostCandidates::udp(vec![addr(BOND)]), credentials(3))
-        .unwrap_err();
+    let err = engine.add_webrtc_leg(now, &offer.to_sdp_string(), &at_bond(), credentials(3)).unwrap_err();
     assert!(err.to_string().contains("audio") || err.to_string().contains("codec"), "{err}");
     let (_, offer, _) = Browser::offer(now, None);
     let err =
@@ -448,13 +443,9 @@ fn datagrams_for_no_leg_and_garbage_are_refused_without_panicking() {
     for _ in 0..5_000 {
         let len = (rng.next_u64() % 300) as usize;
         let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-        let _ =
-            call.engine.handle_webrtc_datagram(call.now, Transport::Udp, addr(BROWSER), addr(BOND), &data);
+        let _ = call.engine.handle_webrtc_datagram(call.now, UDP, addr(BROWSER), addr(BOND), &data);
         let stranger = addr("10.9.9.9:1234");
-        assert!(call
-            .engine
-            .handle_webrtc_datagram(call.now, Transport::Udp, stranger, addr(BOND), &data)
-            .is_err());
+        assert!(call.engine.handle_webrtc_datagram(call.now, UDP, stranger, addr(BOND), &data).is_err());
     }
     // The call goes on.
     call.run_for(Duration::from_secs(1));
@@ -621,14 +612,8 @@ fn the_configured_codec_order_picks_the_browsers_codec_and_leads_the_answer() {
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, _) = change.apply().unwrap();
-        let (_, answer) = engine
-            .add_webrtc_leg(
-                now,
-                &offer.to_sdp_string(),
-                &HostCandidates::udp(vec![addr(BOND)]),
-                credentials(5),
-            )
-            .unwrap();
+        let (_, answer) =
+            engine.add_webrtc_leg(now, &offer.to_sdp_string(), &at_bond(), credentials(5)).unwrap();
         assert_eq!(answer.codec, chosen);
         let m_line = answer.sdp.lines().find(|l| l.starts_with("m=audio")).unwrap();
         assert_eq!(m_line.split(' ').nth(3), Some(first_pt), "{m_line}");
