@@ -29,6 +29,8 @@ const IDLE: Duration = Duration::from_secs(30);
 /// Packets waiting for one connection's socket (a second of a call's media).
 const WRITE_QUEUE: usize = 128;
 const READ_BUFFER: usize = 16 * 1024;
+/// How long a failed `accept` waits before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The connected browsers' writers, by their address.
 #[derive(Debug, Default)]
@@ -56,7 +58,15 @@ pub(super) fn spawn(listener: TcpListener, reader: Reader, peers: Arc<TcpPeers>)
         let room = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let Ok(permit) = room.clone().acquire_owned().await else { return };
-            let Ok((stream, peer)) = listener.accept().await else { continue };
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors, say: wait instead of spinning on the error.
+                    tracing::warn!(error = %e, "WebRTC TCP accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
             let (reader, peers) = (reader.clone(), peers.clone());
             tokio::spawn(async move {
                 connection(stream, peer, &reader, &peers).await;
