@@ -583,7 +583,8 @@ impl Driver {
                 EngineOutput::Datagram { transport, from, to, data, .. } => {
                     let Some(port) = &self.shared.webrtc else { continue };
                     match port.send(transport, from, to, &data) {
-                        Ok(_) => RuntimeMetrics::add(&metrics.packets_sent, 1),
+                        Ok(true) => RuntimeMetrics::add(&metrics.packets_sent, 1),
+                        Ok(false) => {} // a check to a browser's active TCP candidate: nowhere to go
                         Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
                     }
                 }

@@ -109,18 +109,19 @@ impl WebRtcSocket {
     }
 
     /// Send `data` to `to` over `transport`: down `to`'s TCP connection, or
-    /// as a datagram (see [`WebRtcSocket::send_datagram`]).
+    /// as a datagram (see [`WebRtcSocket::send_datagram`]). `false`: a TCP
+    /// peer with no connection to send on (see [`TcpPeers::send`]).
     pub fn send(
         &self,
         transport: Transport,
         from: Option<IpAddr>,
         to: SocketAddr,
         data: &[u8],
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         match (transport, &self.tcp) {
             (Transport::Tcp, Some((peers, _))) => peers.send(to, data),
-            (Transport::Tcp, None) => Err(io::ErrorKind::NotConnected.into()),
-            (Transport::Udp, _) => self.send_datagram(from, to, data),
+            (Transport::Tcp, None) => Ok(false),
+            (Transport::Udp, _) => self.send_datagram(from, to, data).map(|()| true),
         }
     }
 

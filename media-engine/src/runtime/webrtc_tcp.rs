@@ -39,11 +39,15 @@ pub(super) struct TcpPeers {
 }
 
 impl TcpPeers {
-    /// Frame `packet` and queue it on `to`'s connection.
-    pub fn send(&self, to: SocketAddr, packet: &[u8]) -> io::Result<()> {
+    /// Frame `packet` and queue it on `to`'s connection; `false` when `to`
+    /// has none. ICE pairs Bond's passive candidates with the browser's
+    /// active ones (port 9) and checks them too, but a passive side cannot
+    /// dial out: those checks have nowhere to go and are not losses.
+    pub fn send(&self, to: SocketAddr, packet: &[u8]) -> io::Result<bool> {
         let framed = frame(packet).ok_or(io::ErrorKind::InvalidInput)?;
-        let writer = self.lock().get(&to).cloned().ok_or(io::ErrorKind::NotConnected)?;
-        writer.try_send(framed).map_err(|_| io::Error::from(io::ErrorKind::WouldBlock))
+        let Some(writer) = self.lock().get(&to).cloned() else { return Ok(false) };
+        writer.try_send(framed).map_err(|_| io::Error::from(io::ErrorKind::WouldBlock))?;
+        Ok(true)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<Bytes>>> {
