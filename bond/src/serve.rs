@@ -310,20 +310,37 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
 /// (`webrtc.public_ip`, else `rtp.public_ip`, else the host's own).
 fn webrtc_port(config: &Config) -> Result<WebRtcPort, ServeError> {
     let addr = config.webrtc.listen;
-    let socket = std::net::UdpSocket::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
-    // TCP on the port the UDP socket got (listening on port 0 picks one).
-    let tcp = match config.webrtc.tcp {
-        true => {
-            let addr = socket.local_addr().map_err(|source| ServeError::Listen { addr, source })?;
-            let listener =
-                std::net::TcpListener::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
-            Some(std::sync::Arc::new(listener))
-        }
-        false => None,
-    };
+    let (socket, tcp) = webrtc_sockets(addr, config.webrtc.tcp)?;
     let public_ip = config.webrtc.public_ip.or(config.rtp.public_ip);
     let codecs = config.webrtc.engine_codecs();
     Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip, tcp, codecs })
+}
+
+/// Times a port the system picks (`:0`) is tried for TCP too before giving up.
+const WEBRTC_PORT_TRIES: usize = 16;
+
+/// The WebRTC port's UDP socket and, with `tcp`, a TCP listener on the same
+/// address and port. A port the system picks for UDP may be taken for TCP:
+/// then another is picked. A configured port taken for either is an error.
+fn webrtc_sockets(
+    addr: std::net::SocketAddr,
+    tcp: bool,
+) -> Result<(std::net::UdpSocket, Option<std::sync::Arc<std::net::TcpListener>>), ServeError> {
+    let failed = |addr, source| ServeError::Listen { addr, source };
+    let tries = if addr.port() == 0 { WEBRTC_PORT_TRIES } else { 1 };
+    let mut attempt = 1;
+    loop {
+        let socket = std::net::UdpSocket::bind(addr).map_err(|e| failed(addr, e))?;
+        if !tcp {
+            return Ok((socket, None));
+        }
+        let bound = socket.local_addr().map_err(|e| failed(addr, e))?;
+        match std::net::TcpListener::bind(bound) {
+            Ok(listener) => return Ok((socket, Some(std::sync::Arc::new(listener)))),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < tries => attempt += 1,
+            Err(e) => return Err(failed(bound, e)),
+        }
+    }
 }
 
 impl Running {
@@ -397,5 +414,27 @@ impl StopSignals {
 
     async fn wait(self) {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picked_webrtc_port_is_the_same_for_udp_and_tcp() {
+        let (udp, tcp) = webrtc_sockets("127.0.0.1:0".parse().unwrap(), true).unwrap();
+        assert_eq!(udp.local_addr().unwrap(), tcp.unwrap().local_addr().unwrap());
+    }
+
+    #[test]
+    fn a_configured_webrtc_port_taken_for_tcp_is_an_error_naming_it() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        match webrtc_sockets(addr, true) {
+            Err(ServeError::Listen { addr: named, .. }) => assert_eq!(named, addr),
+            other => panic!("expected a listen error, got {other:?}"),
+        }
+        assert!(webrtc_sockets(addr, false).is_ok(), "UDP alone does not need the TCP port");
     }
 }
