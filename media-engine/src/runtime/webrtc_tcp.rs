@@ -23,6 +23,9 @@ use crate::webrtc::Transport;
 
 /// Connections held at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 1024;
+/// Connections one address may hold (as many as SIP-TCP allows): a browser
+/// needs one per call, and one host cannot take all the room.
+const MAX_PER_ADDRESS: usize = 32;
 /// A connection that brings nothing for this long is closed (ICE consent
 /// checks come every few seconds on a live one).
 const IDLE: Duration = Duration::from_secs(30);
@@ -50,6 +53,22 @@ impl TcpPeers {
         Ok(true)
     }
 
+    /// Room for a connection from `peer`: the queue its writer drains, or
+    /// `None` when `peer`'s address holds its share of connections already.
+    fn admit(&self, peer: SocketAddr) -> Option<mpsc::Receiver<Bytes>> {
+        let mut writers = self.lock();
+        if writers.keys().filter(|held| held.ip() == peer.ip()).count() >= MAX_PER_ADDRESS {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        writers.insert(peer, tx);
+        Some(rx)
+    }
+
+    fn left(&self, peer: SocketAddr) {
+        self.lock().remove(&peer);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<Bytes>>> {
         // The map holds no invariant a panicking holder could break half-way.
         self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -71,24 +90,28 @@ pub(super) fn spawn(listener: TcpListener, reader: Reader, peers: Arc<TcpPeers>)
                     continue;
                 }
             };
+            let Some(queue) = peers.admit(peer) else {
+                tracing::debug!(%peer, "WebRTC TCP connection refused: its address holds its share");
+                continue;
+            };
             let (reader, peers) = (reader.clone(), peers.clone());
             tokio::spawn(async move {
-                connection(stream, peer, &reader, &peers).await;
+                connection(stream, peer, queue, &reader).await;
+                peers.left(peer);
                 drop(permit);
             });
         }
     })
 }
 
-/// One browser's connection: its packets in, until it closes or idles.
-async fn connection(stream: TcpStream, peer: SocketAddr, reader: &Reader, peers: &TcpPeers) {
+/// One browser's connection: its packets in, until it closes or idles; what
+/// comes down `queue` out.
+async fn connection(stream: TcpStream, peer: SocketAddr, mut queue: mpsc::Receiver<Bytes>, reader: &Reader) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let (mut read, mut write) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    peers.lock().insert(peer, tx);
     let writer = tokio::spawn(async move {
-        while let Some(framed) = rx.recv().await {
+        while let Some(framed) = queue.recv().await {
             if write.write_all(&framed).await.is_err() {
                 return;
             }
@@ -108,7 +131,36 @@ async fn connection(stream: TcpStream, peer: SocketAddr, reader: &Reader, peers:
             }
         }
     }
-    peers.lock().remove(&peer);
     writer.abort();
     tracing::debug!(%peer, "WebRTC TCP connection closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ip: &str, port: u16) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), port)
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share_of_connections() {
+        let peers = TcpPeers::default();
+        let held: Vec<_> =
+            (0..MAX_PER_ADDRESS as u16).map(|i| peers.admit(at("10.0.0.1", 1000 + i))).collect();
+        assert!(held.iter().all(Option::is_some));
+        assert!(peers.admit(at("10.0.0.1", 5000)).is_none(), "its share is taken");
+        assert!(peers.admit(at("10.0.0.2", 5000)).is_some(), "another address is not held back");
+        peers.left(at("10.0.0.1", 1000));
+        assert!(peers.admit(at("10.0.0.1", 5000)).is_some(), "room again once one left");
+    }
+
+    #[test]
+    fn a_packet_for_a_peer_without_a_connection_has_nowhere_to_go() {
+        let peers = TcpPeers::default();
+        assert!(!peers.send(at("10.0.0.1", 9), b"check").unwrap());
+        let mut queue = peers.admit(at("10.0.0.1", 50000)).unwrap();
+        assert!(peers.send(at("10.0.0.1", 50000), b"check").unwrap());
+        assert_eq!(&queue.try_recv().unwrap()[..], &[0, 5, b'c', b'h', b'e', b'c', b'k']);
+    }
 }
