@@ -125,7 +125,7 @@ async fn place<C: AgentControl>(
 async fn hang_up<C: AgentControl>(control: &C, who: &SignedIn, call: &CallId) -> Result<(), String> {
     let on_agent = control.agents().on_agent(who, call)?;
     let ending = match (on_agent.accepted, on_agent.placed) {
-        (_, true) => Ending { cause: "normal_clearing", source: "caller" },
+        (_, true) => Ending::HUNG_UP,
         (true, false) => Ending { cause: "normal_clearing", source: "callee" },
         (false, false) => Ending { cause: "call_rejected", source: "callee" },
     };

@@ -14,6 +14,8 @@ impl Ending {
     pub const WITH_ITS_PARTNER: Self = Self { cause: "normal_clearing", source: "unknown" };
     /// The call a dial was linked to ended before the dial was answered.
     pub const ORIGINATOR_CANCEL: Self = Self { cause: "originator_cancel", source: "caller" };
+    /// Bond could not go on with the call (a failure, or Bond stopping).
+    pub const UNSPECIFIED: Self = Self { cause: "unspecified", source: "unknown" };
     /// The call's `time_limit_secs` ran out.
     pub const TIME_LIMIT: Self = Self { cause: "time_limit", source: "unknown" };
 }

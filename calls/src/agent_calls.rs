@@ -55,7 +55,7 @@ impl AgentControl for CallService {
                 Err("the call has ended".into())
             }
             Err(e) => {
-                self.end(call, Ending { cause: "unspecified", source: "unknown" }).await;
+                self.end(call, Ending::UNSPECIFIED).await;
                 Err(format!("could not record the answer: {e}"))
             }
         }

@@ -138,7 +138,7 @@ impl CallService {
             )
             .await;
         if let Err(detail) = dialed {
-            self.end(&call.call_control_id, Ending { cause: "unspecified", source: "unknown" }).await;
+            self.end(&call.call_control_id, Ending::UNSPECIFIED).await;
             return Err(CallError::Carrier { detail, pointer: "/to".into() });
         }
         Ok(call)

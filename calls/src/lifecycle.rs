@@ -193,7 +193,7 @@ impl CallService {
     /// End every live call (Bond is stopping); each gets its `call.hangup`.
     pub async fn end_all(&self) {
         for call in self.registry.calls_snapshot() {
-            self.end(&call, Ending { cause: "unspecified", source: "unknown" }).await;
+            self.end(&call, Ending::UNSPECIFIED).await;
         }
     }
 
@@ -201,8 +201,7 @@ impl CallService {
     pub async fn end_orphaned_calls(&self) -> Result<usize, DbError> {
         let ids = self.store.live_call_ids().await?;
         for id in &ids {
-            self.finish(id, Ending { cause: "unspecified", source: "unknown" }, None, &RtpStats::default())
-                .await?;
+            self.finish(id, Ending::UNSPECIFIED, None, &RtpStats::default()).await?;
         }
         Ok(ids.len())
     }

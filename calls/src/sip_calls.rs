@@ -136,7 +136,7 @@ impl CallService {
             ring,
         };
         if let Err(detail) = self.sip.dial(self.clone(), outgoing) {
-            self.end(&call.call_control_id, Ending { cause: "unspecified", source: "unknown" }).await;
+            self.end(&call.call_control_id, Ending::UNSPECIFIED).await;
             return Err(CallError::invalid("10002", detail, "/to"));
         }
         Ok(call)

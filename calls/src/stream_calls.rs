@@ -56,11 +56,8 @@ impl StreamControl for CallService {
         if self.registry.leg(call_control_id).is_none() {
             return; // hung up from the API already
         }
-        let ending = if stopped {
-            Ending { cause: "normal_clearing", source: "caller" }
-        } else {
-            Ending { cause: "unspecified", source: "caller" }
-        };
+        let ending =
+            if stopped { Ending::HUNG_UP } else { Ending { cause: "unspecified", source: "caller" } };
         self.end(call_control_id, ending).await;
     }
 }

@@ -71,7 +71,7 @@ async fn terminated<C: CallControl>(
     let far_end = if sip_call.incoming { "caller" } else { "callee" };
     let ending = match reason {
         TerminatedReason::UacCancel => Ending { cause: "originator_cancel", source: "caller" },
-        TerminatedReason::Timeout => Ending { cause: "unspecified", source: "unknown" },
+        TerminatedReason::Timeout => Ending::UNSPECIFIED,
         _ => Ending { cause: "normal_clearing", source: far_end },
     };
     control.ended(&id, ending).await;

@@ -240,7 +240,7 @@ impl SipCalls {
                 Ok(codec) => codec,
                 Err(reason) => {
                     tracing::info!(call = %id, %reason, "the answer's SDP is unusable; hanging up");
-                    return control.ended(&id, Ending { cause: "unspecified", source: "unknown" }).await;
+                    return control.ended(&id, Ending::UNSPECIFIED).await;
                 }
             };
             if let Err(e) = control.answered(&id, codec).await {
