@@ -16,6 +16,8 @@ pub enum EngineError {
     AlreadyBridged(LegId),
     #[error("leg {0} is not bridged")]
     NotBridged(LegId),
+    #[error("no such conference {0}")]
+    UnknownConference(LegId),
     #[error("webrtc: {0}")]
     WebRtc(String),
     #[error("invalid leg configuration: {0}")]

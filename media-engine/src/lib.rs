@@ -45,7 +45,9 @@ pub mod sim;
 pub mod timer;
 pub mod webrtc;
 
-pub use engine::{AudioControls, DtmfPassing, Engine, EngineOutput, Relay, StreamOutput, SupervisorRole};
+pub use engine::{
+    AudioControls, DtmfPassing, Engine, EngineOutput, PartyRole, Relay, StreamOutput, SupervisorRole,
+};
 pub use error::EngineError;
 pub use event::{DtmfSource, EngineEvent, HangupCause};
 pub use ids::LegId;

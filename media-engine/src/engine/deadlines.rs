@@ -28,6 +28,11 @@ impl Engine {
         if self.armed.get(&id) == Some(&at) {
             self.armed.remove(&id);
         }
+        if self.conference_deadline(id).is_some() {
+            self.tick_conference(now, id);
+            self.arm(id);
+            return true;
+        }
         if self.paced_deadline(id).is_some_and(|due| due <= now) {
             self.release_paced(now, id);
         }
@@ -61,6 +66,9 @@ impl Engine {
 
     /// The leg's next deadline: its own timers', or its stream pacer's.
     fn deadline(&self, id: LegId) -> Option<Instant> {
+        if let Some(conference) = self.conference_deadline(id) {
+            return Some(conference);
+        }
         let leg = self.legs.get(&id).and_then(Member::poll_timeout);
         match self.paced_deadline(id) {
             Some(paced) => Some(leg.map_or(paced, |at| at.min(paced))),

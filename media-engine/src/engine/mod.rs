@@ -19,6 +19,7 @@
 //! whose output loses its RTP header (see `stream.rs`).
 
 mod bridge;
+mod conference;
 mod controls;
 mod deadlines;
 mod member;
@@ -41,6 +42,7 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
 use bridge::Route;
+pub use conference::PartyRole;
 pub use controls::AudioControls;
 use member::Member;
 pub use relay::{PassOffer, Relay, RelayedPacket};
@@ -152,6 +154,8 @@ pub struct Engine {
     tap_scratch: AudioFrame,
     /// A barging supervisor's audio waiting to go across a leg's bridge with its next frame.
     bridge_mix: FxHashMap<LegId, AudioFrame>,
+    /// Conferences by id (from the legs' sequence): see `conference.rs`.
+    conferences: FxHashMap<LegId, conference::Conference>,
     next_leg: u64,
     /// Leg ids go up by this much, so engines that share a runtime never reuse each other's.
     leg_step: u64,
@@ -191,6 +195,7 @@ impl Engine {
             taps: FxHashMap::default(),
             tap_scratch: AudioFrame::silent(SampleRate::Hz48000, 0),
             bridge_mix: FxHashMap::default(),
+            conferences: FxHashMap::default(),
             next_leg: first.max(1),
             leg_step: step.max(1),
             deadlines: BinaryHeap::new(),
@@ -453,6 +458,10 @@ impl Engine {
     /// bridge it belongs to no longer stands (frames in flight as it came apart).
     pub fn handle_relay(&mut self, now: Instant, relay: Relay) -> Result<(), EngineError> {
         let (to, from) = relay.ends();
+        if self.conferences.contains_key(&to) {
+            self.conference_relay(relay);
+            return Ok(());
+        }
         if !self.routes.get(&to).is_some_and(|r| r.remote && r.peer == from) {
             return Err(EngineError::NotBridged(to));
         }
@@ -497,7 +506,9 @@ impl Engine {
     pub fn unbridge(&mut self, leg: LegId) -> Result<LegId, EngineError> {
         let route = self.routes.remove(&leg).ok_or(EngineError::NotBridged(leg))?;
         self.leave_bridge(leg);
-        if route.remote {
+        if self.conferences.contains_key(&route.peer) {
+            self.drop_party(route.peer, leg);
+        } else if route.remote {
             self.outputs.push_back(EngineOutput::Relay(Relay::Unbridge { from: leg, to: route.peer }));
         } else {
             self.routes.remove(&route.peer);
@@ -673,6 +684,9 @@ impl Engine {
                                 }));
                             } else if let Some(peer_leg) = self.legs.get_mut(&peer) {
                                 peer_leg.handle_frame(frame);
+                            } else {
+                                let frame = frame.clone();
+                                self.hand_to_conference(peer, id, &frame);
                             }
                         }
                         None if keep_unbridged_audio => self.outputs.push_back(EngineOutput::Heard {

@@ -271,6 +271,7 @@ impl Driver {
             Command::Unbridge { leg, reply } => {
                 let _ = reply.send(self.engine.unbridge(leg).map_err(engine_error));
             }
+            Command::Conference(command) => command.run(&mut self.engine, now()),
             Command::Supervise { supervisor, call, role, reply } => {
                 let _ = reply.send(self.engine.supervise(supervisor, call, role).map_err(engine_error));
             }

@@ -266,6 +266,7 @@ pub(crate) enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+    Conference(super::conference::ConferenceCommand),
 }
 
 /// One shard's queues.
@@ -559,7 +560,7 @@ impl EngineHandle {
     }
 
     /// A command about `leg`, to its shard.
-    async fn request<T>(
+    pub(super) async fn request<T>(
         &self,
         leg: LegId,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -568,7 +569,10 @@ impl EngineHandle {
     }
 
     /// A command creating a leg, to the shard the leg belongs on.
-    async fn create<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RuntimeError> {
+    pub(super) async fn create<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, RuntimeError> {
         let index = self.home.unwrap_or_else(|| self.fewest());
         Self::send(&self.shards[index], make).await
     }
@@ -593,7 +597,7 @@ impl EngineHandle {
         response.await.map_err(|_| RuntimeError::Stopped)
     }
 
-    fn shard_index(&self, leg: LegId) -> usize {
+    pub(super) fn shard_index(&self, leg: LegId) -> usize {
         super::shard_of(leg, self.shards.len())
     }
 
