@@ -19,6 +19,9 @@ use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::rtp::RtpStats;
 
+/// Ticks a bridge's last frame is heard again while the next is late.
+const STALE_TICKS: u32 = 2;
+
 /// A leg whose party is built into the engine.
 #[derive(Debug)]
 pub struct LocalLeg {
@@ -30,6 +33,9 @@ pub struct LocalLeg {
     /// Frames from the bridge, and what the party hears of them this tick
     /// (digits and clips replace them or play over them).
     heard: AudioFrame,
+    /// Ticks since a frame came from the bridge: one that stopped coming (the
+    /// bridge came apart) is not heard again past [`STALE_TICKS`].
+    heard_age: u32,
     party: AudioFrame,
     dtmf: DtmfSender,
     player: Player,
@@ -50,6 +56,7 @@ impl LocalLeg {
             next_tick: Some(now),
             said: AudioFrame::silent(rate, 0),
             heard: AudioFrame::silent(rate, 0),
+            heard_age: 0,
             party: AudioFrame::silent(rate, 0),
             dtmf: DtmfSender::default(),
             player: Player::default(),
@@ -89,6 +96,7 @@ impl LocalLeg {
             return false;
         }
         self.heard.clone_from(frame);
+        self.heard_age = 0;
         self.source.heard(&self.heard);
         self.source.push(&self.heard);
         true
@@ -151,6 +159,10 @@ impl LocalLeg {
         let elapsed = now.saturating_duration_since(self.epoch).max(due - self.epoch);
         let ticks = (elapsed.as_nanos() / PTIME.as_nanos()) as u32;
         self.next_tick = Some(self.epoch + PTIME * (ticks + 1));
+        self.heard_age = self.heard_age.saturating_add(1);
+        if self.heard_age > STALE_TICKS {
+            self.heard.fill_silence();
+        }
         self.party.clone_from(&self.heard);
         if !self.dtmf.is_idle() || !self.player.is_idle() {
             // Digits and clips reach the party in place of (or over) the bridged audio.
