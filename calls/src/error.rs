@@ -18,6 +18,9 @@ pub enum CallError {
     /// The carrier the call goes through refused it or could not be reached.
     #[error("the carrier refused the call: {detail}")]
     Carrier { detail: String, pointer: String },
+    /// No such resource of the organization (a conference).
+    #[error("{0}")]
+    NotFound(String),
     /// No such call-control action (Telnyx's known but unbuilt ones are `Invalid`, 10015).
     #[error("unknown call-control action '{0}'")]
     UnknownAction(String),

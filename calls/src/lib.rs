@@ -1,6 +1,6 @@
 //! Bond's call control. It owns the per-call service ([`CallService`]: dial,
 //! answer, bridge, hang up, record, stream, play, supervise, gather, transfer,
-//! queue, and the webhook each change is written with), the typed [`Action`]s the API's call-control
+//! queue, conferences, and the webhook each change is written with), the typed [`Action`]s the API's call-control
 //! commands become and the [`CallError`]s they answer, destinations, and the
 //! registry of live legs. It commands the media engine through its handle and
 //! keeps what it records in `bond-store`. What a call's life means for the
@@ -21,6 +21,7 @@
 pub mod action;
 mod agent_calls;
 pub mod amd;
+pub mod conference;
 pub mod country;
 mod dial;
 pub mod endpoint;

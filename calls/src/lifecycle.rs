@@ -168,6 +168,7 @@ impl CallService {
         self.end_playbacks(&mut tx, &call).await?;
         self.end_gather(&mut tx, &call).await?;
         self.end_queue(&mut tx, &call).await?;
+        self.end_conference_party(&mut tx, &call).await?;
         self.offer_ended(&call, ending);
         let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
         payload::record_quality(stats);

@@ -82,6 +82,7 @@ pub struct CallService {
     pub(super) sip: SipCalls,
     pub(super) agents: Agents,
     pub(super) queues: crate::queue::QueueBook,
+    pub(super) conferences: crate::conference::ConferenceBook,
     /// The live calls' lifecycle (`lifecycle.rs`): answered, bridged, linked,
     /// supervising, time-limited. Never held across an await.
     pub(super) book: Arc<Mutex<CallBook>>,
@@ -110,6 +111,7 @@ impl CallService {
             sip: SipCalls::default(),
             agents: Agents::default(),
             queues: Default::default(),
+            conferences: Default::default(),
             book: Arc::default(),
             book_woken: Arc::default(),
             playbacks: Arc::default(),
@@ -319,6 +321,10 @@ impl CallService {
     ) -> Result<(), CallError> {
         let (a_id, b_id) = (&a.call_control_id, &b.call_control_id);
         let unbridge = self.book().plan_bridge(a_id, b_id, options.prevent_double_bridge)?;
+        if let Some(call) = [a_id, b_id].into_iter().find(|c| self.conferences().of_call(c).is_some()) {
+            let detail = format!("Call {call} is in a conference: it must leave it first.");
+            return Err(CallError::invalid("90034", detail, "/call_control_id"));
+        }
         let leg_a = self.live_leg(a)?;
         let leg_b = self.live_leg(b)?;
         for call in [a_id, b_id] {
@@ -349,7 +355,7 @@ impl CallService {
     }
 
     /// Take `call` out of its bridge, leaving both calls up.
-    async fn unbridge(&self, call: &CallId) -> Result<(), CallError> {
+    pub(super) async fn unbridge(&self, call: &CallId) -> Result<(), CallError> {
         let Some(partner) = self.book().unbridged(call) else { return Ok(()) };
         if let Some(leg) = self.registry.leg(call) {
             let _ = self.engine.unbridge(leg).await;

@@ -6,31 +6,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use axum::http::StatusCode;
-use bond_control_api::state::AppState;
-use common::{action, call, dial, download, outbox, setup, tone_share, ADMIN_KEY};
+use common::{action, call, dial, heard, outbox, setup, tone_share, ADMIN_KEY};
 use serde_json::{json, Value};
-
-/// What `call` heard (the right channel of its dual recording) over `ms` from now.
-async fn heard(state: &AppState, call_id: &str, ms: u64) -> Vec<i16> {
-    let start = json!({ "format": "wav", "channels": "dual" });
-    assert_eq!(action(state, call_id, "record_start", start).await.0, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-    assert_eq!(action(state, call_id, "record_stop", json!({})).await.0, StatusCode::OK);
-    let saved: Vec<Value> = outbox(state)
-        .await
-        .into_iter()
-        .filter(|(t, _)| t == "call.recording.saved")
-        .map(|(_, p)| p)
-        .collect();
-    let payload = saved.iter().rev().find(|p| p["call_control_id"] == call_id).unwrap();
-    let (_, wav) = download(state, payload["recording_urls"]["wav"].as_str().unwrap()).await;
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
-    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    samples.iter().skip(1).step_by(2).skip(1600).copied().collect()
-}
 
 fn shares(samples: &[i16]) -> [f64; 3] {
     [700.0, 1100.0, 1500.0].map(|hz| tone_share(samples, hz, 8000))

@@ -17,7 +17,7 @@
 //! `route.rs` rings the agent's browser and bridges on its answer).
 
 mod line;
-mod music;
+pub(crate) mod music;
 mod route;
 mod routing;
 

@@ -111,6 +111,7 @@ impl From<bond_calls::CallError> for ApiError {
                 Self::not_found(format!("Unknown call-control action '{name}'."))
             }
             CallError::Ended => Self::call_ended(),
+            CallError::NotFound(detail) => Self::not_found(detail),
             CallError::Carrier { detail, pointer } => {
                 Self::unprocessable("10015", detail, &pointer).with_status(StatusCode::BAD_GATEWAY)
             }

@@ -6,6 +6,7 @@ mod agent_states;
 mod agents;
 pub use agents::signaling_frame;
 mod calls;
+mod conferences;
 mod connections;
 mod deadline;
 mod error;
@@ -77,6 +78,10 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(voice_config::get, voice_config::update))
         .routes(routes!(recordings::list))
         .routes(routes!(queues::list, queues::create))
+        .routes(routes!(conferences::list, conferences::create))
+        .routes(routes!(conferences::get))
+        .routes(routes!(conferences::participants))
+        .routes(routes!(conferences::action))
         .routes(routes!(agent_states::list))
         .routes(routes!(agent_states::update))
         .routes(routes!(queues::get, queues::update, queues::delete))

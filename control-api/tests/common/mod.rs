@@ -218,3 +218,22 @@ pub async fn admin_org(state: &AppState) -> String {
 pub fn error_code(json: &Value) -> &str {
     json["errors"][0]["code"].as_str().unwrap_or_default()
 }
+
+/// What `call` heard (the right channel of its dual recording) over `ms` from
+/// now, less its first 200 ms.
+pub async fn heard(state: &AppState, call_id: &str, ms: u64) -> Vec<i16> {
+    let start = serde_json::json!({ "format": "wav", "channels": "dual" });
+    assert_eq!(action(state, call_id, "record_start", start).await.0, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    assert_eq!(action(state, call_id, "record_stop", serde_json::json!({})).await.0, StatusCode::OK);
+    let saved: Vec<Value> = outbox(state)
+        .await
+        .into_iter()
+        .filter(|(t, p)| t == "call.recording.saved" && p["call_control_id"] == call_id)
+        .map(|(_, p)| p)
+        .collect();
+    let (_, wav) = download(state, saved.last().unwrap()["recording_urls"]["wav"].as_str().unwrap()).await;
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    samples.iter().skip(1).step_by(2).skip(1600).copied().collect()
+}

@@ -1,0 +1,177 @@
+//! Conferences over the API (`/v2/conferences`): built-in legs saying 700,
+//! 1,100 and 1,500 Hz; recordings of what each heard show who hears whom as
+//! they join, are muted, whisper, leave; the events and the conference's
+//! record follow each step, and refusals answer in Telnyx's shape.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bond_control_api::auth::Role;
+use bond_control_api::state::AppState;
+use common::{action, call, dial, error_code, heard, key_for, outbox, setup, tone_share, ADMIN_KEY};
+use serde_json::{json, Value};
+
+/// How much of what `call` hears over `ms` is each party's tone.
+async fn shares(state: &AppState, call_id: &str, ms: u64) -> [f64; 3] {
+    let heard = heard(state, call_id, ms).await;
+    [700.0, 1100.0, 1500.0].map(|hz| tone_share(&heard, hz, 8000))
+}
+
+async fn conference_action(state: &AppState, id: &str, name: &str, body: Value) -> (StatusCode, Value) {
+    let path = format!("/v2/conferences/{id}/actions/{name}");
+    let (status, _, json) = call(state, "POST", &path, Some(ADMIN_KEY), Some(body)).await;
+    (status, json)
+}
+
+async fn create(state: &AppState, call_id: &str) -> String {
+    let body = json!({ "call_control_id": call_id, "name": "standup" });
+    let (status, _, json) = call(state, "POST", "/v2/conferences", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["data"]["record_type"], "conference");
+    assert_eq!(json["data"]["status"], "in_progress");
+    json["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The events of `kind` for `conference`, as (call_control_id, payload).
+async fn events(state: &AppState, kind: &str, conference: &str) -> Vec<(String, Value)> {
+    outbox(state)
+        .await
+        .into_iter()
+        .filter(|(t, p)| t == kind && p["conference_id"] == conference)
+        .map(|(_, p)| (p["call_control_id"].as_str().unwrap_or_default().to_owned(), p))
+        .collect()
+}
+
+#[tokio::test]
+async fn three_calls_in_a_conference_hear_each_other_and_it_ends_when_all_left() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let a = dial(&state, &conn, "loop:tone?hz=700").await;
+    let b = dial(&state, &conn, "loop:tone?hz=1100").await;
+    let c = dial(&state, &conn, "loop:tone?hz=1500").await;
+    let id = create(&state, &a).await;
+    for joiner in [&b, &c] {
+        let (status, json) =
+            conference_action(&state, &id, "join", json!({ "call_control_id": joiner })).await;
+        assert_eq!((status, &json["data"]["result"]), (StatusCode::OK, &json!("ok")), "{json}");
+    }
+    assert_eq!(events(&state, "conference.created", &id).await.len(), 1);
+    let joined: Vec<String> =
+        events(&state, "conference.participant.joined", &id).await.into_iter().map(|e| e.0).collect();
+    assert_eq!(joined, [a.clone(), b.clone(), c.clone()]);
+
+    let [x, y, z] = shares(&state, &a, 800).await;
+    assert!(x < 0.01 && y > 0.3 && z > 0.3, "a hears b and c, not itself: {x:.2} {y:.2} {z:.2}");
+    let [x, y, z] = shares(&state, &c, 800).await;
+    assert!(x > 0.3 && y > 0.3 && z < 0.01, "c hears a and b, not itself: {x:.2} {y:.2} {z:.2}");
+
+    let path = format!("/v2/conferences/{id}/participants");
+    let (status, _, json) = call(&state, "GET", &path, Some(ADMIN_KEY), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["meta"]["total_results"], 3, "{json}");
+    assert_eq!(json["data"][1]["call_control_id"], b.as_str());
+    assert_eq!(json["data"][1]["conference"]["id"], id.as_str());
+
+    // b is muted: a no longer hears it. c becomes a coach whispering to b: a no longer hears c.
+    assert_eq!(
+        conference_action(&state, &id, "mute", json!({ "call_control_ids": [b] })).await.0,
+        StatusCode::OK
+    );
+    let body = json!({ "call_control_id": c, "supervisor_role": "whisper", "whisper_call_control_ids": [b] });
+    assert_eq!(conference_action(&state, &id, "update", body).await.0, StatusCode::OK);
+    let [_, y, z] = shares(&state, &a, 800).await;
+    assert!(y < 0.01 && z < 0.01, "a hears neither the muted b nor the coach: {y:.2} {z:.2}");
+    let [x, _, z] = shares(&state, &b, 800).await;
+    assert!(x > 0.3 && z > 0.3, "b hears a and its coach: {x:.2} {z:.2}");
+    let (_, _, json) = call(&state, "GET", &path, Some(ADMIN_KEY), None).await;
+    assert_eq!(
+        (&json["data"][1]["muted"], &json["data"][2]["supervisor_role"]),
+        (&json!(true), &json!("whisper"))
+    );
+
+    // c leaves and stays up; b hangs up; a leaves last and the conference ends.
+    assert_eq!(
+        conference_action(&state, &id, "leave", json!({ "call_control_id": c })).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(action(&state, &b, "hangup", json!({})).await.0, StatusCode::OK);
+    assert_eq!(
+        conference_action(&state, &id, "leave", json!({ "call_control_id": a })).await.0,
+        StatusCode::OK
+    );
+    let left: Vec<String> =
+        events(&state, "conference.participant.left", &id).await.into_iter().map(|e| e.0).collect();
+    assert_eq!(left, [c.clone(), b.clone(), a.clone()]);
+    let ended = events(&state, "conference.ended", &id).await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!((ended[0].0.as_str(), &ended[0].1["reason"]), (a.as_str(), &json!("all_left")));
+    let (_, _, json) = call(&state, "GET", &format!("/v2/conferences/{id}"), Some(ADMIN_KEY), None).await;
+    assert_eq!(
+        (&json["data"]["status"], &json["data"]["end_reason"]),
+        (&json!("completed"), &json!("all_left"))
+    );
+    let (status, _, _) = call(&state, "GET", &format!("/v2/calls/{c}"), Some(ADMIN_KEY), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let h = shares(&state, &c, 600).await;
+    assert!(h.iter().sum::<f64>() < 0.05, "c, out of it, hears nothing: {h:.2?}");
+}
+
+#[tokio::test]
+async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telnyx() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let a = dial(&state, &conn, "loop:tone?hz=700").await;
+    let b = dial(&state, &conn, "loop:tone?hz=1100").await;
+    let id = create(&state, &a).await;
+    assert_eq!(
+        conference_action(&state, &id, "join", json!({ "call_control_id": b })).await.0,
+        StatusCode::OK
+    );
+
+    let (status, json) = conference_action(&state, &id, "join", json!({ "call_control_id": b })).await;
+    assert_eq!(
+        (status, error_code(&json)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "10002"),
+        "joins once: {json}"
+    );
+    let (status, json) =
+        conference_action(&state, &id, "play", json!({ "audio_url": "http://x/a.wav" })).await;
+    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
+    let (status, json) =
+        conference_action(&state, &id, "join", json!({ "call_control_id": b, "shout": 1 })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused: {json}");
+    let (status, _) = conference_action(&state, "no-such-conference", "end", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, json) = action(&state, &a, "bridge", json!({ "call_control_id_to_bridge_with": b })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a conference call is not bridged: {json}");
+
+    // Another organization sees no such conference.
+    let stranger = key_for(&state, None, Role::Admin).await;
+    let (status, _, _) = call(&state, "GET", &format!("/v2/conferences/{id}"), Some(&stranger), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let path = format!("/v2/conferences/{id}/actions/end");
+    let (status, _, _) = call(&state, "POST", &path, Some(&stranger), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    assert_eq!(conference_action(&state, &id, "end", json!({})).await.0, StatusCode::OK);
+    for party in [&a, &b] {
+        let mut alive = true;
+        for _ in 0..50 {
+            let (_, _, json) =
+                call(&state, "GET", &format!("/v2/calls/{party}"), Some(ADMIN_KEY), None).await;
+            alive = json["data"]["is_alive"] == true;
+            if !alive {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!alive, "{party} was hung up with the conference");
+    }
+    let ended = events(&state, "conference.ended", &id).await;
+    assert_eq!(ended[0].1["reason"], "ended_via_api");
+    let (status, json) = conference_action(&state, &id, "join", json!({ "call_control_id": a })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an ended conference takes nobody: {json}");
+    let (_, _, json) =
+        call(&state, "GET", "/v2/conferences?filter[status]=completed", Some(ADMIN_KEY), None).await;
+    assert_eq!(json["data"][0]["id"], id.as_str());
+}
