@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use bond_codecs::SampleRate;
 use bond_media_engine::leg::{Clip, PlaybackEnd};
 use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
@@ -50,7 +51,10 @@ pub struct PlaybackRequest {
 /// A clip Bond has handed the engine, for its events.
 #[derive(Debug, Clone)]
 pub(super) struct Playing {
+    /// Whose webhook hears of it: the call's, or a conference creator's.
     call_control_id: CallId,
+    /// Played to this conference (`conference.playback.*`, `conference.speak.*`).
+    conference_id: Option<String>,
     speak: bool,
     media_url: Option<String>,
     overlay: bool,
@@ -59,16 +63,23 @@ pub(super) struct Playing {
 
 impl Playing {
     fn event_type(&self, started: bool) -> &'static str {
-        match (self.speak, started) {
-            (false, true) => "call.playback.started",
-            (false, false) => "call.playback.ended",
-            (true, true) => "call.speak.started",
-            (true, false) => "call.speak.ended",
+        match (self.conference_id.is_some(), self.speak, started) {
+            (false, false, true) => "call.playback.started",
+            (false, false, false) => "call.playback.ended",
+            (false, true, true) => "call.speak.started",
+            (false, true, false) => "call.speak.ended",
+            (true, false, true) => "conference.playback.started",
+            (true, false, false) => "conference.playback.ended",
+            (true, true, true) => "conference.speak.started",
+            (true, true, false) => "conference.speak.ended",
         }
     }
 
     fn fields(&self, status: Option<&str>) -> Map<String, Value> {
         let mut fields = Map::new();
+        if let Some(conference) = &self.conference_id {
+            fields.insert("conference_id".into(), json!(conference));
+        }
         if let Some(state) = &self.client_state {
             fields.insert("client_state".into(), json!(state));
         }
@@ -102,6 +113,7 @@ impl CallService {
         };
         let playing = Playing {
             call_control_id: call.call_control_id.clone(),
+            conference_id: None,
             speak,
             media_url,
             overlay: request.overlay,
@@ -128,26 +140,67 @@ impl CallService {
         source: AudioSource,
         plays: Option<u32>,
     ) -> Result<Clip, CallError> {
+        let rate = self.engine.leg_rate(leg).await?.ok_or(CallError::Ended)?;
+        self.load_clip_at(rate, source, plays).await
+    }
+
+    /// The audio of `source` as a clip at `rate`, with a fresh id.
+    pub(super) async fn load_clip_at(
+        &self,
+        rate: SampleRate,
+        source: AudioSource,
+        plays: Option<u32>,
+    ) -> Result<Clip, CallError> {
         let (bytes, pointer) = match source {
             AudioSource::Url(url) => (fetch(&url).await?, "/audio_url"),
             AudioSource::Content(bytes) => (bytes, "/playback_content"),
             AudioSource::Speech(speech) => (synthesize(&speech).await?, "/payload"),
         };
-        self.clip(leg, &bytes, pointer, plays).await
+        self.clip(rate, &bytes, pointer, plays)
     }
 
-    /// The audio as a clip at the leg's rate, with a fresh id.
-    async fn clip(
+    /// The audio as a clip at `rate`, with a fresh id.
+    fn clip(
         &self,
-        leg: LegId,
+        rate: SampleRate,
         bytes: &[u8],
         pointer: &'static str,
         plays: Option<u32>,
     ) -> Result<Clip, CallError> {
-        let rate = self.engine.leg_rate(leg).await?.ok_or_else(|| CallError::Ended)?;
         let samples = wav::decode(bytes, rate).map_err(|e| CallError::invalid("10002", e, pointer))?;
         let id = self.next_id();
         Ok(Clip { id, rate, samples: Arc::from(samples), plays, duck: false })
+    }
+
+    /// `play` and `speak` on a conference: the clip, at the conference's clip
+    /// rate, to everyone in it (engine conference `media`); its events go to
+    /// the `creator`'s webhook with the conference's id.
+    pub(super) async fn play_to_conference(
+        &self,
+        creator: &CallId,
+        conference_id: &str,
+        media: LegId,
+        request: PlaybackRequest,
+    ) -> Result<(), CallError> {
+        let playing = Playing {
+            call_control_id: creator.clone(),
+            conference_id: Some(conference_id.to_owned()),
+            speak: matches!(request.source, AudioSource::Speech(_)),
+            media_url: match &request.source {
+                AudioSource::Url(url) => Some(url.clone()),
+                _ => None,
+            },
+            overlay: false,
+            client_state: request.client_state,
+        };
+        let rate = bond_media_engine::CONFERENCE_CLIP_RATE;
+        let clip = self.load_clip_at(rate, request.source, request.plays).await?;
+        let id = clip.id;
+        self.playbacks.insert(id, playing);
+        self.engine.play_to_conference(media, clip, false).await.map_err(|e| {
+            self.playbacks.remove(&id);
+            CallError::from(e)
+        })
     }
 
     async fn play(&self, leg: LegId, clip: Clip, playing: Playing) -> Result<(), CallError> {
@@ -187,7 +240,7 @@ impl CallService {
         let mut ids: Vec<u64> = self
             .playbacks
             .iter()
-            .filter(|p| p.call_control_id == call.call_control_id)
+            .filter(|p| p.call_control_id == call.call_control_id && p.conference_id.is_none())
             .map(|p| *p.key())
             .collect();
         ids.sort_unstable();

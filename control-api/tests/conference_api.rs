@@ -10,7 +10,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use bond_control_api::auth::Role;
 use bond_control_api::state::AppState;
-use common::{action, call, dial, error_code, heard, key_for, outbox, setup, tone_share, ADMIN_KEY};
+use common::{
+    action, base64, call, dial, error_code, heard, key_for, outbox, setup, tone_share, tone_wav, ADMIN_KEY,
+};
 use serde_json::{json, Value};
 
 /// How much of what `call` hears over `ms` is each party's tone.
@@ -135,7 +137,7 @@ async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telny
         "joins once: {json}"
     );
     let (status, json) =
-        conference_action(&state, &id, "play", json!({ "audio_url": "http://x/a.wav" })).await;
+        conference_action(&state, &id, "record_start", json!({ "format": "wav" })).await;
     assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
     let (status, json) =
         conference_action(&state, &id, "join", json!({ "call_control_id": b, "shout": 1 })).await;
@@ -174,4 +176,35 @@ async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telny
     let (_, _, json) =
         call(&state, "GET", "/v2/conferences?filter[status]=completed", Some(ADMIN_KEY), None).await;
     assert_eq!(json["data"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_clip_played_to_a_conference_is_heard_by_all_and_reported_to_the_creator() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let a = dial(&state, &conn, "loop:silence").await;
+    let b = dial(&state, &conn, "loop:tone?hz=700").await;
+    let id = create(&state, &a).await;
+    assert_eq!(
+        conference_action(&state, &id, "join", json!({ "call_control_id": b })).await.0,
+        StatusCode::OK
+    );
+    let clip = json!({ "playback_content": base64(&tone_wav(1500.0, 16_000, 1.5)) });
+    let (status, json) = conference_action(&state, &id, "play", clip).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let [x, y, z] = shares(&state, &a, 800).await;
+    assert!(x > 0.1 && z > 0.3 && y < 0.01, "a hears b and the clip: {x:.2} {z:.2}");
+    for _ in 0..50 {
+        if !events(&state, "conference.playback.ended", &id).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = events(&state, "conference.playback.started", &id).await;
+    let ended = events(&state, "conference.playback.ended", &id).await;
+    assert_eq!((started.len(), ended.len()), (1, 1), "the clip's events");
+    assert_eq!(started[0].0, a, "the creator's webhook hears of it");
+    let to_some =
+        json!({ "playback_content": base64(&tone_wav(1500.0, 16_000, 0.2)), "call_control_ids": [b] });
+    let (status, json) = conference_action(&state, &id, "play", to_some).await;
+    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
 }

@@ -9,32 +9,9 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use base64::Engine as _;
-use bond_codecs::signals::sine;
 use bond_control_api::state::AppState;
-use common::{action, dial, download, outbox, setup, tone_share};
+use common::{action, base64, dial, download, outbox, setup, tone_share, tone_wav};
 use serde_json::{json, Value};
-
-/// A mono 16-bit WAV of a tone.
-fn tone_wav(hz: f64, rate: u32, secs: f64) -> Vec<u8> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut out = Cursor::new(Vec::new());
-    let mut writer = hound::WavWriter::new(&mut out, spec).unwrap();
-    for s in sine(hz, rate, (f64::from(rate) * secs) as usize, 8000.0) {
-        writer.write_sample(s).unwrap();
-    }
-    writer.finalize().unwrap();
-    out.into_inner()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 async fn wait_for(state: &AppState, event_type: &str, count: usize) -> Vec<(String, Value)> {
     for _ in 0..200 {

@@ -47,6 +47,7 @@ pub mod webrtc;
 
 pub use engine::{
     AudioControls, DtmfPassing, Engine, EngineOutput, PartyRole, Relay, StreamOutput, SupervisorRole,
+    CONFERENCE_CLIP_RATE,
 };
 pub use error::EngineError;
 pub use event::{DtmfSource, EngineEvent, HangupCause};

@@ -2,7 +2,8 @@
 a real `bond serve` on its defaults, with three sipp callers whose media is the
 test's sockets, each saying its own tone at the same time. Each caller must hear
 the other two and not itself; a coach (`whisper`) is heard by the agent it
-names and by nobody else; `end` hangs everyone up with Telnyx's events.
+names and by nobody else; `speak` is heard by everyone; `end` hangs everyone
+up with Telnyx's events.
 """
 
 import threading
@@ -67,6 +68,16 @@ def test_three_sip_callers_hear_each_other_a_coach_reaches_only_the_agent_and_en
     assert customer[2] < 0.02 and customer[1] > 0.5, f"the customer hears the agent, not the coach: {customer}"
     assert agent[0] > 0.2 and agent[2] > 0.2, f"the agent hears the customer and the coach: {agent}"
     assert coach[0] > 0.2 and coach[1] > 0.2, f"the coach hears the call: {coach}"
+
+    # An announcement everyone hears, spoken by Bond's TTS into the mix.
+    result = client.conferences.actions.speak(conference.id, payload="The supervisor has joined the call.", voice="female")
+    assert result.data.result == "ok"
+    started = wait_event(receiver, "conference.speak.started", call_control_id=calls[0])
+    assert started["conference_id"] == conference.id
+    media, port = parties[0]
+    heard = pcmu_samples(exchange_rtp(media, port, rtp_packets([0] * 8000, seq=251, ts=8000 * 5)))
+    assert max(abs(x) for x in heard) > 1000, "the customer hears the announcement"
+    wait_event(receiver, "conference.speak.ended", call_control_id=calls[0])
 
     assert client.conferences.actions.end_conference(conference.id).data.result == "ok"
     ended = wait_event(receiver, "conference.ended", call_control_id=calls[0])

@@ -187,3 +187,39 @@ fn parties_in_two_engines_hear_each_other_through_relays() {
     assert_eq!(a.engine.conference_parties(conference), Some(vec![la0, la1]));
     assert!(heard(&a, pa0)[2] < 0.01, "once it left nobody hears it");
 }
+
+#[test]
+fn a_clip_played_to_the_conference_reaches_every_party_with_its_events() {
+    use bond_media_engine::leg::{Clip, PlaybackEnd};
+    use bond_media_engine::{EngineEvent, CONFERENCE_CLIP_RATE};
+
+    let mut net = SimNetwork::new(95);
+    let (p0, l0) = phone(&mut net, Codec::Pcmu, TONES[0]);
+    let (p1, l1) = phone(&mut net, Codec::Opus, TONES[1]);
+    let conference = net.engine.create_conference(net.now());
+    for leg in [l0, l1] {
+        net.engine.join_conference(conference, leg, PartyRole::Speaker).unwrap();
+    }
+    let samples = bond_codecs::signals::sine(TONES[3], 48_000, 48_000, 2500.0);
+    let clip =
+        Clip { id: 7, rate: CONFERENCE_CLIP_RATE, samples: samples.into(), plays: Some(2), duck: false };
+    net.engine.play_to_conference(conference, clip, true).unwrap();
+    net.run_for(Duration::from_millis(1500));
+    for phone in [p0, p1] {
+        let [a, b, _, clip] = heard(&net, phone);
+        assert!(clip > 0.2 && a + b > 0.2, "each party hears the clip over the other: {clip:.2}");
+    }
+    net.run_for(Duration::from_secs(1));
+    let playback: Vec<_> = net
+        .events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EngineEvent::PlaybackStarted { leg, id } => Some((*leg, *id, None)),
+            EngineEvent::PlaybackEnded { leg, id, end } => Some((*leg, *id, Some(*end))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(playback, [(conference, 7, None), (conference, 7, Some(PlaybackEnd::Completed))]);
+    net.run_for(Duration::from_secs(1));
+    assert!(heard(&net, p0)[3] < 0.01, "after two plays it is over");
+}

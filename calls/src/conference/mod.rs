@@ -11,6 +11,8 @@
 //!   (heard by the `whisper_call_control_ids` only: a coach), muted or held;
 //! - mute, hold (Bond's hold tune, or `audio_url`) and their undoing are the
 //!   legs' own controls; a participant leaving gets its own state back;
+//! - play, speak and stop: clips every participant hears, mixed in by the
+//!   engine's conference; their events go to the creator's webhook;
 //! - leave (or hang up): `conference.participant.left`. A host
 //!   (`end_conference_on_exit`) leaving ends the conference and hangs up the
 //!   rest; `soft_end_conference_on_exit` ends it and leaves them up; the last
@@ -315,6 +317,30 @@ impl CallService {
         hang_up: bool,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move { self.conference_over(&id, reason, Some(by), hang_up).await })
+    }
+
+    /// `play` and `speak`: a clip every participant hears (`conference.playback.*`,
+    /// `conference.speak.*` to the creator's webhook).
+    pub async fn conference_playback(
+        &self,
+        organization: &str,
+        id: &str,
+        request: super::PlaybackRequest,
+    ) -> Result<(), CallError> {
+        let (creator, media) = {
+            let conferences = self.conferences();
+            let c = conferences.live(organization, id).map_err(|e| refused(e, "/conference_id"))?;
+            (c.creator.clone(), c.media)
+        };
+        self.play_to_conference(&creator, id, media, request).await
+    }
+
+    /// `stop`: what plays to the conference stops, and what is queued after it.
+    pub async fn stop_conference_playback(&self, organization: &str, id: &str) -> Result<(), CallError> {
+        let media =
+            self.conferences().live(organization, id).map_err(|e| refused(e, "/conference_id"))?.media;
+        self.engine.stop_conference_playback(media, false).await?;
+        Ok(())
     }
 
     /// End conference `id` when its time is up.

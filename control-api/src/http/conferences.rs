@@ -1,7 +1,7 @@
 //! `/v2/conferences` (Telnyx Call Control): create a conference from a call,
 //! list and show conferences and their participants, and the conference
 //! actions (`join`, `leave`, `mute`, `unmute`, `hold`, `unhold`, `update`,
-//! `end`). Conferences are kept in memory (`bond_calls::conference`): a restart
+//! `play`, `speak`, `stop`, `end`). Conferences are kept in memory (`bond_calls::conference`): a restart
 //! forgets them, as it ends their calls.
 
 use std::collections::HashMap;
@@ -323,7 +323,7 @@ struct EndBody {
 }
 
 #[utoipa::path(post, path = "/v2/conferences/{id}/actions/{action}", tag = "conferences",
-    params(("id" = String, Path), ("action" = String, Path, description = "join, leave, mute, unmute, hold, unhold, update or end")),
+    params(("id" = String, Path), ("action" = String, Path, description = "join, leave, mute, unmute, hold, unhold, update, play, speak, stop or end")),
     request_body = Object,
     responses((status = 200, description = "Done: `{\"data\": {\"result\": \"ok\"}}`"),
     (status = 404, description = "No such conference", body = ErrorEnvelope),
@@ -390,8 +390,18 @@ pub async fn action(
             let _ = body.command_id;
             calls.end_conference(org, &id).await?;
         }
-        "play" | "stop" | "speak" | "record_start" | "record_stop" | "record_pause" | "record_resume"
-        | "send_dtmf" | "gather_using_audio" => {
+        "play" | "speak" | "stop" => {
+            let to_some =
+                body.get("call_control_ids").and_then(Value::as_array).is_some_and(|ids| !ids.is_empty());
+            not_yet(to_some, "call_control_ids", "clips for some participants only")?;
+            match action.as_str() {
+                "play" => calls.conference_playback(org, &id, bond_calls::playback_request(&body)?).await?,
+                "speak" => calls.conference_playback(org, &id, bond_calls::speak_request(&body)?).await?,
+                _ => calls.stop_conference_playback(org, &id).await?,
+            }
+        }
+        "record_start" | "record_stop" | "record_pause" | "record_resume" | "send_dtmf"
+        | "gather_using_audio" => {
             return Err(ApiError::unprocessable(
                 "10015",
                 format!("The conference action '{action}' is not available in Bond yet."),

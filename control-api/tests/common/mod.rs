@@ -237,3 +237,25 @@ pub async fn heard(state: &AppState, call_id: &str, ms: u64) -> Vec<i16> {
     let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
     samples.iter().skip(1).step_by(2).skip(1600).copied().collect()
 }
+
+/// A mono 16-bit WAV of a tone.
+pub fn tone_wav(hz: f64, rate: u32, secs: f64) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = hound::WavWriter::new(&mut out, spec).unwrap();
+    for s in bond_codecs::signals::sine(hz, rate, (f64::from(rate) * secs) as usize, 8000.0) {
+        writer.write_sample(s).unwrap();
+    }
+    writer.finalize().unwrap();
+    out.into_inner()
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

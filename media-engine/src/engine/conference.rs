@@ -17,6 +17,11 @@
 //! their square. Nothing is allocated per frame for parties of this engine;
 //! a party in another engine gets its frame boxed, as a bridge's relay does.
 //!
+//! Clips played to a conference (announcements) come at [`CLIP_RATE`]; each
+//! tick's share is converted to the conference's rate and added to the sum,
+//! so every party hears it; their start and end are the engine's playback
+//! events, about the conference's id.
+//!
 //! Roles follow Telnyx's `supervisor_role`: a speaker (`barge`, `none`) is
 //! heard by all; a monitor hears all and is heard by none; a whisperer (a
 //! coach) is heard only by the parties it names. Mute and hold are the legs'
@@ -31,10 +36,15 @@ use bond_codecs::{AudioFrame, SampleRate};
 use super::bridge::Route;
 use super::{Engine, EngineOutput, Relay};
 use crate::ids::LegId;
+use crate::leg::player::Player;
+use crate::leg::Clip;
 use crate::EngineError;
 
 /// How often a conference mixes.
 const TICK: Duration = Duration::from_millis(20);
+
+/// The rate of clips played to a conference, whatever its own rate.
+pub const CLIP_RATE: SampleRate = SampleRate::Hz48000;
 
 /// Frames a party's inbox holds; a party that got further ahead loses its oldest.
 const INBOX: usize = 2;
@@ -67,6 +77,11 @@ pub(super) struct Conference {
     mix: Vec<i32>,
     /// Indices of this tick's whisperers (kept to reuse its room).
     whisperers: Vec<usize>,
+    /// Clips everyone hears: this tick's share at [`CLIP_RATE`], and at the conference's rate.
+    player: Player,
+    clip: AudioFrame,
+    clip_here: AudioFrame,
+    clip_converter: Option<FrameResampler>,
 }
 
 #[derive(Debug)]
@@ -162,6 +177,10 @@ impl Conference {
             sum: Vec::new(),
             mix: Vec::new(),
             whisperers: Vec::new(),
+            player: Player::default(),
+            clip: AudioFrame::silent(CLIP_RATE, 0),
+            clip_here: AudioFrame::silent(CLIP_RATE, 0),
+            clip_converter: None,
         }
     }
 
@@ -184,6 +203,9 @@ impl Conference {
         self.rate = rate;
         self.sum = vec![0; rate.frame_samples()];
         self.mix = vec![0; rate.frame_samples()];
+        self.clip_converter = (rate != CLIP_RATE)
+            .then(|| FrameResampler::new(CLIP_RATE, rate, ResamplerProfile::LowDelay))
+            .transpose()?;
         self.parties.iter_mut().try_for_each(|p| p.retune(rate))
     }
 
@@ -212,6 +234,12 @@ impl Conference {
                 PartyRole::Whisper(_) => self.whisperers.push(i),
                 PartyRole::Monitor => {}
             }
+        }
+        if !self.player.is_idle() {
+            self.clip.fill_silence();
+            self.player.fill(&mut self.clip);
+            convert(&mut self.clip_converter, &self.clip, &mut self.clip_here, self.rate);
+            add(&mut self.sum, self.clip_here.samples());
         }
         for i in 0..self.parties.len() {
             self.mix.copy_from_slice(&self.sum);
@@ -328,8 +356,13 @@ impl Engine {
     /// and the legs are returned. A party of another engine is told with a
     /// [`Relay::Unbridge`].
     pub fn end_conference(&mut self, conference: LegId) -> Result<Vec<LegId>, EngineError> {
-        let conf = self.conferences.remove(&conference).ok_or(EngineError::UnknownConference(conference))?;
+        let mut conf =
+            self.conferences.remove(&conference).ok_or(EngineError::UnknownConference(conference))?;
         self.armed.remove(&conference);
+        for overlay in [false, true] {
+            conf.player.stop(overlay, true);
+        }
+        self.outputs.extend(conf.player.drain_engine_events(conference).map(EngineOutput::Event));
         for party in &conf.parties {
             if party.remote {
                 self.outputs
@@ -339,6 +372,43 @@ impl Engine {
             }
         }
         Ok(conf.parties.iter().map(|p| p.leg).collect())
+    }
+
+    /// Play `clip` (at [`CLIP_RATE`]) to everyone in `conference`, queued on its
+    /// main track or mixed over it as an `overlay`; `PlaybackStarted` and
+    /// `PlaybackEnded` follow, about the conference's id.
+    pub fn play_to_conference(
+        &mut self,
+        conference: LegId,
+        clip: Clip,
+        overlay: bool,
+    ) -> Result<(), EngineError> {
+        let conf = self.conferences.get_mut(&conference).ok_or(EngineError::UnknownConference(conference))?;
+        if clip.rate != CLIP_RATE {
+            return Err(EngineError::Config("a conference's clips must be at 48 kHz"));
+        }
+        conf.player.play(clip, overlay);
+        Ok(())
+    }
+
+    /// Stop what plays to `conference` (see [`Engine::stop_playback`]).
+    pub fn stop_conference_playback(
+        &mut self,
+        conference: LegId,
+        overlay: bool,
+        all: bool,
+    ) -> Result<(), EngineError> {
+        let conf = self.conferences.get_mut(&conference).ok_or(EngineError::UnknownConference(conference))?;
+        conf.player.stop(overlay, all);
+        self.conference_events(conference);
+        Ok(())
+    }
+
+    /// The conference's playback events, out.
+    fn conference_events(&mut self, conference: LegId) {
+        if let Some(conf) = self.conferences.get_mut(&conference) {
+            self.outputs.extend(conf.player.drain_engine_events(conference).map(EngineOutput::Event));
+        }
     }
 
     /// `leg` left `conference` (its route is already gone).
@@ -383,6 +453,7 @@ impl Engine {
         // One tick a call: a conference that fell behind catches up without a burst.
         conf.next_tick = (conf.next_tick + TICK).max(now);
         conf.mix();
+        self.outputs.extend(conf.player.drain_engine_events(conference).map(EngineOutput::Event));
         for party in &mut conf.parties {
             let hears = self.controls.get(&party.leg).is_none_or(|c| c.passes_outbound());
             if !hears {

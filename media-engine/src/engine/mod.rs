@@ -42,7 +42,7 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
 use bridge::Route;
-pub use conference::PartyRole;
+pub use conference::{PartyRole, CLIP_RATE as CONFERENCE_CLIP_RATE};
 pub use controls::AudioControls;
 use member::Member;
 pub use relay::{PassOffer, Relay, RelayedPacket};

@@ -201,6 +201,11 @@ impl Player {
         self.events.pop_front()
     }
 
+    /// What happened, as engine events about `leg` (a conference's player has no leg outputs).
+    pub fn drain_engine_events(&mut self, leg: LegId) -> impl Iterator<Item = EngineEvent> + '_ {
+        self.events.drain(..).map(move |event| event.on(leg))
+    }
+
     /// Move what happened to `leg`'s outputs as engine events.
     pub fn drain_events(&mut self, leg: LegId, outputs: &mut VecDeque<LegOutput>) {
         outputs.extend(self.events.drain(..).map(|event| LegOutput::Event(event.on(leg))));

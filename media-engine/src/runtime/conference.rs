@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use super::handle::{Command, EngineHandle, RuntimeError};
 use crate::engine::{Engine, PartyRole};
 use crate::ids::LegId;
+use crate::leg::Clip;
 
 /// A command to a conference's engine.
 #[derive(Debug)]
@@ -42,6 +43,17 @@ pub(crate) enum ConferenceCommand {
         conference: LegId,
         reply: oneshot::Sender<Result<Vec<LegId>, RuntimeError>>,
     },
+    Play {
+        conference: LegId,
+        clip: Clip,
+        overlay: bool,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
+    Stop {
+        conference: LegId,
+        overlay: bool,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
 }
 
 impl ConferenceCommand {
@@ -68,6 +80,12 @@ impl ConferenceCommand {
             }
             Self::End { conference, reply } => {
                 let _ = reply.send(engine.end_conference(conference).map_err(error));
+            }
+            Self::Play { conference, clip, overlay, reply } => {
+                let _ = reply.send(engine.play_to_conference(conference, clip, overlay).map_err(error));
+            }
+            Self::Stop { conference, overlay, reply } => {
+                let _ = reply.send(engine.stop_conference_playback(conference, overlay, true).map_err(error));
             }
         }
     }
@@ -132,5 +150,30 @@ impl EngineHandle {
     pub async fn end_conference(&self, conference: LegId) -> Result<Vec<LegId>, RuntimeError> {
         self.request(conference, |reply| Command::Conference(ConferenceCommand::End { conference, reply }))
             .await?
+    }
+
+    /// Play `clip` (at [`CONFERENCE_CLIP_RATE`](crate::engine::CONFERENCE_CLIP_RATE)) to everyone in `conference`.
+    pub async fn play_to_conference(
+        &self,
+        conference: LegId,
+        clip: Clip,
+        overlay: bool,
+    ) -> Result<(), RuntimeError> {
+        self.request(conference, |reply| {
+            Command::Conference(ConferenceCommand::Play { conference, clip, overlay, reply })
+        })
+        .await?
+    }
+
+    /// Stop what plays to `conference` on one track, and what is queued on it.
+    pub async fn stop_conference_playback(
+        &self,
+        conference: LegId,
+        overlay: bool,
+    ) -> Result<(), RuntimeError> {
+        self.request(conference, |reply| {
+            Command::Conference(ConferenceCommand::Stop { conference, overlay, reply })
+        })
+        .await?
     }
 }
