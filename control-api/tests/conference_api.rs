@@ -136,8 +136,7 @@ async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telny
         (StatusCode::UNPROCESSABLE_ENTITY, "10002"),
         "joins once: {json}"
     );
-    let (status, json) =
-        conference_action(&state, &id, "record_start", json!({ "format": "wav" })).await;
+    let (status, json) = conference_action(&state, &id, "record_start", json!({ "format": "wav" })).await;
     assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
     let (status, json) =
         conference_action(&state, &id, "join", json!({ "call_control_id": b, "shout": 1 })).await;

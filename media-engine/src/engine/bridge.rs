@@ -1,12 +1,21 @@
-//! Where each bridged leg's audio goes: the peer, and a resampler when the rates differ.
+//! Bridges: joining two legs (in this engine or across two), taking them
+//! apart, what crosses between engines for a remote half, and where each
+//! bridged leg's audio goes: the peer, and a resampler when the rates differ.
 
 use std::collections::VecDeque;
 
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::{AudioFrame, SampleRate};
 
-use super::relay::PassOffer;
+use std::time::Instant;
+
+use bond_codecs::dtmf::DtmfDigit;
+
+use super::relay::{PassOffer, Relay};
+use super::{Engine, EngineOutput};
+use crate::event::DtmfSource;
 use crate::ids::LegId;
+use crate::leg::DtmfTiming;
 use crate::EngineError;
 
 /// One direction of a bridge: audio heard on a leg goes to `peer`.
@@ -87,6 +96,181 @@ impl Route {
                     &self.scratch
                 }
             },
+        }
+    }
+}
+
+/// How a digit received on one leg of a bridge is played to the other.
+const RELAYED_DIGIT: DtmfTiming = DtmfTiming { tone_ms: 100, gap_ms: 50 };
+
+/// Which way DTMF passes through a bridge of `(first, second)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfPassing {
+    Both,
+    /// Only the first leg's digits reach the second.
+    FromFirst,
+    /// Only the second leg's digits reach the first.
+    FromSecond,
+    None,
+}
+
+impl DtmfPassing {
+    /// Whether digits pass from the first leg to the second, and from the second to the first.
+    pub fn directions(self) -> (bool, bool) {
+        (matches!(self, Self::Both | Self::FromFirst), matches!(self, Self::Both | Self::FromSecond))
+    }
+}
+
+impl Engine {
+    /// Join `a` and `b`: each hears the other from the next tick on, DTMF included.
+    pub fn bridge(&mut self, a: LegId, b: LegId) -> Result<(), EngineError> {
+        self.bridge_with(a, b, DtmfPassing::Both)
+    }
+
+    /// Join `a` and `b`, passing DTMF as `dtmf` says. A digit a leg receives as
+    /// RFC 4733 is played in-band to the peer. Where digits must not pass, the
+    /// audio is held back 40 ms so an in-band digit is silenced whole.
+    pub fn bridge_with(&mut self, a: LegId, b: LegId, dtmf: DtmfPassing) -> Result<(), EngineError> {
+        if a == b {
+            return Err(EngineError::Config("a leg cannot be bridged with itself"));
+        }
+        let rate_a = self.leg_mut(a)?.rate();
+        let rate_b = self.leg_mut(b)?.rate();
+        for leg in [a, b] {
+            if self.routes.contains_key(&leg) {
+                return Err(EngineError::AlreadyBridged(leg));
+            }
+        }
+        let (carry_a_to_b, carry_b_to_a) = dtmf.directions();
+        let a_to_b = Route::new(b, rate_a, rate_b, carry_a_to_b)?;
+        let b_to_a = Route::new(a, rate_b, rate_a, carry_b_to_a)?;
+        self.routes.insert(a, a_to_b);
+        self.routes.insert(b, b_to_a);
+        for (leg, peer_rate) in [(a, rate_b), (b, rate_a)] {
+            self.set_bridged(leg, Some(peer_rate))?;
+        }
+        self.refresh_passthrough(a);
+        Ok(())
+    }
+
+    /// Join `leg` with `peer`, a leg of another engine whose PCM rate is `peer_rate`:
+    /// this engine holds the direction from `leg` to `peer` and outputs it as
+    /// [`Relay`]s; the peer's engine holds the other with the same call. `carry_dtmf`:
+    /// whether digits `leg` receives reach `peer`.
+    pub fn bridge_remote(
+        &mut self,
+        leg: LegId,
+        peer: LegId,
+        peer_rate: SampleRate,
+        carry_dtmf: bool,
+    ) -> Result<(), EngineError> {
+        if self.legs.contains_key(&peer) {
+            return Err(EngineError::Config("the peer is a leg of this engine: bridge them here"));
+        }
+        let rate = self.leg_mut(leg)?.rate();
+        if self.routes.contains_key(&leg) {
+            return Err(EngineError::AlreadyBridged(leg));
+        }
+        self.routes.insert(leg, Route::new(peer, rate, peer_rate, carry_dtmf)?.into_remote());
+        self.set_bridged(leg, Some(peer_rate))?;
+        Ok(())
+    }
+
+    /// What another engine relays to one of this engine's legs. Refused when the
+    /// bridge it belongs to no longer stands (frames in flight as it came apart).
+    pub fn handle_relay(&mut self, now: Instant, relay: Relay) -> Result<(), EngineError> {
+        let (to, from) = relay.ends();
+        if self.conferences.contains_key(&to) {
+            self.conference_relay(relay);
+            return Ok(());
+        }
+        if !self.routes.get(&to).is_some_and(|r| r.remote && r.peer == from) {
+            return Err(EngineError::NotBridged(to));
+        }
+        match relay {
+            // One in flight as the leg switched to passthrough goes nowhere.
+            Relay::Frame { .. } if self.is_passthrough(to) => self.retell_offer(to),
+            Relay::Frame { mut frame, .. } => {
+                // The sender applied its party's mute; this side applies what its own party may hear.
+                if !self.controls(to).passes_outbound() {
+                    frame.fill_silence();
+                }
+                self.leg_mut(to)?.handle_frame(&frame);
+                return Ok(());
+            }
+            Relay::Packet { packet, .. } => {
+                if self.send_forwarded(now, to, &packet.forwarded()) {
+                    self.after_forwarded(to);
+                    return Ok(());
+                }
+                self.retell_offer(to);
+            }
+            Relay::Passthrough { offer, ask, .. } => {
+                if let Some(route) = self.routes.get_mut(&to) {
+                    route.peer_offer = offer;
+                    if ask {
+                        route.told = None;
+                    }
+                }
+            }
+            Relay::Dtmf { digit, .. } => self.leg_mut(to)?.send_dtmf(&[digit], RELAYED_DIGIT),
+            Relay::Unbridge { .. } => {
+                self.routes.remove(&to);
+                self.leave_bridge(to);
+            }
+        }
+        self.after_leg_changed(to);
+        Ok(())
+    }
+
+    /// Take `leg` and its peer out of their bridge; returns the peer. A peer in
+    /// another engine is told with a [`Relay::Unbridge`].
+    pub fn unbridge(&mut self, leg: LegId) -> Result<LegId, EngineError> {
+        let route = self.routes.remove(&leg).ok_or(EngineError::NotBridged(leg))?;
+        self.leave_bridge(leg);
+        if self.conferences.contains_key(&route.peer) {
+            self.drop_party(route.peer, leg);
+        } else if route.remote {
+            self.outputs.push_back(EngineOutput::Relay(Relay::Unbridge { from: leg, to: route.peer }));
+        } else {
+            self.routes.remove(&route.peer);
+            self.leave_bridge(route.peer);
+        }
+        Ok(route.peer)
+    }
+
+    /// A leg out of its bridge hears its own source again and reports what it
+    /// hears only for its detector.
+    pub(super) fn leave_bridge(&mut self, id: LegId) {
+        self.set_passthrough(id, false);
+        let detected = self.detectors.contains_key(&id);
+        if self.set_bridged(id, None).is_ok() {
+            if let Some(member) = self.legs.get_mut(&id) {
+                member.set_emit_heard(detected);
+            }
+        }
+    }
+
+    /// The leg `leg` is bridged with.
+    pub fn bridged_with(&self, leg: LegId) -> Option<LegId> {
+        self.routes.get(&leg).map(|r| r.peer)
+    }
+
+    /// A digit that arrived as RFC 4733 on a bridged leg is played in-band to the peer.
+    pub(super) fn relay_dtmf(&mut self, from: LegId, digit: DtmfDigit, source: DtmfSource) {
+        let Some(route) = self.routes.get(&from).filter(|r| r.carry_dtmf) else { return };
+        let peer = route.peer;
+        // In passthrough an RFC 4733 digit's own packets went across, unless the
+        // peer is a carrier stream, which carries no events: it plays the digit.
+        if source == DtmfSource::Rfc4733 && self.is_passthrough(from) && self.peer_takes_events(from) {
+            return;
+        }
+        if route.remote {
+            self.outputs.push_back(EngineOutput::Relay(Relay::Dtmf { from, to: peer, digit }));
+        } else if let Some(peer_leg) = self.legs.get_mut(&peer) {
+            peer_leg.send_dtmf(&[digit], RELAYED_DIGIT);
+            // Digits to play take the bridge off passthrough.
+            self.refresh_passthrough(peer);
         }
     }
 }
