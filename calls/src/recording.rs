@@ -42,38 +42,29 @@ impl CallService {
             Some(rate) => rate,
             None => self.leg_rate(leg).await,
         };
-        let id = uuid::Uuid::new_v4().to_string();
-        let file_name = format!("{}/{id}.wav", call.organization_id);
-        let record = RecordingRecord {
-            id,
-            organization_id: call.organization_id.clone(),
-            call_control_id: call.call_control_id.clone(),
-            call_leg_id: call.call_leg_id.clone(),
-            call_session_id: call.call_session_id.clone(),
-            connection_id: call.connection_id.clone(),
-            channels: match options.channels {
-                RecordChannels::Single => "single",
-                RecordChannels::Dual => "dual",
-            }
-            .to_owned(),
-            sample_rate: i64::from(rate.hz()),
-            status: "recording".to_owned(),
-            file_name,
-            duration_millis: None,
-            recording_started_at: rfc3339_now(),
-            recording_ended_at: None,
-        };
-        self.store.insert_recording(&record).await?;
+        let record = new_recording(call, options.channels, rate, None);
+        self.record_leg(leg, &record, options.channels).await?;
+        Ok(record)
+    }
+
+    /// Record `leg` into the file of `record`, inserted first; a failure to start marks it failed.
+    pub(super) async fn record_leg(
+        &self,
+        leg: LegId,
+        record: &RecordingRecord,
+        channels: RecordChannels,
+    ) -> Result<(), CallError> {
+        self.store.insert_recording(record).await?;
         let spec = RecordingSpec {
             path: self.files.recordings_dir.join(&record.file_name),
-            channels: options.channels,
-            rate,
+            channels,
+            rate: SampleRate::from_hz(record.sample_rate as u32).unwrap_or(SampleRate::Hz8000),
         };
         if let Err(e) = self.engine.start_recording(leg, spec).await {
             let _ = self.store.set_recording_status(&record.id, "failed").await;
             return Err(CallError::from(e));
         }
-        Ok(record)
+        Ok(())
     }
 
     pub async fn pause_recording(&self, call: &CallRecord, paused: bool) -> Result<(), CallError> {
@@ -94,11 +85,15 @@ impl CallService {
 
     /// Finish a call's recording, if it has one (also when the call ends).
     pub(super) async fn finish_recording(&self, call_control_id: &CallId, leg: LegId) {
-        let recording = match self.store.active_recording(call_control_id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => return tracing::error!(call = %call_control_id, error = %e, "cannot read recordings"),
-        };
+        match self.store.active_recording(call_control_id).await {
+            Ok(Some(recording)) => self.finish_recording_of(&recording, leg).await,
+            Ok(None) => {}
+            Err(e) => tracing::error!(call = %call_control_id, error = %e, "cannot read recordings"),
+        }
+    }
+
+    /// Stop the engine recording `leg` into `recording` and announce the file.
+    pub(super) async fn finish_recording_of(&self, recording: &RecordingRecord, leg: LegId) {
         let (status, duration) = match self.engine.stop_recording(leg).await {
             Ok(Some(summary)) => ("completed", summary.duration_ms as i64),
             Ok(None) => ("failed", 0),
@@ -107,7 +102,7 @@ impl CallService {
                 ("failed", 0)
             }
         };
-        if let Err(e) = self.saved(&recording, status, duration).await {
+        if let Err(e) = self.saved(recording, status, duration).await {
             tracing::error!(recording = %recording.id, error = %e, "could not record the end of a recording");
         }
     }
@@ -138,7 +133,14 @@ impl CallService {
             if status == "repaired" {
                 body.insert("repaired_after_crash".into(), json!(true));
             }
-            self.enqueue(&mut tx, &call, "call.recording.saved", Value::Object(body)).await?;
+            let event = match &recording.conference_id {
+                Some(conference) => {
+                    body.insert("conference_id".into(), json!(conference));
+                    "conference.recording.saved"
+                }
+                None => "call.recording.saved",
+            };
+            self.enqueue(&mut tx, &call, event, Value::Object(body)).await?;
         }
         self.store.commit(tx).await?;
         self.notifier.notify();
@@ -184,6 +186,37 @@ impl CallService {
 
     async fn leg_rate(&self, leg: LegId) -> SampleRate {
         self.engine.leg_rate(leg).await.ok().flatten().unwrap_or(SampleRate::Hz8000)
+    }
+}
+
+/// A new recording of `call`'s leg (or, with `conference_id`, of the
+/// conference `call` created), at `rate`, not started yet.
+pub(super) fn new_recording(
+    call: &CallRecord,
+    channels: RecordChannels,
+    rate: SampleRate,
+    conference_id: Option<String>,
+) -> RecordingRecord {
+    let id = uuid::Uuid::new_v4().to_string();
+    RecordingRecord {
+        file_name: format!("{}/{id}.wav", call.organization_id),
+        id,
+        organization_id: call.organization_id.clone(),
+        call_control_id: call.call_control_id.clone(),
+        call_leg_id: call.call_leg_id.clone(),
+        call_session_id: call.call_session_id.clone(),
+        connection_id: call.connection_id.clone(),
+        channels: match channels {
+            RecordChannels::Single => "single",
+            RecordChannels::Dual => "dual",
+        }
+        .to_owned(),
+        sample_rate: i64::from(rate.hz()),
+        status: "recording".to_owned(),
+        duration_millis: None,
+        recording_started_at: rfc3339_now(),
+        recording_ended_at: None,
+        conference_id,
     }
 }
 

@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use bond_control_api::auth::Role;
 use bond_control_api::state::AppState;
 use common::{
-    action, base64, call, dial, error_code, heard, key_for, outbox, setup, tone_share, tone_wav, ADMIN_KEY,
+    action, base64, call, dial, download, error_code, heard, key_for, outbox, setup, tone_share, tone_wav,
+    ADMIN_KEY,
 };
 use serde_json::{json, Value};
 
@@ -34,6 +35,15 @@ async fn create(state: &AppState, call_id: &str) -> String {
     assert_eq!(json["data"]["record_type"], "conference");
     assert_eq!(json["data"]["status"], "in_progress");
     json["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Calls to `a` and `b` in a new conference created with the first: (a, b, conference).
+async fn two_in_a_conference(state: &AppState, conn: &str, a: &str, b: &str) -> (String, String, String) {
+    let (a, b) = (dial(state, conn, a).await, dial(state, conn, b).await);
+    let id = create(state, &a).await;
+    let (status, json) = conference_action(state, &id, "join", json!({ "call_control_id": b })).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    (a, b, id)
 }
 
 /// The events of `kind` for `conference`, as (call_control_id, payload).
@@ -122,13 +132,7 @@ async fn three_calls_in_a_conference_hear_each_other_and_it_ends_when_all_left()
 #[tokio::test]
 async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telnyx() {
     let (_dir, state, conn) = setup(&[]).await;
-    let a = dial(&state, &conn, "loop:tone?hz=700").await;
-    let b = dial(&state, &conn, "loop:tone?hz=1100").await;
-    let id = create(&state, &a).await;
-    assert_eq!(
-        conference_action(&state, &id, "join", json!({ "call_control_id": b })).await.0,
-        StatusCode::OK
-    );
+    let (a, b, id) = two_in_a_conference(&state, &conn, "loop:tone?hz=700", "loop:tone?hz=1100").await;
 
     let (status, json) = conference_action(&state, &id, "join", json!({ "call_control_id": b })).await;
     assert_eq!(
@@ -136,7 +140,7 @@ async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telny
         (StatusCode::UNPROCESSABLE_ENTITY, "10002"),
         "joins once: {json}"
     );
-    let (status, json) = conference_action(&state, &id, "record_start", json!({ "format": "wav" })).await;
+    let (status, json) = conference_action(&state, &id, "send_dtmf", json!({ "digits": "1" })).await;
     assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
     let (status, json) =
         conference_action(&state, &id, "join", json!({ "call_control_id": b, "shout": 1 })).await;
@@ -180,13 +184,7 @@ async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telny
 #[tokio::test]
 async fn a_clip_played_to_a_conference_is_heard_by_all_and_reported_to_the_creator() {
     let (_dir, state, conn) = setup(&[]).await;
-    let a = dial(&state, &conn, "loop:silence").await;
-    let b = dial(&state, &conn, "loop:tone?hz=700").await;
-    let id = create(&state, &a).await;
-    assert_eq!(
-        conference_action(&state, &id, "join", json!({ "call_control_id": b })).await.0,
-        StatusCode::OK
-    );
+    let (a, b, id) = two_in_a_conference(&state, &conn, "loop:silence", "loop:tone?hz=700").await;
     let clip = json!({ "playback_content": base64(&tone_wav(1500.0, 16_000, 1.5)) });
     let (status, json) = conference_action(&state, &id, "play", clip).await;
     assert_eq!(status, StatusCode::OK, "{json}");
@@ -206,4 +204,35 @@ async fn a_clip_played_to_a_conference_is_heard_by_all_and_reported_to_the_creat
         json!({ "playback_content": base64(&tone_wav(1500.0, 16_000, 0.2)), "call_control_ids": [b] });
     let (status, json) = conference_action(&state, &id, "play", to_some).await;
     assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
+}
+
+#[tokio::test]
+async fn a_recorded_conference_is_saved_with_what_everyone_heard() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let (a, _, id) = two_in_a_conference(&state, &conn, "loop:tone?hz=700", "loop:tone?hz=1100").await;
+    let (status, json) = conference_action(&state, &id, "record_start", json!({ "format": "wav" })).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let (status, json) = conference_action(&state, &id, "record_start", json!({ "format": "wav" })).await;
+    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "90017"), "once: {json}");
+    // The creator's own call can still be recorded on its own.
+    assert_eq!(action(&state, &a, "record_start", json!({ "format": "wav" })).await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(conference_action(&state, &id, "record_stop", json!({})).await.0, StatusCode::OK);
+    let (status, json) = conference_action(&state, &id, "record_stop", json!({})).await;
+    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "90016"), "{json}");
+
+    let saved = events(&state, "conference.recording.saved", &id).await;
+    assert_eq!(saved.len(), 1, "one conference.recording.saved");
+    assert_eq!(saved[0].0, a, "to the creator's webhook");
+    let (_, wav) = download(&state, saved[0].1["recording_urls"]["wav"].as_str().unwrap()).await;
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    assert_eq!((reader.spec().channels, reader.spec().sample_rate), (1, 8000));
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).skip(1600).collect();
+    assert!(samples.len() > 4_000, "about a second recorded: {}", samples.len());
+    let (x, y) = (tone_share(&samples, 700.0, 8000), tone_share(&samples, 1100.0, 8000));
+    assert!(x > 0.3 && y > 0.3, "both parties are in the recording: {x:.2} {y:.2}");
+    let (_, _, json) = call(&state, "GET", "/v2/recordings", Some(ADMIN_KEY), None).await;
+    let listed =
+        json["data"].as_array().unwrap().iter().filter(|r| r["conference_id"] == id.as_str()).count();
+    assert_eq!(listed, 1, "listed with its conference: {json}");
 }

@@ -26,10 +26,13 @@ pub struct RecordingRecord {
     pub duration_millis: Option<i64>,
     pub recording_started_at: String,
     pub recording_ended_at: Option<String>,
+    /// A conference's recording: the conference (the call columns are its creator's).
+    pub conference_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, organization_id, call_control_id, call_leg_id, call_session_id, connection_id, channels, \
-                       sample_rate, status, file_name, duration_millis, recording_started_at, recording_ended_at";
+                       sample_rate, status, file_name, duration_millis, recording_started_at, recording_ended_at, \
+                       conference_id";
 
 fn from_row(r: &AnyRow) -> Result<RecordingRecord, DbError> {
     Ok(RecordingRecord {
@@ -46,13 +49,14 @@ fn from_row(r: &AnyRow) -> Result<RecordingRecord, DbError> {
         duration_millis: r.try_get(10)?,
         recording_started_at: r.try_get(11)?,
         recording_ended_at: r.try_get(12)?,
+        conference_id: r.try_get(13)?,
     })
 }
 
 impl Store {
     pub async fn insert_recording(&self, r: &RecordingRecord) -> Result<(), DbError> {
         sqlx::query(&format!(
-            "INSERT INTO recordings ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO recordings ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&r.id)
         .bind(&r.organization_id)
@@ -67,6 +71,7 @@ impl Store {
         .bind(r.duration_millis)
         .bind(&r.recording_started_at)
         .bind(&r.recording_ended_at)
+        .bind(&r.conference_id)
         .execute(self.db.pool())
         .await?;
         Ok(())
@@ -109,9 +114,24 @@ impl Store {
         call_control_id: &CallId,
     ) -> Result<Option<RecordingRecord>, DbError> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM recordings WHERE call_control_id = $1 AND status IN ('recording', 'paused')"
+            "SELECT {COLUMNS} FROM recordings WHERE call_control_id = $1 AND conference_id IS NULL \
+             AND status IN ('recording', 'paused')"
         ))
         .bind(call_control_id.as_str())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// The recording of a conference that has not finished yet.
+    pub async fn active_conference_recording(
+        &self,
+        conference_id: &str,
+    ) -> Result<Option<RecordingRecord>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM recordings WHERE conference_id = $1 AND status IN ('recording', 'paused')"
+        ))
+        .bind(conference_id)
         .fetch_optional(self.db.pool())
         .await?;
         row.as_ref().map(from_row).transpose()

@@ -112,6 +112,8 @@ pub struct Conference {
     pub deadline: Instant,
     pub participants: Vec<Participant>,
     pub ended: Option<(EndReason, Option<CallId>)>,
+    /// The built-in leg recording it (`recording.rs`), while one does.
+    pub recorder: Option<LegId>,
 }
 
 impl Conference {
@@ -274,6 +276,22 @@ impl Conferences {
             }
         }
         Some((participants, media))
+    }
+
+    /// Conference `id` is recorded by `leg` now; false if it has ended.
+    pub fn set_recorder(&mut self, id: &str, leg: Option<LegId>) -> bool {
+        match self.by_id.get_mut(id).filter(|c| c.ended.is_none()) {
+            Some(conference) => {
+                conference.recorder = leg;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The leg recording conference `id`, taken away.
+    pub fn take_recorder(&mut self, id: &str) -> Option<LegId> {
+        self.by_id.get_mut(id).and_then(|c| c.recorder.take())
     }
 
     /// Conferences whose time is up at `now`.

@@ -13,6 +13,8 @@
 //!   legs' own controls; a participant leaving gets its own state back;
 //! - play, speak and stop: clips every participant hears, mixed in by the
 //!   engine's conference; their events go to the creator's webhook;
+//! - record_start/stop/pause/resume: a built-in monitor leg records what
+//!   everyone may hear (`recording.rs`); the conference's end finishes it;
 //! - leave (or hang up): `conference.participant.left`. A host
 //!   (`end_conference_on_exit`) leaving ends the conference and hangs up the
 //!   rest; `soft_end_conference_on_exit` ends it and leaves them up; the last
@@ -20,6 +22,7 @@
 //!   (`duration_minutes`, else four hours); `conference.ended` goes to the creator's webhook.
 
 mod book;
+mod recording;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -105,6 +108,7 @@ impl CallService {
             deadline: monotonic() + new.duration,
             participants: Vec::new(),
             ended: None,
+            recorder: None,
         };
         let id = self.conferences().create(conference).id.clone();
         self.call_event(&call.call_control_id, "conference.created", conference_fields(&id)).await?;
@@ -282,6 +286,9 @@ impl CallService {
     /// End conference `id`: its participants leave (hung up with `hang_up`)
     /// and `conference.ended` is written for its creator.
     async fn conference_over(&self, id: &str, reason: EndReason, by: Option<CallId>, hang_up: bool) {
+        if let Err(e) = self.end_conference_recording(id).await {
+            tracing::error!(conference = id, error = %e, "could not finish a conference's recording");
+        }
         let ended = self.conferences().end(id, reason, by, &rfc3339_now());
         let Some((participants, media)) = ended else { return };
         let _ = self.engine.end_conference(media).await;

@@ -1,7 +1,8 @@
 //! `/v2/conferences` (Telnyx Call Control): create a conference from a call,
 //! list and show conferences and their participants, and the conference
 //! actions (`join`, `leave`, `mute`, `unmute`, `hold`, `unhold`, `update`,
-//! `play`, `speak`, `stop`, `end`). Conferences are kept in memory (`bond_calls::conference`): a restart
+//! `play`, `speak`, `stop`, `record_start`, `record_stop`, `record_pause`,
+//! `record_resume`, `end`). Conferences are kept in memory (`bond_calls::conference`): a restart
 //! forgets them, as it ends their calls.
 
 use std::collections::HashMap;
@@ -315,15 +316,28 @@ struct UpdateBody {
     region: Option<String>,
 }
 
-/// `end`'s fields.
+/// `end`'s and `record_stop`'s (pause, resume) fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EndBody {
     command_id: Option<String>,
+    region: Option<String>,
+}
+
+/// `record_start`'s fields: a WAV of what every participant may hear.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordStartBody {
+    format: Option<String>,
+    command_id: Option<String>,
+    play_beep: Option<bool>,
+    custom_file_name: Option<String>,
+    trim: Option<String>,
+    region: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v2/conferences/{id}/actions/{action}", tag = "conferences",
-    params(("id" = String, Path), ("action" = String, Path, description = "join, leave, mute, unmute, hold, unhold, update, play, speak, stop or end")),
+    params(("id" = String, Path), ("action" = String, Path, description = "join, leave, mute, unmute, hold, unhold, update, play, speak, stop, record_start, record_stop, record_pause, record_resume or end")),
     request_body = Object,
     responses((status = 200, description = "Done: `{\"data\": {\"result\": \"ok\"}}`"),
     (status = 404, description = "No such conference", body = ErrorEnvelope),
@@ -387,7 +401,7 @@ pub async fn action(
         }
         "end" => {
             let body: EndBody = typed(body)?;
-            let _ = body.command_id;
+            let _ = (body.command_id, body.region);
             calls.end_conference(org, &id).await?;
         }
         "play" | "speak" | "stop" => {
@@ -400,8 +414,25 @@ pub async fn action(
                 _ => calls.stop_conference_playback(org, &id).await?,
             }
         }
-        "record_start" | "record_stop" | "record_pause" | "record_resume" | "send_dtmf"
-        | "gather_using_audio" => {
+        "record_start" => {
+            let body: RecordStartBody = typed(body)?;
+            not_yet(body.format.as_deref().is_some_and(|f| f != "wav"), "format", "mp3 recordings")?;
+            not_yet(body.play_beep == Some(true), "play_beep", "beeps")?;
+            not_yet(body.custom_file_name.is_some(), "custom_file_name", "custom file names")?;
+            not_yet(body.trim.is_some(), "trim", "trimmed recordings")?;
+            let _ = (body.command_id, body.region);
+            calls.start_conference_recording(org, &id).await?;
+        }
+        "record_stop" | "record_pause" | "record_resume" => {
+            let body: EndBody = typed(body)?;
+            let _ = (body.command_id, body.region);
+            match action.as_str() {
+                "record_stop" => calls.stop_conference_recording(org, &id).await?,
+                "record_pause" => calls.pause_conference_recording(org, &id, true).await?,
+                _ => calls.pause_conference_recording(org, &id, false).await?,
+            }
+        }
+        "send_dtmf" | "gather_using_audio" => {
             return Err(ApiError::unprocessable(
                 "10015",
                 format!("The conference action '{action}' is not available in Bond yet."),
