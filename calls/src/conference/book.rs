@@ -4,7 +4,6 @@
 //! conference, the last party leaving ends it); `mod.rs` carries that out.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
 
 use bond_media_engine::LegId;
 use bond_store::CallId;
@@ -108,8 +107,6 @@ pub struct Conference {
     /// The engine's conference.
     pub media: LegId,
     pub max_participants: usize,
-    /// When it ends by itself (`duration_minutes`, or Telnyx's four hours).
-    pub deadline: Instant,
     pub participants: Vec<Participant>,
     pub ended: Option<(EndReason, Option<CallId>)>,
     /// The built-in leg recording it (`recording.rs`), while one does.
@@ -293,9 +290,93 @@ impl Conferences {
     pub fn take_recorder(&mut self, id: &str) -> Option<LegId> {
         self.by_id.get_mut(id).and_then(|c| c.recorder.take())
     }
+}
 
-    /// Conferences whose time is up at `now`.
-    pub fn expired(&self, now: Instant) -> Vec<String> {
-        self.by_id.values().filter(|c| c.ended.is_none() && c.deadline <= now).map(|c| c.id.clone()).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conference(id: &str, max: usize) -> Conference {
+        Conference {
+            id: id.into(),
+            organization_id: "org".into(),
+            name: "standup".into(),
+            connection_id: "conn".into(),
+            creator: CallId::from("a".to_owned()),
+            created_at: "t0".into(),
+            updated_at: "t0".into(),
+            expires_at: "t1".into(),
+            media: LegId(1),
+            max_participants: max,
+            participants: Vec::new(),
+            ended: None,
+            recorder: None,
+        }
+    }
+
+    fn party(call: &str, host: bool, soft: bool) -> Participant {
+        Participant {
+            id: format!("p-{call}"),
+            call: CallId::from(call.to_owned()),
+            created_at: "t0".into(),
+            updated_at: "t0".into(),
+            muted: false,
+            on_hold: false,
+            end_conference_on_exit: host,
+            soft_end_conference_on_exit: soft,
+            role: SupervisorRole::None,
+            whisper_to: Vec::new(),
+        }
+    }
+
+    fn book_with(parties: &[Participant]) -> Conferences {
+        let mut book = Conferences::default();
+        book.create(conference("c", 3));
+        for p in parties {
+            book.check_join("org", "c", &p.call).unwrap();
+            book.join("c", p.clone());
+        }
+        book
+    }
+
+    fn call(id: &str) -> CallId {
+        CallId::from(id.to_owned())
+    }
+
+    #[test]
+    fn the_last_one_out_ends_the_conference_and_others_leaving_do_not() {
+        let mut book = book_with(&[party("a", false, false), party("b", false, false)]);
+        assert_eq!(book.leave(&call("a"), "t2").map(|l| l.2), Some(Then::GoesOn));
+        let (_, left, then) = book.leave(&call("b"), "t3").unwrap();
+        assert_eq!((left.call, then), (call("b"), Then::Ends { reason: EndReason::AllLeft, hang_up: false }));
+        assert!(book.leave(&call("b"), "t4").is_none(), "a call leaves once");
+    }
+
+    #[test]
+    fn a_host_leaving_ends_it_and_hangs_up_the_rest_unless_soft() {
+        let mut book =
+            book_with(&[party("a", true, false), party("b", false, true), party("c", false, false)]);
+        let hard = Then::Ends { reason: EndReason::HostLeft, hang_up: true };
+        let soft = Then::Ends { reason: EndReason::HostLeft, hang_up: false };
+        assert_eq!(book.leave(&call("b"), "t2").map(|l| l.2), Some(soft));
+        assert_eq!(book.leave(&call("a"), "t3").map(|l| l.2), Some(hard));
+    }
+
+    #[test]
+    fn joining_is_refused_when_full_ended_already_in_or_another_organizations() {
+        let mut book = book_with(&[party("a", false, false), party("b", false, false)]);
+        assert_eq!(book.check_join("org", "c", &call("a")), Err(ConferenceError::AlreadyIn(call("a"))));
+        assert_eq!(
+            book.check_join("other", "c", &call("x")),
+            Err(ConferenceError::NoSuchConference("c".into()))
+        );
+        book.join("c", party("c", false, false));
+        assert_eq!(book.check_join("org", "c", &call("d")), Err(ConferenceError::Full(3)));
+        let (left, media) = book.end("c", EndReason::EndedViaApi, None, "t5").unwrap();
+        assert_eq!((left.len(), media), (3, LegId(1)));
+        assert!(book.of_call(&call("a")).is_none(), "its participants are free again");
+        assert_eq!(book.check_join("org", "c", &call("d")), Err(ConferenceError::Ended("c".into())));
+        assert!(book.end("c", EndReason::EndedViaApi, None, "t6").is_none(), "it ends once");
+        assert_eq!(book.get("org", "c").unwrap().status(), "completed");
     }
 }

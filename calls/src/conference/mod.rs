@@ -30,7 +30,7 @@ use std::time::Duration;
 use bond_call_core::Ending;
 use bond_media_engine::leg::MediaSource;
 use bond_media_engine::{LegId, PartyRole};
-use bond_store::clock::{monotonic, rfc3339_now};
+use bond_store::clock::rfc3339_now;
 use bond_store::db::DbError;
 use bond_store::{CallId, CallRecord};
 use serde_json::{Map, Value};
@@ -105,7 +105,6 @@ impl CallService {
             expires_at: expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             media,
             max_participants: new.max_participants,
-            deadline: monotonic() + new.duration,
             participants: Vec::new(),
             ended: None,
             recorder: None,
@@ -134,14 +133,25 @@ impl CallService {
             .conferences()
             .check_join(organization, id, call_id)
             .map_err(|e| refused(e, "/call_control_id"))?;
+        // Out of its bridge or queue first, as a bridge takes a queued call out.
         self.unbridge(call_id).await?;
+        self.left_queue(call_id, crate::queue::LeftBecause::Bridged).await?;
         let role = self.party_role(join.role, &join.whisper_to);
         self.engine.join_conference(media, leg, role).await?;
-        if join.mute {
-            self.engine.set_mute(leg, Some(true), None).await?;
-        }
-        if join.hold {
-            self.engine.hold(leg, Some(self.hold_source(leg, join.hold_audio_url).await?)).await?;
+        let controls = async {
+            if join.mute {
+                self.engine.set_mute(leg, Some(true), None).await?;
+            }
+            if join.hold {
+                self.engine
+                    .hold(leg, Some(self.hold_source(leg, join.hold_audio_url.clone()).await?))
+                    .await?;
+            }
+            Ok::<(), CallError>(())
+        };
+        if let Err(e) = controls.await {
+            let _ = self.engine.unbridge(leg).await;
+            return Err(e);
         }
         let now = rfc3339_now();
         let participant = Participant {
