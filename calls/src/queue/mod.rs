@@ -165,15 +165,17 @@ impl CallService {
                     return;
                 }
                 if announce_at <= now {
-                    service.announce(&call, position, expected).await;
+                    service.announce(&call, ticket, position, expected).await;
                     announce_at = now + ANNOUNCE_EVERY;
                 }
             }
         });
     }
 
-    /// Speak the caller's place in line over the music (which ducks under it).
-    async fn announce(&self, call: &CallId, position: usize, expected: Option<Duration>) {
+    /// Speak the caller's place in line over the music (which ducks under it),
+    /// unless stay `ticket` is over by the time the speech is ready: an
+    /// announcement must not play over the agent the caller was handed to.
+    async fn announce(&self, call: &CallId, ticket: u64, position: usize, expected: Option<Duration>) {
         let Some(leg) = self.registry.leg(call) else { return };
         let speech = Speech {
             text: announcement(position, expected),
@@ -181,10 +183,19 @@ impl CallService {
             language: "en-US".into(),
             voice: "female".into(),
         };
+        let waiting = || self.queues.lock().stay(call, ticket).is_some();
         let played = async {
             let clip = self.load_clip(leg, AudioSource::Speech(speech), Some(1)).await?;
+            if !waiting() {
+                return Ok(());
+            }
             let clip = bond_media_engine::leg::Clip { duck: true, ..clip };
-            self.engine.play(leg, clip, true).await.map_err(CallError::from)
+            self.engine.play(leg, clip, true).await?;
+            if !waiting() {
+                // It left the queue (and its music was stopped) while the clip was on its way.
+                self.engine.stop_playback(leg, true, true).await?;
+            }
+            Ok::<(), CallError>(())
         };
         if let Err(e) = played.await {
             tracing::info!(%call, error = %e, "a queue announcement could not be played");
