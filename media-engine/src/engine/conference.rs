@@ -184,6 +184,14 @@ impl Conference {
         }
     }
 
+    /// A frame `leg`'s party said, into its inbox (a leg not in it is ignored).
+    pub(super) fn hear(&mut self, leg: LegId, frame: &AudioFrame) {
+        let rate = self.rate;
+        if let Some(party) = self.party_mut(leg) {
+            party.push(frame, rate);
+        }
+    }
+
     fn party_mut(&mut self, leg: LegId) -> Option<&mut Party> {
         self.parties.iter_mut().find(|p| p.leg == leg)
     }
@@ -419,20 +427,14 @@ impl Engine {
         }
     }
 
-    /// A frame `leg`'s party said, for its conference.
-    pub(super) fn hand_to_conference(&mut self, conference: LegId, leg: LegId, frame: &AudioFrame) {
-        if let Some(conf) = self.conferences.get_mut(&conference) {
-            let rate = conf.rate;
-            if let Some(party) = conf.party_mut(leg) {
-                party.push(frame, rate);
-            }
-        }
-    }
-
     /// What another engine relays to a conference of this one.
     pub(super) fn conference_relay(&mut self, relay: Relay) {
         match relay {
-            Relay::Frame { from, to, frame } => self.hand_to_conference(to, from, &frame),
+            Relay::Frame { from, to, frame } => {
+                if let Some(conf) = self.conferences.get_mut(&to) {
+                    conf.hear(from, &frame);
+                }
+            }
             Relay::Unbridge { from, to } => self.drop_party(to, from),
             // A conference decodes everything: no passthrough, and digits stay with their leg.
             Relay::Packet { .. } | Relay::Passthrough { .. } | Relay::Dtmf { .. } => {}

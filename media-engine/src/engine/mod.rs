@@ -512,9 +512,8 @@ impl Engine {
                                 }));
                             } else if let Some(peer_leg) = self.legs.get_mut(&peer) {
                                 peer_leg.handle_frame(frame);
-                            } else {
-                                let frame = frame.clone();
-                                self.hand_to_conference(peer, id, &frame);
+                            } else if let Some(conference) = self.conferences.get_mut(&peer) {
+                                conference.hear(id, frame);
                             }
                         }
                         None if keep_unbridged_audio => self.outputs.push_back(EngineOutput::Heard {
