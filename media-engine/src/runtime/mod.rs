@@ -31,6 +31,7 @@ mod driver_thread;
 mod fork;
 mod handle;
 mod leg_socket;
+mod metrics;
 mod packet_decode;
 mod ports;
 mod record_repair;
