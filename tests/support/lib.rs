@@ -71,6 +71,7 @@ pub fn heard_digits(pcm: &[i16]) -> String {
 pub mod amd;
 pub mod bond_process;
 pub mod load;
+pub mod pcmu_feed;
 pub mod rtpengine;
 pub mod sip_lite;
 pub mod stamped;
