@@ -19,6 +19,7 @@ use bond_codecs::dtmf::DtmfDetector;
 use bond_codecs::AudioFrame;
 
 use super::activity::{Activity, FrameLevel};
+use super::echo::EchoGuard;
 use super::tone::{ToneSegment, ToneTracker};
 use super::{AmdConfig, AmdEvent, GreetingEnd, GreetingWatch, Verdict};
 
@@ -43,10 +44,6 @@ const BEEP_QUIET_BEFORE_MS: u32 = 80;
 const BEEP_EDGE_MARGIN_MS: u32 = 15;
 /// How far a beep stands above the audio just before it (dB).
 const BEEP_OVER_BACKGROUND_DB: f64 = 10.0;
-/// How far back sent audio can come back as echo (frames).
-const ECHO_FRAMES: usize = 16;
-/// Heard audio within this many dB of the loudest recently sent frame may be echo.
-const ECHO_MARGIN_DB: f64 = 2.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -131,26 +128,6 @@ impl Words {
     }
 }
 
-/// Recent levels of what Bond sent the callee, to tell echo from the callee.
-#[derive(Debug, Clone)]
-struct EchoGuard {
-    sent_db: [f64; ECHO_FRAMES],
-    next: usize,
-}
-
-impl EchoGuard {
-    fn push(&mut self, sent: Option<FrameLevel>) {
-        self.sent_db[self.next] = sent.map_or(0.0, |l| l.power_db);
-        self.next = (self.next + 1) % ECHO_FRAMES;
-    }
-
-    /// `heard` could be Bond's own audio coming back.
-    fn masks(&self, heard: FrameLevel, floor_db: f64) -> bool {
-        let loudest = self.sent_db.iter().copied().fold(0.0, f64::max);
-        loudest > floor_db + 6.0 && heard.power_db < loudest + ECHO_MARGIN_DB
-    }
-}
-
 /// Answering-machine detector for one leg. See the module docs.
 #[derive(Debug)]
 pub struct AmdDetector {
@@ -181,7 +158,7 @@ impl AmdDetector {
             dtmf: DtmfDetector::new(rate_hz),
             dtmf_heard_ms: None,
             activity: Activity::new(config.silence_threshold),
-            echo: EchoGuard { sent_db: [0.0; ECHO_FRAMES], next: 0 },
+            echo: EchoGuard::default(),
             words: Words::default(),
             speech_history: [false; HISTORY_FRAMES as usize],
             level_history: [0.0; HISTORY_FRAMES as usize],

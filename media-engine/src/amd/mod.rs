@@ -10,6 +10,7 @@
 
 pub mod activity;
 mod detector;
+mod echo;
 pub mod tone;
 
 pub use detector::AmdDetector;
