@@ -18,89 +18,9 @@ use bond_codecs::g711;
 use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
 use bond_codecs::signals::SplitMix64;
 
+pub use super::labels::{labels_csv, parse_labels, ClipInfo, Label};
+
 pub const RATE: u32 = 8_000;
-
-/// Who or what answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Label {
-    Human,
-    Machine,
-    Fax,
-    Silence,
-}
-
-impl Label {
-    pub const ALL: [Label; 4] = [Self::Human, Self::Machine, Self::Fax, Self::Silence];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Human => "human",
-            Self::Machine => "machine",
-            Self::Fax => "fax",
-            Self::Silence => "silence",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|l| l.as_str() == s)
-    }
-}
-
-/// One clip's truth.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClipInfo {
-    pub file: String,
-    pub label: Label,
-    /// What kind of clip, e.g. `human/second-hello`.
-    pub kind: String,
-    /// End of the first thing a person said (ms), for people.
-    pub first_utterance_end_ms: Option<u32>,
-    /// The beep after a greeting, for machines that have one.
-    pub beep: Option<(u32, u32, f64)>,
-}
-
-/// The clips' labels as CSV: `file,label,kind,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz`.
-pub fn labels_csv(clips: &[ClipInfo]) -> String {
-    let mut out = String::from("file,label,kind,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz\n");
-    for c in clips {
-        let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            c.file,
-            c.label.as_str(),
-            c.kind,
-            opt(c.first_utterance_end_ms),
-            opt(c.beep.map(|b| b.0)),
-            opt(c.beep.map(|b| b.1)),
-            c.beep.map(|b| format!("{:.0}", b.2)).unwrap_or_default()
-        ));
-    }
-    out
-}
-
-pub fn parse_labels(csv: &str) -> Result<Vec<ClipInfo>, String> {
-    csv.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            if f.len() != 7 {
-                return Err(format!("bad label line: {line}"));
-            }
-            let num = |s: &str| if s.is_empty() { None } else { s.parse::<u32>().ok() };
-            Ok(ClipInfo {
-                file: f[0].to_owned(),
-                label: Label::parse(f[1]).ok_or_else(|| format!("bad label: {}", f[1]))?,
-                kind: f[2].to_owned(),
-                first_utterance_end_ms: num(f[3]),
-                beep: match (num(f[4]), num(f[5])) {
-                    (Some(a), Some(b)) => Some((a, b, f[6].parse().unwrap_or(0.0))),
-                    _ => None,
-                },
-            })
-        })
-        .collect()
-}
 
 /// Speech synthesis through espeak-ng and sox, cached per phrase.
 #[derive(Debug, Default)]

@@ -2,4 +2,5 @@
 
 pub mod corpus;
 pub mod eval;
+pub mod labels;
 pub mod live;
