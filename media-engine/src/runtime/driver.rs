@@ -1,6 +1,9 @@
 //! The drivers: one per shard, each with its engine, its legs' sockets, and
 //! the loop in the module docs.
 
+mod packets;
+mod taps;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +20,7 @@ use super::handle::{
     Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, ShardHandle, StreamInput,
     StreamLeg,
 };
-use super::leg_socket::{LegSocket, Packet, RtcpSocket, Sent, SocketSrtp};
+use super::leg_socket::{LegSocket, RtcpSocket, SocketSrtp};
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
@@ -31,7 +34,7 @@ use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{RecordTap, RtcpSetup};
 use crate::rtp::MAX_RTP_PACKET;
-use crate::webrtc::{stun, Transport, WebRtcOptions, DEFAULT_CODECS};
+use crate::webrtc::{Transport, WebRtcOptions, DEFAULT_CODECS};
 
 const COMMAND_QUEUE: usize = 256;
 const DATAGRAM_QUEUE: usize = 4096;
@@ -278,76 +281,18 @@ impl Driver {
             Command::SendDtmf { leg, digits, timing, reply } => {
                 let _ = reply.send(self.engine.send_dtmf(leg, &digits, timing).map_err(engine_error));
             }
-            Command::StartRecording { leg, spec, reply } => {
-                // One whose file could not be created makes way for the new one.
-                if self.recordings.get(&leg).is_some_and(RecordSink::failed) {
-                    self.recordings.remove(&leg);
-                }
-                if self.recordings.contains_key(&leg) {
-                    let _ =
-                        reply.send(Err(RuntimeError::Recording(format!("{leg} is already being recorded"))));
-                } else if self.engine.rate(leg).is_none() {
-                    let _ = reply.send(Err(engine_error(crate::EngineError::UnknownLeg(leg))));
-                } else {
-                    // The writer answers `reply` once it has created the file.
-                    if let Some(sink) = recorder::start(spec, &self.shared.writers, reply) {
-                        self.recordings.insert(leg, sink);
-                        self.retap(leg);
-                    }
-                }
-            }
+            Command::StartRecording { leg, spec, reply } => self.start_recording(leg, spec, reply),
             Command::PauseRecording { leg, paused, reply } => {
-                let result = match self.recordings.get_mut(&leg) {
-                    Some(sink) => {
-                        let pausing = paused && !sink.paused;
-                        sink.paused = paused;
-                        self.retap(leg);
-                        if pausing {
-                            self.record(leg, RecordInput::Paused);
-                        }
-                        Ok(())
-                    }
-                    None => Err(RuntimeError::Recording(format!("{leg} is not being recorded"))),
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(self.pause_recording(leg, paused));
             }
             Command::StopRecording { leg, reply } => {
-                if let Some(sink) = self.recordings.get_mut(&leg) {
-                    sink.paused = true;
-                    self.retap(leg);
-                }
-                // The writer finishes the file once the sink is dropped; the reply waits for it.
-                let finished = self.recordings.remove(&leg).map(|sink| {
-                    let (dropped, finished) = sink.stop();
-                    RuntimeMetrics::add(&self.shared.metrics.recording_frames_dropped, dropped);
-                    finished
-                });
-                let _ = reply.send(finished);
+                let _ = reply.send(self.stop_recording(leg));
             }
             Command::StartFork { leg, name, reply } => {
-                let forks = self.forks.get(&leg).map(Vec::as_slice).unwrap_or_default();
-                let result = if forks.iter().any(|(n, _)| *n == name) {
-                    Err(RuntimeError::Fork(format!("{leg} already has a {name} fork")))
-                } else {
-                    self.engine.set_recording(leg, RecordTap::Frames).map_err(engine_error).map(|()| {
-                        let (sink, fork) = fork::open();
-                        self.forks.entry(leg).or_default().push((name, sink));
-                        fork
-                    })
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(self.start_fork(leg, name));
             }
             Command::StopFork { leg, name, reply } => {
-                // Dropping the sink ends the consumer's stream.
-                let forks = self.forks.entry(leg).or_default();
-                let before = forks.len();
-                forks.retain(|(n, _)| *n != name);
-                let stopped = forks.len() < before;
-                if forks.is_empty() {
-                    self.forks.remove(&leg);
-                }
-                self.retap(leg);
-                let _ = reply.send(stopped);
+                let _ = reply.send(self.stop_fork(leg, name));
             }
             Command::SetMute { leg, inbound, outbound, reply } => {
                 let now = self.engine.controls(leg);
@@ -476,81 +421,6 @@ impl Driver {
         Ok(LegInfo { id, local_addr })
     }
 
-    fn receive(
-        &mut self,
-        leg: LegId,
-        transport: Transport,
-        from: SocketAddr,
-        to: Option<SocketAddr>,
-        data: &[u8],
-    ) {
-        let metrics = &self.shared.metrics;
-        RuntimeMetrics::add(&metrics.packets_received, 1);
-        if leg == WEBRTC_PORT {
-            let Some(port) = &self.shared.webrtc else { return };
-            match self.engine.handle_webrtc_datagram(now(), transport, from, to.unwrap_or(port.local), data) {
-                // An accepted check: the leg's media will come from there too.
-                Ok(id) if stun::is_stun(data) => self.shared.webrtc_routes.learn_peer(from, id),
-                Ok(_) => {}
-                Err(e) => {
-                    RuntimeMetrics::add(&metrics.packets_rejected, 1);
-                    tracing::trace!(%from, error = %e, "WebRTC datagram refused");
-                }
-            }
-            return;
-        }
-        if self.shared.config.strict_source && self.sockets.get(&leg).is_some_and(|s| s.refuses(from, data)) {
-            RuntimeMetrics::add(&metrics.packets_rejected, 1);
-            tracing::trace!(%leg, %from, "datagram from another address than the latched peer");
-            return;
-        }
-        let opened = self.sockets.get_mut(&leg).map_or(Ok(Packet::AsItCame(data)), |s| s.open(data));
-        let data = match &opened {
-            Ok(data) => &data[..],
-            // A bad tag, a replay or plain RTP: never decoded, never latched onto.
-            Err(e) => {
-                RuntimeMetrics::add(&metrics.packets_rejected, 1);
-                RuntimeMetrics::add(&metrics.srtp_rejected, 1);
-                tracing::trace!(%leg, %from, error = %e, "SRTP packet refused");
-                return;
-            }
-        };
-        if let Err(e) = self.engine.handle_receive(now(), leg, data) {
-            RuntimeMetrics::add(&metrics.packets_rejected, 1);
-            tracing::trace!(%leg, %from, error = %e, "datagram refused");
-            return;
-        }
-        // Symmetric RTP: answer where the first accepted packet came from, whatever
-        // the SDP said (a peer behind NAT does not know its public address). RTCP
-        // latches the RTCP address the same way.
-        if let Some(socket) = self.sockets.get_mut(&leg) {
-            if crate::rtp::rtcp::is_rtcp(data) {
-                if let Some(rtcp) = socket.rtcp.as_mut().filter(|r| r.remote.is_none()) {
-                    rtcp.remote = Some(from);
-                }
-            } else if !socket.latched {
-                socket.remote = Some(from);
-                socket.latched = true;
-            }
-        }
-    }
-
-    /// Read every RTP socket that has woken until it would block. What a
-    /// socket's packets produce leaves before the next socket is read, so the
-    /// first packet of a large batch does not wait for the last.
-    fn read_rtp_sockets(&mut self) {
-        let ready = self.rtp_sockets.take_ready();
-        let mut buf = std::mem::take(&mut self.rtp_buf);
-        for &place in &ready {
-            while let Some((leg, from, len)) = self.rtp_sockets.recv(place, &mut buf) {
-                self.receive(leg, Transport::Udp, from, None, &buf[..len]);
-            }
-            self.flush();
-        }
-        self.rtp_buf = buf;
-        self.rtp_sockets.give_back(ready);
-    }
-
     fn stream_input(&mut self, leg: LegId, input: StreamInput) {
         let result = match input {
             StreamInput::Media { chunk, payload } => {
@@ -627,40 +497,6 @@ impl Driver {
         }
     }
 
-    /// Hand a recording what its leg gave it. A paused recording takes no frames
-    /// (a fork beside it may keep them coming), but does take the packets a leg
-    /// hands over as its tap is taken off, and the pause itself, after them.
-    fn record(&mut self, leg: LegId, input: RecordInput) {
-        let Some(sink) = self.recordings.get_mut(&leg) else { return };
-        if sink.failed() {
-            // Its writer has told the API; the leg goes back to no recording.
-            self.recordings.remove(&leg);
-            self.retap(leg);
-            return;
-        }
-        if sink.paused && matches!(input, RecordInput::Frames { .. }) {
-            return;
-        }
-        let dropped = sink.offer(input);
-        RuntimeMetrics::add(&self.shared.metrics.recording_frames_dropped, dropped);
-    }
-
-    fn transmit(&mut self, leg: LegId, data: &[u8]) {
-        let Some(socket) = self.sockets.get_mut(&leg) else { return };
-        match socket.send_rtp(data) {
-            Sent::Yes => RuntimeMetrics::add(&self.shared.metrics.packets_sent, 1),
-            Sent::Dropped => RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1),
-            Sent::Nowhere => {}
-        }
-    }
-
-    fn transmit_rtcp(&mut self, leg: LegId, data: &[u8]) {
-        let Some(socket) = self.sockets.get_mut(&leg) else { return };
-        if socket.send_rtcp(data) == Sent::Dropped {
-            RuntimeMetrics::add(&self.shared.metrics.packets_dropped, 1);
-        }
-    }
-
     fn leg_opened(&self) {
         self.shared.metrics.leg_opened();
         self.legs.fetch_add(1, Ordering::Relaxed);
@@ -682,21 +518,6 @@ impl Driver {
         }
         self.shared.metrics.legs_active.fetch_sub(1, Ordering::Relaxed);
         self.legs.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Have the engine output a leg's audio while a running recording or a fork
-    /// wants it: as packets while passing through, if only a recording that takes them does.
-    fn retap(&mut self, leg: LegId) {
-        let recording = self.recordings.get(&leg).filter(|sink| !sink.paused);
-        let tap = match recording {
-            _ if self.forks.contains_key(&leg) => RecordTap::Frames,
-            Some(_) => RecordTap::FramesOrPackets,
-            None => RecordTap::Off,
-        };
-        let _ = self.engine.set_recording(leg, tap);
-        // Packets a passthrough leg held for the recording come out as its tap
-        // changes: take them now, ahead of whatever the change is for.
-        self.flush();
     }
 
     fn ports(&self) -> std::sync::MutexGuard<'_, PortAllocator> {
