@@ -37,6 +37,7 @@ pub mod queue;
 mod recording;
 pub mod recording_links;
 pub mod recording_storage;
+pub mod refer;
 mod registry;
 mod service;
 mod sip_calls;

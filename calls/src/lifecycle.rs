@@ -144,7 +144,11 @@ impl CallService {
             Err(e) => Err(e.into()),
         };
         match bridged {
-            Ok(()) => self.agents.placed_call_answered(link),
+            Ok(()) => {
+                self.agents.placed_call_answered(link);
+                // It ends the referring call: a task of its own, not inside this book change.
+                tokio::spawn(self.clone().referred_call_bridged_later(dialed.clone()));
+            }
             Err(e) => tracing::info!(%dialed, %link, error = %e, "bridge on answer failed"),
         }
     }
@@ -188,6 +192,7 @@ impl CallService {
         self.agents.released(call_control_id, ending.cause, monotonic());
         self.store.commit(tx).await?;
         self.notifier.notify();
+        self.referral_ended(call_control_id, ending, call.answered_at.is_some()).await;
         Ok(())
     }
 

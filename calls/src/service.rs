@@ -92,6 +92,8 @@ pub struct CallService {
     pub(super) playbacks: Arc<DashMap<u64, super::playback::Playing>>,
     /// Ids handed out for clips, forks and gathers, unique in the process.
     ids: Arc<std::sync::atomic::AtomicU64>,
+    /// REFERs in flight, by the call they concern (`refer.rs`).
+    pub(super) referrals: Arc<DashMap<CallId, super::refer::Referral>>,
     /// Speech-to-text and translation engines, or why there are none.
     pub(super) speech: Result<SpeechEngines, String>,
     /// Every translated segment as it is stored, for the supervisor streams.
@@ -115,6 +117,7 @@ impl CallService {
             book: Arc::default(),
             book_woken: Arc::default(),
             playbacks: Arc::default(),
+            referrals: Arc::default(),
             ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             speech: Err("no speech engines are configured".into()),
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,

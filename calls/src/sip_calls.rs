@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use bond_codecs::Codec;
-use bond_sip::{AnswerError, CallControl, Destination, IncomingCall, Outgoing, SipCalls, SipSettings};
+use bond_sip::{
+    AnswerError, CallControl, Destination, IncomingCall, Outgoing, ReferProgress, ReferRefusal, SipCalls,
+    SipSettings,
+};
 use bond_store::db::DbError;
 use bond_store::{CallId, CallRecord, Connection, Ending};
 
@@ -49,6 +52,14 @@ impl CallControl for CallService {
 
     async fn ended(&self, call: &CallId, ending: Ending) {
         self.end(call, ending).await;
+    }
+
+    async fn referred(&self, call: &CallId, target: String) -> Result<(), ReferRefusal> {
+        self.peer_referred(call, target).await
+    }
+
+    async fn refer_progress(&self, call: &CallId, progress: ReferProgress) {
+        self.refer_moved(call, progress).await;
     }
 }
 

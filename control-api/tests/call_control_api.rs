@@ -330,9 +330,13 @@ async fn unknown_actions_are_404_and_unavailable_ones_422() {
         let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
         let (status, _) = action(&state, &id, "teleport", json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, json) = action(&state, &id, "refer", json!({})).await;
+        let (status, json) = action(&state, &id, "fork_start", json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
         assert_eq!(json["errors"][0]["code"], "10015", "{json}");
+        let refer = json!({ "sip_address": "sip:+15551230000@pbx.example.com" });
+        let (status, json) = action(&state, &id, "refer", refer).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "only a SIP call can be referred: {json}");
+        assert_eq!(json["errors"][0]["code"], "90015", "{json}");
         let (status, json) = action(&state, &id, "answer", json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an outgoing call cannot be answered: {json}");
         let (status, json) = action(&state, &id, "send_dtmf", json!({ "digits": "12x" })).await;

@@ -10,6 +10,8 @@ use bond_media_engine::LegId;
 use bond_store::db::DbError;
 use bond_store::{CallId, Connection, Ending};
 
+use super::refer::{ReferProgress, ReferRefusal};
+
 /// A new INVITE, checked, with its leg open and its dialog registered,
 /// becoming a parked call.
 #[derive(Debug, Clone)]
@@ -43,4 +45,16 @@ pub trait CallControl: Clone + Send + Sync + 'static {
     /// The SIP side of a call has ended (the far end hung up or cancelled, the
     /// INVITE failed, nobody answered): end the call.
     fn ended(&self, call: &CallId, ending: Ending) -> impl Future<Output = ()> + Send;
+
+    /// The peer of `call` asks Bond to call `target` (a REFER: a blind
+    /// transfer). `Ok` when call control goes ahead; it then reports the
+    /// outcome with [`SipCalls::notify_refer`](crate::SipCalls::notify_refer).
+    fn referred(
+        &self,
+        call: &CallId,
+        target: String,
+    ) -> impl Future<Output = Result<(), ReferRefusal>> + Send;
+
+    /// A REFER Bond sent on `call` moved on.
+    fn refer_progress(&self, call: &CallId, progress: ReferProgress) -> impl Future<Output = ()> + Send;
 }

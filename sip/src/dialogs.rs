@@ -1,6 +1,7 @@
 //! What happens inside a dialog, as rsipstack reports it: the far end hangs up
 //! or cancels, changes the session (re-INVITE/UPDATE: hold, resume, codec),
-//! sends DTMF (INFO), or asks whether Bond is there (OPTIONS).
+//! sends DTMF (INFO), asks whether Bond is there (OPTIONS), or refers the
+//! call elsewhere (REFER, and NOTIFYs of Bond's own: `refer.rs`).
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use rsipstack::sip::{Header, Request, StatusCode};
 
 use super::control::CallControl;
 use super::media;
+use super::refer;
 use super::registry::SipCalls;
 use super::SipStack;
 
@@ -44,10 +46,19 @@ pub async fn run<C: CallControl>(
             DialogState::Options(_, _, handle) => {
                 tokio::spawn(async move { handle.reply(StatusCode::OK).await });
             }
-            DialogState::Refer(_, _, handle)
-            | DialogState::Message(_, _, handle)
-            | DialogState::Notify(_, _, handle)
-            | DialogState::Publish(_, _, handle) => {
+            DialogState::Refer(id, request, handle) => {
+                let control = control.clone();
+                tokio::spawn(async move {
+                    refer::referred(&calls, control, &id.call_id, &request, handle).await;
+                });
+            }
+            DialogState::Notify(id, request, handle) => {
+                let control = control.clone();
+                tokio::spawn(async move {
+                    refer::notified(&calls, control, &id.call_id, &request, handle).await;
+                });
+            }
+            DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
                 tokio::spawn(async move { handle.reply(StatusCode::NotImplemented).await });
             }
             _ => {}

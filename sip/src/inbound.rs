@@ -159,6 +159,7 @@ impl<C: CallControl> Inbound<C> {
                 plan: Some(plan),
             },
             codecs: settings.codecs.clone(),
+            refer_lane: Default::default(),
         });
         // 100 Trying goes out at once; the task then waits for CANCEL or the ACK.
         let mut dialog_task = dialog.clone();

@@ -15,6 +15,7 @@
 //!   to [`CallControl`].
 //! - `dialogs`: what happens inside a dialog: BYE, CANCEL, re-INVITE (hold,
 //!   codec change), INFO (DTMF), OPTIONS.
+//! - `refer`: REFER both ways (the `refer` action; a peer's blind transfer).
 //!
 //! Every SIP call has one RTP leg in the media engine ([`media`]).
 //!
@@ -32,6 +33,7 @@ mod examine;
 mod inbound;
 pub mod media;
 mod outbound;
+mod refer;
 mod registry;
 pub mod settings;
 mod source;
@@ -55,6 +57,7 @@ pub use config::SipConfig;
 pub use control::{CallControl, IncomingCall};
 pub use examine::examine;
 pub use outbound::{Destination, Outgoing};
+pub use refer::{ExtraHeader, ReferProgress, ReferRefusal};
 pub use registry::{SipCall, SipCalls};
 pub use settings::{SipSettings, Trunk, TrunkTransport};
 
@@ -62,7 +65,7 @@ use bond_media_engine::runtime::EngineHandle;
 use inbound::Inbound;
 
 /// Methods Bond answers (sent in `Allow`).
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY";
 
 /// The running SIP user agent.
 pub struct SipStack {

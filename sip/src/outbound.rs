@@ -196,6 +196,7 @@ impl SipCalls {
             answered: false,
             media: call.media,
             codecs: call.codecs,
+            refer_lane: Default::default(),
         });
         let calls = self.clone();
         let ring = call.ring;

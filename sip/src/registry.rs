@@ -19,6 +19,8 @@ pub struct SipCall {
     pub answered: bool,
     pub media: CallMedia,
     pub codecs: Vec<bond_codecs::Codec>,
+    /// Taken by each NOTIFY of a REFER's progress, so they leave in order (`refer.rs`).
+    pub refer_lane: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for SipCall {

@@ -65,6 +65,9 @@ pub struct SipSettings {
     pub trunk: Option<Trunk>,
     /// SRTP (SDES) on this connection's calls.
     pub srtp: SrtpMode,
+    /// Whether a peer's REFER is carried out (off by default: it makes Bond
+    /// dial, through this connection's trunk, a number the peer chose).
+    pub accept_refer: bool,
 }
 
 /// Whether a connection's calls use SRTP, keyed by SDES (`a=crypto`).
@@ -92,8 +95,16 @@ impl SipSettings {
     pub fn from_value(sip: &Value) -> Result<Self, String> {
         let object = sip.as_object().ok_or("bond.sip must be an object")?;
         for key in object.keys() {
-            if !["allowed_ips", "inbound_auth", "max_concurrent_calls", "codecs", "trunk", "srtp"]
-                .contains(&key.as_str())
+            if ![
+                "allowed_ips",
+                "inbound_auth",
+                "max_concurrent_calls",
+                "codecs",
+                "trunk",
+                "srtp",
+                "accept_refer",
+            ]
+            .contains(&key.as_str())
             {
                 return Err(format!("bond.sip.{key} is not a setting"));
             }
@@ -147,7 +158,11 @@ impl SipSettings {
             Some("required") => SrtpMode::Required,
             _ => return Err("bond.sip.srtp must be off, offered or required".into()),
         };
-        Ok(Self { allowed_ips, inbound_auth, max_concurrent_calls, codecs, trunk, srtp })
+        let accept_refer = match sip.get("accept_refer") {
+            None | Some(Value::Null) => false,
+            Some(v) => v.as_bool().ok_or("bond.sip.accept_refer must be true or false")?,
+        };
+        Ok(Self { allowed_ips, inbound_auth, max_concurrent_calls, codecs, trunk, srtp, accept_refer })
     }
 }
 
@@ -216,6 +231,7 @@ mod tests {
     fn defaults_fill_what_is_left_out() {
         let s = SipSettings::from_value(&json!({"trunk": {"host": "10.1.1.1"}})).unwrap();
         assert_eq!(s.codecs, DEFAULT_CODECS);
+        assert!(!s.accept_refer, "a peer's REFER is refused unless the connection says otherwise");
         let trunk = s.trunk.unwrap();
         assert_eq!((trunk.port, trunk.transport), (5060, TrunkTransport::Udp));
     }
@@ -231,6 +247,7 @@ mod tests {
             (json!({"trunk": {"host": "h", "transport": "sctp"}}), "transport"),
             (json!({"registrar": "x"}), "registrar"),
             (json!({"srtp": "yes"}), "srtp"),
+            (json!({"accept_refer": "yes"}), "accept_refer"),
             (json!({"inbound_auth": {"username": "u"}}), "inbound_auth"),
         ] {
             let error = SipSettings::from_value(&value).unwrap_err();

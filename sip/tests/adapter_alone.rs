@@ -9,7 +9,9 @@ use std::time::Duration;
 use bond_codecs::Codec;
 use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig};
 use bond_sip::media::{self, CallMedia};
-use bond_sip::{CallControl, Destination, IncomingCall, Outgoing, SipCalls, SipConfig};
+use bond_sip::{
+    CallControl, Destination, IncomingCall, Outgoing, ReferProgress, ReferRefusal, SipCalls, SipConfig,
+};
 use bond_store::db::DbError;
 use bond_store::{CallId, Connection, Ending};
 use tokio::net::UdpSocket;
@@ -21,6 +23,7 @@ enum Report {
     Incoming(IncomingCall),
     Answered(CallId, Codec),
     Ended(CallId, Ending),
+    Referred(CallId, String),
 }
 
 /// Call control replaced by a recorder, with one connection allowing loopback.
@@ -48,6 +51,18 @@ impl CallControl for Recorder {
     async fn ended(&self, call: &CallId, ending: Ending) {
         let _ = self.reports.send(Report::Ended(call.clone(), ending));
     }
+
+    /// Goes ahead unless the target is `sip:nobody@...`.
+    async fn referred(&self, call: &CallId, target: String) -> Result<(), ReferRefusal> {
+        let refused = target.starts_with("sip:nobody@");
+        let _ = self.reports.send(Report::Referred(call.clone(), target));
+        if refused {
+            return Err(ReferRefusal::new(403, "not that one"));
+        }
+        Ok(())
+    }
+
+    async fn refer_progress(&self, _: &CallId, _: ReferProgress) {}
 }
 
 fn connection(allowed: &str) -> Connection {
@@ -117,6 +132,11 @@ impl Caller {
     }
 
     async fn send(&mut self, method: &str, cseq: u32, to_tag: Option<&str>, body: &str) {
+        self.send_with(method, cseq, to_tag, "", body).await;
+    }
+
+    /// `send`, with `headers` (each ending in CRLF) added.
+    async fn send_with(&mut self, method: &str, cseq: u32, to_tag: Option<&str>, headers: &str, body: &str) {
         self.branch += 1;
         let me = self.socket.local_addr().unwrap();
         let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
@@ -130,7 +150,7 @@ impl Caller {
              Call-ID: {call}\r\n\
              CSeq: {cseq} {method}\r\n\
              Contact: <sip:+15551230000@{me}>\r\n\
-             {content_type}Content-Length: {len}\r\n\r\n{body}",
+             {headers}{content_type}Content-Length: {len}\r\n\r\n{body}",
             bond = self.bond,
             call = self.call_id,
             branch = self.branch,
@@ -154,6 +174,34 @@ impl Caller {
             }
             assert!(code < 200 || code == status, "expected {status}, got:\n{text}");
         }
+    }
+}
+
+impl Caller {
+    /// The next request Bond sends (`method`), answered `200 OK`.
+    async fn answer_request(&self, method: &str) -> String {
+        let mut buf = vec![0u8; 8192];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), self.socket.recv_from(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {method} from Bond"))
+            .unwrap();
+        let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(request.starts_with(&format!("{method} ")), "expected {method}, got:\n{request}");
+        let header = |name: &str| {
+            let prefix = format!("{name}:");
+            let lines = request.lines().filter(|l| l.to_ascii_lowercase().starts_with(&prefix));
+            lines.collect::<Vec<_>>().join("\r\n")
+        };
+        let response = format!(
+            "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{}\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+            header("via"),
+            header("from"),
+            header("to"),
+            header("call-id"),
+            header("cseq"),
+        );
+        self.socket.send_to(response.as_bytes(), from).await.unwrap();
+        request
     }
 }
 
@@ -287,4 +335,51 @@ async fn a_dialed_call_that_is_answered_is_reported_with_its_codec() {
     let Report::Answered(answered, codec) = next_report(&mut bond).await else { panic!("not an answer") };
     assert_eq!((answered, codec), (id.clone(), Codec::Pcmu));
     assert!(bond.sip.get(&id).is_some_and(|c| c.answered && !c.incoming));
+}
+
+/// An answered call from `caller`: its id and Bond's tag.
+async fn answered_call(bond: &mut Bond, caller: &mut Caller, rtp_port: u16) -> (CallId, String) {
+    caller.send("INVITE", 1, None, &offer(rtp_port)).await;
+    let Report::Incoming(call) = next_report(bond).await else { panic!("not an incoming call") };
+    bond.sip.answer(&call.call_control_id, &bond.engine).await.unwrap();
+    let tag = to_tag(&caller.expect(200).await);
+    caller.send("ACK", 1, Some(&tag), "").await;
+    (call.call_control_id, tag)
+}
+
+#[tokio::test]
+async fn a_peers_refer_is_accepted_and_its_outcome_notified_after_trying() {
+    let mut bond = start("127.0.0.1", 43400).await;
+    let mut caller = Caller::new(bond.addr, "adapter-refer").await;
+    let (id, tag) = answered_call(&mut bond, &mut caller, 40008).await;
+
+    let refer_to = "Refer-To: <sip:+15559990000@trunk.example.net>\r\n";
+    caller.send_with("REFER", 2, Some(&tag), refer_to, "").await;
+    caller.expect(202).await;
+    let Report::Referred(referred, target) = next_report(&mut bond).await else { panic!("not a refer") };
+    assert_eq!((referred, target.as_str()), (id.clone(), "sip:+15559990000@trunk.example.net"));
+    let trying = caller.answer_request("NOTIFY").await;
+    assert!(trying.contains("SIP/2.0 100 Trying"), "{trying}");
+    assert!(trying.to_ascii_lowercase().contains("subscription-state: active"), "{trying}");
+
+    let sip = bond.sip.clone();
+    let outcome = tokio::spawn(async move { sip.notify_refer(&id, 200).await });
+    let done = caller.answer_request("NOTIFY").await;
+    assert!(done.contains("SIP/2.0 200 OK"), "{done}");
+    assert!(done.to_ascii_lowercase().contains("subscription-state: terminated"), "{done}");
+    outcome.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refer_call_control_declines_or_bond_cannot_do_gets_its_status() {
+    let mut bond = start("127.0.0.1", 43500).await;
+    let mut caller = Caller::new(bond.addr, "adapter-refer-no").await;
+    let (_, tag) = answered_call(&mut bond, &mut caller, 40010).await;
+    caller.send_with("REFER", 2, Some(&tag), "Refer-To: <sip:nobody@example.net>\r\n", "").await;
+    caller.expect(403).await;
+    let replaces = "Refer-To: <sip:+15559990000@pbx?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n";
+    caller.send_with("REFER", 3, Some(&tag), replaces, "").await;
+    caller.expect(501).await;
+    caller.send_with("REFER", 4, Some(&tag), "", "").await;
+    caller.expect(400).await;
 }

@@ -83,6 +83,7 @@ impl CallService {
             Action::Transfer(transfer) => self.transfer(call, *transfer).await,
             Action::Enqueue { name, ask } => self.enqueue_call(call, &name, ask).await,
             Action::LeaveQueue => self.leave_queue(call).await,
+            Action::Refer(refer) => self.refer(call, refer).await,
         }
     }
 }

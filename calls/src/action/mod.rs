@@ -118,6 +118,8 @@ pub enum Action {
         ask: Enqueue,
     },
     LeaveQueue,
+    /// Ask the call's SIP peer to call `sip_address` itself (REFER).
+    Refer(super::refer::Refer),
 }
 
 /// What a held call's party hears.
@@ -143,7 +145,6 @@ impl HoldWith {
 const LATER: &[&str] = &[
     "fork_start",
     "fork_stop",
-    "refer",
     "send_sip_info",
     "suppression_start",
     "suppression_stop",
@@ -200,6 +201,7 @@ impl Action {
             "transfer" => Self::Transfer(Box::new(transfer_request(body)?)),
             "enqueue" => fields::enqueue(body)?,
             "leave_queue" => Self::LeaveQueue,
+            "refer" => Self::Refer(super::refer::refer_request(body)?),
             later if LATER.contains(&later) => {
                 return Err(CallError::invalid(
                     "10015",
@@ -322,7 +324,10 @@ mod tests {
         // An unknown name is 404 whatever its body holds.
         let body = json!({ "client_state": "%%%" });
         assert!(matches!(Action::parse("dance", &body), Err(CallError::UnknownAction(n)) if n == "dance"));
-        assert!(matches!(Action::parse("refer", &json!({})), Err(CallError::Invalid { code: "10015", .. })));
+        assert!(matches!(
+            Action::parse("fork_start", &json!({})),
+            Err(CallError::Invalid { code: "10015", .. })
+        ));
     }
 
     #[test]
