@@ -10,10 +10,15 @@ caller hears the agent who answers.
 """
 
 import asyncio
+import json
 import math
+import os
 import re
+import struct
 import time
+import urllib.error
 import urllib.request
+import wave
 
 import pytest
 from telnyx import Telnyx
@@ -141,6 +146,35 @@ def test_a_caller_hanging_up_leaves_its_queue_before_the_hangup_event(bond, rece
             if e["payload"]["call_control_id"] == call]
     assert mine[-2:] == [("call.dequeued", "hangup"), ("call.hangup", None)], mine
     assert client.queues.retrieve("sales").data.current_size == 0
+    caller.wait()
+
+
+def write_tone_wav(path, hz, rate=44100, seconds=2):
+    """A stereo 16-bit WAV of a tone, at a rate no call runs at."""
+    frames = b"".join(struct.pack("<hh", s, s) for s in
+                      (int(8000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(rate * seconds)))
+    with wave.open(path, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+
+
+def test_a_queue_with_its_own_hold_file_plays_it_to_waiting_callers(bond, receiver):
+    trunk_connection(bond, receiver)
+    client = sdk(bond)
+    write_tone_wav(os.path.join(bond.data_dir, "hold.wav"), 700)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        api(bond, "POST", "/queues", {"queue_name": "music", "bond_hold_audio_file": "missing.wav"})
+    error = json.loads(refused.value.read())["errors"][0]
+    assert refused.value.code == 422 and error["source"]["pointer"] == "/bond_hold_audio_file", error
+    made = api(bond, "POST", "/queues", {"queue_name": "music", "bond_hold_audio_file": "hold.wav"})["data"]
+    assert made["bond_hold_audio_file"] == "hold.wav", made
+    caller, media, call, port = answered_caller(bond, receiver, client)
+    client.calls.actions.enqueue(call, queue_name="music")
+    heard = listen(media, port, 1.5)[-8000:]  # before the first announcement, 2 s in
+    assert share_at(heard, 700, 8000) > 0.8, share_at(heard, 700, 8000)
+    client.calls.actions.hangup(call)
     caller.wait()
 
 

@@ -89,7 +89,21 @@ impl CallService {
                 new_queue_id,
             )
             .map_err(|e| refused(e, "/queue_name"))?;
-        let music = MediaSource::Play { samples: music::hold_tune(rate).into(), repeat: true };
+        let file = self
+            .queues
+            .lock()
+            .get(&call.organization_id, name)
+            .ok()
+            .and_then(|q| q.routing.hold_audio_file.clone());
+        let samples = match file {
+            Some(file) => music::hold_file(&self.files.data_dir, &file, rate).await.unwrap_or_else(|e| {
+                // It was readable when the queue was set up: the tune rather than silence.
+                tracing::warn!(queue = name, error = %e, "the queue's hold file cannot be played");
+                music::hold_tune(rate)
+            }),
+            None => music::hold_tune(rate),
+        };
+        let music = MediaSource::Play { samples: samples.into(), repeat: true };
         if let Err(e) = self.engine.hold(leg, Some(music)).await {
             self.queues.lock().dequeue(id, monotonic(), LeftBecause::Hangup);
             return Err(e.into());
@@ -102,6 +116,14 @@ impl CallService {
         self.wait_in_line(id.clone(), joined.ticket);
         self.route(&call.organization_id).await;
         Ok(())
+    }
+
+    /// Whether `file` can be a queue's hold music (`bond_hold_audio_file`).
+    pub async fn check_hold_audio_file(&self, file: &str) -> Result<(), CallError> {
+        match music::hold_file(&self.files.data_dir, file, bond_codecs::SampleRate::Hz8000).await {
+            Ok(_) => Ok(()),
+            Err(detail) => Err(CallError::invalid("10002", detail, "/bond_hold_audio_file")),
+        }
     }
 
     /// `leave_queue`, or removal through `/v2/queues/{name}/calls/{id}`.

@@ -47,7 +47,8 @@ impl Strategy {
     }
 }
 
-/// A queue's routing settings.
+/// A queue's settings of Bond's own: how it offers its callers to agents,
+/// and what they hear while they wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routing {
     pub strategy: Strategy,
@@ -57,6 +58,8 @@ pub struct Routing {
     pub wrap_up: Duration,
     /// Only agents with every one of these skills are offered its callers.
     pub skills: Vec<String>,
+    /// A WAV in the data directory its callers hear, looped, instead of Bond's tune.
+    pub hold_audio_file: Option<String>,
 }
 
 impl Default for Routing {
@@ -66,6 +69,7 @@ impl Default for Routing {
             ring: Duration::from_secs(20),
             wrap_up: Duration::ZERO,
             skills: Vec::new(),
+            hold_audio_file: None,
         }
     }
 }

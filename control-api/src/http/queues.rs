@@ -43,6 +43,8 @@ pub struct QueueView {
     bond_wrap_up_secs: u64,
     /// Bond's own: the skills an agent needs to be offered its callers.
     bond_skills: Vec<String>,
+    /// Bond's own: the WAV its callers hear (null: Bond's hold tune).
+    bond_hold_audio_file: Option<String>,
 }
 
 impl QueueView {
@@ -60,6 +62,7 @@ impl QueueView {
             bond_ring_secs: queue.routing.ring.as_secs(),
             bond_wrap_up_secs: queue.routing.wrap_up.as_secs(),
             bond_skills: queue.routing.skills.clone(),
+            bond_hold_audio_file: queue.routing.hold_audio_file.clone(),
         }
     }
 }
@@ -133,6 +136,9 @@ pub struct RoutingFields {
     bond_wrap_up_secs: Option<i64>,
     /// Skills an agent must have (all of them) to be offered this queue's callers.
     bond_skills: Option<Vec<String>>,
+    /// A WAV file in Bond's data directory (any PCM rate and channels) that
+    /// waiting callers hear, looped, instead of Bond's hold tune; "" goes back to the tune.
+    bond_hold_audio_file: Option<String>,
 }
 
 impl RoutingFields {
@@ -141,6 +147,15 @@ impl RoutingFields {
             && self.bond_ring_secs.is_none()
             && self.bond_wrap_up_secs.is_none()
             && self.bond_skills.is_none()
+            && self.bond_hold_audio_file.is_none()
+    }
+
+    /// The hold file asked for can be played (a WAV in the data directory).
+    async fn check_hold_audio(&self, state: &AppState) -> Result<(), ApiError> {
+        match self.bond_hold_audio_file.as_deref() {
+            None | Some("") => Ok(()),
+            Some(file) => state.calls.check_hold_audio_file(file).await.map_err(ApiError::from),
+        }
     }
 
     /// The routing these fields make of `base`.
@@ -171,6 +186,11 @@ impl RoutingFields {
                 None => base.skills,
                 Some(skills) => checked_skills(skills, "/bond_skills")?,
             },
+            hold_audio_file: match self.bond_hold_audio_file.as_deref() {
+                None => base.hold_audio_file,
+                Some("") => None,
+                Some(file) => Some(file.to_owned()),
+            },
         })
     }
 }
@@ -193,6 +213,7 @@ pub async fn create(
     principal.require(Role::Admin)?;
     let name = checked_name(&body.queue_name)?;
     let max_size = checked_size(body.max_size.unwrap_or(DEFAULT_MAX_SIZE.into()))?;
+    body.routing.check_hold_audio(&state).await?;
     let routing = body.routing.applied_to(Routing::default())?;
     let mut queues = state.calls.queues();
     let queue = queues
@@ -251,6 +272,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
     let max_size = body.max_size.map(checked_size).transpose()?;
+    body.routing.check_hold_audio(&state).await?;
     let mut queues = state.calls.queues();
     let routing = match body.routing.is_empty() {
         true => None,
