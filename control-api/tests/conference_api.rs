@@ -236,3 +236,69 @@ async fn a_recorded_conference_is_saved_with_what_everyone_heard() {
         json["data"].as_array().unwrap().iter().filter(|r| r["conference_id"] == id.as_str()).count();
     assert_eq!(listed, 1, "listed with its conference: {json}");
 }
+
+#[tokio::test]
+async fn a_repeated_command_id_is_answered_as_before_and_not_carried_out_again() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let a = dial(&state, &conn, "loop:tone?hz=700").await;
+    let body = json!({ "call_control_id": a, "name": "standup", "command_id": "make-1" });
+    let make = || call(&state, "POST", "/v2/conferences", Some(ADMIN_KEY), Some(body.clone()));
+    let (status, _, first) = make().await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, _, again) = make().await;
+    assert_eq!((status, &again), (StatusCode::OK, &first), "the first answer, replayed");
+    let id = first["data"]["id"].as_str().unwrap().to_owned();
+    let b = dial(&state, &conn, "loop:tone?hz=1100").await;
+    conference_action(&state, &id, "join", json!({ "call_control_id": b })).await;
+
+    let leave = json!({ "call_control_id": b, "command_id": "leave-1" });
+    let (status, json) = conference_action(&state, &id, "leave", leave.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let (status, json) = conference_action(&state, &id, "leave", leave).await;
+    assert_eq!(status, StatusCode::OK, "a repeat is not a second leave (which would be 422): {json}");
+    let (status, json) = conference_action(&state, &id, "leave", json!({ "call_control_id": b })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "without the id it is: {json}");
+    assert_eq!(events(&state, "conference.participant.left", &id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn joining_and_leaving_beep_as_the_conference_and_each_participant_say() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let a = dial(&state, &conn, "loop:silence").await;
+    let body = json!({ "call_control_id": a, "name": "beeps", "beep_enabled": "on_enter" });
+    let (status, _, json) = call(&state, "POST", "/v2/conferences", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let id = json["data"]["id"].as_str().unwrap().to_owned();
+    let (b, c) = (dial(&state, &conn, "loop:silence").await, dial(&state, &conn, "loop:silence").await);
+    let steps = async {
+        let pause = || tokio::time::sleep(Duration::from_millis(500));
+        pause().await;
+        conference_action(&state, &id, "join", json!({ "call_control_id": b })).await; // beeps: on_enter
+        pause().await;
+        let leave = json!({ "call_control_id": b, "beep_enabled": "on_exit" }); // its own setting
+        conference_action(&state, &id, "leave", leave).await;
+        pause().await;
+        let quiet = json!({ "call_control_id": c, "beep_enabled": "never" });
+        conference_action(&state, &id, "join", quiet).await;
+    };
+    let (heard, ()) = tokio::join!(heard(&state, &a, 2200), steps);
+
+    // Bursts of sound after 50 ms of quiet, 10 ms at a time: the two beeps and nothing else.
+    let loud: Vec<bool> =
+        heard.chunks(80).map(|c| c.iter().map(|&s| i32::from(s).abs()).max() > Some(1000)).collect();
+    let starts: Vec<usize> =
+        (0..loud.len()).filter(|&i| loud[i] && !loud[i.saturating_sub(5)..i].contains(&true)).collect();
+    assert_eq!(starts.len(), 2, "a beep for b joining and one for b leaving, none for c: {starts:?}");
+    let notes = |at: usize| {
+        let beep = &heard[at * 80..(at * 80 + 1440).min(heard.len())];
+        let (first, second) = beep.split_at(beep.len() / 2);
+        (tone_share(first, 660.0, 8000), tone_share(second, 880.0, 8000))
+    };
+    let (low, high) = notes(starts[0]);
+    assert!(low > 0.5 && high > 0.5, "joining rises 660 -> 880 Hz: {low:.2} {high:.2}");
+    let (low, high) = notes(starts[1]);
+    assert!(low < 0.2 && high < 0.2, "leaving falls 880 -> 660 Hz: {low:.2} {high:.2}");
+    let (status, json) =
+        conference_action(&state, &id, "join", json!({ "call_control_id": b, "beep_enabled": "loud" })).await;
+    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10002"), "{json}");
+}

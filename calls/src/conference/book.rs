@@ -91,6 +91,8 @@ pub struct Participant {
     pub soft_end_conference_on_exit: bool,
     pub role: SupervisorRole,
     pub whisper_to: Vec<CallId>,
+    /// When its joining and leaving beep (its `join`'s `beep_enabled`, else the conference's).
+    pub beeps: super::Beeps,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +113,8 @@ pub struct Conference {
     pub ended: Option<(EndReason, Option<CallId>)>,
     /// The built-in leg recording it (`recording.rs`), while one does.
     pub recorder: Option<LegId>,
+    /// `beep_enabled`: whether participants' joining and leaving beep.
+    pub beeps: super::Beeps,
 }
 
 impl Conference {
@@ -311,6 +315,7 @@ mod tests {
             participants: Vec::new(),
             ended: None,
             recorder: None,
+            beeps: Default::default(),
         }
     }
 
@@ -326,6 +331,7 @@ mod tests {
             soft_end_conference_on_exit: soft,
             role: SupervisorRole::None,
             whisper_to: Vec::new(),
+            beeps: Default::default(),
         }
     }
 

@@ -21,6 +21,7 @@
 //!   one out ends it (`all_left`), as does `end` and its time limit
 //!   (`duration_minutes`, else four hours); `conference.ended` goes to the creator's webhook.
 
+mod beep;
 mod book;
 mod recording;
 
@@ -35,6 +36,7 @@ use bond_store::db::DbError;
 use bond_store::{CallId, CallRecord};
 use serde_json::{Map, Value};
 
+pub use beep::Beeps;
 pub use book::{Conference, ConferenceError, Conferences, EndReason, Participant, SupervisorRole, Then};
 
 use super::error::CallError;
@@ -57,6 +59,7 @@ pub struct NewConference {
     pub name: String,
     pub max_participants: usize,
     pub duration: Duration,
+    pub beeps: Beeps,
 }
 
 /// How a call joins (`join`, and the creator with its defaults).
@@ -69,6 +72,8 @@ pub struct Join {
     pub hold_audio_url: Option<String>,
     pub end_conference_on_exit: bool,
     pub soft_end_conference_on_exit: bool,
+    /// `beep_enabled` for this participant; the conference's when `None`.
+    pub beeps: Option<Beeps>,
 }
 
 impl CallService {
@@ -108,6 +113,7 @@ impl CallService {
             participants: Vec::new(),
             ended: None,
             recorder: None,
+            beeps: new.beeps,
         };
         let id = self.conferences().create(conference).id.clone();
         self.call_event(&call.call_control_id, "conference.created", conference_fields(&id)).await?;
@@ -129,10 +135,13 @@ impl CallService {
     ) -> Result<(), CallError> {
         let leg = self.answered_leg(call, "a conference").await?;
         let call_id = &call.call_control_id;
-        let media = self
-            .conferences()
-            .check_join(organization, id, call_id)
-            .map_err(|e| refused(e, "/call_control_id"))?;
+        let (media, beeps) = {
+            let conferences = self.conferences();
+            let media = conferences
+                .check_join(organization, id, call_id)
+                .map_err(|e| refused(e, "/call_control_id"))?;
+            (media, join.beeps.or_else(|| conferences.get_any(id).map(|c| c.beeps)).unwrap_or_default())
+        };
         // Out of its bridge or queue first, as a bridge takes a queued call out.
         self.unbridge(call_id).await?;
         self.left_queue(call_id, crate::queue::LeftBecause::Bridged).await?;
@@ -165,18 +174,22 @@ impl CallService {
             soft_end_conference_on_exit: join.soft_end_conference_on_exit,
             role: join.role,
             whisper_to: join.whisper_to,
+            beeps,
         };
         self.conferences().join(id, participant);
+        self.beep(media, true, beeps.on_enter()).await;
         self.call_event(call_id, "conference.participant.joined", conference_fields(id)).await?;
         Ok(())
     }
 
     /// `leave`: `call` leaves conference `id` and stays up.
+    /// `beeps` (the `leave`'s `beep_enabled`) overrides the participant's.
     pub async fn leave_conference(
         &self,
         organization: &str,
         id: &str,
         call: &CallId,
+        beeps: Option<Beeps>,
     ) -> Result<(), CallError> {
         let check = self.conferences().live(organization, id).map(|c| c.participant(call).is_some());
         match check {
@@ -189,6 +202,7 @@ impl CallService {
         if let Some(leg) = self.registry.leg(call) {
             let _ = self.engine.unbridge(leg).await;
         }
+        self.beep_exit(&id, beeps.unwrap_or(participant.beeps)).await;
         self.restore(&participant).await;
         self.call_event(call, "conference.participant.left", conference_fields(&id)).await?;
         if let Then::Ends { reason, hang_up } = then {
@@ -277,7 +291,9 @@ impl CallService {
         call: &CallRecord,
     ) -> Result<(), DbError> {
         let left = self.conferences().leave(&call.call_control_id, &rfc3339_now());
-        let Some((id, _, then)) = left else { return Ok(()) };
+        let Some((id, participant, then)) = left else { return Ok(()) };
+        let (service, beeping) = (self.clone(), id.clone());
+        tokio::spawn(async move { service.beep_exit(&beeping, participant.beeps).await });
         let mut body = payload::base(call);
         body.extend(conference_fields(&id));
         self.enqueue(tx, call, "conference.participant.left", Value::Object(body)).await?;

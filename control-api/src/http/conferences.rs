@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use bond_calls::action::fields::check_client_state;
 use bond_calls::conference::{
-    Conference, Join, NewConference, SupervisorRole, DEFAULT_DURATION, DEFAULT_MAX_PARTICIPANTS,
+    Beeps, Conference, Join, NewConference, SupervisorRole, DEFAULT_DURATION, DEFAULT_MAX_PARTICIPANTS,
 };
 use bond_store::{CallId, Page};
 use serde::{Deserialize, Serialize};
@@ -102,7 +102,7 @@ pub struct CreateConference {
     call_control_id: CallId,
     /// 1 to 255 characters.
     name: String,
-    /// `never` only: Bond plays no beeps yet.
+    /// `always`, `never` (default), `on_enter` or `on_exit`: whether joining and leaving beep.
     beep_enabled: Option<String>,
     client_state: Option<String>,
     /// Accepted; Bond adds no comfort noise.
@@ -136,14 +136,14 @@ pub async fn create(
     if name.is_empty() || name.chars().count() > 255 {
         return Err(ApiError::unprocessable("10002", "name must be 1 to 255 characters", "/name"));
     }
-    not_yet(body.beep_enabled.as_deref().is_some_and(|b| b != "never"), "beep_enabled", "beeps")?;
+    let beeps = beeps(body.beep_enabled.as_deref())?.unwrap_or_default();
     not_yet(
         body.start_conference_on_create == Some(false),
         "start_conference_on_create",
         "a conference that waits to start",
     )?;
     not_yet(body.hold_media_name.is_some(), "hold_media_name", "uploaded media")?;
-    let _ = (body.comfort_noise, body.region, body.command_id, body.hold_audio_url);
+    let _ = (body.comfort_noise, body.region, body.hold_audio_url);
     let max_participants = match body.max_participants {
         None => DEFAULT_MAX_PARTICIPANTS,
         Some(n @ 2..=800) => n as usize,
@@ -166,12 +166,29 @@ pub async fn create(
             ))
         }
     };
+    let call = find_call(&state, &principal, &body.call_control_id).await?;
+    // `command_id`, kept on the creating call: a repeat gets the first answer.
+    let command_id = body.command_id.as_deref().filter(|c| !c.is_empty());
+    if let Some(command_id) = command_id {
+        let stored = state.store.command_result(&call.call_control_id, command_id).await;
+        if let Some((_, stored)) = stored.map_err(|e| ApiError::internal(&e))? {
+            return Ok(Json(serde_json::from_str(&stored).unwrap_or(Value::Null)));
+        }
+    }
     let call = joining_call(&state, &principal, &body.call_control_id, body.client_state.as_deref()).await?;
-    let new = NewConference { name: name.to_owned(), max_participants, duration };
+    let new = NewConference { name: name.to_owned(), max_participants, duration, beeps };
     let id = state.calls.create_conference(&call, new).await?;
-    let conferences = state.calls.conferences();
-    let conference = conferences.get(&principal.organization_id, &id).map_err(missing)?;
-    Ok(Json(json!({ "data": ConferenceView::of(conference) })))
+    let response = {
+        let conferences = state.calls.conferences();
+        let conference = conferences.get(&principal.organization_id, &id).map_err(missing)?;
+        json!({ "data": ConferenceView::of(conference) })
+    };
+    if let Some(command_id) = command_id {
+        let text = response.to_string();
+        let saved = state.store.save_command_result(&call.call_control_id, command_id, "create", 200, &text);
+        saved.await.map_err(|e| ApiError::internal(&e))?;
+    }
+    Ok(Json(response))
 }
 
 #[utoipa::path(get, path = "/v2/conferences", tag = "conferences",
@@ -353,15 +370,44 @@ pub async fn action(
     principal.require(Role::Supervisor)?;
     let org = principal.organization_id.as_str();
     let calls = &state.calls;
-    match action.as_str() {
+    calls.conferences().get(org, &id).map_err(missing)?;
+    // `command_id`: a repeat is answered as the first was, not carried out again.
+    let command_id =
+        body.get("command_id").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_owned);
+    if let Some(command_id) = &command_id {
+        let stored = state.store.command_result(&id, command_id).await.map_err(|e| ApiError::internal(&e))?;
+        if let Some((_, stored)) = stored {
+            return Ok(Json(serde_json::from_str(&stored).unwrap_or(Value::Null)));
+        }
+    }
+    act_on_conference(&state, &principal, &id, &action, body).await?;
+    let response = json!({ "data": { "result": "ok" } });
+    if let Some(command_id) = &command_id {
+        let text = response.to_string();
+        let saved = state.store.save_command_result(&id, command_id, &action, 200, &text);
+        saved.await.map_err(|e| ApiError::internal(&e))?;
+    }
+    Ok(Json(response))
+}
+
+/// Carry out conference action `action` with its `body`.
+async fn act_on_conference(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    action: &str,
+    body: Value,
+) -> Result<(), ApiError> {
+    let (calls, org) = (&state.calls, principal.organization_id.as_str());
+    match action {
         "join" => {
             let body: JoinBody = typed(body)?;
-            not_yet(body.beep_enabled.as_deref().is_some_and(|b| b != "never"), "beep_enabled", "beeps")?;
+            let beeps = beeps(body.beep_enabled.as_deref())?;
             not_yet(body.hold_media_name.is_some(), "hold_media_name", "uploaded media")?;
             let _ = (body.command_id, body.region, body.start_conference_on_enter);
             let role = supervisor_role(body.supervisor_role.as_deref().unwrap_or("none"))?;
             let call =
-                joining_call(&state, &principal, &body.call_control_id, body.client_state.as_deref()).await?;
+                joining_call(state, principal, &body.call_control_id, body.client_state.as_deref()).await?;
             let join = Join {
                 role,
                 whisper_to: body.whisper_call_control_ids.unwrap_or_default(),
@@ -370,25 +416,26 @@ pub async fn action(
                 hold_audio_url: body.hold_audio_url,
                 end_conference_on_exit: body.end_conference_on_exit.unwrap_or(false),
                 soft_end_conference_on_exit: body.soft_end_conference_on_exit.unwrap_or(false),
+                beeps,
             };
-            calls.join_conference(org, &id, &call, join).await?;
+            calls.join_conference(org, id, &call, join).await?;
         }
         "leave" => {
             let body: LeaveBody = typed(body)?;
-            not_yet(body.beep_enabled.as_deref().is_some_and(|b| b != "never"), "beep_enabled", "beeps")?;
+            let beeps = beeps(body.beep_enabled.as_deref())?;
             let _ = (body.command_id, body.region);
-            calls.leave_conference(org, &id, &body.call_control_id).await?;
+            calls.leave_conference(org, id, &body.call_control_id, beeps).await?;
         }
         "mute" | "unmute" | "hold" | "unhold" => {
             let body: ParticipantsBody = typed(body)?;
             not_yet(body.media_name.is_some(), "media_name", "uploaded media")?;
             let _ = body.region;
             let ids = &body.call_control_ids;
-            match action.as_str() {
-                "mute" => calls.mute_participants(org, &id, ids, true).await?,
-                "unmute" => calls.mute_participants(org, &id, ids, false).await?,
-                "hold" => calls.hold_participants(org, &id, ids, Some(body.audio_url)).await?,
-                _ => calls.hold_participants(org, &id, ids, None).await?,
+            match action {
+                "mute" => calls.mute_participants(org, id, ids, true).await?,
+                "unmute" => calls.mute_participants(org, id, ids, false).await?,
+                "hold" => calls.hold_participants(org, id, ids, Some(body.audio_url)).await?,
+                _ => calls.hold_participants(org, id, ids, None).await?,
             }
         }
         "update" => {
@@ -396,22 +443,22 @@ pub async fn action(
             let _ = (body.command_id, body.region);
             let role = supervisor_role(&body.supervisor_role)?;
             calls
-                .update_participant(org, &id, &body.call_control_id, role, body.whisper_call_control_ids)
+                .update_participant(org, id, &body.call_control_id, role, body.whisper_call_control_ids)
                 .await?;
         }
         "end" => {
             let body: EndBody = typed(body)?;
             let _ = (body.command_id, body.region);
-            calls.end_conference(org, &id).await?;
+            calls.end_conference(org, id).await?;
         }
         "play" | "speak" | "stop" => {
             let to_some =
                 body.get("call_control_ids").and_then(Value::as_array).is_some_and(|ids| !ids.is_empty());
             not_yet(to_some, "call_control_ids", "clips for some participants only")?;
-            match action.as_str() {
-                "play" => calls.conference_playback(org, &id, bond_calls::playback_request(&body)?).await?,
-                "speak" => calls.conference_playback(org, &id, bond_calls::speak_request(&body)?).await?,
-                _ => calls.stop_conference_playback(org, &id).await?,
+            match action {
+                "play" => calls.conference_playback(org, id, bond_calls::playback_request(&body)?).await?,
+                "speak" => calls.conference_playback(org, id, bond_calls::speak_request(&body)?).await?,
+                _ => calls.stop_conference_playback(org, id).await?,
             }
         }
         "record_start" => {
@@ -421,15 +468,15 @@ pub async fn action(
             not_yet(body.custom_file_name.is_some(), "custom_file_name", "custom file names")?;
             not_yet(body.trim.is_some(), "trim", "trimmed recordings")?;
             let _ = (body.command_id, body.region);
-            calls.start_conference_recording(org, &id).await?;
+            calls.start_conference_recording(org, id).await?;
         }
         "record_stop" | "record_pause" | "record_resume" => {
             let body: EndBody = typed(body)?;
             let _ = (body.command_id, body.region);
-            match action.as_str() {
-                "record_stop" => calls.stop_conference_recording(org, &id).await?,
-                "record_pause" => calls.pause_conference_recording(org, &id, true).await?,
-                _ => calls.pause_conference_recording(org, &id, false).await?,
+            match action {
+                "record_stop" => calls.stop_conference_recording(org, id).await?,
+                "record_pause" => calls.pause_conference_recording(org, id, true).await?,
+                _ => calls.pause_conference_recording(org, id, false).await?,
             }
         }
         "send_dtmf" | "gather_using_audio" => {
@@ -441,7 +488,12 @@ pub async fn action(
         }
         _ => return Err(ApiError::not_found(format!("No conference action '{action}'."))),
     }
-    Ok(Json(json!({ "data": { "result": "ok" } })))
+    Ok(())
+}
+
+/// `beep_enabled` (`always`, `never`, `on_enter`, `on_exit`), when given.
+fn beeps(value: Option<&str>) -> Result<Option<Beeps>, ApiError> {
+    Ok(value.map(|v| Beeps::parse(v, "/beep_enabled")).transpose()?)
 }
 
 /// The organization's call `id`, with its `client_state` set first when one is given.
