@@ -2,6 +2,7 @@
 //! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check] [--srtp]`: bridged SIP
 //! calls through a real Bond (or rtpengine), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
+//! `bridge-load CALLS SECONDS --conference`: SIP calls all in one conference (`one_leg.rs`).
 //!
 //! With Bond (the default), for each pair it sends Bond an INVITE (PCMU with
 //! telephone-event) as the customer, answers it through the API, and dials the
@@ -64,6 +65,7 @@ use serde_json::json;
 use tokio::net::UdpSocket;
 
 mod media;
+mod one_leg;
 mod pacing;
 mod sip;
 mod srtp;
@@ -94,6 +96,8 @@ struct Options {
     rate: f64,
     /// Both legs SRTP (SDES).
     srtp: bool,
+    /// Calls (side A only) in one conference.
+    conference: bool,
 }
 
 /// Where each side of each pair sends: the relay's address for it.
@@ -133,23 +137,7 @@ async fn setup_bond(setup: &Setup<'_>) -> Result<(), String> {
         for &i in batch {
             trunk.invite(i, a_media[i]).await?;
         }
-        let mut calls: HashMap<usize, String> = HashMap::new();
-        for _ in 0..400 {
-            for (kind, payload) in bond.inbox.all() {
-                let pair =
-                    payload["to"].as_str().and_then(|to| to.strip_prefix("+1555")?.parse::<usize>().ok());
-                if let (true, Some(i)) = (kind == "call.initiated", pair.filter(|i| batch.contains(i))) {
-                    calls.insert(i, payload["call_control_id"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-            if calls.len() == batch.len() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if calls.len() != batch.len() {
-            return Err(format!("only {} of {} INVITEs became calls", calls.len(), batch.len()));
-        }
+        let calls = initiated_calls(bond, batch).await?;
         let actions = calls.iter().map(|(i, call)| {
             let mut dial = json!({ "connection_id": connection, "to": format!("sip:b{i}@{local}"),
                 "from": "+15550000000" });
@@ -190,6 +178,24 @@ async fn setup_bond(setup: &Setup<'_>) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!("not every pair was bridged; events: {:?}", event_counts(bond)))
+}
+
+/// The calls Bond made of the INVITEs of `batch` (by index), once each has its `call.initiated`.
+async fn initiated_calls(bond: &BondProcess, batch: &[usize]) -> Result<HashMap<usize, String>, String> {
+    let mut calls: HashMap<usize, String> = HashMap::new();
+    for _ in 0..400 {
+        for (kind, payload) in bond.inbox.all() {
+            let pair = payload["to"].as_str().and_then(|to| to.strip_prefix("+1555")?.parse::<usize>().ok());
+            if let (true, Some(i)) = (kind == "call.initiated", pair.filter(|i| batch.contains(i))) {
+                calls.insert(i, payload["call_control_id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        if calls.len() == batch.len() {
+            return Ok(calls);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("only {} of {} INVITEs became calls", calls.len(), batch.len()))
 }
 
 /// Start a dual-channel recording of each call at `rate`.
@@ -243,85 +249,6 @@ fn event_counts(bond: &BondProcess) -> HashMap<String, usize> {
         *seen.entry(format!("{kind}{cause}")).or_default() += 1;
     }
     seen
-}
-
-/// Set up every call into `loop:echo` (see the top of this file).
-async fn setup_echo(setup: &Setup<'_>) -> Result<(), String> {
-    use futures_util::StreamExt;
-    let Setup { bond, options, a_media, targets, trunk } = setup;
-    let connection = &trunk.connection;
-    let mut initiated = bond.inbox.subscribe();
-    let mut pacing = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
-    let mut actions = futures_util::stream::FuturesUnordered::new();
-    let deadline = tokio::time::sleep(Duration::from_secs_f64(options.pairs as f64 / options.rate + 60.0));
-    tokio::pin!(deadline);
-    let (mut next, mut done) = (0, 0);
-    while done < options.pairs {
-        tokio::select! {
-            _ = pacing.tick(), if next < options.pairs => {
-                targets.lock().expect("lock").invited[next] = Some(clock());
-                trunk.invite(next, a_media[next]).await?;
-                next += 1;
-            }
-            Some((kind, payload)) = initiated.recv() => {
-                if kind != "call.initiated" || payload["direction"] != "incoming" {
-                    continue;
-                }
-                let call = payload["call_control_id"].as_str().unwrap_or_default().to_owned();
-                let dial = json!({ "connection_id": connection, "to": "loop:echo", "from": "+15550000000",
-                    "link_to": call, "bridge_on_answer": true });
-                actions.push(async move {
-                    bond.post(&format!("/v2/calls/{call}/actions/answer"), json!({})).await?;
-                    let placed = bond.post("/v2/calls", dial).await?;
-                    placed.get("errors").map_or(Ok(()), |e| Err(format!("dial: {e}")))
-                });
-            }
-            Some(result) = actions.next() => {
-                result?;
-                done += 1;
-            }
-            () = &mut deadline => return Err(format!("{done} of {} calls answered in time", options.pairs)),
-        }
-    }
-    for _ in 0..600 {
-        let bridged = bond.inbox.all().iter().filter(|(t, _)| t == "call.bridged").count();
-        if bridged >= 2 * options.pairs && all_known(targets, true) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let unbridged: Vec<Vec<String>> = bond
-        .inbox
-        .call_ids()
-        .iter()
-        .map(|c| bond.inbox.of(c).into_iter().map(|(kind, _)| kind).collect::<Vec<_>>())
-        .filter(|kinds| !kinds.iter().any(|k| k == "call.bridged"))
-        .collect();
-    Err(format!(
-        "not every call was bridged with its echo; events: {:?}; calls never bridged: {unbridged:?}",
-        event_counts(bond)
-    ))
-}
-
-/// Set-up times (INVITE to 200 OK, ms): p50, p99, and the rate the calls were set up at.
-fn setup_report(targets: &Mutex<Targets>) -> String {
-    let t = targets.lock().expect("lock");
-    let pairs = t.invited.iter().zip(&t.answered).filter_map(|(i, a)| Some(((*i)?, (*a)?)));
-    let mut times: Vec<u64> =
-        pairs.clone().map(|(i, a)| a.saturating_duration_since(i).as_micros() as u64).collect();
-    times.sort_unstable();
-    let first = pairs.clone().map(|(i, _)| i).min();
-    let last = pairs.map(|(_, a)| a).max();
-    let span = first.zip(last).map_or(0.0, |(f, l)| l.saturating_duration_since(f).as_secs_f64());
-    format!(
-        "set-up (INVITE -> 200 OK, the application answering through the API) ms: p50={:.1} p99={:.1} max={:.1}; \
-         {} calls in {span:.2} s = {:.0} calls/s",
-        percentile(&times, 50.0) as f64 / 1000.0,
-        percentile(&times, 99.0) as f64 / 1000.0,
-        times.last().copied().unwrap_or(0) as f64 / 1000.0,
-        times.len(),
-        times.len() as f64 / span.max(f64::EPSILON),
-    )
 }
 
 /// Set up every pair in rtpengine: A offers, B answers.
@@ -379,8 +306,9 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         .flat_map(|(side, list)| list.iter().map(move |s| (side as u64, s.clone())))
         .map(|(index, socket)| {
             let clock_hz = if index == 1 && options.opus_b { 48_000 } else { 8_000 };
-            // Opus is transcoded and SRTP encrypted: neither carries the marks readably.
-            let side = Side { index, clock_hz, echo: options.echo, marks: !options.opus_b && !options.srtp };
+            // Opus is transcoded, SRTP encrypted and a conference mixed: none carries the marks readably.
+            let marks = !options.opus_b && !options.srtp && !options.conference;
+            let side = Side { index, clock_hz, echo: options.echo, marks };
             tokio::spawn(receive(socket, side, origin, window.clone(), stop.clone()))
         })
         .collect();
@@ -414,7 +342,9 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         let trunk = Trunk::new(&process, sip, options.srtp).await?;
         let setup = Setup { bond: &process, options: &options, a_media: &a_media, targets: &targets, trunk };
         if options.echo {
-            setup_echo(&setup).await?;
+            one_leg::setup_echo(&setup).await?;
+        } else if options.conference {
+            one_leg::setup_conference(&setup).await?;
         } else {
             setup_bond(&setup).await?;
         }
@@ -423,7 +353,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         bond = Some(process);
         (pid, idle)
     };
-    if !all_known(&targets, options.echo) {
+    if !all_known(&targets, options.echo || options.conference) {
         return Err("a side has no address".into());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -480,9 +410,10 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
             Err(_) => "PCMU <-> Opus (opus_complexity 5, the default)".into(),
         },
         _ if options.echo => "calls into loop:echo, passthrough allowed".into(),
+        _ if options.conference => "one conference of every call".into(),
         _ => "passthrough allowed".into(),
     };
-    let setup = if options.echo { format!("\n{}", setup_report(&targets)) } else { String::new() };
+    let setup = if options.echo { format!("\n{}", one_leg::setup_report(&targets)) } else { String::new() };
     let latency =
         if options.echo { "echo round trip (send -> back)" } else { "added latency (send -> far side)" };
     let timers = if metrics_after.is_empty() {
@@ -506,9 +437,9 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
     };
     let missing = sent.saturating_sub(got.marked + got.unmarked);
     let (late_us, streams, late_windows) = got.pacing.lateness_us(window.start_us.load(Ordering::Relaxed));
-    // Only a transcoding bridge's frames are all Bond's own (a passthrough leg's
-    // first few, decoded, share a stream with the passed-through ones).
-    let paced = if late_us.is_empty() || !options.opus_b {
+    // Only a transcoding bridge's frames, and a conference's, are all Bond's own (a
+    // passthrough leg's first few, decoded, share a stream with the passed-through ones).
+    let paced = if late_us.is_empty() || !(options.opus_b || options.conference) {
         String::new()
     } else {
         format!(
@@ -578,6 +509,7 @@ async fn main() -> ExitCode {
         echo: args.has("--echo"),
         rate: args.flag("--rate").and_then(|r| r.parse().ok()).filter(|r: &f64| *r > 0.0).unwrap_or(200.0),
         srtp: args.has("--srtp"),
+        conference: args.has("--conference"),
     };
     if options.translate > 0 && std::env::var_os("BOND_WHISPER_MODEL").is_none() {
         let model = std::path::absolute("target/models/ggml-tiny.en.bin").unwrap_or_default();
@@ -586,8 +518,11 @@ async fn main() -> ExitCode {
     if args.has("--record-rate") && options.record_rate.is_none() {
         return load::finish("bridge-load", Err("--record-rate takes a rate in Hz (16000)".into()));
     }
-    if options.echo && (options.rtpengine || options.opus_b || options.record) {
-        return load::finish("bridge-load", Err("--echo runs plain PCMU calls into Bond".into()));
+    if (options.echo || options.conference) && (options.rtpengine || options.opus_b || options.record) {
+        return load::finish(
+            "bridge-load",
+            Err("--echo and --conference run plain PCMU calls into Bond".into()),
+        );
     }
     if options.srtp && (options.rtpengine || options.echo || options.opus_b) {
         return load::finish("bridge-load", Err("--srtp runs PCMU pairs through Bond".into()));
