@@ -30,6 +30,10 @@ pub struct Transfer {
     pub time_limit_secs: Option<i64>,
     /// `target_leg_client_state`: the new call's `client_state`.
     pub client_state: Option<String>,
+    /// Where the new call's webhooks go (the connection's URLs when not given);
+    /// the HTTP edge checks them as a dial's.
+    pub webhook_url: Option<String>,
+    pub webhook_failover_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,14 +44,16 @@ struct Fields {
     timeout_secs: Option<i64>,
     time_limit_secs: Option<i64>,
     target_leg_client_state: Option<String>,
+    webhook_url: Option<String>,
+    webhook_failover_url: Option<String>,
 }
 
 /// What Telnyx's `transfer` can do that Bond does not yet: refused, not ignored.
-const UNAVAILABLE: &[&str] =
-    &["audio_url", "media_name", "webhook_url", "webhook_failover_url", "custom_headers"];
+const UNAVAILABLE: &[&str] = &["audio_url", "media_name", "custom_headers"];
 
 /// The `transfer` body: `to` (any destination a dial takes), `from`,
-/// `from_display_name`, `timeout_secs`, `time_limit_secs`, `target_leg_client_state`.
+/// `from_display_name`, `timeout_secs`, `time_limit_secs`, `target_leg_client_state`,
+/// `webhook_url`, `webhook_failover_url`.
 pub fn transfer_request(body: &Value) -> Result<Transfer, CallError> {
     let invalid = |detail: &str, pointer: &str| CallError::invalid("10002", detail, pointer);
     for key in UNAVAILABLE {
@@ -75,6 +81,8 @@ pub fn transfer_request(body: &Value) -> Result<Transfer, CallError> {
         timeout_secs: asked.timeout_secs,
         time_limit_secs: asked.time_limit_secs,
         client_state: asked.target_leg_client_state.filter(|s| !s.is_empty()),
+        webhook_url: asked.webhook_url.filter(|u| !u.is_empty()),
+        webhook_failover_url: asked.webhook_failover_url.filter(|u| !u.is_empty()),
     })
 }
 
@@ -92,8 +100,8 @@ impl CallService {
             from: transfer.from.unwrap_or_else(|| call.from.clone()),
             from_display_name: transfer.from_display_name,
             client_state: transfer.client_state,
-            webhook_url: None,
-            webhook_failover_url: None,
+            webhook_url: transfer.webhook_url,
+            webhook_failover_url: transfer.webhook_failover_url,
             time_limit_secs: transfer.time_limit_secs,
             timeout_secs: transfer.timeout_secs,
             amd: None,
@@ -129,6 +137,12 @@ mod tests {
             .unwrap();
         assert!(matches!(t.endpoint, Endpoint::Loop(_)));
         assert_eq!((t.from, t.client_state.as_deref()), (None, Some("aGk=")));
+        let t = transfer_request(&json!({ "to": "loop:echo", "webhook_url": "https://hooks.example.com/t" }))
+            .unwrap();
+        assert_eq!(
+            (t.webhook_url.as_deref(), t.webhook_failover_url),
+            (Some("https://hooks.example.com/t"), None)
+        );
         let t =
             transfer_request(&json!({ "to": "+15551230000", "from": "+15550001111", "timeout_secs": 20 }))
                 .unwrap();

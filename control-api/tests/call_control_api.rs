@@ -588,3 +588,26 @@ async fn streaming_start_checks_its_fields_and_stop_needs_a_stream() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_transfer_sends_the_new_calls_webhooks_where_it_says() {
+    each_backend(|state| async move {
+        let conn = connection(&state).await;
+        let id = dial(&state, &conn, "loop:echo").await["call_control_id"].as_str().unwrap().to_owned();
+        let hooks = "https://hooks.example.com/transferred";
+        let body = json!({ "to": "loop:tone?hz=900", "webhook_url": hooks });
+        let (status, json) = action(&state, &id, "transfer", body).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let pending = state.store.pending_events(1000).await.unwrap();
+        let new: Vec<&str> = pending
+            .iter()
+            .filter(|e| e.call_control_id.as_ref().is_some_and(|c| c.as_str() != id))
+            .map(|e| e.url.as_str())
+            .collect();
+        assert!(!new.is_empty() && new.iter().all(|url| *url == hooks), "{new:?}");
+        let (status, json) =
+            action(&state, &id, "transfer", json!({ "to": "loop:echo", "webhook_url": "ftp://x" })).await;
+        assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10002"), "{json}");
+    })
+    .await;
+}

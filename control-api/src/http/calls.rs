@@ -537,6 +537,19 @@ pub async fn action(
         principal.require_call(&other)?;
     }
     if let Action::Transfer(transfer) = action {
+        // The new party's webhooks may go elsewhere, as a dial's may: the same checks and role.
+        let urls = [
+            (&transfer.webhook_url, "/webhook_url"),
+            (&transfer.webhook_failover_url, "/webhook_failover_url"),
+        ];
+        for (url, pointer) in urls {
+            if let Some(url) = url {
+                if principal.role < Role::Supervisor {
+                    return Err(forbidden(&format!("{} needs the supervisor role.", &pointer[1..])));
+                }
+                super::connections::validate_url(url, pointer)?;
+            }
+        }
         // The new party is dialed as a dial would be: the same outbound policy.
         if matches!(transfer.endpoint, Endpoint::E164(_) | Endpoint::Sip(_)) {
             let config = state
