@@ -302,3 +302,23 @@ async fn joining_and_leaving_beep_as_the_conference_and_each_participant_say() {
         conference_action(&state, &id, "join", json!({ "call_control_id": b, "beep_enabled": "loud" })).await;
     assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10002"), "{json}");
 }
+
+#[tokio::test]
+async fn a_conference_created_unstarted_holds_everyone_until_a_participant_starts_it() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let a = dial(&state, &conn, "loop:tone?hz=700").await;
+    let body = json!({ "call_control_id": a, "name": "waiting", "start_conference_on_create": false });
+    let (status, _, json) = call(&state, "POST", "/v2/conferences", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let id = json["data"]["id"].as_str().unwrap().to_owned();
+    let b = dial(&state, &conn, "loop:tone?hz=1100").await;
+    conference_action(&state, &id, "join", json!({ "call_control_id": b })).await;
+    let [x, y, _] = shares(&state, &a, 800).await;
+    assert!(x < 0.01 && y < 0.05, "a waits on hold, hearing neither itself nor b: {x:.2} {y:.2}");
+
+    let c = dial(&state, &conn, "loop:tone?hz=1500").await;
+    let starter = json!({ "call_control_id": c, "start_conference_on_enter": true });
+    conference_action(&state, &id, "join", starter).await;
+    let [x, y, z] = shares(&state, &a, 800).await;
+    assert!(x < 0.01 && y > 0.3 && z > 0.3, "started: a hears b and c: {x:.2} {y:.2} {z:.2}");
+}

@@ -93,6 +93,8 @@ pub struct Participant {
     pub whisper_to: Vec<CallId>,
     /// When its joining and leaving beep (its `join`'s `beep_enabled`, else the conference's).
     pub beeps: super::Beeps,
+    /// Held until the conference starts (`start_conference_on_create: false`).
+    pub waiting: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,11 @@ pub struct Conference {
     pub recorder: Option<LegId>,
     /// `beep_enabled`: whether participants' joining and leaving beep.
     pub beeps: super::Beeps,
+    /// False until a participant joins with `start_conference_on_enter`, when
+    /// created with `start_conference_on_create: false`: until then everyone
+    /// who joins waits on hold, hearing `hold_audio_url` (or Bond's tune).
+    pub started: bool,
+    pub hold_audio_url: Option<String>,
 }
 
 impl Conference {
@@ -207,6 +214,20 @@ impl Conferences {
             self.of_call.insert(participant.call.clone(), id.to_owned());
             conference.participants.push(participant);
         }
+    }
+
+    /// Start conference `id`: its waiting participants, taken off the waiting
+    /// list, are returned (those the application did not hold are to be let in).
+    pub fn start(&mut self, id: &str) -> Vec<Participant> {
+        let Some(conference) = self.by_id.get_mut(id) else { return Vec::new() };
+        conference.started = true;
+        let waiting = conference.participants.iter_mut().filter(|p| p.waiting);
+        waiting
+            .map(|p| {
+                p.waiting = false;
+                p.clone()
+            })
+            .collect()
     }
 
     /// Change `call`'s participation in conference `id`.
@@ -316,6 +337,8 @@ mod tests {
             ended: None,
             recorder: None,
             beeps: Default::default(),
+            started: true,
+            hold_audio_url: None,
         }
     }
 
@@ -332,6 +355,7 @@ mod tests {
             role: SupervisorRole::None,
             whisper_to: Vec::new(),
             beeps: Default::default(),
+            waiting: false,
         }
     }
 
@@ -366,6 +390,18 @@ mod tests {
         let soft = Then::Ends { reason: EndReason::HostLeft, hang_up: false };
         assert_eq!(book.leave(&call("b"), "t2").map(|l| l.2), Some(soft));
         assert_eq!(book.leave(&call("a"), "t3").map(|l| l.2), Some(hard));
+    }
+
+    #[test]
+    fn starting_a_conference_lets_in_those_waiting_once() {
+        let mut waiting = party("a", false, false);
+        waiting.waiting = true;
+        let mut book = book_with(&[waiting, party("b", false, false)]);
+        book.by_id.get_mut("c").unwrap().started = false;
+        let let_in: Vec<String> = book.start("c").iter().map(|p| p.call.to_string()).collect();
+        assert_eq!(let_in, ["a"]);
+        assert!(book.get_any("c").unwrap().started);
+        assert!(book.start("c").is_empty(), "nobody waits any more");
     }
 
     #[test]

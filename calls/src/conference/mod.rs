@@ -60,6 +60,10 @@ pub struct NewConference {
     pub max_participants: usize,
     pub duration: Duration,
     pub beeps: Beeps,
+    /// `start_conference_on_create` (Telnyx's default: true).
+    pub start_on_create: bool,
+    /// What participants waiting for the start hear (Bond's hold tune when `None`).
+    pub hold_audio_url: Option<String>,
 }
 
 /// How a call joins (`join`, and the creator with its defaults).
@@ -74,6 +78,8 @@ pub struct Join {
     pub soft_end_conference_on_exit: bool,
     /// `beep_enabled` for this participant; the conference's when `None`.
     pub beeps: Option<Beeps>,
+    /// `start_conference_on_enter`: a conference waiting to start starts with this participant.
+    pub start_conference_on_enter: bool,
 }
 
 impl CallService {
@@ -114,6 +120,8 @@ impl CallService {
             ended: None,
             recorder: None,
             beeps: new.beeps,
+            started: new.start_on_create,
+            hold_audio_url: new.hold_audio_url,
         };
         let id = self.conferences().create(conference).id.clone();
         self.call_event(&call.call_control_id, "conference.created", conference_fields(&id)).await?;
@@ -135,12 +143,16 @@ impl CallService {
     ) -> Result<(), CallError> {
         let leg = self.answered_leg(call, "a conference").await?;
         let call_id = &call.call_control_id;
-        let (media, beeps) = {
+        let (media, beeps, wait_with) = {
             let conferences = self.conferences();
             let media = conferences
                 .check_join(organization, id, call_id)
                 .map_err(|e| refused(e, "/call_control_id"))?;
-            (media, join.beeps.or_else(|| conferences.get_any(id).map(|c| c.beeps)).unwrap_or_default())
+            let conference = conferences.get_any(id);
+            let beeps = join.beeps.or_else(|| conference.map(|c| c.beeps)).unwrap_or_default();
+            // Joining a conference that has not started: wait on hold, unless this one starts it.
+            let waits = conference.filter(|c| !c.started && !join.start_conference_on_enter);
+            (media, beeps, waits.map(|c| c.hold_audio_url.clone()))
         };
         // Out of its bridge or queue first, as a bridge takes a queued call out.
         self.unbridge(call_id).await?;
@@ -151,10 +163,13 @@ impl CallService {
             if join.mute {
                 self.engine.set_mute(leg, Some(true), None).await?;
             }
-            if join.hold {
-                self.engine
-                    .hold(leg, Some(self.hold_source(leg, join.hold_audio_url.clone()).await?))
-                    .await?;
+            let hold_with = match (&wait_with, join.hold) {
+                (_, true) => Some(join.hold_audio_url.clone()),
+                (Some(waiting_music), false) => Some(waiting_music.clone()),
+                (None, false) => None,
+            };
+            if let Some(audio_url) = hold_with {
+                self.engine.hold(leg, Some(self.hold_source(leg, audio_url).await?)).await?;
             }
             Ok::<(), CallError>(())
         };
@@ -175,9 +190,13 @@ impl CallService {
             role: join.role,
             whisper_to: join.whisper_to,
             beeps,
+            waiting: wait_with.is_some(),
         };
         self.conferences().join(id, participant);
         self.beep(media, true, beeps.on_enter()).await;
+        if join.start_conference_on_enter {
+            self.start_conference(id).await;
+        }
         self.call_event(call_id, "conference.participant.joined", conference_fields(id)).await?;
         Ok(())
     }
@@ -385,13 +404,24 @@ impl CallService {
         });
     }
 
+    /// Conference `id` starts: those waiting for it, unless the application
+    /// holds them, come off hold and hear it.
+    async fn start_conference(&self, id: &str) {
+        let waiting = self.conferences().start(id);
+        for participant in waiting.iter().filter(|p| !p.on_hold) {
+            if let Some(leg) = self.registry.leg(&participant.call) {
+                let _ = self.engine.hold(leg, None).await;
+            }
+        }
+    }
+
     /// A participant that left gets its own state back: heard, and off hold.
     async fn restore(&self, participant: &Participant) {
         let Some(leg) = self.registry.leg(&participant.call) else { return };
         if participant.muted {
             let _ = self.engine.set_mute(leg, Some(false), None).await;
         }
-        if participant.on_hold {
+        if participant.on_hold || participant.waiting {
             let _ = self.engine.hold(leg, None).await;
         }
     }

@@ -110,14 +110,15 @@ pub struct CreateConference {
     command_id: Option<String>,
     /// 1 to 1440; default 240 (Telnyx's four hours).
     duration_minutes: Option<i64>,
-    /// Only with `start_conference_on_create: false`, which Bond does not have yet.
+    /// What participants waiting for the start hear (a WAV, looped; Bond's hold tune when not given).
     hold_audio_url: Option<String>,
     hold_media_name: Option<String>,
     /// 2 to 800; default 250.
     max_participants: Option<i64>,
     /// Accepted; a Bond node hosts its own conferences.
     region: Option<String>,
-    /// `true` only: a conference starts when it is created.
+    /// Default true; false: everyone who joins waits on hold until a participant
+    /// joins with `start_conference_on_enter`.
     start_conference_on_create: Option<bool>,
 }
 
@@ -137,13 +138,8 @@ pub async fn create(
         return Err(ApiError::unprocessable("10002", "name must be 1 to 255 characters", "/name"));
     }
     let beeps = beeps(body.beep_enabled.as_deref())?.unwrap_or_default();
-    not_yet(
-        body.start_conference_on_create == Some(false),
-        "start_conference_on_create",
-        "a conference that waits to start",
-    )?;
     not_yet(body.hold_media_name.is_some(), "hold_media_name", "uploaded media")?;
-    let _ = (body.comfort_noise, body.region, body.hold_audio_url);
+    let _ = (body.comfort_noise, body.region);
     let max_participants = match body.max_participants {
         None => DEFAULT_MAX_PARTICIPANTS,
         Some(n @ 2..=800) => n as usize,
@@ -176,7 +172,14 @@ pub async fn create(
         }
     }
     let call = joining_call(&state, &principal, &body.call_control_id, body.client_state.as_deref()).await?;
-    let new = NewConference { name: name.to_owned(), max_participants, duration, beeps };
+    let new = NewConference {
+        name: name.to_owned(),
+        max_participants,
+        duration,
+        beeps,
+        start_on_create: body.start_conference_on_create.unwrap_or(true),
+        hold_audio_url: body.hold_audio_url,
+    };
     let id = state.calls.create_conference(&call, new).await?;
     let response = {
         let conferences = state.calls.conferences();
@@ -404,7 +407,7 @@ async fn act_on_conference(
             let body: JoinBody = typed(body)?;
             let beeps = beeps(body.beep_enabled.as_deref())?;
             not_yet(body.hold_media_name.is_some(), "hold_media_name", "uploaded media")?;
-            let _ = (body.command_id, body.region, body.start_conference_on_enter);
+            let _ = (body.command_id, body.region);
             let role = supervisor_role(body.supervisor_role.as_deref().unwrap_or("none"))?;
             let call =
                 joining_call(state, principal, &body.call_control_id, body.client_state.as_deref()).await?;
@@ -417,6 +420,7 @@ async fn act_on_conference(
                 end_conference_on_exit: body.end_conference_on_exit.unwrap_or(false),
                 soft_end_conference_on_exit: body.soft_end_conference_on_exit.unwrap_or(false),
                 beeps,
+                start_conference_on_enter: body.start_conference_on_enter.unwrap_or(false),
             };
             calls.join_conference(org, id, &call, join).await?;
         }
