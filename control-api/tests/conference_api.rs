@@ -140,7 +140,7 @@ async fn ending_a_conference_hangs_up_its_participants_and_refusals_follow_telny
         (StatusCode::UNPROCESSABLE_ENTITY, "10002"),
         "joins once: {json}"
     );
-    let (status, json) = conference_action(&state, &id, "send_dtmf", json!({ "digits": "1" })).await;
+    let (status, json) = conference_action(&state, &id, "gather_using_audio", json!({})).await;
     assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
     let (status, json) =
         conference_action(&state, &id, "join", json!({ "call_control_id": b, "shout": 1 })).await;
@@ -321,4 +321,24 @@ async fn a_conference_created_unstarted_holds_everyone_until_a_participant_start
     conference_action(&state, &id, "join", starter).await;
     let [x, y, z] = shares(&state, &a, 800).await;
     assert!(x < 0.01 && y > 0.3 && z > 0.3, "started: a hears b and c: {x:.2} {y:.2} {z:.2}");
+}
+
+#[tokio::test]
+async fn digits_sent_to_one_participant_are_heard_by_it_alone() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let (a, b, id) = two_in_a_conference(&state, &conn, "loop:silence", "loop:silence").await;
+    let send = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let body = json!({ "digits": "11", "call_control_ids": [b] });
+        conference_action(&state, &id, "send_dtmf", body).await
+    };
+    let (to_b, to_a, (status, json)) = tokio::join!(heard(&state, &b, 1500), heard(&state, &a, 1500), send);
+    assert_eq!(status, StatusCode::OK, "{json}");
+    // Digit 1: 697 and 1,209 Hz.
+    let (low, high) = (tone_share(&to_b, 697.0, 8000), tone_share(&to_b, 1209.0, 8000));
+    assert!(low > 0.1 && high > 0.1, "b hears the digits (half the window): {low:.2} {high:.2}");
+    let loudest = to_a.iter().map(|&s| i32::from(s).abs()).max().unwrap_or(0);
+    assert!(loudest < 500, "a hears nothing of them: peak {loudest}");
+    let (status, json) = conference_action(&state, &id, "send_dtmf", json!({ "digits": "1x" })).await;
+    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10002"), "{json}");
 }

@@ -29,7 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bond_call_core::Ending;
-use bond_media_engine::leg::MediaSource;
+use bond_codecs::dtmf::DtmfDigit;
+use bond_media_engine::leg::{DtmfTiming, MediaSource};
 use bond_media_engine::{LegId, PartyRole};
 use bond_store::clock::rfc3339_now;
 use bond_store::db::DbError;
@@ -269,6 +270,24 @@ impl CallService {
             self.conferences()
                 .update(organization, id, &call, &rfc3339_now(), |p| p.on_hold = on_hold)
                 .map_err(|e| refused(e, "/call_control_ids"))?;
+        }
+        Ok(())
+    }
+
+    /// `send_dtmf`: `digits` to the participants named (all when none are),
+    /// as the call's own `send_dtmf` sends them.
+    pub async fn conference_dtmf(
+        &self,
+        organization: &str,
+        id: &str,
+        calls: &[CallId],
+        digits: Vec<DtmfDigit>,
+        timing: DtmfTiming,
+    ) -> Result<(), CallError> {
+        for call in self.chosen(organization, id, calls)? {
+            if let Some(leg) = self.registry.leg(&call) {
+                self.engine.send_dtmf(leg, digits.clone(), timing).await?;
+            }
         }
         Ok(())
     }

@@ -357,7 +357,7 @@ struct RecordStartBody {
 }
 
 #[utoipa::path(post, path = "/v2/conferences/{id}/actions/{action}", tag = "conferences",
-    params(("id" = String, Path), ("action" = String, Path, description = "join, leave, mute, unmute, hold, unhold, update, play, speak, stop, record_start, record_stop, record_pause, record_resume or end")),
+    params(("id" = String, Path), ("action" = String, Path, description = "join, leave, mute, unmute, hold, unhold, update, play, speak, stop, send_dtmf, record_start, record_stop, record_pause, record_resume or end")),
     request_body = Object,
     responses((status = 200, description = "Done: `{\"data\": {\"result\": \"ok\"}}`"),
     (status = 404, description = "No such conference", body = ErrorEnvelope),
@@ -483,7 +483,21 @@ async fn act_on_conference(
                 _ => calls.pause_conference_recording(org, id, false).await?,
             }
         }
-        "send_dtmf" | "gather_using_audio" => {
+        "send_dtmf" => {
+            let ids: Vec<CallId> = match body.get("call_control_ids") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(ids) => serde_json::from_value(ids.clone()).map_err(|_| {
+                    ApiError::unprocessable(
+                        "10002",
+                        "call_control_ids must be a list of call ids",
+                        "/call_control_ids",
+                    )
+                })?,
+            };
+            let (digits, timing) = bond_calls::action::fields::dtmf(&body)?;
+            calls.conference_dtmf(org, id, &ids, digits, timing).await?;
+        }
+        "gather_using_audio" => {
             return Err(ApiError::unprocessable(
                 "10015",
                 format!("The conference action '{action}' is not available in Bond yet."),
