@@ -151,11 +151,7 @@ impl CallService {
         source: AudioSource,
         plays: Option<u32>,
     ) -> Result<Clip, CallError> {
-        let (bytes, pointer) = match source {
-            AudioSource::Url(url) => (fetch(&url).await?, "/audio_url"),
-            AudioSource::Content(bytes) => (bytes, "/playback_content"),
-            AudioSource::Speech(speech) => (synthesize(&speech).await?, "/payload"),
-        };
+        let (bytes, pointer) = source_bytes(source).await?;
         self.clip(rate, &bytes, pointer, plays)
     }
 
@@ -201,6 +197,43 @@ impl CallService {
             self.playbacks.remove(&id);
             CallError::from(e)
         })
+    }
+
+    /// `play` and `speak` to some of a conference's participants (their `legs`):
+    /// the clip on each one's overlay track, over what the conference says to
+    /// it. The first one's clip stands for all in the events (`conference.playback.*`
+    /// to the creator), as one clip to the conference would.
+    pub(super) async fn play_to_participants(
+        &self,
+        creator: &CallId,
+        conference_id: &str,
+        legs: &[LegId],
+        request: PlaybackRequest,
+    ) -> Result<(), CallError> {
+        let speak = matches!(request.source, AudioSource::Speech(_));
+        let media_url = match &request.source {
+            AudioSource::Url(url) => Some(url.clone()),
+            _ => None,
+        };
+        let (bytes, pointer) = source_bytes(request.source).await?;
+        for (i, &leg) in legs.iter().enumerate() {
+            let rate = self.engine.leg_rate(leg).await?.ok_or(CallError::Ended)?;
+            let clip = self.clip(rate, &bytes, pointer, request.plays)?;
+            if i > 0 {
+                self.engine.play(leg, clip, true).await?;
+                continue;
+            }
+            let playing = Playing {
+                call_control_id: creator.clone(),
+                conference_id: Some(conference_id.to_owned()),
+                speak,
+                media_url: media_url.clone(),
+                overlay: true,
+                client_state: request.client_state.clone(),
+            };
+            self.play(leg, clip, playing).await?;
+        }
+        Ok(())
     }
 
     async fn play(&self, leg: LegId, clip: Clip, playing: Playing) -> Result<(), CallError> {
@@ -385,4 +418,14 @@ pub fn stop_all(body: &Value) -> Result<Option<bool>, CallError> {
         Some("all") => Ok(Some(true)),
         Some(_) => Err(CallError::invalid("10002", "stop must be current or all", "/stop")),
     }
+}
+
+/// The WAV bytes of `source` (fetched, given, or spoken), and the field a
+/// problem with them points at.
+async fn source_bytes(source: AudioSource) -> Result<(Vec<u8>, &'static str), CallError> {
+    Ok(match source {
+        AudioSource::Url(url) => (fetch(&url).await?, "/audio_url"),
+        AudioSource::Content(bytes) => (bytes, "/playback_content"),
+        AudioSource::Speech(speech) => (synthesize(&speech).await?, "/payload"),
+    })
 }

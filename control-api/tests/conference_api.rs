@@ -200,10 +200,20 @@ async fn a_clip_played_to_a_conference_is_heard_by_all_and_reported_to_the_creat
     let ended = events(&state, "conference.playback.ended", &id).await;
     assert_eq!((started.len(), ended.len()), (1, 1), "the clip's events");
     assert_eq!(started[0].0, a, "the creator's webhook hears of it");
+
+    // To b alone: b hears it over a (silent), a hears b and not the clip.
     let to_some =
-        json!({ "playback_content": base64(&tone_wav(1500.0, 16_000, 0.2)), "call_control_ids": [b] });
+        json!({ "playback_content": base64(&tone_wav(1500.0, 16_000, 1.5)), "call_control_ids": [b] });
     let (status, json) = conference_action(&state, &id, "play", to_some).await;
-    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10015"), "{json}");
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let (to_a, to_b) = tokio::join!(shares(&state, &a, 800), shares(&state, &b, 800));
+    assert!(to_b[2] > 0.3, "b hears the clip: {:.2}", to_b[2]);
+    assert!(to_a[0] > 0.3 && to_a[2] < 0.01, "a hears b, not the clip: {:.2} {:.2}", to_a[0], to_a[2]);
+    let (status, json) = conference_action(&state, &id, "stop", json!({ "call_control_ids": [b] })).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let (status, json) =
+        conference_action(&state, &id, "play", json!({ "audio_url": "x", "call_control_ids": 7 })).await;
+    assert_eq!((status, error_code(&json)), (StatusCode::UNPROCESSABLE_ENTITY, "10002"), "{json}");
 }
 
 #[tokio::test]

@@ -406,6 +406,41 @@ impl CallService {
         self.play_to_conference(&creator, id, media, request).await
     }
 
+    /// `play` and `speak` to the participants named only: each hears the clip
+    /// over the conference (`conference.playback.*` to the creator, once).
+    pub async fn participants_playback(
+        &self,
+        organization: &str,
+        id: &str,
+        calls: &[CallId],
+        request: super::PlaybackRequest,
+    ) -> Result<(), CallError> {
+        let creator = self
+            .conferences()
+            .live(organization, id)
+            .map_err(|e| refused(e, "/conference_id"))?
+            .creator
+            .clone();
+        let legs: Vec<LegId> =
+            self.chosen(organization, id, calls)?.iter().filter_map(|call| self.registry.leg(call)).collect();
+        self.play_to_participants(&creator, id, &legs, request).await
+    }
+
+    /// `stop` with `call_control_ids`: what plays to those participants alone stops.
+    pub async fn stop_participants_playback(
+        &self,
+        organization: &str,
+        id: &str,
+        calls: &[CallId],
+    ) -> Result<(), CallError> {
+        for call in self.chosen(organization, id, calls)? {
+            if let Some(leg) = self.registry.leg(&call) {
+                self.engine.stop_playback(leg, true, true).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// `stop`: what plays to the conference stops, and what is queued after it.
     pub async fn stop_conference_playback(&self, organization: &str, id: &str) -> Result<(), CallError> {
         let media =

@@ -456,13 +456,22 @@ async fn act_on_conference(
             calls.end_conference(org, id).await?;
         }
         "play" | "speak" | "stop" => {
-            let to_some =
-                body.get("call_control_ids").and_then(Value::as_array).is_some_and(|ids| !ids.is_empty());
-            not_yet(to_some, "call_control_ids", "clips for some participants only")?;
-            match action {
-                "play" => calls.conference_playback(org, id, bond_calls::playback_request(&body)?).await?,
-                "speak" => calls.conference_playback(org, id, bond_calls::speak_request(&body)?).await?,
-                _ => calls.stop_conference_playback(org, id).await?,
+            let some: Vec<CallId> = participant_ids(&body)?;
+            match (action, some.is_empty()) {
+                ("play", true) => {
+                    calls.conference_playback(org, id, bond_calls::playback_request(&body)?).await?
+                }
+                ("speak", true) => {
+                    calls.conference_playback(org, id, bond_calls::speak_request(&body)?).await?
+                }
+                ("stop", true) => calls.stop_conference_playback(org, id).await?,
+                ("play", false) => {
+                    calls.participants_playback(org, id, &some, bond_calls::playback_request(&body)?).await?
+                }
+                ("speak", false) => {
+                    calls.participants_playback(org, id, &some, bond_calls::speak_request(&body)?).await?
+                }
+                _ => calls.stop_participants_playback(org, id, &some).await?,
             }
         }
         "record_start" => {
@@ -484,16 +493,7 @@ async fn act_on_conference(
             }
         }
         "send_dtmf" => {
-            let ids: Vec<CallId> = match body.get("call_control_ids") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(ids) => serde_json::from_value(ids.clone()).map_err(|_| {
-                    ApiError::unprocessable(
-                        "10002",
-                        "call_control_ids must be a list of call ids",
-                        "/call_control_ids",
-                    )
-                })?,
-            };
+            let ids: Vec<CallId> = participant_ids(&body)?;
             let (digits, timing) = bond_calls::action::fields::dtmf(&body)?;
             calls.conference_dtmf(org, id, &ids, digits, timing).await?;
         }
@@ -507,6 +507,20 @@ async fn act_on_conference(
         _ => return Err(ApiError::not_found(format!("No conference action '{action}'."))),
     }
     Ok(())
+}
+
+/// `call_control_ids`, when an action names some participants (none: all, or the conference).
+fn participant_ids(body: &Value) -> Result<Vec<CallId>, ApiError> {
+    match body.get("call_control_ids") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(ids) => serde_json::from_value(ids.clone()).map_err(|_| {
+            ApiError::unprocessable(
+                "10002",
+                "call_control_ids must be a list of call ids",
+                "/call_control_ids",
+            )
+        }),
+    }
 }
 
 /// `beep_enabled` (`always`, `never`, `on_enter`, `on_exit`), when given.
