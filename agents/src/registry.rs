@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bond_store::{CallId, Ending};
 use dashmap::DashMap;
@@ -32,25 +32,43 @@ struct Session {
     available: bool,
     /// Since when the agent has been free: made available, or its last call ended.
     free_since: Instant,
+    /// After a call, until when it wraps up (its `wrap_up` setting) before queues offer it another.
+    wrap_up_until: Option<Instant>,
 }
 
-/// Where a signed-in agent stands.
+/// What Bond keeps of an agent across its sessions (while Bond runs).
+#[derive(Debug, Clone, Default)]
+struct Profile {
+    skills: Vec<String>,
+    /// How long it wraps up after each call it took.
+    wrap_up: Duration,
+}
+
+/// Where an agent stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentState {
     /// Ready, and on no call: queues may offer it one.
     Available,
     /// A call rings or is up on it.
     Busy,
-    /// Not ready (its own choice, or after a missed offer).
+    /// Its last call ended less than its wrap-up time ago: ready once that is over.
+    WrapUp,
+    /// Signed in, not ready (its own choice, or after a missed offer).
     Unavailable,
+    /// Known (signed in before, or given skills) but not signed in now.
+    Offline,
 }
 
 impl AgentState {
+    pub const ALL: [Self; 5] = [Self::Available, Self::Busy, Self::WrapUp, Self::Unavailable, Self::Offline];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Available => "available",
             Self::Busy => "busy",
+            Self::WrapUp => "wrap_up",
             Self::Unavailable => "unavailable",
+            Self::Offline => "offline",
         }
     }
 }
@@ -65,6 +83,9 @@ pub struct AgentStatus {
     pub free_since: Instant,
     /// What it is skilled in (queues may ask for some).
     pub skills: Vec<String>,
+    /// How long it wraps up after a call, and what is left of the current wrap-up.
+    pub wrap_up: Duration,
+    pub wrap_up_left: Option<Duration>,
 }
 
 /// An agent queues may offer a call to now.
@@ -92,8 +113,8 @@ pub struct Agents {
     sessions: Arc<DashMap<(String, String), Session>>,
     calls: Arc<DashMap<CallId, AgentCall>>,
     next_session: Arc<AtomicU64>,
-    /// Each agent's skills, kept across its sessions (while Bond runs).
-    skills: Arc<DashMap<(String, String), Vec<String>>>,
+    /// Each agent Bond knows, with what is kept across its sessions (while Bond runs).
+    profiles: Arc<DashMap<(String, String), Profile>>,
 }
 
 /// A registration: the messages for this browser arrive on `messages` until it
@@ -110,8 +131,10 @@ impl Agents {
     pub fn register(&self, who: &SignedIn, now: Instant) -> AgentSession {
         let (tx, messages) = mpsc::channel(SESSION_QUEUE);
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let session = Session { id, tx, available: false, free_since: now };
-        self.sessions.insert(key(&who.organization_id, &who.agent), session);
+        let session = Session { id, tx, available: false, free_since: now, wrap_up_until: None };
+        let agent = key(&who.organization_id, &who.agent);
+        self.profiles.entry(agent.clone()).or_default();
+        self.sessions.insert(agent, session);
         tracing::info!(agent = %who.agent, organization = %who.organization_id, "agent registered");
         AgentSession { id, messages }
     }
@@ -174,13 +197,19 @@ impl Agents {
         }
     }
 
-    /// `call` ended at `now`: its agent's browser hears of it, and the agent is free from now.
+    /// `call` ended at `now`: its agent's browser hears of it, and the agent is
+    /// free from now, after its wrap-up if it took the call.
     pub fn released(&self, call: &CallId, cause: &str, now: Instant) {
         if let Some((id, c)) = self.calls.remove(call) {
             let message = AgentMessage::Hangup { call_control_id: id, cause: cause.to_owned() };
             self.send(&c.organization_id, &c.agent, message);
-            if let Some(mut session) = self.sessions.get_mut(&key(&c.organization_id, &c.agent)) {
+            let agent = key(&c.organization_id, &c.agent);
+            let wrap_up = self.profiles.get(&agent).map_or(Duration::ZERO, |p| p.wrap_up);
+            if let Some(mut session) = self.sessions.get_mut(&agent) {
                 session.free_since = now;
+                if c.accepted && !wrap_up.is_zero() {
+                    session.wrap_up_until = Some(now + wrap_up);
+                }
             }
         }
     }
@@ -193,6 +222,8 @@ impl Agents {
             session.free_since = session.free_since.max(now);
         }
         session.available = available;
+        // Saying it is ready (or not) ends a wrap-up early.
+        session.wrap_up_until = None;
         drop(session);
         self.send(organization_id, agent, AgentMessage::Availability { available });
         true
@@ -200,40 +231,56 @@ impl Agents {
 
     /// Give `agent` these skills (checked by the caller), for queues that ask for some.
     pub fn set_skills(&self, organization_id: &str, agent: &str, skills: Vec<String>) {
-        self.skills.insert(key(organization_id, agent), skills);
+        self.profiles.entry(key(organization_id, agent)).or_default().skills = skills;
     }
 
-    /// The organization's agents queues may offer a call to: registered,
-    /// available, and with no call ringing or up on them.
-    pub fn idle(&self, organization_id: &str) -> Vec<Idle> {
-        self.statuses(Some(organization_id))
+    /// How long `agent` wraps up after each call it takes (from its next one).
+    pub fn set_wrap_up(&self, organization_id: &str, agent: &str, wrap_up: Duration) {
+        self.profiles.entry(key(organization_id, agent)).or_default().wrap_up = wrap_up;
+    }
+
+    /// The organization's agents queues may offer a call to at `now`:
+    /// registered, available, past their wrap-up, and with no call ringing or up on them.
+    pub fn idle(&self, organization_id: &str, now: Instant) -> Vec<Idle> {
+        self.statuses(Some(organization_id), now)
             .into_iter()
             .filter(|s| s.state == AgentState::Available)
             .map(|s| Idle { agent: s.agent, since: s.free_since, skills: s.skills })
             .collect()
     }
 
-    /// Every signed-in agent (of `organization_id`, or of all), by name.
-    pub fn statuses(&self, organization_id: Option<&str>) -> Vec<AgentStatus> {
+    /// Every agent Bond knows (of `organization_id`, or of all) and where it
+    /// stands at `now`, by name.
+    pub fn statuses(&self, organization_id: Option<&str>, now: Instant) -> Vec<AgentStatus> {
         let busy =
             |org: &str, agent: &str| self.calls.iter().any(|c| c.organization_id == org && c.agent == agent);
         let mut statuses: Vec<AgentStatus> = self
-            .sessions
+            .profiles
             .iter()
-            .filter(|s| organization_id.is_none_or(|org| s.key().0 == org))
-            .map(|s| {
-                let (org, agent) = s.key();
-                let state = match (busy(org, agent), s.available) {
-                    (true, _) => AgentState::Busy,
-                    (false, true) => AgentState::Available,
-                    (false, false) => AgentState::Unavailable,
+            .filter(|p| organization_id.is_none_or(|org| p.key().0 == org))
+            .map(|p| {
+                let (org, agent) = p.key();
+                let session =
+                    self.sessions.get(p.key()).map(|s| (s.available, s.free_since, s.wrap_up_until));
+                let wrap_up_left = session
+                    .and_then(|(_, _, until)| until)
+                    .map(|until| until.saturating_duration_since(now))
+                    .filter(|left| !left.is_zero());
+                let state = match session {
+                    None => AgentState::Offline,
+                    Some(_) if busy(org, agent) => AgentState::Busy,
+                    Some((true, _, _)) if wrap_up_left.is_some() => AgentState::WrapUp,
+                    Some((true, _, _)) => AgentState::Available,
+                    Some((false, _, _)) => AgentState::Unavailable,
                 };
                 AgentStatus {
                     organization_id: org.clone(),
                     agent: agent.clone(),
                     state,
-                    free_since: s.free_since,
-                    skills: self.skills.get(s.key()).map(|k| k.clone()).unwrap_or_default(),
+                    free_since: session.map_or(now, |(_, since, _)| since),
+                    skills: p.skills.clone(),
+                    wrap_up: p.wrap_up,
+                    wrap_up_left: wrap_up_left.filter(|_| state == AgentState::WrapUp),
                 }
             })
             .collect();
@@ -294,4 +341,62 @@ impl Agents {
 
 fn key(organization_id: &str, agent: &str) -> (String, String) {
     (organization_id.to_owned(), agent.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> SignedIn {
+        SignedIn { organization_id: "org".into(), agent: "alice".into(), connection_id: None }
+    }
+
+    fn state(agents: &Agents, now: Instant) -> (AgentState, Option<Duration>) {
+        let status = agents.statuses(Some("org"), now).into_iter().find(|s| s.agent == "alice").unwrap();
+        (status.state, status.wrap_up_left)
+    }
+
+    #[test]
+    fn a_call_taken_is_followed_by_wrap_up_then_the_agent_is_available_again() {
+        let (agents, t0) = (Agents::default(), bond_store::clock::monotonic());
+        let session = agents.register(&alice(), t0);
+        agents.set_wrap_up("org", "alice", Duration::from_secs(30));
+        agents.set_available("org", "alice", true, t0);
+        let call = CallId::from("call-1".to_owned());
+        agents.ring("org", "alice", &call, "+15550001111", "agent:alice");
+        assert_eq!(state(&agents, t0).0, AgentState::Busy);
+        agents.claim(&alice(), &call).unwrap();
+        let ended = t0 + Duration::from_secs(60);
+        agents.released(&call, "normal_clearing", ended);
+        assert_eq!(
+            state(&agents, ended + Duration::from_secs(10)),
+            (AgentState::WrapUp, Some(Duration::from_secs(20)))
+        );
+        assert!(
+            agents.idle("org", ended + Duration::from_secs(10)).is_empty(),
+            "no offers while wrapping up"
+        );
+        assert_eq!(state(&agents, ended + Duration::from_secs(30)), (AgentState::Available, None));
+
+        // A call it never took (it rang out) leaves no wrap-up; saying "ready" ends one early.
+        let missed = CallId::from("call-2".to_owned());
+        agents.ring("org", "alice", &missed, "+15550001111", "agent:alice");
+        agents.released(&missed, "no_answer", ended + Duration::from_secs(40));
+        assert_eq!(state(&agents, ended + Duration::from_secs(41)).0, AgentState::Available);
+        agents.calls.insert(
+            call.clone(),
+            AgentCall { organization_id: "org".into(), agent: "alice".into(), accepted: true, placed: false },
+        );
+        agents.released(&call, "normal_clearing", ended + Duration::from_secs(50));
+        assert_eq!(state(&agents, ended + Duration::from_secs(51)).0, AgentState::WrapUp);
+        agents.set_available("org", "alice", true, ended + Duration::from_secs(52));
+        assert_eq!(state(&agents, ended + Duration::from_secs(52)).0, AgentState::Available);
+
+        agents.unregister(&alice(), session.id);
+        assert_eq!(
+            state(&agents, ended + Duration::from_secs(60)).0,
+            AgentState::Offline,
+            "known, signed out"
+        );
+    }
 }

@@ -399,27 +399,27 @@ async fn an_available_agent_is_idle_for_queues_until_a_call_rings_and_free_again
     let alice = agent("alice", None);
     let t0 = monotonic();
     let mut session = bond.control.agents.register(&alice, t0);
-    assert!(bond.control.agents.idle("org-1").is_empty(), "a new session starts unavailable");
+    assert!(bond.control.agents.idle("org-1", t0).is_empty(), "a new session starts unavailable");
 
     assert_eq!(bond.frame(&alice, json!({"type": "availability", "available": true})).await, None);
     assert_eq!(session.messages.try_recv().unwrap(), AgentMessage::Availability { available: true });
     assert_eq!(bond.reported(), Some(Report::AvailabilityChanged("org-1".into())));
     assert_eq!(
-        bond.control.agents.idle("org-1").iter().map(|i| i.agent.as_str()).collect::<Vec<_>>(),
+        bond.control.agents.idle("org-1", t0).iter().map(|i| i.agent.as_str()).collect::<Vec<_>>(),
         ["alice"]
     );
-    assert!(bond.control.agents.idle("org-2").is_empty(), "agents are their organization's");
+    assert!(bond.control.agents.idle("org-2", t0).is_empty(), "agents are their organization's");
 
     let call = ring(&bond, &alice, &mut session);
-    assert!(bond.control.agents.idle("org-1").is_empty(), "ringing");
+    assert!(bond.control.agents.idle("org-1", t0).is_empty(), "ringing");
     let ended = t0 + std::time::Duration::from_secs(60);
     bond.control.agents.released(&call, "normal_clearing", ended);
     session.messages.try_recv().unwrap();
-    let idle = bond.control.agents.idle("org-1");
+    let idle = bond.control.agents.idle("org-1", ended);
     assert_eq!((idle.len(), idle[0].since), (1, ended), "free since its call ended");
 
     // Bond takes it out after a missed offer; the browser hears of it.
     assert!(bond.control.agents.set_available("org-1", "alice", false, ended));
     assert_eq!(session.messages.try_recv().unwrap(), AgentMessage::Availability { available: false });
-    assert!(bond.control.agents.idle("org-1").is_empty());
+    assert!(bond.control.agents.idle("org-1", ended).is_empty());
 }

@@ -42,7 +42,7 @@ impl CallService {
     /// Make the offers `org`'s routing queues have for its idle agents.
     pub(crate) async fn route(&self, org: &str) {
         self.keep_routing();
-        let idle = self.agents.idle(org);
+        let idle = self.agents.idle(org, monotonic());
         if idle.is_empty() {
             return;
         }

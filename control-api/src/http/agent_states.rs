@@ -1,7 +1,7 @@
 //! `/v2/agents` (Bond's own; Telnyx has no agents): the signed-in browser
 //! agents and where each stands for queues that route by themselves, and a
 //! supervisor making one ready or not (as the agent's own `availability`
-//! frame does; its page is told) or setting its skills.
+//! frame does; its page is told) or setting its skills and wrap-up time.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -21,12 +21,17 @@ pub struct AgentView {
     /// `agent`.
     record_type: &'static str,
     name: String,
-    /// `available` (ready, on no call), `busy` (a call rings or is up) or `unavailable`.
+    /// `available` (ready, on no call), `busy` (a call rings or is up), `wrap_up`
+    /// (its last call ended less than `wrap_up_secs` ago), `unavailable`, or
+    /// `offline` (not signed in).
     state: &'static str,
     /// Seconds since it was last free: made ready, or its last call ended.
     idle_secs: u64,
     /// What it is skilled in (queues may ask for some).
     skills: Vec<String>,
+    /// How long it wraps up after each call it takes, and what is left of this wrap-up.
+    wrap_up_secs: u64,
+    wrap_up_remaining_secs: Option<u64>,
 }
 
 impl AgentView {
@@ -37,6 +42,9 @@ impl AgentView {
             name: status.agent,
             state: status.state.as_str(),
             skills: status.skills,
+            wrap_up_secs: status.wrap_up.as_secs(),
+            // Rounded up: a wrap-up with 0.4 s left is not over.
+            wrap_up_remaining_secs: status.wrap_up_left.map(|left| left.as_millis().div_ceil(1000) as u64),
         }
     }
 }
@@ -47,6 +55,8 @@ pub struct AgentBody {
     available: Option<bool>,
     /// Its skills (replacing those it had): at most 32, each 1 to 64 characters.
     skills: Option<Vec<String>>,
+    /// 0 to 600: how long it wraps up after each call it takes (0: none).
+    wrap_up_secs: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v2/agents", tag = "agents",
@@ -55,7 +65,7 @@ pub struct AgentBody {
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Supervisor)?;
-    let agents = state.calls.agents().statuses(Some(&principal.organization_id));
+    let agents = state.calls.agents().statuses(Some(&principal.organization_id), monotonic());
     let data: Vec<AgentView> = agents.into_iter().map(AgentView::of).collect();
     Ok(Json(json!({ "data": data })))
 }
@@ -79,6 +89,12 @@ pub async fn update(
     if !agents.is_registered(org, &name) {
         return Err(ApiError::not_found("No agent of that name is signed in."));
     }
+    if let Some(secs) = body.wrap_up_secs {
+        if !(0..=600).contains(&secs) {
+            return Err(ApiError::unprocessable("10002", "wrap_up_secs must be 0 to 600", "/wrap_up_secs"));
+        }
+        agents.set_wrap_up(org, &name, std::time::Duration::from_secs(secs as u64));
+    }
     if let Some(skills) = &body.skills {
         agents.set_skills(org, &name, super::queues::checked_skills(skills, "/skills")?);
     }
@@ -86,7 +102,7 @@ pub async fn update(
         agents.set_available(org, &name, available, monotonic());
     }
     state.calls.availability_changed(org).await;
-    let status = state.calls.agents().statuses(Some(org)).into_iter().find(|s| s.agent == name);
+    let status = state.calls.agents().statuses(Some(org), monotonic()).into_iter().find(|s| s.agent == name);
     let status = status.ok_or_else(|| ApiError::not_found("No agent of that name is signed in."))?;
     Ok(Json(json!({ "data": AgentView::of(status) })))
 }

@@ -73,9 +73,9 @@ fn queue_gauges(state: &AppState) {
         set_queue(&labels, queue.len() as f64, queue.longest_wait(now).as_secs_f64());
         queues.push(labels);
     }
-    let states = [AgentState::Available, AgentState::Busy, AgentState::Unavailable];
-    let mut counts: std::collections::BTreeMap<String, [u32; 3]> = Default::default();
-    for status in state.calls.agents().statuses(None) {
+    let states = AgentState::ALL;
+    let mut counts: std::collections::BTreeMap<String, [u32; AgentState::ALL.len()]> = Default::default();
+    for status in state.calls.agents().statuses(None, now) {
         let slot = states.iter().position(|s| *s == status.state).unwrap_or(0);
         counts.entry(status.organization_id).or_default()[slot] += 1;
     }
@@ -84,7 +84,7 @@ fn queue_gauges(state: &AppState) {
         set_queue(gone, 0.0, 0.0);
     }
     for gone in shown.agent_orgs.iter().filter(|org| !counts.contains_key(*org)) {
-        counts_for(gone, &states, [0; 3]);
+        counts_for(gone, &states, [0; AgentState::ALL.len()]);
     }
     shown.agent_orgs = counts.keys().cloned().collect();
     shown.queues = queues;
@@ -108,7 +108,7 @@ fn set_queue((org, queue): &(String, String), waiting: f64, longest_wait: f64) {
     metrics::gauge!("bond_queue_longest_wait_seconds", &labels).set(longest_wait);
 }
 
-fn counts_for(org: &str, states: &[AgentState; 3], counted: [u32; 3]) {
+fn counts_for(org: &str, states: &[AgentState], counted: [u32; AgentState::ALL.len()]) {
     for (agent_state, n) in states.iter().zip(counted) {
         let labels = [("organization_id", org.to_owned()), ("state", agent_state.as_str().to_owned())];
         metrics::gauge!("bond_agents", &labels).set(f64::from(n));
