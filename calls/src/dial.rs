@@ -45,6 +45,8 @@ pub struct Dial {
     pub placed_by: Option<String>,
     /// Telnyx `media_encryption: "SRTP"`: the call's media must be SRTP.
     pub srtp: bool,
+    /// Telnyx `custom_headers`: added to a SIP call's INVITE.
+    pub custom_headers: Vec<bond_sip::ExtraHeader>,
 }
 
 impl Dial {

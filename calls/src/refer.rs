@@ -38,10 +38,21 @@ struct Fields {
     custom_headers: Option<Vec<NameValue>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct NameValue {
-    name: String,
-    value: String,
+/// Telnyx's `{ "name", "value" }` header.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// Telnyx's `custom_headers`, checked (`ExtraHeader::checked`); a wrong one is
+/// 10002 pointing at it.
+pub fn custom_headers(headers: &[NameValue]) -> Result<Vec<ExtraHeader>, CallError> {
+    let checked = headers.iter().enumerate().map(|(i, h)| {
+        ExtraHeader::checked(&h.name, &h.value)
+            .map_err(|detail| CallError::invalid("10002", detail, format!("/custom_headers/{i}")))
+    });
+    checked.collect()
 }
 
 /// What Telnyx's `refer` can do that Bond does not yet: refused, not ignored.
@@ -60,16 +71,7 @@ pub fn refer_request(body: &Value) -> Result<Refer, CallError> {
     if !matches!(Endpoint::parse(&sip_address), Ok(Endpoint::Sip(_))) {
         return Err(CallError::invalid("10002", "sip_address must be a sip: URI", "/sip_address"));
     }
-    let headers = asked.custom_headers.unwrap_or_default();
-    for (i, header) in headers.iter().enumerate() {
-        let token = |c: char| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c);
-        let bad_name = header.name.is_empty() || !header.name.chars().all(token);
-        if bad_name || header.value.chars().any(|c| c.is_control()) {
-            let detail = "custom_headers need a header name and a value on one line";
-            return Err(CallError::invalid("10002", detail, format!("/custom_headers/{i}")));
-        }
-    }
-    let headers = headers.into_iter().map(|h| ExtraHeader { name: h.name, value: h.value }).collect();
+    let headers = custom_headers(&asked.custom_headers.unwrap_or_default())?;
     Ok(Refer { sip_address, headers })
 }
 
@@ -170,6 +172,7 @@ impl CallService {
             supervise: None,
             placed_by: referrer.placed_by.clone(),
             srtp: false,
+            custom_headers: Vec::new(),
         };
         let dialed = self.dial(&connection, dial).await.map_err(|e| {
             tracing::info!(%call, error = %e, "the dial for a REFER failed");

@@ -124,6 +124,7 @@ impl CallService {
             media::open_leg(&engine, media::offer_rtp_media(&codecs, srtp), None, stack.rtp_timeout).await?;
         let local = media::offer_media(&codecs, stack.media_ip, port, srtp);
         let ring = Duration::from_secs(dial.timeout_secs.unwrap_or(DEFAULT_RING_SECS).max(1) as u64);
+        let headers = dial.custom_headers.clone();
         let amd = dial.amd;
         let new = outgoing_call(connection, dial);
         self.registry.insert(&new.call_control_id, leg);
@@ -145,6 +146,7 @@ impl CallService {
             media: CallMedia { leg, local, plan: None },
             codecs,
             ring,
+            headers,
         };
         if let Err(detail) = self.sip.dial(self.clone(), outgoing) {
             self.end(&call.call_control_id, Ending::UNSPECIFIED).await;

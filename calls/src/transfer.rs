@@ -34,6 +34,8 @@ pub struct Transfer {
     /// the HTTP edge checks them as a dial's.
     pub webhook_url: Option<String>,
     pub webhook_failover_url: Option<String>,
+    /// Added to the new call's INVITE when it is a SIP call.
+    pub custom_headers: Vec<bond_sip::ExtraHeader>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,10 +48,11 @@ struct Fields {
     target_leg_client_state: Option<String>,
     webhook_url: Option<String>,
     webhook_failover_url: Option<String>,
+    custom_headers: Option<Vec<super::refer::NameValue>>,
 }
 
 /// What Telnyx's `transfer` can do that Bond does not yet: refused, not ignored.
-const UNAVAILABLE: &[&str] = &["audio_url", "media_name", "custom_headers"];
+const UNAVAILABLE: &[&str] = &["audio_url", "media_name"];
 
 /// The `transfer` body: `to` (any destination a dial takes), `from`,
 /// `from_display_name`, `timeout_secs`, `time_limit_secs`, `target_leg_client_state`,
@@ -83,6 +86,7 @@ pub fn transfer_request(body: &Value) -> Result<Transfer, CallError> {
         client_state: asked.target_leg_client_state.filter(|s| !s.is_empty()),
         webhook_url: asked.webhook_url.filter(|u| !u.is_empty()),
         webhook_failover_url: asked.webhook_failover_url.filter(|u| !u.is_empty()),
+        custom_headers: super::refer::custom_headers(&asked.custom_headers.unwrap_or_default())?,
     })
 }
 
@@ -113,6 +117,7 @@ impl CallService {
             supervise: None,
             placed_by: call.placed_by.clone(),
             srtp: false,
+            custom_headers: transfer.custom_headers,
         };
         self.dial(&connection, dial).await.map(|_| ())
     }

@@ -297,6 +297,9 @@ async fn dial_validation_errors_are_422_with_pointers() {
             // Webhooks never go to link-local or metadata addresses, from a dial either.
             (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "webhook_url": "http://169.254.169.254/hooks" }), "/webhook_url"),
             (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100", "webhook_failover_url": "http://[fe80::1]/x" }), "/webhook_failover_url"),
+            // An application's SIP header may not be one the stack writes, or span lines.
+            (json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100",
+                "custom_headers": [{ "name": "X-Ok", "value": "1" }, { "name": "Call-ID", "value": "x" }] }), "/custom_headers/1"),
         ];
         for (body, pointer) in cases {
             let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body.clone())).await;

@@ -131,6 +131,7 @@ fn invite(
     destination: &Destination,
     caller: Caller<'_>,
     offer: String,
+    headers: Vec<rsipstack::sip::Header>,
 ) -> Result<(InviteDialog, tokio::task::JoinHandle<InviteAsyncResult>), String> {
     let callee = Uri::try_from(destination.request_uri.as_str())
         .map_err(|e| format!("'{}' is not a SIP URI: {e}", destination.request_uri))?;
@@ -160,6 +161,7 @@ fn invite(
         offer: Some(offer.into_bytes()),
         contact,
         credential,
+        headers: Some(headers).filter(|h: &Vec<_>| !h.is_empty()),
         ..Default::default()
     };
     stack.dialogs.do_invite_async(option, stack.states.clone()).map_err(|e| e.to_string())
@@ -178,6 +180,8 @@ pub struct Outgoing {
     pub codecs: Vec<Codec>,
     /// How long it may ring before Bond cancels it.
     pub ring: Duration,
+    /// The application's own headers on the INVITE (`custom_headers`).
+    pub headers: Vec<super::refer::ExtraHeader>,
 }
 
 impl SipCalls {
@@ -186,7 +190,9 @@ impl SipCalls {
     pub fn dial<C: CallControl>(&self, control: C, call: Outgoing) -> Result<(), String> {
         let stack = self.stack().ok_or("SIP is not running in this Bond instance.")?;
         let caller = Caller { from: &call.from, display_name: call.from_display_name.as_deref() };
-        let (dialog, outcome) = invite(stack, &call.destination, caller, sdp::write(&call.media.local))?;
+        let headers = call.headers.iter().map(super::refer::ExtraHeader::header).collect();
+        let (dialog, outcome) =
+            invite(stack, &call.destination, caller, sdp::write(&call.media.local), headers)?;
         let engine = stack.engine.clone();
         self.insert(SipCall {
             call_control_id: call.call_control_id.clone(),

@@ -10,7 +10,8 @@ use bond_codecs::Codec;
 use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig};
 use bond_sip::media::{self, CallMedia};
 use bond_sip::{
-    CallControl, Destination, IncomingCall, Outgoing, ReferProgress, ReferRefusal, SipCalls, SipConfig,
+    CallControl, Destination, ExtraHeader, IncomingCall, Outgoing, ReferProgress, ReferRefusal, SipCalls,
+    SipConfig,
 };
 use bond_store::db::DbError;
 use bond_store::{CallId, Connection, Ending};
@@ -275,8 +276,8 @@ async fn an_invite_from_an_address_no_connection_allows_never_reaches_call_contr
 }
 
 /// A callee on a plain UDP socket: answers the INVITE it receives with 200
-/// and an SDP answer for PCMU.
-async fn answer_one_invite(callee: &UdpSocket) {
+/// and an SDP answer for PCMU; returns the INVITE.
+async fn answer_one_invite(callee: &UdpSocket) -> String {
     let mut buf = vec![0u8; 8192];
     let (n, from) = tokio::time::timeout(Duration::from_secs(5), callee.recv_from(&mut buf))
         .await
@@ -304,6 +305,7 @@ async fn answer_one_invite(callee: &UdpSocket) {
         body.len(),
     );
     callee.send_to(response.as_bytes(), from).await.unwrap();
+    invite
 }
 
 #[tokio::test]
@@ -329,9 +331,11 @@ async fn a_dialed_call_that_is_answered_is_reported_with_its_codec() {
         },
         codecs,
         ring: Duration::from_secs(5),
+        headers: vec![ExtraHeader::checked("X-Campaign", "spring-42").unwrap()],
     };
     bond.sip.dial(bond.recorder.clone(), outgoing).unwrap();
-    answer_one_invite(&callee).await;
+    let invite = answer_one_invite(&callee).await;
+    assert!(invite.contains("X-Campaign: spring-42\r\n"), "the application's header:\n{invite}");
     let Report::Answered(answered, codec) = next_report(&mut bond).await else { panic!("not an answer") };
     assert_eq!((answered, codec), (id.clone(), Codec::Pcmu));
     assert!(bond.sip.get(&id).is_some_and(|c| c.answered && !c.incoming));

@@ -1,8 +1,8 @@
 """`transfer` driven by the official Telnyx Python SDK against a real `bond serve`.
 A sipp caller (its media the test's socket) is answered, then transferred: to a
 built-in tone, which the caller must then hear, and through the trunk to a sipp
-callee that answers busy, after which the caller must still be up and take the
-next command.
+callee that answers busy (and sees the transfer's custom header on its INVITE),
+after which the caller must still be up and take the next command.
 """
 
 import base64
@@ -51,10 +51,12 @@ def test_a_failed_transfer_leaves_the_caller_up_for_the_next_command(bond, recei
     trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": busy.port})
     client = sdk(bond)
     caller, media, call, bond_port = answered_caller(bond, receiver, client)
-    client.calls.actions.transfer(call, to="+15551230000")
+    client.calls.actions.transfer(call, to="+15551230000",
+                                  custom_headers=[{"name": "X-Campaign", "value": "spring-42"}])
     failed = wait_event(receiver, "call.hangup")  # the new party's: the caller is still up
     assert failed["call_control_id"] != call and failed["hangup_cause"] == "user_busy", failed
     assert busy.wait()[0] == 0
+    assert "X_CAMPAIGN spring-42" in open(busy.log).read(), "the INVITE carries the application's header"
     assert client.calls.retrieve_status(call).data.is_alive
     client.calls.actions.transfer(call, to="loop:tone?hz=900")
     wait_event(receiver, "call.bridged", call_control_id=call)

@@ -80,6 +80,7 @@ impl CallService {
             supervise: None,
             placed_by: caller.placed_by.clone(),
             srtp: false,
+            custom_headers: Vec::new(),
         };
         let ringing = self.dial(&connection, dial).await?;
         let offered = Offered { caller: offer.caller.clone(), agent: offer.agent.clone() };

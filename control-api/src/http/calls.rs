@@ -54,11 +54,10 @@ pub struct DialBody {
     other: serde_json::Map<String, Value>,
 }
 
+/// A SIP header for the INVITE (`custom_headers`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NameValue {
-    #[allow(dead_code)] // accepted for Telnyx compatibility; sent on SIP legs once they exist
     name: String,
-    #[allow(dead_code)]
     value: String,
 }
 
@@ -284,7 +283,13 @@ async fn dial_checked(
             super::connections::validate_url(url, pointer)?;
         }
     }
-    let _ = &body.custom_headers;
+    let custom_headers: Vec<bond_calls::refer::NameValue> = body
+        .custom_headers
+        .iter()
+        .flatten()
+        .map(|h| bond_calls::refer::NameValue { name: h.name.clone(), value: h.value.clone() })
+        .collect();
+    let custom_headers = bond_calls::refer::custom_headers(&custom_headers)?;
     let connection = state
         .store
         .get_connection(&principal.organization_id, connection_id)
@@ -328,6 +333,7 @@ async fn dial_checked(
         timeout_secs: body.timeout_secs,
         placed_by: Some(principal.api_key_id.clone()),
         srtp,
+        custom_headers,
     };
     let call = state.calls.dial(&connection, dial).await?;
     if let Some(options) = record {
