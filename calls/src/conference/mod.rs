@@ -50,9 +50,13 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(4 * 3600);
 /// The most participants a conference may take (Telnyx: 2 to 800, default 250).
 pub const DEFAULT_MAX_PARTICIPANTS: usize = 250;
 
-/// The conferences of every organization, shared by the service's clones.
+/// The conferences of every organization, shared by the service's clones, and
+/// each live one's time-limit task (cancelled when it ends sooner).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ConferenceBook(Arc<Mutex<Conferences>>);
+pub(crate) struct ConferenceBook(
+    Arc<Mutex<Conferences>>,
+    Arc<dashmap::DashMap<String, tokio::task::AbortHandle>>,
+);
 
 /// `POST /v2/conferences`, past its fields' checks.
 #[derive(Debug, Clone)]
@@ -350,6 +354,9 @@ impl CallService {
     /// End conference `id`: its participants leave (hung up with `hang_up`)
     /// and `conference.ended` is written for its creator.
     async fn conference_over(&self, id: &str, reason: EndReason, by: Option<CallId>, hang_up: bool) {
+        if let Some((_, time_limit)) = self.conferences.1.remove(id) {
+            time_limit.abort();
+        }
         if let Err(e) = self.end_conference_recording(id).await {
             tracing::error!(conference = id, error = %e, "could not finish a conference's recording");
         }
@@ -452,10 +459,15 @@ impl CallService {
     /// End conference `id` when its time is up.
     fn end_on_time(&self, id: String, after: Duration) {
         let service = self.clone();
-        tokio::spawn(async move {
+        let timers = self.conferences.1.clone();
+        let key = id.clone();
+        let task = tokio::spawn(async move {
             tokio::time::sleep(after).await;
+            // Out of the list first: ending the conference cancels the task listed.
+            service.conferences.1.remove(&id);
             service.conference_over(&id, EndReason::TimeExceeded, None, true).await;
         });
+        timers.insert(key, task.abort_handle());
     }
 
     /// Conference `id` starts: those waiting for it, unless the application
