@@ -105,7 +105,8 @@ impl ExtraHeader {
 
 impl SipCalls {
     /// Send a REFER to `target` in `call`'s dialog; what the peer answers and
-    /// NOTIFYs goes to `control`. False when `call` is not an answered SIP call.
+    /// NOTIFYs goes to `control`. An error when `call` is not an answered SIP
+    /// call or `target` not a SIP URI.
     pub fn refer<C: CallControl>(
         &self,
         call: &CallId,
