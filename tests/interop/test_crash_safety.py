@@ -168,7 +168,10 @@ def test_kill_9_at_random_points_loses_nothing_the_api_or_a_webhook_announced(da
                 workers = [threading.Thread(target=work.run) for _ in range(3)]
                 for w in workers:
                     w.start()
-                time.sleep(rng.uniform(0.5, 4.0))
+                # The kill falls at a random point once the work is under way (a slow
+                # machine may take longer than the shortest draw to answer a first dial).
+                wait_until(lambda: work.dialed, 30, f"round {round_}: a first acknowledged dial")
+                time.sleep(rng.uniform(0.0, 3.5))
                 bond.proc.kill()  # SIGKILL
                 bond.proc.wait()
                 work.stop.set()
