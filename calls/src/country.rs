@@ -219,6 +219,13 @@ const NANP_AREAS: &[(&str, &str)] = &[
     ("869", "KN"),
 ];
 
+/// Whether E.164 `number` is in one of the `allowed` countries (ISO codes):
+/// an organization's `outbound_countries`. A number whose country Bond does
+/// not know is in none.
+pub fn in_countries(number: &str, allowed: &[String]) -> bool {
+    country_of(number).is_some_and(|c| allowed.iter().any(|a| a == c))
+}
+
 /// The ISO country of an E.164 number (`+` and digits), when Bond knows its code.
 pub fn country_of(e164: &str) -> Option<&'static str> {
     let digits = e164.strip_prefix('+')?;

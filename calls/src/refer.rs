@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::action::fields::parse;
-use super::country::country_of;
+use super::country::in_countries;
 use super::dial::Dial;
 use super::endpoint::{phone_number_in, Endpoint, PhoneUser};
 use super::error::CallError;
@@ -144,7 +144,7 @@ impl CallService {
         };
         let config = self.store.voice_config(&referrer.organization_id).await.map_err(|e| unavailable(&e))?;
         if let Some(allowed) = &config.outbound_countries {
-            if !country_of(number).is_some_and(|c| allowed.iter().any(|a| a == c)) {
+            if !in_countries(number, allowed) {
                 return Err(refuse(403, "calls to that country are not allowed for this organization"));
             }
         }

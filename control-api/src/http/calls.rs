@@ -13,7 +13,7 @@ use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
 use bond_calls::action::fields;
-use bond_calls::country::country_of;
+use bond_calls::country::{country_of, in_countries};
 use bond_calls::endpoint::{self, PhoneUser};
 use bond_calls::{
     amd, stream_request, supervisor_role, Action, AmdRequest, Command, Dial, Endpoint, Link, Supervise,
@@ -212,13 +212,15 @@ fn check_outbound(endpoint: &Endpoint, config: &VoiceConfig, role: Role) -> Resu
         },
         _ => return Ok(()),
     };
-    let country = country_of(number);
-    if country.is_some_and(|c| allowed.iter().any(|a| a == c)) {
+    if in_countries(number, allowed) {
         return Ok(());
     }
     Err(ApiError::unprocessable(
         "10016",
-        format!("Calls to {} are not allowed for this organization.", country.unwrap_or("that country")),
+        format!(
+            "Calls to {} are not allowed for this organization.",
+            country_of(number).unwrap_or("that country")
+        ),
         "/to",
     ))
 }
