@@ -30,6 +30,7 @@ mod control;
 mod dialogs;
 pub mod digest;
 mod examine;
+mod headers;
 mod inbound;
 pub mod media;
 mod outbound;
@@ -56,8 +57,9 @@ pub use causes::status_of_reject_cause;
 pub use config::SipConfig;
 pub use control::{CallControl, IncomingCall};
 pub use examine::examine;
+pub use headers::ExtraHeader;
 pub use outbound::{Destination, Outgoing};
-pub use refer::{ExtraHeader, ReferProgress, ReferRefusal};
+pub use refer::{ReferProgress, ReferRefusal};
 pub use registry::{SipCall, SipCalls};
 pub use settings::{SipSettings, Trunk, TrunkTransport};
 

@@ -181,7 +181,7 @@ pub struct Outgoing {
     /// How long it may ring before Bond cancels it.
     pub ring: Duration,
     /// The application's own headers on the INVITE (`custom_headers`).
-    pub headers: Vec<super::refer::ExtraHeader>,
+    pub headers: Vec<super::headers::ExtraHeader>,
 }
 
 impl SipCalls {
@@ -190,7 +190,7 @@ impl SipCalls {
     pub fn dial<C: CallControl>(&self, control: C, call: Outgoing) -> Result<(), String> {
         let stack = self.stack().ok_or("SIP is not running in this Bond instance.")?;
         let caller = Caller { from: &call.from, display_name: call.from_display_name.as_deref() };
-        let headers = call.headers.iter().map(super::refer::ExtraHeader::header).collect();
+        let headers = call.headers.iter().map(super::headers::ExtraHeader::header).collect();
         let (dialog, outcome) =
             invite(stack, &call.destination, caller, sdp::write(&call.media.local), headers)?;
         let engine = stack.engine.clone();
