@@ -91,12 +91,13 @@ fn detection_on_an_rtp_leg_behind_a_lossy_link_still_finds_the_machine() {
     let mut net = SimNetwork::new(3);
     let now = net.now();
     let callee_cfg = net.engine.leg_config(Codec::Pcmu);
-    let callee = net.engine.add_leg(now, callee_cfg, play(&[quiet(500), talk(6_000, 3)])).unwrap();
+    let callee = net.engine.add_leg(now, callee_cfg, play(&[quiet(500), talk(8_000, 3)])).unwrap();
     let bond_cfg = net.engine.leg_config(Codec::Pcmu);
     let bond = net.engine.add_leg(now, bond_cfg, MediaSource::Silence).unwrap();
     net.connect(callee, bond, LinkProfile::lossy(20, 15, 0.03, 7), LinkProfile::clean());
     net.engine.start_amd(bond, AmdConfig::default()).unwrap();
-    net.run_for(Duration::from_secs(5));
+    // A greeting is a machine once it outlasts 5 s.
+    net.run_for(Duration::from_secs(7));
     let events = amd_events(&net, bond);
     assert!(
         matches!(events.as_slice(), [(_, AmdEvent::Detection { verdict: Verdict::Machine, .. })]),

@@ -109,6 +109,58 @@ impl Activity {
     }
 }
 
+/// Speech this far below the loudest speech heard is someone else: a television
+/// or people in the room behind the callee (dB).
+const BACKGROUND_BELOW_DB: f64 = 16.0;
+/// Speech this far above the loudest heard before is a new, nearer voice (dB).
+const NEW_VOICE_ABOVE_DB: f64 = 10.0;
+
+/// What a speech frame is, against the loudest voice heard so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    Quiet,
+    /// Speech from the voice the detector is following.
+    Foreground,
+    /// Speech well below it: someone behind the callee.
+    Background,
+    /// Speech well above anything before: the callee, over what was heard so far.
+    NewVoice,
+}
+
+/// Tells the callee's voice from voices behind them by level: the callee is
+/// near the microphone, a television or a room is not.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Foreground {
+    /// The loudest speech frame so far (dB, as [`FrameLevel::power_db`]).
+    peak_db: Option<f64>,
+}
+
+impl Foreground {
+    pub fn hear(&mut self, speech: bool, power_db: f64) -> Heard {
+        if !speech {
+            return Heard::Quiet;
+        }
+        match self.peak_db {
+            None => {
+                self.peak_db = Some(power_db);
+                Heard::Foreground
+            }
+            Some(peak) if power_db >= peak + NEW_VOICE_ABOVE_DB => {
+                self.peak_db = Some(power_db);
+                Heard::NewVoice
+            }
+            Some(peak) => {
+                self.peak_db = Some(peak.max(power_db));
+                if power_db < peak - BACKGROUND_BELOW_DB {
+                    Heard::Background
+                } else {
+                    Heard::Foreground
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bond_codecs::level::rms_for_dbm0;

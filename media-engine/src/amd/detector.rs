@@ -18,14 +18,12 @@ use std::collections::VecDeque;
 use bond_codecs::dtmf::DtmfDetector;
 use bond_codecs::AudioFrame;
 
-use super::activity::{Activity, FrameLevel};
+use super::activity::{Activity, Foreground, FrameLevel, Heard};
 use super::echo::EchoGuard;
 use super::tone::{ToneSegment, ToneTracker};
+use super::words::{Words, FRAME_MS};
 use super::{AmdConfig, AmdEvent, GreetingEnd, GreetingWatch, Verdict};
 
-const FRAME_MS: u32 = 20;
-/// Speech frames in a row that make a word (60 ms; clicks are shorter).
-const MIN_WORD_FRAMES: u32 = 3;
 /// A frame with this many tonal 5 ms blocks is a tone, not speech.
 const TONAL_BLOCKS: u32 = 2;
 /// Beeps: steady single tones this long, at these frequencies.
@@ -54,77 +52,19 @@ enum Phase {
     Done,
 }
 
-/// Words heard so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct Words {
-    count: u32,
-    /// End of the latest speech frame of a word, and the latest word's start.
-    last_speech_ms: u32,
-    latest_start: u32,
-    /// The word being spoken: its start, and the end of its latest speech frame.
-    current: Option<(u32, u32)>,
-    first_onset: Option<u32>,
-    speech_run: u32,
-    /// Quiet frames since the last word ended (or since the start).
-    quiet_run: u32,
-}
+/// A greeting longer than this is long for a person (a business answer, a
+/// question back): such a pause may still be a machine between sentences, so
+/// the person verdict waits `LONG_GREETING_EXTRA_WAIT_MS` longer for the
+/// greeting to go on, or for a beep.
+const LONG_GREETING_MS: u32 = 2_500;
+const LONG_GREETING_EXTRA_WAIT_MS: u32 = 700;
 
-impl Words {
-    /// Account for one frame ending at `end_ms`.
-    fn push(&mut self, speech: bool, tonal: bool, end_ms: u32, between_words_ms: u32) {
-        if tonal {
-            // A tone is neither speech nor silence: it holds both clocks.
-            return;
-        }
-        if speech {
-            self.speech_run += 1;
-            if self.current.is_none() && self.speech_run >= MIN_WORD_FRAMES {
-                let start = end_ms - self.speech_run * FRAME_MS;
-                self.current = Some((start, end_ms));
-                self.latest_start = start;
-                self.first_onset.get_or_insert(start);
-            }
-            if let Some((_, last)) = self.current.as_mut() {
-                *last = end_ms;
-                self.last_speech_ms = end_ms;
-                self.quiet_run = 0;
-            }
-        } else {
-            self.speech_run = 0;
-            self.quiet_run += 1;
-            if self.current.is_some() && self.quiet_run * FRAME_MS >= between_words_ms {
-                self.count += 1;
-                self.current = None;
-            }
-        }
-    }
-
-    /// Words that began at or after `since_ms` were steady noise: forget them.
-    fn retract_since(&mut self, since_ms: u32) {
-        if self.current.is_some_and(|(start, _)| start >= since_ms) {
-            self.current = None;
-            self.speech_run = 0;
-        } else if self.current.is_none() && self.count > 0 && self.latest_start >= since_ms {
-            self.count -= 1;
-        } else {
-            return;
-        }
-        if self.count == 0 && self.current.is_none() {
-            self.first_onset = None;
-        }
-    }
-
-    fn current_ms(&self) -> u32 {
-        self.current.map_or(0, |(start, last)| last - start)
-    }
-
-    /// From the first word's start to the latest speech.
-    fn greeting_ms(&self) -> u32 {
-        self.first_onset.map_or(0, |onset| self.last_speech_ms - onset)
-    }
-
-    fn quiet_ms(&self) -> u32 {
-        self.quiet_run * FRAME_MS
+/// The quiet after a greeting of `greeting_ms` that makes it a person's.
+fn after_greeting_silence(c: AmdConfig, greeting_ms: u32) -> u32 {
+    if greeting_ms > LONG_GREETING_MS {
+        c.after_greeting_silence_millis + LONG_GREETING_EXTRA_WAIT_MS
+    } else {
+        c.after_greeting_silence_millis
     }
 }
 
@@ -137,6 +77,7 @@ pub struct AmdDetector {
     dtmf: DtmfDetector,
     dtmf_heard_ms: Option<u32>,
     activity: Activity,
+    voice: Foreground,
     echo: EchoGuard,
     words: Words,
     /// Which recent frames held speech, and their levels, by frame number.
@@ -158,6 +99,7 @@ impl AmdDetector {
             dtmf: DtmfDetector::new(rate_hz),
             dtmf_heard_ms: None,
             activity: Activity::new(config.silence_threshold),
+            voice: Foreground::default(),
             echo: EchoGuard::default(),
             words: Words::default(),
             speech_history: [false; HISTORY_FRAMES as usize],
@@ -205,6 +147,16 @@ impl AmdDetector {
         } else {
             let tonal = self.tones.tonal_blocks_in_frame() >= TONAL_BLOCKS;
             let speech = self.activity.push(level, tonal);
+            let speech = match self.voice.hear(speech, level.power_db) {
+                Heard::NewVoice => {
+                    // A voice well above everything before it (a person over their
+                    // television): the greeting is theirs, from now.
+                    self.words = Words::default();
+                    true
+                }
+                Heard::Foreground => true,
+                Heard::Background | Heard::Quiet => false,
+            };
             self.speech_history[(self.frames % HISTORY_FRAMES) as usize] = speech;
             self.level_history[(self.frames % HISTORY_FRAMES) as usize] = level.power_db;
             if self.activity.steadied() {
@@ -237,10 +189,10 @@ impl AmdDetector {
         } else if w.count + u32::from(w.current.is_some()) > c.maximum_number_of_words {
             self.decide(Verdict::Machine, now, "too many words");
         } else if w.current.is_none()
-            && w.quiet_ms() >= c.after_greeting_silence_millis
+            && w.quiet_ms() >= after_greeting_silence(c, w.greeting_ms())
             && !self.tones.is_busy()
         {
-            self.decide(Verdict::Human, now, "short greeting, then silence");
+            self.decide(Verdict::Human, now, "greeting, then silence");
         }
         if self.phase == Phase::Listening && heard_ms >= c.total_analysis_time_millis {
             self.decide(Verdict::NotSure, now, "no decision in the analysis time");
@@ -406,21 +358,43 @@ mod tests {
 
     #[test]
     fn a_long_greeting_is_a_machine_once_it_outlasts_the_greeting_duration() {
-        let samples = clip(&[quiet(300), talk(6_000, -18.0, 3), quiet(3_000)]);
+        let samples = clip(&[quiet(300), talk(8_000, -18.0, 3), quiet(3_000)]);
         let (v, at) = verdict(&run(GreetingWatch::None, &samples));
         assert_eq!(v, Verdict::Machine);
-        assert!((1_900..=2_000).contains(&at), "decided at {at} ms");
+        assert!((5_300..=5_400).contains(&at), "decided at {at} ms");
     }
 
     #[test]
-    fn many_short_words_without_a_long_pause_are_a_machine() {
+    fn sentences_with_short_pauses_are_a_machine() {
         let mut parts = vec![quiet(300)];
-        for i in 0..8 {
-            parts.push(talk(180, -20.0, 10 + i));
-            parts.push(quiet(250));
+        for i in 0..6 {
+            parts.push(talk(1_200, -20.0, 10 + i));
+            parts.push(quiet(500));
         }
         parts.push(quiet(3_000));
         assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
+    }
+
+    #[test]
+    fn a_person_answering_with_a_long_sentence_then_waiting_is_a_person() {
+        // A business answer: three seconds in one go, then the person waits;
+        // a long greeting waits a little longer for a machine's next sentence.
+        let samples = clip(&[quiet(500), talk(3_200, -20.0, 20), quiet(6_000)]);
+        let (v, at) = verdict(&run(GreetingWatch::None, &samples));
+        assert_eq!(v, Verdict::Human);
+        let stopped = 500 + 3_200;
+        assert!((stopped + 1_400..=stopped + 1_600).contains(&at), "decided {} ms after", at - stopped);
+    }
+
+    #[test]
+    fn a_person_over_a_television_is_a_person() {
+        // The television talks on all the time, in words, 16 dB below the person.
+        let mut samples = clip(&[quiet(800), talk(1_000, -14.0, 21), quiet(6_000)]);
+        let tv: Vec<Vec<i16>> = (0..18).flat_map(|i| [talk(300, -30.0, 30 + i), quiet(140)]).collect();
+        mix_into(&mut samples, &tv.concat());
+        let (v, at) = verdict(&run(GreetingWatch::None, &samples));
+        assert_eq!(v, Verdict::Human);
+        assert!(at <= 1_800 + 1_000, "decided at {at} ms");
     }
 
     #[test]
@@ -441,7 +415,7 @@ mod tests {
 
     #[test]
     fn a_greeting_without_a_beep_ends_with_a_long_silence() {
-        let samples = clip(&[quiet(300), talk(4_000, -18.0, 5), quiet(6_000)]);
+        let samples = clip(&[quiet(300), talk(6_000, -18.0, 5), quiet(6_000)]);
         let events = run(GreetingWatch::EndOrBeep, &samples);
         assert!(matches!(events[1], AmdEvent::GreetingEnded { end: GreetingEnd::Ended, .. }), "{events:?}");
         let events = run(GreetingWatch::None, &samples);

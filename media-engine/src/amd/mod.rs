@@ -12,6 +12,7 @@ pub mod activity;
 mod detector;
 mod echo;
 pub mod tone;
+mod words;
 
 pub use detector::AmdDetector;
 
@@ -57,12 +58,12 @@ pub struct AmdConfig {
 impl Default for AmdConfig {
     fn default() -> Self {
         Self {
-            total_analysis_time_millis: 5_000,
+            total_analysis_time_millis: 8_000,
             initial_silence_millis: 3_500,
-            greeting_duration_millis: 1_600,
+            greeting_duration_millis: 5_000,
             after_greeting_silence_millis: 800,
             between_words_silence_millis: 100,
-            maximum_number_of_words: 5,
+            maximum_number_of_words: 30,
             maximum_word_length_millis: 5_000,
             silence_threshold: 96,
             greeting_total_analysis_time_millis: 30_000,
