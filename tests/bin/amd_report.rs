@@ -1,6 +1,9 @@
-//! `amd-report CORPUS_DIR [--direct] [--bond PATH] [--concurrency N] [--out FILE]`:
+//! `amd-report CORPUS_DIR [--direct] [--tuning] [--check] [--bond PATH] [--concurrency N] [--out FILE]`:
 //! run the answering-machine detector over a corpus made by `amd-corpus` and
-//! write the accuracy report (Markdown) to FILE, or to stderr.
+//! write the accuracy report (Markdown) to FILE, or to stderr. The report's
+//! targets are measured on the held-out speakers only; `--check` fails (exit 1)
+//! when the held-out part scores below `report::FLOOR` (a regression guard
+//! until the targets are met). `--tuning` runs and shows the tuning part alone.
 //!
 //! By default every clip goes through a real Bond: the `bond` binary (`--bond`,
 //! else `bond` next to this program) is started on a scratch data directory,
@@ -12,19 +15,22 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bond_media_engine::amd::AmdConfig;
-use bond_tests::amd::{corpus, eval, live};
+use bond_tests::amd::{corpus, eval, live, report};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
+const USAGE: &str = "usage: amd-report CORPUS_DIR [--direct] [--tuning] [--check] [--bond PATH] [--concurrency N] [--out FILE]";
+
 async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
-    let dir = PathBuf::from(
-        args.first()
-            .ok_or("usage: amd-report CORPUS_DIR [--direct] [--bond PATH] [--concurrency N] [--out FILE]")?,
-    );
+    let dir = PathBuf::from(args.first().ok_or(USAGE)?);
     let labels = std::fs::read_to_string(dir.join("labels.csv")).map_err(|e| format!("labels.csv: {e}"))?;
-    let clips = corpus::parse_labels(&labels)?;
+    let mut clips = corpus::parse_labels(&labels)?;
+    if args.iter().any(|a| a == "--tuning") {
+        // Tuning never runs the detector on the held-out part.
+        clips.retain(|c| !c.held_out);
+    }
     let (outcomes, how) = if args.iter().any(|a| a == "--direct") {
         let outcomes = clips
             .iter()
@@ -45,8 +51,26 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
         );
         (outcomes, how)
     };
-    let scores = eval::score(&outcomes);
-    Ok((eval::render(&scores, &how), arg(args, "--out").map(PathBuf::from)))
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    if flag("--tuning") {
+        return Ok((report::render_tuning(&outcomes), None));
+    }
+    let reproduce = format!(
+        "cargo build --release -p bond --bin bond -p bond-tests --bins\n\
+         target/release/amd-corpus {corpus} {count} {seed}\n\
+         target/release/amd-report {corpus} --out docs/amd-report.md",
+        corpus = dir.display(),
+        count = clips.len(),
+        seed = std::fs::read_to_string(dir.join("seed")).map_err(|e| format!("seed: {e}"))?.trim(),
+    );
+    let text = report::render(&outcomes, &how, &reproduce);
+    if flag("--check") {
+        let missed = report::missed(&outcomes, report::FLOOR);
+        if !missed.is_empty() {
+            return Err(format!("held-out part below the floor: {}\n{text}", missed.join("; ")));
+        }
+    }
+    Ok((text, arg(args, "--out").map(PathBuf::from)))
 }
 
 #[tokio::main]

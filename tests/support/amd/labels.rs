@@ -34,22 +34,34 @@ pub struct ClipInfo {
     pub label: Label,
     /// What kind of clip, e.g. `human/second-hello`.
     pub kind: String,
+    /// Who spoke, `synth/voice` (`none` for tones and silence).
+    pub speaker: String,
+    /// In the part the detector was never tuned on.
+    pub held_out: bool,
+    /// What the line added, e.g. `pcmu+noise+loss2%+tv`.
+    pub line: String,
     /// End of the first thing a person said (ms), for people.
     pub first_utterance_end_ms: Option<u32>,
     /// The beep after a greeting, for machines that have one.
     pub beep: Option<(u32, u32, f64)>,
 }
 
-/// The clips' labels as CSV: `file,label,kind,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz`.
+const HEADER: &str =
+    "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz";
+
+/// The clips' labels as CSV, with the columns of `HEADER`.
 pub fn labels_csv(clips: &[ClipInfo]) -> String {
-    let mut out = String::from("file,label,kind,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz\n");
+    let mut out = format!("{HEADER}\n");
     for c in clips {
         let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}\n",
             c.file,
             c.label.as_str(),
             c.kind,
+            c.speaker,
+            c.held_out,
+            c.line,
             opt(c.first_utterance_end_ms),
             opt(c.beep.map(|b| b.0)),
             opt(c.beep.map(|b| b.1)),
@@ -60,12 +72,15 @@ pub fn labels_csv(clips: &[ClipInfo]) -> String {
 }
 
 pub fn parse_labels(csv: &str) -> Result<Vec<ClipInfo>, String> {
-    csv.lines()
-        .skip(1)
+    let mut lines = csv.lines();
+    if lines.next() != Some(HEADER) {
+        return Err(format!("labels.csv does not start with {HEADER} (remake the corpus)"));
+    }
+    lines
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            if f.len() != 7 {
+            if f.len() != 10 {
                 return Err(format!("bad label line: {line}"));
             }
             let num = |s: &str| if s.is_empty() { None } else { s.parse::<u32>().ok() };
@@ -73,9 +88,12 @@ pub fn parse_labels(csv: &str) -> Result<Vec<ClipInfo>, String> {
                 file: f[0].to_owned(),
                 label: Label::parse(f[1]).ok_or_else(|| format!("bad label: {}", f[1]))?,
                 kind: f[2].to_owned(),
-                first_utterance_end_ms: num(f[3]),
-                beep: match (num(f[4]), num(f[5])) {
-                    (Some(a), Some(b)) => Some((a, b, f[6].parse().unwrap_or(0.0))),
+                speaker: f[3].to_owned(),
+                held_out: f[4] == "true",
+                line: f[5].to_owned(),
+                first_utterance_end_ms: num(f[6]),
+                beep: match (num(f[7]), num(f[8])) {
+                    (Some(a), Some(b)) => Some((a, b, f[9].parse().unwrap_or(0.0))),
                     _ => None,
                 },
             })

