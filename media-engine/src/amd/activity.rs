@@ -18,6 +18,8 @@ const FLOOR_START_MAX_DB: f64 = 44.0;
 /// Frames of steady level that make the floor jump to them, and how steady (dB).
 const STEADY_FRAMES: usize = 25;
 const STEADY_SPREAD_DB: f64 = 3.0;
+/// Frames of digital silence a steady stretch may hold (lost packets).
+const MAX_LOST_FRAMES: usize = 3;
 /// The floor never drops below this (digital silence would make any click speech).
 const FLOOR_MIN_DB: f64 = 10.0;
 
@@ -89,9 +91,13 @@ impl Activity {
         self.frames += 1;
         let mut floor = *self.floor_db.get_or_insert(level.power_db.clamp(FLOOR_MIN_DB, FLOOR_START_MAX_DB));
         if self.frames >= STEADY_FRAMES {
-            let lo = self.recent_db.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = self.recent_db.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            self.steadied = hi - lo <= STEADY_SPREAD_DB && lo > floor;
+            // Frames of digital silence (lost packets played as silence) do not
+            // break a steady stretch.
+            let heard = self.recent_db.iter().copied().filter(|&db| db > FLOOR_MIN_DB);
+            let lo = heard.clone().fold(f64::INFINITY, f64::min);
+            let hi = heard.clone().fold(f64::NEG_INFINITY, f64::max);
+            let enough = heard.count() + MAX_LOST_FRAMES >= STEADY_FRAMES;
+            self.steadied = enough && hi - lo <= STEADY_SPREAD_DB && lo > floor;
             if self.steadied {
                 floor = lo;
             }
@@ -111,7 +117,7 @@ impl Activity {
 
 /// Speech this far below the loudest speech heard is someone else: a television
 /// or people in the room behind the callee (dB).
-const BACKGROUND_BELOW_DB: f64 = 16.0;
+const BACKGROUND_BELOW_DB: f64 = 14.0;
 /// Speech this far above the loudest heard before is a new, nearer voice (dB).
 const NEW_VOICE_ABOVE_DB: f64 = 10.0;
 
@@ -180,6 +186,18 @@ mod tests {
             let late_speech = frames[50..].iter().filter(|&&s| s).count();
             assert_eq!(late_speech, 0, "noise at {dbm0} dBm0 counted as speech");
         }
+    }
+
+    #[test]
+    fn hiss_with_lost_packets_played_as_silence_still_becomes_the_floor() {
+        let mut samples = white_noise(5, 8_000 * 5, rms_for_dbm0(-35.0));
+        // One packet in 25 lost, played as 20 ms of digital silence.
+        for frame in samples.chunks_mut(160).step_by(25) {
+            frame.fill(0);
+        }
+        let frames = run(&mut Activity::new(64), &samples);
+        let late_speech = frames[75..].iter().filter(|&&s| s).count();
+        assert_eq!(late_speech, 0, "hiss broken by lost packets counted as speech");
     }
 
     #[test]

@@ -56,7 +56,7 @@ enum Phase {
 /// question back): such a pause may still be a machine between sentences, so
 /// the person verdict waits `LONG_GREETING_EXTRA_WAIT_MS` longer for the
 /// greeting to go on, or for a beep.
-const LONG_GREETING_MS: u32 = 2_500;
+const LONG_GREETING_MS: u32 = 2_000;
 const LONG_GREETING_EXTRA_WAIT_MS: u32 = 700;
 
 /// The quiet after a greeting of `greeting_ms` that makes it a person's.

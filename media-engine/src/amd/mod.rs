@@ -61,7 +61,7 @@ impl Default for AmdConfig {
             total_analysis_time_millis: 8_000,
             initial_silence_millis: 3_500,
             greeting_duration_millis: 5_000,
-            after_greeting_silence_millis: 800,
+            after_greeting_silence_millis: 900,
             between_words_silence_millis: 100,
             maximum_number_of_words: 30,
             maximum_word_length_millis: 5_000,

@@ -44,6 +44,12 @@ const CLEARANCE_BLOCKS: u64 = 8;
 const MIN_NEIGHBOUR_BLOCKS: u32 = 10;
 /// Level spread (dB) of a steady tone, first and last blocks excluded.
 const STEADY_SPREAD_DB: f64 = 3.0;
+/// Interior blocks (60 ms) over which a tone's start must be level, how far
+/// below that a later block dips deeply (dB), and how rare such dips must be
+/// (one block in this many).
+const HEAD_BLOCKS: u32 = 12;
+const DEEP_DIP_DB: f64 = 10.0;
+const MAX_DIP_SHARE: u32 = 10;
 
 /// A finished tone.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,6 +82,12 @@ struct Open {
     /// Level range over the interior blocks, in dB.
     min_db: f64,
     max_db: f64,
+    /// Interior blocks; the level range of the first `HEAD_BLOCKS` of them; and
+    /// the later ones far below that (a lost packet concealed mid-beep).
+    interior: u32,
+    head_min_db: f64,
+    head_max_db: f64,
+    deep_dips: u32,
     /// The previous tonal block's level, folded in once the next one shows it is interior.
     pending_db: Option<f64>,
     /// Another tone sits directly before this one.
@@ -95,6 +107,13 @@ impl Open {
     fn add(&mut self, block: u64, hz: f64, db: f64) {
         if let Some(prev) = self.pending_db.replace(db) {
             if self.tonal_blocks >= 2 {
+                self.interior += 1;
+                if self.interior <= HEAD_BLOCKS {
+                    self.head_min_db = self.head_min_db.min(prev);
+                    self.head_max_db = self.head_max_db.max(prev);
+                } else if prev < self.head_min_db - DEEP_DIP_DB {
+                    self.deep_dips += 1;
+                }
                 self.min_db = self.min_db.min(prev);
                 self.max_db = self.max_db.max(prev);
             }
@@ -113,16 +132,25 @@ impl Open {
         self.db_sum += later.db_sum;
         self.min_db = self.min_db.min(later.min_db);
         self.max_db = self.max_db.max(later.max_db);
+        self.interior += later.interior;
+        self.deep_dips += later.deep_dips;
     }
 
     fn close(&self, followed: bool) -> ToneSegment {
         let spread = if self.max_db >= self.min_db { self.max_db - self.min_db } else { 0.0 };
+        // Two tones beating dip deeply every few blocks from the start. A tone
+        // level at its start whose later level wanders, dipping deeply in at most
+        // one block in MAX_DIP_SHARE, is one tone over a lossy line: a lost packet
+        // concealed by the decoder, which takes a few hundred ms to settle again.
+        let level_start =
+            self.interior > HEAD_BLOCKS && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
+        let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
         ToneSegment {
             hz: self.hz(),
             start_ms: (self.start_block as u32) * BLOCK_MS,
             end_ms: (self.last_tonal as u32 + 1) * BLOCK_MS,
             level_db: self.db_sum / f64::from(self.tonal_blocks),
-            steady: spread <= STEADY_SPREAD_DB,
+            steady: spread <= STEADY_SPREAD_DB || dipped_but_level,
             isolated: !self.adjacent && !followed,
         }
     }
@@ -264,6 +292,10 @@ impl ToneTracker {
                         db_sum: 0.0,
                         min_db: f64::INFINITY,
                         max_db: f64::NEG_INFINITY,
+                        interior: 0,
+                        head_min_db: f64::INFINITY,
+                        head_max_db: f64::NEG_INFINITY,
+                        deep_dips: 0,
                         pending_db: None,
                         adjacent: false,
                     },
@@ -367,6 +399,34 @@ mod tests {
                 assert!(seg.duration_ms().abs_diff(ms) <= 10, "{seg:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_beep_with_a_lost_packet_in_it_is_one_steady_beep() {
+        // A G.711 packet lost mid-beep plays as 20 ms of silence.
+        let mut s = silence(8_000, 300);
+        s.extend(tone(1_000.0, 8_000, 600, -20.0));
+        let at = (300 + 240) * 8;
+        s[at..at + 160].fill(0);
+        let segs = segments(8_000, &s);
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert!(segs[0].steady && segs[0].isolated, "{segs:?}");
+        assert!(segs[0].duration_ms().abs_diff(600) <= 10, "{segs:?}");
+    }
+
+    #[test]
+    fn a_beep_whose_level_wanders_after_a_concealed_loss_is_still_steady() {
+        // An Opus decoder conceals a lost packet with a fading copy, then takes a
+        // few hundred ms to settle, the level swinging by several dB.
+        let mut s = silence(8_000, 300);
+        s.extend(tone(1_000.0, 8_000, 300, -20.0));
+        s.extend(tone(1_000.0, 8_000, 10, -34.0));
+        for db in [-16.0, -23.0, -17.0, -22.0, -19.0, -21.0, -20.0] {
+            s.extend(tone(1_000.0, 8_000, 50, db));
+        }
+        let segs = segments(8_000, &s);
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert!(segs[0].steady, "{segs:?}");
     }
 
     #[test]
