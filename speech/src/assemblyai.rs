@@ -1,38 +1,63 @@
 //! AssemblyAI's Universal-Streaming v3 (`wss://streaming.assemblyai.com/v3/ws`,
-//! as its documentation describes the message sequence) used one utterance at a
-//! time: connect with the API key in `Authorization` and `sample_rate`,
-//! `encoding=pcm_s16le`, `speech_model` and `format_turns` in the query; the
-//! server says `Begin`; send the audio as binary PCM, then `{"type":"Terminate"}`;
-//! the `Turn` messages with `end_of_turn: true` hold the text (their `transcript`,
-//! and the words' confidences), until `Termination` and the close.
+//! as its documentation describes the message sequence): connect with the API
+//! key in `Authorization` and `sample_rate`, `encoding=pcm_s16le`,
+//! `speech_model` and `format_turns` in the query; the server says `Begin`; send
+//! the audio as binary PCM. A call's stream keeps one connection
+//! ([`crate::ws_session`]): after each utterance `{"type":"ForceEndpoint"}`,
+//! answered by the ended `Turn` and its formatted twin; `{"type":"Terminate"}`
+//! when the call's transcription ends. Without a stream, one utterance gets a
+//! connection of its own, ended by `Terminate`. The `Turn` messages with
+//! `end_of_turn: true` hold the text (their `transcript`, and the words'
+//! confidences).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
-use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
+use super::stt::{SpeechToText, StreamPart, SttError, Transcript, STT_RATE_HZ};
 use super::tls::TlsConfig;
+use super::ws_session::{StreamProtocol, Streams, UtteranceReader};
 use super::ws_stream::stream_utterance;
 
 const NAME: &str = "assemblyai";
+/// AssemblyAI has no keep-alive message; a connection it closes for quiet
+/// (after `inactivity_timeout`) is opened again at the next utterance.
+const IDLE_CHECK: Duration = Duration::from_secs(3600);
 
+/// Where and how to reach AssemblyAI.
 #[derive(Debug, Clone)]
-pub struct AssemblyAi {
+struct Config {
     /// `wss://streaming.assemblyai.com/v3/ws`, or a compatible server.
     url: String,
     api_key: String,
     tls: Option<TlsConfig>,
 }
 
+#[derive(Debug, Clone)]
+pub struct AssemblyAi {
+    config: Config,
+    /// One connection per call stream.
+    streams: Arc<Streams<Config>>,
+}
+
 impl AssemblyAi {
     pub fn new(url: &str, api_key: &str) -> Self {
-        Self { url: url.to_owned(), api_key: api_key.to_owned(), tls: None }
+        Self::with(Config { url: url.to_owned(), api_key: api_key.to_owned(), tls: None })
+    }
+
+    fn with(config: Config) -> Self {
+        Self { streams: Arc::new(Streams::new(config.clone(), IDLE_CHECK)), config }
     }
 
     /// Verify the server's certificate against `tls` (see [`crate::tls`]).
     pub fn trusting(self, tls: TlsConfig) -> Self {
-        Self { tls: Some(tls), ..self }
+        Self::with(Config { tls: Some(tls), ..self.config })
     }
+}
 
+impl Config {
     fn stream_url(&self, language: &str) -> Result<url::Url, String> {
         let mut url = url::Url::parse(&self.url).map_err(|e| format!("{}: {e}", self.url))?;
         let english = language.to_ascii_lowercase().starts_with("en");
@@ -46,6 +71,31 @@ impl AssemblyAi {
     }
 }
 
+impl StreamProtocol for Config {
+    type Reader = Turns;
+    const NAME: &'static str = NAME;
+
+    fn endpoint(&self, language: &str) -> Result<(url::Url, String), String> {
+        Ok((self.stream_url(language)?, self.api_key.clone()))
+    }
+
+    fn tls(&self) -> Option<TlsConfig> {
+        self.tls.clone()
+    }
+
+    fn flush(&self) -> &'static str {
+        r#"{"type":"ForceEndpoint"}"#
+    }
+
+    fn keep_alive(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn close(&self) -> &'static str {
+        r#"{"type":"Terminate"}"#
+    }
+}
+
 impl SpeechToText for AssemblyAi {
     fn name(&self) -> &'static str {
         NAME
@@ -56,29 +106,46 @@ impl SpeechToText for AssemblyAi {
         audio: Vec<i16>,
         language: &str,
     ) -> BoxFuture<'static, Result<Transcript, SttError>> {
-        let url = self.stream_url(language);
-        let key = self.api_key.clone();
-        let tls = self.tls.clone();
+        let url = self.config.stream_url(language);
+        let key = self.config.api_key.clone();
+        let tls = self.config.tls.clone();
         Box::pin(async move {
             let url = url.map_err(|e| SttError::Failed(NAME, e))?;
             let mut turns = Turns::default();
             stream_utterance(NAME, url.as_str(), tls, &key, &audio, r#"{"type":"Terminate"}"#, |t| {
-                turns.read(t)
+                turns.read(t).map(|_| ())
             })
             .await?;
             Ok(turns.transcript())
         })
     }
+
+    fn transcribe_stream(
+        &self,
+        part: StreamPart<'_>,
+        audio: Vec<i16>,
+        language: &str,
+    ) -> BoxFuture<'static, Result<Transcript, SttError>> {
+        self.streams.request(part, audio, language)
+    }
+
+    fn end_stream(&self, stream: &str) {
+        self.streams.end(stream);
+    }
 }
 
-/// The ended turns of one session, by `turn_order` (a formatted turn replaces its unformatted twin).
+/// The ended turns of one utterance, by `turn_order` (a formatted turn
+/// replaces its unformatted twin), and the turn still being spoken.
 #[derive(Debug, Default)]
-struct Turns {
+pub struct Turns {
     ended: Vec<(u64, String, f32)>,
+    partial: String,
 }
 
-impl Turns {
-    fn read(&mut self, text: &str) -> Result<(), String> {
+impl UtteranceReader for Turns {
+    /// One server message; `true` once a formatted ended turn is in (what a
+    /// `ForceEndpoint` is answered with, `format_turns` being on).
+    fn read(&mut self, text: &str) -> Result<bool, String> {
         let message: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         match message["type"].as_str() {
             Some("Turn") if message["end_of_turn"].as_bool() == Some(true) => {
@@ -92,24 +159,33 @@ impl Turns {
                 } as f32;
                 self.ended.retain(|(o, _, _)| *o != order);
                 self.ended.push((order, transcript, confidence));
-                Ok(())
+                self.partial.clear();
+                Ok(message["turn_is_formatted"].as_bool() == Some(true))
+            }
+            Some("Turn") => {
+                self.partial = message["transcript"].as_str().unwrap_or_default().trim().to_owned();
+                Ok(false)
             }
             Some("Error") | Some("error") => {
                 Err(message["error"].as_str().unwrap_or("an error message").to_owned())
             }
-            _ => Ok(()),
+            _ => Ok(false),
         }
     }
 
-    fn transcript(mut self) -> Transcript {
-        self.ended.sort_by_key(|(order, _, _)| *order);
-        self.ended.retain(|(_, text, _)| !text.is_empty());
-        let confidence = match self.ended.len() {
+    fn transcript(&self) -> Transcript {
+        let mut ended = self.ended.clone();
+        ended.sort_by_key(|(order, _, _)| *order);
+        ended.retain(|(_, text, _)| !text.is_empty());
+        let confidence = match ended.len() {
             0 => 0.0,
-            n => self.ended.iter().map(|(_, _, c)| c).sum::<f32>() / n as f32,
+            n => ended.iter().map(|(_, _, c)| c).sum::<f32>() / n as f32,
         };
-        let text = self.ended.into_iter().map(|(_, text, _)| text).collect::<Vec<_>>().join(" ");
-        Transcript { text, confidence, engine: NAME }
+        let mut parts: Vec<String> = ended.into_iter().map(|(_, text, _)| text).collect();
+        if !self.partial.is_empty() {
+            parts.push(self.partial.clone());
+        }
+        Transcript { text: parts.join(" "), confidence, engine: NAME }
     }
 }
 
@@ -142,8 +218,14 @@ mod tests {
     #[test]
     fn the_model_follows_the_language() {
         let a = AssemblyAi::new("wss://streaming.assemblyai.com/v3/ws", "k");
-        assert!(a.stream_url("en-US").unwrap().query().unwrap().contains("universal-streaming-english"));
-        let query = a.stream_url("es").unwrap().query().unwrap().to_owned();
+        assert!(a
+            .config
+            .stream_url("en-US")
+            .unwrap()
+            .query()
+            .unwrap()
+            .contains("universal-streaming-english"));
+        let query = a.config.stream_url("es").unwrap().query().unwrap().to_owned();
         assert!(
             query.contains("universal-streaming-multilingual") && query.contains("encoding=pcm_s16le"),
             "{query}"

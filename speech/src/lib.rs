@@ -25,12 +25,13 @@ pub mod tls;
 pub mod tts;
 #[cfg(feature = "whisper")]
 pub mod whisper;
+mod ws_session;
 mod ws_stream;
 
 use std::sync::Arc;
 
 pub use mt::{MtChain, MtError, Translator};
-pub use stt::{SpeechToText, SttChain, SttError, Transcript};
+pub use stt::{SpeechToText, StreamPart, SttChain, SttError, Transcript};
 pub use tts::{TextToSpeech, TtsChain, TtsError};
 
 /// The engines a Bond instance runs with.

@@ -45,6 +45,34 @@ pub trait SpeechToText: Send + Sync {
     /// `language` is a BCP 47 tag (`en`, `es-MX`).
     fn transcribe(&self, audio: Vec<i16>, language: &str)
         -> BoxFuture<'static, Result<Transcript, SttError>>;
+
+    /// Part of an utterance on a call's stream (see [`StreamPart`]). Streaming
+    /// providers keep one connection per stream and send each sample once; the
+    /// others transcribe what they are given.
+    fn transcribe_stream(
+        &self,
+        part: StreamPart<'_>,
+        audio: Vec<i16>,
+        language: &str,
+    ) -> BoxFuture<'static, Result<Transcript, SttError>> {
+        let _ = part;
+        self.transcribe(audio, language)
+    }
+
+    /// `stream` has ended: whatever it held open is closed.
+    fn end_stream(&self, stream: &str) {
+        let _ = stream;
+    }
+}
+
+/// Where an utterance's audio belongs: its stream (one side of one call), the
+/// utterance (its start, the same for its interim snapshots and its end), and
+/// whether this is all of it (`last`) or what was said so far.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamPart<'a> {
+    pub stream: &'a str,
+    pub utterance: u64,
+    pub last: bool,
 }
 
 /// Engines in order of preference.
@@ -83,17 +111,33 @@ impl SttChain {
         first: Option<&str>,
         now: Instant,
     ) -> Result<Transcript, SttError> {
+        self.transcribe_part(None, audio, language, first, now).await
+    }
+
+    /// As [`Self::transcribe`], for part of a call's stream (see
+    /// [`SpeechToText::transcribe_stream`]).
+    pub async fn transcribe_part(
+        &self,
+        part: Option<StreamPart<'_>>,
+        audio: Vec<i16>,
+        language: &str,
+        first: Option<&str>,
+        now: Instant,
+    ) -> Result<Transcript, SttError> {
         let mut reasons = Vec::new();
         for (engine, breaker) in self.order(first) {
             if breaker.is_resting(now) {
                 reasons.push(format!("{} is resting after a failure", engine.name()));
                 continue;
             }
-            let result =
-                match tokio::time::timeout(self.deadline, engine.transcribe(audio.clone(), language)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(SttError::Stalled(engine.name(), self.deadline.as_millis() as u64)),
-                };
+            let asked = match part {
+                Some(part) => engine.transcribe_stream(part, audio.clone(), language),
+                None => engine.transcribe(audio.clone(), language),
+            };
+            let result = match tokio::time::timeout(self.deadline, asked).await {
+                Ok(result) => result,
+                Err(_) => Err(SttError::Stalled(engine.name(), self.deadline.as_millis() as u64)),
+            };
             match result {
                 Ok(transcript) => {
                     breaker.succeeded();
@@ -109,6 +153,13 @@ impl SttChain {
             }
         }
         Err(SttError::AllFailed(reasons.join("; ")))
+    }
+
+    /// `stream` has ended: every engine closes what it held open for it.
+    pub fn end_stream(&self, stream: &str) {
+        for (engine, _) in &self.engines {
+            engine.end_stream(stream);
+        }
     }
 
     fn order(&self, first: Option<&str>) -> Vec<&(Box<dyn SpeechToText>, Breaker)> {

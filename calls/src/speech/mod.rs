@@ -13,6 +13,7 @@
 //! every second of an utterance still being spoken is transcribed as well
 //! (`is_final: false`): only the newest such snapshot waits, and finals go first.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use crate::gather::Spoken;
 use crate::service::CallService;
 use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance};
 use bond_speech::tts::TTS_RATE;
-use bond_speech::SpeechEngines;
+use bond_speech::{SpeechEngines, StreamPart};
 use bond_store::clock::monotonic;
 use bond_store::{CallRecord, NewSegment};
 
@@ -279,6 +280,11 @@ impl CallService {
         voice: Voice,
     ) {
         let Ok(engines) = self.speech.clone() else { return };
+        // Each run's streams are its own: a run that ends late must not close its successor's.
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let streams = [Side::Inbound, Side::Outbound]
+            .map(|side| format!("{}:{run}:{}", call.call_control_id, side.as_str()));
         let mut context: Vec<String> = Vec::new();
         let mut failing = false;
         loop {
@@ -290,7 +296,7 @@ impl CallService {
                 },
                 () = partial.ready() => {
                     if let Some(p) = partial.take_if(|_| true) {
-                        self.interim(&call, &engines, p).await;
+                        self.interim(&call, &engines, &streams[p.side as usize], p).await;
                     }
                     continue;
                 }
@@ -299,7 +305,10 @@ impl CallService {
             let first = h.settings.transcription.as_ref().and_then(|t| t.engine.clone());
             let audio = std::mem::take(&mut h.utterance.samples);
             let asked = monotonic();
-            let transcript = engines.stt.transcribe(audio, &language, first.as_deref(), asked).await;
+            let stream = &streams[h.side as usize];
+            let part = StreamPart { stream, utterance: h.utterance.start_ms, last: true };
+            let transcript =
+                engines.stt.transcribe_part(Some(part), audio, &language, first.as_deref(), asked).await;
             let recognizer_ms = millis(asked.elapsed());
             let stt_ms = millis(h.ended.elapsed());
             metrics::histogram!("bond_speech_stage_seconds", "stage" => "stt").record(stt_ms as f64 / 1000.0);
@@ -406,16 +415,22 @@ impl CallService {
                 self.speak_to_partner(&call, &translated, &translation.to, &voice, h.ended).await;
             }
         }
+        // The call's transcription is over: its provider connections close.
+        for stream in &streams {
+            engines.stt.end_stream(stream);
+        }
     }
 
     /// An interim transcript of what is being said so far (Telnyx: confidence 0
     /// until the final); a failure reports nothing, the final will.
-    async fn interim(&self, call: &CallRecord, engines: &SpeechEngines, mut h: Heard) {
+    async fn interim(&self, call: &CallRecord, engines: &SpeechEngines, stream: &str, mut h: Heard) {
         let first = h.settings.transcription.as_ref().and_then(|t| t.engine.clone());
         let audio = std::mem::take(&mut h.utterance.samples);
         let asked = monotonic();
         let language = h.settings.language(h.side);
-        let Ok(transcript) = engines.stt.transcribe(audio, &language, first.as_deref(), asked).await else {
+        let part = StreamPart { stream, utterance: h.utterance.start_ms, last: false };
+        let heard = engines.stt.transcribe_part(Some(part), audio, &language, first.as_deref(), asked).await;
+        let Ok(transcript) = heard else {
             return;
         };
         let stt_ms = millis(asked.elapsed());
