@@ -16,7 +16,7 @@ use bond_codecs::signals::SplitMix64;
 
 pub use super::labels::{labels_csv, parse_labels, ClipInfo, Label};
 use super::line::{mix_background, over_line, random_line, Line};
-use super::synth::{Speaker, Speaking, Synth, Voices, SPEAKERS};
+use super::synth::{Speaker, Speaking, Synth, Voices, RECORDED_SPEAKER, RECORDINGS, SPEAKERS};
 use super::wording::{self as say, pick, HELLOS};
 
 pub const RATE: u32 = 8_000;
@@ -157,10 +157,24 @@ pub fn make_clip(
             7 | 8 => (say::question_back(&mut rng), "human/question"),
             _ => (say::bad_line(&mut rng), "human/bad-line"),
         };
-        info.first_utterance_end_ms = Some(track.add(&say(voices, &how, &first, level)?));
-        if kind == "human/second-hello" {
-            track.pause(ms(&mut rng, 1_000, 2_500));
-            track.add(&say(voices, &how, pick(&mut rng, &HELLOS), level)?);
+        if rng.next_f64() < 0.1 {
+            // A real person instead: a recorded phrase, and perhaps another after a wait.
+            info.speaker = RECORDED_SPEAKER.to_owned();
+            info.held_out = true;
+            let phrase = at_level(&voices.recorded(pick(&mut rng, &RECORDINGS))?, level);
+            info.first_utterance_end_ms = Some(track.add(&phrase));
+            if rng.next_f64() < 0.3 {
+                track.pause(ms(&mut rng, 1_000, 2_500));
+                track.add(&at_level(&voices.recorded(pick(&mut rng, &RECORDINGS))?, level));
+            }
+            info.kind = "human/recorded".to_owned();
+        } else {
+            info.first_utterance_end_ms = Some(track.add(&say(voices, &how, &first, level)?));
+            if kind == "human/second-hello" {
+                track.pause(ms(&mut rng, 1_000, 2_500));
+                track.add(&say(voices, &how, pick(&mut rng, &HELLOS), level)?);
+            }
+            info.kind = kind.to_owned();
         }
         track.pause(6_000);
         if rng.next_f64() < 0.25 {
@@ -169,7 +183,6 @@ pub fn make_clip(
         if rng.next_f64() < 0.3 {
             line.noise_dbm0 = Some(uniform(&mut rng, -62.0, -42.0));
         }
-        info.kind = kind.to_owned();
     } else if share < 0.86 {
         info.label = Label::Machine;
         let level = uniform(&mut rng, -30.0, -10.0);

@@ -9,6 +9,9 @@
 //!   package, which ships the model), run by `piper_say.py` in a Python
 //!   environment (`BOND_AMD_PYTHON`, else `target/amd-venv/bin/python`).
 //!
+//! Beside them, real speech: the recordings of one person that Debian's
+//! `alsa-utils` ships ([`RECORDINGS`]), used for people answering.
+//!
 //! Every phrase is band-passed to 300-3400 Hz and resampled to 8 kHz by sox,
 //! sped up or slowed down per clip, and trimmed of silence at both ends.
 
@@ -75,10 +78,21 @@ pub const SPEAKERS: [Speaker; 9] = [
     speaker(Synth::Piper, "joe", true),
 ];
 
-/// Whether the speaker named `name` (`synth/voice`) is held out.
-pub fn is_held_out(name: &str) -> bool {
-    SPEAKERS.iter().any(|s| s.held_out && s.name() == name)
-}
+/// Real speech: one person's recordings that ship in Debian's `alsa-utils`
+/// (`/usr/share/sounds/alsa`, "Front left" and the like), short phrases a
+/// person might answer with. Held out, as every voice not tuned on.
+pub const RECORDED_SPEAKER: &str = "recorded/alsa-utils";
+const RECORDINGS_DIR: &str = "/usr/share/sounds/alsa";
+pub const RECORDINGS: [&str; 8] = [
+    "Front_Center",
+    "Front_Left",
+    "Front_Right",
+    "Rear_Center",
+    "Rear_Left",
+    "Rear_Right",
+    "Side_Left",
+    "Side_Right",
+];
 
 /// How one clip is spoken: the speaker, and for espeak-ng its voice, speed and pitch.
 #[derive(Debug, Clone)]
@@ -126,6 +140,14 @@ impl Voices {
         };
         let tempo = if how.speaker.synth == Synth::Espeak { 1.0 } else { how.tempo };
         Ok(trim(&telephone_band(wav, tempo)?))
+    }
+
+    /// The recording `name` (one of [`RECORDINGS`]) at 8 kHz, telephone band, trimmed.
+    pub fn recorded(&self, name: &str) -> Result<Vec<i16>, String> {
+        let path = format!("{RECORDINGS_DIR}/{name}.wav");
+        let wav =
+            std::fs::read(&path).map_err(|e| format!("{path}: {e} (install the alsa-utils package)"))?;
+        Ok(trim(&telephone_band(wav, 1.0)?))
     }
 
     /// The synthesizer's WAV file for `text`.
