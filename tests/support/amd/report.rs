@@ -67,17 +67,18 @@ pub fn missed(outcomes: &[Outcome], bar: Bar) -> Vec<String> {
 }
 
 fn summary_row(out: &mut String, name: &str, s: &Scores) {
+    let beeps = match s.beeped {
+        0 => "-".to_owned(),
+        n => format!("{:.1}% ({} of {n})", 100.0 * s.beep_found_share(), s.beeps_found),
+    };
     let _ = writeln!(
         out,
-        "| {name} | {} | {:.1}% | {:.2}% ({} of {}) | {:.1}% ({} of {}) | {} ms |",
+        "| {name} | {} | {:.1}% | {:.2}% ({} of {}) | {beeps} | {} ms |",
         s.clips,
         100.0 * s.accuracy(),
         100.0 * s.humans_called_machine_share(),
         s.humans_called_machine,
         s.humans,
-        100.0 * s.beep_found_share(),
-        s.beeps_found,
-        s.beeped,
         ms(percentile(&s.human_latency_ms, 50.0)),
     );
 }
