@@ -1,8 +1,11 @@
 //! The decision: who answered, and when a machine's greeting ended.
 //!
-//! People answer with a short phrase and then wait; machines talk on. So:
+//! People answer, sometimes at length, and then wait; machines talk on. So:
+//! - the callee's voice is followed, and speech far below it (a television
+//!   behind them) counts as quiet ([`Foreground`]);
 //! - words are runs of speech frames separated by `between_words_silence_millis`;
-//! - a short greeting followed by `after_greeting_silence_millis` of quiet is a person;
+//! - a greeting followed by `after_greeting_silence_millis` of quiet (700 ms more
+//!   after a long one, in case a machine goes on) is a person;
 //! - more than `greeting_duration_millis` of speech, more than
 //!   `maximum_number_of_words` words, or one word longer than
 //!   `maximum_word_length_millis`, before such a pause, is a machine;
