@@ -19,7 +19,6 @@ use serde_json::Value;
 use super::stt::{SpeechToText, StreamPart, SttError, Transcript, STT_RATE_HZ};
 use super::tls::TlsConfig;
 use super::ws_session::{StreamProtocol, Streams, UtteranceReader};
-use super::ws_stream::stream_utterance;
 
 const NAME: &str = "assemblyai";
 /// AssemblyAI has no keep-alive message; a connection it closes for quiet
@@ -75,7 +74,7 @@ impl StreamProtocol for Config {
     type Reader = Turns;
     const NAME: &'static str = NAME;
 
-    fn endpoint(&self, language: &str) -> Result<(url::Url, String), String> {
+    fn endpoint(&self, language: &str, _streaming: bool) -> Result<(url::Url, String), String> {
         Ok((self.stream_url(language)?, self.api_key.clone()))
     }
 
@@ -106,18 +105,7 @@ impl SpeechToText for AssemblyAi {
         audio: Vec<i16>,
         language: &str,
     ) -> BoxFuture<'static, Result<Transcript, SttError>> {
-        let url = self.config.stream_url(language);
-        let key = self.config.api_key.clone();
-        let tls = self.config.tls.clone();
-        Box::pin(async move {
-            let url = url.map_err(|e| SttError::Failed(NAME, e))?;
-            let mut turns = Turns::default();
-            stream_utterance(NAME, url.as_str(), tls, &key, &audio, r#"{"type":"Terminate"}"#, |t| {
-                turns.read(t).map(|_| ())
-            })
-            .await?;
-            Ok(turns.transcript())
-        })
+        self.streams.alone(audio, language)
     }
 
     fn transcribe_stream(

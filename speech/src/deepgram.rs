@@ -17,7 +17,6 @@ use serde_json::Value;
 use super::stt::{SpeechToText, StreamPart, SttError, Transcript, STT_RATE_HZ};
 use super::tls::TlsConfig;
 use super::ws_session::{StreamProtocol, Streams, UtteranceReader};
-use super::ws_stream::stream_utterance;
 
 const NAME: &str = "deepgram";
 /// Deepgram closes a connection that has had no audio for 10 s; `KeepAlive` holds it.
@@ -86,8 +85,8 @@ impl StreamProtocol for Config {
     type Reader = Heard;
     const NAME: &'static str = NAME;
 
-    fn endpoint(&self, language: &str) -> Result<(url::Url, String), String> {
-        Ok((self.listen_url(language, true)?, self.authorization()))
+    fn endpoint(&self, language: &str, streaming: bool) -> Result<(url::Url, String), String> {
+        Ok((self.listen_url(language, streaming)?, self.authorization()))
     }
 
     fn tls(&self) -> Option<TlsConfig> {
@@ -117,18 +116,7 @@ impl SpeechToText for Deepgram {
         audio: Vec<i16>,
         language: &str,
     ) -> BoxFuture<'static, Result<Transcript, SttError>> {
-        let url = self.config.listen_url(language, false);
-        let key = self.config.authorization();
-        let tls = self.config.tls.clone();
-        Box::pin(async move {
-            let url = url.map_err(|e| SttError::Failed(NAME, e))?;
-            let mut heard = Heard::default();
-            stream_utterance(NAME, url.as_str(), tls, &key, &audio, r#"{"type":"CloseStream"}"#, |t| {
-                heard.read(t).map(|_| ())
-            })
-            .await?;
-            Ok(heard.transcript())
-        })
+        self.streams.alone(audio, language)
     }
 
     fn transcribe_stream(

@@ -13,15 +13,11 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::stt::{StreamPart, SttError, Transcript};
-use super::ws_stream::{connect, send_audio};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use super::ws_stream::{connect, send_audio, stream_utterance, Socket};
 
 /// How long an interim request waits for the provider's newest text.
 const INTERIM_WAIT: Duration = Duration::from_millis(300);
@@ -35,14 +31,15 @@ pub trait StreamProtocol: Send + Sync + 'static {
     /// Reads one utterance's messages.
     type Reader: UtteranceReader;
     const NAME: &'static str;
-    /// The socket's address for `language`, with its `Authorization` header value.
-    fn endpoint(&self, language: &str) -> Result<(url::Url, String), String>;
+    /// The socket's address for `language`, with its `Authorization` header
+    /// value; `streaming` for a call stream's connection, else for one utterance.
+    fn endpoint(&self, language: &str, streaming: bool) -> Result<(url::Url, String), String>;
     fn tls(&self) -> Option<super::tls::TlsConfig>;
     /// Sent after an utterance's audio: the provider answers with its final text.
     fn flush(&self) -> &'static str;
     /// Sent while idle, if the provider closes quiet connections.
     fn keep_alive(&self) -> Option<&'static str>;
-    /// Sent when the stream ends.
+    /// Sent when the stream ends (or a connection of its own's one utterance).
     fn close(&self) -> &'static str;
 }
 
@@ -54,14 +51,16 @@ pub trait UtteranceReader: Default + Send {
     fn transcript(&self) -> Transcript;
 }
 
+/// Part of an utterance for a stream's task.
+struct Request {
+    utterance: u64,
+    audio: Vec<i16>,
+    language: String,
+    last: bool,
+}
+
 enum Command {
-    Audio {
-        utterance: u64,
-        audio: Vec<i16>,
-        language: String,
-        last: bool,
-        reply: oneshot::Sender<Result<Transcript, SttError>>,
-    },
+    Audio(Request, oneshot::Sender<Result<Transcript, SttError>>),
     Close,
 }
 
@@ -83,33 +82,42 @@ impl<P: StreamProtocol> Streams<P> {
         Self { protocol: Arc::new(protocol), tasks: Mutex::new(HashMap::new()), keep_alive_every }
     }
 
-    /// Utterance `utterance` so far (`last: false`) or whole (`last: true`) on `stream`'s connection.
-    pub async fn utterance(
-        &self,
-        stream: &str,
-        utterance: u64,
-        audio: Vec<i16>,
-        language: &str,
-        last: bool,
-    ) -> Result<Transcript, SttError> {
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Audio { utterance, audio, language: language.to_owned(), last, reply };
-        let task = self.task(stream)?;
-        if task.send(command).await.is_err() {
-            return Err(SttError::Failed(P::NAME, "the stream's task ended".into()));
-        }
-        answer.await.map_err(|_| SttError::Failed(P::NAME, "the stream's task ended".into()))?
-    }
-
-    /// [`Self::utterance`] for [`crate::SpeechToText::transcribe_stream`].
+    /// Part of an utterance on its stream's connection, for
+    /// [`crate::SpeechToText::transcribe_stream`].
     pub fn request(
         self: &Arc<Self>,
         part: StreamPart<'_>,
         audio: Vec<i16>,
         language: &str,
     ) -> BoxFuture<'static, Result<Transcript, SttError>> {
-        let (streams, stream, language) = (self.clone(), part.stream.to_owned(), language.to_owned());
-        Box::pin(async move { streams.utterance(&stream, part.utterance, audio, &language, part.last).await })
+        let streams = self.clone();
+        let stream = part.stream.to_owned();
+        let request =
+            Request { utterance: part.utterance, audio, language: language.to_owned(), last: part.last };
+        Box::pin(async move {
+            let ended = || SttError::Failed(P::NAME, "the stream's task ended".into());
+            let (reply, answer) = oneshot::channel();
+            let task = streams.task(&stream)?;
+            task.send(Command::Audio(request, reply)).await.map_err(|_| ended())?;
+            answer.await.map_err(|_| ended())?
+        })
+    }
+
+    /// One utterance on a connection of its own, ended by the close message,
+    /// for [`crate::SpeechToText::transcribe`].
+    pub fn alone(&self, audio: Vec<i16>, language: &str) -> BoxFuture<'static, Result<Transcript, SttError>> {
+        let protocol = self.protocol.clone();
+        let endpoint = protocol.endpoint(language, false);
+        Box::pin(async move {
+            let (url, authorization) = endpoint.map_err(|e| SttError::Failed(P::NAME, e))?;
+            let mut reader = P::Reader::default();
+            let (tls, close) = (protocol.tls(), protocol.close());
+            stream_utterance(P::NAME, url.as_str(), tls, &authorization, &audio, close, |t| {
+                reader.read(t).map(|_| ())
+            })
+            .await?;
+            Ok(reader.transcript())
+        })
     }
 
     /// The stream is over: its connection is closed.
@@ -162,9 +170,8 @@ async fn run<P: StreamProtocol>(
             }
         };
         match command {
-            Some(Command::Audio { utterance: id, audio, language, last, reply }) => {
-                let result = utterance(&*protocol, &mut open, id, &audio, &language, last).await;
-                let _ = reply.send(result);
+            Some(Command::Audio(request, reply)) => {
+                let _ = reply.send(utterance(&*protocol, &mut open, &request).await);
             }
             Some(Command::Close) | None => break,
         }
@@ -180,20 +187,17 @@ async fn run<P: StreamProtocol>(
 async fn utterance<P: StreamProtocol>(
     protocol: &P,
     open: &mut Option<Connection<P>>,
-    id: u64,
-    audio: &[i16],
-    language: &str,
-    last: bool,
+    request: &Request,
 ) -> Result<Transcript, SttError> {
-    if open.as_ref().is_some_and(|c| c.language != language) {
+    if open.as_ref().is_some_and(|c| c.language != request.language) {
         *open = None;
     }
     let reused = open.is_some();
-    match attempt(protocol, open, id, audio, language, last).await {
+    match attempt(protocol, open, request).await {
         Err(SttError::Failed(..)) if reused => {
             tracing::info!(engine = P::NAME, "speech-to-text connection lost; opening another");
             *open = None;
-            attempt(protocol, open, id, audio, language, last).await
+            attempt(protocol, open, request).await
         }
         result => result,
     }
@@ -202,27 +206,24 @@ async fn utterance<P: StreamProtocol>(
 async fn attempt<P: StreamProtocol>(
     protocol: &P,
     open: &mut Option<Connection<P>>,
-    id: u64,
-    audio: &[i16],
-    language: &str,
-    last: bool,
+    request: &Request,
 ) -> Result<Transcript, SttError> {
     let failed = |e: String| SttError::Failed(P::NAME, e);
     if open.is_none() {
-        let (url, authorization) = protocol.endpoint(language).map_err(failed)?;
+        let (url, authorization) = protocol.endpoint(&request.language, true).map_err(failed)?;
         let socket = connect(P::NAME, url.as_str(), protocol.tls(), &authorization).await?;
-        let reader = P::Reader::default();
-        *open = Some(Connection { socket, language: language.to_owned(), utterance: None, sent: 0, reader });
+        let (language, reader) = (request.language.clone(), P::Reader::default());
+        *open = Some(Connection { socket, language, utterance: None, sent: 0, reader });
     }
     let Some(c) = open.as_mut() else { return Err(failed("not connected".into())) };
-    if c.utterance != Some(id) {
+    if c.utterance != Some(request.utterance) {
         // Another utterance: what the provider heard of an earlier one (whose
         // end went to another engine) is not part of it.
-        c.utterance = Some(id);
+        c.utterance = Some(request.utterance);
         c.sent = 0;
         c.reader = P::Reader::default();
     }
-    let result = exchange(protocol, c, audio, last).await;
+    let result = exchange(protocol, c, &request.audio, request.last).await;
     if result.is_err() {
         *open = None;
     }

@@ -20,6 +20,9 @@ use super::tls::TlsConfig;
 const FRAME: usize = STT_RATE_HZ as usize / 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A provider's WebSocket.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
 /// A provider's socket (`wss://` verified against `tls`, the public roots
 /// without it), with `authorization` in its header.
 pub async fn connect(
@@ -27,7 +30,7 @@ pub async fn connect(
     url: &str,
     tls: Option<TlsConfig>,
     authorization: &str,
-) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, SttError> {
+) -> Result<Socket, SttError> {
     let failed = |e: String| SttError::Failed(engine, e);
     let mut request = url.into_client_request().map_err(|e| failed(e.to_string()))?;
     let key = HeaderValue::from_str(authorization)
@@ -43,10 +46,7 @@ pub async fn connect(
 }
 
 /// `audio` as 16-bit little-endian PCM in 100 ms binary frames.
-pub async fn send_audio(
-    socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
-    audio: &[i16],
-) -> Result<(), String> {
+pub async fn send_audio(socket: &mut Socket, audio: &[i16]) -> Result<(), String> {
     for chunk in audio.chunks(FRAME) {
         let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
         socket.send(Message::binary(bytes)).await.map_err(|e| e.to_string())?;
