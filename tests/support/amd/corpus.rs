@@ -26,7 +26,7 @@ const ESPEAK_VOICES: [&str; 8] =
 const ESPEAK_VARIANTS: [&str; 11] =
     ["", "+m1", "+m2", "+m3", "+m4", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5"];
 
-fn uniform(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
+pub(super) fn uniform(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * rng.next_f64()
 }
 

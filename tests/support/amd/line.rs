@@ -8,7 +8,7 @@ use bond_codecs::g711;
 use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
 use bond_codecs::signals::SplitMix64;
 
-use super::corpus::RATE;
+use super::corpus::{uniform, RATE};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Codec {
@@ -55,10 +55,6 @@ impl Line {
         }
         parts.join("+")
     }
-}
-
-fn uniform(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
-    lo + (hi - lo) * rng.next_f64()
 }
 
 /// A line drawn at random; `noisy` forces line noise.
