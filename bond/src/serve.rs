@@ -19,6 +19,7 @@ use bond_control_api::http::listener::TlsAcceptor;
 use bond_control_api::revocation::Revocations;
 use bond_control_api::state::{prometheus, AppState};
 use bond_speech::assemblyai::AssemblyAi;
+use bond_speech::chat::{ChatChain, ChatModel};
 use bond_speech::deepgram::Deepgram;
 use bond_speech::elevenlabs::ElevenLabs;
 use bond_speech::mt::{Apertium, MtChain, Translator};
@@ -97,7 +98,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     };
     let storage = RecordingStorage::from_config(&config.storage).map_err(ServeError::Storage)?;
     let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
-        .with_speech(speech_engines(&config.speech));
+        .with_speech(speech_engines(&config.speech, &config.assistant));
     let repaired = calls.repair_recordings().await?;
     let calls = calls.with_recording_storage(storage, Duration::from_secs(1));
     if repaired > 0 {
@@ -140,8 +141,12 @@ fn embedded_recognizer(_: &crate::config::SpeechConfig) -> Result<Box<dyn Speech
 }
 
 /// The speech engines: whisper.cpp for speech-to-text (after Deepgram, when a key
-/// is set) and Apertium for translation (after an OpenAI-compatible endpoint, when set).
-fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines, String> {
+/// is set) and Apertium for translation (after an OpenAI-compatible endpoint, when set);
+/// the voice agents' language models, if configured.
+fn speech_engines(
+    config: &crate::config::SpeechConfig,
+    assistant: &crate::config::AssistantConfig,
+) -> Result<SpeechEngines, String> {
     // The providers trust what Bond's other outgoing connections do (`trusted_ca`).
     let tls = bond_store::trust::client_config();
     let mut recognizers: Vec<Box<dyn SpeechToText>> = Vec::new();
@@ -175,13 +180,24 @@ fn speech_engines(config: &crate::config::SpeechConfig) -> Result<SpeechEngines,
             &config.elevenlabs_voice_id,
             &config.elevenlabs_model,
         );
-        voices.push(Box::new(voice.trusting(tls)));
+        voices.push(Box::new(voice.trusting(tls.clone())));
     }
     voices.push(Box::new(Espeak));
+    let models = [
+        ("primary", &assistant.llm_base_url, &assistant.llm_api_key, &assistant.llm_model),
+        ("fallback", &assistant.fallback_base_url, &assistant.fallback_api_key, &assistant.fallback_model),
+    ];
+    let models = models
+        .into_iter()
+        .filter(|(_, url, _, _)| !url.is_empty())
+        .map(|(name, url, key, model)| ChatModel::new(name, url, key, model).trusting(tls.clone()))
+        .collect();
+    let first_token = Duration::from_millis(assistant.first_token_timeout_ms);
     Ok(SpeechEngines {
         stt: Arc::new(SttChain::new(recognizers)),
         mt: Arc::new(MtChain::new(translators)),
         tts: Arc::new(TtsChain::new(voices)),
+        llm: Arc::new(ChatChain::new(models, first_token)),
     })
 }
 

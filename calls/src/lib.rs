@@ -21,6 +21,7 @@
 pub mod action;
 mod agent_calls;
 pub mod amd;
+pub mod assistant;
 pub mod conference;
 pub mod country;
 mod dial;

@@ -171,6 +171,7 @@ impl CallService {
         };
         self.end_playbacks(&mut tx, &call).await?;
         self.end_gather(&mut tx, &call).await?;
+        self.end_assistant(&mut tx, &call).await?;
         self.end_queue(&mut tx, &call).await?;
         self.end_conference_party(&mut tx, &call).await?;
         self.offer_ended(&call, ending);

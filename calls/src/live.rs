@@ -35,6 +35,8 @@ pub(crate) struct LiveCall {
     pub supervising: Option<Supervising>,
     /// The digits being gathered (`gather`).
     pub gather: Option<super::gather::Running>,
+    /// The voice agent talking with the party (`ai_assistant_start`).
+    pub assistant: Option<super::assistant::Running>,
 }
 
 /// What a supervisor's call supervises.
@@ -46,7 +48,8 @@ pub(crate) struct Supervising {
 
 impl LiveCall {
     fn holds_nothing(&self) -> bool {
-        let Self { amd_mode, pending_amd, stream, pending_stream, speech, supervising, gather } = self;
+        let Self { amd_mode, pending_amd, stream, pending_stream, speech, supervising, gather, assistant } =
+            self;
         amd_mode.is_none()
             && pending_amd.is_none()
             && stream.is_none()
@@ -54,6 +57,7 @@ impl LiveCall {
             && speech.is_none()
             && supervising.is_none()
             && gather.is_none()
+            && assistant.is_none()
     }
 }
 

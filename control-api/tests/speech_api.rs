@@ -63,6 +63,7 @@ fn with_engines(mut state: AppState) -> AppState {
         stt: std::sync::Arc::new(SttChain::new(vec![Box::new(Durations)])),
         mt: std::sync::Arc::new(MtChain::new(vec![Box::new(Shout)])),
         tts: std::sync::Arc::new(TtsChain::new(vec![Box::new(bond_speech::tts::Espeak)])),
+        llm: std::sync::Arc::default(),
     };
     state.calls = state.calls.clone().with_speech(Ok(engines));
     state

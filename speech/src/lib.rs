@@ -15,6 +15,7 @@
 pub mod assemblyai;
 pub mod audio;
 pub mod breaker;
+pub mod chat;
 pub mod deepgram;
 pub mod elevenlabs;
 pub mod mt;
@@ -30,6 +31,7 @@ mod ws_stream;
 
 use std::sync::Arc;
 
+pub use chat::ChatChain;
 pub use mt::{MtChain, MtError, Translator};
 pub use stt::{SpeechToText, StreamPart, SttChain, SttError, Transcript};
 pub use tts::{TextToSpeech, TtsChain, TtsError};
@@ -40,6 +42,8 @@ pub struct SpeechEngines {
     pub stt: Arc<SttChain>,
     pub mt: Arc<MtChain>,
     pub tts: Arc<TtsChain>,
+    /// The language models voice agents answer with (empty: none configured).
+    pub llm: Arc<ChatChain>,
 }
 
 impl std::fmt::Debug for SpeechEngines {
@@ -48,6 +52,7 @@ impl std::fmt::Debug for SpeechEngines {
             .field("stt", &self.stt)
             .field("mt", &self.mt)
             .field("tts", &self.tts)
+            .field("llm", &self.llm)
             .finish()
     }
 }

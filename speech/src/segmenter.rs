@@ -22,6 +22,8 @@ const MARGIN_DB: f64 = 12.0;
 /// Noise floor: follows quieter frames at once, louder ones slowly (per frame).
 const FLOOR_RISE_DB: f64 = 0.05;
 const FRAME_MS: u64 = 20;
+/// How long speech lasts before [`SegmentEvent::Started`] says so.
+pub const ONSET_MS: u64 = ONSET_FRAMES as u64 * FRAME_MS;
 /// Frames between two interim snapshots of an utterance (1 s).
 const PARTIAL_EVERY_FRAMES: usize = 50;
 

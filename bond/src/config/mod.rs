@@ -5,7 +5,9 @@
 
 pub use bond_calls::recording_storage::StorageConfig;
 pub use bond_sip::SipConfig;
+mod assistant;
 mod browsers;
+pub use assistant::AssistantConfig;
 pub use browsers::{TurnConfig, WebRtcConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -79,6 +81,13 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_TURN_URLS", "turn.urls"),
     ("BOND_TURN_SECRET", "turn.secret"),
     ("BOND_TURN_TTL_SECS", "turn.ttl_secs"),
+    ("BOND_ASSISTANT_LLM_BASE_URL", "assistant.llm_base_url"),
+    ("BOND_ASSISTANT_LLM_API_KEY", "assistant.llm_api_key"),
+    ("BOND_ASSISTANT_LLM_MODEL", "assistant.llm_model"),
+    ("BOND_ASSISTANT_FALLBACK_BASE_URL", "assistant.fallback_base_url"),
+    ("BOND_ASSISTANT_FALLBACK_API_KEY", "assistant.fallback_api_key"),
+    ("BOND_ASSISTANT_FALLBACK_MODEL", "assistant.fallback_model"),
+    ("BOND_ASSISTANT_FIRST_TOKEN_TIMEOUT_MS", "assistant.first_token_timeout_ms"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
     ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
@@ -126,6 +135,7 @@ pub struct Config {
     pub webrtc: WebRtcConfig,
     pub turn: TurnConfig,
     pub speech: SpeechConfig,
+    pub assistant: AssistantConfig,
     pub storage: StorageConfig,
     pub log: LogConfig,
 }
@@ -310,6 +320,7 @@ impl Default for Config {
             webrtc: WebRtcConfig::default(),
             turn: TurnConfig::default(),
             speech: SpeechConfig::default(),
+            assistant: AssistantConfig::default(),
             storage: StorageConfig::default(),
             log: LogConfig::default(),
         }
@@ -364,8 +375,10 @@ impl Config {
             ("speech.openai_api_key", !self.speech.openai_api_key.is_empty()),
             ("speech.elevenlabs_api_key", !self.speech.elevenlabs_api_key.is_empty()),
             ("turn.secret", !self.turn.secret.is_empty()),
-        ];
-        let set: Vec<&str> = secrets.iter().filter(|(_, set)| *set).map(|(key, _)| *key).collect();
+        ]
+        .into_iter()
+        .chain(self.assistant.secrets());
+        let set: Vec<&str> = secrets.filter(|(_, set)| *set).map(|(key, _)| key).collect();
         let mut text = String::from("# Bond's effective configuration (bond check-config).\n");
         if !set.is_empty() {
             text.push_str(&format!("# Set but not printed (secrets): {}.\n", set.join(", ")));
@@ -437,6 +450,7 @@ impl Config {
                 return Err(ConfigError::new(key, "must start with http:// or https://"));
             }
         }
+        self.assistant.validate()?;
         if !(1..=16).contains(&self.speech.whisper_threads) {
             return Err(ConfigError::new("speech.whisper_threads", "must be 1 to 16"));
         }

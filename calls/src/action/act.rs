@@ -84,6 +84,11 @@ impl CallService {
             Action::Enqueue { name, ask } => self.enqueue_call(call, &name, ask).await,
             Action::LeaveQueue => self.leave_queue(call).await,
             Action::Refer(refer) => self.refer(call, refer).await,
+            Action::AssistantStart(start) => self.start_assistant(call, *start).await,
+            Action::AssistantStop => self.stop_assistant(call).await,
+            Action::AssistantAddMessages { messages, respond } => {
+                self.add_assistant_messages(call, messages, respond).await
+            }
         }
     }
 }

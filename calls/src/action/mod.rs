@@ -7,6 +7,7 @@
 //! `fields.rs`, and one arm in `act.rs` calling a core method.
 
 mod act;
+mod assistant_fields;
 pub mod fields;
 mod gather_fields;
 
@@ -16,6 +17,7 @@ use bond_media_engine::SupervisorRole;
 use bond_store::CallId;
 use serde_json::Value;
 
+use super::assistant::{AssistantStart, Message};
 use super::error::CallError;
 use super::gather::{GatherSpec, GatherUsing};
 use super::playback::{playback_request, speak_request, stop_all, PlaybackRequest};
@@ -120,6 +122,14 @@ pub enum Action {
     LeaveQueue,
     /// Ask the call's SIP peer to call `sip_address` itself (REFER).
     Refer(super::refer::Refer),
+    /// A voice agent talks with the call's party (`ai_assistant_start`).
+    AssistantStart(Box<AssistantStart>),
+    AssistantStop,
+    /// Messages into the agent's conversation; with `respond`, it answers now.
+    AssistantAddMessages {
+        messages: Vec<Message>,
+        respond: bool,
+    },
 }
 
 /// What a held call's party hears.
@@ -143,6 +153,8 @@ impl HoldWith {
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER: &[&str] = &[
+    "ai_assistant_join",
+    "gather_using_ai",
     "fork_start",
     "fork_stop",
     "send_sip_info",
@@ -202,6 +214,12 @@ impl Action {
             "enqueue" => fields::enqueue(body)?,
             "leave_queue" => Self::LeaveQueue,
             "refer" => Self::Refer(super::refer::refer_request(body)?),
+            "ai_assistant_start" => Self::AssistantStart(Box::new(assistant_fields::start(body)?)),
+            "ai_assistant_stop" => Self::AssistantStop,
+            "ai_assistant_add_messages" => {
+                let (messages, respond) = assistant_fields::add_messages(body)?;
+                Self::AssistantAddMessages { messages, respond }
+            }
             later if LATER.contains(&later) => {
                 return Err(CallError::invalid(
                     "10015",

@@ -14,21 +14,18 @@
 //! (`is_final: false`): only the newest such snapshot waits, and finals go first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bond_codecs::resample::resample_clip;
 use bond_codecs::SampleRate;
-use bond_media_engine::leg::Clip;
-use bond_media_engine::LegId;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
+use crate::assistant;
 use crate::error::CallError;
 use crate::gather::Spoken;
 use crate::service::CallService;
-use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance};
-use bond_speech::tts::TTS_RATE;
+use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance, ONSET_MS};
 use bond_speech::{SpeechEngines, StreamPart};
 use bond_store::clock::monotonic;
 use bond_store::{CallRecord, NewSegment};
@@ -40,9 +37,12 @@ const UTTERANCE_QUEUE: usize = 16;
 /// Previous segments handed to the translator as context.
 const CONTEXT_SEGMENTS: usize = 3;
 
+mod newest;
 mod on_bridge;
 mod settings;
+mod voice;
 
+use newest::{Newest, Voice};
 use settings::Side;
 pub use settings::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest};
 
@@ -105,9 +105,26 @@ impl CallService {
 
     /// The gather ended: stop listening for it (the fork goes when nothing else listens).
     pub(crate) async fn stop_listening_for_gather(&self, call: &bond_store::CallId) {
-        let listened = |c: &crate::live::LiveCall| {
-            c.speech.as_ref().is_some_and(|s| s.send_if_modified(|s| s.gather.take().is_some()))
-        };
+        self.stop_listening(call, |s| s.gather.take().is_some()).await;
+    }
+
+    /// A voice agent starts listening to the party (`assistant/`).
+    pub(crate) async fn listen_for_assistant(
+        &self,
+        call: &CallRecord,
+        language: String,
+    ) -> Result<(), CallError> {
+        self.change_speech(call, |s| s.assistant = Some(language)).await
+    }
+
+    /// Stop what `stop` turns off (it says whether it was on); the fork goes when nothing else listens.
+    pub(crate) async fn stop_listening(
+        &self,
+        call: &bond_store::CallId,
+        stop: impl FnOnce(&mut SpeechSettings) -> bool,
+    ) {
+        let listened =
+            |c: &crate::live::LiveCall| c.speech.as_ref().is_some_and(|s| s.send_if_modified(stop));
         if self.live.read(call, listened) != Some(true) {
             return;
         }
@@ -206,15 +223,34 @@ impl CallService {
         let delivery =
             tokio::spawn(self.clone().deliver(call.clone(), heard_rx, partial.clone(), voice.clone()));
         let mut segmenters = [Segmenter::default(), Segmenter::default()];
+        // When each side's speech began (segmenter time), for its length.
+        let mut onsets = [0u64; 2];
         let mut rate = SampleRate::Hz8000;
         let mut dropped = 0u64;
-        let mut offer = |side, utterance, segmenter: &Segmenter, rate, settings: &SpeechSettings| {
+        let id = &call.call_control_id;
+        let mut offer = |side,
+                         utterance: Utterance,
+                         segmenter: &Segmenter,
+                         onset: u64,
+                         rate,
+                         settings: &SpeechSettings| {
             // A snapshot of the same speech still waiting is stale now.
             partial.take_if(|p| p.side == side);
+            let agent = side == Side::Inbound && settings.assistant.is_some();
+            let length = utterance.end_ms.saturating_sub(onset);
             let heard = Heard::new(side, utterance, segmenter.elapsed_ms(), rate, settings.clone());
-            if heard.is_some_and(|h| heard_tx.try_send(h).is_err()) {
+            if let Some(h) = heard.as_ref().filter(|_| agent) {
+                let (at, length) = (h.handed, Duration::from_millis(length));
+                self.assistant_hears(id, assistant::Input::SpeechEnded { at, ended: h.ended, length });
+            }
+            let queued = heard.is_some_and(|h| heard_tx.try_send(h).is_ok());
+            if !queued {
                 dropped += 1;
                 metrics::counter!("bond_speech_utterances_dropped_total").increment(1);
+                if agent {
+                    // No transcript will come: the agent must not wait for one.
+                    self.assistant_hears(id, assistant::Input::Transcript(monotonic(), String::new()));
+                }
             }
         };
         while let Some(tick) = fork.ticks.recv().await {
@@ -227,12 +263,21 @@ impl CallService {
                 let segmenter = &mut segmenters[side as usize];
                 match segmenter.push(frame.samples()) {
                     Some(SegmentEvent::Started { .. }) if side == Side::Inbound => {
+                        onsets[side as usize] = segmenter.elapsed_ms().saturating_sub(ONSET_MS);
                         self.barge_in(&voice).await;
                         if now.gather.is_some() {
                             self.gather_speech(&call.call_control_id, None).await;
                         }
+                        if now.assistant.is_some() {
+                            self.assistant_hears(id, assistant::Input::SpeechStarted(monotonic()));
+                        }
                     }
-                    Some(SegmentEvent::Utterance(u)) => offer(side, u, segmenter, rate, &now),
+                    Some(SegmentEvent::Started { .. }) => {
+                        onsets[side as usize] = segmenter.elapsed_ms().saturating_sub(ONSET_MS);
+                    }
+                    Some(SegmentEvent::Utterance(u)) => {
+                        offer(side, u, segmenter, onsets[side as usize], rate, &now)
+                    }
                     _ if now.wants_interim(side) => {
                         let so_far = segmenter.partial_due();
                         let elapsed = segmenter.elapsed_ms();
@@ -249,7 +294,7 @@ impl CallService {
         for side in [Side::Inbound, Side::Outbound] {
             let segmenter = &mut segmenters[side as usize];
             if let Some(SegmentEvent::Utterance(u)) = segmenter.flush() {
-                offer(side, u, segmenter, rate, &last);
+                offer(side, u, segmenter, onsets[side as usize], rate, &last);
             }
         }
         // The delivery task ends once the queue's sender is gone.
@@ -261,14 +306,6 @@ impl CallService {
         // Forget the call's settings unless a new run took its place already.
         self.live
             .update(&call.call_control_id, |c| c.speech.take_if(|s| s.subscribe().same_channel(&settings)));
-    }
-
-    /// The party speaks again: a translation still being spoken to the other side is stale.
-    async fn barge_in(&self, voice: &Voice) {
-        let speaking = voice.take_if(|(_, until)| monotonic() < *until);
-        if let Some((leg, _)) = speaking {
-            let _ = self.engine.stop_playback(leg, true, true).await;
-        }
     }
 
     /// Hand utterances to the engines in order and report what comes back.
@@ -311,6 +348,11 @@ impl CallService {
                 engines.stt.transcribe_part(Some(part), audio, &language, first.as_deref(), asked).await;
             let recognizer_ms = millis(asked.elapsed());
             let stt_ms = millis(h.ended.elapsed());
+            if h.side == Side::Inbound && h.settings.assistant.is_some() {
+                // Every utterance gets its answer, empty when the recognizer failed.
+                let text = transcript.as_ref().map(|t| t.text.clone()).unwrap_or_default();
+                self.assistant_hears(&call.call_control_id, assistant::Input::Transcript(monotonic(), text));
+            }
             metrics::histogram!("bond_speech_stage_seconds", "stage" => "stt").record(stt_ms as f64 / 1000.0);
             let transcript = match transcript {
                 Ok(t) => {
@@ -452,112 +494,10 @@ impl CallService {
         self.speech_event(call, "call.transcription", fields([("transcription_data", data)])).await;
     }
 
-    /// Speak `text` into the call bridged with `call`, mixed over what it hears;
-    /// `call.translation.spoken` says when it started playing (from `speech_ended`).
-    async fn speak_to_partner(
-        &self,
-        call: &CallRecord,
-        text: &str,
-        language: &str,
-        voice: &Voice,
-        speech_ended: Instant,
-    ) {
-        let fresh = self.store.get_call(&call.organization_id, &call.call_control_id).await.ok().flatten();
-        let Some(partner) = fresh.and_then(|c| c.bridged_with).and_then(|p| self.registry.leg(&p)) else {
-            return;
-        };
-        let Ok(engines) = &self.speech else { return };
-        let started = monotonic();
-        let spoken = engines.tts.speak(text, language).await.map_err(|e| e.to_string());
-        let tts_ms = millis(started.elapsed());
-        metrics::histogram!("bond_speech_stage_seconds", "stage" => "tts").record(tts_ms as f64 / 1000.0);
-        let injected = monotonic();
-        let result = async {
-            let rate = self
-                .engine
-                .leg_rate(partner)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("the bridged call ended")?;
-            let samples = resample_clip(&spoken?, TTS_RATE.hz(), rate).map_err(|e| e.to_string())?;
-            let length = Duration::from_millis(samples.len() as u64 * 1000 / u64::from(rate.hz()));
-            let id = self.next_id();
-            let clip = Clip { id, rate, samples: Arc::from(samples), plays: Some(1), duck: true };
-            self.engine.play(partner, clip, true).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(length)
-        }
-        .await;
-        let injection_ms = millis(injected.elapsed());
-        match result {
-            Ok(length) => {
-                voice.put((partner, monotonic() + length));
-                metrics::histogram!("bond_speech_stage_seconds", "stage" => "injection")
-                    .record(injection_ms as f64 / 1000.0);
-                let data = json!({
-                    "translation": text,
-                    "language": language,
-                    "duration_ms": millis(length),
-                    "latency_ms": {
-                        "tts": tts_ms,
-                        "injection": injection_ms,
-                        "total": millis(speech_ended.elapsed()),
-                    },
-                });
-                self.speech_event(call, "call.translation.spoken", fields([("translation_data", data)]))
-                    .await;
-            }
-            Err(e) => tracing::warn!(call = %call.call_control_id, error = %e, "translation not spoken"),
-        }
-    }
-
     async fn speech_event(&self, call: &CallRecord, event_type: &str, fields: Map<String, Value>) {
         if let Err(e) = self.call_event(&call.call_control_id, event_type, fields).await {
             tracing::error!(call = %call.call_control_id, error = %e, "could not record {event_type}");
         }
-    }
-}
-
-/// The translation being spoken into the other call: its leg and when it ends.
-type Voice = Newest<(LegId, Instant)>;
-
-/// The newest of something, replacing what waited before (an interim snapshot).
-#[derive(Debug)]
-struct Newest<T> {
-    value: Arc<std::sync::Mutex<Option<T>>>,
-    ready: Arc<tokio::sync::Notify>,
-}
-
-impl<T> Clone for Newest<T> {
-    fn clone(&self) -> Self {
-        Self { value: self.value.clone(), ready: self.ready.clone() }
-    }
-}
-
-impl<T> Default for Newest<T> {
-    fn default() -> Self {
-        Self { value: Arc::default(), ready: Arc::default() }
-    }
-}
-
-impl<T> Newest<T> {
-    fn put(&self, value: T) {
-        *self.lock() = Some(value);
-        self.ready.notify_one();
-    }
-
-    /// Take what waits, if `take` says so.
-    fn take_if(&self, take: impl FnOnce(&T) -> bool) -> Option<T> {
-        self.lock().take_if(|v| take(v))
-    }
-
-    /// Resolves once something was put (perhaps taken again since).
-    async fn ready(&self) {
-        self.ready.notified().await;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<T>> {
-        // Holds a plain value: nothing a panicking holder could leave half-done.
-        self.value.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -52,13 +52,16 @@ pub struct SpeechSettings {
     pub translation: Option<TranslationRequest>,
     /// A speech gather listens to the party, in this language (`gather/`).
     pub gather: Option<String>,
+    /// A voice agent listens to the party, in this language (`assistant/`).
+    pub assistant: Option<String>,
 }
 
 impl SpeechSettings {
     /// Whether `side`'s audio is listened to at all.
     pub(super) fn wants(&self, side: Side) -> bool {
         self.wants_transcript(side)
-            || (side == Side::Inbound && (self.translation.is_some() || self.gather.is_some()))
+            || (side == Side::Inbound
+                && (self.translation.is_some() || self.gather.is_some() || self.assistant.is_some()))
     }
 
     /// Whether a transcript of `side` is reported as `call.transcription`.
@@ -76,18 +79,22 @@ impl SpeechSettings {
     }
 
     pub(super) fn is_idle(&self) -> bool {
-        self.transcription.is_none() && self.translation.is_none() && self.gather.is_none()
+        self.transcription.is_none()
+            && self.translation.is_none()
+            && self.gather.is_none()
+            && self.assistant.is_none()
     }
 
     /// The language the side speaks: translation's `from` for the party, else
-    /// transcription's, else a speech gather's.
+    /// transcription's, else a voice agent's, else a speech gather's.
     pub(super) fn language(&self, side: Side) -> String {
-        match (&self.translation, &self.transcription, &self.gather) {
-            (Some(t), _, _) if side == Side::Inbound => t.from.clone(),
-            (_, Some(t), _) => t.language.clone(),
-            (Some(t), None, _) => t.from.clone(),
-            (None, None, Some(language)) => language.clone(),
-            (None, None, None) => "en".into(),
+        match (&self.translation, &self.transcription) {
+            (Some(t), _) if side == Side::Inbound => t.from.clone(),
+            (_, Some(t)) => t.language.clone(),
+            (Some(t), None) => t.from.clone(),
+            (None, None) => {
+                self.assistant.clone().or_else(|| self.gather.clone()).unwrap_or_else(|| "en".into())
+            }
         }
     }
 }

@@ -1,0 +1,80 @@
+//! The `[assistant]` section: the language models voice agents
+//! (`ai_assistant_start`) answer with, behind OpenAI-compatible
+//! chat-completions endpoints: a primary and an optional fallback, asked in
+//! that order.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssistantConfig {
+    /// e.g. `https://api.openai.com/v1`, or a local model server; empty: no voice agents.
+    pub llm_base_url: String,
+    #[serde(skip_serializing)]
+    pub llm_api_key: String,
+    pub llm_model: String,
+    /// Asked when the primary fails or is slow to start answering; empty: none.
+    pub fallback_base_url: String,
+    #[serde(skip_serializing)]
+    pub fallback_api_key: String,
+    pub fallback_model: String,
+    /// How long a model may take to start answering before the next is asked.
+    pub first_token_timeout_ms: u64,
+}
+
+impl Default for AssistantConfig {
+    fn default() -> Self {
+        Self {
+            llm_base_url: String::new(),
+            llm_api_key: String::new(),
+            llm_model: "gpt-4o-mini".to_owned(),
+            fallback_base_url: String::new(),
+            fallback_api_key: String::new(),
+            fallback_model: "gpt-4o-mini".to_owned(),
+            first_token_timeout_ms: 4_000,
+        }
+    }
+}
+
+/// Like the derived one, with the keys left out (`bond check-config` prints it).
+impl std::fmt::Debug for AssistantConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |key: &str| if key.is_empty() { "(unset)" } else { "(set)" };
+        f.debug_struct("AssistantConfig")
+            .field("llm_base_url", &self.llm_base_url)
+            .field("llm_api_key", &secret(&self.llm_api_key))
+            .field("llm_model", &self.llm_model)
+            .field("fallback_base_url", &self.fallback_base_url)
+            .field("fallback_api_key", &secret(&self.fallback_api_key))
+            .field("fallback_model", &self.fallback_model)
+            .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .finish()
+    }
+}
+
+impl AssistantConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("assistant.llm_base_url", &self.llm_base_url),
+            ("assistant.fallback_base_url", &self.fallback_base_url),
+        ] {
+            if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::new(key, "must start with http:// or https://"));
+            }
+        }
+        if !(100..=60_000).contains(&self.first_token_timeout_ms) {
+            return Err(ConfigError::new("assistant.first_token_timeout_ms", "must be 100 to 60000"));
+        }
+        Ok(())
+    }
+
+    /// Secret keys that are set, for `to_toml`'s comment.
+    pub(super) fn secrets(&self) -> [(&'static str, bool); 2] {
+        [
+            ("assistant.llm_api_key", !self.llm_api_key.is_empty()),
+            ("assistant.fallback_api_key", !self.fallback_api_key.is_empty()),
+        ]
+    }
+}

@@ -1,0 +1,249 @@
+//! The bodies of `ai_assistant_start` and `ai_assistant_add_messages`
+//! (Telnyx Call Control). Bond keeps no stored assistants: `assistant.id` names
+//! the conversation in the events, and what Telnyx would take from the stored
+//! assistant (instructions, model) comes from the request or Bond's defaults.
+//! Fields Bond cannot honour yet answer 10015, so nobody mistakes them for done.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::fields::parse;
+use crate::assistant::{AssistantStart, Message, Role, Rules};
+use crate::error::CallError;
+
+/// Telnyx's limit on a greeting.
+const MAX_GREETING_CHARS: usize = 3_000;
+/// Said when the request gives no instructions (Bond has no stored assistant to take them from).
+const DEFAULT_INSTRUCTIONS: &str =
+    "You are a helpful voice assistant on a phone call. Answer in one or two short spoken sentences.";
+
+#[derive(Debug, Deserialize)]
+struct Start {
+    assistant: Option<Assistant>,
+    greeting: Option<String>,
+    interruption_settings: Option<Interruptions>,
+    message_history: Option<Vec<Value>>,
+    send_message_history_updates: Option<bool>,
+    transcription: Option<Transcription>,
+    voice: Option<String>,
+    participants: Option<Value>,
+    /// Bond: how long to wait for more after words that stop mid-number or mid-clause.
+    bond_unfinished_turn_wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Assistant {
+    id: Option<String>,
+    instructions: Option<String>,
+    greeting: Option<String>,
+    model: Option<String>,
+    tools: Option<Vec<Value>>,
+    external_llm: Option<Value>,
+    fallback_config: Option<Value>,
+    mcp_servers: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Interruptions {
+    enable: Option<bool>,
+    /// Bond: speech shorter than this does not interrupt (a cough, "mm-hm").
+    bond_min_speech_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Transcription {
+    language: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AddMessages {
+    messages: Option<Vec<Value>>,
+    trigger_response: Option<bool>,
+}
+
+fn invalid(detail: impl Into<String>, pointer: &str) -> CallError {
+    CallError::invalid("10002", detail, pointer)
+}
+
+fn later(detail: &str, pointer: &str) -> CallError {
+    CallError::invalid("10015", format!("{detail} is not available in Bond yet."), pointer)
+}
+
+/// `ai_assistant_start`'s body, checked.
+pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
+    let asked: Start = parse(body)?;
+    let assistant = asked.assistant.unwrap_or_default();
+    for (present, what, pointer) in [
+        (assistant.tools.as_ref().is_some_and(|t| !t.is_empty()), "Tools", "/assistant/tools"),
+        (
+            assistant.external_llm.is_some(),
+            "external_llm (Bond uses the models its operator configured)",
+            "/assistant/external_llm",
+        ),
+        (
+            assistant.fallback_config.is_some(),
+            "fallback_config (the fallback is Bond's configuration)",
+            "/assistant/fallback_config",
+        ),
+        (assistant.mcp_servers.is_some(), "MCP servers", "/assistant/mcp_servers"),
+        (asked.participants.is_some(), "participants", "/participants"),
+    ] {
+        if present {
+            return Err(later(what, pointer));
+        }
+    }
+    let greeting = asked.greeting.or(assistant.greeting).filter(|g| !g.trim().is_empty());
+    if greeting.as_ref().is_some_and(|g| g.chars().count() > MAX_GREETING_CHARS) {
+        return Err(invalid(format!("greeting is longer than {MAX_GREETING_CHARS} characters"), "/greeting"));
+    }
+    let mut rules = Rules::default();
+    if let Some(interruptions) = asked.interruption_settings {
+        rules.interruptions = interruptions.enable.unwrap_or(true);
+        if let Some(ms) = interruptions.bond_min_speech_ms {
+            rules.min_interruption = bounded(ms, 100, 5_000, "/interruption_settings/bond_min_speech_ms")?;
+        }
+    }
+    if let Some(ms) = asked.bond_unfinished_turn_wait_ms {
+        rules.unfinished_wait = bounded(ms, 0, 10_000, "/bond_unfinished_turn_wait_ms")?;
+    }
+    let language = asked.transcription.and_then(|t| t.language).filter(|l| l != "auto");
+    if let Some(language) = &language {
+        let tag = language.len() <= 35 && language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !tag || language.is_empty() {
+            return Err(invalid("transcription.language must be a language tag", "/transcription/language"));
+        }
+    }
+    let history = messages(asked.message_history.unwrap_or_default(), "/message_history")?;
+    Ok(AssistantStart {
+        assistant_id: assistant.id.unwrap_or_default(),
+        instructions: assistant.instructions.unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
+        greeting,
+        model: assistant.model.filter(|m| !m.is_empty()),
+        language: language.unwrap_or_else(|| "en".to_owned()),
+        voice: asked.voice,
+        history,
+        rules,
+        send_history_updates: asked.send_message_history_updates.unwrap_or(false),
+    })
+}
+
+/// `ai_assistant_add_messages`' body: the messages, and whether they make the agent answer now.
+pub fn add_messages(body: &Value) -> Result<(Vec<Message>, bool), CallError> {
+    let asked: AddMessages = parse(body)?;
+    let messages = messages(asked.messages.unwrap_or_default(), "/messages")?;
+    if messages.is_empty() {
+        return Err(invalid("messages must hold at least one message", "/messages"));
+    }
+    Ok((messages, asked.trigger_response.unwrap_or(false)))
+}
+
+fn bounded(ms: u64, low: u64, high: u64, pointer: &str) -> Result<Duration, CallError> {
+    if (low..=high).contains(&ms) {
+        Ok(Duration::from_millis(ms))
+    } else {
+        Err(invalid(format!("{} must be {low} to {high}", &pointer[1..]), pointer))
+    }
+}
+
+/// Messages in OpenAI's shape (`role`, `content`); `developer` is a system message.
+fn messages(values: Vec<Value>, pointer: &str) -> Result<Vec<Message>, CallError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let at = format!("{pointer}/{i}");
+            let role = match value["role"].as_str() {
+                Some("user") => Role::User,
+                Some("assistant") => Role::Assistant,
+                Some("system" | "developer") => Role::System,
+                Some("tool") => return Err(later("Tool messages", &format!("{at}/role"))),
+                _ => {
+                    return Err(invalid(
+                        "role must be user, assistant, system or developer",
+                        &format!("{at}/role"),
+                    ))
+                }
+            };
+            match value["content"].as_str() {
+                Some(content) => Ok(Message { role, content: content.to_owned() }),
+                None => Err(invalid("content must be text", &format!("{at}/content"))),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn telnyx_fields_fill_the_start_and_bonds_defaults_the_rest() {
+        let body = json!({
+            "assistant": { "id": "assistant-1", "instructions": "Be brief.", "model": "small" },
+            "greeting": "Hello!",
+            "interruption_settings": { "enable": true, "bond_min_speech_ms": 400 },
+            "transcription": { "language": "en-US" },
+            "message_history": [{ "role": "developer", "content": "The caller is Jane." }],
+            "voice": "Telnyx.KokoroTTS.af",
+        });
+        let start = start(&body).unwrap();
+        assert_eq!(start.assistant_id, "assistant-1");
+        assert_eq!(start.greeting.as_deref(), Some("Hello!"));
+        assert_eq!(start.model.as_deref(), Some("small"));
+        assert_eq!(start.language, "en-US");
+        assert_eq!(start.rules.min_interruption, Duration::from_millis(400));
+        assert_eq!(
+            start.history,
+            vec![Message { role: Role::System, content: "The caller is Jane.".into() }]
+        );
+        let bare = super::start(&json!({})).unwrap();
+        assert_eq!(bare.instructions, DEFAULT_INSTRUCTIONS);
+        assert_eq!(bare.language, "en");
+        assert!(bare.rules.interruptions);
+    }
+
+    #[test]
+    fn what_bond_cannot_honour_yet_is_refused_by_name() {
+        for (body, pointer) in [
+            (json!({ "assistant": { "tools": [{ "type": "function" }] } }), "/assistant/tools"),
+            (
+                json!({ "assistant": { "external_llm": { "base_url": "http://x" } } }),
+                "/assistant/external_llm",
+            ),
+            (json!({ "participants": [] }), "/participants"),
+            (json!({ "message_history": [{ "role": "tool", "content": "42" }] }), "/message_history/0/role"),
+        ] {
+            match start(&body) {
+                Err(CallError::Invalid { code: "10015", pointer: p, .. }) => assert_eq!(p, pointer),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_fields_point_at_themselves() {
+        for (body, pointer) in [
+            (json!({ "greeting": "x".repeat(3001) }), "/greeting"),
+            (
+                json!({ "interruption_settings": { "bond_min_speech_ms": 20 } }),
+                "/interruption_settings/bond_min_speech_ms",
+            ),
+            (json!({ "message_history": [{ "role": "user" }] }), "/message_history/0/content"),
+            (json!({ "transcription": { "language": "en us" } }), "/transcription/language"),
+        ] {
+            match start(&body) {
+                Err(CallError::Invalid { code: "10002", pointer: p, .. }) => assert_eq!(p, pointer),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert!(add_messages(&json!({ "messages": [] })).is_err());
+        let (added, now) = add_messages(
+            &json!({ "messages": [{ "role": "user", "content": "Hi" }], "trigger_response": true }),
+        )
+        .unwrap();
+        assert_eq!((added.len(), now), (1, true));
+    }
+}

@@ -1,0 +1,488 @@
+//! One voice agent's conversation with the caller, as a state machine with no
+//! I/O and no clock (str0m's model): it is handed what happens, with the time,
+//! and polled for what to do. The runtime (`super`) carries the outputs out:
+//! ask the language model, synthesize a sentence, play or stop audio, write
+//! events.
+//!
+//! The rules:
+//! - **Turns.** The caller's utterances (cut by the segmenter after 600 ms of
+//!   quiet) are transcribed; when no more speech or transcript is pending, the
+//!   turn ends at once if the words read finished, or after the longer
+//!   `unfinished_wait` if they stop on a number or mid-clause (`turn.rs`).
+//! - **Answers.** The model's text is cut into sentences as it streams; each
+//!   is synthesized and queued on the call (`playout.rs`), so the first
+//!   sentence plays while the rest is still being written.
+//! - **Interruptions.** Speech from the caller while the agent's audio plays
+//!   stops it at once (the segmenter's 60 ms onset). If the speech is shorter
+//!   than `min_interruption` the agent plays on from where it stopped; its
+//!   transcript, if it is only a backchannel or a noise, is dropped. Longer
+//!   speech, or real words, take the turn: the answer is cancelled and only
+//!   the words the caller heard go into the history.
+//! - **Thinking.** Speech before the answer's audio starts means the caller
+//!   was not done: the answer is cancelled and their words are joined to the
+//!   new ones.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::playout::Playout;
+use super::turn::{has_words, is_backchannel, reading, EndOfTurn};
+
+/// The conversation's settings (`ai_assistant_start`, checked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    /// Whether the caller may cut in (Telnyx `interruption_settings.enable`).
+    pub interruptions: bool,
+    /// Speech shorter than this (a cough, a click, "mm-hm") does not take the turn.
+    pub min_interruption: Duration,
+    /// How long to wait for more after words that stop mid-number or mid-clause.
+    pub unfinished_wait: Duration,
+    /// Spoken when the language model fails and nothing else is said.
+    pub apology: String,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            interruptions: true,
+            min_interruption: Duration::from_millis(500),
+            unfinished_wait: Duration::from_millis(1500),
+            apology: "Sorry, I am having trouble answering right now.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// What the runtime is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Ask the language model to answer the conversation so far.
+    Ask(Vec<Message>),
+    /// Stop reading the answer being written (a newer turn replaced it).
+    CancelAnswer,
+    /// Synthesize this sentence; report back with [`Conversation::audio_ready`].
+    Synthesize {
+        id: u64,
+        text: String,
+    },
+    /// Play the sentence's audio from this far into it, after what is queued.
+    Play {
+        id: u64,
+        from: Duration,
+    },
+    /// Stop the agent's audio on the call, and drop what was queued.
+    StopAudio,
+    Note(Note),
+}
+
+/// What happened, for the events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// The caller's turn ended: their words and why it was judged over.
+    CallerTurn { text: String, end: EndOfTurn, waited: Duration },
+    /// The agent's answer ended: played whole, or cut off (`heard` is what was played).
+    AgentTurn { said: String, heard: String, interrupted: bool, latency: Latency },
+    /// Caller speech that did not take the turn (a backchannel or noise while the agent spoke).
+    Ignored { text: String },
+    /// The language model failed with nothing said; the apology is spoken.
+    AnswerFailed { error: String },
+}
+
+/// One answer's latency, each from the end of the caller's speech.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latency {
+    pub transcript: Option<Duration>,
+    pub first_token: Option<Duration>,
+    pub first_audio: Option<Duration>,
+    pub playing: Option<Duration>,
+}
+
+/// The answer being written, synthesized and played.
+#[derive(Debug)]
+struct Answer {
+    /// Text not yet cut into a sentence.
+    pending: String,
+    /// The model is still writing.
+    writing: bool,
+    /// Sentences sent to synthesis, not yet ready: id and text, in order.
+    synthesizing: VecDeque<(u64, String)>,
+    playout: Playout,
+    /// Stopped by caller speech, not yet resumed or confirmed.
+    paused: bool,
+    /// The caller's speech ended here (the turn this answers); `None` for a greeting.
+    speech_end: Option<Instant>,
+    latency: Latency,
+}
+
+impl Answer {
+    fn new(writing: bool, speech_end: Option<Instant>, transcript: Option<Duration>) -> Self {
+        Self {
+            pending: String::new(),
+            writing,
+            synthesizing: VecDeque::new(),
+            playout: Playout::default(),
+            paused: false,
+            speech_end,
+            latency: Latency { transcript, ..Latency::default() },
+        }
+    }
+
+    fn since_speech(&self, now: Instant) -> Option<Duration> {
+        self.speech_end.map(|end| now.saturating_duration_since(end))
+    }
+
+    fn is_audible(&self) -> bool {
+        !self.playout.is_empty() || !self.synthesizing.is_empty()
+    }
+}
+
+/// The caller's turn being gathered.
+#[derive(Debug, Default)]
+struct CallerTurn {
+    text: String,
+    speaking: bool,
+    /// Utterances handed to the recognizer, oldest first: whether each was
+    /// spoken over the agent and let it play on (its transcript may be a backchannel).
+    pending: VecDeque<bool>,
+    /// When the caller's latest utterance ended (speech, not the quiet after it).
+    speech_end: Option<Instant>,
+    /// When the latest utterance was cut (the segmenter's quiet wait over).
+    quiet_since: Option<Instant>,
+    transcribed: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Conversation {
+    rules: Rules,
+    history: Vec<Message>,
+    caller: CallerTurn,
+    answer: Option<Answer>,
+    outputs: VecDeque<Output>,
+    next_id: u64,
+}
+
+impl Conversation {
+    /// A conversation under `instructions` (the system message); the
+    /// `greeting`, if any, is spoken first.
+    pub fn new(rules: Rules, instructions: &str, greeting: Option<&str>) -> Self {
+        let mut conversation = Self {
+            rules,
+            history: vec![Message { role: Role::System, content: instructions.to_owned() }],
+            caller: CallerTurn::default(),
+            answer: None,
+            outputs: VecDeque::new(),
+            next_id: 1,
+        };
+        if let Some(greeting) = greeting.map(str::trim).filter(|g| !g.is_empty()) {
+            let mut answer = Answer::new(false, None, None);
+            answer.pending = greeting.to_owned();
+            conversation.answer = Some(answer);
+            conversation.cut_sentences(true);
+        }
+        conversation
+    }
+
+    pub fn history(&self) -> &[Message] {
+        &self.history
+    }
+
+    /// Messages the application adds (`add_ai_assistant_messages`).
+    pub fn add_messages(&mut self, messages: impl IntoIterator<Item = Message>) {
+        self.history.extend(messages);
+    }
+
+    /// Answer now, without waiting for the caller (messages added with `trigger_response`).
+    /// While an answer is under way, the added messages wait for the next one.
+    pub fn respond_now(&mut self, now: Instant) {
+        if self.answer.is_some() {
+            return;
+        }
+        if self.caller.text.is_empty() {
+            self.answer = Some(Answer::new(true, Some(now), None));
+            self.outputs.push_back(Output::Ask(self.history.clone()));
+        } else {
+            self.end_caller_turn(now);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The caller started speaking.
+    pub fn speech_started(&mut self, now: Instant) {
+        self.caller.speaking = true;
+        let Some(answer) = &mut self.answer else { return };
+        if answer.paused || !self.rules.interruptions {
+            return;
+        }
+        answer.playout.advance(now);
+        if answer.playout.is_untouched() && answer.speech_end.is_some() {
+            // Nothing played yet: the caller was not done; their words stay in the turn.
+            self.withdraw_answer();
+        } else if !answer.playout.is_untouched() {
+            answer.playout.pause(now);
+            answer.paused = true;
+            self.outputs.push_back(Output::StopAudio);
+        }
+    }
+
+    /// The caller's utterance ended (`ended`: when the speech itself did) and goes to the recognizer.
+    pub fn speech_ended(&mut self, now: Instant, ended: Instant, length: Duration) {
+        self.caller.speaking = false;
+        self.caller.speech_end = Some(ended);
+        self.caller.quiet_since = Some(now);
+        let mut spoken_over = false;
+        if let Some(answer) = self.answer.as_mut().filter(|a| a.paused) {
+            if length < self.rules.min_interruption {
+                answer.paused = false;
+                spoken_over = true;
+                let again = answer.playout.resume(now);
+                self.outputs.extend(again.into_iter().map(|(id, from)| Output::Play { id, from }));
+            } else {
+                self.interrupt(now);
+            }
+        }
+        self.caller.pending.push_back(spoken_over);
+    }
+
+    /// The recognizer's transcript of the oldest utterance waiting for one.
+    pub fn transcript(&mut self, now: Instant, text: &str) {
+        let spoken_over = self.caller.pending.pop_front().unwrap_or(false);
+        let text = text.trim();
+        if !has_words(text) || (spoken_over && is_backchannel(text)) {
+            if !text.is_empty() {
+                self.outputs.push_back(Output::Note(Note::Ignored { text: text.to_owned() }));
+            }
+            self.poll(now);
+            return;
+        }
+        if spoken_over {
+            // Real words said over the agent: they take the turn after all.
+            if let Some(answer) = &mut self.answer {
+                answer.playout.pause(now);
+                self.outputs.push_back(Output::StopAudio);
+            }
+            self.interrupt(now);
+        }
+        if !self.caller.text.is_empty() {
+            self.caller.text.push(' ');
+        }
+        self.caller.text.push_str(text);
+        self.caller.transcribed = Some(now);
+    }
+
+    /// The next piece of the answer's text.
+    pub fn answer_text(&mut self, now: Instant, piece: &str) {
+        let Some(answer) = self.answer.as_mut().filter(|a| a.writing) else { return };
+        if answer.latency.first_token.is_none() {
+            answer.latency.first_token = answer.since_speech(now);
+        }
+        answer.pending.push_str(piece);
+        self.cut_sentences(false);
+    }
+
+    /// The model finished writing.
+    pub fn answer_done(&mut self, now: Instant) {
+        let Some(answer) = self.answer.as_mut().filter(|a| a.writing) else { return };
+        answer.writing = false;
+        self.cut_sentences(true);
+        self.poll(now);
+    }
+
+    /// The model failed. With nothing said yet, the apology is spoken instead.
+    pub fn answer_failed(&mut self, now: Instant, error: &str) {
+        let Some(answer) = self.answer.as_mut().filter(|a| a.writing) else { return };
+        answer.writing = false;
+        if !answer.is_audible() && answer.pending.trim().is_empty() {
+            answer.pending = self.rules.apology.clone();
+            self.outputs.push_back(Output::Note(Note::AnswerFailed { error: error.to_owned() }));
+        }
+        self.cut_sentences(true);
+        self.poll(now);
+    }
+
+    /// A sentence's audio is ready, `length` long; it is played (or held while paused).
+    pub fn audio_ready(&mut self, now: Instant, id: u64, length: Duration) {
+        let Some(answer) = &mut self.answer else { return };
+        let Some(at) = answer.synthesizing.iter().position(|(i, _)| *i == id) else { return };
+        // The runtime synthesizes one sentence at a time, in order, so they are queued in order.
+        let Some((id, text)) = answer.synthesizing.remove(at) else { return };
+        if answer.latency.first_audio.is_none() {
+            answer.latency.first_audio = answer.since_speech(now);
+        }
+        if answer.paused {
+            answer.playout.hold(id, text, length);
+            return;
+        }
+        if answer.latency.playing.is_none() {
+            answer.latency.playing = answer.since_speech(now);
+        }
+        answer.playout.queue(now, id, text, length);
+        self.outputs.push_back(Output::Play { id, from: Duration::ZERO });
+    }
+
+    /// A sentence could not be synthesized: it is skipped.
+    pub fn audio_failed(&mut self, now: Instant, id: u64) {
+        if let Some(answer) = &mut self.answer {
+            answer.synthesizing.retain(|(i, _)| *i != id);
+        }
+        self.poll(now);
+    }
+
+    /// When [`poll`](Self::poll) has something to do next.
+    pub fn deadline(&self) -> Option<Instant> {
+        if let Some(answer) = &self.answer {
+            return answer.playout.until();
+        }
+        let quiet = self.caller.quiet_since?;
+        if self.caller.text.is_empty() || self.caller.speaking || !self.caller.pending.is_empty() {
+            return None;
+        }
+        Some(match reading(&self.caller.text) {
+            EndOfTurn::Complete => quiet.max(self.caller.transcribed.unwrap_or(quiet)),
+            _ => quiet + self.rules.unfinished_wait,
+        })
+    }
+
+    /// Let time pass: an answer played out ends, a caller's turn that is over is answered.
+    pub fn poll(&mut self, now: Instant) {
+        if let Some(answer) = &mut self.answer {
+            answer.playout.advance(now);
+            let over = !answer.writing && !answer.paused && !answer.is_audible() && answer.pending.is_empty();
+            if over {
+                let answer = self.answer.take();
+                self.finish(answer, now, false);
+            }
+            return;
+        }
+        if self.deadline().is_some_and(|d| d <= now) {
+            self.end_caller_turn(now);
+        }
+    }
+
+    /// The conversation ends (stopped, or the call ended): an answer under way is cut where it is.
+    pub fn end(&mut self, now: Instant) {
+        if self.answer.is_some() {
+            self.interrupt(now);
+        }
+    }
+
+    fn end_caller_turn(&mut self, now: Instant) {
+        let turn = std::mem::take(&mut self.caller);
+        let end = reading(&turn.text);
+        let quiet = turn.quiet_since.unwrap_or(now);
+        let transcript = turn.speech_end.zip(turn.transcribed).map(|(e, t)| t.saturating_duration_since(e));
+        self.outputs.push_back(Output::Note(Note::CallerTurn {
+            text: turn.text.clone(),
+            end,
+            waited: now.saturating_duration_since(quiet),
+        }));
+        self.history.push(Message { role: Role::User, content: turn.text });
+        self.answer = Some(Answer::new(true, turn.speech_end.or(Some(quiet)), transcript));
+        self.outputs.push_back(Output::Ask(self.history.clone()));
+    }
+
+    /// Undo a turn's end: its answer had not begun to play when the caller went on.
+    fn withdraw_answer(&mut self) {
+        self.answer = None;
+        self.outputs.push_back(Output::CancelAnswer);
+        if self.history.last().is_some_and(|m| m.role == Role::User) {
+            let said = self.history.pop().map(|m| m.content).unwrap_or_default();
+            let more = std::mem::take(&mut self.caller.text);
+            self.caller.text = [said, more].join(" ").trim().to_owned();
+        }
+    }
+
+    /// The caller took the turn: the answer stops where it is.
+    fn interrupt(&mut self, now: Instant) {
+        let answer = self.answer.take();
+        if answer.as_ref().is_some_and(|a| a.writing) {
+            self.outputs.push_back(Output::CancelAnswer);
+        }
+        self.finish(answer, now, true);
+    }
+
+    fn finish(&mut self, answer: Option<Answer>, now: Instant, interrupted: bool) {
+        let Some(mut answer) = answer else { return };
+        if interrupted && !answer.paused {
+            answer.playout.pause(now);
+        }
+        let heard = answer.playout.heard(now);
+        let mut said = answer.playout.whole();
+        for (_, text) in &answer.synthesizing {
+            said = [said.as_str(), text].join(" ").trim().to_owned();
+        }
+        if !heard.is_empty() {
+            self.history.push(Message { role: Role::Assistant, content: heard.clone() });
+        }
+        let latency = answer.latency;
+        self.outputs.push_back(Output::Note(Note::AgentTurn { said, heard, interrupted, latency }));
+    }
+
+    /// Cut whole sentences off the pending text (`all`: the rest too) and send them to synthesis.
+    fn cut_sentences(&mut self, all: bool) {
+        let Some(answer) = &mut self.answer else { return };
+        while let Some(end) =
+            sentence_end(&answer.pending).or(if all { Some(answer.pending.len()) } else { None })
+        {
+            let sentence: String = answer.pending.drain(..end).collect();
+            let text = sentence.trim();
+            if text.is_empty() {
+                if answer.pending.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            answer.synthesizing.push_back((id, text.to_owned()));
+            self.outputs.push_back(Output::Synthesize { id, text: text.to_owned() });
+        }
+    }
+}
+
+/// Where the first sentence of `text` ends (after its `.`, `!` or `?` and the
+/// space that follows), if one is complete.
+fn sentence_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (1..bytes.len()).find(|&i| {
+        matches!(bytes[i - 1], b'.' | b'!' | b'?' | b'\n')
+            && bytes[i].is_ascii_whitespace()
+            && !ends_with_abbreviation(&text[..i])
+    })
+}
+
+/// "Dr.", "Mr.", "e.g." and single initials do not end a sentence.
+fn ends_with_abbreviation(text: &str) -> bool {
+    let last = text.split_whitespace().last().unwrap_or("");
+    let word = last.trim_end_matches('.');
+    matches!(word.to_lowercase().as_str(), "dr" | "mr" | "mrs" | "ms" | "st" | "e.g" | "i.e" | "vs")
+        || (word.len() == 1 && word.chars().all(char::is_alphabetic) && last.ends_with('.'))
+}
+
+#[cfg(test)]
+#[path = "conversation_tests.rs"]
+mod tests;

@@ -1,0 +1,268 @@
+use super::*;
+use bond_store::clock::monotonic;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn drain(c: &mut Conversation) -> Vec<Output> {
+    std::iter::from_fn(|| c.poll_output()).collect()
+}
+
+/// The ids of the sentences sent to synthesis, in order.
+fn synthesized(outputs: &[Output]) -> Vec<(u64, String)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Synthesize { id, text } => Some((*id, text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notes(outputs: &[Output]) -> Vec<Note> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Note(note) => Some(note.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The caller says `text`: speech from `at` for `length`, cut 600 ms later, transcribed 300 ms after that.
+fn caller_says(c: &mut Conversation, at: Instant, length: Duration, text: &str) -> Instant {
+    c.speech_started(at + ms(60));
+    let cut = at + length + ms(600);
+    c.speech_ended(cut, at + length, length);
+    let transcribed = cut + ms(300);
+    c.transcript(transcribed, text);
+    transcribed
+}
+
+/// A conversation whose greeting has played out by the returned time.
+fn greeted(rules: Rules) -> (Conversation, Instant) {
+    let t0 = monotonic();
+    let mut c = Conversation::new(rules, "You are a shop's agent.", Some("Hello, how can I help?"));
+    let out = drain(&mut c);
+    assert_eq!(synthesized(&out), vec![(1, "Hello, how can I help?".to_owned())]);
+    c.audio_ready(t0, 1, ms(1500));
+    assert_eq!(drain(&mut c), vec![Output::Play { id: 1, from: ms(0) }]);
+    c.poll(t0 + ms(1500));
+    let out = drain(&mut c);
+    assert!(matches!(&notes(&out)[..], [Note::AgentTurn { interrupted: false, .. }]), "{out:?}");
+    (c, t0 + ms(1500))
+}
+
+/// The caller's turn ends at its deadline; the answer is asked for.
+fn turn_ends(c: &mut Conversation) -> (Instant, Vec<Output>) {
+    let at = c.deadline().expect("a turn waiting to end");
+    c.poll(at);
+    (at, drain(c))
+}
+
+/// The model answers `text` at once, each sentence is ready 200 ms later and `per_sentence` long.
+fn answer(c: &mut Conversation, at: Instant, text: &str, per_sentence: Duration) -> Vec<u64> {
+    c.answer_text(at, text);
+    c.answer_done(at);
+    let sentences = synthesized(&drain(c));
+    for (id, _) in &sentences {
+        c.audio_ready(at + ms(200), *id, per_sentence);
+    }
+    drain(c);
+    sentences.into_iter().map(|(id, _)| id).collect()
+}
+
+#[test]
+fn a_greeting_is_spoken_and_kept_in_the_history() {
+    let (c, _) = greeted(Rules::default());
+    assert_eq!(c.history()[1], Message { role: Role::Assistant, content: "Hello, how can I help?".into() });
+}
+
+#[test]
+fn a_finished_sentence_ends_the_turn_once_transcribed_and_the_answer_streams_by_sentence() {
+    let (mut c, t) = greeted(Rules::default());
+    let transcribed = caller_says(&mut c, t + ms(500), ms(1500), "I'd like to check my order.");
+    let (at, out) = turn_ends(&mut c);
+    assert_eq!(at, transcribed, "nothing more to wait for");
+    let Some(Output::Ask(messages)) = out.iter().find(|o| matches!(o, Output::Ask(_))) else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        messages.last().map(|m| (m.role, m.content.as_str())),
+        Some((Role::User, "I'd like to check my order."))
+    );
+    assert!(matches!(&notes(&out)[..], [Note::CallerTurn { end: EndOfTurn::Complete, .. }]));
+
+    c.answer_text(at + ms(400), "Sure. What is ");
+    assert_eq!(
+        synthesized(&drain(&mut c)),
+        vec![(2, "Sure.".to_owned())],
+        "the first sentence goes before the rest is written"
+    );
+    c.audio_ready(at + ms(500), 2, ms(600));
+    assert_eq!(drain(&mut c), vec![Output::Play { id: 2, from: ms(0) }]);
+    c.answer_text(at + ms(600), "your order number?");
+    c.answer_done(at + ms(700));
+    assert_eq!(synthesized(&drain(&mut c)), vec![(3, "What is your order number?".to_owned())]);
+    c.audio_ready(at + ms(900), 3, ms(1200));
+    drain(&mut c);
+    assert_eq!(c.deadline(), Some(at + ms(2300)), "queued behind the first sentence");
+    c.poll(at + ms(2300));
+    let Some(Note::AgentTurn { heard, interrupted: false, latency, .. }) = notes(&drain(&mut c)).pop() else {
+        panic!("the answer ended")
+    };
+    assert_eq!(heard, "Sure. What is your order number?");
+    let speech_end = t + ms(2000);
+    assert_eq!(latency.first_token, Some(at + ms(400) - speech_end));
+    assert_eq!(latency.playing, Some(at + ms(500) - speech_end));
+}
+
+#[test]
+fn a_number_read_slowly_with_pauses_is_one_turn() {
+    let rules = Rules::default();
+    let wait = rules.unfinished_wait;
+    let (mut c, t) = greeted(rules);
+    let first = caller_says(&mut c, t, ms(1200), "My number is 555,");
+    assert_eq!(c.deadline(), Some(first - ms(300) + wait), "mid-number: the longer wait");
+    // The caller goes on 1.1 s after the last digit, before the wait is over.
+    let second = caller_says(&mut c, t + ms(2300), ms(700), "123.");
+    c.poll(second);
+    assert!(drain(&mut c).is_empty(), "still waiting");
+    caller_says(&mut c, t + ms(4100), ms(900), "4567.");
+    let (_, out) = turn_ends(&mut c);
+    let Some(Note::CallerTurn { text, end, waited }) = notes(&out).pop() else { panic!("{out:?}") };
+    assert_eq!(text, "My number is 555, 123. 4567.");
+    assert_eq!(end, EndOfTurn::AfterNumber);
+    assert_eq!(waited, wait);
+}
+
+#[test]
+fn speech_over_the_agent_stops_it_and_only_what_was_heard_is_kept() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t, ms(1000), "What are your opening hours?");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_text(at, "We open at nine every weekday morning. ");
+    let out = drain(&mut c);
+    let (id, _) = synthesized(&out)[0].clone();
+    c.audio_ready(at, id, ms(2000));
+    drain(&mut c);
+    // The model is still writing when the caller cuts in, 1 s into the sentence.
+    c.speech_started(at + ms(1000));
+    assert_eq!(drain(&mut c), vec![Output::StopAudio], "stopped at the onset");
+    c.speech_ended(at + ms(2500), at + ms(1900), ms(900));
+    let out = drain(&mut c);
+    assert!(out.contains(&Output::CancelAnswer), "{out:?}");
+    let Some(Note::AgentTurn { heard, interrupted: true, said, .. }) = notes(&out).pop() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(heard, "We open at nine");
+    assert_eq!(said, "We open at nine every weekday morning.");
+    assert_eq!(c.history().last().map(|m| m.content.as_str()), Some("We open at nine"));
+    c.transcript(at + ms(2800), "And on Saturdays?");
+    let (_, out) = turn_ends(&mut c);
+    assert!(out.iter().any(|o| matches!(o, Output::Ask(_))));
+}
+
+#[test]
+fn a_cough_or_a_backchannel_lets_the_agent_play_on_from_where_it_stopped() {
+    for noise in ["(coughs)", "Mm-hm.", ""] {
+        let (mut c, t) = greeted(Rules::default());
+        caller_says(&mut c, t, ms(1000), "Tell me about delivery.");
+        let (at, _) = turn_ends(&mut c);
+        let ids = answer(&mut c, at, "Delivery takes two days. It is free over fifty euros.", ms(2000));
+        let playing = at + ms(200);
+        c.speech_started(playing + ms(800));
+        assert_eq!(drain(&mut c), vec![Output::StopAudio]);
+        // 250 ms of sound, cut after the 600 ms quiet.
+        c.speech_ended(playing + ms(1650), playing + ms(1050), ms(250));
+        assert_eq!(
+            drain(&mut c),
+            vec![Output::Play { id: ids[0], from: ms(800) }, Output::Play { id: ids[1], from: ms(0) }],
+            "{noise:?}"
+        );
+        c.transcript(playing + ms(1900), noise);
+        let out = drain(&mut c);
+        assert!(!out.contains(&Output::StopAudio), "{noise:?}: {out:?}");
+        // The rest: 1.2 s of the first sentence and all of the second, from the resume.
+        c.poll(playing + ms(1650) + ms(3200));
+        let Some(Note::AgentTurn { heard, interrupted: false, .. }) = notes(&drain(&mut c)).pop() else {
+            panic!("{noise:?}: the answer played out")
+        };
+        assert_eq!(heard, "Delivery takes two days. It is free over fifty euros.");
+        assert_eq!(c.deadline(), None, "{noise:?}: no caller turn");
+    }
+}
+
+#[test]
+fn short_real_words_over_the_agent_take_the_turn_once_transcribed() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t, ms(1000), "Cancel my order.");
+    let (at, _) = turn_ends(&mut c);
+    answer(&mut c, at, "Which order would you like to cancel?", ms(2000));
+    let playing = at + ms(200);
+    c.speech_started(playing + ms(400));
+    c.speech_ended(playing + ms(1300), playing + ms(700), ms(300));
+    drain(&mut c);
+    c.transcript(playing + ms(1500), "No, wait.");
+    let out = drain(&mut c);
+    assert_eq!(out.first(), Some(&Output::StopAudio), "{out:?}");
+    assert!(matches!(notes(&out)[..], [Note::AgentTurn { interrupted: true, .. }]));
+    let (_, out) = turn_ends(&mut c);
+    let Some(Note::CallerTurn { text, .. }) = notes(&out).pop() else { panic!("{out:?}") };
+    assert_eq!(text, "No, wait.");
+}
+
+#[test]
+fn speech_before_the_answer_plays_means_the_caller_was_not_done() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t, ms(1000), "I want to");
+    c.poll(t + ms(1600) + ms(300) + Rules::default().unfinished_wait);
+    let out = drain(&mut c);
+    assert!(out.iter().any(|o| matches!(o, Output::Ask(_))), "the wait ran out: {out:?}");
+    let asked = c.deadline();
+    assert_eq!(asked, None);
+    caller_says(&mut c, t + ms(3500), ms(1000), "change my address.");
+    let out = drain(&mut c);
+    assert!(out.contains(&Output::CancelAnswer), "{out:?}");
+    let (_, out) = turn_ends(&mut c);
+    let Some(Output::Ask(messages)) = out.iter().find(|o| matches!(o, Output::Ask(_))) else {
+        panic!("{out:?}")
+    };
+    assert_eq!(messages.last().map(|m| m.content.as_str()), Some("I want to change my address."));
+    assert_eq!(messages.iter().filter(|m| m.role == Role::User).count(), 1, "one turn, not two");
+}
+
+#[test]
+fn a_failed_answer_is_replaced_by_the_apology() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t, ms(1000), "Hello?");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_failed(at + ms(800), "primary: 503 Service Unavailable");
+    let out = drain(&mut c);
+    assert_eq!(synthesized(&out)[0].1, Rules::default().apology);
+    assert!(matches!(&notes(&out)[..], [Note::AnswerFailed { .. }]));
+}
+
+#[test]
+fn with_interruptions_off_the_agent_finishes_and_then_answers_what_was_said() {
+    let rules = Rules { interruptions: false, ..Rules::default() };
+    let (mut c, t) = greeted(rules);
+    caller_says(&mut c, t, ms(1000), "Where is my parcel?");
+    let (at, _) = turn_ends(&mut c);
+    answer(&mut c, at, "It left our warehouse this morning.", ms(2000));
+    caller_says(&mut c, at + ms(500), ms(800), "Thanks, and when will it arrive?");
+    assert!(!drain(&mut c).contains(&Output::StopAudio));
+    c.poll(at + ms(2200));
+    let out = drain(&mut c);
+    assert!(matches!(notes(&out)[..], [Note::AgentTurn { interrupted: false, .. }]), "{out:?}");
+    let (_, out) = turn_ends(&mut c);
+    assert!(out.iter().any(|o| matches!(o, Output::Ask(_))), "{out:?}");
+}
+
+#[test]
+fn abbreviations_do_not_cut_a_sentence() {
+    assert_eq!(sentence_end("Dr. Smith will call. Bye"), Some(20));
+    assert_eq!(sentence_end("See e.g. the list"), None);
+    assert_eq!(sentence_end("Done! Next"), Some(5));
+}

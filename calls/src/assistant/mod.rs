@@ -1,0 +1,179 @@
+//! Voice agents: `ai_assistant_start`, `ai_assistant_stop` and
+//! `ai_assistant_add_messages` (Telnyx Call Control). A language model talks
+//! with the call's party through Bond's own speech pipeline: the call's speech
+//! fork (`speech/`) cuts the party's utterances and transcribes them, the
+//! conversation machine (`conversation.rs`: turns, interruptions, what was
+//! heard) decides, and the call's task (`run.rs`) carries its decisions out:
+//! streams the model's answer (`bond_speech::chat`), synthesizes it sentence by
+//! sentence and plays it on the call's leg.
+//!
+//! One agent per call. It ends with `ai_assistant_stop` or the call
+//! (`call.conversation.ended`, written in the same transaction as `call.hangup`
+//! when the call ends first); what it used and how fast it answered is in that
+//! event (`report.rs`).
+
+mod conversation;
+mod playout;
+mod report;
+mod run;
+mod turn;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bond_store::db::DbError;
+use bond_store::{CallId, CallRecord};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::error::CallError;
+use crate::payload;
+use crate::service::CallService;
+pub use conversation::{Message, Role, Rules};
+use report::Report;
+
+/// Inputs that may wait for the agent's task; more are dropped and counted.
+const INPUT_QUEUE: usize = 64;
+
+/// `ai_assistant_start`, checked (`action/assistant_fields.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssistantStart {
+    /// Telnyx's `assistant.id`: Bond stores no assistants, it names the conversation in the events.
+    pub assistant_id: String,
+    pub instructions: String,
+    pub greeting: Option<String>,
+    /// Overrides the configured model's name.
+    pub model: Option<String>,
+    /// The language the party speaks (BCP 47).
+    pub language: String,
+    /// Telnyx's voice name; Bond speaks with its configured text-to-speech chain.
+    pub voice: Option<String>,
+    /// Messages the conversation starts with (`message_history`).
+    pub history: Vec<Message>,
+    pub rules: Rules,
+    /// Send `call.ai_gather.message_history_updated` after every turn.
+    pub send_history_updates: bool,
+}
+
+/// What the agent's task is told.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// The party started speaking.
+    SpeechStarted(Instant),
+    /// The party's utterance was cut at `at`; the speech itself ended at `ended`.
+    SpeechEnded { at: Instant, ended: Instant, length: Duration },
+    /// The transcript of the oldest utterance waiting for one (empty: none).
+    Transcript(Instant, String),
+    /// `ai_assistant_add_messages`.
+    Add { messages: Vec<Message>, respond: bool },
+    /// `ai_assistant_stop`.
+    Stop,
+}
+
+/// A call's running agent, kept in its `LiveCall`.
+#[derive(Debug)]
+pub(crate) struct Running {
+    inputs: mpsc::Sender<Input>,
+    report: Arc<Mutex<Report>>,
+}
+
+impl CallService {
+    /// `ai_assistant_start`: the agent greets (if asked) and listens.
+    pub async fn start_assistant(&self, call: &CallRecord, start: AssistantStart) -> Result<(), CallError> {
+        let leg = self.live_leg(call)?;
+        let engines = match &self.speech {
+            Ok(engines) if !engines.llm.is_empty() => engines.clone(),
+            Ok(_) => {
+                let detail = "No language model is configured on this Bond (assistant.llm_base_url).";
+                return Err(CallError::invalid("10015", detail, "/assistant"));
+            }
+            Err(why) => {
+                let detail = format!("Speech is not available on this Bond: {why}.");
+                return Err(CallError::invalid("10015", detail, "/call_control_id"));
+            }
+        };
+        let (inputs, received) = mpsc::channel(INPUT_QUEUE);
+        let report = Arc::new(Mutex::new(Report::new(&start)));
+        let running = Running { inputs, report: report.clone() };
+        let claimed = self.live.update(&call.call_control_id, |c| match c.assistant {
+            Some(_) => false,
+            None => {
+                c.assistant = Some(running);
+                true
+            }
+        });
+        if !claimed {
+            let detail = "The call already has an assistant; stop it first.";
+            return Err(CallError::invalid("90019", detail, "/call_control_id"));
+        }
+        if let Err(e) = self.listen_for_assistant(call, start.language.clone()).await {
+            self.live.update(&call.call_control_id, |c| c.assistant = None);
+            return Err(e);
+        }
+        let task = run::Task::new(self.clone(), call.clone(), leg, engines, start, report);
+        tokio::spawn(task.run(received));
+        Ok(())
+    }
+
+    /// `ai_assistant_stop`: the agent stops speaking and listening.
+    pub async fn stop_assistant(&self, call: &CallRecord) -> Result<(), CallError> {
+        self.live_leg(call)?;
+        self.tell_assistant(&call.call_control_id, Input::Stop).await
+    }
+
+    /// `ai_assistant_add_messages`: into the agent's history; with `respond`, it answers now.
+    pub async fn add_assistant_messages(
+        &self,
+        call: &CallRecord,
+        messages: Vec<Message>,
+        respond: bool,
+    ) -> Result<(), CallError> {
+        self.live_leg(call)?;
+        self.tell_assistant(&call.call_control_id, Input::Add { messages, respond }).await
+    }
+
+    async fn tell_assistant(&self, call: &CallId, input: Input) -> Result<(), CallError> {
+        let inputs = self.live.read(call, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
+        match inputs {
+            Some(inputs) if inputs.send(input).await.is_ok() => Ok(()),
+            _ => Err(CallError::invalid("90020", "The call has no assistant running.", "/call_control_id")),
+        }
+    }
+
+    /// What the speech fork heard, for the call's agent (never waits: a full queue drops it).
+    pub(crate) fn assistant_hears(&self, call: &CallId, input: Input) {
+        let sent = self.live.read(call, |c| c.assistant.as_ref().map(|a| a.inputs.try_send(input).is_ok()));
+        if sent == Some(Some(false)) {
+            metrics::counter!("bond_assistant_inputs_dropped_total").increment(1);
+        }
+    }
+
+    /// The call ended with its agent running: `call.conversation.ended`, just before `call.hangup`.
+    pub(super) async fn end_assistant(
+        &self,
+        tx: &mut bond_store::Tx,
+        call: &CallRecord,
+    ) -> Result<(), DbError> {
+        let Some(running) = self.live.update(&call.call_control_id, |c| c.assistant.take()) else {
+            return Ok(());
+        };
+        // Dropping `running` closes the task's inputs: it stops without a second event.
+        let ended = report::lock(&running.report).end("call_hangup");
+        match ended {
+            Some(fields) => self.enqueue(tx, call, "call.conversation.ended", with_base(call, fields)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The agent's task is over (stopped, or its inputs closed): forget it and stop listening.
+    async fn assistant_gone(&self, call: &CallId, report: &Arc<Mutex<Report>>) {
+        self.live.update(call, |c| c.assistant.take_if(|a| Arc::ptr_eq(&a.report, report)));
+        self.stop_listening(call, |s| s.assistant.take().is_some()).await;
+    }
+}
+
+fn with_base(call: &CallRecord, fields: serde_json::Map<String, Value>) -> Value {
+    let mut body = payload::base(call);
+    body.extend(fields);
+    Value::Object(body)
+}

@@ -1,0 +1,126 @@
+//! What one agent's conversation used and how fast it answered, kept as it
+//! goes (the call's task writes, the hang-up path may read) and reported in
+//! `call.conversation.ended`: Telnyx's fields, and Bond's own `bond_usage`
+//! (audio seconds to speech-to-text, tokens in and out, characters to
+//! text-to-speech) and `bond_latency_ms` (p50/p95/p99 of each stage of an
+//! answer, from the end of the party's speech).
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bond_store::clock::monotonic;
+use serde_json::{json, Map, Value};
+
+use super::conversation::{Latency, Message};
+use super::AssistantStart;
+
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub conversation_id: String,
+    assistant_id: String,
+    started: Instant,
+    pub history: Vec<Message>,
+    latencies: Vec<Latency>,
+    pub caller_turns: u32,
+    pub interruptions: u32,
+    pub usage: Usage,
+    /// The model that answered last.
+    pub llm_model: String,
+    ended: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub stt_audio: Duration,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub tts_characters: u64,
+}
+
+impl Report {
+    pub fn new(start: &AssistantStart) -> Self {
+        Self {
+            conversation_id: uuid::Uuid::new_v4().to_string(),
+            assistant_id: start.assistant_id.clone(),
+            started: monotonic(),
+            history: Vec::new(),
+            latencies: Vec::new(),
+            caller_turns: 0,
+            interruptions: 0,
+            usage: Usage::default(),
+            llm_model: start.model.clone().unwrap_or_default(),
+            ended: false,
+        }
+    }
+
+    pub fn answered(&mut self, latency: Latency) {
+        if latency.first_audio.is_some() {
+            self.latencies.push(latency);
+        }
+    }
+
+    /// `call.conversation.ended`'s fields, once: `None` if it was already reported.
+    pub fn end(&mut self, reason: &str) -> Option<Map<String, Value>> {
+        if std::mem::replace(&mut self.ended, true) {
+            return None;
+        }
+        let history: Vec<Value> =
+            self.history.iter().map(|m| json!({ "role": m.role.as_str(), "content": m.content })).collect();
+        let stage = |pick: fn(&Latency) -> Option<Duration>| {
+            let mut ms: Vec<u64> =
+                self.latencies.iter().filter_map(pick).map(|d| d.as_millis() as u64).collect();
+            ms.sort_unstable();
+            json!({ "p50": percentile(&ms, 50), "p95": percentile(&ms, 95), "p99": percentile(&ms, 99) })
+        };
+        let fields = json!({
+            "assistant_id": self.assistant_id,
+            "conversation_id": self.conversation_id,
+            "duration_sec": self.started.elapsed().as_secs(),
+            "llm_model": self.llm_model,
+            "reason": reason,
+            "message_history": history,
+            "bond_turns": { "caller": self.caller_turns, "answered": self.latencies.len(), "interrupted": self.interruptions },
+            "bond_usage": {
+                "stt_audio_seconds": (self.usage.stt_audio.as_secs_f64() * 10.0).round() / 10.0,
+                "llm_prompt_tokens": self.usage.prompt_tokens,
+                "llm_completion_tokens": self.usage.completion_tokens,
+                "tts_characters": self.usage.tts_characters,
+            },
+            "bond_latency_ms": {
+                "transcript": stage(|l| l.transcript),
+                "first_token": stage(|l| l.first_token),
+                "first_audio": stage(|l| l.first_audio),
+                "playing": stage(|l| l.playing),
+            },
+        });
+        match fields {
+            Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+}
+
+/// The nearest-rank percentile of sorted values; `None` for none.
+fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+pub(crate) fn lock(report: &Mutex<Report>) -> MutexGuard<'_, Report> {
+    // Plain counters and a list: nothing a panicking holder could leave half-done.
+    report.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let ms: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&ms, 50), Some(50));
+        assert_eq!(percentile(&ms, 99), Some(99));
+        assert_eq!(percentile(&[7], 95), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}

@@ -1,0 +1,376 @@
+//! The task that runs one call's agent: it feeds the conversation machine what
+//! happens (the party's speech and transcripts, the model's answer as it
+//! streams, each sentence's audio once synthesized, the time) and carries out
+//! what the machine asks. The model is read by a task of its own per answer
+//! (a newer turn aborts it); sentences are synthesized one at a time, in
+//! order, so they reach the call in order. Nothing here waits on the media
+//! path: audio goes to the engine as whole clips, and the speech fork feeds the
+//! agent through a bounded queue.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bond_codecs::resample::resample_clip;
+use bond_codecs::SampleRate;
+use bond_media_engine::leg::Clip;
+use bond_media_engine::LegId;
+use bond_speech::chat::{ChatEvent, Usage as ChatUsage};
+use bond_speech::tts::TTS_RATE;
+use bond_speech::SpeechEngines;
+use bond_store::clock::monotonic;
+use bond_store::CallRecord;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::conversation::{Conversation, Latency, Message, Note, Output};
+use super::report::{lock, Report};
+use super::{AssistantStart, Input};
+use crate::service::CallService;
+
+/// What an answer's reading task reports, tagged with the answer it belongs to.
+enum Answered {
+    Text(String),
+    Done(Option<ChatUsage>),
+    /// A model failed; `next` says whether another was asked.
+    ModelFailed {
+        error: String,
+        next: bool,
+    },
+    Failed(String),
+}
+
+pub(super) struct Task {
+    service: CallService,
+    call: CallRecord,
+    leg: LegId,
+    engines: SpeechEngines,
+    start: AssistantStart,
+    report: Arc<Mutex<Report>>,
+    conversation: Conversation,
+    /// The answer being read: its number (older reports are dropped) and task.
+    answer: (u64, Option<JoinHandle<()>>),
+    /// Sentences waiting for synthesis, and whether one is being synthesized.
+    to_speak: VecDeque<(u64, String)>,
+    speaking: bool,
+    /// Each sentence's audio at the leg's rate, by the machine's id.
+    audio: HashMap<u64, Arc<[i16]>>,
+    rate: SampleRate,
+}
+
+impl Task {
+    pub fn new(
+        service: CallService,
+        call: CallRecord,
+        leg: LegId,
+        engines: SpeechEngines,
+        start: AssistantStart,
+        report: Arc<Mutex<Report>>,
+    ) -> Self {
+        let mut conversation =
+            Conversation::new(start.rules.clone(), &start.instructions, start.greeting.as_deref());
+        conversation.add_messages(start.history.iter().cloned());
+        Self {
+            service,
+            call,
+            leg,
+            engines,
+            start,
+            report,
+            conversation,
+            answer: (0, None),
+            to_speak: VecDeque::new(),
+            speaking: false,
+            audio: HashMap::new(),
+            rate: SampleRate::Hz8000,
+        }
+    }
+
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>) {
+        if let Ok(Some(rate)) = self.service.engine.leg_rate(self.leg).await {
+            self.rate = rate;
+        }
+        let (answers_tx, mut answers) = mpsc::channel::<(u64, Answered)>(64);
+        let (spoken_tx, mut spoken) = mpsc::channel::<(u64, String, Result<Vec<i16>, String>)>(1);
+        let mut reason = "call_hangup";
+        loop {
+            self.carry_out(&answers_tx).await;
+            if !self.speaking {
+                if let Some((id, text)) = self.to_speak.pop_front() {
+                    self.speaking = true;
+                    let (tts, language, tx) =
+                        (self.engines.tts.clone(), self.start.language.clone(), spoken_tx.clone());
+                    tokio::spawn(async move {
+                        let audio = tts.speak(&text, &language).await.map_err(|e| e.to_string());
+                        let _ = tx.send((id, text, audio)).await;
+                    });
+                }
+            }
+            let deadline = self.conversation.deadline().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(Input::Stop) => {
+                        reason = "assistant_stopped";
+                        break;
+                    }
+                    Some(input) => self.heard(input),
+                    None => break,
+                },
+                Some((number, answered)) = answers.recv() => {
+                    if number == self.answer.0 {
+                        self.answered(answered).await;
+                    }
+                }
+                Some((id, text, audio)) = spoken.recv() => {
+                    self.speaking = false;
+                    self.synthesized(id, &text, audio);
+                }
+                () = sleep_until(deadline) => self.conversation.poll(monotonic()),
+            }
+        }
+        self.conversation.end(monotonic());
+        self.carry_out(&answers_tx).await;
+        if let Some(task) = self.answer.1.take() {
+            task.abort();
+        }
+        let ended = lock(&self.report).end(reason);
+        if let Some(fields) = ended {
+            self.event("call.conversation.ended", fields).await;
+        }
+        self.service.assistant_gone(&self.call.call_control_id, &self.report).await;
+    }
+
+    fn heard(&mut self, input: Input) {
+        match input {
+            Input::SpeechStarted(at) => self.conversation.speech_started(at),
+            Input::SpeechEnded { at, ended, length } => {
+                lock(&self.report).usage.stt_audio += length;
+                self.conversation.speech_ended(at, ended, length);
+            }
+            Input::Transcript(at, text) => self.conversation.transcript(at, &text),
+            Input::Add { messages, respond } => {
+                self.conversation.add_messages(messages);
+                if respond {
+                    self.conversation.respond_now(monotonic());
+                }
+            }
+            Input::Stop => {}
+        }
+    }
+
+    async fn answered(&mut self, answered: Answered) {
+        let now = monotonic();
+        match answered {
+            Answered::Text(piece) => self.conversation.answer_text(now, &piece),
+            Answered::Done(usage) => {
+                if let Some(usage) = usage {
+                    let mut report = lock(&self.report);
+                    report.usage.prompt_tokens += usage.prompt_tokens;
+                    report.usage.completion_tokens += usage.completion_tokens;
+                }
+                self.conversation.answer_done(now);
+            }
+            Answered::ModelFailed { error, next } => {
+                let fields =
+                    fields([("stage", json!("llm")), ("error", json!(error)), ("fallback", json!(next))]);
+                self.event("call.ai_assistant.failed", fields).await;
+            }
+            Answered::Failed(error) => self.conversation.answer_failed(now, &error),
+        }
+    }
+
+    fn synthesized(&mut self, id: u64, text: &str, audio: Result<Vec<i16>, String>) {
+        let now = monotonic();
+        let audio =
+            audio.and_then(|a| resample_clip(&a, TTS_RATE.hz(), self.rate).map_err(|e| e.to_string()));
+        match audio {
+            Ok(samples) if !samples.is_empty() => {
+                lock(&self.report).usage.tts_characters += text.chars().count() as u64;
+                let length = Duration::from_millis(samples.len() as u64 * 1000 / u64::from(self.rate.hz()));
+                self.audio.insert(id, Arc::from(samples));
+                self.conversation.audio_ready(now, id, length);
+            }
+            Ok(_) => self.conversation.audio_failed(now, id),
+            Err(e) => {
+                tracing::warn!(call = %self.call.call_control_id, error = %e, "a sentence was not synthesized");
+                self.conversation.audio_failed(now, id);
+            }
+        }
+    }
+
+    /// Do what the machine asked, until it asks nothing more.
+    async fn carry_out(&mut self, answers: &mpsc::Sender<(u64, Answered)>) {
+        while let Some(output) = self.conversation.poll_output() {
+            match output {
+                Output::Ask(messages) => self.ask(messages, answers.clone()),
+                Output::CancelAnswer => self.cancel_answer(),
+                Output::Synthesize { id, text } => self.to_speak.push_back((id, text)),
+                Output::Play { id, from } => self.play(id, from).await,
+                Output::StopAudio => {
+                    self.to_speak.clear();
+                    let _ = self.service.engine.stop_playback(self.leg, false, true).await;
+                }
+                Output::Note(note) => self.note(note).await,
+            }
+        }
+    }
+
+    fn ask(&mut self, messages: Vec<Message>, answers: mpsc::Sender<(u64, Answered)>) {
+        self.cancel_answer();
+        let number = self.answer.0;
+        let wire: Vec<Value> =
+            messages.iter().map(|m| json!({ "role": m.role.as_str(), "content": m.content })).collect();
+        let (llm, model) = (self.engines.llm.clone(), self.start.model.clone());
+        let report = self.report.clone();
+        let task = tokio::spawn(async move {
+            let send = |answered| answers.send((number, answered));
+            let (started, failures) = llm.answer(&wire, &[], model.as_deref()).await;
+            let count = failures.len();
+            for (i, failure) in failures.into_iter().enumerate() {
+                let next = i + 1 < count || started.is_ok();
+                let _ = send(Answered::ModelFailed { error: failure.to_string(), next }).await;
+            }
+            let (mut stream, first) = match started {
+                Ok(started) => started,
+                Err(e) => {
+                    let _ = send(Answered::Failed(e.to_string())).await;
+                    return;
+                }
+            };
+            let name = model.unwrap_or_else(|| stream.model().to_owned());
+            lock(&report).llm_model = name;
+            let mut next = Some(Ok(first));
+            while let Some(event) = next {
+                let answered = match event {
+                    Ok(ChatEvent::Text(piece)) => Answered::Text(piece),
+                    Ok(ChatEvent::Done { usage }) => Answered::Done(usage),
+                    // No tools are offered, so none should be called: skip it.
+                    Ok(ChatEvent::ToolCall(_)) => {
+                        next = stream.next().await;
+                        continue;
+                    }
+                    Err(e) => Answered::Failed(e.to_string()),
+                };
+                let last = matches!(answered, Answered::Done(_) | Answered::Failed(_));
+                if send(answered).await.is_err() || last {
+                    return;
+                }
+                next = stream.next().await;
+            }
+            let _ = send(Answered::Failed("the answer stopped without an end".into())).await;
+        });
+        self.answer.1 = Some(task);
+    }
+
+    fn cancel_answer(&mut self) {
+        self.answer.0 += 1;
+        if let Some(task) = self.answer.1.take() {
+            task.abort();
+        }
+    }
+
+    async fn play(&mut self, id: u64, from: Duration) {
+        let Some(audio) = self.audio.get(&id) else { return };
+        let skip = (from.as_millis() as usize * self.rate.hz() as usize / 1000).min(audio.len());
+        let samples: Arc<[i16]> = if skip == 0 { audio.clone() } else { Arc::from(&audio[skip..]) };
+        let clip = Clip { id: self.service.next_id(), rate: self.rate, samples, plays: Some(1), duck: false };
+        if let Err(e) = self.service.engine.play(self.leg, clip, false).await {
+            tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's audio was not played");
+        }
+    }
+
+    async fn note(&mut self, note: Note) {
+        let (event_type, body) = match note {
+            Note::CallerTurn { text, end, waited } => {
+                lock(&self.report).caller_turns += 1;
+                let end = json!({ "reason": end.as_str(), "waited_ms": waited.as_millis() as u64 });
+                (
+                    "call.ai_assistant.turn",
+                    fields([("role", json!("user")), ("content", json!(text)), ("end_of_turn", end)]),
+                )
+            }
+            Note::AgentTurn { said, heard, interrupted, latency } => {
+                self.audio.clear();
+                {
+                    let mut report = lock(&self.report);
+                    report.answered(latency);
+                    report.interruptions += u32::from(interrupted);
+                }
+                record(&latency);
+                let turn = [
+                    ("role", json!("assistant")),
+                    ("content", json!(heard)),
+                    ("said", json!(said)),
+                    ("interrupted", json!(interrupted)),
+                    ("latency_ms", latency_ms(&latency)),
+                ];
+                ("call.ai_assistant.turn", fields(turn))
+            }
+            Note::Ignored { text } => {
+                ("call.ai_assistant.backchannel", fields([("transcript", json!(text))]))
+            }
+            Note::AnswerFailed { error } => {
+                let failed = [("stage", json!("llm")), ("error", json!(error)), ("fallback", json!(false))];
+                ("call.ai_assistant.failed", fields(failed))
+            }
+        };
+        let turn_ended = event_type == "call.ai_assistant.turn";
+        self.event(event_type, body).await;
+        lock(&self.report).history = self.conversation.history().to_vec();
+        if turn_ended && self.start.send_history_updates {
+            let history: Vec<Value> = self
+                .conversation
+                .history()
+                .iter()
+                .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
+                .collect();
+            let fields = fields([("message_history", json!(history))]);
+            self.event("call.ai_gather.message_history_updated", fields).await;
+        }
+    }
+
+    async fn event(&self, event_type: &str, mut fields: Map<String, Value>) {
+        let conversation_id = lock(&self.report).conversation_id.clone();
+        fields.insert("conversation_id".into(), json!(conversation_id));
+        fields.insert("assistant_id".into(), json!(self.start.assistant_id));
+        if let Err(e) = self.service.call_event(&self.call.call_control_id, event_type, fields).await {
+            tracing::error!(call = %self.call.call_control_id, error = %e, "could not record {event_type}");
+        }
+    }
+}
+
+/// Each stage's latency into Prometheus (`bond_assistant_stage_seconds{stage}`).
+fn record(latency: &Latency) {
+    for (stage, value) in stages(latency) {
+        if let Some(value) = value {
+            metrics::histogram!("bond_assistant_stage_seconds", "stage" => stage).record(value.as_secs_f64());
+        }
+    }
+}
+
+fn stages(latency: &Latency) -> [(&'static str, Option<Duration>); 4] {
+    [
+        ("transcript", latency.transcript),
+        ("first_token", latency.first_token),
+        ("first_audio", latency.first_audio),
+        ("playing", latency.playing),
+    ]
+}
+
+fn latency_ms(latency: &Latency) -> Value {
+    let stages =
+        stages(latency).map(|(stage, value)| (stage.to_owned(), json!(value.map(|v| v.as_millis() as u64))));
+    Value::Object(stages.into_iter().collect())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}

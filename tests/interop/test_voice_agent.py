@@ -1,0 +1,270 @@
+"""A voice agent (`ai_assistant_start`, driven by the official Telnyx Python
+SDK) on a SIP call from sipp, against a stand-in OpenAI-compatible model
+server written from OpenAI's published streaming API (fake_openai.py), with the
+embedded speech engines (whisper.cpp hears the caller, espeak-ng speaks the
+agent).
+
+The caller is scripted: the test speaks into Bond's RTP port (Flite's voice,
+not Bond's), on a 20 ms clock, and listens to what Bond plays back, so each
+line waits for the agent (its greeting, its answer) the way a person would.
+It holds a three-turn conversation: a request, an order number read slowly
+with pauses (one turn), and, while the agent reads a long answer, a cough and a
+"yeah" (neither interrupts) and then a real interruption (the agent stops; only
+what the caller heard goes into the history the model sees next).
+"""
+
+import math
+import os
+import struct
+import subprocess
+import time
+
+import pytest
+from telnyx import Telnyx
+
+from conftest import API_KEY, bond_with
+from fake_openai import FakeChat, Failure
+from test_sip_trunk import events, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
+
+RATE = 8000
+FRAME = 160
+GREETING = "Hello, this is Bond's shop. How can I help?"
+ANSWER_1 = "Sure. What is your order number?"
+ANSWER_2 = ("Thank you. I found your order. It left our warehouse in Rotterdam yesterday evening, "
+            "and it should arrive within two working days. You will get a text message with a "
+            "tracking link as soon as the courier picks it up. If nobody is at home, the courier "
+            "leaves a card and tries again the next day. Is there anything else I can help you with?")
+ANSWER_3 = "Of course. What is the new address?"
+
+
+def flite(text, workdir):
+    """`text` in Flite's slt voice, 8 kHz, silence trimmed off both ends: a list of samples."""
+    raw, out = os.path.join(workdir, "raw.wav"), os.path.join(workdir, "out.raw")
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", raw], check=True)
+    trim = ["silence", "1", "0.02", "2%", "reverse", "silence", "1", "0.02", "2%", "reverse"]
+    subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed", "-t", "raw", out, *trim], check=True)
+    data = open(out, "rb").read()
+    return list(struct.unpack(f"<{len(data) // 2}h", data))
+
+
+def cough():
+    """A 250 ms burst of shaped noise, as a cough sounds on a phone line."""
+    n = RATE // 4
+    seed, out = 12345, []
+    for i in range(n):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        envelope = math.sin(math.pi * i / n) ** 0.5
+        out.append(int(((seed >> 8) % 20000 - 10000) * envelope))
+    return out
+
+
+def rms(samples):
+    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
+
+
+class Caller:
+    """Speaks into Bond's RTP port on a 20 ms clock and keeps what Bond plays
+    back, 20 ms at a time, with the time it arrived."""
+
+    LOUD = 300  # rms of a frame of the agent speaking (espeak-ng is far above it)
+
+    def __init__(self, sock, bond_port):
+        self.sock, self.port = sock, bond_port
+        self.sock.settimeout(0.002)
+        self.start = time.time()
+        self.sent = 0
+        self.heard = []  # (time, rms)
+        self.spoke = []  # (start, end) of each line the caller said
+
+    def now(self):
+        return time.time() - self.start
+
+    def tick(self, samples):
+        packet = rtp_packets(samples, seq=1 + self.sent, ts=self.sent * FRAME)[0]
+        self.sock.sendto(packet, ("127.0.0.1", self.port))
+        self.sent += 1
+        end = self.start + 0.02 * self.sent
+        while time.time() < end:
+            try:
+                data, _ = self.sock.recvfrom(2048)
+                if len(data) > 12 and data[1] & 0x7F == 0:
+                    self.heard.append((self.now(), rms(pcmu_samples([data]))))
+            except (TimeoutError, BlockingIOError):
+                pass
+
+    def say(self, samples):
+        begin = self.now()
+        for i in range(0, len(samples) - FRAME + 1, FRAME):
+            self.tick(samples[i:i + FRAME])
+        self.spoke.append((begin, self.now()))
+
+    def quiet(self, seconds):
+        for _ in range(int(seconds / 0.02)):
+            self.tick([0] * FRAME)
+
+    def agent_loud(self, start, end):
+        frames = [r for t, r in self.heard if start <= t < end]
+        return sum(r > self.LOUD for r in frames) / max(1, len(frames))
+
+    def wait(self, done, timeout):
+        deadline = self.now() + timeout
+        while not done():
+            assert self.now() < deadline, "the agent did not do what the caller waited for"
+            self.tick([0] * FRAME)
+
+    def agent_spoke_and_stopped(self, since, quiet=1.0):
+        """Waiting for: the agent spoke after `since`, then was quiet for `quiet` s."""
+        def done():
+            loud = [t for t, r in self.heard if t >= since and r > self.LOUD]
+            return bool(loud) and self.now() - loud[-1] >= quiet
+        return done
+
+    def agent_speaking_for(self, since, seconds):
+        """Waiting for: the agent has been speaking `seconds` s (in one stretch, gaps under 0.6 s) after `since`."""
+        def done():
+            loud = [t for t, r in self.heard if t >= since and r > self.LOUD]
+            if not loud:
+                return False
+            first = loud[-1]
+            for earlier, later in zip(reversed(loud[:-1]), reversed(loud)):
+                if later - earlier > 0.6:
+                    break
+                first = earlier
+            return loud[-1] - first >= seconds and self.now() - loud[-1] < 0.1
+        return done
+
+
+def shop(messages):
+    """The scripted model: which answer depends on how many turns the caller has had."""
+    turns = sum(m["role"] == "user" for m in messages)
+    return [ANSWER_1, ANSWER_2, ANSWER_3][min(turns, 3) - 1]
+
+
+def answered_caller(bond, receiver):
+    """A sipp caller whose media is the test's socket, answered: (sipp, socket, SDK, call, Bond's RTP port)."""
+    trunk_connection(bond, receiver)
+    caller, media = rtp_caller(bond, bye_timeout_ms=180000)
+    client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+    call = wait_event(receiver, "call.initiated")["call_control_id"]
+    client.calls.actions.answer(call)
+    return caller, media, client, call, int(caller.logged(r"BOND_RTP (\d+)").group(1))
+
+
+@pytest.fixture
+def model():
+    fake = FakeChat(shop)
+    yield fake
+    fake.close()
+
+
+def turns(receiver, call, role):
+    return [e["payload"] for e in events(receiver)
+            if e["event_type"] == "call.ai_assistant.turn" and e["payload"]["call_control_id"] == call
+            and e["payload"]["role"] == role]
+
+
+def test_a_three_turn_conversation_with_a_slow_number_a_cough_a_backchannel_and_an_interruption(model, receiver, tmp_path):
+    workdir = str(tmp_path)
+    with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url, "BOND_ASSISTANT_LLM_API_KEY": "sk-test"}) as bond:
+        caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+        caller = Caller(media, port)
+        client.calls.actions.start_ai_assistant(
+            call,
+            assistant={"id": "assistant-shop", "instructions": "You are the shop's phone agent."},
+            greeting=GREETING,
+            send_message_history_updates=True,
+        )
+        caller.wait(caller.agent_spoke_and_stopped(0.0), timeout=20)
+        caller.say(flite("Hi, I would like to check on my order.", workdir))
+        caller.wait(caller.agent_spoke_and_stopped(caller.now()), timeout=20)
+        # The number, read slowly: pauses of 1.1 s, longer than the 600 ms that ends an utterance.
+        for i, part in enumerate(["My order number is five five five,", "one two three,", "four five six seven."]):
+            if i:
+                caller.quiet(1.1)
+            caller.say(flite(part, workdir))
+        number_said = caller.now()
+        # The long answer: a cough, then "yeah", each once the agent has been talking a while.
+        caller.wait(caller.agent_speaking_for(number_said, 1.5), timeout=20)
+        cough_at = caller.now()
+        caller.say(cough())
+        caller.wait(caller.agent_speaking_for(cough_at + 0.4, 1.0), timeout=10)
+        yeah_at = caller.now()
+        caller.say(flite("yeah", workdir))
+        caller.wait(caller.agent_speaking_for(yeah_at + 0.4, 1.0), timeout=10)
+        interrupted_at = caller.now()
+        caller.say(flite("Wait, stop. Can I change the delivery address?", workdir))
+        interruption_end = caller.now()
+        caller.wait(caller.agent_spoke_and_stopped(interruption_end), timeout=20)
+        client.calls.actions.hangup(call)
+        ended = wait_event(receiver, "call.conversation.ended", timeout=10, call_control_id=call)
+        caller_sipp.wait()
+
+    # The model was asked three times: once per caller turn, never for the cough or the "yeah".
+    asked = [r["messages"] for r in model.requests]
+    assert len(asked) == 3, [m[-1] for m in asked]
+    assert model.requests[0]["auth"] == "Bearer sk-test" and model.requests[0]["stream"] is True
+    assert asked[0][0] == {"role": "system", "content": "You are the shop's phone agent."}
+    assert asked[0][1] == {"role": "assistant", "content": GREETING}
+    # The number is one turn, whatever digits or words the recognizer wrote.
+    number = asked[1][-1]["content"].lower()
+    assert sum(m["role"] == "user" for m in asked[1]) == 2, asked[1]
+    digits = "".join(c for c in number if c.isdigit())
+    assert "order" in number and digits.endswith("1234567"), number
+    caller_turns = turns(receiver, call, "user")
+    assert caller_turns[1]["end_of_turn"]["reason"] == "silence_after_number", caller_turns[1]
+    # What the model saw of the interrupted answer is what the caller heard: a beginning of it.
+    heard = asked[2][-2]
+    assert heard["role"] == "assistant" and ANSWER_2.startswith(heard["content"]), heard
+    assert 0 < len(heard["content"]) < len(ANSWER_2), heard
+    assert "address" in asked[2][-1]["content"].lower(), asked[2][-1]
+    assert sum(m["role"] == "user" for m in asked[2]) == 3, asked[2]
+
+    # The agent went quiet while the caller cut in, and played on after the cough and the "yeah".
+    assert caller.agent_loud(interrupted_at + 0.5, interruption_end) < 0.05
+    for noise_at in (cough_at, yeah_at):
+        assert caller.agent_loud(noise_at + 1.5, noise_at + 3.0) > 0.25, f"the agent played on after {noise_at:.1f} s"
+    agent_turns = turns(receiver, call, "assistant")
+    assert [t["interrupted"] for t in agent_turns] == [False, False, True, False], agent_turns
+    assert agent_turns[2]["content"] == heard["content"] and agent_turns[2]["said"] == ANSWER_2
+    for turn in agent_turns[1:]:
+        latency = turn["latency_ms"]
+        assert latency["first_token"] <= latency["first_audio"] <= latency["playing"], latency
+
+    updates = [e for e in events(receiver) if e["event_type"] == "call.ai_gather.message_history_updated"]
+    assert updates and updates[-1]["payload"]["message_history"][-1]["content"] == ANSWER_3
+    assert ended["reason"] == "call_hangup" and ended["assistant_id"] == "assistant-shop"
+    assert ended["bond_turns"] == {"caller": 3, "answered": 3, "interrupted": 1}, ended["bond_turns"]
+    usage = ended["bond_usage"]
+    assert usage["llm_prompt_tokens"] > 0 and usage["llm_completion_tokens"] > 0 and usage["tts_characters"] > 0
+    assert usage["stt_audio_seconds"] > 5, usage
+    assert ended["bond_latency_ms"]["first_audio"]["p50"] is not None
+
+
+def test_a_failing_model_falls_back_and_stop_ends_the_conversation(receiver, tmp_path):
+    primary = FakeChat(lambda _: Failure(503, "overloaded"))
+    fallback = FakeChat(lambda _: "The fallback model answers.")
+    env = {"BOND_ASSISTANT_LLM_BASE_URL": primary.base_url, "BOND_ASSISTANT_FALLBACK_BASE_URL": fallback.base_url}
+    try:
+        with bond_with(env) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-fallback"})
+            caller.quiet(0.5)
+            caller.say(flite("Hello, is anybody there?", str(tmp_path)))
+            caller.wait(caller.agent_spoke_and_stopped(caller.now()), timeout=20)
+            failed = wait_event(receiver, "call.ai_assistant.failed", call_control_id=call)
+            assert failed["stage"] == "llm" and failed["fallback"] is True and "overloaded" in failed["error"], failed
+            answer = turns(receiver, call, "assistant")[-1]
+            assert answer["content"] == "The fallback model answers.", answer
+            client.calls.actions.stop_ai_assistant(call)
+            ended = wait_event(receiver, "call.conversation.ended", call_control_id=call)
+            assert ended["reason"] == "assistant_stopped", ended
+            with pytest.raises(Exception) as again:
+                client.calls.actions.stop_ai_assistant(call)
+            assert "no assistant" in str(again.value).lower()
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+        assert len(primary.requests) == 1 and len(fallback.requests) == 1
+    finally:
+        primary.close()
+        fallback.close()
