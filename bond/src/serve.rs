@@ -98,7 +98,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     };
     let storage = RecordingStorage::from_config(&config.storage).map_err(ServeError::Storage)?;
     let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
-        .with_speech(speech_engines(&config.speech, &config.assistant));
+        .with_speech(speech_engines(&config.speech, &config.assistant))
+        .with_assistant_prices(config.assistant.prices());
     let repaired = calls.repair_recordings().await?;
     let calls = calls.with_recording_storage(storage, Duration::from_secs(1));
     if repaired > 0 {

@@ -98,6 +98,8 @@ pub struct CallService {
     pub(super) speech: Result<SpeechEngines, String>,
     /// Every translated segment as it is stored, for the supervisor streams.
     pub(super) segments: tokio::sync::broadcast::Sender<Segment>,
+    /// What voice agents' usage costs (`assistant/`).
+    pub(super) assistant_prices: Arc<crate::assistant::Prices>,
 }
 
 impl CallService {
@@ -121,12 +123,19 @@ impl CallService {
             ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             speech: Err("no speech engines are configured".into()),
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
+            assistant_prices: Arc::default(),
         }
     }
 
     /// Run with these speech engines (transcription and translation), or say why there are none.
     pub fn with_speech(mut self, engines: Result<SpeechEngines, String>) -> Self {
         self.speech = engines;
+        self
+    }
+
+    /// Price voice agents' usage in `call.conversation.ended` (`bond_cost`).
+    pub fn with_assistant_prices(mut self, prices: crate::assistant::Prices) -> Self {
+        self.assistant_prices = Arc::new(prices);
         self
     }
 

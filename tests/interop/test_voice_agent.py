@@ -106,6 +106,9 @@ class Caller:
         frames = [r for t, r in self.heard if start <= t < end]
         return sum(r > self.LOUD for r in frames) / max(1, len(frames))
 
+    def agent_loud_seconds(self, start, end):
+        return 0.02 * sum(r > self.LOUD for t, r in self.heard if start <= t < end)
+
     def wait(self, done, timeout):
         deadline = self.now() + timeout
         while not done():
@@ -165,7 +168,15 @@ def turns(receiver, call, role):
 
 def test_a_three_turn_conversation_with_a_slow_number_a_cough_a_backchannel_and_an_interruption(model, receiver, tmp_path):
     workdir = str(tmp_path)
-    with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url, "BOND_ASSISTANT_LLM_API_KEY": "sk-test"}) as bond:
+    env = {
+        "BOND_ASSISTANT_LLM_BASE_URL": model.base_url,
+        "BOND_ASSISTANT_LLM_API_KEY": "sk-test",
+        "BOND_ASSISTANT_PRICE_STT_PER_MINUTE": "0.006",
+        "BOND_ASSISTANT_PRICE_LLM_PER_MILLION_PROMPT_TOKENS": "0.15",
+        "BOND_ASSISTANT_PRICE_LLM_PER_MILLION_COMPLETION_TOKENS": "0.6",
+        "BOND_ASSISTANT_PRICE_TTS_PER_MILLION_CHARACTERS": "15",
+    }
+    with bond_with(env) as bond:
         caller_sipp, media, client, call, port = answered_caller(bond, receiver)
         caller = Caller(media, port)
         client.calls.actions.start_ai_assistant(
@@ -238,11 +249,15 @@ def test_a_three_turn_conversation_with_a_slow_number_a_cough_a_backchannel_and_
     assert usage["llm_prompt_tokens"] > 0 and usage["llm_completion_tokens"] > 0 and usage["tts_characters"] > 0
     assert usage["stt_audio_seconds"] > 5, usage
     assert ended["bond_latency_ms"]["first_audio"]["p50"] is not None
+    cost = ended["bond_cost"]
+    assert cost["currency"] == "USD" and cost["total"] == pytest.approx(cost["stt"] + cost["llm"] + cost["tts"], abs=1e-5)
+    assert cost["tts"] == pytest.approx(usage["tts_characters"] * 15 / 1e6, abs=1e-5), (cost, usage)
 
 
-def test_a_failing_model_falls_back_and_stop_ends_the_conversation(receiver, tmp_path):
+def test_a_failing_model_falls_back_a_filler_covers_the_wait_and_stop_ends_it(receiver, tmp_path):
     primary = FakeChat(lambda _: Failure(503, "overloaded"))
-    fallback = FakeChat(lambda _: "The fallback model answers.")
+    # Slow to start: the agent says its filler after 2.5 s of silence, before the answer.
+    fallback = FakeChat(lambda _: "The fallback model answers.", first_token_delay=3.5)
     env = {"BOND_ASSISTANT_LLM_BASE_URL": primary.base_url, "BOND_ASSISTANT_FALLBACK_BASE_URL": fallback.base_url}
     try:
         with bond_with(env) as bond:
@@ -256,6 +271,11 @@ def test_a_failing_model_falls_back_and_stop_ends_the_conversation(receiver, tmp
             assert failed["stage"] == "llm" and failed["fallback"] is True and "overloaded" in failed["error"], failed
             answer = turns(receiver, call, "assistant")[-1]
             assert answer["content"] == "The fallback model answers.", answer
+            first_token = answer["latency_ms"]["first_token"] / 1000
+            assert first_token > 3.5, answer["latency_ms"]
+            speech_end = caller.spoke[-1][1]
+            filler = caller.agent_loud_seconds(speech_end + 0.8, speech_end + first_token - 0.2)
+            assert filler > 0.3, f"the filler: {filler:.2f} s of the agent's voice before the answer"
             client.calls.actions.stop_ai_assistant(call)
             ended = wait_event(receiver, "call.conversation.ended", call_control_id=call)
             assert ended["reason"] == "assistant_stopped", ended

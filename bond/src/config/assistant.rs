@@ -22,6 +22,12 @@ pub struct AssistantConfig {
     pub fallback_model: String,
     /// How long a model may take to start answering before the next is asked.
     pub first_token_timeout_ms: u64,
+    /// The rate table `call.conversation.ended` prices usage with (`bond_cost`); all 0: no cost.
+    pub price_currency: String,
+    pub price_stt_per_minute: f64,
+    pub price_llm_per_million_prompt_tokens: f64,
+    pub price_llm_per_million_completion_tokens: f64,
+    pub price_tts_per_million_characters: f64,
 }
 
 impl Default for AssistantConfig {
@@ -34,6 +40,11 @@ impl Default for AssistantConfig {
             fallback_api_key: String::new(),
             fallback_model: "gpt-4o-mini".to_owned(),
             first_token_timeout_ms: 4_000,
+            price_currency: "USD".to_owned(),
+            price_stt_per_minute: 0.0,
+            price_llm_per_million_prompt_tokens: 0.0,
+            price_llm_per_million_completion_tokens: 0.0,
+            price_tts_per_million_characters: 0.0,
         }
     }
 }
@@ -50,6 +61,7 @@ impl std::fmt::Debug for AssistantConfig {
             .field("fallback_api_key", &secret(&self.fallback_api_key))
             .field("fallback_model", &self.fallback_model)
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .field("prices", &self.prices())
             .finish()
     }
 }
@@ -64,10 +76,33 @@ impl AssistantConfig {
                 return Err(ConfigError::new(key, "must start with http:// or https://"));
             }
         }
+        let prices = [
+            ("assistant.price_stt_per_minute", self.price_stt_per_minute),
+            ("assistant.price_llm_per_million_prompt_tokens", self.price_llm_per_million_prompt_tokens),
+            (
+                "assistant.price_llm_per_million_completion_tokens",
+                self.price_llm_per_million_completion_tokens,
+            ),
+            ("assistant.price_tts_per_million_characters", self.price_tts_per_million_characters),
+        ];
+        if let Some((key, _)) = prices.iter().find(|(_, price)| !price.is_finite() || *price < 0.0) {
+            return Err(ConfigError::new(*key, "must be a price of 0 or more"));
+        }
         if !(100..=60_000).contains(&self.first_token_timeout_ms) {
             return Err(ConfigError::new("assistant.first_token_timeout_ms", "must be 100 to 60000"));
         }
         Ok(())
+    }
+
+    /// The rate table, for the call service.
+    pub fn prices(&self) -> bond_calls::assistant::Prices {
+        bond_calls::assistant::Prices {
+            currency: self.price_currency.clone(),
+            stt_per_minute: self.price_stt_per_minute,
+            llm_per_million_prompt_tokens: self.price_llm_per_million_prompt_tokens,
+            llm_per_million_completion_tokens: self.price_llm_per_million_completion_tokens,
+            tts_per_million_characters: self.price_tts_per_million_characters,
+        }
     }
 
     /// Secret keys that are set, for `to_toml`'s comment.

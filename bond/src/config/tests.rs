@@ -129,3 +129,22 @@ fn a_tls_certificate_without_its_key_is_refused_and_both_turn_https_on() {
     assert!(config.http.tls());
     assert!(!Config::load(None, []).unwrap().http.tls());
 }
+
+#[test]
+fn the_assistant_section_takes_its_models_and_prices_from_the_environment() {
+    let env = [
+        ("BOND_ASSISTANT_LLM_BASE_URL", "http://127.0.0.1:9000/v1"),
+        ("BOND_ASSISTANT_LLM_API_KEY", "sk-secret"),
+        ("BOND_ASSISTANT_PRICE_STT_PER_MINUTE", "0.006"),
+        ("BOND_ASSISTANT_PRICE_TTS_PER_MILLION_CHARACTERS", "15"),
+    ];
+    let config = load_str("", &env).unwrap();
+    assert_eq!(config.assistant.llm_base_url, "http://127.0.0.1:9000/v1");
+    assert_eq!(config.assistant.prices().tts_per_million_characters, 15.0);
+    let text = config.to_toml().unwrap();
+    assert!(!text.contains("sk-secret") && text.contains("assistant.llm_api_key"), "{text}");
+    let bad = load_str("[assistant]\nprice_stt_per_minute = -1.0\n", &[]).unwrap_err();
+    assert!(bad.to_string().contains("assistant.price_stt_per_minute"), "{bad}");
+    let bad = load_str("[assistant]\nllm_base_url = \"ftp://x\"\n", &[]).unwrap_err();
+    assert!(bad.to_string().contains("assistant.llm_base_url"), "{bad}");
+}

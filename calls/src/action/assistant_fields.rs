@@ -31,6 +31,10 @@ struct Start {
     participants: Option<Value>,
     /// Bond: how long to wait for more after words that stop mid-number or mid-clause.
     bond_unfinished_turn_wait_ms: Option<u64>,
+    /// Bond: what the agent says when its answer is slow to come (empty: nothing).
+    bond_filler_phrase: Option<String>,
+    /// Bond: how long after the caller's turn the filler is said, if nothing plays yet.
+    bond_silence_limit_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +111,15 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
     }
     if let Some(ms) = asked.bond_unfinished_turn_wait_ms {
         rules.unfinished_wait = bounded(ms, 0, 10_000, "/bond_unfinished_turn_wait_ms")?;
+    }
+    if let Some(ms) = asked.bond_silence_limit_ms {
+        rules.silence_limit = bounded(ms, 500, 30_000, "/bond_silence_limit_ms")?;
+    }
+    if let Some(filler) = asked.bond_filler_phrase {
+        if filler.chars().count() > MAX_GREETING_CHARS {
+            return Err(invalid("bond_filler_phrase is too long", "/bond_filler_phrase"));
+        }
+        rules.filler = filler.trim().to_owned();
     }
     let language = asked.transcription.and_then(|t| t.language).filter(|l| l != "auto");
     if let Some(language) = &language {

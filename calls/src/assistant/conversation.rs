@@ -39,6 +39,10 @@ pub struct Rules {
     pub unfinished_wait: Duration,
     /// Spoken when the language model fails and nothing else is said.
     pub apology: String,
+    /// Spoken (once per answer) when nothing has played `silence_limit` after the caller's turn
+    /// ended (empty: nothing is).
+    pub filler: String,
+    pub silence_limit: Duration,
 }
 
 impl Default for Rules {
@@ -48,6 +52,8 @@ impl Default for Rules {
             min_interruption: Duration::from_millis(500),
             unfinished_wait: Duration::from_millis(1500),
             apology: "Sorry, I am having trouble answering right now.".into(),
+            filler: "One moment, please.".into(),
+            silence_limit: Duration::from_millis(2500),
         }
     }
 }
@@ -133,11 +139,18 @@ struct Answer {
     paused: bool,
     /// The caller's speech ended here (the turn this answers); `None` for a greeting.
     speech_end: Option<Instant>,
+    /// When the answer was asked for (not for a greeting): the filler is due `silence_limit` later.
+    asked: Option<Instant>,
+    /// The filler was spoken (or is no longer needed).
+    filled: bool,
+    /// Some of the model's own text (not the filler) went to synthesis.
+    model_spoke: bool,
     latency: Latency,
 }
 
 impl Answer {
-    fn new(writing: bool, speech_end: Option<Instant>, transcript: Option<Duration>) -> Self {
+    fn new(asked: Option<Instant>, speech_end: Option<Instant>, transcript: Option<Duration>) -> Self {
+        let writing = asked.is_some();
         Self {
             pending: String::new(),
             writing,
@@ -145,8 +158,21 @@ impl Answer {
             playout: Playout::default(),
             paused: false,
             speech_end,
+            asked,
+            filled: !writing,
+            model_spoke: false,
             latency: Latency { transcript, ..Latency::default() },
         }
+    }
+
+    /// When the filler is due, if it may still be.
+    fn filler_due(&self, rules: &Rules) -> Option<Instant> {
+        let waiting = !rules.filler.is_empty()
+            && !self.filled
+            && self.writing
+            && !self.is_audible()
+            && self.playout.is_untouched();
+        self.asked.filter(|_| waiting).map(|asked| asked + rules.silence_limit)
     }
 
     fn since_speech(&self, now: Instant) -> Option<Duration> {
@@ -196,7 +222,7 @@ impl Conversation {
             next_id: 1,
         };
         if let Some(greeting) = greeting.map(str::trim).filter(|g| !g.is_empty()) {
-            let mut answer = Answer::new(false, None, None);
+            let mut answer = Answer::new(None, None, None);
             answer.pending = greeting.to_owned();
             conversation.answer = Some(answer);
             conversation.cut_sentences(true);
@@ -220,7 +246,7 @@ impl Conversation {
             return;
         }
         if self.caller.text.is_empty() {
-            self.answer = Some(Answer::new(true, Some(now), None));
+            self.answer = Some(Answer::new(Some(now), Some(now), None));
             self.outputs.push_back(Output::Ask(self.history.clone()));
         } else {
             self.end_caller_turn(now);
@@ -316,7 +342,7 @@ impl Conversation {
     pub fn answer_failed(&mut self, now: Instant, error: &str) {
         let Some(answer) = self.answer.as_mut().filter(|a| a.writing) else { return };
         answer.writing = false;
-        if !answer.is_audible() && answer.pending.trim().is_empty() {
+        if !answer.model_spoke && answer.pending.trim().is_empty() {
             answer.pending = self.rules.apology.clone();
             self.outputs.push_back(Output::Note(Note::AnswerFailed { error: error.to_owned() }));
         }
@@ -330,17 +356,19 @@ impl Conversation {
         let Some(at) = answer.synthesizing.iter().position(|(i, _)| *i == id) else { return };
         // The runtime synthesizes one sentence at a time, in order, so they are queued in order.
         let Some((id, text)) = answer.synthesizing.remove(at) else { return };
-        if answer.latency.first_audio.is_none() {
+        // The filler (no text) is not the answer: it does not count in the answer's latency.
+        let answering = !text.is_empty();
+        if answering && answer.latency.first_audio.is_none() {
             answer.latency.first_audio = answer.since_speech(now);
         }
         if answer.paused {
             answer.playout.hold(id, text, length);
             return;
         }
-        if answer.latency.playing.is_none() {
-            answer.latency.playing = answer.since_speech(now);
+        let start = answer.playout.queue(now, id, text, length);
+        if answering && answer.latency.playing.is_none() {
+            answer.latency.playing = answer.since_speech(start);
         }
-        answer.playout.queue(now, id, text, length);
         self.outputs.push_back(Output::Play { id, from: Duration::ZERO });
     }
 
@@ -355,7 +383,8 @@ impl Conversation {
     /// When [`poll`](Self::poll) has something to do next.
     pub fn deadline(&self) -> Option<Instant> {
         if let Some(answer) = &self.answer {
-            return answer.playout.until();
+            let filler = answer.filler_due(&self.rules);
+            return [answer.playout.until(), filler].into_iter().flatten().min();
         }
         let quiet = self.caller.quiet_since?;
         if self.caller.text.is_empty() || self.caller.speaking || !self.caller.pending.is_empty() {
@@ -371,6 +400,15 @@ impl Conversation {
     pub fn poll(&mut self, now: Instant) {
         if let Some(answer) = &mut self.answer {
             answer.playout.advance(now);
+            if answer.filler_due(&self.rules).is_some_and(|due| due <= now) {
+                // Nothing to say yet: the caller hears that the agent is there. Not in the history.
+                answer.filled = true;
+                let id = self.next_id;
+                self.next_id += 1;
+                answer.synthesizing.push_back((id, String::new()));
+                self.outputs.push_back(Output::Synthesize { id, text: self.rules.filler.clone() });
+                return;
+            }
             let over = !answer.writing && !answer.paused && !answer.is_audible() && answer.pending.is_empty();
             if over {
                 let answer = self.answer.take();
@@ -401,7 +439,7 @@ impl Conversation {
             waited: now.saturating_duration_since(quiet),
         }));
         self.history.push(Message { role: Role::User, content: turn.text });
-        self.answer = Some(Answer::new(true, turn.speech_end.or(Some(quiet)), transcript));
+        self.answer = Some(Answer::new(Some(now), turn.speech_end.or(Some(quiet)), transcript));
         self.outputs.push_back(Output::Ask(self.history.clone()));
     }
 
@@ -432,7 +470,7 @@ impl Conversation {
         }
         let heard = answer.playout.heard(now);
         let mut said = answer.playout.whole();
-        for (_, text) in &answer.synthesizing {
+        for (_, text) in answer.synthesizing.iter().filter(|(_, text)| !text.is_empty()) {
             said = [said.as_str(), text].join(" ").trim().to_owned();
         }
         if !heard.is_empty() {
@@ -458,6 +496,7 @@ impl Conversation {
             }
             let id = self.next_id;
             self.next_id += 1;
+            answer.model_spoke = true;
             answer.synthesizing.push_back((id, text.to_owned()));
             self.outputs.push_back(Output::Synthesize { id, text: text.to_owned() });
         }

@@ -220,8 +220,6 @@ fn speech_before_the_answer_plays_means_the_caller_was_not_done() {
     c.poll(t + ms(1600) + ms(300) + Rules::default().unfinished_wait);
     let out = drain(&mut c);
     assert!(out.iter().any(|o| matches!(o, Output::Ask(_))), "the wait ran out: {out:?}");
-    let asked = c.deadline();
-    assert_eq!(asked, None);
     caller_says(&mut c, t + ms(3500), ms(1000), "change my address.");
     let out = drain(&mut c);
     assert!(out.contains(&Output::CancelAnswer), "{out:?}");
@@ -265,4 +263,50 @@ fn abbreviations_do_not_cut_a_sentence() {
     assert_eq!(sentence_end("Dr. Smith will call. Bye"), Some(20));
     assert_eq!(sentence_end("See e.g. the list"), None);
     assert_eq!(sentence_end("Done! Next"), Some(5));
+}
+
+#[test]
+fn a_slow_model_is_covered_by_the_filler_which_stays_out_of_the_history() {
+    let rules = Rules::default();
+    let limit = rules.silence_limit;
+    let (mut c, t) = greeted(rules);
+    caller_says(&mut c, t, ms(1000), "What is my balance?");
+    let (at, _) = turn_ends(&mut c);
+    assert_eq!(c.deadline(), Some(at + limit), "the filler is due");
+    c.poll(at + limit);
+    let out = drain(&mut c);
+    let [(filler, text)] = &synthesized(&out)[..] else { panic!("{out:?}") };
+    assert_eq!(text, &Rules::default().filler);
+    c.audio_ready(at + limit + ms(100), *filler, ms(900));
+    drain(&mut c);
+    c.answer_text(at + ms(4000), "Your balance is twelve euros.");
+    c.answer_done(at + ms(4000));
+    let (id, _) = synthesized(&drain(&mut c))[0].clone();
+    c.audio_ready(at + ms(4100), id, ms(1500));
+    assert_eq!(drain(&mut c), vec![Output::Play { id, from: ms(0) }]);
+    c.poll(at + ms(5600));
+    let Some(Note::AgentTurn { said, heard, latency, .. }) = notes(&drain(&mut c)).pop() else {
+        panic!("played out")
+    };
+    let speech_end = t + ms(1000);
+    assert_eq!(latency.first_audio, Some(at + ms(4100) - speech_end), "the filler is not the answer");
+    assert_eq!(
+        (said.as_str(), heard.as_str()),
+        ("Your balance is twelve euros.", "Your balance is twelve euros.")
+    );
+    assert_eq!(c.history().last().map(|m| m.content.as_str()), Some("Your balance is twelve euros."));
+}
+
+#[test]
+fn a_model_that_fails_after_the_filler_still_apologises() {
+    let rules = Rules::default();
+    let limit = rules.silence_limit;
+    let (mut c, t) = greeted(rules);
+    caller_says(&mut c, t, ms(1000), "Are you there?");
+    let (at, _) = turn_ends(&mut c);
+    c.poll(at + limit);
+    drain(&mut c);
+    c.answer_failed(at + ms(5000), "primary: no answer within 4000 ms");
+    let spoken: Vec<String> = synthesized(&drain(&mut c)).into_iter().map(|(_, text)| text).collect();
+    assert_eq!(spoken, vec![Rules::default().apology]);
 }

@@ -30,6 +30,7 @@ use crate::error::CallError;
 use crate::payload;
 use crate::service::CallService;
 pub use conversation::{Message, Role, Rules};
+pub use report::Prices;
 use report::Report;
 
 /// Inputs that may wait for the agent's task; more are dropped and counted.
@@ -158,7 +159,7 @@ impl CallService {
             return Ok(());
         };
         // Dropping `running` closes the task's inputs: it stops without a second event.
-        let ended = report::lock(&running.report).end("call_hangup");
+        let ended = report::lock(&running.report).end("call_hangup", &self.assistant_prices);
         match ended {
             Some(fields) => self.enqueue(tx, call, "call.conversation.ended", with_base(call, fields)).await,
             None => Ok(()),

@@ -37,11 +37,13 @@ pub struct Playout {
 }
 
 impl Playout {
-    /// A sentence's audio was handed to the call at `now`; it plays after those queued.
-    pub fn queue(&mut self, now: Instant, id: u64, text: String, length: Duration) {
+    /// A sentence's audio was handed to the call at `now`; it plays after those
+    /// queued, from the time returned.
+    pub fn queue(&mut self, now: Instant, id: u64, text: String, length: Duration) -> Instant {
         let start = self.until.filter(|u| *u > now).unwrap_or(now);
         self.until = Some(start + length);
         self.queue.push_back(Sentence { id, text, length, from: Duration::ZERO, start: Some(start) });
+        start
     }
 
     /// Add a sentence that waits for [`resume`](Self::resume) (the audio is paused).
@@ -128,13 +130,15 @@ impl Playout {
             }
             break;
         }
+        heard.retain(|text| !text.is_empty());
         heard.join(" ")
     }
 
     /// Everything queued, as text (what the answer would have said).
     pub fn whole(&self) -> String {
         let rest = self.queue.iter().map(|s| s.text.as_str());
-        self.played.iter().map(String::as_str).chain(rest).collect::<Vec<_>>().join(" ")
+        let all = self.played.iter().map(String::as_str).chain(rest);
+        all.filter(|text| !text.is_empty()).collect::<Vec<_>>().join(" ")
     }
 }
 

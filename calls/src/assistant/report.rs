@@ -29,6 +29,46 @@ pub(crate) struct Report {
     ended: bool,
 }
 
+/// What usage costs, per unit, in one currency (the operator's rate table;
+/// all zero: no cost is reported).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prices {
+    pub currency: String,
+    pub stt_per_minute: f64,
+    pub llm_per_million_prompt_tokens: f64,
+    pub llm_per_million_completion_tokens: f64,
+    pub tts_per_million_characters: f64,
+}
+
+impl Prices {
+    fn is_set(&self) -> bool {
+        [
+            self.stt_per_minute,
+            self.llm_per_million_prompt_tokens,
+            self.llm_per_million_completion_tokens,
+            self.tts_per_million_characters,
+        ]
+        .iter()
+        .any(|p| *p > 0.0)
+    }
+
+    /// `usage` priced: each part and the total, to a millionth.
+    fn cost(&self, usage: &Usage) -> Value {
+        let round = |x: f64| (x * 1e6).round() / 1e6;
+        let stt = usage.stt_audio.as_secs_f64() / 60.0 * self.stt_per_minute;
+        let prompt = usage.prompt_tokens as f64 / 1e6 * self.llm_per_million_prompt_tokens;
+        let completion = usage.completion_tokens as f64 / 1e6 * self.llm_per_million_completion_tokens;
+        let tts = usage.tts_characters as f64 / 1e6 * self.tts_per_million_characters;
+        json!({
+            "currency": self.currency,
+            "stt": round(stt),
+            "llm": round(prompt + completion),
+            "tts": round(tts),
+            "total": round(stt + prompt + completion + tts),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Usage {
     pub stt_audio: Duration,
@@ -60,7 +100,7 @@ impl Report {
     }
 
     /// `call.conversation.ended`'s fields, once: `None` if it was already reported.
-    pub fn end(&mut self, reason: &str) -> Option<Map<String, Value>> {
+    pub fn end(&mut self, reason: &str, prices: &Prices) -> Option<Map<String, Value>> {
         if std::mem::replace(&mut self.ended, true) {
             return None;
         }
@@ -93,10 +133,11 @@ impl Report {
                 "playing": stage(|l| l.playing),
             },
         });
-        match fields {
-            Value::Object(map) => Some(map),
-            _ => None,
+        let Value::Object(mut fields) = fields else { return None };
+        if prices.is_set() {
+            fields.insert("bond_cost".into(), prices.cost(&self.usage));
         }
+        Some(fields)
     }
 }
 
@@ -122,5 +163,28 @@ mod tests {
         assert_eq!(percentile(&ms, 99), Some(99));
         assert_eq!(percentile(&[7], 95), Some(7));
         assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn usage_is_priced_per_unit_from_the_rate_table() {
+        let prices = Prices {
+            currency: "USD".into(),
+            stt_per_minute: 0.006,
+            llm_per_million_prompt_tokens: 0.15,
+            llm_per_million_completion_tokens: 0.6,
+            tts_per_million_characters: 15.0,
+        };
+        let usage = Usage {
+            stt_audio: Duration::from_secs(90),
+            prompt_tokens: 2_000,
+            completion_tokens: 500,
+            tts_characters: 1_000,
+        };
+        let cost = prices.cost(&usage);
+        assert_eq!(cost["stt"], json!(0.009));
+        assert_eq!(cost["llm"], json!(0.0006));
+        assert_eq!(cost["tts"], json!(0.015));
+        assert_eq!(cost["total"], json!(0.0246));
+        assert!(!Prices::default().is_set(), "no table: no cost");
     }
 }

@@ -134,7 +134,7 @@ impl Task {
         if let Some(task) = self.answer.1.take() {
             task.abort();
         }
-        let ended = lock(&self.report).end(reason);
+        let ended = lock(&self.report).end(reason, &self.service.assistant_prices);
         if let Some(fields) = ended {
             self.event("call.conversation.ended", fields).await;
         }
