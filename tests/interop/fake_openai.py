@@ -8,8 +8,10 @@ set, then `data: [DONE]`; errors are a JSON body `{"error": {...}}` with an
 HTTP error status). Nothing of Bond's is used.
 
 Answers are scripted: `answers` is called with the request's messages and
-returns the text to stream (or an `Failure`), so a test decides what the
-"model" says on each turn. Every request is kept in `requests`.
+returns the text to stream, a `ToolCall` (streamed as `delta.tool_calls`
+pieces, its arguments split across chunks, ending with `finish_reason:
+"tool_calls"`), or a `Failure`, so a test decides what the "model" says on
+each turn. Every request is kept in `requests`.
 """
 
 import json
@@ -23,6 +25,13 @@ class Failure:
 
     def __init__(self, status, message):
         self.status, self.message = status, message
+
+
+class ToolCall:
+    """Call the function `name` with `arguments` (a dict), after saying `text` (if any)."""
+
+    def __init__(self, name, arguments, text=""):
+        self.name, self.arguments, self.text = name, arguments, text
 
 
 class FakeChat:
@@ -89,13 +98,23 @@ class FakeChat:
         try:
             time.sleep(self.first_token_delay)
             chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-            words = text.split(" ")
+            call = text if isinstance(text, ToolCall) else None
+            text = call.text if call else text
+            words = text.split(" ") if text else []
             for i in range(0, len(words), self.words_per_chunk):
                 piece = " ".join(words[i:i + self.words_per_chunk])
                 piece = piece + " " if i + self.words_per_chunk < len(words) else piece
                 chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
                 time.sleep(self.chunk_delay)
-            chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+            if call:
+                arguments = json.dumps(call.arguments)
+                half = len(arguments) // 2
+                first = {"index": 0, "id": "call_fake1", "type": "function",
+                         "function": {"name": call.name, "arguments": arguments[:half]}}
+                chunk([{"index": 0, "delta": {"tool_calls": [first]}, "finish_reason": None}])
+                rest = {"index": 0, "function": {"arguments": arguments[half:]}}
+                chunk([{"index": 0, "delta": {"tool_calls": [rest]}, "finish_reason": None}])
+            chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls" if call else "stop"}])
             if body.get("stream_options", {}).get("include_usage"):
                 prompt = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
                 chunk([], usage={"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)})

@@ -23,7 +23,7 @@ import pytest
 from telnyx import Telnyx
 
 from conftest import API_KEY, bond_with
-from fake_openai import FakeChat, Failure
+from fake_openai import FakeChat, Failure, ToolCall
 from test_sip_trunk import events, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
 
 RATE = 8000
@@ -288,3 +288,42 @@ def test_a_failing_model_falls_back_a_filler_covers_the_wait_and_stop_ends_it(re
     finally:
         primary.close()
         fallback.close()
+
+
+def test_gather_using_ai_fills_its_schema_from_the_conversation_then_ends(receiver, tmp_path):
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "order_number": {"type": "string"}},
+              "required": ["name", "order_number"]}
+
+    def desk(messages):
+        said = [m["content"] for m in messages if m["role"] == "user"]
+        if len(said) < 2:
+            return "Thank you. And your order number?"
+        return ToolCall("gather_complete", {"name": "Jane", "order_number": "4567"}, text="Got it.")
+
+    model = FakeChat(desk)
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            client.calls.actions.gather_using_ai(call, parameters=schema, greeting="Hello. What is your name?",
+                                                 gather_ended_speech="Thank you, goodbye.")
+            caller.wait(caller.agent_spoke_and_stopped(0.0), timeout=20)
+            caller.say(flite("My name is Jane.", str(tmp_path)))
+            caller.wait(caller.agent_spoke_and_stopped(caller.now()), timeout=20)
+            caller.say(flite("It is four five six seven.", str(tmp_path)))
+            gathered = wait_event(receiver, "call.ai_gather.ended", timeout=20, call_control_id=call)
+            ended = wait_event(receiver, "call.conversation.ended", timeout=20, call_control_id=call)
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+    finally:
+        model.close()
+    assert gathered["status"] == "valid" and gathered["result"] == {"name": "Jane", "order_number": "4567"}, gathered
+    assert [m["role"] for m in gathered["message_history"]][:2] == ["system", "assistant"], gathered
+    assert ended["reason"] == "gather_ended", ended
+    # The model was offered the schema as a function, and told to call it.
+    request = model.requests[-1]
+    assert request["tools"] == [{"type": "function", "function": {
+        "name": "gather_complete", "description": "Save the information gathered from the caller.", "parameters": schema}}]
+    assert "gather_complete" in request["messages"][0]["content"]
+    last = turns(receiver, call, "assistant")[-1]
+    assert last["said"] == "Got it. Thank you, goodbye.", last

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::parse;
-use crate::assistant::{AssistantStart, Message, Role, Rules};
+use crate::assistant::{AiGather, AssistantStart, Message, Role, Rules};
 use crate::error::CallError;
 
 /// Telnyx's limit on a greeting.
@@ -59,6 +59,15 @@ struct Interruptions {
 #[derive(Debug, Deserialize)]
 struct Transcription {
     language: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GatherUsingAi {
+    parameters: Option<Value>,
+    gather_ended_speech: Option<String>,
+    language: Option<String>,
+    send_partial_results: Option<bool>,
+    user_response_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,12 +131,7 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
         rules.filler = filler.trim().to_owned();
     }
     let language = asked.transcription.and_then(|t| t.language).filter(|l| l != "auto");
-    if let Some(language) = &language {
-        let tag = language.len() <= 35 && language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !tag || language.is_empty() {
-            return Err(invalid("transcription.language must be a language tag", "/transcription/language"));
-        }
-    }
+    let language = language.map(|l| language_tag(l, "/transcription/language")).transpose()?;
     let history = messages(asked.message_history.unwrap_or_default(), "/message_history")?;
     Ok(AssistantStart {
         assistant_id: assistant.id.unwrap_or_default(),
@@ -139,7 +143,47 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
         history,
         rules,
         send_history_updates: asked.send_message_history_updates.unwrap_or(false),
+        gather: None,
     })
+}
+
+fn language_tag(language: String, pointer: &str) -> Result<String, CallError> {
+    let tag = language.len() <= 35 && language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if tag && !language.is_empty() {
+        Ok(language)
+    } else {
+        Err(invalid(format!("{} must be a language tag", pointer[1..].replace('/', ".")), pointer))
+    }
+}
+
+/// `gather_using_ai`'s body: an agent start that collects `parameters` (a JSON
+/// Schema object), then says `gather_ended_speech` and ends.
+pub fn gather_using_ai(body: &Value) -> Result<AssistantStart, CallError> {
+    let asked: GatherUsingAi = parse(body)?;
+    let parameters = match asked.parameters {
+        Some(schema @ Value::Object(_)) => schema,
+        Some(_) => return Err(invalid("parameters must be a JSON Schema object", "/parameters")),
+        None => return Err(CallError::invalid("10005", "parameters is required", "/parameters")),
+    };
+    if asked.send_partial_results == Some(true) {
+        return Err(later("send_partial_results", "/send_partial_results"));
+    }
+    if asked.user_response_timeout_ms.is_some() {
+        return Err(later("user_response_timeout_ms", "/user_response_timeout_ms"));
+    }
+    let ended_speech = asked.gather_ended_speech.filter(|s| !s.trim().is_empty());
+    if ended_speech.as_ref().is_some_and(|s| s.chars().count() > MAX_GREETING_CHARS) {
+        let detail = format!("gather_ended_speech is longer than {MAX_GREETING_CHARS} characters");
+        return Err(invalid(detail, "/gather_ended_speech"));
+    }
+    let mut start = start(body)?;
+    if let Some(language) = asked.language {
+        start.language = language_tag(language, "/language")?;
+    }
+    let gather = AiGather { parameters, ended_speech };
+    start.instructions = format!("{} {}", start.instructions, gather.instructions());
+    start.gather = Some(gather);
+    Ok(start)
 }
 
 /// `ai_assistant_add_messages`' body: the messages, and whether they make the agent answer now.
@@ -231,6 +275,32 @@ mod tests {
         ] {
             match start(&body) {
                 Err(CallError::Invalid { code: "10015", pointer: p, .. }) => assert_eq!(p, pointer),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn gather_using_ai_collects_its_parameters_through_a_function() {
+        let schema = json!({ "type": "object", "properties": { "order": { "type": "string" } }, "required": ["order"] });
+        let body = json!({ "parameters": schema, "gather_ended_speech": "Thanks!", "language": "en", "greeting": "Hi." });
+        let start = gather_using_ai(&body).unwrap();
+        let gather = start.gather.as_ref().unwrap();
+        assert_eq!(gather.parameters, schema);
+        assert_eq!(gather.ended_speech.as_deref(), Some("Thanks!"));
+        assert!(start.instructions.contains("gather_complete") && start.instructions.contains("\"order\""));
+        assert_eq!(gather.tool()["function"]["parameters"], schema);
+        assert_eq!(start.greeting.as_deref(), Some("Hi."));
+        for (body, code, pointer) in [
+            (json!({}), "10005", "/parameters"),
+            (json!({ "parameters": "order" }), "10002", "/parameters"),
+            (json!({ "parameters": {}, "send_partial_results": true }), "10015", "/send_partial_results"),
+            (json!({ "parameters": {}, "language": "en us" }), "10002", "/language"),
+        ] {
+            match gather_using_ai(&body) {
+                Err(CallError::Invalid { code: c, pointer: p, .. }) => {
+                    assert_eq!((c, p.as_str()), (code, pointer))
+                }
                 other => panic!("{body}: {other:?}"),
             }
         }

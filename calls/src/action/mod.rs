@@ -154,7 +154,6 @@ impl HoldWith {
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER: &[&str] = &[
     "ai_assistant_join",
-    "gather_using_ai",
     "fork_start",
     "fork_stop",
     "send_sip_info",
@@ -215,6 +214,7 @@ impl Action {
             "leave_queue" => Self::LeaveQueue,
             "refer" => Self::Refer(super::refer::refer_request(body)?),
             "ai_assistant_start" => Self::AssistantStart(Box::new(assistant_fields::start(body)?)),
+            "gather_using_ai" => Self::AssistantStart(Box::new(assistant_fields::gather_using_ai(body)?)),
             "ai_assistant_stop" => Self::AssistantStop,
             "ai_assistant_add_messages" => {
                 let (messages, respond) = assistant_fields::add_messages(body)?;

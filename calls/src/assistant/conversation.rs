@@ -253,6 +253,31 @@ impl Conversation {
         }
     }
 
+    /// Say `text` after whatever the agent is saying now (it is not the model's
+    /// answer: `gather_ended_speech`).
+    pub fn say(&mut self, text: &str) {
+        match &mut self.answer {
+            Some(answer) => {
+                answer.pending.push(' ');
+                answer.pending.push_str(text);
+                if !answer.writing {
+                    self.cut_sentences(true);
+                }
+            }
+            None => {
+                let mut answer = Answer::new(None, None, None);
+                answer.pending = text.to_owned();
+                self.answer = Some(answer);
+                self.cut_sentences(true);
+            }
+        }
+    }
+
+    /// Nothing is being answered, synthesized or played.
+    pub fn is_idle(&self) -> bool {
+        self.answer.is_none()
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
@@ -475,6 +500,9 @@ impl Conversation {
         }
         if !heard.is_empty() {
             self.history.push(Message { role: Role::Assistant, content: heard.clone() });
+        }
+        if said.is_empty() && heard.is_empty() {
+            return; // the model only called a function
         }
         let latency = answer.latency;
         self.outputs.push_back(Output::Note(Note::AgentTurn { said, heard, interrupted, latency }));

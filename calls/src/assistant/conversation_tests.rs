@@ -310,3 +310,27 @@ fn a_model_that_fails_after_the_filler_still_apologises() {
     let spoken: Vec<String> = synthesized(&drain(&mut c)).into_iter().map(|(_, text)| text).collect();
     assert_eq!(spoken, vec![Rules::default().apology]);
 }
+
+#[test]
+fn closing_words_follow_the_answer_and_then_the_conversation_is_idle() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t, ms(1000), "It is order 4567.");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_text(at, "Got it.");
+    c.say("Thank you, goodbye.");
+    c.answer_done(at + ms(100));
+    let spoken = synthesized(&drain(&mut c));
+    assert_eq!(
+        spoken.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
+        ["Got it.", "Thank you, goodbye."]
+    );
+    for (id, _) in &spoken {
+        c.audio_ready(at + ms(200), *id, ms(1000));
+    }
+    assert!(!c.is_idle());
+    c.poll(at + ms(2200));
+    assert!(c.is_idle());
+    // With nothing under way, the words are an answer of their own.
+    c.say("Bye.");
+    assert_eq!(synthesized(&drain(&mut c)).last().map(|(_, t)| t.clone()), Some("Bye.".into()));
+}

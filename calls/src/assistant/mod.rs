@@ -54,6 +54,44 @@ pub struct AssistantStart {
     pub rules: Rules,
     /// Send `call.ai_gather.message_history_updated` after every turn.
     pub send_history_updates: bool,
+    /// `gather_using_ai`: the agent collects these parameters, then ends.
+    pub gather: Option<AiGather>,
+}
+
+/// What `gather_using_ai` collects, and what the agent says once it has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AiGather {
+    /// A JSON Schema object: the model fills it through a function call.
+    pub parameters: Value,
+    pub ended_speech: Option<String>,
+}
+
+impl AiGather {
+    /// The function the model calls with what it gathered.
+    pub const FUNCTION: &'static str = "gather_complete";
+
+    /// What the system message adds, so the model knows to collect and then call.
+    pub fn instructions(&self) -> String {
+        format!(
+            "Your task on this call is to collect the information described by this JSON Schema: {}. \
+             Ask the caller for what is still missing, one short question at a time. As soon as you \
+             have every required value, call the function {} with them.",
+            self.parameters,
+            Self::FUNCTION
+        )
+    }
+
+    /// The function definition offered to the model.
+    pub fn tool(&self) -> Value {
+        serde_json::json!({
+            "type": "function",
+            "function": {
+                "name": Self::FUNCTION,
+                "description": "Save the information gathered from the caller.",
+                "parameters": self.parameters,
+            },
+        })
+    }
 }
 
 /// What the agent's task is told.

@@ -104,8 +104,6 @@ impl Report {
         if std::mem::replace(&mut self.ended, true) {
             return None;
         }
-        let history: Vec<Value> =
-            self.history.iter().map(|m| json!({ "role": m.role.as_str(), "content": m.content })).collect();
         let stage = |pick: fn(&Latency) -> Option<Duration>| {
             let mut ms: Vec<u64> =
                 self.latencies.iter().filter_map(pick).map(|d| d.as_millis() as u64).collect();
@@ -118,7 +116,7 @@ impl Report {
             "duration_sec": self.started.elapsed().as_secs(),
             "llm_model": self.llm_model,
             "reason": reason,
-            "message_history": history,
+            "message_history": history(&self.history),
             "bond_turns": { "caller": self.caller_turns, "answered": self.latencies.len(), "interrupted": self.interruptions },
             "bond_usage": {
                 "stt_audio_seconds": (self.usage.stt_audio.as_secs_f64() * 10.0).round() / 10.0,
@@ -139,6 +137,11 @@ impl Report {
         }
         Some(fields)
     }
+}
+
+/// Messages in OpenAI's and Telnyx's shape (`role`, `content`).
+pub(super) fn history(messages: &[Message]) -> Value {
+    messages.iter().map(|m| json!({ "role": m.role.as_str(), "content": m.content })).collect()
 }
 
 /// The nearest-rank percentile of sorted values; `None` for none.

@@ -25,14 +25,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::conversation::{Conversation, Latency, Message, Note, Output};
-use super::report::{lock, Report};
-use super::{AssistantStart, Input};
+use super::report::{history, lock, Report};
+use super::{AiGather, AssistantStart, Input};
 use crate::service::CallService;
 
 /// What an answer's reading task reports, tagged with the answer it belongs to.
 enum Answered {
     Text(String),
     Done(Option<ChatUsage>),
+    /// The model called `gather_complete` with these arguments (JSON text).
+    Gathered(String),
     /// A model failed; `next` says whether another was asked.
     ModelFailed {
         error: String,
@@ -57,6 +59,8 @@ pub(super) struct Task {
     /// Each sentence's audio at the leg's rate, by the machine's id.
     audio: HashMap<u64, Arc<[i16]>>,
     rate: SampleRate,
+    /// `gather_using_ai` has its result: the agent ends once it has said its last.
+    closing: bool,
 }
 
 impl Task {
@@ -84,6 +88,7 @@ impl Task {
             speaking: false,
             audio: HashMap::new(),
             rate: SampleRate::Hz8000,
+            closing: false,
         }
     }
 
@@ -96,6 +101,10 @@ impl Task {
         let mut reason = "call_hangup";
         loop {
             self.carry_out(&answers_tx).await;
+            if self.closing && self.conversation.is_idle() {
+                reason = "gather_ended";
+                break;
+            }
             if !self.speaking {
                 if let Some((id, text)) = self.to_speak.pop_front() {
                     self.speaking = true;
@@ -142,6 +151,9 @@ impl Task {
     }
 
     fn heard(&mut self, input: Input) {
+        if self.closing {
+            return; // the gather has its result: nothing the caller says now starts a turn
+        }
         match input {
             Input::SpeechStarted(at) => self.conversation.speech_started(at),
             Input::SpeechEnded { at, ended, length } => {
@@ -177,6 +189,25 @@ impl Task {
                 self.event("call.ai_assistant.failed", fields).await;
             }
             Answered::Failed(error) => self.conversation.answer_failed(now, &error),
+            Answered::Gathered(arguments) => self.gathered(&arguments).await,
+        }
+    }
+
+    /// `gather_using_ai` has its result: `call.ai_gather.ended`, then the closing words.
+    async fn gathered(&mut self, arguments: &str) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        let result = serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({ "raw": arguments }));
+        let fields = fields([
+            ("result", result),
+            ("status", json!("valid")),
+            ("message_history", history(self.conversation.history())),
+        ]);
+        self.event("call.ai_gather.ended", fields).await;
+        if let Some(speech) = self.start.gather.as_ref().and_then(|g| g.ended_speech.clone()) {
+            self.conversation.say(&speech);
         }
     }
 
@@ -219,13 +250,13 @@ impl Task {
     fn ask(&mut self, messages: Vec<Message>, answers: mpsc::Sender<(u64, Answered)>) {
         self.cancel_answer();
         let number = self.answer.0;
-        let wire: Vec<Value> =
-            messages.iter().map(|m| json!({ "role": m.role.as_str(), "content": m.content })).collect();
+        let Value::Array(wire) = history(&messages) else { return };
         let (llm, model) = (self.engines.llm.clone(), self.start.model.clone());
+        let tools: Vec<Value> = self.start.gather.iter().map(AiGather::tool).collect();
         let report = self.report.clone();
         let task = tokio::spawn(async move {
             let send = |answered| answers.send((number, answered));
-            let (started, failures) = llm.answer(&wire, &[], model.as_deref()).await;
+            let (started, failures) = llm.answer(&wire, &tools, model.as_deref()).await;
             let count = failures.len();
             for (i, failure) in failures.into_iter().enumerate() {
                 let next = i + 1 < count || started.is_ok();
@@ -245,7 +276,10 @@ impl Task {
                 let answered = match event {
                     Ok(ChatEvent::Text(piece)) => Answered::Text(piece),
                     Ok(ChatEvent::Done { usage }) => Answered::Done(usage),
-                    // No tools are offered, so none should be called: skip it.
+                    Ok(ChatEvent::ToolCall(call)) if call.name == AiGather::FUNCTION => {
+                        Answered::Gathered(call.arguments)
+                    }
+                    // Only gather_complete is offered: any other call is the model's mistake, skipped.
                     Ok(ChatEvent::ToolCall(_)) => {
                         next = stream.next().await;
                         continue;
@@ -319,13 +353,7 @@ impl Task {
         self.event(event_type, body).await;
         lock(&self.report).history = self.conversation.history().to_vec();
         if turn_ended && self.start.send_history_updates {
-            let history: Vec<Value> = self
-                .conversation
-                .history()
-                .iter()
-                .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-                .collect();
-            let fields = fields([("message_history", json!(history))]);
+            let fields = fields([("message_history", history(self.conversation.history()))]);
             self.event("call.ai_gather.message_history_updated", fields).await;
         }
     }
