@@ -16,10 +16,14 @@ use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
 const NAME: &str = "whisper";
 /// Utterances that may wait for the worker.
 const QUEUE: usize = 8;
-/// Whisper's encoder window is 30 s (1,500 positions); utterances up to this
-/// long run on half of it, which costs about a third and reads them as well.
-const SHORT_UTTERANCE_SECS: usize = 13;
-const HALF_WINDOW: i32 = 768;
+/// Whisper's encoder window is 30 s, 1,500 positions (50 a second); its cost
+/// follows the window. An utterance runs on the smallest of these windows that
+/// holds it and 2 s more. A third of the whole is as small as it goes: on
+/// smaller windows tiny.en starts repeating itself on some utterances and
+/// decodes them again and again (docs/voice-agents.md has the measurements).
+const CONTEXTS: [usize; 3] = [512, 768, 1_500];
+const POSITIONS_PER_SECOND: usize = 50;
+const CONTEXT_MARGIN: usize = 100;
 /// A segment whisper itself thinks is silence.
 const NO_SPEECH: f32 = 0.6;
 /// Tokens from here up are whisper's own markers, not words.
@@ -66,6 +70,12 @@ impl Whisper {
     }
 }
 
+/// The encoder window for an utterance of `samples` (at 16 kHz).
+fn audio_context(samples: usize) -> usize {
+    let positions = samples * POSITIONS_PER_SECOND / STT_RATE_HZ as usize + CONTEXT_MARGIN;
+    CONTEXTS.into_iter().find(|&c| c >= positions).unwrap_or(CONTEXTS[CONTEXTS.len() - 1])
+}
+
 fn load(path: &str) -> Result<WhisperState, String> {
     whisper_rs::install_logging_hooks();
     let context = WhisperContext::new_with_params(path, WhisperContextParameters::default())
@@ -73,6 +83,21 @@ fn load(path: &str) -> Result<WhisperState, String> {
     let state = context.create_state().map_err(|e| format!("{path}: {e}"))?;
     tracing::info!(model = %path, "speech-to-text model loaded");
     Ok(state)
+}
+
+fn params(language: &str, threads: i32, context: usize) -> FullParams<'_, '_> {
+    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    params.set_n_threads(threads);
+    params.set_language(Some(language));
+    params.set_no_context(true);
+    params.set_single_segment(true);
+    params.set_suppress_nst(true);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_special(false);
+    params.set_print_timestamps(false);
+    params.set_audio_ctx(i32::try_from(context).unwrap_or(1_500));
+    params
 }
 
 impl SpeechToText for Whisper {
@@ -108,20 +133,7 @@ fn run(
     threads: i32,
 ) -> Result<Transcript, SttError> {
     let failed = |e: whisper_rs::WhisperError| SttError::Failed(NAME, e.to_string());
-    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-    params.set_n_threads(threads);
-    params.set_language(Some(language));
-    params.set_no_context(true);
-    params.set_single_segment(true);
-    params.set_suppress_nst(true);
-    params.set_print_progress(false);
-    params.set_print_realtime(false);
-    params.set_print_special(false);
-    params.set_print_timestamps(false);
-    if audio.len() <= SHORT_UTTERANCE_SECS * STT_RATE_HZ as usize {
-        params.set_audio_ctx(HALF_WINDOW);
-    }
-    state.full(params, audio).map_err(failed)?;
+    state.full(params(language, threads, audio_context(audio.len())), audio).map_err(failed)?;
     let mut text = String::new();
     let mut probabilities = Vec::new();
     for segment in state.as_iter() {
@@ -168,6 +180,17 @@ mod tests {
         assert_eq!(clean(" Hello, thank you for calling."), "Hello, thank you for calling.");
         assert_eq!(clean(" [BLANK_AUDIO]"), "");
         assert_eq!(clean("(upbeat music) Hi  there [laughs] ok"), "Hi there ok");
+    }
+
+    #[test]
+    fn an_utterance_runs_on_the_smallest_window_holding_it_and_two_seconds_more() {
+        let secs = |s: f64| (s * f64::from(STT_RATE_HZ)) as usize;
+        assert_eq!(audio_context(secs(2.5)), 512);
+        assert_eq!(audio_context(secs(8.2)), 512);
+        assert_eq!(audio_context(secs(8.3)), 768);
+        assert_eq!(audio_context(secs(12.0)), 768);
+        assert_eq!(audio_context(secs(15.0)), 1_500);
+        assert_eq!(audio_context(secs(40.0)), 1_500);
     }
 
     #[test]
