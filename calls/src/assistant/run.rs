@@ -238,8 +238,8 @@ impl Task {
                 Output::CancelAnswer => self.cancel_answer(),
                 Output::Synthesize { id, text } => self.to_speak.push_back((id, text)),
                 Output::Play { id, from } => self.play(id, from).await,
+                // A pause: what waits for synthesis is still wanted if the agent plays on.
                 Output::StopAudio => {
-                    self.to_speak.clear();
                     let _ = self.service.engine.stop_playback(self.leg, false, true).await;
                 }
                 Output::Note(note) => self.note(note).await,
@@ -299,6 +299,7 @@ impl Task {
 
     fn cancel_answer(&mut self) {
         self.answer.0 += 1;
+        self.to_speak.clear();
         if let Some(task) = self.answer.1.take() {
             task.abort();
         }
@@ -325,7 +326,9 @@ impl Task {
                 )
             }
             Note::AgentTurn { said, heard, interrupted, latency } => {
+                // The answer is over: its sentences still waiting would never be played.
                 self.audio.clear();
+                self.to_speak.clear();
                 {
                     let mut report = lock(&self.report);
                     report.answered(latency);
