@@ -5,6 +5,16 @@ use serde_json::{json, Map, Value};
 
 use bond_store::CallRecord;
 
+/// Event fields from name-value pairs.
+pub(crate) fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// A duration in whole milliseconds, as the events give latencies.
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The fields every call event carries.
 pub fn base(call: &CallRecord) -> Map<String, Value> {
     let mut p = Map::new();

@@ -64,7 +64,23 @@ impl<T: ?Sized> Fallback<T> {
         outage: impl Fn(&E) -> bool,
         none: E,
     ) -> Result<R, E> {
-        let mut last = none;
+        let ask = |member| -> BoxFuture<'_, Result<R, E>> { ask(member) };
+        match self.first_noting(name, ask, outage).await {
+            Ok((answer, _)) => Ok(answer),
+            Err(mut failures) => Err(failures.pop().unwrap_or(none)),
+        }
+    }
+
+    /// As [`first`](Self::first), keeping every failure in order: the answer
+    /// with the failures of the members passed over, or all of them (none
+    /// when no member was asked).
+    pub async fn first_noting<'a, R, E: std::fmt::Display>(
+        &'a self,
+        name: impl Fn(&T) -> &'static str,
+        ask: impl Fn(&'a T) -> BoxFuture<'a, Result<R, E>>,
+        outage: impl Fn(&E) -> bool,
+    ) -> Result<(R, Vec<E>), Vec<E>> {
+        let mut failures = Vec::new();
         for (member, breaker) in &self.members {
             if breaker.is_resting(monotonic()) {
                 continue;
@@ -72,18 +88,18 @@ impl<T: ?Sized> Fallback<T> {
             match ask(member).await {
                 Ok(answer) => {
                     breaker.succeeded();
-                    return Ok(answer);
+                    return Ok((answer, failures));
                 }
                 Err(e) => {
                     tracing::warn!(engine = name(member), error = %e, "failed; trying the next engine");
                     if outage(&e) {
                         breaker.failed(monotonic());
                     }
-                    last = e;
+                    failures.push(e);
                 }
             }
         }
-        Err(last)
+        Err(failures)
     }
 }
 

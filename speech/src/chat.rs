@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::breaker::{monotonic, Breaker};
+use futures_util::future::BoxFuture;
+
+use super::breaker::Fallback;
 use super::tls::{http_client, TlsConfig};
 
 /// The longest one answer may take, start to end.
@@ -54,8 +56,6 @@ pub enum ChatError {
     Slow(&'static str, u64),
     #[error("{0}: the stream is not chat completions: {1}")]
     Malformed(&'static str, String),
-    #[error("no language model is configured or available")]
-    NoModel,
 }
 
 /// Server-sent events of a streamed chat completion, taken apart as bytes
@@ -272,57 +272,55 @@ impl ChatStream {
 }
 
 /// Models in order of preference, each behind its breaker.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChatChain {
-    models: Vec<(ChatModel, Breaker)>,
+    models: Fallback<ChatModel>,
     /// How long a model may take to start answering before the next is asked.
     first_token: Duration,
 }
 
+impl Default for ChatChain {
+    fn default() -> Self {
+        Self::new(Vec::new(), Duration::ZERO)
+    }
+}
+
 impl ChatChain {
     pub fn new(models: Vec<ChatModel>, first_token: Duration) -> Self {
-        Self { models: models.into_iter().map(|m| (m, Breaker::default())).collect(), first_token }
+        Self { models: Fallback::new(models.into_iter().map(Box::new).collect()), first_token }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.models.is_empty()
+        self.models.members().next().is_none()
     }
 
     /// An answer from the first model that starts one within the first token
-    /// timeout; the failures of those passed over come back beside it, in order.
-    pub async fn answer(
-        &self,
-        messages: &[Value],
-        tools: &[Value],
-        model: Option<&str>,
-    ) -> (Result<(ChatStream, ChatEvent), ChatError>, Vec<ChatError>) {
-        let mut failures = Vec::new();
-        for (member, breaker) in &self.models {
-            if breaker.is_resting(monotonic()) {
-                continue;
-            }
-            let first = async {
-                let mut stream = member.open(messages, tools, model).await?;
-                match stream.next().await {
-                    Some(Ok(event)) => Ok((stream, event)),
-                    Some(Err(e)) => Err(e),
-                    None => Err(ChatError::Malformed(member.name, "an empty answer".into())),
-                }
-            };
-            let ms = u64::try_from(self.first_token.as_millis()).unwrap_or(u64::MAX);
-            match tokio::time::timeout(self.first_token, first).await {
-                Ok(Ok(started)) => {
-                    breaker.succeeded();
-                    return (Ok(started), failures);
-                }
-                Ok(Err(e)) => failures.push(e),
-                Err(_) => failures.push(ChatError::Slow(member.name, ms)),
-            }
-            tracing::warn!(model = member.name, error = %failures.last().map(ToString::to_string).unwrap_or_default(), "language model failed; trying the next");
-            breaker.failed(monotonic());
-        }
-        let last = failures.last().cloned().unwrap_or(ChatError::NoModel);
-        (Err(last), failures)
+    /// timeout, with the failures of those passed over; or every failure (none:
+    /// no model could be asked). A model that fails rests behind its breaker.
+    pub async fn answer<'a>(
+        &'a self,
+        messages: &'a [Value],
+        tools: &'a [Value],
+        model: Option<&'a str>,
+    ) -> Result<((ChatStream, ChatEvent), Vec<ChatError>), Vec<ChatError>> {
+        let first_token = self.first_token;
+        let ask = |member: &'a ChatModel| -> BoxFuture<'a, Result<(ChatStream, ChatEvent), ChatError>> {
+            let ms = u64::try_from(first_token.as_millis()).unwrap_or(u64::MAX);
+            Box::pin(async move {
+                let started = async {
+                    let mut stream = member.open(messages, tools, model).await?;
+                    match stream.next().await {
+                        Some(Ok(event)) => Ok((stream, event)),
+                        Some(Err(e)) => Err(e),
+                        None => Err(ChatError::Malformed(member.name, "an empty answer".into())),
+                    }
+                };
+                tokio::time::timeout(first_token, started)
+                    .await
+                    .unwrap_or(Err(ChatError::Slow(member.name, ms)))
+            })
+        };
+        self.models.first_noting(ChatModel::name, ask, |_| true).await
     }
 }
 

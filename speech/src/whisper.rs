@@ -20,7 +20,7 @@ const QUEUE: usize = 8;
 /// follows the window. An utterance runs on the smallest of these windows that
 /// holds it and 2 s more. A third of the whole is as small as it goes: on
 /// smaller windows tiny.en starts repeating itself on some utterances and
-/// decodes them again and again (docs/voice-agents.md has the measurements).
+/// decodes them again and again (BENCHMARKS.md, "Voice agents").
 const CONTEXTS: [usize; 3] = [512, 768, 1_500];
 const POSITIONS_PER_SECOND: usize = 50;
 const CONTEXT_MARGIN: usize = 100;
@@ -85,21 +85,6 @@ fn load(path: &str) -> Result<WhisperState, String> {
     Ok(state)
 }
 
-fn params(language: &str, threads: i32, context: usize) -> FullParams<'_, '_> {
-    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-    params.set_n_threads(threads);
-    params.set_language(Some(language));
-    params.set_no_context(true);
-    params.set_single_segment(true);
-    params.set_suppress_nst(true);
-    params.set_print_progress(false);
-    params.set_print_realtime(false);
-    params.set_print_special(false);
-    params.set_print_timestamps(false);
-    params.set_audio_ctx(i32::try_from(context).unwrap_or(1_500));
-    params
-}
-
 impl SpeechToText for Whisper {
     fn name(&self) -> &'static str {
         NAME
@@ -133,7 +118,18 @@ fn run(
     threads: i32,
 ) -> Result<Transcript, SttError> {
     let failed = |e: whisper_rs::WhisperError| SttError::Failed(NAME, e.to_string());
-    state.full(params(language, threads, audio_context(audio.len())), audio).map_err(failed)?;
+    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    params.set_n_threads(threads);
+    params.set_language(Some(language));
+    params.set_no_context(true);
+    params.set_single_segment(true);
+    params.set_suppress_nst(true);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_special(false);
+    params.set_print_timestamps(false);
+    params.set_audio_ctx(i32::try_from(audio_context(audio.len())).unwrap_or(1_500));
+    state.full(params, audio).map_err(failed)?;
     let mut text = String::new();
     let mut probabilities = Vec::new();
     for segment in state.as_iter() {

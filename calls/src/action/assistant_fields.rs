@@ -19,6 +19,8 @@ const MAX_GREETING_CHARS: usize = 3_000;
 const DEFAULT_INSTRUCTIONS: &str =
     "You are a helpful voice assistant on a phone call. Answer in one or two short spoken sentences.";
 
+/// Telnyx's `voice` is not among the fields: it is accepted and not kept, as Bond
+/// speaks with its configured text-to-speech chain.
 #[derive(Debug, Deserialize)]
 struct Start {
     assistant: Option<Assistant>,
@@ -27,7 +29,6 @@ struct Start {
     message_history: Option<Vec<Value>>,
     send_message_history_updates: Option<bool>,
     transcription: Option<Transcription>,
-    voice: Option<String>,
     participants: Option<Value>,
     /// Bond: how long to wait for more after words that stop mid-number or mid-clause.
     bond_unfinished_turn_wait_ms: Option<u64>,
@@ -139,7 +140,6 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
         greeting,
         model: assistant.model.filter(|m| !m.is_empty()),
         language: language.unwrap_or_else(|| "en".to_owned()),
-        voice: asked.voice,
         history,
         rules,
         send_history_updates: asked.send_message_history_updates.unwrap_or(false),

@@ -125,6 +125,18 @@ pub struct Latency {
     pub playing: Option<Duration>,
 }
 
+impl Latency {
+    /// Each stage by the name the events and metrics give it, in order.
+    pub fn stages(&self) -> [(&'static str, Option<Duration>); 4] {
+        [
+            ("transcript", self.transcript),
+            ("first_token", self.first_token),
+            ("first_audio", self.first_audio),
+            ("playing", self.playing),
+        ]
+    }
+}
+
 /// The answer being written, synthesized and played.
 #[derive(Debug)]
 struct Answer {

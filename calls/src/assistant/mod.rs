@@ -47,8 +47,6 @@ pub struct AssistantStart {
     pub model: Option<String>,
     /// The language the party speaks (BCP 47).
     pub language: String,
-    /// Telnyx's voice name; Bond speaks with its configured text-to-speech chain.
-    pub voice: Option<String>,
     /// Messages the conversation starts with (`message_history`).
     pub history: Vec<Message>,
     pub rules: Rules,

@@ -9,6 +9,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bond_store::clock::monotonic;
+
+use crate::payload::millis;
 use serde_json::{json, Map, Value};
 
 use super::conversation::{Latency, Message};
@@ -104,12 +106,19 @@ impl Report {
         if std::mem::replace(&mut self.ended, true) {
             return None;
         }
-        let stage = |pick: fn(&Latency) -> Option<Duration>| {
-            let mut ms: Vec<u64> =
-                self.latencies.iter().filter_map(pick).map(|d| d.as_millis() as u64).collect();
-            ms.sort_unstable();
-            json!({ "p50": percentile(&ms, 50), "p95": percentile(&ms, 95), "p99": percentile(&ms, 99) })
-        };
+        // Each stage's percentiles over the answers, under the stage's own name.
+        let names = Latency::default().stages().map(|(name, _)| name);
+        let stages: Map<String, Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut ms: Vec<u64> =
+                    self.latencies.iter().filter_map(|l| l.stages()[i].1).map(millis).collect();
+                ms.sort_unstable();
+                let ps = json!({ "p50": percentile(&ms, 50), "p95": percentile(&ms, 95), "p99": percentile(&ms, 99) });
+                ((*name).to_owned(), ps)
+            })
+            .collect();
         let fields = json!({
             "assistant_id": self.assistant_id,
             "conversation_id": self.conversation_id,
@@ -124,12 +133,7 @@ impl Report {
                 "llm_completion_tokens": self.usage.completion_tokens,
                 "tts_characters": self.usage.tts_characters,
             },
-            "bond_latency_ms": {
-                "transcript": stage(|l| l.transcript),
-                "first_token": stage(|l| l.first_token),
-                "first_audio": stage(|l| l.first_audio),
-                "playing": stage(|l| l.playing),
-            },
+            "bond_latency_ms": stages,
         });
         let Value::Object(mut fields) = fields else { return None };
         if prices.is_set() {

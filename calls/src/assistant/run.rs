@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use super::conversation::{Conversation, Latency, Message, Note, Output};
 use super::report::{history, lock, Report};
 use super::{AiGather, AssistantStart, Input};
+use crate::payload::{fields, millis};
 use crate::service::CallService;
 
 /// What an answer's reading task reports, tagged with the answer it belongs to.
@@ -256,18 +257,20 @@ impl Task {
         let report = self.report.clone();
         let task = tokio::spawn(async move {
             let send = |answered| answers.send((number, answered));
-            let (started, failures) = llm.answer(&wire, &tools, model.as_deref()).await;
+            let (started, failures) = match llm.answer(&wire, &tools, model.as_deref()).await {
+                Ok((started, passed_over)) => (Some(started), passed_over),
+                Err(failures) => (None, failures),
+            };
             let count = failures.len();
-            for (i, failure) in failures.into_iter().enumerate() {
-                let next = i + 1 < count || started.is_ok();
+            for (i, failure) in failures.iter().enumerate() {
+                let next = i + 1 < count || started.is_some();
                 let _ = send(Answered::ModelFailed { error: failure.to_string(), next }).await;
             }
-            let (mut stream, first) = match started {
-                Ok(started) => started,
-                Err(e) => {
-                    let _ = send(Answered::Failed(e.to_string())).await;
-                    return;
-                }
+            let Some((mut stream, first)) = started else {
+                let error =
+                    failures.last().map_or("no language model could be asked".into(), ToString::to_string);
+                let _ = send(Answered::Failed(error)).await;
+                return;
             };
             let name = model.unwrap_or_else(|| stream.model().to_owned());
             lock(&report).llm_model = name;
@@ -319,7 +322,7 @@ impl Task {
         let (event_type, body) = match note {
             Note::CallerTurn { text, end, waited } => {
                 lock(&self.report).caller_turns += 1;
-                let end = json!({ "reason": end.as_str(), "waited_ms": waited.as_millis() as u64 });
+                let end = json!({ "reason": end.as_str(), "waited_ms": millis(waited) });
                 (
                     "call.ai_assistant.turn",
                     fields([("role", json!("user")), ("content", json!(text)), ("end_of_turn", end)]),
@@ -373,26 +376,15 @@ impl Task {
 
 /// Each stage's latency into Prometheus (`bond_assistant_stage_seconds{stage}`).
 fn record(latency: &Latency) {
-    for (stage, value) in stages(latency) {
+    for (stage, value) in latency.stages() {
         if let Some(value) = value {
             metrics::histogram!("bond_assistant_stage_seconds", "stage" => stage).record(value.as_secs_f64());
         }
     }
 }
 
-fn stages(latency: &Latency) -> [(&'static str, Option<Duration>); 4] {
-    [
-        ("transcript", latency.transcript),
-        ("first_token", latency.first_token),
-        ("first_audio", latency.first_audio),
-        ("playing", latency.playing),
-    ]
-}
-
 fn latency_ms(latency: &Latency) -> Value {
-    let stages =
-        stages(latency).map(|(stage, value)| (stage.to_owned(), json!(value.map(|v| v.as_millis() as u64))));
-    Value::Object(stages.into_iter().collect())
+    latency.stages().into_iter().map(|(stage, value)| (stage.to_owned(), json!(value.map(millis)))).collect()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -400,8 +392,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }

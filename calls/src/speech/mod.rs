@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use crate::assistant;
 use crate::error::CallError;
 use crate::gather::Spoken;
+use crate::payload::{fields, millis};
 use crate::service::CallService;
 use bond_speech::segmenter::{SegmentEvent, Segmenter, Utterance, ONSET_MS};
 use bond_speech::{SpeechEngines, StreamPart};
@@ -499,14 +500,6 @@ impl CallService {
             tracing::error!(call = %call.call_control_id, error = %e, "could not record {event_type}");
         }
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 fn merge(into: &mut Value, from: Value) {

@@ -12,7 +12,7 @@ use bond_store::CallRecord;
 use serde_json::json;
 
 use super::newest::Voice;
-use super::{fields, millis};
+use crate::payload::{fields, millis};
 use crate::service::CallService;
 
 impl CallService {
