@@ -102,8 +102,7 @@ impl Codec {
             Self::Opus => DecoderInner::Opus(Box::new(OpusDecoder::new(SampleRate::Hz48000)?)),
             Self::L16 { order, .. } => DecoderInner::L16(order),
         };
-        let rate = self.sample_rate();
-        Ok(AudioDecoder { codec: self, inner, last: AudioFrame::silent(rate, 0), losses_in_row: 0 })
+        Ok(AudioDecoder { codec: self, inner, last: None, losses_in_row: 0 })
     }
 }
 
@@ -194,8 +193,9 @@ enum DecoderInner {
 pub struct AudioDecoder {
     codec: Codec,
     inner: DecoderInner,
-    /// Last good frame, for waveform-repeat concealment of the non-Opus codecs.
-    last: AudioFrame,
+    /// Last good frame, for waveform-repeat concealment of the non-Opus codecs
+    /// (none before the first, or once forgotten: silence then).
+    last: Option<Box<AudioFrame>>,
     losses_in_row: u32,
 }
 
@@ -235,8 +235,7 @@ impl AudioDecoder {
             }
         };
         debug_assert_eq!(written, expected);
-        self.losses_in_row = 0;
-        self.last.clone_from(out);
+        self.remember(out);
         Ok(())
     }
 
@@ -255,9 +254,23 @@ impl AudioDecoder {
             return Err(CodecError::Malformed("only Opus payloads hold more than one frame"));
         };
         dec.decode_rest(out)?;
-        self.losses_in_row = 0;
-        self.last.clone_from(out);
+        self.remember(out);
         Ok(())
+    }
+
+    fn remember(&mut self, out: &AudioFrame) {
+        self.losses_in_row = 0;
+        match &mut self.last {
+            Some(last) => (**last).clone_from(out),
+            None => self.last = Some(Box::new(out.clone())),
+        }
+    }
+
+    /// Forget the last frame (and its room): the next loss before a new
+    /// frame conceals with silence. For a stream that stops being decoded.
+    pub fn forget_last(&mut self) {
+        self.last = None;
+        self.losses_in_row = 0;
     }
 
     /// Fill `out` for a frame that never arrived: Opus PLC, or for the other
@@ -267,7 +280,10 @@ impl AudioDecoder {
         if let DecoderInner::Opus(dec) = &mut self.inner {
             return dec.conceal(out);
         }
-        out.clone_from(&self.last);
+        match &self.last {
+            Some(last) => out.clone_from(last),
+            None => *out = AudioFrame::silent(self.codec.sample_rate(), 0),
+        }
         let shift = self.losses_in_row.min(15);
         for s in out.samples_mut() {
             *s = if self.losses_in_row > 4 { 0 } else { *s >> shift };

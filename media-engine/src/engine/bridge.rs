@@ -27,7 +27,12 @@ pub(super) struct Route {
     /// Whether DTMF heard on this leg reaches the peer (Telnyx `mute_dtmf` turns it off).
     pub carry_dtmf: bool,
     resampler: Option<FrameResampler>,
-    scratch: AudioFrame,
+    /// The peer's rate.
+    to: SampleRate,
+    /// Room for a resampled or held-back frame, made when first needed: a
+    /// route that passes its leg's frames on as they are (or its packets,
+    /// passing through) never needs it.
+    scratch: Option<Box<AudioFrame>>,
     /// With DTMF muted, audio waits here two ticks so a digit can be blanked from
     /// its first sample: the detector needs up to two frames to be sure.
     held: VecDeque<AudioFrame>,
@@ -52,7 +57,8 @@ impl Route {
             remote: false,
             carry_dtmf,
             resampler,
-            scratch: AudioFrame::silent(to, 0),
+            to,
+            scratch: None,
             held,
             peer_offer: None,
             told: None,
@@ -81,23 +87,26 @@ impl Route {
         if self.held.len() <= MUTE_LOOKAHEAD {
             return None;
         }
-        self.scratch = self.held.pop_front()?;
-        Some(&self.scratch)
+        let held = self.held.pop_front()?;
+        let scratch = scratch(&mut self.scratch, self.to);
+        *scratch = held;
+        Some(scratch)
     }
 
-    /// The frame in the peer's rate (resampled into scratch space, no allocation).
+    /// The frame in the peer's rate (resampled into scratch space, no
+    /// allocation after the first).
     pub fn convert<'a>(&'a mut self, frame: &'a AudioFrame) -> &'a AudioFrame {
-        match &mut self.resampler {
-            None => frame,
-            Some(r) => match r.process(frame, &mut self.scratch) {
-                Ok(()) => &self.scratch,
-                Err(_) => {
-                    self.scratch.fill_silence();
-                    &self.scratch
-                }
-            },
+        let Some(r) = &mut self.resampler else { return frame };
+        let scratch = scratch(&mut self.scratch, self.to);
+        if r.process(frame, scratch).is_err() {
+            scratch.fill_silence();
         }
+        scratch
     }
+}
+
+fn scratch(room: &mut Option<Box<AudioFrame>>, rate: SampleRate) -> &mut AudioFrame {
+    room.get_or_insert_with(|| Box::new(AudioFrame::silent(rate, 0)))
 }
 
 /// How a digit received on one leg of a bridge is played to the other.

@@ -12,6 +12,7 @@
 mod config;
 mod dtmf_sender;
 mod event_sender;
+mod frames;
 mod local;
 mod opus_join;
 mod packet_record;
@@ -34,6 +35,7 @@ pub use config::{LegConfig, RtcpSetup, RtpMedia};
 use dtmf_sender::DtmfSender;
 pub use dtmf_sender::DtmfTiming;
 use event_sender::EventSender;
+use frames::TickFrames;
 pub use local::LocalLeg;
 pub use packet_record::PacketBatch;
 use packet_record::PacketRecord;
@@ -176,8 +178,8 @@ pub struct Leg {
     malformed: u64,
     concealed: u64,
     source: SourceState,
-    heard: AudioFrame,
-    outgoing: AudioFrame,
+    /// What the leg heard and sent on its latest tick.
+    frames: TickFrames,
     payload: Vec<u8>,
     tx: BytesMut,
     dtmf: Option<DtmfDetector>,
@@ -250,8 +252,7 @@ impl Leg {
             malformed: 0,
             concealed: 0,
             source: SourceState::new(&source, rate.hz()),
-            heard: AudioFrame::silent(rate, 0),
-            outgoing: AudioFrame::silent(rate, 0),
+            frames: TickFrames::new(rate),
             payload: vec![0; codec.max_payload_len()],
             tx: BytesMut::with_capacity(TX_SLAB),
             dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
@@ -341,8 +342,7 @@ impl Leg {
         self.decoder = codec.decoder()?;
         self.playout = PlayoutBuffer::new(self.config.playout_delay, codec.max_payload_len());
         self.receive = ReceiveStats::new(codec.rtp_clock_rate());
-        self.heard = AudioFrame::silent(rate, 0);
-        self.outgoing = AudioFrame::silent(rate, 0);
+        self.frames = TickFrames::new(rate);
         self.payload = vec![0; codec.max_payload_len()];
         self.dtmf = self.config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz()));
         self.source = SourceState::new(&MediaSource::Silence, rate.hz());
@@ -368,11 +368,11 @@ impl Leg {
     /// The frame the leg heard on its latest tick.
     /// What the leg sent its party on the latest tick.
     pub fn sent_frame(&self) -> &AudioFrame {
-        &self.outgoing
+        self.frames.sent()
     }
 
     pub fn heard_frame(&self) -> &AudioFrame {
-        &self.heard
+        self.frames.heard()
     }
 
     /// PCM rate of the leg's codec.

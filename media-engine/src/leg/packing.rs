@@ -148,7 +148,7 @@ impl Leg {
         let parts = self.packing.as_ref().map_or(1, Packing::frames_a_tick);
         let part_duration = duration / parts as u32;
         for part in 0..parts {
-            match self.encoder.encode_part(&self.outgoing, part, parts, &mut self.payload) {
+            match self.encoder.encode_part(self.frames.sent(), part, parts, &mut self.payload) {
                 Ok(len) => self.send_audio(len, part_duration),
                 Err(_) => {
                     self.send_packed_rest();

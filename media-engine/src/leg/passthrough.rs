@@ -125,6 +125,11 @@ impl Leg {
         }
         if on {
             self.send_packed_rest();
+            // Nothing is decoded while packets pass: the frame kept for
+            // concealment and the tick's frames give their room back, as the
+            // playout buffer did.
+            self.decoder.forget_last();
+            self.frames.park();
             self.timers.stop(LegTimer::Tick);
             self.rebase = None;
         } else {

@@ -30,7 +30,8 @@ impl Leg {
         if now.saturating_duration_since(scheduled) > MAX_CATCH_UP {
             let current = self.tick_base(now);
             let skipped = ((current - scheduled).as_nanos() / PTIME.as_nanos()) as u32;
-            self.outgoing.timestamp += u64::from(skipped) * self.outgoing.rate().frame_samples() as u64;
+            let sent = self.frames.sent_mut();
+            sent.timestamp += u64::from(skipped) * sent.rate().frame_samples() as u64;
             self.pass_unsent(skipped);
             scheduled = current;
         }
@@ -39,14 +40,14 @@ impl Leg {
         self.send_tick();
         if self.recording != RecordTap::Off {
             let at = samples_8k(scheduled - self.epoch);
-            let mut inbound = Box::new(self.heard.clone());
+            let mut inbound = Box::new(self.frames.heard().clone());
             if !heard_something {
                 inbound.fill_silence();
             }
             self.outputs.push_back(LegOutput::Recorded {
                 at,
                 inbound,
-                outbound: Box::new(self.outgoing.clone()),
+                outbound: Box::new(self.frames.sent().clone()),
             });
         }
     }
@@ -68,36 +69,37 @@ impl Leg {
                 if self.decoder.rest_frames() > 0 && timestamp == self.rest_timestamp =>
             {
                 self.rest_timestamp = timestamp.wrapping_add(step);
-                self.decoder.decode_rest(&mut self.heard)
+                self.decoder.decode_rest(self.frames.heard_mut())
             }
             // The place of a telephone-event; for long Opus packets, one whose start was not played.
             Playout::Frame { payload: [], .. }
                 if self.config.codec != Codec::Opus || self.reframer.is_none() =>
             {
-                self.heard.fill_silence();
+                self.frames.heard_mut().fill_silence();
                 Ok(())
             }
             Playout::Frame { payload, timestamp } if !payload.is_empty() => {
                 self.rest_timestamp = timestamp.wrapping_add(step);
-                self.decoder.decode(payload, &mut self.heard)
+                self.decoder.decode(payload, self.frames.heard_mut())
             }
             Playout::Frame { .. } | Playout::Missing => {
                 self.concealed += 1;
-                self.decoder.conceal(&mut self.heard)
+                self.decoder.conceal(self.frames.heard_mut())
             }
         };
         if decoded.is_err() {
             // A payload the codec refuses plays as concealment.
             self.concealed += 1;
-            if self.decoder.conceal(&mut self.heard).is_err() {
-                self.heard.fill_silence();
+            if self.decoder.conceal(self.frames.heard_mut()).is_err() {
+                self.frames.heard_mut().fill_silence();
             }
         }
         self.played += 1;
-        self.heard.timestamp += self.heard.rate().frame_samples() as u64;
-        self.source.heard(&self.heard);
+        let heard = self.frames.heard_mut();
+        heard.timestamp += heard.rate().frame_samples() as u64;
+        self.source.heard(self.frames.heard());
         if let Some(detector) = &mut self.dtmf {
-            detector.push(self.heard.samples());
+            detector.push(self.frames.heard().samples());
             while let Some(event) = detector.poll_event() {
                 if let DtmfEvent::Started { digit, .. } = event {
                     self.outputs.push_back(LegOutput::Event(EngineEvent::DtmfReceived {
@@ -122,13 +124,14 @@ impl Leg {
             _ => self.rate(),
         };
         let _ = self.encoder.limit_band(band);
-        self.source.fill(&mut self.outgoing);
+        self.source.fill(self.frames.sent_mut());
         if !self.player.is_idle() {
-            self.player.fill(&mut self.outgoing);
+            self.player.fill(self.frames.sent_mut());
             self.player.drain_events(self.id, &mut self.outputs);
         }
-        self.dtmf_out.fill(&mut self.outgoing);
-        self.outgoing.timestamp += self.outgoing.rate().frame_samples() as u64;
+        self.dtmf_out.fill(self.frames.sent_mut());
+        let sent = self.frames.sent_mut();
+        sent.timestamp += sent.rate().frame_samples() as u64;
         let clock = self.config.codec.rtp_clock_rate();
         let duration = clock / 50;
         if !self.sending {

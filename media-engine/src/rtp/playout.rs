@@ -54,6 +54,9 @@ pub enum Inserted {
 /// Reorders packets of one stream and plays them out at a fixed delay.
 #[derive(Debug)]
 pub struct PlayoutBuffer {
+    /// `SLOTS` places, made with the first packet (a leg passing packets
+    /// through never stores one); each payload's room grows once if a later
+    /// payload is larger, up to `max_payload`.
     slots: Vec<Slot>,
     delay: Duration,
     ssrc: Option<Ssrc>,
@@ -70,11 +73,8 @@ pub struct PlayoutBuffer {
 impl PlayoutBuffer {
     /// `delay` is the initial buffering delay; a payload is kept up to `max_payload` bytes.
     pub fn new(delay: Duration, max_payload: usize) -> Self {
-        // A slot takes room with its first packet (a passthrough leg never uses
-        // its buffer) and grows once if a later payload is larger, up to `max_payload`.
-        let slots = (0..SLOTS).map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::new() }).collect();
         Self {
-            slots,
+            slots: Vec::new(),
             delay,
             ssrc: None,
             highest: 0,
@@ -100,6 +100,10 @@ impl PlayoutBuffer {
             // Far ahead (a jump in the sender's sequence): resynchronise on it.
             self.clear_slots();
             self.next_play = ext_seq;
+        }
+        if self.slots.is_empty() {
+            self.slots =
+                (0..SLOTS).map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::new() }).collect();
         }
         let slot = &mut self.slots[(ext_seq % SLOTS as u64) as usize];
         if slot.ext_seq == Some(ext_seq) {
@@ -139,18 +143,19 @@ impl PlayoutBuffer {
             self.rebuffering = None;
         }
         self.next_play += 1;
-        let index = (seq % SLOTS as u64) as usize;
-        if self.slots[index].ext_seq != Some(seq) {
-            return Playout::Missing;
+        match self.slots.get_mut((seq % SLOTS as u64) as usize) {
+            Some(slot) if slot.ext_seq == Some(seq) => {
+                slot.ext_seq = None;
+                Playout::Frame { payload: &slot.payload, timestamp: slot.timestamp }
+            }
+            _ => Playout::Missing,
         }
-        self.slots[index].ext_seq = None;
-        let slot = &self.slots[index];
-        Playout::Frame { payload: &slot.payload, timestamp: slot.timestamp }
     }
 
     fn take(&mut self, seq: u64) {
-        let slot = &mut self.slots[(seq % SLOTS as u64) as usize];
-        if slot.ext_seq == Some(seq) {
+        if let Some(slot) =
+            self.slots.get_mut((seq % SLOTS as u64) as usize).filter(|s| s.ext_seq == Some(seq))
+        {
             slot.ext_seq = None;
         }
     }
@@ -172,9 +177,11 @@ impl PlayoutBuffer {
         self.next_play = self.highest + 1;
     }
 
-    /// Forget the stream: the next packet starts playout afresh after the initial delay.
+    /// Forget the stream: the next packet starts playout afresh after the
+    /// initial delay. The slots' room goes too (a leg passing packets through
+    /// holds none), and comes back with that packet.
     pub fn reset(&mut self) {
-        self.clear_slots();
+        self.slots = Vec::new();
         self.ssrc = None;
         self.start_at = None;
         self.playing = false;
@@ -214,6 +221,20 @@ mod tests {
         let t = t0 + Duration::from_millis(40);
         let got: Vec<_> = (0..5).map(|i| played(&mut buf, t + MS20 * i)).collect();
         assert_eq!(got, vec![Some(Some(100)), Some(Some(101)), Some(Some(102)), Some(None), Some(Some(104))]);
+    }
+
+    #[test]
+    fn a_buffer_holds_no_room_until_its_first_packet_nor_after_a_reset() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::ZERO, 160);
+        assert!(buf.slots.is_empty());
+        buf.insert(t0, Ssrc(1), 10, 0, &[10]);
+        assert_eq!(buf.slots.len(), SLOTS);
+        buf.reset();
+        assert!(buf.slots.is_empty());
+        assert_eq!(played(&mut buf, t0), None, "a reset stream waits for its next packet");
+        buf.insert(t0, Ssrc(1), 11, 0, &[11]);
+        assert_eq!(played(&mut buf, t0), Some(Some(11)));
     }
 
     #[test]
