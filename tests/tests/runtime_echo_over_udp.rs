@@ -121,6 +121,33 @@ async fn a_leg_multiplexing_rtcp_sends_its_reports_from_and_to_the_rtp_ports() {
 }
 
 #[tokio::test]
+async fn reports_the_peer_sends_to_the_port_above_reach_the_leg() {
+    let (engine, _task) = runtime::spawn(config(41540));
+    let peer = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await.unwrap();
+    let peer_rtcp = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await.unwrap();
+    let spec = LegSpec { remote: Some(peer.local_addr().unwrap()), ..echo_spec() };
+    let leg = engine.create_leg(spec).await.unwrap();
+    let leg_rtcp = SocketAddr::new(leg.local_addr.ip(), leg.local_addr.port() + 1);
+    let mut packetizer = Packetizer::new(Ssrc(42), 1000, 0);
+    let mut packet = [0u8; 200];
+    // A receiver report with no blocks (RFC 3550 6.4.2): header and sender SSRC.
+    let report = [0x80, 201, 0, 1, 0, 0, 0, 42];
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    let mut heard = 0;
+    for _ in 0..100 {
+        pacing.tick().await;
+        let n = packetizer.write(PayloadType::new(0).unwrap(), &[0xff; 160], 160, &mut packet).unwrap();
+        peer.send_to(&packet[..n], leg.local_addr).await.unwrap();
+        peer_rtcp.send_to(&report, leg_rtcp).await.unwrap();
+        heard = engine.stats(leg.id).await.unwrap().map_or(0, |stats| stats.remote.reports);
+        if heard >= 3 {
+            break;
+        }
+    }
+    assert!(heard >= 3, "the leg counted {heard} of the peer's reports");
+}
+
+#[tokio::test]
 async fn hangup_and_shutdown_end_legs_with_events() {
     let (engine, task) = runtime::spawn(config(41100));
     let mut events = engine.subscribe();

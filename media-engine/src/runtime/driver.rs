@@ -24,7 +24,6 @@ use super::leg_socket::{LegSocket, RtcpSocket, SocketSrtp};
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
 use super::recorder::{self, RecordInput, RecordSink};
-use super::socket_reader::read_socket;
 use super::socket_set::SocketSet;
 use super::webrtc_routes::WebRtcRoutes;
 use super::webrtc_socket::WebRtcSocket;
@@ -81,7 +80,7 @@ struct Driver {
     shared: Arc<Shared>,
     engine: Engine,
     sockets: FxHashMap<LegId, LegSocket>,
-    /// The legs' RTP sockets, read by the driver itself.
+    /// The legs' RTP and RTCP sockets, read by the driver itself.
     rtp_sockets: SocketSet,
     /// What a datagram from `rtp_sockets` is read into.
     rtp_buf: Vec<u8>,
@@ -89,7 +88,9 @@ struct Driver {
     /// Each leg's forks, by the consumer's name (one fork per name).
     forks: FxHashMap<LegId, Vec<(&'static str, ForkSink)>>,
     streams: FxHashMap<LegId, mpsc::Sender<StreamOutput>>,
-    datagrams_tx: mpsc::Sender<Datagram>,
+    /// Holds the shard's datagram queue open (the WebRTC port, when there is
+    /// one, feeds it; without one nothing does).
+    _datagrams: mpsc::Sender<Datagram>,
     /// Legs this shard's engine holds, for placing new ones.
     legs: Arc<AtomicU64>,
 }
@@ -173,7 +174,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
                 recordings: FxHashMap::default(),
                 forks: FxHashMap::default(),
                 streams: FxHashMap::default(),
-                datagrams_tx,
+                _datagrams: datagrams_tx,
                 legs: handles[index].legs.clone(),
             };
             match runtime {
@@ -396,9 +397,8 @@ impl Driver {
             }
         };
         let rtcp = rtcp.map(|socket| {
-            let driver = self.datagrams_tx.clone();
-            let reader = tokio::spawn(read_socket(socket.clone(), id, driver, self.shared.metrics.clone()));
-            RtcpSocket { socket, remote: None, reader }
+            let place = self.rtp_sockets.insert(socket.clone(), id);
+            RtcpSocket { socket, remote: None, place }
         });
         // Same codec as the config: this only sets the direction, and cannot fail.
         let _ = self.engine.set_rtp_media(now(), id, spec.media);
@@ -509,7 +509,7 @@ impl Driver {
         if let Some(socket) = self.sockets.remove(&leg) {
             self.rtp_sockets.remove(socket.place);
             if let Some(rtcp) = socket.rtcp {
-                rtcp.reader.abort();
+                self.rtp_sockets.remove(rtcp.place);
             }
             self.ports().release(socket.port);
         }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
 
 use crate::ids::LegId;
 use crate::leg::Srtp;
@@ -40,13 +39,15 @@ pub(super) enum SocketSrtp {
     On(Box<SrtpSession>),
 }
 
-/// A leg's RTCP port (RTP port + 1). What arrives takes the RTP path: the
-/// engine tells RTCP from RTP by its packet type (RFC 5761).
+/// A leg's RTCP port (RTP port + 1), read by the driver beside the RTP
+/// socket. What arrives takes the RTP path: the engine tells RTCP from RTP by
+/// its packet type (RFC 5761).
 pub(super) struct RtcpSocket {
     pub(super) socket: Arc<UdpSocket>,
     /// Where the peer's RTCP came from; until then its RTP address's port + 1.
     pub(super) remote: Option<SocketAddr>,
-    pub(super) reader: JoinHandle<()>,
+    /// The socket's place in the driver's [`SocketSet`](super::socket_set::SocketSet).
+    pub(super) place: usize,
 }
 
 impl LegSocket {

@@ -10,12 +10,12 @@
 //! they will be bridged with. A bridge between legs of two shards is held half
 //! by each engine, which relay frames to each other over bounded queues.
 //!
-//! A driver reads its legs' RTP sockets itself: each socket's waker puts it on
-//! the driver's ready list, and the driver reads the sockets on it until they
-//! would block (`socket_set.rs`). RTCP sockets and the shared WebRTC port have a
-//! small reader task each that forwards datagrams over a bounded channel (a
-//! full channel drops and counts); the WebRTC port's reader picks the driver by
-//! ICE ufrag or peer address (see `webrtc_routes.rs`). Each driver loops:
+//! A driver reads its legs' RTP and RTCP sockets itself: each socket's waker
+//! puts it on the driver's ready list, and the driver reads the sockets on it
+//! until they would block (`socket_set.rs`). The shared WebRTC port has a
+//! reader task that forwards datagrams over a bounded channel (a full channel
+//! drops and counts), picking the driver by ICE ufrag or peer address (see
+//! `webrtc_routes.rs`). Each driver loops:
 //!
 //! 1. wait for a command, a readable socket, a datagram, or the engine's next deadline;
 //! 2. hand it to the engine with `now` read from tokio's clock;
@@ -39,7 +39,6 @@ mod record_rerate;
 mod record_timeline;
 mod record_writer;
 mod recorder;
-mod socket_reader;
 mod socket_set;
 mod webrtc_routes;
 mod webrtc_socket;

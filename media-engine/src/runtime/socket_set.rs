@@ -1,4 +1,4 @@
-//! The RTP sockets a driver reads itself, without a task per socket.
+//! The RTP and RTCP sockets a driver reads itself, without a task per socket.
 //!
 //! Each socket has a waker of its own, made once. tokio's reactor wakes it when
 //! the socket becomes readable; the waker puts the socket's place on the set's
