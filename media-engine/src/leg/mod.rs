@@ -22,6 +22,7 @@ pub(crate) mod player;
 mod receive;
 mod source;
 mod tick;
+mod tx;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -46,55 +47,18 @@ use player::Player;
 pub use player::{Clip, PlaybackEnd};
 pub use source::MediaSource;
 use source::SourceState;
+use tx::{packet_room, transmit_written};
 
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::{LegId, PayloadType};
 use crate::rtp::reframe::Reframer;
 use crate::rtp::rtcp::{self, Rtcp, Sending};
-use crate::rtp::{
-    Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpStats, SequenceExtender, MAX_RTP_PACKET,
-    PLAIN_HEADER,
-};
+use crate::rtp::{Packetizer, Playout, PlayoutBuffer, ReceiveStats, RtpError, RtpStats, SequenceExtender};
 use crate::timer::{TimerKind, TimerTable};
 use crate::EngineError;
 
 /// Packet time of every leg.
 pub const PTIME: Duration = Duration::from_millis(20);
-/// Outgoing packets are cut from one allocation until its room runs out: two
-/// full-size packets, or about sixteen G.711 ones.
-const TX_SLAB: usize = 2 * MAX_RTP_PACKET;
-
-/// `tx` emptied and sized for a plain RTP packet with `payload` bytes (only
-/// those bytes are zeroed), in a new slab once the old one has too little room.
-fn packet_room(tx: &mut BytesMut, payload: usize) -> &mut [u8] {
-    tx.clear();
-    if tx.capacity() < MAX_RTP_PACKET {
-        tx.reserve(TX_SLAB);
-    }
-    tx.resize(PLAIN_HEADER + payload, 0);
-    tx
-}
-
-/// The packet just written into `tx` out as `Transmit`; false (and nothing out)
-/// when it could not be written.
-fn transmit_written(
-    tx: &mut BytesMut,
-    outputs: &mut VecDeque<LegOutput>,
-    written: Result<usize, RtpError>,
-) -> bool {
-    match written {
-        Ok(n) => {
-            tx.truncate(n);
-            outputs.push_back(LegOutput::Transmit(tx.split().freeze()));
-            true
-        }
-        Err(_) => {
-            tx.clear();
-            false
-        }
-    }
-}
-
 /// What a leg produces.
 #[derive(Debug)]
 pub enum LegOutput {
@@ -254,7 +218,7 @@ impl Leg {
             source: SourceState::new(&source, rate.hz()),
             frames: TickFrames::new(rate),
             payload: vec![0; codec.max_payload_len()],
-            tx: BytesMut::with_capacity(TX_SLAB),
+            tx: BytesMut::new(),
             dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
             dtmf_out: DtmfSender::default(),
             events_out: EventSender::default(),
