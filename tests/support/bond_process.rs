@@ -144,7 +144,10 @@ impl BondProcess {
             hooks_url,
             _data: data,
         };
-        for _ in 0..200 {
+        // 10 s, or `BOND_START_SECONDS` (a Bond under a heap profiler starts slowly).
+        let seconds =
+            std::env::var("BOND_START_SECONDS").ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(10);
+        for _ in 0..seconds * 20 {
             if bond.http.get(format!("{}/health", bond.api)).send().await.is_ok() {
                 let key = bond.get("/v2/webhook_public_key").await?;
                 let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
