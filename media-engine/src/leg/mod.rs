@@ -329,12 +329,12 @@ impl Leg {
         self.source.push(frame)
     }
 
-    /// The frame the leg heard on its latest tick.
     /// What the leg sent its party on the latest tick.
     pub fn sent_frame(&self) -> &AudioFrame {
         self.frames.sent()
     }
 
+    /// The frame the leg heard on its latest tick.
     pub fn heard_frame(&self) -> &AudioFrame {
         self.frames.heard()
     }
