@@ -37,6 +37,8 @@ pub enum ServeError {
     Database(#[from] bond_store::db::DbError),
     #[error("cannot create {path}: {source}")]
     Directory { path: String, source: std::io::Error },
+    #[error("cannot keep this node's name in {path} (or set cluster.node_id): {source}")]
+    NodeId { path: String, source: std::io::Error },
     #[error("cannot listen on {addr} (http.listen): {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -59,6 +61,8 @@ pub struct Running {
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     webhooks: tokio::task::JoinHandle<()>,
+    membership: tokio::task::JoinHandle<()>,
+    /// Stops the webhook worker and the node's membership.
     stop_webhooks: watch::Sender<bool>,
     pub sip: std::sync::Arc<bond_sip::SipStack>,
     grace: Duration,
@@ -76,7 +80,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     let db = Database::connect(&config.database_url).await?;
     let instance_id =
         db.instance_id(&uuid::Uuid::new_v4().to_string(), &bond_store::clock::rfc3339_now()).await?;
-    let store = Store::new(db).await?;
+    let node_id = node_id(config)?;
+    let store = Store::new(db).await?.for_node(&node_id);
     if let Some(key) = &config.bootstrap_api_key {
         if let Some(org) = store.bootstrap(key).await? {
             tracing::info!(organization = %org.id, "bootstrap: created the first organization and its admin key");
@@ -218,8 +223,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         state.signers.clone(),
         state.notifier.clone(),
         backoff,
-        stopped_webhooks,
+        stopped_webhooks.clone(),
     ));
+    let membership = tokio::spawn(state.calls.clone().run_membership(public_url(config), stopped_webhooks));
     let sip = bond_sip::start(
         &config.sip,
         config.rtp.public_ip.or(Some(config.rtp.bind_ip)),
@@ -244,6 +250,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         sip_udp = %sip.udp_addr,
         sip_tcp = %sip.tcp_addr,
         database = ?state.store.db().backend(),
+        node_id = %state.store.node_id(),
         instance_id = %state.instance_id,
         "bond is up"
     );
@@ -253,10 +260,30 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         server,
         shutdown,
         webhooks,
+        membership,
         stop_webhooks,
         sip,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
+}
+
+/// This node's name: `cluster.node_id`, else the one made on its first start
+/// and kept in `<data_dir>/node_id` (so a restarted node finds its own calls).
+fn node_id(config: &Config) -> Result<String, ServeError> {
+    if !config.cluster.node_id.is_empty() {
+        return Ok(config.cluster.node_id.clone());
+    }
+    let path = config.data_dir.join("node_id");
+    let failed = |source| ServeError::NodeId { path: path.display().to_string(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(kept) if !kept.trim().is_empty() => Ok(kept.trim().to_owned()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(failed(e)),
+        _ => {
+            let fresh = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+            std::fs::write(&path, format!("{fresh}\n")).map_err(failed)?;
+            Ok(fresh)
+        }
+    }
 }
 
 /// The key that signs recording links: made on first start, then kept.
@@ -381,6 +408,7 @@ impl Running {
         let _ = self.state.engine.shutdown().await;
         let _ = self.stop_webhooks.send(true);
         let _ = self.webhooks.await;
+        let _ = self.membership.await;
         self.state.store.db().close().await;
         tracing::info!("bond stopped");
         result

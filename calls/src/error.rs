@@ -15,6 +15,10 @@ pub enum CallError {
     /// The call is no longer alive (Telnyx 90018).
     #[error("the call has already ended")]
     Ended,
+    /// The call's legs live on another node (`node_id`, whose API answers at
+    /// `http_url`); actions are not forwarded between nodes yet.
+    #[error("call is carried by node {node_id}: send its actions to {http_url}")]
+    OnAnotherNode { node_id: String, http_url: String },
     /// The carrier the call goes through refused it or could not be reached.
     #[error("the carrier refused the call: {detail}")]
     Carrier { detail: String, pointer: String },

@@ -32,6 +32,7 @@ pub mod gather;
 mod lifecycle;
 mod linked;
 mod live;
+mod membership;
 pub mod payload;
 mod playback;
 pub mod queue;

@@ -203,13 +203,4 @@ impl CallService {
             self.end(&call, Ending::UNSPECIFIED).await;
         }
     }
-
-    /// Calls the database thinks are alive have no leg after a restart: end them.
-    pub async fn end_orphaned_calls(&self) -> Result<usize, DbError> {
-        let ids = self.store.live_call_ids().await?;
-        for id in &ids {
-            self.finish(id, Ending::UNSPECIFIED, None, &RtpStats::default()).await?;
-        }
-        Ok(ids.len())
-    }
 }

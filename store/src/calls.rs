@@ -38,6 +38,9 @@ pub struct CallRecord {
     pub ended_at: Option<String>,
     #[serde(skip)]
     pub placed_by: Option<String>,
+    /// The node that carries its legs; `None` for calls stored before nodes were named.
+    #[serde(skip)]
+    pub node_id: Option<String>,
 }
 
 impl CallRecord {
@@ -71,7 +74,7 @@ pub struct NewCall {
 const COLUMNS: &str = "call_control_id, organization_id, connection_id, call_leg_id, call_session_id, direction, \
                        state, from_number, to_number, from_display_name, client_state, webhook_url, \
                        webhook_failover_url, webhook_timeout_secs, bridged_with, hangup_cause, hangup_source, time_limit_secs, \
-                       created_at, answered_at, ended_at, placed_by";
+                       created_at, answered_at, ended_at, placed_by, node_id";
 
 fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
     Ok(CallRecord {
@@ -97,11 +100,12 @@ fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
         answered_at: r.try_get(19)?,
         ended_at: r.try_get(20)?,
         placed_by: r.try_get(21)?,
+        node_id: r.try_get(22)?,
     })
 }
 
 impl Store {
-    /// Store a new call; returns it as stored (one round trip: `RETURNING`).
+    /// Store a new call, carried by this node; returns it as stored (one round trip: `RETURNING`).
     pub async fn insert_call(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -110,8 +114,8 @@ impl Store {
         let row = sqlx::query(&format!(
             "INSERT INTO calls (call_control_id, organization_id, connection_id, call_leg_id, call_session_id, \
              direction, state, from_number, to_number, from_display_name, client_state, webhook_url, \
-             webhook_failover_url, webhook_timeout_secs, time_limit_secs, created_at, placed_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             webhook_failover_url, webhook_timeout_secs, time_limit_secs, created_at, placed_by, node_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'initiated', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              RETURNING {COLUMNS}"
         ))
         .bind(call.call_control_id.as_str())
@@ -130,6 +134,7 @@ impl Store {
         .bind(call.time_limit_secs)
         .bind(&call.created_at)
         .bind(&call.placed_by)
+        .bind(self.node_id())
         .fetch_one(&mut **tx)
         .await?;
         from_row(&row)
@@ -251,11 +256,17 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
-    /// Calls still alive in the database (after a restart their legs are gone).
-    pub async fn live_call_ids(&self) -> Result<Vec<CallId>, DbError> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT call_control_id FROM calls WHERE ended_at IS NULL")
-            .fetch_all(self.db.pool())
-            .await?;
+    /// Calls node `node_id` carried that are still alive in the database
+    /// (after it restarts or dies, their legs are gone). With `unnamed`, also
+    /// those stored before nodes were named.
+    pub async fn live_call_ids_of(&self, node_id: &str, unnamed: bool) -> Result<Vec<CallId>, DbError> {
+        let unnamed = if unnamed { " OR node_id IS NULL" } else { "" };
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT call_control_id FROM calls WHERE ended_at IS NULL AND (node_id = $1{unnamed})"
+        ))
+        .bind(node_id)
+        .fetch_all(self.db.pool())
+        .await?;
         Ok(ids.into_iter().map(CallId::from).collect())
     }
 }

@@ -52,6 +52,8 @@ impl FromStr for Backend {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
+    /// For connections outside the pool (Postgres `LISTEN`).
+    url: std::sync::Arc<str>,
 }
 
 impl Database {
@@ -92,7 +94,33 @@ impl Database {
             .await
             .map_err(DbError::Connect)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend })
+        if backend == Backend::Postgres {
+            create_outbox_sequence(&pool).await?;
+        }
+        Ok(Self { pool, backend, url: url.into() })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// SQL for the database server's clock in unix milliseconds: nodes compare
+    /// leases on one clock, whatever their own clocks say.
+    pub fn now_millis_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+        }
+    }
+
+    /// SQL for the next outbox `seq`, handed out by the database: on Postgres
+    /// a sequence every node shares; on SQLite (one writer, one node) the
+    /// largest so far plus one, read under the write lock of the insert.
+    pub fn next_outbox_seq_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "nextval('webhook_outbox_seq')",
+            Backend::Sqlite => "(SELECT COALESCE(MAX(seq), 0) + 1 FROM webhook_outbox)",
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -160,6 +188,23 @@ async fn outside_any_transaction(conn: &mut sqlx::AnyConnection, sqlite: bool) -
         tracing::error!("a database connection was left inside a transaction: closed, rolled back");
     }
     Ok(outside)
+}
+
+/// The outbox's sequence (Postgres only, so not in the portable migrations),
+/// started above every `seq` an earlier Bond handed out. Under an advisory
+/// lock: nodes starting together would race on `CREATE SEQUENCE IF NOT EXISTS`.
+async fn create_outbox_sequence(pool: &AnyPool) -> Result<(), DbError> {
+    let mut tx = pool.begin().await?;
+    for statement in [
+        "SELECT pg_advisory_xact_lock(7460293, 0)",
+        "CREATE SEQUENCE IF NOT EXISTS webhook_outbox_seq",
+        "SELECT setval('webhook_outbox_seq', m) FROM (SELECT MAX(seq) AS m FROM webhook_outbox) AS x \
+         WHERE m > (SELECT last_value FROM webhook_outbox_seq)",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 fn create_sqlite_dir(url: &str) -> Result<(), DbError> {

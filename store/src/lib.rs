@@ -18,6 +18,7 @@ mod audit;
 mod calls;
 mod commands;
 mod connections;
+mod nodes;
 mod organizations;
 mod outbox;
 mod recordings;
@@ -30,8 +31,9 @@ pub use bond_call_core::{CallId, Ending};
 pub use calls::{CallRecord, NewCall};
 pub use commands::{Claim, IdempotencyScope};
 pub use connections::{Connection, ConnectionFields};
+pub use nodes::NodeRecord;
 pub use organizations::{ApiKeyRecord, Organization};
-pub use outbox::{Delivery, NewEvent, PendingEvent};
+pub use outbox::{partition_of, Delivery, NewEvent, PendingEvent, OUTBOX_CHANNEL, PARTITIONS};
 pub use recordings::RecordingRecord;
 pub use revocations::ApiKeyListing;
 pub use translations::{NewSegment, Segment};
@@ -40,7 +42,6 @@ pub use voice_config::VoiceConfig;
 /// A database transaction: what several changes that must land together are written in.
 pub type Tx = Transaction<'static, Any>;
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use sqlx::any::AnyRow;
@@ -48,11 +49,12 @@ use sqlx::{Any, Transaction};
 
 use crate::db::{Database, DbError};
 
-/// The database, with the outbox sequence this process hands out.
+/// The database, and the node (`cluster.node_id`) this process is: calls it
+/// places are stamped with it.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
-    next_seq: Arc<AtomicI64>,
+    node_id: Arc<str>,
 }
 
 /// A page request (Telnyx `page[number]`, `page[size]`, 1-based).
@@ -69,11 +71,18 @@ impl Page {
 }
 
 impl Store {
-    /// Wrap a migrated database. Bond assumes one instance writes the outbox of a database.
+    /// Wrap a migrated database, as node `local` (one node on its own database).
     pub async fn new(db: Database) -> Result<Self, DbError> {
-        let max: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM webhook_outbox").fetch_one(db.pool()).await?;
-        Ok(Self { db, next_seq: Arc::new(AtomicI64::new(max.unwrap_or(0) + 1)) })
+        Ok(Self { db, node_id: Arc::from("local") })
+    }
+
+    /// The same database, as node `node_id`.
+    pub fn for_node(self, node_id: &str) -> Self {
+        Self { node_id: Arc::from(node_id), ..self }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn db(&self) -> &Database {
@@ -122,10 +131,6 @@ impl Store {
         .fetch_all(self.db.pool())
         .await?;
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
-    }
-
-    fn next_seq(&self) -> i64 {
-        self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 }
 

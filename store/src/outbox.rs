@@ -1,5 +1,7 @@
 //! The webhook outbox. An event row is written in the transaction that changes
-//! the state it reports; the delivery worker reads rows in `seq` order.
+//! the state it reports; the delivery worker reads rows in `seq` order. The
+//! database hands out `seq` (any node may write), and each row carries its
+//! delivery partition (`lane`: its call's, so a call's events stay in one).
 
 use crate::CallId;
 use std::collections::BTreeMap;
@@ -9,7 +11,10 @@ use sqlx::{Any, Row, Transaction};
 
 use super::Store;
 use crate::clock::{rfc3339_now, unix_millis};
-use crate::db::DbError;
+use crate::db::{Backend, DbError};
+
+/// The Postgres channel an enqueue notifies at commit.
+pub const OUTBOX_CHANNEL: &str = "bond_outbox";
 
 /// An event to queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,15 +51,36 @@ pub struct PendingEvent {
     pub attempts: i64,
     /// Unix ms before which it is not retried.
     pub next_attempt_at: i64,
+    /// Its delivery partition ([`partition_of`]).
+    pub lane: i64,
+}
+
+/// Delivery partitions: each is delivered by one node at a time.
+pub const PARTITIONS: i64 = 64;
+
+/// The partition of a call's events (or of an account event, by its id):
+/// FNV-1a of the key, so every node and release computes the same.
+pub fn partition_of(key: &str) -> i64 {
+    let hash =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash % PARTITIONS as u64) as i64
 }
 
 /// Undelivered events meeting `condition` (which may use `$2`, `now`), oldest first, `$1` of them.
 fn events_sql(condition: &str) -> String {
     format!(
         "SELECT o.id, o.seq, o.call_control_id, o.body, o.url, o.failover_url, o.timeout_secs, o.attempts, \
-         o.next_attempt_at, o.organization_id FROM webhook_outbox o WHERE o.delivered_at IS NULL AND ({condition}) \
+         o.next_attempt_at, o.organization_id, o.lane FROM webhook_outbox o WHERE o.delivered_at IS NULL AND ({condition}) \
          ORDER BY o.seq LIMIT $1"
     )
+}
+
+/// ` AND <column> IN (...)` for `lanes` (numbers, so written inline); nothing for `None`.
+fn in_lanes(column: &str, lanes: Option<&[i64]>) -> String {
+    lanes.map_or_else(String::new, |lanes| {
+        let list: Vec<String> = lanes.iter().map(i64::to_string).collect();
+        format!(" AND {column} IN ({})", list.join(", "))
+    })
 }
 
 fn pending_from_row(r: &sqlx::any::AnyRow) -> Result<PendingEvent, DbError> {
@@ -69,6 +95,7 @@ fn pending_from_row(r: &sqlx::any::AnyRow) -> Result<PendingEvent, DbError> {
         attempts: r.try_get(7)?,
         next_attempt_at: r.try_get(8)?,
         organization_id: r.try_get(9)?,
+        lane: r.try_get(10)?,
     })
 }
 
@@ -88,13 +115,14 @@ impl Store {
             "record_type": "event",
             "payload": e.payload,
         });
-        sqlx::query(
+        let lane = partition_of(e.call_control_id.map_or(id.as_str(), CallId::as_str));
+        sqlx::query(&format!(
             "INSERT INTO webhook_outbox (id, seq, organization_id, call_control_id, event_type, body, url, \
-             failover_url, timeout_secs, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)",
-        )
+             failover_url, timeout_secs, attempts, next_attempt_at, created_at, lane) \
+             VALUES ($1, {}, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11)",
+            self.db.next_outbox_seq_sql()
+        ))
         .bind(&id)
-        .bind(self.next_seq())
         .bind(e.organization_id)
         .bind(e.call_control_id.map(CallId::as_str))
         .bind(e.event_type)
@@ -104,8 +132,13 @@ impl Store {
         .bind(e.timeout_secs)
         .bind(unix_millis())
         .bind(&now)
+        .bind(lane)
         .execute(&mut **tx)
         .await?;
+        if self.db.backend() == Backend::Postgres {
+            // Wakes every node's worker at commit (the owner of `lane` may be another node).
+            sqlx::query("SELECT pg_notify($1, '')").bind(OUTBOX_CHANNEL).execute(&mut **tx).await?;
+        }
         Ok(id)
     }
 
@@ -119,14 +152,18 @@ impl Store {
     /// due, and not behind an earlier event of their call that waits for a retry
     /// (so a connection whose receiver is down holds back its own calls only);
     /// leaving out the calls in `calls` and the events whose primary URL is one
-    /// of `urls` (those the worker is busy with).
+    /// of `urls` (those the worker is busy with); only in `lanes` (`None`: all).
     pub async fn due_events(
         &self,
         limit: i64,
         now: i64,
         calls: &[&str],
         urls: &[&str],
+        lanes: Option<&[i64]>,
     ) -> Result<Vec<PendingEvent>, DbError> {
+        if lanes.is_some_and(<[i64]>::is_empty) {
+            return Ok(Vec::new());
+        }
         // Parameters $1 and $2 are the limit and `now`; the lists follow.
         let list =
             |from: usize, n: usize| (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
@@ -143,6 +180,7 @@ impl Store {
         if !urls.is_empty() {
             due.push_str(&format!(" AND o.url NOT IN ({})", list(3 + calls.len(), urls.len())));
         }
+        due.push_str(&in_lanes("o.lane", lanes));
         let sql = events_sql(&due);
         let query = sqlx::query(&sql).bind(limit).bind(now);
         let query = calls.iter().chain(urls).fold(query, |q, v| q.bind(*v));
@@ -150,11 +188,15 @@ impl Store {
         rows.iter().map(pending_from_row).collect()
     }
 
-    /// When the next retry falls due (unix ms), if one waits.
-    pub async fn next_retry_at(&self, now: i64) -> Result<Option<i64>, DbError> {
-        let row = sqlx::query(
-            "SELECT MIN(next_attempt_at) FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at > $1",
-        )
+    /// When the next retry in `lanes` (`None`: any) falls due (unix ms), if one waits.
+    pub async fn next_retry_at(&self, now: i64, lanes: Option<&[i64]>) -> Result<Option<i64>, DbError> {
+        if lanes.is_some_and(<[i64]>::is_empty) {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT MIN(next_attempt_at) FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at > $1{}",
+            in_lanes("lane", lanes)
+        ))
         .bind(now)
         .fetch_one(self.db.pool())
         .await?;

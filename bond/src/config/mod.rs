@@ -7,8 +7,12 @@ pub use bond_calls::recording_storage::StorageConfig;
 pub use bond_sip::SipConfig;
 mod assistant;
 mod browsers;
+mod cluster;
+mod env;
 pub use assistant::AssistantConfig;
 pub use browsers::{TurnConfig, WebRtcConfig};
+pub use cluster::ClusterConfig;
+pub use env::ENV_OVERRIDES;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -28,90 +32,6 @@ impl ConfigError {
         Self { key: key.into(), problem: problem.into() }
     }
 }
-
-/// Environment variables and the keys they override.
-pub const ENV_OVERRIDES: &[(&str, &str)] = &[
-    ("BOND_DATA_DIR", "data_dir"),
-    ("BOND_DATABASE_URL", "database_url"),
-    ("BOND_RECORDINGS_DIR", "recordings_dir"),
-    ("BOND_HTTP_LISTEN", "http.listen"),
-    ("BOND_HTTP_MAX_BODY_BYTES", "http.max_body_bytes"),
-    ("BOND_HTTP_PUBLIC_URL", "http.public_url"),
-    ("BOND_HTTP_TLS_CERT", "http.tls_cert"),
-    ("BOND_HTTP_TLS_KEY", "http.tls_key"),
-    ("BOND_TRUSTED_CA", "trusted_ca"),
-    ("BOND_RECORDING_LINK_SECS", "recording_link_secs"),
-    ("BOND_SIP_UDP_LISTEN", "sip.udp_listen"),
-    ("BOND_SIP_TCP_LISTEN", "sip.tcp_listen"),
-    ("BOND_SIP_TLS_LISTEN", "sip.tls_listen"),
-    ("BOND_SIP_TLS_CERT", "sip.tls_cert"),
-    ("BOND_SIP_TLS_KEY", "sip.tls_key"),
-    ("BOND_SIP_RTP_TIMEOUT_SECS", "sip.rtp_timeout_secs"),
-    ("BOND_SIP_RING_TIMEOUT_SECS", "sip.ring_timeout_secs"),
-    ("BOND_SIP_TCP_IDLE_TIMEOUT_SECS", "sip.tcp_idle_timeout_secs"),
-    ("BOND_SIP_TCP_MAX_CONNECTIONS", "sip.tcp_max_connections"),
-    ("BOND_SIP_TCP_MAX_CONNECTIONS_PER_ADDRESS", "sip.tcp_max_connections_per_address"),
-    ("BOND_RTP_BIND_IP", "rtp.bind_ip"),
-    ("BOND_RTP_PUBLIC_IP", "rtp.public_ip"),
-    ("BOND_RTP_PORT_MIN", "rtp.port_min"),
-    ("BOND_RTP_PORT_MAX", "rtp.port_max"),
-    ("BOND_OPUS_COMPLEXITY", "rtp.opus_complexity"),
-    ("BOND_ENGINE_SHARDS", "rtp.engine_shards"),
-    ("BOND_RTP_PASSTHROUGH", "rtp.passthrough"),
-    ("BOND_RTP_RTCP", "rtp.rtcp"),
-    ("BOND_RTP_DRIVER_THREADS", "rtp.driver_threads"),
-    ("BOND_RTP_STRICT_SOURCE", "rtp.strict_source"),
-    ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
-    ("BOND_WHISPER_MODEL", "speech.whisper_model"),
-    ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
-    ("BOND_ASSEMBLYAI_API_KEY", "speech.assemblyai_api_key"),
-    ("BOND_ASSEMBLYAI_URL", "speech.assemblyai_url"),
-    ("BOND_DEEPGRAM_API_KEY", "speech.deepgram_api_key"),
-    ("BOND_DEEPGRAM_URL", "speech.deepgram_url"),
-    ("BOND_DEEPGRAM_MODEL", "speech.deepgram_model"),
-    ("BOND_MT_OPENAI_BASE_URL", "speech.openai_base_url"),
-    ("BOND_ELEVENLABS_API_KEY", "speech.elevenlabs_api_key"),
-    ("BOND_ELEVENLABS_URL", "speech.elevenlabs_url"),
-    ("BOND_ELEVENLABS_VOICE_ID", "speech.elevenlabs_voice_id"),
-    ("BOND_MT_OPENAI_API_KEY", "speech.openai_api_key"),
-    ("BOND_MT_OPENAI_MODEL", "speech.openai_model"),
-    ("BOND_WEBRTC_PUBLIC_IP", "webrtc.public_ip"),
-    ("BOND_WEBRTC_CODECS", "webrtc.codecs"),
-    ("BOND_WEBRTC_TCP", "webrtc.tcp"),
-    ("BOND_TURN_URLS", "turn.urls"),
-    ("BOND_TURN_SECRET", "turn.secret"),
-    ("BOND_TURN_TTL_SECS", "turn.ttl_secs"),
-    ("BOND_ASSISTANT_LLM_BASE_URL", "assistant.llm_base_url"),
-    ("BOND_ASSISTANT_LLM_API_KEY", "assistant.llm_api_key"),
-    ("BOND_ASSISTANT_LLM_MODEL", "assistant.llm_model"),
-    ("BOND_ASSISTANT_FALLBACK_BASE_URL", "assistant.fallback_base_url"),
-    ("BOND_ASSISTANT_FALLBACK_API_KEY", "assistant.fallback_api_key"),
-    ("BOND_ASSISTANT_FALLBACK_MODEL", "assistant.fallback_model"),
-    ("BOND_ASSISTANT_FIRST_TOKEN_TIMEOUT_MS", "assistant.first_token_timeout_ms"),
-    ("BOND_ASSISTANT_PRICE_CURRENCY", "assistant.price_currency"),
-    ("BOND_ASSISTANT_PRICE_STT_PER_MINUTE", "assistant.price_stt_per_minute"),
-    ("BOND_ASSISTANT_PRICE_LLM_PER_MILLION_PROMPT_TOKENS", "assistant.price_llm_per_million_prompt_tokens"),
-    (
-        "BOND_ASSISTANT_PRICE_LLM_PER_MILLION_COMPLETION_TOKENS",
-        "assistant.price_llm_per_million_completion_tokens",
-    ),
-    ("BOND_ASSISTANT_PRICE_TTS_PER_MILLION_CHARACTERS", "assistant.price_tts_per_million_characters"),
-    ("BOND_LOG_FORMAT", "log.format"),
-    ("BOND_LOG_LEVEL", "log.level"),
-    ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
-    ("BOND_BOOTSTRAP_API_KEY", "bootstrap_api_key"),
-    ("BOND_RATE_LIMIT_PER_SECOND", "rate_limit.per_second"),
-    ("BOND_RATE_LIMIT_BURST", "rate_limit.burst"),
-    ("BOND_WEBHOOKS_RETRY_INITIAL_MS", "webhooks.retry_initial_ms"),
-    ("BOND_WEBHOOKS_RETRY_MAX_MS", "webhooks.retry_max_ms"),
-    ("BOND_STORAGE_S3_BUCKET", "storage.s3_bucket"),
-    ("BOND_STORAGE_S3_ENDPOINT", "storage.s3_endpoint"),
-    ("BOND_STORAGE_S3_REGION", "storage.s3_region"),
-    ("BOND_STORAGE_S3_ACCESS_KEY_ID", "storage.s3_access_key_id"),
-    ("BOND_STORAGE_S3_SECRET_ACCESS_KEY", "storage.s3_secret_access_key"),
-    ("BOND_STORAGE_S3_PREFIX", "storage.s3_prefix"),
-    ("BOND_STORAGE_KEEP_LOCAL", "storage.keep_local"),
-];
 
 /// More engines than this is a typo, not a machine.
 const MAX_ENGINE_SHARDS: usize = 256;
@@ -145,6 +65,7 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub assistant: AssistantConfig,
     pub storage: StorageConfig,
+    pub cluster: ClusterConfig,
     pub log: LogConfig,
 }
 
@@ -330,6 +251,7 @@ impl Default for Config {
             speech: SpeechConfig::default(),
             assistant: AssistantConfig::default(),
             storage: StorageConfig::default(),
+            cluster: ClusterConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -459,6 +381,7 @@ impl Config {
             }
         }
         self.assistant.validate()?;
+        self.cluster.validate()?;
         if !(1..=16).contains(&self.speech.whisper_threads) {
             return Err(ConfigError::new("speech.whisper_threads", "must be 1 to 16"));
         }

@@ -12,6 +12,7 @@ impl CallService {
         if !call.is_alive() {
             return Err(CallError::Ended);
         }
+        self.carried_here(call).await?;
         let updated;
         let call = match &command.client_state {
             Some(client_state) => {

@@ -107,6 +107,12 @@ impl From<bond_calls::CallError> for ApiError {
         use bond_calls::CallError;
         match error {
             CallError::Invalid { code, detail, pointer } => Self::unprocessable(code, detail, &pointer),
+            CallError::OnAnotherNode { .. } => Self::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "10015",
+                "Call on another node",
+                format!("The {error}."),
+            ),
             CallError::UnknownAction(name) => {
                 Self::not_found(format!("Unknown call-control action '{name}'."))
             }

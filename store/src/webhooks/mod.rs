@@ -1,6 +1,7 @@
 //! Webhooks: Telnyx's envelope, Ed25519 signatures, and durable delivery from the outbox.
 
 pub mod org_keys;
+mod partitions;
 pub mod signing;
 pub mod worker;
 

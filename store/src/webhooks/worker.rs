@@ -17,8 +17,13 @@
 //! default 1 s doubling to 60 s): attempts 1-3 go to the primary URL, then the
 //! failover URL when there is one, alternating after that. Nothing is dropped:
 //! an event stays until delivered.
+//!
+//! Several nodes may share the outbox: each delivers only the partitions it
+//! holds (`partitions.rs`), re-balanced every [`REBALANCE_EVERY`], and on
+//! Postgres every enqueue wakes every node's worker through `LISTEN`.
 
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +31,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinSet;
 
+use super::partitions::Partitions;
 use super::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use super::OrgSigners;
 use crate::clock::{unix_millis, unix_seconds};
-use crate::db::DbError;
-use crate::{Delivery, PendingEvent, Store};
+use crate::db::{Backend, DbError};
+use crate::{Delivery, PendingEvent, Store, OUTBOX_CHANNEL};
 
 /// Due events read at a time.
 const BATCH: i64 = 500;
@@ -42,6 +48,8 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 const PRIMARY_ATTEMPTS: i64 = 3;
 /// How long the writer gathers deliveries before recording them.
 const RECORD_EVERY: Duration = Duration::from_millis(20);
+/// How often the partitions this node delivers are re-balanced.
+const REBALANCE_EVERY: Duration = Duration::from_secs(1);
 
 /// Wakes the worker when new events are queued.
 #[derive(Debug, Clone, Default)]
@@ -86,11 +94,11 @@ struct Worker {
 /// A lane: one call's events (an account event is a lane of its own).
 type LaneKey = String;
 
-/// The lanes running: each task's call and receiver URL.
+/// The lanes running: each task's call, receiver URL and partition.
 #[derive(Default)]
 struct Lanes {
     tasks: JoinSet<Result<Option<i64>, DbError>>,
-    by_task: HashMap<tokio::task::Id, (LaneKey, String)>,
+    by_task: HashMap<tokio::task::Id, (LaneKey, String, i64)>,
     calls: HashSet<LaneKey>,
     per_url: HashMap<String, usize>,
 }
@@ -100,12 +108,18 @@ impl Lanes {
         &mut self,
         key: LaneKey,
         url: String,
+        partition: i64,
         lane: impl Future<Output = Result<Option<i64>, DbError>> + Send + 'static,
     ) {
         *self.per_url.entry(url.clone()).or_default() += 1;
         self.calls.insert(key.clone());
         let task = self.tasks.spawn(lane);
-        self.by_task.insert(task.id(), (key, url));
+        self.by_task.insert(task.id(), (key, url, partition));
+    }
+
+    /// The partitions lanes are delivering.
+    fn partitions(&self) -> HashSet<i64> {
+        self.by_task.values().map(|(_, _, p)| *p).collect()
     }
 
     /// Forget a lane that ended; when its call's next event is due (a lane
@@ -115,7 +129,7 @@ impl Lanes {
         id: tokio::task::Id,
         result: Result<Result<Option<i64>, DbError>, tokio::task::JoinError>,
     ) -> Option<i64> {
-        if let Some((key, url)) = self.by_task.remove(&id) {
+        if let Some((key, url, _)) = self.by_task.remove(&id) {
             self.calls.remove(&key);
             if let Some(n) = self.per_url.get_mut(&url) {
                 *n -= 1;
@@ -151,11 +165,17 @@ pub async fn run(
         .unwrap_or_default();
     let (record, to_record) = mpsc::channel(LANES);
     let writer = tokio::spawn(record_deliveries(store.clone(), to_record));
+    if store.db().backend() == Backend::Postgres {
+        tokio::spawn(wake_on_notify(store.db().url().to_owned(), notifier.clone(), shutdown.clone()));
+    }
+    let mut partitions = Partitions::new(store.clone());
+    let mut rebalance = tokio::time::interval(REBALANCE_EVERY);
+    rebalance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let worker = Arc::new(Worker { store, signers, client, backoff, record });
     let mut lanes = Lanes::default();
     let mut next_due: Option<i64> = None;
     loop {
-        let wait = match worker.dispatch(&mut lanes).await {
+        let wait = match worker.dispatch(&mut lanes, partitions.delivered().as_deref()).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook outbox unreadable; retrying");
@@ -183,6 +203,7 @@ pub async fn run(
                 }
             }
             () = tokio::time::sleep(wait) => {}
+            _ = rebalance.tick() => partitions.rebalance(&lanes.partitions()).await,
             _ = shutdown.changed() => break,
         }
         if *shutdown.borrow() {
@@ -201,14 +222,20 @@ impl Worker {
     /// Start a lane for each call with due events that has none and whose
     /// receiver has room; returns how long until an event not read now is due
     /// (`None`: only what the lanes report).
-    async fn dispatch(self: &Arc<Self>, lanes: &mut Lanes) -> Result<Option<Duration>, DbError> {
+    /// Only events of `partitions` (`None`: all) are read.
+    async fn dispatch(
+        self: &Arc<Self>,
+        lanes: &mut Lanes,
+        partitions: Option<&[i64]>,
+    ) -> Result<Option<Duration>, DbError> {
         if lanes.calls.len() >= LANES {
             return Ok(None);
         }
         let busy_calls: Vec<&str> = lanes.calls.iter().map(String::as_str).collect();
         let full_urls: Vec<&str> =
             lanes.per_url.iter().filter(|(_, n)| **n >= LANES_PER_URL).map(|(u, _)| u.as_str()).collect();
-        let pending = self.store.due_events(BATCH, unix_millis(), &busy_calls, &full_urls).await?;
+        let pending =
+            self.store.due_events(BATCH, unix_millis(), &busy_calls, &full_urls, partitions).await?;
         let full = pending.len() as i64 == BATCH;
         // Each call's events in order, oldest call first.
         let mut order: Vec<LaneKey> = Vec::new();
@@ -227,20 +254,20 @@ impl Worker {
         }
         for key in order {
             let Some(events) = by_lane.remove(&key) else { continue };
-            let url = events[0].url.clone();
+            let (url, partition) = (events[0].url.clone(), events[0].lane);
             let on_url = lanes.per_url.get(&url).copied().unwrap_or(0);
             if lanes.calls.len() >= LANES || on_url >= LANES_PER_URL || lanes.calls.contains(&key) {
                 continue;
             }
             let worker = self.clone();
-            lanes.start(key, url, async move { worker.deliver_in_order(events).await });
+            lanes.start(key, url, partition, async move { worker.deliver_in_order(events).await });
         }
         if full {
             // More may be due than one read holds: read again soon.
             return Ok(Some(Duration::from_millis(10)));
         }
         // Events that were not due yet were not read: the earliest of those.
-        let waiting = self.store.next_retry_at(unix_millis()).await?;
+        let waiting = self.store.next_retry_at(unix_millis(), partitions).await?;
         Ok(waiting.map(|at| Duration::from_millis((at - unix_millis()).clamp(10, 5_000) as u64)))
     }
 
@@ -274,6 +301,35 @@ impl Worker {
             }
         }
         outcome
+    }
+}
+
+/// Wake the worker whenever any node enqueues (Postgres `LISTEN` on
+/// [`OUTBOX_CHANNEL`]; the listener connects again after a failure, and the
+/// worker's own polling covers the gap).
+async fn wake_on_notify(url: String, notifier: WebhookNotifier, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            Err(e) = relay_notifications(&url, &notifier) => {
+                tracing::warn!(error = %e, "webhook wake-ups lost; listening again");
+            }
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn relay_notifications(url: &str, notifier: &WebhookNotifier) -> Result<Infallible, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(OUTBOX_CHANNEL).await?;
+    // Whatever was queued while no one listened.
+    notifier.notify();
+    loop {
+        listener.recv().await?;
+        notifier.notify();
     }
 }
 
@@ -381,6 +437,7 @@ mod tests {
             timeout_secs: 2,
             attempts: 0,
             next_attempt_at: 0,
+            lane: 0,
         }
     }
 

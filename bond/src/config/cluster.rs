@@ -1,0 +1,27 @@
+//! Many nodes on one database (docs/cluster.md).
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// This node among the others sharing the database.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's name, unique among the nodes sharing the database; empty:
+    /// made on first start and kept in `<data_dir>/node_id`.
+    pub node_id: String,
+}
+
+impl ClusterConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if self.node_id.len() > 64 || !self.node_id.chars().all(allowed) {
+            return Err(ConfigError::new(
+                "cluster.node_id",
+                "must be at most 64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        Ok(())
+    }
+}

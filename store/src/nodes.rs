@@ -1,0 +1,162 @@
+//! Membership: the nodes sharing this database. Each holds a lease it renews
+//! every second with its load; a node whose lease lapsed is dead, and any
+//! other node ends the calls it carried, then removes it. Leases are read and
+//! written on the database's clock, so nodes' own clocks need not agree.
+
+use sqlx::Row;
+
+use super::Store;
+use crate::clock::rfc3339_now;
+use crate::db::DbError;
+
+/// A node as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub node_id: String,
+    pub role: String,
+    /// Where its HTTP API answers.
+    pub http_url: String,
+    pub started_at: String,
+    /// Unix ms on the database's clock.
+    pub lease_until: i64,
+    /// Legs it carried at its last renewal.
+    pub legs: i64,
+}
+
+impl Store {
+    /// Register this node (again, after a restart), leased for `lease_ms`.
+    pub async fn register_node(&self, role: &str, http_url: &str, lease_ms: i64) -> Result<(), DbError> {
+        let now = self.db.now_millis_sql();
+        sqlx::query(&format!(
+            "INSERT INTO cluster_nodes (node_id, role, http_url, started_at, lease_until, legs) \
+             VALUES ($1, $2, $3, $4, {now} + $5, 0) ON CONFLICT (node_id) DO UPDATE SET \
+             role = excluded.role, http_url = excluded.http_url, started_at = excluded.started_at, \
+             lease_until = excluded.lease_until, legs = 0"
+        ))
+        .bind(self.node_id())
+        .bind(role)
+        .bind(http_url)
+        .bind(rfc3339_now())
+        .bind(lease_ms)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Renew this node's lease for `lease_ms` with its load; false if it was
+    /// removed meanwhile (it was taken for dead: its calls were ended).
+    pub async fn renew_lease(&self, legs: i64, lease_ms: i64) -> Result<bool, DbError> {
+        let now = self.db.now_millis_sql();
+        let renewed = sqlx::query(&format!(
+            "UPDATE cluster_nodes SET lease_until = {now} + $1, legs = $2 WHERE node_id = $3"
+        ))
+        .bind(lease_ms)
+        .bind(legs)
+        .bind(self.node_id())
+        .execute(self.db.pool())
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    /// Leave the cluster (a clean stop, after ending this node's calls).
+    pub async fn deregister_node(&self) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM cluster_nodes WHERE node_id = $1")
+            .bind(self.node_id())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Every registered node, its lease lapsed or not, by id.
+    pub async fn nodes(&self) -> Result<Vec<NodeRecord>, DbError> {
+        let rows = sqlx::query(
+            "SELECT node_id, role, http_url, started_at, lease_until, legs FROM cluster_nodes ORDER BY node_id",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NodeRecord {
+                    node_id: r.try_get(0)?,
+                    role: r.try_get(1)?,
+                    http_url: r.try_get(2)?,
+                    started_at: r.try_get(3)?,
+                    lease_until: r.try_get(4)?,
+                    legs: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many nodes hold a lease now (at least this one, while it runs).
+    pub async fn live_node_count(&self) -> Result<i64, DbError> {
+        let now = self.db.now_millis_sql();
+        let count: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM cluster_nodes WHERE lease_until >= {now}"))
+                .fetch_one(self.db.pool())
+                .await?;
+        Ok(count.max(1))
+    }
+
+    /// The nodes whose lease has lapsed: dead.
+    pub async fn lapsed_nodes(&self) -> Result<Vec<String>, DbError> {
+        let now = self.db.now_millis_sql();
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT node_id FROM cluster_nodes WHERE lease_until < {now} AND node_id <> $1 ORDER BY node_id"
+        ))
+        .bind(self.node_id())
+        .fetch_all(self.db.pool())
+        .await?)
+    }
+
+    /// Remove dead node `node_id`, once its calls are ended; false if it renewed its lease meanwhile.
+    pub async fn remove_lapsed_node(&self, node_id: &str) -> Result<bool, DbError> {
+        let now = self.db.now_millis_sql();
+        let removed =
+            sqlx::query(&format!("DELETE FROM cluster_nodes WHERE node_id = $1 AND lease_until < {now}"))
+                .bind(node_id)
+                .execute(self.db.pool())
+                .await?;
+        Ok(removed.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::tests::test_urls;
+    use crate::db::Database;
+
+    #[tokio::test]
+    async fn a_node_whose_lease_lapses_is_seen_dead_by_the_others_and_can_be_removed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in test_urls(dir.path()) {
+            let suffix = uuid::Uuid::new_v4().simple().to_string();
+            let db = Database::connect(&url).await.unwrap();
+            let a = Store::new(db.clone()).await.unwrap().for_node(&format!("a-{suffix}"));
+            let b = Store::new(db).await.unwrap().for_node(&format!("b-{suffix}"));
+            a.register_node("all", "http://a", 60_000).await.unwrap();
+            // b's lease is already over when it is written.
+            b.register_node("all", "http://b", -1).await.unwrap();
+            let lapsed = a.lapsed_nodes().await.unwrap();
+            assert!(lapsed.contains(&b.node_id().to_owned()), "{url}: {lapsed:?}");
+            assert!(!lapsed.contains(&a.node_id().to_owned()), "{url}");
+            assert!(
+                !b.lapsed_nodes().await.unwrap().contains(&b.node_id().to_owned()),
+                "a node never reaps itself"
+            );
+
+            assert!(a.remove_lapsed_node(b.node_id()).await.unwrap(), "{url}");
+            assert!(!a.remove_lapsed_node(b.node_id()).await.unwrap(), "{url}: removed twice");
+            assert!(!b.renew_lease(3, 3_000).await.unwrap(), "{url}: a removed node learns it on renewal");
+            assert!(
+                !a.remove_lapsed_node(a.node_id()).await.unwrap(),
+                "{url}: a live lease is never removed"
+            );
+            assert!(a.renew_lease(7, 60_000).await.unwrap());
+            let me = a.nodes().await.unwrap().into_iter().find(|n| n.node_id == a.node_id()).unwrap();
+            assert_eq!((me.legs, me.http_url.as_str()), (7, "http://a"), "{url}");
+            a.deregister_node().await.unwrap();
+        }
+    }
+}

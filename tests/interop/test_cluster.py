@@ -1,0 +1,197 @@
+"""Two `bond serve` nodes on one Postgres database (docs/cluster.md).
+
+Node A runs on the shipped defaults; node B on the next free addresses (the
+quick start's layout). Each test gets a fresh schema in BOND_TEST_DATABASE_URL
+and is skipped without it. Checked here:
+
+- calls placed through both nodes: every webhook delivered once (one `data.id`,
+  one delivery), each call's events in order, and both nodes delivering; an
+  action sent to the node that does not carry the call is refused (421) with
+  the node that does;
+- a node starting ends only its own calls left from before, never another's;
+- a node killed with SIGKILL mid-call: its calls' `call.hangup` delivered
+  within 7 s, the other node's calls untouched;
+- one Idempotency-Key sent 20 times at once through both nodes: one call.
+"""
+
+import contextlib
+import json
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import API_KEY, Bond, Receiver, api
+from test_crash_safety import postgres_url, wait_until
+
+# Node B: every listening address of the defaults moved (HTTP, SIP, WebRTC, RTP range).
+NODE_B = {
+    "BOND_HTTP_LISTEN": "127.0.0.1:8081",
+    "BOND_SIP_UDP_LISTEN": "0.0.0.0:5070",
+    "BOND_SIP_TCP_LISTEN": "0.0.0.0:5070",
+    "BOND_WEBRTC_LISTEN": "0.0.0.0:40001",
+    "BOND_RTP_PORT_MIN": "30002",
+    "BOND_RTP_PORT_MAX": "39998",
+}
+
+
+@contextlib.contextmanager
+def node(url, env=None):
+    """A node on database `url`, with its own data directory, killed afterwards."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        bond = Bond(data_dir, {"BOND_DATABASE_URL": url, **(env or {})})
+        bond.start()
+        try:
+            yield bond
+        finally:
+            bond.kill()
+
+
+@pytest.fixture
+def database():
+    url = postgres_url()
+    if not url:
+        pytest.skip("BOND_TEST_DATABASE_URL is not set")
+    return url
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def events(receiver):
+    return [json.loads(body)["data"] for _, body in receiver.received]
+
+
+def hung_up(receiver):
+    return {e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.hangup"}
+
+
+def dial(bond, connection, to="loop:echo", key=None):
+    body = json.dumps({"connection_id": connection, "to": to, "from": "+13125550100"}).encode()
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    req = urllib.request.Request(f"{bond.base_url}/calls", method="POST", data=body, headers=headers)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())["data"]["call_control_id"]
+
+
+def metric(bond, name):
+    """A counter or gauge of this node's /metrics (0 before it is first set)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{bond.port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def delivered_count(bond):
+    return metric(bond, "bond_webhooks_delivered_total")
+
+
+def balanced(*nodes):
+    """Whether the nodes hold the 64 delivery partitions between them, evenly."""
+    held = [metric(n, "bond_webhook_partitions_held") for n in nodes]
+    return sum(held) == 64 and max(held) - min(held) <= 1
+
+
+def application(bond, receiver):
+    body = {"application_name": "cluster", "webhook_event_url": receiver.url}
+    return api(bond, "POST", "/call_control_applications", body)["data"]["id"]
+
+
+def test_calls_through_two_nodes_have_each_webhook_delivered_once_in_order(database, receiver):
+    with node(database) as a, node(database, NODE_B) as b:
+        connection = application(a, receiver)
+        wait_until(lambda: balanced(a, b), 10, "the delivery partitions split between the nodes")
+        calls = []
+        for _ in range(20):
+            calls += [dial(a, connection), dial(b, connection)]
+        # An action reaches only the node carrying the call (no forwarding yet): 421, naming it.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            api(a, "POST", f"/calls/{calls[1]}/actions/hangup", {})
+        assert refused.value.code == 421
+        assert "127.0.0.1:8081" in json.loads(refused.value.read())["errors"][0]["detail"]
+        for i, call in enumerate(calls):
+            api(a if i % 2 == 0 else b, "POST", f"/calls/{call}/actions/hangup", {})
+        wait_until(lambda: hung_up(receiver) >= set(calls), 30, "every call's call.hangup")
+        time.sleep(1.5)  # room for a duplicate to arrive
+        received = events(receiver)
+        ids = [e["id"] for e in received]
+        assert len(ids) == len(set(ids)), "an event was delivered twice"
+        for call in calls:
+            types = [e["event_type"] for e in received if e["payload"].get("call_control_id") == call]
+            assert types[0] == "call.initiated" and types[-1] == "call.hangup", (call, types)
+            assert types.count("call.hangup") == 1, (call, types)
+        assert delivered_count(a) > 0 and delivered_count(b) > 0, "one node delivered everything"
+        assert delivered_count(a) + delivered_count(b) == len(received)
+
+
+def test_a_node_killed_mid_call_has_its_calls_reported_ended_and_the_others_kept(database, receiver):
+    with node(database) as a, node(database, NODE_B) as b:
+        connection = application(a, receiver)
+        wait_until(lambda: balanced(a, b), 10, "the delivery partitions split between the nodes")
+        on_a = [dial(a, connection) for _ in range(5)]
+        on_b = [dial(b, connection) for _ in range(5)]
+        wait_until(lambda: len(events(receiver)) >= 10, 20, "every call.initiated")
+
+        # A node starting again ends its own calls left from its last run, not another's.
+        b_dir = b.data_dir
+        b.proc.kill()
+        b.proc.wait()
+        killed_at = time.time()
+        # Node A reports B's calls ended: B's lease lapses (3 s) and A reaps it.
+        wait_until(lambda: hung_up(receiver) >= set(on_b), 7, "call.hangup of the dead node's calls within 7 s")
+        reported_in = time.time() - killed_at
+        for call in on_a:
+            assert api(a, "GET", f"/calls/{call}")["data"]["ended_at"] is None, "a live node's call was ended"
+        assert not hung_up(receiver) & set(on_a)
+
+        # B back on its data directory: nothing of A's is touched, nothing reported twice.
+        again = Bond(b_dir, {"BOND_DATABASE_URL": database, **NODE_B})
+        again.start()
+        try:
+            more_on_b = [dial(again, connection) for _ in range(2)]
+            time.sleep(2)
+            for call in on_a + more_on_b:
+                assert api(a, "GET", f"/calls/{call}")["data"]["ended_at"] is None
+            hangups = [e for e in events(receiver) if e["event_type"] == "call.hangup"]
+            assert len(hangups) == len(on_b), [e["payload"]["call_control_id"] for e in hangups]
+            causes = {e["payload"]["hangup_cause"] for e in hangups}
+            assert causes == {"unspecified"}, causes
+        finally:
+            again.kill()
+        print(f"dead node's calls reported ended {reported_in:.1f} s after the kill")
+
+
+def test_one_idempotency_key_through_two_nodes_makes_one_call(database, receiver):
+    with node(database) as a, node(database, NODE_B) as b:
+        connection = application(a, receiver)
+        key = str(uuid.uuid4())
+        start = threading.Barrier(20)
+
+        def attempt(i):
+            start.wait()
+            for _ in range(50):
+                try:
+                    return dial(a if i % 2 == 0 else b, connection, key=key)
+                except urllib.error.HTTPError as e:
+                    if e.code != 409:  # the first is still being answered
+                        raise
+                    time.sleep(0.05)
+            raise AssertionError("the first request never finished")
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = set(pool.map(attempt, range(20)))
+        assert len(answers) == 1, answers
+        calls = api(a, "GET", "/calls?page[size]=50")["data"]
+        assert len(calls) == 1, [c["call_control_id"] for c in calls]
