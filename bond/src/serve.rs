@@ -14,6 +14,7 @@ use bond_agents::turn::TurnServers;
 use bond_calls::recording_storage::RecordingStorage;
 use bond_calls::{CallFiles, CallService, RecordingLinks};
 use bond_control_api::http::app;
+use bond_control_api::http::forward::Forwarder;
 use bond_control_api::http::guard::RateLimiter;
 use bond_control_api::http::listener::TlsAcceptor;
 use bond_control_api::revocation::Revocations;
@@ -49,6 +50,8 @@ pub enum ServeError {
     Storage(String),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Cluster(String),
     #[error("trusted_ca: {0}")]
     Trust(#[from] bond_store::trust::TrustError),
 }
@@ -116,7 +119,12 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     }
     tokio::spawn(calls.clone().run_engine_events());
     tokio::spawn(calls.clone().run_time_limits());
+    let forwarder = match config.cluster.nats_url.as_str() {
+        "" => None,
+        url => Some(Forwarder::connect(url, &instance_id).await.map_err(ServeError::Cluster)?),
+    };
     Ok(AppState {
+        forwarder,
         signers: OrgSigners::new(store.clone(), signer.clone()),
         store,
         engine,
@@ -225,6 +233,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         backoff,
         stopped_webhooks.clone(),
     ));
+    if let Some(forwarder) = state.forwarder.clone() {
+        tokio::spawn(forwarder.serve(state.clone()));
+    }
     let membership = tokio::spawn(state.calls.clone().run_membership(public_url(config), stopped_webhooks));
     let sip = bond_sip::start(
         &config.sip,

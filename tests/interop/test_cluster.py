@@ -5,9 +5,10 @@ quick start's layout). Each test gets a fresh schema in BOND_TEST_DATABASE_URL
 and is skipped without it. Checked here:
 
 - calls placed through both nodes: every webhook delivered once (one `data.id`,
-  one delivery), each call's events in order, and both nodes delivering; an
-  action sent to the node that does not carry the call is refused (421) with
-  the node that does;
+  one delivery), each call's events in order, and both nodes delivering;
+- an action sent to either node reaches the node carrying the call over NATS;
+  without NATS it is refused (421) naming that node; for a node just killed it
+  answers 503 with Retry-After until the node is reaped, then "call ended";
 - a node starting ends only its own calls left from before, never another's;
 - a node killed with SIGKILL mid-call: its calls' `call.hangup` delivered
   within 7 s, the other node's calls untouched;
@@ -29,6 +30,8 @@ import pytest
 from conftest import API_KEY, Bond, Receiver, api
 from test_crash_safety import postgres_url, wait_until
 
+# Both nodes talk over the NATS server every machine here runs.
+NATS = {"BOND_CLUSTER_NATS_URL": "nats://127.0.0.1:4222"}
 # Node B: every listening address of the defaults moved (HTTP, SIP, WebRTC, RTP range).
 NODE_B = {
     "BOND_HTTP_LISTEN": "127.0.0.1:8081",
@@ -116,7 +119,7 @@ def test_calls_through_two_nodes_have_each_webhook_delivered_once_in_order(datab
         calls = []
         for _ in range(20):
             calls += [dial(a, connection), dial(b, connection)]
-        # An action reaches only the node carrying the call (no forwarding yet): 421, naming it.
+        # Without a bus, an action reaches only the node carrying the call: 421, naming it.
         with pytest.raises(urllib.error.HTTPError) as refused:
             api(a, "POST", f"/calls/{calls[1]}/actions/hangup", {})
         assert refused.value.code == 421
@@ -134,6 +137,38 @@ def test_calls_through_two_nodes_have_each_webhook_delivered_once_in_order(datab
             assert types.count("call.hangup") == 1, (call, types)
         assert delivered_count(a) > 0 and delivered_count(b) > 0, "one node delivered everything"
         assert delivered_count(a) + delivered_count(b) == len(received)
+
+
+def status_of(bond, call, action="hangup", body=None):
+    """The HTTP status (and Retry-After) of an action through `bond`."""
+    try:
+        api(bond, "POST", f"/calls/{call}/actions/{action}", body or {})
+        return 200, None
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("retry-after")
+
+
+def test_actions_through_either_node_reach_the_node_carrying_the_call(database, receiver):
+    with node(database, NATS) as a, node(database, {**NODE_B, **NATS}) as b:
+        connection = application(a, receiver)
+        on_a, on_b = dial(a, connection), dial(b, connection)
+        wait_until(lambda: len(events(receiver)) >= 2, 20, "both call.initiated")
+        # Each through the node that does not carry it.
+        assert status_of(b, on_a, "client_state_update", {"client_state": "YQ=="}) == (200, None)
+        assert api(a, "GET", f"/calls/{on_a}")["data"]["client_state"] == "YQ=="
+        assert status_of(a, on_b) == (200, None)
+        wait_until(lambda: on_b in hung_up(receiver), 10, "the forwarded hangup's call.hangup")
+        # An error comes back as the carrying node gave it: the call has ended (422).
+        assert status_of(a, on_b)[0] == 422
+
+        # B dies: until A reaps it, actions on B's calls answer 503 with Retry-After.
+        another_on_b = dial(b, connection)
+        b.proc.kill()
+        b.proc.wait()
+        assert status_of(a, another_on_b) == (503, "1")
+        wait_until(lambda: another_on_b in hung_up(receiver), 7, "the dead node's call ended")
+        assert status_of(a, another_on_b)[0] == 422
+        assert status_of(a, on_a) == (200, None)
 
 
 def test_a_node_killed_mid_call_has_its_calls_reported_ended_and_the_others_kept(database, receiver):

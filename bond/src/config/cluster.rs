@@ -11,6 +11,9 @@ pub struct ClusterConfig {
     /// This node's name, unique among the nodes sharing the database; empty:
     /// made on first start and kept in `<data_dir>/node_id`.
     pub node_id: String,
+    /// NATS (`nats://host:port`), over which actions reach the node carrying
+    /// their call; empty: such actions answer 421 naming that node.
+    pub nats_url: String,
 }
 
 impl ClusterConfig {
@@ -21,6 +24,12 @@ impl ClusterConfig {
                 "cluster.node_id",
                 "must be at most 64 letters, digits, '-', '_' or '.'",
             ));
+        }
+        if !self.nats_url.is_empty()
+            && !self.nats_url.starts_with("nats://")
+            && !self.nats_url.starts_with("tls://")
+        {
+            return Err(ConfigError::new("cluster.nats_url", "must start with nats:// or tls://"));
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! `/v2/calls`: dial, read, list, and the call-control actions.
+//! `/v2/calls`: dial, read and list (the actions are `actions.rs`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,9 +15,7 @@ use crate::state::AppState;
 use bond_calls::action::fields;
 use bond_calls::country::{country_of, in_countries};
 use bond_calls::endpoint::{self, PhoneUser};
-use bond_calls::{
-    amd, stream_request, supervisor_role, Action, AmdRequest, Command, Dial, Endpoint, Link, Supervise,
-};
+use bond_calls::{amd, stream_request, supervisor_role, AmdRequest, Dial, Endpoint, Link, Supervise};
 use bond_store::{CallRecord, Claim, IdempotencyScope, Page, VoiceConfig};
 
 /// The `POST /v2/calls` fields Bond understands. Fields for features Bond does not
@@ -181,14 +179,14 @@ fn confine_agent_dial(principal: &Principal, connection_id: &str, body: &DialBod
     }
 }
 
-fn forbidden(detail: &str) -> ApiError {
+pub(super) fn forbidden(detail: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "10010", "Forbidden", detail)
 }
 
 /// What the organization's voice config allows a dial to reach: who may dial
 /// raw `sip:` URIs, and which countries a number (alone or inside a `sip:`
 /// URI) may be in.
-fn check_outbound(endpoint: &Endpoint, config: &VoiceConfig, role: Role) -> Result<(), ApiError> {
+pub(super) fn check_outbound(endpoint: &Endpoint, config: &VoiceConfig, role: Role) -> Result<(), ApiError> {
     if matches!(endpoint, Endpoint::Sip(_)) && role < config.sip_uri_dialing {
         return Err(forbidden(&format!(
             "Dialing sip: URIs needs the {} role (voice_config.sip_uri_dialing).",
@@ -444,7 +442,7 @@ async fn amd_request(
         .map_err(invalid)
 }
 
-fn replay(status: u16, body: &str) -> Response {
+pub(super) fn replay(status: u16, body: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     (status, Json(value)).into_response()
@@ -511,82 +509,4 @@ pub async fn list(
         state.store.list_calls(&principal.organization_id, page).await.map_err(|e| ApiError::internal(&e))?;
     let data: Vec<Value> = calls.iter().map(call_json).collect();
     Ok(page_json(data, page, total))
-}
-
-#[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role, client_state_update, gather, gather_using_audio, gather_using_speak, gather_stop, transfer, enqueue, leave_queue, refer, ai_assistant_start, ai_assistant_stop, ai_assistant_add_messages")),
-    request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
-    responses((status = 200, description = "Done", body = super::schemas::Data<super::schemas::ActionResult>),
-    (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
-    (status = 422, description = "Call has ended (90018) or invalid field", body = ErrorEnvelope), (status = 401, description = "No or wrong API key", body = ErrorEnvelope), (status = 403, description = "Role may not", body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn action(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path((id, name)): Path<(CallId, String)>,
-    Body(body): Body<Value>,
-) -> Result<Response, ApiError> {
-    principal.require(Role::Agent)?;
-    let call = find_call(&state, &principal, &id).await?;
-    principal.require_call(&call)?;
-    let command = Command::parse(&name, &body)?;
-    let action = &command.action;
-    if action.needs_supervisor() {
-        principal.require(Role::Supervisor)?;
-    }
-    if let Action::Bridge { with, .. } = action {
-        // The other call too must be one this caller may act on.
-        let other = find_call(&state, &principal, with).await.map_err(|_| {
-            ApiError::unprocessable(
-                "10005",
-                "No call with that call_control_id_to_bridge_with.",
-                "/call_control_id_to_bridge_with",
-            )
-        })?;
-        principal.require_call(&other)?;
-    }
-    if let Action::Transfer(transfer) = action {
-        // The new party's webhooks may go elsewhere, as a dial's may: the same checks and role.
-        let urls = [
-            (&transfer.webhook_url, "/webhook_url"),
-            (&transfer.webhook_failover_url, "/webhook_failover_url"),
-        ];
-        for (url, pointer) in urls {
-            if let Some(url) = url {
-                if principal.role < Role::Supervisor {
-                    return Err(forbidden(&format!("{} needs the supervisor role.", &pointer[1..])));
-                }
-                super::connections::validate_url(url, pointer)?;
-            }
-        }
-        // The new party is dialed as a dial would be: the same outbound policy.
-        if matches!(transfer.endpoint, Endpoint::E164(_) | Endpoint::Sip(_)) {
-            let config = state
-                .store
-                .voice_config(&principal.organization_id)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            check_outbound(&transfer.endpoint, &config, principal.role)?;
-        }
-    }
-    let command_id = command.command_id.clone();
-    if let Some(command_id) = &command_id {
-        if let Some((status, stored)) = state
-            .store
-            .command_result(&call.call_control_id, command_id)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-        {
-            return Ok(replay(status, &stored));
-        }
-    }
-    state.calls.act(&call, command).await?;
-    let response = json!({ "data": { "result": "ok" } });
-    if let Some(command_id) = &command_id {
-        state
-            .store
-            .save_command_result(&call.call_control_id, command_id, &name, 200, &response.to_string())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-    }
-    Ok(Json(response).into_response())
 }

@@ -2,6 +2,7 @@
 //! it with `tower::ServiceExt::oneshot` and no server.
 
 mod account;
+mod actions;
 mod agent_states;
 mod agents;
 pub use agents::signaling_frame;
@@ -11,6 +12,7 @@ mod connections;
 mod deadline;
 mod error;
 pub mod extract;
+pub mod forward;
 pub mod guard;
 mod health;
 pub mod listener;
@@ -72,7 +74,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(connections::get, connections::update, connections::delete))
         .routes(routes!(calls::list, calls::dial))
         .routes(routes!(calls::get))
-        .routes(routes!(calls::action))
+        .routes(routes!(actions::action))
         .routes(routes!(account::webhook_public_key))
         .routes(routes!(account::audit_log))
         .routes(routes!(voice_config::get, voice_config::update))
