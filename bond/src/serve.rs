@@ -125,6 +125,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     };
     Ok(AppState {
         forwarder,
+        placement: Default::default(),
         signers: OrgSigners::new(store.clone(), signer.clone()),
         store,
         engine,

@@ -34,6 +34,7 @@ mod linked;
 mod live;
 mod membership;
 pub mod payload;
+pub mod placement;
 mod playback;
 pub mod queue;
 mod recording;

@@ -12,7 +12,7 @@ use crate::revocation::Credential;
 use crate::state::AppState;
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     pub organization_id: String,
     pub api_key_id: String,

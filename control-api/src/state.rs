@@ -28,6 +28,8 @@ pub struct AppState {
     pub instance_id: String,
     /// The bus to the other nodes (`cluster.nats_url`); `None`: actions on their calls answer 421.
     pub forwarder: Option<crate::http::forward::Forwarder>,
+    /// Where dials go when there are other nodes.
+    pub placement: std::sync::Arc<bond_calls::placement::Placement>,
     pub max_body_bytes: usize,
     /// Where Bond is reached from outside (`http.public_url`), for signed URLs.
     pub public_url: String,

@@ -88,6 +88,18 @@ impl Store {
             .collect()
     }
 
+    /// The nodes holding a lease now, each with the live calls it carries, by id.
+    pub async fn live_node_loads(&self) -> Result<Vec<(String, i64)>, DbError> {
+        let now = self.db.now_millis_sql();
+        let rows = sqlx::query(&format!(
+            "SELECT n.node_id, (SELECT COUNT(*) FROM calls c WHERE c.node_id = n.node_id AND c.ended_at IS NULL) \
+             FROM cluster_nodes n WHERE n.lease_until >= {now} ORDER BY n.node_id"
+        ))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
     /// How many nodes hold a lease now (at least this one, while it runs).
     pub async fn live_node_count(&self) -> Result<i64, DbError> {
         let now = self.db.now_millis_sql();
@@ -156,6 +168,9 @@ mod tests {
             assert!(a.renew_lease(7, 60_000).await.unwrap());
             let me = a.nodes().await.unwrap().into_iter().find(|n| n.node_id == a.node_id()).unwrap();
             assert_eq!((me.legs, me.http_url.as_str()), (7, "http://a"), "{url}");
+            let loads = a.live_node_loads().await.unwrap();
+            assert!(loads.contains(&(a.node_id().to_owned(), 0)), "{url}: {loads:?}");
+            assert!(!loads.iter().any(|(n, _)| n == b.node_id()), "{url}: a removed node has no load");
             a.deregister_node().await.unwrap();
         }
     }

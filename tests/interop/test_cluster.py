@@ -12,11 +12,14 @@ and is skipped without it. Checked here:
 - a node starting ends only its own calls left from before, never another's;
 - a node killed with SIGKILL mid-call: its calls' `call.hangup` delivered
   within 7 s, the other node's calls untouched;
-- one Idempotency-Key sent 20 times at once through both nodes: one call.
+- one Idempotency-Key sent 20 times at once through both nodes: one call;
+- with three nodes, 300 dials through any of them: each carries a third
+  (within 10 %); dials linked to a call or supervising it: on that call's node.
 """
 
 import contextlib
 import json
+import os
 import tempfile
 import threading
 import time
@@ -39,6 +42,14 @@ NODE_B = {
     "BOND_SIP_TCP_LISTEN": "0.0.0.0:5070",
     "BOND_WEBRTC_LISTEN": "0.0.0.0:40001",
     "BOND_RTP_PORT_MIN": "30002",
+    "BOND_RTP_PORT_MAX": "34998",
+}
+NODE_C = {
+    "BOND_HTTP_LISTEN": "127.0.0.1:8082",
+    "BOND_SIP_UDP_LISTEN": "0.0.0.0:5080",
+    "BOND_SIP_TCP_LISTEN": "0.0.0.0:5080",
+    "BOND_WEBRTC_LISTEN": "0.0.0.0:40002",
+    "BOND_RTP_PORT_MIN": "35002",
     "BOND_RTP_PORT_MAX": "39998",
 }
 
@@ -102,9 +113,10 @@ def delivered_count(bond):
 
 
 def balanced(*nodes):
-    """Whether the nodes hold the 64 delivery partitions between them, evenly."""
+    """Whether the nodes hold the 64 delivery partitions between them, about evenly
+    (each its share, 64 / nodes rounded up, or what the others leave)."""
     held = [metric(n, "bond_webhook_partitions_held") for n in nodes]
-    return sum(held) == 64 and max(held) - min(held) <= 1
+    return sum(held) == 64 and min(held) >= 64 // len(nodes) - 2
 
 
 def application(bond, receiver):
@@ -139,6 +151,17 @@ def test_calls_through_two_nodes_have_each_webhook_delivered_once_in_order(datab
         assert delivered_count(a) + delivered_count(b) == len(received)
 
 
+def node_of(bond, call):
+    """The node carrying `call` (Bond's `node_id` field)."""
+    return api(bond, "GET", f"/calls/{call}")["data"]["node_id"]
+
+
+def name_of(bond):
+    """A node's name, as made on its first start."""
+    with open(os.path.join(bond.data_dir, "node_id")) as f:
+        return f.read().strip()
+
+
 def status_of(bond, call, action="hangup", body=None):
     """The HTTP status (and Retry-After) of an action through `bond`."""
     try:
@@ -151,8 +174,12 @@ def status_of(bond, call, action="hangup", body=None):
 def test_actions_through_either_node_reach_the_node_carrying_the_call(database, receiver):
     with node(database, NATS) as a, node(database, {**NODE_B, **NATS}) as b:
         connection = application(a, receiver)
-        on_a, on_b = dial(a, connection), dial(b, connection)
-        wait_until(lambda: len(events(receiver)) >= 2, 20, "both call.initiated")
+        wait_until(lambda: balanced(a, b), 10, "both nodes up")
+        # Dials are spread over the nodes: take one call each carries.
+        calls = [dial(a, connection) for _ in range(8)]
+        carried = {call: node_of(a, call) for call in calls}
+        on_a = next(call for call in calls if carried[call] == name_of(a))
+        on_b, another_on_b = [call for call in calls if carried[call] == name_of(b)][:2]
         # Each through the node that does not carry it.
         assert status_of(b, on_a, "client_state_update", {"client_state": "YQ=="}) == (200, None)
         assert api(a, "GET", f"/calls/{on_a}")["data"]["client_state"] == "YQ=="
@@ -162,7 +189,6 @@ def test_actions_through_either_node_reach_the_node_carrying_the_call(database, 
         assert status_of(a, on_b)[0] == 422
 
         # B dies: until A reaps it, actions on B's calls answer 503 with Retry-After.
-        another_on_b = dial(b, connection)
         b.proc.kill()
         b.proc.wait()
         assert status_of(a, another_on_b) == (503, "1")
@@ -230,3 +256,29 @@ def test_one_idempotency_key_through_two_nodes_makes_one_call(database, receiver
         assert len(answers) == 1, answers
         calls = api(a, "GET", "/calls?page[size]=50")["data"]
         assert len(calls) == 1, [c["call_control_id"] for c in calls]
+
+
+
+
+def test_dials_through_any_of_three_nodes_are_spread_and_partners_kept_together(database, receiver):
+    loose = {"BOND_RATE_LIMIT_PER_SECOND": "1000", "BOND_RATE_LIMIT_BURST": "1000", **NATS}
+    with node(database, loose) as a, node(database, {**NODE_B, **loose}) as b, \
+            node(database, {**NODE_C, **loose}) as c:
+        nodes = [a, b, c]
+        connection = application(a, receiver)
+        wait_until(lambda: len(api(a, "GET", "/calls")["data"]) == 0 and balanced(a, b, c), 10, "three nodes up")
+        with ThreadPoolExecutor(6) as pool:
+            calls = list(pool.map(lambda i: dial(nodes[i % 3], connection), range(300)))
+        carried = [node_of(a, call) for call in calls]
+        counts = {n: carried.count(n) for n in set(carried)}
+        print(f"300 dials carried per node: {sorted(counts.values())}")
+        assert len(counts) == 3, counts
+        assert all(90 <= n <= 110 for n in counts.values()), counts
+
+        # Linked and supervising dials, through every node: on their partner's node.
+        for i, partner in enumerate(calls[:30]):
+            via = nodes[(i + 1) % 3]
+            field = {"link_to": partner} if i % 2 == 0 else {"supervise_call_control_id": partner}
+            body = {"connection_id": connection, "to": "loop:echo", "from": "+13125550100", **field}
+            linked = api(via, "POST", "/calls", body)["data"]["call_control_id"]
+            assert node_of(a, linked) == carried[i], (field, carried[i])

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::calls::{check_outbound, find_call, forbidden, replay};
 use super::extract::Body;
+use super::forward::Forwarded;
 use super::{ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
@@ -72,7 +73,13 @@ pub async fn action(
     }
     match (&state.forwarder, call.node_id.as_deref()) {
         (Some(forwarder), Some(node)) if node != state.store.node_id() && call.is_alive() => {
-            Ok(forwarder.forward(node, &call, &name, &body).await)
+            let request = Forwarded::Action {
+                organization_id: call.organization_id.clone(),
+                call_control_id: call.call_control_id.clone(),
+                action: name,
+                body,
+            };
+            Ok(forwarder.forward(node, &request).await?.into_response())
         }
         // Without a bus, a call another node carries is refused naming that node (421).
         _ => carry_out(&state, &call, &name, command).await,

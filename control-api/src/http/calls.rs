@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{page_json, typed, Body};
+use super::forward::{Answer, Forwarded};
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
@@ -90,8 +91,7 @@ pub async fn dial(
         .map(str::to_owned)
         .or_else(|| body.command_id.clone());
     let Some(key) = idempotency_key else {
-        let call = dial_checked(&state, &principal, body).await?;
-        return Ok(Json(dial_answer(&call)).into_response());
+        return Ok(place(&state, &principal, &raw, body).await?.into_response());
     };
     let scope = IdempotencyScope {
         organization_id: &principal.organization_id,
@@ -123,24 +123,76 @@ pub async fn dial(
             ))
         }
     }
-    match dial_checked(&state, &principal, body).await {
-        Ok(call) => {
-            let response = dial_answer(&call);
+    match place(&state, &principal, &raw, body).await {
+        Ok(answer) if answer.status == 200 => {
             state
                 .store
-                .finish_idempotent(&scope, 200, &response.to_string())
+                .finish_idempotent(&scope, 200, &answer.body.to_string())
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
-            Ok(Json(response).into_response())
+            Ok(answer.into_response())
         }
-        Err(e) => {
+        outcome => {
             // Nothing was placed: the key may be used again.
             if let Err(db) = state.store.release_idempotency_key(&scope).await {
                 tracing::warn!(error = %db, "could not give an Idempotency-Key back");
             }
-            Err(e)
+            outcome.map(Answer::into_response)
         }
     }
+}
+
+/// Place a dial: on this node, or, with other nodes on the bus, on the node
+/// it belongs on ([`node_for`]), which answers for it.
+async fn place(
+    state: &AppState,
+    principal: &Principal,
+    raw: &Value,
+    body: DialBody,
+) -> Result<Answer, ApiError> {
+    if let Some(forwarder) = &state.forwarder {
+        let node = node_for(state, principal, &body).await?;
+        if let Some(node) = node.filter(|n| n != state.store.node_id()) {
+            let request = Forwarded::Dial { principal: principal.clone(), body: raw.clone() };
+            return forwarder.forward(&node, &request).await;
+        }
+    }
+    let call = dial_checked(state, principal, body).await?;
+    Ok(Answer { status: 200, body: dial_answer(&call) })
+}
+
+/// A dial another node placed on this one (`forward.rs`).
+pub(super) async fn dial_here(
+    state: &AppState,
+    principal: &Principal,
+    raw: Value,
+) -> Result<Response, ApiError> {
+    let call = dial_checked(state, principal, typed(raw)?).await?;
+    Ok(Json(dial_answer(&call)).into_response())
+}
+
+/// The node a dial belongs on: the node of the call it is linked to or
+/// supervises (so their legs can meet), this one for an agent (the agent's
+/// signaling socket is here), else the least loaded of two ([`Placement`]).
+/// `None`: this one.
+///
+/// [`Placement`]: bond_calls::placement::Placement
+async fn node_for(
+    state: &AppState,
+    principal: &Principal,
+    body: &DialBody,
+) -> Result<Option<String>, ApiError> {
+    let partners =
+        [(&body.link_to, "link_to"), (&body.supervise_call_control_id, "supervise_call_control_id")];
+    for (id, field) in partners {
+        if let Some(id) = id {
+            return Ok(live_call(state, principal, id, field).await?.node_id);
+        }
+    }
+    if matches!(&body.to, Some(Value::String(to)) if to.starts_with("agent:")) {
+        return Ok(None);
+    }
+    state.placement.choose(&state.store).await.map_err(|e| ApiError::internal(&e))
 }
 
 /// What a dial answers with.
@@ -458,6 +510,8 @@ fn call_json(call: &CallRecord) -> Value {
         o.insert("call_duration".into(), json!(duration));
         o.insert("start_time".into(), json!(call.created_at));
         o.insert("end_time".into(), json!(call.ended_at));
+        // Bond's own: the node carrying the call's legs (docs/cluster.md).
+        o.insert("node_id".into(), json!(call.node_id));
     }
     v
 }

@@ -32,6 +32,8 @@ pub struct ErrorEnvelope {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for a `Retry-After` header (a 503 that will pass).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -44,6 +46,7 @@ impl ApiError {
                 detail: detail.into(),
                 source: None,
             },
+            retry_after: None,
         }
     }
 
@@ -82,6 +85,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub fn with_pointer(mut self, pointer: &str) -> Self {
         self.body.source = Some(ErrorSource { pointer: pointer.to_owned() });
         self
@@ -95,7 +103,11 @@ pub fn found<T>(lookup: Result<Option<T>, bond_store::db::DbError>, missing: &st
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "errors": [self.body] }))).into_response()
+        let mut response = (self.status, Json(serde_json::json!({ "errors": [self.body] }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
