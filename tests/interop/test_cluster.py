@@ -14,7 +14,8 @@ and is skipped without it. Checked here:
   within 7 s, the other node's calls untouched;
 - one Idempotency-Key sent 20 times at once through both nodes: one call;
 - with three nodes, 300 dials through any of them: each carries a third
-  (within 10 %); dials linked to a call or supervising it: on that call's node.
+  (within 10 %); dials linked to a call or supervising it: on that call's node;
+  a bridge of two calls on two nodes refused (422) until cross-node bridges exist.
 """
 
 import contextlib
@@ -274,6 +275,14 @@ def test_dials_through_any_of_three_nodes_are_spread_and_partners_kept_together(
         print(f"300 dials carried per node: {sorted(counts.values())}")
         assert len(counts) == 3, counts
         assert all(90 <= n <= 110 for n in counts.values()), counts
+
+        # Two calls on two nodes cannot be bridged yet: refused, saying how to keep them together.
+        first = calls[0]
+        elsewhere = next(call for call, n in zip(calls, carried) if n != carried[0])
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            api(a, "POST", f"/calls/{first}/actions/bridge", {"call_control_id_to_bridge_with": elsewhere})
+        assert refused.value.code == 422
+        assert "link_to" in json.loads(refused.value.read())["errors"][0]["detail"]
 
         # Linked and supervising dials, through every node: on their partner's node.
         for i, partner in enumerate(calls[:30]):
