@@ -17,6 +17,7 @@ use bond_control_api::http::app;
 use bond_control_api::http::forward::Forwarder;
 use bond_control_api::http::guard::RateLimiter;
 use bond_control_api::http::listener::TlsAcceptor;
+use bond_control_api::http::shared_limit::SharedLimit;
 use bond_control_api::revocation::Revocations;
 use bond_control_api::state::{prometheus, AppState};
 use bond_speech::assemblyai::AssemblyAi;
@@ -123,8 +124,16 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         "" => None,
         url => Some(Forwarder::connect(url, &instance_id).await.map_err(ServeError::Cluster)?),
     };
+    let shared_limit = match config.cluster.redis_url.as_str() {
+        "" => None,
+        url => Some(
+            SharedLimit::new(url, &instance_id, config.rate_limit.per_second, config.rate_limit.burst)
+                .map_err(ServeError::Cluster)?,
+        ),
+    };
     Ok(AppState {
         forwarder,
+        shared_limit,
         placement: Default::default(),
         signers: OrgSigners::new(store.clone(), signer.clone()),
         store,

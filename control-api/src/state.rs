@@ -28,6 +28,8 @@ pub struct AppState {
     pub instance_id: String,
     /// The bus to the other nodes (`cluster.nats_url`); `None`: actions on their calls answer 421.
     pub forwarder: Option<crate::http::forward::Forwarder>,
+    /// The cluster's request rate in Redis (`cluster.redis_url`); `None`: per node.
+    pub shared_limit: Option<crate::http::shared_limit::SharedLimit>,
     /// Where dials go when there are other nodes.
     pub placement: std::sync::Arc<bond_calls::placement::Placement>,
     pub max_body_bytes: usize,

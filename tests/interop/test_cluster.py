@@ -15,7 +15,8 @@ and is skipped without it. Checked here:
 - one Idempotency-Key sent 20 times at once through both nodes: one call;
 - with three nodes, 300 dials through any of them: each carries a third
   (within 10 %); dials linked to a call or supervising it: on that call's node;
-  a bridge of two calls on two nodes refused (422) until cross-node bridges exist.
+  a bridge of two calls on two nodes refused (422) until cross-node bridges exist;
+- an API key's request rate spread over two nodes: one burst with Redis, two without.
 """
 
 import contextlib
@@ -291,3 +292,31 @@ def test_dials_through_any_of_three_nodes_are_spread_and_partners_kept_together(
             body = {"connection_id": connection, "to": "loop:echo", "from": "+13125550100", **field}
             linked = api(via, "POST", "/calls", body)["data"]["call_control_id"]
             assert node_of(a, linked) == carried[i], (field, carried[i])
+
+
+def test_a_request_rate_holds_for_the_cluster_with_redis_and_per_node_without(database):
+    # A burst of 10 at 1 request a second, per API key.
+    limits = {"BOND_RATE_LIMIT_PER_SECOND": "1", "BOND_RATE_LIMIT_BURST": "10"}
+
+    def allowed(a, b, n=40):
+        """Requests answered (not 429) of `n` alternated over the two nodes, and how long they took."""
+        answered, started = 0, time.time()
+        for i in range(n):
+            try:
+                api(a if i % 2 == 0 else b, "GET", "/calls")
+                answered += 1
+            except urllib.error.HTTPError as e:
+                assert e.code == 429, e.code
+        return answered, time.time() - started
+
+    shared = {"BOND_CLUSTER_REDIS_URL": "redis://127.0.0.1:6379", **limits}
+    with node(database, shared) as a, node(database, {**NODE_B, **shared}) as b:
+        answered, took = allowed(a, b)
+        print(f"with Redis: {answered} of 40 answered in {took:.2f} s")
+        # One bucket for both nodes: the burst, plus what refilled meanwhile.
+        assert 10 <= answered <= 10 + int(took) + 1, (answered, took)
+    with node(database, limits) as a, node(database, {**NODE_B, **limits}) as b:
+        answered, took = allowed(a, b)
+        print(f"without: {answered} of 40 answered in {took:.2f} s")
+        # Each node its own bucket: twice the burst (the check can fail).
+        assert answered >= 20, (answered, took)

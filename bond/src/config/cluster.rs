@@ -14,6 +14,9 @@ pub struct ClusterConfig {
     /// NATS (`nats://host:port`), over which actions reach the node carrying
     /// their call; empty: such actions answer 421 naming that node.
     pub nats_url: String,
+    /// Redis (`redis://host:port`) holding the request rate limits of the
+    /// whole cluster; empty: each node limits on its own.
+    pub redis_url: String,
 }
 
 impl ClusterConfig {
@@ -30,6 +33,9 @@ impl ClusterConfig {
             && !self.nats_url.starts_with("tls://")
         {
             return Err(ConfigError::new("cluster.nats_url", "must start with nats:// or tls://"));
+        }
+        if !self.redis_url.is_empty() && !self.redis_url.starts_with("redis://") {
+            return Err(ConfigError::new("cluster.redis_url", "must start with redis://"));
         }
         Ok(())
     }

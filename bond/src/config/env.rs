@@ -69,6 +69,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_ASSISTANT_PRICE_TTS_PER_MILLION_CHARACTERS", "assistant.price_tts_per_million_characters"),
     ("BOND_CLUSTER_NODE_ID", "cluster.node_id"),
     ("BOND_CLUSTER_NATS_URL", "cluster.nats_url"),
+    ("BOND_CLUSTER_REDIS_URL", "cluster.redis_url"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
     ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),

@@ -130,7 +130,14 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     let limiter = &state.rate_limiter;
     let decision = match limiter.failures_wait(ip, now) {
         wait if wait > Duration::ZERO => Decision { allowed: false, remaining: 0, retry_after: wait },
-        _ => limiter.check(&client, now),
+        // The cluster's bucket when there is one (and Redis answers), else this node's.
+        _ => match &state.shared_limit {
+            Some(shared) => match shared.check(&client).await {
+                Some(decision) => decision,
+                None => limiter.check(&client, now),
+            },
+            None => limiter.check(&client, now),
+        },
     };
     let reset_secs = decision.retry_after.as_secs_f64().ceil() as u64;
     let mut response = if decision.allowed {

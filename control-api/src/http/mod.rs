@@ -20,6 +20,7 @@ mod media_streams;
 mod queues;
 mod recordings;
 pub mod schemas;
+pub mod shared_limit;
 mod speech;
 mod supervisor;
 mod telnyx_webhooks;
