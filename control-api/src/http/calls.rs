@@ -133,9 +133,14 @@ pub async fn dial(
             Ok(answer.into_response())
         }
         outcome => {
-            // Nothing was placed: the key may be used again.
-            if let Err(db) = state.store.release_idempotency_key(&scope).await {
-                tracing::warn!(error = %db, "could not give an Idempotency-Key back");
+            // Nothing was placed: the key may be used again. Unless the node the
+            // dial went to did not answer in time: it may have placed the call, so
+            // the key stays claimed (retries hear 409 until it is taken over).
+            let unknown = matches!(&outcome, Err(e) if e.status == StatusCode::GATEWAY_TIMEOUT);
+            if !unknown {
+                if let Err(db) = state.store.release_idempotency_key(&scope).await {
+                    tracing::warn!(error = %db, "could not give an Idempotency-Key back");
+                }
             }
             outcome.map(Answer::into_response)
         }
