@@ -55,9 +55,7 @@ impl CallService {
         let Some(node_id) = call.node_id.as_deref().filter(|n| *n != self.store.node_id()) else {
             return Ok(());
         };
-        let nodes = self.store.nodes().await?;
-        let http_url =
-            nodes.into_iter().find(|n| n.node_id == node_id).map(|n| n.http_url).unwrap_or_default();
+        let http_url = self.store.node_http_url(node_id).await?.unwrap_or_default();
         Err(CallError::OnAnotherNode { node_id: node_id.to_owned(), http_url })
     }
 

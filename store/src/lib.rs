@@ -31,7 +31,6 @@ pub use bond_call_core::{CallId, Ending};
 pub use calls::{CallRecord, NewCall};
 pub use commands::{Claim, IdempotencyScope};
 pub use connections::{Connection, ConnectionFields};
-pub use nodes::NodeRecord;
 pub use organizations::{ApiKeyRecord, Organization};
 pub use outbox::{partition_of, Delivery, NewEvent, PendingEvent, OUTBOX_CHANNEL, PARTITIONS};
 pub use recordings::RecordingRecord;

@@ -9,20 +9,6 @@ use super::Store;
 use crate::clock::rfc3339_now;
 use crate::db::DbError;
 
-/// A node as registered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeRecord {
-    pub node_id: String,
-    pub role: String,
-    /// Where its HTTP API answers.
-    pub http_url: String,
-    pub started_at: String,
-    /// Unix ms on the database's clock.
-    pub lease_until: i64,
-    /// Legs it carried at its last renewal.
-    pub legs: i64,
-}
-
 impl Store {
     /// Register this node (again, after a restart), leased for `lease_ms`.
     pub async fn register_node(&self, role: &str, http_url: &str, lease_ms: i64) -> Result<(), DbError> {
@@ -67,25 +53,12 @@ impl Store {
         Ok(())
     }
 
-    /// Every registered node, its lease lapsed or not, by id.
-    pub async fn nodes(&self) -> Result<Vec<NodeRecord>, DbError> {
-        let rows = sqlx::query(
-            "SELECT node_id, role, http_url, started_at, lease_until, legs FROM cluster_nodes ORDER BY node_id",
-        )
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NodeRecord {
-                    node_id: r.try_get(0)?,
-                    role: r.try_get(1)?,
-                    http_url: r.try_get(2)?,
-                    started_at: r.try_get(3)?,
-                    lease_until: r.try_get(4)?,
-                    legs: r.try_get(5)?,
-                })
-            })
-            .collect()
+    /// Where node `node_id`'s HTTP API answers, if it is registered.
+    pub async fn node_http_url(&self, node_id: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT http_url FROM cluster_nodes WHERE node_id = $1")
+            .bind(node_id)
+            .fetch_optional(self.db.pool())
+            .await?)
     }
 
     /// The nodes holding a lease now, each with the live calls it carries, by id.
@@ -166,8 +139,13 @@ mod tests {
                 "{url}: a live lease is never removed"
             );
             assert!(a.renew_lease(7, 60_000).await.unwrap());
-            let me = a.nodes().await.unwrap().into_iter().find(|n| n.node_id == a.node_id()).unwrap();
-            assert_eq!((me.legs, me.http_url.as_str()), (7, "http://a"), "{url}");
+            let legs: i64 = sqlx::query_scalar("SELECT legs FROM cluster_nodes WHERE node_id = $1")
+                .bind(a.node_id())
+                .fetch_one(a.db().pool())
+                .await
+                .unwrap();
+            let http_url = a.node_http_url(a.node_id()).await.unwrap();
+            assert_eq!((legs, http_url.as_deref()), (7, Some("http://a")), "{url}");
             let loads = a.live_node_loads().await.unwrap();
             assert!(loads.contains(&(a.node_id().to_owned(), 0)), "{url}: {loads:?}");
             assert!(!loads.iter().any(|(n, _)| n == b.node_id()), "{url}: a removed node has no load");

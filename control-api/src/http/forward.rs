@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::actions::carry_out;
-use super::ApiError;
+use super::{found, ApiError};
 use crate::auth::Principal;
 use crate::state::AppState;
 
@@ -145,9 +145,8 @@ async fn answer(state: &AppState, payload: &[u8]) -> Answer {
 async fn carry_out_forwarded(state: &AppState, request: Forwarded) -> Result<Response, ApiError> {
     match request {
         Forwarded::Action { organization_id, call_control_id, action, body } => {
-            let call = state.store.get_call(&organization_id, &call_control_id).await;
-            let call = call.map_err(|e| ApiError::internal(&e))?;
-            let call = call.ok_or_else(|| ApiError::not_found("No call with that call_control_id."))?;
+            let lookup = state.store.get_call(&organization_id, &call_control_id).await;
+            let call = found(lookup, "No call with that call_control_id.")?;
             let command = Command::parse(&action, &body)?;
             carry_out(state, &call, &action, command).await
         }
