@@ -6,11 +6,16 @@ database and the local NATS, on this machine.
   alternated A/B/A/B, 8 clients each;
 - the NATS round trip an action adds: client_state_update sent to the node
   carrying the call, then to the other node (forwarded), alternated;
+- a bridge across nodes: a sipp caller on node 1 bridged with a loop:echo on
+  node 1, then on node 2, alternated (4 rounds of 500 packets each): the
+  round trip of each packet the caller sends, p50 and p99;
 - failover: a node carrying calls killed with SIGKILL, ten times: seconds from
   the kill to the last of its calls' call.hangup received.
 
     BOND_BIN=target/release/bond target/interop-venv/bin/python scripts/bench-cluster.py \
-        postgres://postgres@127.0.0.1:5432/test
+        postgres://postgres@127.0.0.1:5432/test [echo]
+
+With `echo`, only the bridge across nodes is measured.
 """
 
 import contextlib
@@ -102,10 +107,42 @@ def pct(values, p):
     return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
+def echo_across_nodes(base, receiver):
+    from test_cluster_bridge import Caller, bridge, dial_on
+    from test_cluster import name_of
+    from test_sip_trunk import rtp_caller, trunk_connection, wait_event
+
+    with cluster(2, fresh_schema(base)) as (a, b):
+        connection = trunk_connection(a, receiver)
+        caller, media = rtp_caller(a, 300000)
+        call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
+        api(a, "POST", f"/calls/{call}/actions/answer", {})
+        port = int(caller.logged(r"BOND_RTP (\d+) ").group(1))
+        body = {"connection_id": connection, "to": "loop:echo", "from": "+15550000000", "link_to": call}
+        near = api(a, "POST", "/calls", body)["data"]["call_control_id"]
+        far = dial_on(a, b, connection, name_of(b))
+        rtp, trips = Caller(media, port), {near: [], far: []}
+        for _ in range(4):
+            for echo in (near, far):
+                bridge(a, call, echo)
+                got = rtp.round_trips(500)
+                print(f"  {'same node' if echo == near else 'two nodes'}: {500 - len(got)} lost, "
+                      f"p50 {pct(got, 50):.2f} ms, p99 {pct(got, 99):.2f} ms")
+                trips[echo] += got
+        print("echo round trip of a SIP caller's packets (2,000 each, alternated in blocks of 500):")
+        for name, v in (("echo on the caller's node", trips[near]), ("echo on the other node", trips[far])):
+            print(f"  {name}: p50 {pct(v, 50):.2f} ms, p99 {pct(v, 99):.2f} ms")
+        api(a, "POST", f"/calls/{call}/actions/hangup", {})
+        caller.wait()
+
+
 def main():
     base = sys.argv[1] if len(sys.argv) > 1 else "postgres://postgres@127.0.0.1:5432/test"
     receiver = Receiver()
     hook = {"application_name": "bench", "webhook_event_url": receiver.url}
+    if sys.argv[2:] == ["echo"]:
+        echo_across_nodes(base, receiver)
+        return receiver.close()
 
     print("set-up rate (dial + hangup a second, 400 calls, 8 clients), alternated:")
     for round_ in range(2):
@@ -130,6 +167,8 @@ def main():
             print(f"  {name}: p50 {pct(v, 50):.2f} ms, p99 {pct(v, 99):.2f} ms")
         print(f"  added: p50 {pct(forwarded, 50) - pct(direct, 50):.2f} ms, "
               f"p99 {pct(forwarded, 99) - pct(direct, 99):.2f} ms")
+
+    echo_across_nodes(base, receiver)
 
     # Without the bus, dials stay on the node they reach: B's calls are B's.
     url = fresh_schema(base)

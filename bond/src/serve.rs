@@ -106,9 +106,16 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         storage: None,
     };
     let storage = RecordingStorage::from_config(&config.storage).map_err(ServeError::Storage)?;
-    let calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
+    let forwarder = match config.cluster.nats_url.as_str() {
+        "" => None,
+        url => Some(Forwarder::connect(url, &instance_id).await.map_err(ServeError::Cluster)?),
+    };
+    let mut calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
         .with_speech(speech_engines(&config.speech, &config.assistant))
         .with_assistant_prices(config.assistant.prices());
+    if let Some(forwarder) = &forwarder {
+        calls = calls.with_peers(Arc::new(forwarder.clone()), trunk_ip(config));
+    }
     let repaired = calls.repair_recordings().await?;
     let calls = calls.with_recording_storage(storage, Duration::from_secs(1));
     if repaired > 0 {
@@ -120,10 +127,6 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     }
     tokio::spawn(calls.clone().run_engine_events());
     tokio::spawn(calls.clone().run_time_limits());
-    let forwarder = match config.cluster.nats_url.as_str() {
-        "" => None,
-        url => Some(Forwarder::connect(url, &instance_id).await.map_err(ServeError::Cluster)?),
-    };
     let shared_limit = match config.cluster.redis_url.as_str() {
         "" => None,
         url => Some(
@@ -149,6 +152,13 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         public_url: config.http.public_url.clone(),
         turn: TurnServers::new(config.turn.urls.clone(), config.turn.secret.clone(), config.turn.ttl_secs),
     })
+}
+
+/// The address other nodes send this node's trunk legs RTP to: `cluster.media_ip`,
+/// else `rtp.bind_ip`, else (Bond listening on every address) the host's own.
+fn trunk_ip(config: &Config) -> std::net::IpAddr {
+    let bind_ip = Some(config.rtp.bind_ip).filter(|ip| !ip.is_unspecified());
+    config.cluster.media_ip.or(bind_ip).unwrap_or_else(bond_sip::default_route_ip)
 }
 
 /// whisper.cpp, when Bond is built with it (the `whisper` feature, on by default;
@@ -244,7 +254,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         stopped_webhooks.clone(),
     ));
     if let Some(forwarder) = state.forwarder.clone() {
-        tokio::spawn(forwarder.serve(state.clone()));
+        tokio::spawn(forwarder.clone().serve(state.clone()));
+        tokio::spawn(forwarder.fan_out_segments(state.clone()));
     }
     let membership = tokio::spawn(state.calls.clone().run_membership(public_url(config), stopped_webhooks));
     let sip = bond_sip::start(

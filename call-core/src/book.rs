@@ -188,6 +188,26 @@ impl CallBook {
         }
     }
 
+    /// `call`'s partner lives in another book (a bridge across nodes) and
+    /// left the bridge: it `ended` (then `call` ends with it, unless parked),
+    /// or it was bridged elsewhere (then `call` stays up, unbridged). A notice
+    /// about a partner `call` no longer has is stale and ignored.
+    pub fn remote_partner_left(&mut self, call: &CallId, partner: &CallId, ended: bool) {
+        let Some(c) = self.calls.get_mut(call) else { return };
+        if c.partner.as_ref() != Some(partner) {
+            return;
+        }
+        c.partner = None;
+        if !ended {
+            return;
+        }
+        if c.park_after_unbridge {
+            c.park_after_unbridge = false;
+        } else {
+            self.end(call, Ending::WITH_ITS_PARTNER);
+        }
+    }
+
     /// End `call` with `ending`, and with it the calls that go when it goes:
     /// its partner (unless parked), the dials waiting to be bridged with it
     /// (`originator_cancel`), the call placed only for it if it was such a

@@ -257,3 +257,43 @@ fn a_forgotten_call_leaves_nothing_and_says_nothing() {
     assert_eq!(book.poll_timeout(), None);
     assert_eq!(outputs(&mut book), vec![]);
 }
+
+#[test]
+fn a_call_bridged_with_a_call_of_another_book_ends_when_that_partner_ends() {
+    // "remote" lives in another node's book: only "a" is here.
+    let mut book = book_with(&["a"]);
+    book.bridged(&id("a"), &id("remote"), false);
+    assert_eq!(book.partner(&id("a")), Some(&id("remote")));
+    book.remote_partner_left(&id("a"), &id("remote"), true);
+    assert_eq!(
+        outputs(&mut book),
+        vec![Output::End { call: id("a"), ending: Ending::WITH_ITS_PARTNER, partner: None }]
+    );
+}
+
+#[test]
+fn a_remote_partner_bridged_elsewhere_or_ending_a_parked_call_leaves_it_up_unbridged() {
+    let mut book = book_with(&["a", "parked"]);
+    book.bridged(&id("a"), &id("remote"), false);
+    book.remote_partner_left(&id("a"), &id("remote"), false);
+    book.bridged(&id("parked"), &id("other"), true);
+    book.remote_partner_left(&id("parked"), &id("other"), true);
+    assert!(outputs(&mut book).is_empty());
+    assert_eq!(book.partner(&id("a")), None);
+    assert_eq!(book.partner(&id("parked")), None);
+    // The park was used up: the next partner ending ends it.
+    book.bridged(&id("parked"), &id("third"), false);
+    book.remote_partner_left(&id("parked"), &id("third"), true);
+    assert_eq!(ended(&mut book), set(&[("parked", "normal_clearing", "unknown")]));
+}
+
+#[test]
+fn a_stale_notice_about_a_former_remote_partner_changes_nothing() {
+    let mut book = book_with(&["a", "b"]);
+    book.bridged(&id("a"), &id("remote"), false);
+    book.bridged(&id("a"), &id("b"), false);
+    book.remote_partner_left(&id("a"), &id("remote"), true);
+    book.remote_partner_left(&id("gone"), &id("remote"), true);
+    assert!(outputs(&mut book).is_empty());
+    assert_eq!(book.partner(&id("a")), Some(&id("b")));
+}

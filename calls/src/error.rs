@@ -19,6 +19,10 @@ pub enum CallError {
     /// `http_url`); actions are not forwarded between nodes yet.
     #[error("call is carried by node {node_id}: send its actions to {http_url}")]
     OnAnotherNode { node_id: String, http_url: String },
+    /// The node carrying the other call cannot be reached now (it may have
+    /// died and not been reaped yet): retry shortly.
+    #[error("node {node_id} is not answering")]
+    NodeUnavailable { node_id: String },
     /// The carrier the call goes through refused it or could not be reached.
     #[error("the carrier refused the call: {detail}")]
     Carrier { detail: String, pointer: String },

@@ -50,6 +50,8 @@ mod streaming;
 mod supervise;
 pub mod telnyx;
 pub mod transfer;
+pub mod trunk;
+mod unrecorded;
 
 pub use action::{Action, Command};
 pub use amd::{AmdMode, AmdRequest};

@@ -21,6 +21,7 @@ use bond_store::CallId;
 use super::payload;
 use super::registry::Ending;
 use super::service::{BridgeOptions, CallService};
+use super::unrecorded::UnrecordedEnd;
 
 impl CallService {
     /// The book, locked. Never held across an await.
@@ -115,8 +116,14 @@ impl CallService {
                             _ => RtpStats::default(),
                         },
                     };
-                    if let Err(e) = self.finish(&call, ending, partner.as_ref(), &stats).await {
-                        tracing::error!(%call, error = %e, "could not record the end of a call");
+                    self.drop_trunk(&call, true).await;
+                    let end = UnrecordedEnd { call, ending, partner, stats, ended_at: rfc3339_now() };
+                    if let Err(e) = self.finish_at(&end).await {
+                        if e.is_unavailable() {
+                            self.record_end_later(end);
+                        } else {
+                            tracing::error!(call = %end.call, error = %e, "could not record the end of a call");
+                        }
                     }
                 }
                 Output::Bridge { call, with } => self.bridge_answered_dial(&call, &with).await,
@@ -162,10 +169,23 @@ impl CallService {
         partner: Option<&CallId>,
         stats: &RtpStats,
     ) -> Result<(), DbError> {
+        let end = UnrecordedEnd {
+            call: call_control_id.clone(),
+            ending,
+            partner: partner.cloned(),
+            stats: stats.clone(),
+            ended_at: rfc3339_now(),
+        };
+        self.finish_at(&end).await
+    }
+
+    /// [`finish`](Self::finish) a call that ended at `end.ended_at`.
+    pub(super) async fn finish_at(&self, end: &UnrecordedEnd) -> Result<(), DbError> {
+        let UnrecordedEnd { call: call_control_id, ending, partner, stats, ended_at } = end;
+        let (ending, partner) = (*ending, partner.as_ref());
         let mut tx = self.store.begin().await?;
-        let ended_at = rfc3339_now();
         let ended =
-            self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, &ended_at).await?;
+            self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, ended_at).await?;
         let Some(call) = ended else {
             return Ok(());
         };
@@ -175,7 +195,7 @@ impl CallService {
         self.end_queue(&mut tx, &call).await?;
         self.end_conference_party(&mut tx, &call).await?;
         self.offer_ended(&call, ending);
-        let body = payload::hangup(&call, ending.cause, ending.source, &ended_at, stats);
+        let body = payload::hangup(&call, ending.cause, ending.source, ended_at, stats);
         payload::record_quality(stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;
         if let Some(partner) = partner {

@@ -91,6 +91,7 @@ impl CallService {
                     let since = *connected_since.get_or_insert_with(monotonic);
                     if monotonic().duration_since(since) >= SETTLED_AFTER {
                         self.reap_lapsed_nodes().await;
+                        self.drop_trunks_to_dead_nodes().await;
                     }
                 }
                 Ok(false) => {

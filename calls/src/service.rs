@@ -4,6 +4,7 @@
 //! transaction (`events.rs` follows the engine and queues the webhooks).
 
 use bond_store::CallId;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +25,7 @@ use super::payload;
 use super::recording_links::RecordingLinks;
 use super::registry::{CallRegistry, Ending};
 use super::telnyx::{self, TelnyxCalls};
+use super::trunk::{Peers, Trunk};
 use crate::queue::LeftBecause;
 use bond_agents::Agents;
 use bond_sip::SipCalls;
@@ -96,10 +98,21 @@ pub struct CallService {
     pub(super) referrals: Arc<DashMap<CallId, super::refer::Referral>>,
     /// Speech-to-text and translation engines, or why there are none.
     pub(super) speech: Result<SpeechEngines, String>,
-    /// Every translated segment as it is stored, for the supervisor streams.
+    /// Every translated segment as it is stored, here or on another node, for
+    /// the supervisor streams.
     pub(super) segments: tokio::sync::broadcast::Sender<Segment>,
+    /// The segments stored by this node, for the other nodes' supervisor streams.
+    pub(super) local_segments: tokio::sync::broadcast::Sender<Segment>,
     /// What voice agents' usage costs (`assistant/`).
     pub(super) assistant_prices: Arc<crate::assistant::Prices>,
+    /// The other nodes of a cluster, for bridges across nodes (`trunk.rs`).
+    pub(super) peers: Option<Arc<dyn Peers>>,
+    /// The address other nodes send this node's trunk legs RTP to.
+    pub(super) trunk_ip: IpAddr,
+    /// Calls bridged with a call of another node, by this node's call.
+    pub(super) trunks: Arc<DashMap<CallId, Trunk>>,
+    /// Call ends waiting for the database (`unrecorded.rs`).
+    pub(super) unrecorded_ends: Arc<Mutex<Vec<super::unrecorded::UnrecordedEnd>>>,
 }
 
 impl CallService {
@@ -123,8 +136,21 @@ impl CallService {
             ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             speech: Err("no speech engines are configured".into()),
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
+            local_segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             assistant_prices: Arc::default(),
+            peers: None,
+            trunk_ip: IpAddr::from([127, 0, 0, 1]),
+            trunks: Arc::default(),
+            unrecorded_ends: Arc::default(),
         }
+    }
+
+    /// Bridge calls with calls of other nodes, reached through `peers`, which
+    /// send this node's trunk legs RTP at `trunk_ip`.
+    pub fn with_peers(mut self, peers: Arc<dyn Peers>, trunk_ip: IpAddr) -> Self {
+        self.peers = Some(peers);
+        self.trunk_ip = trunk_ip;
+        self
     }
 
     /// Run with these speech engines (transcription and translation), or say why there are none.
@@ -144,16 +170,31 @@ impl CallService {
         self.ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Translated segments as they are stored, from now on.
+    /// Translated segments as they are stored, by any node, from now on.
     pub fn subscribe_segments(&self) -> tokio::sync::broadcast::Receiver<Segment> {
         self.segments.subscribe()
+    }
+
+    /// Translated segments as this node stores them, from now on: what it
+    /// tells the other nodes of a cluster.
+    pub fn subscribe_local_segments(&self) -> tokio::sync::broadcast::Receiver<Segment> {
+        self.local_segments.subscribe()
+    }
+
+    /// A segment another node stored: to this node's supervisor streams.
+    pub fn relay_segment(&self, segment: Segment) {
+        // No supervisor listening is not an error.
+        drop(self.segments.send(segment));
     }
 
     /// Store a translated segment and hand it to the supervisor streams.
     pub(super) async fn publish_segment(&self, segment: NewSegment) {
         match self.store.insert_segment(segment).await {
-            // No supervisor listening is not an error.
-            Ok(stored) => drop(self.segments.send(stored)),
+            // No supervisor (or other node) listening is not an error.
+            Ok(stored) => {
+                drop(self.local_segments.send(stored.clone()));
+                drop(self.segments.send(stored));
+            }
             Err(e) => tracing::error!(error = %e, "could not store a translated segment"),
         }
     }
@@ -332,6 +373,9 @@ impl CallService {
         options: BridgeOptions,
     ) -> Result<(), CallError> {
         let (a_id, b_id) = (&a.call_control_id, &b.call_control_id);
+        if b.node_id.as_deref().is_some_and(|node| node != self.store.node_id()) && a_id != b_id {
+            return self.bridge_across(a, b, options).await;
+        }
         let unbridge = self.book().plan_bridge(a_id, b_id, options.prevent_double_bridge)?;
         if let Some(call) = [a_id, b_id].into_iter().find(|c| self.conferences().of_call(c).is_some()) {
             let detail = format!("Call {call} is in a conference: it must leave it first.");
@@ -372,6 +416,7 @@ impl CallService {
         if let Some(leg) = self.registry.leg(call) {
             let _ = self.engine.unbridge(leg).await;
         }
+        self.drop_trunk(call, false).await;
         let result: Result<(), DbError> = async {
             let mut tx = self.store.begin().await?;
             self.store.set_bridged(&mut tx, call, None).await?;

@@ -271,7 +271,7 @@ fn default_tcp_connections() -> usize {
 /// The local address packets to the outside leave from (no packet is sent), or
 /// loopback on a host with no route out: what SDP and Contact carry when Bond
 /// listens on every address and no public IP is set.
-fn default_route_ip() -> IpAddr {
+pub fn default_route_ip() -> IpAddr {
     let probe = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
         s.connect("192.0.2.1:9")?;
         s.local_addr()

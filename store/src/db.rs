@@ -25,6 +25,24 @@ pub enum DbError {
     Task(String),
 }
 
+impl DbError {
+    /// Whether the database could not be reached (it is down, restarting, or
+    /// the network to it is): the request may succeed if retried later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Connect(_) => true,
+            Self::Query(e) => matches!(
+                e,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Which server is behind the pool.

@@ -1,5 +1,5 @@
 use crate::CallId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -8,7 +8,7 @@ use crate::clock::{rfc3339_now, unix_millis};
 use crate::db::DbError;
 
 /// A translated utterance before it is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewSegment {
     #[serde(skip)]
     pub organization_id: String,
@@ -28,7 +28,7 @@ pub struct NewSegment {
 }
 
 /// A stored segment, as the API and the supervisor streams show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     pub id: String,
     #[serde(flatten)]

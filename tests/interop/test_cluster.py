@@ -14,9 +14,11 @@ and is skipped without it. Checked here:
   within 7 s, the other node's calls untouched;
 - one Idempotency-Key sent 20 times at once through both nodes: one call;
 - with three nodes, 300 dials through any of them: each carries a third
-  (within 10 %); dials linked to a call or supervising it: on that call's node;
-  a bridge of two calls on two nodes refused (422) until cross-node bridges exist;
-- an API key's request rate spread over two nodes: one burst with Redis, two without.
+  (within 10 %); dials linked to a call or supervising it: on that call's node
+  (bridges across nodes: test_cluster_bridge.py);
+- an API key's request rate spread over two nodes: one burst with Redis, two without;
+- a supervisor following the organization on one node sees every translated
+  segment of a call the other node carries, in order.
 """
 
 import contextlib
@@ -34,6 +36,7 @@ import pytest
 
 from conftest import API_KEY, Bond, Receiver, api
 from test_crash_safety import postgres_url, wait_until
+from test_speech import SENTENCES, translation_events, write_customer
 
 # Both nodes talk over the NATS server every machine here runs.
 NATS = {"BOND_CLUSTER_NATS_URL": "nats://127.0.0.1:4222"}
@@ -277,14 +280,6 @@ def test_dials_through_any_of_three_nodes_are_spread_and_partners_kept_together(
         assert len(counts) == 3, counts
         assert all(90 <= n <= 110 for n in counts.values()), counts
 
-        # Two calls on two nodes cannot be bridged yet: refused, saying how to keep them together.
-        first = calls[0]
-        elsewhere = next(call for call, n in zip(calls, carried) if n != carried[0])
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            api(a, "POST", f"/calls/{first}/actions/bridge", {"call_control_id_to_bridge_with": elsewhere})
-        assert refused.value.code == 422
-        assert "link_to" in json.loads(refused.value.read())["errors"][0]["detail"]
-
         # Linked and supervising dials, through every node: on their partner's node.
         for i, partner in enumerate(calls[:30]):
             via = nodes[(i + 1) % 3]
@@ -320,3 +315,31 @@ def test_a_request_rate_holds_for_the_cluster_with_redis_and_per_node_without(da
         print(f"without: {answered} of 40 answered in {took:.2f} s")
         # Each node its own bucket: twice the burst (the check can fail).
         assert answered >= 20, (answered, took)
+
+
+def test_a_supervisor_on_one_node_sees_every_segment_of_a_call_another_node_carries(database, receiver):
+    with node(database, NATS) as a, node(database, {**NODE_B, **NATS}) as b:
+        connection = application(a, receiver)
+        with tempfile.TemporaryDirectory() as workdir:
+            for bond in (a, b):
+                write_customer(os.path.join(bond.data_dir, "customer.wav"), workdir)
+        agent = dial(a, connection, to="loop:silence")
+        carrier = a if node_of(a, agent) == name_of(a) else b
+        watcher = b if carrier is a else a
+        # Linked to the agent: placed beside it, on the carrying node.
+        body = {"connection_id": connection, "to": "loop:play?file=customer.wav", "from": "+13125550101", "link_to": agent}
+        customer = api(watcher, "POST", "/calls", body)["data"]["call_control_id"]
+        assert node_of(a, customer) == node_of(a, agent)
+
+        seen, opened = [], threading.Event()
+        url = f"{watcher.base_url}/translations/stream"
+        follower = threading.Thread(target=translation_events, args=(url, seen, threading.Event(), opened), daemon=True)
+        follower.start()
+        assert opened.wait(10), "the supervisor stream opened"
+        api(watcher, "POST", f"/calls/{customer}/actions/bridge", {"call_control_id_to_bridge_with": agent})
+        api(watcher, "POST", f"/calls/{customer}/actions/translation_start", {"translate_from": "en", "translate_to": "es"})
+        follower.join(40)
+        stored = api(watcher, "GET", f"/calls/{customer}/translations")["data"]
+        assert len(stored) == len(SENTENCES), stored
+        assert [s["id"] for s in seen] == [s["id"] for s in stored], (seen, stored)
+        assert all(s["call_control_id"] == customer for s in seen)

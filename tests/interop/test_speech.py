@@ -52,10 +52,16 @@ def write_customer(path, workdir):
 
 def follow(bond, call, out, stop):
     """Collect the call's `translation` Server-Sent Events into `out` until `stop` is set."""
-    req = urllib.request.Request(
-        f"{bond.base_url}/calls/{call}/translations/stream", headers={"Authorization": f"Bearer {API_KEY}"}
-    )
+    translation_events(f"{bond.base_url}/calls/{call}/translations/stream", out, stop)
+
+
+def translation_events(url, out, stop, opened=None):
+    """Collect the `translation` Server-Sent Events at `url` into `out`, one per
+    sentence, until `stop` is set; `opened` is set once the stream is open."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {API_KEY}"})
     with urllib.request.urlopen(req, timeout=30) as r:
+        if opened:
+            opened.set()
         event = None
         for raw in r:
             line = raw.decode().rstrip("\n")

@@ -17,6 +17,10 @@ pub struct ClusterConfig {
     /// Redis (`redis://host:port`) holding the request rate limits of the
     /// whole cluster; empty: each node limits on its own.
     pub redis_url: String,
+    /// The address other nodes send this node's trunk legs RTP to (bridges
+    /// across nodes); unset: `rtp.bind_ip`, or the host's own address when that
+    /// is every address.
+    pub media_ip: Option<std::net::IpAddr>,
 }
 
 impl ClusterConfig {

@@ -70,6 +70,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_CLUSTER_NODE_ID", "cluster.node_id"),
     ("BOND_CLUSTER_NATS_URL", "cluster.nats_url"),
     ("BOND_CLUSTER_REDIS_URL", "cluster.redis_url"),
+    ("BOND_CLUSTER_MEDIA_IP", "cluster.media_ip"),
     ("BOND_LOG_FORMAT", "log.format"),
     ("BOND_LOG_LEVEL", "log.level"),
     ("BOND_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),

@@ -46,15 +46,6 @@ pub async fn action(
             )
         })?;
         principal.require_call(&other)?;
-        if let (Some(node), Some(other_node)) = (&call.node_id, &other.node_id) {
-            if node != other_node && call.is_alive() && other.is_alive() {
-                let detail = format!(
-                    "The calls are carried by two nodes ({node} and {other_node}); bridges across nodes are \
-                     not available yet: dial the second call with link_to the first to place it on the same node."
-                );
-                return Err(ApiError::unprocessable("10015", detail, "/call_control_id_to_bridge_with"));
-            }
-        }
     }
     if let Action::Transfer(transfer) = action {
         // The new party's webhooks may go elsewhere, as a dial's may: the same checks and role.

@@ -54,8 +54,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "10005", "Resource not found", detail)
     }
 
-    /// A failure inside Bond: logged with its cause, answered without it.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+    /// A failure inside Bond: logged with its cause, answered without it;
+    /// the database out of reach is 503 with Retry-After, worth retrying.
+    pub fn internal<E: std::fmt::Display + 'static>(cause: &E) -> Self {
+        if database_unavailable(cause) {
+            tracing::warn!(error = %cause, "the database cannot be reached");
+            let detail = "The database cannot be reached; retry shortly.";
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "10007", "Service unavailable", detail)
+                .with_retry_after(1);
+        }
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,6 +118,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whether `cause` is the database being out of reach, alone or inside a call-control error.
+fn database_unavailable(cause: &dyn std::any::Any) -> bool {
+    match (cause.downcast_ref::<bond_store::db::DbError>(), cause.downcast_ref::<bond_calls::CallError>()) {
+        (Some(e), _) | (_, Some(bond_calls::CallError::Store(e))) => e.is_unavailable(),
+        _ => false,
+    }
+}
+
 /// How a call-control error is answered: a wrong field 422 with its pointer,
 /// an ended call Telnyx's 90018, a carrier's refusal 502, Bond's own failures
 /// 500 (logged with their cause, answered without it).
@@ -125,6 +140,13 @@ impl From<bond_calls::CallError> for ApiError {
                 "Call on another node",
                 format!("The {error}."),
             ),
+            CallError::NodeUnavailable { node_id } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "10007",
+                "Node unavailable",
+                format!("Node {node_id}, which carries the other call, is not answering; retry shortly."),
+            )
+            .with_retry_after(1),
             CallError::UnknownAction(name) => {
                 Self::not_found(format!("Unknown call-control action '{name}'."))
             }

@@ -9,11 +9,13 @@
 //! means the node is gone: the client gets 503 with Retry-After while the
 //! others notice (its lease lapses within seconds) and end its calls.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_nats::{Client, RequestErrorKind};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bond_calls::trunk::{PartnerLeft, PeerFuture, Peers, TrunkOffer, TrunkRefusal};
 use bond_calls::Command;
 use bond_store::CallId;
 use futures_util::StreamExt;
@@ -36,6 +38,10 @@ pub enum Forwarded {
     Action { organization_id: String, call_control_id: CallId, action: String, body: Value },
     /// A dial (`POST /v2/calls` body) placed on the other node.
     Dial { principal: Principal, body: Value },
+    /// Bridge a call of the other node with one of this node (`bond_calls::trunk`).
+    Trunk(TrunkOffer),
+    /// A call of the other node lost its partner on this node.
+    PartnerLeft(PartnerLeft),
 }
 
 /// The other node's answer, as the client gets it.
@@ -48,8 +54,8 @@ pub struct Answer {
 /// This node's end of the bus.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
-    client: Client,
-    instance: String,
+    pub(super) client: Client,
+    pub(super) instance: String,
 }
 
 impl Forwarder {
@@ -72,13 +78,21 @@ impl Forwarder {
 
     /// Have node `node_id` carry out `request`; its answer, or 503/504 when it gives none.
     pub async fn forward(&self, node_id: &str, request: &Forwarded) -> Result<Answer, ApiError> {
+        let unavailable = |status, detail: String| {
+            ApiError::new(status, "10007", "Node unavailable", detail).with_retry_after(1)
+        };
+        let bus_down = || {
+            let detail = "The cluster's bus (NATS) cannot be reached; retry shortly.".to_owned();
+            unavailable(StatusCode::SERVICE_UNAVAILABLE, detail)
+        };
+        // While the bus is down a request would wait out its whole timeout: answer at once.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(bus_down());
+        }
         let payload = serde_json::to_vec(request).map_err(|e| ApiError::internal(&e))?;
         let started = bond_store::clock::monotonic();
         let reply = self.client.request(self.subject(node_id), payload.into()).await;
         metrics::histogram!("bond_cluster_forward_seconds").record(started.elapsed().as_secs_f64());
-        let unavailable = |status, detail: String| {
-            ApiError::new(status, "10007", "Node unavailable", detail).with_retry_after(1)
-        };
         match reply {
             Ok(message) => serde_json::from_slice(&message.payload)
                 .map_err(|e| ApiError::internal(&format!("node {node_id} answered garbage: {e}"))),
@@ -93,10 +107,7 @@ impl Forwarder {
                         StatusCode::GATEWAY_TIMEOUT,
                         format!("Node {node_id}, which carries this call, did not answer in time."),
                     ),
-                    RequestErrorKind::Other => unavailable(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "The cluster's bus (NATS) cannot be reached; retry shortly.".to_owned(),
-                    ),
+                    RequestErrorKind::Other => bus_down(),
                 })
             }
         }
@@ -151,5 +162,31 @@ async fn carry_out_forwarded(state: &AppState, request: Forwarded) -> Result<Res
             carry_out(state, &call, &action, command).await
         }
         Forwarded::Dial { principal, body } => super::calls::dial_here(state, &principal, body).await,
+        Forwarded::Trunk(offer) => Ok(axum::Json(state.calls.accept_trunk(offer).await).into_response()),
+        Forwarded::PartnerLeft(notice) => {
+            state.calls.remote_partner_left(notice).await;
+            Ok(axum::Json(Value::Null).into_response())
+        }
+    }
+}
+
+/// Bridges across nodes go over the same bus.
+impl Peers for Forwarder {
+    fn offer_trunk(
+        &self,
+        node: String,
+        offer: TrunkOffer,
+    ) -> PeerFuture<'_, Result<SocketAddr, TrunkRefusal>> {
+        Box::pin(async move {
+            let answer = self.forward(&node, &Forwarded::Trunk(offer)).await;
+            let answer = answer.map_err(|_| TrunkRefusal::Unreachable(node.clone()))?;
+            serde_json::from_value(answer.body)
+                .unwrap_or_else(|e| Err(TrunkRefusal::Failed(format!("node {node} answered garbage: {e}"))))
+        })
+    }
+
+    fn partner_left(&self, node: String, notice: PartnerLeft) -> PeerFuture<'_, ()> {
+        // A node that does not answer is dead or stopping: its calls end anyway.
+        Box::pin(async move { drop(self.forward(&node, &Forwarded::PartnerLeft(notice)).await) })
     }
 }

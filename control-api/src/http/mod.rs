@@ -20,6 +20,7 @@ mod media_streams;
 mod queues;
 mod recordings;
 pub mod schemas;
+mod segment_fanout;
 pub mod shared_limit;
 mod speech;
 mod supervisor;

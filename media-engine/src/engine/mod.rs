@@ -406,6 +406,11 @@ impl Engine {
         self.legs.get(&leg).map(Member::rate)
     }
 
+    /// The codec of an RTP leg (`None` for other legs).
+    pub fn rtp_codec(&self, leg: LegId) -> Option<Codec> {
+        self.legs.get(&leg).and_then(Member::rtp).map(|l| l.config().codec)
+    }
+
     pub fn stats(&self, leg: LegId) -> Option<RtpStats> {
         self.legs.get(&leg).map(Member::stats)
     }

@@ -365,6 +365,9 @@ impl Driver {
             Command::LegRate { leg, reply } => {
                 let _ = reply.send(self.engine.rate(leg));
             }
+            Command::LegCodec { leg, reply } => {
+                let _ = reply.send(self.engine.rtp_codec(leg));
+            }
             Command::Stats { leg, reply } => {
                 let _ = reply.send(self.engine.stats(leg));
             }

@@ -204,6 +204,10 @@ pub(crate) enum Command {
         leg: LegId,
         reply: oneshot::Sender<Option<SampleRate>>,
     },
+    LegCodec {
+        leg: LegId,
+        reply: oneshot::Sender<Option<Codec>>,
+    },
     Stats {
         leg: LegId,
         reply: oneshot::Sender<Option<RtpStats>>,
@@ -480,6 +484,11 @@ impl EngineHandle {
     /// The PCM rate of a live leg.
     pub async fn leg_rate(&self, leg: LegId) -> Result<Option<SampleRate>, RuntimeError> {
         self.request(leg, |reply| Command::LegRate { leg, reply }).await
+    }
+
+    /// The codec an RTP leg sends and receives (`None`: not an RTP leg, or gone).
+    pub async fn leg_codec(&self, leg: LegId) -> Result<Option<Codec>, RuntimeError> {
+        self.request(leg, |reply| Command::LegCodec { leg, reply }).await
     }
 
     /// Current statistics of a live leg.
