@@ -68,7 +68,8 @@ pub struct Running {
     membership: tokio::task::JoinHandle<()>,
     /// Stops the webhook worker and the node's membership.
     stop_webhooks: watch::Sender<bool>,
-    pub sip: std::sync::Arc<bond_sip::SipStack>,
+    /// `None` on a control node (`cluster.role`).
+    pub sip: Option<std::sync::Arc<bond_sip::SipStack>>,
     grace: Duration,
 }
 
@@ -138,6 +139,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         forwarder,
         shared_limit,
         placement: Default::default(),
+        role: config.cluster.role,
         signers: OrgSigners::new(store.clone(), signer.clone()),
         store,
         engine,
@@ -257,16 +259,26 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         tokio::spawn(forwarder.clone().serve(state.clone()));
         tokio::spawn(forwarder.fan_out_segments(state.clone()));
     }
-    let membership = tokio::spawn(state.calls.clone().run_membership(public_url(config), stopped_webhooks));
-    let sip = bond_sip::start(
-        &config.sip,
-        config.rtp.public_ip.or(Some(config.rtp.bind_ip)),
-        state.calls.engine().clone(),
-        sip_tls(config)?,
-        state.calls.sip().clone(),
-        state.calls.clone(),
-    )
-    .await?;
+    let membership = tokio::spawn(state.calls.clone().run_membership(
+        config.cluster.role,
+        public_url(config),
+        stopped_webhooks,
+    ));
+    // A control node carries no calls: no SIP listener.
+    let sip = match config.cluster.role.carries_calls() {
+        true => Some(
+            bond_sip::start(
+                &config.sip,
+                config.rtp.public_ip.or(Some(config.rtp.bind_ip)),
+                state.calls.engine().clone(),
+                sip_tls(config)?,
+                state.calls.sip().clone(),
+                state.calls.clone(),
+            )
+            .await?,
+        ),
+        false => None,
+    };
     let listener = TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| ServeError::Listen { addr: config.http.listen, source })?;
@@ -279,8 +291,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     }));
     tracing::info!(
         %http_addr,
-        sip_udp = %sip.udp_addr,
-        sip_tcp = %sip.tcp_addr,
+        sip_udp = ?sip.as_ref().map(|s| s.udp_addr),
+        sip_tcp = ?sip.as_ref().map(|s| s.tcp_addr),
+        role = config.cluster.role.as_str(),
         database = ?state.store.db().backend(),
         node_id = %state.store.node_id(),
         instance_id = %state.instance_id,
@@ -436,7 +449,9 @@ impl Running {
         self.state.calls.end_all().await;
         // Let the BYEs of the calls just ended go out before the transports close.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        self.sip.stop();
+        if let Some(sip) = &self.sip {
+            sip.stop();
+        }
         let _ = self.state.engine.shutdown().await;
         let _ = self.stop_webhooks.send(true);
         let _ = self.webhooks.await;

@@ -22,6 +22,35 @@ use tokio::sync::watch;
 
 use crate::{CallError, CallService};
 
+/// What a node does in its cluster (`cluster.role`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// Answers the API and carries calls.
+    #[default]
+    All,
+    /// Answers the API only: every dial is placed on a node that carries
+    /// calls, every action sent to it; no SIP listener.
+    Control,
+    /// Carries calls (and answers the API, which a load balancer may leave out).
+    Media,
+}
+
+impl NodeRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Control => "control",
+            Self::Media => "media",
+        }
+    }
+
+    /// Whether calls are placed on, and legs terminated by, such a node.
+    pub fn carries_calls(self) -> bool {
+        self != Self::Control
+    }
+}
+
 /// How long a lease lasts without a renewal.
 pub const LEASE: Duration = Duration::from_secs(3);
 /// How often a node renews its lease and looks for dead nodes.
@@ -69,7 +98,7 @@ impl CallService {
 
     /// Register this node, then renew its lease and reap dead nodes every
     /// [`RENEW_EVERY`] until `shutdown`; then leave the cluster.
-    pub async fn run_membership(self, http_url: String, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run_membership(self, role: NodeRole, http_url: String, mut shutdown: watch::Receiver<bool>) {
         let lease = LEASE.as_millis() as i64;
         let mut registered = false;
         let mut connected_since: Option<Instant> = None;
@@ -83,7 +112,7 @@ impl CallService {
             let renewed = if registered {
                 self.store.renew_lease(self.registry.len() as i64, lease).await
             } else {
-                self.store.register_node("all", &http_url, lease).await.map(|()| true)
+                self.store.register_node(role.as_str(), &http_url, lease).await.map(|()| true)
             };
             match renewed {
                 Ok(true) => {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub shared_limit: Option<crate::http::shared_limit::SharedLimit>,
     /// Where dials go when there are other nodes.
     pub placement: std::sync::Arc<bond_calls::placement::Placement>,
+    /// What this node does in its cluster (`cluster.role`).
+    pub role: bond_calls::NodeRole,
     pub max_body_bytes: usize,
     /// Where Bond is reached from outside (`http.public_url`), for signed URLs.
     pub public_url: String,

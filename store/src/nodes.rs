@@ -61,12 +61,13 @@ impl Store {
             .await?)
     }
 
-    /// The nodes holding a lease now, each with the live calls it carries, by id.
+    /// The nodes carrying calls (not `control` ones) holding a lease now,
+    /// each with the live calls it carries, by id.
     pub async fn live_node_loads(&self) -> Result<Vec<(String, i64)>, DbError> {
         let now = self.db.now_millis_sql();
         let rows = sqlx::query(&format!(
             "SELECT n.node_id, (SELECT COUNT(*) FROM calls c WHERE c.node_id = n.node_id AND c.ended_at IS NULL) \
-             FROM cluster_nodes n WHERE n.lease_until >= {now} ORDER BY n.node_id"
+             FROM cluster_nodes n WHERE n.lease_until >= {now} AND n.role <> 'control' ORDER BY n.node_id"
         ))
         .fetch_all(self.db.pool())
         .await?;
@@ -149,6 +150,10 @@ mod tests {
             let loads = a.live_node_loads().await.unwrap();
             assert!(loads.contains(&(a.node_id().to_owned(), 0)), "{url}: {loads:?}");
             assert!(!loads.iter().any(|(n, _)| n == b.node_id()), "{url}: a removed node has no load");
+            b.register_node("control", "http://b", 60_000).await.unwrap();
+            let loads = a.live_node_loads().await.unwrap();
+            assert!(!loads.iter().any(|(n, _)| n == b.node_id()), "{url}: a control node carries no calls");
+            b.deregister_node().await.unwrap();
             a.deregister_node().await.unwrap();
         }
     }

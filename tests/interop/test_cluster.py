@@ -17,6 +17,8 @@ and is skipped without it. Checked here:
   (within 10 %); dials linked to a call or supervising it: on that call's node
   (bridges across nodes: test_cluster_bridge.py);
 - an API key's request rate spread over two nodes: one burst with Redis, two without;
+- a control node (`cluster.role`) places every dial on the media nodes, sends
+  them their actions, refuses dials to agents, and listens for no SIP;
 - a supervisor following the organization on one node sees every translated
   segment of a call the other node carries, in order.
 """
@@ -24,6 +26,7 @@ and is skipped without it. Checked here:
 import contextlib
 import json
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -343,3 +346,22 @@ def test_a_supervisor_on_one_node_sees_every_segment_of_a_call_another_node_carr
         assert len(stored) == len(SENTENCES), stored
         assert [s["id"] for s in seen] == [s["id"] for s in stored], (seen, stored)
         assert all(s["call_control_id"] == customer for s in seen)
+
+
+def test_a_control_node_places_every_dial_on_the_media_nodes_and_takes_no_sip(database, receiver):
+    control, media = {"BOND_CLUSTER_ROLE": "control", **NATS}, {"BOND_CLUSTER_ROLE": "media", **NATS}
+    with node(database, {**NODE_C, **control}) as c, node(database, media) as a, \
+            node(database, {**NODE_B, **media}) as b:
+        connection = application(c, receiver)
+        wait_until(lambda: balanced(a, b, c), 10, "three nodes up")
+        calls = [dial(c, connection) for _ in range(20)]
+        carried = [node_of(c, call) for call in calls]
+        assert set(carried) == {name_of(a), name_of(b)}, carried
+        for call in calls:
+            assert status_of(c, call) == (200, None)
+        wait_until(lambda: set(calls) <= hung_up(receiver), 10, "the hangups sent through the control node")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            dial(c, connection, to="agent:alice")
+        assert refused.value.code == 422 and "cluster.role" in refused.value.read().decode()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", 5080), timeout=2)

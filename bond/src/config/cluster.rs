@@ -8,6 +8,10 @@ use super::ConfigError;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
+    /// `all` (the default) answers the API and carries calls; `control`
+    /// answers the API only, placing every dial on another node (needs
+    /// `nats_url`; no SIP listener); `media` carries calls.
+    pub role: bond_calls::NodeRole,
     /// This node's name, unique among the nodes sharing the database; empty:
     /// made on first start and kept in `<data_dir>/node_id`.
     pub node_id: String,
@@ -37,6 +41,12 @@ impl ClusterConfig {
             && !self.nats_url.starts_with("tls://")
         {
             return Err(ConfigError::new("cluster.nats_url", "must start with nats:// or tls://"));
+        }
+        if !self.role.carries_calls() && self.nats_url.is_empty() {
+            return Err(ConfigError::new(
+                "cluster.role",
+                "a control node places every dial on another node: it needs cluster.nats_url",
+            ));
         }
         if !self.redis_url.is_empty() && !self.redis_url.starts_with("redis://") {
             return Err(ConfigError::new("cluster.redis_url", "must start with redis://"));

@@ -67,6 +67,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "assistant.price_llm_per_million_completion_tokens",
     ),
     ("BOND_ASSISTANT_PRICE_TTS_PER_MILLION_CHARACTERS", "assistant.price_tts_per_million_characters"),
+    ("BOND_CLUSTER_ROLE", "cluster.role"),
     ("BOND_CLUSTER_NODE_ID", "cluster.node_id"),
     ("BOND_CLUSTER_NATS_URL", "cluster.nats_url"),
     ("BOND_CLUSTER_REDIS_URL", "cluster.redis_url"),

@@ -148,3 +148,14 @@ fn the_assistant_section_takes_its_models_and_prices_from_the_environment() {
     let bad = load_str("[assistant]\nllm_base_url = \"ftp://x\"\n", &[]).unwrap_err();
     assert!(bad.to_string().contains("assistant.llm_base_url"), "{bad}");
 }
+
+#[test]
+fn a_control_node_needs_the_bus_and_the_role_comes_from_the_environment() {
+    let err = load_str("", &[("BOND_CLUSTER_ROLE", "control")]).unwrap_err();
+    assert_eq!(err.key, "cluster.role");
+    let nats = ("BOND_CLUSTER_NATS_URL", "nats://127.0.0.1:4222");
+    let config = load_str("", &[("BOND_CLUSTER_ROLE", "control"), nats]).unwrap();
+    assert_eq!(config.cluster.role, bond_calls::NodeRole::Control);
+    assert_eq!(load_str("", &[]).unwrap().cluster.role, bond_calls::NodeRole::All);
+    assert_eq!(load_str("[cluster]\nrole = \"relay\"\n", &[]).unwrap_err().key, "cluster.role");
+}

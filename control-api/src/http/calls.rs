@@ -162,6 +162,9 @@ async fn place(
             return forwarder.forward(&node, &request).await;
         }
     }
+    if !state.role.carries_calls() {
+        return Err(no_call_here(&body));
+    }
     let call = dial_checked(state, principal, body).await?;
     Ok(Answer { status: 200, body: dial_answer(&call) })
 }
@@ -198,6 +201,17 @@ async fn node_for(
         return Ok(None);
     }
     state.placement.choose(&state.store).await.map_err(|e| ApiError::internal(&e))
+}
+
+/// Why a control node (`cluster.role`), which carries no calls, cannot place `body`.
+fn no_call_here(body: &DialBody) -> ApiError {
+    if matches!(&body.to, Some(Value::String(to)) if to.starts_with("agent:")) {
+        let detail = "This node carries no calls (cluster.role control): dial agents through the node they \
+                      are connected to.";
+        return ApiError::unprocessable("10015", detail, "/to");
+    }
+    let detail = "No node that carries calls is up to place this call on; retry shortly.";
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "10007", "Service unavailable", detail).with_retry_after(1)
 }
 
 /// What a dial answers with.
