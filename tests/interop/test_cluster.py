@@ -17,12 +17,17 @@ and is skipped without it. Checked here:
   (within 10 %); dials linked to a call or supervising it: on that call's node
   (bridges across nodes: test_cluster_bridge.py);
 - an API key's request rate spread over two nodes: one burst with Redis, two without;
+- a dial to an agent through either node rings it on the node its signaling
+  socket is connected to;
+- a dial out through Telnyx placed on the other node gives Telnyx that node's
+  `stream_url` and `webhook_url`, so the media stream lands where the call is;
 - a control node (`cluster.role`) places every dial on the media nodes, sends
   them their actions, refuses dials to agents, and listens for no SIP;
 - a supervisor following the organization on one node sees every translated
   segment of a call the other node carries, in order.
 """
 
+import asyncio
 import contextlib
 import json
 import os
@@ -36,6 +41,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import websockets
 
 from conftest import API_KEY, Bond, Receiver, api
 from test_crash_safety import postgres_url, wait_until
@@ -365,3 +371,44 @@ def test_a_control_node_places_every_dial_on_the_media_nodes_and_takes_no_sip(da
         assert refused.value.code == 422 and "cluster.role" in refused.value.read().decode()
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", 5080), timeout=2)
+
+
+def test_a_dial_to_an_agent_through_any_node_rings_it_where_it_is_connected(database, receiver):
+    with node(database, NATS) as a, node(database, {**NODE_B, **NATS}) as b:
+        connection = application(a, receiver)
+        token = api(a, "POST", "/agent_tokens", {"agent": "alice", "ttl_secs": 600})["data"]["token"]
+
+        async def rung_through_a():
+            async with websockets.connect(f"ws://127.0.0.1:{b.port}/v2/agent/ws") as ws:
+                await ws.send(json.dumps({"type": "register", "token": token}))
+                assert json.loads(await ws.recv())["type"] == "registered"
+                call = await asyncio.to_thread(dial, a, connection, "agent:alice")
+                while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "incoming_call":
+                    pass
+                return call, frame
+
+        call, ring = asyncio.run(rung_through_a())
+        assert ring["call_control_id"] == call
+        assert node_of(a, call) == name_of(b)
+        # Connected nowhere: refused as on one node.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            dial(a, connection, to="agent:bob")
+        assert refused.value.code == 422
+
+
+def test_a_telnyx_dial_placed_on_another_node_has_telnyx_stream_to_that_node(database, receiver):
+    from test_telnyx_dial import FakeTelnyx, telnyx_connection
+
+    telnyx = FakeTelnyx()
+    try:
+        with node(database, NATS) as a, node(database, {**NODE_B, **NATS}) as b:
+            connection = telnyx_connection(a, receiver, telnyx)
+            body = {"connection_id": connection, "to": "+13125550111", "from": "+13125550100"}
+            calls = [api(a, "POST", "/calls", body)["data"]["call_control_id"] for _ in range(6)]
+            for call, (_, _, dialed) in zip(calls, telnyx.requests):
+                port = a.port if node_of(a, call) == name_of(a) else b.port
+                assert dialed["stream_url"] == f"ws://127.0.0.1:{port}/media/telnyx/{connection}", dialed
+                assert dialed["webhook_url"] == f"http://127.0.0.1:{port}/webhooks/telnyx/{connection}", dialed
+            assert {node_of(a, call) for call in calls} == {name_of(a), name_of(b)}
+    finally:
+        telnyx.close()

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{page_json, typed, Body};
-use super::forward::{Answer, Forwarded};
+use super::forward::Answer;
+use super::placing::place;
 use super::{found, ApiError, ErrorEnvelope};
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
@@ -26,7 +27,7 @@ pub struct DialBody {
     connection_id: Option<String>,
     /// E.164, `sip:`, `agent:<name>` or `loop:echo|tone|silence|play`.
     #[schema(value_type = Option<String>)]
-    to: Option<Value>,
+    pub(super) to: Option<Value>,
     from: Option<String>,
     from_display_name: Option<String>,
     timeout_secs: Option<i64>,
@@ -43,9 +44,9 @@ pub struct DialBody {
     record: Option<String>,
     record_channels: Option<String>,
     record_format: Option<String>,
-    link_to: Option<CallId>,
+    pub(super) link_to: Option<CallId>,
     bridge_on_answer: Option<bool>,
-    supervise_call_control_id: Option<CallId>,
+    pub(super) supervise_call_control_id: Option<CallId>,
     supervisor_role: Option<String>,
     /// `stream_url` and the other `stream_*` fields, and fields Bond refuses as not available yet.
     #[serde(flatten)]
@@ -147,75 +148,8 @@ pub async fn dial(
     }
 }
 
-/// Place a dial: on this node, or, with other nodes on the bus, on the node
-/// it belongs on ([`node_for`]), which answers for it.
-async fn place(
-    state: &AppState,
-    principal: &Principal,
-    raw: &Value,
-    body: DialBody,
-) -> Result<Answer, ApiError> {
-    if let Some(forwarder) = &state.forwarder {
-        let node = node_for(state, principal, &body).await?;
-        if let Some(node) = node.filter(|n| n != state.store.node_id()) {
-            let request = Forwarded::Dial { principal: principal.clone(), body: raw.clone() };
-            return forwarder.forward(&node, &request).await;
-        }
-    }
-    if !state.role.carries_calls() {
-        return Err(no_call_here(&body));
-    }
-    let call = dial_checked(state, principal, body).await?;
-    Ok(Answer { status: 200, body: dial_answer(&call) })
-}
-
-/// A dial another node placed on this one (`forward.rs`).
-pub(super) async fn dial_here(
-    state: &AppState,
-    principal: &Principal,
-    raw: Value,
-) -> Result<Response, ApiError> {
-    let call = dial_checked(state, principal, typed(raw)?).await?;
-    Ok(Json(dial_answer(&call)).into_response())
-}
-
-/// The node a dial belongs on: the node of the call it is linked to or
-/// supervises (so their legs can meet), this one for an agent (the agent's
-/// signaling socket is here), else the least loaded of two ([`Placement`]).
-/// `None`: this one.
-///
-/// [`Placement`]: bond_calls::placement::Placement
-async fn node_for(
-    state: &AppState,
-    principal: &Principal,
-    body: &DialBody,
-) -> Result<Option<String>, ApiError> {
-    let partners =
-        [(&body.link_to, "link_to"), (&body.supervise_call_control_id, "supervise_call_control_id")];
-    for (id, field) in partners {
-        if let Some(id) = id {
-            return Ok(live_call(state, principal, id, field).await?.node_id);
-        }
-    }
-    if matches!(&body.to, Some(Value::String(to)) if to.starts_with("agent:")) {
-        return Ok(None);
-    }
-    state.placement.choose(&state.store).await.map_err(|e| ApiError::internal(&e))
-}
-
-/// Why a control node (`cluster.role`), which carries no calls, cannot place `body`.
-fn no_call_here(body: &DialBody) -> ApiError {
-    if matches!(&body.to, Some(Value::String(to)) if to.starts_with("agent:")) {
-        let detail = "This node carries no calls (cluster.role control): dial agents through the node they \
-                      are connected to.";
-        return ApiError::unprocessable("10015", detail, "/to");
-    }
-    let detail = "No node that carries calls is up to place this call on; retry shortly.";
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "10007", "Service unavailable", detail).with_retry_after(1)
-}
-
 /// What a dial answers with.
-fn dial_answer(call: &CallRecord) -> Value {
+pub(super) fn dial_answer(call: &CallRecord) -> Value {
     json!({ "data": {
         "call_control_id": call.call_control_id,
         "call_leg_id": call.call_leg_id,
@@ -294,7 +228,7 @@ pub(super) fn check_outbound(endpoint: &Endpoint, config: &VoiceConfig, role: Ro
     ))
 }
 
-async fn dial_checked(
+pub(super) async fn dial_checked(
     state: &AppState,
     principal: &Principal,
     body: DialBody,
@@ -459,7 +393,7 @@ async fn link(state: &AppState, principal: &Principal, body: &DialBody) -> Resul
 }
 
 /// The organization's live call `id`, named by the dial field `field` (422 `90018` otherwise).
-async fn live_call(
+pub(super) async fn live_call(
     state: &AppState,
     principal: &Principal,
     id: &CallId,

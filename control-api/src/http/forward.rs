@@ -76,38 +76,36 @@ impl Forwarder {
         format!("bond.{}.node.{node_id}", self.instance)
     }
 
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Have node `node_id` carry out `request`; its answer, or 503/504 when it gives none.
     pub async fn forward(&self, node_id: &str, request: &Forwarded) -> Result<Answer, ApiError> {
-        let unavailable = |status, detail: String| {
-            ApiError::new(status, "10007", "Node unavailable", detail).with_retry_after(1)
-        };
-        let bus_down = || {
-            let detail = "The cluster's bus (NATS) cannot be reached; retry shortly.".to_owned();
-            unavailable(StatusCode::SERVICE_UNAVAILABLE, detail)
-        };
+        let answer = self.request(self.subject(node_id), request).await;
+        answer.map_err(|unanswered| unanswered.error(node_id))
+    }
+
+    /// Send `request` to whoever answers on `subject`.
+    async fn request(&self, subject: String, request: &Forwarded) -> Result<Answer, Unanswered> {
         // While the bus is down a request would wait out its whole timeout: answer at once.
-        if self.client.connection_state() != async_nats::connection::State::Connected {
-            return Err(bus_down());
+        if !self.is_connected() {
+            return Err(Unanswered::BusDown);
         }
-        let payload = serde_json::to_vec(request).map_err(|e| ApiError::internal(&e))?;
+        let payload = serde_json::to_vec(request).map_err(|e| Unanswered::Garbled(e.to_string()))?;
         let started = bond_store::clock::monotonic();
-        let reply = self.client.request(self.subject(node_id), payload.into()).await;
+        let reply = self.client.request(subject.clone(), payload.into()).await;
         metrics::histogram!("bond_cluster_forward_seconds").record(started.elapsed().as_secs_f64());
         match reply {
-            Ok(message) => serde_json::from_slice(&message.payload)
-                .map_err(|e| ApiError::internal(&format!("node {node_id} answered garbage: {e}"))),
+            Ok(message) => {
+                serde_json::from_slice(&message.payload).map_err(|e| Unanswered::Garbled(e.to_string()))
+            }
             Err(e) => {
-                tracing::warn!(node = node_id, error = %e, "a request could not be forwarded");
+                tracing::warn!(%subject, error = %e, "a request could not be forwarded");
                 Err(match e.kind() {
-                    RequestErrorKind::NoResponders => unavailable(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("Node {node_id}, which carries this call, is not answering; retry shortly."),
-                    ),
-                    RequestErrorKind::TimedOut => unavailable(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        format!("Node {node_id}, which carries this call, did not answer in time."),
-                    ),
-                    RequestErrorKind::Other => bus_down(),
+                    RequestErrorKind::NoResponders => Unanswered::NoResponders,
+                    RequestErrorKind::TimedOut => Unanswered::TimedOut,
+                    RequestErrorKind::Other => Unanswered::BusDown,
                 })
             }
         }
@@ -116,6 +114,44 @@ impl Forwarder {
     /// Answer what other nodes send this one, until the bus closes.
     pub async fn serve(self, state: AppState) {
         let subject = self.subject(state.store.node_id());
+        self.answer_on(subject, state).await
+    }
+
+    /// Where dials to agent `agent` of `organization_id` are sent: the node
+    /// holding its signaling socket answers there. Both names are hex-encoded,
+    /// so nothing in them can reach into another subject.
+    fn agent_subject(&self, organization_id: &str, agent: &str) -> String {
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        format!("bond.{}.agent.{}.{}", self.instance, hex(organization_id), hex(agent))
+    }
+
+    /// Take dials to an agent registered here, until the returned task is aborted (it signs out).
+    pub fn serve_agent(
+        &self,
+        state: &AppState,
+        organization_id: &str,
+        agent: &str,
+    ) -> tokio::task::JoinHandle<()> {
+        let subject = self.agent_subject(organization_id, agent);
+        tokio::spawn(self.clone().answer_on(subject, state.clone()))
+    }
+
+    /// A dial to an agent registered on another node, carried out there;
+    /// `None` when no node has that agent registered.
+    pub async fn dial_agent(
+        &self,
+        organization_id: &str,
+        agent: &str,
+        request: &Forwarded,
+    ) -> Option<Result<Answer, ApiError>> {
+        let subject = self.agent_subject(organization_id, agent);
+        match self.request(subject, request).await {
+            Err(Unanswered::NoResponders) => None,
+            answer => Some(answer.map_err(|unanswered| unanswered.error(&format!("of agent {agent}")))),
+        }
+    }
+
+    async fn answer_on(self, subject: String, state: AppState) {
         let mut requests = match self.client.subscribe(subject.clone()).await {
             Ok(requests) => requests,
             Err(e) => return tracing::error!(%subject, error = %e, "cannot take requests from other nodes"),
@@ -130,6 +166,41 @@ impl Forwarder {
                     tracing::warn!(error = %e, "could not answer a forwarded request");
                 }
             });
+        }
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+enum Unanswered {
+    /// NATS cannot be reached.
+    BusDown,
+    /// Nobody listens on the subject: the node is gone.
+    NoResponders,
+    TimedOut,
+    Garbled(String),
+}
+
+impl Unanswered {
+    /// The client's error, about node `node_id`.
+    fn error(self, node_id: &str) -> ApiError {
+        let unavailable = |status, detail: String| {
+            ApiError::new(status, "10007", "Node unavailable", detail).with_retry_after(1)
+        };
+        match self {
+            Self::BusDown => unavailable(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The cluster's bus (NATS) cannot be reached; retry shortly.".to_owned(),
+            ),
+            Self::NoResponders => unavailable(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Node {node_id}, which carries this call, is not answering; retry shortly."),
+            ),
+            Self::TimedOut => unavailable(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("Node {node_id}, which carries this call, did not answer in time."),
+            ),
+            Self::Garbled(e) => ApiError::internal(&format!("a request to node {node_id} was garbled: {e}")),
         }
     }
 }
@@ -161,7 +232,7 @@ async fn carry_out_forwarded(state: &AppState, request: Forwarded) -> Result<Res
             let command = Command::parse(&action, &body)?;
             carry_out(state, &call, &action, command).await
         }
-        Forwarded::Dial { principal, body } => super::calls::dial_here(state, &principal, body).await,
+        Forwarded::Dial { principal, body } => super::placing::dial_here(state, &principal, body).await,
         Forwarded::Trunk(offer) => Ok(axum::Json(state.calls.accept_trunk(offer).await).into_response()),
         Forwarded::PartnerLeft(notice) => {
             state.calls.remote_partner_left(notice).await;

@@ -17,6 +17,7 @@ pub mod guard;
 mod health;
 pub mod listener;
 mod media_streams;
+mod placing;
 mod queues;
 mod recordings;
 pub mod schemas;
