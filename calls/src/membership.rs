@@ -72,6 +72,9 @@ impl CallService {
     /// it renewed its lease meanwhile). Returns how many calls were ended.
     pub async fn reap_node(&self, node_id: &str) -> Result<usize, DbError> {
         let ids = self.store.live_call_ids_of(node_id, false).await?;
+        for id in &ids {
+            self.recording_interrupted(id).await?;
+        }
         self.end_lost(&ids).await?;
         if !self.store.remove_lapsed_node(node_id).await? {
             tracing::warn!(node = node_id, "a node taken for dead renewed its lease");

@@ -150,6 +150,23 @@ impl CallService {
         Ok(())
     }
 
+    /// `call`'s node died while recording it: the recording is marked
+    /// `interrupted`, with Telnyx's `call.recording.error`. Its file is on the
+    /// dead node's disk; that node repairs it if it starts again on it, and
+    /// then announces it with `call.recording.saved` (`repaired_after_crash`).
+    pub(super) async fn recording_interrupted(&self, call: &CallId) -> Result<(), DbError> {
+        let Some(recording) = self.store.active_recording(call).await? else { return Ok(()) };
+        let mut tx = self.store.begin().await?;
+        if self.store.interrupt_recording(&mut tx, &recording.id).await? {
+            let record = self.call_in(&mut tx, call).await?;
+            let mut body = payload::base(&record);
+            body.insert("recording_id".into(), json!(recording.id));
+            body.insert("reason".into(), json!("The node carrying the call stopped while recording it."));
+            self.enqueue(&mut tx, &record, "call.recording.error", Value::Object(body)).await?;
+        }
+        self.store.commit(tx).await
+    }
+
     /// Fix recordings a crash cut short and announce them with `call.recording.saved`.
     pub async fn repair_recordings(&self) -> Result<usize, DbError> {
         let dir = self.files.recordings_dir.clone();

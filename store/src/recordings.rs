@@ -175,6 +175,22 @@ impl Store {
         Ok(())
     }
 
+    /// Mark an unfinished recording `interrupted` (its node died); false if it
+    /// was finished or marked already (another node got there first).
+    pub async fn interrupt_recording(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE recordings SET status = 'interrupted' WHERE id = $1 AND status IN ('recording', 'paused')",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Finished recordings not yet copied to object storage, oldest first.
     pub async fn recordings_to_store(&self, limit: i64) -> Result<Vec<RecordingRecord>, DbError> {
         let rows = sqlx::query(&format!(

@@ -11,7 +11,9 @@ and is skipped without it. Checked here:
   answers 503 with Retry-After until the node is reaped, then "call ended";
 - a node starting ends only its own calls left from before, never another's;
 - a node killed with SIGKILL mid-call: its calls' `call.hangup` delivered
-  within 7 s, the other node's calls untouched;
+  within 7 s, the other node's calls untouched, its recording in progress
+  reported interrupted (`call.recording.error`), then repaired and saved when
+  the node starts again on its disk;
 - one Idempotency-Key sent 20 times at once through both nodes: one call;
 - with three nodes, 300 dials through any of them: each carries a third
   (within 10 %); dials linked to a call or supervising it: on that call's node
@@ -218,6 +220,8 @@ def test_a_node_killed_mid_call_has_its_calls_reported_ended_and_the_others_kept
         on_a = [dial(a, connection) for _ in range(5)]
         on_b = [dial(b, connection) for _ in range(5)]
         wait_until(lambda: len(events(receiver)) >= 10, 20, "every call.initiated")
+        api(b, "POST", f"/calls/{on_b[0]}/actions/record_start", {"channels": "single", "format": "wav"})
+        time.sleep(1)  # a second of it on B's disk
 
         # A node starting again ends its own calls left from its last run, not another's.
         b_dir = b.data_dir
@@ -230,11 +234,22 @@ def test_a_node_killed_mid_call_has_its_calls_reported_ended_and_the_others_kept
         for call in on_a:
             assert api(a, "GET", f"/calls/{call}")["data"]["ended_at"] is None, "a live node's call was ended"
         assert not hung_up(receiver) & set(on_a)
+        # Its recording in progress is reported interrupted.
+        errors = [e["payload"] for e in events(receiver) if e["event_type"] == "call.recording.error"]
+        assert [e["call_control_id"] for e in errors] == [on_b[0]], errors
+        recording = errors[0]["recording_id"]
+        assert api(a, "GET", f"/recordings/{recording}")["data"]["status"] == "interrupted"
 
         # B back on its data directory: nothing of A's is touched, nothing reported twice.
         again = Bond(b_dir, {"BOND_DATABASE_URL": database, **NODE_B})
         again.start()
         try:
+            # Back on its disk, B repairs the recording and announces it.
+            wait_until(lambda: any(e["event_type"] == "call.recording.saved" for e in events(receiver)), 10,
+                       "the repaired recording's call.recording.saved")
+            saved = next(e["payload"] for e in events(receiver) if e["event_type"] == "call.recording.saved")
+            assert saved["recording_id"] == recording and saved["repaired_after_crash"] is True, saved
+            assert saved["duration_millis"] >= 500, saved
             more_on_b = [dial(again, connection) for _ in range(2)]
             time.sleep(2)
             for call in on_a + more_on_b:
