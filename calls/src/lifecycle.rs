@@ -198,6 +198,7 @@ impl CallService {
         let body = payload::hangup(&call, ending.cause, ending.source, ended_at, stats);
         payload::record_quality(stats);
         self.enqueue(&mut tx, &call, "call.hangup", body).await?;
+        self.store.release_sip_slot(&mut tx, call_control_id).await?;
         if let Some(partner) = partner {
             self.store.set_bridged(&mut tx, partner, None).await?;
         }

@@ -28,7 +28,7 @@ use super::telnyx::{self, TelnyxCalls};
 use super::trunk::{Peers, Trunk};
 use crate::queue::LeftBecause;
 use bond_agents::Agents;
-use bond_sip::SipCalls;
+use bond_sip::{IncomingRefused, SipCalls};
 use bond_speech::audio::wav;
 use bond_speech::SpeechEngines;
 use bond_store::clock::rfc3339_now;
@@ -293,14 +293,45 @@ impl CallService {
         new: &NewCall,
         extra: Map<String, Value>,
     ) -> Result<CallRecord, DbError> {
-        self.enter_book(&new.call_control_id, false);
-        let result: Result<CallRecord, DbError> = async {
+        self.booked(new, async {
             let mut tx = self.store.begin().await?;
             let call = self.insert_initiated(&mut tx, new, extra).await?;
             self.store.commit(tx).await?;
             Ok(call)
-        }
-        .await;
+        })
+        .await
+    }
+
+    /// [`record_initiated`](Self::record_initiated) a SIP call, which takes
+    /// one of its connection's SIP slots in the same transaction: refused when
+    /// `limit` are taken already, counted over every node (`sip_slots.rs`).
+    pub(super) async fn record_sip_initiated(
+        &self,
+        new: &NewCall,
+        extra: Map<String, Value>,
+        limit: Option<usize>,
+    ) -> Result<CallRecord, IncomingRefused> {
+        self.booked(new, async {
+            let mut tx = self.store.begin().await?;
+            let id = &new.call_control_id;
+            if !self.store.take_sip_slot(&mut tx, &new.connection_id, id, limit).await? {
+                return Err(IncomingRefused::AtCapacity);
+            }
+            let call = self.insert_initiated(&mut tx, new, extra).await?;
+            self.store.commit(tx).await?;
+            Ok(call)
+        })
+        .await
+    }
+
+    /// `new` is in the book while `recording` writes it, and forgotten again if that fails.
+    async fn booked<E>(
+        &self,
+        new: &NewCall,
+        recording: impl std::future::Future<Output = Result<CallRecord, E>>,
+    ) -> Result<CallRecord, E> {
+        self.enter_book(&new.call_control_id, false);
+        let result = recording.await;
         match &result {
             Ok(_) => self.notifier.notify(),
             Err(_) => self.book().forget(&new.call_control_id),

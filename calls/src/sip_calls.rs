@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bond_codecs::Codec;
 use bond_sip::{
-    AnswerError, CallControl, Destination, IncomingCall, Outgoing, ReferProgress, ReferRefusal, SipCalls,
-    SipSettings,
+    AnswerError, CallControl, Destination, IncomingCall, IncomingRefused, Outgoing, ReferProgress,
+    ReferRefusal, SipCalls, SipSettings,
 };
 use bond_store::db::DbError;
 use bond_store::{CallId, CallRecord, Connection, Ending};
@@ -27,14 +27,19 @@ impl CallControl for CallService {
         self.store.sip_connections().await
     }
 
-    async fn incoming(&self, connection: &Connection, incoming: IncomingCall) -> Result<(), DbError> {
+    async fn incoming(
+        &self,
+        connection: &Connection,
+        incoming: IncomingCall,
+        max_concurrent_calls: Option<usize>,
+    ) -> Result<(), IncomingRefused> {
         let mut new = new_call(connection, "incoming", incoming.from, incoming.to);
         new.call_control_id = incoming.call_control_id;
         new.from_display_name = incoming.from_display_name;
         self.registry.insert(&new.call_control_id, incoming.leg);
         let mut extra = serde_json::Map::new();
         extra.insert("offered_codecs".into(), incoming.offered_codecs.into());
-        if let Err(e) = self.record_initiated(&new, extra).await {
+        if let Err(e) = self.record_sip_initiated(&new, extra, max_concurrent_calls).await {
             self.registry.remove(incoming.leg);
             return Err(e);
         }
@@ -128,12 +133,16 @@ impl CallService {
         let amd = dial.amd;
         let new = outgoing_call(connection, dial);
         self.registry.insert(&new.call_control_id, leg);
-        let call = match self.record_initiated(&new, serde_json::Map::new()).await {
+        // Counted among the connection's SIP calls (no limit on placing them).
+        let call = match self.record_sip_initiated(&new, serde_json::Map::new(), None).await {
             Ok(call) => call,
             Err(e) => {
                 self.registry.remove(leg);
                 let _ = self.engine.hangup(leg).await;
-                return Err(CallError::from(e));
+                return Err(match e {
+                    IncomingRefused::Store(e) => CallError::from(e),
+                    IncomingRefused::AtCapacity => CallError::Internal(e.to_string()),
+                });
             }
         };
         self.defer_amd(&call.call_control_id, amd);

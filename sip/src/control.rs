@@ -25,18 +25,31 @@ pub struct IncomingCall {
     pub offered_codecs: String,
 }
 
+/// Why call control did not take an incoming call.
+#[derive(Debug, thiserror::Error)]
+pub enum IncomingRefused {
+    /// The connection carries its `max_concurrent_calls` already, counted
+    /// over every node sharing the database.
+    #[error("the connection carries its max_concurrent_calls already")]
+    AtCapacity,
+    #[error(transparent)]
+    Store(#[from] DbError),
+}
+
 /// Call control as the SIP adapter sees it.
 pub trait CallControl: Clone + Send + Sync + 'static {
     /// The active connections whose settings mention SIP: where an INVITE may land.
     fn sip_connections(&self) -> impl Future<Output = Result<Vec<Connection>, DbError>> + Send;
 
-    /// Record a parked incoming call and send `call.initiated`. On an error
-    /// the call was not recorded; the adapter refuses the INVITE.
+    /// Record a parked incoming call and send `call.initiated`, unless the
+    /// connection carries `max_concurrent_calls` already. On an error the call
+    /// was not recorded; the adapter refuses the INVITE.
     fn incoming(
         &self,
         connection: &Connection,
         call: IncomingCall,
-    ) -> impl Future<Output = Result<(), DbError>> + Send;
+        max_concurrent_calls: Option<usize>,
+    ) -> impl Future<Output = Result<(), IncomingRefused>> + Send;
 
     /// An outgoing call was answered, its media now at `codec`: record
     /// `call.answered` and start what waited for the answer.

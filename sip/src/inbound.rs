@@ -11,7 +11,7 @@ use rsipstack::sip::{Header, Method, StatusCode, ToTypedHeader};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 
-use super::control::{CallControl, IncomingCall};
+use super::control::{CallControl, IncomingCall, IncomingRefused};
 use super::digest::Verdict;
 use super::media::{self, CallMedia};
 use super::registry::{SipCall, SipCalls};
@@ -176,7 +176,7 @@ impl<C: CallControl> Inbound<C> {
             to: to_user.or_else(|| to_uri.as_ref().map(user_or_uri)).unwrap_or_default(),
             offered_codecs,
         };
-        match self.control.incoming(&connection, incoming).await {
+        match self.control.incoming(&connection, incoming, settings.max_concurrent_calls).await {
             Ok(()) => {
                 let _ = dialog.ringing(None, None);
                 tracing::info!(call = %id, %source, "incoming SIP call ringing (180)");
@@ -187,9 +187,18 @@ impl<C: CallControl> Inbound<C> {
                 });
             }
             Err(e) => {
-                tracing::error!(error = %e, "could not record an incoming SIP call");
+                let status = match e {
+                    IncomingRefused::AtCapacity => {
+                        tracing::info!(%source, "connection full across the cluster: 503");
+                        StatusCode::ServiceUnavailable
+                    }
+                    IncomingRefused::Store(e) => {
+                        tracing::error!(error = %e, "could not record an incoming SIP call");
+                        StatusCode::ServerInternalError
+                    }
+                };
                 self.calls.remove(&id);
-                let _ = dialog.reject(Some(StatusCode::ServerInternalError), None);
+                let _ = dialog.reject(Some(status), None);
                 let _ = stack.engine.hangup(leg).await;
             }
         }

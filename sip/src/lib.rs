@@ -55,7 +55,7 @@ use tokio_util::sync::CancellationToken;
 pub use actions::AnswerError;
 pub use causes::status_of_reject_cause;
 pub use config::SipConfig;
-pub use control::{CallControl, IncomingCall};
+pub use control::{CallControl, IncomingCall, IncomingRefused};
 pub use examine::examine;
 pub use headers::ExtraHeader;
 pub use outbound::{Destination, Outgoing};

@@ -10,8 +10,8 @@ use bond_codecs::Codec;
 use bond_media_engine::runtime::{self, EngineHandle, PortRange, RuntimeConfig};
 use bond_sip::media::{self, CallMedia};
 use bond_sip::{
-    CallControl, Destination, ExtraHeader, IncomingCall, Outgoing, ReferProgress, ReferRefusal, SipCalls,
-    SipConfig,
+    CallControl, Destination, ExtraHeader, IncomingCall, IncomingRefused, Outgoing, ReferProgress,
+    ReferRefusal, SipCalls, SipConfig,
 };
 use bond_store::db::DbError;
 use bond_store::{CallId, Connection, Ending};
@@ -39,7 +39,12 @@ impl CallControl for Recorder {
         Ok(vec![self.connection.clone()])
     }
 
-    async fn incoming(&self, _: &Connection, call: IncomingCall) -> Result<(), DbError> {
+    async fn incoming(
+        &self,
+        _: &Connection,
+        call: IncomingCall,
+        _: Option<usize>,
+    ) -> Result<(), IncomingRefused> {
         let _ = self.reports.send(Report::Incoming(call));
         Ok(())
     }

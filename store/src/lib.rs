@@ -23,6 +23,7 @@ mod organizations;
 mod outbox;
 mod recordings;
 mod revocations;
+mod sip_slots;
 mod translations;
 mod voice_config;
 

@@ -19,6 +19,9 @@ and is skipped without it. Checked here:
   (within 10 %); dials linked to a call or supervising it: on that call's node
   (bridges across nodes: test_cluster_bridge.py);
 - an API key's request rate spread over two nodes: one burst with Redis, two without;
+- a SIP connection's `max_concurrent_calls` holds across the nodes: with
+  2, one caller parked on each node, a third is refused 503 on either, and
+  a slot freed on one node is taken on the other;
 - a dial to an agent through either node rings it on the node its signaling
   socket is connected to;
 - a dial out through Telnyx placed on the other node gives Telnyx that node's
@@ -427,3 +430,34 @@ def test_a_telnyx_dial_placed_on_another_node_has_telnyx_stream_to_that_node(dat
             assert {node_of(a, call) for call in calls} == {name_of(a), name_of(b)}
     finally:
         telnyx.close()
+
+
+def test_a_connections_max_concurrent_calls_holds_across_the_nodes(database, receiver):
+    from test_sip_trunk import Sipp, rtp_caller, trunk_connection
+
+    def incoming():
+        return [e["payload"]["call_control_id"] for e in events(receiver)
+                if e["event_type"] == "call.initiated" and e["payload"]["direction"] == "incoming"]
+
+    def refused_with_503(bond):
+        caller = Sipp("uac_rejected.xml", {"status": 503}, target=f"127.0.0.1:{bond.sip_port}")
+        code, detail = caller.wait()
+        assert code == 0, detail
+
+    with node(database) as a, node(database, NODE_B) as b:
+        trunk_connection(a, receiver, max_concurrent_calls=2)
+        callers = [rtp_caller(a, 20000)[0]]
+        wait_until(lambda: len(incoming()) == 1, 10, "the first caller parked on A")
+        callers.append(rtp_caller(b, 20000)[0])
+        wait_until(lambda: len(incoming()) == 2, 10, "the second caller parked on B")
+        refused_with_503(a)
+        refused_with_503(b)
+        # One hangs up on A: B takes a caller again.
+        api(a, "POST", f"/calls/{incoming()[0]}/actions/hangup", {})
+        wait_until(lambda: incoming()[0] in hung_up(receiver), 10, "the first call ended")
+        callers.append(rtp_caller(b, 20000)[0])
+        wait_until(lambda: len(incoming()) == 3, 10, "a third caller parked on B")
+        for call in incoming()[1:]:
+            api(b, "POST", f"/calls/{call}/actions/hangup", {})
+        for caller in callers:
+            caller.proc.kill()
