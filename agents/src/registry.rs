@@ -139,6 +139,12 @@ impl Agents {
         AgentSession { id, messages }
     }
 
+    /// Close `agent`'s session here (it registered on another node): its
+    /// socket is told it registered elsewhere. Whether there was one.
+    pub fn evict(&self, organization_id: &str, agent: &str) -> bool {
+        self.sessions.remove(&key(organization_id, agent)).is_some()
+    }
+
     /// Whether `agent` of `organization_id` has a browser registered.
     pub fn is_registered(&self, organization_id: &str, agent: &str) -> bool {
         self.sessions.contains_key(&key(organization_id, agent))

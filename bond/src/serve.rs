@@ -257,6 +257,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     ));
     if let Some(forwarder) = state.forwarder.clone() {
         tokio::spawn(forwarder.clone().serve(state.clone()));
+        tokio::spawn(forwarder.clone().follow_agent_registrations(state.clone()));
         tokio::spawn(forwarder.fan_out_segments(state.clone()));
     }
     let membership = tokio::spawn(state.calls.clone().run_membership(

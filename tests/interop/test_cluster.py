@@ -23,7 +23,8 @@ and is skipped without it. Checked here:
   2, one caller parked on each node, a third is refused 503 on either, and
   a slot freed on one node is taken on the other;
 - a dial to an agent through either node rings it on the node its signaling
-  socket is connected to;
+  socket is connected to; the agent registering on the other node closes
+  that socket (4000), as on one node;
 - a dial out through Telnyx placed on the other node gives Telnyx that node's
   `stream_url` and `webhook_url`, so the media stream lands where the call is;
 - a control node (`cluster.role`) places every dial on the media nodes, sends
@@ -403,9 +404,17 @@ def test_a_dial_to_an_agent_through_any_node_rings_it_where_it_is_connected(data
                 call = await asyncio.to_thread(dial, a, connection, "agent:alice")
                 while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "incoming_call":
                     pass
-                return call, frame
+                # Alice registers again, on A: her socket on B is closed as on one node.
+                async with websockets.connect(f"ws://127.0.0.1:{a.port}/v2/agent/ws") as again:
+                    await again.send(json.dumps({"type": "register", "token": token}))
+                    assert json.loads(await again.recv())["type"] == "registered"
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        while True:
+                            await asyncio.wait_for(ws.recv(), 5)
+                return call, frame, closed.value.rcvd.code
 
-        call, ring = asyncio.run(rung_through_a())
+        call, ring, closed_with = asyncio.run(rung_through_a())
+        assert closed_with == 4000
         assert ring["call_control_id"] == call
         assert node_of(a, call) == name_of(b)
         # Connected nowhere: refused as on one node.

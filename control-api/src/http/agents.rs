@@ -198,8 +198,13 @@ async fn session(state: AppState, mut socket: WebSocket) {
     let who = signed_in(&claims);
     let mut registration = state.calls.agents().register(&who, bond_store::clock::monotonic());
     // Dials to this agent through other nodes come here (docs/cluster.md).
-    let dials_from_other_nodes =
-        state.forwarder.as_ref().map(|bus| bus.serve_agent(&state, &who.organization_id, &who.agent));
+    let dials_from_other_nodes = match &state.forwarder {
+        Some(bus) => {
+            bus.agent_registered(&state, &who.organization_id, &who.agent).await;
+            Some(bus.serve_agent(&state, &who.organization_id, &who.agent))
+        }
+        None => None,
+    };
     let ice_servers = state.turn.as_ref().map(|turn| turn.ice_servers(&who.agent, unix_seconds()));
     let registered = AgentMessage::Registered {
         agent: who.agent.clone(),

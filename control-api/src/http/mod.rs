@@ -3,6 +3,7 @@
 
 mod account;
 mod actions;
+mod agent_presence;
 mod agent_states;
 mod agents;
 pub use agents::signaling_frame;
