@@ -18,7 +18,8 @@ and is skipped without it. Checked here:
 - with three nodes, 300 dials through any of them: each carries a third
   (within 10 %); dials linked to a call or supervising it: on that call's node
   (bridges across nodes: test_cluster_bridge.py);
-- an API key's request rate spread over two nodes: one burst with Redis, two without;
+- an API key's request rate spread over two nodes: one burst with Redis, two
+  without; an address's failed authentications likewise;
 - a SIP connection's `max_concurrent_calls` holds across the nodes: with
   2, one caller parked on each node, a third is refused 503 on either, and
   a slot freed on one node is taken on the other;
@@ -332,17 +333,35 @@ def test_a_request_rate_holds_for_the_cluster_with_redis_and_per_node_without(da
                 assert e.code == 429, e.code
         return answered, time.time() - started
 
+    def failed(a, b, n=40):
+        """Requests with made-up keys, alternated over the nodes, answered 401 (not 429), and how long they took."""
+        unauthorized, started = 0, time.time()
+        for i in range(n):
+            try:
+                api(a if i % 2 == 0 else b, "GET", "/calls", key=f"KEYmadeup{i:027d}")
+            except urllib.error.HTTPError as e:
+                assert e.code in (401, 429), e.code
+                unauthorized += e.code == 401
+        return unauthorized, time.time() - started
+
     shared = {"BOND_CLUSTER_REDIS_URL": "redis://127.0.0.1:6379", **limits}
     with node(database, shared) as a, node(database, {**NODE_B, **shared}) as b:
         answered, took = allowed(a, b)
         print(f"with Redis: {answered} of 40 answered in {took:.2f} s")
         # One bucket for both nodes: the burst, plus what refilled meanwhile.
         assert 10 <= answered <= 10 + int(took) + 1, (answered, took)
+        # 20 failed authentications an address, then one a second: for the cluster.
+        tried, took = failed(a, b)
+        print(f"with Redis: {tried} of 40 made-up keys tried in {took:.2f} s")
+        assert 20 <= tried <= 20 + int(took) + 1, (tried, took)
     with node(database, limits) as a, node(database, {**NODE_B, **limits}) as b:
         answered, took = allowed(a, b)
         print(f"without: {answered} of 40 answered in {took:.2f} s")
         # Each node its own bucket: twice the burst (the check can fail).
         assert answered >= 20, (answered, took)
+        tried, _ = failed(a, b)
+        print(f"without: {tried} of 40 made-up keys tried")
+        assert tried == 40, tried
 
 
 def test_a_supervisor_on_one_node_sees_every_segment_of_a_call_another_node_carries(database, receiver):

@@ -128,7 +128,12 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     let ip = peer_ip(&request);
     let now = unix_millis();
     let limiter = &state.rate_limiter;
-    let decision = match limiter.failures_wait(ip, now) {
+    // Failed authentications too: the cluster's count when Redis answers, else this node's.
+    let shared_wait = match &state.shared_limit {
+        Some(shared) => shared.failures_wait(ip).await,
+        None => None,
+    };
+    let decision = match shared_wait.unwrap_or_else(|| limiter.failures_wait(ip, now)) {
         wait if wait > Duration::ZERO => Decision { allowed: false, remaining: 0, retry_after: wait },
         // The cluster's bucket when there is one (and Redis answers), else this node's.
         _ => match &state.shared_limit {
@@ -144,6 +149,9 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         let response = next.run(request).await;
         if response.status() == StatusCode::UNAUTHORIZED {
             limiter.failed(ip, now);
+            if let Some(shared) = &state.shared_limit {
+                shared.failed(ip).await;
+            }
         }
         response
     } else {
