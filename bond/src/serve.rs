@@ -256,7 +256,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         stopped_webhooks.clone(),
     ));
     if let Some(forwarder) = state.forwarder.clone() {
-        tokio::spawn(forwarder.clone().serve(state.clone()));
+        // Listening before the node registers: no request sent to it finds nobody.
+        if let Some(requests) = forwarder.take_requests(&state).await {
+            tokio::spawn(forwarder.clone().answer(requests, state.clone()));
+        }
         tokio::spawn(forwarder.clone().follow_agent_registrations(state.clone()));
         tokio::spawn(forwarder.fan_out_segments(state.clone()));
     }

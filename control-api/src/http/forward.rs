@@ -29,6 +29,8 @@ use crate::state::AppState;
 
 /// How long a node waits for another to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+/// How long a starting node waits for NATS before it registers anyway.
+const SETTLE_WITHIN: Duration = Duration::from_secs(5);
 
 /// What one node asks another to do.
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +74,14 @@ impl Forwarder {
         Ok(Self { client, instance: instance.to_owned() })
     }
 
+    /// Wait (up to [`SETTLE_WITHIN`]) until what was sent so far, subscriptions
+    /// included, has reached the NATS server.
+    async fn settle(&self) {
+        if tokio::time::timeout(SETTLE_WITHIN, self.client.flush()).await.is_err() {
+            tracing::warn!("NATS is not reachable yet; requests for other nodes answer 503 until it is");
+        }
+    }
+
     fn subject(&self, node_id: &str) -> String {
         format!("bond.{}.node.{node_id}", self.instance)
     }
@@ -111,10 +121,23 @@ impl Forwarder {
         }
     }
 
-    /// Answer what other nodes send this one, until the bus closes.
-    pub async fn serve(self, state: AppState) {
+    /// Take what other nodes send this one: subscribed, and the subscription
+    /// on the server, before the node registers and others send it anything.
+    pub async fn take_requests(&self, state: &AppState) -> Option<async_nats::Subscriber> {
         let subject = self.subject(state.store.node_id());
-        self.answer_on(subject, state).await
+        let requests = self.subscribe(subject).await;
+        self.settle().await;
+        requests
+    }
+
+    async fn subscribe(&self, subject: String) -> Option<async_nats::Subscriber> {
+        match self.client.subscribe(subject.clone()).await {
+            Ok(requests) => Some(requests),
+            Err(e) => {
+                tracing::error!(%subject, error = %e, "cannot take requests from other nodes");
+                None
+            }
+        }
     }
 
     /// Where dials to agent `agent` of `organization_id` are sent: the node
@@ -132,8 +155,12 @@ impl Forwarder {
         organization_id: &str,
         agent: &str,
     ) -> tokio::task::JoinHandle<()> {
-        let subject = self.agent_subject(organization_id, agent);
-        tokio::spawn(self.clone().answer_on(subject, state.clone()))
+        let (bus, subject, state) = (self.clone(), self.agent_subject(organization_id, agent), state.clone());
+        tokio::spawn(async move {
+            if let Some(requests) = bus.subscribe(subject).await {
+                bus.answer(requests, state).await;
+            }
+        })
     }
 
     /// A dial to an agent registered on another node, carried out there;
@@ -151,11 +178,8 @@ impl Forwarder {
         }
     }
 
-    async fn answer_on(self, subject: String, state: AppState) {
-        let mut requests = match self.client.subscribe(subject.clone()).await {
-            Ok(requests) => requests,
-            Err(e) => return tracing::error!(%subject, error = %e, "cannot take requests from other nodes"),
-        };
+    /// Carry out each of `requests` and answer it, until the bus closes.
+    pub async fn answer(self, mut requests: async_nats::Subscriber, state: AppState) {
         while let Some(message) = requests.next().await {
             let Some(reply_to) = message.reply else { continue };
             let (client, state) = (self.client.clone(), state.clone());
