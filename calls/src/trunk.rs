@@ -34,6 +34,10 @@ use super::payload;
 use super::service::{BridgeOptions, CallService};
 use crate::CallError;
 
+/// How often a notice the bus could not carry is sent again, and how many times.
+const NOTICE_RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const NOTICE_RETRIES: u32 = 300;
+
 /// A boxed future, as [`Peers`] returns.
 pub type PeerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -46,8 +50,10 @@ pub trait Peers: Send + Sync + std::fmt::Debug {
         node: String,
         offer: TrunkOffer,
     ) -> PeerFuture<'_, Result<SocketAddr, TrunkRefusal>>;
-    /// Tell `node` that the partner of its call left the bridge.
-    fn partner_left(&self, node: String, notice: PartnerLeft) -> PeerFuture<'_, ()>;
+    /// Tell `node` that the partner of its call left the bridge: `Ok` once
+    /// told, or when `node` is gone (its calls end anyway); `Unreachable`
+    /// when the bus is down or `node` did not answer in time.
+    fn partner_left(&self, node: String, notice: PartnerLeft) -> PeerFuture<'_, Result<(), TrunkRefusal>>;
 }
 
 /// One node asking another to bridge its call with a trunk.
@@ -374,12 +380,23 @@ impl CallService {
         self.store.commit(tx).await
     }
 
-    /// Tell `node` (in the background) that `partner`, its call's partner here, left `trunk`.
+    /// Tell `node` (in the background) that `partner`, its call's partner
+    /// here, left `trunk`; while the bus is down, again every
+    /// [`NOTICE_RETRY_EVERY`] for [`NOTICE_RETRIES`] tries, so a bridge torn
+    /// down during a NATS outage ends on both sides once it is back.
     fn tell_partner_left(&self, trunk: u64, node: &str, call: &CallId, partner: &CallId, ended: bool) {
         let Some(peers) = self.peers.clone() else { return };
         let notice = PartnerLeft { trunk, call: call.clone(), partner: partner.clone(), ended };
         let node = node.to_owned();
-        tokio::spawn(async move { peers.partner_left(node, notice).await });
+        tokio::spawn(async move {
+            for _ in 0..NOTICE_RETRIES {
+                match peers.partner_left(node.clone(), notice.clone()).await {
+                    Ok(()) => return,
+                    Err(_) => tokio::time::sleep(NOTICE_RETRY_EVERY).await,
+                }
+            }
+            tracing::warn!(call = %notice.call, %node, "gave up telling a node its call's partner left");
+        });
     }
 }
 

@@ -7,7 +7,8 @@ on node A is bridged with a `loop:echo` on node B. Checked:
 
 - NATS down: the caller still hears every packet back; an action on a call
   the other node carries answers 503 with Retry-After, one on the node's own
-  call works; once NATS is back, forwarded actions work again;
+  call works; once NATS is back, forwarded actions work again, and a call
+  hung up during the outage has its partner on the other node hung up;
 - Postgres down: the caller still hears every packet back; an action answers
   503 with Retry-After; a second caller hanging up meanwhile gets its 200,
   and its call's end (with the time it ended) and `call.hangup` are recorded
@@ -23,9 +24,8 @@ from datetime import datetime
 
 from conftest import api
 from tcp_proxy import TcpProxy
-from test_cluster import NODE_B, application, dial, events, node, receiver  # noqa: F401
+from test_cluster import NODE_B, events, hung_up, name_of, node, receiver, status_of  # noqa: F401
 from test_cluster_bridge import Caller, bridge, dial_on
-from test_cluster import name_of, node_of, status_of
 from test_crash_safety import postgres_url, wait_until
 from test_sip_trunk import rtp_caller, trunk_connection, wait_event
 
@@ -59,17 +59,25 @@ def test_calls_live_through_nats_then_postgres_stopped_for_30_s(receiver):
             far = dial_on(a, b, connection, name_of(b))
             own = dial_on(a, a, connection, name_of(a), to="loop:silence")
             bridge(a, call, far)
+            # A second bridge across the nodes, for a hangup while NATS is down.
+            here = dial_on(a, a, connection, name_of(a), to="loop:silence")
+            there = dial_on(a, b, connection, name_of(b), to="loop:silence")
+            bridge(a, here, there)
             assert len(rtp.round_trips(50)) == 50
 
             nats.down()
             stopped = time.time()
+            api(b, "POST", f"/calls/{there}/actions/hangup", {})
             assert status_of(a, far, "client_state_update", {"client_state": "YQ=="}) == (503, "1")
             assert status_of(a, own, "client_state_update", {"client_state": "YQ=="}) == (200, None)
             while time.time() - stopped < OUTAGE:
                 assert len(rtp.round_trips(100)) == 100, "media stopped with NATS"
+            assert api(a, "GET", f"/calls/{here}")["data"]["ended_at"] is None, "told without NATS?"
             nats.up()
             wait_until(lambda: status_of(a, far, "client_state_update", {"client_state": "Yg=="})[0] == 200, 15,
                        "forwarded actions again once NATS is back")
+            # The hangup on B reaches its partner on A once NATS is back.
+            wait_until(lambda: here in hung_up(receiver), 10, "the partner of the call hung up during the outage")
 
             second, _ = rtp_caller(a, 10000)  # it hangs up 10 s after its answer
             wait_until(lambda: len(incoming(receiver)) == 2, 15, "the second caller's call.initiated")
@@ -98,7 +106,7 @@ def test_calls_live_through_nats_then_postgres_stopped_for_30_s(receiver):
 
             api(a, "POST", f"/calls/{call}/actions/hangup", {})
             api(a, "POST", f"/calls/{own}/actions/hangup", {})
-            wait_until(lambda: sum(e["event_type"] == "call.hangup" for e in events(receiver)) >= 4, 15, "every hangup")
+            wait_until(lambda: {call, far, own} <= hung_up(receiver), 15, "every hangup")
             caller.wait()
             # At least once: an event whose delivery was in flight as Postgres stopped may come
             # again (the same event, same data.id); those the outage held back come once.
@@ -106,9 +114,11 @@ def test_calls_live_through_nats_then_postgres_stopped_for_30_s(receiver):
             for e in events(receiver):
                 copies.setdefault(e["id"], set()).add(json.dumps(e, sort_keys=True))
             assert all(len(bodies) == 1 for bodies in copies.values()), "one data.id, two different events"
-            hangups = [e for e in events(receiver) if e["event_type"] == "call.hangup"]
-            assert len(hangups) == len({e["id"] for e in hangups}) == 4, hangups
-            for c in (call, far, own, second_call):
+            ours = (call, far, own, second_call, here, there)
+            hangups = [e for e in events(receiver) if e["event_type"] == "call.hangup"
+                       and e["payload"]["call_control_id"] in ours]
+            assert len(hangups) == len({e["id"] for e in hangups}) == len(ours), hangups
+            for c in ours:
                 types = [e["event_type"] for e in events(receiver) if e["payload"]["call_control_id"] == c]
                 assert types[0] == "call.initiated" and types[-1] == "call.hangup", (c, types)
     finally:

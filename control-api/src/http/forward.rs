@@ -280,8 +280,13 @@ impl Peers for Forwarder {
         })
     }
 
-    fn partner_left(&self, node: String, notice: PartnerLeft) -> PeerFuture<'_, ()> {
-        // A node that does not answer is dead or stopping: its calls end anyway.
-        Box::pin(async move { drop(self.forward(&node, &Forwarded::PartnerLeft(notice)).await) })
+    fn partner_left(&self, node: String, notice: PartnerLeft) -> PeerFuture<'_, Result<(), TrunkRefusal>> {
+        Box::pin(async move {
+            match self.request(self.subject(&node), &Forwarded::PartnerLeft(notice)).await {
+                // Nobody listens for that node: it is dead or stopping, and its calls end anyway.
+                Ok(_) | Err(Unanswered::NoResponders) => Ok(()),
+                Err(_) => Err(TrunkRefusal::Unreachable(node)),
+            }
+        })
     }
 }
