@@ -10,10 +10,14 @@ database and the local NATS, on this machine.
   node 1, then on node 2, alternated (4 rounds of 500 packets each): the
   round trip of each packet the caller sends, p50 and p99;
 - failover: a node carrying calls killed with SIGKILL, ten times: seconds from
-  the kill to the last of its calls' call.hangup received.
+  the kill to the last of its calls' call.hangup received;
+- with `passthrough` (only): 500 bridged passthrough SIP pairs for 20 s
+  (`target/release/bridge-load`) on a lone node, then on a node sharing the
+  database and NATS with two more, alternated twice: the node's CPU and
+  memory per call.
 
     BOND_BIN=target/release/bond target/interop-venv/bin/python scripts/bench-cluster.py \
-        postgres://postgres@127.0.0.1:5432/test [echo]
+        postgres://postgres@127.0.0.1:5432/test [echo | passthrough]
 
 With `echo`, only the bridge across nodes is measured.
 """
@@ -60,9 +64,10 @@ def node_env(i, url, nats=True):
 
 
 @contextlib.contextmanager
-def cluster(n, url, nats=True):
+def cluster(n, url, nats=True, first=0, extra=None):
+    """`n` nodes on `url`, on the addresses of nodes `first`, `first` + 1, ..."""
     dirs = [tempfile.TemporaryDirectory() for _ in range(n)]
-    nodes = [Bond(d.name, node_env(i, url, nats)) for i, d in enumerate(dirs)]
+    nodes = [Bond(d.name, {**node_env(first + i, url, nats), **(extra or {})}) for i, d in enumerate(dirs)]
     try:
         for b in nodes:
             b.start()
@@ -136,12 +141,41 @@ def echo_across_nodes(base, receiver):
         caller.wait()
 
 
+def passthrough_in_a_cluster(base, pairs=500, seconds=20):
+    """bridge-load's own node alone (SQLite), then beside two more on Postgres and NATS."""
+    load = [os.path.join(os.path.dirname(os.environ["BOND_BIN"]), "bridge-load"), str(pairs), str(seconds),
+            "--bond", os.environ["BOND_BIN"]]
+    lines = ("cpu=", "packets sent", "marked packets, ms")
+    for round_ in range(int(os.environ.get("ROUNDS", "2"))):
+        for n in (3, 1)[: int(os.environ.get("CONFIGS", "2"))]:
+            # bridge-load's node takes node 0's RTP ports; in a cluster, nodes 1 and 2 run beside it.
+            env = {**os.environ, "BOND_RTP_PORT_MIN": "20000", "BOND_RTP_PORT_MAX": "23332"}
+            others = contextlib.nullcontext()
+            if n == 3:
+                url = fresh_schema(base)
+                env.update({"BOND_DATABASE_URL": url, "BOND_CLUSTER_NATS_URL": NATS})
+                # The organization and key bridge-load's node expects (tests/support/bond_process.rs).
+                others = cluster(2, url, first=1, extra={"BOND_BOOTSTRAP_API_KEY": "tools-bootstrap-key-0001"})
+            with others:
+                out = subprocess.run(load, env=env, capture_output=True, text=True, timeout=300)
+            print(f"  round {round_ + 1}: {'alone' if n == 1 else 'one of three nodes'}:")
+            if out.returncode != 0:
+                print(out.stderr[-3000:])
+            for line in out.stderr.splitlines():
+                if any(k in line for k in lines):
+                    print(f"    {line}")
+
+
 def main():
     base = sys.argv[1] if len(sys.argv) > 1 else "postgres://postgres@127.0.0.1:5432/test"
     receiver = Receiver()
     hook = {"application_name": "bench", "webhook_event_url": receiver.url}
     if sys.argv[2:] == ["echo"]:
         echo_across_nodes(base, receiver)
+        return receiver.close()
+    if sys.argv[2:] == ["passthrough"]:
+        print("500 bridged passthrough SIP pairs for 20 s (bridge-load), alternated:")
+        passthrough_in_a_cluster(base)
         return receiver.close()
 
     print("set-up rate (dial + hangup a second, 400 calls, 8 clients), alternated:")
