@@ -278,6 +278,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                 sip_tls(config)?,
                 state.calls.sip().clone(),
                 state.calls.clone(),
+                state.shared_limit.clone().map(|s| Arc::new(s) as Arc<dyn bond_sip::digest::SharedFailures>),
             )
             .await?,
         ),

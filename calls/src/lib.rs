@@ -33,6 +33,7 @@ mod lifecycle;
 mod linked;
 mod live;
 mod membership;
+mod node_cpu;
 pub mod payload;
 pub mod placement;
 mod playback;

@@ -105,6 +105,7 @@ impl CallService {
         let lease = LEASE.as_millis() as i64;
         let mut registered = false;
         let mut connected_since: Option<Instant> = None;
+        let mut cpu = super::node_cpu::CpuSampler::default();
         let mut tick = tokio::time::interval(RENEW_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -113,7 +114,7 @@ impl CallService {
                 _ = shutdown.changed() => break,
             }
             let renewed = if registered {
-                self.store.renew_lease(self.registry.len() as i64, lease).await
+                self.store.renew_lease(self.registry.len() as i64, cpu.percent(monotonic()), lease).await
             } else {
                 self.store.register_node(role.as_str(), &http_url, lease).await.map(|()| true)
             };

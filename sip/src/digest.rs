@@ -13,7 +13,9 @@
 //! [`FAILURE_WINDOW_SECS`]), so passwords cannot be guessed at line rate.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
@@ -28,6 +30,16 @@ pub const REALM: &str = "bond";
 /// Failed answers an address may give in [`FAILURE_WINDOW_SECS`] before it is refused.
 pub const MAX_FAILURES: u32 = 10;
 pub const FAILURE_WINDOW_SECS: i64 = 60;
+
+/// Failed digest answers counted for a whole cluster of nodes (Redis, in
+/// `cluster.redis_url`), beside each node's own count.
+pub trait SharedFailures: Send + Sync + std::fmt::Debug {
+    /// Whether `source` has failed too often on any node lately (`false` when
+    /// the count cannot be read: the node's own decides).
+    fn throttled(&self, source: IpAddr) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+    /// Count a failed answer from `source`.
+    fn failed(&self, source: IpAddr) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
 
 /// A connection's `bond.sip.inbound_auth`.
 #[derive(Clone, PartialEq, Eq)]

@@ -238,9 +238,17 @@ impl<C: CallControl> Inbound<C> {
         }
         let users: Vec<_> = candidates.iter().filter_map(|(_, s)| s.inbound_auth.as_ref()).collect();
         let now = unix_seconds();
-        let stale = match stack.digest.check(&tx.original, &users, now, source) {
+        let shared = stack.shared_failures.as_ref();
+        let verdict = match shared {
+            Some(shared) if shared.throttled(source).await => Verdict::Throttled,
+            _ => stack.digest.check(&tx.original, &users, now, source),
+        };
+        let stale = match verdict {
             Verdict::Accepted(i) => return candidates.into_iter().nth(i),
             Verdict::Refused => {
+                if let Some(shared) = shared {
+                    shared.failed(source).await;
+                }
                 tracing::info!(%source, "INVITE with credentials no connection accepts");
                 reply(tx, StatusCode::Forbidden).await;
                 return None;

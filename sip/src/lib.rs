@@ -86,6 +86,8 @@ pub struct SipStack {
     pub ring_timeout: Duration,
     /// Challenges for connections with `bond.sip.inbound_auth`.
     digest: digest::DigestAuth,
+    /// Failed digest answers counted for the cluster, when it shares them.
+    shared_failures: Option<Arc<dyn digest::SharedFailures>>,
     /// Where SIP calls' RTP legs are opened and changed.
     engine: EngineHandle,
     cancel: CancellationToken,
@@ -132,6 +134,7 @@ pub async fn start<C: CallControl>(
     tls: SipTls,
     calls: SipCalls,
     control: C,
+    shared_failures: Option<Arc<dyn digest::SharedFailures>>,
 ) -> Result<Arc<SipStack>, SipStartError> {
     let cancel = CancellationToken::new();
     let transports = TransportLayer::new(cancel.child_token());
@@ -203,6 +206,7 @@ pub async fn start<C: CallControl>(
         rtp_timeout,
         ring_timeout,
         digest,
+        shared_failures,
         engine,
         cancel,
     });

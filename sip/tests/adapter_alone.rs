@@ -118,8 +118,9 @@ async fn start(allowed: &str, first_rtp_port: u16) -> Bond {
     let recorder = Recorder { connection: connection(allowed), reports: tx };
     let sip = SipCalls::default();
     let tls = bond_sip::SipTls::default();
-    let stack =
-        bond_sip::start(&config, None, engine.clone(), tls, sip.clone(), recorder.clone()).await.unwrap();
+    let stack = bond_sip::start(&config, None, engine.clone(), tls, sip.clone(), recorder.clone(), None)
+        .await
+        .unwrap();
     Bond { recorder, sip, engine, addr: stack.udp_addr, reports }
 }
 

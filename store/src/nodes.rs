@@ -29,15 +29,17 @@ impl Store {
         Ok(())
     }
 
-    /// Renew this node's lease for `lease_ms` with its load; false if it was
-    /// removed meanwhile (it was taken for dead: its calls were ended).
-    pub async fn renew_lease(&self, legs: i64, lease_ms: i64) -> Result<bool, DbError> {
+    /// Renew this node's lease for `lease_ms` with its load (legs, and CPU in
+    /// percent of one core); false if it was removed meanwhile (it was taken
+    /// for dead: its calls were ended).
+    pub async fn renew_lease(&self, legs: i64, cpu_percent: i64, lease_ms: i64) -> Result<bool, DbError> {
         let now = self.db.now_millis_sql();
         let renewed = sqlx::query(&format!(
-            "UPDATE cluster_nodes SET lease_until = {now} + $1, legs = $2 WHERE node_id = $3"
+            "UPDATE cluster_nodes SET lease_until = {now} + $1, legs = $2, cpu_percent = $3 WHERE node_id = $4"
         ))
         .bind(lease_ms)
         .bind(legs)
+        .bind(cpu_percent)
         .bind(self.node_id())
         .execute(self.db.pool())
         .await?;
@@ -134,19 +136,20 @@ mod tests {
 
             assert!(a.remove_lapsed_node(b.node_id()).await.unwrap(), "{url}");
             assert!(!a.remove_lapsed_node(b.node_id()).await.unwrap(), "{url}: removed twice");
-            assert!(!b.renew_lease(3, 3_000).await.unwrap(), "{url}: a removed node learns it on renewal");
+            assert!(!b.renew_lease(3, 0, 3_000).await.unwrap(), "{url}: a removed node learns it on renewal");
             assert!(
                 !a.remove_lapsed_node(a.node_id()).await.unwrap(),
                 "{url}: a live lease is never removed"
             );
-            assert!(a.renew_lease(7, 60_000).await.unwrap());
-            let legs: i64 = sqlx::query_scalar("SELECT legs FROM cluster_nodes WHERE node_id = $1")
-                .bind(a.node_id())
-                .fetch_one(a.db().pool())
-                .await
-                .unwrap();
+            assert!(a.renew_lease(7, 42, 60_000).await.unwrap());
+            let load: (i64, i64) =
+                sqlx::query_as("SELECT legs, cpu_percent FROM cluster_nodes WHERE node_id = $1")
+                    .bind(a.node_id())
+                    .fetch_one(a.db().pool())
+                    .await
+                    .unwrap();
             let http_url = a.node_http_url(a.node_id()).await.unwrap();
-            assert_eq!((legs, http_url.as_deref()), (7, Some("http://a")), "{url}");
+            assert_eq!((load, http_url.as_deref()), ((7, 42), Some("http://a")), "{url}");
             let loads = a.live_node_loads().await.unwrap();
             assert!(loads.contains(&(a.node_id().to_owned(), 0)), "{url}: {loads:?}");
             assert!(!loads.iter().any(|(n, _)| n == b.node_id()), "{url}: a removed node has no load");

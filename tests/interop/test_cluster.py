@@ -19,7 +19,8 @@ and is skipped without it. Checked here:
   (within 10 %); dials linked to a call or supervising it: on that call's node
   (bridges across nodes: test_cluster_bridge.py);
 - an API key's request rate spread over two nodes: one burst with Redis, two
-  without; an address's failed authentications likewise;
+  without; an address's failed authentications likewise, API keys and SIP
+  digest answers;
 - a SIP connection's `max_concurrent_calls` holds across the nodes: with
   2, one caller parked on each node, a third is refused 503 on either, and
   a slot freed on one node is taken on the other;
@@ -489,3 +490,27 @@ def test_a_connections_max_concurrent_calls_holds_across_the_nodes(database, rec
             api(b, "POST", f"/calls/{call}/actions/hangup", {})
         for caller in callers:
             caller.proc.kill()
+
+
+def test_sip_digest_failures_spread_over_two_nodes_throttle_the_source_on_both(database, receiver):
+    from test_sip_trunk import Sipp, trunk_connection
+
+    redis = {"BOND_CLUSTER_REDIS_URL": "redis://127.0.0.1:6379"}
+    with node(database, redis) as a, node(database, {**NODE_B, **redis}) as b:
+        # 127.0.0.1 is not allowed by address: it must answer the digest challenge.
+        trunk_connection(a, receiver, allowed_ips=["192.0.2.10"],
+                         inbound_auth={"username": "carrier", "password": "carrier-pw"})
+
+        def caller(bond, password, scenario="uac_auth.xml"):
+            """A caller answering the challenge with `password` (uac_auth.xml), or refused before any."""
+            sipp = Sipp(scenario, {"status": 403}, target=f"127.0.0.1:{bond.sip_port}", auth=("carrier", password))
+            code, detail = sipp.wait()
+            assert code == 0, detail
+
+        # Ten wrong answers, five to each node: each node alone would allow ten.
+        for i in range(10):
+            caller(a if i % 2 == 0 else b, "guess")
+        # Now even the right password is turned away at once (403, no challenge), on either node.
+        caller(a, "carrier-pw", "uac_rejected.xml")
+        caller(b, "carrier-pw", "uac_rejected.xml")
+        assert not events(receiver), "a throttled source creates nothing"

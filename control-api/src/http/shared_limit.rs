@@ -11,7 +11,11 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
+
+use bond_sip::digest::{SharedFailures, FAILURE_WINDOW_SECS, MAX_FAILURES};
 
 use super::guard::{Decision, AUTH_FAILURES_BURST, AUTH_FAILURES_PER_SECOND};
 
@@ -50,6 +54,7 @@ pub struct SharedLimit {
     script: redis::Script,
     rate: Bucket,
     failures: Bucket,
+    sip_failures: Bucket,
 }
 
 /// One family of buckets: its keys' prefix (`bond:<instance>:<kind>:`, so
@@ -57,7 +62,7 @@ pub struct SharedLimit {
 #[derive(Debug, Clone)]
 struct Bucket {
     prefix: String,
-    per_second: u32,
+    per_second: f64,
     burst: u32,
 }
 
@@ -73,17 +78,19 @@ impl SharedLimit {
     /// `url` (connected at first use).
     pub fn new(url: &str, instance: &str, per_second: u32, burst: u32) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("cluster.redis_url: {e}"))?;
-        let bucket = |kind: &str, per_second: u32, burst: u32| Bucket {
+        let bucket = |kind: &str, per_second: f64, burst: u32| Bucket {
             prefix: format!("bond:{instance}:{kind}:"),
-            per_second: per_second.max(1),
+            per_second,
             burst: burst.max(1),
         };
+        let sip_refill = f64::from(MAX_FAILURES) / FAILURE_WINDOW_SECS as f64;
         Ok(Self {
             client,
             connection: std::sync::Arc::default(),
             script: redis::Script::new(TAKE),
-            rate: bucket("rate", per_second, burst),
-            failures: bucket("auth_failures", AUTH_FAILURES_PER_SECOND, AUTH_FAILURES_BURST),
+            rate: bucket("rate", f64::from(per_second.max(1)), burst),
+            failures: bucket("auth_failures", f64::from(AUTH_FAILURES_PER_SECOND), AUTH_FAILURES_BURST),
+            sip_failures: bucket("sip_auth_failures", sip_refill, MAX_FAILURES),
         })
     }
 
@@ -136,6 +143,23 @@ impl SharedLimit {
             .arg(cost)
             .invoke_async(&mut connection)
             .await
+    }
+}
+
+/// SIP digest failures for the cluster: [`MAX_FAILURES`] at once, refilled
+/// over [`FAILURE_WINDOW_SECS`], as each node counts its own.
+impl SharedFailures for SharedLimit {
+    fn throttled(&self, source: IpAddr) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move {
+            let decision = self.decide(&self.sip_failures, &source.to_string(), 0).await;
+            decision.is_some_and(|d| !d.allowed)
+        })
+    }
+
+    fn failed(&self, source: IpAddr) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let _counted = self.decide(&self.sip_failures, &source.to_string(), 1).await;
+        })
     }
 }
 
