@@ -198,9 +198,15 @@ pub async fn audit(State(state): State<AppState>, request: Request, next: Next) 
     let path = request.uri().path().to_owned();
     let (mut parts, body) = request.into_parts();
     let principal = if mutating {
-        <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state)
+        match <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state)
             .await
-            .ok()
+        {
+            Ok(principal) => Some(principal),
+            // The database is out of reach: the handler would wait for it again, and
+            // the change could not be audited anyway.
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => return e.into_response(),
+            Err(_) => None,
+        }
     } else {
         None
     };
