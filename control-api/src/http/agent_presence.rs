@@ -38,13 +38,7 @@ impl Forwarder {
 
     /// Close the sockets of agents that registered on another node, until the bus closes.
     pub async fn follow_agent_registrations(self, state: AppState) {
-        let subject = self.registered_subject();
-        let mut notes = match self.client.subscribe(subject.clone()).await {
-            Ok(notes) => notes,
-            Err(e) => {
-                return tracing::error!(%subject, error = %e, "cannot follow agents registering elsewhere")
-            }
-        };
+        let Some(mut notes) = self.subscribe(self.registered_subject()).await else { return };
         while let Some(message) = notes.next().await {
             let Ok(note) = serde_json::from_slice::<Registered>(&message.payload) else { continue };
             if note.node_id != state.store.node_id()

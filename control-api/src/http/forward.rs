@@ -130,11 +130,12 @@ impl Forwarder {
         requests
     }
 
-    async fn subscribe(&self, subject: String) -> Option<async_nats::Subscriber> {
+    /// Messages on `subject` (`None`, logged, when NATS refuses the subscription).
+    pub(super) async fn subscribe(&self, subject: String) -> Option<async_nats::Subscriber> {
         match self.client.subscribe(subject.clone()).await {
-            Ok(requests) => Some(requests),
+            Ok(messages) => Some(messages),
             Err(e) => {
-                tracing::error!(%subject, error = %e, "cannot take requests from other nodes");
+                tracing::error!(%subject, error = %e, "cannot subscribe on NATS: other nodes' messages there are missed");
                 None
             }
         }

@@ -29,16 +29,9 @@ impl Forwarder {
 
     /// Publish this node's segments and take in the others', until the bus closes.
     pub async fn fan_out_segments(self, state: AppState) {
-        let here = state.store.node_id().to_owned();
-        let others = self.segments_subject(">");
-        let mut incoming = match self.client.subscribe(others.clone()).await {
-            Ok(incoming) => incoming,
-            Err(e) => {
-                return tracing::error!(subject = %others, error = %e, "cannot follow other nodes' segments")
-            }
-        };
+        let Some(mut incoming) = self.subscribe(self.segments_subject(">")).await else { return };
         tokio::spawn(self.clone().publish_segments(state.clone()));
-        let mine = self.segments_subject(&here);
+        let mine = self.segments_subject(state.store.node_id());
         while let Some(message) = incoming.next().await {
             if message.subject.as_str() == mine {
                 continue;
