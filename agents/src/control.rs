@@ -58,6 +58,14 @@ pub trait AgentControl: Clone + Send + Sync + 'static {
     /// The agent's side of `call` ended.
     fn ended(&self, call: &CallId, ending: Ending) -> impl Future<Output = ()> + Send;
 
+    /// A candidate the agent's browser trickled for its leg of `call`;
+    /// refused (with why) when the leg is not up or the line is no candidate.
+    fn add_ice_candidate(
+        &self,
+        call: &CallId,
+        candidate: String,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+
     /// Mute (or unmute) what the agent says on live `call`.
     fn mute(
         &self,

@@ -42,6 +42,13 @@ pub async fn handle<C: AgentControl>(control: &C, who: &SignedIn, text: &str) ->
                 Err(detail) => AgentMessage::error("accept_failed", detail),
             });
         }
+        ClientMessage::Candidate { call_control_id, candidate } => {
+            let added = match control.agents().on_agent(who, &call_control_id) {
+                Ok(_) => control.add_ice_candidate(&call_control_id, candidate).await,
+                Err(e) => Err(e),
+            };
+            return added.err().map(|detail| AgentMessage::error("candidate_refused", detail));
+        }
         ClientMessage::Reject { call_control_id } | ClientMessage::Hangup { call_control_id } => {
             hang_up(control, who, &call_control_id).await
         }

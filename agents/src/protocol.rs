@@ -20,6 +20,13 @@ pub enum ClientMessage {
         call_control_id: CallId,
         sdp: String,
     },
+    /// A candidate the browser gathered after its offer for `call_control_id`
+    /// (trickle ICE, RFC 8838): the `candidate` of an `RTCIceCandidate`, as
+    /// `candidate:1 1 udp 2122260223 192.0.2.10 54321 typ host`.
+    Candidate {
+        call_control_id: CallId,
+        candidate: String,
+    },
     Reject {
         call_control_id: CallId,
     },

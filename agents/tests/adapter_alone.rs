@@ -4,8 +4,9 @@
 //! Shows the trait is the whole interface: no call service, database,
 //! webhooks or HTTP here.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bond_agents::{AgentControl, AgentMessage, AgentSession, Agents, SignedIn};
@@ -30,6 +31,7 @@ enum Report {
     Hold(CallId, bool),
     Digits(CallId, Vec<DtmfDigit>),
     AvailabilityChanged(String),
+    Candidate(CallId),
 }
 
 /// Call control replaced by a recorder, with one active connection (`conn-1`).
@@ -38,6 +40,8 @@ struct Recorder {
     agents: Agents,
     engine: EngineHandle,
     reports: mpsc::UnboundedSender<Report>,
+    /// The leg each accepted call got, as call control would keep it.
+    legs: Arc<Mutex<HashMap<CallId, LegId>>>,
 }
 
 impl Recorder {
@@ -55,7 +59,8 @@ impl AgentControl for Recorder {
         self.engine.clone()
     }
 
-    async fn accepted(&self, call: &CallId, _: LegId, codec: Codec) -> Result<(), String> {
+    async fn accepted(&self, call: &CallId, leg: LegId, codec: Codec) -> Result<(), String> {
+        self.legs.lock().unwrap().insert(call.clone(), leg);
         self.report(Report::Accepted(call.clone(), codec));
         Ok(())
     }
@@ -88,6 +93,13 @@ impl AgentControl for Recorder {
 
     async fn ended(&self, call: &CallId, ending: Ending) {
         self.report(Report::Ended(call.clone(), ending));
+    }
+
+    async fn add_ice_candidate(&self, call: &CallId, candidate: String) -> Result<(), String> {
+        let leg = self.legs.lock().unwrap().get(call).copied().ok_or("no leg yet")?;
+        self.engine.add_ice_candidate(leg, candidate).await.map_err(|e| e.to_string())?;
+        self.report(Report::Candidate(call.clone()));
+        Ok(())
     }
 
     async fn mute(&self, _: &str, call: &CallId, muted: bool) -> Result<(), String> {
@@ -151,7 +163,8 @@ impl Bond {
             strict_source: true,
         });
         let (tx, reports) = mpsc::unbounded_channel();
-        Self { control: Recorder { agents: Agents::default(), engine, reports: tx }, reports }
+        let legs = Arc::default();
+        Self { control: Recorder { agents: Agents::default(), engine, reports: tx, legs }, reports }
     }
 
     async fn frame(&self, who: &SignedIn, frame: serde_json::Value) -> Option<AgentMessage> {
@@ -354,6 +367,44 @@ async fn mute_hold_and_digits_reach_call_control_only_for_the_agents_own_calls()
         );
     }
     assert_eq!(bond.reported(), None);
+}
+
+#[tokio::test]
+async fn candidates_trickled_after_the_offer_reach_the_agents_own_leg_and_bad_ones_are_refused() {
+    let mut bond = Bond::start(46900).await;
+    let alice = agent("alice", None);
+    let mut session = bond.control.agents.register(&alice, monotonic());
+    let call = ring(&bond, &alice, &mut session);
+    let host = "candidate:1 1 udp 2122260223 127.0.0.1 50002 typ host generation 0 network-id 1";
+    let candidate =
+        |call: &CallId, line: &str| json!({"type": "candidate", "call_control_id": call, "candidate": line});
+
+    // Ringing, not yet accepted: there is no leg to give it to.
+    let early = bond.frame(&alice, candidate(&call, host)).await;
+    assert_eq!(early, Some(AgentMessage::error("candidate_refused", "no leg yet")));
+
+    bond.frame(&alice, json!({"type": "accept", "call_control_id": call, "sdp": browser_offer()})).await;
+    bond.reported();
+    assert_eq!(bond.frame(&alice, candidate(&call, host)).await, None);
+    assert_eq!(bond.reported(), Some(Report::Candidate(call.clone())));
+
+    // What is no candidate, and another agent's call, are refused; the call goes on.
+    let garbage = bond.frame(&alice, candidate(&call, "candidate:x")).await;
+    assert!(
+        matches!(garbage, Some(AgentMessage::Error { ref code, ref detail }) if code == "candidate_refused" && detail.contains("candidate")),
+        "{garbage:?}"
+    );
+    let bob = agent("bob", None);
+    let not_bobs = bond.frame(&bob, candidate(&call, host)).await;
+    assert_eq!(
+        not_bobs,
+        Some(AgentMessage::error("candidate_refused", format!("no call {call} on this agent")))
+    );
+    assert_eq!(bond.reported(), None);
+    let mdns = "candidate:2 1 udp 2122260223 0b4c2f1e-2c55.local 50003 typ host";
+    assert!(bond.frame(&alice, candidate(&call, mdns)).await.is_some());
+    assert_eq!(bond.frame(&alice, candidate(&call, &format!("a={host}"))).await, None);
+    assert_eq!(bond.reported(), Some(Report::Candidate(call.clone())));
 }
 
 #[tokio::test]

@@ -95,6 +95,11 @@ impl AgentControl for CallService {
         self.end(call, ending).await;
     }
 
+    async fn add_ice_candidate(&self, call: &CallId, candidate: String) -> Result<(), String> {
+        let leg = self.registry.leg(call).ok_or("the call has no media connection yet: accept it first")?;
+        self.engine.add_ice_candidate(leg, candidate).await.map_err(|e| e.to_string())
+    }
+
     async fn mute(&self, organization_id: &str, call: &CallId, muted: bool) -> Result<(), String> {
         let call = self.live_record(organization_id, call).await?;
         self.set_mute(&call, Some(muted), None).await.map_err(detail)

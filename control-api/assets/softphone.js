@@ -83,6 +83,7 @@ function onMessage(m) {
     case "outgoing":
       if (state.pc && state.call && state.call.phase === "dialing" && !state.call.id) {
         state.call.id = m.call_control_id;
+        state.call.trickler.ready(m.call_control_id);
         state.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch((e) => showError(`Bond's answer was refused: ${e.message}`));
         dialCustomer(state.call);
       } else {
@@ -99,6 +100,8 @@ function onMessage(m) {
       if (state.call && m.call_control_id === state.call.id) endCall(m.cause);
       break;
     case "error":
+      // A candidate Bond could not use: the call goes on with the others.
+      if (m.code === "candidate_refused") { console.debug(m.detail); break; }
       showError(`${m.detail} (${m.code})`);
       if (m.code === "call_failed" && state.call && !state.call.id) endCall(null);
       break;
@@ -113,6 +116,7 @@ async function accept() {
   const sdp = await startMedia(call);
   if (!sdp) { call.phase = "ringing"; $("accept").disabled = false; return; }
   send({ type: "accept", call_control_id: call.id, sdp });
+  call.trickler.ready(call.id);
   showCall(`In call with ${call.from}`);
 }
 
@@ -155,8 +159,9 @@ function showCall(peer) {
   showError("");
 }
 
-// Microphone and peer connection for `call`; returns the complete offer, or
-// null (with a message) when the microphone is refused.
+// Microphone and peer connection for `call`; returns the offer (its
+// candidates follow through `call.trickler`), or null (with a message) when
+// the microphone is refused.
 async function startMedia(call) {
   try {
     state.mic = await bondMedia.microphone();
@@ -179,7 +184,9 @@ async function startMedia(call) {
     if (pc.connectionState === "failed") showError("The media connection to Bond failed (ICE/DTLS).");
   };
   state.inMeter = bondMedia.meter(state.mic);
-  const sdp = await bondMedia.completeOffer(pc);
+  const { sdp, trickler } = await bondMedia.offer(pc, (id, candidate) =>
+    send({ type: "candidate", call_control_id: id, candidate }));
+  call.trickler = trickler;
   state.started = Date.now();
   return sdp;
 }

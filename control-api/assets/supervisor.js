@@ -225,6 +225,8 @@ function onSignal(m) {
     reset();
     if (m.cause === "connection_failed") showError("Listening ended: the audio connection to Bond could not be set up (ICE/DTLS failed).");
     else if (m.cause === "connection_lost") showError("Listening ended: the audio connection to Bond was lost.");
+  } else if (m.type === "error" && m.code === "candidate_refused") {
+    console.debug(m.detail); // a candidate Bond could not use: the others carry on
   } else if (m.type === "error") {
     showError(m.detail);
   }
@@ -240,7 +242,10 @@ async function answer(callId) {
     $("remote").srcObject = stream;
     joined.meter = bondMedia.meter(stream);
   };
-  signal({ type: "accept", call_control_id: callId, sdp: await bondMedia.completeOffer(pc) });
+  const { sdp, trickler } = await bondMedia.offer(pc, (id, candidate) =>
+    signal({ type: "candidate", call_control_id: id, candidate }));
+  signal({ type: "accept", call_control_id: callId, sdp });
+  trickler.ready(callId);
   render();
 }
 

@@ -1,5 +1,5 @@
-// What the softphone and the supervisor page share: the microphone, the
-// complete offer Bond answers (it takes no trickle ICE) and WebAudio meters of
+// What the softphone and the supervisor page share: the microphone, the offer
+// Bond answers with its candidates trickled after it, and WebAudio meters of
 // what is said and heard. Plain JS, no build step; `bondMedia` is the one global.
 "use strict";
 
@@ -30,18 +30,45 @@ const bondMedia = (() => {
     return new RTCPeerConnection({ iceServers, iceTransportPolicy: relay ? "relay" : "all" });
   }
 
-  // Set and return `pc`'s offer once ICE gathering is complete (at most 3 s).
-  async function completeOffer(pc) {
-    await pc.setLocalDescription(await pc.createOffer());
-    if (pc.iceGatheringState !== "complete") {
-      await new Promise((resolve) => {
-        pc.addEventListener("icegatheringstatechange", () => {
-          if (pc.iceGatheringState === "complete") resolve();
-        });
-        setTimeout(resolve, 3000);
+  // Set `pc`'s offer and return it with a trickler: the page sends the offer
+  // at once and calls `trickler.ready(callId)` once Bond knows the call, from
+  // when each candidate the browser gathers goes to Bond as a `candidate`
+  // frame through `send(callId, candidate)` (trickle ICE, RFC 8838): nobody
+  // waits for gathering, which a slow or blocked TURN server holds up for
+  // seconds. `#trickle=off` in the page's address waits for gathering to
+  // complete (at most 3 s) and sends no candidates, as before trickle ICE.
+  async function offer(pc, send) {
+    const trickle = new URLSearchParams(location.hash.slice(1)).get("trickle") !== "off";
+    let callId = null;
+    const pending = [];
+    if (trickle) {
+      pc.addEventListener("icecandidate", (e) => {
+        const line = e.candidate && e.candidate.candidate;
+        if (!line) return; // the end of candidates: Bond needs no word of it
+        if (callId) send(callId, line);
+        else pending.push(line);
       });
     }
-    return pc.localDescription.sdp;
+    await pc.setLocalDescription(await pc.createOffer());
+    if (!trickle) await gathered(pc, 3000);
+    const trickler = {
+      ready(id) {
+        callId = id;
+        pending.splice(0).forEach((line) => send(id, line));
+      },
+    };
+    return { sdp: pc.localDescription.sdp, trickler };
+  }
+
+  // Resolves once `pc` has gathered its candidates, or after `ms`.
+  function gathered(pc, ms) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      pc.addEventListener("icegatheringstatechange", () => {
+        if (pc.iceGatheringState === "complete") resolve();
+      });
+      setTimeout(resolve, ms);
+    });
   }
 
   // A meter on `stream`: its level (RMS), its loudest frequency, and the share of
@@ -83,5 +110,5 @@ const bondMedia = (() => {
     };
   }
 
-  return { microphone, peer, completeOffer, meter };
+  return { microphone, peer, offer, meter };
 })();

@@ -346,6 +346,10 @@ impl Driver {
                 }
                 let _ = reply.send(result);
             }
+            Command::AddIceCandidate { leg, candidate, reply } => {
+                let _ =
+                    reply.send(self.engine.add_ice_candidate(now(), leg, &candidate).map_err(engine_error));
+            }
             Command::CreateStreamLeg { codec, reply } => {
                 let result =
                     self.engine.add_stream_leg(now(), codec, self.shared.config.passthrough).map(|id| {

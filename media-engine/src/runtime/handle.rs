@@ -187,6 +187,11 @@ pub(crate) enum Command {
         credentials: IceCreds,
         reply: oneshot::Sender<Result<(LegId, WebRtcAnswer), RuntimeError>>,
     },
+    AddIceCandidate {
+        leg: LegId,
+        candidate: String,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
     CreateStreamLeg {
         codec: Codec,
         reply: oneshot::Sender<Result<StreamLeg, RuntimeError>>,
@@ -438,6 +443,12 @@ impl EngineHandle {
         credentials: IceCreds,
     ) -> Result<(LegId, WebRtcAnswer), RuntimeError> {
         self.create(|reply| Command::CreateWebRtcLeg { offer, credentials, reply }).await?
+    }
+
+    /// A candidate the browser trickled after its offer to WebRTC leg `leg`
+    /// (see [`Engine::add_ice_candidate`](crate::Engine::add_ice_candidate)).
+    pub async fn add_ice_candidate(&self, leg: LegId, candidate: String) -> Result<(), RuntimeError> {
+        self.request(leg, |reply| Command::AddIceCandidate { leg, candidate, reply }).await?
     }
 
     /// A carrier media-stream leg for `codec`.

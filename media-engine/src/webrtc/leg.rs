@@ -35,7 +35,7 @@ use str0m::change::SdpOffer;
 use str0m::format::{Codec as RtcCodec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid};
 use str0m::rtp::RtpWrite;
-use str0m::{Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use crate::event::HangupCause;
 use crate::ids::{LegId, PayloadType};
@@ -50,6 +50,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Peer addresses one leg routes by (a browser checks from a few candidates).
 const MAX_PEER_ADDRESSES: usize = 8;
+
+/// Candidates a browser may trickle to one leg (Chromium gathers a handful:
+/// host, TCP, server-reflexive, relayed); more are refused, so a page cannot
+/// make Bond check an unbounded list of addresses.
+const MAX_TRICKLED: usize = 32;
 
 /// Bond's payload types for telephone-events (the browser's numbers win in the answer).
 const EVENTS_48K: u8 = 110;
@@ -113,6 +118,8 @@ pub struct WebRtcLeg {
     /// the address itself, or the private side of a 1:1 NAT.
     arrival: Option<std::net::IpAddr>,
     peers: Vec<SocketAddr>,
+    /// Candidates trickled so far (at most [`MAX_TRICKLED`]).
+    trickled: usize,
     /// Set once ICE and DTLS are up; until then nothing is sent.
     connected: bool,
     connect_deadline: Instant,
@@ -193,6 +200,7 @@ impl WebRtcLeg {
             candidates: candidates.addrs.clone(),
             arrival: None,
             peers: Vec::new(),
+            trickled: 0,
             connected: false,
             connect_deadline: now + CONNECT_TIMEOUT,
             rtc_timeout: Some(now),
@@ -204,6 +212,30 @@ impl WebRtcLeg {
             outputs: VecDeque::new(),
         };
         Ok((webrtc, WebRtcAnswer { sdp: answer.to_sdp_string(), codec, ufrag }))
+    }
+
+    /// A candidate the browser gathered after its offer (trickle ICE, RFC
+    /// 8838): an SDP `candidate:` attribute, `a=` optional. str0m pairs it
+    /// with Bond's candidates and checks it; one it knows already changes
+    /// nothing. A leg takes at most 32. A line that is no candidate (an mDNS `.local` name among
+    /// them: Bond resolves none) is an error and the leg goes on.
+    pub fn add_remote_candidate(&mut self, now: Instant, line: &str) -> Result<(), EngineError> {
+        if self.leg.is_ended() {
+            return Err(EngineError::LegEnded(self.leg.id()));
+        }
+        if self.trickled >= MAX_TRICKLED {
+            return Err(EngineError::WebRtc(format!(
+                "a leg takes at most {MAX_TRICKLED} trickled candidates"
+            )));
+        }
+        let line = line.trim();
+        let candidate = Candidate::from_sdp_string(line.strip_prefix("a=").unwrap_or(line))
+            .map_err(|e| EngineError::WebRtc(format!("candidate: {e}")))?;
+        self.trickled += 1;
+        self.last_now = now;
+        self.rtc.add_remote_candidate(candidate);
+        self.drain(now);
+        Ok(())
     }
 
     pub fn leg(&self) -> &Leg {
