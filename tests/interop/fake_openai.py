@@ -116,7 +116,7 @@ class FakeChat:
                 chunk([{"index": 0, "delta": {"tool_calls": [rest]}, "finish_reason": None}])
             chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls" if call else "stop"}])
             if body.get("stream_options", {}).get("include_usage"):
-                prompt = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
+                prompt = sum(len((m.get("content") or "").split()) for m in body.get("messages", []))
                 chunk([], usage={"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)})
             send("data: [DONE]\n\n")
             handler.wfile.write(b"0\r\n\r\n")

@@ -90,7 +90,6 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
     let asked: Start = parse(body)?;
     let assistant = asked.assistant.unwrap_or_default();
     for (present, what, pointer) in [
-        (assistant.tools.as_ref().is_some_and(|t| !t.is_empty()), "Tools", "/assistant/tools"),
         (
             assistant.external_llm.is_some(),
             "external_llm (Bond uses the models its operator configured)",
@@ -144,6 +143,7 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
         rules,
         send_history_updates: asked.send_message_history_updates.unwrap_or(false),
         gather: None,
+        tools: super::assistant_tools::tools(assistant.tools.as_deref().unwrap_or_default())?,
     })
 }
 
@@ -224,7 +224,7 @@ fn messages(values: Vec<Value>, pointer: &str) -> Result<Vec<Message>, CallError
                 }
             };
             match value["content"].as_str() {
-                Some(content) => Ok(Message { role, content: content.to_owned() }),
+                Some(content) => Ok(Message::new(role, content)),
                 None => Err(invalid("content must be text", &format!("{at}/content"))),
             }
         })
@@ -252,10 +252,7 @@ mod tests {
         assert_eq!(start.model.as_deref(), Some("small"));
         assert_eq!(start.language, "en-US");
         assert_eq!(start.rules.min_interruption, Duration::from_millis(400));
-        assert_eq!(
-            start.history,
-            vec![Message { role: Role::System, content: "The caller is Jane.".into() }]
-        );
+        assert_eq!(start.history, vec![Message::new(Role::System, "The caller is Jane.")]);
         let bare = super::start(&json!({})).unwrap();
         assert_eq!(bare.instructions, DEFAULT_INSTRUCTIONS);
         assert_eq!(bare.language, "en");
@@ -265,7 +262,7 @@ mod tests {
     #[test]
     fn what_bond_cannot_honour_yet_is_refused_by_name() {
         for (body, pointer) in [
-            (json!({ "assistant": { "tools": [{ "type": "function" }] } }), "/assistant/tools"),
+            (json!({ "assistant": { "tools": [{ "type": "transfer" }] } }), "/assistant/tools/0/type"),
             (
                 json!({ "assistant": { "external_llm": { "base_url": "http://x" } } }),
                 "/assistant/external_llm",

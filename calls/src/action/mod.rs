@@ -8,6 +8,7 @@
 
 mod act;
 mod assistant_fields;
+mod assistant_tools;
 pub mod fields;
 mod gather_fields;
 

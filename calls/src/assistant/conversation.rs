@@ -25,7 +25,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use bond_speech::chat::ToolCall;
+
+pub use super::message::{Message, Role};
 use super::playout::Playout;
+use super::sentences::{beyond, sentence_end};
 use super::turn::{has_words, is_backchannel, reading, EndOfTurn};
 
 /// The conversation's settings (`ai_assistant_start`, checked).
@@ -58,29 +62,6 @@ impl Default for Rules {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::System => "system",
-            Self::User => "user",
-            Self::Assistant => "assistant",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
 /// What the runtime is asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
@@ -100,6 +81,8 @@ pub enum Output {
     },
     /// Stop the agent's audio on the call, and drop what was queued.
     StopAudio,
+    /// Call these tools, in order; report back with [`Conversation::tool_results`].
+    CallTools(Vec<ToolCall>),
     Note(Note),
 }
 
@@ -157,6 +140,12 @@ struct Answer {
     filled: bool,
     /// Some of the model's own text (not the filler) went to synthesis.
     model_spoke: bool,
+    /// All the model has written for this answer, and how much of it the
+    /// history holds already (said before a tool was called).
+    text: String,
+    recorded: String,
+    /// Tools called, their results awaited.
+    tools: Vec<ToolCall>,
     latency: Latency,
 }
 
@@ -173,6 +162,9 @@ impl Answer {
             asked,
             filled: !writing,
             model_spoke: false,
+            text: String::new(),
+            recorded: String::new(),
+            tools: Vec::new(),
             latency: Latency { transcript, ..Latency::default() },
         }
     }
@@ -227,7 +219,7 @@ impl Conversation {
     pub fn new(rules: Rules, instructions: &str, greeting: Option<&str>) -> Self {
         let mut conversation = Self {
             rules,
-            history: vec![Message { role: Role::System, content: instructions.to_owned() }],
+            history: vec![Message::new(Role::System, instructions)],
             caller: CallerTurn::default(),
             answer: None,
             outputs: VecDeque::new(),
@@ -364,7 +356,33 @@ impl Conversation {
             answer.latency.first_token = answer.since_speech(now);
         }
         answer.pending.push_str(piece);
+        answer.text.push_str(piece);
         self.cut_sentences(false);
+    }
+
+    /// The model's answer ended by calling `calls`: what it said so far is
+    /// spoken, and the answer goes on once their results are in.
+    pub fn answer_tools(&mut self, now: Instant, calls: Vec<ToolCall>) {
+        let Some(answer) = self.answer.as_mut().filter(|a| a.writing && a.tools.is_empty()) else { return };
+        if calls.is_empty() {
+            return self.answer_done(now);
+        }
+        answer.tools.clone_from(&calls);
+        self.cut_sentences(true);
+        self.outputs.push_back(Output::CallTools(calls));
+    }
+
+    /// What the tools returned, in the order they were called: the call and
+    /// the results go into the history, and the model is asked to go on.
+    pub fn tool_results(&mut self, results: Vec<String>) {
+        let Some(answer) = self.answer.as_mut().filter(|a| !a.tools.is_empty()) else { return };
+        let calls = std::mem::take(&mut answer.tools);
+        let said = answer.text[answer.recorded.len()..].trim().to_owned();
+        answer.recorded.clone_from(&answer.text);
+        let results = calls.iter().zip(results).map(|(call, result)| Message::tool_result(call, result));
+        self.history.push(Message { tool_calls: calls.clone(), ..Message::new(Role::Assistant, said) });
+        self.history.extend(results);
+        self.outputs.push_back(Output::Ask(self.history.clone()));
     }
 
     /// The model finished writing.
@@ -475,7 +493,7 @@ impl Conversation {
             end,
             waited: now.saturating_duration_since(quiet),
         }));
-        self.history.push(Message { role: Role::User, content: turn.text });
+        self.history.push(Message::new(Role::User, turn.text));
         self.answer = Some(Answer::new(Some(now), turn.speech_end.or(Some(quiet)), transcript));
         self.outputs.push_back(Output::Ask(self.history.clone()));
     }
@@ -510,8 +528,9 @@ impl Conversation {
         for (_, text) in answer.synthesizing.iter().filter(|(_, text)| !text.is_empty()) {
             said = [said.as_str(), text].join(" ").trim().to_owned();
         }
-        if !heard.is_empty() {
-            self.history.push(Message { role: Role::Assistant, content: heard.clone() });
+        let unrecorded = beyond(&heard, &answer.recorded);
+        if !unrecorded.is_empty() {
+            self.history.push(Message::new(Role::Assistant, unrecorded));
         }
         if said.is_empty() && heard.is_empty() {
             return; // the model only called a function
@@ -541,25 +560,6 @@ impl Conversation {
             self.outputs.push_back(Output::Synthesize { id, text: text.to_owned() });
         }
     }
-}
-
-/// Where the first sentence of `text` ends (after its `.`, `!` or `?` and the
-/// space that follows), if one is complete.
-fn sentence_end(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    (1..bytes.len()).find(|&i| {
-        matches!(bytes[i - 1], b'.' | b'!' | b'?' | b'\n')
-            && bytes[i].is_ascii_whitespace()
-            && !ends_with_abbreviation(&text[..i])
-    })
-}
-
-/// "Dr.", "Mr.", "e.g." and single initials do not end a sentence.
-fn ends_with_abbreviation(text: &str) -> bool {
-    let last = text.split_whitespace().last().unwrap_or("");
-    let word = last.trim_end_matches('.');
-    matches!(word.to_lowercase().as_str(), "dr" | "mr" | "mrs" | "ms" | "st" | "e.g" | "i.e" | "vs")
-        || (word.len() == 1 && word.chars().all(char::is_alphabetic) && last.ends_with('.'))
 }
 
 #[cfg(test)]

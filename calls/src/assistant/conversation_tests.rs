@@ -76,7 +76,7 @@ fn answer(c: &mut Conversation, at: Instant, text: &str, per_sentence: Duration)
 #[test]
 fn a_greeting_is_spoken_and_kept_in_the_history() {
     let (c, _) = greeted(Rules::default());
-    assert_eq!(c.history()[1], Message { role: Role::Assistant, content: "Hello, how can I help?".into() });
+    assert_eq!(c.history()[1], Message::new(Role::Assistant, "Hello, how can I help?"));
 }
 
 #[test]
@@ -333,4 +333,78 @@ fn closing_words_follow_the_answer_and_then_the_conversation_is_idle() {
     // With nothing under way, the words are an answer of their own.
     c.say("Bye.");
     assert_eq!(synthesized(&drain(&mut c)).last().map(|(_, t)| t.clone()), Some("Bye.".into()));
+}
+
+fn tool_call(id: &str, name: &str) -> ToolCall {
+    ToolCall { id: id.into(), name: name.into(), arguments: r#"{"order":"4567"}"#.into() }
+}
+
+#[test]
+fn an_answer_that_calls_a_tool_speaks_first_then_goes_on_with_the_result() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t + ms(500), ms(1500), "Where is my order?");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_text(at + ms(300), "Let me check.");
+    let lookup = tool_call("call_1", "order_status");
+    c.answer_tools(at + ms(400), vec![lookup.clone()]);
+    let out = drain(&mut c);
+    assert_eq!(
+        synthesized(&out),
+        vec![(2, "Let me check.".to_owned())],
+        "what it said before the call is spoken"
+    );
+    assert!(out.contains(&Output::CallTools(vec![lookup.clone()])), "{out:?}");
+    c.audio_ready(at + ms(500), 2, ms(800));
+    drain(&mut c);
+    c.poll(at + ms(1300));
+    assert!(notes(&drain(&mut c)).is_empty(), "the answer waits for the tool, though its words have played");
+
+    c.tool_results(vec![r#"{"status":"shipped"}"#.into()]);
+    let Some(Output::Ask(asked)) = drain(&mut c).pop() else { panic!("the model is asked to go on") };
+    let n = asked.len();
+    assert_eq!(
+        asked[n - 2],
+        Message { tool_calls: vec![lookup.clone()], ..Message::new(Role::Assistant, "Let me check.") }
+    );
+    assert_eq!(asked[n - 1], Message::tool_result(&lookup, r#"{"status":"shipped"}"#));
+
+    c.answer_text(at + ms(1600), "It has shipped.");
+    c.answer_done(at + ms(1600));
+    let ids = synthesized(&drain(&mut c));
+    c.audio_ready(at + ms(1700), ids[0].0, ms(700));
+    drain(&mut c);
+    c.poll(at + ms(2400));
+    let Some(Note::AgentTurn { said, heard, .. }) = notes(&drain(&mut c)).pop() else {
+        panic!("the turn ended")
+    };
+    assert_eq!(
+        (said.as_str(), heard.as_str()),
+        ("Let me check. It has shipped.", "Let me check. It has shipped.")
+    );
+    let history = c.history();
+    assert_eq!(history.last(), Some(&Message::new(Role::Assistant, "It has shipped.")), "not said twice");
+    let wire = super::super::message::history(history);
+    assert_eq!(wire[n - 2]["tool_calls"][0]["function"]["name"], "order_status");
+    assert_eq!(wire[n - 1]["tool_call_id"], "call_1");
+}
+
+#[test]
+fn a_caller_who_cuts_in_while_a_tool_runs_drops_its_result() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t + ms(500), ms(1500), "Where is my order?");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_text(at + ms(300), "Let me check.");
+    c.answer_tools(at + ms(300), vec![tool_call("call_1", "order_status")]);
+    drain(&mut c);
+    c.audio_ready(at + ms(400), 2, ms(3000));
+    drain(&mut c);
+    // Real words, long enough to take the turn, while the words play and the tool runs.
+    let cut_in = caller_says(&mut c, at + ms(1000), ms(1200), "Actually, never mind.");
+    let out = drain(&mut c);
+    assert!(out.contains(&Output::CancelAnswer) && out.contains(&Output::StopAudio), "{out:?}");
+    c.tool_results(vec!["late".into()]);
+    assert!(!drain(&mut c).iter().any(|o| matches!(o, Output::Ask(_))), "a dropped answer asks nothing");
+    assert!(c.history().iter().all(|m| m.role != Role::Tool));
+    c.poll(cut_in);
+    assert!(matches!(drain(&mut c).last(), Some(Output::Ask(_))), "the caller's new turn is answered");
 }

@@ -13,9 +13,12 @@
 //! event (`report.rs`).
 
 mod conversation;
+mod message;
 mod playout;
 mod report;
 mod run;
+mod sentences;
+mod tools;
 mod turn;
 
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,7 @@ use crate::service::CallService;
 pub use conversation::{Message, Role, Rules};
 pub use report::Prices;
 use report::Report;
+pub use tools::{Tool, Webhook};
 
 /// Inputs that may wait for the agent's task; more are dropped and counted.
 const INPUT_QUEUE: usize = 64;
@@ -54,6 +58,8 @@ pub struct AssistantStart {
     pub send_history_updates: bool,
     /// `gather_using_ai`: the agent collects these parameters, then ends.
     pub gather: Option<AiGather>,
+    /// What the model may call (`assistant.tools`).
+    pub tools: Vec<Tool>,
 }
 
 /// What `gather_using_ai` collects, and what the agent says once it has it.

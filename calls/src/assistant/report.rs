@@ -144,9 +144,7 @@ impl Report {
 }
 
 /// Messages in OpenAI's and Telnyx's shape (`role`, `content`).
-pub(super) fn history(messages: &[Message]) -> Value {
-    messages.iter().map(|m| json!({ "role": m.role.as_str(), "content": m.content })).collect()
-}
+pub(super) use super::message::history;
 
 /// The nearest-rank percentile of sorted values; `None` for none.
 fn percentile(sorted: &[u64], p: usize) -> Option<u64> {

@@ -15,7 +15,7 @@ use bond_codecs::resample::resample_clip;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::Clip;
 use bond_media_engine::LegId;
-use bond_speech::chat::{ChatEvent, Usage as ChatUsage};
+use bond_speech::chat::{ChatError, ChatEvent, ToolCall, Usage as ChatUsage};
 use bond_speech::tts::TTS_RATE;
 use bond_speech::SpeechEngines;
 use bond_store::clock::monotonic;
@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use super::conversation::{Conversation, Latency, Message, Note, Output};
 use super::report::{history, lock, Report};
+use super::tools::{Outcome, Tool};
 use super::{AiGather, AssistantStart, Input};
 use crate::payload::{fields, millis};
 use crate::service::CallService;
@@ -36,6 +37,10 @@ enum Answered {
     Done(Option<ChatUsage>),
     /// The model called `gather_complete` with these arguments (JSON text).
     Gathered(String),
+    /// The model called these tools (before its `Done`).
+    Tools(Vec<ToolCall>),
+    /// What each tool called came to, in order.
+    ToolResults(Vec<(ToolCall, Outcome)>),
     /// A model failed; `next` says whether another was asked.
     ModelFailed {
         error: String,
@@ -60,8 +65,15 @@ pub(super) struct Task {
     /// Each sentence's audio at the leg's rate, by the machine's id.
     audio: HashMap<u64, Arc<[i16]>>,
     rate: SampleRate,
-    /// `gather_using_ai` has its result: the agent ends once it has said its last.
+    /// `gather_using_ai` has its result, or the model hung up: the agent ends
+    /// once it has said its last.
     closing: bool,
+    /// The model called its `hangup` tool: the call ends with the agent.
+    hang_up: bool,
+    /// Tools the answer being read called, for when it is done.
+    called: Vec<ToolCall>,
+    /// For webhook tools: Bond's client for URLs tenants give it.
+    http: Option<reqwest::Client>,
 }
 
 impl Task {
@@ -90,6 +102,9 @@ impl Task {
             audio: HashMap::new(),
             rate: SampleRate::Hz8000,
             closing: false,
+            hang_up: false,
+            called: Vec::new(),
+            http: bond_store::egress::client(reqwest::Client::builder()).build().ok(),
         }
     }
 
@@ -103,7 +118,7 @@ impl Task {
         loop {
             self.carry_out(&answers_tx).await;
             if self.closing && self.conversation.is_idle() {
-                reason = "gather_ended";
+                reason = if self.hang_up { "assistant_hangup" } else { "gather_ended" };
                 break;
             }
             if !self.speaking {
@@ -149,11 +164,16 @@ impl Task {
             self.event("call.conversation.ended", fields).await;
         }
         self.service.assistant_gone(&self.call.call_control_id, &self.report).await;
+        if self.hang_up {
+            if let Err(e) = self.service.hangup(&self.call).await {
+                tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's hang-up");
+            }
+        }
     }
 
     fn heard(&mut self, input: Input) {
         if self.closing {
-            return; // the gather has its result: nothing the caller says now starts a turn
+            return; // the agent is saying its last: nothing the caller says now starts a turn
         }
         match input {
             Input::SpeechStarted(at) => self.conversation.speech_started(at),
@@ -182,7 +202,28 @@ impl Task {
                     report.usage.prompt_tokens += usage.prompt_tokens;
                     report.usage.completion_tokens += usage.completion_tokens;
                 }
-                self.conversation.answer_done(now);
+                let called = std::mem::take(&mut self.called);
+                if called.iter().any(|c| c.name == Tool::HANGUP) && self.has_tool(Tool::HANGUP) {
+                    // The agent's last words, then the call ends: nothing else it called runs.
+                    let outcome = Outcome {
+                        content: String::new(),
+                        status: "ok",
+                        http_status: None,
+                        took: Duration::ZERO,
+                    };
+                    let hangup = called.into_iter().find(|c| c.name == Tool::HANGUP);
+                    self.tool_event(hangup.iter().map(|c| (c, &outcome))).await;
+                    self.closing = true;
+                    self.hang_up = true;
+                    self.conversation.answer_done(now);
+                } else {
+                    self.conversation.answer_tools(now, called);
+                }
+            }
+            Answered::Tools(calls) => self.called.extend(calls),
+            Answered::ToolResults(results) => {
+                self.tool_event(results.iter().map(|(c, o)| (c, o))).await;
+                self.conversation.tool_results(results.into_iter().map(|(_, o)| o.content).collect());
             }
             Answered::ModelFailed { error, next } => {
                 let fields =
@@ -243,8 +284,54 @@ impl Task {
                 Output::StopAudio => {
                     let _ = self.service.engine.stop_playback(self.leg, false, true).await;
                 }
+                Output::CallTools(calls) => self.call_tools(calls, answers.clone()),
                 Output::Note(note) => self.note(note).await,
             }
+        }
+    }
+
+    fn has_tool(&self, name: &str) -> bool {
+        self.start.tools.iter().any(|t| t.name() == name)
+    }
+
+    /// Call the answer's tools, one after the other, and report what they came
+    /// to as part of the answer (a newer turn drops it).
+    fn call_tools(&mut self, calls: Vec<ToolCall>, answers: mpsc::Sender<(u64, Answered)>) {
+        let number = self.answer.0;
+        let (tools, http) = (self.start.tools.clone(), self.http.clone());
+        let call_id = self.call.call_control_id.to_string();
+        let task = tokio::spawn(async move {
+            let mut results = Vec::with_capacity(calls.len());
+            for call in calls {
+                let outcome = match (tools.iter().find(|t| t.name() == call.name), &http) {
+                    (Some(Tool::Webhook(hook)), Some(http)) => {
+                        hook.call(http, &call_id, &call.arguments).await
+                    }
+                    (Some(Tool::Webhook(_)), None) => Outcome::error("Bond could not make an HTTP client"),
+                    // The model named a tool it was not offered (or hangup beside others): its mistake.
+                    _ => Outcome::error(&format!("there is no tool {}", call.name)),
+                };
+                results.push((call, outcome));
+            }
+            let _ = answers.send((number, Answered::ToolResults(results))).await;
+        });
+        self.answer.1 = Some(task);
+    }
+
+    /// `call.ai_assistant.tool_call` for each tool called (Bond's own event).
+    async fn tool_event<'a>(&self, used: impl Iterator<Item = (&'a ToolCall, &'a Outcome)>) {
+        for (call, outcome) in used {
+            let arguments =
+                serde_json::from_str::<Value>(&call.arguments).unwrap_or_else(|_| json!(call.arguments));
+            let fields = fields([
+                ("name", json!(call.name)),
+                ("tool_call_id", json!(call.id)),
+                ("arguments", arguments),
+                ("status", json!(outcome.status)),
+                ("http_status", json!(outcome.http_status)),
+                ("latency_ms", json!(millis(outcome.took))),
+            ]);
+            self.event("call.ai_assistant.tool_call", fields).await;
         }
     }
 
@@ -253,7 +340,8 @@ impl Task {
         let number = self.answer.0;
         let Value::Array(wire) = history(&messages) else { return };
         let (llm, model) = (self.engines.llm.clone(), self.start.model.clone());
-        let tools: Vec<Value> = self.start.gather.iter().map(AiGather::tool).collect();
+        let offered = self.start.tools.iter().map(Tool::definition);
+        let tools: Vec<Value> = self.start.gather.iter().map(AiGather::tool).chain(offered).collect();
         let report = self.report.clone();
         let task = tokio::spawn(async move {
             let send = |answered| answers.send((number, answered));
@@ -274,7 +362,7 @@ impl Task {
             };
             let name = model.unwrap_or_else(|| stream.model().to_owned());
             lock(&report).llm_model = name;
-            let mut next = Some(Ok(first));
+            let mut next: Option<Result<ChatEvent, ChatError>> = Some(Ok(first));
             while let Some(event) = next {
                 let answered = match event {
                     Ok(ChatEvent::Text(piece)) => Answered::Text(piece),
@@ -282,11 +370,7 @@ impl Task {
                     Ok(ChatEvent::ToolCall(call)) if call.name == AiGather::FUNCTION => {
                         Answered::Gathered(call.arguments)
                     }
-                    // Only gather_complete is offered: any other call is the model's mistake, skipped.
-                    Ok(ChatEvent::ToolCall(_)) => {
-                        next = stream.next().await;
-                        continue;
-                    }
+                    Ok(ChatEvent::ToolCall(call)) => Answered::Tools(vec![call]),
                     Err(e) => Answered::Failed(e.to_string()),
                 };
                 let last = matches!(answered, Answered::Done(_) | Answered::Failed(_));
@@ -302,6 +386,7 @@ impl Task {
 
     fn cancel_answer(&mut self) {
         self.answer.0 += 1;
+        self.called.clear();
         self.to_speak.clear();
         if let Some(task) = self.answer.1.take() {
             task.abort();

@@ -1,0 +1,202 @@
+//! `assistant.tools` of `ai_assistant_start`, checked: Telnyx's `webhook` and
+//! `hangup` tools. Its other kinds (`transfer`, `retrieval`, calendars)
+//! answer 10015 by name.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::assistant::{AiGather, Tool, Webhook};
+use crate::error::CallError;
+
+/// The most tools one agent is offered.
+const MAX_TOOLS: usize = 32;
+/// A webhook tool's wait for the application, unless `timeout_ms` says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn invalid(detail: impl Into<String>, pointer: &str) -> CallError {
+    CallError::invalid("10002", detail, pointer)
+}
+
+/// The tools, checked; names are unique and none is `gather_using_ai`'s own.
+pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
+    if values.len() > MAX_TOOLS {
+        return Err(invalid(format!("at most {MAX_TOOLS} tools"), "/assistant/tools"));
+    }
+    let mut tools: Vec<Tool> = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let at = format!("/assistant/tools/{i}");
+        let tool = match value["type"].as_str() {
+            Some("webhook") => Tool::Webhook(Box::new(webhook(value, &at)?)),
+            Some("hangup") => {
+                let description = value["hangup"]["description"].as_str().unwrap_or("Hang up the call.");
+                Tool::Hangup { description: description.to_owned() }
+            }
+            Some(
+                other @ ("transfer" | "retrieval" | "book_appointment" | "check_availability" | "handoff"),
+            ) => {
+                let detail = format!("The {other} tool is not available in Bond yet.");
+                return Err(CallError::invalid("10015", detail, format!("{at}/type")));
+            }
+            _ => return Err(invalid("type must be webhook or hangup", &format!("{at}/type"))),
+        };
+        if tool.name() == AiGather::FUNCTION || tools.iter().any(|t| t.name() == tool.name()) {
+            let detail = format!("the tool name {} is taken", tool.name());
+            return Err(invalid(detail, &at));
+        }
+        tools.push(tool);
+    }
+    Ok(tools)
+}
+
+fn webhook(value: &Value, at: &str) -> Result<Webhook, CallError> {
+    let hook = &value["webhook"];
+    let text = |field: &str| hook[field].as_str().map(str::trim).filter(|s| !s.is_empty());
+    let name =
+        text("name").ok_or_else(|| invalid("webhook.name is required", &format!("{at}/webhook/name")))?;
+    if name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        let detail = "webhook.name must be 1 to 64 letters, digits, _ or -";
+        return Err(invalid(detail, &format!("{at}/webhook/name")));
+    }
+    let description = text("description").unwrap_or_default();
+    let url = text("url").ok_or_else(|| invalid("webhook.url is required", &format!("{at}/webhook/url")))?;
+    let url = checked_url(url, &format!("{at}/webhook/url"))?;
+    let method = match text("method").unwrap_or("POST").to_ascii_uppercase().as_str() {
+        "GET" => reqwest::Method::GET,
+        "POST" => reqwest::Method::POST,
+        "PUT" => reqwest::Method::PUT,
+        "PATCH" => reqwest::Method::PATCH,
+        "DELETE" => reqwest::Method::DELETE,
+        _ => {
+            return Err(invalid(
+                "webhook.method must be GET, POST, PUT, PATCH or DELETE",
+                &format!("{at}/webhook/method"),
+            ))
+        }
+    };
+    for field in ["path_parameters", "query_parameters"] {
+        if !hook[field].is_null() {
+            let detail = format!("webhook.{field} is not available in Bond yet (body_parameters are sent as the query of a GET or DELETE)");
+            return Err(CallError::invalid("10015", detail, format!("{at}/webhook/{field}")));
+        }
+    }
+    let parameters = match &hook["body_parameters"] {
+        Value::Null => serde_json::json!({"type": "object", "properties": {}}),
+        schema @ Value::Object(_) if schema["type"] == "object" => schema.clone(),
+        _ => {
+            let detail = "webhook.body_parameters must be a JSON Schema object (type: object)";
+            return Err(invalid(detail, &format!("{at}/webhook/body_parameters")));
+        }
+    };
+    let headers = headers(&hook["headers"], &format!("{at}/webhook/headers"))?;
+    let timeout = match value["timeout_ms"].as_u64() {
+        None if value["timeout_ms"].is_null() => DEFAULT_TIMEOUT,
+        Some(ms) if (100..=30_000).contains(&ms) => Duration::from_millis(ms),
+        _ => return Err(invalid("timeout_ms must be 100 to 30000", &format!("{at}/timeout_ms"))),
+    };
+    Ok(Webhook {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        url,
+        method,
+        headers,
+        parameters,
+        timeout,
+    })
+}
+
+/// An http(s) URL Bond may send to (`bond_store::egress`).
+fn checked_url(url: &str, pointer: &str) -> Result<url::Url, CallError> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            bond_store::egress::check_url(&u).map_err(|refused| invalid(refused, pointer))?;
+            Ok(u)
+        }
+        _ => Err(invalid(format!("'{url}' is not an http(s) URL"), pointer)),
+    }
+}
+
+/// `[{name, value}]`, each a valid HTTP header.
+fn headers(value: &Value, pointer: &str) -> Result<Vec<(String, String)>, CallError> {
+    let Some(list) = value.as_array() else {
+        return if value.is_null() {
+            Ok(Vec::new())
+        } else {
+            Err(invalid("headers must be a list", pointer))
+        };
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, header)| {
+            let (Some(name), Some(value)) = (header["name"].as_str(), header["value"].as_str()) else {
+                return Err(invalid("each header needs a name and a value", &format!("{pointer}/{i}")));
+            };
+            let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && reqwest::header::HeaderValue::from_str(value).is_ok();
+            if !valid {
+                return Err(invalid(
+                    format!("header {name} is not a valid HTTP header"),
+                    &format!("{pointer}/{i}"),
+                ));
+            }
+            Ok((name.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn order_status() -> Value {
+        json!({"type": "webhook", "timeout_ms": 2000, "webhook": {
+            "name": "order_status", "description": "Look up an order.",
+            "url": "https://shop.example/orders", "method": "post",
+            "headers": [{"name": "Authorization", "value": "Bearer s"}],
+            "body_parameters": {"type": "object", "properties": {"order": {"type": "string"}}}}})
+    }
+
+    #[test]
+    fn telnyx_webhook_and_hangup_tools_become_functions_the_model_is_offered() {
+        let hangup = json!({"type": "hangup", "hangup": {"description": "End the call."}});
+        let tools = tools(&[order_status(), hangup]).unwrap();
+        let Tool::Webhook(webhook) = &tools[0] else { panic!("{tools:?}") };
+        assert_eq!(webhook.method, reqwest::Method::POST);
+        assert_eq!(webhook.timeout, Duration::from_millis(2000));
+        assert_eq!(webhook.headers, vec![("Authorization".to_owned(), "Bearer s".to_owned())]);
+        assert_eq!(tools[0].definition()["function"]["parameters"]["properties"]["order"]["type"], "string");
+        assert_eq!(tools[1].definition()["function"]["name"], "hangup");
+        assert_eq!(tools[1].definition()["function"]["description"], "End the call.");
+    }
+
+    #[test]
+    fn bad_tools_are_refused_at_their_field() {
+        let with = |change: &dyn Fn(&mut Value)| {
+            let mut tool = order_status();
+            change(&mut tool);
+            tools(&[tool]).unwrap_err().to_string()
+        };
+        assert!(with(&|t| t["webhook"]["url"] = json!("ftp://x")).contains("http(s)"));
+        assert!(with(&|t| t["webhook"]["url"] = json!("http://169.254.169.254/latest")).contains("169.254"));
+        assert!(with(&|t| t["webhook"]["name"] = json!("no spaces")).contains("letters"));
+        assert!(with(&|t| t["webhook"]["method"] = json!("TRACE")).contains("method"));
+        assert!(with(&|t| t["timeout_ms"] = json!(60_000)).contains("timeout_ms"));
+        assert!(with(&|t| t["webhook"]["headers"] = json!([{"name": "Bad Header", "value": "x"}]))
+            .contains("header"));
+        assert!(
+            with(&|t| t["webhook"]["body_parameters"] = json!({"type": "string"})).contains("JSON Schema")
+        );
+        assert!(
+            with(&|t| t["webhook"]["query_parameters"] = json!({"type": "object"})).contains("not available")
+        );
+        assert!(with(&|t| t["type"] = json!("transfer")).contains("not available"));
+        assert!(with(&|t| t["type"] = json!("dance")).contains("webhook or hangup"));
+        let twice = tools(&[order_status(), order_status()]).unwrap_err().to_string();
+        assert!(twice.contains("taken"), "{twice}");
+        let mut gather = order_status();
+        gather["webhook"]["name"] = json!(AiGather::FUNCTION);
+        assert!(tools(&[gather]).unwrap_err().to_string().contains("taken"));
+        assert!(tools(&vec![json!({"type": "hangup"}); 33]).is_err());
+    }
+}

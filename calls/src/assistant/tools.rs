@@ -1,0 +1,161 @@
+//! A voice agent's tools (`assistant.tools`, Telnyx's shapes): what the model
+//! is offered, and what calling one does.
+//!
+//! - `webhook`: Bond sends the model's arguments to the application's URL
+//!   (the JSON body of a POST, PUT or PATCH; the query of a GET or DELETE)
+//!   with the tool's headers and `Bond-Call-Control-Id`, and the response body
+//!   (at most 16 KiB) is the tool's result the model reads next. A URL is
+//!   the tenant's to choose, so it goes through Bond's egress guard
+//!   (`bond_store::egress`) as webhook URLs do. An error status, a timeout or
+//!   no connection is a result too (`{"error": ...}`), so the model can say so.
+//! - `hangup`: the agent says what it was saying, then hangs up.
+
+use std::time::Duration;
+
+use bond_store::clock::monotonic;
+
+use serde_json::{json, Value};
+
+/// The most of a response body the model is given.
+const MAX_RESULT_BYTES: usize = 16 * 1024;
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tool {
+    Webhook(Box<Webhook>),
+    /// The model ends the call (Telnyx `hangup`).
+    Hangup {
+        description: String,
+    },
+}
+
+/// Telnyx's `webhook` tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub name: String,
+    pub description: String,
+    pub url: url::Url,
+    pub method: reqwest::Method,
+    pub headers: Vec<(String, String)>,
+    /// A JSON Schema object: the arguments the model fills.
+    pub parameters: Value,
+    pub timeout: Duration,
+}
+
+/// What calling a tool came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The tool's result as the model reads it.
+    pub content: String,
+    /// `ok`, or why not (`error`, `timeout`).
+    pub status: &'static str,
+    /// The application's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    pub took: Duration,
+}
+
+impl Outcome {
+    /// A tool that could not be called, as the model reads it.
+    pub fn error(why: &str) -> Self {
+        let content = json!({ "error": why }).to_string();
+        Self { content, status: "error", http_status: None, took: Duration::ZERO }
+    }
+}
+
+impl Tool {
+    /// The name the model calls it by.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Webhook(webhook) => &webhook.name,
+            Self::Hangup { .. } => Self::HANGUP,
+        }
+    }
+
+    pub const HANGUP: &'static str = "hangup";
+
+    /// The function definition offered to the model (OpenAI's `tools` entry).
+    pub fn definition(&self) -> Value {
+        let (description, parameters) = match self {
+            Self::Webhook(webhook) => (webhook.description.as_str(), webhook.parameters.clone()),
+            Self::Hangup { description } => {
+                (description.as_str(), json!({"type": "object", "properties": {}}))
+            }
+        };
+        json!({
+            "type": "function",
+            "function": { "name": self.name(), "description": description, "parameters": parameters },
+        })
+    }
+}
+
+impl Webhook {
+    /// Send `arguments` (the model's JSON text) to the application; its answer.
+    pub async fn call(&self, client: &reqwest::Client, call_control_id: &str, arguments: &str) -> Outcome {
+        let started = monotonic();
+        let outcome = |content: String, status, http_status| Outcome {
+            content,
+            status,
+            http_status,
+            took: monotonic().saturating_duration_since(started),
+        };
+        let arguments: Value = match serde_json::from_str(arguments) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => {
+                let error = json!({"error": "the arguments were not a JSON object"}).to_string();
+                return outcome(error, "error", None);
+            }
+        };
+        let mut request = client
+            .request(self.method.clone(), self.url.clone())
+            .timeout(self.timeout)
+            .header("Bond-Call-Control-Id", call_control_id);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request = if matches!(self.method, reqwest::Method::GET | reqwest::Method::DELETE) {
+            request.query(&query_pairs(&arguments))
+        } else {
+            request.json(&arguments)
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let status = if e.is_timeout() { "timeout" } else { "error" };
+                return outcome(json!({ "error": e.without_url().to_string() }).to_string(), status, None);
+            }
+        };
+        let http_status = response.status();
+        let body = match read_capped(response).await {
+            Ok(body) => body,
+            Err(e) => {
+                let status = if e.is_timeout() { "timeout" } else { "error" };
+                return outcome(json!({ "error": e.without_url().to_string() }).to_string(), status, None);
+            }
+        };
+        if http_status.is_success() {
+            outcome(body, "ok", Some(http_status.as_u16()))
+        } else {
+            let error = json!({ "error": format!("the application answered {http_status}"), "body": body });
+            outcome(error.to_string(), "error", Some(http_status.as_u16()))
+        }
+    }
+}
+
+/// The arguments as query pairs: strings as they are, anything else as JSON.
+fn query_pairs(arguments: &Value) -> Vec<(String, String)> {
+    let Value::Object(map) = arguments else { return Vec::new() };
+    map.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
+}
+
+/// The response body as text, cut at [`MAX_RESULT_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESULT_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_RESULT_BYTES {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}

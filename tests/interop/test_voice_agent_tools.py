@@ -1,0 +1,123 @@
+"""A voice agent's tools (`assistant.tools` of `ai_assistant_start`, Telnyx's
+`webhook` and `hangup` tools), driven by the official Telnyx Python SDK, on a
+SIP call whose caller speaks with Flite's voice, against the stand-in model
+server (fake_openai.py) and an application's HTTP endpoint the test runs.
+
+The caller asks about an order; the model calls the webhook tool; Bond sends
+the arguments to the application's URL with the tool's headers and hands the
+application's answer back to the model as the tool's result, and the model's
+next answer is spoken. The caller says goodbye; the model says so and calls
+the hangup tool; the call ends once the goodbye has been played.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from conftest import bond_with
+from fake_openai import FakeChat, ToolCall
+from test_sip_trunk import events, wait_event
+from test_voice_agent import Caller, answered_caller, flite, turns
+
+ORDER = {"status": "shipped", "eta": "Friday"}
+
+
+class Application:
+    """The application's tool endpoint: keeps each request, answers ORDER."""
+
+    def __init__(self):
+        self.requests = []
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                app.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                     "call": self.headers.get("Bond-Call-Control-Id"),
+                                     "body": json.loads(body or b"null")})
+                data = json.dumps(ORDER).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SCHEMA = {"type": "object", "properties": {"order_number": {"type": "string"}}, "required": ["order_number"]}
+
+
+def desk(messages):
+    """The scripted model: look the order up, say what the tool found, hang up on goodbye."""
+    if messages[-1]["role"] == "tool":
+        found = json.loads(messages[-1]["content"])
+        return f"Your order has {found['status']}. It arrives on {found['eta']}."
+    if sum(m["role"] == "user" for m in messages) == 1:
+        return ToolCall("order_status", {"order_number": "4567"}, text="Let me check.")
+    return ToolCall("hangup", {}, text="Goodbye, have a nice day.")
+
+
+def test_a_webhook_tool_answers_the_model_and_the_hangup_tool_ends_the_call(receiver, tmp_path):
+    model, application = FakeChat(desk), Application()
+    tools = [
+        {"type": "webhook", "timeout_ms": 3000, "webhook": {
+            "name": "order_status", "description": "Look up where an order is.",
+            "url": f"{application.url}/orders", "method": "POST",
+            "headers": [{"name": "Authorization", "value": "Bearer app-secret"}],
+            "body_parameters": SCHEMA}},
+        {"type": "hangup", "hangup": {"description": "Hang up once the caller has said goodbye."}},
+    ]
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            client.calls.actions.start_ai_assistant(
+                call, assistant={"id": "assistant-tools", "tools": tools}, greeting="Hello, how can I help?")
+            caller.wait(caller.agent_spoke_and_stopped(0.0), timeout=20)
+            caller.say(flite("Where is my order four five six seven?", str(tmp_path)))
+            caller.wait(caller.agent_spoke_and_stopped(caller.now(), quiet=1.5), timeout=30)
+            caller.say(flite("Thank you, goodbye.", str(tmp_path)))
+            goodbye_said = caller.now()
+            # Listening (the caller's clock goes on) until Bond hangs up.
+            caller.wait(lambda: any(e["event_type"] == "call.hangup" for e in events(receiver)), timeout=30)
+            hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+            caller_sipp.wait()
+    finally:
+        model.close()
+        application.close()
+
+    # The application got the model's arguments, with the tool's headers, once.
+    assert application.requests == [{"path": "/orders", "auth": "Bearer app-secret", "call": call,
+                                     "body": {"order_number": "4567"}}], application.requests
+    # Both tools were offered to the model as functions.
+    offered = model.requests[0]["tools"]
+    assert [t["function"]["name"] for t in offered] == ["order_status", "hangup"], offered
+    assert offered[0]["function"]["parameters"] == SCHEMA
+    # The model's next request held its call and the application's answer, in OpenAI's shape.
+    looked_up = model.requests[1]["messages"]
+    asked, result = looked_up[-2], looked_up[-1]
+    assert asked["role"] == "assistant" and asked["content"] == "Let me check.", asked
+    assert [c["function"]["name"] for c in asked["tool_calls"]] == ["order_status"], asked
+    assert json.loads(asked["tool_calls"][0]["function"]["arguments"]) == {"order_number": "4567"}
+    assert result == {"role": "tool", "tool_call_id": asked["tool_calls"][0]["id"], "content": json.dumps(ORDER)}
+    used = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.tool_call"]
+    assert [(u["name"], u["status"]) for u in used] == [("order_status", "ok"), ("hangup", "ok")], used
+    # What the caller heard: the lookup's words, then the answer the tool's result made, then the goodbye.
+    said = [t["said"] for t in turns(receiver, call, "assistant")]
+    assert "Let me check. Your order has shipped. It arrives on Friday." in said, said
+    assert said[-1] == "Goodbye, have a nice day.", said
+    assert caller.agent_loud_seconds(goodbye_said, goodbye_said + 10) > 0.5, "the goodbye was not played"
+    assert hangup["hangup_cause"] == "normal_clearing", hangup
