@@ -186,12 +186,14 @@ impl CallService {
         let mut tx = self.store.begin().await?;
         let ended =
             self.store.mark_ended(&mut tx, call_control_id, ending.cause, ending.source, ended_at).await?;
-        let Some(call) = ended else {
+        let Some(mut call) = ended else {
             return Ok(());
         };
         self.end_playbacks(&mut tx, &call).await?;
         self.end_gather(&mut tx, &call).await?;
-        self.end_assistant(&mut tx, &call).await?;
+        if let Some(total) = self.end_assistant(&mut tx, &call).await? {
+            call.assistant_usage = Some(total);
+        }
         self.end_queue(&mut tx, &call).await?;
         self.end_conference_party(&mut tx, &call).await?;
         self.offer_ended(&call, ending);

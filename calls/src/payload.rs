@@ -67,6 +67,10 @@ pub fn hangup(call: &CallRecord, cause: &str, source: &str, ended_at: &str, stat
     p.insert("start_time".into(), json!(call.created_at));
     p.insert("end_time".into(), json!(ended_at));
     p.insert("call_quality_stats".into(), quality(stats));
+    if let Some(usage) = &call.assistant_usage {
+        // Bond's own: what the call's voice agents used and cost (docs/voice-agents.md).
+        p.insert("bond_assistant_usage".into(), usage.clone());
+    }
     Value::Object(p)
 }
 

@@ -41,6 +41,9 @@ pub struct CallRecord {
     /// The node that carries its legs; `None` for calls stored before nodes were named.
     #[serde(skip)]
     pub node_id: Option<String>,
+    /// What its voice agents used, added up (JSON; `None`: no agent talked on it).
+    #[serde(skip)]
+    pub assistant_usage: Option<serde_json::Value>,
 }
 
 impl CallRecord {
@@ -74,7 +77,7 @@ pub struct NewCall {
 const COLUMNS: &str = "call_control_id, organization_id, connection_id, call_leg_id, call_session_id, direction, \
                        state, from_number, to_number, from_display_name, client_state, webhook_url, \
                        webhook_failover_url, webhook_timeout_secs, bridged_with, hangup_cause, hangup_source, time_limit_secs, \
-                       created_at, answered_at, ended_at, placed_by, node_id";
+                       created_at, answered_at, ended_at, placed_by, node_id, assistant_usage";
 
 fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
     Ok(CallRecord {
@@ -101,6 +104,10 @@ fn from_row(r: &AnyRow) -> Result<CallRecord, DbError> {
         ended_at: r.try_get(20)?,
         placed_by: r.try_get(21)?,
         node_id: r.try_get(22)?,
+        // Written by Bond alone; text that is no JSON would be a bug, shown as none.
+        assistant_usage: r
+            .try_get::<Option<String>, _>(23)?
+            .and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
 
@@ -254,6 +261,22 @@ impl Store {
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref().map(from_row).transpose()
+    }
+
+    /// Set what `id`'s voice agents used, added up (in the transaction that
+    /// reports a conversation's end).
+    pub async fn set_assistant_usage(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &CallId,
+        usage: &serde_json::Value,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE calls SET assistant_usage = $1 WHERE call_control_id = $2")
+            .bind(usage.to_string())
+            .bind(id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Calls node `node_id` carried that are still alive in the database

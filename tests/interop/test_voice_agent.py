@@ -252,6 +252,9 @@ def test_a_three_turn_conversation_with_a_slow_number_a_cough_a_backchannel_and_
     cost = ended["bond_cost"]
     assert cost["currency"] == "USD" and cost["total"] == pytest.approx(cost["stt"] + cost["llm"] + cost["tts"], abs=1e-5)
     assert cost["tts"] == pytest.approx(usage["tts_characters"] * 15 / 1e6, abs=1e-5), (cost, usage)
+    # The call's hang-up carries what its agent used, priced, as the conversation's end reported it.
+    hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+    assert hangup["bond_assistant_usage"] == {"conversations": 1, "usage": usage, "cost": cost}, hangup
 
 
 def test_a_failing_model_falls_back_a_filler_covers_the_wait_and_stop_ends_it(receiver, tmp_path):

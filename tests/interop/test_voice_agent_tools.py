@@ -14,7 +14,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import bond_with
+from conftest import api, bond_with
 from fake_openai import FakeChat, ToolCall
 from test_sip_trunk import events, wait_event
 from test_voice_agent import Caller, answered_caller, flite, turns
@@ -81,7 +81,8 @@ def test_a_webhook_tool_answers_the_model_and_the_hangup_tool_ends_the_call(rece
         {"type": "hangup", "hangup": {"description": "Hang up once the caller has said goodbye."}},
     ]
     try:
-        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+        env = {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url, "BOND_ASSISTANT_PRICE_TTS_PER_MILLION_CHARACTERS": "15"}
+        with bond_with(env) as bond:
             caller_sipp, media, client, call, port = answered_caller(bond, receiver)
             caller = Caller(media, port)
             client.calls.actions.start_ai_assistant(
@@ -94,6 +95,7 @@ def test_a_webhook_tool_answers_the_model_and_the_hangup_tool_ends_the_call(rece
             # Listening (the caller's clock goes on) until Bond hangs up.
             caller.wait(lambda: any(e["event_type"] == "call.hangup" for e in events(receiver)), timeout=30)
             hangup = wait_event(receiver, "call.hangup", call_control_id=call)
+            shown = api(bond, "GET", f"/calls/{call}")["data"]
             caller_sipp.wait()
     finally:
         model.close()
@@ -121,3 +123,10 @@ def test_a_webhook_tool_answers_the_model_and_the_hangup_tool_ends_the_call(rece
     assert said[-1] == "Goodbye, have a nice day.", said
     assert caller.agent_loud_seconds(goodbye_said, goodbye_said + 10) > 0.5, "the goodbye was not played"
     assert hangup["hangup_cause"] == "normal_clearing", hangup
+    # What the agent used and cost, in call.hangup and on the call.
+    ended = wait_event(receiver, "call.conversation.ended", call_control_id=call)
+    assert ended["reason"] == "assistant_hangup", ended
+    usage = hangup["bond_assistant_usage"]
+    assert usage["conversations"] == 1 and usage["usage"] == ended["bond_usage"], (usage, ended["bond_usage"])
+    assert usage["usage"]["tts_characters"] > 0 and usage["cost"]["tts"] > 0, usage
+    assert shown["bond_assistant_usage"] == usage, shown

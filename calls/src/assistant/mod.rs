@@ -191,21 +191,51 @@ impl CallService {
         }
     }
 
-    /// The call ended with its agent running: `call.conversation.ended`, just before `call.hangup`.
+    /// The call ended with its agent running: `call.conversation.ended`, just
+    /// before `call.hangup`; what the call's agents used, added up, if this one reported.
     pub(super) async fn end_assistant(
         &self,
         tx: &mut bond_store::Tx,
         call: &CallRecord,
-    ) -> Result<(), DbError> {
+    ) -> Result<Option<Value>, DbError> {
         let Some(running) = self.live.update(&call.call_control_id, |c| c.assistant.take()) else {
-            return Ok(());
+            return Ok(None);
         };
         // Dropping `running` closes the task's inputs: it stops without a second event.
         let ended = report::lock(&running.report).end("call_hangup", &self.assistant_prices);
         match ended {
-            Some(fields) => self.enqueue(tx, call, "call.conversation.ended", with_base(call, fields)).await,
-            None => Ok(()),
+            Some(fields) => self.conversation_ended_in(tx, call, fields).await.map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// The agent stopped while the call goes on: `call.conversation.ended`,
+    /// and its usage added to the call's.
+    async fn conversation_ended(
+        &self,
+        call: &CallId,
+        fields: serde_json::Map<String, Value>,
+    ) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let record = self.call_in(&mut tx, call).await?;
+        self.conversation_ended_in(&mut tx, &record, fields).await?;
+        self.store.commit(tx).await?;
+        self.notifier.notify();
+        Ok(())
+    }
+
+    /// `call.conversation.ended` with `fields`, and the call's
+    /// `bond_assistant_usage` with this conversation's added; the new total.
+    async fn conversation_ended_in(
+        &self,
+        tx: &mut bond_store::Tx,
+        call: &CallRecord,
+        fields: serde_json::Map<String, Value>,
+    ) -> Result<Value, DbError> {
+        let total = report::add_up(call.assistant_usage.as_ref(), &fields);
+        self.store.set_assistant_usage(tx, &call.call_control_id, &total).await?;
+        self.enqueue(tx, call, "call.conversation.ended", with_base(call, fields)).await?;
+        Ok(total)
     }
 
     /// The agent's task is over (stopped, or its inputs closed): forget it and stop listening.

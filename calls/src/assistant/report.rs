@@ -146,6 +146,36 @@ impl Report {
 /// Messages in OpenAI's and Telnyx's shape (`role`, `content`).
 pub(super) use super::message::history;
 
+/// What a call's agents used, added up (`bond_assistant_usage`): `earlier`,
+/// the call's total so far, plus one ended conversation's `bond_usage` and
+/// `bond_cost` (`end`'s fields).
+pub(super) fn add_up(earlier: Option<&Value>, ended: &Map<String, Value>) -> Value {
+    let mut total =
+        earlier.filter(|t| t.is_object()).cloned().unwrap_or_else(|| json!({ "conversations": 0 }));
+    total["conversations"] = json!(total["conversations"].as_u64().unwrap_or(0) + 1);
+    for (from, to) in [("bond_usage", "usage"), ("bond_cost", "cost")] {
+        let Some(Value::Object(part)) = ended.get(from) else { continue };
+        if !total[to].is_object() {
+            total[to] = json!({});
+        }
+        for (key, value) in part {
+            let sum = match (&total[to][key], value) {
+                (a, b) if a.is_u64() && b.is_u64() => {
+                    json!(a.as_u64().unwrap_or(0) + b.as_u64().unwrap_or(0))
+                }
+                (a, b) if a.is_number() && b.is_number() => {
+                    let sum = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
+                    json!((sum * 1e6).round() / 1e6)
+                }
+                // The first of a kind, or text (the currency): as the conversation gave it.
+                _ => value.clone(),
+            };
+            total[to][key] = sum;
+        }
+    }
+    total
+}
+
 /// The nearest-rank percentile of sorted values; `None` for none.
 fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
     let rank = (sorted.len() * p).div_ceil(100).max(1);
@@ -160,6 +190,28 @@ pub(crate) fn lock(report: &Mutex<Report>) -> MutexGuard<'_, Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_calls_agents_usage_and_cost_add_up_over_its_conversations() {
+        let ended = |tokens: u64, seconds: f64, total: f64| {
+            let fields = json!({
+                "bond_usage": { "stt_audio_seconds": seconds, "llm_prompt_tokens": tokens, "tts_characters": 10 },
+                "bond_cost": { "currency": "USD", "total": total },
+            });
+            fields.as_object().cloned().unwrap()
+        };
+        let first = add_up(None, &ended(100, 1.5, 0.000_2));
+        assert_eq!(first["conversations"], 1);
+        let both = add_up(Some(&first), &ended(50, 2.25, 0.000_15));
+        assert_eq!(both["conversations"], 2);
+        assert_eq!(both["usage"]["llm_prompt_tokens"], 150);
+        assert_eq!(both["usage"]["stt_audio_seconds"], 3.75);
+        assert_eq!(both["cost"], json!({ "currency": "USD", "total": 0.000_35 }));
+        // No rate table: no cost, and the usage still adds up.
+        let unpriced =
+            add_up(None, &Map::from_iter([("bond_usage".to_owned(), json!({ "tts_characters": 3 }))]));
+        assert_eq!(unpriced, json!({ "conversations": 1, "usage": { "tts_characters": 3 } }));
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

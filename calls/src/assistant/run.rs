@@ -161,7 +161,9 @@ impl Task {
         }
         let ended = lock(&self.report).end(reason, &self.service.assistant_prices);
         if let Some(fields) = ended {
-            self.event("call.conversation.ended", fields).await;
+            if let Err(e) = self.service.conversation_ended(&self.call.call_control_id, fields).await {
+                tracing::error!(call = %self.call.call_control_id, error = %e, "could not record call.conversation.ended");
+            }
         }
         self.service.assistant_gone(&self.call.call_control_id, &self.report).await;
         if self.hang_up {

@@ -465,6 +465,10 @@ fn call_json(call: &CallRecord) -> Value {
         o.insert("end_time".into(), json!(call.ended_at));
         // Bond's own: the node carrying the call's legs (docs/cluster.md).
         o.insert("node_id".into(), json!(call.node_id));
+        // Bond's own: what the call's voice agents used and cost (docs/voice-agents.md).
+        if let Some(usage) = &call.assistant_usage {
+            o.insert("bond_assistant_usage".into(), usage.clone());
+        }
     }
     v
 }
