@@ -111,20 +111,24 @@ impl SttChain {
         first: Option<&str>,
         now: Instant,
     ) -> Result<Transcript, SttError> {
-        self.transcribe_part(None, audio, language, first, now).await
+        self.transcribe_noting(None, audio, language, first, now).await.0
     }
 
     /// As [`Self::transcribe`], for part of a call's stream (see
-    /// [`SpeechToText::transcribe_stream`]).
-    pub async fn transcribe_part(
+    /// [`SpeechToText::transcribe_stream`]) when `part` is given, with why
+    /// each engine asked before the one that answered failed (each engine
+    /// asked, when none did; engines resting after an earlier failure were
+    /// not asked and are not in it).
+    pub async fn transcribe_noting(
         &self,
         part: Option<StreamPart<'_>>,
         audio: Vec<i16>,
         language: &str,
         first: Option<&str>,
         now: Instant,
-    ) -> Result<Transcript, SttError> {
+    ) -> (Result<Transcript, SttError>, Vec<SttError>) {
         let mut reasons = Vec::new();
+        let mut failures = Vec::new();
         for (engine, breaker) in self.order(first) {
             if breaker.is_resting(now) {
                 reasons.push(format!("{} is resting after a failure", engine.name()));
@@ -141,18 +145,22 @@ impl SttChain {
             match result {
                 Ok(transcript) => {
                     breaker.succeeded();
-                    return Ok(transcript);
+                    return (Ok(transcript), failures);
                 }
                 // A full queue is back-pressure, not a broken engine.
-                Err(e @ SttError::Busy(_)) => reasons.push(e.to_string()),
+                Err(e @ SttError::Busy(_)) => {
+                    reasons.push(e.to_string());
+                    failures.push(e);
+                }
                 Err(e) => {
                     tracing::warn!(engine = engine.name(), error = %e, "speech-to-text engine failed; trying the next");
                     breaker.failed(now);
                     reasons.push(e.to_string());
+                    failures.push(e);
                 }
             }
         }
-        Err(SttError::AllFailed(reasons.join("; ")))
+        (Err(SttError::AllFailed(reasons.join("; "))), failures)
     }
 
     /// `stream` has ended: every engine closes what it held open for it.
@@ -234,6 +242,19 @@ mod tests {
             err.to_string(),
             "every engine failed: a is not available: no model; b is busy: its queue is full"
         );
+    }
+
+    #[tokio::test]
+    async fn the_failures_before_an_answer_are_noted_and_a_resting_engine_is_not_one() {
+        let (broken, _) = engine("first", Err(SttError::Failed("first", "crashed".into())));
+        let (good, _) = engine("second", Ok("hello"));
+        let chain = SttChain::new(vec![broken, good]);
+        let t0 = crate::breaker::monotonic();
+        let (heard, failures) = chain.transcribe_noting(None, vec![0; 160], "en", None, t0).await;
+        assert_eq!(heard.unwrap().engine, "second");
+        assert_eq!(failures, vec![SttError::Failed("first", "crashed".into())]);
+        let (_, failures) = chain.transcribe_noting(None, vec![0; 160], "en", None, t0).await;
+        assert_eq!(failures, vec![], "resting, not asked: no failure this time");
     }
 
     #[tokio::test]

@@ -64,4 +64,59 @@ impl TtsChain {
         let none = TtsError("speech", "no voice is available".into());
         self.0.first(|v| v.name(), |v| v.speak(text, language), |_| true, none).await
     }
+
+    /// As [`speak`](Self::speak), with how each voice asked before the one
+    /// that spoke failed (all of them, when none did).
+    pub async fn speak_noting(
+        &self,
+        text: &str,
+        language: &str,
+    ) -> Result<(Vec<i16>, Vec<TtsError>), Vec<TtsError>> {
+        let spoken = self.0.first_noting(|v| v.name(), |v| v.speak(text, language), |_| true).await;
+        match spoken {
+            Err(failures) if failures.is_empty() => {
+                Err(vec![TtsError("speech", "no voice is available (all resting after failures)".into())])
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A voice that speaks one sample, or fails as told.
+    struct Scripted(&'static str, bool);
+
+    impl TextToSpeech for Scripted {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn speak(&self, _: &str, _: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
+            let (name, works) = (self.0, self.1);
+            Box::pin(async move {
+                if works {
+                    Ok(vec![1])
+                } else {
+                    Err(TtsError(name, "down".into()))
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_voices_that_failed_before_one_spoke_are_noted_and_none_left_is_a_failure() {
+        let chain =
+            TtsChain::new(vec![Box::new(Scripted("cloud", false)), Box::new(Scripted("local", true))]);
+        let (audio, failures) = chain.speak_noting("hi", "en").await.unwrap();
+        assert_eq!((audio, failures), (vec![1], vec![TtsError("cloud", "down".into())]));
+        // The cloud voice rests after its failure: the local one speaks, nothing failed.
+        assert_eq!(chain.speak_noting("hi", "en").await.unwrap().1, vec![]);
+
+        let broken = TtsChain::new(vec![Box::new(Scripted("only", false))]);
+        assert_eq!(broken.speak_noting("hi", "en").await.unwrap_err(), vec![TtsError("only", "down".into())]);
+        let resting = broken.speak_noting("hi", "en").await.unwrap_err();
+        assert!(resting[0].to_string().contains("resting"), "{resting:?}");
+    }
 }

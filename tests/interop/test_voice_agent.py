@@ -257,11 +257,14 @@ def test_a_three_turn_conversation_with_a_slow_number_a_cough_a_backchannel_and_
     assert hangup["bond_assistant_usage"] == {"conversations": 1, "usage": usage, "cost": cost}, hangup
 
 
-def test_a_failing_model_falls_back_a_filler_covers_the_wait_and_stop_ends_it(receiver, tmp_path):
+def test_failing_engines_fall_back_and_say_so_a_filler_covers_the_wait_and_stop_ends_it(receiver, tmp_path):
     primary = FakeChat(lambda _: Failure(503, "overloaded"))
     # Slow to start: the agent says its filler after 2.5 s of silence, before the answer.
     fallback = FakeChat(lambda _: "The fallback model answers.", first_token_delay=3.5)
-    env = {"BOND_ASSISTANT_LLM_BASE_URL": primary.base_url, "BOND_ASSISTANT_FALLBACK_BASE_URL": fallback.base_url}
+    env = {"BOND_ASSISTANT_LLM_BASE_URL": primary.base_url, "BOND_ASSISTANT_FALLBACK_BASE_URL": fallback.base_url,
+           # A cloud recognizer and voice first, neither of them reachable: whisper and espeak-ng take over.
+           "BOND_DEEPGRAM_API_KEY": "dg-test", "BOND_DEEPGRAM_URL": "ws://127.0.0.1:9/v1/listen",
+           "BOND_ELEVENLABS_API_KEY": "el-test", "BOND_ELEVENLABS_URL": "http://127.0.0.1:9"}
     try:
         with bond_with(env) as bond:
             caller_sipp, media, client, call, port = answered_caller(bond, receiver)
@@ -270,8 +273,13 @@ def test_a_failing_model_falls_back_a_filler_covers_the_wait_and_stop_ends_it(re
             caller.quiet(0.5)
             caller.say(flite("Hello, is anybody there?", str(tmp_path)))
             caller.wait(caller.agent_spoke_and_stopped(caller.now()), timeout=20)
-            failed = wait_event(receiver, "call.ai_assistant.failed", call_control_id=call)
-            assert failed["stage"] == "llm" and failed["fallback"] is True and "overloaded" in failed["error"], failed
+            failed = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.failed"]
+            by_stage = {f["stage"]: f for f in failed}
+            assert sorted(by_stage) == ["llm", "stt", "tts"], failed
+            assert all(f["fallback"] is True for f in failed), failed
+            assert "overloaded" in by_stage["llm"]["error"], failed
+            assert "deepgram" in by_stage["stt"]["error"].lower(), failed
+            assert "elevenlabs" in by_stage["tts"]["error"].lower(), failed
             answer = turns(receiver, call, "assistant")[-1]
             assert answer["content"] == "The fallback model answers.", answer
             first_token = answer["latency_ms"]["first_token"] / 1000

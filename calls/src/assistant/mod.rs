@@ -105,8 +105,10 @@ pub(crate) enum Input {
     SpeechStarted(Instant),
     /// The party's utterance was cut at `at`; the speech itself ended at `ended`.
     SpeechEnded { at: Instant, ended: Instant, length: Duration },
-    /// The transcript of the oldest utterance waiting for one (empty: none).
-    Transcript(Instant, String),
+    /// The transcript of the oldest utterance waiting for one (empty: none),
+    /// and why each recognizer asked before the one that answered failed
+    /// (every one asked, when none `answered`).
+    Transcript { at: Instant, text: String, failures: Vec<String>, answered: bool },
     /// `ai_assistant_add_messages`.
     Add { messages: Vec<Message>, respond: bool },
     /// `ai_assistant_stop`.

@@ -31,6 +31,14 @@ use super::{AiGather, AssistantStart, Input};
 use crate::payload::{fields, millis};
 use crate::service::CallService;
 
+/// A sentence's audio (or why there is none), and how the voices asked before failed.
+struct Spoken {
+    id: u64,
+    text: String,
+    audio: Result<Vec<i16>, String>,
+    failures: Vec<String>,
+}
+
 /// What an answer's reading task reports, tagged with the answer it belongs to.
 enum Answered {
     Text(String),
@@ -113,7 +121,7 @@ impl Task {
             self.rate = rate;
         }
         let (answers_tx, mut answers) = mpsc::channel::<(u64, Answered)>(64);
-        let (spoken_tx, mut spoken) = mpsc::channel::<(u64, String, Result<Vec<i16>, String>)>(1);
+        let (spoken_tx, mut spoken) = mpsc::channel::<Spoken>(1);
         let mut reason = "call_hangup";
         loop {
             self.carry_out(&answers_tx).await;
@@ -127,8 +135,14 @@ impl Task {
                     let (tts, language, tx) =
                         (self.engines.tts.clone(), self.start.language.clone(), spoken_tx.clone());
                     tokio::spawn(async move {
-                        let audio = tts.speak(&text, &language).await.map_err(|e| e.to_string());
-                        let _ = tx.send((id, text, audio)).await;
+                        let (audio, failures) = match tts.speak_noting(&text, &language).await {
+                            Ok((audio, failures)) => (Ok(audio), failures),
+                            Err(failures) => {
+                                (Err(failures.last().map(ToString::to_string).unwrap_or_default()), failures)
+                            }
+                        };
+                        let failures = failures.iter().map(ToString::to_string).collect();
+                        let _ = tx.send(Spoken { id, text, audio, failures }).await;
                     });
                 }
             }
@@ -139,7 +153,7 @@ impl Task {
                         reason = "assistant_stopped";
                         break;
                     }
-                    Some(input) => self.heard(input),
+                    Some(input) => self.heard(input).await,
                     None => break,
                 },
                 Some((number, answered)) = answers.recv() => {
@@ -147,9 +161,10 @@ impl Task {
                         self.answered(answered).await;
                     }
                 }
-                Some((id, text, audio)) = spoken.recv() => {
+                Some(spoken) = spoken.recv() => {
                     self.speaking = false;
-                    self.synthesized(id, &text, audio);
+                    self.stage_failed("tts", &spoken.failures, spoken.audio.is_ok()).await;
+                    self.synthesized(spoken.id, &spoken.text, spoken.audio);
                 }
                 () = sleep_until(deadline) => self.conversation.poll(monotonic()),
             }
@@ -173,7 +188,7 @@ impl Task {
         }
     }
 
-    fn heard(&mut self, input: Input) {
+    async fn heard(&mut self, input: Input) {
         if self.closing {
             return; // the agent is saying its last: nothing the caller says now starts a turn
         }
@@ -183,7 +198,10 @@ impl Task {
                 lock(&self.report).usage.stt_audio += length;
                 self.conversation.speech_ended(at, ended, length);
             }
-            Input::Transcript(at, text) => self.conversation.transcript(at, &text),
+            Input::Transcript { at, text, failures, answered } => {
+                self.stage_failed("stt", &failures, answered).await;
+                self.conversation.transcript(at, &text);
+            }
             Input::Add { messages, respond } => {
                 self.conversation.add_messages(messages);
                 if respond {
@@ -318,6 +336,17 @@ impl Task {
             let _ = answers.send((number, Answered::ToolResults(results))).await;
         });
         self.answer.1 = Some(task);
+    }
+
+    /// `call.ai_assistant.failed` for each engine of `stage` that failed, in
+    /// order; `fallback`: another was asked after it (`recovered`: one answered).
+    async fn stage_failed(&self, stage: &str, failures: &[String], recovered: bool) {
+        for (i, error) in failures.iter().enumerate() {
+            let fallback = recovered || i + 1 < failures.len();
+            let fields =
+                fields([("stage", json!(stage)), ("error", json!(error)), ("fallback", json!(fallback))]);
+            self.event("call.ai_assistant.failed", fields).await;
+        }
     }
 
     /// `call.ai_assistant.tool_call` for each tool called (Bond's own event).

@@ -250,7 +250,13 @@ impl CallService {
                 metrics::counter!("bond_speech_utterances_dropped_total").increment(1);
                 if agent {
                     // No transcript will come: the agent must not wait for one.
-                    self.assistant_hears(id, assistant::Input::Transcript(monotonic(), String::new()));
+                    let transcript = assistant::Input::Transcript {
+                        at: monotonic(),
+                        text: String::new(),
+                        failures: vec!["the recognizer fell behind: the utterance was dropped".into()],
+                        answered: false,
+                    };
+                    self.assistant_hears(id, transcript);
                 }
             }
         };
@@ -345,14 +351,17 @@ impl CallService {
             let asked = monotonic();
             let stream = &streams[h.side as usize];
             let part = StreamPart { stream, utterance: h.utterance.start_ms, last: true };
-            let transcript =
-                engines.stt.transcribe_part(Some(part), audio, &language, first.as_deref(), asked).await;
+            let (transcript, failures) =
+                engines.stt.transcribe_noting(Some(part), audio, &language, first.as_deref(), asked).await;
             let recognizer_ms = millis(asked.elapsed());
             let stt_ms = millis(h.ended.elapsed());
             if h.side == Side::Inbound && h.settings.assistant.is_some() {
                 // Every utterance gets its answer, empty when the recognizer failed.
                 let text = transcript.as_ref().map(|t| t.text.clone()).unwrap_or_default();
-                self.assistant_hears(&call.call_control_id, assistant::Input::Transcript(monotonic(), text));
+                let failures = failures.iter().map(ToString::to_string).collect();
+                let answered = transcript.is_ok();
+                let heard = assistant::Input::Transcript { at: monotonic(), text, failures, answered };
+                self.assistant_hears(&call.call_control_id, heard);
             }
             metrics::histogram!("bond_speech_stage_seconds", "stage" => "stt").record(stt_ms as f64 / 1000.0);
             let transcript = match transcript {
@@ -472,7 +481,8 @@ impl CallService {
         let asked = monotonic();
         let language = h.settings.language(h.side);
         let part = StreamPart { stream, utterance: h.utterance.start_ms, last: false };
-        let heard = engines.stt.transcribe_part(Some(part), audio, &language, first.as_deref(), asked).await;
+        let heard =
+            engines.stt.transcribe_noting(Some(part), audio, &language, first.as_deref(), asked).await.0;
         let Ok(transcript) = heard else {
             return;
         };
