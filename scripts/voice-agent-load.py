@@ -106,12 +106,16 @@ def main():
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--first-token-ms", type=int, default=300)
     parser.add_argument("--stagger-ms", type=int, default=200)
+    parser.add_argument("--early-transcripts", choices=["on", "off"], default="on",
+                        help="assistant.early_transcripts (on: Bond's default)")
     args = parser.parse_args()
     model = FakeChat(answers, first_token_delay=args.first_token_ms / 1000, chunk_delay=0.03)
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as workdir:
         length = write_caller(os.path.join(data_dir, "caller.wav"), workdir)
-        bond = Bond(data_dir, {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url})
+        early = "true" if args.early_transcripts == "on" else "false"
+        bond = Bond(data_dir, {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url,
+                               "BOND_ASSISTANT_EARLY_TRANSCRIPTS": early})
         bond.start()
         try:
             conn = api(bond, "POST", "/call_control_applications",
@@ -132,7 +136,8 @@ def main():
             cpu = cpu_seconds(bond.proc.pid) - cpu_before
             rss = peak_rss_mib(bond.proc.pid)
             dropped = {name: metric(bond, name) for name in
-                       ("bond_speech_utterances_dropped_total", "bond_assistant_inputs_dropped_total")}
+                       ("bond_speech_utterances_dropped_total", "bond_assistant_inputs_dropped_total",
+                        "bond_speech_early_transcripts_used_total")}
             deadline = time.time() + 30
             while time.time() < deadline and sum(
                     json.loads(b)["data"]["event_type"] == "call.conversation.ended" for _, b in receiver.received) < len(calls):
@@ -156,7 +161,8 @@ def report(args, receiver, calls, wall, cpu, rss, dropped):
     model_name = re.sub(r"\s+", " ", names[0]) if names else "unknown CPU"
     print(f"# Voice agents under load: {args.calls} calls\n")
     print(f"{model_name}, {cores} cores; `bond serve` {os.environ.get('BOND_BIN', 'target/debug/bond')}; "
-          f"stand-in model: first token after {args.first_token_ms} ms, 2 words per 30 ms; calls {args.stagger_ms} ms apart.\n")
+          f"stand-in model: first token after {args.first_token_ms} ms, 2 words per 30 ms; calls {args.stagger_ms} ms apart; "
+          f"early transcripts {args.early_transcripts}.\n")
     print(f"- caller turns ended: {len(callers)} of the {3 * len(calls)} lines said; answered: {len(answers_)}; "
           f"interrupted answers: {sum(t['interrupted'] for t in turns if t['role'] == 'assistant')}; "
           f"calls whose recognizer refused an utterance (busy): {refused}")
@@ -164,7 +170,7 @@ def report(args, receiver, calls, wall, cpu, rss, dropped):
         f"{r} {sum(t['end_of_turn']['reason'] == r for t in callers)}"
         for r in sorted({t['end_of_turn']['reason'] for t in callers})))
     print(f"- Bond CPU: {cpu:.1f} s over {wall:.0f} s ({100 * cpu / wall / cores:.0f} % of {cores} cores); peak RSS {rss:.0f} MiB")
-    print(f"- dropped: {', '.join(f'{k} {v:.0f}' for k, v in dropped.items())}")
+    print(f"- counters: {', '.join(f'{k} {v:.0f}' for k, v in dropped.items())}")
     print(f"- conversations ended: {len(ended)} of {len(calls)}\n")
     print("| stage, from the end of the caller's speech | p50 | p95 | p99 | max |")
     print("|---|---|---|---|---|")

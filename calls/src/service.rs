@@ -105,6 +105,8 @@ pub struct CallService {
     pub(super) local_segments: tokio::sync::broadcast::Sender<Segment>,
     /// What voice agents' usage costs (`assistant/`).
     pub(super) assistant_prices: Arc<crate::assistant::Prices>,
+    /// Transcribe voice agents' callers early, 240 ms into a pause (`speech/early.rs`).
+    pub(super) assistant_early: bool,
     /// The other nodes of a cluster, for bridges across nodes (`trunk.rs`).
     pub(super) peers: Option<Arc<dyn Peers>>,
     /// The address other nodes send this node's trunk legs RTP to.
@@ -138,6 +140,7 @@ impl CallService {
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             local_segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             assistant_prices: Arc::default(),
+            assistant_early: true,
             peers: None,
             trunk_ip: IpAddr::from([127, 0, 0, 1]),
             trunks: Arc::default(),
@@ -162,6 +165,12 @@ impl CallService {
     /// Price voice agents' usage in `call.conversation.ended` (`bond_cost`).
     pub fn with_assistant_prices(mut self, prices: crate::assistant::Prices) -> Self {
         self.assistant_prices = Arc::new(prices);
+        self
+    }
+
+    /// Transcribe voice agents' callers early, 240 ms into a pause (on by default).
+    pub fn with_assistant_early_transcripts(mut self, early: bool) -> Self {
+        self.assistant_early = early;
         self
     }
 

@@ -124,6 +124,17 @@ impl Segmenter {
         Some(Utterance { samples: current.samples.clone(), start_ms: current.start_ms, end_ms })
     }
 
+    /// The utterance so far, its trailing quiet left off, when the frame just
+    /// fed made `frames` (fewer than the 30 that end it) of quiet after
+    /// speech: an early look at what [`SegmentEvent::Utterance`] will hold if
+    /// no more speech comes before it ends (same samples, same `end_ms`).
+    pub fn pause_due(&self, frames: u32) -> Option<Utterance> {
+        let current = self.current.as_ref().filter(|c| c.quiet == frames && frames < HANGOVER_FRAMES)?;
+        let samples = current.samples[..spoken(current)].to_vec();
+        let end_ms = (self.frames_fed - u64::from(current.quiet)) * FRAME_MS;
+        Some(Utterance { samples, start_ms: current.start_ms, end_ms })
+    }
+
     /// Audio fed so far, in ms.
     pub fn elapsed_ms(&self) -> u64 {
         self.frames_fed * FRAME_MS
@@ -137,13 +148,18 @@ impl Segmenter {
 
     fn finish(&mut self, end_ms: u64) -> Option<SegmentEvent> {
         let current = self.current.take()?;
-        // The trailing quiet is not part of what was said.
-        let quiet_samples = current.samples.len() / current.frames * current.quiet as usize;
+        let spoken = spoken(&current);
         let mut samples = current.samples;
-        samples.truncate(samples.len() - quiet_samples.min(samples.len()));
+        samples.truncate(spoken);
         let end_ms = end_ms - u64::from(current.quiet) * FRAME_MS;
         Some(SegmentEvent::Utterance(Utterance { samples, start_ms: current.start_ms, end_ms }))
     }
+}
+
+/// How many of `current`'s samples were said: the trailing quiet is not.
+fn spoken(current: &Current) -> usize {
+    let quiet_samples = current.samples.len() / current.frames * current.quiet as usize;
+    current.samples.len() - quiet_samples.min(current.samples.len())
 }
 
 #[cfg(test)]
@@ -228,6 +244,25 @@ mod tests {
         let ends: Vec<u64> = partials.iter().map(|p| p.end_ms).collect();
         assert_eq!(ends, vec![1260, 2260, 3260], "one a second while speaking, none in the quiet after");
         assert!(partials.iter().all(|p| p.start_ms == 260 && p.samples.len() as u64 == (p.end_ms - 260) * 8));
+    }
+
+    #[test]
+    fn an_early_look_at_a_pause_is_the_utterance_that_ends_there_unless_speech_resumes() {
+        let mut s = Segmenter::default();
+        let (mut early, mut ended) = (Vec::new(), Vec::new());
+        // A pause of 15 frames (too short to end it), then the end.
+        let frames = quiet(20).into_iter().chain(tone(40, -20.0)).chain(quiet(15)).chain(tone(40, -20.0));
+        for frame in frames.chain(quiet(40)) {
+            if let Some(SegmentEvent::Utterance(u)) = s.push(&frame) {
+                ended.push(u);
+            }
+            early.extend(s.pause_due(12));
+        }
+        assert_eq!(ended.len(), 1);
+        assert_eq!(early.len(), 2, "one look in the short pause, one before the end");
+        assert_eq!(early[1], ended[0], "the same samples and times, 360 ms sooner");
+        assert!(early[0].end_ms < ended[0].end_ms, "speech came after the first look");
+        assert_eq!(s.pause_due(30), None, "30 frames end the utterance: no look then");
     }
 
     #[test]

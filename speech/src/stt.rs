@@ -63,6 +63,12 @@ pub trait SpeechToText: Send + Sync {
     fn end_stream(&self, stream: &str) {
         let _ = stream;
     }
+
+    /// Nothing is waiting for it or being worked on (an engine that queues
+    /// says; the others are always idle).
+    fn is_idle(&self) -> bool {
+        true
+    }
 }
 
 /// Where an utterance's audio belongs: its stream (one side of one call), the
@@ -100,6 +106,11 @@ impl SttChain {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.engines.iter().map(|(e, _)| e.name()).collect()
+    }
+
+    /// The engine asked first (from `first`, if named) and whether it is idle.
+    pub fn first_engine(&self, first: Option<&str>) -> Option<(&'static str, bool)> {
+        self.order(first).first().map(|(engine, _)| (engine.name(), engine.is_idle()))
     }
 
     /// Transcribe with the first engine (from `first`, if named) that is not

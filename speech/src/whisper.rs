@@ -5,7 +5,9 @@
 //! nothing is downloaded at run time.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -39,6 +41,8 @@ struct Job {
 #[derive(Debug)]
 pub struct Whisper {
     jobs: SyncSender<Job>,
+    /// Jobs queued or running.
+    busy: Arc<AtomicUsize>,
 }
 
 impl Whisper {
@@ -52,6 +56,8 @@ impl Whisper {
         }
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
         let threads = i32::try_from(threads.max(1)).unwrap_or(1);
+        let busy = Arc::new(AtomicUsize::new(0));
+        let done = busy.clone();
         std::thread::Builder::new()
             .name("bond-whisper".into())
             .spawn(move || {
@@ -63,10 +69,11 @@ impl Whisper {
                         Err(e) => Err(SttError::Unavailable(NAME, e.clone())),
                     };
                     let _ = job.reply.send(result);
+                    done.fetch_sub(1, Ordering::Relaxed);
                 }
             })
             .map_err(|e| e.to_string())?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, busy })
     }
 }
 
@@ -90,6 +97,10 @@ impl SpeechToText for Whisper {
         NAME
     }
 
+    fn is_idle(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) == 0
+    }
+
     fn transcribe(
         &self,
         audio: Vec<i16>,
@@ -98,6 +109,8 @@ impl SpeechToText for Whisper {
         let (reply, answer) = oneshot::channel();
         let audio = audio.iter().map(|&s| f32::from(s) / 32768.0).collect();
         let language = language.split('-').next().unwrap_or("en").to_ascii_lowercase();
+        // Counted before it is queued: the worker may finish it at once.
+        self.busy.fetch_add(1, Ordering::Relaxed);
         let queued = match self.jobs.try_send(Job { audio, language, reply }) {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(SttError::Busy(NAME)),
@@ -105,6 +118,9 @@ impl SpeechToText for Whisper {
                 Err(SttError::Failed(NAME, "the worker has stopped".into()))
             }
         };
+        if queued.is_err() {
+            self.busy.fetch_sub(1, Ordering::Relaxed);
+        }
         Box::pin(async move {
             queued?.await.unwrap_or_else(|_| Err(SttError::Failed(NAME, "the worker dropped the job".into())))
         })

@@ -22,6 +22,9 @@ pub struct AssistantConfig {
     pub fallback_model: String,
     /// How long a model may take to start answering before the next is asked.
     pub first_token_timeout_ms: u64,
+    /// Hand the caller's words to whisper 240 ms into a pause, so the
+    /// transcript is ready when the utterance ends (600 ms).
+    pub early_transcripts: bool,
     /// The rate table `call.conversation.ended` prices usage with (`bond_cost`); all 0: no cost.
     pub price_currency: String,
     pub price_stt_per_minute: f64,
@@ -40,6 +43,7 @@ impl Default for AssistantConfig {
             fallback_api_key: String::new(),
             fallback_model: "gpt-4o-mini".to_owned(),
             first_token_timeout_ms: 4_000,
+            early_transcripts: true,
             price_currency: "USD".to_owned(),
             price_stt_per_minute: 0.0,
             price_llm_per_million_prompt_tokens: 0.0,
@@ -61,6 +65,7 @@ impl std::fmt::Debug for AssistantConfig {
             .field("fallback_api_key", &secret(&self.fallback_api_key))
             .field("fallback_model", &self.fallback_model)
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .field("early_transcripts", &self.early_transcripts)
             .field("prices", &self.prices())
             .finish()
     }

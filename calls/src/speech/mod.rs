@@ -38,6 +38,7 @@ const UTTERANCE_QUEUE: usize = 16;
 /// Previous segments handed to the translator as context.
 const CONTEXT_SEGMENTS: usize = 3;
 
+mod early;
 mod newest;
 mod on_bridge;
 mod settings;
@@ -56,6 +57,8 @@ struct Heard {
     /// When the utterance was handed over (the segmenter's quiet wait after `ended`).
     handed: Instant,
     settings: SpeechSettings,
+    /// An early look at an agent's caller's utterance, before it ends (`early.rs`).
+    early: bool,
 }
 
 impl Heard {
@@ -73,7 +76,14 @@ impl Heard {
         let samples = resample_clip(&utterance.samples, rate.hz(), SampleRate::Hz16000)
             .map_err(|e| tracing::warn!(error = %e, "utterance not resampled"))
             .ok()?;
-        Some(Self { side, utterance: Utterance { samples, ..utterance }, ended, handed, settings })
+        Some(Self {
+            side,
+            utterance: Utterance { samples, ..utterance },
+            ended,
+            handed,
+            settings,
+            early: false,
+        })
     }
 }
 
@@ -295,6 +305,15 @@ impl CallService {
                     }
                     _ => {}
                 }
+                if side == Side::Inbound && now.assistant.is_some() && self.assistant_early {
+                    let look = segmenter.pause_due(early::PAUSE_FRAMES);
+                    let elapsed = segmenter.elapsed_ms();
+                    if let Some(mut h) = look.and_then(|u| Heard::new(side, u, elapsed, rate, now.clone())) {
+                        h.early = true;
+                        // A full queue: no early look; the utterance still comes when it ends.
+                        let _ = heard_tx.try_send(h);
+                    }
+                }
             }
         }
         let last = settings.borrow().clone();
@@ -331,6 +350,8 @@ impl CallService {
             .map(|side| format!("{}:{run}:{}", call.call_control_id, side.as_str()));
         let mut context: Vec<String> = Vec::new();
         let mut failing = false;
+        // The latest early look at an agent's caller's utterance (`early.rs`).
+        let mut looked: Option<early::Early> = None;
         loop {
             let mut h = tokio::select! {
                 biased;
@@ -349,10 +370,27 @@ impl CallService {
             let first = h.settings.transcription.as_ref().and_then(|t| t.engine.clone());
             let audio = std::mem::take(&mut h.utterance.samples);
             let asked = monotonic();
+            if h.early {
+                if early::worth_it(engines.stt.first_engine(first.as_deref())) {
+                    let answer =
+                        engines.stt.transcribe_noting(None, audio, &language, first.as_deref(), asked).await;
+                    looked = Some(early::Early::new(&h, answer));
+                }
+                continue;
+            }
             let stream = &streams[h.side as usize];
             let part = StreamPart { stream, utterance: h.utterance.start_ms, last: true };
-            let (transcript, failures) =
-                engines.stt.transcribe_noting(Some(part), audio, &language, first.as_deref(), asked).await;
+            // A look at this side is used now or never: the next utterance is other audio.
+            let look = looked.take_if(|look| look.is_for(h.side)).filter(|look| look.covers(&h));
+            let (transcript, failures) = match look {
+                Some(look) => {
+                    metrics::counter!("bond_speech_early_transcripts_used_total").increment(1);
+                    look.answer
+                }
+                None => {
+                    engines.stt.transcribe_noting(Some(part), audio, &language, first.as_deref(), asked).await
+                }
+            };
             let recognizer_ms = millis(asked.elapsed());
             let stt_ms = millis(h.ended.elapsed());
             if h.side == Side::Inbound && h.settings.assistant.is_some() {
