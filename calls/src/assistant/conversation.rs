@@ -62,6 +62,9 @@ impl Default for Rules {
     }
 }
 
+/// How many times one answer may call tools before what it said is taken as the answer.
+const MAX_TOOL_ROUNDS: u32 = 5;
+
 /// What the runtime is asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
@@ -144,8 +147,9 @@ struct Answer {
     /// history holds already (said before a tool was called).
     text: String,
     recorded: String,
-    /// Tools called, their results awaited.
+    /// Tools called, their results awaited; how many times the answer called some.
     tools: Vec<ToolCall>,
+    tool_rounds: u32,
     latency: Latency,
 }
 
@@ -165,6 +169,7 @@ impl Answer {
             text: String::new(),
             recorded: String::new(),
             tools: Vec::new(),
+            tool_rounds: 0,
             latency: Latency { transcript, ..Latency::default() },
         }
     }
@@ -364,9 +369,11 @@ impl Conversation {
     /// spoken, and the answer goes on once their results are in.
     pub fn answer_tools(&mut self, now: Instant, calls: Vec<ToolCall>) {
         let Some(answer) = self.answer.as_mut().filter(|a| a.writing && a.tools.is_empty()) else { return };
-        if calls.is_empty() {
+        if calls.is_empty() || answer.tool_rounds >= MAX_TOOL_ROUNDS {
+            // A model that keeps calling tools is not answering: what it said is the answer.
             return self.answer_done(now);
         }
+        answer.tool_rounds += 1;
         answer.tools.clone_from(&calls);
         self.cut_sentences(true);
         self.outputs.push_back(Output::CallTools(calls));

@@ -408,3 +408,21 @@ fn a_caller_who_cuts_in_while_a_tool_runs_drops_its_result() {
     c.poll(cut_in);
     assert!(matches!(drain(&mut c).last(), Some(Output::Ask(_))), "the caller's new turn is answered");
 }
+
+#[test]
+fn a_model_that_keeps_calling_tools_is_stopped_after_five_rounds() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t + ms(500), ms(1500), "Where is my order?");
+    let (at, _) = turn_ends(&mut c);
+    for round in 0..5 {
+        c.answer_tools(at, vec![tool_call(&format!("call_{round}"), "order_status")]);
+        assert!(drain(&mut c).iter().any(|o| matches!(o, Output::CallTools(_))), "round {round}");
+        c.tool_results(vec!["{}".into()]);
+        assert!(matches!(drain(&mut c).pop(), Some(Output::Ask(_))));
+    }
+    c.answer_text(at, "I could not find it.");
+    c.answer_tools(at, vec![tool_call("call_5", "order_status")]);
+    let out = drain(&mut c);
+    assert!(!out.iter().any(|o| matches!(o, Output::CallTools(_))), "a sixth round is not run: {out:?}");
+    assert_eq!(synthesized(&out).len(), 1, "what it said is spoken as the answer");
+}
