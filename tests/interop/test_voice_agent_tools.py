@@ -130,3 +130,41 @@ def test_a_webhook_tool_answers_the_model_and_the_hangup_tool_ends_the_call(rece
     assert usage["conversations"] == 1 and usage["usage"] == ended["bond_usage"], (usage, ended["bond_usage"])
     assert usage["usage"]["tts_characters"] > 0 and usage["cost"]["tts"] > 0, usage
     assert shown["bond_assistant_usage"] == usage, shown
+
+
+def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiver, tmp_path):
+    def agent(messages):
+        if sum(m["role"] == "user" for m in messages) == 1:
+            return ToolCall("transfer", {"target": "Support"}, text="I will put you through to support.")
+        return "Anything else?"
+
+    model = FakeChat(agent)
+    tools = [{"type": "transfer", "transfer": {"targets": [{"name": "Sales", "to": "loop:tone?hz=1200"},
+                                                           {"name": "Support", "to": "loop:echo"}]}}]
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-desk", "tools": tools})
+            caller.quiet(0.5)
+            caller.say(flite("I have a problem with my router, can I talk to support?", str(tmp_path)))
+            caller.wait(lambda: any(e["event_type"] == "call.bridged" for e in events(receiver)), timeout=30)
+            bridged = wait_event(receiver, "call.bridged", call_control_id=call)
+            ended = wait_event(receiver, "call.conversation.ended", call_control_id=call)
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+    finally:
+        model.close()
+    # The model was offered the targets by name, and the call went to the one it named.
+    offered = model.requests[0]["tools"][0]["function"]
+    assert offered["name"] == "transfer" and offered["parameters"]["properties"]["target"]["enum"] == ["Sales", "Support"]
+    new_leg = [e["payload"] for e in events(receiver) if e["event_type"] == "call.bridged"
+               and e["payload"]["call_control_id"] != call]
+    assert [leg["to"] for leg in new_leg] == ["loop:echo"], new_leg
+    assert bridged["call_session_id"] == new_leg[0]["call_session_id"], "the transfer shares the caller's session"
+    assert ended["reason"] == "assistant_transfer", ended
+    used = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.tool_call"]
+    assert [(u["name"], u["arguments"], u["status"]) for u in used] == [("transfer", {"target": "Support"}, "ok")], used
+    said = [t["said"] for t in turns(receiver, call, "assistant")]
+    assert said[-1] == "I will put you through to support.", said
+    assert len(model.requests) == 1, "after the transfer the agent asks nothing more"

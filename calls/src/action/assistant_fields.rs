@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn what_bond_cannot_honour_yet_is_refused_by_name() {
         for (body, pointer) in [
-            (json!({ "assistant": { "tools": [{ "type": "transfer" }] } }), "/assistant/tools/0/type"),
+            (json!({ "assistant": { "tools": [{ "type": "retrieval" }] } }), "/assistant/tools/0/type"),
             (
                 json!({ "assistant": { "external_llm": { "base_url": "http://x" } } }),
                 "/assistant/external_llm",

@@ -1,12 +1,12 @@
-//! `assistant.tools` of `ai_assistant_start`, checked: Telnyx's `webhook` and
-//! `hangup` tools. Its other kinds (`transfer`, `retrieval`, calendars)
+//! `assistant.tools` of `ai_assistant_start`, checked: Telnyx's `webhook`,
+//! `hangup` and `transfer` tools. Its other kinds (`retrieval`, calendars)
 //! answer 10015 by name.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::assistant::{AiGather, Tool, Webhook};
+use crate::assistant::{AiGather, Tool, TransferTool, Webhook};
 use crate::error::CallError;
 
 /// The most tools one agent is offered.
@@ -32,13 +32,14 @@ pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
                 let description = value["hangup"]["description"].as_str().unwrap_or("Hang up the call.");
                 Tool::Hangup { description: description.to_owned() }
             }
-            Some(
-                other @ ("transfer" | "retrieval" | "book_appointment" | "check_availability" | "handoff"),
-            ) => {
+            Some("transfer") => {
+                Tool::Transfer(Box::new(transfer(&value["transfer"], &format!("{at}/transfer"))?))
+            }
+            Some(other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff")) => {
                 let detail = format!("The {other} tool is not available in Bond yet.");
                 return Err(CallError::invalid("10015", detail, format!("{at}/type")));
             }
-            _ => return Err(invalid("type must be webhook or hangup", &format!("{at}/type"))),
+            _ => return Err(invalid("type must be webhook, hangup or transfer", &format!("{at}/type"))),
         };
         if tool.name() == AiGather::FUNCTION || tools.iter().any(|t| t.name() == tool.name()) {
             let detail = format!("the tool name {} is taken", tool.name());
@@ -103,6 +104,45 @@ fn webhook(value: &Value, at: &str) -> Result<Webhook, CallError> {
         parameters,
         timeout,
     })
+}
+
+/// Telnyx's `transfer` tool: `targets` [{`to`, `name`}] (each `to` any
+/// destination a transfer takes), `from`.
+fn transfer(spec: &Value, at: &str) -> Result<TransferTool, CallError> {
+    let pointer = format!("{at}/targets");
+    let Some(listed) = spec["targets"].as_array() else {
+        if spec["targets"].is_string() {
+            let detail = "transfer.targets from dynamic variables is not available in Bond yet";
+            return Err(CallError::invalid("10015", detail, pointer));
+        }
+        return Err(invalid("transfer.targets must be a list of {to, name}", &pointer));
+    };
+    if listed.is_empty() || listed.len() > MAX_TOOLS {
+        return Err(invalid(format!("transfer.targets must hold 1 to {MAX_TOOLS} targets"), &pointer));
+    }
+    let mut targets: Vec<(String, crate::transfer::Transfer)> = Vec::with_capacity(listed.len());
+    for (i, target) in listed.iter().enumerate() {
+        let at = format!("{pointer}/{i}");
+        let to =
+            target["to"].as_str().ok_or_else(|| invalid("each target needs a to", &format!("{at}/to")))?;
+        let name = target["name"].as_str().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(to);
+        let mut body = serde_json::json!({ "to": to });
+        if let Some(from) = spec["from"].as_str() {
+            body["from"] = Value::from(from);
+        }
+        // Checked now as the transfer action checks them, at this target's field.
+        let checked = crate::transfer::transfer_request(&body).map_err(|e| match e {
+            CallError::Invalid { code, detail, pointer } => {
+                CallError::invalid(code, detail, format!("{at}{pointer}"))
+            }
+            other => other,
+        })?;
+        if targets.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return Err(invalid(format!("two targets are named {name}"), &at));
+        }
+        targets.push((name.to_owned(), checked));
+    }
+    Ok(TransferTool { targets })
 }
 
 /// An http(s) URL Bond may send to (`bond_store::egress`).
@@ -190,13 +230,43 @@ mod tests {
         assert!(
             with(&|t| t["webhook"]["query_parameters"] = json!({"type": "object"})).contains("not available")
         );
-        assert!(with(&|t| t["type"] = json!("transfer")).contains("not available"));
-        assert!(with(&|t| t["type"] = json!("dance")).contains("webhook or hangup"));
+        assert!(with(&|t| t["type"] = json!("retrieval")).contains("not available"));
+        assert!(with(&|t| t["type"] = json!("dance")).contains("webhook, hangup or transfer"));
         let twice = tools(&[order_status(), order_status()]).unwrap_err().to_string();
         assert!(twice.contains("taken"), "{twice}");
         let mut gather = order_status();
         gather["webhook"]["name"] = json!(AiGather::FUNCTION);
         assert!(tools(&[gather]).unwrap_err().to_string().contains("taken"));
         assert!(tools(&vec![json!({"type": "hangup"}); 33]).is_err());
+    }
+
+    #[test]
+    fn a_transfer_tools_targets_are_checked_as_transfers_and_offered_by_name() {
+        let tool = json!({"type": "transfer", "transfer": {"from": "+15550001111", "targets": [
+            {"name": "Support", "to": "sip:support@pbx.example"}, {"to": "+15550002222"}]}});
+        let made = tools(&[tool]).unwrap();
+        let Tool::Transfer(transfer) = &made[0] else { panic!("{made:?}") };
+        let offered = made[0].definition();
+        assert_eq!(
+            offered["function"]["parameters"]["properties"]["target"]["enum"],
+            json!(["Support", "+15550002222"])
+        );
+        let support = transfer.pick(r#"{"target": "support"}"#).unwrap();
+        assert_eq!(
+            (support.to.as_str(), support.from.as_deref()),
+            ("sip:support@pbx.example", Some("+15550001111"))
+        );
+        assert!(transfer.pick(r#"{"target": "Sales"}"#).unwrap_err().contains("Support, +15550002222"));
+
+        let refused = |targets: Value| {
+            tools(&[json!({"type": "transfer", "transfer": {"targets": targets}})]).unwrap_err()
+        };
+        let CallError::Invalid { pointer, .. } = refused(json!([{"to": "not a number"}])) else { panic!() };
+        assert_eq!(pointer, "/assistant/tools/0/transfer/targets/0/to");
+        assert!(refused(json!([])).to_string().contains("1 to"));
+        assert!(refused(json!("{{ targets }}")).to_string().contains("not available"));
+        assert!(refused(json!([{"to": "+15550002222"}, {"to": "+15550002222"}]))
+            .to_string()
+            .contains("two targets"));
     }
 }

@@ -35,7 +35,7 @@ use crate::service::CallService;
 pub use conversation::{Message, Role, Rules};
 pub use report::Prices;
 use report::Report;
-pub use tools::{Tool, Webhook};
+pub use tools::{Tool, TransferTool, Webhook};
 
 /// Inputs that may wait for the agent's task; more are dropped and counted.
 const INPUT_QUEUE: usize = 64;

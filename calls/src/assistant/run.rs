@@ -31,6 +31,12 @@ use super::{AiGather, AssistantStart, Input};
 use crate::payload::{fields, millis};
 use crate::service::CallService;
 
+/// What the model's last tool does to the call once the agent has said its last.
+enum Last {
+    HangUp,
+    Transfer(Box<crate::transfer::Transfer>),
+}
+
 /// A sentence's audio (or why there is none), and how the voices asked before failed.
 struct Spoken {
     id: u64,
@@ -73,11 +79,11 @@ pub(super) struct Task {
     /// Each sentence's audio at the leg's rate, by the machine's id.
     audio: HashMap<u64, Arc<[i16]>>,
     rate: SampleRate,
-    /// `gather_using_ai` has its result, or the model hung up: the agent ends
-    /// once it has said its last.
+    /// `gather_using_ai` has its result, or the model hung up or transferred
+    /// the call: the agent ends once it has said its last.
     closing: bool,
-    /// The model called its `hangup` tool: the call ends with the agent.
-    hang_up: bool,
+    /// What happens to the call then (the `hangup` or `transfer` tool).
+    last: Option<Last>,
     /// Tools the answer being read called, for when it is done.
     called: Vec<ToolCall>,
     /// For webhook tools: Bond's client for URLs tenants give it.
@@ -110,7 +116,7 @@ impl Task {
             audio: HashMap::new(),
             rate: SampleRate::Hz8000,
             closing: false,
-            hang_up: false,
+            last: None,
             called: Vec::new(),
             http: bond_store::egress::client(reqwest::Client::builder()).build().ok(),
         }
@@ -126,7 +132,11 @@ impl Task {
         loop {
             self.carry_out(&answers_tx).await;
             if self.closing && self.conversation.is_idle() {
-                reason = if self.hang_up { "assistant_hangup" } else { "gather_ended" };
+                reason = match self.last {
+                    Some(Last::HangUp) => "assistant_hangup",
+                    Some(Last::Transfer(_)) => "assistant_transfer",
+                    None => "gather_ended",
+                };
                 break;
             }
             if !self.speaking {
@@ -181,10 +191,14 @@ impl Task {
             }
         }
         self.service.assistant_gone(&self.call.call_control_id, &self.report).await;
-        if self.hang_up {
-            if let Err(e) = self.service.hangup(&self.call).await {
-                tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's hang-up");
-            }
+        let done = match self.last.take() {
+            Some(Last::HangUp) => self.service.hangup(&self.call).await,
+            // A transfer that fails leaves the call up, its agent gone (`call.hangup` of the new leg says why).
+            Some(Last::Transfer(transfer)) => self.service.transfer(&self.call, *transfer).await,
+            None => Ok(()),
+        };
+        if let Err(e) = done {
+            tracing::info!(call = %self.call.call_control_id, error = %e, "the agent's last action failed");
         }
     }
 
@@ -223,18 +237,12 @@ impl Task {
                     report.usage.completion_tokens += usage.completion_tokens;
                 }
                 let called = std::mem::take(&mut self.called);
-                if called.iter().any(|c| c.name == Tool::HANGUP) && self.has_tool(Tool::HANGUP) {
-                    // The agent's last words, then the call ends: nothing else it called runs.
-                    let outcome = Outcome {
-                        content: String::new(),
-                        status: "ok",
-                        http_status: None,
-                        took: Duration::ZERO,
-                    };
-                    let hangup = called.into_iter().find(|c| c.name == Tool::HANGUP);
-                    self.tool_event(hangup.iter().map(|c| (c, &outcome))).await;
+                let last = called.iter().find_map(|c| self.last_for(c).map(|last| (c, last)));
+                if let Some((call, last)) = last {
+                    // The agent's last words, then the call is hung up or transferred: nothing else it called runs.
+                    self.tool_event(std::iter::once((call, &Outcome::done()))).await;
                     self.closing = true;
-                    self.hang_up = true;
+                    self.last = Some(last);
                     self.conversation.answer_done(now);
                 } else {
                     self.conversation.answer_tools(now, called);
@@ -310,8 +318,16 @@ impl Task {
         }
     }
 
-    fn has_tool(&self, name: &str) -> bool {
-        self.start.tools.iter().any(|t| t.name() == name)
+    /// What calling `call` does to the call once the agent has said its last,
+    /// if it is a `hangup` or a `transfer` to a target the tool has.
+    fn last_for(&self, call: &ToolCall) -> Option<Last> {
+        match self.start.tools.iter().find(|t| t.name() == call.name)? {
+            Tool::Hangup { .. } => Some(Last::HangUp),
+            Tool::Transfer(transfer) => {
+                transfer.pick(&call.arguments).ok().map(|target| Last::Transfer(Box::new(target.clone())))
+            }
+            Tool::Webhook(_) => None,
+        }
     }
 
     /// Call the answer's tools, one after the other, and report what they came
@@ -328,6 +344,11 @@ impl Task {
                         hook.call(http, &call_id, &call.arguments).await
                     }
                     (Some(Tool::Webhook(_)), None) => Outcome::error("Bond could not make an HTTP client"),
+                    // A transfer to a target it does not have: the model may pick again.
+                    (Some(Tool::Transfer(transfer)), _) => match transfer.pick(&call.arguments) {
+                        Err(why) => Outcome::error(&why),
+                        Ok(_) => Outcome::error("transfer together with other tools is not done"),
+                    },
                     // The model named a tool it was not offered (or hangup beside others): its mistake.
                     _ => Outcome::error(&format!("there is no tool {}", call.name)),
                 };

@@ -9,6 +9,8 @@
 //!   (`bond_store::egress`) as webhook URLs do. An error status, a timeout or
 //!   no connection is a result too (`{"error": ...}`), so the model can say so.
 //! - `hangup`: the agent says what it was saying, then hangs up.
+//! - `transfer`: the agent says what it was saying, stops, and the call is
+//!   transferred (Telnyx's `transfer` action) to the target the model named.
 
 use std::time::Duration;
 
@@ -27,6 +29,28 @@ pub enum Tool {
     Hangup {
         description: String,
     },
+    /// The model hands the call to one of these parties (Telnyx `transfer`).
+    Transfer(Box<TransferTool>),
+}
+
+/// Telnyx's `transfer` tool: its targets, by the name the model picks them by
+/// (a target's `name`, else its `to`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferTool {
+    pub targets: Vec<(String, crate::transfer::Transfer)>,
+}
+
+impl TransferTool {
+    /// The target the model's arguments (`{"target": name}`) name, or why none.
+    pub fn pick(&self, arguments: &str) -> Result<&crate::transfer::Transfer, String> {
+        let asked: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
+        let name = asked["target"].as_str().unwrap_or_default();
+        let found = self.targets.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.trim()));
+        found.map(|(_, transfer)| transfer).ok_or_else(|| {
+            let names: Vec<&str> = self.targets.iter().map(|(n, _)| n.as_str()).collect();
+            format!("there is no transfer target '{name}'; the targets are {}", names.join(", "))
+        })
+    }
 }
 
 /// Telnyx's `webhook` tool.
@@ -55,6 +79,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A tool that acts on the call itself (hang up, transfer): nothing for the model to read.
+    pub fn done() -> Self {
+        Self { content: String::new(), status: "ok", http_status: None, took: Duration::ZERO }
+    }
+
     /// A tool that could not be called, as the model reads it.
     pub fn error(why: &str) -> Self {
         let content = json!({ "error": why }).to_string();
@@ -68,10 +97,12 @@ impl Tool {
         match self {
             Self::Webhook(webhook) => &webhook.name,
             Self::Hangup { .. } => Self::HANGUP,
+            Self::Transfer(_) => Self::TRANSFER,
         }
     }
 
     pub const HANGUP: &'static str = "hangup";
+    pub const TRANSFER: &'static str = "transfer";
 
     /// The function definition offered to the model (OpenAI's `tools` entry).
     pub fn definition(&self) -> Value {
@@ -79,6 +110,14 @@ impl Tool {
             Self::Webhook(webhook) => (webhook.description.as_str(), webhook.parameters.clone()),
             Self::Hangup { description } => {
                 (description.as_str(), json!({"type": "object", "properties": {}}))
+            }
+            Self::Transfer(transfer) => {
+                let names: Vec<&str> = transfer.targets.iter().map(|(n, _)| n.as_str()).collect();
+                let target =
+                    json!({"type": "string", "enum": names, "description": "Who to transfer the call to."});
+                let parameters =
+                    json!({"type": "object", "properties": {"target": target}, "required": ["target"]});
+                ("Transfer the call to one of the targets, once the caller has agreed.", parameters)
             }
         };
         json!({
