@@ -219,6 +219,13 @@ impl WebRtcLeg {
     /// with Bond's candidates and checks it; one it knows already changes
     /// nothing. A leg takes at most 32. A line that is no candidate (an mDNS `.local` name among
     /// them: Bond resolves none) is an error and the leg goes on.
+    ///
+    /// As with candidates in the offer, the engine routes datagrams from an
+    /// address to this leg once the browser's own checks came from it: the
+    /// answer to a check Bond sends to a trickled address the browser never
+    /// checked from is refused as a datagram for no leg. Browsers check from
+    /// every candidate they announce, so in practice the browser's checks
+    /// carry the connection.
     pub fn add_remote_candidate(&mut self, now: Instant, line: &str) -> Result<(), EngineError> {
         if self.leg.is_ended() {
             return Err(EngineError::LegEnded(self.leg.id()));
