@@ -47,6 +47,15 @@ pub fn check_url(url: &reqwest::Url) -> Result<(), String> {
     }
 }
 
+/// `url` parsed, when it is an http(s) URL with a host Bond may send to
+/// (a tenant's webhook or tool URL); else why not.
+pub fn http_url(url: &str) -> Result<reqwest::Url, String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => check_url(&u).map(|()| u),
+        _ => Err(format!("'{url}' is not an http(s) URL")),
+    }
+}
+
 /// `host`'s addresses (with the system resolver) that [`allowed`] keeps, on
 /// `port`; an error when it has none left.
 pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {

@@ -61,7 +61,8 @@ fn webhook(value: &Value, at: &str) -> Result<Webhook, CallError> {
     }
     let description = text("description").unwrap_or_default();
     let url = text("url").ok_or_else(|| invalid("webhook.url is required", &format!("{at}/webhook/url")))?;
-    let url = checked_url(url, &format!("{at}/webhook/url"))?;
+    let url = bond_store::egress::http_url(url)
+        .map_err(|refused| invalid(refused, &format!("{at}/webhook/url")))?;
     let method = match text("method").unwrap_or("POST").to_ascii_uppercase().as_str() {
         "GET" => reqwest::Method::GET,
         "POST" => reqwest::Method::POST,
@@ -143,17 +144,6 @@ fn transfer(spec: &Value, at: &str) -> Result<TransferTool, CallError> {
         targets.push((name.to_owned(), checked));
     }
     Ok(TransferTool { targets })
-}
-
-/// An http(s) URL Bond may send to (`bond_store::egress`).
-fn checked_url(url: &str, pointer: &str) -> Result<url::Url, CallError> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-            bond_store::egress::check_url(&u).map_err(|refused| invalid(refused, pointer))?;
-            Ok(u)
-        }
-        _ => Err(invalid(format!("'{url}' is not an http(s) URL"), pointer)),
-    }
 }
 
 /// `[{name, value}]`, each a valid HTTP header.

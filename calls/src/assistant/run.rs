@@ -344,12 +344,12 @@ impl Task {
                         hook.call(http, &call_id, &call.arguments).await
                     }
                     (Some(Tool::Webhook(_)), None) => Outcome::error("Bond could not make an HTTP client"),
-                    // A transfer to a target it does not have: the model may pick again.
-                    (Some(Tool::Transfer(transfer)), _) => match transfer.pick(&call.arguments) {
-                        Err(why) => Outcome::error(&why),
-                        Ok(_) => Outcome::error("transfer together with other tools is not done"),
-                    },
-                    // The model named a tool it was not offered (or hangup beside others): its mistake.
+                    // Only a transfer to a target it does not have gets here (one it
+                    // has ends the agent, `last_for`): the model may pick again.
+                    (Some(Tool::Transfer(transfer)), _) => {
+                        Outcome::error(&transfer.pick(&call.arguments).err().unwrap_or_default())
+                    }
+                    // The model named a tool it was not offered: its mistake.
                     _ => Outcome::error(&format!("there is no tool {}", call.name)),
                 };
                 results.push((call, outcome));

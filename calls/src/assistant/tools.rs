@@ -156,20 +156,19 @@ impl Webhook {
         } else {
             request.json(&arguments)
         };
+        // No connection, a timeout, or a body cut short: the same result for the model.
+        let unanswered = |e: reqwest::Error| {
+            let status = if e.is_timeout() { "timeout" } else { "error" };
+            outcome(json!({ "error": e.without_url().to_string() }).to_string(), status, None)
+        };
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => {
-                let status = if e.is_timeout() { "timeout" } else { "error" };
-                return outcome(json!({ "error": e.without_url().to_string() }).to_string(), status, None);
-            }
+            Err(e) => return unanswered(e),
         };
         let http_status = response.status();
         let body = match read_capped(response).await {
             Ok(body) => body,
-            Err(e) => {
-                let status = if e.is_timeout() { "timeout" } else { "error" };
-                return outcome(json!({ "error": e.without_url().to_string() }).to_string(), status, None);
-            }
+            Err(e) => return unanswered(e),
         };
         if http_status.is_success() {
             outcome(body, "ok", Some(http_status.as_u16()))

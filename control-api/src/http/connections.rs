@@ -36,12 +36,9 @@ pub struct ConnectionBody {
 
 /// An http(s) URL Bond may send to (see `egress.rs`), or 422 at `pointer`.
 pub(super) fn validate_url(url: &str, pointer: &str) -> Result<(), ApiError> {
-    match url::Url::parse(url) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
-            bond_store::egress::check_url(&u)
-                .map_err(|refused| ApiError::unprocessable("10002", refused, pointer))
-        }
-        _ => Err(ApiError::unprocessable("10002", format!("'{url}' is not an http(s) URL"), pointer)),
+    match bond_store::egress::http_url(url) {
+        Ok(_) => Ok(()),
+        Err(refused) => Err(ApiError::unprocessable("10002", refused, pointer)),
     }
 }
 
