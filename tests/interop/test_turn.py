@@ -3,8 +3,8 @@ a real TURN server nobody here wrote) runs with the TURN REST API's shared
 secret (`use-auth-secret`), Bond is given the same secret (`turn.urls`,
 `turn.secret`) and hands each agent's browser short-lived credentials when it
 registers. The softphone in headless Chromium then talks to Bond over a
-relayed candidate: forced to (`#ice=relay`), and on its own when a firewall
-rule drops every UDP packet to Bond's WebRTC port that does not come from the
+relayed candidate: forced to (`#ice=relay`), and on its own when firewall
+rules drop every UDP packet between Bond's WebRTC port and anything but the
 relay. Audio is checked both ways through `loop:echo` (the page hears its own
 440 Hz microphone), and the page's selected candidate pair must be a relayed
 one.
@@ -22,7 +22,7 @@ import pytest
 from conftest import WEBRTC_PORT, Receiver, bond_with, default_route_ip, firewall, needs_iptables
 from test_sip_trunk import wait_event
 from test_webrtc_aiortc import connection
-from test_webrtc_chromium import echo_call, page_with_microphone, selected_local_candidate
+from test_webrtc_chromium import candidate_pairs, echo_call, page_with_microphone, selected_local_candidate
 
 SECRET = "turn-shared-secret-for-tests"
 RELAY_PORTS = (49160, 49200)
@@ -70,17 +70,22 @@ def test_the_softphone_reaches_bond_through_coturn(how):
         if how == "relay_policy":
             fragment += "&ice=relay"
         else:
-            # Every UDP packet to Bond's WebRTC port is dropped unless it comes from the relay.
+            # Every UDP packet to or from Bond's WebRTC port is dropped unless the
+            # relay is the other end. Both ways: Bond runs full ICE and checks the
+            # browser's host candidates too, and a stateful firewall would let the
+            # answers to those checks in.
             relay = f"{RELAY_PORTS[0]}:{RELAY_PORTS[1]}"
             stack.enter_context(firewall("-t", "filter", "INPUT", "-p", "udp", "--dport", str(WEBRTC_PORT),
                                          "!", "--sport", relay, "-j", "DROP"))
+            stack.enter_context(firewall("-t", "filter", "OUTPUT", "-p", "udp", "--sport", str(WEBRTC_PORT),
+                                         "!", "--dport", relay, "-j", "DROP"))
         conn = connection(bond, receiver)
         with page_with_microphone(560) as page:
             page.goto(f"http://127.0.0.1:{bond.port}/agent#{fragment}")
             call = echo_call(page, bond, receiver, conn, "remote.agent")
             servers = page.evaluate("softphone.state.iceServers")
             assert servers[0]["username"].endswith(":remote.agent") and servers[0]["credential"], servers
-            assert selected_local_candidate(page, "candidateType") == "relay"
+            assert selected_local_candidate(page, "candidateType") == "relay", candidate_pairs(page)
             page.click("#hangup")
             wait_event(receiver, "call.hangup", call_control_id=call)
     receiver.close()

@@ -92,6 +92,21 @@ def selected_local_candidate(page, field):
     return page.evaluate(SELECTED_LOCAL_CANDIDATE, field)
 
 
+CANDIDATE_PAIRS = """async () => {
+  const stats = await softphone.state.pc.getStats();
+  const side = (id) => { const c = stats.get(id) || {};
+    return `${c.candidateType} ${c.protocol} ${c.address}:${c.port}`; };
+  return [...stats.values()].filter((s) => s.type === "candidate-pair")
+    .map((p) => `${side(p.localCandidateId)} -> ${side(p.remoteCandidateId)}: ${p.state}`
+      + `${p.nominated ? " nominated" : ""}, ${p.bytesReceived} bytes in`);
+}"""
+
+
+def candidate_pairs(page):
+    """The softphone's candidate pairs, one line each, for a failing assertion."""
+    return "\n".join(page.evaluate(CANDIDATE_PAIRS))
+
+
 def echo_call(page, bond, receiver, conn, name):
     """Sign the softphone in as `name`, ring it, accept, and bridge it to
     loop:echo until it hears its own 440 Hz; the call."""
