@@ -55,7 +55,8 @@ class Sipp:
     def __init__(self, scenario, fields=None, target=None, transport="u1", service="+15557654321", auth=None):
         self.dir = tempfile.mkdtemp()
         text = open(os.path.join(SCENARIOS, scenario)).read()
-        for key, value in {"ptime": 20, **(fields or {})}.items():
+        defaults = {"ptime": 20, "contact": "[local_ip]:[local_port];transport=[transport]"}
+        for key, value in {**defaults, **(fields or {})}.items():
             text = text.replace("{" + key + "}", str(value))
         path = os.path.join(self.dir, scenario)
         with open(path, "w") as f:
