@@ -12,7 +12,10 @@ the hangup tool; the call ends once the goodbye has been played.
 
 import json
 import threading
+import urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from conftest import api, bond_with
 from fake_openai import FakeChat, ToolCall
@@ -168,3 +171,42 @@ def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiv
     said = [t["said"] for t in turns(receiver, call, "assistant")]
     assert said[-1] == "I will put you through to support.", said
     assert len(model.requests) == 1, "after the transfer the agent asks nothing more"
+
+
+def test_the_application_hands_the_model_a_tool_exchange_and_the_agent_answers_from_it(receiver, tmp_path):
+    """The application looked the order up itself: it adds the model's call and its
+    result (`add_ai_assistant_messages`, Telnyx's shape: the call names only the
+    function) with `trigger_response`, and the agent answers from it at once."""
+    def agent(messages):
+        if messages[-1]["role"] == "tool":
+            found = json.loads(messages[-1]["content"])
+            return f"Your order has {found['status']}."
+        return "Hello."
+
+    model = FakeChat(agent)
+    exchange = [
+        {"role": "assistant", "tool_calls": [{"id": "app_1", "type": "function", "function": {"name": "order_status"}}]},
+        {"role": "tool", "tool_call_id": "app_1", "content": json.dumps(ORDER)},
+    ]
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-app"})
+            caller.quiet(0.5)
+            client.calls.actions.add_ai_assistant_messages(call, messages=exchange, trigger_response=True)
+            caller.wait(lambda: any(t["said"] for t in turns(receiver, call, "assistant")), timeout=20)
+            with pytest.raises(urllib.error.HTTPError) as loose:
+                api(bond, "POST", f"/calls/{call}/actions/ai_assistant_add_messages", {"messages": exchange[1:]})
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+    finally:
+        model.close()
+    asked = model.requests[0]["messages"]
+    assert asked[-2] == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "app_1", "type": "function", "function": {"name": "order_status", "arguments": "{}"}}]}, asked
+    assert asked[-1] == {"role": "tool", "tool_call_id": "app_1", "content": json.dumps(ORDER)}, asked
+    said = [t["said"] for t in turns(receiver, call, "assistant")]
+    assert said == ["Your order has shipped."], said
+    error = json.loads(loose.value.read())["errors"][0]
+    assert (loose.value.code, error["code"], error["source"]["pointer"]) == (422, "10002", "/messages/0/tool_call_id")

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use bond_speech::chat::ToolCall;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -204,28 +205,89 @@ fn bounded(ms: u64, low: u64, high: u64, pointer: &str) -> Result<Duration, Call
     }
 }
 
-/// Messages in OpenAI's shape (`role`, `content`); `developer` is a system message.
+/// Messages in OpenAI's shape (`role`, `content`); `developer` is a system
+/// message. An assistant message may carry the tools it called (`tool_calls`,
+/// its `content` then optional), and a `tool` message answers one of them
+/// (`tool_call_id`) called earlier in the same list: the application hands the
+/// model a whole exchange, as OpenAI takes it.
 fn messages(values: Vec<Value>, pointer: &str) -> Result<Vec<Message>, CallError> {
-    values
+    let mut out: Vec<Message> = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let at = format!("{pointer}/{i}");
+        let role = match value["role"].as_str() {
+            Some("user") => Role::User,
+            Some("assistant") => Role::Assistant,
+            Some("system" | "developer") => Role::System,
+            Some("tool") => Role::Tool,
+            _ => {
+                return Err(invalid(
+                    "role must be user, assistant, system, developer or tool",
+                    &format!("{at}/role"),
+                ))
+            }
+        };
+        let tool_calls = match (role, &value["tool_calls"]) {
+            (_, Value::Null) => Vec::new(),
+            (Role::Assistant, calls) => tool_calls(calls, &format!("{at}/tool_calls"))?,
+            _ => {
+                return Err(invalid("only an assistant message has tool_calls", &format!("{at}/tool_calls")))
+            }
+        };
+        let content = match value["content"].as_str() {
+            Some(content) => content.to_owned(),
+            None if !tool_calls.is_empty() && value["content"].is_null() => String::new(),
+            None => return Err(invalid("content must be text", &format!("{at}/content"))),
+        };
+        let mut message = Message { tool_calls, ..Message::new(role, content) };
+        if role == Role::Tool {
+            let id = value["tool_call_id"].as_str().unwrap_or_default();
+            let called = out.iter().any(|m| m.tool_calls.iter().any(|c| c.id == id));
+            if !called {
+                return Err(invalid(
+                    "tool_call_id must name a tool call of an earlier assistant message in the list",
+                    &format!("{at}/tool_call_id"),
+                ));
+            }
+            message.tool_call_id = Some(id.to_owned());
+        }
+        out.push(message);
+    }
+    // The model refuses a history with a call nobody answered, so it is refused here.
+    for (i, message) in out.iter().enumerate() {
+        let answered = |id: &str| out[i..].iter().any(|m| m.tool_call_id.as_deref() == Some(id));
+        if let Some(open) = message.tool_calls.iter().position(|c| !answered(&c.id)) {
+            return Err(invalid(
+                "each tool call needs a tool message answering it later in the list",
+                &format!("{pointer}/{i}/tool_calls/{open}"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// An assistant message's `tool_calls`: `[{id, type: "function", function:
+/// {name, arguments}}]`; Telnyx's shape leaves `arguments` out, so it may be
+/// missing (`{}`).
+fn tool_calls(value: &Value, pointer: &str) -> Result<Vec<ToolCall>, CallError> {
+    let calls = value.as_array().ok_or_else(|| invalid("tool_calls must be a list", pointer))?;
+    calls
         .iter()
         .enumerate()
-        .map(|(i, value)| {
-            let at = format!("{pointer}/{i}");
-            let role = match value["role"].as_str() {
-                Some("user") => Role::User,
-                Some("assistant") => Role::Assistant,
-                Some("system" | "developer") => Role::System,
-                Some("tool") => return Err(later("Tool messages", &format!("{at}/role"))),
-                _ => {
-                    return Err(invalid(
-                        "role must be user, assistant, system or developer",
-                        &format!("{at}/role"),
-                    ))
-                }
+        .map(|(i, call)| {
+            let function = &call["function"];
+            let arguments = match &function["arguments"] {
+                Value::Null => Some("{}"),
+                arguments => arguments.as_str(),
             };
-            match value["content"].as_str() {
-                Some(content) => Ok(Message::new(role, content)),
-                None => Err(invalid("content must be text", &format!("{at}/content"))),
+            let kind = call["type"].as_str().unwrap_or("function");
+            match (call["id"].as_str(), function["name"].as_str(), arguments, kind) {
+                (Some(id), Some(name), Some(arguments), "function") if !id.is_empty() && !name.is_empty() => {
+                    Ok(ToolCall { id: id.to_owned(), name: name.to_owned(), arguments: arguments.to_owned() })
+                }
+                _ => Err(invalid(
+                    "a tool call has an id, type function, and a function with a name (and its arguments as JSON text)",
+                    &format!("{pointer}/{i}"),
+                )),
             }
         })
         .collect()
@@ -268,7 +330,6 @@ mod tests {
                 "/assistant/external_llm",
             ),
             (json!({ "participants": [] }), "/participants"),
-            (json!({ "message_history": [{ "role": "tool", "content": "42" }] }), "/message_history/0/role"),
         ] {
             match start(&body) {
                 Err(CallError::Invalid { code: "10015", pointer: p, .. }) => assert_eq!(p, pointer),
@@ -325,5 +386,57 @@ mod tests {
         )
         .unwrap();
         assert_eq!((added.len(), now), (1, true));
+    }
+
+    #[test]
+    fn the_application_hands_the_model_a_whole_tool_exchange() {
+        let call = json!({ "id": "call_1", "type": "function", "function": { "name": "lookup", "arguments": "{\"order\":\"42\"}" } });
+        let asked = json!({ "messages": [
+            { "role": "assistant", "content": null, "tool_calls": [call] },
+            { "role": "tool", "tool_call_id": "call_1", "content": "{\"status\":\"shipped\"}" },
+        ] });
+        let (added, _) = add_messages(&asked).unwrap();
+        assert_eq!(added[0].tool_calls[0].name, "lookup");
+        assert_eq!(added[0].tool_calls[0].arguments, "{\"order\":\"42\"}");
+        assert_eq!((added[1].role, added[1].tool_call_id.as_deref()), (Role::Tool, Some("call_1")));
+        let start = start(&json!({ "message_history": asked["messages"] })).unwrap();
+        assert_eq!(start.history, added);
+        // Telnyx's shape: no arguments, no content.
+        let telnyx = json!({ "messages": [
+            { "role": "assistant", "tool_calls": [{ "id": "c", "type": "function", "function": { "name": "lookup" } }] },
+            { "role": "tool", "tool_call_id": "c", "content": "ok" },
+        ] });
+        let (added, _) = add_messages(&telnyx).unwrap();
+        assert_eq!((added[0].tool_calls[0].arguments.as_str(), added[0].content.as_str()), ("{}", ""));
+    }
+
+    #[test]
+    fn a_tool_exchange_with_a_loose_end_is_refused_where_it_is_loose() {
+        let call = json!({ "id": "call_1", "type": "function", "function": { "name": "lookup", "arguments": "{}" } });
+        for (messages, pointer) in [
+            (
+                json!([{ "role": "tool", "tool_call_id": "call_1", "content": "42" }]),
+                "/messages/0/tool_call_id",
+            ),
+            (
+                json!([{ "role": "assistant", "content": null, "tool_calls": [call] },
+                       { "role": "tool", "tool_call_id": "call_2", "content": "42" }]),
+                "/messages/1/tool_call_id",
+            ),
+            (
+                json!([{ "role": "assistant", "content": "One moment.", "tool_calls": [call] }]),
+                "/messages/0/tool_calls/0",
+            ),
+            (json!([{ "role": "user", "content": "Hi", "tool_calls": [call] }]), "/messages/0/tool_calls"),
+            (
+                json!([{ "role": "assistant", "content": null, "tool_calls": [{ "id": "x" }] }]),
+                "/messages/0/tool_calls/0",
+            ),
+        ] {
+            match add_messages(&json!({ "messages": messages })) {
+                Err(CallError::Invalid { code: "10002", pointer: p, .. }) => assert_eq!(p, pointer),
+                other => panic!("{messages}: {other:?}"),
+            }
+        }
     }
 }
