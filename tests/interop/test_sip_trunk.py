@@ -6,6 +6,7 @@ Audio is checked by tone frequency: the test is the caller's RTP endpoint (the
 sipp scenario puts the test's socket in its SDP).
 """
 
+import contextlib
 import json
 import os
 import re
@@ -49,6 +50,27 @@ def wait_event(receiver, event_type, timeout=15.0, **match):
     raise AssertionError(f"no {event_type} {match}; got {[e['event_type'] for e in events(receiver)]}")
 
 
+def free_media_ports():
+    """A port for sipp's `-mp` whose next three are free too: sipp binds its
+    audio there and its video two ports up, and fails if either is taken."""
+    while True:
+        with contextlib.ExitStack() as held:
+            try:
+                first = free_udp_port()
+                for port in range(first, first + 4):
+                    sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    sock.bind(("127.0.0.1", port))
+                return first
+            except OSError:
+                continue
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Sipp:
     """One sipp run of a scenario file whose {placeholders} are filled in first."""
 
@@ -64,7 +86,7 @@ class Sipp:
         self.port = free_port()
         self.log = os.path.join(self.dir, "sipp.log")
         args = ["sipp", "-sf", path, "-p", str(self.port), "-i", "127.0.0.1", "-m", "1", "-t", transport,
-                "-s", service, "-timeout", "40s", "-timeout_error", "-mp", str(free_port()),
+                "-s", service, "-timeout", "40s", "-timeout_error", "-mp", str(free_media_ports()),
                 "-trace_logs", "-log_file", self.log, "-trace_err", "-error_file",
                 os.path.join(self.dir, "errors.log"), "-nostdin"]
         if auth:
