@@ -298,11 +298,8 @@ async fn synthesize(speech: &Speech) -> Result<Vec<u8>, CallError> {
 /// GET `url` (http or https), at most [`wav::MAX_WAV_BYTES`], within 10 s.
 async fn fetch(url: &str) -> Result<Vec<u8>, CallError> {
     let refuse = |detail: String| CallError::invalid("10002", detail, "/audio_url");
-    let parsed = url::Url::parse(url).map_err(|e| refuse(format!("audio_url is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(refuse("audio_url must be http or https".into()));
-    }
-    bond_store::egress::check_url(&parsed).map_err(|refused| refuse(format!("audio_url: {refused}")))?;
+    let parsed =
+        bond_store::egress::http_url(url).map_err(|refused| refuse(format!("audio_url: {refused}")))?;
     let client = bond_store::egress::client(reqwest::Client::builder().timeout(FETCH_TIMEOUT))
         .build()
         .map_err(|e| CallError::Internal(e.to_string()))?;
