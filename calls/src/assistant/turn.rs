@@ -28,13 +28,16 @@ impl EndOfTurn {
 /// How a transcript ends: finished, or what kind of unfinished.
 pub fn reading(transcript: &str) -> EndOfTurn {
     let text = transcript.trim();
-    if text.ends_with([',', '-', ':', ';']) || text.ends_with("...") || text.ends_with('…') {
-        return EndOfTurn::AfterUnfinishedClause;
-    }
-    let Some(last) = words(text).pop() else { return EndOfTurn::Complete };
+    let last = words(text).pop().unwrap_or_default();
+    // A number comes first: "four one five," is a number still being read,
+    // however the recognizer punctuated the pause after it.
     if last.chars().any(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&last.as_str()) {
         EndOfTurn::AfterNumber
-    } else if CONTINUING.contains(&last.as_str()) {
+    } else if text.ends_with([',', '-', ':', ';'])
+        || text.ends_with("...")
+        || text.ends_with('…')
+        || CONTINUING.contains(&last.as_str())
+    {
         EndOfTurn::AfterUnfinishedClause
     } else {
         EndOfTurn::Complete
@@ -141,7 +144,8 @@ mod tests {
     #[test]
     fn a_number_read_out_reads_unfinished() {
         assert_eq!(reading("My number is 555."), EndOfTurn::AfterNumber);
-        assert_eq!(reading("It's four one five,"), EndOfTurn::AfterUnfinishedClause);
+        assert_eq!(reading("It's four one five,"), EndOfTurn::AfterNumber);
+        assert_eq!(reading("1, 2, 3..."), EndOfTurn::AfterNumber);
         assert_eq!(reading("four one five"), EndOfTurn::AfterNumber);
         assert_eq!(reading("the order is 12-34"), EndOfTurn::AfterNumber);
     }
