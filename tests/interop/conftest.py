@@ -249,6 +249,13 @@ def api(bond, method, path, body=None, key=API_KEY):
         return json.loads(r.read() or b"null")
 
 
+def bridge_to(bond, conn, call, to):
+    """Dial `to` (a `loop:` leg, say) on `conn` and bridge `call` with it; the new call's id."""
+    other = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550000000"})["data"]["call_control_id"]
+    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": other})
+    return other
+
+
 def wav_at(url):
     """The WAV at `url`: (channels, rate, interleaved samples)."""
     with urllib.request.urlopen(url, timeout=10) as r:

@@ -15,7 +15,6 @@ signalling, a socket for its RTP) on one side:
 import asyncio
 import os
 import re
-import socket
 import threading
 import urllib.request
 
@@ -23,15 +22,14 @@ import pytest
 
 from conftest import api, bond_with, share_at, tone, wav_at
 from test_media_streams import TOKEN, TWILIO_AUTH, Carrier, Codec, call_of
-from test_sip_trunk import Sipp, exchange_rtp, pcmu_samples, rtp_packets, trunk_connection, wait_event
+from test_sip_trunk import Sipp, exchange_rtp, media_socket, pcmu_samples, rtp_packets, trunk_connection, wait_event
 from test_webrtc_aiortc import agent_token
 from test_webrtc_chromium import CHROMIUM, page_with_microphone, poll
 
 
 def sip_caller(bond, receiver):
     """A sipp call in, answered: (its call_control_id, its RTP socket, Bond's RTP port, sipp)."""
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
+    media = media_socket()
     caller = Sipp("uac_rtp.xml", {"rtp_port": media.getsockname()[1], "bye_timeout_ms": 60000},
                   target=f"127.0.0.1:{bond.sip_port}")
     call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]

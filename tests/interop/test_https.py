@@ -28,13 +28,13 @@ import pytest
 import telnyx
 from telnyx import Telnyx
 
-from conftest import API_KEY, Receiver, api, bond_with, default_route_ip, event_types, share_at
+from conftest import API_KEY, Receiver, api, bond_with, bridge_to, default_route_ip, event_types, share_at
 from test_media_streams import TOKEN, Carrier, Codec, connection as stream_connection, open_bridged
 from test_stream_fork import Consumer, media_of
 from test_sip_trunk import wait_event
 from test_telnyx_sdk import EXPECTED, public_key, tone_echo_bridge_hangup
 from test_webrtc_aiortc import agent_token, connection as agent_connection
-from test_webrtc_chromium import bridge_to, page_with_microphone, poll
+from test_webrtc_chromium import page_with_microphone, poll
 
 BOND_BIN = os.environ.get("BOND_BIN", "target/debug/bond")
 

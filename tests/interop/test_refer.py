@@ -9,12 +9,11 @@
   sends call.refer.started and call.refer.completed, then hangs up.
 """
 
-import socket
 
 from telnyx import Telnyx
 
 from conftest import API_KEY, share_at
-from test_sip_trunk import Sipp, events, listen_rtp, pcmu_samples, sipp_caller, trunk_connection, wait_event
+from test_sip_trunk import Sipp, events, listen_rtp, media_socket, pcmu_samples, sipp_caller, trunk_connection, wait_event
 
 TONE_HZ = 1200
 TARGET = "+15551230000"
@@ -34,8 +33,7 @@ def bridged_to_tone(client, receiver):
 
 
 def test_a_callers_blind_transfer_connects_its_party_to_the_number_it_names(bond, receiver):
-    media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    media.bind(("127.0.0.1", 0))
+    media = media_socket()
     target = Sipp("uas_rtp.xml", {"rtp_port": media.getsockname()[1]})
     trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": target.port}, accept_refer=True)
     client = sdk(bond)

@@ -11,16 +11,15 @@ shows the handshake and the verified peer.
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from conftest import api, free_port, share_at, tone
+from conftest import api, bridge_to, free_port
 from test_sip_tls import SIP_TLS_PORT, certs, tls_bond  # noqa: F401 (fixtures)
-from test_sip_trunk import Sipp, exchange_rtp, pcmu_samples, rtp_packets, trunk_connection, wait_event
+from test_sip_trunk import Sipp, assert_tone_comes_back, media_socket, trunk_connection, wait_event
 
 STUNNEL = shutil.which("stunnel4") or "/usr/bin/stunnel4"
 
@@ -49,28 +48,9 @@ def stunnel(service):
             stopped_log.append(open(log).read() if os.path.exists(log) else "")
 
 
-def media_socket():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def assert_tone_comes_back(media, port):
-    """3 s of a 700 Hz tone to Bond's `port`; what loop:echo sends back is that tone."""
-    back = exchange_rtp(media, port, rtp_packets(tone(700, 8000, 8000 * 3)))
-    heard = pcmu_samples(back)[-8000:]
-    assert sum(len(p) - 12 for p in back) / 8000 > 2, f"{len(back)} packets came back"
-    assert share_at(heard, 700, 8000) > 0.8, share_at(heard, 700, 8000)
-
-
 def assert_one_tls_connection(log, handshake):
     """The whole dialog crossed one TLS connection, whose handshake completed."""
     assert log.count("accepted connection from") == 1 and handshake in log, log[-2000:]
-
-
-def bridge_to_echo(bond, conn, call):
-    echo = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550000000"})
-    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": echo["data"]["call_control_id"]})
 
 
 def test_sipp_calls_bond_over_tls_and_hears_its_tone_back(tls_bond, receiver, certs):  # noqa: F811
@@ -86,7 +66,7 @@ def test_sipp_calls_bond_over_tls_and_hears_its_tone_back(tls_bond, receiver, ce
                       target=f"127.0.0.1:{front}", transport="t1")
         call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
         api(bond, "POST", f"/calls/{call}/actions/answer", {})
-        bridge_to_echo(bond, conn, call)
+        bridge_to(bond, conn, call, "loop:echo")
         assert_tone_comes_back(media, int(caller.logged(r"BOND_RTP (\d+)").group(1)))
         code, detail = caller.wait()
         assert code == 0, detail
@@ -109,7 +89,7 @@ def test_bond_calls_sipp_through_a_tls_trunk_and_hears_its_tone_back(tls_bond, r
         dialed = api(bond, "POST", "/calls", {"connection_id": conn, "to": "+15550004444", "from": "+15550001234"})
         call = dialed["data"]["call_control_id"]
         wait_event(receiver, "call.answered", call_control_id=call)
-        bridge_to_echo(bond, conn, call)
+        bridge_to(bond, conn, call, "loop:echo")
         assert_tone_comes_back(media, int(callee.logged(r"BOND_RTP (\d+)").group(1)))
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})
         code, detail = callee.wait()

@@ -24,7 +24,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # G.711, in the standard library up to 3.12
 
-from conftest import api, bond_with, free_port, share_at, tone
+from conftest import api, bond_with, bridge_to, free_port, share_at, tone
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "sipp")
 TRUNK_USER, TRUNK_PASSWORD = "bond-trunk", "s3cret"
@@ -113,10 +113,16 @@ class Sipp:
         return code, detail
 
 
-def sipp_caller(bond, scenario, transport="u1", **fields):
-    """A sipp caller running `scenario`, whose media ({rtp_port}) is a socket of the test's: (caller, socket)."""
+def media_socket():
+    """A UDP socket on loopback standing in for a SIP peer's media."""
     media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     media.bind(("127.0.0.1", 0))
+    return media
+
+
+def sipp_caller(bond, scenario, transport="u1", **fields):
+    """A sipp caller running `scenario`, whose media ({rtp_port}) is a socket of the test's: (caller, socket)."""
+    media = media_socket()
     caller = Sipp(scenario, {"rtp_port": media.getsockname()[1], **fields},
                   target=f"127.0.0.1:{bond.sip_port}", transport=transport)
     return caller, media
@@ -135,6 +141,18 @@ def rtp_packets(samples, ssrc=0x1234, pt=0, seq=1, ts=0, per_packet=160):
         header = struct.pack("!BBHII", 0x80, pt, (seq + i // per_packet) & 0xFFFF, ts + i, ssrc)
         out.append(header + payload)
     return out
+
+
+def assert_tone_comes_back(media, port, ptime=20):
+    """3 s of a 700 Hz tone to Bond's `port` in `ptime` ms packets; what comes back
+    (from loop:echo) is most of it, and that tone. The packets sent."""
+    packets = rtp_packets(tone(700, 8000, 8000 * 3), per_packet=8 * ptime)
+    back = exchange_rtp(media, port, packets, interval=ptime / 1000)
+    heard = pcmu_samples(back)[-8000:]
+    seconds_back = sum(len(p) - 12 for p in back) / 8000
+    assert seconds_back > 2, f"only {seconds_back} s of the 3 s came back in {len(back)} packets"
+    assert share_at(heard, 700, 8000) > 0.8, share_at(heard, 700, 8000)
+    return packets
 
 
 def pcmu_samples(packets):
@@ -173,16 +191,10 @@ def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(
     assert incoming["to"] == "+15557654321" and "PCMU" in incoming["offered_codecs"]
     call = incoming["call_control_id"]
     api(bond, "POST", f"/calls/{call}/actions/answer", {})
-    echo = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550000000"})
-    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": echo["data"]["call_control_id"]})
+    echo = bridge_to(bond, conn, call, "loop:echo")
     answer = caller.logged(r"BOND_RTP (\d+) .* PTIME (\d+)")
     assert answer.group(2) == "20", answer.group(0)
-    packets = rtp_packets(tone(700, 8000, 8000 * 3), per_packet=8 * ptime)
-    back = exchange_rtp(media, int(answer.group(1)), packets, interval=ptime / 1000)
-    heard = pcmu_samples(back)[-8000:]
-    seconds_back = sum(len(p) - 12 for p in back) / 8000
-    assert seconds_back > 2, f"only {seconds_back} s of the 3 s came back in {len(back)} packets"
-    assert share_at(heard, 700, 8000) > 0.8, share_at(heard, 700, 8000)
+    packets = assert_tone_comes_back(media, int(answer.group(1)), ptime)
     answered = wait_event(receiver, "call.answered", call_control_id=call)
     assert answered["codec"] == "PCMU"
     # The application hangs up: Bond sends the BYE, sipp answers it.
@@ -197,7 +209,7 @@ def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(
         metrics = r.read().decode()
     assert re.search(r"^bond_call_mos_count [1-9]", metrics, re.M), "the call's MOS is in /metrics"
     assert re.search(r"^bond_call_packets_received_total [1-9]", metrics, re.M)
-    wait_event(receiver, "call.hangup", call_control_id=echo["data"]["call_control_id"])
+    wait_event(receiver, "call.hangup", call_control_id=echo)
 
 
 def test_a_caller_asking_for_40_ms_packets_gets_them_from_a_decoded_bridge(bond, receiver):
@@ -295,8 +307,7 @@ def test_sipps_own_30_ms_pcma_recording_is_taken_whole(bond, receiver):
     caller = Sipp("load_uac.xml", {"plays": 1}, target=f"127.0.0.1:{bond.sip_port}")
     call = wait_event(receiver, "call.initiated", direction="incoming")["call_control_id"]
     api(bond, "POST", f"/calls/{call}/actions/answer", {})
-    echo = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:echo", "from": "+15550000000"})
-    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": echo["data"]["call_control_id"]})
+    bridge_to(bond, conn, call, "loop:echo")
     code, detail = caller.wait()
     assert code == 0, detail
     stats = wait_event(receiver, "call.hangup", call_control_id=call)["call_quality_stats"]["inbound"]

@@ -23,7 +23,7 @@ import wave
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import WEBRTC_PORT, api, firewall, needs_iptables, share_at
+from conftest import WEBRTC_PORT, api, bridge_to, firewall, needs_iptables, share_at
 from test_queues import answered_caller, dequeued, listen, sdk, tune_share
 from test_sip_trunk import trunk_connection, wait_event
 from test_webrtc_aiortc import agent_token, connection
@@ -121,11 +121,6 @@ def echo_call(page, bond, receiver, conn, name):
     bridge_to(bond, conn, call, "loop:echo")
     poll(page, "softphone.outputHz()", lambda hz: abs(hz - 440) < 30)
     return call
-
-
-def bridge_to(bond, conn, call, to):
-    other = api(bond, "POST", "/calls", {"connection_id": conn, "to": to, "from": "+15550000000"})
-    api(bond, "POST", f"/calls/{call}/actions/bridge", {"call_control_id_to_bridge_with": other["data"]["call_control_id"]})
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
