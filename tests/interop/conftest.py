@@ -281,3 +281,18 @@ def share_at(samples, hz, rate):
     power = s1 * s1 + s2 * s2 - coeff * s1 * s2
     energy = sum(x * x for x in samples) or 1.0
     return 2 * power / (len(samples) * energy)
+
+
+def shares_by_chunk(samples, hz, rate, chunk_ms=100):
+    """`share_at` of each `chunk_ms` of `samples`. One window over a whole second
+    is undone by a single concealed or late packet (the tone's phase jumps and the
+    halves cancel); per chunk, such a glitch costs one chunk."""
+    size = rate * chunk_ms // 1000
+    return [share_at(samples[i:i + size], hz, rate) for i in range(0, len(samples) - size + 1, size)]
+
+
+def assert_mostly_tone(samples, hz, rate, floor, what):
+    """Most chunks (the median) of `samples` are `hz`; the message lists each chunk's share."""
+    shares = shares_by_chunk(samples, hz, rate)
+    median = sorted(shares)[len(shares) // 2]
+    assert median > floor, f"{what}: {hz} Hz share per 100 ms {[round(s, 2) for s in shares]}"

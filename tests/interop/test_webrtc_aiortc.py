@@ -20,7 +20,7 @@ import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from conftest import PUBLIC_IP, api, default_route_ip, share_at
+from conftest import PUBLIC_IP, api, assert_mostly_tone, default_route_ip
 from test_sip_trunk import wait_event
 
 RATE = 48000
@@ -181,10 +181,10 @@ def test_an_aiortc_agent_is_dialed_accepts_and_hears_and_is_heard(webrtc_bond, r
 
             heard = await hear_bridged(bond, agent, conn, call, "loop:tone?hz=1200")
             assert len(heard) > RATE, f"heard {len(heard)} samples"
-            assert share_at(heard, 1200, RATE) > 0.7, share_at(heard, 1200, RATE)
+            assert_mostly_tone(heard, 1200, RATE, 0.7, "the agent hears the tone")
 
             heard = await hear_bridged(bond, agent, conn, call, "loop:echo")
-            assert share_at(heard, 440, RATE) > 0.7, share_at(heard, 440, RATE)
+            assert_mostly_tone(heard, 440, RATE, 0.7, "the agent hears its echo")
             loud = rms(heard)
 
             await agent.send(type="mute", call_control_id=call, muted=True)
@@ -261,7 +261,7 @@ def test_an_aiortc_agent_places_a_call_through_the_api_and_hears_the_callee(bond
             assert (await agent.next("answered"))["call_control_id"] == leg
             await asyncio.sleep(1.0)
             heard = await agent.record(2.0)
-            assert share_at(heard, 1200, RATE) > 0.7, share_at(heard, 1200, RATE)
+            assert_mostly_tone(heard, 1200, RATE, 0.7, "the agent hears the tone")
             initiated = await asyncio.to_thread(wait_event, receiver, "call.initiated", call_control_id=leg)
             assert (initiated["direction"], initiated["from"]) == ("incoming", "agent:lee")
             bridged = await asyncio.to_thread(wait_event, receiver, "call.bridged", call_control_id=customer)
