@@ -13,6 +13,7 @@ with pauses (one turn), and, while the agent reads a long answer, a cough and a
 what the caller heard goes into the history the model sees next).
 """
 
+import json
 import math
 import os
 import struct
@@ -301,12 +302,14 @@ def test_failing_engines_fall_back_and_say_so_a_filler_covers_the_wait_and_stop_
         fallback.close()
 
 
-def test_gather_using_ai_fills_its_schema_from_the_conversation_then_ends(receiver, tmp_path):
+def test_gather_using_ai_fills_its_schema_from_the_conversation_sends_partial_results_then_ends(receiver, tmp_path):
     schema = {"type": "object", "properties": {"name": {"type": "string"}, "order_number": {"type": "string"}},
               "required": ["name", "order_number"]}
 
     def desk(messages):
         said = [m["content"] for m in messages if m["role"] == "user"]
+        if len(said) < 2 and messages[-1]["role"] == "user":
+            return ToolCall("gather_partial", {"name": "Jane"})  # saved, then the model goes on
         if len(said) < 2:
             return "Thank you. And your order number?"
         return ToolCall("gather_complete", {"name": "Jane", "order_number": "4567"}, text="Got it.")
@@ -317,9 +320,10 @@ def test_gather_using_ai_fills_its_schema_from_the_conversation_then_ends(receiv
             caller_sipp, media, client, call, port = answered_caller(bond, receiver)
             caller = Caller(media, port)
             client.calls.actions.gather_using_ai(call, parameters=schema, greeting="Hello. What is your name?",
-                                                 gather_ended_speech="Thank you, goodbye.")
+                                                 gather_ended_speech="Thank you, goodbye.", send_partial_results=True)
             caller.wait(caller.agent_spoke_and_stopped(0.0), timeout=20)
             caller.say(flite("My name is Jane.", str(tmp_path)))
+            partial = wait_event(receiver, "call.ai_gather.partial_results", timeout=20, call_control_id=call)
             caller.wait(caller.agent_spoke_and_stopped(caller.now()), timeout=20)
             caller.say(flite("It is four five six seven.", str(tmp_path)))
             gathered = wait_event(receiver, "call.ai_gather.ended", timeout=20, call_control_id=call)
@@ -328,13 +332,25 @@ def test_gather_using_ai_fills_its_schema_from_the_conversation_then_ends(receiv
             caller_sipp.wait()
     finally:
         model.close()
+    assert partial["partial_results"] == {"name": "Jane"}, partial
+    assert [m["role"] for m in partial["message_history"]][-2:] == ["assistant", "user"], partial
     assert gathered["status"] == "valid" and gathered["result"] == {"name": "Jane", "order_number": "4567"}, gathered
     assert [m["role"] for m in gathered["message_history"]][:2] == ["system", "assistant"], gathered
     assert ended["reason"] == "gather_ended", ended
-    # The model was offered the schema as a function, and told to call it.
+    # The model was offered the schema as a function, and told to call it; and,
+    # for partial results, the same with nothing required.
     request = model.requests[-1]
-    assert request["tools"] == [{"type": "function", "function": {
-        "name": "gather_complete", "description": "Save the information gathered from the caller.", "parameters": schema}}]
+    so_far = {k: v for k, v in schema.items() if k != "required"}
+    assert request["tools"] == [
+        {"type": "function", "function": {"name": "gather_complete",
+                                          "description": "Save the information gathered from the caller.",
+                                          "parameters": schema}},
+        {"type": "function", "function": {"name": "gather_partial",
+                                          "description": "Save what has been gathered from the caller so far.",
+                                          "parameters": so_far}}]
     assert "gather_complete" in request["messages"][0]["content"]
+    # The partial call and what Bond answered it stay in the history the model reads.
+    saved = [m for m in request["messages"] if m["role"] == "tool"]
+    assert [json.loads(m["content"]) for m in saved] == [{"saved": True}], request["messages"]
     last = turns(receiver, call, "assistant")[-1]
     assert last["said"] == "Got it. Thank you, goodbye.", last

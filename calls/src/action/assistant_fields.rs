@@ -166,9 +166,6 @@ pub fn gather_using_ai(body: &Value) -> Result<AssistantStart, CallError> {
         Some(_) => return Err(invalid("parameters must be a JSON Schema object", "/parameters")),
         None => return Err(CallError::invalid("10005", "parameters is required", "/parameters")),
     };
-    if asked.send_partial_results == Some(true) {
-        return Err(later("send_partial_results", "/send_partial_results"));
-    }
     if asked.user_response_timeout_ms.is_some() {
         return Err(later("user_response_timeout_ms", "/user_response_timeout_ms"));
     }
@@ -181,7 +178,7 @@ pub fn gather_using_ai(body: &Value) -> Result<AssistantStart, CallError> {
     if let Some(language) = asked.language {
         start.language = language_tag(language, "/language")?;
     }
-    let gather = AiGather { parameters, ended_speech };
+    let gather = AiGather { parameters, ended_speech, partial: asked.send_partial_results.unwrap_or(false) };
     start.instructions = format!("{} {}", start.instructions, gather.instructions());
     start.gather = Some(gather);
     Ok(start)
@@ -347,12 +344,12 @@ mod tests {
         assert_eq!(gather.parameters, schema);
         assert_eq!(gather.ended_speech.as_deref(), Some("Thanks!"));
         assert!(start.instructions.contains("gather_complete") && start.instructions.contains("\"order\""));
-        assert_eq!(gather.tool()["function"]["parameters"], schema);
+        assert_eq!(gather.tools().len(), 1);
+        assert_eq!(gather.tools()[0]["function"]["parameters"], schema);
         assert_eq!(start.greeting.as_deref(), Some("Hi."));
         for (body, code, pointer) in [
             (json!({}), "10005", "/parameters"),
             (json!({ "parameters": "order" }), "10002", "/parameters"),
-            (json!({ "parameters": {}, "send_partial_results": true }), "10015", "/send_partial_results"),
             (json!({ "parameters": {}, "language": "en us" }), "10002", "/language"),
         ] {
             match gather_using_ai(&body) {
@@ -362,6 +359,19 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn partial_results_offer_a_second_function_that_requires_nothing() {
+        let schema = json!({ "type": "object", "properties": { "order": { "type": "string" } }, "required": ["order"] });
+        let start = gather_using_ai(&json!({ "parameters": schema, "send_partial_results": true })).unwrap();
+        let tools = start.gather.as_ref().unwrap().tools();
+        let names: Vec<_> = tools.iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["gather_complete", "gather_partial"]);
+        assert_eq!(tools[0]["function"]["parameters"], schema);
+        let so_far = json!({ "type": "object", "properties": { "order": { "type": "string" } } });
+        assert_eq!(tools[1]["function"]["parameters"], so_far);
+        assert!(start.instructions.contains("call the function gather_partial"));
     }
 
     #[test]

@@ -68,34 +68,56 @@ pub struct AiGather {
     /// A JSON Schema object: the model fills it through a function call.
     pub parameters: Value,
     pub ended_speech: Option<String>,
+    /// `send_partial_results`: the model is also offered `gather_partial`, and
+    /// each call of it is sent as `call.ai_gather.partial_results`.
+    pub partial: bool,
 }
 
 impl AiGather {
     /// The function the model calls with what it gathered.
     pub const FUNCTION: &'static str = "gather_complete";
 
+    /// The function the model calls with the values it has so far (`send_partial_results`).
+    pub const PARTIAL: &'static str = "gather_partial";
+
     /// What the system message adds, so the model knows to collect and then call.
     pub fn instructions(&self) -> String {
+        let partial = if self.partial {
+            format!(" Each time the caller gives you a new value, call the function {} with every value you have so far.", Self::PARTIAL)
+        } else {
+            String::new()
+        };
         format!(
             "Your task on this call is to collect the information described by this JSON Schema: {}. \
-             Ask the caller for what is still missing, one short question at a time. As soon as you \
-             have every required value, call the function {} with them.",
+             Ask the caller for what is still missing, one short question at a time.{partial} As soon as \
+             you have every required value, call the function {} with them.",
             self.parameters,
             Self::FUNCTION
         )
     }
 
-    /// The function definition offered to the model.
-    pub fn tool(&self) -> Value {
-        serde_json::json!({
-            "type": "function",
-            "function": {
-                "name": Self::FUNCTION,
-                "description": "Save the information gathered from the caller.",
-                "parameters": self.parameters,
-            },
-        })
+    /// The function definitions offered to the model: `gather_complete`, and
+    /// `gather_partial` (the same parameters, none required) when asked.
+    pub fn tools(&self) -> Vec<Value> {
+        let complete =
+            function(Self::FUNCTION, "Save the information gathered from the caller.", &self.parameters);
+        if !self.partial {
+            return vec![complete];
+        }
+        let mut so_far = self.parameters.clone();
+        if let Some(schema) = so_far.as_object_mut() {
+            schema.remove("required");
+        }
+        let partial = function(Self::PARTIAL, "Save what has been gathered from the caller so far.", &so_far);
+        vec![complete, partial]
     }
+}
+
+fn function(name: &str, description: &str, parameters: &Value) -> Value {
+    serde_json::json!({
+        "type": "function",
+        "function": { "name": name, "description": description, "parameters": parameters },
+    })
 }
 
 /// What the agent's task is told.

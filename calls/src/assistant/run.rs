@@ -250,7 +250,13 @@ impl Task {
             }
             Answered::Tools(calls) => self.called.extend(calls),
             Answered::ToolResults(results) => {
-                self.tool_event(results.iter().map(|(c, o)| (c, o))).await;
+                let partial = self.partial_offered();
+                let (saved, used): (Vec<_>, Vec<_>) =
+                    results.iter().partition(|(c, _)| partial && c.name == AiGather::PARTIAL);
+                for (call, _) in saved {
+                    self.partial_results(&call.arguments).await;
+                }
+                self.tool_event(used.into_iter().map(|(c, o)| (c, o))).await;
                 self.conversation.tool_results(results.into_iter().map(|(_, o)| o.content).collect());
             }
             Answered::ModelFailed { error, next } => {
@@ -279,6 +285,19 @@ impl Task {
         if let Some(speech) = self.start.gather.as_ref().and_then(|g| g.ended_speech.clone()) {
             self.conversation.say(&speech);
         }
+    }
+
+    /// `gather_partial` is one of the model's functions (`send_partial_results`).
+    fn partial_offered(&self) -> bool {
+        self.start.gather.as_ref().is_some_and(|g| g.partial)
+    }
+
+    /// The model saved what it has so far (`send_partial_results`): `call.ai_gather.partial_results`.
+    async fn partial_results(&mut self, arguments: &str) {
+        let so_far = serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({ "raw": arguments }));
+        let fields =
+            fields([("partial_results", so_far), ("message_history", history(self.conversation.history()))]);
+        self.event("call.ai_gather.partial_results", fields).await;
     }
 
     fn synthesized(&mut self, id: u64, text: &str, audio: Result<Vec<i16>, String>) {
@@ -335,11 +354,13 @@ impl Task {
     fn call_tools(&mut self, calls: Vec<ToolCall>, answers: mpsc::Sender<(u64, Answered)>) {
         let number = self.answer.0;
         let (tools, http) = (self.start.tools.clone(), self.http.clone());
-        let call_id = self.call.call_control_id.to_string();
+        let (call_id, partial) = (self.call.call_control_id.to_string(), self.partial_offered());
         let task = tokio::spawn(async move {
             let mut results = Vec::with_capacity(calls.len());
             for call in calls {
                 let outcome = match (tools.iter().find(|t| t.name() == call.name), &http) {
+                    // Reported by the agent's task (`partial_results`); the model is told it is saved.
+                    _ if partial && call.name == AiGather::PARTIAL => Outcome::saved(),
                     (Some(Tool::Webhook(hook)), Some(http)) => {
                         hook.call(http, &call_id, &call.arguments).await
                     }
@@ -393,7 +414,7 @@ impl Task {
         let Value::Array(wire) = history(&messages) else { return };
         let (llm, model) = (self.engines.llm.clone(), self.start.model.clone());
         let offered = self.start.tools.iter().map(Tool::definition);
-        let tools: Vec<Value> = self.start.gather.iter().map(AiGather::tool).chain(offered).collect();
+        let tools: Vec<Value> = self.start.gather.iter().flat_map(AiGather::tools).chain(offered).collect();
         let report = self.report.clone();
         let task = tokio::spawn(async move {
             let send = |answered| answers.send((number, answered));

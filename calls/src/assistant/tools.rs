@@ -84,6 +84,11 @@ impl Outcome {
         Self { content: String::new(), status: "ok", http_status: None, took: Duration::ZERO }
     }
 
+    /// A tool whose arguments Bond keeps (`gather_partial`): the model reads that they were saved.
+    pub fn saved() -> Self {
+        Self { content: json!({ "saved": true }).to_string(), ..Self::done() }
+    }
+
     /// A tool that could not be called, as the model reads it.
     pub fn error(why: &str) -> Self {
         let content = json!({ "error": why }).to_string();
