@@ -3,17 +3,15 @@
 //! they join, are muted, whisper, leave; the events and the conference's
 //! record follow each step, and refusals answer in Telnyx's shape.
 
-mod common;
-
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use bond_control_api::auth::Role;
-use bond_control_api::state::AppState;
-use common::{
+use crate::common::{
     action, base64, call, dial, download, error_code, heard, key_for, outbox, setup, tone_share, tone_wav,
     ADMIN_KEY,
 };
+use axum::http::StatusCode;
+use bond_control_api::auth::Role;
+use bond_control_api::state::AppState;
 use serde_json::{json, Value};
 
 /// How much of what `call` hears over `ms` is each party's tone.

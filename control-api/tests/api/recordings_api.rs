@@ -2,13 +2,11 @@
 //! length, pause/resume, saved on hangup, `call.recording.saved`, and signed,
 //! expiring download links that need no API key.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{action, call, dial, download, outbox, setup, tone_share, ADMIN_KEY};
 use axum::http::StatusCode;
 use bond_control_api::state::AppState;
-use common::{action, call, dial, download, outbox, setup, tone_share, ADMIN_KEY};
 use serde_json::{json, Value};
 
 /// The `call.recording.saved` payloads in the outbox.

@@ -1,10 +1,8 @@
 //! `/v2/agents` over the API: an agent's wrap-up time, set, shown and checked.
 
-mod common;
-
+use crate::common::{admin_org, call, each_backend, error_code, ADMIN_KEY};
 use axum::http::StatusCode;
 use bond_agents::{AgentControl, SignedIn};
-use common::{admin_org, call, each_backend, error_code, ADMIN_KEY};
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -3,14 +3,12 @@
 //! base64 content, from an `audio_url` served over HTTP and from espeak-ng,
 //! with `call.playback.*` / `call.speak.*` in order and 422s for bad requests.
 
-mod common;
-
 use std::io::Cursor;
 use std::time::Duration;
 
+use crate::common::{action, base64, dial, download, outbox, setup, tone_share, tone_wav};
 use axum::http::StatusCode;
 use bond_control_api::state::AppState;
-use common::{action, base64, dial, download, outbox, setup, tone_share, tone_wav};
 use serde_json::{json, Value};
 
 async fn wait_for(state: &AppState, event_type: &str, count: usize) -> Vec<(String, Value)> {

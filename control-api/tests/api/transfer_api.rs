@@ -1,9 +1,7 @@
 //! `transfer` over the API: where the new call's webhooks go, and what is refused.
 
-mod common;
-
+use crate::common::{action, connection, dial, each_backend, error_code};
 use axum::http::StatusCode;
-use common::{action, connection, dial, each_backend, error_code};
 use serde_json::json;
 
 #[tokio::test]

@@ -2,20 +2,18 @@
 //! Ed25519 signatures over `timestamp|body`, per-call order, failover, and durable
 //! delivery across a receiver outage and a restart of Bond.
 
-mod common;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::ADMIN_KEY;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use base64::Engine as _;
 use bond::serve::{self, Running};
-use common::ADMIN_KEY;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::{json, Value};
 
@@ -68,7 +66,7 @@ fn refusing_port() -> (tokio::net::TcpSocket, SocketAddr) {
 }
 
 async fn start_bond(dir: &std::path::Path, url: &str) -> Running {
-    let config = common::config(
+    let config = crate::common::config(
         dir,
         url,
         &[
@@ -171,7 +169,7 @@ fn events_of(all: &[(String, String)], call: &str) -> Vec<String> {
 #[tokio::test]
 async fn signed_events_arrive_in_order_in_telnyx_envelopes() {
     let dir = tempfile::tempdir().unwrap();
-    for url in common::database_urls(dir.path()).await {
+    for url in crate::common::database_urls(dir.path()).await {
         let sub = tempfile::tempdir_in(dir.path()).unwrap();
         let bond = start_bond(sub.path(), &url).await;
         let api = Api::new(&bond);
@@ -248,7 +246,7 @@ async fn a_failing_primary_url_falls_over_after_three_attempts() {
 #[tokio::test]
 async fn events_queued_while_the_receiver_is_down_arrive_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    for url in common::database_urls(dir.path()).await {
+    for url in crate::common::database_urls(dir.path()).await {
         let sub = tempfile::tempdir_in(dir.path()).unwrap();
         // A port with nothing listening: every attempt is refused.
         let (held, port) = refusing_port();
@@ -298,7 +296,7 @@ async fn events_queued_while_the_receiver_is_down_arrive_after_a_restart() {
 #[tokio::test]
 async fn a_receiver_that_is_down_holds_back_only_its_own_calls_events() {
     let dir = tempfile::tempdir().unwrap();
-    for url in common::database_urls(dir.path()).await {
+    for url in crate::common::database_urls(dir.path()).await {
         let sub = tempfile::tempdir_in(dir.path()).unwrap();
         let bond = start_bond(sub.path(), &url).await;
         let api = Api::new(&bond);
@@ -324,7 +322,7 @@ async fn a_receiver_that_is_down_holds_back_only_its_own_calls_events() {
 #[tokio::test]
 async fn a_receiver_that_never_answers_does_not_delay_another_receivers_events() {
     let dir = tempfile::tempdir().unwrap();
-    for url in common::database_urls(dir.path()).await {
+    for url in crate::common::database_urls(dir.path()).await {
         let sub = tempfile::tempdir_in(dir.path()).unwrap();
         let bond = start_bond(sub.path(), &url).await;
         let api = Api::new(&bond);

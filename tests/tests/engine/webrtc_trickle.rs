@@ -3,9 +3,7 @@
 //! trickled candidate with its own and checks it; what is no candidate is
 //! refused and the leg goes on.
 
-mod webrtc_sim;
-
-use webrtc_sim::*;
+use crate::webrtc_sim::*;
 
 /// The browser's offer with its candidates taken out, as a browser sends it
 /// the moment its local description is set.

@@ -3,12 +3,12 @@
 //! country allow-list, raw SIP dialing and SIP address claims.
 //! Every test runs on SQLite, and on Postgres when BOND_TEST_DATABASE_URL is set.
 
-mod common;
-
+use crate::common::{
+    action, admin_org, call, connection, dial, each_backend, error_code, key_for, ADMIN_KEY,
+};
 use axum::http::StatusCode;
 use bond_control_api::auth::Role;
 use bond_control_api::state::AppState;
-use common::{action, admin_org, call, connection, dial, each_backend, error_code, key_for, ADMIN_KEY};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -105,7 +105,7 @@ async fn one_idempotency_key_makes_one_call_for_one_body_and_one_api_key() {
 async fn too_many_requests_get_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
-    let state = common::state(
+    let state = crate::common::state(
         dir.path(),
         &url,
         &[("BOND_RATE_LIMIT_PER_SECOND", "1"), ("BOND_RATE_LIMIT_BURST", "3")],
@@ -129,7 +129,7 @@ async fn too_many_requests_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn making_up_a_new_key_for_each_request_does_not_escape_the_rate_limit() {
-    let (_dir, state, _) = common::setup(&[]).await;
+    let (_dir, state, _) = crate::common::setup(&[]).await;
     let mut statuses = Vec::new();
     for n in 0..40 {
         let bogus = format!("KEYmadeup{n:04}");
@@ -144,7 +144,7 @@ async fn making_up_a_new_key_for_each_request_does_not_escape_the_rate_limit() {
 async fn oversized_bodies_get_413() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
-    let state = common::state(dir.path(), &url, &[("BOND_HTTP_MAX_BODY_BYTES", "256")]).await;
+    let state = crate::common::state(dir.path(), &url, &[("BOND_HTTP_MAX_BODY_BYTES", "256")]).await;
     let big = json!({ "application_name": "x".repeat(1000), "webhook_event_url": "https://x.example" });
     let (status, _, json) =
         call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(big)).await;

@@ -2,15 +2,13 @@
 //! on built-in legs, actions and their errors (policies: `api_policies.rs`).
 //! Every test runs on SQLite, and on Postgres when BOND_TEST_DATABASE_URL is set.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{action, admin_org, call, connection, each_backend, error_code, key_for, ADMIN_KEY};
 use axum::http::StatusCode;
 use bond_agents::{AgentControl, AgentMessage, SignedIn};
 use bond_control_api::auth::Role;
 use bond_control_api::state::AppState;
-use common::{action, admin_org, call, connection, each_backend, error_code, key_for, ADMIN_KEY};
 use serde_json::{json, Value};
 
 async fn dial(state: &AppState, connection_id: &str, to: &str) -> Value {
@@ -369,7 +367,8 @@ async fn client_state_update_sets_the_client_state_of_later_webhooks() {
         assert_eq!(status, StatusCode::OK, "{json}");
         action(&state, &id, "hangup", json!({})).await;
 
-        let hangups = common::queued_events(&state, &id, "call.hangup", 1, Duration::from_secs(5)).await;
+        let hangups =
+            crate::common::queued_events(&state, &id, "call.hangup", 1, Duration::from_secs(5)).await;
         assert_eq!(hangups[0]["payload"]["client_state"], "bm90IGI2NA==", "{hangups:?}");
         let (_, _, json) = call(&state, "GET", &format!("/v2/calls/{id}"), Some(ADMIN_KEY), None).await;
         assert_eq!(json["data"]["client_state"], "bm90IGI2NA==", "{json}");
@@ -391,7 +390,8 @@ async fn client_state_on_any_action_is_carried_by_the_webhooks_it_causes_and_lat
         let bridge = json!({ "call_control_id_to_bridge_with": b, "client_state": "YnJpZGdl" });
         let (status, json) = action(&state, &a, "bridge", bridge).await;
         assert_eq!(status, StatusCode::OK, "{json}");
-        let bridged = common::queued_events(&state, &a, "call.bridged", 1, Duration::from_secs(5)).await;
+        let bridged =
+            crate::common::queued_events(&state, &a, "call.bridged", 1, Duration::from_secs(5)).await;
         assert_eq!(bridged[0]["payload"]["client_state"], "YnJpZGdl", "{bridged:?}");
 
         // A body that fails to parse changes nothing.
@@ -399,10 +399,10 @@ async fn client_state_on_any_action_is_carried_by_the_webhooks_it_causes_and_lat
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         let (status, _) = action(&state, &a, "hangup", json!({ "client_state": "aGFuZ3Vw" })).await;
         assert_eq!(status, StatusCode::OK);
-        let hangup = common::queued_events(&state, &a, "call.hangup", 1, Duration::from_secs(5)).await;
+        let hangup = crate::common::queued_events(&state, &a, "call.hangup", 1, Duration::from_secs(5)).await;
         assert_eq!(hangup[0]["payload"]["client_state"], "aGFuZ3Vw", "{hangup:?}");
         // The other call keeps its own.
-        let hangup = common::queued_events(&state, &b, "call.hangup", 1, Duration::from_secs(5)).await;
+        let hangup = crate::common::queued_events(&state, &b, "call.hangup", 1, Duration::from_secs(5)).await;
         assert_eq!(hangup[0]["payload"]["client_state"], Value::Null, "{hangup:?}");
     })
     .await;
@@ -539,7 +539,8 @@ async fn a_call_past_its_time_limit_ends_with_time_limit_and_takes_its_partner_a
         let partner = dial_bridged_on_answer(&state, &conn, "loop:silence", &limited).await;
         assert_eq!(get_call(&state, &partner).await["state"], "bridged");
 
-        let hangup = common::queued_events(&state, &limited, "call.hangup", 1, Duration::from_secs(10)).await;
+        let hangup =
+            crate::common::queued_events(&state, &limited, "call.hangup", 1, Duration::from_secs(10)).await;
         assert_eq!(hangup.len(), 1, "the time limit never ended the call");
         let ended = get_call(&state, &limited).await;
         assert_eq!(

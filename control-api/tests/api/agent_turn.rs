@@ -2,10 +2,8 @@
 //! frame, and fresh ones every half of their life while the agent stays
 //! signed in, so a call taken after the first ones expire still gets a relay.
 
-mod common;
-
-use common::socket::{frame_of_type, serve};
-use common::{call, ADMIN_KEY};
+use crate::common::socket::{frame_of_type, serve};
+use crate::common::{call, ADMIN_KEY};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -25,7 +23,7 @@ async fn a_signed_in_agent_gets_fresh_turn_credentials_before_the_old_ones_expir
         ("BOND_TURN_SECRET", "north"),
         ("BOND_TURN_TTL_SECS", "2"),
     ];
-    let (_dir, state, _conn) = common::setup(&turn).await;
+    let (_dir, state, _conn) = crate::common::setup(&turn).await;
     let (addr, _server) = serve(&state).await;
     let (_, _, json) =
         call(&state, "POST", "/v2/agent_tokens", Some(ADMIN_KEY), Some(json!({ "agent": "ana" }))).await;

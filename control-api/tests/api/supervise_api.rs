@@ -4,10 +4,8 @@
 //! supervisor and the customer heard show who hears whom in each role. The
 //! supervisor's call ends with the call it supervises.
 
-mod common;
-
+use crate::common::{action, call, dial, heard, outbox, setup, tone_share, ADMIN_KEY};
 use axum::http::StatusCode;
-use common::{action, call, dial, heard, outbox, setup, tone_share, ADMIN_KEY};
 use serde_json::{json, Value};
 
 fn shares(samples: &[i16]) -> [f64; 3] {

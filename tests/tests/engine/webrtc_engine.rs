@@ -5,9 +5,7 @@
 //!
 //! The real-browser tests are tests/interop/test_webrtc_*.py (Chromium, aiortc).
 
-mod webrtc_sim;
-
-use webrtc_sim::*;
+use crate::webrtc_sim::*;
 
 #[test]
 fn a_browser_bridged_to_a_local_tone_hears_it_over_dtls_srtp() {

@@ -3,10 +3,9 @@
 //! supervisor streams and who may read them) and not a model's accuracy; the
 //! embedded engines are tested end to end in tests/interop/test_speech.py.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{admin_org, call, connection, ADMIN_KEY};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bond_codecs::level::rms_for_dbm0;
@@ -16,7 +15,6 @@ use bond_control_api::state::AppState;
 use bond_speech::{
     MtChain, MtError, SpeechEngines, SpeechToText, SttChain, SttError, Transcript, Translator, TtsChain,
 };
-use common::{admin_org, call, connection, ADMIN_KEY};
 use futures_util::future::BoxFuture;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -91,7 +89,7 @@ async fn speaking_call() -> (tempfile::TempDir, AppState, String, String) {
     let dir = tempfile::tempdir().unwrap();
     write_speech(dir.path());
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
-    let state = with_engines(common::state(dir.path(), &url, &[]).await);
+    let state = with_engines(crate::common::state(dir.path(), &url, &[]).await);
     let conn = connection(&state).await;
     let customer = dial(&state, &conn, "loop:play?file=speech.wav").await;
     (dir, state, conn, customer)
@@ -111,7 +109,7 @@ async fn dial(state: &AppState, conn: &str, to: &str) -> String {
 
 /// The webhooks of `id` whose type starts with `prefix`, waiting for `count` of them.
 async fn events(state: &AppState, id: &str, prefix: &str, count: usize) -> Vec<Value> {
-    common::queued_events(state, id, prefix, count, Duration::from_secs(15)).await
+    crate::common::queued_events(state, id, prefix, count, Duration::from_secs(15)).await
 }
 
 /// The first `count` Server-Sent Events of a stream at `path`.
@@ -329,7 +327,7 @@ async fn interim_results_report_each_second_of_an_utterance_before_its_final() {
 async fn without_engines_transcription_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
-    let state = common::state(dir.path(), &url, &[]).await;
+    let state = crate::common::state(dir.path(), &url, &[]).await;
     let conn = connection(&state).await;
     let id = dial(&state, &conn, "loop:silence").await;
     let (status, json) =
@@ -344,7 +342,7 @@ async fn the_organizations_live_translate_translates_a_new_bridge_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     write_speech(dir.path());
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bond.db").display());
-    let state = with_engines(common::state(dir.path(), &url, &[]).await);
+    let state = with_engines(crate::common::state(dir.path(), &url, &[]).await);
     let patch =
         json!({ "live_translate": true, "transcribe": true, "translate_from": "en", "translate_to": "es" });
     let (status, _, json) = call(&state, "PATCH", "/v2/voice_config", Some(ADMIN_KEY), Some(patch)).await;

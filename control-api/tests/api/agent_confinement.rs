@@ -2,11 +2,9 @@
 //! through the API: its own calls only, on its own connection, and nothing
 //! that sends a call's audio or events elsewhere or supervises a call.
 
-mod common;
-
+use crate::common::{call, ADMIN_KEY};
 use axum::http::StatusCode;
 use bond_control_api::state::AppState;
-use common::{call, ADMIN_KEY};
 use serde_json::{json, Value};
 
 async fn token(state: &AppState, agent: &str, connection: Option<&str>) -> String {
@@ -35,7 +33,7 @@ fn id_of(json: &Value) -> String {
 
 #[tokio::test]
 async fn an_agent_acts_on_its_own_calls_only() {
-    let (_dir, state, conn) = common::setup(&[]).await;
+    let (_dir, state, conn) = crate::common::setup(&[]).await;
     let ana = token(&state, "ana", Some(&conn)).await;
     let bo = token(&state, "bo", Some(&conn)).await;
     let dial = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
@@ -43,7 +41,7 @@ async fn an_agent_acts_on_its_own_calls_only() {
     assert_eq!(status, StatusCode::OK, "{json}");
     let anas = id_of(&json);
     let bos = id_of(&dial_as(&state, &bo, dial).await.1);
-    let admins = common::dial(&state, &conn, "loop:silence").await;
+    let admins = crate::common::dial(&state, &conn, "loop:silence").await;
 
     for other in [&bos, &admins] {
         let (status, _, _) = call(&state, "GET", &format!("/v2/calls/{other}"), Some(&ana), None).await;
@@ -67,13 +65,13 @@ async fn an_agent_acts_on_its_own_calls_only() {
 
 #[tokio::test]
 async fn an_agent_dials_only_on_its_connection_and_without_streams_supervision_or_webhook_urls() {
-    let (_dir, state, conn) = common::setup(&[]).await;
+    let (_dir, state, conn) = crate::common::setup(&[]).await;
     let body = json!({ "application_name": "other", "webhook_event_url": "http://127.0.0.1:9/hooks" });
     let (_, _, json) =
         call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
     let other_conn = json["data"]["id"].as_str().unwrap().to_owned();
     let ana = token(&state, "ana", Some(&conn)).await;
-    let watched = common::dial(&state, &conn, "loop:silence").await;
+    let watched = crate::common::dial(&state, &conn, "loop:silence").await;
     let base = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
     let with = |field: &str, value: Value| {
         let mut body = base.clone();
@@ -100,7 +98,7 @@ async fn an_agent_dials_only_on_its_connection_and_without_streams_supervision_o
 
 #[tokio::test]
 async fn revoked_agent_tokens_and_api_keys_stop_working_at_once() {
-    let (_dir, state, conn) = common::setup(&[]).await;
+    let (_dir, state, conn) = crate::common::setup(&[]).await;
     let issued = issue(&state, "ana", Some(&conn)).await;
     let (ana, id) = (issued["token"].as_str().unwrap(), issued["id"].as_str().unwrap());
     let dial = json!({ "connection_id": conn, "to": "loop:echo", "from": "+13125550100" });
@@ -133,7 +131,7 @@ async fn revoked_agent_tokens_and_api_keys_stop_working_at_once() {
 
 #[tokio::test]
 async fn a_supervisor_token_acts_as_a_supervisor_and_no_more() {
-    let (_dir, state, conn) = common::setup(&[]).await;
+    let (_dir, state, conn) = crate::common::setup(&[]).await;
     let body = json!({ "name": "sam", "ttl_secs": 600 });
     let (status, _, json) = call(&state, "POST", "/v2/supervisor_tokens", Some(ADMIN_KEY), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{json}");

@@ -3,15 +3,13 @@
 //! closes at once; revoked by another process (the store alone) it is found
 //! on the next periodic look.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::socket::{serve, signed_in, Socket};
+use crate::common::{call, ADMIN_KEY};
 use bond_control_api::auth::{hash_key, Role};
 use bond_control_api::revocation::{Credential, Lapse};
 use bond_control_api::state::AppState;
-use common::socket::{serve, signed_in, Socket};
-use common::{call, ADMIN_KEY};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -40,7 +38,7 @@ async fn organization(state: &AppState) -> String {
 
 #[tokio::test]
 async fn revoking_an_agent_token_closes_its_signaling_socket_with_4003() {
-    let (_dir, state, _conn) = common::setup(&[]).await;
+    let (_dir, state, _conn) = crate::common::setup(&[]).await;
     let (addr, _server) = serve(&state).await;
     let (token, id) = issue(&state, "/v2/agent_tokens", json!({ "agent": "ana" })).await;
     let mut ws =
@@ -54,7 +52,7 @@ async fn revoking_an_agent_token_closes_its_signaling_socket_with_4003() {
 
 #[tokio::test]
 async fn revoking_a_key_or_a_supervisor_token_closes_the_supervisor_socket_with_4003() {
-    let (_dir, state, _conn) = common::setup(&[]).await;
+    let (_dir, state, _conn) = crate::common::setup(&[]).await;
     let (addr, _server) = serve(&state).await;
     let (token, id) = issue(&state, "/v2/supervisor_tokens", json!({ "name": "sam" })).await;
     let subscribe = |token: &str| json!({ "type": "subscribe", "token": token });
@@ -86,7 +84,7 @@ async fn answers_ping(ws: &mut Socket) -> bool {
 
 #[tokio::test]
 async fn a_revocation_made_by_another_process_is_found_on_the_next_look() {
-    let (_dir, state, _conn) = common::setup(&[]).await;
+    let (_dir, state, _conn) = crate::common::setup(&[]).await;
     let org = organization(&state).await;
     let (record, key) = state.store.create_api_key(&org, Role::Supervisor, "wall").await.unwrap();
     let by_key =
@@ -112,7 +110,7 @@ async fn a_revocation_made_by_another_process_is_found_on_the_next_look() {
 
 #[tokio::test]
 async fn a_token_that_expires_lapses_as_expired() {
-    let (_dir, state, _conn) = common::setup(&[]).await;
+    let (_dir, state, _conn) = crate::common::setup(&[]).await;
     let soon = bond_store::clock::unix_seconds() + 1;
     let token =
         Credential::Token { organization_id: organization(&state).await, id: "tok-2".into(), expires: soon };

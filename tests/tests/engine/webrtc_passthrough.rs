@@ -2,9 +2,7 @@
 //! str0m peer) bridged to a SIP leg, or to an echo, without decoding; digits
 //! crossing such a bridge. See `webrtc_engine.rs` for the rest.
 
-mod webrtc_sim;
-
-use webrtc_sim::*;
+use crate::webrtc_sim::*;
 
 /// Bytes that G.711 decoding and encoding again would not give back (0x7f and
 /// 0xff both decode to 0, which encodes as 0xff): only a packet passed through

@@ -1,7 +1,5 @@
 //! `/health`, `/ready`, `/metrics` and unknown paths, through the router with no server.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bond_control_api::app;
@@ -11,7 +9,7 @@ use tower::ServiceExt;
 
 async fn state(dir: &std::path::Path) -> AppState {
     let url = format!("sqlite://{}?mode=rwc", dir.join("bond.db").display());
-    common::state(dir, &url, &[("BOND_HTTP_MAX_BODY_BYTES", "1024")]).await
+    crate::common::state(dir, &url, &[("BOND_HTTP_MAX_BODY_BYTES", "1024")]).await
 }
 
 async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
@@ -95,7 +93,7 @@ async fn openapi_json_describes_every_route() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(dir.path()).await;
     // Public: it describes the API and holds no secrets.
-    let (status, _, spec) = common::call(&state, "GET", "/openapi.json", None, None).await;
+    let (status, _, spec) = crate::common::call(&state, "GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let expected: &[(&str, &[&str])] = &[

@@ -2,15 +2,13 @@
 //! dial (and the organization's default) runs the detector on a `loop:play`
 //! leg, and its verdicts arrive as Telnyx's machine-detection webhooks.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{call, ADMIN_KEY};
 use axum::http::StatusCode;
 use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
 use bond_codecs::signals::{sine, syllables};
 use bond_control_api::state::AppState;
-use common::{call, ADMIN_KEY};
 use serde_json::{json, Value};
 
 /// Noise shaped into syllables: what the detector takes for speech.
@@ -45,15 +43,15 @@ async fn dial(state: &AppState, conn: &str, file: &str, amd: Option<Value>) -> S
 
 /// The machine-detection webhooks queued for `id`, waiting up to `within` for `count` of them.
 async fn amd_events(state: &AppState, id: &str, count: usize, within: Duration) -> Vec<Value> {
-    common::queued_events(state, id, "call.machine.", count, within).await
+    crate::common::queued_events(state, id, "call.machine.", count, within).await
 }
 
 #[tokio::test]
 async fn a_person_and_a_machine_with_a_beep_are_told_apart_in_premium_mode() {
     let dir = tempfile::tempdir().unwrap();
-    for url in common::database_urls(dir.path()).await {
+    for url in crate::common::database_urls(dir.path()).await {
         let sub = tempfile::tempdir_in(dir.path()).unwrap();
-        let state = common::state(sub.path(), &url, &[]).await;
+        let state = crate::common::state(sub.path(), &url, &[]).await;
         write_wav(sub.path(), "hello.wav", &[vec![0; 2_400], talk(500, 1), vec![0; 16_000]]);
         let beep = sine(1_000.0, 8_000, 2_400, sine_amplitude_for_dbm0(-15.0));
         write_wav(
@@ -103,7 +101,8 @@ async fn a_person_and_a_machine_with_a_beep_are_told_apart_in_premium_mode() {
 #[tokio::test]
 async fn the_organizations_default_applies_when_a_dial_does_not_say() {
     let dir = tempfile::tempdir().unwrap();
-    let state = common::state(dir.path(), &common::database_urls(dir.path()).await[0], &[]).await;
+    let state =
+        crate::common::state(dir.path(), &crate::common::database_urls(dir.path()).await[0], &[]).await;
     write_wav(dir.path(), "hello.wav", &[talk(400, 3), vec![0; 16_000]]);
     let patch = json!({ "answering_machine_detection": "detect",
         "answering_machine_detection_config": { "after_greeting_silence_millis": 500 } });

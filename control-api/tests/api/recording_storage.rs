@@ -4,15 +4,13 @@
 //! while the store fails the copy is retried until it succeeds. The same against
 //! a real S3 server: tests/interop/test_recording_s3.py.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{action, dial, download, outbox, setup, tone_share};
 use axum::http::StatusCode;
 use bond_calls::recording_storage::RecordingStorage;
 use bond_control_api::state::AppState;
-use common::{action, dial, download, outbox, setup, tone_share};
 use futures_util::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::json;
