@@ -11,6 +11,12 @@ pub fn rfc3339_now() -> String {
     now.format(&Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
+/// Now, UTC (what an agent's `telnyx_current_time` says).
+pub fn utc_now() -> OffsetDateTime {
+    #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
+    OffsetDateTime::now_utc()
+}
+
 /// `secs` seconds ago, as [`rfc3339_now`] writes it (for comparing stored times).
 pub fn rfc3339_secs_ago(secs: i64) -> String {
     #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core

@@ -16,6 +16,7 @@ import urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import telnyx
 
 from conftest import api, bond_with
 from fake_openai import FakeChat, ToolCall
@@ -136,6 +137,8 @@ def test_a_webhook_tool_answers_the_model_and_the_hangup_tool_ends_the_call(rece
 
 
 def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiver, tmp_path):
+    """The application's dynamic variables and the call's own fill the instructions
+    and a target's `to` before they are checked."""
     def agent(messages):
         if sum(m["role"] == "user" for m in messages) == 1:
             return ToolCall("transfer", {"target": "Support"}, text="I will put you through to support.")
@@ -143,12 +146,19 @@ def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiv
 
     model = FakeChat(agent)
     tools = [{"type": "transfer", "transfer": {"targets": [{"name": "Sales", "to": "loop:tone?hz=1200"},
-                                                           {"name": "Support", "to": "loop:echo"}]}}]
+                                                           {"name": "Support", "to": "{{support_line}}"}]}}]
+    assistant = {"id": "assistant-desk", "tools": tools,
+                 "instructions": "You help {{customer_name}}, who calls from {{ telnyx_end_user_target }}.",
+                 "dynamic_variables": {"customer_name": "Jane", "support_line": "loop:echo"}}
     try:
         with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
             caller_sipp, media, client, call, port = answered_caller(bond, receiver)
             caller = Caller(media, port)
-            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-desk", "tools": tools})
+            with pytest.raises(telnyx.UnprocessableEntityError) as refused:
+                client.calls.actions.start_ai_assistant(call, assistant={**assistant, "dynamic_variables": {}})
+            assert refused.value.body["errors"][0]["source"]["pointer"] == "/assistant/instructions", refused.value.body
+            client.calls.actions.start_ai_assistant(call, assistant=assistant)
+            caller_number = wait_event(receiver, "call.initiated", call_control_id=call)["from"]
             caller.quiet(0.5)
             caller.say(flite("I have a problem with my router, can I talk to support?", str(tmp_path)))
             caller.wait(lambda: any(e["event_type"] == "call.bridged" for e in events(receiver)), timeout=30)
@@ -158,6 +168,7 @@ def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiv
             caller_sipp.wait()
     finally:
         model.close()
+    assert model.requests[0]["messages"][0]["content"] == f"You help Jane, who calls from {caller_number}."
     # The model was offered the targets by name, and the call went to the one it named.
     offered = model.requests[0]["tools"][0]["function"]
     assert offered["name"] == "transfer" and offered["parameters"]["properties"]["target"]["enum"] == ["Sales", "Support"]

@@ -111,12 +111,11 @@ fn webhook(value: &Value, at: &str) -> Result<Webhook, CallError> {
 /// destination a transfer takes), `from`.
 fn transfer(spec: &Value, at: &str) -> Result<TransferTool, CallError> {
     let pointer = format!("{at}/targets");
+    // A variable naming the list was filled in before (`assistant_variables.rs`).
     let Some(listed) = spec["targets"].as_array() else {
-        if spec["targets"].is_string() {
-            let detail = "transfer.targets from dynamic variables is not available in Bond yet";
-            return Err(CallError::invalid("10015", detail, pointer));
-        }
-        return Err(invalid("transfer.targets must be a list of {to, name}", &pointer));
+        let detail =
+            "transfer.targets must be a list of {to, name}, or a dynamic variable holding one as JSON";
+        return Err(invalid(detail, &pointer));
     };
     if listed.is_empty() || listed.len() > MAX_TOOLS {
         return Err(invalid(format!("transfer.targets must hold 1 to {MAX_TOOLS} targets"), &pointer));
@@ -254,7 +253,7 @@ mod tests {
         let CallError::Invalid { pointer, .. } = refused(json!([{"to": "not a number"}])) else { panic!() };
         assert_eq!(pointer, "/assistant/tools/0/transfer/targets/0/to");
         assert!(refused(json!([])).to_string().contains("1 to"));
-        assert!(refused(json!("{{ targets }}")).to_string().contains("not available"));
+        assert!(refused(json!("Support")).to_string().contains("dynamic variable holding one"));
         assert!(refused(json!([{"to": "+15550002222"}, {"to": "+15550002222"}]))
             .to_string()
             .contains("two targets"));

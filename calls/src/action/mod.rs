@@ -9,14 +9,16 @@
 mod act;
 mod assistant_fields;
 mod assistant_tools;
+mod assistant_variables;
 pub mod fields;
 mod gather_fields;
 
 use bond_codecs::dtmf::DtmfDigit;
 use bond_media_engine::leg::DtmfTiming;
 use bond_media_engine::SupervisorRole;
-use bond_store::CallId;
+use bond_store::{CallId, CallRecord};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use super::assistant::{AssistantStart, Message};
 use super::error::CallError;
@@ -43,6 +45,23 @@ pub struct Command {
 }
 
 impl Command {
+    /// The action `name` with its `body` for `call`, at `now` (UTC): an agent's
+    /// dynamic variables (`{{name}}`, `assistant_variables.rs`) are filled from
+    /// the request and the call first; then as [`Command::parse`].
+    pub fn parse_for(
+        name: &str,
+        body: &Value,
+        call: &CallRecord,
+        now: OffsetDateTime,
+    ) -> Result<Self, CallError> {
+        match name {
+            "ai_assistant_start" | "gather_using_ai" => {
+                Self::parse(name, &assistant_variables::resolve(body, call, now)?)
+            }
+            _ => Self::parse(name, body),
+        }
+    }
+
     /// The action `name` with its `body` (see [`Action::parse`]); a
     /// `client_state` that is not base64 is [`CallError::Invalid`].
     pub fn parse(name: &str, body: &Value) -> Result<Self, CallError> {

@@ -31,7 +31,7 @@ pub async fn action(
     principal.require(Role::Agent)?;
     let call = find_call(&state, &principal, &id).await?;
     principal.require_call(&call)?;
-    let command = Command::parse(&name, &body)?;
+    let command = Command::parse_for(&name, &body, &call, bond_store::clock::utc_now())?;
     let action = &command.action;
     if action.needs_supervisor() {
         principal.require(Role::Supervisor)?;

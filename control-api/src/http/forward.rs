@@ -254,7 +254,7 @@ async fn carry_out_forwarded(state: &AppState, request: Forwarded) -> Result<Res
         Forwarded::Action { organization_id, call_control_id, action, body } => {
             let lookup = state.store.get_call(&organization_id, &call_control_id).await;
             let call = found(lookup, "No call with that call_control_id.")?;
-            let command = Command::parse(&action, &body)?;
+            let command = Command::parse_for(&action, &body, &call, bond_store::clock::utc_now())?;
             carry_out(state, &call, &action, command).await
         }
         Forwarded::Dial { principal, body } => super::placing::dial_here(state, &principal, body).await,
