@@ -47,11 +47,20 @@ impl TextToSpeech for ElevenLabs {
         NAME
     }
 
-    fn speak(&self, text: &str, language: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
-        let url =
-            format!("{}/v1/text-to-speech/{}/stream?output_format=pcm_16000", self.base_url, self.voice_id);
+    fn speak(
+        &self,
+        text: &str,
+        language: &str,
+        voice: &str,
+    ) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
+        // Telnyx names an ElevenLabs voice `ElevenLabs.<model_id>.<voice_id>`; any other is not ours.
+        let named = voice.strip_prefix("ElevenLabs.").and_then(|v| v.split_once('.'));
+        let (model_id, voice_id) = named
+            .filter(|(model, voice)| id_like(model) && id_like(voice))
+            .unwrap_or((&self.model_id, &self.voice_id));
+        let url = format!("{}/v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000", self.base_url);
         let language = language.split('-').next().unwrap_or(language).to_ascii_lowercase();
-        let body = json!({ "text": text, "model_id": self.model_id, "language_code": language });
+        let body = json!({ "text": text, "model_id": model_id, "language_code": language });
         let request = self.http.post(url).header("xi-api-key", &self.api_key).json(&body);
         Box::pin(async move {
             let failed = |e: String| TtsError(NAME, e);
@@ -70,4 +79,9 @@ impl TextToSpeech for ElevenLabs {
             Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
         })
     }
+}
+
+/// A model or voice id as ElevenLabs writes them (it goes into the URL's path).
+fn id_like(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

@@ -18,11 +18,19 @@ pub struct TtsError(pub &'static str, pub String);
 
 pub trait TextToSpeech: Send + Sync {
     fn name(&self) -> &'static str;
-    /// `text` spoken in `language` (BCP 47), as samples at [`TTS_RATE`].
-    fn speak(&self, text: &str, language: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>>;
+    /// `text` spoken in `language` (BCP 47) with Telnyx's `voice` ("" for the
+    /// engine's own; an engine takes what names one of its voices and otherwise
+    /// speaks with its own), as samples at [`TTS_RATE`].
+    fn speak(
+        &self,
+        text: &str,
+        language: &str,
+        voice: &str,
+    ) -> BoxFuture<'static, Result<Vec<i16>, TtsError>>;
 }
 
-/// espeak-ng's female variant of the language's voice.
+/// espeak-ng's female variant of the language's voice, or its male one for
+/// Telnyx's `male`.
 #[derive(Debug, Default)]
 pub struct Espeak;
 
@@ -31,13 +39,15 @@ impl TextToSpeech for Espeak {
         "espeak-ng"
     }
 
-    fn speak(&self, text: &str, language: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
-        let speech = Speech {
-            text: text.to_owned(),
-            ssml: false,
-            language: language.to_owned(),
-            voice: "female".into(),
-        };
+    fn speak(
+        &self,
+        text: &str,
+        language: &str,
+        voice: &str,
+    ) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
+        let voice = if voice.eq_ignore_ascii_case("male") { "male" } else { "female" };
+        let speech =
+            Speech { text: text.to_owned(), ssml: false, language: language.to_owned(), voice: voice.into() };
         Box::pin(async move {
             let failed = |e: String| TtsError("espeak-ng", e);
             let bytes = espeak::synthesize(&speech).await.map_err(|e| failed(e.to_string()))?;
@@ -60,9 +70,9 @@ impl TtsChain {
         Self(Fallback::new(voices))
     }
 
-    pub async fn speak(&self, text: &str, language: &str) -> Result<Vec<i16>, TtsError> {
+    pub async fn speak(&self, text: &str, language: &str, voice: &str) -> Result<Vec<i16>, TtsError> {
         let none = TtsError("speech", "no voice is available".into());
-        self.0.first(|v| v.name(), |v| v.speak(text, language), |_| true, none).await
+        self.0.first(|v| v.name(), |v| v.speak(text, language, voice), |_| true, none).await
     }
 
     /// As [`speak`](Self::speak), with how each voice asked before the one
@@ -71,8 +81,9 @@ impl TtsChain {
         &self,
         text: &str,
         language: &str,
+        voice: &str,
     ) -> Result<(Vec<i16>, Vec<TtsError>), Vec<TtsError>> {
-        let spoken = self.0.first_noting(|v| v.name(), |v| v.speak(text, language), |_| true).await;
+        let spoken = self.0.first_noting(|v| v.name(), |v| v.speak(text, language, voice), |_| true).await;
         match spoken {
             Err(failures) if failures.is_empty() => {
                 Err(vec![TtsError("speech", "no voice is available (all resting after failures)".into())])
@@ -93,7 +104,7 @@ mod tests {
         fn name(&self) -> &'static str {
             self.0
         }
-        fn speak(&self, _: &str, _: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
+        fn speak(&self, _: &str, _: &str, _: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
             let (name, works) = (self.0, self.1);
             Box::pin(async move {
                 if works {
@@ -109,14 +120,17 @@ mod tests {
     async fn the_voices_that_failed_before_one_spoke_are_noted_and_none_left_is_a_failure() {
         let chain =
             TtsChain::new(vec![Box::new(Scripted("cloud", false)), Box::new(Scripted("local", true))]);
-        let (audio, failures) = chain.speak_noting("hi", "en").await.unwrap();
+        let (audio, failures) = chain.speak_noting("hi", "en", "").await.unwrap();
         assert_eq!((audio, failures), (vec![1], vec![TtsError("cloud", "down".into())]));
         // The cloud voice rests after its failure: the local one speaks, nothing failed.
-        assert_eq!(chain.speak_noting("hi", "en").await.unwrap().1, vec![]);
+        assert_eq!(chain.speak_noting("hi", "en", "").await.unwrap().1, vec![]);
 
         let broken = TtsChain::new(vec![Box::new(Scripted("only", false))]);
-        assert_eq!(broken.speak_noting("hi", "en").await.unwrap_err(), vec![TtsError("only", "down".into())]);
-        let resting = broken.speak_noting("hi", "en").await.unwrap_err();
+        assert_eq!(
+            broken.speak_noting("hi", "en", "").await.unwrap_err(),
+            vec![TtsError("only", "down".into())]
+        );
+        let resting = broken.speak_noting("hi", "en", "").await.unwrap_err();
         assert!(resting[0].to_string().contains("resting"), "{resting:?}");
     }
 }

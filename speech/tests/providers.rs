@@ -296,7 +296,7 @@ impl TextToSpeech for Murmur {
     fn name(&self) -> &'static str {
         "murmur"
     }
-    fn speak(&self, _: &str, _: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
+    fn speak(&self, _: &str, _: &str, _: &str) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async { Ok(vec![1; 160]) })
     }
@@ -307,7 +307,7 @@ async fn an_elevenlabs_compatible_voice_speaks_and_a_rejected_key_hands_over_and
     use bond_speech::elevenlabs::ElevenLabs;
     let (url, seen) = elevenlabs_server().await;
     let voice = ElevenLabs::new(&url, "el-key", "voice-1", "eleven_multilingual_v2");
-    let spoken = voice.speak("hola que tal", "es-MX").await.unwrap();
+    let spoken = voice.speak("hola que tal", "es-MX", "AWS.Polly.Joanna").await.unwrap();
     assert_eq!(spoken.len(), 3 * 1_600, "three words of 16 kHz speech");
     {
         let seen = seen.lock().unwrap();
@@ -319,13 +319,21 @@ async fn an_elevenlabs_compatible_voice_speaks_and_a_rejected_key_hands_over_and
         );
     }
 
+    // Telnyx's name for an ElevenLabs voice picks the model and the voice.
+    voice.speak("hola", "es", "ElevenLabs.eleven_turbo_v2.voice-2").await.unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        let (voice_id, _, body) = &seen[1];
+        assert_eq!((voice_id.as_str(), &body["model_id"]), ("voice-2", &json!("eleven_turbo_v2")));
+    }
+
     let wrong = ElevenLabs::new(&url, "wrong", "voice-1", "m");
-    let err = wrong.speak("hola", "es").await.unwrap_err();
+    let err = wrong.speak("hola", "es", "").await.unwrap_err();
     assert!(err.to_string().contains("401") && err.to_string().contains("invalid_api_key"), "{err}");
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let chain = TtsChain::new(vec![Box::new(wrong), Box::new(Murmur(calls.clone()))]);
-    assert_eq!(chain.speak("hola", "es").await.unwrap().len(), 160);
-    assert_eq!(chain.speak("otra vez", "es").await.unwrap().len(), 160);
-    assert_eq!(seen.lock().unwrap().len(), 3, "the rejected voice rests after its failure");
+    assert_eq!(chain.speak("hola", "es", "").await.unwrap().len(), 160);
+    assert_eq!(chain.speak("otra vez", "es", "").await.unwrap().len(), 160);
+    assert_eq!(seen.lock().unwrap().len(), 4, "the rejected voice rests after its failure");
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

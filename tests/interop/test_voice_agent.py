@@ -18,7 +18,9 @@ import math
 import os
 import struct
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from telnyx import Telnyx
@@ -354,3 +356,63 @@ def test_gather_using_ai_fills_its_schema_from_the_conversation_sends_partial_re
     assert [json.loads(m["content"]) for m in saved] == [{"saved": True}], request["messages"]
     last = turns(receiver, call, "assistant")[-1]
     assert last["said"] == "Got it. Thank you, goodbye.", last
+
+
+class FakeElevenLabs:
+    """ElevenLabs' streaming text-to-speech as it documents it
+    (`POST /v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000`, the key in
+    `xi-api-key`): answers 16 kHz PCM of a 500 Hz tone, 40 ms per character, and keeps
+    each request as (voice id, key, JSON body)."""
+
+    def __init__(self):
+        self.requests = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                parts = self.path.split("?")[0].split("/")
+                fake.requests.append((parts[3] if len(parts) > 4 else None, self.headers.get("xi-api-key"), body))
+                samples = int(16000 * 0.04 * len(body.get("text", "")))
+                pcm = b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 500 * n / 16000)))
+                               for n in range(samples))
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/pcm")
+                self.send_header("Content-Length", str(len(pcm)))
+                self.end_headers()
+                self.wfile.write(pcm)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_agent_speaks_with_the_elevenlabs_voice_and_model_telnyx_names(receiver):
+    model, voice = FakeChat(lambda _: "Fine."), FakeElevenLabs()
+    env = {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url,
+           "BOND_ELEVENLABS_API_KEY": "el-test", "BOND_ELEVENLABS_URL": voice.base_url}
+    try:
+        with bond_with(env) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            # Telnyx's name for an ElevenLabs voice, its voice id from a dynamic variable.
+            assistant = {"id": "assistant-voice", "dynamic_variables": {"desk": "desk-voice"},
+                         "voice_settings": {"voice": "ElevenLabs.eleven_turbo_v2.{{desk}}"}}
+            client.calls.actions.start_ai_assistant(call, assistant=assistant, greeting="Hello there.")
+            caller.wait(caller.agent_spoke_and_stopped(0.0), timeout=20)
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+    finally:
+        model.close()
+        voice.close()
+    assert voice.requests == [("desk-voice", "el-test",
+                               {"text": "Hello there.", "model_id": "eleven_turbo_v2", "language_code": "en"})]
+    assert caller.agent_loud_seconds(0.0, caller.now()) > 0.3, "the caller heard the voice's answer"
+    assert not [e for e in events(receiver) if e["event_type"] == "call.ai_assistant.failed"]

@@ -16,15 +16,17 @@ use crate::error::CallError;
 
 /// Telnyx's limit on a greeting.
 const MAX_GREETING_CHARS: usize = 3_000;
+/// The longest voice name taken (Telnyx's are `Provider.model.voice`).
+const MAX_VOICE_BYTES: usize = 200;
 /// Said when the request gives no instructions (Bond has no stored assistant to take them from).
 const DEFAULT_INSTRUCTIONS: &str =
     "You are a helpful voice assistant on a phone call. Answer in one or two short spoken sentences.";
 
-/// Telnyx's `voice` is not among the fields: it is accepted and not kept, as Bond
-/// speaks with its configured text-to-speech chain.
 #[derive(Debug, Deserialize)]
 struct Start {
     assistant: Option<Assistant>,
+    /// `gather_using_ai`'s voice name (`ai_assistant_start` has it in `assistant.voice_settings`).
+    voice: Option<String>,
     greeting: Option<String>,
     interruption_settings: Option<Interruptions>,
     message_history: Option<Vec<Value>>,
@@ -46,9 +48,17 @@ struct Assistant {
     greeting: Option<String>,
     model: Option<String>,
     tools: Option<Vec<Value>>,
+    voice_settings: Option<VoiceSettings>,
     external_llm: Option<Value>,
     fallback_config: Option<Value>,
     mcp_servers: Option<Value>,
+}
+
+/// Telnyx's voice settings: the voice name, handed to each text-to-speech
+/// engine of the chain (the rest are a provider's knobs Bond does not turn).
+#[derive(Debug, Deserialize)]
+struct VoiceSettings {
+    voice: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,12 +144,20 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
     let language = asked.transcription.and_then(|t| t.language).filter(|l| l != "auto");
     let language = language.map(|l| language_tag(l, "/transcription/language")).transpose()?;
     let history = messages(asked.message_history.unwrap_or_default(), "/message_history")?;
+    let (voice, pointer) = match assistant.voice_settings.and_then(|v| v.voice) {
+        Some(voice) => (voice, "/assistant/voice_settings/voice"),
+        None => (asked.voice.unwrap_or_default(), "/voice"),
+    };
+    if voice.len() > MAX_VOICE_BYTES {
+        return Err(invalid(format!("a voice name is at most {MAX_VOICE_BYTES} bytes"), pointer));
+    }
     Ok(AssistantStart {
         assistant_id: assistant.id.unwrap_or_default(),
         instructions: assistant.instructions.unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
         greeting,
         model: assistant.model.filter(|m| !m.is_empty()),
         language: language.unwrap_or_else(|| "en".to_owned()),
+        voice,
         history,
         rules,
         send_history_updates: asked.send_message_history_updates.unwrap_or(false),
@@ -358,6 +376,20 @@ mod tests {
                 }
                 other => panic!("{body}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_voice_comes_from_voice_settings_or_gather_using_ais_voice() {
+        let settings = json!({ "assistant": { "voice_settings": { "voice": "ElevenLabs.m.v" } } });
+        assert_eq!(start(&settings).unwrap().voice, "ElevenLabs.m.v");
+        let gather = json!({ "parameters": {}, "voice": "male" });
+        assert_eq!(gather_using_ai(&gather).unwrap().voice, "male");
+        assert_eq!(start(&json!({})).unwrap().voice, "");
+        let long = json!({ "assistant": { "voice_settings": { "voice": "v".repeat(201) } } });
+        match start(&long) {
+            Err(CallError::Invalid { pointer, .. }) => assert_eq!(pointer, "/assistant/voice_settings/voice"),
+            other => panic!("{other:?}"),
         }
     }
 

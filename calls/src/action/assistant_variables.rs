@@ -1,5 +1,5 @@
 //! Telnyx's dynamic variables in `ai_assistant_start` and `gather_using_ai`:
-//! `{{name}}` in the instructions, the greetings and the tools is replaced by
+//! `{{name}}` in the instructions, the greetings, the tools and the voice is replaced by
 //! the request's `assistant.dynamic_variables`, or by the call's own (`telnyx_*`),
 //! before the fields are checked, so a transfer target or a webhook URL taken
 //! from a variable is checked as a written one is. A variable with no value is
@@ -13,9 +13,15 @@ use bond_store::CallRecord;
 
 use crate::error::CallError;
 
-/// The fields whose strings may name variables (Telnyx: instructions, greeting, tools).
-const TEMPLATED: &[&[&str]] =
-    &[&["assistant", "instructions"], &["assistant", "greeting"], &["greeting"], &["assistant", "tools"]];
+/// The fields whose strings may name variables (Telnyx: instructions, greeting,
+/// tools, and the voice).
+const TEMPLATED: &[&[&str]] = &[
+    &["assistant", "instructions"],
+    &["assistant", "greeting"],
+    &["greeting"],
+    &["assistant", "tools"],
+    &["assistant", "voice_settings", "voice"],
+];
 
 /// What the call's own variables are made of.
 struct Parties<'a> {

@@ -51,6 +51,9 @@ pub struct AssistantStart {
     pub model: Option<String>,
     /// The language the party speaks (BCP 47).
     pub language: String,
+    /// Telnyx's `voice`: each text-to-speech engine takes it when it names one
+    /// of its voices (`ElevenLabs.<model>.<voice>`; espeak-ng's `male`/`female`).
+    pub voice: String,
     /// Messages the conversation starts with (`message_history`).
     pub history: Vec<Message>,
     pub rules: Rules,

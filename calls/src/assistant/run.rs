@@ -142,10 +142,14 @@ impl Task {
             if !self.speaking {
                 if let Some((id, text)) = self.to_speak.pop_front() {
                     self.speaking = true;
-                    let (tts, language, tx) =
-                        (self.engines.tts.clone(), self.start.language.clone(), spoken_tx.clone());
+                    let (tts, language, voice, tx) = (
+                        self.engines.tts.clone(),
+                        self.start.language.clone(),
+                        self.start.voice.clone(),
+                        spoken_tx.clone(),
+                    );
                     tokio::spawn(async move {
-                        let (audio, failures) = match tts.speak_noting(&text, &language).await {
+                        let (audio, failures) = match tts.speak_noting(&text, &language, &voice).await {
                             Ok((audio, failures)) => (Ok(audio), failures),
                             Err(failures) => {
                                 (Err(failures.last().map(ToString::to_string).unwrap_or_default()), failures)

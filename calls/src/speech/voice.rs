@@ -39,7 +39,7 @@ impl CallService {
         };
         let Ok(engines) = &self.speech else { return };
         let started = monotonic();
-        let spoken = engines.tts.speak(text, language).await.map_err(|e| e.to_string());
+        let spoken = engines.tts.speak(text, language, "").await.map_err(|e| e.to_string());
         let tts_ms = millis(started.elapsed());
         metrics::histogram!("bond_speech_stage_seconds", "stage" => "tts").record(tts_ms as f64 / 1000.0);
         let injected = monotonic();
