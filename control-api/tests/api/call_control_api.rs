@@ -547,6 +547,10 @@ async fn a_call_past_its_time_limit_ends_with_time_limit_and_takes_its_partner_a
             (&ended["hangup_cause"], &ended["hangup_source"]),
             (&json!("time_limit"), &json!("unknown"))
         );
+        // The partner is hung up after the limited call, on its own task.
+        let gone =
+            crate::common::queued_events(&state, &partner, "call.hangup", 1, Duration::from_secs(10)).await;
+        assert_eq!(gone.len(), 1, "the partner was not taken along");
         let partner = get_call(&state, &partner).await;
         assert_eq!(
             (&partner["is_alive"], &partner["hangup_cause"]),
