@@ -23,6 +23,10 @@ const TEMPLATED: &[&[&str]] = &[
     &["assistant", "voice_settings", "voice"],
 ];
 
+/// The longest a string may grow to once its variables are filled (a large
+/// value named many times would otherwise multiply the request's size).
+const MAX_FILLED_BYTES: usize = 64 * 1024;
+
 /// What the call's own variables are made of.
 struct Parties<'a> {
     incoming: bool,
@@ -113,7 +117,7 @@ fn call_variables(call: &Parties<'_>, now: OffsetDateTime) -> Map<String, Value>
 fn fill(field: &mut Value, values: &Map<String, Value>, pointer: &str) -> Result<(), CallError> {
     match field {
         Value::String(text) => {
-            if let Some(filled) = substitute(text, values).map_err(|name| unknown(&name, pointer))? {
+            if let Some(filled) = substitute(text, values).map_err(|why| invalid(why, pointer))? {
                 // A transfer's targets given as one variable: its value is their JSON list.
                 *field = match serde_json::from_str::<Value>(&filled) {
                     Ok(list @ Value::Array(_)) if pointer.ends_with("/targets") => list,
@@ -136,8 +140,8 @@ fn fill(field: &mut Value, values: &Map<String, Value>, pointer: &str) -> Result
     Ok(())
 }
 
-/// `text` with each `{{ name }}` replaced; `None` when it names none, the
-/// first name without a value as the error.
+/// `text` with each `{{ name }}` replaced; `None` when it names none, why not
+/// as the error (the first name without a value, or the text grown too long).
 fn substitute(text: &str, values: &Map<String, Value>) -> Result<Option<String>, String> {
     let mut out = String::with_capacity(text.len());
     let (mut rest, mut named) = (text, false);
@@ -151,7 +155,14 @@ fn substitute(text: &str, values: &Map<String, Value>) -> Result<Option<String>,
             rest = after;
             continue;
         }
-        let value = values.get(name).and_then(Value::as_str).ok_or_else(|| name.to_owned())?;
+        let Some(value) = values.get(name).and_then(Value::as_str) else {
+            return Err(format!("the dynamic variable {name} has no value (assistant.dynamic_variables)"));
+        };
+        if out.len() + start + value.len() > MAX_FILLED_BYTES {
+            return Err(format!(
+                "the text is longer than {MAX_FILLED_BYTES} bytes once its variables are filled"
+            ));
+        }
         out.push_str(&rest[..start]);
         out.push_str(value);
         rest = &after[end + 2..];
@@ -159,13 +170,6 @@ fn substitute(text: &str, values: &Map<String, Value>) -> Result<Option<String>,
     }
     out.push_str(rest);
     Ok(named.then_some(out))
-}
-
-fn unknown(name: &str, pointer: &str) -> CallError {
-    invalid(
-        format!("the dynamic variable {name} has no value (assistant.dynamic_variables)"),
-        pointer.to_owned(),
-    )
 }
 
 fn invalid(detail: impl Into<String>, pointer: impl Into<String>) -> CallError {
@@ -236,6 +240,21 @@ mod tests {
             json!([{ "name": "Support", "to": "sip:support@pbx.example" }])
         );
         assert_eq!(filled["assistant"]["instructions"], "Answer in JSON like {{\"a\": 1}}.");
+    }
+
+    #[test]
+    fn a_value_named_too_often_is_refused_not_multiplied() {
+        let body = json!({ "assistant": {
+            "dynamic_variables": { "big": "x".repeat(1_000) },
+            "instructions": "{{big}}".repeat(100),
+        } });
+        match resolve_for(&body, &call("incoming", "a", "b"), now()) {
+            Err(CallError::Invalid { code: "10002", pointer, detail }) => {
+                assert_eq!(pointer, "/assistant/instructions");
+                assert!(detail.contains("longer than"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
