@@ -5,13 +5,12 @@ use time::OffsetDateTime;
 
 /// Now, as RFC 3339 UTC with microseconds (the shape Telnyx uses in `occurred_at`).
 pub fn rfc3339_now() -> String {
-    #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
-    let now = OffsetDateTime::now_utc();
+    let now = utc_now();
     let now = now.replace_nanosecond(now.microsecond() * 1000).unwrap_or(now);
     now.format(&Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
-/// Now, UTC (what an agent's `telnyx_current_time` says).
+/// Now, UTC: the one read of the wall clock (records, events, an agent's `telnyx_current_time`).
 pub fn utc_now() -> OffsetDateTime {
     #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
     OffsetDateTime::now_utc()
@@ -19,16 +18,13 @@ pub fn utc_now() -> OffsetDateTime {
 
 /// `secs` seconds ago, as [`rfc3339_now`] writes it (for comparing stored times).
 pub fn rfc3339_secs_ago(secs: i64) -> String {
-    #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
-    let then = OffsetDateTime::now_utc() - time::Duration::seconds(secs);
+    let then = utc_now() - time::Duration::seconds(secs);
     then.format(&Rfc3339).unwrap_or_else(|_| then.unix_timestamp().to_string())
 }
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_millis() -> i64 {
-    #[allow(clippy::disallowed_methods)] // wall-clock for records, outside the media core
-    let now = OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000_000) as i64
+    (utc_now().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The monotonic clock, for deadlines and latencies measured in the control plane.

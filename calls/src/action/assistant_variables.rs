@@ -6,7 +6,9 @@
 //! refused at the field that names it: Bond has no stored assistant or variables
 //! webhook to take one from, and the agent must not say "{{name}}" to a caller.
 
-use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use bond_store::CallRecord;
@@ -64,7 +66,7 @@ fn resolve_for(body: &Value, parties: &Parties<'_>, now: OffsetDateTime) -> Resu
                         ));
                     }
                 };
-                values.insert(name.clone(), Value::String(text));
+                values.insert(name.clone(), text);
             }
         }
         Some(_) => {
@@ -85,7 +87,7 @@ fn resolve_for(body: &Value, parties: &Parties<'_>, now: OffsetDateTime) -> Resu
 }
 
 /// The call's own variables, as Telnyx names them.
-fn call_variables(call: &Parties<'_>, now: OffsetDateTime) -> Map<String, Value> {
+fn call_variables(call: &Parties<'_>, now: OffsetDateTime) -> HashMap<String, String> {
     let (agent, end_user) = if call.incoming { (call.to, call.from) } else { (call.from, call.to) };
     let channel = if end_user.starts_with("agent:") { "web_call" } else { "phone_call" };
     let time = format!(
@@ -109,12 +111,12 @@ fn call_variables(call: &Parties<'_>, now: OffsetDateTime) -> Map<String, Value>
         ("telnyx_current_time", &time),
     ]
     .into_iter()
-    .map(|(name, value)| (name.to_owned(), Value::from(value)))
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
     .collect()
 }
 
 /// Replace the variables in every string of `field` (at `pointer`).
-fn fill(field: &mut Value, values: &Map<String, Value>, pointer: &str) -> Result<(), CallError> {
+fn fill(field: &mut Value, values: &HashMap<String, String>, pointer: &str) -> Result<(), CallError> {
     match field {
         Value::String(text) => {
             if let Some(filled) = substitute(text, values).map_err(|why| invalid(why, pointer))? {
@@ -142,7 +144,7 @@ fn fill(field: &mut Value, values: &Map<String, Value>, pointer: &str) -> Result
 
 /// `text` with each `{{ name }}` replaced; `None` when it names none, why not
 /// as the error (the first name without a value, or the text grown too long).
-fn substitute(text: &str, values: &Map<String, Value>) -> Result<Option<String>, String> {
+fn substitute(text: &str, values: &HashMap<String, String>) -> Result<Option<String>, String> {
     let mut out = String::with_capacity(text.len());
     let (mut rest, mut named) = (text, false);
     while let Some(start) = rest.find("{{") {
@@ -155,7 +157,7 @@ fn substitute(text: &str, values: &Map<String, Value>) -> Result<Option<String>,
             rest = after;
             continue;
         }
-        let Some(value) = values.get(name).and_then(Value::as_str) else {
+        let Some(value) = values.get(name) else {
             return Err(format!("the dynamic variable {name} has no value (assistant.dynamic_variables)"));
         };
         if out.len() + start + value.len() > MAX_FILLED_BYTES {
