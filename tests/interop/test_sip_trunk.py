@@ -56,19 +56,13 @@ def free_media_ports():
     while True:
         with contextlib.ExitStack() as held:
             try:
-                first = free_udp_port()
+                first = free_port()  # a candidate: all four are then bound over UDP
                 for port in range(first, first + 4):
                     sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
                     sock.bind(("127.0.0.1", port))
                 return first
             except OSError:
                 continue
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Sipp:
