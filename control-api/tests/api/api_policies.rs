@@ -130,14 +130,20 @@ async fn too_many_requests_get_429_with_retry_after() {
 #[tokio::test]
 async fn making_up_a_new_key_for_each_request_does_not_escape_the_rate_limit() {
     let (_dir, state, _) = crate::common::setup(&[]).await;
+    let started = bond_store::clock::monotonic();
     let mut statuses = Vec::new();
     for n in 0..40 {
         let bogus = format!("KEYmadeup{n:04}");
         statuses.push(call(&state, "GET", "/v2/calls", Some(&bogus), None).await.0.as_u16());
     }
+    // The burst of failures, then 429s; the bucket gives one try back a second, so a
+    // slow machine may see a 401 more for each second the 40 requests took.
+    let burst = bond_control_api::http::guard::AUTH_FAILURES_BURST as usize;
+    let given_back = started.elapsed().as_secs() as usize + 1;
     let unauthorized = statuses.iter().filter(|s| **s == 401).count();
-    assert_eq!(unauthorized, bond_control_api::http::guard::AUTH_FAILURES_BURST as usize, "{statuses:?}");
-    assert!(statuses[unauthorized..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert!(statuses[..burst].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(unauthorized <= burst + given_back, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
 }
 
 #[tokio::test]
