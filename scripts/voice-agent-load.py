@@ -108,14 +108,20 @@ def main():
     parser.add_argument("--stagger-ms", type=int, default=200)
     parser.add_argument("--early-transcripts", choices=["on", "off"], default="on",
                         help="assistant.early_transcripts (on: Bond's default)")
+    parser.add_argument("--early-look-ms", type=int, default=240,
+                        help="assistant.early_look_ms (240: Bond's default)")
+    parser.add_argument("--early-answers", choices=["on", "off"], default="off",
+                        help="assistant.early_answers (off: Bond's default)")
     args = parser.parse_args()
     model = FakeChat(answers, first_token_delay=args.first_token_ms / 1000, chunk_delay=0.03)
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as workdir:
         length = write_caller(os.path.join(data_dir, "caller.wav"), workdir)
-        early = "true" if args.early_transcripts == "on" else "false"
+        flag = lambda on: "true" if on == "on" else "false"  # noqa: E731
         bond = Bond(data_dir, {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url,
-                               "BOND_ASSISTANT_EARLY_TRANSCRIPTS": early})
+                               "BOND_ASSISTANT_EARLY_TRANSCRIPTS": flag(args.early_transcripts),
+                               "BOND_ASSISTANT_EARLY_LOOK_MS": str(args.early_look_ms),
+                               "BOND_ASSISTANT_EARLY_ANSWERS": flag(args.early_answers)})
         bond.start()
         try:
             conn = api(bond, "POST", "/call_control_applications",
@@ -137,7 +143,7 @@ def main():
             rss = peak_rss_mib(bond.proc.pid)
             dropped = {name: metric(bond, name) for name in
                        ("bond_speech_utterances_dropped_total", "bond_assistant_inputs_dropped_total",
-                        "bond_speech_early_transcripts_used_total")}
+                        "bond_speech_early_transcripts_used_total", "bond_assistant_early_answers_total")}
             deadline = time.time() + 30
             while time.time() < deadline and sum(
                     json.loads(b)["data"]["event_type"] == "call.conversation.ended" for _, b in receiver.received) < len(calls):
@@ -146,10 +152,10 @@ def main():
         finally:
             bond.kill()
             model.close()
-    report(args, receiver, calls, wall, cpu, rss, dropped)
+    report(args, receiver, calls, wall, cpu, rss, dropped, len(model.requests))
 
 
-def report(args, receiver, calls, wall, cpu, rss, dropped):
+def report(args, receiver, calls, wall, cpu, rss, dropped, model_requests):
     events = [json.loads(b)["data"] for _, b in receiver.received]
     turns = [e["payload"] for e in events if e["event_type"] == "call.ai_assistant.turn"]
     answers_ = [t for t in turns if t["role"] == "assistant" and t["latency_ms"]["first_token"] is not None]
@@ -162,7 +168,7 @@ def report(args, receiver, calls, wall, cpu, rss, dropped):
     print(f"# Voice agents under load: {args.calls} calls\n")
     print(f"{model_name}, {cores} cores; `bond serve` {os.environ.get('BOND_BIN', 'target/debug/bond')}; "
           f"stand-in model: first token after {args.first_token_ms} ms, 2 words per 30 ms; calls {args.stagger_ms} ms apart; "
-          f"early transcripts {args.early_transcripts}.\n")
+          f"early transcripts {args.early_transcripts} ({args.early_look_ms} ms into a pause), early answers {args.early_answers}.\n")
     print(f"- caller turns ended: {len(callers)} of the {3 * len(calls)} lines said; answered: {len(answers_)}; "
           f"interrupted answers: {sum(t['interrupted'] for t in turns if t['role'] == 'assistant')}; "
           f"calls whose recognizer refused an utterance (busy): {refused}")
@@ -171,7 +177,10 @@ def report(args, receiver, calls, wall, cpu, rss, dropped):
         for r in sorted({t['end_of_turn']['reason'] for t in callers})))
     print(f"- Bond CPU: {cpu:.1f} s over {wall:.0f} s ({100 * cpu / wall / cores:.0f} % of {cores} cores); peak RSS {rss:.0f} MiB")
     print(f"- counters: {', '.join(f'{k} {v:.0f}' for k, v in dropped.items())}")
-    print(f"- conversations ended: {len(ended)} of {len(calls)}\n")
+    early = [t["early_answers"] for t in (e["bond_turns"] for e in ended)]
+    print(f"- conversations ended: {len(ended)} of {len(calls)}; early answers used "
+          f"{sum(e['used'] for e in early)}, dropped {sum(e['dropped'] for e in early)}; "
+          f"model requests {model_requests}\n")
     print("| stage, from the end of the caller's speech | p50 | p95 | p99 | max |")
     print("|---|---|---|---|---|")
     for stage in STAGES:

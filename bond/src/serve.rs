@@ -114,7 +114,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     let mut calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
         .with_speech(speech_engines(&config.speech, &config.assistant))
         .with_assistant_prices(config.assistant.prices())
-        .with_assistant_early_transcripts(config.assistant.early_transcripts);
+        .with_assistant_early_transcripts(config.assistant.early_look())
+        .with_assistant_early_answers(config.assistant.early_answers);
     if let Some(forwarder) = &forwarder {
         calls = calls.with_peers(Arc::new(forwarder.clone()), trunk_ip(config));
     }

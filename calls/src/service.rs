@@ -105,8 +105,11 @@ pub struct CallService {
     pub(super) local_segments: tokio::sync::broadcast::Sender<Segment>,
     /// What voice agents' usage costs (`assistant/`).
     pub(super) assistant_prices: Arc<crate::assistant::Prices>,
-    /// Transcribe voice agents' callers early, 240 ms into a pause (`speech/early.rs`).
-    pub(super) assistant_early: bool,
+    /// Transcribe voice agents' callers early, this many 20 ms frames into a
+    /// pause (`speech/early.rs`); `None`: not early.
+    pub(super) assistant_early: Option<u32>,
+    /// Ask the model ahead when an early transcript reads finished (`assistant/conversation.rs`).
+    pub(super) assistant_early_answers: bool,
     /// The other nodes of a cluster, for bridges across nodes (`trunk.rs`).
     pub(super) peers: Option<Arc<dyn Peers>>,
     /// The address other nodes send this node's trunk legs RTP to.
@@ -140,7 +143,8 @@ impl CallService {
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             local_segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             assistant_prices: Arc::default(),
-            assistant_early: true,
+            assistant_early: Some(crate::speech::EARLY_LOOK_FRAMES),
+            assistant_early_answers: false,
             peers: None,
             trunk_ip: IpAddr::from([127, 0, 0, 1]),
             trunks: Arc::default(),
@@ -168,9 +172,17 @@ impl CallService {
         self
     }
 
-    /// Transcribe voice agents' callers early, 240 ms into a pause (on by default).
-    pub fn with_assistant_early_transcripts(mut self, early: bool) -> Self {
-        self.assistant_early = early;
+    /// Transcribe voice agents' callers early, `pause` into a pause (rounded
+    /// down to 20 ms frames; on by default, 240 ms); `None`: not early.
+    pub fn with_assistant_early_transcripts(mut self, pause: Option<std::time::Duration>) -> Self {
+        self.assistant_early = pause.map(|p| u32::try_from(p.as_millis() / 20).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// Ask voice agents' models ahead of the turn's end when an early
+    /// transcript reads finished (off by default; needs early transcripts).
+    pub fn with_assistant_early_answers(mut self, early: bool) -> Self {
+        self.assistant_early_answers = early;
         self
     }
 

@@ -156,6 +156,23 @@ def answered_caller(bond, receiver):
     return caller, media, client, call, int(caller.logged(r"BOND_RTP (\d+)").group(1))
 
 
+# A cloud recognizer configured where nobody answers.
+UNREACHABLE_DEEPGRAM = {"BOND_DEEPGRAM_API_KEY": "dg-test", "BOND_DEEPGRAM_URL": "ws://127.0.0.1:9/v1/listen"}
+
+
+def agent_answers(bond, receiver, assistant_id, line, workdir):
+    """An agent on a caller who says `line` and waits until the agent has answered and gone
+    quiet: (sipp, caller, SDK, call, when the line ended)."""
+    caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+    caller = Caller(media, port)
+    client.calls.actions.start_ai_assistant(call, assistant={"id": assistant_id})
+    caller.quiet(0.5)
+    caller.say(flite(line, workdir))
+    spoke = caller.now()
+    caller.wait(caller.agent_spoke_and_stopped(spoke), timeout=20)
+    return caller_sipp, caller, client, call, spoke
+
+
 @pytest.fixture
 def model():
     fake = FakeChat(shop)
@@ -247,7 +264,8 @@ def test_a_three_turn_conversation_with_a_slow_number_a_cough_a_backchannel_and_
     updates = [e for e in events(receiver) if e["event_type"] == "call.ai_gather.message_history_updated"]
     assert updates and updates[-1]["payload"]["message_history"][-1]["content"] == ANSWER_3
     assert ended["reason"] == "call_hangup" and ended["assistant_id"] == "assistant-shop"
-    assert ended["bond_turns"] == {"caller": 3, "answered": 3, "interrupted": 1}, ended["bond_turns"]
+    early = {"used": 0, "dropped": 0}  # early answers are off by default
+    assert ended["bond_turns"] == {"caller": 3, "answered": 3, "interrupted": 1, "early_answers": early}, ended["bond_turns"]
     usage = ended["bond_usage"]
     assert usage["llm_prompt_tokens"] > 0 and usage["llm_completion_tokens"] > 0 and usage["tts_characters"] > 0
     assert usage["stt_audio_seconds"] > 5, usage
@@ -266,16 +284,11 @@ def test_failing_engines_fall_back_and_say_so_a_filler_covers_the_wait_and_stop_
     fallback = FakeChat(lambda _: "The fallback model answers.", first_token_delay=3.5)
     env = {"BOND_ASSISTANT_LLM_BASE_URL": primary.base_url, "BOND_ASSISTANT_FALLBACK_BASE_URL": fallback.base_url,
            # A cloud recognizer and voice first, neither of them reachable: whisper and espeak-ng take over.
-           "BOND_DEEPGRAM_API_KEY": "dg-test", "BOND_DEEPGRAM_URL": "ws://127.0.0.1:9/v1/listen",
-           "BOND_ELEVENLABS_API_KEY": "el-test", "BOND_ELEVENLABS_URL": "http://127.0.0.1:9"}
+           **UNREACHABLE_DEEPGRAM, "BOND_ELEVENLABS_API_KEY": "el-test", "BOND_ELEVENLABS_URL": "http://127.0.0.1:9"}
     try:
         with bond_with(env) as bond:
-            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
-            caller = Caller(media, port)
-            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-fallback"})
-            caller.quiet(0.5)
-            caller.say(flite("Hello, is anybody there?", str(tmp_path)))
-            caller.wait(caller.agent_spoke_and_stopped(caller.now()), timeout=20)
+            caller_sipp, caller, client, call, _ = agent_answers(
+                bond, receiver, "assistant-fallback", "Hello, is anybody there?", str(tmp_path))
             failed = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.failed"]
             by_stage = {f["stage"]: f for f in failed}
             assert sorted(by_stage) == ["llm", "stt", "tts"], failed
@@ -317,8 +330,10 @@ def test_gather_using_ai_fills_its_schema_from_the_conversation_sends_partial_re
         return ToolCall("gather_complete", {"name": "Jane", "order_number": "4567"}, text="Got it.")
 
     model = FakeChat(desk)
+    # Answers asked ahead in the caller's pauses (off by default): the gather is the same.
+    early = {"BOND_ASSISTANT_EARLY_ANSWERS": "true", "BOND_ASSISTANT_EARLY_LOOK_MS": "120"}
     try:
-        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url, **early}) as bond:
             caller_sipp, media, client, call, port = answered_caller(bond, receiver)
             caller = Caller(media, port)
             client.calls.actions.gather_using_ai(call, parameters=schema, greeting="Hello. What is your name?",
@@ -339,6 +354,10 @@ def test_gather_using_ai_fills_its_schema_from_the_conversation_sends_partial_re
     assert gathered["status"] == "valid" and gathered["result"] == {"name": "Jane", "order_number": "4567"}, gathered
     assert [m["role"] for m in gathered["message_history"]][:2] == ["system", "assistant"], gathered
     assert ended["reason"] == "gather_ended", ended
+    # Three answers were asked for (the name, the model going on after its partial save, the
+    # number); an answer asked ahead and used is one of them, one dropped is a request more.
+    early = ended["bond_turns"]["early_answers"]
+    assert len(model.requests) == 3 + early["dropped"], ([r["messages"][-1] for r in model.requests], early)
     # The model was offered the schema as a function, and told to call it; and,
     # for partial results, the same with nothing required.
     request = model.requests[-1]
@@ -356,6 +375,68 @@ def test_gather_using_ai_fills_its_schema_from_the_conversation_sends_partial_re
     assert [json.loads(m["content"]) for m in saved] == [{"saved": True}], request["messages"]
     last = turns(receiver, call, "assistant")[-1]
     assert last["said"] == "Got it. Thank you, goodbye.", last
+
+
+def test_a_turn_no_recognizer_could_hear_gets_the_not_heard_line_not_silence(receiver, tmp_path):
+    model = FakeChat(lambda _: "Fine.")
+    # The only recognizer is a cloud one that cannot be reached (no whisper model on this Bond).
+    env = {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url, **UNREACHABLE_DEEPGRAM,
+           "BOND_WHISPER_MODEL": str(tmp_path / "no-model.bin")}
+    try:
+        with bond_with(env) as bond:
+            caller_sipp, caller, client, call, spoke = agent_answers(
+                bond, receiver, "assistant-deaf", "Hello, is anybody there?", str(tmp_path))
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+    finally:
+        model.close()
+    answer = turns(receiver, call, "assistant")[-1]
+    assert answer["said"] == "Sorry, I did not catch that. Could you say it again?", answer
+    assert caller.agent_loud_seconds(spoke, caller.now()) > 1.0
+    failed = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.failed"]
+    assert [(f["stage"], f["fallback"]) for f in failed] == [("stt", False)], failed
+    assert model.requests == [], "the model is not asked about words nobody heard"
+
+
+def test_a_silent_caller_is_checked_on_twice_then_waited_for(receiver, tmp_path):
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    checks = []
+
+    def desk(messages):
+        if messages[-1]["role"] == "system" and "still there" in messages[-1]["content"]:
+            checks.append(messages)
+            return "Are you still there?"
+        return ToolCall("gather_complete", {"name": "Jane"}, text="Thank you.")
+
+    model = FakeChat(desk)
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            client.calls.actions.gather_using_ai(call, parameters=schema, greeting="Hello. What is your name?",
+                                                 user_response_timeout_ms=1500)
+            caller.wait(lambda: sum(e["event_type"] == "call.ai_assistant.caller_silent"
+                                    for e in events(receiver)) == 2, timeout=30)
+            second_check = caller.now()
+            caller.wait(caller.agent_spoke_and_stopped(second_check, quiet=3.5), timeout=20)
+            caller.say(flite("My name is Jane.", str(tmp_path)))
+            gathered = wait_event(receiver, "call.ai_gather.ended", timeout=20, call_control_id=call)
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+    finally:
+        model.close()
+    silent = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.caller_silent"]
+    assert len(silent) == 2, silent
+    assert all(1500 <= s["waited_ms"] < 2500 for s in silent), silent
+    # Each check was asked with the instruction last; the instruction is not kept in the history.
+    assert len(checks) == 2 and checks[1][-2] == {"role": "assistant", "content": "Are you still there?"}, checks
+    history = gathered["message_history"]
+    assert [m["content"] for m in history if m["role"] == "assistant"][-2:] == ["Are you still there?"] * 2, history
+    assert not any(m["role"] == "system" and "still there" in m["content"] for m in history), history
+    assert gathered["result"] == {"name": "Jane"}, gathered
+    # The agent's two checks were heard; then it waited without a third.
+    spoken = [t for t in turns(receiver, call, "assistant") if t["said"] == "Are you still there?"]
+    assert len(spoken) == 2, spoken
 
 
 class FakeElevenLabs:

@@ -25,6 +25,13 @@ pub struct AssistantConfig {
     /// Hand the caller's words to whisper 240 ms into a pause, so the
     /// transcript is ready when the utterance ends (600 ms).
     pub early_transcripts: bool,
+    /// How far into a pause the early look is taken (a multiple of 20 ms,
+    /// under the 600 ms that ends an utterance).
+    pub early_look_ms: u64,
+    /// Ask the model as soon as an early transcript that reads finished is
+    /// back, and use that answer if the caller stays quiet (off: each dropped
+    /// one is a request the provider bills).
+    pub early_answers: bool,
     /// The rate table `call.conversation.ended` prices usage with (`bond_cost`); all 0: no cost.
     pub price_currency: String,
     pub price_stt_per_minute: f64,
@@ -44,6 +51,8 @@ impl Default for AssistantConfig {
             fallback_model: "gpt-4o-mini".to_owned(),
             first_token_timeout_ms: 4_000,
             early_transcripts: true,
+            early_look_ms: 240,
+            early_answers: false,
             price_currency: "USD".to_owned(),
             price_stt_per_minute: 0.0,
             price_llm_per_million_prompt_tokens: 0.0,
@@ -66,6 +75,8 @@ impl std::fmt::Debug for AssistantConfig {
             .field("fallback_model", &self.fallback_model)
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
             .field("early_transcripts", &self.early_transcripts)
+            .field("early_look_ms", &self.early_look_ms)
+            .field("early_answers", &self.early_answers)
             .field("prices", &self.prices())
             .finish()
     }
@@ -93,10 +104,21 @@ impl AssistantConfig {
         if let Some((key, _)) = prices.iter().find(|(_, price)| !price.is_finite() || *price < 0.0) {
             return Err(ConfigError::new(*key, "must be a price of 0 or more"));
         }
+        if !(40..=580).contains(&self.early_look_ms) || self.early_look_ms % 20 != 0 {
+            return Err(ConfigError::new(
+                "assistant.early_look_ms",
+                "must be a multiple of 20 from 40 to 580",
+            ));
+        }
         if !(100..=60_000).contains(&self.first_token_timeout_ms) {
             return Err(ConfigError::new("assistant.first_token_timeout_ms", "must be 100 to 60000"));
         }
         Ok(())
+    }
+
+    /// How far into a pause voice agents' callers are transcribed early, if they are.
+    pub fn early_look(&self) -> Option<std::time::Duration> {
+        self.early_transcripts.then(|| std::time::Duration::from_millis(self.early_look_ms))
     }
 
     /// The rate table, for the call service.

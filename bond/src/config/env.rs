@@ -60,6 +60,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_ASSISTANT_FALLBACK_MODEL", "assistant.fallback_model"),
     ("BOND_ASSISTANT_FIRST_TOKEN_TIMEOUT_MS", "assistant.first_token_timeout_ms"),
     ("BOND_ASSISTANT_EARLY_TRANSCRIPTS", "assistant.early_transcripts"),
+    ("BOND_ASSISTANT_EARLY_LOOK_MS", "assistant.early_look_ms"),
+    ("BOND_ASSISTANT_EARLY_ANSWERS", "assistant.early_answers"),
     ("BOND_ASSISTANT_PRICE_CURRENCY", "assistant.price_currency"),
     ("BOND_ASSISTANT_PRICE_STT_PER_MINUTE", "assistant.price_stt_per_minute"),
     ("BOND_ASSISTANT_PRICE_LLM_PER_MILLION_PROMPT_TOKENS", "assistant.price_llm_per_million_prompt_tokens"),

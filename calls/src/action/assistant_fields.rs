@@ -39,6 +39,8 @@ struct Start {
     bond_filler_phrase: Option<String>,
     /// Bond: how long after the caller's turn the filler is said, if nothing plays yet.
     bond_silence_limit_ms: Option<u64>,
+    /// Bond: what the agent says when the caller's turn could not be transcribed (empty: nothing).
+    bond_not_heard_phrase: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,11 +137,15 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
     if let Some(ms) = asked.bond_silence_limit_ms {
         rules.silence_limit = bounded(ms, 500, 30_000, "/bond_silence_limit_ms")?;
     }
-    if let Some(filler) = asked.bond_filler_phrase {
-        if filler.chars().count() > MAX_GREETING_CHARS {
-            return Err(invalid("bond_filler_phrase is too long", "/bond_filler_phrase"));
+    for (phrase, rule, name) in [
+        (asked.bond_filler_phrase, &mut rules.filler, "bond_filler_phrase"),
+        (asked.bond_not_heard_phrase, &mut rules.not_heard, "bond_not_heard_phrase"),
+    ] {
+        let Some(phrase) = phrase else { continue };
+        if phrase.chars().count() > MAX_GREETING_CHARS {
+            return Err(invalid(format!("{name} is too long"), &format!("/{name}")));
         }
-        rules.filler = filler.trim().to_owned();
+        *rule = phrase.trim().to_owned();
     }
     let language = asked.transcription.and_then(|t| t.language).filter(|l| l != "auto");
     let language = language.map(|l| language_tag(l, "/transcription/language")).transpose()?;
@@ -184,15 +190,16 @@ pub fn gather_using_ai(body: &Value) -> Result<AssistantStart, CallError> {
         Some(_) => return Err(invalid("parameters must be a JSON Schema object", "/parameters")),
         None => return Err(CallError::invalid("10005", "parameters is required", "/parameters")),
     };
-    if asked.user_response_timeout_ms.is_some() {
-        return Err(later("user_response_timeout_ms", "/user_response_timeout_ms"));
-    }
     let ended_speech = asked.gather_ended_speech.filter(|s| !s.trim().is_empty());
     if ended_speech.as_ref().is_some_and(|s| s.chars().count() > MAX_GREETING_CHARS) {
         let detail = format!("gather_ended_speech is longer than {MAX_GREETING_CHARS} characters");
         return Err(invalid(detail, "/gather_ended_speech"));
     }
     let mut start = start(body)?;
+    if let Some(ms) = asked.user_response_timeout_ms {
+        let timeout = bounded(ms, 1_000, 600_000, "/user_response_timeout_ms")?;
+        start.rules.user_response_timeout = Some(timeout);
+    }
     if let Some(language) = asked.language {
         start.language = language_tag(language, "/language")?;
     }

@@ -21,55 +21,50 @@
 //! - **Thinking.** Speech before the answer's audio starts means the caller
 //!   was not done: the answer is cancelled and their words are joined to the
 //!   new ones.
+//! - **Not heard.** When no recognizer could transcribe the caller's turn
+//!   (all failed, or the utterance was dropped because they fell behind) and
+//!   nothing of it was heard, the agent says `not_heard` rather than leave
+//!   the caller in silence.
+//! - **A silent caller.** With `user_response_timeout` set, a caller who
+//!   says nothing that long after the agent's answer ends is checked on: the
+//!   model is asked to see whether they are still there (an instruction for
+//!   that answer, not kept in the history), at most twice in a row.
+//! - **Early answers.** An early transcript of the utterance still being cut
+//!   (the caller paused) that would end the turn as it reads is answered
+//!   ahead: the model is asked what the turn's `Ask` would ask, and the
+//!   runtime keeps what it writes until that `Ask` comes with the same
+//!   messages (and uses it) or does not (and drops it). Speech resuming drops
+//!   it at once.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bond_speech::chat::ToolCall;
 
+use super::answer::Answer;
+pub use super::answer::Latency;
 pub use super::message::{Message, Role};
-use super::playout::Playout;
 use super::sentences::{beyond, sentence_end};
 use super::turn::{has_words, is_backchannel, reading, EndOfTurn};
 
-/// The conversation's settings (`ai_assistant_start`, checked).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rules {
-    /// Whether the caller may cut in (Telnyx `interruption_settings.enable`).
-    pub interruptions: bool,
-    /// Speech shorter than this (a cough, a click, "mm-hm") does not take the turn.
-    pub min_interruption: Duration,
-    /// How long to wait for more after words that stop mid-number or mid-clause.
-    pub unfinished_wait: Duration,
-    /// Spoken when the language model fails and nothing else is said.
-    pub apology: String,
-    /// Spoken (once per answer) when nothing has played `silence_limit` after the caller's turn
-    /// ended (empty: nothing is).
-    pub filler: String,
-    pub silence_limit: Duration,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Self {
-            interruptions: true,
-            min_interruption: Duration::from_millis(500),
-            unfinished_wait: Duration::from_millis(1500),
-            apology: "Sorry, I am having trouble answering right now.".into(),
-            filler: "One moment, please.".into(),
-            silence_limit: Duration::from_millis(2500),
-        }
-    }
-}
+pub use super::rules::Rules;
 
 /// How many times one answer may call tools before what it said is taken as the answer.
 const MAX_TOOL_ROUNDS: u32 = 5;
+
+/// Checks on a silent caller in a row; then the agent waits without asking again.
+const MAX_SILENCE_CHECKS: u32 = 2;
 
 /// What the runtime is asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Ask the language model to answer the conversation so far.
     Ask(Vec<Message>),
+    /// Ask the model ahead of the turn's end, and keep what it writes: an
+    /// `Ask` with the same messages takes it, any other `Ask` drops it.
+    Prepare(Vec<Message>),
+    /// The caller spoke on: the answer asked ahead is not wanted.
+    DropPrepared,
     /// Stop reading the answer being written (a newer turn replaced it).
     CancelAnswer,
     /// Synthesize this sentence; report back with [`Conversation::audio_ready`].
@@ -100,97 +95,8 @@ pub enum Note {
     Ignored { text: String },
     /// The language model failed with nothing said; the apology is spoken.
     AnswerFailed { error: String },
-}
-
-/// One answer's latency, each from the end of the caller's speech.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Latency {
-    pub transcript: Option<Duration>,
-    pub first_token: Option<Duration>,
-    pub first_audio: Option<Duration>,
-    pub playing: Option<Duration>,
-}
-
-impl Latency {
-    /// Each stage by the name the events and metrics give it, in order.
-    pub fn stages(&self) -> [(&'static str, Option<Duration>); 4] {
-        [
-            ("transcript", self.transcript),
-            ("first_token", self.first_token),
-            ("first_audio", self.first_audio),
-            ("playing", self.playing),
-        ]
-    }
-}
-
-/// The answer being written, synthesized and played.
-#[derive(Debug)]
-struct Answer {
-    /// Text not yet cut into a sentence.
-    pending: String,
-    /// The model is still writing.
-    writing: bool,
-    /// Sentences sent to synthesis, not yet ready: id and text, in order.
-    synthesizing: VecDeque<(u64, String)>,
-    playout: Playout,
-    /// Stopped by caller speech, not yet resumed or confirmed.
-    paused: bool,
-    /// The caller's speech ended here (the turn this answers); `None` for a greeting.
-    speech_end: Option<Instant>,
-    /// When the answer was asked for (not for a greeting): the filler is due `silence_limit` later.
-    asked: Option<Instant>,
-    /// The filler was spoken (or is no longer needed).
-    filled: bool,
-    /// Some of the model's own text (not the filler) went to synthesis.
-    model_spoke: bool,
-    /// All the model has written for this answer, and how much of it the
-    /// history holds already (said before a tool was called).
-    text: String,
-    recorded: String,
-    /// Tools called, their results awaited; how many times the answer called some.
-    tools: Vec<ToolCall>,
-    tool_rounds: u32,
-    latency: Latency,
-}
-
-impl Answer {
-    fn new(asked: Option<Instant>, speech_end: Option<Instant>, transcript: Option<Duration>) -> Self {
-        let writing = asked.is_some();
-        Self {
-            pending: String::new(),
-            writing,
-            synthesizing: VecDeque::new(),
-            playout: Playout::default(),
-            paused: false,
-            speech_end,
-            asked,
-            filled: !writing,
-            model_spoke: false,
-            text: String::new(),
-            recorded: String::new(),
-            tools: Vec::new(),
-            tool_rounds: 0,
-            latency: Latency { transcript, ..Latency::default() },
-        }
-    }
-
-    /// When the filler is due, if it may still be.
-    fn filler_due(&self, rules: &Rules) -> Option<Instant> {
-        let waiting = !rules.filler.is_empty()
-            && !self.filled
-            && self.writing
-            && !self.is_audible()
-            && self.playout.is_untouched();
-        self.asked.filter(|_| waiting).map(|asked| asked + rules.silence_limit)
-    }
-
-    fn since_speech(&self, now: Instant) -> Option<Duration> {
-        self.speech_end.map(|end| now.saturating_duration_since(end))
-    }
-
-    fn is_audible(&self) -> bool {
-        !self.playout.is_empty() || !self.synthesizing.is_empty()
-    }
+    /// The caller said nothing for `waited` after the agent's answer: the agent checks on them.
+    CallerSilent { waited: Duration },
 }
 
 /// The caller's turn being gathered.
@@ -198,6 +104,8 @@ impl Answer {
 struct CallerTurn {
     text: String,
     speaking: bool,
+    /// When the caller's latest speech started.
+    started: Option<Instant>,
     /// Utterances handed to the recognizer, oldest first: whether each was
     /// spoken over the agent and let it play on (its transcript may be a backchannel).
     pending: VecDeque<bool>,
@@ -216,6 +124,12 @@ pub struct Conversation {
     answer: Option<Answer>,
     outputs: VecDeque<Output>,
     next_id: u64,
+    /// An answer was asked ahead (`Output::Prepare`) and not yet taken or dropped.
+    prepared: bool,
+    /// When the agent's last answer ended with the caller quiet, and how many
+    /// checks on the caller have been made since they last spoke.
+    answered_at: Option<Instant>,
+    silence_checks: u32,
 }
 
 impl Conversation {
@@ -229,6 +143,9 @@ impl Conversation {
             answer: None,
             outputs: VecDeque::new(),
             next_id: 1,
+            prepared: false,
+            answered_at: None,
+            silence_checks: 0,
         };
         if let Some(greeting) = greeting.map(str::trim).filter(|g| !g.is_empty()) {
             let mut answer = Answer::new(None, None, None);
@@ -294,12 +211,18 @@ impl Conversation {
     /// The caller started speaking.
     pub fn speech_started(&mut self, now: Instant) {
         self.caller.speaking = true;
+        self.caller.started = Some(now);
+        self.answered_at = None;
+        self.silence_checks = 0;
+        if std::mem::take(&mut self.prepared) {
+            self.outputs.push_back(Output::DropPrepared);
+        }
         let Some(answer) = &mut self.answer else { return };
         if answer.paused || !self.rules.interruptions {
             return;
         }
         answer.playout.advance(now);
-        if answer.playout.is_untouched() && answer.speech_end.is_some() {
+        if answer.playout.is_untouched() && answer.asked.is_some() {
             // Nothing played yet: the caller was not done; their words stay in the turn.
             self.withdraw_answer();
         } else if !answer.playout.is_untouched() {
@@ -352,6 +275,49 @@ impl Conversation {
         }
         self.caller.text.push_str(text);
         self.caller.transcribed = Some(now);
+    }
+
+    /// An early transcript of the utterance being cut, whose speech ended at
+    /// `ended` (the caller paused in it): if nothing else is under way and the
+    /// turn would end on these words as they read, its answer is asked for now
+    /// (`Output::Prepare`). Speech since `ended` means the look is stale.
+    pub fn early_transcript(&mut self, ended: Instant, text: &str) {
+        let text = text.trim();
+        let stale = self.caller.started.is_some_and(|started| started > ended);
+        if stale || self.answer.is_some() || !self.caller.pending.is_empty() || !has_words(text) {
+            return;
+        }
+        let words = if self.caller.text.is_empty() {
+            text.to_owned()
+        } else {
+            format!("{} {text}", self.caller.text)
+        };
+        if reading(&words) != EndOfTurn::Complete {
+            return; // the turn would wait longer for more: no hurry
+        }
+        let mut messages = self.history.clone();
+        messages.push(Message::new(Role::User, words));
+        self.prepared = true;
+        self.outputs.push_back(Output::Prepare(messages));
+    }
+
+    /// No recognizer transcribed the oldest utterance waiting for one. If it
+    /// was the whole of the caller's turn so far (not speech over the agent,
+    /// no words before it, nothing more coming), the agent says it did not
+    /// catch that; otherwise the turn goes on with what was heard.
+    pub fn transcript_failed(&mut self, now: Instant) {
+        let spoken_over = self.caller.pending.pop_front().unwrap_or(false);
+        let whole_turn_lost = !spoken_over
+            && self.answer.is_none()
+            && self.caller.text.is_empty()
+            && self.caller.pending.is_empty()
+            && !self.caller.speaking;
+        if !whole_turn_lost || self.rules.not_heard.is_empty() {
+            return self.poll(now);
+        }
+        self.caller = CallerTurn::default();
+        let not_heard = self.rules.not_heard.clone();
+        self.say(&not_heard);
     }
 
     /// The next piece of the answer's text.
@@ -448,7 +414,9 @@ impl Conversation {
             let filler = answer.filler_due(&self.rules);
             return [answer.playout.until(), filler].into_iter().flatten().min();
         }
-        let quiet = self.caller.quiet_since?;
+        let Some(quiet) = self.caller.quiet_since else {
+            return self.silence_check_due();
+        };
         if self.caller.text.is_empty() || self.caller.speaking || !self.caller.pending.is_empty() {
             return None;
         }
@@ -475,12 +443,40 @@ impl Conversation {
             if over {
                 let answer = self.answer.take();
                 self.finish(answer, now, false);
+                self.answered_at = Some(now).filter(|_| !self.caller.speaking);
             }
             return;
         }
-        if self.deadline().is_some_and(|d| d <= now) {
+        if self.silence_check_due().is_some_and(|d| d <= now) {
+            self.check_on_caller(now);
+        } else if self.deadline().is_some_and(|d| d <= now) {
             self.end_caller_turn(now);
         }
+    }
+
+    /// When the agent checks on a caller who said nothing since its answer ended.
+    fn silence_check_due(&self) -> Option<Instant> {
+        // Any speech since the answer ended cleared `answered_at`.
+        let idle = self.answer.is_none() && self.silence_checks < MAX_SILENCE_CHECKS;
+        let timeout = self.rules.user_response_timeout.filter(|_| idle)?;
+        self.answered_at.map(|at| at + timeout)
+    }
+
+    /// The caller has said nothing since the agent's answer: the model is asked
+    /// to check they are still there (the instruction is for this answer only).
+    fn check_on_caller(&mut self, now: Instant) {
+        let waited = self.answered_at.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.answered_at = None;
+        self.silence_checks += 1;
+        let mut messages = self.history.clone();
+        let note = format!(
+            "The caller has said nothing for {} seconds since your last words. Briefly check whether they are still there.",
+            waited.as_secs()
+        );
+        messages.push(Message::new(Role::System, note));
+        self.outputs.push_back(Output::Note(Note::CallerSilent { waited }));
+        self.answer = Some(Answer::new(Some(now), None, None));
+        self.outputs.push_back(Output::Ask(messages));
     }
 
     /// The conversation ends (stopped, or the call ended): an answer under way is cut where it is.
@@ -491,6 +487,8 @@ impl Conversation {
     }
 
     fn end_caller_turn(&mut self, now: Instant) {
+        // The runtime takes the answer asked ahead if it asked for these messages.
+        self.prepared = false;
         let turn = std::mem::take(&mut self.caller);
         let end = reading(&turn.text);
         let quiet = turn.quiet_since.unwrap_or(now);

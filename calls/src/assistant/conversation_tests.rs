@@ -426,3 +426,174 @@ fn a_model_that_keeps_calling_tools_is_stopped_after_five_rounds() {
     assert!(!out.iter().any(|o| matches!(o, Output::CallTools(_))), "a sixth round is not run: {out:?}");
     assert_eq!(synthesized(&out).len(), 1, "what it said is spoken as the answer");
 }
+
+/// The messages an `Ask` or `Prepare` among `outputs` carries.
+fn asked(outputs: &[Output], prepare: bool) -> Option<Vec<Message>> {
+    outputs.iter().find_map(|o| match o {
+        Output::Ask(m) if !prepare => Some(m.clone()),
+        Output::Prepare(m) if prepare => Some(m.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_early_transcript_that_reads_finished_asks_the_turns_answer_ahead() {
+    let (mut c, t0) = greeted(Rules::default());
+    c.speech_started(t0 + ms(60));
+    c.early_transcript(t0 + ms(2000), " I would like to check my order.");
+    let prepared = asked(&drain(&mut c), true).expect("asked ahead");
+    assert_eq!(prepared.last(), Some(&Message::new(Role::User, "I would like to check my order.")));
+    // The quiet lasts: the utterance is cut and its transcript is the early one.
+    c.speech_ended(t0 + ms(2600), t0 + ms(2000), ms(1940));
+    c.transcript(t0 + ms(2600), " I would like to check my order.");
+    let (_, out) = turn_ends(&mut c);
+    assert_eq!(asked(&out, false), Some(prepared), "the Ask is what was prepared: the runtime takes it");
+    assert!(!out.contains(&Output::DropPrepared));
+}
+
+#[test]
+fn speech_after_an_early_answer_drops_it_and_the_turn_asks_anew() {
+    let (mut c, t0) = greeted(Rules::default());
+    c.speech_started(t0 + ms(60));
+    c.early_transcript(t0 + ms(700), "I would like to check.");
+    assert!(asked(&drain(&mut c), true).is_some());
+    c.speech_started(t0 + ms(900));
+    assert_eq!(drain(&mut c), vec![Output::DropPrepared]);
+    // The look of the pause before: it comes after the caller went on, and asks nothing.
+    c.early_transcript(t0 + ms(800), "I would like to check. My order.");
+    assert!(drain(&mut c).is_empty(), "a look older than the speech since is stale");
+    caller_says(&mut c, t0 + ms(900), ms(1000), "I would like to check. My order, please.");
+    let (_, out) = turn_ends(&mut c);
+    let ask = asked(&out, false).expect("the turn asks");
+    assert_eq!(ask.last().map(|m| m.content.as_str()), Some("I would like to check. My order, please."));
+}
+
+#[test]
+fn early_transcripts_that_read_unfinished_or_come_mid_answer_ask_nothing_ahead() {
+    let (mut c, t0) = greeted(Rules::default());
+    c.speech_started(t0 + ms(60));
+    c.early_transcript(t0 + ms(400), "My order number is four five");
+    c.early_transcript(t0 + ms(400), "I would like to check and");
+    c.early_transcript(t0 + ms(400), " (coughs) ");
+    assert!(drain(&mut c).is_empty(), "a number or a clause still going waits; no words ask nothing");
+    // An utterance still waiting for its transcript: the early words would not be the whole turn.
+    c.speech_ended(t0 + ms(1000), t0 + ms(400), ms(340));
+    c.speech_started(t0 + ms(1100));
+    c.early_transcript(t0 + ms(1400), "Yes.");
+    assert!(drain(&mut c).is_empty());
+    c.transcript(t0 + ms(1200), "Hello.");
+    c.speech_ended(t0 + ms(2000), t0 + ms(1400), ms(300));
+    c.transcript(t0 + ms(2100), "Yes.");
+    let (at, _) = turn_ends(&mut c);
+    answer(&mut c, at, "Your order comes tomorrow. Anything else?", ms(2000));
+    // The agent is speaking: an early transcript now is speech over it, not a new turn.
+    c.speech_started(at + ms(700));
+    c.early_transcript(at + ms(900), "Thanks.");
+    assert!(asked(&drain(&mut c), true).is_none());
+}
+
+#[test]
+fn an_early_answer_joins_the_words_already_heard_this_turn() {
+    let (mut c, t0) = greeted(Rules::default());
+    caller_says(&mut c, t0, ms(800), "My order number is 4567,");
+    c.speech_started(t0 + ms(1800));
+    c.early_transcript(t0 + ms(2600), "and it has not come.");
+    let prepared = asked(&drain(&mut c), true).expect("asked ahead");
+    let words = "My order number is 4567, and it has not come.";
+    assert_eq!(prepared.last().map(|m| m.content.as_str()), Some(words));
+}
+
+fn checking(after: u64) -> Rules {
+    Rules { user_response_timeout: Some(ms(after)), ..Rules::default() }
+}
+
+#[test]
+fn a_caller_silent_after_the_answer_is_checked_on_at_most_twice_in_a_row() {
+    let (mut c, t0) = greeted(checking(3000));
+    assert_eq!(c.deadline(), Some(t0 + ms(3000)), "the greeting is an answer too");
+    let mut at = t0;
+    for check in 1..=2 {
+        at += ms(3000);
+        c.poll(at);
+        let out = drain(&mut c);
+        assert!(notes(&out).contains(&Note::CallerSilent { waited: ms(3000) }), "{out:?}");
+        let asked = asked(&out, false).expect("the model is asked to check");
+        let instruction = asked.last().expect("an instruction");
+        assert_eq!(instruction.role, Role::System);
+        assert!(instruction.content.contains("still there"), "{instruction:?}");
+        let kept = c.history().iter().any(|m| m.role == Role::System && m.content.contains("still there"));
+        assert!(!kept, "the instruction is not kept in the history");
+        let ids = answer(&mut c, at, "Are you still there?", ms(1000));
+        assert_eq!(ids.len(), 1, "check {check}");
+        at += ms(1200);
+        c.poll(at);
+        drain(&mut c);
+    }
+    assert_eq!(c.deadline(), None, "after two checks the agent waits");
+    // The caller speaks (a cough is enough): the count starts again after the next answer.
+    caller_says(&mut c, at, ms(300), "(coughs)");
+    drain(&mut c);
+    assert_eq!(c.deadline(), None, "no answer ended since: nothing to check");
+}
+
+#[test]
+fn without_a_response_timeout_or_with_the_caller_talking_nobody_is_checked_on() {
+    let (c, _) = greeted(Rules::default());
+    assert_eq!(c.deadline(), None);
+    let (mut c, t0) = greeted(checking(3000));
+    let transcribed = caller_says(&mut c, t0 + ms(1000), ms(1500), "Where is my order?");
+    let (at, out) = turn_ends(&mut c);
+    assert!(at >= transcribed && asked(&out, false).is_some());
+    assert!(!notes(&out).iter().any(|n| matches!(n, Note::CallerSilent { .. })));
+}
+
+#[test]
+fn a_check_the_caller_talks_over_before_it_plays_is_withdrawn() {
+    let (mut c, t0) = greeted(checking(2000));
+    c.poll(t0 + ms(2000));
+    assert!(asked(&drain(&mut c), false).is_some());
+    c.speech_started(t0 + ms(2100));
+    assert_eq!(drain(&mut c), vec![Output::CancelAnswer]);
+    assert!(c.is_idle());
+}
+
+#[test]
+fn a_turn_no_recognizer_could_transcribe_gets_a_not_heard_line_not_silence() {
+    let (mut c, t0) = greeted(Rules::default());
+    c.speech_started(t0 + ms(60));
+    c.speech_ended(t0 + ms(1600), t0 + ms(1000), ms(940));
+    c.transcript_failed(t0 + ms(1700));
+    let out = drain(&mut c);
+    let said = synthesized(&out);
+    let text: Vec<&str> = said.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(text.join(" "), Rules::default().not_heard, "{out:?}");
+    assert!(asked(&out, false).is_none(), "the model is not asked about nothing");
+    for (id, _) in &said {
+        c.audio_ready(t0 + ms(1750), *id, ms(1000));
+    }
+    drain(&mut c);
+    c.poll(t0 + ms(3800));
+    let notes = notes(&drain(&mut c));
+    assert!(matches!(&notes[..], [Note::AgentTurn { interrupted: false, .. }]), "{notes:?}");
+    assert_eq!(c.history().last(), Some(&Message::new(Role::Assistant, Rules::default().not_heard)));
+}
+
+#[test]
+fn a_lost_utterance_after_heard_words_or_over_the_agent_says_nothing_more() {
+    // Words were heard before it: the turn ends on them.
+    let (mut c, t0) = greeted(Rules::default());
+    caller_says(&mut c, t0, ms(800), "I would like to check my order.");
+    c.speech_started(t0 + ms(1500));
+    c.speech_ended(t0 + ms(2300), t0 + ms(1700), ms(200));
+    c.transcript_failed(t0 + ms(2400));
+    let (_, out) = turn_ends(&mut c);
+    let ask = asked(&out, false).expect("the turn is answered");
+    assert_eq!(ask.last().map(|m| m.content.as_str()), Some("I would like to check my order."));
+    // With no not-heard line configured, a lost turn leaves things as they were.
+    let quiet = Rules { not_heard: String::new(), ..Rules::default() };
+    let (mut c, t0) = greeted(quiet);
+    c.speech_started(t0 + ms(60));
+    c.speech_ended(t0 + ms(1600), t0 + ms(1000), ms(940));
+    c.transcript_failed(t0 + ms(1700));
+    assert!(drain(&mut c).is_empty() && c.is_idle());
+}

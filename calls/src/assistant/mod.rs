@@ -12,10 +12,13 @@
 //! when the call ends first); what it used and how fast it answered is in that
 //! event (`report.rs`).
 
+mod answer;
 mod conversation;
 mod message;
 mod playout;
+mod reading;
 mod report;
+mod rules;
 mod run;
 mod sentences;
 mod tools;
@@ -134,6 +137,9 @@ pub(crate) enum Input {
     /// and why each recognizer asked before the one that answered failed
     /// (every one asked, when none `answered`).
     Transcript { at: Instant, text: String, failures: Vec<String>, answered: bool },
+    /// An early look's transcript of the utterance being cut (`speech/early.rs`),
+    /// whose speech ended at `ended`.
+    EarlyTranscript { ended: Instant, text: String },
     /// `ai_assistant_add_messages`.
     Add { messages: Vec<Message>, respond: bool },
     /// `ai_assistant_stop`.

@@ -25,6 +25,9 @@ pub(crate) struct Report {
     latencies: Vec<Latency>,
     pub caller_turns: u32,
     pub interruptions: u32,
+    /// Answers asked ahead of the turn's end (`Output::Prepare`): taken, and dropped.
+    pub early_answers_used: u32,
+    pub early_answers_dropped: u32,
     pub usage: Usage,
     /// The model that answered last.
     pub llm_model: String,
@@ -89,6 +92,8 @@ impl Report {
             latencies: Vec::new(),
             caller_turns: 0,
             interruptions: 0,
+            early_answers_used: 0,
+            early_answers_dropped: 0,
             usage: Usage::default(),
             llm_model: start.model.clone().unwrap_or_default(),
             ended: false,
@@ -126,7 +131,12 @@ impl Report {
             "llm_model": self.llm_model,
             "reason": reason,
             "message_history": history(&self.history),
-            "bond_turns": { "caller": self.caller_turns, "answered": self.latencies.len(), "interrupted": self.interruptions },
+            "bond_turns": {
+                "caller": self.caller_turns,
+                "answered": self.latencies.len(),
+                "interrupted": self.interruptions,
+                "early_answers": { "used": self.early_answers_used, "dropped": self.early_answers_dropped },
+            },
             "bond_usage": {
                 "stt_audio_seconds": (self.usage.stt_audio.as_secs_f64() * 10.0).round() / 10.0,
                 "llm_prompt_tokens": self.usage.prompt_tokens,

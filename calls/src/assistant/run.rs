@@ -15,7 +15,7 @@ use bond_codecs::resample::resample_clip;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::Clip;
 use bond_media_engine::LegId;
-use bond_speech::chat::{ChatError, ChatEvent, ToolCall, Usage as ChatUsage};
+use bond_speech::chat::ToolCall;
 use bond_speech::tts::TTS_RATE;
 use bond_speech::SpeechEngines;
 use bond_store::clock::monotonic;
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::conversation::{Conversation, Latency, Message, Note, Output};
+use super::reading::{Answered, Model, Prepared};
 use super::report::{history, lock, Report};
 use super::tools::{Outcome, Tool};
 use super::{AiGather, AssistantStart, Input};
@@ -45,24 +46,6 @@ struct Spoken {
     failures: Vec<String>,
 }
 
-/// What an answer's reading task reports, tagged with the answer it belongs to.
-enum Answered {
-    Text(String),
-    Done(Option<ChatUsage>),
-    /// The model called `gather_complete` with these arguments (JSON text).
-    Gathered(String),
-    /// The model called these tools (before its `Done`).
-    Tools(Vec<ToolCall>),
-    /// What each tool called came to, in order.
-    ToolResults(Vec<(ToolCall, Outcome)>),
-    /// A model failed; `next` says whether another was asked.
-    ModelFailed {
-        error: String,
-        next: bool,
-    },
-    Failed(String),
-}
-
 pub(super) struct Task {
     service: CallService,
     call: CallRecord,
@@ -73,6 +56,12 @@ pub(super) struct Task {
     conversation: Conversation,
     /// The answer being read: its number (older reports are dropped) and task.
     answer: (u64, Option<JoinHandle<()>>),
+    /// The answer asked ahead of the turn's end, and what it wrote so far.
+    prepared: Option<Prepared>,
+    /// What the model is asked with.
+    model: Model,
+    /// The last number given to an answer.
+    numbered: u64,
     /// Sentences waiting for synthesis, and whether one is being synthesized.
     to_speak: VecDeque<(u64, String)>,
     speaking: bool,
@@ -102,6 +91,7 @@ impl Task {
         let mut conversation =
             Conversation::new(start.rules.clone(), &start.instructions, start.greeting.as_deref());
         conversation.add_messages(start.history.iter().cloned());
+        let model = Model::new(engines.llm.clone(), &start, report.clone());
         Self {
             service,
             call,
@@ -111,6 +101,9 @@ impl Task {
             report,
             conversation,
             answer: (0, None),
+            prepared: None,
+            model,
+            numbered: 0,
             to_speak: VecDeque::new(),
             speaking: false,
             audio: HashMap::new(),
@@ -173,6 +166,8 @@ impl Task {
                 Some((number, answered)) = answers.recv() => {
                     if number == self.answer.0 {
                         self.answered(answered).await;
+                    } else if let Some(prepared) = self.prepared.as_mut().filter(|p| p.number == number) {
+                        prepared.held.push(answered);
                     }
                 }
                 Some(spoken) = spoken.recv() => {
@@ -188,6 +183,7 @@ impl Task {
         if let Some(task) = self.answer.1.take() {
             task.abort();
         }
+        self.drop_prepared();
         let ended = lock(&self.report).end(reason, &self.service.assistant_prices);
         if let Some(fields) = ended {
             if let Err(e) = self.service.conversation_ended(&self.call.call_control_id, fields).await {
@@ -218,8 +214,13 @@ impl Task {
             }
             Input::Transcript { at, text, failures, answered } => {
                 self.stage_failed("stt", &failures, answered).await;
-                self.conversation.transcript(at, &text);
+                if answered {
+                    self.conversation.transcript(at, &text);
+                } else {
+                    self.conversation.transcript_failed(at);
+                }
             }
+            Input::EarlyTranscript { ended, text } => self.conversation.early_transcript(ended, &text),
             Input::Add { messages, respond } => {
                 self.conversation.add_messages(messages);
                 if respond {
@@ -327,7 +328,9 @@ impl Task {
     async fn carry_out(&mut self, answers: &mpsc::Sender<(u64, Answered)>) {
         while let Some(output) = self.conversation.poll_output() {
             match output {
-                Output::Ask(messages) => self.ask(messages, answers.clone()),
+                Output::Ask(messages) => self.ask(messages, answers.clone()).await,
+                Output::Prepare(messages) => self.prepare(messages, answers.clone()),
+                Output::DropPrepared => self.drop_prepared(),
                 Output::CancelAnswer => self.cancel_answer(),
                 Output::Synthesize { id, text } => self.to_speak.push_back((id, text)),
                 Output::Play { id, from } => self.play(id, from).await,
@@ -412,57 +415,57 @@ impl Task {
         }
     }
 
-    fn ask(&mut self, messages: Vec<Message>, answers: mpsc::Sender<(u64, Answered)>) {
+    /// Ask the model to answer `messages`, or take the answer asked ahead for them.
+    async fn ask(&mut self, messages: Vec<Message>, answers: mpsc::Sender<(u64, Answered)>) {
         self.cancel_answer();
-        let number = self.answer.0;
-        let Value::Array(wire) = history(&messages) else { return };
-        let (llm, model) = (self.engines.llm.clone(), self.start.model.clone());
-        let offered = self.start.tools.iter().map(Tool::definition);
-        let tools: Vec<Value> = self.start.gather.iter().flat_map(AiGather::tools).chain(offered).collect();
-        let report = self.report.clone();
-        let task = tokio::spawn(async move {
-            let send = |answered| answers.send((number, answered));
-            let (started, failures) = match llm.answer(&wire, &tools, model.as_deref()).await {
-                Ok((started, passed_over)) => (Some(started), passed_over),
-                Err(failures) => (None, failures),
-            };
-            let count = failures.len();
-            for (i, failure) in failures.iter().enumerate() {
-                let next = i + 1 < count || started.is_some();
-                let _ = send(Answered::ModelFailed { error: failure.to_string(), next }).await;
-            }
-            let Some((mut stream, first)) = started else {
-                let error =
-                    failures.last().map_or("no language model could be asked".into(), ToString::to_string);
-                let _ = send(Answered::Failed(error)).await;
-                return;
-            };
-            let name = model.unwrap_or_else(|| stream.model().to_owned());
-            lock(&report).llm_model = name;
-            let mut next: Option<Result<ChatEvent, ChatError>> = Some(Ok(first));
-            while let Some(event) = next {
-                let answered = match event {
-                    Ok(ChatEvent::Text(piece)) => Answered::Text(piece),
-                    Ok(ChatEvent::Done { usage }) => Answered::Done(usage),
-                    Ok(ChatEvent::ToolCall(call)) if call.name == AiGather::FUNCTION => {
-                        Answered::Gathered(call.arguments)
-                    }
-                    Ok(ChatEvent::ToolCall(call)) => Answered::Tools(vec![call]),
-                    Err(e) => Answered::Failed(e.to_string()),
-                };
-                let last = matches!(answered, Answered::Done(_) | Answered::Failed(_));
-                if send(answered).await.is_err() || last {
-                    return;
+        match self.prepared.take_if(|p| p.messages == messages) {
+            Some(prepared) => {
+                metrics::counter!("bond_assistant_early_answers_total", "outcome" => "used").increment(1);
+                lock(&self.report).early_answers_used += 1;
+                self.answer = (prepared.number, Some(prepared.task));
+                for answered in prepared.held {
+                    self.answered(answered).await;
                 }
-                next = stream.next().await;
             }
-            let _ = send(Answered::Failed("the answer stopped without an end".into())).await;
-        });
-        self.answer.1 = Some(task);
+            None => {
+                self.drop_prepared();
+                self.answer.1 = Some(self.model.read(self.answer.0, &messages, answers));
+            }
+        }
+    }
+
+    /// Ask the model ahead of the turn's end (one such answer at a time).
+    fn prepare(&mut self, messages: Vec<Message>, answers: mpsc::Sender<(u64, Answered)>) {
+        if self.prepared.as_ref().is_some_and(|p| p.messages == messages) {
+            return;
+        }
+        self.drop_prepared();
+        let number = self.next_number();
+        let task = self.model.read(number, &messages, answers);
+        self.prepared = Some(Prepared { messages, number, task, held: Vec::new() });
+    }
+
+    /// The answer asked ahead is not wanted: its reading stops; the tokens it
+    /// was billed for are counted if the model got as far as saying them.
+    fn drop_prepared(&mut self) {
+        let Some(prepared) = self.prepared.take() else { return };
+        metrics::counter!("bond_assistant_early_answers_total", "outcome" => "dropped").increment(1);
+        let usage = prepared.drop_reading();
+        let mut report = lock(&self.report);
+        report.early_answers_dropped += 1;
+        if let Some(usage) = usage {
+            report.usage.prompt_tokens += usage.prompt_tokens;
+            report.usage.completion_tokens += usage.completion_tokens;
+        }
+    }
+
+    fn next_number(&mut self) -> u64 {
+        self.numbered += 1;
+        self.numbered
     }
 
     fn cancel_answer(&mut self) {
-        self.answer.0 += 1;
+        self.answer.0 = self.next_number();
         self.called.clear();
         self.to_speak.clear();
         if let Some(task) = self.answer.1.take() {
@@ -511,6 +514,9 @@ impl Task {
             }
             Note::Ignored { text } => {
                 ("call.ai_assistant.backchannel", fields([("transcript", json!(text))]))
+            }
+            Note::CallerSilent { waited } => {
+                ("call.ai_assistant.caller_silent", fields([("waited_ms", json!(millis(waited)))]))
             }
             Note::AnswerFailed { error } => {
                 let failed = [("stage", json!("llm")), ("error", json!(error)), ("fallback", json!(false))];

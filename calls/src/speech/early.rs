@@ -4,7 +4,9 @@
 //! is handed to the recognizer as an early look; if the quiet lasts, the
 //! utterance that ends is the same audio (`Segmenter::pause_due`) and its
 //! transcript is already there. If the caller speaks on, the look was wasted
-//! and the utterance is transcribed when it ends, as without it.
+//! and the utterance is transcribed when it ends, as without it. How far
+//! into the pause is `assistant.early_look_ms`; the look's transcript also
+//! goes to the agent (`Input::EarlyTranscript`) when early answers are on.
 //!
 //! Only when whisper (embedded, segment at a time) is the first recognizer
 //! and has nothing else to do: a streaming cloud recognizer keeps one stream
@@ -16,8 +18,9 @@ use bond_speech::stt::{SttError, Transcript};
 use super::settings::Side;
 use super::Heard;
 
-/// Frames of quiet (20 ms each) before the early look: 240 ms.
-pub(super) const PAUSE_FRAMES: u32 = 12;
+/// Frames of quiet (20 ms each) before the early look, by default: 240 ms
+/// (`assistant.early_look_ms`).
+pub const PAUSE_FRAMES: u32 = 12;
 
 /// The recognizer's answer for an early look, and what it covered.
 pub(super) struct Early {

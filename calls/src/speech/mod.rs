@@ -39,6 +39,7 @@ const UTTERANCE_QUEUE: usize = 16;
 const CONTEXT_SEGMENTS: usize = 3;
 
 mod early;
+pub use early::PAUSE_FRAMES as EARLY_LOOK_FRAMES;
 mod newest;
 mod on_bridge;
 mod settings;
@@ -305,8 +306,9 @@ impl CallService {
                     }
                     _ => {}
                 }
-                if side == Side::Inbound && now.assistant.is_some() && self.assistant_early {
-                    let look = segmenter.pause_due(early::PAUSE_FRAMES);
+                let early = self.assistant_early.filter(|_| side == Side::Inbound && now.assistant.is_some());
+                if let Some(frames) = early {
+                    let look = segmenter.pause_due(frames);
                     let elapsed = segmenter.elapsed_ms();
                     if let Some(mut h) = look.and_then(|u| Heard::new(side, u, elapsed, rate, now.clone())) {
                         h.early = true;
@@ -374,7 +376,15 @@ impl CallService {
                 if early::worth_it(engines.stt.first_engine(first.as_deref())) {
                     let answer =
                         engines.stt.transcribe_noting(None, audio, &language, first.as_deref(), asked).await;
-                    looked = Some(early::Early::new(&h, answer));
+                    if let (Ok(transcript), true) = (&answer.0, self.assistant_early_answers) {
+                        let text = transcript.text.clone();
+                        let early = assistant::Input::EarlyTranscript { ended: h.ended, text };
+                        self.assistant_hears(&call.call_control_id, early);
+                    }
+                    // A look that failed is not the utterance's answer: it is asked again when it ends.
+                    if answer.0.is_ok() {
+                        looked = Some(early::Early::new(&h, answer));
+                    }
                 }
                 continue;
             }
