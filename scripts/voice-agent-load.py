@@ -110,6 +110,8 @@ def main():
                         help="assistant.early_transcripts (on: Bond's default)")
     parser.add_argument("--early-look-ms", type=int, default=240,
                         help="assistant.early_look_ms (240: Bond's default)")
+    parser.add_argument("--not-heard", choices=["on", "off"], default="on",
+                        help="the not-heard line for a turn no recognizer transcribed (off: bond_not_heard_phrase \"\")")
     parser.add_argument("--early-answers", choices=["on", "off"], default="off",
                         help="assistant.early_answers (off: Bond's default)")
     args = parser.parse_args()
@@ -131,8 +133,10 @@ def main():
             for i in range(args.calls):
                 call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:play?file=caller.wav",
                                                     "from": "+13125550100"})["data"]["call_control_id"]
-                api(bond, "POST", f"/calls/{call}/actions/ai_assistant_start",
-                    {"assistant": {"id": f"assistant-{i}"}, "greeting": "Hello, how can I help?"})
+                start = {"assistant": {"id": f"assistant-{i}"}, "greeting": "Hello, how can I help?"}
+                if args.not_heard == "off":
+                    start["bond_not_heard_phrase"] = ""
+                api(bond, "POST", f"/calls/{call}/actions/ai_assistant_start", start)
                 calls.append(call)
                 time.sleep(args.stagger_ms / 1000)
             time.sleep(max(0.0, started + length + 2 - time.time()))
@@ -168,8 +172,11 @@ def report(args, receiver, calls, wall, cpu, rss, dropped, model_requests):
     print(f"# Voice agents under load: {args.calls} calls\n")
     print(f"{model_name}, {cores} cores; `bond serve` {os.environ.get('BOND_BIN', 'target/debug/bond')}; "
           f"stand-in model: first token after {args.first_token_ms} ms, 2 words per 30 ms; calls {args.stagger_ms} ms apart; "
-          f"early transcripts {args.early_transcripts} ({args.early_look_ms} ms into a pause), early answers {args.early_answers}.\n")
+          f"early transcripts {args.early_transcripts} ({args.early_look_ms} ms into a pause), early answers {args.early_answers}, not-heard line {args.not_heard}.\n")
+    not_heard = sum(t["role"] == "assistant" and t["latency_ms"]["first_token"] is None and t["said"].startswith("Sorry")
+                    for t in turns)
     print(f"- caller turns ended: {len(callers)} of the {3 * len(calls)} lines said; answered: {len(answers_)}; "
+          f"not-heard lines: {not_heard}; "
           f"interrupted answers: {sum(t['interrupted'] for t in turns if t['role'] == 'assistant')}; "
           f"calls whose recognizer refused an utterance (busy): {refused}")
     print(f"- end-of-turn reasons: " + ", ".join(
