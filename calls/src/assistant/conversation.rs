@@ -116,6 +116,17 @@ struct CallerTurn {
     transcribed: Option<Instant>,
 }
 
+impl CallerTurn {
+    /// The turn's words with `more` after them.
+    fn with(&self, more: &str) -> String {
+        if self.text.is_empty() {
+            more.to_owned()
+        } else {
+            format!("{} {more}", self.text)
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Conversation {
     rules: Rules,
@@ -270,10 +281,7 @@ impl Conversation {
             }
             self.interrupt(now);
         }
-        if !self.caller.text.is_empty() {
-            self.caller.text.push(' ');
-        }
-        self.caller.text.push_str(text);
+        self.caller.text = self.caller.with(text);
         self.caller.transcribed = Some(now);
     }
 
@@ -287,11 +295,8 @@ impl Conversation {
         if stale || self.answer.is_some() || !self.caller.pending.is_empty() || !has_words(text) {
             return;
         }
-        let words = if self.caller.text.is_empty() {
-            text.to_owned()
-        } else {
-            format!("{} {text}", self.caller.text)
-        };
+        // Joined as `transcript` will join them, so the turn's `Ask` can match.
+        let words = self.caller.with(text);
         if reading(&words) != EndOfTurn::Complete {
             return; // the turn would wait longer for more: no hurry
         }

@@ -82,6 +82,14 @@ pub(crate) struct Usage {
     pub tts_characters: u64,
 }
 
+impl Usage {
+    /// A model's token counts for one answer, added.
+    pub fn add_tokens(&mut self, chat: bond_speech::chat::Usage) {
+        self.prompt_tokens += chat.prompt_tokens;
+        self.completion_tokens += chat.completion_tokens;
+    }
+}
+
 impl Report {
     pub fn new(start: &AssistantStart) -> Self {
         Self {

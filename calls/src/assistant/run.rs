@@ -237,9 +237,7 @@ impl Task {
             Answered::Text(piece) => self.conversation.answer_text(now, &piece),
             Answered::Done(usage) => {
                 if let Some(usage) = usage {
-                    let mut report = lock(&self.report);
-                    report.usage.prompt_tokens += usage.prompt_tokens;
-                    report.usage.completion_tokens += usage.completion_tokens;
+                    lock(&self.report).usage.add_tokens(usage);
                 }
                 let called = std::mem::take(&mut self.called);
                 let last = called.iter().find_map(|c| self.last_for(c).map(|last| (c, last)));
@@ -454,8 +452,7 @@ impl Task {
         let mut report = lock(&self.report);
         report.early_answers_dropped += 1;
         if let Some(usage) = usage {
-            report.usage.prompt_tokens += usage.prompt_tokens;
-            report.usage.completion_tokens += usage.completion_tokens;
+            report.usage.add_tokens(usage);
         }
     }
 

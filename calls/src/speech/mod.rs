@@ -376,13 +376,13 @@ impl CallService {
                 if early::worth_it(engines.stt.first_engine(first.as_deref())) {
                     let answer =
                         engines.stt.transcribe_noting(None, audio, &language, first.as_deref(), asked).await;
-                    if let (Ok(transcript), true) = (&answer.0, self.assistant_early_answers) {
-                        let text = transcript.text.clone();
-                        let early = assistant::Input::EarlyTranscript { ended: h.ended, text };
-                        self.assistant_hears(&call.call_control_id, early);
-                    }
                     // A look that failed is not the utterance's answer: it is asked again when it ends.
-                    if answer.0.is_ok() {
+                    if let Ok(transcript) = &answer.0 {
+                        if self.assistant_early_answers {
+                            let text = transcript.text.clone();
+                            let early = assistant::Input::EarlyTranscript { ended: h.ended, text };
+                            self.assistant_hears(&call.call_control_id, early);
+                        }
                         looked = Some(early::Early::new(&h, answer));
                     }
                 }
