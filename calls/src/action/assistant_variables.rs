@@ -120,9 +120,10 @@ fn fill(field: &mut Value, values: &HashMap<String, String>, pointer: &str) -> R
     match field {
         Value::String(text) => {
             if let Some(filled) = substitute(text, values).map_err(|why| invalid(why, pointer))? {
-                // A transfer's targets given as one variable: its value is their JSON list.
+                // A transfer's targets given as one variable: its value is their JSON list
+                // (only there: any other field named `targets` keeps its string).
                 *field = match serde_json::from_str::<Value>(&filled) {
-                    Ok(list @ Value::Array(_)) if pointer.ends_with("/targets") => list,
+                    Ok(list @ Value::Array(_)) if pointer.ends_with("/transfer/targets") => list,
                     _ => Value::String(filled),
                 };
             }
