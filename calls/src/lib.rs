@@ -66,6 +66,6 @@ pub use recording::RecordOptions;
 pub use recording_links::RecordingLinks;
 pub use registry::{CallRegistry, Ending};
 pub use service::{BridgeOptions, CallFiles, CallService, Hold};
-pub use speech::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest};
+pub use speech::{SpeechSettings, Tracks, TranscriptionRequest, TranslationRequest, DEFAULT_EARLY_LOOK};
 pub use streaming::stream_request;
 pub use supervise::{supervisor_role, Supervise};

@@ -143,7 +143,7 @@ impl CallService {
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             local_segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             assistant_prices: Arc::default(),
-            assistant_early: Some(crate::speech::EARLY_LOOK_FRAMES),
+            assistant_early: Some(look_frames(crate::speech::DEFAULT_EARLY_LOOK)),
             assistant_early_answers: false,
             peers: None,
             trunk_ip: IpAddr::from([127, 0, 0, 1]),
@@ -173,9 +173,10 @@ impl CallService {
     }
 
     /// Transcribe voice agents' callers early, `pause` into a pause (rounded
-    /// down to 20 ms frames; on by default, 240 ms); `None`: not early.
+    /// down to 20 ms frames; on by default, `speech::DEFAULT_EARLY_LOOK`);
+    /// `None`: not early.
     pub fn with_assistant_early_transcripts(mut self, pause: Option<std::time::Duration>) -> Self {
-        self.assistant_early = pause.map(|p| u32::try_from(p.as_millis() / 20).unwrap_or(u32::MAX));
+        self.assistant_early = pause.map(look_frames);
         self
     }
 
@@ -562,4 +563,9 @@ impl CallService {
             _ => Err(CallError::Ended),
         }
     }
+}
+
+/// A pause as the 20 ms frames of quiet the speech fork counts.
+fn look_frames(pause: std::time::Duration) -> u32 {
+    u32::try_from(pause.as_millis() / 20).unwrap_or(u32::MAX)
 }

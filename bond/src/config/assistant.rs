@@ -51,7 +51,7 @@ impl Default for AssistantConfig {
             fallback_model: "gpt-4o-mini".to_owned(),
             first_token_timeout_ms: 4_000,
             early_transcripts: true,
-            early_look_ms: 240,
+            early_look_ms: bond_calls::DEFAULT_EARLY_LOOK.as_millis() as u64,
             early_answers: false,
             price_currency: "USD".to_owned(),
             price_stt_per_minute: 0.0,

@@ -18,9 +18,9 @@ use bond_speech::stt::{SttError, Transcript};
 use super::settings::Side;
 use super::Heard;
 
-/// Frames of quiet (20 ms each) before the early look, by default: 240 ms
-/// (`assistant.early_look_ms`).
-pub const PAUSE_FRAMES: u32 = 12;
+/// How long into the quiet the early look is taken, by default
+/// (`assistant.early_look_ms`): 12 frames of 20 ms.
+pub const DEFAULT_LOOK: std::time::Duration = std::time::Duration::from_millis(240);
 
 /// The recognizer's answer for an early look, and what it covered.
 pub(super) struct Early {

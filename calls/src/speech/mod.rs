@@ -39,7 +39,7 @@ const UTTERANCE_QUEUE: usize = 16;
 const CONTEXT_SEGMENTS: usize = 3;
 
 mod early;
-pub use early::PAUSE_FRAMES as EARLY_LOOK_FRAMES;
+pub use early::DEFAULT_LOOK as DEFAULT_EARLY_LOOK;
 mod newest;
 mod on_bridge;
 mod settings;
