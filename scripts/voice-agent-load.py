@@ -11,8 +11,10 @@ talked over, as it would be on a real line. `ai_assistant_start` runs on every
 call against a stand-in OpenAI-compatible server (tests/interop/fake_openai.py,
 written from OpenAI's published streaming API) that starts answering after
 `--first-token-ms` and streams two words per chunk every 30 ms; whisper.cpp
-(tiny.en) hears the callers and espeak-ng speaks the agents, in one `bond
-serve` on this machine. Calls start `--stagger-ms` apart.
+(tiny.en) hears the callers and espeak-ng speaks the agents (or, with
+`--voice`, a stand-in ElevenLabs, tests/interop/fake_elevenlabs.py, streaming
+its speech or sending it whole), in one `bond serve` on this machine. Calls
+start `--stagger-ms` apart.
 
 The report gives, over every answered turn, the percentiles of each stage of
 `call.ai_assistant.turn`'s `latency_ms` (from the end of the caller's speech),
@@ -32,6 +34,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "interop"))
 from conftest import Bond, Receiver, api  # noqa: E402
+from fake_elevenlabs import FakeElevenLabs  # noqa: E402
 from fake_openai import FakeChat  # noqa: E402
 
 RATE = 8000
@@ -114,8 +117,19 @@ def main():
                         help="the not-heard line for a turn no recognizer transcribed (off: bond_not_heard_phrase \"\")")
     parser.add_argument("--early-answers", choices=["on", "off"], default="off",
                         help="assistant.early_answers (off: Bond's default)")
+    parser.add_argument("--voice", choices=["espeak", "elevenlabs", "elevenlabs-whole"], default="espeak",
+                        help="espeak-ng (embedded), or a stand-in ElevenLabs streaming its speech "
+                             "(tests/interop/fake_elevenlabs.py), or sending it whole once synthesized")
+    parser.add_argument("--voice-first-ms", type=int, default=150,
+                        help="the stand-in ElevenLabs: its speech starts after this long")
+    parser.add_argument("--voice-speed", type=float, default=2.0,
+                        help="the stand-in ElevenLabs: it synthesizes this many times faster than speech plays")
     args = parser.parse_args()
     model = FakeChat(answers, first_token_delay=args.first_token_ms / 1000, chunk_delay=0.03)
+    voice = None
+    if args.voice != "espeak":
+        voice = FakeElevenLabs(speed=args.voice_speed, first_ms=args.voice_first_ms,
+                               whole=args.voice == "elevenlabs-whole")
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as workdir:
         length = write_caller(os.path.join(data_dir, "caller.wav"), workdir)
@@ -123,7 +137,9 @@ def main():
         bond = Bond(data_dir, {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url,
                                "BOND_ASSISTANT_EARLY_TRANSCRIPTS": flag(args.early_transcripts),
                                "BOND_ASSISTANT_EARLY_LOOK_MS": str(args.early_look_ms),
-                               "BOND_ASSISTANT_EARLY_ANSWERS": flag(args.early_answers)})
+                               "BOND_ASSISTANT_EARLY_ANSWERS": flag(args.early_answers),
+                               **({"BOND_ELEVENLABS_API_KEY": "el-load", "BOND_ELEVENLABS_URL": voice.base_url}
+                                  if voice else {})})
         bond.start()
         try:
             conn = api(bond, "POST", "/call_control_applications",
@@ -156,7 +172,17 @@ def main():
         finally:
             bond.kill()
             model.close()
+            if voice:
+                voice.close()
     report(args, receiver, calls, wall, cpu, rss, dropped, len(model.requests))
+
+
+def voice_named(args):
+    if args.voice == "espeak":
+        return "espeak-ng"
+    how = "whole once synthesized" if args.voice == "elevenlabs-whole" else "streamed"
+    return (f"stand-in ElevenLabs ({how}: speech starts {args.voice_first_ms} ms after the request, "
+            f"synthesized at {args.voice_speed:g}x the speed it plays)")
 
 
 def report(args, receiver, calls, wall, cpu, rss, dropped, model_requests):
@@ -172,7 +198,8 @@ def report(args, receiver, calls, wall, cpu, rss, dropped, model_requests):
     print(f"# Voice agents under load: {args.calls} calls\n")
     print(f"{model_name}, {cores} cores; `bond serve` {os.environ.get('BOND_BIN', 'target/debug/bond')}; "
           f"stand-in model: first token after {args.first_token_ms} ms, 2 words per 30 ms; calls {args.stagger_ms} ms apart; "
-          f"early transcripts {args.early_transcripts} ({args.early_look_ms} ms into a pause), early answers {args.early_answers}, not-heard line {args.not_heard}.\n")
+          f"early transcripts {args.early_transcripts} ({args.early_look_ms} ms into a pause), early answers {args.early_answers}, not-heard line {args.not_heard}; "
+          f"voice {voice_named(args)}.\n")
     not_heard = sum(t["role"] == "assistant" and t["latency_ms"]["first_token"] is None and t["said"].startswith("Sorry")
                     for t in turns)
     print(f"- caller turns ended: {len(callers)} of the {3 * len(calls)} lines said; answered: {len(answers_)}; "

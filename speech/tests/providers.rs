@@ -289,6 +289,65 @@ async fn elevenlabs_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(St
     (url, seen)
 }
 
+/// An ElevenLabs-compatible server that streams one second of speech in
+/// chunks of odd byte counts, and holds the last ones back until `go` is
+/// notified: speech taken in parts must not wait for the whole answer.
+async fn streaming_elevenlabs(go: std::sync::Arc<tokio::sync::Notify>) -> String {
+    let speech = bond_codecs::signals::sine(440.0, 16_000, 16_000, 8_000.0);
+    let bytes: Vec<u8> = speech.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let app = axum::Router::new().route(
+        "/v1/text-to-speech/{voice}/stream",
+        axum::routing::post(move || {
+            let (bytes, go) = (bytes.clone(), go.clone());
+            async move {
+                let chunks: Vec<Vec<u8>> = bytes.chunks(4_001).map(<[u8]>::to_vec).collect();
+                let body = futures_util::stream::unfold((chunks, 0), move |(chunks, i)| {
+                    let go = go.clone();
+                    async move {
+                        if i == 3 {
+                            go.notified().await;
+                        }
+                        let chunk = chunks.get(i)?.clone();
+                        Some((Ok::<_, std::io::Error>(chunk), (chunks, i + 1)))
+                    }
+                });
+                axum::body::Body::from_stream(body)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn elevenlabs_speech_is_taken_in_parts_as_it_streams_samples_split_across_chunks_kept_whole() {
+    use bond_speech::elevenlabs::ElevenLabs;
+    use futures_util::StreamExt;
+    let go = std::sync::Arc::new(tokio::sync::Notify::new());
+    let url = streaming_elevenlabs(go.clone()).await;
+    let voice = ElevenLabs::new(&url, "el-key", "voice-1", "eleven_multilingual_v2");
+    // The server sends 12,003 bytes, then waits: the first part comes without the rest.
+    let parts =
+        tokio::time::timeout(std::time::Duration::from_secs(10), voice.speak_parts("hello", "en", ""))
+            .await
+            .expect("the first part came before the server sent the rest")
+            .unwrap();
+    assert!(parts.first.len() >= 1_600, "at least 100 ms first: {}", parts.first.len());
+    assert!(parts.first.len() < 16_000, "not the whole second");
+    go.notify_one();
+    let mut all = parts.first;
+    let mut rest = parts.rest;
+    let mut more = 0;
+    while let Some(part) = rest.next().await {
+        all.extend(part.unwrap());
+        more += 1;
+    }
+    assert!(more >= 2, "the rest came as the connection gave it: {more} parts");
+    assert_eq!(all, bond_codecs::signals::sine(440.0, 16_000, 16_000, 8_000.0), "every sample, in order");
+}
+
 /// A voice that counts its calls and says nothing useful.
 struct Murmur(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 

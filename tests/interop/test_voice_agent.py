@@ -20,12 +20,12 @@ import struct
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from telnyx import Telnyx
 
 from conftest import API_KEY, bond_with
+from fake_elevenlabs import FakeElevenLabs
 from fake_openai import FakeChat, Failure, ToolCall
 from test_sip_trunk import events, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
 
@@ -439,42 +439,6 @@ def test_a_silent_caller_is_checked_on_twice_then_waited_for(receiver, tmp_path)
     assert len(spoken) == 2, spoken
 
 
-class FakeElevenLabs:
-    """ElevenLabs' streaming text-to-speech as it documents it
-    (`POST /v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000`, the key in
-    `xi-api-key`): answers 16 kHz PCM of a 500 Hz tone, 40 ms per character, and keeps
-    each request as (voice id, key, JSON body)."""
-
-    def __init__(self):
-        self.requests = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                parts = self.path.split("?")[0].split("/")
-                fake.requests.append((parts[3] if len(parts) > 4 else None, self.headers.get("xi-api-key"), body))
-                samples = int(16000 * 0.04 * len(body.get("text", "")))
-                pcm = b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 500 * n / 16000)))
-                               for n in range(samples))
-                self.send_response(200)
-                self.send_header("Content-Type", "audio/pcm")
-                self.send_header("Content-Length", str(len(pcm)))
-                self.end_headers()
-                self.wfile.write(pcm)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_the_agent_speaks_with_the_elevenlabs_voice_and_model_telnyx_names(receiver):
     model, voice = FakeChat(lambda _: "Fine."), FakeElevenLabs()
     env = {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url,
@@ -496,4 +460,37 @@ def test_the_agent_speaks_with_the_elevenlabs_voice_and_model_telnyx_names(recei
     assert voice.requests == [("desk-voice", "el-test",
                                {"text": "Hello there.", "model_id": "eleven_turbo_v2", "language_code": "en"})]
     assert caller.agent_loud_seconds(0.0, caller.now()) > 0.3, "the caller heard the voice's answer"
+    assert not [e for e in events(receiver) if e["event_type"] == "call.ai_assistant.failed"]
+
+
+def test_a_streamed_voice_is_heard_from_its_first_part_on_and_the_rest_follows_without_gaps(receiver):
+    held = threading.Event()
+    model, voice = FakeChat(lambda _: "Fine."), FakeElevenLabs(hold=held)
+    env = {"BOND_ASSISTANT_LLM_BASE_URL": model.base_url,
+           "BOND_ELEVENLABS_API_KEY": "el-test", "BOND_ELEVENLABS_URL": voice.base_url}
+    greeting = "Hello there, and welcome to the shop."  # 37 characters: 1.48 s of the fake's speech
+    try:
+        with bond_with(env) as bond:
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            caller = Caller(media, port)
+            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-stream"}, greeting=greeting)
+            # The voice has sent 300 ms and holds the rest: the caller hears it all the same.
+            caller.wait(lambda: caller.agent_loud_seconds(0.0, caller.now()) >= 0.2, timeout=20)
+            caller.quiet(0.6)
+            assert caller.agent_loud_seconds(0.0, caller.now()) <= 0.32, "only what the voice has sent"
+            released = caller.now()
+            held.set()
+            caller.wait(caller.agent_spoke_and_stopped(released), timeout=20)
+            client.calls.actions.hangup(call)
+            caller_sipp.wait()
+    finally:
+        held.set()
+        model.close()
+        voice.close()
+    assert len(voice.requests) == 1
+    rest = [(t, r > Caller.LOUD) for t, r in caller.heard if t >= released]
+    loud = [t for t, is_loud in rest if is_loud]
+    gaps = [t for t, is_loud in rest if loud[0] <= t <= loud[-1] and not is_loud]
+    assert abs(caller.agent_loud_seconds(released, caller.now()) - 1.18) <= 0.1, "the rest, all of it"
+    assert len(gaps) <= 1, f"the parts follow on from each other: {len(gaps)} quiet frames among them"
     assert not [e for e in events(receiver) if e["event_type"] == "call.ai_assistant.failed"]

@@ -383,8 +383,10 @@ impl Conversation {
         self.poll(now);
     }
 
-    /// A sentence's audio is ready, `length` long; it is played (or held while paused).
-    pub fn audio_ready(&mut self, now: Instant, id: u64, length: Duration) {
+    /// A sentence's audio is ready, `length` long (all of it, or its first
+    /// part when `complete` is false: [`audio_more`](Self::audio_more) brings
+    /// the rest); it is played (or held while paused).
+    pub fn audio_ready(&mut self, now: Instant, id: u64, length: Duration, complete: bool) {
         let Some(answer) = &mut self.answer else { return };
         let Some(at) = answer.synthesizing.iter().position(|(i, _)| *i == id) else { return };
         // The runtime synthesizes one sentence at a time, in order, so they are queued in order.
@@ -395,14 +397,30 @@ impl Conversation {
             answer.latency.first_audio = answer.since_speech(now);
         }
         if answer.paused {
-            answer.playout.hold(id, text, length);
+            answer.playout.hold(id, text, length, complete);
             return;
         }
-        let start = answer.playout.queue(now, id, text, length);
+        let start = answer.playout.queue(now, id, text, length, complete);
         if answering && answer.latency.playing.is_none() {
             answer.latency.playing = answer.since_speech(start);
         }
         self.outputs.push_back(Output::Play { id, from: Duration::ZERO });
+    }
+
+    /// More of a streaming sentence's audio, `more` long: played on, unless paused.
+    pub fn audio_more(&mut self, now: Instant, id: u64, more: Duration) {
+        let Some(answer) = &mut self.answer else { return };
+        if let Some(from) = answer.playout.extend(now, id, more) {
+            self.outputs.push_back(Output::Play { id, from });
+        }
+    }
+
+    /// A streaming sentence's audio is all there (or its stream broke off).
+    pub fn audio_complete(&mut self, now: Instant, id: u64) {
+        if let Some(answer) = &mut self.answer {
+            answer.playout.complete(id);
+        }
+        self.poll(now);
     }
 
     /// A sentence could not be synthesized: it is skipped.
@@ -575,3 +593,7 @@ impl Conversation {
 #[cfg(test)]
 #[path = "conversation_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "conversation_stream_tests.rs"]
+mod stream_tests;

@@ -1,16 +1,16 @@
 use super::*;
 use bond_store::clock::monotonic;
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn drain(c: &mut Conversation) -> Vec<Output> {
+pub(super) fn drain(c: &mut Conversation) -> Vec<Output> {
     std::iter::from_fn(|| c.poll_output()).collect()
 }
 
 /// The ids of the sentences sent to synthesis, in order.
-fn synthesized(outputs: &[Output]) -> Vec<(u64, String)> {
+pub(super) fn synthesized(outputs: &[Output]) -> Vec<(u64, String)> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -20,7 +20,7 @@ fn synthesized(outputs: &[Output]) -> Vec<(u64, String)> {
         .collect()
 }
 
-fn notes(outputs: &[Output]) -> Vec<Note> {
+pub(super) fn notes(outputs: &[Output]) -> Vec<Note> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -31,7 +31,7 @@ fn notes(outputs: &[Output]) -> Vec<Note> {
 }
 
 /// The caller says `text`: speech from `at` for `length`, cut 600 ms later, transcribed 300 ms after that.
-fn caller_says(c: &mut Conversation, at: Instant, length: Duration, text: &str) -> Instant {
+pub(super) fn caller_says(c: &mut Conversation, at: Instant, length: Duration, text: &str) -> Instant {
     c.speech_started(at + ms(60));
     let cut = at + length + ms(600);
     c.speech_ended(cut, at + length, length);
@@ -41,12 +41,12 @@ fn caller_says(c: &mut Conversation, at: Instant, length: Duration, text: &str) 
 }
 
 /// A conversation whose greeting has played out by the returned time.
-fn greeted(rules: Rules) -> (Conversation, Instant) {
+pub(super) fn greeted(rules: Rules) -> (Conversation, Instant) {
     let t0 = monotonic();
     let mut c = Conversation::new(rules, "You are a shop's agent.", Some("Hello, how can I help?"));
     let out = drain(&mut c);
     assert_eq!(synthesized(&out), vec![(1, "Hello, how can I help?".to_owned())]);
-    c.audio_ready(t0, 1, ms(1500));
+    c.audio_ready(t0, 1, ms(1500), true);
     assert_eq!(drain(&mut c), vec![Output::Play { id: 1, from: ms(0) }]);
     c.poll(t0 + ms(1500));
     let out = drain(&mut c);
@@ -55,7 +55,7 @@ fn greeted(rules: Rules) -> (Conversation, Instant) {
 }
 
 /// The caller's turn ends at its deadline; the answer is asked for.
-fn turn_ends(c: &mut Conversation) -> (Instant, Vec<Output>) {
+pub(super) fn turn_ends(c: &mut Conversation) -> (Instant, Vec<Output>) {
     let at = c.deadline().expect("a turn waiting to end");
     c.poll(at);
     (at, drain(c))
@@ -67,7 +67,7 @@ fn answer(c: &mut Conversation, at: Instant, text: &str, per_sentence: Duration)
     c.answer_done(at);
     let sentences = synthesized(&drain(c));
     for (id, _) in &sentences {
-        c.audio_ready(at + ms(200), *id, per_sentence);
+        c.audio_ready(at + ms(200), *id, per_sentence, true);
     }
     drain(c);
     sentences.into_iter().map(|(id, _)| id).collect()
@@ -100,12 +100,12 @@ fn a_finished_sentence_ends_the_turn_once_transcribed_and_the_answer_streams_by_
         vec![(2, "Sure.".to_owned())],
         "the first sentence goes before the rest is written"
     );
-    c.audio_ready(at + ms(500), 2, ms(600));
+    c.audio_ready(at + ms(500), 2, ms(600), true);
     assert_eq!(drain(&mut c), vec![Output::Play { id: 2, from: ms(0) }]);
     c.answer_text(at + ms(600), "your order number?");
     c.answer_done(at + ms(700));
     assert_eq!(synthesized(&drain(&mut c)), vec![(3, "What is your order number?".to_owned())]);
-    c.audio_ready(at + ms(900), 3, ms(1200));
+    c.audio_ready(at + ms(900), 3, ms(1200), true);
     drain(&mut c);
     assert_eq!(c.deadline(), Some(at + ms(2300)), "queued behind the first sentence");
     c.poll(at + ms(2300));
@@ -145,7 +145,7 @@ fn speech_over_the_agent_stops_it_and_only_what_was_heard_is_kept() {
     c.answer_text(at, "We open at nine every weekday morning. ");
     let out = drain(&mut c);
     let (id, _) = synthesized(&out)[0].clone();
-    c.audio_ready(at, id, ms(2000));
+    c.audio_ready(at, id, ms(2000), true);
     drain(&mut c);
     // The model is still writing when the caller cuts in, 1 s into the sentence.
     c.speech_started(at + ms(1000));
@@ -277,12 +277,12 @@ fn a_slow_model_is_covered_by_the_filler_which_stays_out_of_the_history() {
     let out = drain(&mut c);
     let [(filler, text)] = &synthesized(&out)[..] else { panic!("{out:?}") };
     assert_eq!(text, &Rules::default().filler);
-    c.audio_ready(at + limit + ms(100), *filler, ms(900));
+    c.audio_ready(at + limit + ms(100), *filler, ms(900), true);
     drain(&mut c);
     c.answer_text(at + ms(4000), "Your balance is twelve euros.");
     c.answer_done(at + ms(4000));
     let (id, _) = synthesized(&drain(&mut c))[0].clone();
-    c.audio_ready(at + ms(4100), id, ms(1500));
+    c.audio_ready(at + ms(4100), id, ms(1500), true);
     assert_eq!(drain(&mut c), vec![Output::Play { id, from: ms(0) }]);
     c.poll(at + ms(5600));
     let Some(Note::AgentTurn { said, heard, latency, .. }) = notes(&drain(&mut c)).pop() else {
@@ -325,7 +325,7 @@ fn closing_words_follow_the_answer_and_then_the_conversation_is_idle() {
         ["Got it.", "Thank you, goodbye."]
     );
     for (id, _) in &spoken {
-        c.audio_ready(at + ms(200), *id, ms(1000));
+        c.audio_ready(at + ms(200), *id, ms(1000), true);
     }
     assert!(!c.is_idle());
     c.poll(at + ms(2200));
@@ -354,7 +354,7 @@ fn an_answer_that_calls_a_tool_speaks_first_then_goes_on_with_the_result() {
         "what it said before the call is spoken"
     );
     assert!(out.contains(&Output::CallTools(vec![lookup.clone()])), "{out:?}");
-    c.audio_ready(at + ms(500), 2, ms(800));
+    c.audio_ready(at + ms(500), 2, ms(800), true);
     drain(&mut c);
     c.poll(at + ms(1300));
     assert!(notes(&drain(&mut c)).is_empty(), "the answer waits for the tool, though its words have played");
@@ -371,7 +371,7 @@ fn an_answer_that_calls_a_tool_speaks_first_then_goes_on_with_the_result() {
     c.answer_text(at + ms(1600), "It has shipped.");
     c.answer_done(at + ms(1600));
     let ids = synthesized(&drain(&mut c));
-    c.audio_ready(at + ms(1700), ids[0].0, ms(700));
+    c.audio_ready(at + ms(1700), ids[0].0, ms(700), true);
     drain(&mut c);
     c.poll(at + ms(2400));
     let Some(Note::AgentTurn { said, heard, .. }) = notes(&drain(&mut c)).pop() else {
@@ -396,7 +396,7 @@ fn a_caller_who_cuts_in_while_a_tool_runs_drops_its_result() {
     c.answer_text(at + ms(300), "Let me check.");
     c.answer_tools(at + ms(300), vec![tool_call("call_1", "order_status")]);
     drain(&mut c);
-    c.audio_ready(at + ms(400), 2, ms(3000));
+    c.audio_ready(at + ms(400), 2, ms(3000), true);
     drain(&mut c);
     // Real words, long enough to take the turn, while the words play and the tool runs.
     let cut_in = caller_says(&mut c, at + ms(1000), ms(1200), "Actually, never mind.");
@@ -569,7 +569,7 @@ fn a_turn_no_recognizer_could_transcribe_gets_a_not_heard_line_not_silence() {
     assert_eq!(text.join(" "), Rules::default().not_heard, "{out:?}");
     assert!(asked(&out, false).is_none(), "the model is not asked about nothing");
     for (id, _) in &said {
-        c.audio_ready(t0 + ms(1750), *id, ms(1000));
+        c.audio_ready(t0 + ms(1750), *id, ms(1000), true);
     }
     drain(&mut c);
     c.poll(t0 + ms(3800));

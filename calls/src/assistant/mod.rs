@@ -21,6 +21,7 @@ mod report;
 mod rules;
 mod run;
 mod sentences;
+mod speech_parts;
 mod tools;
 mod turn;
 

@@ -9,14 +9,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use bond_codecs::resample::resample_clip;
 use bond_codecs::SampleRate;
-use bond_media_engine::leg::Clip;
 use bond_media_engine::LegId;
 use bond_speech::chat::ToolCall;
-use bond_speech::tts::TTS_RATE;
 use bond_speech::SpeechEngines;
 use bond_store::clock::monotonic;
 use bond_store::CallRecord;
@@ -27,8 +23,13 @@ use tokio::task::JoinHandle;
 use super::conversation::{Conversation, Latency, Message, Note, Output};
 use super::reading::{Answered, Model, Prepared};
 use super::report::{history, lock, Report};
+use super::speech_parts::Resampling;
 use super::tools::{Outcome, Tool};
 use super::{AiGather, AssistantStart, Input};
+use speaking::Spoken;
+
+#[path = "speaking.rs"]
+mod speaking;
 use crate::payload::{fields, millis};
 use crate::service::CallService;
 
@@ -36,14 +37,6 @@ use crate::service::CallService;
 enum Last {
     HangUp,
     Transfer(Box<crate::transfer::Transfer>),
-}
-
-/// A sentence's audio (or why there is none), and how the voices asked before failed.
-struct Spoken {
-    id: u64,
-    text: String,
-    audio: Result<Vec<i16>, String>,
-    failures: Vec<String>,
 }
 
 pub(super) struct Task {
@@ -62,11 +55,13 @@ pub(super) struct Task {
     model: Model,
     /// The last number given to an answer.
     numbered: u64,
-    /// Sentences waiting for synthesis, and whether one is being synthesized.
+    /// Sentences waiting for synthesis, and the one being synthesized.
     to_speak: VecDeque<(u64, String)>,
-    speaking: bool,
-    /// Each sentence's audio at the leg's rate, by the machine's id.
-    audio: HashMap<u64, Arc<[i16]>>,
+    speaking: Option<(u64, JoinHandle<()>)>,
+    /// Each sentence's audio at the leg's rate, by the machine's id, and the
+    /// resampling of the one streaming in.
+    audio: HashMap<u64, Vec<i16>>,
+    resampling: Option<(u64, Resampling)>,
     rate: SampleRate,
     /// `gather_using_ai` has its result, or the model hung up or transferred
     /// the call: the agent ends once it has said its last.
@@ -105,8 +100,9 @@ impl Task {
             model,
             numbered: 0,
             to_speak: VecDeque::new(),
-            speaking: false,
+            speaking: None,
             audio: HashMap::new(),
+            resampling: None,
             rate: SampleRate::Hz8000,
             closing: false,
             last: None,
@@ -132,25 +128,10 @@ impl Task {
                 };
                 break;
             }
-            if !self.speaking {
+            if self.speaking.is_none() {
                 if let Some((id, text)) = self.to_speak.pop_front() {
-                    self.speaking = true;
-                    let (tts, language, voice, tx) = (
-                        self.engines.tts.clone(),
-                        self.start.language.clone(),
-                        self.start.voice.clone(),
-                        spoken_tx.clone(),
-                    );
-                    tokio::spawn(async move {
-                        let (audio, failures) = match tts.speak_noting(&text, &language, &voice).await {
-                            Ok((audio, failures)) => (Ok(audio), failures),
-                            Err(failures) => {
-                                (Err(failures.last().map(ToString::to_string).unwrap_or_default()), failures)
-                            }
-                        };
-                        let failures = failures.iter().map(ToString::to_string).collect();
-                        let _ = tx.send(Spoken { id, text, audio, failures }).await;
-                    });
+                    let task = self.synthesize(id, text, spoken_tx.clone());
+                    self.speaking = Some((id, task));
                 }
             }
             let deadline = self.conversation.deadline().map(tokio::time::Instant::from_std);
@@ -170,11 +151,7 @@ impl Task {
                         prepared.held.push(answered);
                     }
                 }
-                Some(spoken) = spoken.recv() => {
-                    self.speaking = false;
-                    self.stage_failed("tts", &spoken.failures, spoken.audio.is_ok()).await;
-                    self.synthesized(spoken.id, &spoken.text, spoken.audio);
-                }
+                Some(spoken) = spoken.recv() => self.spoken(spoken).await,
                 () = sleep_until(deadline) => self.conversation.poll(monotonic()),
             }
         }
@@ -303,25 +280,6 @@ impl Task {
         self.event("call.ai_gather.partial_results", fields).await;
     }
 
-    fn synthesized(&mut self, id: u64, text: &str, audio: Result<Vec<i16>, String>) {
-        let now = monotonic();
-        let audio =
-            audio.and_then(|a| resample_clip(&a, TTS_RATE.hz(), self.rate).map_err(|e| e.to_string()));
-        match audio {
-            Ok(samples) if !samples.is_empty() => {
-                lock(&self.report).usage.tts_characters += text.chars().count() as u64;
-                let length = Duration::from_millis(samples.len() as u64 * 1000 / u64::from(self.rate.hz()));
-                self.audio.insert(id, Arc::from(samples));
-                self.conversation.audio_ready(now, id, length);
-            }
-            Ok(_) => self.conversation.audio_failed(now, id),
-            Err(e) => {
-                tracing::warn!(call = %self.call.call_control_id, error = %e, "a sentence was not synthesized");
-                self.conversation.audio_failed(now, id);
-            }
-        }
-    }
-
     /// Do what the machine asked, until it asks nothing more.
     async fn carry_out(&mut self, answers: &mpsc::Sender<(u64, Answered)>) {
         while let Some(output) = self.conversation.poll_output() {
@@ -415,7 +373,8 @@ impl Task {
 
     /// Ask the model to answer `messages`, or take the answer asked ahead for them.
     async fn ask(&mut self, messages: Vec<Message>, answers: mpsc::Sender<(u64, Answered)>) {
-        self.cancel_answer();
+        // A new reading, of the same answer (after its tools) or a new one: what was said stays.
+        self.cancel_reading();
         match self.prepared.take_if(|p| p.messages == messages) {
             Some(prepared) => {
                 metrics::counter!("bond_assistant_early_answers_total", "outcome" => "used").increment(1);
@@ -461,22 +420,17 @@ impl Task {
         self.numbered
     }
 
+    /// The answer is not wanted: neither what the model writes nor what is left to say.
     fn cancel_answer(&mut self) {
-        self.answer.0 = self.next_number();
-        self.called.clear();
-        self.to_speak.clear();
-        if let Some(task) = self.answer.1.take() {
-            task.abort();
-        }
+        self.cancel_reading();
+        self.drop_speech();
     }
 
-    async fn play(&mut self, id: u64, from: Duration) {
-        let Some(audio) = self.audio.get(&id) else { return };
-        let skip = (from.as_millis() as usize * self.rate.hz() as usize / 1000).min(audio.len());
-        let samples: Arc<[i16]> = if skip == 0 { audio.clone() } else { Arc::from(&audio[skip..]) };
-        let clip = Clip { id: self.service.next_id(), rate: self.rate, samples, plays: Some(1), duck: false };
-        if let Err(e) = self.service.engine.play(self.leg, clip, false).await {
-            tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's audio was not played");
+    fn cancel_reading(&mut self) {
+        self.answer.0 = self.next_number();
+        self.called.clear();
+        if let Some(task) = self.answer.1.take() {
+            task.abort();
         }
     }
 
@@ -493,7 +447,7 @@ impl Task {
             Note::AgentTurn { said, heard, interrupted, latency } => {
                 // The answer is over: its sentences still waiting would never be played.
                 self.audio.clear();
-                self.to_speak.clear();
+                self.drop_speech();
                 {
                     let mut report = lock(&self.report);
                     report.answered(latency);
