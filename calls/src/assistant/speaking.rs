@@ -119,6 +119,9 @@ impl Task {
     fn synthesized(&mut self, id: u64, text: &str, audio: Result<Vec<i16>, String>) {
         let now = monotonic();
         let resampled = audio.and_then(|a| {
+            if a.is_empty() {
+                return Err("no speech".to_owned());
+            }
             let mut resampling = Resampling::new(TTS_RATE, self.rate).map_err(|e| e.to_string())?;
             let samples = resampling.push(&a).map_err(|e| e.to_string())?;
             self.resampling = Some((id, resampling));
@@ -162,7 +165,10 @@ impl Task {
     pub(super) async fn play(&mut self, id: u64, from: Duration) {
         let Some(audio) = self.audio.get(&id) else { return };
         let skip = (from.as_nanos() * u128::from(self.rate.hz()) / 1_000_000_000) as usize;
-        let samples: Arc<[i16]> = Arc::from(&audio[skip.min(audio.len())..]);
+        let samples: Arc<[i16]> = Arc::from(audio.get(skip..).unwrap_or_default());
+        if samples.is_empty() {
+            return;
+        }
         let clip = Clip { id: self.service.next_id(), rate: self.rate, samples, plays: Some(1), duck: false };
         if let Err(e) = self.service.engine.play(self.leg, clip, false).await {
             tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's audio was not played");
