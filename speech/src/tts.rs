@@ -77,7 +77,8 @@ pub trait TextToSpeech: Send + Sync {
 }
 
 /// espeak-ng's female variant of the language's voice, or its male one for
-/// Telnyx's `male`.
+/// Telnyx's `male` and for a Telnyx Kokoro voice that is male (Kokoro names
+/// its voices by accent and sex: `am_adam`, `bm_george`; `af_heart` is female).
 #[derive(Debug, Default)]
 pub struct Espeak;
 
@@ -92,7 +93,7 @@ impl TextToSpeech for Espeak {
         language: &str,
         voice: &str,
     ) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
-        let voice = if voice.eq_ignore_ascii_case("male") { "male" } else { "female" };
+        let voice = if is_male(voice) { "male" } else { "female" };
         let speech =
             Speech { text: text.to_owned(), ssml: false, language: language.to_owned(), voice: voice.into() };
         Box::pin(async move {
@@ -101,6 +102,12 @@ impl TextToSpeech for Espeak {
             wav::decode(&bytes, TTS_RATE).map_err(failed)
         })
     }
+}
+
+/// Telnyx's `male`, or `Telnyx.KokoroTTS.<accent letter>m...`.
+fn is_male(voice: &str) -> bool {
+    let kokoro = voice.strip_prefix("Telnyx.KokoroTTS.").map(str::as_bytes);
+    voice.eq_ignore_ascii_case("male") || matches!(kokoro, Some([_, b'm', ..]))
 }
 
 /// Voices in order, each behind its breaker.
@@ -170,6 +177,18 @@ mod tests {
                 }
             })
         }
+    }
+
+    #[test]
+    fn telnyxs_male_and_its_male_kokoro_voices_pick_espeaks_male_variant() {
+        for male in ["male", "Male", "Telnyx.KokoroTTS.am_adam", "Telnyx.KokoroTTS.bm_george"] {
+            assert!(is_male(male), "{male}");
+        }
+        for female in ["", "female", "Telnyx.KokoroTTS.af", "Telnyx.KokoroTTS.af_heart"] {
+            assert!(!is_male(female), "{female}");
+        }
+        // A voice whose sex its name does not tell keeps espeak-ng's default (female).
+        assert!(!is_male("AWS.Polly.Matthew"));
     }
 
     #[tokio::test]
