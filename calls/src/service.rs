@@ -567,5 +567,5 @@ impl CallService {
 
 /// A pause as the 20 ms frames of quiet the speech fork counts.
 fn look_frames(pause: std::time::Duration) -> u32 {
-    u32::try_from(pause.as_millis() / 20).unwrap_or(u32::MAX)
+    u32::try_from(pause.as_millis() / u128::from(bond_codecs::FRAME_MS)).unwrap_or(u32::MAX)
 }

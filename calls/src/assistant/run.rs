@@ -26,12 +26,13 @@ use super::report::{history, lock, Report};
 use super::speech_parts::Resampling;
 use super::tools::{Outcome, Tool};
 use super::{AiGather, AssistantStart, Input};
-use speaking::Spoken;
-
-#[path = "speaking.rs"]
-mod speaking;
 use crate::payload::{fields, millis};
 use crate::service::CallService;
+use speaking::Spoken;
+
+/// The task's speech: a child module, so it shares the task's fields.
+#[path = "speaking.rs"]
+mod speaking;
 
 /// What the model's last tool does to the call once the agent has said its last.
 enum Last {

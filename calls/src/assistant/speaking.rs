@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bond_codecs::CodecError;
 use bond_media_engine::leg::Clip;
 use bond_speech::tts::{TtsError, TTS_RATE};
 use bond_store::clock::monotonic;
@@ -90,12 +91,8 @@ impl Task {
             }
             Spoken::More { id, audio } => {
                 let Some((_, resampling)) = self.resampling.as_mut() else { return };
-                match resampling.push(&audio) {
-                    Ok(samples) => self.more_audio(now, id, samples),
-                    Err(e) => {
-                        tracing::warn!(call = %self.call.call_control_id, error = %e, "speech not resampled")
-                    }
-                }
+                let samples = resampling.push(&audio);
+                self.more_audio(now, id, samples);
             }
             Spoken::Done { id, broke } => {
                 self.speaking = None;
@@ -103,12 +100,8 @@ impl Task {
                     tracing::warn!(call = %self.call.call_control_id, error = %why, "a sentence's speech broke off");
                 }
                 if let Some((_, mut resampling)) = self.resampling.take() {
-                    match resampling.finish() {
-                        Ok(samples) => self.more_audio(now, id, samples),
-                        Err(e) => {
-                            tracing::warn!(call = %self.call.call_control_id, error = %e, "speech not resampled")
-                        }
-                    }
+                    let samples = resampling.finish();
+                    self.more_audio(now, id, samples);
                 }
                 self.conversation.audio_complete(now, id);
             }
@@ -141,8 +134,15 @@ impl Task {
         }
     }
 
-    /// More of a sentence's speech, at the leg's rate.
-    fn more_audio(&mut self, now: Instant, id: u64, samples: Vec<i16>) {
+    /// More of a sentence's speech, resampled to the leg's rate.
+    fn more_audio(&mut self, now: Instant, id: u64, samples: Result<Vec<i16>, CodecError>) {
+        let samples = match samples {
+            Ok(samples) => samples,
+            Err(e) => {
+                tracing::warn!(call = %self.call.call_control_id, error = %e, "speech not resampled");
+                return;
+            }
+        };
         let Some(audio) = self.audio.get_mut(&id).filter(|_| !samples.is_empty()) else { return };
         audio.extend_from_slice(&samples);
         let length = self.length_of(&samples);

@@ -14,7 +14,7 @@ pub(super) struct Resampling {
     carry: Vec<i16>,
     /// Output samples still to drop: the filter's delay.
     skip: usize,
-    /// Samples taken in, and given out.
+    /// Samples taken in, and given out (through the filter).
     taken: usize,
     given: usize,
     out: AudioFrame,
@@ -32,7 +32,6 @@ impl Resampling {
     pub fn push(&mut self, part: &[i16]) -> Result<Vec<i16>, CodecError> {
         self.taken += part.len();
         if self.filter.is_none() {
-            self.given += part.len();
             return Ok(part.to_vec());
         }
         self.carry.extend_from_slice(part);
