@@ -70,6 +70,7 @@ pub fn heard_digits(pcm: &[i16]) -> String {
 
 pub mod amd;
 pub mod bond_process;
+pub mod kernel_relay;
 pub mod load;
 pub mod pcmu_feed;
 pub mod rtpengine;

@@ -71,6 +71,23 @@ pub fn proc_usage(pid: u32) -> (u64, u64) {
     (field(11) + field(12), rss)
 }
 
+/// The machine's busy time so far, in clock ticks (1/100 s) over every core:
+/// every process, and the kernel's work in any context (interrupts and
+/// softirqs included), from /proc/stat. Time stolen by the hypervisor is not busy.
+pub fn machine_busy() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum()
+}
+
 /// A UDP port free on 127.0.0.1 right now.
 pub fn free_udp_port() -> Result<u16, String> {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

@@ -1,6 +1,6 @@
 //! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record [--record-rate 16000]] [--unlinked]
-//! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine] [--translate N] [--check] [--srtp]`: bridged SIP
-//! calls through a real Bond (or rtpengine), measured from outside.
+//! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine|kernel|none] [--translate N] [--check] [--srtp]`:
+//! bridged SIP calls through a real Bond (or another relay, `relays.rs`), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
 //! `bridge-load CALLS SECONDS --conference`: SIP calls all in one conference (`one_leg.rs`).
 //!
@@ -20,7 +20,11 @@
 //! the model from `BOND_WHISPER_MODEL` or target/models) and reports each hop's
 //! latency. `--srtp` makes both legs of each pair SRTP (`srtp.rs`). With
 //! `--relay rtpengine` the same pairs are set up in a userspace rtpengine
-//! (`--table=-1`) over its ng protocol, and the same media flows through it.
+//! (`--table=-1`) over its ng protocol, and the same media flows through it;
+//! `--relay kernel` routes them through an in-kernel relay (a tc program on
+//! `lo`, root only) and `--relay none` sends each side straight to the other
+//! (`relays.rs`). Every run also reports the whole machine's CPU, since a
+//! kernel relay's work is done in the senders' system calls.
 //!
 //! With `--echo` each call is one SIP leg: an INVITE into Bond, sent at `R` a
 //! second (default 200), answered through the API the moment its
@@ -54,11 +58,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bond_tests::bond_process::BondProcess;
+use bond_tests::kernel_relay::KernelRelay;
 use bond_tests::load::{
-    self, clock, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs, Sleeper,
+    self, clock, machine_busy, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
+    Sleeper,
 };
 use bond_tests::rtpengine::RtpEngine;
-use bond_tests::sip_lite;
 use bond_tests::stamped::wall_us;
 use bond_tests::translated_calls;
 use serde_json::json;
@@ -67,9 +72,11 @@ use tokio::net::UdpSocket;
 mod media;
 mod one_leg;
 mod pacing;
+mod relays;
 mod sip;
 mod srtp;
 use media::{bind_media, opus_packet, receive, send_media, Received, Side, Window, SOCKETS};
+use relays::Relay;
 use sip::{sip_peer, Trunk};
 
 /// Pairs set up at once.
@@ -84,7 +91,7 @@ struct Options {
     record: bool,
     /// Record at this rate (`record_start`'s `sample_rate`) rather than the leg's.
     record_rate: Option<u32>,
-    rtpengine: bool,
+    relay: Relay,
     /// Live-translated calls beside the pairs.
     translate: usize,
     /// Fail unless every packet crossed and no call ended early.
@@ -251,28 +258,6 @@ fn event_counts(bond: &BondProcess) -> HashMap<String, usize> {
     seen
 }
 
-/// Set up every pair in rtpengine: A offers, B answers.
-async fn setup_rtpengine(
-    rtpengine: &mut RtpEngine,
-    a_media: &[SocketAddr],
-    b_media: &[SocketAddr],
-    targets: &Arc<Mutex<Targets>>,
-) -> Result<(), String> {
-    for i in 0..a_media.len() {
-        let call = format!("call-{i}");
-        let (from_tag, to_tag) = (format!("a{i}"), format!("b{i}"));
-        let offer = sip_lite::sdp(a_media[i], PCMU);
-        let to_b = rtpengine.negotiate("offer", &call, &[("from-tag", &from_tag)], &offer).await?;
-        let answer = sip_lite::sdp(b_media[i], PCMU);
-        let tags = [("from-tag", from_tag.as_str()), ("to-tag", to_tag.as_str())];
-        let to_a = rtpengine.negotiate("answer", &call, &tags, &answer).await?;
-        let mut t = targets.lock().expect("lock");
-        t.b[i] = sip_lite::media_addr(&to_b);
-        t.a[i] = sip_lite::media_addr(&to_a);
-    }
-    Ok(())
-}
-
 async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, String> {
     let sockets: Vec<Vec<Arc<std::net::UdpSocket>>> = {
         let mut sides = Vec::new();
@@ -321,37 +306,56 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         origin,
         window.clone(),
     ));
-    let (mut bond, mut rtpengine) = (None, None);
-    let (pid, rss_idle) = if options.rtpengine {
-        let mut engine = RtpEngine::start(load::free_udp_port()?, (40_000, 49_999)).await?;
-        let idle = proc_usage(engine.pid()).1;
-        setup_rtpengine(&mut engine, &a_media, &b_media, &targets).await?;
-        let pid = engine.pid();
-        rtpengine = Some(engine);
-        (pid, idle)
-    } else {
-        let seconds = options.seconds;
-        let process = BondProcess::start(&bond_bin, |dir| match options.translate {
-            0 => Ok(()),
-            _ => translated_calls::write_customer(dir, seconds),
-        })
-        .await?;
-        let idle = proc_usage(process.pid()).1;
-        let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
-        tokio::spawn(sip_peer(sip.clone(), b_media.clone(), (options.opus_b, options.srtp), targets.clone()));
-        let trunk = Trunk::new(&process, sip, options.srtp).await?;
-        let setup = Setup { bond: &process, options: &options, a_media: &a_media, targets: &targets, trunk };
-        if options.echo {
-            one_leg::setup_echo(&setup).await?;
-        } else if options.conference {
-            one_leg::setup_conference(&setup).await?;
-        } else {
-            setup_bond(&setup).await?;
+    let (mut bond, mut rtpengine, mut kernel) = (None, None, None);
+    let (pid, rss_idle) = match options.relay {
+        Relay::RtpEngine => {
+            let mut engine = RtpEngine::start(load::free_udp_port()?, (40_000, 49_999)).await?;
+            let idle = proc_usage(engine.pid()).1;
+            relays::setup_rtpengine(&mut engine, &a_media, &b_media, &targets).await?;
+            let pid = engine.pid();
+            rtpengine = Some(engine);
+            (Some(pid), idle)
         }
-        translated_calls::start(&process, options.translate).await?;
-        let pid = process.pid();
-        bond = Some(process);
-        (pid, idle)
+        Relay::Kernel => {
+            let mut relay = KernelRelay::start("lo")?;
+            let ports = relays::setup_kernel(&mut relay, &a_media, &b_media, &targets)?;
+            kernel = Some((relay, ports));
+            (None, 0)
+        }
+        Relay::None => {
+            relays::setup_direct(&a_media, &b_media, &targets);
+            (None, 0)
+        }
+        Relay::Bond => {
+            let seconds = options.seconds;
+            let process = BondProcess::start(&bond_bin, |dir| match options.translate {
+                0 => Ok(()),
+                _ => translated_calls::write_customer(dir, seconds),
+            })
+            .await?;
+            let idle = proc_usage(process.pid()).1;
+            let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
+            tokio::spawn(sip_peer(
+                sip.clone(),
+                b_media.clone(),
+                (options.opus_b, options.srtp),
+                targets.clone(),
+            ));
+            let trunk = Trunk::new(&process, sip, options.srtp).await?;
+            let setup =
+                Setup { bond: &process, options: &options, a_media: &a_media, targets: &targets, trunk };
+            if options.echo {
+                one_leg::setup_echo(&setup).await?;
+            } else if options.conference {
+                one_leg::setup_conference(&setup).await?;
+            } else {
+                setup_bond(&setup).await?;
+            }
+            translated_calls::start(&process, options.translate).await?;
+            let pid = process.pid();
+            bond = Some(process);
+            (Some(pid), idle)
+        }
     };
     if !all_known(&targets, options.echo || options.conference) {
         return Err("a side has no address".into());
@@ -359,7 +363,9 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     window.start_us.store(wall_us(origin), Ordering::Relaxed);
-    let (cpu_before, _) = proc_usage(pid);
+    let usage = |pid: Option<u32>| pid.map_or((0, 0), proc_usage);
+    let (cpu_before, _) = usage(pid);
+    let (machine_before, generator_before) = (machine_busy(), proc_usage(std::process::id()).0);
     let metrics_before = match &bond {
         Some(b) => b.metrics().await?,
         None => String::new(),
@@ -370,7 +376,8 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
     window.stop.store(true, Ordering::Relaxed);
     let overslept = sleeper.stop();
     let elapsed = measured_from.elapsed();
-    let (cpu_after, rss_after) = proc_usage(pid);
+    let (cpu_after, rss_after) = usage(pid);
+    let (machine_after, generator_after) = (machine_busy(), proc_usage(std::process::id()).0);
     let (sent, ticks) = sender.await.map_err(|e| e.to_string())?;
     tokio::time::sleep(Duration::from_millis(500)).await; // the last packets cross
     let _ = stop_tx.send(true);
@@ -398,12 +405,17 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
             *ended.entry(payload["hangup_cause"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
         }
     }
-    drop((bond, rtpengine));
+    let forwarded = match &mut kernel {
+        Some((relay, _)) => format!("\nforwarded in the kernel={}", relays::forwarded(relay, &targets)?),
+        None => String::new(),
+    };
+    drop((bond, rtpengine, kernel));
 
     let cpu_share = (cpu_after - cpu_before) as f64 / 100.0 / elapsed.as_secs_f64();
-    let relay = if options.rtpengine { "rtpengine (userspace)" } else { "bond" };
+    let relay = options.relay.name();
+    let share = |ticks: u64| ticks as f64 / 100.0 / elapsed.as_secs_f64() * 100.0;
     let mode: String = match std::env::var("BOND_RTP_PASSTHROUGH").as_deref() {
-        _ if options.rtpengine => "relay".into(),
+        _ if options.relay != Relay::Bond => "relay".into(),
         Ok("false") => "decode and re-encode (passthrough off)".into(),
         _ if options.opus_b => match std::env::var("BOND_OPUS_COMPLEXITY") {
             Ok(c) => format!("PCMU <-> Opus (opus_complexity {c})"),
@@ -459,7 +471,8 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
          {latency}, marked packets, ms: p50={:.2} p99={:.2} max={:.2}\n\
          marked packets {}{paced}{timers}{recorded}{translated}\n\
          {overslept}\n\
-         {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call)",
+         {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call){forwarded}\n\
+         machine cpu (every process, the kernel's work in any context)={:.1}% of one core; generator cpu={:.1}%",
         options.pairs,
         options.seconds,
         options.record,
@@ -477,6 +490,8 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         rss_after / 1024,
         rss_idle / 1024,
         rss_after.saturating_sub(rss_idle) as f64 / options.pairs as f64,
+        share(machine_after - machine_before),
+        share(generator_after - generator_before),
     );
     if options.check && (!ended.is_empty() || missing > 0 || got.marked + got.unmarked == 0) {
         return Err(format!("{report}\n--check: every packet must cross and every call last the run"));
@@ -502,7 +517,10 @@ async fn main() -> ExitCode {
         opus_b: args.flag("--b-codec").is_some_and(|c| c == "opus"),
         record: args.has("--record") || args.has("--record-rate"),
         record_rate: args.flag("--record-rate").and_then(|r| r.parse().ok()),
-        rtpengine: args.flag("--relay").is_some_and(|r| r == "rtpengine"),
+        relay: match Relay::parse(args.flag("--relay").as_deref()) {
+            Ok(relay) => relay,
+            Err(e) => return load::finish("bridge-load", Err(e)),
+        },
         translate: args.flag("--translate").and_then(|n| n.parse().ok()).unwrap_or(0),
         check: args.has("--check"),
         unlinked: args.has("--unlinked"),
@@ -518,17 +536,19 @@ async fn main() -> ExitCode {
     if args.has("--record-rate") && options.record_rate.is_none() {
         return load::finish("bridge-load", Err("--record-rate takes a rate in Hz (16000)".into()));
     }
-    if (options.echo || options.conference) && (options.rtpengine || options.opus_b || options.record) {
+    if (options.echo || options.conference)
+        && (options.relay != Relay::Bond || options.opus_b || options.record)
+    {
         return load::finish(
             "bridge-load",
             Err("--echo and --conference run plain PCMU calls into Bond".into()),
         );
     }
-    if options.srtp && (options.rtpengine || options.echo || options.opus_b) {
+    if options.srtp && (options.relay != Relay::Bond || options.echo || options.opus_b) {
         return load::finish("bridge-load", Err("--srtp runs PCMU pairs through Bond".into()));
     }
-    if options.rtpengine && (options.opus_b || options.record || options.translate > 0) {
-        return load::finish("bridge-load", Err("rtpengine runs the plain PCMU relay only".into()));
+    if options.relay != Relay::Bond && (options.opus_b || options.record || options.translate > 0) {
+        return load::finish("bridge-load", Err("other relays run the plain PCMU relay only".into()));
     }
     let result = run(options, args.bond_bin()).await;
     load::finish("bridge-load", result)

@@ -1,0 +1,138 @@
+// The in-kernel passthrough relay measured for issue 45 (kernel_relay.rs loads it).
+//
+// A tc classifier on an interface's ingress. A UDP datagram addressed to a
+// relay port that has a route, from the peer the route expects, carrying RTP on
+// the route's payload type, is rewritten as the relay would send it to the
+// bridged leg's peer: source and destination address and port, the payload
+// type, the SSRC, the sequence number and timestamp moved by the route's
+// offsets; the IP and UDP checksums follow. The packet then carries on up the
+// stack, which delivers it to the new destination: on the loopback interface
+// that is the far peer's socket, with no process woken on the way. Anything
+// else (RTCP, telephone-events, other peers, other SSRCs) passes untouched to
+// the relay's own socket.
+//
+// Sending to a peer on another host would need bpf_fib_lookup and
+// bpf_redirect_neigh to the egress interface; that is not measured here.
+
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// Keep both layouts in step with kernel_relay.rs.
+struct key {
+    __be32 addr;
+    __be16 port;
+    __u16 pad;
+};
+
+struct route {
+    __be32 peer_addr; // the source expected; 0: any
+    __be16 peer_port; // 0: any
+    __be16 out_sport;
+    __be32 out_saddr;
+    __be32 out_daddr;
+    __be16 out_dport;
+    __u8 in_pt;
+    __u8 out_pt;
+    __u32 in_ssrc; // the incoming stream the offsets were taken for; 0: any
+    __u32 out_ssrc;
+    __u32 ts_offset;
+    __u16 seq_offset;
+    __u16 pad;
+    __u64 packets;
+    __u64 bytes;
+};
+_Static_assert(sizeof(struct key) == 8, "key layout");
+_Static_assert(offsetof(struct route, packets) == 40 && sizeof(struct route) == 56, "route layout");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct key);
+    __type(value, struct route);
+} routes SEC(".maps");
+
+#define IP_OFF ETH_HLEN
+#define UDP_OFF (IP_OFF + sizeof(struct iphdr))
+#define RTP_OFF (UDP_OFF + sizeof(struct udphdr))
+#define RTP_HEADER 12
+#define IP_CSUM (IP_OFF + offsetof(struct iphdr, check))
+#define UDP_CSUM (UDP_OFF + offsetof(struct udphdr, check))
+#define L4 BPF_F_MARK_MANGLED_0
+
+SEC("classifier")
+int relay(struct __sk_buff *skb)
+{
+    void *data = (void *)(long)skb->data;
+    void *end = (void *)(long)skb->data_end;
+    if (data + RTP_OFF + RTP_HEADER > end)
+        return TC_ACT_OK;
+    struct ethhdr *eth = data;
+    struct iphdr *ip = data + IP_OFF;
+    struct udphdr *udp = data + UDP_OFF;
+    __u8 *rtp = data + RTP_OFF;
+    if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_UDP
+        || (ip->frag_off & bpf_htons(0x3fff)))
+        return TC_ACT_OK;
+
+    struct key key = { .addr = ip->daddr, .port = udp->dest, .pad = 0 };
+    struct route *r = bpf_map_lookup_elem(&routes, &key);
+    if (!r)
+        return TC_ACT_OK;
+    if ((r->peer_addr && r->peer_addr != ip->saddr) || (r->peer_port && r->peer_port != udp->source))
+        return TC_ACT_OK;
+    if ((rtp[0] >> 6) != 2 || (rtp[1] & 0x7f) != r->in_pt)
+        return TC_ACT_OK;
+
+    __be32 old_saddr = ip->saddr, old_daddr = ip->daddr;
+    __be16 old_sport = udp->source, old_dport = udp->dest;
+    __be16 old_first, old_seq;
+    __be32 old_ts, old_ssrc;
+    __builtin_memcpy(&old_first, rtp, 2);
+    __builtin_memcpy(&old_seq, rtp + 2, 2);
+    __builtin_memcpy(&old_ts, rtp + 4, 4);
+    __builtin_memcpy(&old_ssrc, rtp + 8, 4);
+    if (r->in_ssrc && bpf_ntohl(old_ssrc) != r->in_ssrc)
+        return TC_ACT_OK;
+
+    __be32 saddr = r->out_saddr, daddr = r->out_daddr;
+    __be16 sport = r->out_sport, dport = r->out_dport;
+    __be16 first = bpf_htons((bpf_ntohs(old_first) & 0xff80) | r->out_pt);
+    __be16 seq = bpf_htons((__u16)(bpf_ntohs(old_seq) + r->seq_offset));
+    __be32 ts = bpf_htonl(bpf_ntohl(old_ts) + r->ts_offset);
+    __be32 ssrc = bpf_htonl(r->out_ssrc);
+
+    // The checksums first (these helpers know a loopback packet's checksum is
+    // still to be completed and touch only what they must), then the fields.
+    bpf_l3_csum_replace(skb, IP_CSUM, old_saddr, saddr, 4);
+    bpf_l3_csum_replace(skb, IP_CSUM, old_daddr, daddr, 4);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_saddr, saddr, L4 | BPF_F_PSEUDO_HDR | 4);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_daddr, daddr, L4 | BPF_F_PSEUDO_HDR | 4);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_sport, sport, L4 | 2);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_dport, dport, L4 | 2);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_first, first, L4 | 2);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_seq, seq, L4 | 2);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_ts, ts, L4 | 4);
+    bpf_l4_csum_replace(skb, UDP_CSUM, old_ssrc, ssrc, L4 | 4);
+    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, saddr), &saddr, 4, 0);
+    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, daddr), &daddr, 4, 0);
+    bpf_skb_store_bytes(skb, UDP_OFF + offsetof(struct udphdr, source), &sport, 2, 0);
+    bpf_skb_store_bytes(skb, UDP_OFF + offsetof(struct udphdr, dest), &dport, 2, 0);
+    bpf_skb_store_bytes(skb, RTP_OFF, &first, 2, 0);
+    bpf_skb_store_bytes(skb, RTP_OFF + 2, &seq, 2, 0);
+    bpf_skb_store_bytes(skb, RTP_OFF + 4, &ts, 4, 0);
+    bpf_skb_store_bytes(skb, RTP_OFF + 8, &ssrc, 4, 0);
+
+    __sync_fetch_and_add(&r->packets, 1);
+    __sync_fetch_and_add(&r->bytes, skb->len);
+    return TC_ACT_OK;
+}
+
+// Bond's own licence: the program calls no helper the kernel keeps for GPL code.
+char LICENSE[] SEC("license") = "Apache-2.0";

@@ -1,0 +1,82 @@
+//! The in-kernel relay `bridge-load --relay kernel` measures (issue 45): a
+//! routed relay port's RTP reaches the far peer from the relay's other port,
+//! rewritten as a passthrough leg rewrites it, and everything else still
+//! reaches the relay's own socket. Needs root, clang and libbpf-dev, as the
+//! test suite's machines have (`scripts/test`).
+
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::Duration;
+
+use bond_tests::kernel_relay::{KernelRelay, Route};
+
+fn socket() -> (UdpSocket, SocketAddrV4) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    let SocketAddr::V4(addr) = socket.local_addr().expect("bound") else { unreachable!("bound to IPv4") };
+    (socket, addr)
+}
+
+fn rtp(payload_type: u8, seq: u16, timestamp: u32, ssrc: u32) -> Vec<u8> {
+    let mut packet = vec![0x80, 0x80 | payload_type];
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&timestamp.to_be_bytes());
+    packet.extend_from_slice(&ssrc.to_be_bytes());
+    packet.extend((0..160).map(|i| i as u8));
+    packet
+}
+
+fn receive(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = [0u8; 1500];
+    let (n, from) = socket.recv_from(&mut buf).expect("a datagram within 2 s");
+    (buf[..n].to_vec(), from)
+}
+
+#[test]
+fn a_routed_packet_reaches_the_far_peer_rewritten_and_the_rest_reaches_the_relay() {
+    let mut relay = KernelRelay::start("lo").expect("the relay program attaches");
+    let ((a, a_addr), (b, b_addr)) = (socket(), socket());
+    let ((relay_a, relay_a_addr), (_relay_b, relay_b_addr)) = (socket(), socket());
+    let route = Route {
+        from: a_addr,
+        via: relay_b_addr,
+        to: b_addr,
+        in_pt: 0,
+        out_pt: 8,
+        in_ssrc: 0x1111_2222,
+        out_ssrc: 0xabcd_ef01,
+        seq_offset: 1_000,
+        ts_offset: 160_000,
+    };
+    relay.route(relay_a_addr, &route).expect("route");
+
+    let sent = rtp(0, 65_000, 0xffff_ff00, 0x1111_2222);
+    a.send_to(&sent, relay_a_addr).expect("send");
+    let (got, from) = receive(&b);
+    assert_eq!(from, SocketAddr::V4(relay_b_addr), "sent from the relay's far port");
+    assert_eq!(got[0], 0x80, "version 2, no padding, extension or CSRCs");
+    assert_eq!(got[1], 0x80 | 8, "the marker kept, the far side's payload type");
+    assert_eq!(u16::from_be_bytes([got[2], got[3]]), 65_000u16.wrapping_add(1_000));
+    assert_eq!(u32::from_be_bytes(got[4..8].try_into().unwrap()), 0xffff_ff00u32.wrapping_add(160_000));
+    assert_eq!(u32::from_be_bytes(got[8..12].try_into().unwrap()), 0xabcd_ef01);
+    assert_eq!(got[12..], sent[12..], "the payload as it came");
+    // Ethernet, IPv4 and UDP headers around the datagram.
+    assert_eq!(relay.forwarded(relay_a_addr).expect("counts"), (1, (14 + 20 + 8 + sent.len()) as u64));
+
+    // Another stream, a telephone-event, another sender: the relay's socket has them, untouched.
+    let (other, _) = socket();
+    for (sender, packet) in [
+        (&a, rtp(0, 1, 2, 0x3333_4444)),
+        (&a, rtp(101, 1, 2, 0x1111_2222)),
+        (&other, rtp(0, 1, 2, 0x1111_2222)),
+    ] {
+        sender.send_to(&packet, relay_a_addr).expect("send");
+        let (got, from) = receive(&relay_a);
+        assert_eq!(got, packet);
+        assert_eq!(from, sender.local_addr().unwrap());
+    }
+    assert_eq!(relay.forwarded(relay_a_addr).expect("counts").0, 1);
+
+    drop(relay);
+    a.send_to(&sent, relay_a_addr).expect("send");
+    assert_eq!(receive(&relay_a).0, sent, "the program is gone with the relay");
+}
