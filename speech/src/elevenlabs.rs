@@ -10,13 +10,17 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use serde_json::json;
 
-use super::tls::{http_client, TlsConfig};
+use super::tls::{streaming_http_client, TlsConfig};
 use super::tts::{SpeechParts, TextToSpeech, TtsError};
 
 const NAME: &str = "elevenlabs";
-const TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the server may keep Bond waiting: for its answer to start, and
+/// between two chunks of it.
+const IDLE: Duration = Duration::from_secs(15);
 /// Longest answer taken: 2 minutes of 16 kHz speech.
 const MAX_BYTES: usize = 16_000 * 2 * 120;
+/// How long a whole answer may take: [`MAX_BYTES`] streamed at the speed it plays, and a minute more.
+const TOTAL: Duration = Duration::from_secs(180);
 /// The first part handed over: 100 ms of speech (less if that is all there is).
 const FIRST_PART_BYTES: usize = 16_000 * 2 / 10;
 
@@ -27,22 +31,39 @@ pub struct ElevenLabs {
     api_key: String,
     voice_id: String,
     model_id: String,
+    idle: Duration,
+    total: Duration,
+    tls: Option<TlsConfig>,
 }
 
 impl ElevenLabs {
     pub fn new(base_url: &str, api_key: &str, voice_id: &str, model_id: &str) -> Self {
         Self {
-            http: http_client(TIMEOUT, None),
+            http: reqwest::Client::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
             voice_id: voice_id.to_owned(),
             model_id: model_id.to_owned(),
+            idle: IDLE,
+            total: TOTAL,
+            tls: None,
         }
+        .connected()
     }
 
     /// Verify the server's certificate against `tls` (see [`crate::tls`]).
     pub fn trusting(self, tls: TlsConfig) -> Self {
-        Self { http: http_client(TIMEOUT, Some(&tls)), ..self }
+        Self { tls: Some(tls), ..self }.connected()
+    }
+
+    /// Wait at most `idle` for the server (its answer's start, each chunk) and
+    /// `total` for a whole answer, rather than 15 s and 3 minutes.
+    pub fn with_timeouts(self, idle: Duration, total: Duration) -> Self {
+        Self { idle, total, ..self }.connected()
+    }
+
+    fn connected(self) -> Self {
+        Self { http: streaming_http_client(self.idle, self.total, self.tls.as_ref()), ..self }
     }
 }
 

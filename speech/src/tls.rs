@@ -12,7 +12,20 @@ pub type TlsConfig = Arc<rustls::ClientConfig>;
 
 /// An HTTP client with `timeout` that trusts `tls` (the public roots without it).
 pub(crate) fn http_client(timeout: Duration, tls: Option<&TlsConfig>) -> reqwest::Client {
-    let builder = reqwest::Client::builder().timeout(timeout);
+    build(reqwest::Client::builder().timeout(timeout), tls)
+}
+
+/// An HTTP client for answers read as they stream: `total` bounds a whole
+/// request, `idle` each wait for the server (its answer's start, each chunk).
+pub(crate) fn streaming_http_client(
+    idle: Duration,
+    total: Duration,
+    tls: Option<&TlsConfig>,
+) -> reqwest::Client {
+    build(reqwest::Client::builder().timeout(total).read_timeout(idle), tls)
+}
+
+fn build(builder: reqwest::ClientBuilder, tls: Option<&TlsConfig>) -> reqwest::Client {
     let builder = match tls {
         Some(tls) => builder.use_preconfigured_tls(rustls::ClientConfig::clone(tls)),
         None => builder,

@@ -289,6 +289,14 @@ async fn elevenlabs_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(St
     (url, seen)
 }
 
+/// Serve `app` on a free local port; its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 /// An ElevenLabs-compatible server that streams one second of speech in
 /// chunks of odd byte counts, and holds the last ones back until `go` is
 /// notified: speech taken in parts must not wait for the whole answer.
@@ -315,10 +323,7 @@ async fn streaming_elevenlabs(go: std::sync::Arc<tokio::sync::Notify>) -> String
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    serve(app).await
 }
 
 #[tokio::test]
@@ -346,6 +351,39 @@ async fn elevenlabs_speech_is_taken_in_parts_as_it_streams_samples_split_across_
     }
     assert!(more >= 2, "the rest came as the connection gave it: {more} parts");
     assert_eq!(all, bond_codecs::signals::sine(440.0, 16_000, 16_000, 8_000.0), "every sample, in order");
+}
+
+/// An ElevenLabs-compatible server that streams eight chunks of 100 ms of
+/// speech, each `gap` after the one before (the first too, after the headers).
+async fn paced_elevenlabs(gap: std::time::Duration) -> String {
+    let app = axum::Router::new().route(
+        "/v1/text-to-speech/{voice}/stream",
+        axum::routing::post(move || async move {
+            let body = futures_util::stream::unfold(0, move |i| async move {
+                (i < 8).then_some(())?;
+                tokio::time::sleep(gap).await;
+                Some((Ok::<_, std::io::Error>(vec![1u8; 3_200]), i + 1))
+            });
+            axum::body::Body::from_stream(body)
+        }),
+    );
+    serve(app).await
+}
+
+#[tokio::test]
+async fn an_elevenlabs_answer_may_stream_for_longer_than_the_idle_wait_but_not_stall_past_it() {
+    use bond_speech::elevenlabs::ElevenLabs;
+    use std::time::Duration;
+    let (idle, total) = (Duration::from_millis(400), Duration::from_secs(10));
+    let steady = paced_elevenlabs(Duration::from_millis(100)).await;
+    let voice = ElevenLabs::new(&steady, "el-key", "voice-1", "m").with_timeouts(idle, total);
+    let speech = voice.speak("hello", "en", "").await.expect("0.8 s of streaming, never 0.4 s quiet");
+    assert_eq!(speech.len(), 8 * 1_600, "every chunk");
+
+    let stalling = paced_elevenlabs(Duration::from_millis(900)).await;
+    let voice = ElevenLabs::new(&stalling, "el-key", "voice-1", "m").with_timeouts(idle, total);
+    let err = voice.speak("hello", "en", "").await.expect_err("a server quiet for 0.9 s");
+    assert_eq!(err.0, "elevenlabs", "{err:?}");
 }
 
 /// A voice that counts its calls and says nothing useful.
