@@ -371,12 +371,9 @@ pub fn speak_request(body: &Value) -> Result<PlaybackRequest, CallError> {
             return Err(CallError::invalid("10002", "payload_type must be text or ssml", "/payload_type"))
         }
     };
-    let speech = Speech {
-        text: text.to_owned(),
-        ssml,
-        language: body.get("language").and_then(Value::as_str).unwrap_or("en-US").to_owned(),
-        voice: body.get("voice").and_then(Value::as_str).unwrap_or("female").to_owned(),
-    };
+    let language = body.get("language").and_then(Value::as_str).unwrap_or("en-US");
+    let voice = body.get("voice").and_then(Value::as_str).unwrap_or("female");
+    let speech = Speech::in_place_of(text.to_owned(), ssml, language, voice);
     queued(body, AudioSource::Speech(speech), false)
 }
 

@@ -24,6 +24,7 @@ pub mod segmenter;
 pub mod stt;
 pub mod tls;
 pub mod tts;
+pub mod voices;
 #[cfg(feature = "whisper")]
 pub mod whisper;
 mod ws_session;

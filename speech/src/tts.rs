@@ -76,9 +76,9 @@ pub trait TextToSpeech: Send + Sync {
     }
 }
 
-/// espeak-ng's female variant of the language's voice, or its male one for
-/// Telnyx's `male` and for a Telnyx Kokoro voice that is male (Kokoro names
-/// its voices by accent and sex: `am_adam`, `bm_george`; `af_heart` is female).
+/// espeak-ng in place of the voice named: its language and sex when the
+/// name tells them (`voices.rs`), else the language asked for and espeak-ng's
+/// female variant.
 #[derive(Debug, Default)]
 pub struct Espeak;
 
@@ -93,21 +93,13 @@ impl TextToSpeech for Espeak {
         language: &str,
         voice: &str,
     ) -> BoxFuture<'static, Result<Vec<i16>, TtsError>> {
-        let voice = if is_male(voice) { "male" } else { "female" };
-        let speech =
-            Speech { text: text.to_owned(), ssml: false, language: language.to_owned(), voice: voice.into() };
+        let speech = Speech::in_place_of(text.to_owned(), false, language, voice);
         Box::pin(async move {
             let failed = |e: String| TtsError("espeak-ng", e);
             let bytes = espeak::synthesize(&speech).await.map_err(|e| failed(e.to_string()))?;
             wav::decode(&bytes, TTS_RATE).map_err(failed)
         })
     }
-}
-
-/// Telnyx's `male`, or `Telnyx.KokoroTTS.<accent letter>m...`.
-fn is_male(voice: &str) -> bool {
-    let kokoro = voice.strip_prefix("Telnyx.KokoroTTS.").map(str::as_bytes);
-    voice.eq_ignore_ascii_case("male") || matches!(kokoro, Some([_, b'm', ..]))
 }
 
 /// Voices in order, each behind its breaker.
@@ -177,18 +169,6 @@ mod tests {
                 }
             })
         }
-    }
-
-    #[test]
-    fn telnyxs_male_and_its_male_kokoro_voices_pick_espeaks_male_variant() {
-        for male in ["male", "Male", "Telnyx.KokoroTTS.am_adam", "Telnyx.KokoroTTS.bm_george"] {
-            assert!(is_male(male), "{male}");
-        }
-        for female in ["", "female", "Telnyx.KokoroTTS.af", "Telnyx.KokoroTTS.af_heart"] {
-            assert!(!is_male(female), "{female}");
-        }
-        // A voice whose sex its name does not tell keeps espeak-ng's default (female).
-        assert!(!is_male("AWS.Polly.Matthew"));
     }
 
     #[tokio::test]

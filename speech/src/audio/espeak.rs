@@ -19,8 +19,9 @@ pub struct Speech {
     pub ssml: bool,
     /// A BCP 47 tag (`en-US`, `es`, `fr-FR`).
     pub language: String,
-    /// Telnyx's `voice`: `female` picks a female variant; any other voice name
-    /// (`male`, a provider's voice) gets espeak-ng's default for the language.
+    /// `female` picks a female variant; anything else (`male`) gets
+    /// espeak-ng's default for the language ([`Speech::in_place_of`] reads
+    /// Telnyx's voice names).
     pub voice: String,
 }
 
@@ -36,6 +37,19 @@ pub enum SpeakError {
 }
 
 impl Speech {
+    /// Speech by espeak-ng in place of Telnyx's `voice`: in the language the
+    /// voice speaks when its name tells (`voices.rs`), else in `language`;
+    /// male or female as the voice is.
+    pub fn in_place_of(text: String, ssml: bool, language: &str, voice: &str) -> Self {
+        let traits = crate::voices::traits(voice);
+        Self {
+            text,
+            ssml,
+            language: traits.language.unwrap_or_else(|| language.to_owned()),
+            voice: if traits.male { "male" } else { "female" }.to_owned(),
+        }
+    }
+
     /// espeak-ng's `-v`: the language tag lowercased, plus a variant for `female`.
     fn voice_argument(&self) -> String {
         let language = self.language.to_ascii_lowercase();
@@ -94,4 +108,20 @@ async fn run(speech: &Speech, out: &std::path::Path) -> Result<(), SpeakError> {
         return Err(SpeakError::Failed(stderr.trim().to_owned()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_voice_speaks_its_language_as_its_sex_and_a_basic_one_the_language_asked() {
+        let speech = |language: &str, voice: &str| Speech::in_place_of("hi".into(), false, language, voice);
+        assert_eq!(speech("en-US", "AWS.Polly.Miguel-Neural").voice_argument(), "es-us");
+        assert_eq!(speech("en-US", "Polly.Lupe").voice_argument(), "es-us+f3");
+        assert_eq!(speech("en-US", "Azure.fr-CA-SylvieNeural").voice_argument(), "fr-ca+f3");
+        assert_eq!(speech("en-GB", "female").voice_argument(), "en-gb+f3");
+        assert_eq!(speech("es", "male").voice_argument(), "es");
+        assert_eq!(speech("fr", "ElevenLabs.m.v").voice_argument(), "fr+f3");
+    }
 }
