@@ -85,11 +85,7 @@ pub(super) fn setup_kernel(
     };
     let mut ports = Vec::with_capacity(a_media.len() * 2);
     for i in 0..a_media.len() {
-        let (port_a, port_b) = (bind()?, bind()?);
-        let (at_a, at_b) = (
-            v4(port_a.local_addr().map_err(|e| e.to_string())?)?,
-            v4(port_b.local_addr().map_err(|e| e.to_string())?)?,
-        );
+        let ((port_a, at_a), (port_b, at_b)) = (bind()?, bind()?);
         let seed = i as u32;
         let route = |from: SocketAddrV4, via: SocketAddrV4, to: SocketAddrV4, direction: u32| Route {
             from,
@@ -105,16 +101,20 @@ pub(super) fn setup_kernel(
         relay.route(at_a, &route(v4(a_media[i])?, at_b, v4(b_media[i])?, 0))?;
         relay.route(at_b, &route(v4(b_media[i])?, at_a, v4(a_media[i])?, 1))?;
         let mut t = targets.lock().expect("lock");
-        t.a[i] = Some(SocketAddr::V4(at_a));
-        t.b[i] = Some(SocketAddr::V4(at_b));
+        (t.a[i], t.b[i]) = (Some(SocketAddr::V4(at_a)), Some(SocketAddr::V4(at_b)));
         drop(t);
         ports.extend([port_a, port_b]);
     }
     Ok(ports)
 }
 
-fn bind() -> Result<UdpSocket, String> {
-    UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())
+/// A relay port on 127.0.0.1, and its address.
+fn bind() -> Result<(UdpSocket, SocketAddrV4), String> {
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    match socket.local_addr().map_err(|e| e.to_string())? {
+        SocketAddr::V4(at) => Ok((socket, at)),
+        SocketAddr::V6(_) => Err("bound 127.0.0.1, got IPv6".into()),
+    }
 }
 
 /// Packets the kernel relay forwarded, over every pair's two ports.
