@@ -73,7 +73,9 @@ pub fn proc_usage(pid: u32) -> (u64, u64) {
 
 /// The machine's busy time so far, in clock ticks (1/100 s) over every core:
 /// every process, and the kernel's work in any context (interrupts and
-/// softirqs included), from /proc/stat. Time stolen by the hypervisor is not busy.
+/// softirqs included), from /proc/stat. Time stolen by the hypervisor is not
+/// busy; a process's own times count it, so on a virtual machine they can read
+/// higher than this over a short window.
 pub fn machine_busy() -> u64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let fields: Vec<u64> = stat

@@ -411,9 +411,10 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
     };
     drop((bond, rtpengine, kernel));
 
-    let cpu_share = (cpu_after - cpu_before) as f64 / 100.0 / elapsed.as_secs_f64();
+    // Per cent of one core, from clock ticks (1/100 s) over the window.
+    let percent = |ticks: u64| ticks as f64 / elapsed.as_secs_f64();
+    let relay_cpu = percent(cpu_after - cpu_before);
     let relay = options.relay.name();
-    let share = |ticks: u64| ticks as f64 / 100.0 / elapsed.as_secs_f64() * 100.0;
     let mode: String = match std::env::var("BOND_RTP_PASSTHROUGH").as_deref() {
         _ if options.relay != Relay::Bond => "relay".into(),
         Ok("false") => "decode and re-encode (passthrough off)".into(),
@@ -485,13 +486,13 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         percentile(&got.latencies_us, 99.0) as f64 / 1000.0,
         got.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0,
         got.late,
-        cpu_share * 100.0,
-        cpu_share * 100.0 / options.pairs as f64,
+        relay_cpu,
+        relay_cpu / options.pairs as f64,
         rss_after / 1024,
         rss_idle / 1024,
         rss_after.saturating_sub(rss_idle) as f64 / options.pairs as f64,
-        share(machine_after - machine_before),
-        share(generator_after - generator_before),
+        percent(machine_after - machine_before),
+        percent(generator_after - generator_before),
     );
     if options.check && (!ended.is_empty() || missing > 0 || got.marked + got.unmarked == 0) {
         return Err(format!("{report}\n--check: every packet must cross and every call last the run"));
