@@ -39,7 +39,7 @@ pub struct ElevenLabs {
 impl ElevenLabs {
     pub fn new(base_url: &str, api_key: &str, voice_id: &str, model_id: &str) -> Self {
         Self {
-            http: reqwest::Client::default(),
+            http: streaming_http_client(IDLE, TOTAL, None),
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
             voice_id: voice_id.to_owned(),
@@ -48,7 +48,6 @@ impl ElevenLabs {
             total: TOTAL,
             tls: None,
         }
-        .connected()
     }
 
     /// Verify the server's certificate against `tls` (see [`crate::tls`]).
