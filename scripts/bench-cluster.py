@@ -54,7 +54,7 @@ def node_env(i, url, nats=True):
         "BOND_HTTP_LISTEN": f"127.0.0.1:{8080 + i}",
         "BOND_SIP_UDP_LISTEN": f"0.0.0.0:{5060 + 10 * i}",
         "BOND_SIP_TCP_LISTEN": f"0.0.0.0:{5060 + 10 * i}",
-        "BOND_WEBRTC_LISTEN": f"0.0.0.0:{40000 + i}",
+        "BOND_WEBRTC_LISTEN": f"0.0.0.0:{31000 + i}",
         "BOND_RTP_PORT_MIN": str(20000 + 3334 * i),
         "BOND_RTP_PORT_MAX": str(20000 + 3334 * i + 3332),
         "BOND_RATE_LIMIT_PER_SECOND": "100000",

@@ -3,7 +3,7 @@
 The Bond binary comes from BOND_BIN (scripts/test builds it). Each test gets its
 own data directory and a bootstrap API key, and Bond runs on its shipped
 defaults: HTTP on 127.0.0.1:8080, SIP on 0.0.0.0:5060 (UDP and TCP), RTP on
-0.0.0.0, and the WebRTC port on 0.0.0.0:40000, so what users run is what is
+0.0.0.0, and the WebRTC port on 0.0.0.0:31000, so what users run is what is
 tested. The tests therefore run one Bond at a time (a test that needs another
 address says so in its `extra_env`).
 """
@@ -163,7 +163,7 @@ def bond():
 
 # TEST-NET-2: a public address no interface of this host has.
 PUBLIC_IP = "198.51.100.7"
-WEBRTC_PORT = 40000
+WEBRTC_PORT = 31000
 
 
 def default_route_ip() -> str:
@@ -191,8 +191,8 @@ def firewall(*rule):
 @contextlib.contextmanager
 def one_to_one_nat():
     """A 1:1 NAT in front of this host's WebRTC port, as a cloud provider's: UDP
-    for PUBLIC_IP:40000 reaches the host's own address (DNAT), and what the port
-    sends leaves as from PUBLIC_IP:40000 (SNAT; replies are rewritten back by
+    for PUBLIC_IP:31000 reaches the host's own address (DNAT), and what the port
+    sends leaves as from PUBLIC_IP:31000 (SNAT; replies are rewritten back by
     the kernel's connection tracking). Bond is told only the public address
     (webrtc.public_ip) and stays on its default listen address."""
     local = default_route_ip()
@@ -211,7 +211,7 @@ def needs_iptables():
 
 @pytest.fixture(params=["default_address", "public_ip_behind_nat"])
 def webrtc_bond(request):
-    """Bond on its default WebRTC listen address (0.0.0.0:40000), as it is, and
+    """Bond on its default WebRTC listen address (0.0.0.0:31000), as it is, and
     behind a 1:1 NAT with webrtc.public_ip set: agent tests run both ways."""
     if request.param == "default_address":
         with bond_with() as b:

@@ -57,22 +57,24 @@ from test_speech import SENTENCES, translation_events, write_customer
 
 # Both nodes talk over the NATS server every machine here runs.
 NATS = {"BOND_CLUSTER_NATS_URL": "nats://127.0.0.1:4222"}
-# Node B: every listening address of the defaults moved (HTTP, SIP, WebRTC, RTP range).
+# Node B: every listening address of the defaults moved (HTTP, SIP, WebRTC, RTP range),
+# each below the system's ephemeral ports (32768-60999), which an outgoing
+# connection (a node's own, to Postgres or NATS) may hold.
 NODE_B = {
     "BOND_HTTP_LISTEN": "127.0.0.1:8081",
     "BOND_SIP_UDP_LISTEN": "0.0.0.0:5070",
     "BOND_SIP_TCP_LISTEN": "0.0.0.0:5070",
-    "BOND_WEBRTC_LISTEN": "0.0.0.0:40001",
-    "BOND_RTP_PORT_MIN": "30002",
-    "BOND_RTP_PORT_MAX": "34998",
+    "BOND_WEBRTC_LISTEN": "0.0.0.0:31001",
+    "BOND_RTP_PORT_MIN": "10002",
+    "BOND_RTP_PORT_MAX": "14998",
 }
 NODE_C = {
     "BOND_HTTP_LISTEN": "127.0.0.1:8082",
     "BOND_SIP_UDP_LISTEN": "0.0.0.0:5080",
     "BOND_SIP_TCP_LISTEN": "0.0.0.0:5080",
-    "BOND_WEBRTC_LISTEN": "0.0.0.0:40002",
-    "BOND_RTP_PORT_MIN": "35002",
-    "BOND_RTP_PORT_MAX": "39998",
+    "BOND_WEBRTC_LISTEN": "0.0.0.0:31002",
+    "BOND_RTP_PORT_MIN": "15002",
+    "BOND_RTP_PORT_MAX": "19998",
 }
 
 

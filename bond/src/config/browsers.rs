@@ -71,9 +71,11 @@ impl WebRtcConfig {
     }
 }
 
+/// 31000: below Linux's ephemeral ports (32768-60999), so no outgoing
+/// connection on the host can be holding it when Bond starts.
 impl Default for WebRtcConfig {
     fn default() -> Self {
         let codecs = DEFAULT_CODECS.iter().map(|c| c.encoding_name().to_owned()).collect();
-        Self { listen: SocketAddr::from(([0, 0, 0, 0], 40_000)), public_ip: None, codecs, tcp: true }
+        Self { listen: SocketAddr::from(([0, 0, 0, 0], 31_000)), public_ip: None, codecs, tcp: true }
     }
 }

@@ -45,6 +45,17 @@ fn defaults_need_nothing_and_derive_paths_from_data_dir() {
 }
 
 #[test]
+fn the_default_ports_lie_below_the_ports_outgoing_connections_are_given() {
+    // Linux gives outgoing connections ports from 32768-60999: one holding a
+    // listening port would stop Bond starting.
+    let config = Config::load(None, []).unwrap();
+    let listening = [config.webrtc.listen.port(), config.sip.udp_listen.port(), config.rtp.port_max];
+    assert!(listening.iter().all(|&port| port < 32_768), "{listening:?}");
+    let rtp = config.rtp.port_min..=config.rtp.port_max;
+    assert!(!rtp.contains(&config.webrtc.listen.port()), "{rtp:?}");
+}
+
+#[test]
 fn file_then_environment() {
     let config = load_str(
         "data_dir = \"/tmp/x\"\n[rtp]\nport_min = 40000\nport_max = 40100\n",
