@@ -9,7 +9,7 @@
 // stack, which delivers it to the new destination: on the loopback interface
 // that is the far peer's socket, with no process woken on the way. Anything
 // else (RTCP, telephone-events, other peers, other SSRCs) passes untouched to
-// the relay's own socket.
+// the next program on the interface and then to the relay's own socket.
 //
 // Sending to a peer on another host would need bpf_fib_lookup and
 // bpf_redirect_neigh to the egress interface; that is not measured here.
@@ -65,6 +65,9 @@ struct {
 #define IP_CSUM (IP_OFF + offsetof(struct iphdr, check))
 #define UDP_CSUM (UDP_OFF + offsetof(struct udphdr, check))
 #define L4 BPF_F_MARK_MANGLED_0
+// A packet this program does not relay goes on to the interface's next
+// program (TCX_NEXT), if there is one, and then up the stack as it came.
+#define NOT_MINE TC_ACT_UNSPEC
 
 SEC("classifier")
 int relay(struct __sk_buff *skb)
@@ -72,23 +75,23 @@ int relay(struct __sk_buff *skb)
     void *data = (void *)(long)skb->data;
     void *end = (void *)(long)skb->data_end;
     if (data + RTP_OFF + RTP_HEADER > end)
-        return TC_ACT_OK;
+        return NOT_MINE;
     struct ethhdr *eth = data;
     struct iphdr *ip = data + IP_OFF;
     struct udphdr *udp = data + UDP_OFF;
     __u8 *rtp = data + RTP_OFF;
     if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_UDP
         || (ip->frag_off & bpf_htons(0x3fff)))
-        return TC_ACT_OK;
+        return NOT_MINE;
 
     struct key key = { .addr = ip->daddr, .port = udp->dest, .pad = 0 };
     struct route *r = bpf_map_lookup_elem(&routes, &key);
     if (!r)
-        return TC_ACT_OK;
+        return NOT_MINE;
     if ((r->peer_addr && r->peer_addr != ip->saddr) || (r->peer_port && r->peer_port != udp->source))
-        return TC_ACT_OK;
+        return NOT_MINE;
     if ((rtp[0] >> 6) != 2 || (rtp[1] & 0x7f) != r->in_pt)
-        return TC_ACT_OK;
+        return NOT_MINE;
 
     __be32 old_saddr = ip->saddr, old_daddr = ip->daddr;
     __be16 old_sport = udp->source, old_dport = udp->dest;
@@ -99,7 +102,7 @@ int relay(struct __sk_buff *skb)
     __builtin_memcpy(&old_ts, rtp + 4, 4);
     __builtin_memcpy(&old_ssrc, rtp + 8, 4);
     if (r->in_ssrc && bpf_ntohl(old_ssrc) != r->in_ssrc)
-        return TC_ACT_OK;
+        return NOT_MINE;
 
     __be32 saddr = r->out_saddr, daddr = r->out_daddr;
     __be16 sport = r->out_sport, dport = r->out_dport;

@@ -1,13 +1,15 @@
 //! The in-kernel relay `bridge-load --relay kernel` measures (issue 45): a
 //! routed relay port's RTP reaches the far peer from the relay's other port,
 //! rewritten as a passthrough leg rewrites it, and everything else still
-//! reaches the relay's own socket. Needs root, clang and libbpf-dev, as the
-//! test suite's machines have (`scripts/test`).
+//! reaches the relay's own socket; the rewritten UDP checksum is one the
+//! receiver verifies. Needs root, clang and libbpf-dev, as the test suite's
+//! machines have (`scripts/test`).
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
 use bond_tests::kernel_relay::{KernelRelay, Route};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 fn socket() -> (UdpSocket, SocketAddrV4) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -25,6 +27,21 @@ fn rtp(payload_type: u8, seq: u16, timestamp: u32, ssrc: u32) -> Vec<u8> {
     packet
 }
 
+/// Packets from `from` to the relay's port, PCMU in, sent on from `via` to `to` as PCMA.
+fn route(from: SocketAddrV4, via: SocketAddrV4, to: SocketAddrV4) -> Route {
+    Route {
+        from,
+        via,
+        to,
+        in_pt: 0,
+        out_pt: 8,
+        in_ssrc: 0x1111_2222,
+        out_ssrc: 0xabcd_ef01,
+        seq_offset: 1_000,
+        ts_offset: 160_000,
+    }
+}
+
 fn receive(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     let mut buf = [0u8; 1500];
     let (n, from) = socket.recv_from(&mut buf).expect("a datagram within 2 s");
@@ -36,18 +53,7 @@ fn a_routed_packet_reaches_the_far_peer_rewritten_and_the_rest_reaches_the_relay
     let mut relay = KernelRelay::start("lo").expect("the relay program attaches");
     let ((a, a_addr), (b, b_addr)) = (socket(), socket());
     let ((relay_a, relay_a_addr), (_relay_b, relay_b_addr)) = (socket(), socket());
-    let route = Route {
-        from: a_addr,
-        via: relay_b_addr,
-        to: b_addr,
-        in_pt: 0,
-        out_pt: 8,
-        in_ssrc: 0x1111_2222,
-        out_ssrc: 0xabcd_ef01,
-        seq_offset: 1_000,
-        ts_offset: 160_000,
-    };
-    relay.route(relay_a_addr, &route).expect("route");
+    relay.route(relay_a_addr, &route(a_addr, relay_b_addr, b_addr)).expect("route");
 
     let sent = rtp(0, 65_000, 0xffff_ff00, 0x1111_2222);
     a.send_to(&sent, relay_a_addr).expect("send");
@@ -79,4 +85,56 @@ fn a_routed_packet_reaches_the_far_peer_rewritten_and_the_rest_reaches_the_relay
     drop(relay);
     a.send_to(&sent, relay_a_addr).expect("send");
     assert_eq!(receive(&relay_a).0, sent, "the program is gone with the relay");
+}
+
+/// The one's-complement sum of `data` as 16-bit words, not yet inverted.
+fn ones_sum(data: &[u8], mut sum: u32) -> u32 {
+    for pair in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum
+}
+
+/// A UDP datagram with its checksum computed in full (RFC 768), as a raw
+/// socket sends it: the kernel neither fills it in nor trusts it, so the
+/// receiving stack checks it, on loopback too.
+fn udp_datagram(from: SocketAddrV4, to: SocketAddrV4, payload: &[u8], spoil: bool) -> Vec<u8> {
+    let length = (8 + payload.len()) as u16;
+    let mut datagram =
+        [from.port().to_be_bytes(), to.port().to_be_bytes(), length.to_be_bytes(), [0, 0]].concat();
+    datagram.extend_from_slice(payload);
+    let pseudo = [from.ip().octets(), to.ip().octets()].concat();
+    let sum = ones_sum(&pseudo, u32::from(length) + 17);
+    let checksum = !(ones_sum(&datagram, sum) as u16) ^ if spoil { 0x0101 } else { 0 };
+    datagram[6..8].copy_from_slice(&checksum.to_be_bytes());
+    datagram
+}
+
+#[test]
+fn the_rewritten_datagram_carries_a_udp_checksum_the_receiver_verifies() {
+    let mut relay = KernelRelay::start("lo").expect("the relay program attaches");
+    let ((_a, a_addr), (b, b_addr)) = (socket(), socket());
+    let ((_relay_a, relay_a_addr), (_relay_b, relay_b_addr)) = (socket(), socket());
+    relay.route(relay_a_addr, &route(a_addr, relay_b_addr, b_addr)).expect("route");
+    let raw = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)).expect("a raw socket (root)");
+    b.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    let mut buf = [0u8; 1500];
+
+    // A spoiled checksum stays spoiled through the rewrite and the receiver drops
+    // the datagram: it does check what arrives this way.
+    let packet = rtp(0, 40_000, 123_456, 0x1111_2222);
+    raw.send_to(&udp_datagram(a_addr, relay_a_addr, &packet, true), &SockAddr::from(relay_a_addr))
+        .expect("send");
+    assert!(b.recv_from(&mut buf).is_err(), "a datagram with a bad checksum was delivered");
+    assert_eq!(relay.forwarded(relay_a_addr).expect("counts").0, 1, "the relay did rewrite it");
+
+    raw.send_to(&udp_datagram(a_addr, relay_a_addr, &packet, false), &SockAddr::from(relay_a_addr))
+        .expect("send");
+    let (n, from) = b.recv_from(&mut buf).expect("the rewritten datagram passes the receiver's checksum");
+    assert_eq!(from, SocketAddr::V4(relay_b_addr));
+    assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 41_000);
+    assert_eq!(buf[12..n], packet[12..]);
 }
