@@ -10,9 +10,10 @@
 //! - `Polly.<Name>` or `AWS.Polly.<Name>`, with `-Neural`, `-Generative`,
 //!   `-LongForm` or `-Standard` after it: Amazon Polly's voice list gives each
 //!   voice's language and sex (Telnyx ignores `language` with these voices).
-//! - `Azure.<language>-<region>-<Name>Neural`: the name gives the language
-//!   (espeak-ng speaks the language if it does not know the region); the sex is
-//!   not in it, so the voice is female.
+//! - `Azure.<language>-<region>-<Name>Neural` (or `MultilingualNeural`, or a
+//!   `:DragonHD...` variant): the name gives the language (espeak-ng speaks the
+//!   language if it does not know the region). The sex is not in it: a name
+//!   on Azure's published list of male voices is male, any other female.
 
 /// What a voice name says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +119,36 @@ const POLLY: &[(&str, &str, bool)] = &[
     ("Karl", "is-IS", true),
 ];
 
+/// Azure's male neural voices, by name (the locale is in the voice name):
+/// English, Spanish, French, German, Italian, Portuguese, Dutch and the
+/// Nordic, Slavic and Asian locales' published voices.
+#[rustfmt::skip]
+const AZURE_MALE: &[&str] = &[
+    // English
+    "Adam", "Andrew", "Brandon", "Brian", "Christopher", "Davis", "Derek", "Dustin", "Eric", "Guy",
+    "Jacob", "Jason", "Kai", "Lewis", "Roger", "Samuel", "Steffan", "Tony", "Alfie", "Elliot",
+    "Ethan", "Noah", "Oliver", "Ollie", "Ryan", "Thomas", "Darren", "Duncan", "Ken", "Neil", "Tim",
+    "William", "Liam", "Prabhat", "Connor", "Mitchell", "Luke", "Wayne", "James", "Sam", "Chilemba",
+    "Abeo", "Elimu", "Asad",
+    // Spanish
+    "Alvaro", "Arnau", "Dario", "Elias", "Nil", "Saul", "Teo", "Tristan", "Jorge", "Cecilio",
+    "Gerardo", "Liberto", "Luciano", "Pelayo", "Yago", "Alonso", "Tomas", "Gonzalo", "Lorenzo",
+    "Alex", "Sebastian", "Manuel", "Emilio", "Luis", "Andres", "Carlos", "Federico", "Roberto",
+    "Victor", "Mario", "Rodrigo", "Mateo", "Marcelo", "Juan", "Javier",
+    // French, German, Italian, Portuguese, Dutch
+    "Henri", "Alain", "Claude", "Jerome", "Maurice", "Yves", "Remy", "Lucien", "Antoine", "Jean",
+    "Thierry", "Gerard", "Fabrice", "Conrad", "Bernd", "Christoph", "Kasper", "Killian", "Klaus",
+    "Ralf", "Florian", "Jonas", "Jan", "Diego", "Benigno", "Calimero", "Cataldo", "Gianni",
+    "Lisandro", "Rinaldo", "Giuseppe", "Alessio", "Marcello", "Antonio", "Donato", "Fabio",
+    "Humberto", "Julio", "Nicolau", "Valerio", "Macerio", "Duarte", "Maarten", "Arnaud",
+    // Nordic, Slavic, Asian and others
+    "Mattias", "Jeppe", "Finn", "Harri", "Dmitry", "Marek", "Ahmet", "Hamed", "Madhur", "Aarav",
+    "Kunal", "Rehaan", "Keita", "Daichi", "Naoki", "InJoon", "BongJin", "GookMin", "Hyunsu",
+    "Yunxi", "Yunjian", "Yunyang", "Yunfeng", "Yunhao", "Yunze", "Yunye", "Yunjie", "Yunfan",
+    "Avri", "Ardi", "Niwat", "NamMinh", "Osman", "Ostap", "Nils", "Kert",
+    "Antonin", "Lukas", "Tamas", "Emil", "Nestoras", "Borislav", "Srecko", "Rok", "Leonas", "Gunnar",
+];
+
 /// Kokoro's language letters.
 const KOKORO: &[(u8, &str)] = &[
     (b'a', "en-US"),
@@ -153,16 +184,24 @@ pub fn traits(voice: &str) -> VoiceTraits {
     }
     if let Some(name) = voice.strip_prefix("Azure.") {
         let mut parts = name.splitn(3, '-');
-        if let (Some(language), Some(region), Some(_)) = (parts.next(), parts.next(), parts.next()) {
+        if let (Some(language), Some(region), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
             let letters = |s: &str, n: std::ops::RangeInclusive<usize>| {
                 n.contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric())
             };
             if letters(language, 2..=3) && letters(region, 2..=3) {
-                return VoiceTraits { language: Some(format!("{language}-{region}")), male: false };
+                let male = AZURE_MALE.iter().any(|m| m.eq_ignore_ascii_case(azure_name(rest)));
+                return VoiceTraits { language: Some(format!("{language}-{region}")), male };
             }
         }
     }
     basic
+}
+
+/// An Azure voice's own name: `AndrewMultilingualNeural`, `Andrew:DragonHDLatestNeural` -> `Andrew`.
+fn azure_name(rest: &str) -> &str {
+    let name = rest.split(':').next().unwrap_or(rest);
+    let name = name.strip_suffix("Neural").unwrap_or(name);
+    name.strip_suffix("Multilingual").unwrap_or(name)
 }
 
 /// The letters Polly's names carry accents on, without them.
@@ -215,8 +254,13 @@ mod tests {
     }
 
     #[test]
-    fn an_azure_name_gives_its_language() {
+    fn an_azure_name_gives_its_language_and_a_male_voice_is_known_by_its_name() {
         check("Azure.es-MX-DaliaNeural", Some("es-MX"), false);
+        check("Azure.es-MX-JorgeNeural", Some("es-MX"), true);
+        check("Azure.en-US-AndrewMultilingualNeural", Some("en-US"), true);
+        check("Azure.en-US-Andrew:DragonHDLatestNeural", Some("en-US"), true);
+        check("Azure.en-US-Ava:DragonHDLatestNeural", Some("en-US"), false);
+        check("Azure.de-DE-ConradNeural", Some("de-DE"), true);
         check("Azure.fr-BE-CharlineNeural", Some("fr-BE"), false);
         check("Azure.zh-CN-XiaoxiaoMultilingualNeural", Some("zh-CN"), false);
         check("Azure.Jenny", None, false);
