@@ -11,8 +11,8 @@
 // else (RTCP, telephone-events, other peers, other SSRCs) passes untouched to
 // the next program on the interface and then to the relay's own socket.
 //
-// Sending to a peer on another host would need bpf_fib_lookup and
-// bpf_redirect_neigh to the egress interface; that is not measured here.
+// A route to a peer on another host names the interface that reaches it, and
+// the rewritten packet leaves by it at once (bpf_redirect_neigh).
 
 #include <stddef.h>
 #include <linux/bpf.h>
@@ -47,9 +47,12 @@ struct route {
     __u16 pad;
     __u64 packets;
     __u64 bytes;
+    __u32 out_ifindex; // the interface the far peer is reached by; 0: this host
+    __u32 pad2;
 };
 _Static_assert(sizeof(struct key) == 8, "key layout");
-_Static_assert(offsetof(struct route, packets) == 40 && sizeof(struct route) == 56, "route layout");
+_Static_assert(offsetof(struct route, packets) == 40 && offsetof(struct route, out_ifindex) == 56
+               && sizeof(struct route) == 64, "route layout");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -134,6 +137,12 @@ int relay(struct __sk_buff *skb)
 
     __sync_fetch_and_add(&r->packets, 1);
     __sync_fetch_and_add(&r->bytes, skb->len);
+    // A peer on this host: up the stack, which delivers it to the peer's
+    // socket. Another host: straight out of the interface that reaches it,
+    // the link-layer header filled in from the neighbour table (no forwarding
+    // by the stack, so no ip_forward needed).
+    if (r->out_ifindex)
+        return bpf_redirect_neigh(r->out_ifindex, NULL, 0, 0);
     return TC_ACT_OK;
 }
 

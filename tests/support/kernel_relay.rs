@@ -2,7 +2,8 @@
 //! `kernel_relay.bpf.c`, compiled with clang when started and attached with
 //! aya to an interface's tc ingress (TCX, so it goes when this is dropped),
 //! forwards the RTP of each routed relay port to its bridged peer with the
-//! rewrite a passthrough leg makes in userspace. Routes are set the way a
+//! rewrite a passthrough leg makes in userspace, to a peer on this host or,
+//! out of the interface that reaches it, on another. Routes are set the way a
 //! relay would set them for a bridged pair. It is a measuring tool beside the
 //! load generator, not a part of Bond: Bond does not install such routes.
 //!
@@ -19,7 +20,7 @@ use aya::Ebpf;
 
 const SOURCE: &str = include_str!("kernel_relay.bpf.c");
 const KEY: usize = 8;
-const ROUTE: usize = 56;
+const ROUTE: usize = 64;
 
 /// Where a routed packet goes, and how its RTP header is rewritten.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,9 @@ pub struct Route {
     pub out_ssrc: u32,
     pub seq_offset: u16,
     pub ts_offset: u32,
+    /// The interface `to` is reached by, for a peer on another host (its
+    /// index, `/sys/class/net/NAME/ifindex`); 0: a peer on this host.
+    pub out_ifindex: u32,
 }
 
 /// The relay program, attached; it comes off when this is dropped.
@@ -121,5 +125,6 @@ fn encode(r: &Route) -> [u8; ROUTE] {
     v[24..28].copy_from_slice(&r.out_ssrc.to_ne_bytes());
     v[28..32].copy_from_slice(&r.ts_offset.to_ne_bytes());
     v[32..34].copy_from_slice(&r.seq_offset.to_ne_bytes());
+    v[56..60].copy_from_slice(&r.out_ifindex.to_ne_bytes());
     v
 }

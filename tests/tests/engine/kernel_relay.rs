@@ -28,7 +28,7 @@ fn rtp(payload_type: u8, seq: u16, timestamp: u32, ssrc: u32) -> Vec<u8> {
 }
 
 /// Packets from `from` to the relay's port, PCMU in, sent on from `via` to `to` as PCMA.
-fn route(from: SocketAddrV4, via: SocketAddrV4, to: SocketAddrV4) -> Route {
+pub(crate) fn route(from: SocketAddrV4, via: SocketAddrV4, to: SocketAddrV4) -> Route {
     Route {
         from,
         via,
@@ -39,6 +39,7 @@ fn route(from: SocketAddrV4, via: SocketAddrV4, to: SocketAddrV4) -> Route {
         out_ssrc: 0xabcd_ef01,
         seq_offset: 1_000,
         ts_offset: 160_000,
+        out_ifindex: 0,
     }
 }
 

@@ -7,6 +7,7 @@
 mod amd_engine;
 mod hostile_input_never_panics;
 mod kernel_relay;
+mod kernel_relay_remote;
 mod recording;
 mod runtime_echo_over_udp;
 mod runtime_srtp;
