@@ -48,11 +48,14 @@ struct route {
     __u64 packets;
     __u64 bytes;
     __u32 out_ifindex; // the interface the far peer is reached by; 0: this host
-    __u32 pad2;
+    __u32 last_ts;     // the newest packet written: its timestamp and sequence
+    __u16 last_seq;    // number, so userspace can go on from it when the route
+    __u16 sent;        // is removed; sent: 0 until a packet has been written
 };
 _Static_assert(sizeof(struct key) == 8, "key layout");
 _Static_assert(offsetof(struct route, packets) == 40 && offsetof(struct route, out_ifindex) == 56
-               && sizeof(struct route) == 64, "route layout");
+               && offsetof(struct route, last_ts) == 60 && offsetof(struct route, last_seq) == 64
+               && sizeof(struct route) == 72, "route layout");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -137,6 +140,13 @@ int relay(struct __sk_buff *skb)
 
     __sync_fetch_and_add(&r->packets, 1);
     __sync_fetch_and_add(&r->bytes, skb->len);
+    // The newest by sequence number (a late packet does not move it back).
+    __u16 out_seq = bpf_ntohs(seq);
+    if (!r->sent || (__s16)(out_seq - r->last_seq) > 0) {
+        r->last_seq = out_seq;
+        r->last_ts = bpf_ntohl(ts);
+        r->sent = 1;
+    }
     // A peer on this host: up the stack, which delivers it to the peer's
     // socket. Another host: straight out of the interface that reaches it,
     // the link-layer header filled in from the neighbour table (no forwarding

@@ -20,7 +20,7 @@ use aya::Ebpf;
 
 const SOURCE: &str = include_str!("kernel_relay.bpf.c");
 const KEY: usize = 8;
-const ROUTE: usize = 64;
+const ROUTE: usize = 72;
 
 /// Where a routed packet goes, and how its RTP header is rewritten.
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +73,24 @@ impl KernelRelay {
 
     /// Packets and bytes forwarded from `at` so far.
     pub fn forwarded(&mut self, at: SocketAddrV4) -> Result<(u64, u64), String> {
-        let value = self.routes()?.get(&key(at), 0).map_err(|e| format!("route {at}: {e}"))?;
+        let value = self.route_value(at)?;
         let word = |i: usize| u64::from_ne_bytes(value[i..i + 8].try_into().expect("8 bytes"));
         Ok((word(40), word(48)))
+    }
+
+    /// The sequence number and timestamp of the newest packet the route from
+    /// `at` wrote (none yet: `None`), for the sending leg to go on from when
+    /// the route is removed.
+    pub fn last_sent(&mut self, at: SocketAddrV4) -> Result<Option<(u16, u32)>, String> {
+        let value = self.route_value(at)?;
+        let sent = u16::from_ne_bytes([value[66], value[67]]) != 0;
+        let seq = u16::from_ne_bytes([value[64], value[65]]);
+        let ts = u32::from_ne_bytes(value[60..64].try_into().expect("4 bytes"));
+        Ok(sent.then_some((seq, ts)))
+    }
+
+    fn route_value(&mut self, at: SocketAddrV4) -> Result<[u8; ROUTE], String> {
+        self.routes()?.get(&key(at), 0).map_err(|e| format!("route {at}: {e}"))
     }
 
     fn routes(&mut self) -> Result<HashMap<&mut aya::maps::MapData, [u8; KEY], [u8; ROUTE]>, String> {

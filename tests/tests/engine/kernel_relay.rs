@@ -55,6 +55,7 @@ fn a_routed_packet_reaches_the_far_peer_rewritten_and_the_rest_reaches_the_relay
     let ((a, a_addr), (b, b_addr)) = (socket(), socket());
     let ((relay_a, relay_a_addr), (_relay_b, relay_b_addr)) = (socket(), socket());
     relay.route(relay_a_addr, &route(a_addr, relay_b_addr, b_addr)).expect("route");
+    assert_eq!(relay.last_sent(relay_a_addr).expect("route"), None);
 
     let sent = rtp(0, 65_000, 0xffff_ff00, 0x1111_2222);
     a.send_to(&sent, relay_a_addr).expect("send");
@@ -68,6 +69,14 @@ fn a_routed_packet_reaches_the_far_peer_rewritten_and_the_rest_reaches_the_relay
     assert_eq!(got[12..], sent[12..], "the payload as it came");
     // Ethernet, IPv4 and UDP headers around the datagram.
     assert_eq!(relay.forwarded(relay_a_addr).expect("counts"), (1, (14 + 20 + 8 + sent.len()) as u64));
+    let newest = (65_000u16.wrapping_add(1_000), 0xffff_ff00u32.wrapping_add(160_000));
+    assert_eq!(relay.last_sent(relay_a_addr).expect("route"), Some(newest));
+
+    // A late packet (one sequence number back) is sent on but is not the newest.
+    let late = rtp(0, 64_999, 0xffff_fe60, 0x1111_2222);
+    a.send_to(&late, relay_a_addr).expect("send");
+    assert_eq!(u16::from_be_bytes(receive(&b).0[2..4].try_into().unwrap()), 64_999u16.wrapping_add(1_000));
+    assert_eq!(relay.last_sent(relay_a_addr).expect("route"), Some(newest));
 
     // Another stream, a telephone-event, another sender: the relay's socket has them, untouched.
     let (other, _) = socket();
@@ -81,7 +90,7 @@ fn a_routed_packet_reaches_the_far_peer_rewritten_and_the_rest_reaches_the_relay
         assert_eq!(got, packet);
         assert_eq!(from, sender.local_addr().unwrap());
     }
-    assert_eq!(relay.forwarded(relay_a_addr).expect("counts").0, 1);
+    assert_eq!(relay.forwarded(relay_a_addr).expect("counts").0, 2);
 
     drop(relay);
     a.send_to(&sent, relay_a_addr).expect("send");
