@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod config;
 pub mod dev_cert;
+mod outgoing_ports;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

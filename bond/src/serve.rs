@@ -41,8 +41,8 @@ pub enum ServeError {
     Directory { path: String, source: std::io::Error },
     #[error("cannot keep this node's name in {path} (or set cluster.node_id): {source}")]
     NodeId { path: String, source: std::io::Error },
-    #[error("cannot listen on {addr} (http.listen): {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen on {addr} ({key}): {source}{hint}")]
+    Listen { addr: SocketAddr, key: &'static str, source: std::io::Error, hint: String },
     #[error(transparent)]
     Sip(#[from] bond_sip::SipStartError),
     #[error("HTTP server failed: {0}")]
@@ -55,6 +55,18 @@ pub enum ServeError {
     Cluster(String),
     #[error("trusted_ca: {0}")]
     Trust(#[from] bond_store::trust::TrustError),
+}
+
+impl ServeError {
+    /// `addr` (the setting `key`) could not be bound; a port taken that an
+    /// outgoing connection may hold says so.
+    fn listen(addr: SocketAddr, key: &'static str, source: std::io::Error) -> Self {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => crate::outgoing_ports::in_use_hint(addr.port()),
+            _ => String::new(),
+        };
+        Self::Listen { addr, key, source, hint }
+    }
 }
 
 /// A started Bond: where it listens and how to stop it.
@@ -288,7 +300,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     };
     let listener = TcpListener::bind(config.http.listen)
         .await
-        .map_err(|source| ServeError::Listen { addr: config.http.listen, source })?;
+        .map_err(|source| ServeError::listen(config.http.listen, "http.listen", source))?;
     let http_addr = listener.local_addr().map_err(ServeError::Http)?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
@@ -422,7 +434,7 @@ fn webrtc_sockets(
     addr: std::net::SocketAddr,
     tcp: bool,
 ) -> Result<(std::net::UdpSocket, Option<std::sync::Arc<std::net::TcpListener>>), ServeError> {
-    let failed = |addr, source| ServeError::Listen { addr, source };
+    let failed = |addr, source| ServeError::listen(addr, "webrtc.listen", source);
     let tries = if addr.port() == 0 { WEBRTC_PORT_TRIES } else { 1 };
     let mut attempt = 1;
     loop {
@@ -531,7 +543,9 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
         match webrtc_sockets(addr, true) {
-            Err(ServeError::Listen { addr: named, .. }) => assert_eq!(named, addr),
+            Err(ServeError::Listen { addr: named, key, .. }) => {
+                assert_eq!((named, key), (addr, "webrtc.listen"))
+            }
             other => panic!("expected a listen error, got {other:?}"),
         }
         assert!(webrtc_sockets(addr, false).is_ok(), "UDP alone does not need the TCP port");
