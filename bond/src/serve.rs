@@ -302,6 +302,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .await
         .map_err(|source| ServeError::listen(config.http.listen, "http.listen", source))?;
     let http_addr = listener.local_addr().map_err(ServeError::Http)?;
+    crate::outgoing_ports::warn_if_exposed("http.listen", config.http.listen.port());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
     let tls = tls_acceptor(config)?;
@@ -419,6 +420,7 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
 fn webrtc_port(config: &Config) -> Result<WebRtcPort, ServeError> {
     let addr = config.webrtc.listen;
     let (socket, tcp) = webrtc_sockets(addr, config.webrtc.tcp)?;
+    crate::outgoing_ports::warn_if_exposed("webrtc.listen", addr.port());
     let public_ip = config.webrtc.public_ip.or(config.rtp.public_ip);
     let codecs = config.webrtc.engine_codecs();
     Ok(WebRtcPort { socket: std::sync::Arc::new(socket), public_ip, tcp, codecs })
