@@ -12,13 +12,18 @@ use bond_tests::kernel_relay::{KernelRelay, Route};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 fn socket() -> (UdpSocket, SocketAddrV4) {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    bound(SocketAddrV4::new([127, 0, 0, 1].into(), 0))
+}
+
+/// A socket bound at `at` (port 0: any), reads waiting at most 2 s, and its address.
+pub(crate) fn bound(at: SocketAddrV4) -> (UdpSocket, SocketAddrV4) {
+    let socket = UdpSocket::bind(at).expect("bind");
     socket.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
     let SocketAddr::V4(addr) = socket.local_addr().expect("bound") else { unreachable!("bound to IPv4") };
     (socket, addr)
 }
 
-fn rtp(payload_type: u8, seq: u16, timestamp: u32, ssrc: u32) -> Vec<u8> {
+pub(crate) fn rtp(payload_type: u8, seq: u16, timestamp: u32, ssrc: u32) -> Vec<u8> {
     let mut packet = vec![0x80, 0x80 | payload_type];
     packet.extend_from_slice(&seq.to_be_bytes());
     packet.extend_from_slice(&timestamp.to_be_bytes());
@@ -111,7 +116,7 @@ fn ones_sum(data: &[u8], mut sum: u32) -> u32 {
 /// A UDP datagram with its checksum computed in full (RFC 768), as a raw
 /// socket sends it: the kernel neither fills it in nor trusts it, so the
 /// receiving stack checks it, on loopback too.
-fn udp_datagram(from: SocketAddrV4, to: SocketAddrV4, payload: &[u8], spoil: bool) -> Vec<u8> {
+pub(crate) fn udp_datagram(from: SocketAddrV4, to: SocketAddrV4, payload: &[u8], spoil: bool) -> Vec<u8> {
     let length = (8 + payload.len()) as u16;
     let mut datagram =
         [from.port().to_be_bytes(), to.port().to_be_bytes(), length.to_be_bytes(), [0, 0]].concat();

@@ -8,12 +8,12 @@
 //! have (`scripts/test`).
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::SocketAddrV4;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use bond_tests::kernel_relay::{KernelRelay, Route};
 
-use super::kernel_relay::route;
+use super::kernel_relay::{bound, route, rtp, udp_datagram};
 
 /// Peer A's and peer B's RTP port, each in its own namespace.
 const PEER_PORT: u16 = 5004;
@@ -105,32 +105,23 @@ except socket.timeout:
     pass
 "#;
 
-/// Sends RTP from PEER_PORT to argv[1]:argv[2]: once from an ordinary socket
-/// (the checksum left to the stack), then from a raw socket with the UDP
-/// checksum computed in full, first spoiled, then sound; sequence numbers 1, 2, 3.
+/// Sends argv[3] (hex) from PEER_PORT to argv[1]:argv[2] from an ordinary
+/// socket (the checksum left to the stack), then the UDP datagrams argv[4:]
+/// (hex, their checksums computed in full) from a raw socket.
 const SENDER: &str = r#"
-import socket, struct, sys
+import socket, sys
 relay, port = sys.argv[1], int(sys.argv[2])
-def rtp(seq):
-    return bytes([0x80, 0x00]) + struct.pack("!HII", seq, 8000, 0x11112222) + bytes(range(160))
-def ones(data, total=0):
-    if len(data) % 2: data += b"\0"
-    for (word,) in struct.iter_unpack("!H", data): total += word
-    while total >> 16: total = (total & 0xffff) + (total >> 16)
-    return total
-def datagram(payload, spoil):
-    length = 8 + len(payload)
-    header = struct.pack("!HHHH", 5004, port, length, 0)
-    pseudo = socket.inet_aton("10.231.1.2") + socket.inet_aton(relay) + struct.pack("!BBH", 0, 17, length)
-    check = (~ones(pseudo + header + payload)) & 0xffff
-    return struct.pack("!HHHH", 5004, port, length, check ^ (0x0101 if spoil else 0)) + payload
 plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 plain.bind(("10.231.1.2", 5004))
-plain.sendto(rtp(1), (relay, port))
+plain.sendto(bytes.fromhex(sys.argv[3]), (relay, port))
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
-raw.sendto(datagram(rtp(2), True), (relay, 0))
-raw.sendto(datagram(rtp(3), False), (relay, 0))
+for datagram in sys.argv[4:]:
+    raw.sendto(bytes.fromhex(datagram), (relay, 0))
 "#;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 fn lines(stdout: ChildStdout) -> impl Iterator<Item = String> {
     BufReader::new(stdout).lines().map(|l| l.expect("a line"))
@@ -139,12 +130,7 @@ fn lines(stdout: ChildStdout) -> impl Iterator<Item = String> {
 #[test]
 fn a_routed_packet_leaves_for_a_peer_on_another_host_rewritten_with_a_sound_checksum() {
     let hosts = Hosts::new();
-    let bind = |i| {
-        let socket = UdpSocket::bind(Hosts::here(i)).expect("bind");
-        let SocketAddr::V4(addr) = socket.local_addr().expect("bound") else { unreachable!("IPv4") };
-        (socket, addr)
-    };
-    let ((_relay_a, relay_a), (_relay_b, relay_b)) = (bind(0), bind(1));
+    let ((_relay_a, relay_a), (_relay_b, relay_b)) = (bound(Hosts::here(0)), bound(Hosts::here(1)));
     let mut relay = KernelRelay::start(&hosts.link(0)).expect("the relay program attaches");
     let route = Route { out_ifindex: hosts.ifindex(1), ..route(Hosts::peer(0), relay_b, Hosts::peer(1)) };
     relay.route(relay_a, &route).expect("route");
@@ -152,7 +138,12 @@ fn a_routed_packet_leaves_for_a_peer_on_another_host_rewritten_with_a_sound_chec
     let mut receiver = hosts.python(1, RECEIVER, &[]);
     let mut heard = lines(receiver.stdout.take().expect("stdout"));
     assert_eq!(heard.next().as_deref(), Some("ready"));
-    let sender = hosts.python(0, SENDER, &[relay_a.ip().to_string(), relay_a.port().to_string()]);
+    // Sequence numbers 1, 2 and 3: plain, then raw with a spoiled checksum, then raw and sound.
+    let packet = |seq| rtp(0, seq, 8_000, 0x1111_2222);
+    let raw = |seq, spoil| hex(&udp_datagram(Hosts::peer(0), relay_a, &packet(seq), spoil));
+    let args =
+        [relay_a.ip().to_string(), relay_a.port().to_string(), hex(&packet(1)), raw(2, true), raw(3, false)];
+    let sender = hosts.python(0, SENDER, &args);
     assert!(sender.wait_with_output().expect("the sender ran").status.success());
 
     let got: Vec<(Vec<u8>, String)> = heard
@@ -173,9 +164,9 @@ fn a_routed_packet_leaves_for_a_peer_on_another_host_rewritten_with_a_sound_chec
     );
     for (packet, from) in &got {
         assert_eq!(*from, relay_b.to_string(), "sent from the relay's far port");
-        assert_eq!(packet[1], 0x08, "the far side's payload type");
+        assert_eq!(packet[1], 0x80 | 8, "the marker kept, the far side's payload type");
         assert_eq!(u32::from_be_bytes(packet[8..12].try_into().unwrap()), 0xabcd_ef01);
-        assert_eq!(packet[12..], (0..160).map(|i| i as u8).collect::<Vec<u8>>()[..]);
+        assert_eq!(packet[12..], rtp(0, 1, 8_000, 0x1111_2222)[12..], "the payload as it came");
     }
     assert_eq!(relay.forwarded(relay_a).expect("counts").0, 3, "all three were rewritten and sent on");
 }
