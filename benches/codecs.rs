@@ -128,6 +128,47 @@ fn opus_short_packets(c: &mut Criterion, pcm: &AudioFrame) {
     });
 }
 
+/// An Opus leg bridged to G.711, per 20 ms each way: coding at 48 kHz with
+/// the route's resampler (the band limited to narrowband) against coding at
+/// 8 kHz, the rate the peer's audio has.
+fn opus_bridged_to_g711(c: &mut Criterion) {
+    use SampleRate::{Hz48000, Hz8000};
+    let narrow = frame(Hz8000);
+    let mut packet = [0u8; MAX_OPUS_PACKET];
+    let mut wide = AudioFrame::silent(Hz48000, 0);
+    let mut up = FrameResampler::new(Hz8000, Hz48000, ResamplerProfile::LowDelay).expect("resampler");
+    let mut enc48 = OpusEncoder::new(OpusConfig::default()).expect("opus encoder");
+    enc48.limit_band(Hz8000).expect("narrows");
+    c.bench_function("opus_g711/to_opus_via_48k", |b| {
+        b.iter(|| {
+            up.process(black_box(&narrow), &mut wide).expect("resamples");
+            enc48.encode(&wide, &mut packet).expect("encodes")
+        })
+    });
+    let mut enc8 =
+        OpusEncoder::new(OpusConfig { rate: Hz8000, ..OpusConfig::default() }).expect("opus encoder");
+    c.bench_function("opus_g711/to_opus_at_8k", |b| {
+        b.iter(|| enc8.encode(black_box(&narrow), &mut packet).expect("encodes"))
+    });
+    // What a browser sends: full-band packets.
+    let mut browser = OpusEncoder::new(OpusConfig::default()).expect("opus encoder");
+    let n = browser.encode(&frame(Hz48000), &mut packet).expect("encodes");
+    let browser_packet = packet[..n].to_vec();
+    let mut dec48 = OpusDecoder::new(Hz48000).expect("opus decoder");
+    let mut down = FrameResampler::new(Hz48000, Hz8000, ResamplerProfile::LowDelay).expect("resampler");
+    let mut out = AudioFrame::silent(Hz8000, 0);
+    c.bench_function("opus_g711/from_opus_via_48k", |b| {
+        b.iter(|| {
+            dec48.decode(black_box(&browser_packet), &mut wide).expect("decodes");
+            down.process(&wide, &mut out).expect("resamples")
+        })
+    });
+    let mut dec8 = OpusDecoder::new(Hz8000).expect("opus decoder");
+    c.bench_function("opus_g711/from_opus_at_8k", |b| {
+        b.iter(|| dec8.decode(black_box(&browser_packet), &mut out).expect("decodes"))
+    });
+}
+
 fn resampler_paths(c: &mut Criterion) {
     use SampleRate::*;
     let pairs = [
@@ -158,5 +199,14 @@ fn dtmf_path(c: &mut Criterion) {
     c.bench_function("dtmf/detect_8k_20ms", |b| b.iter(|| det.push(black_box(pcm.samples()))));
 }
 
-criterion_group!(benches, g711_paths, l16_paths, g722_paths, opus_paths, resampler_paths, dtmf_path);
+criterion_group!(
+    benches,
+    g711_paths,
+    l16_paths,
+    g722_paths,
+    opus_paths,
+    opus_bridged_to_g711,
+    resampler_paths,
+    dtmf_path
+);
 criterion_main!(benches);

@@ -28,6 +28,16 @@ impl Codec {
         }
     }
 
+    /// The rate this codec's audio is coded at when `wanted` is asked for: Opus
+    /// codes at any of Bond's rates (libopus resamples inside, for less than a
+    /// resampler outside costs), the others only at their own.
+    pub fn pcm_rate(self, wanted: SampleRate) -> SampleRate {
+        match self {
+            Self::Opus => wanted,
+            other => other.sample_rate(),
+        }
+    }
+
     /// RTP timestamp clock (RFC 3551: G.722 keeps 8000 for historical reasons; Opus is 48000).
     pub fn rtp_clock_rate(self) -> u32 {
         match self {
@@ -79,30 +89,36 @@ impl Codec {
         self.encoder_with(OpusConfig::default())
     }
 
-    /// An encoder; `opus` configures Opus and is ignored by the other codecs.
+    /// An encoder; `opus` configures Opus (its rate included, see
+    /// [`Self::pcm_rate`]) and is ignored by the other codecs.
     pub fn encoder_with(self, opus: OpusConfig) -> Result<AudioEncoder, CodecError> {
+        let rate = self.pcm_rate(opus.rate);
         let inner = match self {
             Self::Pcmu => EncoderInner::Pcmu,
             Self::Pcma => EncoderInner::Pcma,
             Self::G722 => EncoderInner::G722(Box::default()),
-            Self::Opus => EncoderInner::Opus(Box::new(OpusEncoder::new(OpusConfig {
-                rate: SampleRate::Hz48000,
-                ..opus
-            })?)),
+            Self::Opus => EncoderInner::Opus(Box::new(OpusEncoder::new(OpusConfig { rate, ..opus })?)),
             Self::L16 { order, .. } => EncoderInner::L16(order),
         };
-        Ok(AudioEncoder { codec: self, inner })
+        Ok(AudioEncoder { codec: self, rate, inner })
     }
 
+    /// A decoder giving frames at the codec's own rate.
     pub fn decoder(self) -> Result<AudioDecoder, CodecError> {
+        self.decoder_at(self.sample_rate())
+    }
+
+    /// A decoder giving frames at `rate` where the codec can ([`Self::pcm_rate`]).
+    pub fn decoder_at(self, rate: SampleRate) -> Result<AudioDecoder, CodecError> {
+        let rate = self.pcm_rate(rate);
         let inner = match self {
             Self::Pcmu => DecoderInner::Pcmu,
             Self::Pcma => DecoderInner::Pcma,
             Self::G722 => DecoderInner::G722(Box::default()),
-            Self::Opus => DecoderInner::Opus(Box::new(OpusDecoder::new(SampleRate::Hz48000)?)),
+            Self::Opus => DecoderInner::Opus(Box::new(OpusDecoder::new(rate)?)),
             Self::L16 { order, .. } => DecoderInner::L16(order),
         };
-        Ok(AudioDecoder { codec: self, inner, last: None, losses_in_row: 0 })
+        Ok(AudioDecoder { codec: self, rate, inner, last: None, losses_in_row: 0 })
     }
 }
 
@@ -115,16 +131,22 @@ enum EncoderInner {
     L16(ByteOrder),
 }
 
-/// Encodes 20 ms frames at the codec's rate into payloads.
+/// Encodes 20 ms frames at its rate into payloads.
 #[derive(Debug)]
 pub struct AudioEncoder {
     codec: Codec,
+    /// The rate of the frames it takes.
+    rate: SampleRate,
     inner: EncoderInner,
 }
 
 impl AudioEncoder {
     pub fn codec(&self) -> Codec {
         self.codec
+    }
+
+    pub fn rate(&self) -> SampleRate {
+        self.rate
     }
 
     /// The audio to encode comes from a source at `rate` (a bridged peer): a
@@ -136,7 +158,7 @@ impl AudioEncoder {
         }
     }
 
-    /// Encode `frame` (at the codec's rate) into `out`; returns the payload length.
+    /// Encode `frame` (at the encoder's rate) into `out`; returns the payload length.
     pub fn encode(&mut self, frame: &AudioFrame, out: &mut [u8]) -> Result<usize, CodecError> {
         self.encode_part(frame, 0, 1, out)
     }
@@ -150,7 +172,7 @@ impl AudioEncoder {
         parts: usize,
         out: &mut [u8],
     ) -> Result<usize, CodecError> {
-        let rate = self.codec.sample_rate();
+        let rate = self.rate;
         if frame.rate() != rate {
             return Err(CodecError::RateMismatch { expected: rate.hz(), got: frame.rate().hz() });
         }
@@ -192,9 +214,12 @@ enum DecoderInner {
 #[derive(Debug)]
 pub struct AudioDecoder {
     codec: Codec,
+    /// The rate of the frames it gives.
+    rate: SampleRate,
     inner: DecoderInner,
     /// Last good frame, for waveform-repeat concealment of the non-Opus codecs
-    /// (none before the first, or once forgotten: silence then).
+    /// (none before the first, or once forgotten: silence then; Opus conceals
+    /// from its own state and keeps none).
     last: Option<Box<AudioFrame>>,
     losses_in_row: u32,
 }
@@ -204,9 +229,13 @@ impl AudioDecoder {
         self.codec
     }
 
-    /// Decode one 20 ms payload into `out`, which takes the codec's rate.
+    pub fn rate(&self) -> SampleRate {
+        self.rate
+    }
+
+    /// Decode one 20 ms payload into `out`, which takes the decoder's rate.
     pub fn decode(&mut self, payload: &[u8], out: &mut AudioFrame) -> Result<(), CodecError> {
-        let rate = self.codec.sample_rate();
+        let rate = self.rate;
         out.set_rate(rate);
         let expected = rate.frame_samples();
         let written = match &mut self.inner {
@@ -260,6 +289,9 @@ impl AudioDecoder {
 
     fn remember(&mut self, out: &AudioFrame) {
         self.losses_in_row = 0;
+        if matches!(self.inner, DecoderInner::Opus(_)) {
+            return;
+        }
         match &mut self.last {
             Some(last) => (**last).clone_from(out),
             None => self.last = Some(Box::new(out.clone())),
@@ -282,7 +314,7 @@ impl AudioDecoder {
         }
         match &self.last {
             Some(last) => out.clone_from(last),
-            None => *out = AudioFrame::silent(self.codec.sample_rate(), 0),
+            None => *out = AudioFrame::silent(self.rate, 0),
         }
         let shift = self.losses_in_row.min(15);
         for s in out.samples_mut() {
@@ -378,5 +410,32 @@ mod tests {
         assert_eq!(Codec::G722.sample_rate(), SampleRate::Hz16000);
         assert_eq!(Codec::Opus.rtp_clock_rate(), 48000);
         assert_eq!(Codec::Pcma.static_payload_type(), Some(8));
+    }
+
+    #[test]
+    fn opus_codes_at_the_rate_asked_for_and_the_other_codecs_at_their_own() {
+        let at_8k = OpusConfig { rate: SampleRate::Hz8000, ..OpusConfig::default() };
+        let mut enc = Codec::Opus.encoder_with(at_8k).unwrap();
+        let mut dec = Codec::Opus.decoder_at(SampleRate::Hz8000).unwrap();
+        assert_eq!((enc.rate(), dec.rate()), (SampleRate::Hz8000, SampleRate::Hz8000));
+        let tone = sine(1000.0, 8000, 8000, 8000.0);
+        let mut packet = [0u8; crate::opus_codec::MAX_OPUS_PACKET];
+        let mut out = AudioFrame::silent(SampleRate::Hz8000, 0);
+        let mut heard = Vec::new();
+        for chunk in tone.chunks(160) {
+            let n = enc
+                .encode(&AudioFrame::from_samples(SampleRate::Hz8000, 0, chunk).unwrap(), &mut packet)
+                .unwrap();
+            // The RTP clock stays 48 kHz: a 20 ms packet is 960 units.
+            assert_eq!(crate::opus_codec::packet_samples(&packet[..n]), Some(960));
+            dec.decode(&packet[..n], &mut out).unwrap();
+            heard.extend_from_slice(out.samples());
+        }
+        let sinad = crate::test_signals::sinad_db(&heard[800..], 1000.0, 8000);
+        assert!(sinad >= 20.0, "SINAD {sinad:.1} dB");
+        let wide = AudioFrame::silent(SampleRate::Hz48000, 0);
+        assert!(matches!(enc.encode(&wide, &mut packet), Err(CodecError::RateMismatch { .. })));
+        assert_eq!(Codec::Pcmu.encoder_with(at_8k).unwrap().rate(), SampleRate::Hz8000);
+        assert_eq!(Codec::G722.decoder_at(SampleRate::Hz8000).unwrap().rate(), SampleRate::Hz16000);
     }
 }

@@ -143,13 +143,17 @@ impl Engine {
         if a == b {
             return Err(EngineError::Config("a leg cannot be bridged with itself"));
         }
-        let rate_a = self.leg_mut(a)?.rate();
-        let rate_b = self.leg_mut(b)?.rate();
+        self.leg_mut(a)?;
+        self.leg_mut(b)?;
         for leg in [a, b] {
             if self.routes.contains_key(&leg) {
                 return Err(EngineError::AlreadyBridged(leg));
             }
         }
+        // An Opus leg codes at its peer's rate, so nothing is resampled between them.
+        let rate_b = self.leg_mut(b)?.rate();
+        let rate_a = self.fit_opus_rate(a, rate_b)?;
+        let rate_b = self.fit_opus_rate(b, rate_a)?;
         let (carry_a_to_b, carry_b_to_a) = dtmf.directions();
         let a_to_b = Route::new(b, rate_a, rate_b, carry_a_to_b)?;
         let b_to_a = Route::new(a, rate_b, rate_a, carry_b_to_a)?;
@@ -254,10 +258,32 @@ impl Engine {
         self.set_passthrough(id, false);
         let detected = self.detectors.contains_key(&id);
         if self.set_bridged(id, None).is_ok() {
+            // An Opus leg that coded at its peer's rate codes at its own again.
+            let _ = self.fit_opus_rate(id, SampleRate::Hz48000);
             if let Some(member) = self.legs.get_mut(&id) {
                 member.set_emit_heard(detected);
             }
         }
+    }
+
+    /// Code `leg`'s Opus at `rate`, or as near as its codec goes, unless
+    /// something else takes its audio at the rate it has (a detector, a
+    /// supervisor, a recording, a clip playing: see `Leg::code_opus_at`);
+    /// returns the leg's rate after. What it sends on hold is set again.
+    fn fit_opus_rate(&mut self, leg: LegId, rate: SampleRate) -> Result<SampleRate, EngineError> {
+        let fixed = self.is_tapped(leg) || self.detectors.contains_key(&leg);
+        let member = self.legs.get_mut(&leg).ok_or(EngineError::UnknownLeg(leg))?;
+        let before = member.rate();
+        match member.rtp_mut() {
+            Some(rtp) if !fixed => drop(rtp.code_opus_at(rate)?),
+            _ => return Ok(before),
+        }
+        if member.rate() != before {
+            if let Some(source) = self.hold_sources.get(&leg) {
+                member.set_hold_source(source);
+            }
+        }
+        Ok(member.rate())
     }
 
     /// The leg `leg` is bridged with.

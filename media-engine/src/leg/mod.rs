@@ -191,7 +191,7 @@ pub struct Leg {
 impl Leg {
     pub fn new(id: LegId, config: LegConfig, source: MediaSource, now: Instant) -> Result<Self, EngineError> {
         let codec = config.codec;
-        let rate = codec.sample_rate();
+        let rate = codec.pcm_rate(config.opus.rate);
         let mut timers = TimerTable::default();
         timers.set(LegTimer::Tick, now);
         if let Some(timeout) = config.media_timeout {
@@ -207,7 +207,7 @@ impl Leg {
         Ok(Self {
             id,
             encoder: codec.encoder_with(config.opus)?,
-            decoder: codec.decoder()?,
+            decoder: codec.decoder_at(rate)?,
             packetizer: Packetizer::new(config.ssrc, config.initial_seq, config.initial_timestamp),
             packing: None,
             playout: PlayoutBuffer::new(config.playout_delay, codec.max_payload_len()),
@@ -270,15 +270,15 @@ impl Leg {
         if repack {
             self.send_packed_rest();
         }
-        if media.codec.sample_rate() != self.rate() {
-            if self.config.emit_heard || self.recording != RecordTap::Off || !self.player.is_idle() {
+        if media.codec.pcm_rate(self.config.opus.rate) != self.rate() {
+            if self.audio_in_use() {
                 return Err(EngineError::Config("a codec change must keep the sample rate of a leg in use"));
             }
             self.change_rate(media.codec)?;
         }
         if media.codec != self.config.codec {
             self.encoder = media.codec.encoder_with(self.config.opus)?;
-            self.decoder = media.codec.decoder()?;
+            self.decoder = media.codec.decoder_at(self.rate())?;
             self.playout.flush();
             self.config.codec = media.codec;
         }
@@ -299,19 +299,56 @@ impl Leg {
         Ok(())
     }
 
+    /// Whether anything besides the leg's party and a bridge being set up
+    /// takes its audio at its rate: then the rate must stay.
+    fn audio_in_use(&self) -> bool {
+        self.config.emit_heard || self.recording != RecordTap::Off || !self.player.is_idle()
+    }
+
+    /// Code the leg's Opus at `rate` (at most the codec's own): the rate of the
+    /// audio it is bridged to, so that no resampler stands between them and
+    /// libopus codes no samples the peer cannot carry. Only while nothing else
+    /// uses the leg's audio ([`Self::audio_in_use`]); returns whether the leg
+    /// now runs at `rate`. Received packets waiting to play are kept.
+    pub fn code_opus_at(&mut self, rate: SampleRate) -> Result<bool, EngineError> {
+        let codec = self.config.codec;
+        let rate = if rate.hz() < codec.sample_rate().hz() { rate } else { codec.sample_rate() };
+        if codec.pcm_rate(rate) != rate {
+            return Ok(false);
+        }
+        if rate == self.rate() {
+            return Ok(true);
+        }
+        if self.audio_in_use() {
+            return Ok(false);
+        }
+        self.config.opus.rate = rate;
+        self.encoder = codec.encoder_with(self.config.opus)?;
+        self.decoder = codec.decoder_at(rate)?;
+        self.rest_timestamp = 0;
+        self.clocked_by(rate);
+        Ok(true)
+    }
+
     /// Everything sized or clocked by the leg's rate, made again for `codec`'s.
     fn change_rate(&mut self, codec: Codec) -> Result<(), EngineError> {
-        let rate = codec.sample_rate();
+        let rate = codec.pcm_rate(self.config.opus.rate);
         self.encoder = codec.encoder_with(self.config.opus)?;
-        self.decoder = codec.decoder()?;
+        self.decoder = codec.decoder_at(rate)?;
         self.playout = PlayoutBuffer::new(self.config.playout_delay, codec.max_payload_len());
         self.receive = ReceiveStats::new(codec.rtp_clock_rate());
-        self.frames = TickFrames::new(rate);
         self.payload = vec![0; codec.max_payload_len()];
-        self.dtmf = self.config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz()));
-        self.source = SourceState::new(&MediaSource::Silence, rate.hz());
+        self.clocked_by(rate);
         self.config.codec = codec;
         Ok(())
+    }
+
+    /// The per-tick state that runs at the leg's rate, made for `rate`; the
+    /// leg sends silence until its source is set again.
+    fn clocked_by(&mut self, rate: SampleRate) {
+        self.frames = TickFrames::new(rate);
+        self.dtmf = self.config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz()));
+        self.source = SourceState::new(&MediaSource::Silence, rate.hz());
     }
 
     /// Frames played out so far (received or concealed).
@@ -339,9 +376,9 @@ impl Leg {
         self.frames.heard()
     }
 
-    /// PCM rate of the leg's codec.
+    /// The rate of the leg's audio: its codec's, or for Opus the rate it codes at.
     pub fn rate(&self) -> SampleRate {
-        self.config.codec.sample_rate()
+        self.config.codec.pcm_rate(self.config.opus.rate)
     }
 
     /// Change what the leg sends (a bridge switches it to `External`).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::signals::sinad_db;
 use bond_codecs::{Codec, SampleRate};
-use bond_media_engine::leg::{DtmfTiming, MediaSource};
+use bond_media_engine::leg::{DtmfTiming, MediaSource, RecordTap};
 use bond_media_engine::sim::{LinkProfile, SimNetwork};
 use bond_media_engine::{DtmfSource, EngineError, EngineEvent, HangupCause, LegId};
 use bond_tests::tone_share;
@@ -59,56 +59,96 @@ fn a_bridge_between_rates_resamples_both_ways() {
     }
 }
 
-/// libopus narrows an encoder's band one step per 5.12 s, so an Opus leg bridged to
-/// G.711 reaches narrowband SILK (about 40 % cheaper than full band) after ~10 s.
-#[test]
-fn an_opus_leg_bridged_to_8_khz_audio_codes_narrowband_and_full_band_again_at_48_khz() {
-    let mut net = SimNetwork::new(19);
-    let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
-    let band = |net: &SimNetwork| {
-        let packet = net.last_rtp(bond).expect("bond sends");
-        opus::packet::get_bandwidth(&packet[12..]).expect("an Opus packet")
-    };
-    // Bridge `bond` to a local tone at `rate`, and run for `secs`.
-    let bridge_to = |net: &mut SimNetwork, rate: SampleRate, secs: u64| {
-        let local = net.engine.add_local_leg(net.now(), rate, tone());
-        net.engine.bridge(bond, local).unwrap();
-        net.run_for(Duration::from_secs(secs));
-    };
-    bridge_to(&mut net, SampleRate::Hz48000, 2);
-    assert_eq!(band(&net), opus::Bandwidth::Fullband);
-    net.engine.unbridge(bond).unwrap();
-    bridge_to(&mut net, SampleRate::Hz8000, 1);
-    assert_eq!(band(&net), opus::Bandwidth::Wideband, "out of full band at once");
-    // libopus then fades down a band per 5.12 s: medium, then narrow.
-    net.run_for(Duration::from_secs(11));
-    assert_eq!(band(&net), opus::Bandwidth::Narrowband);
-    let heard = net.heard_samples(phone);
-    let sinad = sinad_db(&heard[heard.len() - 48_000..], 1000.0, 48_000);
-    assert!(sinad > 20.0, "the tone still heard: SINAD {sinad:.1} dB");
-    net.engine.unbridge(bond).unwrap();
-    bridge_to(&mut net, SampleRate::Hz48000, 1);
-    assert_eq!(band(&net), opus::Bandwidth::Mediumband, "wider at once");
-    // And up a band per 5.12 s too: audio wider than the old peer's is cut for a few seconds.
-    net.run_for(Duration::from_secs(10));
-    assert_eq!(band(&net), opus::Bandwidth::Fullband);
+/// The band of the last Opus packet `leg` sent.
+fn band(net: &SimNetwork, leg: LegId) -> opus::Bandwidth {
+    let packet = net.last_rtp(leg).expect("bond sends");
+    opus::packet::get_bandwidth(&packet[12..]).expect("an Opus packet")
 }
 
-/// A leg bridged as it answers has coded only silence: its encoder starts again
-/// narrow at once rather than fading down over ~10 s.
+/// Bridge `leg` to a local tone at `rate`, and run for `secs`.
+fn bridge_to_tone(net: &mut SimNetwork, leg: LegId, rate: SampleRate, secs: u64) {
+    let local = net.engine.add_local_leg(net.now(), rate, tone());
+    net.engine.bridge(leg, local).unwrap();
+    net.run_for(Duration::from_secs(secs));
+}
+
+/// The tone in the last second `phone` heard at 48 kHz.
+fn last_second_sinad(net: &SimNetwork, phone: LegId) -> f64 {
+    let heard = net.heard_samples(phone);
+    sinad_db(&heard[heard.len() - 48_000..], 1000.0, 48_000)
+}
+
+/// An Opus leg bridged to G.711 codes at 8 kHz: no resampler between the two
+/// legs, and libopus codes narrowband from the first packet. Out of the
+/// bridge it codes at 48 kHz again, full band at once.
 #[test]
-fn an_opus_leg_that_sent_only_silence_codes_narrowband_from_its_bridge_on() {
+fn an_opus_leg_bridged_to_8_khz_audio_codes_at_8_khz_and_at_48_khz_again_after() {
+    let mut net = SimNetwork::new(19);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
+    bridge_to_tone(&mut net, bond, SampleRate::Hz48000, 2);
+    assert_eq!(
+        (net.engine.rate(bond), band(&net, bond)),
+        (Some(SampleRate::Hz48000), opus::Bandwidth::Fullband)
+    );
+    net.engine.unbridge(bond).unwrap();
+    bridge_to_tone(&mut net, bond, SampleRate::Hz8000, 2);
+    assert_eq!(
+        (net.engine.rate(bond), band(&net, bond)),
+        (Some(SampleRate::Hz8000), opus::Bandwidth::Narrowband)
+    );
+    let sinad = last_second_sinad(&net, phone);
+    assert!(sinad > 20.0, "the tone heard: SINAD {sinad:.1} dB");
+    net.engine.unbridge(bond).unwrap();
+    assert_eq!(net.engine.rate(bond), Some(SampleRate::Hz48000));
+    bridge_to_tone(&mut net, bond, SampleRate::Hz48000, 2);
+    assert_eq!(band(&net, bond), opus::Bandwidth::Fullband);
+    let sinad = last_second_sinad(&net, phone);
+    assert!(sinad > 20.0, "the tone heard: SINAD {sinad:.1} dB");
+}
+
+/// A leg whose audio is recorded keeps its rate through a bridge, so its
+/// encoder narrows its band instead: libopus moves one band per 5.12 s, so
+/// it reaches narrowband SILK (about 40 % cheaper than full band) after ~10 s.
+#[test]
+fn a_recorded_opus_leg_bridged_to_8_khz_audio_keeps_48_khz_and_narrows_its_band_over_seconds() {
+    let mut net = SimNetwork::new(19);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
+    net.engine.set_recording(bond, RecordTap::Frames).unwrap();
+    bridge_to_tone(&mut net, bond, SampleRate::Hz48000, 2);
+    assert_eq!(band(&net, bond), opus::Bandwidth::Fullband);
+    net.engine.unbridge(bond).unwrap();
+    bridge_to_tone(&mut net, bond, SampleRate::Hz8000, 1);
+    assert_eq!(net.engine.rate(bond), Some(SampleRate::Hz48000));
+    assert_eq!(band(&net, bond), opus::Bandwidth::Wideband, "out of full band at once");
+    // libopus then fades down a band per 5.12 s: medium, then narrow.
+    net.run_for(Duration::from_secs(11));
+    assert_eq!(band(&net, bond), opus::Bandwidth::Narrowband);
+    let sinad = last_second_sinad(&net, phone);
+    assert!(sinad > 20.0, "the tone still heard: SINAD {sinad:.1} dB");
+    net.engine.unbridge(bond).unwrap();
+    bridge_to_tone(&mut net, bond, SampleRate::Hz48000, 1);
+    assert_eq!(band(&net, bond), opus::Bandwidth::Mediumband, "wider at once");
+    // And up a band per 5.12 s too: audio wider than the old peer's is cut for a few seconds.
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(band(&net, bond), opus::Bandwidth::Fullband);
+}
+
+/// A leg bridged as it answers has coded only silence: a recorded one, which
+/// keeps its rate, starts its encoder again narrow at once rather than fading
+/// down over ~10 s.
+#[test]
+fn a_recorded_opus_leg_that_sent_only_silence_codes_narrowband_from_its_bridge_on() {
     let mut net = SimNetwork::new(23);
     let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
+    net.engine.set_recording(bond, RecordTap::Frames).unwrap();
     net.run_for(Duration::from_millis(500));
     let local = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, tone());
     net.engine.bridge(bond, local).unwrap();
     net.run_for(Duration::from_millis(100));
-    let packet = net.last_rtp(bond).expect("bond sends");
-    assert_eq!(opus::packet::get_bandwidth(&packet[12..]).ok(), Some(opus::Bandwidth::Narrowband));
+    assert_eq!(net.engine.rate(bond), Some(SampleRate::Hz48000));
+    assert_eq!(band(&net, bond), opus::Bandwidth::Narrowband);
     net.run_for(Duration::from_secs(1));
-    let heard = net.heard_samples(phone);
-    let sinad = sinad_db(&heard[heard.len() - 48_000..], 1000.0, 48_000);
+    let sinad = last_second_sinad(&net, phone);
     assert!(sinad > 20.0, "the tone heard: SINAD {sinad:.1} dB");
 }
 
