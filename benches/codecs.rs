@@ -194,9 +194,12 @@ fn resampler_paths(c: &mut Criterion) {
 }
 
 fn dtmf_path(c: &mut Criterion) {
-    let pcm = frame(SampleRate::Hz8000);
-    let mut det = DtmfDetector::new(8000);
-    c.bench_function("dtmf/detect_8k_20ms", |b| b.iter(|| det.push(black_box(pcm.samples()))));
+    for rate in [SampleRate::Hz8000, SampleRate::Hz48000] {
+        let pcm = frame(rate);
+        let mut det = DtmfDetector::new(rate.hz());
+        let name = format!("dtmf/detect_{}k_20ms", rate.hz() / 1000);
+        c.bench_function(&name, |b| b.iter(|| det.push(black_box(pcm.samples()))));
+    }
 }
 
 criterion_group!(

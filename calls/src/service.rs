@@ -512,17 +512,10 @@ impl CallService {
             Hold::Music(file) => {
                 let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
                     .map_err(|e| CallError::invalid("10002", e, "/audio_file"))?;
-                let leg_rate = self.engine.leg_rate(leg).await.ok().flatten();
-                if leg_rate != Some(rate) {
-                    return Err(CallError::invalid(
-                        "10002",
-                        format!(
-                            "the hold file must be at the call's rate ({} Hz)",
-                            leg_rate.map_or(0, SampleRate::hz)
-                        ),
-                        "/audio_file",
-                    ));
-                }
+                // At the call's rate now: an Opus leg's follows its bridge, and a held leg keeps it.
+                let leg_rate = self.engine.leg_rate(leg).await?.ok_or(CallError::Ended)?;
+                let samples = bond_codecs::resample::resample_clip(&samples, rate.hz(), leg_rate)
+                    .map_err(|e| CallError::invalid("10002", e.to_string(), "/audio_file"))?;
                 Some(MediaSource::Play { samples: samples.into(), repeat: true })
             }
         };

@@ -22,4 +22,8 @@ pub enum EngineError {
     WebRtc(String),
     #[error("invalid leg configuration: {0}")]
     Config(&'static str),
+    /// A clip made for another rate than the leg's (an Opus leg's rate follows
+    /// its bridge: see `Leg::code_opus_at`).
+    #[error("a clip for leg {leg} must be at its rate, {} Hz", rate.hz())]
+    ClipRate { leg: LegId, rate: bond_codecs::SampleRate },
 }

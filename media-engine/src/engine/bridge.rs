@@ -268,20 +268,15 @@ impl Engine {
 
     /// Code `leg`'s Opus at `rate`, or as near as its codec goes, unless
     /// something else takes its audio at the rate it has (a detector, a
-    /// supervisor, a recording, a clip playing: see `Leg::code_opus_at`);
-    /// returns the leg's rate after. What it sends on hold is set again.
+    /// supervisor, hold music made for that rate, a recording, a clip playing:
+    /// see `Leg::code_opus_at`); returns the leg's rate after.
     fn fit_opus_rate(&mut self, leg: LegId, rate: SampleRate) -> Result<SampleRate, EngineError> {
-        let fixed = self.is_tapped(leg) || self.detectors.contains_key(&leg);
-        let member = self.legs.get_mut(&leg).ok_or(EngineError::UnknownLeg(leg))?;
-        let before = member.rate();
+        let fixed =
+            self.is_tapped(leg) || self.detectors.contains_key(&leg) || self.hold_sources.contains_key(&leg);
+        let member = self.leg_mut(leg)?;
         match member.rtp_mut() {
             Some(rtp) if !fixed => drop(rtp.code_opus_at(rate)?),
-            _ => return Ok(before),
-        }
-        if member.rate() != before {
-            if let Some(source) = self.hold_sources.get(&leg) {
-                member.set_hold_source(source);
-            }
+            _ => {}
         }
         Ok(member.rate())
     }

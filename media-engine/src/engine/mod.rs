@@ -282,7 +282,7 @@ impl Engine {
     pub fn play(&mut self, leg: LegId, clip: Clip, overlay: bool) -> Result<(), EngineError> {
         let member = self.leg_mut(leg)?;
         if clip.rate != member.rate() {
-            return Err(EngineError::Config("a clip must be at its leg's rate"));
+            return Err(EngineError::ClipRate { leg, rate: member.rate() });
         }
         member.play(clip, overlay);
         self.refresh_passthrough(leg);

@@ -533,7 +533,10 @@ impl Driver {
 }
 
 fn engine_error(e: crate::EngineError) -> RuntimeError {
-    RuntimeError::Engine(e.to_string())
+    match e {
+        crate::EngineError::ClipRate { rate, .. } => RuntimeError::ClipRate(rate),
+        e => RuntimeError::Engine(e.to_string()),
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

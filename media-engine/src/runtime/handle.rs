@@ -63,6 +63,9 @@ pub struct LegInfo {
     pub local_addr: SocketAddr,
 }
 
+/// How often [`EngineHandle::play`] makes a clip again for a leg whose rate moved.
+const CLIP_TRIES: usize = 3;
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
@@ -80,6 +83,9 @@ pub enum RuntimeError {
     Fork(String),
     #[error("WebRTC is not configured (no shared WebRTC port)")]
     NoWebRtc,
+    /// A clip was not at its leg's rate, which is this.
+    #[error("a clip must be at its leg's rate, {} Hz", .0.hz())]
+    ClipRate(SampleRate),
 }
 
 #[derive(Debug)]
@@ -420,9 +426,23 @@ impl EngineHandle {
         self.request(leg, |reply| Command::SetMute { leg, inbound, outbound, reply }).await?
     }
 
-    /// Play a clip at the leg's rate to its party (see [`Engine::play`](crate::Engine::play)).
-    pub async fn play(&self, leg: LegId, clip: Clip, overlay: bool) -> Result<(), RuntimeError> {
-        self.request(leg, |reply| Command::Play { leg, clip, overlay, reply }).await?
+    /// Play a clip to a leg's party (see [`Engine::play`](crate::Engine::play)).
+    /// A clip made at another rate than the leg has by the time it arrives (an
+    /// Opus leg bridged or unbridged meanwhile) is resampled here, off the media
+    /// path, and sent again.
+    pub async fn play(&self, leg: LegId, mut clip: Clip, overlay: bool) -> Result<(), RuntimeError> {
+        for _ in 0..CLIP_TRIES {
+            let sent = clip.clone();
+            match self.request(leg, |reply| Command::Play { leg, clip: sent, overlay, reply }).await? {
+                Err(RuntimeError::ClipRate(rate)) => {
+                    let samples = bond_codecs::resample::resample_clip(&clip.samples, clip.rate.hz(), rate)
+                        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+                    clip = Clip { rate, samples: samples.into(), ..clip };
+                }
+                done => return done,
+            }
+        }
+        Err(RuntimeError::Engine(format!("leg {leg} kept changing its rate under a clip")))
     }
 
     /// Stop a leg's current clip on one track and, with `all`, its queue.

@@ -9,6 +9,7 @@ mod hostile_input_never_panics;
 mod kernel_relay;
 mod kernel_relay_remote;
 mod recording;
+mod runtime_clip_rate;
 mod runtime_echo_over_udp;
 mod runtime_srtp;
 mod sim_bridge;

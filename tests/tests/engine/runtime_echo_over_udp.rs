@@ -15,7 +15,7 @@ use bond_media_engine::{EngineEvent, HangupCause};
 use bond_tests::tone_share;
 use tokio::net::UdpSocket;
 
-fn config(first_port: u16) -> RuntimeConfig {
+pub(super) fn config(first_port: u16) -> RuntimeConfig {
     RuntimeConfig {
         bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         rtp_ports: PortRange::new(first_port, first_port + 20).unwrap(),

@@ -356,3 +356,25 @@ fn a_held_party_keeps_its_music_when_its_bridge_comes_apart_or_a_new_one_forms()
     }
     assert!(tone_share(&heard_between(&net, phone, 3.3, 4.0), 1000.0, 8000) > 0.9, "unheld");
 }
+
+/// An Opus leg on hold keeps its rate through a bridge with a G.711 party: its
+/// music was made for the rate it had, and keeps its pitch.
+#[test]
+fn a_held_opus_leg_keeps_its_rate_and_its_musics_pitch_through_a_bridge_to_g711() {
+    let mut net = SimNetwork::new(29);
+    let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
+    let music: std::sync::Arc<[i16]> = bond_codecs::signals::sine(300.0, 48_000, 48_000, 8000.0).into();
+    net.engine.hold(bond, &MediaSource::Play { samples: music, repeat: true }).unwrap();
+    let echo = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Echo);
+    net.engine.bridge(bond, echo).unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.engine.rate(bond), Some(SampleRate::Hz48000));
+    net.engine.unbridge(bond).unwrap();
+    net.run_for(Duration::from_secs(1));
+    let heard = net.heard_samples(phone);
+    for (from, to) in [(0.3, 0.9), (1.2, 1.9)] {
+        let part = &heard[(from * 48_000.0) as usize..(to * 48_000.0) as usize];
+        let share = tone_share(part, 300.0, 48_000);
+        assert!(share > 0.9, "hold music {from}-{to} s: {share:.2}");
+    }
+}
