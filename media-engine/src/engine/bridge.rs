@@ -266,11 +266,12 @@ impl Engine {
         }
     }
 
-    /// Code `leg`'s Opus at `rate`, or as near as its codec goes, unless
+    /// Code `leg`'s Opus at `rate`, or as near as its codec goes (before it
+    /// joins a bridge with a peer at `rate`, in this engine or another), unless
     /// something else takes its audio at the rate it has (a detector, a
     /// supervisor, hold music made for that rate, a recording, a clip playing:
     /// see `Leg::code_opus_at`); returns the leg's rate after.
-    fn fit_opus_rate(&mut self, leg: LegId, rate: SampleRate) -> Result<SampleRate, EngineError> {
+    pub fn fit_opus_rate(&mut self, leg: LegId, rate: SampleRate) -> Result<SampleRate, EngineError> {
         let fixed =
             self.is_tapped(leg) || self.detectors.contains_key(&leg) || self.hold_sources.contains_key(&leg);
         let member = self.leg_mut(leg)?;

@@ -369,6 +369,9 @@ impl Driver {
             Command::LegRate { leg, reply } => {
                 let _ = reply.send(self.engine.rate(leg));
             }
+            Command::FitRate { leg, rate, reply } => {
+                let _ = reply.send(self.engine.fit_opus_rate(leg, rate).map_err(engine_error));
+            }
             Command::LegCodec { leg, reply } => {
                 let _ = reply.send(self.engine.rtp_codec(leg));
             }

@@ -63,9 +63,6 @@ pub struct LegInfo {
     pub local_addr: SocketAddr,
 }
 
-/// How often [`EngineHandle::play`] makes a clip again for a leg whose rate moved.
-const CLIP_TRIES: usize = 3;
-
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
@@ -215,6 +212,12 @@ pub(crate) enum Command {
         leg: LegId,
         reply: oneshot::Sender<Option<SampleRate>>,
     },
+    /// An Opus leg about to join a bridge across shards codes at its peer's rate where it may.
+    FitRate {
+        leg: LegId,
+        rate: SampleRate,
+        reply: oneshot::Sender<Result<SampleRate, RuntimeError>>,
+    },
     LegCodec {
         leg: LegId,
         reply: oneshot::Sender<Option<Codec>>,
@@ -316,46 +319,6 @@ impl EngineHandle {
         self.create(|reply| Command::CreateLocalLeg { rate, source, amd: Some(amd), reply }).await
     }
 
-    /// Join two legs so each hears the other; `dtmf` says which way digits pass.
-    /// Legs on two shards each get one direction, relayed between the engines.
-    pub async fn bridge(&self, a: LegId, b: LegId, dtmf: DtmfPassing) -> Result<(), RuntimeError> {
-        if self.shard_index(a) == self.shard_index(b) {
-            return self.request(a, |reply| Command::Bridge { a, b, dtmf, reply }).await?;
-        }
-        let unknown = |leg| RuntimeError::Engine(crate::EngineError::UnknownLeg(leg).to_string());
-        let rate_a = self.leg_rate(a).await?.ok_or_else(|| unknown(a))?;
-        let rate_b = self.leg_rate(b).await?.ok_or_else(|| unknown(b))?;
-        let (a_to_b, b_to_a) = dtmf.directions();
-        self.request(a, |reply| Command::BridgeRemote {
-            leg: a,
-            peer: b,
-            peer_rate: rate_b,
-            carry_dtmf: a_to_b,
-            reply,
-        })
-        .await??;
-        let second = self
-            .request(b, |reply| Command::BridgeRemote {
-                leg: b,
-                peer: a,
-                peer_rate: rate_a,
-                carry_dtmf: b_to_a,
-                reply,
-            })
-            .await
-            .and_then(|r| r);
-        if second.is_err() {
-            // `b` could not join (already bridged, gone): take `a`'s half down again.
-            let _ = self.unbridge(a).await;
-        }
-        second
-    }
-
-    /// Take a leg (and its peer) out of its bridge; returns the peer.
-    pub async fn unbridge(&self, leg: LegId) -> Result<LegId, RuntimeError> {
-        self.request(leg, |reply| Command::Unbridge { leg, reply }).await?
-    }
-
     /// Let `supervisor` supervise `call` and its bridge in `role` (`None` ends it);
     /// both legs must be in one engine (dial the supervisor near the call).
     pub async fn supervise(
@@ -424,25 +387,6 @@ impl EngineHandle {
         outbound: Option<bool>,
     ) -> Result<(), RuntimeError> {
         self.request(leg, |reply| Command::SetMute { leg, inbound, outbound, reply }).await?
-    }
-
-    /// Play a clip to a leg's party (see [`Engine::play`](crate::Engine::play)).
-    /// A clip made at another rate than the leg has by the time it arrives (an
-    /// Opus leg bridged or unbridged meanwhile) is resampled here, off the media
-    /// path, and sent again.
-    pub async fn play(&self, leg: LegId, mut clip: Clip, overlay: bool) -> Result<(), RuntimeError> {
-        for _ in 0..CLIP_TRIES {
-            let sent = clip.clone();
-            match self.request(leg, |reply| Command::Play { leg, clip: sent, overlay, reply }).await? {
-                Err(RuntimeError::ClipRate(rate)) => {
-                    let samples = bond_codecs::resample::resample_clip(&clip.samples, clip.rate.hz(), rate)
-                        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-                    clip = Clip { rate, samples: samples.into(), ..clip };
-                }
-                done => return done,
-            }
-        }
-        Err(RuntimeError::Engine(format!("leg {leg} kept changing its rate under a clip")))
     }
 
     /// Stop a leg's current clip on one track and, with `all`, its queue.

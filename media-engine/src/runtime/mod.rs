@@ -25,6 +25,7 @@
 //!
 //! The control plane talks to it through a cloneable [`EngineHandle`].
 
+mod bridging;
 mod conference;
 mod driver;
 mod driver_thread;

@@ -1,6 +1,6 @@
-//! A clip made for an Opus leg's rate before the leg was bridged to G.711 (its
-//! rate then follows the bridge) still plays: the runtime's handle makes it
-//! again at the leg's new rate.
+//! An Opus leg bridged to G.711 codes at 8 kHz whether its peer is in its
+//! shard's engine or another's, and a clip made for the rate it had before
+//! still plays: the runtime's handle makes it again at the leg's new rate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::{Clip, MediaSource, RtpMedia};
 use bond_media_engine::runtime::{self, LegSpec};
-use bond_media_engine::{DtmfPassing, EngineEvent};
+use bond_media_engine::{DtmfPassing, EngineEvent, LegId};
 
 use super::runtime_echo_over_udp::config;
 
@@ -16,29 +16,51 @@ fn leg(codec: Codec) -> LegSpec {
     LegSpec { media: RtpMedia::new(codec), source: MediaSource::Silence, remote: None, media_timeout: None }
 }
 
+/// Which of two shards a leg lives in (the runtime numbers legs round the shards).
+fn shard(leg: LegId) -> u64 {
+    (leg.0 - 1) % 2
+}
+
 #[tokio::test]
 async fn a_clip_made_before_an_opus_leg_was_bridged_to_g711_plays_at_its_new_rate() {
-    let (engine, _task) = runtime::spawn(config(41600));
-    let mut events = engine.subscribe();
-    let agent = engine.create_leg(leg(Codec::Opus)).await.unwrap().id;
-    let caller = engine.near(agent).create_leg(leg(Codec::Pcmu)).await.unwrap().id;
-    let rate = engine.leg_rate(agent).await.unwrap().unwrap();
-    assert_eq!(rate, SampleRate::Hz48000);
-    let clip = Clip { id: 7, rate, samples: Arc::from(vec![1000i16; 48_000]), plays: Some(1), duck: false };
+    for (same_shard, ports) in [(true, 41600), (false, 41630)] {
+        let (engine, _task) = runtime::spawn(config(ports));
+        let mut events = engine.subscribe();
+        let agent = engine.create_leg(leg(Codec::Opus)).await.unwrap().id;
+        let near = if same_shard { engine.near(agent) } else { engine.clone() };
+        let caller = near.create_leg(leg(Codec::Pcmu)).await.unwrap().id;
+        assert_eq!(shard(agent) == shard(caller), same_shard);
+        let rate = engine.leg_rate(agent).await.unwrap().unwrap();
+        assert_eq!(rate, SampleRate::Hz48000);
+        let clip =
+            Clip { id: 7, rate, samples: Arc::from(vec![1000i16; 48_000]), plays: Some(1), duck: false };
 
-    engine.bridge(agent, caller, DtmfPassing::Both).await.unwrap();
-    assert_eq!(engine.leg_rate(agent).await.unwrap(), Some(SampleRate::Hz8000));
-    engine.play(agent, clip, false).await.unwrap();
-    let started = tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
-            match events.recv().await {
-                Ok(EngineEvent::PlaybackStarted { leg, id }) if leg == agent => return id,
-                Ok(_) => {}
-                Err(e) => panic!("events: {e}"),
+        engine.bridge(agent, caller, DtmfPassing::Both).await.unwrap();
+        assert_eq!(
+            engine.leg_rate(agent).await.unwrap(),
+            Some(SampleRate::Hz8000),
+            "same shard: {same_shard}"
+        );
+        engine.play(agent, clip, false).await.unwrap();
+        let started = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match events.recv().await {
+                    Ok(EngineEvent::PlaybackStarted { leg, id }) if leg == agent => return id,
+                    Ok(_) => {}
+                    Err(e) => panic!("events: {e}"),
+                }
             }
-        }
-    })
-    .await
-    .expect("the clip starts");
-    assert_eq!(started, 7);
+        })
+        .await
+        .expect("the clip starts");
+        assert_eq!(started, 7);
+        // Out of the bridge, with nothing playing, it codes at 48 kHz again.
+        engine.stop_playback(agent, false, true).await.unwrap();
+        engine.unbridge(agent).await.unwrap();
+        assert_eq!(
+            engine.leg_rate(agent).await.unwrap(),
+            Some(SampleRate::Hz48000),
+            "same shard: {same_shard}"
+        );
+    }
 }
