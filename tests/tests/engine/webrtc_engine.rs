@@ -39,6 +39,22 @@ fn a_browser_bridged_to_an_echo_hears_its_own_voice() {
     assert_eq!(stats.packets_malformed, 0, "{stats:?}");
 }
 
+/// An agent's browser bridged to a G.711 caller: its leg codes Opus at 8 kHz
+/// (no resampler between the two), and at 48 kHz again out of the bridge.
+#[test]
+fn a_browser_bridged_to_an_8_khz_party_is_coded_at_8_khz_and_hears_its_own_voice() {
+    let mut call = Call::new(Some(440.0));
+    let echo = call.engine.add_local_leg(call.now, SampleRate::Hz8000, MediaSource::Echo);
+    call.engine.bridge(call.leg, echo).unwrap();
+    assert_eq!(call.engine.rate(call.leg), Some(SampleRate::Hz8000));
+    call.run_for(Duration::from_secs(3));
+    let heard = &call.browser.heard;
+    let share = tone_share(&heard[heard.len() / 2..], 440.0, 48_000);
+    assert!(share > 0.8, "440 Hz share {share:.2}");
+    call.engine.unbridge(call.leg).unwrap();
+    assert_eq!(call.engine.rate(call.leg), Some(SampleRate::Hz48000));
+}
+
 #[test]
 fn a_digit_the_browser_sends_as_a_telephone_event_is_reported() {
     let mut call = Call::new(None);
