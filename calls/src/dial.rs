@@ -154,7 +154,7 @@ impl CallService {
             LoopKind::Play { file } => {
                 let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
                     .map_err(|e| CallError::invalid("10002", e, "/to"))?;
-                (rate, MediaSource::Play { samples: samples.into(), repeat: false })
+                (rate, MediaSource::Play { samples: samples.into(), rate, repeat: false })
             }
         })
     }

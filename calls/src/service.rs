@@ -516,7 +516,7 @@ impl CallService {
                 let leg_rate = self.engine.leg_rate(leg).await?.ok_or(CallError::Ended)?;
                 let samples = bond_codecs::resample::resample_clip(&samples, rate.hz(), leg_rate)
                     .map_err(|e| CallError::invalid("10002", e.to_string(), "/audio_file"))?;
-                Some(MediaSource::Play { samples: samples.into(), repeat: true })
+                Some(MediaSource::Play { samples: samples.into(), rate: leg_rate, repeat: true })
             }
         };
         self.engine.hold(leg, source).await.map_err(CallError::from)

@@ -524,14 +524,17 @@ impl CallService {
 
     /// What a held participant hears: `audio_url` looped, or Bond's hold tune.
     async fn hold_source(&self, leg: LegId, audio_url: Option<String>) -> Result<MediaSource, CallError> {
-        let samples = match audio_url {
-            Some(url) => self.load_clip(leg, AudioSource::Url(url), None).await?.samples,
+        let (samples, rate) = match audio_url {
+            Some(url) => {
+                let clip = self.load_clip(leg, AudioSource::Url(url), None).await?;
+                (clip.samples, clip.rate)
+            }
             None => {
                 let rate = self.engine.leg_rate(leg).await?.ok_or(CallError::Ended)?;
-                crate::queue::music::hold_tune(rate).into()
+                (crate::queue::music::hold_tune(rate).into(), rate)
             }
         };
-        Ok(MediaSource::Play { samples, repeat: true })
+        Ok(MediaSource::Play { samples, rate, repeat: true })
     }
 }
 

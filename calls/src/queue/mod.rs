@@ -103,7 +103,7 @@ impl CallService {
             }),
             None => music::hold_tune(rate),
         };
-        let music = MediaSource::Play { samples: samples.into(), repeat: true };
+        let music = MediaSource::Play { samples: samples.into(), rate, repeat: true };
         if let Err(e) = self.engine.hold(leg, Some(music)).await {
             self.queues.lock().dequeue(id, monotonic(), LeftBecause::Hangup);
             return Err(e.into());

@@ -42,8 +42,16 @@ impl Engine {
 
     /// Put a leg on hold: its party hears `hold_source` (silence, or music from
     /// `MediaSource::Play`), and nothing passes the bridge either way until `unhold`.
+    /// Music made for another rate than the leg's is refused with
+    /// [`EngineError::ClipRate`].
     pub fn hold(&mut self, leg: LegId, hold_source: &MediaSource) -> Result<(), EngineError> {
-        self.leg_mut(leg)?.set_hold_source(hold_source);
+        let member = self.leg_mut(leg)?;
+        if let MediaSource::Play { rate, .. } = hold_source {
+            if *rate != member.rate() {
+                return Err(EngineError::ClipRate { leg, rate: member.rate() });
+            }
+        }
+        member.set_hold_source(hold_source);
         self.hold_sources.insert(leg, hold_source.clone());
         self.controls.entry(leg).or_default().held = true;
         self.refresh_passthrough(leg);

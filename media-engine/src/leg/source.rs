@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bond_codecs::level::sine_amplitude_for_dbm0;
 use bond_codecs::signals::Oscillator;
-use bond_codecs::AudioFrame;
+use bond_codecs::{AudioFrame, SampleRate};
 
 /// Chooses the audio a leg transmits each 20 ms.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,9 +21,11 @@ pub enum MediaSource {
     Echo,
     /// Frames pushed in by the driver (a bridge, a player); silence when none is queued.
     External,
-    /// Plays `samples` (at the leg's rate) once, then silence; or over and over with `repeat`.
+    /// Plays `samples` (at `rate`, which must be the leg's) once, then
+    /// silence; or over and over with `repeat`.
     Play {
         samples: Arc<[i16]>,
+        rate: SampleRate,
         repeat: bool,
     },
 }
@@ -64,7 +66,10 @@ impl SourceState {
             // Room is made as frames come: a passthrough bridge never queues
             // one, a decoded bridge rarely more than two.
             MediaSource::External => Self::External { queue: VecDeque::new(), dropped: 0 },
-            MediaSource::Play { samples, repeat } => {
+            // Audio made for another rate would play at the wrong pitch: the
+            // engine refuses it (`Engine::hold`), and here it stays silent.
+            MediaSource::Play { rate: made_for, .. } if made_for.hz() != rate => Self::Silence,
+            MediaSource::Play { samples, repeat, .. } => {
                 Self::Play { samples: samples.clone(), position: 0, repeat: *repeat }
             }
         }

@@ -1,15 +1,16 @@
 //! Bridges and clips through the runtime. Two legs of one shard are joined by
 //! their engine; legs of two shards each get one direction, relayed between
 //! the engines. Either way an Opus leg bridged to a narrower peer codes at the
-//! peer's rate (see `Leg::code_opus_at`), so a clip made for the rate a leg had
-//! may reach it at another: [`EngineHandle::play`] makes it again.
+//! peer's rate (see `Leg::code_opus_at`), so a clip or hold music made for the
+//! rate a leg had may reach it at another: [`EngineHandle::play`] and
+//! [`EngineHandle::hold`] make it again.
 
 use bond_codecs::resample::resample_clip;
 
 use super::handle::{Command, EngineHandle, RuntimeError};
 use crate::engine::DtmfPassing;
 use crate::ids::LegId;
-use crate::leg::Clip;
+use crate::leg::{Clip, MediaSource};
 
 /// How often [`EngineHandle::play`] makes a clip again for a leg whose rate moved.
 const CLIP_TRIES: usize = 3;
@@ -73,5 +74,26 @@ impl EngineHandle {
             }
         }
         Err(RuntimeError::Engine(format!("leg {leg} kept changing its rate under a clip")))
+    }
+
+    /// Put a leg on hold with `source` for its party (silence or music), or
+    /// take it off with `None`. Music made for another rate than the leg has
+    /// by the time it arrives is resampled and sent again, as a clip is.
+    pub async fn hold(&self, leg: LegId, mut source: Option<MediaSource>) -> Result<(), RuntimeError> {
+        for _ in 0..CLIP_TRIES {
+            let sent = source.clone();
+            match self.request(leg, |reply| Command::Hold { leg, source: sent, reply }).await? {
+                Err(RuntimeError::ClipRate(rate)) => {
+                    let Some(MediaSource::Play { samples, rate: made_for, repeat }) = source else {
+                        return Err(RuntimeError::ClipRate(rate));
+                    };
+                    let samples = resample_clip(&samples, made_for.hz(), rate)
+                        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+                    source = Some(MediaSource::Play { samples: samples.into(), rate, repeat });
+                }
+                done => return done,
+            }
+        }
+        Err(RuntimeError::Engine(format!("leg {leg} kept changing its rate under its hold music")))
     }
 }

@@ -394,11 +394,6 @@ impl EngineHandle {
         self.request(leg, |reply| Command::StopPlayback { leg, overlay, all, reply }).await?
     }
 
-    /// Put a leg on hold with `source` for its party (silence or music), or take it off with `None`.
-    pub async fn hold(&self, leg: LegId, source: Option<MediaSource>) -> Result<(), RuntimeError> {
-        self.request(leg, |reply| Command::Hold { leg, source, reply }).await?
-    }
-
     /// A WebRTC leg answering a browser's SDP offer on the shared WebRTC port.
     /// `credentials` are Bond's ICE ufrag/password for it: random, unique per leg.
     pub async fn create_webrtc_leg(

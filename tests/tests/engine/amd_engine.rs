@@ -24,7 +24,7 @@ fn quiet(ms: u32) -> Vec<i16> {
 }
 
 fn play(parts: &[Vec<i16>]) -> MediaSource {
-    MediaSource::Play { samples: parts.concat().into(), repeat: false }
+    MediaSource::Play { samples: parts.concat().into(), rate: SampleRate::Hz8000, repeat: false }
 }
 
 fn amd_events(net: &SimNetwork, leg: LegId) -> Vec<(Duration, AmdEvent)> {
@@ -71,7 +71,7 @@ fn a_greeting_and_beep_on_a_16_khz_leg_give_machine_then_beep() {
     let leg = net.engine.add_local_leg(
         net.now(),
         SampleRate::Hz16000,
-        MediaSource::Play { samples: samples.into(), repeat: false },
+        MediaSource::Play { samples: samples.into(), rate: SampleRate::Hz16000, repeat: false },
     );
     net.engine.start_amd(leg, greeting_end()).unwrap();
     net.run_for(Duration::from_secs(10));

@@ -1,6 +1,7 @@
 //! An Opus leg bridged to G.711 codes at 8 kHz whether its peer is in its
-//! shard's engine or another's, and a clip made for the rate it had before
-//! still plays: the runtime's handle makes it again at the leg's new rate.
+//! shard's engine or another's, and a clip or hold music made for the rate it
+//! had before still plays: the runtime's handle makes it again at the leg's
+//! new rate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,11 @@ async fn a_clip_made_before_an_opus_leg_was_bridged_to_g711_plays_at_its_new_rat
         .await
         .expect("the clip starts");
         assert_eq!(started, 7);
+        // Hold music made for 48 kHz too: made again at 8 kHz, and the leg keeps that while held.
+        let music = Arc::from(vec![1000i16; 48_000]);
+        let held = MediaSource::Play { samples: music, rate: SampleRate::Hz48000, repeat: true };
+        engine.hold(agent, Some(held)).await.unwrap();
+        engine.hold(agent, None).await.unwrap();
         // Out of the bridge, with nothing playing, it codes at 48 kHz again.
         engine.stop_playback(agent, false, true).await.unwrap();
         engine.unbridge(agent).await.unwrap();

@@ -318,7 +318,9 @@ fn mute_each_direction_and_hold_with_music() {
     net.run_for(Duration::from_secs(1)); // 2-3 s: it hears nothing from the bridge
     net.engine.set_mute(bond, false, false).unwrap();
     let music: std::sync::Arc<[i16]> = bond_codecs::signals::sine(300.0, 8000, 8000, 8000.0).into();
-    net.engine.hold(bond, &MediaSource::Play { samples: music, repeat: true }).unwrap();
+    net.engine
+        .hold(bond, &MediaSource::Play { samples: music, rate: SampleRate::Hz8000, repeat: true })
+        .unwrap();
     assert!(net.engine.controls(bond).held);
     net.run_for(Duration::from_secs(1)); // 3-4 s: hold music
     net.engine.unhold(bond).unwrap();
@@ -341,7 +343,9 @@ fn a_held_party_keeps_its_music_when_its_bridge_comes_apart_or_a_new_one_forms()
     let third = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Echo);
     net.engine.bridge(bond, agent).unwrap();
     let music: std::sync::Arc<[i16]> = bond_codecs::signals::sine(300.0, 8000, 8000, 8000.0).into();
-    net.engine.hold(bond, &MediaSource::Play { samples: music, repeat: true }).unwrap();
+    net.engine
+        .hold(bond, &MediaSource::Play { samples: music, rate: SampleRate::Hz8000, repeat: true })
+        .unwrap();
     net.run_for(Duration::from_secs(1)); // 0-1 s: held while bridged
     net.engine.unbridge(agent).unwrap();
     net.run_for(Duration::from_secs(1)); // 1-2 s: held, its bridge gone
@@ -364,7 +368,13 @@ fn a_held_opus_leg_keeps_its_rate_and_its_musics_pitch_through_a_bridge_to_g711(
     let mut net = SimNetwork::new(29);
     let (phone, bond) = phone_and_bond(&mut net, Codec::Opus, MediaSource::Silence);
     let music: std::sync::Arc<[i16]> = bond_codecs::signals::sine(300.0, 48_000, 48_000, 8000.0).into();
-    net.engine.hold(bond, &MediaSource::Play { samples: music, repeat: true }).unwrap();
+    // Music made for another rate than the leg's is refused: it would play at the wrong pitch.
+    let made_for_8k = MediaSource::Play { samples: music.clone(), rate: SampleRate::Hz8000, repeat: true };
+    let refused = net.engine.hold(bond, &made_for_8k);
+    assert!(matches!(refused, Err(EngineError::ClipRate { rate: SampleRate::Hz48000, .. })), "{refused:?}");
+    net.engine
+        .hold(bond, &MediaSource::Play { samples: music, rate: SampleRate::Hz48000, repeat: true })
+        .unwrap();
     let echo = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, MediaSource::Echo);
     net.engine.bridge(bond, echo).unwrap();
     net.run_for(Duration::from_secs(1));
