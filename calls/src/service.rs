@@ -512,11 +512,8 @@ impl CallService {
             Hold::Music(file) => {
                 let (rate, samples) = wav::read_file(&self.files.data_dir.join(file))
                     .map_err(|e| CallError::invalid("10002", e, "/audio_file"))?;
-                // At the call's rate now: an Opus leg's follows its bridge, and a held leg keeps it.
-                let leg_rate = self.engine.leg_rate(leg).await?.ok_or(CallError::Ended)?;
-                let samples = bond_codecs::resample::resample_clip(&samples, rate.hz(), leg_rate)
-                    .map_err(|e| CallError::invalid("10002", e.to_string(), "/audio_file"))?;
-                Some(MediaSource::Play { samples: samples.into(), rate: leg_rate, repeat: true })
+                // At the file's rate: the engine's handle makes it again at the call's.
+                Some(MediaSource::Play { samples: samples.into(), rate, repeat: true })
             }
         };
         self.engine.hold(leg, source).await.map_err(CallError::from)

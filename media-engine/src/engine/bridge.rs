@@ -276,7 +276,7 @@ impl Engine {
             self.is_tapped(leg) || self.detectors.contains_key(&leg) || self.hold_sources.contains_key(&leg);
         let member = self.leg_mut(leg)?;
         match member.rtp_mut() {
-            Some(rtp) if !fixed => drop(rtp.code_opus_at(rate)?),
+            Some(rtp) if !fixed => rtp.code_opus_at(rate)?,
             _ => {}
         }
         Ok(member.rate())

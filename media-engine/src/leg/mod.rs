@@ -308,26 +308,20 @@ impl Leg {
     /// Code the leg's Opus at `rate` (at most the codec's own): the rate of the
     /// audio it is bridged to, so that no resampler stands between them and
     /// libopus codes no samples the peer cannot carry. Only while nothing else
-    /// uses the leg's audio ([`Self::audio_in_use`]); returns whether the leg
-    /// now runs at `rate`. Received packets waiting to play are kept.
-    pub fn code_opus_at(&mut self, rate: SampleRate) -> Result<bool, EngineError> {
+    /// uses the leg's audio ([`Self::audio_in_use`]); [`Self::rate`] tells
+    /// the outcome. Received packets waiting to play are kept.
+    pub fn code_opus_at(&mut self, rate: SampleRate) -> Result<(), EngineError> {
         let codec = self.config.codec;
         let rate = if rate.hz() < codec.sample_rate().hz() { rate } else { codec.sample_rate() };
-        if codec.pcm_rate(rate) != rate {
-            return Ok(false);
-        }
-        if rate == self.rate() {
-            return Ok(true);
-        }
-        if self.audio_in_use() {
-            return Ok(false);
+        if codec.pcm_rate(rate) != rate || rate == self.rate() || self.audio_in_use() {
+            return Ok(());
         }
         self.config.opus.rate = rate;
         self.encoder = codec.encoder_with(self.config.opus)?;
         self.decoder = codec.decoder_at(rate)?;
         self.rest_timestamp = 0;
         self.clocked_by(rate);
-        Ok(true)
+        Ok(())
     }
 
     /// Everything sized or clocked by the leg's rate, made again for `codec`'s.

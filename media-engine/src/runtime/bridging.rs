@@ -5,14 +5,18 @@
 //! rate a leg had may reach it at another: [`EngineHandle::play`] and
 //! [`EngineHandle::hold`] make it again.
 
+use std::sync::Arc;
+
 use bond_codecs::resample::resample_clip;
+use bond_codecs::SampleRate;
+use tokio::sync::oneshot;
 
 use super::handle::{Command, EngineHandle, RuntimeError};
 use crate::engine::DtmfPassing;
 use crate::ids::LegId;
 use crate::leg::{Clip, MediaSource};
 
-/// How often [`EngineHandle::play`] makes a clip again for a leg whose rate moved.
+/// How often a clip or hold music is made again for a leg whose rate moved.
 const CLIP_TRIES: usize = 3;
 
 impl EngineHandle {
@@ -61,39 +65,52 @@ impl EngineHandle {
     /// A clip made at another rate than the leg has by the time it arrives (an
     /// Opus leg bridged or unbridged meanwhile) is resampled here, off the media
     /// path, and sent again.
-    pub async fn play(&self, leg: LegId, mut clip: Clip, overlay: bool) -> Result<(), RuntimeError> {
-        for _ in 0..CLIP_TRIES {
-            let sent = clip.clone();
-            match self.request(leg, |reply| Command::Play { leg, clip: sent, overlay, reply }).await? {
-                Err(RuntimeError::ClipRate(rate)) => {
-                    let samples = resample_clip(&clip.samples, clip.rate.hz(), rate)
-                        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-                    clip = Clip { rate, samples: samples.into(), ..clip };
-                }
-                done => return done,
-            }
-        }
-        Err(RuntimeError::Engine(format!("leg {leg} kept changing its rate under a clip")))
+    pub async fn play(&self, leg: LegId, clip: Clip, overlay: bool) -> Result<(), RuntimeError> {
+        let remake = |clip: &Clip, rate| {
+            let samples = remade(&clip.samples, clip.rate, rate)?;
+            Ok(Clip { rate, samples, ..clip.clone() })
+        };
+        self.at_leg_rate(leg, clip, |clip, reply| Command::Play { leg, clip, overlay, reply }, remake).await
     }
 
     /// Put a leg on hold with `source` for its party (silence or music), or
     /// take it off with `None`. Music made for another rate than the leg has
     /// by the time it arrives is resampled and sent again, as a clip is.
-    pub async fn hold(&self, leg: LegId, mut source: Option<MediaSource>) -> Result<(), RuntimeError> {
+    pub async fn hold(&self, leg: LegId, source: Option<MediaSource>) -> Result<(), RuntimeError> {
+        let remake = |source: &Option<MediaSource>, rate| match source {
+            Some(MediaSource::Play { samples, rate: made_for, repeat }) => {
+                let samples = remade(samples, *made_for, rate)?;
+                Ok(Some(MediaSource::Play { samples, rate, repeat: *repeat }))
+            }
+            _ => Err(RuntimeError::ClipRate(rate)),
+        };
+        self.at_leg_rate(leg, source, |source, reply| Command::Hold { leg, source, reply }, remake).await
+    }
+
+    /// Send `audio` to `leg` with `command`; while the engine answers that the
+    /// leg's rate is another, `remake` it at that rate and send it again.
+    async fn at_leg_rate<T: Clone>(
+        &self,
+        leg: LegId,
+        mut audio: T,
+        command: impl Fn(T, Reply) -> Command,
+        remake: impl Fn(&T, SampleRate) -> Result<T, RuntimeError>,
+    ) -> Result<(), RuntimeError> {
         for _ in 0..CLIP_TRIES {
-            let sent = source.clone();
-            match self.request(leg, |reply| Command::Hold { leg, source: sent, reply }).await? {
-                Err(RuntimeError::ClipRate(rate)) => {
-                    let Some(MediaSource::Play { samples, rate: made_for, repeat }) = source else {
-                        return Err(RuntimeError::ClipRate(rate));
-                    };
-                    let samples = resample_clip(&samples, made_for.hz(), rate)
-                        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-                    source = Some(MediaSource::Play { samples: samples.into(), rate, repeat });
-                }
+            let sent = audio.clone();
+            match self.request(leg, |reply| command(sent, reply)).await? {
+                Err(RuntimeError::ClipRate(rate)) => audio = remake(&audio, rate)?,
                 done => return done,
             }
         }
-        Err(RuntimeError::Engine(format!("leg {leg} kept changing its rate under its hold music")))
+        Err(RuntimeError::Engine(format!("leg {leg} kept changing its rate under its audio")))
     }
+}
+
+type Reply = oneshot::Sender<Result<(), RuntimeError>>;
+
+/// `samples` made at `from`, resampled to `to`.
+fn remade(samples: &[i16], from: SampleRate, to: SampleRate) -> Result<Arc<[i16]>, RuntimeError> {
+    let samples = resample_clip(samples, from.hz(), to).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+    Ok(samples.into())
 }
