@@ -54,7 +54,7 @@ pub mod transfer;
 pub mod trunk;
 mod unrecorded;
 
-pub use action::{Action, Command};
+pub use action::{Acted, Action, Command};
 pub use amd::{AmdMode, AmdRequest};
 pub use dial::{check_from, check_limits, Dial};
 pub use endpoint::{Endpoint, LoopKind};

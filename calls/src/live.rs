@@ -37,6 +37,8 @@ pub(crate) struct LiveCall {
     pub gather: Option<super::gather::Running>,
     /// The voice agent talking with the party (`ai_assistant_start`).
     pub assistant: Option<super::assistant::Running>,
+    /// The call is in another call's agent conversation (`ai_assistant_join`).
+    pub joined: Option<super::assistant::Joined>,
 }
 
 /// What a supervisor's call supervises.
@@ -48,8 +50,17 @@ pub(crate) struct Supervising {
 
 impl LiveCall {
     fn holds_nothing(&self) -> bool {
-        let Self { amd_mode, pending_amd, stream, pending_stream, speech, supervising, gather, assistant } =
-            self;
+        let Self {
+            amd_mode,
+            pending_amd,
+            stream,
+            pending_stream,
+            speech,
+            supervising,
+            gather,
+            assistant,
+            joined,
+        } = self;
         amd_mode.is_none()
             && pending_amd.is_none()
             && stream.is_none()
@@ -58,6 +69,7 @@ impl LiveCall {
             && supervising.is_none()
             && gather.is_none()
             && assistant.is_none()
+            && joined.is_none()
     }
 }
 

@@ -83,17 +83,25 @@ class Caller:
         return time.time() - self.start
 
     def tick(self, samples):
+        self.send(samples)
+        end = self.start + 0.02 * self.sent
+        while time.time() < end:
+            self.listen()
+
+    def send(self, samples):
+        """The next 20 ms frame, to Bond."""
         packet = rtp_packets(samples, seq=1 + self.sent, ts=self.sent * FRAME)[0]
         self.sock.sendto(packet, ("127.0.0.1", self.port))
         self.sent += 1
-        end = self.start + 0.02 * self.sent
-        while time.time() < end:
-            try:
-                data, _ = self.sock.recvfrom(2048)
-                if len(data) > 12 and data[1] & 0x7F == 0:
-                    self.heard.append((self.now(), rms(pcmu_samples([data]))))
-            except (TimeoutError, BlockingIOError):
-                pass
+
+    def listen(self):
+        """Keep a packet from Bond, if one comes within 2 ms."""
+        try:
+            data, _ = self.sock.recvfrom(2048)
+            if len(data) > 12 and data[1] & 0x7F == 0:
+                self.heard.append((self.now(), rms(pcmu_samples([data]))))
+        except (TimeoutError, BlockingIOError):
+            pass
 
     def say(self, samples):
         begin = self.now()

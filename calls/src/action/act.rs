@@ -2,13 +2,20 @@
 //! a core method of [`CallService`].
 
 use super::{Action, Command};
+
+/// What an action answers beside `"result": "ok"`: the conversation an
+/// `ai_assistant_start` or `ai_assistant_join` started or joined.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Acted {
+    pub conversation_id: Option<String>,
+}
 use crate::error::CallError;
 use crate::service::CallService;
 use bond_store::CallRecord;
 
 impl CallService {
     /// Carry out `command` on `call` (the caller has checked who may).
-    pub async fn act(&self, call: &CallRecord, command: Command) -> Result<(), CallError> {
+    pub async fn act(&self, call: &CallRecord, command: Command) -> Result<Acted, CallError> {
         if !call.is_alive() {
             return Err(CallError::Ended);
         }
@@ -23,7 +30,20 @@ impl CallService {
             }
             None => call,
         };
-        match command.action {
+        let conversation_id = match command.action {
+            Action::AssistantStart(start) => Some(self.start_assistant(call, *start).await?),
+            Action::AssistantJoin(join) => Some(self.join_assistant(call, *join).await?),
+            action => {
+                self.carry(call, action).await?;
+                None
+            }
+        };
+        Ok(Acted { conversation_id })
+    }
+
+    /// The actions that answer nothing beside `"result": "ok"`.
+    async fn carry(&self, call: &CallRecord, action: Action) -> Result<(), CallError> {
+        match action {
             Action::Answer { stream } => {
                 self.answer(call).await?;
                 match stream {
@@ -85,7 +105,9 @@ impl CallService {
             Action::Enqueue { name, ask } => self.enqueue_call(call, &name, ask).await,
             Action::LeaveQueue => self.leave_queue(call).await,
             Action::Refer(refer) => self.refer(call, refer).await,
-            Action::AssistantStart(start) => self.start_assistant(call, *start).await,
+            // `act` takes these itself, for their conversation id.
+            Action::AssistantStart(start) => self.start_assistant(call, *start).await.map(drop),
+            Action::AssistantJoin(join) => self.join_assistant(call, *join).await.map(drop),
             Action::AssistantStop => self.stop_assistant(call).await,
             Action::AssistantAddMessages { messages, respond } => {
                 self.add_assistant_messages(call, messages, respond).await

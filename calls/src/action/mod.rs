@@ -7,7 +7,9 @@
 //! `fields.rs`, and one arm in `act.rs` calling a core method.
 
 mod act;
+pub use act::Acted;
 mod assistant_fields;
+mod assistant_join;
 mod assistant_tools;
 mod assistant_variables;
 pub mod fields;
@@ -20,7 +22,7 @@ use bond_store::{CallId, CallRecord};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::assistant::{AssistantStart, Message};
+use super::assistant::{AssistantJoin, AssistantStart, Message};
 use super::error::CallError;
 use super::gather::{GatherSpec, GatherUsing};
 use super::playback::{playback_request, speak_request, stop_all, PlaybackRequest};
@@ -145,6 +147,8 @@ pub enum Action {
     /// A voice agent talks with the call's party (`ai_assistant_start`).
     AssistantStart(Box<AssistantStart>),
     AssistantStop,
+    /// Another call leg joins a running agent's conversation (`ai_assistant_join`).
+    AssistantJoin(Box<AssistantJoin>),
     /// Messages into the agent's conversation; with `respond`, it answers now.
     AssistantAddMessages {
         messages: Vec<Message>,
@@ -173,7 +177,6 @@ impl HoldWith {
 
 /// Telnyx call-control actions Bond does not implement yet (known names, so they get 422, not 404).
 const LATER: &[&str] = &[
-    "ai_assistant_join",
     "fork_start",
     "fork_stop",
     "send_sip_info",
@@ -236,6 +239,7 @@ impl Action {
             "ai_assistant_start" => Self::AssistantStart(Box::new(assistant_fields::start(body)?)),
             "gather_using_ai" => Self::AssistantStart(Box::new(assistant_fields::gather_using_ai(body)?)),
             "ai_assistant_stop" => Self::AssistantStop,
+            "ai_assistant_join" => Self::AssistantJoin(Box::new(assistant_join::join(body)?)),
             "ai_assistant_add_messages" => {
                 let (messages, respond) = assistant_fields::add_messages(body)?;
                 Self::AssistantAddMessages { messages, respond }

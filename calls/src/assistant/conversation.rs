@@ -44,6 +44,8 @@ use bond_speech::chat::ToolCall;
 use super::answer::Answer;
 pub use super::answer::Latency;
 pub use super::message::{Message, Role};
+use super::parties::CallerTurn;
+pub use super::parties::{Parties, Party};
 use super::sentences::{beyond, sentence_end};
 use super::turn::{has_words, is_backchannel, reading, EndOfTurn};
 
@@ -99,39 +101,12 @@ pub enum Note {
     CallerSilent { waited: Duration },
 }
 
-/// The caller's turn being gathered.
-#[derive(Debug, Default)]
-struct CallerTurn {
-    text: String,
-    speaking: bool,
-    /// When the caller's latest speech started.
-    started: Option<Instant>,
-    /// Utterances handed to the recognizer, oldest first: whether each was
-    /// spoken over the agent and let it play on (its transcript may be a backchannel).
-    pending: VecDeque<bool>,
-    /// When the caller's latest utterance ended (speech, not the quiet after it).
-    speech_end: Option<Instant>,
-    /// When the latest utterance was cut (the segmenter's quiet wait over).
-    quiet_since: Option<Instant>,
-    transcribed: Option<Instant>,
-}
-
-impl CallerTurn {
-    /// The turn's words with `more` after them.
-    fn with(&self, more: &str) -> String {
-        if self.text.is_empty() {
-            more.to_owned()
-        } else {
-            format!("{} {more}", self.text)
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct Conversation {
     rules: Rules,
     history: Vec<Message>,
     caller: CallerTurn,
+    parties: Parties,
     answer: Option<Answer>,
     outputs: VecDeque<Output>,
     next_id: u64,
@@ -151,6 +126,7 @@ impl Conversation {
             rules,
             history: vec![Message::new(Role::System, instructions)],
             caller: CallerTurn::default(),
+            parties: Parties::default(),
             answer: None,
             outputs: VecDeque::new(),
             next_id: 1,
@@ -219,9 +195,24 @@ impl Conversation {
         self.outputs.pop_front()
     }
 
-    /// The caller started speaking.
-    pub fn speech_started(&mut self, now: Instant) {
-        self.caller.speaking = true;
+    /// `party` joined the conversation as `name`; the model is told.
+    pub fn joined(&mut self, party: Party, name: &str) {
+        let told = self.parties.join(party, name);
+        self.history.push(told);
+    }
+
+    /// `party` left the conversation: it is not waited for, and the model is told.
+    pub fn left(&mut self, now: Instant, party: Party) {
+        self.caller.forget(party);
+        if let Some(told) = self.parties.leave(party) {
+            self.history.push(told);
+        }
+        self.poll(now);
+    }
+
+    /// A party started speaking.
+    pub fn speech_started(&mut self, party: Party, now: Instant) {
+        self.caller.set_speaking(party, true);
         self.caller.started = Some(now);
         self.answered_at = None;
         self.silence_checks = 0;
@@ -243,9 +234,9 @@ impl Conversation {
         }
     }
 
-    /// The caller's utterance ended (`ended`: when the speech itself did) and goes to the recognizer.
-    pub fn speech_ended(&mut self, now: Instant, ended: Instant, length: Duration) {
-        self.caller.speaking = false;
+    /// A party's utterance ended (`ended`: when the speech itself did) and goes to the recognizer.
+    pub fn speech_ended(&mut self, party: Party, now: Instant, ended: Instant, length: Duration) {
+        self.caller.set_speaking(party, false);
         self.caller.speech_end = Some(ended);
         self.caller.quiet_since = Some(now);
         let mut spoken_over = false;
@@ -259,12 +250,12 @@ impl Conversation {
                 self.interrupt(now);
             }
         }
-        self.caller.pending.push_back(spoken_over);
+        self.caller.push_pending(party, spoken_over);
     }
 
-    /// The recognizer's transcript of the oldest utterance waiting for one.
-    pub fn transcript(&mut self, now: Instant, text: &str) {
-        let spoken_over = self.caller.pending.pop_front().unwrap_or(false);
+    /// The recognizer's transcript of `party`'s oldest utterance waiting for one.
+    pub fn transcript(&mut self, party: Party, now: Instant, text: &str) {
+        let spoken_over = self.caller.take_pending(party);
         let text = text.trim();
         if !has_words(text) || (spoken_over && is_backchannel(text)) {
             if !text.is_empty() {
@@ -281,7 +272,7 @@ impl Conversation {
             }
             self.interrupt(now);
         }
-        self.caller.text = self.caller.with(text);
+        self.caller.text = self.caller.with(&self.parties.label(party, text));
         self.caller.transcribed = Some(now);
     }
 
@@ -289,14 +280,14 @@ impl Conversation {
     /// `ended` (the caller paused in it): if nothing else is under way and the
     /// turn would end on these words as they read, its answer is asked for now
     /// (`Output::Prepare`). Speech since `ended` means the look is stale.
-    pub fn early_transcript(&mut self, ended: Instant, text: &str) {
+    pub fn early_transcript(&mut self, party: Party, ended: Instant, text: &str) {
         let text = text.trim();
         let stale = self.caller.started.is_some_and(|started| started > ended);
-        if stale || self.answer.is_some() || !self.caller.pending.is_empty() || !has_words(text) {
+        if stale || self.answer.is_some() || self.caller.pending() || !has_words(text) {
             return;
         }
         // Joined as `transcript` will join them, so the turn's `Ask` can match.
-        let words = self.caller.with(text);
+        let words = self.caller.with(&self.parties.label(party, text));
         if reading(&words) != EndOfTurn::Complete {
             return; // the turn would wait longer for more: no hurry
         }
@@ -310,13 +301,13 @@ impl Conversation {
     /// was the whole of the caller's turn so far (not speech over the agent,
     /// no words before it, nothing more coming), the agent says it did not
     /// catch that; otherwise the turn goes on with what was heard.
-    pub fn transcript_failed(&mut self, now: Instant) {
-        let spoken_over = self.caller.pending.pop_front().unwrap_or(false);
+    pub fn transcript_failed(&mut self, party: Party, now: Instant) {
+        let spoken_over = self.caller.take_pending(party);
         let whole_turn_lost = !spoken_over
             && self.answer.is_none()
             && self.caller.text.is_empty()
-            && self.caller.pending.is_empty()
-            && !self.caller.speaking;
+            && !self.caller.pending()
+            && !self.caller.speaking();
         if !whole_turn_lost || self.rules.not_heard.is_empty() {
             return self.poll(now);
         }
@@ -440,7 +431,7 @@ impl Conversation {
         let Some(quiet) = self.caller.quiet_since else {
             return self.silence_check_due();
         };
-        if self.caller.text.is_empty() || self.caller.speaking || !self.caller.pending.is_empty() {
+        if self.caller.text.is_empty() || self.caller.speaking() || self.caller.pending() {
             return None;
         }
         Some(match reading(&self.caller.text) {
@@ -466,7 +457,7 @@ impl Conversation {
             if over {
                 let answer = self.answer.take();
                 self.finish(answer, now, false);
-                self.answered_at = Some(now).filter(|_| !self.caller.speaking);
+                self.answered_at = Some(now).filter(|_| !self.caller.speaking());
             }
             return;
         }
@@ -597,3 +588,7 @@ mod tests;
 #[cfg(test)]
 #[path = "conversation_stream_tests.rs"]
 mod stream_tests;
+
+#[cfg(test)]
+#[path = "conversation_party_tests.rs"]
+mod party_tests;

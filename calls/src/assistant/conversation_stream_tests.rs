@@ -43,11 +43,11 @@ fn a_caller_cutting_in_before_the_last_part_keeps_the_words_played_of_the_guesse
     let (id, _) = synthesized(&drain(&mut c))[0].clone();
     c.audio_ready(at, id, ms(600), false);
     drain(&mut c);
-    c.speech_started(at + ms(500));
+    c.speech_started(Party::CALLER, at + ms(500));
     assert_eq!(drain(&mut c), vec![Output::StopAudio]);
     c.audio_more(at + ms(600), id, ms(1000));
     assert_eq!(drain(&mut c), vec![], "a part that comes while paused is not played");
-    c.speech_ended(at + ms(2000), at + ms(1400), ms(900));
+    c.speech_ended(Party::CALLER, at + ms(2000), at + ms(1400), ms(900));
     let Some(Note::AgentTurn { heard, interrupted: true, said, .. }) = notes(&drain(&mut c)).pop() else {
         panic!("interrupted")
     };

@@ -32,11 +32,11 @@ pub(super) fn notes(outputs: &[Output]) -> Vec<Note> {
 
 /// The caller says `text`: speech from `at` for `length`, cut 600 ms later, transcribed 300 ms after that.
 pub(super) fn caller_says(c: &mut Conversation, at: Instant, length: Duration, text: &str) -> Instant {
-    c.speech_started(at + ms(60));
+    c.speech_started(Party::CALLER, at + ms(60));
     let cut = at + length + ms(600);
-    c.speech_ended(cut, at + length, length);
+    c.speech_ended(Party::CALLER, cut, at + length, length);
     let transcribed = cut + ms(300);
-    c.transcript(transcribed, text);
+    c.transcript(Party::CALLER, transcribed, text);
     transcribed
 }
 
@@ -148,9 +148,9 @@ fn speech_over_the_agent_stops_it_and_only_what_was_heard_is_kept() {
     c.audio_ready(at, id, ms(2000), true);
     drain(&mut c);
     // The model is still writing when the caller cuts in, 1 s into the sentence.
-    c.speech_started(at + ms(1000));
+    c.speech_started(Party::CALLER, at + ms(1000));
     assert_eq!(drain(&mut c), vec![Output::StopAudio], "stopped at the onset");
-    c.speech_ended(at + ms(2500), at + ms(1900), ms(900));
+    c.speech_ended(Party::CALLER, at + ms(2500), at + ms(1900), ms(900));
     let out = drain(&mut c);
     assert!(out.contains(&Output::CancelAnswer), "{out:?}");
     let Some(Note::AgentTurn { heard, interrupted: true, said, .. }) = notes(&out).pop() else {
@@ -159,7 +159,7 @@ fn speech_over_the_agent_stops_it_and_only_what_was_heard_is_kept() {
     assert_eq!(heard, "We open at nine");
     assert_eq!(said, "We open at nine every weekday morning.");
     assert_eq!(c.history().last().map(|m| m.content.as_str()), Some("We open at nine"));
-    c.transcript(at + ms(2800), "And on Saturdays?");
+    c.transcript(Party::CALLER, at + ms(2800), "And on Saturdays?");
     let (_, out) = turn_ends(&mut c);
     assert!(out.iter().any(|o| matches!(o, Output::Ask(_))));
 }
@@ -172,16 +172,16 @@ fn a_cough_or_a_backchannel_lets_the_agent_play_on_from_where_it_stopped() {
         let (at, _) = turn_ends(&mut c);
         let ids = answer(&mut c, at, "Delivery takes two days. It is free over fifty euros.", ms(2000));
         let playing = at + ms(200);
-        c.speech_started(playing + ms(800));
+        c.speech_started(Party::CALLER, playing + ms(800));
         assert_eq!(drain(&mut c), vec![Output::StopAudio]);
         // 250 ms of sound, cut after the 600 ms quiet.
-        c.speech_ended(playing + ms(1650), playing + ms(1050), ms(250));
+        c.speech_ended(Party::CALLER, playing + ms(1650), playing + ms(1050), ms(250));
         assert_eq!(
             drain(&mut c),
             vec![Output::Play { id: ids[0], from: ms(800) }, Output::Play { id: ids[1], from: ms(0) }],
             "{noise:?}"
         );
-        c.transcript(playing + ms(1900), noise);
+        c.transcript(Party::CALLER, playing + ms(1900), noise);
         let out = drain(&mut c);
         assert!(!out.contains(&Output::StopAudio), "{noise:?}: {out:?}");
         // The rest: 1.2 s of the first sentence and all of the second, from the resume.
@@ -201,10 +201,10 @@ fn short_real_words_over_the_agent_take_the_turn_once_transcribed() {
     let (at, _) = turn_ends(&mut c);
     answer(&mut c, at, "Which order would you like to cancel?", ms(2000));
     let playing = at + ms(200);
-    c.speech_started(playing + ms(400));
-    c.speech_ended(playing + ms(1300), playing + ms(700), ms(300));
+    c.speech_started(Party::CALLER, playing + ms(400));
+    c.speech_ended(Party::CALLER, playing + ms(1300), playing + ms(700), ms(300));
     drain(&mut c);
-    c.transcript(playing + ms(1500), "No, wait.");
+    c.transcript(Party::CALLER, playing + ms(1500), "No, wait.");
     let out = drain(&mut c);
     assert_eq!(out.first(), Some(&Output::StopAudio), "{out:?}");
     assert!(matches!(notes(&out)[..], [Note::AgentTurn { interrupted: true, .. }]));
@@ -439,13 +439,13 @@ fn asked(outputs: &[Output], prepare: bool) -> Option<Vec<Message>> {
 #[test]
 fn an_early_transcript_that_reads_finished_asks_the_turns_answer_ahead() {
     let (mut c, t0) = greeted(Rules::default());
-    c.speech_started(t0 + ms(60));
-    c.early_transcript(t0 + ms(2000), " I would like to check my order.");
+    c.speech_started(Party::CALLER, t0 + ms(60));
+    c.early_transcript(Party::CALLER, t0 + ms(2000), " I would like to check my order.");
     let prepared = asked(&drain(&mut c), true).expect("asked ahead");
     assert_eq!(prepared.last(), Some(&Message::new(Role::User, "I would like to check my order.")));
     // The quiet lasts: the utterance is cut and its transcript is the early one.
-    c.speech_ended(t0 + ms(2600), t0 + ms(2000), ms(1940));
-    c.transcript(t0 + ms(2600), " I would like to check my order.");
+    c.speech_ended(Party::CALLER, t0 + ms(2600), t0 + ms(2000), ms(1940));
+    c.transcript(Party::CALLER, t0 + ms(2600), " I would like to check my order.");
     let (_, out) = turn_ends(&mut c);
     assert_eq!(asked(&out, false), Some(prepared), "the Ask is what was prepared: the runtime takes it");
     assert!(!out.contains(&Output::DropPrepared));
@@ -454,13 +454,13 @@ fn an_early_transcript_that_reads_finished_asks_the_turns_answer_ahead() {
 #[test]
 fn speech_after_an_early_answer_drops_it_and_the_turn_asks_anew() {
     let (mut c, t0) = greeted(Rules::default());
-    c.speech_started(t0 + ms(60));
-    c.early_transcript(t0 + ms(700), "I would like to check.");
+    c.speech_started(Party::CALLER, t0 + ms(60));
+    c.early_transcript(Party::CALLER, t0 + ms(700), "I would like to check.");
     assert!(asked(&drain(&mut c), true).is_some());
-    c.speech_started(t0 + ms(900));
+    c.speech_started(Party::CALLER, t0 + ms(900));
     assert_eq!(drain(&mut c), vec![Output::DropPrepared]);
     // The look of the pause before: it comes after the caller went on, and asks nothing.
-    c.early_transcript(t0 + ms(800), "I would like to check. My order.");
+    c.early_transcript(Party::CALLER, t0 + ms(800), "I would like to check. My order.");
     assert!(drain(&mut c).is_empty(), "a look older than the speech since is stale");
     caller_says(&mut c, t0 + ms(900), ms(1000), "I would like to check. My order, please.");
     let (_, out) = turn_ends(&mut c);
@@ -471,24 +471,24 @@ fn speech_after_an_early_answer_drops_it_and_the_turn_asks_anew() {
 #[test]
 fn early_transcripts_that_read_unfinished_or_come_mid_answer_ask_nothing_ahead() {
     let (mut c, t0) = greeted(Rules::default());
-    c.speech_started(t0 + ms(60));
-    c.early_transcript(t0 + ms(400), "My order number is four five");
-    c.early_transcript(t0 + ms(400), "I would like to check and");
-    c.early_transcript(t0 + ms(400), " (coughs) ");
+    c.speech_started(Party::CALLER, t0 + ms(60));
+    c.early_transcript(Party::CALLER, t0 + ms(400), "My order number is four five");
+    c.early_transcript(Party::CALLER, t0 + ms(400), "I would like to check and");
+    c.early_transcript(Party::CALLER, t0 + ms(400), " (coughs) ");
     assert!(drain(&mut c).is_empty(), "a number or a clause still going waits; no words ask nothing");
     // An utterance still waiting for its transcript: the early words would not be the whole turn.
-    c.speech_ended(t0 + ms(1000), t0 + ms(400), ms(340));
-    c.speech_started(t0 + ms(1100));
-    c.early_transcript(t0 + ms(1400), "Yes.");
+    c.speech_ended(Party::CALLER, t0 + ms(1000), t0 + ms(400), ms(340));
+    c.speech_started(Party::CALLER, t0 + ms(1100));
+    c.early_transcript(Party::CALLER, t0 + ms(1400), "Yes.");
     assert!(drain(&mut c).is_empty());
-    c.transcript(t0 + ms(1200), "Hello.");
-    c.speech_ended(t0 + ms(2000), t0 + ms(1400), ms(300));
-    c.transcript(t0 + ms(2100), "Yes.");
+    c.transcript(Party::CALLER, t0 + ms(1200), "Hello.");
+    c.speech_ended(Party::CALLER, t0 + ms(2000), t0 + ms(1400), ms(300));
+    c.transcript(Party::CALLER, t0 + ms(2100), "Yes.");
     let (at, _) = turn_ends(&mut c);
     answer(&mut c, at, "Your order comes tomorrow. Anything else?", ms(2000));
     // The agent is speaking: an early transcript now is speech over it, not a new turn.
-    c.speech_started(at + ms(700));
-    c.early_transcript(at + ms(900), "Thanks.");
+    c.speech_started(Party::CALLER, at + ms(700));
+    c.early_transcript(Party::CALLER, at + ms(900), "Thanks.");
     assert!(asked(&drain(&mut c), true).is_none());
 }
 
@@ -496,8 +496,8 @@ fn early_transcripts_that_read_unfinished_or_come_mid_answer_ask_nothing_ahead()
 fn an_early_answer_joins_the_words_already_heard_this_turn() {
     let (mut c, t0) = greeted(Rules::default());
     caller_says(&mut c, t0, ms(800), "My order number is 4567,");
-    c.speech_started(t0 + ms(1800));
-    c.early_transcript(t0 + ms(2600), "and it has not come.");
+    c.speech_started(Party::CALLER, t0 + ms(1800));
+    c.early_transcript(Party::CALLER, t0 + ms(2600), "and it has not come.");
     let prepared = asked(&drain(&mut c), true).expect("asked ahead");
     let words = "My order number is 4567, and it has not come.";
     assert_eq!(prepared.last().map(|m| m.content.as_str()), Some(words));
@@ -552,7 +552,7 @@ fn a_check_the_caller_talks_over_before_it_plays_is_withdrawn() {
     let (mut c, t0) = greeted(checking(2000));
     c.poll(t0 + ms(2000));
     assert!(asked(&drain(&mut c), false).is_some());
-    c.speech_started(t0 + ms(2100));
+    c.speech_started(Party::CALLER, t0 + ms(2100));
     assert_eq!(drain(&mut c), vec![Output::CancelAnswer]);
     assert!(c.is_idle());
 }
@@ -560,9 +560,9 @@ fn a_check_the_caller_talks_over_before_it_plays_is_withdrawn() {
 #[test]
 fn a_turn_no_recognizer_could_transcribe_gets_a_not_heard_line_not_silence() {
     let (mut c, t0) = greeted(Rules::default());
-    c.speech_started(t0 + ms(60));
-    c.speech_ended(t0 + ms(1600), t0 + ms(1000), ms(940));
-    c.transcript_failed(t0 + ms(1700));
+    c.speech_started(Party::CALLER, t0 + ms(60));
+    c.speech_ended(Party::CALLER, t0 + ms(1600), t0 + ms(1000), ms(940));
+    c.transcript_failed(Party::CALLER, t0 + ms(1700));
     let out = drain(&mut c);
     let said = synthesized(&out);
     let text: Vec<&str> = said.iter().map(|(_, text)| text.as_str()).collect();
@@ -583,17 +583,17 @@ fn a_lost_utterance_after_heard_words_or_over_the_agent_says_nothing_more() {
     // Words were heard before it: the turn ends on them.
     let (mut c, t0) = greeted(Rules::default());
     caller_says(&mut c, t0, ms(800), "I would like to check my order.");
-    c.speech_started(t0 + ms(1500));
-    c.speech_ended(t0 + ms(2300), t0 + ms(1700), ms(200));
-    c.transcript_failed(t0 + ms(2400));
+    c.speech_started(Party::CALLER, t0 + ms(1500));
+    c.speech_ended(Party::CALLER, t0 + ms(2300), t0 + ms(1700), ms(200));
+    c.transcript_failed(Party::CALLER, t0 + ms(2400));
     let (_, out) = turn_ends(&mut c);
     let ask = asked(&out, false).expect("the turn is answered");
     assert_eq!(ask.last().map(|m| m.content.as_str()), Some("I would like to check my order."));
     // With no not-heard line configured, a lost turn leaves things as they were.
     let quiet = Rules { not_heard: String::new(), ..Rules::default() };
     let (mut c, t0) = greeted(quiet);
-    c.speech_started(t0 + ms(60));
-    c.speech_ended(t0 + ms(1600), t0 + ms(1000), ms(940));
-    c.transcript_failed(t0 + ms(1700));
+    c.speech_started(Party::CALLER, t0 + ms(60));
+    c.speech_ended(Party::CALLER, t0 + ms(1600), t0 + ms(1000), ms(940));
+    c.transcript_failed(Party::CALLER, t0 + ms(1700));
     assert!(drain(&mut c).is_empty() && c.is_idle());
 }

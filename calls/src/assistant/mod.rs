@@ -10,11 +10,14 @@
 //! One agent per call. It ends with `ai_assistant_stop` or the call
 //! (`call.conversation.ended`, written in the same transaction as `call.hangup`
 //! when the call ends first); what it used and how fast it answered is in that
-//! event (`report.rs`).
+//! event (`report.rs`). Other call legs may join its conversation
+//! (`ai_assistant_join`, `join.rs`): the agent then hears and speaks to each.
 
 mod answer;
 mod conversation;
+mod join;
 mod message;
+mod parties;
 mod playout;
 mod reading;
 mod report;
@@ -36,7 +39,10 @@ use tokio::sync::mpsc;
 use crate::error::CallError;
 use crate::payload;
 use crate::service::CallService;
+use conversation::Party;
 pub use conversation::{Message, Role, Rules};
+pub(crate) use join::Joined;
+pub use join::{AssistantJoin, OnHangup};
 pub use report::Prices;
 use report::Report;
 pub use tools::{Tool, TransferTool, Webhook};
@@ -145,18 +151,31 @@ pub(crate) enum Input {
     Add { messages: Vec<Message>, respond: bool },
     /// `ai_assistant_stop`.
     Stop,
+    /// A call leg joined the conversation (`ai_assistant_join`) as the party it is sent with.
+    Joined(join::Participant),
+    /// A joined call ended.
+    Left,
 }
 
 /// A call's running agent, kept in its `LiveCall`.
 #[derive(Debug)]
 pub(crate) struct Running {
-    inputs: mpsc::Sender<Input>,
+    /// What the agent is told, and by which party.
+    inputs: mpsc::Sender<(Party, Input)>,
     report: Arc<Mutex<Report>>,
+    /// The language its parties speak (for the speech forks of those who join).
+    language: String,
+    /// How many call legs have joined it so far (each one's party is the next number).
+    joined: u32,
 }
 
 impl CallService {
-    /// `ai_assistant_start`: the agent greets (if asked) and listens.
-    pub async fn start_assistant(&self, call: &CallRecord, start: AssistantStart) -> Result<(), CallError> {
+    /// `ai_assistant_start`: the agent greets (if asked) and listens. Answers the conversation's id.
+    pub async fn start_assistant(
+        &self,
+        call: &CallRecord,
+        start: AssistantStart,
+    ) -> Result<String, CallError> {
         let leg = self.live_leg(call)?;
         let engines = match &self.speech {
             Ok(engines) if !engines.llm.is_empty() => engines.clone(),
@@ -170,17 +189,20 @@ impl CallService {
             }
         };
         let (inputs, received) = mpsc::channel(INPUT_QUEUE);
-        let report = Arc::new(Mutex::new(Report::new(&start)));
-        let running = Running { inputs, report: report.clone() };
-        let claimed = self.live.update(&call.call_control_id, |c| match c.assistant {
-            Some(_) => false,
-            None => {
+        let report = Report::new(&start);
+        let conversation_id = report.conversation_id.clone();
+        let report = Arc::new(Mutex::new(report));
+        let running = Running { inputs, report: report.clone(), language: start.language.clone(), joined: 0 };
+        let claimed = self.live.update(&call.call_control_id, |c| match (&c.assistant, &c.joined) {
+            (None, None) => {
                 c.assistant = Some(running);
                 true
             }
+            _ => false,
         });
         if !claimed {
-            let detail = "The call already has an assistant; stop it first.";
+            let detail =
+                "The call already has an assistant, or is in another call's conversation; stop it first.";
             return Err(CallError::invalid("90019", detail, "/call_control_id"));
         }
         if let Err(e) = self.listen_for_assistant(call, start.language.clone()).await {
@@ -189,7 +211,7 @@ impl CallService {
         }
         let task = run::Task::new(self.clone(), call.clone(), leg, engines, start, report);
         tokio::spawn(task.run(received));
-        Ok(())
+        Ok(conversation_id)
     }
 
     /// `ai_assistant_stop`: the agent stops speaking and listening.
@@ -209,17 +231,24 @@ impl CallService {
         self.tell_assistant(&call.call_control_id, Input::Add { messages, respond }).await
     }
 
+    /// Tell the agent of `call`, or of the conversation `call` joined.
     async fn tell_assistant(&self, call: &CallId, input: Input) -> Result<(), CallError> {
-        let inputs = self.live.read(call, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
+        let host = self.live.read(call, |c| c.joined.as_ref().map(|j| j.host.clone())).flatten();
+        let host = host.as_ref().unwrap_or(call);
+        let inputs = self.live.read(host, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
         match inputs {
-            Some(inputs) if inputs.send(input).await.is_ok() => Ok(()),
+            Some(inputs) if inputs.send((Party::CALLER, input)).await.is_ok() => Ok(()),
             _ => Err(CallError::invalid("90020", "The call has no assistant running.", "/call_control_id")),
         }
     }
 
-    /// What the speech fork heard, for the call's agent (never waits: a full queue drops it).
+    /// What the speech fork heard, for the agent of the call or of the
+    /// conversation it joined (never waits: a full queue drops it).
     pub(crate) fn assistant_hears(&self, call: &CallId, input: Input) {
-        let sent = self.live.read(call, |c| c.assistant.as_ref().map(|a| a.inputs.try_send(input).is_ok()));
+        let joined = self.live.read(call, |c| c.joined.as_ref().map(|j| (j.host.clone(), j.party))).flatten();
+        let (host, party) = joined.unwrap_or_else(|| (call.clone(), Party::CALLER));
+        let told = (party, input);
+        let sent = self.live.read(&host, |c| c.assistant.as_ref().map(|a| a.inputs.try_send(told).is_ok()));
         if sent == Some(Some(false)) {
             metrics::counter!("bond_assistant_inputs_dropped_total").increment(1);
         }
@@ -232,7 +261,12 @@ impl CallService {
         tx: &mut bond_store::Tx,
         call: &CallRecord,
     ) -> Result<Option<Value>, DbError> {
-        let Some(running) = self.live.update(&call.call_control_id, |c| c.assistant.take()) else {
+        let (running, joined) =
+            self.live.update(&call.call_control_id, |c| (c.assistant.take(), c.joined.take()));
+        if let Some(joined) = joined {
+            self.left_conversation(joined);
+        }
+        let Some(running) = running else {
             return Ok(None);
         };
         // Dropping `running` closes the task's inputs: it stops without a second event.
@@ -272,10 +306,16 @@ impl CallService {
         Ok(total)
     }
 
-    /// The agent's task is over (stopped, or its inputs closed): forget it and stop listening.
-    async fn assistant_gone(&self, call: &CallId, report: &Arc<Mutex<Report>>) {
+    /// The agent's task is over (stopped, or its inputs closed): forget it,
+    /// and stop listening on its call and on the calls that joined it.
+    async fn assistant_gone(&self, call: &CallId, report: &Arc<Mutex<Report>>, joined: &[CallId]) {
         self.live.update(call, |c| c.assistant.take_if(|a| Arc::ptr_eq(&a.report, report)));
         self.stop_listening(call, |s| s.assistant.take().is_some()).await;
+        for other in joined {
+            if self.live.update(other, |c| c.joined.take_if(|j| j.host == *call)).is_some() {
+                self.stop_listening(other, |s| s.assistant.take().is_some()).await;
+            }
+        }
     }
 }
 

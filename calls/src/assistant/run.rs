@@ -20,7 +20,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::conversation::{Conversation, Latency, Message, Note, Output};
+use super::conversation::{Conversation, Latency, Message, Note, Output, Party};
+use super::join::{OnHangup, Participant};
 use super::reading::{Answered, Model, Prepared};
 use super::report::{history, lock, Report};
 use super::speech_parts::Resampling;
@@ -44,6 +45,8 @@ pub(super) struct Task {
     service: CallService,
     call: CallRecord,
     leg: LegId,
+    /// The call legs that joined the conversation, by party.
+    joined: Vec<(Party, Participant)>,
     engines: SpeechEngines,
     start: AssistantStart,
     report: Arc<Mutex<Report>>,
@@ -92,6 +95,7 @@ impl Task {
             service,
             call,
             leg,
+            joined: Vec::new(),
             engines,
             start,
             report,
@@ -112,7 +116,7 @@ impl Task {
         }
     }
 
-    pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>) {
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<(Party, Input)>) {
         if let Ok(Some(rate)) = self.service.engine.leg_rate(self.leg).await {
             self.rate = rate;
         }
@@ -138,11 +142,17 @@ impl Task {
             let deadline = self.conversation.deadline().map(tokio::time::Instant::from_std);
             tokio::select! {
                 input = inputs.recv() => match input {
-                    Some(Input::Stop) => {
+                    Some((_, Input::Stop)) => {
                         reason = "assistant_stopped";
                         break;
                     }
-                    Some(input) => self.heard(input).await,
+                    Some((party, Input::Left)) => {
+                        if self.left(party).await == Some(OnHangup::EndConversation) {
+                            reason = "participant_hangup";
+                            break;
+                        }
+                    }
+                    Some((party, input)) => self.heard(party, input).await,
                     None => break,
                 },
                 Some((number, answered)) = answers.recv() => {
@@ -168,7 +178,8 @@ impl Task {
                 tracing::error!(call = %self.call.call_control_id, error = %e, "could not record call.conversation.ended");
             }
         }
-        self.service.assistant_gone(&self.call.call_control_id, &self.report).await;
+        let joined: Vec<_> = self.joined.iter().map(|(_, p)| p.call.clone()).collect();
+        self.service.assistant_gone(&self.call.call_control_id, &self.report, &joined).await;
         let done = match self.last.take() {
             Some(Last::HangUp) => self.service.hangup(&self.call).await,
             // A transfer that fails leaves the call up, its agent gone (`call.hangup` of the new leg says why).
@@ -180,33 +191,58 @@ impl Task {
         }
     }
 
-    async fn heard(&mut self, input: Input) {
+    async fn heard(&mut self, party: Party, input: Input) {
+        if let Input::Joined(participant) = input {
+            return self.participant_joined(party, participant).await;
+        }
         if self.closing {
             return; // the agent is saying its last: nothing the caller says now starts a turn
         }
         match input {
-            Input::SpeechStarted(at) => self.conversation.speech_started(at),
+            Input::SpeechStarted(at) => self.conversation.speech_started(party, at),
             Input::SpeechEnded { at, ended, length } => {
                 lock(&self.report).usage.stt_audio += length;
-                self.conversation.speech_ended(at, ended, length);
+                self.conversation.speech_ended(party, at, ended, length);
             }
             Input::Transcript { at, text, failures, answered } => {
                 self.stage_failed("stt", &failures, answered).await;
                 if answered {
-                    self.conversation.transcript(at, &text);
+                    self.conversation.transcript(party, at, &text);
                 } else {
-                    self.conversation.transcript_failed(at);
+                    self.conversation.transcript_failed(party, at);
                 }
             }
-            Input::EarlyTranscript { ended, text } => self.conversation.early_transcript(ended, &text),
+            Input::EarlyTranscript { ended, text } => self.conversation.early_transcript(party, ended, &text),
             Input::Add { messages, respond } => {
                 self.conversation.add_messages(messages);
                 if respond {
                     self.conversation.respond_now(monotonic());
                 }
             }
-            Input::Stop => {}
+            Input::Stop | Input::Joined(_) | Input::Left => {}
         }
+    }
+
+    /// A call leg joined: the agent hears it and speaks to it from now on.
+    async fn participant_joined(&mut self, party: Party, participant: Participant) {
+        self.conversation.joined(party, &participant.name);
+        let fields = participant.fields();
+        self.joined.push((party, participant));
+        self.event("call.ai_assistant.participant_joined", fields).await;
+    }
+
+    /// A joined call ended: what its hangup does to the conversation (`None`: it was not joined).
+    async fn left(&mut self, party: Party) -> Option<OnHangup> {
+        let at = self.joined.iter().position(|(p, _)| *p == party)?;
+        let (_, participant) = self.joined.remove(at);
+        self.conversation.left(monotonic(), party);
+        self.event("call.ai_assistant.participant_left", participant.fields()).await;
+        Some(participant.on_hangup)
+    }
+
+    /// The legs the agent speaks on: its call's, and each joined call's.
+    fn legs(&self) -> impl Iterator<Item = LegId> + '_ {
+        std::iter::once(self.leg).chain(self.joined.iter().map(|(_, p)| p.leg))
     }
 
     async fn answered(&mut self, answered: Answered) {
@@ -293,7 +329,9 @@ impl Task {
                 Output::Play { id, from } => self.play(id, from).await,
                 // A pause: what waits for synthesis is still wanted if the agent plays on.
                 Output::StopAudio => {
-                    let _ = self.service.engine.stop_playback(self.leg, false, true).await;
+                    for leg in self.legs().collect::<Vec<_>>() {
+                        let _ = self.service.engine.stop_playback(leg, false, true).await;
+                    }
                 }
                 Output::CallTools(calls) => self.call_tools(calls, answers.clone()),
                 Output::Note(note) => self.note(note).await,

@@ -169,9 +169,17 @@ impl Task {
         if samples.is_empty() {
             return;
         }
-        let clip = Clip { id: self.service.next_id(), rate: self.rate, samples, plays: Some(1), duck: false };
-        if let Err(e) = self.service.engine.play(self.leg, clip, false).await {
-            tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's audio was not played");
+        for leg in self.legs().collect::<Vec<_>>() {
+            let clip = Clip {
+                id: self.service.next_id(),
+                rate: self.rate,
+                samples: samples.clone(),
+                plays: Some(1),
+                duck: false,
+            };
+            if let Err(e) = self.service.engine.play(leg, clip, false).await {
+                tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's audio was not played");
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::auth::{Principal, Role};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/v2/calls/{id}/actions/{action}", tag = "calls",
-    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role, client_state_update, gather, gather_using_audio, gather_using_speak, gather_stop, transfer, enqueue, leave_queue, refer, ai_assistant_start, ai_assistant_stop, ai_assistant_add_messages")),
+    params(("id" = String, Path, description = "call_control_id"), ("action" = String, Path, description = "answer, reject, hangup, bridge, send_dtmf, record_start, record_stop, record_pause, record_resume, hold, unhold, mute, unmute, streaming_start, streaming_stop, playback_start, playback_stop, speak, transcription_start, transcription_stop, translation_start, translation_stop, switch_supervisor_role, client_state_update, gather, gather_using_audio, gather_using_speak, gather_stop, transfer, enqueue, leave_queue, refer, ai_assistant_start, ai_assistant_stop, ai_assistant_join, ai_assistant_add_messages")),
     request_body(content = Object, description = "The action's fields; command_id makes it idempotent"),
     responses((status = 200, description = "Done", body = super::schemas::Data<super::schemas::ActionResult>),
     (status = 404, description = "Unknown call or action", body = ErrorEnvelope),
@@ -105,8 +105,11 @@ pub(super) async fn carry_out(
             return Ok(replay(status, &stored));
         }
     }
-    state.calls.act(call, command).await?;
-    let response = json!({ "data": { "result": "ok" } });
+    let acted = state.calls.act(call, command).await?;
+    let response = match acted.conversation_id {
+        Some(conversation_id) => json!({ "data": { "result": "ok", "conversation_id": conversation_id } }),
+        None => json!({ "data": { "result": "ok" } }),
+    };
     if let Some(command_id) = &command_id {
         state
             .store

@@ -31,6 +31,8 @@ pub struct PageMeta {
 pub struct ActionResult {
     /// `ok`.
     pub result: String,
+    /// The voice agent's conversation (`ai_assistant_start`, `ai_assistant_join`).
+    pub conversation_id: Option<String>,
 }
 
 /// What `POST /v2/calls` answers.

@@ -1,0 +1,79 @@
+//! The conversation machine with a call leg joined (`ai_assistant_join`).
+
+use super::tests::{caller_says, drain, greeted, ms, synthesized, turn_ends};
+use super::*;
+
+const DANA: Party = Party(1);
+
+fn asked(outputs: &[Output]) -> Vec<Message> {
+    outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Ask(messages) => Some(messages.clone()),
+            _ => None,
+        })
+        .expect("an Ask")
+}
+
+#[test]
+fn the_model_is_told_who_joined_and_each_line_names_its_speaker() {
+    let (mut c, t) = greeted(Rules::default());
+    c.joined(DANA, "Dana");
+    assert_eq!(c.history().last().map(|m| m.role), Some(Role::System));
+    assert!(c.history().last().unwrap().content.starts_with("Dana joined the call."));
+    let said = caller_says(&mut c, t, ms(1000), "Dana, can you hear me?");
+    c.speech_started(DANA, said + ms(100));
+    c.speech_ended(DANA, said + ms(1700), said + ms(1100), ms(1000));
+    c.transcript(DANA, said + ms(2000), "Yes, I am here.");
+    let (_, out) = turn_ends(&mut c);
+    let last = asked(&out).pop().unwrap();
+    assert_eq!(last, Message::new(Role::User, "Caller: Dana, can you hear me? Dana: Yes, I am here."));
+}
+
+#[test]
+fn the_turn_waits_while_any_party_speaks_or_awaits_a_transcript() {
+    let (mut c, t) = greeted(Rules::default());
+    c.joined(DANA, "Dana");
+    // Dana starts while the caller is still speaking, and finishes after.
+    c.speech_started(Party::CALLER, t);
+    c.speech_started(DANA, t + ms(500));
+    c.speech_ended(Party::CALLER, t + ms(1600), t + ms(1000), ms(1000));
+    c.transcript(Party::CALLER, t + ms(1900), "I would like to move my delivery.");
+    assert_eq!(c.deadline(), None, "Dana is still speaking");
+    c.speech_ended(DANA, t + ms(2600), t + ms(2000), ms(1500));
+    assert_eq!(c.deadline(), None, "Dana's words are still being transcribed");
+    c.transcript(DANA, t + ms(2900), "To Friday, please.");
+    let (_, out) = turn_ends(&mut c);
+    let last = asked(&out).pop().unwrap();
+    assert_eq!(last.content, "Caller: I would like to move my delivery. Dana: To Friday, please.");
+}
+
+#[test]
+fn a_joined_party_interrupts_the_agent_as_the_caller_does() {
+    let (mut c, t) = greeted(Rules::default());
+    c.joined(DANA, "Dana");
+    caller_says(&mut c, t, ms(1000), "What are your opening hours?");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_text(at, "We open at nine every weekday morning. ");
+    c.answer_done(at);
+    let (id, _) = synthesized(&drain(&mut c))[0].clone();
+    c.audio_ready(at, id, ms(2000), true);
+    drain(&mut c);
+    c.speech_started(DANA, at + ms(1000));
+    assert_eq!(drain(&mut c), vec![Output::StopAudio]);
+}
+
+#[test]
+fn a_party_that_leaves_mid_utterance_is_not_waited_for() {
+    let (mut c, t) = greeted(Rules::default());
+    c.joined(DANA, "Dana");
+    caller_says(&mut c, t, ms(1000), "Thanks Dana.");
+    c.speech_started(DANA, t + ms(1700));
+    c.speech_ended(DANA, t + ms(2600), t + ms(2000), ms(300));
+    assert_eq!(c.deadline(), None, "Dana's transcript is pending");
+    // Her leaving ends the turn at once: it was only waiting for her.
+    c.left(t + ms(2700), DANA);
+    let mut messages = asked(&drain(&mut c));
+    assert_eq!(messages.pop().unwrap().content, "Caller: Thanks Dana.");
+    assert_eq!(messages.pop().unwrap(), Message::new(Role::System, "Dana left the call."));
+}

@@ -1,0 +1,161 @@
+//! `ai_assistant_join`: another call leg joins a running agent's
+//! conversation. The two calls are bridged (unless they already are, to each
+//! other), so their parties hear each other; the joined leg gets a speech fork
+//! of its own, whose utterances reach the agent as the joined party's; and the
+//! agent's answers play on both legs. The model is told who joined, and each
+//! transcript names its speaker from then on (`parties.rs`).
+//!
+//! The conversation stays the agent's call's: its events go there, and it ends
+//! with that call. A joined call that hangs up leaves the conversation, or
+//! ends it (`on_hangup: end_conversation`).
+
+use bond_media_engine::{DtmfPassing, LegId};
+use bond_store::{CallId, CallRecord};
+
+use super::conversation::Party;
+use super::report::lock;
+use super::Input;
+use crate::error::CallError;
+use crate::service::{BridgeOptions, CallService};
+
+/// `ai_assistant_join`, checked (`action/assistant_join.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssistantJoin {
+    pub conversation_id: String,
+    /// The call leg that joins (Telnyx's `participant.id`).
+    pub call: CallId,
+    /// What the model calls it (Telnyx's `participant.name`).
+    pub name: Option<String>,
+    pub on_hangup: OnHangup,
+}
+
+/// What the joined call's hangup does to the conversation (Telnyx's `participant.on_hangup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnHangup {
+    ContinueConversation,
+    EndConversation,
+}
+
+/// A call that joined another call's conversation, kept in its `LiveCall`.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    /// The call the agent runs on.
+    pub host: CallId,
+    pub party: Party,
+}
+
+/// What the agent's task is told of a call that joined.
+#[derive(Debug)]
+pub(crate) struct Participant {
+    pub call: CallId,
+    pub leg: LegId,
+    pub name: String,
+    pub on_hangup: OnHangup,
+}
+
+impl Participant {
+    /// The events' `participant`.
+    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        let participant =
+            serde_json::json!({ "call_control_id": self.call, "name": self.name, "role": "user" });
+        crate::payload::fields([("participant", participant)])
+    }
+}
+
+fn refused(detail: &str, pointer: &str) -> CallError {
+    CallError::invalid("10002", detail, pointer)
+}
+
+fn in_a_conversation() -> CallError {
+    let detail = "The participant's call already has an assistant or is in a conversation.";
+    CallError::invalid("90019", detail, "/participant/id")
+}
+
+impl CallService {
+    /// `ai_assistant_join` sent on `call`: the participant joins the
+    /// conversation. `call` is the participant's or a call already in the
+    /// conversation. Answers the conversation's id.
+    pub async fn join_assistant(&self, call: &CallRecord, join: AssistantJoin) -> Result<String, CallError> {
+        let org = &call.organization_id;
+        let no_conversation = || {
+            let detail = "No conversation with that conversation_id is running on this call's Bond.";
+            CallError::invalid("90020", detail, "/conversation_id")
+        };
+        let hosts = self.live.find(|c| {
+            c.assistant.as_ref().is_some_and(|a| lock(&a.report).conversation_id == join.conversation_id)
+        });
+        let host_id = hosts.into_iter().next().ok_or_else(no_conversation)?;
+        let host = self.store.get_call(org, &host_id).await?.ok_or_else(no_conversation)?;
+        let participant = match self.store.get_call(org, &join.call).await? {
+            Some(found) if found.is_alive() => found,
+            Some(_) => return Err(CallError::Ended),
+            None => return Err(refused("No call with that participant.id.", "/participant/id")),
+        };
+        if participant.call_control_id == host_id {
+            return Err(refused("The participant is the conversation's own call.", "/participant/id"));
+        }
+        let in_it = |id: &CallId| {
+            *id == host_id
+                || self.live.read(id, |c| c.joined.as_ref().is_some_and(|j| j.host == host_id)) == Some(true)
+        };
+        if call.call_control_id != participant.call_control_id && !in_it(&call.call_control_id) {
+            let detail = "Send ai_assistant_join on the participant's call or on a call in the conversation.";
+            return Err(refused(detail, "/call_control_id"));
+        }
+        if participant.node_id.as_deref().is_some_and(|node| node != self.store.node_id()) {
+            let detail = "The participant's call is carried by another node than the conversation's.";
+            return Err(refused(detail, "/participant/id"));
+        }
+        let leg = self.live_leg(&participant)?;
+        let free = |c: &crate::live::LiveCall| c.assistant.is_none() && c.joined.is_none();
+        if self.live.read(&participant.call_control_id, free) == Some(false) {
+            return Err(in_a_conversation());
+        }
+        if host.bridged_with.as_ref() != Some(&participant.call_control_id) {
+            let dtmf = DtmfPassing::Both;
+            // The conversation goes on when the participant hangs up.
+            let options = BridgeOptions { prevent_double_bridge: true, park_after_unbridge: true, dtmf };
+            self.bridge(&host, &participant, options).await?;
+        }
+        let party = self.live.update(&host_id, |c| {
+            let running = c.assistant.as_mut()?;
+            running.joined += 1;
+            Some((Party(running.joined), running.language.clone()))
+        });
+        let (party, language) = party.ok_or_else(no_conversation)?;
+        let claimed = self.live.update(&participant.call_control_id, |c| match (&c.assistant, &c.joined) {
+            (None, None) => {
+                c.joined = Some(Joined { host: host_id.clone(), party });
+                true
+            }
+            _ => false,
+        });
+        if !claimed {
+            return Err(in_a_conversation());
+        }
+        if let Err(e) = self.listen_for_assistant(&participant, language).await {
+            self.live.update(&participant.call_control_id, |c| c.joined = None);
+            return Err(e);
+        }
+        let name = join.name.unwrap_or_else(|| format!("Participant {}", party.0));
+        let joined = Participant { call: participant.call_control_id, leg, name, on_hangup: join.on_hangup };
+        let told = self.live.read(&host_id, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
+        match told {
+            Some(inputs) if inputs.send((party, Input::Joined(joined))).await.is_ok() => {
+                Ok(join.conversation_id)
+            }
+            _ => Err(no_conversation()),
+        }
+    }
+
+    /// A joined call ended: its conversation's agent is told (off the hang-up path).
+    pub(super) fn left_conversation(&self, joined: Joined) {
+        let inputs =
+            self.live.read(&joined.host, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
+        if let Some(inputs) = inputs {
+            tokio::spawn(async move {
+                let _ = inputs.send((joined.party, Input::Left)).await;
+            });
+        }
+    }
+}

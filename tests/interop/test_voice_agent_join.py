@@ -1,0 +1,140 @@
+"""A second call leg joins a voice agent's conversation (`ai_assistant_join`),
+driven by the official Telnyx Python SDK, against the stand-in model server
+(fake_openai.py) and the embedded speech engines.
+
+Two sipp callers come in on a trunk; the test speaks for both (Flite's voice)
+on one 20 ms clock and listens to what Bond sends each. The agent starts on
+the first caller; the second joins as "Dana" (`on_hangup: end_conversation`).
+The two callers hear each other, Dana's words reach the model under her name,
+the agent's answer is heard by both, and Dana hanging up ends the
+conversation.
+"""
+
+import time
+
+import pytest
+import telnyx
+from telnyx import Telnyx
+
+from conftest import API_KEY, bond_with
+from fake_openai import FakeChat
+from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
+from test_voice_agent import FRAME, Caller, flite, turns
+
+WELCOME = "Welcome, Dana. I will note that the parcel is ready."
+
+
+class Pair:
+    """Two callers on one 20 ms clock: each tick, each sends its frame and both listen."""
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+        b.start = a.start
+
+    def now(self):
+        return self.a.now()
+
+    def tick(self, a_frame, b_frame):
+        self.a.send(a_frame)
+        self.b.send(b_frame)
+        end = self.a.start + 0.02 * self.a.sent
+        while time.time() < end:
+            self.a.listen()
+            self.b.listen()
+
+    def say(self, who, samples):
+        begin = self.now()
+        silence = [0] * FRAME
+        for i in range(0, len(samples) - FRAME + 1, FRAME):
+            frame = samples[i:i + FRAME]
+            self.tick(frame if who is self.a else silence, frame if who is self.b else silence)
+        who.spoke.append((begin, self.now()))
+
+    def wait(self, done, timeout):
+        deadline = self.now() + timeout
+        while not done():
+            assert self.now() < deadline, "the agent did not do what the callers waited for"
+            self.tick([0] * FRAME, [0] * FRAME)
+
+
+def answered(bond, receiver, client, known):
+    """A sipp caller, answered: (sipp, Caller, call)."""
+    sipp, media = rtp_caller(bond, bye_timeout_ms=180000)
+    deadline = time.time() + 15
+    while True:
+        new = [e["payload"]["call_control_id"] for e in events(receiver)
+               if e["event_type"] == "call.initiated" and e["payload"]["call_control_id"] not in known]
+        if new:
+            break
+        assert time.time() < deadline, "no second call.initiated"
+        time.sleep(0.05)
+    client.calls.actions.answer(new[0])
+    return sipp, Caller(media, int(sipp.logged(r"BOND_RTP (\d+)").group(1))), new[0]
+
+
+def desk(messages):
+    """The scripted model: welcomes Dana once she has spoken, under her name."""
+    if any(m["role"] == "user" and m["content"].startswith("Dana:") for m in messages):
+        return WELCOME
+    return "Hello."
+
+
+def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_ends_the_conversation(receiver, tmp_path):
+    model = FakeChat(desk)
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            trunk_connection(bond, receiver)
+            client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+            sipp_a, caller, a = answered(bond, receiver, client, [])
+            sipp_b, dana, b = answered(bond, receiver, client, [a])
+            both = Pair(caller, dana)
+            started = client.calls.actions.start_ai_assistant(
+                a, assistant={"id": "assistant-desk", "instructions": "You are the shop's agent."},
+                greeting="Hello, this is the shop.")
+            conversation = started.data.conversation_id
+            assert conversation, started
+
+            # A conversation that is not running, and the conversation's own call, are refused.
+            participant = {"id": b, "role": "user", "name": "Dana", "on_hangup": "end_conversation"}
+            with pytest.raises(telnyx.UnprocessableEntityError) as unknown:
+                client.calls.actions.join_ai_assistant(b, conversation_id="no-such", participant=participant)
+            assert unknown.value.body["errors"][0]["source"]["pointer"] == "/conversation_id"
+            with pytest.raises(telnyx.UnprocessableEntityError) as itself:
+                client.calls.actions.join_ai_assistant(
+                    a, conversation_id=conversation, participant={"id": a, "role": "user"})
+            assert itself.value.body["errors"][0]["source"]["pointer"] == "/participant/id"
+
+            joined = client.calls.actions.join_ai_assistant(b, conversation_id=conversation, participant=participant)
+            assert joined.data.conversation_id == conversation
+            wait_event(receiver, "call.ai_assistant.participant_joined", call_control_id=a)
+            both.wait(caller.agent_spoke_and_stopped(0.0), timeout=20)
+            both.say(dana, flite("Hello, this is Dana from the warehouse. The parcel is ready.", str(tmp_path)))
+            said = dana.spoke[-1]
+            both.wait(dana.agent_spoke_and_stopped(said[1]), timeout=30)
+            answer_heard = (said[1], both.now())
+            client.calls.actions.hangup(b)
+            ended = wait_event(receiver, "call.conversation.ended", call_control_id=a)
+            left = wait_event(receiver, "call.ai_assistant.participant_left", call_control_id=a)
+            client.calls.actions.hangup(a)
+            sipp_a.wait()
+            sipp_b.wait()
+    finally:
+        model.close()
+
+    # The model was told Dana joined, and read her words under her name.
+    last = model.requests[-1]["messages"]
+    told = [m["content"] for m in last if m["role"] == "system"]
+    assert any(t.startswith("Dana joined the call.") for t in told), told
+    dana_said = [m["content"] for m in last if m["role"] == "user"]
+    assert dana_said and dana_said[-1].startswith("Dana: ") and "warehouse" in dana_said[-1].lower(), dana_said
+    # The two callers are bridged: the first heard Dana speak.
+    assert caller.agent_loud(*said) > 0.5, "the first caller did not hear Dana"
+    # The agent's answer was played to both of them.
+    assert turns(receiver, a, "assistant")[-1]["said"] == WELCOME
+    for who in (caller, dana):
+        assert who.agent_loud_seconds(*answer_heard) > 1.0, "the agent's answer was not heard on both legs"
+    # Dana's hangup ended the conversation, as her on_hangup asked.
+    assert left["participant"] == {"call_control_id": b, "name": "Dana", "role": "user"}, left
+    assert ended["reason"] == "participant_hangup" and ended["conversation_id"] == conversation, ended
+    bridged = [e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.bridged"]
+    assert sorted(bridged) == sorted([a, b]), bridged
