@@ -72,6 +72,14 @@ def answered(bond, receiver, client, known):
     return sipp, Caller(media, int(sipp.logged(r"BOND_RTP (\d+)").group(1))), new[0]
 
 
+def two_callers(bond, receiver):
+    """Two sipp callers on a trunk, answered: (SDK, (sipp, Caller, call) of each)."""
+    trunk_connection(bond, receiver)
+    client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+    first = answered(bond, receiver, client, [])
+    return client, first, answered(bond, receiver, client, [first[2]])
+
+
 def desk(messages):
     """The scripted model: welcomes Dana once she has spoken, under her name."""
     if any(m["role"] == "user" and m["content"].startswith("Dana:") for m in messages):
@@ -83,10 +91,7 @@ def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_
     model = FakeChat(desk)
     try:
         with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
-            trunk_connection(bond, receiver)
-            client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
-            sipp_a, caller, a = answered(bond, receiver, client, [])
-            sipp_b, dana, b = answered(bond, receiver, client, [a])
+            client, (sipp_a, caller, a), (sipp_b, dana, b) = two_callers(bond, receiver)
             both = Pair(caller, dana)
             started = client.calls.actions.start_ai_assistant(
                 a, assistant={"id": "assistant-desk", "instructions": "You are the shop's agent."},
@@ -138,3 +143,32 @@ def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_
     assert ended["reason"] == "participant_hangup" and ended["conversation_id"] == conversation, ended
     bridged = [e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.bridged"]
     assert sorted(bridged) == sorted([a, b]), bridged
+
+
+def test_participants_join_as_the_agent_starts_and_one_who_leaves_lets_the_conversation_go_on(receiver):
+    model = FakeChat(desk)
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            client, (sipp_a, caller, a), (sipp_b, dana, b) = two_callers(bond, receiver)
+            with pytest.raises(telnyx.UnprocessableEntityError) as unknown:
+                client.calls.actions.start_ai_assistant(a, participants=[{"id": "v3:nobody", "role": "user"}])
+            assert unknown.value.body["errors"][0]["source"]["pointer"] == "/participants/0/id"
+            started = client.calls.actions.start_ai_assistant(
+                a, assistant={"id": "assistant-desk"}, participants=[{"id": b, "role": "user", "name": "Dana"}])
+            joined = wait_event(receiver, "call.ai_assistant.participant_joined", call_control_id=a)
+            client.calls.actions.hangup(b)
+            left = wait_event(receiver, "call.ai_assistant.participant_left", call_control_id=a)
+            sipp_b.wait()
+            # Dana left (on_hangup defaults to continue_conversation): the agent's call and agent go on.
+            time.sleep(0.5)
+            assert client.calls.retrieve_status(a).data.is_alive
+            client.calls.actions.stop_ai_assistant(a)
+            ended = wait_event(receiver, "call.conversation.ended", call_control_id=a)
+            client.calls.actions.hangup(a)
+            sipp_a.wait()
+    finally:
+        model.close()
+    assert joined["participant"] == {"call_control_id": b, "name": "Dana", "role": "user"}, joined
+    assert joined["conversation_id"] == started.data.conversation_id
+    assert left["participant"]["call_control_id"] == b
+    assert ended["reason"] == "assistant_stopped", ended

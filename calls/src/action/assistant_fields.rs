@@ -32,7 +32,7 @@ struct Start {
     message_history: Option<Vec<Value>>,
     send_message_history_updates: Option<bool>,
     transcription: Option<Transcription>,
-    participants: Option<Value>,
+    participants: Option<Vec<super::assistant_join::Participant>>,
     /// Bond: how long to wait for more after words that stop mid-number or mid-clause.
     bond_unfinished_turn_wait_ms: Option<u64>,
     /// Bond: what the agent says when its answer is slow to come (empty: nothing).
@@ -114,7 +114,6 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
             "/assistant/fallback_config",
         ),
         (assistant.mcp_servers.is_some(), "MCP servers", "/assistant/mcp_servers"),
-        (asked.participants.is_some(), "participants", "/participants"),
     ] {
         if present {
             return Err(later(what, pointer));
@@ -157,6 +156,10 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
     if voice.len() > MAX_VOICE_BYTES {
         return Err(invalid(format!("a voice name is at most {MAX_VOICE_BYTES} bytes"), pointer));
     }
+    let participants = asked.participants.unwrap_or_default().into_iter().enumerate();
+    let participants = participants
+        .map(|(i, p)| super::assistant_join::participant_at(p, &format!("/participants/{i}")))
+        .collect::<Result<_, _>>()?;
     Ok(AssistantStart {
         assistant_id: assistant.id.unwrap_or_default(),
         instructions: assistant.instructions.unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
@@ -169,6 +172,7 @@ pub fn start(body: &Value) -> Result<AssistantStart, CallError> {
         send_history_updates: asked.send_message_history_updates.unwrap_or(false),
         gather: None,
         tools: super::assistant_tools::tools(assistant.tools.as_deref().unwrap_or_default())?,
+        participants,
     })
 }
 
@@ -337,6 +341,13 @@ mod tests {
         assert_eq!(start.language, "en-US");
         assert_eq!(start.rules.min_interruption, Duration::from_millis(400));
         assert_eq!(start.history, vec![Message::new(Role::System, "The caller is Jane.")]);
+        let joined =
+            super::start(&json!({ "participants": [{ "id": "v3:leg", "role": "user", "name": "Dana" }] }));
+        assert_eq!(joined.unwrap().participants[0].name.as_deref(), Some("Dana"));
+        let nameless = super::start(&json!({ "participants": [{ "role": "user" }] }));
+        assert!(
+            matches!(nameless, Err(CallError::Invalid { pointer, .. }) if pointer == "/participants/0/id")
+        );
         let bare = super::start(&json!({})).unwrap();
         assert_eq!(bare.instructions, DEFAULT_INSTRUCTIONS);
         assert_eq!(bare.language, "en");
@@ -351,7 +362,7 @@ mod tests {
                 json!({ "assistant": { "external_llm": { "base_url": "http://x" } } }),
                 "/assistant/external_llm",
             ),
-            (json!({ "participants": [] }), "/participants"),
+            (json!({ "participants": [{ "id": "v3:leg", "role": "assistant" }] }), "/participants/0/role"),
         ] {
             match start(&body) {
                 Err(CallError::Invalid { code: "10015", pointer: p, .. }) => assert_eq!(p, pointer),

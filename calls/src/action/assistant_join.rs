@@ -1,12 +1,13 @@
 //! The body of `ai_assistant_join` (Telnyx Call Control): which running
-//! conversation, and the call leg that joins it as a participant.
+//! conversation, and the call leg that joins it as a participant; and a
+//! participant as `ai_assistant_start`'s `participants` lists them.
 
 use bond_store::CallId;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::parse;
-use crate::assistant::{AssistantJoin, OnHangup};
+use crate::assistant::{AssistantJoin, Joining, OnHangup};
 use crate::error::CallError;
 
 /// The longest participant name taken.
@@ -18,8 +19,9 @@ struct Join {
     participant: Option<Participant>,
 }
 
+/// Telnyx's participant object, as sent.
 #[derive(Debug, Deserialize)]
-struct Participant {
+pub(super) struct Participant {
     id: Option<String>,
     role: Option<String>,
     name: Option<String>,
@@ -30,6 +32,10 @@ fn invalid(detail: &str, pointer: &str) -> CallError {
     CallError::invalid("10002", detail, pointer)
 }
 
+fn invalid_at(detail: &str, at: &str, field: &str) -> CallError {
+    CallError::invalid("10002", detail, format!("{at}/{field}"))
+}
+
 /// `ai_assistant_join`'s body, checked.
 pub fn join(body: &Value) -> Result<AssistantJoin, CallError> {
     let asked: Join = parse(body)?;
@@ -38,34 +44,36 @@ pub fn join(body: &Value) -> Result<AssistantJoin, CallError> {
         .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| invalid("conversation_id is required", "/conversation_id"))?;
     let participant = asked.participant.ok_or_else(|| invalid("participant is required", "/participant"))?;
+    Ok(AssistantJoin { conversation_id, participant: participant_at(participant, "/participant")? })
+}
+
+/// A participant, checked; `at` points at it in the request.
+pub(super) fn participant_at(participant: Participant, at: &str) -> Result<Joining, CallError> {
     let call = participant
         .id
         .filter(|id| !id.trim().is_empty())
-        .ok_or_else(|| invalid("participant.id (a call_control_id) is required", "/participant/id"))?;
+        .ok_or_else(|| invalid_at("participant.id (a call_control_id) is required", at, "id"))?;
     match participant.role.as_deref() {
         Some("user") => {}
         Some("assistant") => {
             let detail = "A participant with the assistant role is not available in Bond yet.";
-            return Err(CallError::invalid("10015", detail, "/participant/role"));
+            return Err(CallError::invalid("10015", detail, format!("{at}/role")));
         }
-        _ => return Err(invalid("participant.role must be user", "/participant/role")),
+        _ => return Err(invalid_at("participant.role must be user", at, "role")),
     }
     let name = participant.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.contains(['\n', '\r'])) {
-        return Err(invalid(
-            "participant.name must be one line of at most 100 characters",
-            "/participant/name",
-        ));
+        return Err(invalid_at("participant.name must be one line of at most 100 characters", at, "name"));
     }
     let on_hangup = match participant.on_hangup.as_deref() {
         None | Some("continue_conversation") => OnHangup::ContinueConversation,
         Some("end_conversation") => OnHangup::EndConversation,
         Some(_) => {
             let detail = "participant.on_hangup must be continue_conversation or end_conversation";
-            return Err(invalid(detail, "/participant/on_hangup"));
+            return Err(invalid_at(detail, at, "on_hangup"));
         }
     };
-    Ok(AssistantJoin { conversation_id, call: CallId::from(call), name, on_hangup })
+    Ok(Joining { call: CallId::from(call), name, on_hangup })
 }
 
 #[cfg(test)]
@@ -86,11 +94,12 @@ mod tests {
             {"id": "v3:leg", "role": "user", "name": "Dana", "on_hangup": "end_conversation"}});
         let joined = join(&body).unwrap();
         assert_eq!(joined.conversation_id, "c1");
-        assert_eq!(joined.call, CallId::from("v3:leg"));
-        assert_eq!(joined.name.as_deref(), Some("Dana"));
-        assert_eq!(joined.on_hangup, OnHangup::EndConversation);
-        let plain =
-            join(&json!({"conversation_id": "c1", "participant": {"id": "v3:leg", "role": "user"}})).unwrap();
+        let joining = joined.participant;
+        assert_eq!(joining.call, CallId::from("v3:leg"));
+        assert_eq!(joining.name.as_deref(), Some("Dana"));
+        assert_eq!(joining.on_hangup, OnHangup::EndConversation);
+        let plain = join(&json!({"conversation_id": "c1", "participant": {"id": "v3:leg", "role": "user"}}));
+        let plain = plain.unwrap().participant;
         assert_eq!((plain.name, plain.on_hangup), (None, OnHangup::ContinueConversation));
     }
 

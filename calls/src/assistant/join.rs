@@ -22,7 +22,13 @@ use crate::service::{BridgeOptions, CallService};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssistantJoin {
     pub conversation_id: String,
-    /// The call leg that joins (Telnyx's `participant.id`).
+    pub participant: Joining,
+}
+
+/// A call leg that joins a conversation (Telnyx's `participant`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joining {
+    /// Telnyx's `participant.id`.
     pub call: CallId,
     /// What the model calls it (Telnyx's `participant.name`).
     pub name: Option<String>,
@@ -66,9 +72,9 @@ fn refused(detail: &str, pointer: &str) -> CallError {
     CallError::invalid("10002", detail, pointer)
 }
 
-fn in_a_conversation() -> CallError {
+fn in_a_conversation(pointer: &str) -> CallError {
     let detail = "The participant's call already has an assistant or is in a conversation.";
-    CallError::invalid("90019", detail, "/participant/id")
+    CallError::invalid("90019", detail, pointer)
 }
 
 impl CallService {
@@ -76,7 +82,6 @@ impl CallService {
     /// conversation. `call` is the participant's or a call already in the
     /// conversation. Answers the conversation's id.
     pub async fn join_assistant(&self, call: &CallRecord, join: AssistantJoin) -> Result<String, CallError> {
-        let org = &call.organization_id;
         let no_conversation = || {
             let detail = "No conversation with that conversation_id is running on this call's Bond.";
             CallError::invalid("90020", detail, "/conversation_id")
@@ -85,44 +90,71 @@ impl CallService {
             c.assistant.as_ref().is_some_and(|a| lock(&a.report).conversation_id == join.conversation_id)
         });
         let host_id = hosts.into_iter().next().ok_or_else(no_conversation)?;
-        let host = self.store.get_call(org, &host_id).await?.ok_or_else(no_conversation)?;
-        let participant = match self.store.get_call(org, &join.call).await? {
-            Some(found) if found.is_alive() => found,
-            Some(_) => return Err(CallError::Ended),
-            None => return Err(refused("No call with that participant.id.", "/participant/id")),
-        };
-        if participant.call_control_id == host_id {
-            return Err(refused("The participant is the conversation's own call.", "/participant/id"));
-        }
+        let host = self.store.get_call(&call.organization_id, &host_id).await?.ok_or_else(no_conversation)?;
         let in_it = |id: &CallId| {
             *id == host_id
                 || self.live.read(id, |c| c.joined.as_ref().is_some_and(|j| j.host == host_id)) == Some(true)
         };
-        if call.call_control_id != participant.call_control_id && !in_it(&call.call_control_id) {
+        if call.call_control_id != join.participant.call && !in_it(&call.call_control_id) {
             let detail = "Send ai_assistant_join on the participant's call or on a call in the conversation.";
             return Err(refused(detail, "/call_control_id"));
         }
+        let (participant, leg) = self.joinable(&host, &join.participant, "/participant/id").await?;
+        self.add_participant(&host, participant, leg, join.participant).await?;
+        Ok(join.conversation_id)
+    }
+
+    /// The call `joining` names, if it may join `host`'s conversation: of the
+    /// tenant, alive, on this node, and in no conversation. `pointer` names it in the request.
+    pub(super) async fn joinable(
+        &self,
+        host: &CallRecord,
+        joining: &Joining,
+        pointer: &str,
+    ) -> Result<(CallRecord, LegId), CallError> {
+        let participant = match self.store.get_call(&host.organization_id, &joining.call).await? {
+            Some(found) if found.is_alive() => found,
+            Some(_) => return Err(CallError::Ended),
+            None => return Err(refused("No call with that participant id.", pointer)),
+        };
+        if participant.call_control_id == host.call_control_id {
+            return Err(refused("The participant is the conversation's own call.", pointer));
+        }
         if participant.node_id.as_deref().is_some_and(|node| node != self.store.node_id()) {
             let detail = "The participant's call is carried by another node than the conversation's.";
-            return Err(refused(detail, "/participant/id"));
+            return Err(refused(detail, pointer));
         }
         let leg = self.live_leg(&participant)?;
         let free = |c: &crate::live::LiveCall| c.assistant.is_none() && c.joined.is_none();
         if self.live.read(&participant.call_control_id, free) == Some(false) {
-            return Err(in_a_conversation());
+            return Err(in_a_conversation(pointer));
         }
+        Ok((participant, leg))
+    }
+
+    /// `participant` (checked by [`joinable`](Self::joinable)) joins the
+    /// conversation running on `host`: bridged, heard, spoken to.
+    pub(super) async fn add_participant(
+        &self,
+        host: &CallRecord,
+        participant: CallRecord,
+        leg: LegId,
+        joining: Joining,
+    ) -> Result<(), CallError> {
+        let host_id = &host.call_control_id;
+        let gone = || CallError::invalid("90020", "The call has no assistant running.", "/call_control_id");
         if host.bridged_with.as_ref() != Some(&participant.call_control_id) {
             let dtmf = DtmfPassing::Both;
             // The conversation goes on when the participant hangs up.
             let options = BridgeOptions { prevent_double_bridge: true, park_after_unbridge: true, dtmf };
-            self.bridge(&host, &participant, options).await?;
+            self.bridge(host, &participant, options).await?;
         }
-        let party = self.live.update(&host_id, |c| {
+        let party = self.live.update(host_id, |c| {
             let running = c.assistant.as_mut()?;
             running.joined += 1;
             Some((Party(running.joined), running.language.clone()))
         });
-        let (party, language) = party.ok_or_else(no_conversation)?;
+        let (party, language) = party.ok_or_else(gone)?;
         let claimed = self.live.update(&participant.call_control_id, |c| match (&c.assistant, &c.joined) {
             (None, None) => {
                 c.joined = Some(Joined { host: host_id.clone(), party });
@@ -131,20 +163,19 @@ impl CallService {
             _ => false,
         });
         if !claimed {
-            return Err(in_a_conversation());
+            return Err(in_a_conversation("/participant/id"));
         }
         if let Err(e) = self.listen_for_assistant(&participant, language).await {
             self.live.update(&participant.call_control_id, |c| c.joined = None);
             return Err(e);
         }
-        let name = join.name.unwrap_or_else(|| format!("Participant {}", party.0));
-        let joined = Participant { call: participant.call_control_id, leg, name, on_hangup: join.on_hangup };
-        let told = self.live.read(&host_id, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
+        let name = joining.name.unwrap_or_else(|| format!("Participant {}", party.0));
+        let joined =
+            Participant { call: participant.call_control_id, leg, name, on_hangup: joining.on_hangup };
+        let told = self.live.read(host_id, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
         match told {
-            Some(inputs) if inputs.send((party, Input::Joined(joined))).await.is_ok() => {
-                Ok(join.conversation_id)
-            }
-            _ => Err(no_conversation()),
+            Some(inputs) if inputs.send((party, Input::Joined(joined))).await.is_ok() => Ok(()),
+            _ => Err(gone()),
         }
     }
 

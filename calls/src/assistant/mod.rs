@@ -42,7 +42,7 @@ use crate::service::CallService;
 use conversation::Party;
 pub use conversation::{Message, Role, Rules};
 pub(crate) use join::Joined;
-pub use join::{AssistantJoin, OnHangup};
+pub use join::{AssistantJoin, Joining, OnHangup};
 pub use report::Prices;
 use report::Report;
 pub use tools::{Tool, TransferTool, Webhook};
@@ -73,6 +73,8 @@ pub struct AssistantStart {
     pub gather: Option<AiGather>,
     /// What the model may call (`assistant.tools`).
     pub tools: Vec<Tool>,
+    /// Call legs that join the conversation as it starts (Telnyx's `participants`).
+    pub participants: Vec<Joining>,
 }
 
 /// What `gather_using_ai` collects, and what the agent says once it has it.
@@ -174,9 +176,14 @@ impl CallService {
     pub async fn start_assistant(
         &self,
         call: &CallRecord,
-        start: AssistantStart,
+        mut start: AssistantStart,
     ) -> Result<String, CallError> {
         let leg = self.live_leg(call)?;
+        let mut joining = Vec::with_capacity(start.participants.len());
+        for (i, participant) in start.participants.drain(..).enumerate() {
+            let (record, leg) = self.joinable(call, &participant, &format!("/participants/{i}/id")).await?;
+            joining.push((record, leg, participant));
+        }
         let engines = match &self.speech {
             Ok(engines) if !engines.llm.is_empty() => engines.clone(),
             Ok(_) => {
@@ -211,6 +218,12 @@ impl CallService {
         }
         let task = run::Task::new(self.clone(), call.clone(), leg, engines, start, report);
         tokio::spawn(task.run(received));
+        for (record, leg, participant) in joining {
+            if let Err(e) = self.add_participant(call, record, leg, participant).await {
+                let _ = self.tell_assistant(&call.call_control_id, Input::Stop).await;
+                return Err(e);
+            }
+        }
         Ok(conversation_id)
     }
 
