@@ -17,7 +17,7 @@ import telnyx
 from telnyx import Telnyx
 
 from conftest import API_KEY, bond_with
-from fake_openai import FakeChat
+from fake_openai import FakeChat, ToolCall
 from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
 from test_voice_agent import FRAME, Caller, flite, turns
 
@@ -80,8 +80,17 @@ def two_callers(bond, receiver):
     return client, first, answered(bond, receiver, client, [first[2]])
 
 
+SETTLED = "Good, then it is settled."
+
+
 def desk(messages):
-    """The scripted model: welcomes Dana once she has spoken, under her name."""
+    """The scripted model: welcomes Dana once she has spoken, under her name;
+    lets the turn pass when she asks the caller something; then answers the caller."""
+    said = messages[-1]["content"] if messages[-1]["role"] == "user" else ""
+    if "tomorrow" in said.lower():
+        return ToolCall("skip_turn", {})
+    if said.startswith("Caller:"):
+        return SETTLED
     if any(m["role"] == "user" and m["content"].startswith("Dana:") for m in messages):
         return WELCOME
     return "Hello."
@@ -94,7 +103,8 @@ def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_
             client, (sipp_a, caller, a), (sipp_b, dana, b) = two_callers(bond, receiver)
             both = Pair(caller, dana)
             started = client.calls.actions.start_ai_assistant(
-                a, assistant={"id": "assistant-desk", "instructions": "You are the shop's agent."},
+                a, assistant={"id": "assistant-desk", "instructions": "You are the shop's agent.",
+                              "tools": [{"type": "skip_turn", "skip_turn": {}}]},
                 greeting="Hello, this is the shop.")
             conversation = started.data.conversation_id
             assert conversation, started
@@ -117,6 +127,15 @@ def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_
             said = dana.spoke[-1]
             both.wait(dana.agent_spoke_and_stopped(said[1]), timeout=30)
             answer_heard = (said[1], both.now())
+            # Dana asks the caller, not the agent: the model lets the turn pass, and nothing is said.
+            both.say(dana, flite("Can you pick it up tomorrow morning?", str(tmp_path)))
+            asked_caller = dana.spoke[-1][1]
+            skipped = lambda: any(e["event_type"] == "call.ai_assistant.tool_call" for e in events(receiver))
+            both.wait(skipped, timeout=20)
+            both.wait(lambda: both.now() > asked_caller + 4, timeout=10)
+            quiet = (asked_caller + 0.3, both.now())
+            both.say(caller, flite("Yes, that works for me.", str(tmp_path)))
+            both.wait(caller.agent_spoke_and_stopped(caller.spoke[-1][1]), timeout=30)
             client.calls.actions.hangup(b)
             ended = wait_event(receiver, "call.conversation.ended", call_control_id=a)
             left = wait_event(receiver, "call.ai_assistant.participant_left", call_control_id=a)
@@ -130,14 +149,25 @@ def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_
     last = model.requests[-1]["messages"]
     told = [m["content"] for m in last if m["role"] == "system"]
     assert any(t.startswith("Dana joined the call.") for t in told), told
-    dana_said = [m["content"] for m in last if m["role"] == "user"]
-    assert dana_said and dana_said[-1].startswith("Dana: ") and "warehouse" in dana_said[-1].lower(), dana_said
+    dana_said = [m["content"] for m in last if m["role"] == "user" and m["content"].startswith("Dana: ")]
+    assert dana_said and "warehouse" in dana_said[0].lower(), dana_said
     # The two callers are bridged: the first heard Dana speak.
     assert caller.agent_loud(*said) > 0.5, "the first caller did not hear Dana"
     # The agent's answer was played to both of them.
-    assert turns(receiver, a, "assistant")[-1]["said"] == WELCOME
+    assert turns(receiver, a, "assistant")[-2]["said"] == WELCOME
     for who in (caller, dana):
         assert who.agent_loud_seconds(*answer_heard) > 1.0, "the agent's answer was not heard on both legs"
+    # The skipped turn: nothing played on either leg, the model saw its call answered, and was asked again
+    # only when the caller spoke.
+    for who in (caller, dana):
+        assert who.agent_loud(*quiet) < 0.02, "the agent spoke on a turn it skipped"
+    skip = wait_event(receiver, "call.ai_assistant.tool_call", call_control_id=a)
+    assert (skip["name"], skip["status"]) == ("skip_turn", "ok"), skip
+    after = last[-3:]
+    assert after[0]["role"] == "assistant" and after[0]["tool_calls"][0]["function"]["name"] == "skip_turn", after
+    assert after[1] == {"role": "tool", "tool_call_id": after[0]["tool_calls"][0]["id"], "content": '{"skipped":true}'}
+    assert after[2]["content"].startswith("Caller: "), after
+    assert turns(receiver, a, "assistant")[-1]["said"] == SETTLED
     # Dana's hangup ended the conversation, as her on_hangup asked.
     assert left["participant"] == {"call_control_id": b, "name": "Dana", "role": "user"}, left
     assert ended["reason"] == "participant_hangup" and ended["conversation_id"] == conversation, ended

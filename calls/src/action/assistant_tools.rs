@@ -1,5 +1,5 @@
 //! `assistant.tools` of `ai_assistant_start`, checked: Telnyx's `webhook`,
-//! `hangup` and `transfer` tools. Its other kinds (`retrieval`, calendars)
+//! `hangup`, `transfer` and `skip_turn` tools. Its other kinds (`retrieval`, calendars)
 //! answer 10015 by name.
 
 use std::time::Duration;
@@ -11,6 +11,9 @@ use crate::error::CallError;
 
 /// The most tools one agent is offered.
 const MAX_TOOLS: usize = 32;
+/// What `skip_turn` is offered as, unless its `description` says otherwise.
+const SKIP_TURN: &str =
+    "Say nothing this turn: call this when the people on the call are talking to each other, not to you.";
 /// A webhook tool's wait for the application, unless `timeout_ms` says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -32,14 +35,23 @@ pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
                 let description = value["hangup"]["description"].as_str().unwrap_or("Hang up the call.");
                 Tool::Hangup { description: description.to_owned() }
             }
+            Some("skip_turn") => {
+                let description = value["skip_turn"]["description"].as_str().unwrap_or(SKIP_TURN);
+                Tool::SkipTurn { description: description.to_owned() }
+            }
             Some("transfer") => {
                 Tool::Transfer(Box::new(transfer(&value["transfer"], &format!("{at}/transfer"))?))
             }
-            Some(other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff")) => {
+            Some(
+                other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff" | "invite"),
+            ) => {
                 let detail = format!("The {other} tool is not available in Bond yet.");
                 return Err(CallError::invalid("10015", detail, format!("{at}/type")));
             }
-            _ => return Err(invalid("type must be webhook, hangup or transfer", &format!("{at}/type"))),
+            _ => {
+                let detail = "type must be webhook, hangup, transfer or skip_turn";
+                return Err(invalid(detail, &format!("{at}/type")));
+            }
         };
         if tool.name() == AiGather::FUNCTION || tools.iter().any(|t| t.name() == tool.name()) {
             let detail = format!("the tool name {} is taken", tool.name());
@@ -196,6 +208,9 @@ mod tests {
         assert_eq!(webhook.headers, vec![("Authorization".to_owned(), "Bearer s".to_owned())]);
         assert_eq!(tools[0].definition()["function"]["parameters"]["properties"]["order"]["type"], "string");
         assert_eq!(tools[1].definition()["function"]["name"], "hangup");
+        let skip = super::tools(&[json!({"type": "skip_turn", "skip_turn": {}})]).unwrap();
+        assert_eq!(skip[0].definition()["function"]["name"], "skip_turn");
+        assert!(skip[0].definition()["function"]["description"].as_str().unwrap().contains("each other"));
         assert_eq!(tools[1].definition()["function"]["description"], "End the call.");
     }
 
@@ -220,7 +235,7 @@ mod tests {
             with(&|t| t["webhook"]["query_parameters"] = json!({"type": "object"})).contains("not available")
         );
         assert!(with(&|t| t["type"] = json!("retrieval")).contains("not available"));
-        assert!(with(&|t| t["type"] = json!("dance")).contains("webhook, hangup or transfer"));
+        assert!(with(&|t| t["type"] = json!("dance")).contains("webhook, hangup, transfer or skip_turn"));
         let twice = tools(&[order_status(), order_status()]).unwrap_err().to_string();
         assert!(twice.contains("taken"), "{twice}");
         let mut gather = order_status();

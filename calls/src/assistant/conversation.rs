@@ -49,6 +49,7 @@ pub use super::parties::{Parties, Party};
 use super::sentences::{beyond, sentence_end};
 use super::turn::{has_words, is_backchannel, reading, EndOfTurn};
 
+pub use super::output::{Note, Output};
 pub use super::rules::Rules;
 
 /// How many times one answer may call tools before what it said is taken as the answer.
@@ -56,50 +57,6 @@ const MAX_TOOL_ROUNDS: u32 = 5;
 
 /// Checks on a silent caller in a row; then the agent waits without asking again.
 const MAX_SILENCE_CHECKS: u32 = 2;
-
-/// What the runtime is asked to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Ask the language model to answer the conversation so far.
-    Ask(Vec<Message>),
-    /// Ask the model ahead of the turn's end, and keep what it writes: an
-    /// `Ask` with the same messages takes it, any other `Ask` drops it.
-    Prepare(Vec<Message>),
-    /// The caller spoke on: the answer asked ahead is not wanted.
-    DropPrepared,
-    /// Stop reading the answer being written (a newer turn replaced it).
-    CancelAnswer,
-    /// Synthesize this sentence; report back with [`Conversation::audio_ready`].
-    Synthesize {
-        id: u64,
-        text: String,
-    },
-    /// Play the sentence's audio from this far into it, after what is queued.
-    Play {
-        id: u64,
-        from: Duration,
-    },
-    /// Stop the agent's audio on the call, and drop what was queued.
-    StopAudio,
-    /// Call these tools, in order; report back with [`Conversation::tool_results`].
-    CallTools(Vec<ToolCall>),
-    Note(Note),
-}
-
-/// What happened, for the events.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Note {
-    /// The caller's turn ended: their words and why it was judged over.
-    CallerTurn { text: String, end: EndOfTurn, waited: Duration },
-    /// The agent's answer ended: played whole, or cut off (`heard` is what was played).
-    AgentTurn { said: String, heard: String, interrupted: bool, latency: Latency },
-    /// Caller speech that did not take the turn (a backchannel or noise while the agent spoke).
-    Ignored { text: String },
-    /// The language model failed with nothing said; the apology is spoken.
-    AnswerFailed { error: String },
-    /// The caller said nothing for `waited` after the agent's answer: the agent checks on them.
-    CallerSilent { waited: Duration },
-}
 
 #[derive(Debug)]
 pub struct Conversation {
@@ -352,6 +309,20 @@ impl Conversation {
         self.history.push(Message { tool_calls: calls.clone(), ..Message::new(Role::Assistant, said) });
         self.history.extend(results);
         self.outputs.push_back(Output::Ask(self.history.clone()));
+    }
+
+    /// The model let the turn pass (`skip_turn`): its calls and `result` go
+    /// into the history, and the answer ends with what it said, if anything,
+    /// without asking the model again.
+    pub fn answer_skipped(&mut self, now: Instant, calls: Vec<ToolCall>, result: &str) {
+        let Some(answer) = self.answer.as_mut().filter(|a| a.writing) else { return };
+        let said = answer.text[answer.recorded.len()..].trim().to_owned();
+        answer.recorded.clone_from(&answer.text);
+        let results =
+            calls.iter().map(|call| Message::tool_result(call, result.to_owned())).collect::<Vec<_>>();
+        self.history.push(Message { tool_calls: calls, ..Message::new(Role::Assistant, said) });
+        self.history.extend(results);
+        self.answer_done(now);
     }
 
     /// The model finished writing.

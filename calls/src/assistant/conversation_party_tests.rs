@@ -77,3 +77,21 @@ fn a_party_that_leaves_mid_utterance_is_not_waited_for() {
     assert_eq!(messages.pop().unwrap().content, "Caller: Thanks Dana.");
     assert_eq!(messages.pop().unwrap(), Message::new(Role::System, "Dana left the call."));
 }
+
+#[test]
+fn a_skipped_turn_says_nothing_asks_nothing_more_and_keeps_the_call_in_the_history() {
+    let (mut c, t) = greeted(Rules::default());
+    c.joined(DANA, "Dana");
+    caller_says(&mut c, t, ms(1000), "Dana, can you bring it tomorrow?");
+    let (at, out) = turn_ends(&mut c);
+    asked(&out);
+    let skip = ToolCall { id: "call_1".into(), name: "skip_turn".into(), arguments: "{}".into() };
+    c.answer_skipped(at + ms(300), vec![skip.clone()], r#"{"skipped":true}"#);
+    let out = drain(&mut c);
+    assert!(out.iter().all(|o| !matches!(o, Output::Ask(_) | Output::Synthesize { .. })), "{out:?}");
+    assert!(c.is_idle());
+    let history = c.history();
+    let (call, result) = (&history[history.len() - 2], &history[history.len() - 1]);
+    assert_eq!((call.role, call.tool_calls.clone()), (Role::Assistant, vec![skip]));
+    assert_eq!((result.role, result.content.as_str()), (Role::Tool, r#"{"skipped":true}"#));
+}

@@ -17,6 +17,7 @@ mod answer;
 mod conversation;
 mod join;
 mod message;
+mod output;
 mod parties;
 mod playout;
 mod reading;

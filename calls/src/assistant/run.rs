@@ -255,12 +255,17 @@ impl Task {
                 }
                 let called = std::mem::take(&mut self.called);
                 let last = called.iter().find_map(|c| self.last_for(c).map(|last| (c, last)));
+                let skips = !called.is_empty() && called.iter().all(|c| c.name == Tool::SKIP_TURN);
                 if let Some((call, last)) = last {
                     // The agent's last words, then the call is hung up or transferred: nothing else it called runs.
                     self.tool_event(std::iter::once((call, &Outcome::done()))).await;
                     self.closing = true;
                     self.last = Some(last);
                     self.conversation.answer_done(now);
+                } else if skips && self.start.tools.iter().any(|t| t.name() == Tool::SKIP_TURN) {
+                    let skipped = Outcome::skipped();
+                    self.tool_event(called.iter().map(|c| (c, &skipped))).await;
+                    self.conversation.answer_skipped(now, called, &skipped.content);
                 } else {
                     self.conversation.answer_tools(now, called);
                 }
@@ -347,7 +352,7 @@ impl Task {
             Tool::Transfer(transfer) => {
                 transfer.pick(&call.arguments).ok().map(|target| Last::Transfer(Box::new(target.clone())))
             }
-            Tool::Webhook(_) => None,
+            Tool::Webhook(_) | Tool::SkipTurn { .. } => None,
         }
     }
 
@@ -369,6 +374,8 @@ impl Task {
                     (Some(Tool::Webhook(_)), None) => Outcome::error("Bond could not make an HTTP client"),
                     // Only a transfer to a target it does not have gets here (one it
                     // has ends the agent, `last_for`): the model may pick again.
+                    // Called beside other tools: the model is asked again after them.
+                    (Some(Tool::SkipTurn { .. }), _) => Outcome::skipped(),
                     (Some(Tool::Transfer(transfer)), _) => {
                         Outcome::error(&transfer.pick(&call.arguments).err().unwrap_or_default())
                     }

@@ -11,6 +11,8 @@
 //! - `hangup`: the agent says what it was saying, then hangs up.
 //! - `transfer`: the agent says what it was saying, stops, and the call is
 //!   transferred (Telnyx's `transfer` action) to the target the model named.
+//! - `skip_turn`: the agent says nothing this turn (people on a call with more
+//!   than one party talking to each other, not to it).
 
 use std::time::Duration;
 
@@ -31,6 +33,10 @@ pub enum Tool {
     },
     /// The model hands the call to one of these parties (Telnyx `transfer`).
     Transfer(Box<TransferTool>),
+    /// The model lets the turn pass without answering (Telnyx `skip_turn`).
+    SkipTurn {
+        description: String,
+    },
 }
 
 /// Telnyx's `transfer` tool: its targets, by the name the model picks them by
@@ -89,6 +95,11 @@ impl Outcome {
         Self { content: json!({ "saved": true }).to_string(), ..Self::done() }
     }
 
+    /// `skip_turn`: the model reads that it let the turn pass.
+    pub fn skipped() -> Self {
+        Self { content: json!({ "skipped": true }).to_string(), ..Self::done() }
+    }
+
     /// A tool that could not be called, as the model reads it.
     pub fn error(why: &str) -> Self {
         let content = json!({ "error": why }).to_string();
@@ -103,17 +114,19 @@ impl Tool {
             Self::Webhook(webhook) => &webhook.name,
             Self::Hangup { .. } => Self::HANGUP,
             Self::Transfer(_) => Self::TRANSFER,
+            Self::SkipTurn { .. } => Self::SKIP_TURN,
         }
     }
 
     pub const HANGUP: &'static str = "hangup";
     pub const TRANSFER: &'static str = "transfer";
+    pub const SKIP_TURN: &'static str = "skip_turn";
 
     /// The function definition offered to the model (OpenAI's `tools` entry).
     pub fn definition(&self) -> Value {
         let (description, parameters) = match self {
             Self::Webhook(webhook) => (webhook.description.as_str(), webhook.parameters.clone()),
-            Self::Hangup { description } => {
+            Self::Hangup { description } | Self::SkipTurn { description } => {
                 (description.as_str(), json!({"type": "object", "properties": {}}))
             }
             Self::Transfer(transfer) => {
