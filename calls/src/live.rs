@@ -39,6 +39,8 @@ pub(crate) struct LiveCall {
     pub assistant: Option<super::assistant::Running>,
     /// The call is in another call's agent conversation (`ai_assistant_join`).
     pub joined: Option<super::assistant::Joined>,
+    /// An agent invited the call (ringing): it joins the agent's conversation on answer.
+    pub pending_join: Option<super::assistant::PendingJoin>,
 }
 
 /// What a supervisor's call supervises.
@@ -60,6 +62,7 @@ impl LiveCall {
             gather,
             assistant,
             joined,
+            pending_join,
         } = self;
         amd_mode.is_none()
             && pending_amd.is_none()
@@ -70,6 +73,7 @@ impl LiveCall {
             && gather.is_none()
             && assistant.is_none()
             && joined.is_none()
+            && pending_join.is_none()
     }
 }
 

@@ -278,6 +278,7 @@ impl CallService {
         self.in_book(|book| book.answered(call_control_id)).await;
         self.start_pending_stream(&call).await;
         self.start_pending_supervision(&call).await;
+        self.start_pending_join(&call).await;
         Ok(Some(call))
     }
 

@@ -94,6 +94,17 @@ impl CallService {
     /// `transfer`: dial `to` for an answered `call`, bridged with it on answer.
     pub async fn transfer(&self, call: &CallRecord, transfer: Transfer) -> Result<(), CallError> {
         self.answered_leg(call, "a transfer").await?;
+        self.dial_linked(call, transfer, true).await.map(drop)
+    }
+
+    /// Dial `transfer`'s target for `call`, sharing its session and
+    /// cancelled if it ends first; bridged with it on answer if asked.
+    pub(super) async fn dial_linked(
+        &self,
+        call: &CallRecord,
+        transfer: Transfer,
+        bridge_on_answer: bool,
+    ) -> Result<CallRecord, CallError> {
         let connection = self.store.get_connection(&call.organization_id, &call.connection_id).await?;
         let connection = connection.filter(|c| c.active).ok_or_else(|| {
             CallError::invalid("10015", "The call's connection is no longer active.", "/call_control_id")
@@ -112,14 +123,14 @@ impl CallService {
             link: Some(Link {
                 call: call.call_control_id.clone(),
                 call_session_id: call.call_session_id.clone(),
-                bridge_on_answer: true,
+                bridge_on_answer,
             }),
             supervise: None,
             placed_by: call.placed_by.clone(),
             srtp: false,
             custom_headers: transfer.custom_headers,
         };
-        self.dial(&connection, dial).await.map(|_| ())
+        self.dial(&connection, dial).await
     }
 }
 

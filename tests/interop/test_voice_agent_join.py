@@ -10,7 +10,9 @@ the agent's answer is heard by both, and Dana hanging up ends the
 conversation.
 """
 
+import struct
 import time
+import wave
 
 import pytest
 import telnyx
@@ -22,6 +24,14 @@ from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
 from test_voice_agent import FRAME, Caller, flite, turns
 
 WELCOME = "Welcome, Dana. I will note that the parcel is ready."
+
+
+def write_wav(path, samples):
+    with wave.open(path, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(struct.pack(f"<{len(samples)}h", *samples))
 
 
 class Pair:
@@ -202,3 +212,67 @@ def test_participants_join_as_the_agent_starts_and_one_who_leaves_lets_the_conve
     assert joined["conversation_id"] == started.data.conversation_id
     assert left["participant"]["call_control_id"] == b
     assert ended["reason"] == "assistant_stopped", ended
+
+
+SPECIALIST_WELCOME = "Thank you for joining. The caller has a question about a refund."
+
+
+def test_the_invite_tool_dials_the_target_the_model_named_and_it_joins_on_answer(receiver, tmp_path):
+    """The model invites "Specialist" (a `loop:play` leg whose party speaks after
+    10 s): Bond dials it, it joins on answer, the agent welcomes it once its own
+    words have played, and what the specialist says reaches the model under its
+    name and the caller's ear."""
+    def agent(messages):
+        last = messages[-1]
+        said = last["content"] if last["role"] == "user" else ""
+        if said.startswith("Specialist:"):
+            return "Welcome. Go ahead, please."
+        if last["role"] == "tool":
+            return "They will join shortly."
+        joined = any("Specialist joined" in m["content"] for m in messages if m["role"] == "system")
+        if joined and not any(m.get("content") == SPECIALIST_WELCOME for m in messages):
+            return SPECIALIST_WELCOME
+        if "specialist" in said.lower():
+            return ToolCall("invite", {"target": "Specialist"}, text="I will bring in a specialist.")
+        return "Hello."
+
+    model = FakeChat(agent)
+    tools = [{"type": "invite", "invite": {"targets": [{"name": "Specialist", "to": "loop:play?file=specialist.wav"}]}}]
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            write_wav(f"{bond.data_dir}/specialist.wav",
+                      [0] * 80000 + flite("Hello, this is the refunds specialist.", str(tmp_path)) + [0] * 4000)
+            trunk_connection(bond, receiver)
+            client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+            sipp, caller, call = answered(bond, receiver, client, [])
+            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-desk", "tools": tools})
+            caller.quiet(0.5)
+            caller.say(flite("Can I talk to a specialist about my refund?", str(tmp_path)))
+            caller.wait(lambda: any(e["event_type"] == "call.ai_assistant.participant_joined"
+                                    for e in events(receiver)), timeout=30)
+            joined = wait_event(receiver, "call.ai_assistant.participant_joined", call_control_id=call)
+            specialist_joined = caller.now()
+            caller.wait(lambda: any(m["messages"][-1]["content"].startswith("Specialist:") for m in model.requests
+                                    if m["messages"][-1]["role"] == "user"), timeout=30)
+            caller.wait(caller.agent_spoke_and_stopped(caller.now()), timeout=20)
+            client.calls.actions.hangup(call)
+            sipp.wait()
+    finally:
+        model.close()
+    invited = joined["participant"]
+    assert invited["name"] == "Specialist" and invited["call_control_id"] != call, joined
+    used = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.tool_call"]
+    assert [(u["name"], u["status"]) for u in used] == [("invite", "ok")], used
+    asked_first = model.requests[1]["messages"]
+    assert asked_first[-1] == {"role": "tool", "tool_call_id": asked_first[-2]["tool_calls"][0]["id"],
+                               "content": '{"invited":"Specialist","status":"ringing"}'}, asked_first[-2:]
+    said = [t["said"] for t in turns(receiver, call, "assistant")]
+    assert SPECIALIST_WELCOME in said, said
+    heard_specialist = [m["messages"][-1]["content"] for m in model.requests
+                        if m["messages"][-1]["content"].startswith("Specialist:")]
+    assert "hello" in heard_specialist[0].lower(), heard_specialist
+    # The caller heard the specialist through the bridge, after the welcome.
+    assert caller.agent_loud_seconds(specialist_joined, caller.now()) > 2.0
+    new_leg = [e["payload"] for e in events(receiver) if e["event_type"] == "call.initiated"
+               and e["payload"]["call_control_id"] == invited["call_control_id"]]
+    assert new_leg and new_leg[0]["to"] == "loop:play?file=specialist.wav", new_leg

@@ -1,5 +1,5 @@
 //! `assistant.tools` of `ai_assistant_start`, checked: Telnyx's `webhook`,
-//! `hangup`, `transfer` and `skip_turn` tools. Its other kinds (`retrieval`, calendars)
+//! `hangup`, `transfer`, `invite` and `skip_turn` tools. Its other kinds (`retrieval`, calendars)
 //! answer 10015 by name.
 
 use std::time::Duration;
@@ -40,16 +40,26 @@ pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
                 Tool::SkipTurn { description: description.to_owned() }
             }
             Some("transfer") => {
-                Tool::Transfer(Box::new(transfer(&value["transfer"], &format!("{at}/transfer"))?))
+                Tool::Transfer(Box::new(targets(&value["transfer"], "transfer", &format!("{at}/transfer"))?))
             }
-            Some(
-                other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff" | "invite"),
-            ) => {
+            Some("invite") => {
+                let invite = &value["invite"];
+                if !invite["voicemail_detection"].is_null() {
+                    let detail = "An invite's voicemail_detection is not available in Bond yet.";
+                    return Err(CallError::invalid(
+                        "10015",
+                        detail,
+                        format!("{at}/invite/voicemail_detection"),
+                    ));
+                }
+                Tool::Invite(Box::new(targets(invite, "invite", &format!("{at}/invite"))?))
+            }
+            Some(other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff")) => {
                 let detail = format!("The {other} tool is not available in Bond yet.");
                 return Err(CallError::invalid("10015", detail, format!("{at}/type")));
             }
             _ => {
-                let detail = "type must be webhook, hangup, transfer or skip_turn";
+                let detail = "type must be webhook, hangup, transfer, invite or skip_turn";
                 return Err(invalid(detail, &format!("{at}/type")));
             }
         };
@@ -121,16 +131,19 @@ fn webhook(value: &Value, at: &str) -> Result<Webhook, CallError> {
 
 /// Telnyx's `transfer` tool: `targets` [{`to`, `name`}] (each `to` any
 /// destination a transfer takes), `from`.
-fn transfer(spec: &Value, at: &str) -> Result<TransferTool, CallError> {
+/// A `transfer` or `invite` tool's targets (`kind` names it), each checked
+/// as the `transfer` action checks its `to` and `from`.
+fn targets(spec: &Value, kind: &str, at: &str) -> Result<TransferTool, CallError> {
     let pointer = format!("{at}/targets");
     // A variable naming the list was filled in before (`assistant_variables.rs`).
     let Some(listed) = spec["targets"].as_array() else {
-        let detail =
-            "transfer.targets must be a list of {to, name}, or a dynamic variable holding one as JSON";
+        let detail = format!(
+            "{kind}.targets must be a list of {{to, name}}, or a dynamic variable holding one as JSON"
+        );
         return Err(invalid(detail, &pointer));
     };
     if listed.is_empty() || listed.len() > MAX_TOOLS {
-        return Err(invalid(format!("transfer.targets must hold 1 to {MAX_TOOLS} targets"), &pointer));
+        return Err(invalid(format!("{kind}.targets must hold 1 to {MAX_TOOLS} targets"), &pointer));
     }
     let mut targets: Vec<(String, crate::transfer::Transfer)> = Vec::with_capacity(listed.len());
     for (i, target) in listed.iter().enumerate() {
@@ -208,6 +221,19 @@ mod tests {
         assert_eq!(webhook.headers, vec![("Authorization".to_owned(), "Bearer s".to_owned())]);
         assert_eq!(tools[0].definition()["function"]["parameters"]["properties"]["order"]["type"], "string");
         assert_eq!(tools[1].definition()["function"]["name"], "hangup");
+        let invite =
+            json!({"type": "invite", "invite": {"targets": [{"name": "Specialist", "to": "loop:echo"}]}});
+        let invite = &super::tools(&[invite]).unwrap()[0];
+        assert_eq!(invite.definition()["function"]["name"], "invite");
+        assert_eq!(
+            invite.definition()["function"]["parameters"]["properties"]["target"]["enum"],
+            json!(["Specialist"])
+        );
+        let detect = json!({"type": "invite", "invite": {"targets": [{"to": "loop:echo"}], "voicemail_detection": {}}});
+        let Err(CallError::Invalid { code: "10015", pointer, .. }) = super::tools(&[detect]) else {
+            panic!()
+        };
+        assert_eq!(pointer, "/assistant/tools/0/invite/voicemail_detection");
         let skip = super::tools(&[json!({"type": "skip_turn", "skip_turn": {}})]).unwrap();
         assert_eq!(skip[0].definition()["function"]["name"], "skip_turn");
         assert!(skip[0].definition()["function"]["description"].as_str().unwrap().contains("each other"));
@@ -235,7 +261,9 @@ mod tests {
             with(&|t| t["webhook"]["query_parameters"] = json!({"type": "object"})).contains("not available")
         );
         assert!(with(&|t| t["type"] = json!("retrieval")).contains("not available"));
-        assert!(with(&|t| t["type"] = json!("dance")).contains("webhook, hangup, transfer or skip_turn"));
+        assert!(
+            with(&|t| t["type"] = json!("dance")).contains("webhook, hangup, transfer, invite or skip_turn")
+        );
         let twice = tools(&[order_status(), order_status()]).unwrap_err().to_string();
         assert!(twice.contains("taken"), "{twice}");
         let mut gather = order_status();

@@ -123,7 +123,11 @@ fn fill(field: &mut Value, values: &HashMap<String, String>, pointer: &str) -> R
                 // A transfer's targets given as one variable: its value is their JSON list
                 // (only there: any other field named `targets` keeps its string).
                 *field = match serde_json::from_str::<Value>(&filled) {
-                    Ok(list @ Value::Array(_)) if pointer.ends_with("/transfer/targets") => list,
+                    Ok(list @ Value::Array(_))
+                        if pointer.ends_with("/transfer/targets") || pointer.ends_with("/invite/targets") =>
+                    {
+                        list
+                    }
                     _ => Value::String(filled),
                 };
             }

@@ -73,6 +73,8 @@ pub struct Conversation {
     /// checks on the caller have been made since they last spoke.
     answered_at: Option<Instant>,
     silence_checks: u32,
+    /// Answer once the answer under way ends ([`respond_when_free`](Self::respond_when_free)).
+    respond_next: bool,
 }
 
 impl Conversation {
@@ -90,6 +92,7 @@ impl Conversation {
             prepared: false,
             answered_at: None,
             silence_checks: 0,
+            respond_next: false,
         };
         if let Some(greeting) = greeting.map(str::trim).filter(|g| !g.is_empty()) {
             let mut answer = Answer::new(None, None, None);
@@ -120,6 +123,16 @@ impl Conversation {
             self.outputs.push_back(Output::Ask(self.history.clone()));
         } else {
             self.end_caller_turn(now);
+        }
+    }
+
+    /// Answer as soon as nothing else is: now, or once the answer under way
+    /// has played out (an invited party joined while the agent spoke).
+    pub fn respond_when_free(&mut self, now: Instant) {
+        if self.answer.is_some() {
+            self.respond_next = true;
+        } else {
+            self.respond_now(now);
         }
     }
 
@@ -429,6 +442,9 @@ impl Conversation {
                 let answer = self.answer.take();
                 self.finish(answer, now, false);
                 self.answered_at = Some(now).filter(|_| !self.caller.speaking());
+                if std::mem::take(&mut self.respond_next) && !self.caller.speaking() {
+                    self.respond_now(now);
+                }
             }
             return;
         }
@@ -472,6 +488,8 @@ impl Conversation {
     }
 
     fn end_caller_turn(&mut self, now: Instant) {
+        // The turn's answer is the one owed.
+        self.respond_next = false;
         // The runtime takes the answer asked ahead if it asked for these messages.
         self.prepared = false;
         let turn = std::mem::take(&mut self.caller);

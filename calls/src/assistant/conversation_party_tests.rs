@@ -95,3 +95,22 @@ fn a_skipped_turn_says_nothing_asks_nothing_more_and_keeps_the_call_in_the_histo
     assert_eq!((call.role, call.tool_calls.clone()), (Role::Assistant, vec![skip]));
     assert_eq!((result.role, result.content.as_str()), (Role::Tool, r#"{"skipped":true}"#));
 }
+
+#[test]
+fn an_invited_party_joining_mid_answer_is_answered_once_that_answer_has_played() {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t, ms(1000), "Can I talk to a specialist?");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_text(at, "They will join shortly.");
+    c.answer_done(at);
+    let (id, _) = synthesized(&drain(&mut c))[0].clone();
+    c.audio_ready(at, id, ms(1500), true);
+    drain(&mut c);
+    c.joined(DANA, "Dana");
+    c.respond_when_free(at + ms(500));
+    assert!(drain(&mut c).iter().all(|o| !matches!(o, Output::Ask(_))), "not over the agent's own words");
+    c.poll(at + ms(1500));
+    let messages = asked(&drain(&mut c));
+    assert!(messages.iter().any(|m| m.content.starts_with("Dana joined the call.")));
+    assert_eq!(messages.last().unwrap(), &Message::new(Role::Assistant, "They will join shortly."));
+}

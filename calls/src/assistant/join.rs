@@ -57,6 +57,15 @@ pub(crate) struct Participant {
     pub leg: LegId,
     pub name: String,
     pub on_hangup: OnHangup,
+    /// The agent dialed it (the `invite` tool).
+    pub invited: bool,
+}
+
+/// A call the agent invited, ringing: it joins `host`'s conversation on answer.
+#[derive(Debug)]
+pub(crate) struct PendingJoin {
+    pub host: CallId,
+    pub joining: Joining,
 }
 
 impl Participant {
@@ -100,7 +109,7 @@ impl CallService {
             return Err(refused(detail, "/call_control_id"));
         }
         let (participant, leg) = self.joinable(&host, &join.participant, "/participant/id").await?;
-        self.add_participant(&host, participant, leg, join.participant).await?;
+        self.add_participant(&host, participant, leg, join.participant, false).await?;
         Ok(join.conversation_id)
     }
 
@@ -140,6 +149,7 @@ impl CallService {
         participant: CallRecord,
         leg: LegId,
         joining: Joining,
+        invited: bool,
     ) -> Result<(), CallError> {
         let host_id = &host.call_control_id;
         let gone = || CallError::invalid("90020", "The call has no assistant running.", "/call_control_id");
@@ -170,8 +180,8 @@ impl CallService {
             return Err(e);
         }
         let name = joining.name.unwrap_or_else(|| format!("Participant {}", party.0));
-        let joined =
-            Participant { call: participant.call_control_id, leg, name, on_hangup: joining.on_hangup };
+        let on_hangup = joining.on_hangup;
+        let joined = Participant { call: participant.call_control_id, leg, name, on_hangup, invited };
         let told = self.live.read(host_id, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
         match told {
             Some(inputs) if inputs.send((party, Input::Joined(joined))).await.is_ok() => Ok(()),

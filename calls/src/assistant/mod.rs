@@ -15,6 +15,7 @@
 
 mod answer;
 mod conversation;
+mod invite;
 mod join;
 mod message;
 mod output;
@@ -42,8 +43,8 @@ use crate::payload;
 use crate::service::CallService;
 use conversation::Party;
 pub use conversation::{Message, Role, Rules};
-pub(crate) use join::Joined;
 pub use join::{AssistantJoin, Joining, OnHangup};
+pub(crate) use join::{Joined, PendingJoin};
 pub use report::Prices;
 use report::Report;
 pub use tools::{Tool, TransferTool, Webhook};
@@ -220,7 +221,7 @@ impl CallService {
         let task = run::Task::new(self.clone(), call.clone(), leg, engines, start, report);
         tokio::spawn(task.run(received));
         for (record, leg, participant) in joining {
-            if let Err(e) = self.add_participant(call, record, leg, participant).await {
+            if let Err(e) = self.add_participant(call, record, leg, participant, false).await {
                 let _ = self.tell_assistant(&call.call_control_id, Input::Stop).await;
                 return Err(e);
             }

@@ -226,6 +226,10 @@ impl Task {
     /// A call leg joined: the agent hears it and speaks to it from now on.
     async fn participant_joined(&mut self, party: Party, participant: Participant) {
         self.conversation.joined(party, &participant.name);
+        if participant.invited {
+            // The agent invited them: it goes on at once, as it would after their hello.
+            self.conversation.respond_when_free(monotonic());
+        }
         let fields = participant.fields();
         self.joined.push((party, participant));
         self.event("call.ai_assistant.participant_joined", fields).await;
@@ -352,7 +356,7 @@ impl Task {
             Tool::Transfer(transfer) => {
                 transfer.pick(&call.arguments).ok().map(|target| Last::Transfer(Box::new(target.clone())))
             }
-            Tool::Webhook(_) | Tool::SkipTurn { .. } => None,
+            Tool::Webhook(_) | Tool::SkipTurn { .. } | Tool::Invite(_) => None,
         }
     }
 
@@ -362,6 +366,7 @@ impl Task {
         let number = self.answer.0;
         let (tools, http) = (self.start.tools.clone(), self.http.clone());
         let (call_id, partial) = (self.call.call_control_id.to_string(), self.partial_offered());
+        let (service, host) = (self.service.clone(), self.call.clone());
         let task = tokio::spawn(async move {
             let mut results = Vec::with_capacity(calls.len());
             for call in calls {
@@ -374,6 +379,10 @@ impl Task {
                     (Some(Tool::Webhook(_)), None) => Outcome::error("Bond could not make an HTTP client"),
                     // Only a transfer to a target it does not have gets here (one it
                     // has ends the agent, `last_for`): the model may pick again.
+                    (Some(Tool::Invite(invite)), _) => match invite.pick_named(&call.arguments) {
+                        Ok((name, target)) => service.invite(&host, name, target).await,
+                        Err(why) => Outcome::error(&why),
+                    },
                     // Called beside other tools: the model is asked again after them.
                     (Some(Tool::SkipTurn { .. }), _) => Outcome::skipped(),
                     (Some(Tool::Transfer(transfer)), _) => {

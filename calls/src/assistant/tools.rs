@@ -11,6 +11,9 @@
 //! - `hangup`: the agent says what it was saying, then hangs up.
 //! - `transfer`: the agent says what it was saying, stops, and the call is
 //!   transferred (Telnyx's `transfer` action) to the target the model named.
+//! - `invite`: the target the model named is dialed and, once it answers,
+//!   joins the conversation (`join.rs`); the model is told at once that it
+//!   rings, and later that it joined or did not answer.
 //! - `skip_turn`: the agent says nothing this turn (people on a call with more
 //!   than one party talking to each other, not to it).
 
@@ -33,6 +36,8 @@ pub enum Tool {
     },
     /// The model hands the call to one of these parties (Telnyx `transfer`).
     Transfer(Box<TransferTool>),
+    /// The model dials one of these parties into the conversation (Telnyx `invite`).
+    Invite(Box<TransferTool>),
     /// The model lets the turn pass without answering (Telnyx `skip_turn`).
     SkipTurn {
         description: String,
@@ -47,14 +52,26 @@ pub struct TransferTool {
 }
 
 impl TransferTool {
+    /// The function's parameters: one `target`, by name.
+    fn parameters(&self, description: &str) -> Value {
+        let names: Vec<&str> = self.targets.iter().map(|(n, _)| n.as_str()).collect();
+        let target = json!({"type": "string", "enum": names, "description": description});
+        json!({"type": "object", "properties": {"target": target}, "required": ["target"]})
+    }
+
     /// The target the model's arguments (`{"target": name}`) name, or why none.
     pub fn pick(&self, arguments: &str) -> Result<&crate::transfer::Transfer, String> {
+        self.pick_named(arguments).map(|(_, transfer)| transfer)
+    }
+
+    /// The target the model's arguments name, with its name as the tool lists it.
+    pub fn pick_named(&self, arguments: &str) -> Result<(&str, &crate::transfer::Transfer), String> {
         let asked: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
         let name = asked["target"].as_str().unwrap_or_default();
         let found = self.targets.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.trim()));
-        found.map(|(_, transfer)| transfer).ok_or_else(|| {
+        found.map(|(n, transfer)| (n.as_str(), transfer)).ok_or_else(|| {
             let names: Vec<&str> = self.targets.iter().map(|(n, _)| n.as_str()).collect();
-            format!("there is no transfer target '{name}'; the targets are {}", names.join(", "))
+            format!("there is no target '{name}'; the targets are {}", names.join(", "))
         })
     }
 }
@@ -115,12 +132,14 @@ impl Tool {
             Self::Hangup { .. } => Self::HANGUP,
             Self::Transfer(_) => Self::TRANSFER,
             Self::SkipTurn { .. } => Self::SKIP_TURN,
+            Self::Invite(_) => Self::INVITE,
         }
     }
 
     pub const HANGUP: &'static str = "hangup";
     pub const TRANSFER: &'static str = "transfer";
     pub const SKIP_TURN: &'static str = "skip_turn";
+    pub const INVITE: &'static str = "invite";
 
     /// The function definition offered to the model (OpenAI's `tools` entry).
     pub fn definition(&self) -> Value {
@@ -129,14 +148,14 @@ impl Tool {
             Self::Hangup { description } | Self::SkipTurn { description } => {
                 (description.as_str(), json!({"type": "object", "properties": {}}))
             }
-            Self::Transfer(transfer) => {
-                let names: Vec<&str> = transfer.targets.iter().map(|(n, _)| n.as_str()).collect();
-                let target =
-                    json!({"type": "string", "enum": names, "description": "Who to transfer the call to."});
-                let parameters =
-                    json!({"type": "object", "properties": {"target": target}, "required": ["target"]});
-                ("Transfer the call to one of the targets, once the caller has agreed.", parameters)
-            }
+            Self::Transfer(transfer) => (
+                "Transfer the call to one of the targets, once the caller has agreed.",
+                transfer.parameters("Who to transfer the call to."),
+            ),
+            Self::Invite(invite) => (
+                "Invite one of the targets to join this call; they join when they answer.",
+                invite.parameters("Who to invite."),
+            ),
         };
         json!({
             "type": "function",

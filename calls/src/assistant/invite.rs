@@ -1,0 +1,84 @@
+//! The `invite` tool (Telnyx's multi-party calls): the model names a target,
+//! Bond dials it for the agent's call (sharing its session, cancelled if it
+//! ends first) and, when it answers, it joins the conversation as
+//! `ai_assistant_join` would join it (`join.rs`), by the target's name. The
+//! model reads at once that the target rings; when it joins, the agent goes
+//! on; when it does not answer, the model is told so and answers.
+
+use bond_store::{CallId, CallRecord};
+use serde_json::json;
+
+use super::join::{Joining, OnHangup, PendingJoin};
+use super::tools::Outcome;
+use super::{Input, Message, Role};
+use crate::error::CallError;
+use crate::service::CallService;
+use crate::transfer::Transfer;
+
+impl CallService {
+    /// The model asked to invite `name` (`target`) into `host`'s conversation:
+    /// what it reads back.
+    pub(super) async fn invite(&self, host: &CallRecord, name: &str, target: &Transfer) -> Outcome {
+        match self.dial_invited(host, name, target).await {
+            Ok(()) => Outcome {
+                content: json!({ "invited": name, "status": "ringing" }).to_string(),
+                ..Outcome::done()
+            },
+            Err(e) => Outcome::error(&e.to_string()),
+        }
+    }
+
+    async fn dial_invited(&self, host: &CallRecord, name: &str, target: &Transfer) -> Result<(), CallError> {
+        let dialed = self.dial_linked(host, target.clone(), false).await?;
+        let id = dialed.call_control_id;
+        let joining = Joining {
+            call: id.clone(),
+            name: Some(name.to_owned()),
+            on_hangup: OnHangup::ContinueConversation,
+        };
+        self.live.update(&id, |c| {
+            c.pending_join = Some(PendingJoin { host: host.call_control_id.clone(), joining })
+        });
+        // A built-in leg is answered as it is dialed, before the join waited for it.
+        if let Some(now) = self.store.get_call(&host.organization_id, &id).await? {
+            if now.answered_at.is_some() {
+                self.start_pending_join(&now).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// `call` was answered: if an agent invited it, it joins the agent's conversation.
+    pub(crate) async fn start_pending_join(&self, call: &CallRecord) {
+        let Some(pending) = self.live.update(&call.call_control_id, |c| c.pending_join.take()) else {
+            return;
+        };
+        let name = pending.joining.name.clone().unwrap_or_default();
+        let joined = async {
+            let host =
+                self.store.get_call(&call.organization_id, &pending.host).await?.ok_or(CallError::Ended)?;
+            let (record, leg) = self.joinable(&host, &pending.joining, "/participant/id").await?;
+            self.add_participant(&host, record, leg, pending.joining, true).await
+        };
+        if let Err(e) = joined.await {
+            tracing::info!(call = %call.call_control_id, error = %e, "an invited call could not join its conversation");
+            self.tell_invite_failed(
+                &pending.host,
+                &format!("{name} answered but could not join the call: {e}."),
+            )
+            .await;
+        }
+    }
+
+    /// An invited call ended before it was answered: the agent is told, and answers.
+    pub(crate) async fn invite_unanswered(&self, pending: PendingJoin) {
+        let name = pending.joining.name.unwrap_or_default();
+        self.tell_invite_failed(&pending.host, &format!("{name} did not answer the invitation.")).await;
+    }
+
+    async fn tell_invite_failed(&self, host: &CallId, what: &str) {
+        let messages = vec![Message::new(Role::System, what)];
+        // No agent any more: nobody to tell.
+        let _ = self.tell_assistant(host, Input::Add { messages, respond: true }).await;
+    }
+}
