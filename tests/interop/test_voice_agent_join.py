@@ -83,11 +83,11 @@ def answered(bond, receiver, client, known):
 
 
 def two_callers(bond, receiver):
-    """Two sipp callers on a trunk, answered: (SDK, (sipp, Caller, call) of each)."""
-    trunk_connection(bond, receiver)
+    """Two sipp callers on a trunk, answered: (SDK, (sipp, Caller, call) of each, the trunk's connection)."""
+    connection = trunk_connection(bond, receiver)
     client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
     first = answered(bond, receiver, client, [])
-    return client, first, answered(bond, receiver, client, [first[2]])
+    return client, first, answered(bond, receiver, client, [first[2]]), connection
 
 
 SETTLED = "Good, then it is settled."
@@ -110,7 +110,7 @@ def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_
     model = FakeChat(desk)
     try:
         with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
-            client, (sipp_a, caller, a), (sipp_b, dana, b) = two_callers(bond, receiver)
+            client, (sipp_a, caller, a), (sipp_b, dana, b), connection = two_callers(bond, receiver)
             both = Pair(caller, dana)
             started = client.calls.actions.start_ai_assistant(
                 a, assistant={"id": "assistant-desk", "instructions": "You are the shop's agent.",
@@ -189,10 +189,20 @@ def test_participants_join_as_the_agent_starts_and_one_who_leaves_lets_the_conve
     model = FakeChat(desk)
     try:
         with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
-            client, (sipp_a, caller, a), (sipp_b, dana, b) = two_callers(bond, receiver)
+            client, (sipp_a, caller, a), (sipp_b, dana, b), connection = two_callers(bond, receiver)
             with pytest.raises(telnyx.UnprocessableEntityError) as unknown:
                 client.calls.actions.start_ai_assistant(a, participants=[{"id": "v3:nobody", "role": "user"}])
             assert unknown.value.body["errors"][0]["source"]["pointer"] == "/participants/0/id"
+            # The agent's call bridged elsewhere: the participant cannot be bridged in, and the start is
+            # refused with no conversation reported.
+            other = client.calls.dial(connection_id=connection, to="loop:silence", from_="+13125550100")
+            other = other.data.call_control_id
+            client.calls.actions.bridge(a, call_control_id_to_bridge_with=other, park_after_unbridge="self")
+            with pytest.raises(telnyx.UnprocessableEntityError):
+                client.calls.actions.start_ai_assistant(a, participants=[{"id": b, "role": "user"}])
+            client.calls.actions.hangup(other)
+            wait_event(receiver, "call.hangup", call_control_id=other)
+            time.sleep(0.3)
             started = client.calls.actions.start_ai_assistant(
                 a, assistant={"id": "assistant-desk"}, participants=[{"id": b, "role": "user", "name": "Dana"}])
             joined = wait_event(receiver, "call.ai_assistant.participant_joined", call_control_id=a)
@@ -212,6 +222,8 @@ def test_participants_join_as_the_agent_starts_and_one_who_leaves_lets_the_conve
     assert joined["conversation_id"] == started.data.conversation_id
     assert left["participant"]["call_control_id"] == b
     assert ended["reason"] == "assistant_stopped", ended
+    ends = [e for e in events(receiver) if e["event_type"] == "call.conversation.ended"]
+    assert len(ends) == 1, "the refused start reported a conversation"
 
 
 SPECIALIST_WELCOME = "Thank you for joining. The caller has a question about a refund."

@@ -218,10 +218,12 @@ impl CallService {
             self.live.update(&call.call_control_id, |c| c.assistant = None);
             return Err(e);
         }
-        let task = run::Task::new(self.clone(), call.clone(), leg, engines, start, report);
+        let task = run::Task::new(self.clone(), call.clone(), leg, engines, start, report.clone());
         tokio::spawn(task.run(received));
         for (record, leg, participant) in joining {
             if let Err(e) = self.add_participant(call, record, leg, participant, false).await {
+                // The start is refused: its conversation is not reported as one that ran.
+                let _ = report::lock(&report).end("start_refused", &self.assistant_prices);
                 let _ = self.tell_assistant(&call.call_control_id, Input::Stop).await;
                 return Err(e);
             }
