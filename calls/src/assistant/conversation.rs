@@ -316,11 +316,7 @@ impl Conversation {
     pub fn tool_results(&mut self, results: Vec<String>) {
         let Some(answer) = self.answer.as_mut().filter(|a| !a.tools.is_empty()) else { return };
         let calls = std::mem::take(&mut answer.tools);
-        let said = answer.text[answer.recorded.len()..].trim().to_owned();
-        answer.recorded.clone_from(&answer.text);
-        let results = calls.iter().zip(results).map(|(call, result)| Message::tool_result(call, result));
-        self.history.push(Message { tool_calls: calls.clone(), ..Message::new(Role::Assistant, said) });
-        self.history.extend(results);
+        self.record_tools(calls, results);
         self.outputs.push_back(Output::Ask(self.history.clone()));
     }
 
@@ -328,14 +324,24 @@ impl Conversation {
     /// into the history, and the answer ends with what it said, if anything,
     /// without asking the model again.
     pub fn answer_skipped(&mut self, now: Instant, calls: Vec<ToolCall>, result: &str) {
-        let Some(answer) = self.answer.as_mut().filter(|a| a.writing) else { return };
+        if !self.answer.as_ref().is_some_and(|a| a.writing) {
+            return;
+        }
+        let results = vec![result.to_owned(); calls.len()];
+        self.record_tools(calls, results);
+        self.answer_done(now);
+    }
+
+    /// Into the history: what the answer said since its last tools, the
+    /// tools it `calls`, and their `results` in the same order.
+    fn record_tools(&mut self, calls: Vec<ToolCall>, results: Vec<String>) {
+        let Some(answer) = self.answer.as_mut() else { return };
         let said = answer.text[answer.recorded.len()..].trim().to_owned();
         answer.recorded.clone_from(&answer.text);
-        let results =
-            calls.iter().map(|call| Message::tool_result(call, result.to_owned())).collect::<Vec<_>>();
+        let results: Vec<_> =
+            calls.iter().zip(results).map(|(call, r)| Message::tool_result(call, r)).collect();
         self.history.push(Message { tool_calls: calls, ..Message::new(Role::Assistant, said) });
         self.history.extend(results);
-        self.answer_done(now);
     }
 
     /// The model finished writing.
