@@ -182,18 +182,15 @@ impl CallService {
         let name = joining.name.unwrap_or_else(|| format!("Participant {}", party.0));
         let on_hangup = joining.on_hangup;
         let joined = Participant { call: participant.call_control_id, leg, name, on_hangup, invited };
-        let told = self.live.read(host_id, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
-        match told {
-            Some(inputs) if inputs.send((party, Input::Joined(joined))).await.is_ok() => Ok(()),
+        match self.agent_of(host_id) {
+            Some((_, inputs)) if inputs.send((party, Input::Joined(joined))).await.is_ok() => Ok(()),
             _ => Err(gone()),
         }
     }
 
     /// A joined call ended: its conversation's agent is told (off the hang-up path).
     pub(super) fn left_conversation(&self, joined: Joined) {
-        let inputs =
-            self.live.read(&joined.host, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
-        if let Some(inputs) = inputs {
+        if let Some((_, inputs)) = self.agent_of(&joined.host) {
             tokio::spawn(async move {
                 let _ = inputs.send((joined.party, Input::Left)).await;
             });

@@ -248,13 +248,19 @@ impl CallService {
         self.tell_assistant(&call.call_control_id, Input::Add { messages, respond }).await
     }
 
+    /// The agent `call` talks with (its own, or that of the conversation it
+    /// joined) and which party `call` is there; `None` with no agent running.
+    fn agent_of(&self, call: &CallId) -> Option<(Party, mpsc::Sender<(Party, Input)>)> {
+        let joined = self.live.read(call, |c| c.joined.as_ref().map(|j| (j.host.clone(), j.party))).flatten();
+        let (host, party) = joined.unwrap_or_else(|| (call.clone(), Party::CALLER));
+        let inputs = self.live.read(&host, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten()?;
+        Some((party, inputs))
+    }
+
     /// Tell the agent of `call`, or of the conversation `call` joined.
     async fn tell_assistant(&self, call: &CallId, input: Input) -> Result<(), CallError> {
-        let host = self.live.read(call, |c| c.joined.as_ref().map(|j| j.host.clone())).flatten();
-        let host = host.as_ref().unwrap_or(call);
-        let inputs = self.live.read(host, |c| c.assistant.as_ref().map(|a| a.inputs.clone())).flatten();
-        match inputs {
-            Some(inputs) if inputs.send((Party::CALLER, input)).await.is_ok() => Ok(()),
+        match self.agent_of(call) {
+            Some((_, inputs)) if inputs.send((Party::CALLER, input)).await.is_ok() => Ok(()),
             _ => Err(CallError::invalid("90020", "The call has no assistant running.", "/call_control_id")),
         }
     }
@@ -262,11 +268,8 @@ impl CallService {
     /// What the speech fork heard, for the agent of the call or of the
     /// conversation it joined (never waits: a full queue drops it).
     pub(crate) fn assistant_hears(&self, call: &CallId, input: Input) {
-        let joined = self.live.read(call, |c| c.joined.as_ref().map(|j| (j.host.clone(), j.party))).flatten();
-        let (host, party) = joined.unwrap_or_else(|| (call.clone(), Party::CALLER));
-        let told = (party, input);
-        let sent = self.live.read(&host, |c| c.assistant.as_ref().map(|a| a.inputs.try_send(told).is_ok()));
-        if sent == Some(Some(false)) {
+        let Some((party, inputs)) = self.agent_of(call) else { return };
+        if inputs.try_send((party, input)).is_err() {
             metrics::counter!("bond_assistant_inputs_dropped_total").increment(1);
         }
     }
