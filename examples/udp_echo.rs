@@ -28,6 +28,7 @@ async fn main() {
         rtcp: true,
         driver_threads: true,
         strict_source: true,
+        kernel_relay: false,
     };
     let (engine, _task) = runtime::spawn(config);
     let mut events = engine.subscribe();

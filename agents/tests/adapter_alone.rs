@@ -161,6 +161,7 @@ impl Bond {
             rtcp: true,
             driver_threads: false,
             strict_source: true,
+            kernel_relay: false,
         });
         let (tx, reports) = mpsc::unbounded_channel();
         let legs = Arc::default();

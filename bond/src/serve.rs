@@ -410,6 +410,7 @@ fn start_engine(config: &Config) -> Result<EngineHandle, ServeError> {
         rtcp: config.rtp.rtcp,
         driver_threads: config.rtp.driver_threads,
         strict_source: config.rtp.strict_source,
+        kernel_relay: config.rtp.kernel_relay,
     });
     tracing::info!(shards = engine.shards(), "media engine started");
     Ok(engine)

@@ -46,8 +46,8 @@ pub mod timer;
 pub mod webrtc;
 
 pub use engine::{
-    AudioControls, DtmfPassing, Engine, EngineOutput, PartyRole, Relay, StreamOutput, SupervisorRole,
-    CONFERENCE_CLIP_RATE,
+    AudioControls, DtmfPassing, Engine, EngineOutput, Offload, PartyRole, Relay, StreamOutput,
+    SupervisorRole, CONFERENCE_CLIP_RATE,
 };
 pub use error::EngineError;
 pub use event::{DtmfSource, EngineEvent, HangupCause};

@@ -26,8 +26,9 @@ ensure_packages() {
     ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 
-# What building Bond needs: cmake for the bundled libopus, a C compiler, pkg-config.
-BUILD_PACKAGES=(cmake:cmake cc:build-essential pkg-config:pkg-config)
+# What building Bond needs: cmake for the bundled libopus, a C compiler, pkg-config;
+# clang and libbpf's headers for the in-kernel relay (media-engine/bpf, `rtp.kernel_relay`).
+BUILD_PACKAGES=(cmake:cmake cc:build-essential pkg-config:pkg-config clang:clang :libbpf-dev)
 ensure_build_packages() {
     ensure_packages "${BUILD_PACKAGES[@]}"
 }

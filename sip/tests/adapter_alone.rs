@@ -111,6 +111,7 @@ async fn start(allowed: &str, first_rtp_port: u16) -> Bond {
         rtcp: true,
         driver_threads: false,
         strict_source: true,
+        kernel_relay: false,
     });
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let config = SipConfig { udp_listen: loopback, tcp_listen: loopback, ..SipConfig::default() };

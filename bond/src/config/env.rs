@@ -32,6 +32,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RTP_RTCP", "rtp.rtcp"),
     ("BOND_RTP_DRIVER_THREADS", "rtp.driver_threads"),
     ("BOND_RTP_STRICT_SOURCE", "rtp.strict_source"),
+    ("BOND_RTP_KERNEL_RELAY", "rtp.kernel_relay"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),

@@ -214,6 +214,10 @@ pub struct RtpConfig {
     pub driver_threads: bool,
     /// After a SIP leg latches onto its peer, drop RTP and RTCP from anyone else.
     pub strict_source: bool,
+    /// Relay passthrough bridges of plain RTP legs in the kernel (a tc eBPF
+    /// program on every interface). Off by default: it needs root (CAP_BPF and
+    /// CAP_NET_ADMIN) and puts a program on the host's interfaces.
+    pub kernel_relay: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -282,6 +286,7 @@ impl Default for RtpConfig {
             rtcp: true,
             driver_threads: true,
             strict_source: true,
+            kernel_relay: false,
         }
     }
 }

@@ -40,6 +40,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::counter!("bond_srtp_packets_rejected_total").absolute(RuntimeMetrics::get(&m.srtp_rejected));
     metrics::counter!("bond_rtp_packets_passed_through_total")
         .absolute(RuntimeMetrics::get(&m.packets_passed_through));
+    metrics::counter!("bond_rtp_packets_offloaded_total").absolute(RuntimeMetrics::get(&m.packets_offloaded));
+    metrics::counter!("bond_rtp_offload_routes_total").absolute(RuntimeMetrics::get(&m.offload_routes));
     metrics::counter!("bond_stream_frames_dropped_total")
         .absolute(RuntimeMetrics::get(&m.stream_frames_dropped));
     metrics::counter!("bond_recording_frames_dropped_total")

@@ -23,6 +23,7 @@ mod conference;
 mod controls;
 mod deadlines;
 mod member;
+mod offload;
 mod pacer;
 mod passthrough;
 mod relay;
@@ -47,6 +48,7 @@ use bridge::Route;
 pub use conference::{PartyRole, CLIP_RATE as CONFERENCE_CLIP_RATE};
 pub use controls::AudioControls;
 use member::Member;
+pub use offload::Offload;
 pub use relay::{PassOffer, Relay, RelayedPacket};
 pub use stream::StreamOutput;
 use stream::StreamState;
@@ -107,6 +109,13 @@ pub enum EngineOutput {
         leg: LegId,
         batch: Box<PacketBatch>,
     },
+    /// Carry a passthrough direction in the kernel from now on, or with these
+    /// offsets from now on (see `offload.rs`).
+    Offload(Offload),
+    /// Stop carrying `from`'s direction in the kernel, and report what it forwarded.
+    OffloadEnded {
+        from: LegId,
+    },
     /// For the engine that owns a remote bridge peer (see [`Engine::handle_relay`]).
     Relay(Relay),
     Event(EngineEvent),
@@ -146,6 +155,10 @@ pub struct Engine {
     outputs: VecDeque<EngineOutput>,
     /// Packets sent on undecoded since [`Engine::take_passed_through`] last ran.
     passed_through: u64,
+    /// Passthrough directions may be carried in the kernel (`offload.rs`).
+    offloading: bool,
+    /// The directions handed to the kernel, by receiving leg.
+    offloads: FxHashMap<LegId, Offload>,
     rng: SplitMix64,
     /// How new legs encode Opus.
     opus: OpusConfig,
@@ -183,6 +196,8 @@ impl Engine {
             armed: FxHashMap::default(),
             outputs: VecDeque::new(),
             passed_through: 0,
+            offloading: false,
+            offloads: FxHashMap::default(),
             rng: SplitMix64::new(seed),
             opus: OpusConfig::default(),
             webrtc: WebRtcOptions::default(),

@@ -119,6 +119,7 @@ impl Engine {
         for id in [leg, peer] {
             self.set_passthrough(id, joinable);
         }
+        self.check_offloads(leg);
     }
 
     /// A bridge across engines: tell the peer's engine when what `leg` offers
@@ -151,6 +152,9 @@ impl Engine {
 
     /// Turn passthrough on or off for one leg, re-arming its timer when it changes.
     pub(super) fn set_passthrough(&mut self, leg: LegId, on: bool) {
+        if !on {
+            self.end_offloads(leg);
+        }
         match self.legs.get_mut(&leg) {
             Some(Member::Local(l)) if l.is_reflecting() != on => l.set_reflecting(on),
             Some(member) => match member.rtp_mut() {
@@ -182,8 +186,11 @@ impl Engine {
             return;
         }
         let out = if echo { leg } else { peer };
-        self.send_forwarded(now, out, packet);
+        let sent = self.send_forwarded(now, out, packet);
         if out != leg {
+            if sent && self.offloading && !packet.event {
+                self.offer_offload(leg, out);
+            }
             self.after_forwarded(out);
         }
     }

@@ -207,6 +207,38 @@ impl Leg {
         }
     }
 
+    /// How this leg writes the incoming stream it forwards onto its own:
+    /// that stream's SSRC and the sequence number and timestamp offsets.
+    pub fn rebase(&self) -> Option<(u32, u16, u32)> {
+        self.rebase.map(|r| (r.ssrc, r.seq, r.timestamp))
+    }
+
+    /// Whether the leg hands the packets it passes on to a recording.
+    pub fn records_packets(&self) -> bool {
+        self.recording != RecordTap::Off
+    }
+
+    /// Packets of the peer's stream `ssrc` the kernel passed on for this leg
+    /// (see `engine/offload.rs`): counted as received, the newest `highest`,
+    /// and the media timeout put off.
+    pub fn credit_received(&mut self, now: Instant, packets: u64, bytes: u64, highest: Option<(u32, u16)>) {
+        self.last_now = now;
+        if packets == 0 {
+            return;
+        }
+        self.last_media = now;
+        self.played += packets;
+        let highest = highest.map(|(ssrc, seq)| self.sequence.extend(ssrc, seq));
+        self.receive.credit(packets, bytes, highest);
+    }
+
+    /// Packets the kernel sent on this leg's stream, the newest stamped `last`:
+    /// counted as sent, and what the leg writes next follows on from them.
+    pub fn credit_sent(&mut self, packets: u64, bytes: u64, last: Option<(u16, u32)>) {
+        let duration = self.config.codec.rtp_clock_rate() / 50;
+        self.packetizer.credit(packets, bytes, last, duration);
+    }
+
     /// Copy a packet that crossed the leg for its recording, while one wants packets.
     fn record_packet(&mut self, outbound: bool, now: Instant, ssrc: u32, timestamp: u32, payload: &[u8]) {
         if !self.passthrough || self.recording != RecordTap::FramesOrPackets {

@@ -76,6 +76,13 @@ impl Packetizer {
         out: &mut [u8],
     ) -> Result<usize, RtpError> {
         let n = self.stamp(payload_type, payload, seq, timestamp, marker, out)?;
+        self.follow(seq, timestamp, duration);
+        Ok(n)
+    }
+
+    /// Move the stream's counters past a packet stamped `seq` and `timestamp`
+    /// that someone else wrote onto it, unless they are already beyond it.
+    fn follow(&mut self, seq: u16, timestamp: u32, duration: u32) {
         self.first = false;
         if seq.wrapping_sub(self.next_seq) as i16 >= 0 {
             self.next_seq = seq.wrapping_add(1);
@@ -84,7 +91,17 @@ impl Packetizer {
         if end.wrapping_sub(self.next_timestamp) as i32 > 0 {
             self.next_timestamp = end;
         }
-        Ok(n)
+    }
+
+    /// Count packets sent on this stream by someone else (the kernel, on a
+    /// passthrough route), the newest of them stamped `last` (sequence number,
+    /// timestamp) and `duration` long, so what is written next follows on.
+    pub fn credit(&mut self, packets: u64, bytes: u64, last: Option<(u16, u32)>, duration: u32) {
+        self.sent_packets += packets;
+        self.sent_bytes += bytes;
+        if let Some((seq, timestamp)) = last {
+            self.follow(seq, timestamp, duration);
+        }
     }
 
     /// Write one packet of this stream's SSRC and count it.

@@ -58,6 +58,17 @@ impl ReceiveStats {
         self.last_transit = Some(transit);
     }
 
+    /// Count packets that were received but not seen here (the kernel passed
+    /// them on), the newest of them `highest` (extended), if known. Jitter stays as it was.
+    pub fn credit(&mut self, packets: u64, bytes: u64, highest: Option<u64>) {
+        self.packets += packets;
+        self.bytes += bytes;
+        if let Some(seq) = highest {
+            self.base_seq.get_or_insert(seq);
+            self.highest_seq = self.highest_seq.max(seq);
+        }
+    }
+
     pub fn packets(&self) -> u64 {
         self.packets
     }

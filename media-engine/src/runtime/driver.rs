@@ -1,6 +1,7 @@
 //! The drivers: one per shard, each with its engine, its legs' sockets, and
 //! the loop in the module docs.
 
+mod offload;
 mod packets;
 mod taps;
 
@@ -20,6 +21,7 @@ use super::handle::{
     Command, EngineHandle, LegInfo, LegSpec, RuntimeError, RuntimeMetrics, ShardHandle, StreamInput,
     StreamLeg,
 };
+use super::kernel_relay::KernelRelay;
 use super::leg_socket::{LegSocket, RtcpSocket, SocketSrtp};
 use super::ports::PortAllocator;
 use super::record_writer::Writers;
@@ -67,6 +69,8 @@ struct Shared {
     metrics: Arc<RuntimeMetrics>,
     /// The recordings' writer threads (one per shard), shared by every shard.
     writers: Writers,
+    /// The in-kernel relay, when asked for and loaded (`driver/offload.rs`).
+    kernel_relay: Option<Mutex<KernelRelay>>,
 }
 
 impl Shared {
@@ -93,6 +97,8 @@ struct Driver {
     _datagrams: mpsc::Sender<Datagram>,
     /// Legs this shard's engine holds, for placing new ones.
     legs: Arc<AtomicU64>,
+    /// Passthrough directions offered to the kernel, by receiving leg.
+    offloads: FxHashMap<LegId, offload::Wanted>,
 }
 
 /// The receiving ends of one shard's queues.
@@ -141,6 +147,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
         }
     });
     let seeds = super::shard_seeds(config.seed);
+    let kernel_relay = config.kernel_relay.then(KernelRelay::for_runtime).flatten().map(Mutex::new);
     let shared = Arc::new(Shared {
         ports: Mutex::new(PortAllocator::new(config.rtp_ports)),
         config,
@@ -150,6 +157,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
         events: events.clone(),
         metrics: metrics.clone(),
         writers: Writers::new(count),
+        kernel_relay,
     });
     let tasks: Vec<JoinHandle<()>> = inputs
         .into_iter()
@@ -161,6 +169,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
             // Shard k numbers its legs k+1, k+1+n, ...: a leg id names its shard.
             let mut engine = Engine::with_leg_ids(seed, index as u64 + 1, count as u64);
             engine.set_opus_config(shared.config.opus);
+            engine.set_offloading(shared.kernel_relay.is_some());
             engine.set_webrtc_options(WebRtcOptions {
                 codecs: shared.config.webrtc.as_ref().map_or(DEFAULT_CODECS.to_vec(), |p| p.codecs.clone()),
                 passthrough: shared.config.passthrough,
@@ -176,6 +185,7 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
                 streams: FxHashMap::default(),
                 _datagrams: datagrams_tx,
                 legs: handles[index].legs.clone(),
+                offloads: FxHashMap::default(),
             };
             match runtime {
                 Some(runtime) => on_own_thread(index, runtime, driver.run(inputs)),
@@ -193,6 +203,8 @@ pub(super) fn spawn(config: RuntimeConfig) -> (EngineHandle, JoinHandle<()>) {
 
 impl Driver {
     async fn run(mut self, mut inputs: Inputs) {
+        let mut offload_reports = tokio::time::interval(offload::OFFLOAD_REPORTS);
+        offload_reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let due = self.engine.poll_timeout();
             let deadline = due.map(tokio::time::Instant::from_std);
@@ -232,6 +244,7 @@ impl Driver {
                         self.relay(relay);
                     }
                 }
+                _ = offload_reports.tick(), if !self.offloads.is_empty() => self.report_offloads(),
                 () = sleep_until(deadline) => {}
             }
             // Timers run whichever branch woke the loop: a busy socket must not hold ticks back.
@@ -330,6 +343,7 @@ impl Driver {
                         }
                     }
                 }
+                self.reroute_offloads(leg);
                 let _ = reply.send(result);
             }
             Command::CreateWebRtcLeg { offer, credentials, reply } => {
@@ -469,6 +483,8 @@ impl Driver {
                         Err(_) => RuntimeMetrics::add(&metrics.packets_dropped, 1),
                     }
                 }
+                EngineOutput::Offload(offload) => self.offload(offload),
+                EngineOutput::OffloadEnded { from } => self.offload_ended(from),
                 EngineOutput::Relay(relay) => {
                     let shard = shard_of(relay.to(), self.shared.relays.len());
                     if self.shared.relays[shard].try_send(relay).is_err() {
@@ -513,6 +529,7 @@ impl Driver {
     }
 
     fn close(&mut self, leg: LegId) {
+        self.drop_offloads(leg);
         // Dropping the senders tells the stream's socket task and a fork's consumer the leg is over.
         self.streams.remove(&leg);
         self.forks.remove(&leg);

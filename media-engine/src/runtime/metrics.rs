@@ -20,6 +20,10 @@ pub struct RuntimeMetrics {
     pub srtp_rejected: AtomicU64,
     /// Packets bridged legs sent on undecoded (passthrough, or reflected by `loop:echo`).
     pub packets_passed_through: AtomicU64,
+    /// Packets the in-kernel relay passed on for bridged legs (never seen by the engine).
+    pub packets_offloaded: AtomicU64,
+    /// Routes handed to the in-kernel relay.
+    pub offload_routes: AtomicU64,
     /// Stream frames dropped: the engine's queue or a carrier socket's was full.
     pub stream_frames_dropped: AtomicU64,
     /// Recorded frames the writers could not take in time.

@@ -31,6 +31,7 @@ mod driver;
 mod driver_thread;
 mod fork;
 mod handle;
+pub mod kernel_relay;
 mod leg_socket;
 mod metrics;
 mod packet_decode;
@@ -87,6 +88,10 @@ pub struct RuntimeConfig {
     /// RTCP from any other address are dropped (counted as rejected), as
     /// rtpengine's strict-source does: nobody else can inject audio into a call.
     pub strict_source: bool,
+    /// Carry passthrough bridges of plain RTP legs in the kernel (a tc eBPF
+    /// program, `kernel_relay.rs`); needs root. Without it, or if it cannot
+    /// load, packets pass through in userspace.
+    pub kernel_relay: bool,
 }
 
 impl RuntimeConfig {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use link::Link;
 pub use link::LinkProfile;
 
-use crate::engine::{Engine, EngineOutput, Relay, StreamOutput};
+use crate::engine::{Engine, EngineOutput, Offload, Relay, StreamOutput};
 use crate::event::{DtmfSource, EngineEvent};
 use crate::ids::LegId;
 use crate::leg::PacketBatch;
@@ -45,6 +45,8 @@ pub struct SimNetwork {
     events: Vec<(Duration, EngineEvent)>,
     streamed: Vec<(Duration, LegId, StreamOutput)>,
     relays: Vec<Relay>,
+    /// Directions offered to the kernel (`Some`) and ended (`None`), by receiving leg.
+    offloads: Vec<(LegId, Option<Offload>)>,
     /// The latest RTP datagram each leg transmitted.
     last_rtp: HashMap<LegId, Bytes>,
     /// When each leg sent each RTP packet, with the packet's timestamp.
@@ -74,12 +76,18 @@ impl SimNetwork {
             events: Vec::new(),
             streamed: Vec::new(),
             relays: Vec::new(),
+            offloads: Vec::new(),
             last_rtp: HashMap::new(),
             sent_timestamps: HashMap::new(),
         }
     }
 
     /// What the engine relayed to other engines since the last call.
+    /// The directions offered to the kernel (`Some`) and ended (`None`) since last taken.
+    pub fn take_offloads(&mut self) -> Vec<(LegId, Option<Offload>)> {
+        std::mem::take(&mut self.offloads)
+    }
+
     pub fn take_relays(&mut self) -> Vec<Relay> {
         std::mem::take(&mut self.relays)
     }
@@ -245,6 +253,8 @@ impl SimNetwork {
                 // The simulated network links RTP legs; WebRTC tests drive a peer themselves.
                 EngineOutput::Datagram { .. } => {}
                 EngineOutput::Relay(relay) => self.relays.push(relay),
+                EngineOutput::Offload(offload) => self.offloads.push((offload.from, Some(offload))),
+                EngineOutput::OffloadEnded { from } => self.offloads.push((from, None)),
             }
         }
     }

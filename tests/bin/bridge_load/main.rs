@@ -1,5 +1,5 @@
 //! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record [--record-rate 16000]] [--unlinked]
-//! [--no-passthrough] [--no-rtcp] [--complexity N] [--relay bond|rtpengine|kernel|none] [--translate N] [--check] [--srtp]`:
+//! [--no-passthrough] [--no-rtcp] [--kernel-relay] [--complexity N] [--relay bond|rtpengine|kernel|none] [--translate N] [--check] [--srtp]`:
 //! bridged SIP calls through a real Bond (or another relay, `relays.rs`), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
 //! `bridge-load CALLS SECONDS --conference`: SIP calls all in one conference (`one_leg.rs`).
@@ -14,7 +14,8 @@
 //! (with `--record-rate 16000`, each agent call is recorded with `record_start` at
 //! 16 kHz once every pair is bridged, so the writers resample);
 //! `--no-passthrough` starts Bond with `BOND_RTP_PASSTHROUGH=false` (`--no-rtcp`:
-//! `BOND_RTP_RTCP=false`), `--complexity`
+//! `BOND_RTP_RTCP=false`; `--kernel-relay`: `BOND_RTP_KERNEL_RELAY=true`, and
+//! `--check` then also wants packets relayed in the kernel), `--complexity`
 //! with that `BOND_OPUS_COMPLEXITY`. `--translate N` adds N live-translated
 //! calls beside the pairs (`support/translated_calls.rs`, the embedded engines,
 //! the model from `BOND_WHISPER_MODEL` or target/models) and reports each hop's
@@ -436,8 +437,9 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         let (p99, _) = timer_lateness_percentile(&metrics_before, &metrics_after, 99.0);
         let relays_dropped = metric_value(&metrics_after, "bond_engine_relays_dropped_total");
         let refused = metric_value(&metrics_after, "bond_srtp_packets_rejected_total");
+        let offloaded = metric_value(&metrics_after, "bond_rtp_packets_offloaded_total");
         format!(
-            "\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}; relays dropped between shards (since start)={relays_dropped}; SRTP packets refused={refused}",
+            "\nbond's timer lateness ({runs} runs) ms: p50 <= {} p99 <= {}; relays dropped between shards (since start)={relays_dropped}; SRTP packets refused={refused}; packets relayed in the kernel (since start)={offloaded}",
             p50 * 1000.0,
             p99 * 1000.0
         )
@@ -494,6 +496,11 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         percent(machine_after - machine_before),
         percent(generator_after - generator_before),
     );
+    let kernel_idle = std::env::var("BOND_RTP_KERNEL_RELAY").is_ok_and(|v| v == "true")
+        && metric_value(&metrics_after, "bond_rtp_packets_offloaded_total").parse::<u64>().unwrap_or(0) == 0;
+    if options.check && kernel_idle {
+        return Err(format!("{report}\n--check: --kernel-relay relayed nothing in the kernel"));
+    }
     if options.check && (!ended.is_empty() || missing > 0 || got.marked + got.unmarked == 0) {
         return Err(format!("{report}\n--check: every packet must cross and every call last the run"));
     }
@@ -511,6 +518,9 @@ async fn main() -> ExitCode {
     }
     if args.has("--no-rtcp") {
         std::env::set_var("BOND_RTP_RTCP", "false");
+    }
+    if args.has("--kernel-relay") {
+        std::env::set_var("BOND_RTP_KERNEL_RELAY", "true"); // Bond's own in-kernel relay (root)
     }
     let options = Options {
         pairs: args.number(0, 100) as usize,

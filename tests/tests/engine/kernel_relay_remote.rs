@@ -8,10 +8,10 @@
 //! have (`scripts/test`).
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use bond_tests::kernel_relay::{KernelRelay, Route};
+use bond_tests::kernel_relay::{path_to, KernelRelay, Route};
 
 use super::kernel_relay::{bound, route, rtp, udp_datagram};
 
@@ -132,6 +132,11 @@ fn a_routed_packet_leaves_for_a_peer_on_another_host_rewritten_with_a_sound_chec
     let hosts = Hosts::new();
     let ((_relay_a, relay_a), (_relay_b, relay_b)) = (bound(Hosts::here(0)), bound(Hosts::here(1)));
     let mut relay = KernelRelay::start(&hosts.link(0)).expect("the relay program attaches");
+    // The interface and source address the runtime routes a far peer by, as the kernel would pick them.
+    let far = *Hosts::peer(1).ip();
+    let path = Some((*relay_b.ip(), hosts.ifindex(1)));
+    assert_eq!(path_to(*relay_b.ip(), far), path, "a relay port bound to the link's address");
+    assert_eq!(path_to(Ipv4Addr::UNSPECIFIED, far), path, "one bound to every address");
     let route = Route { out_ifindex: hosts.ifindex(1), ..route(Hosts::peer(0), relay_b, Hosts::peer(1)) };
     relay.route(relay_a, &route).expect("route");
 

@@ -267,5 +267,6 @@ fn config(port: u16) -> RuntimeConfig {
         rtcp: true,
         driver_threads: true,
         strict_source: true,
+        kernel_relay: false,
     }
 }

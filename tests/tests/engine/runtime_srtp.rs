@@ -32,6 +32,7 @@ fn config(first_port: u16) -> RuntimeConfig {
         rtcp: true,
         driver_threads: true,
         strict_source: true,
+        kernel_relay: false,
     }
 }
 

@@ -18,7 +18,12 @@ use bond_tests::tone_share;
 const MS20: Duration = Duration::from_millis(20);
 
 /// Two SIP-style legs (RFC 4733, passthrough allowed) with `codec_a`/`codec_b`, bridged.
-fn bridged(engine: &mut Engine, codec_a: Codec, codec_b: Codec, dtmf: DtmfPassing) -> (LegId, LegId) {
+pub(crate) fn bridged(
+    engine: &mut Engine,
+    codec_a: Codec,
+    codec_b: Codec,
+    dtmf: DtmfPassing,
+) -> (LegId, LegId) {
     let now = epoch();
     let mut legs = [codec_a, codec_b].map(|codec| {
         let mut config = engine.leg_config(codec);
@@ -32,9 +37,9 @@ fn bridged(engine: &mut Engine, codec_a: Codec, codec_b: Codec, dtmf: DtmfPassin
 }
 
 /// What the engine transmitted for `leg`, parsed: (payload type, seq, timestamp, ssrc, marker, payload).
-type Sent = (u8, u16, u32, u32, bool, Vec<u8>);
+pub(crate) type Sent = (u8, u16, u32, u32, bool, Vec<u8>);
 
-fn transmitted(engine: &mut Engine, leg: LegId) -> Vec<Sent> {
+pub(crate) fn transmitted(engine: &mut Engine, leg: LegId) -> Vec<Sent> {
     let mut sent = Vec::new();
     while let Some(output) = engine.poll_output() {
         if let EngineOutput::Transmit { leg: l, data } = output {
@@ -56,17 +61,17 @@ fn transmitted(engine: &mut Engine, leg: LegId) -> Vec<Sent> {
 }
 
 /// A peer's PCMU stream into a leg: packet `n` carries bytes `n, n+1, ...`.
-struct Peer {
+pub(crate) struct Peer {
     packetizer: Packetizer,
     buf: [u8; 256],
 }
 
 impl Peer {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { packetizer: Packetizer::new(Ssrc(0xCAFE), 500, 90_000), buf: [0; 256] }
     }
 
-    fn packet(&mut self, n: u8) -> Vec<u8> {
+    pub(crate) fn packet(&mut self, n: u8) -> Vec<u8> {
         let payload: Vec<u8> = (0..160).map(|i| n.wrapping_add(i as u8)).collect();
         let len = self.packetizer.write(PayloadType::new(0).unwrap(), &payload, 160, &mut self.buf).unwrap();
         self.buf[..len].to_vec()

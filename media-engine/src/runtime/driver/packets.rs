@@ -67,6 +67,7 @@ impl Driver {
             } else if !socket.latched {
                 socket.remote = Some(from);
                 socket.latched = true;
+                self.reroute_offloads(leg);
             }
         }
     }

@@ -1,4 +1,5 @@
-// The in-kernel passthrough relay measured for issue 45 (kernel_relay.rs loads it).
+// Bond's in-kernel passthrough relay (media-engine/src/runtime/kernel_relay.rs
+// loads it; build.rs compiles it with clang).
 //
 // A tc classifier on an interface's ingress. A UDP datagram addressed to a
 // relay port that has a route, from the peer the route expects, carrying RTP on
@@ -90,8 +91,13 @@ int relay(struct __sk_buff *skb)
         || (ip->frag_off & bpf_htons(0x3fff)))
         return NOT_MINE;
 
+    // A relay port bound to every address (0.0.0.0) is routed under address 0.
     struct key key = { .addr = ip->daddr, .port = udp->dest, .pad = 0 };
     struct route *r = bpf_map_lookup_elem(&routes, &key);
+    if (!r) {
+        key.addr = 0;
+        r = bpf_map_lookup_elem(&routes, &key);
+    }
     if (!r)
         return NOT_MINE;
     if ((r->peer_addr && r->peer_addr != ip->saddr) || (r->peer_port && r->peer_port != udp->source))
