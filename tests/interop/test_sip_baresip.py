@@ -28,7 +28,8 @@ import wave
 
 import pytest
 
-from conftest import api, free_port, share_at
+from conftest import api, bond_with, free_port, share_at
+from test_cluster import metric
 from test_sip_trunk import trunk_connection, wait_event
 
 CONFIG = """sip_listen\t127.0.0.1:{sip_port}
@@ -223,7 +224,17 @@ def test_send_dtmf_reaches_baresip_as_rfc4733_telephone_events(bond, receiver):
         assert events == [(d, e) for d in "159#" for e in "01"], events
 
 
-def test_two_baresips_bridged_hear_each_other_passed_through_and_then_recorded(bond, receiver):
+@pytest.fixture(params=["userspace", "kernel"])
+def relaying_bond(request):
+    """Bond as shipped, and with `rtp.kernel_relay` on (the suite runs as root)."""
+    env = {"BOND_RTP_KERNEL_RELAY": "true"} if request.param == "kernel" else {}
+    with bond_with(env) as b:
+        b.relay = request.param
+        yield b
+
+
+def test_two_baresips_bridged_hear_each_other_passed_through_and_then_recorded(relaying_bond, receiver):
+    bond = relaying_bond
     conn = trunk_connection(bond, receiver)
     with tempfile.TemporaryDirectory() as caller_dir, tempfile.TemporaryDirectory() as callee_dir:
         callee, callee_port, callee_dump = start_baresip(callee_dir, hz=660)
@@ -236,10 +247,17 @@ def test_two_baresips_bridged_hear_each_other_passed_through_and_then_recorded(b
         other = dialed["data"]["call_control_id"]
         wait_event(receiver, "call.bridged", call_control_id=call)
         time.sleep(3)  # same codec, RFC 4733 on both: packets pass through undecoded
+        # With the kernel relay, the kernel carried them (both ways, 50 a second).
+        offloaded = metric(bond, "bond_rtp_packets_offloaded_total")
+        assert (offloaded > 150) == (bond.relay == "kernel"), offloaded
         api(bond, "POST", f"/calls/{call}/actions/record_start", {"channels": "dual", "format": "wav"})
-        time.sleep(3)  # recorded from the packets passing through
+        time.sleep(3)  # recorded from the packets passing through (in userspace: the recording takes them)
         api(bond, "POST", f"/calls/{call}/actions/hangup", {})  # its linked call ends with it
-        wait_event(receiver, "call.hangup", call_control_id=other)
+        hangup = wait_event(receiver, "call.hangup", call_control_id=other)
+        # The callee's leg counted every packet, those the kernel carried too (about 6 s at 50 a second).
+        for way in ["inbound", "outbound"]:
+            count = int(hangup["call_quality_stats"][way]["packet_count"])
+            assert 250 < count < 400, f"{way}: {count} packets"
         saved = wait_event(receiver, "call.recording.saved", call_control_id=call)
         stop_baresip(caller)
         stop_baresip(callee)
