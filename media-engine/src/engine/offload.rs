@@ -21,8 +21,10 @@
 //! packets (a recording, a clip, a digit to play, a detector, an unbridge, a
 //! hangup); the runtime then takes the route away and reports its last counts.
 //!
+//! A leg bridged with a `loop:echo` that reflects offers its own direction
+//! (`from` = `to`): the kernel sends each packet straight back to the peer.
 //! Legs whose packets need userspace stay there: carrier streams, WebRTC
-//! (SRTP), an echo, bridges across engines, and recorded legs.
+//! (SRTP), bridges across engines, and recorded legs.
 
 use std::time::Instant;
 
@@ -64,7 +66,10 @@ impl Engine {
 
     /// The rewrite of the direction `from` -> `to`, if the kernel may carry it now.
     fn offload_of(&self, from: LegId, to: LegId) -> Option<Offload> {
-        if !self.offloading || from == to || self.routes.get(&from).is_none_or(|r| r.remote || r.peer != to) {
+        let route = self.routes.get(&from).filter(|_| self.offloading)?;
+        // An echo in this engine that reflects: the leg sends its peer's packets back itself.
+        let echoed = || matches!(self.legs.get(&route.peer), Some(Member::Local(l)) if l.is_reflecting());
+        if route.remote || !(route.peer == to || from == to && echoed()) {
             return None;
         }
         let plain = |id: LegId| match self.legs.get(&id) {

@@ -187,10 +187,10 @@ impl Engine {
         }
         let out = if echo { leg } else { peer };
         let sent = self.send_forwarded(now, out, packet);
+        if sent && self.offloading && !packet.event {
+            self.offer_offload(leg, out);
+        }
         if out != leg {
-            if sent && self.offloading && !packet.event {
-                self.offer_offload(leg, out);
-            }
             self.after_forwarded(out);
         }
     }

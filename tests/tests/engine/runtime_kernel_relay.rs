@@ -4,7 +4,8 @@
 //! from userspace (Bond's SSRC, sequence numbers one after another, payload
 //! unchanged), the legs count what the kernel forwarded, and when a clip takes
 //! the bridge off passthrough the leg's own packets go on from the kernel's
-//! last sequence number. Needs root, as the suite's machines have.
+//! last sequence number. A leg bridged with `loop:echo` is reflected by the
+//! kernel the same way. Needs root, as the suite's machines have.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -111,4 +112,35 @@ async fn a_passthrough_bridge_is_relayed_in_the_kernel_and_its_stream_goes_on_af
         assert_eq!(seq1, seq0.wrapping_add(1), "sequence numbers one after another: {pair:?}");
         assert!(ts1.wrapping_sub(ts0) as i32 > 0, "time goes forward: {pair:?}");
     }
+}
+
+#[tokio::test]
+async fn a_call_into_an_echo_is_reflected_in_the_kernel() {
+    let (engine, _task) = runtime::spawn(config(42030));
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let remote = Some(peer.local_addr().unwrap());
+    let spec = LegSpec {
+        media: RtpMedia::new(Codec::Pcmu),
+        source: MediaSource::Silence,
+        remote,
+        media_timeout: None,
+    };
+    let leg = engine.create_leg(spec).await.unwrap();
+    let echo = engine.create_local_leg(SampleRate::Hz8000, MediaSource::Echo).await.unwrap();
+    engine.bridge(leg.id, echo, bond_media_engine::DtmfPassing::Both).await.unwrap();
+    let mut packetizer = Packetizer::new(Ssrc(0x0C), 7, 0);
+    let (mut packet, mut back) = ([0u8; 200], Vec::new());
+    let mut pacing = tokio::time::interval(Duration::from_millis(20));
+    for tick in 0..100u8 {
+        pacing.tick().await;
+        let n = packetizer.write(PayloadType::new(0).unwrap(), &[tick; 160], 160, &mut packet).unwrap();
+        peer.send_to(&packet[..n], leg.local_addr).await.unwrap();
+        drain(&peer, &mut back);
+    }
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // a report of the route's counts
+    drain(&peer, &mut back);
+    let payloads: Vec<u8> = back.iter().map(|p| p.3).filter(|&b| b != 0xFF).collect();
+    assert_eq!(payloads, (0..100).collect::<Vec<u8>>(), "every packet back, in order, unchanged");
+    let offloaded = RuntimeMetrics::get(&engine.metrics().packets_offloaded);
+    assert!(offloaded >= 90, "most of them reflected in the kernel, {offloaded}");
 }

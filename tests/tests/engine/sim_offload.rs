@@ -13,7 +13,7 @@ use bond_media_engine::leg::{Clip, RecordTap};
 use bond_media_engine::sim::epoch;
 use bond_media_engine::{DtmfPassing, Engine, EngineEvent, EngineOutput, HangupCause, LegId, Offload};
 
-use super::sim_passthrough::{bridged, Peer};
+use super::sim_passthrough::{bridged, echoed, Peer};
 
 const MS20: Duration = Duration::from_millis(20);
 
@@ -58,21 +58,25 @@ fn offered() -> (Engine, LegId, LegId, Offload, (u16, u32, u32)) {
     (engine, a, b, out.offered[0], out.sent[0])
 }
 
-#[test]
-fn a_direction_is_offered_after_its_first_packet_with_the_rewrite_the_sending_leg_took() {
-    let (mut engine, a, b, offload, (seq, ts, ssrc)) = offered();
-    // The peer's stream starts at 500 / 90,000 with SSRC 0xCAFE (`Peer`).
-    let expected = Offload {
-        from: a,
-        to: b,
+/// The offer for `Peer`'s PCMU stream (from 500 / 90,000, SSRC 0xCAFE) whose
+/// first packet `to` sent stamped (seq, timestamp, ssrc).
+fn rewrite(from: LegId, to: LegId, (seq, ts, ssrc): (u16, u32, u32)) -> Offload {
+    Offload {
+        from,
+        to,
         in_pt: 0,
         out_pt: 0,
         in_ssrc: 0xCAFE,
         out_ssrc: ssrc,
         seq_offset: seq.wrapping_sub(500),
         ts_offset: ts.wrapping_sub(90_000),
-    };
-    assert_eq!(offload, expected);
+    }
+}
+
+#[test]
+fn a_direction_is_offered_after_its_first_packet_with_the_rewrite_the_sending_leg_took() {
+    let (mut engine, a, b, offload, (seq, ts, ssrc)) = offered();
+    assert_eq!(offload, rewrite(a, b, (seq, ts, ssrc)));
     // The next packet (one the kernel missed, say) is rewritten the same way: no new offer.
     let mut peer = Peer::new();
     peer.packet(0);
@@ -163,4 +167,19 @@ fn a_recording_that_takes_packets_ends_the_offer_though_the_bridge_still_passes_
         })
         .unwrap();
     assert_eq!(drain(&mut engine, b).offered.len(), 1, "offered again once it stopped");
+}
+
+#[test]
+fn a_leg_bridged_with_a_reflecting_echo_offers_its_own_direction_back_to_its_peer() {
+    let mut engine = Engine::new(5);
+    engine.set_offloading(true);
+    let (leg, echo) = echoed(&mut engine, true);
+    drain(&mut engine, leg);
+    engine.handle_receive(epoch(), leg, &Peer::new().packet(0)).unwrap();
+    let out = drain(&mut engine, leg);
+    assert_eq!(out.sent.len(), 1, "reflected in userspace first");
+    assert_eq!(out.offered, vec![rewrite(leg, leg, out.sent[0])]);
+    // The echo records: it needs the audio, so the leg decodes and the route goes.
+    engine.set_recording(echo, RecordTap::Frames).unwrap();
+    assert_eq!(drain(&mut engine, leg).ended, vec![leg]);
 }

@@ -367,7 +367,7 @@ fn a_silent_peer_still_times_out_while_its_bridge_passes_through() {
 }
 
 /// A SIP-style leg (RFC 4733, passthrough allowed) bridged with a `loop:echo` local leg.
-fn echoed(engine: &mut Engine, send_events: bool) -> (LegId, LegId) {
+pub(crate) fn echoed(engine: &mut Engine, send_events: bool) -> (LegId, LegId) {
     let mut config = engine.leg_config(Codec::Pcmu);
     config.send_events = send_events;
     config.passthrough = true;
