@@ -77,6 +77,7 @@ class Caller:
         self.start = time.time()
         self.sent = 0
         self.heard = []  # (time, rms)
+        self.frames = []  # (time, samples) of every frame heard
         self.spoke = []  # (start, end) of each line the caller said
 
     def now(self):
@@ -99,7 +100,9 @@ class Caller:
         try:
             data, _ = self.sock.recvfrom(2048)
             if len(data) > 12 and data[1] & 0x7F == 0:
-                self.heard.append((self.now(), rms(pcmu_samples([data]))))
+                samples = pcmu_samples([data])
+                self.heard.append((self.now(), rms(samples)))
+                self.frames.append((self.now(), samples))
         except (TimeoutError, BlockingIOError):
             pass
 
@@ -116,6 +119,10 @@ class Caller:
     def agent_loud(self, start, end):
         frames = [r for t, r in self.heard if start <= t < end]
         return sum(r > self.LOUD for r in frames) / max(1, len(frames))
+
+    def samples_heard(self, start, end):
+        """What came from Bond between `start` and `end`, as one run of samples."""
+        return [x for t, frame in self.frames if start <= t < end for x in frame]
 
     def agent_loud_seconds(self, start, end):
         return 0.02 * sum(r > self.LOUD for t, r in self.heard if start <= t < end)

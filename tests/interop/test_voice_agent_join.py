@@ -10,6 +10,7 @@ the agent's answer is heard by both, and Dana hanging up ends the
 conversation.
 """
 
+import math
 import struct
 import time
 import wave
@@ -18,7 +19,7 @@ import pytest
 import telnyx
 from telnyx import Telnyx
 
-from conftest import API_KEY, bond_with
+from conftest import API_KEY, bond_with, share_at, tone
 from fake_openai import FakeChat, ToolCall
 from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
 from test_voice_agent import FRAME, Caller, flite, turns
@@ -183,6 +184,44 @@ def test_a_joined_caller_is_heard_under_its_name_hears_the_agent_and_its_hangup_
     assert ended["reason"] == "participant_hangup" and ended["conversation_id"] == conversation, ended
     bridged = [e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.bridged"]
     assert sorted(bridged) == sorted([a, b]), bridged
+
+
+def test_the_joined_callers_hear_each_other_over_the_agent_while_it_speaks(receiver, tmp_path):
+    """With interruptions off the agent talks on while Dana makes a sound; the caller hears both."""
+    model = FakeChat(desk)
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            client, (sipp_a, caller, a), (sipp_b, dana, b), _ = two_callers(bond, receiver)
+            both = Pair(caller, dana)
+            client.calls.actions.start_ai_assistant(
+                a, assistant={"id": "assistant-desk", "instructions": "You are the shop's agent."},
+                interruption_settings={"enable": False},
+                participants=[{"id": b, "role": "user", "name": "Dana"}])
+            wait_event(receiver, "call.ai_assistant.participant_joined", call_control_id=a)
+            both.say(dana, flite("Hello, this is Dana from the warehouse. The parcel is ready.", str(tmp_path)))
+            said = dana.spoke[-1][1]
+            both.wait(caller.agent_speaking_for(said, 0.5), timeout=30)
+            # A 1 kHz tone from Dana, 0.6 s, while the agent's welcome plays.
+            hum = tone(1000, 8000, 4800, amplitude=6000)
+            begin = both.now()
+            for i in range(0, len(hum), FRAME):
+                both.tick([0] * FRAME, hum[i:i + FRAME])
+            end = both.now()
+            both.wait(caller.agent_spoke_and_stopped(said), timeout=30)
+            client.calls.actions.hangup(b)
+            client.calls.actions.hangup(a)
+            sipp_a.wait()
+            sipp_b.wait()
+    finally:
+        model.close()
+    assert turns(receiver, a, "assistant")[-1]["said"] == WELCOME
+    # The tone window, less the path's delay at each end: the agent's voice and Dana's tone together.
+    heard = caller.samples_heard(begin + 0.1, end)
+    hummed = share_at(heard, 1000, 8000)
+    assert hummed > 0.15, f"the caller did not hear Dana over the agent: {hummed:.2f} of the sound at 1 kHz"
+    # What is not the tone is the agent's voice, still as loud as it speaks.
+    voice = math.sqrt(sum(x * x for x in heard) / len(heard) * (1 - hummed))
+    assert voice > 2 * caller.LOUD, f"the agent went quiet under Dana's sound (rms {voice:.0f} besides the tone)"
 
 
 def test_participants_join_as_the_agent_starts_and_one_who_leaves_lets_the_conversation_go_on(receiver):

@@ -338,8 +338,11 @@ impl Task {
                 Output::Play { id, from } => self.play(id, from).await,
                 // A pause: what waits for synthesis is still wanted if the agent plays on.
                 Output::StopAudio => {
+                    // Both tracks: a party may have joined or left since the audio started.
                     for leg in self.legs().collect::<Vec<_>>() {
-                        let _ = self.service.engine.stop_playback(leg, false, true).await;
+                        for over in [false, true] {
+                            let _ = self.service.engine.stop_playback(leg, over, true).await;
+                        }
                     }
                 }
                 Output::CallTools(calls) => self.call_tools(calls, answers.clone()),

@@ -162,6 +162,13 @@ impl Task {
         self.resampling = None;
     }
 
+    /// Whether the agent's audio goes on top of what the legs hear (the
+    /// overlay track) rather than in place of it: with parties joined, the
+    /// people go on hearing each other while the agent speaks.
+    fn over_the_bridge(&self) -> bool {
+        !self.joined.is_empty()
+    }
+
     pub(super) async fn play(&mut self, id: u64, from: Duration) {
         let Some(audio) = self.audio.get(&id) else { return };
         let skip = (from.as_nanos() * u128::from(self.rate.hz()) / 1_000_000_000) as usize;
@@ -169,6 +176,7 @@ impl Task {
         if samples.is_empty() {
             return;
         }
+        let over = self.over_the_bridge();
         for leg in self.legs().collect::<Vec<_>>() {
             let clip = Clip {
                 id: self.service.next_id(),
@@ -177,7 +185,7 @@ impl Task {
                 plays: Some(1),
                 duck: false,
             };
-            if let Err(e) = self.service.engine.play(leg, clip, false).await {
+            if let Err(e) = self.service.engine.play(leg, clip, over).await {
                 tracing::debug!(call = %self.call.call_control_id, error = %e, "the agent's audio was not played");
             }
         }
