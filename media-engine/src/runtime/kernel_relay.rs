@@ -160,10 +160,14 @@ fn encode(r: &Route) -> [u8; ROUTE] {
     v
 }
 
-/// Every network interface of this host, by name (`/sys/class/net`).
+/// Every network interface of this host, by name (`/sys/class/net`, whose
+/// entries with an `ifindex` are interfaces; `bonding_masters` is not).
 pub fn interfaces() -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/sys/class/net") else { return Vec::new() };
-    dir.filter_map(|entry| entry.ok()?.file_name().into_string().ok()).collect()
+    dir.filter_map(Result::ok)
+        .filter(|entry| entry.path().join("ifindex").exists())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect()
 }
 
 /// The address the relay sends to `to` from, and the interface that reaches
