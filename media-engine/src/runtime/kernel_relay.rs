@@ -79,6 +79,33 @@ impl KernelRelay {
         Ok(relay)
     }
 
+    /// The relay for the runtime: loaded and attached to every interface of
+    /// the host (a packet is routed by the interface it arrives on, whatever
+    /// address the relay's sockets are bound to). `None`, with the reason
+    /// logged, if it cannot load; passthrough then stays in userspace.
+    pub(crate) fn for_runtime() -> Option<Self> {
+        let mut relay = match Self::load() {
+            Ok(relay) => relay,
+            Err(e) => {
+                tracing::warn!(error = %e, "the in-kernel relay cannot run: passthrough stays in userspace");
+                return None;
+            }
+        };
+        let mut attached = Vec::new();
+        for interface in interfaces() {
+            match relay.attach(&interface) {
+                Ok(()) => attached.push(interface),
+                Err(e) => tracing::warn!(error = %e, "the in-kernel relay is not on this interface"),
+            }
+        }
+        if attached.is_empty() {
+            tracing::warn!("the in-kernel relay is on no interface: passthrough stays in userspace");
+            return None;
+        }
+        tracing::info!(interfaces = ?attached, "passthrough bridges are relayed in the kernel");
+        Some(relay)
+    }
+
     /// Relay what arrives on `interface` from now on.
     pub fn attach(&mut self, interface: &str) -> Result<(), String> {
         classifier(&mut self.bpf)?
@@ -185,33 +212,4 @@ pub fn path_to(bind: Ipv4Addr, to: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
     let name = own.iter().find(|i| i.ip() == std::net::IpAddr::V4(source))?.name.clone();
     let index = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex")).ok()?;
     Some((source, index.trim().parse().ok()?))
-}
-
-impl KernelRelay {
-    /// The relay for the runtime: loaded and attached to every interface of
-    /// the host (a packet is routed by the interface it arrives on, whatever
-    /// address the relay's sockets are bound to). `None`, with the reason
-    /// logged, if it cannot load; passthrough then stays in userspace.
-    pub(crate) fn for_runtime() -> Option<Self> {
-        let mut relay = match Self::load() {
-            Ok(relay) => relay,
-            Err(e) => {
-                tracing::warn!(error = %e, "the in-kernel relay cannot run: passthrough stays in userspace");
-                return None;
-            }
-        };
-        let mut attached = Vec::new();
-        for interface in interfaces() {
-            match relay.attach(&interface) {
-                Ok(()) => attached.push(interface),
-                Err(e) => tracing::warn!(error = %e, "the in-kernel relay is not on this interface"),
-            }
-        }
-        if attached.is_empty() {
-            tracing::warn!("the in-kernel relay is on no interface: passthrough stays in userspace");
-            return None;
-        }
-        tracing::info!(interfaces = ?attached, "passthrough bridges are relayed in the kernel");
-        Some(relay)
-    }
 }

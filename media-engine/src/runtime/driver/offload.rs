@@ -30,6 +30,9 @@ pub(super) struct Wanted {
 }
 
 struct Installed {
+    /// The offer the route was made from (its counts are reported against it,
+    /// even once a newer offer replaces it).
+    offload: Offload,
     at: SocketAddrV4,
     route: Route,
     /// What the route had forwarded when last reported.
@@ -39,8 +42,7 @@ struct Installed {
 impl Driver {
     /// The engine offered a direction (or new offsets for one).
     pub(super) fn offload(&mut self, offload: Offload) {
-        let installed = self.offloads.remove(&offload.from).and_then(|old| old.installed);
-        self.offloads.insert(offload.from, Wanted { offload, installed });
+        self.offloads.entry(offload.from).or_insert(Wanted { offload, installed: None }).offload = offload;
         self.route_offload(offload.from);
     }
 
@@ -85,7 +87,8 @@ impl Driver {
     /// Install, replace or remove `from`'s route as the legs' sockets now allow.
     fn route_offload(&mut self, from: LegId) {
         let Some(wanted) = self.offloads.get(&from) else { return };
-        let target = self.route_for(&wanted.offload);
+        let offload = wanted.offload;
+        let target = self.route_for(&offload);
         if target.is_some() && target == wanted.installed.as_ref().map(|i| (i.at, i.route)) {
             return;
         }
@@ -96,7 +99,8 @@ impl Driver {
         match result {
             Ok(()) => {
                 if let Some(wanted) = self.offloads.get_mut(&from) {
-                    wanted.installed = Some(Installed { at, route, reported: RouteCounts::default() });
+                    wanted.installed =
+                        Some(Installed { offload, at, route, reported: RouteCounts::default() });
                 }
                 RuntimeMetrics::add(&self.shared.metrics.offload_routes, 1);
             }
@@ -129,15 +133,14 @@ impl Driver {
 
     /// Give the engine what `from`'s route forwarded since the last report.
     fn report(&mut self, from: LegId, counts: RouteCounts) {
-        let Some(wanted) = self.offloads.get_mut(&from) else { return };
-        let Some(installed) = wanted.installed.as_mut() else { return };
+        let Some(installed) = self.offloads.get_mut(&from).and_then(|w| w.installed.as_mut()) else { return };
         let packets = counts.packets.saturating_sub(installed.reported.packets);
         let bytes = counts.bytes.saturating_sub(installed.reported.bytes);
         installed.reported = counts;
         if packets == 0 {
             return;
         }
-        let offload = wanted.offload;
+        let offload = installed.offload;
         RuntimeMetrics::add(&self.shared.metrics.packets_offloaded, packets);
         let payload = bytes.saturating_sub(packets * HEADERS);
         self.engine.handle_offloaded(now(), &offload, packets, payload, counts.last_sent);
