@@ -21,7 +21,7 @@ from telnyx import Telnyx
 
 from conftest import API_KEY, bond_with, share_at, tone
 from fake_openai import FakeChat, ToolCall
-from test_sip_trunk import events, rtp_caller, trunk_connection, wait_event
+from test_sip_trunk import Sipp, events, rtp_caller, trunk_connection, wait_event
 from test_voice_agent import FRAME, Caller, flite, turns
 
 WELCOME = "Welcome, Dana. I will note that the parcel is ready."
@@ -327,3 +327,48 @@ def test_the_invite_tool_dials_the_target_the_model_named_and_it_joins_on_answer
     new_leg = [e["payload"] for e in events(receiver) if e["event_type"] == "call.initiated"
                and e["payload"]["call_control_id"] == invited["call_control_id"]]
     assert new_leg and new_leg[0]["to"] == "loop:play?file=specialist.wav", new_leg
+
+
+BUSY = "Sorry, the specialist is busy. Can I help you myself?"
+
+
+def test_an_invited_callee_who_refuses_is_told_to_the_model_which_answers_the_caller(receiver, tmp_path):
+    """The model invites "Specialist" through the trunk; the sipp callee there
+    answers 486 Busy Here at once, while the agent is still saying that it
+    rings. The invited call ends `user_busy`, the model is told the
+    invitation was not answered and its answer is spoken to the caller."""
+    def agent(messages):
+        last = messages[-1]
+        said = last["content"] if last["role"] == "user" else ""
+        if last["role"] == "system" and "did not answer" in last["content"]:
+            return BUSY
+        if last["role"] == "tool":
+            return "Let me ring them for you, one moment please."
+        if "specialist" in said.lower():
+            return ToolCall("invite", {"target": "Specialist"})
+        return "Hello."
+
+    model = FakeChat(agent)
+    tools = [{"type": "invite", "invite": {"targets": [{"name": "Specialist", "to": "+15551230000"}]}}]
+    busy = Sipp("uas_status.xml", {"status": 486, "reason": "Busy Here"})
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": busy.port})
+            client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+            sipp, caller, call = answered(bond, receiver, client, [])
+            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-desk", "tools": tools})
+            caller.quiet(0.5)
+            caller.say(flite("Can I talk to a specialist about my refund?", str(tmp_path)))
+            caller.wait(lambda: BUSY in [t["said"] for t in turns(receiver, call, "assistant")], timeout=40)
+            client.calls.actions.hangup(call)
+            sipp.wait()
+    finally:
+        model.close()
+    assert busy.wait()[0] == 0
+    refused = [e["payload"] for e in events(receiver) if e["event_type"] == "call.hangup"
+               and e["payload"]["call_control_id"] != call]
+    assert [r["hangup_cause"] for r in refused] == ["user_busy"], refused
+    told = [m["messages"] for m in model.requests if m["messages"][-1]["role"] == "system"]
+    assert told and told[0][-1]["content"] == "Specialist did not answer the invitation.", told
+    said = [t["said"] for t in turns(receiver, call, "assistant")]
+    assert said[-1] == BUSY and said.count(BUSY) == 1, said

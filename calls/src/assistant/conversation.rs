@@ -73,8 +73,9 @@ pub struct Conversation {
     /// checks on the caller have been made since they last spoke.
     answered_at: Option<Instant>,
     silence_checks: u32,
-    /// Answer once the answer under way ends ([`respond_when_free`](Self::respond_when_free)).
-    respond_next: bool,
+    /// Answer once the answer under way ends, after what happened meanwhile
+    /// ([`tell`](Self::tell)).
+    respond_next: Option<Vec<Message>>,
 }
 
 impl Conversation {
@@ -92,7 +93,7 @@ impl Conversation {
             prepared: false,
             answered_at: None,
             silence_checks: 0,
-            respond_next: false,
+            respond_next: None,
         };
         if let Some(greeting) = greeting.map(str::trim).filter(|g| !g.is_empty()) {
             let mut answer = Answer::new(None, None, None);
@@ -129,9 +130,17 @@ impl Conversation {
     /// Answer as soon as nothing else is: now, or once the answer under way
     /// has played out (an invited party joined while the agent spoke).
     pub fn respond_when_free(&mut self, now: Instant) {
+        self.tell(now, Vec::new());
+    }
+
+    /// Bond tells the agent what happened (an invited call refused): it goes
+    /// into the history after what the agent is saying now, and the agent
+    /// answers once that has played out (at once if it is not speaking).
+    pub fn tell(&mut self, now: Instant, messages: Vec<Message>) {
         if self.answer.is_some() {
-            self.respond_next = true;
+            self.respond_next.get_or_insert_with(Vec::new).extend(messages);
         } else {
+            self.history.extend(messages);
             self.respond_now(now);
         }
     }
@@ -448,8 +457,11 @@ impl Conversation {
                 let answer = self.answer.take();
                 self.finish(answer, now, false);
                 self.answered_at = Some(now).filter(|_| !self.caller.speaking());
-                if std::mem::take(&mut self.respond_next) && !self.caller.speaking() {
-                    self.respond_now(now);
+                if let Some(told) = self.respond_next.take() {
+                    self.history.extend(told);
+                    if !self.caller.speaking() {
+                        self.respond_now(now);
+                    }
                 }
             }
             return;
@@ -494,8 +506,8 @@ impl Conversation {
     }
 
     fn end_caller_turn(&mut self, now: Instant) {
-        // The turn's answer is the one owed.
-        self.respond_next = false;
+        // The turn's answer is the one owed, after what the agent was told.
+        self.history.extend(self.respond_next.take().unwrap_or_default());
         // The runtime takes the answer asked ahead if it asked for these messages.
         self.prepared = false;
         let turn = std::mem::take(&mut self.caller);

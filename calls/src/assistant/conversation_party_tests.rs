@@ -15,6 +15,20 @@ fn asked(outputs: &[Output]) -> Vec<Message> {
         .expect("an Ask")
 }
 
+/// The caller asked for a specialist and, from the instant returned, the
+/// agent says `answer` for 1.5 s.
+fn answering(answer: &str) -> (Conversation, Instant) {
+    let (mut c, t) = greeted(Rules::default());
+    caller_says(&mut c, t, ms(1000), "Can I talk to a specialist?");
+    let (at, _) = turn_ends(&mut c);
+    c.answer_text(at, answer);
+    c.answer_done(at);
+    let (id, _) = synthesized(&drain(&mut c))[0].clone();
+    c.audio_ready(at, id, ms(1500), true);
+    drain(&mut c);
+    (c, at)
+}
+
 #[test]
 fn the_model_is_told_who_joined_and_each_line_names_its_speaker() {
     let (mut c, t) = greeted(Rules::default());
@@ -98,14 +112,7 @@ fn a_skipped_turn_says_nothing_asks_nothing_more_and_keeps_the_call_in_the_histo
 
 #[test]
 fn an_invited_party_joining_mid_answer_is_answered_once_that_answer_has_played() {
-    let (mut c, t) = greeted(Rules::default());
-    caller_says(&mut c, t, ms(1000), "Can I talk to a specialist?");
-    let (at, _) = turn_ends(&mut c);
-    c.answer_text(at, "They will join shortly.");
-    c.answer_done(at);
-    let (id, _) = synthesized(&drain(&mut c))[0].clone();
-    c.audio_ready(at, id, ms(1500), true);
-    drain(&mut c);
+    let (mut c, at) = answering("They will join shortly.");
     c.joined(DANA, "Dana");
     c.respond_when_free(at + ms(500));
     assert!(drain(&mut c).iter().all(|o| !matches!(o, Output::Ask(_))), "not over the agent's own words");
@@ -113,4 +120,25 @@ fn an_invited_party_joining_mid_answer_is_answered_once_that_answer_has_played()
     let messages = asked(&drain(&mut c));
     assert!(messages.iter().any(|m| m.content.starts_with("Dana joined the call.")));
     assert_eq!(messages.last().unwrap(), &Message::new(Role::Assistant, "They will join shortly."));
+}
+
+#[test]
+fn what_the_agent_is_told_mid_answer_follows_its_words_and_is_answered_once_they_have_played() {
+    let (mut c, at) = answering("Let me ring them.");
+    let refused = Message::new(Role::System, "Specialist did not answer the invitation.");
+    c.tell(at + ms(500), vec![refused.clone()]);
+    assert!(drain(&mut c).iter().all(|o| !matches!(o, Output::Ask(_))), "not over the agent's own words");
+    assert!(!c.history().contains(&refused), "not before the words it follows");
+    c.poll(at + ms(1500));
+    let messages = asked(&drain(&mut c));
+    let n = messages.len();
+    assert_eq!(messages[n - 2..], [Message::new(Role::Assistant, "Let me ring them."), refused]);
+}
+
+#[test]
+fn what_the_agent_is_told_while_idle_is_answered_at_once() {
+    let (mut c, t) = greeted(Rules::default());
+    let refused = Message::new(Role::System, "Specialist did not answer the invitation.");
+    c.tell(t + ms(3000), vec![refused.clone()]);
+    assert_eq!(asked(&drain(&mut c)).last(), Some(&refused));
 }

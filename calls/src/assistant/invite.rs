@@ -39,10 +39,16 @@ impl CallService {
         self.live.update(&id, |c| {
             c.pending_join = Some(PendingJoin { host: host.call_control_id.clone(), joining })
         });
-        // A built-in leg is answered as it is dialed, before the join waited for it.
-        if let Some(now) = self.store.get_call(&host.organization_id, &id).await? {
-            if now.answered_at.is_some() {
-                self.start_pending_join(&now).await;
+        // The call may have been answered (a built-in leg is, as it is dialed)
+        // or refused before the join waited for it.
+        let Some(now) = self.store.get_call(&host.organization_id, &id).await? else {
+            return Ok(());
+        };
+        if now.answered_at.is_some() {
+            self.start_pending_join(&now).await;
+        } else if now.ended_at.is_some() {
+            if let Some(pending) = self.live.update(&id, |c| c.pending_join.take()) {
+                self.invite_unanswered(pending).await;
             }
         }
         Ok(())
@@ -77,8 +83,9 @@ impl CallService {
     }
 
     async fn tell_invite_failed(&self, host: &CallId, what: &str) {
-        let messages = vec![Message::new(Role::System, what)];
+        // It may be speaking (the tool's "ringing" answer): it answers once free.
+        let told = Input::Told(vec![Message::new(Role::System, what)]);
         // No agent any more: nobody to tell.
-        let _ = self.tell_assistant(host, Input::Add { messages, respond: true }).await;
+        let _ = self.tell_assistant(host, told).await;
     }
 }

@@ -153,6 +153,9 @@ pub(crate) enum Input {
     EarlyTranscript { ended: Instant, text: String },
     /// `ai_assistant_add_messages`.
     Add { messages: Vec<Message>, respond: bool },
+    /// Bond tells the agent what happened (an invited call was not answered):
+    /// into its history, and answered as soon as it is not speaking.
+    Told(Vec<Message>),
     /// `ai_assistant_stop`.
     Stop,
     /// A call leg joined the conversation (`ai_assistant_join`) as the party it is sent with.

@@ -219,6 +219,7 @@ impl Task {
                     self.conversation.respond_now(monotonic());
                 }
             }
+            Input::Told(messages) => self.conversation.tell(monotonic(), messages),
             Input::Stop | Input::Joined(_) | Input::Left => {}
         }
     }
