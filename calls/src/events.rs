@@ -92,6 +92,7 @@ impl CallService {
                             tracing::error!(%call, error = %e, "could not record a machine detection result");
                         }
                     }
+                    self.invite_screened(&call, &event).await;
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

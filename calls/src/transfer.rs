@@ -94,16 +94,18 @@ impl CallService {
     /// `transfer`: dial `to` for an answered `call`, bridged with it on answer.
     pub async fn transfer(&self, call: &CallRecord, transfer: Transfer) -> Result<(), CallError> {
         self.answered_leg(call, "a transfer").await?;
-        self.dial_linked(call, transfer, true).await.map(drop)
+        self.dial_linked(call, transfer, true, None).await.map(drop)
     }
 
     /// Dial `transfer`'s target for `call`, sharing its session and
-    /// cancelled if it ends first; bridged with it on answer if asked.
+    /// cancelled if it ends first; bridged with it on answer if asked, and
+    /// screened by `amd` if given.
     pub(super) async fn dial_linked(
         &self,
         call: &CallRecord,
         transfer: Transfer,
         bridge_on_answer: bool,
+        amd: Option<crate::amd::AmdRequest>,
     ) -> Result<CallRecord, CallError> {
         let connection = self.store.get_connection(&call.organization_id, &call.connection_id).await?;
         let connection = connection.filter(|c| c.active).ok_or_else(|| {
@@ -119,7 +121,7 @@ impl CallService {
             webhook_failover_url: transfer.webhook_failover_url,
             time_limit_secs: transfer.time_limit_secs,
             timeout_secs: transfer.timeout_secs,
-            amd: None,
+            amd,
             link: Some(Link {
                 call: call.call_control_id.clone(),
                 call_session_id: call.call_session_id.clone(),

@@ -331,39 +331,62 @@ def test_the_invite_tool_dials_the_target_the_model_named_and_it_joins_on_answer
 
 BUSY = "Sorry, the specialist is busy. Can I help you myself?"
 
+SCREENED_WELCOME = "Welcome, specialist. The caller asks about a refund."
+
+
+def inviting_agent(failed, reply):
+    """The scripted model: invites Specialist when the caller asks for one,
+    says `reply` when Bond's note says the invitation `failed` (a phrase of
+    it), and welcomes the specialist once they joined."""
+    def agent(messages):
+        last = messages[-1]
+        said = last["content"] if last["role"] == "user" else ""
+        if last["role"] == "system" and failed in last["content"]:
+            return reply
+        joined = any("Specialist joined" in m["content"] for m in messages if m["role"] == "system")
+        if joined and not any(m.get("content") == SCREENED_WELCOME for m in messages):
+            return SCREENED_WELCOME
+        if last["role"] == "tool":
+            return "Let me ring them for you, one moment please."
+        if "specialist" in said.lower():
+            return ToolCall("invite", {"target": "Specialist"})
+        return "Hello."
+    return agent
+
+
+def ask_for_the_specialist(receiver, tmp_path, model, tools, until, trunk=None, specialist=None):
+    """A sipp caller on a trunk (`trunk`: where it sends calls out) asks the
+    agent (`model`, offered `tools`) for a specialist and listens until the
+    agent has said `until`, then hangs up; `specialist` is the audio of
+    `specialist.wav` in Bond's data directory. Returns the caller's call id."""
+    try:
+        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
+            if specialist:
+                write_wav(f"{bond.data_dir}/specialist.wav", specialist)
+            trunk_connection(bond, receiver, **({"trunk": trunk} if trunk else {}))
+            client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
+            sipp, caller, call = answered(bond, receiver, client, [])
+            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-desk", "tools": tools})
+            caller.quiet(0.5)
+            caller.say(flite("Can I talk to a specialist about my refund?", str(tmp_path)))
+            caller.wait(lambda: until in [t["said"] for t in turns(receiver, call, "assistant")], timeout=40)
+            client.calls.actions.hangup(call)
+            sipp.wait()
+    finally:
+        model.close()
+    return call
+
 
 def test_an_invited_callee_who_refuses_is_told_to_the_model_which_answers_the_caller(receiver, tmp_path):
     """The model invites "Specialist" through the trunk; the sipp callee there
     answers 486 Busy Here at once, while the agent is still saying that it
     rings. The invited call ends `user_busy`, the model is told the
     invitation was not answered and its answer is spoken to the caller."""
-    def agent(messages):
-        last = messages[-1]
-        said = last["content"] if last["role"] == "user" else ""
-        if last["role"] == "system" and "did not answer" in last["content"]:
-            return BUSY
-        if last["role"] == "tool":
-            return "Let me ring them for you, one moment please."
-        if "specialist" in said.lower():
-            return ToolCall("invite", {"target": "Specialist"})
-        return "Hello."
-
-    model = FakeChat(agent)
+    model = FakeChat(inviting_agent("did not answer", BUSY))
     tools = [{"type": "invite", "invite": {"targets": [{"name": "Specialist", "to": "+15551230000"}]}}]
     busy = Sipp("uas_status.xml", {"status": 486, "reason": "Busy Here"})
-    try:
-        with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
-            trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": busy.port})
-            client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
-            sipp, caller, call = answered(bond, receiver, client, [])
-            client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-desk", "tools": tools})
-            caller.quiet(0.5)
-            caller.say(flite("Can I talk to a specialist about my refund?", str(tmp_path)))
-            caller.wait(lambda: BUSY in [t["said"] for t in turns(receiver, call, "assistant")], timeout=40)
-            client.calls.actions.hangup(call)
-            sipp.wait()
-    finally:
-        model.close()
+    call = ask_for_the_specialist(receiver, tmp_path, model, tools, BUSY,
+                                  trunk={"host": "127.0.0.1", "port": busy.port})
     assert busy.wait()[0] == 0
     refused = [e["payload"] for e in events(receiver) if e["event_type"] == "call.hangup"
                and e["payload"]["call_control_id"] != call]
@@ -372,3 +395,44 @@ def test_an_invited_callee_who_refuses_is_told_to_the_model_which_answers_the_ca
     assert told and told[0][-1]["content"] == "Specialist did not answer the invitation.", told
     said = [t["said"] for t in turns(receiver, call, "assistant")]
     assert said[-1] == BUSY and said.count(BUSY) == 1, said
+
+
+NOT_AVAILABLE = "The specialist is not available, so I will help you myself."
+
+
+@pytest.mark.parametrize("answers", ["voicemail", "person"])
+def test_a_screened_invite_joins_a_person_and_stops_at_a_voicemail(receiver, tmp_path, answers):
+    """The invite tool with `voicemail_detection` (premium, `stop_transfer`):
+    the invited call is screened by Bond's answering-machine detection. A
+    voicemail greeting ending in a beep is hung up on and the model is told,
+    so the agent answers the caller itself; a person's short "Hello?" joins
+    the conversation, and the agent welcomes them."""
+    model = FakeChat(inviting_agent("a voicemail did", NOT_AVAILABLE))
+    detection = {"detection_mode": "premium", "on_voicemail_detected": {"action": "stop_transfer"}}
+    target = {"name": "Specialist", "to": "loop:play?file=specialist.wav"}
+    tools = [{"type": "invite", "invite": {"targets": [target], "voicemail_detection": detection}}]
+    if answers == "voicemail":
+        greeting = "Hi, you have reached the refunds desk at Parcel Post. Nobody can take your call right now, " \
+                   "so please leave your name and number after the tone."
+        audio = flite(greeting, str(tmp_path)) + [0] * 2400 + tone(1000, 8000, 4000) + [0] * 80000
+        said_last = NOT_AVAILABLE
+    else:
+        audio = flite("Hello?", str(tmp_path)) + [0] * 96000 + flite("This is the refunds specialist.", str(tmp_path))
+        said_last = SCREENED_WELCOME
+    call = ask_for_the_specialist(receiver, tmp_path, model, tools, said_last, specialist=audio + [0] * 4000)
+    invited = [e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.initiated"
+               and e["payload"]["call_control_id"] != call]
+    assert len(invited) == 1, invited
+    verdicts = [e["payload"]["result"] for e in events(receiver)
+                if e["event_type"] == "call.machine.premium.detection.ended"
+                and e["payload"]["call_control_id"] == invited[0]]
+    joined = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.participant_joined"]
+    hangups = [e["payload"] for e in events(receiver) if e["event_type"] == "call.hangup"
+               and e["payload"]["call_control_id"] == invited[0]]
+    if answers == "voicemail":
+        assert verdicts == ["machine"], verdicts
+        assert joined == [], "a voicemail never joins the conversation"
+        assert hangups and hangups[0]["hangup_source"] == "caller", hangups
+    else:
+        assert verdicts == ["human_residence"], verdicts
+        assert [j["participant"]["name"] for j in joined] == ["Specialist"], joined

@@ -40,19 +40,26 @@ pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
                 Tool::SkipTurn { description: description.to_owned() }
             }
             Some("transfer") => {
-                Tool::Transfer(Box::new(targets(&value["transfer"], "transfer", &format!("{at}/transfer"))?))
-            }
-            Some("invite") => {
-                let invite = &value["invite"];
-                if !invite["voicemail_detection"].is_null() {
-                    let detail = "An invite's voicemail_detection is not available in Bond yet.";
+                let transfer = &value["transfer"];
+                let detection = &transfer["voicemail_detection"];
+                if voicemail_detection(detection, &format!("{at}/transfer/voicemail_detection"))? {
+                    let detail =
+                        "A transfer's voicemail_detection is not available in Bond yet (an invite's is).";
                     return Err(CallError::invalid(
                         "10015",
                         detail,
-                        format!("{at}/invite/voicemail_detection"),
+                        format!("{at}/transfer/voicemail_detection"),
                     ));
                 }
-                Tool::Invite(Box::new(targets(invite, "invite", &format!("{at}/invite"))?))
+                Tool::Transfer(Box::new(targets(transfer, "transfer", &format!("{at}/transfer"))?))
+            }
+            Some("invite") => {
+                let invite = &value["invite"];
+                let mut tool = targets(invite, "invite", &format!("{at}/invite"))?;
+                let detection = &invite["voicemail_detection"];
+                tool.screen_voicemail =
+                    voicemail_detection(detection, &format!("{at}/invite/voicemail_detection"))?;
+                Tool::Invite(Box::new(tool))
             }
             Some(other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff")) => {
                 let detail = format!("The {other} tool is not available in Bond yet.");
@@ -167,7 +174,41 @@ fn targets(spec: &Value, kind: &str, at: &str) -> Result<TransferTool, CallError
         }
         targets.push((name.to_owned(), checked));
     }
-    Ok(TransferTool { targets })
+    Ok(TransferTool { targets, screen_voicemail: false })
+}
+
+/// Telnyx's `voicemail_detection` of a target (`detection_mode`,
+/// `on_voicemail_detected`): whether a voicemail that answers stops the
+/// invitation (`premium`, `stop_transfer`). Leaving a message is refused
+/// (10015): Bond does not speak into the invited call yet.
+fn voicemail_detection(value: &Value, at: &str) -> Result<bool, CallError> {
+    if value.is_null() {
+        return Ok(false);
+    }
+    let screen = match value["detection_mode"].as_str() {
+        None | Some("disabled") => false,
+        Some("premium") => true,
+        Some(_) => {
+            return Err(invalid(
+                "detection_mode must be disabled or premium",
+                &format!("{at}/detection_mode"),
+            ))
+        }
+    };
+    let action = &value["on_voicemail_detected"]["action"];
+    match action.as_str() {
+        _ if action.is_null() => Ok(screen),
+        Some("stop_transfer") => Ok(screen),
+        Some("leave_message_and_stop_transfer") => Err(CallError::invalid(
+            "10015",
+            "Leaving a message on a voicemail is not available in Bond yet.",
+            format!("{at}/on_voicemail_detected/action"),
+        )),
+        _ => Err(invalid(
+            "on_voicemail_detected.action must be stop_transfer or leave_message_and_stop_transfer",
+            &format!("{at}/on_voicemail_detected/action"),
+        )),
+    }
 }
 
 /// `[{name, value}]`, each a valid HTTP header.
@@ -229,11 +270,31 @@ mod tests {
             invite.definition()["function"]["parameters"]["properties"]["target"]["enum"],
             json!(["Specialist"])
         );
-        let detect = json!({"type": "invite", "invite": {"targets": [{"to": "loop:echo"}], "voicemail_detection": {}}});
-        let Err(CallError::Invalid { code: "10015", pointer, .. }) = super::tools(&[detect]) else {
+        let detect = |detection: Value| {
+            super::tools(&[
+                json!({"type": "invite", "invite": {"targets": [{"to": "loop:echo"}], "voicemail_detection": detection}}),
+            ])
+        };
+        let screened = |tools: Vec<Tool>| matches!(&tools[0], Tool::Invite(t) if t.screen_voicemail);
+        assert!(screened(detect(json!({"detection_mode": "premium"})).unwrap()));
+        let stop = json!({"detection_mode": "premium", "on_voicemail_detected": {"action": "stop_transfer"}});
+        assert!(screened(detect(stop).unwrap()));
+        assert!(!screened(detect(json!({"detection_mode": "disabled"})).unwrap()));
+        let leave = json!({"detection_mode": "premium", "on_voicemail_detected": {"action": "leave_message_and_stop_transfer"}});
+        let Err(CallError::Invalid { code: "10015", pointer, .. }) = detect(leave) else { panic!() };
+        assert_eq!(pointer, "/assistant/tools/0/invite/voicemail_detection/on_voicemail_detected/action");
+        let Err(CallError::Invalid { code: "10002", pointer, .. }) =
+            detect(json!({"detection_mode": "psychic"}))
+        else {
             panic!()
         };
-        assert_eq!(pointer, "/assistant/tools/0/invite/voicemail_detection");
+        assert_eq!(pointer, "/assistant/tools/0/invite/voicemail_detection/detection_mode");
+        let transfer = json!({"type": "transfer", "transfer": {"targets": [{"to": "loop:echo"}],
+            "voicemail_detection": {"detection_mode": "premium"}}});
+        let Err(CallError::Invalid { code: "10015", pointer, .. }) = super::tools(&[transfer]) else {
+            panic!()
+        };
+        assert_eq!(pointer, "/assistant/tools/0/transfer/voicemail_detection");
         let skip = super::tools(&[json!({"type": "skip_turn", "skip_turn": {}})]).unwrap();
         assert_eq!(skip[0].definition()["function"]["name"], "skip_turn");
         assert!(skip[0].definition()["function"]["description"].as_str().unwrap().contains("each other"));

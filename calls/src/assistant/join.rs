@@ -65,7 +65,12 @@ pub(crate) struct Participant {
 #[derive(Debug)]
 pub(crate) struct PendingJoin {
     pub host: CallId,
+    /// The host's tenant, and the invited call's.
+    pub organization_id: String,
     pub joining: Joining,
+    /// It joins once answering-machine detection says a person answered
+    /// (`None`: on answer); `Some(true)` once it has answered.
+    pub screened: Option<bool>,
 }
 
 impl Participant {

@@ -384,7 +384,9 @@ impl Task {
                     // Only a transfer to a target it does not have gets here (one it
                     // has ends the agent, `last_for`): the model may pick again.
                     (Some(Tool::Invite(invite)), _) => match invite.pick_named(&call.arguments) {
-                        Ok((name, target)) => service.invite(&host, name, target).await,
+                        Ok((name, target)) => {
+                            service.invite(&host, name, target, invite.screen_voicemail).await
+                        }
                         Err(why) => Outcome::error(&why),
                     },
                     // Called beside other tools: the model is asked again after them.

@@ -49,6 +49,10 @@ pub enum Tool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransferTool {
     pub targets: Vec<(String, crate::transfer::Transfer)>,
+    /// An invited call is screened (premium answering-machine detection) and
+    /// a voicemail that answers it stops the invitation (Telnyx's
+    /// `voicemail_detection`, `stop_transfer`).
+    pub screen_voicemail: bool,
 }
 
 impl TransferTool {
