@@ -52,15 +52,23 @@ pub struct AmdRequest {
     pub config: AmdConfig,
 }
 
+impl AmdRequest {
+    /// `mode` with no `answering_machine_detection_config`.
+    pub fn defaults(mode: AmdMode) -> Self {
+        let mut c = AmdConfig { watch: mode.watch(), ..AmdConfig::default() };
+        if mode == AmdMode::DetectWords {
+            c.greeting_total_analysis_time_millis = c.greeting_total_analysis_time_millis.max(30_000);
+        }
+        Self { mode, config: c }
+    }
+}
+
 /// Build a request from the mode and the (optional) config object. Errors name the bad field.
 pub fn request(mode: &str, config: Option<&Value>) -> Result<Option<AmdRequest>, (String, String)> {
     let Some(mode) = AmdMode::parse(mode).map_err(|e| (e, "/answering_machine_detection".to_owned()))? else {
         return Ok(None);
     };
-    let mut c = AmdConfig { watch: mode.watch(), ..AmdConfig::default() };
-    if mode == AmdMode::DetectWords {
-        c.greeting_total_analysis_time_millis = c.greeting_total_analysis_time_millis.max(30_000);
-    }
+    let mut c = AmdRequest::defaults(mode).config;
     let pointer = |key: &str| format!("/answering_machine_detection_config/{key}");
     let fields = match config {
         None | Some(Value::Null) => return Ok(Some(AmdRequest { mode, config: c })),

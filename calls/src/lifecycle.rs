@@ -205,12 +205,12 @@ impl CallService {
             self.store.set_bridged(&mut tx, partner, None).await?;
         }
         // Its stream and speech tasks forget theirs as they wind down.
-        let invited = self.live.update(call_control_id, |c| {
+        let (invited, dropping) = self.live.update(call_control_id, |c| {
             c.amd_mode = None;
             c.pending_amd = None;
             c.pending_stream = None;
             c.supervising = None;
-            c.pending_join.take()
+            (c.pending_join.take(), c.voicemail_drop.take())
         });
         self.telnyx.release(call_control_id, true);
         self.release_sip(call_control_id);
@@ -220,6 +220,9 @@ impl CallService {
         self.referral_ended(call_control_id, ending, call.answered_at.is_some()).await;
         if let Some(invited) = invited {
             self.invite_unanswered(invited).await;
+        }
+        if let Some(dropping) = dropping {
+            self.voicemail_hung_up(dropping).await;
         }
         Ok(())
     }

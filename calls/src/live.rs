@@ -41,6 +41,8 @@ pub(crate) struct LiveCall {
     pub joined: Option<super::assistant::Joined>,
     /// An agent invited the call (ringing): it joins the agent's conversation on answer.
     pub pending_join: Option<super::assistant::PendingJoin>,
+    /// A message being left on the voicemail that answered the call (an invite's).
+    pub voicemail_drop: Option<super::assistant::VoicemailDrop>,
 }
 
 /// What a supervisor's call supervises.
@@ -63,6 +65,7 @@ impl LiveCall {
             assistant,
             joined,
             pending_join,
+            voicemail_drop,
         } = self;
         amd_mode.is_none()
             && pending_amd.is_none()
@@ -74,6 +77,7 @@ impl LiveCall {
             && assistant.is_none()
             && joined.is_none()
             && pending_join.is_none()
+            && voicemail_drop.is_none()
     }
 }
 

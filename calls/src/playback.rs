@@ -253,7 +253,9 @@ impl CallService {
         };
         let Some(playing) = playing else {
             if end.is_some() {
-                self.gather_prompt_ended(id).await; // not the application's clip: a gather's prompt?
+                // Not the application's clip: a gather's prompt, or a message left on a voicemail?
+                self.gather_prompt_ended(id).await;
+                self.voicemail_message_ended(id).await;
             }
             return;
         };

@@ -10,6 +10,7 @@ the agent's answer is heard by both, and Dana hanging up ends the
 conversation.
 """
 
+import datetime
 import math
 import struct
 import time
@@ -400,18 +401,22 @@ def test_an_invited_callee_who_refuses_is_told_to_the_model_which_answers_the_ca
 NOT_AVAILABLE = "The specialist is not available, so I will help you myself."
 
 
-@pytest.mark.parametrize("answers", ["voicemail", "person"])
+@pytest.mark.parametrize("answers", ["voicemail", "voicemail-message", "person"])
 def test_a_screened_invite_joins_a_person_and_stops_at_a_voicemail(receiver, tmp_path, answers):
-    """The invite tool with `voicemail_detection` (premium, `stop_transfer`):
-    the invited call is screened by Bond's answering-machine detection. A
-    voicemail greeting ending in a beep is hung up on and the model is told,
-    so the agent answers the caller itself; a person's short "Hello?" joins
-    the conversation, and the agent welcomes them."""
+    """The invite tool with `voicemail_detection` (premium): the invited call
+    is screened by Bond's answering-machine detection. A voicemail greeting
+    ending in a beep is hung up on (`stop_transfer`), or first hears the
+    message once its greeting ends (`leave_message_and_stop_transfer`), and
+    the model is told, so the agent answers the caller itself; a person's
+    short "Hello?" joins the conversation, and the agent welcomes them."""
     model = FakeChat(inviting_agent("a voicemail did", NOT_AVAILABLE))
     detection = {"detection_mode": "premium", "on_voicemail_detected": {"action": "stop_transfer"}}
+    if answers == "voicemail-message":
+        message = {"type": "message", "message": "Please call the caller back about their refund today."}
+        detection["on_voicemail_detected"] = {"action": "leave_message_and_stop_transfer", "voicemail_message": message}
     target = {"name": "Specialist", "to": "loop:play?file=specialist.wav"}
     tools = [{"type": "invite", "invite": {"targets": [target], "voicemail_detection": detection}}]
-    if answers == "voicemail":
+    if answers.startswith("voicemail"):
         greeting = "Hi, you have reached the refunds desk at Parcel Post. Nobody can take your call right now, " \
                    "so please leave your name and number after the tone."
         audio = flite(greeting, str(tmp_path)) + [0] * 2400 + tone(1000, 8000, 4000) + [0] * 80000
@@ -423,16 +428,30 @@ def test_a_screened_invite_joins_a_person_and_stops_at_a_voicemail(receiver, tmp
     invited = [e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.initiated"
                and e["payload"]["call_control_id"] != call]
     assert len(invited) == 1, invited
-    verdicts = [e["payload"]["result"] for e in events(receiver)
-                if e["event_type"] == "call.machine.premium.detection.ended"
-                and e["payload"]["call_control_id"] == invited[0]]
+    screening = [e for e in events(receiver) if e["event_type"].startswith("call.machine.premium.")
+                 and e["payload"]["call_control_id"] == invited[0]]
+    verdicts = [e["payload"]["result"] for e in screening if e["event_type"].endswith("detection.ended")]
     joined = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.participant_joined"]
-    hangups = [e["payload"] for e in events(receiver) if e["event_type"] == "call.hangup"
+    hangups = [e for e in events(receiver) if e["event_type"] == "call.hangup"
                and e["payload"]["call_control_id"] == invited[0]]
-    if answers == "voicemail":
-        assert verdicts == ["machine"], verdicts
-        assert joined == [], "a voicemail never joins the conversation"
-        assert hangups and hangups[0]["hangup_source"] == "caller", hangups
-    else:
+    told = [m["messages"][-1]["content"] for m in model.requests if m["messages"][-1]["role"] == "system"]
+    if answers == "person":
         assert verdicts == ["human_residence"], verdicts
         assert [j["participant"]["name"] for j in joined] == ["Specialist"], joined
+        return
+    assert verdicts == ["machine"], verdicts
+    assert joined == [], "a voicemail never joins the conversation"
+    assert hangups and hangups[0]["payload"]["hangup_source"] == "caller", hangups
+    if answers == "voicemail":
+        assert told == ["Specialist did not answer: a voicemail did, so the invitation was stopped."], told
+        return
+    assert told == ["Specialist did not answer: a voicemail did, and your message was left on it."], told
+    greeting_ended = [e for e in screening if e["event_type"].endswith("greeting.ended")]
+    assert greeting_ended and greeting_ended[0]["payload"]["result"] == "beep_detected", screening
+    # The message (about 3 s of speech) played between the beep and the hangup.
+    spoken = iso_seconds(hangups[0]["occurred_at"]) - iso_seconds(greeting_ended[0]["occurred_at"])
+    assert spoken > 2.0, spoken
+
+
+def iso_seconds(stamp):
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

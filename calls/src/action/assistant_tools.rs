@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::assistant::{AiGather, Tool, TransferTool, Webhook};
+use crate::assistant::{AiGather, OnVoicemail, Tool, TransferTool, Webhook};
 use crate::error::CallError;
 
 /// The most tools one agent is offered.
@@ -42,7 +42,7 @@ pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
             Some("transfer") => {
                 let transfer = &value["transfer"];
                 let detection = &transfer["voicemail_detection"];
-                if voicemail_detection(detection, &format!("{at}/transfer/voicemail_detection"))? {
+                if voicemail_detection(detection, &format!("{at}/transfer/voicemail_detection"))?.is_some() {
                     let detail =
                         "A transfer's voicemail_detection is not available in Bond yet (an invite's is).";
                     return Err(CallError::invalid(
@@ -57,8 +57,7 @@ pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
                 let invite = &value["invite"];
                 let mut tool = targets(invite, "invite", &format!("{at}/invite"))?;
                 let detection = &invite["voicemail_detection"];
-                tool.screen_voicemail =
-                    voicemail_detection(detection, &format!("{at}/invite/voicemail_detection"))?;
+                tool.voicemail = voicemail_detection(detection, &format!("{at}/invite/voicemail_detection"))?;
                 Tool::Invite(Box::new(tool))
             }
             Some(other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff")) => {
@@ -174,16 +173,15 @@ fn targets(spec: &Value, kind: &str, at: &str) -> Result<TransferTool, CallError
         }
         targets.push((name.to_owned(), checked));
     }
-    Ok(TransferTool { targets, screen_voicemail: false })
+    Ok(TransferTool { targets, voicemail: None })
 }
 
 /// Telnyx's `voicemail_detection` of a target (`detection_mode`,
-/// `on_voicemail_detected`): whether a voicemail that answers stops the
-/// invitation (`premium`, `stop_transfer`). Leaving a message is refused
-/// (10015): Bond does not speak into the invited call yet.
-fn voicemail_detection(value: &Value, at: &str) -> Result<bool, CallError> {
+/// `on_voicemail_detected`): what a voicemail that answers gets, when the
+/// call is screened (`premium`).
+fn voicemail_detection(value: &Value, at: &str) -> Result<Option<OnVoicemail>, CallError> {
     if value.is_null() {
-        return Ok(false);
+        return Ok(None);
     }
     let screen = match value["detection_mode"].as_str() {
         None | Some("disabled") => false,
@@ -195,20 +193,44 @@ fn voicemail_detection(value: &Value, at: &str) -> Result<bool, CallError> {
             ))
         }
     };
-    let action = &value["on_voicemail_detected"]["action"];
-    match action.as_str() {
-        _ if action.is_null() => Ok(screen),
-        Some("stop_transfer") => Ok(screen),
-        Some("leave_message_and_stop_transfer") => Err(CallError::invalid(
-            "10015",
-            "Leaving a message on a voicemail is not available in Bond yet.",
-            format!("{at}/on_voicemail_detected/action"),
-        )),
-        _ => Err(invalid(
-            "on_voicemail_detected.action must be stop_transfer or leave_message_and_stop_transfer",
-            &format!("{at}/on_voicemail_detected/action"),
-        )),
+    let on = &value["on_voicemail_detected"];
+    let action = match on["action"].as_str() {
+        _ if on["action"].is_null() => OnVoicemail::Stop,
+        Some("stop_transfer") => OnVoicemail::Stop,
+        Some("leave_message_and_stop_transfer") => OnVoicemail::LeaveMessage(voicemail_message(
+            &on["voicemail_message"],
+            &format!("{at}/on_voicemail_detected/voicemail_message"),
+        )?),
+        _ => {
+            return Err(invalid(
+                "on_voicemail_detected.action must be stop_transfer or leave_message_and_stop_transfer",
+                &format!("{at}/on_voicemail_detected/action"),
+            ))
+        }
+    };
+    Ok(screen.then_some(action))
+}
+
+/// `voicemail_message` of `leave_message_and_stop_transfer`: the text to
+/// speak (`type: message`). The warm transfer's instructions are refused
+/// (10015): Bond's transfer tool has none.
+fn voicemail_message(value: &Value, at: &str) -> Result<String, CallError> {
+    match value["type"].as_str() {
+        None | Some("message") => {}
+        Some("warm_transfer_instructions") => {
+            let detail = "A voicemail message from warm transfer instructions is not available in Bond yet.";
+            return Err(CallError::invalid("10015", detail, format!("{at}/type")));
+        }
+        Some(_) => {
+            return Err(invalid("type must be message or warm_transfer_instructions", &format!("{at}/type")))
+        }
     }
+    value["message"]
+        .as_str()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| invalid("leaving a message needs its message", &format!("{at}/message")))
 }
 
 /// `[{name, value}]`, each a valid HTTP header.
@@ -275,14 +297,31 @@ mod tests {
                 json!({"type": "invite", "invite": {"targets": [{"to": "loop:echo"}], "voicemail_detection": detection}}),
             ])
         };
-        let screened = |tools: Vec<Tool>| matches!(&tools[0], Tool::Invite(t) if t.screen_voicemail);
+        let screened = |tools: Vec<Tool>| matches!(&tools[0], Tool::Invite(t) if t.voicemail.is_some());
         assert!(screened(detect(json!({"detection_mode": "premium"})).unwrap()));
         let stop = json!({"detection_mode": "premium", "on_voicemail_detected": {"action": "stop_transfer"}});
         assert!(screened(detect(stop).unwrap()));
         assert!(!screened(detect(json!({"detection_mode": "disabled"})).unwrap()));
-        let leave = json!({"detection_mode": "premium", "on_voicemail_detected": {"action": "leave_message_and_stop_transfer"}});
-        let Err(CallError::Invalid { code: "10015", pointer, .. }) = detect(leave) else { panic!() };
-        assert_eq!(pointer, "/assistant/tools/0/invite/voicemail_detection/on_voicemail_detected/action");
+        let leave = |message: Value| {
+            let on = json!({"action": "leave_message_and_stop_transfer", "voicemail_message": message});
+            detect(json!({"detection_mode": "premium", "on_voicemail_detected": on}))
+        };
+        let Tool::Invite(left) = &leave(json!({"type": "message", "message": "Call us back."})).unwrap()[0]
+        else {
+            panic!()
+        };
+        assert_eq!(left.voicemail, Some(OnVoicemail::LeaveMessage("Call us back.".into())));
+        let at = "/assistant/tools/0/invite/voicemail_detection/on_voicemail_detected/voicemail_message";
+        let Err(CallError::Invalid { code: "10002", pointer, .. }) = leave(json!({"type": "message"})) else {
+            panic!()
+        };
+        assert_eq!(pointer, format!("{at}/message"));
+        let Err(CallError::Invalid { code: "10015", pointer, .. }) =
+            leave(json!({"type": "warm_transfer_instructions"}))
+        else {
+            panic!()
+        };
+        assert_eq!(pointer, format!("{at}/type"));
         let Err(CallError::Invalid { code: "10002", pointer, .. }) =
             detect(json!({"detection_mode": "psychic"}))
         else {

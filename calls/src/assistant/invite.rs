@@ -6,15 +6,21 @@
 //! on; when it does not answer, the model is told so and answers. With
 //! `voicemail_detection`, the answered call is screened first (premium
 //! answering-machine detection): a person (or a verdict short of a machine:
-//! when unsure, a person) joins; a voicemail is hung up on, and the model is
-//! told.
+//! when unsure, a person) joins; a voicemail is hung up on, at once or once
+//! a message was spoken after its greeting, and the model is told.
 
-use bond_media_engine::amd::{AmdConfig, AmdEvent, Verdict};
+use std::sync::Arc;
+
+use bond_codecs::resample::resample_clip;
+use bond_media_engine::amd::{AmdEvent, Verdict};
+use bond_media_engine::leg::Clip;
+use bond_speech::tts::TTS_RATE;
 use bond_store::{CallId, CallRecord};
 use serde_json::json;
 
-use super::join::{Joining, OnHangup, PendingJoin};
+use super::join::{Joining, OnHangup, PendingJoin, Screen, VoicemailDrop};
 use super::tools::Outcome;
+use super::OnVoicemail;
 use super::{Input, Message, Role};
 use crate::amd::{AmdMode, AmdRequest};
 use crate::error::CallError;
@@ -30,9 +36,9 @@ impl CallService {
         host: &CallRecord,
         name: &str,
         target: &Transfer,
-        screen: bool,
+        voicemail: Option<OnVoicemail>,
     ) -> Outcome {
-        match self.dial_invited(host, name, target, screen).await {
+        match self.dial_invited(host, name, target, voicemail).await {
             Ok(()) => Outcome {
                 content: json!({ "invited": name, "status": "ringing" }).to_string(),
                 ..Outcome::done()
@@ -46,9 +52,10 @@ impl CallService {
         host: &CallRecord,
         name: &str,
         target: &Transfer,
-        screen: bool,
+        voicemail: Option<OnVoicemail>,
     ) -> Result<(), CallError> {
-        let amd = screen.then(|| AmdRequest { mode: AmdMode::Premium, config: AmdConfig::default() });
+        let screen = voicemail.map(|on_voicemail| Screen { answered: false, on_voicemail });
+        let amd = screen.as_ref().map(|_| AmdRequest::defaults(AmdMode::Premium));
         let dialed = self.dial_linked(host, target.clone(), false, amd).await?;
         let id = dialed.call_control_id;
         let joining = Joining {
@@ -57,12 +64,11 @@ impl CallService {
             on_hangup: OnHangup::ContinueConversation,
         };
         self.live.update(&id, |c| {
-            let screened = screen.then_some(false);
             c.pending_join = Some(PendingJoin {
                 host: host.call_control_id.clone(),
                 organization_id: host.organization_id.clone(),
                 joining,
-                screened,
+                screened: screen,
             })
         });
         // The call may have been answered (a built-in leg is, as it is dialed)
@@ -84,8 +90,8 @@ impl CallService {
     /// conversation, or waits for the screening's verdict.
     pub(crate) async fn start_pending_join(&self, call: &CallRecord) {
         let pending = self.live.update(&call.call_control_id, |c| match &mut c.pending_join {
-            Some(PendingJoin { screened: Some(answered), .. }) => {
-                *answered = true;
+            Some(PendingJoin { screened: Some(screen), .. }) => {
+                screen.answered = true;
                 None
             }
             _ => c.pending_join.take(),
@@ -95,20 +101,34 @@ impl CallService {
         }
     }
 
-    /// The screening of an invited call reached a verdict: a machine's call
-    /// is hung up and the model told; anything else joins.
+    /// What the screening of an invited call found: at its verdict, a
+    /// machine's call is hung up (or a message left first) and the model
+    /// told, and anything else joins; at the end of a voicemail's greeting,
+    /// the message is spoken.
     pub(crate) async fn invite_screened(&self, call: &CallId, event: &AmdEvent) {
-        let AmdEvent::Detection { verdict, .. } = event else { return };
+        let verdict = match event {
+            AmdEvent::Detection { verdict, .. } => verdict,
+            AmdEvent::GreetingEnded { .. } => return self.leave_message(call).await,
+        };
         let screened = |c: &mut crate::live::LiveCall| match &c.pending_join {
-            Some(PendingJoin { screened: Some(true), .. }) => c.pending_join.take(),
+            Some(PendingJoin { screened: Some(Screen { answered: true, .. }), .. }) => c.pending_join.take(),
             _ => None,
         };
         let Some(pending) = self.live.update(call, screened) else { return };
         if matches!(verdict, Verdict::Machine | Verdict::Fax) {
             let name = pending.joining.name.unwrap_or_default();
-            self.end(call, Ending::HUNG_UP).await;
-            let what = format!("{name} did not answer: a voicemail did, so the invitation was stopped.");
-            self.tell_invite_failed(&pending.host, &what).await;
+            match pending.screened.map(|s| s.on_voicemail) {
+                Some(OnVoicemail::LeaveMessage(message)) => {
+                    let drop = VoicemailDrop { host: pending.host, name, message, clip: None };
+                    self.live.update(call, |c| c.voicemail_drop = Some(drop));
+                }
+                _ => {
+                    self.end(call, Ending::HUNG_UP).await;
+                    let what =
+                        format!("{name} did not answer: a voicemail did, so the invitation was stopped.");
+                    self.tell_invite_failed(&pending.host, &what).await;
+                }
+            }
             return;
         }
         match self.store.get_call(&pending.organization_id, call).await {
@@ -133,6 +153,60 @@ impl CallService {
             )
             .await;
         }
+    }
+
+    /// The voicemail's greeting ended: the message is spoken (in the agent's language).
+    async fn leave_message(&self, call: &CallId) {
+        let waiting = |c: &crate::live::LiveCall| {
+            let drop = c.voicemail_drop.as_ref().filter(|d| d.clip.is_none())?;
+            let language = self.live.read(&drop.host, |h| h.assistant.as_ref().map(|a| a.language.clone()));
+            Some((drop.message.clone(), language.flatten().unwrap_or_else(|| "en".into())))
+        };
+        let Some((message, language)) = self.live.read(call, waiting).flatten() else { return };
+        let played = async {
+            let Ok(engines) = &self.speech else { return Err("no speech engines".to_owned()) };
+            let spoken = engines.tts.speak(&message, &language, "").await.map_err(|e| e.to_string())?;
+            let leg = self.registry.leg(call).ok_or("the call ended")?;
+            let rate = self.engine.leg_rate(leg).await.map_err(|e| e.to_string())?.ok_or("the call ended")?;
+            let samples = resample_clip(&spoken, TTS_RATE.hz(), rate).map_err(|e| e.to_string())?;
+            let id = self.next_id();
+            let clip = Clip { id, rate, samples: Arc::from(samples), plays: Some(1), duck: false };
+            self.live.update(call, |c| c.voicemail_drop.as_mut().map(|d| d.clip = Some(id)));
+            self.engine.play(leg, clip, false).await.map_err(|e| e.to_string())
+        };
+        if let Err(e) = played.await {
+            tracing::info!(%call, error = %e, "a message for an invited call's voicemail could not be spoken");
+            self.voicemail_left(call, false).await;
+        }
+    }
+
+    /// The engine ended clip `clip`: a message left on a voicemail, if one waits for it.
+    pub(crate) async fn voicemail_message_ended(&self, clip: u64) {
+        let waiting =
+            |c: &crate::live::LiveCall| c.voicemail_drop.as_ref().is_some_and(|d| d.clip == Some(clip));
+        for call in self.live.find(waiting) {
+            self.voicemail_left(&call, true).await;
+        }
+    }
+
+    /// The message was spoken (`left`) or could not be: the call is hung up
+    /// and the model told.
+    async fn voicemail_left(&self, call: &CallId, left: bool) {
+        let Some(drop) = self.live.update(call, |c| c.voicemail_drop.take()) else { return };
+        self.end(call, Ending::HUNG_UP).await;
+        let what = if left { "your message was left on it" } else { "the message could not be left" };
+        self.tell_voicemail(&drop, what).await;
+    }
+
+    /// The voicemail hung up before the message was left.
+    pub(crate) async fn voicemail_hung_up(&self, drop: VoicemailDrop) {
+        self.tell_voicemail(&drop, "it hung up before the message was left").await;
+    }
+
+    async fn tell_voicemail(&self, drop: &VoicemailDrop, what: &str) {
+        let name = &drop.name;
+        self.tell_invite_failed(&drop.host, &format!("{name} did not answer: a voicemail did, and {what}."))
+            .await;
     }
 
     /// An invited call ended before it was answered: the agent is told, and answers.

@@ -69,8 +69,27 @@ pub(crate) struct PendingJoin {
     pub organization_id: String,
     pub joining: Joining,
     /// It joins once answering-machine detection says a person answered
-    /// (`None`: on answer); `Some(true)` once it has answered.
-    pub screened: Option<bool>,
+    /// (`None`: on answer).
+    pub screened: Option<Screen>,
+}
+
+/// An invited call being screened for a voicemail.
+#[derive(Debug)]
+pub(crate) struct Screen {
+    /// The call was answered: the detector is listening.
+    pub answered: bool,
+    pub on_voicemail: super::OnVoicemail,
+}
+
+/// A message being left on the voicemail that answered an invited call: it
+/// is spoken once the greeting ends, and the call hung up once it has played.
+#[derive(Debug)]
+pub(crate) struct VoicemailDrop {
+    pub host: CallId,
+    pub name: String,
+    pub message: String,
+    /// The message's clip, once it plays.
+    pub clip: Option<u64>,
 }
 
 impl Participant {

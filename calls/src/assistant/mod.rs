@@ -44,10 +44,10 @@ use crate::service::CallService;
 use conversation::Party;
 pub use conversation::{Message, Role, Rules};
 pub use join::{AssistantJoin, Joining, OnHangup};
-pub(crate) use join::{Joined, PendingJoin};
+pub(crate) use join::{Joined, PendingJoin, VoicemailDrop};
 pub use report::Prices;
 use report::Report;
-pub use tools::{Tool, TransferTool, Webhook};
+pub use tools::{OnVoicemail, Tool, TransferTool, Webhook};
 
 /// Inputs that may wait for the agent's task; more are dropped and counted.
 const INPUT_QUEUE: usize = 64;

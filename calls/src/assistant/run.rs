@@ -385,7 +385,7 @@ impl Task {
                     // has ends the agent, `last_for`): the model may pick again.
                     (Some(Tool::Invite(invite)), _) => match invite.pick_named(&call.arguments) {
                         Ok((name, target)) => {
-                            service.invite(&host, name, target, invite.screen_voicemail).await
+                            service.invite(&host, name, target, invite.voicemail.clone()).await
                         }
                         Err(why) => Outcome::error(&why),
                     },

@@ -49,10 +49,18 @@ pub enum Tool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransferTool {
     pub targets: Vec<(String, crate::transfer::Transfer)>,
-    /// An invited call is screened (premium answering-machine detection) and
-    /// a voicemail that answers it stops the invitation (Telnyx's
-    /// `voicemail_detection`, `stop_transfer`).
-    pub screen_voicemail: bool,
+    /// An invited call is screened (premium answering-machine detection),
+    /// and what a voicemail that answers it gets (Telnyx's `voicemail_detection`).
+    pub voicemail: Option<OnVoicemail>,
+}
+
+/// What an invite does when a voicemail answers (Telnyx's `on_voicemail_detected.action`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnVoicemail {
+    /// `stop_transfer`: hang up.
+    Stop,
+    /// `leave_message_and_stop_transfer`: speak this after the greeting, then hang up.
+    LeaveMessage(String),
 }
 
 impl TransferTool {
