@@ -118,7 +118,8 @@ impl CallService {
         if matches!(verdict, Verdict::Machine | Verdict::Fax) {
             let name = pending.joining.name.unwrap_or_default();
             match pending.screened.map(|s| s.on_voicemail) {
-                Some(OnVoicemail::LeaveMessage(message)) => {
+                // The detector watches a machine's greeting for its end (`leave_message`); a fax's it does not.
+                Some(OnVoicemail::LeaveMessage(message)) if *verdict == Verdict::Machine => {
                     let drop = VoicemailDrop { host: pending.host, name, message, clip: None };
                     self.live.update(call, |c| c.voicemail_drop = Some(drop));
                 }
@@ -159,10 +160,11 @@ impl CallService {
     async fn leave_message(&self, call: &CallId) {
         let waiting = |c: &crate::live::LiveCall| {
             let drop = c.voicemail_drop.as_ref().filter(|d| d.clip.is_none())?;
-            let language = self.live.read(&drop.host, |h| h.assistant.as_ref().map(|a| a.language.clone()));
-            Some((drop.message.clone(), language.flatten().unwrap_or_else(|| "en".into())))
+            Some((drop.message.clone(), drop.host.clone()))
         };
-        let Some((message, language)) = self.live.read(call, waiting).flatten() else { return };
+        let Some((message, host)) = self.live.read(call, waiting).flatten() else { return };
+        let language = self.live.read(&host, |h| h.assistant.as_ref().map(|a| a.language.clone()));
+        let language = language.flatten().unwrap_or_else(|| "en".into());
         let played = async {
             let Ok(engines) = &self.speech else { return Err("no speech engines".to_owned()) };
             let spoken = engines.tts.speak(&message, &language, "").await.map_err(|e| e.to_string())?;
