@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use bond_codecs::resample::resample_clip;
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::{Clip, PlaybackEnd};
 use bond_media_engine::LegId;
@@ -102,6 +103,21 @@ fn status(end: PlaybackEnd) -> &'static str {
 }
 
 impl CallService {
+    /// Queue `samples` (at `rate`) on a leg's main track, after what is queued
+    /// there, as clip `id` (its `PlaybackEnded` says when it has played).
+    pub(super) async fn play_samples(
+        &self,
+        leg: LegId,
+        samples: &[i16],
+        rate: SampleRate,
+        id: u64,
+    ) -> Result<(), String> {
+        let leg_rate = self.engine.leg_rate(leg).await.map_err(|e| e.to_string())?.ok_or("the leg ended")?;
+        let samples = resample_clip(samples, rate.hz(), leg_rate).map_err(|e| e.to_string())?;
+        let clip = Clip { id, rate: leg_rate, samples: samples.into(), plays: Some(1), duck: false };
+        self.engine.play(leg, clip, false).await.map_err(|e| e.to_string())
+    }
+
     /// `playback_start` and `speak`: fetch, decode or synthesize the audio (a bad
     /// file is a 422 now, not an event later), then queue it on the call's leg.
     pub async fn start_playback(&self, call: &CallRecord, request: PlaybackRequest) -> Result<(), CallError> {

@@ -4,9 +4,7 @@
 //! `streaming.failed`. A call has one stream at a time; it ends with the call.
 
 use bond_codecs::l16::ByteOrder;
-use bond_codecs::resample::resample_clip;
 use bond_codecs::{Codec, SampleRate};
-use bond_media_engine::leg::Clip;
 use bond_media_engine::{EngineEvent, LegId};
 use bond_store::CallId;
 use serde_json::{json, Map, Value};
@@ -171,7 +169,9 @@ impl CallService {
                     Inject::Clear => {
                         self.engine.stop_playback(leg, false, true).await.map_err(|e| e.to_string())
                     }
-                    Inject::Play { samples, rate } => self.play_samples(leg, samples, *rate).await,
+                    Inject::Play { samples, rate } => {
+                        self.play_samples(leg, samples, *rate, self.next_id()).await
+                    }
                 };
                 if let Err(e) = result {
                     tracing::info!(call = %start.call_control_id, error = %e, "audio sent back on the stream not played");
@@ -201,15 +201,6 @@ impl CallService {
                 },
             }
         }
-    }
-
-    /// Queue `samples` (at `rate`) on a leg's main track, after what is queued there.
-    async fn play_samples(&self, leg: LegId, samples: &[i16], rate: SampleRate) -> Result<(), String> {
-        let leg_rate = self.engine.leg_rate(leg).await.map_err(|e| e.to_string())?.ok_or("the leg ended")?;
-        let samples = resample_clip(samples, rate.hz(), leg_rate).map_err(|e| e.to_string())?;
-        let id = self.next_id();
-        let clip = Clip { id, rate: leg_rate, samples: samples.into(), plays: Some(1), duck: false };
-        self.engine.play(leg, clip, false).await.map_err(|e| e.to_string())
     }
 
     /// Whether the call's current stream is `stream_id`.

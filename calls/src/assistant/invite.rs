@@ -9,16 +9,12 @@
 //! when unsure, a person) joins; a voicemail is hung up on, at once or once
 //! a message was spoken after its greeting, and the model is told.
 
-use std::sync::Arc;
-
-use bond_codecs::resample::resample_clip;
 use bond_media_engine::amd::{AmdEvent, Verdict};
-use bond_media_engine::leg::Clip;
 use bond_speech::tts::TTS_RATE;
 use bond_store::{CallId, CallRecord};
 use serde_json::json;
 
-use super::join::{Joining, OnHangup, PendingJoin, Screen, VoicemailDrop};
+use super::join::{Joining, OnHangup, PendingJoin, VoicemailDrop};
 use super::tools::Outcome;
 use super::OnVoicemail;
 use super::{Input, Message, Role};
@@ -54,8 +50,7 @@ impl CallService {
         target: &Transfer,
         voicemail: Option<OnVoicemail>,
     ) -> Result<(), CallError> {
-        let screen = voicemail.map(|on_voicemail| Screen { answered: false, on_voicemail });
-        let amd = screen.as_ref().map(|_| AmdRequest::defaults(AmdMode::Premium));
+        let amd = voicemail.as_ref().map(|_| AmdRequest::defaults(AmdMode::Premium));
         let dialed = self.dial_linked(host, target.clone(), false, amd).await?;
         let id = dialed.call_control_id;
         let joining = Joining {
@@ -68,7 +63,7 @@ impl CallService {
                 host: host.call_control_id.clone(),
                 organization_id: host.organization_id.clone(),
                 joining,
-                screened: screen,
+                screened: voicemail,
             })
         });
         // The call may have been answered (a built-in leg is, as it is dialed)
@@ -89,11 +84,8 @@ impl CallService {
     /// `call` was answered: if an agent invited it, it joins the agent's
     /// conversation, or waits for the screening's verdict.
     pub(crate) async fn start_pending_join(&self, call: &CallRecord) {
-        let pending = self.live.update(&call.call_control_id, |c| match &mut c.pending_join {
-            Some(PendingJoin { screened: Some(screen), .. }) => {
-                screen.answered = true;
-                None
-            }
+        let pending = self.live.update(&call.call_control_id, |c| match &c.pending_join {
+            Some(PendingJoin { screened: Some(_), .. }) => None,
             _ => c.pending_join.take(),
         });
         if let Some(pending) = pending {
@@ -111,13 +103,13 @@ impl CallService {
             AmdEvent::GreetingEnded { .. } => return self.leave_message(call).await,
         };
         let screened = |c: &mut crate::live::LiveCall| match &c.pending_join {
-            Some(PendingJoin { screened: Some(Screen { answered: true, .. }), .. }) => c.pending_join.take(),
+            Some(PendingJoin { screened: Some(_), .. }) => c.pending_join.take(),
             _ => None,
         };
         let Some(pending) = self.live.update(call, screened) else { return };
         if matches!(verdict, Verdict::Machine | Verdict::Fax) {
             let name = pending.joining.name.unwrap_or_default();
-            match pending.screened.map(|s| s.on_voicemail) {
+            match pending.screened {
                 // The detector watches a machine's greeting for its end (`leave_message`); a fax's it does not.
                 Some(OnVoicemail::LeaveMessage(message)) if *verdict == Verdict::Machine => {
                     let drop = VoicemailDrop { host: pending.host, name, message, clip: None };
@@ -156,7 +148,9 @@ impl CallService {
         }
     }
 
-    /// The voicemail's greeting ended: the message is spoken (in the agent's language).
+    /// The voicemail's greeting ended: the message is spoken (in the agent's
+    /// language), synthesized on a task of its own so that the engine's
+    /// events wait for no voice.
     async fn leave_message(&self, call: &CallId) {
         let waiting = |c: &crate::live::LiveCall| {
             let drop = c.voicemail_drop.as_ref().filter(|d| d.clip.is_none())?;
@@ -165,21 +159,22 @@ impl CallService {
         let Some((message, host)) = self.live.read(call, waiting).flatten() else { return };
         let language = self.live.read(&host, |h| h.assistant.as_ref().map(|a| a.language.clone()));
         let language = language.flatten().unwrap_or_else(|| "en".into());
-        let played = async {
-            let Ok(engines) = &self.speech else { return Err("no speech engines".to_owned()) };
-            let spoken = engines.tts.speak(&message, &language, "").await.map_err(|e| e.to_string())?;
-            let leg = self.registry.leg(call).ok_or("the call ended")?;
-            let rate = self.engine.leg_rate(leg).await.map_err(|e| e.to_string())?.ok_or("the call ended")?;
-            let samples = resample_clip(&spoken, TTS_RATE.hz(), rate).map_err(|e| e.to_string())?;
-            let id = self.next_id();
-            let clip = Clip { id, rate, samples: Arc::from(samples), plays: Some(1), duck: false };
-            self.live.update(call, |c| c.voicemail_drop.as_mut().map(|d| d.clip = Some(id)));
-            self.engine.play(leg, clip, false).await.map_err(|e| e.to_string())
-        };
-        if let Err(e) = played.await {
-            tracing::info!(%call, error = %e, "a message for an invited call's voicemail could not be spoken");
-            self.voicemail_left(call, false).await;
-        }
+        let (service, call) = (self.clone(), call.clone());
+        tokio::spawn(async move {
+            let played = async {
+                let Ok(engines) = &service.speech else { return Err("no speech engines".to_owned()) };
+                let spoken = engines.tts.speak(&message, &language, "").await.map_err(|e| e.to_string())?;
+                let leg = service.registry.leg(&call).ok_or("the call ended")?;
+                // Known before it plays: its end is told to `voicemail_message_ended`.
+                let id = service.next_id();
+                service.live.update(&call, |c| c.voicemail_drop.as_mut().map(|d| d.clip = Some(id)));
+                service.play_samples(leg, &spoken, TTS_RATE, id).await
+            };
+            if let Err(e) = played.await {
+                tracing::info!(%call, error = %e, "a message for an invited call's voicemail could not be spoken");
+                service.voicemail_left(&call, false).await;
+            }
+        });
     }
 
     /// The engine ended clip `clip`: a message left on a voicemail, if one waits for it.

@@ -68,17 +68,10 @@ pub(crate) struct PendingJoin {
     /// The host's tenant, and the invited call's.
     pub organization_id: String,
     pub joining: Joining,
-    /// It joins once answering-machine detection says a person answered
-    /// (`None`: on answer).
-    pub screened: Option<Screen>,
-}
-
-/// An invited call being screened for a voicemail.
-#[derive(Debug)]
-pub(crate) struct Screen {
-    /// The call was answered: the detector is listening.
-    pub answered: bool,
-    pub on_voicemail: super::OnVoicemail,
+    /// The call is screened: it joins once answering-machine detection (which
+    /// listens from the answer) says a person answered, and this is what a
+    /// voicemail gets (`None`: it joins on answer).
+    pub screened: Option<super::OnVoicemail>,
 }
 
 /// A message being left on the voicemail that answered an invited call: it
