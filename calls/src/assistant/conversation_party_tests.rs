@@ -2,6 +2,7 @@
 
 use super::tests::{caller_says, drain, greeted, ms, synthesized, turn_ends};
 use super::*;
+use bond_speech::chat::ToolCall;
 
 const DANA: Party = Party(1);
 

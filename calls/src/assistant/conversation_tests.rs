@@ -1,4 +1,5 @@
 use super::*;
+use bond_speech::chat::ToolCall;
 use bond_store::clock::monotonic;
 
 pub(super) fn ms(n: u64) -> Duration {
