@@ -46,17 +46,27 @@ struct route {
     __u32 ts_offset;
     __u16 seq_offset;
     __u16 pad;
+    __u32 out_ifindex; // the interface the far peer is reached by; 0: this host
+    // Held while a packet is counted; userspace sets `closed` under it to end
+    // the route, after which no packet is counted or relayed by it.
+    struct bpf_spin_lock lock;
+    __u32 closed;
+};
+
+// What a route relayed, kept apart from the route so that closing the route
+// (a locked write of its whole value) does not overwrite it.
+struct counts {
     __u64 packets;
     __u64 bytes;
-    __u32 out_ifindex; // the interface the far peer is reached by; 0: this host
-    __u32 last_ts;     // the newest packet written: its timestamp and sequence
-    __u16 last_seq;    // number, so userspace can go on from it when the route
-    __u16 sent;        // is removed; sent: 0 until a packet has been written
+    __u32 last_ts;  // the newest packet written: its timestamp and sequence
+    __u16 last_seq; // number, so userspace can go on from it when the route
+    __u16 sent;     // is removed; sent: 0 until a packet has been written
 };
 _Static_assert(sizeof(struct key) == 8, "key layout");
-_Static_assert(offsetof(struct route, packets) == 40 && offsetof(struct route, out_ifindex) == 56
-               && offsetof(struct route, last_ts) == 60 && offsetof(struct route, last_seq) == 64
-               && sizeof(struct route) == 72, "route layout");
+_Static_assert(offsetof(struct route, out_ifindex) == 36 && offsetof(struct route, closed) == 44
+               && sizeof(struct route) == 48, "route layout");
+_Static_assert(offsetof(struct counts, last_ts) == 16 && offsetof(struct counts, last_seq) == 20
+               && sizeof(struct counts) == 24, "counts layout");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -64,6 +74,14 @@ struct {
     __type(key, struct key);
     __type(value, struct route);
 } routes SEC(".maps");
+
+// Under the same key as the route.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct key);
+    __type(value, struct counts);
+} counts SEC(".maps");
 
 #define IP_OFF ETH_HLEN
 #define UDP_OFF (IP_OFF + sizeof(struct iphdr))
@@ -123,6 +141,29 @@ int relay(struct __sk_buff *skb)
     __be32 ts = bpf_htonl(bpf_ntohl(old_ts) + r->ts_offset);
     __be32 ssrc = bpf_htonl(r->out_ssrc);
 
+    // Count the packet before it is relayed, under the route's lock: once
+    // userspace has closed the route, no packet is relayed that its last
+    // counts do not hold, so the leg's own stream goes on after every one.
+    struct counts *c = bpf_map_lookup_elem(&counts, &key);
+    if (!c)
+        return NOT_MINE;
+    __u16 out_seq = bpf_ntohs(seq);
+    __u32 len = skb->len;
+    bpf_spin_lock(&r->lock);
+    if (r->closed) {
+        bpf_spin_unlock(&r->lock);
+        return NOT_MINE;
+    }
+    c->packets += 1;
+    c->bytes += len;
+    // The newest by sequence number (a late packet does not move it back).
+    if (!c->sent || (__s16)(out_seq - c->last_seq) > 0) {
+        c->last_seq = out_seq;
+        c->last_ts = bpf_ntohl(ts);
+        c->sent = 1;
+    }
+    bpf_spin_unlock(&r->lock);
+
     // The checksums first (these helpers know a loopback packet's checksum is
     // still to be completed and touch only what they must), then the fields.
     bpf_l3_csum_replace(skb, IP_CSUM, old_saddr, saddr, 4);
@@ -144,15 +185,6 @@ int relay(struct __sk_buff *skb)
     bpf_skb_store_bytes(skb, RTP_OFF + 4, &ts, 4, 0);
     bpf_skb_store_bytes(skb, RTP_OFF + 8, &ssrc, 4, 0);
 
-    __sync_fetch_and_add(&r->packets, 1);
-    __sync_fetch_and_add(&r->bytes, skb->len);
-    // The newest by sequence number (a late packet does not move it back).
-    __u16 out_seq = bpf_ntohs(seq);
-    if (!r->sent || (__s16)(out_seq - r->last_seq) > 0) {
-        r->last_seq = out_seq;
-        r->last_ts = bpf_ntohl(ts);
-        r->sent = 1;
-    }
     // A peer on this host: up the stack, which delivers it to the peer's
     // socket. Another host: straight out of the interface that reaches it,
     // the link-layer header filled in from the neighbour table (no forwarding

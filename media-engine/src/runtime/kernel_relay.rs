@@ -20,7 +20,12 @@ use aya::Ebpf;
 /// The compiled program (empty when clang was missing at build time).
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/relay.bpf.o"));
 const KEY: usize = 8;
-const ROUTE: usize = 72;
+const ROUTE: usize = 48;
+const COUNTS: usize = 24;
+/// Where `closed` sits in `struct route`.
+const CLOSED: usize = 44;
+/// The map update flag that writes a value under its `bpf_spin_lock`.
+const BPF_F_LOCK: u64 = 4;
 
 /// Where a routed packet goes, and how its RTP header is rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,26 +119,40 @@ impl KernelRelay {
             .map_err(|e| format!("attaching to {interface}: {e}"))
     }
 
-    /// Route RTP arriving at the relay port `at` (address 0.0.0.0: at any address).
+    /// Route RTP arriving at the relay port `at` (address 0.0.0.0: at any
+    /// address), counting from zero.
     pub fn route(&mut self, at: SocketAddrV4, route: &Route) -> Result<(), String> {
-        self.routes()?.insert(key(at), encode(route), 0).map_err(|e| format!("route {at}: {e}"))
+        let error = |e| format!("route {at}: {e}");
+        self.map::<COUNTS>("counts")?.insert(key(at), [0; COUNTS], 0).map_err(error)?;
+        self.map::<ROUTE>("routes")?.insert(key(at), encode(route), 0).map_err(error)
     }
 
-    /// Take the route of `at` away; what it forwarded until then.
+    /// Take the route of `at` away; what it forwarded until then, to the last
+    /// packet. The route is closed first, under the lock the program counts
+    /// each packet under, so no packet it relays is missing from these counts
+    /// (one read and then a removal would miss a packet relayed between them,
+    /// and the leg's own stream would then repeat its sequence number).
     pub fn remove(&mut self, at: SocketAddrV4) -> Result<RouteCounts, String> {
+        let error = |e| format!("route {at}: {e}");
+        let mut routes = self.map::<ROUTE>("routes")?;
+        let mut closed = routes.get(&key(at), 0).map_err(error)?;
+        closed[CLOSED..CLOSED + 4].copy_from_slice(&1u32.to_ne_bytes());
+        routes.insert(key(at), closed, BPF_F_LOCK).map_err(error)?;
+        routes.remove(&key(at)).map_err(error)?;
         let counts = self.counts(at)?;
-        self.routes()?.remove(&key(at)).map_err(|e| format!("route {at}: {e}"))?;
+        self.map::<COUNTS>("counts")?.remove(&key(at)).map_err(error)?;
         Ok(counts)
     }
 
     /// What the route of `at` has forwarded so far.
     pub fn counts(&mut self, at: SocketAddrV4) -> Result<RouteCounts, String> {
-        let value: [u8; ROUTE] = self.routes()?.get(&key(at), 0).map_err(|e| format!("route {at}: {e}"))?;
+        let value: [u8; COUNTS] =
+            self.map("counts")?.get(&key(at), 0).map_err(|e| format!("route {at}: {e}"))?;
         let u64_at = |i: usize| u64::from_ne_bytes(value[i..i + 8].try_into().unwrap_or_default());
-        let sent = u16::from_ne_bytes([value[66], value[67]]) != 0;
-        let seq = u16::from_ne_bytes([value[64], value[65]]);
-        let ts = u32::from_ne_bytes([value[60], value[61], value[62], value[63]]);
-        Ok(RouteCounts { packets: u64_at(40), bytes: u64_at(48), last_sent: sent.then_some((seq, ts)) })
+        let ts = u32::from_ne_bytes([value[16], value[17], value[18], value[19]]);
+        let seq = u16::from_ne_bytes([value[20], value[21]]);
+        let sent = u16::from_ne_bytes([value[22], value[23]]) != 0;
+        Ok(RouteCounts { packets: u64_at(0), bytes: u64_at(8), last_sent: sent.then_some((seq, ts)) })
     }
 
     /// Packets and bytes forwarded from `at` so far.
@@ -147,8 +166,12 @@ impl KernelRelay {
         self.counts(at).map(|c| c.last_sent)
     }
 
-    fn routes(&mut self) -> Result<HashMap<&mut MapData, [u8; KEY], [u8; ROUTE]>, String> {
-        let map = self.bpf.map_mut("routes").ok_or("no routes map")?;
+    /// The program's map `name`, of values `N` bytes long.
+    fn map<const N: usize>(
+        &mut self,
+        name: &str,
+    ) -> Result<HashMap<&mut MapData, [u8; KEY], [u8; N]>, String> {
+        let map = self.bpf.map_mut(name).ok_or_else(|| format!("no {name} map"))?;
         HashMap::try_from(map).map_err(|e| e.to_string())
     }
 }
@@ -183,7 +206,7 @@ fn encode(r: &Route) -> [u8; ROUTE] {
     v[24..28].copy_from_slice(&r.out_ssrc.to_ne_bytes());
     v[28..32].copy_from_slice(&r.ts_offset.to_ne_bytes());
     v[32..34].copy_from_slice(&r.seq_offset.to_ne_bytes());
-    v[56..60].copy_from_slice(&r.out_ifindex.to_ne_bytes());
+    v[36..40].copy_from_slice(&r.out_ifindex.to_ne_bytes());
     v
 }
 

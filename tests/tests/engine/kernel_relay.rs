@@ -153,3 +153,47 @@ fn the_rewritten_datagram_carries_a_udp_checksum_the_receiver_verifies() {
     assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 41_000);
     assert_eq!(buf[12..n], packet[12..]);
 }
+
+/// Taking a route away while its peer sends as fast as it can: the counts
+/// `remove` returns hold every packet the route relayed, so a leg that goes on
+/// from them never repeats a sequence number its peer already had.
+#[test]
+fn a_route_taken_away_under_a_running_stream_counts_every_packet_it_relayed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let mut relay = KernelRelay::start("lo").expect("the relay program attaches");
+    for round in 0..10 {
+        let ((a, a_addr), (b, b_addr)) = (socket(), socket());
+        let ((_relay_a, relay_a_addr), (_relay_b, relay_b_addr)) = (socket(), socket());
+        relay.route(relay_a_addr, &route(a_addr, relay_b_addr, b_addr)).expect("route");
+        let stop = Arc::new(AtomicBool::new(false));
+        let sending = Arc::clone(&stop);
+        let sender = std::thread::spawn(move || {
+            for seq in 0..u16::MAX {
+                if sending.load(Ordering::Relaxed) {
+                    break;
+                }
+                a.send_to(&rtp(0, seq, u32::from(seq) * 160, 0x1111_2222), relay_a_addr).expect("send");
+            }
+        });
+        b.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        let receiver = std::thread::spawn(move || {
+            let (mut buf, mut seqs) = ([0u8; 1500], Vec::new());
+            while let Ok((n, _)) = b.recv_from(&mut buf) {
+                seqs.extend((n >= 12).then(|| u16::from_be_bytes([buf[2], buf[3]])));
+            }
+            seqs
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        let counts = relay.remove(relay_a_addr).expect("the route's last counts");
+        std::thread::sleep(Duration::from_millis(5));
+        stop.store(true, Ordering::Relaxed);
+        sender.join().expect("sender");
+        let seqs = receiver.join().expect("receiver");
+        let (newest, _) = counts.last_sent.expect("the route relayed packets before it went");
+        let after = seqs.iter().filter(|&&s| (s.wrapping_sub(newest) as i16) > 0).count();
+        assert_eq!(after, 0, "round {round}: relayed after the counts, which end at {newest}");
+        assert!(seqs.len() as u64 <= counts.packets, "round {round}: {} > {counts:?}", seqs.len());
+    }
+}
