@@ -398,6 +398,35 @@ def test_an_invited_callee_who_refuses_is_told_to_the_model_which_answers_the_ca
     assert said[-1] == BUSY and said.count(BUSY) == 1, said
 
 
+NO_ANSWER = "The specialist is not picking up. Can I help you myself?"
+
+
+def test_an_invited_callee_who_only_rings_is_cancelled_at_its_timeout_and_the_model_is_told(receiver, tmp_path):
+    """The invite's target rings (180) and never answers: at the target's
+    `timeout_secs` Bond cancels it (the sipp callee sees the CANCEL and
+    answers 487), the invited call ends `timeout`, and the model is told the
+    invitation was not answered; its answer is spoken to the caller, who was
+    never left alone with the ringing."""
+    model = FakeChat(inviting_agent("did not answer", NO_ANSWER))
+    target = {"name": "Specialist", "to": "+15551230000", "timeout_secs": 5}
+    tools = [{"type": "invite", "invite": {"targets": [target]}}]
+    ringing = Sipp("uas_no_answer.xml")
+    call = ask_for_the_specialist(receiver, tmp_path, model, tools, NO_ANSWER,
+                                  trunk={"host": "127.0.0.1", "port": ringing.port})
+    code, detail = ringing.wait()
+    assert code == 0, detail
+    invited = [e for e in events(receiver) if e["payload"].get("call_control_id") not in (None, call)]
+    hangups = [e["payload"] for e in invited if e["event_type"] == "call.hangup"]
+    assert [h["hangup_cause"] for h in hangups] == ["timeout"], hangups
+    rang = iso_seconds(hangups[0]["end_time"]) - iso_seconds(hangups[0]["start_time"])
+    assert 4.5 < rang < 8, rang
+    assert not [e for e in invited if e["event_type"] in ("call.answered", "call.ai_assistant.participant_joined")]
+    told = [m["messages"][-1]["content"] for m in model.requests if m["messages"][-1]["role"] == "system"]
+    assert told == ["Specialist did not answer the invitation."], told
+    said = [t["said"] for t in turns(receiver, call, "assistant")]
+    assert said[-1] == NO_ANSWER and said.count(NO_ANSWER) == 1, said
+
+
 NOT_AVAILABLE = "The specialist is not available, so I will help you myself."
 
 

@@ -135,10 +135,11 @@ fn webhook(value: &Value, at: &str) -> Result<Webhook, CallError> {
     })
 }
 
-/// Telnyx's `transfer` tool: `targets` [{`to`, `name`}] (each `to` any
-/// destination a transfer takes), `from`.
-/// A `transfer` or `invite` tool's targets (`kind` names it), each checked
-/// as the `transfer` action checks its `to` and `from`.
+/// A `transfer` or `invite` tool's targets (`kind` names it): Telnyx's
+/// `targets` [{`to`, `name`}] (each `to` any destination a transfer takes)
+/// and `from`, each checked as the `transfer` action checks them. Bond's own
+/// `timeout_secs` on a target is how long it may ring, as on the action
+/// (5-600 s; 30 when not given).
 fn targets(spec: &Value, kind: &str, at: &str) -> Result<TransferTool, CallError> {
     let pointer = format!("{at}/targets");
     // A variable naming the list was filled in before (`assistant_variables.rs`).
@@ -160,6 +161,9 @@ fn targets(spec: &Value, kind: &str, at: &str) -> Result<TransferTool, CallError
         let mut body = serde_json::json!({ "to": to });
         if let Some(from) = spec["from"].as_str() {
             body["from"] = Value::from(from);
+        }
+        if !target["timeout_secs"].is_null() {
+            body["timeout_secs"] = target["timeout_secs"].clone();
         }
         // Checked now as the transfer action checks them, at this target's field.
         let checked = crate::transfer::transfer_request(&body).map_err(|e| match e {
@@ -375,7 +379,7 @@ mod tests {
     #[test]
     fn a_transfer_tools_targets_are_checked_as_transfers_and_offered_by_name() {
         let tool = json!({"type": "transfer", "transfer": {"from": "+15550001111", "targets": [
-            {"name": "Support", "to": "sip:support@pbx.example"}, {"to": "+15550002222"}]}});
+            {"name": "Support", "to": "sip:support@pbx.example", "timeout_secs": 15}, {"to": "+15550002222"}]}});
         let made = tools(&[tool]).unwrap();
         let Tool::Transfer(transfer) = &made[0] else { panic!("{made:?}") };
         let offered = made[0].definition();
@@ -388,6 +392,8 @@ mod tests {
             (support.to.as_str(), support.from.as_deref()),
             ("sip:support@pbx.example", Some("+15550001111"))
         );
+        assert_eq!(support.timeout_secs, Some(15), "Bond's own: how long the target may ring");
+        assert_eq!(transfer.pick(r#"{"target": "+15550002222"}"#).unwrap().timeout_secs, None);
         assert!(transfer.pick(r#"{"target": "Sales"}"#).unwrap_err().contains("Support, +15550002222"));
 
         let refused = |targets: Value| {
@@ -395,6 +401,11 @@ mod tests {
         };
         let CallError::Invalid { pointer, .. } = refused(json!([{"to": "not a number"}])) else { panic!() };
         assert_eq!(pointer, "/assistant/tools/0/transfer/targets/0/to");
+        let CallError::Invalid { pointer, .. } = refused(json!([{"to": "+15550002222", "timeout_secs": 2}]))
+        else {
+            panic!()
+        };
+        assert_eq!(pointer, "/assistant/tools/0/transfer/targets/0/timeout_secs");
         assert!(refused(json!([])).to_string().contains("1 to"));
         assert!(refused(json!("Support")).to_string().contains("dynamic variable holding one"));
         assert!(refused(json!([{"to": "+15550002222"}, {"to": "+15550002222"}]))
