@@ -335,10 +335,11 @@ BUSY = "Sorry, the specialist is busy. Can I help you myself?"
 SCREENED_WELCOME = "Welcome, specialist. The caller asks about a refund."
 
 
-def inviting_agent(failed, reply):
-    """The scripted model: invites Specialist when the caller asks for one,
-    says `reply` when Bond's note says the invitation `failed` (a phrase of
-    it), and welcomes the specialist once they joined."""
+def inviting_agent(failed, reply, tool="invite"):
+    """The scripted model: invites Specialist (or calls another `tool` with
+    the target) when the caller asks for one, says `reply` when Bond's note
+    says the invitation `failed` (a phrase of it), and welcomes the
+    specialist once they joined."""
     def agent(messages):
         last = messages[-1]
         said = last["content"] if last["role"] == "user" else ""
@@ -350,7 +351,7 @@ def inviting_agent(failed, reply):
         if last["role"] == "tool":
             return "Let me ring them for you, one moment please."
         if "specialist" in said.lower():
-            return ToolCall("invite", {"target": "Specialist"})
+            return ToolCall(tool, {"target": "Specialist"})
         return "Hello."
     return agent
 
@@ -358,8 +359,9 @@ def inviting_agent(failed, reply):
 def ask_for_the_specialist(receiver, tmp_path, model, tools, until, trunk=None, specialist=None):
     """A sipp caller on a trunk (`trunk`: where it sends calls out) asks the
     agent (`model`, offered `tools`) for a specialist and listens until the
-    agent has said `until`, then hangs up; `specialist` is the audio of
-    `specialist.wav` in Bond's data directory. Returns the caller's call id."""
+    agent has said `until` (or, a function, until `until(call)` is true), then
+    hangs up; `specialist` is the audio of `specialist.wav` in Bond's data
+    directory. Returns the caller's call id."""
     try:
         with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
             if specialist:
@@ -370,7 +372,8 @@ def ask_for_the_specialist(receiver, tmp_path, model, tools, until, trunk=None, 
             client.calls.actions.start_ai_assistant(call, assistant={"id": "assistant-desk", "tools": tools})
             caller.quiet(0.5)
             caller.say(flite("Can I talk to a specialist about my refund?", str(tmp_path)))
-            caller.wait(lambda: until in [t["said"] for t in turns(receiver, call, "assistant")], timeout=40)
+            said = lambda: until in [t["said"] for t in turns(receiver, call, "assistant")]
+            caller.wait((lambda: until(call)) if callable(until) else said, timeout=40)
             client.calls.actions.hangup(call)
             sipp.wait()
     finally:
@@ -484,3 +487,53 @@ def test_a_screened_invite_joins_a_person_and_stops_at_a_voicemail(receiver, tmp
 
 def iso_seconds(stamp):
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+@pytest.mark.parametrize("answers", ["voicemail", "person"])
+def test_a_screened_transfer_tool_bridges_a_person_and_stops_at_a_voicemail(receiver, tmp_path, answers):
+    """The transfer tool with `voicemail_detection` (premium): the agent goes
+    on while the target rings and is screened. A voicemail greeting is hung
+    up on and the model told, so the agent answers the caller itself; a
+    person's "Hello?" gets the call: the conversation ends
+    `assistant_transfer` and the caller is bridged with the person, whose
+    call ends with the caller's."""
+    model = FakeChat(inviting_agent("a voicemail did", NOT_AVAILABLE, tool="transfer"))
+    detection = {"detection_mode": "premium", "on_voicemail_detected": {"action": "stop_transfer"}}
+    target = {"name": "Specialist", "to": "loop:play?file=specialist.wav"}
+    tools = [{"type": "transfer", "transfer": {"targets": [target], "voicemail_detection": detection}}]
+    if answers == "voicemail":
+        greeting = "Hi, you have reached the refunds desk at Parcel Post. Please leave a message after the tone."
+        audio = flite(greeting, str(tmp_path)) + [0] * 2400 + tone(1000, 8000, 4000) + [0] * 80000
+        until = NOT_AVAILABLE
+    else:
+        audio = flite("Hello?", str(tmp_path)) + [0] * 96000
+
+        def until(call):
+            return any(e["event_type"] == "call.bridged" and e["payload"]["call_control_id"] == call
+                       for e in events(receiver))
+    call = ask_for_the_specialist(receiver, tmp_path, model, tools, until, specialist=audio + [0] * 4000)
+    invited = [e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.initiated"
+               and e["payload"]["call_control_id"] != call]
+    assert len(invited) == 1, invited
+    of_invited = [e for e in events(receiver) if e["payload"].get("call_control_id") == invited[0]]
+    verdicts = [e["payload"]["result"] for e in of_invited
+                if e["event_type"] == "call.machine.premium.detection.ended"]
+    hangups = [e["payload"] for e in of_invited if e["event_type"] == "call.hangup"]
+    ended = [e["payload"] for e in events(receiver) if e["event_type"] == "call.conversation.ended"]
+    told = [m["messages"][-1]["content"] for m in model.requests if m["messages"][-1]["role"] == "system"]
+    tool_results = [m["messages"][-1]["content"] for m in model.requests if m["messages"][-1]["role"] == "tool"]
+    assert tool_results == ['{"status":"ringing","transferring":"Specialist"}'], tool_results
+    if answers == "person":
+        assert verdicts == ["human_residence"], verdicts
+        assert [e["reason"] for e in ended] == ["assistant_transfer"], ended
+        bridged = [e["payload"] for e in of_invited if e["event_type"] == "call.bridged"]
+        assert bridged, "the person's call is bridged with the caller's"
+        assert told == [], told
+        # The caller's hangup takes the person's call with it.
+        wait_event(receiver, "call.hangup", call_control_id=invited[0], timeout=10)
+        return
+    assert verdicts == ["machine"], verdicts
+    assert not [e for e in of_invited if e["event_type"] == "call.bridged"], "a voicemail is never bridged"
+    assert hangups and hangups[0]["hangup_source"] == "caller", hangups
+    assert told == ["Specialist did not answer: a voicemail did, so the transfer was stopped."], told
+    assert [e["reason"] for e in ended] == ["call_hangup"], "the conversation went on until the caller hung up"

@@ -39,26 +39,15 @@ pub fn tools(values: &[Value]) -> Result<Vec<Tool>, CallError> {
                 let description = value["skip_turn"]["description"].as_str().unwrap_or(SKIP_TURN);
                 Tool::SkipTurn { description: description.to_owned() }
             }
-            Some("transfer") => {
-                let transfer = &value["transfer"];
-                let detection = &transfer["voicemail_detection"];
-                if voicemail_detection(detection, &format!("{at}/transfer/voicemail_detection"))?.is_some() {
-                    let detail =
-                        "A transfer's voicemail_detection is not available in Bond yet (an invite's is).";
-                    return Err(CallError::invalid(
-                        "10015",
-                        detail,
-                        format!("{at}/transfer/voicemail_detection"),
-                    ));
+            Some(kind @ ("transfer" | "invite")) => {
+                let spec = &value[kind];
+                let mut tool = targets(spec, kind, &format!("{at}/{kind}"))?;
+                let detection = &spec["voicemail_detection"];
+                tool.voicemail = voicemail_detection(detection, &format!("{at}/{kind}/voicemail_detection"))?;
+                match kind {
+                    "transfer" => Tool::Transfer(Box::new(tool)),
+                    _ => Tool::Invite(Box::new(tool)),
                 }
-                Tool::Transfer(Box::new(targets(transfer, "transfer", &format!("{at}/transfer"))?))
-            }
-            Some("invite") => {
-                let invite = &value["invite"];
-                let mut tool = targets(invite, "invite", &format!("{at}/invite"))?;
-                let detection = &invite["voicemail_detection"];
-                tool.voicemail = voicemail_detection(detection, &format!("{at}/invite/voicemail_detection"))?;
-                Tool::Invite(Box::new(tool))
             }
             Some(other @ ("retrieval" | "book_appointment" | "check_availability" | "handoff")) => {
                 let detail = format!("The {other} tool is not available in Bond yet.");
@@ -334,10 +323,8 @@ mod tests {
         assert_eq!(pointer, "/assistant/tools/0/invite/voicemail_detection/detection_mode");
         let transfer = json!({"type": "transfer", "transfer": {"targets": [{"to": "loop:echo"}],
             "voicemail_detection": {"detection_mode": "premium"}}});
-        let Err(CallError::Invalid { code: "10015", pointer, .. }) = super::tools(&[transfer]) else {
-            panic!()
-        };
-        assert_eq!(pointer, "/assistant/tools/0/transfer/voicemail_detection");
+        let Tool::Transfer(transfer) = &super::tools(&[transfer]).unwrap()[0] else { panic!() };
+        assert_eq!(transfer.voicemail, Some(OnVoicemail::Stop), "a transfer is screened as an invite is");
         let skip = super::tools(&[json!({"type": "skip_turn", "skip_turn": {}})]).unwrap();
         assert_eq!(skip[0].definition()["function"]["name"], "skip_turn");
         assert!(skip[0].definition()["function"]["description"].as_str().unwrap().contains("each other"));

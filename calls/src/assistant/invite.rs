@@ -8,6 +8,11 @@
 //! answering-machine detection): a person (or a verdict short of a machine:
 //! when unsure, a person) joins; a voicemail is hung up on, at once or once
 //! a message was spoken after its greeting, and the model is told.
+//!
+//! A `transfer` tool with `voicemail_detection` is dialed the same way: the
+//! agent goes on while it rings and is screened, a voicemail is treated as
+//! above, and a person gets the call: the agent ends (`assistant_transfer`)
+//! and the agent's call is bridged with theirs.
 
 use bond_media_engine::amd::{AmdEvent, Verdict};
 use bond_speech::tts::TTS_RATE;
@@ -25,18 +30,21 @@ use crate::service::CallService;
 use crate::transfer::Transfer;
 
 impl CallService {
-    /// The model asked to invite `name` (`target`) into `host`'s conversation:
-    /// what it reads back.
+    /// The model asked to invite `name` (`target`) into `host`'s conversation,
+    /// or to transfer `host` to it once screened (`transfer`): what it reads back.
     pub(super) async fn invite(
         &self,
         host: &CallRecord,
         name: &str,
         target: &Transfer,
         voicemail: Option<OnVoicemail>,
+        transfer: bool,
     ) -> Outcome {
-        match self.dial_invited(host, name, target, voicemail).await {
+        match self.dial_invited(host, name, target, voicemail, transfer).await {
             Ok(()) => Outcome {
-                content: json!({ "invited": name, "status": "ringing" }).to_string(),
+                content:
+                    json!({ if transfer { "transferring" } else { "invited" }: name, "status": "ringing" })
+                        .to_string(),
                 ..Outcome::done()
             },
             Err(e) => Outcome::error(&e.to_string()),
@@ -49,6 +57,7 @@ impl CallService {
         name: &str,
         target: &Transfer,
         voicemail: Option<OnVoicemail>,
+        transfer: bool,
     ) -> Result<(), CallError> {
         let amd = voicemail.as_ref().map(|_| AmdRequest::defaults(AmdMode::Premium));
         let dialed = self.dial_linked(host, target.clone(), false, amd).await?;
@@ -64,6 +73,7 @@ impl CallService {
                 organization_id: host.organization_id.clone(),
                 joining,
                 screened: voicemail,
+                transfer,
             })
         });
         // The call may have been answered (a built-in leg is, as it is dialed)
@@ -108,6 +118,7 @@ impl CallService {
         };
         let Some(pending) = self.live.update(call, screened) else { return };
         if matches!(verdict, Verdict::Machine | Verdict::Fax) {
+            let asked = pending.asked();
             let name = pending.joining.name.unwrap_or_default();
             match pending.screened {
                 // The detector watches a machine's greeting for its end (`leave_message`); a fax's it does not.
@@ -117,16 +128,38 @@ impl CallService {
                 }
                 _ => {
                     self.end(call, Ending::HUNG_UP).await;
-                    let what =
-                        format!("{name} did not answer: a voicemail did, so the invitation was stopped.");
+                    let what = format!("{name} did not answer: a voicemail did, so the {asked} was stopped.");
                     self.tell_invite_failed(&pending.host, &what).await;
                 }
             }
             return;
         }
         match self.store.get_call(&pending.organization_id, call).await {
+            Ok(Some(record)) if pending.transfer => self.transfer_screened(&record, pending).await,
             Ok(Some(record)) => self.join_invited(&record, pending).await,
             _ => self.invite_unanswered(pending).await,
+        }
+    }
+
+    /// A person answered a screened transfer: the agent ends, as a transfer
+    /// ends it, and its call is bridged with theirs (each hangs up with the
+    /// other, as after the `transfer` action). If the bridge fails, the
+    /// transferred call stays up and the person's call is hung up.
+    async fn transfer_screened(&self, call: &CallRecord, pending: PendingJoin) {
+        let _ = self.tell_assistant(&pending.host, Input::Transferred).await;
+        let bridged = async {
+            let host =
+                self.store.get_call(&call.organization_id, &pending.host).await?.ok_or(CallError::Ended)?;
+            let options = crate::service::BridgeOptions {
+                prevent_double_bridge: false,
+                park_after_unbridge: false,
+                dtmf: bond_media_engine::DtmfPassing::Both,
+            };
+            self.bridge(&host, call, options).await
+        };
+        if let Err(e) = bridged.await {
+            tracing::info!(call = %call.call_control_id, error = %e, "a screened transfer could not bridge");
+            self.end(&call.call_control_id, Ending::HUNG_UP).await;
         }
     }
 
@@ -208,8 +241,9 @@ impl CallService {
 
     /// An invited call ended before it was answered: the agent is told, and answers.
     pub(crate) async fn invite_unanswered(&self, pending: PendingJoin) {
-        let name = pending.joining.name.unwrap_or_default();
-        self.tell_invite_failed(&pending.host, &format!("{name} did not answer the invitation.")).await;
+        let name = pending.joining.name.as_deref().unwrap_or_default();
+        let what = format!("{name} did not answer the {}.", pending.asked());
+        self.tell_invite_failed(&pending.host, &what).await;
     }
 
     async fn tell_invite_failed(&self, host: &CallId, what: &str) {

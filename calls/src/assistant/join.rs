@@ -72,6 +72,20 @@ pub(crate) struct PendingJoin {
     /// listens from the answer) says a person answered, and this is what a
     /// voicemail gets (`None`: it joins on answer).
     pub screened: Option<super::OnVoicemail>,
+    /// A screened `transfer` tool's call: once a person answers, the agent
+    /// ends and the host call is bridged with it, instead of it joining.
+    pub transfer: bool,
+}
+
+impl PendingJoin {
+    /// What the model calls what it asked for.
+    pub fn asked(&self) -> &'static str {
+        if self.transfer {
+            "transfer"
+        } else {
+            "invitation"
+        }
+    }
 }
 
 /// A message being left on the voicemail that answered an invited call: it

@@ -158,6 +158,9 @@ pub(crate) enum Input {
     Told(Vec<Message>),
     /// `ai_assistant_stop`.
     Stop,
+    /// A screened `transfer` reached a person: the agent ends as a transfer
+    /// ends it, and the call is bridged with the person.
+    Transferred,
     /// A call leg joined the conversation (`ai_assistant_join`) as the party it is sent with.
     Joined(join::Participant),
     /// A joined call ended.

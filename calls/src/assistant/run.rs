@@ -146,6 +146,10 @@ impl Task {
                         reason = "assistant_stopped";
                         break;
                     }
+                    Some((_, Input::Transferred)) => {
+                        reason = "assistant_transfer";
+                        break;
+                    }
                     Some((party, Input::Left)) => {
                         if self.left(party).await == Some(OnHangup::EndConversation) {
                             reason = "participant_hangup";
@@ -220,7 +224,7 @@ impl Task {
                 }
             }
             Input::Told(messages) => self.conversation.tell(monotonic(), messages),
-            Input::Stop | Input::Joined(_) | Input::Left => {}
+            Input::Stop | Input::Transferred | Input::Joined(_) | Input::Left => {}
         }
     }
 
@@ -357,9 +361,11 @@ impl Task {
     fn last_for(&self, call: &ToolCall) -> Option<Last> {
         match self.start.tools.iter().find(|t| t.name() == call.name)? {
             Tool::Hangup { .. } => Some(Last::HangUp),
-            Tool::Transfer(transfer) => {
+            // A screened transfer rings while the agent goes on (`call_tools`).
+            Tool::Transfer(transfer) if transfer.voicemail.is_none() => {
                 transfer.pick(&call.arguments).ok().map(|target| Last::Transfer(Box::new(target.clone())))
             }
+            Tool::Transfer(_) => None,
             Tool::Webhook(_) | Tool::SkipTurn { .. } | Tool::Invite(_) => None,
         }
     }
@@ -381,18 +387,24 @@ impl Task {
                         hook.call(http, &call_id, &call.arguments).await
                     }
                     (Some(Tool::Webhook(_)), None) => Outcome::error("Bond could not make an HTTP client"),
-                    // Only a transfer to a target it does not have gets here (one it
-                    // has ends the agent, `last_for`): the model may pick again.
                     (Some(Tool::Invite(invite)), _) => match invite.pick_named(&call.arguments) {
                         Ok((name, target)) => {
-                            service.invite(&host, name, target, invite.voicemail.clone()).await
+                            service.invite(&host, name, target, invite.voicemail.clone(), false).await
                         }
                         Err(why) => Outcome::error(&why),
                     },
                     // Called beside other tools: the model is asked again after them.
                     (Some(Tool::SkipTurn { .. }), _) => Outcome::skipped(),
+                    // A screened transfer rings like an invite; only a plain transfer to a
+                    // target it does not have gets here (one it has ends the agent,
+                    // `last_for`): the model may pick again.
                     (Some(Tool::Transfer(transfer)), _) => {
-                        Outcome::error(&transfer.pick(&call.arguments).err().unwrap_or_default())
+                        match (transfer.pick_named(&call.arguments), &transfer.voicemail) {
+                            (Ok((name, target)), Some(on)) => {
+                                service.invite(&host, name, target, Some(on.clone()), true).await
+                            }
+                            (picked, _) => Outcome::error(&picked.err().unwrap_or_default()),
+                        }
                     }
                     // The model named a tool it was not offered: its mistake.
                     _ => Outcome::error(&format!("there is no tool {}", call.name)),
