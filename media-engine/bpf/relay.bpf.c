@@ -51,6 +51,8 @@ struct route {
     // the route, after which no packet is counted or relayed by it.
     struct bpf_spin_lock lock;
     __u32 closed;
+    __u32 clock_rate; // the incoming stream's RTP clock, Hz (0: no jitter kept)
+    __u32 pad2;
 };
 
 // What a route relayed, kept apart from the route so that closing the route
@@ -61,12 +63,18 @@ struct counts {
     __u32 last_ts;  // the newest packet written: its timestamp and sequence
     __u16 last_seq; // number, so userspace can go on from it when the route
     __u16 sent;     // is removed; sent: 0 until a packet has been written
+    // The incoming stream's interarrival jitter (RFC 3550 A.8): the last
+    // packet's arrival and timestamp, and the estimate in clock units x 16.
+    __u64 last_arrival_ns;
+    __u32 last_in_ts;
+    __u32 jitter_q4;
 };
 _Static_assert(sizeof(struct key) == 8, "key layout");
 _Static_assert(offsetof(struct route, out_ifindex) == 36 && offsetof(struct route, closed) == 44
-               && sizeof(struct route) == 48, "route layout");
+               && offsetof(struct route, clock_rate) == 48 && sizeof(struct route) == 56, "route layout");
 _Static_assert(offsetof(struct counts, last_ts) == 16 && offsetof(struct counts, last_seq) == 20
-               && sizeof(struct counts) == 24, "counts layout");
+               && offsetof(struct counts, last_arrival_ns) == 24 && offsetof(struct counts, jitter_q4) == 36
+               && sizeof(struct counts) == 40, "counts layout");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -149,11 +157,25 @@ int relay(struct __sk_buff *skb)
         return NOT_MINE;
     __u16 out_seq = bpf_ntohs(seq);
     __u32 len = skb->len;
+    __u64 arrival = bpf_ktime_get_ns();
+    __u32 in_ts = bpf_ntohl(old_ts);
     bpf_spin_lock(&r->lock);
     if (r->closed) {
         bpf_spin_unlock(&r->lock);
         return NOT_MINE;
     }
+    if (c->packets && r->clock_rate) {
+        // D(i-1, i): the arrival gap less the timestamp gap, in clock units.
+        __u64 gap = (arrival - c->last_arrival_ns) * r->clock_rate / 1000000000ULL;
+        __s64 d = (__s64)gap - (__s32)(in_ts - c->last_in_ts);
+        if (d < 0)
+            d = -d;
+        if (d > 0x7fffffff)
+            d = 0x7fffffff;
+        c->jitter_q4 += (__u32)d - ((c->jitter_q4 + 8) >> 4);
+    }
+    c->last_arrival_ns = arrival;
+    c->last_in_ts = in_ts;
     c->packets += 1;
     c->bytes += len;
     // The newest by sequence number (a late packet does not move it back).

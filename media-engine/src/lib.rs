@@ -46,7 +46,7 @@ pub mod timer;
 pub mod webrtc;
 
 pub use engine::{
-    AudioControls, DtmfPassing, Engine, EngineOutput, Offload, PartyRole, Relay, StreamOutput,
+    AudioControls, DtmfPassing, Engine, EngineOutput, Offload, PartyRole, Relay, Relayed, StreamOutput,
     SupervisorRole, CONFERENCE_CLIP_RATE,
 };
 pub use error::EngineError;

@@ -40,11 +40,10 @@ impl CallService {
         voicemail: Option<OnVoicemail>,
         transfer: bool,
     ) -> Outcome {
+        let asked = if transfer { "transferring" } else { "invited" };
         match self.dial_invited(host, name, target, voicemail, transfer).await {
             Ok(()) => Outcome {
-                content:
-                    json!({ if transfer { "transferring" } else { "invited" }: name, "status": "ringing" })
-                        .to_string(),
+                content: json!({ asked: name, "status": "ringing" }).to_string(),
                 ..Outcome::done()
             },
             Err(e) => Outcome::error(&e.to_string()),

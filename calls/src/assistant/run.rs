@@ -365,8 +365,7 @@ impl Task {
             Tool::Transfer(transfer) if transfer.voicemail.is_none() => {
                 transfer.pick(&call.arguments).ok().map(|target| Last::Transfer(Box::new(target.clone())))
             }
-            Tool::Transfer(_) => None,
-            Tool::Webhook(_) | Tool::SkipTurn { .. } | Tool::Invite(_) => None,
+            Tool::Transfer(_) | Tool::Webhook(_) | Tool::SkipTurn { .. } | Tool::Invite(_) => None,
         }
     }
 

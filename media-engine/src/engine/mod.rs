@@ -48,7 +48,7 @@ use bridge::Route;
 pub use conference::{PartyRole, CLIP_RATE as CONFERENCE_CLIP_RATE};
 pub use controls::AudioControls;
 use member::Member;
-pub use offload::Offload;
+pub use offload::{Offload, Relayed};
 pub use relay::{PassOffer, Relay, RelayedPacket};
 pub use stream::StreamOutput;
 use stream::StreamState;

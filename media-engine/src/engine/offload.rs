@@ -46,6 +46,21 @@ pub struct Offload {
     pub out_ssrc: u32,
     pub seq_offset: u16,
     pub ts_offset: u32,
+    /// The RTP clock rate of the stream `from` receives, for its jitter.
+    pub clock_rate: u32,
+}
+
+/// What the kernel relayed of one direction since the last report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relayed {
+    pub packets: u64,
+    /// Their payload, in bytes.
+    pub bytes: u64,
+    /// The newest packet written onto `to`'s stream: (sequence number, timestamp).
+    pub last_sent: Option<(u16, u32)>,
+    /// The incoming stream's interarrival jitter as the kernel saw it (RFC
+    /// 3550 A.8), in clock units scaled by 16.
+    pub jitter_q4: Option<u32>,
 }
 
 impl Engine {
@@ -89,6 +104,7 @@ impl Engine {
             out_ssrc: sending.config().ssrc.0,
             seq_offset,
             ts_offset,
+            clock_rate: receiving.config().codec.rtp_clock_rate(),
         })
     }
 
@@ -119,20 +135,14 @@ impl Engine {
     }
 
     /// What the kernel forwarded of the direction from `from` to `to` since the
-    /// last report: `packets` of `bytes` of payload, the newest written onto
-    /// `to`'s stream stamped `last_sent` (sequence number, timestamp). Either
-    /// leg may be gone already.
-    pub fn handle_offloaded(
-        &mut self,
-        now: Instant,
-        offload: &Offload,
-        packets: u64,
-        bytes: u64,
-        last_sent: Option<(u16, u32)>,
-    ) {
+    /// last report: the receiving leg counts it as received (and takes the
+    /// kernel's jitter), the sending leg as sent, going on after the newest.
+    /// Either leg may be gone already.
+    pub fn handle_offloaded(&mut self, now: Instant, offload: &Offload, relayed: Relayed) {
+        let Relayed { packets, bytes, last_sent, jitter_q4 } = relayed;
         let highest = last_sent.map(|(seq, _)| (offload.in_ssrc, seq.wrapping_sub(offload.seq_offset)));
         if let Some(Member::Rtp(l)) = self.legs.get_mut(&offload.from) {
-            l.credit_received(now, packets, bytes, highest);
+            l.credit_received(now, packets, bytes, highest, jitter_q4);
         }
         if let Some(Member::Rtp(l)) = self.legs.get_mut(&offload.to) {
             l.credit_sent(packets, bytes, last_sent);

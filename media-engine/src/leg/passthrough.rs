@@ -221,7 +221,14 @@ impl Leg {
     /// Packets of the peer's stream `ssrc` the kernel passed on for this leg
     /// (see `engine/offload.rs`): counted as received, the newest `highest`,
     /// and the media timeout put off.
-    pub fn credit_received(&mut self, now: Instant, packets: u64, bytes: u64, highest: Option<(u32, u16)>) {
+    pub fn credit_received(
+        &mut self,
+        now: Instant,
+        packets: u64,
+        bytes: u64,
+        highest: Option<(u32, u16)>,
+        jitter_q4: Option<u32>,
+    ) {
         self.last_now = now;
         if packets == 0 {
             return;
@@ -229,7 +236,7 @@ impl Leg {
         self.last_media = now;
         self.played += packets;
         let highest = highest.map(|(ssrc, seq)| self.sequence.extend(ssrc, seq));
-        self.receive.credit(packets, bytes, highest);
+        self.receive.credit(packets, bytes, highest, jitter_q4);
     }
 
     /// Packets the kernel sent on this leg's stream, the newest stamped `last`:

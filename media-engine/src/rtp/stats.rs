@@ -59,10 +59,17 @@ impl ReceiveStats {
     }
 
     /// Count packets that were received but not seen here (the kernel passed
-    /// them on), the newest of them `highest` (extended), if known. Jitter stays as it was.
-    pub fn credit(&mut self, packets: u64, bytes: u64, highest: Option<u64>) {
+    /// them on), the newest of them `highest` (extended), if known, and the
+    /// jitter the kernel measured over them (scaled by 16), if it did: it
+    /// replaces this estimate, and the next packet seen here starts a new
+    /// chain of transit times.
+    pub fn credit(&mut self, packets: u64, bytes: u64, highest: Option<u64>, jitter_q4: Option<u32>) {
         self.packets += packets;
         self.bytes += bytes;
+        if let Some(jitter) = jitter_q4 {
+            self.jitter_q4 = i64::from(jitter);
+            self.last_transit = None;
+        }
         if let Some(seq) = highest {
             self.base_seq.get_or_insert(seq);
             self.highest_seq = self.highest_seq.max(seq);

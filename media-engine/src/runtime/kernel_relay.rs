@@ -20,8 +20,8 @@ use aya::Ebpf;
 /// The compiled program (empty when clang was missing at build time).
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/relay.bpf.o"));
 const KEY: usize = 8;
-const ROUTE: usize = 48;
-const COUNTS: usize = 24;
+const ROUTE: usize = 56;
+const COUNTS: usize = 40;
 /// Where `closed` sits in `struct route`.
 const CLOSED: usize = 44;
 /// The map update flag that writes a value under its `bpf_spin_lock`.
@@ -46,6 +46,8 @@ pub struct Route {
     /// The interface `to` is reached by, for a peer on another host (its
     /// index, `/sys/class/net/NAME/ifindex`); 0: a peer on this host.
     pub out_ifindex: u32,
+    /// The incoming stream's RTP clock rate, Hz, for its jitter (0: none kept).
+    pub clock_rate: u32,
 }
 
 /// What a route has forwarded so far.
@@ -57,6 +59,9 @@ pub struct RouteCounts {
     /// The sequence number and timestamp of the newest packet written, for
     /// the sending leg to go on from (a late packet does not move them back).
     pub last_sent: Option<(u16, u32)>,
+    /// The incoming stream's interarrival jitter (RFC 3550 A.8) in clock
+    /// units scaled by 16, once two packets have crossed.
+    pub jitter_q4: Option<u32>,
 }
 
 /// The relay program, loaded; it comes off every interface when dropped.
@@ -152,7 +157,14 @@ impl KernelRelay {
         let ts = u32::from_ne_bytes([value[16], value[17], value[18], value[19]]);
         let seq = u16::from_ne_bytes([value[20], value[21]]);
         let sent = u16::from_ne_bytes([value[22], value[23]]) != 0;
-        Ok(RouteCounts { packets: u64_at(0), bytes: u64_at(8), last_sent: sent.then_some((seq, ts)) })
+        let jitter_q4 = u32::from_ne_bytes([value[36], value[37], value[38], value[39]]);
+        let packets = u64_at(0);
+        Ok(RouteCounts {
+            packets,
+            bytes: u64_at(8),
+            last_sent: sent.then_some((seq, ts)),
+            jitter_q4: (packets >= 2).then_some(jitter_q4),
+        })
     }
 
     /// Packets and bytes forwarded from `at` so far.
@@ -207,6 +219,7 @@ fn encode(r: &Route) -> [u8; ROUTE] {
     v[28..32].copy_from_slice(&r.ts_offset.to_ne_bytes());
     v[32..34].copy_from_slice(&r.seq_offset.to_ne_bytes());
     v[36..40].copy_from_slice(&r.out_ifindex.to_ne_bytes());
+    v[48..52].copy_from_slice(&r.clock_rate.to_ne_bytes());
     v
 }
 

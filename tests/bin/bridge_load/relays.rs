@@ -98,6 +98,7 @@ pub(super) fn setup_kernel(
             seq_offset: (seed * 7_919 + direction * 104_729) as u16,
             ts_offset: seed.wrapping_mul(2_654_435_761).wrapping_add(direction),
             out_ifindex: 0,
+            clock_rate: 8000,
         };
         relay.route(at_a, &route(v4(a_media[i])?, at_b, v4(b_media[i])?, 0))?;
         relay.route(at_b, &route(v4(b_media[i])?, at_a, v4(a_media[i])?, 1))?;

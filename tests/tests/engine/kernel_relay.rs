@@ -45,6 +45,7 @@ pub(crate) fn route(from: SocketAddrV4, via: SocketAddrV4, to: SocketAddrV4) -> 
         seq_offset: 1_000,
         ts_offset: 160_000,
         out_ifindex: 0,
+        clock_rate: 8000,
     }
 }
 
@@ -196,4 +197,31 @@ fn a_route_taken_away_under_a_running_stream_counts_every_packet_it_relayed() {
         assert_eq!(after, 0, "round {round}: relayed after the counts, which end at {newest}");
         assert!(seqs.len() as u64 <= counts.packets, "round {round}: {} > {counts:?}", seqs.len());
     }
+}
+
+/// A route keeps the jitter (RFC 3550 A.8) of the stream it relays, as the
+/// receiving leg would in userspace: packets sent back to back whose
+/// timestamps step by 20 ms each arrive 160 clock units early, and the
+/// estimate climbs towards 160; the same packets stamped alike keep it near 0.
+#[test]
+fn a_route_measures_the_jitter_of_the_stream_it_relays() {
+    let mut relay = KernelRelay::start("lo").expect("the relay program attaches");
+    let mut jitter = |step: u32| {
+        let ((a, a_addr), (b, b_addr)) = (socket(), socket());
+        let ((_relay_a, relay_a_addr), (_relay_b, relay_b_addr)) = (socket(), socket());
+        relay.route(relay_a_addr, &route(a_addr, relay_b_addr, b_addr)).expect("route");
+        for seq in 0..20u16 {
+            a.send_to(&rtp(0, seq, u32::from(seq) * step, 0x1111_2222), relay_a_addr).expect("send");
+        }
+        for _ in 0..20 {
+            receive(&b);
+        }
+        let counts = relay.remove(relay_a_addr).expect("the route's counts");
+        assert_eq!(counts.packets, 20);
+        counts.jitter_q4.expect("kept from the second packet on") / 16
+    };
+    let (stepped, still) = (jitter(160), jitter(0));
+    // 160 x (1 - (15/16)^19) = 113 for packets that arrive all at once.
+    assert!((60..=160).contains(&stepped), "timestamps 20 ms apart, sent at once: {stepped}");
+    assert!(still < 20, "timestamps alike, sent at once: {still}");
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::{Clip, RecordTap};
 use bond_media_engine::sim::epoch;
-use bond_media_engine::{DtmfPassing, Engine, EngineEvent, EngineOutput, HangupCause, LegId, Offload};
+use bond_media_engine::{
+    DtmfPassing, Engine, EngineEvent, EngineOutput, HangupCause, LegId, Offload, Relayed,
+};
 
 use super::sim_passthrough::{bridged, echoed, Peer};
 
@@ -70,6 +72,7 @@ fn rewrite(from: LegId, to: LegId, (seq, ts, ssrc): (u16, u32, u32)) -> Offload 
         out_ssrc: ssrc,
         seq_offset: seq.wrapping_sub(500),
         ts_offset: ts.wrapping_sub(90_000),
+        clock_rate: 8000,
     }
 }
 
@@ -101,8 +104,11 @@ fn what_the_kernel_forwarded_counts_on_both_legs_and_the_stream_goes_on_after_it
     let (mut engine, a, b, offload, (seq, ts, ssrc)) = offered();
     // The kernel forwarded 99 more packets; the newest it wrote is the 100th.
     let last = (seq.wrapping_add(99), ts.wrapping_add(99 * 160));
-    engine.handle_offloaded(epoch() + MS20 * 99, &offload, 99, 99 * 160, Some(last));
+    // It saw the stream's jitter at 40 clock units (5 ms at 8 kHz), scaled by 16.
+    let relayed = Relayed { packets: 99, bytes: 99 * 160, last_sent: Some(last), jitter_q4: Some(40 * 16) };
+    engine.handle_offloaded(epoch() + MS20 * 99, &offload, relayed);
     assert_eq!(engine.stats(a).unwrap().packets_received, 100);
+    assert_eq!(engine.stats(a).unwrap().jitter_ms, 5.0, "the kernel's jitter is the leg's");
     assert_eq!(engine.stats(a).unwrap().packets_lost, 0, "the newest sequence number came with them");
     assert_eq!(engine.stats(b).unwrap().packets_sent, 100);
 
@@ -137,7 +143,8 @@ fn a_peer_the_kernel_forwards_for_does_not_time_out_and_one_that_stops_does() {
         let at = epoch() + Duration::from_secs(second.into());
         for offload in &offloads {
             if offload.from == b || second <= 10 {
-                engine.handle_offloaded(at, offload, 50, 50 * 160, None);
+                let relayed = Relayed { packets: 50, bytes: 50 * 160, ..Relayed::default() };
+                engine.handle_offloaded(at, offload, relayed);
             }
         }
         while engine.poll_timeout().is_some_and(|due| due <= at) {

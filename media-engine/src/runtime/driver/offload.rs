@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 
 use super::{Driver, RuntimeMetrics};
-use crate::engine::Offload;
+use crate::engine::{Offload, Relayed};
 use crate::ids::LegId;
 use crate::runtime::kernel_relay::{path_to, Route, RouteCounts};
 use crate::runtime::leg_socket::SocketSrtp;
@@ -142,8 +142,13 @@ impl Driver {
         }
         let offload = installed.offload;
         RuntimeMetrics::add(&self.shared.metrics.packets_offloaded, packets);
-        let payload = bytes.saturating_sub(packets * HEADERS);
-        self.engine.handle_offloaded(now(), &offload, packets, payload, counts.last_sent);
+        let relayed = Relayed {
+            packets,
+            bytes: bytes.saturating_sub(packets * HEADERS),
+            last_sent: counts.last_sent,
+            jitter_q4: counts.jitter_q4,
+        };
+        self.engine.handle_offloaded(now(), &offload, relayed);
     }
 
     /// Where the relay takes `offload`'s packets and how it sends them on, if
@@ -171,6 +176,7 @@ impl Driver {
             seq_offset: offload.seq_offset,
             ts_offset: offload.ts_offset,
             out_ifindex,
+            clock_rate: offload.clock_rate,
         };
         Some((SocketAddrV4::new(bind, receiving.port), route))
     }
