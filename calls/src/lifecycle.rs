@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bond_call_core::{CallBook, Output};
 use bond_media_engine::rtp::RtpStats;
-use bond_media_engine::{DtmfPassing, LegId};
+use bond_media_engine::LegId;
 use bond_store::clock::{monotonic, rfc3339_now};
 use bond_store::db::DbError;
 use bond_store::CallId;
@@ -141,13 +141,8 @@ impl CallService {
             Ok((a, b))
         }
         .await;
-        let options = BridgeOptions {
-            prevent_double_bridge: false,
-            park_after_unbridge: false,
-            dtmf: DtmfPassing::Both,
-        };
         let bridged = match records {
-            Ok((a, b)) => self.bridge(&a, &b, options).await,
+            Ok((a, b)) => self.bridge(&a, &b, BridgeOptions::TRANSFERRED).await,
             Err(e) => Err(e.into()),
         };
         match bridged {

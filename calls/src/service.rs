@@ -58,6 +58,13 @@ pub struct BridgeOptions {
     pub dtmf: DtmfPassing,
 }
 
+impl BridgeOptions {
+    /// A call and the party it was transferred to (a dial's `bridge_on_answer`,
+    /// a screened transfer): each ends with the other, digits pass both ways.
+    pub const TRANSFERRED: Self =
+        Self { prevent_double_bridge: false, park_after_unbridge: false, dtmf: DtmfPassing::Both };
+}
+
 /// Where call-related files live and how recordings are linked.
 #[derive(Debug, Clone)]
 pub struct CallFiles {

@@ -149,12 +149,7 @@ impl CallService {
         let bridged = async {
             let host =
                 self.store.get_call(&call.organization_id, &pending.host).await?.ok_or(CallError::Ended)?;
-            let options = crate::service::BridgeOptions {
-                prevent_double_bridge: false,
-                park_after_unbridge: false,
-                dtmf: bond_media_engine::DtmfPassing::Both,
-            };
-            self.bridge(&host, call, options).await
+            self.bridge(&host, call, crate::service::BridgeOptions::TRANSFERRED).await
         };
         if let Err(e) = bridged.await {
             tracing::info!(call = %call.call_control_id, error = %e, "a screened transfer could not bridge");
