@@ -24,6 +24,7 @@ pub mod l16;
 pub mod level;
 pub mod opus_codec;
 pub mod resample;
+pub mod ringtone;
 pub mod signals;
 pub mod tone;
 
