@@ -43,6 +43,7 @@ pub mod recording_links;
 pub mod recording_storage;
 pub mod refer;
 mod registry;
+mod ringback;
 mod service;
 mod sip_calls;
 mod speech;

@@ -16,8 +16,10 @@ use bond_media_engine::rtp::RtpStats;
 use bond_media_engine::LegId;
 use bond_store::clock::{monotonic, rfc3339_now};
 use bond_store::db::DbError;
-use bond_store::CallId;
+use bond_store::{CallId, CallRecord};
 
+use super::error::CallError;
+use super::linked::PendingBridge;
 use super::payload;
 use super::registry::Ending;
 use super::service::{BridgeOptions, CallService};
@@ -131,8 +133,10 @@ impl CallService {
         }
     }
 
-    /// A dial answered with `bridge_on_answer`: bridge it with its linked call.
+    /// A dial answered with `bridge_on_answer`: bridge it with its linked call
+    /// (as a `bridge` the linked call asked for while it rang, if it did).
     async fn bridge_answered_dial(&self, dialed: &CallId, link: &CallId) {
+        let pending = self.live.update(dialed, |c| c.pending_bridge.take());
         let records: Result<_, DbError> = async {
             let mut tx = self.store.begin().await?;
             let a = self.call_in(&mut tx, dialed).await?;
@@ -141,9 +145,10 @@ impl CallService {
             Ok((a, b))
         }
         .await;
-        let bridged = match records {
-            Ok((a, b)) => self.bridge(&a, &b, BridgeOptions::TRANSFERRED).await,
-            Err(e) => Err(e.into()),
+        let bridged = match (records, pending) {
+            (Ok((a, b)), None) => self.bridge(&a, &b, BridgeOptions::TRANSFERRED).await,
+            (Ok((a, b)), Some(asked)) => self.bridge_as_asked(&b, &a, asked).await,
+            (Err(e), _) => Err(e.into()),
         };
         match bridged {
             Ok(()) => {
@@ -153,6 +158,20 @@ impl CallService {
             }
             Err(e) => tracing::info!(%dialed, %link, error = %e, "bridge on answer failed"),
         }
+    }
+
+    /// The `bridge` `asker` asked for with `answered` while it rang.
+    async fn bridge_as_asked(
+        &self,
+        asker: &CallRecord,
+        answered: &CallRecord,
+        asked: PendingBridge,
+    ) -> Result<(), CallError> {
+        self.bridge(asker, answered, asked.options).await?;
+        if let Some(options) = asked.record {
+            self.start_recording(asker, options).await?;
+        }
+        Ok(())
     }
 
     /// Record that a call ended (once) with its `call.hangup`, and that
@@ -205,6 +224,7 @@ impl CallService {
             c.pending_amd = None;
             c.pending_stream = None;
             c.supervising = None;
+            c.pending_bridge = None;
             (c.pending_join.take(), c.voicemail_drop.take())
         });
         self.telnyx.release(call_control_id, true);
@@ -213,6 +233,8 @@ impl CallService {
         self.store.commit(tx).await?;
         self.notifier.notify();
         self.referral_ended(call_control_id, ending, call.answered_at.is_some()).await;
+        self.ringing_ended(call_control_id).await;
+        self.stop_ringback(call_control_id).await;
         if let Some(invited) = invited {
             self.invite_unanswered(invited).await;
         }

@@ -5,10 +5,17 @@
 //! ends the agent leg that was placed only to make it (the softphone's outgoing
 //! calls, see `agent_calls.rs`). The call book keeps the tie and decides when
 //! it bridges or cancels (`lifecycle.rs`).
+//!
+//! A `bridge` with `play_ringtone`, asked while the other call still rings, is
+//! the same tie made afterwards: the call that asked hears the ringtone
+//! (`ringback.rs`) and is bridged, with the options it asked for, on answer.
 
-use bond_store::CallId;
+use bond_codecs::ringtone::Ringtone;
+use bond_store::{CallId, CallRecord};
 
-use super::service::CallService;
+use super::error::CallError;
+use super::recording::RecordOptions;
+use super::service::{BridgeOptions, CallService};
 use bond_media_engine::runtime::EngineHandle;
 
 /// What a dial is linked to.
@@ -18,6 +25,14 @@ pub struct Link {
     pub call: CallId,
     pub call_session_id: String,
     pub bridge_on_answer: bool,
+}
+
+/// A `bridge` waiting for the call it names to answer; the call that asked
+/// for it is the one the book ties it to.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingBridge {
+    pub options: BridgeOptions,
+    pub record: Option<RecordOptions>,
 }
 
 impl CallService {
@@ -42,5 +57,42 @@ impl CallService {
             let placed_for_it = self.agents.is_placed(&link.call);
             self.in_book(|book| book.bridge_on_answer(dialed, &link.call, placed_for_it)).await;
         }
+    }
+
+    /// `bridge` with `play_ringtone` while `ringing` has not answered: `call`
+    /// leaves any bridge it is in and hears `tone`; the two are bridged when
+    /// `ringing` answers. Until then they are tied as a transfer is: `call`
+    /// ending cancels `ringing`, and `ringing` failing leaves `call` up.
+    pub(super) async fn bridge_on_answer_ringing(
+        &self,
+        call: &CallRecord,
+        ringing: &CallRecord,
+        pending: PendingBridge,
+        tone: &'static Ringtone,
+    ) -> Result<(), CallError> {
+        let (a, b) = (&call.call_control_id, &ringing.call_control_id);
+        if ringing.node_id.as_deref().is_some_and(|node| node != self.store.node_id()) {
+            let detail =
+                "play_ringtone with a call ringing on another Bond node is not available in Bond yet.";
+            return Err(CallError::invalid("10015", detail, "/play_ringtone"));
+        }
+        if self.waiting_link(b).is_some_and(|w| w != *a) {
+            let detail = "That call is to be bridged with another call when it answers.";
+            return Err(CallError::invalid("10015", detail, "/call_control_id_to_bridge_with"));
+        }
+        let unbridge = self.book().plan_bridge(a, b, pending.options.prevent_double_bridge)?;
+        self.live_leg(call)?;
+        for c in &unbridge {
+            self.unbridge(c).await?;
+        }
+        self.ring_back(a, b, tone).await?;
+        self.live.update(b, |c| c.pending_bridge = Some(pending));
+        self.in_book(|book| book.bridge_on_answer(b, a, false)).await;
+        // It ended before the book could tie them: nothing will bridge it now.
+        if self.waiting_link(b).is_none() && self.live.update(b, |c| c.pending_bridge.take()).is_some() {
+            self.stop_ringback(a).await;
+            return Err(CallError::Ended);
+        }
+        Ok(())
     }
 }

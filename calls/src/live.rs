@@ -43,6 +43,12 @@ pub(crate) struct LiveCall {
     pub pending_join: Option<super::assistant::PendingJoin>,
     /// A message being left on the voicemail that answered the call (an invite's).
     pub voicemail_drop: Option<super::assistant::VoicemailDrop>,
+    /// The call rings for a `bridge` asked of another: how to bridge them on answer.
+    pub pending_bridge: Option<super::linked::PendingBridge>,
+    /// The call hears a ringback while this other call rings.
+    pub ringback: Option<CallId>,
+    /// The call rings, and this call hears a ringback for it.
+    pub rings_for: Option<CallId>,
 }
 
 /// What a supervisor's call supervises.
@@ -66,6 +72,9 @@ impl LiveCall {
             joined,
             pending_join,
             voicemail_drop,
+            pending_bridge,
+            ringback,
+            rings_for,
         } = self;
         amd_mode.is_none()
             && pending_amd.is_none()
@@ -78,6 +87,9 @@ impl LiveCall {
             && joined.is_none()
             && pending_join.is_none()
             && voicemail_drop.is_none()
+            && pending_bridge.is_none()
+            && ringback.is_none()
+            && rings_for.is_none()
     }
 }
 

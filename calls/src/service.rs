@@ -451,6 +451,9 @@ impl CallService {
         for call in &unbridge {
             self.unbridge(call).await?;
         }
+        for call in [a_id, b_id] {
+            self.stop_ringback(call).await;
+        }
         self.engine.bridge(leg_a, leg_b, options.dtmf).await?;
         self.book().bridged(a_id, b_id, options.park_after_unbridge);
         let result: Result<(), DbError> = async {

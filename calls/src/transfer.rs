@@ -6,6 +6,7 @@
 //! `call.hangup` is sent: the transferred call stays up and takes further
 //! commands.
 
+use bond_codecs::ringtone::Ringtone;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -95,6 +96,19 @@ impl CallService {
     pub async fn transfer(&self, call: &CallRecord, transfer: Transfer) -> Result<(), CallError> {
         self.answered_leg(call, "a transfer").await?;
         self.dial_linked(call, transfer, true, None).await.map(drop)
+    }
+
+    /// A voice agent's `transfer` tool: the `transfer` action, and the caller
+    /// hears `tone` until the new party answers.
+    pub(crate) async fn transfer_ringing_back(
+        &self,
+        call: &CallRecord,
+        transfer: Transfer,
+        tone: &'static Ringtone,
+    ) -> Result<(), CallError> {
+        self.answered_leg(call, "a transfer").await?;
+        let dialed = self.dial_linked(call, transfer, true, None).await?;
+        self.ring_back_for_dial(call, &dialed.call_control_id, tone, true).await
     }
 
     /// Dial `transfer`'s target for `call`, sharing its session and

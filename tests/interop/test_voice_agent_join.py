@@ -23,7 +23,7 @@ from telnyx import Telnyx
 from conftest import API_KEY, bond_with, share_at, tone
 from fake_openai import FakeChat, ToolCall
 from test_sip_trunk import Sipp, events, rtp_caller, trunk_connection, wait_event
-from test_voice_agent import FRAME, Caller, flite, turns
+from test_voice_agent import FRAME, Caller, flite, rms, turns
 
 WELCOME = "Welcome, Dana. I will note that the parcel is ready."
 
@@ -356,12 +356,12 @@ def inviting_agent(failed, reply, tool="invite"):
     return agent
 
 
-def ask_for_the_specialist(receiver, tmp_path, model, tools, until, trunk=None, specialist=None):
+def ask_for_the_specialist(receiver, tmp_path, model, tools, until, trunk=None, specialist=None, heard=None):
     """A sipp caller on a trunk (`trunk`: where it sends calls out) asks the
     agent (`model`, offered `tools`) for a specialist and listens until the
     agent has said `until` (or, a function, until `until(call)` is true), then
     hangs up; `specialist` is the audio of `specialist.wav` in Bond's data
-    directory. Returns the caller's call id."""
+    directory. Returns the caller's call id; what it heard goes into `heard`."""
     try:
         with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
             if specialist:
@@ -374,6 +374,8 @@ def ask_for_the_specialist(receiver, tmp_path, model, tools, until, trunk=None, 
             caller.say(flite("Can I talk to a specialist about my refund?", str(tmp_path)))
             said = lambda: until in [t["said"] for t in turns(receiver, call, "assistant")]
             caller.wait((lambda: until(call)) if callable(until) else said, timeout=40)
+            if heard is not None:
+                heard.extend(s for _, frame in caller.frames for s in frame)
             client.calls.actions.hangup(call)
             sipp.wait()
     finally:
@@ -492,7 +494,9 @@ def iso_seconds(stamp):
 @pytest.mark.parametrize("answers", ["voicemail", "person"])
 def test_a_screened_transfer_tool_bridges_a_person_and_stops_at_a_voicemail(receiver, tmp_path, answers):
     """The transfer tool with `voicemail_detection` (premium): the agent goes
-    on while the target rings and is screened. A voicemail greeting is hung
+    on while the target rings and is screened, and the caller hears the
+    tool's ringtone between its words (checked on the longer screening of a
+    voicemail greeting). A voicemail greeting is hung
     up on and the model told, so the agent answers the caller itself; a
     person's "Hello?" gets the call: the conversation ends
     `assistant_transfer` and the caller is bridged with the person, whose
@@ -500,7 +504,9 @@ def test_a_screened_transfer_tool_bridges_a_person_and_stops_at_a_voicemail(rece
     model = FakeChat(inviting_agent("a voicemail did", NOT_AVAILABLE, tool="transfer"))
     detection = {"detection_mode": "premium", "on_voicemail_detected": {"action": "stop_transfer"}}
     target = {"name": "Specialist", "to": "loop:play?file=specialist.wav"}
-    tools = [{"type": "transfer", "transfer": {"targets": [target], "voicemail_detection": detection}}]
+    # Bond's own `ringtone`: the UK's, whose double ring recurs every 3 s, around the agent's words.
+    tools = [{"type": "transfer", "transfer": {"targets": [target], "voicemail_detection": detection,
+                                               "ringtone": "uk"}}]
     if answers == "voicemail":
         greeting = "Hi, you have reached the refunds desk at Parcel Post. Please leave a message after the tone."
         audio = flite(greeting, str(tmp_path)) + [0] * 2400 + tone(1000, 8000, 4000) + [0] * 80000
@@ -511,7 +517,9 @@ def test_a_screened_transfer_tool_bridges_a_person_and_stops_at_a_voicemail(rece
         def until(call):
             return any(e["event_type"] == "call.bridged" and e["payload"]["call_control_id"] == call
                        for e in events(receiver))
-    call = ask_for_the_specialist(receiver, tmp_path, model, tools, until, specialist=audio + [0] * 4000)
+    heard = []
+    call = ask_for_the_specialist(receiver, tmp_path, model, tools, until, specialist=audio + [0] * 4000,
+                                  heard=heard)
     invited = [e["payload"]["call_control_id"] for e in events(receiver) if e["event_type"] == "call.initiated"
                and e["payload"]["call_control_id"] != call]
     assert len(invited) == 1, invited
@@ -533,6 +541,10 @@ def test_a_screened_transfer_tool_bridges_a_person_and_stops_at_a_voicemail(rece
         wait_event(receiver, "call.hangup", call_control_id=invited[0], timeout=10)
         return
     assert verdicts == ["machine"], verdicts
+    # A person's "Hello?" is screened in a second, mostly under the agent's words; a greeting takes longer.
+    chunks = [heard[i:i + 800] for i in range(0, len(heard) - 799, 800)]
+    ringing = [c for c in chunks if share_at(c, 400, 8000) + share_at(c, 450, 8000) > 0.8 and rms(c) > 500]
+    assert len(ringing) >= 3, f"the UK ringtone while the target is screened: {len(ringing)} of {len(chunks)} chunks"
     assert not [e for e in of_invited if e["event_type"] == "call.bridged"], "a voicemail is never bridged"
     assert hangups and hangups[0]["hangup_source"] == "caller", hangups
     assert told == ["Specialist did not answer: a voicemail did, so the transfer was stopped."], told

@@ -10,6 +10,7 @@ pub struct Acted {
     pub conversation_id: Option<String>,
 }
 use crate::error::CallError;
+use crate::linked::PendingBridge;
 use crate::service::CallService;
 use bond_store::CallRecord;
 
@@ -53,13 +54,17 @@ impl CallService {
             }
             Action::Reject { cause } => self.reject(call, cause.as_deref()).await,
             Action::Hangup => self.hangup(call).await,
-            Action::Bridge { with, options, record } => {
+            Action::Bridge { with, options, record, ringtone } => {
                 let pointer = "/call_control_id_to_bridge_with";
                 let other = self.store.get_call(&call.organization_id, &with).await?.ok_or_else(|| {
                     CallError::invalid("10005", "No call with that call_control_id_to_bridge_with.", pointer)
                 })?;
                 if !other.is_alive() {
                     return Err(CallError::Ended);
+                }
+                if let Some(tone) = ringtone.filter(|_| other.answered_at.is_none()) {
+                    let pending = PendingBridge { options, record };
+                    return self.bridge_on_answer_ringing(call, &other, pending, tone).await;
                 }
                 self.bridge(call, &other, options).await?;
                 if let Some(options) = record {

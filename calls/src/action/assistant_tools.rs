@@ -128,7 +128,8 @@ fn webhook(value: &Value, at: &str) -> Result<Webhook, CallError> {
 /// `targets` [{`to`, `name`}] (each `to` any destination a transfer takes)
 /// and `from`, each checked as the `transfer` action checks them. Bond's own
 /// `timeout_secs` on a target is how long it may ring, as on the action
-/// (5-600 s; 30 when not given).
+/// (5-600 s; 30 when not given); Bond's own `ringtone` is what the caller
+/// hears while a transfer's target rings.
 fn targets(spec: &Value, kind: &str, at: &str) -> Result<TransferTool, CallError> {
     let pointer = format!("{at}/targets");
     // A variable naming the list was filled in before (`assistant_variables.rs`).
@@ -166,7 +167,8 @@ fn targets(spec: &Value, kind: &str, at: &str) -> Result<TransferTool, CallError
         }
         targets.push((name.to_owned(), checked));
     }
-    Ok(TransferTool { targets, voicemail: None })
+    let ringtone = super::fields::ringtone(&spec["ringtone"], &format!("{at}/ringtone"))?;
+    Ok(TransferTool { targets, voicemail: None, ringtone })
 }
 
 /// Telnyx's `voicemail_detection` of a target (`detection_mode`,
@@ -382,6 +384,11 @@ mod tests {
         assert_eq!(support.timeout_secs, Some(15), "Bond's own: how long the target may ring");
         assert_eq!(transfer.pick(r#"{"target": "+15550002222"}"#).unwrap().timeout_secs, None);
         assert!(transfer.pick(r#"{"target": "Sales"}"#).unwrap_err().contains("Support, +15550002222"));
+        assert_eq!(transfer.ringtone.name, "us", "what the caller hears while a target rings");
+        let uk =
+            json!({"type": "transfer", "transfer": {"targets": [{"to": "loop:echo"}], "ringtone": "uk"}});
+        let Tool::Transfer(uk) = &tools(&[uk]).unwrap()[0] else { panic!() };
+        assert_eq!(uk.ringtone.name, "uk");
 
         let refused = |targets: Value| {
             tools(&[json!({"type": "transfer", "transfer": {"targets": targets}})]).unwrap_err()
@@ -393,6 +400,11 @@ mod tests {
             panic!()
         };
         assert_eq!(pointer, "/assistant/tools/0/transfer/targets/0/timeout_secs");
+        for ringtone in [json!("atlantis"), json!(7)] {
+            let tool = json!({"type": "transfer", "transfer": {"targets": [{"to": "loop:echo"}], "ringtone": ringtone}});
+            let CallError::Invalid { pointer, .. } = tools(&[tool]).unwrap_err() else { panic!() };
+            assert_eq!(pointer, "/assistant/tools/0/transfer/ringtone");
+        }
         assert!(refused(json!([])).to_string().contains("1 to"));
         assert!(refused(json!("Support")).to_string().contains("dynamic variable holding one"));
         assert!(refused(json!([{"to": "+15550002222"}, {"to": "+15550002222"}]))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::ringtone::{self, Ringtone};
 use bond_codecs::SampleRate;
 use bond_media_engine::leg::DtmfTiming;
 use bond_media_engine::runtime::RecordChannels;
@@ -81,10 +82,13 @@ struct Bridge {
     /// `self`: this call stays (parked) when the other hangs up.
     park_after_unbridge: Option<String>,
     mute_dtmf: Option<String>,
+    #[serde(default)]
+    play_ringtone: bool,
 }
 
 /// `bridge`: the other call, `prevent_double_bridge`, `park_after_unbridge`,
-/// `mute_dtmf`, and `record` from the answer.
+/// `mute_dtmf`, `play_ringtone` with its `ringtone` (`us` unless named), and
+/// `record` from the answer.
 pub fn bridge(body: &Value) -> Result<Action, CallError> {
     let fields: Bridge = parse(body)?;
     let pointer = "/call_control_id_to_bridge_with";
@@ -110,8 +114,21 @@ pub fn bridge(body: &Value) -> Result<Action, CallError> {
         park_after_unbridge: fields.park_after_unbridge.as_deref() == Some("self"),
         dtmf,
     };
+    let ringtone = fields.play_ringtone.then_some(ringtone(&body["ringtone"], "/ringtone")?);
     let record = record_options(body, "record", "record_channels", "record_format")?;
-    Ok(Action::Bridge { with, options, record })
+    Ok(Action::Bridge { with, options, record, ringtone })
+}
+
+/// A `ringtone` (Telnyx's country codes; `us` when not given), or 422 at `pointer`.
+pub(crate) fn ringtone(value: &Value, pointer: &str) -> Result<&'static Ringtone, CallError> {
+    let named = match value {
+        Value::Null => Ringtone::named(ringtone::DEFAULT),
+        value => value.as_str().and_then(Ringtone::named),
+    };
+    named.ok_or_else(|| {
+        let names: Vec<_> = ringtone::RINGTONES.iter().map(|r| r.name).collect();
+        invalid(format!("ringtone must be one of {}", names.join(", ")), pointer)
+    })
 }
 
 #[derive(Debug, Deserialize)]

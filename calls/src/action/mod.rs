@@ -16,6 +16,7 @@ pub mod fields;
 mod gather_fields;
 
 use bond_codecs::dtmf::DtmfDigit;
+use bond_codecs::ringtone::Ringtone;
 use bond_media_engine::leg::DtmfTiming;
 use bond_media_engine::SupervisorRole;
 use bond_store::{CallId, CallRecord};
@@ -94,6 +95,8 @@ pub enum Action {
         with: CallId,
         options: BridgeOptions,
         record: Option<RecordOptions>,
+        /// `play_ringtone`: this call hears it while the other rings.
+        ringtone: Option<&'static Ringtone>,
     },
     SendDtmf {
         digits: Vec<DtmfDigit>,
@@ -382,6 +385,10 @@ mod tests {
             invalid_pointer("bridge", json!({ "call_control_id": "v3:a", "prevent_double_bridge": "yes" })),
             "/prevent_double_bridge"
         );
+        assert_eq!(
+            invalid_pointer("bridge", json!({ "call_control_id": "v3:a", "ringtone": "atlantis" })),
+            "/ringtone"
+        );
         assert_eq!(invalid_pointer("mute", json!({ "direction": "sideways" })), "/direction");
         assert_eq!(invalid_pointer("send_dtmf", json!({ "digits": "12x" })), "/digits");
         assert_eq!(
@@ -416,6 +423,19 @@ mod tests {
             invalid_pointer("gather_using_speak", json!({ "payload": "Hi", "maximum_tries": 0 })),
             "/maximum_tries"
         );
+    }
+
+    #[test]
+    fn a_bridge_plays_a_ringtone_only_when_asked_and_the_us_one_unless_named() {
+        let ringtone = |body: Value| match Action::parse("bridge", &body) {
+            Ok(Action::Bridge { ringtone, .. }) => ringtone.map(|r| r.name),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ringtone(json!({ "call_control_id": "v3:a" })), None);
+        assert_eq!(ringtone(json!({ "call_control_id": "v3:a", "ringtone": "uk" })), None);
+        assert_eq!(ringtone(json!({ "call_control_id": "v3:a", "play_ringtone": true })), Some("us"));
+        let body = json!({ "call_control_id": "v3:a", "play_ringtone": true, "ringtone": "de" });
+        assert_eq!(ringtone(body), Some("de"));
     }
 
     #[test]

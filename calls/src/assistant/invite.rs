@@ -14,6 +14,7 @@
 //! above, and a person gets the call: the agent ends (`assistant_transfer`)
 //! and the agent's call is bridged with theirs.
 
+use bond_codecs::ringtone::Ringtone;
 use bond_media_engine::amd::{AmdEvent, Verdict};
 use bond_speech::tts::TTS_RATE;
 use bond_store::{CallId, CallRecord};
@@ -31,16 +32,17 @@ use crate::transfer::Transfer;
 
 impl CallService {
     /// The model asked to invite `name` (`target`) into `host`'s conversation,
-    /// or to transfer `host` to it once screened (`transfer`): what it reads back.
+    /// or to transfer `host` to it once screened (`transfer`: the ringtone
+    /// `host` hears meanwhile): what it reads back.
     pub(super) async fn invite(
         &self,
         host: &CallRecord,
         name: &str,
         target: &Transfer,
         voicemail: Option<OnVoicemail>,
-        transfer: bool,
+        transfer: Option<&'static Ringtone>,
     ) -> Outcome {
-        let asked = if transfer { "transferring" } else { "invited" };
+        let asked = if transfer.is_some() { "transferring" } else { "invited" };
         match self.dial_invited(host, name, target, voicemail, transfer).await {
             Ok(()) => Outcome {
                 content: json!({ asked: name, "status": "ringing" }).to_string(),
@@ -56,7 +58,7 @@ impl CallService {
         name: &str,
         target: &Transfer,
         voicemail: Option<OnVoicemail>,
-        transfer: bool,
+        transfer: Option<&'static Ringtone>,
     ) -> Result<(), CallError> {
         let amd = voicemail.as_ref().map(|_| AmdRequest::defaults(AmdMode::Premium));
         let dialed = self.dial_linked(host, target.clone(), false, amd).await?;
@@ -72,9 +74,15 @@ impl CallService {
                 organization_id: host.organization_id.clone(),
                 joining,
                 screened: voicemail,
-                transfer,
+                transfer: transfer.is_some(),
             })
         });
+        if let Some(tone) = transfer {
+            // The caller hears it ring, and screened, until the bridge (or the end of the dial).
+            if let Err(e) = self.ring_back_for_dial(host, &id, tone, false).await {
+                tracing::info!(call = %host.call_control_id, error = %e, "no ringback for a screened transfer");
+            }
+        }
         // The call may have been answered (a built-in leg is, as it is dialed)
         // or refused before the join waited for it.
         let Some(now) = self.store.get_call(&host.organization_id, &id).await? else {

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use bond_codecs::ringtone::Ringtone;
 use bond_codecs::SampleRate;
 use bond_media_engine::LegId;
 use bond_speech::chat::ToolCall;
@@ -38,7 +39,7 @@ mod speaking;
 /// What the model's last tool does to the call once the agent has said its last.
 enum Last {
     HangUp,
-    Transfer(Box<crate::transfer::Transfer>),
+    Transfer(Box<crate::transfer::Transfer>, &'static Ringtone),
 }
 
 pub(super) struct Task {
@@ -128,7 +129,7 @@ impl Task {
             if self.closing && self.conversation.is_idle() {
                 reason = match self.last {
                     Some(Last::HangUp) => "assistant_hangup",
-                    Some(Last::Transfer(_)) => "assistant_transfer",
+                    Some(Last::Transfer(..)) => "assistant_transfer",
                     None => "gather_ended",
                 };
                 break;
@@ -187,7 +188,9 @@ impl Task {
         let done = match self.last.take() {
             Some(Last::HangUp) => self.service.hangup(&self.call).await,
             // A transfer that fails leaves the call up, its agent gone (`call.hangup` of the new leg says why).
-            Some(Last::Transfer(transfer)) => self.service.transfer(&self.call, *transfer).await,
+            Some(Last::Transfer(transfer, tone)) => {
+                self.service.transfer_ringing_back(&self.call, *transfer, tone).await
+            }
             None => Ok(()),
         };
         if let Err(e) = done {
@@ -363,7 +366,8 @@ impl Task {
             Tool::Hangup { .. } => Some(Last::HangUp),
             // A screened transfer rings while the agent goes on (`call_tools`).
             Tool::Transfer(transfer) if transfer.voicemail.is_none() => {
-                transfer.pick(&call.arguments).ok().map(|target| Last::Transfer(Box::new(target.clone())))
+                let target = transfer.pick(&call.arguments).ok()?;
+                Some(Last::Transfer(Box::new(target.clone()), transfer.ringtone))
             }
             Tool::Transfer(_) | Tool::Webhook(_) | Tool::SkipTurn { .. } | Tool::Invite(_) => None,
         }
@@ -388,7 +392,7 @@ impl Task {
                     (Some(Tool::Webhook(_)), None) => Outcome::error("Bond could not make an HTTP client"),
                     (Some(Tool::Invite(invite)), _) => match invite.pick_named(&call.arguments) {
                         Ok((name, target)) => {
-                            service.invite(&host, name, target, invite.voicemail.clone(), false).await
+                            service.invite(&host, name, target, invite.voicemail.clone(), None).await
                         }
                         Err(why) => Outcome::error(&why),
                     },
@@ -400,7 +404,8 @@ impl Task {
                     (Some(Tool::Transfer(transfer)), _) => {
                         match (transfer.pick_named(&call.arguments), &transfer.voicemail) {
                             (Ok((name, target)), Some(on)) => {
-                                service.invite(&host, name, target, Some(on.clone()), true).await
+                                let ringtone = Some(transfer.ringtone);
+                                service.invite(&host, name, target, Some(on.clone()), ringtone).await
                             }
                             (picked, _) => Outcome::error(&picked.err().unwrap_or_default()),
                         }

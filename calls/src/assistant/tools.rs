@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use bond_codecs::ringtone::Ringtone;
 use bond_store::clock::monotonic;
 
 use serde_json::{json, Value};
@@ -52,6 +53,9 @@ pub struct TransferTool {
     /// An invited call is screened (premium answering-machine detection),
     /// and what a voicemail that answers it gets (Telnyx's `voicemail_detection`).
     pub voicemail: Option<OnVoicemail>,
+    /// What the caller hears while a transfer's target rings (Bond's own
+    /// `ringtone` on a `transfer` tool, Telnyx's country codes; `us` when not given).
+    pub ringtone: &'static Ringtone,
 }
 
 /// What an invite does when a voicemail answers (Telnyx's `on_voicemail_detected.action`).
