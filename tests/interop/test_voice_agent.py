@@ -161,9 +161,10 @@ def shop(messages):
     return [ANSWER_1, ANSWER_2, ANSWER_3][min(turns, 3) - 1]
 
 
-def answered_caller(bond, receiver):
-    """A sipp caller whose media is the test's socket, answered: (sipp, socket, SDK, call, Bond's RTP port)."""
-    trunk_connection(bond, receiver)
+def answered_caller(bond, receiver, trunk=None):
+    """A sipp caller whose media is the test's socket, answered: (sipp, socket, SDK, call, Bond's RTP port);
+    `trunk` is where the connection sends calls out."""
+    trunk_connection(bond, receiver, **({"trunk": trunk} if trunk else {}))
     caller, media = rtp_caller(bond, bye_timeout_ms=180000)
     client = Telnyx(api_key=API_KEY, base_url=bond.base_url, max_retries=0)
     call = wait_event(receiver, "call.initiated")["call_control_id"]

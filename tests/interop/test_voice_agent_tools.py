@@ -18,10 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import telnyx
 
-from conftest import api, bond_with
+from conftest import api, bond_with, share_at
 from fake_openai import FakeChat, ToolCall
-from test_sip_trunk import events, wait_event
-from test_voice_agent import Caller, answered_caller, flite, turns
+from test_sip_trunk import Sipp, events, media_socket, wait_event
+from test_voice_agent import Caller, answered_caller, flite, rms, turns
 
 ORDER = {"status": "shipped", "eta": "Friday"}
 
@@ -138,7 +138,9 @@ def test_a_webhook_tool_answers_the_model_and_the_hangup_tool_ends_the_call(rece
 
 def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiver, tmp_path):
     """The application's dynamic variables and the call's own fill the instructions
-    and a target's `to` before they are checked."""
+    and a target's `to` before they are checked. The target, a sipp callee on the
+    trunk, rings for 3.5 s: the caller hears the tool's ringtone (Bond's own field,
+    the UK's here) after the agent's last words, until it answers."""
     def agent(messages):
         if sum(m["role"] == "user" for m in messages) == 1:
             return ToolCall("transfer", {"target": "Support"}, text="I will put you through to support.")
@@ -146,13 +148,17 @@ def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiv
 
     model = FakeChat(agent)
     tools = [{"type": "transfer", "transfer": {"targets": [{"name": "Sales", "to": "loop:tone?hz=1200"},
-                                                           {"name": "Support", "to": "{{support_line}}"}]}}]
+                                                           {"name": "Support", "to": "{{support_line}}"}],
+                                               "ringtone": "uk"}}]
     assistant = {"id": "assistant-desk", "tools": tools,
                  "instructions": "You help {{customer_name}}, who calls from {{ telnyx_end_user_target }}.",
-                 "dynamic_variables": {"customer_name": "Jane", "support_line": "loop:echo"}}
+                 "dynamic_variables": {"customer_name": "Jane", "support_line": "+15551230000"}}
+    support_media = media_socket()
+    support = Sipp("uas_ring_rtp.xml", {"rtp_port": support_media.getsockname()[1], "ring_ms": 3500})
     try:
         with bond_with({"BOND_ASSISTANT_LLM_BASE_URL": model.base_url}) as bond:
-            caller_sipp, media, client, call, port = answered_caller(bond, receiver)
+            trunk = {"host": "127.0.0.1", "port": support.port}
+            caller_sipp, media, client, call, port = answered_caller(bond, receiver, trunk)
             caller = Caller(media, port)
             with pytest.raises(telnyx.UnprocessableEntityError) as refused:
                 client.calls.actions.start_ai_assistant(call, assistant={**assistant, "dynamic_variables": {}})
@@ -164,17 +170,22 @@ def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiv
             caller.wait(lambda: any(e["event_type"] == "call.bridged" for e in events(receiver)), timeout=30)
             bridged = wait_event(receiver, "call.bridged", call_control_id=call)
             ended = wait_event(receiver, "call.conversation.ended", call_control_id=call)
+            heard = [s for _, frame in caller.frames for s in frame]
             client.calls.actions.hangup(call)
             caller_sipp.wait()
+            assert support.wait()[0] == 0
     finally:
         model.close()
+    chunks = [heard[i:i + 800] for i in range(0, len(heard) - 799, 800)]
+    ringing = [c for c in chunks if share_at(c, 400, 8000) + share_at(c, 450, 8000) > 0.8 and rms(c) > 500]
+    assert len(ringing) >= 3, f"the UK ringtone while Support rings: {len(ringing)} of {len(chunks)} chunks"
     assert model.requests[0]["messages"][0]["content"] == f"You help Jane, who calls from {caller_number}."
     # The model was offered the targets by name, and the call went to the one it named.
     offered = model.requests[0]["tools"][0]["function"]
     assert offered["name"] == "transfer" and offered["parameters"]["properties"]["target"]["enum"] == ["Sales", "Support"]
     new_leg = [e["payload"] for e in events(receiver) if e["event_type"] == "call.bridged"
                and e["payload"]["call_control_id"] != call]
-    assert [leg["to"] for leg in new_leg] == ["loop:echo"], new_leg
+    assert [leg["to"] for leg in new_leg] == ["+15551230000"], new_leg
     assert bridged["call_session_id"] == new_leg[0]["call_session_id"], "the transfer shares the caller's session"
     assert ended["reason"] == "assistant_transfer", ended
     used = [e["payload"] for e in events(receiver) if e["event_type"] == "call.ai_assistant.tool_call"]
