@@ -25,6 +25,7 @@ pub mod assistant;
 pub mod conference;
 pub mod country;
 mod dial;
+mod early_media;
 pub mod endpoint;
 pub mod error;
 mod events;

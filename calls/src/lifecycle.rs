@@ -235,6 +235,7 @@ impl CallService {
         self.referral_ended(call_control_id, ending, call.answered_at.is_some()).await;
         self.ringing_ended(call_control_id).await;
         self.stop_ringback(call_control_id).await;
+        self.end_early_media(call_control_id).await;
         if let Some(invited) = invited {
             self.invite_unanswered(invited).await;
         }

@@ -25,6 +25,8 @@ pub struct Link {
     pub call: CallId,
     pub call_session_id: String,
     pub bridge_on_answer: bool,
+    /// The linked call hears the dial's early media while it rings (a transfer's `early_media`).
+    pub early_media: bool,
 }
 
 /// A `bridge` waiting for the call it names to answer; the call that asked
@@ -55,6 +57,9 @@ impl CallService {
         if link.bridge_on_answer {
             // An agent's leg placed only to make this dial goes if the dial fails.
             let placed_for_it = self.agents.is_placed(&link.call);
+            if link.early_media {
+                self.live.update(dialed, |c| c.early_media_for = Some(link.call.clone()));
+            }
             self.in_book(|book| book.bridge_on_answer(dialed, &link.call, placed_for_it)).await;
         }
     }

@@ -49,6 +49,10 @@ pub(crate) struct LiveCall {
     pub ringback: Option<CallId>,
     /// The call rings, and this call hears a ringback for it.
     pub rings_for: Option<CallId>,
+    /// A dial whose early media this call (its linked call) is to hear.
+    pub early_media_for: Option<CallId>,
+    /// The call is bridged in the engine only with this one, for early media.
+    pub early_bridged: Option<CallId>,
 }
 
 /// What a supervisor's call supervises.
@@ -75,6 +79,8 @@ impl LiveCall {
             pending_bridge,
             ringback,
             rings_for,
+            early_media_for,
+            early_bridged,
         } = self;
         amd_mode.is_none()
             && pending_amd.is_none()
@@ -90,6 +96,8 @@ impl LiveCall {
             && pending_bridge.is_none()
             && ringback.is_none()
             && rings_for.is_none()
+            && early_media_for.is_none()
+            && early_bridged.is_none()
     }
 }
 

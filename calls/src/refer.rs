@@ -168,6 +168,7 @@ impl CallService {
                 call: partner.clone(),
                 call_session_id: transferred.call_session_id.clone(),
                 bridge_on_answer: true,
+                early_media: false,
             }),
             supervise: None,
             placed_by: referrer.placed_by.clone(),

@@ -453,6 +453,7 @@ impl CallService {
         }
         for call in [a_id, b_id] {
             self.stop_ringback(call).await;
+            self.end_early_media(call).await;
         }
         self.engine.bridge(leg_a, leg_b, options.dtmf).await?;
         self.book().bridged(a_id, b_id, options.park_after_unbridge);

@@ -55,6 +55,10 @@ impl CallControl for CallService {
         self.record_answer(call, codec).await
     }
 
+    async fn early_media(&self, call: &CallId) {
+        self.early_media_started(call).await;
+    }
+
     async fn ended(&self, call: &CallId, ending: Ending) {
         self.end(call, ending).await;
     }

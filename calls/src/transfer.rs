@@ -1,7 +1,8 @@
 //! `transfer` (Telnyx Call Control): dial a new party for a call and bridge
 //! the two when it answers. Built from the primitives a dial already has: the
 //! new call is `link_to` the transferred one with `bridge_on_answer`, so it
-//! shares its `call_session_id`, rings while the caller keeps what it had,
+//! shares its `call_session_id`, rings while the caller keeps what it had (or
+//! hears its early media: `early_media.rs`),
 //! is cancelled if the caller hangs up first, and when it fails only its own
 //! `call.hangup` is sent: the transferred call stays up and takes further
 //! commands.
@@ -37,6 +38,9 @@ pub struct Transfer {
     pub webhook_failover_url: Option<String>,
     /// Added to the new call's INVITE when it is a SIP call.
     pub custom_headers: Vec<bond_sip::ExtraHeader>,
+    /// `early_media` (Telnyx's default: on): the caller hears the new party's
+    /// early media while it rings.
+    pub early_media: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +54,7 @@ struct Fields {
     webhook_url: Option<String>,
     webhook_failover_url: Option<String>,
     custom_headers: Option<Vec<super::refer::NameValue>>,
+    early_media: Option<bool>,
 }
 
 /// What Telnyx's `transfer` can do that Bond does not yet: refused, not ignored.
@@ -57,7 +62,7 @@ const UNAVAILABLE: &[&str] = &["audio_url", "media_name"];
 
 /// The `transfer` body: `to` (any destination a dial takes), `from`,
 /// `from_display_name`, `timeout_secs`, `time_limit_secs`, `target_leg_client_state`,
-/// `webhook_url`, `webhook_failover_url`.
+/// `webhook_url`, `webhook_failover_url`, `custom_headers`, `early_media`.
 pub fn transfer_request(body: &Value) -> Result<Transfer, CallError> {
     let invalid = |detail: &str, pointer: &str| CallError::invalid("10002", detail, pointer);
     for key in UNAVAILABLE {
@@ -88,6 +93,7 @@ pub fn transfer_request(body: &Value) -> Result<Transfer, CallError> {
         webhook_url: asked.webhook_url.filter(|u| !u.is_empty()),
         webhook_failover_url: asked.webhook_failover_url.filter(|u| !u.is_empty()),
         custom_headers: super::refer::custom_headers(&asked.custom_headers.unwrap_or_default())?,
+        early_media: asked.early_media.unwrap_or(true),
     })
 }
 
@@ -140,6 +146,7 @@ impl CallService {
                 call: call.call_control_id.clone(),
                 call_session_id: call.call_session_id.clone(),
                 bridge_on_answer,
+                early_media: transfer.early_media,
             }),
             supervise: None,
             placed_by: call.placed_by.clone(),
@@ -169,6 +176,9 @@ mod tests {
             .unwrap();
         assert!(matches!(t.endpoint, Endpoint::Loop(_)));
         assert_eq!((t.from, t.client_state.as_deref()), (None, Some("aGk=")));
+        assert!(t.early_media, "Telnyx passes early media unless told not to");
+        let t = transfer_request(&json!({ "to": "loop:echo", "early_media": false })).unwrap();
+        assert!(!t.early_media);
         let t = transfer_request(&json!({ "to": "loop:echo", "webhook_url": "https://hooks.example.com/t" }))
             .unwrap();
         assert_eq!(

@@ -55,6 +55,10 @@ pub trait CallControl: Clone + Send + Sync + 'static {
     /// `call.answered` and start what waited for the answer.
     fn answered(&self, call: &CallId, codec: Codec) -> impl Future<Output = Result<(), DbError>> + Send;
 
+    /// An outgoing call that has not answered plays early media (183 or 180
+    /// with SDP): its leg now carries the callee's audio.
+    fn early_media(&self, call: &CallId) -> impl Future<Output = ()> + Send;
+
     /// The SIP side of a call has ended (the far end hung up or cancelled, the
     /// INVITE failed, nobody answered): end the call.
     fn ended(&self, call: &CallId, ending: Ending) -> impl Future<Output = ()> + Send;

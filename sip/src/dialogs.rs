@@ -33,7 +33,12 @@ pub async fn run<C: CallControl>(
                 tokio::spawn(async move { terminated(&calls, control, &id.call_id, &reason).await });
             }
             DialogState::Early(id, response) => {
-                tokio::spawn(async move { calls.early_media(&engine, &id.call_id, &response.body).await });
+                let control = control.clone();
+                tokio::spawn(async move {
+                    if let Some(call) = calls.early_media(&engine, &id.call_id, &response.body).await {
+                        control.early_media(&call).await;
+                    }
+                });
             }
             DialogState::Updated(id, request, handle) => {
                 tokio::spawn(

@@ -279,25 +279,31 @@ impl SipCalls {
         Ok(plan.codec)
     }
 
-    /// 183 (or 180) with SDP: play the callee's early media.
-    pub(super) async fn early_media(&self, engine: &EngineHandle, sip_call_id: &str, body: &[u8]) {
-        let Some(id) = self.by_sip_call_id(sip_call_id) else { return };
-        let Some(sip_call) = self.get(&id).filter(|c| !c.incoming && !c.answered) else { return };
+    /// 183 (or 180) with SDP: play the callee's early media. The call, if its
+    /// leg now carries it.
+    pub(super) async fn early_media(
+        &self,
+        engine: &EngineHandle,
+        sip_call_id: &str,
+        body: &[u8],
+    ) -> Option<CallId> {
+        let id = self.by_sip_call_id(sip_call_id)?;
+        let sip_call = self.get(&id).filter(|c| !c.incoming && !c.answered)?;
         tracing::info!(call = %id, early_media = !body.is_empty(), "call ringing");
         if body.is_empty() {
-            return;
+            return None;
         }
         let plan = SessionDescription::parse(body)
             .map_err(|e| e.to_string())
             .and_then(|a| sdp::accept_answer(&a, &sip_call.codecs).map_err(|e| e.to_string()));
         match plan {
-            Ok(plan) => {
-                if let Err(e) = self.apply_plan(engine, &id, &sip_call, plan, false).await {
-                    tracing::info!(call = %id, error = %e, "early media not applied");
-                }
-            }
+            Ok(plan) => match self.apply_plan(engine, &id, &sip_call, plan, false).await {
+                Ok(()) => return Some(id),
+                Err(e) => tracing::info!(call = %id, error = %e, "early media not applied"),
+            },
             Err(e) => tracing::info!(call = %id, error = %e, "unusable early-media SDP"),
         }
+        None
     }
 
     /// Point the call's leg at what offer/answer settled.

@@ -54,6 +54,8 @@ impl CallControl for Recorder {
         Ok(())
     }
 
+    async fn early_media(&self, _: &CallId) {}
+
     async fn ended(&self, call: &CallId, ending: Ending) {
         let _ = self.reports.send(Report::Ended(call.clone(), ending));
     }

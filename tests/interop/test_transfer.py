@@ -1,17 +1,22 @@
 """`transfer` driven by the official Telnyx Python SDK against a real `bond serve`.
 A sipp caller (its media the test's socket) is answered, then transferred: to a
-built-in tone, which the caller must then hear, and through the trunk to a sipp
+built-in tone, which the caller must then hear; through the trunk to a sipp
 callee that answers busy (and sees the transfer's custom header on its INVITE),
-after which the caller must still be up and take the next command.
+after which the caller must still be up and take the next command; and to a
+sipp callee whose network plays early media (183 with SDP) before it answers,
+which the caller hears unless the transfer turns `early_media` off.
 """
 
 import base64
+import math
+import threading
 
+import pytest
 from telnyx import Telnyx
 
-from conftest import API_KEY, share_at
-from test_sip_trunk import (Sipp, events, exchange_rtp, pcmu_samples, rtp_caller, rtp_packets, trunk_connection,
-                            wait_event)
+from conftest import API_KEY, assert_mostly_tone, share_at, tone
+from test_sip_trunk import (Sipp, events, exchange_rtp, media_socket, pcmu_samples, rtp_caller, rtp_packets,
+                            trunk_connection, wait_event)
 
 
 def sdk(bond):
@@ -63,4 +68,32 @@ def test_a_failed_transfer_leaves_the_caller_up_for_the_next_command(bond, recei
     heard = pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * 8000 * 2)))[-8000:]
     assert share_at(heard, 900, 8000) > 0.8, share_at(heard, 900, 8000)
     client.calls.actions.hangup(call)
+    assert caller.wait()[0] == 0
+
+
+@pytest.mark.parametrize("early_media", [True, False])
+def test_a_transferred_caller_hears_the_new_partys_early_media_unless_turned_off(bond, receiver, early_media):
+    callee_media = media_socket()
+    callee = Sipp("uas_early_media.xml", {"rtp_port": callee_media.getsockname()[1], "ring_ms": 4000})
+    trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": callee.port})
+    client = sdk(bond)
+    caller, media, call, bond_port = answered_caller(bond, receiver, client)
+    client.calls.actions.transfer(call, to="+15551230000", early_media=early_media)
+    callee_port = int(callee.logged(r"BOND_RTP (\d+)").group(1))
+    # The callee's network plays 700 Hz before the answer; the caller listens meanwhile.
+    playing = threading.Thread(target=exchange_rtp,
+                               args=(callee_media, callee_port, rtp_packets(tone(700, 8000, 8000 * 2))))
+    playing.start()
+    heard = pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * 8000 * 2)))[-8000:]
+    playing.join()
+    assert not [e for e in events(receiver) if e["event_type"] == "call.answered"
+                and e["payload"]["call_control_id"] != call], "still ringing while the caller listened"
+    if early_media:
+        assert_mostly_tone(heard, 700, 8000, 0.8, "the new party's early media")
+    else:
+        loudest = max(math.sqrt(sum(x * x for x in heard[i:i + 800]) / 800) for i in range(0, 8000, 800))
+        assert loudest < 100, f"early_media off: nothing before the answer, heard rms {loudest:.0f}"
+    wait_event(receiver, "call.bridged", call_control_id=call)
+    client.calls.actions.hangup(call)
+    assert callee.wait()[0] == 0, "the new party hangs up with the caller"
     assert caller.wait()[0] == 0

@@ -76,6 +76,7 @@ impl CallService {
                 call: caller.call_control_id.clone(),
                 call_session_id: caller.call_session_id.clone(),
                 bridge_on_answer: true,
+                early_media: false,
             }),
             supervise: None,
             placed_by: caller.placed_by.clone(),

@@ -389,7 +389,8 @@ async fn link(state: &AppState, principal: &Principal, body: &DialBody) -> Resul
     };
     let call = live_call(state, principal, id, "link_to").await?;
     principal.require_call(&call)?;
-    Ok(Some(Link { call: call.call_control_id, call_session_id: call.call_session_id, bridge_on_answer }))
+    let (call, call_session_id) = (call.call_control_id, call.call_session_id);
+    Ok(Some(Link { call, call_session_id, bridge_on_answer, early_media: false }))
 }
 
 /// The organization's live call `id`, named by the dial field `field` (422 `90018` otherwise).
