@@ -4,7 +4,8 @@ built-in tone, which the caller must then hear; through the trunk to a sipp
 callee that answers busy (and sees the transfer's custom header on its INVITE),
 after which the caller must still be up and take the next command; and to a
 sipp callee whose network plays early media (183 with SDP) before it answers,
-which the caller hears unless the transfer turns `early_media` off.
+which the caller hears unless the transfer turns `early_media` off, or before
+it fails busy, after which the caller is up and can be transferred again.
 """
 
 import base64
@@ -71,6 +72,18 @@ def test_a_failed_transfer_leaves_the_caller_up_for_the_next_command(bond, recei
     assert caller.wait()[0] == 0
 
 
+def hear_early_media(callee, callee_media, media, bond_port):
+    """The callee's network plays 700 Hz before any answer while the caller
+    listens: the last second the caller heard."""
+    callee_port = int(callee.logged(r"BOND_RTP (\d+)").group(1))
+    playing = threading.Thread(target=exchange_rtp,
+                               args=(callee_media, callee_port, rtp_packets(tone(700, 8000, 8000 * 2))))
+    playing.start()
+    heard = pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * 8000 * 2)))[-8000:]
+    playing.join()
+    return heard
+
+
 @pytest.mark.parametrize("early_media", [True, False])
 def test_a_transferred_caller_hears_the_new_partys_early_media_unless_turned_off(bond, receiver, early_media):
     callee_media = media_socket()
@@ -79,13 +92,7 @@ def test_a_transferred_caller_hears_the_new_partys_early_media_unless_turned_off
     client = sdk(bond)
     caller, media, call, bond_port = answered_caller(bond, receiver, client)
     client.calls.actions.transfer(call, to="+15551230000", early_media=early_media)
-    callee_port = int(callee.logged(r"BOND_RTP (\d+)").group(1))
-    # The callee's network plays 700 Hz before the answer; the caller listens meanwhile.
-    playing = threading.Thread(target=exchange_rtp,
-                               args=(callee_media, callee_port, rtp_packets(tone(700, 8000, 8000 * 2))))
-    playing.start()
-    heard = pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * 8000 * 2)))[-8000:]
-    playing.join()
+    heard = hear_early_media(callee, callee_media, media, bond_port)
     assert not [e for e in events(receiver) if e["event_type"] == "call.answered"
                 and e["payload"]["call_control_id"] != call], "still ringing while the caller listened"
     if early_media:
@@ -96,4 +103,25 @@ def test_a_transferred_caller_hears_the_new_partys_early_media_unless_turned_off
     wait_event(receiver, "call.bridged", call_control_id=call)
     client.calls.actions.hangup(call)
     assert callee.wait()[0] == 0, "the new party hangs up with the caller"
+    assert caller.wait()[0] == 0
+
+
+def test_a_transfer_that_fails_after_early_media_leaves_the_caller_up_for_the_next_one(bond, receiver):
+    callee_media = media_socket()
+    callee = Sipp("uas_early_media_busy.xml", {"rtp_port": callee_media.getsockname()[1], "ring_ms": 3000})
+    trunk_connection(bond, receiver, trunk={"host": "127.0.0.1", "port": callee.port})
+    client = sdk(bond)
+    caller, media, call, bond_port = answered_caller(bond, receiver, client)
+    client.calls.actions.transfer(call, to="+15551230000")
+    assert_mostly_tone(hear_early_media(callee, callee_media, media, bond_port), 700, 8000, 0.8, "early media")
+    failed = wait_event(receiver, "call.hangup")
+    assert failed["call_control_id"] != call and failed["hangup_cause"] == "user_busy", failed
+    assert callee.wait()[0] == 0
+    assert client.calls.retrieve_status(call).data.is_alive
+    # The early media's join is gone: the caller can be bridged again.
+    client.calls.actions.transfer(call, to="loop:tone?hz=900")
+    wait_event(receiver, "call.bridged", call_control_id=call)
+    heard = pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * 8000 * 2)))[-8000:]
+    assert share_at(heard, 900, 8000) > 0.8, share_at(heard, 900, 8000)
+    client.calls.actions.hangup(call)
     assert caller.wait()[0] == 0
