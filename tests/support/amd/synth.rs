@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
 /// Which program speaks.
@@ -111,6 +111,20 @@ pub struct Speaking {
 pub struct Voices {
     cache: Mutex<HashMap<String, Vec<u8>>>,
     piper: Mutex<Option<PiperProcess>>,
+    /// Festival interpreters not speaking now, each with its voice loaded.
+    festival: Mutex<Vec<FestivalProcess>>,
+}
+
+/// `festival --pipe` with one voice loaded: starting Festival and its voice
+/// for each phrase (as `text2wave` does) took most of the corpus's time.
+#[derive(Debug)]
+struct FestivalProcess {
+    voice: &'static str,
+    _child: Child,
+    stdin: ChildStdin,
+    /// Festival buffers its standard output; its standard error carries the
+    /// marker written after each phrase (and any complaint before it).
+    stderr: BufReader<ChildStderr>,
 }
 
 #[derive(Debug)]
@@ -169,16 +183,7 @@ impl Voices {
                 )?;
                 read_scratch(out)
             }
-            Synth::Festival => {
-                let out = scratch_wav();
-                let voice = format!("(voice_{})", how.speaker.voice);
-                run(
-                    Command::new("text2wave").args(["-eval", &voice, "-o"]).arg(&out),
-                    "festival",
-                    text.as_bytes(),
-                )?;
-                read_scratch(out)
-            }
+            Synth::Festival => self.festival(how.speaker.voice, text),
             Synth::Piper => self.piper(text),
         }
     }
@@ -202,6 +207,92 @@ impl Voices {
         read_scratch(out)
     }
 }
+
+impl Voices {
+    /// `text` in Festival's `voice`, by an interpreter kept for that voice.
+    fn festival(&self, voice: &'static str, text: &str) -> Result<Vec<u8>, String> {
+        let idle = {
+            let mut idle = self.festival.lock().map_err(|e| e.to_string())?;
+            idle.iter().position(|f| f.voice == voice).map(|at| idle.swap_remove(at))
+        };
+        let mut process = match idle {
+            Some(process) => process,
+            None => FestivalProcess::start(voice)?,
+        };
+        let wav = process.say(text)?;
+        self.festival.lock().map_err(|e| e.to_string())?.push(process);
+        Ok(wav)
+    }
+}
+
+impl FestivalProcess {
+    fn start(voice: &'static str) -> Result<Self, String> {
+        let mut child = Command::new("festival")
+            .arg("--pipe")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("festival: {e} (install the festival package)"))?;
+        let mut stdin = child.stdin.take().ok_or("festival has no stdin")?;
+        let stderr = BufReader::new(child.stderr.take().ok_or("festival has no stderr")?);
+        writeln!(stdin, "{TEXT2WAVE}\n(voice_{voice})").map_err(|e| format!("festival: {e}"))?;
+        Ok(Self { voice, _child: child, stdin, stderr })
+    }
+
+    /// What `text2wave` makes of `text`, byte for byte.
+    fn say(&mut self, text: &str) -> Result<Vec<u8>, String> {
+        let (input, out) = (scratch_wav().with_extension("txt"), scratch_wav());
+        std::fs::write(&input, text).map_err(|e| format!("{}: {e}", input.display()))?;
+        let said = writeln!(
+            self.stdin,
+            "(bond_say \"{}\" \"{}\")(format stderr \"ok\\n\")",
+            input.display(),
+            out.display()
+        )
+        .and_then(|()| self.stdin.flush())
+        .map_err(|e| format!("festival: {e}"));
+        let said = said.and_then(|()| self.said());
+        let _ = std::fs::remove_file(&input);
+        let said = said?;
+        read_scratch(out).map_err(|e| format!("{e}; festival said: {said}"))
+    }
+
+    /// What Festival wrote to its standard error up to the marker.
+    fn said(&mut self) -> Result<String, String> {
+        let mut said = String::new();
+        loop {
+            let mut line = String::new();
+            if self.stderr.read_line(&mut line).map_err(|e| format!("festival: {e}"))? == 0 {
+                return Err(format!("festival ended: {said}"));
+            }
+            if line.trim() == "ok" {
+                return Ok(said);
+            }
+            said.push_str(&line);
+        }
+    }
+}
+
+/// `text2wave`'s way of speaking a file (its text split into utterances,
+/// each synthesized and its wave appended), as a function of one Festival:
+/// `(bond_say IN OUT)`.
+const TEXT2WAVE: &str = r#"
+(define (bond_save_fp utt)
+  (if (eq? bond_n 0)
+      (wave.save.header bond_fp (utt.wave utt) "riff" nil (list (list "numsamples" 0))))
+  (set! bond_n (+ bond_n (get_param 'num_samples (wave.info (utt.wave utt)) 0)))
+  (wave.save.data.fp (utt.wave utt) bond_fp "riff" nil)
+  (set! bond_utt utt))
+(define (bond_say in out)
+  (set! bond_n 0)
+  (set! bond_fp (fopen out "wb"))
+  (set! tts_hooks (list utt.synth bond_save_fp))
+  (tts_file in (tts_find_text_mode in auto-text-mode-alist))
+  (fseek bond_fp 0 0)
+  (wave.save.header bond_fp (utt.wave bond_utt) "riff" nil (list (list "numsamples" bond_n)))
+  (fclose bond_fp))
+"#;
 
 impl PiperProcess {
     fn start() -> Result<Self, String> {
@@ -274,4 +365,29 @@ fn trim(samples: &[i16]) -> Vec<i16> {
     let first = chunks.iter().position(|c| loud(c)).unwrap_or(0);
     let last = chunks.iter().rposition(|c| loud(c)).map_or(0, |i| i + 1);
     chunks[first..last.max(first)].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn festival_kept_running_speaks_as_text2wave_does() {
+        let text = "Hi, it's Dana's phone. Leave a message after the tone!";
+        for voice in ["kal_diphone", "ked_diphone"] {
+            let out = scratch_wav();
+            let eval = format!("(voice_{voice})");
+            run(
+                Command::new("text2wave").args(["-eval", &eval, "-o"]).arg(&out),
+                "festival",
+                text.as_bytes(),
+            )
+            .unwrap();
+            let text2wave = read_scratch(out).unwrap();
+            let mut festival = FestivalProcess::start(voice).unwrap();
+            for _ in 0..2 {
+                assert!(festival.say(text).unwrap() == text2wave, "{voice}: not text2wave's bytes");
+            }
+        }
+    }
 }
