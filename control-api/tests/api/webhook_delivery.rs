@@ -288,7 +288,16 @@ async fn events_queued_while_the_receiver_is_down_arrive_after_a_restart() {
             .as_i64()
             .unwrap();
         assert!(attempts_of_first > 1, "it had been tried while the receiver was down");
-        assert_eq!(bond.state.store.undelivered_count().await.unwrap(), 0);
+        // Each is marked delivered after its answer arrives: on a busy machine, later.
+        let mut undelivered = bond.state.store.undelivered_count().await.unwrap();
+        for _ in 0..100 {
+            if undelivered == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            undelivered = bond.state.store.undelivered_count().await.unwrap();
+        }
+        assert_eq!(undelivered, 0, "every event delivered is marked so");
         bond.stop().await.unwrap();
     }
 }
