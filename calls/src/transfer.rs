@@ -98,23 +98,21 @@ pub fn transfer_request(body: &Value) -> Result<Transfer, CallError> {
 }
 
 impl CallService {
-    /// `transfer`: dial `to` for an answered `call`, bridged with it on answer.
-    pub async fn transfer(&self, call: &CallRecord, transfer: Transfer) -> Result<(), CallError> {
-        self.answered_leg(call, "a transfer").await?;
-        self.dial_linked(call, transfer, true, None).await.map(drop)
-    }
-
-    /// A voice agent's `transfer` tool: the `transfer` action, and the caller
-    /// hears `tone` until the new party answers.
-    pub(crate) async fn transfer_ringing_back(
+    /// `transfer`: dial `to` for an answered `call`, bridged with it on
+    /// answer; with `ringback` (a voice agent's `transfer` tool), the caller
+    /// hears that tone until the new party answers.
+    pub async fn transfer(
         &self,
         call: &CallRecord,
         transfer: Transfer,
-        tone: &'static Ringtone,
+        ringback: Option<&'static Ringtone>,
     ) -> Result<(), CallError> {
         self.answered_leg(call, "a transfer").await?;
         let dialed = self.dial_linked(call, transfer, true, None).await?;
-        self.ring_back_for_dial(call, &dialed.call_control_id, tone, true).await
+        match ringback {
+            Some(tone) => self.ring_back_for_dial(call, &dialed.call_control_id, tone, true).await,
+            None => Ok(()),
+        }
     }
 
     /// Dial `transfer`'s target for `call`, sharing its session and

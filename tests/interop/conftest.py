@@ -272,6 +272,23 @@ def tone(hz, rate, samples, amplitude=8000, start=0):
     return [int(amplitude * math.sin(2 * math.pi * hz * (start + n) / rate)) for n in range(samples)]
 
 
+def rms(samples):
+    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
+
+
+def chunks_of(samples, rate=8000, chunk_ms=100):
+    """`samples` cut into whole chunks of `chunk_ms`."""
+    size = rate * chunk_ms // 1000
+    return [samples[i:i + size] for i in range(0, len(samples) - size + 1, size)]
+
+
+def ringing_chunks(samples, pair, rate=8000):
+    """The loud 100 ms chunks of `samples` that are mostly the two frequencies of `pair`
+    (a ringback tone)."""
+    return [c for c in chunks_of(samples, rate)
+            if rms(c) > 500 and share_at(c, pair[0], rate) + share_at(c, pair[1], rate) > 0.8]
+
+
 def share_at(samples, hz, rate):
     """Share of the energy at `hz` (Goertzel); near 1 for a clean tone."""
     coeff = 2 * math.cos(2 * math.pi * hz / rate)

@@ -8,42 +8,32 @@ the ringtone until then, hears it no more and stays up.
 """
 
 import contextlib
-import math
 import threading
 
-from conftest import share_at, assert_mostly_tone, tone
-from test_sip_trunk import Sipp, exchange_rtp, media_socket, pcmu_samples, rtp_packets, trunk_connection, wait_event
+from conftest import assert_mostly_tone, chunks_of, rms, share_at, tone
+from test_sip_trunk import Sipp, exchange_rtp, listen, media_socket, rtp_packets, trunk_connection, wait_event
 from test_transfer import answered_caller, sdk
 
 RATE = 8000
-CHUNK = RATE // 10
-
-
-def rms(samples):
-    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
-
-
-def chunks(samples):
-    return [samples[i:i + CHUNK] for i in range(0, len(samples) - CHUNK + 1, CHUNK)]
 
 
 def assert_ringtone(samples, pair, what):
     """The loud 100 ms chunks of `samples` are the two frequencies of `pair`."""
-    loud = [c for c in chunks(samples) if rms(c) > 500]
-    assert len(loud) >= 3, f"{what}: {len(loud)} loud chunks, rms {[round(rms(c)) for c in chunks(samples)]}"
+    loud = [c for c in chunks_of(samples) if rms(c) > 500]
+    assert len(loud) >= 3, f"{what}: {len(loud)} loud chunks, rms {[round(rms(c)) for c in chunks_of(samples)]}"
     shares = sorted(share_at(c, pair[0], RATE) + share_at(c, pair[1], RATE) for c in loud)
     assert shares[len(shares) // 2] > 0.8, f"{what}: {pair} share per loud chunk {[round(s, 2) for s in shares]}"
     return loud
 
 
-def listen(media, bond_port, seconds):
-    """What the caller hears over `seconds` while it sends silence (not what
-    its socket kept from before)."""
+def listen_now(media, bond_port, seconds):
+    """What the caller hears over `seconds` while it sends silence, not what
+    its socket kept from before."""
     media.setblocking(False)
     with contextlib.suppress(BlockingIOError):
         while media.recv(2048):
             pass
-    return pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * int(RATE * seconds))))
+    return listen(media, bond_port, seconds)
 
 
 def test_a_call_bridged_with_a_ringing_call_hears_its_ringtone_until_it_answers(bond, receiver):
@@ -56,9 +46,9 @@ def test_a_call_bridged_with_a_ringing_call_hears_its_ringtone_until_it_answers(
     result = client.calls.actions.bridge(call, call_control_id_to_bridge_with=ringing, play_ringtone=True,
                                          ringtone="uk")
     assert result.data.result == "ok"
-    heard = listen(media, bond_port, 2.5)
+    heard = listen_now(media, bond_port, 2.5)
     loud = assert_ringtone(heard, (400, 450), "while the callee rings")
-    assert len(loud) < len(chunks(heard)) - 5, "the UK cadence pauses 2 s after each double ring"
+    assert len(loud) < len(chunks_of(heard)) - 5, "the UK cadence pauses 2 s after each double ring"
 
     wait_event(receiver, "call.answered", call_control_id=ringing)
     wait_event(receiver, "call.bridged", call_control_id=call)
@@ -66,10 +56,10 @@ def test_a_call_bridged_with_a_ringing_call_hears_its_ringtone_until_it_answers(
     speaking = threading.Thread(target=exchange_rtp,
                                 args=(callee_media, callee_port, rtp_packets(tone(1000, RATE, RATE * 2))))
     speaking.start()
-    heard = listen(media, bond_port, 1.5)[-RATE:]
+    heard = listen_now(media, bond_port, 1.5)[-RATE:]
     speaking.join()
     assert_mostly_tone(heard, 1000, RATE, 0.8, "the caller hears the callee once bridged")
-    assert max(share_at(c, 400, RATE) + share_at(c, 450, RATE) for c in chunks(heard)) < 0.2, "no ringtone"
+    assert max(share_at(c, 400, RATE) + share_at(c, 450, RATE) for c in chunks_of(heard)) < 0.2, "no ringtone"
 
     client.calls.actions.hangup(call)
     assert callee.wait()[0] == 0, "the callee hangs up with the call it was bridged with"
@@ -84,14 +74,14 @@ def test_a_ringtone_stops_when_the_ringing_call_ends_unanswered_and_the_caller_s
     ringing = client.calls.dial(connection_id=conn, to="+15551230000", from_="+15550001111",
                                 timeout_secs=5).data.call_control_id
     client.calls.actions.bridge(call, call_control_id_to_bridge_with=ringing, play_ringtone=True)
-    assert_ringtone(listen(media, bond_port, 1.5), (440, 480), "the US ringtone, unless another is named")
+    assert_ringtone(listen_now(media, bond_port, 1.5), (440, 480), "the US ringtone, unless another is named")
 
     ended = wait_event(receiver, "call.hangup", call_control_id=ringing)
     assert ended["hangup_cause"] == "timeout", ended
     assert callee.wait()[0] == 0
     # Longer than the US cadence's 4 s pause: a ringtone still playing would be heard.
-    heard = listen(media, bond_port, 4.2)
-    assert max(rms(c) for c in chunks(heard)) < 100, "nothing plays once the callee is gone"
+    heard = listen_now(media, bond_port, 4.2)
+    assert max(rms(c) for c in chunks_of(heard)) < 100, "nothing plays once the callee is gone"
     assert client.calls.retrieve_status(call).data.is_alive
     client.calls.actions.hangup(call)
     assert caller.wait()[0] == 0

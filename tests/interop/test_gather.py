@@ -28,7 +28,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # G.711, in the standard library up to 3.12
 
-from conftest import API_KEY, free_port
+from conftest import API_KEY, free_port, rms
 from test_sip_baresip import console_shown_on_failure, free_udp_and_tcp_port, mono_samples, start_baresip, stop_baresip
 from test_sip_trunk import events, exchange_rtp, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
 from test_speech import espeak, silence
@@ -36,10 +36,6 @@ from test_speech import espeak, silence
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "*": 941, "0": 941, "#": 941}
 COLUMNS = {"1": 1209, "4": 1209, "7": 1209, "*": 1209, "2": 1336, "5": 1336, "8": 1336, "0": 1336,
            "3": 1477, "6": 1477, "9": 1477, "#": 1477}
-
-
-def rms(samples):
-    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
 
 
 def sdk(bond):

@@ -23,8 +23,8 @@ import wave
 import pytest
 from telnyx import Telnyx
 
-from conftest import API_KEY, api, share_at
-from test_sip_trunk import events, exchange_rtp, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
+from conftest import API_KEY, api, rms, share_at
+from test_sip_trunk import events, listen, rtp_caller, trunk_connection, wait_event
 from test_webrtc_aiortc import Agent, agent_token
 
 # The notes of Bond's hold tune (`calls/src/queue/music.rs`).
@@ -48,15 +48,6 @@ def answered_caller(bond, receiver, client):
     assert client.calls.actions.answer(call).data.result == "ok"
     bond_port = int(caller.logged(r"BOND_RTP (\d+)").group(1))
     return caller, media, call, bond_port
-
-
-def listen(media, bond_port, seconds):
-    """What Bond sends the caller over `seconds` (the caller saying nothing), 8 kHz samples."""
-    return pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * int(8000 * seconds))))
-
-
-def rms(samples):
-    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
 
 
 def tune_share(samples):

@@ -173,6 +173,11 @@ def exchange_rtp(sock, bond_port, packets, interval=0.02):
     return received
 
 
+def listen(media, bond_port, seconds):
+    """What Bond sends the caller over `seconds` (the caller saying nothing), 8 kHz samples."""
+    return pcmu_samples(exchange_rtp(media, bond_port, rtp_packets([0] * int(8000 * seconds))))
+
+
 @pytest.mark.parametrize("transport,ptime", [("u1", 20), ("t1", 20), ("u1", 30)])
 def test_a_trunk_call_answered_and_bridged_to_echo_sends_the_callers_audio_back(bond, receiver, transport, ptime):
     """The caller's tone comes back from `loop:echo`; also when the caller sends 30 ms packets

@@ -24,7 +24,7 @@ import time
 import pytest
 from telnyx import Telnyx
 
-from conftest import API_KEY, bond_with
+from conftest import API_KEY, bond_with, rms
 from fake_elevenlabs import FakeElevenLabs
 from fake_openai import FakeChat, Failure, ToolCall
 from test_sip_trunk import events, pcmu_samples, rtp_caller, rtp_packets, trunk_connection, wait_event
@@ -59,10 +59,6 @@ def cough():
         envelope = math.sin(math.pi * i / n) ** 0.5
         out.append(int(((seed >> 8) % 20000 - 10000) * envelope))
     return out
-
-
-def rms(samples):
-    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
 
 
 class Caller:

@@ -20,10 +20,10 @@ import pytest
 import telnyx
 from telnyx import Telnyx
 
-from conftest import API_KEY, bond_with, share_at, tone
+from conftest import API_KEY, bond_with, ringing_chunks, share_at, tone
 from fake_openai import FakeChat, ToolCall
 from test_sip_trunk import Sipp, events, rtp_caller, trunk_connection, wait_event
-from test_voice_agent import FRAME, Caller, flite, rms, turns
+from test_voice_agent import FRAME, Caller, flite, turns
 
 WELCOME = "Welcome, Dana. I will note that the parcel is ready."
 
@@ -542,9 +542,8 @@ def test_a_screened_transfer_tool_bridges_a_person_and_stops_at_a_voicemail(rece
         return
     assert verdicts == ["machine"], verdicts
     # A person's "Hello?" is screened in a second, mostly under the agent's words; a greeting takes longer.
-    chunks = [heard[i:i + 800] for i in range(0, len(heard) - 799, 800)]
-    ringing = [c for c in chunks if share_at(c, 400, 8000) + share_at(c, 450, 8000) > 0.8 and rms(c) > 500]
-    assert len(ringing) >= 3, f"the UK ringtone while the target is screened: {len(ringing)} of {len(chunks)} chunks"
+    ringing = ringing_chunks(heard, (400, 450))
+    assert len(ringing) >= 3, f"the UK ringtone while the target is screened: {len(ringing)} chunks of 100 ms"
     assert not [e for e in of_invited if e["event_type"] == "call.bridged"], "a voicemail is never bridged"
     assert hangups and hangups[0]["hangup_source"] == "caller", hangups
     assert told == ["Specialist did not answer: a voicemail did, so the transfer was stopped."], told

@@ -18,10 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import telnyx
 
-from conftest import api, bond_with, share_at
+from conftest import api, bond_with, ringing_chunks
 from fake_openai import FakeChat, ToolCall
 from test_sip_trunk import Sipp, events, media_socket, wait_event
-from test_voice_agent import Caller, answered_caller, flite, rms, turns
+from test_voice_agent import Caller, answered_caller, flite, turns
 
 ORDER = {"status": "shipped", "eta": "Friday"}
 
@@ -176,9 +176,8 @@ def test_the_transfer_tool_hands_the_caller_to_the_target_the_model_named(receiv
             assert support.wait()[0] == 0
     finally:
         model.close()
-    chunks = [heard[i:i + 800] for i in range(0, len(heard) - 799, 800)]
-    ringing = [c for c in chunks if share_at(c, 400, 8000) + share_at(c, 450, 8000) > 0.8 and rms(c) > 500]
-    assert len(ringing) >= 3, f"the UK ringtone while Support rings: {len(ringing)} of {len(chunks)} chunks"
+    ringing = ringing_chunks(heard, (400, 450))
+    assert len(ringing) >= 3, f"the UK ringtone while Support rings: {len(ringing)} chunks of 100 ms"
     assert model.requests[0]["messages"][0]["content"] == f"You help Jane, who calls from {caller_number}."
     # The model was offered the targets by name, and the call went to the one it named.
     offered = model.requests[0]["tools"][0]["function"]

@@ -20,7 +20,7 @@ import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from conftest import PUBLIC_IP, api, assert_mostly_tone, default_route_ip
+from conftest import PUBLIC_IP, api, assert_mostly_tone, default_route_ip, rms
 from test_sip_trunk import wait_event
 
 RATE = 48000
@@ -156,10 +156,6 @@ async def hear_bridged(bond, agent, conn, call, to):
                             {"call_control_id_to_bridge_with": other["data"]["call_control_id"]})
     await asyncio.sleep(1.0)
     return await agent.record(2.0)
-
-
-def rms(samples):
-    return math.sqrt(sum(s * s for s in samples) / max(1, len(samples)))
 
 
 def test_an_aiortc_agent_is_dialed_accepts_and_hears_and_is_heard(webrtc_bond, receiver):

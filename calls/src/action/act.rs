@@ -106,7 +106,7 @@ impl CallService {
             Action::Gather(spec) => self.start_gather(call, spec).await,
             Action::GatherUsing(using) => self.start_prompted_gather(call, *using).await,
             Action::GatherStop => self.stop_gather(call).await,
-            Action::Transfer(transfer) => self.transfer(call, *transfer).await,
+            Action::Transfer(transfer) => self.transfer(call, *transfer, None).await,
             Action::Enqueue { name, ask } => self.enqueue_call(call, &name, ask).await,
             Action::LeaveQueue => self.leave_queue(call).await,
             Action::Refer(refer) => self.refer(call, refer).await,

@@ -189,7 +189,7 @@ impl Task {
             Some(Last::HangUp) => self.service.hangup(&self.call).await,
             // A transfer that fails leaves the call up, its agent gone (`call.hangup` of the new leg says why).
             Some(Last::Transfer(transfer, tone)) => {
-                self.service.transfer_ringing_back(&self.call, *transfer, tone).await
+                self.service.transfer(&self.call, *transfer, Some(tone)).await
             }
             None => Ok(()),
         };
