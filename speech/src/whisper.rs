@@ -1,8 +1,10 @@
 //! The embedded, offline recognizer: whisper.cpp through `whisper-rs`, one
-//! worker thread that owns the model's state and takes utterances from a short
-//! bounded queue (a full queue answers `Busy` at once). The model is a ggml
-//! file made at install time from a package on PyPI (`scripts/whisper-model`);
-//! nothing is downloaded at run time.
+//! worker thread that owns the models' states and takes utterances from a short
+//! bounded queue (a full queue answers `Busy` at once). English goes to the
+//! English model (tiny.en: fast); other languages go to the multilingual model
+//! when there is one (Whisper base), else to the English model too. The models
+//! are ggml files made at install time from packages on PyPI
+//! (`scripts/whisper-model`); nothing is downloaded at run time.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +37,8 @@ const FIRST_SPECIAL_TOKEN: i32 = 50_256;
 struct Job {
     audio: Vec<f32>,
     language: String,
+    /// Which model: 0 the English one, 1 the multilingual one.
+    model: usize,
     reply: oneshot::Sender<Result<Transcript, SttError>>,
 }
 
@@ -43,17 +47,26 @@ pub struct Whisper {
     jobs: SyncSender<Job>,
     /// Jobs queued or running.
     busy: Arc<AtomicUsize>,
+    /// Languages other than English have a model of their own.
+    multilingual: bool,
 }
 
 impl Whisper {
-    /// Check the model is there and start the worker; the model loads with the
-    /// first utterance, so a Bond that never transcribes spends no memory on it.
-    /// `threads` is whisper.cpp's own compute threads.
-    pub fn new(model: &Path, threads: usize) -> Result<Self, String> {
-        let path = model.to_str().ok_or("the model path is not UTF-8")?.to_owned();
-        if !model.is_file() {
-            return Err(format!("no model at {path} (make it with scripts/whisper-model)"));
+    /// Check the English model is there and start the worker. `multilingual`,
+    /// if given and there, transcribes every language but English. A model
+    /// loads with its first utterance, so a Bond that never transcribes spends
+    /// no memory on it. `threads` is whisper.cpp's own compute threads.
+    pub fn new(english: &Path, multilingual: Option<&Path>, threads: usize) -> Result<Self, String> {
+        let path = |model: &Path| model.to_str().map(str::to_owned).ok_or("the model path is not UTF-8");
+        if !english.is_file() {
+            let shown = english.display();
+            return Err(format!("no model at {shown} (make it with scripts/whisper-model)"));
         }
+        let mut paths = vec![path(english)?];
+        if let Some(model) = multilingual.filter(|m| m.is_file()) {
+            paths.push(path(model)?);
+        }
+        let multilingual = paths.len() > 1;
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
         let threads = i32::try_from(threads.max(1)).unwrap_or(1);
         let busy = Arc::new(AtomicUsize::new(0));
@@ -61,9 +74,10 @@ impl Whisper {
         std::thread::Builder::new()
             .name("bond-whisper".into())
             .spawn(move || {
-                let mut loaded: Option<Result<WhisperState, String>> = None;
+                let mut loaded: Vec<Option<Result<WhisperState, String>>> =
+                    paths.iter().map(|_| None).collect();
                 for job in queue {
-                    let state = loaded.get_or_insert_with(|| load(&path));
+                    let state = loaded[job.model].get_or_insert_with(|| load(&paths[job.model]));
                     let result = match state {
                         Ok(state) => run(state, &job.audio, &job.language, threads),
                         Err(e) => Err(SttError::Unavailable(NAME, e.clone())),
@@ -73,8 +87,14 @@ impl Whisper {
                 }
             })
             .map_err(|e| e.to_string())?;
-        Ok(Self { jobs, busy })
+        Ok(Self { jobs, busy, multilingual })
     }
+}
+
+/// Which model hears `language` (lower case, no region): 0 the English one,
+/// 1 the multilingual one, if there is one.
+fn model_for(language: &str, multilingual: bool) -> usize {
+    usize::from(multilingual && language != "en")
 }
 
 /// The encoder window for an utterance of `samples` (at 16 kHz).
@@ -109,9 +129,10 @@ impl SpeechToText for Whisper {
         let (reply, answer) = oneshot::channel();
         let audio = audio.iter().map(|&s| f32::from(s) / 32768.0).collect();
         let language = language.split('-').next().unwrap_or("en").to_ascii_lowercase();
+        let model = model_for(&language, self.multilingual);
         // Counted before it is queued: the worker may finish it at once.
         self.busy.fetch_add(1, Ordering::Relaxed);
-        let queued = match self.jobs.try_send(Job { audio, language, reply }) {
+        let queued = match self.jobs.try_send(Job { audio, language, model, reply }) {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(SttError::Busy(NAME)),
             Err(TrySendError::Disconnected(_)) => {
@@ -206,8 +227,23 @@ mod tests {
     }
 
     #[test]
+    fn english_goes_to_the_english_model_and_other_languages_to_the_multilingual_one_if_any() {
+        assert_eq!(model_for("en", true), 0);
+        assert_eq!(model_for("es", true), 1);
+        assert_eq!(model_for("es", false), 0);
+    }
+
+    #[test]
+    fn a_missing_multilingual_model_leaves_the_english_one_for_every_language() {
+        let english = std::env::current_exe().unwrap();
+        let whisper = Whisper::new(&english, Some(Path::new("/nonexistent/ggml-base.bin")), 1).unwrap();
+        assert!(!whisper.multilingual);
+        assert!(Whisper::new(&english, Some(&english), 1).unwrap().multilingual);
+    }
+
+    #[test]
     fn a_missing_model_is_a_clear_error() {
-        let err = Whisper::new(Path::new("/nonexistent/ggml.bin"), 1).err().unwrap();
+        let err = Whisper::new(Path::new("/nonexistent/ggml.bin"), None, 1).err().unwrap();
         assert!(err.contains("scripts/whisper-model"), "{err}");
     }
 }

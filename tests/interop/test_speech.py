@@ -2,7 +2,8 @@
 `loop:play` customer speaks English (espeak-ng), Bond transcribes it (whisper.cpp,
 tiny.en), translates it (Apertium) and speaks the Spanish (espeak-ng) into the
 bridged agent's call, while a supervisor follows both texts over Server-Sent Events,
-and in headless Chromium on the `/supervisor` page.
+and in headless Chromium on the `/supervisor` page. A Spanish-speaking customer is
+heard by the multilingual model (Whisper base) and translated into English.
 """
 
 import json
@@ -21,13 +22,14 @@ from test_sip_trunk import events, wait_event
 
 RATE = 8000
 SENTENCES = ["Hello, thank you for calling.", "I would like to pay my bill."]
+SPANISH = ["Hola, gracias por llamar.", "Quiero pagar mi factura."]
 
 
-def espeak(text, workdir):
+def espeak(text, workdir, voice="en-us"):
     """`text` spoken by espeak-ng, as 8 kHz 16-bit samples (bytes)."""
     raw = os.path.join(workdir, "raw.wav")
     out = os.path.join(workdir, "out.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", raw, text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
     subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
     with wave.open(out) as w:
         return w.readframes(w.getnframes())
@@ -37,9 +39,9 @@ def silence(seconds):
     return b"\0\0" * int(RATE * seconds)
 
 
-def write_customer(path, workdir):
+def write_customer(path, workdir, sentences=SENTENCES, voice="en-us"):
     """1 s quiet, the first sentence, 1.5 s quiet, the second, 6 s quiet; returns when the speech ends (s)."""
-    first, second = (espeak(s, workdir) for s in SENTENCES)
+    first, second = (espeak(s, workdir, voice) for s in sentences)
     parts = [silence(1.0), first, silence(1.5), second]
     speech_end = sum(len(p) for p in parts) / 2 / RATE
     with wave.open(path, "wb") as w:
@@ -80,19 +82,21 @@ def speech_share(samples, start, end):
     return len(loud) / max(len(frames), 1)
 
 
-def translated_call(bond, receiver):
-    """A recorded `loop:silence` agent bridged to the English-speaking customer, translated
-    into Spanish with voice; returns (customer, agent, when it started, when the speech ends)."""
+def translated_call(bond, receiver, spoken="en", into="es"):
+    """A recorded `loop:silence` agent bridged to a customer speaking `spoken` (English or
+    Spanish), translated into `into` with voice; returns (customer, agent, when it
+    started, when the speech ends)."""
     conn = api(bond, "POST", "/call_control_applications", {"application_name": "speech", "webhook_event_url": receiver.url})["data"]["id"]
+    sentences, voice = (SENTENCES, "en-us") if spoken == "en" else (SPANISH, "es")
     with tempfile.TemporaryDirectory() as workdir:
-        speech_end = write_customer(os.path.join(bond.data_dir, "customer.wav"), workdir)
+        speech_end = write_customer(os.path.join(bond.data_dir, "customer.wav"), workdir, sentences, voice)
     agent = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:silence", "from": "+13125550100"})["data"]["call_control_id"]
     api(bond, "POST", f"/calls/{agent}/actions/record_start", {"channels": "single", "format": "wav"})
     customer = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:play?file=customer.wav", "from": "+13125550101"})["data"]["call_control_id"]
     started = time.time()
     api(bond, "POST", f"/calls/{customer}/actions/bridge", {"call_control_id_to_bridge_with": agent})
-    api(bond, "POST", f"/calls/{customer}/actions/translation_start", {"translate_from": "en", "translate_to": "es", "voice_to_voice": True})
-    api(bond, "POST", f"/calls/{customer}/actions/transcription_start", {"transcription_engine": "B", "language": "en"})
+    api(bond, "POST", f"/calls/{customer}/actions/translation_start", {"translate_from": spoken, "translate_to": into, "voice_to_voice": True})
+    api(bond, "POST", f"/calls/{customer}/actions/transcription_start", {"transcription_engine": "B", "language": spoken})
     return customer, agent, started, speech_end
 
 
@@ -157,6 +161,20 @@ def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_a
     assert speech_share(samples, 0.0, 0.8) < 0.1, "quiet before the customer speaks"
     heard = speech_share(samples, *window)
     assert heard > 0.3, f"after the English ended, the agent hears the Spanish {window}: {heard:.2f} of frames"
+    api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
+
+
+def test_spanish_speech_is_heard_by_the_multilingual_model_and_translated_into_english(bond, receiver):
+    customer, _, _, _ = translated_call(bond, receiver, spoken="es", into="en")
+    done = translations(receiver, len(SPANISH))
+    assert len(done) == len(SPANISH), f"got {[e['event_type'] for e in events(receiver)]}"
+    originals = [t["translation_data"]["original"].lower() for t in done]
+    english = [t["translation_data"]["translation"].lower() for t in done]
+    print(f"heard {originals}, translated {english}")
+    assert "gracias" in originals[0] and "factura" in originals[1], originals
+    assert "thank" in english[0] and "bill" in english[1], english
+    for t in done:
+        print(f"speech end -> translation: {t['translation_data']['latency_ms']}")
     api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
 
 

@@ -35,6 +35,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_RTP_KERNEL_RELAY", "rtp.kernel_relay"),
     ("BOND_WEBRTC_LISTEN", "webrtc.listen"),
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
+    ("BOND_WHISPER_MULTILINGUAL_MODEL", "speech.whisper_multilingual_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
     ("BOND_ASSEMBLYAI_API_KEY", "speech.assemblyai_api_key"),
     ("BOND_ASSEMBLYAI_URL", "speech.assemblyai_url"),

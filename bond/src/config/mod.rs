@@ -75,6 +75,9 @@ pub struct Config {
 pub struct SpeechConfig {
     /// whisper.cpp's ggml model; empty means `<data_dir>/models/ggml-tiny.en.bin` (made by scripts/whisper-model).
     pub whisper_model: PathBuf,
+    /// whisper.cpp's multilingual model, for every language but English; empty means
+    /// `<data_dir>/models/ggml-base.bin`. Missing: the English model hears every language.
+    pub whisper_multilingual_model: PathBuf,
     /// Threads whisper.cpp computes with.
     pub whisper_threads: usize,
     /// AssemblyAI's streaming v3, tried before whisper (after Deepgram) when a key is set.
@@ -106,6 +109,7 @@ impl std::fmt::Debug for SpeechConfig {
         let secret = |key: &str| if key.is_empty() { "(unset)" } else { "(set)" };
         f.debug_struct("SpeechConfig")
             .field("whisper_model", &self.whisper_model)
+            .field("whisper_multilingual_model", &self.whisper_multilingual_model)
             .field("whisper_threads", &self.whisper_threads)
             .field("assemblyai_api_key", &secret(&self.assemblyai_api_key))
             .field("assemblyai_url", &self.assemblyai_url)
@@ -127,6 +131,7 @@ impl Default for SpeechConfig {
     fn default() -> Self {
         Self {
             whisper_model: PathBuf::new(),
+            whisper_multilingual_model: PathBuf::new(),
             whisper_threads: 2,
             assemblyai_api_key: String::new(),
             assemblyai_url: "wss://streaming.assemblyai.com/v3/ws".to_owned(),
@@ -472,6 +477,9 @@ impl Config {
         }
         if self.speech.whisper_model.as_os_str().is_empty() {
             self.speech.whisper_model = self.data_dir.join("models").join("ggml-tiny.en.bin");
+        }
+        if self.speech.whisper_multilingual_model.as_os_str().is_empty() {
+            self.speech.whisper_multilingual_model = self.data_dir.join("models").join("ggml-base.bin");
         }
         self
     }
