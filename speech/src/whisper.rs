@@ -159,6 +159,9 @@ fn run(
     params.set_n_threads(threads);
     params.set_language(Some(language));
     params.set_no_context(true);
+    // One decoding pass: no retries at higher temperatures, whose passes over a
+    // hard utterance took seconds (a repetitive guess decoded again and again).
+    params.set_temperature_inc(0.0);
     params.set_single_segment(true);
     params.set_suppress_nst(true);
     params.set_print_progress(false);
