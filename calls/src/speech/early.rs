@@ -1,12 +1,14 @@
-//! Early transcripts for voice agents. An utterance ends after 600 ms of
-//! quiet; an agent's caller waits that long, then for the recognizer. So
-//! 240 ms into the quiet the utterance so far (its trailing quiet left off)
-//! is handed to the recognizer as an early look; if the quiet lasts, the
-//! utterance that ends is the same audio (`Segmenter::pause_due`) and its
-//! transcript is already there. If the caller speaks on, the look was wasted
-//! and the utterance is transcribed when it ends, as without it. How far
-//! into the pause is `assistant.early_look_ms`; the look's transcript also
-//! goes to the agent (`Input::EarlyTranscript`) when early answers are on.
+//! Early transcripts. An utterance ends after 600 ms of quiet; an agent's
+//! caller waits that long, then for the recognizer, and so does a translated
+//! call's listener. So 240 ms into the quiet the utterance so far (its
+//! trailing quiet left off) is handed to the recognizer as an early look; if
+//! the quiet lasts, the utterance that ends is the same audio
+//! (`Segmenter::pause_due`) and its transcript is already there. If the
+//! speaker speaks on, the look was wasted and the utterance is transcribed
+//! when it ends, as without it. Each side of a call is looked at on its own.
+//! How far into the pause is `assistant.early_look_ms` (named for the agents,
+//! which came first; it serves every transcribed call); the look's transcript
+//! also goes to the agent (`Input::EarlyTranscript`) when early answers are on.
 //!
 //! Only when whisper (embedded, segment at a time) is the first recognizer
 //! and has nothing else to do: a streaming cloud recognizer keeps one stream
@@ -34,10 +36,6 @@ impl Early {
     pub fn new(look: &Heard, answer: (Result<Transcript, SttError>, Vec<SttError>)) -> Self {
         let (start_ms, end_ms) = (look.utterance.start_ms, look.utterance.end_ms);
         Self { side: look.side, start_ms, end_ms, answer }
-    }
-
-    pub fn is_for(&self, side: Side) -> bool {
-        self.side == side
     }
 
     /// Whether `utterance` is the audio this look transcribed (nobody spoke since).

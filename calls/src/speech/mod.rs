@@ -58,7 +58,7 @@ struct Heard {
     /// When the utterance was handed over (the segmenter's quiet wait after `ended`).
     handed: Instant,
     settings: SpeechSettings,
-    /// An early look at an agent's caller's utterance, before it ends (`early.rs`).
+    /// An early look at an utterance, before it ends (`early.rs`).
     early: bool,
 }
 
@@ -306,8 +306,7 @@ impl CallService {
                     }
                     _ => {}
                 }
-                let early = self.assistant_early.filter(|_| side == Side::Inbound && now.assistant.is_some());
-                if let Some(frames) = early {
+                if let Some(frames) = self.assistant_early {
                     let look = segmenter.pause_due(frames);
                     let elapsed = segmenter.elapsed_ms();
                     if let Some(mut h) = look.and_then(|u| Heard::new(side, u, elapsed, rate, now.clone())) {
@@ -352,8 +351,8 @@ impl CallService {
             .map(|side| format!("{}:{run}:{}", call.call_control_id, side.as_str()));
         let mut context: Vec<String> = Vec::new();
         let mut failing = false;
-        // The latest early look at an agent's caller's utterance (`early.rs`).
-        let mut looked: Option<early::Early> = None;
+        // The latest early look at each side's utterance (`early.rs`).
+        let mut looked: [Option<early::Early>; 2] = [None, None];
         loop {
             let mut h = tokio::select! {
                 biased;
@@ -378,12 +377,15 @@ impl CallService {
                         engines.stt.transcribe_noting(None, audio, &language, first.as_deref(), asked).await;
                     // A look that failed is not the utterance's answer: it is asked again when it ends.
                     if let Ok(transcript) = &answer.0 {
-                        if self.assistant_early_answers {
+                        if self.assistant_early_answers
+                            && h.side == Side::Inbound
+                            && h.settings.assistant.is_some()
+                        {
                             let text = transcript.text.clone();
                             let early = assistant::Input::EarlyTranscript { ended: h.ended, text };
                             self.assistant_hears(&call.call_control_id, early);
                         }
-                        looked = Some(early::Early::new(&h, answer));
+                        looked[h.side as usize] = Some(early::Early::new(&h, answer));
                     }
                 }
                 continue;
@@ -391,17 +393,22 @@ impl CallService {
             let stream = &streams[h.side as usize];
             let part = StreamPart { stream, utterance: h.utterance.start_ms, last: true };
             // A look at this side is used now or never: the next utterance is other audio.
-            let look = looked.take_if(|look| look.is_for(h.side)).filter(|look| look.covers(&h));
-            let (transcript, failures) = match look {
+            let look = looked[h.side as usize].take().filter(|look| look.covers(&h));
+            // With a look, what the utterance waited for the recognizer is the
+            // rest of the look's run since it was handed over.
+            let (transcript, failures, recognizer_ms) = match look {
                 Some(look) => {
                     metrics::counter!("bond_speech_early_transcripts_used_total").increment(1);
-                    look.answer
+                    (look.answer.0, look.answer.1, millis(h.handed.elapsed()))
                 }
                 None => {
-                    engines.stt.transcribe_noting(Some(part), audio, &language, first.as_deref(), asked).await
+                    let (transcript, failures) = engines
+                        .stt
+                        .transcribe_noting(Some(part), audio, &language, first.as_deref(), asked)
+                        .await;
+                    (transcript, failures, millis(asked.elapsed()))
                 }
             };
-            let recognizer_ms = millis(asked.elapsed());
             let stt_ms = millis(h.ended.elapsed());
             if h.side == Side::Inbound && h.settings.assistant.is_some() {
                 // Every utterance gets its answer, empty when the recognizer failed.
