@@ -4,11 +4,12 @@
 Usage (scripts/test's interop venv has what it needs):
     BOND_BIN=target/release/bond target/interop-venv/bin/python scripts/translation-report.py > report.md
     ... scripts/translation-report.py --english-voices flite:slt,festival:kal_diphone,piper > voices.md
+    ... scripts/translation-report.py --spanish-voices es,es-419 > spanish.md
 
 For each language (English -> Spanish, Spanish -> English) espeak-ng speaks a
 set of contact-centre sentences into one WAV, 2.5 s of quiet between them. A
 `loop:play` customer plays it into a real `bond serve` (the embedded engines:
-whisper.cpp tiny.en, Apertium, espeak-ng), bridged with a `loop:silence`
+whisper.cpp tiny.en for English and base for Spanish, Apertium, espeak-ng), bridged with a `loop:silence`
 agent, translated with `voice_to_voice`. The webhooks give each segment's
 transcript, translation and `latency_ms`; the report gives the word error rate
 of the transcripts against the sentences and the percentiles of every hop.
@@ -181,13 +182,15 @@ def report(key, sentences, spans, segments, voices):
 
 
 def runs():
-    """Each direction as espeak-ng speaks it, or, with `--english-voices V,...`,
-    English -> Spanish once per voice named (see `synthesize`)."""
-    if "--english-voices" not in sys.argv:
-        return list(CLIPS.items())
-    voices = sys.argv[sys.argv.index("--english-voices") + 1].split(",")
-    (source, target, _), sentences = next(iter(CLIPS.items()))
-    return [((source, target, voice), sentences) for voice in voices]
+    """Each direction as espeak-ng speaks it, or, with `--english-voices V,...` and
+    `--spanish-voices V,...`, that direction once per voice named (see `synthesize`)."""
+    chosen = []
+    for flag, (key, sentences) in zip(("--english-voices", "--spanish-voices"), CLIPS.items()):
+        if flag in sys.argv:
+            source, target, _ = key
+            voices = sys.argv[sys.argv.index(flag) + 1].split(",")
+            chosen += [((source, target, voice), sentences) for voice in voices]
+    return chosen or list(CLIPS.items())
 
 
 def main():
