@@ -305,8 +305,7 @@ def shares_by_chunk(samples, hz, rate, chunk_ms=100):
     """`share_at` of each `chunk_ms` of `samples`. One window over a whole second
     is undone by a single concealed or late packet (the tone's phase jumps and the
     halves cancel); per chunk, such a glitch costs one chunk."""
-    size = rate * chunk_ms // 1000
-    return [share_at(samples[i:i + size], hz, rate) for i in range(0, len(samples) - size + 1, size)]
+    return [share_at(c, hz, rate) for c in chunks_of(samples, rate, chunk_ms)]
 
 
 def assert_mostly_tone(samples, hz, rate, floor, what):

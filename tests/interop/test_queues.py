@@ -23,7 +23,7 @@ import wave
 import pytest
 from telnyx import Telnyx
 
-from conftest import API_KEY, api, rms, share_at
+from conftest import API_KEY, api, chunks_of, rms, share_at
 from test_sip_trunk import events, listen, rtp_caller, trunk_connection, wait_event
 from test_webrtc_aiortc import Agent, agent_token
 
@@ -52,8 +52,7 @@ def answered_caller(bond, receiver, client):
 
 def tune_share(samples):
     """How much of what sounds, 100 ms at a time, is one of the tune's notes (near 1 for the tune)."""
-    chunks = [samples[i:i + 800] for i in range(0, len(samples) - 799, 800)]
-    sounding = [c for c in chunks if rms(c) > 100]
+    sounding = [c for c in chunks_of(samples) if rms(c) > 100]
     return sum(max(share_at(c, hz, 8000) for hz in TUNE_HZ) for c in sounding) / max(1, len(sounding))
 
 

@@ -17,7 +17,7 @@ import wave
 
 import pytest
 
-from conftest import API_KEY, api, wav_at
+from conftest import API_KEY, api, rms, wav_at
 from test_sip_trunk import events, wait_event
 
 RATE = 8000
@@ -78,7 +78,7 @@ def translation_events(url, out, stop, opened=None):
 def speech_share(samples, start, end):
     """Share of 20 ms frames between `start` and `end` (s) louder than -40 dBFS."""
     frames = [samples[i : i + 160] for i in range(int(start * RATE), int(end * RATE), 160)]
-    loud = [f for f in frames if f and (sum(x * x for x in f) / len(f)) ** 0.5 > 327]
+    loud = [f for f in frames if f and rms(f) > 327]
     return len(loud) / max(len(frames), 1)
 
 
