@@ -112,9 +112,9 @@ pub struct CallService {
     pub(super) local_segments: tokio::sync::broadcast::Sender<Segment>,
     /// What voice agents' usage costs (`assistant/`).
     pub(super) assistant_prices: Arc<crate::assistant::Prices>,
-    /// Transcribe voice agents' callers early, this many 20 ms frames into a
+    /// Transcribe every transcribed side early, this many 20 ms frames into a
     /// pause (`speech/early.rs`); `None`: not early.
-    pub(super) assistant_early: Option<u32>,
+    pub(super) early_look: Option<u32>,
     /// Ask the model ahead when an early transcript reads finished (`assistant/conversation.rs`).
     pub(super) assistant_early_answers: bool,
     /// The other nodes of a cluster, for bridges across nodes (`trunk.rs`).
@@ -150,7 +150,7 @@ impl CallService {
             segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             local_segments: tokio::sync::broadcast::channel(SEGMENT_BACKLOG).0,
             assistant_prices: Arc::default(),
-            assistant_early: Some(look_frames(crate::speech::DEFAULT_EARLY_LOOK)),
+            early_look: Some(look_frames(crate::speech::DEFAULT_EARLY_LOOK)),
             assistant_early_answers: false,
             peers: None,
             trunk_ip: IpAddr::from([127, 0, 0, 1]),
@@ -179,11 +179,11 @@ impl CallService {
         self
     }
 
-    /// Transcribe voice agents' callers early, `pause` into a pause (rounded
-    /// down to 20 ms frames; on by default, `speech::DEFAULT_EARLY_LOOK`);
-    /// `None`: not early.
+    /// Transcribe every call early (named for the voice agents, which had it
+    /// first), `pause` into a pause (rounded down to 20 ms frames; on by
+    /// default, `speech::DEFAULT_EARLY_LOOK`); `None`: not early.
     pub fn with_assistant_early_transcripts(mut self, pause: Option<std::time::Duration>) -> Self {
-        self.assistant_early = pause.map(look_frames);
+        self.early_look = pause.map(look_frames);
         self
     }
 

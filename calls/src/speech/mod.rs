@@ -306,7 +306,7 @@ impl CallService {
                     }
                     _ => {}
                 }
-                if let Some(frames) = self.assistant_early {
+                if let Some(frames) = self.early_look {
                     let look = segmenter.pause_due(frames);
                     let elapsed = segmenter.elapsed_ms();
                     if let Some(mut h) = look.and_then(|u| Heard::new(side, u, elapsed, rate, now.clone())) {
