@@ -20,7 +20,7 @@ use crate::{
         endpoint::EndpointInnerRef,
         key::{TransactionKey, TransactionRole},
         make_uuid_v4,
-        transaction::{Transaction, TransactionEventSender},
+        transaction::{Transaction, TransactionEvent, TransactionEventSender},
     },
     transport::{SipAddr, SipConnection},
     Result,
@@ -322,7 +322,7 @@ pub struct DialogInner {
 
     pub(super) endpoint_inner: EndpointInnerRef,
     pub(super) state_sender: DialogStateSender,
-    pub(super) tu_sender: TransactionEventSender,
+    pub(super) tu_sender: InitialTransactionSender,
     /// RFC 7989 Session-ID state; `None` when the dialog does not participate
     /// (no UUID supplied by the application and none received from the peer).
     pub(super) session_id: Mutex<Option<SessionIdState>>,
@@ -494,7 +494,7 @@ impl DialogInner {
             route_set: Mutex::new(route_set),
             endpoint_inner,
             state_sender,
-            tu_sender,
+            tu_sender: InitialTransactionSender::new(tu_sender, &initial_request),
             state: Mutex::new(DialogState::Calling(id)),
             initial_request: Mutex::new(initial_request),
             session_id: Mutex::new(session_id),
@@ -1585,7 +1585,8 @@ impl DialogInner {
 
             endpoint_inner,
             state_sender,
-            tu_sender,
+            // Restored dialogs are confirmed: nothing more goes to their INVITE.
+            tu_sender: InitialTransactionSender::confirmed(tu_sender),
 
             initial_request,
             session_id: Mutex::new(snapshot.session_id),
@@ -1733,6 +1734,12 @@ impl DialogInner {
             return;
         }
         debug!(from = %old_state, to = %state, "transitioning state");
+        if matches!(
+            state,
+            DialogState::Confirmed(_, _) | DialogState::Terminated(_, _)
+        ) {
+            self.tu_sender.release_if_invite();
+        }
         *old_state = state.clone();
         // Try to send state update, but don't fail if channel is closed
         self.state_sender.send(state).ok();
@@ -2018,4 +2025,49 @@ pub(crate) fn build_session_id_header(local: &str, remote: Option<&str>) -> Opti
     }
     .ok()?;
     Some(Header::SessionId(header))
+}
+
+/// The sender into the transaction that created a dialog (Bond's patch, not
+/// upstream). An INVITE dialog sends its provisional and final responses, and
+/// an early ACK, through it; once the dialog is confirmed or terminated it never
+/// sends again, so it lets go. Kept, the sender held the transaction's channel
+/// (its first block of 32 events, about 11 KiB) for as long as the call lasted.
+/// Other dialogs (SUBSCRIBE, PUBLISH) keep theirs.
+pub(super) struct InitialTransactionSender {
+    sender: Mutex<Option<TransactionEventSender>>,
+    invite: bool,
+}
+
+impl InitialTransactionSender {
+    fn new(sender: TransactionEventSender, initial_request: &Request) -> Self {
+        let invite = initial_request.method == crate::sip::Method::Invite;
+        Self {
+            sender: Mutex::new(Some(sender)),
+            invite,
+        }
+    }
+
+    fn confirmed(sender: TransactionEventSender) -> Self {
+        drop(sender);
+        Self {
+            sender: Mutex::new(None),
+            invite: true,
+        }
+    }
+
+    pub(super) fn send(
+        &self,
+        event: TransactionEvent,
+    ) -> core::result::Result<(), mpsc::error::SendError<TransactionEvent>> {
+        match &*self.sender.lock() {
+            Some(sender) => sender.send(event),
+            None => Err(mpsc::error::SendError(event)),
+        }
+    }
+
+    fn release_if_invite(&self) {
+        if self.invite {
+            self.sender.lock().take();
+        }
+    }
 }
