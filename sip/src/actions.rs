@@ -36,7 +36,13 @@ impl SipCalls {
             .dialog
             .accept(Some(vec![Header::ContentType("application/sdp".into())]), Some(answer.into_bytes()))
             .map_err(|_| AnswerError::Ended)?;
-        self.update(call, |c| c.answered = true);
+        let ring_timer = self.update(call, |c| {
+            c.answered = true;
+            c.ring_timer.take()
+        });
+        if let Some(timer) = ring_timer.flatten() {
+            timer.abort();
+        }
         let rtp = media::rtp_media(&plan, true, &sip_call.media.local.crypto);
         engine.update_rtp(sip_call.media.leg, rtp, plan.remote).await?;
         Ok(plan.codec)

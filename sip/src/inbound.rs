@@ -160,6 +160,7 @@ impl<C: CallControl> Inbound<C> {
             },
             codecs: settings.codecs.clone(),
             refer_lane: Default::default(),
+            ring_timer: None,
         });
         // 100 Trying goes out at once; the task then waits for CANCEL or the ACK.
         let mut dialog_task = dialog.clone();
@@ -181,10 +182,25 @@ impl<C: CallControl> Inbound<C> {
                 let _ = dialog.ringing(None, None);
                 tracing::info!(call = %id, %source, "incoming SIP call ringing (180)");
                 let ring = stack.ring_timeout;
-                tokio::spawn(async move {
+                let calls = self.calls.clone();
+                let call = id.clone();
+                let timer = tokio::spawn(async move {
                     tokio::time::sleep(ring).await;
+                    // Fired: removing the call must not abort the ending it reports.
+                    self.calls.update(&id, |c| c.ring_timer = None);
                     self.expire_unanswered(&id).await;
+                })
+                .abort_handle();
+                // Answered already (a quick application)? Then nothing is left to time out.
+                let answered = calls.update(&call, |c| {
+                    if !c.answered {
+                        c.ring_timer = Some(timer.clone());
+                    }
+                    c.answered
                 });
+                if answered == Some(true) {
+                    timer.abort();
+                }
             }
             Err(e) => {
                 let status = match e {

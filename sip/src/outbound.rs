@@ -203,6 +203,7 @@ impl SipCalls {
             media: call.media,
             codecs: call.codecs,
             refer_lane: Default::default(),
+            ring_timer: None,
         });
         let calls = self.clone();
         let ring = call.ring;

@@ -21,6 +21,10 @@ pub struct SipCall {
     pub codecs: Vec<bond_codecs::Codec>,
     /// Taken by each NOTIFY of a REFER's progress, so they leave in order (`refer.rs`).
     pub refer_lane: Arc<tokio::sync::Mutex<()>>,
+    /// An incoming call's ring timeout, stopped once the call is answered or
+    /// gone: a task kept for the whole `sip.ring_timeout_secs` held several KiB
+    /// of every call.
+    pub ring_timer: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for SipCall {
@@ -76,6 +80,9 @@ impl SipCalls {
     /// Forget a call; whoever removes it ends its dialog (or knows it ended).
     pub fn remove(&self, call_control_id: &CallId) -> Option<SipCall> {
         let (_, call) = self.calls.remove(call_control_id)?;
+        if let Some(timer) = &call.ring_timer {
+            timer.abort();
+        }
         self.by_sip_call_id.remove(&call.dialog.id().call_id);
         if let Some(mut n) = self.per_connection.get_mut(&call.connection_id) {
             *n = n.saturating_sub(1);

@@ -57,6 +57,9 @@ impl CallControl for Recorder {
     async fn early_media(&self, _: &CallId) {}
 
     async fn ended(&self, call: &CallId, ending: Ending) {
+        // The real call control awaits its store first; a task cancelled
+        // meanwhile never reports.
+        tokio::task::yield_now().await;
         let _ = self.reports.send(Report::Ended(call.clone(), ending));
     }
 
@@ -102,6 +105,11 @@ struct Bond {
 /// The shipped SIP configuration, on loopback ports of the system's choosing
 /// (tests run side by side), with a recorder for call control.
 async fn start(allowed: &str, first_rtp_port: u16) -> Bond {
+    start_with(allowed, first_rtp_port, SipConfig::default()).await
+}
+
+/// `start` with another configuration (its listen addresses still loopback).
+async fn start_with(allowed: &str, first_rtp_port: u16, config: SipConfig) -> Bond {
     let (engine, _) = runtime::spawn(RuntimeConfig {
         bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         rtp_ports: PortRange::new(first_rtp_port, first_rtp_port + 98).unwrap(),
@@ -116,7 +124,7 @@ async fn start(allowed: &str, first_rtp_port: u16) -> Bond {
         kernel_relay: false,
     });
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let config = SipConfig { udp_listen: loopback, tcp_listen: loopback, ..SipConfig::default() };
+    let config = SipConfig { udp_listen: loopback, tcp_listen: loopback, ..config };
     let (tx, reports) = mpsc::unbounded_channel();
     let recorder = Recorder { connection: connection(allowed), reports: tx };
     let sip = SipCalls::default();
@@ -282,6 +290,32 @@ async fn an_invite_from_an_address_no_connection_allows_never_reaches_call_contr
     caller.expect(403).await;
     let more = tokio::time::timeout(Duration::from_millis(300), bond.reports.recv()).await;
     assert!(more.is_err(), "unexpected report: {more:?}");
+}
+
+#[tokio::test]
+async fn a_call_left_ringing_gets_480_at_the_ring_timeout_and_is_reported_ended() {
+    let config = SipConfig { ring_timeout_secs: 1, ..SipConfig::default() };
+    let mut bond = start_with("127.0.0.1", 43600, config).await;
+    let mut caller = Caller::new(bond.addr, "adapter-ring-timeout").await;
+    caller.send("INVITE", 1, None, &offer(40010)).await;
+    let Report::Incoming(call) = next_report(&mut bond).await else { panic!("not an incoming call") };
+    caller.expect(480).await;
+    let Report::Ended(ended, ending) = next_report(&mut bond).await else { panic!("not an ending") };
+    assert_eq!(ended, call.call_control_id);
+    assert_eq!(ending.cause, "timeout");
+    assert!(bond.sip.get(&call.call_control_id).is_none(), "the call is forgotten");
+}
+
+#[tokio::test]
+async fn an_answered_call_outlives_its_ring_timeout() {
+    let config = SipConfig { ring_timeout_secs: 1, ..SipConfig::default() };
+    let mut bond = start_with("127.0.0.1", 43700, config).await;
+    let mut caller = Caller::new(bond.addr, "adapter-ring-answered").await;
+    let (id, _) = answered_call(&mut bond, &mut caller, 40012).await;
+    assert!(bond.sip.get(&id).is_some_and(|c| c.ring_timer.is_none()), "its ring timer is stopped");
+    let more = tokio::time::timeout(Duration::from_millis(1500), bond.reports.recv()).await;
+    assert!(more.is_err(), "unexpected report: {more:?}");
+    assert!(bond.sip.get(&id).is_some_and(|c| c.answered));
 }
 
 /// A callee on a plain UDP socket: answers the INVITE it receives with 200
