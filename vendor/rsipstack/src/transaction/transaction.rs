@@ -53,10 +53,14 @@ pub type TransactionEventSender = UnboundedSender<TransactionEvent>;
 /// }
 /// # }
 /// ```
+///
+/// The messages are boxed (Bond's patch, `BOND-PATCH.md`): a transaction's
+/// channel allocates room for 32 events at once, and unboxed a message made
+/// each event about 350 bytes.
 pub enum TransactionEvent {
-    Received(SipMessage, Option<SipConnection>),
+    Received(Box<SipMessage>, Option<SipConnection>),
     Timer(TransactionTimer),
-    Respond(Response),
+    Respond(Box<Response>),
     Terminate(TransactionKey),
 }
 
@@ -800,7 +804,7 @@ impl Transaction {
         while let Some(event) = self.tu_receiver.recv().await {
             match event {
                 TransactionEvent::Received(msg, connection) => {
-                    if let Some(msg) = match msg {
+                    if let Some(msg) = match *msg {
                         SipMessage::Request(req) => self.on_received_request(req, connection).await,
                         SipMessage::Response(resp) => {
                             self.on_received_response(resp, connection).await
@@ -813,7 +817,7 @@ impl Transaction {
                     self.on_timer(t).await.ok();
                 }
                 TransactionEvent::Respond(response) => {
-                    self.respond(response).await.ok();
+                    self.respond(*response).await.ok();
                 }
                 TransactionEvent::Terminate(key) => {
                     debug!(%key, "received terminate event");
@@ -853,7 +857,7 @@ impl Transaction {
             SipMessage::Response(response)
         };
         self.tu_sender
-            .send(TransactionEvent::Received(msg, None))
+            .send(TransactionEvent::Received(Box::new(msg), None))
             .map_err(|e| Error::TransactionError(e.to_string(), self.key.clone()))
     }
 

@@ -86,7 +86,7 @@ async fn response(tx: &mut Transaction, status: StatusCode) {
         .endpoint_inner
         .make_response(&tx.original, status.clone(), None);
     tx.tu_sender
-        .send(TransactionEvent::Received(response.into(), None))
+        .send(TransactionEvent::Received(Box::new(response.into()), None))
         .unwrap();
     match tx.receive().await {
         Some(SipMessage::Response(response)) => assert_eq!(response.status_code, status),

@@ -53,7 +53,7 @@ async fn test_multiple_provisional_responses() -> crate::Result<()> {
 
     tx.tu_sender
         .send(TransactionEvent::Received(
-            SipMessage::Response(resp1.clone()),
+            Box::new(SipMessage::Response(resp1.clone())),
             None,
         ))
         .unwrap();
@@ -87,7 +87,7 @@ async fn test_multiple_provisional_responses() -> crate::Result<()> {
 
     tx.tu_sender
         .send(TransactionEvent::Received(
-            SipMessage::Response(resp2.clone()),
+            Box::new(SipMessage::Response(resp2.clone())),
             None,
         ))
         .unwrap();
@@ -111,7 +111,7 @@ async fn test_multiple_provisional_responses() -> crate::Result<()> {
     // 3. Send exact retransmission of second 183 (should be ignored)
     tx.tu_sender
         .send(TransactionEvent::Received(
-            SipMessage::Response(resp2.clone()),
+            Box::new(SipMessage::Response(resp2.clone())),
             None,
         ))
         .unwrap();
@@ -137,7 +137,7 @@ async fn test_multiple_provisional_responses() -> crate::Result<()> {
         for _ in 0..2 {
             tx.tu_sender
                 .send(TransactionEvent::Received(
-                    SipMessage::Response(resp.clone()),
+                    Box::new(SipMessage::Response(resp.clone())),
                     None,
                 ))
                 .unwrap();
