@@ -1,8 +1,8 @@
 //! Translated calls beside a load run (`bridge-load --translate N`): a
 //! `loop:play` customer speaking English sentences (espeak-ng) every few seconds,
-//! bridged to a `loop:silence` agent, with `translation_start` (`voice_to_voice`)
-//! on the customer; then the latency of each hop from the `call.translation`
-//! webhooks.
+//! or Spanish ones (`--translate-from es`), bridged to a `loop:silence` agent,
+//! with `translation_start` (`voice_to_voice`) into the other language on the
+//! customer; then the latency of each hop from the `call.translation` webhooks.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,22 +14,55 @@ use serde_json::json;
 use crate::bond_process::BondProcess;
 use crate::load::percentile;
 
-const SENTENCES: &[&str] = &[
+/// The language the customers speak; they are translated into the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spoken {
+    English,
+    Spanish,
+}
+
+impl Spoken {
+    /// `en` or `es`, as `--translate-from` takes it.
+    pub fn parse(code: &str) -> Result<Self, String> {
+        match code {
+            "en" => Ok(Self::English),
+            "es" => Ok(Self::Spanish),
+            _ => Err(format!("--translate-from takes en or es, not {code}")),
+        }
+    }
+
+    /// The espeak-ng voice, the sentences, and `translate_from` / `translate_to`.
+    fn voice(self) -> (&'static str, &'static [&'static str], [&'static str; 2]) {
+        match self {
+            Self::English => ("en-us", ENGLISH, ["en", "es"]),
+            Self::Spanish => ("es", SPANISH, ["es", "en"]),
+        }
+    }
+}
+
+const ENGLISH: &[&str] = &[
     "Hello, thank you for calling.",
     "I would like to pay my bill.",
     "My account number is four five six.",
     "Can you help me with my order?",
 ];
+const SPANISH: &[&str] = &[
+    "Hola, gracias por llamar.",
+    "Quiero pagar mi factura.",
+    "Mi número de cuenta es cuatro cinco seis.",
+    "¿Puede ayudarme con mi pedido?",
+];
 /// The file every customer plays, in Bond's data directory.
 pub const FILE: &str = "translated-customer.wav";
 
 /// Write `FILE` into `dir`: the sentences in turn, 2 s apart, for at least `seconds`.
-pub fn write_customer(dir: &Path, seconds: u64) -> Result<(), String> {
+pub fn write_customer(dir: &Path, seconds: u64, language: Spoken) -> Result<(), String> {
+    let (voice, sentences, _) = language.voice();
     let mut spoken = Vec::new();
-    for sentence in SENTENCES {
+    for sentence in sentences {
         let wav = dir.join("sentence.wav");
         let status =
-            Command::new("espeak-ng").arg("-v").arg("en-us").arg("-w").arg(&wav).arg(sentence).status();
+            Command::new("espeak-ng").arg("-v").arg(voice).arg("-w").arg(&wav).arg(sentence).status();
         if !status.is_ok_and(|s| s.success()) {
             return Err("espeak-ng failed (Debian package espeak-ng)".into());
         }
@@ -61,7 +94,8 @@ pub fn write_customer(dir: &Path, seconds: u64) -> Result<(), String> {
 }
 
 /// Dial `count` customer/agent pairs, bridge them and translate each customer.
-pub async fn start(bond: &BondProcess, count: usize) -> Result<(), String> {
+pub async fn start(bond: &BondProcess, count: usize, language: Spoken) -> Result<(), String> {
+    let (_, _, [from, to]) = language.voice();
     let connection = bond.connection(json!({})).await?;
     for _ in 0..count {
         let mut ids = Vec::new();
@@ -77,7 +111,7 @@ pub async fn start(bond: &BondProcess, count: usize) -> Result<(), String> {
             json!({ "call_control_id_to_bridge_with": agent }),
         )
         .await?;
-        let body = json!({ "translate_from": "en", "translate_to": "es", "voice_to_voice": true });
+        let body = json!({ "translate_from": from, "translate_to": to, "voice_to_voice": true });
         let answer = bond.post(&format!("/v2/calls/{customer}/actions/translation_start"), body).await?;
         if answer.get("errors").is_some() {
             return Err(format!("translation_start: {answer}"));

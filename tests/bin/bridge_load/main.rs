@@ -1,5 +1,5 @@
 //! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record [--record-rate 16000]] [--unlinked]
-//! [--no-passthrough] [--no-rtcp] [--kernel-relay] [--complexity N] [--relay bond|rtpengine|kernel|none] [--translate N] [--check] [--srtp]`:
+//! [--no-passthrough] [--no-rtcp] [--kernel-relay] [--complexity N] [--relay bond|rtpengine|kernel|none] [--translate N [--translate-from en|es]] [--check] [--srtp]`:
 //! bridged SIP calls through a real Bond (or another relay, `relays.rs`), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
 //! `bridge-load CALLS SECONDS --conference`: SIP calls all in one conference (`one_leg.rs`).
@@ -18,7 +18,9 @@
 //! `--check` then also wants packets relayed in the kernel), `--complexity`
 //! with that `BOND_OPUS_COMPLEXITY`. `--translate N` adds N live-translated
 //! calls beside the pairs (`support/translated_calls.rs`, the embedded engines,
-//! the model from `BOND_WHISPER_MODEL` or target/models) and reports each hop's
+//! the model from `BOND_WHISPER_MODEL` or target/models; `--translate-from es`:
+//! the customers speak Spanish, heard by `BOND_WHISPER_MULTILINGUAL_MODEL` or
+//! target/models/ggml-base.bin, and are translated into English) and reports each hop's
 //! latency. `--srtp` makes both legs of each pair SRTP (`srtp.rs`). With
 //! `--relay rtpengine` the same pairs are set up in a userspace rtpengine
 //! (`--table=-1`) over its ng protocol, and the same media flows through it;
@@ -66,7 +68,7 @@ use bond_tests::load::{
 };
 use bond_tests::rtpengine::RtpEngine;
 use bond_tests::stamped::wall_us;
-use bond_tests::translated_calls;
+use bond_tests::translated_calls::{self, Spoken};
 use serde_json::json;
 use tokio::net::UdpSocket;
 
@@ -95,6 +97,8 @@ struct Options {
     relay: Relay,
     /// Live-translated calls beside the pairs.
     translate: usize,
+    /// The language their customers speak.
+    translate_from: Spoken,
     /// Fail unless every packet crossed and no call ended early.
     check: bool,
     /// Dial the agent side without `link_to` and bridge it with the bridge action.
@@ -331,7 +335,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
             let seconds = options.seconds;
             let process = BondProcess::start(&bond_bin, |dir| match options.translate {
                 0 => Ok(()),
-                _ => translated_calls::write_customer(dir, seconds),
+                _ => translated_calls::write_customer(dir, seconds, options.translate_from),
             })
             .await?;
             let idle = proc_usage(process.pid()).1;
@@ -352,7 +356,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
             } else {
                 setup_bond(&setup).await?;
             }
-            translated_calls::start(&process, options.translate).await?;
+            translated_calls::start(&process, options.translate, options.translate_from).await?;
             let pid = process.pid();
             bond = Some(process);
             (Some(pid), idle)
@@ -533,6 +537,11 @@ async fn main() -> ExitCode {
             Err(e) => return load::finish("bridge-load", Err(e)),
         },
         translate: args.flag("--translate").and_then(|n| n.parse().ok()).unwrap_or(0),
+        translate_from: match args.flag("--translate-from").as_deref().map(Spoken::parse) {
+            None => Spoken::English,
+            Some(Ok(spoken)) => spoken,
+            Some(Err(e)) => return load::finish("bridge-load", Err(e)),
+        },
         check: args.has("--check"),
         unlinked: args.has("--unlinked"),
         echo: args.has("--echo"),
@@ -543,6 +552,10 @@ async fn main() -> ExitCode {
     if options.translate > 0 && std::env::var_os("BOND_WHISPER_MODEL").is_none() {
         let model = std::path::absolute("target/models/ggml-tiny.en.bin").unwrap_or_default();
         std::env::set_var("BOND_WHISPER_MODEL", model); // read by the Bond this starts
+    }
+    if options.translate > 0 && std::env::var_os("BOND_WHISPER_MULTILINGUAL_MODEL").is_none() {
+        let model = std::path::absolute("target/models/ggml-base.bin").unwrap_or_default();
+        std::env::set_var("BOND_WHISPER_MULTILINGUAL_MODEL", model);
     }
     if args.has("--record-rate") && options.record_rate.is_none() {
         return load::finish("bridge-load", Err("--record-rate takes a rate in Hz (16000)".into()));
