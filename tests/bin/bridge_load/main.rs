@@ -549,13 +549,14 @@ async fn main() -> ExitCode {
         srtp: args.has("--srtp"),
         conference: args.has("--conference"),
     };
-    if options.translate > 0 && std::env::var_os("BOND_WHISPER_MODEL").is_none() {
-        let model = std::path::absolute("target/models/ggml-tiny.en.bin").unwrap_or_default();
-        std::env::set_var("BOND_WHISPER_MODEL", model); // read by the Bond this starts
-    }
-    if options.translate > 0 && std::env::var_os("BOND_WHISPER_MULTILINGUAL_MODEL").is_none() {
-        let model = std::path::absolute("target/models/ggml-base.bin").unwrap_or_default();
-        std::env::set_var("BOND_WHISPER_MULTILINGUAL_MODEL", model);
+    // The models scripts/test makes, unless named; read by the Bond this starts.
+    let models =
+        [("BOND_WHISPER_MODEL", "ggml-tiny.en.bin"), ("BOND_WHISPER_MULTILINGUAL_MODEL", "ggml-base.bin")];
+    for (var, file) in models {
+        if options.translate > 0 && std::env::var_os(var).is_none() {
+            let model = std::path::absolute(std::path::Path::new("target/models").join(file));
+            std::env::set_var(var, model.unwrap_or_default());
+        }
     }
     if args.has("--record-rate") && options.record_rate.is_none() {
         return load::finish("bridge-load", Err("--record-rate takes a rate in Hz (16000)".into()));
