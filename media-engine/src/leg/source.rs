@@ -33,13 +33,67 @@ pub enum MediaSource {
 /// Frames queued for an external source: a few ticks, then the oldest is dropped.
 const EXTERNAL_QUEUE: usize = 5;
 
+/// The frames queued for an external source, kept as their samples (an
+/// 8 kHz frame takes 320 bytes here, where a whole [`AudioFrame`] has room for
+/// 48 kHz). Room is made as frames come, one frame's worth at a time: a
+/// passthrough bridge never queues one, a decoded bridge rarely more than two.
+#[derive(Debug, Default)]
+pub(crate) struct FrameQueue {
+    samples: VecDeque<i16>,
+    /// Each queued frame's rate, oldest first.
+    rates: VecDeque<SampleRate>,
+    dropped: u64,
+}
+
+impl FrameQueue {
+    fn push(&mut self, frame: &AudioFrame) {
+        if self.rates.len() == EXTERNAL_QUEUE {
+            self.pop_into(None);
+            self.dropped += 1;
+        }
+        let samples = frame.samples();
+        if self.samples.capacity() - self.samples.len() < samples.len() {
+            self.samples.reserve_exact(samples.len());
+        }
+        if self.rates.len() == self.rates.capacity() {
+            self.rates.reserve_exact(1);
+        }
+        self.samples.extend(samples);
+        self.rates.push_back(frame.rate());
+    }
+
+    /// Take the oldest frame, into `out` if it is at `out`'s rate (silence if
+    /// not, or if none is queued).
+    fn pop_into(&mut self, out: Option<&mut AudioFrame>) {
+        let Some(rate) = self.rates.pop_front() else {
+            if let Some(out) = out {
+                out.fill_silence();
+            }
+            return;
+        };
+        let n = rate.frame_samples();
+        match out {
+            Some(out) if out.rate() == rate => {
+                let (front, back) = self.samples.as_slices();
+                let head = front.len().min(n);
+                let samples = out.samples_mut();
+                samples[..head].copy_from_slice(&front[..head]);
+                samples[head..].copy_from_slice(&back[..n - head]);
+            }
+            Some(out) => out.fill_silence(),
+            None => {}
+        }
+        self.samples.drain(..n);
+    }
+}
+
 /// Runtime state of a [`MediaSource`].
 #[derive(Debug)]
 pub(crate) enum SourceState {
     Silence,
     Tone(Oscillator),
     Echo(Option<Box<AudioFrame>>),
-    External { queue: VecDeque<AudioFrame>, dropped: u64 },
+    External(FrameQueue),
     Play { samples: Arc<[i16]>, position: usize, repeat: bool },
 }
 
@@ -63,9 +117,7 @@ impl SourceState {
                 Self::Tone(Oscillator::new(*hz, rate, sine_amplitude_for_dbm0(*dbm0)))
             }
             MediaSource::Echo => Self::Echo(None),
-            // Room is made as frames come: a passthrough bridge never queues
-            // one, a decoded bridge rarely more than two.
-            MediaSource::External => Self::External { queue: VecDeque::new(), dropped: 0 },
+            MediaSource::External => Self::External(FrameQueue::default()),
             // Audio made for another rate would play at the wrong pitch: the
             // engine refuses it (`Engine::hold`), and here it stays silent.
             MediaSource::Play { rate: made_for, .. } if made_for.hz() != rate => Self::Silence,
@@ -87,14 +139,8 @@ impl SourceState {
 
     /// Queue a frame for an external source; returns false if it was not one.
     pub fn push(&mut self, frame: &AudioFrame) -> bool {
-        let Self::External { queue, dropped } = self else { return false };
-        if queue.len() == EXTERNAL_QUEUE {
-            queue.pop_front();
-            *dropped += 1;
-        } else if queue.len() == queue.capacity() {
-            queue.reserve_exact(1);
-        }
-        queue.push_back(frame.clone());
+        let Self::External(queue) = self else { return false };
+        queue.push(frame);
         true
     }
 
@@ -107,12 +153,7 @@ impl SourceState {
                 out.samples_mut().copy_from_slice(frame.samples());
             }
             Self::Echo(_) => out.fill_silence(),
-            Self::External { queue, .. } => match queue.pop_front() {
-                Some(frame) if frame.rate() == out.rate() => {
-                    out.samples_mut().copy_from_slice(frame.samples())
-                }
-                _ => out.fill_silence(),
-            },
+            Self::External(queue) => queue.pop_into(Some(out)),
             Self::Play { samples, position, repeat } => {
                 for s in out.samples_mut() {
                     if *position >= samples.len() && *repeat && !samples.is_empty() {
@@ -123,5 +164,68 @@ impl SourceState {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(rate: SampleRate, value: i16) -> AudioFrame {
+        let mut frame = AudioFrame::silent(rate, 0);
+        frame.samples_mut().fill(value);
+        frame
+    }
+
+    fn next(source: &mut SourceState, rate: SampleRate) -> Vec<i16> {
+        let mut out = frame(rate, -1);
+        source.fill(&mut out);
+        out.samples().to_vec()
+    }
+
+    #[test]
+    fn an_external_source_plays_its_frames_in_order_then_silence() {
+        let mut source = SourceState::new(&MediaSource::External, 8000);
+        let rate = SampleRate::Hz8000;
+        // Pushed and taken out of step, so the queue's samples wrap around.
+        for round in 0..4i16 {
+            assert!(source.push(&frame(rate, 3 * round)));
+            assert!(source.push(&frame(rate, 3 * round + 1)));
+            assert_eq!(next(&mut source, rate), vec![3 * round; 160]);
+            assert!(source.push(&frame(rate, 3 * round + 2)));
+            assert_eq!(next(&mut source, rate), vec![3 * round + 1; 160]);
+            assert_eq!(next(&mut source, rate), vec![3 * round + 2; 160]);
+        }
+        assert_eq!(next(&mut source, rate), vec![0; 160]);
+    }
+
+    #[test]
+    fn a_full_external_queue_drops_its_oldest_frame() {
+        let mut source = SourceState::new(&MediaSource::External, 16000);
+        let rate = SampleRate::Hz16000;
+        for value in 0..EXTERNAL_QUEUE as i16 + 2 {
+            source.push(&frame(rate, value));
+        }
+        for value in 2..EXTERNAL_QUEUE as i16 + 2 {
+            assert_eq!(next(&mut source, rate), vec![value; 320]);
+        }
+        let SourceState::External(queue) = &source else { panic!("an external source") };
+        assert_eq!(queue.dropped, 2);
+        assert!(queue.samples.is_empty());
+    }
+
+    #[test]
+    fn a_frame_at_another_rate_plays_as_silence_and_the_next_one_is_heard() {
+        let mut source = SourceState::new(&MediaSource::External, 8000);
+        source.push(&frame(SampleRate::Hz48000, 9));
+        source.push(&frame(SampleRate::Hz8000, 4));
+        assert_eq!(next(&mut source, SampleRate::Hz8000), vec![0; 160]);
+        assert_eq!(next(&mut source, SampleRate::Hz8000), vec![4; 160]);
+    }
+
+    #[test]
+    fn a_source_that_is_not_external_takes_no_frames() {
+        let mut source = SourceState::new(&MediaSource::Silence, 8000);
+        assert!(!source.push(&frame(SampleRate::Hz8000, 1)));
     }
 }

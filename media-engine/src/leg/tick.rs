@@ -120,7 +120,7 @@ impl Leg {
         // Only the bridged peer's audio this tick (no clip, overlay or whisper over
         // it): nothing above the peer's band to code. A failed CTL leaves the band wide.
         let band = match (&self.source, self.player.is_idle()) {
-            (SourceState::External { .. }, true) => self.peer_band.unwrap_or(self.rate()),
+            (SourceState::External(_), true) => self.peer_band.unwrap_or(self.rate()),
             _ => self.rate(),
         };
         let _ = self.encoder.limit_band(band);
