@@ -219,8 +219,9 @@ pub struct AudioDecoder {
     inner: DecoderInner,
     /// Last good frame, for waveform-repeat concealment of the non-Opus codecs
     /// (none before the first, or once forgotten: silence then; Opus conceals
-    /// from its own state and keeps none).
-    last: Option<Box<AudioFrame>>,
+    /// from its own state and keeps none). Its timestamp and samples only:
+    /// an 8 kHz frame is 320 bytes, where an [`AudioFrame`] has room for 48 kHz.
+    last: Option<(u64, Box<[i16]>)>,
     losses_in_row: u32,
 }
 
@@ -293,8 +294,11 @@ impl AudioDecoder {
             return;
         }
         match &mut self.last {
-            Some(last) => (**last).clone_from(out),
-            None => self.last = Some(Box::new(out.clone())),
+            Some((timestamp, samples)) if samples.len() == out.samples().len() => {
+                *timestamp = out.timestamp;
+                samples.copy_from_slice(out.samples());
+            }
+            _ => self.last = Some((out.timestamp, out.samples().into())),
         }
     }
 
@@ -313,7 +317,12 @@ impl AudioDecoder {
             return dec.conceal(out);
         }
         match &self.last {
-            Some(last) => out.clone_from(last),
+            Some((timestamp, samples)) => {
+                *out = AudioFrame::silent(self.rate, *timestamp);
+                let room = out.samples_mut();
+                let n = room.len().min(samples.len());
+                room[..n].copy_from_slice(&samples[..n]);
+            }
             None => *out = AudioFrame::silent(self.rate, 0),
         }
         let shift = self.losses_in_row.min(15);
