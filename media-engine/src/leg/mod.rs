@@ -135,7 +135,7 @@ pub struct Leg {
     decoder: AudioDecoder,
     packetizer: Packetizer,
     /// Packets of another length than 20 ms, when the peer asked (`packing.rs`).
-    packing: Option<Packing>,
+    packing: Option<Box<Packing>>,
     playout: PlayoutBuffer,
     receive: ReceiveStats,
     late: u64,
@@ -146,13 +146,16 @@ pub struct Leg {
     frames: TickFrames,
     payload: Vec<u8>,
     tx: BytesMut,
-    dtmf: Option<DtmfDetector>,
+    /// The in-band DTMF detector, made on the first decoded tick (a leg
+    /// passing packets through hears no samples and holds none).
+    dtmf: Option<Box<DtmfDetector>>,
     dtmf_out: DtmfSender,
     events_out: EventSender,
-    player: Player,
+    /// Clips and mixed-in audio, made with the first (most legs never play one).
+    player: Option<Box<Player>>,
     recording: RecordTap,
     /// While recording a passthrough bridge (see `packet_record.rs`).
-    packet_record: Option<PacketRecord>,
+    packet_record: Option<Box<PacketRecord>>,
     last_event_timestamp: Option<u32>,
     /// Ticks that played a frame (received or concealed).
     played: u64,
@@ -178,7 +181,7 @@ pub struct Leg {
     /// packets are cut into 20 ms frames (`rtp/reframe.rs`); their own sequence
     /// numbers then only count for the statistics. Opus packets longer than 20 ms
     /// take their first frame's place whole, and the places after it empty.
-    reframer: Option<(Reframer, SequenceExtender)>,
+    reframer: Option<Box<(Reframer, SequenceExtender)>>,
     /// The timestamp of the empty place where the rest of the last Opus packet
     /// decoded plays next.
     rest_timestamp: u32,
@@ -219,10 +222,10 @@ impl Leg {
             frames: TickFrames::new(rate),
             payload: vec![0; codec.max_payload_len()],
             tx: BytesMut::new(),
-            dtmf: config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz())),
+            dtmf: None,
             dtmf_out: DtmfSender::default(),
             events_out: EventSender::default(),
-            player: Player::default(),
+            player: None,
             recording: RecordTap::Off,
             packet_record: None,
             last_event_timestamp: None,
@@ -283,7 +286,7 @@ impl Leg {
             self.config.codec = media.codec;
         }
         if repack {
-            self.packing = Packing::new(media.codec, media.packet_ms);
+            self.packing = Packing::new(media.codec, media.packet_ms).map(Box::new);
         }
         self.config.payload_type = media.payload_type;
         self.config.telephone_event_pt = media.telephone_event_pt;
@@ -302,7 +305,7 @@ impl Leg {
     /// Whether anything besides the leg's party and a bridge being set up
     /// takes its audio at its rate: then the rate must stay.
     fn audio_in_use(&self) -> bool {
-        self.config.emit_heard || self.recording != RecordTap::Off || !self.player.is_idle()
+        self.config.emit_heard || self.recording != RecordTap::Off || !self.player_is_idle()
     }
 
     /// Code the leg's Opus at `rate` (at most the codec's own): the rate of the
@@ -341,7 +344,7 @@ impl Leg {
     /// leg sends silence until its source is set again.
     fn clocked_by(&mut self, rate: SampleRate) {
         self.frames = TickFrames::new(rate);
-        self.dtmf = self.config.detect_inband_dtmf.then(|| DtmfDetector::new(rate.hz()));
+        self.dtmf = None;
         self.source = SourceState::new(&MediaSource::Silence, rate.hz());
     }
 
@@ -401,7 +404,7 @@ impl Leg {
 
     /// An in-band DTMF digit is sounding in what the leg hears right now.
     pub fn hears_dtmf(&self) -> bool {
-        self.dtmf.as_ref().is_some_and(DtmfDetector::is_active)
+        self.dtmf.as_ref().is_some_and(|d| d.is_active())
     }
 
     /// Send digits to the peer: as RFC 4733 telephone-events when the leg sends
@@ -418,23 +421,30 @@ impl Leg {
     /// Play a clip to the peer: queued on the main track (in place of the leg's
     /// audio) or mixed on top as an overlay.
     pub fn play(&mut self, clip: Clip, overlay: bool) {
-        self.player.play(clip, overlay);
+        self.player.get_or_insert_default().play(clip, overlay);
     }
 
-    /// Stop the clip playing on a track and, with `all`, the ones queued after it.
     /// Audio mixed into what the party hears on the next tick.
     pub fn mix_in(&mut self, frame: &AudioFrame) {
-        self.player.mix_in(frame);
+        self.player.get_or_insert_default().mix_in(frame);
     }
 
     /// What was mixed into the latest frame the party heard.
     pub fn mixed(&self) -> Option<&AudioFrame> {
-        self.player.mixed()
+        self.player.as_ref().and_then(|p| p.mixed())
     }
 
+    /// Stop the clip playing on a track and, with `all`, the ones queued after it.
     pub fn stop_playback(&mut self, overlay: bool, all: bool) {
-        self.player.stop(overlay, all);
-        self.player.drain_events(self.id, &mut self.outputs);
+        if let Some(player) = &mut self.player {
+            player.stop(overlay, all);
+            player.drain_events(self.id, &mut self.outputs);
+        }
+    }
+
+    /// Nothing to play or mix in.
+    fn player_is_idle(&self) -> bool {
+        self.player.as_ref().is_none_or(|p| p.is_idle())
     }
 
     fn events_pt(&self) -> Option<PayloadType> {
@@ -528,7 +538,7 @@ impl Leg {
             rtp_time: self
                 .packetizer
                 .next_timestamp()
-                .wrapping_add(self.packing.as_ref().map_or(0, Packing::waiting)),
+                .wrapping_add(self.packing.as_ref().map_or(0, |p| p.waiting())),
         };
         let received =
             self.remote_ssrc.filter(|_| self.receive.packets() > 0).map(|ssrc| (ssrc, &self.receive));

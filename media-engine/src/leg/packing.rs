@@ -145,7 +145,7 @@ impl Leg {
     /// 10 ms frames when the packets are made of them, else as 20 ms. A frame
     /// that cannot be encoded sends what is waiting and leaves its time unsent.
     pub(super) fn encode_and_send(&mut self, duration: u32) {
-        let parts = self.packing.as_ref().map_or(1, Packing::frames_a_tick);
+        let parts = self.packing.as_ref().map_or(1, |p| p.frames_a_tick());
         let part_duration = duration / parts as u32;
         for part in 0..parts {
             match self.encoder.encode_part(self.frames.sent(), part, parts, &mut self.payload) {
@@ -183,7 +183,7 @@ impl Leg {
 
     /// The packet time this leg sends at, in ms.
     pub fn packet_ms(&self) -> u32 {
-        self.packing.as_ref().map_or(20, Packing::packet_ms)
+        self.packing.as_ref().map_or(20, |p| p.packet_ms())
     }
 }
 

@@ -104,7 +104,7 @@ impl Leg {
         self.config.passthrough
             && (digits_signalled || self.events_pt().is_some())
             && recording_allows
-            && self.player.is_idle()
+            && self.player_is_idle()
             && self.dtmf_out.is_idle()
             && self.events_out.is_idle()
     }
@@ -126,9 +126,10 @@ impl Leg {
         if on {
             self.send_packed_rest();
             // Nothing is decoded while packets pass: the frame kept for
-            // concealment and the tick's frames give their room back, as the
-            // playout buffer did.
+            // concealment, the in-band DTMF detector and the tick's frames
+            // give their room back, as the playout buffer did.
             self.decoder.forget_last();
+            self.dtmf = None;
             self.frames.park();
             self.timers.stop(LegTimer::Tick);
             self.rebase = None;
@@ -252,7 +253,7 @@ impl Leg {
             return;
         }
         let arrival = samples_8k(now.saturating_duration_since(self.epoch));
-        let record = self.packet_record.get_or_insert_with(|| PacketRecord::new(self.config.codec));
+        let record = self.packet_record.get_or_insert_with(|| Box::new(PacketRecord::new(self.config.codec)));
         if let Some(batch) = record.add(outbound, arrival, ssrc, timestamp, payload) {
             self.outputs.push_back(LegOutput::RecordedPackets(Box::new(batch)));
         }

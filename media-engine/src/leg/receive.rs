@@ -42,12 +42,12 @@ impl Leg {
         let short = opus_samples.filter(|&samples| opus_codec::is_short_packet(samples));
         if self.reframer.is_none() && !is_event {
             if reframes(self.config.codec) && media.len() != reframe::FRAME {
-                self.reframer = Some(Default::default());
+                self.reframer = Some(Box::default());
             } else if short.is_some() || opus_samples.is_some_and(|samples| samples > 960) {
-                self.reframer = Some((Reframer::opus(), Default::default()));
+                self.reframer = Some(Box::new((Reframer::opus(), Default::default())));
             }
         }
-        if let Some((reframer, sequence)) = &mut self.reframer {
+        if let Some((reframer, sequence)) = self.reframer.as_deref_mut() {
             let ext_seq = sequence.extend(header.ssrc, header.sequence_number);
             // A telephone-event carries no audio to cut (its frames are concealed).
             let frames = match is_event {

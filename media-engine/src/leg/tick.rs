@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use bond_codecs::dtmf::DtmfEvent;
+use bond_codecs::dtmf::{DtmfDetector, DtmfEvent};
 use bond_codecs::Codec;
 
 use crate::event::{DtmfSource, EngineEvent};
 
 use super::{
-    packet_room, samples_8k, transmit_written, Leg, LegOutput, LegTimer, Packing, Playout, RecordTap,
-    SourceState, PTIME,
+    packet_room, samples_8k, transmit_written, Leg, LegOutput, LegTimer, Playout, RecordTap, SourceState,
+    PTIME,
 };
 
 /// How far behind a leg's ticks may run and still be caught up one by one: a
@@ -98,7 +98,9 @@ impl Leg {
         let heard = self.frames.heard_mut();
         heard.timestamp += heard.rate().frame_samples() as u64;
         self.source.heard(self.frames.heard());
-        if let Some(detector) = &mut self.dtmf {
+        if self.config.detect_inband_dtmf {
+            let rate = self.rate().hz();
+            let detector = self.dtmf.get_or_insert_with(|| Box::new(DtmfDetector::new(rate)));
             detector.push(self.frames.heard().samples());
             while let Some(event) = detector.poll_event() {
                 if let DtmfEvent::Started { digit, .. } = event {
@@ -119,15 +121,15 @@ impl Leg {
     fn send_tick(&mut self) {
         // Only the bridged peer's audio this tick (no clip, overlay or whisper over
         // it): nothing above the peer's band to code. A failed CTL leaves the band wide.
-        let band = match (&self.source, self.player.is_idle()) {
+        let band = match (&self.source, self.player_is_idle()) {
             (SourceState::External(_), true) => self.peer_band.unwrap_or(self.rate()),
             _ => self.rate(),
         };
         let _ = self.encoder.limit_band(band);
         self.source.fill(self.frames.sent_mut());
-        if !self.player.is_idle() {
-            self.player.fill(self.frames.sent_mut());
-            self.player.drain_events(self.id, &mut self.outputs);
+        if let Some(player) = self.player.as_mut().filter(|p| !p.is_idle()) {
+            player.fill(self.frames.sent_mut());
+            player.drain_events(self.id, &mut self.outputs);
         }
         self.dtmf_out.fill(self.frames.sent_mut());
         let sent = self.frames.sent_mut();
@@ -156,7 +158,7 @@ impl Leg {
     /// `ticks` of the leg's time pass unsent; audio packed but not sent yet is
     /// dropped with them.
     fn pass_unsent(&mut self, ticks: u32) {
-        let waiting = self.packing.as_mut().map_or(0, Packing::discard);
+        let waiting = self.packing.as_mut().map_or(0, |p| p.discard());
         self.packetizer.skip(self.config.codec.rtp_clock_rate() / 50 * ticks + waiting);
     }
 }
