@@ -62,13 +62,23 @@ pub fn proc_usage(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
     let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (field(11) + field(12), proc_status_kib(pid, "VmRSS:"))
+}
+
+/// A process's anonymous resident memory in KiB (heap and stacks): its
+/// resident set less the pages of files it maps, such as its own binary,
+/// which two builds of one program can hold differently at idle.
+pub fn proc_anon(pid: u32) -> u64 {
+    proc_status_kib(pid, "RssAnon:")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (field(11) + field(12), rss)
+        .unwrap_or(0)
 }
 
 /// The machine's busy time so far, in clock ticks (1/100 s) over every core:

@@ -63,8 +63,8 @@ use std::time::{Duration, SystemTime};
 use bond_tests::bond_process::BondProcess;
 use bond_tests::kernel_relay::KernelRelay;
 use bond_tests::load::{
-    self, clock, machine_busy, metric_value, percentile, proc_usage, timer_lateness_percentile, LoadArgs,
-    Sleeper,
+    self, clock, machine_busy, metric_value, percentile, proc_anon, proc_usage, timer_lateness_percentile,
+    LoadArgs, Sleeper,
 };
 use bond_tests::rtpengine::RtpEngine;
 use bond_tests::stamped::wall_us;
@@ -312,10 +312,10 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         window.clone(),
     ));
     let (mut bond, mut rtpengine, mut kernel) = (None, None, None);
-    let (pid, rss_idle) = match options.relay {
+    let (pid, (rss_idle, anon_idle)) = match options.relay {
         Relay::RtpEngine => {
             let mut engine = RtpEngine::start(load::free_udp_port()?, (40_000, 49_999)).await?;
-            let idle = proc_usage(engine.pid()).1;
+            let idle = (proc_usage(engine.pid()).1, proc_anon(engine.pid()));
             relays::setup_rtpengine(&mut engine, &a_media, &b_media, &targets).await?;
             let pid = engine.pid();
             rtpengine = Some(engine);
@@ -325,11 +325,11 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
             let mut relay = KernelRelay::start("lo")?;
             let ports = relays::setup_kernel(&mut relay, &a_media, &b_media, &targets)?;
             kernel = Some((relay, ports));
-            (None, 0)
+            (None, (0, 0))
         }
         Relay::None => {
             relays::setup_direct(&a_media, &b_media, &targets);
-            (None, 0)
+            (None, (0, 0))
         }
         Relay::Bond => {
             let seconds = options.seconds;
@@ -338,7 +338,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
                 _ => translated_calls::write_customer(dir, seconds, options.translate_from),
             })
             .await?;
-            let idle = proc_usage(process.pid()).1;
+            let idle = (proc_usage(process.pid()).1, proc_anon(process.pid()));
             let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?);
             tokio::spawn(sip_peer(
                 sip.clone(),
@@ -382,6 +382,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
     let overslept = sleeper.stop();
     let elapsed = measured_from.elapsed();
     let (cpu_after, rss_after) = usage(pid);
+    let anon_after = pid.map_or(0, proc_anon);
     let (machine_after, generator_after) = (machine_busy(), proc_usage(std::process::id()).0);
     let (sent, ticks) = sender.await.map_err(|e| e.to_string())?;
     tokio::time::sleep(Duration::from_millis(500)).await; // the last packets cross
@@ -478,7 +479,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
          {latency}, marked packets, ms: p50={:.2} p99={:.2} max={:.2}\n\
          marked packets {}{paced}{timers}{recorded}{translated}\n\
          {overslept}\n\
-         {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call){forwarded}\n\
+         {relay} cpu={:.1}% of one core ({:.3}% per call) rss={} MiB ({} MiB idle, {:.0} KiB per call; anonymous {:.0} KiB per call){forwarded}\n\
          machine cpu (every process, the kernel's work in any context)={:.1}% of one core; generator cpu={:.1}%",
         options.pairs,
         options.seconds,
@@ -497,6 +498,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
         rss_after / 1024,
         rss_idle / 1024,
         rss_after.saturating_sub(rss_idle) as f64 / options.pairs as f64,
+        anon_after.saturating_sub(anon_idle) as f64 / options.pairs as f64,
         percent(machine_after - machine_before),
         percent(generator_after - generator_before),
     );
