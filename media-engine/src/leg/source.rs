@@ -51,13 +51,10 @@ impl FrameQueue {
             self.pop_into(None);
             self.dropped += 1;
         }
+        // Grown by one frame only when full: room for the most ever queued, no more.
         let samples = frame.samples();
-        if self.samples.capacity() - self.samples.len() < samples.len() {
-            self.samples.reserve_exact(samples.len());
-        }
-        if self.rates.len() == self.rates.capacity() {
-            self.rates.reserve_exact(1);
-        }
+        self.samples.reserve_exact(samples.len());
+        self.rates.reserve_exact(1);
         self.samples.extend(samples);
         self.rates.push_back(frame.rate());
     }
