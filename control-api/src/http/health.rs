@@ -47,6 +47,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::counter!("bond_recording_frames_dropped_total")
         .absolute(RuntimeMetrics::get(&m.recording_frames_dropped));
     metrics::counter!("bond_fork_frames_dropped_total").absolute(RuntimeMetrics::get(&m.fork_frames_dropped));
+    metrics::counter!("bond_bridge_frames_dropped_total")
+        .absolute(RuntimeMetrics::get(&m.bridge_frames_dropped));
     metrics::counter!("bond_engine_relays_dropped_total").absolute(RuntimeMetrics::get(&m.relays_dropped));
     // Cumulative, as a Prometheus histogram's buckets are.
     let mut seen = 0;

@@ -48,7 +48,12 @@ async fn metrics_are_prometheus_text_with_engine_and_http_series() {
     get(&state, "/health").await;
     let (status, body) = get(&state, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    for series in ["bond_legs_active", "bond_rtp_packets_received_total", "bond_http_requests_total"] {
+    for series in [
+        "bond_legs_active",
+        "bond_rtp_packets_received_total",
+        "bond_bridge_frames_dropped_total",
+        "bond_http_requests_total",
+    ] {
         assert!(body.contains(series), "{series} missing from:\n{body}");
     }
     assert!(body.contains("route=\"/health\""), "{body}");

@@ -208,7 +208,7 @@ impl Engine {
                 if !self.controls(to).passes_outbound() {
                     frame.fill_silence();
                 }
-                self.leg_mut(to)?.handle_frame(&frame);
+                self.frames_dropped += self.leg_mut(to)?.handle_frame(&frame).dropped();
                 return Ok(());
             }
             Relay::Packet { packet, .. } => {

@@ -469,7 +469,7 @@ impl Engine {
                     frame,
                 }));
             } else if let Some(leg) = self.legs.get_mut(&party.leg) {
-                leg.handle_frame(&party.out);
+                self.frames_dropped += leg.handle_frame(&party.out).dropped();
             }
         }
     }

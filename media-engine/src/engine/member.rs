@@ -8,7 +8,7 @@ use bond_codecs::dtmf::DtmfDigit;
 use bond_codecs::{AudioFrame, SampleRate};
 
 use crate::event::HangupCause;
-use crate::leg::{Clip, DtmfTiming, Leg, LegOutput, LocalLeg, MediaSource, RecordTap};
+use crate::leg::{Clip, DtmfTiming, FrameTaken, Leg, LegOutput, LocalLeg, MediaSource, RecordTap};
 use crate::rtp::RtpStats;
 use crate::webrtc::WebRtcLeg;
 
@@ -125,7 +125,7 @@ impl Member {
     }
 
     /// Audio for the leg's party.
-    pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
+    pub fn handle_frame(&mut self, frame: &AudioFrame) -> FrameTaken {
         match self.audio_mut() {
             AudioMut::Rtp(l) => l.handle_frame(frame),
             AudioMut::Local(l) => l.handle_frame(frame),

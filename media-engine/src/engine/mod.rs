@@ -58,7 +58,8 @@ use crate::amd::{AmdConfig, AmdDetector};
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
 use crate::ids::LegId;
 use crate::leg::{
-    Clip, DtmfTiming, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, PacketBatch, RecordTap, RtpMedia,
+    Clip, DtmfTiming, FrameTaken, Leg, LegConfig, LegOutput, LocalLeg, MediaSource, PacketBatch, RecordTap,
+    RtpMedia,
 };
 use crate::rtp::RtpStats;
 use crate::webrtc::WebRtcOptions;
@@ -155,6 +156,9 @@ pub struct Engine {
     outputs: VecDeque<EngineOutput>,
     /// Packets sent on undecoded since [`Engine::take_passed_through`] last ran.
     passed_through: u64,
+    /// Frames a leg dropped from its queue, its peer running ahead of its
+    /// clock, since [`Engine::take_frames_dropped`] last ran.
+    frames_dropped: u64,
     /// Passthrough directions may be carried in the kernel (`offload.rs`).
     offloading: bool,
     /// The directions handed to the kernel, by receiving leg.
@@ -196,6 +200,7 @@ impl Engine {
             armed: FxHashMap::default(),
             outputs: VecDeque::new(),
             passed_through: 0,
+            frames_dropped: 0,
             offloading: false,
             offloads: FxHashMap::default(),
             rng: SplitMix64::new(seed),
@@ -276,7 +281,14 @@ impl Engine {
 
     /// Audio for a leg's party (an external source, outside any bridge).
     pub fn push_frame(&mut self, leg: LegId, frame: &AudioFrame) -> Result<bool, EngineError> {
-        Ok(self.leg_mut(leg)?.handle_frame(frame))
+        let taken = self.leg_mut(leg)?.handle_frame(frame);
+        self.frames_dropped += taken.dropped();
+        Ok(taken != FrameTaken::No)
+    }
+
+    /// How many queued frames legs dropped to take newer ones since the last call.
+    pub fn take_frames_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.frames_dropped)
     }
 
     /// Play DTMF digits to a leg's party.
@@ -482,7 +494,7 @@ impl Engine {
                                     frame,
                                 }));
                             } else if let Some(peer_leg) = self.legs.get_mut(&peer) {
-                                peer_leg.handle_frame(frame);
+                                self.frames_dropped += peer_leg.handle_frame(frame).dropped();
                             } else if let Some(conference) = self.conferences.get_mut(&peer) {
                                 conference.hear(id, frame);
                             }

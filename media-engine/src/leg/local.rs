@@ -13,7 +13,7 @@ use bond_codecs::{AudioFrame, SampleRate};
 
 use super::dtmf_sender::{DtmfSender, DtmfTiming};
 use super::player::{Clip, Player};
-use super::source::{MediaSource, SourceState};
+use super::source::{FrameTaken, MediaSource, SourceState};
 use super::{LegOutput, PTIME};
 use crate::event::{EngineEvent, HangupCause};
 use crate::ids::LegId;
@@ -91,15 +91,18 @@ impl LocalLeg {
     }
 
     /// What the party hears (a frame from a bridge). Frames at another rate are ignored.
-    pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
+    pub fn handle_frame(&mut self, frame: &AudioFrame) -> FrameTaken {
         if frame.rate() != self.rate() {
-            return false;
+            return FrameTaken::No;
         }
         self.heard.clone_from(frame);
         self.heard_age = 0;
         self.source.heard(&self.heard);
-        self.source.push(&self.heard);
-        true
+        match self.source.push(&self.heard) {
+            // Heard, if not queued to be played.
+            FrameTaken::No => FrameTaken::Yes,
+            taken => taken,
+        }
     }
 
     /// Whether the engine may send its bridge peer's packets straight back out

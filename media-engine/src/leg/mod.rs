@@ -45,8 +45,8 @@ use passthrough::Rebase;
 pub use passthrough::{ForwardQueue, Forwarded};
 use player::Player;
 pub use player::{Clip, PlaybackEnd};
-pub use source::MediaSource;
 use source::SourceState;
+pub use source::{FrameTaken, MediaSource};
 use tx::{packet_room, transmit_written};
 
 use crate::event::{DtmfSource, EngineEvent, HangupCause};
@@ -359,7 +359,7 @@ impl Leg {
     }
 
     /// Queue a frame for an [`MediaSource::External`] leg.
-    pub fn handle_frame(&mut self, frame: &AudioFrame) -> bool {
+    pub fn handle_frame(&mut self, frame: &AudioFrame) -> FrameTaken {
         self.source.push(frame)
     }
 

@@ -33,6 +33,24 @@ pub enum MediaSource {
 /// Frames queued for an external source: a few ticks, then the oldest is dropped.
 const EXTERNAL_QUEUE: usize = 5;
 
+/// What became of a frame handed to a leg for its party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameTaken {
+    Yes,
+    /// Queued, and the oldest queued frame dropped to make room: the leg's
+    /// peer runs ahead of its own clock.
+    DroppingOldest,
+    /// Not taken: the leg plays something else, or the frame is at another rate.
+    No,
+}
+
+impl FrameTaken {
+    /// How many queued frames were dropped to take this one (0 or 1).
+    pub fn dropped(self) -> u64 {
+        u64::from(self == Self::DroppingOldest)
+    }
+}
+
 /// The frames queued for an external source, kept as their samples (an
 /// 8 kHz frame takes 320 bytes here, where a whole [`AudioFrame`] has room for
 /// 48 kHz). Room is made as frames come, one frame's worth at a time: a
@@ -42,21 +60,23 @@ pub(crate) struct FrameQueue {
     samples: VecDeque<i16>,
     /// Each queued frame's rate, oldest first.
     rates: VecDeque<SampleRate>,
-    dropped: u64,
 }
 
 impl FrameQueue {
-    fn push(&mut self, frame: &AudioFrame) {
-        if self.rates.len() == EXTERNAL_QUEUE {
+    fn push(&mut self, frame: &AudioFrame) -> FrameTaken {
+        let taken = if self.rates.len() == EXTERNAL_QUEUE {
             self.pop_into(None);
-            self.dropped += 1;
-        }
+            FrameTaken::DroppingOldest
+        } else {
+            FrameTaken::Yes
+        };
         // Grown by one frame only when full: room for the most ever queued, no more.
         let samples = frame.samples();
         self.samples.reserve_exact(samples.len());
         self.rates.reserve_exact(1);
         self.samples.extend(samples);
         self.rates.push_back(frame.rate());
+        taken
     }
 
     /// Take the oldest frame, into `out` if it is at `out`'s rate (silence if
@@ -134,11 +154,10 @@ impl SourceState {
         }
     }
 
-    /// Queue a frame for an external source; returns false if it was not one.
-    pub fn push(&mut self, frame: &AudioFrame) -> bool {
-        let Self::External(queue) = self else { return false };
-        queue.push(frame);
-        true
+    /// Queue a frame for an external source (refused by any other).
+    pub fn push(&mut self, frame: &AudioFrame) -> FrameTaken {
+        let Self::External(queue) = self else { return FrameTaken::No };
+        queue.push(frame)
     }
 
     /// Fill `out` (already at the leg's rate) with this tick's audio.
@@ -186,10 +205,10 @@ mod tests {
         let rate = SampleRate::Hz8000;
         // Pushed and taken out of step, so the queue's samples wrap around.
         for round in 0..4i16 {
-            assert!(source.push(&frame(rate, 3 * round)));
-            assert!(source.push(&frame(rate, 3 * round + 1)));
+            assert_eq!(source.push(&frame(rate, 3 * round)), FrameTaken::Yes);
+            assert_eq!(source.push(&frame(rate, 3 * round + 1)), FrameTaken::Yes);
             assert_eq!(next(&mut source, rate), vec![3 * round; 160]);
-            assert!(source.push(&frame(rate, 3 * round + 2)));
+            assert_eq!(source.push(&frame(rate, 3 * round + 2)), FrameTaken::Yes);
             assert_eq!(next(&mut source, rate), vec![3 * round + 1; 160]);
             assert_eq!(next(&mut source, rate), vec![3 * round + 2; 160]);
         }
@@ -200,14 +219,14 @@ mod tests {
     fn a_full_external_queue_drops_its_oldest_frame() {
         let mut source = SourceState::new(&MediaSource::External, 16000);
         let rate = SampleRate::Hz16000;
-        for value in 0..EXTERNAL_QUEUE as i16 + 2 {
-            source.push(&frame(rate, value));
-        }
+        let taken: Vec<_> =
+            (0..EXTERNAL_QUEUE as i16 + 2).map(|value| source.push(&frame(rate, value))).collect();
+        assert_eq!(taken[..EXTERNAL_QUEUE], [FrameTaken::Yes; EXTERNAL_QUEUE]);
+        assert_eq!(taken[EXTERNAL_QUEUE..], [FrameTaken::DroppingOldest; 2]);
         for value in 2..EXTERNAL_QUEUE as i16 + 2 {
             assert_eq!(next(&mut source, rate), vec![value; 320]);
         }
         let SourceState::External(queue) = &source else { panic!("an external source") };
-        assert_eq!(queue.dropped, 2);
         assert!(queue.samples.is_empty());
     }
 
@@ -223,6 +242,6 @@ mod tests {
     #[test]
     fn a_source_that_is_not_external_takes_no_frames() {
         let mut source = SourceState::new(&MediaSource::Silence, 8000);
-        assert!(!source.push(&frame(SampleRate::Hz8000, 1)));
+        assert_eq!(source.push(&frame(SampleRate::Hz8000, 1)), FrameTaken::No);
     }
 }

@@ -521,6 +521,10 @@ impl Driver {
         if passed > 0 {
             RuntimeMetrics::add(&self.shared.metrics.packets_passed_through, passed);
         }
+        let dropped = self.engine.take_frames_dropped();
+        if dropped > 0 {
+            RuntimeMetrics::add(&self.shared.metrics.bridge_frames_dropped, dropped);
+        }
     }
 
     fn leg_opened(&self) {

@@ -28,6 +28,9 @@ pub struct RuntimeMetrics {
     pub stream_frames_dropped: AtomicU64,
     /// Recorded frames the writers could not take in time.
     pub recording_frames_dropped: AtomicU64,
+    /// Frames a bridged leg dropped from its queue to take newer ones: its
+    /// peer's clock runs ahead of its own.
+    pub bridge_frames_dropped: AtomicU64,
     /// Forked ticks their consumers could not take in time.
     pub fork_frames_dropped: AtomicU64,
     /// Frames, digits or unbridges for a bridge peer on another shard that its

@@ -116,6 +116,31 @@ fn inband_dtmf_is_detected_on_the_receiving_leg() {
 }
 
 #[test]
+fn frames_pushed_faster_than_a_leg_plays_them_drop_the_oldest_and_are_counted() {
+    let mut net = SimNetwork::new(7);
+    let now = net.now();
+    let cfg = net.engine.leg_config(Codec::Pcmu);
+    let leg = net.engine.add_leg(now, cfg, MediaSource::External).unwrap();
+    let frame = AudioFrame::silent(SampleRate::Hz8000, 0);
+    // The leg holds five frames; eight pushed between two ticks drop three.
+    for _ in 0..8 {
+        assert!(net.engine.push_frame(leg, &frame).unwrap());
+    }
+    assert_eq!(net.engine.take_frames_dropped(), 3);
+    assert_eq!(net.engine.take_frames_dropped(), 0, "counted once");
+    // Once the leg has played what it held, one a tick drops none.
+    net.run_for(Duration::from_millis(100));
+    for _ in 0..20 {
+        net.engine.push_frame(leg, &frame).unwrap();
+        net.run_for(Duration::from_millis(20));
+    }
+    assert_eq!(net.engine.take_frames_dropped(), 0);
+    let cfg = net.engine.leg_config(Codec::Pcmu);
+    let silent = net.engine.add_leg(now, cfg, MediaSource::Silence).unwrap();
+    assert!(!net.engine.push_frame(silent, &frame).unwrap(), "a leg playing silence takes no frames");
+}
+
+#[test]
 fn rfc4733_events_are_reported_once_per_digit() {
     let mut net = SimNetwork::new(6);
     let now = net.now();
