@@ -23,10 +23,12 @@ const SLOTS: usize = 40;
 /// Ticks an underrun may wait for the stream (8 x 20 ms: a 40 ms start reaches 200 ms).
 pub const MAX_STRETCH: u32 = 8;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Slot {
     ext_seq: Option<u64>,
     timestamp: u32,
+    /// Room only while a packet is held (or was just played): empty slots
+    /// give theirs to the buffer's `spare`.
     payload: Vec<u8>,
 }
 
@@ -55,9 +57,16 @@ pub enum Inserted {
 #[derive(Debug)]
 pub struct PlayoutBuffer {
     /// `SLOTS` places, made with the first packet (a leg passing packets
-    /// through never stores one); each payload's room grows once if a later
-    /// payload is larger, up to `max_payload`.
+    /// through never stores one).
     slots: Vec<Slot>,
+    /// Payload room not held by a slot, for the next packet: the buffer makes
+    /// as many as it ever held packets at once (a few, at a steady depth),
+    /// not one per slot. Each grows once if a later payload is larger, up to
+    /// `max_payload`.
+    spare: Vec<Vec<u8>>,
+    /// The slot `pop` lent its payload from; the room goes back to `spare`
+    /// on the next call.
+    lent: Option<usize>,
     delay: Duration,
     ssrc: Option<Ssrc>,
     highest: u64,
@@ -75,6 +84,8 @@ impl PlayoutBuffer {
     pub fn new(delay: Duration, max_payload: usize) -> Self {
         Self {
             slots: Vec::new(),
+            spare: Vec::new(),
+            lent: None,
             delay,
             ssrc: None,
             highest: 0,
@@ -89,6 +100,7 @@ impl PlayoutBuffer {
 
     /// Store a packet. A new SSRC restarts the stream.
     pub fn insert(&mut self, now: Instant, ssrc: Ssrc, seq: u16, timestamp: u32, payload: &[u8]) -> Inserted {
+        self.take_back_lent();
         if self.ssrc != Some(ssrc) {
             self.restart(now, ssrc, seq);
         }
@@ -102,12 +114,14 @@ impl PlayoutBuffer {
             self.next_play = ext_seq;
         }
         if self.slots.is_empty() {
-            self.slots =
-                (0..SLOTS).map(|_| Slot { ext_seq: None, timestamp: 0, payload: Vec::new() }).collect();
+            self.slots = vec![Slot::default(); SLOTS];
         }
         let slot = &mut self.slots[(ext_seq % SLOTS as u64) as usize];
         if slot.ext_seq == Some(ext_seq) {
             return Inserted::Late;
+        }
+        if slot.ext_seq.is_none() {
+            slot.payload = self.spare.pop().unwrap_or_default();
         }
         slot.ext_seq = Some(ext_seq);
         slot.timestamp = timestamp;
@@ -119,6 +133,7 @@ impl PlayoutBuffer {
 
     /// The payload due at this tick.
     pub fn pop(&mut self, now: Instant) -> Playout<'_> {
+        self.take_back_lent();
         if !self.playing {
             match self.start_at {
                 Some(at) if now >= at => self.playing = true,
@@ -143,9 +158,11 @@ impl PlayoutBuffer {
             self.rebuffering = None;
         }
         self.next_play += 1;
-        match self.slots.get_mut((seq % SLOTS as u64) as usize) {
+        let index = (seq % SLOTS as u64) as usize;
+        match self.slots.get_mut(index) {
             Some(slot) if slot.ext_seq == Some(seq) => {
                 slot.ext_seq = None;
+                self.lent = Some(index);
                 Playout::Frame { payload: &slot.payload, timestamp: slot.timestamp }
             }
             _ => Playout::Missing,
@@ -153,10 +170,24 @@ impl PlayoutBuffer {
     }
 
     fn take(&mut self, seq: u64) {
-        if let Some(slot) =
-            self.slots.get_mut((seq % SLOTS as u64) as usize).filter(|s| s.ext_seq == Some(seq))
-        {
-            slot.ext_seq = None;
+        let index = (seq % SLOTS as u64) as usize;
+        if self.slots.get(index).is_some_and(|s| s.ext_seq == Some(seq)) {
+            self.empty(index);
+        }
+    }
+
+    /// Empty a slot, its payload's room kept for the next packet.
+    fn empty(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        slot.ext_seq = None;
+        if slot.payload.capacity() > 0 {
+            self.spare.push(std::mem::take(&mut slot.payload));
+        }
+    }
+
+    fn take_back_lent(&mut self) {
+        if let Some(index) = self.lent.take().filter(|&i| i < self.slots.len()) {
+            self.empty(index);
         }
     }
 
@@ -182,6 +213,8 @@ impl PlayoutBuffer {
     /// holds none), and comes back with that packet.
     pub fn reset(&mut self) {
         self.slots = Vec::new();
+        self.spare = Vec::new();
+        self.lent = None;
         self.ssrc = None;
         self.start_at = None;
         self.playing = false;
@@ -189,9 +222,10 @@ impl PlayoutBuffer {
     }
 
     fn clear_slots(&mut self) {
-        for slot in &mut self.slots {
-            slot.ext_seq = None;
+        for index in 0..self.slots.len() {
+            self.empty(index);
         }
+        self.lent = None;
     }
 }
 
@@ -328,6 +362,39 @@ mod tests {
         assert_eq!(late, 0, "packets late after the spike");
         let depth = buf.highest + 1 - buf.next_play;
         assert!(depth <= buf.target_backlog + 2, "the added delay was shed again: {depth} frames buffered");
+    }
+
+    /// Payload rooms the buffer holds, in slots and spare.
+    fn rooms(buf: &PlayoutBuffer) -> usize {
+        buf.slots.iter().filter(|s| s.payload.capacity() > 0).count() + buf.spare.len()
+    }
+
+    #[test]
+    fn a_steady_stream_keeps_room_for_the_packets_it_holds_not_for_every_slot() {
+        let t0 = crate::sim::epoch();
+        let mut buf = PlayoutBuffer::new(Duration::from_millis(40), 160);
+        for tick in 0..200u32 {
+            let now = t0 + MS20 * tick;
+            buf.insert(now, Ssrc(1), tick as u16, tick * 160, &[tick as u8; 160]);
+            if tick >= 2 {
+                assert_eq!(played(&mut buf, now), Some(Some((tick - 2) as u8)));
+            }
+        }
+        assert!(rooms(&buf) <= 4, "{} payload rooms for a 40 ms depth", rooms(&buf));
+        // A burst needs more room for a while; what it made is reused, not made again.
+        let now = t0 + MS20 * 200;
+        for seq in 200..210u32 {
+            buf.insert(now, Ssrc(1), seq as u16, seq * 160, &[seq as u8; 160]);
+        }
+        let after_burst = rooms(&buf);
+        for tick in 200..400u32 {
+            let now = t0 + MS20 * tick;
+            if tick >= 210 {
+                buf.insert(now, Ssrc(1), tick as u16, tick * 160, &[tick as u8; 160]);
+            }
+            buf.pop(now);
+        }
+        assert_eq!(rooms(&buf), after_burst);
     }
 
     #[test]
