@@ -186,7 +186,8 @@ impl PlayoutBuffer {
     }
 
     fn take_back_lent(&mut self) {
-        if let Some(index) = self.lent.take().filter(|&i| i < self.slots.len()) {
+        // `reset`, the only thing that takes the slots away, forgets the lent one.
+        if let Some(index) = self.lent.take() {
             self.empty(index);
         }
     }

@@ -1,6 +1,7 @@
 //! The drivers: one per shard, each with its engine, its legs' sockets, and
 //! the loop in the module docs.
 
+mod bind;
 mod offload;
 mod packets;
 mod taps;
@@ -11,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
-use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -36,6 +36,7 @@ use crate::ids::LegId;
 use crate::leg::{RecordTap, RtcpSetup};
 use crate::rtp::MAX_RTP_PACKET;
 use crate::webrtc::{Transport, WebRtcOptions, DEFAULT_CODECS};
+use bind::{bind_rtp_port, rtcp_socket};
 
 const COMMAND_QUEUE: usize = 256;
 const DATAGRAM_QUEUE: usize = 4096;
@@ -567,37 +568,5 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Tries at most this many ports of the range for one leg.
-const PORT_TRIES: usize = 16;
-
-/// A port of the range and its socket. A port another program holds is skipped
-/// (the allocator moves on round the range), up to [`PORT_TRIES`] of them.
-async fn bind_rtp_port(shared: Arc<Shared>) -> Result<(u16, Arc<UdpSocket>), RuntimeError> {
-    let mut refused = String::new();
-    for _ in 0..PORT_TRIES {
-        let port = shared.ports().allocate().ok_or(RuntimeError::NoPorts)?;
-        match UdpSocket::bind(SocketAddr::new(shared.config.bind_ip, port)).await {
-            Ok(socket) => return Ok((port, Arc::new(socket))),
-            Err(e) => {
-                shared.ports().release(port);
-                refused = format!("port {port}: {e}");
-            }
-        }
-    }
-    Err(RuntimeError::Socket(format!("{PORT_TRIES} ports refused, the last {refused}")))
-}
-
-/// The RTCP socket beside an RTP port; without it the leg goes without RTCP.
-async fn rtcp_socket(ip: std::net::IpAddr, rtp_port: u16) -> Option<Arc<UdpSocket>> {
-    let port = rtp_port.checked_add(1)?;
-    match UdpSocket::bind(SocketAddr::new(ip, port)).await {
-        Ok(socket) => Some(Arc::new(socket)),
-        Err(e) => {
-            tracing::debug!(port, error = %e, "no RTCP port: the leg goes without RTCP");
-            None
-        }
     }
 }
