@@ -219,8 +219,7 @@ pub struct AudioDecoder {
     inner: DecoderInner,
     /// Last good frame, for waveform-repeat concealment of the non-Opus codecs
     /// (none before the first, or once forgotten: silence then; Opus conceals
-    /// from its own state and keeps none). Its timestamp and samples only:
-    /// an 8 kHz frame is 320 bytes, where an [`AudioFrame`] has room for 48 kHz.
+    /// from its own state and keeps none). Its timestamp and samples only.
     last: Option<(u64, Box<[i16]>)>,
     losses_in_row: u32,
 }
@@ -318,12 +317,12 @@ impl AudioDecoder {
         }
         match &self.last {
             Some((timestamp, samples)) => {
-                *out = AudioFrame::silent(self.rate, *timestamp);
+                out.reset(self.rate, *timestamp);
                 let room = out.samples_mut();
                 let n = room.len().min(samples.len());
                 room[..n].copy_from_slice(&samples[..n]);
             }
-            None => *out = AudioFrame::silent(self.rate, 0),
+            None => out.reset(self.rate, 0),
         }
         let shift = self.losses_in_row.min(15);
         for s in out.samples_mut() {

@@ -48,57 +48,81 @@ impl SampleRate {
 
 /// 20 ms of mono PCM at a known rate, stamped with its media time.
 ///
-/// The samples live inline (no heap), so frames can be reused in steady state
-/// without allocating. `timestamp` counts samples at `rate` since the start of
-/// the stream the frame belongs to, like an unwrapped RTP timestamp.
-#[derive(Clone)]
+/// The samples are sized to the rate: an 8 kHz frame holds 320 bytes where
+/// room for 48 kHz would take 1,920, and a leg keeps several frames. A frame
+/// reused in place ([`reset`](Self::reset), [`set_rate`](Self::set_rate),
+/// `clone_from`) keeps its room when its rate falls and allocates only the
+/// first time it grows, so a steady stream allocates nothing. `timestamp`
+/// counts samples at `rate` since the start of the stream the frame belongs
+/// to, like an unwrapped RTP timestamp.
 pub struct AudioFrame {
     rate: SampleRate,
     pub timestamp: u64,
-    samples: [i16; MAX_FRAME_SAMPLES],
+    /// Exactly one frame's worth at `rate`.
+    samples: Vec<i16>,
 }
 
 impl AudioFrame {
     /// A frame of silence.
     pub fn silent(rate: SampleRate, timestamp: u64) -> Self {
-        Self { rate, timestamp, samples: [0; MAX_FRAME_SAMPLES] }
+        Self { rate, timestamp, samples: vec![0; rate.frame_samples()] }
     }
 
     /// A frame holding a copy of `samples`, which must be exactly one frame long at `rate`.
     pub fn from_samples(rate: SampleRate, timestamp: u64, samples: &[i16]) -> Result<Self, CodecError> {
-        let mut frame = Self::silent(rate, timestamp);
         if samples.len() != rate.frame_samples() {
             return Err(CodecError::FrameLength { expected: rate.frame_samples(), got: samples.len() });
         }
-        frame.samples_mut().copy_from_slice(samples);
-        Ok(frame)
+        Ok(Self { rate, timestamp, samples: samples.to_vec() })
+    }
+
+    /// Silence at `rate` and `timestamp`, in the room the frame already has.
+    pub fn reset(&mut self, rate: SampleRate, timestamp: u64) {
+        self.rate = rate;
+        self.timestamp = timestamp;
+        self.samples.clear();
+        self.samples.resize(rate.frame_samples(), 0);
     }
 
     pub fn rate(&self) -> SampleRate {
         self.rate
     }
 
-    /// Change the rate (and so the length) of the frame; the samples are left as they are.
+    /// Change the rate (and so the length) of the frame. The samples up to the
+    /// shorter length are left as they are; any added are silent.
     pub fn set_rate(&mut self, rate: SampleRate) {
         self.rate = rate;
+        self.samples.resize(rate.frame_samples(), 0);
     }
 
     pub fn samples(&self) -> &[i16] {
-        &self.samples[..self.rate.frame_samples()]
+        &self.samples
     }
 
     pub fn samples_mut(&mut self) -> &mut [i16] {
-        let n = self.rate.frame_samples();
-        &mut self.samples[..n]
+        &mut self.samples
     }
 
     pub fn fill_silence(&mut self) {
-        self.samples_mut().fill(0);
+        self.samples.fill(0);
     }
 
     /// Mean power of the frame in dB relative to a full-scale square wave (dBFS).
     pub fn level_dbfs(&self) -> f64 {
         crate::level::rms_dbfs(self.samples())
+    }
+}
+
+impl Clone for AudioFrame {
+    fn clone(&self) -> Self {
+        Self { rate: self.rate, timestamp: self.timestamp, samples: self.samples.clone() }
+    }
+
+    /// Copies into the room `self` already has (the derived one would allocate).
+    fn clone_from(&mut self, source: &Self) {
+        self.rate = source.rate;
+        self.timestamp = source.timestamp;
+        self.samples.clone_from(&source.samples);
     }
 }
 
@@ -128,6 +152,26 @@ mod tests {
     fn from_samples_rejects_wrong_length() {
         let err = AudioFrame::from_samples(SampleRate::Hz8000, 0, &[0; 100]).unwrap_err();
         assert!(matches!(err, CodecError::FrameLength { expected: 160, got: 100 }));
+    }
+
+    #[test]
+    fn a_frame_reused_at_a_lower_rate_keeps_its_room() {
+        let mut frame = AudioFrame::silent(SampleRate::Hz48000, 0);
+        let room = frame.samples.as_ptr();
+        frame.reset(SampleRate::Hz8000, 7);
+        assert_eq!((frame.samples().len(), frame.timestamp), (160, 7));
+        frame.set_rate(SampleRate::Hz48000);
+        frame.clone_from(&AudioFrame::silent(SampleRate::Hz16000, 3));
+        assert_eq!(frame.samples().len(), 320);
+        assert_eq!(frame.samples.as_ptr(), room, "reused in place, not reallocated");
+    }
+
+    #[test]
+    fn growing_a_frame_silences_the_added_samples() {
+        let mut frame = AudioFrame::from_samples(SampleRate::Hz8000, 0, &[5; 160]).unwrap();
+        frame.set_rate(SampleRate::Hz16000);
+        assert!(frame.samples()[..160].iter().all(|&s| s == 5));
+        assert!(frame.samples()[160..].iter().all(|&s| s == 0));
     }
 
     #[test]

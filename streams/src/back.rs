@@ -71,7 +71,7 @@ pub struct BackChannel {
 enum Payloads {
     Rtp {
         decoder: Box<AudioDecoder>,
-        frame: Box<AudioFrame>,
+        frame: AudioFrame,
         /// Bytes short of a sample (L16) or of a frame (G.722), for the next payload.
         carry: Vec<u8>,
     },
@@ -109,7 +109,7 @@ impl Back {
         let payloads = match channel.codec {
             Some(codec) => Payloads::Rtp {
                 decoder: Box::new(codec.decoder().map_err(|e| e.to_string())?),
-                frame: Box::new(AudioFrame::silent(codec.sample_rate(), 0)),
+                frame: AudioFrame::silent(codec.sample_rate(), 0),
                 carry: Vec::new(),
             },
             None => Payloads::Mp3 { last: None },

@@ -428,7 +428,7 @@ mod tests {
             back: None,
         };
         let mut encoders = Encoders::new(&request).unwrap();
-        let frame = Box::new(AudioFrame::silent(SampleRate::Hz8000, 0));
+        let frame = AudioFrame::silent(SampleRate::Hz8000, 0);
         let tick = ForkTick { inbound: frame.clone(), outbound: frame };
         for chunk in 1..=3 {
             let payloads = encoders.encode(&tick);

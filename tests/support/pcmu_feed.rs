@@ -1,7 +1,9 @@
 //! A steady PCMU caller for engine tests that watch the heap: one 1 kHz
 //! packet into a leg every 20 ms of simulated time, each tick's outputs
 //! drained, counting the RTP packets the engine sent. Its buffers live on the
-//! stack, so feeding allocates nothing itself.
+//! stack, so feeding allocates nothing itself, and it can count what the
+//! engine allocates in steady state (in a test binary whose global allocator
+//! is dhat's, with a profiler running).
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -42,5 +44,15 @@ impl PcmuFeed {
                 }
             }
         }
+    }
+
+    /// Feed `leg` 100 ticks to warm up (buffers and queues reach their size),
+    /// then ten seconds of steady state (500 ticks): the heap blocks dhat
+    /// counted during the steady state.
+    pub fn allocations_in_steady_state(&mut self, engine: &mut Engine, leg: LegId) -> u64 {
+        self.run(engine, leg, 0..100);
+        let before = dhat::HeapStats::get().total_blocks;
+        self.run(engine, leg, 100..600);
+        dhat::HeapStats::get().total_blocks - before
     }
 }

@@ -11,10 +11,6 @@ use bond_tests::pcmu_feed::PcmuFeed;
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
-fn allocations() -> u64 {
-    dhat::HeapStats::get().total_blocks
-}
-
 #[test]
 fn a_pcmu_caller_bridged_to_a_16khz_echo_allocates_nothing_per_frame() {
     let _profiler = dhat::Profiler::builder().testing().build();
@@ -28,10 +24,7 @@ fn a_pcmu_caller_bridged_to_a_16khz_echo_allocates_nothing_per_frame() {
     engine.bridge(caller, echo).unwrap();
 
     let mut feed = PcmuFeed::new(start);
-    feed.run(&mut engine, caller, 0..100); // warm-up: buffers and queues reach their size
-    let before = allocations();
-    feed.run(&mut engine, caller, 100..600); // ten seconds of steady state
-    let during = allocations() - before;
+    let during = feed.allocations_in_steady_state(&mut engine, caller);
     let sent = feed.sent;
     assert!(sent >= 590, "the bridge kept sending ({sent} packets)");
     assert_eq!(during, 0, "{during} allocations in 500 bridged frames");

@@ -62,8 +62,9 @@ impl Resampling {
         let Some(filter) = &mut self.filter else { return Ok(input.to_vec()) };
         let mut out =
             Vec::with_capacity(input.len() * filter.to_rate().hz() as usize / self.from.hz() as usize);
+        let mut frame = AudioFrame::silent(self.from, 0);
         for chunk in input.chunks_exact(self.from.frame_samples()) {
-            let frame = AudioFrame::from_samples(self.from, 0, chunk)?;
+            frame.samples_mut().copy_from_slice(chunk);
             filter.process(&frame, &mut self.out)?;
             let produced = self.out.samples();
             let skipped = self.skip.min(produced.len());

@@ -36,6 +36,8 @@ pub(super) struct Route {
     /// With DTMF muted, audio waits here two ticks so a digit can be blanked from
     /// its first sample: the detector needs up to two frames to be sure.
     held: VecDeque<AudioFrame>,
+    /// The room of the frame that last left `held`, for the next to enter.
+    spare: Option<AudioFrame>,
     /// A remote peer's latest passthrough offer, the last this side told it
     /// (`None` before the first, or to tell it again), and whether to ask for
     /// the peer's again: see `relay.rs`.
@@ -60,6 +62,7 @@ impl Route {
             to,
             scratch: None,
             held,
+            spare: None,
             peer_offer: None,
             told: None,
             ask: false,
@@ -79,17 +82,19 @@ impl Route {
         if self.carry_dtmf {
             return Some(self.convert(frame));
         }
-        let converted = self.convert(frame).clone();
-        self.held.push_back(converted);
+        let mut room = self.spare.take().unwrap_or_else(|| AudioFrame::silent(self.to, 0));
+        room.clone_from(self.convert(frame));
+        self.held.push_back(room);
         if digit_sounding {
             self.held.iter_mut().for_each(AudioFrame::fill_silence);
         }
         if self.held.len() <= MUTE_LOOKAHEAD {
             return None;
         }
-        let held = self.held.pop_front()?;
+        let mut held = self.held.pop_front()?;
         let scratch = scratch(&mut self.scratch, self.to);
-        *scratch = held;
+        std::mem::swap(scratch, &mut held);
+        self.spare = Some(held);
         Some(scratch)
     }
 

@@ -130,7 +130,7 @@ impl Party {
         self.outward = converter(rate, self.rate)?;
         self.queued = 0;
         for frame in [&mut self.said, &mut self.hears] {
-            *frame = AudioFrame::silent(rate, 0);
+            frame.reset(rate, 0);
         }
         Ok(())
     }
@@ -276,7 +276,7 @@ fn convert(
     match converter {
         Some(c) => {
             if c.process(frame, out).is_err() {
-                *out = AudioFrame::silent(rate, 0);
+                out.reset(rate, 0);
             }
         }
         None => out.clone_from(frame),
@@ -462,7 +462,7 @@ impl Engine {
                 party.out.fill_silence();
             }
             if party.remote {
-                let frame = Box::new(party.out.clone());
+                let frame = party.out.clone();
                 self.outputs.push_back(EngineOutput::Relay(Relay::Frame {
                     from: conference,
                     to: party.leg,

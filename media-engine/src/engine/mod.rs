@@ -81,7 +81,7 @@ pub enum EngineOutput {
     /// A frame a leg's party said, when the leg is not bridged and asked for them.
     Heard {
         leg: LegId,
-        frame: Box<AudioFrame>,
+        frame: AudioFrame,
     },
     /// Send `data` to `to` from the shared WebRTC port, from local address
     /// `from` when the leg knows it (see `webrtc/leg.rs`).
@@ -102,8 +102,8 @@ pub enum EngineOutput {
     Recorded {
         leg: LegId,
         at: u64,
-        inbound: Box<AudioFrame>,
-        outbound: Box<AudioFrame>,
+        inbound: AudioFrame,
+        outbound: AudioFrame,
     },
     /// A recorded leg's packets while its bridge passes through (with [`RecordTap::FramesOrPackets`]).
     RecordedPackets {
@@ -487,7 +487,7 @@ impl Engine {
                             }
                             let Some(frame) = route.forward(&self.scratch, digit_sounding) else { continue };
                             if remote {
-                                let frame = Box::new(frame.clone());
+                                let frame = frame.clone();
                                 self.outputs.push_back(EngineOutput::Relay(Relay::Frame {
                                     from: id,
                                     to: peer,
@@ -499,10 +499,9 @@ impl Engine {
                                 conference.hear(id, frame);
                             }
                         }
-                        None if keep_unbridged_audio => self.outputs.push_back(EngineOutput::Heard {
-                            leg: id,
-                            frame: Box::new(self.scratch.clone()),
-                        }),
+                        None if keep_unbridged_audio => self
+                            .outputs
+                            .push_back(EngineOutput::Heard { leg: id, frame: self.scratch.clone() }),
                         None => {}
                     }
                 }

@@ -31,7 +31,7 @@ use crate::leg::Forwarded;
 #[derive(Debug)]
 pub enum Relay {
     /// What `from`'s party said, at `to`'s rate, for `to`'s party.
-    Frame { from: LegId, to: LegId, frame: Box<AudioFrame> },
+    Frame { from: LegId, to: LegId, frame: AudioFrame },
     /// A packet `from` received while passing through, for `to` to send on.
     Packet { from: LegId, to: LegId, packet: Box<RelayedPacket> },
     /// Whether `from` may pass packets through now, and how; with `ask`, `to`'s

@@ -183,12 +183,8 @@ impl LocalLeg {
         self.outputs.push_back(LegOutput::Heard);
         if self.recording {
             let at = u64::from(ticks) * super::samples_8k(PTIME);
-            let inbound = Box::new(self.said.clone());
-            self.outputs.push_back(LegOutput::Recorded {
-                at,
-                inbound,
-                outbound: Box::new(self.party.clone()),
-            });
+            let inbound = self.said.clone();
+            self.outputs.push_back(LegOutput::Recorded { at, inbound, outbound: self.party.clone() });
         }
     }
 

@@ -81,8 +81,8 @@ pub enum LegOutput {
     /// which began `at` (in 8 kHz samples since the leg started).
     Recorded {
         at: u64,
-        inbound: Box<AudioFrame>,
-        outbound: Box<AudioFrame>,
+        inbound: AudioFrame,
+        outbound: AudioFrame,
     },
     /// While recording a passthrough bridge: the packets that crossed the leg.
     RecordedPackets(Box<PacketBatch>),

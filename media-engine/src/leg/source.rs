@@ -51,9 +51,9 @@ impl FrameTaken {
     }
 }
 
-/// The frames queued for an external source, kept as their samples (an
-/// 8 kHz frame takes 320 bytes here, where a whole [`AudioFrame`] has room for
-/// 48 kHz). Room is made as frames come, one frame's worth at a time: a
+/// The frames queued for an external source, kept as their samples in one
+/// ring (an 8 kHz frame takes 320 bytes here, and no allocation of its own).
+/// Room is made as frames come, one frame's worth at a time: a
 /// passthrough bridge never queues one, a decoded bridge rarely more than two.
 #[derive(Debug, Default)]
 pub(crate) struct FrameQueue {

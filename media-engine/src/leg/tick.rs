@@ -40,15 +40,11 @@ impl Leg {
         self.send_tick();
         if self.recording != RecordTap::Off {
             let at = samples_8k(scheduled - self.epoch);
-            let mut inbound = Box::new(self.frames.heard().clone());
+            let mut inbound = self.frames.heard().clone();
             if !heard_something {
                 inbound.fill_silence();
             }
-            self.outputs.push_back(LegOutput::Recorded {
-                at,
-                inbound,
-                outbound: Box::new(self.frames.sent().clone()),
-            });
+            self.outputs.push_back(LegOutput::Recorded { at, inbound, outbound: self.frames.sent().clone() });
         }
     }
 

@@ -16,8 +16,8 @@ const QUEUE: usize = 50;
 /// both at the leg's rate.
 #[derive(Debug, Clone)]
 pub struct ForkTick {
-    pub inbound: Box<AudioFrame>,
-    pub outbound: Box<AudioFrame>,
+    pub inbound: AudioFrame,
+    pub outbound: AudioFrame,
 }
 
 /// The consumer's end of a fork. The stream ends (`recv` gives `None`) when the
@@ -45,7 +45,7 @@ pub(crate) struct ForkSink {
 impl ForkSink {
     /// Hand a tick to the consumer without waiting; false if it was dropped.
     pub fn offer(&self, inbound: &AudioFrame, outbound: &AudioFrame) -> bool {
-        let tick = ForkTick { inbound: Box::new(inbound.clone()), outbound: Box::new(outbound.clone()) };
+        let tick = ForkTick { inbound: inbound.clone(), outbound: outbound.clone() };
         let sent = self.tx.try_send(tick).is_ok();
         if !sent {
             self.dropped.fetch_add(1, Ordering::Relaxed);

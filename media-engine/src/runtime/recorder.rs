@@ -59,7 +59,7 @@ pub struct RecordingSummary {
 #[derive(Debug)]
 pub(crate) enum RecordInput {
     /// One tick: what the party said and was sent, from `at` (8 kHz samples since the leg started).
-    Frames { at: u64, inbound: Box<AudioFrame>, outbound: Box<AudioFrame> },
+    Frames { at: u64, inbound: AudioFrame, outbound: AudioFrame },
     /// Packets that crossed a passthrough leg.
     Packets(Box<PacketBatch>),
     /// The recording paused: what comes after follows on in the file, the time between left out.
@@ -182,8 +182,7 @@ mod tests {
     use super::*;
 
     fn tick(at: u64, inbound: i16, outbound: i16) -> RecordInput {
-        let frame =
-            |value| Box::new(AudioFrame::from_samples(SampleRate::Hz8000, at, &[value; 160]).unwrap());
+        let frame = |value| AudioFrame::from_samples(SampleRate::Hz8000, at, &[value; 160]).unwrap();
         RecordInput::Frames { at, inbound: frame(inbound), outbound: frame(outbound) }
     }
 

@@ -241,9 +241,9 @@ impl SimNetwork {
                 }
                 // RTCP travels the same link (the engine tells it from RTP).
                 EngineOutput::TransmitRtcp { leg, data } => self.send(leg, data),
-                EngineOutput::Heard { leg, frame } => self.heard.entry(leg).or_default().push(*frame),
+                EngineOutput::Heard { leg, frame } => self.heard.entry(leg).or_default().push(frame),
                 EngineOutput::Recorded { leg, inbound, outbound, .. } => {
-                    self.recorded.entry(leg).or_default().push((*inbound, *outbound));
+                    self.recorded.entry(leg).or_default().push((inbound, outbound));
                 }
                 EngineOutput::RecordedPackets { leg, batch } => {
                     self.recorded_packets.entry(leg).or_default().push(*batch);

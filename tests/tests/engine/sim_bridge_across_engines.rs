@@ -99,7 +99,7 @@ fn a_leg_ending_takes_its_remote_peer_out_of_the_bridge() {
     let stray = Relay::Frame {
         from: bond_a,
         to: bond_b,
-        frame: Box::new(bond_codecs::AudioFrame::silent(SampleRate::Hz8000, 0)),
+        frame: bond_codecs::AudioFrame::silent(SampleRate::Hz8000, 0),
     };
     assert!(matches!(b.engine.handle_relay(b.now(), stray), Err(EngineError::NotBridged(_))));
     // B's leg is free for a new bridge.
