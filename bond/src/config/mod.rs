@@ -73,10 +73,10 @@ pub struct Config {
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpeechConfig {
-    /// whisper.cpp's ggml model; empty means `<data_dir>/models/ggml-tiny.en.bin` (made by scripts/whisper-model).
+    /// whisper.cpp's ggml model; empty means `<data_dir>/models/ggml-tiny.en-q8_0.bin` (made by scripts/whisper-model).
     pub whisper_model: PathBuf,
     /// whisper.cpp's multilingual model, for every language but English; empty means
-    /// `<data_dir>/models/ggml-base.bin`. Missing: the English model hears every language.
+    /// `<data_dir>/models/ggml-base-q8_0.bin`. Missing: the English model hears every language.
     pub whisper_multilingual_model: PathBuf,
     /// Threads whisper.cpp computes with.
     pub whisper_threads: usize,
@@ -476,10 +476,10 @@ impl Config {
             self.recordings_dir = self.data_dir.join("recordings");
         }
         if self.speech.whisper_model.as_os_str().is_empty() {
-            self.speech.whisper_model = self.data_dir.join("models").join("ggml-tiny.en.bin");
+            self.speech.whisper_model = self.data_dir.join("models").join("ggml-tiny.en-q8_0.bin");
         }
         if self.speech.whisper_multilingual_model.as_os_str().is_empty() {
-            self.speech.whisper_multilingual_model = self.data_dir.join("models").join("ggml-base.bin");
+            self.speech.whisper_multilingual_model = self.data_dir.join("models").join("ggml-base-q8_0.bin");
         }
         self
     }

@@ -20,7 +20,7 @@
 //! calls beside the pairs (`support/translated_calls.rs`, the embedded engines,
 //! the model from `BOND_WHISPER_MODEL` or target/models; `--translate-from es`:
 //! the customers speak Spanish, heard by `BOND_WHISPER_MULTILINGUAL_MODEL` or
-//! target/models/ggml-base.bin, and are translated into English) and reports each hop's
+//! target/models/ggml-base-q8_0.bin, and are translated into English) and reports each hop's
 //! latency. `--srtp` makes both legs of each pair SRTP (`srtp.rs`). With
 //! `--relay rtpengine` the same pairs are set up in a userspace rtpengine
 //! (`--table=-1`) over its ng protocol, and the same media flows through it;
@@ -552,8 +552,10 @@ async fn main() -> ExitCode {
         conference: args.has("--conference"),
     };
     // The models scripts/test makes, unless named; read by the Bond this starts.
-    let models =
-        [("BOND_WHISPER_MODEL", "ggml-tiny.en.bin"), ("BOND_WHISPER_MULTILINGUAL_MODEL", "ggml-base.bin")];
+    let models = [
+        ("BOND_WHISPER_MODEL", "ggml-tiny.en-q8_0.bin"),
+        ("BOND_WHISPER_MULTILINGUAL_MODEL", "ggml-base-q8_0.bin"),
+    ];
     for (var, file) in models {
         if options.translate > 0 && std::env::var_os(var).is_none() {
             let model = std::path::absolute(std::path::Path::new("target/models").join(file));
