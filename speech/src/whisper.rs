@@ -69,7 +69,7 @@ impl Whisper {
         }
         let multilingual = paths.len() > 1;
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
-        let threads = i32::try_from(threads.max(1)).unwrap_or(1);
+        let threads = compute_threads(threads, cores());
         let busy = Arc::new(AtomicUsize::new(0));
         let done = busy.clone();
         std::thread::Builder::new()
@@ -90,6 +90,27 @@ impl Whisper {
             .map_err(|e| e.to_string())?;
         Ok(Self { jobs, busy, multilingual })
     }
+}
+
+/// The machine's cores, as the process may use them.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// whisper.cpp's threads wait for each other by spinning: with more of them
+/// than cores, each utterance takes seconds and the queue refuses the rest
+/// (three or four threads on two cores heard 0-1 of 150 voice-agent turns,
+/// docs/voice-agents.md). So `asked` is capped at the cores, and said.
+fn compute_threads(asked: usize, cores: usize) -> i32 {
+    let threads = asked.clamp(1, cores.max(1));
+    if threads < asked {
+        tracing::warn!(
+            asked,
+            cores,
+            "speech.whisper_threads is more than the cores; whisper.cpp uses {threads}"
+        );
+    }
+    i32::try_from(threads).unwrap_or(1)
 }
 
 /// Which model hears `language` (lower case, no region): 0 the English one,
@@ -228,6 +249,15 @@ mod tests {
         assert_eq!(audio_context(secs(12.0)), 768);
         assert_eq!(audio_context(secs(15.0)), 1_500);
         assert_eq!(audio_context(secs(40.0)), 1_500);
+    }
+
+    #[test]
+    fn compute_threads_are_capped_at_the_cores_and_at_least_one() {
+        assert_eq!(compute_threads(2, 2), 2);
+        assert_eq!(compute_threads(4, 2), 2);
+        assert_eq!(compute_threads(1, 8), 1);
+        assert_eq!(compute_threads(0, 8), 1);
+        assert_eq!(compute_threads(3, 0), 1);
     }
 
     #[test]
