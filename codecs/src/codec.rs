@@ -219,8 +219,8 @@ pub struct AudioDecoder {
     inner: DecoderInner,
     /// Last good frame, for waveform-repeat concealment of the non-Opus codecs
     /// (none before the first, or once forgotten: silence then; Opus conceals
-    /// from its own state and keeps none). Its timestamp and samples only.
-    last: Option<(u64, Box<[i16]>)>,
+    /// from its own state and keeps none). Always at the decoder's rate.
+    last: Option<AudioFrame>,
     losses_in_row: u32,
 }
 
@@ -293,11 +293,8 @@ impl AudioDecoder {
             return;
         }
         match &mut self.last {
-            Some((timestamp, samples)) if samples.len() == out.samples().len() => {
-                *timestamp = out.timestamp;
-                samples.copy_from_slice(out.samples());
-            }
-            _ => self.last = Some((out.timestamp, out.samples().into())),
+            Some(last) => last.clone_from(out),
+            None => self.last = Some(out.clone()),
         }
     }
 
@@ -316,12 +313,7 @@ impl AudioDecoder {
             return dec.conceal(out);
         }
         match &self.last {
-            Some((timestamp, samples)) => {
-                out.reset(self.rate, *timestamp);
-                let room = out.samples_mut();
-                let n = room.len().min(samples.len());
-                room[..n].copy_from_slice(&samples[..n]);
-            }
+            Some(last) => out.clone_from(last),
             None => out.reset(self.rate, 0),
         }
         let shift = self.losses_in_row.min(15);

@@ -5,9 +5,6 @@ use crate::CodecError;
 /// Length of every frame Bond moves, in milliseconds.
 pub const FRAME_MS: u32 = 20;
 
-/// Largest frame: 20 ms at 48 kHz.
-pub const MAX_FRAME_SAMPLES: usize = 960;
-
 /// The PCM rates Bond processes internally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]

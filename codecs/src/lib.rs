@@ -30,6 +30,6 @@ pub mod tone;
 
 pub use codec::{AudioDecoder, AudioEncoder, Codec};
 pub use error::CodecError;
-pub use frame::{AudioFrame, SampleRate, FRAME_MS, MAX_FRAME_SAMPLES};
+pub use frame::{AudioFrame, SampleRate, FRAME_MS};
 #[cfg(test)]
 pub(crate) use signals as test_signals;

@@ -32,7 +32,7 @@ pub(super) struct Route {
     /// Room for a resampled or held-back frame, made when first needed: a
     /// route that passes its leg's frames on as they are (or its packets,
     /// passing through) never needs it.
-    scratch: Option<Box<AudioFrame>>,
+    scratch: Option<AudioFrame>,
     /// With DTMF muted, audio waits here two ticks so a digit can be blanked from
     /// its first sample: the detector needs up to two frames to be sure.
     held: VecDeque<AudioFrame>,
@@ -110,8 +110,8 @@ impl Route {
     }
 }
 
-fn scratch(room: &mut Option<Box<AudioFrame>>, rate: SampleRate) -> &mut AudioFrame {
-    room.get_or_insert_with(|| Box::new(AudioFrame::silent(rate, 0)))
+fn scratch(room: &mut Option<AudioFrame>, rate: SampleRate) -> &mut AudioFrame {
+    room.get_or_insert_with(|| AudioFrame::silent(rate, 0))
 }
 
 /// How a digit received on one leg of a bridge is played to the other.

@@ -128,13 +128,12 @@ pub(crate) struct Player {
     /// How far the audio under the overlay is turned down now (0: not at all).
     ducked: f32,
     /// Audio to add to the next frame (`mix_in`), summed if more arrives first.
-    /// Boxed, like the two below: most legs never mix, and a frame is 1.9 KiB.
-    mix: Option<Box<AudioFrame>>,
+    mix: Option<AudioFrame>,
     /// What was mixed into the latest frame, so a supervisor listening to it can
     /// take its own voice back out.
-    mixed: Option<Box<AudioFrame>>,
+    mixed: Option<AudioFrame>,
     /// The frame `mixed` held before, reused for the next `mix` (no allocation per frame).
-    spare: Option<Box<AudioFrame>>,
+    spare: Option<AudioFrame>,
 }
 
 impl Player {
@@ -147,8 +146,8 @@ impl Player {
         match &mut self.mix {
             Some(mix) if mix.rate() == frame.rate() => add(mix.samples_mut(), frame.samples()),
             _ => {
-                let mut room = self.spare.take().unwrap_or_else(|| Box::new(frame.clone()));
-                room.as_mut().clone_from(frame);
+                let mut room = self.spare.take().unwrap_or_else(|| frame.clone());
+                room.clone_from(frame);
                 self.mix = Some(room);
             }
         }
@@ -156,7 +155,7 @@ impl Player {
 
     /// What was mixed into the latest frame filled, if anything.
     pub fn mixed(&self) -> Option<&AudioFrame> {
-        self.mixed.as_deref()
+        self.mixed.as_ref()
     }
 
     /// Stop the clip playing on a track and, with `all`, drop its queue too.

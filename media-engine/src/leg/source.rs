@@ -109,7 +109,7 @@ impl FrameQueue {
 pub(crate) enum SourceState {
     Silence,
     Tone(Oscillator),
-    Echo(Option<Box<AudioFrame>>),
+    Echo(Option<AudioFrame>),
     External(FrameQueue),
     Play { samples: Arc<[i16]>, position: usize, repeat: bool },
 }
@@ -148,8 +148,8 @@ impl SourceState {
     pub fn heard(&mut self, frame: &AudioFrame) {
         if let Self::Echo(slot) = self {
             match slot {
-                Some(existing) => existing.as_mut().clone_from(frame),
-                None => *slot = Some(Box::new(frame.clone())),
+                Some(existing) => existing.clone_from(frame),
+                None => *slot = Some(frame.clone()),
             }
         }
     }
