@@ -182,7 +182,8 @@ fn trunk_ip(config: &Config) -> std::net::IpAddr {
 #[cfg(feature = "whisper")]
 fn embedded_recognizer(config: &crate::config::SpeechConfig) -> Result<Box<dyn SpeechToText>, String> {
     let multilingual = Some(config.whisper_multilingual_model.as_path());
-    bond_speech::whisper::Whisper::new(&config.whisper_model, multilingual, config.whisper_threads)
+    let (threads, workers) = (config.whisper_threads, config.whisper_workers);
+    bond_speech::whisper::Whisper::new(&config.whisper_model, multilingual, threads, workers)
         .map(|w| Box::new(w) as Box<dyn SpeechToText>)
 }
 

@@ -67,7 +67,7 @@ class Bond:
                 "BOND_WHISPER_MULTILINGUAL_MODEL", os.path.abspath("target/models/ggml-base-q8_0.bin")
             ),
             # Whisper's threads, when a load script compares them (scripts/voice-agent-load.py).
-            **{name: value for name, value in os.environ.items() if name == "BOND_WHISPER_THREADS"},
+            **{name: value for name, value in os.environ.items() if name in ("BOND_WHISPER_THREADS", "BOND_WHISPER_WORKERS")},
             **self.extra_env,
         }
         bond_bin = os.environ.get("BOND_BIN", "target/debug/bond")

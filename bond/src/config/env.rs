@@ -37,6 +37,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("BOND_WHISPER_MODEL", "speech.whisper_model"),
     ("BOND_WHISPER_MULTILINGUAL_MODEL", "speech.whisper_multilingual_model"),
     ("BOND_WHISPER_THREADS", "speech.whisper_threads"),
+    ("BOND_WHISPER_WORKERS", "speech.whisper_workers"),
     ("BOND_ASSEMBLYAI_API_KEY", "speech.assemblyai_api_key"),
     ("BOND_ASSEMBLYAI_URL", "speech.assemblyai_url"),
     ("BOND_DEEPGRAM_API_KEY", "speech.deepgram_api_key"),

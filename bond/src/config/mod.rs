@@ -78,8 +78,10 @@ pub struct SpeechConfig {
     /// whisper.cpp's multilingual model, for every language but English; empty means
     /// `<data_dir>/models/ggml-base-q8_0.bin`. Missing: the English model hears every language.
     pub whisper_multilingual_model: PathBuf,
-    /// Threads whisper.cpp computes with.
+    /// Cores whisper.cpp computes on, all its workers together.
     pub whisper_threads: usize,
+    /// Utterances whisper.cpp transcribes at once (each on a share of the cores).
+    pub whisper_workers: usize,
     /// AssemblyAI's streaming v3, tried before whisper (after Deepgram) when a key is set.
     #[serde(skip_serializing)]
     pub assemblyai_api_key: String,
@@ -111,6 +113,7 @@ impl std::fmt::Debug for SpeechConfig {
             .field("whisper_model", &self.whisper_model)
             .field("whisper_multilingual_model", &self.whisper_multilingual_model)
             .field("whisper_threads", &self.whisper_threads)
+            .field("whisper_workers", &self.whisper_workers)
             .field("assemblyai_api_key", &secret(&self.assemblyai_api_key))
             .field("assemblyai_url", &self.assemblyai_url)
             .field("deepgram_api_key", &secret(&self.deepgram_api_key))
@@ -133,6 +136,7 @@ impl Default for SpeechConfig {
             whisper_model: PathBuf::new(),
             whisper_multilingual_model: PathBuf::new(),
             whisper_threads: 2,
+            whisper_workers: 2,
             assemblyai_api_key: String::new(),
             assemblyai_url: "wss://streaming.assemblyai.com/v3/ws".to_owned(),
             deepgram_api_key: String::new(),
@@ -394,6 +398,9 @@ impl Config {
         self.cluster.validate()?;
         if !(1..=16).contains(&self.speech.whisper_threads) {
             return Err(ConfigError::new("speech.whisper_threads", "must be 1 to 16"));
+        }
+        if !(1..=16).contains(&self.speech.whisper_workers) {
+            return Err(ConfigError::new("speech.whisper_workers", "must be 1 to 16"));
         }
         if !(0..=10).contains(&self.rtp.opus_complexity) {
             return Err(ConfigError::new("rtp.opus_complexity", "must be 0 (cheapest) to 10 (best)"));

