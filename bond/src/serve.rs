@@ -458,8 +458,8 @@ fn webrtc_sockets(
 
 impl Running {
     /// Stop taking requests, let in-flight ones finish (up to the grace period),
-    /// end every call (each gets its `call.hangup` in the outbox), stop the engine
-    /// and the webhook worker, close the database. Undelivered webhooks go out on the next start.
+    /// end every call (each gets its `call.hangup` in the outbox), stop the engine,
+    /// the speech workers and the webhook worker, close the database. Undelivered webhooks go out on the next start.
     pub async fn stop(self) -> Result<(), ServeError> {
         let _ = self.shutdown.send(());
         let result = match tokio::time::timeout(self.grace, self.server).await {
@@ -477,6 +477,7 @@ impl Running {
             sip.stop();
         }
         let _ = self.state.engine.shutdown().await;
+        self.state.calls.stop_speech_engines().await;
         let _ = self.stop_webhooks.send(true);
         let _ = self.webhooks.await;
         let _ = self.membership.await;

@@ -251,4 +251,13 @@ impl CallService {
             self.end(&call, Ending::UNSPECIFIED).await;
         }
     }
+
+    /// Stop the speech engines' own threads (whisper's workers), after the
+    /// calls have ended: Bond is stopping.
+    pub async fn stop_speech_engines(&self) {
+        if let Ok(engines) = &self.speech {
+            let stt = engines.stt.clone();
+            let _ = tokio::task::spawn_blocking(move || stt.stop()).await;
+        }
+    }
 }

@@ -69,6 +69,10 @@ pub trait SpeechToText: Send + Sync {
     fn is_idle(&self) -> bool {
         true
     }
+
+    /// Bond is stopping: end the engine's own threads, finishing what they
+    /// are doing and answering what waits with an error. Blocks until then.
+    fn stop(&self) {}
 }
 
 /// Where an utterance's audio belongs: its stream (one side of one call), the
@@ -96,6 +100,13 @@ impl std::fmt::Debug for SttChain {
 impl SttChain {
     pub fn new(engines: Vec<Box<dyn SpeechToText>>) -> Self {
         Self { engines: engines.into_iter().map(|e| (e, Breaker::default())).collect(), deadline: DEADLINE }
+    }
+
+    /// Stop every engine's threads (see [`SpeechToText::stop`]).
+    pub fn stop(&self) {
+        for (engine, _) in &self.engines {
+            engine.stop();
+        }
     }
 
     /// How long one engine may take before the next is asked (10 s unless changed).

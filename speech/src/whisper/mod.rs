@@ -12,9 +12,10 @@
 mod cores;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::JoinHandle;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -48,18 +49,25 @@ struct Job {
     reply: oneshot::Sender<Result<Transcript, SttError>>,
 }
 
+/// What the queue carries: an utterance, or a worker's cue to end.
+type Work = Option<Job>;
+
 #[derive(Debug)]
 pub struct Whisper {
-    jobs: SyncSender<Job>,
+    jobs: SyncSender<Work>,
     /// Jobs queued or running.
     busy: Arc<AtomicUsize>,
     /// Languages other than English have a model of their own.
     multilingual: bool,
+    stopping: Arc<AtomicBool>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// What the workers share: the queue, the cores, the models' weights.
 struct Shared {
-    queue: Mutex<Receiver<Job>>,
+    queue: Mutex<Receiver<Work>>,
+    /// Bond is stopping: what is still queued is answered with an error.
+    stopping: Arc<AtomicBool>,
     cores: Cores,
     busy: Arc<AtomicUsize>,
     paths: Vec<String>,
@@ -89,25 +97,27 @@ impl Whisper {
             paths.push(path(model)?);
         }
         let multilingual = paths.len() > 1;
-        let (jobs, queue) = sync_channel::<Job>(QUEUE);
+        let (jobs, queue) = sync_channel::<Work>(QUEUE);
         let threads = compute_threads(threads, cores());
         let workers = workers.clamp(1, threads);
         let busy = Arc::new(AtomicUsize::new(0));
+        let stopping = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             queue: Mutex::new(queue),
+            stopping: stopping.clone(),
             cores: Cores::new(threads, workers),
             busy: busy.clone(),
             models: paths.iter().map(|_| OnceLock::new()).collect(),
             paths,
         });
-        for n in 0..workers {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("bond-whisper-{n}"))
-                .spawn(move || work(&shared))
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(Self { jobs, busy, multilingual })
+        let workers = (0..workers)
+            .map(|n| {
+                let shared = shared.clone();
+                std::thread::Builder::new().name(format!("bond-whisper-{n}")).spawn(move || work(&shared))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { jobs, busy, multilingual, stopping, workers: Mutex::new(workers) })
     }
 }
 
@@ -117,7 +127,12 @@ fn work(shared: &Shared) {
     let mut states: Vec<Option<Result<WhisperState, String>>> = shared.paths.iter().map(|_| None).collect();
     loop {
         let next = shared.queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(job) = next else { return };
+        let Ok(Some(job)) = next else { return };
+        if shared.stopping.load(Ordering::Relaxed) {
+            let _ = job.reply.send(Err(SttError::Unavailable(NAME, "Bond is stopping".into())));
+            shared.busy.fetch_sub(1, Ordering::Relaxed);
+            continue;
+        }
         let share = shared.cores.take(&shared.busy);
         let state = states[job.model].get_or_insert_with(|| new_state(shared, job.model));
         let result = match state {
@@ -188,6 +203,21 @@ impl SpeechToText for Whisper {
         self.busy.load(Ordering::Relaxed) == 0
     }
 
+    /// whisper.cpp's threads must not be computing as the process exits: its
+    /// static state is torn down then, and a worker still in it crashed Bond
+    /// on SIGTERM under load. Each worker finishes its utterance and ends.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        for _ in &workers {
+            // Blocks while the queue is full; the workers empty it quickly now.
+            let _ = self.jobs.send(None);
+        }
+        for worker in workers {
+            let _ = worker.join();
+        }
+    }
+
     fn transcribe(
         &self,
         audio: Vec<i16>,
@@ -199,7 +229,7 @@ impl SpeechToText for Whisper {
         let model = model_for(&language, self.multilingual);
         // Counted before it is queued: the worker may finish it at once.
         self.busy.fetch_add(1, Ordering::Relaxed);
-        let queued = match self.jobs.try_send(Job { audio, language, model, reply }) {
+        let queued = match self.jobs.try_send(Some(Job { audio, language, model, reply })) {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(SttError::Busy(NAME)),
             Err(TrySendError::Disconnected(_)) => {
@@ -318,6 +348,21 @@ mod tests {
         let whisper = Whisper::new(&english, Some(Path::new("/nonexistent/ggml-base.bin")), 1, 1).unwrap();
         assert!(!whisper.multilingual);
         assert!(Whisper::new(&english, Some(&english), 1, 1).unwrap().multilingual);
+    }
+
+    #[tokio::test]
+    async fn stopping_answers_what_was_queued_ends_the_workers_and_refuses_what_comes_after() {
+        // Not a model: each utterance is answered with the error of loading it.
+        let not_a_model = std::env::current_exe().unwrap();
+        let whisper = Whisper::new(&not_a_model, None, 2, 2).unwrap();
+        let queued: Vec<_> = (0..4).map(|_| whisper.transcribe(vec![0; 1_600], "en")).collect();
+        whisper.stop();
+        for answer in queued {
+            assert!(answer.await.is_err());
+        }
+        let after = whisper.transcribe(vec![0; 1_600], "en").await;
+        assert!(matches!(after, Err(SttError::Failed(..))), "{after:?}");
+        whisper.stop();
     }
 
     #[test]
