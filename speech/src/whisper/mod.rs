@@ -25,7 +25,7 @@ use self::cores::Cores;
 use crate::stt::{SpeechToText, SttError, Transcript, STT_RATE_HZ};
 
 const NAME: &str = "whisper";
-/// Utterances that may wait for the worker.
+/// Utterances that may wait for a worker.
 const QUEUE: usize = 8;
 /// Whisper's encoder window is 30 s, 1,500 positions (50 a second); its cost
 /// follows the window. An utterance runs on the smallest of these windows that
@@ -233,7 +233,7 @@ impl SpeechToText for Whisper {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(SttError::Busy(NAME)),
             Err(TrySendError::Disconnected(_)) => {
-                Err(SttError::Failed(NAME, "the worker has stopped".into()))
+                Err(SttError::Failed(NAME, "the workers have stopped".into()))
             }
         };
         if queued.is_err() {
