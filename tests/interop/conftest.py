@@ -66,7 +66,7 @@ class Bond:
             "BOND_WHISPER_MULTILINGUAL_MODEL": os.environ.get(
                 "BOND_WHISPER_MULTILINGUAL_MODEL", os.path.abspath("target/models/ggml-base-q8_0.bin")
             ),
-            # Whisper's threads, when a load script compares them (scripts/voice-agent-load.py).
+            # Whisper's threads and workers, when a load script compares them (scripts/voice-agent-load.py).
             **{name: value for name, value in os.environ.items() if name in ("BOND_WHISPER_THREADS", "BOND_WHISPER_WORKERS")},
             **self.extra_env,
         }
