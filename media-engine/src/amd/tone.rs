@@ -44,6 +44,12 @@ const CLEARANCE_BLOCKS: u64 = 8;
 const MIN_NEIGHBOUR_BLOCKS: u32 = 10;
 /// Level spread (dB) of a steady tone, first and last blocks excluded.
 const STEADY_SPREAD_DB: f64 = 3.0;
+/// Real beeps fade in and out to spare the ear a click (Asterisk's over 15-20
+/// ms): a tone at least `FADED_MIN_MS` long is steady too when its level is,
+/// leaving out `FADE_BLOCKS` at each end (20 ms). Shorter tones get no such
+/// allowance, since speech makes short ones.
+const FADE_BLOCKS: u32 = 4;
+const FADED_MIN_MS: u32 = 200;
 /// Interior blocks (60 ms) over which a tone's start must be level, how far
 /// below that a later block dips deeply (dB), and how rare such dips must be
 /// (one block in this many).
@@ -88,8 +94,12 @@ struct Open {
     head_min_db: f64,
     head_max_db: f64,
     deep_dips: u32,
-    /// The previous tonal block's level, folded in once the next one shows it is interior.
-    pending_db: Option<f64>,
+    /// Level range over the blocks past the fades (`FADE_BLOCKS` at each end).
+    faded_min_db: f64,
+    faded_max_db: f64,
+    /// The last `FADE_BLOCKS` tonal blocks' levels (block `k` at `k % FADE_BLOCKS`),
+    /// each folded in once the blocks after it show where it lies.
+    recent_db: [f64; FADE_BLOCKS as usize],
     /// Another tone sits directly before this one.
     adjacent: bool,
 }
@@ -105,19 +115,28 @@ impl Open {
     }
 
     fn add(&mut self, block: u64, hz: f64, db: f64) {
-        if let Some(prev) = self.pending_db.replace(db) {
-            if self.tonal_blocks >= 2 {
-                self.interior += 1;
-                if self.interior <= HEAD_BLOCKS {
-                    self.head_min_db = self.head_min_db.min(prev);
-                    self.head_max_db = self.head_max_db.max(prev);
-                } else if prev < self.head_min_db - DEEP_DIP_DB {
-                    self.deep_dips += 1;
-                }
-                self.min_db = self.min_db.min(prev);
-                self.max_db = self.max_db.max(prev);
-            }
+        let k = self.tonal_blocks;
+        let level_of = |block: u32| self.recent_db[(block % FADE_BLOCKS) as usize];
+        if k >= 2 * FADE_BLOCKS {
+            // Block k - FADE_BLOCKS is past both fades.
+            let faded = level_of(k);
+            self.faded_min_db = self.faded_min_db.min(faded);
+            self.faded_max_db = self.faded_max_db.max(faded);
         }
+        if k >= 2 {
+            // Block k - 1 is interior: neither the first nor the last.
+            let prev = level_of(k - 1);
+            self.interior += 1;
+            if self.interior <= HEAD_BLOCKS {
+                self.head_min_db = self.head_min_db.min(prev);
+                self.head_max_db = self.head_max_db.max(prev);
+            } else if prev < self.head_min_db - DEEP_DIP_DB {
+                self.deep_dips += 1;
+            }
+            self.min_db = self.min_db.min(prev);
+            self.max_db = self.max_db.max(prev);
+        }
+        self.recent_db[(k % FADE_BLOCKS) as usize] = db;
         self.last_tonal = block;
         self.tonal_blocks += 1;
         self.hz_sum += hz;
@@ -132,6 +151,8 @@ impl Open {
         self.db_sum += later.db_sum;
         self.min_db = self.min_db.min(later.min_db);
         self.max_db = self.max_db.max(later.max_db);
+        self.faded_min_db = self.faded_min_db.min(later.faded_min_db);
+        self.faded_max_db = self.faded_max_db.max(later.faded_max_db);
         self.interior += later.interior;
         self.deep_dips += later.deep_dips;
     }
@@ -145,12 +166,14 @@ impl Open {
         let level_start =
             self.interior > HEAD_BLOCKS && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
         let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
+        let long = (self.last_tonal + 1 - self.start_block) as u32 * BLOCK_MS >= FADED_MIN_MS;
+        let level_between_fades = long && self.faded_max_db - self.faded_min_db <= STEADY_SPREAD_DB;
         ToneSegment {
             hz: self.hz(),
             start_ms: (self.start_block as u32) * BLOCK_MS,
             end_ms: (self.last_tonal as u32 + 1) * BLOCK_MS,
             level_db: self.db_sum / f64::from(self.tonal_blocks),
-            steady: spread <= STEADY_SPREAD_DB || dipped_but_level,
+            steady: spread <= STEADY_SPREAD_DB || dipped_but_level || level_between_fades,
             isolated: !self.adjacent && !followed,
         }
     }
@@ -296,7 +319,9 @@ impl ToneTracker {
                         head_min_db: f64::INFINITY,
                         head_max_db: f64::NEG_INFINITY,
                         deep_dips: 0,
-                        pending_db: None,
+                        faded_min_db: f64::INFINITY,
+                        faded_max_db: f64::NEG_INFINITY,
+                        recent_db: [0.0; FADE_BLOCKS as usize],
                         adjacent: false,
                     },
                 };
@@ -382,6 +407,23 @@ mod tests {
 
     fn silence(rate: u32, ms: u32) -> Vec<i16> {
         vec![0; (rate * ms / 1000) as usize]
+    }
+
+    #[test]
+    fn a_beep_that_fades_in_and_out_over_20_ms_is_steady() {
+        // Asterisk's voicemail beep: 700 Hz for 425 ms, its level rising over
+        // the first 20 ms and falling over the last 20 ms.
+        let mut s = silence(8_000, 300);
+        let mut beep = tone(700.0, 8_000, 425, -18.0);
+        let (len, ramp) = (beep.len(), 160);
+        for (i, x) in beep.iter_mut().enumerate() {
+            let gain = (i.min(len - 1 - i) as f64 / ramp as f64).min(1.0);
+            *x = (f64::from(*x) * gain) as i16;
+        }
+        s.extend(beep);
+        let segs = segments(8_000, &s);
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert!(segs[0].steady && segs[0].isolated, "{segs:?}");
     }
 
     #[test]
