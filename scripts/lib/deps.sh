@@ -33,6 +33,11 @@ ensure_build_packages() {
     ensure_packages "${BUILD_PACKAGES[@]}"
 }
 
+# Real voices for the AMD corpus: the telephone exchange Asterisk's prompts,
+# one person per language (tests/support/amd/prompts.rs).
+AMD_PROMPT_PACKAGES=(:asterisk-core-sounds-en-wav :asterisk-core-sounds-es-wav :asterisk-core-sounds-fr-wav
+    :asterisk-core-sounds-it-wav :asterisk-core-sounds-ru-wav)
+
 # A Python virtualenv at $1 with the requirements file $2 installed (re-used when up to date).
 ensure_python_venv() {
     local venv=$1 requirements=$2

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bond_media_engine::amd::AmdConfig;
-use bond_tests::amd::{corpus, eval, live, report};
+use bond_tests::amd::{corpus, eval, live, prompts, report};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
@@ -60,7 +60,7 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
          target/release/amd-corpus {corpus} {count} {seed}\n\
          target/release/amd-report {corpus} --out docs/amd-report.md",
         corpus = dir.display(),
-        count = clips.len(),
+        count = clips.iter().filter(|c| !c.speaker.starts_with(prompts::SPEAKER_PREFIX)).count(),
         seed = std::fs::read_to_string(dir.join("seed")).map_err(|e| format!("seed: {e}"))?.trim(),
     );
     let text = report::render(&outcomes, &how, &reproduce);

@@ -6,7 +6,8 @@
 //! comes from four synthesizers (see `synth`), each clip from one speaker; the
 //! line adds background sound, noise, hum, a codec and packet loss (see
 //! `line`). Everything is drawn from one seed, so a corpus can be rebuilt
-//! exactly.
+//! exactly, but for Piper's phrases: its model draws noise of its own, so they
+//! differ a little from run to run, as a person's do.
 
 use std::f64::consts::TAU;
 use std::path::Path;
@@ -16,6 +17,7 @@ use bond_codecs::signals::SplitMix64;
 
 pub use super::labels::{labels_csv, parse_labels, ClipInfo, Label};
 use super::line::{mix_background, over_line, random_line, Line};
+use super::prompts::make_prompt_clip;
 use super::synth::{Speaker, Speaking, Synth, Voices, RECORDED_SPEAKER, RECORDINGS, SPEAKERS};
 use super::wording::{self as say, pick, HELLOS};
 
@@ -30,7 +32,7 @@ pub(super) fn uniform(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * rng.next_f64()
 }
 
-fn ms(rng: &mut SplitMix64, lo: u32, hi: u32) -> u32 {
+pub(super) fn ms(rng: &mut SplitMix64, lo: u32, hi: u32) -> u32 {
     lo + (rng.next_u64() % u64::from(hi - lo + 1)) as u32
 }
 
@@ -62,7 +64,7 @@ fn speaking(rng: &mut SplitMix64, held_out: Option<bool>) -> Speaking {
 }
 
 /// Scale `speech` so that its active level is `dbm0`.
-fn at_level(speech: &[i16], dbm0: f64) -> Vec<f64> {
+pub(super) fn at_level(speech: &[i16], dbm0: f64) -> Vec<f64> {
     let active: Vec<f64> = speech
         .chunks(160)
         .map(|c| c.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / c.len() as f64)
@@ -75,20 +77,20 @@ fn at_level(speech: &[i16], dbm0: f64) -> Vec<f64> {
 
 /// A clip under construction: float samples at 8 kHz.
 #[derive(Debug, Default)]
-struct Track {
-    samples: Vec<f64>,
+pub(super) struct Track {
+    pub(super) samples: Vec<f64>,
 }
 
 impl Track {
-    fn now_ms(&self) -> u32 {
+    pub(super) fn now_ms(&self) -> u32 {
         (self.samples.len() as u64 * 1000 / u64::from(RATE)) as u32
     }
 
-    fn pause(&mut self, ms: u32) {
+    pub(super) fn pause(&mut self, ms: u32) {
         self.samples.resize(self.samples.len() + samples_for(ms), 0.0);
     }
 
-    fn add(&mut self, audio: &[f64]) -> u32 {
+    pub(super) fn add(&mut self, audio: &[f64]) -> u32 {
         self.samples.extend_from_slice(audio);
         self.now_ms()
     }
@@ -113,12 +115,25 @@ fn say(voices: &Voices, how: &Speaking, text: &str, level: f64) -> Result<Vec<f6
 
 /// Someone (or something) talking behind the callee: a television, another
 /// person, 12-25 dB below the callee, for the whole clip.
-fn background(voices: &Voices, rng: &mut SplitMix64, held_out: bool, level: f64) -> Result<Vec<f64>, String> {
+pub(super) fn background(
+    voices: &Voices,
+    rng: &mut SplitMix64,
+    held_out: bool,
+    level: f64,
+) -> Result<Vec<f64>, String> {
     let how = speaking(rng, Some(held_out));
     let text = pick(rng, &say::BACKGROUND);
     let mut speech = say(voices, &how, text, level - uniform(rng, 12.0, 25.0))?;
     speech.resize(speech.len() + samples_for(ms(rng, 100, 600)), 0.0);
     Ok(speech)
+}
+
+fn clip_rng(seed: u64, index: usize) -> SplitMix64 {
+    SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+fn clip_file(index: usize) -> String {
+    format!("clip-{index:04}.wav")
 }
 
 /// Build clip number `index` of a corpus drawn from `seed`.
@@ -128,8 +143,8 @@ pub fn make_clip(
     index: usize,
     total: usize,
 ) -> Result<(ClipInfo, Vec<i16>), String> {
-    let mut rng = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let file = format!("clip-{index:04}.wav");
+    let mut rng = clip_rng(seed, index);
+    let file = clip_file(index);
     // Shares: 40% people, 46% machines, 6% fax, 8% silence and dead air.
     let share = index as f64 / total as f64;
     let how = speaking(&mut rng, None);
@@ -280,8 +295,13 @@ fn ansam(track: &mut Track, ms: u32, dbm0: f64) {
     }
 }
 
-/// Write `count` clips and `labels.csv` into `dir`, using all cores.
+/// Write `count` clips, then a fifth as many more of the recorded prompts
+/// (`prompts`), and `labels.csv` into `dir`, using all cores. The prompts come
+/// after the others so that adding them left the first `count` clips as
+/// they were.
 pub fn generate(dir: &Path, seed: u64, count: usize) -> Result<Vec<ClipInfo>, String> {
+    let synthesized = count;
+    let count = count + count / 5;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let voices = Voices::default();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -293,7 +313,12 @@ pub fn generate(dir: &Path, seed: u64, count: usize) -> Result<Vec<ClipInfo>, St
                     (t..count)
                         .step_by(threads)
                         .map(|i| {
-                            let (info, samples) = make_clip(voices, seed, i, count)?;
+                            let (info, samples) = if i < synthesized {
+                                make_clip(voices, seed, i, synthesized)?
+                            } else {
+                                let mut rng = clip_rng(seed, i);
+                                make_prompt_clip(voices, &mut rng, clip_file(i))?
+                            };
                             write_wav(&dir.join(&info.file), &samples)?;
                             Ok(info)
                         })

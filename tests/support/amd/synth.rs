@@ -158,10 +158,8 @@ impl Voices {
 
     /// The recording `name` (one of [`RECORDINGS`]) at 8 kHz, telephone band, trimmed.
     pub fn recorded(&self, name: &str) -> Result<Vec<i16>, String> {
-        let path = format!("{RECORDINGS_DIR}/{name}.wav");
-        let wav =
-            std::fs::read(&path).map_err(|e| format!("{path}: {e} (install the alsa-utils package)"))?;
-        Ok(trim(&telephone_band(wav, 1.0)?))
+        recording(&format!("{RECORDINGS_DIR}/{name}.wav"), true)
+            .map_err(|e| format!("{e} (install the alsa-utils package)"))
     }
 
     /// The synthesizer's WAV file for `text`.
@@ -346,7 +344,8 @@ fn run(command: &mut Command, name: &str, input: &[u8]) -> Result<Vec<u8>, Strin
 /// A WAV file as 8 kHz 16-bit samples in the telephone band, at `tempo`.
 fn telephone_band(wav: Vec<u8>, tempo: f64) -> Result<Vec<i16>, String> {
     let mut sox = Command::new("sox");
-    sox.args(["-q", "-t", "wav", "-", "-t", "raw", "-r", "8000", "-e", "signed-integer", "-b", "16"])
+    // -R: the same dither on every run, so a corpus is rebuilt sample for sample.
+    sox.args(["-R", "-q", "-t", "wav", "-", "-t", "raw", "-r", "8000", "-e", "signed-integer", "-b", "16"])
         .args(["-c", "1", "-L", "-"]);
     // Headroom for the filters' overshoot; the corpus sets each phrase's level afterwards.
     sox.args(["gain", "-3"]);
@@ -356,6 +355,14 @@ fn telephone_band(wav: Vec<u8>, tempo: f64) -> Result<Vec<i16>, String> {
     sox.args(["sinc", "300-3400"]);
     let raw = run(&mut sox, "sox", &wav)?;
     Ok(raw.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
+}
+
+/// The WAV file at `path` at 8 kHz, telephone band; `trimmed` drops its
+/// silence at both ends.
+pub fn recording(path: &str, trimmed: bool) -> Result<Vec<i16>, String> {
+    let wav = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let samples = telephone_band(wav, 1.0)?;
+    Ok(if trimmed { trim(&samples) } else { samples })
 }
 
 /// Drop leading and trailing near-silence (5 ms resolution).

@@ -1,0 +1,170 @@
+//! Real voices in a second, later-added held-out part: the prompts of the
+//! telephone exchange Asterisk, recorded by five people in five languages and
+//! shipped by Debian (`asterisk-core-sounds-{en,es,fr,it,ru}-wav`).
+//!
+//! Machines are put together as the exchange plays them: its voicemail's
+//! "The person at extension 4 1 2 7 is unavailable. Please leave your message
+//! after the tone…" and its own beep, the busy variant, the carriers'
+//! "all circuits are busy" intercepts and a directory or menu greeting. People
+//! are the same voices saying "hello", perhaps again after a wait. These clips
+//! are built from their recordings, never synthesized, so none of the
+//! detector's tuning saw these speakers, their languages or their wordings.
+
+use bond_codecs::signals::SplitMix64;
+
+use super::corpus::{at_level, background, ms, uniform, Track};
+use super::labels::{ClipInfo, Label};
+use super::line::{mix_background, over_line, random_line};
+use super::synth::{recording, Voices};
+use super::wording::pick;
+
+/// Where Debian's packages put the prompts.
+const SOUNDS_DIR: &str = "/usr/share/asterisk/sounds";
+
+/// How the prompts' speakers are named in `labels.csv` (`asterisk/<voice>`).
+pub const SPEAKER_PREFIX: &str = "asterisk/";
+
+/// The five recorded voices, one directory each.
+const PROMPT_VOICES: [&str; 5] =
+    ["en_US_f_Allison", "es_MX_f_Allison", "fr_CA_f_June", "it_IT_m_Carlo", "ru_RU_f_IvrvoiceRU"];
+
+/// The voices that recorded a "hello" (the Spanish set has none).
+const HELLO_VOICES: [&str; 4] = ["en_US_f_Allison", "fr_CA_f_June", "it_IT_m_Carlo", "ru_RU_f_IvrvoiceRU"];
+
+/// Announcements that end a call attempt, each recorded by some of the voices.
+const INTERCEPTS: [&[&str]; 5] = [
+    &["all-circuits-busy-now", "please-try-call-later"],
+    &["cannot-complete-as-dialed", "check-number-dial-again"],
+    &["number-not-answering"],
+    &["ss-noservice"],
+    &["tt-allbusy"],
+];
+
+/// Greetings of menus and queues.
+const MENUS: [&[&str]; 3] = [
+    &["dir-welcome", "queue-periodic-announce"],
+    &["queue-periodic-announce"],
+    &["vm-nobodyavail", "vm-intro"],
+];
+
+fn path(voice: &str, prompt: &str) -> String {
+    format!("{SOUNDS_DIR}/{voice}/{prompt}.wav")
+}
+
+fn has(voice: &str, prompt: &str) -> bool {
+    std::path::Path::new(&path(voice, prompt)).exists()
+}
+
+/// One prompt in the telephone band; `trimmed` drops its own silence at both
+/// ends (a person's "hello"), otherwise it plays as the exchange plays it.
+fn prompt(voice: &str, name: &str, trimmed: bool) -> Result<Vec<i16>, String> {
+    recording(&path(voice, name), trimmed)
+        .map_err(|e| format!("{e} (install the asterisk-core-sounds-*-wav packages)"))
+}
+
+/// Plays `prompts` back to back at `level`, as the exchange does.
+fn play(track: &mut Track, voice: &str, prompts: &[String], level: f64) -> Result<(), String> {
+    for name in prompts {
+        track.add(&at_level(&prompt(voice, name, false)?, level));
+    }
+    Ok(())
+}
+
+/// An extension's digits, as the voicemail reads them out.
+fn extension(rng: &mut SplitMix64) -> Vec<String> {
+    let digits = 3 + rng.next_u64() % 2;
+    (0..digits).map(|_| format!("digits/{}", rng.next_u64() % 10)).collect()
+}
+
+/// Build clip `file` of the recorded-prompt part, drawn from `rng`.
+pub fn make_prompt_clip(
+    voices: &Voices,
+    rng: &mut SplitMix64,
+    file: String,
+) -> Result<(ClipInfo, Vec<i16>), String> {
+    let mut track = Track::default();
+    let mut line = random_line(rng, false);
+    let human = rng.next_f64() < 0.4;
+    let voice = if human { pick(rng, &HELLO_VOICES) } else { pick(rng, &PROMPT_VOICES) };
+    let mut info = ClipInfo {
+        file,
+        label: if human { Label::Human } else { Label::Machine },
+        kind: String::new(),
+        speaker: format!("{SPEAKER_PREFIX}{voice}"),
+        held_out: true,
+        line: String::new(),
+        first_utterance_end_ms: None,
+        beep: None,
+    };
+    if human {
+        let level = uniform(rng, -34.0, -10.0);
+        track.pause(ms(rng, 100, 1_500));
+        let hello = at_level(&prompt(voice, "hello", true)?, level);
+        info.first_utterance_end_ms = Some(track.add(&hello));
+        info.kind = if rng.next_f64() < 0.3 {
+            track.pause(ms(rng, 1_000, 2_500));
+            track.add(&hello);
+            "human/second-hello".to_owned()
+        } else {
+            "human/hello".to_owned()
+        };
+        track.pause(6_000);
+        info.line = line.describe();
+        if rng.next_f64() < 0.25 {
+            let behind = background(voices, rng, true, level)?;
+            mix_background(&mut track.samples, &behind, rng);
+            info.line.push_str("+tv");
+        }
+        return Ok((info, over_line(track.samples, line, rng.next_u64())?));
+    }
+    let level = uniform(rng, -30.0, -10.0);
+    track.pause(ms(rng, 100, 1_200));
+    let (prompts, kind, beeps): (Vec<String>, &str, bool) = match rng.next_u64() % 10 {
+        0..=4 => {
+            let status = if rng.next_f64() < 0.7 { "vm-isunavail" } else { "vm-isonphone" };
+            let mut p = vec!["vm-theperson".to_owned()];
+            p.extend(extension(rng));
+            p.extend([status.to_owned(), "vm-intro".to_owned()]);
+            (p, "machine/voicemail", rng.next_f64() < 0.9)
+        }
+        5..=7 => (pick_list(rng, voice, &INTERCEPTS)?, "machine/carrier", false),
+        _ => {
+            let p = pick_list(rng, voice, &MENUS)?;
+            let beeps = p.last().is_some_and(|n| n == "vm-intro");
+            (p, if beeps { "machine/voicemail" } else { "machine/ivr" }, beeps)
+        }
+    };
+    play(&mut track, voice, &prompts, level)?;
+    info.kind = if beeps {
+        let beep = at_level(&prompt(voice, "beep", true)?, uniform(rng, -26.0, -10.0));
+        let start = track.now_ms();
+        let end = track.add(&beep);
+        info.beep = Some((start, end, dominant_hz(&beep)));
+        format!("{kind}+beep")
+    } else {
+        kind.to_owned()
+    };
+    track.pause(4_000);
+    if rng.next_f64() < 0.3 {
+        line.noise_dbm0 = Some(uniform(rng, -62.0, -42.0));
+    }
+    info.line = line.describe();
+    Ok((info, over_line(track.samples, line, rng.next_u64())?))
+}
+
+/// One of the prompt lists `voice` recorded every prompt of.
+fn pick_list(rng: &mut SplitMix64, voice: &str, lists: &[&[&str]]) -> Result<Vec<String>, String> {
+    let options: Vec<&[&str]> = lists.iter().copied().filter(|p| p.iter().all(|n| has(voice, n))).collect();
+    if options.is_empty() {
+        return Err(format!(
+            "{SOUNDS_DIR}/{voice}: no prompts (install the asterisk-core-sounds-*-wav packages)"
+        ));
+    }
+    Ok(options[(rng.next_u64() % options.len() as u64) as usize].iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// The beep's pitch from its zero crossings (for the label; the score uses its times).
+fn dominant_hz(samples: &[f64]) -> f64 {
+    let crossings = samples.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+    (crossings as f64 / 2.0 / (samples.len().max(1) as f64 / 8_000.0)).round()
+}
