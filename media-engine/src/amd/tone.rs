@@ -109,6 +109,11 @@ impl Open {
         self.hz_sum / f64::from(self.tonal_blocks)
     }
 
+    /// From its first block to its last tonal one.
+    fn duration_ms(&self) -> u32 {
+        (self.last_tonal + 1 - self.start_block) as u32 * BLOCK_MS
+    }
+
     fn matches(&self, hz: f64) -> bool {
         let mean = self.hz();
         (hz - mean).abs() <= (mean * MATCH_SHARE).max(MATCH_MIN_HZ)
@@ -166,7 +171,7 @@ impl Open {
         let level_start =
             self.interior > HEAD_BLOCKS && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
         let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
-        let long = (self.last_tonal + 1 - self.start_block) as u32 * BLOCK_MS >= FADED_MIN_MS;
+        let long = self.duration_ms() >= FADED_MIN_MS;
         let level_between_fades = long && self.faded_max_db - self.faded_min_db <= STEADY_SPREAD_DB;
         ToneSegment {
             hz: self.hz(),
@@ -261,7 +266,7 @@ impl ToneTracker {
     /// The tone sounding now, if any: its frequency and how long it has lasted (ms).
     pub fn sounding(&self) -> Option<(f64, u32)> {
         let open = self.open.filter(|o| o.tonal_blocks >= MIN_SEGMENT_BLOCKS)?;
-        Some((open.hz(), ((open.last_tonal + 1 - open.start_block) as u32) * BLOCK_MS))
+        Some((open.hz(), open.duration_ms()))
     }
 
     /// A tone is sounding or waiting to be reported: a verdict should wait for it.

@@ -274,10 +274,21 @@ pub fn make_clip(
         // No speaker: these go to either side of the split as the speakers do.
         info.speaker = "none".to_owned();
     }
-    let mut samples = track.samples;
+    over_the_line(info, track.samples, line, behind, &mut rng)
+}
+
+/// The finished clip: `behind` (a television) mixed in, then all of it as
+/// heard over `line`, which `info` records.
+pub(super) fn over_the_line(
+    mut info: ClipInfo,
+    mut samples: Vec<f64>,
+    line: Line,
+    behind: Option<Vec<f64>>,
+    rng: &mut SplitMix64,
+) -> Result<(ClipInfo, Vec<i16>), String> {
     info.line = line.describe();
     if let Some(behind) = behind {
-        mix_background(&mut samples, &behind, &mut rng);
+        mix_background(&mut samples, &behind, rng);
         info.line.push_str("+tv");
     }
     let samples = over_line(samples, line, rng.next_u64())?;

@@ -12,9 +12,9 @@
 
 use bond_codecs::signals::SplitMix64;
 
-use super::corpus::{at_level, background, ms, uniform, Track};
+use super::corpus::{at_level, background, ms, over_the_line, uniform, Track};
 use super::labels::{ClipInfo, Label};
-use super::line::{mix_background, over_line, random_line};
+use super::line::random_line;
 use super::synth::{recording, Voices};
 use super::wording::pick;
 
@@ -109,13 +109,8 @@ pub fn make_prompt_clip(
             "human/hello".to_owned()
         };
         track.pause(6_000);
-        info.line = line.describe();
-        if rng.next_f64() < 0.25 {
-            let behind = background(voices, rng, true, level)?;
-            mix_background(&mut track.samples, &behind, rng);
-            info.line.push_str("+tv");
-        }
-        return Ok((info, over_line(track.samples, line, rng.next_u64())?));
+        let behind = if rng.next_f64() < 0.25 { Some(background(voices, rng, true, level)?) } else { None };
+        return over_the_line(info, track.samples, line, behind, rng);
     }
     let level = uniform(rng, -30.0, -10.0);
     track.pause(ms(rng, 100, 1_200));
@@ -148,8 +143,7 @@ pub fn make_prompt_clip(
     if rng.next_f64() < 0.3 {
         line.noise_dbm0 = Some(uniform(rng, -62.0, -42.0));
     }
-    info.line = line.describe();
-    Ok((info, over_line(track.samples, line, rng.next_u64())?))
+    over_the_line(info, track.samples, line, None, rng)
 }
 
 /// One of the prompt lists `voice` recorded every prompt of.
