@@ -23,6 +23,7 @@ pub mod g722;
 pub mod l16;
 pub mod level;
 pub mod opus_codec;
+pub mod opus_peer;
 pub mod resample;
 pub mod ringtone;
 pub mod signals;

@@ -82,6 +82,11 @@ pub struct OpusConfig {
     pub expected_loss_percent: i32,
     /// Discontinuous transmission: near-empty packets during silence.
     pub dtx: bool,
+    /// Constant bitrate instead of variable.
+    pub cbr: bool,
+    /// The widest band coded, whatever the audio holds (a peer's
+    /// `maxplaybackrate`, [`OpusPeer`](crate::opus_peer::OpusPeer)).
+    pub max_band: SampleRate,
 }
 
 impl Default for OpusConfig {
@@ -93,6 +98,8 @@ impl Default for OpusConfig {
             inband_fec: true,
             expected_loss_percent: 5,
             dtx: false,
+            cbr: false,
+            max_band: SampleRate::Hz48000,
         }
     }
 }
@@ -118,7 +125,7 @@ impl std::fmt::Debug for OpusEncoder {
 
 impl OpusEncoder {
     pub fn new(config: OpusConfig) -> Result<Self, CodecError> {
-        Ok(Self { inner: Self::libopus(&config)?, config, band: config.rate, coded_sound: false })
+        Ok(Self { inner: Self::libopus(&config)?, config, band: config.widest_band(), coded_sound: false })
     }
 
     fn libopus(config: &OpusConfig) -> Result<opus::Encoder, CodecError> {
@@ -129,6 +136,10 @@ impl OpusEncoder {
         inner.set_inband_fec(config.inband_fec).map_err(opus_error)?;
         inner.set_packet_loss_perc(config.expected_loss_percent).map_err(opus_error)?;
         inner.set_dtx(config.dtx).map_err(opus_error)?;
+        inner.set_vbr(!config.cbr).map_err(opus_error)?;
+        if config.widest_band() != config.rate {
+            inner.set_max_bandwidth(bandwidth(config.widest_band())).map_err(opus_error)?;
+        }
         Ok(inner)
     }
 
@@ -139,20 +150,15 @@ impl OpusEncoder {
     /// one that has coded nothing but silence (a leg bridged as it answers)
     /// starts again, narrow from its next packet: there is nothing to cut.
     pub fn limit_band(&mut self, rate: SampleRate) -> Result<(), CodecError> {
-        let rate = if rate.hz() < self.config.rate.hz() { rate } else { self.config.rate };
+        let widest = self.config.widest_band();
+        let rate = if rate.hz() < widest.hz() { rate } else { widest };
         if rate == self.band {
             return Ok(());
         }
         if rate.hz() < self.band.hz() && !self.coded_sound {
             self.inner = Self::libopus(&self.config)?;
         }
-        let bandwidth = match rate {
-            SampleRate::Hz8000 => opus::Bandwidth::Narrowband,
-            SampleRate::Hz16000 => opus::Bandwidth::Wideband,
-            SampleRate::Hz24000 => opus::Bandwidth::Superwideband,
-            SampleRate::Hz48000 => opus::Bandwidth::Fullband,
-        };
-        self.inner.set_max_bandwidth(bandwidth).map_err(opus_error)?;
+        self.inner.set_max_bandwidth(bandwidth(rate)).map_err(opus_error)?;
         self.band = rate;
         Ok(())
     }
@@ -269,6 +275,27 @@ impl OpusDecoder {
             return Err(CodecError::FrameLength { expected, got: written });
         }
         Ok(())
+    }
+}
+
+impl OpusConfig {
+    /// The widest band the encoder codes: its rate's, or `max_band` when narrower.
+    fn widest_band(&self) -> SampleRate {
+        if self.max_band.hz() < self.rate.hz() {
+            self.max_band
+        } else {
+            self.rate
+        }
+    }
+}
+
+/// The Opus band that holds what audio sampled at `rate` can.
+fn bandwidth(rate: SampleRate) -> opus::Bandwidth {
+    match rate {
+        SampleRate::Hz8000 => opus::Bandwidth::Narrowband,
+        SampleRate::Hz16000 => opus::Bandwidth::Wideband,
+        SampleRate::Hz24000 => opus::Bandwidth::Superwideband,
+        SampleRate::Hz48000 => opus::Bandwidth::Fullband,
     }
 }
 

@@ -60,6 +60,7 @@ pub fn rtp_media(plan: &MediaPlan, answered: bool, local: &[Crypto]) -> RtpMedia
         expect_media: answered && plan.peer_direction.sends(),
         rtcp_mux: plan.rtcp_mux,
         packet_ms: plan.packet_ms(),
+        opus_peer: plan.opus,
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bond_codecs::opus_codec::OpusConfig;
+use bond_codecs::opus_peer::OpusPeer;
 use bond_codecs::signals::SplitMix64;
 use bond_codecs::Codec;
 
@@ -68,6 +69,9 @@ pub struct RtpMedia {
     /// it receives at the socket, so the engine, passthrough included, only
     /// ever sees plain RTP.
     pub srtp: Srtp,
+    /// What the peer asked of the Opus it receives (RFC 7587 `a=fmtp`); Bond
+    /// codes for it ([`OpusConfig::for_peer`]). `None`: Bond's own settings.
+    pub opus_peer: Option<OpusPeer>,
 }
 
 impl RtpMedia {
@@ -83,6 +87,7 @@ impl RtpMedia {
             rtcp_mux: false,
             packet_ms: 20,
             srtp: Srtp::Off,
+            opus_peer: None,
         }
     }
 }

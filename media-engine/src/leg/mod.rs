@@ -28,6 +28,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bond_codecs::dtmf::{DtmfDetector, DtmfDigit, TelephoneEvent};
+use bond_codecs::opus_codec::OpusConfig;
+use bond_codecs::opus_peer::OpusPeer;
 use bond_codecs::{AudioDecoder, AudioEncoder, AudioFrame, Codec, SampleRate};
 use bytes::{Bytes, BytesMut};
 
@@ -188,6 +190,8 @@ pub struct Leg {
     /// The rate of the bridged peer's audio: while the leg sends only that, its
     /// encoder codes only that band (an Opus leg bridged to G.711: narrowband).
     peer_band: Option<SampleRate>,
+    /// What the peer asked of the Opus it is sent (`a=fmtp`), when it said.
+    opus_peer: Option<OpusPeer>,
     outputs: VecDeque<LegOutput>,
 }
 
@@ -243,6 +247,7 @@ impl Leg {
             reframer: None,
             rest_timestamp: 0,
             peer_band: None,
+            opus_peer: None,
             outputs: VecDeque::with_capacity(4),
             ended: None,
             timers,
@@ -279,8 +284,12 @@ impl Leg {
             }
             self.change_rate(media.codec)?;
         }
+        let peer_changed = media.opus_peer != self.opus_peer;
+        self.opus_peer = media.opus_peer;
+        if media.codec != self.config.codec || peer_changed {
+            self.encoder = media.codec.encoder_with(self.opus_config())?;
+        }
         if media.codec != self.config.codec {
-            self.encoder = media.codec.encoder_with(self.config.opus)?;
             self.decoder = media.codec.decoder_at(self.rate())?;
             self.playout.flush();
             self.config.codec = media.codec;
@@ -302,6 +311,11 @@ impl Leg {
         Ok(())
     }
 
+    /// Bond's Opus settings as coding for this leg's peer.
+    fn opus_config(&self) -> OpusConfig {
+        self.opus_peer.map_or(self.config.opus, |peer| self.config.opus.for_peer(&peer))
+    }
+
     /// Whether anything besides the leg's party and a bridge being set up
     /// takes its audio at its rate: then the rate must stay.
     fn audio_in_use(&self) -> bool {
@@ -320,7 +334,7 @@ impl Leg {
             return Ok(());
         }
         self.config.opus.rate = rate;
-        self.encoder = codec.encoder_with(self.config.opus)?;
+        self.encoder = codec.encoder_with(self.opus_config())?;
         self.decoder = codec.decoder_at(rate)?;
         self.rest_timestamp = 0;
         self.clocked_by(rate);
@@ -330,7 +344,7 @@ impl Leg {
     /// Everything sized or clocked by the leg's rate, made again for `codec`'s.
     fn change_rate(&mut self, codec: Codec) -> Result<(), EngineError> {
         let rate = codec.pcm_rate(self.config.opus.rate);
-        self.encoder = codec.encoder_with(self.config.opus)?;
+        self.encoder = codec.encoder_with(self.opus_config())?;
         self.decoder = codec.decoder_at(rate)?;
         self.playout = PlayoutBuffer::new(self.config.playout_delay, codec.max_payload_len());
         self.receive = ReceiveStats::new(codec.rtp_clock_rate());

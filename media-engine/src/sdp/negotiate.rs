@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use bond_codecs::opus_peer::OpusPeer;
 use bond_codecs::Codec;
 
 use super::{Crypto, Direction, MediaDescription, SessionDescription};
@@ -29,6 +30,8 @@ pub struct MediaPlan {
     /// it will send with (Bond answers in its suite and tag); in an answer, the
     /// one it chose for Bond's offer of that tag.
     pub crypto: Option<Crypto>,
+    /// For Opus, what the peer asked of the Opus it receives (its `a=fmtp`).
+    pub opus: Option<OpusPeer>,
 }
 
 impl MediaPlan {
@@ -116,6 +119,7 @@ fn plan(sdp: &SessionDescription, codecs: &[Codec]) -> Result<MediaPlan, Negotia
         rtcp_mux: audio.rtcp_mux,
         secure: audio.secure(),
         crypto,
+        opus: (codec == Codec::Opus).then(|| OpusPeer::from_fmtp(audio.fmtp(payload_type).unwrap_or(""))),
     })
 }
 
@@ -149,6 +153,19 @@ mod tests {
     fn sdp(media: &str) -> SessionDescription {
         let text = format!("v=0\r\no=- 1 1 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 10.1.1.1\r\nt=0 0\r\n{media}");
         SessionDescription::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_opus_peer_says_what_it_receives_in_the_fmtp_of_the_chosen_payload_type() {
+        let offer = sdp("m=audio 4000 RTP/AVP 96 111 0\r\na=rtpmap:96 opus/48000/2\r\n\
+             a=fmtp:96 maxplaybackrate=16000;useinbandfec=1\r\na=rtpmap:111 opus/48000/2\r\n\
+             a=fmtp:111 maxplaybackrate=8000\r\n");
+        let plan = answer(&offer, ALL).unwrap();
+        let peer = plan.opus.unwrap();
+        assert_eq!((plan.payload_type, peer.max_playback_rate, peer.inband_fec), (96, 16_000, true));
+        let bare = sdp("m=audio 4000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n");
+        assert_eq!(answer(&bare, ALL).unwrap().opus, Some(OpusPeer::default()));
+        assert_eq!(answer(&sdp("m=audio 4000 RTP/AVP 0\r\n"), ALL).unwrap().opus, None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bond_codecs::opus_peer::OpusPeer;
 use bond_codecs::signals::sinad_db;
 use bond_codecs::{Codec, SampleRate};
 use bond_media_engine::leg::{MediaSource, RtpMedia};
@@ -85,4 +86,66 @@ fn a_codec_change_that_would_change_the_rate_of_a_leg_in_use_is_refused() {
     let (tone, _) = tone_and_echo(&mut net);
     let now = net.now();
     assert!(net.engine.set_rtp_media(now, tone, media(Codec::G722, true, true)).is_err());
+}
+
+/// The bands of the Opus packets `leg` sends over the next second, and how
+/// many carry in-band FEC (RFC 6716 3.1: for one 20 ms SILK or hybrid frame,
+/// the LBRR flag is the second bit after the TOC byte).
+fn next_second_of_opus(net: &mut SimNetwork, leg: LegId) -> (Vec<opus::Bandwidth>, usize) {
+    let mut bands = Vec::new();
+    let mut with_fec = 0;
+    for _ in 0..50 {
+        net.run_for(Duration::from_millis(20));
+        let payload = &net.last_rtp(leg).expect("bond sends")[12..];
+        let band = opus::packet::get_bandwidth(payload).expect("an Opus packet");
+        if !bands.contains(&band) {
+            bands.push(band);
+        }
+        with_fec += usize::from((payload[1] >> 6) & 1 == 1);
+    }
+    (bands, with_fec)
+}
+
+/// A 1 kHz tone at 48 kHz that comes and goes as syllables do (240 ms on,
+/// 60 off): SILK's voice activity detector soon takes a steady tone for
+/// background, and sends no FEC for it.
+fn syllables() -> MediaSource {
+    let samples: Vec<i16> =
+        (0..14_400)
+            .map(|i| {
+                if i < 11_520 {
+                    (8000.0 * (i as f64 * std::f64::consts::TAU / 48.0).sin()) as i16
+                } else {
+                    0
+                }
+            })
+            .collect();
+    MediaSource::Play { samples: samples.into(), rate: SampleRate::Hz48000, repeat: true }
+}
+
+#[test]
+fn an_opus_peer_is_coded_for_as_its_fmtp_asks_and_again_when_a_reinvite_changes_it() {
+    let mut net = SimNetwork::new(7);
+    let now = net.now();
+    let phone_cfg = net.engine.leg_config(Codec::Opus);
+    let phone = net.engine.add_leg(now, phone_cfg, MediaSource::Silence).unwrap();
+    let bond_cfg = net.engine.leg_config(Codec::Opus);
+    let bond = net.engine.add_leg(now, bond_cfg, syllables()).unwrap();
+    net.connect(phone, bond, LinkProfile::clean(), LinkProfile::clean());
+    let fmtp =
+        |params| RtpMedia { opus_peer: Some(OpusPeer::from_fmtp(params)), ..RtpMedia::new(Codec::Opus) };
+    // A wideband phone that takes FEC: wideband from the first packet, FEC in most.
+    net.engine.set_rtp_media(now, bond, fmtp("maxplaybackrate=16000;useinbandfec=1")).unwrap();
+    let (bands, with_fec) = next_second_of_opus(&mut net, bond);
+    assert!(bands == [opus::Bandwidth::Wideband] && with_fec > 30, "{bands:?}, {with_fec} with FEC");
+    // Re-offered without useinbandfec: RFC 7587 takes that for 0, so no FEC.
+    let now = net.now();
+    net.engine.set_rtp_media(now, bond, fmtp("maxplaybackrate=16000")).unwrap();
+    let (bands, with_fec) = next_second_of_opus(&mut net, bond);
+    assert!(bands == [opus::Bandwidth::Wideband] && with_fec == 0, "{bands:?}, {with_fec} with FEC");
+    // Re-offered with no limit: full band from the first packet.
+    let now = net.now();
+    net.engine.set_rtp_media(now, bond, fmtp("")).unwrap();
+    let (bands, _) = next_second_of_opus(&mut net, bond);
+    assert_eq!(bands, [opus::Bandwidth::Fullband]);
 }
