@@ -7,6 +7,7 @@ use std::hint::black_box;
 use bond_codecs::dtmf::DtmfDetector;
 use bond_codecs::g722::{G722Decoder, G722Encoder};
 use bond_codecs::opus_codec::{self, OpusConfig, OpusDecoder, OpusEncoder, MAX_OPUS_PACKET};
+use bond_codecs::opus_peer::OpusPeer;
 use bond_codecs::resample::{FrameResampler, ResamplerProfile};
 use bond_codecs::signals::{sine, white_noise};
 use bond_codecs::{g711, l16, AudioFrame, SampleRate};
@@ -93,6 +94,14 @@ fn opus_paths(c: &mut Criterion) {
         let config = OpusConfig { complexity, ..OpusConfig::default() };
         let mut enc = OpusEncoder::new(config).expect("opus encoder");
         c.bench_function(&format!("opus/encode_48k_c{complexity}_20ms"), |b| {
+            b.iter(|| enc.encode(black_box(&pcm), &mut packet).expect("encodes"))
+        });
+    }
+    // What a SIP peer's `maxplaybackrate` saves: no band wider than it is coded.
+    for khz in [16, 8] {
+        let peer = OpusPeer::from_fmtp(&format!("maxplaybackrate={khz}000;useinbandfec=1"));
+        let mut enc = OpusEncoder::new(OpusConfig::default().for_peer(&peer)).expect("opus encoder");
+        c.bench_function(&format!("opus/encode_48k_c5_peer_plays_{khz}k_20ms"), |b| {
             b.iter(|| enc.encode(black_box(&pcm), &mut packet).expect("encodes"))
         });
     }

@@ -1,4 +1,4 @@
-//! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus] [--record [--record-rate 16000]] [--unlinked]
+//! `bridge-load PAIRS SECONDS [--bond PATH] [--b-codec pcmu|opus [--b-fmtp PARAMS]] [--record [--record-rate 16000]] [--unlinked]
 //! [--no-passthrough] [--no-rtcp] [--kernel-relay] [--complexity N] [--relay bond|rtpengine|kernel|none] [--translate N [--translate-from en|es]] [--check] [--srtp]`:
 //! bridged SIP calls through a real Bond (or another relay, `relays.rs`), measured from outside.
 //! `bridge-load CALLS SECONDS --echo [--rate R]`: SIP calls into `loop:echo` instead.
@@ -8,7 +8,7 @@
 //! telephone-event) as the customer, answers it through the API, and dials the
 //! agent side as a `sip:` URI back to itself with `link_to` and
 //! `bridge_on_answer`, answering Bond's INVITE with PCMU (or Opus with
-//! `--b-codec opus`). With `--unlinked` the agent side is dialed without
+//! `--b-codec opus`; its answer says `a=fmtp` PARAMS with `--b-fmtp`). With `--unlinked` the agent side is dialed without
 //! `link_to` (so Bond places it by load, and a pair may span two engine
 //! shards) and bridged with the bridge action once answered. `--record` adds `record: record-from-answer` to each dial
 //! (with `--record-rate 16000`, each agent call is recorded with `record_start` at
@@ -91,6 +91,8 @@ struct Options {
     pairs: usize,
     seconds: u64,
     opus_b: bool,
+    /// The agent side's Opus `a=fmtp` parameters, if any.
+    opus_fmtp: Option<String>,
     record: bool,
     /// Record at this rate (`record_start`'s `sample_rate`) rather than the leg's.
     record_rate: Option<u32>,
@@ -343,7 +345,7 @@ async fn run(options: Options, bond_bin: std::path::PathBuf) -> Result<String, S
             tokio::spawn(sip_peer(
                 sip.clone(),
                 b_media.clone(),
-                (options.opus_b, options.srtp),
+                (options.opus_b, options.srtp, options.opus_fmtp.clone()),
                 targets.clone(),
             ));
             let trunk = Trunk::new(&process, sip, options.srtp).await?;
@@ -532,6 +534,7 @@ async fn main() -> ExitCode {
         pairs: args.number(0, 100) as usize,
         seconds: args.number(1, 20),
         opus_b: args.flag("--b-codec").is_some_and(|c| c == "opus"),
+        opus_fmtp: args.flag("--b-fmtp"),
         record: args.has("--record") || args.has("--record-rate"),
         record_rate: args.flag("--record-rate").and_then(|r| r.parse().ok()),
         relay: match Relay::parse(args.flag("--relay").as_deref()) {

@@ -17,7 +17,7 @@ use super::{srtp, Targets, PCMU};
 pub(super) async fn sip_peer(
     sip: Arc<UdpSocket>,
     b_media: Vec<SocketAddr>,
-    (opus, srtp): (bool, bool),
+    (opus, srtp, fmtp): (bool, bool, Option<String>),
     targets: Arc<Mutex<Targets>>,
 ) {
     let local = sip.local_addr().expect("bound");
@@ -42,7 +42,11 @@ pub(super) async fn sip_peer(
                 let sdp = if opus {
                     let pt = sip_lite::payload_type(&msg.body, "opus/48000").unwrap_or(111);
                     t.opus_pt = Some(pt);
-                    sip_lite::sdp(b_media[i], &[(pt, "opus/48000/2")])
+                    let sdp = sip_lite::sdp(b_media[i], &[(pt, "opus/48000/2")]);
+                    match &fmtp {
+                        Some(params) => format!("{sdp}a=fmtp:{pt} {params}\r\n"),
+                        None => sdp,
+                    }
                 } else {
                     let te = sip_lite::payload_type(&msg.body, "telephone-event/8000").unwrap_or(101);
                     sip_lite::sdp(b_media[i], &[(0, "PCMU/8000"), (te, "telephone-event/8000")])
