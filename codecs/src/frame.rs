@@ -5,7 +5,8 @@ use crate::CodecError;
 /// Length of every frame Bond moves, in milliseconds.
 pub const FRAME_MS: u32 = 20;
 
-/// The PCM rates Bond processes internally.
+/// The PCM rates Bond processes internally, ordered from the lowest (so
+/// `a.min(b)` is the narrower).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum SampleRate {

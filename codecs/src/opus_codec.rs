@@ -150,8 +150,7 @@ impl OpusEncoder {
     /// one that has coded nothing but silence (a leg bridged as it answers)
     /// starts again, narrow from its next packet: there is nothing to cut.
     pub fn limit_band(&mut self, rate: SampleRate) -> Result<(), CodecError> {
-        let widest = self.config.widest_band();
-        let rate = if rate.hz() < widest.hz() { rate } else { widest };
+        let rate = rate.min(self.config.widest_band());
         if rate == self.band {
             return Ok(());
         }
@@ -281,11 +280,7 @@ impl OpusDecoder {
 impl OpusConfig {
     /// The widest band the encoder codes: its rate's, or `max_band` when narrower.
     fn widest_band(&self) -> SampleRate {
-        if self.max_band.hz() < self.rate.hz() {
-            self.max_band
-        } else {
-            self.rate
-        }
+        self.max_band.min(self.rate)
     }
 }
 

@@ -76,13 +76,12 @@ impl OpusConfig {
     /// Bond's settings as coding for `peer`: its band and bitrate at most,
     /// FEC only if both want it, DTX and CBR as it prefers.
     pub fn for_peer(self, peer: &OpusPeer) -> Self {
-        let band = peer.playback_band();
         Self {
             bitrate: peer.max_average_bitrate.map_or(self.bitrate, |cap| self.bitrate.min(cap as i32)),
             inband_fec: self.inband_fec && peer.inband_fec,
             dtx: peer.dtx,
             cbr: peer.cbr,
-            max_band: if band.hz() < self.max_band.hz() { band } else { self.max_band },
+            max_band: peer.playback_band().min(self.max_band),
             ..self
         }
     }

@@ -329,7 +329,7 @@ impl Leg {
     /// the outcome. Received packets waiting to play are kept.
     pub fn code_opus_at(&mut self, rate: SampleRate) -> Result<(), EngineError> {
         let codec = self.config.codec;
-        let rate = if rate.hz() < codec.sample_rate().hz() { rate } else { codec.sample_rate() };
+        let rate = rate.min(codec.sample_rate());
         if codec.pcm_rate(rate) != rate || rate == self.rate() || self.audio_in_use() {
             return Ok(());
         }
