@@ -28,6 +28,17 @@ pub fn packet_samples(packet: &[u8]) -> Option<usize> {
     opus::packet::get_nb_samples(packet, 48_000).ok().filter(|&samples| samples > 0)
 }
 
+/// Whether an Opus packet of one 10 or 20 ms frame with a SILK layer carries
+/// in-band FEC for the frame before it: the LBRR flag that follows the VAD
+/// flag in the frame's first bits (RFC 6716 4.2.3-4.2.4), where libopus's
+/// `opus_packet_has_lbrr` reads it. False for any other packet.
+pub fn carries_fec(packet: &[u8]) -> bool {
+    let [toc, first, ..] = packet else { return false };
+    let config = toc >> 3;
+    let one_short_frame = toc & 0x03 == 0 && (config < 12 && config % 4 < 2 || (12..16).contains(&config));
+    one_short_frame && (first >> 6) & 1 == 1
+}
+
 /// Whether a packet is shorter than 20 ms and a whole number of them make 20 ms
 /// (2.5, 5 or 10 ms; [`join_packets`] makes one 20 ms packet of them).
 pub fn is_short_packet(samples: usize) -> bool {
@@ -444,6 +455,17 @@ mod tests {
         assert_eq!(packet_frames(&long_packets(10, 1)[0]), None);
         assert_eq!(packet_frames(&[]), None);
         assert_eq!(packet_frames(&[0x03, 0x00]), None, "code 3 with no frames");
+    }
+
+    #[test]
+    fn fec_is_read_only_from_one_short_frame_with_a_silk_layer() {
+        // Config 1: SILK narrowband 20 ms; 15: hybrid full band 20 ms; the LBRR flag set.
+        assert!(carries_fec(&[1 << 3, 0x40]) && carries_fec(&[15 << 3, 0x40]));
+        assert!(!carries_fec(&[1 << 3, 0x80]), "the VAD flag alone");
+        // CELT only (config 31), SILK 40 ms (config 2), two frames (code 1), too short.
+        for packet in [&[31 << 3, 0x40][..], &[2 << 3, 0x40], &[(1 << 3) | 1, 0x40], &[1 << 3]] {
+            assert!(!carries_fec(packet), "{packet:?}");
+        }
     }
 
     #[test]

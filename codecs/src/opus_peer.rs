@@ -90,7 +90,7 @@ impl OpusConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::opus_codec::{OpusEncoder, MAX_OPUS_PACKET};
+    use crate::opus_codec::{carries_fec, OpusEncoder, MAX_OPUS_PACKET};
     use crate::signals::Oscillator;
     use crate::AudioFrame;
 
@@ -174,12 +174,6 @@ mod tests {
             .collect()
     }
 
-    /// RFC 6716 3.1: the TOC byte, then for one 20 ms SILK frame its VAD and
-    /// LBRR flags as the first two bits (what libopus's `opus_packet_has_lbrr` reads).
-    fn has_lbrr(packet: &[u8]) -> bool {
-        packet[0] & 0x03 == 0 && (packet[0] >> 3) < 12 && packet.len() > 1 && (packet[1] >> 6) & 1 == 1
-    }
-
     #[test]
     fn a_peer_that_plays_back_at_8_or_16_khz_is_sent_that_band_from_the_first_packet() {
         for (fmtp, band) in [
@@ -197,8 +191,8 @@ mod tests {
     #[test]
     fn in_band_fec_is_sent_only_to_a_peer_that_takes_it() {
         // Narrowband SILK packets, where the LBRR flag sits in the first byte.
-        assert!(packets_for("maxplaybackrate=8000;useinbandfec=1").iter().skip(1).any(|p| has_lbrr(p)));
-        assert!(!packets_for("maxplaybackrate=8000").iter().any(|p| has_lbrr(p)));
+        assert!(packets_for("maxplaybackrate=8000;useinbandfec=1").iter().skip(1).any(|p| carries_fec(p)));
+        assert!(!packets_for("maxplaybackrate=8000").iter().any(|p| carries_fec(p)));
     }
 
     #[test]

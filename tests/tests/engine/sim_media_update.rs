@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bond_codecs::opus_codec::carries_fec;
 use bond_codecs::opus_peer::OpusPeer;
 use bond_codecs::signals::sinad_db;
 use bond_codecs::{Codec, SampleRate};
@@ -89,8 +90,7 @@ fn a_codec_change_that_would_change_the_rate_of_a_leg_in_use_is_refused() {
 }
 
 /// The bands of the Opus packets `leg` sends over the next second, and how
-/// many carry in-band FEC (RFC 6716 3.1: for one 20 ms SILK or hybrid frame,
-/// the LBRR flag is the second bit after the TOC byte).
+/// many carry in-band FEC.
 fn next_second_of_opus(net: &mut SimNetwork, leg: LegId) -> (Vec<opus::Bandwidth>, usize) {
     let mut bands = Vec::new();
     let mut with_fec = 0;
@@ -101,7 +101,7 @@ fn next_second_of_opus(net: &mut SimNetwork, leg: LegId) -> (Vec<opus::Bandwidth
         if !bands.contains(&band) {
             bands.push(band);
         }
-        with_fec += usize::from((payload[1] >> 6) & 1 == 1);
+        with_fec += usize::from(carries_fec(payload));
     }
     (bands, with_fec)
 }
