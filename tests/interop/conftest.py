@@ -4,11 +4,13 @@ The Bond binary comes from BOND_BIN (scripts/test builds it). Each test gets its
 own data directory and a bootstrap API key, and Bond runs on its shipped
 defaults: HTTP on 127.0.0.1:8080, SIP on 0.0.0.0:5060 (UDP and TCP), RTP on
 0.0.0.0, and the WebRTC port on 0.0.0.0:31000, so what users run is what is
-tested. The tests therefore run one Bond at a time (a test that needs another
-address says so in its `extra_env`).
+tested. The tests therefore run one Bond at a time in a network namespace (a
+test that needs another address says so in its `extra_env`). scripts/test runs
+several shards at once, each in its own namespace (BOND_INTEROP_SHARD, below).
 """
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -27,6 +29,55 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 API_KEY = "KEYINTEROP00000000000000000000000001"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "host_services: needs the host's Postgres or NATS on 127.0.0.1, so runs in the first shard")
+
+
+def shard():
+    """BOND_INTEROP_SHARD=`index:claims-dir`: this pytest is one of several
+    running the same tests side by side, each in its own network namespace (so
+    each has Bond's shipped ports to itself). Each test is run by whichever
+    shard claims it first, by making a file named after it in the shared claims
+    directory; only shard 0 runs the tests marked host_services (its namespace
+    is the host's), and runs them first."""
+    value = os.environ.get("BOND_INTEROP_SHARD")
+    if not value:
+        return None
+    index, claims = value.split(":", 1)
+    return int(index), claims
+
+
+def claimed(claims: str, item) -> bool:
+    name = hashlib.sha256(item.nodeid.encode()).hexdigest()[:32]
+    try:
+        os.close(os.open(os.path.join(claims, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """Runs the tests this shard claims (see `shard`); without a shard, pytest's own loop."""
+    this = shard()
+    if this is None or session.config.option.collectonly:
+        return None
+    index, claims = this
+    pinned = [item for item in session.items if item.get_closest_marker("host_services")]
+    shared = [item for item in session.items if not item.get_closest_marker("host_services")]
+    for item in (pinned if index == 0 else []) + shared:
+        if not claimed(claims, item):
+            continue
+        # No fixture outlives a test here, so each test tears all of its own down (nextitem=None).
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=None)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+    return True
 
 
 def free_port() -> int:

@@ -55,6 +55,9 @@ from conftest import API_KEY, Bond, Receiver, api
 from test_crash_safety import postgres_url, wait_until
 from test_speech import SENTENCES, translation_events, write_customer
 
+# Postgres and NATS on the host's loopback (conftest.shard).
+pytestmark = pytest.mark.host_services
+
 # Both nodes talk over the NATS server every machine here runs.
 NATS = {"BOND_CLUSTER_NATS_URL": "nats://127.0.0.1:4222"}
 # Node B: every listening address of the defaults moved (HTTP, SIP, WebRTC, RTP range),

@@ -19,11 +19,15 @@ import random
 import struct
 import time
 
+import pytest
+
 from conftest import api
 from test_cluster import (NATS, NODE_B, application, database, dial, events, hung_up, metric, name_of, node,  # noqa: F401
                           node_of, receiver)
 from test_crash_safety import wait_until
 from test_sip_trunk import rtp_caller, trunk_connection, wait_event
+
+pytestmark = pytest.mark.host_services
 
 # PCMU codes whose decoding and encoding again give the same code (not the two zeros).
 CODES = [c for c in range(256) if c not in (0x7F, 0xFF)]

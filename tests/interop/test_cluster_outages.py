@@ -22,12 +22,16 @@ import json
 import time
 from datetime import datetime
 
+import pytest
+
 from conftest import api
 from tcp_proxy import TcpProxy
 from test_cluster import NODE_B, events, hung_up, name_of, node, receiver, status_of  # noqa: F401
 from test_cluster_bridge import Caller, bridge, dial_on
 from test_crash_safety import postgres_url, wait_until
 from test_sip_trunk import rtp_caller, trunk_connection, wait_event
+
+pytestmark = pytest.mark.host_services
 
 OUTAGE = 30
 

@@ -150,7 +150,7 @@ def crashing_bond(database_url):
             bond.kill()
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.host_services)])
 def test_kill_9_at_random_points_loses_nothing_the_api_or_a_webhook_announced(database):
     url = postgres_url() if database == "postgres" else None
     if database == "postgres" and not url:
