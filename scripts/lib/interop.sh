@@ -57,6 +57,14 @@ run_interop() {
         ip netns del "bond-interop-$i" 2>/dev/null || true
         rm -rf "/etc/netns/bond-interop-$i"
     done
+    # Every test collected must have been claimed by a shard: none left out.
+    local collected ran
+    collected=$(cat "$claims/collected" 2>/dev/null || echo "?")
+    ran=$(find "$claims" -type f -name 'test-*' | wc -l)
     rm -rf "$claims"
+    if [ "$ran" != "$collected" ]; then
+        echo "the shards ran $ran of the $collected interop tests" >&2
+        status=1
+    fi
     return "$status"
 }

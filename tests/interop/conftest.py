@@ -51,7 +51,7 @@ def shard():
 
 
 def claimed(claims: str, item) -> bool:
-    name = hashlib.sha256(item.nodeid.encode()).hexdigest()[:32]
+    name = "test-" + hashlib.sha256(item.nodeid.encode()).hexdigest()[:32]
     try:
         os.close(os.open(os.path.join(claims, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         return True
@@ -66,6 +66,10 @@ def pytest_runtestloop(session):
     if this is None or session.config.option.collectonly:
         return None
     index, claims = this
+    if index == 0:
+        # For scripts/lib/interop.sh to check that every test was claimed.
+        with open(os.path.join(claims, "collected"), "w") as f:
+            f.write(str(len(session.items)))
     pinned = [item for item in session.items if item.get_closest_marker("host_services")]
     shared = [item for item in session.items if not item.get_closest_marker("host_services")]
     for item in (pinned if index == 0 else []) + shared:
