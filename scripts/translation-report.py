@@ -5,6 +5,7 @@ Usage (scripts/test's interop venv has what it needs):
     BOND_BIN=target/release/bond target/interop-venv/bin/python scripts/translation-report.py > report.md
     ... scripts/translation-report.py --english-voices flite:slt,festival:kal_diphone,piper > voices.md
     ... scripts/translation-report.py --spanish-voices es,es-419 > spanish.md
+    ... scripts/translation-report.py --spanish-recordings 40 > recorded.md
 
 For each language (English -> Spanish, Spanish -> English) espeak-ng speaks a
 set of contact-centre sentences into one WAV, 2.5 s of quiet between them. A
@@ -13,6 +14,9 @@ whisper.cpp tiny.en for English and base for Spanish, Apertium, espeak-ng), brid
 agent, translated with `voice_to_voice`. The webhooks give each segment's
 transcript, translation and `latency_ms`; the report gives the word error rate
 of the transcripts against the sentences and the percentiles of every hop.
+`--spanish-recordings N` plays N of the Spanish prompts Debian's
+asterisk-core-sounds-es-wav ships (a real voice; no transcripts come with
+them, so the report lists what was heard and gives no word error rate).
 Nothing is asserted: this measures.
 """
 
@@ -77,9 +81,27 @@ def synthesize(text, voice, raw):
         subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
 
 
+RECORDINGS = "/usr/share/asterisk/sounds/es_MX_f_Allison"
+
+
+def recordings(count):
+    """The first `count` of Asterisk's Spanish prompts of 1-5 s, by name."""
+    chosen = []
+    for name in sorted(os.listdir(RECORDINGS)):
+        if name.endswith(".wav") and len(chosen) < count:
+            with wave.open(os.path.join(RECORDINGS, name)) as w:
+                if 1 <= w.getnframes() / w.getframerate() <= 5:
+                    chosen.append(os.path.join(RECORDINGS, name))
+    return chosen
+
+
 def spoken(text, voice, workdir):
+    """`text` is spoken by `voice`; with the voice `recorded`, `text` is a recording's path."""
     raw, out = os.path.join(workdir, "raw.wav"), os.path.join(workdir, "out.wav")
-    synthesize(text, voice, raw)
+    if voice == "recorded":
+        raw = text
+    else:
+        synthesize(text, voice, raw)
     subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
     with wave.open(out) as w:
         return w.readframes(w.getnframes())
@@ -161,7 +183,10 @@ def report(key, sentences, spans, segments, voices):
     hop = lambda name: percentiles([s["latency_ms"][name] for s in segments])
     voice_hop = lambda name: percentiles([v["latency_ms"][name] for v in voices])
     print(f"## {source} -> {target}, spoken by {voice}: {len(sentences)} sentences, {len(segments)} segments\n")
-    print(f"Word error rate of the transcripts: **{100 * errors / max(total_words, 1):.0f} %** ({errors} of {total_words} words)\n")
+    if voice == "recorded":
+        print("Word error rate: none (the recordings come without transcripts).\n")
+    else:
+        print(f"Word error rate of the transcripts: **{100 * errors / max(total_words, 1):.0f} %** ({errors} of {total_words} words)\n")
     print("| Hop (ms from the end of the speech unless said) | p50 / p90 / max |")
     print("|---|---|")
     for label, value in [
@@ -177,7 +202,8 @@ def report(key, sentences, spans, segments, voices):
         print(f"| {label} | {value} |")
     print("\n| Said | Transcribed | Translated |\n|---|---|---|")
     for ref, got in zip(sentences, heard):
-        print(f"| {ref} | {' / '.join(s['original'] for s in got) or '(nothing)'} | {' / '.join(s['translation'] for s in got)} |")
+        said = os.path.basename(ref) if voice == "recorded" else ref
+        print(f"| {said} | {' / '.join(s['original'] for s in got) or '(nothing)'} | {' / '.join(s['translation'] for s in got)} |")
     print()
 
 
@@ -190,6 +216,9 @@ def runs():
             source, target, _ = key
             voices = sys.argv[sys.argv.index(flag) + 1].split(",")
             chosen += [((source, target, voice), sentences) for voice in voices]
+    if "--spanish-recordings" in sys.argv:
+        count = int(sys.argv[sys.argv.index("--spanish-recordings") + 1])
+        chosen.append((("es", "en", "recorded"), recordings(count)))
     return chosen or list(CLIPS.items())
 
 
