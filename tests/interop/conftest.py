@@ -65,6 +65,8 @@ def pytest_runtestloop(session):
     this = shard()
     if this is None or session.config.option.collectonly:
         return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} errors during collection")
     index, claims = this
     if index == 0:
         # For scripts/lib/interop.sh to check that every test was claimed.
