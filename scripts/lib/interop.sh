@@ -14,7 +14,7 @@
 # as the host's does here (with the host's server, unreachable from inside, each
 # lookup waited seconds: aiortc looks up its default STUN server on every offer).
 interop_namespace() {
-    ip netns del "$1" 2>/dev/null || true
+    drop_interop_namespace "$1"
     mkdir -p "/etc/netns/$1"
     echo "nameserver 127.0.0.1" >"/etc/netns/$1/resolv.conf"
     ip netns add "$1"
@@ -24,6 +24,12 @@ interop_namespace() {
     ip -n "$1" link set bond0 up
     ip -n "$1" link set bond1 up
     ip -n "$1" route add default dev bond0
+}
+
+# drop_interop_namespace NAME: NAME and its resolv.conf gone, if they were there.
+drop_interop_namespace() {
+    ip netns del "$1" 2>/dev/null || true
+    rm -rf "/etc/netns/$1"
 }
 
 # run_interop SHARDS PYTEST_ARGS...: the interop tests in SHARDS shards (one
@@ -54,8 +60,7 @@ run_interop() {
         wait "$i" || status=1
     done
     for ((i = 1; i < shards; i++)); do
-        ip netns del "bond-interop-$i" 2>/dev/null || true
-        rm -rf "/etc/netns/bond-interop-$i"
+        drop_interop_namespace "bond-interop-$i"
     done
     # Every test collected must have been claimed by a shard: none left out.
     local collected ran
