@@ -5,7 +5,7 @@ Usage (scripts/test's interop venv has what it needs):
     BOND_BIN=target/release/bond target/interop-venv/bin/python scripts/translation-report.py > report.md
     ... scripts/translation-report.py --english-voices flite:slt,festival:kal_diphone,piper > voices.md
     ... scripts/translation-report.py --spanish-voices es,es-419 > spanish.md
-    ... scripts/translation-report.py --spanish-recordings 40 > recorded.md
+    ... scripts/translation-report.py --english-recordings 40 --spanish-recordings 40 > recorded.md
 
 For each language (English -> Spanish, Spanish -> English) espeak-ng speaks a
 set of contact-centre sentences into one WAV, 2.5 s of quiet between them. A
@@ -14,12 +14,14 @@ whisper.cpp tiny.en for English and base for Spanish, Apertium, espeak-ng), brid
 agent, translated with `voice_to_voice`. The webhooks give each segment's
 transcript, translation and `latency_ms`; the report gives the word error rate
 of the transcripts against the sentences and the percentiles of every hop.
-`--spanish-recordings N` plays N of the Spanish prompts Debian's
-asterisk-core-sounds-es-wav ships (a real voice; no transcripts come with
-them, so the report lists what was heard and gives no word error rate).
+`--english-recordings N` and `--spanish-recordings N` play N of the prompts
+one real person (Allison) recorded for the telephone exchange Asterisk in that
+language (Debian's asterisk-core-sounds-{en,es}-wav), against what each says
+(asterisk-core-sounds-{en,es}).
 Nothing is asserted: this measures.
 """
 
+import gzip
 import json
 import os
 import re
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 import wave
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "interop"))
@@ -81,27 +84,44 @@ def synthesize(text, voice, raw):
         subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
 
 
-RECORDINGS = "/usr/share/asterisk/sounds/es_MX_f_Allison"
+# One real person per language: Allison's prompts for the telephone exchange
+# Asterisk (Debian's asterisk-core-sounds-{en,es}-wav), with what each says
+# (the same sets' asterisk-core-sounds-{en,es}).
+RECORDINGS = {
+    "en": ("/usr/share/asterisk/sounds/en_US_f_Allison", "/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"),
+    "es": ("/usr/share/asterisk/sounds/es_MX_f_Allison", "/usr/share/doc/asterisk-core-sounds-es/core-sounds-es.txt.gz"),
+}
 
 
-def recordings(count):
-    """The first `count` of Asterisk's Spanish prompts of 1-5 s, by name."""
-    chosen = []
-    for name in sorted(os.listdir(RECORDINGS)):
-        if name.endswith(".wav") and len(chosen) < count:
-            with wave.open(os.path.join(RECORDINGS, name)) as w:
+def recordings(language, count):
+    """`count` of the language's prompts of 1-5 s that say three words or more
+    (not "[tones]" or a product's name), spread evenly over them by name:
+    (path, what it says) each."""
+    folder, texts = RECORDINGS[language]
+    said = {}
+    with gzip.open(texts, "rt", encoding="utf-8") as f:
+        for line in f:
+            name, colon, text = line.partition(":")
+            if colon and not line.startswith(";") and "[" not in text and "/" not in name and len(words(text)) >= 3:
+                said[name.strip()] = text.strip()
+    eligible = []
+    for name in sorted(said):
+        path = os.path.join(folder, f"{name}.wav")
+        if os.path.exists(path):
+            with wave.open(path) as w:
                 if 1 <= w.getnframes() / w.getframerate() <= 5:
-                    chosen.append(os.path.join(RECORDINGS, name))
-    return chosen
+                    eligible.append((path, said[name]))
+    step = max(1, len(eligible) // max(count, 1))
+    return eligible[::step][:count]
 
 
-def spoken(text, voice, workdir):
-    """`text` is spoken by `voice`; with the voice `recorded`, `text` is a recording's path."""
+def spoken(sentence, voice, workdir):
+    """`sentence` spoken by `voice`; with the voice `recorded`, a (path, text) of `recordings`."""
     raw, out = os.path.join(workdir, "raw.wav"), os.path.join(workdir, "out.wav")
     if voice == "recorded":
-        raw = text
+        raw = sentence[0]
     else:
-        synthesize(text, voice, raw)
+        synthesize(sentence, voice, raw)
     subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
     with wave.open(out) as w:
         return w.readframes(w.getnframes())
@@ -126,8 +146,27 @@ def write_clips(path, sentences, voice, workdir):
     return spans
 
 
+def said(sentence):
+    """What a sentence says: its text, or a recording's transcript."""
+    return sentence if isinstance(sentence, str) else sentence[1]
+
+
 def words(text):
     return re.findall(r"[\w']+", text.lower())
+
+
+DIGITS = {
+    "en": "zero one two three four five six seven eight nine".split(),
+    "es": "cero uno dos tres cuatro cinco seis siete ocho nueve".split(),
+}
+
+
+def plain_words(text, language):
+    """Words to compare a recording's transcript with: Asterisk's transcripts leave
+    out some accents and write some numbers as digits, whisper others, so accents
+    are dropped and a lone digit is spelt out, on both sides."""
+    bare = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    return [DIGITS[language][int(w)] if w.isdigit() and len(w) == 1 else w for w in words(bare)]
 
 
 def edit_distance(a, b):
@@ -178,15 +217,15 @@ def report(key, sentences, spans, segments, voices):
     for s in segments:
         nearest = min(range(len(spans)), key=lambda i: abs(spans[i][0] - s["speech_start_ms"]))
         heard[nearest].append(s)
-    errors = sum(edit_distance(words(ref), words(" ".join(s["original"] for s in got))) for ref, got in zip(sentences, heard))
-    total_words = sum(len(words(ref)) for ref in sentences)
+    split = (lambda text: plain_words(text, source)) if voice == "recorded" else words
+    refs = [split(said(sentence)) for sentence in sentences]
+    errors = sum(edit_distance(ref, split(" ".join(s["original"] for s in got))) for ref, got in zip(refs, heard))
+    total_words = sum(map(len, refs))
     hop = lambda name: percentiles([s["latency_ms"][name] for s in segments])
     voice_hop = lambda name: percentiles([v["latency_ms"][name] for v in voices])
     print(f"## {source} -> {target}, spoken by {voice}: {len(sentences)} sentences, {len(segments)} segments\n")
-    if voice == "recorded":
-        print("Word error rate: none (the recordings come without transcripts).\n")
-    else:
-        print(f"Word error rate of the transcripts: **{100 * errors / max(total_words, 1):.0f} %** ({errors} of {total_words} words)\n")
+    plain = ", accents dropped and lone digits spelt out" if voice == "recorded" else ""
+    print(f"Word error rate of the transcripts{plain}: **{100 * errors / max(total_words, 1):.0f} %** ({errors} of {total_words} words)\n")
     print("| Hop (ms from the end of the speech unless said) | p50 / p90 / max |")
     print("|---|---|")
     for label, value in [
@@ -201,9 +240,8 @@ def report(key, sentences, spans, segments, voices):
     ]:
         print(f"| {label} | {value} |")
     print("\n| Said | Transcribed | Translated |\n|---|---|---|")
-    for ref, got in zip(sentences, heard):
-        said = os.path.basename(ref) if voice == "recorded" else ref
-        print(f"| {said} | {' / '.join(s['original'] for s in got) or '(nothing)'} | {' / '.join(s['translation'] for s in got)} |")
+    for sentence, got in zip(sentences, heard):
+        print(f"| {said(sentence)} | {' / '.join(s['original'] for s in got) or '(nothing)'} | {' / '.join(s['translation'] for s in got)} |")
     print()
 
 
@@ -216,9 +254,10 @@ def runs():
             source, target, _ = key
             voices = sys.argv[sys.argv.index(flag) + 1].split(",")
             chosen += [((source, target, voice), sentences) for voice in voices]
-    if "--spanish-recordings" in sys.argv:
-        count = int(sys.argv[sys.argv.index("--spanish-recordings") + 1])
-        chosen.append((("es", "en", "recorded"), recordings(count)))
+    for flag, (source, target) in (("--english-recordings", ("en", "es")), ("--spanish-recordings", ("es", "en"))):
+        if flag in sys.argv:
+            count = int(sys.argv[sys.argv.index(flag) + 1])
+            chosen.append(((source, target, "recorded"), recordings(source, count)))
     return chosen or list(CLIPS.items())
 
 

@@ -3,7 +3,9 @@
 tiny.en), translates it (Apertium) and speaks the Spanish (espeak-ng) into the
 bridged agent's call, while a supervisor follows both texts over Server-Sent Events,
 and in headless Chromium on the `/supervisor` page. A Spanish-speaking customer is
-heard by the multilingual model (Whisper base) and translated into English.
+heard by the multilingual model (Whisper base) and translated into English: a
+synthesized voice, and a real person's (the prompts Allison recorded for the
+telephone exchange Asterisk, as Debian ships them).
 """
 
 import json
@@ -23,13 +25,20 @@ from test_sip_trunk import events, wait_event
 RATE = 8000
 SENTENCES = ["Hello, thank you for calling.", "I would like to pay my bill."]
 SPANISH = ["Hola, gracias por llamar.", "Quiero pagar mi factura."]
+# "Sus contraseñas han sido cambiadas.", "Ha sido expulsado por el sistema de esta conferencia."
+ALLISON_ES = "/usr/share/asterisk/sounds/es_MX_f_Allison"
+RECORDED_SPANISH = [os.path.join(ALLISON_ES, f"{name}.wav") for name in ("vm-passchanged", "conf-kicked")]
 
 
 def espeak(text, workdir, voice="en-us"):
-    """`text` spoken by espeak-ng, as 8 kHz 16-bit samples (bytes)."""
+    """`text` spoken by espeak-ng (or, with the voice `recorded`, the recording at
+    the path `text`), as 8 kHz 16-bit samples (bytes)."""
     raw = os.path.join(workdir, "raw.wav")
     out = os.path.join(workdir, "out.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
+    if voice == "recorded":
+        raw = text
+    else:
+        subprocess.run(["espeak-ng", "-v", voice, "-w", raw, text], check=True)
     subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
     with wave.open(out) as w:
         return w.readframes(w.getnframes())
@@ -82,12 +91,15 @@ def speech_share(samples, start, end):
     return len(loud) / max(len(frames), 1)
 
 
-def translated_call(bond, receiver, spoken="en", into="es"):
+def translated_call(bond, receiver, spoken="en", into="es", recorded=False):
     """A recorded `loop:silence` agent bridged to a customer speaking `spoken` (English or
-    Spanish), translated into `into` with voice; returns (customer, agent, when it
-    started, when the speech ends)."""
+    Spanish; with `recorded`, a real person's Spanish), translated into `into` with
+    voice; returns (customer, agent, when it started, when the speech ends)."""
     conn = api(bond, "POST", "/call_control_applications", {"application_name": "speech", "webhook_event_url": receiver.url})["data"]["id"]
-    sentences, voice = (SENTENCES, "en-us") if spoken == "en" else (SPANISH, "es")
+    if recorded:
+        sentences, voice = RECORDED_SPANISH, "recorded"
+    else:
+        sentences, voice = (SENTENCES, "en-us") if spoken == "en" else (SPANISH, "es")
     with tempfile.TemporaryDirectory() as workdir:
         speech_end = write_customer(os.path.join(bond.data_dir, "customer.wav"), workdir, sentences, voice)
     agent = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:silence", "from": "+13125550100"})["data"]["call_control_id"]
@@ -164,18 +176,34 @@ def test_english_speech_is_transcribed_translated_and_spoken_in_spanish_to_the_a
     api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
 
 
-def test_spanish_speech_is_heard_by_the_multilingual_model_and_translated_into_english(bond, receiver):
-    customer, _, _, _ = translated_call(bond, receiver, spoken="es", into="en")
-    done = translations(receiver, len(SPANISH))
-    assert len(done) == len(SPANISH), f"got {[e['event_type'] for e in events(receiver)]}"
+def heard_in_spanish(bond, receiver, recorded=False):
+    """A Spanish-speaking customer translated into English, as `translated_call` makes
+    it, hung up once both sentences are translated: what was heard, and its English
+    (lower case), one each per sentence."""
+    customer, _, _, _ = translated_call(bond, receiver, spoken="es", into="en", recorded=recorded)
+    said = RECORDED_SPANISH if recorded else SPANISH
+    done = translations(receiver, len(said))
+    api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
+    assert len(done) == len(said), f"got {[e['event_type'] for e in events(receiver)]}"
     originals = [t["translation_data"]["original"].lower() for t in done]
     english = [t["translation_data"]["translation"].lower() for t in done]
     print(f"heard {originals}, translated {english}")
-    assert "gracias" in originals[0] and "factura" in originals[1], originals
-    assert "thank" in english[0] and "bill" in english[1], english
     for t in done:
         print(f"speech end -> translation: {t['translation_data']['latency_ms']}")
-    api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
+    return originals, english
+
+
+def test_spanish_speech_is_heard_by_the_multilingual_model_and_translated_into_english(bond, receiver):
+    originals, english = heard_in_spanish(bond, receiver)
+    assert "gracias" in originals[0] and "factura" in originals[1], originals
+    assert "thank" in english[0] and "bill" in english[1], english
+
+
+@pytest.mark.skipif(not os.path.isdir(ALLISON_ES), reason="asterisk-core-sounds-es-wav is installed by scripts/test")
+def test_a_real_persons_spanish_is_heard_by_the_multilingual_model_and_translated_into_english(bond, receiver):
+    originals, english = heard_in_spanish(bond, receiver, recorded=True)
+    assert "contraseñas" in originals[0] and "expulsado" in originals[1], originals
+    assert "passwords" in english[0] and "expelled" in english[1], english
 
 
 CHROMIUM = "/usr/bin/chromium"
