@@ -29,10 +29,15 @@ const NAME: &str = "whisper";
 const QUEUE: usize = 8;
 /// Whisper's encoder window is 30 s, 1,500 positions (50 a second); its cost
 /// follows the window. An utterance runs on the smallest of these windows that
-/// holds it and 2 s more. A third of the whole is as small as it goes: on
-/// smaller windows tiny.en starts repeating itself on some utterances and
-/// decodes them again and again (BENCHMARKS.md, "Voice agents").
-const CONTEXTS: [usize; 3] = [512, 768, 1_500];
+/// holds it and 2 s more. The English model goes down to 384 positions: at
+/// 256 tiny.en repeats itself on some utterances and decodes them again and
+/// again (BENCHMARKS.md, "Voice agents"); 384 heard as many words right as 512
+/// in 0.75x the time (docs/translation-report.md, "A smaller window for the
+/// English model"). The multilingual model stops at 512: at 384 it misheard
+/// Spanish words it hears at 512 (the same report).
+const CONTEXTS: [usize; 4] = [384, 512, 768, 1_500];
+/// The smallest window for each model (English, multilingual).
+const SMALLEST: [usize; 2] = [384, 512];
 const POSITIONS_PER_SECOND: usize = 50;
 const CONTEXT_MARGIN: usize = 100;
 /// A segment whisper itself thinks is silence.
@@ -136,7 +141,7 @@ fn work(shared: &Shared) {
         let share = shared.cores.take(&shared.busy);
         let state = states[job.model].get_or_insert_with(|| new_state(shared, job.model));
         let result = match state {
-            Ok(state) => run(state, &job.audio, &job.language, share.threads),
+            Ok(state) => run(state, &job, share.threads),
             Err(e) => Err(SttError::Unavailable(NAME, e.clone())),
         };
         let _ = job.reply.send(result);
@@ -180,9 +185,10 @@ fn model_for(language: &str, multilingual: bool) -> usize {
     usize::from(multilingual && language != "en")
 }
 
-/// The encoder window for an utterance of `samples` (at 16 kHz).
-fn audio_context(samples: usize) -> usize {
+/// The encoder window for an utterance of `samples` (at 16 kHz) heard by `model`.
+fn audio_context(samples: usize, model: usize) -> usize {
     let positions = samples * POSITIONS_PER_SECOND / STT_RATE_HZ as usize + CONTEXT_MARGIN;
+    let positions = positions.max(SMALLEST[model]);
     CONTEXTS.into_iter().find(|&c| c >= positions).unwrap_or(CONTEXTS[CONTEXTS.len() - 1])
 }
 
@@ -245,12 +251,8 @@ impl SpeechToText for Whisper {
     }
 }
 
-fn run(
-    state: &mut WhisperState,
-    audio: &[f32],
-    language: &str,
-    threads: usize,
-) -> Result<Transcript, SttError> {
+fn run(state: &mut WhisperState, job: &Job, threads: usize) -> Result<Transcript, SttError> {
+    let Job { audio, language, model, .. } = job;
     let failed = |e: whisper_rs::WhisperError| SttError::Failed(NAME, e.to_string());
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
     params.set_n_threads(i32::try_from(threads).unwrap_or(1));
@@ -265,7 +267,7 @@ fn run(
     params.set_print_realtime(false);
     params.set_print_special(false);
     params.set_print_timestamps(false);
-    params.set_audio_ctx(i32::try_from(audio_context(audio.len())).unwrap_or(1_500));
+    params.set_audio_ctx(i32::try_from(audio_context(audio.len(), *model)).unwrap_or(1_500));
     state.full(params, audio).map_err(failed)?;
     let mut text = String::new();
     let mut probabilities = Vec::new();
@@ -318,12 +320,24 @@ mod tests {
     #[test]
     fn an_utterance_runs_on_the_smallest_window_holding_it_and_two_seconds_more() {
         let secs = |s: f64| (s * f64::from(STT_RATE_HZ)) as usize;
-        assert_eq!(audio_context(secs(2.5)), 512);
-        assert_eq!(audio_context(secs(8.2)), 512);
-        assert_eq!(audio_context(secs(8.3)), 768);
-        assert_eq!(audio_context(secs(12.0)), 768);
-        assert_eq!(audio_context(secs(15.0)), 1_500);
-        assert_eq!(audio_context(secs(40.0)), 1_500);
+        let english = 0;
+        assert_eq!(audio_context(secs(2.5), english), 384);
+        assert_eq!(audio_context(secs(5.6), english), 384);
+        assert_eq!(audio_context(secs(5.7), english), 512);
+        assert_eq!(audio_context(secs(8.2), english), 512);
+        assert_eq!(audio_context(secs(8.3), english), 768);
+        assert_eq!(audio_context(secs(12.0), english), 768);
+        assert_eq!(audio_context(secs(15.0), english), 1_500);
+        assert_eq!(audio_context(secs(40.0), english), 1_500);
+    }
+
+    #[test]
+    fn the_multilingual_model_never_runs_on_a_window_under_512() {
+        let secs = |s: f64| (s * f64::from(STT_RATE_HZ)) as usize;
+        let multilingual = 1;
+        assert_eq!(audio_context(secs(1.0), multilingual), 512);
+        assert_eq!(audio_context(secs(5.6), multilingual), 512);
+        assert_eq!(audio_context(secs(8.3), multilingual), 768);
     }
 
     #[test]
