@@ -23,7 +23,7 @@ fn main() -> Result<(), String> {
         return Err("usage: whisper_time MODEL THREADS ROUNDS FILE.raw...".into());
     };
     let threads: usize = threads.parse().map_err(|_| "THREADS is a number")?;
-    let rounds: usize = rounds.parse().map_err(|_| "ROUNDS is a number")?;
+    let rounds: usize = rounds.parse().ok().filter(|&r| r > 0).ok_or("ROUNDS is a number over 0")?;
     let clips = files
         .iter()
         .map(|file| {

@@ -184,7 +184,8 @@ def heard_in_spanish(bond, receiver, recorded=False):
     said = RECORDED_SPANISH if recorded else SPANISH
     done = translations(receiver, len(said))
     api(bond, "POST", f"/calls/{customer}/actions/hangup", {})
-    assert len(done) == len(said), f"got {[e['event_type'] for e in events(receiver)]}"
+    failed = [e["payload"] for e in events(receiver) if e["event_type"].endswith(".failed")]
+    assert len(done) == len(said), f"got {[e['event_type'] for e in events(receiver)]}, failures {failed}"
     originals = [t["translation_data"]["original"].lower() for t in done]
     english = [t["translation_data"]["translation"].lower() for t in done]
     print(f"heard {originals}, translated {english}")
