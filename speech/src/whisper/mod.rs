@@ -317,27 +317,31 @@ mod tests {
         assert_eq!(clean("(upbeat music) Hi  there [laughs] ok"), "Hi there ok");
     }
 
+    const ENGLISH: usize = 0;
+    const MULTILINGUAL: usize = 1;
+
+    /// The window `model` runs an utterance of `seconds` on.
+    fn window(seconds: f64, model: usize) -> usize {
+        audio_context((seconds * f64::from(STT_RATE_HZ)) as usize, model)
+    }
+
     #[test]
     fn an_utterance_runs_on_the_smallest_window_holding_it_and_two_seconds_more() {
-        let secs = |s: f64| (s * f64::from(STT_RATE_HZ)) as usize;
-        let english = 0;
-        assert_eq!(audio_context(secs(2.5), english), 384);
-        assert_eq!(audio_context(secs(5.6), english), 384);
-        assert_eq!(audio_context(secs(5.7), english), 512);
-        assert_eq!(audio_context(secs(8.2), english), 512);
-        assert_eq!(audio_context(secs(8.3), english), 768);
-        assert_eq!(audio_context(secs(12.0), english), 768);
-        assert_eq!(audio_context(secs(15.0), english), 1_500);
-        assert_eq!(audio_context(secs(40.0), english), 1_500);
+        assert_eq!(window(2.5, ENGLISH), 384);
+        assert_eq!(window(5.6, ENGLISH), 384);
+        assert_eq!(window(5.7, ENGLISH), 512);
+        assert_eq!(window(8.2, ENGLISH), 512);
+        assert_eq!(window(8.3, ENGLISH), 768);
+        assert_eq!(window(12.0, ENGLISH), 768);
+        assert_eq!(window(15.0, ENGLISH), 1_500);
+        assert_eq!(window(40.0, ENGLISH), 1_500);
     }
 
     #[test]
     fn the_multilingual_model_never_runs_on_a_window_under_512() {
-        let secs = |s: f64| (s * f64::from(STT_RATE_HZ)) as usize;
-        let multilingual = 1;
-        assert_eq!(audio_context(secs(1.0), multilingual), 512);
-        assert_eq!(audio_context(secs(5.6), multilingual), 512);
-        assert_eq!(audio_context(secs(8.3), multilingual), 768);
+        assert_eq!(window(1.0, MULTILINGUAL), 512);
+        assert_eq!(window(5.6, MULTILINGUAL), 512);
+        assert_eq!(window(8.3, MULTILINGUAL), 768);
     }
 
     #[test]
