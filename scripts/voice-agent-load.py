@@ -124,6 +124,7 @@ def main():
                         help="the stand-in ElevenLabs: its speech starts after this long")
     parser.add_argument("--voice-speed", type=float, default=2.0,
                         help="the stand-in ElevenLabs: it synthesizes this many times faster than speech plays")
+    parser.add_argument("--events", help="also write every webhook received, one JSON object a line, to this file")
     args = parser.parse_args()
     model = FakeChat(answers, first_token_delay=args.first_token_ms / 1000, chunk_delay=0.03)
     voice = None
@@ -187,6 +188,9 @@ def voice_named(args):
 
 def report(args, receiver, calls, wall, cpu, rss, dropped, model_requests):
     events = [json.loads(b)["data"] for _, b in receiver.received]
+    if args.events:
+        with open(args.events, "w") as out:
+            out.writelines(json.dumps(e) + "\n" for e in events)
     turns = [e["payload"] for e in events if e["event_type"] == "call.ai_assistant.turn"]
     answers_ = [t for t in turns if t["role"] == "assistant" and t["latency_ms"]["first_token"] is not None]
     callers = [t for t in turns if t["role"] == "user"]
