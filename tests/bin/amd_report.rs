@@ -60,7 +60,7 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
          target/release/amd-corpus {corpus} {count} {seed}\n\
          target/release/amd-report {corpus} --out docs/amd-report.md",
         corpus = dir.display(),
-        count = clips.iter().filter(|c| !c.speaker.starts_with(prompts::SPEAKER_PREFIX)).count(),
+        count = clips.iter().filter(|c| !c.fresh && !c.speaker.starts_with(prompts::SPEAKER_PREFIX)).count(),
         seed = std::fs::read_to_string(dir.join("seed")).map_err(|e| format!("seed: {e}"))?.trim(),
     );
     let text = report::render(&outcomes, &how, &reproduce);

@@ -3,7 +3,7 @@
 //! People answering (briefly, with a business greeting, a question back, over a
 //! television), voicemail greetings short and long (with and without beeps),
 //! carrier announcements, IVR menus, fax tones, silence and dead air. Speech
-//! comes from four synthesizers (see `synth`), each clip from one speaker; the
+//! comes from six synthesizers (see `synth`), each clip from one speaker; the
 //! line adds background sound, noise, hum, a codec and packet loss (see
 //! `line`). Everything is drawn from one seed, so a corpus can be rebuilt
 //! exactly, but for Piper's phrases: its model draws noise of its own, so they
@@ -17,8 +17,10 @@ use bond_codecs::signals::SplitMix64;
 
 pub use super::labels::{labels_csv, parse_labels, ClipInfo, Label};
 use super::line::{mix_background, over_line, random_line, Line};
-use super::prompts::make_prompt_clip;
-use super::synth::{Speaker, Speaking, Synth, Voices, RECORDED_SPEAKER, RECORDINGS, SPEAKERS};
+use super::prompts::{make_prompt_clip, CORE_PROMPTS, FRESH_PROMPTS};
+use super::synth::{
+    Speaker, Speaking, Synth, Voices, FRESH_SPEAKERS, RECORDED_SPEAKER, RECORDINGS, SPEAKERS,
+};
 use super::wording::{self as say, pick, HELLOS};
 
 pub const RATE: u32 = 8_000;
@@ -40,11 +42,26 @@ fn samples_for(ms: u32) -> usize {
     (RATE * ms / 1000) as usize
 }
 
-/// A speaker: a synthesizer first (each as likely), then one of its voices.
-fn speaking(rng: &mut SplitMix64, held_out: Option<bool>) -> Speaking {
+/// The synthesizers and speakers one part of the corpus draws from.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool {
+    synths: &'static [Synth],
+    speakers: &'static [Speaker],
+    /// Clips of the fresh part (see `synth`).
+    pub(super) fresh: bool,
+}
+
+/// The first part: tuning and held-out speakers.
+pub const FIRST: Pool = Pool { synths: &Synth::ALL, speakers: &SPEAKERS, fresh: false };
+/// The fresh part, added after tuning, all held out.
+pub const FRESH: Pool = Pool { synths: &Synth::FRESH, speakers: &FRESH_SPEAKERS, fresh: true };
+
+/// A speaker of `pool`: a synthesizer first (each as likely), then one of its voices.
+fn speaking(rng: &mut SplitMix64, pool: Pool, held_out: Option<bool>) -> Speaking {
     let choices: Vec<Speaker> = loop {
-        let synth = Synth::ALL[(rng.next_u64() % Synth::ALL.len() as u64) as usize];
-        let voices: Vec<Speaker> = SPEAKERS
+        let synth = pool.synths[(rng.next_u64() % pool.synths.len() as u64) as usize];
+        let voices: Vec<Speaker> = pool
+            .speakers
             .iter()
             .filter(|s| s.synth == synth && held_out.is_none_or(|h| s.held_out == h))
             .copied()
@@ -118,10 +135,11 @@ fn say(voices: &Voices, how: &Speaking, text: &str, level: f64) -> Result<Vec<f6
 pub(super) fn background(
     voices: &Voices,
     rng: &mut SplitMix64,
+    pool: Pool,
     held_out: bool,
     level: f64,
 ) -> Result<Vec<f64>, String> {
-    let how = speaking(rng, Some(held_out));
+    let how = speaking(rng, pool, Some(held_out));
     let text = pick(rng, &say::BACKGROUND);
     let mut speech = say(voices, &how, text, level - uniform(rng, 12.0, 25.0))?;
     speech.resize(speech.len() + samples_for(ms(rng, 100, 600)), 0.0);
@@ -136,24 +154,26 @@ fn clip_file(index: usize) -> String {
     format!("clip-{index:04}.wav")
 }
 
-/// Build clip number `index` of a corpus drawn from `seed`.
+/// Build clip number `index` of a corpus drawn from `seed`: the `nth` of
+/// `total` clips drawn from `pool`.
 pub fn make_clip(
     voices: &Voices,
     seed: u64,
     index: usize,
-    total: usize,
+    (pool, nth, total): (Pool, usize, usize),
 ) -> Result<(ClipInfo, Vec<i16>), String> {
     let mut rng = clip_rng(seed, index);
     let file = clip_file(index);
     // Shares: 40% people, 46% machines, 6% fax, 8% silence and dead air.
-    let share = index as f64 / total as f64;
-    let how = speaking(&mut rng, None);
+    let share = nth as f64 / total as f64;
+    let how = speaking(&mut rng, pool, None);
     let mut info = ClipInfo {
         file,
         label: Label::Human,
         kind: String::new(),
         speaker: how.speaker.name(),
         held_out: how.speaker.held_out,
+        fresh: pool.fresh,
         line: String::new(),
         first_utterance_end_ms: None,
         beep: None,
@@ -172,7 +192,7 @@ pub fn make_clip(
             7 | 8 => (say::question_back(&mut rng), "human/question"),
             _ => (say::bad_line(&mut rng), "human/bad-line"),
         };
-        if rng.next_f64() < 0.1 {
+        if !pool.fresh && rng.next_f64() < 0.1 {
             // A real person instead: a recorded phrase, and perhaps another after a wait.
             info.speaker = RECORDED_SPEAKER.to_owned();
             info.held_out = true;
@@ -193,7 +213,7 @@ pub fn make_clip(
         }
         track.pause(6_000);
         if rng.next_f64() < 0.25 {
-            behind = Some(background(voices, &mut rng, how.speaker.held_out, level)?);
+            behind = Some(background(voices, &mut rng, pool, how.speaker.held_out, level)?);
         }
         if rng.next_f64() < 0.3 {
             line.noise_dbm0 = Some(uniform(&mut rng, -62.0, -42.0));
@@ -307,12 +327,15 @@ fn ansam(track: &mut Track, ms: u32, dbm0: f64) {
 }
 
 /// Write `count` clips, then a fifth as many more of the recorded prompts
-/// (`prompts`), and `labels.csv` into `dir`, using all cores. The prompts come
-/// after the others so that adding them left the first `count` clips as
-/// they were.
+/// (`prompts`), then the fresh part: a quarter as many of its synthesized
+/// speakers and a tenth as many of its recorded ones; and `labels.csv`, into
+/// `dir`, using all cores. Each part comes after the ones before it, so that
+/// adding it left the clips before it as they were.
 pub fn generate(dir: &Path, seed: u64, count: usize) -> Result<Vec<ClipInfo>, String> {
     let synthesized = count;
-    let count = count + count / 5;
+    let prompted = count + count / 5;
+    let fresh_synthesized = prompted + count / 4;
+    let count = fresh_synthesized + count / 10;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let voices = Voices::default();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -325,10 +348,18 @@ pub fn generate(dir: &Path, seed: u64, count: usize) -> Result<Vec<ClipInfo>, St
                         .step_by(threads)
                         .map(|i| {
                             let (info, samples) = if i < synthesized {
-                                make_clip(voices, seed, i, synthesized)?
+                                make_clip(voices, seed, i, (FIRST, i, synthesized))?
+                            } else if i < prompted {
+                                make_prompt_clip(voices, &mut clip_rng(seed, i), clip_file(i), CORE_PROMPTS)?
+                            } else if i < fresh_synthesized {
+                                make_clip(
+                                    voices,
+                                    seed,
+                                    i,
+                                    (FRESH, i - prompted, fresh_synthesized - prompted),
+                                )?
                             } else {
-                                let mut rng = clip_rng(seed, i);
-                                make_prompt_clip(voices, &mut rng, clip_file(i))?
+                                make_prompt_clip(voices, &mut clip_rng(seed, i), clip_file(i), FRESH_PROMPTS)?
                             };
                             write_wav(&dir.join(&info.file), &samples)?;
                             Ok(info)

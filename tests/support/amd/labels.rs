@@ -38,6 +38,9 @@ pub struct ClipInfo {
     pub speaker: String,
     /// In the part the detector was never tuned on.
     pub held_out: bool,
+    /// In the fresh part: speakers added after the detector had been tuned
+    /// and its held-out errors read (held out too).
+    pub fresh: bool,
     /// What the line added, e.g. `pcmu+noise+loss2%+tv`.
     pub line: String,
     /// End of the first thing a person said (ms), for people.
@@ -47,7 +50,7 @@ pub struct ClipInfo {
 }
 
 const HEADER: &str =
-    "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz";
+    "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz,fresh";
 
 /// The clips' labels as CSV, with the columns of `HEADER`.
 pub fn labels_csv(clips: &[ClipInfo]) -> String {
@@ -55,7 +58,7 @@ pub fn labels_csv(clips: &[ClipInfo]) -> String {
     for c in clips {
         let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             c.file,
             c.label.as_str(),
             c.kind,
@@ -65,7 +68,8 @@ pub fn labels_csv(clips: &[ClipInfo]) -> String {
             opt(c.first_utterance_end_ms),
             opt(c.beep.map(|b| b.0)),
             opt(c.beep.map(|b| b.1)),
-            c.beep.map(|b| format!("{:.0}", b.2)).unwrap_or_default()
+            c.beep.map(|b| format!("{:.0}", b.2)).unwrap_or_default(),
+            c.fresh
         ));
     }
     out
@@ -80,7 +84,7 @@ pub fn parse_labels(csv: &str) -> Result<Vec<ClipInfo>, String> {
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            if f.len() != 10 {
+            if f.len() != 11 {
                 return Err(format!("bad label line: {line}"));
             }
             let num = |s: &str| if s.is_empty() { None } else { s.parse::<u32>().ok() };
@@ -90,6 +94,7 @@ pub fn parse_labels(csv: &str) -> Result<Vec<ClipInfo>, String> {
                 kind: f[2].to_owned(),
                 speaker: f[3].to_owned(),
                 held_out: f[4] == "true",
+                fresh: f[10] == "true",
                 line: f[5].to_owned(),
                 first_utterance_end_ms: num(f[6]),
                 beep: match (num(f[7]), num(f[8])) {

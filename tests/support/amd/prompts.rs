@@ -1,6 +1,9 @@
 //! Real voices in a second, later-added held-out part: the prompts of the
 //! telephone exchange Asterisk, recorded by five people in five languages and
-//! shipped by Debian (`asterisk-core-sounds-{en,es,fr,it,ru}-wav`).
+//! shipped by Debian (`asterisk-core-sounds-{en,es,fr,it,ru}-wav`). Three more
+//! people, from Debian's older prompt packages (`asterisk-prompt-es-co`,
+//! `-fr-armelle`, `-it-menardi-wav`), belong to the fresh part
+//! ([`FRESH_PROMPTS`]); they recorded no "hello", so they are machines only.
 //!
 //! Machines are put together as the exchange plays them: its voicemail's
 //! "The person at extension 4 1 2 7 is unavailable. Please leave your message
@@ -12,24 +15,49 @@
 
 use bond_codecs::signals::SplitMix64;
 
-use super::corpus::{at_level, background, ms, over_the_line, uniform, Track};
+use super::corpus::{at_level, background, ms, over_the_line, uniform, Track, FIRST};
 use super::labels::{ClipInfo, Label};
 use super::line::random_line;
 use super::synth::{recording, Voices};
-use super::wording::pick;
 
 /// Where Debian's packages put the prompts.
 const SOUNDS_DIR: &str = "/usr/share/asterisk/sounds";
 
 /// How the prompts' speakers are named in `labels.csv` (`asterisk/<voice>`).
 pub const SPEAKER_PREFIX: &str = "asterisk/";
+/// How the fresh part's prompt speakers are named (`asterisk-prompt/<package>`).
+pub const FRESH_SPEAKER_PREFIX: &str = "asterisk-prompt/";
 
-/// The five recorded voices, one directory each.
-const PROMPT_VOICES: [&str; 5] =
-    ["en_US_f_Allison", "es_MX_f_Allison", "fr_CA_f_June", "it_IT_m_Carlo", "ru_RU_f_IvrvoiceRU"];
+/// A set of recorded voices: their directories (and names in `labels.csv`),
+/// the ones that recorded a "hello", and whether they are the fresh part.
+#[derive(Debug, Clone, Copy)]
+pub struct PromptSet {
+    voices: &'static [(&'static str, &'static str)],
+    hello_voices: &'static [(&'static str, &'static str)],
+    prefix: &'static str,
+    fresh: bool,
+}
 
-/// The voices that recorded a "hello" (the Spanish set has none).
-const HELLO_VOICES: [&str; 4] = ["en_US_f_Allison", "fr_CA_f_June", "it_IT_m_Carlo", "ru_RU_f_IvrvoiceRU"];
+const ALLISON: (&str, &str) = ("en_US_f_Allison", "en_US_f_Allison");
+const JUNE: (&str, &str) = ("fr_CA_f_June", "fr_CA_f_June");
+const CARLO: (&str, &str) = ("it_IT_m_Carlo", "it_IT_m_Carlo");
+const IVRVOICE: (&str, &str) = ("ru_RU_f_IvrvoiceRU", "ru_RU_f_IvrvoiceRU");
+
+/// The five voices of the core sounds (the Spanish Allison recorded no "hello").
+pub const CORE_PROMPTS: PromptSet = PromptSet {
+    voices: &[ALLISON, ("es_MX_f_Allison", "es_MX_f_Allison"), JUNE, CARLO, IVRVOICE],
+    hello_voices: &[ALLISON, JUNE, CARLO, IVRVOICE],
+    prefix: SPEAKER_PREFIX,
+    fresh: false,
+};
+
+/// The fresh part's three voices, machines only.
+pub const FRESH_PROMPTS: PromptSet = PromptSet {
+    voices: &[("es", "es-co"), ("fr", "fr-armelle"), ("it_IT_f_Menardi", "it-menardi")],
+    hello_voices: &[],
+    prefix: FRESH_SPEAKER_PREFIX,
+    fresh: true,
+};
 
 /// Announcements that end a call attempt, each recorded by some of the voices.
 const INTERCEPTS: [&[&str]; 5] = [
@@ -47,8 +75,15 @@ const MENUS: [&[&str]; 3] = [
     &["vm-nobodyavail", "vm-intro"],
 ];
 
+/// The prompt's file: WAV, or GSM in the older packages.
 fn path(voice: &str, prompt: &str) -> String {
-    format!("{SOUNDS_DIR}/{voice}/{prompt}.wav")
+    let wav = format!("{SOUNDS_DIR}/{voice}/{prompt}.wav");
+    let gsm = format!("{SOUNDS_DIR}/{voice}/{prompt}.gsm");
+    if !std::path::Path::new(&wav).exists() && std::path::Path::new(&gsm).exists() {
+        gsm
+    } else {
+        wav
+    }
 }
 
 fn has(voice: &str, prompt: &str) -> bool {
@@ -59,7 +94,7 @@ fn has(voice: &str, prompt: &str) -> bool {
 /// ends (a person's "hello"), otherwise it plays as the exchange plays it.
 fn prompt(voice: &str, name: &str, trimmed: bool) -> Result<Vec<i16>, String> {
     recording(&path(voice, name), trimmed)
-        .map_err(|e| format!("{e} (install the asterisk-core-sounds-*-wav packages)"))
+        .map_err(|e| format!("{e} (install the asterisk-core-sounds-*-wav and asterisk-prompt-* packages)"))
 }
 
 /// Plays `prompts` back to back at `level`, as the exchange does.
@@ -81,17 +116,19 @@ pub fn make_prompt_clip(
     voices: &Voices,
     rng: &mut SplitMix64,
     file: String,
+    set: PromptSet,
 ) -> Result<(ClipInfo, Vec<i16>), String> {
     let mut track = Track::default();
     let mut line = random_line(rng, false);
-    let human = rng.next_f64() < 0.4;
-    let voice = if human { pick(rng, &HELLO_VOICES) } else { pick(rng, &PROMPT_VOICES) };
+    let human = rng.next_f64() < 0.4 && !set.hello_voices.is_empty();
+    let (voice, name) = if human { pick_voice(rng, set.hello_voices) } else { pick_voice(rng, set.voices) };
     let mut info = ClipInfo {
         file,
         label: if human { Label::Human } else { Label::Machine },
         kind: String::new(),
-        speaker: format!("{SPEAKER_PREFIX}{voice}"),
+        speaker: format!("{}{name}", set.prefix),
         held_out: true,
+        fresh: set.fresh,
         line: String::new(),
         first_utterance_end_ms: None,
         beep: None,
@@ -109,7 +146,8 @@ pub fn make_prompt_clip(
             "human/hello".to_owned()
         };
         track.pause(6_000);
-        let behind = if rng.next_f64() < 0.25 { Some(background(voices, rng, true, level)?) } else { None };
+        let behind =
+            if rng.next_f64() < 0.25 { Some(background(voices, rng, FIRST, true, level)?) } else { None };
         return over_the_line(info, track.samples, line, behind, rng);
     }
     let level = uniform(rng, -30.0, -10.0);
@@ -131,7 +169,9 @@ pub fn make_prompt_clip(
     };
     play(&mut track, voice, &prompts, level)?;
     info.kind = if beeps {
-        let beep = at_level(&prompt(voice, "beep", true)?, uniform(rng, -26.0, -10.0));
+        // The exchange's own beep; Allison's where the voice's set has none.
+        let beeper = if has(voice, "beep") { voice } else { ALLISON.0 };
+        let beep = at_level(&prompt(beeper, "beep", true)?, uniform(rng, -26.0, -10.0));
         let start = track.now_ms();
         let end = track.add(&beep);
         info.beep = Some((start, end, dominant_hz(&beep)));
@@ -144,6 +184,10 @@ pub fn make_prompt_clip(
         line.noise_dbm0 = Some(uniform(rng, -62.0, -42.0));
     }
     over_the_line(info, track.samples, line, None, rng)
+}
+
+fn pick_voice(rng: &mut SplitMix64, voices: &[(&'static str, &'static str)]) -> (&'static str, &'static str) {
+    voices[(rng.next_u64() % voices.len() as u64) as usize]
 }
 
 /// One of the prompt lists `voice` recorded every prompt of.

