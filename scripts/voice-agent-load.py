@@ -146,7 +146,7 @@ def main():
             conn = api(bond, "POST", "/call_control_applications",
                        {"application_name": "agents", "webhook_event_url": receiver.url})["data"]["id"]
             cpu_before, started = cpu_seconds(bond.proc.pid), time.time()
-            calls = []
+            calls, starts = [], []
             for i in range(args.calls):
                 call = api(bond, "POST", "/calls", {"connection_id": conn, "to": "loop:play?file=caller.wav",
                                                     "from": "+13125550100"})["data"]["call_control_id"]
@@ -155,9 +155,13 @@ def main():
                     start["bond_not_heard_phrase"] = ""
                 api(bond, "POST", f"/calls/{call}/actions/ai_assistant_start", start)
                 calls.append(call)
+                starts.append(time.time())
                 time.sleep(args.stagger_ms / 1000)
-            time.sleep(max(0.0, started + length + 2 - time.time()))
-            for call in calls:
+            # Each call is hung up 2 s after its own caller's WAV ends (its last
+            # line was followed by 7 s of quiet), not when the first call's does:
+            # a call started later still has its last turn to finish.
+            for call, call_started in zip(calls, starts):
+                time.sleep(max(0.0, call_started + length + 2 - time.time()))
                 api(bond, "POST", f"/calls/{call}/actions/hangup", {})
             wall = time.time() - started
             cpu = cpu_seconds(bond.proc.pid) - cpu_before
