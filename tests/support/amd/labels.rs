@@ -105,3 +105,27 @@ pub fn parse_labels(csv: &str) -> Result<Vec<ClipInfo>, String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_read_back_as_written_with_the_fresh_part_marked() {
+        let clip = |file: &str, fresh| ClipInfo {
+            file: file.to_owned(),
+            label: Label::Machine,
+            kind: "machine/voicemail+beep".to_owned(),
+            speaker: "asterisk-prompt/es-co".to_owned(),
+            held_out: true,
+            fresh,
+            line: "pcmu+noise".to_owned(),
+            first_utterance_end_ms: None,
+            beep: Some((11_728, 12_063, 979.0)),
+        };
+        let clips = vec![clip("clip-2900.wav", true), clip("clip-0001.wav", false)];
+        assert_eq!(parse_labels(&labels_csv(&clips)).unwrap(), clips);
+        let old = "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz\n";
+        assert!(parse_labels(old).unwrap_err().contains("remake the corpus"));
+    }
+}

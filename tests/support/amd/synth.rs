@@ -432,6 +432,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[ignore = "needs target/amd-venv: scripts/test runs it in the AMD step, once the environment is made"]
     fn every_fresh_voice_speaks_and_no_two_sound_alike() {
         let voices = Voices::default();
         let mut heard: Vec<Vec<i16>> = Vec::new();
