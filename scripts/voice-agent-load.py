@@ -11,10 +11,12 @@ talked over, as it would be on a real line. `ai_assistant_start` runs on every
 call against a stand-in OpenAI-compatible server (tests/interop/fake_openai.py,
 written from OpenAI's published streaming API) that starts answering after
 `--first-token-ms` and streams two words per chunk every 30 ms; whisper.cpp
-(tiny.en) hears the callers and espeak-ng speaks the agents (or, with
-`--voice`, a stand-in ElevenLabs, tests/interop/fake_elevenlabs.py, streaming
-its speech or sending it whole), in one `bond serve` on this machine. Calls
-start `--stagger-ms` apart.
+(tiny.en) hears the callers (or, with `--recognizer deepgram`, a stand-in
+Deepgram below, so that the machine does not transcribe) and espeak-ng speaks
+the agents (or, with `--voice`, a stand-in ElevenLabs,
+tests/interop/fake_elevenlabs.py, streaming its speech or sending it whole),
+in one `bond serve` on this machine. Calls start `--stagger-ms` apart; each is
+hung up 2 s after its caller finishes.
 
 The report gives, over every answered turn, the percentiles of each stage of
 `call.ai_assistant.turn`'s `latency_ms` (from the end of the caller's speech),
@@ -29,8 +31,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+
+from websockets.sync.server import serve
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "interop"))
 from conftest import Bond, Receiver, api  # noqa: E402
@@ -69,6 +74,40 @@ def write_caller(path, workdir):
     subprocess.run(["sox", "-t", "raw", "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed", "-", path],
                    input=data, check=True)
     return len(data) / 2 / RATE
+
+
+class FakeDeepgram:
+    """Deepgram's live transcription as its documentation describes it
+    (`/v1/listen`: binary audio in; `{"type": "Finalize"}` answered by a final
+    `Results` saying `from_finalize`; `KeepAlive`; `CloseStream`), answering
+    each Finalize after `delay` seconds. It does not listen: the n-th utterance
+    on a connection (one per call) is taken to be the caller's n-th line."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.server = serve(self.handle, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}/v1/listen"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def handle(self, ws):
+        said = 0
+        for message in ws:
+            if isinstance(message, bytes):
+                continue
+            kind = json.loads(message).get("type")
+            if kind == "CloseStream":
+                break
+            if kind == "Finalize":
+                time.sleep(self.delay)
+                text = LINES[min(said, len(LINES) - 1)]
+                said += 1
+                ws.send(json.dumps({"type": "Results", "channel_index": [0, 1], "duration": 1.0, "start": 0.0,
+                                    "is_final": True, "speech_final": True, "from_finalize": True,
+                                    "channel": {"alternatives": [{"transcript": text, "confidence": 0.9,
+                                                                  "words": []}]}}))
+
+    def close(self):
+        self.server.shutdown()
 
 
 def answers(messages):
@@ -124,6 +163,10 @@ def main():
                         help="the stand-in ElevenLabs: its speech starts after this long")
     parser.add_argument("--voice-speed", type=float, default=2.0,
                         help="the stand-in ElevenLabs: it synthesizes this many times faster than speech plays")
+    parser.add_argument("--recognizer", choices=["whisper", "deepgram"], default="whisper",
+                        help="the embedded whisper.cpp, or a stand-in Deepgram on this machine that answers "
+                             "each utterance with the line said after --recognizer-ms (the machine does not transcribe)")
+    parser.add_argument("--recognizer-ms", type=int, default=200)
     parser.add_argument("--events", help="also write every webhook received, one JSON object a line, to this file")
     args = parser.parse_args()
     model = FakeChat(answers, first_token_delay=args.first_token_ms / 1000, chunk_delay=0.03)
@@ -131,6 +174,7 @@ def main():
     if args.voice != "espeak":
         voice = FakeElevenLabs(speed=args.voice_speed, first_ms=args.voice_first_ms,
                                whole=args.voice == "elevenlabs-whole")
+    deepgram = FakeDeepgram(args.recognizer_ms / 1000) if args.recognizer == "deepgram" else None
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as workdir:
         length = write_caller(os.path.join(data_dir, "caller.wav"), workdir)
@@ -140,7 +184,9 @@ def main():
                                "BOND_ASSISTANT_EARLY_LOOK_MS": str(args.early_look_ms),
                                "BOND_ASSISTANT_EARLY_ANSWERS": flag(args.early_answers),
                                **({"BOND_ELEVENLABS_API_KEY": "el-load", "BOND_ELEVENLABS_URL": voice.base_url}
-                                  if voice else {})})
+                                  if voice else {}),
+                               **({"BOND_DEEPGRAM_API_KEY": "dg-load", "BOND_DEEPGRAM_URL": deepgram.url}
+                                  if deepgram else {})})
         bond.start()
         try:
             conn = api(bond, "POST", "/call_control_applications",
@@ -179,6 +225,8 @@ def main():
             model.close()
             if voice:
                 voice.close()
+            if deepgram:
+                deepgram.close()
     report(args, receiver, calls, wall, cpu, rss, dropped, len(model.requests))
 
 
@@ -207,7 +255,8 @@ def report(args, receiver, calls, wall, cpu, rss, dropped, model_requests):
     print(f"{model_name}, {cores} cores; `bond serve` {os.environ.get('BOND_BIN', 'target/debug/bond')}; "
           f"stand-in model: first token after {args.first_token_ms} ms, 2 words per 30 ms; calls {args.stagger_ms} ms apart; "
           f"early transcripts {args.early_transcripts} ({args.early_look_ms} ms into a pause), early answers {args.early_answers}, not-heard line {args.not_heard}; "
-          f"voice {voice_named(args)}.\n")
+          f"voice {voice_named(args)}; recognizer "
+          f"{'a stand-in Deepgram answering after %d ms' % args.recognizer_ms if args.recognizer == 'deepgram' else 'whisper.cpp'}.\n")
     not_heard = sum(t["role"] == "assistant" and t["latency_ms"]["first_token"] is None and t["said"].startswith("Sorry")
                     for t in turns)
     print(f"- caller turns ended: {len(callers)} of the {3 * len(calls)} lines said; answered: {len(answers_)}; "
