@@ -34,13 +34,13 @@ ensure_build_packages() {
 }
 
 # Real voices for the AMD corpus: the telephone exchange Asterisk's prompts,
-# one person per language (tests/support/amd/prompts.rs), and three more people
+# one person per language (tests/support/amd/prompts.rs), and two more people
 # from the older prompt packages for the corpus's fresh part. The English and
 # Spanish sets' own packages carry what each prompt says, for the recognizers'
 # word error rate on a real voice (scripts/translation-report.py).
 AMD_PROMPT_PACKAGES=(:asterisk-core-sounds-en-wav :asterisk-core-sounds-es-wav :asterisk-core-sounds-fr-wav
     :asterisk-core-sounds-it-wav :asterisk-core-sounds-ru-wav :asterisk-core-sounds-en :asterisk-core-sounds-es
-    :asterisk-prompt-es-co :asterisk-prompt-fr-armelle :asterisk-prompt-it-menardi-wav)
+    :asterisk-prompt-fr-armelle :asterisk-prompt-it-menardi-wav)
 
 # A Python virtualenv at $1 with the requirements file $2 installed (re-used when up to date).
 ensure_python_venv() {

@@ -116,7 +116,7 @@ mod tests {
             file: file.to_owned(),
             label: Label::Machine,
             kind: "machine/voicemail+beep".to_owned(),
-            speaker: "asterisk-prompt/es-co".to_owned(),
+            speaker: "asterisk-prompt/fr-armelle".to_owned(),
             held_out: true,
             fresh,
             line: "pcmu+noise".to_owned(),

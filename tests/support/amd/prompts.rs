@@ -1,9 +1,11 @@
 //! Real voices in a second, later-added held-out part: the prompts of the
 //! telephone exchange Asterisk, recorded by five people in five languages and
-//! shipped by Debian (`asterisk-core-sounds-{en,es,fr,it,ru}-wav`). Three more
-//! people, from Debian's older prompt packages (`asterisk-prompt-es-co`,
-//! `-fr-armelle`, `-it-menardi-wav`), belong to the fresh part
+//! shipped by Debian (`asterisk-core-sounds-{en,es,fr,it,ru}-wav`). Two more
+//! people, from Debian's older prompt packages (`asterisk-prompt-fr-armelle`,
+//! `asterisk-prompt-it-menardi-wav`), belong to the fresh part
 //! ([`FRESH_PROMPTS`]); they recorded no "hello", so they are machines only.
+//! (A third, `asterisk-prompt-es-co`, conflicts with `asterisk-core-sounds-es`,
+//! whose transcripts the translation report reads, so it is left out.)
 //!
 //! Machines are put together as the exchange plays them: its voicemail's
 //! "The person at extension 4 1 2 7 is unavailable. Please leave your message
@@ -51,9 +53,10 @@ pub const CORE_PROMPTS: PromptSet = PromptSet {
     fresh: false,
 };
 
-/// The fresh part's three voices, machines only.
+/// The fresh part's two voices, machines only. Their directories are their
+/// packages' own, never a link Debian's alternatives point at another set.
 pub const FRESH_PROMPTS: PromptSet = PromptSet {
-    voices: &[("es", "es-co"), ("fr", "fr-armelle"), ("it_IT_f_Menardi", "it-menardi")],
+    voices: &[("fr", "fr-armelle"), ("it_IT_f_Menardi", "it-menardi")],
     hello_voices: &[],
     prefix: FRESH_SPEAKER_PREFIX,
     fresh: true,
@@ -122,6 +125,13 @@ pub fn make_prompt_clip(
     let mut line = random_line(rng, false);
     let human = rng.next_f64() < 0.4 && !set.hello_voices.is_empty();
     let (voice, name) = if human { pick_voice(rng, set.hello_voices) } else { pick_voice(rng, set.voices) };
+    let dir = std::path::Path::new(SOUNDS_DIR).join(voice);
+    if set.fresh && !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(format!(
+            "{}: not a directory of its own (install asterisk-prompt-{name})",
+            dir.display()
+        ));
+    }
     let mut info = ClipInfo {
         file,
         label: if human { Label::Human } else { Label::Machine },
