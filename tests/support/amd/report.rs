@@ -114,8 +114,8 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
         out,
         "Only clips whose speakers the detector was never tuned on count here: Festival's and Piper's \
          voices, Flite's rms and slt, the recorded person, the five people who recorded Asterisk's prompts, \
-         the fresh part's DECtalk and hibari voices, and the tone and silence clips drawn to this side (see \
-         \"The corpus\").\n"
+         the fresh part's DECtalk and hibari voices and two more recorded people, and the tone and silence \
+         clips drawn to this side (see \"The corpus\").\n"
     );
     let _ = writeln!(out, "| measure | result | target |\n|---|---|---|");
     let _ = writeln!(out, "| held-out clips | {} | |", held.clips);
