@@ -116,8 +116,16 @@ impl Activity {
 }
 
 /// Speech this far below the loudest speech heard is someone else: a television
-/// or people in the room behind the callee (dB).
+/// or people in the room behind the callee (dB), once quieter speech was heard
+/// before the loudest (someone was already talking when the callee spoke up).
 const BACKGROUND_BELOW_DB: f64 = 14.0;
+/// Otherwise the loudest speech came first, and what follows it may be the same
+/// voice gone quieter (a machine's later sentences after a loud "Hi!"): only
+/// speech this far below is taken for a voice behind (dB).
+const QUIETER_LATER_BELOW_DB: f64 = 16.0;
+/// A stretch of speech this much louder than every stretch before it shows that
+/// quieter speech came first (dB).
+const LOUDER_THAN_BEFORE_DB: f64 = 3.0;
 /// Speech this far above the loudest heard before is a new, nearer voice (dB).
 const NEW_VOICE_ABOVE_DB: f64 = 10.0;
 
@@ -134,18 +142,36 @@ pub enum Heard {
 }
 
 /// Tells the callee's voice from voices behind them by level: the callee is
-/// near the microphone, a television or a room is not.
+/// near the microphone, a television or a room is not. How far below counts as
+/// behind depends on what came first: a voice that was talking before the
+/// callee spoke up is behind them from 14 dB below, while speech that only
+/// follows the loudest may be the same voice gone quieter, and is behind from
+/// 16 dB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Foreground {
     /// The loudest speech frame so far (dB, as [`FrameLevel::power_db`]).
     peak_db: Option<f64>,
+    /// The loudest frame of the stretches of speech before the current one,
+    /// and of the current one (a stretch ends at a quiet frame).
+    before_db: Option<f64>,
+    stretch_db: Option<f64>,
+    /// Some stretch rose above all before it: quieter speech was heard first.
+    quieter_first: bool,
 }
 
 impl Foreground {
     pub fn hear(&mut self, speech: bool, power_db: f64) -> Heard {
         if !speech {
+            if let Some(stretch) = self.stretch_db.take() {
+                self.before_db = Some(self.before_db.map_or(stretch, |before| before.max(stretch)));
+            }
             return Heard::Quiet;
         }
+        self.stretch_db = Some(self.stretch_db.map_or(power_db, |stretch| stretch.max(power_db)));
+        if self.before_db.is_some_and(|before| power_db >= before + LOUDER_THAN_BEFORE_DB) {
+            self.quieter_first = true;
+        }
+        let background_below = if self.quieter_first { BACKGROUND_BELOW_DB } else { QUIETER_LATER_BELOW_DB };
         match self.peak_db {
             None => {
                 self.peak_db = Some(power_db);
@@ -157,7 +183,7 @@ impl Foreground {
             }
             Some(peak) => {
                 self.peak_db = Some(peak.max(power_db));
-                if power_db < peak - BACKGROUND_BELOW_DB {
+                if power_db < peak - background_below {
                     Heard::Background
                 } else {
                     Heard::Foreground
@@ -176,6 +202,25 @@ mod tests {
 
     fn run(activity: &mut Activity, samples: &[i16]) -> Vec<bool> {
         samples.chunks(160).map(|f| activity.push(FrameLevel::of(f), false)).collect()
+    }
+
+    #[test]
+    fn a_voice_gone_quieter_after_its_loudest_word_is_still_the_callee() {
+        let mut voice = Foreground::default();
+        assert_eq!(voice.hear(true, -10.0), Heard::Foreground);
+        assert_eq!(voice.hear(false, -70.0), Heard::Quiet);
+        assert_eq!(voice.hear(true, -25.0), Heard::Foreground);
+        assert_eq!(voice.hear(true, -27.0), Heard::Background);
+    }
+
+    #[test]
+    fn quieter_speech_heard_before_the_callee_is_behind_them_from_14_db() {
+        let mut voice = Foreground::default();
+        assert_eq!(voice.hear(true, -28.0), Heard::Foreground);
+        assert_eq!(voice.hear(false, -70.0), Heard::Quiet);
+        assert_eq!(voice.hear(true, -10.0), Heard::NewVoice);
+        assert_eq!(voice.hear(false, -70.0), Heard::Quiet);
+        assert_eq!(voice.hear(true, -25.0), Heard::Background);
     }
 
     #[test]

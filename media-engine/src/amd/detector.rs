@@ -401,6 +401,27 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_whose_first_word_is_its_loudest_is_still_a_machine() {
+        // "Hi!", then the rest of the greeting 13 dB quieter, sentence after
+        // sentence: the same voice gone quieter, not a voice behind a person.
+        let mut parts = vec![quiet(300), talk(400, -12.0, 40), quiet(300)];
+        for i in 0..5 {
+            parts.extend([talk(1_200, -25.0, 41 + i), quiet(400)]);
+        }
+        parts.push(quiet(5_000));
+        assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
+    }
+
+    #[test]
+    fn a_television_heard_only_after_the_person_spoke_is_still_behind_them() {
+        // The person says hello and waits; a television 18 dB below talks on.
+        let mut samples = clip(&[quiet(400), talk(600, -14.0, 50), quiet(8_000)]);
+        let tv: Vec<Vec<i16>> = (0..14).flat_map(|i| [talk(400, -32.0, 51 + i), quiet(120)]).collect();
+        mix_into(&mut samples[(8 * 1_200)..], &tv.concat());
+        assert_eq!(verdict(&run(GreetingWatch::None, &samples)).0, Verdict::Human);
+    }
+
+    #[test]
     fn a_beep_after_the_greeting_ends_it_within_100_ms() {
         let samples =
             clip(&[quiet(300), talk(4_000, -18.0, 4), quiet(500), beep(1_000.0, 400), quiet(3_000)]);
