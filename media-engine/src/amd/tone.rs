@@ -97,6 +97,8 @@ struct Open {
     /// Level range over the blocks past the fades (`FADE_BLOCKS` at each end).
     faded_min_db: f64,
     faded_max_db: f64,
+    /// A block past the fades fell well below the loudest before it.
+    faded_fell: bool,
     /// The last `FADE_BLOCKS` tonal blocks' levels (block `k` at `k % FADE_BLOCKS`),
     /// each folded in once the blocks after it show where it lies.
     recent_db: [f64; FADE_BLOCKS as usize],
@@ -125,6 +127,7 @@ impl Open {
         if k >= 2 * FADE_BLOCKS {
             // Block k - FADE_BLOCKS is past both fades.
             let faded = level_of(k);
+            self.faded_fell |= faded < self.faded_max_db - STEADY_SPREAD_DB;
             self.faded_min_db = self.faded_min_db.min(faded);
             self.faded_max_db = self.faded_max_db.max(faded);
         }
@@ -156,6 +159,7 @@ impl Open {
         self.db_sum += later.db_sum;
         self.min_db = self.min_db.min(later.min_db);
         self.max_db = self.max_db.max(later.max_db);
+        self.faded_fell |= later.faded_fell || later.faded_min_db < self.faded_max_db - STEADY_SPREAD_DB;
         self.faded_min_db = self.faded_min_db.min(later.faded_min_db);
         self.faded_max_db = self.faded_max_db.max(later.faded_max_db);
         self.interior += later.interior;
@@ -173,12 +177,16 @@ impl Open {
         let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
         let long = self.duration_ms() >= FADED_MIN_MS;
         let level_between_fades = long && self.faded_max_db - self.faded_min_db <= STEADY_SPREAD_DB;
+        // A long tone may also swell past its fade-in (some beeps rise by 6 dB
+        // over 150 ms) as long as its level never falls back 3 dB below the
+        // loudest before: beating tones fall back every beat.
+        let swelled = long && self.faded_max_db.is_finite() && !self.faded_fell;
         ToneSegment {
             hz: self.hz(),
             start_ms: (self.start_block as u32) * BLOCK_MS,
             end_ms: (self.last_tonal as u32 + 1) * BLOCK_MS,
             level_db: self.db_sum / f64::from(self.tonal_blocks),
-            steady: spread <= STEADY_SPREAD_DB || dipped_but_level || level_between_fades,
+            steady: spread <= STEADY_SPREAD_DB || dipped_but_level || level_between_fades || swelled,
             isolated: !self.adjacent && !followed,
         }
     }
@@ -326,6 +334,7 @@ impl ToneTracker {
                         deep_dips: 0,
                         faded_min_db: f64::INFINITY,
                         faded_max_db: f64::NEG_INFINITY,
+                        faded_fell: false,
                         recent_db: [0.0; FADE_BLOCKS as usize],
                         adjacent: false,
                     },
@@ -427,6 +436,25 @@ mod tests {
         }
         s.extend(beep);
         let segs = segments(8_000, &s);
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert!(segs[0].steady && segs[0].isolated, "{segs:?}");
+    }
+
+    #[test]
+    fn a_beep_that_swells_over_its_first_120_ms_is_steady() {
+        // Some beeps rise slowly (one Asterisk prompt set's by 6 dB over its
+        // first 150 ms, most of it in the first 60), then hold: the level never
+        // falls back as two tones beating do.
+        let mut samples = silence(8_000, 200);
+        let beep = tone(700.0, 8_000, 425, -12.0);
+        let swell = 120 * 8;
+        samples.extend(beep.iter().enumerate().map(|(i, &x)| {
+            let gain =
+                if i < swell { 10f64.powf(-10.0 * (1.0 - i as f64 / swell as f64) / 20.0) } else { 1.0 };
+            (f64::from(x) * gain) as i16
+        }));
+        samples.extend(silence(8_000, 300));
+        let segs = segments(8_000, &samples);
         assert_eq!(segs.len(), 1, "{segs:?}");
         assert!(segs[0].steady && segs[0].isolated, "{segs:?}");
     }
