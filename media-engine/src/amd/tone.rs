@@ -45,9 +45,11 @@ const MIN_NEIGHBOUR_BLOCKS: u32 = 10;
 /// Level spread (dB) of a steady tone, first and last blocks excluded.
 const STEADY_SPREAD_DB: f64 = 3.0;
 /// Real beeps fade in and out to spare the ear a click (Asterisk's over 15-20
-/// ms): a tone at least `FADED_MIN_MS` long is steady too when its level is,
-/// leaving out `FADE_BLOCKS` at each end (20 ms). Shorter tones get no such
-/// allowance, since speech makes short ones.
+/// ms), and some swell past their fade-in (one set's by 6 dB over 150 ms): a
+/// tone at least `FADED_MIN_MS` long is steady too when, leaving out
+/// `FADE_BLOCKS` at each end (20 ms), its level never falls `STEADY_SPREAD_DB`
+/// below the loudest before (beating tones fall back every beat). Shorter tones
+/// get no such allowance, since speech makes short ones.
 const FADE_BLOCKS: u32 = 4;
 const FADED_MIN_MS: u32 = 200;
 /// Interior blocks (60 ms) over which a tone's start must be level, how far
@@ -176,17 +178,13 @@ impl Open {
             self.interior > HEAD_BLOCKS && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
         let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
         let long = self.duration_ms() >= FADED_MIN_MS;
-        let level_between_fades = long && self.faded_max_db - self.faded_min_db <= STEADY_SPREAD_DB;
-        // A long tone may also swell past its fade-in (some beeps rise by 6 dB
-        // over 150 ms) as long as its level never falls back 3 dB below the
-        // loudest before: beating tones fall back every beat.
-        let swelled = long && self.faded_max_db.is_finite() && !self.faded_fell;
+        let level_between_fades = long && self.faded_max_db.is_finite() && !self.faded_fell;
         ToneSegment {
             hz: self.hz(),
             start_ms: (self.start_block as u32) * BLOCK_MS,
             end_ms: (self.last_tonal as u32 + 1) * BLOCK_MS,
             level_db: self.db_sum / f64::from(self.tonal_blocks),
-            steady: spread <= STEADY_SPREAD_DB || dipped_but_level || level_between_fades || swelled,
+            steady: spread <= STEADY_SPREAD_DB || dipped_but_level || level_between_fades,
             isolated: !self.adjacent && !followed,
         }
     }
