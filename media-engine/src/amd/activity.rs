@@ -151,10 +151,9 @@ pub enum Heard {
 pub struct Foreground {
     /// The loudest speech frame so far (dB, as [`FrameLevel::power_db`]).
     peak_db: Option<f64>,
-    /// The loudest frame of the stretches of speech before the current one,
-    /// and of the current one (a stretch ends at a quiet frame).
+    /// The loudest frame of the stretches of speech before the current one (a
+    /// stretch ends at a quiet frame): `peak_db` as it stood at the last quiet frame.
     before_db: Option<f64>,
-    stretch_db: Option<f64>,
     /// Some stretch rose above all before it: quieter speech was heard first.
     quieter_first: bool,
 }
@@ -162,12 +161,9 @@ pub struct Foreground {
 impl Foreground {
     pub fn hear(&mut self, speech: bool, power_db: f64) -> Heard {
         if !speech {
-            if let Some(stretch) = self.stretch_db.take() {
-                self.before_db = Some(self.before_db.map_or(stretch, |before| before.max(stretch)));
-            }
+            self.before_db = self.peak_db;
             return Heard::Quiet;
         }
-        self.stretch_db = Some(self.stretch_db.map_or(power_db, |stretch| stretch.max(power_db)));
         if self.before_db.is_some_and(|before| power_db >= before + LOUDER_THAN_BEFORE_DB) {
             self.quieter_first = true;
         }
