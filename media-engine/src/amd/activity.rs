@@ -128,6 +128,12 @@ const QUIETER_LATER_BELOW_DB: f64 = 16.0;
 const LOUDER_THAN_BEFORE_DB: f64 = 3.0;
 /// Speech this far above the loudest heard before is a new, nearer voice (dB).
 const NEW_VOICE_ABOVE_DB: f64 = 10.0;
+/// Speech this close to the loudest is surely the callee (dB), and the next
+/// `FADING_FRAMES` speech frames of the same stretch are theirs too however
+/// soft: a syllable's fading end or a nasal after a vowel falls 20 dB or more
+/// within a word, but it follows the vowel without a break.
+const SURELY_CALLEE_DB: f64 = 10.0;
+const FADING_FRAMES: u8 = 3;
 
 /// What a speech frame is, against the loudest voice heard so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +152,8 @@ pub enum Heard {
 /// behind depends on what came first: a voice that was talking before the
 /// callee spoke up is behind them from 14 dB below, while speech that only
 /// follows the loudest may be the same voice gone quieter, and is behind from
-/// 16 dB.
+/// 16 dB. A word's soft end is not a voice behind: the few frames that follow
+/// a frame near the loudest without a break stay the callee's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Foreground {
     /// The loudest speech frame so far (dB, as [`FrameLevel::power_db`]).
@@ -156,12 +163,16 @@ pub struct Foreground {
     before_db: Option<f64>,
     /// Some stretch rose above all before it: quieter speech was heard first.
     quieter_first: bool,
+    /// Soft frames of this stretch still taken for the callee's after their
+    /// latest sure frame.
+    fading_left: u8,
 }
 
 impl Foreground {
     pub fn hear(&mut self, speech: bool, power_db: f64) -> Heard {
         if !speech {
             self.before_db = self.peak_db;
+            self.fading_left = 0;
             return Heard::Quiet;
         }
         if self.before_db.is_some_and(|before| power_db >= before + LOUDER_THAN_BEFORE_DB) {
@@ -171,18 +182,26 @@ impl Foreground {
         match self.peak_db {
             None => {
                 self.peak_db = Some(power_db);
+                self.fading_left = FADING_FRAMES;
                 Heard::Foreground
             }
             Some(peak) if power_db >= peak + NEW_VOICE_ABOVE_DB => {
                 self.peak_db = Some(power_db);
+                self.fading_left = FADING_FRAMES;
                 Heard::NewVoice
             }
             Some(peak) => {
                 self.peak_db = Some(peak.max(power_db));
-                if power_db < peak - background_below {
-                    Heard::Background
-                } else {
+                if power_db >= peak - SURELY_CALLEE_DB {
+                    self.fading_left = FADING_FRAMES;
+                }
+                if power_db >= peak - background_below {
                     Heard::Foreground
+                } else if self.fading_left > 0 {
+                    self.fading_left -= 1;
+                    Heard::Foreground
+                } else {
+                    Heard::Background
                 }
             }
         }
@@ -207,6 +226,19 @@ mod tests {
         assert_eq!(voice.hear(false, -70.0), Heard::Quiet);
         assert_eq!(voice.hear(true, -25.0), Heard::Foreground);
         assert_eq!(voice.hear(true, -27.0), Heard::Background);
+    }
+
+    #[test]
+    fn the_fading_end_of_the_callees_word_is_theirs_but_not_what_follows_it() {
+        let mut voice = Foreground::default();
+        assert_eq!(voice.hear(true, -10.0), Heard::Foreground);
+        for _ in 0..FADING_FRAMES {
+            assert_eq!(voice.hear(true, -35.0), Heard::Foreground);
+        }
+        assert_eq!(voice.hear(true, -35.0), Heard::Background);
+        // A stretch that starts soft is not the callee's fading word.
+        assert_eq!(voice.hear(false, -70.0), Heard::Quiet);
+        assert_eq!(voice.hear(true, -35.0), Heard::Background);
     }
 
     #[test]

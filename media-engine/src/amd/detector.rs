@@ -413,6 +413,20 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_whose_words_fade_out_before_each_pause_is_still_a_machine() {
+        // Each sentence ends in 60 ms some 22 dB below its vowels (a nasal, a
+        // fading syllable), then pauses 860 ms: taking the fading end for a
+        // voice behind would make a 920 ms pause, a person waiting.
+        let mut parts = vec![quiet(300)];
+        for i in 0..4 {
+            let fading = white_noise(70 + i, (RATE * 60 / 1000) as usize, rms_for_dbm0(-34.0));
+            parts.extend([talk(1_000, -12.0, 60 + i), fading, quiet(860)]);
+        }
+        parts.push(quiet(5_000));
+        assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
+    }
+
+    #[test]
     fn a_television_heard_only_after_the_person_spoke_is_still_behind_them() {
         // The person says hello and waits; a television 18 dB below talks on.
         let mut samples = clip(&[quiet(400), talk(600, -14.0, 50), quiet(8_000)]);
