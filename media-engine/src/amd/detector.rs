@@ -150,7 +150,11 @@ impl AmdDetector {
         } else {
             let tonal = self.tones.tonal_blocks_in_frame() >= TONAL_BLOCKS;
             let speech = self.activity.push(level, tonal);
-            let speech = match self.voice.hear(speech, level.power_db) {
+            // A tone (a beep, or a nasal hummed as one) neither ends the
+            // callee's stretch of speech nor starts one: it holds the voice, as
+            // it holds the words' clocks.
+            let heard = if tonal { Heard::Quiet } else { self.voice.hear(speech, level.power_db) };
+            let speech = match heard {
                 Heard::NewVoice => {
                     // A voice well above everything before it (a person over their
                     // television): the greeting is theirs, from now.
@@ -421,6 +425,20 @@ mod tests {
         for i in 0..4 {
             let fading = white_noise(70 + i, (RATE * 60 / 1000) as usize, rms_for_dbm0(-34.0));
             parts.extend([talk(1_000, -12.0, 60 + i), fading, quiet(860)]);
+        }
+        parts.push(quiet(5_000));
+        assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
+    }
+
+    #[test]
+    fn a_hummed_nasal_between_a_word_and_its_fading_end_does_not_break_the_word() {
+        // As above, with 40 ms of a nasal hummed as a pure tone between each
+        // sentence's vowels and its fading end.
+        let mut parts = vec![quiet(300)];
+        for i in 0..4 {
+            let hum = sine(300.0, RATE, (RATE * 40 / 1000) as usize, sine_amplitude_for_dbm0(-24.0));
+            let fading = white_noise(80 + i, (RATE * 60 / 1000) as usize, rms_for_dbm0(-34.0));
+            parts.extend([talk(1_000, -12.0, 90 + i), hum, fading, quiet(860)]);
         }
         parts.push(quiet(5_000));
         assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
