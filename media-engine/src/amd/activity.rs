@@ -179,22 +179,20 @@ impl Foreground {
             self.quieter_first = true;
         }
         let background_below = if self.quieter_first { BACKGROUND_BELOW_DB } else { QUIETER_LATER_BELOW_DB };
+        if self.peak_db.is_none_or(|peak| power_db >= peak - SURELY_CALLEE_DB) {
+            self.fading_left = FADING_FRAMES;
+        }
         match self.peak_db {
             None => {
                 self.peak_db = Some(power_db);
-                self.fading_left = FADING_FRAMES;
                 Heard::Foreground
             }
             Some(peak) if power_db >= peak + NEW_VOICE_ABOVE_DB => {
                 self.peak_db = Some(power_db);
-                self.fading_left = FADING_FRAMES;
                 Heard::NewVoice
             }
             Some(peak) => {
                 self.peak_db = Some(peak.max(power_db));
-                if power_db >= peak - SURELY_CALLEE_DB {
-                    self.fading_left = FADING_FRAMES;
-                }
                 if power_db >= peak - background_below {
                     Heard::Foreground
                 } else if self.fading_left > 0 {

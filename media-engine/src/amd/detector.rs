@@ -416,32 +416,37 @@ mod tests {
         assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
     }
 
-    #[test]
-    fn a_machine_whose_words_fade_out_before_each_pause_is_still_a_machine() {
-        // Each sentence ends in 60 ms some 22 dB below its vowels (a nasal, a
-        // fading syllable), then pauses 860 ms: taking the fading end for a
-        // voice behind would make a 920 ms pause, a person waiting.
+    /// Four sentences, each ending in `ending(i)` then pausing 860 ms, so
+    /// that taking the ending for quiet makes the pause a person's 900 ms.
+    fn sentences_ending_in(ending: impl Fn(u64) -> Vec<i16>) -> Vec<i16> {
         let mut parts = vec![quiet(300)];
         for i in 0..4 {
-            let fading = white_noise(70 + i, (RATE * 60 / 1000) as usize, rms_for_dbm0(-34.0));
-            parts.extend([talk(1_000, -12.0, 60 + i), fading, quiet(860)]);
+            parts.extend([talk(1_000, -12.0, 60 + i), ending(i), quiet(860)]);
         }
         parts.push(quiet(5_000));
-        assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
+        clip(&parts)
+    }
+
+    /// 60 ms some 22 dB below the sentence's vowels.
+    fn fading(seed: u64) -> Vec<i16> {
+        white_noise(70 + seed, (RATE * 60 / 1000) as usize, rms_for_dbm0(-34.0))
+    }
+
+    #[test]
+    fn a_machine_whose_words_fade_out_before_each_pause_is_still_a_machine() {
+        // A nasal or a fading syllable is the word's end, not a voice behind.
+        let samples = sentences_ending_in(fading);
+        assert_eq!(verdict(&run(GreetingWatch::None, &samples)).0, Verdict::Machine);
     }
 
     #[test]
     fn a_hummed_nasal_between_a_word_and_its_fading_end_does_not_break_the_word() {
-        // As above, with 40 ms of a nasal hummed as a pure tone between each
-        // sentence's vowels and its fading end.
-        let mut parts = vec![quiet(300)];
-        for i in 0..4 {
+        // 40 ms of a nasal hummed as a pure tone, then the fading end.
+        let samples = sentences_ending_in(|i| {
             let hum = sine(300.0, RATE, (RATE * 40 / 1000) as usize, sine_amplitude_for_dbm0(-24.0));
-            let fading = white_noise(80 + i, (RATE * 60 / 1000) as usize, rms_for_dbm0(-34.0));
-            parts.extend([talk(1_000, -12.0, 90 + i), hum, fading, quiet(860)]);
-        }
-        parts.push(quiet(5_000));
-        assert_eq!(verdict(&run(GreetingWatch::None, &clip(&parts))).0, Verdict::Machine);
+            [hum, fading(i)].concat()
+        });
+        assert_eq!(verdict(&run(GreetingWatch::None, &samples)).0, Verdict::Machine);
     }
 
     #[test]
