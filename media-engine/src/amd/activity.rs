@@ -141,6 +141,8 @@ pub enum Heard {
     Quiet,
     /// Speech from the voice the detector is following.
     Foreground,
+    /// The soft end of one of its words, which only its greeting counts.
+    Fading,
     /// Speech well below it: someone behind the callee.
     Background,
     /// Speech well above anything before: the callee, over what was heard so far.
@@ -197,7 +199,7 @@ impl Foreground {
                     Heard::Foreground
                 } else if self.fading_left > 0 {
                     self.fading_left -= 1;
-                    Heard::Foreground
+                    Heard::Fading
                 } else {
                     Heard::Background
                 }
@@ -231,7 +233,7 @@ mod tests {
         let mut voice = Foreground::default();
         assert_eq!(voice.hear(true, -10.0), Heard::Foreground);
         for _ in 0..FADING_FRAMES {
-            assert_eq!(voice.hear(true, -35.0), Heard::Foreground);
+            assert_eq!(voice.hear(true, -35.0), Heard::Fading);
         }
         assert_eq!(voice.hear(true, -35.0), Heard::Background);
         // A stretch that starts soft is not the callee's fading word.

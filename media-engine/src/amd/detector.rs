@@ -83,7 +83,8 @@ pub struct AmdDetector {
     voice: Foreground,
     echo: EchoGuard,
     words: Words,
-    /// Which recent frames held speech, and their levels, by frame number.
+    /// Which recent frames held speech (a word's fading end aside), and their
+    /// levels, by frame number.
     speech_history: [bool; HISTORY_FRAMES as usize],
     level_history: [f64; HISTORY_FRAMES as usize],
     frames: u32,
@@ -161,10 +162,13 @@ impl AmdDetector {
                     self.words = Words::default();
                     true
                 }
-                Heard::Foreground => true,
+                Heard::Foreground | Heard::Fading => true,
                 Heard::Background | Heard::Quiet => false,
             };
-            self.speech_history[(self.frames % HISTORY_FRAMES) as usize] = speech;
+            // A beep may follow a word's soft end closely (Asterisk's voices
+            // beep 40-70 ms after their last word); its level check still
+            // tells it from a held vowel.
+            self.speech_history[(self.frames % HISTORY_FRAMES) as usize] = speech && heard != Heard::Fading;
             self.level_history[(self.frames % HISTORY_FRAMES) as usize] = level.power_db;
             if self.activity.steadied() {
                 self.words.retract_since(now.saturating_sub(Activity::STEADY_MS));
@@ -456,6 +460,19 @@ mod tests {
         let tv: Vec<Vec<i16>> = (0..14).flat_map(|i| [talk(400, -32.0, 51 + i), quiet(120)]).collect();
         mix_into(&mut samples[(8 * 1_200)..], &tv.concat());
         assert_eq!(verdict(&run(GreetingWatch::None, &samples)).0, Verdict::Human);
+    }
+
+    #[test]
+    fn a_beep_40_ms_after_the_last_words_fading_end_is_found() {
+        // Asterisk's voices beep soon after their last word: the word's soft
+        // end is no speech the beep must stand apart from.
+        let samples =
+            clip(&[quiet(300), talk(6_120, -12.0, 6), fading(9), quiet(40), beep(700.0, 400), quiet(3_000)]);
+        let events = run(GreetingWatch::EndOrBeep, &samples);
+        assert!(
+            matches!(events[1], AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. }),
+            "{events:?}"
+        );
     }
 
     #[test]
