@@ -41,6 +41,14 @@ def middle(samples):
     return samples[len(samples) // 3: 2 * len(samples) // 3]
 
 
+def middle_of_sound(samples, threshold=500):
+    """The middle third of the stretch from the first to the last loud sample: a
+    recording runs from record_start to record_stop, and on a busy machine one
+    side's tone may start or end well inside it."""
+    loud = [i for i, x in enumerate(samples) if abs(x) > threshold]
+    return middle(samples[loud[0]:loud[-1] + 1]) if loud else samples
+
+
 def test_a_sip_caller_bridged_to_a_telnyx_stream_hears_it_and_is_heard(bond, receiver):
     settings = {"sip": {"allowed_ips": ["127.0.0.1"]},
                 "media_streams": {"telnyx_stream_token": TOKEN, "twilio_auth_token": TWILIO_AUTH}}
@@ -75,8 +83,8 @@ def test_a_sip_caller_bridged_to_a_telnyx_stream_hears_it_and_is_heard(bond, rec
     left, right = samples[0::2], samples[1::2]
     file_ms = len(left) * 1000 // rate
     assert abs(file_ms - saved["duration_millis"]) <= 40, (file_ms, saved["duration_millis"])
-    assert share_at(middle(left), 700, rate) > 0.8, "left: what the caller said"
-    assert share_at(middle(right), 1100, rate) > 0.8, "right: what the caller heard (the stream)"
+    assert share_at(middle_of_sound(left), 700, rate) > 0.8, "left: what the caller said"
+    assert share_at(middle_of_sound(right), 1100, rate) > 0.8, "right: what the caller heard (the stream)"
 
     api(bond, "POST", f"/calls/{sip_call}/actions/hangup", {})
     assert wait_event(receiver, "call.hangup", call_control_id=sip_call)["hangup_cause"] == "normal_clearing"
