@@ -141,7 +141,8 @@ pub enum Heard {
     Quiet,
     /// Speech from the voice the detector is following.
     Foreground,
-    /// The soft end of one of its words, which only its greeting counts.
+    /// The soft end of one of its words: part of the greeting, but not speech
+    /// a beep must stand apart from.
     Fading,
     /// Speech well below it: someone behind the callee.
     Background,
