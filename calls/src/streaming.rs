@@ -145,7 +145,8 @@ impl CallService {
     }
 
     /// Play what the application sends back on its stream to the target legs
-    /// (`TargetLegs::legs`), until the stream ends. Audio that cannot be played
+    /// (`TargetLegs::legs`), until the stream ends. What waits on the channel
+    /// is taken at once, so a burst is queued as one clip (`Inject::joined`). Audio that cannot be played
     /// is never dropped quietly: the application gets an `error` frame, and the log a line.
     async fn play_back(
         self,
@@ -155,7 +156,11 @@ impl CallService {
         mut injected: UnboundedReceiver<Inject>,
         notify: UnboundedSender<Notice>,
     ) {
-        while let Some(inject) = injected.recv().await {
+        while let Some(first) = injected.recv().await {
+            let mut batch = vec![first];
+            while let Ok(more) = injected.try_recv() {
+                batch.push(more);
+            }
             let partner = match target {
                 TargetLegs::Own => None,
                 TargetLegs::Opposite | TargetLegs::Both => {
@@ -164,23 +169,26 @@ impl CallService {
                     call.and_then(|c| c.bridged_with).and_then(|p| self.registry.leg(&p))
                 }
             };
-            for leg in target.legs(own, partner) {
-                let result = match &inject {
-                    Inject::Clear => {
-                        self.engine.stop_playback(leg, false, true).await.map_err(|e| e.to_string())
+            let legs = target.legs(own, partner);
+            for inject in Inject::joined(batch) {
+                for &leg in &legs {
+                    let result = match &inject {
+                        Inject::Clear => {
+                            self.engine.stop_playback(leg, false, true).await.map_err(|e| e.to_string())
+                        }
+                        Inject::Play { samples, rate } => {
+                            self.play_samples(leg, samples, *rate, self.next_id()).await
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::info!(call = %start.call_control_id, error = %e, "audio sent back on the stream not played");
+                        let detail = format!("the audio could not be played: {e}");
+                        let _ = notify.send(Notice::Error(Reply::Error {
+                            code: 100_002,
+                            title: "unknown_error",
+                            detail,
+                        }));
                     }
-                    Inject::Play { samples, rate } => {
-                        self.play_samples(leg, samples, *rate, self.next_id()).await
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::info!(call = %start.call_control_id, error = %e, "audio sent back on the stream not played");
-                    let detail = format!("the audio could not be played: {e}");
-                    let _ = notify.send(Notice::Error(Reply::Error {
-                        code: 100_002,
-                        title: "unknown_error",
-                        detail,
-                    }));
                 }
             }
         }

@@ -86,6 +86,26 @@ pub enum Inject {
     Clear,
 }
 
+impl Inject {
+    /// `batch` in order, each run of plays at one rate joined into one: audio
+    /// an application sent in a burst is queued on the leg at once, so the time
+    /// queueing each piece takes on a busy machine cannot open a gap between them.
+    pub fn joined(batch: impl IntoIterator<Item = Inject>) -> Vec<Inject> {
+        let mut out: Vec<Inject> = Vec::new();
+        for inject in batch {
+            match (out.last_mut(), inject) {
+                (Some(Inject::Play { samples, rate }), Inject::Play { samples: more, rate: more_rate })
+                    if *rate == more_rate =>
+                {
+                    samples.extend(more);
+                }
+                (_, inject) => out.push(inject),
+            }
+        }
+        out
+    }
+}
+
 /// The receiving side of one stream's back channel.
 #[derive(Debug)]
 pub struct Back {
@@ -401,6 +421,24 @@ mod tests {
         assert_eq!(TargetLegs::Opposite.legs(1, Some(2)), vec![2]);
         assert_eq!(TargetLegs::Own.legs(1, Some(2)), vec![1]);
         assert_eq!(TargetLegs::Both.legs(1, Some(2)), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_burst_of_plays_at_one_rate_is_one_clip_and_a_clear_keeps_its_place() {
+        let play = |samples: &[i16], rate| Inject::Play { samples: samples.to_vec(), rate };
+        let (narrow, wide) = (SampleRate::Hz8000, SampleRate::Hz16000);
+        let batch = [
+            play(&[1, 2], narrow),
+            play(&[3], narrow),
+            play(&[4], wide),
+            Inject::Clear,
+            play(&[5], wide),
+            play(&[6], wide),
+        ];
+        assert_eq!(
+            Inject::joined(batch),
+            vec![play(&[1, 2, 3], narrow), play(&[4], wide), Inject::Clear, play(&[5, 6], wide)]
+        );
     }
 
     #[tokio::test]
