@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from conftest import api, bond_with, share_at, tone, wav_at
+from conftest import api, assert_mostly_tone, bond_with, share_at, tone, wav_at
 from test_media_streams import TOKEN, TWILIO_AUTH, Carrier, Codec, call_of
 from test_sip_trunk import Sipp, exchange_rtp, media_socket, pcmu_samples, rtp_packets, trunk_connection, wait_event
 from test_webrtc_aiortc import agent_token
@@ -83,8 +83,11 @@ def test_a_sip_caller_bridged_to_a_telnyx_stream_hears_it_and_is_heard(bond, rec
     left, right = samples[0::2], samples[1::2]
     file_ms = len(left) * 1000 // rate
     assert abs(file_ms - saved["duration_millis"]) <= 40, (file_ms, saved["duration_millis"])
-    assert share_at(middle_of_sound(left), 700, rate) > 0.8, "left: what the caller said"
-    assert share_at(middle_of_sound(right), 1100, rate) > 0.8, "right: what the caller heard (the stream)"
+    # Per 100 ms: the two sides are passed through, so the recording places each
+    # packet where it crossed Bond, and a carrier frame that came late on a busy
+    # machine shifts the tone's phase there; one whole-window share would halve.
+    assert_mostly_tone(middle_of_sound(left), 700, rate, 0.8, "left: what the caller said")
+    assert_mostly_tone(middle_of_sound(right), 1100, rate, 0.8, "right: what the caller heard (the stream)")
 
     api(bond, "POST", f"/calls/{sip_call}/actions/hangup", {})
     assert wait_event(receiver, "call.hangup", call_control_id=sip_call)["hangup_cause"] == "normal_clearing"
