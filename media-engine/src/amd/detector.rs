@@ -45,6 +45,14 @@ const BEEP_QUIET_BEFORE_MS: u32 = 80;
 const BEEP_EDGE_MARGIN_MS: u32 = 15;
 /// How far a beep stands above the audio just before it (dB).
 const BEEP_OVER_BACKGROUND_DB: f64 = 10.0;
+/// Watching a machine's greeting for its end, a beep may follow the last word
+/// closely and be no louder than it (Asterisk's Italian voices beep 35-75 ms
+/// after it): with no speech in the 40 ms before it, rising from quiet (the
+/// frame before it 15 dB below it), and lasting longer than a vowel held
+/// as a tone. A machine already decided, such a beep can hang up no person.
+const CLOSE_BEEP_QUIET_BEFORE_MS: u32 = 40;
+const CLOSE_BEEP_RISE_DB: f64 = 15.0;
+const CLOSE_BEEP_MIN_MS: u32 = 150;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -257,7 +265,9 @@ impl AmdDetector {
     }
 
     /// A beep stands apart: no speech right before or after it, and it is well
-    /// above what came just before it (a hum or a held vowel is not).
+    /// above what came just before it (a hum or a held vowel is not). At the end
+    /// of a machine's greeting it may also follow the last word closely, as
+    /// loud as the word, if it rises from quiet and lasts (`CLOSE_BEEP_*`).
     fn stands_apart(&self, tone: ToneSegment, now: u32) -> bool {
         let oldest = now.saturating_sub((HISTORY_FRAMES - 1) * FRAME_MS);
         let start = tone.start_ms.saturating_sub(BEEP_EDGE_MARGIN_MS);
@@ -269,11 +279,21 @@ impl AmdDetector {
         let frames =
             |from: u32, to: u32| (from.max(oldest + FRAME_MS).div_ceil(FRAME_MS) + 1)..=(to / FRAME_MS);
         let slot = |n: u32| (n % HISTORY_FRAMES) as usize;
+        let spoke_in =
+            |mut frames: std::ops::RangeInclusive<u32>| frames.any(|n| self.speech_history[slot(n)]);
+        if spoke_in(frames(tone.end_ms + BEEP_EDGE_MARGIN_MS, now)) {
+            return false;
+        }
         let before = frames(start.saturating_sub(BEEP_QUIET_BEFORE_MS), start);
-        let after = frames(tone.end_ms + BEEP_EDGE_MARGIN_MS, now);
-        let spoke = before.clone().chain(after).any(|n| self.speech_history[slot(n)]);
-        let louder_before = before.map(|n| self.level_history[slot(n)]).fold(0.0, f64::max);
-        !spoke && tone.level_db >= louder_before + BEEP_OVER_BACKGROUND_DB
+        let louder_before = before.clone().map(|n| self.level_history[slot(n)]).fold(0.0, f64::max);
+        if !spoke_in(before) && tone.level_db >= louder_before + BEEP_OVER_BACKGROUND_DB {
+            return true;
+        }
+        // Frame `start / FRAME_MS` is the last wholly before the tone.
+        self.phase == Phase::Watching
+            && tone.end_ms - tone.start_ms >= CLOSE_BEEP_MIN_MS
+            && !spoke_in(frames(start.saturating_sub(CLOSE_BEEP_QUIET_BEFORE_MS), start))
+            && self.level_history[slot(start / FRAME_MS)] <= tone.level_db - CLOSE_BEEP_RISE_DB
     }
 
     fn decide(&mut self, verdict: Verdict, now: u32, reason: &'static str) {

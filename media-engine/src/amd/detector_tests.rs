@@ -180,6 +180,32 @@ fn a_beep_40_ms_after_the_last_words_fading_end_is_found() {
 }
 
 #[test]
+fn a_beep_no_louder_than_the_last_word_and_60_ms_after_it_ends_the_greeting() {
+    // Asterisk's Italian voices: the beep comes right after the last word and
+    // is quieter than its vowels, but it rises from quiet and lasts.
+    let samples = clip(&[quiet(300), talk(6_120, -12.0, 6), quiet(60), beep(700.0, 400), quiet(3_000)]);
+    let events = run(GreetingWatch::EndOrBeep, &samples);
+    assert!(matches!(events[1], AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. }), "{events:?}");
+}
+
+#[test]
+fn a_vowel_held_as_a_tone_right_after_a_word_of_a_greeting_is_no_beep() {
+    // 100 ms of one steady pitch after a short pause, then the greeting goes on.
+    let vowel = sine(300.0, RATE, (RATE * 100 / 1000) as usize, sine_amplitude_for_dbm0(-12.0));
+    let samples =
+        clip(&[quiet(300), talk(6_120, -12.0, 6), quiet(60), vowel, quiet(500), talk(1_000, -12.0, 7)]);
+    assert_no_beep(&clip(&[samples, quiet(6_000)]));
+}
+
+#[test]
+fn a_persons_hello_followed_closely_by_a_call_waiting_tone_is_still_a_person() {
+    // A beep this close to a word counts only at the end of a machine's greeting.
+    let waiting = sine(440.0, RATE, (RATE * 300 / 1000) as usize, sine_amplitude_for_dbm0(-15.0));
+    let samples = clip(&[quiet(400), talk(500, -20.0, 1), quiet(60), waiting, quiet(5_000)]);
+    assert_eq!(verdict(&run(GreetingWatch::EndOrBeep, &samples)).0, Verdict::Human);
+}
+
+#[test]
 fn a_beep_after_the_greeting_ends_it_within_100_ms() {
     let samples = clip(&[quiet(300), talk(4_000, -18.0, 4), quiet(500), beep(1_000.0, 400), quiet(3_000)]);
     let beep_end = 300 + 4_000 + 500 + 400;
