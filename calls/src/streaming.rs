@@ -146,8 +146,9 @@ impl CallService {
 
     /// Play what the application sends back on its stream to the target legs
     /// (`TargetLegs::legs`), until the stream ends. What waits on the channel
-    /// is taken at once, so a burst is queued as one clip (`Inject::joined`). Audio that cannot be played
-    /// is never dropped quietly: the application gets an `error` frame, and the log a line.
+    /// is taken at once, so a burst is queued as one clip (`Inject::joined`).
+    /// Audio that cannot be played is never dropped quietly: the application
+    /// gets an `error` frame, and the log a line.
     async fn play_back(
         self,
         start: StreamStart,

@@ -291,7 +291,7 @@ impl AmdDetector {
         }
         // Frame `start / FRAME_MS` is the last wholly before the tone.
         self.phase == Phase::Watching
-            && tone.end_ms - tone.start_ms >= CLOSE_BEEP_MIN_MS
+            && tone.duration_ms() >= CLOSE_BEEP_MIN_MS
             && !spoke_in(frames(start.saturating_sub(CLOSE_BEEP_QUIET_BEFORE_MS), start))
             && self.level_history[slot(start / FRAME_MS)] <= tone.level_db - CLOSE_BEEP_RISE_DB
     }
