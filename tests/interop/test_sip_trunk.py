@@ -6,6 +6,7 @@ Audio is checked by tone frequency: the test is the caller's RTP endpoint (the
 sipp scenario puts the test's socket in its SDP).
 """
 
+import collections
 import contextlib
 import json
 import os
@@ -47,7 +48,8 @@ def wait_event(receiver, event_type, timeout=15.0, **match):
             if e["event_type"] == event_type and all(e["payload"].get(k) == v for k, v in match.items()):
                 return e["payload"]
         time.sleep(0.05)
-    raise AssertionError(f"no {event_type} {match}; got {[e['event_type'] for e in events(receiver)]}")
+    got = [e['event_type'] for e in events(receiver)]
+    raise AssertionError(f"no {event_type} {match}; got {got}; sipp: {[s.state() for s in Sipp.latest]}")
 
 
 def free_media_ports():
@@ -68,8 +70,12 @@ def free_media_ports():
 class Sipp:
     """One sipp run of a scenario file whose {placeholders} are filled in first."""
 
+    # The last few started, for a failed wait to say whether they are running.
+    latest = collections.deque(maxlen=3)
+
     def __init__(self, scenario, fields=None, target=None, transport="u1", service="+15557654321", auth=None):
         self.dir = tempfile.mkdtemp()
+        self.scenario = scenario
         text = open(os.path.join(SCENARIOS, scenario)).read()
         defaults = {"ptime": 20, "contact": "[local_ip]:[local_port];transport=[transport]"}
         for key, value in {**defaults, **(fields or {})}.items():
@@ -89,6 +95,16 @@ class Sipp:
             args.append(target)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                      cwd=self.dir)
+        Sipp.latest.append(self)
+
+    def state(self):
+        """Its scenario and port, and if it has ended, its exit code and the end of its error log."""
+        code = self.proc.poll()
+        if code is None:
+            return f"{self.scenario} port {self.port}: running"
+        errors = os.path.join(self.dir, "errors.log")
+        tail = open(errors).read()[-300:] if os.path.exists(errors) else ""
+        return f"{self.scenario} port {self.port}: exited {code} {tail!r} {self.proc.stderr.read()[-300:]!r}"
 
     def logged(self, pattern, timeout=15.0):
         deadline = time.time() + timeout
