@@ -47,11 +47,11 @@ const BEEP_EDGE_MARGIN_MS: u32 = 15;
 const BEEP_OVER_BACKGROUND_DB: f64 = 10.0;
 /// Watching a machine's greeting for its end, a beep may follow the last word
 /// closely and be no louder than it (Asterisk's Italian voices beep 35-75 ms
-/// after it): with no speech in the 40 ms before it, rising from quiet (the
-/// frame before it 15 dB below it), and lasting longer than a vowel held
+/// after it, or straight out of its soft end): with no speech in the 40 ms
+/// before it, rising out of what came before (the frame before it
+/// `BEEP_OVER_BACKGROUND_DB` below it), and lasting longer than a vowel held
 /// as a tone. A machine already decided, such a beep can hang up no person.
 const CLOSE_BEEP_QUIET_BEFORE_MS: u32 = 40;
-const CLOSE_BEEP_RISE_DB: f64 = 15.0;
 const CLOSE_BEEP_MIN_MS: u32 = 150;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +267,8 @@ impl AmdDetector {
     /// A beep stands apart: no speech right before or after it, and it is well
     /// above what came just before it (a hum or a held vowel is not). At the end
     /// of a machine's greeting it may also follow the last word closely, as
-    /// loud as the word, if it rises from quiet and lasts (`CLOSE_BEEP_*`).
+    /// loud as the word, if it rises out of the frame before it and lasts
+    /// (`CLOSE_BEEP_*`).
     fn stands_apart(&self, tone: ToneSegment, now: u32) -> bool {
         let oldest = now.saturating_sub((HISTORY_FRAMES - 1) * FRAME_MS);
         let start = tone.start_ms.saturating_sub(BEEP_EDGE_MARGIN_MS);
@@ -293,7 +294,7 @@ impl AmdDetector {
         self.phase == Phase::Watching
             && tone.duration_ms() >= CLOSE_BEEP_MIN_MS
             && !spoke_in(frames(start.saturating_sub(CLOSE_BEEP_QUIET_BEFORE_MS), start))
-            && self.level_history[slot(start / FRAME_MS)] <= tone.level_db - CLOSE_BEEP_RISE_DB
+            && self.level_history[slot(start / FRAME_MS)] <= tone.level_db - BEEP_OVER_BACKGROUND_DB
     }
 
     fn decide(&mut self, verdict: Verdict, now: u32, reason: &'static str) {

@@ -189,6 +189,26 @@ fn a_beep_no_louder_than_the_last_word_and_60_ms_after_it_ends_the_greeting() {
 }
 
 #[test]
+fn a_beep_rising_12_db_out_of_the_last_words_soft_end_ends_the_greeting() {
+    // Asterisk's Italian Menardi voice: the beep starts as the word's tail,
+    // 12 dB below it, dies away, with no quiet between them.
+    let tail = white_noise(9, (RATE * 60 / 1000) as usize, rms_for_dbm0(-27.0));
+    let samples = clip(&[quiet(300), talk(6_120, -12.0, 6), tail, beep(700.0, 400), quiet(3_000)]);
+    let events = run(GreetingWatch::EndOrBeep, &samples);
+    assert!(matches!(events[1], AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, .. }), "{events:?}");
+}
+
+#[test]
+fn a_tone_barely_above_the_voice_behind_the_greeting_is_no_beep() {
+    // A television behind a machine's greeting runs on into a tone as loud as
+    // it: the tone does not rise out of what came before it.
+    let tv = talk(400, -33.0, 8);
+    let tone = sine(700.0, RATE, (RATE * 400 / 1000) as usize, sine_amplitude_for_dbm0(-28.0));
+    let samples = clip(&[quiet(300), talk(6_120, -12.0, 6), quiet(200), tv, tone, quiet(6_000)]);
+    assert_no_beep(&samples);
+}
+
+#[test]
 fn a_vowel_held_as_a_tone_right_after_a_word_of_a_greeting_is_no_beep() {
     // 100 ms of one steady pitch after a short pause, then the greeting goes on.
     let vowel = sine(300.0, RATE, (RATE * 100 / 1000) as usize, sine_amplitude_for_dbm0(-12.0));
