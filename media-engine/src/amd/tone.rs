@@ -52,9 +52,9 @@ const STEADY_SPREAD_DB: f64 = 3.0;
 /// get no such allowance, since speech makes short ones.
 const FADE_BLOCKS: u32 = 4;
 const FADED_MIN_MS: u32 = 200;
-/// Interior blocks (60 ms) over which a tone's start must be level, how far
-/// below that a later block dips deeply (dB), and how rare such dips must be
-/// (one block in this many).
+/// Blocks (60 ms) past the fade-in over which a tone's start must be level,
+/// how far below that a later block dips deeply (dB), and how rare such dips
+/// must be (one block in this many).
 const HEAD_BLOCKS: u32 = 12;
 const DEEP_DIP_DB: f64 = 10.0;
 const MAX_DIP_SHARE: u32 = 10;
@@ -90,8 +90,8 @@ struct Open {
     /// Level range over the interior blocks, in dB.
     min_db: f64,
     max_db: f64,
-    /// Interior blocks; the level range of the first `HEAD_BLOCKS` of them; and
-    /// the later ones far below that (a lost packet concealed mid-beep).
+    /// Interior blocks; the level range of the `HEAD_BLOCKS` past the fade-in;
+    /// and the later ones far below that (a lost packet concealed mid-beep).
     interior: u32,
     head_min_db: f64,
     head_max_db: f64,
@@ -137,7 +137,9 @@ impl Open {
             // Block k - 1 is interior: neither the first nor the last.
             let prev = level_of(k - 1);
             self.interior += 1;
-            if self.interior <= HEAD_BLOCKS {
+            // Interior block n is block n; the first FADE_BLOCKS are the fade-in.
+            if self.interior < FADE_BLOCKS {
+            } else if self.interior < FADE_BLOCKS + HEAD_BLOCKS {
                 self.head_min_db = self.head_min_db.min(prev);
                 self.head_max_db = self.head_max_db.max(prev);
             } else if prev < self.head_min_db - DEEP_DIP_DB {
@@ -174,8 +176,8 @@ impl Open {
         // level at its start whose later level wanders, dipping deeply in at most
         // one block in MAX_DIP_SHARE, is one tone over a lossy line: a lost packet
         // concealed by the decoder, which takes a few hundred ms to settle again.
-        let level_start =
-            self.interior > HEAD_BLOCKS && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
+        let level_start = self.interior >= FADE_BLOCKS + HEAD_BLOCKS
+            && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
         let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
         let long = self.duration_ms() >= FADED_MIN_MS;
         let level_between_fades = long && self.faded_max_db.is_finite() && !self.faded_fell;
@@ -497,6 +499,25 @@ mod tests {
         for db in [-16.0, -23.0, -17.0, -22.0, -19.0, -21.0, -20.0] {
             s.extend(tone(1_000.0, 8_000, 50, db));
         }
+        let segs = segments(8_000, &s);
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert!(segs[0].steady, "{segs:?}");
+    }
+
+    #[test]
+    fn a_beep_that_fades_in_then_loses_a_packet_over_opus_is_still_steady() {
+        // Asterisk's beep over a lossy Opus line: a 20 ms fade-in, 80 ms level,
+        // then a lost packet concealed and the level wandering back.
+        let mut s = silence(8_000, 300);
+        let mut head = tone(700.0, 8_000, 100, -18.0);
+        for (i, x) in head.iter_mut().enumerate().take(160) {
+            *x = (f64::from(*x) * i as f64 / 160.0) as i16;
+        }
+        s.extend(head);
+        for db in [-31.0, -26.0, -22.0, -16.0, -20.0, -17.0, -18.0] {
+            s.extend(tone(700.0, 8_000, 20, db));
+        }
+        s.extend(tone(700.0, 8_000, 185, -18.0));
         let segs = segments(8_000, &s);
         assert_eq!(segs.len(), 1, "{segs:?}");
         assert!(segs[0].steady, "{segs:?}");
