@@ -24,13 +24,13 @@ pub const TARGETS: Bar =
 /// What `scripts/test` holds the detector to until it meets the targets: a
 /// little below what it scores on the held-out part today, so that a change
 /// that makes it worse fails.
-/// (The 1,550-clip corpus of `scripts/test`, since a beep may follow a
-/// machine's last word closely: 95.9% right and 90.8% of held-out beeps found,
-/// against 83.6% before on the same corpus; Piper and hibari move the beeps by
-/// about a point from run to run, and the people called machines between 1
-/// and 4 of 468.)
+/// (The 1,550-clip corpus of `scripts/test`, since a beep may rise straight
+/// out of a machine's last word and an Opus-concealed beep may fade in: 95.9%
+/// right and 92.3% of held-out beeps found, against 90.6% before on the same
+/// corpus; Piper and hibari move the beeps by about a point from run to run,
+/// and the people called machines between 1 and 4 of 468.)
 pub const FLOOR: Bar =
-    Bar { accuracy: 0.94, humans_called_machine: 0.015, beeps_found: 0.87, person_verdict_p50_ms: 1_000 };
+    Bar { accuracy: 0.94, humans_called_machine: 0.015, beeps_found: 0.89, person_verdict_p50_ms: 1_000 };
 
 fn ms(v: Option<i64>) -> String {
     v.map_or("-".to_owned(), |v| v.to_string())
