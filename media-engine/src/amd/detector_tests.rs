@@ -200,8 +200,8 @@ fn a_beep_rising_12_db_out_of_the_last_words_soft_end_ends_the_greeting() {
 
 #[test]
 fn a_tone_barely_above_the_voice_behind_the_greeting_is_no_beep() {
-    // A television behind a machine's greeting runs on into a tone as loud as
-    // it: the tone does not rise out of what came before it.
+    // A television behind a machine's greeting runs on into a tone hardly
+    // louder than it: the tone does not rise out of what came before it.
     let tv = talk(400, -33.0, 8);
     let tone = sine(700.0, RATE, (RATE * 400 / 1000) as usize, sine_amplitude_for_dbm0(-28.0));
     let samples = clip(&[quiet(300), talk(6_120, -12.0, 6), quiet(200), tv, tone, quiet(6_000)]);

@@ -137,12 +137,12 @@ impl Open {
             // Block k - 1 is interior: neither the first nor the last.
             let prev = level_of(k - 1);
             self.interior += 1;
-            // Interior block n is block n; the first FADE_BLOCKS are the fade-in.
-            if self.interior < FADE_BLOCKS {
-            } else if self.interior < FADE_BLOCKS + HEAD_BLOCKS {
+            // Interior block n is block n; blocks 0 to FADE_BLOCKS - 1 fade in.
+            let head_end = FADE_BLOCKS + HEAD_BLOCKS;
+            if (FADE_BLOCKS..head_end).contains(&self.interior) {
                 self.head_min_db = self.head_min_db.min(prev);
                 self.head_max_db = self.head_max_db.max(prev);
-            } else if prev < self.head_min_db - DEEP_DIP_DB {
+            } else if self.interior >= head_end && prev < self.head_min_db - DEEP_DIP_DB {
                 self.deep_dips += 1;
             }
             self.min_db = self.min_db.min(prev);

@@ -232,8 +232,8 @@ Opus at 12 or 20 kbit/s 20%, linear 10%; 0.5-5% of packets lost on a quarter (lo
 concealed by the Opus decoder).\n\nAfter those, a fifth as many clips again are real voices: the prompts of the \
 telephone exchange Asterisk as Debian ships them (`asterisk-core-sounds-{en,es,fr,it,ru}-wav`, one person \
 each: Allison in English and Mexican Spanish, June in Canadian French, Carlo in Italian, a Russian voice), held \
-out. They were first run before any change to the detector; its one change since, to judge a long beep's \
-level between its fades, followed from their beeps (docs/amd-history.md). 40% are people saying \"hello\" (a second time after 1-2.5 s \
+out. They were first run before any change to the detector; the changes that followed from their errors \
+are in docs/amd-history.md. 40% are people saying \"hello\" (a second time after 1-2.5 s \
 in 30%; not in Spanish, whose set has no hello), a quarter of them over a television; 60% are machines as the \
 exchange plays them: its voicemail (\"The person at extension\" and 3-4 digits, \"is unavailable\" or \"is \
 on the phone\", \"Please leave your message after the tone\", then 90% its own beep), intercepts (\"All \
