@@ -5,6 +5,7 @@ pub mod eval;
 pub mod labels;
 pub mod line;
 pub mod live;
+pub mod phrases;
 pub mod prompts;
 pub mod report;
 pub mod synth;

@@ -196,6 +196,18 @@ pub fn make_prompt_clip(
     over_the_line(info, track.samples, line, None, rng)
 }
 
+/// The language a clip's speaker talks in (ISO 639-1): the recorded prompt
+/// sets are named for theirs (`en_US_f_Allison`, `fr-armelle`); every
+/// synthesized voice of the corpus speaks English.
+pub fn language_of(speaker: &str) -> &'static str {
+    let Some(name) =
+        speaker.strip_prefix(SPEAKER_PREFIX).or_else(|| speaker.strip_prefix(FRESH_SPEAKER_PREFIX))
+    else {
+        return "en";
+    };
+    ["en", "es", "fr", "it", "ru"].into_iter().find(|l| name.starts_with(l)).unwrap_or("en")
+}
+
 fn pick_voice(rng: &mut SplitMix64, voices: &[(&'static str, &'static str)]) -> (&'static str, &'static str) {
     voices[(rng.next_u64() % voices.len() as u64) as usize]
 }
@@ -215,4 +227,16 @@ fn pick_list(rng: &mut SplitMix64, voice: &str, lists: &[&[&str]]) -> Result<Vec
 fn dominant_hz(samples: &[f64]) -> f64 {
     let crossings = samples.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
     (crossings as f64 / 2.0 / (samples.len().max(1) as f64 / 8_000.0)).round()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_voice_speaks_its_sets_language_and_a_synthesized_one_english() {
+        assert_eq!(language_of("asterisk/es_MX_f_Allison"), "es");
+        assert_eq!(language_of("asterisk-prompt/it-menardi"), "it");
+        assert_eq!(language_of("piper/joe"), "en");
+    }
 }
