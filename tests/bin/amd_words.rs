@@ -4,10 +4,11 @@
 //! Each held-out clip is run through the detector (in-process, as
 //! `amd-report --direct`). Where it called the callee a person, the audio up
 //! to the start of the pause that decided it is what a recognizer would have
-//! had in hand; elsewhere the first 5 s. That audio is transcribed by the
-//! embedded whisper.cpp models in `MODELS_DIR` (`ggml-tiny.en-q8_0.bin` for
-//! English, `ggml-base-q8_0.bin` for the other languages, as Bond ships them;
-//! `scripts/test` makes them in `target/models`), one clip at a time, and
+//! had in hand; elsewhere the first `greeting_duration_millis` (5 s). That
+//! audio is transcribed by the embedded whisper.cpp models in `MODELS_DIR`
+//! (`ggml-tiny.en-q8_0.bin` for English, `ggml-base-q8_0.bin` for the other
+//! languages, as Bond ships them; `scripts/test` makes them in
+//! `target/models`), one clip at a time, and
 //! searched for a machine's phrase (`bond_tests::amd::phrases`). Prints, per
 //! part of the corpus, how many people and how many machines said one, the
 //! accuracy if such a phrase made a machine, and the transcription times.
@@ -27,10 +28,8 @@ use bond_tests::amd::corpus::{self, ClipInfo, Label};
 use bond_tests::amd::{eval, phrases, prompts};
 
 const USAGE: &str = "usage: amd-words CORPUS_DIR MODELS_DIR [--threads N]";
-/// The shortest pause that makes a person (`after_greeting_silence_millis`):
-/// a person verdict at `t` means the pause began at `t` minus this, or earlier.
-const PERSON_PAUSE_MS: u32 = 900;
-const FIRST_MS: u32 = 5_000;
+/// The corpus's sample rate.
+const RATE_HZ: u32 = 8_000;
 
 #[derive(Default)]
 struct Tally {
@@ -68,18 +67,22 @@ fn main() -> Result<(), String> {
         1,
     )?;
     let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
+    let config = AmdConfig::default();
     let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut times: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for clip in clips.iter().filter(|c| matches!(c.label, Label::Human | Label::Machine)) {
         let samples = corpus::read_wav(&dir.join(&clip.file))?;
-        let outcome = eval::detect(clip, &samples, AmdConfig::default());
+        let outcome = eval::detect(clip, &samples, config);
         let verdict = outcome.verdict.as_deref().unwrap_or("none");
+        // A person verdict at `t` means the deciding pause began at `t` less the
+        // shortest pause that makes a person, or earlier; otherwise the greeting
+        // as long as it may run before it is a machine's.
         let heard_ms = match (verdict, outcome.verdict_ms) {
-            ("human", Some(at)) => at.saturating_sub(PERSON_PAUSE_MS),
-            _ => FIRST_MS,
+            ("human", Some(at)) => at.saturating_sub(config.after_greeting_silence_millis),
+            _ => config.greeting_duration_millis,
         };
-        let heard = &samples[..samples.len().min(heard_ms as usize * 8)];
-        let audio = resample_clip(heard, 8_000, SampleRate::Hz16000).map_err(|e| e.to_string())?;
+        let heard = &samples[..samples.len().min((heard_ms * RATE_HZ / 1000) as usize)];
+        let audio = resample_clip(heard, RATE_HZ, SampleRate::Hz16000).map_err(|e| e.to_string())?;
         let language = prompts::language_of(&clip.speaker);
         let started = Instant::now();
         let transcript = runtime.block_on(whisper.transcribe(audio, language)).map_err(|e| e.to_string())?;
