@@ -56,6 +56,8 @@ const FADED_MIN_MS: u32 = 200;
 /// how far below that a later block dips deeply (dB), and how rare such dips
 /// must be (one block in this many).
 const HEAD_BLOCKS: u32 = 12;
+/// The first block past that head (interior block n is block n).
+const HEAD_END_BLOCK: u32 = FADE_BLOCKS + HEAD_BLOCKS;
 const DEEP_DIP_DB: f64 = 10.0;
 const MAX_DIP_SHARE: u32 = 10;
 
@@ -138,11 +140,10 @@ impl Open {
             let prev = level_of(k - 1);
             self.interior += 1;
             // Interior block n is block n; blocks 0 to FADE_BLOCKS - 1 fade in.
-            let head_end = FADE_BLOCKS + HEAD_BLOCKS;
-            if (FADE_BLOCKS..head_end).contains(&self.interior) {
+            if (FADE_BLOCKS..HEAD_END_BLOCK).contains(&self.interior) {
                 self.head_min_db = self.head_min_db.min(prev);
                 self.head_max_db = self.head_max_db.max(prev);
-            } else if self.interior >= head_end && prev < self.head_min_db - DEEP_DIP_DB {
+            } else if self.interior >= HEAD_END_BLOCK && prev < self.head_min_db - DEEP_DIP_DB {
                 self.deep_dips += 1;
             }
             self.min_db = self.min_db.min(prev);
@@ -176,8 +177,8 @@ impl Open {
         // level at its start whose later level wanders, dipping deeply in at most
         // one block in MAX_DIP_SHARE, is one tone over a lossy line: a lost packet
         // concealed by the decoder, which takes a few hundred ms to settle again.
-        let level_start = self.interior >= FADE_BLOCKS + HEAD_BLOCKS
-            && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
+        let level_start =
+            self.interior >= HEAD_END_BLOCK && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
         let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
         let long = self.duration_ms() >= FADED_MIN_MS;
         let level_between_fades = long && self.faded_max_db.is_finite() && !self.faded_fell;
