@@ -87,6 +87,15 @@ pub struct Running {
 
 /// Everything but the HTTP listener: database, signing key, engine, call service.
 pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
+    build_state_with_speech(config, speech_engines(&config.speech, &config.assistant)).await
+}
+
+/// As [`build_state`], with these speech engines instead of the configured ones
+/// (tests stand in for a recognizer with them).
+pub async fn build_state_with_speech(
+    config: &Config,
+    speech: Result<SpeechEngines, String>,
+) -> Result<AppState, ServeError> {
     for dir in [&config.data_dir, &config.recordings_dir] {
         std::fs::create_dir_all(dir)
             .map_err(|source| ServeError::Directory { path: dir.display().to_string(), source })?;
@@ -124,7 +133,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
         url => Some(Forwarder::connect(url, &instance_id).await.map_err(ServeError::Cluster)?),
     };
     let mut calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
-        .with_speech(speech_engines(&config.speech, &config.assistant))
+        .with_speech(speech)
         .with_assistant_prices(config.assistant.prices())
         .with_assistant_early_transcripts(config.assistant.early_look())
         .with_assistant_early_answers(config.assistant.early_answers);

@@ -1,7 +1,7 @@
 //! Telnyx answering-machine detection on the API: the modes, the
 //! `answering_machine_detection_config` object, and the events each mode sends.
 
-use bond_media_engine::amd::{AmdConfig, AmdEvent, GreetingEnd, GreetingWatch, Verdict};
+use bond_media_engine::amd::{phrases, AmdConfig, AmdEvent, GreetingEnd, GreetingWatch, Verdict};
 use serde_json::{json, Map, Value};
 
 /// Telnyx `answering_machine_detection` values (besides `disabled`).
@@ -53,9 +53,10 @@ pub struct AmdRequest {
 }
 
 impl AmdRequest {
-    /// `mode` with no `answering_machine_detection_config`.
+    /// `mode` with no `answering_machine_detection_config`: the greeting's
+    /// words count, in English.
     pub fn defaults(mode: AmdMode) -> Self {
-        let mut c = AmdConfig { watch: mode.watch(), ..AmdConfig::default() };
+        let mut c = AmdConfig { watch: mode.watch(), words_language: Some("en"), ..AmdConfig::default() };
         if mode == AmdMode::DetectWords {
             c.greeting_total_analysis_time_millis = c.greeting_total_analysis_time_millis.max(30_000);
         }
@@ -81,6 +82,14 @@ pub fn request(mode: &str, config: Option<&Value>) -> Result<Option<AmdRequest>,
         }
     };
     for (key, value) in fields {
+        if key == "language" {
+            // Bond's own: the language the greeting's words are heard in.
+            let tag = value.as_str().unwrap_or_default();
+            c.words_language = Some(phrases::language(tag).ok_or_else(|| {
+                (format!("language must be one of {}", phrases::LANGUAGES.join(", ")), pointer(key))
+            })?);
+            continue;
+        }
         if key == "beep_detection_profile" {
             // Bond always checks a beep's frequency and its surroundings; both values are accepted.
             if !matches!(value.as_str(), Some("both" | "freq_only")) {
@@ -189,6 +198,15 @@ mod tests {
         assert_eq!(r.config.silence_threshold, 300);
         assert_eq!(r.config.watch, GreetingWatch::EndOrBeep);
         assert_eq!(r.config.total_analysis_time_millis, AmdConfig::default().total_analysis_time_millis);
+    }
+
+    #[test]
+    fn the_greetings_words_are_heard_in_english_unless_another_known_language_is_named() {
+        assert_eq!(request("detect", None).unwrap().unwrap().config.words_language, Some("en"));
+        let r = request("premium", Some(&json!({"language": "es-MX"}))).unwrap().unwrap();
+        assert_eq!(r.config.words_language, Some("es"));
+        let err = request("premium", Some(&json!({"language": "de"}))).unwrap_err();
+        assert_eq!(err.1, "/answering_machine_detection_config/language");
     }
 
     #[test]

@@ -94,6 +94,9 @@ impl CallService {
                     }
                     self.invite_screened(&call, &event).await;
                 }
+                Ok(EngineEvent::MachineDetectionWordsWanted { leg, greeting, rate, language }) => {
+                    self.amd_words_wanted(leg, greeting, rate, language);
+                }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::error!(missed = n, "engine events lagged; some call events were missed");

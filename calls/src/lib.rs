@@ -21,6 +21,7 @@
 pub mod action;
 mod agent_calls;
 pub mod amd;
+mod amd_words;
 pub mod assistant;
 pub mod conference;
 pub mod country;

@@ -75,4 +75,13 @@ pub enum EngineEvent {
         leg: LegId,
         event: AmdEvent,
     },
+    /// The detector asks what the callee's greeting so far says (PCM at
+    /// `rate`, spoken in `language`); hand the transcript to
+    /// [`Engine::amd_heard_words`](crate::Engine::amd_heard_words).
+    MachineDetectionWordsWanted {
+        leg: LegId,
+        greeting: std::sync::Arc<[i16]>,
+        rate: bond_codecs::SampleRate,
+        language: &'static str,
+    },
 }

@@ -1,4 +1,4 @@
-//! `amd-report CORPUS_DIR [--direct] [--tuning] [--check] [--bond PATH] [--concurrency N] [--out FILE]`:
+//! `amd-report CORPUS_DIR [--direct [--words MODELS_DIR]] [--tuning] [--check] [--bond PATH [--models DIR]] [--concurrency N] [--out FILE]`:
 //! run the answering-machine detector over a corpus made by `amd-corpus` and
 //! write the accuracy report (Markdown) to FILE, or to stderr. The report's
 //! targets are measured on the held-out speakers only; `--check` fails (exit 1)
@@ -9,19 +9,25 @@
 //! else `bond` next to this program) is started on a scratch data directory,
 //! each clip is dialed as `loop:play` with premium AMD, and the verdicts come
 //! back as signed webhooks. Calls run in real time, N at a time (250 by
-//! default). `--direct` feeds the detector in-process instead (seconds; for tuning).
+//! default). `--models` gives that Bond the whisper.cpp models (as
+//! `scripts/run` does), so it hears the greetings' words. `--direct` feeds the detector in-process instead (seconds; for
+//! tuning). `--words` adds the greeting's words, in the clip's language, as
+//! Bond hears them with its embedded recognizer (`bond_tests::amd::words`):
+//! each answer reaches the detector as long after it asked as the
+//! transcription took, one greeting at a time on this machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bond_media_engine::amd::AmdConfig;
+use bond_tests::amd::words::Words;
 use bond_tests::amd::{corpus, eval, live, prompts, report};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
-const USAGE: &str = "usage: amd-report CORPUS_DIR [--direct] [--tuning] [--check] [--bond PATH] [--concurrency N] [--out FILE]";
+const USAGE: &str = "usage: amd-report CORPUS_DIR [--direct [--words MODELS_DIR]] [--tuning] [--check] [--bond PATH [--models DIR]] [--concurrency N] [--out FILE]";
 
 async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
     let dir = PathBuf::from(args.first().ok_or(USAGE)?);
@@ -31,7 +37,21 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
         // Tuning never runs the detector on the held-out part.
         clips.retain(|c| !c.held_out);
     }
-    let (outcomes, how) = if args.iter().any(|a| a == "--direct") {
+    let (outcomes, how) = if let Some(models) = arg(args, "--words") {
+        let mut words = Words::open(&dir, Path::new(&models), 2)?;
+        let mut outcomes = Vec::with_capacity(clips.len());
+        for clip in &clips {
+            let samples = corpus::read_wav(&dir.join(&clip.file))?;
+            let config = AmdConfig {
+                words_language: Some(prompts::language_of(&clip.speaker)),
+                ..AmdConfig::default()
+            };
+            let mut transcribe =
+                |greeting: &[i16], language| words.transcribe(&clip.file, greeting, language);
+            outcomes.push(eval::detect_with_words(clip, &samples, config, &mut transcribe)?);
+        }
+        (outcomes, words_how(&words))
+    } else if args.iter().any(|a| a == "--direct") {
         let outcomes = clips
             .iter()
             .map(|c| Ok(eval::detect(c, &corpus::read_wav(&dir.join(&c.file))?, AmdConfig::default())))
@@ -43,13 +63,23 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
             None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("bond"),
         };
         let concurrency = arg(args, "--concurrency").and_then(|n| n.parse().ok()).unwrap_or(250);
-        let outcomes = live::run(&bond, &dir, &clips, concurrency).await?;
+        let models = arg(args, "--models").map(PathBuf::from);
+        let run = live::run(&bond, &dir, &clips, concurrency, models.as_deref()).await?;
+        let words = match models {
+            None => "Bond had no speech models, so the greetings' words played no part.".to_owned(),
+            Some(_) => format!(
+                "Bond had its embedded speech models: it asked its recognizer about {} greetings, \
+                 {} of which were not transcribed (the recognizer was busy with another), so timing decided those.",
+                run.words_asked, run.words_failed
+            ),
+        };
         let how = format!(
             "Every clip was dialed through a running Bond as `loop:play` with \
-             `answering_machine_detection: premium`, {concurrency} calls at a time in real time; \
-             verdicts and times are those of the signed `call.machine.premium.*` webhooks."
+             `answering_machine_detection: premium` in the clip's language, {concurrency} calls at a \
+             time in real time; verdicts and times are those of the signed `call.machine.premium.*` \
+             webhooks. {words}"
         );
-        (outcomes, how)
+        (run.outcomes, how)
     };
     let flag = |name: &str| args.iter().any(|a| a == name);
     if flag("--tuning") {
@@ -58,8 +88,13 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
     let reproduce = format!(
         "cargo build --release -p bond --bin bond -p bond-tests --bins\n\
          target/release/amd-corpus {corpus} {count} {seed}\n\
-         target/release/amd-report {corpus} --out docs/amd-report.md",
+         target/release/amd-report {corpus}{flags} --out docs/amd-report.md",
         corpus = dir.display(),
+        flags = match (arg(args, "--words"), flag("--direct")) {
+            (Some(models), _) => format!(" --direct --words {models}"),
+            (None, true) => " --direct".to_owned(),
+            (None, false) => String::new(),
+        },
         count = clips.iter().filter(|c| !c.fresh && !c.speaker.starts_with(prompts::SPEAKER_PREFIX)).count(),
         seed = std::fs::read_to_string(dir.join("seed")).map_err(|e| format!("seed: {e}"))?.trim(),
     );
@@ -71,6 +106,22 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
         }
     }
     Ok((text, arg(args, "--out").map(PathBuf::from)))
+}
+
+/// How the clips were run with words, and how long transcription took.
+fn words_how(words: &Words) -> String {
+    let mut how = "The detector was fed the clips in-process with the greetings' words \
+        (`amd-report --direct --words`): each greeting it asked about was transcribed by the embedded \
+        whisper.cpp models in the clip's language (tiny.en for English, base otherwise) on 2 threads, \
+        one at a time, and the words reached the detector as long after it asked as that took."
+        .to_owned();
+    let mut languages: Vec<_> = words.times.iter().collect();
+    languages.sort();
+    for (language, ms) in languages {
+        let (p50, p90) = (eval::percentile_u32(ms, 50.0), eval::percentile_u32(ms, 90.0));
+        how.push_str(&format!(" {language}: {} greetings, p50 {p50} ms, p90 {p90} ms.", ms.len()));
+    }
+    how
 }
 
 #[tokio::main]

@@ -125,3 +125,84 @@ async fn the_organizations_default_applies_when_a_dial_does_not_say() {
     assert!((880..=960).contains(&at), "decided at {at} ms");
     assert!(amd_events(&state, &disabled, 1, Duration::from_millis(300)).await.is_empty());
 }
+
+/// A stand-in recognizer: hears `Ok(text)` in every greeting, or fails as a
+/// full queue does.
+struct Hears(Result<&'static str, ()>);
+
+impl bond_speech::SpeechToText for Hears {
+    fn name(&self) -> &'static str {
+        "hears"
+    }
+    fn transcribe(
+        &self,
+        _: Vec<i16>,
+        _: &str,
+    ) -> futures_util::future::BoxFuture<'static, Result<bond_speech::Transcript, bond_speech::SttError>>
+    {
+        let answer = match self.0 {
+            Ok(text) => Ok(bond_speech::Transcript { text: text.into(), confidence: 0.9, engine: "hears" }),
+            Err(()) => Err(bond_speech::SttError::Busy("hears")),
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+/// A state whose speech-to-text is `hears`, a connection, and a short greeting
+/// that timing alone takes for a person's (1.5 s of speech, then quiet).
+async fn with_recognizer(dir: &std::path::Path, hears: Hears) -> (AppState, String) {
+    let url = format!("sqlite://{}?mode=rwc", dir.join("bond.db").display());
+    let engines = bond_speech::SpeechEngines {
+        stt: std::sync::Arc::new(bond_speech::SttChain::new(vec![Box::new(hears)])),
+        mt: std::sync::Arc::new(bond_speech::MtChain::new(Vec::new())),
+        tts: std::sync::Arc::new(bond_speech::TtsChain::new(Vec::new())),
+        llm: std::sync::Arc::default(),
+    };
+    // The engine events are followed with these engines from the start.
+    let config = crate::common::config(dir, &url, &[]);
+    let state = bond::serve::build_state_with_speech(&config, Ok(engines)).await.expect("state");
+    write_wav(dir, "short.wav", &[vec![0; 2_400], talk(1_500, 4), vec![0; 40_000]]);
+    let body = json!({ "application_name": "amd", "webhook_event_url": "http://127.0.0.1:9/hooks" });
+    let (_, _, json) =
+        call(&state, "POST", "/v2/call_control_applications", Some(ADMIN_KEY), Some(body)).await;
+    (state, json["data"]["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_short_greeting_saying_leave_a_message_in_the_callees_language_is_a_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, conn) = with_recognizer(dir.path(), Hears(Ok("Hola, soy Ana. Deje su mensaje."))).await;
+    let amd = json!({ "answering_machine_detection": "premium",
+        "answering_machine_detection_config": { "language": "es-MX" } });
+    let id = dial(&state, &conn, "short.wav", Some(amd)).await;
+    let events = amd_events(&state, &id, 1, Duration::from_secs(10)).await;
+    assert_eq!(events[0]["payload"]["result"], "machine", "{events:?}");
+    // Speech ends at 1,800 ms; asked 200 ms into the pause, before timing's 900 ms.
+    let at = events[0]["payload"]["decision_time_millis"].as_u64().unwrap();
+    assert!((2_000..2_700).contains(&at), "decided at {at} ms");
+}
+
+#[tokio::test]
+async fn a_greeting_whose_words_are_a_persons_or_cannot_be_heard_is_left_to_timing() {
+    for hears in [Hears(Ok("Hello, this is Sam speaking.")), Hears(Err(()))] {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, conn) = with_recognizer(dir.path(), hears).await;
+        let id =
+            dial(&state, &conn, "short.wav", Some(json!({ "answering_machine_detection": "detect" }))).await;
+        let events = amd_events(&state, &id, 1, Duration::from_secs(10)).await;
+        assert_eq!(events[0]["payload"]["result"], "human", "{events:?}");
+        let at = events[0]["payload"]["decision_time_millis"].as_u64().unwrap();
+        assert!((2_650..=2_800).contains(&at), "decided at {at} ms");
+    }
+}
+
+#[tokio::test]
+async fn a_language_bond_has_no_phrases_for_is_refused_with_a_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, conn) = with_recognizer(dir.path(), Hears(Ok(""))).await;
+    let body = json!({ "connection_id": conn, "to": "loop:play?file=short.wav", "from": "+13125550100",
+        "answering_machine_detection": "detect", "answering_machine_detection_config": { "language": "de" } });
+    let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert_eq!(json["errors"][0]["source"]["pointer"], "/answering_machine_detection_config/language");
+}

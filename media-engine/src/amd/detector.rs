@@ -15,6 +15,12 @@
 //!
 //! While Bond itself is talking to the callee (a prompt, a bridged party), what
 //! comes back no louder than what was sent is taken for echo, not for the callee.
+//!
+//! With a `words_language`, what the greeting says counts too: when a pause of
+//! `WORDS_ASK_PAUSE_MS` follows a greeting, the greeting so far is handed out
+//! to be transcribed, and a voicemail's, carrier's or menu's phrase in what
+//! comes back makes a machine. Words are evidence for a machine only: no
+//! answer in time, or no phrase, leaves the verdict to timing.
 
 use std::collections::VecDeque;
 
@@ -23,6 +29,7 @@ use bond_codecs::AudioFrame;
 
 use super::activity::{Activity, Foreground, FrameLevel, Heard};
 use super::echo::EchoGuard;
+use super::phrases;
 use super::tone::{ToneSegment, ToneTracker};
 use super::words::{Words, FRAME_MS};
 use super::{AmdConfig, AmdEvent, GreetingEnd, GreetingWatch, Verdict};
@@ -70,6 +77,15 @@ enum Phase {
 const LONG_GREETING_MS: u32 = 2_000;
 const LONG_GREETING_EXTRA_WAIT_MS: u32 = 700;
 
+/// Words: the greeting is handed out once a pause this long follows it, when
+/// it has lasted `WORDS_MIN_GREETING_MS` (a bare "hello" holds no phrase),
+/// with the audio from `WORDS_PRE_ROLL_FRAMES` before its first word; no more
+/// than `WORDS_MAX_MS` of it is kept.
+const WORDS_ASK_PAUSE_MS: u32 = 200;
+const WORDS_MIN_GREETING_MS: u32 = 600;
+const WORDS_PRE_ROLL_FRAMES: usize = 10;
+const WORDS_MAX_MS: u32 = 8_000;
+
 /// The quiet after a greeting of `greeting_ms` that makes it a person's.
 fn after_greeting_silence(c: AmdConfig, greeting_ms: u32) -> u32 {
     if greeting_ms > LONG_GREETING_MS {
@@ -101,6 +117,18 @@ pub struct AmdDetector {
     masked_ms: u32,
     phase: Phase,
     events: VecDeque<AmdEvent>,
+    words_asked: WordsAsked,
+}
+
+/// The greeting's audio kept for a recognizer, and what was asked of it.
+#[derive(Debug, Default)]
+struct WordsAsked {
+    /// From a little before the first word (or the latest frames, before it).
+    audio: Vec<i16>,
+    /// The end of the greeting last handed out (`Words::last_speech_ms`).
+    asked_for: Option<u32>,
+    /// The latest greeting handed out and not yet taken.
+    wanted: Option<Vec<i16>>,
 }
 
 impl AmdDetector {
@@ -120,6 +148,7 @@ impl AmdDetector {
             masked_ms: 0,
             phase: Phase::Listening,
             events: VecDeque::with_capacity(2),
+            words_asked: WordsAsked::default(),
         }
     }
 
@@ -130,6 +159,22 @@ impl AmdDetector {
 
     pub fn poll_event(&mut self) -> Option<AmdEvent> {
         self.events.pop_front()
+    }
+
+    /// The greeting so far (samples at the detector's rate) and its language
+    /// (`words_language`), to be transcribed and handed back to [`Self::heard_words`].
+    pub fn poll_words_wanted(&mut self) -> Option<(Vec<i16>, &'static str)> {
+        self.words_asked.wanted.take().zip(self.config.words_language)
+    }
+
+    /// What a recognizer heard in a greeting handed out by
+    /// [`Self::poll_words_wanted`] (empty if it failed); a machine's phrase in
+    /// it decides a machine, if no verdict came yet.
+    pub fn heard_words(&mut self, text: &str) {
+        let Some(language) = self.config.words_language else { return };
+        if self.phase == Phase::Listening && phrases::machine_phrase(text, language).is_some() {
+            self.decide(Verdict::Machine, self.frames * FRAME_MS, "a machine's words");
+        }
     }
 
     /// One 20 ms tick: what the callee said, and what Bond sent the callee (if anything).
@@ -186,6 +231,9 @@ impl AmdDetector {
         while let Some(segment) = self.tones.poll_segment() {
             self.on_tone(segment, now);
         }
+        if self.phase == Phase::Listening && self.config.words_language.is_some() {
+            self.keep_for_words(heard.samples());
+        }
         match self.phase {
             Phase::Listening => self.listen(now),
             Phase::Watching => self.watch(now),
@@ -215,6 +263,25 @@ impl AmdDetector {
         }
         if self.phase == Phase::Listening && heard_ms >= c.total_analysis_time_millis {
             self.decide(Verdict::NotSure, now, "no decision in the analysis time");
+        }
+    }
+
+    /// Keep the greeting's audio, and hand it out when a pause follows it.
+    fn keep_for_words(&mut self, samples: &[i16]) {
+        let w = self.words;
+        let asked = &mut self.words_asked;
+        if w.first_onset.is_none() {
+            let keep = WORDS_PRE_ROLL_FRAMES * samples.len();
+            let excess = (asked.audio.len() + samples.len()).saturating_sub(keep);
+            asked.audio.drain(..excess.min(asked.audio.len()));
+        }
+        if asked.audio.len() < (WORDS_MAX_MS / FRAME_MS) as usize * samples.len() {
+            asked.audio.extend_from_slice(samples);
+        }
+        let pause = w.current.is_none() && w.quiet_ms() >= WORDS_ASK_PAUSE_MS;
+        if pause && w.greeting_ms() >= WORDS_MIN_GREETING_MS && asked.asked_for != Some(w.last_speech_ms) {
+            asked.asked_for = Some(w.last_speech_ms);
+            asked.wanted = Some(asked.audio.clone());
         }
     }
 
@@ -304,6 +371,7 @@ impl AmdDetector {
         } else {
             Phase::Done
         };
+        self.words_asked = WordsAsked::default();
     }
 
     fn end_greeting(&mut self, end: GreetingEnd, now: u32) {

@@ -378,3 +378,83 @@ fn decisions_are_the_same_at_16_and_48_khz() {
         assert!(matches!(first, Some(AmdEvent::Detection { verdict: Verdict::Machine, .. })), "{first:?}");
     }
 }
+
+/// Run with words in English: each greeting handed out is answered
+/// `delay_ms` later with `answer(ask, samples)`. Returns the events and the
+/// length (ms) of each greeting handed out.
+fn run_words(
+    samples: &[i16],
+    delay_ms: u32,
+    answer: impl Fn(usize) -> &'static str,
+) -> (Vec<AmdEvent>, Vec<u32>) {
+    let config = AmdConfig { words_language: Some("en"), ..AmdConfig::default() };
+    let mut detector = AmdDetector::new(config, RATE);
+    let (mut events, mut asked, mut due) = (Vec::new(), Vec::new(), Vec::new());
+    let mut padded = samples.to_vec();
+    padded.resize((RATE * 10) as usize, 0);
+    for (i, chunk) in padded.chunks(160).enumerate() {
+        let now = (i as u32 + 1) * 20;
+        due.retain(|&(at, text)| {
+            if at <= now {
+                detector.heard_words(text);
+            }
+            at > now
+        });
+        detector.push(&AudioFrame::from_samples(SampleRate::Hz8000, 0, chunk).unwrap(), None);
+        events.extend(std::iter::from_fn(|| detector.poll_event()));
+        if let Some((greeting, _)) = detector.poll_words_wanted() {
+            due.push((now + delay_ms, answer(asked.len())));
+            asked.push(greeting.len() as u32 * 1000 / RATE);
+        }
+    }
+    (events, asked)
+}
+
+#[test]
+fn a_short_greeting_that_says_leave_a_message_is_a_machine_as_soon_as_its_words_come_back() {
+    let greeting = clip(&[quiet(500), talk(1_500, -20.0, 1), quiet(5_000)]);
+    let (timing, _) = run_words(&greeting, 60_000, |_| "");
+    let (person, human_at) = verdict(&timing);
+    assert_eq!(person, Verdict::Human);
+    let (events, asked) = run_words(&greeting, 300, |_| "Hi, it's Sam. Leave a message.");
+    let (machine, at) = verdict(&events);
+    assert_eq!(machine, Verdict::Machine);
+    // Asked once the pause reached 200 ms; answered 300 ms later, before timing's verdict.
+    assert!(at < human_at, "words at {at} ms, timing at {human_at} ms");
+    assert_eq!(asked.len(), 1);
+    // The greeting handed out holds a little from before it, all of it, and the pause so far.
+    assert!((1_700..=2_000).contains(&asked[0]), "{asked:?}");
+}
+
+#[test]
+fn words_without_a_machines_phrase_or_too_late_leave_the_verdict_to_timing() {
+    let greeting = clip(&[quiet(500), talk(1_500, -20.0, 1), quiet(5_000)]);
+    let (timing, _) = run_words(&greeting, 60_000, |_| "");
+    let (person, _) = run_words(&greeting, 300, |_| "Hello, this is Sam speaking.");
+    assert_eq!(verdict(&person), verdict(&timing));
+    let (late, _) = run_words(&greeting, 2_000, |_| "Leave a message after the tone.");
+    assert_eq!(verdict(&late), verdict(&timing));
+    assert_eq!(late.len(), 1, "{late:?}");
+}
+
+#[test]
+fn the_greeting_is_handed_out_once_at_each_pause_but_a_bare_hello_is_not() {
+    let hello = clip(&[quiet(500), talk(400, -20.0, 1), quiet(3_000)]);
+    assert_eq!(run_words(&hello, 100, |_| "").1, Vec::<u32>::new());
+    let two_sentences =
+        clip(&[quiet(500), talk(1_000, -20.0, 1), quiet(400), talk(1_000, -20.0, 2), quiet(3_000)]);
+    let (events, asked) =
+        run_words(&two_sentences, 100, |ask| if ask == 1 { "please leave a message" } else { "hi" });
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(asked[1] > asked[0] + 1_000, "{asked:?}");
+    assert_eq!(verdict(&events).0, Verdict::Machine);
+}
+
+#[test]
+fn without_a_language_no_greeting_is_handed_out() {
+    let mut detector = AmdDetector::new(AmdConfig::default(), RATE);
+    for chunk in clip(&[quiet(500), talk(1_500, -20.0, 1), quiet(2_000)]).chunks(160) {
+        detector.push(&AudioFrame::from_samples(SampleRate::Hz8000, 0, chunk).unwrap(), None);
+        assert!(detector.poll_words_wanted().is_none());
+    }
+}

@@ -6,11 +6,16 @@
 //! ([`AmdEvent::GreetingEnded`]). Times are counted in frames, so a decision in
 //! simulated time is exact and repeatable. How it decides is in
 //! `docs/amd.md`; the pieces are [`activity`] (speech against an adaptive
-//! noise floor) and [`tone`] (steady single tones: beeps, fax).
+//! noise floor), [`tone`] (steady single tones: beeps, fax) and, when the
+//! runtime has a recognizer, the greeting's words ([`phrases`]): at each pause
+//! the detector hands out the greeting so far
+//! ([`AmdDetector::poll_words_wanted`]) and takes back what was said
+//! ([`AmdDetector::heard_words`]).
 
 pub mod activity;
 mod detector;
 mod echo;
+pub mod phrases;
 pub mod tone;
 mod words;
 
@@ -53,6 +58,10 @@ pub struct AmdConfig {
     /// Silence this long after the last word ends the greeting (no beep).
     pub greeting_silence_duration_millis: u32,
     pub watch: GreetingWatch,
+    /// The callee's language (one of [`phrases::LANGUAGES`]): the greeting is
+    /// handed out at each pause to be transcribed, and a machine's phrase in it
+    /// makes a machine. `None`: timing and tones alone.
+    pub words_language: Option<&'static str>,
 }
 
 impl Default for AmdConfig {
@@ -69,6 +78,7 @@ impl Default for AmdConfig {
             greeting_total_analysis_time_millis: 30_000,
             greeting_silence_duration_millis: 2_000,
             watch: GreetingWatch::None,
+            words_language: None,
         }
     }
 }

@@ -346,6 +346,21 @@ impl Engine {
         Ok(())
     }
 
+    /// What the callee's greeting said, as asked by
+    /// [`EngineEvent::MachineDetectionWordsWanted`] (empty when it could not be
+    /// transcribed); false if no detection is running on `leg`.
+    pub fn amd_heard_words(&mut self, leg: LegId, text: &str) -> bool {
+        let Some(detector) = self.detectors.get_mut(&leg) else { return false };
+        detector.heard_words(text);
+        while let Some(event) = detector.poll_event() {
+            self.outputs.push_back(EngineOutput::Event(EngineEvent::MachineDetection { leg, event }));
+        }
+        if detector.is_done() {
+            self.stop_amd(leg);
+        }
+        true
+    }
+
     /// Stop answering-machine detection on `leg`; false if none was running.
     pub fn stop_amd(&mut self, leg: LegId) -> bool {
         let stopped = self.detectors.remove(&leg).is_some();
@@ -464,6 +479,16 @@ impl Engine {
                                 leg: id,
                                 event,
                             }));
+                        }
+                        if let Some((greeting, language)) = detector.poll_words_wanted() {
+                            self.outputs.push_back(EngineOutput::Event(
+                                EngineEvent::MachineDetectionWordsWanted {
+                                    leg: id,
+                                    greeting: greeting.into(),
+                                    rate: member.rate(),
+                                    language,
+                                },
+                            ));
                         }
                         if detector.is_done() {
                             self.stop_amd(id);

@@ -381,6 +381,9 @@ impl Driver {
             Command::StopAmd { leg, reply } => {
                 let _ = reply.send(self.engine.stop_amd(leg));
             }
+            Command::AmdHeardWords { leg, text, reply } => {
+                let _ = reply.send(self.engine.amd_heard_words(leg, &text));
+            }
             Command::LegRate { leg, reply } => {
                 let _ = reply.send(self.engine.rate(leg));
             }

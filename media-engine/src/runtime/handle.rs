@@ -208,6 +208,11 @@ pub(crate) enum Command {
         leg: LegId,
         reply: oneshot::Sender<bool>,
     },
+    AmdHeardWords {
+        leg: LegId,
+        text: String,
+        reply: oneshot::Sender<bool>,
+    },
     LegRate {
         leg: LegId,
         reply: oneshot::Sender<Option<SampleRate>>,
@@ -444,6 +449,12 @@ impl EngineHandle {
     /// Start answering-machine detection on a leg (restarting it if running).
     pub async fn start_amd(&self, leg: LegId, config: AmdConfig) -> Result<(), RuntimeError> {
         self.request(leg, |reply| Command::StartAmd { leg, config, reply }).await?
+    }
+
+    /// What the greeting of a `MachineDetectionWordsWanted` said; false if
+    /// detection is no longer running.
+    pub async fn amd_heard_words(&self, leg: LegId, text: String) -> Result<bool, RuntimeError> {
+        self.request(leg, |reply| Command::AmdHeardWords { leg, text, reply }).await
     }
 
     /// Stop answering-machine detection; false if none was running.

@@ -27,17 +27,47 @@ pub fn verdict_name(premium_result: &str) -> &str {
     }
 }
 
+/// Transcribes a greeting (8 kHz, in the given language): the text, and how
+/// many milliseconds the answer took.
+pub type Transcribe<'a> = dyn FnMut(&[i16], &'static str) -> Result<(String, u32), String> + 'a;
+
 /// Run the detector directly over `samples` (8 kHz), as the premium mode does.
 pub fn detect(clip: &ClipInfo, samples: &[i16], config: AmdConfig) -> Outcome {
+    let no_words = detect_with_words(clip, samples, config, &mut |_, _| Ok((String::new(), u32::MAX)));
+    no_words.unwrap_or_else(|e: String| unreachable!("no transcriber, no error: {e}"))
+}
+
+/// As [`detect`], handing each greeting the detector asks about to
+/// `transcribe` and its answer back as many frames later as it took (rounded
+/// up to a frame), as a runtime would.
+pub fn detect_with_words(
+    clip: &ClipInfo,
+    samples: &[i16],
+    config: AmdConfig,
+    transcribe: &mut Transcribe<'_>,
+) -> Result<Outcome, String> {
     let config = AmdConfig { watch: GreetingWatch::EndOrBeep, ..config };
     let mut detector = AmdDetector::new(config, 8_000);
     let mut outcome = Outcome { clip: clip.clone(), verdict: None, verdict_ms: None, greeting: None };
     let silence = [0i16; 160];
     let frames = samples.chunks(160).chain(std::iter::repeat(&silence[..]));
-    for chunk in frames.take(2_000) {
+    // Answers on their way: when they arrive (ms) and what they say.
+    let mut due: Vec<(u64, String)> = Vec::new();
+    for (n, chunk) in frames.take(2_000).enumerate() {
+        let now = n as u64 * 20;
+        due.retain(|(at, text)| {
+            if *at <= now {
+                detector.heard_words(text);
+            }
+            *at > now
+        });
         let mut frame = AudioFrame::silent(SampleRate::Hz8000, 0);
         frame.samples_mut()[..chunk.len()].copy_from_slice(chunk);
         detector.push(&frame, None);
+        if let Some((greeting, language)) = detector.poll_words_wanted() {
+            let (text, took_ms) = transcribe(&greeting, language)?;
+            due.push(((now + 20).saturating_add(u64::from(took_ms).div_ceil(20) * 20), text));
+        }
         while let Some(event) = detector.poll_event() {
             match event {
                 AmdEvent::Detection { verdict, at_millis, .. } => {
@@ -58,7 +88,7 @@ pub fn detect(clip: &ClipInfo, samples: &[i16], config: AmdConfig) -> Outcome {
             break;
         }
     }
-    outcome
+    Ok(outcome)
 }
 
 /// Percentile `p` (0..=100) of `values`, nearest rank.
@@ -70,6 +100,11 @@ pub fn percentile(values: &[i64], p: f64) -> Option<i64> {
     v.sort_unstable();
     let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
     Some(v[rank.min(v.len()) - 1])
+}
+
+/// Percentile `p` of `values`, nearest rank; 0 when there are none.
+pub fn percentile_u32(values: &[u32], p: f64) -> i64 {
+    percentile(&values.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), p).unwrap_or(0)
 }
 
 /// A beep counts as found when it is reported this soon after it ends.

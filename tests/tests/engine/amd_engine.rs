@@ -135,3 +135,33 @@ fn stopping_detection_reports_nothing_and_a_hung_up_leg_forgets_its_detector() {
     net.run_for(Duration::from_millis(100));
     assert!(!net.engine.stop_amd(other));
 }
+
+#[test]
+fn a_greeting_handed_out_at_a_pause_and_its_voicemail_words_make_a_machine() {
+    let mut net = SimNetwork::new(4);
+    let leg = net.engine.add_local_leg(net.now(), SampleRate::Hz8000, play(&[quiet(400), talk(1_500, 4)]));
+    let config = AmdConfig { words_language: Some("en"), ..AmdConfig::default() };
+    net.engine.start_amd(leg, config).unwrap();
+    net.run_for(Duration::from_millis(2_300));
+    let asked: Vec<_> = net
+        .events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            EngineEvent::MachineDetectionWordsWanted { leg: l, greeting, rate, language } if *l == leg => {
+                Some((greeting.len(), *rate, *language))
+            }
+            _ => None,
+        })
+        .collect();
+    // Asked once, 200 ms into the pause: the greeting, with a little before it and the pause so far.
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!((asked[0].1, asked[0].2), (SampleRate::Hz8000, "en"));
+    assert!((1_700 * 8..=2_000 * 8).contains(&asked[0].0), "{asked:?}");
+    assert!(amd_events(&net, leg).is_empty(), "no verdict before the words or the full pause");
+    assert!(net.engine.amd_heard_words(leg, "Hi, it's Sam. Please leave a message."));
+    net.run_for(Duration::from_millis(100));
+    let events = amd_events(&net, leg);
+    assert!(matches!(events[..], [(_, AmdEvent::Detection { verdict: Verdict::Machine, .. })]), "{events:?}");
+    // Detection is over: later words go nowhere.
+    assert!(!net.engine.amd_heard_words(leg, "leave a message"));
+}

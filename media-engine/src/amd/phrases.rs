@@ -1,8 +1,8 @@
 //! What voicemails, carriers and menus say and people answering a call
-//! rarely do, per language: the evidence `amd-words` measures. Written down
-//! before any transcript of the corpus was read (2026-12-01); "you've
-//! reached" was struck after it, since people answering a business line say
-//! it too.
+//! rarely do, per language: a greeting holding one of these is a machine's.
+//! Written down before any transcript of the evaluation corpus was read
+//! (2026-12-01); "you've reached" was struck after it, since people
+//! answering a business line say it too.
 
 /// Phrases by language (ISO 639-1), matched in a lower-cased transcript.
 const PHRASES: [(&str, &[&str]); 5] = [
@@ -129,6 +129,15 @@ const PHRASES: [(&str, &[&str]); 5] = [
     ),
 ];
 
+/// The languages whose phrases are known (ISO 639-1).
+pub const LANGUAGES: [&str; 5] = ["en", "es", "fr", "it", "ru"];
+
+/// The known language `tag` names (`es`, `es-MX`, `ES`), if any.
+pub fn language(tag: &str) -> Option<&'static str> {
+    let primary = tag.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+    LANGUAGES.into_iter().find(|l| *l == primary)
+}
+
 /// The first machine's phrase `transcript` holds, in `language`.
 pub fn machine_phrase(transcript: &str, language: &str) -> Option<&'static str> {
     let text = transcript.to_lowercase();
@@ -154,5 +163,12 @@ mod tests {
     fn a_person_answering_a_business_line_says_no_machines_phrase() {
         assert_eq!(machine_phrase("Good afternoon, you've reached Metro Cable, Kevin speaking.", "en"), None);
         assert_eq!(machine_phrase("Hello? Who is this?", "en"), None);
+    }
+
+    #[test]
+    fn a_language_tag_is_known_by_its_primary_subtag() {
+        assert_eq!(language("es-MX"), Some("es"));
+        assert_eq!(language("FR"), Some("fr"));
+        assert_eq!(language("de"), None);
     }
 }
