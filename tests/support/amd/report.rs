@@ -203,7 +203,10 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
     let _ = writeln!(
         out,
         "\n## The corpus\n\n{CORPUS}\n\nReproduce (Piper runs in the Python environment `scripts/test` \
-         makes, `target/amd-venv`; the verdicts count frames, so a debug build gives the same):\n\n\
+         makes, `target/amd-venv`, and `scripts/test` or `scripts/whisper-model target/models` makes the \
+         speech models; the verdicts count frames, so a debug build gives the same, but for the words' \
+         arrival times, which are the recognizer's on the machine that runs it, and are kept with the \
+         transcripts in the corpus's `words-cache.tsv`):\n\n\
          ```sh\n{reproduce}\n```"
     );
     if !held.errors.is_empty() {
