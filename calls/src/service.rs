@@ -125,6 +125,8 @@ pub struct CallService {
     pub(super) trunks: Arc<DashMap<CallId, Trunk>>,
     /// Call ends waiting for the database (`unrecorded.rs`).
     pub(super) unrecorded_ends: Arc<Mutex<Vec<super::unrecorded::UnrecordedEnd>>>,
+    /// A greeting is being transcribed for machine detection (`amd_words.rs`).
+    pub(super) amd_words_busy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CallService {
@@ -156,6 +158,7 @@ impl CallService {
             trunk_ip: IpAddr::from([127, 0, 0, 1]),
             trunks: Arc::default(),
             unrecorded_ends: Arc::default(),
+            amd_words_busy: Arc::default(),
         }
     }
 

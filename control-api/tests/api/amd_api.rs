@@ -127,8 +127,8 @@ async fn the_organizations_default_applies_when_a_dial_does_not_say() {
 }
 
 /// A stand-in recognizer: hears `Ok(text)` in every greeting, or fails as a
-/// full queue does.
-struct Hears(Result<&'static str, ()>);
+/// full queue does, after the given time.
+struct Hears(Result<&'static str, ()>, Duration);
 
 impl bond_speech::SpeechToText for Hears {
     fn name(&self) -> &'static str {
@@ -144,7 +144,11 @@ impl bond_speech::SpeechToText for Hears {
             Ok(text) => Ok(bond_speech::Transcript { text: text.into(), confidence: 0.9, engine: "hears" }),
             Err(()) => Err(bond_speech::SttError::Busy("hears")),
         };
-        Box::pin(async move { answer })
+        let after = self.1;
+        Box::pin(async move {
+            tokio::time::sleep(after).await;
+            answer
+        })
     }
 }
 
@@ -171,7 +175,8 @@ async fn with_recognizer(dir: &std::path::Path, hears: Hears) -> (AppState, Stri
 #[tokio::test]
 async fn a_short_greeting_saying_leave_a_message_in_the_callees_language_is_a_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, conn) = with_recognizer(dir.path(), Hears(Ok("Hola, soy Ana. Deje su mensaje."))).await;
+    let (state, conn) =
+        with_recognizer(dir.path(), Hears(Ok("Hola, soy Ana. Deje su mensaje."), Duration::ZERO)).await;
     let amd = json!({ "answering_machine_detection": "premium",
         "answering_machine_detection_config": { "language": "es-MX" } });
     let id = dial(&state, &conn, "short.wav", Some(amd)).await;
@@ -183,8 +188,11 @@ async fn a_short_greeting_saying_leave_a_message_in_the_callees_language_is_a_ma
 }
 
 #[tokio::test]
-async fn a_greeting_whose_words_are_a_persons_or_cannot_be_heard_is_left_to_timing() {
-    for hears in [Hears(Ok("Hello, this is Sam speaking.")), Hears(Err(()))] {
+async fn a_greeting_whose_words_are_a_persons_or_cannot_be_heard_in_time_is_left_to_timing() {
+    let stalls = Hears(Ok("Please leave a message."), Duration::from_secs(30));
+    for hears in
+        [Hears(Ok("Hello, this is Sam speaking."), Duration::ZERO), Hears(Err(()), Duration::ZERO), stalls]
+    {
         let dir = tempfile::tempdir().unwrap();
         let (state, conn) = with_recognizer(dir.path(), hears).await;
         let id =
@@ -199,7 +207,7 @@ async fn a_greeting_whose_words_are_a_persons_or_cannot_be_heard_is_left_to_timi
 #[tokio::test]
 async fn a_language_bond_has_no_phrases_for_is_refused_with_a_pointer() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, conn) = with_recognizer(dir.path(), Hears(Ok(""))).await;
+    let (state, conn) = with_recognizer(dir.path(), Hears(Ok(""), Duration::ZERO)).await;
     let body = json!({ "connection_id": conn, "to": "loop:play?file=short.wav", "from": "+13125550100",
         "answering_machine_detection": "detect", "answering_machine_detection_config": { "language": "de" } });
     let (status, _, json) = call(&state, "POST", "/v2/calls", Some(ADMIN_KEY), Some(body)).await;
