@@ -52,13 +52,17 @@ def wait_event(receiver, event_type, timeout=15.0, **match):
     raise AssertionError(f"no {event_type} {match}; got {got}; sipp: {[s.state() for s in Sipp.latest]}")
 
 
-def free_media_ports():
+def free_media_ports(sip_port):
     """A port for sipp's `-mp` whose next three are free too: sipp binds its
-    audio there and its video two ports up, and fails if either is taken."""
+    audio there and its video two ports up, and fails if either is taken.
+    None of them is `sip_port`, sipp's own: free again once checked, the
+    kernel may hand it out as the next candidate (a run failed so, errno 98)."""
     while True:
         with contextlib.ExitStack() as held:
             try:
                 first = free_port()  # a candidate: all four are then bound over UDP
+                if sip_port in range(first, first + 4):
+                    continue
                 for port in range(first, first + 4):
                     sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
                     sock.bind(("127.0.0.1", port))
@@ -86,7 +90,7 @@ class Sipp:
         self.port = free_port()
         self.log = os.path.join(self.dir, "sipp.log")
         args = ["sipp", "-sf", path, "-p", str(self.port), "-i", "127.0.0.1", "-m", "1", "-t", transport,
-                "-s", service, "-timeout", "40s", "-timeout_error", "-mp", str(free_media_ports()),
+                "-s", service, "-timeout", "40s", "-timeout_error", "-mp", str(free_media_ports(self.port)),
                 "-trace_logs", "-log_file", self.log, "-trace_err", "-error_file",
                 os.path.join(self.dir, "errors.log"), "-nostdin"]
         if auth:
