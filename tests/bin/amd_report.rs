@@ -10,11 +10,12 @@
 //! each clip is dialed as `loop:play` with premium AMD, and the verdicts come
 //! back as signed webhooks. Calls run in real time, N at a time (250 by
 //! default). `--models` gives that Bond the whisper.cpp models (as
-//! `scripts/run` does), so it hears the greetings' words. `--direct` feeds the detector in-process instead (seconds; for
-//! tuning). `--words` adds the greeting's words, in the clip's language, as
-//! Bond hears them with its embedded recognizer (`bond_tests::amd::words`):
-//! each answer reaches the detector as long after it asked as the
-//! transcription took, one greeting at a time on this machine.
+//! `scripts/run` does), so it hears the greetings' words. `--direct` feeds
+//! the detector in-process instead (seconds; for tuning). `--words` adds the
+//! greeting's words, in the clip's language, as Bond hears them with its
+//! embedded recognizer (`bond_tests::amd::words`): each answer reaches the
+//! detector as long after it asked as the transcription took, one greeting at
+//! a time on this machine.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,7 +70,8 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
             None => "Bond had no speech models, so the greetings' words played no part.".to_owned(),
             Some(_) => format!(
                 "Bond had its embedded speech models: it asked its recognizer about {} greetings, \
-                 {} of which were not transcribed (the recognizer was busy with another), so timing decided those.",
+                 {} of which were not transcribed (the node was transcribing another, its recognizer was busy, \
+                 or the answer took over 2 s), so timing decided those.",
                 run.words_asked, run.words_failed
             ),
         };
