@@ -352,13 +352,26 @@ impl Engine {
     pub fn amd_heard_words(&mut self, leg: LegId, text: &str) -> bool {
         let Some(detector) = self.detectors.get_mut(&leg) else { return false };
         detector.heard_words(text);
+        self.report_amd(leg);
+        true
+    }
+
+    /// Pass on what `leg`'s detector has to say (its reports, a greeting it
+    /// wants transcribed), and stop it once it is done.
+    fn report_amd(&mut self, leg: LegId) {
+        let Some(detector) = self.detectors.get_mut(&leg) else { return };
         while let Some(event) = detector.poll_event() {
             self.outputs.push_back(EngineOutput::Event(EngineEvent::MachineDetection { leg, event }));
+        }
+        let rate = self.legs.get(&leg).map(Member::rate);
+        if let (Some((greeting, language)), Some(rate)) = (detector.poll_words_wanted(), rate) {
+            let greeting = greeting.into();
+            let wanted = EngineEvent::MachineDetectionWordsWanted { leg, greeting, rate, language };
+            self.outputs.push_back(EngineOutput::Event(wanted));
         }
         if detector.is_done() {
             self.stop_amd(leg);
         }
-        true
     }
 
     /// Stop answering-machine detection on `leg`; false if none was running.
@@ -474,25 +487,7 @@ impl Engine {
                     let Some(member) = self.legs.get(&id) else { continue };
                     if let Some(detector) = self.detectors.get_mut(&id) {
                         detector.push(member.heard_frame(), Some(member.sent_frame()));
-                        while let Some(event) = detector.poll_event() {
-                            self.outputs.push_back(EngineOutput::Event(EngineEvent::MachineDetection {
-                                leg: id,
-                                event,
-                            }));
-                        }
-                        if let Some((greeting, language)) = detector.poll_words_wanted() {
-                            self.outputs.push_back(EngineOutput::Event(
-                                EngineEvent::MachineDetectionWordsWanted {
-                                    leg: id,
-                                    greeting: greeting.into(),
-                                    rate: member.rate(),
-                                    language,
-                                },
-                            ));
-                        }
-                        if detector.is_done() {
-                            self.stop_amd(id);
-                        }
+                        self.report_amd(id);
                     }
                     self.feed_taps(id);
                     let Some(member) = self.legs.get(&id) else { continue };

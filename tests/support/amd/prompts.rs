@@ -16,6 +16,7 @@
 //! detector's tuning saw these speakers, their languages or their wordings.
 
 use bond_codecs::signals::SplitMix64;
+use bond_media_engine::amd::phrases;
 
 use super::corpus::{at_level, background, ms, over_the_line, uniform, Track, FIRST};
 use super::labels::{ClipInfo, Label};
@@ -205,7 +206,7 @@ pub fn language_of(speaker: &str) -> &'static str {
     else {
         return "en";
     };
-    ["en", "es", "fr", "it", "ru"].into_iter().find(|l| name.starts_with(l)).unwrap_or("en")
+    phrases::LANGUAGES.into_iter().find(|l| name.starts_with(l)).unwrap_or("en")
 }
 
 fn pick_voice(rng: &mut SplitMix64, voices: &[(&'static str, &'static str)]) -> (&'static str, &'static str) {
