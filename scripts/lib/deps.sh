@@ -42,6 +42,17 @@ AMD_PROMPT_PACKAGES=(:asterisk-core-sounds-en-wav :asterisk-core-sounds-es-wav :
     :asterisk-core-sounds-it-wav :asterisk-core-sounds-ru-wav :asterisk-core-sounds-en :asterisk-core-sounds-es
     :asterisk-prompt-fr-armelle :asterisk-prompt-it-menardi-wav)
 
+# Debian package $1's files unpacked under $2 without installing it (the AMD corpus's
+# Colombian prompts, `asterisk-prompt-es-co`, conflict with the Mexican set installed above).
+ensure_unpacked_package() {
+    local package=$1 dir=$2
+    [ -f "$dir/.unpacked" ] && return 0
+    mkdir -p "$dir"
+    (cd "$dir" && apt-get download -q "$package" 2>/dev/null) \
+        || { apt-get update -qq && (cd "$dir" && apt-get download -q "$package"); }
+    dpkg-deb -x "$dir/${package}"_*.deb "$dir" && rm "$dir/${package}"_*.deb && touch "$dir/.unpacked"
+}
+
 # A Python virtualenv at $1 with the requirements file $2 installed (re-used when up to date).
 ensure_python_venv() {
     local venv=$1 requirements=$2
@@ -52,6 +63,19 @@ ensure_python_venv() {
     if ! cmp -s "$requirements" "$venv/.requirements"; then
         "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
         cp "$requirements" "$venv/.requirements"
+    fi
+}
+
+# Node.js modules at $1/node_modules from the npm manifest and lock in directory $2,
+# installed as locked (re-used when up to date).
+ensure_node_modules() {
+    local dir=$1 manifest=$2
+    ensure_packages node:nodejs npm:npm
+    mkdir -p "$dir"
+    if ! cmp -s "$manifest/package-lock.json" "$dir/.package-lock.json" || [ ! -d "$dir/node_modules" ]; then
+        cp "$manifest/package.json" "$manifest/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        cp "$manifest/package-lock.json" "$dir/.package-lock.json"
     fi
 }
 

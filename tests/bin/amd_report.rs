@@ -97,7 +97,10 @@ async fn report(args: &[String]) -> Result<(String, Option<PathBuf>), String> {
             (None, true) => " --direct".to_owned(),
             (None, false) => String::new(),
         },
-        count = clips.iter().filter(|c| !c.fresh && !c.speaker.starts_with(prompts::SPEAKER_PREFIX)).count(),
+        count = clips
+            .iter()
+            .filter(|c| c.part == corpus::Part::First && !c.speaker.starts_with(prompts::SPEAKER_PREFIX))
+            .count(),
         seed = std::fs::read_to_string(dir.join("seed")).map_err(|e| format!("seed: {e}"))?.trim(),
     );
     let text = report::render(&outcomes, &how, &reproduce);

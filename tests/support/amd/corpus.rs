@@ -3,7 +3,7 @@
 //! People answering (briefly, with a business greeting, a question back, over a
 //! television), voicemail greetings short and long (with and without beeps),
 //! carrier announcements, IVR menus, fax tones, silence and dead air. Speech
-//! comes from six synthesizers (see `synth`), each clip from one speaker; the
+//! comes from seven synthesizers (see `synth`), each clip from one speaker; the
 //! line adds background sound, noise, hum, a codec and packet loss (see
 //! `line`). Everything is drawn from one seed, so a corpus can be rebuilt
 //! exactly, but for Piper's phrases: its model draws noise of its own, so they
@@ -15,13 +15,14 @@ use std::path::Path;
 use bond_codecs::level::{rms_for_dbm0, sine_amplitude_for_dbm0};
 use bond_codecs::signals::SplitMix64;
 
-pub use super::labels::{labels_csv, parse_labels, ClipInfo, Label};
+pub use super::labels::{labels_csv, parse_labels, ClipInfo, Label, Part};
 use super::line::{mix_background, over_line, random_line, Line};
-use super::prompts::{make_prompt_clip, CORE_PROMPTS, FRESH_PROMPTS};
+use super::prompts::{make_prompt_clip, CORE_PROMPTS, FRESH_PROMPTS, LATE_PROMPTS};
 use super::synth::{
-    Speaker, Speaking, Synth, Voices, FRESH_SPEAKERS, RECORDED_SPEAKER, RECORDINGS, SPEAKERS,
+    Speaker, Speaking, Synth, Voices, FRESH_SPEAKERS, LATE_SPEAKERS, RECORDED_SPEAKER, RECORDINGS, SPEAKERS,
 };
-use super::wording::{self as say, pick, HELLOS};
+use super::wording::{pick, Wording, WORDING};
+use super::wording_late::LATE_WORDING;
 
 pub const RATE: u32 = 8_000;
 
@@ -42,19 +43,25 @@ fn samples_for(ms: u32) -> usize {
     (RATE * ms / 1000) as usize
 }
 
-/// The synthesizers and speakers one part of the corpus draws from.
+/// The synthesizers, speakers and wordings one part of the corpus draws from.
 #[derive(Debug, Clone, Copy)]
 pub struct Pool {
     synths: &'static [Synth],
     speakers: &'static [Speaker],
-    /// Clips of the fresh part (see `synth`).
-    pub(super) fresh: bool,
+    wording: &'static Wording,
+    pub(super) part: Part,
 }
 
 /// The first part: tuning and held-out speakers.
-pub const FIRST: Pool = Pool { synths: &Synth::ALL, speakers: &SPEAKERS, fresh: false };
+pub const FIRST: Pool =
+    Pool { synths: &Synth::ALL, speakers: &SPEAKERS, wording: &WORDING, part: Part::First };
 /// The fresh part, added after tuning, all held out.
-pub const FRESH: Pool = Pool { synths: &Synth::FRESH, speakers: &FRESH_SPEAKERS, fresh: true };
+pub const FRESH: Pool =
+    Pool { synths: &Synth::FRESH, speakers: &FRESH_SPEAKERS, wording: &WORDING, part: Part::Fresh };
+/// The late part, added after the fresh part's errors were read: a new
+/// synthesizer saying new wordings, all held out.
+pub const LATE: Pool =
+    Pool { synths: &Synth::LATE, speakers: &LATE_SPEAKERS, wording: &LATE_WORDING, part: Part::Late };
 
 /// A speaker of `pool`: a synthesizer first (each as likely), then one of its voices.
 fn speaking(rng: &mut SplitMix64, pool: Pool, held_out: Option<bool>) -> Speaking {
@@ -140,7 +147,7 @@ pub(super) fn background(
     level: f64,
 ) -> Result<Vec<f64>, String> {
     let how = speaking(rng, pool, Some(held_out));
-    let text = pick(rng, &say::BACKGROUND);
+    let text = pick(rng, pool.wording.background);
     let mut speech = say(voices, &how, text, level - uniform(rng, 12.0, 25.0))?;
     speech.resize(speech.len() + samples_for(ms(rng, 100, 600)), 0.0);
     Ok(speech)
@@ -173,7 +180,7 @@ pub fn make_clip(
         kind: String::new(),
         speaker: how.speaker.name(),
         held_out: how.speaker.held_out,
-        fresh: pool.fresh,
+        part: pool.part,
         line: String::new(),
         first_utterance_end_ms: None,
         beep: None,
@@ -184,15 +191,16 @@ pub fn make_clip(
     if share < 0.40 {
         let level = uniform(&mut rng, -34.0, -10.0);
         track.pause(ms(&mut rng, 100, 1_500));
+        let say_as = pool.wording;
         let (first, kind) = match rng.next_u64() % 10 {
-            0 | 1 => (pick(&mut rng, &HELLOS).to_owned(), "human/hello"),
-            2 => (pick(&mut rng, &HELLOS).to_owned(), "human/second-hello"),
-            3 | 4 => (say::name_phrase(&mut rng), "human/name"),
-            5 | 6 => (say::business_answer(&mut rng), "human/business"),
-            7 | 8 => (say::question_back(&mut rng), "human/question"),
-            _ => (say::bad_line(&mut rng), "human/bad-line"),
+            0 | 1 => (pick(&mut rng, say_as.hellos).to_owned(), "human/hello"),
+            2 => (pick(&mut rng, say_as.hellos).to_owned(), "human/second-hello"),
+            3 | 4 => ((say_as.name_phrase)(&mut rng), "human/name"),
+            5 | 6 => ((say_as.business_answer)(&mut rng), "human/business"),
+            7 | 8 => ((say_as.question_back)(&mut rng), "human/question"),
+            _ => ((say_as.bad_line)(&mut rng), "human/bad-line"),
         };
-        if !pool.fresh && rng.next_f64() < 0.1 {
+        if pool.part == Part::First && rng.next_f64() < 0.1 {
             // A real person instead: a recorded phrase, and perhaps another after a wait.
             info.speaker = RECORDED_SPEAKER.to_owned();
             info.held_out = true;
@@ -207,7 +215,7 @@ pub fn make_clip(
             info.first_utterance_end_ms = Some(track.add(&say(voices, &how, &first, level)?));
             if kind == "human/second-hello" {
                 track.pause(ms(&mut rng, 1_000, 2_500));
-                track.add(&say(voices, &how, pick(&mut rng, &HELLOS), level)?);
+                track.add(&say(voices, &how, pick(&mut rng, say_as.hellos), level)?);
             }
             info.kind = kind.to_owned();
         }
@@ -222,11 +230,12 @@ pub fn make_clip(
         info.label = Label::Machine;
         let level = uniform(&mut rng, -30.0, -10.0);
         track.pause(ms(&mut rng, 100, 1_200));
+        let say_as = pool.wording;
         let (sentences, kind, beeps) = match rng.next_u64() % 10 {
-            0 | 1 => (say::carrier_announcement(&mut rng), "machine/carrier", true),
-            2 => (say::ivr_menu(&mut rng), "machine/ivr", false),
-            3 | 4 => (say::short_voicemail(&mut rng), "machine/short", rng.next_f64() < 0.85),
-            _ => (say::greeting_sentences(&mut rng), "machine/greeting", rng.next_f64() < 0.75),
+            0 | 1 => ((say_as.carrier_announcement)(&mut rng), "machine/carrier", true),
+            2 => ((say_as.ivr_menu)(&mut rng), "machine/ivr", false),
+            3 | 4 => ((say_as.short_voicemail)(&mut rng), "machine/short", rng.next_f64() < 0.85),
+            _ => ((say_as.greeting_sentences)(&mut rng), "machine/greeting", rng.next_f64() < 0.75),
         };
         for (i, sentence) in sentences.iter().enumerate() {
             if i > 0 {
@@ -327,15 +336,17 @@ fn ansam(track: &mut Track, ms: u32, dbm0: f64) {
 }
 
 /// Write `count` clips, then a fifth as many more of the recorded prompts
-/// (`prompts`), then the fresh part: a quarter as many of its synthesized
-/// speakers and a tenth as many of its recorded ones; and `labels.csv`, into
-/// `dir`, using all cores. Each part comes after the ones before it, so that
-/// adding it left the clips before it as they were.
+/// (`prompts`), then the fresh part and the late part, each a quarter as many
+/// of its synthesized speakers and a tenth as many of its recorded ones; and
+/// `labels.csv`, into `dir`, using all cores. Each part comes after the ones
+/// before it, so that adding it left the clips before it as they were.
 pub fn generate(dir: &Path, seed: u64, count: usize) -> Result<Vec<ClipInfo>, String> {
     let synthesized = count;
     let prompted = count + count / 5;
     let fresh_synthesized = prompted + count / 4;
-    let count = fresh_synthesized + count / 10;
+    let fresh = fresh_synthesized + count / 10;
+    let late_synthesized = fresh + count / 4;
+    let count = late_synthesized + count / 10;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let voices = Voices::default();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -358,8 +369,12 @@ pub fn generate(dir: &Path, seed: u64, count: usize) -> Result<Vec<ClipInfo>, St
                                     i,
                                     (FRESH, i - prompted, fresh_synthesized - prompted),
                                 )?
-                            } else {
+                            } else if i < fresh {
                                 make_prompt_clip(voices, &mut clip_rng(seed, i), clip_file(i), FRESH_PROMPTS)?
+                            } else if i < late_synthesized {
+                                make_clip(voices, seed, i, (LATE, i - fresh, late_synthesized - fresh))?
+                            } else {
+                                make_prompt_clip(voices, &mut clip_rng(seed, i), clip_file(i), LATE_PROMPTS)?
                             };
                             write_wav(&dir.join(&info.file), &samples)?;
                             Ok(info)

@@ -27,6 +27,34 @@ impl Label {
     }
 }
 
+/// When a clip's part was added to the corpus: each part after the detector
+/// had been tuned on, and its errors read in, the parts before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// The first part (synthesized and Asterisk's prompts): tuning and held-out speakers.
+    First,
+    /// The fresh part (DECtalk, hibari, two recorded voices), added 2026-11-30.
+    Fresh,
+    /// The late part (GnuSpeech with wordings of its own, a Colombian recorded voice), added 2026-12-01.
+    Late,
+}
+
+impl Part {
+    pub const ALL: [Part; 3] = [Self::First, Self::Fresh, Self::Late];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Fresh => "fresh",
+            Self::Late => "late",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 /// One clip's truth.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipInfo {
@@ -38,9 +66,8 @@ pub struct ClipInfo {
     pub speaker: String,
     /// In the part the detector was never tuned on.
     pub held_out: bool,
-    /// In the fresh part: speakers added after the detector had been tuned
-    /// and its held-out errors read (held out too).
-    pub fresh: bool,
+    /// The part it belongs to; every clip of a later part is held out.
+    pub part: Part,
     /// What the line added, e.g. `pcmu+noise+loss2%+tv`.
     pub line: String,
     /// End of the first thing a person said (ms), for people.
@@ -50,7 +77,7 @@ pub struct ClipInfo {
 }
 
 const HEADER: &str =
-    "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz,fresh";
+    "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz,part";
 
 /// The clips' labels as CSV, with the columns of `HEADER`.
 pub fn labels_csv(clips: &[ClipInfo]) -> String {
@@ -69,7 +96,7 @@ pub fn labels_csv(clips: &[ClipInfo]) -> String {
             opt(c.beep.map(|b| b.0)),
             opt(c.beep.map(|b| b.1)),
             c.beep.map(|b| format!("{:.0}", b.2)).unwrap_or_default(),
-            c.fresh
+            c.part.as_str()
         ));
     }
     out
@@ -94,7 +121,7 @@ pub fn parse_labels(csv: &str) -> Result<Vec<ClipInfo>, String> {
                 kind: f[2].to_owned(),
                 speaker: f[3].to_owned(),
                 held_out: f[4] == "true",
-                fresh: f[10] == "true",
+                part: Part::parse(f[10]).ok_or_else(|| format!("bad part: {}", f[10]))?,
                 line: f[5].to_owned(),
                 first_utterance_end_ms: num(f[6]),
                 beep: match (num(f[7]), num(f[8])) {
@@ -111,21 +138,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_read_back_as_written_with_the_fresh_part_marked() {
-        let clip = |file: &str, fresh| ClipInfo {
+    fn labels_read_back_as_written_with_each_clips_part() {
+        let clip = |file: &str, part| ClipInfo {
             file: file.to_owned(),
             label: Label::Machine,
             kind: "machine/voicemail+beep".to_owned(),
             speaker: "asterisk-prompt/fr-armelle".to_owned(),
             held_out: true,
-            fresh,
+            part,
             line: "pcmu+noise".to_owned(),
             first_utterance_end_ms: None,
             beep: Some((11_728, 12_063, 979.0)),
         };
-        let clips = vec![clip("clip-2900.wav", true), clip("clip-0001.wav", false)];
+        let clips = vec![
+            clip("clip-2900.wav", Part::Fresh),
+            clip("clip-0001.wav", Part::First),
+            clip("clip-3500.wav", Part::Late),
+        ];
         assert_eq!(parse_labels(&labels_csv(&clips)).unwrap(), clips);
-        let old = "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz\n";
+        let old = "file,label,kind,speaker,held_out,line,first_utterance_end_ms,beep_start_ms,beep_end_ms,beep_hz,fresh\n";
         assert!(parse_labels(old).unwrap_err().contains("remake the corpus"));
     }
 }

@@ -9,4 +9,5 @@ pub mod prompts;
 pub mod report;
 pub mod synth;
 pub mod wording;
+pub mod wording_late;
 pub mod words;

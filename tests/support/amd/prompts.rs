@@ -4,8 +4,10 @@
 //! people, from Debian's older prompt packages (`asterisk-prompt-fr-armelle`,
 //! `asterisk-prompt-it-menardi-wav`), belong to the fresh part
 //! ([`FRESH_PROMPTS`]); they recorded no "hello", so they are machines only.
-//! (A third, `asterisk-prompt-es-co`, conflicts with `asterisk-core-sounds-es`,
-//! whose transcripts the translation report reads, so it is left out.)
+//! A third, a Colombian voice (`asterisk-prompt-es-co`), belongs to the late
+//! part ([`LATE_PROMPTS`]); its package conflicts with `asterisk-core-sounds-es`,
+//! whose transcripts the translation report reads, so `scripts/test` unpacks
+//! it under `target/` instead of installing it.
 //!
 //! Machines are put together as the exchange plays them: its voicemail's
 //! "The person at extension 4 1 2 7 is unavailable. Please leave your message
@@ -15,11 +17,13 @@
 //! are built from their recordings, never synthesized, so none of the
 //! detector's tuning saw these speakers, their languages or their wordings.
 
+use std::path::{Path, PathBuf};
+
 use bond_codecs::signals::SplitMix64;
 use bond_media_engine::amd::phrases;
 
 use super::corpus::{at_level, background, ms, over_the_line, uniform, Track, FIRST};
-use super::labels::{ClipInfo, Label};
+use super::labels::{ClipInfo, Label, Part};
 use super::line::random_line;
 use super::synth::{recording, Voices};
 
@@ -31,14 +35,15 @@ pub const SPEAKER_PREFIX: &str = "asterisk/";
 /// How the fresh part's prompt speakers are named (`asterisk-prompt/<package>`).
 pub const FRESH_SPEAKER_PREFIX: &str = "asterisk-prompt/";
 
-/// A set of recorded voices: their directories (and names in `labels.csv`),
-/// the ones that recorded a "hello", and whether they are the fresh part.
+/// A set of recorded voices: their directories (under [`SOUNDS_DIR`], or
+/// absolute) and names in `labels.csv`, the ones that recorded a "hello", and
+/// the corpus's part they belong to.
 #[derive(Debug, Clone, Copy)]
 pub struct PromptSet {
     voices: &'static [(&'static str, &'static str)],
     hello_voices: &'static [(&'static str, &'static str)],
     prefix: &'static str,
-    fresh: bool,
+    part: Part,
 }
 
 const ALLISON: (&str, &str) = ("en_US_f_Allison", "en_US_f_Allison");
@@ -51,7 +56,7 @@ pub const CORE_PROMPTS: PromptSet = PromptSet {
     voices: &[ALLISON, ("es_MX_f_Allison", "es_MX_f_Allison"), JUNE, CARLO, IVRVOICE],
     hello_voices: &[ALLISON, JUNE, CARLO, IVRVOICE],
     prefix: SPEAKER_PREFIX,
-    fresh: false,
+    part: Part::First,
 };
 
 /// The fresh part's two voices, machines only. Their directories are their
@@ -60,7 +65,19 @@ pub const FRESH_PROMPTS: PromptSet = PromptSet {
     voices: &[("fr", "fr-armelle"), ("it_IT_f_Menardi", "it-menardi")],
     hello_voices: &[],
     prefix: FRESH_SPEAKER_PREFIX,
-    fresh: true,
+    part: Part::Fresh,
+};
+
+/// The late part's voice, machines only: the Colombian set, unpacked from its
+/// package by `scripts/test`.
+pub const LATE_PROMPTS: PromptSet = PromptSet {
+    voices: &[(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/asterisk-prompt-es-co/usr/share/asterisk/sounds/es"),
+        "es-co",
+    )],
+    hello_voices: &[],
+    prefix: FRESH_SPEAKER_PREFIX,
+    part: Part::Late,
 };
 
 /// Announcements that end a call attempt, each recorded by some of the voices.
@@ -80,10 +97,11 @@ const MENUS: [&[&str]; 3] = [
 ];
 
 /// The prompt's file: WAV, or GSM in the older packages.
-fn path(voice: &str, prompt: &str) -> String {
-    let wav = format!("{SOUNDS_DIR}/{voice}/{prompt}.wav");
-    let gsm = format!("{SOUNDS_DIR}/{voice}/{prompt}.gsm");
-    if !std::path::Path::new(&wav).exists() && std::path::Path::new(&gsm).exists() {
+fn path(voice: &str, prompt: &str) -> PathBuf {
+    let dir = Path::new(SOUNDS_DIR).join(voice);
+    let wav = dir.join(format!("{prompt}.wav"));
+    let gsm = dir.join(format!("{prompt}.gsm"));
+    if !wav.exists() && gsm.exists() {
         gsm
     } else {
         wav
@@ -91,14 +109,15 @@ fn path(voice: &str, prompt: &str) -> String {
 }
 
 fn has(voice: &str, prompt: &str) -> bool {
-    std::path::Path::new(&path(voice, prompt)).exists()
+    path(voice, prompt).exists()
 }
 
 /// One prompt in the telephone band; `trimmed` drops its own silence at both
 /// ends (a person's "hello"), otherwise it plays as the exchange plays it.
 fn prompt(voice: &str, name: &str, trimmed: bool) -> Result<Vec<i16>, String> {
-    recording(&path(voice, name), trimmed)
-        .map_err(|e| format!("{e} (install the asterisk-core-sounds-*-wav and asterisk-prompt-* packages)"))
+    recording(&path(voice, name).to_string_lossy(), trimmed).map_err(|e| {
+        format!("{e} (install the asterisk-core-sounds-*-wav and asterisk-prompt-* packages, as scripts/test does)")
+    })
 }
 
 /// Plays `prompts` back to back at `level`, as the exchange does.
@@ -126,10 +145,10 @@ pub fn make_prompt_clip(
     let mut line = random_line(rng, false);
     let human = rng.next_f64() < 0.4 && !set.hello_voices.is_empty();
     let (voice, name) = if human { pick_voice(rng, set.hello_voices) } else { pick_voice(rng, set.voices) };
-    let dir = std::path::Path::new(SOUNDS_DIR).join(voice);
-    if set.fresh && !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+    let dir = Path::new(SOUNDS_DIR).join(voice);
+    if set.part != Part::First && !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
         return Err(format!(
-            "{}: not a directory of its own (install asterisk-prompt-{name})",
+            "{}: not a directory of its own (install or unpack asterisk-prompt-{name}, as scripts/test does)",
             dir.display()
         ));
     }
@@ -139,7 +158,7 @@ pub fn make_prompt_clip(
         kind: String::new(),
         speaker: format!("{}{name}", set.prefix),
         held_out: true,
-        fresh: set.fresh,
+        part: set.part,
         line: String::new(),
         first_utterance_end_ms: None,
         beep: None,
@@ -218,7 +237,8 @@ fn pick_list(rng: &mut SplitMix64, voice: &str, lists: &[&[&str]]) -> Result<Vec
     let options: Vec<&[&str]> = lists.iter().copied().filter(|p| p.iter().all(|n| has(voice, n))).collect();
     if options.is_empty() {
         return Err(format!(
-            "{SOUNDS_DIR}/{voice}: no prompts (install the asterisk-core-sounds-*-wav packages)"
+            "{}: no prompts (install the asterisk-core-sounds-*-wav packages)",
+            Path::new(SOUNDS_DIR).join(voice).display()
         ));
     }
     Ok(options[(rng.next_u64() % options.len() as u64) as usize].iter().map(|s| (*s).to_owned()).collect())
@@ -238,6 +258,7 @@ mod tests {
     fn a_recorded_voice_speaks_its_sets_language_and_a_synthesized_one_english() {
         assert_eq!(language_of("asterisk/es_MX_f_Allison"), "es");
         assert_eq!(language_of("asterisk-prompt/it-menardi"), "it");
+        assert_eq!(language_of("asterisk-prompt/es-co"), "es");
         assert_eq!(language_of("piper/joe"), "en");
     }
 }

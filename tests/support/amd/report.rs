@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::eval::{percentile, score, Outcome, Scores, BEEP_REPORT_WITHIN_MS};
-use super::labels::Label;
+use super::labels::{Label, Part};
 use super::synth::Synth;
 
 /// What the held-out part must reach: accuracy, people called machine at most,
@@ -24,13 +24,14 @@ pub const TARGETS: Bar =
 /// What `scripts/test` holds the detector to until it meets the targets: a
 /// little below what it scores on the held-out part today, so that a change
 /// that makes it worse fails.
-/// (The 1,550-clip corpus of `scripts/test`, since a beep may rise straight
-/// out of a machine's last word and an Opus-concealed beep may fade in: 95.9%
-/// right and 92.3% of held-out beeps found, against 90.6% before on the same
-/// corpus; Piper and hibari move the beeps by about a point from run to run,
-/// and the people called machines between 1 and 4 of 468.)
+/// (The 1,900-clip corpus of `scripts/test`, its late part included, through
+/// a debug Bond 250 calls at a time, thirty-fifth session: 95.6% right, 4 of
+/// 568 people called machines, 85.0% of held-out beeps found; the late part's
+/// Colombian chime is mostly missed; leaving out the fresh and late parts'
+/// recorded voices, 93.9% (419 of 446). Piper and hibari move the beeps by
+/// about a point from run to run.)
 pub const FLOOR: Bar =
-    Bar { accuracy: 0.94, humans_called_machine: 0.015, beeps_found: 0.89, person_verdict_p50_ms: 1_000 };
+    Bar { accuracy: 0.94, humans_called_machine: 0.015, beeps_found: 0.82, person_verdict_p50_ms: 1_000 };
 
 fn ms(v: Option<i64>) -> String {
     v.map_or("-".to_owned(), |v| v.to_string())
@@ -116,8 +117,9 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
         out,
         "Only clips whose speakers the detector was never tuned on count here: Festival's and Piper's \
          voices, Flite's rms and slt, the recorded person, the five people who recorded Asterisk's prompts, \
-         the fresh part's DECtalk and hibari voices and two more recorded people, and the tone and silence \
-         clips drawn to this side (see \"The corpus\").\n"
+         the fresh part's DECtalk and hibari voices and two more recorded people, the late part's GnuSpeech \
+         voices and one more recorded person, and the tone and silence clips drawn to this side (see \"The \
+         corpus\").\n"
     );
     let _ = writeln!(out, "| measure | result | target |\n|---|---|---|");
     let _ = writeln!(out, "| held-out clips | {} | |", held.clips);
@@ -171,6 +173,7 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
     let sources: Vec<(&str, Scores)> = Synth::ALL
         .iter()
         .chain(&Synth::FRESH)
+        .chain(&Synth::LATE)
         .map(|s| s.as_str())
         .chain(
             ["recorded", super::prompts::SPEAKER_PREFIX, super::prompts::FRESH_SPEAKER_PREFIX]
@@ -195,10 +198,13 @@ pub fn render(outcomes: &[Outcome], how: &str, reproduce: &str) -> String {
         "| part | clips | accuracy | people called machine | beeps found | person verdict p50 |\n|---|---|---|---|---|---|"
     );
     summary_row(&mut out, "tuning (espeak-ng, Flite kal and awb)", &tuning);
-    let seen = score(&part(outcomes, |o| o.clip.held_out && !o.clip.fresh));
-    summary_row(&mut out, "held-out, first part and prompts (errors read since)", &seen);
-    let fresh = score(&part(outcomes, |o| o.clip.fresh));
-    summary_row(&mut out, "held-out, fresh part (DECtalk, hibari, two recorded voices)", &fresh);
+    for (of, name) in [
+        (Part::First, "held-out, first part and prompts (errors read since)"),
+        (Part::Fresh, "held-out, fresh part (DECtalk, hibari, two recorded voices; errors read since)"),
+        (Part::Late, "held-out, late part (GnuSpeech with its own wordings, a Colombian voice)"),
+    ] {
+        summary_row(&mut out, name, &score(&part(outcomes, |o| o.clip.held_out && o.clip.part == of)));
+    }
     summary_row(&mut out, "held-out, all", &held);
     let _ = writeln!(
         out,
@@ -251,7 +257,16 @@ run to run. Then a tenth as many again are machines recorded by two more people,
 prompt packages (`asterisk-prompt-fr-armelle`, Armelle Desjardins in French; \
 `asterisk-prompt-it-menardi-wav`, an Italian voice), put together as the Asterisk part \
 above, each with its set's own beep (Allison's where the set has none); they recorded no \"hello\", so the \
-part has no people of theirs. The whole fresh part was first run before any change that followed from it.";
+part has no people of theirs. The whole fresh part was first run before any change that followed from it.\n\n\
+Last again, the late part, added on 2026-12-01 after the fresh part's errors had been read and every change \
+that followed them made: a quarter as many clips again drawn as the first part is (the same shares and lines; \
+no recorded person) but with wordings written anew for it, sharing no sentence with the first (a family name, a \
+workplace, \"is this the school?\", \"text me, I don't check these\", after-hours messages, a wireless \
+carrier's \"switched off\") and spoken by a synthesizer of another kind: GnuSpeech (articulatory synthesis, a \
+model of the vocal tract, from npm's `@echogarden/gnuspeech-wasm`), its male, female and large-child voices; \
+then a tenth as many again of Asterisk's machines recorded by one more person, the Colombian Spanish set of \
+Debian's `asterisk-prompt-es-co` (unpacked, not installed, as it conflicts with the Mexican set), with its own \
+beep. The late part was first run before any change that followed from it.";
 
 /// For tuning: the tuning part's summary, confusion and errors, nothing of the held-out part.
 pub fn render_tuning(outcomes: &[Outcome]) -> String {

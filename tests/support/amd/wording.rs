@@ -6,6 +6,44 @@
 
 use bond_codecs::signals::SplitMix64;
 
+/// What one part of the corpus has people and machines say.
+#[derive(Debug, Clone, Copy)]
+pub struct Wording {
+    pub hellos: &'static [&'static str],
+    /// A person giving their name.
+    pub name_phrase: fn(&mut SplitMix64) -> String,
+    /// A person answering a business line: one unbroken sentence of two to four seconds.
+    pub business_answer: fn(&mut SplitMix64) -> String,
+    /// A person answering with a question back to the caller.
+    pub question_back: fn(&mut SplitMix64) -> String,
+    /// A person who can hardly hear the caller.
+    pub bad_line: fn(&mut SplitMix64) -> String,
+    /// A short personal voicemail greeting: one or two sentences.
+    pub short_voicemail: fn(&mut SplitMix64) -> Vec<String>,
+    /// A voicemail greeting of two to six sentences, personal or business.
+    pub greeting_sentences: fn(&mut SplitMix64) -> Vec<String>,
+    /// A carrier's voicemail announcement.
+    pub carrier_announcement: fn(&mut SplitMix64) -> Vec<String>,
+    /// An IVR's opening menu.
+    pub ivr_menu: fn(&mut SplitMix64) -> Vec<String>,
+    /// What a television or a room of other people says behind someone who answers.
+    pub background: &'static [&'static str],
+}
+
+/// The wordings of the first and fresh parts.
+pub const WORDING: Wording = Wording {
+    hellos: &HELLOS,
+    name_phrase,
+    business_answer,
+    question_back,
+    bad_line,
+    short_voicemail,
+    greeting_sentences,
+    carrier_announcement,
+    ivr_menu,
+    background: &BACKGROUND,
+};
+
 pub fn pick<'a, T: ?Sized>(rng: &mut SplitMix64, items: &'a [&'a T]) -> &'a T {
     items[(rng.next_u64() % items.len() as u64) as usize]
 }
@@ -41,7 +79,7 @@ const COMPANIES: [&str; 10] = [
     "Sunrise Bakery",
 ];
 
-pub const HELLOS: [&str; 20] = [
+const HELLOS: [&str; 20] = [
     "Hello?",
     "Hello.",
     "Hi.",
@@ -65,7 +103,7 @@ pub const HELLOS: [&str; 20] = [
 ];
 
 /// A person giving their name.
-pub fn name_phrase(rng: &mut SplitMix64) -> String {
+fn name_phrase(rng: &mut SplitMix64) -> String {
     let name = pick(rng, &NAMES);
     match rng.next_u64() % 6 {
         0 => format!("This is {name} speaking."),
@@ -78,7 +116,7 @@ pub fn name_phrase(rng: &mut SplitMix64) -> String {
 }
 
 /// A person answering a business line: one unbroken sentence of two to four seconds.
-pub fn business_answer(rng: &mut SplitMix64) -> String {
+fn business_answer(rng: &mut SplitMix64) -> String {
     let name = pick(rng, &NAMES);
     let company = pick(rng, &COMPANIES);
     match rng.next_u64() % 7 {
@@ -93,7 +131,7 @@ pub fn business_answer(rng: &mut SplitMix64) -> String {
 }
 
 /// A person answering with a question back to the caller.
-pub fn question_back(rng: &mut SplitMix64) -> String {
+fn question_back(rng: &mut SplitMix64) -> String {
     let name = pick(rng, &NAMES);
     match rng.next_u64() % 6 {
         0 => "Hello? Yes, who's calling please?".to_owned(),
@@ -106,7 +144,7 @@ pub fn question_back(rng: &mut SplitMix64) -> String {
 }
 
 /// A person who can hardly hear the caller.
-pub fn bad_line(rng: &mut SplitMix64) -> String {
+fn bad_line(rng: &mut SplitMix64) -> String {
     match rng.next_u64() % 5 {
         0 => "Hello? Hello? I can hardly hear you.".to_owned(),
         1 => "Hello? Sorry, you're breaking up, can you say that again?".to_owned(),
@@ -117,7 +155,7 @@ pub fn bad_line(rng: &mut SplitMix64) -> String {
 }
 
 /// A short personal voicemail greeting: one or two sentences.
-pub fn short_voicemail(rng: &mut SplitMix64) -> Vec<String> {
+fn short_voicemail(rng: &mut SplitMix64) -> Vec<String> {
     let name = pick(rng, &NAMES);
     match rng.next_u64() % 7 {
         0 => vec![format!("Hi, it's {name}, leave a message.")],
@@ -131,7 +169,7 @@ pub fn short_voicemail(rng: &mut SplitMix64) -> Vec<String> {
 }
 
 /// A voicemail greeting of two to six sentences, personal or business.
-pub fn greeting_sentences(rng: &mut SplitMix64) -> Vec<String> {
+fn greeting_sentences(rng: &mut SplitMix64) -> Vec<String> {
     let name = pick(rng, &NAMES);
     let company = pick(rng, &COMPANIES);
     let openers = [
@@ -187,7 +225,7 @@ fn digits(rng: &mut SplitMix64) -> String {
 }
 
 /// A carrier's voicemail announcement.
-pub fn carrier_announcement(rng: &mut SplitMix64) -> Vec<String> {
+fn carrier_announcement(rng: &mut SplitMix64) -> Vec<String> {
     let first = match rng.next_u64() % 4 {
         0 => format!("The number{} is not available.", digits(rng)),
         1 => "The person you are trying to reach is not available.".to_owned(),
@@ -205,7 +243,7 @@ pub fn carrier_announcement(rng: &mut SplitMix64) -> Vec<String> {
 }
 
 /// An IVR's opening menu.
-pub fn ivr_menu(rng: &mut SplitMix64) -> Vec<String> {
+fn ivr_menu(rng: &mut SplitMix64) -> Vec<String> {
     let company = pick(rng, &COMPANIES);
     vec![
         format!("Thank you for calling {company}."),
@@ -217,7 +255,7 @@ pub fn ivr_menu(rng: &mut SplitMix64) -> Vec<String> {
 }
 
 /// What a television or a room of other people says behind someone who answers.
-pub const BACKGROUND: [&str; 6] = [
+const BACKGROUND: [&str; 6] = [
     "Tonight on the evening news, heavy rain is expected across the region, with flooding in low areas.",
     "And the crowd goes wild as the home team scores again in the final minute of the game.",
     "Did you see where I put the keys? I think they were on the kitchen table next to the mail.",
