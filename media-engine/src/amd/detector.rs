@@ -60,6 +60,11 @@ const BEEP_OVER_BACKGROUND_DB: f64 = 10.0;
 /// as a tone. A machine already decided, such a beep can hang up no person.
 const CLOSE_BEEP_QUIET_BEFORE_MS: u32 = 40;
 const CLOSE_BEEP_MIN_MS: u32 = 150;
+/// A chime's beep rings on faintly after the tone tracker has lost it: the
+/// greeting ends at the first frame no longer this far above the noise floor
+/// (dB), and at most this long after the beep was heard (ms).
+const RINGING_OVER_FLOOR_DB: f64 = 9.0;
+const RINGING_MAX_MS: u32 = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -118,6 +123,9 @@ pub struct AmdDetector {
     phase: Phase,
     events: VecDeque<AmdEvent>,
     words_asked: WordsAsked,
+    /// A beep that rings out, heard (its pitch, and when), whose faint end
+    /// the greeting's end waits for.
+    ringing_beep: Option<(f64, u32)>,
 }
 
 /// The greeting's audio kept for a recognizer, and what was asked of it.
@@ -149,6 +157,7 @@ impl AmdDetector {
             phase: Phase::Listening,
             events: VecDeque::with_capacity(2),
             words_asked: WordsAsked::default(),
+            ringing_beep: None,
         }
     }
 
@@ -198,6 +207,7 @@ impl AmdDetector {
             }
         }
         let level = FrameLevel::of(heard.samples());
+        let sounding = level.power_db >= self.activity.floor_db() + RINGING_OVER_FLOOR_DB;
         self.echo.push(sent.map(|f| FrameLevel::of(f.samples())));
         if self.echo.masks(level, self.activity.floor_db()) {
             self.masked_ms += FRAME_MS;
@@ -238,6 +248,12 @@ impl AmdDetector {
             Phase::Listening => self.listen(now),
             Phase::Watching => self.watch(now),
             Phase::Done => {}
+        }
+        if let Some((hz, heard_at)) = self.ringing_beep {
+            if !sounding || now >= heard_at + RINGING_MAX_MS {
+                self.ringing_beep = None;
+                self.end_greeting(GreetingEnd::Beep { hz }, now);
+            }
         }
     }
 
@@ -288,6 +304,7 @@ impl AmdDetector {
     fn watch(&mut self, now: u32) {
         let c = self.config;
         if c.watch == GreetingWatch::EndOrBeep
+            && self.ringing_beep.is_none()
             && !self.tones.is_busy()
             && self.words.current.is_none()
             && self.words.quiet_ms() >= c.greeting_silence_duration_millis
@@ -327,7 +344,11 @@ impl AmdDetector {
             self.decide(Verdict::Machine, now, "beep");
         }
         if self.phase == Phase::Watching {
-            self.end_greeting(GreetingEnd::Beep { hz: tone.hz }, now);
+            if tone.rings_out {
+                self.ringing_beep = Some((tone.hz, now));
+            } else {
+                self.end_greeting(GreetingEnd::Beep { hz: tone.hz }, now);
+            }
         }
     }
 

@@ -458,3 +458,30 @@ fn without_a_language_no_greeting_is_handed_out() {
         assert!(detector.poll_words_wanted().is_none());
     }
 }
+
+#[test]
+fn a_chimes_beep_ends_the_greeting_when_its_faint_ringing_does() {
+    // One Asterisk set's beep is a chime: its partials beat gently while it
+    // holds for 130 ms, it dies away 20 dB over 120 ms, and it rings on faintly
+    // (here 100 ms of two partials, which the tone tracker cannot follow).
+    let amp = sine_amplitude_for_dbm0(-15.0);
+    let chime: Vec<i16> = (0..RATE / 4)
+        .map(|n| {
+            let ms = f64::from(n) * 1000.0 / f64::from(RATE);
+            let gain_db = 2.5 * (std::f64::consts::TAU * ms / 50.0).sin() - (ms - 130.0).max(0.0) / 6.0;
+            (amp * 10f64.powf(gain_db / 20.0) * (std::f64::consts::TAU * 870.0 * ms / 1000.0).sin()) as i16
+        })
+        .collect();
+    let faint = sine_amplitude_for_dbm0(-45.0);
+    let mut ringing = sine(870.0, RATE, (RATE / 10) as usize, faint);
+    mix_into(&mut ringing, &sine(1_300.0, RATE, (RATE / 10) as usize, faint));
+    let samples = clip(&[quiet(300), talk(6_120, -12.0, 6), quiet(500), chime, ringing, quiet(3_000)]);
+    let ringing_ends_ms = 300 + 6_120 + 500 + 250 + 100;
+    let events = run(GreetingWatch::EndOrBeep, &samples);
+    match events.get(1) {
+        Some(AmdEvent::GreetingEnded { end: GreetingEnd::Beep { .. }, at_millis }) => {
+            assert!((ringing_ends_ms..=ringing_ends_ms + 40).contains(at_millis), "{events:?}");
+        }
+        other => panic!("no beep: {other:?} in {events:?}"),
+    }
+}

@@ -60,6 +60,15 @@ const HEAD_BLOCKS: u32 = 12;
 const HEAD_END_BLOCK: u32 = FADE_BLOCKS + HEAD_BLOCKS;
 const DEEP_DIP_DB: f64 = 10.0;
 const MAX_DIP_SHARE: u32 = 10;
+/// A chime's beep is struck, not held: its partials beat gently (a few dB)
+/// while it holds, then it dies away. A tone that holds within
+/// `RING_HOLD_SPREAD_DB` for `RING_HOLD_BLOCKS` past its fade-in, is never
+/// louder after that than while holding, and falls `DEEP_DIP_DB` below its
+/// hold rings out. Two tones beating dip deeply while holding; a vowel held
+/// as a tone fades sooner, and a voice swells again.
+const RING_HOLD_BLOCKS: u32 = 20;
+const RING_HOLD_END_BLOCK: u32 = FADE_BLOCKS + RING_HOLD_BLOCKS;
+const RING_HOLD_SPREAD_DB: f64 = 8.0;
 
 /// A finished tone.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,6 +83,8 @@ pub struct ToneSegment {
     pub steady: bool,
     /// No other tone directly before or after it.
     pub isolated: bool,
+    /// Steady only as a chime is, which rings on faintly past its end.
+    pub rings_out: bool,
 }
 
 impl ToneSegment {
@@ -98,6 +109,13 @@ struct Open {
     head_min_db: f64,
     head_max_db: f64,
     deep_dips: u32,
+    /// The level range of the `RING_HOLD_BLOCKS` past the fade-in; the lowest
+    /// level of the interior blocks after them, and whether any of those was
+    /// louder than the hold's loudest.
+    hold_min_db: f64,
+    hold_max_db: f64,
+    tail_min_db: f64,
+    tail_louder: bool,
     /// Level range over the blocks past the fades (`FADE_BLOCKS` at each end).
     faded_min_db: f64,
     faded_max_db: f64,
@@ -143,8 +161,15 @@ impl Open {
             if (FADE_BLOCKS..HEAD_END_BLOCK).contains(&self.interior) {
                 self.head_min_db = self.head_min_db.min(prev);
                 self.head_max_db = self.head_max_db.max(prev);
-            } else if self.interior >= HEAD_END_BLOCK && prev < self.head_min_db - DEEP_DIP_DB {
-                self.deep_dips += 1;
+            } else if self.interior >= HEAD_END_BLOCK {
+                self.deep_dips += u32::from(prev < self.head_min_db - DEEP_DIP_DB);
+            }
+            if (FADE_BLOCKS..RING_HOLD_END_BLOCK).contains(&self.interior) {
+                self.hold_min_db = self.hold_min_db.min(prev);
+                self.hold_max_db = self.hold_max_db.max(prev);
+            } else if self.interior >= RING_HOLD_END_BLOCK {
+                self.tail_louder |= prev > self.hold_max_db;
+                self.tail_min_db = self.tail_min_db.min(prev);
             }
             self.min_db = self.min_db.min(prev);
             self.max_db = self.max_db.max(prev);
@@ -169,6 +194,8 @@ impl Open {
         self.faded_max_db = self.faded_max_db.max(later.faded_max_db);
         self.interior += later.interior;
         self.deep_dips += later.deep_dips;
+        self.tail_louder |= later.tail_louder || later.max_db > self.hold_max_db;
+        self.tail_min_db = self.tail_min_db.min(later.min_db);
     }
 
     fn close(&self, followed: bool) -> ToneSegment {
@@ -180,15 +207,23 @@ impl Open {
         let level_start =
             self.interior >= HEAD_END_BLOCK && self.head_max_db - self.head_min_db <= STEADY_SPREAD_DB;
         let dipped_but_level = level_start && self.deep_dips * MAX_DIP_SHARE <= self.interior;
+        // A beep that rings out, as a chime does: holding while its partials
+        // beat gently, then only dying away.
+        let rings_out = self.interior >= RING_HOLD_END_BLOCK
+            && self.hold_max_db - self.hold_min_db <= RING_HOLD_SPREAD_DB
+            && !self.tail_louder
+            && self.tail_min_db < self.hold_min_db - DEEP_DIP_DB;
         let long = self.duration_ms() >= FADED_MIN_MS;
         let level_between_fades = long && self.faded_max_db.is_finite() && !self.faded_fell;
+        let held = spread <= STEADY_SPREAD_DB || dipped_but_level || level_between_fades;
         ToneSegment {
             hz: self.hz(),
             start_ms: (self.start_block as u32) * BLOCK_MS,
             end_ms: (self.last_tonal as u32 + 1) * BLOCK_MS,
             level_db: self.db_sum / f64::from(self.tonal_blocks),
-            steady: spread <= STEADY_SPREAD_DB || dipped_but_level || level_between_fades,
+            steady: held || rings_out,
             isolated: !self.adjacent && !followed,
+            rings_out: rings_out && !held,
         }
     }
 }
@@ -333,6 +368,10 @@ impl ToneTracker {
                         head_min_db: f64::INFINITY,
                         head_max_db: f64::NEG_INFINITY,
                         deep_dips: 0,
+                        hold_min_db: f64::INFINITY,
+                        hold_max_db: f64::NEG_INFINITY,
+                        tail_min_db: f64::INFINITY,
+                        tail_louder: false,
                         faded_min_db: f64::INFINITY,
                         faded_max_db: f64::NEG_INFINITY,
                         faded_fell: false,
@@ -395,178 +434,5 @@ impl ToneTracker {
 }
 
 #[cfg(test)]
-mod tests {
-    use bond_codecs::level::sine_amplitude_for_dbm0;
-    use bond_codecs::signals::{mix_into, sine, white_noise};
-
-    use super::*;
-
-    fn segments(rate: u32, samples: &[i16]) -> Vec<ToneSegment> {
-        let mut tracker = ToneTracker::new(rate);
-        let frame = (rate / 50) as usize;
-        let mut padded = samples.to_vec();
-        padded.extend(std::iter::repeat_n(0, rate as usize / 5));
-        let mut out = Vec::new();
-        for chunk in padded.chunks(frame) {
-            tracker.push(chunk);
-            while let Some(s) = tracker.poll_segment() {
-                out.push(s);
-            }
-        }
-        out
-    }
-
-    fn tone(hz: f64, rate: u32, ms: u32, dbm0: f64) -> Vec<i16> {
-        sine(hz, rate, (rate * ms / 1000) as usize, sine_amplitude_for_dbm0(dbm0))
-    }
-
-    fn silence(rate: u32, ms: u32) -> Vec<i16> {
-        vec![0; (rate * ms / 1000) as usize]
-    }
-
-    #[test]
-    fn a_beep_that_fades_in_and_out_over_20_ms_is_steady() {
-        // Asterisk's voicemail beep: 700 Hz for 425 ms, its level rising over
-        // the first 20 ms and falling over the last 20 ms.
-        let mut s = silence(8_000, 300);
-        let mut beep = tone(700.0, 8_000, 425, -18.0);
-        let (len, ramp) = (beep.len(), 160);
-        for (i, x) in beep.iter_mut().enumerate() {
-            let gain = (i.min(len - 1 - i) as f64 / ramp as f64).min(1.0);
-            *x = (f64::from(*x) * gain) as i16;
-        }
-        s.extend(beep);
-        let segs = segments(8_000, &s);
-        assert_eq!(segs.len(), 1, "{segs:?}");
-        assert!(segs[0].steady && segs[0].isolated, "{segs:?}");
-    }
-
-    #[test]
-    fn a_beep_that_swells_over_its_first_120_ms_is_steady() {
-        // Some beeps rise slowly (one Asterisk prompt set's by 6 dB over its
-        // first 150 ms, most of it in the first 60), then hold: the level never
-        // falls back as two tones beating do.
-        let mut samples = silence(8_000, 200);
-        let beep = tone(700.0, 8_000, 425, -12.0);
-        let swell = 120 * 8;
-        samples.extend(beep.iter().enumerate().map(|(i, &x)| {
-            let gain =
-                if i < swell { 10f64.powf(-10.0 * (1.0 - i as f64 / swell as f64) / 20.0) } else { 1.0 };
-            (f64::from(x) * gain) as i16
-        }));
-        samples.extend(silence(8_000, 300));
-        let segs = segments(8_000, &samples);
-        assert_eq!(segs.len(), 1, "{segs:?}");
-        assert!(segs[0].steady && segs[0].isolated, "{segs:?}");
-    }
-
-    #[test]
-    fn a_beep_is_one_steady_isolated_segment_at_its_frequency_and_length() {
-        for rate in [8_000, 16_000, 48_000] {
-            for (hz, ms) in [(300.0, 70), (1_000.0, 250), (1_850.0, 500), (2_500.0, 1_500)] {
-                let mut s = silence(rate, 300);
-                s.extend(tone(hz, rate, ms, -20.0));
-                let segs = segments(rate, &s);
-                assert_eq!(segs.len(), 1, "{rate} Hz rate, {hz} Hz tone: {segs:?}");
-                let seg = segs[0];
-                assert!(seg.steady && seg.isolated, "{seg:?}");
-                assert!((seg.hz - hz).abs() < hz * 0.01, "{seg:?}");
-                assert!(seg.start_ms.abs_diff(300) <= 5, "{seg:?}");
-                assert!(seg.duration_ms().abs_diff(ms) <= 10, "{seg:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_beep_with_a_lost_packet_in_it_is_one_steady_beep() {
-        // A G.711 packet lost mid-beep plays as 20 ms of silence.
-        let mut s = silence(8_000, 300);
-        s.extend(tone(1_000.0, 8_000, 600, -20.0));
-        let at = (300 + 240) * 8;
-        s[at..at + 160].fill(0);
-        let segs = segments(8_000, &s);
-        assert_eq!(segs.len(), 1, "{segs:?}");
-        assert!(segs[0].steady && segs[0].isolated, "{segs:?}");
-        assert!(segs[0].duration_ms().abs_diff(600) <= 10, "{segs:?}");
-    }
-
-    #[test]
-    fn a_beep_whose_level_wanders_after_a_concealed_loss_is_still_steady() {
-        // An Opus decoder conceals a lost packet with a fading copy, then takes a
-        // few hundred ms to settle, the level swinging by several dB.
-        let mut s = silence(8_000, 300);
-        s.extend(tone(1_000.0, 8_000, 300, -20.0));
-        s.extend(tone(1_000.0, 8_000, 10, -34.0));
-        for db in [-16.0, -23.0, -17.0, -22.0, -19.0, -21.0, -20.0] {
-            s.extend(tone(1_000.0, 8_000, 50, db));
-        }
-        let segs = segments(8_000, &s);
-        assert_eq!(segs.len(), 1, "{segs:?}");
-        assert!(segs[0].steady, "{segs:?}");
-    }
-
-    #[test]
-    fn a_beep_that_fades_in_then_loses_a_packet_over_opus_is_still_steady() {
-        // Asterisk's beep over a lossy Opus line: a 20 ms fade-in, 80 ms level,
-        // then a lost packet concealed and the level wandering back.
-        let mut s = silence(8_000, 300);
-        let mut head = tone(700.0, 8_000, 100, -18.0);
-        for (i, x) in head.iter_mut().enumerate().take(160) {
-            *x = (f64::from(*x) * i as f64 / 160.0) as i16;
-        }
-        s.extend(head);
-        for db in [-31.0, -26.0, -22.0, -16.0, -20.0, -17.0, -18.0] {
-            s.extend(tone(700.0, 8_000, 20, db));
-        }
-        s.extend(tone(700.0, 8_000, 185, -18.0));
-        let segs = segments(8_000, &s);
-        assert_eq!(segs.len(), 1, "{segs:?}");
-        assert!(segs[0].steady, "{segs:?}");
-    }
-
-    #[test]
-    fn a_beep_in_line_noise_is_still_found() {
-        let mut s = silence(8_000, 200);
-        s.extend(tone(1_000.0, 8_000, 200, -30.0));
-        s.extend(silence(8_000, 200));
-        let noise = white_noise(3, s.len(), bond_codecs::level::rms_for_dbm0(-50.0));
-        mix_into(&mut s, &noise);
-        let segs = segments(8_000, &s);
-        assert_eq!(segs.len(), 1, "{segs:?}");
-        assert!(segs[0].duration_ms().abs_diff(200) <= 10, "{segs:?}");
-    }
-
-    #[test]
-    fn ringback_and_noise_are_not_steady_single_tones() {
-        let rate = 8_000;
-        let mut ringback = tone(440.0, rate, 2_000, -19.0);
-        mix_into(&mut ringback, &tone(480.0, rate, 2_000, -19.0));
-        let segs = segments(rate, &ringback);
-        assert!(segs.iter().all(|s| !s.steady || s.duration_ms() < 60), "{segs:?}");
-        assert!(segments(rate, &white_noise(1, 8_000, 3_000.0)).is_empty());
-    }
-
-    #[test]
-    fn three_tones_in_a_row_are_a_sequence_not_beeps() {
-        let rate = 8_000;
-        let mut sit = silence(rate, 100);
-        for hz in [913.8, 1_370.6, 1_776.7] {
-            sit.extend(tone(hz, rate, 274, -24.0));
-        }
-        let segs = segments(rate, &sit);
-        assert_eq!(segs.len(), 3, "{segs:?}");
-        assert!(segs.iter().all(|s| !s.isolated), "{segs:?}");
-    }
-
-    #[test]
-    fn sounding_reports_a_long_tone_while_it_lasts() {
-        let rate = 8_000;
-        let mut tracker = ToneTracker::new(rate);
-        let ced = tone(2_100.0, rate, 1_000, -12.0);
-        for chunk in ced.chunks(160) {
-            tracker.push(chunk);
-        }
-        let (hz, ms) = tracker.sounding().expect("a tone is sounding");
-        assert!((hz - 2_100.0).abs() < 10.0 && ms >= 980, "{hz} {ms}");
-    }
-}
+#[path = "tone_tests.rs"]
+mod tests;
