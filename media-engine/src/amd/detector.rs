@@ -251,7 +251,6 @@ impl AmdDetector {
         }
         if let Some((hz, heard_at)) = self.ringing_beep {
             if !sounding || now >= heard_at + RINGING_MAX_MS {
-                self.ringing_beep = None;
                 self.end_greeting(GreetingEnd::Beep { hz }, now);
             }
         }
@@ -397,6 +396,7 @@ impl AmdDetector {
 
     fn end_greeting(&mut self, end: GreetingEnd, now: u32) {
         self.events.push_back(AmdEvent::GreetingEnded { end, at_millis: now });
+        self.ringing_beep = None;
         self.phase = Phase::Done;
     }
 }
