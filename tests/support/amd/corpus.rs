@@ -188,10 +188,10 @@ pub fn make_clip(
     let mut track = Track::default();
     let mut line = random_line(&mut rng, false);
     let mut behind = None;
+    let say_as = pool.wording;
     if share < 0.40 {
         let level = uniform(&mut rng, -34.0, -10.0);
         track.pause(ms(&mut rng, 100, 1_500));
-        let say_as = pool.wording;
         let (first, kind) = match rng.next_u64() % 10 {
             0 | 1 => (pick(&mut rng, say_as.hellos).to_owned(), "human/hello"),
             2 => (pick(&mut rng, say_as.hellos).to_owned(), "human/second-hello"),
@@ -230,7 +230,6 @@ pub fn make_clip(
         info.label = Label::Machine;
         let level = uniform(&mut rng, -30.0, -10.0);
         track.pause(ms(&mut rng, 100, 1_200));
-        let say_as = pool.wording;
         let (sentences, kind, beeps) = match rng.next_u64() % 10 {
             0 | 1 => ((say_as.carrier_announcement)(&mut rng), "machine/carrier", true),
             2 => ((say_as.ivr_menu)(&mut rng), "machine/ivr", false),
