@@ -69,7 +69,8 @@ impl CallService {
     }
 
     /// Node `node_id` died: end the calls it carried, then remove it (unless
-    /// it renewed its lease meanwhile). Returns how many calls were ended.
+    /// it renewed its lease meanwhile) and end its hold on webhook partitions
+    /// (it may have stalled rather than died). Returns how many calls were ended.
     pub async fn reap_node(&self, node_id: &str) -> Result<usize, DbError> {
         let ids = self.store.live_call_ids_of(node_id, false).await?;
         for id in &ids {
@@ -78,6 +79,8 @@ impl CallService {
         self.end_lost(&ids).await?;
         if !self.store.remove_lapsed_node(node_id).await? {
             tracing::warn!(node = node_id, "a node taken for dead renewed its lease");
+        } else if let Err(e) = self.store.release_partitions_of(node_id).await {
+            tracing::warn!(node = node_id, error = %e, "a dead node's webhook partitions stay held until its connection closes");
         }
         Ok(ids.len())
     }

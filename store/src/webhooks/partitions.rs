@@ -11,6 +11,12 @@
 //! starting from a point of its own so that nodes do not all try the same.
 //! A connection that fails drops every lock: the node delivers nothing until
 //! it has a connection and locks again.
+//!
+//! A node that stalls (hung, or paused) keeps its connection and so its locks:
+//! the node that reaps it, once its lease has lapsed, ends that connection
+//! ([`Store::release_partitions_of`]; it finds it by its `application_name`),
+//! so the stalled node's partitions, with the `call.hangup` of the calls it
+//! carried, are delivered by the living.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -24,6 +30,31 @@ use crate::{partition_of, Store, PARTITIONS};
 /// and the partition.
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtext(current_schema()), CAST($1 AS INTEGER))";
 const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext(current_schema()), CAST($1 AS INTEGER))";
+/// The locking connection's `application_name`, from the schema and the node's
+/// name (hashed: a name may be longer than the 63 bytes Postgres keeps).
+const LOCKER_NAME: &str = "'bond partitions ' || md5(current_schema() || '/' || $1)";
+
+impl Store {
+    /// Node `node_id` was taken for dead: end the connection holding its
+    /// partitions' locks, if it still has one (it stalled rather than died),
+    /// so the living take them over. Returns how many connections were ended;
+    /// always 0 on SQLite. Ending another node's connection needs the same
+    /// database role (or `pg_signal_backend`).
+    pub async fn release_partitions_of(&self, node_id: &str) -> Result<u64, DbError> {
+        if self.db().backend() != Backend::Postgres {
+            return Ok(0);
+        }
+        // In the select list, so it runs only on the rows the filter kept.
+        let ended: Vec<bool> = sqlx::query_scalar(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = {LOCKER_NAME}"
+        ))
+        .bind(node_id)
+        .fetch_all(self.db().pool())
+        .await?;
+        Ok(ended.into_iter().filter(|&ended| ended).count() as u64)
+    }
+}
 
 pub(super) struct Partitions {
     store: Store,
@@ -72,7 +103,13 @@ impl Locks {
         let share = (PARTITIONS + nodes - 1) / nodes;
         if self.connection.is_none() {
             self.held.clear();
-            self.connection = Some(store.db().pool().acquire().await?.detach());
+            let mut connection = store.db().pool().acquire().await?.detach();
+            // Named, so that a node reaping this one can end it (release_partitions_of).
+            sqlx::query(&format!("SELECT set_config('application_name', {LOCKER_NAME}, false)"))
+                .bind(store.node_id())
+                .execute(&mut connection)
+                .await?;
+            self.connection = Some(connection);
         }
         let Some(connection) = self.connection.as_mut() else { return Ok(()) };
         // Proves the connection (and so the locks) still there.
@@ -172,5 +209,42 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("a holds {} partitions after b died", held(&a).len());
+    }
+
+    #[tokio::test]
+    async fn a_stalled_nodes_partitions_are_released_when_it_is_reaped() {
+        let Ok(base) = std::env::var("BOND_TEST_DATABASE_URL") else { return };
+        let schema = format!("partitions_{}", uuid::Uuid::new_v4().simple());
+        let setup = Database::connect(&base).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(setup.pool()).await.unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let db = Database::connect(&format!("{base}{sep}options=-csearch_path%3D{schema}")).await.unwrap();
+        let a_store = node(&db, "a").await;
+        let mut a = Partitions::new(a_store.clone());
+        let b_store = node(&db, "b").await;
+        let mut b = Partitions::new(b_store.clone());
+        for _ in 0..2 {
+            a.rebalance(&HashSet::new()).await;
+            b.rebalance(&HashSet::new()).await;
+        }
+        assert_eq!(held(&b).len(), 32);
+
+        // b stalls: its lease lapses, its connection (and so its locks) lives on.
+        b_store.register_node("all", "http://node", -1).await.unwrap();
+        a.rebalance(&HashSet::new()).await;
+        assert_eq!(held(&a).len(), 32, "a took partitions b still locks");
+        assert_eq!(a_store.release_partitions_of("b").await.unwrap(), 1);
+        assert_eq!(a_store.release_partitions_of("b").await.unwrap(), 0, "ended twice");
+        for _ in 0..50 {
+            a.rebalance(&HashSet::new()).await;
+            if held(&a).len() as i64 == PARTITIONS {
+                // b, running again, finds its locks gone with its connection.
+                b.rebalance(&HashSet::new()).await;
+                assert!(held(&b).is_disjoint(&held(&a)), "{:?}", held(&b));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("a holds {} partitions after b was reaped", held(&a).len());
     }
 }
