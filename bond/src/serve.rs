@@ -130,7 +130,7 @@ pub async fn build_state_with_speech(
     let storage = RecordingStorage::from_config(&config.storage).map_err(ServeError::Storage)?;
     let forwarder = match config.cluster.nats_url.as_str() {
         "" => None,
-        url => Some(Forwarder::connect(url, &instance_id).await.map_err(ServeError::Cluster)?),
+        url => Some(Forwarder::connect(url, &instance_id, store.clone()).await.map_err(ServeError::Cluster)?),
     };
     let mut calls = CallService::new(store.clone(), engine.clone(), notifier.clone(), files)
         .with_speech(speech)

@@ -63,7 +63,7 @@ pub use dial::{check_from, check_limits, Dial};
 pub use endpoint::{Endpoint, LoopKind};
 pub use error::CallError;
 pub use linked::Link;
-pub use membership::NodeRole;
+pub use membership::{NodeRole, RENEW_EVERY as LEASE_RENEWED_EVERY};
 pub use playback::{playback_request, speak_request, stop_all, AudioSource, PlaybackRequest};
 pub use recording::RecordOptions;
 pub use recording_links::RecordingLinks;

@@ -76,6 +76,18 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
+    /// Whether node `node_id` holds a lease now (false once it lapsed or the node was removed).
+    pub async fn holds_lease(&self, node_id: &str) -> Result<bool, DbError> {
+        let now = self.db.now_millis_sql();
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM cluster_nodes WHERE node_id = $1 AND lease_until >= {now}"
+        ))
+        .bind(node_id)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(count > 0)
+    }
+
     /// How many nodes hold a lease now (at least this one, while it runs).
     pub async fn live_node_count(&self) -> Result<i64, DbError> {
         let now = self.db.now_millis_sql();
@@ -128,6 +140,8 @@ mod tests {
             b.register_node("all", "http://b", -1).await.unwrap();
             let lapsed = a.lapsed_nodes().await.unwrap();
             assert!(lapsed.contains(&b.node_id().to_owned()), "{url}: {lapsed:?}");
+            assert!(!a.holds_lease(b.node_id()).await.unwrap(), "{url}: a lapsed lease is not held");
+            assert!(a.holds_lease(a.node_id()).await.unwrap(), "{url}: a live lease is held");
             assert!(!lapsed.contains(&a.node_id().to_owned()), "{url}");
             assert!(
                 !b.lapsed_nodes().await.unwrap().contains(&b.node_id().to_owned()),
@@ -136,6 +150,7 @@ mod tests {
 
             assert!(a.remove_lapsed_node(b.node_id()).await.unwrap(), "{url}");
             assert!(!a.remove_lapsed_node(b.node_id()).await.unwrap(), "{url}: removed twice");
+            assert!(!a.holds_lease(b.node_id()).await.unwrap(), "{url}: a removed node holds no lease");
             assert!(!b.renew_lease(3, 0, 3_000).await.unwrap(), "{url}: a removed node learns it on renewal");
             assert!(
                 !a.remove_lapsed_node(a.node_id()).await.unwrap(),

@@ -16,9 +16,15 @@ on node A is bridged with a `loop:echo` on node B. Checked:
 - afterwards every call's webhooks are delivered, in order, each `call.hangup`
   once; an event whose delivery was in flight as Postgres stopped may come
   twice, the same event with the same `data.id`.
+
+And a node that stalls (SIGSTOP: its NATS connection stays open, so a request
+for it is delivered and never answered): an action on its call through the
+other node answers 503 with Retry-After once its lease lapses, not 504 at the
+forward's 10 s timeout, and the call is reported ended.
 """
 
 import json
+import signal
 import time
 from datetime import datetime
 
@@ -26,7 +32,8 @@ import pytest
 
 from conftest import api
 from tcp_proxy import TcpProxy
-from test_cluster import NODE_B, events, hung_up, name_of, node, receiver, status_of  # noqa: F401
+from test_cluster import (NATS, NODE_B, application, balanced, database, dial, events, hung_up,  # noqa: F401
+                          name_of, node, node_of, receiver, status_of)
 from test_cluster_bridge import Caller, bridge, dial_on
 from test_crash_safety import postgres_url, wait_until
 from test_sip_trunk import rtp_caller, trunk_connection, wait_event
@@ -128,3 +135,15 @@ def test_calls_live_through_nats_then_postgres_stopped_for_30_s(receiver):
     finally:
         nats.down()
         pg.down()
+
+
+def test_an_action_for_a_stalled_node_answers_503_once_its_lease_lapses(database, receiver):
+    with node(database, NATS) as a, node(database, {**NODE_B, **NATS}) as b:
+        connection = application(a, receiver)
+        wait_until(lambda: balanced(a, b), 10, "both nodes up")
+        calls = [dial(a, connection) for _ in range(8)]
+        on_b = next(call for call in calls if node_of(a, call) == name_of(b))
+        b.proc.send_signal(signal.SIGSTOP)  # killed when the node's context ends
+        assert status_of(a, on_b) == (503, "1")
+        wait_until(lambda: on_b in hung_up(receiver), 7, "the stalled node's call ended")
+        assert status_of(a, on_b)[0] == 422

@@ -7,7 +7,10 @@
 //! Each node listens on `bond.<instance>.node.<node_id>` (`instance`: the
 //! database's id, so two clusters on one NATS never meet). "No responders"
 //! means the node is gone: the client gets 503 with Retry-After while the
-//! others notice (its lease lapses within seconds) and end its calls.
+//! others notice (its lease lapses within seconds) and end its calls. A node
+//! that stalls, or dies before the NATS server has dropped its subscription,
+//! takes the request without answering: the requesting node watches its lease
+//! meanwhile and answers 503 as soon as it lapses, not 504 at the timeout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,8 +19,8 @@ use async_nats::{Client, RequestErrorKind};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bond_calls::trunk::{PartnerLeft, PeerFuture, Peers, TrunkOffer, TrunkRefusal};
-use bond_calls::Command;
-use bond_store::CallId;
+use bond_calls::{Command, LEASE_RENEWED_EVERY};
+use bond_store::{CallId, Store};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -58,12 +61,15 @@ pub struct Answer {
 pub struct Forwarder {
     pub(super) client: Client,
     pub(super) instance: String,
+    /// Where the nodes' leases are read.
+    store: Store,
 }
 
 impl Forwarder {
     /// Connect to NATS at `url` (in the background: a NATS down at start is
-    /// retried, and requests for other nodes answer 503 meanwhile).
-    pub async fn connect(url: &str, instance: &str) -> Result<Self, String> {
+    /// retried, and requests for other nodes answer 503 meanwhile); leases
+    /// are read from `store`.
+    pub async fn connect(url: &str, instance: &str, store: Store) -> Result<Self, String> {
         let client = async_nats::ConnectOptions::new()
             .name("bond")
             .retry_on_initial_connect()
@@ -71,7 +77,7 @@ impl Forwarder {
             .connect(url)
             .await
             .map_err(|e| format!("cluster.nats_url {url}: {e}"))?;
-        Ok(Self { client, instance: instance.to_owned() })
+        Ok(Self { client, instance: instance.to_owned(), store })
     }
 
     /// Wait (up to [`SETTLE_WITHIN`]) until what was sent so far, subscriptions
@@ -92,8 +98,23 @@ impl Forwarder {
 
     /// Have node `node_id` carry out `request`; its answer, or 503/504 when it gives none.
     pub async fn forward(&self, node_id: &str, request: &Forwarded) -> Result<Answer, ApiError> {
-        let answer = self.request(self.subject(node_id), request).await;
+        let answer = tokio::select! {
+            answer = self.request(self.subject(node_id), request) => answer,
+            () = self.lease_lapses(node_id) => Err(Unanswered::LeaseLapsed),
+        };
         answer.map_err(|unanswered| unanswered.error(node_id))
+    }
+
+    /// Ready once node `node_id` holds no lease: what it has not answered by
+    /// then it never will. Read as often as leases are renewed; a database
+    /// that cannot be read leaves the request to its timeout.
+    async fn lease_lapses(&self, node_id: &str) {
+        loop {
+            tokio::time::sleep(LEASE_RENEWED_EVERY).await;
+            if let Ok(false) = self.store.holds_lease(node_id).await {
+                return;
+            }
+        }
     }
 
     /// Send `request` to whoever answers on `subject`.
@@ -202,6 +223,8 @@ enum Unanswered {
     BusDown,
     /// Nobody listens on the subject: the node is gone.
     NoResponders,
+    /// The node's lease lapsed while the request waited: it is taken for dead.
+    LeaseLapsed,
     TimedOut,
     Garbled(String),
 }
@@ -220,6 +243,12 @@ impl Unanswered {
             Self::NoResponders => unavailable(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("Node {node_id}, which carries this call, is not answering; retry shortly."),
+            ),
+            Self::LeaseLapsed => unavailable(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "Node {node_id}, which carries this call, stopped renewing its lease; retry shortly."
+                ),
             ),
             Self::TimedOut => unavailable(
                 StatusCode::GATEWAY_TIMEOUT,
