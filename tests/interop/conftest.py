@@ -141,6 +141,10 @@ class Bond:
             raise RuntimeError(f"something already answers on port {self.port}: a Bond left running?")
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))) if self.nofile else None
         self.proc = subprocess.Popen([bond_bin, "serve"], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+        # Read as it is written: a pipe nobody reads stalls Bond once 64 KiB of log fill it.
+        self._log = []
+        self._drain = threading.Thread(target=self._read_log, daemon=True)
+        self._drain.start()
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -148,14 +152,24 @@ class Bond:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"bond exited: {self.proc.stderr.read()}")
+                    raise RuntimeError(f"bond exited: {self.log()}")
                 time.sleep(0.05)
         raise RuntimeError("bond did not become healthy")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            assert self.proc.wait(timeout=30) == 0, self.proc.stderr.read()
+            assert self.proc.wait(timeout=30) == 0, self.log()
+
+    def _read_log(self):
+        for line in self.proc.stderr:
+            self._log.append(line)
+
+    def log(self) -> str:
+        """What Bond wrote to stderr so far (all of it once it has exited)."""
+        if self.proc.poll() is not None:
+            self._drain.join(timeout=5)
+        return "".join(self._log)
 
     def kill(self):
         """Stop it whatever state it is in (a test that failed half-way)."""

@@ -229,7 +229,7 @@ def test_idle_sip_tcp_connections_cannot_starve_bond_of_descriptors(receiver):
                          bond.sip_port, wait=1.0)
         assert 100 in codes or 180 in codes, codes
         bond.stop()
-        log = bond.proc.stderr.read()
+        log = bond.log()
         assert len(log) < 200_000, f"the log grew to {len(log)} bytes"
 
 
