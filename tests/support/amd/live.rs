@@ -15,6 +15,7 @@ use super::corpus::ClipInfo;
 use super::eval::{verdict_name, Outcome};
 use super::prompts;
 use crate::bond_process::BondProcess;
+use crate::load::timer_lateness_percentile;
 
 /// What a run through Bond gave: the outcomes, and how many greetings Bond had
 /// its recognizer transcribe and how many of those it could not.
@@ -23,7 +24,21 @@ pub struct Run {
     pub outcomes: Vec<Outcome>,
     pub words_asked: u64,
     pub words_failed: u64,
+    /// How late Bond's engine ran its timers during the run, 99th percentile
+    /// (seconds, the bucket bound): beyond a frame or two, the calls no longer
+    /// ran in real time and the verdicts say more about the machine than the detector.
+    pub timer_lateness_p99: f64,
+    /// How long calls' last events took to arrive after the time they report
+    /// (their decision time, from the answer), counting from when the dial
+    /// returned: the median and the longest.
+    pub event_lag: (Duration, Duration),
+    /// Calls whose last event had not arrived when the wait gave up.
+    pub unfinished: usize,
 }
+
+/// How long a call's events are waited for: a machine's greeting ends within
+/// 30 s of the answer, and a busy Bond may deliver its webhooks many seconds late.
+pub const WAIT_FOR_EVENTS: Duration = Duration::from_secs(120);
 
 /// Run every clip through the `bond` at `bond_bin`, `concurrency` calls at a
 /// time; `models`: the folder of whisper.cpp models Bond hears greetings with.
@@ -51,6 +66,7 @@ pub async fn run(
         .await?,
     );
     let connection_id = bond.connection(json!({})).await?;
+    let before = bond.metrics().await?;
     let limit = Arc::new(Semaphore::new(concurrency));
     let mut tasks = Vec::new();
     for clip in clips.iter().cloned() {
@@ -62,10 +78,16 @@ pub async fn run(
             outcome
         }));
     }
-    let mut outcomes = Vec::new();
+    let (mut outcomes, mut lags) = (Vec::new(), Vec::new());
     for task in tasks {
-        outcomes.push(task.await.map_err(|e| e.to_string())??);
+        let (outcome, lag) = task.await.map_err(|e| e.to_string())??;
+        lags.extend(lag);
+        outcomes.push(outcome);
     }
+    let unfinished = outcomes.len() - lags.len();
+    lags.sort();
+    let event_lag =
+        (lags.get(lags.len() / 2).copied().unwrap_or_default(), lags.last().copied().unwrap_or_default());
     let metrics = bond.metrics().await?;
     let counter = |name: &str| {
         let line = metrics.lines().find(|l| l.split_whitespace().next() == Some(name));
@@ -73,13 +95,20 @@ pub async fn run(
     };
     let (words_asked, words_failed) =
         (counter("bond_amd_words_asked_total"), counter("bond_amd_words_failed_total"));
+    let (timer_lateness_p99, _) = timer_lateness_percentile(&before, &metrics, 99.0);
     match bond.bad_signatures() {
-        0 => Ok(Run { outcomes, words_asked, words_failed }),
+        0 => Ok(Run { outcomes, words_asked, words_failed, timer_lateness_p99, event_lag, unfinished }),
         bad => Err(format!("{bad} webhooks had a bad signature")),
     }
 }
 
-async fn one_clip(bond: &BondProcess, connection_id: &str, clip: ClipInfo) -> Result<Outcome, String> {
+/// One clip's outcome, and how late its last event arrived after the time it
+/// reports (`None`: it never came).
+async fn one_clip(
+    bond: &BondProcess,
+    connection_id: &str,
+    clip: ClipInfo,
+) -> Result<(Outcome, Option<Duration>), String> {
     let body = json!({ "connection_id": connection_id, "to": format!("loop:play?file={}", clip.file),
         "from": "+13125550100", "answering_machine_detection": "premium",
         "answering_machine_detection_config": { "language": prompts::language_of(&clip.speaker) } });
@@ -88,9 +117,10 @@ async fn one_clip(bond: &BondProcess, connection_id: &str, clip: ClipInfo) -> Re
         .as_str()
         .ok_or_else(|| format!("dial failed: {dialed}"))?
         .to_owned();
+    #[allow(clippy::disallowed_methods)] // the harness times Bond's webhooks from outside
+    let dialed_at = std::time::Instant::now();
     let mut outcome = Outcome { clip, verdict: None, verdict_ms: None, greeting: None };
-    // The verdict comes within the analysis time; a machine's greeting end within 30 s.
-    let _ = tokio::time::timeout(Duration::from_secs(40), async {
+    let waited = tokio::time::timeout(WAIT_FOR_EVENTS, async {
         loop {
             let arrived = bond.inbox.arrived.notified();
             for (event_type, payload) in
@@ -108,12 +138,13 @@ async fn one_clip(bond: &BondProcess, connection_id: &str, clip: ClipInfo) -> Re
             let finished =
                 outcome.greeting.is_some() || outcome.verdict.as_deref().is_some_and(|v| v != "machine");
             if finished {
-                break;
+                let reported = outcome.greeting.as_ref().map(|g| g.1).or(outcome.verdict_ms).unwrap_or(0);
+                break dialed_at.elapsed().saturating_sub(Duration::from_millis(u64::from(reported)));
             }
             arrived.await;
         }
     })
     .await;
     let _ = bond.post(&format!("/v2/calls/{call}/actions/hangup"), json!({})).await;
-    Ok(outcome)
+    Ok((outcome, waited.ok()))
 }
