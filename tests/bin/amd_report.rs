@@ -9,7 +9,8 @@
 //! else `bond` next to this program) is started on a scratch data directory,
 //! each clip is dialed as `loop:play` with premium AMD, and the verdicts come
 //! back as signed webhooks. Calls run in real time, N at a time (100 by
-//! default: more on two cores only queue the webhooks, seconds late).
+//! default: a debug build of this program falls seconds behind taking in
+//! the webhooks of more on two cores).
 //! `--models` gives that Bond the whisper.cpp models (as `scripts/run`
 //! does), so it hears the greetings' words. `--direct` feeds
 //! the detector in-process instead (seconds; for tuning). `--words` adds the

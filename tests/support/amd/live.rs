@@ -37,7 +37,10 @@ pub struct Run {
 }
 
 /// How long a call's events are waited for: a machine's greeting ends within
-/// 30 s of the answer, and a busy Bond may deliver its webhooks many seconds late.
+/// 30 s of the answer, and on a busy machine the webhooks may be taken in many
+/// seconds late (a debug build of this harness, checking each signature and
+/// waking every waiting call on each webhook, falls 10-16 s behind at 250
+/// calls on two cores; a release build keeps up).
 pub const WAIT_FOR_EVENTS: Duration = Duration::from_secs(120);
 
 /// Run every clip through the `bond` at `bond_bin`, `concurrency` calls at a
