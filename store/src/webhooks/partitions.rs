@@ -156,6 +156,28 @@ mod tests {
         store
     }
 
+    /// A new schema of BOND_TEST_DATABASE_URL's Postgres (`None` without it).
+    async fn fresh_schema() -> Option<Database> {
+        let base = std::env::var("BOND_TEST_DATABASE_URL").ok()?;
+        let schema = format!("partitions_{}", uuid::Uuid::new_v4().simple());
+        let setup = Database::connect(&base).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(setup.pool()).await.unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(Database::connect(&format!("{base}{sep}options=-csearch_path%3D{schema}")).await.unwrap())
+    }
+
+    /// Whether `a`, rebalancing every 100 ms, comes to hold every partition within 5 s.
+    async fn takes_every_partition(a: &mut Partitions) -> bool {
+        for _ in 0..50 {
+            a.rebalance(&HashSet::new()).await;
+            if held(a).len() as i64 == PARTITIONS {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     fn held(p: &Partitions) -> BTreeSet<i64> {
         p.delivered().unwrap().into_iter().collect()
     }
@@ -173,12 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn nodes_split_the_partitions_and_a_dead_nodes_move_to_the_living() {
-        let Ok(base) = std::env::var("BOND_TEST_DATABASE_URL") else { return };
-        let schema = format!("partitions_{}", uuid::Uuid::new_v4().simple());
-        let setup = Database::connect(&base).await.unwrap();
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(setup.pool()).await.unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let db = Database::connect(&format!("{base}{sep}options=-csearch_path%3D{schema}")).await.unwrap();
+        let Some(db) = fresh_schema().await else { return };
 
         // Alone, a node delivers everything.
         let mut a = Partitions::new(node(&db, "a").await);
@@ -201,24 +218,12 @@ mod tests {
         // b dies: its connection closes (its locks go with it) and its lease lapses.
         drop(b);
         b_store.register_node("all", "http://node", -1).await.unwrap();
-        for _ in 0..50 {
-            a.rebalance(&HashSet::new()).await;
-            if held(&a).len() as i64 == PARTITIONS {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("a holds {} partitions after b died", held(&a).len());
+        assert!(takes_every_partition(&mut a).await, "a holds {} partitions after b died", held(&a).len());
     }
 
     #[tokio::test]
     async fn a_stalled_nodes_partitions_are_released_when_it_is_reaped() {
-        let Ok(base) = std::env::var("BOND_TEST_DATABASE_URL") else { return };
-        let schema = format!("partitions_{}", uuid::Uuid::new_v4().simple());
-        let setup = Database::connect(&base).await.unwrap();
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(setup.pool()).await.unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let db = Database::connect(&format!("{base}{sep}options=-csearch_path%3D{schema}")).await.unwrap();
+        let Some(db) = fresh_schema().await else { return };
         let a_store = node(&db, "a").await;
         let mut a = Partitions::new(a_store.clone());
         let b_store = node(&db, "b").await;
@@ -235,16 +240,13 @@ mod tests {
         assert_eq!(held(&a).len(), 32, "a took partitions b still locks");
         assert_eq!(a_store.release_partitions_of("b").await.unwrap(), 1);
         assert_eq!(a_store.release_partitions_of("b").await.unwrap(), 0, "ended twice");
-        for _ in 0..50 {
-            a.rebalance(&HashSet::new()).await;
-            if held(&a).len() as i64 == PARTITIONS {
-                // b, running again, finds its locks gone with its connection.
-                b.rebalance(&HashSet::new()).await;
-                assert!(held(&b).is_disjoint(&held(&a)), "{:?}", held(&b));
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("a holds {} partitions after b was reaped", held(&a).len());
+        assert!(
+            takes_every_partition(&mut a).await,
+            "a holds {} partitions after b was reaped",
+            held(&a).len()
+        );
+        // b, running again, finds its locks gone with its connection.
+        b.rebalance(&HashSet::new()).await;
+        assert!(held(&b).is_disjoint(&held(&a)), "{:?}", held(&b));
     }
 }
