@@ -263,11 +263,7 @@ impl CallService {
 
     /// The engine started or ended clip `id` (`end` is `None` at the start).
     pub(super) async fn playback_event(&self, id: u64, end: Option<PlaybackEnd>) {
-        let playing = match end {
-            None => self.playbacks.get(&id).map(|p| p.clone()),
-            Some(_) => self.playbacks.remove(&id).map(|(_, p)| p),
-        };
-        let Some(playing) = playing else {
+        let Some(call) = self.playbacks.get(&id).map(|p| p.call_control_id.clone()) else {
             if end.is_some() {
                 // Not the application's clip: a gather's prompt, or a message left on a voicemail?
                 self.gather_prompt_ended(id).await;
@@ -275,11 +271,30 @@ impl CallService {
             }
             return;
         };
-        let event_type = playing.event_type(end.is_none());
-        let fields = playing.fields(end.map(status));
-        if let Err(e) = self.call_event(&playing.call_control_id, event_type, fields).await {
-            tracing::error!(call = %playing.call_control_id, error = %e, "could not record a playback event");
+        if let Err(e) = self.report_playback(&call, id, end).await {
+            tracing::error!(%call, error = %e, "could not record a playback event");
         }
+    }
+
+    /// Send clip `id`'s event holding its call's row, which the call's end
+    /// takes too ([`end_playbacks`](Self::end_playbacks)): a clip starting or
+    /// ending as the call hangs up is reported before `call.hangup`, or not at
+    /// all once the hangup has ended it.
+    async fn report_playback(&self, call: &CallId, id: u64, end: Option<PlaybackEnd>) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let record = self.store.lock_call(&mut tx, call).await?;
+        let record = record.ok_or_else(|| DbError::Corrupt(format!("call {call} vanished")))?;
+        let playing = match end {
+            None => self.playbacks.get(&id).map(|p| p.clone()),
+            Some(_) => self.playbacks.remove(&id).map(|(_, p)| p),
+        };
+        let Some(playing) = playing else { return Ok(()) };
+        let mut body = payload::base(&record);
+        body.extend(playing.fields(end.map(status)));
+        self.enqueue(&mut tx, &record, playing.event_type(end.is_none()), Value::Object(body)).await?;
+        self.store.commit(tx).await?;
+        self.notifier.notify();
+        Ok(())
     }
 
     /// The call ended: its clips end with `status: call_hangup`, before `call.hangup`.

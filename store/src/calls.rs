@@ -172,6 +172,23 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// Read `id` inside `tx` and hold its row until `tx` ends: a writer that
+    /// must not interleave with the call's end ([`mark_ended`](Self::mark_ended)
+    /// takes the same row) reads it this way, and sees the end if it came first.
+    pub async fn lock_call(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &CallId,
+    ) -> Result<Option<CallRecord>, DbError> {
+        let row = sqlx::query(&format!(
+            "UPDATE calls SET state = state WHERE call_control_id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// Live calls first, then the most recent.
     pub async fn list_calls(
         &self,

@@ -95,7 +95,7 @@ async fn a_looping_url_playback_is_stopped_and_a_call_hangup_ends_what_is_left()
     let looping = json!({ "audio_url": url, "loop": "infinity" });
     assert_eq!(action(&state, &party, "playback_start", looping.clone()).await.0, StatusCode::OK);
     assert_eq!(
-        action(&state, &party, "playback_start", json!({ "audio_url": url, "loop": 2 })).await.0,
+        action(&state, &party, "playback_start", json!({ "audio_url": url, "loop": 50 })).await.0,
         StatusCode::OK
     );
     wait_for(&state, "call.playback.started", 1).await;
@@ -126,6 +126,39 @@ async fn a_looping_url_playback_is_stopped_and_a_call_hangup_ends_what_is_left()
     assert_eq!(seen, expected, "the second clip was playing and the third queued at the hangup");
     let media_url = all.iter().find(|(t, _)| t == "call.playback.started").unwrap().1["media_url"].clone();
     assert_eq!(media_url, url.as_str());
+}
+
+/// Clips of 40 ms queued back to back start and end every few frames; a hangup
+/// among them (at a different point each round) must not be followed by any of
+/// their events, and each clip started is ended once.
+#[tokio::test]
+async fn no_clip_event_follows_the_call_hangup_when_clips_turn_over_as_it_hangs_up() {
+    let (_dir, state, conn) = setup(&[]).await;
+    let clip = json!({ "playback_content": base64(&tone_wav(1000.0, 8_000, 0.04)) });
+    for round in 0..12u64 {
+        let party = dial(&state, &conn, "loop:silence").await;
+        for _ in 0..30 {
+            assert_eq!(action(&state, &party, "playback_start", clip.clone()).await.0, StatusCode::OK);
+        }
+        tokio::time::sleep(Duration::from_millis(100 + 23 * round)).await;
+        assert_eq!(action(&state, &party, "hangup", json!({})).await.0, StatusCode::OK);
+
+        let seen: Vec<String> = outbox(&state)
+            .await
+            .into_iter()
+            .filter(|(t, p)| {
+                p["call_control_id"] == party.as_str()
+                    && (t.starts_with("call.playback") || t == "call.hangup")
+            })
+            .map(|(t, p)| format!("{t} {}", p["status"].as_str().unwrap_or("-")))
+            .collect();
+        let hangup = seen.iter().position(|e| e == "call.hangup -").expect("call.hangup");
+        assert_eq!(hangup, seen.len() - 1, "round {round}: events after the hangup: {seen:?}");
+        let started = seen.iter().filter(|e| e.starts_with("call.playback.started")).count();
+        let ended = seen.iter().filter(|e| e.starts_with("call.playback.ended")).count();
+        assert_eq!(ended, 30, "round {round}: every clip ends once: {seen:?}");
+        assert!(started <= ended, "round {round}: {seen:?}");
+    }
 }
 
 #[tokio::test]
