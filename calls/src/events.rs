@@ -124,6 +124,33 @@ impl CallService {
         Ok(())
     }
 
+    /// Write the event `report` makes of what it takes from the call's live
+    /// state (given the call as it is now), holding the call's row while it
+    /// does. The call's end holds the same row while it ends what is left
+    /// (`finish_at`: clips, a gather) and writes `call.hangup`, so what both
+    /// could report is reported once, and before `call.hangup`: by `report` if
+    /// it came first, else by the end (and `report`, finding nothing left,
+    /// writes nothing).
+    pub(super) async fn event_holding_call(
+        &self,
+        call_control_id: &CallId,
+        report: impl FnOnce(&CallRecord) -> Option<(&'static str, serde_json::Map<String, Value>)>,
+    ) -> Result<(), DbError> {
+        let mut tx = self.store.begin().await?;
+        let call = self.store.lock_call(&mut tx, call_control_id).await?;
+        let call = call.ok_or_else(|| DbError::Corrupt(format!("call {call_control_id} vanished")))?;
+        let Some((event_type, fields)) = report(&call) else {
+            tx.rollback().await?;
+            return Ok(());
+        };
+        let mut body = payload::base(&call);
+        body.extend(fields);
+        self.enqueue(&mut tx, &call, event_type, Value::Object(body)).await?;
+        self.store.commit(tx).await?;
+        self.notifier.notify();
+        Ok(())
+    }
+
     async fn dtmf_received(&self, call_control_id: &CallId, digit: char) -> Result<(), DbError> {
         let mut tx = self.store.begin().await?;
         let call = self.call_in(&mut tx, call_control_id).await?;

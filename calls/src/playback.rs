@@ -271,30 +271,19 @@ impl CallService {
             }
             return;
         };
-        if let Err(e) = self.report_playback(&call, id, end).await {
+        // Taken under the call's row: a clip starting or ending as the call
+        // hangs up is reported before `call.hangup`, or, once the hangup has
+        // ended it (`end_playbacks`), not at all.
+        let report = |_: &CallRecord| {
+            let playing = match end {
+                None => self.playbacks.get(&id).map(|p| p.clone()),
+                Some(_) => self.playbacks.remove(&id).map(|(_, p)| p),
+            }?;
+            Some((playing.event_type(end.is_none()), playing.fields(end.map(status))))
+        };
+        if let Err(e) = self.event_holding_call(&call, report).await {
             tracing::error!(%call, error = %e, "could not record a playback event");
         }
-    }
-
-    /// Send clip `id`'s event holding its call's row, which the call's end
-    /// takes too ([`end_playbacks`](Self::end_playbacks)): a clip starting or
-    /// ending as the call hangs up is reported before `call.hangup`, or not at
-    /// all once the hangup has ended it.
-    async fn report_playback(&self, call: &CallId, id: u64, end: Option<PlaybackEnd>) -> Result<(), DbError> {
-        let mut tx = self.store.begin().await?;
-        let record = self.store.lock_call(&mut tx, call).await?;
-        let record = record.ok_or_else(|| DbError::Corrupt(format!("call {call} vanished")))?;
-        let playing = match end {
-            None => self.playbacks.get(&id).map(|p| p.clone()),
-            Some(_) => self.playbacks.remove(&id).map(|(_, p)| p),
-        };
-        let Some(playing) = playing else { return Ok(()) };
-        let mut body = payload::base(&record);
-        body.extend(playing.fields(end.map(status)));
-        self.enqueue(&mut tx, &record, playing.event_type(end.is_none()), Value::Object(body)).await?;
-        self.store.commit(tx).await?;
-        self.notifier.notify();
-        Ok(())
     }
 
     /// The call ended: its clips end with `status: call_hangup`, before `call.hangup`.

@@ -224,6 +224,22 @@ def test_a_speech_gather_ends_with_what_the_caller_said(bond, receiver, tmp_path
     caller.wait()
 
 
+def test_a_speech_gather_that_replaces_another_still_hears_the_caller(bond, receiver, tmp_path):
+    caller, media, client, call, bond_port = rtp_caller_answered(bond, receiver)
+    said = espeak("I would like to pay my bill.", str(tmp_path)) + silence(1.5)
+    samples = struct.unpack(f"<{len(said) // 2}h", said)
+    listening = {"bond_input": "dtmf speech", "bond_speech_language": "en"}
+    client.calls.actions.gather(call, extra_body=listening)
+    client.calls.actions.gather(call, extra_body=listening)
+    first = wait_event(receiver, "call.gather.ended", call_control_id=call)
+    assert first["status"] == "cancelled", first
+    send_paced(media, bond_port, rtp_packets(list(samples)))
+    ended = wait_event(receiver, "call.gather.ended", timeout=30.0, call_control_id=call, status="valid")
+    assert "bill" in ended["bond_speech"]["transcript"].lower(), ended["bond_speech"]
+    client.calls.actions.hangup(call)
+    caller.wait()
+
+
 def test_speaking_over_a_prompt_stops_it_and_the_words_end_the_gather(bond, receiver, tmp_path):
     caller, media, client, call, bond_port = rtp_caller_answered(bond, receiver)
     prompt = "Please tell me, in a few words, why you are calling today. " * 3

@@ -147,8 +147,9 @@ impl CallService {
             self.listen_for_gather(call, language.clone()).await?;
         }
         let timer = self.next_id();
+        let listens = spec.speech.is_some();
         let running = Running { timer, kind: Kind::Plain(Gather::new(spec, monotonic())) };
-        self.replace_gather(&call.call_control_id, running).await?;
+        self.end_gather_now(&call.call_control_id, Some((running, listens)), GatherStatus::Cancelled).await?;
         self.wake_gather(call.call_control_id.clone(), timer);
         Ok(())
     }
@@ -169,11 +170,12 @@ impl CallService {
             Some(source) => Some(self.load_clip(leg, source, Some(1)).await?),
             None => None,
         };
+        let listens = using.spec.gather.speech.is_some();
         let (machine, first) = Prompted::start(using.spec);
         let run = PromptedRun { machine, leg, main, invalid, playing: None };
         let mut running = Running { timer: 0, kind: Kind::Prompted(Box::new(run)) };
         let effects = self.effects(&mut running, vec![first], false);
-        self.replace_gather(&call.call_control_id, running).await?;
+        self.end_gather_now(&call.call_control_id, Some((running, listens)), GatherStatus::Cancelled).await?;
         self.carry_out(&call.call_control_id, effects).await;
         Ok(())
     }
@@ -181,29 +183,42 @@ impl CallService {
     /// `gather_stop`: end the running gather `cancelled`; none running is not an error.
     pub async fn stop_gather(&self, call: &CallRecord) -> Result<(), CallError> {
         self.live_leg(call)?;
-        match self.live.update(&call.call_control_id, |c| c.gather.take()) {
-            Some(running) => {
-                Ok(self.stopped(&call.call_control_id, running, GatherStatus::Cancelled).await?)
-            }
-            None => Ok(()),
-        }
+        Ok(self.end_gather_now(&call.call_control_id, None, GatherStatus::Cancelled).await?)
     }
 
-    /// Make `running` the call's gather; one running before it ends `cancelled`.
-    async fn replace_gather(&self, call: &CallId, running: Running) -> Result<(), DbError> {
-        match self.live.update(call, |c| c.gather.replace(running)) {
-            Some(earlier) => self.stopped(call, earlier, GatherStatus::Cancelled).await,
-            None => Ok(()),
-        }
-    }
-
-    /// A gather taken off its call: stop its prompt and report its end.
-    async fn stopped(&self, call: &CallId, running: Running, status: GatherStatus) -> Result<(), DbError> {
-        let (ended, prompting) = running.kind.stop(status);
+    /// End the call's running gather, if any, `status`, and make `next` (a
+    /// gather, and whether it listens for speech) the call's gather. The swap
+    /// is made holding the call's row, so the end is reported once and before
+    /// `call.hangup` ([`event_holding_call`](Self::event_holding_call)).
+    async fn end_gather_now(
+        &self,
+        call: &CallId,
+        next: Option<(Running, bool)>,
+        status: GatherStatus,
+    ) -> Result<(), DbError> {
+        let next_listens = next.as_ref().is_some_and(|(_, listens)| *listens);
+        let mut prompting = None;
+        let mut ended = false;
+        let report = |now: &CallRecord| {
+            // The call's end came first and ended its gather: start none on it.
+            let next = next.filter(|_| now.ended_at.is_none());
+            let earlier = self.live.update(call, |c| match next {
+                Some((running, _)) => c.gather.replace(running),
+                None => c.gather.take(),
+            });
+            let (gathered, playing) = earlier?.kind.stop(status);
+            (prompting, ended) = (playing, true);
+            Some(("call.gather.ended", ended_fields(&gathered)))
+        };
+        let written = self.event_holding_call(call, report).await;
         if let Some(leg) = prompting {
             let _ = self.engine.stop_playback(leg, false, false).await;
         }
-        self.gather_ended(call, ended).await
+        // A gather that listens replacing one that did listens on (it set its language first).
+        if ended && !next_listens {
+            self.stop_listening_for_gather(call).await;
+        }
+        written
     }
 
     /// A digit the call's party pressed, for its gather if one runs.
@@ -232,18 +247,49 @@ impl CallService {
     }
 
     /// Feed the call's gather (`which`) one input and carry out what it asks.
+    /// The input is fed holding the call's row, so a gather ending as the call
+    /// hangs up is reported once, before `call.hangup`.
     async fn advance(&self, call: &CallId, which: For, input: impl FnOnce(&mut Kind) -> Vec<Step>) {
-        let effects = self.live.update(call, |c| {
-            let running = c.gather.as_mut().filter(|r| which.matches(r))?;
-            let timed_before = running.kind.deadline().is_some();
-            let steps = input(&mut running.kind);
-            let effects = self.effects(running, steps, timed_before);
-            if effects.iter().any(|e| matches!(e, Effect::Ended(_))) {
-                c.gather = None;
-            }
-            Some(effects)
-        });
-        self.carry_out(call, effects.unwrap_or_default()).await;
+        let runs = |c: &LiveCall| c.gather.as_ref().is_some_and(|r| which.matches(r));
+        if self.live.read(call, runs) != Some(true) {
+            return;
+        }
+        let mut input = Some(input);
+        let mut effects = Vec::new();
+        let report = |_: &CallRecord| {
+            effects = self.feed(call, which, input.take()?);
+            let ended = effects.iter().find_map(|e| match e {
+                Effect::Ended(gathered) => Some(ended_fields(gathered)),
+                _ => None,
+            })?;
+            Some(("call.gather.ended", ended))
+        };
+        let written = self.event_holding_call(call, report).await;
+        if let Some(input) = input {
+            // The store failed before the row was had: the gather goes on (its
+            // timer would otherwise wake it again at once), its end unrecorded.
+            effects = self.feed(call, which, input);
+        }
+        if let Err(e) = written {
+            tracing::error!(%call, error = %e, "could not record the end of a gather");
+        }
+        self.carry_out(call, effects).await;
+    }
+
+    /// Feed the gather the input and make its steps effects; one that ends is taken off the call.
+    fn feed(&self, call: &CallId, which: For, input: impl FnOnce(&mut Kind) -> Vec<Step>) -> Vec<Effect> {
+        self.live
+            .update(call, |c| {
+                let running = c.gather.as_mut().filter(|r| which.matches(r))?;
+                let timed_before = running.kind.deadline().is_some();
+                let steps = input(&mut running.kind);
+                let effects = self.effects(running, steps, timed_before);
+                if effects.iter().any(|e| matches!(e, Effect::Ended(_))) {
+                    c.gather = None;
+                }
+                Some(effects)
+            })
+            .unwrap_or_default()
     }
 
     /// The machine's `steps` as effects, prompts' clips made and noted as
@@ -289,11 +335,8 @@ impl CallService {
                 Effect::StopPrompt(leg) => {
                     let _ = self.engine.stop_playback(leg, false, false).await;
                 }
-                Effect::Ended(ended) => {
-                    if let Err(e) = self.gather_ended(call, ended).await {
-                        tracing::error!(%call, error = %e, "could not record the end of a gather");
-                    }
-                }
+                // Written by `advance`; now stop listening for it.
+                Effect::Ended(_) => self.stop_listening_for_gather(call).await,
                 Effect::Wake(timer) => self.wake_gather(call.clone(), timer),
             }
         }
@@ -312,11 +355,6 @@ impl CallService {
                 service.advance(&call, For::Timer(timer), |kind| kind.poll(monotonic())).await;
             }
         });
-    }
-
-    async fn gather_ended(&self, call: &CallId, ended: Gathered) -> Result<(), DbError> {
-        self.stop_listening_for_gather(call).await;
-        self.call_event(call, "call.gather.ended", ended_fields(&ended)).await
     }
 
     /// The call is ending: its gather ends `call_hangup`, written in `tx`.

@@ -11,6 +11,7 @@ mod api_policies;
 mod call_control_api;
 mod common;
 mod conference_api;
+mod gather_api;
 mod health_endpoints;
 mod playback_api;
 mod recording_storage;
