@@ -135,18 +135,26 @@ impl CallService {
         }
     }
 
-    /// Take `call` out of its queue, if it waits in one: the music stops and
-    /// `call.dequeued` is written. Whether it was queued.
+    /// Take `call` out of its queue, if it waits in one: `call.dequeued` is
+    /// written and the music stops. Whether it was queued. Taken out holding
+    /// the call's row, so a call leaving (at its wait limit, say) as it hangs
+    /// up leaves once, before `call.hangup` (`end_queue`).
     pub(super) async fn left_queue(&self, call: &CallId, because: LeftBecause) -> Result<bool, DbError> {
-        let Some(left) = self.queues.lock().dequeue(call, monotonic(), because) else {
+        if self.queues.lock().queue_of(call).is_none() {
             return Ok(false);
+        }
+        let mut left = false;
+        let report = |_: &CallRecord| {
+            let leaving = self.queues.lock().dequeue(call, monotonic(), because)?;
+            left = true;
+            Some(("call.dequeued", left_fields(&leaving)))
         };
-        if let Some(leg) = self.registry.leg(call) {
+        self.event_holding_call(call, report).await?;
+        if let Some(leg) = self.registry.leg(call).filter(|_| left) {
             let _ = self.engine.stop_playback(leg, true, true).await;
             let _ = self.engine.hold(leg, None).await;
         }
-        self.call_event(call, "call.dequeued", left_fields(&left)).await?;
-        Ok(true)
+        Ok(left)
     }
 
     /// The call is ending: out of its queue (`hangup`), written in `tx`.
