@@ -25,8 +25,8 @@ pub struct Inbox {
     calls: Mutex<HashMap<String, Vec<(String, Value)>>>,
     pub bad_signatures: Mutex<usize>,
     key: Mutex<Option<VerifyingKey>>,
-    /// Woken on every event.
-    pub arrived: Notify,
+    /// Per call, woken on each of its events (see [`Inbox::arrivals`]).
+    arrivals: Mutex<HashMap<String, Arc<Notify>>>,
     /// Each event is also sent to these (see [`Inbox::subscribe`]).
     subscribers: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<(String, Value)>>>,
 }
@@ -35,6 +35,13 @@ impl Inbox {
     /// The events of one call.
     pub fn of(&self, call_control_id: &str) -> Vec<(String, Value)> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).get(call_control_id).cloned().unwrap_or_default()
+    }
+
+    /// What wakes on each event of `call_control_id`: a call waiting for its
+    /// own events is not woken by every other call's (hundreds at once).
+    pub fn arrivals(&self, call_control_id: &str) -> Arc<Notify> {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        arrivals.entry(call_control_id.to_owned()).or_default().clone()
     }
 
     /// Every event of every call.
@@ -94,9 +101,10 @@ async fn receive(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Byte
         let call = data["payload"]["call_control_id"].as_str().unwrap_or_default().to_owned();
         let event = (event_type, data["payload"].clone());
         inbox.subscribers.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| s.send(event.clone()).is_ok());
-        let mut calls = inbox.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls.entry(call).or_default().push(event);
-        inbox.arrived.notify_waiters();
+        inbox.calls.lock().unwrap_or_else(|e| e.into_inner()).entry(call.clone()).or_default().push(event);
+        if let Some(arrived) = inbox.arrivals.lock().unwrap_or_else(|e| e.into_inner()).get(&call) {
+            arrived.notify_waiters();
+        }
     }
     "ok"
 }

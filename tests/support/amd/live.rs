@@ -38,9 +38,10 @@ pub struct Run {
 
 /// How long a call's events are waited for: a machine's greeting ends within
 /// 30 s of the answer, and on a busy machine the webhooks may be taken in many
-/// seconds late (a debug build of this harness, checking each signature and
-/// waking every waiting call on each webhook, falls 10-16 s behind at 250
-/// calls on two cores; a release build keeps up).
+/// seconds late (debug builds of Bond and of this harness, which sign and check
+/// every webhook, fell 4-5 s behind at 100 calls on two cores and 23 s at 250
+/// until the signatures' crates were optimized in debug builds too; since,
+/// 0.3 s and 12 s: Cargo.toml's `profile.dev.package`).
 pub const WAIT_FOR_EVENTS: Duration = Duration::from_secs(120);
 
 /// Run every clip through the `bond` at `bond_bin`, `concurrency` calls at a
@@ -123,9 +124,10 @@ async fn one_clip(
     #[allow(clippy::disallowed_methods)] // the harness times Bond's webhooks from outside
     let dialed_at = std::time::Instant::now();
     let mut outcome = Outcome { clip, verdict: None, verdict_ms: None, greeting: None };
+    let arrivals = bond.inbox.arrivals(&call);
     let waited = tokio::time::timeout(WAIT_FOR_EVENTS, async {
         loop {
-            let arrived = bond.inbox.arrived.notified();
+            let arrived = arrivals.notified();
             for (event_type, payload) in
                 bond.inbox.of(&call).iter().filter(|(t, _)| t.starts_with("call.machine."))
             {
