@@ -44,9 +44,11 @@ impl Store {
         if self.db().backend() != Backend::Postgres {
             return Ok(0);
         }
-        // In the select list, so it runs only on the rows the filter kept.
+        // In the select list, so it runs only on the rows the filter kept; each
+        // waits (up to 2 s) for the connection to be gone, so its locks are
+        // free when this returns, and a second call finds nothing to end.
         let ended: Vec<bool> = sqlx::query_scalar(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            "SELECT pg_terminate_backend(pid, 2000) FROM pg_stat_activity \
              WHERE datname = current_database() AND application_name = {LOCKER_NAME}"
         ))
         .bind(node_id)
