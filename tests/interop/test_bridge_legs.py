@@ -150,7 +150,9 @@ def caller_and_agent_talk(bond, receiver):
         says.join()
         back = pcmu_samples(heard["back"])
         assert len(heard["back"]) > 150, f"only {len(heard['back'])} packets reached the caller"
-        assert share_at(back[-8000:], 440, 8000) > 0.6, "the caller hears the agent's microphone"
+        # Per 100 ms over the last 2 s: on a busy machine a late browser frame is
+        # concealed, and one phase jump would undo a single window's share.
+        assert_mostly_tone(back[-16000:], 440, 8000, 0.6, "the caller hears the agent's microphone")
 
         page.click("#hangup")
         hangup = wait_event(receiver, "call.hangup", call_control_id=agent)

@@ -14,14 +14,15 @@ import time
 
 import pytest
 
-from conftest import API_KEY, api, share_at, wav_at
+from conftest import API_KEY, api, assert_mostly_tone, share_at, wav_at
 from test_sip_trunk import wait_event
 from test_webrtc_aiortc import connection
 from test_webrtc_chromium import CHROMIUM, page_with_microphone, poll
 
 
 def heard(bond, receiver, call, seconds=1.2):
-    """The share of 440 Hz (the supervisor) in what `call`'s party heard over `seconds`."""
+    """What `call`'s party heard over `seconds` (its recording's right channel, from
+    0.2 s in) and the recording's rate."""
     api(bond, "POST", f"/calls/{call}/actions/record_start", {"format": "wav", "channels": "dual"})
     time.sleep(seconds)
     api(bond, "POST", f"/calls/{call}/actions/record_stop", {})
@@ -30,7 +31,21 @@ def heard(bond, receiver, call, seconds=1.2):
         receiver.received.clear()  # the next recording's event is the one to wait for
     _, rate, samples = wav_at(saved["recording_urls"]["wav"])
     right = samples[1::2]  # what the party heard
-    return share_at(right[rate // 5:], 440, rate)
+    return right[rate // 5:], rate
+
+
+def hears_supervisor(bond, receiver, call, what):
+    """The supervisor's 440 Hz is in most 100 ms of what `call`'s party heard: judged
+    per chunk, as a late browser frame concealed on a busy machine jumps the tone's
+    phase, and one window over the whole would cancel."""
+    samples, rate = heard(bond, receiver, call)
+    assert_mostly_tone(samples, 440, rate, 0.1, what)
+
+
+def supervisor_share(bond, receiver, call):
+    """The share of 440 Hz (the supervisor) in what `call`'s party heard."""
+    samples, rate = heard(bond, receiver, call)
+    return share_at(samples, 440, rate)
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is installed by scripts/test")
@@ -60,19 +75,19 @@ def test_the_supervisor_page_listens_whispers_and_barges_by_voice(webrtc_bond, r
         shares = "[700, 1100].map((hz) => window.supervisor.heardShare(hz))"
         poll(page, shares, lambda s: min(s) > 0.1, timeout=15)
         assert page.is_visible(f"{panel} button.monitor.on")
-        assert heard(bond, receiver, customer) < 0.02, "a listener is heard by nobody"
-        assert heard(bond, receiver, agent) < 0.02
+        assert supervisor_share(bond, receiver, customer) < 0.02, "a listener is heard by nobody"
+        assert supervisor_share(bond, receiver, agent) < 0.02
 
         page.click(f"{panel} button.whisper")
         page.wait_for_selector(f"{panel} button.whisper.on")
         time.sleep(0.3)
-        assert heard(bond, receiver, agent) > 0.1, "whispering: the agent hears the supervisor"
-        assert heard(bond, receiver, customer) < 0.02, "whispering: the customer does not"
+        hears_supervisor(bond, receiver, agent, "whispering: the agent hears the supervisor")
+        assert supervisor_share(bond, receiver, customer) < 0.02, "whispering: the customer does not"
 
         page.click(f"{panel} button.barge")
         page.wait_for_selector(f"{panel} button.barge.on")
         time.sleep(0.3)
-        assert heard(bond, receiver, customer) > 0.1, "barging: the customer hears the supervisor"
+        hears_supervisor(bond, receiver, customer, "barging: the customer hears the supervisor")
         supervisor = page.evaluate("window.supervisor.joined.call")
 
         api(bond, "POST", f"/calls/{agent}/actions/hangup", {})
