@@ -77,10 +77,7 @@ impl CallService {
                 }
                 Ok(EngineEvent::DtmfReceived { leg, digit, .. }) => {
                     let Some(call) = self.registry.call(leg) else { continue };
-                    if let Err(e) = self.dtmf_received(&call, digit.as_char()).await {
-                        tracing::error!(%call, error = %e, "could not record DTMF");
-                    }
-                    self.gather_digit(&call, digit.as_char()).await;
+                    self.digit_heard(&call, digit.as_char()).await;
                 }
                 Ok(EngineEvent::PlaybackStarted { id, .. }) => self.playback_event(id, None).await,
                 Ok(EngineEvent::PlaybackEnded { id, end, .. }) => self.playback_event(id, Some(end)).await,
@@ -88,7 +85,7 @@ impl CallService {
                     let Some(call) = self.registry.call(leg) else { continue };
                     let Some(mode) = self.live.read(&call, |c| c.amd_mode).flatten() else { continue };
                     if let Some((event_type, fields)) = amd::webhook(mode, event) {
-                        if let Err(e) = self.call_event(&call, event_type, fields).await {
+                        if let Err(e) = self.event_while_up(&call, event_type, fields).await {
                             tracing::error!(%call, error = %e, "could not record a machine detection result");
                         }
                     }
@@ -151,13 +148,30 @@ impl CallService {
         Ok(())
     }
 
-    async fn dtmf_received(&self, call_control_id: &CallId, digit: char) -> Result<(), DbError> {
-        let mut tx = self.store.begin().await?;
-        let call = self.call_in(&mut tx, call_control_id).await?;
-        self.enqueue(&mut tx, &call, "call.dtmf.received", payload::dtmf(&call, digit)).await?;
-        self.store.commit(tx).await?;
-        self.notifier.notify();
-        Ok(())
+    /// A digit heard on a call's leg: `call.dtmf.received`, and its gather if one
+    /// runs. The engine reported it while the call was up; the call may have ended
+    /// since, and then its `call.hangup` is the last word.
+    pub async fn digit_heard(&self, call: &CallId, digit: char) {
+        let field = serde_json::Map::from_iter([("digit".to_owned(), Value::from(digit.to_string()))]);
+        if let Err(e) = self.event_while_up(call, "call.dtmf.received", field).await {
+            tracing::error!(%call, error = %e, "could not record DTMF");
+        }
+        self.gather_digit(call, digit).await;
+    }
+
+    /// Write `event_type` for a call that is still up, holding its row: a digit
+    /// or a detection result the engine reported as the call was being hung up
+    /// lands before `call.hangup` or not at all.
+    async fn event_while_up(
+        &self,
+        call_control_id: &CallId,
+        event_type: &'static str,
+        fields: serde_json::Map<String, Value>,
+    ) -> Result<(), DbError> {
+        self.event_holding_call(call_control_id, |call| {
+            call.ended_at.is_none().then_some((event_type, fields))
+        })
+        .await
     }
 
     pub(super) async fn call_in(&self, tx: &mut bond_store::Tx, id: &CallId) -> Result<CallRecord, DbError> {

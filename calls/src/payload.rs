@@ -53,12 +53,6 @@ pub fn bridged(call: &CallRecord) -> Value {
     Value::Object(base(call))
 }
 
-pub fn dtmf(call: &CallRecord, digit: char) -> Value {
-    let mut p = base(call);
-    p.insert("digit".into(), json!(digit.to_string()));
-    Value::Object(p)
-}
-
 pub fn hangup(call: &CallRecord, cause: &str, source: &str, ended_at: &str, stats: &RtpStats) -> Value {
     let mut p = base(call);
     p.insert("hangup_cause".into(), json!(cause));
